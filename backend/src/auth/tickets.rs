@@ -1,0 +1,48 @@
+//! Single-use tickets for opening browser WebSockets: a browser cannot set headers on a
+//! WebSocket, and an access token must never sit in a URL. A ticket is random, lives 30
+//! seconds, and is spent by its first use.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::tokens::{hash_secret, random_secret};
+
+pub const TICKET_TTL: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+pub struct Tickets {
+    map: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl Tickets {
+    /// A new ticket for `user_id`, and its lifetime in seconds.
+    pub fn issue(&self, user_id: &str) -> (String, u64) {
+        let ticket = random_secret("pwt");
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        map.retain(|_, (_, at)| now.duration_since(*at) < TICKET_TTL);
+        map.insert(hash_secret(&ticket), (user_id.to_owned(), now));
+        (ticket, TICKET_TTL.as_secs())
+    }
+
+    /// Spends a ticket; the user id when it was valid.
+    pub fn redeem(&self, ticket: &str) -> Option<String> {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let (user, at) = map.remove(&hash_secret(ticket))?;
+        (at.elapsed() < TICKET_TTL).then_some(user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_ticket_is_spent_by_its_first_use() {
+        let t = super::Tickets::default();
+        let (ticket, ttl) = t.issue("u1");
+        assert_eq!(ttl, 30);
+        assert_eq!(t.redeem(&ticket).as_deref(), Some("u1"));
+        assert_eq!(t.redeem(&ticket), None);
+        assert_eq!(t.redeem("pwt_forged"), None);
+    }
+}

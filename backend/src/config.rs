@@ -1,0 +1,150 @@
+//! The backend's configuration: command-line flags with `PORTA_*` environment fallbacks,
+//! validated at start with messages that say what to fix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "porta", version, about = "Porta: a self-hosted web IDE and server-admin platform.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API, the UI and the bridge hub (the default).
+    Serve,
+    /// Print a one-time enrolment token for a new server, owned by the first admin.
+    CreateEnrollmentToken {
+        /// Name the server will get.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "PORTA_LISTEN", default_value = "127.0.0.1:8111")]
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the generated signing key.
+    #[arg(long, env = "PORTA_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Database URL; defaults to SQLite in the data directory.
+    #[arg(long, env = "PORTA_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The URL people open, e.g. https://porta.example.com. Its origin is the one browser
+    /// WebSockets are accepted from; https makes cookies Secure. Defaults to http://LISTEN.
+    #[arg(long, env = "PORTA_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// More origins allowed to open browser WebSockets, comma-separated.
+    #[arg(long, env = "PORTA_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Key for signing access tokens (at least 32 bytes). Generated into the data directory
+    /// when absent.
+    #[arg(long, env = "PORTA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Password for the first admin ("admin"), created when no user exists.
+    #[arg(long, env = "PORTA_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Create the first admin with a generated password, printed once, when no user exists
+    /// and no password was given.
+    #[arg(long, env = "PORTA_GENERATE_ADMIN_PASSWORD")]
+    pub generate_admin_password: bool,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "PORTA_ACCESS_TTL_SECS", default_value_t = 900)]
+    pub access_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[arg(long, env = "PORTA_REFRESH_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub refresh_ttl_secs: u64,
+    /// A spent refresh token presented again within this many seconds (two tabs refreshing
+    /// at once) gets a sibling token instead of revoking its family.
+    #[arg(long, env = "PORTA_REFRESH_REUSE_GRACE_SECS", default_value_t = 10)]
+    pub refresh_reuse_grace_secs: u64,
+    /// Login attempts allowed per minute, per account and per client address.
+    #[arg(long, env = "PORTA_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
+    pub login_attempts_per_minute: u32,
+    /// Lifetime of enrolment tokens, in seconds.
+    #[arg(long, env = "PORTA_ENROLLMENT_TTL_SECS", default_value_t = 1800)]
+    pub enrollment_ttl_secs: u64,
+    /// Interval of WebSocket pings to bridges and browsers, in milliseconds; a peer silent
+    /// for three intervals is dropped.
+    #[arg(long, env = "PORTA_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub heartbeat_ms: u64,
+    /// How long a request to a bridge may take before the caller gets `timeout`, in ms.
+    #[arg(long, env = "PORTA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("public_url", &self.public_url)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
+            .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    /// Checks values that clap cannot, with a message naming the setting to fix.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(s) = &self.jwt_secret {
+            if s.len() < 32 {
+                return Err("PORTA_JWT_SECRET must be at least 32 bytes long".into());
+            }
+        }
+        if let Some(p) = &self.admin_password {
+            if p.chars().count() < crate::auth::password::MIN_LEN {
+                return Err(format!(
+                    "PORTA_ADMIN_PASSWORD must be at least {} characters",
+                    crate::auth::password::MIN_LEN
+                ));
+            }
+        }
+        if let Some(u) = &self.public_url {
+            crate::http::origin::normalize(u)
+                .ok_or_else(|| format!("PORTA_PUBLIC_URL {u:?} is not an http(s):// URL"))?;
+        }
+        for o in &self.allowed_origins {
+            crate::http::origin::normalize(o)
+                .ok_or_else(|| format!("PORTA_ALLOWED_ORIGINS entry {o:?} is not an http(s):// origin"))?;
+        }
+        if !(10..=86_400).contains(&self.access_ttl_secs) {
+            return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
+        }
+        if self.login_attempts_per_minute == 0 {
+            return Err("PORTA_LOGIN_ATTEMPTS_PER_MINUTE must be at least 1".into());
+        }
+        if !(50..=600_000).contains(&self.heartbeat_ms) {
+            return Err("PORTA_HEARTBEAT_MS must be between 50 and 600000".into());
+        }
+        if let Some(url) = &self.database_url {
+            if !url.starts_with("sqlite:") {
+                return Err(format!("PORTA_DATABASE_URL {url:?}: only sqlite: URLs are supported in this version"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("porta.db").display()))
+    }
+
+    /// Whether the public URL is https (cookies then get `Secure`).
+    pub fn is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
+}

@@ -1,0 +1,223 @@
+//! GraphQL at `/graphql`: everything that is not a byte stream.
+
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, SimpleObject};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use porta_shared::bridge::{TermList, TermListed};
+use porta_shared::{ErrorBody, ErrorCode};
+
+use crate::auth::tokens::{hash_secret, random_secret};
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::db::{AuditEvent, Server};
+use crate::error::Error;
+use crate::relay::bus::Route;
+use crate::state::AppState;
+
+pub type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+
+pub fn schema() -> Schema {
+    async_graphql::Schema::build(Query, Mutation, EmptySubscription).limit_depth(12).limit_complexity(500).finish()
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/graphql", post(graphql))
+}
+
+async fn graphql(State(state): State<AppState>, user: MaybeAuthUser, req: GraphQLRequest) -> GraphQLResponse {
+    let mut req = req.into_inner().data(state.clone());
+    if let Some(user) = user.0 {
+        req = req.data(user);
+    }
+    state.schema.execute(req).await.into()
+}
+
+fn gql(e: Error) -> async_graphql::Error {
+    let body = e.to_body();
+    async_graphql::Error::new(body.message).extend_with(|_, ext| ext.set("code", body.code.as_str()))
+}
+
+fn wire(e: ErrorBody) -> async_graphql::Error {
+    gql(Error::Wire(e))
+}
+
+fn user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AuthUser> {
+    ctx.data_opt::<AuthUser>().ok_or_else(|| gql(Error::Unauthorized("sign in first".into())))
+}
+
+fn state<'a>(ctx: &'a Context<'_>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+#[derive(SimpleObject)]
+pub struct UserView {
+    id: String,
+    username: String,
+    is_admin: bool,
+}
+
+/// A server, as the dashboard shows it.
+#[derive(SimpleObject)]
+pub struct ServerView {
+    id: String,
+    name: String,
+    online: bool,
+    /// Unix milliseconds of the last contact.
+    last_seen_ms: Option<i64>,
+    created_ms: i64,
+    agent: Option<String>,
+    os: Option<String>,
+    kernel: Option<String>,
+    arch: Option<String>,
+    hostname: Option<String>,
+}
+
+impl ServerView {
+    fn new(s: Server, state: &AppState) -> Self {
+        let online = state.bus.connected(&s.id).is_some();
+        Self {
+            online,
+            id: s.id,
+            name: s.name,
+            last_seen_ms: s.last_seen_ms,
+            created_ms: s.created_ms,
+            agent: s.agent,
+            os: s.os,
+            kernel: s.kernel,
+            arch: s.arch,
+            hostname: s.hostname,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct TerminalView {
+    id: u32,
+    shell: String,
+    cwd: String,
+    cols: u16,
+    rows: u16,
+    pid: Option<u32>,
+    started_ms: u64,
+    /// Bytes of output produced so far.
+    output_bytes: u64,
+    exited: bool,
+    exit_code: Option<i32>,
+    attached: u32,
+}
+
+#[derive(SimpleObject)]
+pub struct EnrollmentToken {
+    /// Shown once; only its hash is stored.
+    pub token: String,
+    pub expires_at_ms: i64,
+    /// The one line to run on the new server.
+    pub command: String,
+}
+
+pub struct Query;
+
+#[Object]
+impl Query {
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<UserView> {
+        let u = &user(ctx)?.0;
+        Ok(UserView { id: u.id.clone(), username: u.username.clone(), is_admin: u.is_admin })
+    }
+
+    /// The servers the signed-in user may use.
+    async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServerView>> {
+        let state = state(ctx);
+        let list = state.store.servers_for(&user(ctx)?.0).await.map_err(|e| gql(e.into()))?;
+        Ok(list.into_iter().map(|s| ServerView::new(s, state)).collect())
+    }
+
+    async fn server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<ServerView>> {
+        let state = state(ctx);
+        let s = state.store.server_for(&user(ctx)?.0, &id).await.map_err(|e| gql(e.into()))?;
+        Ok(s.map(|s| ServerView::new(s, state)))
+    }
+
+    /// The terminals running on a server, asked of its bridge.
+    async fn terminals(&self, ctx: &Context<'_>, server_id: String) -> async_graphql::Result<Vec<TerminalView>> {
+        let state = state(ctx);
+        let s = state.store.server_for(&user(ctx)?.0, &server_id).await.map_err(|e| gql(e.into()))?;
+        if s.is_none() {
+            return Err(gql(Error::NotFound(format!("no server {server_id}, or you may not use it"))));
+        }
+        let timeout = std::time::Duration::from_millis(state.config.request_timeout_ms);
+        let reply = tokio::time::timeout(timeout, state.bus.request(&server_id, TermList {}.into(), Route::None))
+            .await
+            .map_err(|_| wire(ErrorBody::new(ErrorCode::Timeout, "the server did not answer in time")))?
+            .map_err(wire)?;
+        let listed: TermListed = serde_json::from_str(reply.get()).map_err(|e| gql(Error::Other(e.into())))?;
+        Ok(listed
+            .terminals
+            .into_iter()
+            .map(|t| TerminalView {
+                id: t.term.0,
+                shell: t.shell,
+                cwd: t.cwd,
+                cols: t.size.cols,
+                rows: t.size.rows,
+                pid: t.pid,
+                started_ms: t.started_ms,
+                output_bytes: t.end,
+                exited: t.exit.is_some(),
+                exit_code: t.exit.and_then(|e| e.code),
+                attached: t.attached,
+            })
+            .collect())
+    }
+}
+
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// A one-time token that enrols a new server (valid for the configured time).
+    async fn create_enrollment_token(&self, ctx: &Context<'_>, name: Option<String>) -> async_graphql::Result<EnrollmentToken> {
+        let state = state(ctx);
+        let user = user(ctx)?;
+        if let Some(n) = &name {
+            if n.trim().is_empty() || n.len() > 64 {
+                return Err(gql(Error::BadRequest("a server name is 1 to 64 characters".into())));
+            }
+        }
+        let created = create_enrollment_token(state, &user.0.id, name.as_deref()).await.map_err(gql)?;
+        state
+            .store
+            .audit(AuditEvent { actor: &user.actor(), action: "server.enrollment_token", target: name.as_deref(), ok: true, detail: None })
+            .await;
+        Ok(created)
+    }
+
+    /// Revokes a server's credential and disconnects its bridge.
+    async fn revoke_server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
+        let state = state(ctx);
+        let user = user(ctx)?;
+        let server = state.store.server_for(&user.0, &id).await.map_err(|e| gql(e.into()))?;
+        if server.is_none() {
+            return Err(gql(Error::NotFound(format!("no server {id}, or you may not use it"))));
+        }
+        let revoked = state.store.revoke_server(&id).await.map_err(|e| gql(e.into()))?;
+        state.bus.disconnect_bridge(&id, ErrorBody::new(ErrorCode::Unauthorized, "this server was revoked"));
+        state
+            .store
+            .audit(AuditEvent { actor: &user.actor(), action: "server.revoke", target: Some(&id), ok: revoked, detail: None })
+            .await;
+        Ok(revoked)
+    }
+}
+
+/// Mints an enrolment token owned by `user_id`.
+pub async fn create_enrollment_token(state: &AppState, user_id: &str, name: Option<&str>) -> Result<EnrollmentToken, Error> {
+    let token = random_secret("pet");
+    let expires_at_ms = crate::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
+    state.store.insert_enrollment_token(&hash_secret(&token), user_id, name, expires_at_ms).await?;
+    let command = format!(
+        "porta-bridge enroll --server {} --token {token} && porta-bridge run",
+        state.public_url
+    );
+    Ok(EnrollmentToken { token, expires_at_ms, command })
+}

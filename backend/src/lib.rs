@@ -1,0 +1,113 @@
+//! Porta's backend: HTTP + GraphQL API, authentication, persistence, and the relay between
+//! browsers and bridge daemons.
+//!
+//! Map: [`config`], [`http`] (router, origin checks, health), [`auth`] (sign-in, tokens,
+//! rate limits, tickets), [`graphql`], [`relay`] (the bridge hub, browser stream sockets and
+//! the bus between them), [`db`] (all SQL), [`metrics`].
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod relay;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::state::AppState;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads the signing key from the configuration, or from (creating) `data_dir/jwt.key`.
+fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
+    if let Some(s) = &config.jwt_secret {
+        return Ok(s.as_bytes().to_vec());
+    }
+    let path = config.data_dir.join("jwt.key");
+    match std::fs::read(&path) {
+        Ok(k) if k.len() >= 32 => Ok(k),
+        Ok(_) => anyhow::bail!("{} is shorter than 32 bytes; delete it to generate a new one", path.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use std::io::Write as _;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let key = auth::tokens::random_secret("jwt").into_bytes();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            f.write_all(&key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Builds the state: opens the database, loads keys, wires the bus.
+pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<AppState> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    let store = db::Store::connect(&config.database_url()).await.context("cannot open the database")?;
+    let keys = auth::tokens::Keys::new(&signing_key(&config)?, config.access_ttl_secs);
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{bound}"))
+        .trim_end_matches('/')
+        .to_owned();
+    let mut origins: Vec<String> = vec![public_url.clone()];
+    if config.public_url.is_none() && bound.ip().is_loopback() {
+        origins.push(format!("http://localhost:{}", bound.port()));
+        origins.push(format!("http://127.0.0.1:{}", bound.port()));
+    }
+    origins.extend(config.allowed_origins.iter().cloned());
+    auth::password::warm_up();
+    Ok(AppState {
+        limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
+        config: Arc::new(config),
+        store,
+        keys,
+        tickets: Arc::default(),
+        bus: Arc::new(relay::bus::LocalBus::default()),
+        metrics: Arc::default(),
+        origins: Arc::new(http::origin::Origins::new(origins)),
+        schema: graphql::schema(),
+        public_url,
+    })
+}
+
+/// Serves on `listener` until `shutdown` resolves.
+pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let limiter = state.limiter.clone();
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.sweep();
+        }
+    });
+    let app = http::router(state);
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    result.context("server error")
+}

@@ -1,0 +1,80 @@
+//! `porta`: the backend binary.
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use porta_backend::config::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "porta_backend=info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("porta: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("porta: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set PORTA_LISTEN to a free address", config.listen))?;
+            let bound = listener.local_addr()?;
+            let state = porta_backend::build_state(config, bound).await?;
+            if let Some(password) = porta_backend::auth::bootstrap_admin(&state).await? {
+                println!("Created the first admin. Sign in as: admin / {password}");
+                println!("(This password is shown only once.)");
+            }
+            println!("Porta is listening on {}", state.public_url);
+            tracing::info!(url = %state.public_url, "listening");
+            porta_backend::serve(state, listener, shutdown_signal()).await
+        }
+        Command::CreateEnrollmentToken { name } => {
+            let state = porta_backend::build_state(config.clone(), config.listen).await?;
+            let admin = state
+                .store
+                .first_admin()
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no admin exists yet; start Porta and finish the set-up first"))?;
+            let token = porta_backend::graphql::create_enrollment_token(&state, &admin.id, name.as_deref())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{}", token.token);
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,642 @@
+//! `/api/ws`: one browser tab's stream socket.
+//!
+//! The session owns the tab's streams. Each has a local id (what the browser sees) and a
+//! bridge stream id (what the bridge sees); frames are relayed by rewriting that one header
+//! field. Requests are authorised against the user before they are relayed; replies come
+//! back asynchronously and are matched to the tab's own request ids.
+//!
+//! When a server's bridge drops, its terminal streams are *interrupted*, not closed: if the
+//! same bridge process comes back, the session re-attaches each one after the last offset it
+//! forwarded, so the tab sees the output continue with nothing lost or repeated.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use porta_shared::bridge::{self, BridgeEvent, BridgeRequest, ExecStarted, TermAttached};
+use porta_shared::client::{self, ClientEvent, ClientRequest, ExecOpened, StreamClosed, StreamInterrupted, StreamOpened, StreamResumed};
+use porta_shared::envelope::MAX_TEXT_MESSAGE;
+use porta_shared::frame::{Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD};
+use porta_shared::types::{ServerId, StreamId, TermId};
+use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Reply};
+use serde::Deserialize;
+use tokio::sync::broadcast;
+
+use super::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
+use crate::db::{AuditEvent, User};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+const MAX_WS_MESSAGE: usize = 8 << 20;
+/// Most streams one tab may hold.
+const MAX_STREAMS: usize = 256;
+
+#[derive(Deserialize)]
+pub struct TicketQuery {
+    ticket: Option<String>,
+}
+
+pub async fn client_ws(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<TicketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    crate::http::origin::check(&state.origins, &headers)?;
+    let ticket = q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
+    let user_id = state
+        .tickets
+        .redeem(&ticket)
+        .ok_or_else(|| Error::Unauthorized("the WebSocket ticket is invalid, used or expired".into()))?;
+    let user = state
+        .store
+        .user_by_id(&user_id)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
+    Ok(ws.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| Session::run(socket, state, user)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Term(TermId),
+    Exec,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Waiting for the bridge's reply; what arrives meanwhile is held, then sent after it.
+    Opening { held: Vec<Message>, ended: bool },
+    Live,
+    /// The bridge went away; waiting for it to return.
+    Interrupted,
+}
+
+#[derive(Debug)]
+struct StreamState {
+    server: ServerId,
+    bridge_stream: StreamId,
+    conn: ConnId,
+    instance: String,
+    kind: Kind,
+    /// Offset just past the last output byte forwarded: where a resume continues.
+    next: u64,
+    phase: Phase,
+}
+
+/// What to do with a bridge's reply.
+enum After {
+    /// Relay it to the tab as-is.
+    Forward,
+    /// A `term.open`/`term.attach` reply: the stream is live.
+    Opened(StreamId),
+    /// The reply to an automatic re-attach after the bridge came back.
+    Resumed(StreamId),
+    /// An `exec.start` reply.
+    ExecOpened(StreamId),
+}
+
+struct Done {
+    id: Option<String>,
+    after: After,
+    result: ReplyResult,
+}
+
+struct Session {
+    state: AppState,
+    user: User,
+    client: ClientId,
+    streams: HashMap<StreamId, StreamState>,
+    by_bridge: HashMap<StreamId, StreamId>,
+    next_local: StreamId,
+    pending: FuturesUnordered<BoxFuture<Done>>,
+    out: Vec<Message>,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
+    ErrorBody::new(code, msg)
+}
+
+impl Session {
+    async fn run(mut socket: WebSocket, state: AppState, user: User) {
+        let (client, mut inbox) = state.bus.register_client();
+        let mut presence = state.bus.presence();
+        state.metrics.client_sockets.inc();
+        let mut s = Session {
+            state: state.clone(),
+            user,
+            client,
+            streams: HashMap::new(),
+            by_bridge: HashMap::new(),
+            next_local: 1,
+            pending: FuturesUnordered::new(),
+            out: Vec::new(),
+        };
+        let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
+        let mut ping = tokio::time::interval(heartbeat);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                msg = socket.recv() => {
+                    last_heard = Instant::now();
+                    match msg {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                        Some(Ok(Message::Text(t))) => s.on_text(&t).await,
+                        Some(Ok(Message::Binary(b))) => s.on_frame(b),
+                        Some(Ok(_)) => {}
+                    }
+                }
+                Some(delivery) = inbox.recv() => s.on_delivery(delivery),
+                Some(done) = s.pending.next(), if !s.pending.is_empty() => s.on_done(done),
+                p = presence.recv() => match p {
+                    Ok(p) => s.on_presence(p),
+                    Err(broadcast::error::RecvError::Lagged(_)) => s.resync_presence(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > heartbeat * 3 {
+                        break;
+                    }
+                    s.out.push(Message::Ping(Bytes::new()));
+                }
+            }
+            let mut failed = false;
+            for m in s.out.drain(..) {
+                if socket.send(m).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed {
+                break;
+            }
+        }
+        s.close_all();
+        state.bus.unregister_client(client);
+        state.metrics.client_sockets.dec();
+    }
+
+    fn reply(&mut self, id: Option<&str>, result: std::result::Result<impl serde::Serialize, ErrorBody>) {
+        let text = match result {
+            Ok(body) => match id {
+                Some(id) => Reply::ok(id, &body),
+                None => return,
+            },
+            Err(e) => Reply::error(id, &e),
+        };
+        self.out.push(Message::text(text));
+    }
+
+    fn event(&mut self, ev: impl Into<ClientEvent>) {
+        self.out.push(Message::text(Envelope::<ClientEvent>::event(ev).encode()));
+    }
+
+    /// Sends `req` to `server`'s bridge; its reply is handled by `after`.
+    fn relay(&mut self, id: Option<String>, server: &str, req: BridgeRequest, route: Route, after: After) {
+        let reply = self.state.bus.request(server, req, route);
+        let timeout = Duration::from_millis(self.state.config.request_timeout_ms);
+        self.pending.push(Box::pin(async move {
+            let result = tokio::time::timeout(timeout, reply).await.unwrap_or_else(|_| {
+                Err(err(ErrorCode::Timeout, format!("the server did not answer within {timeout:?}")))
+            });
+            Done { id, after, result }
+        }));
+    }
+
+    /// Registers a new stream in the opening phase; returns (local id, bridge stream id).
+    fn open_stream(&mut self, server: &str, kind: Kind, next: u64) -> std::result::Result<(StreamId, StreamId), ErrorBody> {
+        if self.streams.len() >= MAX_STREAMS {
+            return Err(err(ErrorCode::Unavailable, format!("a tab may hold at most {MAX_STREAMS} streams")));
+        }
+        let connected = self
+            .state
+            .bus
+            .connected(server)
+            .ok_or_else(|| err(ErrorCode::ServerOffline, format!("server {server} is offline")))?;
+        let local = self.next_local;
+        self.next_local = self.next_local.wrapping_add(1).max(1);
+        let bridge_stream = self.state.bus.new_stream_id();
+        self.by_bridge.insert(bridge_stream, local);
+        self.streams.insert(
+            local,
+            StreamState {
+                server: server.to_owned(),
+                bridge_stream,
+                conn: connected.conn,
+                instance: connected.instance,
+                kind,
+                next,
+                phase: Phase::Opening { held: Vec::new(), ended: false },
+            },
+        );
+        Ok((local, bridge_stream))
+    }
+
+    fn drop_stream(&mut self, local: StreamId) -> Option<StreamState> {
+        let s = self.streams.remove(&local)?;
+        self.by_bridge.remove(&s.bridge_stream);
+        Some(s)
+    }
+
+    fn stream(&self, local: StreamId) -> std::result::Result<&StreamState, ErrorBody> {
+        self.streams.get(&local).ok_or_else(|| err(ErrorCode::UnknownStream, format!("no stream {local} on this connection")))
+    }
+
+    fn term_stream(&self, local: StreamId) -> std::result::Result<(ServerId, TermId), ErrorBody> {
+        let s = self.stream(local)?;
+        match (s.kind, &s.phase) {
+            (Kind::Term(term), Phase::Live) => Ok((s.server.clone(), term)),
+            (Kind::Term(_), Phase::Interrupted) => {
+                Err(err(ErrorCode::ServerOffline, "the terminal's server is offline; it resumes when the server returns"))
+            }
+            (Kind::Term(_), Phase::Opening { .. }) => Err(err(ErrorCode::BadRequest, "the stream is still opening")),
+            (Kind::Exec, _) => Err(err(ErrorCode::BadRequest, format!("stream {local} is not a terminal"))),
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) {
+        if text.len() > MAX_TEXT_MESSAGE {
+            let e = DecodeError::TooLarge { len: text.len() };
+            return self.out.push(Message::text(e.to_reply()));
+        }
+        let env = match Envelope::<ClientRequest>::decode(text) {
+            Ok(env) => env,
+            Err(e) => return self.out.push(Message::text(e.to_reply())),
+        };
+        let Some(id) = env.id else {
+            let e = DecodeError::Malformed("a request needs an id".into());
+            return self.out.push(Message::text(e.to_reply()));
+        };
+        if let Err(e) = self.on_request(id.clone(), env.msg).await {
+            self.reply(Some(&id), Err::<(), _>(e));
+        }
+    }
+
+    async fn on_request(&mut self, id: String, msg: ClientRequest) -> std::result::Result<(), ErrorBody> {
+        use ClientRequest as C;
+        let id = Some(id);
+        match msg {
+            C::TermOpen(r) => {
+                may_use(&self.state, &self.user, &r.server).await?;
+                let (local, bstream) = self.open_stream(&r.server, Kind::Term(TermId(0)), 0)?;
+                audit(&self.state, &self.user, "terminal.open", &r.server, r.shell.clone()).await;
+                let req = bridge::TermOpen {
+                    shell: r.shell,
+                    args: r.args,
+                    cwd: r.cwd,
+                    size: r.size,
+                    env: r.env,
+                    stream: Some(bstream),
+                };
+                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::Opened(local));
+            }
+            C::TermAttach(r) => {
+                may_use(&self.state, &self.user, &r.server).await?;
+                let (local, bstream) = self.open_stream(&r.server, Kind::Term(r.term), r.after)?;
+                let req = bridge::TermAttach { term: r.term, stream: bstream, after: r.after };
+                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::Opened(local));
+            }
+            C::TermDetach(r) => {
+                self.stream(r.stream)?;
+                let s = self.drop_stream(r.stream).ok_or_else(|| err(ErrorCode::UnknownStream, "no such stream"))?;
+                if matches!(s.phase, Phase::Interrupted) {
+                    self.reply(id.as_deref(), Ok(bridge::Done {}));
+                } else {
+                    let req = bridge::TermDetach { stream: s.bridge_stream };
+                    self.relay(id, &s.server, req.into(), Route::Close(s.bridge_stream), After::Forward);
+                }
+            }
+            C::TermResize(r) => {
+                let (server, term) = self.term_stream(r.stream)?;
+                self.relay(id, &server, bridge::TermResize { term, size: r.size }.into(), Route::None, After::Forward);
+            }
+            C::TermSignal(r) => {
+                let (server, term) = self.term_stream(r.stream)?;
+                self.relay(id, &server, bridge::TermSignal { term, signal: r.signal }.into(), Route::None, After::Forward);
+            }
+            C::TermClose(r) => {
+                let (server, term) = self.term_stream(r.stream)?;
+                audit(&self.state, &self.user, "terminal.close", &server, Some(format!("terminal {term}"))).await;
+                self.relay(id, &server, bridge::TermClose { term }.into(), Route::None, After::Forward);
+            }
+            C::ExecStart(r) => {
+                may_use(&self.state, &self.user, &r.server).await?;
+                let (local, bstream) = self.open_stream(&r.server, Kind::Exec, 0)?;
+                audit(&self.state, &self.user, "exec.start", &r.server, serde_json::to_string(&r.argv).ok()).await;
+                let req = bridge::ExecStart {
+                    argv: r.argv,
+                    shell: r.shell,
+                    cwd: r.cwd,
+                    env: r.env,
+                    timeout_ms: r.timeout_ms,
+                    stream: bstream,
+                };
+                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::ExecOpened(local));
+            }
+            C::ExecCancel(r) => {
+                let s = self.stream(r.stream)?;
+                if s.kind != Kind::Exec {
+                    return Err(err(ErrorCode::BadRequest, format!("stream {} is not a command", r.stream)));
+                }
+                let (server, bstream) = (s.server.clone(), s.bridge_stream);
+                self.relay(id, &server, bridge::ExecCancel { stream: bstream }.into(), Route::None, After::Forward);
+            }
+            C::TermList(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsList(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsStat(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsRead(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::SysInfo(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsWrite(r) => {
+                let detail = format!("{} ({} bytes)", r.req.path, r.req.data.0.len());
+                self.forward(id, r.server, r.req.into(), Some(("file.write", detail))).await?;
+            }
+            C::FsMkdir(r) => {
+                let detail = r.req.path.clone();
+                self.forward(id, r.server, r.req.into(), Some(("file.mkdir", detail))).await?;
+            }
+            C::FsRename(r) => {
+                let detail = format!("{} -> {}", r.req.from, r.req.to);
+                self.forward(id, r.server, r.req.into(), Some(("file.rename", detail))).await?;
+            }
+            C::FsDelete(r) => {
+                let detail = format!("{}{}", r.req.path, if r.req.recursive { " (recursive)" } else { "" });
+                self.forward(id, r.server, r.req.into(), Some(("file.delete", detail))).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Authorises, optionally audits, and relays a request whose reply goes back as-is.
+    async fn forward(
+        &mut self,
+        id: Option<String>,
+        server: ServerId,
+        req: BridgeRequest,
+        audited: Option<(&str, String)>,
+    ) -> std::result::Result<(), ErrorBody> {
+        may_use(&self.state, &self.user, &server).await?;
+        if let Some((action, detail)) = audited {
+            audit(&self.state, &self.user, action, &server, Some(detail)).await;
+        }
+        self.relay(id, &server, req, Route::None, After::Forward);
+        Ok(())
+    }
+
+    fn on_frame(&mut self, bytes: Bytes) {
+        if bytes.len() > HEADER_LEN + MAX_PAYLOAD {
+            let e = err(ErrorCode::TooLarge, format!("a frame carries at most {MAX_PAYLOAD} bytes"));
+            return self.reply(None, Err::<(), _>(e));
+        }
+        let frame = match Frame::decode(&bytes) {
+            Ok(f) => f,
+            Err(e) => return self.reply(None, Err::<(), _>(err(ErrorCode::BadRequest, format!("malformed frame: {e}")))),
+        };
+        if !matches!(frame.kind, FrameKind::TermInput | FrameKind::Ack | FrameKind::ExecStdin) {
+            let e = err(ErrorCode::BadRequest, format!("a browser may not send {:?} frames", frame.kind));
+            return self.reply(None, Err::<(), _>(e));
+        }
+        let Some(s) = self.streams.get(&frame.stream) else {
+            let e = err(ErrorCode::UnknownStream, format!("no stream {} on this connection", frame.stream));
+            return self.reply(None, Err::<(), _>(e));
+        };
+        if !matches!(s.phase, Phase::Live) {
+            return;
+        }
+        let (server, bstream) = (s.server.clone(), s.bridge_stream);
+        if let Some(b) = rewrite_stream(bytes, bstream) {
+            self.state.bus.send_frame(&server, b);
+        }
+    }
+
+    fn on_delivery(&mut self, delivery: ToClient) {
+        match delivery {
+            ToClient::Frame(bytes) => {
+                let Ok(frame) = Frame::decode(&bytes) else { return };
+                let Some(&local) = self.by_bridge.get(&frame.stream) else { return };
+                let Some(s) = self.streams.get_mut(&local) else { return };
+                match frame.kind {
+                    k if k.is_output() => s.next = frame.seq + frame.payload.len() as u64,
+                    FrameKind::Gap => s.next = frame.seq,
+                    _ => {}
+                }
+                let Some(b) = rewrite_stream(bytes, local) else { return };
+                match &mut s.phase {
+                    Phase::Opening { held, .. } => held.push(Message::Binary(b)),
+                    Phase::Live => self.out.push(Message::Binary(b)),
+                    Phase::Interrupted => {}
+                }
+            }
+            ToClient::Event(ev) => {
+                let (bstream, event): (StreamId, Box<dyn FnOnce(StreamId) -> ClientEvent>) = match ev {
+                    BridgeEvent::TermExited(e) => (
+                        e.stream,
+                        Box::new(move |stream| client::TermExited { stream, term: e.term, exit: e.exit }.into()),
+                    ),
+                    BridgeEvent::ExecExited(e) => (
+                        e.stream,
+                        Box::new(move |stream| {
+                            client::ExecExited { stream, exit: e.exit, timed_out: e.timed_out, cancelled: e.cancelled }.into()
+                        }),
+                    ),
+                };
+                let Some(&local) = self.by_bridge.get(&bstream) else { return };
+                let text = Message::text(Envelope::<ClientEvent>::event(event(local)).encode());
+                match self.streams.get_mut(&local).map(|s| &mut s.phase) {
+                    Some(Phase::Opening { held, ended }) => {
+                        held.push(text);
+                        *ended = true;
+                    }
+                    Some(_) => {
+                        self.out.push(text);
+                        self.drop_stream(local);
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+
+    fn on_done(&mut self, done: Done) {
+        let Done { id, after, result } = done;
+        let id = id.as_deref();
+        match after {
+            After::Forward => {
+                self.reply(id, result);
+            }
+            After::Opened(local) | After::Resumed(local) | After::ExecOpened(local) => {
+                let resumed = matches!(after, After::Resumed(_));
+                let is_exec = matches!(after, After::ExecOpened(_));
+                let opened = result.and_then(|raw| self.opened(local, &raw, is_exec));
+                match opened {
+                    Err(e) => {
+                        if self.drop_stream(local).is_some() && resumed {
+                            self.event(StreamClosed { stream: local, reason: e });
+                        } else if !resumed {
+                            self.reply(id, Err::<(), _>(e));
+                        }
+                    }
+                    Ok(reply) => {
+                        match reply {
+                            Opened::Term(_, from) if resumed => self.event(StreamResumed { stream: local, from }),
+                            Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream: local, info, from })),
+                            Opened::Exec(pid) => self.reply(id, Ok(ExecOpened { stream: local, pid })),
+                        }
+                        if let Some(s) = self.streams.get_mut(&local) {
+                            if let Phase::Opening { held, ended } = std::mem::replace(&mut s.phase, Phase::Live) {
+                                self.out.extend(held);
+                                if ended {
+                                    self.drop_stream(local);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads an opening reply and records what it says about the stream.
+    fn opened(&mut self, local: StreamId, raw: &serde_json::value::RawValue, is_exec: bool) -> std::result::Result<Opened, ErrorBody> {
+        let malformed = |e: serde_json::Error| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}"));
+        let Some(s) = self.streams.get_mut(&local) else {
+            return Err(err(ErrorCode::UnknownStream, "the stream was closed while opening"));
+        };
+        if is_exec {
+            let started: ExecStarted = serde_json::from_str(raw.get()).map_err(malformed)?;
+            return Ok(Opened::Exec(started.pid));
+        }
+        let attached: TermAttached = serde_json::from_str(raw.get()).map_err(malformed)?;
+        s.kind = Kind::Term(attached.info.term);
+        s.next = attached.from;
+        Ok(Opened::Term(attached.info, attached.from))
+    }
+
+    fn on_presence(&mut self, p: Presence) {
+        match p {
+            Presence::Offline { server, conn } => {
+                let hit: Vec<StreamId> =
+                    self.streams.iter().filter(|(_, s)| s.server == server && s.conn == conn).map(|(l, _)| *l).collect();
+                for local in hit {
+                    self.interrupt(local);
+                }
+            }
+            Presence::Online { server, conn, instance } => {
+                let hit: Vec<StreamId> = self
+                    .streams
+                    .iter()
+                    .filter(|(_, s)| s.server == server && s.conn != conn && !matches!(s.phase, Phase::Opening { .. }))
+                    .map(|(l, _)| *l)
+                    .collect();
+                for local in hit {
+                    self.resume(local, conn, &instance);
+                }
+            }
+        }
+    }
+
+    /// After missing presence events, compares every stream with where its server is now.
+    fn resync_presence(&mut self) {
+        let servers: Vec<(ServerId, ConnId)> = self.streams.values().map(|s| (s.server.clone(), s.conn)).collect();
+        for (server, conn) in servers {
+            match self.state.bus.connected(&server) {
+                Some(c) if c.conn == conn => {}
+                Some(c) => self.on_presence(Presence::Online { server, conn: c.conn, instance: c.instance }),
+                None => self.on_presence(Presence::Offline { server, conn }),
+            }
+        }
+    }
+
+    fn interrupt(&mut self, local: StreamId) {
+        let Some(s) = self.streams.get_mut(&local) else { return };
+        let reason = err(ErrorCode::ServerOffline, "the server went offline");
+        match s.kind {
+            Kind::Term(_) if matches!(s.phase, Phase::Live) => {
+                s.phase = Phase::Interrupted;
+                self.event(StreamInterrupted { stream: local, reason });
+            }
+            Kind::Term(_) => {}
+            Kind::Exec => {
+                self.drop_stream(local);
+                self.event(StreamClosed { stream: local, reason });
+            }
+        }
+    }
+
+    fn resume(&mut self, local: StreamId, conn: ConnId, instance: &str) {
+        let Some(s) = self.streams.get(&local) else { return };
+        let Kind::Term(term) = s.kind else {
+            self.drop_stream(local);
+            let reason = err(ErrorCode::ServerOffline, "the command's server reconnected without it");
+            return self.event(StreamClosed { stream: local, reason });
+        };
+        if s.instance != instance {
+            self.drop_stream(local);
+            let reason = err(ErrorCode::UnknownTerminal, "the server's bridge restarted; this terminal has ended");
+            return self.event(StreamClosed { stream: local, reason });
+        }
+        let bstream = self.state.bus.new_stream_id();
+        let server = s.server.clone();
+        let after = s.next;
+        let old = s.bridge_stream;
+        self.by_bridge.remove(&old);
+        self.by_bridge.insert(bstream, local);
+        if let Some(s) = self.streams.get_mut(&local) {
+            s.bridge_stream = bstream;
+            s.conn = conn;
+            s.phase = Phase::Opening { held: Vec::new(), ended: false };
+        }
+        let req = bridge::TermAttach { term, stream: bstream, after };
+        self.relay(None, &server, req.into(), Route::Open(bstream, self.client), After::Resumed(local));
+    }
+
+    /// The tab is gone: detach its terminals (they keep running) and cancel its commands.
+    fn close_all(&mut self) {
+        for (_, s) in self.streams.drain() {
+            if matches!(s.phase, Phase::Interrupted) {
+                continue;
+            }
+            let req: BridgeRequest = match s.kind {
+                Kind::Term(_) => bridge::TermDetach { stream: s.bridge_stream }.into(),
+                Kind::Exec => bridge::ExecCancel { stream: s.bridge_stream }.into(),
+            };
+            let route = match s.kind {
+                Kind::Term(_) => Route::Close(s.bridge_stream),
+                Kind::Exec => Route::None,
+            };
+            tokio::spawn(self.state.bus.request(&s.server, req, route));
+        }
+        self.by_bridge.clear();
+    }
+}
+
+/// Whether `user` may use `server` (the answer for a server that does not exist is the same).
+async fn may_use(state: &AppState, user: &User, server: &str) -> std::result::Result<(), ErrorBody> {
+    match state.store.server_for(user, server).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(err(ErrorCode::NotFound, format!("no server {server}, or you may not use it"))),
+        Err(e) => Err(Error::from(e).to_body()),
+    }
+}
+
+async fn audit(state: &AppState, user: &User, action: &str, server: &str, detail: Option<String>) {
+    let actor = format!("user:{}", user.id);
+    let target = format!("server:{server}");
+    state.store.audit(AuditEvent { actor: &actor, action, target: Some(&target), ok: true, detail }).await;
+}
+
+enum Opened {
+    Term(bridge::TermInfo, u64),
+    Exec(u32),
+}
+
+/// The frame with its stream id replaced, copying only when the buffer is shared.
+fn rewrite_stream(bytes: Bytes, stream: StreamId) -> Option<Bytes> {
+    let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
+    Frame::set_stream(&mut buf, stream).then(|| buf.freeze())
+}

@@ -1,0 +1,307 @@
+//! `/bridge/ws`: where bridge daemons dial in. Handshake, enrolment, and one task per
+//! connected bridge that relays requests, replies, events and stream frames.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, ORIGIN};
+use axum::response::Response;
+use porta_shared::bridge::{
+    BridgeEvent, BridgeHandshake, BridgeRequest, Enroll, Enrolled, Hello, HubHandshake, SysInfo, SysInfoRequest, Welcome,
+};
+use porta_shared::frame::Frame;
+use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
+use tokio::sync::oneshot;
+
+use super::bus::{ReplyResult, Route, ToBridge, ToClient};
+use crate::auth::tokens::{hash_secret, random_secret};
+use crate::db::{AuditEvent, Server, ServerFacts};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+/// Hard cap on one WebSocket message from a bridge; the protocol limits are smaller.
+const MAX_WS_MESSAGE: usize = 8 << 20;
+
+pub async fn bridge_ws(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response> {
+    // Bridges are not browsers: a request carrying an Origin is a cross-site attempt.
+    if headers.contains_key(ORIGIN) {
+        return Err(Error::Forbidden("bridges do not send an Origin header".into()));
+    }
+    let server = match headers.get(AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let credential = v
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .ok_or_else(|| Error::Unauthorized("the Authorization header must be `Bearer <credential>`".into()))?;
+            let server = state.store.server_by_credential(&hash_secret(credential.trim())).await?;
+            Some(server.ok_or_else(|| Error::Unauthorized("unknown or revoked bridge credential".into()))?)
+        }
+    };
+    Ok(ws.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| run(socket, state, server)))
+}
+
+async fn recv_text(socket: &mut WebSocket, within: Duration) -> Option<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.recv()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return Some(t.to_string()),
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_)))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn refuse(socket: &mut WebSocket, id: Option<&str>, err: ErrorBody) {
+    let _ = socket.send(Message::text(Reply::error(id, &err))).await;
+    let _ = socket.send(Message::Close(None)).await;
+}
+
+async fn run(mut socket: WebSocket, state: AppState, server: Option<Server>) {
+    let Some(text) = recv_text(&mut socket, HANDSHAKE_TIMEOUT).await else {
+        return;
+    };
+    let hello = match Envelope::<BridgeHandshake>::decode(&text) {
+        Ok(Envelope { msg: BridgeHandshake::Hello(h), .. }) => h,
+        Ok(env) => {
+            let err = ErrorBody::new(ErrorCode::BadRequest, "the first message must be hello");
+            return refuse(&mut socket, env.id.as_deref(), err).await;
+        }
+        Err(e) => return refuse(&mut socket, e.request_id(), e.to_error_body()).await,
+    };
+    let Some(protocol) = ProtocolRange::ours().negotiate(hello.protocol) else {
+        let ours = ProtocolRange::ours();
+        let err = ErrorBody::new(
+            ErrorCode::UnsupportedVersion,
+            format!(
+                "this backend speaks protocol {}..={}, the bridge {}..={}; upgrade the older side",
+                ours.min, ours.max, hello.protocol.min, hello.protocol.max
+            ),
+        );
+        return refuse(&mut socket, None, err).await;
+    };
+    let welcome = Welcome {
+        protocol,
+        agent: format!("porta/{}", env!("CARGO_PKG_VERSION")),
+        server_id: server.as_ref().map(|s| s.id.clone()),
+        heartbeat_ms: state.config.heartbeat_ms,
+    };
+    if socket.send(Message::text(Envelope::<HubHandshake>::event(welcome).encode())).await.is_err() {
+        return;
+    }
+    match server {
+        None => enrol(socket, state).await,
+        Some(server) => serve(socket, state, server, hello).await,
+    }
+}
+
+/// A connection without a credential may do one thing: exchange an enrolment token.
+async fn enrol(mut socket: WebSocket, state: AppState) {
+    let Some(text) = recv_text(&mut socket, HANDSHAKE_TIMEOUT).await else {
+        return;
+    };
+    let (id, req) = match Envelope::<BridgeHandshake>::decode(&text) {
+        Ok(Envelope { id: Some(id), msg: BridgeHandshake::Enroll(req) }) => (id, req),
+        Ok(env) => {
+            let err = ErrorBody::new(ErrorCode::Unauthorized, "present a credential, or enrol with a token first");
+            return refuse(&mut socket, env.id.as_deref(), err).await;
+        }
+        Err(e) => return refuse(&mut socket, e.request_id(), e.to_error_body()).await,
+    };
+    let Enroll { token, hostname } = req;
+    let hostname: String = hostname.chars().filter(|c| !c.is_control()).take(128).collect();
+    let credential = random_secret("pbc");
+    let enrolled = state.store.enroll_server(&hash_secret(&token), &hostname, &hash_secret(&credential)).await;
+    match enrolled {
+        Ok(Some(server)) => {
+            tracing::info!(server_id = %server.id, name = %server.name, "bridge enrolled");
+            state
+                .store
+                .audit(AuditEvent {
+                    actor: &format!("server:{}", server.id),
+                    action: "server.enroll",
+                    target: Some(&server.id),
+                    ok: true,
+                    detail: Some(format!("hostname {hostname}")),
+                })
+                .await;
+            let body = Enrolled { server_id: server.id, name: server.name, credential };
+            let _ = socket.send(Message::text(Reply::ok(&id, &body))).await;
+            let _ = socket.send(Message::Close(None)).await;
+        }
+        Ok(None) => {
+            state
+                .store
+                .audit(AuditEvent { actor: "anonymous", action: "server.enroll", target: None, ok: false, detail: Some(format!("hostname {hostname}")) })
+                .await;
+            let err = ErrorBody::new(ErrorCode::Unauthorized, "the enrolment token is unknown, already used or expired");
+            refuse(&mut socket, Some(&id), err).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "enrolment failed");
+            refuse(&mut socket, Some(&id), ErrorBody::new(ErrorCode::Internal, "internal error")).await;
+        }
+    }
+}
+
+/// Relays for one connected bridge until it leaves, goes silent, or is replaced.
+async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: Hello) {
+    let bus = state.bus.clone();
+    let (conn, mut inbox) = bus.register_bridge(&server.id, &hello.instance, &hello.agent);
+    tracing::info!(server_id = %server.id, conn, agent = %hello.agent, "bridge connected");
+    state.metrics.bridges_connected.inc();
+    let facts = ServerFacts { agent: hello.agent.clone(), ..ServerFacts::default() };
+    if let Err(e) = state.store.server_seen(&server.id, Some(&facts)).await {
+        tracing::warn!(error = %e, "cannot record the bridge's visit");
+    }
+    tokio::spawn(learn_facts(state.clone(), server.id.clone(), hello.agent.clone()));
+
+    let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
+    let mut ping = tokio::time::interval(heartbeat);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+    let mut last_recorded = Instant::now();
+    let mut next_id = 1u64;
+    let mut pending: HashMap<u64, oneshot::Sender<ReplyResult>> = HashMap::new();
+    let mut routes: HashMap<u32, u64> = HashMap::new();
+
+    let reason = loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                last_heard = Instant::now();
+                match msg {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break "the bridge disconnected".to_owned(),
+                    Some(Ok(Message::Binary(bytes))) => relay_frame(&state, &routes, bytes),
+                    Some(Ok(Message::Text(text))) => {
+                        on_text(&state, &mut pending, &mut routes, &text);
+                    }
+                    Some(Ok(_)) => {}
+                }
+            }
+            cmd = inbox.recv() => match cmd {
+                None => break "the bus closed".to_owned(),
+                Some(ToBridge::Close(why)) => {
+                    let _ = socket.send(Message::text(Reply::error(None, &why))).await;
+                    let _ = socket.send(Message::Close(None)).await;
+                    break why.message;
+                }
+                Some(ToBridge::Frame(bytes)) => {
+                    state.metrics.frames_to_bridges.inc();
+                    state.metrics.bytes_to_bridges.inc_by(bytes.len().saturating_sub(porta_shared::frame::HEADER_LEN) as u64);
+                    if socket.send(Message::Binary(bytes)).await.is_err() {
+                        break "send to the bridge failed".to_owned();
+                    }
+                }
+                Some(ToBridge::Request { req, route, reply }) => {
+                    let id = next_id;
+                    next_id += 1;
+                    match route {
+                        Route::Open(stream, client) => {
+                            routes.insert(stream, client);
+                            state.metrics.streams_open.set(routes.len() as i64);
+                        }
+                        Route::Close(stream) => {
+                            routes.remove(&stream);
+                            state.metrics.streams_open.set(routes.len() as i64);
+                        }
+                        Route::None => {}
+                    }
+                    pending.insert(id, reply);
+                    let text = Envelope::<BridgeRequest>::request(id.to_string(), req).encode();
+                    if socket.send(Message::text(text)).await.is_err() {
+                        break "send to the bridge failed".to_owned();
+                    }
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > heartbeat * 3 {
+                    break format!("the bridge was silent for {:?}", last_heard.elapsed());
+                }
+                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                    break "ping failed".to_owned();
+                }
+                if last_recorded.elapsed() > Duration::from_secs(60) {
+                    last_recorded = Instant::now();
+                    let _ = state.store.server_seen(&server.id, None).await;
+                }
+            }
+        }
+    };
+    bus.unregister_bridge(&server.id, conn);
+    state.metrics.bridges_connected.dec();
+    state.metrics.streams_open.set(0);
+    // Pending requests resolve as `server_offline` when their senders drop here.
+    drop(pending);
+    let _ = state.store.server_seen(&server.id, None).await;
+    tracing::info!(server_id = %server.id, conn, %reason, "bridge disconnected");
+}
+
+fn relay_frame(state: &AppState, routes: &HashMap<u32, u64>, bytes: bytes::Bytes) {
+    let Ok(frame) = Frame::decode(&bytes) else {
+        return tracing::debug!("dropped a malformed frame from a bridge");
+    };
+    let Some(&client) = routes.get(&frame.stream) else {
+        return;
+    };
+    state.metrics.frames_to_clients.inc();
+    state.metrics.bytes_to_clients.inc_by(frame.payload.len() as u64);
+    state.bus.to_client(client, ToClient::Frame(bytes));
+}
+
+fn on_text(
+    state: &AppState,
+    pending: &mut HashMap<u64, oneshot::Sender<ReplyResult>>,
+    routes: &mut HashMap<u32, u64>,
+    text: &str,
+) {
+    match Incoming::<BridgeEvent>::decode(text) {
+        Ok(Incoming::Reply(reply)) => {
+            let waiter = reply.id.as_deref().and_then(|id| id.parse::<u64>().ok()).and_then(|id| pending.remove(&id));
+            match waiter {
+                Some(tx) => {
+                    let _ = tx.send(reply.result);
+                }
+                None => tracing::debug!(id = ?reply.id, "a reply nobody waits for"),
+            }
+        }
+        Ok(Incoming::Message(env)) => {
+            let stream = match &env.msg {
+                BridgeEvent::TermExited(e) => e.stream,
+                BridgeEvent::ExecExited(e) => e.stream,
+            };
+            // The stream is over after this event.
+            if let Some(client) = routes.remove(&stream) {
+                state.metrics.streams_open.set(routes.len() as i64);
+                state.bus.to_client(client, ToClient::Event(env.msg));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "dropped a malformed message from a bridge"),
+    }
+}
+
+/// Asks a newly connected bridge about its machine, for the dashboard.
+async fn learn_facts(state: AppState, server: String, agent: String) {
+    let reply = state.bus.request(&server, SysInfoRequest {}.into(), Route::None);
+    let Ok(Ok(raw)) = tokio::time::timeout(Duration::from_secs(30), reply).await else {
+        return;
+    };
+    let Ok(info) = serde_json::from_str::<SysInfo>(raw.get()) else {
+        return;
+    };
+    let facts = ServerFacts {
+        agent,
+        os: Some(format!("{} {}", info.os, info.os_version).trim().to_owned()),
+        kernel: Some(info.kernel),
+        arch: Some(info.arch),
+        hostname: Some(info.hostname),
+    };
+    if let Err(e) = state.store.server_seen(&server, Some(&facts)).await {
+        tracing::warn!(error = %e, "cannot record the server's facts");
+    }
+}

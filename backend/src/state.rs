@@ -1,0 +1,28 @@
+//! Shared state handed to every handler.
+
+use std::sync::Arc;
+
+use crate::auth::ratelimit::LoginLimiter;
+use crate::auth::tickets::Tickets;
+use crate::auth::tokens::Keys;
+use crate::config::Config;
+use crate::db::Store;
+use crate::graphql::Schema;
+use crate::http::origin::Origins;
+use crate::metrics::Metrics;
+use crate::relay::bus::Bus;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub keys: Keys,
+    pub limiter: Arc<LoginLimiter>,
+    pub tickets: Arc<Tickets>,
+    pub bus: Arc<dyn Bus>,
+    pub metrics: Arc<Metrics>,
+    pub origins: Arc<Origins>,
+    pub schema: Schema,
+    /// The URL people (and bridges) reach this backend at.
+    pub public_url: String,
+}

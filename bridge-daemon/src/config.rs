@@ -1,0 +1,130 @@
+//! The bridge's command line, and the credential file `enroll` writes and `run` reads.
+
+use std::io::Write as _;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(name = "porta-bridge", version, about = "Porta's bridge daemon: dials out to a Porta backend and serves this machine's terminals, files and commands.")]
+pub struct Cli {
+    /// Credential file written by `enroll` (mode 0600).
+    #[arg(long, global = true, env = "PORTA_BRIDGE_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Exchange a one-time enrolment token for this machine's own credential.
+    Enroll(EnrollArgs),
+    /// Connect to the backend and serve until stopped (SIGTERM or Ctrl+C).
+    Run(RunArgs),
+    /// Show the enrolment and whether the daemon is connected.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// The backend's URL, e.g. https://porta.example.com.
+    #[arg(long, env = "PORTA_SERVER")]
+    pub server: String,
+    /// The one-time token shown by "Add server".
+    #[arg(long, env = "PORTA_ENROLL_TOKEN", hide_env_values = true)]
+    pub token: String,
+    /// Replace an existing enrolment in the credential file.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Serve files only beneath this directory; `..` and symlinks cannot leave it.
+    #[arg(long, env = "PORTA_BRIDGE_ROOT")]
+    pub root: Option<PathBuf>,
+    /// Bytes of output each terminal keeps for replay after a disconnect.
+    #[arg(long, env = "PORTA_BRIDGE_RING_BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(4096..=(256 << 20)))]
+    pub ring_bytes: u64,
+    /// Unacknowledged output bytes a stream may have in flight.
+    #[arg(long, env = "PORTA_BRIDGE_WINDOW", default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(4096..=(64 << 20)))]
+    pub window: u64,
+    /// Most terminals at once.
+    #[arg(long, env = "PORTA_BRIDGE_MAX_TERMINALS", default_value_t = 256)]
+    pub max_terminals: usize,
+}
+
+/// What `enroll` saves: where the backend is and who this bridge is to it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Credentials {
+    pub server: String,
+    pub server_id: String,
+    pub name: String,
+    pub credential: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("server", &self.server)
+            .field("server_id", &self.server_id)
+            .field("name", &self.name)
+            .field("credential", &"<redacted>")
+            .finish()
+    }
+}
+
+/// `/etc/porta/bridge.json` for root, else `$XDG_CONFIG_HOME/porta/bridge.json`.
+pub fn default_config_path() -> PathBuf {
+    if rustix::process::geteuid().is_root() {
+        return PathBuf::from("/etc/porta/bridge.json");
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("porta").join("bridge.json")
+}
+
+/// The status file `run` keeps beside the credential file.
+pub fn status_path(config: &Path) -> PathBuf {
+    config.with_extension("status.json")
+}
+
+impl Credentials {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}; enrol this machine first with `porta-bridge enroll`", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not a valid bridge credential file", path.display()))
+    }
+
+    /// Saves with mode 0600 (directory 0700), atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        write_private(path, text.as_bytes())
+    }
+}
+
+/// Writes `bytes` to `path` readable by the owner only, via a temp file and rename.
+pub fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! File operations, optionally confined to a root directory.
+//!
+//! With a root configured every path is resolved beneath it by `cap-std` (`openat2` with
+//! `RESOLVE_BENEATH` where the kernel has it), so neither `..` nor a symlink — including one
+//! swapped in during the operation — can reach outside. Paths are compared by components,
+//! never by string prefix: a root `/srv/app` does not admit `/srv/app-evil`.
+//!
+//! Writes are atomic: a temp file in the same directory, fsync, rename over the target,
+//! fsync the directory. The target keeps its mode (and owner when we may set it), a symlink
+//! is written through and stays a symlink, and a read-only file is refused. An optional
+//! expected SHA-256 refuses the write when the file changed since it was read.
+
+use std::ffi::OsString;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Component, Path, PathBuf};
+use std::time::SystemTime;
+
+use cap_std::fs::Dir;
+use porta_shared::bridge::{
+    Done, FileEntry, FileInfo, FileKind, FsDelete, FsList, FsListed, FsMkdir, FsRead, FsReadData, FsRename,
+    FsStat, FsWrite, FsWritten,
+};
+use porta_shared::types::Base64;
+use porta_shared::{ErrorBody, ErrorCode};
+use sha2::{Digest, Sha256};
+
+/// The part of the machine's file system the bridge serves.
+pub enum Root {
+    /// The whole file system; relative paths are taken from `/`.
+    Host,
+    /// Only what lies beneath `path` (canonical), reached through `dir`.
+    Confined { dir: Dir, path: PathBuf },
+}
+
+/// Metadata in one shape for both roots.
+struct Meta {
+    kind: FileKind,
+    len: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    modified_ms: Option<u64>,
+}
+
+fn kind_of(is_dir: bool, is_file: bool, is_symlink: bool) -> FileKind {
+    match (is_dir, is_file, is_symlink) {
+        (_, _, true) => FileKind::Symlink,
+        (true, _, _) => FileKind::Dir,
+        (_, true, _) => FileKind::File,
+        _ => FileKind::Other,
+    }
+}
+
+fn millis(t: SystemTime) -> Option<u64> {
+    t.duration_since(SystemTime::UNIX_EPOCH).ok().map(|d| d.as_millis() as u64)
+}
+
+impl Meta {
+    fn from_std(m: &std::fs::Metadata) -> Self {
+        let ft = m.file_type();
+        Self {
+            kind: kind_of(ft.is_dir(), ft.is_file(), ft.is_symlink()),
+            len: m.len(),
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            modified_ms: m.modified().ok().and_then(millis),
+        }
+    }
+
+    fn from_cap(m: &cap_std::fs::Metadata) -> Self {
+        use cap_std::fs::MetadataExt as _;
+        let ft = m.file_type();
+        Self {
+            kind: kind_of(ft.is_dir(), ft.is_file(), ft.is_symlink()),
+            len: m.len(),
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            modified_ms: m.modified().ok().and_then(|t| millis(t.into_std())),
+        }
+    }
+}
+
+/// How to open a file.
+#[derive(Clone, Copy)]
+enum Open {
+    Read,
+    CreateNew { mode: u32 },
+}
+
+const MAX_SYMLINK_HOPS: usize = 8;
+const MAX_LIST_ENTRIES: usize = 10_000;
+
+impl Root {
+    /// Confines file operations beneath `path`.
+    pub fn confined(path: &Path) -> io::Result<Self> {
+        let path = path.canonicalize()?;
+        let dir = Dir::open_ambient_dir(&path, cap_std::ambient_authority())?;
+        Ok(Self::Confined { dir, path })
+    }
+
+    /// Turns a client's path into the path this root operates on: absolute for the host,
+    /// relative to the root directory when confined.
+    fn resolve(&self, input: &str) -> Result<PathBuf, ErrorBody> {
+        if input.contains('\0') {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "path contains a NUL byte"));
+        }
+        let p = Path::new(input);
+        match self {
+            Self::Host => Ok(Path::new("/").join(p)),
+            Self::Confined { path, .. } => {
+                let rel = if p.is_absolute() {
+                    p.strip_prefix(path).map_err(|_| outside(input))?
+                } else {
+                    p
+                };
+                // Refuse lexical escapes up front (cap-std would too) for a clearer message.
+                let mut depth = 0usize;
+                for c in rel.components() {
+                    match c {
+                        Component::ParentDir if depth == 0 => return Err(outside(input)),
+                        Component::ParentDir => depth -= 1,
+                        Component::Normal(_) => depth += 1,
+                        _ => {}
+                    }
+                }
+                Ok(if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() })
+            }
+        }
+    }
+
+    /// The absolute path a client sees for a resolved path.
+    fn display(&self, p: &Path) -> String {
+        let full = match self {
+            Self::Host => p.to_path_buf(),
+            Self::Confined { path, .. } if p == Path::new(".") => path.clone(),
+            Self::Confined { path, .. } => path.join(p),
+        };
+        full.to_string_lossy().into_owned()
+    }
+
+    fn metadata(&self, p: &Path, follow: bool) -> io::Result<Meta> {
+        match (self, follow) {
+            (Self::Host, true) => std::fs::metadata(p).map(|m| Meta::from_std(&m)),
+            (Self::Host, false) => std::fs::symlink_metadata(p).map(|m| Meta::from_std(&m)),
+            (Self::Confined { dir, .. }, true) => dir.metadata(p).map(|m| Meta::from_cap(&m)),
+            (Self::Confined { dir, .. }, false) => dir.symlink_metadata(p).map(|m| Meta::from_cap(&m)),
+        }
+    }
+
+    fn read_dir(&self, p: &Path) -> io::Result<Vec<(OsString, Meta)>> {
+        let mut out = Vec::new();
+        match self {
+            Self::Host => {
+                for e in std::fs::read_dir(p)? {
+                    let e = e?;
+                    if let Ok(m) = e.metadata() {
+                        out.push((e.file_name(), Meta::from_std(&m)));
+                    }
+                }
+            }
+            Self::Confined { dir, .. } => {
+                for e in dir.read_dir(p)? {
+                    let e = e?;
+                    if let Ok(m) = e.metadata() {
+                        out.push((e.file_name(), Meta::from_cap(&m)));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn open(&self, p: &Path, how: Open) -> io::Result<std::fs::File> {
+        match self {
+            Self::Host => {
+                let mut o = std::fs::OpenOptions::new();
+                match how {
+                    Open::Read => o.read(true),
+                    Open::CreateNew { mode } => o.write(true).create_new(true).mode(mode),
+                };
+                o.open(p)
+            }
+            Self::Confined { dir, .. } => {
+                use cap_std::fs::OpenOptionsExt as _;
+                let mut o = cap_std::fs::OpenOptions::new();
+                match how {
+                    Open::Read => o.read(true),
+                    Open::CreateNew { mode } => o.write(true).create_new(true).mode(mode),
+                };
+                dir.open_with(p, &o).map(cap_std::fs::File::into_std)
+            }
+        }
+    }
+
+    fn create_dir(&self, p: &Path, all: bool) -> io::Result<()> {
+        match (self, all) {
+            (Self::Host, true) => std::fs::create_dir_all(p),
+            (Self::Host, false) => std::fs::create_dir(p),
+            (Self::Confined { dir, .. }, true) => dir.create_dir_all(p),
+            (Self::Confined { dir, .. }, false) => dir.create_dir(p),
+        }
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        match self {
+            Self::Host => std::fs::rename(from, to),
+            Self::Confined { dir, .. } => dir.rename(from, dir, to),
+        }
+    }
+
+    fn remove_file(&self, p: &Path) -> io::Result<()> {
+        match self {
+            Self::Host => std::fs::remove_file(p),
+            Self::Confined { dir, .. } => dir.remove_file(p),
+        }
+    }
+
+    fn remove_dir(&self, p: &Path, recursive: bool) -> io::Result<()> {
+        match (self, recursive) {
+            (Self::Host, true) => std::fs::remove_dir_all(p),
+            (Self::Host, false) => std::fs::remove_dir(p),
+            (Self::Confined { dir, .. }, true) => dir.remove_dir_all(p),
+            (Self::Confined { dir, .. }, false) => dir.remove_dir(p),
+        }
+    }
+
+    fn read_link(&self, p: &Path) -> io::Result<PathBuf> {
+        match self {
+            Self::Host => std::fs::read_link(p),
+            Self::Confined { dir, .. } => dir.read_link_contents(p),
+        }
+    }
+
+    /// Makes a rename in directory `p` durable.
+    fn sync_dir(&self, p: &Path) -> io::Result<()> {
+        match self {
+            Self::Host => std::fs::File::open(p)?.sync_all(),
+            Self::Confined { dir, .. } => dir.open_dir(p)?.into_std_file().sync_all(),
+        }
+    }
+
+    // ------------------------------------------------------------ operations
+
+    pub fn list(&self, req: &FsList) -> Result<FsListed, ErrorBody> {
+        let p = self.resolve(&req.path)?;
+        let mut entries: Vec<FileEntry> = self
+            .read_dir(&p)
+            .map_err(|e| io_error(e, &req.path))?
+            .into_iter()
+            .filter_map(|(name, m)| {
+                let name = name.to_string_lossy().into_owned();
+                (req.hidden || !name.starts_with('.')).then(|| FileEntry {
+                    name,
+                    kind: m.kind,
+                    size: m.len,
+                    mode: m.mode,
+                    modified_ms: m.modified_ms,
+                })
+            })
+            .collect();
+        if entries.len() > MAX_LIST_ENTRIES {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("{} holds {} entries; the limit is {MAX_LIST_ENTRIES}", req.path, entries.len()),
+            ));
+        }
+        entries.sort_by(|a, b| {
+            (a.kind != FileKind::Dir, a.name.to_lowercase()).cmp(&(b.kind != FileKind::Dir, b.name.to_lowercase()))
+        });
+        Ok(FsListed { path: self.display(&p), entries })
+    }
+
+    pub fn stat(&self, req: &FsStat) -> Result<FileInfo, ErrorBody> {
+        let p = self.resolve(&req.path)?;
+        let m = self.metadata(&p, false).map_err(|e| io_error(e, &req.path))?;
+        let sha256 = if req.hash && m.kind != FileKind::Dir {
+            let file = self.open(&p, Open::Read).map_err(|e| io_error(e, &req.path))?;
+            Some(hash_reader(file).map_err(|e| io_error(e, &req.path))?)
+        } else {
+            None
+        };
+        Ok(FileInfo { path: self.display(&p), kind: m.kind, size: m.len, mode: m.mode, modified_ms: m.modified_ms, sha256 })
+    }
+
+    pub fn read(&self, req: &FsRead) -> Result<FsReadData, ErrorBody> {
+        let p = self.resolve(&req.path)?;
+        let mut file = self.open(&p, Open::Read).map_err(|e| io_error(e, &req.path))?;
+        let meta = file.metadata().map_err(|e| io_error(e, &req.path))?;
+        if meta.is_dir() {
+            return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{} is a directory", req.path)));
+        }
+        let size = meta.len();
+        let limit = req.limit.unwrap_or(FsRead::MAX_LIMIT).min(FsRead::MAX_LIMIT);
+        file.seek(SeekFrom::Start(req.offset)).map_err(|e| io_error(e, &req.path))?;
+        let mut data = Vec::with_capacity(limit.min(size.saturating_sub(req.offset)) as usize);
+        file.take(limit).read_to_end(&mut data).map_err(|e| io_error(e, &req.path))?;
+        let eof = req.offset + data.len() as u64 >= size;
+        let sha256 = (req.offset == 0 && eof).then(|| hex::encode(Sha256::digest(&data)));
+        Ok(FsReadData { data: Base64(data), size, eof, sha256 })
+    }
+
+    pub fn write(&self, req: &FsWrite) -> Result<FsWritten, ErrorBody> {
+        if req.data.0.len() > FsWrite::MAX_DATA {
+            return Err(ErrorBody::new(
+                ErrorCode::TooLarge,
+                format!("a write carries at most {} bytes; got {}", FsWrite::MAX_DATA, req.data.0.len()),
+            ));
+        }
+        let target = self.follow_symlinks(self.resolve(&req.path)?, &req.path)?;
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{} is a directory", req.path)));
+        };
+        let existing = match self.metadata(&target, false) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(e, &req.path)),
+        };
+        if let Some(m) = &existing {
+            if m.kind == FileKind::Dir {
+                return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{} is a directory", req.path)));
+            }
+            if req.create_new {
+                return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("{} already exists", req.path)));
+            }
+            if m.mode & 0o200 == 0 {
+                return Err(ErrorBody::new(ErrorCode::PermissionDenied, format!("{} is read-only", req.path)));
+            }
+        }
+        if let Some(expected) = &req.expected_sha256 {
+            let Some(_) = &existing else {
+                return Err(ErrorBody::new(ErrorCode::Conflict, format!("{} no longer exists", req.path)));
+            };
+            let file = self.open(&target, Open::Read).map_err(|e| io_error(e, &req.path))?;
+            let current = hash_reader(file).map_err(|e| io_error(e, &req.path))?;
+            if !current.eq_ignore_ascii_case(expected) {
+                return Err(ErrorBody::new(
+                    ErrorCode::Conflict,
+                    format!("{} changed since it was read (its SHA-256 is now {current})", req.path),
+                ));
+            }
+        }
+        let mode = existing.as_ref().map_or(req.mode.unwrap_or(0o644), |m| m.mode) & 0o7777;
+        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+        let tmp = parent.join(format!(".{}.porta-{:08x}.tmp", name.to_string_lossy(), rand::random::<u32>()));
+        let result = self.write_temp(&tmp, &req.data.0, mode, existing.as_ref()).and_then(|()| self.rename(&tmp, &target));
+        if let Err(e) = result {
+            let _ = self.remove_file(&tmp);
+            return Err(io_error(e, &req.path));
+        }
+        // The rename is done; failing to make it durable is not worth failing the save for.
+        if let Err(e) = self.sync_dir(parent) {
+            tracing::debug!(error = %e, "directory fsync failed");
+        }
+        Ok(FsWritten { size: req.data.0.len() as u64, sha256: hex::encode(Sha256::digest(&req.data.0)) })
+    }
+
+    fn write_temp(&self, tmp: &Path, data: &[u8], mode: u32, existing: Option<&Meta>) -> io::Result<()> {
+        let mut file = self.open(tmp, Open::CreateNew { mode: 0o600 })?;
+        file.write_all(data)?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if let Some(m) = existing {
+            // Keep the owner when we are allowed to (we usually are only as root).
+            let _ = std::os::unix::fs::fchown(&file, Some(m.uid), Some(m.gid));
+        }
+        file.sync_all()
+    }
+
+    /// Follows symlinks at `p` (within the root) so that a write replaces the link's target
+    /// and the link itself stays.
+    fn follow_symlinks(&self, mut p: PathBuf, shown: &str) -> Result<PathBuf, ErrorBody> {
+        for _ in 0..MAX_SYMLINK_HOPS {
+            match self.metadata(&p, false) {
+                Ok(m) if m.kind == FileKind::Symlink => {
+                    let target = self.read_link(&p).map_err(|e| io_error(e, shown))?;
+                    let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                    let next = if target.is_absolute() { target } else { base.join(target) };
+                    p = self.resolve(&next.to_string_lossy())?;
+                }
+                _ => return Ok(p),
+            }
+        }
+        Err(ErrorBody::new(ErrorCode::Io, format!("{shown}: too many levels of symbolic links")))
+    }
+
+    pub fn mkdir(&self, req: &FsMkdir) -> Result<Done, ErrorBody> {
+        let p = self.resolve(&req.path)?;
+        self.create_dir(&p, req.parents).map_err(|e| io_error(e, &req.path))?;
+        Ok(Done {})
+    }
+
+    pub fn rename_path(&self, req: &FsRename) -> Result<Done, ErrorBody> {
+        let from = self.resolve(&req.from)?;
+        let to = self.resolve(&req.to)?;
+        self.metadata(&from, false).map_err(|e| io_error(e, &req.from))?;
+        if !req.overwrite && self.metadata(&to, false).is_ok() {
+            return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("{} already exists", req.to)));
+        }
+        self.rename(&from, &to).map_err(|e| io_error(e, &req.to))?;
+        Ok(Done {})
+    }
+
+    pub fn delete(&self, req: &FsDelete) -> Result<Done, ErrorBody> {
+        let p = self.resolve(&req.path)?;
+        if p == Path::new(".") || p == Path::new("/") {
+            return Err(ErrorBody::new(ErrorCode::Forbidden, "refusing to delete the root"));
+        }
+        let m = self.metadata(&p, false).map_err(|e| io_error(e, &req.path))?;
+        let result = if m.kind == FileKind::Dir { self.remove_dir(&p, req.recursive) } else { self.remove_file(&p) };
+        result.map_err(|e| io_error(e, &req.path))?;
+        Ok(Done {})
+    }
+}
+
+fn hash_reader(mut r: impl Read) -> io::Result<String> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match r.read(&mut buf)? {
+            0 => return Ok(hex::encode(h.finalize())),
+            n => h.update(&buf[..n]),
+        }
+    }
+}
+
+fn outside(path: &str) -> ErrorBody {
+    ErrorBody::new(ErrorCode::OutsideRoot, format!("{path} is outside this server's root"))
+}
+
+/// Maps an I/O error to a typed error, naming the path.
+fn io_error(e: io::Error, path: &str) -> ErrorBody {
+    use io::ErrorKind as K;
+    // cap-std reports escapes (by `..` or by a symlink) as this PermissionDenied error.
+    if e.kind() == K::PermissionDenied && e.to_string().contains("outside of the filesystem") {
+        return outside(path);
+    }
+    let code = match e.kind() {
+        K::NotFound => ErrorCode::NotFound,
+        K::PermissionDenied => ErrorCode::PermissionDenied,
+        K::AlreadyExists => ErrorCode::AlreadyExists,
+        K::NotADirectory => ErrorCode::NotADirectory,
+        K::IsADirectory => ErrorCode::IsADirectory,
+        K::DirectoryNotEmpty => ErrorCode::NotEmpty,
+        _ => ErrorCode::Io,
+    };
+    ErrorBody::new(code, format!("{path}: {e}"))
+}

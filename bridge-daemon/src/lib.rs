@@ -1,0 +1,31 @@
+//! Porta's bridge daemon: runs on each server, dials out to the backend (so the server needs
+//! no open port) and serves terminals, commands, files and system information over one
+//! WebSocket. Terminals belong to this process, not to the connection: they survive the
+//! browser closing and the link to the backend dropping, and replay what was missed.
+//!
+//! Map: [`link`] (connect, handshake, serve, reconnect), [`terminal`] and [`ring`] (PTYs
+//! and their numbered output), [`exec`], [`files`], [`sysinfo`], [`config`] (command line
+//! and credential file).
+
+pub mod config;
+pub mod exec;
+pub mod files;
+pub mod link;
+pub mod ring;
+pub mod sysinfo;
+pub mod terminal;
+
+pub use link::{Bridge, LinkError, LinkState};
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_time_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A random id for this process (see [`porta_shared::bridge::Hello::instance`]).
+pub fn new_instance_id() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

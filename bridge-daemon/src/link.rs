@@ -1,0 +1,571 @@
+//! The bridge's link to the backend: dial out, handshake, serve, reconnect.
+//!
+//! One WebSocket carries everything. The reader task decodes requests and frames; a writer
+//! task owns the socket's sending half and interleaves three sources fairly: control messages
+//! first, then one chunk per attached terminal stream in round-robin order, so a terminal
+//! flooding output never queues an interactive one's echo behind it. Terminal output is never
+//! copied into a queue: the writer pulls it from the terminal's ring buffer when the stream's
+//! window has room.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use porta_shared::bridge::{
+    self, BridgeEvent, BridgeHandshake, BridgeRequest, Done, Enroll, Enrolled, ExecStarted, Hello, HubHandshake,
+    TermAttached, TermListed, capabilities,
+};
+use porta_shared::frame::{Frame, FrameKind, HEADER_LEN};
+use porta_shared::types::StreamId;
+use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
+use serde::Serialize;
+use tokio::net::TcpStream;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::exec::{self, ExecHandle};
+use crate::files::Root;
+use crate::terminal::{Pulled, Terminal, Terminals};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Largest output chunk in one frame.
+const CHUNK: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+const BACKOFF_MIN: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Everything a bridge process serves, shared by its successive connections.
+pub struct Bridge {
+    pub terminals: Terminals,
+    pub root: Root,
+    /// Working directory for terminals and execs that name none.
+    pub default_cwd: String,
+    /// Random id of this process (see [`Hello::instance`]).
+    pub instance: String,
+}
+
+/// Why a link ended.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the backend refused this bridge's credential (revoked, or the backend was reset); enrol it again")]
+    Unauthorized,
+    #[error("the backend refused: {0}")]
+    Refused(ErrorBody),
+    #[error("cannot reach the backend: {0}")]
+    Connect(String),
+    #[error("the backend said nothing for {0:?}")]
+    Silent(Duration),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("websocket: {0}")]
+    Ws(#[from] tungstenite::Error),
+}
+
+impl LinkError {
+    /// Errors that retrying cannot fix.
+    pub fn is_fatal(&self) -> bool {
+        match self {
+            Self::Unauthorized => true,
+            Self::Refused(e) => matches!(e.code, ErrorCode::UnsupportedVersion | ErrorCode::Unauthorized),
+            _ => false,
+        }
+    }
+}
+
+/// `http(s)://host[:port][/prefix]` → `ws(s)://host[:port][/prefix]/bridge/ws`.
+pub fn bridge_ws_url(server: &str) -> Result<String, LinkError> {
+    let server = server.trim_end_matches('/');
+    let rest = if let Some(r) = server.strip_prefix("https://") {
+        format!("wss://{r}")
+    } else if let Some(r) = server.strip_prefix("http://") {
+        format!("ws://{r}")
+    } else if server.starts_with("ws://") || server.starts_with("wss://") {
+        server.to_owned()
+    } else {
+        return Err(LinkError::Connect(format!("{server:?} is not an http(s):// or ws(s):// URL")));
+    };
+    Ok(if rest.ends_with("/bridge/ws") { rest } else { format!("{rest}/bridge/ws") })
+}
+
+async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
+    let mut req = url.into_client_request()?;
+    if let Some(c) = credential {
+        let value = format!("Bearer {c}")
+            .parse()
+            .map_err(|_| LinkError::Protocol("credential is not a valid header value".into()))?;
+        req.headers_mut().insert(tungstenite::http::header::AUTHORIZATION, value);
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(4 << 20))
+        .max_frame_size(Some(4 << 20));
+    let attempt = tokio_tungstenite::connect_async_with_config(req, Some(config), true);
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Err(_) => Err(LinkError::Connect(format!("no answer from {url} within {CONNECT_TIMEOUT:?}"))),
+        Ok(Err(tungstenite::Error::Http(resp))) if resp.status() == 401 => Err(LinkError::Unauthorized),
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            Err(LinkError::Connect(format!("{url} answered HTTP {}", resp.status())))
+        }
+        Ok(Err(tungstenite::Error::Io(e))) => Err(LinkError::Connect(format!("{url}: {e}"))),
+        Ok(Err(e)) => Err(e.into()),
+        Ok(Ok((ws, _))) => Ok(ws),
+    }
+}
+
+fn hello(instance: &str) -> String {
+    Envelope::<BridgeHandshake>::event(Hello {
+        protocol: ProtocolRange::ours(),
+        agent: format!("porta-bridge/{}", env!("CARGO_PKG_VERSION")),
+        instance: instance.to_owned(),
+        capabilities: [capabilities::TERMINALS, capabilities::EXEC, capabilities::FILES, capabilities::SYSINFO]
+            .map(String::from)
+            .to_vec(),
+    })
+    .encode()
+}
+
+/// Waits for the next text message during the handshake.
+async fn next_text(ws: &mut Ws) -> Result<String, LinkError> {
+    loop {
+        let msg = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next())
+            .await
+            .map_err(|_| LinkError::Silent(HANDSHAKE_TIMEOUT))?;
+        match msg {
+            Some(Ok(Message::Text(t))) => return Ok(t.to_string()),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(LinkError::Protocol(format!(
+                    "backend closed the connection: {}",
+                    frame.map(|f| f.reason.to_string()).unwrap_or_default()
+                )));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => return Err(LinkError::Protocol("backend closed the connection".into())),
+        }
+    }
+}
+
+async fn handshake(ws: &mut Ws, instance: &str) -> Result<bridge::Welcome, LinkError> {
+    ws.send(Message::text(hello(instance))).await?;
+    match Incoming::<HubHandshake>::decode(&next_text(ws).await?) {
+        Ok(Incoming::Message(Envelope { msg: HubHandshake::Welcome(w), .. })) => Ok(w),
+        Ok(Incoming::Reply(Reply { result: Err(e), .. })) => Err(LinkError::Refused(e)),
+        Ok(other) => Err(LinkError::Protocol(format!("expected welcome, got {other:?}"))),
+        Err(e) => Err(LinkError::Protocol(e.to_string())),
+    }
+}
+
+/// Exchanges a one-time enrolment token for this bridge's own credential.
+pub async fn enroll(server: &str, token: &str, hostname: &str) -> Result<Enrolled, LinkError> {
+    let url = bridge_ws_url(server)?;
+    let mut ws = connect(&url, None).await?;
+    handshake(&mut ws, "enrolling").await?;
+    let req = Envelope::<BridgeHandshake>::request("enroll", Enroll { token: token.into(), hostname: hostname.into() });
+    ws.send(Message::text(req.encode())).await?;
+    let reply = match Incoming::<HubHandshake>::decode(&next_text(&mut ws).await?) {
+        Ok(Incoming::Reply(r)) => r,
+        Ok(other) => return Err(LinkError::Protocol(format!("expected the enrolment reply, got {other:?}"))),
+        Err(e) => return Err(LinkError::Protocol(e.to_string())),
+    };
+    let _ = ws.close(None).await;
+    reply.into_response::<Enroll>().map_err(LinkError::Refused)
+}
+
+/// Connection state the run loop reports (written to the status file by the binary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting { attempt: u32 },
+    Connected { server_id: Option<String> },
+    Disconnected { error: String, retry_in: Duration },
+}
+
+/// Serves the backend until `shutdown` turns true, reconnecting with exponential backoff and
+/// jitter. Returns early only on an error retrying cannot fix.
+pub async fn run(
+    bridge: Arc<Bridge>,
+    server: &str,
+    credential: &str,
+    mut shutdown: watch::Receiver<bool>,
+    state: impl Fn(LinkState),
+) -> Result<(), LinkError> {
+    let url = bridge_ws_url(server)?;
+    let mut attempt = 0u32;
+    loop {
+        state(LinkState::Connecting { attempt });
+        let session = async {
+            let mut ws = connect(&url, Some(credential)).await?;
+            let welcome = handshake(&mut ws, &bridge.instance).await?;
+            tracing::info!(server_id = ?welcome.server_id, protocol = welcome.protocol, "connected to the backend");
+            state(LinkState::Connected { server_id: welcome.server_id.clone() });
+            Ok::<_, LinkError>((ws, welcome))
+        };
+        let connected = tokio::select! {
+            r = session => r,
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        };
+        let result = match connected {
+            Ok((ws, welcome)) => {
+                attempt = 0;
+                let heartbeat = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 120_000));
+                tokio::select! {
+                    r = serve(bridge.clone(), ws, heartbeat) => r,
+                    _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let error = match result {
+            Ok(()) => "the backend closed the connection".to_owned(),
+            Err(e) if e.is_fatal() => return Err(e),
+            Err(e) => e.to_string(),
+        };
+        let delay = backoff(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::warn!(%error, retry_in = ?delay, "link to the backend lost");
+        state(LinkState::Disconnected { error, retry_in: delay });
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait_for(|s| *s) => return Ok(()),
+        }
+    }
+}
+
+/// Exponential backoff with jitter: 0.5 s doubling to a 30 s cap, each delay drawn from
+/// [50 %, 100 %] of its step so that a fleet restarting together does not reconnect in step.
+pub fn backoff(attempt: u32) -> Duration {
+    let step = BACKOFF_MIN.saturating_mul(1u32 << attempt.min(16)).min(BACKOFF_MAX);
+    step.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+/// Sends messages to the backend from anywhere in the bridge.
+#[derive(Clone)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Message>,
+}
+
+impl Outbox {
+    pub fn text(&self, text: String) {
+        let _ = self.tx.send(Message::text(text));
+    }
+
+    pub fn frame(&self, frame: Frame<'_>) {
+        let _ = self.tx.send(Message::binary(frame.encode()));
+    }
+
+    fn reply<R: Serialize>(&self, id: &str, result: Result<R, ErrorBody>) {
+        self.text(match result {
+            Ok(body) => Reply::ok(id, &body),
+            Err(e) => Reply::error(Some(id), &e),
+        });
+    }
+}
+
+static SESSIONS: AtomicU64 = AtomicU64::new(1);
+
+type Attachments = Arc<Mutex<HashMap<StreamId, Arc<Terminal>>>>;
+
+/// One connection's state, owned by its reader task.
+struct Session {
+    id: u64,
+    bridge: Arc<Bridge>,
+    out: Outbox,
+    wake: Arc<Notify>,
+    attachments: Attachments,
+    execs: HashMap<StreamId, ExecHandle>,
+    exec_done: mpsc::UnboundedSender<StreamId>,
+}
+
+async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), LinkError> {
+    let (sink, mut stream) = ws.split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (exec_done, mut exec_done_rx) = mpsc::unbounded_channel();
+    let mut s = Session {
+        id: SESSIONS.fetch_add(1, Ordering::Relaxed),
+        bridge,
+        out: Outbox { tx },
+        wake: Arc::new(Notify::new()),
+        attachments: Arc::default(),
+        execs: HashMap::new(),
+        exec_done,
+    };
+    let mut writer = tokio::spawn(write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
+    let silence = heartbeat * 3;
+    let result = loop {
+        tokio::select! {
+            msg = tokio::time::timeout(silence, stream.next()) => match msg {
+                Err(_) => break Err(LinkError::Silent(silence)),
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break Ok(()),
+                Ok(Some(Err(e))) => break Err(e.into()),
+                Ok(Some(Ok(Message::Text(t)))) => s.on_text(&t),
+                Ok(Some(Ok(Message::Binary(b)))) => s.on_frame(&b),
+                Ok(Some(Ok(_))) => {}
+            },
+            Some(stream) = exec_done_rx.recv() => { s.execs.remove(&stream); }
+            r = &mut writer => break match r {
+                Ok(r) => r,
+                Err(e) => Err(LinkError::Protocol(format!("writer stopped: {e}"))),
+            },
+        }
+    };
+    writer.abort();
+    s.detach_all();
+    result
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<Ws, Message>,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    wake: Arc<Notify>,
+    attachments: Attachments,
+    session: u64,
+) -> Result<(), LinkError> {
+    let mut cursor = 0usize;
+    let mut active: Vec<(StreamId, Arc<Terminal>)> = Vec::new();
+    loop {
+        // Control messages (replies, events, exec output) go first.
+        loop {
+            match rx.try_recv() {
+                Ok(m) => sink.feed(m).await?,
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
+            }
+        }
+        // Then one chunk per attached stream, starting after last pass's first stream.
+        active.clear();
+        active.extend(attachments.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(s, t)| (*s, t.clone())));
+        let mut progressed = false;
+        if !active.is_empty() {
+            cursor = (cursor + 1) % active.len();
+            for i in 0..active.len() {
+                let (stream, term) = &active[(cursor + i) % active.len()];
+                if let Some(msg) = pull_one(term, session, *stream) {
+                    sink.feed(msg).await?;
+                    progressed = true;
+                }
+            }
+        }
+        sink.flush().await?;
+        if !progressed {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => sink.feed(m).await?,
+                    None => return Ok(()),
+                },
+                () = wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// The next message for one attached stream, if it has anything to send.
+fn pull_one(term: &Terminal, session: u64, stream: StreamId) -> Option<Message> {
+    let mut buf = Vec::with_capacity(HEADER_LEN + 4096);
+    buf.resize(HEADER_LEN, 0);
+    match term.pull((session, stream), CHUNK, &mut buf) {
+        Pulled::Idle => None,
+        Pulled::Gap { from, to } => {
+            Some(Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()))
+        }
+        Pulled::Data { offset, .. } => {
+            buf[..HEADER_LEN].copy_from_slice(&Frame::header(FrameKind::TermOutput, stream, offset));
+            Some(Message::binary(buf))
+        }
+        Pulled::Exited(exit) => Some(Message::text(
+            Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode(),
+        )),
+    }
+}
+
+impl Session {
+    fn attachments(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Arc<Terminal>>> {
+        self.attachments.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn detach_all(&mut self) {
+        let all: Vec<_> = self.attachments().drain().collect();
+        for (stream, term) in all {
+            term.detach((self.id, stream));
+        }
+        // Dropping the handles cancels the execs: nobody is left to read their output.
+        self.execs.clear();
+    }
+
+    fn stream_free(&self, stream: StreamId) -> Result<(), ErrorBody> {
+        if self.attachments().contains_key(&stream) || self.execs.contains_key(&stream) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("stream {stream} is already in use")));
+        }
+        Ok(())
+    }
+
+    fn on_text(&mut self, text: &str) {
+        let env = match Envelope::<BridgeRequest>::decode(text) {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::debug!(error = %e, "refused a message from the backend");
+                return self.out.text(e.to_reply());
+            }
+        };
+        let Some(id) = env.id else {
+            let e = DecodeError::Malformed("a request needs an id".into());
+            return self.out.text(e.to_reply());
+        };
+        self.dispatch(id, env.msg);
+    }
+
+    fn dispatch(&mut self, id: String, msg: BridgeRequest) {
+        use BridgeRequest as R;
+        let out = self.out.clone();
+        match msg {
+            R::TermOpen(req) => {
+                let r = self.term_open(req);
+                out.reply(&id, r)
+            }
+            R::TermAttach(req) => {
+                let r = self.term_attach(req);
+                out.reply(&id, r)
+            }
+            R::TermDetach(req) => {
+                let term = self.attachments().remove(&req.stream);
+                let r = match term {
+                    Some(t) => {
+                        t.detach((self.id, req.stream));
+                        Ok(Done {})
+                    }
+                    None => Err(unknown_stream(req.stream)),
+                };
+                out.reply(&id, r)
+            }
+            R::TermResize(req) => out.reply(&id, self.term(req.term).and_then(|t| t.resize(req.size)).map(|()| Done {})),
+            R::TermSignal(req) => {
+                out.reply(&id, self.term(req.term).and_then(|t| t.signal(req.signal)).map(|()| Done {}))
+            }
+            R::TermClose(req) => out.reply(&id, self.bridge.terminals.close(req.term).map(|()| Done {})),
+            R::TermList(_) => {
+                self.bridge.terminals.reap();
+                out.reply(&id, Ok(TermListed { terminals: self.bridge.terminals.list() }))
+            }
+            R::ExecStart(req) => {
+                let r = self.exec_start(req);
+                out.reply(&id, r)
+            }
+            R::ExecCancel(req) => {
+                let r = match self.execs.get_mut(&req.stream).and_then(|h| h.cancel.take()) {
+                    Some(cancel) => {
+                        let _ = cancel.send(());
+                        Ok(Done {})
+                    }
+                    None => Err(unknown_stream(req.stream)),
+                };
+                out.reply(&id, r)
+            }
+            R::FsList(req) => self.blocking(id, move |b| b.root.list(&req)),
+            R::FsStat(req) => self.blocking(id, move |b| b.root.stat(&req)),
+            R::FsRead(req) => self.blocking(id, move |b| b.root.read(&req)),
+            R::FsWrite(req) => self.blocking(id, move |b| b.root.write(&req)),
+            R::FsMkdir(req) => self.blocking(id, move |b| b.root.mkdir(&req)),
+            R::FsRename(req) => self.blocking(id, move |b| b.root.rename_path(&req)),
+            R::FsDelete(req) => self.blocking(id, move |b| b.root.delete(&req)),
+            R::SysInfo(_) => self.blocking(id, |b| Ok(crate::sysinfo::collect(&b.default_cwd))),
+        }
+    }
+
+    /// Runs a blocking operation off the reader task and replies when it is done.
+    fn blocking<R, F>(&self, id: String, f: F)
+    where
+        R: Serialize + Send + 'static,
+        F: FnOnce(&Bridge) -> Result<R, ErrorBody> + Send + 'static,
+    {
+        let bridge = self.bridge.clone();
+        let out = self.out.clone();
+        tokio::task::spawn_blocking(move || out.reply(&id, f(&bridge)));
+    }
+
+    fn term(&self, id: porta_shared::types::TermId) -> Result<Arc<Terminal>, ErrorBody> {
+        self.bridge.terminals.get(id)
+    }
+
+    fn term_open(&mut self, req: bridge::TermOpen) -> Result<TermAttached, ErrorBody> {
+        if let Some(stream) = req.stream {
+            self.stream_free(stream)?;
+        }
+        let term = self.bridge.terminals.open(&req, &self.bridge.default_cwd)?;
+        match req.stream {
+            Some(stream) => Ok(self.attach(term, stream, 0)),
+            None => Ok(TermAttached { info: term.info(), from: 0 }),
+        }
+    }
+
+    fn term_attach(&mut self, req: bridge::TermAttach) -> Result<TermAttached, ErrorBody> {
+        self.stream_free(req.stream)?;
+        let term = self.term(req.term)?;
+        Ok(self.attach(term, req.stream, req.after))
+    }
+
+    fn attach(&mut self, term: Arc<Terminal>, stream: StreamId, after: u64) -> TermAttached {
+        self.attachments().insert(stream, term.clone());
+        let (info, from) = term.attach((self.id, stream), after, self.wake.clone());
+        TermAttached { info, from }
+    }
+
+    fn exec_start(&mut self, req: bridge::ExecStart) -> Result<ExecStarted, ErrorBody> {
+        self.stream_free(req.stream)?;
+        let stream = req.stream;
+        let window = self.bridge.terminals.config().window;
+        let done = self.exec_done.clone();
+        let out = self.out.clone();
+        let (pid, handle) = exec::start(req, &self.bridge.default_cwd, window, out, move || {
+            let _ = done.send(stream);
+        })?;
+        self.execs.insert(stream, handle);
+        Ok(ExecStarted { pid })
+    }
+
+    fn on_frame(&mut self, bytes: &[u8]) {
+        let frame = match Frame::decode(bytes) {
+            Ok(f) => f,
+            Err(e) => return tracing::debug!(error = %e, "dropped a malformed frame"),
+        };
+        let key = (self.id, frame.stream);
+        match frame.kind {
+            FrameKind::TermInput => {
+                let term = self.attachments().get(&frame.stream).cloned();
+                match term {
+                    Some(t) => {
+                        if let Err(e) = t.write_input(frame.payload) {
+                            tracing::debug!(error = %e, "input for an ended terminal");
+                        }
+                    }
+                    None => tracing::debug!(stream = frame.stream, "input for an unknown stream"),
+                }
+            }
+            FrameKind::Ack => {
+                let term = self.attachments().get(&frame.stream).cloned();
+                if let Some(t) = term {
+                    t.ack(key, frame.seq);
+                } else if let Some(h) = self.execs.get(&frame.stream) {
+                    h.acked.send_if_modified(|a| {
+                        let changed = frame.seq > *a;
+                        *a = (*a).max(frame.seq);
+                        changed
+                    });
+                }
+            }
+            FrameKind::ExecStdin => {
+                if let Some(h) = self.execs.get(&frame.stream) {
+                    let _ = h.stdin.send(frame.payload.to_vec());
+                }
+            }
+            kind => tracing::debug!(?kind, "dropped a frame the backend should not send"),
+        }
+    }
+}
+
+fn unknown_stream(stream: StreamId) -> ErrorBody {
+    ErrorBody::new(ErrorCode::UnknownStream, format!("no stream {stream} on this connection"))
+}

@@ -1,0 +1,156 @@
+//! `porta-bridge`: enrol, run, status.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use porta_bridge::config::{Cli, Command, Credentials, EnrollArgs, RunArgs, default_config_path, status_path, write_private};
+use porta_bridge::files::Root;
+use porta_bridge::terminal::{TermConfig, Terminals};
+use porta_bridge::{Bridge, LinkState, link};
+
+/// Exit code when the backend refuses the credential: restarting cannot help (the systemd
+/// unit does not restart on it).
+const EXIT_UNAUTHORIZED: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "porta_bridge=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = cli.config.clone().unwrap_or_else(default_config_path);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("porta-bridge: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Enroll(args) => enroll(&config, args).await,
+            Command::Run(args) => run(&config, args).await,
+            Command::Status => status(&config),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("porta-bridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn enroll(config: &PathBuf, args: EnrollArgs) -> anyhow::Result<ExitCode> {
+    if config.exists() && !args.force {
+        anyhow::bail!("{} already holds an enrolment; pass --force to replace it", config.display());
+    }
+    let enrolled = link::enroll(&args.server, &args.token, &porta_bridge::sysinfo::hostname()).await?;
+    let creds = Credentials {
+        server: args.server,
+        server_id: enrolled.server_id,
+        name: enrolled.name,
+        credential: enrolled.credential,
+    };
+    creds.save(config)?;
+    println!("enrolled as \"{}\" ({}); credential saved to {}", creds.name, creds.server_id, config.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(config: &PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let creds = Credentials::load(config)?;
+    let root = match &args.root {
+        Some(dir) => Root::confined(dir).with_context(|| format!("cannot use {} as the root", dir.display()))?,
+        None => Root::Host,
+    };
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/".into());
+    let default_cwd = match &args.root {
+        Some(dir) => dir.canonicalize()?.to_string_lossy().into_owned(),
+        None => home,
+    };
+    let bridge = Arc::new(Bridge {
+        terminals: Terminals::new(TermConfig {
+            ring_bytes: args.ring_bytes as usize,
+            window: args.window,
+            max_terminals: args.max_terminals,
+            ..TermConfig::default()
+        }),
+        root,
+        default_cwd,
+        instance: porta_bridge::new_instance_id(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let status_file = status_path(config);
+    let pid = std::process::id();
+    let report = move |state: LinkState| {
+        let (connected, detail) = match &state {
+            LinkState::Connecting { attempt } => (false, format!("connecting (attempt {})", attempt + 1)),
+            LinkState::Connected { .. } => (true, "connected".to_owned()),
+            LinkState::Disconnected { error, retry_in } => (false, format!("{error}; retrying in {retry_in:.1?}")),
+        };
+        let body = serde_json::json!({ "pid": pid, "connected": connected, "detail": detail, "at_ms": porta_bridge::unix_time_ms() });
+        let _ = write_private(&status_file, body.to_string().as_bytes());
+    };
+    tracing::info!(server = %creds.server, server_id = %creds.server_id, "starting");
+    let result = link::run(bridge.clone(), &creds.server, &creds.credential, stop_rx, report).await;
+    bridge.terminals.close_all();
+    let _ = std::fs::remove_file(status_path(config));
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.is_fatal() => {
+            eprintln!("porta-bridge: {e}");
+            Ok(ExitCode::from(EXIT_UNAUTHORIZED))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn status(config: &PathBuf) -> anyhow::Result<ExitCode> {
+    let creds = Credentials::load(config)?;
+    println!("server:    {}", creds.server);
+    println!("name:      {}", creds.name);
+    println!("server id: {}", creds.server_id);
+    println!("config:    {}", config.display());
+    let state = std::fs::read_to_string(status_path(config))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    let running = state.as_ref().and_then(|s| s["pid"].as_u64()).is_some_and(|pid| {
+        rustix::process::Pid::from_raw(pid as i32).is_some_and(|p| rustix::process::test_kill_process(p).is_ok())
+    });
+    match state {
+        Some(s) if running => {
+            println!("daemon:    running (pid {}), {}", s["pid"], s["detail"].as_str().unwrap_or("?"));
+            Ok(if s["connected"].as_bool() == Some(true) { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        _ => {
+            println!("daemon:    not running");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

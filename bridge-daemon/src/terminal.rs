@@ -1,0 +1,486 @@
+//! Terminals: a shell on a PTY whose numbered output outlives any connection.
+//!
+//! Each terminal has two threads of its own: a reader that moves PTY output into the ring
+//! buffer, and a writer that feeds keystrokes to the PTY (a blocking write to a program that
+//! is not reading its input must never stall a connection). Connections never hold terminal
+//! output themselves: an attachment is just "stream S has been sent up to offset `sent` and
+//! acknowledged up to `acked`", and the connection's sender pulls from the ring.
+//!
+//! Flow control: the reader stops reading the PTY while every attached stream has a full
+//! window of unacknowledged output, so a slow client slows its own terminal (the shell
+//! blocks on write) instead of growing memory. With no stream attached the reader keeps
+//! going and the ring keeps the newest output for whoever attaches next.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use porta_shared::bridge::{TermInfo, TermOpen};
+use porta_shared::types::{ExitStatus, Signal, StreamId, TermId, TermSize};
+use porta_shared::{ErrorBody, ErrorCode};
+use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
+use tokio::sync::Notify;
+
+use crate::ring::Ring;
+use crate::unix_time_ms;
+
+/// Limits and defaults for terminals.
+#[derive(Debug, Clone)]
+pub struct TermConfig {
+    /// Bytes of output kept per terminal for replay.
+    pub ring_bytes: usize,
+    /// Unacknowledged bytes an attached stream may have in flight.
+    pub window: u64,
+    /// How long an exited terminal stays listed (with its output) before it is forgotten.
+    pub exited_ttl: Duration,
+    /// Most terminals at once.
+    pub max_terminals: usize,
+}
+
+impl Default for TermConfig {
+    fn default() -> Self {
+        Self {
+            ring_bytes: 1 << 20,
+            window: 256 * 1024,
+            exited_ttl: Duration::from_secs(600),
+            max_terminals: 256,
+        }
+    }
+}
+
+/// Identifies one attachment: the connection it belongs to, and its stream id there.
+pub type AttachKey = (u64, StreamId);
+
+#[derive(Debug)]
+struct Attachment {
+    key: AttachKey,
+    sent: u64,
+    acked: u64,
+    exit_sent: bool,
+    wake: Arc<Notify>,
+}
+
+struct State {
+    ring: Ring,
+    size: TermSize,
+    exit: Option<ExitStatus>,
+    exited_at: Option<Instant>,
+    attachments: Vec<Attachment>,
+}
+
+pub struct Terminal {
+    pub id: TermId,
+    shell: String,
+    cwd: String,
+    pid: Option<u32>,
+    started_ms: u64,
+    window: u64,
+    state: Mutex<State>,
+    /// Wakes the reader thread when a window opens or the terminal closes.
+    reader_wake: Condvar,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+    input: std_mpsc::Sender<Vec<u8>>,
+}
+
+/// What one pull from a terminal produced for an attachment.
+pub enum Pulled {
+    /// Nothing to send now.
+    Idle,
+    /// Output lost between the attachment's position and `to`: send a gap frame first.
+    Gap { from: u64, to: u64 },
+    /// Bytes at `offset` were appended to the caller's buffer.
+    Data { offset: u64, len: usize },
+    /// All output was sent and the shell has exited.
+    Exited(ExitStatus),
+}
+
+impl Terminal {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the ring inconsistent (every mutation is
+        // a single call), so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn info(&self) -> TermInfo {
+        let st = self.lock();
+        TermInfo {
+            term: self.id,
+            shell: self.shell.clone(),
+            cwd: self.cwd.clone(),
+            size: st.size,
+            pid: self.pid,
+            started_ms: self.started_ms,
+            end: st.ring.end(),
+            start: st.ring.start(),
+            exit: st.exit,
+            attached: st.attachments.len() as u32,
+        }
+    }
+
+    /// Attaches a stream, resuming after `after`. Returns the info and the offset of the
+    /// first frame the stream will get.
+    pub fn attach(&self, key: AttachKey, after: u64, wake: Arc<Notify>) -> (TermInfo, u64) {
+        let from = {
+            let mut st = self.lock();
+            st.attachments.retain(|a| a.key != key);
+            let end = st.ring.end();
+            let after = after.min(end);
+            st.attachments.push(Attachment { key, sent: after, acked: after, exit_sent: false, wake: wake.clone() });
+            after.max(st.ring.start())
+        };
+        wake.notify_one();
+        (self.info(), from)
+    }
+
+    pub fn detach(&self, key: AttachKey) -> bool {
+        let removed = {
+            let mut st = self.lock();
+            let before = st.attachments.len();
+            st.attachments.retain(|a| a.key != key);
+            before != st.attachments.len()
+        };
+        self.reader_wake.notify_all();
+        removed
+    }
+
+    /// Records that the client consumed output up to `offset`.
+    pub fn ack(&self, key: AttachKey, offset: u64) {
+        let mut st = self.lock();
+        if let Some(a) = st.attachments.iter_mut().find(|a| a.key == key) {
+            a.acked = a.acked.max(offset.min(a.sent));
+            a.wake.notify_one();
+        }
+        drop(st);
+        self.reader_wake.notify_all();
+    }
+
+    /// Pulls the next piece of output for an attachment, at most `max` bytes, appending the
+    /// bytes to `out`.
+    pub fn pull(&self, key: AttachKey, max: usize, out: &mut Vec<u8>) -> Pulled {
+        let mut st = self.lock();
+        let State { ring, exit, attachments, .. } = &mut *st;
+        let Some(a) = attachments.iter_mut().find(|a| a.key == key) else {
+            return Pulled::Idle;
+        };
+        if a.sent < ring.start() {
+            let from = a.sent;
+            a.sent = ring.start();
+            a.acked = a.acked.max(from);
+            return Pulled::Gap { from, to: a.sent };
+        }
+        let in_flight = a.sent - a.acked;
+        let room = self.window.saturating_sub(in_flight) as usize;
+        if room == 0 {
+            return Pulled::Idle;
+        }
+        let offset = a.sent;
+        let len = ring.read_into(offset, max.min(room), out);
+        if len > 0 {
+            a.sent += len as u64;
+            return Pulled::Data { offset, len };
+        }
+        match exit {
+            Some(status) if !a.exit_sent => {
+                a.exit_sent = true;
+                Pulled::Exited(*status)
+            }
+            _ => Pulled::Idle,
+        }
+    }
+
+    pub fn write_input(&self, bytes: &[u8]) -> Result<(), ErrorBody> {
+        if self.lock().exit.is_some() {
+            return Err(ErrorBody::new(ErrorCode::UnknownTerminal, format!("terminal {} has exited", self.id)));
+        }
+        self.input
+            .send(bytes.to_vec())
+            .map_err(|_| ErrorBody::new(ErrorCode::UnknownTerminal, format!("terminal {} has exited", self.id)))
+    }
+
+    pub fn resize(&self, size: TermSize) -> Result<(), ErrorBody> {
+        if !size.is_valid() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("size must be 1..={} each way", TermSize::MAX)));
+        }
+        let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
+        master
+            .resize(pty_size(size))
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("resize failed: {e}")))?;
+        drop(master);
+        self.lock().size = size;
+        Ok(())
+    }
+
+    /// Sends `signal` to the terminal's foreground process group (what Ctrl+C at the
+    /// keyboard reaches), or to the shell when there is none.
+    pub fn signal(&self, signal: Signal) -> Result<(), ErrorBody> {
+        let leader = self.master.lock().unwrap_or_else(|p| p.into_inner()).process_group_leader();
+        let target = leader.or(self.pid.map(|p| p as i32)).and_then(rustix::process::Pid::from_raw);
+        let Some(pid) = target else {
+            return Err(ErrorBody::new(ErrorCode::UnknownTerminal, "terminal has no process"));
+        };
+        rustix::process::kill_process_group(pid, to_rustix(signal))
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("signal failed: {e}")))
+    }
+
+    /// Hangs up the shell's session (and kills it if it ignores the hang-up).
+    fn hang_up(&self) {
+        let Some(pid) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else {
+            return;
+        };
+        if self.lock().exit.is_some() {
+            return;
+        }
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::HUP);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
+        let this_exit = self.lock().exit;
+        if this_exit.is_none() {
+            // Give the shell a moment to leave, then make sure.
+            std::thread::sleep(Duration::from_millis(50));
+            if self.lock().exit.is_none() {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+    }
+
+    fn exited_for(&self) -> Option<Duration> {
+        self.lock().exited_at.map(|t| t.elapsed())
+    }
+
+    fn wake_all(st: &State) {
+        for a in &st.attachments {
+            a.wake.notify_one();
+        }
+    }
+}
+
+fn pty_size(size: TermSize) -> PtySize {
+    PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 }
+}
+
+fn to_rustix(signal: Signal) -> rustix::process::Signal {
+    use rustix::process::Signal as S;
+    match signal {
+        Signal::Int => S::INT,
+        Signal::Term => S::TERM,
+        Signal::Kill => S::KILL,
+        Signal::Hup => S::HUP,
+        Signal::Quit => S::QUIT,
+        Signal::Tstp => S::TSTP,
+        Signal::Cont => S::CONT,
+        Signal::Usr1 => S::USR1,
+        Signal::Usr2 => S::USR2,
+    }
+}
+
+/// Every terminal of this bridge process.
+pub struct Terminals {
+    config: TermConfig,
+    next_id: AtomicU32,
+    map: Mutex<HashMap<TermId, Arc<Terminal>>>,
+}
+
+impl Terminals {
+    pub fn new(config: TermConfig) -> Self {
+        // Ids start at a random point so that a client holding an id from an earlier bridge
+        // process does not silently reach a new terminal that reused it.
+        let start = rand::random_range(1..=u32::MAX / 2);
+        Self { config, next_id: AtomicU32::new(start), map: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn config(&self) -> &TermConfig {
+        &self.config
+    }
+
+    fn map(&self) -> MutexGuard<'_, HashMap<TermId, Arc<Terminal>>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn get(&self, id: TermId) -> Result<Arc<Terminal>, ErrorBody> {
+        self.map()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ErrorBody::new(ErrorCode::UnknownTerminal, format!("no terminal {id} on this server")))
+    }
+
+    pub fn list(&self) -> Vec<TermInfo> {
+        let mut all: Vec<_> = self.map().values().map(|t| t.info()).collect();
+        all.sort_by_key(|t| (t.started_ms, t.term));
+        all
+    }
+
+    pub fn count(&self) -> usize {
+        self.map().len()
+    }
+
+    /// Starts a shell on a new PTY.
+    pub fn open(&self, req: &TermOpen, default_cwd: &str) -> Result<Arc<Terminal>, ErrorBody> {
+        if !req.size.is_valid() {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, format!("size must be 1..={} each way", TermSize::MAX)));
+        }
+        self.reap();
+        if self.count() >= self.config.max_terminals {
+            return Err(ErrorBody::new(
+                ErrorCode::Unavailable,
+                format!("this server already runs {} terminals", self.config.max_terminals),
+            ));
+        }
+        let shell = req.shell.clone().unwrap_or_else(default_shell);
+        let cwd = req.cwd.clone().unwrap_or_else(|| default_cwd.to_owned());
+        if !std::path::Path::new(&cwd).is_dir() {
+            return Err(ErrorBody::new(ErrorCode::NotFound, format!("working directory {cwd} does not exist")));
+        }
+        let pair = native_pty_system()
+            .openpty(pty_size(req.size))
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("cannot open a PTY: {e}")))?;
+        let mut cmd = CommandBuilder::new(&shell);
+        cmd.args(&req.args);
+        cmd.cwd(&cwd);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("COLORTERM", "truecolor");
+        cmd.env("PORTA", "1");
+        for (k, v) in &req.env {
+            cmd.env(k, v);
+        }
+        let child = pair
+            .slave
+            .spawn_command(cmd)
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("cannot start {shell}: {e}")))?;
+        // Only the child may hold the slave side, so the reader sees EOF when the shell ends.
+        drop(pair.slave);
+        let pid = child.process_id();
+        // We reap the child ourselves (to learn its exit code and signal); dropping the
+        // handle neither waits for nor kills it.
+        drop(child);
+        let reader = pair
+            .master
+            .try_clone_reader()
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("cannot read the PTY: {e}")))?;
+        let writer = pair
+            .master
+            .take_writer()
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("cannot write the PTY: {e}")))?;
+        let (input, input_rx) = std_mpsc::channel::<Vec<u8>>();
+        let id = TermId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let term = Arc::new(Terminal {
+            id,
+            shell,
+            cwd,
+            pid,
+            started_ms: unix_time_ms(),
+            window: self.config.window,
+            state: Mutex::new(State {
+                ring: Ring::new(self.config.ring_bytes),
+                size: req.size,
+                exit: None,
+                exited_at: None,
+                attachments: Vec::new(),
+            }),
+            reader_wake: Condvar::new(),
+            master: Mutex::new(pair.master),
+            input,
+        });
+        spawn_thread(format!("pty-read-{id}"), {
+            let term = term.clone();
+            move || read_loop(&term, reader)
+        })?;
+        spawn_thread(format!("pty-write-{id}"), move || write_loop(writer, &input_rx))?;
+        self.map().insert(id, term.clone());
+        tracing::info!(term = %id, pid, "terminal started");
+        Ok(term)
+    }
+
+    /// Ends a terminal: hangs up its shell and forgets it.
+    pub fn close(&self, id: TermId) -> Result<(), ErrorBody> {
+        let term = self
+            .map()
+            .remove(&id)
+            .ok_or_else(|| ErrorBody::new(ErrorCode::UnknownTerminal, format!("no terminal {id} on this server")))?;
+        std::thread::spawn(move || term.hang_up());
+        tracing::info!(term = %id, "terminal closed");
+        Ok(())
+    }
+
+    /// Forgets terminals that exited longer ago than the configured TTL.
+    pub fn reap(&self) {
+        let ttl = self.config.exited_ttl;
+        self.map().retain(|_, t| t.exited_for().is_none_or(|age| age < ttl));
+    }
+
+    /// Hangs up every terminal (daemon shutdown).
+    pub fn close_all(&self) {
+        let all: Vec<_> = self.map().drain().map(|(_, t)| t).collect();
+        for t in all {
+            t.hang_up();
+        }
+    }
+}
+
+fn spawn_thread(name: String, f: impl FnOnce() + Send + 'static) -> Result<(), ErrorBody> {
+    std::thread::Builder::new()
+        .name(name)
+        .stack_size(128 * 1024)
+        .spawn(f)
+        .map(|_| ())
+        .map_err(|e| ErrorBody::new(ErrorCode::Unavailable, format!("cannot start a thread: {e}")))
+}
+
+fn default_shell() -> String {
+    std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
+}
+
+fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        {
+            let mut st = term.lock();
+            // Wait while every attached stream has a full window.
+            while !st.attachments.is_empty()
+                && st.attachments.iter().all(|a| st.ring.end() - a.acked >= term.window)
+            {
+                st = term
+                    .reader_wake
+                    .wait_timeout(st, Duration::from_secs(1))
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+        }
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let mut st = term.lock();
+                st.ring.push(&buf[..n]);
+                Terminal::wake_all(&st);
+            }
+        }
+    }
+    let exit = reap(term.pid);
+    tracing::info!(term = %term.id, code = ?exit.code, signal = ?exit.signal, "terminal exited");
+    let mut st = term.lock();
+    st.exit = Some(exit);
+    st.exited_at = Some(Instant::now());
+    Terminal::wake_all(&st);
+}
+
+fn reap(pid: Option<u32>) -> ExitStatus {
+    let unknown = ExitStatus { code: None, signal: None };
+    let Some(pid) = pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else {
+        return unknown;
+    };
+    match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
+        Ok(Some((_, status))) => {
+            ExitStatus { code: status.exit_status(), signal: status.terminating_signal() }
+        }
+        _ => unknown,
+    }
+}
+
+fn write_loop(mut writer: Box<dyn Write + Send>, input: &std_mpsc::Receiver<Vec<u8>>) {
+    while let Ok(bytes) = input.recv() {
+        if writer.write_all(&bytes).and_then(|()| writer.flush()).is_err() {
+            break;
+        }
+    }
+}

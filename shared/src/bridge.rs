@@ -1,0 +1,441 @@
+//! Bridge daemon ⇄ backend, on the WebSocket the bridge dials to `/bridge/ws`.
+//!
+//! The conversation:
+//! 1. the bridge sends [`Hello`] (its protocol range, version, capabilities, and a random
+//!    `instance` id that changes whenever the daemon process restarts);
+//! 2. the backend answers [`Welcome`] with the chosen version, or an `error` reply
+//!    (`unsupported_version`, `unauthorized`) and closes;
+//! 3. a bridge connected without a credential may only send [`Enroll`]; the reply carries its
+//!    credential;
+//! 4. then the backend sends [`BridgeRequest`]s, the bridge answers each with `ok`/`error`,
+//!    and pushes [`BridgeEvent`]s and binary output frames on the streams the backend opened.
+//!
+//! Stream ids are chosen by the backend (in `term.attach`, `term.open`, `exec.start`) and are
+//! unique per connection. Terminals belong to the bridge process, not to the connection: when
+//! the connection drops, attachments end but terminals keep running and buffering output.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::messages;
+use crate::types::{Base64, Env, ExitStatus, Signal, StreamId, TermId, TermSize};
+use crate::version::ProtocolRange;
+
+/// Capabilities this protocol build defines.
+pub mod capabilities {
+    pub const TERMINALS: &str = "term";
+    pub const EXEC: &str = "exec";
+    pub const FILES: &str = "fs";
+    pub const SYSINFO: &str = "sys";
+}
+
+/// The first message of a bridge connection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    pub protocol: ProtocolRange,
+    /// The daemon's name and version, e.g. `porta-bridge/0.1.0`.
+    pub agent: String,
+    /// Random id of this daemon process; a new value means earlier terminals are gone.
+    pub instance: String,
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// The backend's answer to [`Hello`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Welcome {
+    pub protocol: u16,
+    pub agent: String,
+    /// The server this bridge is, once it has a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<String>,
+    /// How often the backend pings, in milliseconds; silence for three intervals is death.
+    pub heartbeat_ms: u64,
+}
+
+/// Exchange a one-time enrolment token for the bridge's own credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enroll {
+    pub token: String,
+    pub hostname: String,
+}
+
+/// The credential a bridge keeps (mode 0600) and presents as `Authorization: Bearer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Enrolled {
+    pub server_id: String,
+    pub name: String,
+    pub credential: String,
+}
+
+messages! {
+    /// What a bridge sends before it is serving: the handshake and enrolment.
+    pub enum BridgeHandshake {
+        "hello" => Hello(Hello),
+        "enroll" => Enroll(Enroll) -> Enrolled,
+    }
+}
+
+messages! {
+    /// What the backend sends before it is served.
+    pub enum HubHandshake {
+        "welcome" => Welcome(Welcome),
+    }
+}
+
+// ---------------------------------------------------------------- terminals
+
+/// Start a terminal: a shell on a new PTY.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TermOpen {
+    /// Program to run; the user's login shell when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Working directory; the user's home when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub size: TermSize,
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
+    /// Attach this stream at offset 0 right away, so no early output is missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamId>,
+}
+
+/// What a bridge knows about one of its terminals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermInfo {
+    pub term: TermId,
+    pub shell: String,
+    pub cwd: String,
+    pub size: TermSize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Unix time in milliseconds.
+    pub started_ms: u64,
+    /// Offset just past the last output byte produced so far.
+    pub end: u64,
+    /// Oldest offset still held in the ring buffer.
+    pub start: u64,
+    /// Set once the shell has exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitStatus>,
+    /// Number of attached streams.
+    pub attached: u32,
+}
+
+/// Attach a stream to a terminal's output, resuming after offset `after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermAttach {
+    pub term: TermId,
+    pub stream: StreamId,
+    /// Offset the client has seen up to; 0 (the default) replays everything still buffered.
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// The reply to `term.open` and `term.attach`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermAttached {
+    pub info: TermInfo,
+    /// Offset the first output frame will carry: `after`, or the ring's start when output
+    /// before it was lost (then a gap frame comes first).
+    pub from: u64,
+}
+
+/// Stop sending a stream's output; the terminal keeps running.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermDetach {
+    pub stream: StreamId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermResize {
+    pub term: TermId,
+    pub size: TermSize,
+}
+
+/// Send a signal to the terminal's foreground process group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermSignal {
+    pub term: TermId,
+    pub signal: Signal,
+}
+
+/// End a terminal: hang up its shell and forget it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermClose {
+    pub term: TermId,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TermList {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermListed {
+    pub terminals: Vec<TermInfo>,
+}
+
+// ---------------------------------------------------------------- exec
+
+/// Run a command without a PTY. Output arrives as stdout/stderr frames on `stream`, then an
+/// `exec.exited` event.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ExecStart {
+    /// Program and arguments, passed as-is (no shell) unless `shell` is set.
+    pub argv: Vec<String>,
+    /// Run `argv[0]` as a command line through `sh -c`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shell: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
+    /// Kill the process after this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    pub stream: StreamId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecStarted {
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCancel {
+    pub stream: StreamId,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Done {}
+
+// ---------------------------------------------------------------- files
+
+/// A path on the bridge's machine. Relative paths are taken from the bridge's root (or `/`);
+/// with a root configured, nothing outside it can be reached, by `..` or by symlinks.
+pub type RemotePath = String;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub kind: FileKind,
+    pub size: u64,
+    /// Permission bits, e.g. `0o644`.
+    pub mode: u32,
+    /// Unix time in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsList {
+    pub path: RemotePath,
+    /// Include names starting with a dot.
+    #[serde(default)]
+    pub hidden: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsListed {
+    pub path: RemotePath,
+    pub entries: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsStat {
+    pub path: RemotePath,
+    /// Also compute the SHA-256 of a regular file's content.
+    #[serde(default)]
+    pub hash: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub path: RemotePath,
+    pub kind: FileKind,
+    pub size: u64,
+    pub mode: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ms: Option<u64>,
+    /// Hex SHA-256 of the content, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Read up to `limit` bytes from `offset`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsRead {
+    pub path: RemotePath,
+    #[serde(default)]
+    pub offset: u64,
+    /// At most [`FsRead::MAX_LIMIT`]; the default reads that much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+impl FsRead {
+    /// The most one read returns; larger files are read in several requests.
+    pub const MAX_LIMIT: u64 = 512 * 1024;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsReadData {
+    pub data: Base64,
+    /// The file's total size.
+    pub size: u64,
+    /// True when this read reached the end of the file.
+    pub eof: bool,
+    /// Hex SHA-256 of the whole file, when this read covered all of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Replace a file's content atomically (temp file in the same directory, fsync, rename),
+/// keeping its mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsWrite {
+    pub path: RemotePath,
+    pub data: Base64,
+    /// Refuse with `conflict` unless the current content has this hex SHA-256 (the hash a
+    /// read or stat returned), so a save never silently overwrites someone else's change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_sha256: Option<String>,
+    /// Refuse with `already_exists` when the file exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_new: bool,
+    /// Mode for a new file (existing files keep theirs); `0o644` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl FsWrite {
+    /// The most one write carries.
+    pub const MAX_DATA: usize = 512 * 1024;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsWritten {
+    pub size: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsMkdir {
+    pub path: RemotePath,
+    /// Create missing parents too, and succeed when it exists.
+    #[serde(default)]
+    pub parents: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsRename {
+    pub from: RemotePath,
+    pub to: RemotePath,
+    /// Replace `to` when it exists.
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsDelete {
+    pub path: RemotePath,
+    /// Delete a non-empty directory and everything in it.
+    #[serde(default)]
+    pub recursive: bool,
+}
+
+// ---------------------------------------------------------------- system
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SysInfoRequest {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Disk {
+    pub mount: String,
+    pub fs: String,
+    pub total: u64,
+    pub available: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SysInfo {
+    pub os: String,
+    pub os_version: String,
+    pub kernel: String,
+    pub arch: String,
+    pub hostname: String,
+    pub cpus: u32,
+    pub cpu_model: String,
+    pub memory_total: u64,
+    pub memory_available: u64,
+    pub swap_total: u64,
+    pub disks: Vec<Disk>,
+    pub uptime_s: u64,
+    pub shell: String,
+    pub home: String,
+    pub user: String,
+}
+
+messages! {
+    /// Requests the backend sends to a serving bridge; each is answered `ok` or `error`.
+    pub enum BridgeRequest {
+        "term.open" => TermOpen(TermOpen) -> TermAttached,
+        "term.attach" => TermAttach(TermAttach) -> TermAttached,
+        "term.detach" => TermDetach(TermDetach) -> Done,
+        "term.resize" => TermResize(TermResize) -> Done,
+        "term.signal" => TermSignal(TermSignal) -> Done,
+        "term.close" => TermClose(TermClose) -> Done,
+        "term.list" => TermList(TermList) -> TermListed,
+        "exec.start" => ExecStart(ExecStart) -> ExecStarted,
+        "exec.cancel" => ExecCancel(ExecCancel) -> Done,
+        "fs.list" => FsList(FsList) -> FsListed,
+        "fs.stat" => FsStat(FsStat) -> FileInfo,
+        "fs.read" => FsRead(FsRead) -> FsReadData,
+        "fs.write" => FsWrite(FsWrite) -> FsWritten,
+        "fs.mkdir" => FsMkdir(FsMkdir) -> Done,
+        "fs.rename" => FsRename(FsRename) -> Done,
+        "fs.delete" => FsDelete(FsDelete) -> Done,
+        "sys.info" => SysInfo(SysInfoRequest) -> SysInfo,
+    }
+}
+
+// ---------------------------------------------------------------- events
+
+/// A terminal's shell exited; sent on each attached stream after its last output frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermExited {
+    pub stream: StreamId,
+    pub term: TermId,
+    pub exit: ExitStatus,
+}
+
+/// An exec finished; sent after its last output frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecExited {
+    pub stream: StreamId,
+    pub exit: ExitStatus,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+}
+
+messages! {
+    /// What a serving bridge pushes without being asked.
+    pub enum BridgeEvent {
+        "term.exited" => TermExited(TermExited),
+        "exec.exited" => ExecExited(ExecExited),
+    }
+}

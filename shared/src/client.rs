@@ -1,0 +1,186 @@
+//! Browser ⇄ backend, on the stream socket `/api/ws` (one per tab).
+//!
+//! Requests name the server they are for; the backend checks that the user may use it and
+//! relays them to its bridge. Terminal and exec output arrive as binary frames on stream ids
+//! the backend chooses per socket (see [`StreamOpened`]); the client returns
+//! [`crate::FrameKind::Ack`] frames as it renders, which is what paces the output.
+//!
+//! A stream survives its server's bridge dropping off: the client is told
+//! `stream.interrupted`, and when the same bridge process comes back the backend re-attaches
+//! after the last offset it forwarded and says `stream.resumed`. If the bridge process was
+//! replaced (its terminals are gone) the stream ends with `stream.closed`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bridge::{self, TermInfo};
+use crate::envelope::{ErrorBody, Request, messages};
+use crate::types::{Env, ExitStatus, ServerId, Signal, StreamId, TermId, TermSize};
+
+/// A bridge request addressed to one server, relayed as-is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OnServer<T> {
+    pub server: ServerId,
+    #[serde(flatten)]
+    pub req: T,
+}
+
+impl<T: Request> Request for OnServer<T> {
+    const TYPE: &'static str = T::TYPE;
+    type Response = T::Response;
+}
+
+/// Start a terminal on a server and attach a new stream to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermOpen {
+    pub server: ServerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub size: TermSize,
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
+}
+
+/// Attach a new stream to a running terminal, resuming after offset `after`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermAttach {
+    pub server: ServerId,
+    pub term: TermId,
+    #[serde(default)]
+    pub after: u64,
+}
+
+/// The reply to `term.open` and `term.attach`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamOpened {
+    pub stream: StreamId,
+    pub info: TermInfo,
+    /// Offset of the first output frame to come.
+    pub from: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermDetach {
+    pub stream: StreamId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermResize {
+    pub stream: StreamId,
+    pub size: TermSize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermSignal {
+    pub stream: StreamId,
+    pub signal: Signal,
+}
+
+/// End the terminal behind a stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermClose {
+    pub stream: StreamId,
+}
+
+/// Run a command on a server without a PTY (see [`bridge::ExecStart`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecStart {
+    pub server: ServerId,
+    pub argv: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shell: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Env::is_empty")]
+    pub env: Env,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecOpened {
+    pub stream: StreamId,
+    pub pid: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecCancel {
+    pub stream: StreamId,
+}
+
+messages! {
+    /// Requests a browser sends on `/api/ws`.
+    pub enum ClientRequest {
+        "term.open" => TermOpen(TermOpen) -> StreamOpened,
+        "term.attach" => TermAttach(TermAttach) -> StreamOpened,
+        "term.detach" => TermDetach(TermDetach) -> bridge::Done,
+        "term.resize" => TermResize(TermResize) -> bridge::Done,
+        "term.signal" => TermSignal(TermSignal) -> bridge::Done,
+        "term.close" => TermClose(TermClose) -> bridge::Done,
+        "term.list" => TermList(OnServer<bridge::TermList>),
+        "exec.start" => ExecStart(ExecStart) -> ExecOpened,
+        "exec.cancel" => ExecCancel(ExecCancel) -> bridge::Done,
+        "fs.list" => FsList(OnServer<bridge::FsList>),
+        "fs.stat" => FsStat(OnServer<bridge::FsStat>),
+        "fs.read" => FsRead(OnServer<bridge::FsRead>),
+        "fs.write" => FsWrite(OnServer<bridge::FsWrite>),
+        "fs.mkdir" => FsMkdir(OnServer<bridge::FsMkdir>),
+        "fs.rename" => FsRename(OnServer<bridge::FsRename>),
+        "fs.delete" => FsDelete(OnServer<bridge::FsDelete>),
+        "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
+    }
+}
+
+/// The shell behind a stream exited; no more output will come.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermExited {
+    pub stream: StreamId,
+    pub term: TermId,
+    pub exit: ExitStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecExited {
+    pub stream: StreamId,
+    pub exit: ExitStatus,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+}
+
+/// The stream's server went offline; it resumes by itself if the same bridge returns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamInterrupted {
+    pub stream: StreamId,
+    pub reason: ErrorBody,
+}
+
+/// An interrupted stream is flowing again from offset `from`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamResumed {
+    pub stream: StreamId,
+    pub from: u64,
+}
+
+/// The stream is over and its id is free; `reason` says why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamClosed {
+    pub stream: StreamId,
+    pub reason: ErrorBody,
+}
+
+messages! {
+    /// What the backend pushes to a browser without being asked.
+    pub enum ClientEvent {
+        "term.exited" => TermExited(TermExited),
+        "exec.exited" => ExecExited(ExecExited),
+        "stream.interrupted" => StreamInterrupted(StreamInterrupted),
+        "stream.resumed" => StreamResumed(StreamResumed),
+        "stream.closed" => StreamClosed(StreamClosed),
+    }
+}
