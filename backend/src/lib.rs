@@ -65,6 +65,11 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     config.validate().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
+    {
+        // The database and the signing key are for this process's user only.
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
     let store = db::Store::connect(&config.database_url()).await.context("cannot open the database")?;
     let keys = auth::tokens::Keys::new(&signing_key(&config)?, config.access_ttl_secs);
     let public_url = config

@@ -42,6 +42,9 @@ pub struct EnrollArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
+    /// Connect to this URL instead of the one saved at enrolment (e.g. through a proxy).
+    #[arg(long, env = "PORTA_SERVER")]
+    pub server: Option<String>,
     /// Serve files only beneath this directory; `..` and symlinks cannot leave it.
     #[arg(long, env = "PORTA_BRIDGE_ROOT")]
     pub root: Option<PathBuf>,

@@ -102,8 +102,9 @@ async fn run(config: &PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
         let body = serde_json::json!({ "pid": pid, "connected": connected, "detail": detail, "at_ms": porta_bridge::unix_time_ms() });
         let _ = write_private(&status_file, body.to_string().as_bytes());
     };
-    tracing::info!(server = %creds.server, server_id = %creds.server_id, "starting");
-    let result = link::run(bridge.clone(), &creds.server, &creds.credential, stop_rx, report).await;
+    let server = args.server.as_deref().unwrap_or(&creds.server);
+    tracing::info!(%server, server_id = %creds.server_id, "starting");
+    let result = link::run(bridge.clone(), server, &creds.credential, stop_rx, report).await;
     bridge.terminals.close_all();
     let _ = std::fs::remove_file(status_path(config));
     match result {

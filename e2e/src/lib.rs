@@ -1,0 +1,187 @@
+//! Test harness: the real `porta` and `porta-bridge` binaries on ephemeral ports, a TCP proxy
+//! that can cut the bridge's link, and a WebSocket client that plays the browser.
+//!
+//! The binaries are taken from the cargo target directory next to the test executable;
+//! `cargo xtask test` builds them first.
+
+pub mod client;
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub use client::{Api, Ws};
+
+pub const ADMIN_PASSWORD: &str = "correct horse battery";
+
+/// Where cargo put the binaries of this build.
+pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).context("unexpected test executable location")?;
+    let path = dir.join(name);
+    if !path.exists() {
+        bail!("{} is missing: build the binaries first (`cargo build --bins`; `cargo xtask test` does)", path.display());
+    }
+    Ok(path)
+}
+
+/// A running backend with its own data directory.
+pub struct Backend {
+    pub url: String,
+    pub data: tempfile::TempDir,
+    child: Child,
+}
+
+impl Backend {
+    /// Starts `porta` on a free port with an admin whose password is [`ADMIN_PASSWORD`].
+    pub async fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let mut cmd = Command::new(bin("porta")?);
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("PORTA_HEARTBEAT_MS", "1000")
+            .env("RUST_LOG", "porta_backend=debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("cannot start porta")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(url) = line.strip_prefix("Porta is listening on ") {
+                    return Ok(url.trim().to_owned());
+                }
+            }
+            bail!("porta exited before listening")
+        })
+        .await
+        .context("porta did not start within 30 s")??;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Self { url, data, child })
+    }
+
+    /// A one-time enrolment token, minted by the backend's CLI against the same database.
+    pub async fn enrollment_token(&self) -> anyhow::Result<String> {
+        let out = Command::new(bin("porta")?)
+            .arg("--data-dir")
+            .arg(self.data.path())
+            .arg("create-enrollment-token")
+            .output()
+            .await?;
+        if !out.status.success() {
+            bail!("create-enrollment-token failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// An enrolled bridge daemon process.
+pub struct Bridge {
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Bridge {
+    /// Enrols a bridge with `backend`; `run_args` are passed to every `run`.
+    pub async fn enroll(backend: &Backend, run_args: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("bridge.json");
+        let token = backend.enrollment_token().await?;
+        let out = Command::new(bin("porta-bridge")?)
+            .arg("--config")
+            .arg(&config)
+            .args(["enroll", "--server", &backend.url, "--token", &token])
+            .output()
+            .await?;
+        if !out.status.success() {
+            bail!("enroll failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(Self { config, dir, args: run_args.iter().map(|s| s.to_string()).collect(), child: None })
+    }
+
+    /// Starts `porta-bridge run` (with `extra` arguments on top of the enrolment's).
+    pub fn run(&mut self, extra: &[&str]) -> anyhow::Result<()> {
+        let child = Command::new(bin("porta-bridge")?)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .args(&self.args)
+            .args(extra)
+            .env("RUST_LOG", "porta_bridge=debug")
+            .env("SHELL", "/bin/bash")
+            .env("HOME", self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start porta-bridge")?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// SIGKILL: the process and its terminals die at once.
+    pub async fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill().await;
+        }
+    }
+
+    /// Waits for the process to exit by itself.
+    pub async fn wait_exit(&mut self, within: Duration) -> anyhow::Result<std::process::ExitStatus> {
+        let c = self.child.as_mut().context("not running")?;
+        let status = tokio::time::timeout(within, c.wait()).await.context("still running")??;
+        self.child = None;
+        Ok(status)
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub async fn terminate(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let mut c = self.child.take().context("not running")?;
+        let pid = c.id().context("no pid")?;
+        std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        Ok(tokio::time::timeout(Duration::from_secs(10), c.wait()).await??)
+    }
+}
+
+/// A backend with the admin signed in and one enrolled, running bridge.
+pub struct Stack {
+    pub backend: Backend,
+    pub bridge: Bridge,
+    pub api: Api,
+    pub server_id: String,
+}
+
+impl Stack {
+    pub async fn start(backend_env: &[(&str, &str)], bridge_args: &[&str]) -> anyhow::Result<Self> {
+        let backend = Backend::start(backend_env).await?;
+        let mut bridge = Bridge::enroll(&backend, bridge_args).await?;
+        bridge.run(&[])?;
+        let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+        let server_id = api.wait_server_online(true, Duration::from_secs(20)).await?;
+        Ok(Self { backend, bridge, api, server_id })
+    }
+}

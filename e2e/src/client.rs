@@ -1,0 +1,333 @@
+//! A client that plays the browser: REST + GraphQL over HTTP, and the `/api/ws` stream
+//! socket with acknowledgements, exactly as the UI will use them.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures_util::{SinkExt, StreamExt};
+use porta_shared::api::{AuthResponse, WsTicket};
+use porta_shared::client::{ClientEvent, ClientRequest};
+use porta_shared::envelope::Request;
+use porta_shared::frame::{Frame, FrameKind};
+use porta_shared::types::StreamId;
+use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, Reply};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The HTTP side, signed in.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub access: String,
+    /// The `porta_refresh=…` pair from the last sign-in or refresh.
+    pub refresh_cookie: Option<String>,
+}
+
+fn refresh_cookie(resp: &reqwest::Response) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("porta_refresh="))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+impl Api {
+    pub async fn post_login(base: &str, username: &str, password: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(reqwest::Client::new()
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({ "username": username, "password": password }))
+            .send()
+            .await?)
+    }
+
+    pub async fn login(base: &str, username: &str, password: &str) -> anyhow::Result<Self> {
+        let resp = Self::post_login(base, username, password).await?;
+        if !resp.status().is_success() {
+            bail!("login failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+        }
+        let cookie = refresh_cookie(&resp);
+        let auth: AuthResponse = resp.json().await?;
+        Ok(Self { base: base.to_owned(), http: reqwest::Client::new(), access: auth.access_token, refresh_cookie: cookie })
+    }
+
+    /// `POST /api/auth/refresh` with `cookie`; on success the new tokens replace ours.
+    pub async fn refresh_with(&mut self, cookie: &str) -> anyhow::Result<reqwest::StatusCode> {
+        let resp = self
+            .http
+            .post(format!("{}/api/auth/refresh", self.base))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await?;
+        let status = resp.status();
+        if status.is_success() {
+            self.refresh_cookie = refresh_cookie(&resp);
+            self.access = resp.json::<AuthResponse>().await?.access_token;
+        }
+        Ok(status)
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> anyhow::Result<reqwest::Response> {
+        Ok(self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await?)
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let resp = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(&self.access)
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await?;
+        Ok(resp.json().await?)
+    }
+
+    pub async fn servers(&self) -> anyhow::Result<Vec<Value>> {
+        let v = self.graphql("{ servers { id name online os arch hostname lastSeenMs } }", json!({})).await?;
+        v["data"]["servers"].as_array().cloned().with_context(|| format!("bad servers reply: {v}"))
+    }
+
+    /// Waits until the first server's `online` is `online`; returns its id.
+    pub async fn wait_server_online(&self, online: bool, within: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let servers = self.servers().await?;
+            if let Some(s) = servers.first() {
+                if s["online"].as_bool() == Some(online) {
+                    return Ok(s["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("server never became online={online}: {servers:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn ticket(&self) -> anyhow::Result<String> {
+        let resp = self.http.post(format!("{}/api/ws/ticket", self.base)).bearer_auth(&self.access).send().await?;
+        if !resp.status().is_success() {
+            bail!("ticket: {}", resp.status());
+        }
+        Ok(resp.json::<WsTicket>().await?.ticket)
+    }
+
+    pub fn ws_url(&self, ticket: &str) -> String {
+        format!("{}/api/ws?ticket={ticket}", self.base.replacen("http://", "ws://", 1))
+    }
+
+    /// Opens a stream socket as a page of this origin would.
+    pub async fn ws(&self) -> anyhow::Result<Ws> {
+        let ticket = self.ticket().await?;
+        Ok(Ws::connect(&self.ws_url(&ticket), Some(&self.base)).await?)
+    }
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The browser's stream socket.
+pub struct Ws {
+    ws: Socket,
+    next_id: u64,
+    /// Output bytes received per stream, in order.
+    pub output: HashMap<StreamId, Vec<u8>>,
+    /// Next offset expected per stream.
+    pub next: HashMap<StreamId, u64>,
+    /// Frames that did not continue where the previous one ended (without a gap frame).
+    pub discontinuities: Vec<String>,
+    /// Gap frames received: (stream, first lost offset, resumed offset).
+    pub gaps: Vec<(StreamId, u64, u64)>,
+    pub events: Vec<ClientEvent>,
+    /// Error replies without an id (refused frames).
+    pub errors: Vec<ErrorBody>,
+    /// Acknowledge output as it arrives (a browser that renders instantly).
+    pub auto_ack: bool,
+}
+
+impl Ws {
+    pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self, tungstenite::Error> {
+        let mut req = url.into_client_request()?;
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::NoHostName))?);
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Self {
+            ws,
+            next_id: 1,
+            output: HashMap::new(),
+            next: HashMap::new(),
+            discontinuities: Vec::new(),
+            gaps: Vec::new(),
+            events: Vec::new(),
+            errors: Vec::new(),
+            auto_ack: true,
+        })
+    }
+
+    pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        self.ws.send(Message::binary(bytes)).await?;
+        Ok(())
+    }
+
+    /// Sends a typed request and waits for its typed reply.
+    pub async fn call<R>(&mut self, req: R) -> anyhow::Result<Result<R::Response, ErrorBody>>
+    where
+        R: Request + Into<ClientRequest>,
+    {
+        let id = self.next_id.to_string();
+        self.next_id += 1;
+        self.send_text(Envelope::<ClientRequest>::request(id.clone(), req).encode()).await?;
+        let reply = self.wait_reply(&id, Duration::from_secs(30)).await?;
+        Ok(reply.into_response::<R>())
+    }
+
+    /// Sends raw text and waits for the reply carrying `id`.
+    pub async fn call_raw(&mut self, text: String, id: &str) -> anyhow::Result<Reply> {
+        self.send_text(text).await?;
+        self.wait_reply(id, Duration::from_secs(30)).await
+    }
+
+    pub async fn wait_reply(&mut self, id: &str, within: Duration) -> anyhow::Result<Reply> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(reply) = self.pump(deadline).await? {
+                if reply.id.as_deref() == Some(id) {
+                    return Ok(reply);
+                }
+            }
+        }
+    }
+
+    /// Reads one message; returns it if it is a reply, after recording frames and events.
+    async fn pump(&mut self, deadline: tokio::time::Instant) -> anyhow::Result<Option<Reply>> {
+        let msg = tokio::time::timeout_at(deadline, self.ws.next())
+            .await
+            .context("timed out waiting for the backend")?
+            .context("the backend closed the socket")??;
+        match msg {
+            Message::Binary(b) => {
+                self.on_frame(&b).await?;
+                Ok(None)
+            }
+            Message::Text(t) => match Incoming::<ClientEvent>::decode(&t) {
+                Ok(Incoming::Reply(r)) if r.id.is_none() => {
+                    if let Err(e) = r.result {
+                        self.errors.push(e);
+                    }
+                    Ok(None)
+                }
+                Ok(Incoming::Reply(r)) => Ok(Some(r)),
+                Ok(Incoming::Message(env)) => {
+                    self.events.push(env.msg);
+                    Ok(None)
+                }
+                Err(e) => bail!("undecodable message from the backend: {e}: {t}"),
+            },
+            Message::Close(f) => bail!("the backend closed the socket: {f:?}"),
+            _ => Ok(None),
+        }
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        let f = Frame::decode(bytes)?;
+        match f.kind {
+            k if k.is_output() => {
+                let next = self.next.entry(f.stream).or_insert(f.seq);
+                if *next != f.seq {
+                    self.discontinuities.push(format!("stream {}: expected {}, got {}", f.stream, next, f.seq));
+                }
+                *next = f.seq + f.payload.len() as u64;
+                let end = *next;
+                self.output.entry(f.stream).or_default().extend_from_slice(f.payload);
+                if self.auto_ack {
+                    self.ack(f.stream, end).await?;
+                }
+            }
+            FrameKind::Gap => {
+                self.gaps.push((f.stream, f.gap_from().unwrap_or(0), f.seq));
+                self.next.insert(f.stream, f.seq);
+            }
+            other => bail!("the backend sent a {other:?} frame"),
+        }
+        Ok(())
+    }
+
+    pub async fn ack(&mut self, stream: StreamId, offset: u64) -> anyhow::Result<()> {
+        self.send_binary(Frame::new(FrameKind::Ack, stream, offset, &[]).encode()).await
+    }
+
+    pub async fn input(&mut self, stream: StreamId, bytes: &[u8]) -> anyhow::Result<()> {
+        self.send_binary(Frame::new(FrameKind::TermInput, stream, 0, bytes).encode()).await
+    }
+
+    pub fn text(&self, stream: StreamId) -> String {
+        String::from_utf8_lossy(self.output.get(&stream).map_or(&[][..], Vec::as_slice)).into_owned()
+    }
+
+    /// Waits until the stream's output contains `needle`; returns all its output.
+    pub async fn wait_output(&mut self, stream: StreamId, needle: &str, within: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        let needle_bytes = needle.as_bytes();
+        let mut searched = 0usize;
+        loop {
+            let out = self.output.get(&stream).map_or(&[][..], Vec::as_slice);
+            let from = searched.saturating_sub(needle_bytes.len());
+            if out.len() >= needle_bytes.len() && out[from..].windows(needle_bytes.len()).any(|w| w == needle_bytes) {
+                return Ok(self.text(stream));
+            }
+            searched = out.len();
+            if let Err(e) = self.pump(deadline).await {
+                let text = self.text(stream);
+                let tail: String = text.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect();
+                bail!("{e:#} while waiting for {needle:?}; output ends with: {tail:?}");
+            }
+        }
+    }
+
+    /// Waits for an event matching `pred` (including ones already received).
+    pub async fn wait_event(&mut self, pred: impl Fn(&ClientEvent) -> bool, within: Duration) -> anyhow::Result<ClientEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(i) = self.events.iter().position(&pred) {
+                return Ok(self.events.remove(i));
+            }
+            if let Err(e) = self.pump(deadline).await {
+                bail!("{e:#} while waiting for an event; events so far: {:?}", self.events);
+            }
+        }
+    }
+
+    /// Waits for an id-less error reply (the answer to a refused frame).
+    pub async fn wait_error(&mut self, within: Duration) -> anyhow::Result<ErrorBody> {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.errors.is_empty() {
+            self.pump(deadline).await?;
+        }
+        Ok(self.errors.remove(0))
+    }
+
+    /// Keeps reading for `d`, recording what arrives.
+    pub async fn drain_for(&mut self, d: Duration) {
+        let deadline = tokio::time::Instant::now() + d;
+        while self.pump(deadline).await.is_ok() {}
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
+
+/// True for the error code `code`.
+pub fn is_code<T>(r: &Result<T, ErrorBody>, code: ErrorCode) -> bool {
+    matches!(r, Err(e) if e.code == code)
+}

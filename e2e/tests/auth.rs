@@ -1,0 +1,192 @@
+//! Sign-in, tokens and the guards around them, against the real backend.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Ws};
+use porta_shared::api::ApiError;
+use serde_json::json;
+
+async fn error_code(resp: reqwest::Response) -> anyhow::Result<(u16, String)> {
+    let status = resp.status().as_u16();
+    let body: ApiError = resp.json().await?;
+    Ok((status, body.error.code.as_str().to_owned()))
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_user_look_the_same() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
+    let mut wrong = Vec::new();
+    let mut unknown = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = Api::post_login(&b.url, "admin", "not the password").await?;
+        wrong.push(t.elapsed());
+        assert_eq!(error_code(r).await?, (401, "unauthorized".into()));
+        let t = Instant::now();
+        let r = Api::post_login(&b.url, "nobody", "not the password").await?;
+        unknown.push(t.elapsed());
+        assert_eq!(error_code(r).await?, (401, "unauthorized".into()));
+    }
+    wrong.sort();
+    unknown.sort();
+    // An unknown user still pays for a full password hash; without the dummy hash it would
+    // answer two orders of magnitude sooner. The bound is loose so a busy machine passes.
+    assert!(unknown[2] * 2 >= wrong[2], "unknown user {:?} vs wrong password {:?}", unknown[2], wrong[2]);
+    assert!(Api::login(&b.url, "admin", ADMIN_PASSWORD).await.is_ok());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_rate_limit_holds_even_for_the_right_password() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "3")]).await?;
+    for _ in 0..3 {
+        assert_eq!(error_code(Api::post_login(&b.url, "admin", "guess guess").await?).await?.0, 401);
+    }
+    let r = Api::post_login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(error_code(r).await?, (429, "rate_limited".into()));
+    Ok(())
+}
+
+fn forge(header: serde_json::Value, claims: serde_json::Value, signature: &[u8]) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(signature)
+    )
+}
+
+#[tokio::test]
+async fn forged_and_misused_tokens_are_refused() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    assert_eq!(api.get_with_token("/api/auth/me", &api.access).await?.status(), 200);
+
+    let payload = api.access.split('.').nth(1).unwrap_or_default();
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload)?)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+    let mut expired = claims.clone();
+    expired["exp"] = json!(now - 3600);
+    let cases = [
+        ("alg none", forge(json!({"alg":"none","typ":"JWT"}), claims.clone(), b"")),
+        ("wrong key", forge(json!({"alg":"HS256","typ":"JWT"}), claims.clone(), &[7u8; 32])),
+        ("expired, resigned badly", forge(json!({"alg":"HS256","typ":"JWT"}), expired, &[1u8; 32])),
+        ("tampered payload", {
+            let mut parts: Vec<&str> = api.access.split('.').collect();
+            let mut admin = claims.clone();
+            admin["sub"] = json!("someone-else");
+            let p = URL_SAFE_NO_PAD.encode(admin.to_string());
+            parts[1] = &p;
+            parts.join(".")
+        }),
+        ("refresh token as access token", api.refresh_cookie.clone().unwrap_or_default().replace("porta_refresh=", "")),
+        ("garbage", "not-a-token".to_owned()),
+    ];
+    for (name, token) in cases {
+        let r = api.get_with_token("/api/auth/me", &token).await?;
+        assert_eq!(error_code(r).await?, (401, "unauthorized".into()), "{name}");
+    }
+    let gql = api.http.post(format!("{}/graphql", b.url)).json(&json!({"query":"{ me { id } }"})).send().await?;
+    let v: serde_json::Value = gql.json().await?;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "unauthorized", "{v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_access_token_expires() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_ACCESS_TTL_SECS", "10")]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    assert_eq!(api.get_with_token("/api/auth/me", &api.access).await?.status(), 200);
+    // 10 s lifetime plus the 5 s leeway.
+    tokio::time::sleep(Duration::from_secs(16)).await;
+    let r = api.get_with_token("/api/auth/me", &api.access).await?;
+    assert_eq!(error_code(r).await?, (401, "unauthorized".into()));
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_REFRESH_REUSE_GRACE_SECS", "0")]).await?;
+    let mut api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let r1 = api.refresh_cookie.clone().unwrap_or_default();
+    assert_eq!(api.refresh_with(&r1).await?, 200);
+    let r2 = api.refresh_cookie.clone().unwrap_or_default();
+    assert_ne!(r1, r2, "rotated");
+    assert_eq!(api.get_with_token("/api/auth/me", &api.access).await?.status(), 200);
+    // Someone replays the spent token: refused, and the live one dies with it.
+    assert_eq!(api.refresh_with(&r1).await?, 401);
+    assert_eq!(api.refresh_with(&r2).await?, 401);
+    assert_eq!(api.refresh_with("porta_refresh=prt_forged").await?, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_both_stay_signed_in() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let mut api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let r1 = api.refresh_cookie.clone().unwrap_or_default();
+    assert_eq!(api.refresh_with(&r1).await?, 200);
+    let r2 = api.refresh_cookie.clone().unwrap_or_default();
+    // The second tab presents the same token within the grace period: a sibling token.
+    assert_eq!(api.refresh_with(&r1).await?, 200);
+    let r3 = api.refresh_cookie.clone().unwrap_or_default();
+    assert_eq!(api.refresh_with(&r2).await?, 200);
+    assert_eq!(api.refresh_with(&r3).await?, 200);
+    Ok(())
+}
+
+#[tokio::test]
+async fn logout_ends_the_sign_in() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let cookie = api.refresh_cookie.clone().unwrap_or_default();
+    let r = api.http.post(format!("{}/api/auth/logout", b.url)).header("cookie", &cookie).send().await?;
+    assert_eq!(r.status(), 204);
+    let mut api = api;
+    assert_eq!(api.refresh_with(&cookie).await?, 401);
+    Ok(())
+}
+
+#[tokio::test]
+async fn stream_sockets_need_a_fresh_ticket_and_our_origin() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let status = |e: tokio_tungstenite::tungstenite::Error| match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    };
+    for evil in ["https://evil.example", "null", &format!("{}.evil.example", b.url), "http://127.0.0.1:1"] {
+        let ticket = api.ticket().await?;
+        let e = Ws::connect(&api.ws_url(&ticket), Some(evil)).await.err().expect("refused");
+        assert_eq!(status(e), 403, "origin {evil}");
+    }
+    let ticket = api.ticket().await?;
+    let ws = Ws::connect(&api.ws_url(&ticket), Some(&b.url)).await?;
+    ws.close().await;
+    let reused = Ws::connect(&api.ws_url(&ticket), Some(&b.url)).await.err().expect("refused");
+    assert_eq!(status(reused), 401, "a spent ticket");
+    let none = Ws::connect(&format!("{}/api/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
+    assert_eq!(status(none), 401, "no ticket");
+    // Bridges are not browsers: an Origin on /bridge/ws is refused.
+    let bridge = Ws::connect(&format!("{}/bridge/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
+    assert_eq!(status(bridge), 403);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revoked_server_cannot_reconnect() -> anyhow::Result<()> {
+    let mut stack = porta_e2e::Stack::start(&[], &[]).await?;
+    let v = stack
+        .api
+        .graphql("mutation($id: String!) { revokeServer(id: $id) }", json!({ "id": stack.server_id }))
+        .await?;
+    assert_eq!(v["data"]["revokeServer"], true, "{v}");
+    // The daemon is told its credential is refused and exits with the "re-enrol" status.
+    let status = stack.bridge.wait_exit(Duration::from_secs(20)).await?;
+    assert_eq!(status.code(), Some(3), "{status:?}");
+    assert!(stack.api.servers().await?.is_empty(), "a revoked server is no longer listed");
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Files and commands through the full path.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::time::Duration;
+
+use porta_e2e::Stack;
+use porta_e2e::client::is_code;
+use porta_shared::bridge::{FileKind, FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsWrite};
+use porta_shared::client::{self, ClientEvent, OnServer};
+use porta_shared::types::Base64;
+use porta_shared::ErrorCode;
+
+const T: Duration = Duration::from_secs(20);
+
+fn on<T>(server: &str, req: T) -> OnServer<T> {
+    OnServer { server: server.to_owned(), req }
+}
+
+fn write(path: &str, data: &[u8]) -> FsWrite {
+    FsWrite { path: path.into(), data: Base64(data.to_vec()), expected_sha256: None, create_new: false, mode: None }
+}
+
+#[tokio::test]
+async fn file_operations_round_trip() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+
+    let w = ws.call(on(&server, FsWrite { create_new: true, ..write("hello.txt", b"hello\n") })).await??;
+    assert_eq!(w.size, 6);
+    let again = ws.call(on(&server, FsWrite { create_new: true, ..write("hello.txt", b"other") })).await?;
+    assert!(is_code(&again, ErrorCode::AlreadyExists), "{again:?}");
+
+    let r = ws.call(on(&server, FsRead { path: "hello.txt".into(), offset: 0, limit: None })).await??;
+    assert_eq!(r.data.0, b"hello\n");
+    assert_eq!(r.sha256.as_deref(), Some(w.sha256.as_str()));
+    let part = ws.call(on(&server, FsRead { path: "hello.txt".into(), offset: 1, limit: Some(3) })).await??;
+    assert_eq!((part.data.0.as_slice(), part.eof, part.sha256), (&b"ell"[..], false, None));
+
+    // A save with the right hash succeeds and keeps the file's mode.
+    std::fs::set_permissions(root.path().join("hello.txt"), std::fs::Permissions::from_mode(0o600))?;
+    let w2 = ws.call(on(&server, FsWrite { expected_sha256: Some(w.sha256.clone()), ..write("hello.txt", b"bye\n") })).await??;
+    assert_ne!(w2.sha256, w.sha256);
+    let mode = std::fs::metadata(root.path().join("hello.txt"))?.permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let st = ws.call(on(&server, FsStat { path: "hello.txt".into(), hash: true })).await??;
+    assert_eq!((st.kind, st.size, st.sha256), (FileKind::File, 4, Some(w2.sha256)));
+
+    // A symlink is written through and stays a link.
+    std::os::unix::fs::symlink("hello.txt", root.path().join("link"))?;
+    ws.call(on(&server, write("link", b"via link\n"))).await??;
+    assert!(std::fs::symlink_metadata(root.path().join("link"))?.file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(root.path().join("hello.txt"))?, "via link\n");
+
+    // A read-only file is refused.
+    std::fs::write(root.path().join("ro"), "x")?;
+    std::fs::set_permissions(root.path().join("ro"), std::fs::Permissions::from_mode(0o444))?;
+    let ro = ws.call(on(&server, write("ro", b"y"))).await?;
+    assert!(is_code(&ro, ErrorCode::PermissionDenied), "{ro:?}");
+
+    ws.call(on(&server, FsMkdir { path: "a/b".into(), parents: true })).await??;
+    ws.call(on(&server, write("a/b/.hidden", b""))).await??;
+    let listed = ws.call(on(&server, FsList { path: "a/b".into(), hidden: false })).await??;
+    assert!(listed.entries.is_empty());
+    let listed = ws.call(on(&server, FsList { path: "a/b".into(), hidden: true })).await??;
+    assert_eq!(listed.entries.len(), 1);
+    let top = ws.call(on(&server, FsList { path: "/".into(), hidden: false })).await?;
+    assert!(is_code(&top, ErrorCode::OutsideRoot), "absolute paths must lie under the root: {top:?}");
+    let top = ws.call(on(&server, FsList { path: root_arg.clone(), hidden: false })).await??;
+    assert_eq!(top.entries[0].name, "a", "directories first");
+
+    ws.call(on(&server, FsRename { from: "a".into(), to: "c".into(), overwrite: false })).await??;
+    let clash = ws.call(on(&server, FsRename { from: "c".into(), to: "hello.txt".into(), overwrite: false })).await?;
+    assert!(is_code(&clash, ErrorCode::AlreadyExists), "{clash:?}");
+    let not_empty = ws.call(on(&server, FsDelete { path: "c".into(), recursive: false })).await?;
+    assert!(is_code(&not_empty, ErrorCode::NotEmpty), "{not_empty:?}");
+    assert!(root.path().join("c/b/.hidden").exists(), "nothing deleted");
+    ws.call(on(&server, FsDelete { path: "c".into(), recursive: true })).await??;
+    assert!(!root.path().join("c").exists());
+    let missing = ws.call(on(&server, FsStat { path: "c".into(), hash: false })).await?;
+    assert!(is_code(&missing, ErrorCode::NotFound), "{missing:?}");
+    Ok(())
+}
+
+fn exec(server: &str, argv: &[&str], shell: bool, timeout_ms: Option<u64>) -> client::ExecStart {
+    client::ExecStart {
+        server: server.to_owned(),
+        argv: argv.iter().map(|s| s.to_string()).collect(),
+        shell,
+        cwd: None,
+        env: Default::default(),
+        timeout_ms,
+    }
+}
+
+async fn exited(ws: &mut porta_e2e::Ws, stream: u32) -> anyhow::Result<client::ExecExited> {
+    match ws.wait_event(|e| matches!(e, ClientEvent::ExecExited(x) if x.stream == stream), T).await? {
+        ClientEvent::ExecExited(x) => Ok(x),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn commands_run_without_a_shell_unless_asked() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+
+    // argv reaches the program literally: no expansion, no injection.
+    let e = ws.call(exec(&server, &["printf", "%s|", "$(id)", ";id", "--all"], false, None)).await??;
+    let x = exited(&mut ws, e.stream).await?;
+    assert_eq!(x.exit.code, Some(0));
+    assert_eq!(ws.text(e.stream), "$(id)|;id|--all|");
+
+    let e = ws.call(exec(&server, &["echo out; echo err >&2; exit 3"], true, None)).await??;
+    let x = exited(&mut ws, e.stream).await?;
+    assert_eq!(x.exit.code, Some(3));
+    let text = ws.text(e.stream);
+    assert!(text.contains("out") && text.contains("err"), "{text:?}");
+
+    let e = ws.call(exec(&server, &["sleep", "30"], false, Some(300))).await??;
+    let x = exited(&mut ws, e.stream).await?;
+    assert!(x.timed_out && x.exit.code.is_none(), "{x:?}");
+
+    let e = ws.call(exec(&server, &["sleep", "30"], false, None)).await??;
+    ws.call(client::ExecCancel { stream: e.stream }).await??;
+    let x = exited(&mut ws, e.stream).await?;
+    assert!(x.cancelled, "{x:?}");
+
+    let missing = ws.call(exec(&server, &["/no/such/program"], false, None)).await?;
+    assert!(is_code(&missing, ErrorCode::NotFound), "{missing:?}");
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! Terminals over the full path: client → backend → bridge daemon → PTY, and back.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use porta_e2e::proxy::Proxy;
+use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge, Stack, Ws};
+use porta_shared::ErrorCode;
+use porta_shared::client::{self, ClientEvent, StreamOpened};
+use porta_shared::types::TermSize;
+
+const T: Duration = Duration::from_secs(20);
+
+async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
+    let req = client::TermOpen {
+        server: server.to_owned(),
+        shell: None,
+        args: vec![],
+        cwd: None,
+        size: TermSize { cols: 80, rows: 24 },
+        env: Default::default(),
+    };
+    Ok(ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?)
+}
+
+#[tokio::test]
+async fn echo_resize_and_reattach_exactly_once() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let opened = open(&mut ws, &server).await?;
+    let s = opened.stream;
+    assert_eq!(opened.from, 0);
+
+    ws.input(s, b"echo porta-$((6*7))\n").await?;
+    ws.wait_output(s, "porta-42", T).await?;
+
+    ws.call(client::TermResize { stream: s, size: TermSize { cols: 100, rows: 30 } }).await??;
+    ws.input(s, b"stty size\n").await?;
+    ws.wait_output(s, "30 100", T).await?;
+
+    let terms = stack
+        .api
+        .graphql("query($s: String!) { terminals(serverId: $s) { id attached } }", serde_json::json!({ "s": server }))
+        .await?;
+    assert_eq!(terms["data"]["terminals"][0]["id"].as_u64(), Some(u64::from(opened.info.term.0)), "{terms}");
+
+    // Output produced while no client is attached is kept for the next one.
+    ws.input(s, b"sleep 1; echo missed-$((40+2))\n").await?;
+    let seen = ws.output[&s].clone();
+    let after = ws.next[&s];
+    assert_eq!(after, seen.len() as u64);
+    ws.close().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let mut ws2 = stack.api.ws().await?;
+    let att = ws2.call(client::TermAttach { server: server.clone(), term: opened.info.term, after }).await??;
+    assert_eq!(att.from, after, "resumes exactly where the client left off");
+    let rest = ws2.wait_output(att.stream, "missed-42", T).await?;
+    assert_eq!(rest.matches("missed-42").count(), 1);
+    assert!(ws2.discontinuities.is_empty(), "{:?}", ws2.discontinuities);
+
+    // A full replay is exactly what the two clients saw, in order.
+    let mut ws3 = stack.api.ws().await?;
+    let full = ws3.call(client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 }).await??;
+    ws3.wait_output(full.stream, "missed-42", T).await?;
+    let mut both = seen.clone();
+    both.extend_from_slice(&ws2.output[&att.stream]);
+    let replay = &ws3.output[&full.stream];
+    assert!(replay.len() >= both.len());
+    assert_eq!(&replay[..both.len()], &both[..], "replay = seen + missed, exactly once");
+
+    // The re-attached stream still drives the shell.
+    ws2.input(att.stream, b"echo again-$((1+1))\n").await?;
+    ws2.wait_output(att.stream, "again-2", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_cut_bridge_link_resumes_the_terminal() -> anyhow::Result<()> {
+    let backend = Backend::start(&[]).await?;
+    let target: SocketAddr = backend.url.trim_start_matches("http://").parse()?;
+    let proxy = Proxy::start(target).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&["--server", &proxy.url()])?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let server = api.wait_server_online(true, T).await?;
+
+    let mut ws = api.ws().await?;
+    let s = open(&mut ws, &server).await?.stream;
+    ws.input(s, b"echo ready\n").await?;
+    ws.wait_output(s, "ready", T).await?;
+
+    ws.input(s, b"sleep 1; echo during-$((2*21))\n").await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    proxy.cut();
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == s), T).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == s), T).await?;
+    let text = ws.wait_output(s, "during-42", T).await?;
+    assert_eq!(text.matches("during-42").count(), 1);
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    assert!(ws.gaps.is_empty());
+
+    ws.input(s, b"echo still-$((1+1))\n").await?;
+    ws.wait_output(s, "still-2", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_bridge_ends_its_terminals_and_comes_back() -> anyhow::Result<()> {
+    let mut stack = Stack::start(&[], &[]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let opened = open(&mut ws, &server).await?;
+    let s = opened.stream;
+    ws.input(s, b"echo alive\n").await?;
+    ws.wait_output(s, "alive", T).await?;
+
+    stack.bridge.kill().await;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == s), T).await?;
+    stack.api.wait_server_online(false, T).await?;
+    let down = ws.call(client::TermResize { stream: s, size: TermSize { cols: 90, rows: 20 } }).await?;
+    assert_eq!(down.map_err(|e| e.code), Err(ErrorCode::ServerOffline));
+
+    stack.bridge.run(&[])?;
+    let closed = ws.wait_event(|e| matches!(e, ClientEvent::StreamClosed(c) if c.stream == s), T).await?;
+    let ClientEvent::StreamClosed(closed) = closed else { unreachable!() };
+    assert_eq!(closed.reason.code, ErrorCode::UnknownTerminal);
+    assert!(closed.reason.message.contains("ended"), "{}", closed.reason.message);
+    stack.api.wait_server_online(true, T).await?;
+
+    let gone = ws.call(client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 }).await?;
+    assert_eq!(gone.map_err(|e| e.code), Err(ErrorCode::UnknownTerminal));
+    // The new bridge process serves new terminals.
+    let s2 = open(&mut ws, &server).await?.stream;
+    ws.input(s2, b"echo reborn\n").await?;
+    ws.wait_output(s2, "reborn", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_shell_that_exits_reports_its_status() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let mut ws = stack.api.ws().await?;
+    let s = open(&mut ws, &stack.server_id).await?.stream;
+    ws.input(s, b"exit 7\n").await?;
+    let ev = ws.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == s), T).await?;
+    let ClientEvent::TermExited(ev) = ev else { unreachable!() };
+    assert_eq!(ev.exit.code, Some(7));
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_bridge_cleanly() -> anyhow::Result<()> {
+    let mut stack = Stack::start(&[], &[]).await?;
+    let mut ws = stack.api.ws().await?;
+    let s = open(&mut ws, &stack.server_id).await?.stream;
+    ws.input(s, b"echo up\n").await?;
+    ws.wait_output(s, "up", T).await?;
+    let status = stack.bridge.terminate().await?;
+    assert!(status.success(), "{status:?}");
+    stack.api.wait_server_online(false, T).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_flood_is_paced_by_acknowledgements_and_ctrl_c_stops_it() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let mut ws = stack.api.ws().await?;
+    let s = open(&mut ws, &stack.server_id).await?.stream;
+    ws.input(s, b"echo go; yes porta-flood\n").await?;
+    ws.wait_output(s, "porta-flood\r\nporta-flood", T).await?;
+
+    // Stop acknowledging: the bridge may send at most one window more.
+    ws.auto_ack = false;
+    let acked = ws.next[&s];
+    ws.drain_for(Duration::from_millis(1500)).await;
+    let unacked = ws.next[&s] - acked;
+    assert!(unacked <= 256 * 1024, "{unacked} bytes arrived without acknowledgement");
+
+    // Resume, then Ctrl+C: the flood stops and the prompt comes back.
+    ws.auto_ack = true;
+    let at = ws.next[&s];
+    ws.ack(s, at).await?;
+    ws.input(s, b"\x03").await?;
+    ws.input(s, b"echo stopped-$((3*3))\n").await?;
+    ws.wait_output(s, "stopped-9", T).await?;
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    Ok(())
+}
