@@ -38,6 +38,9 @@ pub struct Config {
     /// Database URL; defaults to SQLite in the data directory.
     #[arg(long, env = "PORTA_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Directory of the built browser app (`cargo xtask ui` puts it in `target/ui`).
+    #[arg(long, env = "PORTA_UI_DIR")]
+    pub ui_dir: Option<PathBuf>,
     /// The URL people open, e.g. https://porta.example.com. Its origin is the one browser
     /// WebSockets are accepted from; https makes cookies Secure. Defaults to http://LISTEN.
     #[arg(long, env = "PORTA_PUBLIC_URL")]
@@ -138,9 +141,7 @@ impl Config {
 
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("porta.db").display()))
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("porta.db").display()))
     }
 
     /// Whether the public URL is https (cookies then get `Secure`).

@@ -229,15 +229,17 @@ impl Store {
         };
         let id = uuid::Uuid::new_v4().to_string();
         let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.to_owned());
-        sqlx::query("INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname) VALUES (?, ?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(&name)
-            .bind(&owner_id)
-            .bind(credential_hash)
-            .bind(now)
-            .bind(hostname)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(&owner_id)
+        .bind(credential_hash)
+        .bind(now)
+        .bind(hostname)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE enrollment_tokens SET server_id = ? WHERE token_hash = ?")
             .bind(&id)
             .bind(token_hash)
@@ -357,7 +359,10 @@ impl Store {
     }
 
     /// The newest audit events, newest first (for tests and the admin view).
-    pub async fn recent_audit(&self, limit: i64) -> sqlx::Result<Vec<(String, Option<String>, Option<String>, String)>> {
+    pub async fn recent_audit(
+        &self,
+        limit: i64,
+    ) -> sqlx::Result<Vec<(String, Option<String>, Option<String>, String)>> {
         sqlx::query_as("SELECT action, actor, target, result FROM audit_events ORDER BY id DESC LIMIT ?")
             .bind(limit)
             .fetch_all(&self.pool)

@@ -176,7 +176,11 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// A one-time token that enrols a new server (valid for the configured time).
-    async fn create_enrollment_token(&self, ctx: &Context<'_>, name: Option<String>) -> async_graphql::Result<EnrollmentToken> {
+    async fn create_enrollment_token(
+        &self,
+        ctx: &Context<'_>,
+        name: Option<String>,
+    ) -> async_graphql::Result<EnrollmentToken> {
         let state = state(ctx);
         let user = user(ctx)?;
         if let Some(n) = &name {
@@ -187,7 +191,13 @@ impl Mutation {
         let created = create_enrollment_token(state, &user.0.id, name.as_deref()).await.map_err(gql)?;
         state
             .store
-            .audit(AuditEvent { actor: &user.actor(), action: "server.enrollment_token", target: name.as_deref(), ok: true, detail: None })
+            .audit(AuditEvent {
+                actor: &user.actor(),
+                action: "server.enrollment_token",
+                target: name.as_deref(),
+                ok: true,
+                detail: None,
+            })
             .await;
         Ok(created)
     }
@@ -204,20 +214,27 @@ impl Mutation {
         state.bus.disconnect_bridge(&id, ErrorBody::new(ErrorCode::Unauthorized, "this server was revoked"));
         state
             .store
-            .audit(AuditEvent { actor: &user.actor(), action: "server.revoke", target: Some(&id), ok: revoked, detail: None })
+            .audit(AuditEvent {
+                actor: &user.actor(),
+                action: "server.revoke",
+                target: Some(&id),
+                ok: revoked,
+                detail: None,
+            })
             .await;
         Ok(revoked)
     }
 }
 
 /// Mints an enrolment token owned by `user_id`.
-pub async fn create_enrollment_token(state: &AppState, user_id: &str, name: Option<&str>) -> Result<EnrollmentToken, Error> {
+pub async fn create_enrollment_token(
+    state: &AppState,
+    user_id: &str,
+    name: Option<&str>,
+) -> Result<EnrollmentToken, Error> {
     let token = random_secret("pet");
     let expires_at_ms = crate::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
     state.store.insert_enrollment_token(&hash_secret(&token), user_id, name, expires_at_ms).await?;
-    let command = format!(
-        "porta-bridge enroll --server {} --token {token} && porta-bridge run",
-        state.public_url
-    );
+    let command = format!("porta-bridge enroll --server {} --token {token} && porta-bridge run", state.public_url);
     Ok(EnrollmentToken { token, expires_at_ms, command })
 }

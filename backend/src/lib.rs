@@ -27,10 +27,7 @@ use crate::state::AppState;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Reads the signing key from the configuration, or from (creating) `data_dir/jwt.key`.
@@ -72,12 +69,8 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     }
     let store = db::Store::connect(&config.database_url()).await.context("cannot open the database")?;
     let keys = auth::tokens::Keys::new(&signing_key(&config)?, config.access_ttl_secs);
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{bound}"))
-        .trim_end_matches('/')
-        .to_owned();
+    let public_url =
+        config.public_url.clone().unwrap_or_else(|| format!("http://{bound}")).trim_end_matches('/').to_owned();
     let mut origins: Vec<String> = vec![public_url.clone()];
     if config.public_url.is_none() && bound.ip().is_loopback() {
         origins.push(format!("http://localhost:{}", bound.port()));
@@ -100,7 +93,11 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
 }
 
 /// Serves on `listener` until `shutdown` resolves.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

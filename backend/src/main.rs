@@ -34,9 +34,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| anyhow::anyhow!("cannot listen on {} ({e}); set PORTA_LISTEN to a free address", config.listen))?;
+            let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {} ({e}); set PORTA_LISTEN to a free address", config.listen)
+            })?;
             let bound = listener.local_addr()?;
             let state = porta_backend::build_state(config, bound).await?;
             if let Some(password) = porta_backend::auth::bootstrap_admin(&state).await? {

@@ -34,10 +34,26 @@ impl Metrics {
         registry.register("bridges_connected", "Bridges connected to this backend", m.bridges_connected.clone());
         registry.register("client_sockets", "Browser stream sockets open", m.client_sockets.clone());
         registry.register("streams_open", "Terminal and exec streams being relayed", m.streams_open.clone());
-        registry.register("relay_bytes_to_clients", "Stream bytes relayed from bridges to browsers", m.bytes_to_clients.clone());
-        registry.register("relay_frames_to_clients", "Stream frames relayed from bridges to browsers", m.frames_to_clients.clone());
-        registry.register("relay_bytes_to_bridges", "Stream bytes relayed from browsers to bridges", m.bytes_to_bridges.clone());
-        registry.register("relay_frames_to_bridges", "Stream frames relayed from browsers to bridges", m.frames_to_bridges.clone());
+        registry.register(
+            "relay_bytes_to_clients",
+            "Stream bytes relayed from bridges to browsers",
+            m.bytes_to_clients.clone(),
+        );
+        registry.register(
+            "relay_frames_to_clients",
+            "Stream frames relayed from bridges to browsers",
+            m.frames_to_clients.clone(),
+        );
+        registry.register(
+            "relay_bytes_to_bridges",
+            "Stream bytes relayed from browsers to bridges",
+            m.bytes_to_bridges.clone(),
+        );
+        registry.register(
+            "relay_frames_to_bridges",
+            "Stream frames relayed from browsers to bridges",
+            m.frames_to_bridges.clone(),
+        );
         Self { registry, ..m }
     }
 

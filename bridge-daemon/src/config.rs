@@ -8,7 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Parser)]
-#[command(name = "porta-bridge", version, about = "Porta's bridge daemon: dials out to a Porta backend and serves this machine's terminals, files and commands.")]
+#[command(
+    name = "porta-bridge",
+    version,
+    about = "Porta's bridge daemon: dials out to a Porta backend and serves this machine's terminals, files and commands."
+)]
 pub struct Cli {
     /// Credential file written by `enroll` (mode 0600).
     #[arg(long, global = true, env = "PORTA_BRIDGE_CONFIG")]
@@ -99,8 +103,9 @@ pub fn status_path(config: &Path) -> PathBuf {
 impl Credentials {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         use anyhow::Context as _;
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}; enrol this machine first with `porta-bridge enroll`", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| {
+            format!("cannot read {}; enrol this machine first with `porta-bridge enroll`", path.display())
+        })?;
         serde_json::from_str(&text).with_context(|| format!("{} is not a valid bridge credential file", path.display()))
     }
 

@@ -18,8 +18,8 @@ use std::time::SystemTime;
 
 use cap_std::fs::Dir;
 use porta_shared::bridge::{
-    Done, FileEntry, FileInfo, FileKind, FsDelete, FsList, FsListed, FsMkdir, FsRead, FsReadData, FsRename,
-    FsStat, FsWrite, FsWritten,
+    Done, FileEntry, FileInfo, FileKind, FsDelete, FsList, FsListed, FsMkdir, FsRead, FsReadData, FsRename, FsStat,
+    FsWrite, FsWritten,
 };
 use porta_shared::types::Base64;
 use porta_shared::{ErrorBody, ErrorCode};
@@ -111,11 +111,7 @@ impl Root {
         match self {
             Self::Host => Ok(Path::new("/").join(p)),
             Self::Confined { path, .. } => {
-                let rel = if p.is_absolute() {
-                    p.strip_prefix(path).map_err(|_| outside(input))?
-                } else {
-                    p
-                };
+                let rel = if p.is_absolute() { p.strip_prefix(path).map_err(|_| outside(input))? } else { p };
                 // Refuse lexical escapes up front (cap-std would too) for a clearer message.
                 let mut depth = 0usize;
                 for c in rel.components() {
@@ -252,7 +248,7 @@ impl Root {
             .into_iter()
             .filter_map(|(name, m)| {
                 let name = name.to_string_lossy().into_owned();
-                (req.hidden || !name.starts_with('.')).then(|| FileEntry {
+                (req.hidden || !name.starts_with('.')).then_some(FileEntry {
                     name,
                     kind: m.kind,
                     size: m.len,
@@ -282,7 +278,14 @@ impl Root {
         } else {
             None
         };
-        Ok(FileInfo { path: self.display(&p), kind: m.kind, size: m.len, mode: m.mode, modified_ms: m.modified_ms, sha256 })
+        Ok(FileInfo {
+            path: self.display(&p),
+            kind: m.kind,
+            size: m.len,
+            mode: m.mode,
+            modified_ms: m.modified_ms,
+            sha256,
+        })
     }
 
     pub fn read(&self, req: &FsRead) -> Result<FsReadData, ErrorBody> {
@@ -345,7 +348,8 @@ impl Root {
         let mode = existing.as_ref().map_or(req.mode.unwrap_or(0o644), |m| m.mode) & 0o7777;
         let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
         let tmp = parent.join(format!(".{}.porta-{:08x}.tmp", name.to_string_lossy(), rand::random::<u32>()));
-        let result = self.write_temp(&tmp, &req.data.0, mode, existing.as_ref()).and_then(|()| self.rename(&tmp, &target));
+        let result =
+            self.write_temp(&tmp, &req.data.0, mode, existing.as_ref()).and_then(|()| self.rename(&tmp, &target));
         if let Err(e) = result {
             let _ = self.remove_file(&tmp);
             return Err(io_error(e, &req.path));
@@ -446,4 +450,90 @@ fn io_error(e: io::Error, path: &str) -> ErrorBody {
         _ => ErrorCode::Io,
     };
     ErrorBody::new(code, format!("{path}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn confined() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = Root::confined(dir.path()).expect("root");
+        (dir, root)
+    }
+
+    fn write_req(path: &str, data: &[u8]) -> FsWrite {
+        FsWrite { path: path.into(), data: Base64(data.to_vec()), expected_sha256: None, create_new: false, mode: None }
+    }
+
+    #[test]
+    fn confinement_compares_components_not_prefixes() {
+        let (dir, root) = confined();
+        let base = dir.path().canonicalize().expect("canonical");
+        let sibling = format!("{}-evil/x", base.display());
+        for bad in [sibling.as_str(), "/etc/passwd", "../x", "a/../../x"] {
+            assert_eq!(root.resolve(bad).map_err(|e| e.code), Err(ErrorCode::OutsideRoot), "{bad}");
+        }
+        assert_eq!(root.resolve("a/../b").ok(), Some(PathBuf::from("a/../b")));
+        assert_eq!(root.resolve(&base.join("a").to_string_lossy()).ok(), Some(PathBuf::from("a")));
+        assert_eq!(root.resolve("").ok(), Some(PathBuf::from(".")));
+        assert_eq!(root.resolve("a\0b").map_err(|e| e.code), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn symlinks_cannot_escape() {
+        let (dir, root) = confined();
+        std::os::unix::fs::symlink("/etc", dir.path().join("out")).expect("symlink");
+        std::os::unix::fs::symlink("../../../../etc/passwd", dir.path().join("rel")).expect("symlink");
+        for path in ["out/passwd", "rel"] {
+            let r = root.read(&FsRead { path: path.into(), offset: 0, limit: None });
+            assert_eq!(r.map_err(|e| e.code), Err(ErrorCode::OutsideRoot), "{path}");
+        }
+        let w = root.write(&write_req("out/evil", b"x"));
+        assert_eq!(w.map_err(|e| e.code), Err(ErrorCode::OutsideRoot));
+        assert!(!Path::new("/etc/evil").exists());
+    }
+
+    #[test]
+    fn writes_are_atomic_keep_mode_and_respect_the_expected_hash() {
+        let (dir, root) = confined();
+        let f = dir.path().join("f.txt");
+        std::fs::write(&f, "one\n").expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let read = root.read(&FsRead { path: "f.txt".into(), offset: 0, limit: None }).expect("read");
+        let stale = read.sha256.clone().expect("hash");
+
+        let ok = root.write(&FsWrite { expected_sha256: Some(stale.clone()), ..write_req("f.txt", b"two\n") });
+        assert!(ok.is_ok(), "{ok:?}");
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "two\n");
+        assert_eq!(std::fs::metadata(&f).expect("meta").permissions().mode() & 0o777, 0o640);
+
+        let conflict = root.write(&FsWrite { expected_sha256: Some(stale), ..write_req("f.txt", b"three\n") });
+        assert_eq!(conflict.map_err(|e| e.code), Err(ErrorCode::Conflict));
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), "two\n");
+        let names: Vec<_> =
+            std::fs::read_dir(dir.path()).expect("ls").filter_map(|e| e.ok()).map(|e| e.file_name()).collect();
+        assert_eq!(names.len(), 1, "no temp files left: {names:?}");
+    }
+
+    #[test]
+    fn new_files_get_the_requested_mode_and_create_new_refuses_existing() {
+        let (dir, root) = confined();
+        root.write(&FsWrite { mode: Some(0o600), create_new: true, ..write_req("new", b"x") }).expect("create");
+        assert_eq!(std::fs::metadata(dir.path().join("new")).expect("meta").permissions().mode() & 0o777, 0o600);
+        let again = root.write(&FsWrite { create_new: true, ..write_req("new", b"y") });
+        assert_eq!(again.map_err(|e| e.code), Err(ErrorCode::AlreadyExists));
+    }
+
+    #[test]
+    fn the_host_root_takes_absolute_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("h.txt");
+        Root::Host.write(&write_req(&path.to_string_lossy(), b"host\n")).expect("write");
+        let listed =
+            Root::Host.list(&FsList { path: dir.path().to_string_lossy().into(), hidden: false }).expect("list");
+        assert_eq!(listed.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["h.txt"]);
+        let del = Root::Host.delete(&FsDelete { path: "/".into(), recursive: true });
+        assert_eq!(del.map_err(|e| e.code), Err(ErrorCode::Forbidden));
+    }
 }

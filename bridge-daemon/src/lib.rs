@@ -19,10 +19,7 @@ pub use link::{Bridge, LinkError, LinkState};
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_time_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// A random id for this process (see [`porta_shared::bridge::Hello::instance`]).

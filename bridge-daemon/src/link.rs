@@ -102,9 +102,7 @@ async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
             .map_err(|_| LinkError::Protocol("credential is not a valid header value".into()))?;
         req.headers_mut().insert(tungstenite::http::header::AUTHORIZATION, value);
     }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(4 << 20))
-        .max_frame_size(Some(4 << 20));
+    let config = WebSocketConfig::default().max_message_size(Some(4 << 20)).max_frame_size(Some(4 << 20));
     let attempt = tokio_tungstenite::connect_async_with_config(req, Some(config), true);
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(LinkError::Connect(format!("no answer from {url} within {CONNECT_TIMEOUT:?}"))),
@@ -441,7 +439,9 @@ impl Session {
                 };
                 out.reply(&id, r)
             }
-            R::TermResize(req) => out.reply(&id, self.term(req.term).and_then(|t| t.resize(req.size)).map(|()| Done {})),
+            R::TermResize(req) => {
+                out.reply(&id, self.term(req.term).and_then(|t| t.resize(req.size)).map(|()| Done {}))
+            }
             R::TermSignal(req) => {
                 out.reply(&id, self.term(req.term).and_then(|t| t.signal(req.signal)).map(|()| Done {}))
             }

@@ -1,12 +1,14 @@
 //! `porta-bridge`: enrol, run, status.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser as _;
-use porta_bridge::config::{Cli, Command, Credentials, EnrollArgs, RunArgs, default_config_path, status_path, write_private};
+use porta_bridge::config::{
+    Cli, Command, Credentials, EnrollArgs, RunArgs, default_config_path, status_path, write_private,
+};
 use porta_bridge::files::Root;
 use porta_bridge::terminal::{TermConfig, Terminals};
 use porta_bridge::{Bridge, LinkState, link};
@@ -47,7 +49,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn enroll(config: &PathBuf, args: EnrollArgs) -> anyhow::Result<ExitCode> {
+async fn enroll(config: &Path, args: EnrollArgs) -> anyhow::Result<ExitCode> {
     if config.exists() && !args.force {
         anyhow::bail!("{} already holds an enrolment; pass --force to replace it", config.display());
     }
@@ -63,7 +65,7 @@ async fn enroll(config: &PathBuf, args: EnrollArgs) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(config: &PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
+async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let creds = Credentials::load(config)?;
     let root = match &args.root {
         Some(dir) => Root::confined(dir).with_context(|| format!("cannot use {} as the root", dir.display()))?,
@@ -117,7 +119,7 @@ async fn run(config: &PathBuf, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn status(config: &PathBuf) -> anyhow::Result<ExitCode> {
+fn status(config: &Path) -> anyhow::Result<ExitCode> {
     let creds = Credentials::load(config)?;
     println!("server:    {}", creds.server);
     println!("name:      {}", creds.name);

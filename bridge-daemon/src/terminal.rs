@@ -42,12 +42,7 @@ pub struct TermConfig {
 
 impl Default for TermConfig {
     fn default() -> Self {
-        Self {
-            ring_bytes: 1 << 20,
-            window: 256 * 1024,
-            exited_ttl: Duration::from_secs(600),
-            max_terminals: 256,
-        }
+        Self { ring_bytes: 1 << 20, window: 256 * 1024, exited_ttl: Duration::from_secs(600), max_terminals: 256 }
     }
 }
 
@@ -205,9 +200,7 @@ impl Terminal {
             return Err(ErrorBody::new(ErrorCode::BadRequest, format!("size must be 1..={} each way", TermSize::MAX)));
         }
         let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
-        master
-            .resize(pty_size(size))
-            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("resize failed: {e}")))?;
+        master.resize(pty_size(size)).map_err(|e| ErrorBody::new(ErrorCode::Io, format!("resize failed: {e}")))?;
         drop(master);
         self.lock().size = size;
         Ok(())
@@ -437,9 +430,7 @@ fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
         {
             let mut st = term.lock();
             // Wait while every attached stream has a full window.
-            while !st.attachments.is_empty()
-                && st.attachments.iter().all(|a| st.ring.end() - a.acked >= term.window)
-            {
+            while !st.attachments.is_empty() && st.attachments.iter().all(|a| st.ring.end() - a.acked >= term.window) {
                 st = term
                     .reader_wake
                     .wait_timeout(st, Duration::from_secs(1))
@@ -470,9 +461,7 @@ fn reap(pid: Option<u32>) -> ExitStatus {
         return unknown;
     };
     match rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty()) {
-        Ok(Some((_, status))) => {
-            ExitStatus { code: status.exit_status(), signal: status.terminating_signal() }
-        }
+        Ok(Some((_, status))) => ExitStatus { code: status.exit_status(), signal: status.terminating_signal() },
         _ => unknown,
     }
 }
@@ -482,5 +471,84 @@ fn write_loop(mut writer: Box<dyn Write + Send>, input: &std_mpsc::Receiver<Vec<
         if writer.write_all(&bytes).and_then(|()| writer.flush()).is_err() {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect_until(term: &Terminal, key: AttachKey, needle: &str) -> (String, Option<ExitStatus>) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut out = Vec::new();
+        while Instant::now() < deadline {
+            let mut buf = Vec::new();
+            match term.pull(key, 4096, &mut buf) {
+                Pulled::Data { offset, len } => {
+                    term.ack(key, offset + len as u64);
+                    out.extend_from_slice(&buf);
+                    if String::from_utf8_lossy(&out).contains(needle) {
+                        return (String::from_utf8_lossy(&out).into_owned(), None);
+                    }
+                }
+                Pulled::Exited(status) => return (String::from_utf8_lossy(&out).into_owned(), Some(status)),
+                Pulled::Gap { .. } => panic!("unexpected gap"),
+                Pulled::Idle => std::thread::sleep(Duration::from_millis(10)),
+            }
+        }
+        panic!("timed out waiting for {needle:?}; got {:?}", String::from_utf8_lossy(&out));
+    }
+
+    #[test]
+    fn a_terminal_runs_a_shell_and_reports_its_exit() {
+        let terms = Terminals::new(TermConfig::default());
+        let req = TermOpen { shell: Some("/bin/sh".into()), ..TermOpen::default() };
+        let term = terms.open(&req, "/").expect("open");
+        let key = (1, 1);
+        let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
+        assert_eq!((info.term, from), (term.id, 0));
+        term.write_input(b"echo ring-$((20+3))\n").expect("input");
+        let (text, _) = collect_until(&term, key, "ring-23");
+        assert!(text.contains("ring-23"));
+        term.write_input(b"exit 5\n").expect("input");
+        let (_, exit) = collect_until(&term, key, "\u{0}never");
+        assert_eq!(exit, Some(ExitStatus { code: Some(5), signal: None }));
+        assert_eq!(terms.list().len(), 1, "an exited terminal stays listed for its output");
+        terms.close(term.id).expect("close");
+        assert!(terms.get(term.id).is_err());
+    }
+
+    #[test]
+    fn a_late_attach_after_the_ring_wrapped_starts_with_a_gap() {
+        let terms = Terminals::new(TermConfig { ring_bytes: 4096, ..TermConfig::default() });
+        let req = TermOpen {
+            shell: Some("/bin/sh".into()),
+            args: vec!["-c".into(), "head -c 20000 /dev/zero | tr '\\0' x; echo; echo done-here; sleep 5".into()],
+            ..TermOpen::default()
+        };
+        let term = terms.open(&req, "/").expect("open");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while term.info().end < 20_000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let key = (1, 2);
+        let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
+        assert!(info.start > 0 && from == info.start, "{info:?} from {from}");
+        let mut buf = Vec::new();
+        match term.pull(key, 4096, &mut buf) {
+            Pulled::Gap { from: lost, to } => assert_eq!((lost, to), (0, info.start)),
+            _ => panic!("expected a gap first"),
+        }
+        terms.close_all();
+    }
+
+    #[test]
+    fn bad_sizes_and_missing_directories_are_refused() {
+        let terms = Terminals::new(TermConfig::default());
+        let zero = TermOpen { size: TermSize { cols: 0, rows: 10 }, ..TermOpen::default() };
+        assert_eq!(terms.open(&zero, "/").err().map(|e| e.code), Some(ErrorCode::BadRequest));
+        let nowhere = TermOpen { cwd: Some("/no/such/dir".into()), ..TermOpen::default() };
+        assert_eq!(terms.open(&nowhere, "/").err().map(|e| e.code), Some(ErrorCode::NotFound));
+        assert_eq!(terms.get(TermId(1)).err().map(|e| e.code), Some(ErrorCode::UnknownTerminal));
     }
 }

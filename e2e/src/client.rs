@@ -53,7 +53,12 @@ impl Api {
         }
         let cookie = refresh_cookie(&resp);
         let auth: AuthResponse = resp.json().await?;
-        Ok(Self { base: base.to_owned(), http: reqwest::Client::new(), access: auth.access_token, refresh_cookie: cookie })
+        Ok(Self {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            access: auth.access_token,
+            refresh_cookie: cookie,
+        })
     }
 
     /// `POST /api/auth/refresh` with `cookie`; on success the new tokens replace ours.
@@ -153,7 +158,10 @@ impl Ws {
     pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self, tungstenite::Error> {
         let mut req = url.into_client_request()?;
         if let Some(o) = origin {
-            req.headers_mut().insert("origin", o.parse().map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::NoHostName))?);
+            req.headers_mut().insert(
+                "origin",
+                o.parse().map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::NoHostName))?,
+            );
         }
         let (ws, _) = tokio_tungstenite::connect_async(req).await?;
         Ok(Self {
@@ -294,8 +302,25 @@ impl Ws {
         }
     }
 
+    /// Reads until the stream's output grows; returns the new bytes.
+    pub async fn wait_more(&mut self, stream: StreamId, within: Duration) -> anyhow::Result<Vec<u8>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let before = self.output.get(&stream).map_or(0, Vec::len);
+        loop {
+            self.pump(deadline).await?;
+            let out = self.output.get(&stream).map_or(&[][..], Vec::as_slice);
+            if out.len() > before {
+                return Ok(out[before..].to_vec());
+            }
+        }
+    }
+
     /// Waits for an event matching `pred` (including ones already received).
-    pub async fn wait_event(&mut self, pred: impl Fn(&ClientEvent) -> bool, within: Duration) -> anyhow::Result<ClientEvent> {
+    pub async fn wait_event(
+        &mut self,
+        pred: impl Fn(&ClientEvent) -> bool,
+        within: Duration,
+    ) -> anyhow::Result<ClientEvent> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             if let Some(i) = self.events.iter().position(&pred) {

@@ -26,7 +26,10 @@ pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
     let dir = exe.parent().and_then(Path::parent).context("unexpected test executable location")?;
     let path = dir.join(name);
     if !path.exists() {
-        bail!("{} is missing: build the binaries first (`cargo build --bins`; `cargo xtask test` does)", path.display());
+        bail!(
+            "{} is missing: build the binaries first (`cargo build --bins`; `cargo xtask test` does)",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -49,7 +52,7 @@ impl Backend {
             .arg(data.path())
             .env("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("PORTA_HEARTBEAT_MS", "1000")
-            .env("RUST_LOG", "porta_backend=debug")
+            .env("RUST_LOG", "porta_backend=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
@@ -86,6 +89,10 @@ impl Backend {
             bail!("create-enrollment-token failed: {}", String::from_utf8_lossy(&out.stderr));
         }
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub async fn stop(mut self) {
@@ -127,7 +134,7 @@ impl Bridge {
             .arg("run")
             .args(&self.args)
             .args(extra)
-            .env("RUST_LOG", "porta_bridge=debug")
+            .env("RUST_LOG", "porta_bridge=info")
             .env("SHELL", "/bin/bash")
             .env("HOME", self.dir.path())
             .stdout(Stdio::null())

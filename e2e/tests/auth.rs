@@ -168,10 +168,12 @@ async fn stream_sockets_need_a_fresh_ticket_and_our_origin() -> anyhow::Result<(
     ws.close().await;
     let reused = Ws::connect(&api.ws_url(&ticket), Some(&b.url)).await.err().expect("refused");
     assert_eq!(status(reused), 401, "a spent ticket");
-    let none = Ws::connect(&format!("{}/api/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
+    let none =
+        Ws::connect(&format!("{}/api/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
     assert_eq!(status(none), 401, "no ticket");
     // Bridges are not browsers: an Origin on /bridge/ws is refused.
-    let bridge = Ws::connect(&format!("{}/bridge/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
+    let bridge =
+        Ws::connect(&format!("{}/bridge/ws", b.url.replace("http", "ws")), Some(&b.url)).await.err().expect("refused");
     assert_eq!(status(bridge), 403);
     Ok(())
 }
@@ -179,10 +181,8 @@ async fn stream_sockets_need_a_fresh_ticket_and_our_origin() -> anyhow::Result<(
 #[tokio::test]
 async fn a_revoked_server_cannot_reconnect() -> anyhow::Result<()> {
     let mut stack = porta_e2e::Stack::start(&[], &[]).await?;
-    let v = stack
-        .api
-        .graphql("mutation($id: String!) { revokeServer(id: $id) }", json!({ "id": stack.server_id }))
-        .await?;
+    let v =
+        stack.api.graphql("mutation($id: String!) { revokeServer(id: $id) }", json!({ "id": stack.server_id })).await?;
     assert_eq!(v["data"]["revokeServer"], true, "{v}");
     // The daemon is told its credential is refused and exits with the "re-enrol" status.
     let status = stack.bridge.wait_exit(Duration::from_secs(20)).await?;

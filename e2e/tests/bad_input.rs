@@ -77,13 +77,21 @@ async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result
     let mut ws = stack.api.ws().await?;
 
     for path in ["/etc/passwd", "../../etc/passwd", "escape/passwd", &format!("{sibling}/secret"), "a/../../x"] {
-        let r = ws.call(OnServer { server: server.clone(), req: FsRead { path: path.to_owned(), offset: 0, limit: None } }).await?;
+        let r = ws
+            .call(OnServer { server: server.clone(), req: FsRead { path: path.to_owned(), offset: 0, limit: None } })
+            .await?;
         assert!(is_code(&r, ErrorCode::OutsideRoot), "{path}: {r:?}");
     }
     let r = ws
         .call(OnServer {
             server: server.clone(),
-            req: FsWrite { path: "escape/evil".into(), data: Base64(b"x".to_vec()), expected_sha256: None, create_new: false, mode: None },
+            req: FsWrite {
+                path: "escape/evil".into(),
+                data: Base64(b"x".to_vec()),
+                expected_sha256: None,
+                create_new: false,
+                mode: None,
+            },
         })
         .await?;
     assert!(is_code(&r, ErrorCode::OutsideRoot), "{r:?}");
@@ -96,19 +104,34 @@ async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result
     let r = ws
         .call(OnServer {
             server: server.clone(),
-            req: FsWrite { path: "notes.txt".into(), data: Base64(b"mine\n".to_vec()), expected_sha256: Some(hash), create_new: false, mode: None },
+            req: FsWrite {
+                path: "notes.txt".into(),
+                data: Base64(b"mine\n".to_vec()),
+                expected_sha256: Some(hash),
+                create_new: false,
+                mode: None,
+            },
         })
         .await?;
     assert!(is_code(&r, ErrorCode::Conflict), "{r:?}");
     assert_eq!(std::fs::read_to_string(root.path().join("notes.txt"))?, "v2\n", "nothing was written");
-    let leftovers: Vec<_> = std::fs::read_dir(root.path())?.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(root.path())?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty(), "no temp files left");
 
     let too_big = vec![b'x'; FsWrite::MAX_DATA + 1];
     let r = ws
         .call(OnServer {
             server: server.clone(),
-            req: FsWrite { path: "big".into(), data: Base64(too_big), expected_sha256: None, create_new: false, mode: None },
+            req: FsWrite {
+                path: "big".into(),
+                data: Base64(too_big),
+                expected_sha256: None,
+                create_new: false,
+                mode: None,
+            },
         })
         .await?;
     assert!(is_code(&r, ErrorCode::TooLarge), "{r:?}");

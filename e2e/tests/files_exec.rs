@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use porta_e2e::Stack;
 use porta_e2e::client::is_code;
+use porta_shared::ErrorCode;
 use porta_shared::bridge::{FileKind, FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsWrite};
 use porta_shared::client::{self, ClientEvent, OnServer};
 use porta_shared::types::Base64;
-use porta_shared::ErrorCode;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -41,7 +41,9 @@ async fn file_operations_round_trip() -> anyhow::Result<()> {
 
     // A save with the right hash succeeds and keeps the file's mode.
     std::fs::set_permissions(root.path().join("hello.txt"), std::fs::Permissions::from_mode(0o600))?;
-    let w2 = ws.call(on(&server, FsWrite { expected_sha256: Some(w.sha256.clone()), ..write("hello.txt", b"bye\n") })).await??;
+    let w2 = ws
+        .call(on(&server, FsWrite { expected_sha256: Some(w.sha256.clone()), ..write("hello.txt", b"bye\n") }))
+        .await??;
     assert_ne!(w2.sha256, w.sha256);
     let mode = std::fs::metadata(root.path().join("hello.txt"))?.permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);

@@ -20,7 +20,7 @@ async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
         size: TermSize { cols: 80, rows: 24 },
         env: Default::default(),
     };
-    Ok(ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?)
+    ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
 }
 
 #[tokio::test]

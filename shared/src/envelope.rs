@@ -143,8 +143,7 @@ impl<M: Message> Incoming<M> {
         if text.len() > MAX_TEXT_MESSAGE {
             return Err(DecodeError::TooLarge { len: text.len() });
         }
-        let wire: WireIn<'_> =
-            serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let wire: WireIn<'_> = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
         if let Some(id) = &wire.id {
             if id.is_empty() || id.len() > MAX_REQUEST_ID_LEN {
                 return Err(DecodeError::BadRequestId);
@@ -157,8 +156,7 @@ impl<M: Message> Incoming<M> {
         match &*wire.ty {
             TYPE_OK | TYPE_ERROR => {
                 let result = if wire.ty == TYPE_OK {
-                    Ok(RawValue::from_string(body.to_owned())
-                        .map_err(|e| DecodeError::Malformed(e.to_string()))?)
+                    Ok(RawValue::from_string(body.to_owned()).map_err(|e| DecodeError::Malformed(e.to_string()))?)
                 } else {
                     Err(serde_json::from_str::<ErrorBody>(body).map_err(|e| DecodeError::InvalidBody {
                         id: wire.id.clone(),
@@ -175,9 +173,7 @@ impl<M: Message> Incoming<M> {
             }
             ty => match M::decode_body(ty, body) {
                 Ok(msg) => Ok(Incoming::Message(Envelope { id: wire.id, msg })),
-                Err(BodyError::UnknownType) => {
-                    Err(DecodeError::UnknownType { id: wire.id, ty: ty.to_owned() })
-                }
+                Err(BodyError::UnknownType) => Err(DecodeError::UnknownType { id: wire.id, ty: ty.to_owned() }),
                 Err(BodyError::Invalid(reason)) => {
                     Err(DecodeError::InvalidBody { id: wire.id, ty: ty.to_owned(), reason })
                 }
@@ -209,9 +205,8 @@ impl Reply {
     /// Decodes the `ok` body as the response type of request `R`.
     pub fn into_response<R: Request>(self) -> Result<R::Response, ErrorBody> {
         let raw = self.result?;
-        serde_json::from_str(raw.get()).map_err(|e| {
-            ErrorBody::new(ErrorCode::BadRequest, format!("malformed {} reply: {e}", R::TYPE))
-        })
+        serde_json::from_str(raw.get())
+            .map_err(|e| ErrorBody::new(ErrorCode::BadRequest, format!("malformed {} reply: {e}", R::TYPE)))
     }
 }
 
@@ -239,9 +234,9 @@ impl DecodeError {
     /// The id of the refused request, when it could be read.
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            Self::UnsupportedVersion { id, .. }
-            | Self::UnknownType { id, .. }
-            | Self::InvalidBody { id, .. } => id.as_deref(),
+            Self::UnsupportedVersion { id, .. } | Self::UnknownType { id, .. } | Self::InvalidBody { id, .. } => {
+                id.as_deref()
+            }
             _ => None,
         }
     }

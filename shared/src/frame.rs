@@ -151,10 +151,7 @@ mod tests {
     #[test]
     fn golden_header_layout() {
         let f = Frame::new(FrameKind::TermOutput, 0x0102_0304, 0x1122_3344_5566_7788, b"hi");
-        assert_eq!(
-            f.encode(),
-            [1, 0, 1, 2, 3, 4, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, b'h', b'i']
-        );
+        assert_eq!(f.encode(), [1, 0, 1, 2, 3, 4, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, b'h', b'i']);
     }
 
     #[test]

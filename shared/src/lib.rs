@@ -18,8 +18,6 @@ pub mod frame;
 pub mod types;
 pub mod version;
 
-pub use envelope::{
-    DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, Message, Reply, Request, RequestId,
-};
+pub use envelope::{DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, Message, Reply, Request, RequestId};
 pub use frame::{Frame, FrameError, FrameKind};
 pub use version::{PROTOCOL_VERSION, ProtocolRange};

@@ -286,17 +286,13 @@ fn replies() {
         ok,
         r#"{"v":1,"id":"7","type":"ok","body":{"info":{"term":3,"shell":"/bin/bash","cwd":"/root","size":{"cols":80,"rows":24},"pid":4242,"started_ms":1700000000000,"end":10,"start":0,"attached":1},"from":0}}"#
     );
-    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(&ok).expect("decodes") else {
-        panic!("not a reply")
-    };
+    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(&ok).expect("decodes") else { panic!("not a reply") };
     assert_eq!(reply.id.as_deref(), Some("7"));
     assert_eq!(reply.into_response::<bridge::TermAttach>().expect("ok").info, info());
 
     let err = Reply::error(Some("8"), &ErrorBody::new(ErrorCode::Conflict, "file changed"));
     assert_eq!(err, r#"{"v":1,"id":"8","type":"error","body":{"code":"conflict","message":"file changed"}}"#);
-    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(&err).expect("decodes") else {
-        panic!("not a reply")
-    };
+    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(&err).expect("decodes") else { panic!("not a reply") };
     assert_eq!(reply.result.expect_err("error").code, ErrorCode::Conflict);
 }
 
@@ -325,9 +321,7 @@ fn refusals_are_typed_and_echo_the_id() {
 #[test]
 fn unknown_error_codes_from_newer_peers_decode() {
     let json = r#"{"v":1,"id":"1","type":"error","body":{"code":"quota_exceeded","message":"m"}}"#;
-    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(json).expect("decodes") else {
-        panic!("not a reply")
-    };
+    let Incoming::<BridgeEvent>::Reply(reply) = Incoming::decode(json).expect("decodes") else { panic!("not a reply") };
     assert_eq!(reply.result.expect_err("error").code, ErrorCode::Unknown);
 }
 

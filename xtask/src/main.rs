@@ -1,1 +1,40 @@
-fn main(){}
+//! `cargo xtask`: the only entry points a person needs.
+//!
+//! - `start`: install what is missing, build, run Porta with a local bridge, print the URL.
+//! - `test`:  every check and test in the repository (what CI runs).
+//! - `bench`: the performance table (not a test; numbers, not pass/fail).
+//! - `ui`:    build the browser app into the target directory.
+
+mod bench;
+mod build;
+mod start;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("start") => start::run(),
+        Some("test") => build::test(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("ui") => build::ui().map(|dir| println!("UI built into {}", dir.display())),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n\
+                 commands:\n  \
+                 start   build and run Porta with a local bridge (http://127.0.0.1:8111)\n  \
+                 test    run every check and test (what CI runs)\n  \
+                 bench   measure the relay and print a table\n  \
+                 ui      build the browser app"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -20,8 +20,8 @@ use porta_shared::api::{AuthResponse, AuthStatus, LoginRequest, UserInfo, WsTick
 use crate::db::{AuditEvent, User};
 use crate::error::{Error, Result};
 use crate::http::AppJson;
-use crate::state::AppState;
 use crate::now_ms;
+use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "porta_refresh";
 const REFRESH_PATH: &str = "/api/auth";
@@ -108,7 +108,8 @@ where
 
 fn refresh_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.config.is_https() { "; Secure" } else { "" };
-    let cookie = format!("{REFRESH_COOKIE}={value}; Path={REFRESH_PATH}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let cookie =
+        format!("{REFRESH_COOKIE}={value}; Path={REFRESH_PATH}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -182,7 +183,13 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
     })?;
     state
         .store
-        .audit(AuditEvent { actor: &format!("user:{}", user.id), action: "auth.setup", target: None, ok: true, detail: None })
+        .audit(AuditEvent {
+            actor: &format!("user:{}", user.id),
+            action: "auth.setup",
+            target: None,
+            ok: true,
+            detail: None,
+        })
         .await;
     sign_in(&state, &user, None).await
 }
@@ -197,7 +204,13 @@ async fn login(
     if let Err(retry_after_secs) = state.limiter.check(&req.username, addr.ip()) {
         state
             .store
-            .audit(AuditEvent { actor: "anonymous", action: "auth.login", target: Some(&req.username), ok: false, detail: Some("rate limited".into()) })
+            .audit(AuditEvent {
+                actor: "anonymous",
+                action: "auth.login",
+                target: Some(&req.username),
+                ok: false,
+                detail: Some("rate limited".into()),
+            })
             .await;
         return Err(Error::RateLimited { retry_after_secs });
     }
@@ -207,14 +220,26 @@ async fn login(
         Some(user) if ok => {
             state
                 .store
-                .audit(AuditEvent { actor: &format!("user:{}", user.id), action: "auth.login", target: None, ok: true, detail: None })
+                .audit(AuditEvent {
+                    actor: &format!("user:{}", user.id),
+                    action: "auth.login",
+                    target: None,
+                    ok: true,
+                    detail: None,
+                })
                 .await;
             sign_in(&state, &user, None).await
         }
         _ => {
             state
                 .store
-                .audit(AuditEvent { actor: "anonymous", action: "auth.login", target: Some(&req.username), ok: false, detail: None })
+                .audit(AuditEvent {
+                    actor: "anonymous",
+                    action: "auth.login",
+                    target: Some(&req.username),
+                    ok: false,
+                    detail: None,
+                })
                 .await;
             Err(Error::Unauthorized("wrong username or password".into()))
         }
@@ -226,7 +251,8 @@ async fn login(
 /// refreshing at the same moment look; they then get sibling tokens.
 async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     crate::http::origin::check_cookie_request(&state, &headers)?;
-    let unauthorized = |msg: &str| clear_cookie(&state, StatusCode::UNAUTHORIZED, Some(Error::Unauthorized(msg.into())));
+    let unauthorized =
+        |msg: &str| clear_cookie(&state, StatusCode::UNAUTHORIZED, Some(Error::Unauthorized(msg.into())));
     let Some(token) = cookie_value(&headers, REFRESH_COOKIE).filter(|t| !t.is_empty()) else {
         return Ok(unauthorized("no refresh token; sign in again"));
     };
@@ -267,7 +293,13 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
             state.store.revoke_family(&row.family_id).await?;
             state
                 .store
-                .audit(AuditEvent { actor: &format!("user:{}", row.user_id), action: "auth.logout", target: None, ok: true, detail: None })
+                .audit(AuditEvent {
+                    actor: &format!("user:{}", row.user_id),
+                    action: "auth.logout",
+                    target: None,
+                    ok: true,
+                    detail: None,
+                })
                 .await;
         }
     }
@@ -298,7 +330,13 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
     let user = state.store.create_user("admin", &hash, true).await?;
     state
         .store
-        .audit(AuditEvent { actor: &format!("user:{}", user.id), action: "auth.bootstrap_admin", target: None, ok: true, detail: None })
+        .audit(AuditEvent {
+            actor: &format!("user:{}", user.id),
+            action: "auth.bootstrap_admin",
+            target: None,
+            ok: true,
+            detail: None,
+        })
         .await;
     Ok(generated.then_some(password))
 }

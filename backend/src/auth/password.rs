@@ -1,8 +1,8 @@
 //! Password hashing with argon2id (default parameters: 19 MiB, 2 passes), off the async
 //! runtime.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Shortest password accepted.
 pub const MIN_LEN: usize = 8;

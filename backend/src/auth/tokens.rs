@@ -85,11 +85,7 @@ mod tests {
     use super::*;
 
     fn forge(header: &str, claims: &serde_json::Value, sig: &str) -> String {
-        format!(
-            "{}.{}.{sig}",
-            URL_SAFE_NO_PAD.encode(header),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        )
+        format!("{}.{}.{sig}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims.to_string()))
     }
 
     #[test]
@@ -111,7 +107,8 @@ mod tests {
         let other = Keys::new(&[8; 32], 60).issue("u1", 0).expect("issue");
         assert!(k.verify(&other).is_none());
         // expired
-        let old = serde_json::json!({"sub":"u1","iss":"porta","aud":"porta:access","iat":now-600,"exp":now-300,"ver":0});
+        let old =
+            serde_json::json!({"sub":"u1","iss":"porta","aud":"porta:access","iat":now-600,"exp":now-300,"ver":0});
         let expired = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &old, &EncodingKey::from_secret(&[7; 32]))
             .expect("encode");
         assert!(k.verify(&expired).is_none());

@@ -3,12 +3,14 @@
 
 pub mod origin;
 
+use axum::Router;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use tower::ServiceExt as _;
+use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
@@ -33,7 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::router())
         .merge(crate::graphql::router())
         .merge(crate::relay::router())
-        .fallback(not_found)
+        .fallback(ui)
         .layer(
             // Spans record the route pattern only: no query strings (tickets), no headers.
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -68,6 +70,27 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
 }
 
-async fn not_found() -> Error {
-    Error::NotFound("no such endpoint".into())
+/// Everything that is not an API route is the browser app: its files, or `index.html` for
+/// the app's own routes. Unknown API paths get a JSON 404.
+async fn ui(State(state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    if ["/api/", "/bridge/", "/graphql"].iter().any(|p| path.starts_with(p)) {
+        return Error::NotFound("no such endpoint".into()).into_response();
+    }
+    let Some(dir) = state.config.ui_dir.clone() else {
+        return axum::response::Html(NO_UI).into_response();
+    };
+    let index = dir.join("index.html");
+    let mut resp = match ServeDir::new(&dir).fallback(ServeFile::new(&index)).oneshot(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => match e {},
+    };
+    let html = resp.headers().get(CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    let cache = if html { "no-cache" } else { "public, max-age=300" };
+    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    resp
 }
+
+const NO_UI: &str = "<!doctype html><meta charset=utf-8><title>Porta</title>\
+<p>Porta is running, but the browser app was not built. Run <code>cargo xtask ui</code> and start Porta with \
+<code>--ui-dir target/ui</code> (or just <code>cargo xtask start</code>).</p>";

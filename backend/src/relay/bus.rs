@@ -38,7 +38,11 @@ pub enum Route {
 /// What a bridge connection is asked to do.
 #[derive(Debug)]
 pub enum ToBridge {
-    Request { req: BridgeRequest, route: Route, reply: oneshot::Sender<ReplyResult> },
+    Request {
+        req: BridgeRequest,
+        route: Route,
+        reply: oneshot::Sender<ReplyResult>,
+    },
     Frame(Bytes),
     /// Close the connection (server revoked, or replaced by a newer connection).
     Close(ErrorBody),
@@ -82,7 +86,8 @@ pub trait Bus: Send + Sync + 'static {
     fn to_client(&self, client: ClientId, msg: ToClient) -> bool;
 
     /// Registers a bridge connection for `server`, replacing (and closing) an older one.
-    fn register_bridge(&self, server: &str, instance: &str, agent: &str) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>);
+    fn register_bridge(&self, server: &str, instance: &str, agent: &str)
+    -> (ConnId, mpsc::UnboundedReceiver<ToBridge>);
     fn unregister_bridge(&self, server: &str, conn: ConnId);
     /// Closes `server`'s bridge connection, if any.
     fn disconnect_bridge(&self, server: &str, reason: ErrorBody);
@@ -172,7 +177,12 @@ impl Bus for LocalBus {
         tx.is_some_and(|tx| tx.send(msg).is_ok())
     }
 
-    fn register_bridge(&self, server: &str, instance: &str, agent: &str) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>) {
+    fn register_bridge(
+        &self,
+        server: &str,
+        instance: &str,
+        agent: &str,
+    ) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>) {
         let conn = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         let entry = BridgeEntry { conn, instance: instance.to_owned(), agent: agent.to_owned(), tx };

@@ -20,7 +20,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use porta_shared::bridge::{self, BridgeEvent, BridgeRequest, ExecStarted, TermAttached};
-use porta_shared::client::{self, ClientEvent, ClientRequest, ExecOpened, StreamClosed, StreamInterrupted, StreamOpened, StreamResumed};
+use porta_shared::client::{
+    self, ClientEvent, ClientRequest, ExecOpened, StreamClosed, StreamInterrupted, StreamOpened, StreamResumed,
+};
 use porta_shared::envelope::MAX_TEXT_MESSAGE;
 use porta_shared::frame::{Frame, FrameKind, HEADER_LEN, MAX_PAYLOAD};
 use porta_shared::types::{ServerId, StreamId, TermId};
@@ -49,7 +51,8 @@ pub async fn client_ws(
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     crate::http::origin::check(&state.origins, &headers)?;
-    let ticket = q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
+    let ticket =
+        q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
     let user_id = state
         .tickets
         .redeem(&ticket)
@@ -71,7 +74,10 @@ enum Kind {
 #[derive(Debug)]
 enum Phase {
     /// Waiting for the bridge's reply; what arrives meanwhile is held, then sent after it.
-    Opening { held: Vec<Message>, ended: bool },
+    Opening {
+        held: Vec<Message>,
+        ended: bool,
+    },
     Live,
     /// The bridge went away; waiting for it to return.
     Interrupted,
@@ -210,7 +216,12 @@ impl Session {
     }
 
     /// Registers a new stream in the opening phase; returns (local id, bridge stream id).
-    fn open_stream(&mut self, server: &str, kind: Kind, next: u64) -> std::result::Result<(StreamId, StreamId), ErrorBody> {
+    fn open_stream(
+        &mut self,
+        server: &str,
+        kind: Kind,
+        next: u64,
+    ) -> std::result::Result<(StreamId, StreamId), ErrorBody> {
         if self.streams.len() >= MAX_STREAMS {
             return Err(err(ErrorCode::Unavailable, format!("a tab may hold at most {MAX_STREAMS} streams")));
         }
@@ -245,16 +256,19 @@ impl Session {
     }
 
     fn stream(&self, local: StreamId) -> std::result::Result<&StreamState, ErrorBody> {
-        self.streams.get(&local).ok_or_else(|| err(ErrorCode::UnknownStream, format!("no stream {local} on this connection")))
+        self.streams
+            .get(&local)
+            .ok_or_else(|| err(ErrorCode::UnknownStream, format!("no stream {local} on this connection")))
     }
 
     fn term_stream(&self, local: StreamId) -> std::result::Result<(ServerId, TermId), ErrorBody> {
         let s = self.stream(local)?;
         match (s.kind, &s.phase) {
             (Kind::Term(term), Phase::Live) => Ok((s.server.clone(), term)),
-            (Kind::Term(_), Phase::Interrupted) => {
-                Err(err(ErrorCode::ServerOffline, "the terminal's server is offline; it resumes when the server returns"))
-            }
+            (Kind::Term(_), Phase::Interrupted) => Err(err(
+                ErrorCode::ServerOffline,
+                "the terminal's server is offline; it resumes when the server returns",
+            )),
             (Kind::Term(_), Phase::Opening { .. }) => Err(err(ErrorCode::BadRequest, "the stream is still opening")),
             (Kind::Exec, _) => Err(err(ErrorCode::BadRequest, format!("stream {local} is not a terminal"))),
         }
@@ -318,7 +332,13 @@ impl Session {
             }
             C::TermSignal(r) => {
                 let (server, term) = self.term_stream(r.stream)?;
-                self.relay(id, &server, bridge::TermSignal { term, signal: r.signal }.into(), Route::None, After::Forward);
+                self.relay(
+                    id,
+                    &server,
+                    bridge::TermSignal { term, signal: r.signal }.into(),
+                    Route::None,
+                    After::Forward,
+                );
             }
             C::TermClose(r) => {
                 let (server, term) = self.term_stream(r.stream)?;
@@ -395,7 +415,9 @@ impl Session {
         }
         let frame = match Frame::decode(&bytes) {
             Ok(f) => f,
-            Err(e) => return self.reply(None, Err::<(), _>(err(ErrorCode::BadRequest, format!("malformed frame: {e}")))),
+            Err(e) => {
+                return self.reply(None, Err::<(), _>(err(ErrorCode::BadRequest, format!("malformed frame: {e}"))));
+            }
         };
         if !matches!(frame.kind, FrameKind::TermInput | FrameKind::Ack | FrameKind::ExecStdin) {
             let e = err(ErrorCode::BadRequest, format!("a browser may not send {:?} frames", frame.kind));
@@ -441,7 +463,8 @@ impl Session {
                     BridgeEvent::ExecExited(e) => (
                         e.stream,
                         Box::new(move |stream| {
-                            client::ExecExited { stream, exit: e.exit, timed_out: e.timed_out, cancelled: e.cancelled }.into()
+                            client::ExecExited { stream, exit: e.exit, timed_out: e.timed_out, cancelled: e.cancelled }
+                                .into()
                         }),
                     ),
                 };
@@ -502,8 +525,14 @@ impl Session {
     }
 
     /// Reads an opening reply and records what it says about the stream.
-    fn opened(&mut self, local: StreamId, raw: &serde_json::value::RawValue, is_exec: bool) -> std::result::Result<Opened, ErrorBody> {
-        let malformed = |e: serde_json::Error| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}"));
+    fn opened(
+        &mut self,
+        local: StreamId,
+        raw: &serde_json::value::RawValue,
+        is_exec: bool,
+    ) -> std::result::Result<Opened, ErrorBody> {
+        let malformed =
+            |e: serde_json::Error| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}"));
         let Some(s) = self.streams.get_mut(&local) else {
             return Err(err(ErrorCode::UnknownStream, "the stream was closed while opening"));
         };
@@ -520,8 +549,12 @@ impl Session {
     fn on_presence(&mut self, p: Presence) {
         match p {
             Presence::Offline { server, conn } => {
-                let hit: Vec<StreamId> =
-                    self.streams.iter().filter(|(_, s)| s.server == server && s.conn == conn).map(|(l, _)| *l).collect();
+                let hit: Vec<StreamId> = self
+                    .streams
+                    .iter()
+                    .filter(|(_, s)| s.server == server && s.conn == conn)
+                    .map(|(l, _)| *l)
+                    .collect();
                 for local in hit {
                     self.interrupt(local);
                 }

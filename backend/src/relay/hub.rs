@@ -4,13 +4,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::response::Response;
 use porta_shared::bridge::{
-    BridgeEvent, BridgeHandshake, BridgeRequest, Enroll, Enrolled, Hello, HubHandshake, SysInfo, SysInfoRequest, Welcome,
+    BridgeEvent, BridgeHandshake, BridgeRequest, Enroll, Enrolled, Hello, HubHandshake, SysInfo, SysInfoRequest,
+    Welcome,
 };
 use porta_shared::frame::Frame;
 use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
@@ -34,11 +35,10 @@ pub async fn bridge_ws(State(state): State<AppState>, headers: HeaderMap, ws: We
     let server = match headers.get(AUTHORIZATION) {
         None => None,
         Some(v) => {
-            let credential = v
-                .to_str()
-                .ok()
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or_else(|| Error::Unauthorized("the Authorization header must be `Bearer <credential>`".into()))?;
+            let credential =
+                v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(|| {
+                    Error::Unauthorized("the Authorization header must be `Bearer <credential>`".into())
+                })?;
             let server = state.store.server_by_credential(&hash_secret(credential.trim())).await?;
             Some(server.ok_or_else(|| Error::Unauthorized("unknown or revoked bridge credential".into()))?)
         }
@@ -138,9 +138,16 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
         Ok(None) => {
             state
                 .store
-                .audit(AuditEvent { actor: "anonymous", action: "server.enroll", target: None, ok: false, detail: Some(format!("hostname {hostname}")) })
+                .audit(AuditEvent {
+                    actor: "anonymous",
+                    action: "server.enroll",
+                    target: None,
+                    ok: false,
+                    detail: Some(format!("hostname {hostname}")),
+                })
                 .await;
-            let err = ErrorBody::new(ErrorCode::Unauthorized, "the enrolment token is unknown, already used or expired");
+            let err =
+                ErrorBody::new(ErrorCode::Unauthorized, "the enrolment token is unknown, already used or expired");
             refuse(&mut socket, Some(&id), err).await;
         }
         Err(e) => {

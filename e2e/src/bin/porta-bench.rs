@@ -1,0 +1,394 @@
+//! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
+//! on loopback and prints a table, with the machine's ceiling beside each figure where one
+//! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
+
+use std::io::{Read as _, Write as _};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use futures_util::{SinkExt, StreamExt};
+use porta_e2e::{ADMIN_PASSWORD, Api, Stack, Ws};
+use porta_shared::bridge::{BridgeHandshake, Enroll, Enrolled, Hello};
+use porta_shared::client::{self, StreamOpened};
+use porta_shared::types::TermSize;
+use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const FLOOD_BYTES: u64 = 50_000_000;
+const RUNS: usize = 3;
+const KEYSTROKES: usize = 300;
+const IDLE_TERMINALS: usize = 50;
+const SIM_BRIDGES: usize = 1000;
+const T: Duration = Duration::from_secs(120);
+
+fn flood_command() -> String {
+    format!(
+        "yes 'porta bench: the quick brown fox jumps over the lazy dog 0123456789' | head -c {FLOOD_BYTES}; echo; echo FLOOD-$((40+2))-DONE"
+    )
+}
+
+struct Row {
+    name: String,
+    value: String,
+    ceiling: String,
+    target: String,
+}
+
+fn row(name: &str, value: String, ceiling: &str, target: &str) -> Row {
+    Row { name: name.into(), value, ceiling: ceiling.into(), target: target.into() }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn clk_tck() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
+    let req = client::TermOpen {
+        server: server.to_owned(),
+        shell: Some("/bin/bash".into()),
+        args: vec!["--noprofile".into(), "--norc".into()],
+        cwd: None,
+        size: TermSize { cols: 120, rows: 40 },
+        env: [("PS1".to_string(), "$ ".to_string())].into(),
+    };
+    ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
+}
+
+async fn ready(ws: &mut Ws, s: u32) -> anyhow::Result<()> {
+    ws.input(s, b"echo READY-$((1+1))\n").await?;
+    ws.wait_output(s, "READY-2", T).await?;
+    Ok(())
+}
+
+/// Seconds to push the flood through Porta.
+async fn porta_flood(ws: &mut Ws, server: &str) -> anyhow::Result<(f64, u64)> {
+    let s = open(ws, server).await?.stream;
+    ready(ws, s).await?;
+    let start = Instant::now();
+    ws.input(s, format!("{}\n", flood_command()).as_bytes()).await?;
+    ws.wait_output(s, "FLOOD-42-DONE", T).await?;
+    let secs = start.elapsed().as_secs_f64();
+    let bytes = ws.output[&s].len() as u64;
+    ws.output.remove(&s);
+    ws.call(client::TermClose { stream: s }).await??;
+    Ok((secs, bytes))
+}
+
+/// The same flood read straight from a PTY by this process: the machine's ceiling.
+fn raw_pty_flood() -> anyhow::Result<(f64, u64)> {
+    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
+    let mut cmd = CommandBuilder::new("/bin/sh");
+    cmd.args(["-c", &flood_command()]);
+    let start = Instant::now();
+    let mut child = pair.slave.spawn_command(cmd)?;
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut total, mut tail) = (0u64, Vec::<u8>::new());
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                total += n as u64;
+                tail.extend_from_slice(&buf[..n]);
+                if tail.len() > 64 {
+                    tail.drain(..tail.len() - 64);
+                }
+                if String::from_utf8_lossy(&tail).contains("FLOOD-42-DONE") {
+                    break;
+                }
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok((secs, total))
+}
+
+/// Round-trip times of single keystrokes echoed by the shell, in milliseconds (sorted).
+async fn echo_latency(ws: &mut Ws, s: u32) -> anyhow::Result<Vec<f64>> {
+    let mut rtts = Vec::with_capacity(KEYSTROKES);
+    for i in 0..KEYSTROKES {
+        if i % 50 == 0 {
+            // Clear the line now and then so the prompt never wraps.
+            ws.input(s, b"\x15").await?;
+            ws.drain_for(Duration::from_millis(20)).await;
+        }
+        let t = Instant::now();
+        ws.input(s, b"x").await?;
+        loop {
+            let more = ws.wait_more(s, Duration::from_secs(10)).await?;
+            if more.contains(&b'x') {
+                break;
+            }
+        }
+        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    ws.input(s, b"\x15").await?;
+    rtts.sort_by(f64::total_cmp);
+    Ok(rtts)
+}
+
+fn raw_pty_echo() -> anyhow::Result<Vec<f64>> {
+    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
+    let mut cmd = CommandBuilder::new("/bin/bash");
+    cmd.args(["--noprofile", "--norc"]);
+    cmd.env("PS1", "$ ");
+    let mut child = pair.slave.spawn_command(cmd)?;
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader()?;
+    let mut writer = pair.master.take_writer()?;
+    let mut buf = [0u8; 4096];
+    std::thread::sleep(Duration::from_millis(300));
+    let mut rtts = Vec::new();
+    for i in 0..KEYSTROKES {
+        if i % 50 == 0 {
+            writer.write_all(b"\x15")?;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Drain whatever is pending before timing.
+        let t = Instant::now();
+        writer.write_all(b"x")?;
+        loop {
+            let n = reader.read(&mut buf)?;
+            if buf[..n].contains(&b'x') {
+                break;
+            }
+        }
+        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let _ = child.kill();
+    rtts.sort_by(f64::total_cmp);
+    Ok(rtts)
+}
+
+fn fmt_lat(r: &[f64]) -> String {
+    format!("{:.2} / {:.2} / {:.2} ms", percentile(r, 0.5), percentile(r, 0.95), percentile(r, 0.99))
+}
+
+/// A lightweight bridge: enrols, connects, says hello, then only answers pings and refuses
+/// requests. Returns the task keeping it connected.
+async fn sim_bridge(base: &str, token: String) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let url = format!("{}/bridge/ws", base.replacen("http://", "ws://", 1));
+    let hello = Envelope::<BridgeHandshake>::event(Hello {
+        protocol: ProtocolRange::ours(),
+        agent: "sim-bridge/0".into(),
+        instance: uuid::Uuid::new_v4().to_string(),
+        capabilities: vec![],
+    })
+    .encode();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await?;
+    ws.send(Message::text(hello.clone())).await?;
+    ws.next().await.context("no welcome")??;
+    ws.send(Message::text(
+        Envelope::<BridgeHandshake>::request("e", Enroll { token, hostname: "sim".into() }).encode(),
+    ))
+    .await?;
+    let Some(Ok(Message::Text(t))) = ws.next().await else { bail!("no enrolment reply") };
+    let Ok(Incoming::<BridgeHandshake>::Reply(reply)) = Incoming::decode(&t) else { bail!("bad enrolment reply") };
+    let enrolled: Enrolled = reply.into_response::<Enroll>().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut req = url.into_client_request()?;
+    req.headers_mut().insert("authorization", format!("Bearer {}", enrolled.credential).parse()?);
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+    ws.send(Message::text(hello)).await?;
+    Ok(tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws.next().await {
+            if let Message::Text(t) = msg {
+                if let Ok(env) = Envelope::<porta_shared::bridge::BridgeRequest>::decode(&t) {
+                    if let Some(id) = env.id {
+                        let e = ErrorBody::new(ErrorCode::Unavailable, "simulated bridge");
+                        let _ = ws.send(Message::text(Reply::error(Some(&id), &e))).await;
+                    }
+                }
+            }
+        }
+    }))
+}
+
+async fn enrollment_token(api: &Api) -> anyhow::Result<String> {
+    let v = api.graphql("mutation { createEnrollmentToken { token } }", serde_json::json!({})).await?;
+    v["data"]["createEnrollmentToken"]["token"].as_str().map(str::to_owned).with_context(|| format!("{v}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let quiet = [("RUST_LOG", "warn")];
+    let stack = Stack::start(&quiet, &[]).await?;
+    let (bpid, gpid) = (stack.backend.pid().context("backend pid")?, stack.bridge.pid().context("bridge pid")?);
+    let server = stack.server_id.clone();
+    let mut rows = Vec::new();
+    let tck = clk_tck();
+
+    // 1. Throughput and CPU per 50 MB.
+    let mut porta = Vec::new();
+    let mut cpu = Vec::new();
+    let mut ws = stack.api.ws().await?;
+    for _ in 0..RUNS {
+        let before = cpu_ticks(bpid) + cpu_ticks(gpid);
+        let (secs, bytes) = porta_flood(&mut ws, &server).await?;
+        let spent = (cpu_ticks(bpid) + cpu_ticks(gpid) - before) as f64 / tck;
+        porta.push(bytes as f64 / secs / 1e6);
+        cpu.push(spent * (FLOOD_BYTES as f64 / bytes as f64));
+    }
+    let mut raw = Vec::new();
+    for _ in 0..RUNS {
+        let (secs, bytes) = tokio::task::spawn_blocking(raw_pty_flood).await??;
+        raw.push(bytes as f64 / secs / 1e6);
+    }
+    let (p, r) = (median(porta), median(raw));
+    rows.push(row(
+        "terminal throughput, 50 MB",
+        format!("{p:.1} MB/s ({:.0} % of raw)", p / r * 100.0),
+        &format!("raw PTY {r:.1} MB/s"),
+        ">= 80 % of raw",
+    ));
+    rows.push(row("CPU (backend + bridge) per 50 MB", format!("{:.2} CPU-s", median(cpu)), "-", "<= 1.2 CPU-s"));
+
+    // 2. Echo latency at a prompt.
+    let s = open(&mut ws, &server).await?.stream;
+    ready(&mut ws, s).await?;
+    let lat = echo_latency(&mut ws, s).await?;
+    let raw_lat = tokio::task::spawn_blocking(raw_pty_echo).await??;
+    rows.push(row(
+        "echo latency p50/p95/p99 (300 keys)",
+        fmt_lat(&lat),
+        &format!("raw PTY {}", fmt_lat(&raw_lat)),
+        "p50 <= 1, p99 <= 3 ms",
+    ));
+
+    // 3. Echo latency while another terminal on the same bridge floods.
+    let mut flood_ws = stack.api.ws().await?;
+    let f = open(&mut flood_ws, &server).await?.stream;
+    ready(&mut flood_ws, f).await?;
+    flood_ws.input(f, b"yes 'flooding the other terminal'\n").await?;
+    let flood_task = tokio::spawn(async move {
+        flood_ws.drain_for(Duration::from_secs(600)).await;
+        flood_ws
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lat_flood = echo_latency(&mut ws, s).await?;
+    flood_task.abort();
+    rows.push(row("echo latency while another terminal floods", fmt_lat(&lat_flood), "-", "p99 <= 5 ms"));
+
+    // 4. A client that stops reading for 10 s while its terminal floods.
+    let mut stall_ws = stack.api.ws().await?;
+    let st = open(&mut stall_ws, &server).await?.stream;
+    ready(&mut stall_ws, st).await?;
+    stall_ws.input(st, b"yes 'stalled client flood'\n").await?;
+    stall_ws.wait_output(st, "stalled client flood\r\nstalled client flood", T).await?;
+    let before = rss_kib(bpid) + rss_kib(gpid);
+    stall_ws.auto_ack = false;
+    let mut peak = before;
+    let stall_end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < stall_end {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        peak = peak.max(rss_kib(bpid) + rss_kib(gpid));
+    }
+    stall_ws.auto_ack = true;
+    let at = stall_ws.next[&st];
+    stall_ws.ack(st, at).await?;
+    stall_ws.input(st, b"\x03").await?;
+    stall_ws.input(st, b"echo RESUMED-$((5*5))\n").await?;
+    stall_ws.wait_output(st, "RESUMED-25", T).await?;
+    rows.push(row(
+        "stalled client (10 s, flooding): growth",
+        format!("{} KiB, session kept", peak.saturating_sub(before)),
+        "-",
+        "<= 2048 KiB",
+    ));
+    drop(stall_ws);
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // 5. Memory per idle terminal, 50 open.
+    let mut idle_ws = stack.api.ws().await?;
+    let base_rss = rss_kib(bpid) + rss_kib(gpid);
+    let mut streams = Vec::new();
+    for _ in 0..IDLE_TERMINALS {
+        let s = open(&mut idle_ws, &server).await?.stream;
+        streams.push(s);
+    }
+    for s in &streams {
+        ready(&mut idle_ws, *s).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_term = (rss_kib(bpid) + rss_kib(gpid)).saturating_sub(base_rss) as f64 / IDLE_TERMINALS as f64;
+    rows.push(row("memory per idle terminal (50 open)", format!("{per_term:.1} KiB"), "-", "<= 64 KiB"));
+    idle_ws.close().await;
+
+    // 6. Backend memory per idle bridge, 1000 simulated bridges.
+    let api = Api::login(&stack.backend.url, "admin", ADMIN_PASSWORD).await?;
+    let mut tokens = Vec::with_capacity(SIM_BRIDGES);
+    for _ in 0..SIM_BRIDGES {
+        tokens.push(enrollment_token(&api).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(bpid);
+    let mut sims = Vec::with_capacity(SIM_BRIDGES);
+    for token in tokens {
+        sims.push(sim_bridge(&stack.backend.url, token).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let online = api.servers().await?.iter().filter(|s| s["online"].as_bool() == Some(true)).count();
+    let per_bridge = rss_kib(bpid).saturating_sub(before) as f64 / SIM_BRIDGES as f64;
+    rows.push(row(
+        "backend memory per idle bridge (1000)",
+        format!("{per_bridge:.1} KiB ({online} online)"),
+        "-",
+        "<= 64 KiB",
+    ));
+    for s in sims {
+        s.abort();
+    }
+
+    print_table(&rows);
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    let w0 = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.value.len()).max().unwrap_or(0).max(5);
+    let w2 = rows.iter().map(|r| r.ceiling.len()).max().unwrap_or(0).max(15);
+    println!();
+    println!("| {:w0$} | {:w1$} | {:w2$} | target |", "benchmark (median of runs)", "Porta", "machine ceiling");
+    println!("|{}|{}|{}|--------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2), "-".repeat(w2 + 2));
+    for r in rows {
+        println!("| {:w0$} | {:w1$} | {:w2$} | {} |", r.name, r.value, r.ceiling, r.target);
+    }
+}

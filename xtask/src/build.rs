@@ -1,0 +1,106 @@
+//! Building and testing: toolchain set-up, the wasm UI, and the test run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The cargo target directory in effect.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Runs a command, failing with its description when it fails.
+pub fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
+    eprintln!("==> {what}");
+    let status = cmd.status().with_context(|| format!("cannot run: {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Adds the wasm target when it is missing.
+pub fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
+    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", WASM_TARGET]), "rustup target add wasm32-unknown-unknown")
+}
+
+/// Builds the browser app (Leptos → wasm32 → wasm-bindgen) into `<target>/ui`.
+pub fn ui() -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    run(
+        cargo().args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]),
+        "build the browser app (wasm)",
+    )?;
+    let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
+    let out = target_dir().join("ui");
+    std::fs::create_dir_all(&out)?;
+    eprintln!("==> wasm-bindgen {}", wasm.display());
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        // The library defaults this to true, unlike the CLI; without it the page fails with
+        // "WebAssembly.instantiate(): Argument 0 must be a buffer source".
+        .omit_default_module_path(false)
+        .typescript(false)
+        .generate(&out)
+        .context("wasm-bindgen failed")?;
+    for file in ["index.html", "style.css"] {
+        std::fs::copy(root().join("frontend").join(file), out.join(file))
+            .with_context(|| format!("cannot copy frontend/{file}"))?;
+    }
+    Ok(out)
+}
+
+/// Every check and test, in the order that fails fastest.
+pub fn test() -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
+    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]), "cargo clippy (native crates)")?;
+    ensure_wasm_target()?;
+    run(
+        cargo().args(["clippy", "-p", "porta-frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]),
+        "cargo clippy (browser app)",
+    )?;
+    ui()?;
+    run(cargo().args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
+    let nextest = output(cargo().args(["nextest", "--version"])).is_some();
+    if nextest {
+        run(
+            cargo().args(["nextest", "run", "--no-fail-fast", "--failure-output", "final"]),
+            "cargo nextest run (unit, integration, end-to-end)",
+        )
+    } else {
+        run(cargo().args(["test", "--no-fail-fast"]), "cargo test (unit, integration, end-to-end)")
+    }
+}
+
+/// Builds the release binaries.
+pub fn release_bins() -> anyhow::Result<PathBuf> {
+    run(
+        cargo().args(["build", "--release", "-p", "porta-backend", "-p", "porta-bridge"]),
+        "build porta and porta-bridge (release)",
+    )?;
+    Ok(target_dir().join("release"))
+}
