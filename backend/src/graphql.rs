@@ -114,7 +114,13 @@ pub struct EnrollmentToken {
     pub expires_at_ms: i64,
     /// The one line to run on the new server.
     pub command: String,
+    /// A root shell snippet that enrols the server and installs the bridge as a systemd
+    /// service.
+    pub install_snippet: String,
 }
+
+/// The bridge's systemd unit, shown in install snippets.
+const SYSTEMD_UNIT: &str = include_str!("../../bridge-daemon/dist/porta-bridge.service");
 
 pub struct Query;
 
@@ -235,6 +241,13 @@ pub async fn create_enrollment_token(
     let token = random_secret("pet");
     let expires_at_ms = crate::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
     state.store.insert_enrollment_token(&hash_secret(&token), user_id, name, expires_at_ms).await?;
-    let command = format!("porta-bridge enroll --server {} --token {token} && porta-bridge run", state.public_url);
-    Ok(EnrollmentToken { token, expires_at_ms, command })
+    let url = &state.public_url;
+    let command = format!("porta-bridge enroll --server {url} --token {token} && porta-bridge run");
+    let install_snippet = format!(
+        "# as root, with porta-bridge in /usr/local/bin:\n\
+         porta-bridge --config /etc/porta/bridge.json enroll --server {url} --token {token}\n\
+         cat > /etc/systemd/system/porta-bridge.service <<'UNIT'\n{SYSTEMD_UNIT}UNIT\n\
+         systemctl daemon-reload && systemctl enable --now porta-bridge\n"
+    );
+    Ok(EnrollmentToken { token, expires_at_ms, command, install_snippet })
 }

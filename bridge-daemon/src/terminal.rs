@@ -218,23 +218,26 @@ impl Terminal {
             .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("signal failed: {e}")))
     }
 
-    /// Hangs up the shell's session (and kills it if it ignores the hang-up).
+    fn pid(&self) -> Option<rustix::process::Pid> {
+        self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32))
+    }
+
+    fn has_exited(&self) -> bool {
+        self.lock().exit.is_some()
+    }
+
+    /// Sends SIGHUP to the shell's process group, as a terminal closing does.
     fn hang_up(&self) {
-        let Some(pid) = self.pid.and_then(|p| rustix::process::Pid::from_raw(p as i32)) else {
-            return;
-        };
-        if self.lock().exit.is_some() {
-            return;
+        if let Some(pid) = self.pid().filter(|_| !self.has_exited()) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::HUP);
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
         }
-        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::HUP);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::HUP);
-        let this_exit = self.lock().exit;
-        if this_exit.is_none() {
-            // Give the shell a moment to leave, then make sure.
-            std::thread::sleep(Duration::from_millis(50));
-            if self.lock().exit.is_none() {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
+    }
+
+    /// SIGKILL for a shell that ignored the hang-up.
+    fn kill_if_alive(&self) {
+        if let Some(pid) = self.pid().filter(|_| !self.has_exited()) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
         }
     }
 
@@ -391,7 +394,7 @@ impl Terminals {
             .map()
             .remove(&id)
             .ok_or_else(|| ErrorBody::new(ErrorCode::UnknownTerminal, format!("no terminal {id} on this server")))?;
-        std::thread::spawn(move || term.hang_up());
+        std::thread::spawn(move || end_all(&[term]));
         tracing::info!(term = %id, "terminal closed");
         Ok(())
     }
@@ -405,9 +408,22 @@ impl Terminals {
     /// Hangs up every terminal (daemon shutdown).
     pub fn close_all(&self) {
         let all: Vec<_> = self.map().drain().map(|(_, t)| t).collect();
-        for t in all {
-            t.hang_up();
-        }
+        end_all(&all);
+    }
+}
+
+/// Hangs up the terminals' shells, gives them half a second to leave, then kills the rest.
+fn end_all(terms: &[Arc<Terminal>]) {
+    const GRACE: Duration = Duration::from_millis(500);
+    for t in terms {
+        t.hang_up();
+    }
+    let deadline = Instant::now() + GRACE;
+    while Instant::now() < deadline && !terms.iter().all(|t| t.has_exited()) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for t in terms {
+        t.kill_if_alive();
     }
 }
 

@@ -1,0 +1,85 @@
+//! Enrolling servers through the API, and what the dashboard learns about them.
+
+use std::time::Duration;
+
+use porta_e2e::{ADMIN_PASSWORD, Api, Backend, bin};
+use serde_json::json;
+
+#[tokio::test]
+async fn an_enrolment_token_from_the_api_enrols_exactly_one_server() -> anyhow::Result<()> {
+    let backend = Backend::start(&[]).await?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let v = api
+        .graphql(
+            "mutation { createEnrollmentToken(name: \"web-1\") { token expiresAtMs command installSnippet } }",
+            json!({}),
+        )
+        .await?;
+    let t = &v["data"]["createEnrollmentToken"];
+    let token = t["token"].as_str().unwrap_or_default().to_owned();
+    assert!(token.starts_with("pet_"), "{v}");
+    assert!(t["command"].as_str().unwrap_or_default().contains(&token));
+    let snippet = t["installSnippet"].as_str().unwrap_or_default();
+    assert!(snippet.contains(&token) && snippet.contains("systemctl enable --now porta-bridge"), "{snippet}");
+    assert!(t["expiresAtMs"].as_i64().unwrap_or_default() > 0);
+
+    let dir = tempfile::tempdir()?;
+    let enroll = |config: std::path::PathBuf| {
+        let (url, token) = (backend.url.clone(), token.clone());
+        async move {
+            tokio::process::Command::new(bin("porta-bridge")?)
+                .arg("--config")
+                .arg(config)
+                .args(["enroll", "--server", &url, "--token", &token])
+                .output()
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let first = enroll(dir.path().join("a.json")).await?;
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path().join("a.json"))?.permissions());
+    assert_eq!(mode & 0o777, 0o600, "the credential file is private");
+
+    let second = enroll(dir.path().join("b.json")).await?;
+    assert!(!second.status.success(), "a spent token is refused");
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already used"));
+    assert!(!dir.path().join("b.json").exists());
+
+    let servers = api.servers().await?;
+    assert_eq!(servers.len(), 1);
+    assert_eq!(servers[0]["name"], "web-1");
+    assert_eq!(servers[0]["online"], false, "enrolled but not running yet");
+
+    // Running it brings the server online with what the bridge reports about the machine.
+    let mut run = tokio::process::Command::new(bin("porta-bridge")?)
+        .arg("--config")
+        .arg(dir.path().join("a.json"))
+        .arg("run")
+        .kill_on_drop(true)
+        .spawn()?;
+    api.wait_server_online(true, Duration::from_secs(20)).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = api.servers().await?;
+        if s[0]["os"].is_string() && s[0]["arch"].is_string() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no system facts: {s:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = tokio::process::Command::new(bin("porta-bridge")?)
+        .arg("--config")
+        .arg(dir.path().join("a.json"))
+        .arg("status")
+        .output()
+        .await?;
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stdout));
+    assert!(String::from_utf8_lossy(&status.stdout).contains("connected"));
+    let _ = run.kill().await;
+
+    let metrics = reqwest::get(format!("{}/metrics", backend.url)).await?.text().await?;
+    assert!(metrics.contains("porta_bridges_connected"), "{metrics}");
+    assert_eq!(reqwest::get(format!("{}/readyz", backend.url)).await?.status(), 200);
+    Ok(())
+}
