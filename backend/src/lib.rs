@@ -107,6 +107,12 @@ pub async fn serve(
         }
     });
     let app = http::router(state);
+    // Keystrokes and echoes are tiny writes: Nagle's algorithm would hold them back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

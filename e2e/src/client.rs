@@ -152,6 +152,8 @@ pub struct Ws {
     pub errors: Vec<ErrorBody>,
     /// Acknowledge output as it arrives (a browser that renders instantly).
     pub auto_ack: bool,
+    /// Text messages that are neither replies nor browser events (e.g. a hub's `welcome`).
+    pub unknown: Vec<String>,
 }
 
 impl Ws {
@@ -163,7 +165,7 @@ impl Ws {
                 o.parse().map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::NoHostName))?,
             );
         }
-        let (ws, _) = tokio_tungstenite::connect_async(req).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
         Ok(Self {
             ws,
             next_id: 1,
@@ -174,6 +176,7 @@ impl Ws {
             events: Vec::new(),
             errors: Vec::new(),
             auto_ack: true,
+            unknown: Vec::new(),
         })
     }
 
@@ -239,7 +242,10 @@ impl Ws {
                     self.events.push(env.msg);
                     Ok(None)
                 }
-                Err(e) => bail!("undecodable message from the backend: {e}: {t}"),
+                Err(_) => {
+                    self.unknown.push(t.to_string());
+                    Ok(None)
+                }
             },
             Message::Close(f) => bail!("the backend closed the socket: {f:?}"),
             _ => Ok(None),

@@ -22,8 +22,11 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery";
 /// Where cargo put the binaries of this build.
 pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).context("unexpected test executable location")?;
+    // Tests run from target/<profile>/deps/, binaries (porta-bench) from target/<profile>/.
+    let mut dir = exe.parent().context("unexpected executable location")?;
+    if dir.ends_with("deps") {
+        dir = dir.parent().context("unexpected test executable location")?;
+    }
     let path = dir.join(name);
     if !path.exists() {
         bail!(

@@ -83,3 +83,57 @@ async fn an_enrolment_token_from_the_api_enrols_exactly_one_server() -> anyhow::
     assert_eq!(reqwest::get(format!("{}/readyz", backend.url)).await?.status(), 200);
     Ok(())
 }
+
+async fn raw_bridge_socket(backend: &Backend) -> anyhow::Result<porta_e2e::Ws> {
+    Ok(porta_e2e::Ws::connect(&format!("{}/bridge/ws", backend.url.replacen("http://", "ws://", 1)), None).await?)
+}
+
+fn hello(min: u16, max: u16) -> String {
+    porta_shared::Envelope::<porta_shared::bridge::BridgeHandshake>::event(porta_shared::bridge::Hello {
+        protocol: porta_shared::ProtocolRange { min, max },
+        agent: "test-bridge/0".into(),
+        instance: "i".into(),
+        capabilities: vec![],
+    })
+    .encode()
+}
+
+#[tokio::test]
+async fn the_hub_refuses_other_protocol_versions_and_bad_enrolments() -> anyhow::Result<()> {
+    use porta_shared::ErrorCode;
+    let backend = Backend::start(&[]).await?;
+
+    let mut ws = raw_bridge_socket(&backend).await?;
+    ws.send_text(hello(7, 9)).await?;
+    let e = ws.wait_error(Duration::from_secs(10)).await?;
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+    assert!(e.message.contains("upgrade"), "{}", e.message);
+
+    // Without a credential only enrolment is possible, and only with a live token.
+    let mut ws = raw_bridge_socket(&backend).await?;
+    ws.send_text(hello(1, 1)).await?;
+    let enroll = porta_shared::Envelope::<porta_shared::bridge::BridgeHandshake>::request(
+        "e1",
+        porta_shared::bridge::Enroll { token: "pet_not-a-real-token".into(), hostname: "h".into() },
+    );
+    let reply = ws.call_raw(enroll.encode(), "e1").await?;
+    assert_eq!(reply.result.err().map(|e| e.code), Some(ErrorCode::Unauthorized));
+
+    let mut ws = raw_bridge_socket(&backend).await?;
+    ws.send_text(hello(1, 1)).await?;
+    let list = porta_shared::Envelope::<porta_shared::bridge::BridgeRequest>::request("l1", porta_shared::bridge::TermList {});
+    let reply = ws.call_raw(list.encode(), "l1").await?;
+    assert_eq!(reply.result.err().map(|e| e.code), Some(ErrorCode::Unauthorized));
+
+    // A wrong credential is refused before the upgrade.
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "{}/bridge/ws",
+        backend.url.replacen("http://", "ws://", 1)
+    ))?;
+    req.headers_mut().insert("authorization", "Bearer pbc_forged".parse()?);
+    match tokio_tungstenite::connect_async(req).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 401),
+        other => panic!("expected 401, got {:?}", other.map(|_| ())),
+    }
+    Ok(())
+}

@@ -14,10 +14,12 @@ use porta_shared::bridge::{
     Welcome,
 };
 use porta_shared::frame::Frame;
+use porta_shared::types::StreamId;
 use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::oneshot;
 
-use super::bus::{ReplyResult, Route, ToBridge, ToClient};
+use super::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient};
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::db::{AuditEvent, Server, ServerFacts};
 use crate::error::{Error, Result};
@@ -175,8 +177,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     let mut last_heard = Instant::now();
     let mut last_recorded = Instant::now();
     let mut next_id = 1u64;
-    let mut pending: HashMap<u64, oneshot::Sender<ReplyResult>> = HashMap::new();
-    let mut routes: HashMap<u32, u64> = HashMap::new();
+    let mut pending: HashMap<u64, Pending> = HashMap::new();
+    let mut routes = Routes { map: HashMap::new(), gauge: state.metrics.streams_open.clone() };
 
     let reason = loop {
         tokio::select! {
@@ -208,18 +210,18 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 Some(ToBridge::Request { req, route, reply }) => {
                     let id = next_id;
                     next_id += 1;
-                    match route {
+                    let opens = match route {
                         Route::Open(stream, client) => {
-                            routes.insert(stream, client);
-                            state.metrics.streams_open.set(routes.len() as i64);
+                            routes.open(stream, client);
+                            Some(stream)
                         }
                         Route::Close(stream) => {
-                            routes.remove(&stream);
-                            state.metrics.streams_open.set(routes.len() as i64);
+                            routes.close(stream);
+                            None
                         }
-                        Route::None => {}
-                    }
-                    pending.insert(id, reply);
+                        Route::None => None,
+                    };
+                    pending.insert(id, Pending { reply, opens });
                     let text = Envelope::<BridgeRequest>::request(id.to_string(), req).encode();
                     if socket.send(Message::text(text)).await.is_err() {
                         break "send to the bridge failed".to_owned();
@@ -242,18 +244,56 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     };
     bus.unregister_bridge(&server.id, conn);
     state.metrics.bridges_connected.dec();
-    state.metrics.streams_open.set(0);
     // Pending requests resolve as `server_offline` when their senders drop here.
     drop(pending);
     let _ = state.store.server_seen(&server.id, None).await;
     tracing::info!(server_id = %server.id, conn, %reason, "bridge disconnected");
 }
 
-fn relay_frame(state: &AppState, routes: &HashMap<u32, u64>, bytes: bytes::Bytes) {
+/// A request relayed to the bridge, waiting for its reply.
+struct Pending {
+    reply: oneshot::Sender<ReplyResult>,
+    /// The stream the request opens, routed before the reply so no early output is lost.
+    opens: Option<StreamId>,
+}
+
+/// Which browser socket each bridge stream's output goes to; keeps the streams gauge in step.
+struct Routes {
+    map: HashMap<StreamId, ClientId>,
+    gauge: Gauge,
+}
+
+impl Routes {
+    fn open(&mut self, stream: StreamId, client: ClientId) {
+        if self.map.insert(stream, client).is_none() {
+            self.gauge.inc();
+        }
+    }
+
+    fn close(&mut self, stream: StreamId) -> Option<ClientId> {
+        let client = self.map.remove(&stream);
+        if client.is_some() {
+            self.gauge.dec();
+        }
+        client
+    }
+
+    fn get(&self, stream: StreamId) -> Option<ClientId> {
+        self.map.get(&stream).copied()
+    }
+}
+
+impl Drop for Routes {
+    fn drop(&mut self) {
+        self.gauge.dec_by(self.map.len() as i64);
+    }
+}
+
+fn relay_frame(state: &AppState, routes: &Routes, bytes: bytes::Bytes) {
     let Ok(frame) = Frame::decode(&bytes) else {
         return tracing::debug!("dropped a malformed frame from a bridge");
     };
-    let Some(&client) = routes.get(&frame.stream) else {
+    let Some(client) = routes.get(frame.stream) else {
         return;
     };
     state.metrics.frames_to_clients.inc();
@@ -263,16 +303,20 @@ fn relay_frame(state: &AppState, routes: &HashMap<u32, u64>, bytes: bytes::Bytes
 
 fn on_text(
     state: &AppState,
-    pending: &mut HashMap<u64, oneshot::Sender<ReplyResult>>,
-    routes: &mut HashMap<u32, u64>,
+    pending: &mut HashMap<u64, Pending>,
+    routes: &mut Routes,
     text: &str,
 ) {
     match Incoming::<BridgeEvent>::decode(text) {
         Ok(Incoming::Reply(reply)) => {
             let waiter = reply.id.as_deref().and_then(|id| id.parse::<u64>().ok()).and_then(|id| pending.remove(&id));
             match waiter {
-                Some(tx) => {
-                    let _ = tx.send(reply.result);
+                Some(p) => {
+                    // A stream that failed to open will carry nothing.
+                    if let (Some(stream), Err(_)) = (p.opens, &reply.result) {
+                        routes.close(stream);
+                    }
+                    let _ = p.reply.send(reply.result);
                 }
                 None => tracing::debug!(id = ?reply.id, "a reply nobody waits for"),
             }
@@ -283,8 +327,7 @@ fn on_text(
                 BridgeEvent::ExecExited(e) => e.stream,
             };
             // The stream is over after this event.
-            if let Some(client) = routes.remove(&stream) {
-                state.metrics.streams_open.set(routes.len() as i64);
+            if let Some(client) = routes.close(stream) {
                 state.bus.to_client(client, ToClient::Event(env.msg));
             }
         }

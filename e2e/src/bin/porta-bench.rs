@@ -248,7 +248,8 @@ async fn enrollment_token(api: &Api) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let quiet = [("RUST_LOG", "warn")];
+    // Default heartbeat: a client that stalls for 10 s must not be taken for dead.
+    let quiet = [("RUST_LOG", "warn"), ("PORTA_HEARTBEAT_MS", "10000")];
     let stack = Stack::start(&quiet, &[]).await?;
     let (bpid, gpid) = (stack.backend.pid().context("backend pid")?, stack.bridge.pid().context("bridge pid")?);
     let server = stack.server_id.clone();
