@@ -363,14 +363,12 @@ async fn write_loop(
 
 /// The next message for one attached stream, if it has anything to send.
 fn pull_one(term: &Terminal, session: u64, stream: StreamId) -> Option<Message> {
-    let mut buf = Vec::with_capacity(HEADER_LEN + 4096);
-    buf.resize(HEADER_LEN, 0);
-    match term.pull((session, stream), CHUNK, &mut buf) {
+    match term.pull((session, stream), CHUNK, HEADER_LEN) {
         Pulled::Idle => None,
         Pulled::Gap { from, to } => {
             Some(Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()))
         }
-        Pulled::Data { offset, .. } => {
+        Pulled::Data { offset, mut buf } => {
             buf[..HEADER_LEN].copy_from_slice(&Frame::header(FrameKind::TermOutput, stream, offset));
             Some(Message::binary(buf))
         }

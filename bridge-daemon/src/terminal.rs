@@ -86,8 +86,8 @@ pub enum Pulled {
     Idle,
     /// Output lost between the attachment's position and `to`: send a gap frame first.
     Gap { from: u64, to: u64 },
-    /// Bytes at `offset` were appended to the caller's buffer.
-    Data { offset: u64, len: usize },
+    /// Output starting at `offset`, after the requested headroom in `buf`.
+    Data { offset: u64, buf: Vec<u8> },
     /// All output was sent and the shell has exited.
     Exited(ExitStatus),
 }
@@ -152,9 +152,9 @@ impl Terminal {
         self.reader_wake.notify_all();
     }
 
-    /// Pulls the next piece of output for an attachment, at most `max` bytes, appending the
-    /// bytes to `out`.
-    pub fn pull(&self, key: AttachKey, max: usize, out: &mut Vec<u8>) -> Pulled {
+    /// Pulls the next piece of output for an attachment, at most `max` bytes. Data comes in
+    /// a buffer sized exactly for it, after `headroom` zero bytes for the frame header.
+    pub fn pull(&self, key: AttachKey, max: usize, headroom: usize) -> Pulled {
         let mut st = self.lock();
         let State { ring, exit, attachments, .. } = &mut *st;
         let Some(a) = attachments.iter_mut().find(|a| a.key == key) else {
@@ -166,19 +166,18 @@ impl Terminal {
             a.acked = a.acked.max(from);
             return Pulled::Gap { from, to: a.sent };
         }
-        let in_flight = a.sent - a.acked;
-        let room = self.window.saturating_sub(in_flight) as usize;
-        if room == 0 {
-            return Pulled::Idle;
-        }
-        let offset = a.sent;
-        let len = ring.read_into(offset, max.min(room), out);
+        let room = self.window.saturating_sub(a.sent - a.acked);
+        let len = (ring.end() - a.sent).min(room).min(max as u64) as usize;
         if len > 0 {
+            let offset = a.sent;
+            let mut buf = Vec::with_capacity(headroom + len);
+            buf.resize(headroom, 0);
+            ring.read_into(offset, len, &mut buf);
             a.sent += len as u64;
-            return Pulled::Data { offset, len };
+            return Pulled::Data { offset, buf };
         }
         match exit {
-            Some(status) if !a.exit_sent => {
+            Some(status) if !a.exit_sent && a.sent == ring.end() => {
                 a.exit_sent = true;
                 Pulled::Exited(*status)
             }
@@ -498,10 +497,9 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut out = Vec::new();
         while Instant::now() < deadline {
-            let mut buf = Vec::new();
-            match term.pull(key, 4096, &mut buf) {
-                Pulled::Data { offset, len } => {
-                    term.ack(key, offset + len as u64);
+            match term.pull(key, 4096, 0) {
+                Pulled::Data { offset, buf } => {
+                    term.ack(key, offset + buf.len() as u64);
                     out.extend_from_slice(&buf);
                     if String::from_utf8_lossy(&out).contains(needle) {
                         return (String::from_utf8_lossy(&out).into_owned(), None);
@@ -550,8 +548,7 @@ mod tests {
         let key = (1, 2);
         let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
         assert!(info.start > 0 && from == info.start, "{info:?} from {from}");
-        let mut buf = Vec::new();
-        match term.pull(key, 4096, &mut buf) {
+        match term.pull(key, 4096, 0) {
             Pulled::Gap { from: lost, to } => assert_eq!((lost, to), (0, info.start)),
             _ => panic!("expected a gap first"),
         }

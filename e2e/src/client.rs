@@ -154,7 +154,12 @@ pub struct Ws {
     pub auto_ack: bool,
     /// Text messages that are neither replies nor browser events (e.g. a hub's `welcome`).
     pub unknown: Vec<String>,
+    /// Offset last acknowledged per stream.
+    acked: HashMap<StreamId, u64>,
 }
+
+/// How much output the client takes before it acknowledges.
+const ACK_EVERY: u64 = 32 * 1024;
 
 impl Ws {
     pub async fn connect(url: &str, origin: Option<&str>) -> Result<Self, tungstenite::Error> {
@@ -177,6 +182,7 @@ impl Ws {
             errors: Vec::new(),
             auto_ack: true,
             unknown: Vec::new(),
+            acked: HashMap::new(),
         })
     }
 
@@ -263,7 +269,10 @@ impl Ws {
                 *next = f.seq + f.payload.len() as u64;
                 let end = *next;
                 self.output.entry(f.stream).or_default().extend_from_slice(f.payload);
-                if self.auto_ack {
+                // Acknowledge in batches, as a renderer does; well below the window, so the
+                // stream never waits on us.
+                let acked = *self.acked.entry(f.stream).or_insert(f.seq);
+                if self.auto_ack && end - acked >= ACK_EVERY {
                     self.ack(f.stream, end).await?;
                 }
             }
@@ -277,6 +286,7 @@ impl Ws {
     }
 
     pub async fn ack(&mut self, stream: StreamId, offset: u64) -> anyhow::Result<()> {
+        self.acked.insert(stream, offset);
         self.send_binary(Frame::new(FrameKind::Ack, stream, offset, &[]).encode()).await
     }
 

@@ -7,7 +7,7 @@
 pub mod client;
 pub mod proxy;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 

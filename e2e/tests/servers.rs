@@ -121,7 +121,8 @@ async fn the_hub_refuses_other_protocol_versions_and_bad_enrolments() -> anyhow:
 
     let mut ws = raw_bridge_socket(&backend).await?;
     ws.send_text(hello(1, 1)).await?;
-    let list = porta_shared::Envelope::<porta_shared::bridge::BridgeRequest>::request("l1", porta_shared::bridge::TermList {});
+    let list =
+        porta_shared::Envelope::<porta_shared::bridge::BridgeRequest>::request("l1", porta_shared::bridge::TermList {});
     let reply = ws.call_raw(list.encode(), "l1").await?;
     assert_eq!(reply.result.err().map(|e| e.code), Some(ErrorCode::Unauthorized));
 

@@ -188,3 +188,17 @@ async fn a_flood_is_paced_by_acknowledgements_and_ctrl_c_stops_it() -> anyhow::R
     assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_large_output_arrives_complete_and_in_order() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let mut ws = stack.api.ws().await?;
+    let s = open(&mut ws, &stack.server_id).await?.stream;
+    ws.input(s, b"head -c 5000000 /dev/zero | tr '\\0' x; echo; echo END-$((1+1))\n").await?;
+    let text = ws.wait_output(s, "END-2", Duration::from_secs(60)).await?;
+    let longest_run = text.split(|c| c != 'x').map(str::len).max();
+    assert_eq!(longest_run, Some(5_000_000), "every byte arrived exactly once");
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    assert!(ws.gaps.is_empty());
+    Ok(())
+}

@@ -126,16 +126,6 @@ impl<'a> Frame<'a> {
         out
     }
 
-    /// Rewrites the stream id of an encoded frame in place (the relay's only touch on the
-    /// hot path). Returns false when `buf` is too short to be a frame.
-    pub fn set_stream(buf: &mut [u8], stream: u32) -> bool {
-        if buf.len() < HEADER_LEN {
-            return false;
-        }
-        buf[2..6].copy_from_slice(&stream.to_be_bytes());
-        true
-    }
-
     /// The first lost offset carried by a [`FrameKind::Gap`] frame.
     pub fn gap_from(&self) -> Option<u64> {
         let b: [u8; 8] = self.payload.try_into().ok()?;
@@ -170,15 +160,6 @@ mod tests {
         let mut enc = Frame::new(FrameKind::TermInput, 9, 3, b"x").encode();
         enc[1] = 0xff;
         assert_eq!(Frame::decode(&enc).map(|f| f.payload), Ok(&b"x"[..]));
-    }
-
-    #[test]
-    fn set_stream_rewrites_only_the_stream() {
-        let mut enc = Frame::new(FrameKind::TermOutput, 1, 42, b"abc").encode();
-        assert!(Frame::set_stream(&mut enc, 77));
-        let f = Frame::decode(&enc).expect("valid");
-        assert_eq!((f.stream, f.seq, f.payload), (77, 42, &b"abc"[..]));
-        assert!(!Frame::set_stream(&mut [0u8; 3], 1));
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! `/api/ws`: one browser tab's stream socket.
 //!
-//! The session owns the tab's streams. Each has a local id (what the browser sees) and a
-//! bridge stream id (what the bridge sees); frames are relayed by rewriting that one header
-//! field. Requests are authorised against the user before they are relayed; replies come
-//! back asynchronously and are matched to the tab's own request ids.
+//! The session owns the tab's streams. A stream's id comes from the bus, so it is unique
+//! among everything the bus routes: the browser and the bridge use the same id, and frames
+//! pass through untouched (no copy, no rewrite). Requests are authorised against the user
+//! before they are relayed; replies come back asynchronously and are matched to the tab's
+//! own request ids.
 //!
 //! When a server's bridge drops, its terminal streams are *interrupted*, not closed: if the
 //! same bridge process comes back, the session re-attaches each one after the last offset it
@@ -31,11 +32,11 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 
 use super::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
+use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::db::{AuditEvent, User};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-const MAX_WS_MESSAGE: usize = 8 << 20;
 /// Most streams one tab may hold.
 const MAX_STREAMS: usize = 256;
 
@@ -62,7 +63,10 @@ pub async fn client_ws(
         .user_by_id(&user_id)
         .await?
         .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
-    Ok(ws.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| Session::run(socket, state, user)))
+    Ok(ws
+        .max_message_size(MAX_WS_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| Session::run(socket, state, user)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +90,6 @@ enum Phase {
 #[derive(Debug)]
 struct StreamState {
     server: ServerId,
-    bridge_stream: StreamId,
     conn: ConnId,
     instance: String,
     kind: Kind,
@@ -118,8 +121,6 @@ struct Session {
     user: User,
     client: ClientId,
     streams: HashMap<StreamId, StreamState>,
-    by_bridge: HashMap<StreamId, StreamId>,
-    next_local: StreamId,
     pending: FuturesUnordered<BoxFuture<Done>>,
     out: Vec<Message>,
 }
@@ -138,8 +139,6 @@ impl Session {
             user,
             client,
             streams: HashMap::new(),
-            by_bridge: HashMap::new(),
-            next_local: 1,
             pending: FuturesUnordered::new(),
             out: Vec::new(),
         };
@@ -215,13 +214,8 @@ impl Session {
         }));
     }
 
-    /// Registers a new stream in the opening phase; returns (local id, bridge stream id).
-    fn open_stream(
-        &mut self,
-        server: &str,
-        kind: Kind,
-        next: u64,
-    ) -> std::result::Result<(StreamId, StreamId), ErrorBody> {
+    /// Registers a new stream in the opening phase and returns its id.
+    fn open_stream(&mut self, server: &str, kind: Kind, next: u64) -> std::result::Result<StreamId, ErrorBody> {
         if self.streams.len() >= MAX_STREAMS {
             return Err(err(ErrorCode::Unavailable, format!("a tab may hold at most {MAX_STREAMS} streams")));
         }
@@ -230,15 +224,11 @@ impl Session {
             .bus
             .connected(server)
             .ok_or_else(|| err(ErrorCode::ServerOffline, format!("server {server} is offline")))?;
-        let local = self.next_local;
-        self.next_local = self.next_local.wrapping_add(1).max(1);
-        let bridge_stream = self.state.bus.new_stream_id();
-        self.by_bridge.insert(bridge_stream, local);
+        let stream = self.state.bus.new_stream_id();
         self.streams.insert(
-            local,
+            stream,
             StreamState {
                 server: server.to_owned(),
-                bridge_stream,
                 conn: connected.conn,
                 instance: connected.instance,
                 kind,
@@ -246,23 +236,21 @@ impl Session {
                 phase: Phase::Opening { held: Vec::new(), ended: false },
             },
         );
-        Ok((local, bridge_stream))
+        Ok(stream)
     }
 
-    fn drop_stream(&mut self, local: StreamId) -> Option<StreamState> {
-        let s = self.streams.remove(&local)?;
-        self.by_bridge.remove(&s.bridge_stream);
-        Some(s)
+    fn drop_stream(&mut self, stream: StreamId) -> Option<StreamState> {
+        self.streams.remove(&stream)
     }
 
-    fn stream(&self, local: StreamId) -> std::result::Result<&StreamState, ErrorBody> {
+    fn stream(&self, stream: StreamId) -> std::result::Result<&StreamState, ErrorBody> {
         self.streams
-            .get(&local)
-            .ok_or_else(|| err(ErrorCode::UnknownStream, format!("no stream {local} on this connection")))
+            .get(&stream)
+            .ok_or_else(|| err(ErrorCode::UnknownStream, format!("no stream {stream} on this connection")))
     }
 
-    fn term_stream(&self, local: StreamId) -> std::result::Result<(ServerId, TermId), ErrorBody> {
-        let s = self.stream(local)?;
+    fn term_stream(&self, stream: StreamId) -> std::result::Result<(ServerId, TermId), ErrorBody> {
+        let s = self.stream(stream)?;
         match (s.kind, &s.phase) {
             (Kind::Term(term), Phase::Live) => Ok((s.server.clone(), term)),
             (Kind::Term(_), Phase::Interrupted) => Err(err(
@@ -270,7 +258,7 @@ impl Session {
                 "the terminal's server is offline; it resumes when the server returns",
             )),
             (Kind::Term(_), Phase::Opening { .. }) => Err(err(ErrorCode::BadRequest, "the stream is still opening")),
-            (Kind::Exec, _) => Err(err(ErrorCode::BadRequest, format!("stream {local} is not a terminal"))),
+            (Kind::Exec, _) => Err(err(ErrorCode::BadRequest, format!("stream {stream} is not a terminal"))),
         }
     }
 
@@ -298,7 +286,7 @@ impl Session {
         match msg {
             C::TermOpen(r) => {
                 may_use(&self.state, &self.user, &r.server).await?;
-                let (local, bstream) = self.open_stream(&r.server, Kind::Term(TermId(0)), 0)?;
+                let stream = self.open_stream(&r.server, Kind::Term(TermId(0)), 0)?;
                 audit(&self.state, &self.user, "terminal.open", &r.server, r.shell.clone()).await;
                 let req = bridge::TermOpen {
                     shell: r.shell,
@@ -306,15 +294,15 @@ impl Session {
                     cwd: r.cwd,
                     size: r.size,
                     env: r.env,
-                    stream: Some(bstream),
+                    stream: Some(stream),
                 };
-                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::Opened(local));
+                self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::Opened(stream));
             }
             C::TermAttach(r) => {
                 may_use(&self.state, &self.user, &r.server).await?;
-                let (local, bstream) = self.open_stream(&r.server, Kind::Term(r.term), r.after)?;
-                let req = bridge::TermAttach { term: r.term, stream: bstream, after: r.after };
-                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::Opened(local));
+                let stream = self.open_stream(&r.server, Kind::Term(r.term), r.after)?;
+                let req = bridge::TermAttach { term: r.term, stream, after: r.after };
+                self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::Opened(stream));
             }
             C::TermDetach(r) => {
                 self.stream(r.stream)?;
@@ -322,8 +310,8 @@ impl Session {
                 if matches!(s.phase, Phase::Interrupted) {
                     self.reply(id.as_deref(), Ok(bridge::Done {}));
                 } else {
-                    let req = bridge::TermDetach { stream: s.bridge_stream };
-                    self.relay(id, &s.server, req.into(), Route::Close(s.bridge_stream), After::Forward);
+                    let req = bridge::TermDetach { stream: r.stream };
+                    self.relay(id, &s.server, req.into(), Route::Close(r.stream), After::Forward);
                 }
             }
             C::TermResize(r) => {
@@ -347,7 +335,7 @@ impl Session {
             }
             C::ExecStart(r) => {
                 may_use(&self.state, &self.user, &r.server).await?;
-                let (local, bstream) = self.open_stream(&r.server, Kind::Exec, 0)?;
+                let stream = self.open_stream(&r.server, Kind::Exec, 0)?;
                 audit(&self.state, &self.user, "exec.start", &r.server, serde_json::to_string(&r.argv).ok()).await;
                 let req = bridge::ExecStart {
                     argv: r.argv,
@@ -355,17 +343,17 @@ impl Session {
                     cwd: r.cwd,
                     env: r.env,
                     timeout_ms: r.timeout_ms,
-                    stream: bstream,
+                    stream,
                 };
-                self.relay(id, &r.server, req.into(), Route::Open(bstream, self.client), After::ExecOpened(local));
+                self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::ExecOpened(stream));
             }
             C::ExecCancel(r) => {
                 let s = self.stream(r.stream)?;
                 if s.kind != Kind::Exec {
                     return Err(err(ErrorCode::BadRequest, format!("stream {} is not a command", r.stream)));
                 }
-                let (server, bstream) = (s.server.clone(), s.bridge_stream);
-                self.relay(id, &server, bridge::ExecCancel { stream: bstream }.into(), Route::None, After::Forward);
+                let server = s.server.clone();
+                self.relay(id, &server, bridge::ExecCancel { stream: r.stream }.into(), Route::None, After::Forward);
             }
             C::TermList(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsList(r) => self.forward(id, r.server, r.req.into(), None).await?,
@@ -430,54 +418,51 @@ impl Session {
         if !matches!(s.phase, Phase::Live) {
             return;
         }
-        let (server, bstream) = (s.server.clone(), s.bridge_stream);
-        if let Some(b) = rewrite_stream(bytes, bstream) {
-            self.state.bus.send_frame(&server, b);
-        }
+        let server = s.server.clone();
+        self.state.bus.send_frame(&server, bytes);
     }
 
     fn on_delivery(&mut self, delivery: ToClient) {
         match delivery {
             ToClient::Frame(bytes) => {
                 let Ok(frame) = Frame::decode(&bytes) else { return };
-                let Some(&local) = self.by_bridge.get(&frame.stream) else { return };
-                let Some(s) = self.streams.get_mut(&local) else { return };
+                let Some(s) = self.streams.get_mut(&frame.stream) else { return };
                 match frame.kind {
                     k if k.is_output() => s.next = frame.seq + frame.payload.len() as u64,
                     FrameKind::Gap => s.next = frame.seq,
                     _ => {}
                 }
-                let Some(b) = rewrite_stream(bytes, local) else { return };
                 match &mut s.phase {
-                    Phase::Opening { held, .. } => held.push(Message::Binary(b)),
-                    Phase::Live => self.out.push(Message::Binary(b)),
+                    Phase::Opening { held, .. } => held.push(Message::Binary(bytes)),
+                    Phase::Live => self.out.push(Message::Binary(bytes)),
                     Phase::Interrupted => {}
                 }
             }
             ToClient::Event(ev) => {
-                let (bstream, event): (StreamId, Box<dyn FnOnce(StreamId) -> ClientEvent>) = match ev {
-                    BridgeEvent::TermExited(e) => (
-                        e.stream,
-                        Box::new(move |stream| client::TermExited { stream, term: e.term, exit: e.exit }.into()),
-                    ),
+                let (stream, event): (StreamId, ClientEvent) = match ev {
+                    BridgeEvent::TermExited(e) => {
+                        (e.stream, client::TermExited { stream: e.stream, term: e.term, exit: e.exit }.into())
+                    }
                     BridgeEvent::ExecExited(e) => (
                         e.stream,
-                        Box::new(move |stream| {
-                            client::ExecExited { stream, exit: e.exit, timed_out: e.timed_out, cancelled: e.cancelled }
-                                .into()
-                        }),
+                        client::ExecExited {
+                            stream: e.stream,
+                            exit: e.exit,
+                            timed_out: e.timed_out,
+                            cancelled: e.cancelled,
+                        }
+                        .into(),
                     ),
                 };
-                let Some(&local) = self.by_bridge.get(&bstream) else { return };
-                let text = Message::text(Envelope::<ClientEvent>::event(event(local)).encode());
-                match self.streams.get_mut(&local).map(|s| &mut s.phase) {
+                let text = Message::text(Envelope::<ClientEvent>::event(event).encode());
+                match self.streams.get_mut(&stream).map(|s| &mut s.phase) {
                     Some(Phase::Opening { held, ended }) => {
                         held.push(text);
                         *ended = true;
                     }
                     Some(_) => {
                         self.out.push(text);
-                        self.drop_stream(local);
+                        self.drop_stream(stream);
                     }
                     None => {}
                 }
@@ -492,29 +477,29 @@ impl Session {
             After::Forward => {
                 self.reply(id, result);
             }
-            After::Opened(local) | After::Resumed(local) | After::ExecOpened(local) => {
+            After::Opened(stream) | After::Resumed(stream) | After::ExecOpened(stream) => {
                 let resumed = matches!(after, After::Resumed(_));
                 let is_exec = matches!(after, After::ExecOpened(_));
-                let opened = result.and_then(|raw| self.opened(local, &raw, is_exec));
+                let opened = result.and_then(|raw| self.opened(stream, &raw, is_exec));
                 match opened {
                     Err(e) => {
-                        if self.drop_stream(local).is_some() && resumed {
-                            self.event(StreamClosed { stream: local, reason: e });
+                        if self.drop_stream(stream).is_some() && resumed {
+                            self.event(StreamClosed { stream, reason: e });
                         } else if !resumed {
                             self.reply(id, Err::<(), _>(e));
                         }
                     }
                     Ok(reply) => {
                         match reply {
-                            Opened::Term(_, from) if resumed => self.event(StreamResumed { stream: local, from }),
-                            Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream: local, info, from })),
-                            Opened::Exec(pid) => self.reply(id, Ok(ExecOpened { stream: local, pid })),
+                            Opened::Term(_, from) if resumed => self.event(StreamResumed { stream, from }),
+                            Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream, info, from })),
+                            Opened::Exec(pid) => self.reply(id, Ok(ExecOpened { stream, pid })),
                         }
-                        if let Some(s) = self.streams.get_mut(&local) {
+                        if let Some(s) = self.streams.get_mut(&stream) {
                             if let Phase::Opening { held, ended } = std::mem::replace(&mut s.phase, Phase::Live) {
                                 self.out.extend(held);
                                 if ended {
-                                    self.drop_stream(local);
+                                    self.drop_stream(stream);
                                 }
                             }
                         }
@@ -527,13 +512,13 @@ impl Session {
     /// Reads an opening reply and records what it says about the stream.
     fn opened(
         &mut self,
-        local: StreamId,
+        stream: StreamId,
         raw: &serde_json::value::RawValue,
         is_exec: bool,
     ) -> std::result::Result<Opened, ErrorBody> {
         let malformed =
             |e: serde_json::Error| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}"));
-        let Some(s) = self.streams.get_mut(&local) else {
+        let Some(s) = self.streams.get_mut(&stream) else {
             return Err(err(ErrorCode::UnknownStream, "the stream was closed while opening"));
         };
         if is_exec {
@@ -555,8 +540,8 @@ impl Session {
                     .filter(|(_, s)| s.server == server && s.conn == conn)
                     .map(|(l, _)| *l)
                     .collect();
-                for local in hit {
-                    self.interrupt(local);
+                for stream in hit {
+                    self.interrupt(stream);
                 }
             }
             Presence::Online { server, conn, instance } => {
@@ -566,8 +551,8 @@ impl Session {
                     .filter(|(_, s)| s.server == server && s.conn != conn && !matches!(s.phase, Phase::Opening { .. }))
                     .map(|(l, _)| *l)
                     .collect();
-                for local in hit {
-                    self.resume(local, conn, &instance);
+                for stream in hit {
+                    self.resume(stream, conn, &instance);
                 }
             }
         }
@@ -585,66 +570,61 @@ impl Session {
         }
     }
 
-    fn interrupt(&mut self, local: StreamId) {
-        let Some(s) = self.streams.get_mut(&local) else { return };
+    fn interrupt(&mut self, stream: StreamId) {
+        let Some(s) = self.streams.get_mut(&stream) else { return };
         let reason = err(ErrorCode::ServerOffline, "the server went offline");
         match s.kind {
             Kind::Term(_) if matches!(s.phase, Phase::Live) => {
                 s.phase = Phase::Interrupted;
-                self.event(StreamInterrupted { stream: local, reason });
+                self.event(StreamInterrupted { stream, reason });
             }
             Kind::Term(_) => {}
             Kind::Exec => {
-                self.drop_stream(local);
-                self.event(StreamClosed { stream: local, reason });
+                self.drop_stream(stream);
+                self.event(StreamClosed { stream, reason });
             }
         }
     }
 
-    fn resume(&mut self, local: StreamId, conn: ConnId, instance: &str) {
-        let Some(s) = self.streams.get(&local) else { return };
+    fn resume(&mut self, stream: StreamId, conn: ConnId, instance: &str) {
+        let Some(s) = self.streams.get(&stream) else { return };
         let Kind::Term(term) = s.kind else {
-            self.drop_stream(local);
+            self.drop_stream(stream);
             let reason = err(ErrorCode::ServerOffline, "the command's server reconnected without it");
-            return self.event(StreamClosed { stream: local, reason });
+            return self.event(StreamClosed { stream, reason });
         };
         if s.instance != instance {
-            self.drop_stream(local);
+            self.drop_stream(stream);
             let reason = err(ErrorCode::UnknownTerminal, "the server's bridge restarted; this terminal has ended");
-            return self.event(StreamClosed { stream: local, reason });
+            return self.event(StreamClosed { stream, reason });
         }
-        let bstream = self.state.bus.new_stream_id();
         let server = s.server.clone();
         let after = s.next;
-        let old = s.bridge_stream;
-        self.by_bridge.remove(&old);
-        self.by_bridge.insert(bstream, local);
-        if let Some(s) = self.streams.get_mut(&local) {
-            s.bridge_stream = bstream;
+        if let Some(s) = self.streams.get_mut(&stream) {
             s.conn = conn;
             s.phase = Phase::Opening { held: Vec::new(), ended: false };
         }
-        let req = bridge::TermAttach { term, stream: bstream, after };
-        self.relay(None, &server, req.into(), Route::Open(bstream, self.client), After::Resumed(local));
+        // The same stream id serves on the new connection: it is unique on the bus.
+        let req = bridge::TermAttach { term, stream, after };
+        self.relay(None, &server, req.into(), Route::Open(stream, self.client), After::Resumed(stream));
     }
 
     /// The tab is gone: detach its terminals (they keep running) and cancel its commands.
     fn close_all(&mut self) {
-        for (_, s) in self.streams.drain() {
+        for (stream, s) in self.streams.drain() {
             if matches!(s.phase, Phase::Interrupted) {
                 continue;
             }
             let req: BridgeRequest = match s.kind {
-                Kind::Term(_) => bridge::TermDetach { stream: s.bridge_stream }.into(),
-                Kind::Exec => bridge::ExecCancel { stream: s.bridge_stream }.into(),
+                Kind::Term(_) => bridge::TermDetach { stream }.into(),
+                Kind::Exec => bridge::ExecCancel { stream }.into(),
             };
             let route = match s.kind {
-                Kind::Term(_) => Route::Close(s.bridge_stream),
+                Kind::Term(_) => Route::Close(stream),
                 Kind::Exec => Route::None,
             };
             tokio::spawn(self.state.bus.request(&s.server, req, route));
         }
-        self.by_bridge.clear();
     }
 }
 
@@ -666,10 +646,4 @@ async fn audit(state: &AppState, user: &User, action: &str, server: &str, detail
 enum Opened {
     Term(bridge::TermInfo, u64),
     Exec(u32),
-}
-
-/// The frame with its stream id replaced, copying only when the buffer is shared.
-fn rewrite_stream(bytes: Bytes, stream: StreamId) -> Option<Bytes> {
-    let mut buf = bytes.try_into_mut().unwrap_or_else(|shared| bytes::BytesMut::from(&shared[..]));
-    Frame::set_stream(&mut buf, stream).then(|| buf.freeze())
 }

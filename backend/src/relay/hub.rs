@@ -15,19 +15,18 @@ use porta_shared::bridge::{
 };
 use porta_shared::frame::Frame;
 use porta_shared::types::StreamId;
-use porta_shared::{Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
+use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::oneshot;
 
 use super::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient};
+use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::db::{AuditEvent, Server, ServerFacts};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Hard cap on one WebSocket message from a bridge; the protocol limits are smaller.
-const MAX_WS_MESSAGE: usize = 8 << 20;
 
 pub async fn bridge_ws(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Result<Response> {
     // Bridges are not browsers: a request carrying an Origin is a cross-site attempt.
@@ -45,7 +44,10 @@ pub async fn bridge_ws(State(state): State<AppState>, headers: HeaderMap, ws: We
             Some(server.ok_or_else(|| Error::Unauthorized("unknown or revoked bridge credential".into()))?)
         }
     };
-    Ok(ws.max_message_size(MAX_WS_MESSAGE).on_upgrade(move |socket| run(socket, state, server)))
+    Ok(ws
+        .max_message_size(MAX_WS_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| run(socket, state, server)))
 }
 
 async fn recv_text(socket: &mut WebSocket, within: Duration) -> Option<String> {
@@ -108,12 +110,12 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
     let Some(text) = recv_text(&mut socket, HANDSHAKE_TIMEOUT).await else {
         return;
     };
+    let not_enrolled = || ErrorBody::new(ErrorCode::Unauthorized, "present a credential, or enrol with a token first");
     let (id, req) = match Envelope::<BridgeHandshake>::decode(&text) {
         Ok(Envelope { id: Some(id), msg: BridgeHandshake::Enroll(req) }) => (id, req),
-        Ok(env) => {
-            let err = ErrorBody::new(ErrorCode::Unauthorized, "present a credential, or enrol with a token first");
-            return refuse(&mut socket, env.id.as_deref(), err).await;
-        }
+        Ok(env) => return refuse(&mut socket, env.id.as_deref(), not_enrolled()).await,
+        // Any other request (a serving bridge's, say) needs a credential first.
+        Err(DecodeError::UnknownType { id, .. }) => return refuse(&mut socket, id.as_deref(), not_enrolled()).await,
         Err(e) => return refuse(&mut socket, e.request_id(), e.to_error_body()).await,
     };
     let Enroll { token, hostname } = req;
@@ -301,12 +303,7 @@ fn relay_frame(state: &AppState, routes: &Routes, bytes: bytes::Bytes) {
     state.bus.to_client(client, ToClient::Frame(bytes));
 }
 
-fn on_text(
-    state: &AppState,
-    pending: &mut HashMap<u64, Pending>,
-    routes: &mut Routes,
-    text: &str,
-) {
+fn on_text(state: &AppState, pending: &mut HashMap<u64, Pending>, routes: &mut Routes, text: &str) {
     match Incoming::<BridgeEvent>::decode(text) {
         Ok(Incoming::Reply(reply)) => {
             let waiter = reply.id.as_deref().and_then(|id| id.parse::<u64>().ok()).and_then(|id| pending.remove(&id));

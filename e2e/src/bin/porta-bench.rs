@@ -255,14 +255,44 @@ async fn main() -> anyhow::Result<()> {
     let server = stack.server_id.clone();
     let mut rows = Vec::new();
     let tck = clk_tck();
+    // `porta-bench [section…]` runs only the named sections.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
+    let mut ws = stack.api.ws().await?;
 
-    // 1. Throughput and CPU per 50 MB.
+    if want("throughput") {
+        throughput(&mut ws, &server, (bpid, gpid), tck, &mut rows).await?;
+    }
+    if want("echo") {
+        echo(&stack, &mut ws, &server, &mut rows).await?;
+    }
+    if want("stall") {
+        stall(&stack, &server, (bpid, gpid), &mut rows).await?;
+    }
+    drop(ws);
+    if want("idle") {
+        idle_terminals(&stack, &server, (bpid, gpid), &mut rows).await?;
+    }
+    if want("bridges") {
+        idle_bridges(&stack, bpid, &mut rows).await?;
+    }
+    print_table(&rows);
+    Ok(())
+}
+
+/// Throughput of a 50 MB flood, and CPU spent by backend + bridge per 50 MB.
+async fn throughput(
+    ws: &mut Ws,
+    server: &str,
+    (bpid, gpid): (u32, u32),
+    tck: f64,
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
     let mut porta = Vec::new();
     let mut cpu = Vec::new();
-    let mut ws = stack.api.ws().await?;
     for _ in 0..RUNS {
         let before = cpu_ticks(bpid) + cpu_ticks(gpid);
-        let (secs, bytes) = porta_flood(&mut ws, &server).await?;
+        let (secs, bytes) = porta_flood(ws, server).await?;
         let spent = (cpu_ticks(bpid) + cpu_ticks(gpid) - before) as f64 / tck;
         porta.push(bytes as f64 / secs / 1e6);
         cpu.push(spent * (FLOOD_BYTES as f64 / bytes as f64));
@@ -280,11 +310,14 @@ async fn main() -> anyhow::Result<()> {
         ">= 80 % of raw",
     ));
     rows.push(row("CPU (backend + bridge) per 50 MB", format!("{:.2} CPU-s", median(cpu)), "-", "<= 1.2 CPU-s"));
+    Ok(())
+}
 
-    // 2. Echo latency at a prompt.
-    let s = open(&mut ws, &server).await?.stream;
-    ready(&mut ws, s).await?;
-    let lat = echo_latency(&mut ws, s).await?;
+/// Echo latency at an idle prompt, then while another terminal on the same bridge floods.
+async fn echo(stack: &Stack, ws: &mut Ws, server: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let s = open(ws, server).await?.stream;
+    ready(ws, s).await?;
+    let lat = echo_latency(ws, s).await?;
     let raw_lat = tokio::task::spawn_blocking(raw_pty_echo).await??;
     rows.push(row(
         "echo latency p50/p95/p99 (300 keys)",
@@ -293,9 +326,8 @@ async fn main() -> anyhow::Result<()> {
         "p50 <= 1, p99 <= 3 ms",
     ));
 
-    // 3. Echo latency while another terminal on the same bridge floods.
     let mut flood_ws = stack.api.ws().await?;
-    let f = open(&mut flood_ws, &server).await?.stream;
+    let f = open(&mut flood_ws, server).await?.stream;
     ready(&mut flood_ws, f).await?;
     flood_ws.input(f, b"yes 'flooding the other terminal'\n").await?;
     let flood_task = tokio::spawn(async move {
@@ -303,13 +335,16 @@ async fn main() -> anyhow::Result<()> {
         flood_ws
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let lat_flood = echo_latency(&mut ws, s).await?;
+    let lat_flood = echo_latency(ws, s).await?;
     flood_task.abort();
     rows.push(row("echo latency while another terminal floods", fmt_lat(&lat_flood), "-", "p99 <= 5 ms"));
+    Ok(())
+}
 
-    // 4. A client that stops reading for 10 s while its terminal floods.
+/// A client that stops reading for 10 s while its terminal floods.
+async fn stall(stack: &Stack, server: &str, (bpid, gpid): (u32, u32), rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let mut stall_ws = stack.api.ws().await?;
-    let st = open(&mut stall_ws, &server).await?.stream;
+    let st = open(&mut stall_ws, server).await?.stream;
     ready(&mut stall_ws, st).await?;
     stall_ws.input(st, b"yes 'stalled client flood'\n").await?;
     stall_ws.wait_output(st, "stalled client flood\r\nstalled client flood", T).await?;
@@ -333,16 +368,23 @@ async fn main() -> anyhow::Result<()> {
         "-",
         "<= 2048 KiB",
     ));
-    drop(stall_ws);
-    drop(ws);
+    stall_ws.close().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(())
+}
 
-    // 5. Memory per idle terminal, 50 open.
+/// Memory of backend + bridge per idle terminal, with 50 open.
+async fn idle_terminals(
+    stack: &Stack,
+    server: &str,
+    (bpid, gpid): (u32, u32),
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
     let mut idle_ws = stack.api.ws().await?;
     let base_rss = rss_kib(bpid) + rss_kib(gpid);
     let mut streams = Vec::new();
     for _ in 0..IDLE_TERMINALS {
-        let s = open(&mut idle_ws, &server).await?.stream;
+        let s = open(&mut idle_ws, server).await?.stream;
         streams.push(s);
     }
     for s in &streams {
@@ -352,8 +394,11 @@ async fn main() -> anyhow::Result<()> {
     let per_term = (rss_kib(bpid) + rss_kib(gpid)).saturating_sub(base_rss) as f64 / IDLE_TERMINALS as f64;
     rows.push(row("memory per idle terminal (50 open)", format!("{per_term:.1} KiB"), "-", "<= 64 KiB"));
     idle_ws.close().await;
+    Ok(())
+}
 
-    // 6. Backend memory per idle bridge, 1000 simulated bridges.
+/// Backend memory per idle bridge, with 1000 simulated bridges connected.
+async fn idle_bridges(stack: &Stack, bpid: u32, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let api = Api::login(&stack.backend.url, "admin", ADMIN_PASSWORD).await?;
     let mut tokens = Vec::with_capacity(SIM_BRIDGES);
     for _ in 0..SIM_BRIDGES {
@@ -377,8 +422,6 @@ async fn main() -> anyhow::Result<()> {
     for s in sims {
         s.abort();
     }
-
-    print_table(&rows);
     Ok(())
 }
 
