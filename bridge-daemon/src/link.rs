@@ -567,3 +567,28 @@ impl Session {
 fn unknown_stream(stream: StreamId) -> ErrorBody {
     ErrorBody::new(ErrorCode::UnknownStream, format!("no stream {stream} on this connection"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_up_to_a_cap() {
+        for _ in 0..100 {
+            let first = backoff(0);
+            assert!(first >= BACKOFF_MIN / 2 && first <= BACKOFF_MIN, "{first:?}");
+            let late = backoff(30);
+            assert!(late >= BACKOFF_MAX / 2 && late <= BACKOFF_MAX, "{late:?}");
+        }
+        let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(5)).collect();
+        assert!(spread.len() > 1, "jittered");
+    }
+
+    #[test]
+    fn server_urls_become_hub_urls() {
+        assert_eq!(bridge_ws_url("http://h:8111").ok().as_deref(), Some("ws://h:8111/bridge/ws"));
+        assert_eq!(bridge_ws_url("https://p.example.com/").ok().as_deref(), Some("wss://p.example.com/bridge/ws"));
+        assert_eq!(bridge_ws_url("wss://p/bridge/ws").ok().as_deref(), Some("wss://p/bridge/ws"));
+        assert!(bridge_ws_url("p.example.com").is_err());
+    }
+}

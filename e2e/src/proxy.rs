@@ -2,15 +2,19 @@
 //! simulate a network drop while both processes stay alive.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub struct Proxy {
     pub addr: SocketAddr,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
+    freeze: watch::Sender<u64>,
+    accepting: Arc<AtomicBool>,
 }
 
 impl Proxy {
@@ -19,20 +23,45 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (freeze, frozen) = watch::channel(0u64);
+        let accepting = Arc::new(AtomicBool::new(true));
         let accept = tokio::spawn({
             let conns = conns.clone();
+            let accepting = accepting.clone();
             async move {
                 while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !accepting.load(Ordering::SeqCst) {
+                        continue;
+                    }
+                    let mut frozen = frozen.clone();
+                    frozen.mark_unchanged();
                     let task = tokio::spawn(async move {
                         if let Ok(mut outbound) = TcpStream::connect(target).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = frozen.changed() => {
+                                    // Half-open: both sockets stay up, nothing flows.
+                                    std::future::pending::<()>().await;
+                                }
+                            }
                         }
                     });
                     conns.lock().unwrap_or_else(|p| p.into_inner()).push(task);
                 }
             }
         });
-        Ok(Self { addr, conns, accept })
+        Ok(Self { addr, conns, accept, freeze, accepting })
+    }
+
+    /// Refuses (closes at once) new connections while `false`.
+    pub fn set_accepting(&self, on: bool) {
+        self.accepting.store(on, Ordering::SeqCst);
+    }
+
+    /// Stops forwarding on every open connection but keeps them open, like a network that
+    /// silently drops packets. New connections are forwarded as usual.
+    pub fn freeze(&self) {
+        self.freeze.send_modify(|n| *n += 1);
     }
 
     pub fn url(&self) -> String {

@@ -107,6 +107,49 @@ async fn a_cut_bridge_link_resumes_the_terminal() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_silent_link_is_detected_by_heartbeats_on_both_sides() -> anyhow::Result<()> {
+    let backend = Backend::start(&[]).await?;
+    let target: SocketAddr = backend.url.trim_start_matches("http://").parse()?;
+    let proxy = Proxy::start(target).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&["--server", &proxy.url()])?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let server = api.wait_server_online(true, T).await?;
+    let mut ws = api.ws().await?;
+    let s = open(&mut ws, &server).await?.stream;
+    ws.input(s, b"echo before\n").await?;
+    ws.wait_output(s, "before", T).await?;
+
+    // Packets stop, nobody closes anything: only heartbeats (1 s here) can tell. The bridge
+    // may not dial again yet, so it is the backend that must notice.
+    proxy.set_accepting(false);
+    proxy.freeze();
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == s), T).await?;
+    api.wait_server_online(false, T).await?;
+    // The bridge noticed too and keeps dialling; once it gets through, the terminal resumes.
+    proxy.set_accepting(true);
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == s), T).await?;
+    ws.input(s, b"echo after-$((2+2))\n").await?;
+    ws.wait_output(s, "after-4", T).await?;
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_signal_reaches_the_foreground_process() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let mut ws = stack.api.ws().await?;
+    let s = open(&mut ws, &stack.server_id).await?.stream;
+    ws.input(s, b"sleep 100\n").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    ws.call(client::TermSignal { stream: s, signal: porta_shared::types::Signal::Int }).await??;
+    // Without the signal this line would wait 100 s; $? says how sleep ended (128 + SIGINT).
+    ws.input(s, b"echo woke-$?\n").await?;
+    ws.wait_output(s, "woke-130", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_killed_bridge_ends_its_terminals_and_comes_back() -> anyhow::Result<()> {
     let mut stack = Stack::start(&[], &[]).await?;
     let server = stack.server_id.clone();

@@ -71,11 +71,15 @@ pub fn run() -> anyhow::Result<()> {
 
 fn supervise(stop: &AtomicBool, backend: &mut Child, bridge: &mut Child) -> anyhow::Result<()> {
     while !stop.load(Ordering::SeqCst) {
-        if let Some(status) = backend.try_wait()? {
-            bail!("porta exited ({status})");
-        }
-        if let Some(status) = bridge.try_wait()? {
-            bail!("porta-bridge exited ({status})");
+        let exited = [("porta", backend.try_wait()?), ("porta-bridge", bridge.try_wait()?)];
+        if let Some((name, Some(status))) = exited.into_iter().find(|(_, s)| s.is_some()) {
+            // With Ctrl+C at a terminal the children get SIGINT too and may exit before our
+            // handler has run; that is a stop, not a failure.
+            std::thread::sleep(Duration::from_millis(300));
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            bail!("{name} exited ({status})");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
