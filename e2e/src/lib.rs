@@ -190,6 +190,21 @@ impl Stack {
         let backend = Backend::start(backend_env).await?;
         let mut bridge = Bridge::enroll(&backend, bridge_args).await?;
         bridge.run(&[])?;
+        Self::signed_in(backend, bridge).await
+    }
+
+    /// Like [`Stack::start`], but the bridge reaches the backend through a [`Proxy`] that
+    /// the test can cut or freeze.
+    pub async fn start_proxied() -> anyhow::Result<(Self, proxy::Proxy)> {
+        let backend = Backend::start(&[]).await?;
+        let target: std::net::SocketAddr = backend.url.trim_start_matches("http://").parse()?;
+        let proxy = proxy::Proxy::start(target).await?;
+        let mut bridge = Bridge::enroll(&backend, &[]).await?;
+        bridge.run(&["--server", &proxy.url()])?;
+        Ok((Self::signed_in(backend, bridge).await?, proxy))
+    }
+
+    async fn signed_in(backend: Backend, bridge: Bridge) -> anyhow::Result<Self> {
         let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
         let server_id = api.wait_server_online(true, Duration::from_secs(20)).await?;
         Ok(Self { backend, bridge, api, server_id })

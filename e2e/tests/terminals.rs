@@ -1,10 +1,8 @@
 //! Terminals over the full path: client → backend → bridge daemon → PTY, and back.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use porta_e2e::proxy::Proxy;
-use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge, Stack, Ws};
+use porta_e2e::{Stack, Ws};
 use porta_shared::ErrorCode;
 use porta_shared::client::{self, ClientEvent, StreamOpened};
 use porta_shared::types::TermSize;
@@ -78,13 +76,8 @@ async fn echo_resize_and_reattach_exactly_once() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_cut_bridge_link_resumes_the_terminal() -> anyhow::Result<()> {
-    let backend = Backend::start(&[]).await?;
-    let target: SocketAddr = backend.url.trim_start_matches("http://").parse()?;
-    let proxy = Proxy::start(target).await?;
-    let mut bridge = Bridge::enroll(&backend, &[]).await?;
-    bridge.run(&["--server", &proxy.url()])?;
-    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
-    let server = api.wait_server_online(true, T).await?;
+    let (stack, proxy) = Stack::start_proxied().await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
 
     let mut ws = api.ws().await?;
     let s = open(&mut ws, &server).await?.stream;
@@ -108,13 +101,8 @@ async fn a_cut_bridge_link_resumes_the_terminal() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_silent_link_is_detected_by_heartbeats_on_both_sides() -> anyhow::Result<()> {
-    let backend = Backend::start(&[]).await?;
-    let target: SocketAddr = backend.url.trim_start_matches("http://").parse()?;
-    let proxy = Proxy::start(target).await?;
-    let mut bridge = Bridge::enroll(&backend, &[]).await?;
-    bridge.run(&["--server", &proxy.url()])?;
-    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
-    let server = api.wait_server_online(true, T).await?;
+    let (stack, proxy) = Stack::start_proxied().await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
     let mut ws = api.ws().await?;
     let s = open(&mut ws, &server).await?.stream;
     ws.input(s, b"echo before\n").await?;
