@@ -67,9 +67,15 @@ pub fn ui() -> anyhow::Result<PathBuf> {
         .typescript(false)
         .generate(&out)
         .context("wasm-bindgen failed")?;
-    for file in ["index.html", "style.css"] {
-        std::fs::copy(root().join("frontend").join(file), out.join(file))
-            .with_context(|| format!("cannot copy frontend/{file}"))?;
+    std::fs::copy(root().join("frontend/index.html"), out.join("index.html"))
+        .context("cannot copy frontend/index.html")?;
+    for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if entry.file_type()?.is_file() && name != "README.md" {
+            std::fs::copy(entry.path(), out.join(&name))
+                .with_context(|| format!("cannot copy assets/{}", name.to_string_lossy()))?;
+        }
     }
     Ok(out)
 }
