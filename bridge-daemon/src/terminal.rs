@@ -11,7 +11,7 @@
 //! blocks on write) instead of growing memory. With no stream attached the reader keeps
 //! going and the ring keeps the newest output for whoever attaches next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
@@ -52,10 +52,31 @@ pub type AttachKey = (u64, StreamId);
 #[derive(Debug)]
 struct Attachment {
     key: AttachKey,
+    /// Offset just past the last byte sent.
     sent: u64,
+    /// Offset the client has consumed up to.
     acked: u64,
+    /// Ranges skipped by gap frames that the client has not acknowledged past yet; they
+    /// were never sent, so they do not count as in flight.
+    gaps: VecDeque<(u64, u64)>,
     exit_sent: bool,
     wake: Arc<Notify>,
+}
+
+impl Attachment {
+    fn skipped(&self) -> u64 {
+        self.gaps.iter().filter(|(from, _)| *from >= self.acked).map(|(from, to)| to - from).sum()
+    }
+
+    /// Bytes sent and not yet acknowledged.
+    fn in_flight(&self) -> u64 {
+        (self.sent - self.acked).saturating_sub(self.skipped())
+    }
+
+    /// Bytes produced that the client has not consumed (in flight or not sent yet).
+    fn backlog(&self, end: u64) -> u64 {
+        (end - self.acked).saturating_sub(self.skipped())
+    }
 }
 
 struct State {
@@ -123,7 +144,14 @@ impl Terminal {
             st.attachments.retain(|a| a.key != key);
             let end = st.ring.end();
             let after = after.min(end);
-            st.attachments.push(Attachment { key, sent: after, acked: after, exit_sent: false, wake: wake.clone() });
+            st.attachments.push(Attachment {
+                key,
+                sent: after,
+                acked: after,
+                gaps: VecDeque::new(),
+                exit_sent: false,
+                wake: wake.clone(),
+            });
             after.max(st.ring.start())
         };
         wake.notify_one();
@@ -146,6 +174,8 @@ impl Terminal {
         let mut st = self.lock();
         if let Some(a) = st.attachments.iter_mut().find(|a| a.key == key) {
             a.acked = a.acked.max(offset.min(a.sent));
+            let acked = a.acked;
+            a.gaps.retain(|(_, to)| *to > acked);
             a.wake.notify_one();
         }
         drop(st);
@@ -160,13 +190,21 @@ impl Terminal {
         let Some(a) = attachments.iter_mut().find(|a| a.key == key) else {
             return Pulled::Idle;
         };
-        if a.sent < ring.start() {
-            let from = a.sent;
-            a.sent = ring.start();
-            a.acked = a.acked.max(from);
-            return Pulled::Gap { from, to: a.sent };
+        // A full window waits for acknowledgements, gap or not: a viewer that stops reading
+        // never has more than one window in flight.
+        let room = self.window.saturating_sub(a.in_flight());
+        if room == 0 {
+            return Pulled::Idle;
         }
-        let room = self.window.saturating_sub(a.sent - a.acked);
+        if a.sent < ring.start() {
+            let (from, to) = (a.sent, ring.start());
+            match a.gaps.back_mut() {
+                Some(last) if last.1 == from => last.1 = to,
+                _ => a.gaps.push_back((from, to)),
+            }
+            a.sent = to;
+            return Pulled::Gap { from, to };
+        }
         let len = (ring.end() - a.sent).min(room).min(max as u64) as usize;
         if len > 0 {
             let offset = a.sent;
@@ -445,7 +483,7 @@ fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
         {
             let mut st = term.lock();
             // Wait while every attached stream has a full window.
-            while !st.attachments.is_empty() && st.attachments.iter().all(|a| st.ring.end() - a.acked >= term.window) {
+            while !st.attachments.is_empty() && st.attachments.iter().all(|a| a.backlog(st.ring.end()) >= term.window) {
                 st = term
                     .reader_wake
                     .wait_timeout(st, Duration::from_secs(1))

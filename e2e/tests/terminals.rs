@@ -233,3 +233,32 @@ async fn a_large_output_arrives_complete_and_in_order() -> anyhow::Result<()> {
     assert!(ws.gaps.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn a_stalled_viewer_does_not_stall_another_viewer_of_the_same_terminal() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let server = stack.server_id.clone();
+    let mut fast = stack.api.ws().await?;
+    let opened = open(&mut fast, &server).await?;
+    let mut slow = stack.api.ws().await?;
+    slow.auto_ack = false;
+    let slow_stream =
+        slow.call(client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 }).await??.stream;
+
+    // 3 MB through the terminal: far more than one window, so the slow viewer's window fills.
+    fast.input(opened.stream, b"head -c 3000000 /dev/zero | tr '\\0' y; echo; echo BOTH-$((5+5))\n").await?;
+    let text = fast.wait_output(opened.stream, "BOTH-10", Duration::from_secs(60)).await?;
+    assert_eq!(text.split(|c| c != 'y').map(str::len).max(), Some(3_000_000));
+
+    // The slow viewer got at most a window, then catches up with a gap marker, not a stall.
+    slow.drain_for(Duration::from_millis(300)).await;
+    let received = slow.output.get(&slow_stream).map_or(0, Vec::len);
+    assert!(received <= 256 * 1024, "the slow viewer received {received} bytes without acknowledging");
+    slow.auto_ack = true;
+    let at = slow.next[&slow_stream];
+    slow.ack(slow_stream, at).await?;
+    slow.wait_output(slow_stream, "BOTH-10", Duration::from_secs(30)).await?;
+    assert!(!slow.gaps.is_empty(), "output it could not keep was reported as a gap");
+    assert!(slow.discontinuities.is_empty(), "{:?}", slow.discontinuities);
+    Ok(())
+}
