@@ -156,6 +156,8 @@ pub struct Ws {
     pub unknown: Vec<String>,
     /// Offset last acknowledged per stream.
     acked: HashMap<StreamId, u64>,
+    /// Keep output bytes in [`Ws::output`] (off for a flood nobody reads).
+    pub keep_output: bool,
 }
 
 /// How much output the client takes before it acknowledges.
@@ -183,6 +185,7 @@ impl Ws {
             auto_ack: true,
             unknown: Vec::new(),
             acked: HashMap::new(),
+            keep_output: true,
         })
     }
 
@@ -268,7 +271,9 @@ impl Ws {
                 }
                 *next = f.seq + f.payload.len() as u64;
                 let end = *next;
-                self.output.entry(f.stream).or_default().extend_from_slice(f.payload);
+                if self.keep_output {
+                    self.output.entry(f.stream).or_default().extend_from_slice(f.payload);
+                }
                 // Acknowledge in batches, as a renderer does; well below the window, so the
                 // stream never waits on us.
                 let acked = *self.acked.entry(f.stream).or_insert(f.seq);

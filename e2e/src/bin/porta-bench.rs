@@ -329,6 +329,9 @@ async fn echo(stack: &Stack, ws: &mut Ws, server: &str, rows: &mut Vec<Row>) -> 
     let mut flood_ws = stack.api.ws().await?;
     let f = open(&mut flood_ws, server).await?.stream;
     ready(&mut flood_ws, f).await?;
+    // The flooding viewer acknowledges but keeps nothing, so this process measures Porta,
+    // not its own buffer growth.
+    flood_ws.keep_output = false;
     flood_ws.input(f, b"yes 'flooding the other terminal'\n").await?;
     let flood_task = tokio::spawn(async move {
         flood_ws.drain_for(Duration::from_secs(600)).await;
