@@ -316,6 +316,11 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     result
 }
 
+/// How long a stream that is streaming bulk output may wait to fill a bigger frame.
+const LINGER: Duration = Duration::from_millis(1);
+/// A pull this large marks its stream as streaming bulk output.
+const BULK: usize = 16 * 1024;
+
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
     mut rx: mpsc::UnboundedReceiver<Message>,
@@ -325,6 +330,10 @@ async fn write_loop(
 ) -> Result<(), LinkError> {
     let mut cursor = 0usize;
     let mut active: Vec<(StreamId, Arc<Terminal>)> = Vec::new();
+    // Streams that sent a bulk frame, and when. They wait up to LINGER for a half-full frame:
+    // a flood then travels in ~32 KiB frames instead of the PTY's 4 KiB reads, while a
+    // keystroke's echo (never bulk) goes out at once.
+    let mut bulk: HashMap<StreamId, tokio::time::Instant> = HashMap::new();
     loop {
         // Control messages (replies, events, exec output) go first.
         loop {
@@ -337,14 +346,31 @@ async fn write_loop(
         // Then one chunk per attached stream, starting after last pass's first stream.
         active.clear();
         active.extend(attachments.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(s, t)| (*s, t.clone())));
+        bulk.retain(|s, _| active.iter().any(|(a, _)| a == s));
         let mut progressed = false;
+        let mut linger_until: Option<tokio::time::Instant> = None;
         if !active.is_empty() {
             cursor = (cursor + 1) % active.len();
             for i in 0..active.len() {
                 let (stream, term) = &active[(cursor + i) % active.len()];
-                if let Some(msg) = pull_one(term, session, *stream) {
-                    sink.feed(msg).await?;
-                    progressed = true;
+                let since = bulk.get(stream).copied().filter(|t| t.elapsed() < LINGER);
+                let min = if since.is_some() { CHUNK / 2 } else { 1 };
+                match pull_one(term, session, *stream, min) {
+                    Some((msg, len)) => {
+                        if len >= BULK {
+                            bulk.insert(*stream, tokio::time::Instant::now());
+                        } else {
+                            bulk.remove(stream);
+                        }
+                        sink.feed(msg).await?;
+                        progressed = true;
+                    }
+                    None => {
+                        if let Some(t) = since {
+                            let until = t + LINGER;
+                            linger_until = Some(linger_until.map_or(until, |u| u.min(until)));
+                        }
+                    }
                 }
             }
         }
@@ -356,24 +382,35 @@ async fn write_loop(
                     None => return Ok(()),
                 },
                 () = wake.notified() => {}
+                () = sleep_until(linger_until) => {}
             }
         }
     }
 }
 
-/// The next message for one attached stream, if it has anything to send.
-fn pull_one(term: &Terminal, session: u64, stream: StreamId) -> Option<Message> {
-    match term.pull((session, stream), CHUNK, HEADER_LEN) {
-        Pulled::Idle => None,
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next message for one attached stream, if it has anything to send (waiting for at
+/// least `min` bytes of output), with the number of output bytes it carries.
+fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Option<(Message, usize)> {
+    match term.pull((session, stream), CHUNK, min, HEADER_LEN) {
+        Pulled::Idle | Pulled::Waiting => None,
         Pulled::Gap { from, to } => {
-            Some(Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()))
+            Some((Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()), 0))
         }
         Pulled::Data { offset, mut buf } => {
             buf[..HEADER_LEN].copy_from_slice(&Frame::header(FrameKind::TermOutput, stream, offset));
-            Some(Message::binary(buf))
+            let len = buf.len() - HEADER_LEN;
+            Some((Message::binary(buf), len))
         }
-        Pulled::Exited(exit) => Some(Message::text(
-            Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode(),
+        Pulled::Exited(exit) => Some((
+            Message::text(Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode()),
+            0,
         )),
     }
 }

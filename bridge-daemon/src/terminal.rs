@@ -105,6 +105,8 @@ pub struct Terminal {
 pub enum Pulled {
     /// Nothing to send now.
     Idle,
+    /// Some output is ready, but less than the caller asked to wait for.
+    Waiting,
     /// Output lost between the attachment's position and `to`: send a gap frame first.
     Gap { from: u64, to: u64 },
     /// Output starting at `offset`, after the requested headroom in `buf`.
@@ -182,9 +184,10 @@ impl Terminal {
         self.reader_wake.notify_all();
     }
 
-    /// Pulls the next piece of output for an attachment, at most `max` bytes. Data comes in
-    /// a buffer sized exactly for it, after `headroom` zero bytes for the frame header.
-    pub fn pull(&self, key: AttachKey, max: usize, headroom: usize) -> Pulled {
+    /// Pulls the next piece of output for an attachment: at most `max` bytes, and only when
+    /// at least `min` are ready (or the window allows no more). Data comes in a buffer sized
+    /// exactly for it, after `headroom` zero bytes for the frame header.
+    pub fn pull(&self, key: AttachKey, max: usize, min: usize, headroom: usize) -> Pulled {
         let mut st = self.lock();
         let State { ring, exit, attachments, .. } = &mut *st;
         let Some(a) = attachments.iter_mut().find(|a| a.key == key) else {
@@ -206,6 +209,9 @@ impl Terminal {
             return Pulled::Gap { from, to };
         }
         let len = (ring.end() - a.sent).min(room).min(max as u64) as usize;
+        if len > 0 && len < min && (len as u64) < room && exit.is_none() {
+            return Pulled::Waiting;
+        }
         if len > 0 {
             let offset = a.sent;
             let mut buf = Vec::with_capacity(headroom + len);
@@ -535,7 +541,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut out = Vec::new();
         while Instant::now() < deadline {
-            match term.pull(key, 4096, 0) {
+            match term.pull(key, 4096, 1, 0) {
                 Pulled::Data { offset, buf } => {
                     term.ack(key, offset + buf.len() as u64);
                     out.extend_from_slice(&buf);
@@ -545,7 +551,7 @@ mod tests {
                 }
                 Pulled::Exited(status) => return (String::from_utf8_lossy(&out).into_owned(), Some(status)),
                 Pulled::Gap { .. } => panic!("unexpected gap"),
-                Pulled::Idle => std::thread::sleep(Duration::from_millis(10)),
+                Pulled::Idle | Pulled::Waiting => std::thread::sleep(Duration::from_millis(10)),
             }
         }
         panic!("timed out waiting for {needle:?}; got {:?}", String::from_utf8_lossy(&out));
@@ -586,7 +592,7 @@ mod tests {
         let key = (1, 2);
         let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
         assert!(info.start > 0 && from == info.start, "{info:?} from {from}");
-        match term.pull(key, 4096, 0) {
+        match term.pull(key, 4096, 1, 0) {
             Pulled::Gap { from: lost, to } => assert_eq!((lost, to), (0, info.start)),
             _ => panic!("expected a gap first"),
         }
