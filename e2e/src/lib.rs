@@ -37,6 +37,20 @@ pub fn bin(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// The built browser app (`cargo xtask ui` writes it to `<target>/ui`).
+pub fn ui_dir() -> anyhow::Result<PathBuf> {
+    let porta = bin("porta")?;
+    let dir = porta
+        .parent()
+        .and_then(|profile| profile.parent())
+        .map(|target| target.join("ui"))
+        .context("unexpected binary location")?;
+    if !dir.join("index.html").exists() {
+        bail!("{} holds no built app: run `cargo xtask ui` first (`cargo xtask test` does)", dir.display());
+    }
+    Ok(dir)
+}
+
 /// A running backend with its own data directory.
 pub struct Backend {
     pub url: String,
