@@ -47,6 +47,25 @@ pub fn ensure_wasm_target() -> anyhow::Result<()> {
     run(Command::new("rustup").args(["target", "add", WASM_TARGET]), "rustup target add wasm32-unknown-unknown")
 }
 
+/// Installs Debian's Chromium and ChromeDriver for the browser tests when they are missing.
+pub fn ensure_chromium() -> anyhow::Result<()> {
+    let present = |p: &str| Path::new(p).exists();
+    if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
+        return Ok(());
+    }
+    let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+    if !root {
+        bail!("the browser tests need Chromium: run `sudo apt-get install -y chromium chromium-driver`");
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install chromium chromium-driver",
+    )
+}
+
 /// Builds the browser app (Leptos → wasm32 → wasm-bindgen) into `<target>/ui`.
 pub fn ui() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
@@ -90,6 +109,7 @@ pub fn test() -> anyhow::Result<()> {
         "cargo clippy (browser app)",
     )?;
     ui()?;
+    ensure_chromium()?;
     run(cargo().args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     if nextest {
