@@ -4,22 +4,44 @@ use std::time::Duration;
 
 use fantoccini::Locator;
 use porta_e2e::browser::{Browser, with_screenshot_on_failure};
-use porta_e2e::{Backend, ui_dir};
+use porta_e2e::{ADMIN_PASSWORD, Backend, Bridge, ui_dir};
 
 #[tokio::test]
-async fn the_app_starts_in_chromium() -> anyhow::Result<()> {
+async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result<()> {
     let ui = ui_dir()?.to_string_lossy().into_owned();
     let backend = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
     let browser = Browser::start(1280, 800).await?;
-    let result = with_screenshot_on_failure(&browser, "the_app_starts_in_chromium", || async {
+    let c = &browser.client;
+    let wait = || c.wait().at_most(Duration::from_secs(20));
+    let result = with_screenshot_on_failure(&browser, "sign_in", || async {
         // A client route: the backend answers with the app, and the wasm mounts.
-        browser.client.goto(&format!("{}/servers", backend.url)).await?;
-        let heading =
-            browser.client.wait().at_most(Duration::from_secs(20)).for_element(Locator::Css("main h1")).await?;
-        assert_eq!(heading.text().await?, "Porta");
-        let protocol = browser.client.find(Locator::XPath("//p[contains(., 'Wire protocol')]")).await?;
-        assert_eq!(protocol.text().await?, format!("Wire protocol v{}", porta_shared::PROTOCOL_VERSION));
-        browser.screenshot("app").await?;
+        c.goto(&format!("{}/servers", backend.url)).await?;
+        let user = wait().for_element(Locator::Css("input[name=username]")).await?;
+        user.send_keys("admin").await?;
+        let pass = c.find(Locator::Css("input[name=password]")).await?;
+        pass.send_keys("not the password").await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let error = wait().for_element(Locator::Css(".error:not([hidden])")).await?;
+        assert_eq!(error.text().await?, "wrong username or password");
+
+        pass.clear().await?;
+        pass.send_keys(ADMIN_PASSWORD).await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let row = wait().for_element(Locator::Css("li.server[data-status=online]")).await?;
+        assert!(row.text().await?.contains("online"));
+        assert_eq!(c.find(Locator::Css(".topbar .user")).await?.text().await?, "admin");
+        browser.screenshot("dashboard").await?;
+
+        // A reload keeps the session (through the refresh cookie, not a stored token).
+        c.refresh().await?;
+        wait().for_element(Locator::Css("li.server[data-status=online]")).await?;
+
+        c.find(Locator::Css("button.signout")).await?.click().await?;
+        wait().for_element(Locator::Css("input[name=username]")).await?;
+        c.refresh().await?;
+        wait().for_element(Locator::Css("input[name=username]")).await?;
         Ok(())
     })
     .await;

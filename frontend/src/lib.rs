@@ -1,26 +1,36 @@
 //! Porta's browser app: a Leptos client-side app compiled to wasm.
 //!
-//! This first version is the placeholder the spine ships with: it proves the toolchain
-//! (Leptos → wasm32 → wasm-bindgen, driven by `cargo xtask`) and that the wire protocol crate
-//! builds for the browser. The dashboard, sign-in and terminals follow.
+//! Pages: sign-in, and the dashboard of servers. Terminals and the rest follow.
+
+mod api;
+mod dashboard;
+mod signin;
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use wasm_bindgen::prelude::wasm_bindgen;
 
-/// The whole page.
+pub use api::Session;
+
+/// The whole app: restores the session from the refresh cookie, then shows the page that
+/// fits.
 #[component]
 pub fn App() -> impl IntoView {
-    let protocol = porta_shared::PROTOCOL_VERSION;
+    let session = RwSignal::new(None::<Session>);
+    let restored = RwSignal::new(false);
+    spawn_local(async move {
+        if let Some(s) = api::refresh().await {
+            session.set(Some(s));
+        }
+        restored.set(true);
+    });
     view! {
-        <main class="placeholder">
-            <h1>"Porta"</h1>
-            <p>"A web IDE and server-admin platform for every server you own."</p>
-            <p class="muted">
-                "The backend and bridge are running. The dashboard arrives in the next release; until then use the API: "
-                <code>"/graphql"</code> ", " <code>"/api/ws"</code> "."
-            </p>
-            <p class="muted">"Wire protocol v" {protocol}</p>
-        </main>
+        <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || match session.get() {
+                Some(_) => view! { <dashboard::Dashboard session /> }.into_any(),
+                None => view! { <signin::SignIn session /> }.into_any(),
+            }}
+        </Show>
     }
 }
 

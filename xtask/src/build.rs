@@ -7,9 +7,12 @@ use anyhow::{Context as _, bail};
 
 pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// The workspace root.
+/// The workspace root. Read at run time (`cargo run` sets `CARGO_MANIFEST_DIR`): with a target
+/// directory shared between checkouts, the binary may have been built from another one.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    let manifest_dir =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// The cargo target directory in effect.
