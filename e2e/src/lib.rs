@@ -62,13 +62,26 @@ pub struct Backend {
 impl Backend {
     /// Starts `porta` on a free port with an admin whose password is [`ADMIN_PASSWORD`].
     pub async fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::launch(env, true).await
+    }
+
+    /// Starts `porta` with no user at all: the first-run set-up is open.
+    pub async fn start_without_admin(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::launch(env, false).await
+    }
+
+    async fn launch(env: &[(&str, &str)], admin: bool) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let mut cmd = Command::new(bin("porta")?);
+        if admin {
+            cmd.env("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD);
+        } else {
+            cmd.env_remove("PORTA_ADMIN_PASSWORD");
+        }
         cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data.path())
-            .env("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("PORTA_HEARTBEAT_MS", "1000")
             .env("RUST_LOG", "porta_backend=info")
             .stdout(Stdio::piped())

@@ -34,6 +34,14 @@ async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result
         assert_eq!(c.find(Locator::Css(".topbar .user")).await?.text().await?, "admin");
         browser.screenshot("dashboard").await?;
 
+        // "Add server" shows the one line to run on it, with a fresh one-time token.
+        c.find(Locator::Css("button.add-server")).await?.click().await?;
+        let command = wait().for_element(Locator::Css(".enroll .command")).await?.text().await?;
+        assert!(
+            command.starts_with(&format!("porta-bridge enroll --server {} --token pet_", backend.url)),
+            "{command}"
+        );
+
         // A reload keeps the session (through the refresh cookie, not a stored token).
         c.refresh().await?;
         wait().for_element(Locator::Css("li.server[data-status=online]")).await?;
@@ -42,6 +50,45 @@ async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result
         wait().for_element(Locator::Css("input[name=username]")).await?;
         c.refresh().await?;
         wait().for_element(Locator::Css("input[name=username]")).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn the_first_run_creates_the_admin() -> anyhow::Result<()> {
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let backend = Backend::start_without_admin(&[("PORTA_UI_DIR", &ui)]).await?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let wait = || c.wait().at_most(Duration::from_secs(20));
+    let result = with_screenshot_on_failure(&browser, "first_run", || async {
+        c.goto(&backend.url).await?;
+        let lead = wait().for_element(Locator::Css(".lead:not([hidden])")).await?;
+        assert!(lead.text().await?.contains("administrator"));
+        c.find(Locator::Css("input[name=username]")).await?.send_keys("root-admin").await?;
+        let pass = c.find(Locator::Css("input[name=password]")).await?;
+        pass.send_keys("short").await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let error = wait().for_element(Locator::Css(".error:not([hidden])")).await?;
+        assert!(error.text().await?.contains("password"), "a clear reason");
+
+        pass.clear().await?;
+        pass.send_keys("a long enough password").await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        let user = wait().for_element(Locator::Css(".topbar .user")).await?;
+        assert_eq!(user.text().await?, "root-admin");
+        // The set-up is closed now: the same form signs in.
+        let api = porta_e2e::Api::login(&backend.url, "root-admin", "a long enough password").await;
+        assert!(api.is_ok());
+        let again = reqwest::Client::new()
+            .post(format!("{}/api/auth/setup", backend.url))
+            .json(&serde_json::json!({ "username": "second", "password": "another password" }))
+            .send()
+            .await?;
+        assert_eq!(again.status(), 409);
         Ok(())
     })
     .await;

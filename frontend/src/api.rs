@@ -4,7 +4,7 @@
 //! refresh cookie, which script cannot read. No token is ever put in a URL.
 
 use gloo_net::http::{Request, Response};
-use porta_shared::api::{ApiError, AuthResponse, LoginRequest, UserInfo};
+use porta_shared::api::{ApiError, AuthResponse, AuthStatus, LoginRequest, UserInfo};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -48,14 +48,28 @@ async fn session_from(resp: Response) -> Result<Session, String> {
     Ok(Session { token: auth.access_token, user: auth.user })
 }
 
+/// Whether no user exists yet, so the first-run set-up must be shown.
+pub async fn setup_required() -> Result<bool, String> {
+    let resp = Request::get("/api/auth/status").send().await.map_err(unreachable_backend)?;
+    if !resp.ok() {
+        return Err(error_of(resp).await);
+    }
+    let status: AuthStatus = resp.json().await.map_err(|e| format!("unexpected answer: {e}"))?;
+    Ok(status.setup_required)
+}
+
 pub async fn login(username: &str, password: &str) -> Result<Session, String> {
+    credentials("/api/auth/login", username, password).await
+}
+
+/// First run: creates the admin and signs in.
+pub async fn setup(username: &str, password: &str) -> Result<Session, String> {
+    credentials("/api/auth/setup", username, password).await
+}
+
+async fn credentials(path: &str, username: &str, password: &str) -> Result<Session, String> {
     let body = LoginRequest { username: username.to_owned(), password: password.to_owned() };
-    let resp = Request::post("/api/auth/login")
-        .json(&body)
-        .map_err(|e| e.to_string())?
-        .send()
-        .await
-        .map_err(unreachable_backend)?;
+    let resp = Request::post(path).json(&body).map_err(|e| e.to_string())?.send().await.map_err(unreachable_backend)?;
     session_from(resp).await
 }
 
@@ -90,4 +104,18 @@ async fn graphql<T: DeserializeOwned>(token: &str, query: &str, field: &str) -> 
 
 pub async fn servers(token: &str) -> Result<Vec<Server>, String> {
     graphql(token, "{ servers { id name online os arch lastSeenMs } }", "servers").await
+}
+
+/// A one-time token for a new server, with the line to run there.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrollment {
+    pub command: String,
+    pub install_snippet: String,
+    pub expires_at_ms: f64,
+}
+
+pub async fn create_enrollment(token: &str) -> Result<Enrollment, String> {
+    let q = "mutation { createEnrollmentToken { command installSnippet expiresAtMs } }";
+    graphql(token, q, "createEnrollmentToken").await
 }

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{self, Server, Session};
+use crate::api::{self, Enrollment, Server, Session};
 
 #[component]
 pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
@@ -29,6 +29,16 @@ pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
         });
     };
     let username = move || session.get().map(|s| s.user.username).unwrap_or_default();
+    let enrollment = RwSignal::new(None::<Enrollment>);
+    let add_server = move |_| {
+        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
+        spawn_local(async move {
+            match api::create_enrollment(&token).await {
+                Ok(e) => enrollment.set(Some(e)),
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
     view! {
         <header class="topbar">
             <span class="brand">"Porta"</span>
@@ -40,10 +50,16 @@ pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
         <main class="dashboard">
             <div class="heading">
                 <h2>"Servers"</h2>
-                <button class="refresh" on:click=move |_| load()>
-                    "Refresh"
-                </button>
+                <div class="actions">
+                    <button class="refresh" on:click=move |_| load()>
+                        "Refresh"
+                    </button>
+                    <button class="add-server" on:click=add_server>
+                        "Add server"
+                    </button>
+                </div>
             </div>
+            {move || enrollment.get().map(|e| view! { <EnrollPanel enrollment=e /> })}
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
             </p>
@@ -64,5 +80,21 @@ fn server_row(s: Server) -> impl IntoView {
             <span class="status">{status}</span>
             <span class="facts">{facts}</span>
         </li>
+    }
+}
+
+/// The one line to run on a new server, and the systemd variant.
+#[component]
+fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
+    let minutes = ((enrollment.expires_at_ms - js_sys::Date::now()) / 60_000.0).max(0.0).round();
+    view! {
+        <section class="enroll">
+            <p>"Run this on the new server (the token works once, for " {minutes} " minutes):"</p>
+            <pre class="command">{enrollment.command}</pre>
+            <details>
+                <summary>"Install as a systemd service instead"</summary>
+                <pre class="snippet">{enrollment.install_snippet}</pre>
+            </details>
+        </section>
     }
 }

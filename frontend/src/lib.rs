@@ -1,6 +1,7 @@
 //! Porta's browser app: a Leptos client-side app compiled to wasm.
 //!
-//! Pages: sign-in, and the dashboard of servers. Terminals and the rest follow.
+//! Pages: first-run set-up, sign-in, and the dashboard of servers (with \"add server\").
+//! Terminals and the rest follow.
 
 mod api;
 mod dashboard;
@@ -18,9 +19,11 @@ pub use api::Session;
 pub fn App() -> impl IntoView {
     let session = RwSignal::new(None::<Session>);
     let restored = RwSignal::new(false);
+    let setup = RwSignal::new(false);
     spawn_local(async move {
-        if let Some(s) = api::refresh().await {
-            session.set(Some(s));
+        match api::refresh().await {
+            Some(s) => session.set(Some(s)),
+            None => setup.set(api::setup_required().await.unwrap_or(false)),
         }
         restored.set(true);
     });
@@ -28,7 +31,7 @@ pub fn App() -> impl IntoView {
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match session.get() {
                 Some(_) => view! { <dashboard::Dashboard session /> }.into_any(),
-                None => view! { <signin::SignIn session /> }.into_any(),
+                None => view! { <signin::SignIn session setup /> }.into_any(),
             }}
         </Show>
     }

@@ -1,4 +1,5 @@
-//! The sign-in page.
+//! The sign-in page, which doubles as the first-run set-up (creating the admin) while no user
+//! exists.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -6,7 +7,7 @@ use leptos::task::spawn_local;
 use crate::api::{self, Session};
 
 #[component]
-pub fn SignIn(session: RwSignal<Option<Session>>) -> impl IntoView {
+pub fn SignIn(session: RwSignal<Option<Session>>, setup: RwSignal<bool>) -> impl IntoView {
     let (username, set_username) = signal(String::new());
     let (password, set_password) = signal(String::new());
     let (error, set_error) = signal(None::<String>);
@@ -16,8 +17,10 @@ pub fn SignIn(session: RwSignal<Option<Session>>) -> impl IntoView {
         set_busy.set(true);
         set_error.set(None);
         let (user, pass) = (username.get_untracked(), password.get_untracked());
+        let first_run = setup.get_untracked();
         spawn_local(async move {
-            match api::login(&user, &pass).await {
+            let result = if first_run { api::setup(&user, &pass).await } else { api::login(&user, &pass).await };
+            match result {
                 Ok(s) => session.set(Some(s)),
                 Err(e) => set_error.set(Some(e)),
             }
@@ -27,6 +30,9 @@ pub fn SignIn(session: RwSignal<Option<Session>>) -> impl IntoView {
     view! {
         <main class="signin">
             <h1>"Porta"</h1>
+            <p class="lead" hidden=move || !setup.get()>
+                "Welcome. Choose the administrator's name and password (at least 8 characters)."
+            </p>
             <form on:submit=submit>
                 <label>
                     "Username"
@@ -44,7 +50,7 @@ pub fn SignIn(session: RwSignal<Option<Session>>) -> impl IntoView {
                     <input
                         name="password"
                         type="password"
-                        autocomplete="current-password"
+                        autocomplete=move || if setup.get() { "new-password" } else { "current-password" }
                         required
                         prop:value=password
                         on:input=move |ev| set_password.set(event_target_value(&ev))
@@ -54,7 +60,7 @@ pub fn SignIn(session: RwSignal<Option<Session>>) -> impl IntoView {
                     {move || error.get().unwrap_or_default()}
                 </p>
                 <button type="submit" disabled=busy>
-                    "Sign in"
+                    {move || if setup.get() { "Create admin and sign in" } else { "Sign in" }}
                 </button>
             </form>
         </main>
