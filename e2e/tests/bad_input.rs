@@ -5,13 +5,18 @@ use std::time::Duration;
 
 use porta_e2e::Stack;
 use porta_e2e::client::is_code;
+use porta_shared::ErrorCode;
 use porta_shared::bridge::{FsRead, FsWrite, SysInfoRequest};
 use porta_shared::client::{self, OnServer};
 use porta_shared::frame::{Frame, FrameKind, MAX_PAYLOAD};
 use porta_shared::types::{Base64, TermId};
-use porta_shared::{ErrorCode, Reply};
 
 const T: Duration = Duration::from_secs(10);
+
+fn write(server: &str, path: &str, data: Vec<u8>, expected_sha256: Option<String>) -> OnServer<FsWrite> {
+    let req = FsWrite { path: path.into(), data: Base64(data), expected_sha256, create_new: false, mode: None };
+    OnServer { server: server.to_owned(), req }
+}
 
 async fn still_works(ws: &mut porta_e2e::Ws, server: &str) -> anyhow::Result<()> {
     let info = ws.call(OnServer { server: server.to_owned(), req: SysInfoRequest {} }).await?;
@@ -82,18 +87,7 @@ async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result
             .await?;
         assert!(is_code(&r, ErrorCode::OutsideRoot), "{path}: {r:?}");
     }
-    let r = ws
-        .call(OnServer {
-            server: server.clone(),
-            req: FsWrite {
-                path: "escape/evil".into(),
-                data: Base64(b"x".to_vec()),
-                expected_sha256: None,
-                create_new: false,
-                mode: None,
-            },
-        })
-        .await?;
+    let r = ws.call(write(&server, "escape/evil", b"x".to_vec(), None)).await?;
     assert!(is_code(&r, ErrorCode::OutsideRoot), "{r:?}");
 
     let read = ws
@@ -101,18 +95,7 @@ async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result
         .await??;
     let hash = read.sha256.clone().expect("whole-file read has a hash");
     std::fs::write(root.path().join("notes.txt"), "v2\n")?; // someone else saves first
-    let r = ws
-        .call(OnServer {
-            server: server.clone(),
-            req: FsWrite {
-                path: "notes.txt".into(),
-                data: Base64(b"mine\n".to_vec()),
-                expected_sha256: Some(hash),
-                create_new: false,
-                mode: None,
-            },
-        })
-        .await?;
+    let r = ws.call(write(&server, "notes.txt", b"mine\n".to_vec(), Some(hash))).await?;
     assert!(is_code(&r, ErrorCode::Conflict), "{r:?}");
     assert_eq!(std::fs::read_to_string(root.path().join("notes.txt"))?, "v2\n", "nothing was written");
     let leftovers: Vec<_> = std::fs::read_dir(root.path())?
@@ -122,21 +105,9 @@ async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result
     assert!(leftovers.is_empty(), "no temp files left");
 
     let too_big = vec![b'x'; FsWrite::MAX_DATA + 1];
-    let r = ws
-        .call(OnServer {
-            server: server.clone(),
-            req: FsWrite {
-                path: "big".into(),
-                data: Base64(too_big),
-                expected_sha256: None,
-                create_new: false,
-                mode: None,
-            },
-        })
-        .await?;
+    let r = ws.call(write(&server, "big", too_big, None)).await?;
     assert!(is_code(&r, ErrorCode::TooLarge), "{r:?}");
     assert!(!root.path().join("big").exists());
     still_works(&mut ws, &server).await?;
-    let _ = Reply::ok("x", &());
     Ok(())
 }
