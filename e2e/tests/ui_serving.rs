@@ -37,3 +37,22 @@ async fn the_app_its_files_and_client_routes_are_served() -> anyhow::Result<()> 
     assert!(!traversal.text().await?.contains("root:"), "no file outside the app directory");
     Ok(())
 }
+
+#[tokio::test]
+async fn without_a_ui_dir_the_app_compiled_into_porta_is_served() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let get = |path: &str| reqwest::get(format!("{}{path}", b.url));
+    let index = get("/servers").await?;
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let html = index.text().await?;
+    assert!(
+        html.contains("porta_frontend.js"),
+        "this porta carries no app: build it with PORTA_EMBED_UI=<target>/ui (cargo xtask test does)"
+    );
+    let wasm = get("/porta_frontend_bg.wasm").await?;
+    assert_eq!(wasm.headers()["content-type"], "application/wasm");
+    let on_disk = std::fs::read(ui_dir()?.join("porta_frontend_bg.wasm"))?;
+    assert_eq!(wasm.bytes().await?.as_ref(), &on_disk[..], "the embedded app is the one just built");
+    assert_eq!(get("/api/nope").await?.status(), 404);
+    Ok(())
+}

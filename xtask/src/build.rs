@@ -102,34 +102,46 @@ pub fn ui() -> anyhow::Result<PathBuf> {
     Ok(out)
 }
 
+/// `cargo` with the built app embedded into `porta` (see `backend/build.rs`). Every build
+/// of one run uses the same setting, so cargo never flips between the two.
+fn cargo_embedding(ui: &Path) -> Command {
+    let mut c = cargo();
+    c.env("PORTA_EMBED_UI", ui);
+    c
+}
+
 /// Every check and test, in the order that fails fastest.
 pub fn test() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
-    run(cargo().args(["clippy", "--all-targets", "--", "-D", "warnings"]), "cargo clippy (native crates)")?;
     ensure_wasm_target()?;
     run(
         cargo().args(["clippy", "-p", "porta-frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]),
         "cargo clippy (browser app)",
     )?;
-    ui()?;
+    let ui = ui()?;
+    run(
+        cargo_embedding(&ui).args(["clippy", "--all-targets", "--", "-D", "warnings"]),
+        "cargo clippy (native crates)",
+    )?;
     ensure_chromium()?;
-    run(cargo().args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
+    run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     if nextest {
         run(
-            cargo().args(["nextest", "run", "--no-fail-fast", "--failure-output", "final"]),
+            cargo_embedding(&ui).args(["nextest", "run", "--no-fail-fast", "--failure-output", "final"]),
             "cargo nextest run (unit, integration, end-to-end)",
         )
     } else {
-        run(cargo().args(["test", "--no-fail-fast"]), "cargo test (unit, integration, end-to-end)")
+        run(cargo_embedding(&ui).args(["test", "--no-fail-fast"]), "cargo test (unit, integration, end-to-end)")
     }
 }
 
-/// Builds the release binaries.
+/// Builds the release binaries, the browser app embedded into `porta`.
 pub fn release_bins() -> anyhow::Result<PathBuf> {
+    let ui = ui()?;
     run(
-        cargo().args(["build", "--release", "-p", "porta-backend", "-p", "porta-bridge"]),
-        "build porta and porta-bridge (release)",
+        cargo_embedding(&ui).args(["build", "--release", "-p", "porta-backend", "-p", "porta-bridge"]),
+        "build porta (with the browser app inside) and porta-bridge (release)",
     )?;
     Ok(target_dir().join("release"))
 }

@@ -15,7 +15,6 @@ use crate::build;
 const DEFAULT_LISTEN: &str = "127.0.0.1:8111";
 
 pub fn run() -> anyhow::Result<()> {
-    let ui = build::ui()?;
     let bin = build::release_bins()?;
     let root = build::root();
     let data = root.join("data");
@@ -35,8 +34,6 @@ pub fn run() -> anyhow::Result<()> {
         .args(["--listen", &listen, "--generate-admin-password"])
         .arg("--data-dir")
         .arg(&data)
-        .arg("--ui-dir")
-        .arg(&ui)
         .spawn()
         .context("cannot start porta")?;
     wait_healthy(&listen, &mut backend)?;
