@@ -20,41 +20,36 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
+        let (bridges_connected, client_sockets, streams_open) = Default::default();
+        let (bytes_to_clients, frames_to_clients, bytes_to_bridges, frames_to_bridges) = Default::default();
         let mut registry = Registry::with_prefix("porta");
-        let m = Self {
-            bridges_connected: Gauge::default(),
-            client_sockets: Gauge::default(),
-            streams_open: Gauge::default(),
-            bytes_to_clients: Counter::default(),
-            frames_to_clients: Counter::default(),
-            bytes_to_bridges: Counter::default(),
-            frames_to_bridges: Counter::default(),
-            registry: Registry::default(),
-        };
-        registry.register("bridges_connected", "Bridges connected to this backend", m.bridges_connected.clone());
-        registry.register("client_sockets", "Browser stream sockets open", m.client_sockets.clone());
-        registry.register("streams_open", "Terminal and exec streams being relayed", m.streams_open.clone());
-        registry.register(
-            "relay_bytes_to_clients",
-            "Stream bytes relayed from bridges to browsers",
-            m.bytes_to_clients.clone(),
-        );
-        registry.register(
-            "relay_frames_to_clients",
-            "Stream frames relayed from bridges to browsers",
-            m.frames_to_clients.clone(),
-        );
-        registry.register(
-            "relay_bytes_to_bridges",
-            "Stream bytes relayed from browsers to bridges",
-            m.bytes_to_bridges.clone(),
-        );
-        registry.register(
-            "relay_frames_to_bridges",
-            "Stream frames relayed from browsers to bridges",
-            m.frames_to_bridges.clone(),
-        );
-        Self { registry, ..m }
+        let gauges: [(&str, &str, &Gauge); 3] = [
+            ("bridges_connected", "Bridges connected to this backend", &bridges_connected),
+            ("client_sockets", "Browser stream sockets open", &client_sockets),
+            ("streams_open", "Terminal and exec streams being relayed", &streams_open),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        let counters: [(&str, &str, &Counter<u64, AtomicU64>); 4] = [
+            ("relay_bytes_to_clients", "Stream bytes relayed from bridges to browsers", &bytes_to_clients),
+            ("relay_frames_to_clients", "Stream frames relayed from bridges to browsers", &frames_to_clients),
+            ("relay_bytes_to_bridges", "Stream bytes relayed from browsers to bridges", &bytes_to_bridges),
+            ("relay_frames_to_bridges", "Stream frames relayed from browsers to bridges", &frames_to_bridges),
+        ];
+        for (name, help, counter) in counters {
+            registry.register(name, help, counter.clone());
+        }
+        Self {
+            registry,
+            bridges_connected,
+            client_sockets,
+            streams_open,
+            bytes_to_clients,
+            frames_to_clients,
+            bytes_to_bridges,
+            frames_to_bridges,
+        }
     }
 
     pub fn render(&self) -> String {
@@ -69,5 +64,27 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn renders_every_metric() {
+        let m = super::Metrics::new();
+        m.bridges_connected.inc();
+        m.bytes_to_clients.inc_by(42);
+        let text = m.render();
+        assert!(text.contains("porta_bridges_connected 1"), "{text}");
+        assert!(text.contains("porta_relay_bytes_to_clients_total 42"), "{text}");
+        for name in [
+            "client_sockets",
+            "streams_open",
+            "relay_frames_to_clients",
+            "relay_bytes_to_bridges",
+            "relay_frames_to_bridges",
+        ] {
+            assert!(text.contains(&format!("porta_{name}")), "{name} missing: {text}");
+        }
     }
 }
