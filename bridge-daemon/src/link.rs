@@ -481,6 +481,9 @@ impl Session {
                 out.reply(&id, self.term(req.term).and_then(|t| t.signal(req.signal)).map(|()| Done {}))
             }
             R::TermClose(req) => out.reply(&id, self.bridge.terminals.close(req.term).map(|()| Done {})),
+            R::TermRename(req) => {
+                out.reply(&id, self.term(req.term).and_then(|t| t.rename(&req.title)).map(|()| Done {}))
+            }
             R::TermList(_) => {
                 self.bridge.terminals.reap();
                 out.reply(&id, Ok(TermListed { terminals: self.bridge.terminals.list() }))

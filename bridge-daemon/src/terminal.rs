@@ -18,7 +18,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use porta_shared::bridge::{TermInfo, TermOpen};
+use porta_shared::bridge::{TermInfo, TermOpen, TermRename};
 use porta_shared::types::{ExitStatus, Signal, StreamId, TermId, TermSize};
 use porta_shared::{ErrorBody, ErrorCode};
 use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
@@ -85,6 +85,7 @@ struct State {
     exit: Option<ExitStatus>,
     exited_at: Option<Instant>,
     attachments: Vec<Attachment>,
+    title: Option<String>,
 }
 
 pub struct Terminal {
@@ -135,7 +136,23 @@ impl Terminal {
             start: st.ring.start(),
             exit: st.exit,
             attached: st.attachments.len() as u32,
+            title: st.title.clone(),
         }
+    }
+
+    /// Names the terminal; blank clears the name. Control characters are refused: the title
+    /// is shown to every user of the server.
+    pub fn rename(&self, title: &str) -> Result<(), ErrorBody> {
+        let title = title.trim();
+        if title.chars().count() > TermRename::MAX_CHARS {
+            let msg = format!("a title has at most {} characters", TermRename::MAX_CHARS);
+            return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
+        }
+        if title.chars().any(char::is_control) {
+            return Err(ErrorBody::new(ErrorCode::BadRequest, "a title cannot contain control characters"));
+        }
+        self.lock().title = (!title.is_empty()).then(|| title.to_owned());
+        Ok(())
     }
 
     /// Attaches a stream, resuming after `after`. Returns the info and the offset of the
@@ -416,6 +433,7 @@ impl Terminals {
                 exit: None,
                 exited_at: None,
                 attachments: Vec::new(),
+                title: None,
             }),
             reader_wake: Condvar::new(),
             master: Mutex::new(pair.master),
@@ -574,6 +592,24 @@ mod tests {
         assert_eq!(terms.list().len(), 1, "an exited terminal stays listed for its output");
         terms.close(term.id).expect("close");
         assert!(terms.get(term.id).is_err());
+    }
+
+    #[test]
+    fn a_title_is_kept_trimmed_and_refused_when_unprintable_or_long() {
+        let terms = Terminals::new(TermConfig::default());
+        let req = TermOpen { shell: Some("/bin/sh".into()), ..TermOpen::default() };
+        let term = terms.open(&req, "/").expect("open");
+        assert_eq!(term.info().title, None);
+        term.rename("  build 🚀 ").expect("rename");
+        assert_eq!(term.info().title.as_deref(), Some("build 🚀"));
+        for bad in ["evil\u{1b}]0;x\u{7}".to_owned(), "x".repeat(TermRename::MAX_CHARS + 1)] {
+            let err = term.rename(&bad).expect_err("refused");
+            assert_eq!(err.code, ErrorCode::BadRequest);
+        }
+        assert_eq!(term.info().title.as_deref(), Some("build 🚀"), "a refused title changes nothing");
+        term.rename(" ").expect("clear");
+        assert_eq!(term.info().title, None);
+        terms.close_all();
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tokio::process::{Child, Command};
 
@@ -20,7 +22,8 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// A fresh browser (new profile) with a `width`×`height` window.
+    /// A fresh browser (new profile) with a `width`×`height` viewport. Below 500 pixels wide
+    /// (where desktop Chromium's windows stop) it emulates a phone's screen instead.
     pub async fn start(width: u32, height: u32) -> anyhow::Result<Self> {
         for tool in [CHROMIUM, CHROMEDRIVER] {
             if !std::path::Path::new(tool).exists() {
@@ -30,6 +33,8 @@ impl Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            // Its own process group, which Chromium joins: see `Drop`.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)
@@ -56,7 +61,12 @@ impl Browser {
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ];
-        let caps = json!({ "goog:chromeOptions": { "binary": CHROMIUM, "args": args } });
+        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        if width < 500 {
+            options["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0 } });
+        }
+        let caps = json!({ "goog:chromeOptions": options });
         let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object literal") };
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -77,7 +87,20 @@ impl Browser {
     }
 
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that panics never reaches [`Browser::close`]; killing only ChromeDriver would
+    /// leave Chromium running. Kill the whole process group instead.
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -94,4 +117,71 @@ where
         }
     }
     result
+}
+
+/// Signs in on the page at `url` as the test admin and waits for the dashboard.
+pub async fn sign_in(c: &Client, url: &str) -> anyhow::Result<()> {
+    c.goto(url).await?;
+    let wait = c.wait().at_most(Duration::from_secs(30));
+    wait.for_element(Locator::Css("input[name=username]")).await?.send_keys("admin").await?;
+    c.find(Locator::Css("input[name=password]")).await?.send_keys(crate::ADMIN_PASSWORD).await?;
+    c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+    c.wait().at_most(Duration::from_secs(30)).for_element(Locator::Css(".topbar .user")).await?;
+    Ok(())
+}
+
+/// The visible text of the active terminal (xterm.js's DOM rows), spaces normalised.
+pub async fn terminal_text(c: &Client) -> anyhow::Result<String> {
+    let v = c
+        .execute(
+            "const rows = document.querySelector('.pane.active .xterm-rows');\
+             return rows ? rows.innerText.replace(/\\u00a0/g, ' ') : '';",
+            vec![],
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the active terminal shows `needle`; returns its text.
+pub async fn wait_for_text(c: &Client, needle: &str, within: Duration) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = terminal_text(c).await?;
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("the terminal never showed {needle:?}; it shows:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types into the active terminal, as keystrokes into xterm.js's input element.
+pub async fn type_in_terminal(c: &Client, text: &str) -> anyhow::Result<()> {
+    let input = c.find(Locator::Css(".pane.active textarea.xterm-helper-textarea")).await?;
+    input.send_keys(text).await?;
+    Ok(())
+}
+
+/// Types a command and presses Enter.
+pub async fn run_command(c: &Client, command: &str) -> anyhow::Result<()> {
+    type_in_terminal(c, &format!("{command}{}", char::from(Key::Enter))).await
+}
+
+/// Ctrl+C in the active terminal, from the keyboard.
+pub async fn ctrl_c(c: &Client) -> anyhow::Result<()> {
+    let actions = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: Key::Control.into() })
+        .then(KeyAction::Down { value: 'c' })
+        .then(KeyAction::Up { value: 'c' })
+        .then(KeyAction::Up { value: Key::Control.into() });
+    c.perform_actions(actions).await?;
+    Ok(())
+}
+
+/// Output bytes the page's terminals have rendered so far (`window.portaRenderedBytes`).
+pub async fn rendered_bytes(c: &Client) -> anyhow::Result<f64> {
+    let v = c.execute("return window.portaRenderedBytes || 0;", vec![]).await?;
+    Ok(v.as_f64().unwrap_or(0.0))
 }

@@ -52,6 +52,14 @@ pub fn ui_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The URL prefix of the built app's assets, `/a/<digest>`.
+pub fn ui_assets() -> anyhow::Result<String> {
+    let dir = ui_dir()?.join("a");
+    let mut names = std::fs::read_dir(&dir)?.filter_map(Result::ok).map(|e| e.file_name());
+    let name = names.next().with_context(|| format!("{} is empty", dir.display()))?;
+    Ok(format!("/a/{}", name.to_string_lossy()))
+}
+
 /// A running backend with its own data directory.
 pub struct Backend {
     pub url: String,

@@ -1,5 +1,5 @@
-//! A TCP proxy between a bridge and the backend whose connections a test can cut, to
-//! simulate a network drop while both processes stay alive.
+//! A TCP proxy in front of the backend (for a bridge or a browser) whose connections a test
+//! can cut, to simulate a network drop while every process stays alive.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,12 @@ pub struct Proxy {
 impl Proxy {
     /// Forwards every connection on a new local port to `target`.
     pub async fn start(target: SocketAddr) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::serve(TcpListener::bind("127.0.0.1:0").await?, target)
+    }
+
+    /// Forwards every connection `listener` accepts to `target` (bind first when the
+    /// proxy's address must be known before the target exists, e.g. as an allowed origin).
+    pub fn serve(listener: TcpListener, target: SocketAddr) -> anyhow::Result<Self> {
         let addr = listener.local_addr()?;
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (freeze, frozen) = watch::channel(0u64);

@@ -262,3 +262,48 @@ async fn a_stalled_viewer_does_not_stall_another_viewer_of_the_same_terminal() -
     assert!(slow.discontinuities.is_empty(), "{:?}", slow.discontinuities);
     Ok(())
 }
+
+async fn list(ws: &mut Ws, server: &str) -> anyhow::Result<Vec<porta_shared::bridge::TermInfo>> {
+    let req = client::OnServer { server: server.to_owned(), req: porta_shared::bridge::TermList {} };
+    Ok(ws.call(req).await??.terminals)
+}
+
+#[tokio::test]
+async fn names_are_shared_and_an_exited_terminal_is_closed_by_its_id() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let opened = open(&mut ws, &server).await?;
+    let term = opened.info.term;
+    let rename = |title: &str| client::OnServer {
+        server: server.clone(),
+        req: porta_shared::bridge::TermRename { term, title: title.to_owned() },
+    };
+
+    ws.call(rename("deploy")).await??;
+    let mut other = stack.api.ws().await?;
+    assert_eq!(list(&mut other, &server).await?[0].title.as_deref(), Some("deploy"), "every client sees the name");
+    for bad in ["bell\u{7}", &"x".repeat(81)] {
+        let err = ws.call(rename(bad)).await?.expect_err("refused");
+        assert_eq!(err.code, ErrorCode::BadRequest, "{bad:?}");
+    }
+    assert_eq!(list(&mut ws, &server).await?[0].title.as_deref(), Some("deploy"), "a refused name changes nothing");
+
+    // The shell exits: the stream ends, the terminal stays listed with its output...
+    ws.input(opened.stream, b"exit 3\n").await?;
+    let exited = ws.wait_event(|e| matches!(e, ClientEvent::TermExited(_)), T).await?;
+    assert!(matches!(exited, ClientEvent::TermExited(e) if e.exit.code == Some(3)));
+    let gone = ws.call(client::TermClose::Stream { stream: opened.stream }).await?.expect_err("no stream");
+    assert_eq!(gone.code, ErrorCode::UnknownStream);
+    assert_eq!(list(&mut ws, &server).await?.len(), 1);
+
+    // ...until it is closed by server and id; a server one may not use is refused first.
+    let elsewhere = client::TermClose::Term { server: "no-such-server".into(), term };
+    assert!(porta_e2e::client::is_code(&ws.call(elsewhere).await?, ErrorCode::NotFound));
+    assert_eq!(list(&mut ws, &server).await?.len(), 1, "a refused close changes nothing");
+    ws.call(client::TermClose::Term { server: server.clone(), term }).await??;
+    assert!(list(&mut ws, &server).await?.is_empty());
+    let again = ws.call(client::TermClose::Term { server: server.clone(), term }).await?;
+    assert!(porta_e2e::client::is_code(&again, ErrorCode::UnknownTerminal), "{again:?}");
+    Ok(())
+}

@@ -1,31 +1,52 @@
-//! The backend serves the built browser app: files with caching headers, `index.html` for the
-//! app's own routes, and JSON errors (never the app) for unknown API paths.
+//! The backend serves the built browser app: assets named by digest and cached for good,
+//! `index.html` (revalidated) for the page and the app's own routes, gzip where the browser
+//! takes it, and JSON errors (never the app) for unknown API paths.
 
-use porta_e2e::{Backend, ui_dir};
+use porta_e2e::{Backend, ui_assets, ui_dir};
+use reqwest::header::ACCEPT_ENCODING;
 
-#[tokio::test]
-async fn the_app_its_files_and_client_routes_are_served() -> anyhow::Result<()> {
-    let ui = ui_dir()?;
-    let ui_arg = ui.to_string_lossy().into_owned();
-    let b = Backend::start(&[("PORTA_UI_DIR", &ui_arg)]).await?;
-    let get = |path: &str| reqwest::get(format!("{}{path}", b.url));
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-    let index = get("/").await?;
-    assert_eq!(index.status(), 200);
-    assert_eq!(index.headers()["cache-control"], "no-cache");
-    assert_eq!(index.headers()["referrer-policy"], "no-referrer");
-    let html = index.text().await?;
-    assert!(html.contains("porta_frontend.js"), "{html}");
+/// What both ways of serving (from a directory, from the binary) must do alike.
+async fn serves_the_app(b: &Backend) -> anyhow::Result<()> {
+    let assets = ui_assets()?;
+    let client = reqwest::Client::new();
+    let get = |path: &str| client.get(format!("{}{path}", b.url)).send();
 
-    let wasm = get("/porta_frontend_bg.wasm").await?;
+    for page in ["/", "/servers/some-id"] {
+        let index = get(page).await?;
+        assert_eq!(index.status(), 200, "{page}");
+        assert_eq!(index.headers()["cache-control"], "no-cache", "{page}");
+        assert_eq!(index.headers()["referrer-policy"], "no-referrer");
+        let html = index.text().await?;
+        assert!(html.contains(&format!("{assets}/porta_frontend.js")), "{page}: {html}");
+    }
+
+    let wasm = get(&format!("{assets}/porta_frontend_bg.wasm")).await?;
     assert_eq!(wasm.status(), 200);
     assert_eq!(wasm.headers()["content-type"], "application/wasm");
-    assert!(wasm.headers()["cache-control"].to_str()?.contains("max-age"));
-    assert!(wasm.bytes().await?.starts_with(b"\0asm"));
+    assert_eq!(wasm.headers()["cache-control"], IMMUTABLE);
+    assert!(wasm.headers().get("content-encoding").is_none(), "no gzip unless asked for");
+    let on_disk = std::fs::read(ui_dir()?.join(&assets[1..]).join("porta_frontend_bg.wasm"))?;
+    assert_eq!(wasm.bytes().await?.as_ref(), &on_disk[..], "the app just built is served");
 
-    let route = get("/servers/some-id/terminal").await?;
-    assert_eq!(route.status(), 200, "client routes get the app");
-    assert!(route.text().await?.contains("porta_frontend.js"));
+    let gz = client
+        .get(format!("{}{assets}/porta_frontend_bg.wasm", b.url))
+        .header(ACCEPT_ENCODING, "br, gzip")
+        .send()
+        .await?;
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["content-type"], "application/wasm");
+    let body = gz.bytes().await?;
+    assert!(body.starts_with(&[0x1f, 0x8b]) && body.len() < on_disk.len(), "gzip is smaller");
+
+    let module = get(&format!("{assets}/xterm/xterm.mjs")).await?;
+    assert_eq!(module.status(), 200);
+    assert!(module.headers()["content-type"].to_str()?.contains("javascript"), "modules must be JavaScript");
+
+    let missing = get(&format!("{assets}/nope.js")).await?;
+    assert_eq!(missing.status(), 404, "a missing asset is not answered with the page");
+    assert!(missing.headers().get("cache-control").is_none_or(|c| c != IMMUTABLE), "a 404 is never cached for good");
 
     for api in ["/api/nope", "/graphql/x", "/bridge/nope"] {
         let r = get(api).await?;
@@ -33,26 +54,27 @@ async fn the_app_its_files_and_client_routes_are_served() -> anyhow::Result<()> 
         let body: serde_json::Value = r.json().await?;
         assert_eq!(body["error"]["code"], "not_found", "{api}");
     }
-    let traversal = get("/..%2f..%2fetc%2fpasswd").await?;
-    assert!(!traversal.text().await?.contains("root:"), "no file outside the app directory");
+    for sneaky in ["/a/..%2f..%2fetc%2fpasswd", "/a/../../etc/passwd", "/..%2f..%2fetc%2fpasswd"] {
+        let text = get(sneaky).await?.text().await?;
+        assert!(!text.contains("root:"), "{sneaky}: no file outside the app directory");
+    }
     Ok(())
+}
+
+#[tokio::test]
+async fn the_app_is_served_from_a_directory() -> anyhow::Result<()> {
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let b = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
+    serves_the_app(&b).await
 }
 
 #[tokio::test]
 async fn without_a_ui_dir_the_app_compiled_into_porta_is_served() -> anyhow::Result<()> {
     let b = Backend::start(&[]).await?;
-    let get = |path: &str| reqwest::get(format!("{}{path}", b.url));
-    let index = get("/servers").await?;
-    assert_eq!(index.headers()["cache-control"], "no-cache");
-    let html = index.text().await?;
+    let html = reqwest::get(format!("{}/", b.url)).await?.text().await?;
     assert!(
         html.contains("porta_frontend.js"),
         "this porta carries no app: build it with PORTA_EMBED_UI=<target>/ui (cargo xtask test does)"
     );
-    let wasm = get("/porta_frontend_bg.wasm").await?;
-    assert_eq!(wasm.headers()["content-type"], "application/wasm");
-    let on_disk = std::fs::read(ui_dir()?.join("porta_frontend_bg.wasm"))?;
-    assert_eq!(wasm.bytes().await?.as_ref(), &on_disk[..], "the embedded app is the one just built");
-    assert_eq!(get("/api/nope").await?.status(), 404);
-    Ok(())
+    serves_the_app(&b).await
 }

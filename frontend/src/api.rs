@@ -4,7 +4,7 @@
 //! refresh cookie, which script cannot read. No token is ever put in a URL.
 
 use gloo_net::http::{Request, Response};
-use porta_shared::api::{ApiError, AuthResponse, AuthStatus, LoginRequest, UserInfo};
+use porta_shared::api::{ApiError, AuthResponse, AuthStatus, LoginRequest, UserInfo, WsTicket};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -14,6 +14,31 @@ use serde_json::{Value, json};
 pub struct Session {
     pub token: String,
     pub user: UserInfo,
+    /// When the access token was issued and expires (browser clock, ms since the epoch).
+    pub issued_at_ms: f64,
+    pub expires_at_ms: f64,
+}
+
+impl Session {
+    /// When to renew the token: a minute before it expires, or after three quarters of its
+    /// life when it lives less than four minutes.
+    pub fn renew_at_ms(&self) -> f64 {
+        let life = self.expires_at_ms - self.issued_at_ms;
+        self.expires_at_ms - (life / 4.0).min(60_000.0)
+    }
+}
+
+/// Why a call failed: the session is no longer valid, or anything else (with its message).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    SignedOut,
+    Other(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::Other(message)
+    }
 }
 
 /// A server, as the dashboard lists it.
@@ -45,7 +70,9 @@ async fn session_from(resp: Response) -> Result<Session, String> {
         return Err(error_of(resp).await);
     }
     let auth: AuthResponse = resp.json().await.map_err(|e| format!("unexpected answer: {e}"))?;
-    Ok(Session { token: auth.access_token, user: auth.user })
+    let issued_at_ms = js_sys::Date::now();
+    let expires_at_ms = issued_at_ms + auth.expires_in as f64 * 1000.0;
+    Ok(Session { token: auth.access_token, user: auth.user, issued_at_ms, expires_at_ms })
 }
 
 /// Whether no user exists yet, so the first-run set-up must be shown.
@@ -73,10 +100,13 @@ async fn credentials(path: &str, username: &str, password: &str) -> Result<Sessi
     session_from(resp).await
 }
 
-/// A new session from the refresh cookie, if the browser holds a live one.
-pub async fn refresh() -> Option<Session> {
-    let resp = Request::post("/api/auth/refresh").send().await.ok()?;
-    session_from(resp).await.ok()
+/// A new session from the refresh cookie. `SignedOut` when the browser holds no live one.
+pub async fn refresh() -> Result<Session, Failure> {
+    let resp = Request::post("/api/auth/refresh").send().await.map_err(unreachable_backend)?;
+    if resp.status() == 401 {
+        return Err(Failure::SignedOut);
+    }
+    Ok(session_from(resp).await?)
 }
 
 pub async fn logout() {
@@ -84,10 +114,10 @@ pub async fn logout() {
 }
 
 /// Runs a GraphQL query and decodes `data.<field>`.
-async fn graphql<T: DeserializeOwned>(token: &str, query: &str, field: &str) -> Result<T, String> {
+async fn graphql<T: DeserializeOwned>(token: &str, query: &str, variables: Value, field: &str) -> Result<T, String> {
     let resp = Request::post("/graphql")
         .header("Authorization", &format!("Bearer {token}"))
-        .json(&json!({ "query": query }))
+        .json(&json!({ "query": query, "variables": variables }))
         .map_err(|e| e.to_string())?
         .send()
         .await
@@ -102,8 +132,30 @@ async fn graphql<T: DeserializeOwned>(token: &str, query: &str, field: &str) -> 
     serde_json::from_value(body["data"][field].take()).map_err(|e| format!("unexpected answer: {e}"))
 }
 
+/// A single-use ticket for opening the stream socket (the access token stays out of URLs).
+pub async fn ws_ticket(token: &str) -> Result<String, Failure> {
+    let resp = Request::post("/api/ws/ticket")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(unreachable_backend)?;
+    if resp.status() == 401 {
+        return Err(Failure::SignedOut);
+    }
+    if !resp.ok() {
+        return Err(Failure::Other(error_of(resp).await));
+    }
+    let ticket: WsTicket = resp.json().await.map_err(|e| format!("unexpected answer: {e}"))?;
+    Ok(ticket.ticket)
+}
+
+pub async fn server(token: &str, id: &str) -> Result<Option<Server>, String> {
+    let q = "query($id: String!) { server(id: $id) { id name online os arch lastSeenMs } }";
+    graphql(token, q, json!({ "id": id }), "server").await
+}
+
 pub async fn servers(token: &str) -> Result<Vec<Server>, String> {
-    graphql(token, "{ servers { id name online os arch lastSeenMs } }", "servers").await
+    graphql(token, "{ servers { id name online os arch lastSeenMs } }", json!({}), "servers").await
 }
 
 /// A one-time token for a new server, with the line to run there.
@@ -117,5 +169,5 @@ pub struct Enrollment {
 
 pub async fn create_enrollment(token: &str) -> Result<Enrollment, String> {
     let q = "mutation { createEnrollmentToken { command installSnippet expiresAtMs } }";
-    graphql(token, q, "createEnrollmentToken").await
+    graphql(token, q, json!({}), "createEnrollmentToken").await
 }

@@ -4,9 +4,12 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Enrollment, Server, Session};
+use crate::prefs;
+use crate::route::{self, Route};
+use crate::topbar::TopBar;
 
 #[component]
-pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
+pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let servers = RwSignal::new(Vec::<Server>::new());
     let (error, set_error) = signal(None::<String>);
     let load = move || {
@@ -22,13 +25,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
         });
     };
     load();
-    let sign_out = move |_| {
-        spawn_local(async move {
-            api::logout().await;
-            session.set(None);
-        });
-    };
-    let username = move || session.get().map(|s| s.user.username).unwrap_or_default();
+    let look = RwSignal::new(prefs::look());
     let enrollment = RwSignal::new(None::<Enrollment>);
     let add_server = move |_| {
         let Some(token) = session.get_untracked().map(|s| s.token) else { return };
@@ -40,13 +37,9 @@ pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
         });
     };
     view! {
-        <header class="topbar">
-            <span class="brand">"Porta"</span>
-            <span class="user">{username}</span>
-            <button class="signout" on:click=sign_out>
-                "Sign out"
-            </button>
-        </header>
+        <TopBar session look>
+            <span class="crumb">"Servers"</span>
+        </TopBar>
         <main class="dashboard">
             <div class="heading">
                 <h2>"Servers"</h2>
@@ -64,23 +57,59 @@ pub fn Dashboard(session: RwSignal<Option<Session>>) -> impl IntoView {
                 {move || error.get().unwrap_or_default()}
             </p>
             <ul class="servers">
-                <For each=move || servers.get() key=|s| (s.id.clone(), s.online) children=server_row />
+                <For
+                    each=move || servers.get()
+                    key=|s| (s.id.clone(), s.online)
+                    children=move |s| server_row(s, route)
+                />
             </ul>
         </main>
     }
 }
 
-fn server_row(s: Server) -> impl IntoView {
+fn server_row(s: Server, route: RwSignal<Route>) -> impl IntoView {
     let status = if s.online { "online" } else { "offline" };
-    let facts = [s.os.clone(), s.arch.clone()].into_iter().flatten().collect::<Vec<_>>().join(" · ");
+    let mut facts: Vec<String> = [s.os.clone(), s.arch.clone()].into_iter().flatten().collect();
+    if !s.online {
+        if let Some(seen) = s.last_seen_ms {
+            facts.push(format!("last seen {}", ago(js_sys::Date::now() - seen)));
+        }
+    }
+    let to = Route::Server(s.id.clone());
+    let href = to.path();
+    let open = move |ev: leptos::ev::MouseEvent| {
+        // Let the browser open new tabs and windows itself.
+        if ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0 {
+            return;
+        }
+        ev.prevent_default();
+        route::go(route, to.clone());
+    };
     view! {
         <li class="server" data-status=status>
-            <span class=format!("dot {status}")></span>
-            <span class="name">{s.name}</span>
-            <span class="status">{status}</span>
-            <span class="facts">{facts}</span>
+            <a class="server-link" href=href on:click=open>
+                <span class=format!("dot {status}")></span>
+                <span class="name">{s.name}</span>
+                <span class="status">{status}</span>
+                <span class="facts">{facts.join(" · ")}</span>
+            </a>
         </li>
     }
+}
+
+/// "3 minutes ago" for a duration in milliseconds.
+fn ago(ms: f64) -> String {
+    let s = (ms / 1000.0).max(0.0) as u64;
+    match s {
+        0..60 => "just now".to_owned(),
+        60..3600 => plural(s / 60, "minute"),
+        3600..86400 => plural(s / 3600, "hour"),
+        _ => plural(s / 86400, "day"),
+    }
+}
+
+fn plural(n: u64, unit: &str) -> String {
+    format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
 }
 
 /// The one line to run on a new server, and the systemd variant.

@@ -1,37 +1,54 @@
 //! Porta's browser app: a Leptos client-side app compiled to wasm.
 //!
-//! Pages: first-run set-up, sign-in, and the dashboard of servers (with \"add server\").
-//! Terminals and the rest follow.
+//! Pages: first-run set-up and sign-in, the dashboard of servers (with "add server"), and a
+//! server's page with its terminals. The access token lives in memory and is renewed through
+//! the refresh cookie; the stream socket carries terminal traffic.
 
 mod api;
+mod auth;
+mod browser;
+mod conn;
 mod dashboard;
+mod prefs;
+mod route;
+mod server_page;
 mod signin;
+mod terminal;
+mod topbar;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::prelude::wasm_bindgen;
 
 pub use api::Session;
+use route::Route;
 
 /// The whole app: restores the session from the refresh cookie, then shows the page that
-/// fits.
+/// fits the address.
 #[component]
 pub fn App() -> impl IntoView {
     let session = RwSignal::new(None::<Session>);
     let restored = RwSignal::new(false);
     let setup = RwSignal::new(false);
+    let route = route::current();
+    prefs::apply_theme(prefs::look());
     spawn_local(async move {
         match api::refresh().await {
-            Some(s) => session.set(Some(s)),
-            None => setup.set(api::setup_required().await.unwrap_or(false)),
+            Ok(s) => session.set(Some(s)),
+            Err(_) => setup.set(api::setup_required().await.unwrap_or(false)),
         }
         restored.set(true);
     });
+    auth::keep_fresh(session);
+    let signed_in = Memo::new(move |_| session.with(Option::is_some));
     view! {
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
-            {move || match session.get() {
-                Some(_) => view! { <dashboard::Dashboard session /> }.into_any(),
-                None => view! { <signin::SignIn session setup /> }.into_any(),
+            {move || match (signed_in.get(), route.get()) {
+                (false, _) => view! { <signin::SignIn session setup /> }.into_any(),
+                (true, Route::Dashboard) => view! { <dashboard::Dashboard session route /> }.into_any(),
+                (true, Route::Server(id)) => {
+                    view! { <server_page::ServerPage session route server_id=id /> }.into_any()
+                }
             }}
         </Show>
     }

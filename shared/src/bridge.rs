@@ -124,6 +124,9 @@ pub struct TermInfo {
     pub exit: Option<ExitStatus>,
     /// Number of attached streams.
     pub attached: u32,
+    /// The name people gave the terminal (shown on its tab), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
 }
 
 /// Attach a stream to a terminal's output, resuming after offset `after`.
@@ -168,6 +171,18 @@ pub struct TermSignal {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TermClose {
     pub term: TermId,
+}
+
+/// Name a terminal, so every device shows the same tab title; an empty title clears it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermRename {
+    pub term: TermId,
+    pub title: String,
+}
+
+impl TermRename {
+    /// Longest title, in characters.
+    pub const MAX_CHARS: usize = 80;
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -398,6 +413,7 @@ messages! {
         "term.signal" => TermSignal(TermSignal) -> Done,
         "term.close" => TermClose(TermClose) -> Done,
         "term.list" => TermList(TermList) -> TermListed,
+        "term.rename" => TermRename(TermRename) -> Done,
         "exec.start" => ExecStart(ExecStart) -> ExecStarted,
         "exec.cancel" => ExecCancel(ExecCancel) -> Done,
         "fs.list" => FsList(FsList) -> FsListed,

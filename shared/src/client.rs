@@ -80,10 +80,13 @@ pub struct TermSignal {
     pub signal: Signal,
 }
 
-/// End the terminal behind a stream.
+/// End a terminal: the one behind a stream of this socket, or one named by server and id
+/// (a terminal whose shell exited has no stream any more, yet stays listed until closed).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermClose {
-    pub stream: StreamId,
+#[serde(untagged)]
+pub enum TermClose {
+    Stream { stream: StreamId },
+    Term { server: ServerId, term: TermId },
 }
 
 /// Run a command on a server without a PTY (see [`bridge::ExecStart`]).
@@ -122,6 +125,7 @@ messages! {
         "term.signal" => TermSignal(TermSignal) -> bridge::Done,
         "term.close" => TermClose(TermClose) -> bridge::Done,
         "term.list" => TermList(OnServer<bridge::TermList>),
+        "term.rename" => TermRename(OnServer<bridge::TermRename>),
         "exec.start" => ExecStart(ExecStart) -> ExecOpened,
         "exec.cancel" => ExecCancel(ExecCancel) -> bridge::Done,
         "fs.list" => FsList(OnServer<bridge::FsList>),

@@ -31,6 +31,7 @@ fn info() -> TermInfo {
         start: 0,
         exit: None,
         attached: 1,
+        title: None,
     }
 }
 
@@ -94,6 +95,10 @@ fn bridge_terminal_requests() {
         r#"{"v":1,"id":"7","type":"term.close","body":{"term":3}}"#,
     );
     golden::<BridgeRequest>(req(TermList {}), r#"{"v":1,"id":"7","type":"term.list","body":{}}"#);
+    golden::<BridgeRequest>(
+        req(TermRename { term: TermId(3), title: "build".into() }),
+        r#"{"v":1,"id":"7","type":"term.rename","body":{"term":3,"title":"build"}}"#,
+    );
 }
 
 #[test]
@@ -201,8 +206,12 @@ fn client_requests() {
         r#"{"v":1,"id":"7","type":"term.signal","body":{"stream":2,"signal":"hup"}}"#,
     );
     golden::<ClientRequest>(
-        req(client::TermClose { stream: 2 }),
+        req(client::TermClose::Stream { stream: 2 }),
         r#"{"v":1,"id":"7","type":"term.close","body":{"stream":2}}"#,
+    );
+    golden::<ClientRequest>(
+        req(client::TermClose::Term { server: server(), term: TermId(3) }),
+        r#"{"v":1,"id":"7","type":"term.close","body":{"server":"srv","term":3}}"#,
     );
     golden::<ClientRequest>(
         req(OnServer { server: server(), req: TermList {} }),

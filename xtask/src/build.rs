@@ -20,7 +20,7 @@ pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
-fn cargo() -> Command {
+pub fn cargo() -> Command {
     let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     c.current_dir(root());
     c
@@ -69,39 +69,6 @@ pub fn ensure_chromium() -> anyhow::Result<()> {
     )
 }
 
-/// Builds the browser app (Leptos → wasm32 → wasm-bindgen) into `<target>/ui`.
-pub fn ui() -> anyhow::Result<PathBuf> {
-    ensure_wasm_target()?;
-    run(
-        cargo().args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]),
-        "build the browser app (wasm)",
-    )?;
-    let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
-    let out = target_dir().join("ui");
-    std::fs::create_dir_all(&out)?;
-    eprintln!("==> wasm-bindgen {}", wasm.display());
-    wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
-        .web(true)?
-        // The library defaults this to true, unlike the CLI; without it the page fails with
-        // "WebAssembly.instantiate(): Argument 0 must be a buffer source".
-        .omit_default_module_path(false)
-        .typescript(false)
-        .generate(&out)
-        .context("wasm-bindgen failed")?;
-    std::fs::copy(root().join("frontend/index.html"), out.join("index.html"))
-        .context("cannot copy frontend/index.html")?;
-    for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if entry.file_type()?.is_file() && name != "README.md" {
-            std::fs::copy(entry.path(), out.join(&name))
-                .with_context(|| format!("cannot copy assets/{}", name.to_string_lossy()))?;
-        }
-    }
-    Ok(out)
-}
-
 /// `cargo` with the built app embedded into `porta` (see `backend/build.rs`). Every build
 /// of one run uses the same setting, so cargo never flips between the two.
 fn cargo_embedding(ui: &Path) -> Command {
@@ -118,9 +85,9 @@ pub fn test() -> anyhow::Result<()> {
         cargo().args(["clippy", "-p", "porta-frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]),
         "cargo clippy (browser app)",
     )?;
-    let ui = ui()?;
+    let ui = crate::ui::build()?;
     run(
-        cargo_embedding(&ui).args(["clippy", "--all-targets", "--", "-D", "warnings"]),
+        cargo_embedding(&ui).args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
         "cargo clippy (native crates)",
     )?;
     ensure_chromium()?;
@@ -128,17 +95,20 @@ pub fn test() -> anyhow::Result<()> {
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     if nextest {
         run(
-            cargo_embedding(&ui).args(["nextest", "run", "--no-fail-fast", "--failure-output", "final"]),
+            cargo_embedding(&ui).args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]),
             "cargo nextest run (unit, integration, end-to-end)",
         )
     } else {
-        run(cargo_embedding(&ui).args(["test", "--no-fail-fast"]), "cargo test (unit, integration, end-to-end)")
+        run(
+            cargo_embedding(&ui).args(["test", "--workspace", "--no-fail-fast"]),
+            "cargo test (unit, integration, end-to-end)",
+        )
     }
 }
 
 /// Builds the release binaries, the browser app embedded into `porta`.
 pub fn release_bins() -> anyhow::Result<PathBuf> {
-    let ui = ui()?;
+    let ui = crate::ui::build()?;
     run(
         cargo_embedding(&ui).args(["build", "--release", "-p", "porta-backend", "-p", "porta-bridge"]),
         "build porta (with the browser app inside) and porta-bridge (release)",

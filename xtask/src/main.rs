@@ -8,6 +8,7 @@
 mod bench;
 mod build;
 mod start;
+mod ui;
 
 use std::process::ExitCode;
 
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         Some("start") => start::run(),
         Some("test") => build::test(),
         Some("bench") => bench::run(&args[1..]),
-        Some("ui") => build::ui().map(|dir| println!("UI built into {}", dir.display())),
+        Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\

@@ -329,7 +329,13 @@ impl Session {
                 );
             }
             C::TermClose(r) => {
-                let (server, term) = self.term_stream(r.stream)?;
+                let (server, term) = match r {
+                    client::TermClose::Stream { stream } => self.term_stream(stream)?,
+                    client::TermClose::Term { server, term } => {
+                        may_use(&self.state, &self.user, &server).await?;
+                        (server, term)
+                    }
+                };
                 audit(&self.state, &self.user, "terminal.close", &server, Some(format!("terminal {term}"))).await;
                 self.relay(id, &server, bridge::TermClose { term }.into(), Route::None, After::Forward);
             }
@@ -356,6 +362,7 @@ impl Session {
                 self.relay(id, &server, bridge::ExecCancel { stream: r.stream }.into(), Route::None, After::Forward);
             }
             C::TermList(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::TermRename(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsList(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsStat(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsRead(r) => self.forward(id, r.server, r.req.into(), None).await?,

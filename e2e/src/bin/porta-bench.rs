@@ -1,7 +1,8 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges]` runs only those sections.
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [browser]` runs only those
+//! sections.
 
 use std::io::{Read as _, Write as _};
 use std::time::{Duration, Instant};
@@ -107,7 +108,7 @@ async fn porta_flood(ws: &mut Ws, server: &str) -> anyhow::Result<(f64, u64)> {
     let secs = start.elapsed().as_secs_f64();
     let bytes = ws.output[&s].len() as u64;
     ws.output.remove(&s);
-    ws.call(client::TermClose { stream: s }).await??;
+    ws.call(client::TermClose::Stream { stream: s }).await??;
     Ok((secs, bytes))
 }
 
@@ -284,6 +285,9 @@ async fn main() -> anyhow::Result<()> {
     if want("bridges") {
         idle_bridges(&stack, bpid, &mut rows).await?;
     }
+    if want("browser") {
+        browser::run(&stack, &mut rows).await?;
+    }
     print_table(&rows);
     Ok(())
 }
@@ -435,6 +439,143 @@ async fn idle_bridges(stack: &Stack, bpid: u32, rows: &mut Vec<Row>) -> anyhow::
         s.abort();
     }
     Ok(())
+}
+
+/// The browser app: its size, how soon a terminal is usable after navigating, and how fast
+/// output reaches the screen through xterm.js.
+mod browser {
+    use std::time::{Duration, Instant};
+
+    use anyhow::{Context as _, bail};
+    use fantoccini::{Client, Locator};
+    use porta_e2e::browser::{Browser, rendered_bytes, run_command, sign_in, terminal_text};
+    use porta_e2e::{Stack, ui_dir};
+
+    use super::{FLOOD_BYTES, Row, T, flood_command, median, row};
+
+    const NAVIGATIONS: usize = 5;
+    const FLOODS: usize = 3;
+
+    pub async fn run(stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+        sizes(rows)?;
+        let browser = Browser::start(1280, 800).await?;
+        let result = measure(&browser.client, stack, rows).await;
+        browser.close().await;
+        result
+    }
+
+    fn sizes(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+        let a = ui_dir()?.join("a");
+        let assets = std::fs::read_dir(&a)?.next().context("no built assets")??.path();
+        let size = |name: &str| std::fs::metadata(assets.join(name)).map(|m| m.len() as f64 / 1024.0);
+        let (raw, gz) = (size("porta_frontend_bg.wasm")?, size("porta_frontend_bg.wasm.gz")?);
+        rows.push(row("app wasm size (raw / gzip)", format!("{raw:.0} KiB / {gz:.0} KiB"), "-", "-"));
+        // What a first visit downloads, compressed: the app, its JS, xterm.js, the styles.
+        let mut total = 0.0;
+        for name in ["porta_frontend_bg.wasm", "porta_frontend.js", "style.css"].into_iter().map(String::from).chain(
+            ["xterm.mjs", "xterm.css", "addon-fit.mjs", "addon-search.mjs", "addon-web-links.mjs"]
+                .map(|f| format!("xterm/{f}")),
+        ) {
+            total += size(&format!("{name}.gz")).or_else(|_| size(&name))?;
+        }
+        rows.push(row("first visit download (gzip)", format!("{total:.0} KiB"), "-", "-"));
+        Ok(())
+    }
+
+    /// Polls until the active terminal shows `needle`.
+    async fn wait_text(c: &Client, needle: &str) -> anyhow::Result<()> {
+        let deadline = Instant::now() + T;
+        while !terminal_text(c).await?.contains(needle) {
+            if Instant::now() > deadline {
+                bail!("the terminal never showed {needle:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(())
+    }
+
+    async fn measure(c: &Client, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+        sign_in(c, &stack.backend.url).await?;
+        let page = format!("{}/servers/{}", stack.backend.url, stack.server_id);
+        // Navigation until a command typed in the terminal has echoed back; the first load
+        // fills the browser's cache, as for anyone who has used Porta before.
+        let mut usable = Vec::new();
+        for i in 0..=NAVIGATIONS {
+            let start = Instant::now();
+            c.goto(&page).await?;
+            c.wait().at_most(T).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+            run_command(c, &format!("echo nav-$((1000+{i}))")).await?;
+            wait_text(c, &format!("\nnav-{}", 1000 + i)).await?;
+            if i > 0 {
+                usable.push(start.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        rows.push(row("navigation to usable terminal (cached)", format!("{:.0} ms", median(usable)), "-", "-"));
+
+        let ceiling = xterm_alone(c).await?;
+        let mut rates = Vec::new();
+        for _ in 0..FLOODS {
+            let before = rendered_bytes(c).await?;
+            let start = Instant::now();
+            run_command(c, &flood_command()).await?;
+            while rendered_bytes(c).await? < before + FLOOD_BYTES as f64 {
+                if start.elapsed() > T * 2 {
+                    bail!("the browser rendered only {} bytes", rendered_bytes(c).await? - before);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            rates.push(FLOOD_BYTES as f64 / start.elapsed().as_secs_f64() / 1e6);
+            wait_text(c, "FLOOD-42-DONE").await?;
+            run_command(c, "clear").await?;
+        }
+        rows.push(row(
+            "browser-rendered throughput, 50 MB",
+            format!("{:.1} MB/s", median(rates)),
+            &format!("xterm.js alone {ceiling:.1} MB/s"),
+            "-",
+        ));
+        Ok(())
+    }
+
+    /// How fast xterm.js parses the same flood in this browser with no network at all: the
+    /// most any terminal on this page could show.
+    async fn xterm_alone(c: &Client) -> anyhow::Result<f64> {
+        let script = format!(
+            r#"const done = arguments[arguments.length - 1];
+            import("@xterm/xterm").then(({{ Terminal }}) => {{
+              const el = document.createElement("div");
+              el.style.cssText = "position:fixed;left:0;top:0;width:800px;height:600px;opacity:0";
+              document.body.appendChild(el);
+              const term = new Terminal({{ scrollback: 10000 }});
+              term.open(el);
+              const line = new TextEncoder().encode("porta bench: the quick brown fox jumps over the lazy dog 0123456789
+");
+              const chunk = new Uint8Array(65536);
+              for (let i = 0; i < chunk.length; i++) chunk[i] = line[i % line.length];
+              const total = {FLOOD_BYTES};
+              let queued = 0, parsed = 0;
+              const start = performance.now();
+              const pump = () => {{
+                while (queued - parsed < 262144 && queued < total) {{
+                  queued += chunk.length;
+                  term.write(chunk, () => {{
+                    parsed += chunk.length;
+                    if (parsed >= total) {{
+                      const ms = performance.now() - start;
+                      term.dispose(); el.remove();
+                      done(total / ms / 1000);
+                    }} else pump();
+                  }});
+                }}
+              }};
+              pump();
+            }});"#
+        );
+        let timeouts = fantoccini::wd::TimeoutConfiguration::new(Some(T), None, None);
+        c.update_timeouts(timeouts).await?;
+        let v = c.execute_async(&script, vec![]).await?;
+        v.as_f64().context("xterm.js measurement returned no number")
+    }
 }
 
 fn print_table(rows: &[Row]) {

@@ -1,0 +1,129 @@
+//! The browser app: everything that is not an API route.
+//!
+//! The built app (see `xtask/src/ui.rs`) is `index.html` plus `a/<digest>/…`. Files under
+//! `/a/` never change under a given name, so they are cached for a year; `index.html`, which
+//! names the current digest, is revalidated on every load, as are the app's own routes
+//! (`/servers/…`), which all get `index.html`. A `.gz` built beside a file is served when the
+//! browser accepts gzip. The files come from `--ui-dir` when given, else from the copy
+//! compiled into the binary.
+
+use axum::extract::{Request, State};
+use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceExt as _;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::error::Error;
+use crate::state::AppState;
+
+/// Assets are named by their content's digest.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `index.html` and client routes: always ask whether a newer app exists.
+const REVALIDATE: &str = "no-cache";
+
+pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
+    let path = req.uri().path();
+    if ["/api/", "/bridge/", "/graphql"].iter().any(|p| path.starts_with(p)) {
+        return Error::NotFound("no such endpoint".into()).into_response();
+    }
+    let asset = path.starts_with("/a/");
+    let Some(dir) = state.config.ui_dir.clone() else {
+        return embedded(path.trim_start_matches('/'), asset, req.headers());
+    };
+    let result = if asset {
+        ServeDir::new(&dir).precompressed_gzip().oneshot(req).await
+    } else {
+        ServeFile::new(dir.join("index.html")).oneshot(req).await
+    };
+    let mut resp = match result {
+        Ok(r) => r.into_response(),
+        Err(e) => match e {},
+    };
+    if resp.status().is_success() {
+        let cache = if asset { IMMUTABLE } else { REVALIDATE };
+        resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    }
+    resp
+}
+
+/// The app compiled into this binary (see `build.rs`), when there is one.
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/embedded_ui.rs"));
+}
+
+fn find(name: &str) -> Option<&'static [u8]> {
+    files::FILES.iter().find(|(n, _)| *n == name).map(|&(_, bytes)| bytes)
+}
+
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        parts.next() == Some("gzip") && !parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse() == Ok(0.0)))
+    })
+}
+
+fn embedded(name: &str, asset: bool, headers: &HeaderMap) -> Response {
+    if !asset {
+        return match find("index.html") {
+            Some(html) => ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response(),
+            None => axum::response::Html(NO_UI).into_response(),
+        };
+    }
+    let Some(bytes) = find(name) else {
+        return (StatusCode::NOT_FOUND, "no such file in this build of the app").into_response();
+    };
+    let mut resp = match find(&format!("{name}.gz")).filter(|_| accepts_gzip(headers)) {
+        Some(gz) => ([(CONTENT_ENCODING, "gzip")], gz).into_response(),
+        None => bytes.into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type(name)));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    resp
+}
+
+fn content_type(name: &str) -> &'static str {
+    match name.rsplit_once('.').map_or("", |(_, ext)| ext) {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
+const NO_UI: &str = "<!doctype html><meta charset=utf-8><title>Porta</title>\
+<p>Porta is running, but this build carries no browser app. Run <code>cargo xtask start</code>, or start \
+Porta with <code>--ui-dir</code> pointing at a built app (<code>cargo xtask ui</code> puts it in \
+<code>target/ui</code>).</p>";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_recognised_among_other_codings() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(ACCEPT_ENCODING, HeaderValue::from_static(v));
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, gzip;q=0.8"));
+        assert!(!with("br, deflate"));
+        assert!(!with("x-gzip-ish"));
+        assert!(!with("gzip;q=0, br"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn modules_are_served_as_javascript() {
+        assert_eq!(content_type("a/x/xterm/xterm.mjs"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("a/x/porta_frontend_bg.wasm"), "application/wasm");
+        assert_eq!(content_type("a/x/LICENSE"), "application/octet-stream");
+    }
+}

@@ -1,0 +1,321 @@
+//! Terminals in the browser, in headless Chromium: tabs, reloads, floods, the phone key row
+//! and resizing, each against a real backend and bridge with real shells.
+
+use std::time::Duration;
+
+use fantoccini::actions::{InputSource as _, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{
+    Browser, ctrl_c, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal, wait_for_text,
+    with_screenshot_on_failure,
+};
+use porta_e2e::proxy::Proxy;
+use porta_e2e::{Backend, Bridge, ui_dir};
+
+const SHORT: Duration = Duration::from_secs(30);
+
+/// A backend serving the built app, with one enrolled bridge running.
+async fn stack() -> anyhow::Result<(Backend, Bridge)> {
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let backend = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    Ok((backend, bridge))
+}
+
+/// Signs in and opens the (only) server's page; waits for its first terminal to be live.
+async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
+    sign_in(c, url).await?;
+    let link = c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=online] a")).await?;
+    link.click().await?;
+    c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+    Ok(())
+}
+
+async fn tab_count(c: &Client) -> anyhow::Result<usize> {
+    Ok(c.find_all(Locator::Css(".tabs .tab")).await?.len())
+}
+
+async fn select_tab(c: &Client, index: usize) -> anyhow::Result<()> {
+    let tabs = c.find_all(Locator::Css(".tabs .tab")).await?;
+    tabs.get(index).ok_or_else(|| anyhow::anyhow!("no tab {index}"))?.click().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "terminal_tabs", || async {
+        open_server(c, &backend.url).await?;
+        assert!(c.current_url().await?.path().starts_with("/servers/"), "the server page has its own address");
+        let one = format!("porta-{}", rand_suffix());
+        run_command(c, &format!("echo {one}")).await?;
+        // The echoed line, not the typed command: the command line shows `echo porta-…`.
+        wait_for_text(c, &format!("\n{one}"), SHORT).await?;
+
+        c.find(Locator::Css("button.new-tab")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2).active[data-state=live]")).await?;
+        let two = format!("porta-{}", rand_suffix());
+        run_command(c, &format!("echo {two}")).await?;
+        let text = wait_for_text(c, &format!("\n{two}"), SHORT).await?;
+        assert!(!text.contains(&one), "each tab is its own terminal");
+        // The README's screenshot, in the dark theme.
+        if c.execute("return document.documentElement.dataset.theme", vec![]).await? == "light" {
+            c.find(Locator::Css("button.theme")).await?.click().await?;
+        }
+        run_command(c, "ls -la --color=always /etc | head -20").await?;
+        wait_for_text(c, "total ", SHORT).await?;
+        browser.screenshot("terminal").await?;
+
+        c.refresh().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2)[data-state=live]")).await?;
+        assert_eq!(tab_count(c).await?, 2, "both terminals come back");
+        select_tab(c, 0).await?;
+        wait_for_text(c, &format!("\n{one}"), SHORT).await?;
+        run_command(c, "echo again-$((40+2))").await?;
+        wait_for_text(c, "\nagain-42", SHORT).await?;
+        select_tab(c, 1).await?;
+        wait_for_text(c, &format!("\n{two}"), SHORT).await?;
+        run_command(c, "echo still-$((40+3))").await?;
+        wait_for_text(c, "\nstill-43", SHORT).await?;
+
+        // Closing a tab ends its terminal; after a reload only the other one is there.
+        c.find(Locator::Css(".tab.active .close")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:only-of-type")).await?;
+        c.refresh().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+        assert_eq!(tab_count(c).await?, 1);
+        wait_for_text(c, "\nagain-42", SHORT).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "tab_life", || async {
+        open_server(c, &backend.url).await?;
+
+        // Rename: double-click the tab, type, Enter; the name is the terminal's, so it
+        // survives a reload.
+        let tab = c.find(Locator::Css(".tab.active")).await?;
+        let (down, up) =
+            (PointerAction::Down { button: MOUSE_BUTTON_LEFT }, PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+        let double_click = MouseActions::new("mouse".into())
+            .then(PointerAction::MoveToElement { element: tab, duration: None, x: 0.0, y: 0.0 })
+            .then(down.clone())
+            .then(up.clone())
+            .then(down)
+            .then(up);
+        c.perform_actions(double_click).await?;
+        let input = c.wait().at_most(SHORT).for_element(Locator::Css(".tab input.rename")).await?;
+        // Select all and type over it (WebDriver's clear would blur the field, which commits).
+        let (ctrl, release, enter) = (Key::Control, Key::Null, Key::Enter);
+        input.send_keys(&format!("{}a{}logs{}", char::from(ctrl), char::from(release), char::from(enter))).await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .await?;
+        c.refresh().await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+
+        // Search the scrollback: a match is found, a missing word is marked as such.
+        run_command(c, "echo needle-$((3*3))").await?;
+        wait_for_text(c, "\nneedle-9", SHORT).await?;
+        c.find(Locator::Css("button.tool[aria-label=Search]")).await?.click().await?;
+        let search = c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar:not([hidden]) input")).await?;
+        search.send_keys(&format!("needle-9{}", char::from(Key::Enter))).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar input:not(.missing)")).await?;
+        search.clear().await?;
+        search.send_keys(&format!("haystack-{}", char::from(Key::Enter))).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar input.missing")).await?;
+        search.send_keys(&char::from(Key::Escape).to_string()).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar[hidden]")).await?;
+
+        // The theme switch flips the page and the terminal together.
+        let theme = || async { c.execute("return document.documentElement.dataset.theme", vec![]).await };
+        let before = theme().await?;
+        c.find(Locator::Css("button.theme")).await?.click().await?;
+        assert_ne!(theme().await?, before, "the theme changed");
+
+        // The shell exits: the tab says so and offers a restart, which brings a new shell.
+        run_command(c, "exit 7").await?;
+        let notice =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".pane.active .pane-notice:not([hidden])")).await?;
+        assert!(notice.text().await?.contains("exited with code 7"), "{}", notice.text().await?);
+        assert!(terminal_text(c).await?.contains("needle-9"), "the output stays readable");
+        c.find(Locator::Css(".pane.active button.restart")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+        run_command(c, "echo reborn-$((2*4))").await?;
+        wait_for_text(c, "\nreborn-8", SHORT).await?;
+        assert!(!terminal_text(c).await?.contains("needle-9"), "a new shell on a clean screen");
+        c.find(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']")).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "flood", || async {
+        open_server(c, &backend.url).await?;
+        run_command(c, "yes | head -c 50000000; echo flood-$((6*7))").await?;
+        // While it runs, the page still answers: the font gets larger on a click.
+        let before = c.execute("return document.querySelector('.pane.active .xterm-rows').style.fontSize || getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
+        c.find(Locator::Css("button.tool[aria-label='Larger text']")).await?.click().await?;
+        let after = c.execute("return getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
+        assert_ne!(before, after, "the page reacts during the flood");
+        wait_for_text(c, "\nflood-42", Duration::from_secs(240)).await?;
+        let rendered = rendered_bytes(c).await?;
+        assert!(rendered >= 50_000_000.0, "every byte was rendered, none dropped: {rendered}");
+
+        // An endless flood: Ctrl+C stops it and the shell answers again.
+        run_command(c, "yes porta-flood").await?;
+        let start = rendered_bytes(c).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while rendered_bytes(c).await? < start + 1_000_000.0 {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the flood never reached the page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ctrl_c(c).await?;
+        run_command(c, "echo stopped-$((1+1))").await?;
+        wait_for_text(c, "\nstopped-2", SHORT).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "phone_keys", || async {
+        open_server(c, &backend.url).await?;
+        let row = c.find(Locator::Css(".keyrow")).await?;
+        assert!(row.is_displayed().await?, "the key row shows on a phone");
+        run_command(c, "sleep 600").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        c.find(Locator::Css(".key[data-key=Ctrl]")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".key[data-key=Ctrl].armed")).await?;
+        type_in_terminal(c, "c").await?;
+        run_command(c, "echo phone-$((2+3))").await?;
+        wait_for_text(c, "\nphone-5", SHORT).await?;
+        assert!(c.find(Locator::Css(".key[data-key=Ctrl].armed")).await.is_err(), "Ctrl applies to one key");
+
+        // ↑ recalls the last command from the shell's history.
+        c.find(Locator::Css(".key[data-key=Up]")).await?.click().await?;
+        type_in_terminal(c, &char::from(Key::Enter).to_string()).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let text = terminal_text(c).await?;
+            if text.matches("\nphone-5").count() >= 2 {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "↑ did not recall the command:\n{text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.screenshot("phone-terminal").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn resizing_the_window_resizes_the_terminal() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1000, 700).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "resize", || async {
+        open_server(c, &backend.url).await?;
+        let size = |c: &'_ Client| {
+            let c = c.clone();
+            async move {
+                let marker = rand_suffix();
+                run_command(&c, &format!("echo size-{marker} $(stty size)")).await?;
+                let text = wait_for_text(&c, &format!("\nsize-{marker} "), SHORT).await?;
+                let line = text.lines().find(|l| l.starts_with(&format!("size-{marker} "))).unwrap_or_default();
+                let nums: Vec<u32> = line.split_whitespace().skip(1).filter_map(|n| n.parse().ok()).collect();
+                anyhow::ensure!(nums.len() == 2, "unexpected stty output: {line:?}");
+                anyhow::Ok((nums[0], nums[1]))
+            }
+        };
+        let (rows, cols) = size(c).await?;
+        assert!(rows > 10 && cols > 40, "the terminal fills its pane: {rows}x{cols}");
+        c.set_window_size(1400, 950).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let (r, k) = size(c).await?;
+            if r > rows && k > cols {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "stty size stayed {r}x{k} (was {rows}x{cols})");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn a_lost_connection_shows_reconnecting_and_recovers_with_the_output() -> anyhow::Result<()> {
+    // The browser reaches the backend through a proxy the test can cut; the proxy's address
+    // must be an allowed origin, so it is bound before the backend starts.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let front = format!("http://{}", listener.local_addr()?);
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let backend = Backend::start(&[("PORTA_UI_DIR", &ui), ("PORTA_ALLOWED_ORIGINS", &front)]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    let proxy = Proxy::serve(listener, backend.url.trim_start_matches("http://").parse()?)?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "reconnect", || async {
+        open_server(c, &front).await?;
+        run_command(c, "sleep 3; echo during-$((6*7))").await?;
+        proxy.set_accepting(false);
+        proxy.cut();
+        let state = c.wait().at_most(SHORT).for_element(Locator::Css(".link-state:not([hidden])")).await?;
+        assert!(state.text().await?.contains("Reconnecting"), "{}", state.text().await?);
+        // The output comes while the page is cut off...
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        proxy.set_accepting(true);
+        // ...and is there, once, when the page is back by itself.
+        let text = wait_for_text(c, "\nduring-42", Duration::from_secs(60)).await?;
+        assert_eq!(text.matches("\nduring-42").count(), 1, "nothing lost or repeated:\n{text}");
+        c.wait().at_most(SHORT).for_element(Locator::Css(".link-state[hidden]")).await?;
+        run_command(c, "echo back-$((1+2))").await?;
+        wait_for_text(c, "\nback-3", SHORT).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+fn rand_suffix() -> u32 {
+    (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u32
+}

@@ -1,0 +1,149 @@
+// xterm.js behind a few typed calls for the Rust app (see src/terminal/xterm.rs).
+//
+// Output is written as Uint8Array views straight from the WebSocket's ArrayBuffer (it never
+// passes through wasm memory); `onRendered(n)` reports every `n` bytes xterm.js has parsed,
+// which is what the app acknowledges to the server. That pacing is the flow control: a flood
+// can never queue more than the server's window in this page.
+
+import { Terminal } from "@xterm/xterm";
+import { FitAddon } from "@xterm/addon-fit";
+import { SearchAddon } from "@xterm/addon-search";
+import { WebLinksAddon } from "@xterm/addon-web-links";
+
+const THEMES = {
+  dark: {
+    background: "#0f1115", foreground: "#d8dee9", cursor: "#e6e6e6", cursorAccent: "#0f1115",
+    selectionBackground: "#3b4a66",
+    black: "#1c1f26", red: "#ff7b72", green: "#3fb950", yellow: "#d29922", blue: "#58a6ff",
+    magenta: "#bc8cff", cyan: "#39c5cf", white: "#b1bac4",
+    brightBlack: "#6e7681", brightRed: "#ffa198", brightGreen: "#56d364", brightYellow: "#e3b341",
+    brightBlue: "#79c0ff", brightMagenta: "#d2a8ff", brightCyan: "#56d4dd", brightWhite: "#f0f6fc",
+  },
+  light: {
+    background: "#ffffff", foreground: "#1f2328", cursor: "#1f2328", cursorAccent: "#ffffff",
+    selectionBackground: "#b6d4fe",
+    black: "#24292f", red: "#cf222e", green: "#116329", yellow: "#4d2d00", blue: "#0969da",
+    magenta: "#8250df", cyan: "#1b7c83", white: "#6e7781",
+    brightBlack: "#57606a", brightRed: "#a40e26", brightGreen: "#1a7f37", brightYellow: "#633c01",
+    brightBlue: "#218bff", brightMagenta: "#a475f9", brightCyan: "#3192aa", brightWhite: "#8c959f",
+  },
+};
+
+const SEARCH = { caseSensitive: false, regex: false, decorations: undefined };
+
+export class PortaTerm {
+  // onData(string): keystrokes and pastes; onResize(cols, rows); onRendered(bytes);
+  // onShortcut(name): "copy", "paste", "search" from the keyboard.
+  constructor(parent, theme, fontSize, onData, onResize, onRendered, onShortcut) {
+    this.onRendered = onRendered;
+    this.term = new Terminal({
+      theme: THEMES[theme] ?? THEMES.dark,
+      fontSize,
+      fontFamily: 'ui-monospace, "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace',
+      scrollback: 10000,
+      cursorBlink: true,
+      allowProposedApi: true,
+      macOptionIsMeta: true,
+    });
+    this.fitAddon = new FitAddon();
+    this.searchAddon = new SearchAddon();
+    this.term.loadAddon(this.fitAddon);
+    this.term.loadAddon(this.searchAddon);
+    this.term.loadAddon(new WebLinksAddon((event, uri) => {
+      event.preventDefault();
+      const w = window.open();
+      if (w) { w.opener = null; w.location.href = uri; }
+    }));
+    this.term.onData(onData);
+    this.term.onBinary((s) => onData(s));
+    this.term.onResize(({ cols, rows }) => onResize(cols, rows));
+    this.term.attachCustomKeyEventHandler((e) => {
+      if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
+      const name = { KeyC: "copy", KeyV: "paste", KeyF: "search" }[e.code];
+      if (!name) return true;
+      e.preventDefault();
+      onShortcut(name);
+      return false;
+    });
+    this.term.open(parent);
+    this.parent = parent;
+    this.observer = new ResizeObserver(() => this.fitSoon());
+    this.observer.observe(parent);
+    this.fitSoon();
+  }
+
+  fitSoon() {
+    if (this.fitPending) return;
+    this.fitPending = true;
+    requestAnimationFrame(() => {
+      this.fitPending = false;
+      this.fit();
+    });
+  }
+
+  fit() {
+    // A hidden pane has no size: keep the last one rather than shrinking to nothing.
+    if (!this.term.element || this.parent.clientWidth === 0 || this.parent.clientHeight === 0) return;
+    const dims = this.fitAddon.proposeDimensions();
+    if (dims && Number.isFinite(dims.cols) && Number.isFinite(dims.rows)) this.fitAddon.fit();
+  }
+
+  // `data` is a Uint8Array; `onRendered(data.length)` follows once xterm.js has parsed it.
+  write(data) {
+    const n = data.length;
+    this.term.write(data, () => this.onRendered(n));
+  }
+
+  // Text the app itself writes (notices); not counted as rendered output.
+  writeNotice(text) { this.term.write(text); }
+
+  cols() { return this.term.cols; }
+  rows() { return this.term.rows; }
+  focus() { this.term.focus(); }
+  reset() { this.term.reset(); }
+  appCursorKeys() { return this.term.modes.applicationCursorKeysMode; }
+
+  setTheme(theme) { this.term.options.theme = THEMES[theme] ?? THEMES.dark; }
+  setFontSize(size) {
+    this.term.options.fontSize = size;
+    this.fit();
+  }
+
+  findNext(query) { return query ? this.searchAddon.findNext(query, SEARCH) : false; }
+  findPrevious(query) { return query ? this.searchAddon.findPrevious(query, SEARCH) : false; }
+  clearSearch() {
+    this.searchAddon.clearDecorations();
+    this.term.clearSelection();
+  }
+
+  selection() { return this.term.getSelection(); }
+  // Pastes through xterm.js so bracketed paste mode is honoured.
+  paste(text) { this.term.paste(text); }
+
+  dispose() {
+    // Writes still queued in xterm.js may complete after this; their callbacks must not
+    // reach the app, which has let go of this terminal.
+    this.onRendered = () => {};
+    this.observer.disconnect();
+    this.term.dispose();
+  }
+}
+
+// Copies to the clipboard; resolves to false where the browser refuses.
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Reads the clipboard; resolves to null where the browser refuses.
+export async function readClipboard() {
+  try {
+    return await navigator.clipboard.readText();
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,44 @@
+//! Thin helpers over browser APIs the app uses in several places.
+
+use wasm_bindgen::prelude::*;
+
+pub fn window() -> web_sys::Window {
+    web_sys::window().expect_throw("Porta runs in a browser window")
+}
+
+/// Resolves after `ms` milliseconds.
+pub async fn sleep(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+        // setTimeout only fails for a detached window, where nothing runs anyway.
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    window().local_storage().ok().flatten()
+}
+
+/// A value the user chose earlier, from `localStorage` (absent when storage is blocked).
+pub fn load(key: &str) -> Option<String> {
+    storage()?.get_item(key).ok().flatten()
+}
+
+pub fn save(key: &str, value: &str) {
+    if let Some(s) = storage() {
+        let _ = s.set_item(key, value);
+    }
+}
+
+/// Whether a CSS media query matches now.
+pub fn media_matches(query: &str) -> bool {
+    window().match_media(query).ok().flatten().is_some_and(|m| m.matches())
+}
+
+/// The page's `http(s)://host` turned into the matching `ws(s)://host`.
+pub fn ws_origin() -> String {
+    let location = window().location();
+    let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss:" } else { "ws:" };
+    format!("{scheme}//{}", location.host().unwrap_or_default())
+}

@@ -1,0 +1,103 @@
+//! The app's two pages as URLs: `/` (the dashboard) and `/servers/<id>` (a server's
+//! terminals). The backend answers both with the app, so links and reloads work.
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+
+use crate::browser::window;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Dashboard,
+    Server(String),
+}
+
+impl Route {
+    pub fn parse(path: &str) -> Self {
+        match path.strip_prefix("/servers/").map(|rest| rest.trim_end_matches('/')) {
+            Some(id) if !id.is_empty() && !id.contains('/') => Self::Server(decode(id)),
+            _ => Self::Dashboard,
+        }
+    }
+
+    pub fn path(&self) -> String {
+        match self {
+            Self::Dashboard => "/".to_owned(),
+            Self::Server(id) => format!("/servers/{}", encode(id)),
+        }
+    }
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The current route, following the address bar (back and forward included).
+pub fn current() -> RwSignal<Route> {
+    let route = RwSignal::new(Route::parse(&window().location().pathname().unwrap_or_default()));
+    let on_pop = Closure::<dyn FnMut()>::new(move || {
+        route.set(Route::parse(&window().location().pathname().unwrap_or_default()));
+    });
+    let _ = window().add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
+    // The listener lives as long as the page.
+    on_pop.forget();
+    route
+}
+
+/// Goes to `to`, adding it to the browser's history.
+pub fn go(route: RwSignal<Route>, to: Route) {
+    if route.get_untracked() != to {
+        let _ = window().history().and_then(|h| h.push_state_with_url(&JsValue::NULL, "", Some(&to.path())));
+        route.set(to);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_pages() {
+        assert_eq!(Route::parse("/"), Route::Dashboard);
+        assert_eq!(Route::parse("/servers/abc"), Route::Server("abc".into()));
+        assert_eq!(Route::parse("/servers/abc/"), Route::Server("abc".into()));
+        assert_eq!(Route::parse("/servers/"), Route::Dashboard);
+        assert_eq!(Route::parse("/servers/a/b"), Route::Dashboard);
+        assert_eq!(Route::parse("/elsewhere"), Route::Dashboard);
+    }
+
+    #[test]
+    fn ids_round_trip_through_the_address() {
+        for id in ["abc-123", "a b/c%d", "ünï"] {
+            let route = Route::Server(id.into());
+            assert_eq!(Route::parse(&route.path()), route, "{id}");
+        }
+        assert_eq!(Route::parse("/servers/bad%zz"), Route::Server("bad%zz".into()));
+    }
+}

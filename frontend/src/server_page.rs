@@ -1,0 +1,465 @@
+//! A server's page: its terminals as tabs (new, close, rename, reorder), the toolbar (search,
+//! font size, theme, copy, paste), the connection state, and the phone key row.
+
+use std::rc::Rc;
+
+use leptos::html::{Div, Input};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use porta_shared::types::TermId;
+
+use crate::api::{self, Server, Session};
+use crate::conn::{Conn, Link};
+use crate::prefs;
+use crate::route::{self, Route};
+use crate::terminal::keys::{Key, Mods};
+use crate::terminal::{self, Look, Page, Status, TermTab};
+use crate::topbar::TopBar;
+
+type Tabs = RwSignal<Vec<Rc<TermTab>>, LocalStorage>;
+
+#[component]
+pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, server_id: String) -> impl IntoView {
+    let conn = Conn::open(session);
+    let page = Page { mods: RwSignal::new(Mods::default()), search_open: RwSignal::new(false) };
+    let tabs: Tabs = RwSignal::new_local(Vec::new());
+    let active = RwSignal::new(None::<u32>);
+    let look = RwSignal::new(prefs::look());
+    let server = RwSignal::new(None::<Server>);
+    let error = RwSignal::new(None::<String>);
+    let next_key = StoredValue::new(1u32);
+    let loaded = StoredValue::new(false);
+    let id = StoredValue::new(server_id);
+    let conn_ref = StoredValue::new_local(conn.clone());
+
+    // The server's name and state, for the header.
+    if let Some(token) = session.get_untracked().map(|s| s.token) {
+        spawn_local(async move {
+            match api::server(&token, &id.get_value()).await {
+                Ok(Some(s)) => server.set(Some(s)),
+                Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    }
+
+    let new_tab = move |existing: Option<&porta_shared::bridge::TermInfo>| {
+        let key = next_key.get_value();
+        next_key.set_value(key + 1);
+        let tab = TermTab::new(key, id.get_value(), conn_ref.get_value(), existing, page);
+        tabs.update(|t| t.push(tab));
+        key
+    };
+    let save_order = move || {
+        let terms: Vec<TermId> = tabs.with_untracked(|t| t.iter().filter_map(|t| t.term()).collect());
+        prefs::save_tab_order(&id.get_value(), &terms);
+    };
+
+    // Every time the socket (re)opens: the first time, list the server's terminals and show
+    // each (replaying its output) or start one; afterwards, re-attach every tab.
+    Effect::new(move |_| {
+        if conn_ref.with_value(|c| c.epoch()).get() == 0 {
+            return;
+        }
+        if loaded.get_value() {
+            tabs.with_untracked(|t| t.iter().for_each(TermTab::connect));
+            return;
+        }
+        loaded.set_value(true);
+        spawn_local(async move {
+            let conn = conn_ref.get_value();
+            match terminal::list(&conn, &id.get_value()).await {
+                Ok(mut list) => {
+                    prefs::sort_by_saved(&mut list, &prefs::tab_order(&id.get_value()), |t| t.term);
+                    let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
+                    let first = keys.first().copied().unwrap_or_else(|| new_tab(None));
+                    active.set(Some(first));
+                }
+                Err(e) => {
+                    loaded.set_value(false);
+                    error.set(Some(e.message));
+                }
+            }
+        });
+    });
+
+    on_cleanup(move || {
+        conn_ref.with_value(Conn::close);
+        tabs.with_untracked(|t| t.iter().for_each(|t| t.close_widget()));
+    });
+
+    // Keep the visible terminal focused and fitted when it changes.
+    Effect::new(move |_| {
+        let key = active.get();
+        tabs.with_untracked(|t| {
+            if let Some(tab) = t.iter().find(|t| Some(t.key) == key) {
+                tab.fit();
+                tab.focus();
+            }
+        });
+    });
+    Effect::new(move |_| {
+        let l = look.get();
+        prefs::save_look(l);
+        prefs::apply_theme(l);
+        tabs.with_untracked(|t| t.iter().for_each(|t| t.set_look(l)));
+    });
+
+    let active_tab = move || tabs.with_untracked(|t| t.iter().find(|t| Some(t.key) == active.get_untracked()).cloned());
+    let close_tab = move |key: u32| {
+        let mut closing = None;
+        tabs.update(|t| {
+            if let Some(i) = t.iter().position(|t| t.key == key) {
+                closing = Some(t.remove(i));
+                if active.get_untracked() == Some(key) {
+                    let next = t.get(i).or_else(|| t.last()).map(|t| t.key);
+                    active.set(next);
+                }
+            }
+        });
+        if let Some(tab) = closing {
+            tab.close();
+        }
+        save_order();
+    };
+    let add = move |_| {
+        let key = new_tab(None);
+        active.set(Some(key));
+    };
+    let dragging = RwSignal::new(None::<u32>);
+    let move_tab = move |from: u32, before: u32| {
+        tabs.update(|t| {
+            let (Some(i), Some(_)) = (t.iter().position(|x| x.key == from), t.iter().position(|x| x.key == before))
+            else {
+                return;
+            };
+            let tab = t.remove(i);
+            let j = t.iter().position(|x| x.key == before).unwrap_or(t.len());
+            t.insert(if j >= i { j + 1 } else { j }.min(t.len()), tab);
+        });
+        save_order();
+    };
+
+    // Tabs are keyed by number: the list views hold keys, never the tabs themselves.
+    let keys = move || tabs.with(|t| t.iter().map(|t| t.key).collect::<Vec<_>>());
+    let find = move |key: u32| tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
+    let title = move || server.get().map(|s| s.name).unwrap_or_default();
+    let online = move || server.get().is_some_and(|s| s.online);
+    let link = conn.link();
+    let back = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        route::go(route, Route::Dashboard);
+    };
+
+    view! {
+        <div class="server-page">
+            <TopBar session look>
+                <a class="back" href="/" on:click=back aria-label="All servers">
+                    "←"
+                </a>
+                <span class=move || if online() { "dot online" } else { "dot" }></span>
+                <span class="server-name">{title}</span>
+            </TopBar>
+            <p class="error" role="alert" hidden=move || error.get().is_none()>
+                {move || error.get().unwrap_or_default()}
+            </p>
+            <div class="link-state" role="status" hidden=move || link.get() == Link::Open>
+                {move || match link.get() {
+                    Link::Connecting => "Connecting…".to_owned(),
+                    Link::Reconnecting { reason } => format!("Reconnecting… ({reason})"),
+                    Link::Open => String::new(),
+                }}
+            </div>
+            <div class="tabbar">
+                <div class="tabs" role="tablist">
+                    <For each=keys key=|k| *k let:key>
+                        {find(key).map(|tab| view! { <TabButton tab active dragging move_tab close_tab /> })}
+                    </For>
+                    <button class="new-tab" on:click=add title="New terminal" aria-label="New terminal">
+                        "+"
+                    </button>
+                </div>
+                <Toolbar look page active_tab />
+            </div>
+            <SearchBar page active_tab />
+            <div class="panes">
+                <For each=keys key=|k| *k let:key>
+                    {find(key).map(|tab| view! { <TermPane tab active look close_tab /> })}
+                </For>
+            </div>
+            <KeyRow page active_tab />
+        </div>
+    }
+}
+
+#[component]
+fn TabButton(
+    tab: Rc<TermTab>,
+    active: RwSignal<Option<u32>>,
+    dragging: RwSignal<Option<u32>>,
+    move_tab: impl Fn(u32, u32) + Copy + 'static,
+    close_tab: impl Fn(u32) + Copy + 'static,
+) -> impl IntoView {
+    let key = tab.key;
+    let title = tab.title;
+    let status = tab.status;
+    let editing = RwSignal::new(false);
+    let input = NodeRef::<Input>::new();
+    let tab_ref = StoredValue::new_local(tab);
+    let commit = move || {
+        if let Some(el) = input.get_untracked() {
+            tab_ref.with_value(|t| t.rename(el.value()));
+        }
+        editing.set(false);
+    };
+    Effect::new(move |_| {
+        if editing.get() {
+            if let Some(el) = input.get() {
+                let _ = el.focus();
+                el.select();
+            }
+        }
+    });
+    let state = move || match status.get() {
+        Status::Live => "live",
+        Status::Starting => "starting",
+        Status::Offline => "offline",
+        Status::Exited(_) | Status::Ended(_) => "exited",
+    };
+    view! {
+        <div
+            class="tab"
+            class:active=move || active.get() == Some(key)
+            role="tab"
+            aria-selected=move || (active.get() == Some(key)).to_string()
+            data-state=state
+            draggable="true"
+            on:click=move |_| active.set(Some(key))
+            on:dblclick=move |_| editing.set(true)
+            on:dragstart=move |_| dragging.set(Some(key))
+            on:dragend=move |_| dragging.set(None)
+            on:dragover=move |ev| ev.prevent_default()
+            on:drop=move |ev| {
+                ev.prevent_default();
+                if let Some(from) = dragging.get_untracked().filter(|f| *f != key) {
+                    move_tab(from, key);
+                }
+            }
+        >
+            <Show
+                when=move || editing.get()
+                fallback=move || view! { <span class="title">{move || title.get()}</span> }
+            >
+                <input
+                    class="rename"
+                    node_ref=input
+                    prop:value=move || title.get_untracked()
+                    maxlength="80"
+                    on:keydown=move |ev| match ev.key().as_str() {
+                        "Enter" => commit(),
+                        "Escape" => editing.set(false),
+                        _ => {}
+                    }
+                    on:blur=move |_| commit()
+                    on:click=|ev| ev.stop_propagation()
+                />
+            </Show>
+            <button
+                class="close"
+                title="Close terminal"
+                aria-label="Close terminal"
+                on:click=move |ev| {
+                    ev.stop_propagation();
+                    close_tab(key);
+                }
+            >
+                "×"
+            </button>
+        </div>
+    }
+}
+
+#[component]
+fn TermPane(
+    tab: Rc<TermTab>,
+    active: RwSignal<Option<u32>>,
+    look: RwSignal<Look>,
+    close_tab: impl Fn(u32) + Copy + 'static,
+) -> impl IntoView {
+    let key = tab.key;
+    let status = tab.status;
+    let node = NodeRef::<Div>::new();
+    let tab_ref = StoredValue::new_local(tab);
+    let mounted = StoredValue::new(false);
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            if !mounted.get_value() {
+                mounted.set_value(true);
+                tab_ref.with_value(|t| t.mount(&el, look.get_untracked()));
+                if active.get_untracked() == Some(key) {
+                    tab_ref.with_value(|t| t.focus());
+                }
+            }
+        }
+    });
+    let restart = move |_| tab_ref.with_value(|t| t.restart());
+    let notice = move || match status.get() {
+        Status::Exited(exit) => Some(match (exit.code, exit.signal) {
+            (Some(code), _) => format!("The shell exited with code {code}."),
+            (None, Some(signal)) => format!("The shell was ended by signal {signal}."),
+            _ => "The shell exited.".to_owned(),
+        }),
+        Status::Ended(reason) => Some(format!("This terminal has ended: {reason}")),
+        Status::Offline => Some("The server is offline; the terminal continues when it is back.".to_owned()),
+        Status::Starting | Status::Live => None,
+    };
+    let can_restart = move || matches!(status.get(), Status::Exited(_) | Status::Ended(_));
+    view! {
+        <div class="pane" class:active=move || active.get() == Some(key) data-key=key>
+            <div class="term" node_ref=node></div>
+            <div class="pane-notice" role="status" hidden=move || notice().is_none()>
+                <span>{notice}</span>
+                <span class="pane-actions" hidden=move || !can_restart()>
+                    <button class="restart" on:click=restart>
+                        "Restart"
+                    </button>
+                    <button class="secondary" on:click=move |_| close_tab(key)>
+                        "Close"
+                    </button>
+                </span>
+            </div>
+        </div>
+    }
+}
+
+#[component]
+fn Toolbar(
+    look: RwSignal<Look>,
+    page: Page,
+    active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static,
+) -> impl IntoView {
+    let font = move |delta: i32| {
+        look.update(|l| {
+            l.font_size = (l.font_size as i32 + delta).clamp(prefs::FONT_MIN as i32, prefs::FONT_MAX as i32) as u32
+        });
+    };
+    view! {
+        <div class="toolbar">
+            <button class="tool" title="Search (Ctrl+Shift+F)" aria-label="Search" on:click=move |_| page.search_open.update(|o| *o = !*o)>
+                "Find"
+            </button>
+            <button class="tool" title="Smaller text" aria-label="Smaller text" on:click=move |_| font(-1)>
+                "A−"
+            </button>
+            <button class="tool" title="Larger text" aria-label="Larger text" on:click=move |_| font(1)>
+                "A+"
+            </button>
+            <button class="tool" title="Copy selection (Ctrl+Shift+C)" aria-label="Copy" on:click=move |_| {
+                if let Some(t) = active_tab() { t.copy() }
+            }>
+                "Copy"
+            </button>
+            <button class="tool" title="Paste (Ctrl+Shift+V)" aria-label="Paste" on:click=move |_| {
+                if let Some(t) = active_tab() { t.paste() }
+            }>
+                "Paste"
+            </button>
+        </div>
+    }
+}
+
+#[component]
+fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
+    let input = NodeRef::<Input>::new();
+    let found = RwSignal::new(true);
+    let find = move |backwards: bool| {
+        let query = input.get_untracked().map(|i| i.value()).unwrap_or_default();
+        found.set(active_tab().is_some_and(|t| t.find(&query, backwards)));
+    };
+    let close = move || {
+        page.search_open.set(false);
+        if let Some(t) = active_tab() {
+            t.clear_search();
+            t.focus();
+        }
+    };
+    Effect::new(move |_| {
+        if page.search_open.get() {
+            if let Some(el) = input.get() {
+                let _ = el.focus();
+            }
+        }
+    });
+    view! {
+        <div class="searchbar" hidden=move || !page.search_open.get()>
+            <input
+                node_ref=input
+                class="search"
+                class:missing=move || !found.get()
+                type="search"
+                placeholder="Search the scrollback"
+                aria-label="Search the scrollback"
+                on:keydown=move |ev| match ev.key().as_str() {
+                    "Enter" => find(ev.shift_key()),
+                    "Escape" => close(),
+                    _ => {}
+                }
+            />
+            <button class="tool" aria-label="Previous match" on:click=move |_| find(true)>
+                "↑"
+            </button>
+            <button class="tool" aria-label="Next match" on:click=move |_| find(false)>
+                "↓"
+            </button>
+            <button class="tool" aria-label="Close search" on:click=move |_| close()>
+                "×"
+            </button>
+        </div>
+    }
+}
+
+/// Esc, Tab, Ctrl, Alt, arrows and the symbols phone keyboards hide. The buttons never take
+/// the focus, so the on-screen keyboard stays up; Ctrl and Alt apply to the next key.
+#[component]
+fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
+    let keep_focus = |ev: leptos::ev::PointerEvent| ev.prevent_default();
+    let toggle = move |ctrl: bool| {
+        page.mods.update(|m| if ctrl { m.ctrl = !m.ctrl } else { m.alt = !m.alt });
+        if let Some(t) = active_tab() {
+            t.focus();
+        }
+    };
+    let modifier = move |name: &'static str, ctrl: bool| {
+        let armed = move || page.mods.with(|m| if ctrl { m.ctrl } else { m.alt });
+        view! {
+            <button
+                class="key mod"
+                data-key=name
+                class:armed=armed
+                aria-pressed=move || armed().to_string()
+                on:pointerdown=keep_focus
+                on:click=move |_| toggle(ctrl)
+            >
+                {name}
+            </button>
+        }
+    };
+    let (first, rest) = Key::ROW.split_at(2);
+    let button = move |&(key, label, name): &(Key, &'static str, &'static str)| {
+        view! {
+            <button class="key" data-key=name on:pointerdown=keep_focus on:click=move |_| {
+                if let Some(t) = active_tab() { t.key(key) }
+            }>
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="keyrow" role="toolbar" aria-label="Terminal keys">
+            {first.iter().map(button).collect_view()}
+            {modifier("Ctrl", true)}
+            {modifier("Alt", false)}
+            {rest.iter().map(button).collect_view()}
+        </div>
+    }
+}

@@ -1,0 +1,181 @@
+//! The xterm.js widget, through the glue module `js/terminal.js`.
+
+use js_sys::{Function, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/js/terminal.js")]
+extern "C" {
+    #[wasm_bindgen(js_name = PortaTerm)]
+    type JsTerm;
+
+    #[wasm_bindgen(constructor, js_class = PortaTerm)]
+    fn new(
+        parent: &web_sys::HtmlElement,
+        theme: &str,
+        font_size: u32,
+        on_data: &Function,
+        on_resize: &Function,
+        on_rendered: &Function,
+        on_shortcut: &Function,
+    ) -> JsTerm;
+
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn write(this: &JsTerm, data: &Uint8Array);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = writeNotice)]
+    fn write_notice(this: &JsTerm, text: &str);
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn cols(this: &JsTerm) -> u16;
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn rows(this: &JsTerm) -> u16;
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn fit(this: &JsTerm);
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn focus(this: &JsTerm);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = appCursorKeys)]
+    fn app_cursor_keys(this: &JsTerm) -> bool;
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = setTheme)]
+    fn set_theme(this: &JsTerm, theme: &str);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = setFontSize)]
+    fn set_font_size(this: &JsTerm, size: u32);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = findNext)]
+    fn find_next(this: &JsTerm, query: &str) -> bool;
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = findPrevious)]
+    fn find_previous(this: &JsTerm, query: &str) -> bool;
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = clearSearch)]
+    fn clear_search(this: &JsTerm);
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn selection(this: &JsTerm) -> String;
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn paste(this: &JsTerm, text: &str);
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn dispose(this: &JsTerm);
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn reset(this: &JsTerm);
+
+    #[wasm_bindgen(js_name = copyText)]
+    async fn copy_text(text: &str) -> JsValue;
+    #[wasm_bindgen(js_name = readClipboard)]
+    async fn read_clipboard() -> JsValue;
+}
+
+/// What the widget reports back.
+pub struct Callbacks {
+    /// Keystrokes and pastes, as xterm.js encodes them.
+    pub data: Box<dyn FnMut(String)>,
+    pub resize: Box<dyn FnMut(u16, u16)>,
+    /// One write finished parsing.
+    pub rendered: Box<dyn FnMut()>,
+    /// A keyboard shortcut: "copy", "paste" or "search".
+    pub shortcut: Box<dyn FnMut(String)>,
+}
+
+/// The JS functions handed to xterm.js, kept alive as long as it is.
+struct Kept {
+    _data: Closure<dyn FnMut(String)>,
+    _resize: Closure<dyn FnMut(u16, u16)>,
+    _rendered: Closure<dyn FnMut()>,
+    _shortcut: Closure<dyn FnMut(String)>,
+}
+
+/// One xterm.js terminal in a page element; disposed on drop.
+pub struct Xterm {
+    js: JsTerm,
+    _kept: Kept,
+}
+
+impl Xterm {
+    pub fn new(parent: &web_sys::HtmlElement, theme: &str, font_size: u32, cb: Callbacks) -> Self {
+        let data = Closure::wrap(cb.data);
+        let resize = Closure::wrap(cb.resize);
+        let rendered = Closure::wrap(cb.rendered);
+        let shortcut = Closure::wrap(cb.shortcut);
+        let js = JsTerm::new(
+            parent,
+            theme,
+            font_size,
+            data.as_ref().unchecked_ref(),
+            resize.as_ref().unchecked_ref(),
+            rendered.as_ref().unchecked_ref(),
+            shortcut.as_ref().unchecked_ref(),
+        );
+        Self { js, _kept: Kept { _data: data, _resize: resize, _rendered: rendered, _shortcut: shortcut } }
+    }
+
+    /// Writes output; a `rendered` callback follows once xterm.js has parsed it.
+    pub fn write(&self, data: &Uint8Array) {
+        self.js.write(data);
+    }
+
+    /// Writes a line of our own (a notice), dimmed, on a line of its own. With `counted`
+    /// it reports `rendered` like output does (it stands in for output that was lost).
+    pub fn notice(&self, text: &str, counted: bool) {
+        let line = format!("\r\n\x1b[2m[{text}]\x1b[0m\r\n");
+        if counted {
+            self.js.write(&Uint8Array::from(line.as_bytes()));
+        } else {
+            self.js.write_notice(&line);
+        }
+    }
+
+    /// Clears the screen and scrollback and resets every mode.
+    pub fn reset(&self) {
+        self.js.reset();
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        (self.js.cols(), self.js.rows())
+    }
+
+    pub fn fit(&self) {
+        self.js.fit();
+    }
+
+    pub fn focus(&self) {
+        self.js.focus();
+    }
+
+    pub fn app_cursor_keys(&self) -> bool {
+        self.js.app_cursor_keys()
+    }
+
+    pub fn set_theme(&self, theme: &str) {
+        self.js.set_theme(theme);
+    }
+
+    pub fn set_font_size(&self, size: u32) {
+        self.js.set_font_size(size);
+    }
+
+    /// Selects the next (or previous) match; false when there is none.
+    pub fn find(&self, query: &str, backwards: bool) -> bool {
+        if backwards { self.js.find_previous(query) } else { self.js.find_next(query) }
+    }
+
+    pub fn clear_search(&self) {
+        self.js.clear_search();
+    }
+
+    pub fn selection(&self) -> String {
+        self.js.selection()
+    }
+
+    pub fn paste(&self, text: &str) {
+        self.js.paste(text);
+    }
+}
+
+impl Drop for Xterm {
+    fn drop(&mut self) {
+        self.js.dispose();
+    }
+}
+
+/// Copies text to the clipboard; false when the browser refuses.
+pub async fn copy(text: &str) -> bool {
+    copy_text(text).await.as_bool().unwrap_or(false)
+}
+
+/// The clipboard's text; `None` when the browser refuses.
+pub async fn clipboard() -> Option<String> {
+    read_clipboard().await.as_string()
+}

@@ -1,0 +1,45 @@
+//! The bar on top of every signed-in page: where you are, the theme switch, who you are,
+//! and signing out.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, Session};
+use crate::prefs;
+use crate::terminal::Look;
+
+#[component]
+pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children: Children) -> impl IntoView {
+    let sign_out = move |_| {
+        spawn_local(async move {
+            api::logout().await;
+            session.set(None);
+        });
+    };
+    let toggle_theme = move |_| {
+        look.update(|l| l.dark = !l.dark);
+        let l = look.get_untracked();
+        prefs::save_look(l);
+        prefs::apply_theme(l);
+    };
+    let username = move || session.get().map(|s| s.user.username).unwrap_or_default();
+    view! {
+        <header class="topbar">
+            <span class="brand">"Porta"</span>
+            {children()}
+            <span class="spacer"></span>
+            <button
+                class="theme"
+                title="Switch between dark and light"
+                aria-label="Switch between dark and light"
+                on:click=toggle_theme
+            >
+                {move || if look.get().dark { "☀" } else { "☾" }}
+            </button>
+            <span class="user">{username}</span>
+            <button class="signout" on:click=sign_out>
+                "Sign out"
+            </button>
+        </header>
+    }
+}

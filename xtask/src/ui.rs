@@ -1,0 +1,206 @@
+//! Building the browser app into `<target>/ui`:
+//!
+//! ```text
+//! ui/index.html                 the page (never cached: it names the current assets)
+//! ui/a/<hash>/porta_frontend.js wasm-bindgen's loader and the JS glue snippets
+//! ui/a/<hash>/…_bg.wasm         the app, shrunk by wasm-opt
+//! ui/a/<hash>/xterm/…           xterm.js and its add-ons, from npm
+//! ui/a/<hash>/style.css, …      our static assets
+//! ```
+//!
+//! `<hash>` is a digest of every file under it, so those files can be cached forever; a `.gz`
+//! beside each compressible file lets the backend serve it compressed without compressing at
+//! run time. JavaScript packages come from `frontend/package-lock.json` through `npm ci`;
+//! wasm-opt is the one from the npm package `binaryen` (Debian's is too old and produces a
+//! module that fails in the browser).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context as _, bail};
+use sha2::{Digest as _, Sha256};
+
+use crate::build::{WASM_TARGET, cargo, ensure_wasm_target, root, run, target_dir};
+
+/// The dist files of each npm package the page loads, as (package dir, file, served name).
+const NPM_FILES: &[(&str, &str, &str)] = &[
+    ("@xterm/xterm", "lib/xterm.mjs", "xterm/xterm.mjs"),
+    ("@xterm/xterm", "css/xterm.css", "xterm/xterm.css"),
+    ("@xterm/addon-fit", "lib/addon-fit.mjs", "xterm/addon-fit.mjs"),
+    ("@xterm/addon-search", "lib/addon-search.mjs", "xterm/addon-search.mjs"),
+    ("@xterm/addon-web-links", "lib/addon-web-links.mjs", "xterm/addon-web-links.mjs"),
+];
+
+/// Placeholder in `frontend/index.html` for the assets' URL prefix.
+const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";
+
+/// Builds the app and returns the directory to serve.
+pub fn build() -> anyhow::Result<PathBuf> {
+    ensure_wasm_target()?;
+    let node_modules = npm_ci()?;
+    run(
+        cargo().args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]),
+        "build the browser app (wasm)",
+    )?;
+    let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
+
+    let staging = target_dir().join("ui-staging");
+    reset_dir(&staging)?;
+    eprintln!("==> wasm-bindgen {}", wasm.display());
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)?
+        // The library defaults this to true, unlike the CLI; without it the page fails with
+        // "WebAssembly.instantiate(): Argument 0 must be a buffer source".
+        .omit_default_module_path(false)
+        .typescript(false)
+        .generate(&staging)
+        .context("wasm-bindgen failed")?;
+    let bg = staging.join("porta_frontend_bg.wasm");
+    wasm_opt(&node_modules, &bg)?;
+    for (package, file, served) in NPM_FILES {
+        copy(&node_modules.join(package).join(file), &staging.join(served))?;
+    }
+    for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && entry.file_name() != "README.md" {
+            copy(&entry.path(), &staging.join(entry.file_name()))?;
+        }
+    }
+
+    let hash = digest_dir(&staging)?;
+    let out = target_dir().join("ui");
+    reset_dir(&out)?;
+    let assets = out.join("a").join(&hash);
+    std::fs::create_dir_all(out.join("a"))?;
+    std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
+    gzip_tree(&assets)?;
+    let template = std::fs::read_to_string(root().join("frontend/index.html")).context("cannot read index.html")?;
+    if !template.contains(ASSETS_PLACEHOLDER) {
+        bail!("frontend/index.html must refer to its assets through {ASSETS_PLACEHOLDER}");
+    }
+    std::fs::write(out.join("index.html"), template.replace(ASSETS_PLACEHOLDER, &format!("/a/{hash}")))?;
+    report_sizes(&assets)?;
+    Ok(out)
+}
+
+/// Installs the pinned npm packages into `frontend/node_modules`, unless the lockfile is
+/// unchanged since the last install.
+fn npm_ci() -> anyhow::Result<PathBuf> {
+    let frontend = root().join("frontend");
+    let node_modules = frontend.join("node_modules");
+    let lock = std::fs::read(frontend.join("package-lock.json")).context("cannot read frontend/package-lock.json")?;
+    let stamp = node_modules.join(".porta-lock-sha256");
+    let want = hex::encode(Sha256::digest(&lock));
+    if std::fs::read_to_string(&stamp).is_ok_and(|have| have == want) {
+        return Ok(node_modules);
+    }
+    run(
+        Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&frontend),
+        "npm ci (xterm.js, binaryen)",
+    )
+    .context("the browser app needs Node.js and npm: `sudo apt-get install -y nodejs npm`")?;
+    std::fs::write(&stamp, want)?;
+    Ok(node_modules)
+}
+
+/// Shrinks the module with binaryen's wasm-opt; the result is cached by the input's digest
+/// (it takes a while and the input rarely changes between test runs).
+fn wasm_opt(node_modules: &Path, wasm: &Path) -> anyhow::Result<()> {
+    let input = std::fs::read(wasm)?;
+    let cache = target_dir().join("wasm-opt-cache");
+    std::fs::create_dir_all(&cache)?;
+    let cached = cache.join(format!("{}.wasm", hex::encode(Sha256::digest(&input))));
+    if !cached.exists() {
+        let tmp = cache.join("partial.wasm");
+        run(
+            Command::new("node")
+                .arg(node_modules.join("binaryen/bin/wasm-opt"))
+                .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext"])
+                .args(["--enable-reference-types", "--enable-multivalue", "--enable-mutable-globals"])
+                .arg(wasm)
+                .arg("-o")
+                .arg(&tmp),
+            "wasm-opt -Oz (binaryen from npm)",
+        )?;
+        std::fs::rename(&tmp, &cached)?;
+    }
+    std::fs::copy(&cached, wasm)?;
+    Ok(())
+}
+
+fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+    Ok(())
+}
+
+fn reset_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    Ok(())
+}
+
+/// Every file under `dir`, sorted, as paths relative to it.
+fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        for entry in std::fs::read_dir(dir.join(&rel))? {
+            let entry = entry?;
+            let path = rel.join(entry.file_name());
+            if entry.file_type()?.is_dir() {
+                todo.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A short digest over the names and contents of every file under `dir`.
+fn digest_dir(dir: &Path) -> anyhow::Result<String> {
+    let mut h = Sha256::new();
+    for rel in files(dir)? {
+        h.update(rel.to_string_lossy().as_bytes());
+        h.update([0]);
+        h.update(std::fs::read(dir.join(&rel))?);
+    }
+    Ok(hex::encode(h.finalize())[..16].to_owned())
+}
+
+fn compressible(path: &Path) -> bool {
+    matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "mjs" | "wasm" | "css" | "svg" | "html"))
+}
+
+/// Writes `<file>.gz` beside every compressible file worth compressing.
+fn gzip_tree(dir: &Path) -> anyhow::Result<()> {
+    for rel in files(dir)? {
+        let path = dir.join(&rel);
+        let bytes = std::fs::read(&path)?;
+        if !compressible(&rel) || bytes.len() < 1024 {
+            continue;
+        }
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes)?;
+        let mut name = path.into_os_string();
+        name.push(".gz");
+        std::fs::write(name, gz.finish()?)?;
+    }
+    Ok(())
+}
+
+fn report_sizes(assets: &Path) -> anyhow::Result<()> {
+    let wasm = assets.join("porta_frontend_bg.wasm");
+    let raw = std::fs::metadata(&wasm)?.len();
+    let gz = std::fs::metadata(assets.join("porta_frontend_bg.wasm.gz"))?.len();
+    eprintln!("    app: {} KiB wasm, {} KiB gzipped", raw / 1024, gz / 1024);
+    Ok(())
+}
