@@ -71,13 +71,15 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
         browser.screenshot("terminal").await?;
 
         c.refresh().await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2)[data-state=live]")).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active[data-state=live]")).await?;
         assert_eq!(tab_count(c).await?, 2, "both terminals come back");
-        select_tab(c, 0).await?;
+        // A tab attaches when first shown.
+        assert!(c.find(Locator::Css(".tabs .tab:nth-child(2)[data-state=starting]")).await.is_ok());
         wait_for_text(c, &format!("\n{one}"), SHORT).await?;
         run_command(c, "echo again-$((40+2))").await?;
         wait_for_text(c, "\nagain-42", SHORT).await?;
         select_tab(c, 1).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2).active[data-state=live]")).await?;
         wait_for_text(c, &format!("\n{two}"), SHORT).await?;
         run_command(c, "echo still-$((40+3))").await?;
         wait_for_text(c, "\nstill-43", SHORT).await?;
@@ -309,6 +311,41 @@ async fn a_lost_connection_shows_reconnecting_and_recovers_with_the_output() -> 
         c.wait().at_most(SHORT).for_element(Locator::Css(".link-state[hidden]")).await?;
         run_command(c, "echo back-$((1+2))").await?;
         wait_for_text(c, "\nback-3", SHORT).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result<()> {
+    let (backend, mut bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "offline_server", || async {
+        sign_in(c, &backend.url).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=online]")).await?;
+        bridge.kill().await;
+        c.find(Locator::Css("button.refresh")).await?.click().await?;
+        let link = c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=offline] a")).await?;
+        link.click().await?;
+        let error = c.wait().at_most(SHORT).for_element(Locator::Css(".server-page .error:not([hidden])")).await?;
+        assert!(error.text().await?.contains("offline"), "a clear reason: {}", error.text().await?);
+        assert_eq!(tab_count(c).await?, 0, "no terminal on a server that is not there");
+
+        bridge.run(&[])?;
+        let retry = c.find(Locator::Css(".server-page .retry")).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find(Locator::Css(".tab.active[data-state=live]")).await.is_err() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the terminal never opened");
+            if retry.is_displayed().await.unwrap_or(false) {
+                retry.click().await?;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        run_command(c, "echo back-online-$((5*5))").await?;
+        wait_for_text(c, "\nback-online-25", SHORT).await?;
         Ok(())
     })
     .await;

@@ -35,7 +35,7 @@ use crate::browser::{sleep, ws_origin};
 pub enum Link {
     Connecting,
     Open,
-    /// Lost; the next attempt is under way or waiting `retry_ms`.
+    /// Lost; attempts continue with backoff. `reason` says what failed last.
     Reconnecting {
         reason: String,
     },

@@ -28,7 +28,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let server = RwSignal::new(None::<Server>);
     let error = RwSignal::new(None::<String>);
     let next_key = StoredValue::new(1u32);
-    let loaded = StoredValue::new(false);
+    let loaded = RwSignal::new(false);
     let id = StoredValue::new(server_id);
     let conn_ref = StoredValue::new_local(conn.clone());
 
@@ -55,17 +55,14 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         prefs::save_tab_order(&id.get_value(), &terms);
     };
 
-    // Every time the socket (re)opens: the first time, list the server's terminals and show
-    // each (replaying its output) or start one; afterwards, re-attach every tab.
-    Effect::new(move |_| {
-        if conn_ref.with_value(|c| c.epoch()).get() == 0 {
+    // The server's terminals, each shown with its output replayed, or a new one when there
+    // are none. Tried again on a reconnect or from the "Try again" button until it works.
+    let load_tabs = move || {
+        if loaded.get_untracked() {
             return;
         }
-        if loaded.get_value() {
-            tabs.with_untracked(|t| t.iter().for_each(TermTab::connect));
-            return;
-        }
-        loaded.set_value(true);
+        loaded.set(true);
+        error.set(None);
         spawn_local(async move {
             let conn = conn_ref.get_value();
             match terminal::list(&conn, &id.get_value()).await {
@@ -76,11 +73,22 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     active.set(Some(first));
                 }
                 Err(e) => {
-                    loaded.set_value(false);
+                    loaded.set(false);
                     error.set(Some(e.message));
                 }
             }
         });
+    };
+    // Every time the socket (re)opens: load the tabs the first time, re-attach them after.
+    Effect::new(move |_| {
+        if conn_ref.with_value(|c| c.epoch()).get() == 0 {
+            return;
+        }
+        if loaded.get_untracked() {
+            tabs.with_untracked(|t| t.iter().for_each(TermTab::connect));
+        } else {
+            load_tabs();
+        }
     });
 
     on_cleanup(move || {
@@ -162,6 +170,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </TopBar>
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
+                " "
+                <button class="secondary retry" hidden=move || loaded.get() on:click=move |_| load_tabs()>
+                    "Try again"
+                </button>
             </p>
             <div class="link-state" role="status" hidden=move || link.get() == Link::Open>
                 {move || match link.get() {
@@ -291,8 +303,10 @@ fn TermPane(
     let node = NodeRef::<Div>::new();
     let tab_ref = StoredValue::new_local(tab);
     let mounted = StoredValue::new(false);
+    // A tab's widget is made, and its terminal attached, the first time it is shown: a server
+    // with fifty terminals opens as fast as one with a single terminal.
     Effect::new(move |_| {
-        if let Some(el) = node.get() {
+        if let Some(el) = node.get().filter(|_| active.get() == Some(key)) {
             if !mounted.get_value() {
                 mounted.set_value(true);
                 tab_ref.with_value(|t| t.mount(&el, look.get_untracked()));

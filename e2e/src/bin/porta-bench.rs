@@ -286,7 +286,7 @@ async fn main() -> anyhow::Result<()> {
         idle_bridges(&stack, bpid, &mut rows).await?;
     }
     if want("browser") {
-        browser::run(&stack, &mut rows).await?;
+        browser::run(&quiet, &mut rows).await?;
     }
     print_table(&rows);
     Ok(())
@@ -456,10 +456,13 @@ mod browser {
     const NAVIGATIONS: usize = 5;
     const FLOODS: usize = 3;
 
-    pub async fn run(stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    /// On a stack of its own: a server left with the other sections' terminals would measure
+    /// them instead.
+    pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<()> {
         sizes(rows)?;
+        let stack = Stack::start(quiet, &[]).await?;
         let browser = Browser::start(1280, 800).await?;
-        let result = measure(&browser.client, stack, rows).await;
+        let result = measure(&browser.client, &stack, rows).await;
         browser.close().await;
         result
     }

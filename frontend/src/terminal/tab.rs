@@ -140,9 +140,11 @@ impl TermTab {
         self.connect();
     }
 
-    /// Opens or attaches the terminal on the current socket (again after a reconnect).
+    /// Opens or attaches the terminal on the current socket (again after a reconnect). A tab
+    /// that was never shown waits until it is ([`TermTab::mount`]).
     pub fn connect(self: &Rc<Self>) {
-        if matches!(self.status.get_untracked(), Status::Ended(_)) || !self.conn.is_open() {
+        let ended = matches!(self.status.get_untracked(), Status::Ended(_));
+        if ended || !self.conn.is_open() || self.xterm.borrow().is_none() {
             return;
         }
         let tab = self.clone();
