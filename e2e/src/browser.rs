@@ -17,6 +17,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 pub struct Browser {
     pub client: Client,
+    /// ChromeDriver's address, for commands fantoccini does not have.
+    driver_url: String,
     _driver: Child,
     _profile: tempfile::TempDir,
 }
@@ -73,7 +75,24 @@ impl Browser {
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .context("cannot open a Chromium session")?;
-        Ok(Self { client, _driver: driver, _profile: profile })
+        Ok(Self { client, driver_url: format!("http://127.0.0.1:{port}"), _driver: driver, _profile: profile })
+    }
+
+    /// Lets pages read the clipboard, as a person does by accepting the browser's prompt
+    /// (WebDriver's "set permission" extension, which ChromeDriver implements).
+    pub async fn grant_clipboard(&self) -> anyhow::Result<()> {
+        let session = self.client.session_id().await?.context("no WebDriver session")?;
+        for name in ["clipboard-read", "clipboard-write"] {
+            let resp = reqwest::Client::new()
+                .post(format!("{}/session/{session}/permissions", self.driver_url))
+                .json(&json!({ "descriptor": { "name": name }, "state": "granted" }))
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                bail!("ChromeDriver refused the {name} permission: {}", resp.text().await?);
+            }
+        }
+        Ok(())
     }
 
     /// Saves a screenshot as `e2e/artifacts/<name>.png`.

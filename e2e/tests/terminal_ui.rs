@@ -84,6 +84,21 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
         run_command(c, "echo still-$((40+3))").await?;
         wait_for_text(c, "\nstill-43", SHORT).await?;
 
+        // Drag the second tab before the first; the order is kept across a reload. (WebDriver
+        // cannot drive Chromium's native drag and drop, so the page gets the drag events.)
+        c.execute(
+            "const [a, b] = document.querySelectorAll('.tabs .tab');\
+             const ev = (el, type) => el.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true }));\
+             ev(b, 'dragstart'); ev(a, 'dragover'); ev(a, 'drop'); ev(b, 'dragend');",
+            vec![],
+        )
+        .await?;
+        select_tab(c, 0).await?;
+        wait_for_text(c, &format!("\n{two}"), SHORT).await?;
+        c.refresh().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active[data-state=live]")).await?;
+        wait_for_text(c, &format!("\n{two}"), SHORT).await?;
+
         // Closing a tab ends its terminal; after a reload only the other one is there.
         c.find(Locator::Css(".tab.active .close")).await?.click().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:only-of-type")).await?;
@@ -346,6 +361,65 @@ async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result
         }
         run_command(c, "echo back-online-$((5*5))").await?;
         wait_for_text(c, "\nback-online-25", SHORT).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+/// Double-clicks (or clicks) the start of the terminal row that begins with `text`.
+async fn click_row(c: &Client, text: &str, clicks: usize) -> anyhow::Result<()> {
+    let xpath = format!(
+        "//div[contains(@class,'pane') and contains(@class,'active')]//div[contains(@class,'xterm-rows')]/div[starts-with(normalize-space(.), '{text}')]"
+    );
+    let row = c.wait().at_most(SHORT).for_element(Locator::XPath(&xpath)).await?;
+    let (_, _, width, _) = row.rectangle().await?;
+    // Offsets are from the element's centre: aim at the second character of the row.
+    let mut actions = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+        element: row,
+        duration: None,
+        x: -(width / 2.0) + 12.0,
+        y: 0.0,
+    });
+    for _ in 0..clicks {
+        actions = actions
+            .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+            .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    }
+    c.perform_actions(actions).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "copy_paste_links", || async {
+        open_server(c, &backend.url).await?;
+        browser.grant_clipboard().await?;
+        run_command(c, "echo copy-me-$((2*21))").await?;
+        wait_for_text(c, "\ncopy-me-42", SHORT).await?;
+        // A double-click selects the word; Copy puts it on the clipboard, Paste types it.
+        click_row(c, "copy-me-42", 2).await?;
+        c.find(Locator::Css("button.tool[aria-label=Copy]")).await?.click().await?;
+        type_in_terminal(c, "echo pasted-").await?;
+        c.find(Locator::Css("button.tool[aria-label=Paste]")).await?.click().await?;
+        wait_for_text(c, "echo pasted-copy-me-42", SHORT).await?;
+        type_in_terminal(c, &char::from(Key::Enter).to_string()).await?;
+        wait_for_text(c, "\npasted-copy-me-42", SHORT).await?;
+
+        // A URL in the output is a link that opens in a new window.
+        run_command(c, "echo https://example.invalid/porta-link").await?;
+        wait_for_text(c, "\nhttps://example.invalid/porta-link", SHORT).await?;
+        let before = c.windows().await?.len();
+        click_row(c, "https://example.invalid/porta-link", 1).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.windows().await?.len() == before {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the link opened no window");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         Ok(())
     })
     .await;
