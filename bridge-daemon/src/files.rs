@@ -83,6 +83,16 @@ impl Meta {
     }
 }
 
+/// Where a write goes, after the checks (see [`Root::write_target`]).
+pub(crate) struct WriteTarget {
+    /// The path as the client gave it, for messages.
+    pub shown: String,
+    target: PathBuf,
+    parent: PathBuf,
+    name: OsString,
+    existing: Option<Meta>,
+}
+
 /// How to open a file.
 #[derive(Clone, Copy)]
 enum Open {
@@ -312,64 +322,100 @@ impl Root {
                 format!("a write carries at most {} bytes; got {}", FsWrite::MAX_DATA, req.data.0.len()),
             ));
         }
-        let target = self.follow_symlinks(self.resolve(&req.path)?, &req.path)?;
-        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
-            return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{} is a directory", req.path)));
-        };
-        let existing = match self.metadata(&target, false) {
-            Ok(m) => Some(m),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_error(e, &req.path)),
-        };
-        if let Some(m) = &existing {
-            if m.kind == FileKind::Dir {
-                return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{} is a directory", req.path)));
-            }
-            if req.create_new {
-                return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("{} already exists", req.path)));
-            }
-            if m.mode & 0o200 == 0 {
-                return Err(ErrorBody::new(ErrorCode::PermissionDenied, format!("{} is read-only", req.path)));
-            }
-        }
-        if let Some(expected) = &req.expected_sha256 {
-            let Some(_) = &existing else {
-                return Err(ErrorBody::new(ErrorCode::Conflict, format!("{} no longer exists", req.path)));
-            };
-            let file = self.open(&target, Open::Read).map_err(|e| io_error(e, &req.path))?;
-            let current = hash_reader(file).map_err(|e| io_error(e, &req.path))?;
-            if !current.eq_ignore_ascii_case(expected) {
-                return Err(ErrorBody::new(
-                    ErrorCode::Conflict,
-                    format!("{} changed since it was read (its SHA-256 is now {current})", req.path),
-                ));
-            }
-        }
-        let mode = existing.as_ref().map_or(req.mode.unwrap_or(0o644), |m| m.mode) & 0o7777;
-        let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-        let tmp = parent.join(format!(".{}.porta-{:08x}.tmp", name.to_string_lossy(), rand::random::<u32>()));
-        let result =
-            self.write_temp(&tmp, &req.data.0, mode, existing.as_ref()).and_then(|()| self.rename(&tmp, &target));
-        if let Err(e) = result {
+        let t = self.write_target(&req.path, req.create_new, req.expected_sha256.as_deref())?;
+        let (tmp, mut file) = self.create_temp(&t)?;
+        let written = file.write_all(&req.data.0).map_err(|e| io_error(e, &req.path));
+        if let Err(e) = written.and_then(|()| self.replace_with_temp(file, &tmp, &t, req.mode)) {
             let _ = self.remove_file(&tmp);
-            return Err(io_error(e, &req.path));
-        }
-        // The rename is done; failing to make it durable is not worth failing the save for.
-        if let Err(e) = self.sync_dir(parent) {
-            tracing::debug!(error = %e, "directory fsync failed");
+            return Err(e);
         }
         Ok(FsWritten { size: req.data.0.len() as u64, sha256: hex::encode(Sha256::digest(&req.data.0)) })
     }
 
-    fn write_temp(&self, tmp: &Path, data: &[u8], mode: u32, existing: Option<&Meta>) -> io::Result<()> {
-        let mut file = self.open(tmp, Open::CreateNew { mode: 0o600 })?;
-        file.write_all(data)?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        if let Some(m) = existing {
-            // Keep the owner when we are allowed to (we usually are only as root).
-            let _ = std::os::unix::fs::fchown(&file, Some(m.uid), Some(m.gid));
+    /// Resolves where a write of `path` goes (through symlinks) and makes the checks every
+    /// write makes: not a directory, not read-only, absent when `create_new`, and unchanged
+    /// since it was read when `expected_sha256` is given.
+    pub(crate) fn write_target(
+        &self,
+        path: &str,
+        create_new: bool,
+        expected_sha256: Option<&str>,
+    ) -> Result<WriteTarget, ErrorBody> {
+        let target = self.follow_symlinks(self.resolve(path)?, path)?;
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{path} is a directory")));
+        };
+        let parent = if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent.to_path_buf() };
+        let name = name.to_owned();
+        let existing = match self.metadata(&target, false) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_error(e, path)),
+        };
+        if let Some(m) = &existing {
+            if m.kind == FileKind::Dir {
+                return Err(ErrorBody::new(ErrorCode::IsADirectory, format!("{path} is a directory")));
+            }
+            if create_new {
+                return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("{path} already exists")));
+            }
+            if m.mode & 0o200 == 0 {
+                return Err(ErrorBody::new(ErrorCode::PermissionDenied, format!("{path} is read-only")));
+            }
         }
-        file.sync_all()
+        if let Some(expected) = expected_sha256 {
+            let Some(_) = &existing else {
+                return Err(ErrorBody::new(ErrorCode::Conflict, format!("{path} no longer exists")));
+            };
+            let file = self.open(&target, Open::Read).map_err(|e| io_error(e, path))?;
+            let current = hash_reader(file).map_err(|e| io_error(e, path))?;
+            if !current.eq_ignore_ascii_case(expected) {
+                return Err(ErrorBody::new(
+                    ErrorCode::Conflict,
+                    format!("{path} changed since it was read (its SHA-256 is now {current})"),
+                ));
+            }
+        }
+        Ok(WriteTarget { shown: path.to_owned(), target, parent, name, existing })
+    }
+
+    /// A new, private temp file beside the target, for its next content.
+    pub(crate) fn create_temp(&self, t: &WriteTarget) -> Result<(PathBuf, std::fs::File), ErrorBody> {
+        let tmp = t.parent.join(format!(".{}.porta-{:08x}.tmp", t.name.to_string_lossy(), rand::random::<u32>()));
+        let file = self.open(&tmp, Open::CreateNew { mode: 0o600 }).map_err(|e| io_error(e, &t.shown))?;
+        Ok((tmp, file))
+    }
+
+    /// Gives the temp file the target's mode (and owner when we may), makes it durable and
+    /// renames it over the target. `new_mode` applies when the target does not exist yet.
+    pub(crate) fn replace_with_temp(
+        &self,
+        file: std::fs::File,
+        tmp: &Path,
+        t: &WriteTarget,
+        new_mode: Option<u32>,
+    ) -> Result<(), ErrorBody> {
+        let mode = t.existing.as_ref().map_or(new_mode.unwrap_or(0o644), |m| m.mode) & 0o7777;
+        let finish = || -> io::Result<()> {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            if let Some(m) = &t.existing {
+                // Keep the owner when we are allowed to (we usually are only as root).
+                let _ = std::os::unix::fs::fchown(&file, Some(m.uid), Some(m.gid));
+            }
+            file.sync_all()?;
+            self.rename(tmp, &t.target)
+        };
+        finish().map_err(|e| io_error(e, &t.shown))?;
+        // The rename is done; failing to make it durable is not worth failing the save for.
+        if let Err(e) = self.sync_dir(&t.parent) {
+            tracing::debug!(error = %e, "directory fsync failed");
+        }
+        Ok(())
+    }
+
+    /// Removes a temp file left by a write that did not finish.
+    pub(crate) fn discard_temp(&self, tmp: &Path) {
+        let _ = self.remove_file(tmp);
     }
 
     /// Follows symlinks at `p` (within the root) so that a write replaces the link's target

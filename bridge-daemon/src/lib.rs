@@ -14,6 +14,7 @@ pub mod link;
 pub mod ring;
 pub mod sysinfo;
 pub mod terminal;
+pub mod uploads;
 
 pub use link::{Bridge, LinkError, LinkState};
 

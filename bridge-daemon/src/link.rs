@@ -31,6 +31,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::exec::{self, ExecHandle};
 use crate::files::Root;
 use crate::terminal::{Pulled, Terminal, Terminals};
+use crate::uploads::Uploads;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -45,6 +46,7 @@ const BACKOFF_MAX: Duration = Duration::from_secs(30);
 pub struct Bridge {
     pub terminals: Terminals,
     pub root: Root,
+    pub uploads: Uploads,
     /// Working directory for terminals and execs that name none.
     pub default_cwd: String,
     /// Random id of this process (see [`Hello::instance`]).
@@ -506,6 +508,10 @@ impl Session {
             R::FsStat(req) => self.blocking(id, move |b| b.root.stat(&req)),
             R::FsRead(req) => self.blocking(id, move |b| b.root.read(&req)),
             R::FsWrite(req) => self.blocking(id, move |b| b.root.write(&req)),
+            R::FsUploadBegin(req) => self.blocking(id, move |b| b.uploads.begin(&b.root, &req)),
+            R::FsUploadChunk(req) => self.blocking(id, move |b| b.uploads.chunk(&req)),
+            R::FsUploadCommit(req) => self.blocking(id, move |b| b.uploads.commit(&b.root, &req)),
+            R::FsUploadAbort(req) => self.blocking(id, move |b| b.uploads.abort(&b.root, &req)),
             R::FsMkdir(req) => self.blocking(id, move |b| b.root.mkdir(&req)),
             R::FsRename(req) => self.blocking(id, move |b| b.root.rename_path(&req)),
             R::FsDelete(req) => self.blocking(id, move |b| b.root.delete(&req)),

@@ -84,6 +84,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
             ..TermConfig::default()
         }),
         root,
+        uploads: porta_bridge::uploads::Uploads::default(),
         default_cwd,
         instance: porta_bridge::new_instance_id(),
     });
@@ -108,6 +109,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%server, server_id = %creds.server_id, "starting");
     let result = link::run(bridge.clone(), server, &creds.credential, stop_rx, report).await;
     bridge.terminals.close_all();
+    bridge.uploads.abort_all(&bridge.root);
     let _ = std::fs::remove_file(status_path(config));
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

@@ -6,7 +6,10 @@ use std::time::Duration;
 use porta_e2e::Stack;
 use porta_e2e::client::is_code;
 use porta_shared::ErrorCode;
-use porta_shared::bridge::{FileKind, FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsWrite};
+use porta_shared::bridge::{
+    FileKind, FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsUploadAbort, FsUploadBegin, FsUploadChunk,
+    FsUploadCommit, FsWrite,
+};
 use porta_shared::client::{self, ClientEvent, OnServer};
 use porta_shared::types::Base64;
 
@@ -133,5 +136,62 @@ async fn commands_run_without_a_shell_unless_asked() -> anyhow::Result<()> {
 
     let missing = ws.call(exec(&server, &["/no/such/program"], false, None)).await?;
     assert!(is_code(&missing, ErrorCode::NotFound), "{missing:?}");
+    Ok(())
+}
+
+fn begin(path: &str, size: u64, expected_sha256: Option<String>) -> FsUploadBegin {
+    FsUploadBegin { path: path.into(), size, expected_sha256, create_new: false, mode: None }
+}
+
+fn piece(upload: &str, offset: u64, data: &[u8]) -> FsUploadChunk {
+    FsUploadChunk { upload: upload.into(), offset, data: Base64(data.to_vec()) }
+}
+
+#[tokio::test]
+async fn a_large_file_is_written_in_pieces_and_replaced_only_at_the_commit() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let mut stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let path = root.path().join("data.bin");
+    std::fs::write(&path, b"the old content")?;
+    let old_sha = ws.call(on(&server, FsStat { path: "data.bin".into(), hash: true })).await??.sha256;
+
+    // 2.5 MB in 512 KiB pieces, saved against the hash that was read.
+    let content: Vec<u8> = (0..2_500_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let up = ws.call(on(&server, begin("data.bin", content.len() as u64, old_sha.clone()))).await??.upload;
+    let mut offset = 0;
+    for chunk in content.chunks(FsWrite::MAX_DATA) {
+        let p = ws.call(on(&server, piece(&up, offset, chunk))).await??;
+        offset += chunk.len() as u64;
+        assert_eq!(p.received, offset);
+    }
+    assert_eq!(std::fs::read(&path)?, b"the old content", "nothing changes before the commit");
+    let done = ws.call(on(&server, FsUploadCommit { upload: up.clone(), sha256: None })).await??;
+    assert_eq!(done.size, content.len() as u64);
+    assert_eq!(std::fs::read(&path)?, content, "the bytes on disk are the ones sent");
+
+    // Refusals name the problem and change nothing.
+    let gone = ws.call(on(&server, piece(&up, 0, b"x"))).await?;
+    assert!(is_code(&gone, ErrorCode::NotFound), "a finished upload takes no more pieces: {gone:?}");
+    let stale = ws.call(on(&server, begin("data.bin", 3, old_sha))).await?;
+    assert!(is_code(&stale, ErrorCode::Conflict), "the file changed since that hash: {stale:?}");
+    let outside = ws.call(on(&server, begin("../outside.bin", 3, None))).await?;
+    assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
+    let aborted = ws.call(on(&server, begin("other.bin", 3, None))).await??.upload;
+    ws.call(on(&server, FsUploadAbort { upload: aborted })).await??;
+    assert!(!root.path().join("other.bin").exists());
+
+    // The bridge is killed half-way through an upload: the file is the old one, whole.
+    let up = ws.call(on(&server, begin("data.bin", content.len() as u64, None))).await??.upload;
+    ws.call(on(&server, piece(&up, 0, &content[..FsWrite::MAX_DATA]))).await??;
+    stack.bridge.kill().await;
+    assert_eq!(std::fs::read(&path)?, content, "a crash mid-upload leaves the last complete version");
+    stack.bridge.run(&[])?;
+    stack.api.wait_server_online(true, T).await?;
+    let mut ws = stack.api.ws().await?;
+    let lost = ws.call(on(&server, piece(&up, FsWrite::MAX_DATA as u64, b"x"))).await?;
+    assert!(is_code(&lost, ErrorCode::NotFound), "uploads do not outlive the bridge process: {lost:?}");
     Ok(())
 }

@@ -346,6 +346,63 @@ pub struct FsWritten {
     pub sha256: String,
 }
 
+/// Start writing a file in pieces, for content larger than one [`FsWrite`]: the bytes go
+/// to a temp file beside the target and [`FsUploadCommit`] replaces the target atomically,
+/// with the same checks as `fs.write` (made again at commit). Uploads left idle expire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadBegin {
+    pub path: RemotePath,
+    /// Total size of the content to come.
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub create_new: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+}
+
+impl FsUploadBegin {
+    /// The largest file one upload writes.
+    pub const MAX_SIZE: u64 = 4 << 30;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadStarted {
+    /// Names the upload in the requests that follow (unguessable).
+    pub upload: String,
+}
+
+/// The next piece of an upload: `offset` must be the number of bytes sent so far (a piece
+/// already received is acknowledged again, so a retry is harmless). At most
+/// [`FsWrite::MAX_DATA`] bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadChunk {
+    pub upload: String,
+    pub offset: u64,
+    pub data: Base64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadProgress {
+    /// Bytes received so far.
+    pub received: u64,
+}
+
+/// Finish an upload: every byte must have arrived; with `sha256`, the content must have it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadCommit {
+    pub upload: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// Drop an upload and its temp file; the target is untouched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUploadAbort {
+    pub upload: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FsMkdir {
     pub path: RemotePath,
@@ -420,6 +477,10 @@ messages! {
         "fs.stat" => FsStat(FsStat) -> FileInfo,
         "fs.read" => FsRead(FsRead) -> FsReadData,
         "fs.write" => FsWrite(FsWrite) -> FsWritten,
+        "fs.upload.begin" => FsUploadBegin(FsUploadBegin) -> FsUploadStarted,
+        "fs.upload.chunk" => FsUploadChunk(FsUploadChunk) -> FsUploadProgress,
+        "fs.upload.commit" => FsUploadCommit(FsUploadCommit) -> FsWritten,
+        "fs.upload.abort" => FsUploadAbort(FsUploadAbort) -> Done,
         "fs.mkdir" => FsMkdir(FsMkdir) -> Done,
         "fs.rename" => FsRename(FsRename) -> Done,
         "fs.delete" => FsDelete(FsDelete) -> Done,

@@ -140,6 +140,28 @@ fn bridge_exec_fs_and_sys_requests() {
         r#"{"v":1,"id":"7","type":"fs.write","body":{"path":"a.txt","data":"aGkK","expected_sha256":"00ff"}}"#,
     );
     golden::<BridgeRequest>(
+        req(FsUploadBegin {
+            path: "big.iso".into(),
+            size: 3_000_000,
+            expected_sha256: None,
+            create_new: true,
+            mode: Some(0o640),
+        }),
+        r#"{"v":1,"id":"7","type":"fs.upload.begin","body":{"path":"big.iso","size":3000000,"create_new":true,"mode":416}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(FsUploadChunk { upload: "u1".into(), offset: 524288, data: Base64(b"hi\n".to_vec()) }),
+        r#"{"v":1,"id":"7","type":"fs.upload.chunk","body":{"upload":"u1","offset":524288,"data":"aGkK"}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(FsUploadCommit { upload: "u1".into(), sha256: Some("00ff".into()) }),
+        r#"{"v":1,"id":"7","type":"fs.upload.commit","body":{"upload":"u1","sha256":"00ff"}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(FsUploadAbort { upload: "u1".into() }),
+        r#"{"v":1,"id":"7","type":"fs.upload.abort","body":{"upload":"u1"}}"#,
+    );
+    golden::<BridgeRequest>(
         req(FsMkdir { path: "d/e".into(), parents: true }),
         r#"{"v":1,"id":"7","type":"fs.mkdir","body":{"path":"d/e","parents":true}}"#,
     );

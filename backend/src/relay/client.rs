@@ -371,6 +371,14 @@ impl Session {
                 let detail = format!("{} ({} bytes)", r.req.path, r.req.data.0.len());
                 self.forward(id, r.server, r.req.into(), Some(("file.write", detail))).await?;
             }
+            C::FsUploadBegin(r) => {
+                // The content arrives in pieces; the write is recorded when it starts.
+                let detail = format!("{} ({} bytes, in pieces)", r.req.path, r.req.size);
+                self.forward(id, r.server, r.req.into(), Some(("file.write", detail))).await?;
+            }
+            C::FsUploadChunk(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsUploadCommit(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsUploadAbort(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsMkdir(r) => {
                 let detail = r.req.path.clone();
                 self.forward(id, r.server, r.req.into(), Some(("file.mkdir", detail))).await?;
