@@ -413,6 +413,39 @@ impl Root {
         Ok(())
     }
 
+    /// The real directory a tree walk (find, search) starts from: `path` resolved, through
+    /// symlinks, and checked to lie within the root.
+    pub(crate) fn walk_base(&self, path: &str) -> Result<PathBuf, ErrorBody> {
+        let rel = self.resolve(path)?;
+        let abs = match self {
+            Self::Host => rel,
+            Self::Confined { path: root, .. } => root.join(rel),
+        };
+        let real = abs.canonicalize().map_err(|e| io_error(e, path))?;
+        if let Self::Confined { path: root, .. } = self {
+            if !real.starts_with(root) {
+                return Err(outside(path));
+            }
+        }
+        if !real.is_dir() {
+            return Err(ErrorBody::new(ErrorCode::NotADirectory, format!("{path} is not a directory")));
+        }
+        Ok(real)
+    }
+
+    /// Opens a file a walk from [`Root::walk_base`] found, for reading. Under a confined
+    /// root the open itself is confined, so a path swapped for a symlink meanwhile cannot
+    /// lead outside.
+    pub(crate) fn open_walked(&self, abs: &Path) -> io::Result<std::fs::File> {
+        match self {
+            Self::Host => std::fs::File::open(abs),
+            Self::Confined { path: root, .. } => {
+                let rel = abs.strip_prefix(root).map_err(|_| io::Error::from(io::ErrorKind::PermissionDenied))?;
+                self.open(rel, Open::Read)
+            }
+        }
+    }
+
     /// Removes a temp file left by a write that did not finish.
     pub(crate) fn discard_temp(&self, tmp: &Path) {
         let _ = self.remove_file(tmp);

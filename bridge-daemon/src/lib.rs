@@ -12,6 +12,7 @@ pub mod exec;
 pub mod files;
 pub mod link;
 pub mod ring;
+pub mod search;
 pub mod sysinfo;
 pub mod terminal;
 pub mod uploads;

@@ -515,6 +515,8 @@ impl Session {
             R::FsMkdir(req) => self.blocking(id, move |b| b.root.mkdir(&req)),
             R::FsRename(req) => self.blocking(id, move |b| b.root.rename_path(&req)),
             R::FsDelete(req) => self.blocking(id, move |b| b.root.delete(&req)),
+            R::FsFind(req) => self.blocking(id, move |b| crate::search::find(&b.root, &req)),
+            R::FsSearch(req) => self.blocking(id, move |b| crate::search::search(&b.root, &req)),
             R::SysInfo(_) => self.blocking(id, |b| Ok(crate::sysinfo::collect(&b.default_cwd))),
         }
     }

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use porta_bridge::files::Root;
+use porta_bridge::search;
 use porta_bridge::uploads::Uploads;
 use porta_shared::bridge::{
-    FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsUploadBegin, FsUploadChunk, FsUploadCommit, FsWrite,
+    FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadBegin, FsUploadChunk,
+    FsUploadCommit, FsWrite,
 };
 use porta_shared::types::Base64;
 use proptest::prelude::*;
@@ -131,6 +133,23 @@ fn every_operation(w: &World, p: &str, q: &str) -> Vec<Vec<u8>> {
         seen.extend(l.entries.into_iter().map(|e| e.name.into_bytes()));
     }
     let _ = r.stat(&FsStat { path: p.into(), hash: true });
+    if let Ok(found) = search::find(r, &FsFind { path: p.into(), query: String::new(), hidden: true, limit: Some(500) })
+    {
+        seen.extend(
+            found.matches.into_iter().map(|m| m.path.rsplit('/').next().unwrap_or_default().as_bytes().to_vec()),
+        );
+    }
+    let grep = FsSearch {
+        path: p.into(),
+        pattern: "SECRET".into(),
+        regex: false,
+        case_sensitive: true,
+        hidden: true,
+        limit: None,
+    };
+    if let Ok(res) = search::search(r, &grep) {
+        seen.extend(res.hits.into_iter().map(|h| h.text.into_bytes()));
+    }
     if let Ok(d) = r.read(&FsRead { path: p.into(), offset: 0, limit: None }) {
         seen.push(d.data.0);
     }

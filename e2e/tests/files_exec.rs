@@ -7,8 +7,8 @@ use porta_e2e::Stack;
 use porta_e2e::client::is_code;
 use porta_shared::ErrorCode;
 use porta_shared::bridge::{
-    FileKind, FsDelete, FsList, FsMkdir, FsRead, FsRename, FsStat, FsUploadAbort, FsUploadBegin, FsUploadChunk,
-    FsUploadCommit, FsWrite,
+    FileKind, FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadAbort, FsUploadBegin,
+    FsUploadChunk, FsUploadCommit, FsWrite,
 };
 use porta_shared::client::{self, ClientEvent, OnServer};
 use porta_shared::types::Base64;
@@ -193,5 +193,48 @@ async fn a_large_file_is_written_in_pieces_and_replaced_only_at_the_commit() -> 
     let mut ws = stack.api.ws().await?;
     let lost = ws.call(on(&server, piece(&up, FsWrite::MAX_DATA as u64, b"x"))).await?;
     assert!(is_code(&lost, ErrorCode::NotFound), "uploads do not outlive the bridge process: {lost:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let project = root.path().join("project");
+    for i in 0..300 {
+        let dir = project.join(format!("mod{}", i % 17));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(format!("file{i}.rs")), format!("// file {i}\nfn f{i}() {{}}\n"))?;
+    }
+    std::fs::create_dir_all(project.join("deep/inside"))?;
+    std::fs::write(project.join("deep/inside/planted_needle.rs"), "one\ntwo\nlet marker = \"porta-needle-77\";\n")?;
+
+    let found = ws
+        .call(on(&server, FsFind { path: "project".into(), query: "plantnedl".into(), hidden: false, limit: None }))
+        .await??;
+    assert_eq!(found.matches.first().map(|m| m.path.as_str()), Some("deep/inside/planted_needle.rs"));
+    assert_eq!(found.scanned, 301);
+
+    let search = FsSearch {
+        path: "project".into(),
+        pattern: "porta-needle-\\d+".into(),
+        regex: true,
+        case_sensitive: true,
+        hidden: false,
+        limit: None,
+    };
+    let res = ws.call(on(&server, search.clone())).await??;
+    assert_eq!(res.hits.len(), 1, "{:?}", res.hits);
+    let hit = &res.hits[0];
+    assert_eq!((hit.path.as_str(), hit.line), ("deep/inside/planted_needle.rs", 3));
+    assert!(hit.text.contains("porta-needle-77"));
+
+    let outside = ws.call(on(&server, FsSearch { path: "..".into(), ..search.clone() })).await?;
+    assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
+    let bad = ws.call(on(&server, FsSearch { pattern: "(".into(), ..search })).await?;
+    assert!(is_code(&bad, ErrorCode::BadRequest), "{bad:?}");
     Ok(())
 }

@@ -428,6 +428,91 @@ pub struct FsDelete {
     pub recursive: bool,
 }
 
+/// Find files by name beneath `path`, the way an editor's quick-open does: `query`'s
+/// characters in order, best matches first. Files ignored by `.gitignore` (and hidden ones,
+/// unless `hidden`) are skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsFind {
+    pub path: RemotePath,
+    pub query: String,
+    #[serde(default)]
+    pub hidden: bool,
+    /// At most [`FsFind::MAX_LIMIT`]; [`FsFind::DEFAULT_LIMIT`] when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl FsFind {
+    pub const DEFAULT_LIMIT: u32 = 50;
+    pub const MAX_LIMIT: u32 = 500;
+    /// Files looked at before the search stops (and says so with `truncated`).
+    pub const MAX_SCANNED: u64 = 200_000;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoundFile {
+    /// Relative to the folder searched, with `/` separators.
+    pub path: String,
+    /// Higher is better.
+    pub score: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsFound {
+    pub matches: Vec<FoundFile>,
+    /// Files looked at.
+    pub scanned: u64,
+    /// The tree had more files than are looked at; narrow `path`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
+/// Search the content of the files beneath `path` for `pattern` (literal text unless
+/// `regex`), with ripgrep's engine: `.gitignore` is honoured, binary files and files over
+/// [`FsSearch::MAX_FILE_SIZE`] are skipped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsSearch {
+    pub path: RemotePath,
+    pub pattern: String,
+    #[serde(default)]
+    pub regex: bool,
+    #[serde(default)]
+    pub case_sensitive: bool,
+    #[serde(default)]
+    pub hidden: bool,
+    /// Most hits returned: at most [`FsSearch::MAX_LIMIT`], [`FsSearch::DEFAULT_LIMIT`] when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl FsSearch {
+    pub const DEFAULT_LIMIT: u32 = 200;
+    pub const MAX_LIMIT: u32 = 2_000;
+    pub const MAX_FILE_SIZE: u64 = 10 << 20;
+    /// Longer matching lines are cut to this many characters.
+    pub const MAX_LINE_CHARS: usize = 300;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Relative to the folder searched, with `/` separators.
+    pub path: String,
+    /// 1-based.
+    pub line: u64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsSearchResults {
+    pub hits: Vec<SearchHit>,
+    /// Files searched.
+    pub files: u64,
+    /// More hits (or files) were left out; narrow the search.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
+}
+
 // ---------------------------------------------------------------- system
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -484,6 +569,8 @@ messages! {
         "fs.mkdir" => FsMkdir(FsMkdir) -> Done,
         "fs.rename" => FsRename(FsRename) -> Done,
         "fs.delete" => FsDelete(FsDelete) -> Done,
+        "fs.find" => FsFind(FsFind) -> FsFound,
+        "fs.search" => FsSearch(FsSearch) -> FsSearchResults,
         "sys.info" => SysInfo(SysInfoRequest) -> SysInfo,
     }
 }

@@ -139,6 +139,8 @@ messages! {
         "fs.mkdir" => FsMkdir(OnServer<bridge::FsMkdir>),
         "fs.rename" => FsRename(OnServer<bridge::FsRename>),
         "fs.delete" => FsDelete(OnServer<bridge::FsDelete>),
+        "fs.find" => FsFind(OnServer<bridge::FsFind>),
+        "fs.search" => FsSearch(OnServer<bridge::FsSearch>),
         "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
     }
 }

@@ -162,6 +162,21 @@ fn bridge_exec_fs_and_sys_requests() {
         r#"{"v":1,"id":"7","type":"fs.upload.abort","body":{"upload":"u1"}}"#,
     );
     golden::<BridgeRequest>(
+        req(FsFind { path: "src".into(), query: "hndlr".into(), hidden: false, limit: Some(20) }),
+        r#"{"v":1,"id":"7","type":"fs.find","body":{"path":"src","query":"hndlr","hidden":false,"limit":20}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(FsSearch {
+            path: "".into(),
+            pattern: "fn main".into(),
+            regex: false,
+            case_sensitive: true,
+            hidden: false,
+            limit: None,
+        }),
+        r#"{"v":1,"id":"7","type":"fs.search","body":{"path":"","pattern":"fn main","regex":false,"case_sensitive":true,"hidden":false}}"#,
+    );
+    golden::<BridgeRequest>(
         req(FsMkdir { path: "d/e".into(), parents: true }),
         r#"{"v":1,"id":"7","type":"fs.mkdir","body":{"path":"d/e","parents":true}}"#,
     );

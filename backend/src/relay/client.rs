@@ -376,6 +376,8 @@ impl Session {
                 let detail = format!("{} ({} bytes, in pieces)", r.req.path, r.req.size);
                 self.forward(id, r.server, r.req.into(), Some(("file.write", detail))).await?;
             }
+            C::FsFind(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsSearch(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadChunk(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadCommit(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadAbort(r) => self.forward(id, r.server, r.req.into(), None).await?,
