@@ -422,15 +422,21 @@ impl Root {
             Self::Confined { path: root, .. } => root.join(rel),
         };
         let real = abs.canonicalize().map_err(|e| io_error(e, path))?;
-        if let Self::Confined { path: root, .. } = self {
-            if !real.starts_with(root) {
-                return Err(outside(path));
-            }
+        if !self.contains(&real) {
+            return Err(outside(path));
         }
         if !real.is_dir() {
             return Err(ErrorBody::new(ErrorCode::NotADirectory, format!("{path} is not a directory")));
         }
         Ok(real)
+    }
+
+    /// Whether a real (canonical) path lies within the root.
+    pub(crate) fn contains(&self, real: &Path) -> bool {
+        match self {
+            Self::Host => true,
+            Self::Confined { path, .. } => real.starts_with(path),
+        }
     }
 
     /// Opens a file a walk from [`Root::walk_base`] found, for reading. Under a confined

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod exec;
 pub mod files;
+pub mod git;
 pub mod link;
 pub mod ring;
 pub mod search;

@@ -517,6 +517,8 @@ impl Session {
             R::FsDelete(req) => self.blocking(id, move |b| b.root.delete(&req)),
             R::FsFind(req) => self.blocking(id, move |b| crate::search::find(&b.root, &req)),
             R::FsSearch(req) => self.blocking(id, move |b| crate::search::search(&b.root, &req)),
+            R::GitStatus(req) => self.blocking(id, move |b| crate::git::status(&b.root, &req)),
+            R::GitHead(req) => self.blocking(id, move |b| crate::git::head(&b.root, &req)),
             R::SysInfo(_) => self.blocking(id, |b| Ok(crate::sysinfo::collect(&b.default_cwd))),
         }
     }

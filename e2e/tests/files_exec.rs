@@ -8,7 +8,7 @@ use porta_e2e::client::is_code;
 use porta_shared::ErrorCode;
 use porta_shared::bridge::{
     FileKind, FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadAbort, FsUploadBegin,
-    FsUploadChunk, FsUploadCommit, FsWrite,
+    FsUploadChunk, FsUploadCommit, FsWrite, GitHead, GitStatus,
 };
 use porta_shared::client::{self, ClientEvent, OnServer};
 use porta_shared::types::Base64;
@@ -236,5 +236,45 @@ async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow:
     assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
     let bad = ws.call(on(&server, FsSearch { pattern: "(".into(), ..search })).await?;
     assert!(is_code(&bad, ErrorCode::BadRequest), "{bad:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_marks_changed_files_and_shows_the_committed_version() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let repo = root.path().join("repo");
+    std::fs::create_dir_all(&repo)?;
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        anyhow::ensure!(ok, "git {args:?} failed");
+        Ok(())
+    };
+    git(&["init", "-q", "-b", "main"])?;
+    std::fs::write(repo.join("app.py"), "print('v1')\n")?;
+    git(&["add", "."])?;
+    git(&["commit", "-q", "-m", "v1"])?;
+    std::fs::write(repo.join("app.py"), "print('v2')\n")?;
+    std::fs::write(repo.join("notes.txt"), "new\n")?;
+
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let st = ws.call(on(&server, GitStatus { path: "repo".into() })).await??;
+    assert_eq!(st.branch.as_deref(), Some("main"));
+    let files: Vec<_> = st.files.iter().map(|f| (f.path.as_str(), f.status.as_str())).collect();
+    assert_eq!(files, [("app.py", " M"), ("notes.txt", "??")]);
+    let head = ws.call(on(&server, GitHead { path: "repo/app.py".into() })).await??;
+    assert_eq!(head.data.0, b"print('v1')\n");
+    let none = ws.call(on(&server, GitStatus { path: "".into() })).await??;
+    assert_eq!(none.repo, None, "the root itself is not a repository");
+    let outside = ws.call(on(&server, GitHead { path: "../etc/passwd".into() })).await?;
+    assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
     Ok(())
 }

@@ -513,6 +513,51 @@ pub struct FsSearchResults {
     pub truncated: bool,
 }
 
+// ---------------------------------------------------------------- git
+
+/// The state of the git work tree around `path` (a folder): which files changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitStatus {
+    pub path: RemotePath,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitStatusResult {
+    /// The work tree's top folder; `None` when `path` is not in a git work tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo: Option<RemotePath>,
+    /// The checked-out branch; `None` when detached or not a repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Changed files beneath `path`.
+    pub files: Vec<GitFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitFile {
+    /// Relative to the folder asked about, with `/` separators.
+    pub path: String,
+    /// Git's two-letter short status (`" M"`, `"A "`, `"??"`, `"R "`, …): staged, then
+    /// work tree.
+    pub status: String,
+}
+
+/// A file's content as committed at `HEAD` (to compare with what is on disk).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitHead {
+    pub path: RemotePath,
+}
+
+impl GitHead {
+    /// Larger committed versions are refused (read the file in pieces instead).
+    pub const MAX_SIZE: usize = 512 * 1024;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitHeadContent {
+    pub data: Base64,
+}
+
 // ---------------------------------------------------------------- system
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -571,6 +616,8 @@ messages! {
         "fs.delete" => FsDelete(FsDelete) -> Done,
         "fs.find" => FsFind(FsFind) -> FsFound,
         "fs.search" => FsSearch(FsSearch) -> FsSearchResults,
+        "git.status" => GitStatus(GitStatus) -> GitStatusResult,
+        "git.head" => GitHead(GitHead) -> GitHeadContent,
         "sys.info" => SysInfo(SysInfoRequest) -> SysInfo,
     }
 }

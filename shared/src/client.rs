@@ -141,6 +141,8 @@ messages! {
         "fs.delete" => FsDelete(OnServer<bridge::FsDelete>),
         "fs.find" => FsFind(OnServer<bridge::FsFind>),
         "fs.search" => FsSearch(OnServer<bridge::FsSearch>),
+        "git.status" => GitStatus(OnServer<bridge::GitStatus>),
+        "git.head" => GitHead(OnServer<bridge::GitHead>),
         "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
     }
 }

@@ -177,6 +177,14 @@ fn bridge_exec_fs_and_sys_requests() {
         r#"{"v":1,"id":"7","type":"fs.search","body":{"path":"","pattern":"fn main","regex":false,"case_sensitive":true,"hidden":false}}"#,
     );
     golden::<BridgeRequest>(
+        req(GitStatus { path: "/srv/app".into() }),
+        r#"{"v":1,"id":"7","type":"git.status","body":{"path":"/srv/app"}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(GitHead { path: "/srv/app/main.rs".into() }),
+        r#"{"v":1,"id":"7","type":"git.head","body":{"path":"/srv/app/main.rs"}}"#,
+    );
+    golden::<BridgeRequest>(
         req(FsMkdir { path: "d/e".into(), parents: true }),
         r#"{"v":1,"id":"7","type":"fs.mkdir","body":{"path":"d/e","parents":true}}"#,
     );

@@ -378,6 +378,8 @@ impl Session {
             }
             C::FsFind(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsSearch(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::GitStatus(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::GitHead(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadChunk(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadCommit(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadAbort(r) => self.forward(id, r.server, r.req.into(), None).await?,
