@@ -17,6 +17,7 @@ pub mod search;
 pub mod sysinfo;
 pub mod terminal;
 pub mod uploads;
+pub mod watch;
 
 pub use link::{Bridge, LinkError, LinkState};
 

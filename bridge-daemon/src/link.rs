@@ -279,6 +279,7 @@ struct Session {
     attachments: Attachments,
     execs: HashMap<StreamId, ExecHandle>,
     exec_done: mpsc::UnboundedSender<StreamId>,
+    watches: HashMap<StreamId, crate::watch::Watch>,
 }
 
 async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), LinkError> {
@@ -293,6 +294,7 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
         attachments: Arc::default(),
         execs: HashMap::new(),
         exec_done,
+        watches: HashMap::new(),
     };
     let mut writer = tokio::spawn(write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
     let silence = heartbeat * 3;
@@ -429,10 +431,14 @@ impl Session {
         }
         // Dropping the handles cancels the execs: nobody is left to read their output.
         self.execs.clear();
+        self.watches.clear();
     }
 
     fn stream_free(&self, stream: StreamId) -> Result<(), ErrorBody> {
-        if self.attachments().contains_key(&stream) || self.execs.contains_key(&stream) {
+        let used = self.attachments().contains_key(&stream)
+            || self.execs.contains_key(&stream)
+            || self.watches.contains_key(&stream);
+        if used {
             return Err(ErrorBody::new(ErrorCode::BadRequest, format!("stream {stream} is already in use")));
         }
         Ok(())
@@ -489,6 +495,18 @@ impl Session {
             R::TermList(_) => {
                 self.bridge.terminals.reap();
                 out.reply(&id, Ok(TermListed { terminals: self.bridge.terminals.list() }))
+            }
+            R::FsWatch(req) => {
+                let r = self.stream_free(req.stream).and_then(|()| {
+                    let (watch, watching) = crate::watch::start(&self.bridge.root, &req, self.out.clone())?;
+                    self.watches.insert(req.stream, watch);
+                    Ok(watching)
+                });
+                out.reply(&id, r)
+            }
+            R::FsUnwatch(req) => {
+                let r = self.watches.remove(&req.stream).map(|_| Done {}).ok_or_else(|| unknown_stream(req.stream));
+                out.reply(&id, r)
             }
             R::ExecStart(req) => {
                 let r = self.exec_start(req);

@@ -278,3 +278,49 @@ async fn git_marks_changed_files_and_shows_the_committed_version() -> anyhow::Re
     assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_watched_folder_reports_changes_made_on_the_server() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    std::fs::create_dir(root.path().join("proj"))?;
+    std::fs::write(root.path().join("proj/old.txt"), b"x")?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let mut stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let watch = ws.call(client::FsWatch { server: server.clone(), path: "proj".into() }).await??;
+    assert!(watch.path.ends_with("/proj"), "{}", watch.path);
+
+    // What a shell in a terminal would do: create one file, remove another.
+    std::fs::write(root.path().join("proj/new.txt"), b"made in a terminal")?;
+    std::fs::remove_file(root.path().join("proj/old.txt"))?;
+    let mut names = std::collections::BTreeSet::new();
+    while !(names.contains("new.txt") && names.contains("old.txt")) {
+        let ev = ws.wait_event(|e| matches!(e, ClientEvent::FsChanged(c) if c.stream == watch.stream), T).await?;
+        if let ClientEvent::FsChanged(c) = ev {
+            assert!(!c.rescan, "a couple of changes are named");
+            names.extend(c.names);
+        }
+    }
+
+    // Refusals: outside the root, not a folder, an unknown stream.
+    let outside = ws.call(client::FsWatch { server: server.clone(), path: "..".into() }).await?;
+    assert!(is_code(&outside, ErrorCode::OutsideRoot), "{outside:?}");
+    let file = ws.call(client::FsWatch { server: server.clone(), path: "proj/new.txt".into() }).await?;
+    assert!(is_code(&file, ErrorCode::NotADirectory), "{file:?}");
+    let unknown = ws.call(client::FsUnwatch { stream: 999_999 }).await?;
+    assert!(is_code(&unknown, ErrorCode::UnknownStream), "{unknown:?}");
+
+    // Unwatched: later changes are not reported.
+    ws.call(client::FsUnwatch { stream: watch.stream }).await??;
+    std::fs::write(root.path().join("proj/after.txt"), b"x")?;
+    ws.drain_for(Duration::from_millis(500)).await;
+    assert!(!ws.events.iter().any(|e| matches!(e, ClientEvent::FsChanged(_))), "{:?}", ws.events);
+
+    // The server goes away: the watch ends with a reason, to be made again later.
+    let again = ws.call(client::FsWatch { server: server.clone(), path: "proj".into() }).await??;
+    stack.bridge.kill().await;
+    let closed = ws.wait_event(|e| matches!(e, ClientEvent::StreamClosed(c) if c.stream == again.stream), T).await?;
+    assert!(matches!(closed, ClientEvent::StreamClosed(c) if c.reason.code == ErrorCode::ServerOffline));
+    Ok(())
+}

@@ -314,6 +314,7 @@ fn event_stream(ev: &ClientEvent) -> StreamId {
     match ev {
         ClientEvent::TermExited(e) => e.stream,
         ClientEvent::ExecExited(e) => e.stream,
+        ClientEvent::FsChanged(e) => e.stream,
         ClientEvent::StreamInterrupted(e) => e.stream,
         ClientEvent::StreamResumed(e) => e.stream,
         ClientEvent::StreamClosed(e) => e.stream,

@@ -513,6 +513,43 @@ pub struct FsSearchResults {
     pub truncated: bool,
 }
 
+/// Watch a folder for changes made on the server (not its subfolders: a file tree watches
+/// the folders it shows). Changes arrive as [`FsChanged`] events on `stream` until
+/// `fs.unwatch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsWatch {
+    pub path: RemotePath,
+    pub stream: StreamId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsWatching {
+    /// The folder watched, as an absolute path.
+    pub path: RemotePath,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUnwatch {
+    pub stream: StreamId,
+}
+
+/// Entries of a watched folder were created, removed, renamed or written. Changes close
+/// together arrive as one event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsChanged {
+    pub stream: StreamId,
+    /// Names of the entries that changed, sorted.
+    pub names: Vec<String>,
+    /// Too much changed to name (or the folder itself changed): list it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescan: bool,
+}
+
+impl FsChanged {
+    /// More changed names than this become a `rescan`.
+    pub const MAX_NAMES: usize = 256;
+}
+
 // ---------------------------------------------------------------- git
 
 /// The state of the git work tree around `path` (a folder): which files changed.
@@ -614,6 +651,8 @@ messages! {
         "fs.mkdir" => FsMkdir(FsMkdir) -> Done,
         "fs.rename" => FsRename(FsRename) -> Done,
         "fs.delete" => FsDelete(FsDelete) -> Done,
+        "fs.watch" => FsWatch(FsWatch) -> FsWatching,
+        "fs.unwatch" => FsUnwatch(FsUnwatch) -> Done,
         "fs.find" => FsFind(FsFind) -> FsFound,
         "fs.search" => FsSearch(FsSearch) -> FsSearchResults,
         "git.status" => GitStatus(GitStatus) -> GitStatusResult,
@@ -648,5 +687,6 @@ messages! {
     pub enum BridgeEvent {
         "term.exited" => TermExited(TermExited),
         "exec.exited" => ExecExited(ExecExited),
+        "fs.changed" => FsChanged(FsChanged),
     }
 }

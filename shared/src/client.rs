@@ -110,6 +110,26 @@ pub struct ExecOpened {
     pub pid: u32,
 }
 
+/// Watch a folder on a server; changes arrive as `fs.changed` events on the stream. If the
+/// server goes offline the stream is closed (`stream.closed`): watch again when it is back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsWatch {
+    pub server: ServerId,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchOpened {
+    pub stream: StreamId,
+    /// The folder watched, as an absolute path.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsUnwatch {
+    pub stream: StreamId,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecCancel {
     pub stream: StreamId,
@@ -139,6 +159,8 @@ messages! {
         "fs.mkdir" => FsMkdir(OnServer<bridge::FsMkdir>),
         "fs.rename" => FsRename(OnServer<bridge::FsRename>),
         "fs.delete" => FsDelete(OnServer<bridge::FsDelete>),
+        "fs.watch" => FsWatch(FsWatch) -> WatchOpened,
+        "fs.unwatch" => FsUnwatch(FsUnwatch) -> bridge::Done,
         "fs.find" => FsFind(OnServer<bridge::FsFind>),
         "fs.search" => FsSearch(OnServer<bridge::FsSearch>),
         "git.status" => GitStatus(OnServer<bridge::GitStatus>),
@@ -191,6 +213,7 @@ messages! {
     pub enum ClientEvent {
         "term.exited" => TermExited(TermExited),
         "exec.exited" => ExecExited(ExecExited),
+        "fs.changed" => FsChanged(bridge::FsChanged),
         "stream.interrupted" => StreamInterrupted(StreamInterrupted),
         "stream.resumed" => StreamResumed(StreamResumed),
         "stream.closed" => StreamClosed(StreamClosed),

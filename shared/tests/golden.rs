@@ -177,6 +177,18 @@ fn bridge_exec_fs_and_sys_requests() {
         r#"{"v":1,"id":"7","type":"fs.search","body":{"path":"","pattern":"fn main","regex":false,"case_sensitive":true,"hidden":false}}"#,
     );
     golden::<BridgeRequest>(
+        req(bridge::FsWatch { path: "/srv/app".into(), stream: 9 }),
+        r#"{"v":1,"id":"7","type":"fs.watch","body":{"path":"/srv/app","stream":9}}"#,
+    );
+    golden::<BridgeRequest>(
+        req(bridge::FsUnwatch { stream: 9 }),
+        r#"{"v":1,"id":"7","type":"fs.unwatch","body":{"stream":9}}"#,
+    );
+    golden::<BridgeEvent>(
+        Envelope::event(FsChanged { stream: 9, names: vec!["a.rs".into()], rescan: false }),
+        r#"{"v":1,"type":"fs.changed","body":{"stream":9,"names":["a.rs"]}}"#,
+    );
+    golden::<BridgeRequest>(
         req(GitStatus { path: "/srv/app".into() }),
         r#"{"v":1,"id":"7","type":"git.status","body":{"path":"/srv/app"}}"#,
     );
@@ -257,6 +269,10 @@ fn client_requests() {
     golden::<ClientRequest>(
         req(client::TermClose::Term { server: server(), term: TermId(3) }),
         r#"{"v":1,"id":"7","type":"term.close","body":{"server":"srv","term":3}}"#,
+    );
+    golden::<ClientRequest>(
+        req(client::FsWatch { server: server(), path: "/srv/app".into() }),
+        r#"{"v":1,"id":"7","type":"fs.watch","body":{"server":"srv","path":"/srv/app"}}"#,
     );
     golden::<ClientRequest>(
         req(OnServer { server: server(), req: TermList {} }),

@@ -73,6 +73,8 @@ pub async fn client_ws(
 enum Kind {
     Term(TermId),
     Exec,
+    /// A folder watch (`fs.watch`): events only, no frames.
+    Watch,
 }
 
 #[derive(Debug)]
@@ -108,6 +110,8 @@ enum After {
     Resumed(StreamId),
     /// An `exec.start` reply.
     ExecOpened(StreamId),
+    /// An `fs.watch` reply.
+    WatchOpened(StreamId),
 }
 
 struct Done {
@@ -258,7 +262,9 @@ impl Session {
                 "the terminal's server is offline; it resumes when the server returns",
             )),
             (Kind::Term(_), Phase::Opening { .. }) => Err(err(ErrorCode::BadRequest, "the stream is still opening")),
-            (Kind::Exec, _) => Err(err(ErrorCode::BadRequest, format!("stream {stream} is not a terminal"))),
+            (Kind::Exec | Kind::Watch, _) => {
+                Err(err(ErrorCode::BadRequest, format!("stream {stream} is not a terminal")))
+            }
         }
     }
 
@@ -361,6 +367,20 @@ impl Session {
                 let server = s.server.clone();
                 self.relay(id, &server, bridge::ExecCancel { stream: r.stream }.into(), Route::None, After::Forward);
             }
+            C::FsWatch(r) => {
+                may_use(&self.state, &self.user, &r.server).await?;
+                let stream = self.open_stream(&r.server, Kind::Watch, 0)?;
+                let req = bridge::FsWatch { path: r.path, stream };
+                self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::WatchOpened(stream));
+            }
+            C::FsUnwatch(r) => {
+                if self.stream(r.stream)?.kind != Kind::Watch {
+                    return Err(err(ErrorCode::BadRequest, format!("stream {} is not a folder watch", r.stream)));
+                }
+                let s = self.drop_stream(r.stream).ok_or_else(|| err(ErrorCode::UnknownStream, "no such stream"))?;
+                let req = bridge::FsUnwatch { stream: r.stream };
+                self.relay(id, &s.server, req.into(), Route::Close(r.stream), After::Forward);
+            }
             C::TermList(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::TermRename(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsList(r) => self.forward(id, r.server, r.req.into(), None).await?,
@@ -457,6 +477,12 @@ impl Session {
                     Phase::Interrupted => {}
                 }
             }
+            ToClient::Event(BridgeEvent::FsChanged(e)) => {
+                // A watch's events keep the stream open.
+                if self.streams.get(&e.stream).is_some_and(|s| s.kind == Kind::Watch) {
+                    self.out.push(Message::text(Envelope::<ClientEvent>::event(ClientEvent::FsChanged(e)).encode()));
+                }
+            }
             ToClient::Event(ev) => {
                 let (stream, event): (StreamId, ClientEvent) = match ev {
                     BridgeEvent::TermExited(e) => {
@@ -472,6 +498,8 @@ impl Session {
                         }
                         .into(),
                     ),
+                    // Handled above; a watch's events never end its stream.
+                    BridgeEvent::FsChanged(_) => return,
                 };
                 let text = Message::text(Envelope::<ClientEvent>::event(event).encode());
                 match self.streams.get_mut(&stream).map(|s| &mut s.phase) {
@@ -496,10 +524,9 @@ impl Session {
             After::Forward => {
                 self.reply(id, result);
             }
-            After::Opened(stream) | After::Resumed(stream) | After::ExecOpened(stream) => {
+            After::Opened(stream) | After::Resumed(stream) | After::ExecOpened(stream) | After::WatchOpened(stream) => {
                 let resumed = matches!(after, After::Resumed(_));
-                let is_exec = matches!(after, After::ExecOpened(_));
-                let opened = result.and_then(|raw| self.opened(stream, &raw, is_exec));
+                let opened = result.and_then(|raw| self.opened(stream, &raw, &after));
                 match opened {
                     Err(e) => {
                         if self.drop_stream(stream).is_some() && resumed {
@@ -513,6 +540,7 @@ impl Session {
                             Opened::Term(_, from) if resumed => self.event(StreamResumed { stream, from }),
                             Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream, info, from })),
                             Opened::Exec(pid) => self.reply(id, Ok(ExecOpened { stream, pid })),
+                            Opened::Watch(path) => self.reply(id, Ok(client::WatchOpened { stream, path })),
                         }
                         if let Some(s) = self.streams.get_mut(&stream) {
                             if let Phase::Opening { held, ended } = std::mem::replace(&mut s.phase, Phase::Live) {
@@ -533,16 +561,23 @@ impl Session {
         &mut self,
         stream: StreamId,
         raw: &serde_json::value::RawValue,
-        is_exec: bool,
+        after: &After,
     ) -> std::result::Result<Opened, ErrorBody> {
         let malformed =
             |e: serde_json::Error| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}"));
         let Some(s) = self.streams.get_mut(&stream) else {
             return Err(err(ErrorCode::UnknownStream, "the stream was closed while opening"));
         };
-        if is_exec {
-            let started: ExecStarted = serde_json::from_str(raw.get()).map_err(malformed)?;
-            return Ok(Opened::Exec(started.pid));
+        match after {
+            After::ExecOpened(_) => {
+                let started: ExecStarted = serde_json::from_str(raw.get()).map_err(malformed)?;
+                return Ok(Opened::Exec(started.pid));
+            }
+            After::WatchOpened(_) => {
+                let watching: bridge::FsWatching = serde_json::from_str(raw.get()).map_err(malformed)?;
+                return Ok(Opened::Watch(watching.path));
+            }
+            _ => {}
         }
         let attached: TermAttached = serde_json::from_str(raw.get()).map_err(malformed)?;
         s.kind = Kind::Term(attached.info.term);
@@ -598,7 +633,7 @@ impl Session {
                 self.event(StreamInterrupted { stream, reason });
             }
             Kind::Term(_) => {}
-            Kind::Exec => {
+            Kind::Exec | Kind::Watch => {
                 self.drop_stream(stream);
                 self.event(StreamClosed { stream, reason });
             }
@@ -609,7 +644,7 @@ impl Session {
         let Some(s) = self.streams.get(&stream) else { return };
         let Kind::Term(term) = s.kind else {
             self.drop_stream(stream);
-            let reason = err(ErrorCode::ServerOffline, "the command's server reconnected without it");
+            let reason = err(ErrorCode::ServerOffline, "the server reconnected without this command or watch");
             return self.event(StreamClosed { stream, reason });
         };
         if s.instance != instance {
@@ -637,9 +672,10 @@ impl Session {
             let req: BridgeRequest = match s.kind {
                 Kind::Term(_) => bridge::TermDetach { stream }.into(),
                 Kind::Exec => bridge::ExecCancel { stream }.into(),
+                Kind::Watch => bridge::FsUnwatch { stream }.into(),
             };
             let route = match s.kind {
-                Kind::Term(_) => Route::Close(stream),
+                Kind::Term(_) | Kind::Watch => Route::Close(stream),
                 Kind::Exec => Route::None,
             };
             tokio::spawn(self.state.bus.request(&s.server, req, route));
@@ -665,4 +701,5 @@ async fn audit(state: &AppState, user: &User, action: &str, server: &str, detail
 enum Opened {
     Term(bridge::TermInfo, u64),
     Exec(u32),
+    Watch(String),
 }

@@ -319,12 +319,14 @@ fn on_text(state: &AppState, pending: &mut HashMap<u64, Pending>, routes: &mut R
             }
         }
         Ok(Incoming::Message(env)) => {
-            let stream = match &env.msg {
-                BridgeEvent::TermExited(e) => e.stream,
-                BridgeEvent::ExecExited(e) => e.stream,
+            let client = match &env.msg {
+                // The stream is over after these events.
+                BridgeEvent::TermExited(e) => routes.close(e.stream),
+                BridgeEvent::ExecExited(e) => routes.close(e.stream),
+                // A watch goes on until it is unwatched.
+                BridgeEvent::FsChanged(e) => routes.get(e.stream),
             };
-            // The stream is over after this event.
-            if let Some(client) = routes.close(stream) {
+            if let Some(client) = client {
                 state.bus.to_client(client, ToClient::Event(env.msg));
             }
         }

@@ -449,7 +449,7 @@ impl StreamSink for TermTab {
                 }
                 self.status.set(Status::Ended(e.reason.message));
             }
-            ClientEvent::ExecExited(_) => {}
+            ClientEvent::ExecExited(_) | ClientEvent::FsChanged(_) => {}
         }
     }
 }
