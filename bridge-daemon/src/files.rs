@@ -386,6 +386,21 @@ impl Root {
         Ok((tmp, file))
     }
 
+    /// Removes temp files of writes that never finished (their bridge was killed) from the
+    /// target's folder, once they are older than `age`.
+    pub(crate) fn sweep_temps(&self, t: &WriteTarget, age: std::time::Duration) {
+        let Ok(entries) = self.read_dir(&t.parent) else { return };
+        let now = millis(SystemTime::now()).unwrap_or(0);
+        for (name, meta) in entries {
+            let name = name.to_string_lossy();
+            let stale = meta.modified_ms.is_some_and(|m| now.saturating_sub(m) > age.as_millis() as u64);
+            if stale && meta.kind == FileKind::File && is_temp_name(&name) {
+                tracing::info!(file = %name, "removing a temp file left by an unfinished write");
+                let _ = self.remove_file(&t.parent.join(&*name));
+            }
+        }
+    }
+
     /// Gives the temp file the target's mode (and owner when we may), makes it durable and
     /// renames it over the target. `new_mode` applies when the target does not exist yet.
     pub(crate) fn replace_with_temp(
@@ -503,6 +518,13 @@ impl Root {
     }
 }
 
+/// `.<name>.porta-<8 hex>.tmp`, as [`Root::create_temp`] names them.
+fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else { return false };
+    rest.rsplit_once(".porta-")
+        .is_some_and(|(target, hex)| !target.is_empty() && hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 fn hash_reader(mut r: impl Read) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -563,6 +585,14 @@ mod tests {
         assert_eq!(root.resolve(&base.join("a").to_string_lossy()).ok(), Some(PathBuf::from("a")));
         assert_eq!(root.resolve("").ok(), Some(PathBuf::from(".")));
         assert_eq!(root.resolve("a\0b").map_err(|e| e.code), Err(ErrorCode::BadRequest));
+    }
+
+    #[test]
+    fn only_our_temp_files_are_recognised() {
+        assert!(is_temp_name(".report.pdf.porta-0badf00d.tmp"));
+        for other in ["report.pdf", ".porta-0badf00d.tmp", ".x.porta-123.tmp", ".x.porta-0badf00d.tmpx", ".x.tmp"] {
+            assert!(!is_temp_name(other), "{other}");
+        }
     }
 
     #[test]

@@ -23,6 +23,8 @@ use crate::files::Root;
 const MAX_OPEN: usize = 32;
 /// An upload that receives nothing for this long is dropped.
 const IDLE: Duration = Duration::from_secs(600);
+/// Temp files this old in a folder being written to were left by a bridge that was killed.
+const LEFT_BEHIND: Duration = Duration::from_secs(3600);
 
 struct Upload {
     path: String,
@@ -79,6 +81,7 @@ impl Uploads {
         // Checked now so that a doomed upload fails before its bytes are sent, and again at
         // the commit.
         let target = root.write_target(&req.path, req.create_new, req.expected_sha256.as_deref())?;
+        root.sweep_temps(&target, LEFT_BEHIND);
         let (tmp, file) = root.create_temp(&target)?;
         let upload: String = format!("{:032x}", rand::random::<u128>());
         self.lock().insert(
@@ -265,6 +268,22 @@ mod tests {
         assert_eq!(err.code, ErrorCode::Conflict);
         assert_eq!(std::fs::read(dir.path().join("doc.md")).expect("read"), b"v2 by someone else");
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn temp_files_left_by_a_killed_bridge_are_swept_by_the_next_upload_there() {
+        let (dir, root, up) = setup();
+        let old = dir.path().join(".big.iso.porta-deadbeef.tmp");
+        let fresh = dir.path().join(".big.iso.porta-0000beef.tmp");
+        std::fs::write(&old, b"half").expect("write");
+        std::fs::write(&fresh, b"in progress elsewhere").expect("write");
+        std::fs::write(dir.path().join("keep.tmp"), b"not ours").expect("write");
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        std::fs::File::options().write(true).open(&old).expect("open").set_modified(two_hours_ago).expect("mtime");
+        let id = begin(&up, &root, "big.iso", 1, None).expect("begin");
+        assert!(!old.exists(), "an old leftover is removed");
+        assert!(fresh.exists() && dir.path().join("keep.tmp").exists(), "recent and foreign files stay");
+        up.abort(&root, &FsUploadAbort { upload: id }).expect("abort");
     }
 
     #[test]
