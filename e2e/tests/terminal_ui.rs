@@ -368,6 +368,45 @@ async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result
     result
 }
 
+#[tokio::test]
+async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Result<()> {
+    let (backend, _bridge) = stack().await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "file_tree", || async {
+        open_server(c, &backend.url).await?;
+        // The tree starts at the home folder, where the terminal's shell starts too.
+        let tree = c.wait().at_most(SHORT).for_element(Locator::Css(".files-pane:not([hidden]) .files-tree")).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".files-tree > .files-list")).await?;
+        run_command(c, "mkdir -p tree-dir && touch tree-dir/inner.txt porta-tree-$((6*7)).txt").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='porta-tree-42.txt']")).await?;
+        let dir =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='tree-dir'] > button")).await?;
+        dir.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='inner.txt']")).await?;
+        // Removed on the server: gone from the tree, and from an open subfolder too.
+        run_command(c, "rm porta-tree-42.txt tree-dir/inner.txt").await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c
+            .find(Locator::Css(".files-entry[data-name='porta-tree-42.txt'], .files-entry[data-name='inner.txt']"))
+            .await
+            .is_ok()
+        {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "removed files stayed in the tree");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The pane folds away and comes back.
+        c.find(Locator::Css("button.files-toggle")).await?.click().await?;
+        assert!(!tree.is_displayed().await?, "the Files button hides the tree");
+        c.find(Locator::Css("button.files-toggle")).await?.click().await?;
+        assert!(tree.is_displayed().await?);
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
 /// Double-clicks (or clicks) the start of the terminal row that begins with `text`.
 async fn click_row(c: &Client, text: &str, clicks: usize) -> anyhow::Result<()> {
     let xpath = format!(

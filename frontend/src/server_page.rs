@@ -10,6 +10,7 @@ use porta_shared::types::TermId;
 
 use crate::api::{self, Server, Session};
 use crate::conn::{Conn, Link};
+use crate::files;
 use crate::prefs;
 use crate::route::{self, Route};
 use crate::terminal::keys::{Key, Mods};
@@ -31,6 +32,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let loaded = RwSignal::new(false);
     let id = StoredValue::new(server_id);
     let conn_ref = StoredValue::new_local(conn.clone());
+    // The file tree beside the terminals on a desktop; over them, when asked for, on a phone.
+    let files_open = RwSignal::new(!crate::browser::media_matches("(max-width: 700px)"));
 
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
@@ -182,6 +185,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     Link::Open => String::new(),
                 }}
             </div>
+            <div class="workspace" class:files-open=move || files_open.get()>
+            <aside class="files-pane" hidden=move || !files_open.get()>
+                <files::FileTree conn=conn_ref server=id.get_value() />
+            </aside>
+            <div class="main">
             <div class="tabbar">
                 <div class="tabs" role="tablist">
                     <For each=keys key=|k| *k let:key>
@@ -191,6 +199,15 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                         "+"
                     </button>
                 </div>
+                <button
+                    class="tool files-toggle"
+                    title="Files"
+                    aria-label="Files"
+                    aria-pressed=move || files_open.get().to_string()
+                    on:click=move |_| files_open.update(|o| *o = !*o)
+                >
+                    "Files"
+                </button>
                 <Toolbar look page active_tab />
             </div>
             <SearchBar page active_tab />
@@ -200,6 +217,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 </For>
             </div>
             <KeyRow page active_tab />
+            </div>
+            </div>
         </div>
     }
 }
