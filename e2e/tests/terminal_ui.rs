@@ -384,6 +384,13 @@ async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Re
             c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='tree-dir'] > button")).await?;
         dir.click().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='inner.txt']")).await?;
+        // A change beside an open folder leaves it open.
+        run_command(c, "touch beside.txt").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='beside.txt']")).await?;
+        c.find(Locator::Css(
+            ".files-entry[data-name='tree-dir'][aria-expanded='true'] .files-entry[data-name='inner.txt']",
+        ))
+        .await?;
         // Removed on the server: gone from the tree, and from an open subfolder too.
         run_command(c, "rm porta-tree-42.txt tree-dir/inner.txt").await?;
         let deadline = tokio::time::Instant::now() + SHORT;

@@ -147,17 +147,21 @@ pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String) -> impl I
 fn FolderEntries(folder: Rc<Folder>) -> impl IntoView {
     let entries = folder.entries;
     let folder = StoredValue::new_local(folder);
+    // Keyed by name and kind: a re-list keeps the rows that did not change, so an open
+    // subfolder stays open when something beside it changes.
+    let list = move || entries.with(|e| e.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default());
     view! {
         <ul class="files-list">
             {move || match entries.get() {
-                None => view! { <li class="files-note">"Loading…"</li> }.into_any(),
-                Some(Err(e)) => view! { <li class="files-note error">{e}</li> }.into_any(),
-                Some(Ok(list)) => list
-                    .into_iter()
-                    .map(|entry| view! { <EntryRow parent=folder.get_value() entry /> })
-                    .collect_view()
-                    .into_any(),
+                None => Some(view! { <li class="files-note">"Loading…"</li> }.into_any()),
+                Some(Err(e)) => Some(view! { <li class="files-note error">{e}</li> }.into_any()),
+                Some(Ok(_)) => None,
             }}
+            <For
+                each=list
+                key=|e: &FileEntry| (e.name.clone(), e.kind == FileKind::Dir)
+                children=move |entry| view! { <EntryRow parent=folder.get_value() entry /> }
+            />
         </ul>
     }
 }
