@@ -179,6 +179,13 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
         wait_for_text(c, "\nreborn-8", SHORT).await?;
         assert!(!terminal_text(c).await?.contains("needle-9"), "a new shell on a clean screen");
         c.find(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']")).await?;
+        // The new shell carries the name on the server too: a reload still shows it.
+        c.refresh().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .await?;
         Ok(())
     })
     .await;

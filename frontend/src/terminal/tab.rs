@@ -56,6 +56,8 @@ pub struct TermTab {
     pub title: RwSignal<String>,
     /// Whether the title was chosen by someone (else it follows the shell's name).
     named: Cell<bool>,
+    /// A restart is under way: give the new terminal this tab's name.
+    carry_title: Cell<bool>,
     pub status: RwSignal<Status>,
     term: Cell<Option<TermId>>,
     stream: Cell<Option<StreamId>>,
@@ -100,6 +102,7 @@ impl TermTab {
             conn,
             title: RwSignal::new(title),
             named: Cell::new(named),
+            carry_title: Cell::new(false),
             status: RwSignal::new(status),
             term: Cell::new(existing.map(|i| i.term)),
             stream: Cell::new(None),
@@ -182,7 +185,9 @@ impl TermTab {
     fn attached(self: &Rc<Self>, o: StreamOpened) {
         self.term.set(Some(o.info.term));
         self.flow.borrow_mut().attached();
-        if !self.named.get() && o.info.title.is_none() {
+        if self.carry_title.take() {
+            self.rename(self.title.get_untracked());
+        } else if !self.named.get() && o.info.title.is_none() {
             self.title.set(shell_name(&o.info.shell));
         }
         if let Some(exit) = o.info.exit {
@@ -344,21 +349,9 @@ impl TermTab {
             x.reset();
         }
         self.status.set(Status::Starting);
-        let tab = self.clone();
+        // The new terminal takes the tab's name once it exists (see `attached`).
+        self.carry_title.set(self.named.get());
         self.connect();
-        if tab.named.get() {
-            // Carry the name over to the new terminal once it exists.
-            let title = tab.title.get_untracked();
-            spawn_local(async move {
-                for _ in 0..50 {
-                    if tab.term.get().is_some() {
-                        tab.rename(title);
-                        return;
-                    }
-                    crate::browser::sleep(100).await;
-                }
-            });
-        }
     }
 
     /// Lets go of the widget; the terminal keeps running on its server (the page is leaving).
