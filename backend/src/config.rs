@@ -82,6 +82,10 @@ pub struct Config {
     /// How long a request to a bridge may take before the caller gets `timeout`, in ms.
     #[arg(long, env = "PORTA_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
+
+    /// Files larger than this open read-only in the editor (or are offered as a download).
+    #[arg(long, env = "PORTA_EDITOR_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
+    pub editor_max_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -130,6 +134,9 @@ impl Config {
         }
         if !(50..=600_000).contains(&self.heartbeat_ms) {
             return Err("PORTA_HEARTBEAT_MS must be between 50 and 600000".into());
+        }
+        if !(1024..=1 << 30).contains(&self.editor_max_bytes) {
+            return Err("PORTA_EDITOR_MAX_BYTES must be between 1024 and 1073741824 (1 GiB)".into());
         }
         if let Some(url) = &self.database_url {
             if !url.starts_with("sqlite:") {

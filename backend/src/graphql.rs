@@ -57,6 +57,13 @@ pub struct UserView {
     is_admin: bool,
 }
 
+/// Limits the browser app applies, as this instance is configured.
+#[derive(SimpleObject)]
+pub struct Limits {
+    /// Files larger than this open read-only in the editor.
+    editor_max_bytes: u64,
+}
+
 /// A server, as the dashboard shows it.
 #[derive(SimpleObject)]
 pub struct ServerView {
@@ -129,6 +136,11 @@ impl Query {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<UserView> {
         let u = &user(ctx)?.0;
         Ok(UserView { id: u.id.clone(), username: u.username.clone(), is_admin: u.is_admin })
+    }
+
+    async fn limits(&self, ctx: &Context<'_>) -> async_graphql::Result<Limits> {
+        user(ctx)?;
+        Ok(Limits { editor_max_bytes: state(ctx).config.editor_max_bytes })
     }
 
     /// The servers the signed-in user may use.

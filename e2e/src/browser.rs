@@ -190,13 +190,40 @@ pub async fn run_command(c: &Client, command: &str) -> anyhow::Result<()> {
 
 /// Ctrl+C in the active terminal, from the keyboard.
 pub async fn ctrl_c(c: &Client) -> anyhow::Result<()> {
+    chord(c, Key::Control, 'c').await
+}
+
+/// Presses `key` while holding `modifier`, as a person does (into whatever has the focus).
+pub async fn chord(c: &Client, modifier: Key, key: char) -> anyhow::Result<()> {
     let actions = KeyActions::new("keyboard".into())
-        .then(KeyAction::Down { value: Key::Control.into() })
-        .then(KeyAction::Down { value: 'c' })
-        .then(KeyAction::Up { value: 'c' })
-        .then(KeyAction::Up { value: Key::Control.into() });
+        .then(KeyAction::Down { value: modifier.into() })
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key })
+        .then(KeyAction::Up { value: modifier.into() });
     c.perform_actions(actions).await?;
     Ok(())
+}
+
+/// Types text key by key into whatever has the focus (Monaco's input, for one).
+pub async fn type_keys(c: &Client, text: &str) -> anyhow::Result<()> {
+    let mut actions = KeyActions::new("keyboard".into());
+    for ch in text.chars() {
+        actions = actions.then(KeyAction::Down { value: ch }).then(KeyAction::Up { value: ch });
+    }
+    c.perform_actions(actions).await?;
+    Ok(())
+}
+
+/// The text of the file at `path` in the page's editor (Monaco's model for it), if open.
+pub async fn editor_text(c: &Client, path: &str) -> anyhow::Result<Option<String>> {
+    let v = c
+        .execute(
+            "const m = window.monaco && monaco.editor.getModels().find(m => m.uri.scheme === 'porta' && m.uri.path === arguments[0]);\
+             return m ? m.getValue() : null;",
+            vec![json!(path)],
+        )
+        .await?;
+    Ok(v.as_str().map(str::to_owned))
 }
 
 /// Output bytes the page's terminals have rendered so far (`window.portaRenderedBytes`).

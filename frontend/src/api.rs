@@ -171,3 +171,21 @@ pub async fn create_enrollment(token: &str) -> Result<Enrollment, String> {
     let q = "mutation { createEnrollmentToken { command installSnippet expiresAtMs } }";
     graphql(token, q, json!({}), "createEnrollmentToken").await
 }
+
+/// Limits this Porta is configured with.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Larger files open read-only in the editor.
+    pub editor_max_bytes: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { editor_max_bytes: 10.0 * 1024.0 * 1024.0 }
+    }
+}
+
+pub async fn limits(token: &str) -> Result<Limits, String> {
+    graphql(token, "{ limits { editorMaxBytes } }", json!({}), "limits").await
+}

@@ -9,6 +9,7 @@ mod auth;
 mod browser;
 mod conn;
 mod dashboard;
+mod editor;
 mod files;
 mod prefs;
 mod route;

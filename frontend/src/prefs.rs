@@ -50,6 +50,21 @@ pub fn save_tab_order(server: &str, terms: &[TermId]) {
     }
 }
 
+fn files_key(server: &str) -> String {
+    format!("porta.files.{server}")
+}
+
+/// The files the user had open on a server, in tab order.
+pub fn open_files(server: &str) -> Vec<String> {
+    load(&files_key(server)).and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+pub fn save_open_files(server: &str, paths: &[&str]) {
+    if let Ok(json) = serde_json::to_string(paths) {
+        save(&files_key(server), &json);
+    }
+}
+
 /// Sorts terminals by the saved order; ones not in it keep their place after those that are.
 pub fn sort_by_saved<T>(items: &mut [T], saved: &[TermId], term: impl Fn(&T) -> TermId) {
     items.sort_by_key(|t| saved.iter().position(|s| *s == term(t)).unwrap_or(usize::MAX));

@@ -8,8 +8,9 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use porta_shared::types::TermId;
 
-use crate::api::{self, Server, Session};
+use crate::api::{self, Limits, Server, Session};
 use crate::conn::{Conn, Link};
+use crate::editor::{EditorPane, EditorTab, EditorTabButton};
 use crate::files;
 use crate::prefs;
 use crate::route::{self, Route};
@@ -18,12 +19,15 @@ use crate::terminal::{self, Look, Page, Status, TermTab};
 use crate::topbar::TopBar;
 
 type Tabs = RwSignal<Vec<Rc<TermTab>>, LocalStorage>;
+type Editors = RwSignal<Vec<Rc<EditorTab>>, LocalStorage>;
 
 #[component]
 pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, server_id: String) -> impl IntoView {
     let conn = Conn::open(session);
     let page = Page { mods: RwSignal::new(Mods::default()), search_open: RwSignal::new(false) };
     let tabs: Tabs = RwSignal::new_local(Vec::new());
+    let editors: Editors = RwSignal::new_local(Vec::new());
+    let limits = StoredValue::new(Limits::default());
     let active = RwSignal::new(None::<u32>);
     let look = RwSignal::new(prefs::look());
     let server = RwSignal::new(None::<Server>);
@@ -43,6 +47,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
                 Err(e) => error.set(Some(e)),
             }
+            if let Ok(l) = api::limits(&token).await {
+                limits.set_value(l);
+            }
         });
     }
 
@@ -53,6 +60,36 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         tabs.update(|t| t.push(tab));
         key
     };
+    let save_files = move || {
+        editors.with_untracked(|e| {
+            prefs::save_open_files(&id.get_value(), &e.iter().map(|t| t.path.as_str()).collect::<Vec<_>>())
+        });
+    };
+    // Opens a file in a tab (or shows the tab it is already open in), at a line if given.
+    let open_file = move |path: String, line: Option<u32>, show: bool| {
+        let existing = editors.with_untracked(|e| e.iter().find(|t| t.path == path).cloned());
+        let tab = existing.unwrap_or_else(|| {
+            let key = next_key.get_value();
+            next_key.set_value(key + 1);
+            let tab = EditorTab::new(key, id.get_value(), conn_ref.get_value(), limits.get_value(), path);
+            editors.update(|e| e.push(tab.clone()));
+            save_files();
+            tab
+        });
+        if let Some(line) = line {
+            tab.go_to(line);
+        }
+        if show {
+            active.set(Some(tab.key));
+        }
+    };
+    let opener = files::Opener::new(move |path: String, line: Option<u32>| {
+        open_file(path, line, true);
+        // On a phone the tree covers the editor: get out of the way.
+        if crate::browser::media_matches("(max-width: 700px)") {
+            files_open.set(false);
+        }
+    });
     let save_order = move || {
         let terms: Vec<TermId> = tabs.with_untracked(|t| t.iter().filter_map(|t| t.term()).collect());
         prefs::save_tab_order(&id.get_value(), &terms);
@@ -74,6 +111,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
                     let first = keys.first().copied().unwrap_or_else(|| new_tab(None));
                     active.set(Some(first));
+                    for path in prefs::open_files(&id.get_value()) {
+                        open_file(path, None, false);
+                    }
                 }
                 Err(e) => {
                     loaded.set(false);
@@ -97,7 +137,16 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     on_cleanup(move || {
         conn_ref.with_value(Conn::close);
         tabs.with_untracked(|t| t.iter().for_each(|t| t.close_widget()));
+        editors.with_untracked(|e| e.iter().for_each(|t| t.close()));
     });
+    // Leaving the page with unsaved changes asks first.
+    let unload = window_event_listener(leptos::ev::beforeunload, move |ev| {
+        if editors.with_untracked(|e| e.iter().any(|t| t.dirty.get_untracked())) {
+            ev.prevent_default();
+            ev.set_return_value("There are unsaved changes.");
+        }
+    });
+    on_cleanup(move || unload.remove());
 
     // Keep the visible terminal focused and fitted when it changes.
     Effect::new(move |_| {
@@ -108,12 +157,18 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 tab.focus();
             }
         });
+        editors.with_untracked(|e| {
+            if let Some(tab) = e.iter().find(|t| Some(t.key) == key) {
+                tab.focus();
+            }
+        });
     });
     Effect::new(move |_| {
         let l = look.get();
         prefs::save_look(l);
         prefs::apply_theme(l);
         tabs.with_untracked(|t| t.iter().for_each(|t| t.set_look(l)));
+        editors.with_untracked(|e| e.iter().for_each(|t| t.set_look(l)));
     });
 
     let active_tab = move || tabs.with_untracked(|t| t.iter().find(|t| Some(t.key) == active.get_untracked()).cloned());
@@ -132,6 +187,35 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             tab.close();
         }
         save_order();
+    };
+    let active_editor =
+        move || editors.with_untracked(|e| e.iter().find(|t| Some(t.key) == active.get_untracked()).cloned());
+    let editor_active = move || {
+        let key = active.get();
+        editors.with(|e| e.iter().any(|t| Some(t.key) == key))
+    };
+    // Closing a file with unsaved changes asks first.
+    let close_editor = move |key: u32| {
+        let Some(tab) = editors.with_untracked(|e| e.iter().find(|t| t.key == key).cloned()) else { return };
+        if tab.dirty.get_untracked() {
+            let question = format!("{} has unsaved changes. Close it and lose them?", tab.name());
+            if !crate::browser::window().confirm_with_message(&question).unwrap_or(false) {
+                return;
+            }
+        }
+        let mut next = None;
+        editors.update(|e| {
+            if let Some(i) = e.iter().position(|t| t.key == key) {
+                e.remove(i);
+                next = e.get(i).or_else(|| e.last()).map(|t| t.key);
+            }
+        });
+        if active.get_untracked() == Some(key) {
+            let first_term = tabs.with_untracked(|t| t.last().map(|t| t.key));
+            active.set(next.or(first_term));
+        }
+        tab.close();
+        save_files();
     };
     let add = move |_| {
         let key = new_tab(None);
@@ -154,6 +238,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // Tabs are keyed by number: the list views hold keys, never the tabs themselves.
     let keys = move || tabs.with(|t| t.iter().map(|t| t.key).collect::<Vec<_>>());
     let find = move |key: u32| tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
+    let editor_keys = move || editors.with(|e| e.iter().map(|t| t.key).collect::<Vec<_>>());
+    let find_editor = move |key: u32| editors.with_untracked(|e| e.iter().find(|t| t.key == key).cloned());
     let title = move || server.get().map(|s| s.name).unwrap_or_default();
     let online = move || server.get().is_some_and(|s| s.online);
     let link = conn.link();
@@ -187,13 +273,16 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             <div class="workspace" class:files-open=move || files_open.get()>
             <aside class="files-pane" hidden=move || !files_open.get()>
-                <files::FileTree conn=conn_ref server=id.get_value() />
+                <files::FileTree conn=conn_ref server=id.get_value() opener />
             </aside>
             <div class="main">
             <div class="tabbar">
                 <div class="tabs" role="tablist">
                     <For each=keys key=|k| *k let:key>
                         {find(key).map(|tab| view! { <TabButton tab active dragging move_tab close_tab /> })}
+                    </For>
+                    <For each=editor_keys key=|k| *k let:key>
+                        {find_editor(key).map(|tab| view! { <EditorTabButton tab active close_tab=close_editor /> })}
                     </For>
                     <button class="new-tab" on:click=add title="New terminal" aria-label="New terminal">
                         "+"
@@ -208,15 +297,20 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 >
                     "Files"
                 </button>
-                <Toolbar look page active_tab />
+                <Toolbar look page active_tab active_editor editor_active />
             </div>
             <SearchBar page active_tab />
             <div class="panes">
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab /> })}
                 </For>
+                <For each=editor_keys key=|k| *k let:key>
+                    {find_editor(key).map(|tab| view! { <EditorPane tab active look /> })}
+                </For>
             </div>
-            <KeyRow page active_tab />
+            <div hidden=editor_active>
+                <KeyRow page active_tab />
+            </div>
             </div>
             </div>
         </div>
@@ -370,7 +464,13 @@ fn Toolbar(
     look: RwSignal<Look>,
     page: Page,
     active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static,
+    active_editor: impl Fn() -> Option<Rc<EditorTab>> + Copy + 'static,
+    editor_active: impl Fn() -> bool + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
+    let search = move |_| match active_editor() {
+        Some(e) => e.find(),
+        None => page.search_open.update(|o| *o = !*o),
+    };
     let font = move |delta: i32| {
         look.update(|l| {
             l.font_size = (l.font_size as i32 + delta).clamp(prefs::FONT_MIN as i32, prefs::FONT_MAX as i32) as u32
@@ -378,7 +478,7 @@ fn Toolbar(
     };
     view! {
         <div class="toolbar">
-            <button class="tool" title="Search (Ctrl+Shift+F)" aria-label="Search" on:click=move |_| page.search_open.update(|o| *o = !*o)>
+            <button class="tool" title="Search (Ctrl+Shift+F; Ctrl+F in a file)" aria-label="Search" on:click=search>
                 "Find"
             </button>
             <button class="tool" title="Smaller text" aria-label="Smaller text" on:click=move |_| font(-1)>
@@ -387,12 +487,12 @@ fn Toolbar(
             <button class="tool" title="Larger text" aria-label="Larger text" on:click=move |_| font(1)>
                 "A+"
             </button>
-            <button class="tool" title="Copy selection (Ctrl+Shift+C)" aria-label="Copy" on:click=move |_| {
+            <button class="tool" title="Copy selection (Ctrl+Shift+C)" aria-label="Copy" hidden=editor_active on:click=move |_| {
                 if let Some(t) = active_tab() { t.copy() }
             }>
                 "Copy"
             </button>
-            <button class="tool" title="Paste (Ctrl+Shift+V)" aria-label="Paste" on:click=move |_| {
+            <button class="tool" title="Paste (Ctrl+Shift+V)" aria-label="Paste" hidden=editor_active on:click=move |_| {
                 if let Some(t) = active_tab() { t.paste() }
             }>
                 "Paste"

@@ -5,6 +5,7 @@
 //! ui/a/<hash>/porta_frontend.js wasm-bindgen's loader and the JS glue snippets
 //! ui/a/<hash>/…_bg.wasm         the app, shrunk by wasm-opt
 //! ui/a/<hash>/xterm/…           xterm.js and its add-ons, from npm
+//! ui/a/<hash>/monaco/vs/…       Monaco's AMD build, loaded when the first file is opened
 //! ui/a/<hash>/style.css, …      our static assets
 //! ```
 //!
@@ -31,6 +32,12 @@ const NPM_FILES: &[(&str, &str, &str)] = &[
     ("@xterm/addon-search", "lib/addon-search.mjs", "xterm/addon-search.mjs"),
     ("@xterm/addon-web-links", "lib/addon-web-links.mjs", "xterm/addon-web-links.mjs"),
 ];
+
+/// Monaco's AMD build, served as `monaco/vs`. Left out: `language/` (the same language
+/// services again as separate entry points; `editor.main` uses the bundled ones under
+/// `assets/`) and `nls/lang/` (translations; the app is in English).
+const MONACO_DIR: &str = "monaco-editor/min/vs";
+const MONACO_SKIP: &[&str] = &["language", "nls"];
 
 /// Placeholder in `frontend/index.html` for the assets' URL prefix.
 const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";
@@ -62,6 +69,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
     for (package, file, served) in NPM_FILES {
         copy(&node_modules.join(package).join(file), &staging.join(served))?;
     }
+    copy_tree(&node_modules.join(MONACO_DIR), &staging.join("monaco/vs"), MONACO_SKIP)?;
     for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
         let entry = entry?;
         if entry.file_type()?.is_file() && entry.file_name() != "README.md" {
@@ -98,7 +106,7 @@ fn npm_ci() -> anyhow::Result<PathBuf> {
     }
     run(
         Command::new("npm").args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]).current_dir(&frontend),
-        "npm ci (xterm.js, binaryen)",
+        "npm ci (xterm.js, Monaco, binaryen)",
     )
     .context("the browser app needs Node.js and npm: `sudo apt-get install -y nodejs npm`")?;
     std::fs::write(&stamp, want)?;
@@ -135,6 +143,17 @@ fn copy(from: &Path, to: &Path) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::copy(from, to).with_context(|| format!("cannot copy {}", from.display()))?;
+    Ok(())
+}
+
+/// Copies the files under `from` to `to`, leaving out the top-level entries named in `skip`.
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) -> anyhow::Result<()> {
+    for rel in files(from).with_context(|| format!("cannot read {}", from.display()))? {
+        let top = rel.components().next().and_then(|c| c.as_os_str().to_str()).unwrap_or_default();
+        if !skip.contains(&top) {
+            copy(&from.join(&rel), &to.join(&rel))?;
+        }
+    }
     Ok(())
 }
 
@@ -180,19 +199,37 @@ fn compressible(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "mjs" | "wasm" | "css" | "svg" | "html"))
 }
 
-/// Writes `<file>.gz` beside every compressible file worth compressing.
+/// Writes `<file>.gz` beside every compressible file worth compressing. Compressed files are
+/// cached by the digest of their content: most (Monaco, xterm.js) are the same every build.
+/// Entries this build did not use are dropped, so the cache holds one build's worth.
 fn gzip_tree(dir: &Path) -> anyhow::Result<()> {
+    let cache = target_dir().join("gzip-cache");
+    std::fs::create_dir_all(&cache)?;
+    let mut used = std::collections::HashSet::new();
     for rel in files(dir)? {
         let path = dir.join(&rel);
         let bytes = std::fs::read(&path)?;
         if !compressible(&rel) || bytes.len() < 1024 {
             continue;
         }
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-        gz.write_all(&bytes)?;
         let mut name = path.into_os_string();
         name.push(".gz");
-        std::fs::write(name, gz.finish()?)?;
+        let cached = cache.join(format!("{}.gz", hex::encode(Sha256::digest(&bytes))));
+        if !cached.exists() {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            gz.write_all(&bytes)?;
+            let tmp = cache.join("partial.gz");
+            std::fs::write(&tmp, gz.finish()?)?;
+            std::fs::rename(&tmp, &cached)?;
+        }
+        std::fs::copy(&cached, name)?;
+        used.insert(cached);
+    }
+    for entry in std::fs::read_dir(&cache)? {
+        let path = entry?.path();
+        if !used.contains(&path) {
+            std::fs::remove_file(path)?;
+        }
     }
     Ok(())
 }

@@ -15,6 +15,22 @@ use porta_shared::types::StreamId;
 
 use crate::conn::{Conn, StreamSink};
 
+pub mod transfer;
+
+/// Opens a file (at a line, when given) in the editor; the page provides it.
+#[derive(Clone, Copy)]
+pub struct Opener(Callback<(String, Option<u32>)>);
+
+impl Opener {
+    pub fn new(f: impl Fn(String, Option<u32>) + Send + Sync + 'static) -> Self {
+        Self(Callback::new(move |(path, line)| f(path, line)))
+    }
+
+    pub fn open(&self, path: String, line: Option<u32>) {
+        self.0.run((path, line));
+    }
+}
+
 /// One folder of the tree: its entries once loaded, and its watch while it is open.
 struct Folder {
     conn: Conn,
@@ -108,7 +124,8 @@ impl StreamSink for Folder {
 
 /// The tree, rooted at the server's home folder (or its root when home is out of reach).
 #[component]
-pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String) -> impl IntoView {
+pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String, opener: Opener) -> impl IntoView {
+    provide_context(opener);
     let root = RwSignal::new_local(None::<Rc<Folder>>);
     let server = StoredValue::new(server);
     // Every time the socket (re)opens: start (or restart) from the top folder.
@@ -172,9 +189,16 @@ fn EntryRow(parent: Rc<Folder>, entry: FileEntry) -> impl IntoView {
     let label = entry.name.clone();
     if entry.kind != FileKind::Dir {
         let kind = if entry.kind == FileKind::Symlink { "link" } else { "file" };
+        let path = parent.child(&entry.name);
+        let opener = use_context::<Opener>();
+        let open = move |_| {
+            if let Some(o) = opener {
+                o.open(path.clone(), None);
+            }
+        };
         return view! {
             <li class="files-entry" data-kind=kind data-name=name>
-                <span class="files-name">{label}</span>
+                <button class="files-name" on:click=open>{label}</button>
             </li>
         }
         .into_any();

@@ -1,0 +1,243 @@
+//! The editor in the browser, in headless Chromium against a real backend and bridge: open a
+//! file from the tree, edit, save with Ctrl+S, and the conflict prompt when the file changed on
+//! the server meanwhile (nothing is written until the person chooses).
+
+use std::path::Path;
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{Browser, chord, editor_text, sign_in, type_keys, with_screenshot_on_failure};
+use porta_e2e::{Backend, Bridge, ui_dir};
+
+const SHORT: Duration = Duration::from_secs(30);
+
+/// A backend serving the built app (with extra settings), with one enrolled bridge running;
+/// the bridge's home folder is `bridge.dir`.
+async fn stack(env: &[(&str, &str)]) -> anyhow::Result<(Backend, Bridge)> {
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let mut env = env.to_vec();
+    env.push(("PORTA_UI_DIR", &ui));
+    let backend = Backend::start(&env).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    Ok((backend, bridge))
+}
+
+/// Signs in, opens the server's page and waits for the file tree.
+async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
+    sign_in(c, url).await?;
+    let link = c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=online] a")).await?;
+    link.click().await?;
+    c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+    c.wait().at_most(SHORT).for_element(Locator::Css(".files-tree > .files-list")).await?;
+    Ok(())
+}
+
+/// Clicks a file in the tree's top folder and waits until its tab is shown.
+async fn open_file(c: &Client, name: &str) -> anyhow::Result<()> {
+    let row = format!(".files-entry[data-name='{name}'] > button");
+    c.wait().at_most(SHORT).for_element(Locator::Css(&row)).await?.click().await?;
+    c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active")).await?;
+    Ok(())
+}
+
+/// Waits until the editor holds the file at `path` with text containing `needle`.
+async fn wait_editor(c: &Client, path: &Path, needle: &str) -> anyhow::Result<String> {
+    let path = path.to_string_lossy();
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let text = editor_text(c, &path).await?;
+        if let Some(t) = text.as_ref().filter(|t| t.contains(needle)) {
+            return Ok(t.clone());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor never held {needle:?}: {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Puts the cursor at the end of the active editor's text.
+async fn to_end(c: &Client) -> anyhow::Result<()> {
+    c.find(Locator::Css(".editor-pane.active .editor-host .view-lines")).await?.click().await?;
+    chord(c, Key::Control, Key::End.into()).await
+}
+
+async fn wait_disk(path: &Path, want: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let have = std::fs::read_to_string(path)?;
+        if have == want {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the file holds {have:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn clean_tab(c: &Client) -> anyhow::Result<()> {
+    c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active:not(.dirty)")).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting() -> anyhow::Result<()> {
+    let (backend, bridge) = stack(&[]).await?;
+    let file = bridge.dir.path().join("notes.py");
+    std::fs::write(&file, "print('hello')\n")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "editor_save_conflict", || async {
+        open_server(c, &backend.url).await?;
+        open_file(c, "notes.py").await?;
+        wait_editor(c, &file, "print('hello')").await?;
+        // The language comes from the extension.
+        let language =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-language")).await?;
+        assert_eq!(language.text().await?, "python");
+
+        // Edit: the tab is marked; Ctrl+S writes exactly the editor's bytes and clears the mark.
+        to_end(c).await?;
+        type_keys(c, "x = 1").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active.dirty")).await?;
+        chord(c, Key::Control, 's').await?;
+        clean_tab(c).await?;
+        wait_disk(&file, "print('hello')\nx = 1").await?;
+
+        // Someone changes the file on the server; a save now is refused and asks.
+        std::fs::write(&file, "theirs\n")?;
+        type_keys(c, "2").await?;
+        chord(c, Key::Control, 's').await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=conflict]")).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(std::fs::read_to_string(&file)?, "theirs\n", "nothing is written before the choice");
+        c.find(Locator::Css(".editor-tab.active.dirty")).await?;
+
+        // Compare: a diff of the version on disk with the editor's; still nothing written.
+        c.find(Locator::Css(".editor-notice button.compare")).await?.click().await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::Css(".editor-pane.active .editor-diff .monaco-diff-editor"))
+            .await?;
+        assert_eq!(std::fs::read_to_string(&file)?, "theirs\n");
+        browser.screenshot("editor-conflict").await?;
+
+        // Overwrite with mine: the editor's text is on disk.
+        c.find(Locator::Css(".editor-notice button.overwrite")).await?.click().await?;
+        clean_tab(c).await?;
+        wait_disk(&file, "print('hello')\nx = 12").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[hidden]")).await?;
+
+        // Another change on the server, and this time take theirs: the editor shows it, the
+        // file is unchanged, and the person's edit is still one undo away.
+        std::fs::write(&file, "theirs again\n")?;
+        to_end(c).await?;
+        type_keys(c, "3").await?;
+        chord(c, Key::Control, 's').await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=conflict]")).await?;
+        c.find(Locator::Css(".editor-notice button.reload")).await?.click().await?;
+        wait_editor(c, &file, "theirs again").await?;
+        clean_tab(c).await?;
+        assert_eq!(std::fs::read_to_string(&file)?, "theirs again\n");
+        assert_eq!(editor_text(c, &file.to_string_lossy()).await?.as_deref(), Some("theirs again\n"));
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> {
+    let (backend, bridge) = stack(&[]).await?;
+    let file = bridge.dir.path().join("draft.md");
+    std::fs::write(&file, "# Draft\n")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "editor_close_dirty", || async {
+        open_server(c, &backend.url).await?;
+        open_file(c, "draft.md").await?;
+        wait_editor(c, &file, "# Draft").await?;
+        to_end(c).await?;
+        type_keys(c, "unsaved words").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active.dirty")).await?;
+        // Say no: the tab and its text stay.
+        c.find(Locator::Css(".editor-tab.active button.close")).await?.click().await?;
+        c.dismiss_alert().await?;
+        wait_editor(c, &file, "unsaved words").await?;
+        c.find(Locator::Css(".editor-tab")).await?;
+        // Say yes: the tab goes, the file is as it was.
+        c.find(Locator::Css(".editor-tab.active button.close")).await?.click().await?;
+        c.accept_alert().await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find(Locator::Css(".editor-tab")).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the tab stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(std::fs::read_to_string(&file)?, "# Draft\n");
+        // A clean tab closes without asking.
+        open_file(c, "draft.md").await?;
+        wait_editor(c, &file, "# Draft").await?;
+        c.find(Locator::Css(".editor-tab.active button.close")).await?.click().await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find(Locator::Css(".editor-tab")).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the clean tab stayed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Result<()> {
+    // A small editor limit, so a "large" file is a few kilobytes.
+    let (backend, bridge) = stack(&[("PORTA_EDITOR_MAX_BYTES", "4096")]).await?;
+    let home = bridge.dir.path();
+    std::fs::write(home.join("blob.bin"), b"\x7fELF\x02\x01\x01\0\0\0binary")?;
+    let large = "a line of a large log file\n".repeat(400);
+    std::fs::write(home.join("big.log"), &large)?;
+    let locked = home.join("locked.txt");
+    std::fs::write(&locked, "do not touch\n")?;
+    let mut perms = std::fs::metadata(&locked)?.permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
+    std::fs::set_permissions(&locked, perms)?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "editor_binary_large", || async {
+        open_server(c, &backend.url).await?;
+        // Binary: never shown as text, offered as a download.
+        open_file(c, "blob.bin").await?;
+        let note =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-note:not([hidden])")).await?;
+        assert!(note.text().await?.contains("binary file"), "{}", note.text().await?);
+        c.find(Locator::Css(".editor-pane.active button.download")).await?;
+        assert_eq!(editor_text(c, &home.join("blob.bin").to_string_lossy()).await?, None);
+
+        // Over the limit: a warning, then read-only on request, with no Save.
+        open_file(c, "big.log").await?;
+        let note =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-note:not([hidden])")).await?;
+        assert!(note.text().await?.contains("larger than the editor opens"), "{}", note.text().await?);
+        c.find(Locator::Css(".editor-pane.active button.open-anyway")).await?.click().await?;
+        wait_editor(c, &home.join("big.log"), "a line of a large log file").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-readonly:not([hidden])")).await?;
+        assert!(!c.find(Locator::Css(".editor-pane.active button.save")).await?.is_displayed().await?);
+
+        // A read-only file: the save is refused with a clear message, the file unchanged.
+        open_file(c, "locked.txt").await?;
+        wait_editor(c, &locked, "do not touch").await?;
+        to_end(c).await?;
+        type_keys(c, "touched").await?;
+        chord(c, Key::Control, 's').await?;
+        let notice = c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=error]")).await?;
+        assert!(notice.text().await?.contains("read-only"), "{}", notice.text().await?);
+        assert_eq!(std::fs::read_to_string(&locked)?, "do not touch\n");
+        c.find(Locator::Css(".editor-tab.active.dirty")).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
