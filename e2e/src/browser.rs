@@ -63,7 +63,14 @@ impl Browser {
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ];
-        let mut options = json!({ "binary": CHROMIUM, "args": args });
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads)?;
+        let prefs = json!({
+            "download.default_directory": downloads,
+            "download.prompt_for_download": false,
+            "download.directory_upgrade": true,
+        });
+        let mut options = json!({ "binary": CHROMIUM, "args": args, "prefs": prefs });
         if width < 500 {
             options["mobileEmulation"] =
                 json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0 } });
@@ -93,6 +100,29 @@ impl Browser {
             }
         }
         Ok(())
+    }
+
+    /// Where the browser saves downloads.
+    pub fn downloads(&self) -> PathBuf {
+        self._profile.path().join("downloads")
+    }
+
+    /// Waits until a download named `name` has finished; returns its bytes.
+    pub async fn downloaded(&self, name: &str, within: Duration) -> anyhow::Result<Vec<u8>> {
+        let path = self.downloads().join(name);
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let partial = std::fs::read_dir(self.downloads())?
+                .filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+            if path.exists() && !partial {
+                return Ok(std::fs::read(&path)?);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{name} was not downloaded within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Saves a screenshot as `e2e/artifacts/<name>.png`.

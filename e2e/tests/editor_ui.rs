@@ -3,6 +3,8 @@
 //! the server meanwhile (nothing is written until the person chooses).
 
 use std::path::Path;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use fantoccini::key::Key;
@@ -27,18 +29,18 @@ async fn stack(env: &[(&str, &str)]) -> anyhow::Result<(Backend, Bridge)> {
 /// Signs in, opens the server's page and waits for the file tree.
 async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
     sign_in(c, url).await?;
-    let link = c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=online] a")).await?;
+    let link = wait_for(c, "li.server[data-status=online] a").await?;
     link.click().await?;
-    c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
-    c.wait().at_most(SHORT).for_element(Locator::Css(".files-tree > .files-list")).await?;
+    wait_for(c, ".tab.active[data-state=live]").await?;
+    wait_for(c, ".files-rows .files-entry[data-name]").await?;
     Ok(())
 }
 
 /// Clicks a file in the tree's top folder and waits until its tab is shown.
 async fn open_file(c: &Client, name: &str) -> anyhow::Result<()> {
-    let row = format!(".files-entry[data-name='{name}'] > button");
-    c.wait().at_most(SHORT).for_element(Locator::Css(&row)).await?.click().await?;
-    c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active")).await?;
+    let row = format!(".files-entry[data-name='{name}'] > button.files-name");
+    wait_for(c, &row).await?.click().await?;
+    wait_for(c, ".editor-tab.active").await?;
     Ok(())
 }
 
@@ -54,6 +56,11 @@ async fn wait_editor(c: &Client, path: &Path, needle: &str) -> anyhow::Result<St
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor never held {needle:?}: {text:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Waits for an element, naming what was awaited when it never came.
+async fn wait_for(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+    c.wait().at_most(SHORT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
 }
 
 /// Puts the cursor at the end of the active editor's text.
@@ -75,7 +82,7 @@ async fn wait_disk(path: &Path, want: &str) -> anyhow::Result<()> {
 }
 
 async fn clean_tab(c: &Client) -> anyhow::Result<()> {
-    c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active:not(.dirty)")).await?;
+    wait_for(c, ".editor-tab.active:not(.dirty)").await?;
     Ok(())
 }
 
@@ -91,14 +98,13 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         open_file(c, "notes.py").await?;
         wait_editor(c, &file, "print('hello')").await?;
         // The language comes from the extension.
-        let language =
-            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-language")).await?;
+        let language = wait_for(c, ".editor-pane.active .editor-language").await?;
         assert_eq!(language.text().await?, "python");
 
         // Edit: the tab is marked; Ctrl+S writes exactly the editor's bytes and clears the mark.
         to_end(c).await?;
         type_keys(c, "x = 1").await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active.dirty")).await?;
+        wait_for(c, ".editor-tab.active.dirty").await?;
         chord(c, Key::Control, 's').await?;
         clean_tab(c).await?;
         wait_disk(&file, "print('hello')\nx = 1").await?;
@@ -107,7 +113,7 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         std::fs::write(&file, "theirs\n")?;
         type_keys(c, "2").await?;
         chord(c, Key::Control, 's').await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=conflict]")).await?;
+        wait_for(c, ".editor-notice[data-notice=conflict]").await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(std::fs::read_to_string(&file)?, "theirs\n", "nothing is written before the choice");
         c.find(Locator::Css(".editor-tab.active.dirty")).await?;
@@ -125,7 +131,7 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         c.find(Locator::Css(".editor-notice button.overwrite")).await?.click().await?;
         clean_tab(c).await?;
         wait_disk(&file, "print('hello')\nx = 12").await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[hidden]")).await?;
+        wait_for(c, ".editor-notice[hidden]").await?;
 
         // Another change on the server, and this time take theirs: the editor shows it, the
         // file is unchanged, and the person's edit is still one undo away.
@@ -133,7 +139,7 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         to_end(c).await?;
         type_keys(c, "3").await?;
         chord(c, Key::Control, 's').await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=conflict]")).await?;
+        wait_for(c, ".editor-notice[data-notice=conflict]").await?;
         c.find(Locator::Css(".editor-notice button.reload")).await?.click().await?;
         wait_editor(c, &file, "theirs again").await?;
         clean_tab(c).await?;
@@ -159,7 +165,7 @@ async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> 
         wait_editor(c, &file, "# Draft").await?;
         to_end(c).await?;
         type_keys(c, "unsaved words").await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-tab.active.dirty")).await?;
+        wait_for(c, ".editor-tab.active.dirty").await?;
         // Say no: the tab and its text stay.
         c.find(Locator::Css(".editor-tab.active button.close")).await?.click().await?;
         c.dismiss_alert().await?;
@@ -209,20 +215,18 @@ async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Res
         open_server(c, &backend.url).await?;
         // Binary: never shown as text, offered as a download.
         open_file(c, "blob.bin").await?;
-        let note =
-            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-note:not([hidden])")).await?;
+        let note = wait_for(c, ".editor-pane.active .editor-note:not([hidden])").await?;
         assert!(note.text().await?.contains("binary file"), "{}", note.text().await?);
         c.find(Locator::Css(".editor-pane.active button.download")).await?;
         assert_eq!(editor_text(c, &home.join("blob.bin").to_string_lossy()).await?, None);
 
         // Over the limit: a warning, then read-only on request, with no Save.
         open_file(c, "big.log").await?;
-        let note =
-            c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-note:not([hidden])")).await?;
+        let note = wait_for(c, ".editor-pane.active .editor-note:not([hidden])").await?;
         assert!(note.text().await?.contains("larger than the editor opens"), "{}", note.text().await?);
         c.find(Locator::Css(".editor-pane.active button.open-anyway")).await?.click().await?;
         wait_editor(c, &home.join("big.log"), "a line of a large log file").await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".editor-pane.active .editor-readonly:not([hidden])")).await?;
+        wait_for(c, ".editor-pane.active .editor-readonly:not([hidden])").await?;
         assert!(!c.find(Locator::Css(".editor-pane.active button.save")).await?.is_displayed().await?);
 
         // A read-only file: the save is refused with a clear message, the file unchanged.
@@ -231,7 +235,7 @@ async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Res
         to_end(c).await?;
         type_keys(c, "touched").await?;
         chord(c, Key::Control, 's').await?;
-        let notice = c.wait().at_most(SHORT).for_element(Locator::Css(".editor-notice[data-notice=error]")).await?;
+        let notice = wait_for(c, ".editor-notice[data-notice=error]").await?;
         assert!(notice.text().await?.contains("read-only"), "{}", notice.text().await?);
         assert_eq!(std::fs::read_to_string(&locked)?, "do not touch\n");
         c.find(Locator::Css(".editor-tab.active.dirty")).await?;

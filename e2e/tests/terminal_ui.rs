@@ -384,20 +384,21 @@ async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Re
         open_server(c, &backend.url).await?;
         // The tree starts at the home folder, where the terminal's shell starts too.
         let tree = c.wait().at_most(SHORT).for_element(Locator::Css(".files-pane:not([hidden]) .files-tree")).await?;
-        c.wait().at_most(SHORT).for_element(Locator::Css(".files-tree > .files-list")).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".files-rows .files-entry[data-name]")).await?;
         run_command(c, "mkdir -p tree-dir && touch tree-dir/inner.txt porta-tree-$((6*7)).txt").await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='porta-tree-42.txt']")).await?;
-        let dir =
-            c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='tree-dir'] > button")).await?;
+        let dir = c
+            .wait()
+            .at_most(SHORT)
+            .for_element(Locator::Css(".files-entry[data-name='tree-dir'] > button.files-name"))
+            .await?;
         dir.click().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='inner.txt']")).await?;
         // A change beside an open folder leaves it open.
         run_command(c, "touch beside.txt").await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".files-entry[data-name='beside.txt']")).await?;
-        c.find(Locator::Css(
-            ".files-entry[data-name='tree-dir'][aria-expanded='true'] .files-entry[data-name='inner.txt']",
-        ))
-        .await?;
+        c.find(Locator::Css(".files-entry[data-name='tree-dir'][aria-expanded='true']")).await?;
+        c.find(Locator::Css(".files-entry[data-path$='/tree-dir/inner.txt'][aria-level='2']")).await?;
         // Removed on the server: gone from the tree, and from an open subfolder too.
         run_command(c, "rm porta-tree-42.txt tree-dir/inner.txt").await?;
         let deadline = tokio::time::Instant::now() + SHORT;

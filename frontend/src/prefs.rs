@@ -50,6 +50,24 @@ pub fn save_tab_order(server: &str, terms: &[TermId]) {
     }
 }
 
+/// How the file tree is shown.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TreePrefs {
+    pub hidden: bool,
+    /// "name", "modified" or "size".
+    pub sort: String,
+}
+
+pub fn tree_prefs() -> TreePrefs {
+    load("porta.tree").and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default()
+}
+
+pub fn save_tree_prefs(prefs: &TreePrefs) {
+    if let Ok(json) = serde_json::to_string(prefs) {
+        save("porta.tree", &json);
+    }
+}
+
 fn files_key(server: &str) -> String {
     format!("porta.files.{server}")
 }

@@ -24,6 +24,9 @@ type Editors = RwSignal<Vec<Rc<EditorTab>>, LocalStorage>;
 #[component]
 pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, server_id: String) -> impl IntoView {
     let conn = Conn::open(session);
+    // Tabs are made from places that come and go (a row of the file tree, a search result):
+    // their signals belong to the page.
+    let owner = StoredValue::new_local(Owner::current().unwrap_or_default());
     let page = Page { mods: RwSignal::new(Mods::default()), search_open: RwSignal::new(false) };
     let tabs: Tabs = RwSignal::new_local(Vec::new());
     let editors: Editors = RwSignal::new_local(Vec::new());
@@ -56,7 +59,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let new_tab = move |existing: Option<&porta_shared::bridge::TermInfo>| {
         let key = next_key.get_value();
         next_key.set_value(key + 1);
-        let tab = TermTab::new(key, id.get_value(), conn_ref.get_value(), existing, page);
+        let tab =
+            owner.with_value(|o| o.with(|| TermTab::new(key, id.get_value(), conn_ref.get_value(), existing, page)));
         tabs.update(|t| t.push(tab));
         key
     };
@@ -71,7 +75,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         let tab = existing.unwrap_or_else(|| {
             let key = next_key.get_value();
             next_key.set_value(key + 1);
-            let tab = EditorTab::new(key, id.get_value(), conn_ref.get_value(), limits.get_value(), path);
+            let tab = owner.with_value(|o| {
+                o.with(|| EditorTab::new(key, id.get_value(), conn_ref.get_value(), limits.get_value(), path))
+            });
             editors.update(|e| e.push(tab.clone()));
             save_files();
             tab

@@ -233,7 +233,7 @@ pub struct Done {}
 /// with a root configured, nothing outside it can be reached, by `..` or by symlinks.
 pub type RemotePath = String;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileKind {
     File,

@@ -1,21 +1,30 @@
-//! The file tree of a server: folders load when opened and are watched while open, so files
-//! created, removed or renamed on the server (by a shell, a build, another user) appear and
-//! disappear by themselves.
+//! The file manager beside the terminals and the editor: a tree of the server's files, where
+//! folders load when opened and are watched while open, so what changes on the server (a
+//! shell, a build, a `git checkout`, another user) appears by itself. Only the rows in view
+//! are in the page, so a folder of ten thousand entries scrolls smoothly.
+//!
+//! From the tree: open a file, create, rename, move (drag onto a folder), delete (asking
+//! first), upload (drag files from the desktop, or pick them) and download.
 
-use std::cell::Cell;
+mod icons;
+pub mod transfer;
+mod tree;
+mod uploads;
+
 use std::rc::Rc;
 
-use js_sys::Uint8Array;
+use leptos::html::{Div, Input};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use porta_shared::bridge::{FileEntry, FileKind, FsList, SysInfoRequest};
-use porta_shared::client::{self, ClientEvent, OnServer};
-use porta_shared::frame::FrameKind;
-use porta_shared::types::StreamId;
+use porta_shared::bridge::{FileKind, SysInfoRequest};
+use porta_shared::client::OnServer;
+use porta_shared::{ErrorBody, ErrorCode};
 
-use crate::conn::{Conn, StreamSink};
+use tree::{Edit, Row, Sort, Tree, join, parent};
+use uploads::Uploads;
 
-pub mod transfer;
+use crate::browser;
+use crate::conn::Conn;
 
 /// Opens a file (at a line, when given) in the editor; the page provides it.
 #[derive(Clone, Copy)]
@@ -31,102 +40,126 @@ impl Opener {
     }
 }
 
-/// One folder of the tree: its entries once loaded, and its watch while it is open.
-struct Folder {
-    conn: Conn,
-    server: String,
-    path: String,
-    entries: RwSignal<Option<Result<Vec<FileEntry>, String>>>,
-    open: RwSignal<bool>,
-    watch: Cell<Option<StreamId>>,
+/// Height of a row in pixels; the stylesheet's `.files-entry` has the same.
+const ROW_HEIGHT: f64 = 24.0;
+/// Rows made beyond each edge of the view, so fast scrolling shows no gaps.
+const OVERSCAN: usize = 12;
+
+/// What every row reaches: the tree and the page's pieces of state.
+#[derive(Clone, Copy)]
+struct Ctx {
+    tree: StoredValue<Rc<Tree>, LocalStorage>,
+    uploads: StoredValue<Rc<Uploads>, LocalStorage>,
+    opener: Opener,
+    /// The row last clicked: where "new file" and uploads go.
+    selected: RwSignal<Option<String>>,
+    /// The row whose actions menu is open, and where.
+    menu: RwSignal<Option<(Row, f64, f64)>>,
+    /// The row being dragged inside the tree.
+    dragging: RwSignal<Option<String>>,
+    /// The folder a drag is over.
+    drop_target: RwSignal<Option<String>>,
+    /// The last thing that went wrong.
+    problem: RwSignal<Option<String>>,
 }
 
-impl Folder {
-    fn new(conn: Conn, server: String, path: String) -> Rc<Self> {
-        Rc::new(Self {
-            conn,
-            server,
-            path,
-            entries: RwSignal::new(None),
-            open: RwSignal::new(false),
-            watch: Cell::new(None),
-        })
+impl Ctx {
+    fn tree(&self) -> Rc<Tree> {
+        self.tree.get_value()
     }
 
-    fn child(&self, name: &str) -> String {
-        format!("{}/{name}", self.path.trim_end_matches('/'))
+    /// The folder new things go into: the selected folder, the selected file's, or the top.
+    fn target_dir(&self) -> Option<String> {
+        let tree = self.tree();
+        match self.selected.get_untracked() {
+            Some(p) if tree.is_open(&p) => Some(p),
+            Some(p) => Some(parent(&p).to_owned()).filter(|d| !d.is_empty()),
+            None => tree.root.get_untracked(),
+        }
     }
 
-    /// Lists the folder again.
-    fn load(self: &Rc<Self>) {
-        let folder = self.clone();
+    /// Runs a change; a failure is shown above the tree.
+    fn attempt(self, fut: impl std::future::Future<Output = Result<(), ErrorBody>> + 'static) {
+        self.problem.set(None);
         spawn_local(async move {
-            let req =
-                OnServer { server: folder.server.clone(), req: FsList { path: folder.path.clone(), hidden: false } };
-            let listed = folder.conn.call(req).await.map(|l| l.entries).map_err(|e| e.message);
-            folder.entries.set(Some(listed));
+            if let Err(e) = fut.await {
+                self.problem.set(Some(e.message));
+            }
         });
     }
 
-    /// Opens the folder: lists it and watches it for changes.
-    fn expand(self: &Rc<Self>) {
-        self.open.set(true);
-        self.load();
-        if self.watch.get().is_some() {
+    fn start_create(&self, folder: bool) {
+        let Some(dir) = self.target_dir() else { return };
+        let tree = self.tree();
+        if !tree.is_open(&dir) {
+            tree.open(&dir);
+        }
+        tree.editing.set(Some(Edit::Create { dir, folder }));
+    }
+
+    /// Deletes after asking; a folder with content only after a second, explicit yes.
+    fn delete(self, path: String, kind: FileKind) {
+        let name = transfer::file_name(&path).to_owned();
+        let question =
+            if kind == FileKind::Dir { format!("Delete the folder {name}?") } else { format!("Delete {name}?") };
+        if !confirm(&question) {
             return;
         }
-        let folder = self.clone();
-        spawn_local(async move {
-            let req = client::FsWatch { server: folder.server.clone(), path: folder.path.clone() };
-            if let Ok(w) = folder.conn.call(req).await {
-                folder.watch.set(Some(w.stream));
-                // The connection holds the folder weakly: the tree's view owns it.
-                let sink: Rc<dyn StreamSink> = folder.clone();
-                folder.conn.register(w.stream, Rc::downgrade(&sink));
+        let tree = self.tree();
+        self.attempt(async move {
+            match tree.delete(&path, false).await {
+                Err(e) if e.code == ErrorCode::NotEmpty => {
+                    if confirm(&format!("{name} is not empty. Delete it and everything in it?")) {
+                        tree.delete(&path, true).await
+                    } else {
+                        Ok(())
+                    }
+                }
+                other => other,
             }
         });
     }
 
-    fn collapse(&self) {
-        self.open.set(false);
-        if let Some(stream) = self.watch.take() {
-            self.conn.unregister(stream);
-            let conn = self.conn.clone();
-            spawn_local(async move {
-                let _ = conn.call(client::FsUnwatch { stream }).await;
-            });
+    fn download(self, path: String) {
+        let tree = self.tree();
+        self.attempt(async move {
+            let data = transfer::read_all(tree.conn(), tree.server(), &path, 1 << 31).await?;
+            transfer::download(transfer::file_name(&path), &data).map_err(|e| ErrorBody::new(ErrorCode::Internal, e))
+        });
+    }
+
+    /// Moves `from` into the folder `dir` (by dragging).
+    fn move_into(self, from: String, dir: String) {
+        let to = join(&dir, transfer::file_name(&from));
+        if parent(&from) == dir || tree::is_within(&dir, &from) {
+            return;
         }
+        let tree = self.tree();
+        self.attempt(async move { tree.rename(&from, &to).await });
     }
 }
 
-impl StreamSink for Folder {
-    fn frame(&self, _kind: FrameKind, _seq: u64, _payload: Uint8Array) {}
-
-    fn event(&self, event: ClientEvent) {
-        match event {
-            ClientEvent::FsChanged(_) => {
-                // Re-listing is cheap next to a person's reading speed, and always right.
-                let req =
-                    OnServer { server: self.server.clone(), req: FsList { path: self.path.clone(), hidden: false } };
-                let (conn, entries) = (self.conn.clone(), self.entries);
-                spawn_local(async move {
-                    if let Ok(l) = conn.call(req).await {
-                        entries.set(Some(Ok(l.entries)));
-                    }
-                });
-            }
-            // The server went away: the watch is over; it is made again on reconnect.
-            ClientEvent::StreamClosed(_) => self.watch.set(None),
-            _ => {}
-        }
-    }
+fn confirm(question: &str) -> bool {
+    browser::window().confirm_with_message(question).unwrap_or(false)
 }
 
 /// The tree, rooted at the server's home folder (or its root when home is out of reach).
 #[component]
 pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String, opener: Opener) -> impl IntoView {
-    provide_context(opener);
-    let root = RwSignal::new_local(None::<Rc<Folder>>);
+    let prefs = crate::prefs::tree_prefs();
+    let tree = Tree::new(conn.get_value(), server.clone(), prefs.hidden, Sort::from_name(&prefs.sort));
+    let uploads = Uploads::new(tree.clone());
+    let ctx = Ctx {
+        tree: StoredValue::new_local(tree),
+        uploads: StoredValue::new_local(uploads),
+        opener,
+        selected: RwSignal::new(None),
+        menu: RwSignal::new(None),
+        dragging: RwSignal::new(None),
+        drop_target: RwSignal::new(None),
+        problem: RwSignal::new(None),
+    };
+    provide_context(ctx);
     let server = StoredValue::new(server);
     // Every time the socket (re)opens: start (or restart) from the top folder.
     Effect::new(move |_| {
@@ -134,90 +167,354 @@ pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String, opener: O
             return;
         }
         spawn_local(async move {
-            let c = conn.get_value();
-            let home = c
-                .call(OnServer { server: server.get_value(), req: SysInfoRequest {} })
-                .await
-                .map(|i| i.home)
-                .unwrap_or_default();
-            let folder = Folder::new(c, server.get_value(), home);
-            folder.expand();
-            root.set(Some(folder));
+            let info = conn.get_value().call(OnServer { server: server.get_value(), req: SysInfoRequest {} }).await;
+            ctx.tree().start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()));
         });
     });
-    on_cleanup(move || {
-        if let Some(f) = root.get_untracked() {
-            f.collapse();
+    on_cleanup(move || ctx.tree.with_value(|t| t.close_all()));
+    // A click anywhere else, or Escape, closes the actions menu.
+    let clicks = window_event_listener(leptos::ev::click, move |_| ctx.menu.set(None));
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            ctx.menu.set(None);
         }
     });
+    on_cleanup(move || {
+        clicks.remove();
+        keys.remove();
+    });
+
+    let (hidden, sort) = ctx.tree.with_value(|t| (t.hidden, t.sort));
+    let save_prefs = move || {
+        crate::prefs::save_tree_prefs(&crate::prefs::TreePrefs {
+            hidden: hidden.get_untracked(),
+            sort: sort.get_untracked().name().to_owned(),
+        })
+    };
+    let toggle_hidden = move |_| {
+        hidden.update(|h| *h = !*h);
+        save_prefs();
+        ctx.tree().relist();
+    };
+    let picker = NodeRef::<Input>::new();
+    let picked = move |_| {
+        let Some(input) = picker.get_untracked() else { return };
+        if let (Some(files), Some(dir)) = (input.files(), ctx.target_dir()) {
+            ctx.uploads.with_value(|u| u.add_list(&files, &dir));
+        }
+        input.set_value("");
+    };
+    let root = move || ctx.tree.with_value(|t| t.root.get()).unwrap_or_default();
     view! {
         <nav class="files-tree" aria-label="Files">
-            {move || root.get().map(|f| view! {
-                <div class="files-root" title=f.path.clone()>{f.path.clone()}</div>
-                <FolderEntries folder=f />
-            })}
+            <div class="files-head">
+                <span class="files-root" title=root><bdi>{root}</bdi></span>
+                <button class="tool files-new-file" title="New file" aria-label="New file"
+                    on:click=move |_| ctx.start_create(false)>"+ File"</button>
+                <button class="tool files-new-folder" title="New folder" aria-label="New folder"
+                    on:click=move |_| ctx.start_create(true)>"+ Folder"</button>
+                <button class="tool files-upload" title="Upload files" aria-label="Upload files"
+                    on:click=move |_| { if let Some(p) = picker.get_untracked() { p.click() } }>"Upload"</button>
+                <input type="file" multiple class="files-picker" node_ref=picker tabindex="-1" aria-hidden="true" on:change=picked />
+            </div>
+            <div class="files-head files-view">
+                <label class="files-sort">
+                    "Sort "
+                    <select
+                        aria-label="Sort by"
+                        prop:value=move || sort.get().name()
+                        on:change=move |ev| {
+                            sort.set(Sort::from_name(&event_target_value(&ev)));
+                            save_prefs();
+                        }
+                    >
+                        {Sort::ALL.iter().map(|(_, n)| view! { <option value=*n>{*n}</option> }).collect_view()}
+                    </select>
+                </label>
+                <button class="tool files-hidden" aria-pressed=move || hidden.get().to_string()
+                    title="Show hidden files" on:click=toggle_hidden>".hidden"</button>
+                <button class="tool files-refresh" title="List again" aria-label="Refresh"
+                    on:click=move |_| ctx.tree().relist()>"↻"</button>
+            </div>
+            <p class="files-problem" role="alert" hidden=move || ctx.problem.get().is_none()>
+                {move || ctx.problem.get().unwrap_or_default()}
+                <button class="tool" aria-label="Dismiss" on:click=move |_| ctx.problem.set(None)>"×"</button>
+            </p>
+            <TreeRows />
+            <uploads::UploadList uploads=ctx.uploads />
+            <ActionsMenu />
         </nav>
     }
 }
 
+/// The rows in view, in a box as tall as all of them.
 #[component]
-fn FolderEntries(folder: Rc<Folder>) -> impl IntoView {
-    let entries = folder.entries;
-    let folder = StoredValue::new_local(folder);
-    // Keyed by name and kind: a re-list keeps the rows that did not change, so an open
-    // subfolder stays open when something beside it changes.
-    let list = move || entries.with(|e| e.as_ref().and_then(|r| r.as_ref().ok()).cloned().unwrap_or_default());
+fn TreeRows() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let rows = Memo::new(move |_| ctx.tree.with_value(|t| t.rows()));
+    let scroll = NodeRef::<Div>::new();
+    let top = RwSignal::new(0.0);
+    let height = RwSignal::new(800.0);
+    let measure = move || {
+        if let Some(el) = scroll.get_untracked() {
+            top.set(el.scroll_top() as f64);
+            height.set(el.client_height().max(1) as f64);
+        }
+    };
+    let resize = window_event_listener(leptos::ev::resize, move |_| measure());
+    on_cleanup(move || resize.remove());
+    Effect::new(move |_| {
+        if scroll.get().is_some() {
+            measure();
+        }
+    });
+    let visible = move || {
+        let (top, height) = (top.get(), height.get());
+        let first = ((top / ROW_HEIGHT) as usize).saturating_sub(OVERSCAN);
+        let count = (height / ROW_HEIGHT) as usize + 2 * OVERSCAN;
+        rows.with(|r| r.iter().enumerate().skip(first).take(count).map(|(i, r)| (i, r.clone())).collect::<Vec<_>>())
+    };
+    // Dropping on the empty part of the tree means its top folder.
+    let root_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(root) = ctx.tree.with_value(|t| t.root.get_untracked()) {
+            drop_on(ctx, &ev, root);
+        }
+    };
     view! {
-        <ul class="files-list">
-            {move || match entries.get() {
-                None => Some(view! { <li class="files-note">"Loading…"</li> }.into_any()),
-                Some(Err(e)) => Some(view! { <li class="files-note error">{e}</li> }.into_any()),
-                Some(Ok(_)) => None,
-            }}
-            <For
-                each=list
-                key=|e: &FileEntry| (e.name.clone(), e.kind == FileKind::Dir)
-                children=move |entry| view! { <EntryRow parent=folder.get_value() entry /> }
-            />
-        </ul>
+        <div
+            class="files-scroll"
+            node_ref=scroll
+            role="tree"
+            aria-label="Files"
+            on:scroll=move |_| measure()
+            on:dragover=move |ev| ev.prevent_default()
+            on:drop=root_drop
+        >
+            <div class="files-rows" style:height=move || format!("{}px", rows.with(Vec::len) as f64 * ROW_HEIGHT)>
+                <For each=visible key=|(i, r)| (*i, r.clone()) let:item>
+                    <TreeRow index=item.0 row=item.1 />
+                </For>
+            </div>
+        </div>
     }
 }
 
+/// Hands a drop to the right action: files from the desktop are uploaded into `dir`, a row
+/// of the tree is moved into it.
+fn drop_on(ctx: Ctx, ev: &leptos::ev::DragEvent, dir: String) {
+    ctx.drop_target.set(None);
+    let files = ev.data_transfer().and_then(|d| d.files()).filter(|f| f.length() > 0);
+    if let Some(files) = files {
+        ctx.uploads.with_value(|u| u.add_list(&files, &dir));
+    } else if let Some(from) = ctx.dragging.get_untracked() {
+        ctx.move_into(from, dir);
+    }
+    ctx.dragging.set(None);
+}
+
 #[component]
-fn EntryRow(parent: Rc<Folder>, entry: FileEntry) -> impl IntoView {
-    let name = entry.name.clone();
-    let label = entry.name.clone();
-    if entry.kind != FileKind::Dir {
-        let kind = if entry.kind == FileKind::Symlink { "link" } else { "file" };
-        let path = parent.child(&entry.name);
-        let opener = use_context::<Opener>();
-        let open = move |_| {
-            if let Some(o) = opener {
-                o.open(path.clone(), None);
-            }
-        };
-        return view! {
-            <li class="files-entry" data-kind=kind data-name=name>
-                <button class="files-name" on:click=open>{label}</button>
-            </li>
-        }
-        .into_any();
+fn TreeRow(index: usize, row: Row) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let indent =
+        format!("padding-left: {:.2}rem; top: {}px", 0.3 + f64::from(row.depth) * 0.9, index as f64 * ROW_HEIGHT);
+    if let Some(note) = &row.note {
+        return view! { <div class="files-entry files-note" style=indent>{note.clone()}</div> }.into_any();
     }
-    let folder = Folder::new(parent.conn.clone(), parent.server.clone(), parent.child(&entry.name));
-    let open = folder.open;
-    let folder = StoredValue::new_local(folder);
-    let toggle = move |_| {
-        folder.with_value(|f| if f.open.get_untracked() { f.collapse() } else { f.expand() });
+    if row.editing {
+        return view! { <NameInput row indent /> }.into_any();
+    }
+    let is_dir = row.kind == FileKind::Dir;
+    let kind = match row.kind {
+        FileKind::Dir => "dir",
+        FileKind::Symlink => "link",
+        _ => "file",
     };
-    on_cleanup(move || folder.with_value(|f| f.collapse()));
+    let (icon, label) = icons::icon(&row.name, row.kind, row.open);
+    let path = StoredValue::new(row.path.clone());
+    let row_menu = StoredValue::new(row.clone());
+    let click = move |_| {
+        ctx.selected.set(Some(path.get_value()));
+        if is_dir {
+            ctx.tree().toggle(&path.get_value());
+        } else {
+            ctx.opener.open(path.get_value(), None);
+        }
+    };
+    let open_menu = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        ev.stop_propagation();
+        ctx.selected.set(Some(path.get_value()));
+        ctx.menu.set(Some((row_menu.get_value(), f64::from(ev.client_x()), f64::from(ev.client_y()))));
+    };
+    let drag_start = move |ev: leptos::ev::DragEvent| {
+        ctx.dragging.set(Some(path.get_value()));
+        if let Some(dt) = ev.data_transfer() {
+            let _ = dt.set_data("text/plain", &path.get_value());
+            dt.set_effect_allowed("move");
+        }
+    };
+    let drag_over = move |ev: leptos::ev::DragEvent| {
+        if is_dir {
+            ev.prevent_default();
+            ev.stop_propagation();
+            ctx.drop_target.set(Some(path.get_value()));
+        }
+    };
+    let drop = move |ev: leptos::ev::DragEvent| {
+        if is_dir {
+            ev.prevent_default();
+            ev.stop_propagation();
+            drop_on(ctx, &ev, path.get_value());
+        }
+    };
+    let git = row.git.map(String::from);
     view! {
-        <li class="files-entry" data-kind="dir" data-name=name aria-expanded=move || open.get().to_string()>
-            <button class="files-name" on:click=toggle>
-                <span class="files-caret">{move || if open.get() { "▾" } else { "▸" }}</span>
-                {label}
+        <div
+            class="files-entry"
+            class:selected=move || ctx.selected.get().as_deref() == Some(path.get_value().as_str())
+            class:drop-target=move || ctx.drop_target.get().as_deref() == Some(path.get_value().as_str())
+            role="treeitem"
+            aria-expanded=is_dir.then(|| row.open.to_string())
+            data-kind=kind
+            data-name=row.name.clone()
+            data-path=row.path.clone()
+            data-git=git.clone()
+            style=indent
+            draggable="true"
+            on:dragstart=drag_start
+            on:dragend=move |_| { ctx.dragging.set(None); ctx.drop_target.set(None); }
+            on:dragover=drag_over
+            on:drop=drop
+            on:contextmenu=open_menu
+        >
+            <button class="files-name" on:click=click title=row.path.clone()>
+                <span class="files-caret">{is_dir.then_some(if row.open { "▾" } else { "▸" })}</span>
+                <span class="files-icon" data-icon=icon>{label}</span>
+                <span class="files-label">{row.name.clone()}</span>
             </button>
-            {move || open.get().then(|| view! { <FolderEntries folder=folder.get_value() /> })}
-        </li>
+            <span class="files-git" hidden=git.is_none()>{git.clone()}</span>
+            <button class="files-more" title="Actions" aria-label="Actions" on:click=open_menu>"⋯"</button>
+        </div>
     }
+    // tachys knows no `aria-level` attribute by name.
+    .add_any_attr(leptos::tachys::html::attribute::custom::custom_attribute("aria-level", (row.depth + 1).to_string()))
     .into_any()
+}
+
+/// Typing the name of a new file or folder, or a new name.
+#[component]
+fn NameInput(row: Row, indent: String) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let input = NodeRef::<Input>::new();
+    let editing = ctx.tree.with_value(|t| t.editing);
+    let done = StoredValue::new(false);
+    let commit = move || {
+        if done.get_value() {
+            return;
+        }
+        done.set_value(true);
+        let name = input.get_untracked().map(|i| i.value()).unwrap_or_default();
+        let name = name.trim().to_owned();
+        let edit = editing.get_untracked();
+        editing.set(None);
+        let tree = ctx.tree();
+        match edit {
+            _ if name.is_empty() => {}
+            Some(Edit::Rename(from)) if transfer::file_name(&from) != name => {
+                ctx.attempt(async move {
+                    tree::check_name(&name)?;
+                    tree.rename(&from, &join(parent(&from), &name)).await
+                });
+            }
+            Some(Edit::Create { dir, folder }) => {
+                let opener = ctx.opener;
+                ctx.attempt(async move {
+                    let path = tree.create(&dir, &name, folder).await?;
+                    ctx.selected.set(Some(path.clone()));
+                    if !folder {
+                        opener.open(path, None);
+                    }
+                    Ok(())
+                });
+            }
+            Some(Edit::Rename(_)) | None => {}
+        }
+    };
+    let cancel = move || {
+        done.set_value(true);
+        editing.set(None);
+    };
+    Effect::new(move |_| {
+        if let Some(el) = input.get() {
+            let _ = el.focus();
+            // Select the name without its extension, as file managers do.
+            let name = el.value();
+            let end = name.rfind('.').filter(|i| *i > 0).unwrap_or(name.len());
+            let _ = el.set_selection_range(0, end as u32);
+        }
+    });
+    let value = if row.name.is_empty() { String::new() } else { row.name.clone() };
+    let placeholder = match row.kind {
+        FileKind::Dir if row.name.is_empty() => "folder name",
+        _ if row.name.is_empty() => "file name",
+        _ => "new name",
+    };
+    view! {
+        <div class="files-entry editing" style=indent>
+            <input
+                class="files-name-input"
+                node_ref=input
+                value=value
+                placeholder=placeholder
+                aria-label=placeholder
+                on:keydown=move |ev| match ev.key().as_str() {
+                    "Enter" => commit(),
+                    "Escape" => cancel(),
+                    _ => {}
+                }
+                on:blur=move |_| commit()
+            />
+        </div>
+    }
+}
+
+/// What can be done to a row: shown by its "⋯" button or a right click.
+#[component]
+fn ActionsMenu() -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let item = move |label: &'static str, class: &'static str, act: fn(Ctx, &Row)| {
+        view! {
+            <button class=format!("files-menu-item {class}") role="menuitem" on:click=move |_| {
+                if let Some((row, _, _)) = ctx.menu.get_untracked() {
+                    ctx.menu.set(None);
+                    act(ctx, &row);
+                }
+            }>{label}</button>
+        }
+    };
+    let is_dir = move || ctx.menu.with(|m| m.as_ref().is_some_and(|(r, _, _)| r.kind == FileKind::Dir));
+    view! {
+        <div
+            class="files-menu"
+            role="menu"
+            hidden=move || ctx.menu.with(Option::is_none)
+            style:left=move || ctx.menu.with(|m| m.as_ref().map(|(_, x, _)| format!("{x}px")))
+            style:top=move || ctx.menu.with(|m| m.as_ref().map(|(_, _, y)| format!("{y}px")))
+            on:click=|ev| ev.stop_propagation()
+        >
+            <div hidden=is_dir>{item("Open", "open", |ctx, r| ctx.opener.open(r.path.clone(), None))}</div>
+            <div hidden=move || !is_dir()>
+                {item("New file", "new-file", |ctx, r| { ctx.selected.set(Some(r.path.clone())); ctx.start_create(false) })}
+                {item("New folder", "new-folder", |ctx, r| { ctx.selected.set(Some(r.path.clone())); ctx.start_create(true) })}
+            </div>
+            {item("Rename", "rename", |ctx, r| ctx.tree().editing.set(Some(Edit::Rename(r.path.clone()))))}
+            <div hidden=is_dir>{item("Download", "download", |ctx, r| ctx.download(r.path.clone()))}</div>
+            {item("Copy path", "copy-path", |_, r| {
+                let path = r.path.clone();
+                spawn_local(async move { let _ = crate::terminal::copy(&path).await; });
+            })}
+            {item("Delete", "delete", |ctx, r| ctx.delete(r.path.clone(), r.kind))}
+        </div>
+    }
 }

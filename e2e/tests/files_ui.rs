@@ -1,0 +1,227 @@
+//! The file manager in the browser, in headless Chromium against a real backend and bridge:
+//! create, rename, move (drag and drop) and delete in the tree, each checked on disk; uploads
+//! from the desktop and downloads back, byte for byte.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{Browser, sign_in, type_keys, with_screenshot_on_failure};
+use porta_e2e::{Backend, Bridge, ui_dir};
+use serde_json::json;
+
+const SHORT: Duration = Duration::from_secs(30);
+
+async fn stack() -> anyhow::Result<(Backend, Bridge)> {
+    let ui = ui_dir()?.to_string_lossy().into_owned();
+    let backend = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    Ok((backend, bridge))
+}
+
+async fn wait_for(c: &Client, css: &str) -> anyhow::Result<Element> {
+    c.wait().at_most(SHORT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
+}
+
+async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
+    sign_in(c, url).await?;
+    wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+    wait_for(c, ".files-rows .files-entry[data-name]").await?;
+    Ok(())
+}
+
+fn row(name: &str) -> String {
+    format!(".files-entry[data-name='{name}']")
+}
+
+/// Opens a row's actions menu and picks an action.
+async fn act(c: &Client, name: &str, action: &str) -> anyhow::Result<()> {
+    wait_for(c, &format!("{} .files-more", row(name))).await?.click().await?;
+    wait_for(c, &format!(".files-menu:not([hidden]) .files-menu-item.{action}")).await?.click().await?;
+    Ok(())
+}
+
+/// Waits until `check` holds for the disk.
+async fn wait_disk(what: &str, check: impl Fn() -> bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    while !check() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the disk never showed: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Types a name into the tree's name box and presses Enter.
+async fn name_it(c: &Client, text: &str) -> anyhow::Result<()> {
+    wait_for(c, ".files-name-input").await?;
+    type_keys(c, text).await?;
+    type_keys(c, &char::from(Key::Enter).to_string()).await
+}
+
+/// Drags one row onto another with synthetic drag events (WebDriver cannot drive native
+/// drag and drop; the page's handlers see the same events).
+async fn drag_onto(c: &Client, from: &str, onto: &str) -> anyhow::Result<()> {
+    let script = "const [from, onto] = [document.querySelector(arguments[0]), document.querySelector(arguments[1])];\
+        const dt = new DataTransfer();\
+        from.dispatchEvent(new DragEvent('dragstart', { bubbles: true, dataTransfer: dt }));\
+        onto.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt }));\
+        onto.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));\
+        from.dispatchEvent(new DragEvent('dragend', { bubbles: true, dataTransfer: dt }));";
+    c.execute(script, vec![json!(row(from)), json!(row(onto))]).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn create_rename_move_and_delete_in_the_tree_change_the_disk() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let home = bridge.dir.path().to_owned();
+    std::fs::create_dir(home.join("docs"))?;
+    std::fs::write(home.join("docs/a.txt"), "a")?;
+    std::fs::write(home.join("old.txt"), "keep me")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_tree_ops", || async {
+        open_server(c, &backend.url).await?;
+
+        // A new file, opened in the editor; a new folder.
+        wait_for(c, "button.files-new-file").await?.click().await?;
+        name_it(c, "fresh.md").await?;
+        wait_disk("fresh.md created", || home.join("fresh.md").is_file()).await?;
+        wait_for(c, ".editor-tab.active[data-path$='/fresh.md']").await?;
+        wait_for(c, &row("fresh.md")).await?;
+        // (the new file is selected: a new folder goes beside it)
+        wait_for(c, "button.files-new-folder").await?.click().await?;
+        name_it(c, "made").await?;
+        wait_disk("made/ created", || home.join("made").is_dir()).await?;
+        wait_for(c, &row("made")).await?;
+
+        // A name with a slash is refused with a clear message; nothing is made.
+        wait_for(c, "button.files-new-file").await?.click().await?;
+        name_it(c, "a/b").await?;
+        let problem = wait_for(c, ".files-problem:not([hidden])").await?;
+        assert!(problem.text().await?.contains("is not a file name"), "{}", problem.text().await?);
+        assert!(!home.join("a").exists());
+
+        // Rename: the name box starts with the name, its stem selected.
+        act(c, "old.txt", "rename").await?;
+        name_it(c, "renamed").await?;
+        wait_disk("old.txt renamed", || home.join("renamed.txt").is_file() && !home.join("old.txt").exists()).await?;
+        assert_eq!(std::fs::read_to_string(home.join("renamed.txt"))?, "keep me");
+        wait_for(c, &row("renamed.txt")).await?;
+
+        // Move by dragging onto a folder.
+        drag_onto(c, "renamed.txt", "docs").await?;
+        wait_disk("renamed.txt moved into docs", || home.join("docs/renamed.txt").is_file()).await?;
+        assert!(!home.join("renamed.txt").exists());
+
+        // Delete a file: asked first; "no" keeps it.
+        act(c, "fresh.md", "delete").await?;
+        c.dismiss_alert().await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(home.join("fresh.md").exists(), "declining keeps the file");
+        act(c, "fresh.md", "delete").await?;
+        c.accept_alert().await?;
+        wait_disk("fresh.md deleted", || !home.join("fresh.md").exists()).await?;
+
+        // A folder with content needs a second, explicit yes.
+        act(c, "docs", "delete").await?;
+        c.accept_alert().await?;
+        wait_alert(c).await?;
+        c.dismiss_alert().await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(home.join("docs/a.txt").exists(), "one yes does not delete a folder's content");
+        act(c, "docs", "delete").await?;
+        c.accept_alert().await?;
+        wait_alert(c).await?;
+        c.accept_alert().await?;
+        wait_disk("docs deleted", || !home.join("docs").exists()).await?;
+        // Gone from the tree by itself.
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find(Locator::Css(&row("docs"))).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "docs stayed in the tree");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+/// Waits for a dialog (the second question comes after a round trip).
+async fn wait_alert(c: &Client) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    while c.get_alert_text().await.is_err() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no question was asked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let home = bridge.dir.path().to_owned();
+    std::fs::create_dir(home.join("inbox"))?;
+    // Larger than one request takes, so it goes in pieces.
+    let big = pseudo_random(1_700_000, 7);
+    let desktop = tempfile::tempdir()?;
+    let local = desktop.path().join("photo.raw");
+    std::fs::write(&local, &big)?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_upload_download", || async {
+        open_server(c, &backend.url).await?;
+
+        // Picked with the Upload button's file picker.
+        c.find(Locator::Css("input.files-picker")).await?.send_keys(&local.to_string_lossy()).await?;
+        wait_for(c, ".upload[data-name='photo.raw'][data-state=done]").await?;
+        assert_eq!(std::fs::read(home.join("photo.raw"))?, big, "the upload is byte-identical");
+
+        // Dropped from the desktop onto a folder (a drop's files, as the browser makes them).
+        let script = "const dt = new DataTransfer();\
+            const bytes = new Uint8Array(300000); for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7) & 255;\
+            dt.items.add(new File([bytes], 'dropped.bin'));\
+            const onto = document.querySelector(arguments[0]);\
+            onto.dispatchEvent(new DragEvent('dragover', { bubbles: true, cancelable: true, dataTransfer: dt }));\
+            onto.dispatchEvent(new DragEvent('drop', { bubbles: true, cancelable: true, dataTransfer: dt }));";
+        c.execute(script, vec![json!(row("inbox"))]).await?;
+        wait_for(c, ".upload[data-name='dropped.bin'][data-state=done]").await?;
+        let want: Vec<u8> = (0..300_000u32).map(|i| ((i * 7) & 255) as u8).collect();
+        assert_eq!(std::fs::read(home.join("inbox/dropped.bin"))?, want);
+
+        // The same name again: replaced only after a yes.
+        std::fs::write(&local, b"second version")?;
+        c.find(Locator::Css("input.files-picker")).await?.send_keys(&local.to_string_lossy()).await?;
+        wait_alert(c).await?;
+        c.dismiss_alert().await?;
+        wait_for(c, ".upload[data-name='photo.raw'][data-state=skipped]").await?;
+        assert_eq!(std::fs::read(home.join("photo.raw"))?, big, "declining keeps the server's file");
+
+        // Downloaded back: the same bytes.
+        act(c, "photo.raw", "download").await?;
+        let got = browser.downloaded("photo.raw", SHORT).await?;
+        assert!(got == big, "the download differs from the file ({} bytes, not {})", got.len(), big.len());
+        wait_for(c, &format!("{} .files-more", row("inbox"))).await?.click().await?;
+        browser.screenshot("files").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
