@@ -225,11 +225,19 @@ pub async fn ctrl_c(c: &Client) -> anyhow::Result<()> {
 
 /// Presses `key` while holding `modifier`, as a person does (into whatever has the focus).
 pub async fn chord(c: &Client, modifier: Key, key: char) -> anyhow::Result<()> {
-    let actions = KeyActions::new("keyboard".into())
-        .then(KeyAction::Down { value: modifier.into() })
-        .then(KeyAction::Down { value: key })
-        .then(KeyAction::Up { value: key })
-        .then(KeyAction::Up { value: modifier.into() });
+    chord_of(c, &[modifier], key).await
+}
+
+/// Presses `key` while holding every one of `modifiers`.
+pub async fn chord_of(c: &Client, modifiers: &[Key], key: char) -> anyhow::Result<()> {
+    let mut actions = KeyActions::new("keyboard".into());
+    for m in modifiers {
+        actions = actions.then(KeyAction::Down { value: (*m).into() });
+    }
+    actions = actions.then(KeyAction::Down { value: key }).then(KeyAction::Up { value: key });
+    for m in modifiers.iter().rev() {
+        actions = actions.then(KeyAction::Up { value: (*m).into() });
+    }
     c.perform_actions(actions).await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{Browser, sign_in, type_keys, with_screenshot_on_failure};
+use porta_e2e::browser::{Browser, chord_of, sign_in, type_keys, with_screenshot_on_failure};
 use porta_e2e::{Backend, Bridge, ui_dir};
 use serde_json::json;
 
@@ -219,6 +219,139 @@ async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> an
         assert!(got == big, "the download differs from the file ({} bytes, not {})", got.len(), big.len());
         wait_for(c, &format!("{} .files-more", row("inbox"))).await?.click().await?;
         browser.screenshot("files").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+/// The line the cursor is on in the editor of the file at `path` (1-based).
+async fn cursor_line(c: &Client, path: &str) -> anyhow::Result<Option<u64>> {
+    let script = "const e = window.monaco && monaco.editor.getEditors().find(e => e.getModel() && e.getModel().uri.path === arguments[0]);\
+        return e && e.getPosition() ? e.getPosition().lineNumber : null;";
+    Ok(c.execute(script, vec![json!(path)]).await?.as_u64())
+}
+
+#[tokio::test]
+async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let home = bridge.dir.path().to_owned();
+    let deep = home.join("project/src/deep");
+    std::fs::create_dir_all(&deep)?;
+    for i in 0..40 {
+        std::fs::write(home.join(format!("project/src/noise_{i}.txt")), format!("nothing here {i}\n"))?;
+    }
+    let planted = deep.join("planted_target.rs");
+    std::fs::write(&planted, "fn main() {\n    let x = 1;\n    let needle_in_haystack_42 = x;\n}\n")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_finder", || async {
+        open_server(c, &backend.url).await?;
+        // Go to file: a fuzzy name finds it; Enter opens it.
+        wait_for(c, "button.quick-open").await?.click().await?;
+        wait_for(c, ".finder:not([hidden]) .finder-input").await?;
+        type_keys(c, "plantarg").await?;
+        let hit = wait_for(c, ".finder-item.chosen[data-path='project/src/deep/planted_target.rs']").await?;
+        assert!(hit.text().await?.contains("planted_target.rs"));
+        type_keys(c, &char::from(Key::Enter).to_string()).await?;
+        let path = planted.to_string_lossy().into_owned();
+        wait_for(c, &format!(".editor-tab.active[data-path='{path}']")).await?;
+        assert!(!c.find(Locator::Css(".finder")).await?.is_displayed().await?, "the finder closes");
+
+        // From the editor, Ctrl+Shift+F searches the content; the hit opens at its line.
+        wait_for(c, ".editor-pane.active .editor-host .view-lines").await?.click().await?;
+        chord_of(c, &[Key::Control, Key::Shift], 'f').await?;
+        wait_for(c, ".finder:not([hidden]) .finder-text[aria-pressed='true']").await?;
+        type_keys(c, "needle_in_haystack").await?;
+        let hit = wait_for(c, ".finder-item[data-path='project/src/deep/planted_target.rs'][data-line='3']").await?;
+        assert!(hit.text().await?.contains("let needle_in_haystack_42 = x;"), "{}", hit.text().await?);
+        wait_for(c, ".finder-item mark").await?;
+        browser.screenshot("finder").await?;
+        hit.click().await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while cursor_line(c, &path).await? != Some(3) {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor did not go to line 3");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.screenshot("editor-at-line").await?;
+        // Nothing found says so.
+        wait_for(c, "button.search-files").await?.click().await?;
+        c.find(Locator::Css(".finder-input")).await?.send_keys("zzz_not_anywhere").await?;
+        let note = wait_for(c, ".finder-note").await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while !note.text().await?.starts_with("0 lines") {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no count of zero: {}", note.text().await?);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(c.find_all(Locator::Css(".finder-item")).await?.is_empty());
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.email=test@porta.invalid", "-c", "user.name=Porta Test", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+#[tokio::test]
+async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let repo = bridge.dir.path().join("repo");
+    std::fs::create_dir_all(repo.join("src"))?;
+    std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 {\n    41\n}\n")?;
+    std::fs::write(repo.join("README.md"), "# Repo\n")?;
+    git(&repo, &["init", "-q"])?;
+    git(&repo, &["add", "."])?;
+    git(&repo, &["commit", "-q", "-m", "first"])?;
+    std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 {\n    42\n}\n")?;
+    std::fs::write(repo.join("notes.txt"), "new\n")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_git", || async {
+        open_server(c, &backend.url).await?;
+        wait_for(c, &format!("{} > button.files-name", row("repo"))).await?.click().await?;
+        // Untracked, a folder holding a change, and an unchanged file.
+        wait_for(c, ".files-entry[data-name='notes.txt'][data-git='U']").await?;
+        wait_for(c, ".files-entry[data-name='src'][data-git='•']").await?;
+        wait_for(c, ".files-entry[data-name='repo'][data-git='•']").await?;
+        assert!(c.find(Locator::Css(".files-entry[data-name='README.md'][data-git]")).await.is_err());
+        wait_for(c, &format!("{} > button.files-name", row("src"))).await?.click().await?;
+        wait_for(c, ".files-entry[data-name='lib.rs'][data-git='M']").await?;
+        // A change made in a terminal (here: behind the page's back) updates the marks.
+        std::fs::write(repo.join("README.md"), "# Repo, edited\n")?;
+        wait_for(c, ".files-entry[data-name='README.md'][data-git='M']").await?;
+
+        // The file against HEAD: the committed text on the left, the file's on the right.
+        wait_for(c, &format!("{} > button.files-name", row("lib.rs"))).await?.click().await?;
+        wait_for(c, ".editor-pane.active .editor-host .view-lines").await?;
+        wait_for(c, ".editor-pane.active button.git-diff").await?.click().await?;
+        wait_for(c, ".editor-pane.active .editor-diff .monaco-diff-editor").await?;
+        let sides = "const d = monaco.editor.getDiffEditors()[0]; const m = d && d.getModel();\
+            return m ? [m.original.getValue(), m.modified.getValue()] : null;";
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let v = c.execute(sides, vec![]).await?;
+            if v[0].as_str().is_some_and(|s| s.contains("41")) {
+                assert!(v[1].as_str().is_some_and(|s| s.contains("42")), "{v:?}");
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no diff against HEAD: {v:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let label = wait_for(c, ".editor-pane.active .editor-comparing").await?;
+        assert!(label.text().await?.contains("git HEAD"));
+        browser.screenshot("editor-git-diff").await?;
+        c.find(Locator::Css(".editor-pane.active .editor-comparing button")).await?.click().await?;
+        wait_for(c, ".editor-pane.active .editor-diff[hidden]").await?;
         Ok(())
     })
     .await;

@@ -147,7 +147,9 @@ export class PortaEditor {
       automaticLayout: true,
       fontSize: this.fontSize,
       originalEditable: false,
-      renderSideBySide: host.clientWidth > 700,
+      // Side by side where there is room (Monaco switches to inline below its breakpoint).
+      renderSideBySide: true,
+      useInlineViewWhenSpaceIsLimited: true,
     });
     this.diff.setModel({ original: this.original, modified: this.model });
     this.addSave(this.diff.getModifiedEditor());

@@ -89,6 +89,27 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             active.set(Some(tab.key));
         }
     };
+    let tree_root = RwSignal::new(None::<String>);
+    let finder = files::Finder::default();
+    // Ctrl+P: go to a file; Ctrl+Shift+F: search the files' content. Not inside a terminal,
+    // where those keys belong to the shell.
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        let in_terminal = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .is_some_and(|el| el.closest(".xterm").ok().flatten().is_some());
+        if in_terminal || !(ev.ctrl_key() || ev.meta_key()) {
+            return;
+        }
+        let mode = match (ev.key().to_ascii_lowercase().as_str(), ev.shift_key()) {
+            ("p", false) => files::FinderMode::Files,
+            ("f", true) => files::FinderMode::Text,
+            _ => return,
+        };
+        ev.prevent_default();
+        finder.show(mode);
+    });
+    on_cleanup(move || keys.remove());
     let opener = files::Opener::new(move |path: String, line: Option<u32>| {
         open_file(path, line, true);
         // On a phone the tree covers the editor: get out of the way.
@@ -279,7 +300,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             <div class="workspace" class:files-open=move || files_open.get()>
             <aside class="files-pane" hidden=move || !files_open.get()>
-                <files::FileTree conn=conn_ref server=id.get_value() opener />
+                <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root />
             </aside>
             <div class="main">
             <div class="tabbar">
@@ -303,7 +324,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 >
                     "Files"
                 </button>
-                <Toolbar look page active_tab active_editor editor_active />
+                <Toolbar look page active_tab active_editor editor_active finder />
             </div>
             <SearchBar page active_tab />
             <div class="panes">
@@ -317,6 +338,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <div hidden=editor_active>
                 <KeyRow page active_tab />
             </div>
+            <files::FinderPanel finder conn=conn_ref server=id.get_value() root=tree_root opener />
             </div>
             </div>
         </div>
@@ -472,6 +494,7 @@ fn Toolbar(
     active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static,
     active_editor: impl Fn() -> Option<Rc<EditorTab>> + Copy + 'static,
     editor_active: impl Fn() -> bool + Copy + Send + Sync + 'static,
+    finder: files::Finder,
 ) -> impl IntoView {
     let search = move |_| match active_editor() {
         Some(e) => e.find(),
@@ -484,6 +507,14 @@ fn Toolbar(
     };
     view! {
         <div class="toolbar">
+            <button class="tool quick-open" title="Go to file (Ctrl+P)" aria-label="Go to file"
+                on:click=move |_| finder.show(files::FinderMode::Files)>
+                "Go to file"
+            </button>
+            <button class="tool search-files" title="Search in files (Ctrl+Shift+F in a file)" aria-label="Search in files"
+                on:click=move |_| finder.show(files::FinderMode::Text)>
+                "Search files"
+            </button>
             <button class="tool" title="Search (Ctrl+Shift+F; Ctrl+F in a file)" aria-label="Search" on:click=search>
                 "Find"
             </button>

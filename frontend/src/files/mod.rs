@@ -6,6 +6,7 @@
 //! From the tree: open a file, create, rename, move (drag onto a folder), delete (asking
 //! first), upload (drag files from the desktop, or pick them) and download.
 
+mod finder;
 mod icons;
 pub mod transfer;
 mod tree;
@@ -22,6 +23,8 @@ use porta_shared::{ErrorBody, ErrorCode};
 
 use tree::{Edit, Row, Sort, Tree, join, parent};
 use uploads::Uploads;
+
+pub use finder::{Finder, FinderPanel, Mode as FinderMode};
 
 use crate::browser;
 use crate::conn::Conn;
@@ -145,9 +148,15 @@ fn confirm(question: &str) -> bool {
 
 /// The tree, rooted at the server's home folder (or its root when home is out of reach).
 #[component]
-pub fn FileTree(conn: StoredValue<Conn, LocalStorage>, server: String, opener: Opener) -> impl IntoView {
+pub fn FileTree(
+    conn: StoredValue<Conn, LocalStorage>,
+    server: String,
+    opener: Opener,
+    /// The top folder, once known (the finder searches beneath it).
+    root: RwSignal<Option<String>>,
+) -> impl IntoView {
     let prefs = crate::prefs::tree_prefs();
-    let tree = Tree::new(conn.get_value(), server.clone(), prefs.hidden, Sort::from_name(&prefs.sort));
+    let tree = Tree::new(conn.get_value(), server.clone(), root, prefs.hidden, Sort::from_name(&prefs.sort));
     let uploads = Uploads::new(tree.clone());
     let ctx = Ctx {
         tree: StoredValue::new_local(tree),

@@ -117,12 +117,12 @@ pub struct Tree {
 }
 
 impl Tree {
-    pub fn new(conn: Conn, server: String, hidden: bool, sort: Sort) -> Rc<Self> {
+    pub fn new(conn: Conn, server: String, root: RwSignal<Option<String>>, hidden: bool, sort: Sort) -> Rc<Self> {
         Rc::new(Self {
             owner: Owner::current().unwrap_or_default(),
             conn,
             server,
-            root: RwSignal::new(None),
+            root,
             folders: RefCell::new(HashMap::new()),
             shape: RwSignal::new(0),
             hidden: RwSignal::new(hidden),
