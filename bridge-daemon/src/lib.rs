@@ -7,6 +7,7 @@
 //! and their numbered output), [`exec`], [`files`], [`sysinfo`], [`config`] (command line
 //! and credential file).
 
+pub mod archives;
 pub mod config;
 pub mod exec;
 pub mod files;

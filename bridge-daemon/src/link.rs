@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use crate::archives::Archives;
 use crate::exec::{self, ExecHandle};
 use crate::files::Root;
 use crate::terminal::{Pulled, Terminal, Terminals};
@@ -47,6 +48,7 @@ pub struct Bridge {
     pub terminals: Terminals,
     pub root: Root,
     pub uploads: Uploads,
+    pub archives: Archives,
     /// Working directory for terminals and execs that name none.
     pub default_cwd: String,
     /// Random id of this process (see [`Hello::instance`]).
@@ -530,6 +532,9 @@ impl Session {
             R::FsUploadChunk(req) => self.blocking(id, move |b| b.uploads.chunk(&req)),
             R::FsUploadCommit(req) => self.blocking(id, move |b| b.uploads.commit(&b.root, &req)),
             R::FsUploadAbort(req) => self.blocking(id, move |b| b.uploads.abort(&b.root, &req)),
+            R::FsArchive(req) => self.blocking(id, move |b| b.archives.create(&b.root, &req)),
+            R::FsArchiveRead(req) => self.blocking(id, move |b| b.archives.read(&req)),
+            R::FsArchiveClose(req) => self.blocking(id, move |b| b.archives.close(&req)),
             R::FsMkdir(req) => self.blocking(id, move |b| b.root.mkdir(&req)),
             R::FsRename(req) => self.blocking(id, move |b| b.root.rename_path(&req)),
             R::FsDelete(req) => self.blocking(id, move |b| b.root.delete(&req)),

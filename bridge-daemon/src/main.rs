@@ -85,6 +85,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         }),
         root,
         uploads: porta_bridge::uploads::Uploads::default(),
+        archives: porta_bridge::archives::Archives::default(),
         default_cwd,
         instance: porta_bridge::new_instance_id(),
     });

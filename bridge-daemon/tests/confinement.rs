@@ -1,17 +1,18 @@
 //! Property test: whatever path a client sends — `..`, percent-encoded dots, NUL bytes,
 //! symlinks pointing out, symlink loops, absolute paths into a sibling folder whose name
-//! starts with the root's — no file operation of a confined bridge reads, lists, writes,
-//! moves or deletes anything outside its root.
+//! starts with the root's — no file operation of a confined bridge reads, lists, packs,
+//! writes, moves or deletes anything outside its root.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use porta_bridge::archives::Archives;
 use porta_bridge::files::Root;
 use porta_bridge::search;
 use porta_bridge::uploads::Uploads;
 use porta_shared::bridge::{
-    FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadBegin, FsUploadChunk,
-    FsUploadCommit, FsWrite,
+    FsArchive, FsArchiveRead, FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadBegin,
+    FsUploadChunk, FsUploadCommit, FsWrite,
 };
 use porta_shared::types::Base64;
 use proptest::prelude::*;
@@ -26,6 +27,7 @@ struct World {
     base: tempfile::TempDir,
     root: Root,
     uploads: Uploads,
+    archives: Archives,
 }
 
 impl World {
@@ -46,7 +48,7 @@ impl World {
         std::os::unix::fs::symlink("loop2", b.join("root/loop1")).expect("symlink");
         std::os::unix::fs::symlink("loop1", b.join("root/loop2")).expect("symlink");
         let root = Root::confined(&b.join("root")).expect("root");
-        Self { base, root, uploads: Uploads::default() }
+        Self { base, root, uploads: Uploads::default(), archives: Archives::default() }
     }
 
     /// Every file outside the root, with its content.
@@ -153,6 +155,9 @@ fn every_operation(w: &World, p: &str, q: &str) -> Vec<Vec<u8>> {
     if let Ok(d) = r.read(&FsRead { path: p.into(), offset: 0, limit: None }) {
         seen.push(d.data.0);
     }
+    if let Ok(a) = w.archives.create(r, &FsArchive { path: p.into() }) {
+        seen.extend(unpacked(&w.archives, &a.archive));
+    }
     let _ = r.write(&FsWrite {
         path: p.into(),
         data: Base64(b"PWNED".to_vec()),
@@ -171,6 +176,30 @@ fn every_operation(w: &World, p: &str, q: &str) -> Vec<Vec<u8>> {
     let _ = r.rename_path(&FsRename { from: p.into(), to: q.into(), overwrite: true });
     let _ = r.delete(&FsDelete { path: q.into(), recursive: true });
     let _ = r.delete(&FsDelete { path: p.into(), recursive: true });
+    seen
+}
+
+/// Every name and file content in an archive.
+fn unpacked(archives: &Archives, id: &str) -> Vec<Vec<u8>> {
+    let mut bytes = Vec::new();
+    loop {
+        let req = FsArchiveRead { archive: id.into(), offset: bytes.len() as u64, limit: None };
+        let piece = archives.read(&req).expect("read the archive");
+        bytes.extend_from_slice(&piece.data.0);
+        if piece.eof {
+            break;
+        }
+    }
+    let mut seen = Vec::new();
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+    for e in ar.entries().expect("a tar stream") {
+        let mut e = e.expect("an entry");
+        let path = e.path().expect("a name").into_owned();
+        seen.extend(path.file_name().map(|n| n.to_string_lossy().as_bytes().to_vec()));
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).expect("content");
+        seen.push(data);
+    }
     seen
 }
 

@@ -7,8 +7,8 @@ use porta_e2e::Stack;
 use porta_e2e::client::is_code;
 use porta_shared::ErrorCode;
 use porta_shared::bridge::{
-    FileKind, FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch, FsStat, FsUploadAbort, FsUploadBegin,
-    FsUploadChunk, FsUploadCommit, FsWrite, GitHead, GitStatus,
+    FileKind, FsArchive, FsArchiveClose, FsArchiveRead, FsDelete, FsFind, FsList, FsMkdir, FsRead, FsRename, FsSearch,
+    FsStat, FsUploadAbort, FsUploadBegin, FsUploadChunk, FsUploadCommit, FsWrite, GitHead, GitStatus,
 };
 use porta_shared::client::{self, ClientEvent, OnServer};
 use porta_shared::types::Base64;
@@ -322,5 +322,53 @@ async fn a_watched_folder_reports_changes_made_on_the_server() -> anyhow::Result
     stack.bridge.kill().await;
     let closed = ws.wait_event(|e| matches!(e, ClientEvent::StreamClosed(c) if c.stream == again.stream), T).await?;
     assert!(matches!(closed, ClientEvent::StreamClosed(c) if c.reason.code == ErrorCode::ServerOffline));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_folder_is_packed_read_in_pieces_and_dropped() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    std::fs::create_dir_all(root.path().join("proj/src"))?;
+    let big: Vec<u8> = (0..900_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(root.path().join("proj/src/data.bin"), &big)?;
+    std::fs::write(root.path().join("proj/readme.txt"), "hi\n")?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+
+    let made = ws.call(on(&server, FsArchive { path: "proj".into() })).await??;
+    assert_eq!(made.entries, 4, "{made:?}");
+    let mut bytes = Vec::new();
+    loop {
+        let req = FsArchiveRead { archive: made.archive.clone(), offset: bytes.len() as u64, limit: None };
+        let piece = ws.call(on(&server, req)).await??;
+        assert!(piece.data.0.len() as u64 <= FsRead::MAX_LIMIT);
+        bytes.extend_from_slice(&piece.data.0);
+        if piece.eof {
+            break;
+        }
+    }
+    assert_eq!(bytes.len() as u64, made.size);
+    let out = tempfile::tempdir()?;
+    std::fs::write(out.path().join("a.tar.gz"), &bytes)?;
+    let status = std::process::Command::new("tar").args(["xzf", "a.tar.gz"]).current_dir(out.path()).status()?;
+    assert!(status.success());
+    assert_eq!(std::fs::read(out.path().join("proj/src/data.bin"))?, big);
+
+    // Closed: gone, and a second close says so.
+    ws.call(on(&server, FsArchiveClose { archive: made.archive.clone() })).await??;
+    let read = ws.call(on(&server, FsArchiveRead { archive: made.archive.clone(), offset: 0, limit: None })).await?;
+    assert!(is_code(&read, ErrorCode::NotFound), "{read:?}");
+    let close = ws.call(on(&server, FsArchiveClose { archive: made.archive })).await?;
+    assert!(is_code(&close, ErrorCode::NotFound), "{close:?}");
+
+    // Bad inputs: a file, a path out of the root, a server one may not use.
+    let file = ws.call(on(&server, FsArchive { path: "proj/readme.txt".into() })).await?;
+    assert!(is_code(&file, ErrorCode::NotADirectory), "{file:?}");
+    let out_of_root = ws.call(on(&server, FsArchive { path: "../".into() })).await?;
+    assert!(is_code(&out_of_root, ErrorCode::OutsideRoot), "{out_of_root:?}");
+    let nobody = ws.call(on("no-such-server", FsArchive { path: "proj".into() })).await?;
+    assert!(is_code(&nobody, ErrorCode::NotFound), "{nobody:?}");
     Ok(())
 }

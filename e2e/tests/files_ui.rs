@@ -217,6 +217,15 @@ async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> an
         act(c, "photo.raw", "download").await?;
         let got = browser.downloaded("photo.raw", SHORT).await?;
         assert!(got == big, "the download differs from the file ({} bytes, not {})", got.len(), big.len());
+        // A folder comes down as a .tar.gz that unpacks to the same bytes.
+        act(c, "inbox", "download").await?;
+        let archive = browser.downloaded("inbox.tar.gz", SHORT).await?;
+        let unpacked = tempfile::tempdir()?;
+        std::fs::write(unpacked.path().join("inbox.tar.gz"), &archive)?;
+        let status =
+            std::process::Command::new("tar").args(["xzf", "inbox.tar.gz"]).current_dir(unpacked.path()).status()?;
+        assert!(status.success(), "the archive unpacks");
+        assert_eq!(std::fs::read(unpacked.path().join("inbox/dropped.bin"))?, want);
         wait_for(c, &format!("{} .files-more", row("inbox"))).await?.click().await?;
         browser.screenshot("files").await?;
         Ok(())

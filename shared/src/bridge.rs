@@ -428,6 +428,47 @@ pub struct FsDelete {
     pub recursive: bool,
 }
 
+/// Pack a folder as a gzipped tar archive, for download: the archive is made on the server in
+/// a private temp file (symlinks are stored as links, never followed), then read with
+/// [`FsArchiveRead`] and dropped with [`FsArchiveClose`] (or when left idle).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsArchive {
+    pub path: RemotePath,
+}
+
+impl FsArchive {
+    /// Larger archives are refused (download the folder in parts).
+    pub const MAX_SIZE: u64 = 4 << 30;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsArchived {
+    /// Names the archive in the requests that follow (unguessable).
+    pub archive: String,
+    /// Bytes of the `.tar.gz`.
+    pub size: u64,
+    /// Files, folders and links packed.
+    pub entries: u64,
+    /// Entries left out because they could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
+/// Reads up to `limit` bytes of an archive from `offset` (at most [`FsRead::MAX_LIMIT`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsArchiveRead {
+    pub archive: String,
+    #[serde(default)]
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FsArchiveClose {
+    pub archive: String,
+}
+
 /// Find files by name beneath `path`, the way an editor's quick-open does: `query`'s
 /// characters in order, best matches first. Files ignored by `.gitignore` (and hidden ones,
 /// unless `hidden`) are skipped.
@@ -651,6 +692,9 @@ messages! {
         "fs.mkdir" => FsMkdir(FsMkdir) -> Done,
         "fs.rename" => FsRename(FsRename) -> Done,
         "fs.delete" => FsDelete(FsDelete) -> Done,
+        "fs.archive" => FsArchive(FsArchive) -> FsArchived,
+        "fs.archive.read" => FsArchiveRead(FsArchiveRead) -> FsReadData,
+        "fs.archive.close" => FsArchiveClose(FsArchiveClose) -> Done,
         "fs.watch" => FsWatch(FsWatch) -> FsWatching,
         "fs.unwatch" => FsUnwatch(FsUnwatch) -> Done,
         "fs.find" => FsFind(FsFind) -> FsFound,

@@ -400,6 +400,13 @@ impl Session {
             C::FsSearch(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::GitStatus(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::GitHead(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsArchive(r) => {
+                // A whole folder leaving the server is worth a line in the audit log.
+                let detail = r.req.path.clone();
+                self.forward(id, r.server, r.req.into(), Some(("file.archive", detail))).await?;
+            }
+            C::FsArchiveRead(r) => self.forward(id, r.server, r.req.into(), None).await?,
+            C::FsArchiveClose(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadChunk(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadCommit(r) => self.forward(id, r.server, r.req.into(), None).await?,
             C::FsUploadAbort(r) => self.forward(id, r.server, r.req.into(), None).await?,

@@ -123,11 +123,18 @@ impl Ctx {
         });
     }
 
-    fn download(self, path: String) {
+    /// Offers a file, or a folder packed as a `.tar.gz`, as a download.
+    fn download(self, path: String, kind: FileKind) {
         let tree = self.tree();
         self.attempt(async move {
-            let data = transfer::read_all(tree.conn(), tree.server(), &path, 1 << 31).await?;
-            transfer::download(transfer::file_name(&path), &data).map_err(|e| ErrorBody::new(ErrorCode::Internal, e))
+            let (conn, server) = (tree.conn(), tree.server());
+            let (name, data) = if kind == FileKind::Dir {
+                let data = transfer::read_folder_archive(conn, server, &path).await?;
+                (format!("{}.tar.gz", transfer::file_name(&path)), data)
+            } else {
+                (transfer::file_name(&path).to_owned(), transfer::read_all(conn, server, &path, 1 << 31).await?)
+            };
+            transfer::download(&name, &data).map_err(|e| ErrorBody::new(ErrorCode::Internal, e))
         });
     }
 
@@ -518,7 +525,7 @@ fn ActionsMenu() -> impl IntoView {
                 {item("New folder", "new-folder", |ctx, r| { ctx.selected.set(Some(r.path.clone())); ctx.start_create(true) })}
             </div>
             {item("Rename", "rename", |ctx, r| ctx.tree().editing.set(Some(Edit::Rename(r.path.clone()))))}
-            <div hidden=is_dir>{item("Download", "download", |ctx, r| ctx.download(r.path.clone()))}</div>
+            {item("Download", "download", |ctx, r| ctx.download(r.path.clone(), r.kind))}
             {item("Copy path", "copy-path", |_, r| {
                 let path = r.path.clone();
                 spawn_local(async move { let _ = crate::terminal::copy(&path).await; });

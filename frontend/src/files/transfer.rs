@@ -2,7 +2,10 @@
 //! as an upload in pieces (each checked against the hash of what was sent), and handed to the
 //! browser as a download.
 
-use porta_shared::bridge::{FsRead, FsUploadAbort, FsUploadBegin, FsUploadChunk, FsUploadCommit, FsWrite, FsWritten};
+use porta_shared::bridge::{
+    FsArchive, FsArchiveClose, FsArchiveRead, FsRead, FsUploadAbort, FsUploadBegin, FsUploadChunk, FsUploadCommit,
+    FsWrite, FsWritten,
+};
 use porta_shared::client::OnServer;
 use porta_shared::types::Base64;
 use porta_shared::{ErrorBody, ErrorCode};
@@ -30,6 +33,29 @@ pub async fn read_all(conn: &Conn, server: &str, path: &str, max: u64) -> Result
             return Ok(out);
         }
     }
+}
+
+/// Packs a folder on the server as a `.tar.gz` and reads it whole; the archive is dropped on
+/// the server afterwards, whatever happens.
+pub async fn read_folder_archive(conn: &Conn, server: &str, path: &str) -> Result<Vec<u8>, ErrorBody> {
+    let on = |req| OnServer { server: server.to_owned(), req };
+    let made = conn.call(on(FsArchive { path: path.to_owned() })).await?;
+    let mut out = Vec::with_capacity(made.size as usize);
+    let read = async {
+        while (out.len() as u64) < made.size {
+            let req = FsArchiveRead { archive: made.archive.clone(), offset: out.len() as u64, limit: None };
+            let piece = conn.call(OnServer { server: server.to_owned(), req }).await?;
+            if piece.data.0.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&piece.data.0);
+        }
+        Ok::<_, ErrorBody>(())
+    }
+    .await;
+    let close = FsArchiveClose { archive: made.archive };
+    let _ = conn.call(OnServer { server: server.to_owned(), req: close }).await;
+    read.map(|()| out)
 }
 
 /// How a write may go.
