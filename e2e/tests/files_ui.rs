@@ -367,3 +367,68 @@ async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> a
     browser.close().await;
     result
 }
+
+#[tokio::test]
+async fn a_folder_of_ten_thousand_entries_keeps_only_the_rows_in_view_in_the_page() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let many = bridge.dir.path().join("many");
+    std::fs::create_dir(&many)?;
+    for i in 0..10_000 {
+        std::fs::write(many.join(format!("f{i}.txt")), "")?;
+    }
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_ten_thousand", || async {
+        open_server(c, &backend.url).await?;
+        wait_for(c, &format!("{} > button.files-name", row("many"))).await?.click().await?;
+        wait_for(c, &row("f0.txt")).await?;
+        let rows = c.find_all(Locator::Css(".files-entry")).await?.len();
+        assert!(rows < 200, "{rows} rows are in the page for 10,000 entries");
+        // The box is as tall as every row; scrolled to the end, the last entries are there
+        // (in natural order: f9999 last).
+        let height = c.execute("return document.querySelector('.files-rows').offsetHeight", vec![]).await?;
+        assert!(height.as_f64().unwrap_or(0.0) >= 10_000.0 * 24.0, "{height:?}");
+        c.execute("const s = document.querySelector('.files-scroll'); s.scrollTop = s.scrollHeight;", vec![]).await?;
+        wait_for(c, &row("f9999.txt")).await?;
+        assert!(c.find(Locator::Css(&row("f0.txt"))).await.is_err(), "rows out of view leave the page");
+        let rows = c.find_all(Locator::Css(".files-entry")).await?.len();
+        assert!(rows < 200, "{rows} rows after scrolling");
+        // A file far down opens like any other.
+        wait_for(c, &format!("{} > button.files-name", row("f9998.txt"))).await?.click().await?;
+        wait_for(c, ".editor-tab.active[data-path$='/many/f9998.txt']").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload() -> anyhow::Result<()> {
+    let (backend, bridge) = stack().await?;
+    let file = bridge.dir.path().join("todo.txt");
+    std::fs::write(&file, "buy milk\n")?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "files_phone", || async {
+        sign_in(c, &backend.url).await?;
+        wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+        // On a phone the tree is folded away until asked for.
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        wait_for(c, "button.files-toggle").await?.click().await?;
+        wait_for(c, &format!("{} > button.files-name", row("todo.txt"))).await?.click().await?;
+        wait_for(c, ".editor-tab.active[data-path$='/todo.txt']").await?;
+        wait_for(c, ".editor-pane.active .editor-host .view-lines").await?;
+        assert!(!c.find(Locator::Css(".files-pane")).await?.is_displayed().await?, "the tree gets out of the way");
+        assert!(!c.find(Locator::Css(".keyrow")).await?.is_displayed().await?, "the terminal keys are for terminals");
+        browser.screenshot("phone-editor").await?;
+        // Reopened after a reload, beside the terminal.
+        c.refresh().await?;
+        wait_for(c, ".editor-tab[data-path$='/todo.txt']").await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
