@@ -163,6 +163,22 @@ async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> 
         open_server(c, &backend.url).await?;
         open_file(c, "draft.md").await?;
         wait_editor(c, &file, "# Draft").await?;
+        // The editor follows the app's theme, both ways.
+        let themes = "return [document.documentElement.dataset.theme,\
+            document.querySelector('.editor-pane.active .monaco-editor').classList.contains('vs-dark')]";
+        for _ in 0..2 {
+            let before = c.execute(themes, vec![]).await?[0].clone();
+            c.find(Locator::Css("button.theme")).await?.click().await?;
+            let deadline = tokio::time::Instant::now() + SHORT;
+            loop {
+                let v = c.execute(themes, vec![]).await?;
+                if v[0] != before && (v[0] == "dark") == (v[1] == true) {
+                    break;
+                }
+                anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor kept its theme: {v:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
         to_end(c).await?;
         type_keys(c, "unsaved words").await?;
         wait_for(c, ".editor-tab.active.dirty").await?;
