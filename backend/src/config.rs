@@ -25,6 +25,18 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that no audit event was changed, removed or inserted since it was written; names
+    /// the first that was (and exits with status 1).
+    Verify,
 }
 
 #[derive(Clone, Args)]

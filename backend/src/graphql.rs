@@ -46,6 +46,15 @@ fn user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AuthUser> {
     ctx.data_opt::<AuthUser>().ok_or_else(|| gql(Error::Unauthorized("sign in first".into())))
 }
 
+/// The signed-in user, if an admin (teams will bring per-workspace roles).
+fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AuthUser> {
+    let u = user(ctx)?;
+    if !u.0.is_admin {
+        return Err(gql(Error::Forbidden("only an admin may read the audit log".into())));
+    }
+    Ok(u)
+}
+
 fn state<'a>(ctx: &'a Context<'_>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
 }
@@ -55,6 +64,50 @@ pub struct UserView {
     id: String,
     username: String,
     is_admin: bool,
+}
+
+/// One audit event.
+#[derive(SimpleObject)]
+pub struct AuditEntry {
+    seq: i64,
+    at_ms: i64,
+    actor: Option<String>,
+    source: Option<String>,
+    server_id: Option<String>,
+    action: String,
+    target: Option<String>,
+    /// `ok` or `denied`.
+    result: String,
+    detail: Option<String>,
+    hash: Option<String>,
+}
+
+impl From<crate::audit::Record> for AuditEntry {
+    fn from(r: crate::audit::Record) -> Self {
+        Self {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            actor: r.actor,
+            source: r.source,
+            server_id: r.server_id,
+            action: r.action,
+            target: r.target,
+            result: r.result,
+            detail: r.detail,
+            hash: r.hash,
+        }
+    }
+}
+
+/// Whether the audit log's chain holds.
+#[derive(SimpleObject)]
+pub struct AuditCheck {
+    intact: bool,
+    /// Events checked (all of them when intact).
+    events: u64,
+    /// The first event that does not hold.
+    broken_at: Option<i64>,
+    reason: Option<String>,
 }
 
 /// Limits the browser app applies, as this instance is configured.
@@ -143,6 +196,41 @@ impl Query {
         Ok(Limits { editor_max_bytes: state(ctx).config.editor_max_bytes })
     }
 
+    /// Audit events, newest first. `action` is exact, or a prefix ending in `.` (`file.`).
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        actor: Option<String>,
+        server_id: Option<String>,
+        action: Option<String>,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        before_seq: Option<i64>,
+        #[graphql(default = 100)] limit: i64,
+    ) -> async_graphql::Result<Vec<AuditEntry>> {
+        admin(ctx)?;
+        let q = crate::db::AuditQuery { actor, server: server_id, action, since_ms, until_ms, before_seq, limit };
+        let events = state(ctx).store.audit_events(&q).await.map_err(|e| gql(e.into()))?;
+        Ok(events.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// Walks the audit log's chain and says where, if anywhere, it was tampered with.
+    async fn audit_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<AuditCheck> {
+        admin(ctx)?;
+        Ok(match state(ctx).store.verify_audit().await.map_err(|e| gql(e.into()))? {
+            crate::audit::Verdict::Intact { events } => {
+                AuditCheck { intact: true, events, broken_at: None, reason: None }
+            }
+            crate::audit::Verdict::Broken { seq, reason } => AuditCheck {
+                intact: false,
+                events: (seq - 1).max(0) as u64,
+                broken_at: Some(seq),
+                reason: Some(reason),
+            },
+        })
+    }
+
     /// The servers the signed-in user may use.
     async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServerView>> {
         let state = state(ctx);
@@ -215,6 +303,7 @@ impl Mutation {
                 target: name.as_deref(),
                 ok: true,
                 detail: None,
+                ..Default::default()
             })
             .await;
         Ok(created)
@@ -238,6 +327,8 @@ impl Mutation {
                 target: Some(&id),
                 ok: revoked,
                 detail: None,
+                server: Some(&id),
+                ..Default::default()
             })
             .await;
         Ok(revoked)

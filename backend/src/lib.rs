@@ -5,6 +5,7 @@
 //! rate limits, tickets), [`graphql`], [`relay`] (the bridge hub, browser stream sockets and
 //! the bus between them), [`db`] (all SQL), [`metrics`].
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

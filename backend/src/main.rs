@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use porta_backend::config::{Cli, Command};
+use porta_backend::audit::Verdict;
+use porta_backend::config::{AuditCommand, Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -59,6 +60,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", token.token);
             Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = porta_backend::db::Store::connect(&config.database_url()).await?;
+            match store.verify_audit().await? {
+                Verdict::Intact { events } => {
+                    println!("The audit log is intact: {events} events, each following the one before.");
+                    Ok(())
+                }
+                Verdict::Broken { seq, reason } => {
+                    println!("The audit log is broken at event {seq}: {reason}.");
+                    Err(anyhow::anyhow!("audit log broken at event {seq}"))
+                }
+            }
         }
     }
 }

@@ -130,6 +130,16 @@ impl Backend {
         Ok(String::from_utf8(out.stdout)?.trim().to_owned())
     }
 
+    /// Runs `porta <args>` against this backend's data directory.
+    pub async fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        Ok(Command::new(bin("porta")?).arg("--data-dir").arg(self.data.path()).args(args).output().await?)
+    }
+
+    /// The database file's URL, for tests that inspect (or tamper with) it directly.
+    pub fn database_url(&self) -> String {
+        format!("sqlite://{}", self.data.path().join("porta.db").display())
+    }
+
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
     }

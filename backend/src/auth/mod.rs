@@ -189,6 +189,7 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
             target: None,
             ok: true,
             detail: None,
+            ..Default::default()
         })
         .await;
     sign_in(&state, &user, None).await
@@ -210,6 +211,8 @@ async fn login(
                 target: Some(&req.username),
                 ok: false,
                 detail: Some("rate limited".into()),
+                source: Some(addr.ip().to_string()),
+                ..Default::default()
             })
             .await;
         return Err(Error::RateLimited { retry_after_secs });
@@ -226,6 +229,8 @@ async fn login(
                     target: None,
                     ok: true,
                     detail: None,
+                    source: Some(addr.ip().to_string()),
+                    ..Default::default()
                 })
                 .await;
             sign_in(&state, &user, None).await
@@ -239,6 +244,8 @@ async fn login(
                     target: Some(&req.username),
                     ok: false,
                     detail: None,
+                    source: Some(addr.ip().to_string()),
+                    ..Default::default()
                 })
                 .await;
             Err(Error::Unauthorized("wrong username or password".into()))
@@ -276,6 +283,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
                 target: Some(&row.family_id),
                 ok: false,
                 detail: Some("a spent refresh token was presented; the sign-in was revoked".into()),
+                ..Default::default()
             })
             .await;
         return Ok(unauthorized("this refresh token was already used; the sign-in has been revoked for safety"));
@@ -299,6 +307,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
                     target: None,
                     ok: true,
                     detail: None,
+                    ..Default::default()
                 })
                 .await;
         }
@@ -336,6 +345,7 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
             target: None,
             ok: true,
             detail: None,
+            ..Default::default()
         })
         .await;
     Ok(generated.then_some(password))

@@ -702,7 +702,16 @@ async fn may_use(state: &AppState, user: &User, server: &str) -> std::result::Re
 async fn audit(state: &AppState, user: &User, action: &str, server: &str, detail: Option<String>) {
     let actor = format!("user:{}", user.id);
     let target = format!("server:{server}");
-    state.store.audit(AuditEvent { actor: &actor, action, target: Some(&target), ok: true, detail }).await;
+    let event = AuditEvent {
+        actor: &actor,
+        action,
+        target: Some(&target),
+        ok: true,
+        detail,
+        server: Some(server),
+        source: None,
+    };
+    state.store.audit(event).await;
 }
 
 enum Opened {

@@ -133,6 +133,8 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
                     target: Some(&server.id),
                     ok: true,
                     detail: Some(format!("hostname {hostname}")),
+                    server: Some(&server.id),
+                    ..Default::default()
                 })
                 .await;
             let body = Enrolled { server_id: server.id, name: server.name, credential };
@@ -148,6 +150,7 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
                     target: None,
                     ok: false,
                     detail: Some(format!("hostname {hostname}")),
+                    ..Default::default()
                 })
                 .await;
             let err =

@@ -1,0 +1,143 @@
+//! The audit log through the full path: actions leave events (with who, from where and on which
+//! server), the chain verifies, and a row changed or deleted in the database makes
+//! `porta audit verify` (and GraphQL's `auditVerify`) name the event where it breaks.
+
+use std::time::Duration;
+
+use porta_e2e::client::Api;
+use porta_e2e::{ADMIN_PASSWORD, Stack};
+use porta_shared::bridge::{FsDelete, FsMkdir, FsRename, FsWrite};
+use porta_shared::client::{OnServer, TermClose, TermOpen};
+use porta_shared::types::{Base64, TermSize};
+use serde_json::{Value, json};
+
+fn on<T>(server: &str, req: T) -> OnServer<T> {
+    OnServer { server: server.to_owned(), req }
+}
+
+async fn log(api: &Api, args: &str) -> anyhow::Result<Vec<Value>> {
+    let q = format!("{{ auditLog{args} {{ seq atMs actor source serverId action target result detail hash }} }}");
+    let v = api.graphql(&q, json!({})).await?;
+    let list = v["data"]["auditLog"].as_array().cloned();
+    list.ok_or_else(|| anyhow::anyhow!("no audit log: {v}"))
+}
+
+async fn verify(api: &Api) -> anyhow::Result<Value> {
+    let v = api.graphql("{ auditVerify { intact events brokenAt reason } }", json!({})).await?;
+    Ok(v["data"]["auditVerify"].clone())
+}
+
+#[tokio::test]
+async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let base = stack.backend.url.clone();
+
+    // A failed sign-in, then the file and terminal actions of a session.
+    let bad = Api::post_login(&base, "admin", "not the password").await?;
+    assert_eq!(bad.status(), 401);
+    let mut ws = stack.api.ws().await?;
+    let write = FsWrite {
+        path: "notes.txt".into(),
+        data: Base64(b"hi".to_vec()),
+        expected_sha256: None,
+        create_new: true,
+        mode: None,
+    };
+    ws.call(on(&server, write)).await??;
+    ws.call(on(&server, FsMkdir { path: "dir".into(), parents: false })).await??;
+    ws.call(on(&server, FsRename { from: "notes.txt".into(), to: "dir/notes.txt".into(), overwrite: false })).await??;
+    ws.call(on(&server, FsDelete { path: "dir".into(), recursive: true })).await??;
+    let open = TermOpen {
+        server: server.clone(),
+        shell: Some("/bin/sh".into()),
+        args: vec![],
+        cwd: None,
+        size: TermSize { cols: 80, rows: 24 },
+        env: Default::default(),
+    };
+    let opened = ws.call(open).await??;
+    ws.call(TermClose::Stream { stream: opened.stream }).await??;
+
+    let events = log(&stack.api, "(limit: 100)").await?;
+    let has =
+        |action: &str, result: &str| events.iter().find(|e| e["action"] == action && e["result"] == result).cloned();
+    let failed = has("auth.login", "denied").ok_or_else(|| anyhow::anyhow!("no failed sign-in: {events:?}"))?;
+    assert_eq!(failed["target"], "admin");
+    assert_eq!(failed["source"], "127.0.0.1", "the client's address is recorded");
+    for action in [
+        "auth.login",
+        "server.enroll",
+        "file.write",
+        "file.mkdir",
+        "file.rename",
+        "file.delete",
+        "terminal.open",
+        "terminal.close",
+    ] {
+        let e = has(action, "ok").ok_or_else(|| anyhow::anyhow!("no {action} event: {events:?}"))?;
+        if action.starts_with("file.") || action.starts_with("terminal.") {
+            assert_eq!(e["serverId"], server.as_str(), "{action} names its server");
+            assert!(e["actor"].as_str().is_some_and(|a| a.starts_with("user:")), "{e}");
+        }
+    }
+    // Newest first, numbered without gaps.
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] == w[1] + 1), "{seqs:?}");
+    assert_eq!(*seqs.last().unwrap_or(&0), 1);
+    // Filters: by action prefix, by server, paging back.
+    let files = log(&stack.api, "(action: \"file.\")").await?;
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files.iter().all(|e| e["action"].as_str().is_some_and(|a| a.starts_with("file."))));
+    let on_server = log(&stack.api, &format!("(serverId: \"{server}\")")).await?;
+    assert!(on_server.iter().all(|e| e["serverId"] == server.as_str()) && on_server.len() >= 6);
+    let older = log(&stack.api, &format!("(beforeSeq: {}, limit: 2)", seqs[0])).await?;
+    assert_eq!(older.len(), 2);
+    assert_eq!(older[0]["seq"].as_i64(), Some(seqs[0] - 1));
+
+    // The chain holds, by the API and by the command.
+    let check = verify(&stack.api).await?;
+    assert_eq!(check["intact"], true, "{check}");
+    let out = stack.backend.cli(&["audit", "verify"]).await?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+
+    // Someone with the database rewrites what a file write said: verify names that event.
+    let target = has("file.write", "ok").and_then(|e| e["seq"].as_i64()).unwrap_or_default();
+    let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
+    sqlx::query("UPDATE audit_events SET detail = 'nothing to see' WHERE seq = ?").bind(target).execute(&db).await?;
+    let out = stack.backend.cli(&["audit", "verify"]).await?;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "verify must fail: {said}");
+    assert!(said.contains(&format!("broken at event {target}")), "{said}");
+    let check = verify(&stack.api).await?;
+    assert_eq!((check["intact"].clone(), check["brokenAt"].as_i64()), (json!(false), Some(target)), "{check}");
+
+    // Deleting the event instead breaks the chain at the same place.
+    sqlx::query("DELETE FROM audit_events WHERE seq = ?").bind(target).execute(&db).await?;
+    let check = verify(&stack.api).await?;
+    assert_eq!(check["brokenAt"].as_i64(), Some(target), "{check}");
+    assert!(check["reason"].as_str().is_some_and(|r| r.contains("missing")), "{check}");
+    db.close().await;
+
+    // Only admins read the log or check it.
+    let store = porta_backend::db::Store::connect(&stack.backend.database_url()).await?;
+    let hash = porta_backend::auth::password::hash("a long enough password".into()).await?;
+    store.create_user("dev", &hash, false).await?;
+    let dev = Api::login(&base, "dev", "a long enough password").await?;
+    for q in ["{ auditLog { seq } }", "{ auditVerify { intact } }"] {
+        let v = dev.graphql(q, json!({})).await?;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "forbidden", "{q}: {v}");
+        assert!(v["data"].is_null(), "{v}");
+    }
+
+    // New events still go on the end of the chain (the break stays where it is).
+    let again = Api::login(&base, "admin", ADMIN_PASSWORD).await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let newest = log(&again, "(limit: 1)").await?;
+    assert_eq!(newest[0]["seq"].as_i64(), Some(seqs[0] + 2), "the dev's and the admin's sign-ins: {newest:?}");
+    assert_eq!(newest[0]["action"], "auth.login");
+    Ok(())
+}
