@@ -80,6 +80,10 @@ pub struct AuditQuery {
     pub until_ms: Option<i64>,
     /// Only events before this one (for paging back).
     pub before_seq: Option<i64>,
+    /// Only events after this one (for reading forward).
+    pub after_seq: Option<i64>,
+    /// Oldest first (else newest first).
+    pub oldest_first: bool,
     pub limit: i64,
 }
 
@@ -375,7 +379,10 @@ impl Store {
 
     async fn append_audit(&self, e: &AuditEvent<'_>) -> sqlx::Result<()> {
         let _one_at_a_time = self.audit_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: take the write lock before reading the head. A deferred transaction that
+        // reads and then writes fails at once ("database is locked") when another connection
+        // wrote in between, and the busy timeout cannot help it.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(&mut *tx)
@@ -423,7 +430,7 @@ impl Store {
     /// Chains events written before the log was chained, in the order they were written.
     async fn seal_audit(&self) -> sqlx::Result<()> {
         let _one_at_a_time = self.audit_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let unsealed: Vec<(i64,)> =
             sqlx::query_as("SELECT id FROM audit_events WHERE seq IS NULL ORDER BY id").fetch_all(&mut *tx).await?;
         if unsealed.is_empty() {
@@ -506,7 +513,10 @@ impl Store {
         if q.before_seq.is_some() {
             sql.push_str(" AND seq < ?");
         }
-        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        if q.after_seq.is_some() {
+            sql.push_str(" AND seq > ?");
+        }
+        sql.push_str(if q.oldest_first { " ORDER BY seq LIMIT ?" } else { " ORDER BY seq DESC LIMIT ?" });
         let mut query = sqlx::query_as(&sql);
         if let Some(a) = &q.actor {
             query = query.bind(a);
@@ -520,7 +530,7 @@ impl Store {
             }
             query = query.bind(a);
         }
-        for v in [q.since_ms, q.until_ms, q.before_seq].into_iter().flatten() {
+        for v in [q.since_ms, q.until_ms, q.before_seq, q.after_seq].into_iter().flatten() {
             query = query.bind(v);
         }
         query.bind(q.limit.clamp(1, 1000)).fetch_all(&self.pool).await
@@ -561,6 +571,29 @@ mod tests {
         assert_eq!(s.verify_audit().await.expect("verify"), crate::audit::Verdict::Intact { events: 20 });
         let newest = s.audit_events(&AuditQuery { limit: 5, ..Default::default() }).await.expect("list");
         assert_eq!(newest.iter().map(|r| r.seq).collect::<Vec<_>>(), [20, 19, 18, 17, 16]);
+    }
+
+    #[tokio::test]
+    async fn audit_appends_survive_other_writers_on_the_same_database() {
+        // A file database with several connections, as in production: other writes land
+        // between an append's read of the head and its insert unless the append locks first.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("porta.db").display());
+        let s = Store::connect(&url).await.expect("store");
+        let audits = (0..40).map(|i| {
+            let s = s.clone();
+            async move { s.append_audit(&event("file.write", &format!("/f{i}"))).await }
+        });
+        let others = (0..40).map(|i| {
+            let s = s.clone();
+            async move { s.create_user(&format!("user{i}"), "hash", false).await.map(|_| ()) }
+        });
+        let (a, o) =
+            futures_util::future::join(futures_util::future::join_all(audits), futures_util::future::join_all(others))
+                .await;
+        assert!(a.iter().all(Result::is_ok), "{:?}", a.iter().find(|r| r.is_err()));
+        assert!(o.iter().all(Result::is_ok));
+        assert_eq!(s.verify_audit().await.expect("verify"), crate::audit::Verdict::Intact { events: 40 });
     }
 
     #[tokio::test]

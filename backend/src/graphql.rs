@@ -72,6 +72,8 @@ pub struct AuditEntry {
     seq: i64,
     at_ms: i64,
     actor: Option<String>,
+    /// The actor as people know it: a user's name, a server's name.
+    actor_name: Option<String>,
     source: Option<String>,
     server_id: Option<String>,
     action: String,
@@ -88,6 +90,7 @@ impl From<crate::audit::Record> for AuditEntry {
             seq: r.seq,
             at_ms: r.at_ms,
             actor: r.actor,
+            actor_name: None,
             source: r.source,
             server_id: r.server_id,
             action: r.action,
@@ -210,9 +213,34 @@ impl Query {
         #[graphql(default = 100)] limit: i64,
     ) -> async_graphql::Result<Vec<AuditEntry>> {
         admin(ctx)?;
-        let q = crate::db::AuditQuery { actor, server: server_id, action, since_ms, until_ms, before_seq, limit };
-        let events = state(ctx).store.audit_events(&q).await.map_err(|e| gql(e.into()))?;
-        Ok(events.into_iter().map(AuditEntry::from).collect())
+        let q = crate::db::AuditQuery {
+            actor,
+            server: server_id,
+            action,
+            since_ms,
+            until_ms,
+            before_seq,
+            limit,
+            ..Default::default()
+        };
+        let store = &state(ctx).store;
+        let events = store.audit_events(&q).await.map_err(|e| gql(e.into()))?;
+        // Names for the actors on this page, each looked up once.
+        let mut names = std::collections::HashMap::<String, Option<String>>::new();
+        let mut out = Vec::with_capacity(events.len());
+        for r in events {
+            let actor = r.actor.clone().unwrap_or_default();
+            if !names.contains_key(&actor) {
+                let name = match actor.split_once(':') {
+                    Some(("user", id)) => store.user_by_id(id).await.ok().flatten().map(|u| u.username),
+                    Some(("server", id)) => store.server(id).await.ok().flatten().map(|s| s.name),
+                    _ => None,
+                };
+                names.insert(actor.clone(), name);
+            }
+            out.push(AuditEntry { actor_name: names.get(&actor).cloned().flatten(), ..AuditEntry::from(r) });
+        }
+        Ok(out)
     }
 
     /// Walks the audit log's chain and says where, if anywhere, it was tampered with.

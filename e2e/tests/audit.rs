@@ -16,7 +16,8 @@ fn on<T>(server: &str, req: T) -> OnServer<T> {
 }
 
 async fn log(api: &Api, args: &str) -> anyhow::Result<Vec<Value>> {
-    let q = format!("{{ auditLog{args} {{ seq atMs actor source serverId action target result detail hash }} }}");
+    let q =
+        format!("{{ auditLog{args} {{ seq atMs actor actorName source serverId action target result detail hash }} }}");
     let v = api.graphql(&q, json!({})).await?;
     let list = v["data"]["auditLog"].as_array().cloned();
     list.ok_or_else(|| anyhow::anyhow!("no audit log: {v}"))
@@ -66,6 +67,8 @@ async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow
         |action: &str, result: &str| events.iter().find(|e| e["action"] == action && e["result"] == result).cloned();
     let failed = has("auth.login", "denied").ok_or_else(|| anyhow::anyhow!("no failed sign-in: {events:?}"))?;
     assert_eq!(failed["target"], "admin");
+    let ok = has("auth.login", "ok").ok_or_else(|| anyhow::anyhow!("no sign-in: {events:?}"))?;
+    assert_eq!(ok["actorName"], "admin", "actors are named as people know them");
     assert_eq!(failed["source"], "127.0.0.1", "the client's address is recorded");
     for action in [
         "auth.login",
@@ -140,4 +143,77 @@ async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow
     assert_eq!(newest[0]["seq"].as_i64(), Some(seqs[0] + 2), "the dev's and the admin's sign-ins: {newest:?}");
     assert_eq!(newest[0]["action"], "auth.login");
     Ok(())
+}
+
+#[tokio::test]
+async fn admins_read_filter_check_and_export_the_log_in_the_browser() -> anyhow::Result<()> {
+    use fantoccini::Locator;
+    use porta_e2e::browser::{Browser, sign_in, with_screenshot_on_failure};
+
+    const SHORT: Duration = Duration::from_secs(30);
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let ui = porta_e2e::ui_dir()?.to_string_lossy().into_owned();
+    let stack = Stack::start(&[("PORTA_UI_DIR", &ui)], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    let write = FsWrite {
+        path: "a.txt".into(),
+        data: Base64(b"a".to_vec()),
+        expected_sha256: None,
+        create_new: true,
+        mode: None,
+    };
+    ws.call(on(&server, write)).await??;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "audit_page", || async {
+        sign_in(c, &stack.backend.url).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css("a.audit-link")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".audit-badge[data-state=intact]")).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".audit-event[data-action='file.write']")).await?;
+        let login = c.find(Locator::Css(".audit-event[data-action='auth.login'] .actor")).await?;
+        assert_eq!(login.text().await?, "admin");
+        browser.screenshot("audit").await?;
+
+        // Filter to file actions only.
+        c.find(Locator::Css("input[name=action]")).await?.send_keys("file.").await?;
+        c.find(Locator::Css("button.apply")).await?.click().await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find(Locator::Css(".audit-event[data-action='auth.login']")).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the filter left other actions");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.find(Locator::Css(".audit-event[data-action='file.write']")).await?;
+
+        // Exports follow the filter; JSON lines carry the hashes.
+        c.find(Locator::Css("button.export-jsonl")).await?.click().await?;
+        let jsonl = String::from_utf8(browser.downloaded("porta-audit.jsonl", SHORT).await?)?;
+        let lines: Vec<Value> = jsonl.lines().map(serde_json::from_str).collect::<Result<_, _>>()?;
+        assert!(
+            !lines.is_empty() && lines.iter().all(|l| l["action"].as_str().is_some_and(|a| a.starts_with("file."))),
+            "{jsonl}"
+        );
+        assert!(lines.iter().all(|l| l["hash"].as_str().is_some_and(|h| h.len() == 64)), "{jsonl}");
+        c.find(Locator::Css("button.export-csv")).await?.click().await?;
+        let csv = String::from_utf8(browser.downloaded("porta-audit.csv", SHORT).await?)?;
+        assert!(
+            csv.starts_with("seq,at_ms,actor,source,server_id,action,target,result,detail,prev_hash,hash\r\n"),
+            "{csv}"
+        );
+        assert_eq!(csv.lines().count(), lines.len() + 1);
+
+        // Tampering shows on the badge, naming the event.
+        let seq = lines[0]["seq"].as_i64().unwrap_or_default();
+        let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
+        sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = ?").bind(seq).execute(&db).await?;
+        db.close().await;
+        c.find(Locator::Css("button.verify")).await?.click().await?;
+        let badge = c.wait().at_most(SHORT).for_element(Locator::Css(".audit-badge[data-state=broken]")).await?;
+        assert!(badge.text().await?.contains(&format!("broken at event {seq}")), "{}", badge.text().await?);
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
 }

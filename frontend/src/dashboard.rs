@@ -44,6 +44,17 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             <div class="heading">
                 <h2>"Servers"</h2>
                 <div class="actions">
+                    <a
+                        class="audit-link"
+                        href="/audit"
+                        hidden=move || !session.with(|s| s.as_ref().is_some_and(|s| s.user.is_admin))
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            route::go(route, Route::Audit);
+                        }
+                    >
+                        "Audit log"
+                    </a>
                     <button class="refresh" on:click=move |_| load()>
                         "Refresh"
                     </button>

@@ -5,6 +5,7 @@
 //! the refresh cookie; the stream socket carries terminal traffic.
 
 mod api;
+mod audit_page;
 mod auth;
 mod browser;
 mod conn;
@@ -51,6 +52,7 @@ pub fn App() -> impl IntoView {
                 (true, Route::Server(id)) => {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
+                (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
             }}
         </Show>
     }

@@ -1,5 +1,6 @@
-//! The app's two pages as URLs: `/` (the dashboard) and `/servers/<id>` (a server's
-//! terminals). The backend answers both with the app, so links and reloads work.
+//! The app's pages as URLs: `/` (the dashboard), `/servers/<id>` (a server's terminals and
+//! files) and `/audit` (the audit log). The backend answers all with the app, so links and
+//! reloads work.
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -10,10 +11,14 @@ use crate::browser::window;
 pub enum Route {
     Dashboard,
     Server(String),
+    Audit,
 }
 
 impl Route {
     pub fn parse(path: &str) -> Self {
+        if path.trim_end_matches('/') == "/audit" {
+            return Self::Audit;
+        }
         match path.strip_prefix("/servers/").map(|rest| rest.trim_end_matches('/')) {
             Some(id) if !id.is_empty() && !id.contains('/') => Self::Server(decode(id)),
             _ => Self::Dashboard,
@@ -24,6 +29,7 @@ impl Route {
         match self {
             Self::Dashboard => "/".to_owned(),
             Self::Server(id) => format!("/servers/{}", encode(id)),
+            Self::Audit => "/audit".to_owned(),
         }
     }
 }
@@ -90,6 +96,9 @@ mod tests {
         assert_eq!(Route::parse("/servers/"), Route::Dashboard);
         assert_eq!(Route::parse("/servers/a/b"), Route::Dashboard);
         assert_eq!(Route::parse("/elsewhere"), Route::Dashboard);
+        assert_eq!(Route::parse("/audit"), Route::Audit);
+        assert_eq!(Route::parse(&Route::Audit.path()), Route::Audit);
+        assert_eq!(Route::parse("/audit/x"), Route::Dashboard);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP surface: router assembly, JSON extraction in our error shape, health, readiness,
 //! metrics, and request tracing that never records secrets.
 
+mod audit;
 pub mod origin;
 mod ui;
 
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(crate::auth::router())
+        .merge(audit::router())
         .merge(crate::graphql::router())
         .merge(crate::relay::router())
         .fallback(ui::serve)
