@@ -8,6 +8,7 @@ use axum::routing::post;
 use porta_shared::bridge::{TermList, TermListed};
 use porta_shared::{ErrorBody, ErrorCode};
 
+use crate::auth::scopes::{Scope, Scopes};
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{AuditEvent, Server};
@@ -42,16 +43,10 @@ fn wire(e: ErrorBody) -> async_graphql::Error {
     gql(Error::Wire(e))
 }
 
-fn user<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AuthUser> {
-    ctx.data_opt::<AuthUser>().ok_or_else(|| gql(Error::Unauthorized("sign in first".into())))
-}
-
-/// The signed-in user, if an admin (teams will bring per-workspace roles).
-fn admin<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a AuthUser> {
-    let u = user(ctx)?;
-    if !u.0.is_admin {
-        return Err(gql(Error::Forbidden("only an admin may read the audit log".into())));
-    }
+/// The caller, if signed in (or holding an API token) with `scope`. Every resolver starts here.
+fn user<'a>(ctx: &'a Context<'_>, scope: Scope) -> async_graphql::Result<&'a AuthUser> {
+    let u = ctx.data_opt::<AuthUser>().ok_or_else(|| gql(Error::Unauthorized("sign in first".into())))?;
+    u.require(scope).map_err(gql)?;
     Ok(u)
 }
 
@@ -100,6 +95,42 @@ impl From<crate::audit::Record> for AuditEntry {
             hash: r.hash,
         }
     }
+}
+
+/// A personal API token, as lists show it (never its secret).
+#[derive(SimpleObject)]
+pub struct ApiTokenView {
+    id: String,
+    name: String,
+    /// The secret's first characters, to tell tokens apart.
+    hint: String,
+    scopes: Vec<String>,
+    created_ms: i64,
+    expires_ms: Option<i64>,
+    last_used_ms: Option<i64>,
+    revoked_ms: Option<i64>,
+}
+
+impl From<crate::db::ApiToken> for ApiTokenView {
+    fn from(t: crate::db::ApiToken) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            hint: t.hint,
+            scopes: t.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            created_ms: t.created_ms,
+            expires_ms: t.expires_ms,
+            last_used_ms: t.last_used_ms,
+            revoked_ms: t.revoked_ms,
+        }
+    }
+}
+
+/// A new API token: `token` is its secret, shown this once.
+#[derive(SimpleObject)]
+pub struct ApiTokenCreated {
+    token: String,
+    info: ApiTokenView,
 }
 
 /// Whether the audit log's chain holds.
@@ -190,12 +221,12 @@ pub struct Query;
 #[Object]
 impl Query {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<UserView> {
-        let u = &user(ctx)?.0;
+        let u = &user(ctx, Scope::Read)?.0;
         Ok(UserView { id: u.id.clone(), username: u.username.clone(), is_admin: u.is_admin })
     }
 
     async fn limits(&self, ctx: &Context<'_>) -> async_graphql::Result<Limits> {
-        user(ctx)?;
+        user(ctx, Scope::Read)?;
         Ok(Limits { editor_max_bytes: state(ctx).config.editor_max_bytes })
     }
 
@@ -212,7 +243,7 @@ impl Query {
         before_seq: Option<i64>,
         #[graphql(default = 100)] limit: i64,
     ) -> async_graphql::Result<Vec<AuditEntry>> {
-        admin(ctx)?;
+        user(ctx, Scope::Admin)?;
         let q = crate::db::AuditQuery {
             actor,
             server: server_id,
@@ -234,6 +265,13 @@ impl Query {
                 let name = match actor.split_once(':') {
                     Some(("user", id)) => store.user_by_id(id).await.ok().flatten().map(|u| u.username),
                     Some(("server", id)) => store.server(id).await.ok().flatten().map(|s| s.name),
+                    Some(("token", id)) => match store.api_token(id).await.ok().flatten() {
+                        Some(t) => {
+                            let owner = store.user_by_id(&t.user_id).await.ok().flatten().map(|u| u.username);
+                            Some(format!("{} (token of {})", t.name, owner.unwrap_or_default()))
+                        }
+                        None => None,
+                    },
                     _ => None,
                 };
                 names.insert(actor.clone(), name);
@@ -245,7 +283,7 @@ impl Query {
 
     /// Walks the audit log's chain and says where, if anywhere, it was tampered with.
     async fn audit_verify(&self, ctx: &Context<'_>) -> async_graphql::Result<AuditCheck> {
-        admin(ctx)?;
+        user(ctx, Scope::Admin)?;
         Ok(match state(ctx).store.verify_audit().await.map_err(|e| gql(e.into()))? {
             crate::audit::Verdict::Intact { events } => {
                 AuditCheck { intact: true, events, broken_at: None, reason: None }
@@ -259,23 +297,30 @@ impl Query {
         })
     }
 
+    /// The caller's personal API tokens, newest first.
+    async fn api_tokens(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiTokenView>> {
+        let u = user(ctx, Scope::Read)?;
+        let list = state(ctx).store.api_tokens_of(&u.0.id).await.map_err(|e| gql(e.into()))?;
+        Ok(list.into_iter().map(ApiTokenView::from).collect())
+    }
+
     /// The servers the signed-in user may use.
     async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServerView>> {
         let state = state(ctx);
-        let list = state.store.servers_for(&user(ctx)?.0).await.map_err(|e| gql(e.into()))?;
+        let list = state.store.servers_for(&user(ctx, Scope::Read)?.0).await.map_err(|e| gql(e.into()))?;
         Ok(list.into_iter().map(|s| ServerView::new(s, state)).collect())
     }
 
     async fn server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<ServerView>> {
         let state = state(ctx);
-        let s = state.store.server_for(&user(ctx)?.0, &id).await.map_err(|e| gql(e.into()))?;
+        let s = state.store.server_for(&user(ctx, Scope::Read)?.0, &id).await.map_err(|e| gql(e.into()))?;
         Ok(s.map(|s| ServerView::new(s, state)))
     }
 
     /// The terminals running on a server, asked of its bridge.
     async fn terminals(&self, ctx: &Context<'_>, server_id: String) -> async_graphql::Result<Vec<TerminalView>> {
         let state = state(ctx);
-        let s = state.store.server_for(&user(ctx)?.0, &server_id).await.map_err(|e| gql(e.into()))?;
+        let s = state.store.server_for(&user(ctx, Scope::Read)?.0, &server_id).await.map_err(|e| gql(e.into()))?;
         if s.is_none() {
             return Err(gql(Error::NotFound(format!("no server {server_id}, or you may not use it"))));
         }
@@ -316,7 +361,7 @@ impl Mutation {
         name: Option<String>,
     ) -> async_graphql::Result<EnrollmentToken> {
         let state = state(ctx);
-        let user = user(ctx)?;
+        let user = user(ctx, Scope::Write)?;
         if let Some(n) = &name {
             if n.trim().is_empty() || n.len() > 64 {
                 return Err(gql(Error::BadRequest("a server name is 1 to 64 characters".into())));
@@ -337,10 +382,59 @@ impl Mutation {
         Ok(created)
     }
 
+    /// A personal API token with these scopes (`read`, `write`, `terminal`, `admin`); its
+    /// secret is in the answer and nowhere else, ever.
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        scopes: Vec<String>,
+        expires_in_days: Option<i64>,
+    ) -> async_graphql::Result<ApiTokenCreated> {
+        let state = state(ctx);
+        let user = user(ctx, Scope::Read)?;
+        let scopes = Scopes::parse(scopes.iter().map(String::as_str)).map_err(|e| gql(Error::BadRequest(e)))?;
+        let (token, secret) =
+            crate::auth::api_tokens::create(state, user, &name, scopes, expires_in_days).await.map_err(gql)?;
+        state
+            .store
+            .audit(AuditEvent {
+                actor: &user.actor(),
+                action: "token.create",
+                target: Some(&format!("token:{}", token.id)),
+                ok: true,
+                detail: Some(format!("{} ({scopes})", token.name)),
+                ..Default::default()
+            })
+            .await;
+        Ok(ApiTokenCreated { token: secret, info: token.into() })
+    }
+
+    /// Revokes one of the caller's API tokens; it fails on its next use.
+    async fn revoke_api_token(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
+        let state = state(ctx);
+        let user = user(ctx, Scope::Write)?;
+        let revoked = state.store.revoke_api_token(&user.0.id, &id).await.map_err(|e| gql(e.into()))?;
+        if !revoked {
+            return Err(gql(Error::NotFound(format!("you have no live API token {id}"))));
+        }
+        state
+            .store
+            .audit(AuditEvent {
+                actor: &user.actor(),
+                action: "token.revoke",
+                target: Some(&format!("token:{id}")),
+                ok: true,
+                ..Default::default()
+            })
+            .await;
+        Ok(true)
+    }
+
     /// Revokes a server's credential and disconnects its bridge.
     async fn revoke_server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let state = state(ctx);
-        let user = user(ctx)?;
+        let user = user(ctx, Scope::Write)?;
         let server = state.store.server_for(&user.0, &id).await.map_err(|e| gql(e.into()))?;
         if server.is_none() {
             return Err(gql(Error::NotFound(format!("no server {id}, or you may not use it"))));

@@ -1,8 +1,10 @@
 //! Authentication: sign-in, first-run set-up, refresh-token rotation, sign-out, the
 //! `AuthUser` extractor, and single-use WebSocket tickets.
 
+pub mod api_tokens;
 pub mod password;
 pub mod ratelimit;
+pub mod scopes;
 pub mod tickets;
 pub mod tokens;
 
@@ -37,17 +39,33 @@ pub fn router() -> Router<AppState> {
         .route("/api/ws/ticket", post(ws_ticket))
 }
 
-/// A request made with a valid access token.
+/// A request made with a valid access token or API token, and what it may do.
 #[derive(Debug, Clone)]
-pub struct AuthUser(pub User);
+pub struct AuthUser(pub User, pub scopes::Access);
 
 impl AuthUser {
     pub fn info(&self) -> UserInfo {
         UserInfo { id: self.0.id.clone(), username: self.0.username.clone(), is_admin: self.0.is_admin }
     }
 
+    /// Who acted, for the audit log: the user, or the API token (which names its user).
     pub fn actor(&self) -> String {
-        format!("user:{}", self.0.id)
+        match &self.1 {
+            scopes::Access::Session => format!("user:{}", self.0.id),
+            scopes::Access::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
+    /// Refuses, with a message naming what is missing, unless this request carries `scope`
+    /// (and, for `admin`, the user is an admin).
+    pub fn require(&self, scope: scopes::Scope) -> Result<()> {
+        if !self.1.allows(scope) {
+            return Err(Error::Forbidden(format!("this API token lacks the {} scope", scope.as_str())));
+        }
+        if scope == scopes::Scope::Admin && !self.0.is_admin {
+            return Err(Error::Forbidden("only an admin may do this".into()));
+        }
+        Ok(())
     }
 }
 
@@ -57,6 +75,10 @@ impl AuthUser {
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
 async fn user_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<AuthUser>> {
+    if let Some(value) = headers.get(api_tokens::HEADER) {
+        let token = value.to_str().map_err(|_| Error::Unauthorized("X-PORTA-TOKEN must be plain text".into()))?;
+        return api_tokens::authenticate(state, token.trim()).await.map(Some);
+    }
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
@@ -65,6 +87,9 @@ async fn user_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Opti
         .ok()
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(|| Error::Unauthorized("the Authorization header must be `Bearer <access token>`".into()))?;
+    if api_tokens::is_api_token(token) {
+        return api_tokens::authenticate(state, token.trim()).await.map(Some);
+    }
     let claims = state
         .keys
         .verify(token.trim())
@@ -75,7 +100,7 @@ async fn user_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Opti
         .await?
         .filter(|u| u.token_version == claims.ver)
         .ok_or_else(|| Error::Unauthorized("the access token has been revoked".into()))?;
-    Ok(Some(AuthUser(user)))
+    Ok(Some(AuthUser(user, scopes::Access::Session)))
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -138,7 +163,7 @@ async fn sign_in(state: &AppState, user: &User, family: Option<&str>) -> Result<
         access_token: access,
         token_type: "Bearer".into(),
         expires_in: state.keys.ttl_secs(),
-        user: AuthUser(user.clone()).info(),
+        user: AuthUser(user.clone(), scopes::Access::Session).info(),
     };
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(SET_COOKIE, refresh_cookie(state, &refresh, ttl));
@@ -320,7 +345,7 @@ async fn me(user: AuthUser) -> Json<UserInfo> {
 }
 
 async fn ws_ticket(State(state): State<AppState>, user: AuthUser) -> Json<WsTicket> {
-    let (ticket, expires_in) = state.tickets.issue(&user.0.id);
+    let (ticket, expires_in) = state.tickets.issue(&user.0.id, user.1.clone());
     Json(WsTicket { ticket, expires_in })
 }
 

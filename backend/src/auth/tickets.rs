@@ -6,31 +6,33 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::scopes::Access;
 use super::tokens::{hash_secret, random_secret};
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Default)]
 pub struct Tickets {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+    map: Mutex<HashMap<String, (String, Access, Instant)>>,
 }
 
 impl Tickets {
-    /// A new ticket for `user_id`, and its lifetime in seconds.
-    pub fn issue(&self, user_id: &str) -> (String, u64) {
+    /// A new ticket for `user_id` with the access its request had (an API token's socket
+    /// keeps the token's scopes), and its lifetime in seconds.
+    pub fn issue(&self, user_id: &str, access: Access) -> (String, u64) {
         let ticket = random_secret("pwt");
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        map.retain(|_, (_, at)| now.duration_since(*at) < TICKET_TTL);
-        map.insert(hash_secret(&ticket), (user_id.to_owned(), now));
+        map.retain(|_, (_, _, at)| now.duration_since(*at) < TICKET_TTL);
+        map.insert(hash_secret(&ticket), (user_id.to_owned(), access, now));
         (ticket, TICKET_TTL.as_secs())
     }
 
-    /// Spends a ticket; the user id when it was valid.
-    pub fn redeem(&self, ticket: &str) -> Option<String> {
+    /// Spends a ticket; the user id and access when it was valid.
+    pub fn redeem(&self, ticket: &str) -> Option<(String, Access)> {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        let (user, at) = map.remove(&hash_secret(ticket))?;
-        (at.elapsed() < TICKET_TTL).then_some(user)
+        let (user, access, at) = map.remove(&hash_secret(ticket))?;
+        (at.elapsed() < TICKET_TTL).then_some((user, access))
     }
 }
 
@@ -39,9 +41,9 @@ mod tests {
     #[test]
     fn a_ticket_is_spent_by_its_first_use() {
         let t = super::Tickets::default();
-        let (ticket, ttl) = t.issue("u1");
+        let (ticket, ttl) = t.issue("u1", super::Access::Session);
         assert_eq!(ttl, 30);
-        assert_eq!(t.redeem(&ticket).as_deref(), Some("u1"));
+        assert_eq!(t.redeem(&ticket), Some(("u1".to_owned(), super::Access::Session)));
         assert_eq!(t.redeem(&ticket), None);
         assert_eq!(t.redeem("pwt_forged"), None);
     }

@@ -33,6 +33,7 @@ use tokio::sync::broadcast;
 
 use super::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
 use super::{MAX_WS_MESSAGE, READ_BUFFER};
+use crate::auth::scopes::{Access, Scope};
 use crate::db::{AuditEvent, User};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -54,7 +55,7 @@ pub async fn client_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let ticket =
         q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
-    let user_id = state
+    let (user_id, access) = state
         .tickets
         .redeem(&ticket)
         .ok_or_else(|| Error::Unauthorized("the WebSocket ticket is invalid, used or expired".into()))?;
@@ -66,7 +67,7 @@ pub async fn client_ws(
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| Session::run(socket, state, user)))
+        .on_upgrade(move |socket| Session::run(socket, state, user, access)))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +124,8 @@ struct Done {
 struct Session {
     state: AppState,
     user: User,
+    /// A signed-in session, or an API token and its scopes.
+    access: Access,
     client: ClientId,
     streams: HashMap<StreamId, StreamState>,
     pending: FuturesUnordered<BoxFuture<Done>>,
@@ -134,13 +137,14 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
 }
 
 impl Session {
-    async fn run(mut socket: WebSocket, state: AppState, user: User) {
+    async fn run(mut socket: WebSocket, state: AppState, user: User, access: Access) {
         let (client, mut inbox) = state.bus.register_client();
         let mut presence = state.bus.presence();
         state.metrics.client_sockets.inc();
         let mut s = Session {
             state: state.clone(),
             user,
+            access,
             client,
             streams: HashMap::new(),
             pending: FuturesUnordered::new(),
@@ -286,14 +290,27 @@ impl Session {
         }
     }
 
+    /// Who acts, for the audit log.
+    fn actor(&self) -> String {
+        match &self.access {
+            Access::Session => format!("user:{}", self.user.id),
+            Access::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
     async fn on_request(&mut self, id: String, msg: ClientRequest) -> std::result::Result<(), ErrorBody> {
         use ClientRequest as C;
+        let scope = scope_of(&msg);
+        if !self.access.allows(scope) {
+            let msg = format!("this API token lacks the {} scope", scope.as_str());
+            return Err(err(ErrorCode::Forbidden, msg));
+        }
         let id = Some(id);
         match msg {
             C::TermOpen(r) => {
                 may_use(&self.state, &self.user, &r.server).await?;
                 let stream = self.open_stream(&r.server, Kind::Term(TermId(0)), 0)?;
-                audit(&self.state, &self.user, "terminal.open", &r.server, r.shell.clone()).await;
+                audit(&self.state, &self.actor(), "terminal.open", &r.server, r.shell.clone()).await;
                 let req = bridge::TermOpen {
                     shell: r.shell,
                     args: r.args,
@@ -342,13 +359,13 @@ impl Session {
                         (server, term)
                     }
                 };
-                audit(&self.state, &self.user, "terminal.close", &server, Some(format!("terminal {term}"))).await;
+                audit(&self.state, &self.actor(), "terminal.close", &server, Some(format!("terminal {term}"))).await;
                 self.relay(id, &server, bridge::TermClose { term }.into(), Route::None, After::Forward);
             }
             C::ExecStart(r) => {
                 may_use(&self.state, &self.user, &r.server).await?;
                 let stream = self.open_stream(&r.server, Kind::Exec, 0)?;
-                audit(&self.state, &self.user, "exec.start", &r.server, serde_json::to_string(&r.argv).ok()).await;
+                audit(&self.state, &self.actor(), "exec.start", &r.server, serde_json::to_string(&r.argv).ok()).await;
                 let req = bridge::ExecStart {
                     argv: r.argv,
                     shell: r.shell,
@@ -436,7 +453,7 @@ impl Session {
     ) -> std::result::Result<(), ErrorBody> {
         may_use(&self.state, &self.user, &server).await?;
         if let Some((action, detail)) = audited {
-            audit(&self.state, &self.user, action, &server, Some(detail)).await;
+            audit(&self.state, &self.actor(), action, &server, Some(detail)).await;
         }
         self.relay(id, &server, req, Route::None, After::Forward);
         Ok(())
@@ -699,11 +716,49 @@ async fn may_use(state: &AppState, user: &User, server: &str) -> std::result::Re
     }
 }
 
-async fn audit(state: &AppState, user: &User, action: &str, server: &str, detail: Option<String>) {
-    let actor = format!("user:{}", user.id);
+/// The scope a request needs when it comes through an API token. Every request is named:
+/// a new one does not compile until it is given its scope.
+fn scope_of(msg: &ClientRequest) -> Scope {
+    use ClientRequest as C;
+    match msg {
+        C::TermOpen(_)
+        | C::TermAttach(_)
+        | C::TermDetach(_)
+        | C::TermResize(_)
+        | C::TermSignal(_)
+        | C::TermClose(_)
+        | C::TermRename(_)
+        | C::ExecStart(_)
+        | C::ExecCancel(_) => Scope::Terminal,
+        C::FsWrite(_)
+        | C::FsUploadBegin(_)
+        | C::FsUploadChunk(_)
+        | C::FsUploadCommit(_)
+        | C::FsUploadAbort(_)
+        | C::FsMkdir(_)
+        | C::FsRename(_)
+        | C::FsDelete(_) => Scope::Write,
+        C::TermList(_)
+        | C::FsList(_)
+        | C::FsStat(_)
+        | C::FsRead(_)
+        | C::FsArchive(_)
+        | C::FsArchiveRead(_)
+        | C::FsArchiveClose(_)
+        | C::FsWatch(_)
+        | C::FsUnwatch(_)
+        | C::FsFind(_)
+        | C::FsSearch(_)
+        | C::GitStatus(_)
+        | C::GitHead(_)
+        | C::SysInfo(_) => Scope::Read,
+    }
+}
+
+async fn audit(state: &AppState, actor: &str, action: &str, server: &str, detail: Option<String>) {
     let target = format!("server:{server}");
     let event = AuditEvent {
-        actor: &actor,
+        actor,
         action,
         target: Some(&target),
         ok: true,

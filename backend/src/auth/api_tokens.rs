@@ -1,0 +1,80 @@
+//! Personal API tokens: `porta_pat_` followed by 256 random bits, shown once, stored as a
+//! SHA-256 hash, with a name, scopes and an optional expiry. They authenticate scripts and
+//! agents through `X-PORTA-TOKEN: <token>` (or `Authorization: Bearer <token>`), and a
+//! revoked or expired token fails on its next use.
+
+use super::AuthUser;
+use super::scopes::{Access, Scopes};
+use super::tokens::{hash_secret, random_secret};
+use crate::db::ApiToken;
+use crate::error::{Error, Result};
+use crate::now_ms;
+use crate::state::AppState;
+
+/// The header scripts send their token in.
+pub const HEADER: &str = "x-porta-token";
+const PREFIX: &str = "porta_pat";
+/// Longest name a token may have.
+pub const MAX_NAME: usize = 80;
+/// Longest life a token may be given, in days.
+pub const MAX_DAYS: i64 = 3650;
+
+pub fn is_api_token(s: &str) -> bool {
+    s.trim().starts_with(PREFIX)
+}
+
+/// The user and scopes behind a token; an unknown, revoked or expired token is refused.
+pub async fn authenticate(state: &AppState, secret: &str) -> Result<AuthUser> {
+    let refused = || Error::Unauthorized("the API token is unknown, revoked or expired".into());
+    if !is_api_token(secret) {
+        return Err(refused());
+    }
+    let token = state.store.use_api_token(&hash_secret(secret)).await?.ok_or_else(refused)?;
+    let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(refused)?;
+    let scopes = Scopes::parse(token.scopes.split(',')).map_err(|e| Error::Other(anyhow::anyhow!(e)))?;
+    Ok(AuthUser(user, Access::Token { id: token.id, scopes }))
+}
+
+/// Makes a token for `user`; returns it with its secret (the only time the secret exists).
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    name: &str,
+    scopes: Scopes,
+    expires_in_days: Option<i64>,
+) -> Result<(ApiToken, String)> {
+    // A token cannot mint tokens: that would outlive its own revocation.
+    if user.1 != Access::Session {
+        return Err(Error::Forbidden("API tokens are made by a signed-in user, not by another token".into()));
+    }
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME || name.chars().any(char::is_control) {
+        return Err(Error::BadRequest(format!("a token's name is 1 to {MAX_NAME} printable characters")));
+    }
+    if scopes.is_empty() {
+        return Err(Error::BadRequest("a token needs at least one scope: read, write, terminal or admin".into()));
+    }
+    if scopes.contains(super::scopes::Scope::Admin) && !user.0.is_admin {
+        return Err(Error::Forbidden("only an admin may make a token with the admin scope".into()));
+    }
+    if let Some(days) = expires_in_days {
+        if !(1..=MAX_DAYS).contains(&days) {
+            return Err(Error::BadRequest(format!("a token lives 1 to {MAX_DAYS} days")));
+        }
+    }
+    let secret = random_secret(PREFIX);
+    let now = now_ms();
+    let token = ApiToken {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user.0.id.clone(),
+        name: name.to_owned(),
+        hint: secret.chars().take(PREFIX.len() + 5).collect(),
+        scopes: scopes.to_string(),
+        created_ms: now,
+        expires_ms: expires_in_days.map(|d| now + d * 86_400_000),
+        last_used_ms: None,
+        revoked_ms: None,
+    };
+    state.store.create_api_token(&token, &hash_secret(&secret)).await?;
+    Ok((token, secret))
+}

@@ -1,0 +1,118 @@
+//! What a request may do. A signed-in browser session may do everything its user may; a
+//! personal API token only what its scopes name.
+
+use std::fmt;
+
+/// One permission an API token can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// See servers, terminals' list, files, the audit log's own entries.
+    Read,
+    /// Change files; manage servers.
+    Write,
+    /// Open, attach to and type into terminals; run commands.
+    Terminal,
+    /// Admin-only operations (for admins' tokens).
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Terminal, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Terminal => "terminal",
+            Scope::Admin => "admin",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scopes(u8);
+
+impl Scopes {
+    pub fn contains(self, s: Scope) -> bool {
+        self.0 & s.bit() != 0
+    }
+
+    pub fn with(self, s: Scope) -> Self {
+        Self(self.0 | s.bit())
+    }
+
+    /// Parses names ("read", "write", …); unknown names are an error naming them.
+    pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        let mut out = Self::default();
+        for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+            let s = Scope::ALL
+                .into_iter()
+                .find(|s| s.as_str() == name)
+                .ok_or_else(|| format!("unknown scope {name:?}; scopes are read, write, terminal and admin"))?;
+            out = out.with(s);
+        }
+        Ok(out)
+    }
+
+    pub fn names(self) -> Vec<&'static str> {
+        Scope::ALL.into_iter().filter(|s| self.contains(*s)).map(Scope::as_str).collect()
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
+
+/// How a request was authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// A signed-in session (access token from sign-in or refresh).
+    Session,
+    /// A personal API token.
+    Token { id: String, scopes: Scopes },
+}
+
+impl Access {
+    /// Whether this access carries `scope` (admin rights are still checked on the user).
+    pub fn allows(&self, scope: Scope) -> bool {
+        match self {
+            Access::Session => true,
+            Access::Token { scopes, .. } => scopes.contains(scope),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_print() {
+        let s = Scopes::parse(["read", " terminal "]).expect("parse");
+        assert!(s.contains(Scope::Read) && s.contains(Scope::Terminal));
+        assert!(!s.contains(Scope::Write) && !s.contains(Scope::Admin));
+        assert_eq!(s.to_string(), "read,terminal");
+        assert_eq!(Scopes::parse("read,terminal".split(',')), Ok(s));
+        assert!(Scopes::parse(["root"]).unwrap_err().contains("\"root\""));
+        assert!(Scopes::parse([""]).expect("empty").is_empty());
+    }
+
+    #[test]
+    fn a_session_may_do_anything_a_token_only_its_scopes() {
+        assert!(Access::Session.allows(Scope::Admin));
+        let t = Access::Token { id: "t".into(), scopes: Scopes::parse(["read"]).expect("parse") };
+        assert!(t.allows(Scope::Read));
+        assert!(!t.allows(Scope::Write) && !t.allows(Scope::Terminal) && !t.allows(Scope::Admin));
+    }
+}

@@ -1,0 +1,176 @@
+//! Personal API tokens through the full path: made once (the secret is never stored), used by
+//! scripts through `X-PORTA-TOKEN` or `Authorization: Bearer`, held to their scopes on GraphQL
+//! and on the stream socket, refused once expired or revoked, and named in the audit log.
+
+use porta_e2e::Stack;
+use porta_e2e::client::{Ws, is_code};
+use porta_shared::ErrorCode;
+use porta_shared::api::WsTicket;
+use porta_shared::bridge::{FsList, FsWrite};
+use porta_shared::client::{OnServer, TermOpen};
+use porta_shared::types::{Base64, TermSize};
+use serde_json::{Value, json};
+
+/// A script: plain HTTP with the token in a header.
+struct Script {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Script {
+    fn new(base: &str, token: &str) -> Self {
+        Self { base: base.to_owned(), token: token.to_owned(), http: reqwest::Client::new() }
+    }
+
+    async fn graphql(&self, query: &str) -> anyhow::Result<(u16, Value)> {
+        let resp = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .header("X-PORTA-TOKEN", &self.token)
+            .json(&json!({ "query": query }))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// The stream socket, opened with a ticket the token paid for (as `Bearer` this time).
+    async fn ws(&self) -> anyhow::Result<Ws> {
+        let resp = self.http.post(format!("{}/api/ws/ticket", self.base)).bearer_auth(&self.token).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "ticket: {}", resp.status());
+        let ticket = resp.json::<WsTicket>().await?.ticket;
+        let url = format!("{}/api/ws?ticket={ticket}", self.base.replacen("http://", "ws://", 1));
+        Ok(Ws::connect(&url, None).await?)
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+}
+
+async fn make(stack: &Stack, name: &str, scopes: &[&str], days: Option<i64>) -> anyhow::Result<Value> {
+    let q = "mutation($name: String!, $scopes: [String!]!, $days: Int) {
+        createApiToken(name: $name, scopes: $scopes, expiresInDays: $days) {
+            token info { id name hint scopes expiresMs revokedMs }
+        }
+    }";
+    let v = stack.api.graphql(q, json!({ "name": name, "scopes": scopes, "days": days })).await?;
+    Ok(v)
+}
+
+fn open(server: &str) -> TermOpen {
+    TermOpen {
+        server: server.to_owned(),
+        shell: Some("/bin/sh".into()),
+        args: vec![],
+        cwd: None,
+        size: TermSize { cols: 80, rows: 24 },
+        env: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_held_to_their_scopes_expiry_and_revocation() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let base = stack.backend.url.clone();
+
+    // A read-only token: shown once, with a hint that is not the secret.
+    let made = make(&stack, "ci reader", &["read"], Some(30)).await?;
+    let secret = made["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let info = &made["data"]["createApiToken"]["info"];
+    assert!(secret.starts_with("porta_pat_") && secret.len() > 40, "{made}");
+    assert!(
+        secret.starts_with(info["hint"].as_str().unwrap_or("?"))
+            && info["hint"].as_str().unwrap_or_default().len() < 20
+    );
+    assert_eq!(info["scopes"], json!(["read"]));
+    let reader = Script::new(&base, &secret);
+    let (status, v) = reader.graphql("{ servers { id name } }").await?;
+    assert_eq!(status, 200);
+    assert_eq!(v["data"]["servers"][0]["id"], server.as_str(), "{v}");
+    // It may not write, manage servers, read the audit log, or make tokens.
+    let (_, v) = reader.graphql("mutation { createEnrollmentToken { token } }").await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("write scope")), "{v}");
+    let (_, v) = reader.graphql("{ auditLog { seq } }").await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    let (_, v) = reader.graphql("mutation { createApiToken(name: \"more\", scopes: [\"read\"]) { token } }").await?;
+    assert_eq!(code(&v), "forbidden", "a token cannot mint tokens: {v}");
+    // On the socket: listing files yes; writing or opening a terminal no, with nothing done.
+    let mut ws = reader.ws().await?;
+    let listed = ws.call(OnServer { server: server.clone(), req: FsList { path: ".".into(), hidden: true } }).await??;
+    assert!(listed.entries.is_empty());
+    let write = FsWrite {
+        path: "x.txt".into(),
+        data: Base64(b"x".to_vec()),
+        expected_sha256: None,
+        create_new: true,
+        mode: None,
+    };
+    let refused = ws.call(OnServer { server: server.clone(), req: write.clone() }).await?;
+    assert!(is_code(&refused, ErrorCode::Forbidden), "{refused:?}");
+    assert!(!root.path().join("x.txt").exists(), "nothing was written");
+    let refused = ws.call(open(&server)).await?;
+    assert!(is_code(&refused, ErrorCode::Forbidden), "{refused:?}");
+
+    // A token with write and terminal scopes may; what it does is audited as the token.
+    let made = make(&stack, "deploy bot", &["read", "write", "terminal"], None).await?;
+    let bot_secret = made["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let bot_id = made["data"]["createApiToken"]["info"]["id"].as_str().unwrap_or_default().to_owned();
+    let bot = Script::new(&base, &bot_secret);
+    let mut ws = bot.ws().await?;
+    ws.call(OnServer { server: server.clone(), req: write }).await??;
+    assert_eq!(std::fs::read(root.path().join("x.txt"))?, b"x");
+    let opened = ws.call(open(&server)).await??;
+    assert!(opened.stream > 0);
+    let log = stack.api.graphql("{ auditLog(action: \"file.write\") { actor actorName } }", json!({})).await?;
+    assert_eq!(log["data"]["auditLog"][0]["actor"], format!("token:{bot_id}"), "{log}");
+    assert_eq!(log["data"]["auditLog"][0]["actorName"], "deploy bot (token of admin)", "{log}");
+
+    // Revoked: refused at once, on its next request.
+    let q = format!("mutation {{ revokeApiToken(id: \"{bot_id}\") }}");
+    let v = stack.api.graphql(&q, json!({})).await?;
+    assert_eq!(v["data"]["revokeApiToken"], true, "{v}");
+    let (status, v) = bot.graphql("{ servers { id } }").await?;
+    assert_eq!(status, 401, "{v}");
+    let again = stack.api.graphql(&q, json!({})).await?;
+    assert_eq!(code(&again), "not_found", "{again}");
+    let listed = stack.api.graphql("{ apiTokens { id name revokedMs } }", json!({})).await?;
+    let bot_row =
+        listed["data"]["apiTokens"].as_array().and_then(|l| l.iter().find(|t| t["id"] == bot_id.as_str()).cloned());
+    assert!(bot_row.is_some_and(|t| t["revokedMs"].is_i64()), "{listed}");
+
+    // Expired: refused (the clock is moved by editing the row).
+    let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
+    sqlx::query("UPDATE api_tokens SET expires_ms = 1 WHERE name = 'ci reader'").execute(&db).await?;
+    let (status, _) = reader.graphql("{ servers { id } }").await?;
+    assert_eq!(status, 401, "an expired token is refused");
+
+    // The secret is nowhere in the database, only its hash.
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT secret_hash FROM api_tokens").fetch_all(&db).await?;
+    assert_eq!(rows.len(), 2);
+    db.close().await;
+    for file in std::fs::read_dir(stack.backend.data.path())? {
+        let bytes = std::fs::read(file?.path())?;
+        for s in [&secret, &bot_secret] {
+            assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "a token's secret is stored in the clear");
+        }
+    }
+
+    // Bad requests are refused with clear errors, and make nothing.
+    for (scopes, name, want) in
+        [(vec!["root"], "x", "bad_request"), (vec![], "x", "bad_request"), (vec!["read"], "", "bad_request")]
+    {
+        let v = make(&stack, name, &scopes, None).await?;
+        assert_eq!(code(&v), want, "{scopes:?} {name:?}: {v}");
+    }
+    let v = make(&stack, "too long", &["read"], Some(0)).await?;
+    assert_eq!(code(&v), "bad_request", "{v}");
+    let (status, _) = Script::new(&base, "porta_pat_forged").graphql("{ servers { id } }").await?;
+    assert_eq!(status, 401);
+    Ok(())
+}
