@@ -174,3 +174,61 @@ async fn tokens_are_held_to_their_scopes_expiry_and_revocation() -> anyhow::Resu
     assert_eq!(status, 401);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_token_made_in_the_browser_works_until_it_is_revoked_there() -> anyhow::Result<()> {
+    use std::time::Duration;
+
+    use fantoccini::Locator;
+    use porta_e2e::browser::{Browser, sign_in, with_screenshot_on_failure};
+
+    const SHORT: Duration = Duration::from_secs(30);
+    let ui = porta_e2e::ui_dir()?.to_string_lossy().into_owned();
+    let stack = Stack::start(&[("PORTA_UI_DIR", &ui)], &[]).await?;
+    let base = stack.backend.url.clone();
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "api_tokens_page", || async {
+        sign_in(c, &base).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css("a.tokens-link")).await?.click().await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::Css("form.token-form input[name=name]"))
+            .await?
+            .send_keys("nightly backup")
+            .await?;
+        // Read is ticked by default; add terminal.
+        c.find(Locator::Css("input[name=terminal]")).await?.click().await?;
+        c.find(Locator::Css("button.create")).await?.click().await?;
+        let secret =
+            c.wait().at_most(SHORT).for_element(Locator::Css(".token-secret:not([hidden]) code.secret")).await?;
+        let secret = secret.text().await?;
+        assert!(secret.starts_with("porta_pat_"), "{secret}");
+        let row = c
+            .wait()
+            .at_most(SHORT)
+            .for_element(Locator::Css("tr.token[data-name='nightly backup'][data-state=live]"))
+            .await?;
+        let text = row.text().await?;
+        assert!(text.contains("read, terminal") && !text.contains(&secret), "the list never shows the secret: {text}");
+        browser.screenshot("api-tokens").await?;
+
+        // The secret works for a script…
+        let script = Script::new(&base, &secret);
+        let (status, v) = script.graphql("{ servers { id } }").await?;
+        assert_eq!(status, 200, "{v}");
+        // …until it is revoked on the page (after a yes).
+        c.find(Locator::Css("tr.token[data-name='nightly backup'] button.revoke")).await?.click().await?;
+        c.accept_alert().await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::Css("tr.token[data-name='nightly backup'][data-state=revoked]"))
+            .await?;
+        let (status, _) = script.graphql("{ servers { id } }").await?;
+        assert_eq!(status, 401);
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

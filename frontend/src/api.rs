@@ -288,3 +288,50 @@ pub async fn audit_export(token: &str, filter: &AuditFilter, format: &str) -> Re
     }
     resp.binary().await.map_err(|e| format!("the export broke off: {e}"))
 }
+
+/// A personal API token, as listed (never its secret).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub hint: String,
+    pub scopes: Vec<String>,
+    pub created_ms: f64,
+    pub expires_ms: Option<f64>,
+    pub last_used_ms: Option<f64>,
+    pub revoked_ms: Option<f64>,
+}
+
+const TOKEN_FIELDS: &str = "id name hint scopes createdMs expiresMs lastUsedMs revokedMs";
+
+pub async fn api_tokens(token: &str) -> Result<Vec<ApiToken>, String> {
+    graphql(token, &format!("{{ apiTokens {{ {TOKEN_FIELDS} }} }}"), json!({}), "apiTokens").await
+}
+
+/// A new token's secret (shown once) and its listing.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ApiTokenCreated {
+    pub token: String,
+    pub info: ApiToken,
+}
+
+pub async fn create_api_token(
+    token: &str,
+    name: &str,
+    scopes: &[&str],
+    expires_in_days: Option<u32>,
+) -> Result<ApiTokenCreated, String> {
+    let q = format!(
+        "mutation($name: String!, $scopes: [String!]!, $days: Int) {{
+            createApiToken(name: $name, scopes: $scopes, expiresInDays: $days) {{ token info {{ {TOKEN_FIELDS} }} }}
+        }}"
+    );
+    let vars = json!({ "name": name, "scopes": scopes, "days": expires_in_days });
+    graphql(token, &q, vars, "createApiToken").await
+}
+
+pub async fn revoke_api_token(token: &str, id: &str) -> Result<bool, String> {
+    let q = "mutation($id: String!) { revokeApiToken(id: $id) }";
+    graphql(token, q, json!({ "id": id }), "revokeApiToken").await
+}

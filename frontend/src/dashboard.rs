@@ -55,6 +55,16 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                     >
                         "Audit log"
                     </a>
+                    <a
+                        class="tokens-link"
+                        href="/tokens"
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            route::go(route, Route::Tokens);
+                        }
+                    >
+                        "API tokens"
+                    </a>
                     <button class="refresh" on:click=move |_| load()>
                         "Refresh"
                     </button>

@@ -17,6 +17,7 @@ mod route;
 mod server_page;
 mod signin;
 mod terminal;
+mod tokens_page;
 mod topbar;
 
 use leptos::prelude::*;
@@ -53,6 +54,7 @@ pub fn App() -> impl IntoView {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
                 (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
+                (true, Route::Tokens) => view! { <tokens_page::TokensPage session route /> }.into_any(),
             }}
         </Show>
     }

@@ -1,5 +1,5 @@
 //! The app's pages as URLs: `/` (the dashboard), `/servers/<id>` (a server's terminals and
-//! files) and `/audit` (the audit log). The backend answers all with the app, so links and
+//! files), `/audit` (the audit log) and `/tokens` (API tokens). The backend answers all with the app, so links and
 //! reloads work.
 
 use leptos::prelude::*;
@@ -12,12 +12,15 @@ pub enum Route {
     Dashboard,
     Server(String),
     Audit,
+    Tokens,
 }
 
 impl Route {
     pub fn parse(path: &str) -> Self {
-        if path.trim_end_matches('/') == "/audit" {
-            return Self::Audit;
+        match path.trim_end_matches('/') {
+            "/audit" => return Self::Audit,
+            "/tokens" => return Self::Tokens,
+            _ => {}
         }
         match path.strip_prefix("/servers/").map(|rest| rest.trim_end_matches('/')) {
             Some(id) if !id.is_empty() && !id.contains('/') => Self::Server(decode(id)),
@@ -30,6 +33,7 @@ impl Route {
             Self::Dashboard => "/".to_owned(),
             Self::Server(id) => format!("/servers/{}", encode(id)),
             Self::Audit => "/audit".to_owned(),
+            Self::Tokens => "/tokens".to_owned(),
         }
     }
 }
@@ -99,6 +103,8 @@ mod tests {
         assert_eq!(Route::parse("/audit"), Route::Audit);
         assert_eq!(Route::parse(&Route::Audit.path()), Route::Audit);
         assert_eq!(Route::parse("/audit/x"), Route::Dashboard);
+        assert_eq!(Route::parse("/tokens/"), Route::Tokens);
+        assert_eq!(Route::parse(&Route::Tokens.path()), Route::Tokens);
     }
 
     #[test]

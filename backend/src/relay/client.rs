@@ -757,15 +757,8 @@ fn scope_of(msg: &ClientRequest) -> Scope {
 
 async fn audit(state: &AppState, actor: &str, action: &str, server: &str, detail: Option<String>) {
     let target = format!("server:{server}");
-    let event = AuditEvent {
-        actor,
-        action,
-        target: Some(&target),
-        ok: true,
-        detail,
-        server: Some(server),
-        source: None,
-    };
+    let event =
+        AuditEvent { actor, action, target: Some(&target), ok: true, detail, server: Some(server), source: None };
     state.store.audit(event).await;
 }
 

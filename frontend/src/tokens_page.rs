@@ -1,0 +1,182 @@
+//! Personal API tokens: make one (its secret is shown once, with a copy button), see each
+//! token's scopes, expiry and last use, and revoke it.
+
+use leptos::html::{Input, Select};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{self, ApiToken, ApiTokenCreated, Session};
+use crate::prefs;
+use crate::route::{self, Route};
+use crate::topbar::TopBar;
+
+const SCOPES: [(&str, &str); 4] = [
+    ("read", "see servers and files"),
+    ("write", "change files, manage servers"),
+    ("terminal", "open and type into terminals, run commands"),
+    ("admin", "admin operations (the audit log)"),
+];
+
+/// A day for people, in UTC.
+fn day(ms: f64) -> String {
+    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
+    iso.get(..10).unwrap_or(&iso).to_owned()
+}
+
+fn state(t: &ApiToken) -> &'static str {
+    if t.revoked_ms.is_some() {
+        "revoked"
+    } else if t.expires_ms.is_some_and(|e| e <= js_sys::Date::now()) {
+        "expired"
+    } else {
+        "live"
+    }
+}
+
+#[component]
+pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
+    let look = RwSignal::new(prefs::look());
+    let tokens = RwSignal::new(Vec::<ApiToken>::new());
+    let created = RwSignal::new(None::<ApiTokenCreated>);
+    let error = RwSignal::new(None::<String>);
+    let copied = RwSignal::new(false);
+    let name = NodeRef::<Input>::new();
+    let days = NodeRef::<Select>::new();
+    let checks: Vec<(&'static str, NodeRef<Input>)> = SCOPES.iter().map(|(s, _)| (*s, NodeRef::new())).collect();
+    let checks = StoredValue::new(checks);
+    let is_admin = move || session.with(|s| s.as_ref().is_some_and(|s| s.user.is_admin));
+    let token = move || session.get_untracked().map(|s| s.token);
+
+    let load = move || {
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            match api::api_tokens(&token).await {
+                Ok(list) => tokens.set(list),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    load();
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = token() else { return };
+        let label = name.get_untracked().map(|i| i.value()).unwrap_or_default();
+        let scopes: Vec<&'static str> = checks.with_value(|c| {
+            c.iter().filter(|(_, n)| n.get_untracked().is_some_and(|i| i.checked())).map(|(s, _)| *s).collect()
+        });
+        let expires = days.get_untracked().and_then(|s| s.value().parse::<u32>().ok());
+        spawn_local(async move {
+            match api::create_api_token(&token, &label, &scopes, expires).await {
+                Ok(made) => {
+                    copied.set(false);
+                    created.set(Some(made));
+                    error.set(None);
+                    if let Some(i) = name.get_untracked() {
+                        i.set_value("");
+                    }
+                    load();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let revoke = move |t: ApiToken| {
+        let question = format!("Revoke the token {}? Scripts using it stop working at once.", t.name);
+        if !crate::browser::window().confirm_with_message(&question).unwrap_or(false) {
+            return;
+        }
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            match api::revoke_api_token(&token, &t.id).await {
+                Ok(_) => load(),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let copy = move |_| {
+        if let Some(secret) = created.get_untracked().map(|c| c.token) {
+            spawn_local(async move { copied.set(crate::terminal::copy(&secret).await) });
+        }
+    };
+    let back = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        route::go(route, Route::Dashboard);
+    };
+    view! {
+        <TopBar session look>
+            <a class="back" href="/" on:click=back aria-label="All servers">"←"</a>
+            <span class="crumb">"API tokens"</span>
+        </TopBar>
+        <main class="tokens">
+            <h2>"API tokens"</h2>
+            <p class="lead">
+                "For scripts and agents: send a token as the "<code>"X-PORTA-TOKEN"</code>
+                " header. A token can do only what its scopes allow, and nothing once revoked or expired."
+            </p>
+            <div class="token-secret" role="status" hidden=move || created.with(Option::is_none)>
+                <p>
+                    <strong>{move || created.get().map(|c| c.info.name).unwrap_or_default()}</strong>
+                    " — copy it now; it will not be shown again."
+                </p>
+                <code class="secret">{move || created.get().map(|c| c.token).unwrap_or_default()}</code>
+                <button class="secondary copy" on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+                <button class="secondary done" on:click=move |_| created.set(None)>"Done"</button>
+            </div>
+            <form class="token-form" on:submit=create>
+                <label>"Name" <input node_ref=name name="name" maxlength="80" placeholder="deploy script" required /></label>
+                <fieldset>
+                    <legend>"Scopes"</legend>
+                    {checks.with_value(|c| c.iter().zip(SCOPES).map(|((scope, node), (_, what))| {
+                        let admin_only = *scope == "admin";
+                        view! {
+                            <label class="scope" hidden=move || admin_only && !is_admin()>
+                                <input type="checkbox" node_ref=*node name=*scope checked=*scope == "read" />
+                                <span>{*scope}</span>
+                                <small>{what}</small>
+                            </label>
+                        }
+                    }).collect_view())}
+                </fieldset>
+                <label>"Expires"
+                    <select node_ref=days name="expires">
+                        <option value="30">"in 30 days"</option>
+                        <option value="90" selected>"in 90 days"</option>
+                        <option value="365">"in a year"</option>
+                        <option value="never">"never"</option>
+                    </select>
+                </label>
+                <button type="submit" class="create">"Create token"</button>
+            </form>
+            <p class="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
+            <table class="token-table">
+                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Scopes"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>""</th></tr></thead>
+                <tbody>
+                    <For each=move || tokens.get() key=|t| (t.id.clone(), t.revoked_ms.is_some(), t.last_used_ms.map(|m| m as i64)) let:t>
+                        {
+                            let row = t.clone();
+                            let live = state(&t) == "live";
+                            view! {
+                                <tr class="token" data-name=t.name.clone() data-state=state(&t)>
+                                    <td>{t.name.clone()}</td>
+                                    <td><code>{format!("{}…", t.hint)}</code></td>
+                                    <td>{t.scopes.join(", ")}</td>
+                                    <td>{day(t.created_ms)}</td>
+                                    <td>{t.expires_ms.map_or_else(|| "never".to_owned(), day)}</td>
+                                    <td>{t.last_used_ms.map_or_else(|| "never".to_owned(), day)}</td>
+                                    <td>
+                                        {if live {
+                                            view! { <button class="secondary revoke" on:click=move |_| revoke(row.clone())>"Revoke"</button> }.into_any()
+                                        } else {
+                                            view! { <span class="token-state">{state(&t)}</span> }.into_any()
+                                        }}
+                                    </td>
+                                </tr>
+                            }
+                        }
+                    </For>
+                </tbody>
+            </table>
+            <p class="lead" hidden=move || !tokens.with(Vec::is_empty)>"No tokens yet."</p>
+        </main>
+    }
+}
