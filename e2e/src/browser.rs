@@ -168,6 +168,34 @@ where
     result
 }
 
+/// How long a browser test waits for something to appear.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A backend serving the built app (with extra settings), with one enrolled bridge running;
+/// the bridge's home folder is `bridge.dir`.
+pub async fn ui_stack(env: &[(&str, &str)]) -> anyhow::Result<(crate::Backend, crate::Bridge)> {
+    let ui = crate::ui_dir()?.to_string_lossy().into_owned();
+    let mut env = env.to_vec();
+    env.push(("PORTA_UI_DIR", &ui));
+    let backend = crate::Backend::start(&env).await?;
+    let mut bridge = crate::Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    Ok((backend, bridge))
+}
+
+/// Waits for an element, naming what was awaited when it never came.
+pub async fn wait_for(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
+    c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
+}
+
+/// Signs in and opens the (only) server's page; waits for its first terminal to be live.
+pub async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
+    sign_in(c, url).await?;
+    wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+    wait_for(c, ".tab.active[data-state=live]").await?;
+    Ok(())
+}
+
 /// Signs in on the page at `url` as the test admin and waits for the dashboard.
 pub async fn sign_in(c: &Client, url: &str) -> anyhow::Result<()> {
     c.goto(url).await?;

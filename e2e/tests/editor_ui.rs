@@ -3,35 +3,19 @@
 //! the server meanwhile (nothing is written until the person chooses).
 
 use std::path::Path;
-
-use anyhow::Context as _;
 use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{Browser, chord, editor_text, sign_in, type_keys, with_screenshot_on_failure};
-use porta_e2e::{Backend, Bridge, ui_dir};
+use porta_e2e::browser::{
+    self, Browser, chord, editor_text, type_keys, ui_stack, wait_for, with_screenshot_on_failure,
+};
 
 const SHORT: Duration = Duration::from_secs(30);
 
-/// A backend serving the built app (with extra settings), with one enrolled bridge running;
-/// the bridge's home folder is `bridge.dir`.
-async fn stack(env: &[(&str, &str)]) -> anyhow::Result<(Backend, Bridge)> {
-    let ui = ui_dir()?.to_string_lossy().into_owned();
-    let mut env = env.to_vec();
-    env.push(("PORTA_UI_DIR", &ui));
-    let backend = Backend::start(&env).await?;
-    let mut bridge = Bridge::enroll(&backend, &[]).await?;
-    bridge.run(&[])?;
-    Ok((backend, bridge))
-}
-
-/// Signs in, opens the server's page and waits for the file tree.
+/// Opens the server's page and waits for the file tree.
 async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
-    sign_in(c, url).await?;
-    let link = wait_for(c, "li.server[data-status=online] a").await?;
-    link.click().await?;
-    wait_for(c, ".tab.active[data-state=live]").await?;
+    browser::open_server(c, url).await?;
     wait_for(c, ".files-rows .files-entry[data-name]").await?;
     Ok(())
 }
@@ -56,11 +40,6 @@ async fn wait_editor(c: &Client, path: &Path, needle: &str) -> anyhow::Result<St
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor never held {needle:?}: {text:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Waits for an element, naming what was awaited when it never came.
-async fn wait_for(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
-    c.wait().at_most(SHORT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
 }
 
 /// Puts the cursor at the end of the active editor's text.
@@ -88,7 +67,7 @@ async fn clean_tab(c: &Client) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting() -> anyhow::Result<()> {
-    let (backend, bridge) = stack(&[]).await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let file = bridge.dir.path().join("notes.py");
     std::fs::write(&file, "print('hello')\n")?;
     let browser = Browser::start(1280, 800).await?;
@@ -154,7 +133,7 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
 
 #[tokio::test]
 async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> {
-    let (backend, bridge) = stack(&[]).await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let file = bridge.dir.path().join("draft.md");
     std::fs::write(&file, "# Draft\n")?;
     let browser = Browser::start(1280, 800).await?;
@@ -215,7 +194,7 @@ async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> 
 #[tokio::test]
 async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Result<()> {
     // A small editor limit, so a "large" file is a few kilobytes.
-    let (backend, bridge) = stack(&[("PORTA_EDITOR_MAX_BYTES", "4096")]).await?;
+    let (backend, bridge) = ui_stack(&[("PORTA_EDITOR_MAX_BYTES", "4096")]).await?;
     let home = bridge.dir.path();
     std::fs::write(home.join("blob.bin"), b"\x7fELF\x02\x01\x01\0\0\0binary")?;
     let large = "a line of a large log file\n".repeat(400);

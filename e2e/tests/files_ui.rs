@@ -4,31 +4,16 @@
 
 use std::time::Duration;
 
-use anyhow::Context as _;
-use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{Browser, chord_of, sign_in, type_keys, with_screenshot_on_failure};
-use porta_e2e::{Backend, Bridge, ui_dir};
+use porta_e2e::browser::{self, Browser, chord_of, sign_in, type_keys, ui_stack, wait_for, with_screenshot_on_failure};
 use serde_json::json;
 
 const SHORT: Duration = Duration::from_secs(30);
 
-async fn stack() -> anyhow::Result<(Backend, Bridge)> {
-    let ui = ui_dir()?.to_string_lossy().into_owned();
-    let backend = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
-    let mut bridge = Bridge::enroll(&backend, &[]).await?;
-    bridge.run(&[])?;
-    Ok((backend, bridge))
-}
-
-async fn wait_for(c: &Client, css: &str) -> anyhow::Result<Element> {
-    c.wait().at_most(SHORT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
-}
-
+/// Opens the server's page and waits for the file tree.
 async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
-    sign_in(c, url).await?;
-    wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+    browser::open_server(c, url).await?;
     wait_for(c, ".files-rows .files-entry[data-name]").await?;
     Ok(())
 }
@@ -76,7 +61,7 @@ async fn drag_onto(c: &Client, from: &str, onto: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn create_rename_move_and_delete_in_the_tree_change_the_disk() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let home = bridge.dir.path().to_owned();
     std::fs::create_dir(home.join("docs"))?;
     std::fs::write(home.join("docs/a.txt"), "a")?;
@@ -97,6 +82,11 @@ async fn create_rename_move_and_delete_in_the_tree_change_the_disk() -> anyhow::
         name_it(c, "made").await?;
         wait_disk("made/ created", || home.join("made").is_dir()).await?;
         wait_for(c, &row("made")).await?;
+
+        // From a folder's menu, even a closed one: the new file goes inside it.
+        act(c, "docs", "new-file").await?;
+        name_it(c, "inside.txt").await?;
+        wait_disk("docs/inside.txt created", || home.join("docs/inside.txt").is_file()).await?;
 
         // A name with a slash is refused with a clear message; nothing is made.
         wait_for(c, "button.files-new-file").await?.click().await?;
@@ -175,7 +165,7 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let home = bridge.dir.path().to_owned();
     std::fs::create_dir(home.join("inbox"))?;
     // Larger than one request takes, so it goes in pieces.
@@ -244,7 +234,7 @@ async fn cursor_line(c: &Client, path: &str) -> anyhow::Result<Option<u64>> {
 
 #[tokio::test]
 async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let home = bridge.dir.path().to_owned();
     let deep = home.join("project/src/deep");
     std::fs::create_dir_all(&deep)?;
@@ -313,7 +303,7 @@ fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let repo = bridge.dir.path().join("repo");
     std::fs::create_dir_all(repo.join("src"))?;
     std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 {\n    41\n}\n")?;
@@ -370,7 +360,7 @@ async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> a
 
 #[tokio::test]
 async fn a_folder_of_ten_thousand_entries_keeps_only_the_rows_in_view_in_the_page() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let many = bridge.dir.path().join("many");
     std::fs::create_dir(&many)?;
     for i in 0..10_000 {
@@ -405,7 +395,7 @@ async fn a_folder_of_ten_thousand_entries_keeps_only_the_rows_in_view_in_the_pag
 
 #[tokio::test]
 async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload() -> anyhow::Result<()> {
-    let (backend, bridge) = stack().await?;
+    let (backend, bridge) = ui_stack(&[]).await?;
     let file = bridge.dir.path().join("todo.txt");
     std::fs::write(&file, "buy milk\n")?;
     let browser = Browser::start(390, 844).await?;

@@ -7,31 +7,13 @@ use fantoccini::actions::{InputSource as _, MOUSE_BUTTON_LEFT, MouseActions, Poi
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
-    Browser, ctrl_c, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal, wait_for_text,
-    with_screenshot_on_failure,
+    Browser, ctrl_c, open_server, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal, ui_stack,
+    wait_for_text, with_screenshot_on_failure,
 };
 use porta_e2e::proxy::Proxy;
 use porta_e2e::{Backend, Bridge, ui_dir};
 
 const SHORT: Duration = Duration::from_secs(30);
-
-/// A backend serving the built app, with one enrolled bridge running.
-async fn stack() -> anyhow::Result<(Backend, Bridge)> {
-    let ui = ui_dir()?.to_string_lossy().into_owned();
-    let backend = Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
-    let mut bridge = Bridge::enroll(&backend, &[]).await?;
-    bridge.run(&[])?;
-    Ok((backend, bridge))
-}
-
-/// Signs in and opens the (only) server's page; waits for its first terminal to be live.
-async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
-    sign_in(c, url).await?;
-    let link = c.wait().at_most(SHORT).for_element(Locator::Css("li.server[data-status=online] a")).await?;
-    link.click().await?;
-    c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
-    Ok(())
-}
 
 async fn tab_count(c: &Client) -> anyhow::Result<usize> {
     Ok(c.find_all(Locator::Css(".tabs .tab")).await?.len())
@@ -45,7 +27,7 @@ async fn select_tab(c: &Client, index: usize) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "terminal_tabs", || async {
@@ -115,7 +97,7 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
 
 #[tokio::test]
 async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "tab_life", || async {
@@ -195,7 +177,7 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
 
 #[tokio::test]
 async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "flood", || async {
@@ -230,7 +212,7 @@ async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<
 
 #[tokio::test]
 async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(390, 844).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "phone_keys", || async {
@@ -268,7 +250,7 @@ async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn resizing_the_window_resizes_the_terminal() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1000, 700).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "resize", || async {
@@ -342,7 +324,7 @@ async fn a_lost_connection_shows_reconnecting_and_recovers_with_the_output() -> 
 
 #[tokio::test]
 async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result<()> {
-    let (backend, mut bridge) = stack().await?;
+    let (backend, mut bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "offline_server", || async {
@@ -377,7 +359,7 @@ async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result
 
 #[tokio::test]
 async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "file_tree", || async {
@@ -447,7 +429,7 @@ async fn click_row(c: &Client, text: &str, clicks: usize) -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
-    let (backend, _bridge) = stack().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
     let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "copy_paste_links", || async {

@@ -91,8 +91,10 @@ impl Ctx {
         });
     }
 
-    fn start_create(&self, folder: bool) {
-        let Some(dir) = self.target_dir() else { return };
+    /// Opens a name box for a new file or folder in `dir` (by default where
+    /// [`Ctx::target_dir`] says).
+    fn start_create(&self, dir: Option<String>, folder: bool) {
+        let Some(dir) = dir.or_else(|| self.target_dir()) else { return };
         let tree = self.tree();
         if !tree.is_open(&dir) {
             tree.open(&dir);
@@ -226,9 +228,9 @@ pub fn FileTree(
             <div class="files-head">
                 <span class="files-root" title=root><bdi>{root}</bdi></span>
                 <button class="tool files-new-file" title="New file" aria-label="New file"
-                    on:click=move |_| ctx.start_create(false)>"+ File"</button>
+                    on:click=move |_| ctx.start_create(None, false)>"+ File"</button>
                 <button class="tool files-new-folder" title="New folder" aria-label="New folder"
-                    on:click=move |_| ctx.start_create(true)>"+ Folder"</button>
+                    on:click=move |_| ctx.start_create(None, true)>"+ Folder"</button>
                 <button class="tool files-upload" title="Upload files" aria-label="Upload files"
                     on:click=move |_| { if let Some(p) = picker.get_untracked() { p.click() } }>"Upload"</button>
                 <input type="file" multiple class="files-picker" node_ref=picker tabindex="-1" aria-hidden="true" on:change=picked />
@@ -521,8 +523,8 @@ fn ActionsMenu() -> impl IntoView {
         >
             <div hidden=is_dir>{item("Open", "open", |ctx, r| ctx.opener.open(r.path.clone(), None))}</div>
             <div hidden=move || !is_dir()>
-                {item("New file", "new-file", |ctx, r| { ctx.selected.set(Some(r.path.clone())); ctx.start_create(false) })}
-                {item("New folder", "new-folder", |ctx, r| { ctx.selected.set(Some(r.path.clone())); ctx.start_create(true) })}
+                {item("New file", "new-file", |ctx, r| ctx.start_create(Some(r.path.clone()), false))}
+                {item("New folder", "new-folder", |ctx, r| ctx.start_create(Some(r.path.clone()), true))}
             </div>
             {item("Rename", "rename", |ctx, r| ctx.tree().editing.set(Some(Edit::Rename(r.path.clone()))))}
             {item("Download", "download", |ctx, r| ctx.download(r.path.clone(), r.kind))}
