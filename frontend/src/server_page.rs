@@ -41,6 +41,32 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let conn_ref = StoredValue::new_local(conn.clone());
     // The file tree beside the terminals on a desktop; over them, when asked for, on a phone.
     let files_open = RwSignal::new(!crate::browser::media_matches("(max-width: 700px)"));
+    let tree_root = RwSignal::new(None::<String>);
+    let finder = files::Finder::default();
+    // The tree starts once the first terminal is live (or after a moment, whatever happens):
+    // its requests must not delay the terminal a person is waiting for. On a phone it starts
+    // when first shown.
+    let tree_due = RwSignal::new(false);
+    spawn_local(async move {
+        crate::browser::sleep(1500).await;
+        tree_due.set(true);
+    });
+    let start_tree = Memo::new(move |_| {
+        let due = tree_due.get() || tabs.with(|t| t.iter().any(|t| t.status.get() == Status::Live));
+        due && files_open.get()
+    });
+    let tree_started = RwSignal::new(false);
+    Effect::new(move |_| {
+        if start_tree.get() {
+            tree_started.set(true);
+        }
+    });
+    // The finder searches beneath the tree's top folder: opening it starts the tree too.
+    Effect::new(move |_| {
+        if finder.open.get().is_some() {
+            tree_started.set(true);
+        }
+    });
 
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
@@ -89,8 +115,6 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             active.set(Some(tab.key));
         }
     };
-    let tree_root = RwSignal::new(None::<String>);
-    let finder = files::Finder::default();
     // Ctrl+P: go to a file; Ctrl+Shift+F: search the files' content. Not inside a terminal,
     // where those keys belong to the shell.
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
@@ -300,7 +324,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             <div class="workspace" class:files-open=move || files_open.get()>
             <aside class="files-pane" hidden=move || !files_open.get()>
-                <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root />
+                <Show when=move || tree_started.get()>
+                    <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root />
+                </Show>
             </aside>
             <div class="main">
             <div class="tabbar">
