@@ -88,9 +88,12 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         clean_tab(c).await?;
         wait_disk(&file, "print('hello')\nx = 1").await?;
 
-        // Someone changes the file on the server; a save now is refused and asks.
-        std::fs::write(&file, "theirs\n")?;
+        // Someone changes the file on the server while it has unsaved changes here: the page
+        // says so at once, and a save is refused and asks.
         type_keys(c, "2").await?;
+        wait_for(c, ".editor-tab.active.dirty").await?;
+        std::fs::write(&file, "theirs\n")?;
+        wait_for(c, ".editor-notice[data-notice=changed]").await?;
         chord(c, Key::Control, 's').await?;
         wait_for(c, ".editor-notice[data-notice=conflict]").await?;
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -114,9 +117,11 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
 
         // Another change on the server, and this time take theirs: the editor shows it, the
         // file is unchanged, and the person's edit is still one undo away.
-        std::fs::write(&file, "theirs again\n")?;
         to_end(c).await?;
         type_keys(c, "3").await?;
+        wait_for(c, ".editor-tab.active.dirty").await?;
+        std::fs::write(&file, "theirs again\n")?;
+        wait_for(c, ".editor-notice[data-notice=changed]").await?;
         chord(c, Key::Control, 's').await?;
         wait_for(c, ".editor-notice[data-notice=conflict]").await?;
         c.find(Locator::Css(".editor-notice button.reload")).await?.click().await?;
@@ -234,6 +239,47 @@ async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Res
         assert!(notice.text().await?.contains("read-only"), "{}", notice.text().await?);
         assert_eq!(std::fs::read_to_string(&locked)?, "do not touch\n");
         c.find(Locator::Css(".editor-tab.active.dirty")).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn a_change_on_the_server_reaches_a_clean_editor_and_warns_a_dirty_one() -> anyhow::Result<()> {
+    let (backend, bridge) = ui_stack(&[]).await?;
+    let file = bridge.dir.path().join("config.toml");
+    std::fs::write(&file, "port = 80\n")?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "editor_follows_disk", || async {
+        open_server(c, &backend.url).await?;
+        open_file(c, "config.toml").await?;
+        wait_editor(c, &file, "port = 80").await?;
+        // Clean: the editor takes the server's version by itself, and stays clean.
+        std::fs::write(&file, "port = 8080\n")?;
+        wait_editor(c, &file, "port = 8080").await?;
+        clean_tab(c).await?;
+        // A save of ours is not mistaken for someone else's change.
+        to_end(c).await?;
+        type_keys(c, "# mine").await?;
+        chord(c, Key::Control, 's').await?;
+        clean_tab(c).await?;
+        wait_disk(&file, "port = 8080\n# mine").await?;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(c.find(Locator::Css(".editor-notice:not([hidden])")).await.is_err(), "no warning for our own save");
+        // Dirty: it says so at once, keeps the person's text, and writes nothing.
+        type_keys(c, " edits").await?;
+        std::fs::write(&file, "port = 9090\n")?;
+        wait_for(c, ".editor-notice[data-notice=changed]").await?;
+        let text = editor_text(c, &file.to_string_lossy()).await?.unwrap_or_default();
+        assert!(text.contains("# mine edits"), "{text}");
+        assert_eq!(std::fs::read_to_string(&file)?, "port = 9090\n");
+        // Keeping theirs: the server's version, clean.
+        c.find(Locator::Css(".editor-notice button.reload")).await?.click().await?;
+        wait_editor(c, &file, "port = 9090").await?;
+        clean_tab(c).await?;
         Ok(())
     })
     .await;

@@ -180,6 +180,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }
         if loaded.get_untracked() {
             tabs.with_untracked(|t| t.iter().for_each(TermTab::connect));
+            editors.with_untracked(|e| e.iter().for_each(EditorTab::watch));
         } else {
             load_tabs();
         }

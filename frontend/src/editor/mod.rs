@@ -128,6 +128,7 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
                 data-notice=move || match notice.get() {
                     Some(Notice::Saving) => "saving",
                     Some(Notice::Conflict) => "conflict",
+                    Some(Notice::Changed) => "changed",
                     Some(Notice::Error(_)) => "error",
                     None => "",
                 }
@@ -141,6 +142,13 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
                         <button class="tool reload" on:click=act(EditorTab::reload)>"Take theirs"</button>
                         <button class="tool overwrite" on:click=act(EditorTab::overwrite)>"Overwrite with mine"</button>
                         <button class="tool dismiss" on:click=act(|t| t.dismiss())>"Keep editing"</button>
+                    }.into_any(),
+                    Some(Notice::Changed) => view! {
+                        <span>"This file changed on the server while you were editing it."</span>
+                        <button class="tool compare" hidden=move || comparing.get() == Some(Compare::Disk)
+                            on:click=move |_| tab.with_value(|t| t.compare(Compare::Disk))>"Compare"</button>
+                        <button class="tool reload" on:click=act(EditorTab::reload)>"Take theirs"</button>
+                        <button class="tool dismiss" on:click=act(|t| t.dismiss())>"Keep mine"</button>
                     }.into_any(),
                     Some(Notice::Error(e)) => view! {
                         <span>{e}</span>

@@ -8,15 +8,18 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
+use js_sys::Uint8Array;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use porta_shared::bridge::{FileKind, FsStat, GitHead};
-use porta_shared::client::OnServer;
+use porta_shared::client::{self, ClientEvent, OnServer};
+use porta_shared::frame::FrameKind;
+use porta_shared::types::StreamId;
 use porta_shared::{ErrorBody, ErrorCode};
 
 use super::monaco::{self, Callbacks, Monaco, Options};
 use crate::api::Limits;
-use crate::conn::Conn;
+use crate::conn::{Conn, StreamSink};
 use crate::files::transfer::{self, WriteRules};
 use crate::terminal::Look;
 
@@ -45,6 +48,8 @@ pub enum Notice {
     Saving,
     /// The file changed on disk since it was loaded; nothing was written.
     Conflict,
+    /// The file changed on disk while it has unsaved changes here (found before any save).
+    Changed,
     Error(String),
 }
 
@@ -58,6 +63,8 @@ pub enum Compare {
 }
 
 pub struct EditorTab {
+    /// This tab, for callbacks that only get `&self`.
+    me: Weak<EditorTab>,
     /// Unique on this page; shares its numbering with the terminal tabs.
     pub key: u32,
     pub path: String,
@@ -80,11 +87,14 @@ pub struct EditorTab {
     /// A line to show once the text is in the widget.
     pending_line: Cell<Option<u32>>,
     mounting: Cell<bool>,
+    /// The watch on the file's folder, so changes made on the server are noticed.
+    watch: Cell<Option<StreamId>>,
 }
 
 impl EditorTab {
     pub fn new(key: u32, server: String, conn: Conn, limits: Limits, path: String) -> Rc<Self> {
-        let tab = Rc::new(Self {
+        let tab = Rc::new_cyclic(|me| Self {
+            me: me.clone(),
             key,
             path,
             server,
@@ -101,6 +111,7 @@ impl EditorTab {
             compare_host: RefCell::new(None),
             pending_line: Cell::new(None),
             mounting: Cell::new(false),
+            watch: Cell::new(None),
         });
         tab.load(false);
         tab
@@ -128,6 +139,9 @@ impl EditorTab {
                 Ok(doc) => doc,
                 Err(e) => Doc::Failed(e.message),
             };
+            if matches!(doc, Doc::Text { .. }) {
+                tab.watch();
+            }
             tab.doc.set(doc);
         });
     }
@@ -343,9 +357,77 @@ impl EditorTab {
         self.notice.set(None);
     }
 
-    /// Drops the widget (the tab is closing).
+    /// Watches the file's folder (again, after a reconnect), so a change made on the server
+    /// reaches the editor: a clean editor takes it, a dirty one says so.
+    pub fn watch(self: &Rc<Self>) {
+        if self.watch.get().is_some() || !matches!(self.doc.get_untracked(), Doc::Text { .. } | Doc::Loading) {
+            return;
+        }
+        let tab = self.clone();
+        spawn_local(async move {
+            let folder = crate::files::parent_of(&tab.path).to_owned();
+            let req = client::FsWatch { server: tab.server.clone(), path: folder };
+            if let Ok(w) = tab.conn.call(req).await {
+                tab.watch.set(Some(w.stream));
+                let sink: Rc<dyn StreamSink> = tab.clone();
+                tab.conn.register(w.stream, Rc::downgrade(&sink));
+            }
+        });
+    }
+
+    /// The file may have changed on disk: compare with what the editor is based on.
+    fn changed_on_disk(self: &Rc<Self>) {
+        let tab = self.clone();
+        spawn_local(async move {
+            // A save under way changes the file itself; its answer says what is on disk.
+            if tab.notice.get_untracked() == Some(Notice::Saving) || tab.widget.borrow().is_none() {
+                return;
+            }
+            let Ok((text, sha)) = tab.disk_text().await else { return };
+            if tab.sha256.borrow().as_deref() == Some(sha.as_str()) {
+                return;
+            }
+            if tab.dirty.get_untracked() {
+                // Already deciding about a conflict: that question covers this change too.
+                if tab.notice.get_untracked() != Some(Notice::Conflict) {
+                    tab.notice.set(Some(Notice::Changed));
+                }
+            } else {
+                if let Some(w) = tab.widget.borrow().as_ref() {
+                    w.replace(&text);
+                }
+                *tab.sha256.borrow_mut() = Some(sha);
+            }
+        });
+    }
+
+    /// Drops the widget and the watch (the tab is closing).
     pub fn close(&self) {
         self.widget.borrow_mut().take();
+        if let Some(stream) = self.watch.take() {
+            self.conn.unregister(stream);
+            let conn = self.conn.clone();
+            spawn_local(async move {
+                let _ = conn.call(client::FsUnwatch { stream }).await;
+            });
+        }
+    }
+}
+
+impl StreamSink for EditorTab {
+    fn frame(&self, _kind: FrameKind, _seq: u64, _payload: Uint8Array) {}
+
+    fn event(&self, event: ClientEvent) {
+        match event {
+            ClientEvent::FsChanged(c) if c.rescan || c.names.iter().any(|n| n == self.name()) => {
+                // The sink is held weakly by the connection; reach the tab's Rc through it.
+                if let Some(tab) = self.me.upgrade() {
+                    tab.changed_on_disk();
+                }
+            }
+            ClientEvent::StreamClosed(_) => self.watch.set(None),
+            _ => {}
+        }
     }
 }
 

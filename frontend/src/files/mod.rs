@@ -25,6 +25,7 @@ use tree::{Edit, Row, Sort, Tree, join, parent};
 use uploads::Uploads;
 
 pub use finder::{Finder, FinderPanel, Mode as FinderMode};
+pub use tree::parent as parent_of;
 
 use crate::browser;
 use crate::conn::Conn;
