@@ -75,6 +75,8 @@ struct Folder {
     entries: RwSignal<Option<Result<Vec<FileEntry>, String>>>,
     open: Cell<bool>,
     watch: Cell<Option<StreamId>>,
+    /// A watch was asked for (or is in place): never two for one folder.
+    watching: Cell<bool>,
 }
 
 impl StreamSink for Folder {
@@ -89,7 +91,10 @@ impl StreamSink for Folder {
                 tree.refresh_git_for(&self.path);
             }
             // The server went away: the watch is over; it is made again on reconnect.
-            ClientEvent::StreamClosed(_) => self.watch.set(None),
+            ClientEvent::StreamClosed(_) => {
+                self.watch.set(None);
+                self.watching.set(false);
+            }
             _ => {}
         }
     }
@@ -157,6 +162,7 @@ impl Tree {
                     entries: self.owner.with(|| RwSignal::new(None)),
                     open: Cell::new(false),
                     watch: Cell::new(None),
+                    watching: Cell::new(false),
                 })
             })
             .clone()
@@ -169,15 +175,19 @@ impl Tree {
             self.close_all();
             self.root.set(Some(root.clone()));
         }
-        let open: Vec<String> =
+        let mut open: Vec<String> =
             self.folders.borrow().values().filter(|f| f.open.get()).map(|f| f.path.clone()).collect();
+        if !open.contains(&root) {
+            open.push(root);
+        }
         for path in open {
+            // A new socket: the old watches went with the old one.
             if let Some(f) = self.folders.borrow().get(&path) {
                 f.watch.set(None);
+                f.watching.set(false);
             }
             self.open(&path);
         }
-        self.open(&root);
     }
 
     pub fn is_open(&self, path: &str) -> bool {
@@ -191,21 +201,25 @@ impl Tree {
         self.shape.update(|n| *n += 1);
         self.list(path);
         self.check_git(path);
-        if folder.watch.get().is_some() {
+        if folder.watching.replace(true) {
             return;
         }
         let tree = self.clone();
         spawn_local(async move {
             let req = client::FsWatch { server: tree.server.clone(), path: folder.path.clone() };
-            if let Ok(w) = tree.conn.call(req).await {
-                if !folder.open.get() {
+            match tree.conn.call(req).await {
+                Ok(w) if !folder.open.get() || folder.watch.get().is_some() => {
+                    // Closed while the watch was being made, or watched meanwhile already.
+                    folder.watching.set(folder.watch.get().is_some());
                     let _ = tree.conn.call(client::FsUnwatch { stream: w.stream }).await;
-                    return;
                 }
-                folder.watch.set(Some(w.stream));
-                // The connection holds the folder weakly: the tree owns it.
-                let sink: Rc<dyn StreamSink> = folder.clone();
-                tree.conn.register(w.stream, Rc::downgrade(&sink));
+                Ok(w) => {
+                    folder.watch.set(Some(w.stream));
+                    // The connection holds the folder weakly: the tree owns it.
+                    let sink: Rc<dyn StreamSink> = folder.clone();
+                    tree.conn.register(w.stream, Rc::downgrade(&sink));
+                }
+                Err(_) => folder.watching.set(false),
             }
         });
     }
@@ -223,6 +237,7 @@ impl Tree {
 
     fn unwatch(&self, f: &Folder) {
         f.open.set(false);
+        f.watching.set(false);
         if let Some(stream) = f.watch.take() {
             self.conn.unregister(stream);
             let conn = self.conn.clone();
