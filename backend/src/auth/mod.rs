@@ -48,12 +48,9 @@ impl AuthUser {
         UserInfo { id: self.0.id.clone(), username: self.0.username.clone(), is_admin: self.0.is_admin }
     }
 
-    /// Who acted, for the audit log: the user, or the API token (which names its user).
+    /// Who acted, for the audit log.
     pub fn actor(&self) -> String {
-        match &self.1 {
-            scopes::Access::Session => format!("user:{}", self.0.id),
-            scopes::Access::Token { id, .. } => format!("token:{id}"),
-        }
+        self.1.actor(&self.0.id)
     }
 
     /// Refuses, with a message naming what is missing, unless this request carries `scope`

@@ -84,6 +84,14 @@ pub enum Access {
 }
 
 impl Access {
+    /// Who acts, for the audit log: the user, or the API token (which names its user).
+    pub fn actor(&self, user_id: &str) -> String {
+        match self {
+            Access::Session => format!("user:{user_id}"),
+            Access::Token { id, .. } => format!("token:{id}"),
+        }
+    }
+
     /// Whether this access carries `scope` (admin rights are still checked on the user).
     pub fn allows(&self, scope: Scope) -> bool {
         match self {

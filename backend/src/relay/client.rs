@@ -292,10 +292,7 @@ impl Session {
 
     /// Who acts, for the audit log.
     fn actor(&self) -> String {
-        match &self.access {
-            Access::Session => format!("user:{}", self.user.id),
-            Access::Token { id, .. } => format!("token:{id}"),
-        }
+        self.access.actor(&self.user.id)
     }
 
     async fn on_request(&mut self, id: String, msg: ClientRequest) -> std::result::Result<(), ErrorBody> {
