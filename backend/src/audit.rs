@@ -21,6 +21,8 @@ pub struct Record {
     pub source: Option<String>,
     /// The server the action was on.
     pub server_id: Option<String>,
+    /// The workspace the action was in.
+    pub workspace_id: Option<String>,
     pub action: String,
     pub target: Option<String>,
     /// `ok` or `denied`.
@@ -32,7 +34,9 @@ pub struct Record {
 
 impl Record {
     /// The hash this event must carry when it follows `prev`: over every field but the hashes,
-    /// in a fixed order, as JSON (so no two different events can encode alike).
+    /// in a fixed order, as JSON (so no two different events can encode alike). The workspace,
+    /// a later field, is appended only when there is one, so events written before it existed
+    /// keep their hashes (and an array of eleven never encodes like one of ten).
     pub fn chain_hash(&self, prev: &str) -> String {
         let fields = (
             prev,
@@ -47,7 +51,11 @@ impl Record {
             &self.detail,
         );
         // Serialising strings, numbers and options cannot fail.
-        let encoded = serde_json::to_vec(&fields).unwrap_or_default();
+        let encoded = match &self.workspace_id {
+            None => serde_json::to_vec(&fields),
+            Some(ws) => serde_json::to_vec(&(fields, ws)),
+        }
+        .unwrap_or_default();
         hex::encode(Sha256::digest(encoded))
     }
 }
@@ -132,6 +140,7 @@ mod tests {
                     actor: Some(format!("user:{seq}")),
                     source: Some("10.0.0.1".into()),
                     server_id: None,
+                    workspace_id: (seq % 2 == 1).then(|| "w1".to_owned()),
                     action: "file.write".into(),
                     target: Some("server:s1".into()),
                     result: "ok".into(),
@@ -154,12 +163,14 @@ mod tests {
 
     #[test]
     fn a_changed_field_breaks_the_chain_at_that_event() {
-        for field in 0..4 {
+        for field in 0..6 {
             let mut c = chain(5);
             match field {
                 0 => c[2].detail = Some("/etc/shadow".into()),
                 1 => c[2].result = "denied".into(),
                 2 => c[2].actor = None,
+                3 => c[2].workspace_id = Some("w2".into()),
+                4 => c[2].workspace_id = None,
                 _ => c[2].at_ms += 1,
             }
             assert!(matches!(verify(&c), Verdict::Broken { seq: 3, .. }), "field {field}: {:?}", verify(&c));

@@ -15,6 +15,7 @@ pub mod http;
 pub mod metrics;
 pub mod relay;
 pub mod state;
+pub mod teams;
 
 use std::future::Future;
 use std::net::SocketAddr;

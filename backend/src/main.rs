@@ -55,7 +55,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .first_admin()
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no admin exists yet; start Porta and finish the set-up first"))?;
-            let token = porta_backend::graphql::create_enrollment_token(&state, &admin.id, name.as_deref())
+            let ws = state
+                .store
+                .home_workspace(&admin.id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("the first admin owns no workspace; make one in the app"))?;
+            let token = porta_backend::graphql::create_enrollment_token(&state, &admin.id, &ws, name.as_deref())
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", token.token);

@@ -61,6 +61,61 @@ impl Api {
         })
     }
 
+    /// An invitation link to this user's team `team_id` with `role` (via GraphQL).
+    pub async fn invite(&self, team_id: &str, role: &str) -> anyhow::Result<String> {
+        let q = "mutation($t: String!, $r: String!) { createInvitation(teamId: $t, role: $r) { link } }";
+        let v = self.graphql(q, json!({ "t": team_id, "r": role })).await?;
+        v["data"]["createInvitation"]["link"].as_str().map(str::to_owned).with_context(|| format!("invite: {v}"))
+    }
+
+    /// The id of the first team this user owns.
+    pub async fn own_team(&self) -> anyhow::Result<String> {
+        let v = self.graphql("{ teams { id role } }", json!({})).await?;
+        let teams = v["data"]["teams"].as_array().with_context(|| format!("teams: {v}"))?;
+        teams
+            .iter()
+            .find(|t| t["role"] == "owner")
+            .and_then(|t| t["id"].as_str())
+            .map(str::to_owned)
+            .with_context(|| format!("no team owned: {v}"))
+    }
+
+    /// Makes an account through an invitation link (as a person who is not signed in) and
+    /// returns it signed in.
+    pub async fn join_by_link(base: &str, link: &str, username: &str, password: &str) -> anyhow::Result<Self> {
+        let resp = Self::accept_link(base, link, None, Some((username, password))).await?;
+        if !resp.status().is_success() {
+            bail!("joining failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+        }
+        let cookie = refresh_cookie(&resp);
+        let auth: AuthResponse = resp.json().await?;
+        Ok(Self {
+            base: base.to_owned(),
+            http: reqwest::Client::new(),
+            access: auth.access_token,
+            refresh_cookie: cookie,
+        })
+    }
+
+    /// `POST /api/invitations/{token}/accept` for the link, signed in with `access` or making
+    /// an account with `creds`.
+    pub async fn accept_link(
+        base: &str,
+        link: &str,
+        access: Option<&str>,
+        creds: Option<(&str, &str)>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let token = link.rsplit('/').next().unwrap_or_default();
+        let mut req = reqwest::Client::new().post(format!("{base}/api/invitations/{token}/accept"));
+        if let Some(a) = access {
+            req = req.bearer_auth(a);
+        }
+        if let Some((u, p)) = creds {
+            req = req.json(&json!({ "username": u, "password": p }));
+        }
+        Ok(req.send().await?)
+    }
+
     /// `POST /api/auth/refresh` with `cookie`; on success the new tokens replace ours.
     pub async fn refresh_with(&mut self, cookie: &str) -> anyhow::Result<reqwest::StatusCode> {
         let resp = self

@@ -45,6 +45,35 @@ pub struct WsTicket {
     pub expires_in: u64,
 }
 
+/// `GET /api/invitations/{token}`: what an invitation link offers (answered without signing
+/// in: the link's secret is the permission).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationView {
+    pub team: String,
+    /// `owner`, `admin`, `developer` or `viewer`.
+    pub role: String,
+    pub invited_by: String,
+    pub expires_at_ms: i64,
+}
+
+/// `POST /api/invitations/{token}/accept`. Signed in (an access token is sent): joins as that
+/// user, with an empty body. Otherwise a new account is made with these credentials, joins,
+/// and is signed in (the reply is then an [`AuthResponse`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptInvitation {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// The reply to accepting an invitation as a signed-in user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Joined {
+    pub team_id: String,
+    pub role: String,
+}
+
 /// Every non-2xx JSON response of the REST API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -32,17 +32,21 @@ pub async fn authenticate(state: &AppState, secret: &str) -> Result<AuthUser> {
     let token = state.store.use_api_token(&hash_secret(secret)).await?.ok_or_else(refused)?;
     let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(refused)?;
     let scopes = Scopes::parse(token.scopes.split(',')).map_err(|e| Error::Other(anyhow::anyhow!(e)))?;
-    Ok(AuthUser(user, Access::Token { id: token.id, scopes }))
+    Ok(AuthUser(user, Access::Token { id: token.id, scopes, workspace: token.workspace_id }))
+}
+
+/// What a new token is to be.
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub scopes: Scopes,
+    pub expires_in_days: Option<i64>,
+    /// The one workspace it reaches (checked by the caller to be one of the user's).
+    pub workspace_id: Option<String>,
 }
 
 /// Makes a token for `user`; returns it with its secret (the only time the secret exists).
-pub async fn create(
-    state: &AppState,
-    user: &AuthUser,
-    name: &str,
-    scopes: Scopes,
-    expires_in_days: Option<i64>,
-) -> Result<(ApiToken, String)> {
+pub async fn create(state: &AppState, user: &AuthUser, spec: Spec<'_>) -> Result<(ApiToken, String)> {
+    let Spec { name, scopes, expires_in_days, workspace_id } = spec;
     // A token cannot mint tokens: that would outlive its own revocation.
     if user.1 != Access::Session {
         return Err(Error::Forbidden("API tokens are made by a signed-in user, not by another token".into()));
@@ -74,6 +78,7 @@ pub async fn create(
         expires_ms: expires_in_days.map(|d| now + d * 86_400_000),
         last_used_ms: None,
         revoked_ms: None,
+        workspace_id,
     };
     state.store.create_api_token(&token, &hash_secret(&secret)).await?;
     Ok((token, secret))

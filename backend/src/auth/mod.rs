@@ -147,7 +147,7 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Issues an access token and a refresh token in `family` (a new family when `None`).
-async fn sign_in(state: &AppState, user: &User, family: Option<&str>) -> Result<Response> {
+pub(crate) async fn sign_in(state: &AppState, user: &User, family: Option<&str>) -> Result<Response> {
     let access = state.keys.issue(&user.id, user.token_version)?;
     let refresh = tokens::random_secret("prt");
     let family = family.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
@@ -181,7 +181,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<AuthStatus>> {
     Ok(Json(AuthStatus { setup_required: state.store.user_count().await? == 0 }))
 }
 
-fn validate_credentials(req: &LoginRequest) -> Result<()> {
+pub(crate) fn validate_credentials(req: &LoginRequest) -> Result<()> {
     let name = req.username.trim();
     if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
         return Err(Error::BadRequest("a username is 1 to 64 letters, digits, '.', '_', '-' or '@'".into()));

@@ -79,8 +79,8 @@ impl fmt::Display for Scopes {
 pub enum Access {
     /// A signed-in session (access token from sign-in or refresh).
     Session,
-    /// A personal API token.
-    Token { id: String, scopes: Scopes },
+    /// A personal API token, perhaps limited to one workspace.
+    Token { id: String, scopes: Scopes, workspace: Option<String> },
 }
 
 impl Access {
@@ -90,6 +90,19 @@ impl Access {
             Access::Session => format!("user:{user_id}"),
             Access::Token { id, .. } => format!("token:{id}"),
         }
+    }
+
+    /// The workspace an API token is limited to.
+    pub fn workspace(&self) -> Option<&str> {
+        match self {
+            Access::Token { workspace: Some(ws), .. } => Some(ws),
+            _ => None,
+        }
+    }
+
+    /// Whether this access may reach something in `workspace` (`None`: in no workspace).
+    pub fn reaches_workspace(&self, workspace: Option<&str>) -> bool {
+        self.workspace().is_none_or(|limit| workspace == Some(limit))
     }
 
     /// Whether this access carries `scope` (admin rights are still checked on the user).
@@ -119,8 +132,18 @@ mod tests {
     #[test]
     fn a_session_may_do_anything_a_token_only_its_scopes() {
         assert!(Access::Session.allows(Scope::Admin));
-        let t = Access::Token { id: "t".into(), scopes: Scopes::parse(["read"]).expect("parse") };
+        let t = Access::Token { id: "t".into(), scopes: Scopes::parse(["read"]).expect("parse"), workspace: None };
         assert!(t.allows(Scope::Read));
         assert!(!t.allows(Scope::Write) && !t.allows(Scope::Terminal) && !t.allows(Scope::Admin));
+    }
+
+    #[test]
+    fn a_token_limited_to_a_workspace_reaches_nothing_else() {
+        let any = Access::Token { id: "t".into(), scopes: Scopes::default(), workspace: None };
+        assert!(any.reaches_workspace(Some("w1")) && any.reaches_workspace(None));
+        assert!(Access::Session.reaches_workspace(Some("w1")));
+        let one = Access::Token { id: "t".into(), scopes: Scopes::default(), workspace: Some("w1".into()) };
+        assert!(one.reaches_workspace(Some("w1")));
+        assert!(!one.reaches_workspace(Some("w2")) && !one.reaches_workspace(None));
     }
 }

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::auth::router())
         .merge(audit::router())
+        .merge(crate::teams::invitations::router())
         .merge(crate::graphql::router())
         .merge(crate::relay::router())
         .fallback(ui::serve)

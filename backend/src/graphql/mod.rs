@@ -1,6 +1,9 @@
-//! GraphQL at `/graphql`: everything that is not a byte stream.
+//! GraphQL at `/graphql`: everything that is not a byte stream. Servers, terminals, tokens and
+//! the audit log here; teams, members, workspaces and invitations in [`teams`].
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, Object, SimpleObject};
+mod teams;
+
+use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, SimpleObject};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::Router;
 use axum::extract::State;
@@ -11,15 +14,25 @@ use porta_shared::{ErrorBody, ErrorCode};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::auth::{AuthUser, MaybeAuthUser};
-use crate::db::{AuditEvent, Server};
+use crate::db::{AuditEvent, ServerAccess};
 use crate::error::Error;
 use crate::relay::bus::Route;
 use crate::state::AppState;
+use crate::teams::{Role, authorize_server};
 
 pub type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
+#[derive(MergedObject, Default)]
+pub struct Query(CoreQuery, teams::TeamQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(CoreMutation, teams::TeamMutation);
+
 pub fn schema() -> Schema {
-    async_graphql::Schema::build(Query, Mutation, EmptySubscription).limit_depth(12).limit_complexity(500).finish()
+    async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(12)
+        .limit_complexity(500)
+        .finish()
 }
 
 pub fn router() -> Router<AppState> {
@@ -109,6 +122,8 @@ pub struct ApiTokenView {
     expires_ms: Option<i64>,
     last_used_ms: Option<i64>,
     revoked_ms: Option<i64>,
+    /// The one workspace the token reaches, if it is limited to one.
+    workspace_id: Option<String>,
 }
 
 impl From<crate::db::ApiToken> for ApiTokenView {
@@ -122,6 +137,7 @@ impl From<crate::db::ApiToken> for ApiTokenView {
             expires_ms: t.expires_ms,
             last_used_ms: t.last_used_ms,
             revoked_ms: t.revoked_ms,
+            workspace_id: t.workspace_id,
         }
     }
 }
@@ -165,13 +181,21 @@ pub struct ServerView {
     kernel: Option<String>,
     arch: Option<String>,
     hostname: Option<String>,
+    workspace_id: Option<String>,
+    team_id: String,
+    /// The caller's role on it: `owner`, `admin`, `developer` or `viewer`.
+    role: String,
 }
 
 impl ServerView {
-    fn new(s: Server, state: &AppState) -> Self {
+    fn new(a: ServerAccess, state: &AppState) -> Self {
+        let s = a.server;
         let online = state.bus.connected(&s.id).is_some();
         Self {
             online,
+            workspace_id: s.workspace_id,
+            team_id: a.team_id,
+            role: a.role.to_string(),
             id: s.id,
             name: s.name,
             last_seen_ms: s.last_seen_ms,
@@ -214,12 +238,13 @@ pub struct EnrollmentToken {
 }
 
 /// The bridge's systemd unit, shown in install snippets.
-const SYSTEMD_UNIT: &str = include_str!("../../bridge-daemon/dist/porta-bridge.service");
+const SYSTEMD_UNIT: &str = include_str!("../../../bridge-daemon/dist/porta-bridge.service");
 
-pub struct Query;
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl Query {
+impl CoreQuery {
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<UserView> {
         let u = &user(ctx, Scope::Read)?.0;
         Ok(UserView { id: u.id.clone(), username: u.username.clone(), is_admin: u.is_admin })
@@ -304,26 +329,35 @@ impl Query {
         Ok(list.into_iter().map(ApiTokenView::from).collect())
     }
 
-    /// The servers the signed-in user may use.
+    /// The servers the caller reaches, in every team they are in (or in the one workspace
+    /// their API token is limited to).
     async fn servers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ServerView>> {
         let state = state(ctx);
-        let list = state.store.servers_for(&user(ctx, Scope::Read)?.0).await.map_err(|e| gql(e.into()))?;
-        Ok(list.into_iter().map(|s| ServerView::new(s, state)).collect())
+        let u = user(ctx, Scope::Read)?;
+        let list = state.store.servers_for(&u.0.id).await.map_err(|e| gql(e.into()))?;
+        Ok(list
+            .into_iter()
+            .filter(|a| u.1.reaches_workspace(a.server.workspace_id.as_deref()))
+            .map(|a| ServerView::new(a, state))
+            .collect())
     }
 
+    /// One server; `null` when there is none the caller reaches.
     async fn server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<Option<ServerView>> {
         let state = state(ctx);
-        let s = state.store.server_for(&user(ctx, Scope::Read)?.0, &id).await.map_err(|e| gql(e.into()))?;
-        Ok(s.map(|s| ServerView::new(s, state)))
+        let u = user(ctx, Scope::Read)?;
+        match authorize_server(&state.store, &u.0, &u.1, &id, Role::Viewer, "seeing a server").await {
+            Ok(a) => Ok(Some(ServerView::new(a, state))),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(gql(e)),
+        }
     }
 
     /// The terminals running on a server, asked of its bridge.
     async fn terminals(&self, ctx: &Context<'_>, server_id: String) -> async_graphql::Result<Vec<TerminalView>> {
         let state = state(ctx);
-        let s = state.store.server_for(&user(ctx, Scope::Read)?.0, &server_id).await.map_err(|e| gql(e.into()))?;
-        if s.is_none() {
-            return Err(gql(Error::NotFound(format!("no server {server_id}, or you may not use it"))));
-        }
+        let u = user(ctx, Scope::Read)?;
+        authorize_server(&state.store, &u.0, &u.1, &server_id, Role::Viewer, "listing terminals").await.map_err(gql)?;
         let timeout = std::time::Duration::from_millis(state.config.request_timeout_ms);
         let reply = tokio::time::timeout(timeout, state.bus.request(&server_id, TermList {}.into(), Route::None))
             .await
@@ -350,15 +384,18 @@ impl Query {
     }
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl Mutation {
-    /// A one-time token that enrols a new server (valid for the configured time).
+impl CoreMutation {
+    /// A one-time token that enrols a new server into a workspace (valid for the configured
+    /// time). Without `workspaceId`, into the caller's own team's first workspace.
     async fn create_enrollment_token(
         &self,
         ctx: &Context<'_>,
         name: Option<String>,
+        workspace_id: Option<String>,
     ) -> async_graphql::Result<EnrollmentToken> {
         let state = state(ctx);
         let user = user(ctx, Scope::Write)?;
@@ -367,7 +404,18 @@ impl Mutation {
                 return Err(gql(Error::BadRequest("a server name is 1 to 64 characters".into())));
             }
         }
-        let created = create_enrollment_token(state, &user.0.id, name.as_deref()).await.map_err(gql)?;
+        let workspace_id = match workspace_id.or_else(|| user.1.workspace().map(str::to_owned)) {
+            Some(id) => id,
+            None => state.store.home_workspace(&user.0.id).await.map_err(|e| gql(e.into()))?.map(|w| w.id).ok_or_else(
+                || gql(Error::BadRequest("you own no workspace; name the workspace the server joins".into())),
+            )?,
+        };
+        let (ws, role) = crate::teams::workspace_role(&state.store, user, &workspace_id).await.map_err(gql)?;
+        crate::teams::require_role(role, Role::Admin, "adding a server").map_err(gql)?;
+        if ws.deleted_ms.is_some() {
+            return Err(gql(Error::Conflict(format!("workspace {} is deleted; restore it first", ws.name))));
+        }
+        let created = create_enrollment_token(state, &user.0.id, &ws, name.as_deref()).await.map_err(gql)?;
         state
             .store
             .audit(AuditEvent {
@@ -375,27 +423,31 @@ impl Mutation {
                 action: "server.enrollment_token",
                 target: name.as_deref(),
                 ok: true,
-                detail: None,
+                workspace: Some(&ws.id),
                 ..Default::default()
             })
             .await;
         Ok(created)
     }
 
-    /// A personal API token with these scopes (`read`, `write`, `terminal`, `admin`); its
-    /// secret is in the answer and nowhere else, ever.
+    /// A personal API token with these scopes (`read`, `write`, `terminal`, `admin`),
+    /// perhaps limited to one workspace; its secret is in the answer and nowhere else, ever.
     async fn create_api_token(
         &self,
         ctx: &Context<'_>,
         name: String,
         scopes: Vec<String>,
         expires_in_days: Option<i64>,
+        workspace_id: Option<String>,
     ) -> async_graphql::Result<ApiTokenCreated> {
         let state = state(ctx);
         let user = user(ctx, Scope::Read)?;
         let scopes = Scopes::parse(scopes.iter().map(String::as_str)).map_err(|e| gql(Error::BadRequest(e)))?;
-        let (token, secret) =
-            crate::auth::api_tokens::create(state, user, &name, scopes, expires_in_days).await.map_err(gql)?;
+        if let Some(ws) = &workspace_id {
+            crate::teams::workspace_role(&state.store, user, ws).await.map_err(gql)?;
+        }
+        let spec = crate::auth::api_tokens::Spec { name: &name, scopes, expires_in_days, workspace_id };
+        let (token, secret) = crate::auth::api_tokens::create(state, user, spec).await.map_err(gql)?;
         state
             .store
             .audit(AuditEvent {
@@ -435,10 +487,9 @@ impl Mutation {
     async fn revoke_server(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let state = state(ctx);
         let user = user(ctx, Scope::Write)?;
-        let server = state.store.server_for(&user.0, &id).await.map_err(|e| gql(e.into()))?;
-        if server.is_none() {
-            return Err(gql(Error::NotFound(format!("no server {id}, or you may not use it"))));
-        }
+        let server = authorize_server(&state.store, &user.0, &user.1, &id, Role::Admin, "removing a server")
+            .await
+            .map_err(gql)?;
         let revoked = state.store.revoke_server(&id).await.map_err(|e| gql(e.into()))?;
         state.bus.disconnect_bridge(&id, ErrorBody::new(ErrorCode::Unauthorized, "this server was revoked"));
         state
@@ -450,6 +501,7 @@ impl Mutation {
                 ok: revoked,
                 detail: None,
                 server: Some(&id),
+                workspace: server.server.workspace_id.as_deref(),
                 ..Default::default()
             })
             .await;
@@ -457,15 +509,24 @@ impl Mutation {
     }
 }
 
-/// Mints an enrolment token owned by `user_id`.
+/// Mints an enrolment token made by `user_id` for a server joining `ws`, within its quota.
 pub async fn create_enrollment_token(
     state: &AppState,
     user_id: &str,
+    ws: &crate::db::Workspace,
     name: Option<&str>,
 ) -> Result<EnrollmentToken, Error> {
+    if let Some(max) = ws.max_servers {
+        if state.store.server_count(&ws.id).await? >= max {
+            return Err(Error::Conflict(format!(
+                "workspace {} has reached its quota of {max} servers; remove one or raise the quota",
+                ws.name
+            )));
+        }
+    }
     let token = random_secret("pet");
     let expires_at_ms = crate::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
-    state.store.insert_enrollment_token(&hash_secret(&token), user_id, name, expires_at_ms).await?;
+    state.store.insert_enrollment_token(&hash_secret(&token), user_id, &ws.id, name, expires_at_ms).await?;
     let url = &state.public_url;
     let command = format!("porta-bridge enroll --server {url} --token {token} && porta-bridge run");
     let install_snippet = format!(

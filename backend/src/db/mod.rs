@@ -10,6 +10,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use crate::now_ms;
+use crate::teams::Role;
+
+mod teams;
+pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct User {
@@ -32,6 +36,17 @@ pub struct Server {
     pub kernel: Option<String>,
     pub arch: Option<String>,
     pub hostname: Option<String>,
+    pub workspace_id: Option<String>,
+}
+
+/// A server as one user may reach it: through their role in the team owning its workspace.
+#[derive(Debug, Clone, FromRow)]
+pub struct ServerAccess {
+    #[sqlx(flatten)]
+    pub server: Server,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub team_id: String,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -57,9 +72,12 @@ pub struct ApiToken {
     pub expires_ms: Option<i64>,
     pub last_used_ms: Option<i64>,
     pub revoked_ms: Option<i64>,
+    /// The one workspace the token reaches, if it is limited to one.
+    pub workspace_id: Option<String>,
 }
 
-const API_TOKEN_COLUMNS: &str = "id, user_id, name, hint, scopes, created_ms, expires_ms, last_used_ms, revoked_ms";
+const API_TOKEN_COLUMNS: &str =
+    "id, user_id, name, hint, scopes, created_ms, expires_ms, last_used_ms, revoked_ms, workspace_id";
 
 /// What the system learnt about a server's machine.
 #[derive(Debug, Clone, Default)]
@@ -84,6 +102,8 @@ pub struct AuditEvent<'a> {
     pub source: Option<String>,
     /// The server the action is on.
     pub server: Option<&'a str>,
+    /// The workspace the action is in.
+    pub workspace: Option<&'a str>,
 }
 
 /// Which audit events to list.
@@ -109,11 +129,16 @@ pub struct Store {
     pool: SqlitePool,
     /// Audit events are chained: one is written at a time.
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Bumped when anyone may have lost access (a role lowered, a member removed, a workspace
+    /// deleted, an API token revoked): open stream sockets check themselves again.
+    access: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
-const AUDIT_COLUMNS: &str = "seq, at_ms, actor, source, server_id, action, target, result, detail, prev_hash, hash";
+const AUDIT_COLUMNS: &str =
+    "seq, at_ms, actor, source, server_id, workspace_id, action, target, result, detail, prev_hash, hash";
 
-const SERVER_COLUMNS: &str = "id, name, owner_id, created_ms, last_seen_ms, agent, os, kernel, arch, hostname";
+/// A server's columns, for queries that name the table `s`.
+const SERVER_COLUMNS: &str = "s.id, s.name, s.owner_id, s.created_ms, s.last_seen_ms, s.agent, s.os, s.kernel, s.arch, s.hostname, s.workspace_id";
 
 impl Store {
     /// Opens (creating if needed) the database and applies pending migrations.
@@ -128,9 +153,18 @@ impl Store {
         let max = if url.contains(":memory:") { 1 } else { 8 };
         let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
         sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        let store = Self { pool, audit_lock: Default::default() };
+        let store = Self { pool, audit_lock: Default::default(), access: Default::default() };
         store.seal_audit().await?;
         Ok(store)
+    }
+
+    /// Changes whenever someone may have lost access to something.
+    pub fn access_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.access.subscribe()
+    }
+
+    fn access_changed(&self) {
+        self.access.send_modify(|n| *n += 1);
     }
 
     pub async fn ping(&self) -> sqlx::Result<()> {
@@ -143,16 +177,20 @@ impl Store {
         sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await
     }
 
+    /// Creates a user with a team of their own (which they own) holding one workspace.
     pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> sqlx::Result<User> {
         let id = uuid::Uuid::new_v4().to_string();
+        let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO users (id, username, password_hash, is_admin, created_ms) VALUES (?, ?, ?, ?, ?)")
             .bind(&id)
             .bind(username)
             .bind(password_hash)
             .bind(is_admin)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        teams::insert_team(&mut tx, username, &id).await?;
+        tx.commit().await?;
         Ok(User { id, username: username.into(), password_hash: password_hash.into(), is_admin, token_version: 0 })
     }
 
@@ -235,14 +273,17 @@ impl Store {
         &self,
         token_hash: &str,
         created_by: &str,
+        workspace_id: &str,
         name: Option<&str>,
         expires_ms: i64,
     ) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO enrollment_tokens (token_hash, created_by, name, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO enrollment_tokens (token_hash, created_by, workspace_id, name, created_ms, expires_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(token_hash)
         .bind(created_by)
+        .bind(workspace_id)
         .bind(name)
         .bind(now_ms())
         .bind(expires_ms)
@@ -261,21 +302,23 @@ impl Store {
     ) -> sqlx::Result<Option<Server>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "UPDATE enrollment_tokens SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL AND expires_ms > ? RETURNING created_by, name",
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "UPDATE enrollment_tokens SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL AND expires_ms > ? \
+             RETURNING created_by, name, workspace_id",
         )
         .bind(now)
         .bind(token_hash)
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((owner_id, name)) = row else {
+        let Some((owner_id, name, workspace_id)) = row else {
             return Ok(None);
         };
         let id = uuid::Uuid::new_v4().to_string();
         let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.to_owned());
         sqlx::query(
-            "INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname, workspace_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&id)
         .bind(&name)
@@ -283,6 +326,7 @@ impl Store {
         .bind(credential_hash)
         .bind(now)
         .bind(hostname)
+        .bind(&workspace_id)
         .execute(&mut *tx)
         .await?;
         sqlx::query("UPDATE enrollment_tokens SET server_id = ? WHERE token_hash = ?")
@@ -302,6 +346,7 @@ impl Store {
             kernel: None,
             arch: None,
             hostname: Some(hostname.to_owned()),
+            workspace_id,
         }))
     }
 
@@ -310,7 +355,7 @@ impl Store {
     /// The live (not revoked) server holding this credential.
     pub async fn server_by_credential(&self, credential_hash: &str) -> sqlx::Result<Option<Server>> {
         sqlx::query_as(&format!(
-            "SELECT {SERVER_COLUMNS} FROM servers WHERE credential_hash = ? AND revoked_ms IS NULL"
+            "SELECT {SERVER_COLUMNS} FROM servers s WHERE s.credential_hash = ? AND s.revoked_ms IS NULL"
         ))
         .bind(credential_hash)
         .fetch_optional(&self.pool)
@@ -318,33 +363,10 @@ impl Store {
     }
 
     pub async fn server(&self, id: &str) -> sqlx::Result<Option<Server>> {
-        sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND revoked_ms IS NULL"))
+        sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = ? AND s.revoked_ms IS NULL"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
-    }
-
-    /// The servers a user may use: their own, or all for an admin.
-    pub async fn servers_for(&self, user: &User) -> sqlx::Result<Vec<Server>> {
-        sqlx::query_as(&format!(
-            "SELECT {SERVER_COLUMNS} FROM servers WHERE revoked_ms IS NULL AND (owner_id = ? OR ?) ORDER BY name, id"
-        ))
-        .bind(&user.id)
-        .bind(user.is_admin)
-        .fetch_all(&self.pool)
-        .await
-    }
-
-    /// The server, if `user` may use it.
-    pub async fn server_for(&self, user: &User, server_id: &str) -> sqlx::Result<Option<Server>> {
-        sqlx::query_as(&format!(
-            "SELECT {SERVER_COLUMNS} FROM servers WHERE id = ? AND revoked_ms IS NULL AND (owner_id = ? OR ?)"
-        ))
-        .bind(server_id)
-        .bind(&user.id)
-        .bind(user.is_admin)
-        .fetch_optional(&self.pool)
-        .await
     }
 
     pub async fn server_seen(&self, id: &str, facts: Option<&ServerFacts>) -> sqlx::Result<()> {
@@ -381,6 +403,7 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.access_changed();
         Ok(r.rows_affected() == 1)
     }
 
@@ -388,8 +411,8 @@ impl Store {
 
     pub async fn create_api_token(&self, t: &ApiToken, secret_hash: &str) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO api_tokens (id, user_id, name, secret_hash, hint, scopes, created_ms, expires_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO api_tokens (id, user_id, name, secret_hash, hint, scopes, created_ms, expires_ms, workspace_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&t.id)
         .bind(&t.user_id)
@@ -399,6 +422,7 @@ impl Store {
         .bind(&t.scopes)
         .bind(t.created_ms)
         .bind(t.expires_ms)
+        .bind(&t.workspace_id)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -442,6 +466,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.access_changed();
         Ok(r.rows_affected() == 1)
     }
 
@@ -472,6 +497,7 @@ impl Store {
             actor: Some(e.actor.to_owned()),
             source: e.source.clone(),
             server_id: e.server.map(str::to_owned),
+            workspace_id: e.workspace.map(str::to_owned),
             action: e.action.to_owned(),
             target: e.target.map(str::to_owned),
             result: if e.ok { "ok" } else { "denied" }.to_owned(),
@@ -481,14 +507,15 @@ impl Store {
         };
         r.hash = Some(r.chain_hash(&prev));
         sqlx::query(
-            "INSERT INTO audit_events (seq, at_ms, actor, source, server_id, action, target, result, detail, \
-             prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_events (seq, at_ms, actor, source, server_id, workspace_id, action, target, result, \
+             detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.seq)
         .bind(r.at_ms)
         .bind(&r.actor)
         .bind(&r.source)
         .bind(&r.server_id)
+        .bind(&r.workspace_id)
         .bind(&r.action)
         .bind(&r.target)
         .bind(&r.result)
@@ -716,7 +743,8 @@ mod tests {
     async fn an_enrolment_token_is_spent_once() {
         let s = store().await;
         let admin = s.create_user("admin", "h", true).await.expect("user");
-        s.insert_enrollment_token("t1", &admin.id, Some("web-1"), now_ms() + 60_000).await.expect("token");
+        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+        s.insert_enrollment_token("t1", &admin.id, &ws, Some("web-1"), now_ms() + 60_000).await.expect("token");
         let server = s.enroll_server("t1", "host", "c1").await.expect("query").expect("enrolled");
         assert_eq!(server.name, "web-1");
         assert!(s.enroll_server("t1", "host", "c2").await.expect("query").is_none(), "second use refused");
@@ -729,21 +757,8 @@ mod tests {
     async fn an_expired_enrolment_token_is_refused() {
         let s = store().await;
         let admin = s.create_user("admin", "h", true).await.expect("user");
-        s.insert_enrollment_token("t1", &admin.id, None, now_ms() - 1).await.expect("token");
+        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+        s.insert_enrollment_token("t1", &admin.id, &ws, None, now_ms() - 1).await.expect("token");
         assert!(s.enroll_server("t1", "host", "c1").await.expect("query").is_none());
-    }
-
-    #[tokio::test]
-    async fn users_see_their_own_servers_and_admins_all() {
-        let s = store().await;
-        let admin = s.create_user("admin", "h", true).await.expect("user");
-        let bob = s.create_user("bob", "h", false).await.expect("user");
-        let carol = s.create_user("carol", "h", false).await.expect("user");
-        s.insert_enrollment_token("t1", &bob.id, None, now_ms() + 60_000).await.expect("token");
-        let srv = s.enroll_server("t1", "bobs-box", "c1").await.expect("q").expect("enrolled");
-        assert_eq!(s.servers_for(&bob).await.expect("q").len(), 1);
-        assert_eq!(s.servers_for(&admin).await.expect("q").len(), 1);
-        assert!(s.servers_for(&carol).await.expect("q").is_empty());
-        assert!(s.server_for(&carol, &srv.id).await.expect("q").is_none());
     }
 }

@@ -1,0 +1,540 @@
+//! Teams, members, workspaces and invitations, and the joins that say who reaches which server.
+
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{SERVER_COLUMNS, ServerAccess, Store};
+use crate::now_ms;
+use crate::teams::Role;
+
+/// One of a user's teams, with their role there.
+#[derive(Debug, Clone, FromRow)]
+pub struct Membership {
+    pub team_id: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub members: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Member {
+    pub user_id: String,
+    pub username: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub joined_ms: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Workspace {
+    pub id: String,
+    pub team_id: String,
+    pub name: String,
+    pub created_ms: i64,
+    pub deleted_ms: Option<i64>,
+    pub record_terminals: bool,
+    pub max_servers: Option<i64>,
+    pub max_projects: Option<i64>,
+    pub max_terminals: Option<i64>,
+    pub max_agents: Option<i64>,
+}
+
+const WORKSPACE_COLUMNS: &str = "id, team_id, name, created_ms, deleted_ms, record_terminals, max_servers, \
+                                 max_projects, max_terminals, max_agents";
+
+/// A pending or spent invitation, as its team's admins see it.
+#[derive(Debug, Clone, FromRow)]
+pub struct Invitation {
+    pub id: String,
+    pub team_id: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    pub used_ms: Option<i64>,
+    pub revoked_ms: Option<i64>,
+}
+
+/// What an invitation link says to the person holding it.
+#[derive(Debug, Clone, FromRow)]
+pub struct InvitationInfo {
+    pub team_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub invited_by: String,
+    pub expires_ms: i64,
+}
+
+/// Why a change to the members was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    Done,
+    NoSuchMember,
+    /// It would leave the team without an owner.
+    LastOwner,
+}
+
+/// What happened to an invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    Joined {
+        team_id: String,
+        role: Role,
+    },
+    /// Unknown, used, revoked or expired.
+    Invalid,
+    /// The user is in the team already (the invitation stays unspent).
+    AlreadyMember {
+        team_id: String,
+    },
+}
+
+/// Makes a team owned by `owner` with one workspace, inside a caller's transaction.
+pub(super) async fn insert_team(tx: &mut Transaction<'_, Sqlite>, name: &str, owner: &str) -> sqlx::Result<String> {
+    let now = now_ms();
+    let team = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO teams (id, name, created_ms) VALUES (?, ?, ?)")
+        .bind(&team)
+        .bind(name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, 'owner', ?)")
+        .bind(&team)
+        .bind(owner)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, 'Default', ?)")
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(&team)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(team)
+}
+
+/// The joins from a server to the caller's membership: live server, live workspace, member.
+const SERVER_ACCESS_FROM: &str = "FROM servers s \
+     JOIN workspaces w ON w.id = s.workspace_id AND w.deleted_ms IS NULL \
+     JOIN team_members m ON m.team_id = w.team_id AND m.user_id = ? \
+     WHERE s.revoked_ms IS NULL";
+
+impl Store {
+    // ------------------------------------------------------------------ teams
+
+    /// A new team owned by `owner`, with a workspace called "Default".
+    pub async fn create_team(&self, name: &str, owner: &str) -> sqlx::Result<String> {
+        let mut tx = self.pool.begin().await?;
+        let team = insert_team(&mut tx, name, owner).await?;
+        tx.commit().await?;
+        Ok(team)
+    }
+
+    pub async fn rename_team(&self, team_id: &str, name: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE teams SET name = ? WHERE id = ?").bind(name).bind(team_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The user's teams, by name.
+    pub async fn teams_of(&self, user_id: &str) -> sqlx::Result<Vec<Membership>> {
+        sqlx::query_as(
+            "SELECT t.id AS team_id, t.name, m.role, \
+             (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS members \
+             FROM teams t JOIN team_members m ON m.team_id = t.id AND m.user_id = ? ORDER BY t.name, t.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn team_name(&self, team_id: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar("SELECT name FROM teams WHERE id = ?").bind(team_id).fetch_optional(&self.pool).await
+    }
+
+    /// The user's role in the team, if they are in it.
+    pub async fn member_role(&self, team_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
+        let role: Option<String> =
+            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
+                .bind(team_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(role.and_then(|r| Role::try_from(r).ok()))
+    }
+
+    pub async fn members(&self, team_id: &str) -> sqlx::Result<Vec<Member>> {
+        sqlx::query_as(
+            "SELECT m.user_id, u.username, m.role, m.joined_ms FROM team_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.team_id = ? ORDER BY u.username",
+        )
+        .bind(team_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Gives a member another role; an owner stops being one only while another remains.
+    pub async fn set_member_role(&self, team_id: &str, user_id: &str, role: Role) -> sqlx::Result<MemberChange> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
+            return Ok(MemberChange::NoSuchMember);
+        };
+        if was == Role::Owner && role != Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
+            return Ok(MemberChange::LastOwner);
+        }
+        sqlx::query("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?")
+            .bind(role.as_str())
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.access_changed();
+        Ok(MemberChange::Done)
+    }
+
+    /// Removes a member (or lets one leave); the last owner cannot go.
+    pub async fn remove_member(&self, team_id: &str, user_id: &str) -> sqlx::Result<MemberChange> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
+            return Ok(MemberChange::NoSuchMember);
+        };
+        if was == Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
+            return Ok(MemberChange::LastOwner);
+        }
+        sqlx::query("DELETE FROM team_members WHERE team_id = ? AND user_id = ?")
+            .bind(team_id)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.access_changed();
+        Ok(MemberChange::Done)
+    }
+
+    // ------------------------------------------------------------- workspaces
+
+    /// A workspace, deleted or not.
+    pub async fn workspace(&self, id: &str) -> sqlx::Result<Option<Workspace>> {
+        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?");
+        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await
+    }
+
+    /// A team's workspaces (deleted ones too, for restoring), by name.
+    pub async fn workspaces(&self, team_id: &str) -> sqlx::Result<Vec<Workspace>> {
+        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE team_id = ? ORDER BY name, id");
+        sqlx::query_as(&sql).bind(team_id).fetch_all(&self.pool).await
+    }
+
+    /// The first live workspace of the first team the user owns (where "add server" goes when
+    /// no workspace is named).
+    pub async fn home_workspace(&self, user_id: &str) -> sqlx::Result<Option<Workspace>> {
+        let sql = format!(
+            "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE deleted_ms IS NULL AND team_id IN \
+             (SELECT team_id FROM team_members WHERE user_id = ? AND role = 'owner') \
+             ORDER BY created_ms, id LIMIT 1"
+        );
+        sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await
+    }
+
+    pub async fn create_workspace(&self, team_id: &str, name: &str) -> sqlx::Result<String> {
+        let id = uuid::Uuid::new_v4().to_string();
+        sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, ?, ?)")
+            .bind(&id)
+            .bind(team_id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(id)
+    }
+
+    pub async fn rename_workspace(&self, id: &str, name: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE workspaces SET name = ? WHERE id = ?").bind(name).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Deletes (softly) or restores a workspace; false when it already was so.
+    pub async fn set_workspace_deleted(&self, id: &str, deleted: bool) -> sqlx::Result<bool> {
+        let sql = if deleted {
+            "UPDATE workspaces SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL"
+        } else {
+            "UPDATE workspaces SET deleted_ms = NULL WHERE id = ? AND deleted_ms IS NOT NULL"
+        };
+        let mut q = sqlx::query(sql);
+        if deleted {
+            q = q.bind(now_ms());
+        }
+        let changed = q.bind(id).execute(&self.pool).await?.rows_affected() == 1;
+        self.access_changed();
+        Ok(changed)
+    }
+
+    pub async fn set_workspace_recording(&self, id: &str, on: bool) -> sqlx::Result<()> {
+        sqlx::query("UPDATE workspaces SET record_terminals = ? WHERE id = ?")
+            .bind(on)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the quotas (`None`: unlimited).
+    pub async fn set_workspace_quotas(&self, id: &str, q: [Option<i64>; 4]) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE workspaces SET max_servers = ?, max_projects = ?, max_terminals = ?, max_agents = ? WHERE id = ?",
+        )
+        .bind(q[0])
+        .bind(q[1])
+        .bind(q[2])
+        .bind(q[3])
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Live servers in a workspace.
+    pub async fn server_count(&self, workspace_id: &str) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
+            .bind(workspace_id)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    // ---------------------------------------------------------------- servers
+
+    /// The server and the user's role on it, when they are in the team owning its (live)
+    /// workspace.
+    pub async fn server_access(&self, user_id: &str, server_id: &str) -> sqlx::Result<Option<ServerAccess>> {
+        let sql = format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id {SERVER_ACCESS_FROM} AND s.id = ?");
+        sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await
+    }
+
+    /// Every server the user reaches, by name.
+    pub async fn servers_for(&self, user_id: &str) -> sqlx::Result<Vec<ServerAccess>> {
+        let sql = format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
+        sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await
+    }
+
+    // ------------------------------------------------------------ invitations
+
+    pub async fn create_invitation(
+        &self,
+        team_id: &str,
+        token_hash: &str,
+        role: Role,
+        created_by: &str,
+        expires_ms: i64,
+    ) -> sqlx::Result<Invitation> {
+        let inv = Invitation {
+            id: uuid::Uuid::new_v4().to_string(),
+            team_id: team_id.to_owned(),
+            role,
+            created_by: created_by.to_owned(),
+            created_ms: now_ms(),
+            expires_ms,
+            used_ms: None,
+            revoked_ms: None,
+        };
+        sqlx::query(
+            "INSERT INTO invitations (id, team_id, token_hash, role, created_by, created_ms, expires_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&inv.id)
+        .bind(team_id)
+        .bind(token_hash)
+        .bind(role.as_str())
+        .bind(created_by)
+        .bind(inv.created_ms)
+        .bind(expires_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(inv)
+    }
+
+    /// A team's invitations that can still be used, newest first.
+    pub async fn pending_invitations(&self, team_id: &str) -> sqlx::Result<Vec<Invitation>> {
+        sqlx::query_as(
+            "SELECT id, team_id, role, created_by, created_ms, expires_ms, used_ms, revoked_ms FROM invitations \
+             WHERE team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ? ORDER BY created_ms DESC",
+        )
+        .bind(team_id)
+        .bind(now_ms())
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Revokes a pending invitation of the team; false when there is none with that id.
+    pub async fn revoke_invitation(&self, team_id: &str, id: &str) -> sqlx::Result<bool> {
+        let r = sqlx::query(
+            "UPDATE invitations SET revoked_ms = ? WHERE id = ? AND team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .bind(team_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// What a usable invitation offers; `None` when it is unknown, used, revoked or expired.
+    pub async fn invitation_info(&self, token_hash: &str) -> sqlx::Result<Option<InvitationInfo>> {
+        sqlx::query_as(
+            "SELECT t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
+             JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.created_by \
+             WHERE i.token_hash = ? AND i.used_ms IS NULL AND i.revoked_ms IS NULL AND i.expires_ms > ?",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    /// Spends an invitation and makes the user a member, in one transaction.
+    pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> sqlx::Result<Accepted> {
+        let now = now_ms();
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let found: Option<(String, String)> = sqlx::query_as(
+            "SELECT team_id, role FROM invitations \
+             WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((team_id, role)) = found else { return Ok(Accepted::Invalid) };
+        if member_role_in(&mut tx, &team_id, user_id).await?.is_some() {
+            return Ok(Accepted::AlreadyMember { team_id });
+        }
+        let role = Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ?")
+            .bind(now)
+            .bind(user_id)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
+            .bind(&team_id)
+            .bind(user_id)
+            .bind(role.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Accepted::Joined { team_id, role })
+    }
+}
+
+async fn member_role_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
+    let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
+        .bind(team_id)
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(role.and_then(|r| Role::try_from(r).ok()))
+}
+
+async fn owners_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = ? AND role = 'owner'")
+        .bind(team_id)
+        .fetch_one(&mut **tx)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> Store {
+        Store::connect("sqlite::memory:").await.expect("in-memory store")
+    }
+
+    #[tokio::test]
+    async fn a_new_user_owns_a_team_with_one_workspace() {
+        let s = store().await;
+        let bob = s.create_user("bob", "h", false).await.expect("user");
+        let teams = s.teams_of(&bob.id).await.expect("teams");
+        assert_eq!(teams.len(), 1);
+        assert_eq!((teams[0].name.as_str(), teams[0].role, teams[0].members), ("bob", Role::Owner, 1));
+        let ws = s.workspaces(&teams[0].team_id).await.expect("workspaces");
+        assert_eq!(ws.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["Default"]);
+        assert_eq!(s.home_workspace(&bob.id).await.expect("home").map(|w| w.id), Some(ws[0].id.clone()));
+    }
+
+    #[tokio::test]
+    async fn servers_are_reached_through_membership_of_their_workspace() {
+        let s = store().await;
+        let alice = s.create_user("alice", "h", false).await.expect("user");
+        let bob = s.create_user("bob", "h", false).await.expect("user");
+        let ws = s.home_workspace(&alice.id).await.expect("q").expect("home");
+        s.insert_enrollment_token("t1", &alice.id, &ws.id, None, now_ms() + 60_000).await.expect("token");
+        let srv = s.enroll_server("t1", "box", "c1").await.expect("q").expect("enrolled");
+        assert_eq!(srv.workspace_id.as_deref(), Some(ws.id.as_str()));
+        let mine = s.server_access(&alice.id, &srv.id).await.expect("q").expect("reached");
+        assert_eq!((mine.role, mine.team_id.as_str()), (Role::Owner, ws.team_id.as_str()));
+        assert!(s.server_access(&bob.id, &srv.id).await.expect("q").is_none(), "another team's server");
+        assert!(s.servers_for(&bob.id).await.expect("q").is_empty());
+
+        // Bob joins as a viewer and sees it with that role.
+        s.create_invitation(&ws.team_id, "inv", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
+        assert_eq!(
+            s.accept_invitation("inv", &bob.id).await.expect("accept"),
+            Accepted::Joined { team_id: ws.team_id.clone(), role: Role::Viewer }
+        );
+        assert_eq!(s.servers_for(&bob.id).await.expect("q")[0].role, Role::Viewer);
+
+        // A deleted workspace hides its servers until it is restored.
+        assert!(s.set_workspace_deleted(&ws.id, true).await.expect("delete"));
+        assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_none());
+        assert!(!s.set_workspace_deleted(&ws.id, true).await.expect("again"));
+        assert!(s.set_workspace_deleted(&ws.id, false).await.expect("restore"));
+        assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_invitation_is_spent_once_and_not_when_it_is_refused() {
+        let s = store().await;
+        let alice = s.create_user("alice", "h", false).await.expect("user");
+        let bob = s.create_user("bob", "h", false).await.expect("user");
+        let carol = s.create_user("carol", "h", false).await.expect("user");
+        let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
+        s.create_invitation(&team, "once", Role::Developer, &alice.id, now_ms() + 60_000).await.expect("invite");
+        let info = s.invitation_info("once").await.expect("q").expect("usable");
+        assert_eq!((info.team_name.as_str(), info.role, info.invited_by.as_str()), ("alice", Role::Developer, "alice"));
+        // Alice is in the team already: refused, and the link still works for someone else.
+        assert_eq!(
+            s.accept_invitation("once", &alice.id).await.expect("q"),
+            Accepted::AlreadyMember { team_id: team.clone() }
+        );
+        assert!(matches!(s.accept_invitation("once", &bob.id).await.expect("q"), Accepted::Joined { .. }));
+        assert_eq!(s.accept_invitation("once", &carol.id).await.expect("q"), Accepted::Invalid, "single use");
+        assert!(s.invitation_info("once").await.expect("q").is_none());
+
+        s.create_invitation(&team, "old", Role::Viewer, &alice.id, now_ms() - 1).await.expect("invite");
+        assert_eq!(s.accept_invitation("old", &carol.id).await.expect("q"), Accepted::Invalid, "expired");
+        let inv = s.create_invitation(&team, "rev", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
+        assert_eq!(s.pending_invitations(&team).await.expect("q").len(), 1);
+        assert!(s.revoke_invitation(&team, &inv.id).await.expect("revoke"));
+        assert_eq!(s.accept_invitation("rev", &carol.id).await.expect("q"), Accepted::Invalid, "revoked");
+        assert_eq!(s.member_role(&team, &carol.id).await.expect("q"), None);
+    }
+
+    #[tokio::test]
+    async fn the_last_owner_cannot_leave_or_step_down() {
+        let s = store().await;
+        let alice = s.create_user("alice", "h", false).await.expect("user");
+        let bob = s.create_user("bob", "h", false).await.expect("user");
+        let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
+        assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::LastOwner);
+        assert_eq!(s.set_member_role(&team, &alice.id, Role::Admin).await.expect("q"), MemberChange::LastOwner);
+        assert_eq!(s.set_member_role(&team, &bob.id, Role::Admin).await.expect("q"), MemberChange::NoSuchMember);
+        s.create_invitation(&team, "i", Role::Owner, &alice.id, now_ms() + 60_000).await.expect("invite");
+        s.accept_invitation("i", &bob.id).await.expect("join");
+        assert_eq!(s.set_member_role(&team, &alice.id, Role::Viewer).await.expect("q"), MemberChange::Done);
+        assert_eq!(s.remove_member(&team, &bob.id).await.expect("q"), MemberChange::LastOwner);
+        assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::Done);
+        assert_eq!(s.members(&team).await.expect("q").len(), 1);
+    }
+}

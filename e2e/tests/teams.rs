@@ -1,0 +1,498 @@
+//! Teams through the full path: isolation between teams (every GraphQL field, REST route and
+//! stream request, taken from the schema, the source and the protocol so none can be
+//! forgotten), invitation links, and what each role may do.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use porta_e2e::Stack;
+use porta_e2e::client::{Api, Ws, is_code};
+use porta_shared::ErrorCode;
+use porta_shared::bridge::{FsRead, FsWrite};
+use porta_shared::client::{ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach, TermOpen};
+use porta_shared::types::{Base64, TermId, TermSize};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "a long enough password";
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Team A's objects, as its owner (the admin) made them.
+struct TeamA {
+    team: String,
+    workspace: String,
+    server: String,
+    term: u32,
+    invitation: String,
+    token: String,
+    owner: String,
+}
+
+async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
+    let api = &stack.api;
+    let team = api.own_team().await?;
+    let v = api
+        .graphql("query($t: String!) { team(id: $t) { workspaces { id } } me { id } }", json!({ "t": team }))
+        .await?;
+    let workspace = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let owner = v["data"]["me"]["id"].as_str().unwrap_or_default().to_owned();
+    let q = "mutation($t: String!) { createInvitation(teamId: $t, role: \"viewer\") { info { id } } }";
+    let v = api.graphql(q, json!({ "t": team })).await?;
+    let invitation = v["data"]["createInvitation"]["info"]["id"].as_str().unwrap_or_default().to_owned();
+    let v =
+        api.graphql("mutation { createApiToken(name: \"ci\", scopes: [\"read\"]) { info { id } } }", json!({})).await?;
+    let token = v["data"]["createApiToken"]["info"]["id"].as_str().unwrap_or_default().to_owned();
+    let opened = ws.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    anyhow::ensure!(!workspace.is_empty() && !invitation.is_empty() && !token.is_empty(), "set-up failed");
+    Ok(TeamA { team, workspace, server: stack.server_id.clone(), term: opened.info.term.0, invitation, token, owner })
+}
+
+/// What a caller from another team must get.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// `forbidden` or `not_found`, and no data.
+    Refused,
+    /// `null`, as for an id that does not exist.
+    Null,
+    /// An answer about the caller's own things, naming none of team A's.
+    OwnOnly,
+}
+
+/// One GraphQL call per field of the schema, aimed at team A's objects.
+fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
+    use Expect::*;
+    let (s, t, w, i, k, u) = (&a.server, &a.team, &a.workspace, &a.invitation, &a.token, &a.owner);
+    let rows: Vec<(&'static str, String, Expect)> = vec![
+        ("me", "{ me { id } }".into(), OwnOnly),
+        ("limits", "{ limits { editorMaxBytes } }".into(), OwnOnly),
+        ("auditLog", "{ auditLog { seq } }".into(), Refused),
+        ("auditVerify", "{ auditVerify { intact } }".into(), Refused),
+        ("apiTokens", "{ apiTokens { id } }".into(), OwnOnly),
+        ("servers", "{ servers { id } }".into(), OwnOnly),
+        ("server", format!("{{ server(id: \"{s}\") {{ id }} }}"), Null),
+        ("terminals", format!("{{ terminals(serverId: \"{s}\") {{ id }} }}"), Refused),
+        ("teams", "{ teams { id } }".into(), OwnOnly),
+        ("team", format!("{{ team(id: \"{t}\") {{ id }} }}"), Refused),
+        (
+            "createEnrollmentToken",
+            format!("mutation {{ createEnrollmentToken(workspaceId: \"{w}\") {{ token }} }}"),
+            Refused,
+        ),
+        (
+            "createApiToken",
+            format!("mutation {{ createApiToken(name: \"x\", scopes: [\"read\"], workspaceId: \"{w}\") {{ token }} }}"),
+            Refused,
+        ),
+        ("revokeApiToken", format!("mutation {{ revokeApiToken(id: \"{k}\") }}"), Refused),
+        ("revokeServer", format!("mutation {{ revokeServer(id: \"{s}\") }}"), Refused),
+        ("createTeam", "mutation { createTeam(name: \"B's other team\") { id } }".into(), OwnOnly),
+        ("renameTeam", format!("mutation {{ renameTeam(teamId: \"{t}\", name: \"mine\") }}"), Refused),
+        (
+            "createInvitation",
+            format!("mutation {{ createInvitation(teamId: \"{t}\", role: \"owner\") {{ link }} }}"),
+            Refused,
+        ),
+        ("revokeInvitation", format!("mutation {{ revokeInvitation(teamId: \"{t}\", id: \"{i}\") }}"), Refused),
+        (
+            "setMemberRole",
+            format!("mutation {{ setMemberRole(teamId: \"{t}\", userId: \"{u}\", role: \"viewer\") }}"),
+            Refused,
+        ),
+        ("removeMember", format!("mutation {{ removeMember(teamId: \"{t}\", userId: \"{u}\") }}"), Refused),
+        ("createWorkspace", format!("mutation {{ createWorkspace(teamId: \"{t}\", name: \"x\") {{ id }} }}"), Refused),
+        ("renameWorkspace", format!("mutation {{ renameWorkspace(id: \"{w}\", name: \"x\") }}"), Refused),
+        ("deleteWorkspace", format!("mutation {{ deleteWorkspace(id: \"{w}\") }}"), Refused),
+        ("restoreWorkspace", format!("mutation {{ restoreWorkspace(id: \"{w}\") }}"), Refused),
+        ("setWorkspaceRecording", format!("mutation {{ setWorkspaceRecording(id: \"{w}\", on: true) }}"), Refused),
+        ("setWorkspaceQuotas", format!("mutation {{ setWorkspaceQuotas(id: \"{w}\", maxServers: 0) }}"), Refused),
+    ];
+    rows.into_iter().map(|(name, doc, e)| (name, (doc, e))).collect()
+}
+
+/// One request body per stream request type, aimed at team A's server and terminal. Paths
+/// name a folder that does not exist, so nothing could be harmed even if a check failed.
+fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
+    let (s, t) = (&a.server, a.term);
+    let p = "/nonexistent-porta-isolation/x";
+    Some(match tag {
+        "term.open" | "term.list" | "sys.info" => json!({ "server": s }),
+        "term.attach" | "term.close" => json!({ "server": s, "term": t }),
+        "term.rename" => json!({ "server": s, "term": t, "title": "mine" }),
+        "term.detach" | "exec.cancel" | "fs.unwatch" => json!({ "stream": 1 }),
+        "term.resize" => json!({ "stream": 1, "size": { "cols": 80, "rows": 24 } }),
+        "term.signal" => json!({ "stream": 1, "signal": "int" }),
+        "exec.start" => json!({ "server": s, "argv": ["true"] }),
+        "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
+        "fs.stat" => json!({ "server": s, "path": p, "hash": false }),
+        "fs.read" => json!({ "server": s, "path": p, "offset": 0 }),
+        "fs.write" => json!({ "server": s, "path": p, "data": "eA==", "create_new": true }),
+        "fs.upload.begin" => json!({ "server": s, "path": p, "size": 1, "create_new": true }),
+        "fs.upload.chunk" => json!({ "server": s, "upload": "u", "offset": 0, "data": "eA==" }),
+        "fs.upload.commit" => json!({ "server": s, "upload": "u" }),
+        "fs.upload.abort" => json!({ "server": s, "upload": "u" }),
+        "fs.mkdir" => json!({ "server": s, "path": p, "parents": true }),
+        "fs.rename" => json!({ "server": s, "from": p, "to": p, "overwrite": false }),
+        "fs.delete" => json!({ "server": s, "path": p, "recursive": true }),
+        "fs.archive" | "fs.watch" | "git.status" | "git.head" => json!({ "server": s, "path": p }),
+        "fs.archive.read" => json!({ "server": s, "archive": "a", "offset": 0 }),
+        "fs.archive.close" => json!({ "server": s, "archive": "a" }),
+        "fs.find" => json!({ "server": s, "path": p, "query": "x", "hidden": false }),
+        "fs.search" => {
+            json!({ "server": s, "path": p, "pattern": "x", "regex": false, "case_sensitive": false, "hidden": false })
+        }
+        _ => return None,
+    })
+}
+
+/// Every REST route the backend defines, and how a caller from another team is kept off
+/// team A's things there. `None`: the route concerns only the caller (or is public).
+fn rest_table() -> HashMap<&'static str, Option<(&'static str, &'static str, u16)>> {
+    HashMap::from([
+        ("/healthz", None),
+        ("/readyz", None),
+        ("/metrics", None),
+        ("/graphql", None),   // the GraphQL table
+        ("/api/ws", None),    // the stream table
+        ("/bridge/ws", None), // bridges only, with their own credential
+        ("/api/auth/status", None),
+        ("/api/auth/setup", None),
+        ("/api/auth/login", None),
+        ("/api/auth/refresh", None),
+        ("/api/auth/logout", None),
+        ("/api/auth/me", None),
+        ("/api/ws/ticket", None),
+        ("/api/audit/export", Some(("GET", "/api/audit/export?format=jsonl", 403))),
+        ("/api/invitations/{token}", Some(("GET", "/api/invitations/pin_guessed", 404))),
+        ("/api/invitations/{token}/accept", Some(("POST", "/api/invitations/pin_guessed/accept", 404))),
+    ])
+}
+
+/// The routes in the backend's source (`.route("…"`).
+fn routes_in_source() -> anyhow::Result<BTreeSet<String>> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../backend/src");
+    let mut found = BTreeSet::new();
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path)?;
+                for part in text.split(".route(").skip(1) {
+                    if let Some(route) = part.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) {
+                        found.insert(route.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn code(v: &Value) -> &str {
+    v["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let base = stack.backend.url.clone();
+    let mut owner_ws = stack.api.ws().await?;
+    let a = team_a(&stack, &mut owner_ws).await?;
+
+    // Bob belongs to another team: the admin makes one, invites him as its owner, and leaves.
+    let v = stack.api.graphql("mutation { createTeam(name: \"B\") { id } }", json!({})).await?;
+    let team_b = v["data"]["createTeam"]["id"].as_str().unwrap_or_default().to_owned();
+    let link = stack.api.invite(&team_b, "owner").await?;
+    let bob = Api::join_by_link(&base, &link, "bob", PASSWORD).await?;
+    let q = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
+    let v = stack.api.graphql(q, json!({ "t": team_b, "u": a.owner })).await?;
+    assert_eq!(v["data"]["removeMember"], true, "{v}");
+    let a_ids = [&a.server, &a.team, &a.workspace, &a.invitation, &a.token];
+
+    // GraphQL: every field of the schema is in the table, and each is refused.
+    let schema = bob
+        .graphql("{ __schema { queryType { fields { name } } mutationType { fields { name } } } }", json!({}))
+        .await?;
+    let mut fields = BTreeSet::new();
+    for root in ["queryType", "mutationType"] {
+        for f in schema["data"]["__schema"][root]["fields"].as_array().into_iter().flatten() {
+            fields.insert(f["name"].as_str().unwrap_or_default().to_owned());
+        }
+    }
+    let table = graphql_table(&a);
+    let missing: Vec<_> = fields.iter().filter(|f| !table.contains_key(f.as_str())).collect();
+    assert!(missing.is_empty(), "GraphQL fields without an isolation check: {missing:?}");
+    assert!(fields.len() >= table.len(), "the table names fields the schema lacks: {fields:?}");
+    for (field, (doc, expect)) in &table {
+        let v = bob.graphql(doc, json!({})).await?;
+        match expect {
+            Expect::Refused => {
+                assert!(["forbidden", "not_found"].contains(&code(&v)), "{field}: {v}");
+                assert!(v["data"].is_null() || v["data"][field].is_null(), "{field}: {v}");
+            }
+            Expect::Null => assert!(v["errors"].is_null() && v["data"][field].is_null(), "{field}: {v}"),
+            Expect::OwnOnly => {
+                assert!(v["errors"].is_null(), "{field}: {v}");
+                let text = v.to_string();
+                assert!(a_ids.iter().all(|id| !text.contains(id.as_str())), "{field} shows team A's things: {v}");
+            }
+        }
+    }
+
+    // Stream socket: every request type is in the table and refused.
+    let mut ws = bob.ws().await?;
+    for (n, tag) in ClientRequest::TYPES.iter().enumerate() {
+        let body = stream_body(tag, &a).unwrap_or_else(|| panic!("no isolation check for stream request {tag}"));
+        let id = format!("b{n}");
+        let text = json!({ "v": 1, "id": id, "type": tag, "body": body }).to_string();
+        let reply = ws.call_raw(text, &id).await?;
+        let code = reply.result.map(|_| ()).map_err(|e| e.code);
+        assert!(
+            matches!(code, Err(ErrorCode::NotFound | ErrorCode::UnknownStream)),
+            "{tag}: {code:?} (a bad_request means the table's body is wrong)"
+        );
+    }
+    // A frame for a stream of the owner's socket is unknown on Bob's.
+    ws.input(1, b"echo typed-by-bob\r").await?;
+    assert_eq!(ws.wait_error(WAIT).await?.code, ErrorCode::UnknownStream);
+    ws.close().await;
+
+    // REST: every route in the source is in the table; the ones that reach objects refuse.
+    let table = rest_table();
+    let routes = routes_in_source()?;
+    let missing: Vec<_> = routes.iter().filter(|r| !table.contains_key(r.as_str())).collect();
+    assert!(missing.is_empty(), "REST routes without an isolation check: {missing:?}");
+    for (method, path, status) in table.values().flatten() {
+        let req = if *method == "GET" {
+            bob.http.get(format!("{base}{path}"))
+        } else {
+            bob.http.post(format!("{base}{path}"))
+        };
+        let resp = req.bearer_auth(&bob.access).send().await?;
+        assert_eq!(resp.status().as_u16(), *status, "{method} {path}");
+    }
+
+    // Nothing of team A changed.
+    let v = stack
+        .api
+        .graphql(
+            "query($t: String!) { team(id: $t) { name role invitations { id } workspaces { deletedMs recordTerminals maxServers } } servers { id online } apiTokens { revokedMs } }",
+            json!({ "t": a.team }),
+        )
+        .await?;
+    let team = &v["data"]["team"];
+    assert_eq!((team["name"].as_str(), team["role"].as_str()), (Some("admin"), Some("owner")), "{v}");
+    assert_eq!(team["invitations"][0]["id"].as_str(), Some(a.invitation.as_str()), "{v}");
+    assert_eq!(team["workspaces"][0], json!({ "deletedMs": null, "recordTerminals": false, "maxServers": null }));
+    assert_eq!(v["data"]["servers"][0], json!({ "id": a.server, "online": true }));
+    assert!(v["data"]["apiTokens"].as_array().is_some_and(|t| t.iter().all(|t| t["revokedMs"].is_null())), "{v}");
+    owner_ws.close().await;
+    Ok(())
+}
+
+fn term_open(server: &str) -> TermOpen {
+    TermOpen {
+        server: server.to_owned(),
+        shell: None,
+        args: vec![],
+        cwd: None,
+        size: TermSize { cols: 80, rows: 24 },
+        env: Default::default(),
+    }
+}
+
+async fn attach(ws: &mut Ws, server: &str, term: u32) -> anyhow::Result<Result<StreamOpened, porta_shared::ErrorBody>> {
+    ws.call(TermAttach { server: server.into(), term: TermId(term), after: 0 }).await
+}
+
+#[tokio::test]
+async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let base = stack.backend.url.clone();
+    let admin = &stack.api;
+    let team = admin.own_team().await?;
+    let server = stack.server_id.clone();
+
+    // Two people join by link: a developer and a viewer. Each link works once.
+    let dev_link = admin.invite(&team, "developer").await?;
+    let view_link = admin.invite(&team, "viewer").await?;
+    let info: Value =
+        reqwest::get(format!("{base}/api/invitations/{}", dev_link.rsplit('/').next().unwrap_or_default()))
+            .await?
+            .json()
+            .await?;
+    assert_eq!(
+        (info["team"].as_str(), info["role"].as_str(), info["invited_by"].as_str()),
+        (Some("admin"), Some("developer"), Some("admin"))
+    );
+    let dev = Api::join_by_link(&base, &dev_link, "dev", PASSWORD).await?;
+    let again = Api::accept_link(&base, &dev_link, None, Some(("dev2", PASSWORD))).await?;
+    assert_eq!(again.status().as_u16(), 404, "a link works once");
+    assert_eq!(Api::login(&base, "dev2", PASSWORD).await.err().map(|_| ()), Some(()), "and made no account");
+    let viewer = Api::join_by_link(&base, &view_link, "vic", PASSWORD).await?;
+    let taken = admin.invite(&team, "viewer").await?;
+    let resp = Api::accept_link(&base, &taken, None, Some(("dev", PASSWORD))).await?;
+    assert_eq!(resp.status().as_u16(), 409, "a taken name is refused");
+    // A signed-in person already in the team keeps the link unspent.
+    let resp = Api::accept_link(&base, &taken, Some(&dev.access), None).await?;
+    assert_eq!(resp.status().as_u16(), 409);
+
+    // Both see the shared server, each with their role.
+    for (api, role) in [(&dev, "developer"), (&viewer, "viewer")] {
+        let v = api.graphql("{ servers { id role } }", json!({})).await?;
+        assert_eq!(v["data"]["servers"], json!([{ "id": server, "role": role }]), "{v}");
+    }
+
+    // The developer opens a terminal and types; the viewer watches it but cannot type.
+    let mut dws = dev.ws().await?;
+    let opened = dws.call(term_open(&server)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    dws.input(opened.stream, b"echo dev-$((6*7))\r").await?;
+    dws.wait_output(opened.stream, "dev-42", WAIT).await?;
+    let mut vws = viewer.ws().await?;
+    let watching = attach(&mut vws, &server, opened.info.term.0).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    vws.wait_output(watching.stream, "dev-42", WAIT).await?;
+    vws.input(watching.stream, b"echo viewer-$((5*5))\r").await?;
+    let refused = vws.wait_error(WAIT).await?;
+    assert_eq!(refused.code, ErrorCode::Forbidden, "{refused:?}");
+    assert!(refused.message.contains("cannot type"), "{refused:?}");
+    assert!(is_code(&vws.call(term_open(&server)).await?, ErrorCode::Forbidden));
+    let write = FsWrite {
+        path: "notes.txt".into(),
+        data: Base64(b"viewer was here".to_vec()),
+        expected_sha256: None,
+        create_new: true,
+        mode: None,
+    };
+    let refused = vws.call(OnServer { server: server.clone(), req: write }).await?;
+    assert!(is_code(&refused, ErrorCode::Forbidden), "{refused:?}");
+    assert!(!root.path().join("notes.txt").exists(), "nothing was written");
+    let read = FsRead { path: ".".into(), offset: 0, limit: None };
+    let _ = vws.call(OnServer { server: server.clone(), req: read }).await?;
+    // The developer's next line shows the viewer's keys never reached the shell.
+    dws.input(opened.stream, b"echo after-$((2*3))\r").await?;
+    let text = vws.wait_output(watching.stream, "after-6", WAIT).await?;
+    assert!(!text.contains("viewer-25"), "the viewer's input ran: {text}");
+
+    // Management is for admins; a developer is told what is needed.
+    let v = dev
+        .graphql(
+            "mutation($t: String!) { createInvitation(teamId: $t, role: \"viewer\") { link } }",
+            json!({ "t": team }),
+        )
+        .await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("admin role")), "{v}");
+    let v = viewer.graphql("mutation { revokeServer(id: \"x\") }", json!({})).await?;
+    assert_eq!(code(&v), "not_found", "{v}");
+
+    // Demoting the developer to viewer takes effect on the open socket at once.
+    let members = admin
+        .graphql("query($t: String!) { team(id: $t) { members { userId username role } } }", json!({ "t": team }))
+        .await?;
+    let id_of = |name: &str| {
+        members["data"]["team"]["members"]
+            .as_array()
+            .and_then(|m| m.iter().find(|m| m["username"] == name))
+            .and_then(|m| m["userId"].as_str())
+            .map(str::to_owned)
+            .unwrap_or_default()
+    };
+    let (dev_id, vic_id, admin_id) = (id_of("dev"), id_of("vic"), id_of("admin"));
+    let set_role =
+        "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+    let v = admin.graphql(set_role, json!({ "t": team, "u": dev_id, "r": "viewer" })).await?;
+    assert_eq!(v["data"]["setMemberRole"], true, "{v}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    dws.input(opened.stream, b"echo demoted\r").await?;
+    assert_eq!(dws.wait_error(WAIT).await?.code, ErrorCode::Forbidden);
+
+    // Removing the viewer closes what they watch.
+    let remove = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
+    let v = admin.graphql(remove, json!({ "t": team, "u": vic_id })).await?;
+    assert_eq!(v["data"]["removeMember"], true, "{v}");
+    let closed =
+        vws.wait_event(|e| matches!(e, ClientEvent::StreamClosed(c) if c.stream == watching.stream), WAIT).await?;
+    assert!(matches!(closed, ClientEvent::StreamClosed(c) if c.reason.code == ErrorCode::NotFound));
+    let v = viewer.graphql("{ servers { id } }", json!({})).await?;
+    assert_eq!(v["data"]["servers"], json!([]), "{v}");
+
+    // The last owner can neither leave nor step down; an admin cannot make owners.
+    let v = admin.graphql(remove, json!({ "t": team, "u": admin_id })).await?;
+    assert_eq!(code(&v), "conflict", "{v}");
+    let v = admin.graphql(set_role, json!({ "t": team, "u": admin_id, "r": "admin" })).await?;
+    assert_eq!(code(&v), "conflict", "{v}");
+    let v = admin.graphql(set_role, json!({ "t": team, "u": dev_id, "r": "admin" })).await?;
+    assert_eq!(v["data"]["setMemberRole"], true, "{v}");
+    let v = dev.graphql(set_role, json!({ "t": team, "u": dev_id, "r": "owner" })).await?;
+    assert_eq!(code(&v), "forbidden", "an admin cannot make an owner: {v}");
+    let v = dev.graphql(set_role, json!({ "t": team, "u": admin_id, "r": "viewer" })).await?;
+    assert_eq!(code(&v), "forbidden", "nor touch one: {v}");
+
+    // A deleted workspace hides its server from everyone until it is restored.
+    let v = admin.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": team })).await?;
+    let wsid = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let v = admin.graphql("mutation($w: String!) { deleteWorkspace(id: $w) }", json!({ "w": wsid })).await?;
+    assert_eq!(v["data"]["deleteWorkspace"], true, "{v}");
+    assert_eq!(admin.graphql("{ servers { id } }", json!({})).await?["data"]["servers"], json!([]));
+    let closed = dws.wait_event(|e| matches!(e, ClientEvent::StreamClosed(_)), WAIT).await?;
+    assert!(matches!(closed, ClientEvent::StreamClosed(c) if c.stream == opened.stream));
+    let v = admin.graphql("mutation($w: String!) { restoreWorkspace(id: $w) }", json!({ "w": wsid })).await?;
+    assert_eq!(v["data"]["restoreWorkspace"], true, "{v}");
+    assert_eq!(admin.servers().await?.len(), 1);
+
+    // A token limited to another workspace reaches nothing here.
+    let v = admin
+        .graphql(
+            "mutation($t: String!) { createWorkspace(teamId: $t, name: \"staging\") { id } }",
+            json!({ "t": team }),
+        )
+        .await?;
+    let staging = v["data"]["createWorkspace"]["id"].as_str().unwrap_or_default().to_owned();
+    let q = "mutation($w: String!) { createApiToken(name: \"staging-ci\", scopes: [\"read\", \"terminal\"], workspaceId: $w) { token } }";
+    let v = admin.graphql(q, json!({ "w": staging })).await?;
+    let token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let resp = admin
+        .http
+        .post(format!("{base}/graphql"))
+        .header("X-PORTA-TOKEN", &token)
+        .json(&json!({ "query": "{ servers { id } }" }))
+        .send()
+        .await?;
+    assert_eq!(resp.json::<Value>().await?["data"]["servers"], json!([]));
+    let resp = admin
+        .http
+        .post(format!("{base}/graphql"))
+        .header("X-PORTA-TOKEN", &token)
+        .json(&json!({ "query": format!("{{ terminals(serverId: \"{server}\") {{ id }} }}") }))
+        .send()
+        .await?;
+    assert_eq!(code(&resp.json::<Value>().await?), "not_found");
+
+    // Quotas: a workspace at its server quota refuses another enrolment token.
+    let v = admin
+        .graphql("mutation($w: String!) { setWorkspaceQuotas(id: $w, maxServers: 1) }", json!({ "w": wsid }))
+        .await?;
+    assert_eq!(v["data"]["setWorkspaceQuotas"], true, "{v}");
+    let v = admin
+        .graphql("mutation($w: String!) { createEnrollmentToken(workspaceId: $w) { token } }", json!({ "w": wsid }))
+        .await?;
+    assert_eq!(code(&v), "conflict", "{v}");
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("quota of 1 servers")), "{v}");
+
+    // Each of these is in the audit log.
+    let v = admin.graphql("{ auditLog(action: \"team.\", limit: 50) { action actorName detail } }", json!({})).await?;
+    let actions: Vec<&str> =
+        v["data"]["auditLog"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["team.invite", "team.join", "team.role", "team.remove"] {
+        assert!(actions.contains(&a), "{a} missing from {actions:?}");
+    }
+    let v = admin.graphql("{ auditLog(action: \"workspace.\", limit: 50) { action } }", json!({})).await?;
+    let actions = v["data"]["auditLog"].to_string();
+    for a in ["workspace.delete", "workspace.restore", "workspace.create", "workspace.quotas"] {
+        assert!(actions.contains(a), "{a} missing from {actions}");
+    }
+    Ok(())
+}
