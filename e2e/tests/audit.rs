@@ -198,7 +198,9 @@ async fn admins_read_filter_check_and_export_the_log_in_the_browser() -> anyhow:
         c.find(Locator::Css("button.export-csv")).await?.click().await?;
         let csv = String::from_utf8(browser.downloaded("porta-audit.csv", SHORT).await?)?;
         assert!(
-            csv.starts_with("seq,at_ms,actor,source,server_id,action,target,result,detail,prev_hash,hash\r\n"),
+            csv.starts_with(
+                "seq,at_ms,actor,source,server_id,workspace_id,action,target,result,detail,prev_hash,hash\r\n"
+            ),
             "{csv}"
         );
         assert_eq!(csv.lines().count(), lines.len() + 1);

@@ -72,6 +72,7 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("terminals", format!("{{ terminals(serverId: \"{s}\") {{ id }} }}"), Refused),
         ("teams", "{ teams { id } }".into(), OwnOnly),
         ("team", format!("{{ team(id: \"{t}\") {{ id }} }}"), Refused),
+        ("recordings", format!("{{ recordings(teamId: \"{t}\") {{ id }} }}"), Refused),
         (
             "createEnrollmentToken",
             format!("mutation {{ createEnrollmentToken(workspaceId: \"{w}\") {{ token }} }}"),
@@ -162,6 +163,7 @@ fn rest_table() -> HashMap<&'static str, Option<(&'static str, &'static str, u16
         ("/api/ws/ticket", None),
         ("/api/audit/export", Some(("GET", "/api/audit/export?format=jsonl", 403))),
         ("/api/invitations/{token}", Some(("GET", "/api/invitations/pin_guessed", 404))),
+        ("/api/recordings/{id}", Some(("GET", "/api/recordings/unknown", 404))),
         ("/api/invitations/{token}/accept", Some(("POST", "/api/invitations/pin_guessed/accept", 404))),
     ])
 }

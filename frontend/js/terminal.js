@@ -109,6 +109,16 @@ export class PortaTerm {
     this.fit();
   }
 
+  // A replayed recording keeps the size it was recorded at, whatever the pane's.
+  fixedSize(cols, rows) {
+    this.observer.disconnect();
+    this.fitSoon = () => {};
+    this.fit = () => {};
+    this.term.options.disableStdin = true;
+    this.term.options.cursorBlink = false;
+    this.term.resize(cols, rows);
+  }
+
   findNext(query) { return query ? this.searchAddon.findNext(query, SEARCH) : false; }
   findPrevious(query) { return query ? this.searchAddon.findPrevious(query, SEARCH) : false; }
   clearSearch() {

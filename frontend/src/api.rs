@@ -4,7 +4,9 @@
 //! refresh cookie, which script cannot read. No token is ever put in a URL.
 
 use gloo_net::http::{Request, Response};
-use porta_shared::api::{ApiError, AuthResponse, AuthStatus, LoginRequest, UserInfo, WsTicket};
+use porta_shared::api::{
+    AcceptInvitation, ApiError, AuthResponse, AuthStatus, InvitationView, Joined, LoginRequest, UserInfo, WsTicket,
+};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -51,7 +53,20 @@ pub struct Server {
     pub os: Option<String>,
     pub arch: Option<String>,
     pub last_seen_ms: Option<f64>,
+    pub workspace_id: Option<String>,
+    pub team_id: String,
+    /// The user's role on it: `owner`, `admin`, `developer` or `viewer`.
+    pub role: String,
 }
+
+impl Server {
+    /// Viewers watch terminals and read files; they cannot type or change anything.
+    pub fn read_only(&self) -> bool {
+        self.role == "viewer"
+    }
+}
+
+const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role";
 
 fn unreachable_backend(e: gloo_net::Error) -> String {
     format!("cannot reach Porta ({e})")
@@ -114,7 +129,12 @@ pub async fn logout() {
 }
 
 /// Runs a GraphQL query and decodes `data.<field>`.
-async fn graphql<T: DeserializeOwned>(token: &str, query: &str, variables: Value, field: &str) -> Result<T, String> {
+pub(crate) async fn graphql<T: DeserializeOwned>(
+    token: &str,
+    query: &str,
+    variables: Value,
+    field: &str,
+) -> Result<T, String> {
     let resp = Request::post("/graphql")
         .header("Authorization", &format!("Bearer {token}"))
         .json(&json!({ "query": query, "variables": variables }))
@@ -150,12 +170,12 @@ pub async fn ws_ticket(token: &str) -> Result<String, Failure> {
 }
 
 pub async fn server(token: &str, id: &str) -> Result<Option<Server>, String> {
-    let q = "query($id: String!) { server(id: $id) { id name online os arch lastSeenMs } }";
-    graphql(token, q, json!({ "id": id }), "server").await
+    let q = format!("query($id: String!) {{ server(id: $id) {{ {SERVER_FIELDS} }} }}");
+    graphql(token, &q, json!({ "id": id }), "server").await
 }
 
 pub async fn servers(token: &str) -> Result<Vec<Server>, String> {
-    graphql(token, "{ servers { id name online os arch lastSeenMs } }", json!({}), "servers").await
+    graphql(token, &format!("{{ servers {{ {SERVER_FIELDS} }} }}"), json!({}), "servers").await
 }
 
 /// A one-time token for a new server, with the line to run there.
@@ -167,9 +187,59 @@ pub struct Enrollment {
     pub expires_at_ms: f64,
 }
 
-pub async fn create_enrollment(token: &str) -> Result<Enrollment, String> {
-    let q = "mutation { createEnrollmentToken { command installSnippet expiresAtMs } }";
-    graphql(token, q, json!({}), "createEnrollmentToken").await
+/// An enrolment token for a server joining `workspace`.
+pub async fn create_enrollment(token: &str, workspace: &str) -> Result<Enrollment, String> {
+    let q = "mutation($w: String!) { createEnrollmentToken(workspaceId: $w) { command installSnippet expiresAtMs } }";
+    graphql(token, q, json!({ "w": workspace }), "createEnrollmentToken").await
+}
+
+/// A terminal recording (asciicast v2).
+pub async fn recording(token: &str, id: &str) -> Result<String, String> {
+    let url = format!("/api/recordings/{}", String::from(js_sys::encode_uri_component(id)));
+    let resp = Request::get(&url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(unreachable_backend)?;
+    if !resp.ok() {
+        return Err(error_of(resp).await);
+    }
+    resp.text().await.map_err(|e| format!("the recording broke off: {e}"))
+}
+
+/// What an invitation link offers (asked without signing in).
+pub async fn invitation(secret: &str) -> Result<InvitationView, String> {
+    let url = format!("/api/invitations/{}", String::from(js_sys::encode_uri_component(secret)));
+    let resp = Request::get(&url).send().await.map_err(unreachable_backend)?;
+    if !resp.ok() {
+        return Err(error_of(resp).await);
+    }
+    resp.json().await.map_err(|e| format!("unexpected answer: {e}"))
+}
+
+/// Accepts an invitation: as the signed-in user (`token`), or by making an account (`creds`),
+/// which is then signed in (the session comes back).
+pub async fn accept_invitation(
+    secret: &str,
+    token: Option<&str>,
+    creds: Option<(&str, &str)>,
+) -> Result<Option<Session>, String> {
+    let url = format!("/api/invitations/{}/accept", String::from(js_sys::encode_uri_component(secret)));
+    let mut req = Request::post(&url);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let body =
+        AcceptInvitation { username: creds.map(|(u, _)| u.to_owned()), password: creds.map(|(_, p)| p.to_owned()) };
+    let resp = req.json(&body).map_err(|e| e.to_string())?.send().await.map_err(unreachable_backend)?;
+    if token.is_some() {
+        if !resp.ok() {
+            return Err(error_of(resp).await);
+        }
+        let _: Joined = resp.json().await.map_err(|e| format!("unexpected answer: {e}"))?;
+        return Ok(None);
+    }
+    session_from(resp).await.map(Some)
 }
 
 /// Limits this Porta is configured with.

@@ -1,4 +1,4 @@
-//! The dashboard: the servers the user may use.
+//! The dashboard: the current team's servers, by workspace, with the team switcher.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -6,35 +6,97 @@ use leptos::task::spawn_local;
 use crate::api::{self, Enrollment, Server, Session};
 use crate::prefs;
 use crate::route::{self, Route};
+use crate::teams::{self, Team, TeamDetail, TeamSwitcher, can};
 use crate::topbar::TopBar;
 
 #[component]
 pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let servers = RwSignal::new(Vec::<Server>::new());
+    let team_list = RwSignal::new(Vec::<Team>::new());
+    let current = RwSignal::new(teams::current_team());
+    let detail = RwSignal::new(None::<TeamDetail>);
     let (error, set_error) = signal(None::<String>);
+    let token = move || session.get_untracked().map(|s| s.token);
     let load = move || {
-        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
+        let Some(token) = token() else { return };
         spawn_local(async move {
-            match api::servers(&token).await {
-                Ok(list) => {
+            let mine = teams::teams(&token).await;
+            let list = api::servers(&token).await;
+            match (list, mine) {
+                (Ok(list), Ok(mine)) => {
+                    // The team shown last, if the user is still in it; else the first.
+                    let known = current.get_untracked().filter(|c| mine.iter().any(|t| &t.id == c));
+                    let pick = known.or_else(|| mine.first().map(|t| t.id.clone()));
+                    team_list.set(mine);
                     servers.set(list);
+                    if pick != current.get_untracked() {
+                        current.set(pick);
+                    }
                     set_error.set(None);
                 }
-                Err(e) => set_error.set(Some(e)),
+                (Err(e), _) | (_, Err(e)) => set_error.set(Some(e)),
             }
         });
     };
     load();
-    let look = RwSignal::new(prefs::look());
-    let enrollment = RwSignal::new(None::<Enrollment>);
-    let add_server = move |_| {
-        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
+    // The current team's workspaces.
+    Effect::new(move |_| {
+        let Some(team) = current.get() else { return };
+        let Some(token) = token() else { return };
         spawn_local(async move {
-            match api::create_enrollment(&token).await {
-                Ok(e) => enrollment.set(Some(e)),
+            match teams::team(&token, &team).await {
+                Ok(t) => detail.set(Some(t)),
                 Err(e) => set_error.set(Some(e)),
             }
         });
+    });
+    let new_team = Callback::new(move |name: String| {
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            match teams::create_team(&token, &name).await {
+                Ok(t) => {
+                    teams::save_current_team(&t.id);
+                    current.set(Some(t.id.clone()));
+                    load();
+                }
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    });
+    let look = RwSignal::new(prefs::look());
+    let enrollment = RwSignal::new(None::<(String, Enrollment)>);
+    let add_server = move |workspace: String| {
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            match api::create_enrollment(&token, &workspace).await {
+                Ok(e) => enrollment.set(Some((workspace, e))),
+                Err(e) => set_error.set(Some(e)),
+            }
+        });
+    };
+    let admin = move || detail.with(|d| d.as_ref().is_some_and(|d| can(&d.role, "admin")));
+    // The current team's live workspaces, each with its servers.
+    let sections = move || {
+        let Some(d) = detail.get() else { return Vec::new() };
+        if current.get().as_deref() != Some(d.id.as_str()) {
+            return Vec::new();
+        }
+        let all = servers.get();
+        d.workspaces
+            .into_iter()
+            .filter(|w| w.deleted_ms.is_none())
+            .map(|w| {
+                let list: Vec<Server> =
+                    all.iter().filter(|s| s.workspace_id.as_deref() == Some(w.id.as_str())).cloned().collect();
+                (w, list)
+            })
+            .collect::<Vec<_>>()
+    };
+    let go = move |to: Route| {
+        move |ev: leptos::ev::MouseEvent| {
+            ev.prevent_default();
+            route::go(route, to.clone());
+        }
     };
     view! {
         <TopBar session look>
@@ -42,48 +104,62 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
         </TopBar>
         <main class="dashboard">
             <div class="heading">
-                <h2>"Servers"</h2>
+                <TeamSwitcher teams=team_list current on_new=new_team />
                 <div class="actions">
+                    <a
+                        class="team-link"
+                        href=move || current.get().map(|t| Route::Team(t).path()).unwrap_or_default()
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            if let Some(t) = current.get_untracked() {
+                                route::go(route, Route::Team(t));
+                            }
+                        }
+                    >
+                        "Team"
+                    </a>
                     <a
                         class="audit-link"
                         href="/audit"
                         hidden=move || !session.with(|s| s.as_ref().is_some_and(|s| s.user.is_admin))
-                        on:click=move |ev| {
-                            ev.prevent_default();
-                            route::go(route, Route::Audit);
-                        }
+                        on:click=go(Route::Audit)
                     >
                         "Audit log"
                     </a>
-                    <a
-                        class="tokens-link"
-                        href="/tokens"
-                        on:click=move |ev| {
-                            ev.prevent_default();
-                            route::go(route, Route::Tokens);
-                        }
-                    >
+                    <a class="tokens-link" href="/tokens" on:click=go(Route::Tokens)>
                         "API tokens"
                     </a>
                     <button class="refresh" on:click=move |_| load()>
                         "Refresh"
                     </button>
-                    <button class="add-server" on:click=add_server>
-                        "Add server"
-                    </button>
                 </div>
             </div>
-            {move || enrollment.get().map(|e| view! { <EnrollPanel enrollment=e /> })}
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
             </p>
-            <ul class="servers">
-                <For
-                    each=move || servers.get()
-                    key=|s| (s.id.clone(), s.online)
-                    children=move |s| server_row(s, route)
-                />
-            </ul>
+            <For
+                each=sections
+                key=|(w, list)| (w.id.clone(), w.name.clone(), list.iter().map(|s| (s.id.clone(), s.online)).collect::<Vec<_>>())
+                children=move |(w, list)| {
+                    let ws = w.id.clone();
+                    let empty = list.is_empty();
+                    view! {
+                        <section class="workspace-servers" data-workspace=w.name.clone()>
+                            <div class="ws-heading">
+                                <h2>{w.name.clone()}</h2>
+                                <button class="add-server" hidden=move || !admin() on:click=move |_| add_server(ws.clone())>
+                                    "Add server"
+                                </button>
+                            </div>
+                            {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| view! { <EnrollPanel enrollment=e /> })}
+                            <p class="empty" hidden=!empty>"No servers here yet."</p>
+                            <ul class="servers">
+                                {list.into_iter().map(|s| server_row(s, route)).collect_view()}
+                            </ul>
+                        </section>
+                    }
+                }
+            />
         </main>
     }
 }
@@ -95,6 +171,9 @@ fn server_row(s: Server, route: RwSignal<Route>) -> impl IntoView {
         if let Some(seen) = s.last_seen_ms {
             facts.push(format!("last seen {}", ago(js_sys::Date::now() - seen)));
         }
+    }
+    if s.read_only() {
+        facts.push("view only".into());
     }
     let to = Route::Server(s.id.clone());
     let href = to.path();

@@ -1,7 +1,8 @@
 //! Porta's browser app: a Leptos client-side app compiled to wasm.
 //!
-//! Pages: first-run set-up and sign-in, the dashboard of servers (with "add server"), and a
-//! server's page with its terminals. The access token lives in memory and is renewed through
+//! Pages: first-run set-up and sign-in, the dashboard of a team's servers by workspace (with
+//! "add server" and the team switcher), a server's page with its terminals, files and editor,
+//! a team's page, invitation links, the audit log and API tokens. The access token lives in memory and is renewed through
 //! the refresh cookie; the stream socket carries terminal traffic.
 
 mod api;
@@ -13,9 +14,11 @@ mod dashboard;
 mod editor;
 mod files;
 mod prefs;
+mod recordings;
 mod route;
 mod server_page;
 mod signin;
+mod teams;
 mod terminal;
 mod tokens_page;
 mod topbar;
@@ -48,11 +51,14 @@ pub fn App() -> impl IntoView {
     view! {
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {
+                (_, Route::Invite(secret)) => view! { <teams::InvitePage session route secret /> }.into_any(),
                 (false, _) => view! { <signin::SignIn session setup /> }.into_any(),
                 (true, Route::Dashboard) => view! { <dashboard::Dashboard session route /> }.into_any(),
                 (true, Route::Server(id)) => {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
+                (true, Route::Recording(id)) => view! { <recordings::RecordingPage session route id /> }.into_any(),
+                (true, Route::Team(id)) => view! { <teams::TeamPage session route team_id=id /> }.into_any(),
                 (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
                 (true, Route::Tokens) => view! { <tokens_page::TokensPage session route /> }.into_any(),
             }}

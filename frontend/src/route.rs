@@ -1,6 +1,7 @@
 //! The app's pages as URLs: `/` (the dashboard), `/servers/<id>` (a server's terminals and
-//! files), `/audit` (the audit log) and `/tokens` (API tokens). The backend answers all with the app, so links and
-//! reloads work.
+//! files), `/teams/<id>` (a team's members, invitations and workspaces), `/invite/<secret>`
+//! (an invitation link), `/recordings/<id>` (a terminal recording's player), `/audit` (the audit log) and `/tokens` (API tokens). The backend
+//! answers all with the app, so links and reloads work.
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -11,6 +12,9 @@ use crate::browser::window;
 pub enum Route {
     Dashboard,
     Server(String),
+    Team(String),
+    Invite(String),
+    Recording(String),
     Audit,
     Tokens,
 }
@@ -22,9 +26,22 @@ impl Route {
             "/tokens" => return Self::Tokens,
             _ => {}
         }
-        match path.strip_prefix("/servers/").map(|rest| rest.trim_end_matches('/')) {
-            Some(id) if !id.is_empty() && !id.contains('/') => Self::Server(decode(id)),
-            _ => Self::Dashboard,
+        let one = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .map(|rest| rest.trim_end_matches('/'))
+                .filter(|id| !id.is_empty() && !id.contains('/'))
+                .map(decode)
+        };
+        if let Some(id) = one("/servers/") {
+            Self::Server(id)
+        } else if let Some(id) = one("/teams/") {
+            Self::Team(id)
+        } else if let Some(secret) = one("/invite/") {
+            Self::Invite(secret)
+        } else if let Some(id) = one("/recordings/") {
+            Self::Recording(id)
+        } else {
+            Self::Dashboard
         }
     }
 
@@ -32,6 +49,9 @@ impl Route {
         match self {
             Self::Dashboard => "/".to_owned(),
             Self::Server(id) => format!("/servers/{}", encode(id)),
+            Self::Team(id) => format!("/teams/{}", encode(id)),
+            Self::Invite(secret) => format!("/invite/{}", encode(secret)),
+            Self::Recording(id) => format!("/recordings/{}", encode(id)),
             Self::Audit => "/audit".to_owned(),
             Self::Tokens => "/tokens".to_owned(),
         }
@@ -105,6 +125,11 @@ mod tests {
         assert_eq!(Route::parse("/audit/x"), Route::Dashboard);
         assert_eq!(Route::parse("/tokens/"), Route::Tokens);
         assert_eq!(Route::parse(&Route::Tokens.path()), Route::Tokens);
+        assert_eq!(Route::parse("/teams/t1"), Route::Team("t1".into()));
+        assert_eq!(Route::parse("/teams/"), Route::Dashboard);
+        assert_eq!(Route::parse("/invite/pin_abc"), Route::Invite("pin_abc".into()));
+        assert_eq!(Route::parse("/recordings/r1/"), Route::Recording("r1".into()));
+        assert_eq!(Route::parse(&Route::Invite("pin_x-y".into()).path()), Route::Invite("pin_x-y".into()));
     }
 
     #[test]

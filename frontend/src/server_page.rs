@@ -27,7 +27,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // Tabs are made from places that come and go (a row of the file tree, a search result):
     // their signals belong to the page.
     let owner = StoredValue::new_local(Owner::current().unwrap_or_default());
-    let page = Page { mods: RwSignal::new(Mods::default()), search_open: RwSignal::new(false) };
+    let page = Page {
+        mods: RwSignal::new(Mods::default()),
+        search_open: RwSignal::new(false),
+        read_only: RwSignal::new(false),
+    };
     let tabs: Tabs = RwSignal::new_local(Vec::new());
     let editors: Editors = RwSignal::new_local(Vec::new());
     let limits = StoredValue::new(Limits::default());
@@ -72,7 +76,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     if let Some(token) = session.get_untracked().map(|s| s.token) {
         spawn_local(async move {
             match api::server(&token, &id.get_value()).await {
-                Ok(Some(s)) => server.set(Some(s)),
+                Ok(Some(s)) => {
+                    page.read_only.set(s.read_only());
+                    server.set(Some(s));
+                }
                 Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
                 Err(e) => error.set(Some(e)),
             }
@@ -160,8 +167,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 Ok(mut list) => {
                     prefs::sort_by_saved(&mut list, &prefs::tab_order(&id.get_value()), |t| t.term);
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
-                    let first = keys.first().copied().unwrap_or_else(|| new_tab(None));
-                    active.set(Some(first));
+                    // A viewer cannot open a terminal: they watch the ones others opened.
+                    let first =
+                        keys.first().copied().or_else(|| (!page.read_only.get_untracked()).then(|| new_tab(None)));
+                    active.set(first);
                     for path in prefs::open_files(&id.get_value()) {
                         open_file(path, None, false);
                     }
@@ -174,8 +183,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         });
     };
     // Every time the socket (re)opens: load the tabs the first time, re-attach them after.
+    // Not before the user's role here is known (a viewer gets no new terminal).
+    let known = Memo::new(move |_| server.with(Option::is_some));
     Effect::new(move |_| {
-        if conn_ref.with_value(|c| c.epoch()).get() == 0 {
+        if conn_ref.with_value(|c| c.epoch()).get() == 0 || !known.get() {
             return;
         }
         if loaded.get_untracked() {
@@ -308,6 +319,13 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 </a>
                 <span class=move || if online() { "dot online" } else { "dot" }></span>
                 <span class="server-name">{title}</span>
+                <span
+                    class="view-only"
+                    hidden=move || !page.read_only.get()
+                    title="You are a viewer in this server's team: you see its terminals and files but cannot type or change anything."
+                >
+                    "View only"
+                </span>
             </TopBar>
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
@@ -326,7 +344,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <div class="workspace" class:files-open=move || files_open.get()>
             <aside class="files-pane" hidden=move || !files_open.get()>
                 <Show when=move || tree_started.get()>
-                    <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root />
+                    <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root read_only=page.read_only />
                 </Show>
             </aside>
             <div class="main">
@@ -338,7 +356,13 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <For each=editor_keys key=|k| *k let:key>
                         {find_editor(key).map(|tab| view! { <EditorTabButton tab active close_tab=close_editor /> })}
                     </For>
-                    <button class="new-tab" on:click=add title="New terminal" aria-label="New terminal">
+                    <button
+                        class="new-tab"
+                        hidden=move || page.read_only.get()
+                        on:click=add
+                        title="New terminal"
+                        aria-label="New terminal"
+                    >
                         "+"
                     </button>
                 </div>
@@ -354,6 +378,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 <Toolbar look page active_tab active_editor editor_active finder />
             </div>
             <SearchBar page active_tab />
+            <p class="no-terminals" hidden=move || !(page.read_only.get() && loaded.get() && tabs.with(Vec::is_empty))>
+                "No terminal is open on this server. As a viewer you watch the terminals others open here."
+            </p>
             <div class="panes">
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab /> })}

@@ -49,6 +49,7 @@ pub struct WsTicket {
 /// in: the link's secret is the permission).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InvitationView {
+    pub team_id: String,
     pub team: String,
     /// `owner`, `admin`, `developer` or `viewer`.
     pub role: String,

@@ -12,7 +12,9 @@ use sqlx::{FromRow, SqlitePool};
 use crate::now_ms;
 use crate::teams::Role;
 
+mod recordings;
 mod teams;
+pub use recordings::{NewRecording, Recording};
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};
 
 #[derive(Debug, Clone, FromRow)]
@@ -47,6 +49,8 @@ pub struct ServerAccess {
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub team_id: String,
+    /// Whether the workspace records terminal sessions.
+    pub record_terminals: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]

@@ -59,6 +59,7 @@ pub struct Invitation {
 /// What an invitation link says to the person holding it.
 #[derive(Debug, Clone, FromRow)]
 pub struct InvitationInfo {
+    pub team_id: String,
     pub team_name: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
@@ -308,13 +309,16 @@ impl Store {
     /// The server and the user's role on it, when they are in the team owning its (live)
     /// workspace.
     pub async fn server_access(&self, user_id: &str, server_id: &str) -> sqlx::Result<Option<ServerAccess>> {
-        let sql = format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id {SERVER_ACCESS_FROM} AND s.id = ?");
+        let sql =
+            format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id, w.record_terminals {SERVER_ACCESS_FROM} AND s.id = ?");
         sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await
     }
 
     /// Every server the user reaches, by name.
     pub async fn servers_for(&self, user_id: &str) -> sqlx::Result<Vec<ServerAccess>> {
-        let sql = format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
+        let sql = format!(
+            "SELECT {SERVER_COLUMNS}, m.role, w.team_id, w.record_terminals {SERVER_ACCESS_FROM} ORDER BY s.name, s.id"
+        );
         sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await
     }
 
@@ -382,7 +386,7 @@ impl Store {
     /// What a usable invitation offers; `None` when it is unknown, used, revoked or expired.
     pub async fn invitation_info(&self, token_hash: &str) -> sqlx::Result<Option<InvitationInfo>> {
         sqlx::query_as(
-            "SELECT t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
+            "SELECT i.team_id, t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
              JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.created_by \
              WHERE i.token_hash = ? AND i.used_ms IS NULL AND i.revoked_ms IS NULL AND i.expires_ms > ?",
         )

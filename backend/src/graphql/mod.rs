@@ -287,19 +287,7 @@ impl CoreQuery {
         for r in events {
             let actor = r.actor.clone().unwrap_or_default();
             if !names.contains_key(&actor) {
-                let name = match actor.split_once(':') {
-                    Some(("user", id)) => store.user_by_id(id).await.ok().flatten().map(|u| u.username),
-                    Some(("server", id)) => store.server(id).await.ok().flatten().map(|s| s.name),
-                    Some(("token", id)) => match store.api_token(id).await.ok().flatten() {
-                        Some(t) => {
-                            let owner = store.user_by_id(&t.user_id).await.ok().flatten().map(|u| u.username);
-                            Some(format!("{} (token of {})", t.name, owner.unwrap_or_default()))
-                        }
-                        None => None,
-                    },
-                    _ => None,
-                };
-                names.insert(actor.clone(), name);
+                names.insert(actor.clone(), actor_name(store, &actor).await);
             }
             out.push(AuditEntry { actor_name: names.get(&actor).cloned().flatten(), ..AuditEntry::from(r) });
         }
@@ -506,6 +494,20 @@ impl CoreMutation {
             })
             .await;
         Ok(revoked)
+    }
+}
+
+/// An actor (`user:<id>`, `server:<id>`, `token:<id>`) as people know it.
+async fn actor_name(store: &crate::db::Store, actor: &str) -> Option<String> {
+    match actor.split_once(':') {
+        Some(("user", id)) => store.user_by_id(id).await.ok().flatten().map(|u| u.username),
+        Some(("server", id)) => store.server(id).await.ok().flatten().map(|s| s.name),
+        Some(("token", id)) => {
+            let t = store.api_token(id).await.ok().flatten()?;
+            let owner = store.user_by_id(&t.user_id).await.ok().flatten().map(|u| u.username);
+            Some(format!("{} (token of {})", t.name, owner.unwrap_or_default()))
+        }
+        _ => None,
     }
 }
 

@@ -6,7 +6,7 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::{gql, state, user};
+use super::{actor_name, gql, state, user};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::db::{AuditEvent, MemberChange, Workspace};
@@ -99,6 +99,25 @@ pub struct TeamDetail {
     invitations: Vec<InvitationView>,
 }
 
+/// A terminal session recording.
+#[derive(SimpleObject)]
+pub struct RecordingView {
+    id: String,
+    workspace_id: String,
+    server_id: String,
+    server_name: Option<String>,
+    term_id: i64,
+    /// Who opened the terminal (`user:<id>` or `token:<id>`), and their name.
+    started_by: String,
+    started_by_name: Option<String>,
+    started_ms: i64,
+    /// Unset while the session goes on.
+    ended_ms: Option<i64>,
+    bytes: i64,
+    cols: i64,
+    rows: i64,
+}
+
 fn db(e: sqlx::Error) -> async_graphql::Error {
     gql(e.into())
 }
@@ -143,6 +162,38 @@ impl TeamQuery {
             .into_iter()
             .map(|m| TeamView { id: m.team_id, name: m.name, role: m.role.to_string(), members: m.members })
             .collect())
+    }
+
+    /// The newest terminal session recordings in the team's workspaces (for its admins and
+    /// owners: a recording shows everything typed and printed).
+    async fn recordings(
+        &self,
+        ctx: &Context<'_>,
+        team_id: String,
+        #[graphql(default = 100)] limit: i64,
+    ) -> async_graphql::Result<Vec<RecordingView>> {
+        let u = user(ctx, Scope::Read)?;
+        let store = &state(ctx).store;
+        let role = team_role(store, u, &team_id).await.map_err(gql)?;
+        require_role(role, Role::Admin, "watching recordings").map_err(gql)?;
+        let mut out = Vec::new();
+        for r in store.recordings_of_team(&team_id, limit).await.map_err(db)? {
+            out.push(RecordingView {
+                started_by_name: actor_name(store, &r.started_by).await,
+                id: r.id,
+                workspace_id: r.workspace_id,
+                server_id: r.server_id,
+                server_name: r.server_name,
+                term_id: r.term_id,
+                started_by: r.started_by,
+                started_ms: r.started_ms,
+                ended_ms: r.ended_ms,
+                bytes: r.bytes,
+                cols: r.cols,
+                rows: r.rows,
+            });
+        }
+        Ok(out)
     }
 
     /// One of the caller's teams, whole.

@@ -103,8 +103,20 @@ async fn export(
         .into_response())
 }
 
-const CSV_HEADER: [&str; 11] =
-    ["seq", "at_ms", "actor", "source", "server_id", "action", "target", "result", "detail", "prev_hash", "hash"];
+const CSV_HEADER: [&str; 12] = [
+    "seq",
+    "at_ms",
+    "actor",
+    "source",
+    "server_id",
+    "workspace_id",
+    "action",
+    "target",
+    "result",
+    "detail",
+    "prev_hash",
+    "hash",
+];
 
 fn encode(format: Format, r: &Record) -> String {
     match format {
@@ -118,6 +130,7 @@ fn encode(format: Format, r: &Record) -> String {
             r.actor.as_deref().unwrap_or_default(),
             r.source.as_deref().unwrap_or_default(),
             r.server_id.as_deref().unwrap_or_default(),
+            r.workspace_id.as_deref().unwrap_or_default(),
             &r.action,
             r.target.as_deref().unwrap_or_default(),
             &r.result,

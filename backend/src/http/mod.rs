@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod origin;
+mod recordings;
 mod ui;
 
 use axum::Router;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::auth::router())
         .merge(audit::router())
+        .merge(recordings::router())
         .merge(crate::teams::invitations::router())
         .merge(crate::graphql::router())
         .merge(crate::relay::router())

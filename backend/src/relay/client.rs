@@ -102,6 +102,8 @@ struct StreamState {
     phase: Phase,
     /// Whether input frames may go to it (a viewer watches a terminal without typing).
     may_type: bool,
+    /// A new terminal in a workspace that records: its recording starts once it is open.
+    record: Option<String>,
 }
 
 /// What to do with a bridge's reply.
@@ -136,7 +138,12 @@ impl Caller {
     /// The server, if the caller reaches it with the role `need` (for doing `what`).
     async fn grant(&self, server: &str, (need, what): (Role, &str)) -> std::result::Result<ServerGrant, ErrorBody> {
         match authorize_server(&self.state.store, &self.user, &self.access, server, need, what).await {
-            Ok(a) => Ok(ServerGrant { id: a.server.id, role: a.role, workspace: a.server.workspace_id }),
+            Ok(a) => Ok(ServerGrant {
+                id: a.server.id,
+                role: a.role,
+                workspace: a.server.workspace_id,
+                record: a.record_terminals,
+            }),
             Err(e) => Err(e.to_body()),
         }
     }
@@ -284,6 +291,7 @@ impl Session {
                 next,
                 phase: Phase::Opening { held: Vec::new(), ended: false },
                 may_type: *role >= Role::Developer,
+                record: None,
             },
         );
         Ok(stream)
@@ -345,6 +353,11 @@ impl Session {
             C::TermOpen(r) => {
                 let grant = self.caller.grant(&r.server, need).await?;
                 let stream = self.open_stream(&grant, Kind::Term(TermId(0)), 0)?;
+                if grant.record {
+                    if let Some(s) = self.streams.get_mut(&stream) {
+                        s.record = grant.workspace.clone();
+                    }
+                }
                 self.caller.audit("terminal.open", &grant, r.shell.clone()).await;
                 let req = bridge::TermOpen {
                     shell: r.shell,
@@ -655,6 +668,11 @@ impl Session {
                         }
                     }
                     Ok(reply) => {
+                        let record =
+                            self.streams.get_mut(&stream).and_then(|s| Some((s.server.clone(), s.record.take()?)));
+                        if let (Opened::Term(info, _), Some((server, workspace))) = (&reply, record) {
+                            self.record(&server, &workspace, info);
+                        }
                         match reply {
                             Opened::Term(_, from) if resumed => self.event(StreamResumed { stream, from }),
                             Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream, info, from })),
@@ -673,6 +691,51 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Starts recording a terminal this socket just opened.
+    fn record(&self, server: &str, workspace: &str, info: &bridge::TermInfo) {
+        let state = self.state.clone();
+        let started_by = self.caller.access.actor(&self.caller.user.id);
+        let (server, workspace) = (server.to_owned(), workspace.to_owned());
+        let info = info.clone();
+        tokio::spawn(async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let row = crate::db::NewRecording {
+                id: &id,
+                workspace_id: &workspace,
+                server_id: &server,
+                term_id: info.term.0,
+                started_by: &started_by,
+                cols: info.size.cols,
+                rows: info.size.rows,
+            };
+            if let Err(e) = state.store.insert_recording(&row).await {
+                tracing::error!(error = %e, "cannot record a terminal session");
+                return;
+            }
+            let target = format!("recording:{id}");
+            let event = AuditEvent {
+                actor: &started_by,
+                action: "recording.start",
+                target: Some(&target),
+                ok: true,
+                detail: Some(format!("terminal {}", info.term)),
+                server: Some(&server),
+                workspace: Some(&workspace),
+                source: None,
+            };
+            state.store.audit(event).await;
+            let spec = super::recorder::Spec {
+                id,
+                server,
+                term: info.term,
+                cols: info.size.cols,
+                rows: info.size.rows,
+                title: format!("terminal {} ({})", info.term, info.shell),
+            };
+            super::recorder::start(state, spec);
+        });
     }
 
     /// Reads an opening reply and records what it says about the stream.
@@ -814,6 +877,8 @@ struct ServerGrant {
     id: ServerId,
     role: Role,
     workspace: Option<String>,
+    /// Whether its workspace records terminal sessions.
+    record: bool,
 }
 
 /// The role a request needs on its server's team, and what to call the action when it is

@@ -4,6 +4,7 @@
 pub mod bus;
 pub mod client;
 pub mod hub;
+pub mod recorder;
 
 use axum::Router;
 use axum::routing::get;

@@ -57,6 +57,7 @@ pub async fn create(
 async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Result<Json<InvitationView>> {
     let info = state.store.invitation_info(&hash_secret(&token)).await?.ok_or_else(invalid)?;
     Ok(Json(InvitationView {
+        team_id: info.team_id,
         team: info.team_name,
         role: info.role.to_string(),
         invited_by: info.invited_by,

@@ -164,6 +164,8 @@ pub fn FileTree(
     opener: Opener,
     /// The top folder, once known (the finder searches beneath it).
     root: RwSignal<Option<String>>,
+    /// A viewer's tree: reading and downloading only (the backend refuses changes anyway).
+    read_only: RwSignal<bool>,
 ) -> impl IntoView {
     let prefs = crate::prefs::tree_prefs();
     let tree = Tree::new(conn.get_value(), server.clone(), root, prefs.hidden, Sort::from_name(&prefs.sort));
@@ -225,7 +227,7 @@ pub fn FileTree(
     };
     let root = move || ctx.tree.with_value(|t| t.root.get()).unwrap_or_default();
     view! {
-        <nav class="files-tree" aria-label="Files">
+        <nav class="files-tree" class:read-only=move || read_only.get() aria-label="Files">
             <div class="files-head">
                 <span class="files-root" title=root><bdi>{root}</bdi></span>
                 <button class="tool files-new-file" title="New file" aria-label="New file"

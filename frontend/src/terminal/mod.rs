@@ -7,4 +7,4 @@ mod tab;
 mod xterm;
 
 pub use tab::{Look, Page, Status, TermTab, list};
-pub use xterm::copy;
+pub use xterm::{Callbacks, Xterm, copy};

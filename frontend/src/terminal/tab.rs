@@ -73,6 +73,8 @@ pub struct Page {
     pub mods: RwSignal<Mods>,
     /// Whether the search bar is open (Ctrl+Shift+F in a terminal opens it).
     pub search_open: RwSignal<bool>,
+    /// The user is a viewer here: terminals are watched, not typed into or resized.
+    pub read_only: RwSignal<bool>,
 }
 
 /// Counts output bytes rendered by every terminal of the page, in `window.portaRenderedBytes`
@@ -245,12 +247,19 @@ impl TermTab {
     }
 
     fn send_input(&self, bytes: &[u8]) {
+        if self.page.read_only.get_untracked() {
+            return;
+        }
         if let Some(stream) = self.stream.get() {
             self.conn.send_frame(FrameKind::TermInput, stream, 0, bytes);
         }
     }
 
     fn resized(&self, cols: u16, rows: u16) {
+        // A viewer's window does not change the size of someone else's terminal.
+        if self.page.read_only.get_untracked() {
+            return;
+        }
         let Some(stream) = self.stream.get() else { return };
         let conn = self.conn.clone();
         spawn_local(async move {

@@ -37,6 +37,8 @@ extern "C" {
     fn set_theme(this: &JsTerm, theme: &str);
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = setFontSize)]
     fn set_font_size(this: &JsTerm, size: u32);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = fixedSize)]
+    fn fixed_size(this: &JsTerm, cols: u16, rows: u16);
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = findNext)]
     fn find_next(this: &JsTerm, query: &str) -> bool;
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = findPrevious)]
@@ -67,6 +69,18 @@ pub struct Callbacks {
     pub rendered: Box<dyn FnMut()>,
     /// A keyboard shortcut: "copy", "paste" or "search".
     pub shortcut: Box<dyn FnMut(String)>,
+}
+
+impl Callbacks {
+    /// For a terminal that only shows (a replayed recording).
+    pub fn none() -> Self {
+        Self {
+            data: Box::new(|_| {}),
+            resize: Box::new(|_, _| {}),
+            rendered: Box::new(|| {}),
+            shortcut: Box::new(|_| {}),
+        }
+    }
 }
 
 /// The JS functions handed to xterm.js, kept alive as long as it is.
@@ -144,6 +158,18 @@ impl Xterm {
 
     pub fn set_font_size(&self, size: u32) {
         self.js.set_font_size(size);
+    }
+
+    /// Text to show as it is (a recording's output); not counted as rendered output.
+    pub fn write_text(&self, text: &str) {
+        if !text.is_empty() {
+            self.js.write_notice(text);
+        }
+    }
+
+    /// Keeps this size (a recording's) instead of fitting the pane; input is off.
+    pub fn fixed_size(&self, cols: u16, rows: u16) {
+        self.js.fixed_size(cols, rows);
     }
 
     /// Selects the next (or previous) match; false when there is none.

@@ -1,0 +1,146 @@
+//! Terminal session recording: with a workspace's recording on, a terminal's session is
+//! recorded as asciicast v2 from its first byte, only the team's admins may fetch it, every
+//! fetch is audited, and the player in the browser replays what was typed.
+
+use std::time::Duration;
+
+use porta_e2e::Stack;
+use porta_e2e::client::Api;
+use porta_shared::client::{ClientEvent, TermClose, TermOpen};
+use porta_shared::types::TermSize;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn workspace_of(api: &Api) -> anyhow::Result<(String, String)> {
+    let team = api.own_team().await?;
+    let v = api.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": team })).await?;
+    let ws = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    Ok((team, ws))
+}
+
+async fn recordings(api: &Api, team: &str) -> anyhow::Result<Vec<Value>> {
+    let q =
+        "query($t: String!) { recordings(teamId: $t) { id serverId serverName termId startedByName endedMs bytes } }";
+    let v = api.graphql(q, json!({ "t": team })).await?;
+    Ok(v["data"]["recordings"].as_array().cloned().unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
+    let ui = porta_e2e::ui_dir()?.to_string_lossy().into_owned();
+    let stack = Stack::start(&[("PORTA_UI_DIR", &ui)], &[]).await?;
+    let base = stack.backend.url.clone();
+    let (team, ws) = workspace_of(&stack.api).await?;
+
+    // Off by default: nothing is recorded.
+    let open = TermOpen {
+        server: stack.server_id.clone(),
+        shell: None,
+        args: vec![],
+        cwd: None,
+        size: TermSize { cols: 100, rows: 30 },
+        env: Default::default(),
+    };
+    let mut sock = stack.api.ws().await?;
+    let unrecorded = sock.call(open.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    sock.input(unrecorded.stream, b"echo not-$((1+1))-recorded\r").await?;
+    sock.wait_output(unrecorded.stream, "not-2-recorded", WAIT).await?;
+    assert!(recordings(&stack.api, &team).await?.is_empty());
+
+    // On: the next terminal is recorded from its first byte until its shell exits.
+    let v = stack
+        .api
+        .graphql("mutation($w: String!) { setWorkspaceRecording(id: $w, on: true) }", json!({ "w": ws }))
+        .await?;
+    assert_eq!(v["data"]["setWorkspaceRecording"], true, "{v}");
+    let opened = sock.call(open).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    sock.input(opened.stream, "echo recorded-$((6*7)) ünïcode\r".as_bytes()).await?;
+    sock.wait_output(opened.stream, "recorded-42 ünïcode", WAIT).await?;
+    sock.input(opened.stream, b"exit\r").await?;
+    sock.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == opened.stream), WAIT).await?;
+    let _ = sock.call(TermClose::Stream { stream: unrecorded.stream }).await?;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let rec = loop {
+        let list = recordings(&stack.api, &team).await?;
+        if let Some(r) = list.iter().find(|r| !r["endedMs"].is_null()) {
+            break r.clone();
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the recording never ended: {list:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(rec["termId"].as_u64(), Some(u64::from(opened.info.term.0)), "{rec}");
+    assert_eq!(rec["startedByName"], "admin");
+    assert!(rec["bytes"].as_i64().is_some_and(|b| b > 0), "{rec}");
+    let id = rec["id"].as_str().unwrap_or_default().to_owned();
+
+    // The file is asciicast v2 and holds what was typed, in order.
+    let resp = stack.api.http.get(format!("{base}/api/recordings/{id}")).bearer_auth(&stack.api.access).send().await?;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/x-asciicast");
+    let cast = resp.text().await?;
+    let mut lines = cast.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap_or_default())?;
+    assert_eq!(
+        (header["version"].as_u64(), header["width"].as_u64(), header["height"].as_u64()),
+        (Some(2), Some(100), Some(30))
+    );
+    let mut output = String::new();
+    let mut last = 0.0;
+    for line in lines {
+        let e: Value = serde_json::from_str(line)?;
+        let t = e[0].as_f64().unwrap_or(-1.0);
+        assert!(t >= last, "time goes forward: {line}");
+        last = t;
+        assert_eq!(e[1], "o");
+        output.push_str(e[2].as_str().unwrap_or_default());
+    }
+    assert!(output.contains("recorded-42 ünïcode"), "{output}");
+    assert!(!output.contains("not-2-recorded"), "another terminal leaked in: {output}");
+
+    // Only the team's admins may watch; a developer is told so, an outsider learns nothing.
+    let link = stack.api.invite(&team, "developer").await?;
+    let dev = Api::join_by_link(&base, &link, "dev", "a long enough password").await?;
+    let resp = dev.http.get(format!("{base}/api/recordings/{id}")).bearer_auth(&dev.access).send().await?;
+    assert_eq!(resp.status().as_u16(), 403);
+    let v = dev.graphql("query($t: String!) { recordings(teamId: $t) { id } }", json!({ "t": team })).await?;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "forbidden", "{v}");
+    let resp = dev.http.get(format!("{base}/api/recordings/nope")).bearer_auth(&dev.access).send().await?;
+    assert_eq!(resp.status().as_u16(), 404);
+
+    // Watching is audited.
+    let v = stack.api.graphql("{ auditLog(action: \"recording.\") { action target } }", json!({})).await?;
+    let actions: Vec<&str> =
+        v["data"]["auditLog"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    assert!(actions.contains(&"recording.start") && actions.contains(&"recording.view"), "{actions:?}");
+
+    // The player in the browser replays it.
+    use fantoccini::Locator;
+    use porta_e2e::browser::{Browser, sign_in, wait_for, with_screenshot_on_failure};
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "recording", || async {
+        sign_in(c, &base).await?;
+        wait_for(c, "a.team-link").await?.click().await?;
+        wait_for(c, ".recordings tr.recording a.play-recording").await?.click().await?;
+        wait_for(c, ".player .xterm-rows").await?;
+        // Speed it up, then wait for the end.
+        c.find(Locator::Css("select.speed")).await?.select_by_value("16").await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let text = c.execute("return document.querySelector('.player .xterm-rows').innerText", vec![]).await?;
+            if text.as_str().is_some_and(|t| t.contains("recorded-42 ünïcode")) {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the player never showed the command: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        browser.screenshot("recording").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Teams in the browser: an owner invites people by link from the team's page; one joins as a
+//! developer (making an account on the link's page) and works in a terminal on the shared
+//! server; another joins as a viewer, watches that terminal and cannot type into it.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{
+    Browser, WAIT, run_command, sign_in, terminal_text, type_in_terminal, ui_stack, wait_for, wait_for_text,
+    with_screenshot_on_failure,
+};
+
+const PASSWORD: &str = "a long enough password";
+
+/// From the dashboard: the team's page, a new invitation link for `role`.
+async fn make_link(c: &Client, role: &str) -> anyhow::Result<String> {
+    wait_for(c, "a.team-link").await?.click().await?;
+    wait_for(c, ".team-page .members tr.member").await?;
+    let select = wait_for(c, ".invite-form select[name=role]").await?;
+    select.select_by_value(role).await?;
+    c.find(Locator::Css("button.make-link")).await?.click().await?;
+    let link = wait_for(c, ".invite-link input.link").await?;
+    let url = link.prop("value").await?.unwrap_or_default();
+    anyhow::ensure!(url.contains("/invite/pin_"), "not a link: {url}");
+    Ok(url)
+}
+
+async fn sign_out(c: &Client) -> anyhow::Result<()> {
+    wait_for(c, "button.signout").await?.click().await?;
+    wait_for(c, "input[name=username]").await?;
+    Ok(())
+}
+
+/// Opens the link signed out, makes the account, and lands on the dashboard.
+async fn join(c: &Client, link: &str, name: &str, expect: &str) -> anyhow::Result<()> {
+    c.goto(link).await?;
+    let lead = wait_for(c, ".invitation").await?;
+    let text = lead.text().await?;
+    anyhow::ensure!(text.contains(&format!("admin invites you to join admin as {expect}")), "{text}");
+    c.find(Locator::Css(".create-account input[name=username]")).await?.send_keys(name).await?;
+    c.find(Locator::Css(".create-account input[name=password]")).await?.send_keys(PASSWORD).await?;
+    c.find(Locator::Css(".create-account button[type=submit]")).await?.click().await?;
+    wait_for(c, ".topbar .user").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let url = backend.url.clone();
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "teams", || async {
+        sign_in(c, &url).await?;
+        let team = wait_for(c, ".team-switcher select").await?;
+        assert!(team.text().await?.contains("admin (owner)"), "{}", team.text().await?);
+        wait_for(c, "section.workspace-servers[data-workspace=Default] li.server[data-status=online]").await?;
+
+        // The developer.
+        let link = make_link(c, "developer").await?;
+        browser.screenshot("team").await?;
+        sign_out(c).await?;
+        join(c, &link, "dev", "developer").await?;
+        wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        run_command(c, "echo dev-$((6*7))").await?;
+        wait_for_text(c, "dev-42", WAIT).await?;
+        sign_out(c).await?;
+
+        // The viewer.
+        sign_in(c, &url).await?;
+        let link = make_link(c, "viewer").await?;
+        let members = c.find(Locator::Css(".team-page .members")).await?.text().await?;
+        assert!(members.contains("dev") && members.contains("developer"), "{members}");
+        sign_out(c).await?;
+        join(c, &link, "vic", "viewer").await?;
+        let row = wait_for(c, "li.server[data-status=online]").await?;
+        assert!(row.text().await?.contains("view only"), "{}", row.text().await?);
+        row.find(Locator::Css("a")).await?.click().await?;
+        wait_for(c, ".view-only:not([hidden])").await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        wait_for_text(c, "dev-42", WAIT).await?;
+        let new_tab = c.find(Locator::Css("button.new-tab")).await?;
+        assert!(!new_tab.is_displayed().await?, "a viewer has no new-terminal button");
+        let new_file = wait_for(c, "button.files-new-file").await?;
+        assert!(!new_file.is_displayed().await?, "nor buttons that change files");
+        type_in_terminal(c, "echo viewer-typed\n").await?;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let text = terminal_text(c).await?;
+        assert!(!text.contains("viewer-typed"), "the viewer's keys reached the terminal:\n{text}");
+        browser.screenshot("viewer").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

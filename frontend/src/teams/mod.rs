@@ -1,0 +1,215 @@
+//! Teams in the app: the team switcher on the dashboard, the team's page (members and roles,
+//! invitation links, workspaces) and the page an invitation link opens.
+
+mod invite;
+mod page;
+
+pub use invite::InvitePage;
+pub use page::TeamPage;
+
+use leptos::prelude::*;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::graphql;
+use crate::browser::{load, save};
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    /// The user's role there.
+    pub role: String,
+    pub members: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user_id: String,
+    pub username: String,
+    pub role: String,
+    pub joined_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub deleted_ms: Option<f64>,
+    pub record_terminals: bool,
+    pub max_servers: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invitation {
+    pub id: String,
+    pub role: String,
+    pub created_ms: f64,
+    pub expires_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamDetail {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub members: Vec<Member>,
+    pub workspaces: Vec<Workspace>,
+    pub invitations: Vec<Invitation>,
+}
+
+/// A terminal session recording, as listed.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recording {
+    pub id: String,
+    pub server_name: Option<String>,
+    pub term_id: f64,
+    pub started_by_name: Option<String>,
+    pub started_ms: f64,
+    pub ended_ms: Option<f64>,
+    pub bytes: f64,
+}
+
+pub async fn recordings(token: &str, team: &str) -> Result<Vec<Recording>, String> {
+    let q =
+        "query($t: String!) { recordings(teamId: $t) { id serverName termId startedByName startedMs endedMs bytes } }";
+    graphql(token, q, json!({ "t": team }), "recordings").await
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct InvitationCreated {
+    pub link: String,
+    pub info: Invitation,
+}
+
+/// Roles, lowest first.
+pub const ROLES: [&str; 4] = ["viewer", "developer", "admin", "owner"];
+
+fn rank(role: &str) -> usize {
+    ROLES.iter().position(|r| *r == role).unwrap_or(0)
+}
+
+/// Whether `role` reaches `need`.
+pub fn can(role: &str, need: &str) -> bool {
+    rank(role) >= rank(need)
+}
+
+const CURRENT: &str = "porta.team";
+
+/// The team the dashboard showed last on this device.
+pub fn current_team() -> Option<String> {
+    load(CURRENT)
+}
+
+pub fn save_current_team(id: &str) {
+    save(CURRENT, id);
+}
+
+const TEAM_FIELDS: &str = "id name role \
+    members { userId username role joinedMs } \
+    workspaces { id name deletedMs recordTerminals maxServers } \
+    invitations { id role createdMs expiresMs }";
+
+pub async fn teams(token: &str) -> Result<Vec<Team>, String> {
+    graphql(token, "{ teams { id name role members } }", json!({}), "teams").await
+}
+
+pub async fn team(token: &str, id: &str) -> Result<TeamDetail, String> {
+    let q = format!("query($id: String!) {{ team(id: $id) {{ {TEAM_FIELDS} }} }}");
+    graphql(token, &q, json!({ "id": id }), "team").await
+}
+
+pub async fn create_team(token: &str, name: &str) -> Result<Team, String> {
+    let q = "mutation($n: String!) { createTeam(name: $n) { id name role members } }";
+    graphql(token, q, json!({ "n": name }), "createTeam").await
+}
+
+pub async fn create_invitation(token: &str, team: &str, role: &str, hours: u32) -> Result<InvitationCreated, String> {
+    let q = "mutation($t: String!, $r: String!, $h: Int!) {
+        createInvitation(teamId: $t, role: $r, expiresInHours: $h) { link info { id role createdMs expiresMs } }
+    }";
+    graphql(token, q, json!({ "t": team, "r": role, "h": hours }), "createInvitation").await
+}
+
+/// Runs a mutation that answers `true`.
+async fn mutate(token: &str, q: &str, vars: serde_json::Value, field: &str) -> Result<(), String> {
+    graphql::<bool>(token, q, vars, field).await.map(|_| ())
+}
+
+pub async fn revoke_invitation(token: &str, team: &str, id: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $i: String!) { revokeInvitation(teamId: $t, id: $i) }";
+    mutate(token, q, json!({ "t": team, "i": id }), "revokeInvitation").await
+}
+
+pub async fn set_member_role(token: &str, team: &str, user: &str, role: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+    mutate(token, q, json!({ "t": team, "u": user, "r": role }), "setMemberRole").await
+}
+
+pub async fn remove_member(token: &str, team: &str, user: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
+    mutate(token, q, json!({ "t": team, "u": user }), "removeMember").await
+}
+
+pub async fn create_workspace(token: &str, team: &str, name: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $n: String!) { createWorkspace(teamId: $t, name: $n) { id } }";
+    graphql::<serde_json::Value>(token, q, json!({ "t": team, "n": name }), "createWorkspace").await.map(|_| ())
+}
+
+/// Deletes (softly) or restores a workspace.
+pub async fn set_workspace_deleted(token: &str, id: &str, deleted: bool) -> Result<(), String> {
+    let field = if deleted { "deleteWorkspace" } else { "restoreWorkspace" };
+    mutate(token, &format!("mutation($w: String!) {{ {field}(id: $w) }}"), json!({ "w": id }), field).await
+}
+
+pub async fn set_recording(token: &str, id: &str, on: bool) -> Result<(), String> {
+    let q = "mutation($w: String!, $on: Boolean!) { setWorkspaceRecording(id: $w, on: $on) }";
+    mutate(token, q, json!({ "w": id, "on": on }), "setWorkspaceRecording").await
+}
+
+pub async fn set_max_servers(token: &str, id: &str, max: Option<u32>) -> Result<(), String> {
+    let q = "mutation($w: String!, $m: Int) { setWorkspaceQuotas(id: $w, maxServers: $m) }";
+    mutate(token, q, json!({ "w": id, "m": max }), "setWorkspaceQuotas").await
+}
+
+/// The team picker: the user's teams, and "New team…".
+#[component]
+pub fn TeamSwitcher(
+    teams: RwSignal<Vec<Team>>,
+    current: RwSignal<Option<String>>,
+    on_new: Callback<String>,
+) -> impl IntoView {
+    let pick = move |ev: leptos::ev::Event| {
+        let value = event_target_value(&ev);
+        if value == "+new" {
+            let name = crate::browser::window().prompt_with_message("Name of the new team").ok().flatten();
+            // Put the picker back on the current team; the new one is chosen once made.
+            current.update(|_| {});
+            if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
+                on_new.run(name);
+            }
+            return;
+        }
+        save_current_team(&value);
+        current.set(Some(value));
+    };
+    view! {
+        <label class="team-switcher">
+            <span class="sr-only">"Team"</span>
+            <select aria-label="Team" on:change=pick prop:value=move || current.get().unwrap_or_default()>
+                <For each=move || teams.get() key=|t| (t.id.clone(), t.name.clone()) let:t>
+                    <option value=t.id.clone() selected=move || current.get().as_deref() == Some(t.id.as_str())>
+                        {format!("{} ({})", t.name, t.role)}
+                    </option>
+                </For>
+                <option value="+new">"New team…"</option>
+            </select>
+        </label>
+    }
+}

@@ -1,0 +1,359 @@
+//! A team's page (`/teams/<id>`): its members and their roles, invitation links, and its
+//! workspaces. What a person may change follows their role; the backend checks it again.
+
+use leptos::html::{Input, Select};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use super::{InvitationCreated, Member, ROLES, Recording, TeamDetail, Workspace, can};
+use crate::api::Session;
+use crate::prefs;
+use crate::route::{self, Route};
+use crate::topbar::TopBar;
+
+/// A day and time for people, in UTC.
+fn when(ms: f64) -> String {
+    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
+    iso.get(..16).unwrap_or(&iso).replace('T', " ")
+}
+
+#[component]
+pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team_id: String) -> impl IntoView {
+    let look = RwSignal::new(prefs::look());
+    let team = RwSignal::new(None::<TeamDetail>);
+    let error = RwSignal::new(None::<String>);
+    let created = RwSignal::new(None::<InvitationCreated>);
+    let copied = RwSignal::new(false);
+    let id = StoredValue::new(team_id);
+    let token = move || session.get_untracked().map(|s| s.token);
+    let me = move || session.with_untracked(|s| s.as_ref().map(|s| s.user.id.clone()).unwrap_or_default());
+
+    let recordings = RwSignal::new(Vec::<Recording>::new());
+    let load = move || {
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            match super::team(&token, &id.get_value()).await {
+                Ok(t) => {
+                    // Recordings are for the team's admins.
+                    if can(&t.role, "admin") {
+                        if let Ok(list) = super::recordings(&token, &t.id).await {
+                            recordings.set(list);
+                        }
+                    }
+                    team.set(Some(t));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    load();
+    // Runs a change, then shows the team as it is now (or the error).
+    let act = move |f: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
+        spawn_local(async move {
+            match f.await {
+                Ok(()) => error.set(None),
+                Err(e) => error.set(Some(e)),
+            }
+            load();
+        });
+    };
+    let my_role = move || team.with(|t| t.as_ref().map(|t| t.role.clone()).unwrap_or_default());
+    let admin = move || can(&my_role(), "admin");
+
+    let invite_role = NodeRef::<Select>::new();
+    let invite_hours = NodeRef::<Select>::new();
+    let invite = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = token() else { return };
+        let role = invite_role.get_untracked().map(|s| s.value()).unwrap_or_else(|| "developer".into());
+        let hours = invite_hours.get_untracked().and_then(|s| s.value().parse().ok()).unwrap_or(72);
+        spawn_local(async move {
+            match super::create_invitation(&token, &id.get_value(), &role, hours).await {
+                Ok(made) => {
+                    copied.set(false);
+                    created.set(Some(made));
+                    error.set(None);
+                    load();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let copy_link = move |_| {
+        if let Some(made) = created.get_untracked() {
+            spawn_local(async move { copied.set(crate::terminal::copy(&made.link).await) });
+        }
+    };
+    let new_ws = NodeRef::<Input>::new();
+    let add_workspace = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = token() else { return };
+        let name = new_ws.get_untracked().map(|i| i.value()).unwrap_or_default();
+        if let Some(i) = new_ws.get_untracked() {
+            i.set_value("");
+        }
+        act(Box::pin(async move { super::create_workspace(&token, &id.get_value(), &name).await }));
+    };
+    let leave = move |_| {
+        let Some(token) = token() else { return };
+        let name = team.with_untracked(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+        let question = format!("Leave {name}? You lose access to its servers until someone invites you again.");
+        if !crate::browser::window().confirm_with_message(&question).unwrap_or(false) {
+            return;
+        }
+        let user = me();
+        spawn_local(async move {
+            match super::remove_member(&token, &id.get_value(), &user).await {
+                Ok(()) => route::go(route, Route::Dashboard),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let back = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        route::go(route, Route::Dashboard);
+    };
+
+    let member_row = move |m: Member| {
+        let mine = my_role();
+        let is_me = m.user_id == me();
+        // Admins manage roles up to their own; only owners touch owners.
+        let manage = can(&mine, "admin") && can(&mine, &m.role);
+        let user = StoredValue::new(m.user_id.clone());
+        let change = move |ev: leptos::ev::Event| {
+            let Some(token) = token() else { return };
+            let role = event_target_value(&ev);
+            act(Box::pin(
+                async move { super::set_member_role(&token, &id.get_value(), &user.get_value(), &role).await },
+            ));
+        };
+        let remove = move |_| {
+            let Some(token) = token() else { return };
+            act(Box::pin(async move { super::remove_member(&token, &id.get_value(), &user.get_value()).await }));
+        };
+        let roles: Vec<&'static str> = ROLES.iter().rev().copied().filter(|r| can(&mine, r)).collect();
+        let role = m.role.clone();
+        view! {
+            <tr class="member" data-user=m.username.clone()>
+                <td class="name">{m.username.clone()} {is_me.then_some(" (you)")}</td>
+                <td>
+                    {if manage {
+                        view! {
+                            <select class="role" aria-label=format!("Role of {}", m.username) on:change=change>
+                                {roles
+                                    .into_iter()
+                                    .map(|r| view! { <option value=r selected=r == role>{r}</option> })
+                                    .collect_view()}
+                            </select>
+                        }
+                            .into_any()
+                    } else {
+                        view! { <span class="role">{m.role.clone()}</span> }.into_any()
+                    }}
+                </td>
+                <td class="when">{when(m.joined_ms)}</td>
+                <td>
+                    <button class="secondary remove" hidden=!manage || is_me on:click=remove>
+                        "Remove"
+                    </button>
+                </td>
+            </tr>
+        }
+    };
+
+    let workspace_row = move |w: Workspace| {
+        let ws = StoredValue::new(w.id.clone());
+        let deleted = w.deleted_ms.is_some();
+        let toggle_delete = move |_| {
+            let Some(token) = token() else { return };
+            if !deleted {
+                let question = "Delete this workspace? Its servers disappear for everyone until it is restored.";
+                if !crate::browser::window().confirm_with_message(question).unwrap_or(false) {
+                    return;
+                }
+            }
+            act(Box::pin(async move { super::set_workspace_deleted(&token, &ws.get_value(), !deleted).await }));
+        };
+        let record = move |ev: leptos::ev::Event| {
+            let Some(token) = token() else { return };
+            let on = event_target_checked(&ev);
+            act(Box::pin(async move { super::set_recording(&token, &ws.get_value(), on).await }));
+        };
+        let quota = move |ev: leptos::ev::Event| {
+            let Some(token) = token() else { return };
+            let max = event_target_value(&ev).trim().parse::<u32>().ok();
+            act(Box::pin(async move { super::set_max_servers(&token, &ws.get_value(), max).await }));
+        };
+        view! {
+            <tr class="workspace-row" data-deleted=deleted.to_string()>
+                <td class="name">{w.name.clone()} {deleted.then_some(" (deleted)")}</td>
+                <td>
+                    <label class="inline">
+                        <input type="checkbox" class="record" prop:checked=w.record_terminals disabled=!admin() || deleted on:change=record />
+                        "Record terminals"
+                    </label>
+                </td>
+                <td>
+                    <label class="inline">
+                        "Max servers"
+                        <input
+                            class="max-servers"
+                            type="number"
+                            min="0"
+                            placeholder="no limit"
+                            prop:value=w.max_servers.map(|m| m.to_string()).unwrap_or_default()
+                            disabled=!admin()
+                            on:change=quota
+                        />
+                    </label>
+                </td>
+                <td>
+                    <button class="secondary" hidden=!admin() on:click=toggle_delete>
+                        {if deleted { "Restore" } else { "Delete" }}
+                    </button>
+                </td>
+            </tr>
+        }
+    };
+
+    view! {
+        <TopBar session look>
+            <a class="back" href="/" on:click=back aria-label="All servers">
+                "←"
+            </a>
+            <span class="crumb">{move || team.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default())}</span>
+        </TopBar>
+        <main class="team-page">
+            <div class="heading">
+                <h2>{move || team.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default())}</h2>
+                <span class="your-role">{move || format!("You are {}", my_role())}</span>
+                <button class="secondary leave" on:click=leave>
+                    "Leave team"
+                </button>
+            </div>
+            <p class="error" role="alert" hidden=move || error.get().is_none()>
+                {move || error.get().unwrap_or_default()}
+            </p>
+
+            <section class="members">
+                <h3>"Members"</h3>
+                <table>
+                    <thead>
+                        <tr><th>"Name"</th><th>"Role"</th><th>"Joined (UTC)"</th><th></th></tr>
+                    </thead>
+                    <tbody>
+                        {move || team.get().map(|t| t.members.into_iter().map(member_row).collect_view())}
+                    </tbody>
+                </table>
+            </section>
+
+            <section class="invite" hidden=move || !admin()>
+                <h3>"Invite someone"</h3>
+                <form class="invite-form" on:submit=invite>
+                    <label>
+                        "Role"
+                        <select node_ref=invite_role name="role">
+                            {move || {
+                                let mine = my_role();
+                                ROLES
+                                    .iter()
+                                    .copied()
+                                    .filter(|r| can(&mine, r))
+                                    .map(|r| view! { <option value=r selected=r == "developer">{r}</option> })
+                                    .collect_view()
+                            }}
+                        </select>
+                    </label>
+                    <label>
+                        "Link works for"
+                        <select node_ref=invite_hours name="hours">
+                            <option value="24">"1 day"</option>
+                            <option value="72" selected>"3 days"</option>
+                            <option value="168">"7 days"</option>
+                            <option value="720">"30 days"</option>
+                        </select>
+                    </label>
+                    <button type="submit" class="make-link">"Make link"</button>
+                </form>
+                {move || created.get().map(|made| view! {
+                    <div class="invite-link" role="status">
+                        <p>
+                            "Send this link to the person you invite (as " {made.info.role.clone()}
+                            "). It works once, until " {when(made.info.expires_ms)} " UTC, and is shown only now."
+                        </p>
+                        <div class="secret">
+                            <input readonly class="link" prop:value=made.link.clone() />
+                            <button class="copy" on:click=copy_link>
+                                {move || if copied.get() { "Copied" } else { "Copy" }}
+                            </button>
+                        </div>
+                    </div>
+                })}
+                <ul class="pending">
+                    {move || team.get().map(|t| t.invitations.into_iter().map(|i| {
+                        let inv = StoredValue::new(i.id.clone());
+                        let revoke = move |_| {
+                            let Some(token) = token() else { return };
+                            act(Box::pin(async move { super::revoke_invitation(&token, &id.get_value(), &inv.get_value()).await }));
+                        };
+                        view! {
+                            <li class="pending-invitation">
+                                {format!("A link for a {}, made {} UTC, open until {} UTC ", i.role, when(i.created_ms), when(i.expires_ms))}
+                                <button class="secondary revoke" on:click=revoke>"Revoke"</button>
+                            </li>
+                        }
+                    }).collect_view())}
+                </ul>
+            </section>
+
+            <section class="recordings" hidden=move || !admin()>
+                <h3>"Terminal recordings"</h3>
+                <p class="empty" hidden=move || recordings.with(|r| !r.is_empty())>
+                    "None yet. Turn on \"Record terminals\" in a workspace: its new terminals are recorded."
+                </p>
+                <table hidden=move || recordings.with(Vec::is_empty)>
+                    <thead>
+                        <tr><th>"Started (UTC)"</th><th>"Server"</th><th>"By"</th><th>"Length"</th><th></th></tr>
+                    </thead>
+                    <tbody>
+                        {move || recordings.get().into_iter().map(|r| {
+                            let to = Route::Recording(r.id.clone());
+                            let href = to.path();
+                            let length = match r.ended_ms {
+                                Some(end) => format!("{} s", ((end - r.started_ms) / 1000.0).round()),
+                                None => "going on".to_owned(),
+                            };
+                            view! {
+                                <tr class="recording">
+                                    <td class="when">{when(r.started_ms)}</td>
+                                    <td>{format!("{} · terminal {}", r.server_name.clone().unwrap_or_default(), r.term_id)}</td>
+                                    <td>{r.started_by_name.clone().unwrap_or_default()}</td>
+                                    <td>{length}</td>
+                                    <td>
+                                        <a class="play-recording" href=href on:click=move |ev| {
+                                            ev.prevent_default();
+                                            route::go(route, to.clone());
+                                        }>"Play"</a>
+                                    </td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+
+            <section class="workspaces">
+                <h3>"Workspaces"</h3>
+                <table>
+                    <tbody>
+                        {move || team.get().map(|t| t.workspaces.into_iter().map(workspace_row).collect_view())}
+                    </tbody>
+                </table>
+                <form class="new-workspace" hidden=move || !admin() on:submit=add_workspace>
+                    <input node_ref=new_ws name="workspace" placeholder="New workspace name" required maxlength="64" />
+                    <button type="submit">"Add workspace"</button>
+                </form>
+            </section>
+        </main>
+    }
+}
