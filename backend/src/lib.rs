@@ -13,6 +13,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod projects;
 pub mod relay;
 pub mod state;
 pub mod teams;

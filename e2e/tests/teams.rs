@@ -25,6 +25,7 @@ struct TeamA {
     invitation: String,
     token: String,
     owner: String,
+    project: String,
 }
 
 async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
@@ -42,8 +43,26 @@ async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
         api.graphql("mutation { createApiToken(name: \"ci\", scopes: [\"read\"]) { info { id } } }", json!({})).await?;
     let token = v["data"]["createApiToken"]["info"]["id"].as_str().unwrap_or_default().to_owned();
     let opened = ws.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let q = "mutation($w: String!, $s: String!) {
+        createProject(workspaceId: $w, serverId: $s, name: \"a-project\", path: $p) { id }
+    }";
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("a-project").to_string_lossy().into_owned();
+    let v =
+        api.graphql(&q.replace("$p", &format!("{path:?}")), json!({ "w": workspace, "s": stack.server_id })).await?;
+    let project = v["data"]["createProject"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!project.is_empty(), "project: {v}");
     anyhow::ensure!(!workspace.is_empty() && !invitation.is_empty() && !token.is_empty(), "set-up failed");
-    Ok(TeamA { team, workspace, server: stack.server_id.clone(), term: opened.info.term.0, invitation, token, owner })
+    Ok(TeamA {
+        team,
+        workspace,
+        server: stack.server_id.clone(),
+        term: opened.info.term.0,
+        invitation,
+        token,
+        owner,
+        project,
+    })
 }
 
 /// What a caller from another team must get.
@@ -60,7 +79,7 @@ enum Expect {
 /// One GraphQL call per field of the schema, aimed at team A's objects.
 fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
     use Expect::*;
-    let (s, t, w, i, k, u) = (&a.server, &a.team, &a.workspace, &a.invitation, &a.token, &a.owner);
+    let (s, t, w, i, k, u, p) = (&a.server, &a.team, &a.workspace, &a.invitation, &a.token, &a.owner, &a.project);
     let rows: Vec<(&'static str, String, Expect)> = vec![
         ("me", "{ me { id } }".into(), OwnOnly),
         ("limits", "{ limits { editorMaxBytes } }".into(), OwnOnly),
@@ -72,6 +91,17 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("terminals", format!("{{ terminals(serverId: \"{s}\") {{ id }} }}"), Refused),
         ("teams", "{ teams { id } }".into(), OwnOnly),
         ("team", format!("{{ team(id: \"{t}\") {{ id }} }}"), Refused),
+        ("projects", format!("{{ projects(workspaceId: \"{w}\") {{ id }} }}"), Refused),
+        ("projectTemplates", "{ projectTemplates { name } }".into(), OwnOnly),
+        (
+            "createProject",
+            format!(
+                "mutation {{ createProject(workspaceId: \"{w}\", serverId: \"{s}\", name: \"x\", path: \"/nonexistent-porta-isolation/x\") {{ id }} }}"
+            ),
+            Refused,
+        ),
+        ("deleteProject", format!("mutation {{ deleteProject(id: \"{p}\") }}"), Refused),
+        ("restoreProject", format!("mutation {{ restoreProject(id: \"{p}\") }}"), Refused),
         ("recordings", format!("{{ recordings(teamId: \"{t}\") {{ id }} }}"), Refused),
         (
             "createEnrollmentToken",
@@ -210,7 +240,7 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
     let q = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
     let v = stack.api.graphql(q, json!({ "t": team_b, "u": a.owner })).await?;
     assert_eq!(v["data"]["removeMember"], true, "{v}");
-    let a_ids = [&a.server, &a.team, &a.workspace, &a.invitation, &a.token];
+    let a_ids = [&a.server, &a.team, &a.workspace, &a.invitation, &a.token, &a.project];
 
     // GraphQL: every field of the schema is in the table, and each is refused.
     let schema = bob

@@ -12,8 +12,10 @@ use sqlx::{FromRow, SqlitePool};
 use crate::now_ms;
 use crate::teams::Role;
 
+mod projects;
 mod recordings;
 mod teams;
+pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};
 

@@ -1,6 +1,7 @@
 //! GraphQL at `/graphql`: everything that is not a byte stream. Servers, terminals, tokens and
 //! the audit log here; teams, members, workspaces and invitations in [`teams`].
 
+mod projects;
 mod teams;
 
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, SimpleObject};
@@ -23,10 +24,10 @@ use crate::teams::{Role, authorize_server};
 pub type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
 #[derive(MergedObject, Default)]
-pub struct Query(CoreQuery, teams::TeamQuery);
+pub struct Query(CoreQuery, teams::TeamQuery, projects::ProjectQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(CoreMutation, teams::TeamMutation);
+pub struct Mutation(CoreMutation, teams::TeamMutation, projects::ProjectMutation);
 
 pub fn schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)

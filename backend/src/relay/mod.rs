@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod client;
+pub mod command;
 pub mod hub;
 pub mod recorder;
 
