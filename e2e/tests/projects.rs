@@ -39,7 +39,8 @@ async fn projects_are_made_empty_from_starters_and_by_clone() -> anyhow::Result<
     // Empty.
     let v = api.graphql(CREATE, create("notes", None, None)).await?;
     let p = &v["data"]["createProject"];
-    assert_eq!((p["path"].as_str(), p["source"].as_str()), (Some("projects/notes"), Some("empty")), "{v}");
+    let at = format!("{}/projects/notes", root.path().canonicalize()?.display());
+    assert_eq!((p["path"].as_str(), p["source"].as_str()), (Some(at.as_str()), Some("empty")), "{v}");
     assert_eq!(p["createdByName"], "admin");
     assert!(root.path().join("projects/notes").is_dir());
 
@@ -159,4 +160,55 @@ async fn projects_are_made_empty_from_starters_and_by_clone() -> anyhow::Result<
         "{actions}"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_project_is_made_from_a_starter_and_deleted_in_the_browser() -> anyhow::Result<()> {
+    use fantoccini::Locator;
+    use porta_e2e::browser::{Browser, sign_in, ui_stack, wait_for, with_screenshot_on_failure};
+
+    let (backend, bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(1280, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "projects", || async {
+        sign_in(c, &backend.url).await?;
+        let section = "section.workspace-servers[data-workspace=Default]";
+        wait_for(c, &format!("{section} li.server[data-status=online]")).await?;
+        wait_for(c, &format!("{section} button.new-project")).await?.click().await?;
+        c.find(Locator::Css("input[name=project-name]")).await?.send_keys("shop").await?;
+        wait_for(c, "select[name=project-kind] option[value=python-flask]").await?;
+        c.find(Locator::Css("select[name=project-kind]")).await?.select_by_value("python-flask").await?;
+        c.find(Locator::Css(".project-form button[type=submit]")).await?.click().await?;
+        let row = wait_for(c, "li.project[data-name=shop]").await?;
+        let text = row.text().await?;
+        assert!(text.contains("Python + Flask") && text.contains("projects/shop") && text.contains("admin"), "{text}");
+        let app = bridge.dir.path().join("projects/shop/app.py");
+        assert!(std::fs::read_to_string(&app)?.contains("Hello from shop!"));
+        assert!(!std::path::Path::new("/projects/shop").exists(), "a relative folder is beneath home, never /");
+        browser.screenshot("projects").await?;
+
+        // A second project with the same name is refused with the reason shown.
+        wait_for(c, &format!("{section} button.new-project")).await?.click().await?;
+        c.find(Locator::Css("input[name=project-name]")).await?.send_keys("shop").await?;
+        c.find(Locator::Css(".project-form button[type=submit]")).await?.click().await?;
+        let problem = wait_for(c, ".projects .error:not([hidden])").await?;
+        assert!(problem.text().await?.contains("already"), "{}", problem.text().await?);
+
+        // Delete (asks first), then find it among the deleted and restore it.
+        row.find(Locator::Css("button.project-delete")).await?.click().await?;
+        c.accept_alert().await?;
+        let deadline = tokio::time::Instant::now() + porta_e2e::browser::WAIT;
+        while c.find(Locator::Css("li.project[data-name=shop]")).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the project stayed in the list");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(app.exists(), "its folder stays");
+        c.find(Locator::Css(".show-deleted input")).await?.click().await?;
+        wait_for(c, "li.project[data-name=shop][data-deleted=true] button.project-delete").await?.click().await?;
+        wait_for(c, "li.project[data-name=shop][data-deleted=false]").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
 }

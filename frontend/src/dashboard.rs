@@ -75,6 +75,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
         });
     };
     let admin = move || detail.with(|d| d.as_ref().is_some_and(|d| can(&d.role, "admin")));
+    let developer = move || detail.with(|d| d.as_ref().is_some_and(|d| can(&d.role, "developer")));
     // The current team's live workspaces, each with its servers.
     let sections = move || {
         let Some(d) = detail.get() else { return Vec::new() };
@@ -142,6 +143,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                 key=|(w, list)| (w.id.clone(), w.name.clone(), list.iter().map(|s| (s.id.clone(), s.online)).collect::<Vec<_>>())
                 children=move |(w, list)| {
                     let ws = w.id.clone();
+                    let ws_projects = w.id.clone();
                     let empty = list.is_empty();
                     view! {
                         <section class="workspace-servers" data-workspace=w.name.clone()>
@@ -154,8 +156,15 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                             {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| view! { <EnrollPanel enrollment=e /> })}
                             <p class="empty" hidden=!empty>"No servers here yet."</p>
                             <ul class="servers">
-                                {list.into_iter().map(|s| server_row(s, route)).collect_view()}
+                                {list.iter().cloned().map(|s| server_row(s, route)).collect_view()}
                             </ul>
+                            <crate::projects::WorkspaceProjects
+                                session
+                                route
+                                workspace=ws_projects
+                                servers=list
+                                can_create=developer()
+                            />
                         </section>
                     }
                 }

@@ -14,6 +14,7 @@ mod dashboard;
 mod editor;
 mod files;
 mod prefs;
+mod projects;
 mod recordings;
 mod route;
 mod server_page;

@@ -45,7 +45,8 @@ pub struct NewProject {
     pub workspace_id: String,
     pub server_id: String,
     pub name: String,
-    /// The folder on the server (relative to the bridge's root); `projects/<name>` if unset.
+    /// The folder on the server; a relative one is beneath the bridge's home (its root when
+    /// confined). `projects/<name>` if unset.
     pub path: Option<String>,
     pub source: Source,
 }
@@ -106,12 +107,27 @@ pub fn redact_url(url: &str) -> Result<String> {
 }
 
 /// Asks the server's bridge, waiting for the answer.
-async fn ask(state: &AppState, server: &str, req: BridgeRequest) -> std::result::Result<(), ErrorBody> {
+async fn ask_raw(
+    state: &AppState,
+    server: &str,
+    req: BridgeRequest,
+) -> std::result::Result<Box<serde_json::value::RawValue>, ErrorBody> {
     let limit = Duration::from_millis(state.config.request_timeout_ms);
     tokio::time::timeout(limit, state.bus.request(server, req, Route::None))
         .await
         .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not answer in time"))?
-        .map(|_| ())
+}
+
+async fn ask(state: &AppState, server: &str, req: BridgeRequest) -> std::result::Result<(), ErrorBody> {
+    ask_raw(state, server, req).await.map(|_| ())
+}
+
+/// The folder a relative path is beneath: the bridge's home, or its root when confined.
+async fn home(state: &AppState, server: &str) -> Result<String> {
+    let raw = ask_raw(state, server, bridge::SysInfoRequest {}.into()).await?;
+    let info: bridge::SysInfo =
+        serde_json::from_str(raw.get()).map_err(|e| Error::Other(anyhow::anyhow!("a malformed sys.info: {e}")))?;
+    Ok(info.home)
 }
 
 /// Makes the project's folder and content on its server, then records it.
@@ -132,6 +148,12 @@ pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Resul
     }
     let name = valid_name(&new.name)?;
     let path = valid_path(new.path.as_deref().unwrap_or(&format!("projects/{name}")))?;
+    // Kept absolute: file operations and the clone then mean the same folder.
+    let path = if path.starts_with('/') {
+        path
+    } else {
+        format!("{}/{path}", home(state, &new.server_id).await?.trim_end_matches('/'))
+    };
     if store.project_at(&new.server_id, &path).await? {
         return Err(Error::Conflict(format!("a project already lives in {path} on this server")));
     }

@@ -1,0 +1,252 @@
+//! A workspace's projects on the dashboard: the list (open, delete, restore) and the form that
+//! makes one — an empty folder, a starter, or a `git clone`.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{Server, Session, graphql};
+use crate::route::{self, Route};
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: String,
+    pub server_id: String,
+    pub name: String,
+    pub path: String,
+    pub source: String,
+    pub repo_url: Option<String>,
+    pub created_by_name: Option<String>,
+    pub deleted_ms: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Template {
+    pub name: String,
+    pub title: String,
+}
+
+const FIELDS: &str = "id serverId name path source repoUrl createdByName deletedMs";
+
+async fn list(token: &str, workspace: &str, deleted: bool) -> Result<Vec<Project>, String> {
+    let q =
+        format!("query($w: String!, $d: Boolean!) {{ projects(workspaceId: $w, includeDeleted: $d) {{ {FIELDS} }} }}");
+    graphql(token, &q, json!({ "w": workspace, "d": deleted }), "projects").await
+}
+
+async fn templates(token: &str) -> Result<Vec<Template>, String> {
+    graphql(token, "{ projectTemplates { name title } }", json!({}), "projectTemplates").await
+}
+
+/// What the form asks for.
+struct Spec {
+    server: String,
+    name: String,
+    /// `empty`, `git`, or a template's name.
+    kind: String,
+    git_url: String,
+}
+
+async fn create(token: &str, workspace: &str, s: Spec) -> Result<Project, String> {
+    let q = format!(
+        "mutation($w: String!, $s: String!, $n: String!, $t: String, $g: String) {{
+            createProject(workspaceId: $w, serverId: $s, name: $n, template: $t, gitUrl: $g) {{ {FIELDS} }}
+        }}"
+    );
+    let template = (s.kind != "empty" && s.kind != "git").then_some(s.kind.as_str());
+    let git = (s.kind == "git").then_some(s.git_url.as_str());
+    let vars = json!({ "w": workspace, "s": s.server, "n": s.name, "t": template, "g": git });
+    graphql(token, &q, vars, "createProject").await
+}
+
+async fn set_deleted(token: &str, id: &str, deleted: bool) -> Result<bool, String> {
+    let field = if deleted { "deleteProject" } else { "restoreProject" };
+    graphql(token, &format!("mutation($i: String!) {{ {field}(id: $i) }}"), json!({ "i": id }), field).await
+}
+
+/// "Python + Flask", "git clone", "empty" for a project's source.
+fn source_label(source: &str, templates: &[Template]) -> String {
+    match source.strip_prefix("template:") {
+        Some(t) => templates.iter().find(|x| x.name == t).map_or_else(|| t.to_owned(), |x| x.title.clone()),
+        None if source == "git" => "git clone".to_owned(),
+        None => "empty".to_owned(),
+    }
+}
+
+#[component]
+pub fn WorkspaceProjects(
+    session: RwSignal<Option<Session>>,
+    route: RwSignal<Route>,
+    workspace: String,
+    servers: Vec<Server>,
+    /// Whether the user may make projects here (developers and up).
+    can_create: bool,
+) -> impl IntoView {
+    let projects = RwSignal::new(Vec::<Project>::new());
+    let kinds = RwSignal::new(Vec::<Template>::new());
+    let show_deleted = RwSignal::new(false);
+    let form_open = RwSignal::new(false);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let workspace = StoredValue::new(workspace);
+    let token = move || session.get_untracked().map(|s| s.token);
+    let load = move || {
+        let Some(token) = token() else { return };
+        let deleted = show_deleted.get_untracked();
+        spawn_local(async move {
+            match list(&token, &workspace.get_value(), deleted).await {
+                Ok(l) => projects.set(l),
+                Err(e) => error.set(Some(e)),
+            }
+            if kinds.with_untracked(Vec::is_empty) {
+                if let Ok(t) = templates(&token).await {
+                    kinds.set(t);
+                }
+            }
+        });
+    };
+    load();
+    let server_names: Vec<(String, String)> = servers.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
+    let names = StoredValue::new(server_names.clone());
+    let first_server = server_names.first().map(|(id, _)| id.clone()).unwrap_or_default();
+    let (server, set_server) = signal(first_server);
+    let (name, set_name) = signal(String::new());
+    let (kind, set_kind) = signal("empty".to_owned());
+    let (git_url, set_git_url) = signal(String::new());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = token() else { return };
+        let spec = Spec {
+            server: server.get_untracked(),
+            name: name.get_untracked(),
+            kind: kind.get_untracked(),
+            git_url: git_url.get_untracked(),
+        };
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match create(&token, &workspace.get_value(), spec).await {
+                Ok(_) => {
+                    form_open.set(false);
+                    set_name.set(String::new());
+                    load();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let toggle_deleted = move |ev: leptos::ev::Event| {
+        show_deleted.set(event_target_checked(&ev));
+        load();
+    };
+    let row = move |p: Project| {
+        let deleted = p.deleted_ms.is_some();
+        let server_name = names
+            .with_value(|n| n.iter().find(|(id, _)| *id == p.server_id).map(|(_, n)| n.clone()))
+            .unwrap_or_default();
+        let to = Route::Server(p.server_id.clone());
+        let href = to.path();
+        let id = StoredValue::new(p.id.clone());
+        let change = move |_| {
+            let Some(token) = token() else { return };
+            if !deleted {
+                let q = "Delete this project? Its folder stays on the server; the project can be restored.";
+                if !crate::browser::window().confirm_with_message(q).unwrap_or(false) {
+                    return;
+                }
+            }
+            spawn_local(async move {
+                match set_deleted(&token, &id.get_value(), !deleted).await {
+                    Ok(_) => load(),
+                    Err(e) => error.set(Some(e)),
+                }
+            });
+        };
+        let source = kinds.with(|k| source_label(&p.source, k));
+        let origin = p.repo_url.clone().map(|u| format!(" from {u}")).unwrap_or_default();
+        view! {
+            <li class="project" data-name=p.name.clone() data-deleted=deleted.to_string()>
+                <a class="project-open" href=href on:click=move |ev| {
+                    ev.prevent_default();
+                    route::go(route, to.clone());
+                }>
+                    <span class="name">{p.name.clone()}</span>
+                </a>
+                <span class="facts">
+                    {format!("{source}{origin} · {server_name}:{} · by {}", p.path, p.created_by_name.clone().unwrap_or_default())}
+                </span>
+                <button class="secondary project-delete" on:click=change>
+                    {if deleted { "Restore" } else { "Delete" }}
+                </button>
+            </li>
+        }
+    };
+    view! {
+        <div class="projects">
+            <div class="projects-heading">
+                <h3>"Projects"</h3>
+                <label class="inline show-deleted">
+                    <input type="checkbox" on:change=toggle_deleted />
+                    "Show deleted"
+                </label>
+                <button
+                    class="secondary new-project"
+                    hidden=move || !can_create || server_names.is_empty()
+                    on:click=move |_| form_open.update(|o| *o = !*o)
+                >
+                    "New project"
+                </button>
+            </div>
+            <p class="error" role="alert" hidden=move || error.get().is_none()>
+                {move || error.get().unwrap_or_default()}
+            </p>
+            <form class="project-form" hidden=move || !form_open.get() on:submit=submit>
+                <label>
+                    "Name"
+                    <input name="project-name" required maxlength="64" pattern="[a-z][a-z0-9_-]*"
+                        title="lowercase letters, digits, - and _, starting with a letter"
+                        prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
+                </label>
+                <label>
+                    "Server"
+                    <select name="project-server" on:change=move |ev| set_server.set(event_target_value(&ev))>
+                        {servers.into_iter().map(|s| view! { <option value=s.id.clone()>{s.name.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>
+                    "Start from"
+                    <select name="project-kind" on:change=move |ev| set_kind.set(event_target_value(&ev))>
+                        <option value="empty">"An empty folder"</option>
+                        {move || kinds.get().into_iter().map(|t| view! { <option value=t.name.clone()>{t.title.clone()}</option> }).collect_view()}
+                        <option value="git">"A git repository"</option>
+                    </select>
+                </label>
+                <label hidden=move || kind.get() != "git">
+                    "Clone URL"
+                    <input name="project-git" placeholder="https://… or git@host:path"
+                        on:input=move |ev| set_git_url.set(event_target_value(&ev)) />
+                </label>
+                <button type="submit" disabled=busy>{move || if busy.get() { "Creating…" } else { "Create" }}</button>
+            </form>
+            <p class="empty" hidden=move || projects.with(|p| !p.is_empty())>"No projects yet."</p>
+            <ul class="project-list">{move || projects.get().into_iter().map(row).collect_view()}</ul>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_read_as_people_say_them() {
+        let t = vec![Template { name: "python-flask".into(), title: "Python + Flask".into() }];
+        assert_eq!(source_label("template:python-flask", &t), "Python + Flask");
+        assert_eq!(source_label("template:gone", &t), "gone");
+        assert_eq!(source_label("git", &t), "git clone");
+        assert_eq!(source_label("empty", &t), "empty");
+    }
+}
