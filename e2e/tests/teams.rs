@@ -528,3 +528,27 @@ async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_workspace_runs_at_most_its_quota_of_terminals() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let api = &stack.api;
+    let team = api.own_team().await?;
+    let v = api.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": team })).await?;
+    let ws = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let v = api
+        .graphql("mutation($w: String!) { setWorkspaceQuotas(id: $w, maxTerminals: 2) }", json!({ "w": ws }))
+        .await?;
+    assert_eq!(v["data"]["setWorkspaceQuotas"], true, "{v}");
+    let mut sock = api.ws().await?;
+    let first = sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let third = sock.call(term_open(&stack.server_id)).await?;
+    assert!(is_code(&third, ErrorCode::Conflict), "{third:?}");
+    assert!(third.err().is_some_and(|e| e.message.contains("quota of 2 terminals")));
+    // A shell that ends frees its place.
+    sock.input(first.stream, b"exit\r").await?;
+    sock.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == first.stream), WAIT).await?;
+    sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}

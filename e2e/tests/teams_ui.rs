@@ -72,6 +72,27 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
         let link = make_link(c, "viewer").await?;
         let members = c.find(Locator::Css(".team-page .members")).await?.text().await?;
         assert!(members.contains("dev") && members.contains("developer"), "{members}");
+        // A quota set on the page changes that quota only.
+        let servers = c.find(Locator::Css("input.max-servers")).await?;
+        servers.send_keys("3").await?;
+        c.find(Locator::Css("h3")).await?.click().await?;
+        let terminals = wait_for(c, "input.max-terminals").await?;
+        terminals.send_keys("5").await?;
+        c.find(Locator::Css("h3")).await?.click().await?;
+        let api = porta_e2e::client::Api::login(&url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+        let team = api.own_team().await?;
+        let q = "query($t: String!) { team(id: $t) { workspaces { maxServers maxProjects maxTerminals } } }";
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let v = api.graphql(q, serde_json::json!({ "t": team })).await?;
+            if v["data"]["team"]["workspaces"][0]
+                == serde_json::json!({ "maxServers": 3, "maxProjects": null, "maxTerminals": 5 })
+            {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "quotas: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         sign_out(c).await?;
         join(c, &link, "vic", "viewer").await?;
         let row = wait_for(c, "li.server[data-status=online]").await?;

@@ -53,6 +53,8 @@ pub struct ServerAccess {
     pub team_id: String,
     /// Whether the workspace records terminal sessions.
     pub record_terminals: bool,
+    /// The workspace's quota of terminals running at once.
+    pub max_terminals: Option<i64>,
 }
 
 #[derive(Debug, Clone, FromRow)]

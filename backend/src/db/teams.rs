@@ -116,6 +116,9 @@ pub(super) async fn insert_team(tx: &mut Transaction<'_, Sqlite>, name: &str, ow
     Ok(team)
 }
 
+/// What a membership join adds to a server's columns.
+const ACCESS_COLUMNS: &str = "m.role, w.team_id, w.record_terminals, w.max_terminals";
+
 /// The joins from a server to the caller's membership: live server, live workspace, member.
 const SERVER_ACCESS_FROM: &str = "FROM servers s \
      JOIN workspaces w ON w.id = s.workspace_id AND w.deleted_ms IS NULL \
@@ -296,6 +299,14 @@ impl Store {
         Ok(())
     }
 
+    /// The ids of a workspace's live servers.
+    pub async fn server_ids_in(&self, workspace_id: &str) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
     /// Live servers in a workspace.
     pub async fn server_count(&self, workspace_id: &str) -> sqlx::Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
@@ -309,16 +320,13 @@ impl Store {
     /// The server and the user's role on it, when they are in the team owning its (live)
     /// workspace.
     pub async fn server_access(&self, user_id: &str, server_id: &str) -> sqlx::Result<Option<ServerAccess>> {
-        let sql =
-            format!("SELECT {SERVER_COLUMNS}, m.role, w.team_id, w.record_terminals {SERVER_ACCESS_FROM} AND s.id = ?");
+        let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} AND s.id = ?");
         sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await
     }
 
     /// Every server the user reaches, by name.
     pub async fn servers_for(&self, user_id: &str) -> sqlx::Result<Vec<ServerAccess>> {
-        let sql = format!(
-            "SELECT {SERVER_COLUMNS}, m.role, w.team_id, w.record_terminals {SERVER_ACCESS_FROM} ORDER BY s.name, s.id"
-        );
+        let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
         sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await
     }
 

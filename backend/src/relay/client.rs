@@ -143,6 +143,7 @@ impl Caller {
                 role: a.role,
                 workspace: a.server.workspace_id,
                 record: a.record_terminals,
+                max_terminals: a.max_terminals,
             }),
             Err(e) => Err(e.to_body()),
         }
@@ -352,6 +353,12 @@ impl Session {
         match msg {
             C::TermOpen(r) => {
                 let grant = self.caller.grant(&r.server, need).await?;
+                if let (Some(max), Some(ws)) = (grant.max_terminals, &grant.workspace) {
+                    if running_terminals(&self.state, ws).await? >= max {
+                        let msg = format!("this workspace runs its quota of {max} terminals; close one first");
+                        return Err(err(ErrorCode::Conflict, msg));
+                    }
+                }
                 let stream = self.open_stream(&grant, Kind::Term(TermId(0)), 0)?;
                 if grant.record {
                     if let Some(s) = self.streams.get_mut(&stream) {
@@ -879,6 +886,26 @@ struct ServerGrant {
     workspace: Option<String>,
     /// Whether its workspace records terminal sessions.
     record: bool,
+    /// Its workspace's quota of terminals running at once.
+    max_terminals: Option<i64>,
+}
+
+/// Terminals running (not exited) on the workspace's online servers, asked of their bridges.
+async fn running_terminals(state: &AppState, workspace: &str) -> std::result::Result<i64, ErrorBody> {
+    let servers = state.store.server_ids_in(workspace).await.map_err(|e| Error::from(e).to_body())?;
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
+    let mut running = 0;
+    for server in servers.iter().filter(|s| state.bus.connected(s).is_some()) {
+        let reply = tokio::time::timeout(timeout, state.bus.request(server, bridge::TermList {}.into(), Route::None))
+            .await
+            .map_err(|_| {
+                err(ErrorCode::Timeout, "a server of the workspace did not say how many terminals it runs")
+            })??;
+        let listed: bridge::TermListed = serde_json::from_str(reply.get())
+            .map_err(|e| err(ErrorCode::Internal, format!("malformed reply from the bridge: {e}")))?;
+        running += listed.terminals.iter().filter(|t| t.exit.is_none()).count() as i64;
+    }
+    Ok(running)
 }
 
 /// The role a request needs on its server's team, and what to call the action when it is

@@ -41,6 +41,16 @@ pub struct Workspace {
     pub deleted_ms: Option<f64>,
     pub record_terminals: bool,
     pub max_servers: Option<f64>,
+    pub max_projects: Option<f64>,
+    pub max_terminals: Option<f64>,
+    pub max_agents: Option<f64>,
+}
+
+impl Workspace {
+    /// The quotas in the order `setWorkspaceQuotas` takes them.
+    pub fn quotas(&self) -> [Option<f64>; 4] {
+        [self.max_servers, self.max_projects, self.max_terminals, self.max_agents]
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -113,7 +123,7 @@ pub fn save_current_team(id: &str) {
 
 const TEAM_FIELDS: &str = "id name role \
     members { userId username role joinedMs } \
-    workspaces { id name deletedMs recordTerminals maxServers } \
+    workspaces { id name deletedMs recordTerminals maxServers maxProjects maxTerminals maxAgents } \
     invitations { id role createdMs expiresMs }";
 
 pub async fn teams(token: &str) -> Result<Vec<Team>, String> {
@@ -173,9 +183,14 @@ pub async fn set_recording(token: &str, id: &str, on: bool) -> Result<(), String
     mutate(token, q, json!({ "w": id, "on": on }), "setWorkspaceRecording").await
 }
 
-pub async fn set_max_servers(token: &str, id: &str, max: Option<u32>) -> Result<(), String> {
-    let q = "mutation($w: String!, $m: Int) { setWorkspaceQuotas(id: $w, maxServers: $m) }";
-    mutate(token, q, json!({ "w": id, "m": max }), "setWorkspaceQuotas").await
+/// Sets all four quotas (servers, projects, terminals, agents; `None`: no limit).
+pub async fn set_quotas(token: &str, id: &str, q: [Option<f64>; 4]) -> Result<(), String> {
+    let m = "mutation($w: String!, $s: Int, $p: Int, $t: Int, $a: Int) {
+        setWorkspaceQuotas(id: $w, maxServers: $s, maxProjects: $p, maxTerminals: $t, maxAgents: $a)
+    }";
+    let n = |v: Option<f64>| v.map(|v| v as i64);
+    let vars = json!({ "w": id, "s": n(q[0]), "p": n(q[1]), "t": n(q[2]), "a": n(q[3]) });
+    mutate(token, m, vars, "setWorkspaceQuotas").await
 }
 
 /// The team picker: the user's teams, and "New team…".

@@ -179,10 +179,31 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             let on = event_target_checked(&ev);
             act(Box::pin(async move { super::set_recording(&token, &ws.get_value(), on).await }));
         };
-        let quota = move |ev: leptos::ev::Event| {
-            let Some(token) = token() else { return };
-            let max = event_target_value(&ev).trim().parse::<u32>().ok();
-            act(Box::pin(async move { super::set_max_servers(&token, &ws.get_value(), max).await }));
+        let quotas = StoredValue::new(w.quotas());
+        // Each box sets its quota and keeps the others as they are.
+        let quota = move |which: usize| {
+            move |ev: leptos::ev::Event| {
+                let Some(token) = token() else { return };
+                let mut q = quotas.get_value();
+                q[which] = event_target_value(&ev).trim().parse::<u32>().ok().map(f64::from);
+                act(Box::pin(async move { super::set_quotas(&token, &ws.get_value(), q).await }));
+            }
+        };
+        let quota_box = move |label: &'static str, class: &'static str, which: usize| {
+            view! {
+                <label class="inline">
+                    {label}
+                    <input
+                        class=format!("quota {class}")
+                        type="number"
+                        min="0"
+                        placeholder="no limit"
+                        prop:value=quotas.get_value()[which].map(|m| m.to_string()).unwrap_or_default()
+                        disabled=!admin()
+                        on:change=quota(which)
+                    />
+                </label>
+            }
         };
         view! {
             <tr class="workspace-row" data-deleted=deleted.to_string()>
@@ -193,19 +214,10 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                         "Record terminals"
                     </label>
                 </td>
-                <td>
-                    <label class="inline">
-                        "Max servers"
-                        <input
-                            class="max-servers"
-                            type="number"
-                            min="0"
-                            placeholder="no limit"
-                            prop:value=w.max_servers.map(|m| m.to_string()).unwrap_or_default()
-                            disabled=!admin()
-                            on:change=quota
-                        />
-                    </label>
+                <td class="quotas">
+                    {quota_box("Servers", "max-servers", 0)}
+                    {quota_box("Projects", "max-projects", 1)}
+                    {quota_box("Terminals", "max-terminals", 2)}
                 </td>
                 <td>
                     <button class="secondary" hidden=!admin() on:click=toggle_delete>
