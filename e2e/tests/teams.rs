@@ -401,6 +401,29 @@ async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
     let refused = vws.call(OnServer { server: server.clone(), req: write }).await?;
     assert!(is_code(&refused, ErrorCode::Forbidden), "{refused:?}");
     assert!(!root.path().join("notes.txt").exists(), "nothing was written");
+    // The developer's write that meets a changed file fails on the server.
+    std::fs::write(root.path().join("shared.txt"), "v1")?;
+    let stale = FsWrite {
+        path: "shared.txt".into(),
+        data: Base64(b"v2".to_vec()),
+        expected_sha256: Some("0".repeat(64)),
+        create_new: false,
+        mode: None,
+    };
+    let failed = dws.call(OnServer { server: server.clone(), req: stale }).await?;
+    assert!(is_code(&failed, ErrorCode::Conflict), "{failed:?}");
+    // Both are in the audit log with their outcome.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = admin.graphql("{ auditLog(action: \"file.write\") { actorName result detail } }", json!({})).await?;
+        let events = v["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+        let has = |who: &str, result: &str| events.iter().any(|e| e["actorName"] == who && e["result"] == result);
+        if has("vic", "denied") && has("dev", "failed: conflict") {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "audit outcomes: {events:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let read = FsRead { path: ".".into(), offset: 0, limit: None };
     let _ = vws.call(OnServer { server: server.clone(), req: read }).await?;
     // The developer's next line shows the viewer's keys never reached the shell.

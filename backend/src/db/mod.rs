@@ -112,6 +112,9 @@ pub struct AuditEvent<'a> {
     pub server: Option<&'a str>,
     /// The workspace the action is in.
     pub workspace: Option<&'a str>,
+    /// The outcome, when it is more than allowed or not (`failed: conflict`); else `ok` or
+    /// `denied` from `ok`.
+    pub result: Option<&'a str>,
 }
 
 /// Which audit events to list.
@@ -508,7 +511,7 @@ impl Store {
             workspace_id: e.workspace.map(str::to_owned),
             action: e.action.to_owned(),
             target: e.target.map(str::to_owned),
-            result: if e.ok { "ok" } else { "denied" }.to_owned(),
+            result: e.result.map_or_else(|| if e.ok { "ok" } else { "denied" }.to_owned(), str::to_owned),
             detail: e.detail.clone(),
             prev_hash: Some(prev.clone()),
             hash: None,

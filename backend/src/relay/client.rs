@@ -120,6 +120,38 @@ enum After {
     WatchOpened(StreamId),
 }
 
+/// An audit event waiting for the bridge's answer.
+struct PendingAudit {
+    actor: String,
+    action: &'static str,
+    server: ServerId,
+    workspace: Option<String>,
+    detail: String,
+}
+
+impl PendingAudit {
+    /// Writes the event with `result`, adding `why` to the detail.
+    async fn write(self, state: &AppState, result: &str, why: Option<&str>) {
+        let detail = match why {
+            Some(w) => format!("{} — {w}", self.detail),
+            None => self.detail,
+        };
+        let target = format!("server:{}", self.server);
+        let event = AuditEvent {
+            actor: &self.actor,
+            action: self.action,
+            target: Some(&target),
+            ok: result == "ok",
+            detail: Some(detail),
+            server: Some(&self.server),
+            workspace: self.workspace.as_deref(),
+            source: None,
+            result: Some(result),
+        };
+        state.store.audit(event).await;
+    }
+}
+
 struct Done {
     id: Option<String>,
     after: After,
@@ -160,6 +192,7 @@ impl Caller {
             server: Some(&on.id),
             workspace: on.workspace.as_deref(),
             source: None,
+            result: None,
         };
         self.state.store.audit(event).await;
     }
@@ -260,12 +293,33 @@ impl Session {
 
     /// Sends `req` to `server`'s bridge; its reply is handled by `after`.
     fn relay(&mut self, id: Option<String>, server: &str, req: BridgeRequest, route: Route, after: After) {
+        self.relay_audited(id, server, req, route, after, None);
+    }
+
+    /// Like [`Session::relay`]; with `audit`, the event is written with the bridge's outcome
+    /// before the reply goes to the tab (whoever sees the reply finds the event).
+    fn relay_audited(
+        &mut self,
+        id: Option<String>,
+        server: &str,
+        req: BridgeRequest,
+        route: Route,
+        after: After,
+        audit: Option<PendingAudit>,
+    ) {
         let reply = self.state.bus.request(server, req, route);
         let timeout = Duration::from_millis(self.state.config.request_timeout_ms);
+        let state = self.state.clone();
         self.pending.push(Box::pin(async move {
             let result = tokio::time::timeout(timeout, reply).await.unwrap_or_else(|_| {
                 Err(err(ErrorCode::Timeout, format!("the server did not answer within {timeout:?}")))
             });
+            if let Some(audit) = audit {
+                match &result {
+                    Ok(_) => audit.write(&state, "ok", None).await,
+                    Err(e) => audit.write(&state, &format!("failed: {}", e.code.as_str()), Some(&e.message)).await,
+                }
+            }
             Done { id, after, result }
         }));
     }
@@ -499,21 +553,37 @@ impl Session {
         Ok(())
     }
 
-    /// Authorises, optionally audits, and relays a request whose reply goes back as-is.
+    /// Authorises and relays a request whose reply goes back as-is. An audited one is written
+    /// to the audit log with its outcome: `denied` when refused here, else what the bridge
+    /// answered (`ok`, or `failed: <code>`).
     async fn forward(
         &mut self,
         id: Option<String>,
         need: (Role, &str),
         server: ServerId,
         req: BridgeRequest,
-        audited: Option<(&str, String)>,
+        audited: Option<(&'static str, String)>,
     ) -> std::result::Result<(), ErrorBody> {
-        let grant = self.caller.grant(&server, need).await?;
-        if let Some((action, detail)) = audited {
-            self.caller.audit(action, &grant, Some(detail)).await;
+        let granted = self.caller.grant(&server, need).await;
+        let audit = audited.map(|(action, detail)| PendingAudit {
+            actor: self.caller.access.actor(&self.caller.user.id),
+            action,
+            server: server.clone(),
+            workspace: granted.as_ref().ok().and_then(|g| g.workspace.clone()),
+            detail,
+        });
+        match (granted, audit) {
+            // A server the caller cannot see at all is not theirs to leave a trace on.
+            (Err(e), Some(audit)) if e.code != ErrorCode::NotFound => {
+                audit.write(&self.state, "denied", Some(&e.message)).await;
+                Err(e)
+            }
+            (Err(e), _) => Err(e),
+            (Ok(_), audit) => {
+                self.relay_audited(id, &server, req, Route::None, After::Forward, audit);
+                Ok(())
+            }
         }
-        self.relay(id, &server, req, Route::None, After::Forward);
-        Ok(())
     }
 
     /// Someone's role or a workspace changed: every open stream is checked again. A stream
@@ -663,6 +733,7 @@ impl Session {
             After::Forward => {
                 self.reply(id, result);
             }
+
             After::Opened(stream) | After::Resumed(stream) | After::ExecOpened(stream) | After::WatchOpened(stream) => {
                 let resumed = matches!(after, After::Resumed(_));
                 let opened = result.and_then(|raw| self.opened(stream, &raw, &after));
@@ -730,7 +801,7 @@ impl Session {
                 detail: Some(format!("terminal {}", info.term)),
                 server: Some(&server),
                 workspace: Some(&workspace),
-                source: None,
+                ..Default::default()
             };
             state.store.audit(event).await;
             let spec = super::recorder::Spec {
