@@ -137,6 +137,10 @@ async fn tokens_are_held_to_their_scopes_expiry_and_revocation() -> anyhow::Resu
     assert_eq!(v["data"]["revokeApiToken"], true, "{v}");
     let (status, v) = bot.graphql("{ servers { id } }").await?;
     assert_eq!(status, 401, "{v}");
+    // …and the socket it opened is closed at once.
+    let closed = ws.wait_event(|_| false, std::time::Duration::from_secs(10)).await;
+    let said = closed.err().map(|e| format!("{e:#}")).unwrap_or_default();
+    assert!(said.contains("closed the socket"), "the revoked token's socket stayed open: {said}");
     let again = stack.api.graphql(&q, json!({})).await?;
     assert_eq!(code(&again), "not_found", "{again}");
     let listed = stack.api.graphql("{ apiTokens { id name revokedMs } }", json!({})).await?;
@@ -197,8 +201,11 @@ async fn a_token_made_in_the_browser_works_until_it_is_revoked_there() -> anyhow
             .await?
             .send_keys("nightly backup")
             .await?;
-        // Read is ticked by default; add terminal.
+        // Read is ticked by default; add terminal, and limit it to the one workspace.
         c.find(Locator::Css("input[name=terminal]")).await?.click().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css("select[name=workspace] option:nth-child(2)")).await?;
+        let reaches = c.find(Locator::Css("select[name=workspace]")).await?;
+        reaches.select_by_index(1).await?;
         c.find(Locator::Css("button.create")).await?.click().await?;
         let secret =
             c.wait().at_most(SHORT).for_element(Locator::Css(".token-secret:not([hidden]) code.secret")).await?;
@@ -211,12 +218,14 @@ async fn a_token_made_in_the_browser_works_until_it_is_revoked_there() -> anyhow
             .await?;
         let text = row.text().await?;
         assert!(text.contains("read, terminal") && !text.contains(&secret), "the list never shows the secret: {text}");
+        assert!(text.contains("admin / Default"), "{text}");
         browser.screenshot("api-tokens").await?;
 
         // The secret works for a script…
         let script = Script::new(&base, &secret);
         let (status, v) = script.graphql("{ servers { id } }").await?;
         assert_eq!(status, 200, "{v}");
+        assert_eq!(v["data"]["servers"][0]["id"], stack.server_id.as_str(), "its workspace's server: {v}");
         // …until it is revoked on the page (after a yes).
         c.find(Locator::Css("tr.token[data-name='nightly backup'] button.revoke")).await?.click().await?;
         c.accept_alert().await?;

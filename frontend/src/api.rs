@@ -371,9 +371,11 @@ pub struct ApiToken {
     pub expires_ms: Option<f64>,
     pub last_used_ms: Option<f64>,
     pub revoked_ms: Option<f64>,
+    /// The one workspace it reaches, if limited.
+    pub workspace_id: Option<String>,
 }
 
-const TOKEN_FIELDS: &str = "id name hint scopes createdMs expiresMs lastUsedMs revokedMs";
+const TOKEN_FIELDS: &str = "id name hint scopes createdMs expiresMs lastUsedMs revokedMs workspaceId";
 
 pub async fn api_tokens(token: &str) -> Result<Vec<ApiToken>, String> {
     graphql(token, &format!("{{ apiTokens {{ {TOKEN_FIELDS} }} }}"), json!({}), "apiTokens").await
@@ -391,13 +393,16 @@ pub async fn create_api_token(
     name: &str,
     scopes: &[&str],
     expires_in_days: Option<u32>,
+    workspace: Option<&str>,
 ) -> Result<ApiTokenCreated, String> {
     let q = format!(
-        "mutation($name: String!, $scopes: [String!]!, $days: Int) {{
-            createApiToken(name: $name, scopes: $scopes, expiresInDays: $days) {{ token info {{ {TOKEN_FIELDS} }} }}
+        "mutation($name: String!, $scopes: [String!]!, $days: Int, $ws: String) {{
+            createApiToken(name: $name, scopes: $scopes, expiresInDays: $days, workspaceId: $ws) {{
+                token info {{ {TOKEN_FIELDS} }}
+            }}
         }}"
     );
-    let vars = json!({ "name": name, "scopes": scopes, "days": expires_in_days });
+    let vars = json!({ "name": name, "scopes": scopes, "days": expires_in_days, "ws": workspace });
     graphql(token, &q, vars, "createApiToken").await
 }
 

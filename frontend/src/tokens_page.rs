@@ -57,6 +57,25 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
         });
     };
     load();
+    // Every workspace of every team the user is in, as "team / workspace", for limiting a token.
+    let workspaces = RwSignal::new(Vec::<(String, String)>::new());
+    if let Some(token) = token() {
+        spawn_local(async move {
+            let mut all = Vec::new();
+            for t in crate::teams::teams(&token).await.unwrap_or_default() {
+                if let Ok(detail) = crate::teams::team(&token, &t.id).await {
+                    let live = detail.workspaces.into_iter().filter(|w| w.deleted_ms.is_none());
+                    all.extend(live.map(|w| (w.id, format!("{} / {}", t.name, w.name))));
+                }
+            }
+            workspaces.set(all);
+        });
+    }
+    let workspace = NodeRef::<Select>::new();
+    let workspace_name = move |id: &Option<String>| match id {
+        None => "every workspace".to_owned(),
+        Some(id) => workspaces.with(|w| w.iter().find(|(i, _)| i == id).map(|(_, n)| n.clone()).unwrap_or_default()),
+    };
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(token) = token() else { return };
@@ -65,8 +84,9 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
             c.iter().filter(|(_, n)| n.get_untracked().is_some_and(|i| i.checked())).map(|(s, _)| *s).collect()
         });
         let expires = days.get_untracked().and_then(|s| s.value().parse::<u32>().ok());
+        let limit = workspace.get_untracked().map(|s| s.value()).filter(|v| !v.is_empty());
         spawn_local(async move {
-            match api::create_api_token(&token, &label, &scopes, expires).await {
+            match api::create_api_token(&token, &label, &scopes, expires, limit.as_deref()).await {
                 Ok(made) => {
                     copied.set(false);
                     created.set(Some(made));
@@ -145,11 +165,17 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                         <option value="never">"never"</option>
                     </select>
                 </label>
+                <label>"Reaches"
+                    <select node_ref=workspace name="workspace">
+                        <option value="">"every workspace"</option>
+                        {move || workspaces.get().into_iter().map(|(id, name)| view! { <option value=id>{name}</option> }).collect_view()}
+                    </select>
+                </label>
                 <button type="submit" class="create">"Create token"</button>
             </form>
             <p class="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
             <table class="token-table">
-                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Scopes"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>""</th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Token"</th><th>"Scopes"</th><th>"Reaches"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>""</th></tr></thead>
                 <tbody>
                     <For each=move || tokens.get() key=|t| (t.id.clone(), t.revoked_ms.is_some(), t.last_used_ms.map(|m| m as i64)) let:t>
                         {
@@ -160,6 +186,10 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                                     <td>{t.name.clone()}</td>
                                     <td><code>{format!("{}…", t.hint)}</code></td>
                                     <td>{t.scopes.join(", ")}</td>
+                                    <td class="reaches">{
+                                        let ws = t.workspace_id.clone();
+                                        move || workspace_name(&ws)
+                                    }</td>
                                     <td>{day(t.created_ms)}</td>
                                     <td>{t.expires_ms.map_or_else(|| "never".to_owned(), day)}</td>
                                     <td>{t.last_used_ms.map_or_else(|| "never".to_owned(), day)}</td>

@@ -245,6 +245,10 @@ impl Session {
                 Some(done) = s.pending.next(), if !s.pending.is_empty() => s.on_done(done),
                 Ok(()) = access_changed.changed() => {
                     if !s.recheck_access().await {
+                        // 1008: policy violation, with the reason for whoever reads it.
+                        let reason = "the API token was revoked or has expired";
+                        let frame = axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() };
+                        let _ = socket.send(Message::Close(Some(frame))).await;
                         break;
                     }
                 }
