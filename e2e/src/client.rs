@@ -48,8 +48,13 @@ impl Api {
 
     pub async fn login(base: &str, username: &str, password: &str) -> anyhow::Result<Self> {
         let resp = Self::post_login(base, username, password).await?;
+        Self::signed_in(base, resp, "login").await
+    }
+
+    /// The session a sign-in response (`AuthResponse` + refresh cookie) opened.
+    async fn signed_in(base: &str, resp: reqwest::Response, what: &str) -> anyhow::Result<Self> {
         if !resp.status().is_success() {
-            bail!("login failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
+            bail!("{what} failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
         }
         let cookie = refresh_cookie(&resp);
         let auth: AuthResponse = resp.json().await?;
@@ -84,17 +89,7 @@ impl Api {
     /// returns it signed in.
     pub async fn join_by_link(base: &str, link: &str, username: &str, password: &str) -> anyhow::Result<Self> {
         let resp = Self::accept_link(base, link, None, Some((username, password))).await?;
-        if !resp.status().is_success() {
-            bail!("joining failed: {} {}", resp.status(), resp.text().await.unwrap_or_default());
-        }
-        let cookie = refresh_cookie(&resp);
-        let auth: AuthResponse = resp.json().await?;
-        Ok(Self {
-            base: base.to_owned(),
-            http: reqwest::Client::new(),
-            access: auth.access_token,
-            refresh_cookie: cookie,
-        })
+        Self::signed_in(base, resp, "joining").await
     }
 
     /// `POST /api/invitations/{token}/accept` for the link, signed in with `access` or making

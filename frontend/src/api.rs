@@ -193,10 +193,9 @@ pub async fn create_enrollment(token: &str, workspace: &str) -> Result<Enrollmen
     graphql(token, q, json!({ "w": workspace }), "createEnrollmentToken").await
 }
 
-/// A terminal recording (asciicast v2).
-pub async fn recording(token: &str, id: &str) -> Result<String, String> {
-    let url = format!("/api/recordings/{}", String::from(js_sys::encode_uri_component(id)));
-    let resp = Request::get(&url)
+/// `GET url` as the signed-in user; the response when it is a success.
+async fn get_signed_in(token: &str, url: &str) -> Result<Response, String> {
+    let resp = Request::get(url)
         .header("Authorization", &format!("Bearer {token}"))
         .send()
         .await
@@ -204,6 +203,13 @@ pub async fn recording(token: &str, id: &str) -> Result<String, String> {
     if !resp.ok() {
         return Err(error_of(resp).await);
     }
+    Ok(resp)
+}
+
+/// A terminal recording (asciicast v2).
+pub async fn recording(token: &str, id: &str) -> Result<String, String> {
+    let url = format!("/api/recordings/{}", String::from(js_sys::encode_uri_component(id)));
+    let resp = get_signed_in(token, &url).await?;
     resp.text().await.map_err(|e| format!("the recording broke off: {e}"))
 }
 
@@ -348,14 +354,7 @@ pub async fn audit_verify(token: &str) -> Result<AuditCheck, String> {
 /// The audit log (as the filter picks it) exported as `jsonl` or `csv`.
 pub async fn audit_export(token: &str, filter: &AuditFilter, format: &str) -> Result<Vec<u8>, String> {
     let url = format!("/api/audit/export?format={format}&{}", filter.query_string());
-    let resp = Request::get(&url)
-        .header("Authorization", &format!("Bearer {token}"))
-        .send()
-        .await
-        .map_err(unreachable_backend)?;
-    if !resp.ok() {
-        return Err(error_of(resp).await);
-    }
+    let resp = get_signed_in(token, &url).await?;
     resp.binary().await.map_err(|e| format!("the export broke off: {e}"))
 }
 

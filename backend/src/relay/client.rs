@@ -401,12 +401,11 @@ impl Session {
 
     async fn on_request(&mut self, id: String, msg: ClientRequest) -> std::result::Result<(), ErrorBody> {
         use ClientRequest as C;
-        let scope = scope_of(&msg);
+        let (scope, need) = needs(&msg);
         if !self.caller.access.allows(scope) {
             let msg = format!("this API token lacks the {} scope", scope.as_str());
             return Err(err(ErrorCode::Forbidden, msg));
         }
-        let need = role_of(&msg);
         let id = Some(id);
         match msg {
             C::TermOpen(r) => {
@@ -983,31 +982,18 @@ async fn running_terminals(state: &AppState, workspace: &str) -> std::result::Re
     Ok(running)
 }
 
-/// The role a request needs on its server's team, and what to call the action when it is
-/// refused. Every request is named: a new one does not compile until it is given its role.
-fn role_of(msg: &ClientRequest) -> (Role, &'static str) {
+/// What a request needs: the API token scope, the role on its server's team, and what to call
+/// the action when it is refused. Every request is named: a new one does not compile until it
+/// is given both.
+fn needs(msg: &ClientRequest) -> (Scope, (Role, &'static str)) {
     use ClientRequest as C;
     match msg {
-        C::TermAttach(_) | C::TermDetach(_) => (Role::Viewer, "watching a terminal"),
-        C::TermList(_)
-        | C::FsList(_)
-        | C::FsStat(_)
-        | C::FsRead(_)
-        | C::FsArchive(_)
-        | C::FsArchiveRead(_)
-        | C::FsArchiveClose(_)
-        | C::FsWatch(_)
-        | C::FsUnwatch(_)
-        | C::FsFind(_)
-        | C::FsSearch(_)
-        | C::GitStatus(_)
-        | C::GitHead(_)
-        | C::SysInfo(_) => (Role::Viewer, "reading"),
-        C::TermOpen(_) => (Role::Developer, "opening a terminal"),
+        C::TermAttach(_) | C::TermDetach(_) => (Scope::Terminal, (Role::Viewer, "watching a terminal")),
+        C::TermOpen(_) => (Scope::Terminal, (Role::Developer, "opening a terminal")),
         C::TermResize(_) | C::TermSignal(_) | C::TermClose(_) | C::TermRename(_) => {
-            (Role::Developer, "controlling a terminal")
+            (Scope::Terminal, (Role::Developer, "controlling a terminal"))
         }
-        C::ExecStart(_) | C::ExecCancel(_) => (Role::Developer, "running a command"),
+        C::ExecStart(_) | C::ExecCancel(_) => (Scope::Terminal, (Role::Developer, "running a command")),
         C::FsWrite(_)
         | C::FsUploadBegin(_)
         | C::FsUploadChunk(_)
@@ -1015,32 +1001,7 @@ fn role_of(msg: &ClientRequest) -> (Role, &'static str) {
         | C::FsUploadAbort(_)
         | C::FsMkdir(_)
         | C::FsRename(_)
-        | C::FsDelete(_) => (Role::Developer, "changing files"),
-    }
-}
-
-/// The scope a request needs when it comes through an API token. Every request is named:
-/// a new one does not compile until it is given its scope.
-fn scope_of(msg: &ClientRequest) -> Scope {
-    use ClientRequest as C;
-    match msg {
-        C::TermOpen(_)
-        | C::TermAttach(_)
-        | C::TermDetach(_)
-        | C::TermResize(_)
-        | C::TermSignal(_)
-        | C::TermClose(_)
-        | C::TermRename(_)
-        | C::ExecStart(_)
-        | C::ExecCancel(_) => Scope::Terminal,
-        C::FsWrite(_)
-        | C::FsUploadBegin(_)
-        | C::FsUploadChunk(_)
-        | C::FsUploadCommit(_)
-        | C::FsUploadAbort(_)
-        | C::FsMkdir(_)
-        | C::FsRename(_)
-        | C::FsDelete(_) => Scope::Write,
+        | C::FsDelete(_) => (Scope::Write, (Role::Developer, "changing files")),
         C::TermList(_)
         | C::FsList(_)
         | C::FsStat(_)
@@ -1054,7 +1015,7 @@ fn scope_of(msg: &ClientRequest) -> Scope {
         | C::FsSearch(_)
         | C::GitStatus(_)
         | C::GitHead(_)
-        | C::SysInfo(_) => Scope::Read,
+        | C::SysInfo(_) => (Scope::Read, (Role::Viewer, "reading")),
     }
 }
 
