@@ -101,6 +101,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Recorders run inside the serving process: any left going ended with the last one. (Not
+    // in `build_state`, which the CLI also uses while a server runs.)
+    let orphaned = state.store.end_orphaned_recordings().await?;
+    if orphaned > 0 {
+        tracing::info!(recordings = orphaned, "ended recordings the last run left going");
+    }
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));

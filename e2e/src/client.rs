@@ -423,6 +423,18 @@ impl Ws {
     }
 }
 
+/// A `term.open` for the server's default shell at 80×24.
+pub fn term_open(server: &str) -> porta_shared::client::TermOpen {
+    porta_shared::client::TermOpen {
+        server: server.to_owned(),
+        shell: None,
+        args: vec![],
+        cwd: None,
+        size: porta_shared::types::TermSize { cols: 80, rows: 24 },
+        env: Default::default(),
+    }
+}
+
 /// True for the error code `code`.
 pub fn is_code<T>(r: &Result<T, ErrorBody>, code: ErrorCode) -> bool {
     matches!(r, Err(e) if e.code == code)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use porta_e2e::Stack;
-use porta_e2e::client::Api;
+use porta_e2e::client::{Api, term_open};
 use porta_shared::client::{ClientEvent, TermClose, TermOpen};
 use porta_shared::types::TermSize;
 use serde_json::{Value, json};
@@ -34,14 +34,7 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
     let (team, ws) = workspace_of(&stack.api).await?;
 
     // Off by default: nothing is recorded.
-    let open = TermOpen {
-        server: stack.server_id.clone(),
-        shell: None,
-        args: vec![],
-        cwd: None,
-        size: TermSize { cols: 100, rows: 30 },
-        env: Default::default(),
-    };
+    let open = TermOpen { size: TermSize { cols: 100, rows: 30 }, ..term_open(&stack.server_id) };
     let mut sock = stack.api.ws().await?;
     let unrecorded = sock.call(open.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     sock.input(unrecorded.stream, b"echo not-$((1+1))-recorded\r").await?;

@@ -6,11 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use porta_e2e::Stack;
-use porta_e2e::client::{Api, Ws, is_code};
+use porta_e2e::client::{Api, Ws, is_code, term_open};
 use porta_shared::ErrorCode;
 use porta_shared::bridge::{FsRead, FsWrite};
-use porta_shared::client::{ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach, TermOpen};
-use porta_shared::types::{Base64, TermId, TermSize};
+use porta_shared::client::{ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach};
+use porta_shared::types::{Base64, TermId};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long enough password";
@@ -321,17 +321,6 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
     assert!(v["data"]["apiTokens"].as_array().is_some_and(|t| t.iter().all(|t| t["revokedMs"].is_null())), "{v}");
     owner_ws.close().await;
     Ok(())
-}
-
-fn term_open(server: &str) -> TermOpen {
-    TermOpen {
-        server: server.to_owned(),
-        shell: None,
-        args: vec![],
-        cwd: None,
-        size: TermSize { cols: 80, rows: 24 },
-        env: Default::default(),
-    }
 }
 
 async fn attach(ws: &mut Ws, server: &str, term: u32) -> anyhow::Result<Result<StreamOpened, porta_shared::ErrorBody>> {

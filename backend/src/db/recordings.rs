@@ -64,6 +64,16 @@ impl Store {
             .map(|_| ())
     }
 
+    /// Ends the recordings a previous run of the backend left going (their recorders died
+    /// with it); returns how many.
+    pub async fn end_orphaned_recordings(&self) -> sqlx::Result<u64> {
+        let r = sqlx::query("UPDATE recordings SET ended_ms = ? WHERE ended_ms IS NULL")
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     pub async fn recording(&self, id: &str) -> sqlx::Result<Option<Recording>> {
         let sql =
             format!("SELECT {COLUMNS} FROM recordings r LEFT JOIN servers s ON s.id = r.server_id WHERE r.id = ?");
@@ -77,5 +87,35 @@ impl Store {
              JOIN workspaces w ON w.id = r.workspace_id WHERE w.team_id = ? ORDER BY r.started_ms DESC, r.id LIMIT ?"
         );
         sqlx::query_as(&sql).bind(team_id).bind(limit.clamp(1, 500)).fetch_all(&self.pool).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn recordings_left_going_by_a_previous_run_are_ended() {
+        let s = Store::connect("sqlite::memory:").await.expect("store");
+        let u = s.create_user("alice", "h", false).await.expect("user");
+        let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
+        s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
+        let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled");
+        let new = |id| NewRecording {
+            id,
+            workspace_id: &ws,
+            server_id: &server.id,
+            term_id: 1,
+            started_by: "user:x",
+            cols: 80,
+            rows: 24,
+        };
+        s.insert_recording(&new("done")).await.expect("insert");
+        s.finish_recording("done", 10).await.expect("finish");
+        s.insert_recording(&new("going")).await.expect("insert");
+        assert_eq!(s.end_orphaned_recordings().await.expect("end"), 1);
+        let going = s.recording("going").await.expect("q").expect("row");
+        assert!(going.ended_ms.is_some());
+        assert_eq!(s.recording("done").await.expect("q").expect("row").bytes, 10, "a finished one is untouched");
     }
 }
