@@ -159,13 +159,7 @@ impl Store {
 
     /// The user's role in the team, if they are in it.
     pub async fn member_role(&self, team_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
-        let role: Option<String> =
-            sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
-                .bind(team_id)
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(role.and_then(|r| Role::try_from(r).ok()))
+        member_role_in(&self.pool, team_id, user_id).await
     }
 
     pub async fn members(&self, team_id: &str) -> sqlx::Result<Vec<Member>> {
@@ -181,7 +175,7 @@ impl Store {
     /// Gives a member another role; an owner stops being one only while another remains.
     pub async fn set_member_role(&self, team_id: &str, user_id: &str, role: Role) -> sqlx::Result<MemberChange> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
+        let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
         };
         if was == Role::Owner && role != Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
@@ -201,7 +195,7 @@ impl Store {
     /// Removes a member (or lets one leave); the last owner cannot go.
     pub async fn remove_member(&self, team_id: &str, user_id: &str) -> sqlx::Result<MemberChange> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
+        let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
         };
         if was == Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
@@ -417,7 +411,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let Some((team_id, role)) = found else { return Ok(Accepted::Invalid) };
-        if member_role_in(&mut tx, &team_id, user_id).await?.is_some() {
+        if member_role_in(&mut *tx, &team_id, user_id).await?.is_some() {
             return Ok(Accepted::AlreadyMember { team_id });
         }
         let role = Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?;
@@ -439,11 +433,16 @@ impl Store {
     }
 }
 
-async fn member_role_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
+/// A user's role in a team, on the pool or inside a transaction.
+async fn member_role_in<'e>(
+    ex: impl sqlx::SqliteExecutor<'e>,
+    team_id: &str,
+    user_id: &str,
+) -> sqlx::Result<Option<Role>> {
     let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
         .bind(team_id)
         .bind(user_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(ex)
         .await?;
     Ok(role.and_then(|r| Role::try_from(r).ok()))
 }
