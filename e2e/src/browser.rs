@@ -188,6 +188,21 @@ pub async fn wait_for(c: &Client, css: &str) -> anyhow::Result<fantoccini::eleme
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))
 }
 
+/// Clicks the element `css` names once it is there. Lists re-render rows as the disk changes
+/// under them, so an element found a moment ago may be replaced before the click lands: a
+/// stale element is looked up again rather than failing the test.
+pub async fn click(c: &Client, css: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match wait_for(c, css).await?.click().await {
+            Err(e) if e.is_stale_element_reference() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => return other.with_context(|| format!("clicking {css}")),
+        }
+    }
+}
+
 /// Signs in and opens the (only) server's page; waits for its first terminal to be live.
 pub async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
     sign_in(c, url).await?;

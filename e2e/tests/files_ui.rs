@@ -24,8 +24,8 @@ fn row(name: &str) -> String {
 
 /// Opens a row's actions menu and picks an action.
 async fn act(c: &Client, name: &str, action: &str) -> anyhow::Result<()> {
-    wait_for(c, &format!("{} .files-more", row(name))).await?.click().await?;
-    wait_for(c, &format!(".files-menu:not([hidden]) .files-menu-item.{action}")).await?.click().await?;
+    browser::click(c, &format!("{} .files-more", row(name))).await?;
+    browser::click(c, &format!(".files-menu:not([hidden]) .files-menu-item.{action}")).await?;
     Ok(())
 }
 
@@ -216,7 +216,7 @@ async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> an
             std::process::Command::new("tar").args(["xzf", "inbox.tar.gz"]).current_dir(unpacked.path()).status()?;
         assert!(status.success(), "the archive unpacks");
         assert_eq!(std::fs::read(unpacked.path().join("inbox/dropped.bin"))?, want);
-        wait_for(c, &format!("{} .files-more", row("inbox"))).await?.click().await?;
+        browser::click(c, &format!("{} .files-more", row("inbox"))).await?;
         browser.screenshot("files").await?;
         Ok(())
     })
