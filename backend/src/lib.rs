@@ -3,8 +3,10 @@
 //!
 //! Map: [`config`], [`http`] (router, origin checks, health), [`auth`] (sign-in, tokens,
 //! rate limits, tickets), [`graphql`], [`relay`] (the bridge hub, browser stream sockets and
-//! the bus between them), [`db`] (all SQL), [`metrics`].
+//! the bus between them), [`agents`] (the agent registry, its tools and the Porta agent API
+//! `/api/v1`), [`db`] (all SQL), [`metrics`].
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -92,6 +94,8 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         origins: Arc::new(http::origin::Origins::new(origins)),
         schema: graphql::schema(),
         public_url,
+        started: std::time::Instant::now(),
+        port: bound.port(),
     })
 }
 

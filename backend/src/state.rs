@@ -25,4 +25,8 @@ pub struct AppState {
     pub schema: Schema,
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
+    /// When this process started serving.
+    pub started: std::time::Instant,
+    /// The port it listens on.
+    pub port: u16,
 }

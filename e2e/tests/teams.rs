@@ -39,9 +39,20 @@ async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
     let q = "mutation($t: String!) { createInvitation(teamId: $t, role: \"viewer\") { info { id } } }";
     let v = api.graphql(q, json!({ "t": team })).await?;
     let invitation = v["data"]["createInvitation"]["info"]["id"].as_str().unwrap_or_default().to_owned();
-    let v =
-        api.graphql("mutation { createApiToken(name: \"ci\", scopes: [\"read\"]) { info { id } } }", json!({})).await?;
+    let v = api
+        .graphql("mutation { createApiToken(name: \"ci\", scopes: [\"read\"]) { token info { id } } }", json!({}))
+        .await?;
     let token = v["data"]["createApiToken"]["info"]["id"].as_str().unwrap_or_default().to_owned();
+    // An agent of team A ("a-bot"), registered by its first call.
+    let secret = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default();
+    let resp = api
+        .http
+        .post(format!("{}/api/v1/list_dir", api.base))
+        .header("X-PORTA-TOKEN", secret)
+        .json(&json!({ "agent_id": "a-bot", "server_id": stack.server_id, "path": "/" }))
+        .send()
+        .await?;
+    anyhow::ensure!(resp.status().is_success(), "a-bot: {}", resp.text().await?);
     let opened = ws.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let q = "mutation($w: String!, $s: String!) {
         createProject(workspaceId: $w, serverId: $s, name: \"a-project\", path: $p) { id }
@@ -174,9 +185,35 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
     })
 }
 
+/// How a caller from another team is kept off team A's things on one REST route.
+struct Check {
+    method: &'static str,
+    path: String,
+    /// A JSON body (the agent API's routes, called with Bob's API token).
+    body: Option<Value>,
+    status: u16,
+}
+
+fn check(method: &'static str, path: &str, status: u16) -> Option<Check> {
+    Some(Check { method, path: path.to_owned(), body: None, status })
+}
+
+/// A call of the agent API with Bob's token.
+fn agent_call(route: &str, body: Value) -> Option<Check> {
+    Some(Check { method: "POST", path: route.to_owned(), body: Some(body), status: 404 })
+}
+
 /// Every REST route the backend defines, and how a caller from another team is kept off
 /// team A's things there. `None`: the route concerns only the caller (or is public).
-fn rest_table() -> HashMap<&'static str, Option<(&'static str, &'static str, u16)>> {
+fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
+    let on = |extra: Value| {
+        let mut body = json!({ "agent_id": "bob-bot", "server_id": a.server });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    let ws = a.workspace.clone();
     HashMap::from([
         ("/healthz", None),
         ("/readyz", None),
@@ -191,10 +228,35 @@ fn rest_table() -> HashMap<&'static str, Option<(&'static str, &'static str, u16
         ("/api/auth/logout", None),
         ("/api/auth/me", None),
         ("/api/ws/ticket", None),
-        ("/api/audit/export", Some(("GET", "/api/audit/export?format=jsonl", 403))),
-        ("/api/invitations/{token}", Some(("GET", "/api/invitations/pin_guessed", 404))),
-        ("/api/recordings/{id}", Some(("GET", "/api/recordings/unknown", 404))),
-        ("/api/invitations/{token}/accept", Some(("POST", "/api/invitations/pin_guessed/accept", 404))),
+        ("/api/audit/export", check("GET", "/api/audit/export?format=jsonl", 403)),
+        ("/api/invitations/{token}", check("GET", "/api/invitations/pin_guessed", 404)),
+        ("/api/recordings/{id}", check("GET", "/api/recordings/unknown", 404)),
+        ("/api/invitations/{token}/accept", check("POST", "/api/invitations/pin_guessed/accept", 404)),
+        ("/api/v1/meta", None),         // about the instance
+        ("/api/v1/openapi.json", None), // public
+        ("/api/v1/run_bash", agent_call("/api/v1/run_bash", on(json!({ "command": "touch /tmp/bob-was-here" })))),
+        (
+            "/api/v1/write_file",
+            agent_call("/api/v1/write_file", on(json!({ "path": "/tmp/bob-was-here", "content": "x" }))),
+        ),
+        ("/api/v1/read_file", agent_call("/api/v1/read_file", on(json!({ "path": "/etc/hostname" })))),
+        ("/api/v1/list_dir", agent_call("/api/v1/list_dir", on(json!({ "path": "/" })))),
+        (
+            "/api/v1/agent/pipeline",
+            agent_call("/api/v1/agent/pipeline", on(json!({ "steps": ["touch /tmp/bob-was-here"] }))),
+        ),
+        (
+            "/api/v1/agent/status",
+            agent_call("/api/v1/agent/status", json!({ "agent_id": "a-bot", "workspace_id": ws })),
+        ),
+        ("/api/v1/agent/list", agent_call("/api/v1/agent/list", json!({ "agent_id": "bob-bot", "workspace_id": ws }))),
+        (
+            "/api/v1/agent/history",
+            agent_call(
+                "/api/v1/agent/history",
+                json!({ "agent_id": "bob-bot", "of_agent": "a-bot", "workspace_id": ws }),
+            ),
+        ),
     ])
 }
 
@@ -291,19 +353,39 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
     ws.close().await;
 
     // REST: every route in the source is in the table; the ones that reach objects refuse.
-    let table = rest_table();
+    let table = rest_table(&a);
     let routes = routes_in_source()?;
     let missing: Vec<_> = routes.iter().filter(|r| !table.contains_key(r.as_str())).collect();
     assert!(missing.is_empty(), "REST routes without an isolation check: {missing:?}");
-    for (method, path, status) in table.values().flatten() {
-        let req = if *method == "GET" {
-            bob.http.get(format!("{base}{path}"))
-        } else {
-            bob.http.post(format!("{base}{path}"))
+    let v = bob
+        .graphql(
+            "mutation { createApiToken(name: \"bob\", scopes: [\"read\", \"write\", \"terminal\"]) { token } }",
+            json!({}),
+        )
+        .await?;
+    let bob_token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    for Check { method, path, body, status } in table.values().flatten() {
+        let url = format!("{base}{path}");
+        let req = match body {
+            Some(body) => bob.http.post(url).header("X-PORTA-TOKEN", &bob_token).json(body),
+            None if *method == "GET" => bob.http.get(url).bearer_auth(&bob.access),
+            None => bob.http.post(url).bearer_auth(&bob.access),
         };
-        let resp = req.bearer_auth(&bob.access).send().await?;
+        let resp = req.send().await?;
         assert_eq!(resp.status().as_u16(), *status, "{method} {path}");
     }
+    assert!(!std::path::Path::new("/tmp/bob-was-here").exists());
+    // Without naming a workspace, Bob's agents see none of team A's.
+    let agent_api = |route: &str, body: Value| {
+        bob.http.post(format!("{base}/api/v1/{route}")).header("X-PORTA-TOKEN", &bob_token).json(&body).send()
+    };
+    let listed: Value = agent_api("agent/list", json!({ "agent_id": "bob-bot" })).await?.json().await?;
+    assert_eq!(listed["total"], 0, "{listed}");
+    let history: Value =
+        agent_api("agent/history", json!({ "agent_id": "bob-bot", "of_agent": "a-bot" })).await?.json().await?;
+    assert_eq!(history["total"], 0, "{history}");
+    let status: Value = agent_api("agent/status", json!({ "agent_id": "a-bot" })).await?.json().await?;
+    assert_eq!(status["status"], "unregistered", "{status}");
 
     // Nothing of team A changed.
     let v = stack

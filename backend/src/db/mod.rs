@@ -12,9 +12,11 @@ use sqlx::{FromRow, SqlitePool};
 use crate::now_ms;
 use crate::teams::Role;
 
+mod agents;
 mod projects;
 mod recordings;
 mod teams;
+pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(audit::router())
         .merge(recordings::router())
         .merge(crate::teams::invitations::router())
+        .merge(crate::agents::api::router())
         .merge(crate::graphql::router())
         .merge(crate::relay::router())
         .fallback(ui::serve)

@@ -14,7 +14,7 @@ use porta_shared::{ErrorBody, ErrorCode};
 use crate::auth::AuthUser;
 use crate::db::{AuditEvent, Project};
 use crate::error::{Error, Result};
-use crate::relay::{bus::Route, command};
+use crate::relay::command;
 use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
@@ -106,27 +106,14 @@ pub fn redact_url(url: &str) -> Result<String> {
     }
 }
 
-/// Asks the server's bridge, waiting for the answer.
-async fn ask_raw(
-    state: &AppState,
-    server: &str,
-    req: BridgeRequest,
-) -> std::result::Result<Box<serde_json::value::RawValue>, ErrorBody> {
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    tokio::time::timeout(limit, state.bus.request(server, req, Route::None))
-        .await
-        .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not answer in time"))?
-}
-
+/// Asks the server's bridge, waiting for the answer (whatever it says when it succeeds).
 async fn ask(state: &AppState, server: &str, req: BridgeRequest) -> std::result::Result<(), ErrorBody> {
-    ask_raw(state, server, req).await.map(|_| ())
+    command::ask::<serde::de::IgnoredAny>(state, server, req).await.map(|_| ())
 }
 
 /// The folder a relative path is beneath: the bridge's home, or its root when confined.
 async fn home(state: &AppState, server: &str) -> Result<String> {
-    let raw = ask_raw(state, server, bridge::SysInfoRequest {}.into()).await?;
-    let info: bridge::SysInfo =
-        serde_json::from_str(raw.get()).map_err(|e| Error::Other(anyhow::anyhow!("a malformed sys.info: {e}")))?;
+    let info: bridge::SysInfo = command::ask(state, server, bridge::SysInfoRequest {}.into()).await?;
     Ok(info.home)
 }
 

@@ -1,0 +1,284 @@
+//! Agents and what they did: the registry behind the assistant's agents and the Porta agent
+//! API (`agents`, `agent_operations`).
+
+use sqlx::{FromRow, QueryBuilder, Sqlite};
+
+use super::Store;
+use crate::now_ms;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Agent {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    /// `assistant` or `api`.
+    pub kind: String,
+    pub template: Option<String>,
+    pub model: Option<String>,
+    pub system_prompt: String,
+    /// JSON array of tool names.
+    pub tools: String,
+    /// JSON array of tool names that run without asking.
+    pub auto_approve: String,
+    pub max_steps: i64,
+    pub max_seconds: i64,
+    pub disabled: bool,
+    pub created_by: String,
+    pub created_ms: i64,
+    pub last_seen_ms: Option<i64>,
+    pub operations: i64,
+    pub deleted_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "id, workspace_id, name, kind, template, model, system_prompt, tools, auto_approve, max_steps, \
+                       max_seconds, disabled, created_by, created_ms, last_seen_ms, operations, deleted_ms";
+
+/// One thing an agent did.
+#[derive(Debug, Clone, FromRow)]
+pub struct Operation {
+    pub id: i64,
+    pub agent_id: String,
+    pub workspace_id: String,
+    pub server_id: Option<String>,
+    /// `run_bash`, `write_file`, `read_file`, `list_dir`, `pipeline`, …
+    pub kind: String,
+    pub details: String,
+    pub at_ms: i64,
+    pub duration_ms: i64,
+    pub success: bool,
+    /// Whose authority it ran with (`token:<id>`, `user:<id>`).
+    pub actor: String,
+}
+
+const OPERATION_COLUMNS: &str =
+    "id, agent_id, workspace_id, server_id, kind, details, at_ms, duration_ms, success, actor";
+
+/// How registering an agent went.
+#[derive(Debug)]
+pub enum Registered {
+    Done(Box<Agent>),
+    /// The workspace already has its quota of agents.
+    Quota(i64),
+}
+
+/// Which agents to list.
+#[derive(Debug, Clone, Default)]
+pub struct AgentQuery {
+    pub workspaces: Vec<String>,
+    pub kind: Option<String>,
+    pub name_contains: Option<String>,
+    pub status: Option<StatusFilter>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Agents by status (see `agents::status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Disabled,
+    /// Enabled and seen at or after this time.
+    ActiveSince(i64),
+    /// Enabled and not seen since this time.
+    IdleSince(i64),
+}
+
+/// Which operations to list.
+#[derive(Debug, Clone, Default)]
+pub struct OperationQuery {
+    pub agents: Vec<String>,
+    pub kind: Option<String>,
+    pub success: Option<bool>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl Store {
+    /// Registers `agent` unless its workspace already holds `max` live agents; one live agent
+    /// per name and workspace (a second registration of the name returns the first).
+    pub async fn register_agent(&self, agent: &Agent, max: Option<i64>) -> sqlx::Result<Registered> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE workspace_id = ? AND name = ? AND deleted_ms IS NULL");
+        let existing: Option<Agent> =
+            sqlx::query_as(&sql).bind(&agent.workspace_id).bind(&agent.name).fetch_optional(&mut *tx).await?;
+        if let Some(found) = existing {
+            return Ok(Registered::Done(Box::new(found)));
+        }
+        if let Some(max) = max {
+            let live: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE workspace_id = ? AND deleted_ms IS NULL")
+                    .bind(&agent.workspace_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if live >= max {
+                return Ok(Registered::Quota(max));
+            }
+        }
+        sqlx::query(
+            "INSERT INTO agents (id, workspace_id, name, kind, template, model, system_prompt, tools, auto_approve, \
+             max_steps, max_seconds, disabled, created_by, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&agent.id)
+        .bind(&agent.workspace_id)
+        .bind(&agent.name)
+        .bind(&agent.kind)
+        .bind(&agent.template)
+        .bind(&agent.model)
+        .bind(&agent.system_prompt)
+        .bind(&agent.tools)
+        .bind(&agent.auto_approve)
+        .bind(agent.max_steps)
+        .bind(agent.max_seconds)
+        .bind(agent.disabled)
+        .bind(&agent.created_by)
+        .bind(agent.created_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Registered::Done(Box::new(agent.clone())))
+    }
+
+    pub async fn agent(&self, id: &str) -> sqlx::Result<Option<Agent>> {
+        let sql = format!("SELECT {COLUMNS} FROM agents WHERE id = ?");
+        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await
+    }
+
+    /// The live agents called `name` in any of `workspaces`, the most recently active first.
+    pub async fn agents_named(&self, name: &str, workspaces: &[String]) -> sqlx::Result<Vec<Agent>> {
+        if workspaces.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b = QueryBuilder::new(format!("SELECT {COLUMNS} FROM agents WHERE deleted_ms IS NULL AND name = "));
+        b.push_bind(name.to_owned()).push(" AND workspace_id IN (");
+        let mut ids = b.separated(", ");
+        for ws in workspaces {
+            ids.push_bind(ws.clone());
+        }
+        b.push(") ORDER BY COALESCE(last_seen_ms, created_ms) DESC, id");
+        b.build_query_as().fetch_all(&self.pool).await
+    }
+
+    /// A page of live agents, by name, and how many match in all.
+    pub async fn list_agents(&self, q: &AgentQuery) -> sqlx::Result<(Vec<Agent>, i64)> {
+        if q.workspaces.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
+            b.push(" WHERE deleted_ms IS NULL AND workspace_id IN (");
+            let mut ids = b.separated(", ");
+            for ws in &q.workspaces {
+                ids.push_bind(ws.clone());
+            }
+            b.push(")");
+            if let Some(kind) = &q.kind {
+                b.push(" AND kind = ").push_bind(kind.clone());
+            }
+            if let Some(part) = &q.name_contains {
+                b.push(" AND instr(lower(name), lower(").push_bind(part.clone()).push(")) > 0");
+            }
+            match q.status {
+                Some(StatusFilter::Disabled) => {
+                    b.push(" AND disabled");
+                }
+                Some(StatusFilter::ActiveSince(t)) => {
+                    b.push(" AND NOT disabled AND last_seen_ms >= ").push_bind(t);
+                }
+                Some(StatusFilter::IdleSince(t)) => {
+                    b.push(" AND NOT disabled AND (last_seen_ms IS NULL OR last_seen_ms < ").push_bind(t).push(")");
+                }
+                None => {}
+            }
+        };
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM agents");
+        filter(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM agents"));
+        filter(&mut page);
+        page.push(" ORDER BY name, id LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
+        let agents = page.build_query_as().fetch_all(&self.pool).await?;
+        Ok((agents, total))
+    }
+
+    /// Records what an agent did, and that it was seen.
+    pub async fn record_operation(&self, op: &Operation) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO agent_operations (agent_id, workspace_id, server_id, kind, details, at_ms, duration_ms, \
+             success, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&op.agent_id)
+        .bind(&op.workspace_id)
+        .bind(&op.server_id)
+        .bind(&op.kind)
+        .bind(&op.details)
+        .bind(op.at_ms)
+        .bind(op.duration_ms)
+        .bind(op.success)
+        .bind(&op.actor)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE agents SET operations = operations + 1, last_seen_ms = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(&op.agent_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Marks an agent as seen (a call that did nothing on a server).
+    pub async fn agent_seen(&self, id: &str) -> sqlx::Result<()> {
+        sqlx::query("UPDATE agents SET last_seen_ms = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A page of operations, newest first, and how many match in all.
+    pub async fn operations(&self, q: &OperationQuery) -> sqlx::Result<(Vec<Operation>, i64)> {
+        if q.agents.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
+            b.push(" WHERE agent_id IN (");
+            let mut ids = b.separated(", ");
+            for agent in &q.agents {
+                ids.push_bind(agent.clone());
+            }
+            b.push(")");
+            if let Some(kind) = &q.kind {
+                b.push(" AND kind = ").push_bind(kind.clone());
+            }
+            if let Some(success) = q.success {
+                b.push(" AND success = ").push_bind(success);
+            }
+            if let Some(since) = q.since_ms {
+                b.push(" AND at_ms >= ").push_bind(since);
+            }
+            if let Some(until) = q.until_ms {
+                b.push(" AND at_ms < ").push_bind(until);
+            }
+        };
+        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM agent_operations");
+        filter(&mut count);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut page = QueryBuilder::new(format!("SELECT {OPERATION_COLUMNS} FROM agent_operations"));
+        filter(&mut page);
+        page.push(" ORDER BY at_ms DESC, id DESC LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
+        let ops = page.build_query_as().fetch_all(&self.pool).await?;
+        Ok((ops, total))
+    }
+
+    /// The live workspaces of every team the user is in.
+    pub async fn workspace_ids_of(&self, user_id: &str) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT w.id FROM workspaces w JOIN team_members m ON m.team_id = w.team_id \
+             WHERE m.user_id = ? AND w.deleted_ms IS NULL ORDER BY w.created_ms, w.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
