@@ -98,6 +98,20 @@ pub struct Config {
     /// Files larger than this open read-only in the editor (or are offered as a download).
     #[arg(long, env = "PORTA_EDITOR_MAX_BYTES", default_value_t = 10 * 1024 * 1024)]
     pub editor_max_bytes: u64,
+
+    /// The OpenAI-compatible endpoint a workspace's assistant uses until its admins choose
+    /// another (Ollama's, by default).
+    #[arg(long, env = "PORTA_AI_BASE_URL", default_value = "http://127.0.0.1:11434/v1")]
+    pub ai_base_url: String,
+
+    /// The model asked for until a workspace chooses another.
+    #[arg(long, env = "PORTA_AI_MODEL", default_value = "llama3.2")]
+    pub ai_model: String,
+
+    /// Key (64 hex characters) that seals stored secrets such as providers' API keys;
+    /// generated into `data_dir/secrets.key` when not given.
+    #[arg(long, env = "PORTA_SECRETS_KEY", hide_env_values = true)]
+    pub secrets_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +124,9 @@ impl std::fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
+            .field("ai_base_url", &self.ai_base_url)
+            .field("ai_model", &self.ai_model)
+            .field("secrets_key", &self.secrets_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +166,13 @@ impl Config {
         }
         if !(1024..=1 << 30).contains(&self.editor_max_bytes) {
             return Err("PORTA_EDITOR_MAX_BYTES must be between 1024 and 1073741824 (1 GiB)".into());
+        }
+        crate::ai::provider::valid_base_url(&self.ai_base_url).map_err(|e| format!("PORTA_AI_BASE_URL: {e}"))?;
+        if self.ai_model.trim().is_empty() {
+            return Err("PORTA_AI_MODEL may not be empty".into());
+        }
+        if let Some(k) = &self.secrets_key {
+            crate::ai::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
         }
         if let Some(url) = &self.database_url {
             if !url.starts_with("sqlite:") {

@@ -7,6 +7,7 @@
 //! `/api/v1`), [`db`] (all SQL), [`metrics`].
 
 pub mod agents;
+pub mod ai;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -35,6 +36,22 @@ pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
+/// Writes a new key file: for this process's user only (0600), durably, never over an
+/// existing one.
+pub fn write_key_file(path: &std::path::Path, key: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key)?;
+    f.sync_all()?;
+    Ok(())
+}
+
 /// Reads the signing key from the configuration, or from (creating) `data_dir/jwt.key`.
 fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(s) = &config.jwt_secret {
@@ -45,17 +62,8 @@ fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
         Ok(k) if k.len() >= 32 => Ok(k),
         Ok(_) => anyhow::bail!("{} is shorter than 32 bytes; delete it to generate a new one", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            use std::io::Write as _;
-            use std::os::unix::fs::OpenOptionsExt as _;
             let key = auth::tokens::random_secret("jwt").into_bytes();
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            f.write_all(&key)?;
-            f.sync_all()?;
+            write_key_file(&path, &key)?;
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -82,6 +90,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         origins.push(format!("http://127.0.0.1:{}", bound.port()));
     }
     origins.extend(config.allowed_origins.iter().cloned());
+    let sealer = ai::secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
     auth::password::warm_up();
     Ok(AppState {
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
@@ -94,6 +103,9 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         origins: Arc::new(http::origin::Origins::new(origins)),
         schema: graphql::schema(),
         public_url,
+        sealer,
+        ai: ai::openai::Client::new()?,
+        chats: Arc::default(),
         started: std::time::Instant::now(),
         port: bound.port(),
     })
@@ -110,6 +122,10 @@ pub async fn serve(
     let orphaned = state.store.end_orphaned_recordings().await?;
     if orphaned > 0 {
         tracing::info!(recordings = orphaned, "ended recordings the last run left going");
+    }
+    let orphaned = state.store.end_orphaned_messages().await?;
+    if orphaned > 0 {
+        tracing::info!(messages = orphaned, "ended answers the last run left being written");
     }
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {

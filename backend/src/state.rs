@@ -25,6 +25,12 @@ pub struct AppState {
     pub schema: Schema,
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
+    /// Seals secrets kept in the database.
+    pub sealer: crate::ai::secrets::Sealer,
+    /// Talks to model providers.
+    pub ai: crate::ai::openai::Client,
+    /// Answers being written.
+    pub chats: Arc<crate::ai::chat::Chats>,
     /// When this process started serving.
     pub started: std::time::Instant,
     /// The port it listens on.

@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod llm;
 pub mod proxy;
 
 use std::path::PathBuf;

@@ -26,6 +26,8 @@ struct TeamA {
     token: String,
     owner: String,
     project: String,
+    agent: String,
+    conversation: String,
 }
 
 async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
@@ -63,11 +65,22 @@ async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
         api.graphql(&q.replace("$p", &format!("{path:?}")), json!({ "w": workspace, "s": stack.server_id })).await?;
     let project = v["data"]["createProject"]["id"].as_str().unwrap_or_default().to_owned();
     anyhow::ensure!(!project.is_empty(), "project: {v}");
+    let q = "mutation($w: String!) { createAgent(workspaceId: $w, template: \"qa\") { id } }";
+    let v = api.graphql(q, json!({ "w": workspace })).await?;
+    let agent = v["data"]["createAgent"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!agent.is_empty(), "agent: {v}");
+    // (No model answers here: the answer fails, the conversation stays.)
+    let q = "mutation($w: String!) { sendChatMessage(input: { workspaceId: $w, text: \"hello\" }) { conversation { id } } }";
+    let v = api.graphql(q, json!({ "w": workspace })).await?;
+    let conversation = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!conversation.is_empty(), "conversation: {v}");
     anyhow::ensure!(!workspace.is_empty() && !invitation.is_empty() && !token.is_empty(), "set-up failed");
     Ok(TeamA {
         team,
         workspace,
         server: stack.server_id.clone(),
+        agent,
+        conversation,
         term: opened.info.term.0,
         invitation,
         token,
@@ -91,6 +104,7 @@ enum Expect {
 fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
     use Expect::*;
     let (s, t, w, i, k, u, p) = (&a.server, &a.team, &a.workspace, &a.invitation, &a.token, &a.owner, &a.project);
+    let (ag, c) = (&a.agent, &a.conversation);
     let rows: Vec<(&'static str, String, Expect)> = vec![
         ("me", "{ me { id } }".into(), OwnOnly),
         ("limits", "{ limits { editorMaxBytes } }".into(), OwnOnly),
@@ -104,6 +118,44 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("team", format!("{{ team(id: \"{t}\") {{ id }} }}"), Refused),
         ("projects", format!("{{ projects(workspaceId: \"{w}\") {{ id }} }}"), Refused),
         ("projectTemplates", "{ projectTemplates { name } }".into(), OwnOnly),
+        ("agentTemplates", "{ agentTemplates { name } }".into(), OwnOnly),
+        ("agentTools", "{ agentTools { name } }".into(), OwnOnly),
+        ("agents", format!("{{ agents(workspaceId: \"{w}\") {{ id }} }}"), Refused),
+        ("agentOperations", format!("{{ agentOperations(agentId: \"{ag}\") {{ total }} }}"), Refused),
+        (
+            "createAgent",
+            format!("mutation {{ createAgent(workspaceId: \"{w}\", template: \"qa\", name: \"bobs\") {{ id }} }}"),
+            Refused,
+        ),
+        ("updateAgent", format!("mutation {{ updateAgent(id: \"{ag}\", disabled: true) {{ id }} }}"), Refused),
+        ("deleteAgent", format!("mutation {{ deleteAgent(id: \"{ag}\") }}"), Refused),
+        ("aiProvider", format!("{{ aiProvider(workspaceId: \"{w}\") {{ model }} }}"), Refused),
+        (
+            "setAiProvider",
+            format!(
+                "mutation {{ setAiProvider(workspaceId: \"{w}\", baseUrl: \"http://127.0.0.1:9/v1\", model: \"m\") {{ model }} }}"
+            ),
+            Refused,
+        ),
+        ("testAiProvider", format!("mutation {{ testAiProvider(workspaceId: \"{w}\") }}"), Refused),
+        ("conversations", "{ conversations { id } }".into(), OwnOnly),
+        ("conversation", format!("{{ conversation(id: \"{c}\") {{ conversation {{ id }} }} }}"), Refused),
+        ("exportConversation", format!("{{ exportConversation(id: \"{c}\", format: \"json\") }}"), Refused),
+        (
+            "sendChatMessage",
+            format!(
+                "mutation {{ sendChatMessage(input: {{ conversationId: \"{c}\", text: \"hi\" }}) {{ conversation {{ id }} }} }}"
+            ),
+            Refused,
+        ),
+        ("stopChat", format!("mutation {{ stopChat(conversationId: \"{c}\") }}"), Refused),
+        (
+            "decideToolCall",
+            format!("mutation {{ decideToolCall(conversationId: \"{c}\", callId: \"c1\", approve: true) }}"),
+            Refused,
+        ),
+        ("renameConversation", format!("mutation {{ renameConversation(id: \"{c}\", title: \"mine\") }}"), Refused),
+        ("deleteConversation", format!("mutation {{ deleteConversation(id: \"{c}\") }}"), Refused),
         (
             "createProject",
             format!(
@@ -163,6 +215,7 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "term.resize" => json!({ "stream": 1, "size": { "cols": 80, "rows": 24 } }),
         "term.signal" => json!({ "stream": 1, "signal": "int" }),
         "exec.start" => json!({ "server": s, "argv": ["true"] }),
+        "chat.watch" | "chat.unwatch" => json!({ "conversation": a.conversation }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),
         "fs.read" => json!({ "server": s, "path": p, "offset": 0 }),

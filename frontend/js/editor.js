@@ -39,6 +39,13 @@ function uri(key, path) {
   return monaco.Uri.from({ scheme: "porta", authority: `t${key}`, path: path.startsWith("/") ? path : `/${path}` });
 }
 
+/// Code coloured by Monaco's tokenizer for `lang`, as HTML (Monaco escapes the text).
+export async function colorize(text, lang) {
+  await loadMonaco();
+  const known = monaco.languages.getLanguages().some((l) => l.id === lang || (l.aliases ?? []).some((a) => a.toLowerCase() === lang));
+  return monaco.editor.colorize(text, known ? lang : "plaintext", { tabSize: 4 });
+}
+
 export function setEditorTheme(theme) {
   if (window.monaco) monaco.editor.setTheme(themeName(theme));
 }
@@ -113,6 +120,21 @@ export class PortaEditor {
     this.model.pushEditOperations([], [{ range: this.model.getFullModelRange(), text }], () => null);
     this.model.pushStackElement();
     this.markSaved(this.model.getAlternativeVersionId());
+  }
+
+  /// The selected text of the editor (empty when nothing is selected).
+  selectedText() {
+    const selection = this.editor.getSelection();
+    return selection ? this.model.getValueInRange(selection) : "";
+  }
+
+  /// Puts `text` at the cursor (over the selection), as one undoable edit.
+  insert(text) {
+    const range = this.editor.getSelection() ?? this.model.getFullModelRange().collapseToEnd();
+    this.editor.pushUndoStop();
+    this.editor.executeEdits("porta.assistant", [{ range, text, forceMoveMarkers: true }]);
+    this.editor.pushUndoStop();
+    this.editor.focus();
   }
 
   find() {

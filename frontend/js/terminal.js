@@ -127,6 +127,16 @@ export class PortaTerm {
   }
 
   selection() { return this.term.getSelection(); }
+  // The last `count` lines of the screen and scrollback, as text (trailing blank lines cut).
+  lastLines(count) {
+    const buffer = this.term.buffer.active;
+    const lines = [];
+    for (let i = Math.max(0, buffer.length - count); i < buffer.length; i++) {
+      lines.push(buffer.getLine(i)?.translateToString(true) ?? "");
+    }
+    while (lines.length && !lines[lines.length - 1].trim()) lines.pop();
+    return lines.join("\n");
+  }
   // Pastes through xterm.js so bracketed paste mode is honoured.
   paste(text) { this.term.paste(text); }
 

@@ -72,6 +72,8 @@ struct Inner {
     next_id: Cell<u64>,
     pending: RefCell<HashMap<String, Pending>>,
     sinks: RefCell<HashMap<StreamId, Weak<dyn StreamSink>>>,
+    /// Who follows each watched conversation (`chat.watch`).
+    chats: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
     /// The page left: stop reconnecting.
     closed: Cell<bool>,
 }
@@ -95,6 +97,7 @@ impl Conn {
             next_id: Cell::new(1),
             pending: RefCell::new(HashMap::new()),
             sinks: RefCell::new(HashMap::new()),
+            chats: RefCell::new(HashMap::new()),
             closed: Cell::new(false),
         }));
         conn.connect_soon(0);
@@ -259,8 +262,10 @@ impl Conn {
                 }
             }
             Ok(Incoming::Message(env)) => {
-                let stream = event_stream(&env.msg);
-                let sink = self.0.sinks.borrow().get(&stream).and_then(Weak::upgrade);
+                let sink = match event_target(&env.msg) {
+                    Target::Stream(stream) => self.0.sinks.borrow().get(&stream).and_then(Weak::upgrade),
+                    Target::Chat(conversation) => self.0.chats.borrow().get(conversation).and_then(Weak::upgrade),
+                };
                 if let Some(sink) = sink {
                     sink.event(env.msg);
                 }
@@ -304,19 +309,35 @@ impl Conn {
         self.0.sinks.borrow_mut().remove(&stream);
     }
 
+    /// Routes a conversation's `chat.*` events to `sink` (after `chat.watch`).
+    pub fn register_chat(&self, conversation: &str, sink: Weak<dyn StreamSink>) {
+        self.0.chats.borrow_mut().insert(conversation.to_owned(), sink);
+    }
+
+    pub fn unregister_chat(&self, conversation: &str) {
+        self.0.chats.borrow_mut().remove(conversation);
+    }
+
     pub fn is_open(&self) -> bool {
         self.0.socket.borrow().is_some()
     }
 }
 
-/// The stream an event is about.
-fn event_stream(ev: &ClientEvent) -> StreamId {
+/// What an event is about.
+enum Target<'a> {
+    Stream(StreamId),
+    Chat(&'a str),
+}
+
+fn event_target(ev: &ClientEvent) -> Target<'_> {
     match ev {
-        ClientEvent::TermExited(e) => e.stream,
-        ClientEvent::ExecExited(e) => e.stream,
-        ClientEvent::FsChanged(e) => e.stream,
-        ClientEvent::StreamInterrupted(e) => e.stream,
-        ClientEvent::StreamResumed(e) => e.stream,
-        ClientEvent::StreamClosed(e) => e.stream,
+        ClientEvent::TermExited(e) => Target::Stream(e.stream),
+        ClientEvent::ExecExited(e) => Target::Stream(e.stream),
+        ClientEvent::FsChanged(e) => Target::Stream(e.stream),
+        ClientEvent::StreamInterrupted(e) => Target::Stream(e.stream),
+        ClientEvent::StreamResumed(e) => Target::Stream(e.stream),
+        ClientEvent::StreamClosed(e) => Target::Stream(e.stream),
+        ClientEvent::ChatDelta(e) => Target::Chat(&e.conversation),
+        ClientEvent::ChatChanged(e) => Target::Chat(&e.conversation),
     }
 }

@@ -9,6 +9,7 @@ mod api;
 mod audit_page;
 mod auth;
 mod browser;
+mod chat;
 mod conn;
 mod dashboard;
 mod editor;

@@ -9,6 +9,7 @@ use leptos::task::spawn_local;
 use porta_shared::types::TermId;
 
 use crate::api::{self, Limits, Server, Session};
+use crate::chat;
 use crate::conn::{Conn, Link};
 use crate::editor::{EditorPane, EditorTab, EditorTabButton};
 use crate::files;
@@ -45,6 +46,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let conn_ref = StoredValue::new_local(conn.clone());
     // The file tree beside the terminals on a desktop; over them, when asked for, on a phone.
     let files_open = RwSignal::new(!crate::browser::media_matches("(max-width: 700px)"));
+    // The assistant, on the right when asked for (over everything on a phone).
+    let chat_open = RwSignal::new(false);
+    let chat_started = RwSignal::new(false);
     let tree_root = RwSignal::new(None::<String>);
     let finder = files::Finder::default();
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
@@ -303,6 +307,36 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let find = move |key: u32| tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
     let editor_keys = move || editors.with(|e| e.iter().map(|t| t.key).collect::<Vec<_>>());
     let find_editor = move |key: u32| editors.with_untracked(|e| e.iter().find(|t| t.key == key).cloned());
+    // What the assistant reaches: the active editor (or the last one), the last terminal.
+    let bench = StoredValue::new_local(chat::Workbench {
+        open_file: Rc::new(move || {
+            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()))?;
+            Some((tab.path.clone(), tab.text()?))
+        }),
+        selection: Rc::new(move || {
+            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()))?;
+            Some((tab.path.clone(), tab.selection()?))
+        }),
+        terminal: Rc::new(move || {
+            let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()))?;
+            Some((tab.title.get_untracked(), tab.last_lines(chat::TERMINAL_LINES)?))
+        }),
+        insert: Rc::new(move |text: &str| {
+            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
+            tab.is_some_and(|t| t.insert(text))
+        }),
+        paste: Rc::new(move |text: &str| {
+            let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()));
+            match tab {
+                Some(t) if !page.read_only.get_untracked() => {
+                    active.set(Some(t.key));
+                    t.paste_text(text);
+                    true
+                }
+                _ => false,
+            }
+        }),
+    });
     let title = move || server.get().map(|s| s.name).unwrap_or_default();
     let online = move || server.get().is_some_and(|s| s.online);
     let link = conn.link();
@@ -375,6 +409,18 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 >
                     "Files"
                 </button>
+                <button
+                    class="tool chat-toggle"
+                    title="Assistant"
+                    aria-label="Assistant"
+                    aria-pressed=move || chat_open.get().to_string()
+                    on:click=move |_| {
+                        chat_open.update(|o| *o = !*o);
+                        chat_started.set(true);
+                    }
+                >
+                    "Assistant"
+                </button>
                 <Toolbar look page active_tab active_editor editor_active finder />
             </div>
             <SearchBar page active_tab />
@@ -394,6 +440,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             <files::FinderPanel finder conn=conn_ref server=id.get_value() root=tree_root opener />
             </div>
+            <aside class="chat-pane" hidden=move || !chat_open.get()>
+                <Show when=move || chat_started.get()>
+                    <chat::ChatPanel session conn=conn_ref server bench />
+                </Show>
+            </aside>
             </div>
         </div>
     }

@@ -135,6 +135,49 @@ pub struct ExecCancel {
     pub stream: StreamId,
 }
 
+/// Follow the answer being written in one of the caller's conversations: each piece of text
+/// arrives as a `chat.delta` event, and `chat.changed` says when messages were added or
+/// changed state (read the conversation again). Watching lasts until `chat.unwatch` or the
+/// socket closes, across answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatWatch {
+    pub conversation: String,
+}
+
+/// The answer being written when watching began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatWatching {
+    /// The message being written; absent when no answer is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<i64>,
+    /// Its text so far: `chat.delta` events continue from its end.
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatUnwatch {
+    pub conversation: String,
+}
+
+/// More text of `message`, starting at byte `offset` of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatDelta {
+    pub conversation: String,
+    pub message: i64,
+    pub offset: u64,
+    pub text: String,
+}
+
+/// Messages of `conversation` were added or changed state; `finished` when the answer is
+/// complete (done, stopped or failed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatChanged {
+    pub conversation: String,
+    #[serde(default)]
+    pub finished: bool,
+}
+
 messages! {
     /// Requests a browser sends on `/api/ws`.
     pub enum ClientRequest {
@@ -169,6 +212,8 @@ messages! {
         "git.status" => GitStatus(OnServer<bridge::GitStatus>),
         "git.head" => GitHead(OnServer<bridge::GitHead>),
         "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
+        "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
+        "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
     }
 }
 
@@ -220,5 +265,7 @@ messages! {
         "stream.interrupted" => StreamInterrupted(StreamInterrupted),
         "stream.resumed" => StreamResumed(StreamResumed),
         "stream.closed" => StreamClosed(StreamClosed),
+        "chat.delta" => ChatDelta(ChatDelta),
+        "chat.changed" => ChatChanged(ChatChanged),
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod openapi;
+pub mod templates;
 pub mod tools;
 
 use std::time::Duration;
@@ -56,21 +57,13 @@ pub fn valid_agent_id(id: &str) -> Result<&str> {
     }
 }
 
-/// The API agent called `name` in `workspace`, registered on its first call (held to the
-/// workspace's quota of agents). A disabled agent is refused.
-pub async fn api_agent(
-    state: &AppState,
-    user: &AuthUser,
-    source: Option<&str>,
-    workspace: &Workspace,
-    name: &str,
-) -> Result<Agent> {
-    let name = valid_agent_id(name)?;
-    let new = Agent {
+/// A new agent of `kind` in `workspace`, made by `user`, with no settings yet.
+fn new_agent(workspace: &str, kind: &str, user: &AuthUser) -> Agent {
+    Agent {
         id: uuid::Uuid::new_v4().to_string(),
-        workspace_id: workspace.id.clone(),
-        name: name.to_owned(),
-        kind: KIND_API.to_owned(),
+        workspace_id: workspace.to_owned(),
+        name: String::new(),
+        kind: kind.to_owned(),
         template: None,
         model: None,
         system_prompt: String::new(),
@@ -84,7 +77,20 @@ pub async fn api_agent(
         last_seen_ms: None,
         operations: 0,
         deleted_ms: None,
-    };
+    }
+}
+
+/// The API agent called `name` in `workspace`, registered on its first call (held to the
+/// workspace's quota of agents). A disabled agent is refused.
+pub async fn api_agent(
+    state: &AppState,
+    user: &AuthUser,
+    source: Option<&str>,
+    workspace: &Workspace,
+    name: &str,
+) -> Result<Agent> {
+    let name = valid_agent_id(name)?;
+    let new = Agent { name: name.to_owned(), ..new_agent(&workspace.id, KIND_API, user) };
     let agent = match state.store.register_agent(&new, workspace.max_agents).await? {
         Registered::Done(agent) => *agent,
         Registered::Quota(max) => {
@@ -113,6 +119,175 @@ pub async fn api_agent(
         return Err(Error::Forbidden(format!("agent {name} is disabled in workspace {}", workspace.name)));
     }
     Ok(agent)
+}
+
+/// An assistant agent's settings.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub name: String,
+    /// The model, when not the workspace's.
+    pub model: Option<String>,
+    pub system_prompt: String,
+    pub tools: Vec<String>,
+    /// Tools (of `tools`) it uses without asking.
+    pub auto_approve: Vec<String>,
+    pub max_steps: i64,
+    pub max_seconds: i64,
+}
+
+impl Settings {
+    /// A template's settings, under `name`.
+    pub fn from_template(t: &templates::Template, name: &str) -> Self {
+        Self {
+            name: name.to_owned(),
+            model: None,
+            system_prompt: t.prompt.to_owned(),
+            tools: t.tools.iter().map(|s| (*s).to_owned()).collect(),
+            auto_approve: t.tools.iter().filter(|s| templates::reads().contains(s)).map(|s| (*s).to_owned()).collect(),
+            max_steps: 20,
+            max_seconds: 600,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        valid_agent_id(&self.name)?;
+        for t in self.tools.iter().chain(&self.auto_approve) {
+            if tools::spec(t).is_none() {
+                let known: Vec<&str> = tools::CATALOGUE.iter().map(|s| s.name).collect();
+                return Err(Error::BadRequest(format!("there is no tool {t:?}; the tools are {}", known.join(", "))));
+            }
+        }
+        if let Some(t) = self.auto_approve.iter().find(|t| !self.tools.contains(t)) {
+            return Err(Error::BadRequest(format!("{t} is allowed without asking but is not among the agent's tools")));
+        }
+        if !(1..=100).contains(&self.max_steps) {
+            return Err(Error::BadRequest("an agent takes 1 to 100 steps per task".into()));
+        }
+        if !(10..=86_400).contains(&self.max_seconds) {
+            return Err(Error::BadRequest("an agent's time per task is 10 s to 24 h".into()));
+        }
+        if self.system_prompt.chars().count() > 20_000 {
+            return Err(Error::BadRequest("the system prompt is at most 20,000 characters".into()));
+        }
+        if self.model.as_deref().is_some_and(|m| m.len() > 200 || m.chars().any(char::is_control)) {
+            return Err(Error::BadRequest("the model is a name of at most 200 printable characters".into()));
+        }
+        Ok(())
+    }
+
+    fn apply(&self, a: &mut Agent) {
+        a.name = self.name.clone();
+        a.model = self.model.clone().filter(|m| !m.trim().is_empty());
+        a.system_prompt = self.system_prompt.clone();
+        a.tools = serde_json::Value::from(self.tools.clone()).to_string();
+        a.auto_approve = serde_json::Value::from(self.auto_approve.clone()).to_string();
+        a.max_steps = self.max_steps;
+        a.max_seconds = self.max_seconds;
+    }
+}
+
+/// Makes an assistant agent in a workspace (developers and up), held to its agent quota.
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    workspace_id: &str,
+    template: Option<&str>,
+    settings: Settings,
+) -> Result<Agent> {
+    user.require(crate::auth::scopes::Scope::Write)?;
+    let (ws, role) = crate::teams::workspace_role(&state.store, user, workspace_id).await?;
+    crate::teams::require_role(role, crate::teams::Role::Developer, "making an agent")?;
+    if let Some(t) = template {
+        templates::template(t).ok_or_else(|| Error::BadRequest(format!("there is no agent template {t:?}")))?;
+    }
+    settings.check()?;
+    if !state.store.agents_named(&settings.name, std::slice::from_ref(&ws.id)).await?.is_empty() {
+        return Err(Error::Conflict(format!("this workspace already has an agent called {}", settings.name)));
+    }
+    let mut agent = Agent { template: template.map(str::to_owned), ..new_agent(&ws.id, KIND_ASSISTANT, user) };
+    settings.apply(&mut agent);
+    match state.store.register_agent(&agent, ws.max_agents).await? {
+        Registered::Done(_) => {}
+        Registered::Quota(max) => {
+            return Err(Error::Conflict(format!(
+                "workspace {} has reached its quota of {max} agents; remove one or raise the quota",
+                ws.name
+            )));
+        }
+    }
+    audit_change(state, user, &agent, "agent.create").await;
+    Ok(agent)
+}
+
+/// An agent of a workspace the caller is in, and their role there.
+pub async fn find(state: &AppState, user: &AuthUser, id: &str) -> Result<(Agent, crate::teams::Role)> {
+    let not_found = || Error::NotFound(format!("no agent {id}"));
+    let agent = state.store.agent(id).await?.filter(|a| a.deleted_ms.is_none()).ok_or_else(not_found)?;
+    let (_, role) =
+        crate::teams::workspace_role(&state.store, user, &agent.workspace_id).await.map_err(|_| not_found())?;
+    Ok((agent, role))
+}
+
+/// Changes an agent's settings, or turns it off and on (developers and up).
+pub async fn update(
+    state: &AppState,
+    user: &AuthUser,
+    id: &str,
+    settings: Option<Settings>,
+    disabled: Option<bool>,
+) -> Result<Agent> {
+    user.require(crate::auth::scopes::Scope::Write)?;
+    let (mut agent, role) = find(state, user, id).await?;
+    crate::teams::require_role(role, crate::teams::Role::Developer, "changing an agent")?;
+    if let Some(s) = settings {
+        if agent.kind != KIND_ASSISTANT {
+            return Err(Error::BadRequest("an API agent has no settings; only turn it off or on".into()));
+        }
+        s.check()?;
+        if s.name != agent.name
+            && !state.store.agents_named(&s.name, std::slice::from_ref(&agent.workspace_id)).await?.is_empty()
+        {
+            return Err(Error::Conflict(format!("this workspace already has an agent called {}", s.name)));
+        }
+        s.apply(&mut agent);
+    }
+    if let Some(d) = disabled {
+        agent.disabled = d;
+    }
+    state.store.update_agent(&agent).await?;
+    audit_change(state, user, &agent, "agent.update").await;
+    Ok(agent)
+}
+
+/// Deletes an agent softly (developers and up); its history stays.
+pub async fn delete(state: &AppState, user: &AuthUser, id: &str) -> Result<bool> {
+    user.require(crate::auth::scopes::Scope::Write)?;
+    let (agent, role) = find(state, user, id).await?;
+    crate::teams::require_role(role, crate::teams::Role::Developer, "removing an agent")?;
+    let done = state.store.delete_agent(&agent.id).await?;
+    audit_change(state, user, &agent, "agent.delete").await;
+    Ok(done)
+}
+
+async fn audit_change(state: &AppState, user: &AuthUser, agent: &Agent, action: &str) {
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &user.actor(),
+            action,
+            target: Some(&agent.name),
+            ok: true,
+            detail: Some(format!(
+                "agent {}: tools {}, without asking {}{}",
+                agent.id,
+                agent.tools,
+                agent.auto_approve,
+                if agent.disabled { ", disabled" } else { "" }
+            )),
+            workspace: Some(&agent.workspace_id),
+            ..AuditEvent::default()
+        })
+        .await;
 }
 
 /// One finished operation, for [`record`].

@@ -148,3 +148,146 @@ pub async fn run(
         truncated: done.truncated,
     })
 }
+
+// ------------------------------------------------------------------ the catalogue
+
+/// A tool as a model (or an MCP client) sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    pub name: &'static str,
+    pub description: &'static str,
+    /// JSON Schema of the arguments.
+    pub parameters: fn() -> serde_json::Value,
+    /// It changes the server (writes, runs): it waits for the user's approval unless the
+    /// agent may use it without asking.
+    pub changes: bool,
+}
+
+/// Every tool, in the order they are offered.
+pub const CATALOGUE: &[Spec] = &[
+    Spec {
+        name: "list_dir",
+        description: "List the entries of a folder on the server.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["path"], "properties": {
+                "path": { "type": "string", "description": "The folder; relative paths are beneath the home folder." },
+                "hidden": { "type": "boolean", "description": "Include names starting with a dot." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
+        name: "read_file",
+        description: "Read a text file on the server (up to 512 KiB from an offset).",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["path"], "properties": {
+                "path": { "type": "string", "description": "The file." },
+                "offset": { "type": "integer", "minimum": 0, "description": "Byte to start at." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
+        name: "search",
+        description: "Search the text of the files beneath a folder for a literal string (ignores .gitignored files).",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["path", "pattern"], "properties": {
+                "path": { "type": "string", "description": "The folder to search beneath." },
+                "pattern": { "type": "string", "description": "The text to find (any case)." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
+        name: "system_info",
+        description: "The server's operating system, CPUs, memory, disks, uptime and user.",
+        parameters: || serde_json::json!({ "type": "object", "properties": {} }),
+        changes: false,
+    },
+    Spec {
+        name: "write_file",
+        description: "Replace a file's whole content (creating it if needed). The user sees the change as a diff and approves it first.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["path", "content"], "properties": {
+                "path": { "type": "string", "description": "The file." },
+                "content": { "type": "string", "description": "Its new, complete content." },
+            } })
+        },
+        changes: true,
+    },
+    Spec {
+        name: "run_command",
+        description: "Run a shell command line on the server and get its output and exit code. The user sees the exact command and approves it first.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["command"], "properties": {
+                "command": { "type": "string", "description": "The command line (run with sh -c)." },
+                "cwd": { "type": "string", "description": "The folder to run it in." },
+                "timeout_s": { "type": "integer", "minimum": 1, "maximum": 1800, "description": "Time limit in seconds (60 when absent)." },
+            } })
+        },
+        changes: true,
+    },
+];
+
+/// The tool called `name`.
+pub fn spec(name: &str) -> Option<&'static Spec> {
+    CATALOGUE.iter().find(|s| s.name == name)
+}
+
+/// Most characters of a tool's result handed back to a model.
+pub const MAX_RESULT_CHARS: usize = 16_000;
+
+fn arg<'a>(args: &'a serde_json::Value, name: &str) -> Result<&'a str, ErrorBody> {
+    args[name]
+        .as_str()
+        .ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, format!("the argument {name:?} (a string) is missing")))
+}
+
+/// Runs tool `name` with `args` on `server`; its result as JSON. The caller has checked
+/// the user may use the server for this (see [`Spec::changes`]).
+pub async fn call(
+    state: &AppState,
+    server: &str,
+    name: &str,
+    args: &serde_json::Value,
+) -> Result<serde_json::Value, ErrorBody> {
+    let to_json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("cannot show the result: {e}")))
+    };
+    match name {
+        "list_dir" => {
+            let listed = list_dir(state, server, arg(args, "path")?, args["hidden"].as_bool().unwrap_or(false)).await?;
+            to_json(serde_json::to_value(listed))
+        }
+        "read_file" => {
+            let offset = args["offset"].as_u64().unwrap_or(0);
+            to_json(serde_json::to_value(read_file(state, server, arg(args, "path")?, offset, None).await?))
+        }
+        "search" => {
+            to_json(serde_json::to_value(search(state, server, arg(args, "path")?, arg(args, "pattern")?).await?))
+        }
+        "system_info" => to_json(serde_json::to_value(system_info(state, server).await?)),
+        "write_file" => {
+            let data = arg(args, "content")?.as_bytes().to_vec();
+            to_json(serde_json::to_value(write_file(state, server, arg(args, "path")?, data, None).await?))
+        }
+        "run_command" => {
+            let limit = args["timeout_s"].as_u64().map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+            let cwd = args["cwd"].as_str().map(str::to_owned);
+            to_json(serde_json::to_value(run(state, server, arg(args, "command")?, cwd, limit).await?))
+        }
+        other => Err(ErrorBody::new(ErrorCode::BadRequest, format!("there is no tool {other:?}"))),
+    }
+}
+
+/// A result as text for a model, cut to [`MAX_RESULT_CHARS`].
+pub fn result_text(result: &Result<serde_json::Value, ErrorBody>) -> String {
+    let text = match result {
+        Ok(v) => v.to_string(),
+        Err(e) => serde_json::json!({ "error": { "code": e.code, "message": e.message } }).to_string(),
+    };
+    match text.char_indices().nth(MAX_RESULT_CHARS) {
+        Some((cut, _)) => format!("{}… (cut: the result was longer)", &text[..cut]),
+        None => text,
+    }
+}

@@ -282,3 +282,35 @@ impl Store {
         .await
     }
 }
+
+impl Store {
+    /// Changes an assistant agent's settings.
+    pub async fn update_agent(&self, a: &Agent) -> sqlx::Result<()> {
+        sqlx::query(
+            "UPDATE agents SET name = ?, model = ?, system_prompt = ?, tools = ?, auto_approve = ?, max_steps = ?, \
+             max_seconds = ?, disabled = ? WHERE id = ?",
+        )
+        .bind(&a.name)
+        .bind(&a.model)
+        .bind(&a.system_prompt)
+        .bind(&a.tools)
+        .bind(&a.auto_approve)
+        .bind(a.max_steps)
+        .bind(a.max_seconds)
+        .bind(a.disabled)
+        .bind(&a.id)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes an agent softly (its history stays).
+    pub async fn delete_agent(&self, id: &str) -> sqlx::Result<bool> {
+        let r = sqlx::query("UPDATE agents SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

@@ -13,10 +13,12 @@ use crate::now_ms;
 use crate::teams::Role;
 
 mod agents;
+mod assistant;
 mod projects;
 mod recordings;
 mod teams;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
+pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};

@@ -1,6 +1,7 @@
 //! GraphQL at `/graphql`: everything that is not a byte stream. Servers, terminals, tokens and
 //! the audit log here; teams, members, workspaces and invitations in [`teams`].
 
+mod assistant;
 mod projects;
 mod teams;
 
@@ -24,10 +25,10 @@ use crate::teams::{Role, authorize_server};
 pub type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
 
 #[derive(MergedObject, Default)]
-pub struct Query(CoreQuery, teams::TeamQuery, projects::ProjectQuery);
+pub struct Query(CoreQuery, teams::TeamQuery, projects::ProjectQuery, assistant::AssistantQuery);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(CoreMutation, teams::TeamMutation, projects::ProjectMutation);
+pub struct Mutation(CoreMutation, teams::TeamMutation, projects::ProjectMutation, assistant::AssistantMutation);
 
 pub fn schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)

@@ -206,6 +206,9 @@ struct Session {
     streams: HashMap<StreamId, StreamState>,
     pending: FuturesUnordered<BoxFuture<Done>>,
     out: Vec<Message>,
+    /// Conversations watched, each by a task relaying its events into `chat_tx`.
+    chats: HashMap<String, tokio::task::JoinHandle<()>>,
+    chat_tx: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
@@ -218,6 +221,7 @@ impl Session {
         let mut presence = state.bus.presence();
         let mut access_changed = state.store.access_changes();
         state.metrics.client_sockets.inc();
+        let (chat_tx, mut chat_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut s = Session {
             state: state.clone(),
             caller: Caller { state: state.clone(), user, access },
@@ -225,6 +229,8 @@ impl Session {
             streams: HashMap::new(),
             pending: FuturesUnordered::new(),
             out: Vec::new(),
+            chats: HashMap::new(),
+            chat_tx,
         };
         let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
         let mut ping = tokio::time::interval(heartbeat);
@@ -243,6 +249,7 @@ impl Session {
                 }
                 Some(delivery) = inbox.recv() => s.on_delivery(delivery),
                 Some(done) = s.pending.next(), if !s.pending.is_empty() => s.on_done(done),
+                Some(ev) = chat_rx.recv() => s.event(ev),
                 Ok(()) = access_changed.changed() => {
                     if !s.recheck_access().await {
                         // 1008: policy violation, with the reason for whoever reads it.
@@ -551,6 +558,22 @@ impl Session {
             C::FsDelete(r) => {
                 let detail = format!("{}{}", r.req.path, if r.req.recursive { " (recursive)" } else { "" });
                 self.forward(id, need, r.server, r.req.into(), Some(("file.delete", detail))).await?;
+            }
+            C::ChatWatch(r) => {
+                let watching = self.watch_chat(r.conversation).await;
+                self.reply(id.as_deref(), watching);
+            }
+            C::ChatUnwatch(r) => {
+                let result = match self.chats.remove(&r.conversation) {
+                    Some(relay) => {
+                        relay.abort();
+                        Ok(bridge::Done {})
+                    }
+                    None => {
+                        Err(err(ErrorCode::NotFound, format!("conversation {} is not watched here", r.conversation)))
+                    }
+                };
+                self.reply(id.as_deref(), result);
             }
         }
         Ok(())
@@ -926,8 +949,45 @@ impl Session {
         self.relay(None, &server, req.into(), Route::Open(stream, self.client), After::Resumed(stream));
     }
 
+    /// Follows a conversation of the caller's: its events are relayed until unwatched.
+    async fn watch_chat(&mut self, conversation: String) -> std::result::Result<client::ChatWatching, ErrorBody> {
+        let user = crate::auth::AuthUser(self.caller.user.clone(), self.caller.access.clone());
+        crate::ai::chat::conversation(&self.state, &user, &conversation).await.map_err(|e| e.to_body())?;
+        let (message, text, mut rx) = self.state.chats.watch(&conversation);
+        let tx = self.chat_tx.clone();
+        let id = conversation.clone();
+        let relay = tokio::spawn(async move {
+            use crate::ai::chat::ChatEvent;
+            loop {
+                let ev = match rx.recv().await {
+                    Ok(ChatEvent::Delta { message, offset, text }) => {
+                        ClientEvent::ChatDelta(client::ChatDelta { conversation: id.clone(), message, offset, text })
+                    }
+                    Ok(ChatEvent::Changed { finished }) => {
+                        ClientEvent::ChatChanged(client::ChatChanged { conversation: id.clone(), finished })
+                    }
+                    // Fell behind: the tab reads the conversation again and watches on.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        ClientEvent::ChatChanged(client::ChatChanged { conversation: id.clone(), finished: false })
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                };
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        });
+        if let Some(old) = self.chats.insert(conversation, relay) {
+            old.abort();
+        }
+        Ok(client::ChatWatching { message, text })
+    }
+
     /// The tab is gone: detach its terminals (they keep running) and cancel its commands.
     fn close_all(&mut self) {
+        for (_, relay) in self.chats.drain() {
+            relay.abort();
+        }
         let streams: Vec<(StreamId, StreamState)> = self.streams.drain().collect();
         for (stream, s) in streams {
             self.close_on_bridge(stream, &s);
@@ -1016,6 +1076,7 @@ fn needs(msg: &ClientRequest) -> (Scope, (Role, &'static str)) {
         | C::GitStatus(_)
         | C::GitHead(_)
         | C::SysInfo(_) => (Scope::Read, (Role::Viewer, "reading")),
+        C::ChatWatch(_) | C::ChatUnwatch(_) => (Scope::Read, (Role::Viewer, "following a conversation")),
     }
 }
 

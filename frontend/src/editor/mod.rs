@@ -9,6 +9,7 @@ use std::rc::Rc;
 use leptos::html::Div;
 use leptos::prelude::*;
 
+pub use monaco::colorize;
 pub use tab::{Compare, Doc, EditorTab, Notice};
 
 use crate::terminal::Look;

@@ -11,6 +11,9 @@ extern "C" {
     #[wasm_bindgen(js_name = setEditorTheme)]
     fn set_editor_theme(theme: &str);
 
+    #[wasm_bindgen(js_name = colorize, catch)]
+    async fn colorize_js(text: &str, lang: &str) -> Result<JsValue, JsValue>;
+
     #[wasm_bindgen(js_name = PortaEditor)]
     type JsEditor;
 
@@ -50,8 +53,18 @@ extern "C" {
     fn close_compare(this: &JsEditor);
     #[wasm_bindgen(method, js_class = PortaEditor, js_name = find)]
     fn open_find(this: &JsEditor);
+    #[wasm_bindgen(method, js_class = PortaEditor, js_name = selectedText)]
+    fn selected_text(this: &JsEditor) -> String;
+    #[wasm_bindgen(method, js_class = PortaEditor)]
+    fn insert(this: &JsEditor, text: &str);
     #[wasm_bindgen(method, js_class = PortaEditor)]
     fn dispose(this: &JsEditor);
+}
+
+/// `text` coloured for `lang` (an alias such as `bash` or `rust`), as HTML whose text Monaco
+/// escaped; `None` when Monaco cannot be loaded.
+pub async fn colorize(text: &str, lang: &str) -> Option<String> {
+    colorize_js(text, &lang.to_ascii_lowercase()).await.ok().and_then(|v| v.as_string())
 }
 
 /// Loads Monaco (once per page); the error says why it could not be.
@@ -114,6 +127,15 @@ impl Monaco {
 
     pub fn value(&self) -> String {
         self.js.value()
+    }
+
+    pub fn selected_text(&self) -> String {
+        self.js.selected_text()
+    }
+
+    /// Puts `text` at the cursor, replacing the selection (one undoable edit).
+    pub fn insert_text(&self, text: &str) {
+        self.js.insert(text);
     }
 
     /// Names the content as it is now, for [`Monaco::mark_saved`].

@@ -126,6 +126,27 @@ impl EditorTab {
         transfer::file_name(&self.path)
     }
 
+    /// The text in the editor, once it is shown.
+    pub fn text(&self) -> Option<String> {
+        self.widget.borrow().as_ref().map(Monaco::value)
+    }
+
+    /// The selected text, when there is a selection.
+    pub fn selection(&self) -> Option<String> {
+        self.widget.borrow().as_ref().map(Monaco::selected_text).filter(|s| !s.is_empty())
+    }
+
+    /// Puts `text` at the cursor; false when the editor is not shown (or is read-only).
+    pub fn insert(&self, text: &str) -> bool {
+        match self.widget.borrow().as_ref() {
+            Some(w) if matches!(self.doc.get_untracked(), Doc::Text { read_only: false, .. }) => {
+                w.insert_text(text);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn on<R>(&self, req: R) -> OnServer<R> {
         OnServer { server: self.server.clone(), req }
     }

@@ -307,6 +307,19 @@ impl TermTab {
         });
     }
 
+    /// Pastes `text` at the prompt (never pressing Enter: the person runs it).
+    pub fn paste_text(&self, text: &str) {
+        if let Some(x) = self.xterm.borrow().as_ref() {
+            x.paste(text);
+            x.focus();
+        }
+    }
+
+    /// The terminal's last `count` lines, when it is shown.
+    pub fn last_lines(&self, count: u32) -> Option<String> {
+        self.xterm.borrow().as_ref().map(|x| x.last_lines(count))
+    }
+
     pub fn focus(&self) {
         if let Some(x) = self.xterm.borrow().as_ref() {
             x.focus();
@@ -451,7 +464,10 @@ impl StreamSink for TermTab {
                 }
                 self.status.set(Status::Ended(e.reason.message));
             }
-            ClientEvent::ExecExited(_) | ClientEvent::FsChanged(_) => {}
+            ClientEvent::ExecExited(_)
+            | ClientEvent::FsChanged(_)
+            | ClientEvent::ChatDelta(_)
+            | ClientEvent::ChatChanged(_) => {}
         }
     }
 }

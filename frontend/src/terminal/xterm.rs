@@ -49,6 +49,8 @@ extern "C" {
     fn selection(this: &JsTerm) -> String;
     #[wasm_bindgen(method, js_class = PortaTerm)]
     fn paste(this: &JsTerm, text: &str);
+    #[wasm_bindgen(method, js_class = PortaTerm, js_name = lastLines)]
+    fn last_lines(this: &JsTerm, count: u32) -> String;
     #[wasm_bindgen(method, js_class = PortaTerm)]
     fn dispose(this: &JsTerm);
     #[wasm_bindgen(method, js_class = PortaTerm)]
@@ -187,6 +189,11 @@ impl Xterm {
 
     pub fn paste(&self, text: &str) {
         self.js.paste(text);
+    }
+
+    /// The last `count` lines of output, as text.
+    pub fn last_lines(&self, count: u32) -> String {
+        self.js.last_lines(count)
     }
 }
 

@@ -1,0 +1,176 @@
+//! Which model a workspace's assistant talks to: an OpenAI-compatible base URL, a model name
+//! and perhaps an API key (sealed at rest), chosen by the workspace's admins; the instance's
+//! default (`PORTA_AI_BASE_URL`, `PORTA_AI_MODEL`) until they choose.
+
+use crate::auth::AuthUser;
+use crate::db::{AiProviderRow, AuditEvent};
+use crate::error::{Error, Result};
+use crate::now_ms;
+use crate::state::AppState;
+use crate::teams::{Role, require_role, workspace_role};
+
+/// A provider, ready to call.
+#[derive(Clone)]
+pub struct Provider {
+    /// Without a trailing slash, e.g. `http://127.0.0.1:11434/v1`.
+    pub base_url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("base_url", &self.base_url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<sealed>"))
+            .finish()
+    }
+}
+
+/// A workspace's provider as its members see it (never the key).
+#[derive(Debug, Clone)]
+pub struct ProviderView {
+    pub base_url: String,
+    pub model: String,
+    /// The last characters of the API key, when there is one.
+    pub api_key_hint: Option<String>,
+    /// False while the workspace uses the instance's default.
+    pub chosen: bool,
+}
+
+/// Checks a base URL: `http(s)://host[:port][/path]`, with no credentials, query or
+/// fragment. Returns it without a trailing slash.
+pub fn valid_base_url(url: &str) -> std::result::Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("{url:?} names no host"));
+    }
+    if host.contains('@') {
+        return Err("put the API key in its own field, not in the URL".into());
+    }
+    if url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
+        return Err(format!("{url:?} may not carry a query, a fragment or spaces"));
+    }
+    Ok(url.to_owned())
+}
+
+/// The provider `workspace_id` uses, its key opened.
+pub async fn for_workspace(state: &AppState, workspace_id: &str) -> Result<Provider> {
+    match state.store.ai_provider(workspace_id).await? {
+        Some(row) => {
+            let api_key = match &row.api_key_sealed {
+                Some(sealed) => Some(state.sealer.open(sealed, workspace_id)?),
+                None => None,
+            };
+            Ok(Provider { base_url: row.base_url, model: row.model, api_key })
+        }
+        None => Ok(Provider {
+            base_url: state.config.ai_base_url.clone(),
+            model: state.config.ai_model.clone(),
+            api_key: None,
+        }),
+    }
+}
+
+/// What a member of the workspace sees of its provider.
+pub async fn view(state: &AppState, user: &AuthUser, workspace_id: &str) -> Result<ProviderView> {
+    workspace_role(&state.store, user, workspace_id).await?;
+    Ok(match state.store.ai_provider(workspace_id).await? {
+        Some(row) => {
+            ProviderView { base_url: row.base_url, model: row.model, api_key_hint: row.api_key_hint, chosen: true }
+        }
+        None => ProviderView {
+            base_url: state.config.ai_base_url.clone(),
+            model: state.config.ai_model.clone(),
+            api_key_hint: None,
+            chosen: false,
+        },
+    })
+}
+
+/// What happens to the stored API key.
+#[derive(Debug, Clone)]
+pub enum KeyChange {
+    Keep,
+    Remove,
+    Set(String),
+}
+
+/// Sets a workspace's provider (admins only); audited, without the key.
+pub async fn set(
+    state: &AppState,
+    user: &AuthUser,
+    workspace_id: &str,
+    base_url: &str,
+    model: &str,
+    key: KeyChange,
+) -> Result<ProviderView> {
+    let (ws, role) = workspace_role(&state.store, user, workspace_id).await?;
+    require_role(role, Role::Admin, "choosing the assistant's model")?;
+    let base_url = valid_base_url(base_url).map_err(Error::BadRequest)?;
+    let model = model.trim();
+    if model.is_empty() || model.len() > 200 || model.chars().any(char::is_control) {
+        return Err(Error::BadRequest("the model is a name of 1 to 200 printable characters".into()));
+    }
+    let old = state.store.ai_provider(&ws.id).await?;
+    let (sealed, hint) = match key {
+        KeyChange::Keep => old.map(|o| (o.api_key_sealed, o.api_key_hint)).unwrap_or_default(),
+        KeyChange::Remove => (None, None),
+        KeyChange::Set(k) => {
+            let k = k.trim();
+            if k.is_empty() || k.len() > 4096 || k.chars().any(|c| c.is_control() || c == ' ') {
+                return Err(Error::BadRequest("the API key is 1 to 4096 characters without spaces".into()));
+            }
+            let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+            (Some(state.sealer.seal(k, &ws.id)?), Some(format!("…{tail}")))
+        }
+    };
+    let row = AiProviderRow {
+        workspace_id: ws.id.clone(),
+        base_url,
+        model: model.to_owned(),
+        api_key_sealed: sealed,
+        api_key_hint: hint,
+        updated_by: user.0.id.clone(),
+        updated_ms: now_ms(),
+    };
+    state.store.set_ai_provider(&row).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &user.actor(),
+            action: "ai.provider",
+            target: Some(&row.base_url),
+            ok: true,
+            detail: Some(format!(
+                "model {}, {}",
+                row.model,
+                if row.api_key_sealed.is_some() { "with a key" } else { "no key" }
+            )),
+            workspace: Some(&ws.id),
+            ..AuditEvent::default()
+        })
+        .await;
+    Ok(ProviderView { base_url: row.base_url, model: row.model, api_key_hint: row.api_key_hint, chosen: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_plain_http_endpoints() {
+        assert_eq!(valid_base_url("http://127.0.0.1:11434/v1/").as_deref(), Ok("http://127.0.0.1:11434/v1"));
+        assert!(valid_base_url("https://api.openai.com/v1").is_ok());
+        for bad in ["ftp://x", "http://", "https://user:pw@host/v1", "http://h/v1?key=1", "file:///etc", "h/v1"] {
+            assert!(valid_base_url(bad).is_err(), "{bad}");
+        }
+        assert!(valid_base_url("https://user:sk@host").unwrap_err().contains("own field"));
+    }
+}

@@ -1,0 +1,598 @@
+//! The assistant in GraphQL: a workspace's model provider (set, test), conversations (send,
+//! stop, approve a tool call, list, search, rename, export, delete), and agents (templates,
+//! make, change, turn off, remove, their operations).
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+
+use super::{gql, state, user};
+use crate::agents::{self, templates, tools};
+use crate::ai::chat::{self, Ask, Attachment};
+use crate::ai::provider::{self, KeyChange, ProviderView};
+use crate::auth::scopes::Scope;
+use crate::db::{Agent, ChatMessage, Conversation, OperationQuery};
+use crate::error::Error;
+use crate::now_ms;
+use crate::teams::{Role, require_role, workspace_role};
+
+#[derive(SimpleObject)]
+pub struct AiProviderView {
+    base_url: String,
+    model: String,
+    /// The API key's last characters, when one is stored (the key itself is never shown).
+    api_key_hint: Option<String>,
+    /// False while the workspace uses the instance's default.
+    chosen: bool,
+}
+
+impl From<ProviderView> for AiProviderView {
+    fn from(p: ProviderView) -> Self {
+        Self { base_url: p.base_url, model: p.model, api_key_hint: p.api_key_hint, chosen: p.chosen }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConversationView {
+    id: String,
+    workspace_id: String,
+    server_id: Option<String>,
+    project_id: Option<String>,
+    agent_id: Option<String>,
+    title: String,
+    created_ms: i64,
+    updated_ms: i64,
+    /// An answer is being written now.
+    running: bool,
+}
+
+fn conversation_view(ctx: &Context<'_>, c: Conversation) -> ConversationView {
+    ConversationView {
+        running: state(ctx).chats.is_running(&c.id),
+        id: c.id,
+        workspace_id: c.workspace_id,
+        server_id: c.server_id,
+        project_id: c.project_id,
+        agent_id: c.agent_id,
+        title: c.title,
+        created_ms: c.created_ms,
+        updated_ms: c.updated_ms,
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ToolCallView {
+    id: String,
+    name: String,
+    /// The arguments, as JSON text.
+    arguments: String,
+    /// It changes the server.
+    changes: bool,
+    /// For a write: the change as a unified diff.
+    preview: Option<String>,
+    /// `pending`, `approved`, `declined`, `auto` or `read`.
+    decision: String,
+}
+
+#[derive(SimpleObject)]
+pub struct AttachmentView {
+    kind: String,
+    name: String,
+    /// How long the attached text is, in characters.
+    chars: i64,
+}
+
+#[derive(SimpleObject)]
+pub struct MessageView {
+    id: i64,
+    /// `user`, `assistant` or `tool`.
+    role: String,
+    content: String,
+    /// `done`, `streaming`, `stopped`, `failed` or `waiting` (for a decision on its calls).
+    state: String,
+    error: Option<String>,
+    tool_calls: Vec<ToolCallView>,
+    /// The call a tool message answers.
+    tool_call_id: Option<String>,
+    attachments: Vec<AttachmentView>,
+    created_ms: i64,
+}
+
+impl From<ChatMessage> for MessageView {
+    fn from(m: ChatMessage) -> Self {
+        let calls: Vec<chat::StoredCall> =
+            m.tool_calls.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        let attachments: Vec<Attachment> =
+            m.context.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
+        Self {
+            id: m.id,
+            role: m.role,
+            content: m.content,
+            state: m.state,
+            error: m.error,
+            tool_calls: calls
+                .into_iter()
+                .map(|c| ToolCallView {
+                    id: c.call.id,
+                    name: c.call.function.name,
+                    arguments: c.call.function.arguments,
+                    changes: c.changes,
+                    preview: c.preview,
+                    decision: c.decision,
+                })
+                .collect(),
+            tool_call_id: m.tool_call_id,
+            attachments: attachments
+                .into_iter()
+                .map(|a| AttachmentView { chars: a.text.chars().count() as i64, kind: a.kind, name: a.name })
+                .collect(),
+            created_ms: m.created_ms,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConversationDetail {
+    conversation: ConversationView,
+    messages: Vec<MessageView>,
+}
+
+#[derive(SimpleObject)]
+pub struct AgentView {
+    id: String,
+    workspace_id: String,
+    name: String,
+    /// `assistant` or `api`.
+    kind: String,
+    template: Option<String>,
+    model: Option<String>,
+    system_prompt: String,
+    tools: Vec<String>,
+    auto_approve: Vec<String>,
+    max_steps: i64,
+    max_seconds: i64,
+    disabled: bool,
+    /// `active`, `idle` or `disabled`.
+    status: String,
+    created_by: String,
+    created_ms: i64,
+    last_seen_ms: Option<i64>,
+    operations: i64,
+}
+
+fn agent_view(a: Agent) -> AgentView {
+    let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+    AgentView {
+        status: agents::status(&a, now_ms()).to_owned(),
+        tools: list(&a.tools),
+        auto_approve: list(&a.auto_approve),
+        id: a.id,
+        workspace_id: a.workspace_id,
+        name: a.name,
+        kind: a.kind,
+        template: a.template,
+        model: a.model,
+        system_prompt: a.system_prompt,
+        max_steps: a.max_steps,
+        max_seconds: a.max_seconds,
+        disabled: a.disabled,
+        created_by: a.created_by,
+        created_ms: a.created_ms,
+        last_seen_ms: a.last_seen_ms,
+        operations: a.operations,
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct AgentTemplateView {
+    name: String,
+    title: String,
+    prompt: String,
+    tools: Vec<String>,
+}
+
+#[derive(SimpleObject)]
+pub struct ToolView {
+    name: String,
+    description: String,
+    /// It changes the server (so it asks first, unless allowed without asking).
+    changes: bool,
+}
+
+#[derive(SimpleObject)]
+pub struct OperationView {
+    id: i64,
+    agent_id: String,
+    server_id: Option<String>,
+    kind: String,
+    details: String,
+    at_ms: i64,
+    duration_ms: i64,
+    success: bool,
+    actor: String,
+}
+
+#[derive(SimpleObject)]
+pub struct OperationPage {
+    total: i64,
+    items: Vec<OperationView>,
+}
+
+#[derive(InputObject)]
+pub struct AttachmentInput {
+    /// `file`, `selection` or `terminal`.
+    kind: String,
+    name: String,
+    text: String,
+}
+
+#[derive(InputObject)]
+pub struct ChatInput {
+    /// Continue this conversation; a new one starts when absent.
+    conversation_id: Option<String>,
+    /// For a new conversation: where it is.
+    workspace_id: Option<String>,
+    server_id: Option<String>,
+    project_id: Option<String>,
+    /// The agent that answers, with its tools.
+    agent_id: Option<String>,
+    text: String,
+    #[graphql(default)]
+    context: Vec<AttachmentInput>,
+}
+
+#[derive(SimpleObject)]
+pub struct Sent {
+    conversation: ConversationView,
+    message: MessageView,
+}
+
+#[derive(InputObject)]
+pub struct AgentInput {
+    name: String,
+    model: Option<String>,
+    #[graphql(default)]
+    system_prompt: String,
+    tools: Vec<String>,
+    #[graphql(default)]
+    auto_approve: Vec<String>,
+    #[graphql(default = 20)]
+    max_steps: i64,
+    #[graphql(default = 600)]
+    max_seconds: i64,
+}
+
+impl From<AgentInput> for agents::Settings {
+    fn from(a: AgentInput) -> Self {
+        Self {
+            name: a.name.trim().to_owned(),
+            model: a.model,
+            system_prompt: a.system_prompt,
+            tools: a.tools,
+            auto_approve: a.auto_approve,
+            max_steps: a.max_steps,
+            max_seconds: a.max_seconds,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct AssistantQuery;
+
+#[Object]
+impl AssistantQuery {
+    /// The model a workspace's assistant uses.
+    async fn ai_provider(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<AiProviderView> {
+        let u = user(ctx, Scope::Read)?;
+        Ok(provider::view(state(ctx), u, &workspace_id).await.map_err(gql)?.into())
+    }
+
+    /// The caller's conversations, the latest first; in a workspace or project, or matching
+    /// `search` in their titles and messages, when given.
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: Option<String>,
+        project_id: Option<String>,
+        search: Option<String>,
+        #[graphql(default = 50)] limit: i64,
+    ) -> async_graphql::Result<Vec<ConversationView>> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let workspace = workspace_id.or_else(|| u.1.workspace().map(str::to_owned));
+        if let Some(ws) = &workspace {
+            workspace_role(&st.store, u, ws).await.map_err(gql)?;
+        }
+        let limit = limit.clamp(1, chat::MAX_LISTED);
+        let list = st
+            .store
+            .conversations(&u.0.id, workspace.as_deref(), project_id.as_deref(), search.as_deref(), limit)
+            .await
+            .map_err(|e| gql(e.into()))?;
+        Ok(list.into_iter().map(|c| conversation_view(ctx, c)).collect())
+    }
+
+    /// One of the caller's conversations with its messages.
+    async fn conversation(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ConversationDetail> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let messages = st.store.messages(&c.id).await.map_err(|e| gql(e.into()))?;
+        Ok(ConversationDetail {
+            conversation: conversation_view(ctx, c),
+            messages: messages.into_iter().map(MessageView::from).collect(),
+        })
+    }
+
+    /// A conversation as `markdown` or `json`.
+    async fn export_conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        format: String,
+    ) -> async_graphql::Result<String> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let messages = st.store.messages(&c.id).await.map_err(|e| gql(e.into()))?;
+        match format.as_str() {
+            "markdown" => Ok(chat::to_markdown(&c, &messages)),
+            "json" => {
+                let messages: Vec<serde_json::Value> = messages
+                    .into_iter()
+                    .map(|m| {
+                        serde_json::json!({
+                            "role": m.role, "content": m.content, "state": m.state, "error": m.error,
+                            "tool_calls": m.tool_calls.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
+                            "tool_call_id": m.tool_call_id,
+                            "context": m.context.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
+                            "created_ms": m.created_ms,
+                        })
+                    })
+                    .collect();
+                let doc = serde_json::json!({
+                    "id": c.id, "title": c.title, "workspace_id": c.workspace_id, "server_id": c.server_id,
+                    "project_id": c.project_id, "agent_id": c.agent_id, "created_ms": c.created_ms, "messages": messages,
+                });
+                serde_json::to_string_pretty(&doc).map_err(|e| gql(Error::Other(e.into())))
+            }
+            other => Err(gql(Error::BadRequest(format!("format {other:?} is not known; use markdown or json")))),
+        }
+    }
+
+    /// A workspace's agents (the assistant's and the API's), by name.
+    async fn agents(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<Vec<AgentView>> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
+        let q = crate::db::AgentQuery { workspaces: vec![workspace_id], limit: 500, ..Default::default() };
+        let (list, _) = st.store.list_agents(&q).await.map_err(|e| gql(e.into()))?;
+        Ok(list.into_iter().map(agent_view).collect())
+    }
+
+    /// What an agent did, newest first.
+    #[allow(clippy::too_many_arguments)]
+    async fn agent_operations(
+        &self,
+        ctx: &Context<'_>,
+        agent_id: String,
+        kind: Option<String>,
+        success: Option<bool>,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        #[graphql(default = 50)] limit: i64,
+        #[graphql(default = 0)] offset: i64,
+    ) -> async_graphql::Result<OperationPage> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let (agent, _) = agents::find(st, u, &agent_id).await.map_err(gql)?;
+        let q = OperationQuery {
+            agents: vec![agent.id],
+            kind,
+            success,
+            since_ms,
+            until_ms,
+            limit: limit.clamp(1, 500),
+            offset: offset.max(0),
+        };
+        let (ops, total) = st.store.operations(&q).await.map_err(|e| gql(e.into()))?;
+        let items = ops
+            .into_iter()
+            .map(|o| OperationView {
+                id: o.id,
+                agent_id: o.agent_id,
+                server_id: o.server_id,
+                kind: o.kind,
+                details: o.details,
+                at_ms: o.at_ms,
+                duration_ms: o.duration_ms,
+                success: o.success,
+                actor: o.actor,
+            })
+            .collect();
+        Ok(OperationPage { total, items })
+    }
+
+    /// The agents to start from.
+    async fn agent_templates(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<AgentTemplateView>> {
+        user(ctx, Scope::Read)?;
+        Ok(templates::TEMPLATES
+            .iter()
+            .map(|t| AgentTemplateView {
+                name: t.name.into(),
+                title: t.title.into(),
+                prompt: t.prompt.into(),
+                tools: t.tools.iter().map(|s| (*s).to_owned()).collect(),
+            })
+            .collect())
+    }
+
+    /// The tools agents can be given.
+    async fn agent_tools(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ToolView>> {
+        user(ctx, Scope::Read)?;
+        Ok(tools::CATALOGUE
+            .iter()
+            .map(|s| ToolView { name: s.name.into(), description: s.description.into(), changes: s.changes })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct AssistantMutation;
+
+#[Object]
+impl AssistantMutation {
+    /// Chooses a workspace's model (admins). `apiKey` replaces the stored key; `removeApiKey`
+    /// drops it; neither keeps it.
+    async fn set_ai_provider(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: String,
+        base_url: String,
+        model: String,
+        api_key: Option<String>,
+        #[graphql(default)] remove_api_key: bool,
+    ) -> async_graphql::Result<AiProviderView> {
+        let u = user(ctx, Scope::Write)?;
+        let key = match (api_key, remove_api_key) {
+            (Some(k), _) => KeyChange::Set(k),
+            (None, true) => KeyChange::Remove,
+            (None, false) => KeyChange::Keep,
+        };
+        let view = provider::set(state(ctx), u, &workspace_id, &base_url, &model, key).await.map_err(gql)?;
+        Ok(view.into())
+    }
+
+    /// Asks the workspace's provider (or, before saving, the one at `baseUrl` with `apiKey`)
+    /// for its models (admins): a connection test.
+    async fn test_ai_provider(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: String,
+        base_url: Option<String>,
+        api_key: Option<String>,
+    ) -> async_graphql::Result<Vec<String>> {
+        let u = user(ctx, Scope::Write)?;
+        let st = state(ctx);
+        let (_, role) = workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
+        require_role(role, Role::Admin, "testing the assistant's model").map_err(gql)?;
+        let mut p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
+        if let Some(url) = base_url {
+            p.base_url = provider::valid_base_url(&url).map_err(|e| gql(Error::BadRequest(e)))?;
+        }
+        if let Some(k) = api_key.filter(|k| !k.trim().is_empty()) {
+            p.api_key = Some(k.trim().to_owned());
+        }
+        st.ai.models(&p).await.map_err(|e| {
+            gql(Error::Wire(porta_shared::ErrorBody::new(porta_shared::ErrorCode::Unavailable, e.to_string())))
+        })
+    }
+
+    /// Sends a message; the answer streams to watchers of the conversation (`chat.watch`).
+    async fn send_chat_message(&self, ctx: &Context<'_>, input: ChatInput) -> async_graphql::Result<Sent> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let workspace_id = match (&input.conversation_id, input.workspace_id) {
+            (Some(_), _) => String::new(),
+            (None, Some(ws)) => ws,
+            (None, None) => return Err(gql(Error::BadRequest("name the workspace (or the conversation)".into()))),
+        };
+        let ask = Ask {
+            conversation: input.conversation_id,
+            workspace_id,
+            server_id: input.server_id,
+            project_id: input.project_id,
+            agent_id: input.agent_id,
+            text: input.text,
+            context: input
+                .context
+                .into_iter()
+                .map(|a| Attachment { kind: a.kind, name: a.name, text: a.text })
+                .collect(),
+        };
+        let (c, message) = chat::send(st, u, ask).await.map_err(gql)?;
+        Ok(Sent { conversation: conversation_view(ctx, c), message: message.into() })
+    }
+
+    /// Stops the answer being written; false when none was.
+    async fn stop_chat(&self, ctx: &Context<'_>, conversation_id: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Read)?;
+        chat::stop(state(ctx), u, &conversation_id).await.map_err(gql)
+    }
+
+    /// Approves or declines a tool call waiting for the caller.
+    async fn decide_tool_call(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: String,
+        call_id: String,
+        approve: bool,
+    ) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Read)?;
+        chat::decide(state(ctx), u, &conversation_id, &call_id, approve).await.map_err(gql)?;
+        Ok(true)
+    }
+
+    async fn rename_conversation(&self, ctx: &Context<'_>, id: String, title: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let title = title.trim();
+        if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
+            return Err(gql(Error::BadRequest("a title is 1 to 200 printable characters".into())));
+        }
+        st.store.rename_conversation(&c.id, title).await.map_err(|e| gql(e.into()))?;
+        Ok(true)
+    }
+
+    async fn delete_conversation(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        if st.chats.is_running(&c.id) {
+            return Err(gql(Error::Conflict("stop the answer being written first".into())));
+        }
+        st.store.delete_conversation(&c.id).await.map_err(|e| gql(e.into()))?;
+        Ok(true)
+    }
+
+    /// Makes an agent (developers and up), from a template's settings or given ones.
+    async fn create_agent(
+        &self,
+        ctx: &Context<'_>,
+        workspace_id: String,
+        template: Option<String>,
+        settings: Option<AgentInput>,
+        name: Option<String>,
+    ) -> async_graphql::Result<AgentView> {
+        let u = user(ctx, Scope::Write)?;
+        let settings = match (settings, &template) {
+            (Some(s), _) => s.into(),
+            (None, Some(t)) => {
+                let tpl = templates::template(t)
+                    .ok_or_else(|| gql(Error::BadRequest(format!("there is no agent template {t:?}"))))?;
+                agents::Settings::from_template(tpl, name.as_deref().unwrap_or(tpl.name))
+            }
+            (None, None) => return Err(gql(Error::BadRequest("give the agent's settings or a template".into()))),
+        };
+        let agent = agents::create(state(ctx), u, &workspace_id, template.as_deref(), settings).await.map_err(gql)?;
+        Ok(agent_view(agent))
+    }
+
+    /// Changes an agent's settings and/or turns it off or on.
+    async fn update_agent(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        settings: Option<AgentInput>,
+        disabled: Option<bool>,
+    ) -> async_graphql::Result<AgentView> {
+        let u = user(ctx, Scope::Write)?;
+        let agent = agents::update(state(ctx), u, &id, settings.map(Into::into), disabled).await.map_err(gql)?;
+        Ok(agent_view(agent))
+    }
+
+    /// Removes an agent (its history stays).
+    async fn delete_agent(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Write)?;
+        agents::delete(state(ctx), u, &id).await.map_err(gql)
+    }
+}

@@ -1,0 +1,200 @@
+//! The assistant's panel in the browser, in headless Chromium against a real backend and
+//! bridge and a scripted OpenAI-compatible model: an answer streams in and renders as
+//! Markdown (HTML in it stays text), a code block goes into the editor at the cursor and into
+//! the terminal without running, Stop ends a long answer, and an agent's file write waits for
+//! Approve — the file changes only then, and not at all after Decline.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{
+    self, Browser, click, editor_text, terminal_text, type_keys, ui_stack, wait_for, with_screenshot_on_failure,
+};
+use porta_e2e::llm::{Reply, ScriptedLlm};
+use porta_e2e::{ADMIN_PASSWORD, Api};
+use serde_json::json;
+
+const SHORT: Duration = Duration::from_secs(30);
+
+/// Waits until the text of the elements `css` matches contains `needle`.
+async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let mut all = String::new();
+        for el in c.find_all(Locator::Css(css)).await? {
+            all.push_str(&el.text().await.unwrap_or_default());
+            all.push('\n');
+        }
+        if all.contains(needle) {
+            return Ok(all);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{css} never showed {needle:?}; it shows {all:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Types into the panel's message box and sends.
+async fn ask(c: &Client, text: &str) -> anyhow::Result<()> {
+    click(c, ".chat-input").await?;
+    type_keys(c, text).await?;
+    click(c, ".chat-send").await
+}
+
+/// Waits until the answer is complete (the Stop button goes away).
+async fn wait_done(c: &Client) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        if c.find(Locator::Css(".chat-stop[hidden]")).await.is_ok()
+            && c.find(Locator::Css(".chat-msg.assistant[data-state='streaming']")).await.is_err()
+        {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the answer never finished");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start().await?;
+    let (backend, bridge) = ui_stack(&[("PORTA_AI_BASE_URL", llm.url.as_str())]).await?;
+    let home = bridge.dir.path().to_owned();
+    std::fs::write(home.join("notes.txt"), "first line\n")?;
+    let browser = Browser::start(1400, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "assistant_stream", || async {
+        browser::open_server(c, &backend.url).await?;
+        // A file open in the editor, to insert into.
+        wait_for(c, ".files-entry[data-name='notes.txt'] > button.files-name").await?.click().await?;
+        wait_for(c, ".editor-tab.active").await?;
+        click(c, "button.chat-toggle").await?;
+        wait_for(c, ".chat-input").await?;
+
+        let answer = "Run **this**:\n\n```bash\necho ran-$((6*7))\n```\n\n<img src=x onerror=\"window.pwned=1\"> done.";
+        llm.push(Reply::text(answer, 3, Duration::from_millis(30)));
+        ask(c, "How do I count?").await?;
+        // It arrives in pieces: the first words are there before the last.
+        wait_text(c, ".chat-msg.assistant .chat-md", "Run").await?;
+        wait_done(c).await?;
+        let shown = wait_text(c, ".chat-msg.assistant .chat-md", "done.").await?;
+        assert!(shown.contains("<img src=x"), "HTML in an answer is shown as text: {shown}");
+        assert_eq!(c.execute("return window.pwned === undefined;", vec![]).await?, json!(true), "nothing ran");
+        let strong = c.find(Locator::Css(".chat-msg.assistant .chat-md strong")).await?;
+        assert_eq!(strong.text().await?, "this");
+        wait_text(c, ".chat-code[data-lang='bash'] code", "echo ran-$((6*7))").await?;
+        browser.screenshot("assistant").await?;
+
+        // Insert: at the editor's cursor (the start of the file).
+        click(c, ".chat-code .chat-insert").await?;
+        let path = home.join("notes.txt").to_string_lossy().into_owned();
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let text = editor_text(c, &path).await?.unwrap_or_default();
+            if text.contains("echo ran-$((6*7))\nfirst line") {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the code never reached the editor: {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(std::fs::read_to_string(home.join("notes.txt"))?, "first line\n", "inserting does not save");
+
+        // Run in terminal: pasted at the prompt, not run.
+        click(c, ".chat-code .chat-run").await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let text = terminal_text(c).await?;
+            if text.contains("echo ran-$((6*7))") {
+                assert!(!text.contains("ran-42"), "the command ran without the person: {text}");
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the command never reached the terminal: {text}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Stop: a long answer ends where it was.
+        let long = "word ".repeat(600);
+        llm.push(Reply::text(&long, 5, Duration::from_millis(20)));
+        ask(c, "Say a lot.").await?;
+        wait_text(c, ".chat-msg.assistant .chat-md", "word word word").await?;
+        click(c, ".chat-stop:not([hidden])").await?;
+        wait_done(c).await?;
+        wait_text(c, ".chat-msg.assistant[data-state='stopped'] .chat-notice", "Stopped.").await?;
+        let kept = c.find(Locator::Css(".chat-msg.assistant[data-state='stopped'] .chat-md")).await?.text().await?;
+        assert!(kept.len() < long.trim().len(), "stopped early: {} of {}", kept.len(), long.len());
+
+        // The conversation is in the history, and comes back after a reload.
+        c.refresh().await?;
+        click(c, "button.chat-toggle").await?;
+        click(c, ".chat-history-toggle").await?;
+        click(c, ".chat-item .chat-open").await?;
+        wait_text(c, ".chat-msg.assistant .chat-md", "done.").await?;
+        wait_text(c, ".chat-msg.user", "How do I count?").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start().await?;
+    let (backend, bridge) = ui_stack(&[("PORTA_AI_BASE_URL", llm.url.as_str())]).await?;
+    let home = bridge.dir.path().to_owned();
+    let file = home.join("app.py");
+    std::fs::write(&file, "print('old')\n")?;
+    let path = file.to_string_lossy().into_owned();
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let v = api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    let workspace = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+    let q =
+        "mutation($w: String!) { createAgent(workspaceId: $w, template: \"backend-developer\", name: \"dev\") { id } }";
+    let v = api.graphql(q, json!({ "w": workspace })).await?;
+    let agent = v["data"]["createAgent"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!agent.is_empty(), "{v}");
+    let browser = Browser::start(1400, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "assistant_approval", || async {
+        browser::open_server(c, &backend.url).await?;
+        click(c, "button.chat-toggle").await?;
+        wait_for(c, &format!(".chat-agent option[value='{agent}']")).await?;
+        c.execute(
+            "const s = document.querySelector('.chat-agent'); s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+            vec![json!(agent)],
+        )
+        .await?;
+
+        llm.push(Reply::tool("w1", "write_file", json!({ "path": path, "content": "print('new')\n" })));
+        llm.push(Reply::text("Changed it.", 5, Duration::ZERO));
+        ask(c, "Make it print new.").await?;
+        // The change waits, showing its diff; nothing is written yet.
+        wait_for(c, ".chat-call[data-decision='pending'] .chat-approve").await?;
+        let diff = wait_text(c, ".chat-call[data-decision='pending'] .chat-call-detail", "+print('new')").await?;
+        assert!(diff.contains("-print('old')"), "{diff}");
+        wait_for(c, ".chat-call-detail .add").await?;
+        browser.screenshot("assistant-approval").await?;
+        assert_eq!(std::fs::read_to_string(&file)?, "print('old')\n");
+        click(c, ".chat-call[data-decision='pending'] .chat-approve").await?;
+        wait_text(c, ".chat-msg.assistant .chat-md", "Changed it.").await?;
+        assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n");
+        wait_for(c, ".chat-call[data-decision='approved']").await?;
+
+        // Declined: the file stays as it is.
+        llm.push(Reply::tool("w2", "write_file", json!({ "path": path, "content": "print('worse')\n" })));
+        llm.push(Reply::text("Left it alone.", 5, Duration::ZERO));
+        ask(c, "Make it worse.").await?;
+        click(c, ".chat-call[data-decision='pending'] .chat-decline").await?;
+        wait_text(c, ".chat-msg.assistant .chat-md", "Left it alone.").await?;
+        wait_for(c, ".chat-call[data-decision='declined']").await?;
+        assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n", "a declined write changes nothing");
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    // On the record.
+    let log = api.graphql("{ auditLog(action: \"agent.write_file\") { result detail } }", json!({})).await?;
+    let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+    assert_eq!(events.len(), 1, "only the approved write ran: {log}");
+    assert_eq!(events[0]["result"], "ok");
+    result
+}
