@@ -15,6 +15,7 @@ pub mod db;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod mcp;
 pub mod metrics;
 pub mod projects;
 pub mod relay;

@@ -198,3 +198,65 @@ async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
     assert_eq!(events[0]["result"], "ok");
     result
 }
+
+#[tokio::test]
+async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<()> {
+    let llm = ScriptedLlm::start().await?;
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let team = api.own_team().await?;
+    let browser = Browser::start(1400, 1000).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "assistant_settings", || async {
+        browser::sign_in(c, &backend.url).await?;
+        c.goto(&format!("{}/teams/{team}", backend.url)).await?;
+        let section = ".workspace-assistant";
+        wait_for(c, &format!("{section} .base-url")).await?;
+        // Point the workspace at the model server; the test lists its models.
+        c.execute(
+            "const i = document.querySelector(arguments[0]); i.value = arguments[1]; i.dispatchEvent(new Event('input'));",
+            vec![json!(format!("{section} .base-url")), json!(llm.url)],
+        )
+        .await?;
+        click(c, &format!("{section} .test-provider")).await?;
+        wait_text(c, &format!("{section} .provider-status"), "Connected: 2 models").await?;
+        click(c, &format!("{section} .model-choice")).await?;
+        click(c, &format!("{section} .api-key")).await?;
+        type_keys(c, "sk-ui-secret-4321").await?;
+        click(c, &format!("{section} .save-provider")).await?;
+        wait_text(c, &format!("{section} .provider-status"), "Saved.").await?;
+        let v = api.graphql("{ servers { workspaceId } }", json!({})).await?;
+        let ws = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+        let v = api.graphql("query($w: String!) { aiProvider(workspaceId: $w) { baseUrl model apiKeyHint } }", json!({ "w": ws })).await?;
+        assert_eq!(v["data"]["aiProvider"], json!({ "baseUrl": llm.url, "model": "scripted-large", "apiKeyHint": "…4321" }), "{v}");
+        assert!(llm.requests().iter().all(|r| r.authorization.is_none()), "the test before saving sent no key");
+
+        // An agent from a template; it may write without asking once allowed.
+        c.execute(
+            "const s = document.querySelector(arguments[0]); s.value = 'qa'; s.dispatchEvent(new Event('change'));",
+            vec![json!(format!("{section} .agent-template"))],
+        )
+        .await?;
+        click(c, &format!("{section} .make-agent")).await?;
+        wait_for(c, &format!("{section} tr.agent[data-name='qa'][data-status='idle']")).await?;
+        click(c, &format!("{section} tr.agent[data-name='qa'] .auto-write_file")).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let v = api.graphql("query($w: String!) { agents(workspaceId: $w) { name autoApprove } }", json!({ "w": ws })).await?;
+            if v["data"]["agents"][0]["autoApprove"].as_array().is_some_and(|a| a.iter().any(|t| t == "write_file")) {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "write_file was never allowed: {v}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        click(c, &format!("{section} tr.agent[data-name='qa'] .toggle")).await?;
+        wait_for(c, &format!("{section} tr.agent[data-name='qa'][data-status='disabled']")).await?;
+        click(c, &format!("{section} tr.agent[data-name='qa'] .history")).await?;
+        wait_text(c, &format!("{section} .agent-history h5"), "0 in all").await?;
+        browser.screenshot("assistant-settings").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

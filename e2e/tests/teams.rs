@@ -285,6 +285,7 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/api/invitations/{token}", check("GET", "/api/invitations/pin_guessed", 404)),
         ("/api/recordings/{id}", check("GET", "/api/recordings/unknown", 404)),
         ("/api/invitations/{token}/accept", check("POST", "/api/invitations/pin_guessed/accept", 404)),
+        ("/mcp", None),                 // MCP: checked below with Bob's token
         ("/api/v1/meta", None),         // about the instance
         ("/api/v1/openapi.json", None), // public
         ("/api/v1/run_bash", agent_call("/api/v1/run_bash", on(json!({ "command": "touch /tmp/bob-was-here" })))),
@@ -325,7 +326,7 @@ fn routes_in_source() -> anyhow::Result<BTreeSet<String>> {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = std::fs::read_to_string(&path)?;
-                for part in text.split(".route(").skip(1) {
+                for part in text.split(".route(").skip(1).chain(text.split(".nest_service(").skip(1)) {
                     if let Some(route) = part.trim_start().strip_prefix('"').and_then(|r| r.split('"').next()) {
                         found.insert(route.to_owned());
                     }
@@ -439,6 +440,23 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
     assert_eq!(history["total"], 0, "{history}");
     let status: Value = agent_api("agent/status", json!({ "agent_id": "a-bot" })).await?.json().await?;
     assert_eq!(status["status"], "unregistered", "{status}");
+    // Over MCP, Bob's client lists none of team A's servers and reaches none.
+    {
+        use rmcp::ServiceExt as _;
+        use rmcp::model::{CallToolRequestParams, ClientConfig};
+        use rmcp::transport::StreamableHttpClientTransport;
+        use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(bob_token.clone());
+        let client = ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?;
+        let listed = client.call_tool(CallToolRequestParams::new("list_servers")).await?;
+        assert!(!serde_json::to_string(&listed)?.contains(a.server.as_str()), "{listed:?}");
+        let args = json!({ "server_id": a.server, "path": "/etc/hostname" }).as_object().cloned().unwrap_or_default();
+        let read = client.call_tool(CallToolRequestParams::new("read_file").with_arguments(args)).await?;
+        assert_eq!(read.is_error, Some(true), "{read:?}");
+        assert!(serde_json::to_string(&read)?.contains("no server"), "{read:?}");
+        client.cancel().await?;
+    }
 
     // Nothing of team A changed.
     let v = stack

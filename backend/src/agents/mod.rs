@@ -228,20 +228,38 @@ pub async fn find(state: &AppState, user: &AuthUser, id: &str) -> Result<(Agent,
     Ok((agent, role))
 }
 
+/// Changes to any agent, API agents included.
+#[derive(Debug, Clone, Default)]
+pub struct Changes {
+    pub disabled: Option<bool>,
+    /// The tools it uses without asking (for an assistant agent, among its tools).
+    pub auto_approve: Option<Vec<String>>,
+}
+
 /// Changes an agent's settings, or turns it off and on (developers and up).
 pub async fn update(
     state: &AppState,
     user: &AuthUser,
     id: &str,
     settings: Option<Settings>,
-    disabled: Option<bool>,
+    changes: Changes,
 ) -> Result<Agent> {
     user.require(crate::auth::scopes::Scope::Write)?;
     let (mut agent, role) = find(state, user, id).await?;
     crate::teams::require_role(role, crate::teams::Role::Developer, "changing an agent")?;
+    if let Some(tools) = changes.auto_approve {
+        if let Some(t) = tools.iter().find(|t| tools::spec(t).is_none()) {
+            return Err(Error::BadRequest(format!("there is no tool {t:?}")));
+        }
+        agent.auto_approve = serde_json::Value::from(tools).to_string();
+    }
     if let Some(s) = settings {
         if agent.kind != KIND_ASSISTANT {
-            return Err(Error::BadRequest("an API agent has no settings; only turn it off or on".into()));
+            return Err(Error::BadRequest(
+                "an API agent is named by the agent_id it sends and uses the tools it calls: only what it may do \
+                 without asking (autoApprove) and whether it is turned off can change"
+                    .into(),
+            ));
         }
         s.check()?;
         if s.name != agent.name
@@ -251,7 +269,14 @@ pub async fn update(
         }
         s.apply(&mut agent);
     }
-    if let Some(d) = disabled {
+    if agent.kind == KIND_ASSISTANT {
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+        let own = list(&agent.tools);
+        if let Some(t) = list(&agent.auto_approve).into_iter().find(|t| !own.contains(t)) {
+            return Err(Error::BadRequest(format!("{t} is allowed without asking but is not among the agent's tools")));
+        }
+    }
+    if let Some(d) = changes.disabled {
         agent.disabled = d;
     }
     state.store.update_agent(&agent).await?;

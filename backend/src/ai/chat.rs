@@ -747,6 +747,95 @@ impl Generation {
     }
 }
 
+/// Asks the person, in a conversation of theirs with `agent` (made on first need), to
+/// approve a change an external agent (an MCP client) wants to make on `server`: the call is
+/// shown there with its command or diff until they decide, stop it, or `wait` runs out.
+/// Returns whether it was approved.
+pub async fn ask_approval(
+    state: &AppState,
+    user: &AuthUser,
+    agent: &Agent,
+    server: &str,
+    call: ToolCall,
+    wait: Duration,
+) -> Result<bool> {
+    let title = format!("Changes asked for by {}", agent.name);
+    let existing = state
+        .store
+        .conversations(&user.0.id, Some(&agent.workspace_id), None, None, MAX_LISTED)
+        .await?
+        .into_iter()
+        .find(|c| c.agent_id.as_deref() == Some(agent.id.as_str()) && c.title == title);
+    let conv = match existing {
+        Some(c) => c,
+        None => {
+            let now = now_ms();
+            let c = Conversation {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id: user.0.id.clone(),
+                workspace_id: agent.workspace_id.clone(),
+                server_id: Some(server.to_owned()),
+                project_id: None,
+                agent_id: Some(agent.id.clone()),
+                title,
+                created_ms: now,
+                updated_ms: now,
+            };
+            state.store.insert_conversation(&c).await?;
+            c
+        }
+    };
+    let events = state.chats.channel(&conv.id);
+    let run = {
+        let mut runs = state.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if runs.contains_key(&conv.id) {
+            return Err(Error::Conflict(format!(
+                "another change by {} is waiting for the person's decision; ask again once it is decided",
+                agent.name
+            )));
+        }
+        let run = Arc::new(Run::new(0, events));
+        runs.insert(conv.id.clone(), run.clone());
+        run
+    };
+    let asking =
+        Generation { state: state.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
+    let preview = if call.function.name == "write_file" { asking.diff_preview(&call).await } else { None };
+    let mut stored = StoredCall { call, changes: true, preview, decision: "pending".into() };
+    let (tx, rx) = oneshot::channel();
+    run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);
+    let outcome = async {
+        let calls = serde_json::to_string(std::slice::from_ref(&stored)).map_err(|e| Error::Other(e.into()))?;
+        let m = state
+            .store
+            .add_message(
+                &conv.id,
+                NewMessage {
+                    role: "assistant",
+                    content: "",
+                    tool_calls: Some(calls),
+                    state: WAITING,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        run.next_message(m.id);
+        run.changed(false);
+        let approved = tokio::select! {
+            answer = rx => answer.unwrap_or(false),
+            () = run.stop.notified() => false,
+            () = tokio::time::sleep(wait) => false,
+        };
+        stored.decision = if approved { "approved" } else { "declined" }.into();
+        asking.save_calls(m.id, std::slice::from_ref(&stored), DONE).await;
+        Ok::<_, Error>(approved)
+    }
+    .await;
+    state.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
+    run.changed(true);
+    outcome
+}
+
 /// A conversation as Markdown, for export.
 pub fn to_markdown(c: &Conversation, messages: &[ChatMessage]) -> String {
     let mut out = format!("# {}\n\n", c.title);

@@ -577,16 +577,19 @@ impl AssistantMutation {
         Ok(agent_view(agent))
     }
 
-    /// Changes an agent's settings and/or turns it off or on.
+    /// Changes an agent's settings, what it may do without asking (`autoApprove`; for an API
+    /// or MCP agent too), and/or turns it off or on.
     async fn update_agent(
         &self,
         ctx: &Context<'_>,
         id: String,
         settings: Option<AgentInput>,
         disabled: Option<bool>,
+        auto_approve: Option<Vec<String>>,
     ) -> async_graphql::Result<AgentView> {
         let u = user(ctx, Scope::Write)?;
-        let agent = agents::update(state(ctx), u, &id, settings.map(Into::into), disabled).await.map_err(gql)?;
+        let changes = agents::Changes { disabled, auto_approve };
+        let agent = agents::update(state(ctx), u, &id, settings.map(Into::into), changes).await.map_err(gql)?;
         Ok(agent_view(agent))
     }
 

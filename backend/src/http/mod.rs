@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::router())
         .merge(crate::teams::invitations::router())
         .merge(crate::agents::api::router())
+        .merge(crate::mcp::router(&state))
         .merge(crate::graphql::router())
         .merge(crate::relay::router())
         .fallback(ui::serve)

@@ -1,7 +1,7 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [browser]` runs only
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [browser]` runs only
 //! those sections.
 
 use std::io::{Read as _, Write as _};
@@ -253,7 +253,11 @@ async fn enrollment_token(api: &Api) -> anyhow::Result<String> {
 async fn main() -> anyhow::Result<()> {
     // Default heartbeat: a client that stalls for 10 s must not be taken for dead.
     let quiet = [("RUST_LOG", "warn"), ("PORTA_HEARTBEAT_MS", "10000")];
-    let stack = Stack::start(&quiet, &[]).await?;
+    // The assistant's model: a scripted server on loopback.
+    let llm = porta_e2e::llm::ScriptedLlm::start().await?;
+    let mut env = quiet.to_vec();
+    env.push(("PORTA_AI_BASE_URL", llm.url.as_str()));
+    let stack = Stack::start(&env, &[]).await?;
     let (bpid, gpid) = (stack.backend.pid().context("backend pid")?, stack.bridge.pid().context("bridge pid")?);
     let server = stack.server_id.clone();
     let mut rows = Vec::new();
@@ -287,6 +291,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("files") {
         files::run(&stack, &mut rows).await?;
+    }
+    if want("assistant") {
+        assistant::run(&stack, &llm, &mut rows).await?;
     }
     if want("browser") {
         browser::run(&quiet, &mut rows).await?;
@@ -717,5 +724,138 @@ fn print_table(rows: &[Row]) {
     println!("|{}|{}|{}|--------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2), "-".repeat(w2 + 2));
     for r in rows {
         println!("| {:w0$} | {:w1$} | {:w2$} | {} |", r.name, r.value, r.ceiling, r.target);
+    }
+}
+
+/// The assistant's path: how long until the first piece of an answer reaches a watching
+/// socket, and how fast a long answer streams through, against the same model server read
+/// directly (the ceiling); and an agent API command's round trip against spawning it locally.
+mod assistant {
+    use std::time::{Duration, Instant};
+
+    use futures_util::StreamExt as _;
+    use porta_e2e::llm::{Reply, ScriptedLlm};
+    use porta_e2e::{Stack, Ws};
+    use porta_shared::client::{ChatWatch, ClientEvent};
+    use serde_json::json;
+
+    use super::{Row, T, median, row};
+
+    const RUNS: usize = 5;
+    /// Pieces in the long answer.
+    const PIECES: usize = 2000;
+
+    /// Reads the model server directly: (ms to the first piece, pieces per second).
+    async fn direct(llm: &ScriptedLlm, reply: Reply) -> anyhow::Result<(f64, f64)> {
+        llm.push(reply);
+        let start = Instant::now();
+        let body = json!({ "model": "m", "stream": true, "messages": [{ "role": "user", "content": "hi" }] });
+        let resp = reqwest::Client::new().post(format!("{}/chat/completions", llm.url)).json(&body).send().await?;
+        let mut stream = resp.bytes_stream();
+        let (mut first, mut pieces) = (None, 0usize);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            let n = String::from_utf8_lossy(&chunk).matches("\"content\":\"x").count();
+            if n > 0 && first.is_none() {
+                first = Some(start.elapsed());
+            }
+            pieces += n;
+        }
+        let total = start.elapsed().as_secs_f64();
+        Ok((first.unwrap_or_default().as_secs_f64() * 1e3, pieces as f64 / total))
+    }
+
+    /// Through Porta: send, watch, and time the deltas until the answer is complete.
+    async fn through(
+        stack: &Stack,
+        ws: &mut Ws,
+        workspace: &str,
+        llm: &ScriptedLlm,
+        reply: Reply,
+    ) -> anyhow::Result<(f64, f64)> {
+        llm.push(reply);
+        let start = Instant::now();
+        let q = "mutation($w: String!) { sendChatMessage(input: { workspaceId: $w, text: \"hi\" }) { conversation { id } } }";
+        let v = stack.api.graphql(q, json!({ "w": workspace })).await?;
+        let id = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(!id.is_empty(), "{v}");
+        let watching = ws.call(ChatWatch { conversation: id.clone() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let mut first = (!watching.text.is_empty()).then(|| start.elapsed());
+        let mut chars = watching.text.len();
+        loop {
+            let ev = ws
+                .wait_event(
+                    |e| {
+                        matches!(e, ClientEvent::ChatDelta(d) if d.conversation == id)
+                            || matches!(e, ClientEvent::ChatChanged(c) if c.conversation == id && c.finished)
+                    },
+                    T,
+                )
+                .await?;
+            match ev {
+                ClientEvent::ChatDelta(d) => {
+                    first.get_or_insert_with(|| start.elapsed());
+                    chars = chars.max(d.offset as usize + d.text.len());
+                }
+                _ => break,
+            }
+        }
+        let total = start.elapsed().as_secs_f64();
+        Ok((first.unwrap_or_default().as_secs_f64() * 1e3, chars as f64 / total))
+    }
+
+    pub async fn run(stack: &Stack, llm: &ScriptedLlm, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+        let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
+        let workspace = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+        let mut ws = stack.api.ws().await?;
+        let short = || Reply::text("x", 1, Duration::ZERO);
+        let long = || Reply::Text { pieces: vec!["x".to_owned(); PIECES], pace: Duration::ZERO };
+        let (mut first_direct, mut first_porta, mut rate_direct, mut rate_porta) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..RUNS {
+            first_direct.push(direct(llm, short()).await?.0);
+            first_porta.push(through(stack, &mut ws, &workspace, llm, short()).await?.0);
+            rate_direct.push(direct(llm, long()).await?.1);
+            rate_porta.push(through(stack, &mut ws, &workspace, llm, long()).await?.1);
+        }
+        rows.push(row(
+            "assistant: first piece of an answer",
+            format!("{:.1} ms", median(first_porta)),
+            &format!("model server direct {:.1} ms", median(first_direct)),
+            "-",
+        ));
+        rows.push(row(
+            &format!("assistant: streaming a {PIECES}-piece answer"),
+            format!("{:.0} pieces/s", median(rate_porta)),
+            &format!("direct {:.0} pieces/s", median(rate_direct)),
+            "-",
+        ));
+
+        // The agent API's run_bash round trip, against spawning the same command here.
+        let q = "mutation { createApiToken(name: \"bench\", scopes: [\"read\", \"terminal\"]) { token } }";
+        let v = stack.api.graphql(q, json!({})).await?;
+        let token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+        let http = reqwest::Client::new();
+        let (mut api, mut local) = (vec![], vec![]);
+        for _ in 0..RUNS * 4 {
+            let start = Instant::now();
+            let resp = http
+                .post(format!("{}/api/v1/run_bash", stack.backend.url))
+                .header("X-PORTA-TOKEN", &token)
+                .json(&json!({ "agent_id": "bench", "server_id": stack.server_id, "command": "true" }))
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success(), "run_bash: {}", resp.text().await?);
+            api.push(start.elapsed().as_secs_f64() * 1e3);
+            let start = Instant::now();
+            tokio::process::Command::new("sh").args(["-c", "true"]).status().await?;
+            local.push(start.elapsed().as_secs_f64() * 1e3);
+        }
+        rows.push(row(
+            "agent API: run_bash `true` round trip",
+            format!("{:.1} ms", median(api)),
+            &format!("local spawn {:.1} ms", median(local)),
+            "-",
+        ));
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Teams in the app: the team switcher on the dashboard, the team's page (members and roles,
 //! invitation links, workspaces) and the page an invitation link opens.
 
+mod assistant;
 mod invite;
 mod page;
 
@@ -13,6 +14,12 @@ use serde_json::json;
 
 use crate::api::graphql;
 use crate::browser::{load, save};
+
+/// A day and time for people, in UTC.
+fn when(ms: f64) -> String {
+    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
+    iso.get(..16).unwrap_or(&iso).replace('T', " ")
+}
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

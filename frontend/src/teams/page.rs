@@ -11,11 +11,7 @@ use crate::prefs;
 use crate::route::{self, Route};
 use crate::topbar::TopBar;
 
-/// A day and time for people, in UTC.
-fn when(ms: f64) -> String {
-    let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
-    iso.get(..16).unwrap_or(&iso).replace('T', " ")
-}
+use super::when;
 
 #[component]
 pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team_id: String) -> impl IntoView {
@@ -218,6 +214,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                     {quota_box("Servers", "max-servers", 0)}
                     {quota_box("Projects", "max-projects", 1)}
                     {quota_box("Terminals", "max-terminals", 2)}
+                    {quota_box("Agents", "max-agents", 3)}
                 </td>
                 <td>
                     <button class="secondary" hidden=!admin() on:click=toggle_delete>
@@ -352,6 +349,17 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                         }).collect_view()}
                     </tbody>
                 </table>
+            </section>
+
+            <section class="assistant-settings">
+                <h3>"Assistant and agents"</h3>
+                <p class="muted">
+                    "The model each workspace's assistant talks to, and its agents. Agents read freely; their \
+                     changes wait for the person's approval unless allowed here."
+                </p>
+                {move || team.get().map(|t| t.workspaces.into_iter().filter(|w| w.deleted_ms.is_none()).map(|w| view! {
+                    <super::assistant::WorkspaceAssistant session workspace=w.id.clone() name=w.name.clone() admin=Signal::derive(admin) />
+                }).collect_view())}
             </section>
 
             <section class="workspaces">

@@ -1,0 +1,291 @@
+//! The Model Context Protocol endpoint (`/mcp`, streamable HTTP, served with the official
+//! `rmcp` crate): external AI clients get the agents' tools on the servers their API token
+//! reaches, under the same rules as everything else.
+//!
+//! A client authenticates with a personal API token (`X-PORTA-TOKEN` or `Authorization:
+//! Bearer`) and acts as an agent of the server's workspace — named by the `X-PORTA-AGENT`
+//! header, or its MCP client name — registered on its first call and held to the workspace's
+//! agent quota. Reads run at once; writes and commands wait until the person approves them in
+//! the assistant's panel (a conversation "Changes asked for by …"), unless the agent is allowed
+//! that tool without asking. Every call is in the agent's history and the audit log.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::{RequestContext, RoleServer};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::{Value, json};
+
+use crate::agents::{self, tools};
+use crate::ai::chat;
+use crate::ai::openai::{FunctionCall, ToolCall};
+use crate::auth::scopes::{Access, Scope};
+use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::error::Error;
+use crate::state::AppState;
+use crate::teams::{Role, authorize_server};
+
+/// How long a change waits for the person's decision.
+pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
+/// The header naming the calling agent.
+pub const AGENT_HEADER: &str = "x-porta-agent";
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    // Host checks against DNS rebinding: loopback, and the host people reach Porta at.
+    let mut hosts = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "[::1]".to_owned()];
+    if let Some(host) = state.public_url.split("://").nth(1).map(|rest| rest.split('/').next().unwrap_or(rest)) {
+        hosts.push(host.to_owned());
+        if let Some((name, _port)) = host.rsplit_once(':') {
+            hosts.push(name.to_owned());
+        }
+    }
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(hosts)
+        // MCP clients are programs, not pages: a browser's Origin is refused.
+        .enforce_origin_validation()
+        .with_max_request_body_bytes(2 << 20);
+    let handler_state = state.clone();
+    let service: StreamableHttpService<Mcp, LocalSessionManager> =
+        StreamableHttpService::new(move || Ok(Mcp { state: handler_state.clone() }), Arc::default(), config);
+    Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// Lets only API tokens in, and hands the caller to the handler in the request's extensions.
+async fn authenticate(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let user =
+        <MaybeAuthUser as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await;
+    let user = match user {
+        Ok(MaybeAuthUser(Some(u @ AuthUser(_, Access::Token { .. })))) => u,
+        Ok(_) => {
+            return Error::Unauthorized("the MCP endpoint takes a personal API token (X-PORTA-TOKEN or Bearer)".into())
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    req = Request::from_parts(parts, body);
+    req.extensions_mut().insert(user);
+    next.run(req).await
+}
+
+#[derive(Clone)]
+pub struct Mcp {
+    state: AppState,
+}
+
+/// The caller of a request.
+fn caller(ctx: &RequestContext<RoleServer>) -> Result<AuthUser, rmcp::ErrorData> {
+    ctx.extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.extensions.get::<AuthUser>())
+        .cloned()
+        .ok_or_else(|| rmcp::ErrorData::invalid_request("not signed in", None))
+}
+
+/// The agent's name: the `X-PORTA-AGENT` header, else the MCP client's own name, made plain.
+fn agent_name(ctx: &RequestContext<RoleServer>) -> String {
+    let header = ctx
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|p| p.headers.get(AGENT_HEADER))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client = ctx.peer.peer_info().map(|i| format!("mcp-{}", i.client_info.name));
+    let raw = header.or(client).unwrap_or_else(|| "mcp-client".into());
+    let plain: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '@') { c } else { '-' })
+        .take(64)
+        .collect();
+    if plain.is_empty() { "mcp-client".into() } else { plain }
+}
+
+fn text(s: impl Into<String>) -> ContentBlock {
+    ContentBlock::text(s.into())
+}
+
+fn failure(message: impl Into<String>) -> CallToolResponse {
+    CallToolResult::error(vec![text(message)]).into()
+}
+
+/// The tools, each taking the server to act on.
+fn tool_list() -> Vec<Tool> {
+    let mut out = vec![Tool::new(
+        "list_servers",
+        "The servers this token reaches: their ids (pass one as server_id to the other tools), names and whether they are online.",
+        Arc::new(json!({ "type": "object", "properties": {} }).as_object().cloned().unwrap_or_default()),
+    )];
+    for spec in tools::CATALOGUE {
+        let mut schema = (spec.parameters)();
+        schema["properties"]["server_id"] =
+            json!({ "type": "string", "description": "The server to act on (from list_servers)." });
+        let mut required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+        required.insert(0, json!("server_id"));
+        schema["required"] = Value::Array(required);
+        let description = if spec.changes {
+            format!(
+                "{} (Waits for the person's approval in Porta unless this agent may do it without asking.)",
+                spec.description
+            )
+        } else {
+            spec.description.to_owned()
+        };
+        out.push(Tool::new(spec.name, description, Arc::new(schema.as_object().cloned().unwrap_or_default())));
+    }
+    out
+}
+
+impl ServerHandler for Mcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("porta", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Porta's tools act on the servers your API token reaches. Call list_servers first and pass a \
+                 server_id. Writes and commands wait for the person's approval in Porta.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, rmcp::ErrorData> {
+        caller(&context)?;
+        Ok(ListToolsResult { tools: tool_list(), ..Default::default() })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, rmcp::ErrorData> {
+        let user = caller(&context)?;
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let name = request.name.to_string();
+        if name == "list_servers" {
+            return Ok(self.list_servers(&user).await);
+        }
+        let Some(spec) = tools::spec(&name) else {
+            return Ok(failure(format!("there is no tool {name:?}")));
+        };
+        let Some(server) = args["server_id"].as_str().map(str::to_owned) else {
+            return Ok(failure("server_id is missing: call list_servers for the ids"));
+        };
+        let agent_name = agent_name(&context);
+        match self.act(&user, &agent_name, spec, &server, args).await {
+            Ok(result) => Ok(result),
+            Err(e) => Ok(failure(e.to_body().message)),
+        }
+    }
+}
+
+impl Mcp {
+    async fn list_servers(&self, user: &AuthUser) -> CallToolResponse {
+        if let Err(e) = user.require(Scope::Read) {
+            return failure(e.to_string());
+        }
+        match self.state.store.servers_for(&user.0.id).await {
+            Ok(list) => {
+                let servers: Vec<Value> = list
+                    .into_iter()
+                    .filter(|a| user.1.reaches_workspace(a.server.workspace_id.as_deref()))
+                    .map(|a| {
+                        json!({
+                            "server_id": a.server.id,
+                            "name": a.server.name,
+                            "online": self.state.bus.connected(&a.server.id).is_some(),
+                            "os": a.server.os,
+                            "role": a.role.as_str(),
+                        })
+                    })
+                    .collect();
+                CallToolResult::structured(json!({ "servers": servers })).into()
+            }
+            Err(e) => failure(Error::from(e).to_body().message),
+        }
+    }
+
+    /// Authorises, asks the person when the tool changes something, runs, records.
+    async fn act(
+        &self,
+        user: &AuthUser,
+        agent_name: &str,
+        spec: &tools::Spec,
+        server: &str,
+        args: Value,
+    ) -> Result<CallToolResponse, Error> {
+        let state = &self.state;
+        let (scope, role) = if spec.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
+        user.require(scope)?;
+        if spec.name == "run_command" {
+            user.require(Scope::Terminal)?;
+        }
+        let grant = authorize_server(&state.store, &user.0, &user.1, server, role, "an agent's action").await?;
+        let workspace = match grant.server.workspace_id.as_deref() {
+            Some(ws) => state.store.workspace(ws).await?,
+            None => None,
+        }
+        .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
+        let agent = agents::api_agent(state, user, None, &workspace, agent_name).await?;
+        let started = Instant::now();
+        let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
+        let decision = if !spec.changes {
+            "read"
+        } else if auto.iter().any(|t| t == spec.name) {
+            "auto"
+        } else {
+            let call = ToolCall {
+                id: format!("mcp-{}", uuid::Uuid::new_v4()),
+                kind: "function".into(),
+                function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
+            };
+            if chat::ask_approval(state, user, &agent, server, call, APPROVAL_WAIT).await? {
+                "approved"
+            } else {
+                "declined"
+            }
+        };
+        let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
+        let result = match decision {
+            "declined" => None,
+            _ => Some(tools::call(state, server, spec.name, &args).await),
+        };
+        let outcome = match &result {
+            None => Err("declined".to_owned()),
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(format!("failed: {}", e.code)),
+        };
+        let done = agents::Done {
+            agent: &agent,
+            source: None,
+            server: Some(server),
+            kind: spec.name,
+            target: &target,
+            details: format!("{target} ({decision})"),
+            took: started.elapsed(),
+            result: outcome,
+        };
+        agents::record(state, user, done).await;
+        let Some(result) = result else {
+            return Ok(failure("the person declined this change in Porta; nothing was done"));
+        };
+        Ok(match result {
+            Ok(v) => CallToolResult::structured(v).into(),
+            Err(e) => failure(format!("{}: {}", e.code.as_str(), e.message)),
+        })
+    }
+}

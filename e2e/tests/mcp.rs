@@ -1,0 +1,194 @@
+//! The MCP endpoint with the official MCP client library (`rmcp`): initialise, list the tools,
+//! call them on a real bridge (confined to a temporary root). A write waits for the person's
+//! approval in Porta (decided here through GraphQL, as the panel does), is declined or done
+//! accordingly, and everything is in the audit log. No token, a wrong one, or a browser
+//! session gets nothing.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use porta_e2e::Stack;
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::ServiceExt as _;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+async fn token(stack: &Stack, scopes: &[&str]) -> anyhow::Result<String> {
+    let q = "mutation($s: [String!]!) { createApiToken(name: \"mcp\", scopes: $s) { token } }";
+    let v = stack.api.graphql(q, json!({ "s": scopes })).await?;
+    let token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!token.is_empty(), "{v}");
+    Ok(token)
+}
+
+async fn connect(base: &str, token: &str, agent: &str) -> anyhow::Result<RunningService<RoleClient, ClientConfig>> {
+    let headers = HashMap::from([(HeaderName::from_static("x-porta-agent"), HeaderValue::from_str(agent)?)]);
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token).custom_headers(headers);
+    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?)
+}
+
+async fn call(
+    client: &RunningService<RoleClient, ClientConfig>,
+    tool: &str,
+    args: Value,
+) -> anyhow::Result<CallToolResult> {
+    let args = args.as_object().cloned().unwrap_or_default();
+    Ok(client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args)).await?)
+}
+
+/// The result as JSON text (content and structured content), to search in.
+fn shown(r: &CallToolResult) -> String {
+    serde_json::to_string(r).unwrap_or_default()
+}
+
+/// Waits for the write the agent asked for to be waiting in Porta, and decides it.
+async fn decide(stack: &Stack, agent: &str, approve: bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = stack
+            .api
+            .graphql(
+                "query($s: String) { conversations(search: $s) { id } }",
+                json!({ "s": format!("Changes asked for by {agent}") }),
+            )
+            .await?;
+        if let Some(id) = v["data"]["conversations"][0]["id"].as_str() {
+            let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview } } } }";
+            let c = stack.api.graphql(q, json!({ "id": id })).await?;
+            let pending = c["data"]["conversation"]["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+                .find(|t| t["decision"] == "pending");
+            if let Some(call) = pending {
+                let q = "mutation($c: String!, $k: String!, $a: Boolean!) { decideToolCall(conversationId: $c, callId: $k, approve: $a) }";
+                let v = stack.api.graphql(q, json!({ "c": id, "k": call["id"], "a": approve })).await?;
+                anyhow::ensure!(v["data"]["decideToolCall"] == true, "{v}");
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no change waited for a decision");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_path = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_path]).await?;
+    let base = stack.backend.url.clone();
+    std::fs::write(root.path().join("readme.txt"), "hello from the server\n")?;
+    let secret = token(&stack, &["read", "write", "terminal"]).await?;
+    let client = connect(&base, &secret, "claude-desktop").await?;
+
+    let info = client.peer_info().map(|i| serde_json::to_value(&*i).unwrap_or_default()).unwrap_or_default();
+    assert_eq!(info["serverInfo"]["name"], "porta", "{info}");
+    let tools: Vec<String> = client.list_all_tools().await?.into_iter().map(|t| t.name.to_string()).collect();
+    for name in ["list_servers", "list_dir", "read_file", "search", "system_info", "write_file", "run_command"] {
+        assert!(tools.iter().any(|t| t == name), "{name} missing from {tools:?}");
+    }
+
+    let servers = call(&client, "list_servers", json!({})).await?;
+    assert!(shown(&servers).contains(&stack.server_id), "{}", shown(&servers));
+    let read = call(&client, "read_file", json!({ "server_id": stack.server_id, "path": "readme.txt" })).await?;
+    assert_ne!(read.is_error, Some(true));
+    assert!(shown(&read).contains("hello from the server"), "{}", shown(&read));
+    let outside = call(&client, "read_file", json!({ "server_id": stack.server_id, "path": "/etc/passwd" })).await?;
+    assert_eq!(outside.is_error, Some(true));
+    assert!(shown(&outside).contains("outside_root"), "{}", shown(&outside));
+    let missing = call(&client, "read_file", json!({ "path": "readme.txt" })).await?;
+    assert!(missing.is_error == Some(true) && shown(&missing).contains("server_id"));
+
+    // A write waits for the person; approved, it is done.
+    let write = json!({ "server_id": stack.server_id, "path": "out.txt", "content": "written by mcp\n" });
+    let (result, decided) = tokio::join!(call(&client, "write_file", write.clone()), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!root.path().join("out.txt").exists(), "nothing is written before the approval");
+        decide(&stack, "claude-desktop", true).await
+    });
+    decided?;
+    let result = result?;
+    assert_ne!(result.is_error, Some(true), "{}", shown(&result));
+    assert_eq!(std::fs::read_to_string(root.path().join("out.txt"))?, "written by mcp\n");
+
+    // Declined, nothing changes and the client is told.
+    let worse = json!({ "server_id": stack.server_id, "path": "out.txt", "content": "worse\n" });
+    let (result, decided) = tokio::join!(call(&client, "write_file", worse), decide(&stack, "claude-desktop", false));
+    decided?;
+    let result = result?;
+    assert_eq!(result.is_error, Some(true));
+    assert!(shown(&result).contains("declined"), "{}", shown(&result));
+    assert_eq!(std::fs::read_to_string(root.path().join("out.txt"))?, "written by mcp\n");
+
+    // Allowed without asking, a command runs at once.
+    let v = stack
+        .api
+        .graphql("query($w: String!) { agents(workspaceId: $w) { id name } }", json!({ "w": workspace(&stack).await? }))
+        .await?;
+    let agent = v["data"]["agents"].as_array().into_iter().flatten().find(|a| a["name"] == "claude-desktop").cloned();
+    let agent = agent.ok_or_else(|| anyhow::anyhow!("the MCP client is not registered as an agent: {v}"))?;
+    let q = "mutation($a: String!) { updateAgent(id: $a, autoApprove: [\"run_command\"]) { autoApprove } }";
+    let v = stack.api.graphql(q, json!({ "a": agent["id"] })).await?;
+    assert_eq!(v["data"]["updateAgent"]["autoApprove"], json!(["run_command"]), "{v}");
+    let ran = call(
+        &client,
+        "run_command",
+        json!({ "server_id": stack.server_id, "command": "echo $((6*7))", "cwd": root_path }),
+    )
+    .await?;
+    assert!(shown(&ran).contains("42"), "{}", shown(&ran));
+
+    // On the record, as this agent.
+    let log = stack.api.graphql("{ auditLog(action: \"agent.\") { action result detail } }", json!({})).await?;
+    let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+    let has = |action: &str, result: &str| events.iter().any(|e| e["action"] == action && e["result"] == result);
+    assert!(
+        has("agent.write_file", "ok") && has("agent.write_file", "declined") && has("agent.run_command", "ok"),
+        "{log}"
+    );
+    assert!(has("agent.read_file", "ok") && has("agent.read_file", "failed: outside_root"), "{log}");
+    let tool_calls = events
+        .iter()
+        .filter(|e| !["agent.register", "agent.update"].contains(&e["action"].as_str().unwrap_or_default()));
+    assert!(tool_calls.clone().count() >= 5, "{log}");
+    for e in tool_calls {
+        assert!(
+            e["detail"].as_str().is_some_and(|d| d.starts_with("agent claude-desktop")),
+            "named for the agent: {e}"
+        );
+    }
+    client.cancel().await?;
+
+    // A read-only token may read but not write (told why), and the person is not asked.
+    let reader = connect(&base, &token(&stack, &["read"]).await?, "reader").await?;
+    let refused = call(&reader, "write_file", write).await?;
+    assert!(refused.is_error == Some(true) && shown(&refused).contains("write scope"), "{}", shown(&refused));
+    reader.cancel().await?;
+
+    // No token, a wrong one, a session: refused before any MCP is spoken.
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "x", "version": "1" } } });
+    let http = reqwest::Client::new();
+    for auth in [None, Some("Bearer porta_pat_wrong".to_owned()), Some(format!("Bearer {}", stack.api.access))] {
+        let mut req =
+            http.post(format!("{base}/mcp")).header("accept", "application/json, text/event-stream").json(&init);
+        if let Some(a) = &auth {
+            req = req.header("authorization", a);
+        }
+        let resp = req.send().await?;
+        assert_eq!(resp.status().as_u16(), 401, "{auth:?}");
+    }
+    assert!(connect(&base, "porta_pat_wrong", "x").await.is_err());
+    Ok(())
+}
+
+async fn workspace(stack: &Stack) -> anyhow::Result<String> {
+    let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    Ok(v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned())
+}
