@@ -98,6 +98,19 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         }
         assert_eq!(std::fs::read_to_string(home.join("notes.txt"))?, "first line\n", "inserting does not save");
 
+        // As a diff: shown against what was there; Undo takes it back out.
+        let before = editor_text(c, &path).await?.unwrap_or_default();
+        click(c, ".chat-code .chat-propose").await?;
+        wait_text(c, ".editor-pane.active .editor-comparing", "with the assistant's code").await?;
+        let proposed = editor_text(c, &path).await?.unwrap_or_default();
+        assert_eq!(proposed.matches("echo ran-$((6*7))").count(), 2, "{proposed:?}");
+        click(c, ".editor-pane.active .proposal-undo").await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while editor_text(c, &path).await?.unwrap_or_default() != before {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "Undo did not take the code back out");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
         // Run in terminal: pasted at the prompt, not run.
         click(c, ".chat-code .chat-run").await?;
         let deadline = tokio::time::Instant::now() + SHORT;

@@ -137,6 +137,13 @@ export class PortaEditor {
     this.editor.focus();
   }
 
+  /// Sets the content as one undoable edit, leaving it unsaved.
+  setText(text) {
+    this.model.pushStackElement();
+    this.model.pushEditOperations([], [{ range: this.model.getFullModelRange(), text }], () => null);
+    this.model.pushStackElement();
+  }
+
   find() {
     const editor = this.diff ? this.diff.getModifiedEditor() : this.editor;
     editor.focus();

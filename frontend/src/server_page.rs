@@ -325,6 +325,16 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
             tab.is_some_and(|t| t.insert(text))
         }),
+        propose: Rc::new(move |text: &str| {
+            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
+            match tab {
+                Some(t) => {
+                    active.set(Some(t.key));
+                    t.propose(text)
+                }
+                None => false,
+            }
+        }),
         paste: Rc::new(move |text: &str| {
             let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()));
             match tab {

@@ -765,23 +765,21 @@ mod assistant {
         Ok((first.unwrap_or_default().as_secs_f64() * 1e3, pieces as f64 / total))
     }
 
-    /// Through Porta: send, watch, and time the deltas until the answer is complete.
+    /// Through Porta, in a conversation already watched: send, and time the deltas until the
+    /// answer is complete.
     async fn through(
         stack: &Stack,
         ws: &mut Ws,
-        workspace: &str,
+        id: &str,
         llm: &ScriptedLlm,
         reply: Reply,
     ) -> anyhow::Result<(f64, f64)> {
         llm.push(reply);
         let start = Instant::now();
-        let q = "mutation($w: String!) { sendChatMessage(input: { workspaceId: $w, text: \"hi\" }) { conversation { id } } }";
-        let v = stack.api.graphql(q, json!({ "w": workspace })).await?;
-        let id = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
-        anyhow::ensure!(!id.is_empty(), "{v}");
-        let watching = ws.call(ChatWatch { conversation: id.clone() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let mut first = (!watching.text.is_empty()).then(|| start.elapsed());
-        let mut chars = watching.text.len();
+        let q = "mutation($c: String!) { sendChatMessage(input: { conversationId: $c, text: \"again\" }) { conversation { id } } }";
+        let v = stack.api.graphql(q, json!({ "c": id })).await?;
+        anyhow::ensure!(v["errors"].is_null(), "{v}");
+        let (mut first, mut chars) = (None, 0usize);
         loop {
             let ev = ws
                 .wait_event(
@@ -804,18 +802,47 @@ mod assistant {
         Ok((first.unwrap_or_default().as_secs_f64() * 1e3, chars as f64 / total))
     }
 
+    /// A conversation to measure in: started, its first answer complete, watched.
+    async fn conversation(stack: &Stack, ws: &mut Ws, workspace: &str, llm: &ScriptedLlm) -> anyhow::Result<String> {
+        llm.push(Reply::text("ready", 5, Duration::ZERO));
+        let q = "mutation($w: String!) { sendChatMessage(input: { workspaceId: $w, text: \"hi\" }) { conversation { id } } }";
+        let v = stack.api.graphql(q, json!({ "w": workspace })).await?;
+        let id = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(!id.is_empty(), "{v}");
+        let watching = ws.call(ChatWatch { conversation: id.clone() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        // The first answer's events are read to its end (none is part of a measurement).
+        if watching.message.is_some() {
+            loop {
+                let ev = ws
+                    .wait_event(
+                        |e| {
+                            matches!(e, ClientEvent::ChatDelta(d) if d.conversation == id)
+                                || matches!(e, ClientEvent::ChatChanged(c) if c.conversation == id)
+                        },
+                        T,
+                    )
+                    .await?;
+                if matches!(ev, ClientEvent::ChatChanged(c) if c.finished) {
+                    break;
+                }
+            }
+        }
+        Ok(id)
+    }
+
     pub async fn run(stack: &Stack, llm: &ScriptedLlm, rows: &mut Vec<Row>) -> anyhow::Result<()> {
         let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
         let workspace = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
         let mut ws = stack.api.ws().await?;
+        let id = conversation(stack, &mut ws, &workspace, llm).await?;
         let short = || Reply::text("x", 1, Duration::ZERO);
         let long = || Reply::Text { pieces: vec!["x".to_owned(); PIECES], pace: Duration::ZERO };
         let (mut first_direct, mut first_porta, mut rate_direct, mut rate_porta) = (vec![], vec![], vec![], vec![]);
         for _ in 0..RUNS {
             first_direct.push(direct(llm, short()).await?.0);
-            first_porta.push(through(stack, &mut ws, &workspace, llm, short()).await?.0);
+            first_porta.push(through(stack, &mut ws, &id, llm, short()).await?.0);
             rate_direct.push(direct(llm, long()).await?.1);
-            rate_porta.push(through(stack, &mut ws, &workspace, llm, long()).await?.1);
+            rate_porta.push(through(stack, &mut ws, &id, llm, long()).await?.1);
         }
         rows.push(row(
             "assistant: first piece of an answer",

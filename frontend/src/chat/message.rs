@@ -13,6 +13,7 @@ use super::markdown::{self, Kind, Node};
 #[derive(Clone, Copy)]
 pub struct CodeActions {
     pub insert: Callback<String>,
+    pub propose: Callback<String>,
     pub paste: Callback<String>,
 }
 
@@ -206,7 +207,7 @@ fn CodeBlock(lang: String, code: String, actions: CodeActions) -> impl IntoView 
             }
         });
     });
-    let (copy, insert, paste) = (code.clone(), code.clone(), code.clone());
+    let (copy, insert, paste, propose) = (code.clone(), code.clone(), code.clone(), code.clone());
     let copied = RwSignal::new(false);
     view! {
         <div class="chat-code" data-lang=lang.clone()>
@@ -226,6 +227,9 @@ fn CodeBlock(lang: String, code: String, actions: CodeActions) -> impl IntoView 
                 </button>
                 <button class="link chat-insert" title="Insert at the editor's cursor" on:click=move |_| actions.insert.run(insert.clone())>
                     "Insert"
+                </button>
+                <button class="link chat-propose" title="Insert at the cursor and show the change to keep or undo" on:click=move |_| actions.propose.run(propose.clone())>
+                    "As a diff"
                 </button>
                 <button class="link chat-run" title="Paste into the terminal (you press Enter)" on:click=move |_| actions.paste.run(paste.clone())>
                     "Run in terminal"

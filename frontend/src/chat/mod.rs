@@ -37,6 +37,8 @@ pub struct Workbench {
     pub terminal: Rc<dyn Fn() -> Option<(String, String)>>,
     /// Puts text at the active editor's cursor; false when no editor can take it.
     pub insert: Rc<dyn Fn(&str) -> bool>,
+    /// The same, shown as a diff to keep or undo.
+    pub propose: Rc<dyn Fn(&str) -> bool>,
     /// Pastes text into the last terminal without running it; false when there is none.
     pub paste: Rc<dyn Fn(&str) -> bool>,
 }
@@ -352,6 +354,11 @@ pub fn ChatPanel(
     let code_actions = message::CodeActions {
         insert: Callback::new(move |text: String| {
             if !(bench.get_value().insert)(&text) {
+                error.set(Some("Open a file in the editor first: the code goes at its cursor.".into()));
+            }
+        }),
+        propose: Callback::new(move |text: String| {
+            if !(bench.get_value().propose)(&text) {
                 error.set(Some("Open a file in the editor first: the code goes at its cursor.".into()));
             }
         }),

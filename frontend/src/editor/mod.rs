@@ -109,9 +109,16 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
                     {move || match comparing.get() {
                         Some(Compare::Disk) => "Left: on disk now · right: yours",
                         Some(Compare::Head) => "Left: git HEAD · right: yours",
+                        Some(Compare::Proposal) => "Left: before · right: with the assistant's code",
                         None => "",
                     }}
-                    <button class="tool" on:click=move |_| tab.with_value(|t| t.close_compare())>"Close diff"</button>
+                    <span hidden=move || comparing.get() == Some(Compare::Proposal)>
+                        <button class="tool" on:click=move |_| tab.with_value(|t| t.close_compare())>"Close diff"</button>
+                    </span>
+                    <span hidden=move || comparing.get() != Some(Compare::Proposal)>
+                        <button class="tool proposal-keep" on:click=move |_| tab.with_value(|t| t.settle_proposal(true))>"Keep"</button>
+                        <button class="tool proposal-undo" on:click=move |_| tab.with_value(|t| t.settle_proposal(false))>"Undo"</button>
+                    </span>
                 </span>
                 <button
                     class="tool git-diff"

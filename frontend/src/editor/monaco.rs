@@ -57,6 +57,8 @@ extern "C" {
     fn selected_text(this: &JsEditor) -> String;
     #[wasm_bindgen(method, js_class = PortaEditor)]
     fn insert(this: &JsEditor, text: &str);
+    #[wasm_bindgen(method, js_class = PortaEditor, js_name = setText)]
+    fn set_text(this: &JsEditor, text: &str);
     #[wasm_bindgen(method, js_class = PortaEditor)]
     fn dispose(this: &JsEditor);
 }
@@ -136,6 +138,11 @@ impl Monaco {
     /// Puts `text` at the cursor, replacing the selection (one undoable edit).
     pub fn insert_text(&self, text: &str) {
         self.js.insert(text);
+    }
+
+    /// Sets the whole content as one undoable edit, unsaved.
+    pub fn set_text(&self, text: &str) {
+        self.js.set_text(text);
     }
 
     /// Names the content as it is now, for [`Monaco::mark_saved`].

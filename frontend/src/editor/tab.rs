@@ -60,6 +60,8 @@ pub enum Compare {
     Disk,
     /// The file as committed at git `HEAD`.
     Head,
+    /// The content before the assistant's code went in: keep it, or undo.
+    Proposal,
 }
 
 pub struct EditorTab {
@@ -89,6 +91,8 @@ pub struct EditorTab {
     mounting: Cell<bool>,
     /// The watch on the file's folder, so changes made on the server are noticed.
     watch: Cell<Option<StreamId>>,
+    /// The content before a proposal from the assistant, while it is being looked at.
+    before_proposal: RefCell<Option<String>>,
 }
 
 impl EditorTab {
@@ -112,6 +116,7 @@ impl EditorTab {
             pending_line: Cell::new(None),
             mounting: Cell::new(false),
             watch: Cell::new(None),
+            before_proposal: RefCell::new(None),
         });
         tab.load(false);
         tab
@@ -134,6 +139,31 @@ impl EditorTab {
     /// The selected text, when there is a selection.
     pub fn selection(&self) -> Option<String> {
         self.widget.borrow().as_ref().map(Monaco::selected_text).filter(|s| !s.is_empty())
+    }
+
+    /// Puts `text` at the cursor and shows the change as a diff against what was there, to
+    /// keep or undo; false when the editor is not shown (or is read-only).
+    pub fn propose(&self, text: &str) -> bool {
+        let Some(before) = self.text() else { return false };
+        if !self.insert(text) {
+            return false;
+        }
+        let host = self.compare_host.borrow().clone();
+        if let (Some(w), Some(host)) = (self.widget.borrow().as_ref(), host) {
+            self.before_proposal.replace(Some(before.clone()));
+            self.comparing.set(Some(Compare::Proposal));
+            w.compare(&host, &before);
+        }
+        true
+    }
+
+    /// Ends a proposal: kept as it is, or undone.
+    pub fn settle_proposal(&self, keep: bool) {
+        let before = self.before_proposal.take();
+        self.close_compare();
+        if let (false, Some(before), Some(w)) = (keep, before, self.widget.borrow().as_ref()) {
+            w.set_text(&before);
+        }
     }
 
     /// Puts `text` at the cursor; false when the editor is not shown (or is read-only).
@@ -334,6 +364,9 @@ impl EditorTab {
         spawn_local(async move {
             let other = match with {
                 Compare::Disk => tab.disk_text().await.map(|(text, _)| text),
+                Compare::Proposal => {
+                    tab.before_proposal.borrow().clone().ok_or_else(|| "nothing is proposed".to_owned())
+                }
                 Compare::Head => match tab.conn.call(tab.on(GitHead { path: tab.path.clone() })).await {
                     Ok(head) => String::from_utf8(head.data.0).map_err(|_| "HEAD's version is not text".to_owned()),
                     Err(e) => Err(e.message),
