@@ -243,6 +243,7 @@ impl Mcp {
         let agent = agents::api_agent(state, user, None, &workspace, agent_name).await?;
         let started = Instant::now();
         let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
+        let mut args = args;
         let decision = if !spec.changes {
             "read"
         } else if auto.iter().any(|t| t == spec.name) {
@@ -253,10 +254,13 @@ impl Mcp {
                 kind: "function".into(),
                 function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
             };
-            if chat::ask_approval(state, user, &agent, server, call, APPROVAL_WAIT).await? {
-                "approved"
-            } else {
-                "declined"
+            match chat::ask_approval(state, user, &agent, server, call, APPROVAL_WAIT).await? {
+                // Held to the file as the person saw it.
+                Some(seen) => {
+                    tools::Over::from_args(&seen).into_args(&mut args);
+                    "approved"
+                }
+                None => "declined",
             }
         };
         let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();

@@ -310,6 +310,19 @@ async fn answers_stream_stop_and_survive_a_reload() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Follows the conversation until one of its messages waits for a decision; returns it.
+async fn until_waiting(s: &Setup, ws: &mut Ws, id: &str, texts: &mut HashMap<i64, String>) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        follow(ws, id, texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
+        let c = conversation(s, id).await?;
+        if let Some(m) = c["messages"].as_array().into_iter().flatten().find(|m| m["state"] == "waiting") {
+            return Ok(m.clone());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no call waited: {c}");
+    }
+}
+
 #[tokio::test]
 async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<()> {
     let s = setup().await?;
@@ -336,16 +349,7 @@ async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<(
     let input = json!({ "workspaceId": s.workspace, "serverId": s.stack.server_id, "agentId": agent, "text": "Make it print new." });
     let id = send(&s, input).await?;
     watch(&mut ws, &id, &mut texts).await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let waiting = loop {
-        follow(&mut ws, &id, &mut texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
-        let c = conversation(&s, &id).await?;
-        let found = c["messages"].as_array().into_iter().flatten().find(|m| m["state"] == "waiting").cloned();
-        if let Some(m) = found {
-            break m;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no call waited: {c}");
-    };
+    let waiting = until_waiting(&s, &mut ws, &id, &mut texts).await?;
     let call = &waiting["toolCalls"][0];
     assert_eq!(
         (call["name"].as_str(), call["decision"].as_str(), call["changes"].as_bool()),
@@ -376,15 +380,7 @@ async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<(
     s.llm.push(Reply::tool("c3", "write_file", json!({ "path": path, "content": "print('worse')\n" })));
     s.llm.push(Reply::text("Understood, I left it.", 5, Duration::ZERO));
     send(&s, json!({ "conversationId": id, "text": "Now make it worse." })).await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        follow(&mut ws, &id, &mut texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
-        let c = conversation(&s, &id).await?;
-        if c["messages"].as_array().into_iter().flatten().any(|m| m["state"] == "waiting") {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no call waited: {c}");
-    }
+    until_waiting(&s, &mut ws, &id, &mut texts).await?;
     api.graphql(decide, json!({ "c": id, "k": "c3", "a": false })).await?;
     follow(&mut ws, &id, &mut texts, finished).await?;
     assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n", "a declined write changes nothing");
@@ -414,6 +410,19 @@ async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<(
     let event = &log["data"]["auditLog"][0];
     assert_eq!((event["result"].as_str(), event["target"].as_str()), (Some("ok"), Some(path.as_str())), "{log}");
     assert!(event["detail"].as_str().unwrap_or_default().contains("approved"), "{log}");
+
+    // Changed on the server while it waited: the approved write is refused and the change
+    // made meanwhile is kept (the person approved a diff against what they saw).
+    s.llm.push(Reply::tool("c4", "write_file", json!({ "path": path, "content": "print('agent')\n" })));
+    s.llm.push(Reply::text("It changed meanwhile.", 5, Duration::ZERO));
+    send(&s, json!({ "conversationId": id, "text": "Once more." })).await?;
+    until_waiting(&s, &mut ws, &id, &mut texts).await?;
+    std::fs::write(&file, "print('someone else')\n")?;
+    api.graphql(decide, json!({ "c": id, "k": "c4", "a": true })).await?;
+    follow(&mut ws, &id, &mut texts, finished).await?;
+    assert_eq!(std::fs::read_to_string(&file)?, "print('someone else')\n", "nothing silently overwritten");
+    let req = s.llm.requests().last().map(|r| r.body.clone()).unwrap_or_default();
+    assert!(req.to_string().contains("conflict"), "the model heard of the conflict");
 
     // An agent turned off answers no more; the quota holds.
     let v = api

@@ -126,6 +126,19 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     assert!(shown(&result).contains("declined"), "{}", shown(&result));
     assert_eq!(std::fs::read_to_string(root.path().join("out.txt"))?, "written by mcp\n");
 
+    // Changed on the server while it waited: approved, but refused, and the change is kept.
+    let again = json!({ "server_id": stack.server_id, "path": "out.txt", "content": "agent's\n" });
+    let changed = root.path().join("out.txt");
+    let (result, decided) = tokio::join!(call(&client, "write_file", again), async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        std::fs::write(&changed, "someone else's\n")?;
+        decide(&stack, "claude-desktop", true).await
+    });
+    decided?;
+    let result = result?;
+    assert!(result.is_error == Some(true) && shown(&result).contains("conflict"), "{}", shown(&result));
+    assert_eq!(std::fs::read_to_string(&changed)?, "someone else's\n");
+
     // Allowed without asking, a command runs at once.
     let v = stack
         .api

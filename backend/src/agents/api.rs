@@ -340,7 +340,8 @@ async fn write_file(State(state): State<AppState>, caller: Caller, Body(b): Body
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Write, Role::Developer, "writing files").await?;
     let started = Instant::now();
     let size = data.len();
-    let outcome = tools::write_file(&state, &on.server, &b.path, data, b.expected_sha256).await;
+    let over = b.expected_sha256.map_or(tools::Over::Anything, tools::Over::Content);
+    let outcome = tools::write_file(&state, &on.server, &b.path, data, over).await;
     let details = format!("{} ({size} bytes)", b.path);
     let op = Op { kind: "write_file", target: &b.path, details, started };
     let written = on.record(&state, &caller, op, outcome, answered).await?;

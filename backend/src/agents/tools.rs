@@ -82,13 +82,54 @@ pub async fn read_file(
     Ok(FileContent { path: path.to_owned(), content, encoding, size: read.size, eof: read.eof, sha256: read.sha256 })
 }
 
-/// Writes a whole file atomically; with `expected_sha256`, only over that content.
+/// What a write may replace: any content, only this content (the hex SHA-256 the writer
+/// saw), or nothing (the file must not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Over {
+    #[default]
+    Anything,
+    Content(String),
+    Nothing,
+}
+
+impl Over {
+    /// Read from a call's arguments: `expected_sha256`, or `create_new: true`.
+    pub fn from_args(args: &serde_json::Value) -> Self {
+        match (args["expected_sha256"].as_str(), args["create_new"].as_bool()) {
+            (Some(sha), _) => Self::Content(sha.to_owned()),
+            (None, Some(true)) => Self::Nothing,
+            _ => Self::Anything,
+        }
+    }
+
+    /// Written into a call's arguments (the inverse of [`Over::from_args`]).
+    pub fn into_args(self, args: &mut serde_json::Value) {
+        match self {
+            Self::Anything => {}
+            Self::Content(sha) => args["expected_sha256"] = sha.into(),
+            Self::Nothing => args["create_new"] = true.into(),
+        }
+    }
+
+    /// What `path` holds now, as a condition for a later write.
+    pub async fn now(state: &AppState, server: &str, path: &str) -> Self {
+        let stat = bridge::FsStat { path: path.to_owned(), hash: true };
+        match command::ask::<bridge::FileInfo>(state, server, stat.into()).await {
+            Ok(info) => info.sha256.map_or(Self::Anything, Self::Content),
+            Err(e) if e.code == ErrorCode::NotFound => Self::Nothing,
+            Err(_) => Self::Anything,
+        }
+    }
+}
+
+/// Writes a whole file atomically, refused (`conflict`, `already_exists`) unless what it
+/// replaces is what `over` says.
 pub async fn write_file(
     state: &AppState,
     server: &str,
     path: &str,
     data: Vec<u8>,
-    expected_sha256: Option<String>,
+    over: Over,
 ) -> Result<FsWritten, ErrorBody> {
     if data.len() > FsWrite::MAX_DATA {
         return Err(ErrorBody::new(
@@ -96,7 +137,12 @@ pub async fn write_file(
             format!("the content is {} bytes; one write takes at most {} bytes", data.len(), FsWrite::MAX_DATA),
         ));
     }
-    let req = FsWrite { path: path.to_owned(), data: data.into(), expected_sha256, create_new: false, mode: None };
+    let (expected_sha256, create_new) = match over {
+        Over::Anything => (None, false),
+        Over::Content(sha) => (Some(sha), false),
+        Over::Nothing => (None, true),
+    };
+    let req = FsWrite { path: path.to_owned(), data: data.into(), expected_sha256, create_new, mode: None };
     command::ask(state, server, req.into()).await
 }
 
@@ -269,7 +315,8 @@ pub async fn call(
         "system_info" => to_json(serde_json::to_value(system_info(state, server).await?)),
         "write_file" => {
             let data = arg(args, "content")?.as_bytes().to_vec();
-            to_json(serde_json::to_value(write_file(state, server, arg(args, "path")?, data, None).await?))
+            let over = Over::from_args(args);
+            to_json(serde_json::to_value(write_file(state, server, arg(args, "path")?, data, over).await?))
         }
         "run_command" => {
             let limit = args["timeout_s"].as_u64().map_or(DEFAULT_TIMEOUT, Duration::from_secs);
@@ -289,5 +336,44 @@ pub fn result_text(result: &Result<serde_json::Value, ErrorBody>) -> String {
     match text.char_indices().nth(MAX_RESULT_CHARS) {
         Some((cut, _)) => format!("{}… (cut: the result was longer)", &text[..cut]),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_write_may_replace_travels_in_the_arguments() {
+        for over in [Over::Anything, Over::Content("ab12".into()), Over::Nothing] {
+            let mut args = serde_json::json!({ "path": "a.txt" });
+            over.clone().into_args(&mut args);
+            assert_eq!(Over::from_args(&args), over, "{args}");
+        }
+        let both = serde_json::json!({ "expected_sha256": "ff", "create_new": true });
+        assert_eq!(Over::from_args(&both), Over::Content("ff".into()), "the stricter known content wins");
+    }
+
+    #[test]
+    fn every_tool_has_an_object_schema() {
+        for spec in CATALOGUE {
+            let schema = (spec.parameters)();
+            assert_eq!(schema["type"], "object", "{}", spec.name);
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap_or_default();
+                assert!(schema["properties"][name].is_object(), "{}: {name}", spec.name);
+            }
+        }
+        assert!(spec("write_file").is_some_and(|s| s.changes) && spec("read_file").is_some_and(|s| !s.changes));
+        assert!(spec("rm_rf").is_none());
+    }
+
+    #[test]
+    fn long_results_are_cut_for_the_model() {
+        let long = Ok(serde_json::json!({ "content": "x".repeat(MAX_RESULT_CHARS * 2) }));
+        let text = result_text(&long);
+        assert!(text.chars().count() < MAX_RESULT_CHARS + 50 && text.ends_with("(cut: the result was longer)"));
+        let failed: Result<serde_json::Value, ErrorBody> = Err(ErrorBody::new(ErrorCode::Conflict, "changed"));
+        assert!(result_text(&failed).contains("\"conflict\""));
     }
 }

@@ -69,6 +69,10 @@ pub struct StoredCall {
     /// `pending`, `approved`, `declined`, `auto` (allowed without asking), `read` (a read).
     #[serde(default)]
     pub decision: String,
+    /// For a write the person is shown: what the file held then (`expected_sha256`, or
+    /// `create_new`), so the approved write never replaces a change made since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Value>,
 }
 
 /// What watchers of a conversation hear.
@@ -611,12 +615,12 @@ impl Generation {
                 Some(s) if self.auto_approved(s.name) => "auto",
                 Some(_) => "pending",
             };
-            let preview = if decision == "pending" && call.function.name == "write_file" {
-                self.diff_preview(&call).await
+            let (preview, seen) = if decision == "pending" && call.function.name == "write_file" {
+                self.diff_preview(&call).await.unzip()
             } else {
-                None
+                (None, None)
             };
-            stored.push(StoredCall { call, changes, preview, decision: decision.to_owned() });
+            stored.push(StoredCall { call, changes, preview, decision: decision.to_owned(), seen });
         }
         let pending: Vec<String> =
             stored.iter().filter(|c| c.decision == "pending").map(|c| c.call.id.clone()).collect();
@@ -689,22 +693,27 @@ impl Generation {
         }
     }
 
-    /// What a write would change, as a unified diff against the file now.
-    async fn diff_preview(&self, call: &ToolCall) -> Option<String> {
+    /// What a write would change, as a unified diff against the file now, and what the file
+    /// is now (as the arguments that hold the write to it).
+    async fn diff_preview(&self, call: &ToolCall) -> Option<(String, Value)> {
         let server = self.conv.server_id.as_deref()?;
         let args: Value = serde_json::from_str(&call.function.arguments).ok()?;
         let path = args["path"].as_str()?;
         let new = args["content"].as_str()?;
+        let mut seen = serde_json::json!({});
+        tools::Over::now(&self.state, server, path).await.into_args(&mut seen);
         let old = match tools::read_file(&self.state, server, path, 0, None).await {
             Ok(f) if f.encoding == "utf-8" => f.content,
             Ok(_) => {
-                return Some(format!("{path} is a binary file; it would be replaced by {} bytes of text", new.len()));
+                let said = format!("{path} is a binary file; it would be replaced by {} bytes of text", new.len());
+                return Some((said, seen));
             }
             Err(_) => String::new(),
         };
         let diff = similar::TextDiff::from_lines(old.as_str(), new);
         let name = path.trim_start_matches('/');
-        Some(diff.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string())
+        let text = diff.unified_diff().context_radius(3).header(&format!("a/{name}"), &format!("b/{name}")).to_string();
+        Some((text, seen))
     }
 
     /// Runs one call with the person's permissions, and records it for the agent.
@@ -713,9 +722,13 @@ impl Generation {
         let Some(server) = self.conv.server_id.as_deref() else {
             return Err(ErrorBody::new(porta_shared::ErrorCode::BadRequest, "this conversation is about no server"));
         };
-        let args: Value = serde_json::from_str(&c.call.function.arguments).map_err(|e| {
+        let mut args: Value = serde_json::from_str(&c.call.function.arguments).map_err(|e| {
             ErrorBody::new(porta_shared::ErrorCode::BadRequest, format!("the arguments are not JSON: {e}"))
         })?;
+        // What the person approved is the change to the file as it was shown.
+        if let Some(seen) = &c.seen {
+            tools::Over::from_args(seen).into_args(&mut args);
+        }
         let (scope, role) = if c.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
         let allowed = match self.user.require(scope) {
             Ok(()) => {
@@ -750,7 +763,8 @@ impl Generation {
 /// Asks the person, in a conversation of theirs with `agent` (made on first need), to
 /// approve a change an external agent (an MCP client) wants to make on `server`: the call is
 /// shown there with its command or diff until they decide, stop it, or `wait` runs out.
-/// Returns whether it was approved.
+/// Returns `None` when it was not approved; when it was, what the change is held to (for a
+/// write: the file as the person saw it, as arguments to merge into the call's).
 pub async fn ask_approval(
     state: &AppState,
     user: &AuthUser,
@@ -758,7 +772,7 @@ pub async fn ask_approval(
     server: &str,
     call: ToolCall,
     wait: Duration,
-) -> Result<bool> {
+) -> Result<Option<Value>> {
     let title = format!("Changes asked for by {}", agent.name);
     let existing = state
         .store
@@ -800,8 +814,9 @@ pub async fn ask_approval(
     };
     let asking =
         Generation { state: state.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
-    let preview = if call.function.name == "write_file" { asking.diff_preview(&call).await } else { None };
-    let mut stored = StoredCall { call, changes: true, preview, decision: "pending".into() };
+    let (preview, seen) =
+        if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (None, None) };
+    let mut stored = StoredCall { call, changes: true, preview, decision: "pending".into(), seen };
     let (tx, rx) = oneshot::channel();
     run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);
     let outcome = async {
@@ -828,7 +843,7 @@ pub async fn ask_approval(
         };
         stored.decision = if approved { "approved" } else { "declined" }.into();
         asking.save_calls(m.id, std::slice::from_ref(&stored), DONE).await;
-        Ok::<_, Error>(approved)
+        Ok::<_, Error>(approved.then(|| stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))))
     }
     .await;
     state.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
