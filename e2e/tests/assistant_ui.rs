@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
-    self, Browser, click, editor_text, terminal_text, type_keys, ui_stack, wait_for, with_screenshot_on_failure,
+    self, Browser, click, editor_text, terminal_text, ui_stack, wait_for, with_screenshot_on_failure,
 };
 use porta_e2e::llm::{Reply, ScriptedLlm};
 use porta_e2e::{ADMIN_PASSWORD, Api};
@@ -33,10 +33,10 @@ async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String
     }
 }
 
-/// Types into the panel's message box and sends.
+/// Types into the panel's message box (the element itself: the editor may take the focus
+/// when it finishes loading) and sends.
 async fn ask(c: &Client, text: &str) -> anyhow::Result<()> {
-    click(c, ".chat-input").await?;
-    type_keys(c, text).await?;
+    wait_for(c, ".chat-input").await?.send_keys(text).await?;
     click(c, ".chat-send").await
 }
 
@@ -67,6 +67,12 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         // A file open in the editor, to insert into.
         wait_for(c, ".files-entry[data-name='notes.txt'] > button.files-name").await?.click().await?;
         wait_for(c, ".editor-tab.active").await?;
+        let path = home.join("notes.txt").to_string_lossy().into_owned();
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while editor_text(c, &path).await?.is_none() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the editor never loaded notes.txt");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         click(c, "button.chat-toggle").await?;
         wait_for(c, ".chat-input").await?;
 
@@ -86,7 +92,6 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
 
         // Insert: at the editor's cursor (the start of the file).
         click(c, ".chat-code .chat-insert").await?;
-        let path = home.join("notes.txt").to_string_lossy().into_owned();
         let deadline = tokio::time::Instant::now() + SHORT;
         loop {
             let text = editor_text(c, &path).await?.unwrap_or_default();
@@ -234,8 +239,7 @@ async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<(
         click(c, &format!("{section} .test-provider")).await?;
         wait_text(c, &format!("{section} .provider-status"), "Connected: 2 models").await?;
         click(c, &format!("{section} .model-choice")).await?;
-        click(c, &format!("{section} .api-key")).await?;
-        type_keys(c, "sk-ui-secret-4321").await?;
+        wait_for(c, &format!("{section} .api-key")).await?.send_keys("sk-ui-secret-4321").await?;
         click(c, &format!("{section} .save-provider")).await?;
         wait_text(c, &format!("{section} .provider-status"), "Saved.").await?;
         let v = api.graphql("{ servers { workspaceId } }", json!({})).await?;
