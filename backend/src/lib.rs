@@ -21,6 +21,7 @@ pub mod projects;
 pub mod relay;
 pub mod state;
 pub mod teams;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -93,6 +94,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     origins.extend(config.allowed_origins.iter().cloned());
     let sealer = ai::secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
     auth::password::warm_up();
+    let telemetry = telemetry::Telemetry::new(store.clone());
     Ok(AppState {
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
         config: Arc::new(config),
@@ -109,6 +111,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         chats: Arc::default(),
         started: std::time::Instant::now(),
         port: bound.port(),
+        telemetry,
     })
 }
 
@@ -136,6 +139,7 @@ pub async fn serve(
             limiter.sweep();
         }
     });
+    let maintenance = tokio::spawn(state.telemetry.clone().run_maintenance());
     let app = http::router(state);
     // Keystrokes and echoes are tiny writes: Nagle's algorithm would hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
@@ -147,5 +151,6 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    maintenance.abort();
     result.context("server error")
 }

@@ -35,4 +35,6 @@ pub struct AppState {
     pub started: std::time::Instant,
     /// The port it listens on.
     pub port: u16,
+    /// Servers' samples: newest, live and stored.
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }

@@ -16,6 +16,7 @@ pub mod link;
 pub mod ring;
 pub mod search;
 pub mod sysinfo;
+pub mod telemetry;
 pub mod terminal;
 pub mod uploads;
 pub mod watch;

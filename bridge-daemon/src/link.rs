@@ -53,6 +53,8 @@ pub struct Bridge {
     pub default_cwd: String,
     /// Random id of this process (see [`Hello::instance`]).
     pub instance: String,
+    /// The newest telemetry sample, pushed to the backend as `sys.sample`.
+    pub telemetry: crate::telemetry::Latest,
 }
 
 /// Why a link ended.
@@ -125,9 +127,15 @@ fn hello(instance: &str) -> String {
         protocol: ProtocolRange::ours(),
         agent: format!("porta-bridge/{}", env!("CARGO_PKG_VERSION")),
         instance: instance.to_owned(),
-        capabilities: [capabilities::TERMINALS, capabilities::EXEC, capabilities::FILES, capabilities::SYSINFO]
-            .map(String::from)
-            .to_vec(),
+        capabilities: [
+            capabilities::TERMINALS,
+            capabilities::EXEC,
+            capabilities::FILES,
+            capabilities::SYSINFO,
+            capabilities::TELEMETRY,
+        ]
+        .map(String::from)
+        .to_vec(),
     })
     .encode()
 }
@@ -300,6 +308,9 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     };
     let mut writer = tokio::spawn(write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
     let silence = heartbeat * 3;
+    // The newest sample goes out as soon as the link is up, then each new one.
+    let mut telemetry = s.bridge.telemetry.clone();
+    telemetry.mark_changed();
     let result = loop {
         tokio::select! {
             msg = tokio::time::timeout(silence, stream.next()) => match msg {
@@ -311,6 +322,12 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
                 Ok(Some(Ok(_))) => {}
             },
             Some(stream) = exec_done_rx.recv() => { s.execs.remove(&stream); }
+            Ok(()) = telemetry.changed() => {
+                let sample = telemetry.borrow_and_update().clone();
+                if let Some(sample) = sample {
+                    s.out.text(Envelope::<BridgeEvent>::event((*sample).clone()).encode());
+                }
+            }
             r = &mut writer => break match r {
                 Ok(r) => r,
                 Err(e) => Err(LinkError::Protocol(format!("writer stopped: {e}"))),

@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -88,6 +89,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         archives: porta_bridge::archives::Archives::default(),
         default_cwd,
         instance: porta_bridge::new_instance_id(),
+        telemetry: porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval)),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -439,3 +439,67 @@ pub fn term_open(server: &str) -> porta_shared::client::TermOpen {
 pub fn is_code<T>(r: &Result<T, ErrorBody>, code: ErrorCode) -> bool {
     matches!(r, Err(e) if e.code == code)
 }
+
+/// A GraphQL subscription over `/graphql/ws` (the `graphql-transport-ws` protocol).
+pub struct Subscription {
+    ws: Socket,
+}
+
+impl Api {
+    /// Subscribes with `token` (an access or API token) in the `Authorization` header.
+    pub async fn subscribe_with(&self, token: &str, query: &str, variables: Value) -> anyhow::Result<Subscription> {
+        let url = format!("{}/graphql/ws", self.base.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request()?;
+        req.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse()?);
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse()?);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+        ws.send(Message::text(json!({ "type": "connection_init", "payload": {} }).to_string())).await?;
+        let mut sub = Subscription { ws };
+        let ack = sub.next_message(Duration::from_secs(10)).await?;
+        anyhow::ensure!(ack["type"] == "connection_ack", "no connection_ack: {ack}");
+        let start = json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
+        sub.ws.send(Message::text(start.to_string())).await?;
+        Ok(sub)
+    }
+
+    /// Subscribes as the signed-in user.
+    pub async fn subscribe(&self, query: &str, variables: Value) -> anyhow::Result<Subscription> {
+        self.subscribe_with(&self.access, query, variables).await
+    }
+}
+
+impl Subscription {
+    async fn next_message(&mut self, within: Duration) -> anyhow::Result<Value> {
+        loop {
+            let msg = tokio::time::timeout(within, self.ws.next())
+                .await
+                .context("nothing from the subscription in time")?
+                .context("the subscription socket closed")??;
+            match msg {
+                Message::Text(t) => {
+                    let v: Value = serde_json::from_str(&t)?;
+                    if v["type"] == "ping" {
+                        self.ws.send(Message::text(json!({ "type": "pong" }).to_string())).await?;
+                        continue;
+                    }
+                    return Ok(v);
+                }
+                Message::Close(f) => bail!("the subscription socket closed: {f:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next `next` payload's data; an `error` message (e.g. refused) is an `Err` carrying
+    /// its errors; `None` when the server completed the subscription.
+    pub async fn next(&mut self, within: Duration) -> anyhow::Result<Result<Option<Value>, Value>> {
+        let v = self.next_message(within).await?;
+        Ok(match v["type"].as_str() {
+            Some("next") if v["payload"]["errors"].is_array() => Err(v["payload"]["errors"].clone()),
+            Some("next") => Ok(Some(v["payload"]["data"].clone())),
+            Some("error") => Err(v["payload"].clone()),
+            Some("complete") => Ok(None),
+            _ => bail!("unexpected subscription message: {v}"),
+        })
+    }
+}

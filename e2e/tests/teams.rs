@@ -114,6 +114,8 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("servers", "{ servers { id } }".into(), OwnOnly),
         ("server", format!("{{ server(id: \"{s}\") {{ id }} }}"), Null),
         ("terminals", format!("{{ terminals(serverId: \"{s}\") {{ id }} }}"), Refused),
+        ("serverSample", format!("{{ serverSample(serverId: \"{s}\") {{ cpu }} }}"), Refused),
+        ("serverMetrics", format!("{{ serverMetrics(serverId: \"{s}\") {{ timestamps }} }}"), Refused),
         ("teams", "{ teams { id } }".into(), OwnOnly),
         ("team", format!("{{ team(id: \"{t}\") {{ id }} }}"), Refused),
         ("projects", format!("{{ projects(workspaceId: \"{w}\") {{ id }} }}"), Refused),
@@ -216,6 +218,7 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "term.signal" => json!({ "stream": 1, "signal": "int" }),
         "exec.start" => json!({ "server": s, "argv": ["true"] }),
         "chat.watch" | "chat.unwatch" => json!({ "conversation": a.conversation }),
+        "metrics.watch" | "metrics.unwatch" => json!({ "server": s }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),
         "fs.read" => json!({ "server": s, "path": p, "offset": 0 }),
@@ -271,9 +274,10 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/healthz", None),
         ("/readyz", None),
         ("/metrics", None),
-        ("/graphql", None),   // the GraphQL table
-        ("/api/ws", None),    // the stream table
-        ("/bridge/ws", None), // bridges only, with their own credential
+        ("/graphql", None),    // the GraphQL table
+        ("/graphql/ws", None), // subscriptions: checked below
+        ("/api/ws", None),     // the stream table
+        ("/bridge/ws", None),  // bridges only, with their own credential
         ("/api/auth/status", None),
         ("/api/auth/setup", None),
         ("/api/auth/login", None),
@@ -386,6 +390,28 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
                 assert!(a_ids.iter().all(|id| !text.contains(id.as_str())), "{field} shows team A's things: {v}");
             }
         }
+    }
+
+    // Subscriptions: every one is refused for team A's server.
+    let v = bob.graphql("{ __schema { subscriptionType { fields { name } } } }", json!({})).await?;
+    let subscriptions: Vec<&str> = v["data"]["__schema"]["subscriptionType"]["fields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    for field in &subscriptions {
+        let doc = match *field {
+            "serverSamples" => {
+                format!("subscription {{ serverSamples(serverIds: [\"{}\"]) {{ serverId }} }}", a.server)
+            }
+            other => panic!("no isolation check for subscription {other}"),
+        };
+        let errors = bob.subscribe(&doc, json!({})).await?.next(WAIT).await?.expect_err("refused");
+        assert!(
+            ["forbidden", "not_found"].contains(&errors[0]["extensions"]["code"].as_str().unwrap_or("")),
+            "{field}: {errors}"
+        );
     }
 
     // Stream socket: every request type is in the table and refused.

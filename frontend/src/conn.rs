@@ -74,6 +74,8 @@ struct Inner {
     sinks: RefCell<HashMap<StreamId, Weak<dyn StreamSink>>>,
     /// Who follows each watched conversation (`chat.watch`).
     chats: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
+    /// Who follows each watched server's telemetry (`metrics.watch`).
+    metrics: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
     /// The page left: stop reconnecting.
     closed: Cell<bool>,
 }
@@ -98,6 +100,7 @@ impl Conn {
             pending: RefCell::new(HashMap::new()),
             sinks: RefCell::new(HashMap::new()),
             chats: RefCell::new(HashMap::new()),
+            metrics: RefCell::new(HashMap::new()),
             closed: Cell::new(false),
         }));
         conn.connect_soon(0);
@@ -265,6 +268,7 @@ impl Conn {
                 let sink = match event_target(&env.msg) {
                     Target::Stream(stream) => self.0.sinks.borrow().get(&stream).and_then(Weak::upgrade),
                     Target::Chat(conversation) => self.0.chats.borrow().get(conversation).and_then(Weak::upgrade),
+                    Target::Metrics(server) => self.0.metrics.borrow().get(server).and_then(Weak::upgrade),
                 };
                 if let Some(sink) = sink {
                     sink.event(env.msg);
@@ -318,6 +322,15 @@ impl Conn {
         self.0.chats.borrow_mut().remove(conversation);
     }
 
+    /// Routes a server's `metrics.sample` events to `sink` (after `metrics.watch`).
+    pub fn register_metrics(&self, server: &str, sink: Weak<dyn StreamSink>) {
+        self.0.metrics.borrow_mut().insert(server.to_owned(), sink);
+    }
+
+    pub fn unregister_metrics(&self, server: &str) {
+        self.0.metrics.borrow_mut().remove(server);
+    }
+
     pub fn is_open(&self) -> bool {
         self.0.socket.borrow().is_some()
     }
@@ -327,6 +340,7 @@ impl Conn {
 enum Target<'a> {
     Stream(StreamId),
     Chat(&'a str),
+    Metrics(&'a str),
 }
 
 fn event_target(ev: &ClientEvent) -> Target<'_> {
@@ -339,5 +353,6 @@ fn event_target(ev: &ClientEvent) -> Target<'_> {
         ClientEvent::StreamClosed(e) => Target::Stream(e.stream),
         ClientEvent::ChatDelta(e) => Target::Chat(&e.conversation),
         ClientEvent::ChatChanged(e) => Target::Chat(&e.conversation),
+        ClientEvent::MetricsSample(e) => Target::Metrics(&e.server),
     }
 }

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Enrollment, Server, Session};
+use crate::conn::Conn;
 use crate::prefs;
 use crate::route::{self, Route};
 use crate::teams::{self, Team, TeamDetail, TeamSwitcher, can};
@@ -64,6 +65,11 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
         });
     });
     let look = RwSignal::new(prefs::look());
+    // Live telemetry for the cards.
+    let conn = StoredValue::new_local(Conn::open(session));
+    on_cleanup(move || conn.with_value(Conn::close));
+    let status_filter = RwSignal::new(String::new());
+    let workspace_filter = RwSignal::new(String::new());
     let enrollment = RwSignal::new(None::<(String, Enrollment)>);
     let add_server = move |workspace: String| {
         let Some(token) = token() else { return };
@@ -83,12 +89,22 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             return Vec::new();
         }
         let all = servers.get();
+        let status = status_filter.get();
+        let only = workspace_filter.get();
         d.workspaces
             .into_iter()
-            .filter(|w| w.deleted_ms.is_none())
+            .filter(|w| w.deleted_ms.is_none() && (only.is_empty() || only == w.id))
             .map(|w| {
-                let list: Vec<Server> =
-                    all.iter().filter(|s| s.workspace_id.as_deref() == Some(w.id.as_str())).cloned().collect();
+                let list: Vec<Server> = all
+                    .iter()
+                    .filter(|s| s.workspace_id.as_deref() == Some(w.id.as_str()))
+                    .filter(|s| match status.as_str() {
+                        "online" => s.online,
+                        "offline" => !s.online,
+                        _ => true,
+                    })
+                    .cloned()
+                    .collect();
                 (w, list)
             })
             .collect::<Vec<_>>()
@@ -138,6 +154,41 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
             </p>
+            <div class="filters" role="group" aria-label="Filter servers">
+                <label>
+                    "Status "
+                    <select
+                        class="status-filter"
+                        on:change=move |ev| status_filter.set(event_target_value(&ev))
+                        prop:value=move || status_filter.get()
+                    >
+                        <option value="">"All"</option>
+                        <option value="online">"Online"</option>
+                        <option value="offline">"Offline"</option>
+                    </select>
+                </label>
+                <label>
+                    "Workspace "
+                    <select
+                        class="workspace-filter"
+                        on:change=move |ev| workspace_filter.set(event_target_value(&ev))
+                        prop:value=move || workspace_filter.get()
+                    >
+                        <option value="">"All"</option>
+                        {move || {
+                            detail
+                                .get()
+                                .map(|d| {
+                                    d.workspaces
+                                        .into_iter()
+                                        .filter(|w| w.deleted_ms.is_none())
+                                        .map(|w| view! { <option value=w.id.clone()>{w.name.clone()}</option> })
+                                        .collect_view()
+                                })
+                        }}
+                    </select>
+                </label>
+            </div>
             <For
                 each=sections
                 key=|(w, list)| (w.id.clone(), w.name.clone(), list.iter().map(|s| (s.id.clone(), s.online)).collect::<Vec<_>>())
@@ -156,7 +207,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                             {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| view! { <EnrollPanel enrollment=e /> })}
                             <p class="empty" hidden=!empty>"No servers here yet."</p>
                             <ul class="servers">
-                                {list.iter().cloned().map(|s| server_row(s, route)).collect_view()}
+                                {list.iter().cloned().map(|s| server_row(s, route, session, conn)).collect_view()}
                             </ul>
                             <crate::projects::WorkspaceProjects
                                 session
@@ -173,7 +224,12 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     }
 }
 
-fn server_row(s: Server, route: RwSignal<Route>) -> impl IntoView {
+fn server_row(
+    s: Server,
+    route: RwSignal<Route>,
+    session: RwSignal<Option<Session>>,
+    conn: StoredValue<Conn, LocalStorage>,
+) -> impl IntoView {
     let status = if s.online { "online" } else { "offline" };
     let mut facts: Vec<String> = [s.os.clone(), s.arch.clone()].into_iter().flatten().collect();
     if !s.online {
@@ -186,6 +242,7 @@ fn server_row(s: Server, route: RwSignal<Route>) -> impl IntoView {
     }
     let to = Route::Server(s.id.clone());
     let href = to.path();
+    let pulse = s.online.then(|| view! { <crate::monitor::ServerPulse session conn server=s.id.clone() /> });
     let open = move |ev: leptos::ev::MouseEvent| {
         // Let the browser open new tabs and windows itself.
         if ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0 {
@@ -201,6 +258,7 @@ fn server_row(s: Server, route: RwSignal<Route>) -> impl IntoView {
                 <span class="name">{s.name}</span>
                 <span class="status">{status}</span>
                 <span class="facts">{facts.join(" · ")}</span>
+                {pulse}
             </a>
         </li>
     }

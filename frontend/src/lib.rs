@@ -14,6 +14,7 @@ mod conn;
 mod dashboard;
 mod editor;
 mod files;
+mod monitor;
 mod prefs;
 mod projects;
 mod recordings;

@@ -49,6 +49,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // The assistant, on the right when asked for (over everything on a phone).
     let chat_open = RwSignal::new(false);
     let chat_started = RwSignal::new(false);
+    // Charts over the terminals and editors, when asked for.
+    let monitor_open = RwSignal::new(false);
     let tree_root = RwSignal::new(None::<String>);
     let finder = files::Finder::default();
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
@@ -431,6 +433,15 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 >
                     "Assistant"
                 </button>
+                <button
+                    class="tool monitor-toggle"
+                    title="Monitor: charts and processes"
+                    aria-label="Monitor"
+                    aria-pressed=move || monitor_open.get().to_string()
+                    on:click=move |_| monitor_open.update(|o| *o = !*o)
+                >
+                    "Monitor"
+                </button>
                 <Toolbar look page active_tab active_editor editor_active finder />
             </div>
             <SearchBar page active_tab />
@@ -438,6 +449,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 "No terminal is open on this server. As a viewer you watch the terminals others open here."
             </p>
             <div class="panes">
+                <Show when=move || monitor_open.get()>
+                    <section class="monitor-pane">
+                        <crate::monitor::MonitorPanel session conn=conn_ref server=id.get_value() />
+                    </section>
+                </Show>
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab /> })}
                 </For>

@@ -26,6 +26,8 @@ pub mod capabilities {
     pub const EXEC: &str = "exec";
     pub const FILES: &str = "fs";
     pub const SYSINFO: &str = "sys";
+    /// Pushes a `sys.sample` every few seconds.
+    pub const TELEMETRY: &str = "telemetry";
 }
 
 /// The first message of a bridge connection.
@@ -732,5 +734,6 @@ messages! {
         "term.exited" => TermExited(TermExited),
         "exec.exited" => ExecExited(ExecExited),
         "fs.changed" => FsChanged(FsChanged),
+        "sys.sample" => SysSample(crate::telemetry::Sample),
     }
 }

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bridge::{self, TermInfo};
 use crate::envelope::{ErrorBody, Request, messages};
+use crate::telemetry::Sample;
 use crate::types::{Env, ExitStatus, ServerId, Signal, StreamId, TermId, TermSize};
 
 /// A bridge request addressed to one server, relayed as-is.
@@ -178,6 +179,33 @@ pub struct ChatChanged {
     pub finished: bool,
 }
 
+/// Follow a server's telemetry: each sample its bridge reports arrives as a
+/// `metrics.sample` event, until `metrics.unwatch` or the socket closes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsWatch {
+    pub server: ServerId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsWatching {
+    /// The newest sample when watching began; absent when the server has not reported since
+    /// the backend started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Sample>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsUnwatch {
+    pub server: ServerId,
+}
+
+/// A new sample from a watched server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsSample {
+    pub server: ServerId,
+    pub sample: Sample,
+}
+
 messages! {
     /// Requests a browser sends on `/api/ws`.
     pub enum ClientRequest {
@@ -214,6 +242,8 @@ messages! {
         "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
+        "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,
+        "metrics.unwatch" => MetricsUnwatch(MetricsUnwatch) -> bridge::Done,
     }
 }
 
@@ -267,5 +297,6 @@ messages! {
         "stream.closed" => StreamClosed(StreamClosed),
         "chat.delta" => ChatDelta(ChatDelta),
         "chat.changed" => ChatChanged(ChatChanged),
+        "metrics.sample" => MetricsSample(MetricsSample),
     }
 }

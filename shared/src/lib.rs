@@ -8,13 +8,15 @@
 //!   sequence number) followed by raw bytes, for terminal and exec output on the hot path.
 //!
 //! Channels: [`bridge`] (bridge daemon ⇄ backend, `/bridge/ws`), [`client`] (browser ⇄
-//! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints).
+//! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints), and [`telemetry`] (what
+//! bridges report about their machines).
 
 pub mod api;
 pub mod bridge;
 pub mod client;
 pub mod envelope;
 pub mod frame;
+pub mod telemetry;
 pub mod types;
 pub mod version;
 

@@ -11,15 +11,16 @@ pub struct Template {
     pub tools: &'static [&'static str],
 }
 
-const READS: &[&str] = &["list_dir", "read_file", "search", "system_info"];
-const ALL: &[&str] = &["list_dir", "read_file", "search", "system_info", "write_file", "run_command"];
-const READS_AND_RUN: &[&str] = &["list_dir", "read_file", "search", "system_info", "run_command"];
+const READS: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics"];
+const ALL: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "write_file", "run_command"];
+const READS_AND_RUN: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "run_command"];
 
 pub const TEMPLATES: &[Template] = &[
     Template {
         name: "performance-monitor",
         title: "Performance monitor",
-        prompt: "You watch this server's performance. Look at load, memory, disks and the busiest processes \
+        prompt: "You watch this server's performance. Start from its monitoring data (recent_metrics: CPU, load, \
+                 memory, disks, network, the busiest processes, over the last hour or longer), then look closer \
                  (with read-only commands such as `uptime`, `free -m`, `df -h`, `ps aux --sort=-%cpu | head`), \
                  say what is abnormal and why, and propose fixes; never change anything without saying so first.",
         tools: READS_AND_RUN,

@@ -163,6 +163,73 @@ pub async fn system_info(state: &AppState, server: &str) -> Result<SysInfo, Erro
     command::ask(state, server, bridge::SysInfoRequest {}.into()).await
 }
 
+/// One metric over a window, for a model: its average, extremes, newest value and a short
+/// series of averages (oldest first).
+#[derive(Debug, Serialize)]
+pub struct MetricSummary {
+    pub metric: &'static str,
+    pub label: &'static str,
+    pub avg: String,
+    pub min: String,
+    pub max: String,
+    pub latest: Option<String>,
+    pub series: Vec<f32>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecentMetrics {
+    pub minutes: i64,
+    /// Samples the window holds.
+    pub samples: u64,
+    pub metrics: Vec<MetricSummary>,
+    /// The busiest processes in the newest sample: name, pid, CPU % of a core, memory.
+    pub top_processes: Vec<String>,
+}
+
+/// Most minutes `recent_metrics` looks back (30 days).
+pub const MAX_METRIC_MINUTES: i64 = 30 * 24 * 60;
+
+/// What the server's telemetry says about the last `minutes`.
+pub async fn recent_metrics(state: &AppState, server: &str, minutes: i64) -> Result<RecentMetrics, ErrorBody> {
+    use crate::telemetry::points::Point;
+    use porta_shared::telemetry::{Metric, format_value};
+    if !(1..=MAX_METRIC_MINUTES).contains(&minutes) {
+        let msg = format!("minutes must be between 1 and {MAX_METRIC_MINUTES}");
+        return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
+    }
+    let now = crate::now_ms();
+    let series = state
+        .telemetry
+        .range(server, now - minutes * 60_000, now, 24)
+        .await
+        .map_err(|e| crate::error::Error::from(e).to_body())?;
+    let all = Point::merge(now, &series.points);
+    let latest = state.telemetry.latest(server);
+    let shown = |m: Metric, v: f32| v.is_finite().then(|| format_value(m.unit(), f64::from(v)));
+    let metrics = Metric::ALL
+        .into_iter()
+        .filter(|m| all.avg[m.index()].is_finite())
+        .map(|m| {
+            let i = m.index();
+            MetricSummary {
+                metric: m.name(),
+                label: m.label(),
+                avg: shown(m, all.avg[i]).unwrap_or_default(),
+                min: shown(m, all.min[i]).unwrap_or_default(),
+                max: shown(m, all.max[i]).unwrap_or_default(),
+                latest: latest.as_ref().and_then(|s| shown(m, s.value(m))),
+                series: series.points.iter().map(|p| (p.avg[i] * 100.0).round() / 100.0).collect(),
+            }
+        })
+        .collect();
+    let top_processes = latest
+        .iter()
+        .flat_map(|s| s.top.iter())
+        .map(|p| format!("{} (pid {}): {:.1} % CPU, {} MB", p.name, p.pid, p.cpu, p.memory / 1_000_000))
+        .collect();
+    Ok(RecentMetrics { minutes, samples: u64::from(all.n), metrics, top_processes })
+}
+
 /// Runs a command line through `sh -c` in `cwd`, killed after `timeout`.
 pub async fn run(
     state: &AppState,
@@ -251,6 +318,16 @@ pub const CATALOGUE: &[Spec] = &[
         changes: false,
     },
     Spec {
+        name: "recent_metrics",
+        description: "The server's monitoring data over the last minutes: CPU, load, memory, swap, disk, disk and network rates, processes (average, min, max, newest, a short series) and the busiest processes now.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "properties": {
+                "minutes": { "type": "integer", "minimum": 1, "maximum": MAX_METRIC_MINUTES, "description": "How far back to look (60 when absent)." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
         name: "write_file",
         description: "Replace a file's whole content (creating it if needed). The user sees the change as a diff and approves it first.",
         parameters: || {
@@ -313,6 +390,15 @@ pub async fn call(
             to_json(serde_json::to_value(search(state, server, arg(args, "path")?, arg(args, "pattern")?).await?))
         }
         "system_info" => to_json(serde_json::to_value(system_info(state, server).await?)),
+        "recent_metrics" => {
+            let minutes = match &args["minutes"] {
+                serde_json::Value::Null => 60,
+                v => v.as_i64().ok_or_else(|| {
+                    ErrorBody::new(ErrorCode::BadRequest, "the argument \"minutes\" must be a whole number")
+                })?,
+            };
+            to_json(serde_json::to_value(recent_metrics(state, server, minutes).await?))
+        }
         "write_file" => {
             let data = arg(args, "content")?.as_bytes().to_vec();
             let over = Over::from_args(args);

@@ -23,6 +23,18 @@ pub fn is_api_token(s: &str) -> bool {
     s.trim().starts_with(PREFIX)
 }
 
+/// Whether a caller authorised earlier may go on: a session may; an API token only while it is
+/// neither revoked nor expired (a database hiccup gives the benefit of the doubt until the
+/// next check).
+pub async fn still_valid(store: &crate::db::Store, access: &Access) -> bool {
+    let Access::Token { id, .. } = access else { return true };
+    match store.api_token(id).await {
+        Ok(Some(t)) => t.revoked_ms.is_none() && t.expires_ms.is_none_or(|at| at > now_ms()),
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
 /// The user and scopes behind a token; an unknown, revoked or expired token is refused.
 pub async fn authenticate(state: &AppState, secret: &str) -> Result<AuthUser> {
     let refused = || Error::Unauthorized("the API token is unknown, revoked or expired".into());

@@ -14,11 +14,13 @@ use crate::teams::Role;
 
 mod agents;
 mod assistant;
+mod metrics;
 mod projects;
 mod recordings;
 mod teams;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
 pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
+pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};

@@ -4,12 +4,13 @@
 mod assistant;
 mod projects;
 mod teams;
+mod telemetry;
 
-use async_graphql::{Context, EmptySubscription, ErrorExtensions, MergedObject, Object, SimpleObject};
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql::{Context, ErrorExtensions, MergedObject, Object, SimpleObject};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::routing::{get, post};
 use porta_shared::bridge::{TermList, TermListed};
 use porta_shared::{ErrorBody, ErrorCode};
 
@@ -22,23 +23,62 @@ use crate::relay::bus::Route;
 use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
-pub type Schema = async_graphql::Schema<Query, Mutation, EmptySubscription>;
+pub type Schema = async_graphql::Schema<Query, Mutation, telemetry::Subscription>;
 
 #[derive(MergedObject, Default)]
-pub struct Query(CoreQuery, teams::TeamQuery, projects::ProjectQuery, assistant::AssistantQuery);
+pub struct Query(
+    CoreQuery,
+    teams::TeamQuery,
+    projects::ProjectQuery,
+    assistant::AssistantQuery,
+    telemetry::TelemetryQuery,
+);
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(CoreMutation, teams::TeamMutation, projects::ProjectMutation, assistant::AssistantMutation);
 
 pub fn schema() -> Schema {
-    async_graphql::Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)
         .limit_depth(12)
         .limit_complexity(500)
         .finish()
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/graphql", post(graphql))
+    Router::new().route("/graphql", post(graphql)).route("/graphql/ws", get(graphql_ws))
+}
+
+#[derive(serde::Deserialize)]
+struct WsQuery {
+    ticket: Option<String>,
+}
+
+/// Subscriptions over WebSocket (`graphql-transport-ws`, or the older `graphql-ws`). The
+/// caller is known before the upgrade: an `Authorization`/`X-PORTA-TOKEN` header, or (from a
+/// browser, which cannot set headers) `?ticket=` from `/api/ws/ticket`.
+async fn graphql_ws(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    user: MaybeAuthUser,
+    axum::extract::Query(q): axum::extract::Query<WsQuery>,
+    protocol: GraphQLProtocol,
+    ws: WebSocketUpgrade,
+) -> crate::error::Result<axum::response::Response> {
+    crate::http::origin::check(&state.origins, &headers)?;
+    let user = match (user.0, q.ticket) {
+        (Some(u), _) => u,
+        (None, Some(ticket)) => crate::relay::client::redeem_ticket(&state, &ticket).await?,
+        (None, None) => {
+            return Err(Error::Unauthorized("sign in: send an access or API token, or a ?ticket=".into()));
+        }
+    };
+    let mut data = async_graphql::Data::default();
+    data.insert(state.clone());
+    data.insert(user);
+    let schema = state.schema.clone();
+    Ok(ws
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).with_data(data).serve()))
 }
 
 async fn graphql(State(state): State<AppState>, user: MaybeAuthUser, req: GraphQLRequest) -> GraphQLResponse {

@@ -56,19 +56,25 @@ pub async fn client_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let ticket =
         q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
+    let crate::auth::AuthUser(user, access) = redeem_ticket(&state, &ticket).await?;
+    Ok(ws
+        .max_message_size(MAX_WS_MESSAGE)
+        .read_buffer_size(READ_BUFFER)
+        .on_upgrade(move |socket| Session::run(socket, state, user, access)))
+}
+
+/// The caller a WebSocket ticket (from `/api/ws/ticket`) was issued to; the ticket is spent.
+pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<crate::auth::AuthUser> {
     let (user_id, access) = state
         .tickets
-        .redeem(&ticket)
+        .redeem(ticket)
         .ok_or_else(|| Error::Unauthorized("the WebSocket ticket is invalid, used or expired".into()))?;
     let user = state
         .store
         .user_by_id(&user_id)
         .await?
         .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
-    Ok(ws
-        .max_message_size(MAX_WS_MESSAGE)
-        .read_buffer_size(READ_BUFFER)
-        .on_upgrade(move |socket| Session::run(socket, state, user, access)))
+    Ok(crate::auth::AuthUser(user, access))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,9 +212,11 @@ struct Session {
     streams: HashMap<StreamId, StreamState>,
     pending: FuturesUnordered<BoxFuture<Done>>,
     out: Vec<Message>,
-    /// Conversations watched, each by a task relaying its events into `chat_tx`.
+    /// Conversations watched, each by a task relaying its events into `relayed`.
     chats: HashMap<String, tokio::task::JoinHandle<()>>,
-    chat_tx: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
+    /// Servers whose telemetry is watched, each by a task relaying samples into `relayed`.
+    metrics: HashMap<ServerId, tokio::task::JoinHandle<()>>,
+    relayed: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
@@ -221,7 +229,7 @@ impl Session {
         let mut presence = state.bus.presence();
         let mut access_changed = state.store.access_changes();
         state.metrics.client_sockets.inc();
-        let (chat_tx, mut chat_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (relayed, mut relayed_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut s = Session {
             state: state.clone(),
             caller: Caller { state: state.clone(), user, access },
@@ -230,7 +238,8 @@ impl Session {
             pending: FuturesUnordered::new(),
             out: Vec::new(),
             chats: HashMap::new(),
-            chat_tx,
+            metrics: HashMap::new(),
+            relayed,
         };
         let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
         let mut ping = tokio::time::interval(heartbeat);
@@ -249,7 +258,7 @@ impl Session {
                 }
                 Some(delivery) = inbox.recv() => s.on_delivery(delivery),
                 Some(done) = s.pending.next(), if !s.pending.is_empty() => s.on_done(done),
-                Some(ev) = chat_rx.recv() => s.event(ev),
+                Some(ev) = relayed_rx.recv() => s.event(ev),
                 Ok(()) = access_changed.changed() => {
                     if !s.recheck_access().await {
                         // 1008: policy violation, with the reason for whoever reads it.
@@ -575,6 +584,21 @@ impl Session {
                 };
                 self.reply(id.as_deref(), result);
             }
+            C::MetricsWatch(r) => {
+                self.caller.grant(&r.server, need).await?;
+                let watching = self.watch_metrics(r.server);
+                self.reply(id.as_deref(), Ok::<_, ErrorBody>(watching));
+            }
+            C::MetricsUnwatch(r) => {
+                let result = match self.metrics.remove(&r.server) {
+                    Some(relay) => {
+                        relay.abort();
+                        Ok(bridge::Done {})
+                    }
+                    None => Err(err(ErrorCode::NotFound, format!("server {} is not watched here", r.server))),
+                };
+                self.reply(id.as_deref(), result);
+            }
         }
         Ok(())
     }
@@ -617,17 +641,11 @@ impl Session {
     /// stays open for watching. False when the socket's own API token was revoked or expired:
     /// the socket closes.
     async fn recheck_access(&mut self) -> bool {
-        if let Access::Token { id, .. } = &self.caller.access {
-            let live = match self.state.store.api_token(id).await {
-                Ok(Some(t)) => t.revoked_ms.is_none() && t.expires_ms.is_none_or(|at| at > crate::now_ms()),
-                Ok(None) => false,
-                Err(_) => true,
-            };
-            if !live {
-                return false;
-            }
+        if !crate::auth::api_tokens::still_valid(&self.state.store, &self.caller.access).await {
+            return false;
         }
-        let servers: std::collections::HashSet<ServerId> = self.streams.values().map(|s| s.server.clone()).collect();
+        let servers: std::collections::HashSet<ServerId> =
+            self.streams.values().map(|s| s.server.clone()).chain(self.metrics.keys().cloned()).collect();
         for server in servers {
             let role = match authorize_server(
                 &self.state.store,
@@ -644,6 +662,11 @@ impl Session {
                 // A database hiccup: keep things as they are until the next change.
                 Err(_) => continue,
             };
+            if role.is_none() {
+                if let Some(relay) = self.metrics.remove(&server) {
+                    relay.abort();
+                }
+            }
             let ids: Vec<StreamId> =
                 self.streams.iter().filter(|(_, s)| s.server == server).map(|(id, _)| *id).collect();
             for stream in ids {
@@ -735,6 +758,8 @@ impl Session {
                     ),
                     // Handled above; a watch's events never end its stream.
                     BridgeEvent::FsChanged(_) => return,
+                    // Samples reach tabs through the telemetry store, never on a stream.
+                    BridgeEvent::SysSample(_) => return,
                 };
                 let text = Message::text(Envelope::<ClientEvent>::event(event).encode());
                 match self.streams.get_mut(&stream).map(|s| &mut s.phase) {
@@ -954,7 +979,7 @@ impl Session {
         let user = crate::auth::AuthUser(self.caller.user.clone(), self.caller.access.clone());
         crate::ai::chat::conversation(&self.state, &user, &conversation).await.map_err(|e| e.to_body())?;
         let (message, text, mut rx) = self.state.chats.watch(&conversation);
-        let tx = self.chat_tx.clone();
+        let tx = self.relayed.clone();
         let id = conversation.clone();
         let relay = tokio::spawn(async move {
             use crate::ai::chat::ChatEvent;
@@ -983,9 +1008,36 @@ impl Session {
         Ok(client::ChatWatching { message, text })
     }
 
+    /// Relays `server`'s samples to this tab (the caller was authorised) until unwatched.
+    fn watch_metrics(&mut self, server: ServerId) -> client::MetricsWatching {
+        let mut rx = self.state.telemetry.subscribe();
+        let latest = self.state.telemetry.latest(&server).map(|s| (*s).clone());
+        let tx = self.relayed.clone();
+        let id = server.clone();
+        let relay = tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(live) if live.server == id => {
+                        let ev = client::MetricsSample { server: id.clone(), sample: (*live.sample).clone() };
+                        if tx.send(ev.into()).is_err() {
+                            break;
+                        }
+                    }
+                    // Another server's, or fell behind: the next sample is seconds away.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        if let Some(old) = self.metrics.insert(server, relay) {
+            old.abort();
+        }
+        client::MetricsWatching { latest }
+    }
+
     /// The tab is gone: detach its terminals (they keep running) and cancel its commands.
     fn close_all(&mut self) {
-        for (_, relay) in self.chats.drain() {
+        for (_, relay) in self.chats.drain().chain(self.metrics.drain()) {
             relay.abort();
         }
         let streams: Vec<(StreamId, StreamState)> = self.streams.drain().collect();
@@ -1077,6 +1129,7 @@ fn needs(msg: &ClientRequest) -> (Scope, (Role, &'static str)) {
         | C::GitHead(_)
         | C::SysInfo(_) => (Scope::Read, (Role::Viewer, "reading")),
         C::ChatWatch(_) | C::ChatUnwatch(_) => (Scope::Read, (Role::Viewer, "following a conversation")),
+        C::MetricsWatch(_) | C::MetricsUnwatch(_) => (Scope::Read, (Role::Viewer, "watching telemetry")),
     }
 }
 

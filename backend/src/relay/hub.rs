@@ -193,7 +193,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break "the bridge disconnected".to_owned(),
                     Some(Ok(Message::Binary(bytes))) => relay_frame(&state, &routes, bytes),
                     Some(Ok(Message::Text(text))) => {
-                        on_text(&state, &mut pending, &mut routes, &text);
+                        on_text(&state, &server.id, &mut pending, &mut routes, &text);
                     }
                     Some(Ok(_)) => {}
                 }
@@ -306,7 +306,7 @@ fn relay_frame(state: &AppState, routes: &Routes, bytes: bytes::Bytes) {
     state.bus.to_client(client, ToClient::Frame(bytes));
 }
 
-fn on_text(state: &AppState, pending: &mut HashMap<u64, Pending>, routes: &mut Routes, text: &str) {
+fn on_text(state: &AppState, server: &str, pending: &mut HashMap<u64, Pending>, routes: &mut Routes, text: &str) {
     match Incoming::<BridgeEvent>::decode(text) {
         Ok(Incoming::Reply(reply)) => {
             let waiter = reply.id.as_deref().and_then(|id| id.parse::<u64>().ok()).and_then(|id| pending.remove(&id));
@@ -321,6 +321,9 @@ fn on_text(state: &AppState, pending: &mut HashMap<u64, Pending>, routes: &mut R
                 None => tracing::debug!(id = ?reply.id, "a reply nobody waits for"),
             }
         }
+        Ok(Incoming::Message(Envelope { msg: BridgeEvent::SysSample(sample), .. })) => {
+            state.telemetry.ingest(server, sample);
+        }
         Ok(Incoming::Message(env)) => {
             let client = match &env.msg {
                 // The stream is over after these events.
@@ -328,6 +331,7 @@ fn on_text(state: &AppState, pending: &mut HashMap<u64, Pending>, routes: &mut R
                 BridgeEvent::ExecExited(e) => routes.close(e.stream),
                 // A watch goes on until it is unwatched.
                 BridgeEvent::FsChanged(e) => routes.get(e.stream),
+                BridgeEvent::SysSample(_) => None,
             };
             if let Some(client) = client {
                 state.bus.to_client(client, ToClient::Event(env.msg));

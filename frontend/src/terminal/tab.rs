@@ -467,7 +467,8 @@ impl StreamSink for TermTab {
             ClientEvent::ExecExited(_)
             | ClientEvent::FsChanged(_)
             | ClientEvent::ChatDelta(_)
-            | ClientEvent::ChatChanged(_) => {}
+            | ClientEvent::ChatChanged(_)
+            | ClientEvent::MetricsSample(_) => {}
         }
     }
 }

@@ -1,0 +1,100 @@
+//! Telemetry storage: points of every server's metric series (see migration 0009).
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::Store;
+
+/// One stored point, its values still encoded.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredPoint {
+    pub server_id: String,
+    pub res: i64,
+    pub ts: i64,
+    pub n: i64,
+    pub data: Vec<u8>,
+}
+
+/// Rows and bytes of one resolution, for measuring what storage costs.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PointStats {
+    pub res: i64,
+    pub points: i64,
+    pub bytes: i64,
+}
+
+impl Store {
+    /// Writes points in one transaction, replacing any with the same key.
+    pub async fn put_points(&self, points: &[StoredPoint]) -> sqlx::Result<()> {
+        // SQLite allows 32766 bound values; five per row.
+        let mut tx = self.pool.begin().await?;
+        for chunk in points.chunks(1000) {
+            let mut b: QueryBuilder<'_, Sqlite> =
+                QueryBuilder::new("INSERT OR REPLACE INTO metric_points (server_id, res, ts, n, data) ");
+            b.push_values(chunk, |mut row, p| {
+                row.push_bind(&p.server_id).push_bind(p.res).push_bind(p.ts).push_bind(p.n).push_bind(&p.data);
+            });
+            b.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    }
+
+    /// A server's points of resolution `res` with `from <= ts < to`, oldest first.
+    pub async fn points(&self, server: &str, res: i64, from: i64, to: i64) -> sqlx::Result<Vec<StoredPoint>> {
+        sqlx::query_as(
+            "SELECT server_id, res, ts, n, data FROM metric_points \
+             WHERE server_id = ? AND res = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        )
+        .bind(server)
+        .bind(res)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// The time of a server's newest point of resolution `res`.
+    pub async fn last_point_ts(&self, server: &str, res: i64) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar("SELECT MAX(ts) FROM metric_points WHERE server_id = ? AND res = ?")
+            .bind(server)
+            .bind(res)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// The time of a server's oldest point of resolution `res`.
+    pub async fn first_point_ts(&self, server: &str, res: i64) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar("SELECT MIN(ts) FROM metric_points WHERE server_id = ? AND res = ?")
+            .bind(server)
+            .bind(res)
+            .fetch_one(&self.pool)
+            .await
+    }
+
+    /// Every server that may have points (telemetry is kept for revoked servers until it
+    /// ages out).
+    pub async fn all_server_ids(&self) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(&self.pool).await
+    }
+
+    /// Deletes a server's points of resolution `res` older than `before`; how many went.
+    pub async fn prune_points(&self, server: &str, res: i64, before: i64) -> sqlx::Result<u64> {
+        sqlx::query("DELETE FROM metric_points WHERE server_id = ? AND res = ? AND ts < ?")
+            .bind(server)
+            .bind(res)
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    /// Points and payload bytes per resolution, for one server or all.
+    pub async fn point_stats(&self, server: Option<&str>) -> sqlx::Result<Vec<PointStats>> {
+        sqlx::query_as(
+            "SELECT res, COUNT(*) AS points, COALESCE(SUM(LENGTH(data) + LENGTH(server_id) + 24), 0) AS bytes \
+             FROM metric_points WHERE ?1 IS NULL OR server_id = ?1 GROUP BY res ORDER BY res",
+        )
+        .bind(server)
+        .fetch_all(&self.pool)
+        .await
+    }
+}
