@@ -28,9 +28,9 @@ pub struct Live {
     pub sample: Arc<Sample>,
 }
 
-/// Samples closer together than this are passed on live but not stored (a bridge told to
-/// sample faster than the series' resolution, or misbehaving).
-const MIN_STORED_GAP_MS: i64 = 1_000;
+/// Samples closer together than this are passed on live but not stored: a bridge may sample
+/// every second at most, and one arriving early by network jitter is still stored.
+const MIN_STORED_GAP_MS: i64 = 500;
 /// Samples waiting for the writer; beyond this, new ones are dropped (and counted).
 const QUEUE: usize = 100_000;
 /// How long the writer gathers samples into one transaction.
