@@ -8,6 +8,7 @@
 
 pub mod agents;
 pub mod ai;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod config;
@@ -112,6 +113,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         started: std::time::Instant::now(),
         port: bound.port(),
         telemetry,
+        alerts: Arc::new(alerts::Alerts::new(alerts::notify::Retry::default())?),
     })
 }
 
@@ -140,6 +142,7 @@ pub async fn serve(
         }
     });
     let maintenance = tokio::spawn(state.telemetry.clone().run_maintenance());
+    let alerting = tokio::spawn(alerts::run(state.clone()));
     let app = http::router(state);
     // Keystrokes and echoes are tiny writes: Nagle's algorithm would hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
@@ -152,5 +155,6 @@ pub async fn serve(
         .await;
     sweeper.abort();
     maintenance.abort();
+    alerting.abort();
     result.context("server error")
 }

@@ -37,4 +37,6 @@ pub struct AppState {
     pub port: u16,
     /// Servers' samples: newest, live and stored.
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// Alert rules' engine and notification channels.
+    pub alerts: Arc<crate::alerts::Alerts>,
 }

@@ -28,6 +28,8 @@ struct TeamA {
     project: String,
     agent: String,
     conversation: String,
+    alert_channel: String,
+    alert_rule: String,
 }
 
 async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
@@ -74,8 +76,18 @@ async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
     let v = api.graphql(q, json!({ "w": workspace })).await?;
     let conversation = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
     anyhow::ensure!(!conversation.is_empty(), "conversation: {v}");
+    // An alert channel (to a port nothing listens on) and a rule.
+    let q = "mutation($w: String!) { createAlertChannel(workspaceId: $w, name: \"a\", kind: \"webhook\", url: \"http://127.0.0.1:9/x\") { id } }";
+    let v = api.graphql(q, json!({ "w": workspace })).await?;
+    let alert_channel = v["data"]["createAlertChannel"]["id"].as_str().unwrap_or_default().to_owned();
+    let q = "mutation($w: String!) { createAlertRule(workspaceId: $w, name: \"a\", kind: \"offline\", forSecs: 3600) { id } }";
+    let v = api.graphql(q, json!({ "w": workspace })).await?;
+    let alert_rule = v["data"]["createAlertRule"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!alert_channel.is_empty() && !alert_rule.is_empty(), "alerts: {v}");
     anyhow::ensure!(!workspace.is_empty() && !invitation.is_empty() && !token.is_empty(), "set-up failed");
     Ok(TeamA {
+        alert_channel,
+        alert_rule,
         team,
         workspace,
         server: stack.server_id.clone(),
@@ -114,6 +126,29 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("servers", "{ servers { id } }".into(), OwnOnly),
         ("server", format!("{{ server(id: \"{s}\") {{ id }} }}"), Null),
         ("terminals", format!("{{ terminals(serverId: \"{s}\") {{ id }} }}"), Refused),
+        ("alertChannels", format!("{{ alertChannels(workspaceId: \"{w}\") {{ id }} }}"), Refused),
+        ("alertRules", format!("{{ alertRules(workspaceId: \"{w}\") {{ id }} }}"), Refused),
+        ("alerts", "{ alerts { id workspaceId } }".into(), OwnOnly),
+        (
+            "createAlertChannel",
+            format!(
+                "mutation {{ createAlertChannel(workspaceId: \"{w}\", name: \"b\", kind: \"webhook\", url: \"http://127.0.0.1:9/b\") {{ id }} }}"
+            ),
+            Refused,
+        ),
+        ("deleteAlertChannel", format!("mutation {{ deleteAlertChannel(id: \"{}\") }}", a.alert_channel), Refused),
+        ("testAlertChannel", format!("mutation {{ testAlertChannel(id: \"{}\") {{ ok }} }}", a.alert_channel), Refused),
+        (
+            "createAlertRule",
+            format!("mutation {{ createAlertRule(workspaceId: \"{w}\", name: \"b\", kind: \"offline\") {{ id }} }}"),
+            Refused,
+        ),
+        (
+            "setAlertRuleEnabled",
+            format!("mutation {{ setAlertRuleEnabled(id: \"{}\", enabled: false) {{ id }} }}", a.alert_rule),
+            Refused,
+        ),
+        ("deleteAlertRule", format!("mutation {{ deleteAlertRule(id: \"{}\") }}", a.alert_rule), Refused),
         ("serverSample", format!("{{ serverSample(serverId: \"{s}\") {{ cpu }} }}"), Refused),
         ("serverMetrics", format!("{{ serverMetrics(serverId: \"{s}\") {{ timestamps }} }}"), Refused),
         ("teams", "{ teams { id } }".into(), OwnOnly),

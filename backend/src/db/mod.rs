@@ -13,12 +13,14 @@ use crate::now_ms;
 use crate::teams::Role;
 
 mod agents;
+mod alerts;
 mod assistant;
 mod metrics;
 mod projects;
 mod recordings;
 mod teams;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
+pub use alerts::{AlertChannel, AlertDelivery, AlertEvent, AlertRule};
 pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
 pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;

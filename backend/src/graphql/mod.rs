@@ -1,6 +1,7 @@
 //! GraphQL at `/graphql`: everything that is not a byte stream. Servers, terminals, tokens and
 //! the audit log here; teams, members, workspaces and invitations in [`teams`].
 
+mod alerts;
 mod assistant;
 mod projects;
 mod teams;
@@ -32,10 +33,17 @@ pub struct Query(
     projects::ProjectQuery,
     assistant::AssistantQuery,
     telemetry::TelemetryQuery,
+    alerts::AlertQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(CoreMutation, teams::TeamMutation, projects::ProjectMutation, assistant::AssistantMutation);
+pub struct Mutation(
+    CoreMutation,
+    teams::TeamMutation,
+    projects::ProjectMutation,
+    assistant::AssistantMutation,
+    alerts::AlertMutation,
+);
 
 pub fn schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)

@@ -1,0 +1,395 @@
+//! Alerting: rules over servers' telemetry and heartbeats, the alerts they raise, and the
+//! notifications those send.
+//!
+//! One task ([`run`]) watches every sample as it arrives and every server coming and going,
+//! feeds the rules' conditions to the [`engine`], records what fires and resolves as alert
+//! events, and hands each to the rule's channels ([`notify`]), retried with backoff and logged
+//! per attempt. Rules are read again whenever they change.
+
+pub mod engine;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use porta_shared::telemetry::{Metric, Sample, format_value};
+use tokio::sync::{Notify, broadcast};
+
+use crate::db::{AlertChannel, AlertRule};
+use crate::now_ms;
+use crate::relay::bus::Presence;
+use crate::state::AppState;
+use engine::{Comparison, Timing, Tracker, Transition};
+use notify::{ChannelConfig, Notice, Retry};
+
+/// The severities a rule may have.
+pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
+
+/// Shared with the API: how to reach the engine and the channels.
+pub struct Alerts {
+    reload: Notify,
+    pub http: reqwest::Client,
+    pub retry: Retry,
+}
+
+impl Alerts {
+    pub fn new(retry: Retry) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("porta/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Self { reload: Notify::new(), http, retry })
+    }
+
+    /// Rules changed: the engine reads them again.
+    pub fn rules_changed(&self) {
+        self.reload.notify_one();
+    }
+}
+
+/// What a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    Threshold { metric: Metric, comparison: Comparison, threshold: f64 },
+    Offline,
+}
+
+impl Condition {
+    /// The condition a stored rule describes; why not, when it describes none.
+    pub fn of(rule: &AlertRule) -> Result<Self, String> {
+        match rule.kind.as_str() {
+            "offline" => Ok(Self::Offline),
+            "threshold" => {
+                let metric = rule
+                    .metric
+                    .as_deref()
+                    .and_then(Metric::from_name)
+                    .ok_or_else(|| format!("unknown metric {:?}", rule.metric.as_deref().unwrap_or("")))?;
+                let comparison = rule
+                    .comparison
+                    .as_deref()
+                    .and_then(Comparison::parse)
+                    .ok_or("the comparison must be one of > >= < <=")?;
+                let threshold = rule.threshold.filter(|t| t.is_finite()).ok_or("a threshold rule needs a threshold")?;
+                Ok(Self::Threshold { metric, comparison, threshold })
+            }
+            other => Err(format!("unknown rule kind {other:?}; threshold or offline")),
+        }
+    }
+}
+
+struct Compiled {
+    rule: AlertRule,
+    condition: Condition,
+    timing: Timing,
+}
+
+impl Compiled {
+    fn applies(&self, server: &str, workspace: Option<&str>) -> bool {
+        match &self.rule.server_id {
+            Some(s) => s == server,
+            None => workspace == Some(self.rule.workspace_id.as_str()),
+        }
+    }
+}
+
+/// "for 2 min", "for 30 s", "" for no duration.
+fn for_text(secs: i64) -> String {
+    match secs {
+        0 => String::new(),
+        s if s % 60 == 0 => format!(" for {} min", s / 60),
+        s => format!(" for {s} s"),
+    }
+}
+
+struct Engine {
+    rules: Vec<Compiled>,
+    /// Live servers and their workspaces.
+    servers: HashMap<String, Option<String>>,
+    /// Servers whose bridge is away, since when.
+    offline_since: HashMap<String, i64>,
+    tracker: Tracker,
+    /// The event of each firing (rule, server).
+    events: HashMap<(String, String), i64>,
+}
+
+impl Engine {
+    async fn load(state: &AppState) -> sqlx::Result<Self> {
+        let mut e = Engine {
+            rules: Vec::new(),
+            servers: HashMap::new(),
+            offline_since: HashMap::new(),
+            tracker: Tracker::default(),
+            events: HashMap::new(),
+        };
+        for ev in state.store.firing_alert_events().await? {
+            e.tracker.restore_firing(&ev.rule_id, &ev.server_id, ev.fired_ms);
+            e.events.insert((ev.rule_id, ev.server_id), ev.id);
+        }
+        e.reload(state).await?;
+        // Offline time counts from this process's start at the earliest: bridges reconnect
+        // to a restarted backend within seconds.
+        let now = now_ms();
+        for s in e.servers.keys() {
+            if state.bus.connected(s).is_none() {
+                e.offline_since.insert(s.clone(), now);
+            }
+        }
+        Ok(e)
+    }
+
+    async fn reload(&mut self, state: &AppState) -> sqlx::Result<()> {
+        self.rules = state
+            .store
+            .enabled_alert_rules()
+            .await?
+            .into_iter()
+            .filter_map(|rule| match Condition::of(&rule) {
+                Ok(condition) => {
+                    // An offline rule's duration is counted from when the server left.
+                    let for_ms = if condition == Condition::Offline { 0 } else { rule.for_secs * 1000 };
+                    let timing = Timing { for_ms, cooldown_ms: rule.cooldown_secs * 1000 };
+                    Some(Compiled { rule, condition, timing })
+                }
+                Err(e) => {
+                    tracing::warn!(rule = %rule.id, error = %e, "skipping an alert rule that cannot be evaluated");
+                    None
+                }
+            })
+            .collect();
+        self.servers = state.store.server_workspaces().await?.into_iter().map(|(id, ws, _)| (id, ws)).collect();
+        // Alerts of rules that were deleted or disabled end now.
+        let live: std::collections::HashSet<String> = self.rules.iter().map(|c| c.rule.id.clone()).collect();
+        for key in self.tracker.retain_rules(&|r| live.contains(r)) {
+            if let Some(id) = self.events.remove(&key) {
+                state.store.resolve_alert_event(id, now_ms()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn on_sample(&mut self, state: &AppState, server: &str, sample: &Sample) {
+        if !self.servers.contains_key(server) {
+            // Enrolled since the last look.
+            match state.store.server_workspaces().await {
+                Ok(list) => self.servers = list.into_iter().map(|(id, ws, _)| (id, ws)).collect(),
+                Err(e) => tracing::warn!(error = %e, "cannot read the servers' workspaces"),
+            }
+        }
+        let workspace = self.servers.get(server).cloned().flatten();
+        let now = now_ms();
+        let mut due = Vec::new();
+        for (i, c) in self.rules.iter().enumerate() {
+            let Condition::Threshold { metric, comparison, threshold } = c.condition else { continue };
+            if !c.applies(server, workspace.as_deref()) {
+                continue;
+            }
+            let value = f64::from(sample.value(metric));
+            let holds = comparison.holds(value, threshold);
+            if let Some(t) = self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
+                due.push((i, t, Some(value)));
+            }
+        }
+        for (i, t, value) in due {
+            self.transition(state, i, server, t, value).await;
+        }
+    }
+
+    fn on_presence(&mut self, p: Presence) {
+        match p {
+            Presence::Online { server, .. } => {
+                self.offline_since.remove(&server);
+            }
+            Presence::Offline { server, .. } => {
+                self.offline_since.insert(server, now_ms());
+            }
+        }
+    }
+
+    async fn check_offline(&mut self, state: &AppState) {
+        let now = now_ms();
+        let mut due = Vec::new();
+        for (i, c) in self.rules.iter().enumerate() {
+            if c.condition != Condition::Offline {
+                continue;
+            }
+            for (server, workspace) in &self.servers {
+                if !c.applies(server, workspace.as_deref()) {
+                    continue;
+                }
+                let away = self.offline_since.get(server).filter(|_| state.bus.connected(server).is_none());
+                let holds = away.is_some_and(|since| now - since >= c.rule.for_secs * 1000);
+                if let Some(t) = self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
+                    due.push((i, server.clone(), t));
+                }
+            }
+        }
+        for (i, server, t) in due {
+            self.transition(state, i, &server, t, None).await;
+        }
+    }
+
+    async fn transition(&mut self, state: &AppState, i: usize, server: &str, t: Transition, value: Option<f64>) {
+        let c = &self.rules[i];
+        let key = (c.rule.id.clone(), server.to_owned());
+        let now = now_ms();
+        let (event, notice_event) = match t {
+            Transition::Fire => {
+                let message = match c.condition {
+                    Condition::Threshold { metric, comparison, threshold } => format!(
+                        "{} {} {} {}{}",
+                        metric.label(),
+                        format_value(metric.unit(), value.unwrap_or_default()),
+                        comparison.symbol(),
+                        format_value(metric.unit(), threshold),
+                        for_text(c.rule.for_secs)
+                    ),
+                    Condition::Offline => format!("offline{}", for_text(c.rule.for_secs)),
+                };
+                match state.store.insert_alert_event(&c.rule, server, value, &message, now).await {
+                    Ok(id) => {
+                        tracing::info!(rule = %c.rule.name, server, %message, "alert firing");
+                        self.events.insert(key, id);
+                        (id, "alert.firing")
+                    }
+                    Err(e) => return tracing::warn!(error = %e, "cannot record an alert"),
+                }
+            }
+            Transition::Resolve => {
+                let Some(id) = self.events.remove(&key) else { return };
+                if let Err(e) = state.store.resolve_alert_event(id, now).await {
+                    return tracing::warn!(error = %e, "cannot record an alert's end");
+                }
+                tracing::info!(rule = %c.rule.name, server, "alert resolved");
+                (id, "alert.resolved")
+            }
+        };
+        let channels: Vec<String> = serde_json::from_str(&c.rule.channels).unwrap_or_default();
+        if channels.is_empty() {
+            return;
+        }
+        let Ok(Some(ev)) = state.store.alert_event(event).await else { return };
+        let server_name = state.store.server(server).await.ok().flatten().map_or_else(|| server.to_owned(), |s| s.name);
+        let (metric, threshold) = match c.condition {
+            Condition::Threshold { metric, threshold, .. } => (Some(metric.name().to_owned()), Some(threshold)),
+            Condition::Offline => (None, None),
+        };
+        let notice = Notice {
+            event: notice_event.into(),
+            alert_id: Some(ev.id),
+            rule: c.rule.name.clone(),
+            rule_id: c.rule.id.clone(),
+            severity: c.rule.severity.clone(),
+            workspace_id: c.rule.workspace_id.clone(),
+            server_id: server.to_owned(),
+            server: server_name,
+            metric,
+            value: ev.value,
+            threshold,
+            message: ev.message,
+            fired_ms: ev.fired_ms,
+            resolved_ms: ev.resolved_ms,
+            url: format!("{}/servers/{server}", state.public_url),
+        };
+        for channel in channels {
+            let (state, notice) = (state.clone(), notice.clone());
+            let workspace = c.rule.workspace_id.clone();
+            tokio::spawn(async move {
+                match state.store.alert_channel(&channel).await {
+                    Ok(Some(ch)) if ch.workspace_id == workspace => {
+                        let _ = send(&state, &ch, &notice).await;
+                    }
+                    _ => tracing::warn!(channel, "an alert rule names a channel that is gone"),
+                }
+            });
+        }
+    }
+}
+
+/// Sends `notice` to `channel` with retries and logs the delivery; what came of it.
+pub async fn send(state: &AppState, channel: &AlertChannel, notice: &Notice) -> (u32, Result<String, String>) {
+    let outcome = match open_config(state, channel) {
+        Ok(config) => notify::deliver(&state.alerts.http, &channel.kind, &config, notice, state.alerts.retry).await,
+        Err(e) => (0, Err(e)),
+    };
+    let (attempts, result) = &outcome;
+    let transition = notice.event.trim_start_matches("alert.");
+    let (ok, detail) = match result {
+        Ok(d) => (true, d.as_str()),
+        Err(d) => (false, d.as_str()),
+    };
+    if !ok {
+        tracing::warn!(channel = %channel.name, attempts, detail, "an alert notification failed");
+    }
+    let logged = state
+        .store
+        .insert_alert_delivery(&channel.id, notice.alert_id, transition, ok, i64::from(*attempts), detail)
+        .await;
+    if let Err(e) = logged {
+        tracing::warn!(error = %e, "cannot log an alert delivery");
+    }
+    outcome
+}
+
+/// A channel's settings, unsealed.
+pub fn open_config(state: &AppState, channel: &AlertChannel) -> Result<ChannelConfig, String> {
+    let plain = state
+        .sealer
+        .open(&channel.config_sealed, &channel.workspace_id)
+        .map_err(|_| "the channel's settings cannot be opened (was the secrets key changed?)".to_owned())?;
+    serde_json::from_str(&plain).map_err(|e| format!("the channel's settings are unreadable: {e}"))
+}
+
+/// Evaluates the rules for ever: on each sample, each server coming and going, every second
+/// for heartbeats, and whenever rules change.
+pub async fn run(state: AppState) {
+    let mut engine = loop {
+        match Engine::load(&state).await {
+            Ok(e) => break e,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot load alert rules; trying again in 10 s");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            }
+        }
+    };
+    let mut samples = state.telemetry.subscribe();
+    let mut presence = state.bus.presence();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut refresh = tokio::time::interval(Duration::from_secs(30));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            s = samples.recv() => match s {
+                Ok(live) => engine.on_sample(&state, &live.server, &live.sample).await,
+                // Fell behind: the next samples carry on.
+                Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(skipped = n, "alert rules skipped samples"),
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            p = presence.recv() => match p {
+                Ok(p) => engine.on_presence(p),
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    let now = now_ms();
+                    for s in engine.servers.keys() {
+                        match state.bus.connected(s) {
+                            Some(_) => { engine.offline_since.remove(s); }
+                            None => { engine.offline_since.entry(s.clone()).or_insert(now); }
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tick.tick() => engine.check_offline(&state).await,
+            () = state.alerts.reload.notified() => {
+                if let Err(e) = engine.reload(&state).await {
+                    tracing::warn!(error = %e, "cannot reload alert rules");
+                }
+            }
+            _ = refresh.tick() => {
+                if let Err(e) = engine.reload(&state).await {
+                    tracing::warn!(error = %e, "cannot reload alert rules");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Alerting storage: channels, rules, events and deliveries (see migration 0010).
+
+use sqlx::FromRow;
+
+use super::Store;
+use crate::now_ms;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertChannel {
+    pub id: String,
+    pub workspace_id: String,
+    pub name: String,
+    pub kind: String,
+    pub config_sealed: String,
+    pub hint: String,
+    pub created_by: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct AlertRule {
+    pub id: String,
+    pub workspace_id: String,
+    pub server_id: Option<String>,
+    pub name: String,
+    pub kind: String,
+    pub metric: Option<String>,
+    pub comparison: Option<String>,
+    pub threshold: Option<f64>,
+    pub for_secs: i64,
+    pub severity: String,
+    pub cooldown_secs: i64,
+    /// JSON array of channel ids.
+    pub channels: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertEvent {
+    pub id: i64,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub workspace_id: String,
+    pub server_id: String,
+    pub severity: String,
+    pub state: String,
+    pub value: Option<f64>,
+    pub message: String,
+    pub fired_ms: i64,
+    pub resolved_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, FromRow)]
+pub struct AlertDelivery {
+    pub id: i64,
+    pub channel_id: String,
+    pub event_id: Option<i64>,
+    pub transition: String,
+    pub ok: bool,
+    pub attempts: i64,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+const RULE_COLUMNS: &str = "id, workspace_id, server_id, name, kind, metric, comparison, threshold, for_secs, \
+                            severity, cooldown_secs, channels, enabled, created_by, created_ms";
+const EVENT_COLUMNS: &str =
+    "id, rule_id, rule_name, workspace_id, server_id, severity, state, value, message, fired_ms, resolved_ms";
+
+impl Store {
+    pub async fn insert_alert_channel(&self, c: &AlertChannel) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO alert_channels (id, workspace_id, name, kind, config_sealed, hint, created_by, created_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.workspace_id)
+        .bind(&c.name)
+        .bind(&c.kind)
+        .bind(&c.config_sealed)
+        .bind(&c.hint)
+        .bind(&c.created_by)
+        .bind(c.created_ms)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn alert_channels(&self, workspace_id: &str) -> sqlx::Result<Vec<AlertChannel>> {
+        sqlx::query_as("SELECT * FROM alert_channels WHERE workspace_id = ? ORDER BY created_ms, id")
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    pub async fn alert_channel(&self, id: &str) -> sqlx::Result<Option<AlertChannel>> {
+        sqlx::query_as("SELECT * FROM alert_channels WHERE id = ?").bind(id).fetch_optional(&self.pool).await
+    }
+
+    pub async fn delete_alert_channel(&self, id: &str) -> sqlx::Result<bool> {
+        let r = sqlx::query("DELETE FROM alert_channels WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn insert_alert_rule(&self, r: &AlertRule) -> sqlx::Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO alert_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&r.id)
+        .bind(&r.workspace_id)
+        .bind(&r.server_id)
+        .bind(&r.name)
+        .bind(&r.kind)
+        .bind(&r.metric)
+        .bind(&r.comparison)
+        .bind(r.threshold)
+        .bind(r.for_secs)
+        .bind(&r.severity)
+        .bind(r.cooldown_secs)
+        .bind(&r.channels)
+        .bind(r.enabled)
+        .bind(&r.created_by)
+        .bind(r.created_ms)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn alert_rules(&self, workspace_id: &str) -> sqlx::Result<Vec<AlertRule>> {
+        sqlx::query_as(&format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE workspace_id = ? ORDER BY created_ms, id"
+        ))
+        .bind(workspace_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    /// Every enabled rule of a live workspace, for the engine.
+    pub async fn enabled_alert_rules(&self) -> sqlx::Result<Vec<AlertRule>> {
+        sqlx::query_as(&format!(
+            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled AND workspace_id IN \
+             (SELECT id FROM workspaces WHERE deleted_ms IS NULL) ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn alert_rule(&self, id: &str) -> sqlx::Result<Option<AlertRule>> {
+        sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn set_alert_rule_enabled(&self, id: &str, enabled: bool) -> sqlx::Result<()> {
+        sqlx::query("UPDATE alert_rules SET enabled = ? WHERE id = ?")
+            .bind(enabled)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_alert_rule(&self, id: &str) -> sqlx::Result<bool> {
+        let r = sqlx::query("DELETE FROM alert_rules WHERE id = ?").bind(id).execute(&self.pool).await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Live servers and their workspaces, with when each was last seen.
+    pub async fn server_workspaces(&self) -> sqlx::Result<Vec<(String, Option<String>, Option<i64>)>> {
+        sqlx::query_as("SELECT id, workspace_id, last_seen_ms FROM servers WHERE revoked_ms IS NULL")
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// Records a rule firing on a server; its id.
+    pub async fn insert_alert_event(
+        &self,
+        rule: &AlertRule,
+        server_id: &str,
+        value: Option<f64>,
+        message: &str,
+        fired_ms: i64,
+    ) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO alert_events (rule_id, rule_name, workspace_id, server_id, severity, state, value, message, \
+             fired_ms) VALUES (?, ?, ?, ?, ?, 'firing', ?, ?, ?) RETURNING id",
+        )
+        .bind(&rule.id)
+        .bind(&rule.name)
+        .bind(&rule.workspace_id)
+        .bind(server_id)
+        .bind(&rule.severity)
+        .bind(value)
+        .bind(message)
+        .bind(fired_ms)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE alert_events SET state = 'resolved', resolved_ms = ? WHERE id = ? AND state = 'firing'")
+            .bind(resolved_ms)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn alert_event(&self, id: i64) -> sqlx::Result<Option<AlertEvent>> {
+        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Alerts still firing (the engine's state after a restart).
+    pub async fn firing_alert_events(&self) -> sqlx::Result<Vec<AlertEvent>> {
+        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = 'firing' ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+    }
+
+    /// The workspaces' alerts, newest first; only firing ones with `firing_only`.
+    pub async fn alert_events(
+        &self,
+        workspace_ids: &[String],
+        firing_only: bool,
+        limit: i64,
+    ) -> sqlx::Result<Vec<AlertEvent>> {
+        if workspace_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut b =
+            sqlx::QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE workspace_id IN ("));
+        let mut list = b.separated(", ");
+        for w in workspace_ids {
+            list.push_bind(w);
+        }
+        b.push(")");
+        if firing_only {
+            b.push(" AND state = 'firing'");
+        }
+        b.push(" ORDER BY fired_ms DESC, id DESC LIMIT ").push_bind(limit);
+        b.build_query_as().fetch_all(&self.pool).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub async fn insert_alert_delivery(
+        &self,
+        channel_id: &str,
+        event_id: Option<i64>,
+        transition: &str,
+        ok: bool,
+        attempts: i64,
+        detail: &str,
+    ) -> sqlx::Result<()> {
+        sqlx::query(
+            "INSERT INTO alert_deliveries (channel_id, event_id, transition, ok, attempts, detail, at_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(channel_id)
+        .bind(event_id)
+        .bind(transition)
+        .bind(ok)
+        .bind(attempts)
+        .bind(detail)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+    }
+
+    pub async fn alert_deliveries(&self, channel_id: &str, limit: i64) -> sqlx::Result<Vec<AlertDelivery>> {
+        sqlx::query_as("SELECT * FROM alert_deliveries WHERE channel_id = ? ORDER BY at_ms DESC, id DESC LIMIT ?")
+            .bind(channel_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+    }
+}

@@ -1,0 +1,250 @@
+//! Alerting end to end: a rule over a real bridge's telemetry fires and a local webhook
+//! receiver gets the payload (after a failed first attempt, retried); a killed bridge fires
+//! the offline rule and its return resolves it; bad rules and channels are refused.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use porta_e2e::{Api, Stack};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A webhook receiver on loopback: it keeps every body, and answers the first `fail_first`
+/// requests with HTTP 500.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Value>>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    got: Arc<Mutex<Vec<Value>>>,
+    fail_left: Arc<Mutex<u32>>,
+}
+
+async fn hook(State(s): State<Shared>, Json(body): Json<Value>) -> StatusCode {
+    let mut left = s.fail_left.lock().unwrap_or_else(|p| p.into_inner());
+    if *left > 0 {
+        *left -= 1;
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
+    s.got.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+    StatusCode::OK
+}
+
+impl Receiver {
+    async fn start(fail_first: u32) -> anyhow::Result<Self> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let shared = Shared { got: got.clone(), fail_left: Arc::new(Mutex::new(fail_first)) };
+        let app = axum::Router::new().route("/hook", axum::routing::post(hook)).with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}/hook", listener.local_addr()?);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { url, got, _task: task })
+    }
+
+    /// Waits for a body whose `event` is `event`; returns it.
+    async fn wait_for(&self, event: &str) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(v) = self.got.lock().unwrap_or_else(|p| p.into_inner()).iter().find(|v| v["event"] == event) {
+                return Ok(v.clone());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "no {event} arrived: {:?}",
+                self.got.lock().map(|g| g.clone())
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
+}
+
+async fn workspace(api: &Api) -> anyhow::Result<String> {
+    let v = api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    Ok(v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned())
+}
+
+const CHANNEL: &str = "mutation($w: String!, $n: String!, $k: String!, $u: String) {
+    createAlertChannel(workspaceId: $w, name: $n, kind: $k, url: $u) { id kind hint } }";
+const RULE: &str = "mutation($w: String!, $s: String, $n: String!, $k: String!, $m: String, $c: String, $t: Float,
+    $f: Int = 0, $sev: String = \"warning\", $ch: [String!] = []) {
+    createAlertRule(workspaceId: $w, serverId: $s, name: $n, kind: $k, metric: $m, comparison: $c, threshold: $t,
+        forSecs: $f, severity: $sev, channelIds: $ch) { id enabled channelIds } }";
+
+#[tokio::test]
+async fn a_threshold_rule_fires_to_a_webhook_after_its_duration() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &["--sample-interval", "1"]).await?;
+    let api = &stack.api;
+    let ws = workspace(api).await?;
+    let receiver = Receiver::start(1).await?;
+
+    let v = api.graphql(CHANNEL, json!({ "w": ws, "n": "ops hook", "k": "webhook", "u": receiver.url })).await?;
+    let ch = &v["data"]["createAlertChannel"];
+    let channel = ch["id"].as_str().unwrap_or_default().to_owned();
+    assert!(ch["hint"].as_str().is_some_and(|h| h.starts_with("http://127.0.0.1:") && !h.contains("/hook")), "{v}");
+
+    // "Send test": the first attempt gets a 500, the retry gets through.
+    let v = api
+        .graphql("mutation($c: String!) { testAlertChannel(id: $c) { ok attempts detail } }", json!({ "c": channel }))
+        .await?;
+    assert_eq!(v["data"]["testAlertChannel"], json!({ "ok": true, "attempts": 2, "detail": "HTTP 200" }), "{v}");
+    let test = receiver.wait_for("alert.test").await?;
+    assert!(test["message"].as_str().is_some_and(|m| m.contains("ops hook")), "{test}");
+
+    // Processes > 0 holds all the time: it fires once it has held for 2 s.
+    let vars = json!({ "w": ws, "s": stack.server_id, "n": "busy", "k": "threshold", "m": "processes", "c": ">",
+        "t": 0.0, "f": 2, "sev": "critical", "ch": [channel] });
+    let v = api.graphql(RULE, vars).await?;
+    let rule = v["data"]["createAlertRule"]["id"].as_str().unwrap_or_default().to_owned();
+    assert!(!rule.is_empty(), "{v}");
+    let created = std::time::Instant::now();
+    let fired = receiver.wait_for("alert.firing").await?;
+    assert!(created.elapsed() >= Duration::from_secs(2), "fired before holding for 2 s");
+    assert_eq!((fired["rule"].as_str(), fired["severity"].as_str()), (Some("busy"), Some("critical")));
+    assert_eq!(fired["server_id"], json!(stack.server_id));
+    assert_eq!(fired["metric"], "processes");
+    assert!(fired["value"].as_f64().unwrap_or(0.0) > 0.0, "{fired}");
+    assert!(fired["message"].as_str().is_some_and(|m| m.contains("Processes") && m.contains("for 2 s")), "{fired}");
+    assert!(fired["url"].as_str().is_some_and(|u| u.ends_with(&format!("/servers/{}", stack.server_id))));
+
+    // Shown as firing, once (it keeps holding, and fires no more).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let v = api.graphql("{ alerts(firing: true) { ruleName state severity message serverId } }", json!({})).await?;
+    let firing = v["data"]["alerts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(firing.len(), 1, "{v}");
+    assert_eq!(firing[0]["ruleName"], "busy");
+    let count = receiver.got.lock().map(|g| g.iter().filter(|b| b["event"] == "alert.firing").count()).unwrap_or(0);
+    assert_eq!(count, 1, "notified once");
+
+    // Pausing the rule ends the alert; the history keeps it.
+    let v = api
+        .graphql(
+            "mutation($r: String!) { setAlertRuleEnabled(id: $r, enabled: false) { enabled } }",
+            json!({ "r": rule }),
+        )
+        .await?;
+    assert_eq!(v["data"]["setAlertRuleEnabled"]["enabled"], false, "{v}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = api.graphql("{ alerts { state resolvedMs } }", json!({})).await?;
+        if v["data"]["alerts"][0]["state"] == "resolved" {
+            assert!(v["data"]["alerts"][0]["resolvedMs"].as_i64().is_some());
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the alert never resolved: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The channel's deliveries are logged, with their attempts.
+    let v = api
+        .graphql(
+            "query($w: String!) { alertChannels(workspaceId: $w) { deliveries { transition ok attempts } } }",
+            json!({ "w": ws }),
+        )
+        .await?;
+    let deliveries = v["data"]["alertChannels"][0]["deliveries"].as_array().cloned().unwrap_or_default();
+    assert!(deliveries.contains(&json!({ "transition": "test", "ok": true, "attempts": 2 })), "{v}");
+    assert!(deliveries.contains(&json!({ "transition": "firing", "ok": true, "attempts": 1 })), "{v}");
+    // And audited.
+    let v = api.graphql("{ auditLog(action: \"alert.\") { action result } }", json!({})).await?;
+    let actions: Vec<&str> =
+        v["data"]["auditLog"].as_array().into_iter().flatten().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["alert.channel.create", "alert.channel.test", "alert.rule.create", "alert.rule.disable"] {
+        assert!(actions.contains(&a), "{a} missing: {actions:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_killed_bridge_fires_the_offline_alert_and_its_return_resolves_it() -> anyhow::Result<()> {
+    let mut stack = Stack::start(&[], &[]).await?;
+    let api = &stack.api;
+    let ws = workspace(api).await?;
+    let receiver = Receiver::start(0).await?;
+    let v = api.graphql(CHANNEL, json!({ "w": ws, "n": "hook", "k": "webhook", "u": receiver.url })).await?;
+    let channel = v["data"]["createAlertChannel"]["id"].as_str().unwrap_or_default().to_owned();
+    // On every server of the workspace.
+    let vars = json!({ "w": ws, "n": "gone", "k": "offline", "f": 2, "sev": "critical", "ch": [channel] });
+    let v = api.graphql(RULE, vars).await?;
+    assert!(v["errors"].is_null(), "{v}");
+
+    stack.bridge.kill().await;
+    let killed = std::time::Instant::now();
+    let fired = receiver.wait_for("alert.firing").await?;
+    assert!(killed.elapsed() >= Duration::from_secs(2), "fired before 2 s offline");
+    assert_eq!(fired["server_id"], json!(stack.server_id));
+    assert!(fired["message"].as_str().is_some_and(|m| m.starts_with("offline")), "{fired}");
+    assert!(fired["metric"].is_null());
+
+    stack.bridge.run(&[])?;
+    let resolved = receiver.wait_for("alert.resolved").await?;
+    assert_eq!(resolved["alert_id"], fired["alert_id"]);
+    assert!(resolved["resolved_ms"].as_i64().is_some(), "{resolved}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_rules_and_channels_are_refused_and_nothing_is_stored() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let api = &stack.api;
+    let ws = workspace(api).await?;
+    for (kind, url) in
+        [("webhook", "ftp://example.com/x"), ("webhook", ""), ("pager", "http://x"), ("slack", "http://user@x")]
+    {
+        let v = api.graphql(CHANNEL, json!({ "w": ws, "n": "c", "k": kind, "u": url })).await?;
+        assert_eq!(code(&v), "bad_request", "{kind} {url}: {v}");
+    }
+    let v = api
+        .graphql(
+            "mutation($w: String!) { createAlertChannel(workspaceId: $w, name: \"t\", kind: \"telegram\", botToken: \"1:a\") { id } }",
+            json!({ "w": ws }),
+        )
+        .await?;
+    assert_eq!(code(&v), "bad_request", "telegram without a chat: {v}");
+    let bad_rules = [
+        json!({ "w": ws, "n": "r", "k": "threshold", "m": "temperature", "c": ">", "t": 1.0 }),
+        json!({ "w": ws, "n": "r", "k": "threshold", "m": "cpu", "c": "==", "t": 1.0 }),
+        json!({ "w": ws, "n": "r", "k": "threshold", "m": "cpu", "c": ">" }),
+        json!({ "w": ws, "n": "r", "k": "threshold", "m": "cpu", "c": ">", "t": 1.0, "sev": "urgent" }),
+        json!({ "w": ws, "n": "r", "k": "threshold", "m": "cpu", "c": ">", "t": 1.0, "f": -1 }),
+        json!({ "w": ws, "n": "r", "k": "offline", "m": "cpu" }),
+        json!({ "w": ws, "n": "r", "k": "sometimes" }),
+        json!({ "w": ws, "n": "", "k": "offline" }),
+    ];
+    for vars in bad_rules {
+        let v = api.graphql(RULE, vars.clone()).await?;
+        assert_eq!(code(&v), "bad_request", "{vars}: {v}");
+    }
+    let v = api.graphql(RULE, json!({ "w": ws, "n": "r", "k": "offline", "ch": ["no-such-channel"] })).await?;
+    assert_eq!(code(&v), "not_found", "{v}");
+    let v = api.graphql(RULE, json!({ "w": ws, "s": "no-such-server", "n": "r", "k": "offline" })).await?;
+    assert_eq!(code(&v), "not_found", "{v}");
+    let v = api
+        .graphql(
+            "query($w: String!) { alertRules(workspaceId: $w) { id } alertChannels(workspaceId: $w) { id } }",
+            json!({ "w": ws }),
+        )
+        .await?;
+    assert_eq!(v["data"], json!({ "alertRules": [], "alertChannels": [] }), "nothing was stored: {v}");
+    for (q, what) in [
+        ("mutation { deleteAlertRule(id: \"nope\") }", "deleteAlertRule"),
+        ("mutation { deleteAlertChannel(id: \"nope\") }", "deleteAlertChannel"),
+        ("mutation { testAlertChannel(id: \"nope\") { ok } }", "testAlertChannel"),
+    ] {
+        let v = api.graphql(q, json!({})).await?;
+        assert_eq!(code(&v), "not_found", "{what}: {v}");
+    }
+    Ok(())
+}
