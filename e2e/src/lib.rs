@@ -8,6 +8,7 @@ pub mod browser;
 pub mod client;
 pub mod llm;
 pub mod proxy;
+pub mod webhook;
 
 use std::path::PathBuf;
 use std::process::Stdio;

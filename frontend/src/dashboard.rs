@@ -146,6 +146,9 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                     <a class="tokens-link" href="/tokens" on:click=go(Route::Tokens)>
                         "API tokens"
                     </a>
+                    <a class="alerts-link" href="/alerts" on:click=go(Route::Alerts)>
+                        "Alerts"
+                    </a>
                     <button class="refresh" on:click=move |_| load()>
                         "Refresh"
                     </button>

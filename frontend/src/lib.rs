@@ -5,6 +5,7 @@
 //! a team's page, invitation links, the audit log and API tokens. The access token lives in memory and is renewed through
 //! the refresh cookie; the stream socket carries terminal traffic.
 
+mod alerts;
 mod api;
 mod audit_page;
 mod auth;
@@ -41,6 +42,8 @@ pub fn App() -> impl IntoView {
     let restored = RwSignal::new(false);
     let setup = RwSignal::new(false);
     let route = route::current();
+    // The top bar's links go through it.
+    provide_context(route);
     prefs::apply_theme(prefs::look());
     spawn_local(async move {
         match api::refresh().await {
@@ -64,6 +67,7 @@ pub fn App() -> impl IntoView {
                 (true, Route::Team(id)) => view! { <teams::TeamPage session route team_id=id /> }.into_any(),
                 (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
                 (true, Route::Tokens) => view! { <tokens_page::TokensPage session route /> }.into_any(),
+                (true, Route::Alerts) => view! { <alerts::AlertsPage session route /> }.into_any(),
             }}
         </Show>
     }

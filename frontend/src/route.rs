@@ -1,6 +1,7 @@
 //! The app's pages as URLs: `/` (the dashboard), `/servers/<id>` (a server's terminals and
 //! files), `/teams/<id>` (a team's members, invitations and workspaces), `/invite/<secret>`
-//! (an invitation link), `/recordings/<id>` (a terminal recording's player), `/audit` (the audit log) and `/tokens` (API tokens). The backend
+//! (an invitation link), `/recordings/<id>` (a terminal recording's player), `/audit` (the audit log), `/tokens` (API tokens) and `/alerts`
+//! (alerts, rules and notification channels). The backend
 //! answers all with the app, so links and reloads work.
 
 use leptos::prelude::*;
@@ -17,6 +18,7 @@ pub enum Route {
     Recording(String),
     Audit,
     Tokens,
+    Alerts,
 }
 
 impl Route {
@@ -24,6 +26,7 @@ impl Route {
         match path.trim_end_matches('/') {
             "/audit" => return Self::Audit,
             "/tokens" => return Self::Tokens,
+            "/alerts" => return Self::Alerts,
             _ => {}
         }
         let one = |prefix: &str| {
@@ -54,6 +57,7 @@ impl Route {
             Self::Recording(id) => format!("/recordings/{}", encode(id)),
             Self::Audit => "/audit".to_owned(),
             Self::Tokens => "/tokens".to_owned(),
+            Self::Alerts => "/alerts".to_owned(),
         }
     }
 }
@@ -125,6 +129,8 @@ mod tests {
         assert_eq!(Route::parse("/audit/x"), Route::Dashboard);
         assert_eq!(Route::parse("/tokens/"), Route::Tokens);
         assert_eq!(Route::parse(&Route::Tokens.path()), Route::Tokens);
+        assert_eq!(Route::parse("/alerts"), Route::Alerts);
+        assert_eq!(Route::parse(&Route::Alerts.path()), Route::Alerts);
         assert_eq!(Route::parse("/teams/t1"), Route::Team("t1".into()));
         assert_eq!(Route::parse("/teams/"), Route::Dashboard);
         assert_eq!(Route::parse("/invite/pin_abc"), Route::Invite("pin_abc".into()));

@@ -28,6 +28,7 @@ pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children
             <span class="brand">"Porta"</span>
             {children()}
             <span class="spacer"></span>
+            <crate::alerts::AlertBadge session />
             <button
                 class="theme"
                 title="Switch between dark and light"

@@ -1,0 +1,96 @@
+//! Alerts in the browser, in headless Chromium against a real backend and bridge: a channel
+//! added on the alerts page delivers a test to a local webhook receiver, a rule made in the
+//! form fires on the real bridge's telemetry, and the top bar's badge and the history show it.
+
+use std::time::Duration;
+
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{self, Browser, click, ui_stack, wait_for, with_screenshot_on_failure};
+use porta_e2e::webhook::Receiver;
+
+const SHORT: Duration = Duration::from_secs(40);
+
+async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let mut all = String::new();
+        for el in c.find_all(Locator::Css(css)).await? {
+            all.push_str(&el.text().await.unwrap_or_default());
+        }
+        if all.contains(needle) {
+            return Ok(all);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{css} never showed {needle:?}; it shows {all:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn choose(c: &Client, select: &str, value: &str) -> anyhow::Result<()> {
+    let js = format!(
+        "const s = document.querySelector({select:?}); s.value = {value:?}; s.dispatchEvent(new Event('change')); return s.value;"
+    );
+    let v = c.execute(&js, vec![]).await?;
+    anyhow::ensure!(v.as_str() == Some(value), "{select} has no option {value}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let receiver = Receiver::start(0).await?;
+    let browser = Browser::start(1400, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "alerts", || async {
+        browser::sign_in(c, &backend.url).await?;
+        wait_for(c, "li.server[data-status=online]").await?;
+        click(c, "a.alerts-link").await?;
+        wait_text(c, ".alert-history", "Nothing has fired.").await?;
+
+        // A webhook channel, and its test.
+        wait_for(c, ".channel-form input[name=channel-name]").await?.send_keys("ops hook").await?;
+        wait_for(c, ".channel-form input[name=channel-url]").await?.send_keys(&receiver.url).await?;
+        click(c, ".channel-form button[type=submit]").await?;
+        wait_for(c, ".channel[data-channel='ops hook']").await?;
+        click(c, ".channel[data-channel='ops hook'] .send-test").await?;
+        wait_text(c, ".channel[data-channel='ops hook'] .test-result", "Delivered").await?;
+        receiver.wait_for("alert.test").await?;
+
+        // A rule: processes > 0 (always true here), at once, to the channel.
+        wait_for(c, ".rule-form input[name=rule-name]").await?.send_keys("busy").await?;
+        choose(c, ".rule-form select[name=rule-metric]", "processes").await?;
+        wait_for(c, ".rule-form input[name=rule-threshold]").await?.send_keys("0").await?;
+        let f = wait_for(c, ".rule-form input[name=rule-for]").await?;
+        f.clear().await?;
+        f.send_keys("0").await?;
+        choose(c, ".rule-form select[name=rule-severity]", "critical").await?;
+        click(c, ".channel-picks input[type=checkbox]").await?;
+        click(c, ".rule-form button[type=submit]").await?;
+        wait_text(c, ".rule[data-rule='busy'] .cond", "Processes > 0").await?;
+
+        let fired = receiver.wait_for("alert.firing").await?;
+        assert_eq!(fired["rule"], "busy");
+        // The badge (it looks every 15 s) and the history.
+        let badge = wait_for(c, ".alert-badge.critical:not([hidden]) .count").await?;
+        assert_eq!(badge.text().await?, "1");
+        click(c, ".alert-history .refresh").await?;
+        wait_text(c, ".alerts tr.alert[data-state=firing] .rule-name", "busy").await?;
+        browser.screenshot("alerts").await?;
+
+        // Pausing the rule resolves the alert.
+        click(c, ".rule[data-rule='busy'] .toggle").await?;
+        wait_for(c, ".rule[data-rule='busy'][data-enabled=false]").await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            click(c, ".alert-history .refresh").await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if c.find(Locator::Css(".alerts tr.alert[data-state=resolved]")).await.is_ok() {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the alert never showed as resolved");
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
