@@ -55,6 +55,8 @@ pub struct Bridge {
     pub instance: String,
     /// The newest telemetry sample, pushed to the backend as `sys.sample`.
     pub telemetry: crate::telemetry::Latest,
+    /// Every process as of that sample (`sys.processes`).
+    pub processes: crate::telemetry::Processes,
 }
 
 /// Why a link ended.
@@ -560,6 +562,11 @@ impl Session {
             R::GitStatus(req) => self.blocking(id, move |b| crate::git::status(&b.root, &req)),
             R::GitHead(req) => self.blocking(id, move |b| crate::git::head(&b.root, &req)),
             R::SysInfo(_) => self.blocking(id, |b| Ok(crate::sysinfo::collect(&b.default_cwd))),
+            R::SysProcesses(_) => {
+                let list = self.bridge.processes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                self.out.reply(&id, Ok::<_, ErrorBody>(&*list));
+            }
+            R::SysKill(r) => self.out.reply(&id, crate::sysinfo::kill(r.pid, r.signal)),
         }
     }
 

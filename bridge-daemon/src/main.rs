@@ -77,6 +77,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.canonicalize()?.to_string_lossy().into_owned(),
         None => home,
     };
+    let (telemetry, processes) = porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval));
     let bridge = Arc::new(Bridge {
         terminals: Terminals::new(TermConfig {
             ring_bytes: args.ring_bytes as usize,
@@ -89,7 +90,8 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         archives: porta_bridge::archives::Archives::default(),
         default_cwd,
         instance: porta_bridge::new_instance_id(),
-        telemetry: porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval)),
+        telemetry,
+        processes,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -1,6 +1,8 @@
 //! System information: what the dashboard shows about a server.
 
-use porta_shared::bridge::{Disk, SysInfo};
+use porta_shared::bridge::{Disk, Done, SysInfo};
+use porta_shared::types::Signal;
+use porta_shared::{ErrorBody, ErrorCode};
 use sysinfo::{Disks, System};
 
 pub fn collect(home: &str) -> SysInfo {
@@ -37,6 +39,27 @@ pub fn collect(home: &str) -> SysInfo {
     }
 }
 
+/// Sends `signal` to process `pid`. Refused for pid 0 and 1 and for this bridge itself (the
+/// link to the backend would go with it); a process that is not there is `not_found`, one
+/// this bridge's user may not signal is `forbidden`.
+pub fn kill(pid: u32, signal: Signal) -> Result<Done, ErrorBody> {
+    if pid <= 1 || pid == std::process::id() {
+        return Err(ErrorBody::new(ErrorCode::Forbidden, format!("process {pid} may not be signalled from Porta")));
+    }
+    let target = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| ErrorBody::new(ErrorCode::BadRequest, format!("{pid} is not a process id")))?;
+    match rustix::process::kill_process(target, crate::terminal::to_rustix(signal)) {
+        Ok(()) => Ok(Done {}),
+        Err(rustix::io::Errno::SRCH) => Err(ErrorBody::new(ErrorCode::NotFound, format!("no process {pid}"))),
+        Err(rustix::io::Errno::PERM) => {
+            Err(ErrorBody::new(ErrorCode::Forbidden, format!("the bridge's user may not signal process {pid}")))
+        }
+        Err(e) => Err(ErrorBody::new(ErrorCode::Internal, format!("cannot signal process {pid}: {e}"))),
+    }
+}
+
 /// This machine's host name.
 pub fn hostname() -> String {
     System::host_name().unwrap_or_else(|| "localhost".into())
@@ -44,6 +67,22 @@ pub fn hostname() -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_signals_a_process_and_refuses_what_it_must() {
+        let mut child = std::process::Command::new("sleep").arg("600").spawn().expect("sleep");
+        assert_eq!(kill(child.id(), Signal::Term), Ok(Done {}));
+        let status = child.wait().expect("wait");
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(15));
+        assert_eq!(kill(child.id(), Signal::Term).map_err(|e| e.code), Err(ErrorCode::NotFound), "reaped");
+        assert_eq!(kill(1, Signal::Term).map_err(|e| e.code), Err(ErrorCode::Forbidden));
+        assert_eq!(kill(0, Signal::Kill).map_err(|e| e.code), Err(ErrorCode::Forbidden));
+        assert_eq!(kill(std::process::id(), Signal::Kill).map_err(|e| e.code), Err(ErrorCode::Forbidden));
+        assert_eq!(kill(u32::MAX, Signal::Term).map_err(|e| e.code), Err(ErrorCode::BadRequest));
+    }
+
     #[test]
     fn reports_this_machine() {
         let info = super::collect("/root");

@@ -6,19 +6,26 @@
 //! still says the truth about that pause.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use porta_shared::bridge::{ProcessInfo, ProcessList};
 use porta_shared::telemetry::{DiskSample, NetSample, ProcessSample, Sample};
-use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, Networks, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::{
+    CpuRefreshKind, Disks, MemoryRefreshKind, Networks, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind,
+};
 use tokio::sync::watch;
 
 /// The newest sample, if one was taken yet.
 pub type Latest = watch::Receiver<Option<Arc<Sample>>>;
+/// Every process as of the newest sample.
+pub type Processes = Arc<Mutex<Arc<ProcessList>>>;
 
 /// Starts sampling every `interval` on a blocking thread; stops when every receiver is gone.
-pub fn start(interval: Duration) -> Latest {
+pub fn start(interval: Duration) -> (Latest, Processes) {
     let (tx, rx) = watch::channel(None);
+    let table: Processes = Arc::new(Mutex::new(Arc::new(ProcessList { processes: Vec::new(), ts_ms: 0 })));
+    let shared = table.clone();
     std::thread::Builder::new()
         .name("telemetry".into())
         .spawn(move || {
@@ -27,6 +34,8 @@ pub fn start(interval: Duration) -> Latest {
             std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(250)));
             loop {
                 let sample = sampler.sample();
+                let list = sampler.processes(sample.ts_ms);
+                *shared.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
                 if tx.send(Some(Arc::new(sample))).is_err() {
                     return;
                 }
@@ -35,7 +44,7 @@ pub fn start(interval: Duration) -> Latest {
         })
         .map(drop)
         .unwrap_or_else(|e| tracing::error!("cannot start the telemetry thread: {e}"));
-    rx
+    (rx, table)
 }
 
 /// Measures the machine; each [`Sampler::sample`] reports the time since the previous one.
@@ -70,7 +79,11 @@ impl Sampler {
     }
 
     fn refresh_processes(&mut self) -> usize {
-        let kind = ProcessRefreshKind::nothing().with_cpu().with_memory();
+        let kind = ProcessRefreshKind::nothing()
+            .with_cpu()
+            .with_memory()
+            .with_cmd(UpdateKind::OnlyIfNotSet)
+            .with_user(UpdateKind::OnlyIfNotSet);
         self.sys.refresh_processes_specifics(ProcessesToUpdate::All, true, kind)
     }
 
@@ -152,6 +165,34 @@ impl Sampler {
         }
     }
 
+    /// Every process (not threads) as of the last sample, busiest first.
+    pub fn processes(&self, ts_ms: u64) -> ProcessList {
+        let mut processes: Vec<ProcessInfo> = self
+            .sys
+            .processes()
+            .values()
+            .filter(|p| p.thread_kind().is_none())
+            .map(|p| {
+                let mut command = p.cmd().iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+                if let Some((cut, _)) = command.char_indices().nth(ProcessInfo::MAX_COMMAND) {
+                    command.truncate(cut);
+                }
+                ProcessInfo {
+                    pid: p.pid().as_u32(),
+                    parent: p.parent().map(|pp| pp.as_u32()),
+                    name: p.name().to_string_lossy().into_owned(),
+                    command,
+                    uid: p.user_id().map(|u| **u),
+                    cpu: finite(p.cpu_usage()),
+                    memory: p.memory(),
+                    started_s: p.start_time(),
+                }
+            })
+            .collect();
+        processes.sort_by(|a, b| b.cpu.total_cmp(&a.cpu).then(b.memory.cmp(&a.memory)).then(a.pid.cmp(&b.pid)));
+        ProcessList { processes, ts_ms }
+    }
+
     /// The busiest processes by CPU, then by memory, each named once.
     fn top(&self) -> Vec<ProcessSample> {
         let mut all: Vec<ProcessSample> = self
@@ -204,7 +245,7 @@ mod tests {
 
     #[test]
     fn the_sampler_runs_on_its_own_and_keeps_the_newest() {
-        let mut latest = start(Duration::from_millis(100));
+        let (mut latest, table) = start(Duration::from_millis(100));
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
         rt.block_on(async {
             let first = tokio::time::timeout(Duration::from_secs(10), latest.wait_for(Option::is_some))
@@ -217,6 +258,11 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), latest.changed()).await.expect("another").expect("alive");
             let second = latest.borrow().clone().expect("some");
             assert!(second.ts_ms >= first.ts_ms);
+            let list = table.lock().expect("table").clone();
+            let me =
+                list.processes.iter().find(|p| p.pid == std::process::id()).expect("this test's process is listed");
+            assert!(!me.command.is_empty() && me.memory > 0 && me.started_s > 0, "{me:?}");
+            assert!(list.processes.windows(2).all(|w| w[0].cpu >= w[1].cpu), "busiest first");
         });
     }
 }

@@ -316,7 +316,7 @@ fn pty_size(size: TermSize) -> PtySize {
     PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 }
 }
 
-fn to_rustix(signal: Signal) -> rustix::process::Signal {
+pub(crate) fn to_rustix(signal: Signal) -> rustix::process::Signal {
     use rustix::process::Signal as S;
     match signal {
         Signal::Int => S::INT,

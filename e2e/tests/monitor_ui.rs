@@ -73,6 +73,30 @@ async fn the_fleet_overview_and_the_charts_show_the_local_server_live() -> anyho
         assert!(rows.as_u64().unwrap_or(0) > 0);
         let value = c.find(Locator::Css(".chart[data-chart='Memory'] .legend-key[data-metric='memory'] .value")).await?.text().await?;
         assert!(value.ends_with('%'), "the legend shows the newest value: {value:?}");
+        // A process of this test's own: found by the filter, ended by the Signal button (TERM,
+        // after the confirmation, accepted here).
+        let mut child = std::process::Command::new("sleep").arg("600").spawn()?;
+        let pid = child.id();
+        let row = format!(".processes tr[data-pid='{pid}']");
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let filter = wait_for(c, ".process-filter").await?;
+            filter.clear().await?;
+            filter.send_keys(&pid.to_string()).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if c.find(Locator::Css(&row)).await.is_ok() {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "pid {pid} never listed");
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        }
+        c.execute("window.confirm = () => true;", vec![]).await?;
+        click(c, &format!("{row} button.kill")).await?;
+        let status = tokio::time::timeout(SHORT, tokio::task::spawn_blocking(move || child.wait())).await???;
+        use std::os::unix::process::ExitStatusExt as _;
+        assert_eq!(status.signal(), Some(15), "ended by TERM");
+        wait_for(c, ".process-filter").await?.clear().await?;
+
         // Sorting by memory puts the largest first.
         click(c, ".processes th:nth-child(4) button").await?;
         let sorted = wait_js(

@@ -8,9 +8,9 @@ use std::time::Duration;
 use porta_e2e::Stack;
 use porta_e2e::client::{Api, Ws, is_code, term_open};
 use porta_shared::ErrorCode;
-use porta_shared::bridge::{FsRead, FsWrite};
+use porta_shared::bridge::{FsRead, FsWrite, SysKill, SysProcesses};
 use porta_shared::client::{ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach};
-use porta_shared::types::{Base64, TermId};
+use porta_shared::types::{Base64, Signal, TermId};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "a long enough password";
@@ -253,6 +253,8 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "term.signal" => json!({ "stream": 1, "signal": "int" }),
         "exec.start" => json!({ "server": s, "argv": ["true"] }),
         "chat.watch" | "chat.unwatch" => json!({ "conversation": a.conversation }),
+        "sys.processes" => json!({ "server": s }),
+        "sys.kill" => json!({ "server": s, "pid": 4_000_000, "signal": "term" }),
         "metrics.watch" | "metrics.unwatch" => json!({ "server": s }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),
@@ -594,6 +596,13 @@ async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
     assert_eq!(refused.code, ErrorCode::Forbidden, "{refused:?}");
     assert!(refused.message.contains("cannot type"), "{refused:?}");
     assert!(is_code(&vws.call(term_open(&server)).await?, ErrorCode::Forbidden));
+    // A viewer sees the processes but signals none (pid 1 would be refused by the bridge as
+    // well, with forbidden too: this is the role's refusal, which names it).
+    let procs = vws.call(OnServer { server: server.clone(), req: SysProcesses {} }).await?;
+    assert!(procs.is_ok_and(|l| !l.processes.is_empty() || l.ts_ms == 0));
+    let kill =
+        vws.call(OnServer { server: server.clone(), req: SysKill { pid: 4_000_000, signal: Signal::Term } }).await?;
+    assert!(kill.as_ref().is_err_and(|e| e.code == ErrorCode::Forbidden && e.message.contains("role")), "{kill:?}");
     let write = FsWrite {
         path: "notes.txt".into(),
         data: Base64(b"viewer was here".to_vec()),

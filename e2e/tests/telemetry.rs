@@ -137,3 +137,57 @@ async fn subscriptions_need_a_caller_and_their_servers() -> anyhow::Result<()> {
     assert_eq!(errors[0]["extensions"]["code"], "bad_request", "{errors}");
     Ok(())
 }
+
+#[tokio::test]
+async fn processes_are_listed_and_a_developer_signals_one_audited() -> anyhow::Result<()> {
+    use porta_shared::bridge::{SysKill, SysProcesses};
+    use porta_shared::client::OnServer;
+    use porta_shared::types::Signal;
+    use std::os::unix::process::ExitStatusExt as _;
+
+    let stack = Stack::start(&[], &["--sample-interval", "1"]).await?;
+    let s = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    // A process of this test's own, to end.
+    let mut child = std::process::Command::new("sleep").arg("600").spawn()?;
+    let pid = child.id();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listed = loop {
+        let list = ws
+            .call(OnServer { server: s.clone(), req: SysProcesses {} })
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if let Some(p) = list.processes.iter().find(|p| p.pid == pid) {
+            break p.clone();
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "pid {pid} never listed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(listed.name, "sleep");
+    assert_eq!(listed.command, "sleep 600");
+
+    let kill = |pid: u32, signal: Signal| OnServer { server: s.clone(), req: SysKill { pid, signal } };
+    ws.call(kill(pid, Signal::Term)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    assert_eq!(status.signal(), Some(15), "ended by TERM");
+    // Refused: a process that is gone, pid 1, the bridge itself.
+    let gone = ws.call(kill(pid, Signal::Kill)).await?;
+    assert!(matches!(gone, Err(ErrorBody { code: ErrorCode::NotFound, .. })), "{gone:?}");
+    let init = ws.call(kill(1, Signal::Kill)).await?;
+    assert!(matches!(init, Err(ErrorBody { code: ErrorCode::Forbidden, .. })), "{init:?}");
+    let bridge = stack.bridge.pid().unwrap_or_default();
+    let own = ws.call(kill(bridge, Signal::Kill)).await?;
+    assert!(matches!(own, Err(ErrorBody { code: ErrorCode::Forbidden, .. })), "{own:?}");
+    assert!(stack.api.servers().await?[0]["online"].as_bool() == Some(true), "the bridge lives on");
+
+    let v = stack.api.graphql("{ auditLog(action: \"process.kill\") { detail result } }", json!({})).await?;
+    let log = v["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+    assert!(log.iter().any(|e| e["detail"] == format!("pid {pid} term") && e["result"] == "ok"), "{v}");
+    assert!(
+        log.iter()
+            .any(|e| e["detail"].as_str().is_some_and(|d| d.starts_with("pid 1 kill"))
+                && e["result"] == "failed: forbidden"),
+        "refusals are audited too: {v}"
+    );
+    Ok(())
+}

@@ -451,7 +451,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <div class="panes">
                 <Show when=move || monitor_open.get()>
                     <section class="monitor-pane">
-                        <crate::monitor::MonitorPanel session conn=conn_ref server=id.get_value() />
+                        <crate::monitor::MonitorPanel session conn=conn_ref server=id.get_value() read_only=page.read_only />
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>

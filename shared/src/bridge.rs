@@ -670,6 +670,49 @@ pub struct SysInfo {
     pub user: String,
 }
 
+/// Every process on the machine, as of the newest telemetry sample.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SysProcesses {}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<u32>,
+    pub name: String,
+    /// Its command line, cut to [`ProcessInfo::MAX_COMMAND`] characters.
+    #[serde(default)]
+    pub command: String,
+    /// The owner's user id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Percent of one core.
+    pub cpu: f32,
+    /// Resident bytes.
+    pub memory: u64,
+    /// Unix seconds.
+    pub started_s: u64,
+}
+
+impl ProcessInfo {
+    pub const MAX_COMMAND: usize = 300;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessList {
+    /// Busiest first.
+    pub processes: Vec<ProcessInfo>,
+    /// Unix milliseconds of the sample they come from.
+    pub ts_ms: u64,
+}
+
+/// Send `signal` to process `pid` (not the bridge itself, nor pid 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SysKill {
+    pub pid: u32,
+    pub signal: Signal,
+}
+
 messages! {
     /// Requests the backend sends to a serving bridge; each is answered `ok` or `error`.
     pub enum BridgeRequest {
@@ -704,6 +747,8 @@ messages! {
         "git.status" => GitStatus(GitStatus) -> GitStatusResult,
         "git.head" => GitHead(GitHead) -> GitHeadContent,
         "sys.info" => SysInfo(SysInfoRequest) -> SysInfo,
+        "sys.processes" => SysProcesses(SysProcesses) -> ProcessList,
+        "sys.kill" => SysKill(SysKill) -> Done,
     }
 }
 

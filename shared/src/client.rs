@@ -240,6 +240,8 @@ messages! {
         "git.status" => GitStatus(OnServer<bridge::GitStatus>),
         "git.head" => GitHead(OnServer<bridge::GitHead>),
         "sys.info" => SysInfo(OnServer<bridge::SysInfoRequest>),
+        "sys.processes" => SysProcesses(OnServer<bridge::SysProcesses>),
+        "sys.kill" => SysKill(OnServer<bridge::SysKill>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,

@@ -533,6 +533,11 @@ impl Session {
             C::FsStat(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
             C::FsRead(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
             C::SysInfo(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
+            C::SysProcesses(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
+            C::SysKill(r) => {
+                let detail = format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase();
+                self.forward(id, need, r.server, r.req.into(), Some(("process.kill", detail))).await?;
+            }
             C::FsWrite(r) => {
                 let detail = format!("{} ({} bytes)", r.req.path, r.req.data.0.len());
                 self.forward(id, need, r.server, r.req.into(), Some(("file.write", detail))).await?;
@@ -1127,7 +1132,9 @@ fn needs(msg: &ClientRequest) -> (Scope, (Role, &'static str)) {
         | C::FsSearch(_)
         | C::GitStatus(_)
         | C::GitHead(_)
-        | C::SysInfo(_) => (Scope::Read, (Role::Viewer, "reading")),
+        | C::SysInfo(_)
+        | C::SysProcesses(_) => (Scope::Read, (Role::Viewer, "reading")),
+        C::SysKill(_) => (Scope::Terminal, (Role::Developer, "signalling a process")),
         C::ChatWatch(_) | C::ChatUnwatch(_) => (Scope::Read, (Role::Viewer, "following a conversation")),
         C::MetricsWatch(_) | C::MetricsUnwatch(_) => (Scope::Read, (Role::Viewer, "watching telemetry")),
     }

@@ -14,9 +14,11 @@ use std::rc::Rc;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use porta_shared::client::{ClientEvent, MetricsUnwatch, MetricsWatch};
+use porta_shared::bridge::{ProcessInfo, SysKill, SysProcesses};
+use porta_shared::client::{ClientEvent, MetricsUnwatch, MetricsWatch, OnServer};
 use porta_shared::frame::FrameKind;
-use porta_shared::telemetry::{Metric, ProcessSample, Sample, format_value};
+use porta_shared::telemetry::{Metric, Sample, format_value};
+use porta_shared::types::Signal;
 
 use crate::api::Session;
 use crate::conn::{Conn, StreamSink};
@@ -87,6 +89,30 @@ const CHARTED: [Metric; 8] = [
     Metric::NetTx,
 ];
 
+/// Most rows the process table shows (filter to find others).
+const PROCESS_ROWS: usize = 60;
+
+/// The signals the process table offers, the default first.
+const SIGNALS: [Signal; 4] = [Signal::Term, Signal::Kill, Signal::Hup, Signal::Int];
+
+fn signal_name(s: Signal) -> &'static str {
+    match s {
+        Signal::Term => "TERM",
+        Signal::Kill => "KILL",
+        Signal::Hup => "HUP",
+        Signal::Int => "INT",
+        Signal::Quit => "QUIT",
+        Signal::Tstp => "TSTP",
+        Signal::Cont => "CONT",
+        Signal::Usr1 => "USR1",
+        Signal::Usr2 => "USR2",
+    }
+}
+
+fn parse_signal(name: &str) -> Signal {
+    SIGNALS.into_iter().find(|s| signal_name(*s) == name).unwrap_or(Signal::Term)
+}
+
 /// How the process table is sorted.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum By {
@@ -96,7 +122,13 @@ enum By {
 
 /// A server's charts over a chosen window, live, with its busiest processes.
 #[component]
-pub fn MonitorPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String) -> impl IntoView {
+pub fn MonitorPanel(
+    session: RwSignal<Option<Session>>,
+    conn: ConnRef,
+    server: String,
+    /// Viewers see the processes but signal none.
+    read_only: RwSignal<bool>,
+) -> impl IntoView {
     let window = RwSignal::new(Window::H1);
     let range = RwSignal::new(None::<Range>);
     let latest = RwSignal::new(None::<Sample>);
@@ -159,13 +191,63 @@ pub fn MonitorPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: S
             })
         })
     };
-    let processes = move || {
-        let mut top: Vec<ProcessSample> = latest.with(|s| s.as_ref().map(|s| s.top.clone()).unwrap_or_default());
-        match sort.get() {
-            By::Cpu => top.sort_by(|a, b| b.cpu.total_cmp(&a.cpu)),
-            By::Memory => top.sort_by_key(|p| std::cmp::Reverse(p.memory)),
+    // Every process, read again every few seconds while the Monitor is open.
+    let procs = RwSignal::new(Vec::<ProcessInfo>::new());
+    let filter = RwSignal::new(String::new());
+    let signal = RwSignal::new(Signal::Term);
+    let read_procs = move || {
+        let Some(c) = conn.try_get_value() else { return };
+        let server = id.get_value();
+        spawn_local(async move {
+            if let Ok(list) = c.call(OnServer { server, req: SysProcesses {} }).await {
+                procs.try_set(list.processes);
+            }
+        });
+    };
+    read_procs();
+    let poll = set_interval_with_handle(read_procs, std::time::Duration::from_secs(5)).ok();
+    on_cleanup(move || {
+        if let Some(h) = poll {
+            h.clear();
         }
-        top
+    });
+    let kill = move |p: ProcessInfo| {
+        let sig = signal.get_untracked();
+        let question = format!("Send {} to {} (pid {})?", signal_name(sig), p.name, p.pid);
+        if !crate::browser::window().confirm_with_message(&question).unwrap_or(false) {
+            return;
+        }
+        let c = conn.get_value();
+        let server = id.get_value();
+        spawn_local(async move {
+            match c.call(OnServer { server, req: SysKill { pid: p.pid, signal: sig } }).await {
+                Ok(_) => {
+                    error.set(None);
+                    procs.update(|l| l.retain(|x| x.pid != p.pid || sig == Signal::Hup));
+                }
+                Err(e) => error.set(Some(format!("{} (pid {}): {}", p.name, p.pid, e.message))),
+            }
+        });
+    };
+    let processes = move || {
+        let needle = filter.get().to_lowercase();
+        let mut list: Vec<ProcessInfo> = procs.with(|l| {
+            l.iter()
+                .filter(|p| {
+                    needle.is_empty()
+                        || p.name.to_lowercase().contains(&needle)
+                        || p.command.to_lowercase().contains(&needle)
+                        || p.pid.to_string() == needle
+                })
+                .cloned()
+                .collect()
+        });
+        match sort.get() {
+            By::Cpu => list.sort_by(|a, b| b.cpu.total_cmp(&a.cpu)),
+            By::Memory => list.sort_by_key(|p| std::cmp::Reverse(p.memory)),
+        }
+        list.truncate(PROCESS_ROWS);
+        list
     };
     let sort_button = move |by: By, label: &'static str| {
         view! {
@@ -208,7 +290,22 @@ pub fn MonitorPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: S
                 <LineChart title="Disk I/O" lines=vec![(Metric::DiskRead, "c1"), (Metric::DiskWrite, "c2")] range />
                 <LineChart title="Network" lines=vec![(Metric::NetRx, "c1"), (Metric::NetTx, "c2")] range />
             </div>
-            <h3>"Busiest processes"</h3>
+            <div class="processes-head">
+                <h3>"Processes"</h3>
+                <input
+                    class="process-filter"
+                    type="search"
+                    placeholder="Filter by name, command or pid"
+                    on:input=move |ev| filter.set(event_target_value(&ev))
+                    on:change=move |ev| filter.set(event_target_value(&ev))
+                />
+                <label hidden=move || read_only.get()>
+                    "Signal "
+                    <select class="process-signal" on:change=move |ev| signal.set(parse_signal(&event_target_value(&ev)))>
+                        {SIGNALS.iter().map(|s| view! { <option value=signal_name(*s)>{signal_name(*s)}</option> }).collect_view()}
+                    </select>
+                </label>
+            </div>
             <table class="processes">
                 <thead>
                     <tr>
@@ -216,16 +313,27 @@ pub fn MonitorPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: S
                         <th>"PID"</th>
                         {sort_button(By::Cpu, "CPU")}
                         {sort_button(By::Memory, "Memory")}
+                        <th>"Command"</th>
+                        <th hidden=move || read_only.get()></th>
                     </tr>
                 </thead>
                 <tbody>
                     <For each=processes key=|p| (p.pid, p.cpu.to_bits(), p.memory) let:p>
-                        <tr data-pid=p.pid>
-                            <td class="pname">{p.name.clone()}</td>
-                            <td>{p.pid}</td>
-                            <td>{format!("{:.1} %", p.cpu)}</td>
-                            <td>{data::bytes(p.memory)}</td>
-                        </tr>
+                        {
+                            let target = p.clone();
+                            view! {
+                                <tr data-pid=p.pid data-name=p.name.clone()>
+                                    <td class="pname">{p.name.clone()}</td>
+                                    <td>{p.pid}</td>
+                                    <td>{format!("{:.1} %", p.cpu)}</td>
+                                    <td>{data::bytes(p.memory)}</td>
+                                    <td class="pcmd" title=p.command.clone()>{p.command.clone()}</td>
+                                    <td hidden=move || read_only.get()>
+                                        <button class="secondary danger kill" on:click=move |_| kill(target.clone())>"Signal"</button>
+                                    </td>
+                                </tr>
+                            }
+                        }
                     </For>
                 </tbody>
             </table>
