@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod client;
 pub mod llm;
+pub mod mailbox;
 pub mod proxy;
 pub mod webhook;
 

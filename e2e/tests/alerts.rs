@@ -191,3 +191,51 @@ async fn bad_rules_and_channels_are_refused_and_nothing_is_stored() -> anyhow::R
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn an_email_channel_sends_over_smtp_and_a_refusal_is_not_retried() -> anyhow::Result<()> {
+    use porta_e2e::mailbox::Mailbox;
+    let stack = Stack::start(&[], &[]).await?;
+    let api = &stack.api;
+    let ws = workspace(api).await?;
+    let create = "mutation($w: String!, $n: String!, $e: EmailSettings!) {
+        createAlertChannel(workspaceId: $w, name: $n, kind: \"email\", email: $e) { id hint } }";
+    let test = "mutation($c: String!) { testAlertChannel(id: $c) { ok attempts detail } }";
+
+    let mailbox = Mailbox::start(false).await?;
+    let settings = json!({ "smtpHost": "127.0.0.1", "smtpPort": mailbox.port, "smtpTls": "none",
+        "from": "Porta <porta@example.com>", "to": "ops@example.com, oncall@example.com" });
+    let v = api.graphql(create, json!({ "w": ws, "n": "mail", "e": settings })).await?;
+    let ch = &v["data"]["createAlertChannel"];
+    assert_eq!(
+        ch["hint"],
+        format!("email to ops@example.com, oncall@example.com via 127.0.0.1:{}", mailbox.port),
+        "{v}"
+    );
+    let v = api.graphql(test, json!({ "c": ch["id"] })).await?;
+    assert_eq!(v["data"]["testAlertChannel"], json!({ "ok": true, "attempts": 1, "detail": "SMTP 250" }), "{v}");
+    let mail = mailbox.wait(WAIT).await?;
+    assert_eq!(mail.from, "<porta@example.com>");
+    assert_eq!(mail.to, ["<ops@example.com>", "<oncall@example.com>"]);
+    assert!(mail.data.contains("Subject: [Porta]") && mail.data.contains("Test notification"), "{}", mail.data);
+
+    // A server that refuses the recipient: told at once, not retried.
+    let refusing = Mailbox::start(true).await?;
+    let settings = json!({ "smtpHost": "127.0.0.1", "smtpPort": refusing.port, "smtpTls": "none",
+        "from": "porta@example.com", "to": "nobody@example.com" });
+    let v = api.graphql(create, json!({ "w": ws, "n": "refused", "e": settings })).await?;
+    let id = v["data"]["createAlertChannel"]["id"].clone();
+    let v = api.graphql(test, json!({ "c": id })).await?;
+    let r = &v["data"]["testAlertChannel"];
+    assert_eq!((r["ok"].as_bool(), r["attempts"].as_i64()), (Some(false), Some(1)), "{v}");
+    assert!(r["detail"].as_str().is_some_and(|d| d.contains("550")), "{v}");
+
+    // Bad settings are refused and nothing is stored.
+    let v = api
+        .graphql(create, json!({ "w": ws, "n": "bad", "e": { "smtpHost": "127.0.0.1", "from": "x", "to": "y" } }))
+        .await?;
+    assert_eq!(code(&v), "bad_request", "{v}");
+    let v = api.graphql("query($w: String!) { alertChannels(workspaceId: $w) { name } }", json!({ "w": ws })).await?;
+    assert_eq!(v["data"]["alertChannels"].as_array().map(Vec::len), Some(2), "{v}");
+    Ok(())
+}

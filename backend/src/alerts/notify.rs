@@ -1,6 +1,6 @@
 //! Notifications: what an alert says, in the shape each kind of channel expects, delivered
 //! with retries and backoff. A generic webhook gets the whole alert as JSON; Slack, Discord
-//! and Telegram get a line of text in their own message format.
+//! and Telegram get a line of text in their own message format; email goes over SMTP.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// The kinds of channel.
-pub const KINDS: [&str; 4] = ["webhook", "slack", "discord", "telegram"];
+pub const KINDS: [&str; 5] = ["webhook", "slack", "discord", "telegram", "email"];
 
 /// A channel's settings (kept sealed: URLs and tokens are secrets).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -24,6 +24,23 @@ pub struct ChannelConfig {
     /// Telegram's API (the public one unless set, e.g. for a local Bot API server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_url: Option<String>,
+    /// Email: the SMTP server, its port (587 unless set), how to secure the connection
+    /// (`starttls`, the default; `tls` from the first byte; `none`, for a relay on the same
+    /// host), the login if it wants one, the sender and the recipients (comma-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_tls: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
 }
 
 impl ChannelConfig {
@@ -53,7 +70,103 @@ impl ChannelConfig {
                 }
                 Ok(format!("telegram chat {chat}"))
             }
+            "email" => {
+                let host = self.smtp_host.as_deref().map(str::trim).unwrap_or_default();
+                if host.is_empty() || host.contains(['/', ' ', '@']) {
+                    return Err("email needs smtp_host: a host name or address".into());
+                }
+                email::mode(self.smtp_tls.as_deref())?;
+                email::mailbox(self.from.as_deref().unwrap_or_default()).map_err(|e| format!("from: {e}"))?;
+                let to = email::recipients(self.to.as_deref().unwrap_or_default())?;
+                if self.smtp_user.is_some() != self.smtp_password.is_some() {
+                    return Err("give both smtp_user and smtp_password, or neither".into());
+                }
+                let port = self.smtp_port.unwrap_or(email::DEFAULT_PORT);
+                Ok(format!(
+                    "email to {} via {host}:{port}",
+                    to.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                ))
+            }
             other => Err(format!("unknown channel kind {other:?}; one of {}", KINDS.join(", "))),
+        }
+    }
+}
+
+/// Email over SMTP.
+mod email {
+    use lettre::message::{Mailbox, header::ContentType};
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    use super::{ChannelConfig, Failure, Notice};
+
+    pub const DEFAULT_PORT: u16 = 587;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    pub enum Mode {
+        StartTls,
+        Tls,
+        Plain,
+    }
+
+    pub fn mode(s: Option<&str>) -> Result<Mode, String> {
+        match s.unwrap_or("starttls") {
+            "starttls" => Ok(Mode::StartTls),
+            "tls" => Ok(Mode::Tls),
+            "none" => Ok(Mode::Plain),
+            other => Err(format!("smtp_tls {other:?}: one of starttls, tls, none")),
+        }
+    }
+
+    pub fn mailbox(s: &str) -> Result<Mailbox, String> {
+        s.trim().parse::<Mailbox>().map_err(|e| format!("{s:?} is not an email address ({e})"))
+    }
+
+    pub fn recipients(list: &str) -> Result<Vec<Mailbox>, String> {
+        let to: Vec<Mailbox> =
+            list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(mailbox).collect::<Result<_, _>>()?;
+        if to.is_empty() || to.len() > 20 {
+            return Err("email needs 1 to 20 recipients in to (comma-separated)".into());
+        }
+        Ok(to)
+    }
+
+    fn message(config: &ChannelConfig, notice: &Notice) -> Result<Message, String> {
+        let mut b = Message::builder()
+            .from(mailbox(config.from.as_deref().unwrap_or_default())?)
+            .subject(format!("[Porta] {}", notice.text().split(" — ").next().unwrap_or_default()))
+            .header(ContentType::TEXT_PLAIN);
+        for to in recipients(config.to.as_deref().unwrap_or_default())? {
+            b = b.to(to);
+        }
+        let mut body = format!("{}\n\n", notice.text());
+        body.push_str(&format!("Rule: {}\nServer: {}\nSeverity: {}\n", notice.rule, notice.server, notice.severity));
+        if let (Some(m), Some(v)) = (&notice.metric, notice.value) {
+            body.push_str(&format!("Metric: {m} = {v}\n"));
+        }
+        body.push_str(&format!("What: {}\nOpen: {}\n", notice.message, notice.url));
+        b.body(body).map_err(|e| format!("cannot build the message: {e}"))
+    }
+
+    pub async fn send(config: &ChannelConfig, notice: &Notice) -> Result<String, Failure> {
+        let permanent = |detail: String| Failure { retry: false, detail };
+        let msg = message(config, notice).map_err(permanent)?;
+        let host = config.smtp_host.as_deref().unwrap_or_default().trim();
+        let port = config.smtp_port.unwrap_or(DEFAULT_PORT);
+        let builder = match mode(config.smtp_tls.as_deref()).map_err(permanent)? {
+            Mode::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+            Mode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            Mode::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+        }
+        .map_err(|e| permanent(format!("smtp: {e}")))?;
+        let mut builder = builder.port(port).timeout(Some(std::time::Duration::from_secs(15)));
+        if let (Some(user), Some(password)) = (&config.smtp_user, &config.smtp_password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        match builder.build().send(msg).await {
+            Ok(r) => Ok(format!("SMTP {}", r.code())),
+            // A refusal (5xx) will be refused again; anything else may pass later.
+            Err(e) => Err(Failure { retry: !e.is_permanent(), detail: format!("smtp: {e}") }),
         }
     }
 }
@@ -123,6 +236,40 @@ pub fn request(kind: &str, config: &ChannelConfig, notice: &Notice) -> Result<(S
     })
 }
 
+/// Why an attempt failed, and whether trying again may help.
+#[derive(Debug)]
+pub struct Failure {
+    pub retry: bool,
+    pub detail: String,
+}
+
+/// One attempt to tell a channel.
+async fn attempt(
+    http: &reqwest::Client,
+    kind: &str,
+    config: &ChannelConfig,
+    notice: &Notice,
+) -> Result<String, Failure> {
+    if kind == "email" {
+        return email::send(config, notice).await;
+    }
+    let (url, body) = request(kind, config, notice).map_err(|detail| Failure { retry: false, detail })?;
+    let sent = http.post(&url).timeout(Duration::from_secs(10)).json(&body).send().await;
+    let retry = |detail: &str| Failure { retry: true, detail: detail.to_owned() };
+    match sent {
+        Ok(r) if r.status().is_success() => Ok(format!("HTTP {}", r.status().as_u16())),
+        // A channel that refuses the message as such will refuse it again.
+        Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
+            Err(Failure { retry: false, detail: format!("HTTP {}", r.status().as_u16()) })
+        }
+        Ok(r) => Err(retry(&format!("HTTP {}", r.status().as_u16()))),
+        // The error's text names the URL, which may carry a secret: say what failed only.
+        Err(e) if e.is_timeout() => Err(retry("timed out")),
+        Err(e) if e.is_connect() => Err(retry("cannot connect")),
+        Err(_) => Err(retry("request failed")),
+    }
+}
+
 /// Sends `notice` to a channel, retrying failures with doubling backoff; the number of
 /// attempts made and the outcome (what the last attempt said).
 pub async fn deliver(
@@ -132,32 +279,19 @@ pub async fn deliver(
     notice: &Notice,
     retry: Retry,
 ) -> (u32, Result<String, String>) {
-    let (url, body) = match request(kind, config, notice) {
-        Ok(r) => r,
-        Err(e) => return (0, Err(e)),
-    };
     let mut backoff = retry.first_backoff;
-    let mut last = Err("not tried".to_owned());
-    for attempt in 1..=retry.attempts.max(1) {
-        let sent = http.post(&url).timeout(Duration::from_secs(10)).json(&body).send().await;
-        last = match sent {
-            Ok(r) if r.status().is_success() => return (attempt, Ok(format!("HTTP {}", r.status().as_u16()))),
-            // A channel that refuses the message as such will refuse it again.
-            Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
-                return (attempt, Err(format!("HTTP {}", r.status().as_u16())));
+    let attempts = retry.attempts.max(1);
+    for n in 1..=attempts {
+        match attempt(http, kind, config, notice).await {
+            Ok(detail) => return (n, Ok(detail)),
+            Err(f) if !f.retry || n == attempts => return (n, Err(f.detail)),
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
             }
-            Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-            // The error's text names the URL, which may carry a secret: say what failed only.
-            Err(e) if e.is_timeout() => Err("timed out".into()),
-            Err(e) if e.is_connect() => Err("cannot connect".into()),
-            Err(_) => Err("request failed".into()),
-        };
-        if attempt < retry.attempts {
-            tokio::time::sleep(backoff).await;
-            backoff *= 2;
         }
     }
-    (retry.attempts.max(1), last)
+    (attempts, Err("not tried".into()))
 }
 
 #[cfg(test)]
@@ -220,5 +354,26 @@ mod tests {
         assert!(tg.validate("telegram").is_err());
         let tg = ChannelConfig { bot_token: Some("1:ab".into()), chat_id: Some("99".into()), ..Default::default() };
         assert_eq!(tg.validate("telegram").as_deref(), Ok("telegram chat 99"));
+        let mail = ChannelConfig {
+            smtp_host: Some("smtp.example.com".into()),
+            from: Some("Porta <porta@example.com>".into()),
+            to: Some("ops@example.com, oncall@example.com".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            mail.validate("email").as_deref(),
+            Ok("email to ops@example.com, oncall@example.com via smtp.example.com:587")
+        );
+        let wrong = [
+            ChannelConfig { to: Some("not an address".into()), ..mail.clone() },
+            ChannelConfig { to: Some(" , ".into()), ..mail.clone() },
+            ChannelConfig { from: None, ..mail.clone() },
+            ChannelConfig { smtp_host: Some("".into()), ..mail.clone() },
+            ChannelConfig { smtp_tls: Some("ssl3".into()), ..mail.clone() },
+            ChannelConfig { smtp_user: Some("u".into()), ..mail.clone() },
+        ];
+        for w in wrong {
+            assert!(w.validate("email").is_err(), "{w:?}");
+        }
     }
 }

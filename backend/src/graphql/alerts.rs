@@ -2,7 +2,7 @@
 //! they raised. Channels and rules are managed by the team's admins; every member sees the
 //! rules and the alerts of their workspaces.
 
-use async_graphql::{Context, Object, SimpleObject};
+use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
 use crate::alerts::notify::{ChannelConfig, Notice};
@@ -13,6 +13,22 @@ use crate::db::{AlertChannel, AlertDelivery, AlertEvent, AlertRule, AuditEvent};
 use crate::error::Error;
 use crate::now_ms;
 use crate::teams::{Role, require_role, valid_name, workspace_role};
+
+/// An email channel's SMTP settings.
+#[derive(InputObject, Default)]
+pub struct EmailSettings {
+    smtp_host: Option<String>,
+    /// 587 unless given.
+    smtp_port: Option<u16>,
+    /// `starttls` (the default), `tls` (port 465 style) or `none` (a relay on the same host).
+    smtp_tls: Option<String>,
+    smtp_user: Option<String>,
+    smtp_password: Option<String>,
+    /// The sender, e.g. `Porta <porta@example.com>`.
+    from: Option<String>,
+    /// Recipients, comma-separated.
+    to: Option<String>,
+}
 
 #[derive(SimpleObject)]
 pub struct AlertChannelView {
@@ -255,8 +271,9 @@ pub struct AlertMutation;
 #[Object]
 impl AlertMutation {
     /// Adds a notification channel: `webhook` (JSON POSTed to `url`), `slack` or `discord`
-    /// (their incoming-webhook `url`), or `telegram` (`botToken` and `chatId`; `apiUrl` for a
-    /// Bot API server of your own). Its settings are stored sealed.
+    /// (their incoming-webhook `url`), `telegram` (`botToken` and `chatId`; `apiUrl` for a
+    /// Bot API server of your own), or `email` (SMTP, in `email`). Its settings are stored
+    /// sealed.
     #[allow(clippy::too_many_arguments)]
     async fn create_alert_channel(
         &self,
@@ -268,11 +285,25 @@ impl AlertMutation {
         bot_token: Option<String>,
         chat_id: Option<String>,
         api_url: Option<String>,
+        email: Option<EmailSettings>,
     ) -> async_graphql::Result<AlertChannelView> {
         role_in(ctx, &workspace_id, Role::Admin, "adding alert channels").await?;
         let u = user(ctx, Scope::Write)?;
         let name = valid_name(&name, "channel").map_err(gql)?;
-        let config = ChannelConfig { url, bot_token, chat_id, api_url };
+        let e = email.unwrap_or_default();
+        let config = ChannelConfig {
+            url,
+            bot_token,
+            chat_id,
+            api_url,
+            smtp_host: e.smtp_host,
+            smtp_port: e.smtp_port,
+            smtp_tls: e.smtp_tls,
+            smtp_user: e.smtp_user,
+            smtp_password: e.smtp_password,
+            from: e.from,
+            to: e.to,
+        };
         let hint = config.validate(&kind).map_err(|e| gql(Error::BadRequest(e)))?;
         let plain = serde_json::to_string(&config).map_err(|e| gql(Error::Other(e.into())))?;
         let sealed = state(ctx).sealer.seal(&plain, &workspace_id).map_err(|e| gql(Error::Other(e)))?;

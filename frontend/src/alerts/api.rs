@@ -91,8 +91,8 @@ pub async fn delete_rule(token: &str, id: &str) -> Result<bool, String> {
 
 /// A new channel; `vars` are `createAlertChannel`'s arguments.
 pub async fn create_channel(token: &str, vars: Value) -> Result<Value, String> {
-    let q = "mutation($w: String!, $n: String!, $k: String!, $u: String, $b: String, $c: String) {
-        createAlertChannel(workspaceId: $w, name: $n, kind: $k, url: $u, botToken: $b, chatId: $c) { id } }";
+    let q = "mutation($w: String!, $n: String!, $k: String!, $u: String, $b: String, $c: String, $e: EmailSettings) {
+        createAlertChannel(workspaceId: $w, name: $n, kind: $k, url: $u, botToken: $b, chatId: $c, email: $e) { id } }";
     graphql(token, q, vars, "createAlertChannel").await
 }
 

@@ -261,6 +261,15 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
         NodeRef::<Input>::new(),
         NodeRef::<Input>::new(),
     );
+    let (m_host, m_port, m_tls, m_user, m_pass, m_from, m_to) = (
+        NodeRef::<Input>::new(),
+        NodeRef::<Input>::new(),
+        NodeRef::<Select>::new(),
+        NodeRef::<Input>::new(),
+        NodeRef::<Input>::new(),
+        NodeRef::<Input>::new(),
+        NodeRef::<Input>::new(),
+    );
     let channel_kind = RwSignal::new("webhook".to_owned());
     let add_channel = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -268,11 +277,19 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
         let Some(token) = token() else { return };
         let val = |n: NodeRef<Input>| n.get().map(|e| e.value()).filter(|v| !v.trim().is_empty());
         let k = c_kind.get().map(|e| e.value()).unwrap_or_default();
-        let telegram = k == "telegram";
+        let (telegram, email) = (k == "telegram", k == "email");
+        let settings = email.then(|| {
+            json!({
+                "smtpHost": val(m_host), "smtpPort": val(m_port).and_then(|p| p.trim().parse::<u16>().ok()),
+                "smtpTls": m_tls.get().map(|e| e.value()), "smtpUser": val(m_user), "smtpPassword": val(m_pass),
+                "from": val(m_from), "to": val(m_to),
+            })
+        });
         let vars = json!({
             "w": workspace.get_untracked(), "n": val(c_name).unwrap_or_default(), "k": k,
-            "u": if telegram { None } else { val(c_url) },
+            "u": if telegram || email { None } else { val(c_url) },
             "b": if telegram { val(c_bot) } else { None }, "c": if telegram { val(c_chat) } else { None },
+            "e": settings,
         });
         spawn_local(async move {
             match api::create_channel(&token, vars).await {
@@ -485,8 +502,27 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                         <option value="slack">"Slack"</option>
                         <option value="discord">"Discord"</option>
                         <option value="telegram">"Telegram"</option>
+                        <option value="email">"Email (SMTP)"</option>
                     </select>
-                    <input node_ref=c_url name="channel-url" placeholder="https://…" hidden=move || channel_kind.get() == "telegram" />
+                    <input
+                        node_ref=c_url
+                        name="channel-url"
+                        placeholder="https://…"
+                        hidden=move || matches!(channel_kind.get().as_str(), "telegram" | "email")
+                    />
+                    <span class="email-fields" hidden=move || channel_kind.get() != "email">
+                        <input node_ref=m_host name="smtp-host" placeholder="SMTP host" />
+                        <input node_ref=m_port name="smtp-port" type="number" min="1" max="65535" placeholder="587" class="short" />
+                        <select node_ref=m_tls name="smtp-tls">
+                            <option value="starttls">"STARTTLS"</option>
+                            <option value="tls">"TLS"</option>
+                            <option value="none">"None (local relay)"</option>
+                        </select>
+                        <input node_ref=m_user name="smtp-user" placeholder="User (optional)" autocomplete="off" />
+                        <input node_ref=m_pass name="smtp-password" type="password" placeholder="Password" autocomplete="new-password" />
+                        <input node_ref=m_from name="smtp-from" placeholder="From: porta@example.com" />
+                        <input node_ref=m_to name="smtp-to" placeholder="To: ops@example.com, …" />
+                    </span>
                     <input node_ref=c_bot name="channel-bot" placeholder="Bot token" hidden=move || channel_kind.get() != "telegram" />
                     <input node_ref=c_chat name="channel-chat" placeholder="Chat id" hidden=move || channel_kind.get() != "telegram" />
                     <button type="submit">"Add channel"</button>
