@@ -90,7 +90,7 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     let info = client.peer_info().map(|i| serde_json::to_value(&*i).unwrap_or_default()).unwrap_or_default();
     assert_eq!(info["serverInfo"]["name"], "porta", "{info}");
     let tools: Vec<String> = client.list_all_tools().await?.into_iter().map(|t| t.name.to_string()).collect();
-    for name in ["list_servers", "list_dir", "read_file", "search", "system_info", "write_file", "run_command"] {
+    for name in ["list_servers", "list_dir", "read_file", "search", "system_info", "recent_metrics", "write_file", "run_command"] {
         assert!(tools.iter().any(|t| t == name), "{name} missing from {tools:?}");
     }
 
@@ -104,6 +104,22 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     assert!(shown(&outside).contains("outside_root"), "{}", shown(&outside));
     let missing = call(&client, "read_file", json!({ "path": "readme.txt" })).await?;
     assert!(missing.is_error == Some(true) && shown(&missing).contains("server_id"));
+
+    // The server's monitoring data: summaries of the stored samples and the busiest processes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let metrics = loop {
+        let m = call(&client, "recent_metrics", json!({ "server_id": stack.server_id, "minutes": 15 })).await?;
+        assert_ne!(m.is_error, Some(true), "{}", shown(&m));
+        if !shown(&m).contains("\\\"samples\\\":0") {
+            break m;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no samples: {}", shown(&m));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let text = shown(&metrics);
+    assert!(text.contains("Memory") && text.contains("Processes") && text.contains("top_processes"), "{text}");
+    let wrong = call(&client, "recent_metrics", json!({ "server_id": stack.server_id, "minutes": 0 })).await?;
+    assert!(wrong.is_error == Some(true) && shown(&wrong).contains("minutes"), "{}", shown(&wrong));
 
     // A write waits for the person; approved, it is done.
     let write = json!({ "server_id": stack.server_id, "path": "out.txt", "content": "written by mcp\n" });
