@@ -90,7 +90,16 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     let info = client.peer_info().map(|i| serde_json::to_value(&*i).unwrap_or_default()).unwrap_or_default();
     assert_eq!(info["serverInfo"]["name"], "porta", "{info}");
     let tools: Vec<String> = client.list_all_tools().await?.into_iter().map(|t| t.name.to_string()).collect();
-    for name in ["list_servers", "list_dir", "read_file", "search", "system_info", "recent_metrics", "write_file", "run_command"] {
+    for name in [
+        "list_servers",
+        "list_dir",
+        "read_file",
+        "search",
+        "system_info",
+        "recent_metrics",
+        "write_file",
+        "run_command",
+    ] {
         assert!(tools.iter().any(|t| t == name), "{name} missing from {tools:?}");
     }
 

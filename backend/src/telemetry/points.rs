@@ -7,12 +7,14 @@ use porta_shared::telemetry::Metric;
 /// Metrics per point.
 pub const N: usize = Metric::COUNT;
 
-/// The resolutions series are kept at.
+/// The resolutions series are kept at. Ten-minute points exist so a week's chart reads about
+/// a thousand points rather than ten thousand minutes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Res {
     /// Each sample as the bridge sent it (every 5 s by default).
     Raw,
     Minute,
+    TenMinutes,
     Hour,
     Day,
 }
@@ -21,13 +23,14 @@ const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
 
 impl Res {
-    pub const ALL: [Res; 4] = [Res::Raw, Res::Minute, Res::Hour, Res::Day];
+    pub const ALL: [Res; 5] = [Res::Raw, Res::Minute, Res::TenMinutes, Res::Hour, Res::Day];
 
     /// Seconds a point covers, as stored in `metric_points.res` (0 for raw samples).
     pub fn secs(self) -> i64 {
         match self {
             Res::Raw => 0,
             Res::Minute => 60,
+            Res::TenMinutes => 600,
             Res::Hour => 3600,
             Res::Day => 86_400,
         }
@@ -46,6 +49,7 @@ impl Res {
         match self {
             Res::Raw => Some(48 * HOUR_MS),
             Res::Minute => Some(7 * DAY_MS),
+            Res::TenMinutes => Some(30 * DAY_MS),
             Res::Hour => Some(90 * DAY_MS),
             Res::Day => None,
         }
@@ -56,7 +60,8 @@ impl Res {
         match self {
             Res::Raw => None,
             Res::Minute => Some(Res::Raw),
-            Res::Hour => Some(Res::Minute),
+            Res::TenMinutes => Some(Res::Minute),
+            Res::Hour => Some(Res::TenMinutes),
             Res::Day => Some(Res::Hour),
         }
     }
@@ -66,7 +71,7 @@ impl Res {
         match self {
             Res::Raw => 0,
             Res::Minute => 15_000,
-            Res::Hour | Res::Day => 3 * 60_000,
+            Res::TenMinutes | Res::Hour | Res::Day => 3 * 60_000,
         }
     }
 }
@@ -274,13 +279,13 @@ mod tests {
     }
 
     proptest! {
-        /// Rolling samples up to minutes, then hours, then days keeps min <= avg <= max for
+        /// Rolling samples up to minutes, ten minutes, hours, then days keeps min <= avg <= max for
         /// every metric, and the counts add up at every step.
         #[test]
         fn rollups_keep_order_and_counts(samples in arb_samples()) {
             let raw: Vec<Point> = samples.iter().map(|(t, v)| Point::sample(*t, *v)).collect();
             let mut level = raw.clone();
-            for width in [60_000, 3_600_000, 86_400_000] {
+            for width in [60_000, 600_000, 3_600_000, 86_400_000] {
                 let next = rollup(&level, width);
                 prop_assert_eq!(next.iter().map(|p| u64::from(p.n)).sum::<u64>(), raw.len() as u64);
                 prop_assert!(next.windows(2).all(|w| w[0].ts < w[1].ts));

@@ -1064,11 +1064,12 @@ mod telemetry {
         let per_row =
             |res: i64| stats.iter().find(|p| p.res == res).map_or(0.0, |p| p.bytes as f64 / p.points.max(1) as f64);
         let raw_day = per_row(0) * 17_280.0;
-        let steady = raw_day * 2.0 + per_row(60) * 1_440.0 * 7.0 + per_row(3600) * 24.0 * 90.0;
+        let steady =
+            raw_day * 2.0 + per_row(60) * 1_440.0 * 7.0 + per_row(600) * 144.0 * 30.0 + per_row(3600) * 24.0 * 90.0;
         rows.push(row(
             "telemetry storage per server",
             format!(
-                "{:.2} MB/day of samples; {:.1} MB held (48 h raw, 7 d minutes, 90 d hours) + {:.0} B/day kept",
+                "{:.2} MB/day of samples; {:.1} MB held (48 h raw, 7 d minutes, 30 d ten minutes, 90 d hours) + {:.0} B/day kept",
                 raw_day / 1e6,
                 steady / 1e6,
                 per_row(86_400)
