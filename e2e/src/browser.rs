@@ -249,6 +249,26 @@ pub async fn wait_for_text(c: &Client, needle: &str, within: Duration) -> anyhow
     }
 }
 
+/// Waits until the text of the elements `css` matches, taken together, contains `needle`;
+/// returns that text.
+pub async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let mut all = String::new();
+        for el in c.find_all(Locator::Css(css)).await? {
+            all.push_str(&el.text().await.unwrap_or_default());
+            all.push('\n');
+        }
+        if all.contains(needle) {
+            return Ok(all);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{css} never showed {needle:?}; it shows {all:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Types into the active terminal, as keystrokes into xterm.js's input element.
 pub async fn type_in_terminal(c: &Client, text: &str) -> anyhow::Result<()> {
     let input = c.find(Locator::Css(".pane.active textarea.xterm-helper-textarea")).await?;

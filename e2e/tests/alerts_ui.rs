@@ -5,25 +5,10 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{self, Browser, click, ui_stack, wait_for, with_screenshot_on_failure};
+use porta_e2e::browser::{self, Browser, click, ui_stack, wait_for, wait_text, with_screenshot_on_failure};
 use porta_e2e::webhook::Receiver;
 
 const SHORT: Duration = Duration::from_secs(40);
-
-async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + SHORT;
-    loop {
-        let mut all = String::new();
-        for el in c.find_all(Locator::Css(css)).await? {
-            all.push_str(&el.text().await.unwrap_or_default());
-        }
-        if all.contains(needle) {
-            return Ok(all);
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{css} never showed {needle:?}; it shows {all:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 async fn choose(c: &Client, select: &str, value: &str) -> anyhow::Result<()> {
     let js = format!(

@@ -8,30 +8,13 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
-    self, Browser, click, editor_text, terminal_text, ui_stack, wait_for, with_screenshot_on_failure,
+    self, Browser, click, editor_text, terminal_text, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
 };
 use porta_e2e::llm::{Reply, ScriptedLlm};
 use porta_e2e::{ADMIN_PASSWORD, Api};
 use serde_json::json;
 
 const SHORT: Duration = Duration::from_secs(30);
-
-/// Waits until the text of the elements `css` matches contains `needle`.
-async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + SHORT;
-    loop {
-        let mut all = String::new();
-        for el in c.find_all(Locator::Css(css)).await? {
-            all.push_str(&el.text().await.unwrap_or_default());
-            all.push('\n');
-        }
-        if all.contains(needle) {
-            return Ok(all);
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{css} never showed {needle:?}; it shows {all:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Types into the panel's message box (the element itself: the editor may take the focus
 /// when it finishes loading) and sends.
