@@ -112,29 +112,45 @@ impl Root {
     }
 
     /// Turns a client's path into the path this root operates on: absolute for the host,
-    /// relative to the root directory when confined.
+    /// relative to the root directory when confined. The result is normalised (no `.` or `..`
+    /// left, `..` taken lexically, as a shell's `cd` does), so every guard after this sees
+    /// the path that will really be used: `a/..` is the root, not some other name for it.
     fn resolve(&self, input: &str) -> Result<PathBuf, ErrorBody> {
         if input.contains('\0') {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "path contains a NUL byte"));
         }
         let p = Path::new(input);
         match self {
-            Self::Host => Ok(Path::new("/").join(p)),
+            // `..` at the top of `/` stays at `/`, as the kernel has it.
+            Self::Host => Ok(Path::new("/").join(normalise(p, true).unwrap_or_default())),
             Self::Confined { path, .. } => {
-                let rel = if p.is_absolute() { p.strip_prefix(path).map_err(|_| outside(input))? } else { p };
-                // Refuse lexical escapes up front (cap-std would too) for a clearer message.
-                let mut depth = 0usize;
-                for c in rel.components() {
-                    match c {
-                        Component::ParentDir if depth == 0 => return Err(outside(input)),
-                        Component::ParentDir => depth -= 1,
-                        Component::Normal(_) => depth += 1,
-                        _ => {}
-                    }
-                }
-                Ok(if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel.to_path_buf() })
+                let rel = if p.is_absolute() {
+                    // Normalise first: `/srv/app/../app/x` is beneath `/srv/app`.
+                    let abs = Path::new("/").join(normalise(p, true).unwrap_or_default());
+                    abs.strip_prefix(path).map(Path::to_path_buf).map_err(|_| outside(input))?
+                } else {
+                    // Refuse lexical escapes up front (cap-std would too) for a clearer message.
+                    normalise(p, false).ok_or_else(|| outside(input))?
+                };
+                Ok(if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel })
             }
         }
+    }
+
+    /// Refuses `what` (delete, rename) on the root itself or on anything that contains it.
+    /// `p` is resolved (see [`Root::resolve`]).
+    fn guard_root(&self, p: &Path, input: &str, what: &str) -> Result<(), ErrorBody> {
+        let is_root = match self {
+            Self::Host => p == Path::new("/"),
+            Self::Confined { .. } => p == Path::new("."),
+        };
+        if is_root {
+            return Err(ErrorBody::new(
+                ErrorCode::Forbidden,
+                format!("refusing to {what} {input}: it is this server's root folder ({})", self.display(p)),
+            ));
+        }
+        Ok(())
     }
 
     /// The absolute path a client sees for a resolved path.
@@ -498,6 +514,14 @@ impl Root {
     pub fn rename_path(&self, req: &FsRename) -> Result<Done, ErrorBody> {
         let from = self.resolve(&req.from)?;
         let to = self.resolve(&req.to)?;
+        self.guard_root(&from, &req.from, "move")?;
+        self.guard_root(&to, &req.to, "replace")?;
+        if to.starts_with(&from) {
+            return Err(ErrorBody::new(
+                ErrorCode::BadRequest,
+                format!("cannot move {} into itself ({})", req.from, req.to),
+            ));
+        }
         self.metadata(&from, false).map_err(|e| io_error(e, &req.from))?;
         if !req.overwrite && self.metadata(&to, false).is_ok() {
             return Err(ErrorBody::new(ErrorCode::AlreadyExists, format!("{} already exists", req.to)));
@@ -508,14 +532,42 @@ impl Root {
 
     pub fn delete(&self, req: &FsDelete) -> Result<Done, ErrorBody> {
         let p = self.resolve(&req.path)?;
-        if p == Path::new(".") || p == Path::new("/") {
-            return Err(ErrorBody::new(ErrorCode::Forbidden, "refusing to delete the root"));
-        }
+        self.guard_root(&p, &req.path, "delete")?;
         let m = self.metadata(&p, false).map_err(|e| io_error(e, &req.path))?;
-        let result = if m.kind == FileKind::Dir { self.remove_dir(&p, req.recursive) } else { self.remove_file(&p) };
-        result.map_err(|e| io_error(e, &req.path))?;
-        Ok(Done {})
+        if m.kind != FileKind::Dir {
+            self.remove_file(&p).map_err(|e| io_error(e, &req.path))?;
+            return Ok(Done {});
+        }
+        match self.remove_dir(&p, req.recursive) {
+            Ok(()) => Ok(Done {}),
+            Err(e) if req.recursive && self.metadata(&p, false).is_ok() => {
+                // Part of the folder may be gone already: say so, not just what failed.
+                let mut body = io_error(e, &req.path);
+                body.message = format!("{}; part of its content may already be deleted", body.message);
+                Err(body)
+            }
+            Err(e) => Err(io_error(e, &req.path)),
+        }
     }
+}
+
+/// `p` without `.` and `..` components (`..` removes the component before it). `None` when a
+/// `..` would climb above the start, unless `clamp`, where it stays at the start (as `/..` is
+/// `/`). Root and prefix components are dropped: the result is relative.
+fn normalise(p: &Path, clamp: bool) -> Option<PathBuf> {
+    let mut parts: Vec<&std::ffi::OsStr> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => parts.push(n),
+            Component::ParentDir => {
+                if parts.pop().is_none() && !clamp {
+                    return None;
+                }
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Some(parts.iter().collect())
 }
 
 /// `.<name>.porta-<8 hex>.tmp`, as [`Root::create_temp`] names them.
@@ -581,7 +633,10 @@ mod tests {
         for bad in [sibling.as_str(), "/etc/passwd", "../x", "a/../../x"] {
             assert_eq!(root.resolve(bad).map_err(|e| e.code), Err(ErrorCode::OutsideRoot), "{bad}");
         }
-        assert_eq!(root.resolve("a/../b").ok(), Some(PathBuf::from("a/../b")));
+        assert_eq!(root.resolve("a/../b").ok(), Some(PathBuf::from("b")));
+        assert_eq!(root.resolve("./a/./b/").ok(), Some(PathBuf::from("a/b")));
+        assert_eq!(root.resolve("a/..").ok(), Some(PathBuf::from(".")));
+        assert_eq!(root.resolve(&format!("{}/x/../y", base.display())).ok(), Some(PathBuf::from("y")));
         assert_eq!(root.resolve(&base.join("a").to_string_lossy()).ok(), Some(PathBuf::from("a")));
         assert_eq!(root.resolve("").ok(), Some(PathBuf::from(".")));
         assert_eq!(root.resolve("a\0b").map_err(|e| e.code), Err(ErrorCode::BadRequest));
@@ -648,7 +703,97 @@ mod tests {
         let listed =
             Root::Host.list(&FsList { path: dir.path().to_string_lossy().into(), hidden: false }).expect("list");
         assert_eq!(listed.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["h.txt"]);
-        let del = Root::Host.delete(&FsDelete { path: "/".into(), recursive: true });
-        assert_eq!(del.map_err(|e| e.code), Err(ErrorCode::Forbidden));
+    }
+
+    /// A tree in a temp root: `keep.txt`, `victim/a/b/deep.txt`, `victim/v.txt`, `other/o.txt`.
+    fn tree() -> (tempfile::TempDir, Root) {
+        let (dir, root) = confined();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("victim/a/b")).expect("mkdir");
+        std::fs::create_dir_all(d.join("other")).expect("mkdir");
+        for f in ["keep.txt", "victim/a/b/deep.txt", "victim/v.txt", "other/o.txt"] {
+            std::fs::write(d.join(f), f).expect("write");
+        }
+        (dir, root)
+    }
+
+    fn files_under(dir: &Path) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("ls").filter_map(Result::ok) {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    out.push(p.strip_prefix(dir).expect("under").to_string_lossy().into_owned());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_root_cannot_be_deleted_by_any_name() {
+        let (dir, root) = tree();
+        let before = files_under(dir.path());
+        let abs = dir.path().canonicalize().expect("canonical");
+        let names = [
+            "a/..".to_owned(),
+            "./a/..".to_owned(),
+            "victim/..".to_owned(),
+            "victim/a/../..".to_owned(),
+            "x/y/../../".to_owned(),
+            ".".to_owned(),
+            "".to_owned(),
+            "./".to_owned(),
+            abs.to_string_lossy().into_owned(),
+            format!("{}/victim/..", abs.display()),
+        ];
+        for name in &names {
+            for recursive in [true, false] {
+                let r = root.delete(&FsDelete { path: name.clone(), recursive });
+                let e = r.expect_err(name);
+                assert_eq!(e.code, ErrorCode::Forbidden, "{name:?}: {e:?}");
+                assert!(e.message.contains("root"), "{}", e.message);
+            }
+        }
+        assert_eq!(files_under(dir.path()), before, "nothing was deleted");
+    }
+
+    #[test]
+    fn a_path_with_dots_deletes_what_it_names() {
+        let (dir, root) = tree();
+        root.delete(&FsDelete { path: "victim/a/..".into(), recursive: true }).expect("deletes victim");
+        assert_eq!(files_under(dir.path()), ["keep.txt", "other/o.txt"]);
+    }
+
+    #[test]
+    fn the_root_cannot_be_moved_or_replaced() {
+        let (dir, root) = tree();
+        let before = files_under(dir.path());
+        let rename =
+            |from: &str, to: &str| root.rename_path(&FsRename { from: from.into(), to: to.into(), overwrite: true });
+        for (from, to) in
+            [(".", "moved"), ("victim/..", "moved"), ("", "moved"), ("other", "."), ("other", "victim/..")]
+        {
+            assert_eq!(rename(from, to).map_err(|e| e.code), Err(ErrorCode::Forbidden), "{from} -> {to}");
+        }
+        assert_eq!(rename("victim", "victim/a/inside").map_err(|e| e.code), Err(ErrorCode::BadRequest));
+        assert_eq!(files_under(dir.path()), before, "nothing moved");
+        rename("victim/a/../v.txt", "other/../v2.txt").expect("a normalised rename");
+        assert!(dir.path().join("v2.txt").exists());
+    }
+
+    #[test]
+    fn the_host_root_normalises_before_its_guard() {
+        // Only resolved and guarded here: a delete on the host root is never tried in a test.
+        for name in ["/", "/tmp/..", "/tmp/../..", "//", "/./", "tmp/.."] {
+            let p = Root::Host.resolve(name).expect("resolves");
+            assert_eq!(p, Path::new("/"), "{name}");
+            assert_eq!(Root::Host.guard_root(&p, name, "delete").map_err(|e| e.code), Err(ErrorCode::Forbidden));
+        }
+        assert_eq!(Root::Host.resolve("/srv/app/../x/./y/").ok(), Some(PathBuf::from("/srv/x/y")));
     }
 }

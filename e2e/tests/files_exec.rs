@@ -89,6 +89,36 @@ async fn file_operations_round_trip() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The root is refused by every name it has, the tree stays whole, and the audit log says
+/// the delete was refused (it once said `not_found` after emptying the root).
+#[tokio::test]
+async fn deleting_the_root_by_another_name_is_refused_and_audited_as_such() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    std::fs::create_dir_all(root.path().join("victim/a"))?;
+    std::fs::write(root.path().join("victim/keep.txt"), "keep")?;
+    std::fs::write(root.path().join("top.txt"), "top")?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+    for path in ["a/..", "./a/..", "victim/a/../..", "victim/.."] {
+        let r = ws.call(on(&server, FsDelete { path: path.into(), recursive: true })).await?;
+        assert!(is_code(&r, ErrorCode::Forbidden), "{path}: {r:?}");
+    }
+    let moved =
+        ws.call(on(&server, FsRename { from: "victim/..".into(), to: "elsewhere".into(), overwrite: true })).await?;
+    assert!(is_code(&moved, ErrorCode::Forbidden), "{moved:?}");
+    assert!(root.path().join("victim/keep.txt").exists() && root.path().join("top.txt").exists());
+    let log = stack
+        .api
+        .graphql("query { auditLog(action: \"file.delete\", limit: 10) { result detail } }", serde_json::json!({}))
+        .await?;
+    let results: Vec<&str> =
+        log["data"]["auditLog"].as_array().into_iter().flatten().filter_map(|e| e["result"].as_str()).collect();
+    assert_eq!(results, ["failed: forbidden"; 4], "{log}");
+    Ok(())
+}
+
 fn exec(server: &str, argv: &[&str], shell: bool, timeout_ms: Option<u64>) -> client::ExecStart {
     client::ExecStart {
         server: server.to_owned(),
