@@ -230,3 +230,93 @@ async fn workspace(stack: &Stack) -> anyhow::Result<String> {
     let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
     Ok(v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned())
 }
+
+/// GraphQL with an API token, as an agent holding it would call it.
+async fn graphql_as(base: &str, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/graphql"))
+        .header("x-porta-token", token)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await?;
+    Ok(resp.json().await?)
+}
+
+/// An agent holding its person's token may not approve the change it is waiting on, nor give
+/// itself changes without asking: those are a person's acts.
+#[tokio::test]
+async fn an_agent_cannot_approve_its_own_actions() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_path = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_path]).await?;
+    let base = stack.backend.url.clone();
+    let secret = token(&stack, &["read", "write", "terminal"]).await?;
+    let client = connect(&base, &secret, "sneaky").await?;
+    let write = json!({ "server_id": stack.server_id, "path": "evil.txt", "content": "self-approved\n" });
+    let (result, tried) = tokio::join!(call(&client, "write_file", write), async {
+        // The agent finds the call it is waiting on, with its own token…
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let (conv, call_id) = loop {
+            let v = graphql_as(&base, &secret, "{ conversations { id } }", json!({})).await?;
+            if let Some(id) = v["data"]["conversations"][0]["id"].as_str() {
+                let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision } } } }";
+                let c = graphql_as(&base, &secret, q, json!({ "id": id })).await?;
+                let pending = c["data"]["conversation"]["messages"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+                    .find(|t| t["decision"] == "pending");
+                if let Some(p) = pending {
+                    break (id.to_owned(), p["id"].clone());
+                }
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing waited for a decision");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        // …and tries to approve it.
+        let q = "mutation($c: String!, $k: String!) { decideToolCall(conversationId: $c, callId: $k, approve: true) }";
+        let v = graphql_as(&base, &secret, q, json!({ "c": conv, "k": call_id })).await?;
+        anyhow::ensure!(v["errors"][0]["extensions"]["code"] == "forbidden", "{v}");
+        anyhow::ensure!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("person")), "{v}");
+        // Nor may it allow itself writes and commands without asking.
+        let agents = graphql_as(
+            &base,
+            &secret,
+            "query($w: String!) { agents(workspaceId: $w) { id name } }",
+            json!({ "w": workspace(&stack).await? }),
+        )
+        .await?;
+        let id = agents["data"]["agents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["name"] == "sneaky")
+            .map(|a| a["id"].clone());
+        let id = id.ok_or_else(|| anyhow::anyhow!("no agent: {agents}"))?;
+        let q = "mutation($a: String!) { updateAgent(id: $a, autoApprove: [\"write_file\", \"run_command\"]) { autoApprove } }";
+        let v = graphql_as(&base, &secret, q, json!({ "a": id })).await?;
+        anyhow::ensure!(v["errors"][0]["extensions"]["code"] == "forbidden", "{v}");
+        let q = "mutation($w: String!) { createAgent(workspaceId: $w, settings: { name: \"twin\", systemPrompt: \"\", tools: [\"run_command\"], autoApprove: [\"run_command\"], maxSteps: 5, maxSeconds: 60 }) { id } }";
+        let v = graphql_as(&base, &secret, q, json!({ "w": workspace(&stack).await? })).await?;
+        anyhow::ensure!(v["errors"][0]["extensions"]["code"] == "forbidden", "{v}");
+        // The person declines.
+        decide(&stack, "sneaky", false).await
+    });
+    tried?;
+    let result = result?;
+    assert!(result.is_error == Some(true) && shown(&result).contains("declined"), "{}", shown(&result));
+    assert!(!root.path().join("evil.txt").exists(), "nothing was written");
+    let v = stack
+        .api
+        .graphql(
+            "query($w: String!) { agents(workspaceId: $w) { name autoApprove } }",
+            json!({ "w": workspace(&stack).await? }),
+        )
+        .await?;
+    let agents = v["data"]["agents"].as_array().cloned().unwrap_or_default();
+    assert!(agents.iter().all(|a| a["name"] != "twin"), "{v}");
+    assert!(agents.iter().filter(|a| a["name"] == "sneaky").all(|a| a["autoApprove"] == json!([])), "{v}");
+    client.cancel().await?;
+    Ok(())
+}

@@ -149,6 +149,11 @@ impl Settings {
         }
     }
 
+    /// Whether it lets the agent change anything (write, run) without asking.
+    pub fn auto_approves_changes(&self) -> bool {
+        self.auto_approve.iter().any(|t| tools::spec(t).is_none_or(|s| s.changes))
+    }
+
     fn check(&self) -> Result<()> {
         valid_agent_id(&self.name)?;
         for t in self.tools.iter().chain(&self.auto_approve) {
@@ -201,6 +206,9 @@ pub async fn create(
         templates::template(t).ok_or_else(|| Error::BadRequest(format!("there is no agent template {t:?}")))?;
     }
     settings.check()?;
+    if settings.auto_approves_changes() {
+        user.require_person("choosing what an agent may do without asking")?;
+    }
     if !state.store.agents_named(&settings.name, std::slice::from_ref(&ws.id)).await?.is_empty() {
         return Err(Error::Conflict(format!("this workspace already has an agent called {}", settings.name)));
     }
@@ -247,6 +255,9 @@ pub async fn update(
     user.require(crate::auth::scopes::Scope::Write)?;
     let (mut agent, role) = find(state, user, id).await?;
     crate::teams::require_role(role, crate::teams::Role::Developer, "changing an agent")?;
+    if changes.auto_approve.is_some() || settings.as_ref().is_some_and(|s| s.auto_approves_changes()) {
+        user.require_person("choosing what an agent may do without asking")?;
+    }
     if let Some(tools) = changes.auto_approve {
         if let Some(t) = tools.iter().find(|t| tools::spec(t).is_none()) {
             return Err(Error::BadRequest(format!("there is no tool {t:?}")));

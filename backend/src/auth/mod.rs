@@ -53,6 +53,18 @@ impl AuthUser {
         self.1.actor(&self.0.id)
     }
 
+    /// Refuses unless a signed-in person makes this request: approving what an agent asked
+    /// for, and deciding what agents may do without asking, are a person's acts, never a
+    /// token's (an agent holding the token could otherwise approve itself).
+    pub fn require_person(&self, what: &str) -> Result<()> {
+        if self.1.is_person() {
+            return Ok(());
+        }
+        Err(Error::Forbidden(format!(
+            "{what} is a person's decision: sign in to Porta to do it; an API token may not, even its owner's"
+        )))
+    }
+
     /// Refuses, with a message naming what is missing, unless this request carries `scope`
     /// (and, for `admin`, the user is an admin).
     pub fn require(&self, scope: scopes::Scope) -> Result<()> {

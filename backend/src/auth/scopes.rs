@@ -92,6 +92,11 @@ impl Access {
         }
     }
 
+    /// A person signed in (not a token acting for them).
+    pub fn is_person(&self) -> bool {
+        matches!(self, Access::Session)
+    }
+
     /// The workspace an API token is limited to.
     pub fn workspace(&self) -> Option<&str> {
         match self {

@@ -527,6 +527,7 @@ impl AssistantMutation {
         approve: bool,
     ) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Read)?;
+        u.require_person("approving or declining an agent's action").map_err(gql)?;
         chat::decide(state(ctx), u, &conversation_id, &call_id, approve).await.map_err(gql)?;
         Ok(true)
     }
