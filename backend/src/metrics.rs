@@ -16,12 +16,15 @@ pub struct Metrics {
     pub frames_to_clients: Counter<u64, AtomicU64>,
     pub bytes_to_bridges: Counter<u64, AtomicU64>,
     pub frames_to_bridges: Counter<u64, AtomicU64>,
+    /// Sign-in attempts refused by the limiter (counted, not each written to the audit log).
+    pub logins_refused: Counter<u64, AtomicU64>,
 }
 
 impl Metrics {
     pub fn new() -> Self {
         let (bridges_connected, client_sockets, streams_open) = Default::default();
         let (bytes_to_clients, frames_to_clients, bytes_to_bridges, frames_to_bridges) = Default::default();
+        let logins_refused = Counter::default();
         let mut registry = Registry::with_prefix("porta");
         let gauges: [(&str, &str, &Gauge); 3] = [
             ("bridges_connected", "Bridges connected to this backend", &bridges_connected),
@@ -31,7 +34,8 @@ impl Metrics {
         for (name, help, gauge) in gauges {
             registry.register(name, help, gauge.clone());
         }
-        let counters: [(&str, &str, &Counter<u64, AtomicU64>); 4] = [
+        let counters: [(&str, &str, &Counter<u64, AtomicU64>); 5] = [
+            ("logins_refused", "Sign-in attempts refused by the limiter", &logins_refused),
             ("relay_bytes_to_clients", "Stream bytes relayed from bridges to browsers", &bytes_to_clients),
             ("relay_frames_to_clients", "Stream frames relayed from bridges to browsers", &frames_to_clients),
             ("relay_bytes_to_bridges", "Stream bytes relayed from browsers to bridges", &bytes_to_bridges),
@@ -49,6 +53,7 @@ impl Metrics {
             frames_to_clients,
             bytes_to_bridges,
             frames_to_bridges,
+            logins_refused,
         }
     }
 

@@ -239,6 +239,17 @@ impl Ws {
         })
     }
 
+    /// Waits until the backend closes the socket; its close code (`None`: no close frame).
+    pub async fn wait_closed(&mut self) -> anyhow::Result<Option<u16>> {
+        loop {
+            match self.ws.next().await {
+                None | Some(Err(_)) => return Ok(None),
+                Some(Ok(Message::Close(f))) => return Ok(f.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
     pub async fn send_text(&mut self, text: String) -> anyhow::Result<()> {
         self.ws.send(Message::text(text)).await?;
         Ok(())
@@ -486,6 +497,27 @@ impl Subscription {
                 }
                 Message::Close(f) => bail!("the subscription socket closed: {f:?}"),
                 _ => {}
+            }
+        }
+    }
+
+    /// Sends another operation (a query or mutation) on the socket, as operation `id`.
+    pub async fn send(&mut self, id: &str, query: &str) -> anyhow::Result<()> {
+        let op = json!({ "id": id, "type": "subscribe", "payload": { "query": query } });
+        Ok(self.ws.send(Message::text(op.to_string())).await?)
+    }
+
+    /// Waits until the server closes the socket: the close code and reason. Messages that come
+    /// first are skipped.
+    pub async fn closed(&mut self, within: Duration) -> anyhow::Result<(u16, String)> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.ws.next()).await.context("the socket is still open")?;
+            match msg {
+                None | Some(Err(_)) => bail!("the socket ended without a close frame"),
+                Some(Ok(Message::Close(Some(f)))) => return Ok((u16::from(f.code), f.reason.to_string())),
+                Some(Ok(Message::Close(None))) => bail!("closed without a code"),
+                Some(Ok(_)) => {}
             }
         }
     }

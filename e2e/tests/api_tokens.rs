@@ -241,3 +241,30 @@ async fn a_token_made_in_the_browser_works_until_it_is_revoked_there() -> anyhow
     browser.close().await;
     result
 }
+
+/// A GraphQL socket opened with a token is held to it: once the token is revoked the socket
+/// closes (1008) and nothing sent on it runs, not even a mutation already on its way.
+#[tokio::test]
+async fn revoking_a_token_closes_its_open_graphql_socket() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let made = make(&stack, "socket", &["read", "write"], None).await?;
+    let secret = made["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let id = made["data"]["createApiToken"]["info"]["id"].as_str().unwrap_or_default().to_owned();
+    let team = stack.api.own_team().await?;
+    let q = "subscription($s: [String!]!) { serverSamples(serverIds: $s) { serverId } }";
+    let mut sub = stack.api.subscribe_with(&secret, q, json!({ "s": [stack.server_id] })).await?;
+    anyhow::ensure!(sub.next(std::time::Duration::from_secs(20)).await?.is_ok(), "a sample first");
+
+    let v = stack.api.graphql(&format!("mutation {{ revokeApiToken(id: \"{id}\") }}"), json!({})).await?;
+    assert_eq!(v["data"]["revokeApiToken"], true, "{v}");
+    // Whatever arrives now is refused or finds the socket closed.
+    let _ = sub
+        .send("2", &format!("mutation {{ createWorkspace(teamId: \"{team}\", name: \"after-revoke\") {{ id }} }}"))
+        .await;
+    let (code, reason) = sub.closed(std::time::Duration::from_secs(10)).await?;
+    assert_eq!(code, 1008, "{reason}");
+    assert!(reason.contains("revoked"), "{reason}");
+    let ws = stack.api.graphql("{ teams { workspaces { name } } }", json!({})).await?;
+    assert!(!ws.to_string().contains("after-revoke"), "the mutation did not run: {ws}");
+    Ok(())
+}

@@ -19,7 +19,8 @@ async fn wrong_password_and_unknown_user_look_the_same() -> anyhow::Result<()> {
     let b = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
     let mut wrong = Vec::new();
     let mut unknown = Vec::new();
-    for _ in 0..5 {
+    // Four: a fifth wrong password would start the back-off.
+    for _ in 0..4 {
         let t = Instant::now();
         let r = Api::post_login(&b.url, "admin", "not the password").await?;
         wrong.push(t.elapsed());
@@ -188,5 +189,118 @@ async fn a_revoked_server_cannot_reconnect() -> anyhow::Result<()> {
     let status = stack.bridge.wait_exit(Duration::from_secs(20)).await?;
     assert_eq!(status.code(), Some(3), "{status:?}");
     assert!(stack.api.servers().await?.is_empty(), "a revoked server is no longer listed");
+    Ok(())
+}
+
+/// An access token dies with its sign-in: after sign-out it is refused everywhere, though it
+/// has not expired.
+#[tokio::test]
+async fn signing_out_ends_the_access_token_too() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let me = |api: &Api| api.http.get(format!("{}/api/auth/me", b.url)).bearer_auth(&api.access).send();
+    assert_eq!(me(&api).await?.status(), 200);
+    let cookie = api.refresh_cookie.clone().unwrap_or_default();
+    let r = api.http.post(format!("{}/api/auth/logout", b.url)).header("cookie", &cookie).send().await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(error_code(me(&api).await?).await?, (401, "unauthorized".into()));
+    let v = api.graphql("{ servers { id } }", json!({})).await?;
+    assert_eq!(v["error"]["code"], "unauthorized", "{v}");
+    Ok(())
+}
+
+/// A GraphQL socket opened with an access token lasts as long as the token.
+#[tokio::test]
+async fn a_graphql_socket_closes_when_its_access_token_expires() -> anyhow::Result<()> {
+    let stack = porta_e2e::Stack::start(&[("PORTA_ACCESS_TTL_SECS", "10")], &[]).await?;
+    let q = "subscription($s: [String!]!) { serverSamples(serverIds: $s) { serverId } }";
+    let mut sub = stack.api.subscribe(q, json!({ "s": [stack.server_id] })).await?;
+    let (code, reason) = sub.closed(Duration::from_secs(30)).await?;
+    assert_eq!((code, reason.as_str()), (1008, "the access token has expired"));
+    Ok(())
+}
+
+/// Changing the password signs out every device (their access tokens, refresh tokens and
+/// sockets), and the device that changed it gets a fresh sign-in. A guessable new password is
+/// refused with a reason; so is a wrong current one.
+#[tokio::test]
+async fn a_password_change_signs_out_everywhere_else() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let mut laptop = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let phone = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let mut socket = phone.ws().await?;
+    let change = |api: &Api, current: &str, new: &str| {
+        api.http
+            .post(format!("{}/api/auth/password", b.url))
+            .bearer_auth(&api.access)
+            .json(&json!({ "current": current, "new": new }))
+            .send()
+    };
+    let weak = change(&laptop, ADMIN_PASSWORD, "password123").await?;
+    assert_eq!(weak.status(), 400);
+    assert!(weak.text().await?.contains("too easy to guess"));
+    let wrong = change(&laptop, "not it", "a much better passphrase").await?;
+    assert_eq!(error_code(wrong).await?, (403, "forbidden".into()));
+
+    let ok = change(&laptop, ADMIN_PASSWORD, "a much better passphrase").await?;
+    assert_eq!(ok.status(), 200);
+    let fresh: porta_shared::api::AuthResponse = ok.json().await?;
+    let me = |token: &str| laptop.http.get(format!("{}/api/auth/me", b.url)).bearer_auth(token.to_owned()).send();
+    assert_eq!(me(&fresh.access_token).await?.status(), 200, "the new sign-in works");
+    assert_eq!(me(&laptop.access).await?.status(), 401, "the laptop's old token is dead");
+    assert_eq!(me(&phone.access).await?.status(), 401, "the phone's token is dead");
+    let phone_cookie = phone.refresh_cookie.clone().unwrap_or_default();
+    assert_eq!(laptop.refresh_with(&phone_cookie).await?, 401, "the phone cannot refresh");
+    let closed = tokio::time::timeout(Duration::from_secs(10), socket.wait_closed()).await;
+    assert!(matches!(closed, Ok(Ok(Some(1008)))), "the phone's stream socket closes: {closed:?}");
+    assert_eq!(error_code(Api::post_login(&b.url, "admin", ADMIN_PASSWORD).await?).await?.0, 401);
+    assert!(Api::login(&b.url, "admin", "a much better passphrase").await.is_ok());
+    Ok(())
+}
+
+/// "Sign out everywhere" ends every sign-in of the person.
+#[tokio::test]
+async fn signing_out_everywhere_ends_every_sign_in() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let a = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let other = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let r = a.http.post(format!("{}/api/auth/logout-all", b.url)).bearer_auth(&a.access).send().await?;
+    assert_eq!(r.status(), 204);
+    for api in [&a, &other] {
+        let r = api.http.get(format!("{}/api/auth/me", b.url)).bearer_auth(&api.access).send().await?;
+        assert_eq!(r.status(), 401);
+    }
+    Ok(())
+}
+
+/// Huge usernames are refused before anything is written: the audit log does not grow.
+#[tokio::test]
+async fn unbounded_usernames_never_reach_the_database() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
+    let api = Api::login(&b.url, "admin", ADMIN_PASSWORD).await?;
+    let count = || async {
+        let v = api.graphql("{ auditLog(action: \"auth.login\", limit: 1000) { seq } }", json!({})).await?;
+        anyhow::Ok(v["data"]["auditLog"].as_array().map_or(0, Vec::len))
+    };
+    let before = count().await?;
+    let huge = "=HYPERLINK(\"x\")".repeat(40_000);
+    for _ in 0..20 {
+        let r = Api::post_login(&b.url, &huge, "whatever password").await?;
+        assert_eq!(r.status(), 400);
+    }
+    assert_eq!(count().await?, before, "no audit rows for refused names");
+    Ok(())
+}
+
+/// The back-off is keyed on the name as the lookup sees it: spaces and case do not buy new
+/// tries, and while it lasts the right password is refused too.
+#[tokio::test]
+async fn whitespace_does_not_get_around_the_back_off() -> anyhow::Result<()> {
+    let b = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
+    for name in ["admin", " admin", "admin ", "ADMIN", "admin\t"] {
+        assert_eq!(error_code(Api::post_login(&b.url, name, "not the password").await?).await?.0, 401, "{name:?}");
+    }
+    let r = Api::post_login(&b.url, "admin  ", ADMIN_PASSWORD).await?;
+    assert_eq!(error_code(r).await?, (429, "rate_limited".into()));
     Ok(())
 }

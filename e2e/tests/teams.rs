@@ -320,6 +320,8 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/api/auth/login", None),
         ("/api/auth/refresh", None),
         ("/api/auth/logout", None),
+        ("/api/auth/logout-all", None), // the caller's own sign-ins
+        ("/api/auth/password", None),   // the caller's own password
         ("/api/auth/me", None),
         ("/api/ws/ticket", None),
         ("/api/audit/export", check("GET", "/api/audit/export?format=jsonl", 403)),
@@ -785,5 +787,28 @@ async fn a_workspace_runs_at_most_its_quota_of_terminals() -> anyhow::Result<()>
     sock.input(first.stream, b"exit\r").await?;
     sock.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == first.stream), WAIT).await?;
     sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
+}
+
+/// A single-use link used eight times at once makes one account, and only that one can sign
+/// in: spending the link and making the account happen together or not at all.
+#[tokio::test]
+async fn eight_parallel_uses_of_one_link_make_one_account() -> anyhow::Result<()> {
+    let b = porta_e2e::Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "1000")]).await?;
+    let admin = porta_e2e::Api::login(&b.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+    let link = admin.invite(&admin.own_team().await?, "developer").await?;
+    let names: Vec<String> = (0..8).map(|i| format!("racer{i}")).collect();
+    let tries =
+        names.iter().map(|n| porta_e2e::Api::accept_link(&b.url, &link, None, Some((n, "a long enough password"))));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(tries).await.into_iter().map(|r| r.map_or(0, |r| r.status().as_u16())).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    let mut signed_in = 0;
+    for n in &names {
+        if porta_e2e::Api::post_login(&b.url, n, "a long enough password").await?.status() == 200 {
+            signed_in += 1;
+        }
+    }
+    assert_eq!(signed_in, 1, "exactly one account exists");
     Ok(())
 }

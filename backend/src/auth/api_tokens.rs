@@ -23,15 +23,41 @@ pub fn is_api_token(s: &str) -> bool {
     s.trim().starts_with(PREFIX)
 }
 
-/// Whether a caller authorised earlier may go on: a session may; an API token only while it is
-/// neither revoked nor expired (a database hiccup gives the benefit of the doubt until the
-/// next check).
-pub async fn still_valid(store: &crate::db::Store, access: &Access) -> bool {
-    let Access::Token { id, .. } = access else { return true };
-    match store.api_token(id).await {
-        Ok(Some(t)) => t.revoked_ms.is_none() && t.expires_ms.is_none_or(|at| at > now_ms()),
-        Ok(None) => false,
-        Err(_) => true,
+/// Whether a caller authorised earlier (an open socket) may go on: an API token while it is
+/// neither revoked nor expired; a session while its access token has not expired, its
+/// sign-in is on and the user's token version is unchanged (a database hiccup gives the
+/// benefit of the doubt until the next check).
+pub async fn still_valid(store: &crate::db::Store, user_id: &str, access: &Access) -> bool {
+    match access {
+        Access::Token { id, .. } => match store.api_token(id).await {
+            Ok(Some(t)) => t.revoked_ms.is_none() && t.expires_ms.is_none_or(|at| at > now_ms()),
+            Ok(None) => false,
+            Err(_) => true,
+        },
+        Access::Session { family, version, expires_ms } => {
+            if expires_ms.is_some_and(|at| at <= now_ms()) {
+                return false;
+            }
+            let user = match store.user_by_id(user_id).await {
+                Ok(u) => u,
+                Err(_) => return true,
+            };
+            if user.is_none_or(|u| u.token_version != *version) {
+                return false;
+            }
+            match family {
+                Some(f) => store.family_alive(f).await.unwrap_or(true),
+                None => true,
+            }
+        }
+    }
+}
+
+/// When the credential of `access` runs out by itself (an access token's expiry).
+pub fn expires_ms(access: &Access) -> Option<i64> {
+    match access {
+        Access::Session { expires_ms, .. } => *expires_ms,
+        Access::Token { .. } => None,
     }
 }
 
@@ -60,7 +86,7 @@ pub struct Spec<'a> {
 pub async fn create(state: &AppState, user: &AuthUser, spec: Spec<'_>) -> Result<(ApiToken, String)> {
     let Spec { name, scopes, expires_in_days, workspace_id } = spec;
     // A token cannot mint tokens: that would outlive its own revocation.
-    if user.1 != Access::Session {
+    if !user.1.is_person() {
         return Err(Error::Forbidden("API tokens are made by a signed-in user, not by another token".into()));
     }
     let name = name.trim();

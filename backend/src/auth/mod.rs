@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/auth/login", post(login))
         .route("/api/auth/refresh", post(refresh))
         .route("/api/auth/logout", post(logout))
+        .route("/api/auth/logout-all", post(logout_all))
+        .route("/api/auth/password", post(change_password))
         .route("/api/auth/me", get(me))
         .route("/api/ws/ticket", post(ws_ticket))
 }
@@ -109,7 +111,15 @@ async fn user_from_headers(state: &AppState, headers: &HeaderMap) -> Result<Opti
         .await?
         .filter(|u| u.token_version == claims.ver)
         .ok_or_else(|| Error::Unauthorized("the access token has been revoked".into()))?;
-    Ok(Some(AuthUser(user, scopes::Access::Session)))
+    // Signing out ends the sign-in's access tokens too, not only its refresh token.
+    if let Some(sid) = &claims.sid {
+        if !state.store.family_alive(sid).await? {
+            return Err(Error::Unauthorized("this sign-in has ended; sign in again".into()));
+        }
+    }
+    let expires_ms = i64::try_from(claims.exp.saturating_mul(1000)).ok();
+    let access = scopes::Access::Session { family: claims.sid, version: claims.ver, expires_ms };
+    Ok(Some(AuthUser(user, access)))
 }
 
 impl<S> FromRequestParts<S> for AuthUser
@@ -160,9 +170,9 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Issues an access token and a refresh token in `family` (a new family when `None`).
 pub(crate) async fn sign_in(state: &AppState, user: &User, family: Option<&str>) -> Result<Response> {
-    let access = state.keys.issue(&user.id, user.token_version)?;
-    let refresh = tokens::random_secret("prt");
     let family = family.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    let access = state.keys.issue(&user.id, user.token_version, Some(&family))?;
+    let refresh = tokens::random_secret("prt");
     let ttl = state.config.refresh_ttl_secs;
     state
         .store
@@ -172,7 +182,7 @@ pub(crate) async fn sign_in(state: &AppState, user: &User, family: Option<&str>)
         access_token: access,
         token_type: "Bearer".into(),
         expires_in: state.keys.ttl_secs(),
-        user: AuthUser(user.clone(), scopes::Access::Session).info(),
+        user: AuthUser(user.clone(), scopes::Access::session()).info(),
     };
     let mut resp = Json(body).into_response();
     resp.headers_mut().insert(SET_COOKIE, refresh_cookie(state, &refresh, ttl));
@@ -193,20 +203,38 @@ async fn status(State(state): State<AppState>) -> Result<Json<AuthStatus>> {
     Ok(Json(AuthStatus { setup_required: state.store.user_count().await? == 0 }))
 }
 
-pub(crate) fn validate_credentials(req: &LoginRequest) -> Result<()> {
-    let name = req.username.trim();
-    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c)) {
+/// Longest username, in bytes.
+pub const MAX_USERNAME: usize = 64;
+/// Longest password, in bytes.
+pub const MAX_PASSWORD: usize = 1024;
+
+/// A username as sign-in takes it: trimmed, 1 to 64 bytes of letters, digits and `._-@`.
+/// Checked before anything is counted or written, so nothing unbounded reaches the database.
+pub(crate) fn sign_in_name(raw: &str) -> Result<&str> {
+    let name = raw.trim();
+    if name.is_empty() || name.len() > MAX_USERNAME || !name.chars().all(|c| c.is_alphanumeric() || "._-@".contains(c))
+    {
         return Err(Error::BadRequest("a username is 1 to 64 letters, digits, '.', '_', '-' or '@'".into()));
     }
-    if req.password.chars().count() < password::MIN_LEN || req.password.len() > 1024 {
-        return Err(Error::BadRequest(format!("a password is {} to 1024 characters", password::MIN_LEN)));
+    Ok(name)
+}
+
+/// Checks a new account's name and password: the name as [`sign_in_name`], in one script
+/// (no Latin `a` beside a Cyrillic `а`), and not a look-alike of an existing name; the
+/// password long enough and not guessable.
+pub(crate) async fn validate_new_account(state: &AppState, req: &LoginRequest) -> Result<()> {
+    let name = sign_in_name(&req.username)?;
+    password::check_name_script(name).map_err(Error::BadRequest)?;
+    let existing = state.store.usernames().await?;
+    if let Some(other) = password::look_alike(name, &existing) {
+        return Err(Error::Conflict(format!("{name:?} looks like the existing user {other:?}; choose another name")));
     }
-    Ok(())
+    password::check_strength(&req.password, &[name]).map_err(Error::BadRequest)
 }
 
 /// First run: creates the admin when no user exists yet.
 async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest>) -> Result<Response> {
-    validate_credentials(&req)?;
+    validate_new_account(&state, &req).await?;
     if state.store.user_count().await? > 0 {
         return Err(Error::Conflict("set-up is already done; sign in instead".into()));
     }
@@ -234,27 +262,43 @@ async fn login(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     AppJson(req): AppJson<LoginRequest>,
 ) -> Result<Response> {
-    // The limiter runs before anything else, so a limited client learns nothing, not even
-    // whether the password was right.
-    if let Err(retry_after_secs) = state.limiter.check(&req.username, addr.ip()) {
-        state
-            .store
-            .audit(AuditEvent {
-                actor: "anonymous",
-                action: "auth.login",
-                target: Some(&req.username),
-                ok: false,
-                detail: Some("rate limited".into()),
-                source: Some(addr.ip().to_string()),
-                ..Default::default()
-            })
-            .await;
-        return Err(Error::RateLimited { retry_after_secs });
+    let name = sign_in_name(&req.username)?;
+    if req.password.len() > MAX_PASSWORD {
+        return Err(Error::BadRequest(format!("a password is at most {MAX_PASSWORD} bytes")));
     }
-    let user = state.store.user_by_name(req.username.trim()).await?;
+    // The limiter runs before the password is compared, so a limited client learns nothing,
+    // not even whether the password was right. Refusals are counted, and only the first of a
+    // back-off is written down.
+    let key = ratelimit::account_key(name);
+    let source = Some(addr.ip().to_string());
+    if let Err(refused) = state.limiter.check(&key, addr.ip()) {
+        state.metrics.logins_refused.inc();
+        if refused.first {
+            let detail = format!(
+                "{} wrong passwords from this address; refused for {} s",
+                refused.failures, refused.retry_after_secs
+            );
+            state
+                .store
+                .audit(AuditEvent {
+                    actor: "anonymous",
+                    action: "auth.login",
+                    target: Some(name),
+                    ok: false,
+                    result: Some("refused: backing off"),
+                    detail: Some(detail),
+                    source: source.clone(),
+                    ..Default::default()
+                })
+                .await;
+        }
+        return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
+    }
+    let user = state.store.user_by_name(name).await?;
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
     match user {
         Some(user) if ok => {
+            state.limiter.succeeded(&key, addr.ip());
             state
                 .store
                 .audit(AuditEvent {
@@ -263,22 +307,23 @@ async fn login(
                     target: None,
                     ok: true,
                     detail: None,
-                    source: Some(addr.ip().to_string()),
+                    source,
                     ..Default::default()
                 })
                 .await;
             sign_in(&state, &user, None).await
         }
         _ => {
+            let backoff = state.limiter.failed(&key, addr.ip());
             state
                 .store
                 .audit(AuditEvent {
                     actor: "anonymous",
                     action: "auth.login",
-                    target: Some(&req.username),
+                    target: Some(name),
                     ok: false,
-                    detail: None,
-                    source: Some(addr.ip().to_string()),
+                    detail: backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs())),
+                    source,
                     ..Default::default()
                 })
                 .await;
@@ -349,12 +394,79 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     Ok(clear_cookie(&state, StatusCode::NO_CONTENT, None))
 }
 
+/// Signs the caller out on every device: every sign-in ends, every access token dies, and
+/// open sockets close.
+async fn logout_all(State(state): State<AppState>, user: AuthUser) -> Result<Response> {
+    user.require_person("signing out everywhere")?;
+    state.store.end_all_sign_ins(&user.0.id, None).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &user.actor(),
+            action: "auth.logout_all",
+            ok: true,
+            detail: Some("every sign-in ended".into()),
+            ..Default::default()
+        })
+        .await;
+    Ok(clear_cookie(&state, StatusCode::NO_CONTENT, None))
+}
+
+/// A password change: the current password, and the new one.
+#[derive(serde::Deserialize)]
+struct PasswordChange {
+    current: String,
+    new: String,
+}
+
+/// Changes the caller's password. Every sign-in ends (on every device, sockets included);
+/// this one gets a fresh sign-in in the answer.
+async fn change_password(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    user: AuthUser,
+    AppJson(req): AppJson<PasswordChange>,
+) -> Result<Response> {
+    user.require_person("changing a password")?;
+    if req.current.len() > MAX_PASSWORD || req.new.len() > MAX_PASSWORD {
+        return Err(Error::BadRequest(format!("a password is at most {MAX_PASSWORD} bytes")));
+    }
+    let key = ratelimit::account_key(&user.0.username);
+    if let Err(refused) = state.limiter.check(&key, addr.ip()) {
+        return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
+    }
+    if !password::verify(req.current, Some(user.0.password_hash.clone())).await {
+        state.limiter.failed(&key, addr.ip());
+        return Err(Error::Forbidden("the current password is wrong".into()));
+    }
+    password::check_strength(&req.new, &[&user.0.username]).map_err(Error::BadRequest)?;
+    let hash = password::hash(req.new).await?;
+    state.store.end_all_sign_ins(&user.0.id, Some(&hash)).await?;
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &user.actor(),
+            action: "auth.password",
+            ok: true,
+            detail: Some("password changed; every sign-in ended".into()),
+            source: Some(addr.ip().to_string()),
+            ..Default::default()
+        })
+        .await;
+    let fresh = state
+        .store
+        .user_by_id(&user.0.id)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
+    sign_in(&state, &fresh, None).await
+}
+
 async fn me(user: AuthUser) -> Json<UserInfo> {
     Json(user.info())
 }
 
 async fn ws_ticket(State(state): State<AppState>, user: AuthUser) -> Json<WsTicket> {
-    let (ticket, expires_in) = state.tickets.issue(&user.0.id, user.1.clone());
+    let (ticket, expires_in) = state.tickets.issue(&user.0.id, user.1.clone().for_socket());
     Json(WsTicket { ticket, expires_in })
 }
 
@@ -369,6 +481,9 @@ pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<Option<String>>
         (None, true) => (tokens::random_secret("pw")[3..23].to_owned(), true),
         (None, false) => return Ok(None),
     };
+    if !generated {
+        password::check_strength(&password, &["admin"]).map_err(|e| anyhow::anyhow!("PORTA_ADMIN_PASSWORD: {e}"))?;
+    }
     let hash = password::hash(password.clone()).await?;
     let user = state.store.create_user("admin", &hash, true).await?;
     state
@@ -398,12 +513,10 @@ mod tests {
     }
 
     #[test]
-    fn credentials_are_validated() {
-        let ok = LoginRequest { username: "admin".into(), password: "long enough".into() };
-        assert!(validate_credentials(&ok).is_ok());
-        let short = LoginRequest { username: "admin".into(), password: "short".into() };
-        assert!(validate_credentials(&short).is_err());
-        let bad = LoginRequest { username: "a b".into(), password: "long enough".into() };
-        assert!(validate_credentials(&bad).is_err());
+    fn sign_in_names_are_bounded_and_plain() {
+        assert_eq!(sign_in_name("  carol\t").ok(), Some("carol"));
+        for bad in ["", "   ", "a b", "x;y", &"x".repeat(MAX_USERNAME + 1), &"=cmd".repeat(100_000)] {
+            assert!(sign_in_name(bad).is_err(), "{}", &bad[..bad.len().min(20)]);
+        }
     }
 }

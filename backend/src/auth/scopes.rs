@@ -77,8 +77,11 @@ impl fmt::Display for Scopes {
 /// How a request was authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
-    /// A signed-in session (access token from sign-in or refresh).
-    Session,
+    /// A signed-in session: an access token from sign-in or refresh, or a socket opened with
+    /// a ticket one gave. It lives while its sign-in (`family`, the refresh-token family) is
+    /// on, the user's token version is `version`, and — for an access token — until
+    /// `expires_ms`.
+    Session { family: Option<String>, version: i64, expires_ms: Option<i64> },
     /// A personal API token, perhaps limited to one workspace.
     Token { id: String, scopes: Scopes, workspace: Option<String> },
 }
@@ -87,14 +90,28 @@ impl Access {
     /// Who acts, for the audit log: the user, or the API token (which names its user).
     pub fn actor(&self, user_id: &str) -> String {
         match self {
-            Access::Session => format!("user:{user_id}"),
+            Access::Session { .. } => format!("user:{user_id}"),
             Access::Token { id, .. } => format!("token:{id}"),
         }
     }
 
     /// A person signed in (not a token acting for them).
     pub fn is_person(&self) -> bool {
-        matches!(self, Access::Session)
+        matches!(self, Access::Session { .. })
+    }
+
+    /// A session with nothing to check (for tests and the first admin's own calls).
+    pub fn session() -> Self {
+        Access::Session { family: None, version: 0, expires_ms: None }
+    }
+
+    /// The same access on a socket: it lives with its sign-in, not with the access token that
+    /// asked for the socket (the page renews that token every few minutes).
+    pub fn for_socket(self) -> Self {
+        match self {
+            Access::Session { family, version, .. } => Access::Session { family, version, expires_ms: None },
+            token => token,
+        }
     }
 
     /// The workspace an API token is limited to.
@@ -113,7 +130,7 @@ impl Access {
     /// Whether this access carries `scope` (admin rights are still checked on the user).
     pub fn allows(&self, scope: Scope) -> bool {
         match self {
-            Access::Session => true,
+            Access::Session { .. } => true,
             Access::Token { scopes, .. } => scopes.contains(scope),
         }
     }
@@ -136,7 +153,7 @@ mod tests {
 
     #[test]
     fn a_session_may_do_anything_a_token_only_its_scopes() {
-        assert!(Access::Session.allows(Scope::Admin));
+        assert!(Access::session().allows(Scope::Admin));
         let t = Access::Token { id: "t".into(), scopes: Scopes::parse(["read"]).expect("parse"), workspace: None };
         assert!(t.allows(Scope::Read));
         assert!(!t.allows(Scope::Write) && !t.allows(Scope::Terminal) && !t.allows(Scope::Admin));
@@ -146,7 +163,7 @@ mod tests {
     fn a_token_limited_to_a_workspace_reaches_nothing_else() {
         let any = Access::Token { id: "t".into(), scopes: Scopes::default(), workspace: None };
         assert!(any.reaches_workspace(Some("w1")) && any.reaches_workspace(None));
-        assert!(Access::Session.reaches_workspace(Some("w1")));
+        assert!(Access::session().reaches_workspace(Some("w1")));
         let one = Access::Token { id: "t".into(), scopes: Scopes::default(), workspace: Some("w1".into()) };
         assert!(one.reaches_workspace(Some("w1")));
         assert!(!one.reaches_workspace(Some("w2")) && !one.reaches_workspace(None));

@@ -41,9 +41,9 @@ mod tests {
     #[test]
     fn a_ticket_is_spent_by_its_first_use() {
         let t = super::Tickets::default();
-        let (ticket, ttl) = t.issue("u1", super::Access::Session);
+        let (ticket, ttl) = t.issue("u1", super::Access::session());
         assert_eq!(ttl, 30);
-        assert_eq!(t.redeem(&ticket), Some(("u1".to_owned(), super::Access::Session)));
+        assert_eq!(t.redeem(&ticket), Some(("u1".to_owned(), super::Access::session())));
         assert_eq!(t.redeem(&ticket), None);
         assert_eq!(t.redeem("pwt_forged"), None);
     }

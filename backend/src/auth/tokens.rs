@@ -20,6 +20,9 @@ pub struct Claims {
     pub exp: u64,
     /// The user's token version when issued; bumping it revokes all access tokens.
     pub ver: i64,
+    /// The sign-in (refresh-token family) it belongs to: signing out ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Signs and checks access tokens.
@@ -50,7 +53,7 @@ impl Keys {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user_id: &str, token_version: i64) -> anyhow::Result<String> {
+    pub fn issue(&self, user_id: &str, token_version: i64, sign_in: Option<&str>) -> anyhow::Result<String> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: user_id.to_owned(),
@@ -59,6 +62,7 @@ impl Keys {
             iat: now,
             exp: now + self.ttl_secs,
             ver: token_version,
+            sid: sign_in.map(str::to_owned),
         };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
@@ -91,7 +95,7 @@ mod tests {
     #[test]
     fn issued_tokens_verify() {
         let k = Keys::new(&[7; 32], 60);
-        let t = k.issue("u1", 3).expect("issue");
+        let t = k.issue("u1", 3, Some("f1")).expect("issue");
         let c = k.verify(&t).expect("valid");
         assert_eq!((c.sub.as_str(), c.ver), ("u1", 3));
     }
@@ -104,7 +108,7 @@ mod tests {
         // alg none
         assert!(k.verify(&forge(r#"{"alg":"none","typ":"JWT"}"#, &claims, "")).is_none());
         // signed with another key
-        let other = Keys::new(&[8; 32], 60).issue("u1", 0).expect("issue");
+        let other = Keys::new(&[8; 32], 60).issue("u1", 0, None).expect("issue");
         assert!(k.verify(&other).is_none());
         // expired
         let old =

@@ -198,19 +198,32 @@ impl Store {
 
     /// Creates a user with a team of their own (which they own) holding one workspace.
     pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> sqlx::Result<User> {
-        let id = uuid::Uuid::new_v4().to_string();
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO users (id, username, password_hash, is_admin, created_ms) VALUES (?, ?, ?, ?, ?)")
-            .bind(&id)
-            .bind(username)
-            .bind(password_hash)
-            .bind(is_admin)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-        teams::insert_team(&mut tx, username, &id).await?;
+        let user = insert_user(&mut tx, username, password_hash, is_admin).await?;
         tx.commit().await?;
-        Ok(User { id, username: username.into(), password_hash: password_hash.into(), is_admin, token_version: 0 })
+        Ok(user)
+    }
+
+    /// Makes an account through an invitation link: the link is spent, the user made (with a
+    /// team of their own) and added to the link's team, all in one transaction — or nothing at
+    /// all when the link is no longer good (`None`). Parallel uses of one link make one account.
+    pub async fn sign_up_by_invitation(
+        &self,
+        token_hash: &str,
+        username: &str,
+        password_hash: &str,
+    ) -> sqlx::Result<Option<(User, String, crate::teams::Role)>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let Some((team_id, role)) = teams::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
+        let user = insert_user(&mut tx, username, password_hash, false).await?;
+        teams::spend_invitation(&mut tx, token_hash, &team_id, &user.id, role).await?;
+        tx.commit().await?;
+        Ok(Some((user, team_id, role)))
+    }
+
+    /// Every username (to refuse a look-alike of one).
+    pub async fn usernames(&self) -> sqlx::Result<Vec<String>> {
+        sqlx::query_scalar("SELECT username FROM users").fetch_all(&self.pool).await
     }
 
     pub async fn user_by_name(&self, username: &str) -> sqlx::Result<Option<User>> {
@@ -277,13 +290,46 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 
+    /// Ends a sign-in: its refresh tokens, and (through [`Store::family_alive`]) the access
+    /// tokens and sockets it gave. Open sockets check themselves again.
     pub async fn revoke_family(&self, family_id: &str) -> sqlx::Result<()> {
         sqlx::query("UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(family_id)
             .execute(&self.pool)
-            .await
-            .map(|_| ())
+            .await?;
+        self.access_changed();
+        Ok(())
+    }
+
+    /// Whether a sign-in is still on: not signed out, not revoked, not expired.
+    pub async fn family_alive(&self, family_id: &str) -> sqlx::Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_ms IS NULL AND expires_ms > ?)",
+        )
+        .bind(family_id)
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Signs a user out everywhere: every refresh token revoked and the token version bumped
+    /// (so every access token dies), optionally with a new password hash, in one transaction.
+    pub async fn end_all_sign_ins(&self, user_id: &str, new_password_hash: Option<&str>) -> sqlx::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE refresh_tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL")
+            .bind(now_ms())
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE users SET token_version = token_version + 1, password_hash = COALESCE(?, password_hash) WHERE id = ?")
+            .bind(new_password_hash)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.access_changed();
+        Ok(())
     }
 
     // ------------------------------------------------------------ enrolment
@@ -670,6 +716,26 @@ impl Store {
             .fetch_all(&self.pool)
             .await
     }
+}
+
+/// Inserts a user with a team of their own, inside a transaction.
+async fn insert_user(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    username: &str,
+    password_hash: &str,
+    is_admin: bool,
+) -> sqlx::Result<User> {
+    let id = uuid::Uuid::new_v4().to_string();
+    sqlx::query("INSERT INTO users (id, username, password_hash, is_admin, created_ms) VALUES (?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(username)
+        .bind(password_hash)
+        .bind(is_admin)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+    teams::insert_team(tx, username, &id).await?;
+    Ok(User { id, username: username.into(), password_hash: password_hash.into(), is_admin, token_version: 0 })
 }
 
 #[cfg(test)]

@@ -400,37 +400,62 @@ impl Store {
 
     /// Spends an invitation and makes the user a member, in one transaction.
     pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> sqlx::Result<Accepted> {
-        let now = now_ms();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let found: Option<(String, String)> = sqlx::query_as(
-            "SELECT team_id, role FROM invitations \
-             WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((team_id, role)) = found else { return Ok(Accepted::Invalid) };
+        let Some((team_id, role)) = valid_invitation(&mut tx, token_hash).await? else { return Ok(Accepted::Invalid) };
         if member_role_in(&mut *tx, &team_id, user_id).await?.is_some() {
             return Ok(Accepted::AlreadyMember { team_id });
         }
-        let role = Role::try_from(role).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ?")
-            .bind(now)
-            .bind(user_id)
-            .bind(token_hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
-            .bind(&team_id)
-            .bind(user_id)
-            .bind(role.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        spend_invitation(&mut tx, token_hash, &team_id, user_id, role).await?;
         tx.commit().await?;
         Ok(Accepted::Joined { team_id, role })
     }
+}
+
+/// The team and role of an invitation that can still be used.
+pub(super) async fn valid_invitation(
+    tx: &mut Transaction<'_, Sqlite>,
+    token_hash: &str,
+) -> sqlx::Result<Option<(String, Role)>> {
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT team_id, role FROM invitations \
+         WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
+    )
+    .bind(token_hash)
+    .bind(now_ms())
+    .fetch_optional(&mut **tx)
+    .await?;
+    found
+        .map(|(team, role)| Role::try_from(role).map(|r| (team, r)).map_err(|e| sqlx::Error::Decode(e.into())))
+        .transpose()
+}
+
+/// Spends an invitation on `user_id`, who joins its team. Within the transaction that found it
+/// valid; the `used_ms IS NULL` guard makes a second spend a no-op error.
+pub(super) async fn spend_invitation(
+    tx: &mut Transaction<'_, Sqlite>,
+    token_hash: &str,
+    team_id: &str,
+    user_id: &str,
+    role: Role,
+) -> sqlx::Result<()> {
+    let now = now_ms();
+    let spent = sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
+        .bind(now)
+        .bind(user_id)
+        .bind(token_hash)
+        .execute(&mut **tx)
+        .await?;
+    if spent.rows_affected() != 1 {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
+        .bind(team_id)
+        .bind(user_id)
+        .bind(role.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// A user's role in a team, on the pool or inside a transaction.

@@ -49,7 +49,49 @@ pub fn schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)
         .limit_depth(12)
         .limit_complexity(500)
+        .extension(LiveCredentials)
         .finish()
+}
+
+/// Marks a WebSocket's connection data: every operation on it checks the credential again.
+struct LiveSocket;
+
+/// On a GraphQL WebSocket, checks before every operation that the credential the socket was
+/// opened with still holds (the token not revoked or expired, the sign-in not ended).
+struct LiveCredentials;
+
+impl async_graphql::extensions::ExtensionFactory for LiveCredentials {
+    fn create(&self) -> std::sync::Arc<dyn async_graphql::extensions::Extension> {
+        std::sync::Arc::new(LiveCredentials)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for LiveCredentials {
+    async fn prepare_request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        if ctx.data_opt::<LiveSocket>().is_some() {
+            if let (Some(st), Some(u)) = (ctx.data_opt::<AppState>(), ctx.data_opt::<AuthUser>()) {
+                if !crate::auth::api_tokens::still_valid(&st.store, &u.0.id, &u.1).await {
+                    let mut e = async_graphql::ServerError::new(
+                        "this socket's credential was revoked or has expired; sign in again",
+                        None,
+                    );
+                    e.extensions = Some({
+                        let mut x = async_graphql::ErrorExtensionValues::default();
+                        x.set("code", "unauthorized");
+                        x
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        next.run(ctx, request).await
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -80,19 +122,72 @@ async fn graphql_ws(
             return Err(Error::Unauthorized("sign in: send an access or API token, or a ?ticket=".into()));
         }
     };
-    let mut data = async_graphql::Data::default();
-    data.insert(state.clone());
-    data.insert(user);
-    let schema = state.schema.clone();
     Ok(ws
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| GraphQLWebSocket::new(socket, schema, protocol).with_data(data).serve()))
+        .on_upgrade(move |socket| serve_ws(socket, state, user, protocol)))
+}
+
+/// Serves one GraphQL WebSocket until either side closes it, or its credential dies: then it
+/// is closed with 1008 (policy violation) and the reason.
+async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, user: AuthUser, protocol: GraphQLProtocol) {
+    use axum::extract::ws::{CloseFrame, Message};
+    use futures_util::{SinkExt as _, StreamExt as _};
+    let mut data = async_graphql::Data::default();
+    data.insert(state.clone());
+    data.insert(user.clone());
+    data.insert(LiveSocket);
+    let (mut sink, stream) = socket.split();
+    let (tx, mut rx) = futures_channel::mpsc::channel::<Message>(16);
+    let ended = {
+        let serve = GraphQLWebSocket::new_with_pair(tx, stream, state.schema.clone(), protocol).with_data(data).serve();
+        let forward = async {
+            while let Some(m) = rx.next().await {
+                if sink.send(m).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            _ = async { tokio::join!(serve, forward) } => None,
+            why = credential_dies(&state, &user) => Some(why),
+        }
+    };
+    if let Some(why) = ended {
+        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1008, reason: why.into() }))).await;
+    }
+}
+
+/// Resolves when `user`'s credential stops holding: revoked (checked whenever access may have
+/// changed anywhere) or expired.
+pub async fn credential_dies(state: &AppState, user: &AuthUser) -> &'static str {
+    let mut changes = state.store.access_changes();
+    let expiry = crate::auth::api_tokens::expires_ms(&user.1).map(|at| {
+        let left = u64::try_from(at - crate::now_ms()).unwrap_or(0);
+        tokio::time::Instant::now() + std::time::Duration::from_millis(left)
+    });
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                if !crate::auth::api_tokens::still_valid(&state.store, &user.0.id, &user.1).await {
+                    return "the credential was revoked: the token or the sign-in has ended";
+                }
+            }
+            () = async { match expiry { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
+                return "the access token has expired";
+            }
+        }
+    }
 }
 
 async fn graphql(State(state): State<AppState>, user: MaybeAuthUser, req: GraphQLRequest) -> GraphQLResponse {
     let mut req = req.into_inner().data(state.clone());
-    if let Some(user) = user.0 {
-        req = req.data(user);
+    match user.0 {
+        Some(user) => req = req.data(user),
+        // The schema is for people and programs who may use it.
+        None => req = req.disable_introspection(),
     }
     state.schema.execute(req).await.into()
 }

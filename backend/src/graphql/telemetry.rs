@@ -318,7 +318,7 @@ struct Follow {
 impl Follow {
     async fn still_allowed(&self) -> bool {
         let crate::auth::AuthUser(user, access) = &self.user;
-        if !crate::auth::api_tokens::still_valid(&self.state.store, access).await {
+        if !crate::auth::api_tokens::still_valid(&self.state.store, &user.id, access).await {
             return false;
         }
         for id in &self.wanted {

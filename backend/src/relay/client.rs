@@ -74,6 +74,9 @@ pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<crate::auth
         .user_by_id(&user_id)
         .await?
         .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
+    if !crate::auth::api_tokens::still_valid(&state.store, &user.id, &access).await {
+        return Err(Error::Unauthorized("the credential that asked for this ticket has ended".into()));
+    }
     Ok(crate::auth::AuthUser(user, access))
 }
 
@@ -646,7 +649,7 @@ impl Session {
     /// stays open for watching. False when the socket's own API token was revoked or expired:
     /// the socket closes.
     async fn recheck_access(&mut self) -> bool {
-        if !crate::auth::api_tokens::still_valid(&self.state.store, &self.caller.access).await {
+        if !crate::auth::api_tokens::still_valid(&self.state.store, &self.caller.user.id, &self.caller.access).await {
             return false;
         }
         let servers: std::collections::HashSet<ServerId> =

@@ -15,7 +15,7 @@ use porta_shared::api::{AcceptInvitation, InvitationView, Joined, LoginRequest};
 
 use super::Role;
 use crate::auth::tokens::{hash_secret, random_secret};
-use crate::auth::{AuthUser, MaybeAuthUser, password, scopes::Access};
+use crate::auth::{AuthUser, MaybeAuthUser, password};
 use crate::db::{Accepted, AuditEvent, Invitation, User};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -81,7 +81,7 @@ async fn accept(
     match user.0 {
         Some(user) => {
             // Joining a team is something a person does, not a script.
-            if user.1 != Access::Session {
+            if !user.1.is_person() {
                 return Err(Error::Forbidden(
                     "an invitation is accepted by a signed-in person, not an API token".into(),
                 ));
@@ -96,16 +96,19 @@ async fn accept(
                 ));
             };
             let creds = LoginRequest { username: username.trim().to_owned(), password };
-            crate::auth::validate_credentials(&creds)?;
-            // Check the link before making anyone.
+            crate::auth::validate_new_account(&state, &creds).await?;
+            // Check the link before the slow hash (it is checked again as it is spent).
             state.store.invitation_info(&hash).await?.ok_or_else(invalid)?;
             let pw_hash = password::hash(creds.password).await?;
-            let new = state.store.create_user(&creds.username, &pw_hash, false).await.map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                    Error::Conflict("that username is taken; choose another, or sign in and open the link again".into())
-                }
-                e => e.into(),
-            })?;
+            let made =
+                state.store.sign_up_by_invitation(&hash, &creds.username, &pw_hash).await.map_err(|e| match e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict(
+                        "that username is taken; choose another, or sign in and open the link again".into(),
+                    ),
+                    e => e.into(),
+                })?;
+            // Spent by someone else in the meantime: no account was made.
+            let (new, team_id, role) = made.ok_or_else(invalid)?;
             state
                 .store
                 .audit(AuditEvent {
@@ -117,27 +120,31 @@ async fn accept(
                     ..Default::default()
                 })
                 .await;
-            join(&state, &hash, &new, &addr).await?;
+            audit_join(&state, &new, &team_id, role, &addr).await;
             crate::auth::sign_in(&state, &new, None).await
         }
     }
 }
 
+async fn audit_join(state: &AppState, user: &User, team_id: &str, role: Role, addr: &SocketAddr) {
+    state
+        .store
+        .audit(AuditEvent {
+            actor: &format!("user:{}", user.id),
+            action: "team.join",
+            target: Some(&format!("team:{team_id}")),
+            ok: true,
+            detail: Some(format!("as {role}")),
+            source: Some(addr.ip().to_string()),
+            ..Default::default()
+        })
+        .await;
+}
+
 async fn join(state: &AppState, hash: &str, user: &User, addr: &SocketAddr) -> Result<(String, Role)> {
     match state.store.accept_invitation(hash, &user.id).await? {
         Accepted::Joined { team_id, role } => {
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: &format!("user:{}", user.id),
-                    action: "team.join",
-                    target: Some(&format!("team:{team_id}")),
-                    ok: true,
-                    detail: Some(format!("as {role}")),
-                    source: Some(addr.ip().to_string()),
-                    ..Default::default()
-                })
-                .await;
+            audit_join(state, user, &team_id, role, addr).await;
             Ok((team_id, role))
         }
         Accepted::AlreadyMember { .. } => Err(Error::Conflict("you are in this team already".into())),
