@@ -81,7 +81,8 @@ pub struct Config {
     /// at once) gets a sibling token instead of revoking its family.
     #[arg(long, env = "PORTA_REFRESH_REUSE_GRACE_SECS", default_value_t = 10)]
     pub refresh_reuse_grace_secs: u64,
-    /// Login attempts allowed per minute, per account and per client address.
+    /// Sign-in attempts allowed per minute from one client address (over all accounts); wrong
+    /// passwords for one account from one address also back off after five.
     #[arg(long, env = "PORTA_LOGIN_ATTEMPTS_PER_MINUTE", default_value_t = 10)]
     pub login_attempts_per_minute: u32,
     /// Lifetime of enrolment tokens, in seconds.
@@ -104,6 +105,17 @@ pub struct Config {
     #[arg(long, env = "PORTA_AI_BASE_URL", default_value = "http://127.0.0.1:11434/v1")]
     pub ai_base_url: String,
 
+    /// Addresses the backend may reach although they are loopback, private or link-local
+    /// (model providers, webhooks, mail relays people set): IPs, networks (10.0.0.0/8) or host
+    /// names, each perhaps with a :port, comma-separated. PORTA_AI_BASE_URL's host and port
+    /// are always allowed.
+    #[arg(long, env = "PORTA_OUTBOUND_ALLOW", value_delimiter = ',')]
+    pub outbound_allow: Vec<String>,
+
+    /// The most one outbound delivery attempt (a webhook, a mail) may take, in seconds.
+    #[arg(long, env = "PORTA_OUTBOUND_TIMEOUT_SECS", default_value_t = 30)]
+    pub outbound_timeout_secs: u64,
+
     /// The model asked for until a workspace chooses another.
     #[arg(long, env = "PORTA_AI_MODEL", default_value = "llama3.2")]
     pub ai_model: String,
@@ -125,6 +137,7 @@ impl std::fmt::Debug for Config {
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
             .field("ai_base_url", &self.ai_base_url)
+            .field("outbound_allow", &self.outbound_allow)
             .field("ai_model", &self.ai_model)
             .field("secrets_key", &self.secrets_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
@@ -158,6 +171,9 @@ impl Config {
         if !(10..=86_400).contains(&self.access_ttl_secs) {
             return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
         }
+        if !(2..=600).contains(&self.outbound_timeout_secs) {
+            return Err("PORTA_OUTBOUND_TIMEOUT_SECS must be between 2 and 600".into());
+        }
         if self.login_attempts_per_minute == 0 {
             return Err("PORTA_LOGIN_ATTEMPTS_PER_MINUTE must be at least 1".into());
         }
@@ -168,6 +184,7 @@ impl Config {
             return Err("PORTA_EDITOR_MAX_BYTES must be between 1024 and 1073741824 (1 GiB)".into());
         }
         crate::ai::provider::valid_base_url(&self.ai_base_url).map_err(|e| format!("PORTA_AI_BASE_URL: {e}"))?;
+        crate::egress::Egress::new(&self.outbound_allow).map_err(|e| format!("PORTA_OUTBOUND_ALLOW: {e}"))?;
         if self.ai_model.trim().is_empty() {
             return Err("PORTA_AI_MODEL may not be empty".into());
         }

@@ -4,10 +4,12 @@
 //! An address is refused when it is loopback, private, link-local (the cloud metadata
 //! service at 169.254.169.254 among them), shared (CGNAT), unspecified, multicast,
 //! documentation or otherwise reserved, unless the operator allowed it
-//! (`PORTA_OUTBOUND_ALLOW`: addresses, networks in CIDR form, or host names). The check runs
-//! on the addresses a name resolves to, at the moment of connecting (so a name that turns
-//! private between a check and the request is still refused), on IP literals in URLs, and —
-//! since HTTP clients here follow no redirects — on nothing a remote server chooses.
+//! (`PORTA_OUTBOUND_ALLOW`: addresses, networks in CIDR form, or host names, each perhaps with
+//! a `:port`). The check runs on the addresses a name resolves to, at the moment of
+//! connecting (so a name that turns private between a check and the request is still
+//! refused), on IP literals in URLs, and — since HTTP clients here follow no redirects — on
+//! nothing a remote server chooses. An entry with a port allows that port only (the default
+//! model provider's `127.0.0.1:11434` does not open the rest of loopback to port scans).
 //!
 //! What comes back from a refused or failed request is a short reason, never the remote
 //! body: an error page of an internal service must not be read through Porta.
@@ -39,10 +41,29 @@ enum Allowed {
     Host(String),
 }
 
-/// The policy: what is refused, and what the operator allowed regardless.
+/// The policy: what is refused, and what the operator allowed regardless (each entry with
+/// the one port it allows, or any).
 #[derive(Debug, Clone, Default)]
 pub struct Egress {
-    allow: Vec<Allowed>,
+    allow: Vec<(Allowed, Option<u16>)>,
+}
+
+/// `host`, `host:port`, `[v6]:port`, `net/len` split into the part and its port.
+fn split_port(entry: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = entry.strip_prefix('[') {
+        if let Some((host, port)) = rest.split_once("]:") {
+            return (host, port.parse().ok());
+        }
+        return (rest.trim_end_matches(']'), None);
+    }
+    match entry.rsplit_once(':') {
+        // One colon: a port. More: a bare IPv6 address.
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(p) => (host, Some(p)),
+            Err(_) => (entry, None),
+        },
+        _ => (entry, None),
+    }
 }
 
 impl Egress {
@@ -51,9 +72,13 @@ impl Egress {
     pub fn new<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
         let mut allow = Vec::new();
         for raw in entries {
-            let e = raw.as_ref().trim();
-            if e.is_empty() {
+            let full = raw.as_ref().trim();
+            if full.is_empty() {
                 continue;
+            }
+            let (e, port) = split_port(full);
+            if full.ends_with(':') || (full.contains("]:") && port.is_none()) {
+                return Err(format!("{full:?}: the port is not a number from 1 to 65535"));
             }
             let entry = if let Ok(net) = e.parse::<IpNet>() {
                 Allowed::Net(net)
@@ -64,39 +89,52 @@ impl Egress {
             } else {
                 return Err(format!(
                     "{e:?} is not an address, a network (10.0.0.0/8) or a host name; PORTA_OUTBOUND_ALLOW takes \
-                     those, comma-separated"
+                     those, each perhaps with a :port, comma-separated"
                 ));
             };
-            allow.push(entry);
+            allow.push((entry, port));
         }
         Ok(Self { allow })
     }
 
-    /// Adds the host of `url` to the allow-list: the operator named it in their own settings
-    /// (the instance's default model provider), so it is theirs.
-    pub fn allow_url_host(&mut self, url: &str) {
+    /// Allows the endpoint (host and port) of `url`: the operator named it in their own
+    /// settings (the instance's default model provider), so it is theirs.
+    pub fn allow_url(&mut self, url: &str) {
         let Ok(u) = reqwest::Url::parse(url) else { return };
+        let port = u.port_or_known_default();
         match u.host() {
-            Some(url::Host::Ipv4(ip)) => self.allow.push(Allowed::Net(IpNet::from(IpAddr::V4(ip)))),
-            Some(url::Host::Ipv6(ip)) => self.allow.push(Allowed::Net(IpNet::from(IpAddr::V6(ip)))),
-            Some(url::Host::Domain(d)) => self.allow.push(Allowed::Host(d.to_ascii_lowercase())),
+            Some(url::Host::Ipv4(ip)) => self.allow.push((Allowed::Net(IpNet::from(IpAddr::V4(ip))), port)),
+            Some(url::Host::Ipv6(ip)) => self.allow.push((Allowed::Net(IpNet::from(IpAddr::V6(ip))), port)),
+            Some(url::Host::Domain(d)) => self.allow.push((Allowed::Host(d.to_ascii_lowercase()), port)),
             None => {}
         }
     }
 
-    fn host_allowed(&self, host: &str) -> bool {
+    /// Whether an entry names `host` (a name) on `port` (`None`: on some port).
+    fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.trim_end_matches('.');
-        self.allow.iter().any(|a| matches!(a, Allowed::Host(h) if h.eq_ignore_ascii_case(host)))
+        self.allow.iter().any(|(a, p)| {
+            matches!(a, Allowed::Host(h) if h.eq_ignore_ascii_case(host))
+                && (port.is_none() || p.is_none() || *p == port)
+        })
     }
 
-    fn ip_allowed(&self, ip: IpAddr) -> bool {
+    /// Whether an entry covers `ip` on `port` (`None`: the port is not known, so only an entry
+    /// for any port will do).
+    fn ip_allowed(&self, ip: IpAddr, port: Option<u16>) -> bool {
         let ip = canonical(ip);
-        self.allow.iter().any(|a| matches!(a, Allowed::Net(n) if n.contains(&ip)))
+        self.allow.iter().any(|(a, p)| {
+            matches!(a, Allowed::Net(n) if n.contains(&ip)) && (p.is_none() || (port.is_some() && *p == port))
+        })
     }
 
-    /// Whether a connection to `ip` (reached as `host`) may be made.
+    /// Whether a connection to `ip` (reached as `host`, on `port` when known) may be made.
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), EgressError> {
-        if self.host_allowed(host) || self.ip_allowed(ip) {
+        self.check(host, ip, None)
+    }
+
+    fn check(&self, host: &str, ip: IpAddr, port: Option<u16>) -> Result<(), EgressError> {
+        if self.host_allowed(host, port) || self.ip_allowed(ip, port) {
             return Ok(());
         }
         match refused_kind(ip) {
@@ -109,10 +147,12 @@ impl Egress {
     /// name (a name with a public and a private address is a rebinding trick).
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, EgressError> {
         let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let known = (port != 0).then_some(port);
         if let Ok(ip) = bare.parse::<IpAddr>() {
-            self.check_ip(host, ip)?;
+            self.check(host, ip, known)?;
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
+        self.check_name_port(bare, known)?;
         let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
             .await
             .map_err(|_| EgressError::Unresolved(host.to_owned()))?
@@ -121,9 +161,28 @@ impl Egress {
             return Err(EgressError::Unresolved(host.to_owned()));
         }
         for a in &addrs {
-            self.check_ip(host, a.ip())?;
+            self.check(host, a.ip(), known)?;
         }
         Ok(addrs)
+    }
+
+    /// A name allowed on some ports only is refused on the others (the resolver, which does
+    /// not see the port, lets the name through).
+    fn check_name_port(&self, host: &str, port: Option<u16>) -> Result<(), EgressError> {
+        let host = host.trim_end_matches('.');
+        let ports: Vec<Option<u16>> = self
+            .allow
+            .iter()
+            .filter(|(a, _)| matches!(a, Allowed::Host(h) if h.eq_ignore_ascii_case(host)))
+            .map(|(_, p)| *p)
+            .collect();
+        if ports.is_empty() || ports.contains(&None) || port.is_none() || ports.contains(&port) {
+            return Ok(());
+        }
+        Err(EgressError::BadUrl(format!(
+            "{host} may be reached on port {} only (PORTA_OUTBOUND_ALLOW)",
+            ports.iter().flatten().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        )))
     }
 
     /// Checks a URL before a request: http or https, and an IP literal host (which no
@@ -133,13 +192,28 @@ impl Egress {
         if !matches!(u.scheme(), "http" | "https") {
             return Err(EgressError::BadUrl(format!("{}: only http and https are fetched", u.scheme())));
         }
+        let port = u.port_or_known_default();
         match u.host() {
-            Some(url::Host::Ipv4(ip)) => self.check_ip(&ip.to_string(), IpAddr::V4(ip))?,
-            Some(url::Host::Ipv6(ip)) => self.check_ip(&ip.to_string(), IpAddr::V6(ip))?,
-            Some(url::Host::Domain(_)) => {}
+            Some(url::Host::Ipv4(ip)) => self.check(&ip.to_string(), IpAddr::V4(ip), port)?,
+            Some(url::Host::Ipv6(ip)) => self.check(&ip.to_string(), IpAddr::V6(ip), port)?,
+            Some(url::Host::Domain(d)) => self.check_name_port(d, port)?,
             None => return Err(EgressError::BadUrl("the URL names no host".into())),
         }
         Ok(u)
+    }
+
+    /// [`Egress::check_url`], and a name resolved and checked now too, for an early, clear
+    /// answer when an address is saved (it is checked again at every request). A name that
+    /// does not resolve now is let through: it may later.
+    pub async fn check_saved_url(&self, url: &str) -> Result<(), EgressError> {
+        let u = self.check_url(url)?;
+        if let (Some(url::Host::Domain(d)), Some(port)) = (u.host(), u.port_or_known_default()) {
+            match self.resolve(d, port).await {
+                Ok(_) | Err(EgressError::Unresolved(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// An HTTP client under this policy: every name it connects to is resolved and checked
@@ -335,8 +409,23 @@ mod tests {
         assert!(matches!(e.check_url("ftp://example.com/"), Err(EgressError::BadUrl(_))));
         assert!(e.check_url("https://api.openai.com/v1").is_ok());
         let mut local = Egress::default();
-        local.allow_url_host("http://127.0.0.1:11434/v1");
+        local.allow_url("http://127.0.0.1:11434/v1");
         assert!(local.check_url("http://127.0.0.1:11434/v1/models").is_ok());
+        assert!(local.check_url("http://127.0.0.1:6379/").is_err(), "the default provider's port only");
+        assert!(local.check_url("http://127.0.0.1/").is_err());
+    }
+
+    #[test]
+    fn entries_may_name_a_port() {
+        let e = Egress::new(&["10.0.0.5:25", "mail.internal:587", "[fd00::1]:8080", "::1"]).expect("policy");
+        assert!(e.check("10.0.0.5", ip("10.0.0.5"), Some(25)).is_ok());
+        assert!(e.check("10.0.0.5", ip("10.0.0.5"), Some(22)).is_err());
+        assert!(e.check("10.0.0.5", ip("10.0.0.5"), None).is_err(), "a resolver without the port is refused");
+        assert!(e.check_url("http://mail.internal:587/").is_ok());
+        assert!(e.check_url("http://mail.internal:25/").is_err());
+        assert!(e.check_url("http://[fd00::1]:8080/").is_ok());
+        assert!(e.check_url("http://[::1]:9/").is_ok(), "a bare IPv6 entry allows any port");
+        assert!(Egress::new(&["10.0.0.5:"]).is_err() && Egress::new(&["10.0.0.5:99999"]).is_err());
     }
 
     #[tokio::test]

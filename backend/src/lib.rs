@@ -98,6 +98,11 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     let sealer = ai::secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
     auth::password::warm_up();
     let telemetry = telemetry::Telemetry::new(store.clone());
+    let mut egress =
+        egress::Egress::new(&config.outbound_allow).map_err(|e| anyhow::anyhow!("PORTA_OUTBOUND_ALLOW: {e}"))?;
+    egress.allow_url(&config.ai_base_url);
+    let egress = Arc::new(egress);
+    let deadline = std::time::Duration::from_secs(config.outbound_timeout_secs);
     Ok(AppState {
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
         config: Arc::new(config),
@@ -110,12 +115,13 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         schema: graphql::schema(),
         public_url,
         sealer,
-        ai: ai::openai::Client::new()?,
+        ai: ai::openai::Client::new(egress.clone())?,
         chats: Arc::default(),
         started: std::time::Instant::now(),
         port: bound.port(),
         telemetry,
-        alerts: Arc::new(alerts::Alerts::new(alerts::notify::Retry::default())?),
+        alerts: Arc::new(alerts::Alerts::new(alerts::notify::Retry::default(), egress.clone(), deadline)?),
+        egress,
     })
 }
 

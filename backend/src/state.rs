@@ -29,6 +29,8 @@ pub struct AppState {
     pub sealer: crate::ai::secrets::Sealer,
     /// Talks to model providers.
     pub ai: crate::ai::openai::Client,
+    /// What outbound requests may reach.
+    pub egress: Arc<crate::egress::Egress>,
     /// Answers being written.
     pub chats: Arc<crate::ai::chat::Chats>,
     /// When this process started serving.

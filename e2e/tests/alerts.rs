@@ -28,7 +28,7 @@ const RULE: &str = "mutation($w: String!, $s: String, $n: String!, $k: String!, 
 
 #[tokio::test]
 async fn a_threshold_rule_fires_to_a_webhook_after_its_duration() -> anyhow::Result<()> {
-    let stack = Stack::start(&[], &["--sample-interval", "1"]).await?;
+    let stack = Stack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], &["--sample-interval", "1"]).await?;
     let api = &stack.api;
     let ws = workspace(api).await?;
     let receiver = Receiver::start(1).await?;
@@ -112,7 +112,7 @@ async fn a_threshold_rule_fires_to_a_webhook_after_its_duration() -> anyhow::Res
 
 #[tokio::test]
 async fn a_killed_bridge_fires_the_offline_alert_and_its_return_resolves_it() -> anyhow::Result<()> {
-    let mut stack = Stack::start(&[], &[]).await?;
+    let mut stack = Stack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], &[]).await?;
     let api = &stack.api;
     let ws = workspace(api).await?;
     let receiver = Receiver::start(0).await?;
@@ -140,7 +140,7 @@ async fn a_killed_bridge_fires_the_offline_alert_and_its_return_resolves_it() ->
 
 #[tokio::test]
 async fn bad_rules_and_channels_are_refused_and_nothing_is_stored() -> anyhow::Result<()> {
-    let stack = Stack::start(&[], &[]).await?;
+    let stack = Stack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], &[]).await?;
     let api = &stack.api;
     let ws = workspace(api).await?;
     for (kind, url) in
@@ -195,7 +195,7 @@ async fn bad_rules_and_channels_are_refused_and_nothing_is_stored() -> anyhow::R
 #[tokio::test]
 async fn an_email_channel_sends_over_smtp_and_a_refusal_is_not_retried() -> anyhow::Result<()> {
     use porta_e2e::mailbox::Mailbox;
-    let stack = Stack::start(&[], &[]).await?;
+    let stack = Stack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], &[]).await?;
     let api = &stack.api;
     let ws = workspace(api).await?;
     let create = "mutation($w: String!, $n: String!, $e: EmailSettings!) {

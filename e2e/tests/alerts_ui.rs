@@ -21,7 +21,7 @@ async fn choose(c: &Client, select: &str, value: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    let (backend, _bridge) = ui_stack(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")]).await?;
     let receiver = Receiver::start(0).await?;
     let browser = Browser::start(1400, 900).await?;
     let c = &browser.client;

@@ -122,8 +122,10 @@ async fn a_workspace_chooses_its_model_and_the_key_stays_sealed() -> anyhow::Res
     let v = api.graphql(test, json!({ "w": s.workspace })).await?;
     assert_eq!(v["data"]["testAiProvider"], json!(["scripted-large", "scripted-small"]), "{v}");
     let v = api.graphql(test, json!({ "w": s.workspace, "u": "http://127.0.0.1:9/v1" })).await?;
-    assert_eq!(code(&v), "unavailable", "{v}");
-    assert!(v["errors"][0]["message"].as_str().unwrap_or_default().contains("cannot reach"), "{v}");
+    assert_eq!(code(&v), "forbidden", "only the operator's own endpoint is reachable on loopback: {v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap_or_default().contains("PORTA_OUTBOUND_ALLOW"), "{v}");
+    let v = api.graphql(test, json!({ "w": s.workspace, "u": "http://198.51.100.1:9/v1" })).await?;
+    assert_eq!(code(&v), "forbidden", "documentation addresses are refused too: {v}");
 
     // Saved with a key: the key is sent to the provider, shown only as its last characters,
     // and not in the database's file in the clear.

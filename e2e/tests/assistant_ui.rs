@@ -203,7 +203,9 @@ async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
 #[tokio::test]
 async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<()> {
     let llm = ScriptedLlm::start().await?;
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    // The operator allows the model server on loopback (nothing else there is reachable).
+    let endpoint = llm.url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
+    let (backend, _bridge) = ui_stack(&[("PORTA_OUTBOUND_ALLOW", endpoint.as_str())]).await?;
     let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
     let team = api.own_team().await?;
     let browser = Browser::start(1400, 1000).await?;

@@ -19,6 +19,8 @@ const MAX_ERROR_TEXT: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AiError {
+    #[error("Porta does not connect to {url}: {reason}")]
+    Refused { url: String, reason: String },
     #[error("cannot reach the model provider at {url}: {reason}")]
     Unreachable { url: String, reason: String },
     #[error("the model provider answered {status}: {message}")]
@@ -76,32 +78,41 @@ pub enum Delta {
     ToolCalls(Vec<ToolCall>),
 }
 
-/// Talks to providers; one per process (it pools connections).
+/// Talks to providers; one per process (it pools connections), under the egress policy.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
+    egress: std::sync::Arc<crate::egress::Egress>,
 }
 
 impl Client {
-    pub fn new() -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("porta/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { http })
+    pub fn new(egress: std::sync::Arc<crate::egress::Egress>) -> anyhow::Result<Self> {
+        let http = egress.http_client(CONNECT_TIMEOUT)?;
+        Ok(Self { http, egress })
     }
 
-    fn request(&self, method: reqwest::Method, p: &Provider, path: &str) -> reqwest::RequestBuilder {
-        let req = self.http.request(method, format!("{}{path}", p.base_url));
-        match &p.api_key {
+    fn request(&self, method: reqwest::Method, p: &Provider, path: &str) -> Result<reqwest::RequestBuilder, AiError> {
+        let url = format!("{}{path}", p.base_url);
+        let url = self
+            .egress
+            .check_url(&url)
+            .map_err(|e| AiError::Refused { url: p.base_url.clone(), reason: e.to_string() })?;
+        let req = self.http.request(method, url);
+        Ok(match &p.api_key {
             Some(key) => req.bearer_auth(key),
             None => req,
-        }
+        })
     }
 
     async fn send(&self, p: &Provider, req: reqwest::RequestBuilder) -> Result<reqwest::Response, AiError> {
-        let resp =
-            req.send().await.map_err(|e| AiError::Unreachable { url: p.base_url.clone(), reason: reason(&e) })?;
+        let resp = req.send().await.map_err(|e| {
+            let reason = crate::egress::reason(&e);
+            if crate::egress::refused(&e) {
+                AiError::Refused { url: p.base_url.clone(), reason }
+            } else {
+                AiError::Unreachable { url: p.base_url.clone(), reason }
+            }
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -112,7 +123,7 @@ impl Client {
 
     /// The models the provider offers, by name.
     pub async fn models(&self, p: &Provider) -> Result<Vec<String>, AiError> {
-        let req = self.request(reqwest::Method::GET, p, "/models").timeout(Duration::from_secs(20));
+        let req = self.request(reqwest::Method::GET, p, "/models")?.timeout(Duration::from_secs(20));
         let body: Value = self
             .send(p, req)
             .await?
@@ -140,30 +151,20 @@ impl Client {
         if !tools.is_empty() {
             body["tools"] = Value::Array(tools.to_vec());
         }
-        let resp = self.send(p, self.request(reqwest::Method::POST, p, "/chat/completions").json(&body)).await?;
+        let resp = self.send(p, self.request(reqwest::Method::POST, p, "/chat/completions")?.json(&body)).await?;
         let bytes = resp.bytes_stream();
         Ok(deltas(bytes))
     }
 }
 
-/// What went wrong with a request, without the URL again (it is said already).
-fn reason(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text = s.to_string();
-        source = s.source();
-    }
-    if e.is_timeout() { "it did not answer in time".into() } else { text }
-}
-
-/// The `error.message` of an OpenAI-style error body, or the start of the body.
+/// The `error.message` of an OpenAI-style error body. Anything else the server sent is not
+/// repeated: an error page of some internal service must not be readable through Porta.
 fn provider_message(text: &str) -> String {
     let parsed: Option<Value> = serde_json::from_str(text).ok();
     let message = parsed
         .as_ref()
         .and_then(|v| v["error"]["message"].as_str().or_else(|| v["error"].as_str()).map(str::to_owned))
-        .unwrap_or_else(|| text.trim().to_owned());
+        .unwrap_or_else(|| "it is not an OpenAI-compatible error (its body is not shown)".to_owned());
     let mut end = message.len().min(MAX_ERROR_TEXT);
     while !message.is_char_boundary(end) {
         end -= 1;
@@ -205,7 +206,10 @@ fn deltas(
                 Ok(Some(Ok(chunk))) => chunk,
                 Ok(Some(Err(e))) => {
                     s.done = true;
-                    return Some((Err(AiError::Unreachable { url: "the stream".into(), reason: reason(&e) }), s));
+                    return Some((
+                        Err(AiError::Unreachable { url: "the stream".into(), reason: crate::egress::reason(&e) }),
+                        s,
+                    ));
                 }
                 Ok(None) => {
                     s.done = true;
@@ -370,8 +374,10 @@ mod tests {
     fn provider_errors_are_quoted_briefly() {
         assert_eq!(provider_message(r#"{"error":{"message":"model \"x\" not found"}}"#), "model \"x\" not found");
         assert_eq!(provider_message(r#"{"error":"bad key"}"#), "bad key");
-        assert_eq!(provider_message("  "), "no reason given");
-        assert_eq!(provider_message(&"é".repeat(400)).len(), 500);
+        let internal = "<html><title>Jenkins</title>secret build log</html>";
+        assert!(!provider_message(internal).contains("Jenkins"), "a non-OpenAI body is never repeated");
+        let long = serde_json::json!({ "error": { "message": "é".repeat(400) } }).to_string();
+        assert_eq!(provider_message(&long).len(), 500);
         let mut parts = ToolCallParts::default();
         assert!(matches!(
             parse_chunk(r#"{"error":{"message":"overloaded"}}"#, &mut parts),

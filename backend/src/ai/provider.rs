@@ -118,8 +118,16 @@ pub async fn set(
     if model.is_empty() || model.len() > 200 || model.chars().any(char::is_control) {
         return Err(Error::BadRequest("the model is a name of 1 to 200 printable characters".into()));
     }
+    // An address nobody may reach is refused now, not at the first question.
+    state.egress.check_saved_url(&base_url).await.map_err(|e| Error::BadRequest(e.to_string()))?;
     let old = state.store.ai_provider(&ws.id).await?;
     let (sealed, hint) = match key {
+        // A key belongs to its endpoint: a new address needs the key given again.
+        KeyChange::Keep if old.as_ref().is_some_and(|o| o.api_key_sealed.is_some() && o.base_url != base_url) => {
+            return Err(Error::BadRequest(
+                "the API key was given for another address: enter it again for this one, or remove it".into(),
+            ));
+        }
         KeyChange::Keep => old.map(|o| (o.api_key_sealed, o.api_key_hint)).unwrap_or_default(),
         KeyChange::Remove => (None, None),
         KeyChange::Set(k) => {

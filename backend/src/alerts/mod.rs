@@ -30,15 +30,20 @@ pub struct Alerts {
     reload: Notify,
     pub http: reqwest::Client,
     pub retry: Retry,
+    /// What deliveries may reach.
+    pub egress: std::sync::Arc<crate::egress::Egress>,
+    /// The most one delivery attempt may take.
+    pub deadline: Duration,
 }
 
 impl Alerts {
-    pub fn new(retry: Retry) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("porta/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .build()?;
-        Ok(Self { reload: Notify::new(), http, retry })
+    pub fn new(
+        retry: Retry,
+        egress: std::sync::Arc<crate::egress::Egress>,
+        deadline: Duration,
+    ) -> anyhow::Result<Self> {
+        let http = egress.http_client(Duration::from_secs(10).min(deadline))?;
+        Ok(Self { reload: Notify::new(), http, retry, egress, deadline })
     }
 
     /// Rules changed: the engine reads them again.
@@ -309,7 +314,7 @@ impl Engine {
 /// Sends `notice` to `channel` with retries and logs the delivery; what came of it.
 pub async fn send(state: &AppState, channel: &AlertChannel, notice: &Notice) -> (u32, Result<String, String>) {
     let outcome = match open_config(state, channel) {
-        Ok(config) => notify::deliver(&state.alerts.http, &channel.kind, &config, notice, state.alerts.retry).await,
+        Ok(config) => notify::deliver(&state.alerts, &channel.kind, &config, notice).await,
         Err(e) => (0, Err(e)),
     };
     let (attempts, result) = &outcome;

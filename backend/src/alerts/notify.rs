@@ -5,6 +5,9 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::egress::Egress;
+
 use serde_json::json;
 
 /// The kinds of channel.
@@ -44,6 +47,22 @@ pub struct ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// Refuses, when it is saved, an address the egress policy will refuse anyway (names are
+    /// checked again, resolved, at every delivery).
+    pub async fn check_egress(&self, egress: &Egress) -> Result<(), String> {
+        for url in [&self.url, &self.api_url].into_iter().flatten() {
+            egress.check_saved_url(url.trim()).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(host) = &self.smtp_host {
+            let port = self.smtp_port.unwrap_or(email::DEFAULT_PORT);
+            match egress.resolve(host.trim(), port).await {
+                Ok(_) | Err(crate::egress::EgressError::Unresolved(_)) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the settings `kind` needs; what to show instead of the secrets.
     pub fn validate(&self, kind: &str) -> Result<String, String> {
         let url = |u: &Option<String>, what: &str| {
@@ -98,7 +117,7 @@ mod email {
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-    use super::{ChannelConfig, Failure, Notice};
+    use super::{ChannelConfig, Egress, Failure, Notice};
 
     pub const DEFAULT_PORT: u16 = 587;
 
@@ -148,17 +167,28 @@ mod email {
         b.body(body).map_err(|e| format!("cannot build the message: {e}"))
     }
 
-    pub async fn send(config: &ChannelConfig, notice: &Notice) -> Result<String, Failure> {
+    /// Sends over SMTP. The server's name is resolved and checked by the egress policy here,
+    /// and the connection goes to the address that was checked (TLS still verifies the name).
+    pub async fn send(config: &ChannelConfig, notice: &Notice, egress: &Egress) -> Result<String, Failure> {
+        use lettre::transport::smtp::client::{Tls, TlsParameters};
         let permanent = |detail: String| Failure { retry: false, detail };
         let msg = message(config, notice).map_err(permanent)?;
         let host = config.smtp_host.as_deref().unwrap_or_default().trim();
         let port = config.smtp_port.unwrap_or(DEFAULT_PORT);
-        let builder = match mode(config.smtp_tls.as_deref()).map_err(permanent)? {
-            Mode::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-            Mode::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
-            Mode::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
-        }
-        .map_err(|e| permanent(format!("smtp: {e}")))?;
+        let addr = match egress.resolve(host, port).await {
+            Ok(addrs) => addrs[0],
+            Err(e @ crate::egress::EgressError::Unresolved(_)) => {
+                return Err(Failure { retry: true, detail: format!("smtp: {e}") });
+            }
+            Err(e) => return Err(permanent(format!("smtp: {e}"))),
+        };
+        let params = || TlsParameters::new(host.to_owned()).map_err(|e| permanent(format!("smtp: {e}")));
+        let tls = match mode(config.smtp_tls.as_deref()).map_err(permanent)? {
+            Mode::StartTls => Tls::Required(params()?),
+            Mode::Tls => Tls::Wrapper(params()?),
+            Mode::Plain => Tls::None,
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string()).tls(tls);
         let mut builder = builder.port(port).timeout(Some(std::time::Duration::from_secs(15)));
         if let (Some(user), Some(password)) = (&config.smtp_user, &config.smtp_password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
@@ -243,20 +273,39 @@ pub struct Failure {
     pub detail: String,
 }
 
-/// One attempt to tell a channel.
+/// One attempt to tell a channel, held to the configured deadline whatever the library in
+/// between promises: a server that accepts the connection and then says nothing must not
+/// hold a delivery for good.
 async fn attempt(
-    http: &reqwest::Client,
+    alerts: &super::Alerts,
+    kind: &str,
+    config: &ChannelConfig,
+    notice: &Notice,
+) -> Result<String, Failure> {
+    match tokio::time::timeout(alerts.deadline, attempt_once(alerts, kind, config, notice)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            Err(Failure { retry: true, detail: format!("no answer within {} s; given up", alerts.deadline.as_secs()) })
+        }
+    }
+}
+
+async fn attempt_once(
+    alerts: &super::Alerts,
     kind: &str,
     config: &ChannelConfig,
     notice: &Notice,
 ) -> Result<String, Failure> {
     if kind == "email" {
-        return email::send(config, notice).await;
+        return email::send(config, notice, &alerts.egress).await;
     }
     let (url, body) = request(kind, config, notice).map_err(|detail| Failure { retry: false, detail })?;
-    let sent = http.post(&url).timeout(Duration::from_secs(10)).json(&body).send().await;
+    // The URL may carry a secret (a webhook's path): the refusal names the host only.
+    let url = alerts.egress.check_url(&url).map_err(|e| Failure { retry: false, detail: e.to_string() })?;
+    let sent = alerts.http.post(url).timeout(Duration::from_secs(10)).json(&body).send().await;
     let retry = |detail: &str| Failure { retry: true, detail: detail.to_owned() };
     match sent {
+        Err(e) if crate::egress::refused(&e) => Err(Failure { retry: false, detail: crate::egress::reason(&e) }),
         Ok(r) if r.status().is_success() => Ok(format!("HTTP {}", r.status().as_u16())),
         // A channel that refuses the message as such will refuse it again.
         Ok(r) if r.status().is_client_error() && r.status().as_u16() != 429 => {
@@ -273,16 +322,16 @@ async fn attempt(
 /// Sends `notice` to a channel, retrying failures with doubling backoff; the number of
 /// attempts made and the outcome (what the last attempt said).
 pub async fn deliver(
-    http: &reqwest::Client,
+    alerts: &super::Alerts,
     kind: &str,
     config: &ChannelConfig,
     notice: &Notice,
-    retry: Retry,
 ) -> (u32, Result<String, String>) {
+    let retry = alerts.retry;
     let mut backoff = retry.first_backoff;
     let attempts = retry.attempts.max(1);
     for n in 1..=attempts {
-        match attempt(http, kind, config, notice).await {
+        match attempt(alerts, kind, config, notice).await {
             Ok(detail) => return (n, Ok(detail)),
             Err(f) if !f.retry || n == attempts => return (n, Err(f.detail)),
             Err(_) => {

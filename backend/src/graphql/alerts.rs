@@ -305,6 +305,7 @@ impl AlertMutation {
             to: e.to,
         };
         let hint = config.validate(&kind).map_err(|e| gql(Error::BadRequest(e)))?;
+        config.check_egress(&state(ctx).egress).await.map_err(|e| gql(Error::BadRequest(e)))?;
         let plain = serde_json::to_string(&config).map_err(|e| gql(Error::Other(e.into())))?;
         let sealed = state(ctx).sealer.seal(&plain, &workspace_id).map_err(|e| gql(Error::Other(e)))?;
         let c = AlertChannel {

@@ -476,13 +476,22 @@ impl AssistantMutation {
         require_role(role, Role::Admin, "testing the assistant's model").map_err(gql)?;
         let mut p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
         if let Some(url) = base_url {
-            p.base_url = provider::valid_base_url(&url).map_err(|e| gql(Error::BadRequest(e)))?;
+            let url = provider::valid_base_url(&url).map_err(|e| gql(Error::BadRequest(e)))?;
+            if url != p.base_url {
+                // The stored key belongs to the stored address: it is never sent elsewhere.
+                p.api_key = None;
+            }
+            p.base_url = url;
         }
         if let Some(k) = api_key.filter(|k| !k.trim().is_empty()) {
             p.api_key = Some(k.trim().to_owned());
         }
         st.ai.models(&p).await.map_err(|e| {
-            gql(Error::Wire(porta_shared::ErrorBody::new(porta_shared::ErrorCode::Unavailable, e.to_string())))
+            let code = match e {
+                crate::ai::openai::AiError::Refused { .. } => porta_shared::ErrorCode::Forbidden,
+                _ => porta_shared::ErrorCode::Unavailable,
+            };
+            gql(Error::Wire(porta_shared::ErrorBody::new(code, e.to_string())))
         })
     }
 
