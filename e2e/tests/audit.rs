@@ -219,3 +219,47 @@ async fn admins_read_filter_check_and_export_the_log_in_the_browser() -> anyhow:
     browser.close().await;
     result
 }
+
+/// The export answers to the same rules as `auditLog`: an admin's read-only token, or one
+/// limited to a workspace, gets nothing; and a name an attacker chose cannot become a formula
+/// in the spreadsheet that opens the CSV.
+#[tokio::test]
+async fn the_export_is_held_to_token_limits_and_its_cells_stay_text() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let base = stack.backend.url.clone();
+    // An anonymous sign-in attempt with a formula for a name lands in the log.
+    let r = Api::post_login(&base, "@evil", "not the password").await?;
+    assert_eq!(r.status(), 401);
+    let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    let ws = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+    let make =
+        "mutation($s: [String!]!, $w: String) { createApiToken(name: \"t\", scopes: $s, workspaceId: $w) { token } }";
+    let token = |scopes: Value, w: Option<String>| {
+        let api = &stack.api;
+        async move {
+            let v = api.graphql(make, json!({ "s": scopes, "w": w })).await?;
+            v["data"]["createApiToken"]["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("{v}"))
+        }
+    };
+    let reader = token(json!(["read"]), None).await?;
+    let limited = token(json!(["read", "admin"]), Some(ws)).await?;
+    let full = token(json!(["read", "admin"]), None).await?;
+    let http = reqwest::Client::new();
+    let export =
+        |t: &str| http.get(format!("{base}/api/audit/export?format=csv")).header("x-porta-token", t.to_owned()).send();
+    for t in [&reader, &limited] {
+        assert_eq!(export(t).await?.status(), 403);
+        let v = http
+            .post(format!("{base}/graphql"))
+            .header("x-porta-token", t.as_str())
+            .json(&json!({ "query": "{ auditLog { seq } }" }))
+            .send()
+            .await?
+            .json::<Value>()
+            .await?;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "forbidden", "{v}");
+    }
+    let csv = export(&full).await?.text().await?;
+    assert!(csv.contains(",'@evil,") && !csv.contains(",@evil,"), "{csv}");
+    Ok(())
+}

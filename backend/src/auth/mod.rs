@@ -76,6 +76,12 @@ impl AuthUser {
         if scope == scopes::Scope::Admin && !self.0.is_admin {
             return Err(Error::Forbidden("only an admin may do this".into()));
         }
+        // The admin scope acts on the whole instance; a token limited to one workspace may not.
+        if let (scopes::Scope::Admin, Some(ws)) = (scope, self.1.workspace()) {
+            return Err(Error::Forbidden(format!(
+                "this API token is limited to workspace {ws}; the whole instance is out of its reach"
+            )));
+        }
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::audit::Record;
 use crate::auth::AuthUser;
 use crate::db::{AuditEvent, AuditQuery};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::state::AppState;
 
 /// Events read from the database per batch.
@@ -49,9 +49,8 @@ async fn export(
     user: AuthUser,
     Query(p): Query<ExportParams>,
 ) -> Result<Response> {
-    if !user.0.is_admin {
-        return Err(Error::Forbidden("only an admin may export the audit log".into()));
-    }
+    // As for `auditLog`: an admin, and a token only with the admin scope and no workspace limit.
+    user.require(crate::auth::scopes::Scope::Admin)?;
     state
         .store
         .audit(AuditEvent {
@@ -143,10 +142,20 @@ fn encode(format: Format, r: &Record) -> String {
     .unwrap_or_default()
 }
 
-/// One CSV record (RFC 4180 quoting, by the `csv` crate).
+/// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, or a tab or other control
+/// character first) gets a leading `'`, so it opens as text: a username like
+/// `=HYPERLINK(…)` must not become a live link in someone's spreadsheet.
+fn inert(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.chars().next() {
+        Some(c) if matches!(c, '=' | '+' | '-' | '@') || c.is_control() => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
+/// One CSV record (RFC 4180 quoting, by the `csv` crate), every cell [`inert`].
 fn csv_line(fields: &[&str]) -> String {
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
-    let _ = w.write_record(fields);
+    let _ = w.write_record(fields.iter().map(|f| inert(f).into_owned()));
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
@@ -158,5 +167,11 @@ mod tests {
     fn csv_quotes_what_needs_quoting() {
         assert_eq!(csv_line(&["1", "a,b", "say \"hi\"", ""]), "1,\"a,b\",\"say \"\"hi\"\"\",\r\n");
         assert_eq!(csv_line(&CSV_HEADER).lines().count(), 1);
+    }
+
+    #[test]
+    fn formulas_open_as_text() {
+        let line = csv_line(&["=HYPERLINK(\"http://evil\",\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "carol", "a=b"]);
+        assert_eq!(line, "\"'=HYPERLINK(\"\"http://evil\"\",\"\"x\"\")\",'+1,'-2,'@SUM(A1),'\tx,carol,a=b\r\n");
     }
 }
