@@ -112,6 +112,10 @@ pub struct Config {
     #[arg(long, env = "PORTA_OUTBOUND_ALLOW", value_delimiter = ',')]
     pub outbound_allow: Vec<String>,
 
+    /// Recordings stop when the data folder's disk has less than this many MB free.
+    #[arg(long, env = "PORTA_RECORDING_MIN_FREE_MB", default_value_t = 1024)]
+    pub recording_min_free_mb: u64,
+
     /// The most one outbound delivery attempt (a webhook, a mail) may take, in seconds.
     #[arg(long, env = "PORTA_OUTBOUND_TIMEOUT_SECS", default_value_t = 30)]
     pub outbound_timeout_secs: u64,
@@ -170,6 +174,9 @@ impl Config {
         }
         if !(10..=86_400).contains(&self.access_ttl_secs) {
             return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
+        }
+        if self.recording_min_free_mb > 1_000_000_000 {
+            return Err("PORTA_RECORDING_MIN_FREE_MB is at most 1000000000".into());
         }
         if !(2..=600).contains(&self.outbound_timeout_secs) {
             return Err("PORTA_OUTBOUND_TIMEOUT_SECS must be between 2 and 600".into());

@@ -137,3 +137,91 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
     result?;
     Ok(())
 }
+
+async fn wait_ended(api: &Api, team: &str, n: usize) -> anyhow::Result<Vec<Value>> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let q = "query($t: String!) { recordings(teamId: $t) { id endedMs bytes stopped } }";
+        let v = api.graphql(q, json!({ "t": team })).await?;
+        let list = v["data"]["recordings"].as_array().cloned().unwrap_or_default();
+        let ended: Vec<Value> = list.into_iter().filter(|r| !r["endedMs"].is_null()).collect();
+        if ended.len() >= n {
+            return Ok(ended);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{n} recordings never ended: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `yes` in a recorded workspace once wrote 37 MB in 3 s. A recording stops at its limit,
+/// and once the workspace's recordings fill theirs a new one stops at once; each says why, in
+/// the list and at the end of its file, while the terminal itself goes on.
+#[tokio::test]
+async fn a_recording_stops_at_its_limits_and_says_why() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let (team, ws) = workspace_of(&stack.api).await?;
+    let set = "mutation($w: String!, $p: Int!, $t: Int!) { setWorkspaceRecordingLimits(id: $w, perRecordingMb: $p, totalMb: $t) }";
+    for (p, t) in [(0, 10), (5, 2), (1, 0)] {
+        let v = stack.api.graphql(set, json!({ "w": ws, "p": p, "t": t })).await?;
+        assert_eq!(v["errors"][0]["extensions"]["code"], "bad_request", "{p}/{t}: {v}");
+    }
+    let v = stack.api.graphql(set, json!({ "w": ws, "p": 1, "t": 1 })).await?;
+    assert_eq!(v["data"]["setWorkspaceRecordingLimits"], true, "{v}");
+    stack.api.graphql("mutation($w: String!) { setWorkspaceRecording(id: $w, on: true) }", json!({ "w": ws })).await?;
+
+    let mut sock = stack.api.ws().await?;
+    sock.keep_output = false;
+    let flood = sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    sock.input(flood.stream, b"head -c 3000000 /dev/zero | tr '\\0' y; echo\r").await?;
+    let ended = wait_ended(&stack.api, &team, 1).await?;
+    let first = &ended[0];
+    assert!(first["stopped"].as_str().is_some_and(|s| s.contains("limit of 1 MB")), "{first}");
+    let bytes = first["bytes"].as_i64().unwrap_or_default();
+    assert!((1 << 19) < bytes && bytes < (1 << 20) + 4096, "at most 1 MB on disk: {bytes}");
+    let id = first["id"].as_str().unwrap_or_default();
+    let resp = stack
+        .api
+        .http
+        .get(format!("{}/api/recordings/{id}", stack.backend.url))
+        .bearer_auth(&stack.api.access)
+        .send()
+        .await?;
+    let cast = resp.text().await?;
+    assert!(
+        cast.lines()
+            .last()
+            .is_some_and(|l| l.contains("Porta stopped recording: this recording reached its limit of 1 MB"))
+    );
+    sock.keep_output = true;
+    sock.input(flood.stream, b"echo still-$((40+2))\r").await?;
+    sock.wait_output(flood.stream, "still-42", WAIT).await?;
+
+    // The workspace's 1 MB is used up: the next recording stops at once, and says why.
+    let _next = sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let ended = wait_ended(&stack.api, &team, 2).await?;
+    assert!(
+        ended.iter().any(|r| r["stopped"]
+            .as_str()
+            .is_some_and(|s| s.contains("workspace's recordings reached their limit of 1 MB"))),
+        "{ended:?}"
+    );
+    let total: i64 = ended.iter().filter_map(|r| r["bytes"].as_i64()).sum();
+    assert!(total < (1 << 20) + 8192, "the workspace's recordings stay within 1 MB: {total}");
+    Ok(())
+}
+
+/// Nearly out of disk space, a recording stops before it starts, and says so.
+#[tokio::test]
+async fn a_recording_stops_when_the_disk_is_nearly_full() -> anyhow::Result<()> {
+    // More free space than any disk here has.
+    let stack = Stack::start(&[("PORTA_RECORDING_MIN_FREE_MB", "900000000")], &[]).await?;
+    let (team, ws) = workspace_of(&stack.api).await?;
+    stack.api.graphql("mutation($w: String!) { setWorkspaceRecording(id: $w, on: true) }", json!({ "w": ws })).await?;
+    let mut sock = stack.api.ws().await?;
+    let opened = sock.call(term_open(&stack.server_id)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let ended = wait_ended(&stack.api, &team, 1).await?;
+    assert!(ended[0]["stopped"].as_str().is_some_and(|s| s.contains("disk has less than")), "{ended:?}");
+    sock.input(opened.stream, b"echo fine\r").await?;
+    sock.wait_output(opened.stream, "fine", WAIT).await?;
+    Ok(())
+}

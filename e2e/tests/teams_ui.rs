@@ -79,14 +79,19 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
         let terminals = wait_for(c, "input.max-terminals").await?;
         terminals.send_keys("5").await?;
         c.find(Locator::Css("h3")).await?.click().await?;
+        // So is a recording limit (the box holds 100 MB by default: it is cleared first).
+        let each = wait_for(c, "input.max-recording-mb").await?;
+        each.clear().await?;
+        each.send_keys("20").await?;
+        c.find(Locator::Css("h3")).await?.click().await?;
         let api = porta_e2e::client::Api::login(&url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
         let team = api.own_team().await?;
-        let q = "query($t: String!) { team(id: $t) { workspaces { maxServers maxProjects maxTerminals } } }";
+        let q = "query($t: String!) { team(id: $t) { workspaces { maxServers maxProjects maxTerminals maxRecordingMb maxRecordingsMb } } }";
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let v = api.graphql(q, serde_json::json!({ "t": team })).await?;
             if v["data"]["team"]["workspaces"][0]
-                == serde_json::json!({ "maxServers": 3, "maxProjects": null, "maxTerminals": 5 })
+                == serde_json::json!({ "maxServers": 3, "maxProjects": null, "maxTerminals": 5, "maxRecordingMb": 20, "maxRecordingsMb": 2048 })
             {
                 break;
             }

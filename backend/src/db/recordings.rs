@@ -18,6 +18,8 @@ pub struct Recording {
     pub bytes: i64,
     pub cols: i64,
     pub rows: i64,
+    /// Why it stopped before the session ended (a limit), if it did.
+    pub stopped: Option<String>,
 }
 
 /// A recording about to start.
@@ -33,7 +35,7 @@ pub struct NewRecording<'a> {
 }
 
 const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name, r.term_id, r.started_by, \
-                       r.started_ms, r.ended_ms, r.bytes, r.cols, r.rows";
+                       r.started_ms, r.ended_ms, r.bytes, r.cols, r.rows, r.stopped";
 
 impl Store {
     pub async fn insert_recording(&self, r: &NewRecording<'_>) -> sqlx::Result<()> {
@@ -54,14 +56,34 @@ impl Store {
         .map(|_| ())
     }
 
-    pub async fn finish_recording(&self, id: &str, bytes: i64) -> sqlx::Result<()> {
-        sqlx::query("UPDATE recordings SET ended_ms = ?, bytes = ? WHERE id = ?")
+    /// Ends a recording: its size on disk, and why it stopped early if it did.
+    pub async fn finish_recording(&self, id: &str, bytes: i64, stopped: Option<&str>) -> sqlx::Result<()> {
+        sqlx::query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ?")
             .bind(now_ms())
+            .bind(bytes)
+            .bind(stopped)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    /// How far a recording has got, in bytes on disk (so the workspace's total counts it).
+    pub async fn recording_progress(&self, id: &str, bytes: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE recordings SET bytes = ? WHERE id = ?")
             .bind(bytes)
             .bind(id)
             .execute(&self.pool)
             .await
             .map(|_| ())
+    }
+
+    /// The bytes on disk of a workspace's recordings (those going on count what they have).
+    pub async fn recordings_bytes(&self, workspace_id: &str) -> sqlx::Result<i64> {
+        sqlx::query_scalar("SELECT COALESCE(SUM(bytes), 0) FROM recordings WHERE workspace_id = ?")
+            .bind(workspace_id)
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// Ends the recordings a previous run of the backend left going (their recorders died
@@ -111,7 +133,7 @@ mod tests {
             rows: 24,
         };
         s.insert_recording(&new("done")).await.expect("insert");
-        s.finish_recording("done", 10).await.expect("finish");
+        s.finish_recording("done", 10, None).await.expect("finish");
         s.insert_recording(&new("going")).await.expect("insert");
         assert_eq!(s.end_orphaned_recordings().await.expect("end"), 1);
         let going = s.recording("going").await.expect("q").expect("row");

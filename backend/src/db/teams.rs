@@ -37,10 +37,13 @@ pub struct Workspace {
     pub max_projects: Option<i64>,
     pub max_terminals: Option<i64>,
     pub max_agents: Option<i64>,
+    /// Most MB one recording may take, and all the workspace's recordings together.
+    pub max_recording_mb: i64,
+    pub max_recordings_mb: i64,
 }
 
 const WORKSPACE_COLUMNS: &str = "id, team_id, name, created_ms, deleted_ms, record_terminals, max_servers, \
-                                 max_projects, max_terminals, max_agents";
+                                 max_projects, max_terminals, max_agents, max_recording_mb, max_recordings_mb";
 
 /// A pending or spent invitation, as its team's admins see it.
 #[derive(Debug, Clone, FromRow)]
@@ -272,6 +275,17 @@ impl Store {
     pub async fn set_workspace_recording(&self, id: &str, on: bool) -> sqlx::Result<()> {
         sqlx::query("UPDATE workspaces SET record_terminals = ? WHERE id = ?")
             .bind(on)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Sets the recording limits, in MB.
+    pub async fn set_recording_limits(&self, id: &str, per_recording_mb: i64, total_mb: i64) -> sqlx::Result<()> {
+        sqlx::query("UPDATE workspaces SET max_recording_mb = ?, max_recordings_mb = ? WHERE id = ?")
+            .bind(per_recording_mb)
+            .bind(total_mb)
             .bind(id)
             .execute(&self.pool)
             .await?;

@@ -46,6 +46,9 @@ pub struct WorkspaceView {
     max_projects: Option<i64>,
     max_terminals: Option<i64>,
     max_agents: Option<i64>,
+    /// The most MB one recording may take, and all of the workspace's together.
+    max_recording_mb: i64,
+    max_recordings_mb: i64,
 }
 
 impl From<Workspace> for WorkspaceView {
@@ -61,6 +64,8 @@ impl From<Workspace> for WorkspaceView {
             max_projects: w.max_projects,
             max_terminals: w.max_terminals,
             max_agents: w.max_agents,
+            max_recording_mb: w.max_recording_mb,
+            max_recordings_mb: w.max_recordings_mb,
         }
     }
 }
@@ -113,9 +118,12 @@ pub struct RecordingView {
     started_ms: i64,
     /// Unset while the session goes on.
     ended_ms: Option<i64>,
+    /// Bytes on disk.
     bytes: i64,
     cols: i64,
     rows: i64,
+    /// Why it stopped before the session ended (a size or disk limit), if it did.
+    stopped: Option<String>,
 }
 
 fn db(e: sqlx::Error) -> async_graphql::Error {
@@ -191,6 +199,7 @@ impl TeamQuery {
                 bytes: r.bytes,
                 cols: r.cols,
                 rows: r.rows,
+                stopped: r.stopped,
             });
         }
         Ok(out)
@@ -375,6 +384,30 @@ impl TeamMutation {
         state(ctx).store.set_workspace_recording(&id, on).await.map_err(db)?;
         let detail = Some(if on { "on" } else { "off" }.to_owned());
         audit(ctx, u, "workspace.recording", format!("workspace:{id}"), detail, Some(&id)).await;
+        Ok(true)
+    }
+
+    /// Sets how many MB one recording may take, and all of the workspace's recordings together.
+    async fn set_workspace_recording_limits(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        per_recording_mb: i64,
+        total_mb: i64,
+    ) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Write)?;
+        admin_of_workspace(ctx, u, &id, "changing recording limits").await?;
+        if !(1..=1_000_000).contains(&per_recording_mb) || !(1..=10_000_000).contains(&total_mb) {
+            return Err(gql(Error::BadRequest(
+                "a recording may take 1 to 1000000 MB, and a workspace's recordings 1 to 10000000 MB".into(),
+            )));
+        }
+        if per_recording_mb > total_mb {
+            return Err(gql(Error::BadRequest("one recording may not take more than all of them together".into())));
+        }
+        state(ctx).store.set_recording_limits(&id, per_recording_mb, total_mb).await.map_err(db)?;
+        let detail = Some(format!("{per_recording_mb} MB per recording, {total_mb} MB in all"));
+        audit(ctx, u, "workspace.recording_limits", format!("workspace:{id}"), detail, Some(&id)).await;
         Ok(true)
     }
 

@@ -863,6 +863,17 @@ impl Session {
                 ..Default::default()
             };
             state.store.audit(event).await;
+            let (per_recording_mb, total_mb) = match state.store.workspace(&workspace).await {
+                Ok(Some(w)) => (w.max_recording_mb, w.max_recordings_mb),
+                _ => (0, 0),
+            };
+            let mb = |n: i64| u64::try_from(n).unwrap_or(0) << 20;
+            let limits = super::recorder::Limits {
+                recording_bytes: mb(per_recording_mb),
+                workspace: workspace.clone(),
+                workspace_bytes: mb(total_mb),
+                min_free_bytes: state.config.recording_min_free_mb << 20,
+            };
             let spec = super::recorder::Spec {
                 id,
                 server,
@@ -870,6 +881,7 @@ impl Session {
                 cols: info.size.cols,
                 rows: info.size.rows,
                 title: format!("terminal {} ({})", info.term, info.shell),
+                limits,
             };
             super::recorder::start(state, spec);
         });

@@ -6,6 +6,10 @@
 //! so it takes part in the terminal's flow control like any viewer. When the server's bridge
 //! drops and comes back (the same process), it re-attaches after the last byte it wrote; when
 //! the shell exits, or the bridge was replaced, the recording ends.
+//!
+//! A recording is held to limits: its own size, the workspace's recordings together, and the
+//! free space left on the data folder's disk. The first one reached stops it — with a marker
+//! at the end of the file that says which, shown by a replay — while the terminal goes on.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -22,6 +26,20 @@ use crate::state::AppState;
 
 /// Acknowledge after this many bytes written (and whenever output pauses).
 const ACK_EVERY: u64 = 32 * 1024;
+/// Check the workspace's total and the free disk space after this many bytes written.
+const CHECK_EVERY: u64 = 1 << 20;
+
+/// What a recording may take.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bytes of file for this recording.
+    pub recording_bytes: u64,
+    /// The workspace, and the bytes all its recordings may take together.
+    pub workspace: String,
+    pub workspace_bytes: u64,
+    /// Stop when the data folder's disk has less free than this.
+    pub min_free_bytes: u64,
+}
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -33,6 +51,7 @@ pub struct Spec {
     pub cols: u16,
     pub rows: u16,
     pub title: String,
+    pub limits: Limits,
 }
 
 /// Where recordings are kept.
@@ -49,20 +68,67 @@ pub fn file(state: &AppState, id: &str) -> PathBuf {
 pub fn start(state: AppState, spec: Spec) {
     tokio::spawn(async move {
         let id = spec.id.clone();
-        let bytes = match record(&state, &spec).await {
-            Ok(n) => n,
+        let (bytes, stopped) = match record(&state, &spec).await {
+            Ok(done) => done,
             Err(e) => {
                 tracing::warn!(recording = %id, error = %e, "recording stopped early");
-                0
+                (0, Some(format!("the recording failed: {e}")))
             }
         };
-        if let Err(e) = state.store.finish_recording(&id, bytes as i64).await {
+        if let Some(why) = &stopped {
+            tracing::info!(recording = %id, why, "recording stopped before the session ended");
+        }
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        if let Err(e) = state.store.finish_recording(&id, bytes, stopped.as_deref()).await {
             tracing::error!(recording = %id, error = %e, "cannot mark a recording finished");
         }
     });
 }
 
-async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<u64> {
+/// Free bytes on the disk holding `path` (for unprivileged users).
+fn free_bytes(path: &std::path::Path) -> Option<u64> {
+    rustix::fs::statvfs(path).ok().map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// A recording does not start with less than this left of its workspace's limit.
+const MIN_START: u64 = 256 * 1024;
+
+/// What a recording may still write.
+struct Budget {
+    /// What the workspace's limit leaves this recording (its other recordings counted).
+    workspace_left: u64,
+}
+
+/// The first limit `spec` has reached with `on_disk` bytes written, if any. `thorough` also
+/// checks the workspace's total and the disk (each a query or a system call).
+async fn limit_reached(
+    state: &AppState,
+    spec: &Spec,
+    budget: &mut Budget,
+    on_disk: u64,
+    thorough: bool,
+) -> Option<String> {
+    let mb = |b: u64| b >> 20;
+    let l = &spec.limits;
+    let workspace_full = || format!("the workspace's recordings reached their limit of {} MB", mb(l.workspace_bytes));
+    if on_disk >= l.recording_bytes {
+        return Some(format!("this recording reached its limit of {} MB", mb(l.recording_bytes)));
+    }
+    if thorough {
+        let _ = state.store.recording_progress(&spec.id, i64::try_from(on_disk).unwrap_or(i64::MAX)).await;
+        if let Ok(total) = state.store.recordings_bytes(&l.workspace).await {
+            let others = u64::try_from(total).unwrap_or(0).saturating_sub(on_disk);
+            budget.workspace_left = l.workspace_bytes.saturating_sub(others);
+        }
+        if free_bytes(&folder(state)).is_some_and(|free| free < l.min_free_bytes) {
+            return Some(format!("the disk has less than {} MB free", mb(l.min_free_bytes)));
+        }
+    }
+    (on_disk >= budget.workspace_left).then(workspace_full)
+}
+
+/// Records the session; the bytes written to the file, and why it stopped early if it did.
+async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<String>)> {
     tokio::fs::create_dir_all(folder(state)).await?;
     let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(file(state, &spec.id)).await?);
     let header = serde_json::json!({
@@ -73,13 +139,28 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<u64> {
         "title": spec.title,
         "env": { "TERM": "xterm-256color" },
     });
-    out.write_all(format!("{header}\n").as_bytes()).await?;
+    let header = format!("{header}\n");
+    out.write_all(header.as_bytes()).await?;
+    let mut on_disk = header.len() as u64;
+    let started = Instant::now();
+    let mut budget = Budget { workspace_left: spec.limits.workspace_bytes };
+    let reached = limit_reached(state, spec, &mut budget, on_disk, true).await.or_else(|| {
+        (budget.workspace_left < on_disk + MIN_START).then(|| {
+            format!("the workspace's recordings reached their limit of {} MB", spec.limits.workspace_bytes >> 20)
+        })
+    });
+    if let Some(why) = reached {
+        on_disk += write_stop(&mut out, started, &why).await?;
+        out.flush().await?;
+        return Ok((on_disk, Some(why)));
+    }
 
     let (client, mut inbox) = state.bus.register_client();
     let mut presence = state.bus.presence();
     let stream = state.bus.new_stream_id();
-    let started = Instant::now();
     let mut text = Utf8Stream::default();
+    let mut checked = on_disk;
+    let mut stopped: Option<String> = None;
     let mut next = 0u64;
     let mut acked = 0u64;
     let mut written = 0u64;
@@ -100,7 +181,18 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<u64> {
                             let chunk = text.push(frame.payload);
                             if !chunk.is_empty() {
                                 let event = serde_json::json!([started.elapsed().as_secs_f64(), "o", chunk]);
-                                out.write_all(format!("{event}\n").as_bytes()).await?;
+                                let line = format!("{event}\n");
+                                let after = on_disk + line.len() as u64;
+                                let thorough = after - checked >= CHECK_EVERY;
+                                if let Some(why) = limit_reached(state, spec, &mut budget, after, thorough).await {
+                                    stopped = Some(why);
+                                    return Ok(());
+                                }
+                                if thorough {
+                                    checked = after;
+                                }
+                                out.write_all(line.as_bytes()).await?;
+                                on_disk = after;
                                 written += frame.payload.len() as u64;
                             }
                             if next - acked >= ACK_EVERY {
@@ -142,13 +234,36 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<u64> {
     .await;
     state.bus.unregister_client(client);
     let _ = state.bus.request(&spec.server, bridge::TermDetach { stream }.into(), Route::Close(stream)).await;
-    let tail = text.finish();
-    if !tail.is_empty() {
-        let event = serde_json::json!([started.elapsed().as_secs_f64(), "o", tail]);
-        out.write_all(format!("{event}\n").as_bytes()).await?;
+    match &stopped {
+        Some(why) => on_disk += write_stop(&mut out, started, why).await?,
+        None => {
+            let tail = text.finish();
+            if !tail.is_empty() {
+                let event = serde_json::json!([started.elapsed().as_secs_f64(), "o", tail]);
+                let line = format!("{event}\n");
+                out.write_all(line.as_bytes()).await?;
+                on_disk += line.len() as u64;
+            }
+        }
     }
     out.flush().await?;
-    result.map(|()| written)
+    tracing::debug!(recording = %spec.id, output = written, on_disk, "recording ended");
+    result.map(|()| (on_disk, stopped))
+}
+
+/// Ends a file with a marker saying why the recording stopped (asciicast's `m` event), and
+/// the same words as output, so a replay shows them. Returns the bytes written.
+async fn write_stop(
+    out: &mut tokio::io::BufWriter<tokio::fs::File>,
+    started: Instant,
+    why: &str,
+) -> anyhow::Result<u64> {
+    let t = started.elapsed().as_secs_f64();
+    let marker = serde_json::json!([t, "m", format!("recording stopped: {why}")]);
+    let shown = serde_json::json!([t, "o", format!("\r\n\x1b[0;7m[Porta stopped recording: {why}]\x1b[0m\r\n")]);
+    let text = format!("{marker}\n{shown}\n");
+    out.write_all(text.as_bytes()).await?;
+    Ok(text.len() as u64)
 }
 
 /// Attaches the recorder's stream after `after`; the connection and bridge instance it is on,

@@ -51,6 +51,8 @@ pub struct Workspace {
     pub max_projects: Option<f64>,
     pub max_terminals: Option<f64>,
     pub max_agents: Option<f64>,
+    pub max_recording_mb: f64,
+    pub max_recordings_mb: f64,
 }
 
 impl Workspace {
@@ -91,11 +93,12 @@ pub struct Recording {
     pub started_ms: f64,
     pub ended_ms: Option<f64>,
     pub bytes: f64,
+    /// Why it stopped before the session ended (a limit), if it did.
+    pub stopped: Option<String>,
 }
 
 pub async fn recordings(token: &str, team: &str) -> Result<Vec<Recording>, String> {
-    let q =
-        "query($t: String!) { recordings(teamId: $t) { id serverName termId startedByName startedMs endedMs bytes } }";
+    let q = "query($t: String!) { recordings(teamId: $t) { id serverName termId startedByName startedMs endedMs bytes stopped } }";
     graphql(token, q, json!({ "t": team }), "recordings").await
 }
 
@@ -130,7 +133,8 @@ pub fn save_current_team(id: &str) {
 
 const TEAM_FIELDS: &str = "id name role \
     members { userId username role joinedMs } \
-    workspaces { id name deletedMs recordTerminals maxServers maxProjects maxTerminals maxAgents } \
+    workspaces { id name deletedMs recordTerminals maxServers maxProjects maxTerminals maxAgents \
+        maxRecordingMb maxRecordingsMb } \
     invitations { id role createdMs expiresMs }";
 
 pub async fn teams(token: &str) -> Result<Vec<Team>, String> {
@@ -188,6 +192,15 @@ pub async fn set_workspace_deleted(token: &str, id: &str, deleted: bool) -> Resu
 pub async fn set_recording(token: &str, id: &str, on: bool) -> Result<(), String> {
     let q = "mutation($w: String!, $on: Boolean!) { setWorkspaceRecording(id: $w, on: $on) }";
     mutate(token, q, json!({ "w": id, "on": on }), "setWorkspaceRecording").await
+}
+
+/// Sets how many MB one recording, and all of a workspace's, may take.
+pub async fn set_recording_limits(token: &str, id: &str, per_recording: f64, total: f64) -> Result<(), String> {
+    let m = "mutation($w: String!, $p: Int!, $t: Int!) {
+        setWorkspaceRecordingLimits(id: $w, perRecordingMb: $p, totalMb: $t)
+    }";
+    let vars = json!({ "w": id, "p": per_recording as i64, "t": total as i64 });
+    mutate(token, m, vars, "setWorkspaceRecordingLimits").await
 }
 
 /// Sets all four quotas (servers, projects, terminals, agents; `None`: no limit).

@@ -175,6 +175,20 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             let on = event_target_checked(&ev);
             act(Box::pin(async move { super::set_recording(&token, &ws.get_value(), on).await }));
         };
+        let limits = StoredValue::new((w.max_recording_mb, w.max_recordings_mb));
+        let limit = move |which: usize| {
+            move |ev: leptos::ev::Event| {
+                let Some(token) = token() else { return };
+                let Ok(mb) = event_target_value(&ev).trim().parse::<u32>() else { return };
+                let (mut one, mut all) = limits.get_value();
+                if which == 0 {
+                    one = f64::from(mb)
+                } else {
+                    all = f64::from(mb)
+                }
+                act(Box::pin(async move { super::set_recording_limits(&token, &ws.get_value(), one, all).await }));
+            }
+        };
         let quotas = StoredValue::new(w.quotas());
         // Each box sets its quota and keeps the others as they are.
         let quota = move |which: usize| {
@@ -208,6 +222,16 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                     <label class="inline">
                         <input type="checkbox" class="record" prop:checked=w.record_terminals disabled=!admin() || deleted on:change=record />
                         "Record terminals"
+                    </label>
+                    <label class="inline" title="The most one recording may take; it stops there, saying so">
+                        "MB each"
+                        <input class="quota max-recording-mb" type="number" min="1"
+                            prop:value=limits.get_value().0.to_string() disabled=!admin() on:change=limit(0) />
+                    </label>
+                    <label class="inline" title="The most the workspace's recordings may take together">
+                        "MB in all"
+                        <input class="quota max-recordings-mb" type="number" min="1"
+                            prop:value=limits.get_value().1.to_string() disabled=!admin() on:change=limit(1) />
                     </label>
                 </td>
                 <td class="quotas">
@@ -329,15 +353,16 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                             let to = Route::Recording(r.id.clone());
                             let href = to.path();
                             let length = match r.ended_ms {
-                                Some(end) => format!("{} s", ((end - r.started_ms) / 1000.0).round()),
+                                Some(end) => format!("{} s, {:.1} MB", ((end - r.started_ms) / 1000.0).round(), r.bytes / 1_048_576.0),
                                 None => "going on".to_owned(),
                             };
+                            let stopped = r.stopped.clone().map(|why| format!("Stopped early: {why}"));
                             view! {
                                 <tr class="recording">
                                     <td class="when">{when(r.started_ms)}</td>
                                     <td>{format!("{} · terminal {}", r.server_name.clone().unwrap_or_default(), r.term_id)}</td>
                                     <td>{r.started_by_name.clone().unwrap_or_default()}</td>
-                                    <td>{length}</td>
+                                    <td>{length} <span class="stopped muted" hidden=stopped.is_none()>{stopped.clone().unwrap_or_default()}</span></td>
                                     <td>
                                         <a class="play-recording" href=href on:click=move |ev| {
                                             ev.prevent_default();
