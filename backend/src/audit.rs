@@ -10,6 +10,25 @@ use sha2::{Digest as _, Sha256};
 /// The "previous hash" of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Longest actor, source, result and target kept in an event, in bytes.
+pub const MAX_FIELD: usize = 500;
+/// Longest detail kept (two 1 KiB paths of a rename fit).
+pub const MAX_DETAIL: usize = 2048;
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut. Every string an
+/// event holds passes through here before it is hashed and stored: nothing unbounded reaches
+/// the log, whatever its caller forgot.
+pub fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
 /// One stored event, as the chain covers it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Record {
@@ -124,6 +143,16 @@ pub fn verify<'a>(records: impl IntoIterator<Item = &'a Record>) -> Verdict {
         }
     }
     Verdict::Intact { events: v.checked() }
+}
+
+#[cfg(test)]
+mod cut_tests {
+    #[test]
+    fn strings_are_cut_on_character_boundaries() {
+        assert_eq!(super::cut("short", 10), "short");
+        assert_eq!(super::cut("ééé", 3), "é…");
+        assert_eq!(super::cut(&"x".repeat(500_000), super::MAX_DETAIL).len(), super::MAX_DETAIL + '…'.len_utf8());
+    }
 }
 
 #[cfg(test)]

@@ -68,6 +68,23 @@ async fn malformed_unknown_and_oversized_messages() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A GraphQL body over 2 MiB is refused before it is read in full (the endpoint is open to
+/// anyone, signed in or not), and the server goes on answering.
+#[tokio::test]
+async fn an_oversized_graphql_request_is_refused() -> anyhow::Result<()> {
+    let b = porta_e2e::Backend::start(&[]).await?;
+    let huge = serde_json::json!({ "query": format!("{{ servers {{ id }} }} #{}", "x".repeat(3 << 20)) });
+    let r = reqwest::Client::new().post(format!("{}/graphql", b.url)).json(&huge).send().await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await?.contains("at most 2048 KiB"));
+    let r = reqwest::Client::new().post(format!("{}/graphql", b.url)).body("not json").send().await?;
+    assert_eq!(r.status(), 400);
+    let api = porta_e2e::Api::login(&b.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+    let v = api.graphql("{ servers { id } }", serde_json::json!({})).await?;
+    assert!(v["errors"].is_null(), "{v}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn paths_outside_the_root_and_stale_writes_are_refused() -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;

@@ -14,6 +14,7 @@ pub mod tools;
 
 use std::time::Duration;
 
+use crate::audit::cut;
 use crate::auth::AuthUser;
 use crate::db::{Agent, AuditEvent, Operation, Registered, Workspace};
 use crate::error::{Error, Result};
@@ -156,6 +157,10 @@ impl Settings {
 
     fn check(&self) -> Result<()> {
         valid_agent_id(&self.name)?;
+        let unique = |list: &[String]| list.iter().collect::<std::collections::HashSet<_>>().len() == list.len();
+        if !unique(&self.tools) || !unique(&self.auto_approve) {
+            return Err(Error::BadRequest("each tool is named once".into()));
+        }
         for t in self.tools.iter().chain(&self.auto_approve) {
             if tools::spec(t).is_none() {
                 let known: Vec<&str> = tools::CATALOGUE.iter().map(|s| s.name).collect();
@@ -262,6 +267,9 @@ pub async fn update(
         if let Some(t) = tools.iter().find(|t| tools::spec(t).is_none()) {
             return Err(Error::BadRequest(format!("there is no tool {t:?}")));
         }
+        let mut tools = tools;
+        tools.sort();
+        tools.dedup();
         agent.auto_approve = serde_json::Value::from(tools).to_string();
     }
     if let Some(s) = settings {
@@ -380,18 +388,6 @@ pub async fn record(state: &AppState, user: &AuthUser, done: Done<'_>) {
         .await;
 }
 
-/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
-fn cut(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_owned();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -434,11 +430,5 @@ mod tests {
             let err = valid_agent_id(bad).expect_err(bad).to_string();
             assert!(err.contains("agent_id"), "{err}");
         }
-    }
-
-    #[test]
-    fn details_are_cut_on_character_boundaries() {
-        assert_eq!(cut("short", 10), "short");
-        assert_eq!(cut("ééé", 3), "é…");
     }
 }

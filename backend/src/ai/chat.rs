@@ -40,6 +40,10 @@ pub const WAITING: &str = "waiting";
 const SAVE_EVERY: Duration = Duration::from_millis(500);
 /// Most characters of one message a person sends (attachments included).
 pub const MAX_MESSAGE_CHARS: usize = 200_000;
+/// Most bytes of one answer kept.
+pub const MAX_ANSWER_BYTES: usize = 400_000;
+/// Most attachments on one message.
+pub const MAX_ATTACHMENTS: usize = 20;
 /// Most conversations listed at once.
 pub const MAX_LISTED: i64 = 200;
 
@@ -106,12 +110,18 @@ impl Run {
         }
     }
 
-    fn append(&self, piece: &str) {
+    /// Adds to the answer; false once it has grown past [`MAX_ANSWER_BYTES`] (the piece is
+    /// then dropped: a model that never stops must not fill the database).
+    fn append(&self, piece: &str) -> bool {
         let mut text = self.text.lock().unwrap_or_else(|p| p.into_inner());
+        if text.len() + piece.len() > MAX_ANSWER_BYTES {
+            return false;
+        }
         let offset = text.len() as u64;
         text.push_str(piece);
         let message = self.message.load(Ordering::SeqCst);
         let _ = self.events.send(ChatEvent::Delta { message, offset, text: piece.to_owned() });
+        true
     }
 
     fn text(&self) -> String {
@@ -214,7 +224,16 @@ fn title_of(text: &str) -> String {
 /// person's message.
 pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conversation, ChatMessage)> {
     user.require(Scope::Read)?;
-    let size = ask.text.len() + ask.context.iter().map(|a| a.text.len() + a.name.len()).sum::<usize>();
+    let size = ask.text.len() + ask.context.iter().map(|a| a.text.len() + a.name.len() + a.kind.len()).sum::<usize>();
+    if ask.context.len() > MAX_ATTACHMENTS {
+        return Err(Error::BadRequest(format!("a message carries at most {MAX_ATTACHMENTS} attachments")));
+    }
+    if let Some(a) = ask.context.iter().find(|a| !["file", "selection", "terminal"].contains(&a.kind.as_str())) {
+        return Err(Error::BadRequest(format!(
+            "{:?} is not a kind of attachment: file, selection or terminal",
+            a.kind
+        )));
+    }
     if ask.text.trim().is_empty() {
         return Err(Error::BadRequest("the message is empty".into()));
     }
@@ -585,7 +604,9 @@ impl Generation {
             match next {
                 None => break,
                 Some(Ok(Delta::Text(t))) => {
-                    self.run.append(&t);
+                    if !self.run.append(&t) {
+                        return Err(format!("the answer grew past {} KB and was stopped", MAX_ANSWER_BYTES / 1000));
+                    }
                     if saved.elapsed() >= SAVE_EVERY {
                         saved = Instant::now();
                         let _ = self.state.store.update_message(message, &self.run.text(), None, STREAMING, None).await;

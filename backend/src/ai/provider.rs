@@ -43,6 +43,9 @@ pub struct ProviderView {
 /// fragment. Returns it without a trailing slash.
 pub fn valid_base_url(url: &str) -> std::result::Result<String, String> {
     let url = url.trim().trim_end_matches('/');
+    if url.len() > 2048 {
+        return Err("a URL is at most 2048 bytes".into());
+    }
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

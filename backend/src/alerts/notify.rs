@@ -196,7 +196,8 @@ mod email {
         match builder.build().send(msg).await {
             Ok(r) => Ok(format!("SMTP {}", r.code())),
             // A refusal (5xx) will be refused again; anything else may pass later.
-            Err(e) => Err(Failure { retry: !e.is_permanent(), detail: format!("smtp: {e}") }),
+            // The server's words, but not all of them: a reply can be long.
+            Err(e) => Err(Failure { retry: !e.is_permanent(), detail: crate::audit::cut(&format!("smtp: {e}"), 500) }),
         }
     }
 }

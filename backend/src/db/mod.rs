@@ -442,20 +442,24 @@ impl Store {
                 .execute(&self.pool)
                 .await
                 .map(|_| ()),
-            Some(f) => sqlx::query(
-                "UPDATE servers SET last_seen_ms = ?, agent = ?, os = COALESCE(?, os), kernel = COALESCE(?, kernel), \
-                 arch = COALESCE(?, arch), hostname = COALESCE(?, hostname) WHERE id = ?",
-            )
-            .bind(now_ms())
-            .bind(&f.agent)
-            .bind(&f.os)
-            .bind(&f.kernel)
-            .bind(&f.arch)
-            .bind(&f.hostname)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map(|_| ()),
+            Some(f) => {
+                // A bridge says these; whatever it says, they stay short and plain.
+                let plain = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(128).collect() };
+                sqlx::query(
+                    "UPDATE servers SET last_seen_ms = ?, agent = ?, os = COALESCE(?, os), kernel = COALESCE(?, kernel), \
+                     arch = COALESCE(?, arch), hostname = COALESCE(?, hostname) WHERE id = ?",
+                )
+                .bind(now_ms())
+                .bind(plain(&f.agent))
+                .bind(f.os.as_deref().map(plain))
+                .bind(f.kernel.as_deref().map(plain))
+                .bind(f.arch.as_deref().map(plain))
+                .bind(f.hostname.as_deref().map(plain))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+            }
         }
     }
 
@@ -546,6 +550,7 @@ impl Store {
     }
 
     async fn append_audit(&self, e: &AuditEvent<'_>) -> sqlx::Result<()> {
+        use crate::audit::{MAX_DETAIL, MAX_FIELD, cut};
         let _one_at_a_time = self.audit_lock.lock().await;
         // IMMEDIATE: take the write lock before reading the head. A deferred transaction that
         // reads and then writes fails at once ("database is locked") when another connection
@@ -559,14 +564,14 @@ impl Store {
         let mut r = crate::audit::Record {
             seq,
             at_ms: now_ms(),
-            actor: Some(e.actor.to_owned()),
-            source: e.source.clone(),
-            server_id: e.server.map(str::to_owned),
-            workspace_id: e.workspace.map(str::to_owned),
-            action: e.action.to_owned(),
-            target: e.target.map(str::to_owned),
-            result: e.result.map_or_else(|| if e.ok { "ok" } else { "denied" }.to_owned(), str::to_owned),
-            detail: e.detail.clone(),
+            actor: Some(cut(e.actor, MAX_FIELD)),
+            source: e.source.as_deref().map(|s| cut(s, MAX_FIELD)),
+            server_id: e.server.map(|s| cut(s, MAX_FIELD)),
+            workspace_id: e.workspace.map(|s| cut(s, MAX_FIELD)),
+            action: cut(e.action, MAX_FIELD),
+            target: e.target.map(|s| cut(s, MAX_FIELD)),
+            result: cut(e.result.unwrap_or(if e.ok { "ok" } else { "denied" }), MAX_FIELD),
+            detail: e.detail.as_deref().map(|s| cut(s, MAX_DETAIL)),
             prev_hash: Some(prev.clone()),
             hash: None,
         };
@@ -784,6 +789,26 @@ mod tests {
         assert!(a.iter().all(Result::is_ok), "{:?}", a.iter().find(|r| r.is_err()));
         assert!(o.iter().all(Result::is_ok));
         assert_eq!(s.verify_audit().await.expect("verify"), crate::audit::Verdict::Intact { events: 40 });
+    }
+
+    #[tokio::test]
+    async fn nothing_unbounded_reaches_the_audit_log_and_the_chain_still_holds() {
+        let s = store().await;
+        let huge = "=x".repeat(300_000);
+        s.audit(AuditEvent {
+            actor: &huge,
+            target: Some(&huge),
+            detail: Some(huge.clone()),
+            source: Some(huge.clone()),
+            ..event("auth.login", "x")
+        })
+        .await;
+        let q = AuditQuery { limit: 10, ..Default::default() };
+        let e = &s.audit_events(&q).await.expect("read")[0];
+        let len = |o: &Option<String>| o.as_deref().map_or(0, str::len);
+        assert!(len(&e.actor) <= 510 && len(&e.target) <= 510 && len(&e.source) <= 510, "{e:?}");
+        assert!(len(&e.detail) <= crate::audit::MAX_DETAIL + 3);
+        assert!(matches!(s.verify_audit().await.expect("verify"), crate::audit::Verdict::Intact { .. }));
     }
 
     #[tokio::test]

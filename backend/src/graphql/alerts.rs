@@ -409,6 +409,12 @@ impl AlertMutation {
                 return Err(gql(Error::NotFound(format!("no server {s} in this workspace"))));
             }
         }
+        let mut channel_ids = channel_ids;
+        channel_ids.sort();
+        channel_ids.dedup();
+        if channel_ids.len() > 20 {
+            return Err(bad("a rule notifies at most 20 channels".into()));
+        }
         for c in &channel_ids {
             let ch = st.store.alert_channel(c).await.map_err(|e| gql(e.into()))?;
             if ch.is_none_or(|ch| ch.workspace_id != workspace_id) {
@@ -433,8 +439,10 @@ impl AlertMutation {
             created_ms: now_ms(),
         };
         let condition = Condition::of(&rule).map_err(bad)?;
-        if condition == Condition::Offline && (rule.metric.is_some() || rule.threshold.is_some()) {
-            return Err(bad("an offline rule takes no metric or threshold".into()));
+        if condition == Condition::Offline
+            && (rule.metric.is_some() || rule.threshold.is_some() || rule.comparison.is_some())
+        {
+            return Err(bad("an offline rule takes no metric, comparison or threshold".into()));
         }
         st.store.insert_alert_rule(&rule).await.map_err(|e| gql(e.into()))?;
         st.alerts.rules_changed();

@@ -8,7 +8,7 @@ mod teams;
 mod telemetry;
 
 use async_graphql::{Context, ErrorExtensions, MergedObject, Object, SimpleObject};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::routing::{get, post};
@@ -123,6 +123,7 @@ async fn graphql_ws(
         }
     };
     Ok(ws
+        .max_message_size(MAX_BODY)
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| serve_ws(socket, state, user, protocol)))
 }
@@ -182,14 +183,33 @@ pub async fn credential_dies(state: &AppState, user: &AuthUser) -> &'static str 
     }
 }
 
-async fn graphql(State(state): State<AppState>, user: MaybeAuthUser, req: GraphQLRequest) -> GraphQLResponse {
-    let mut req = req.into_inner().data(state.clone());
+/// The largest GraphQL request body (as on `/api/v1` and `/mcp`); a request is read whole, and
+/// nothing larger is read at all, before anyone is known.
+pub const MAX_BODY: usize = 2 << 20;
+
+async fn graphql(
+    State(state): State<AppState>,
+    user: MaybeAuthUser,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        let mut resp =
+            Error::BadRequest(format!("a GraphQL request is at most {} KiB", MAX_BODY >> 10)).into_response();
+        resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        return resp;
+    };
+    let req: async_graphql::Request = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => return Error::BadRequest(format!("the body is not a GraphQL request (JSON): {e}")).into_response(),
+    };
+    let mut req = req.data(state.clone());
     match user.0 {
         Some(user) => req = req.data(user),
         // The schema is for people and programs who may use it.
         None => req = req.disable_introspection(),
     }
-    state.schema.execute(req).await.into()
+    GraphQLResponse::from(state.schema.execute(req).await).into_response()
 }
 
 fn gql(e: Error) -> async_graphql::Error {

@@ -83,6 +83,9 @@ pub fn valid_path(path: &str) -> Result<String> {
 /// error for what git would take as an option or cannot clone from.
 pub fn redact_url(url: &str) -> Result<String> {
     let url = url.trim();
+    if url.len() > 2048 {
+        return Err(Error::BadRequest("a git URL is at most 2048 bytes".into()));
+    }
     let bad = || Error::BadRequest(format!("{url:?} is not a git URL (https://…, ssh://…, git@host:path or file://…)"));
     // `::` would name one of git's "remote helper" transports (`ext::` runs commands).
     if url.is_empty() || url.starts_with('-') || url.contains("::") || url.chars().any(|c| c.is_control() || c == ' ') {

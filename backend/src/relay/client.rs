@@ -880,7 +880,7 @@ impl Session {
                 term: info.term,
                 cols: info.size.cols,
                 rows: info.size.rows,
-                title: format!("terminal {} ({})", info.term, info.shell),
+                title: crate::audit::cut(&format!("terminal {} ({})", info.term, info.shell), 200),
                 limits,
             };
             super::recorder::start(state, spec);
