@@ -32,6 +32,8 @@ use crate::ai::openai::{FunctionCall, ToolCall};
 use crate::auth::scopes::{Access, Scope};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::Error;
+use crate::policy;
+use crate::policy::check::{Decision, Runner};
 use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
@@ -243,10 +245,46 @@ impl Mcp {
         let agent = agents::api_agent(state, user, None, &workspace, agent_name).await?;
         let started = Instant::now();
         let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
+        let auto_approved = auto.iter().any(|t| t == spec.name);
         let mut args = args;
+        // A command passes the workspace's policy first: it may run, ask, or never run.
+        let mut note = None;
+        let mut ask = spec.changes && !auto_approved;
+        if spec.name == "run_command" {
+            let command = args["command"].as_str().unwrap_or_default().to_owned();
+            let runner = Runner {
+                user,
+                agent: Some(&agent.name),
+                runs_without_asking: auto_approved,
+                workspace: &workspace.id,
+                server: Some(server),
+                source: None,
+            };
+            match policy::check::decide(state, &runner, &command).await? {
+                Decision::Refuse(v) => {
+                    let done = agents::Done {
+                        agent: &agent,
+                        source: None,
+                        server: Some(server),
+                        kind: spec.name,
+                        target: &command,
+                        details: format!("{command} (blocked)"),
+                        took: started.elapsed(),
+                        result: Err("blocked".into()),
+                    };
+                    agents::record(state, user, done).await;
+                    return Ok(failure(format!("the workspace's command policy blocks this command: {}", v.reason)));
+                }
+                Decision::Run(_) => ask = false,
+                Decision::Ask(v) => {
+                    ask = true;
+                    note = Some(format!("Needs approval: {}", v.reason));
+                }
+            }
+        }
         let decision = if !spec.changes {
             "read"
-        } else if auto.iter().any(|t| t == spec.name) {
+        } else if !ask {
             "auto"
         } else {
             let call = ToolCall {
@@ -254,7 +292,7 @@ impl Mcp {
                 kind: "function".into(),
                 function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
             };
-            match chat::ask_approval(state, user, &agent, server, call, APPROVAL_WAIT).await? {
+            match chat::ask_approval(state, user, &agent, server, call, note, APPROVAL_WAIT).await? {
                 // Held to the file as the person saw it.
                 Some(seen) => {
                     tools::Over::from_args(&seen).into_args(&mut args);

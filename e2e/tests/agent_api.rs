@@ -68,11 +68,26 @@ async fn token(stack: &Stack, scopes: &[&str]) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// A stack whose bridge is confined to a temporary folder.
+/// A stack whose bridge is confined to a temporary folder, in a workspace whose admin lets
+/// agents run what no rule of the command policy names (the default rules still hold; the
+/// policy's own tests are in `command_policy.rs`).
 async fn confined() -> anyhow::Result<(Stack, tempfile::TempDir, String)> {
     let root = tempfile::tempdir()?;
     let path = root.path().to_string_lossy().into_owned();
     let stack = Stack::start(&[], &["--root", &path]).await?;
+    let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    let ws = v["data"]["servers"][0]["workspaceId"].clone();
+    let v = stack
+        .api
+        .graphql(
+            "query($w: String!) { commandPolicy(workspaceId: $w) { rules { tier pattern note } } }",
+            json!({ "w": ws }),
+        )
+        .await?;
+    let rules = v["data"]["commandPolicy"]["rules"].clone();
+    let set = "mutation($w: String!, $r: [PolicyRuleInput!]) { setCommandPolicy(workspaceId: $w, rules: $r, otherwise: \"allow\") { otherwise } }";
+    let v = stack.api.graphql(set, json!({ "w": ws, "r": rules })).await?;
+    anyhow::ensure!(v["data"]["setCommandPolicy"]["otherwise"] == "allow", "{v}");
     Ok((stack, root, path))
 }
 

@@ -188,6 +188,15 @@ async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
         wait_text(c, ".chat-msg.assistant .chat-md", "Left it alone.").await?;
         wait_for(c, ".chat-call[data-decision='declined']").await?;
         assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n", "a declined write changes nothing");
+
+        // A command the workspace's policy blocks is not even offered for approval; the page
+        // says why (dd onto /dev/null: harmless, but named by the "writes a device" rule).
+        llm.push(Reply::tool("c1", "run_command", json!({ "command": "sudo dd if=/dev/zero of=/dev/null count=1" })));
+        llm.push(Reply::text("The policy stopped it.", 5, Duration::ZERO));
+        ask(c, "Wipe the disk.").await?;
+        wait_text(c, ".chat-call[data-decision='blocked'] .chat-call-policy", "writes a device").await?;
+        wait_text(c, ".chat-call[data-decision='blocked'] .chat-call-decision", "blocked by the command policy").await?;
+        wait_text(c, ".chat-msg.assistant .chat-md", "The policy stopped it.").await?;
         Ok(())
     })
     .await;

@@ -76,8 +76,8 @@ async fn team_a(stack: &Stack, ws: &mut Ws) -> anyhow::Result<TeamA> {
     let v = api.graphql(q, json!({ "w": workspace })).await?;
     let conversation = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
     anyhow::ensure!(!conversation.is_empty(), "conversation: {v}");
-    // An alert channel (to a port nothing listens on) and a rule.
-    let q = "mutation($w: String!) { createAlertChannel(workspaceId: $w, name: \"a\", kind: \"webhook\", url: \"http://127.0.0.1:9/x\") { id } }";
+    // An alert channel (to an address never reached here) and a rule.
+    let q = "mutation($w: String!) { createAlertChannel(workspaceId: $w, name: \"a\", kind: \"webhook\", url: \"https://hooks.example.com/x\") { id } }";
     let v = api.graphql(q, json!({ "w": workspace })).await?;
     let alert_channel = v["data"]["createAlertChannel"]["id"].as_str().unwrap_or_default().to_owned();
     let q = "mutation($w: String!) { createAlertRule(workspaceId: $w, name: \"a\", kind: \"offline\", forSecs: 3600) { id } }";
@@ -235,6 +235,20 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("restoreWorkspace", format!("mutation {{ restoreWorkspace(id: \"{w}\") }}"), Refused),
         ("setWorkspaceRecording", format!("mutation {{ setWorkspaceRecording(id: \"{w}\", on: true) }}"), Refused),
         ("setWorkspaceQuotas", format!("mutation {{ setWorkspaceQuotas(id: \"{w}\", maxServers: 0) }}"), Refused),
+        (
+            "setWorkspaceRecordingLimits",
+            format!("mutation {{ setWorkspaceRecordingLimits(id: \"{w}\", perRecordingMb: 1, totalMb: 1) }}"),
+            Refused,
+        ),
+        ("commandPolicy", format!("{{ commandPolicy(workspaceId: \"{w}\") {{ otherwise }} }}"), Refused),
+        ("checkCommand", format!("{{ checkCommand(workspaceId: \"{w}\", command: \"ls\") {{ tier }} }}"), Refused),
+        (
+            "setCommandPolicy",
+            format!(
+                "mutation {{ setCommandPolicy(workspaceId: \"{w}\", rules: [], otherwise: \"allow\") {{ otherwise }} }}"
+            ),
+            Refused,
+        ),
     ];
     rows.into_iter().map(|(name, doc, e)| (name, (doc, e))).collect()
 }

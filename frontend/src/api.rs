@@ -128,6 +128,28 @@ pub async fn logout() {
     let _ = Request::post("/api/auth/logout").send().await;
 }
 
+/// Changes the password: every sign-in ends, and this one gets a new session.
+pub async fn change_password(token: &str, current: &str, new: &str) -> Result<Session, String> {
+    let resp = Request::post("/api/auth/password")
+        .header("Authorization", &format!("Bearer {token}"))
+        .json(&json!({ "current": current, "new": new }))
+        .map_err(|e| e.to_string())?
+        .send()
+        .await
+        .map_err(unreachable_backend)?;
+    session_from(resp).await
+}
+
+/// Ends every sign-in of the user, this one included.
+pub async fn logout_everywhere(token: &str) -> Result<(), String> {
+    let resp = Request::post("/api/auth/logout-all")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(unreachable_backend)?;
+    if resp.ok() { Ok(()) } else { Err(error_of(resp).await) }
+}
+
 /// Runs a GraphQL query and decodes `data.<field>`.
 pub(crate) async fn graphql<T: DeserializeOwned>(
     token: &str,

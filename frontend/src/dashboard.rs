@@ -149,6 +149,9 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                     <a class="alerts-link" href="/alerts" on:click=go(Route::Alerts)>
                         "Alerts"
                     </a>
+                    <a class="account-link" href="/account" on:click=go(Route::Account)>
+                        "Account"
+                    </a>
                     <button class="refresh" on:click=move |_| load()>
                         "Refresh"
                     </button>

@@ -5,6 +5,7 @@
 //! a team's page, invitation links, the audit log and API tokens. The access token lives in memory and is renewed through
 //! the refresh cookie; the stream socket carries terminal traffic.
 
+mod account;
 mod alerts;
 mod api;
 mod audit_page;
@@ -68,6 +69,7 @@ pub fn App() -> impl IntoView {
                 (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
                 (true, Route::Tokens) => view! { <tokens_page::TokensPage session route /> }.into_any(),
                 (true, Route::Alerts) => view! { <alerts::AlertsPage session route /> }.into_any(),
+                (true, Route::Account) => view! { <account::AccountPage session route /> }.into_any(),
             }}
         </Show>
     }

@@ -19,6 +19,7 @@ pub enum Route {
     Audit,
     Tokens,
     Alerts,
+    Account,
 }
 
 impl Route {
@@ -27,6 +28,7 @@ impl Route {
             "/audit" => return Self::Audit,
             "/tokens" => return Self::Tokens,
             "/alerts" => return Self::Alerts,
+            "/account" => return Self::Account,
             _ => {}
         }
         let one = |prefix: &str| {
@@ -58,6 +60,7 @@ impl Route {
             Self::Audit => "/audit".to_owned(),
             Self::Tokens => "/tokens".to_owned(),
             Self::Alerts => "/alerts".to_owned(),
+            Self::Account => "/account".to_owned(),
         }
     }
 }
@@ -129,6 +132,7 @@ mod tests {
         assert_eq!(Route::parse("/audit/x"), Route::Dashboard);
         assert_eq!(Route::parse("/tokens/"), Route::Tokens);
         assert_eq!(Route::parse(&Route::Tokens.path()), Route::Tokens);
+        assert_eq!(Route::parse(&Route::Account.path()), Route::Account);
         assert_eq!(Route::parse("/alerts"), Route::Alerts);
         assert_eq!(Route::parse(&Route::Alerts.path()), Route::Alerts);
         assert_eq!(Route::parse("/teams/t1"), Route::Team("t1".into()));

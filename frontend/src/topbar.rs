@@ -23,6 +23,14 @@ pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children
         prefs::apply_theme(l);
     };
     let username = move || session.get().map(|s| s.user.username).unwrap_or_default();
+    let account = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        if let Some(route) = use_context::<RwSignal<crate::route::Route>>() {
+            crate::route::go(route, crate::route::Route::Account);
+        } else {
+            let _ = crate::browser::window().location().set_href("/account");
+        }
+    };
     view! {
         <header class="topbar">
             <span class="brand">"Porta"</span>
@@ -37,7 +45,7 @@ pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children
             >
                 {move || if look.get().dark { "☀" } else { "☾" }}
             </button>
-            <span class="user">{username}</span>
+            <a class="user" href="/account" title="Your account: password, sign-ins" on:click=account>{username}</a>
             <button class="signout" on:click=sign_out>
                 "Sign out"
             </button>

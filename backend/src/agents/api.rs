@@ -168,6 +168,7 @@ async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
 struct OnServer {
     agent: Agent,
     server: String,
+    workspace: String,
 }
 
 /// Checks the token's scope and the user's role on the server, and finds (or registers) the
@@ -190,7 +191,80 @@ async fn on_server(
     }
     .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
     let agent = super::api_agent(state, &caller.user, caller.source.as_deref(), &workspace, agent_id).await?;
-    Ok(OnServer { agent, server: grant.server.id })
+    Ok(OnServer { agent, server: grant.server.id, workspace: workspace.id })
+}
+
+/// Puts commands through the workspace's command policy before any runs: a blocked one
+/// refuses them all; those that need approval are shown to the person together (in the
+/// assistant's panel, "Changes asked for by <agent>") and run only once approved. Refusals
+/// are in the agent's history; every decision is in the audit log.
+async fn gate(state: &AppState, caller: &Caller, on: &OnServer, kind: &str, commands: &[&str]) -> Result<()> {
+    use crate::policy::check::{Decision, Runner, decide};
+    let auto: Vec<String> = serde_json::from_str(&on.agent.auto_approve).unwrap_or_default();
+    let runner = Runner {
+        user: &caller.user,
+        agent: Some(&on.agent.name),
+        runs_without_asking: auto.iter().any(|t| t == "run_command"),
+        workspace: &on.workspace,
+        server: Some(&on.server),
+        source: caller.source.as_deref(),
+    };
+    let mut asked = Vec::new();
+    let started = Instant::now();
+    // Writes a refusal (`blocked`, `declined`) into the agent's history.
+    let refused = |word: &'static str, details: String| async move {
+        let op = Op { kind, target: commands.first().copied().unwrap_or_default(), details, started };
+        let _ = on.record(state, caller, op, Ok(()), |()| Err(word.to_owned())).await;
+    };
+    for (i, command) in commands.iter().enumerate() {
+        match decide(state, &runner, command).await? {
+            Decision::Run(_) => {}
+            Decision::Ask(v) => asked.push((i, v.reason)),
+            Decision::Refuse(v) => {
+                let step = if commands.len() > 1 { format!("step {i} ") } else { String::new() };
+                refused("blocked", format!("{command} (blocked by the command policy)")).await;
+                return Err(Error::Forbidden(format!(
+                    "the workspace's command policy blocks {step}`{command}`: {}; nothing ran",
+                    v.reason
+                )));
+            }
+        }
+    }
+    if asked.is_empty() {
+        return Ok(());
+    }
+    let shown = commands.join("\n");
+    let note = asked
+        .iter()
+        .map(|(i, why)| if commands.len() > 1 { format!("step {i}: {why}") } else { why.clone() })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let call = crate::ai::openai::ToolCall {
+        id: format!("api-{}", uuid::Uuid::new_v4()),
+        kind: "function".into(),
+        function: crate::ai::openai::FunctionCall {
+            name: "run_command".into(),
+            arguments: serde_json::json!({ "command": shown }).to_string(),
+        },
+    };
+    let note = Some(format!("Needs approval: {note}"));
+    let approved = crate::ai::chat::ask_approval(
+        state,
+        &caller.user,
+        &on.agent,
+        &on.server,
+        call,
+        note,
+        crate::mcp::APPROVAL_WAIT,
+    )
+    .await?;
+    if approved.is_none() {
+        refused("declined", format!("{} (declined)", commands.first().copied().unwrap_or_default())).await;
+        return Err(Error::Forbidden(
+            "the person declined this in Porta (or did not decide in time); nothing ran".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// What was done, for the history.
@@ -265,9 +339,13 @@ fn timeout(seconds: Option<u64>) -> Result<Duration> {
 
 async fn run_bash(State(state): State<AppState>, caller: Caller, Body(b): Body<RunBash>) -> Result<Json<Ran>> {
     let limit = timeout(b.timeout_s)?;
+    if b.command.trim().is_empty() {
+        return Err(Error::BadRequest("the command is empty".into()));
+    }
     let on =
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Terminal, Role::Developer, "running a command")
             .await?;
+    gate(&state, &caller, &on, "run_bash", &[b.command.as_str()]).await?;
     let started = Instant::now();
     let outcome = tools::run(&state, &on.server, &b.command, b.cwd, limit).await;
     let details = match &outcome {
@@ -493,6 +571,8 @@ async fn pipeline(State(state): State<AppState>, caller: Caller, Body(b): Body<P
     let on =
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Terminal, Role::Developer, "running commands")
             .await?;
+    let lines: Vec<&str> = steps.iter().map(|(c, _, _)| c.as_str()).collect();
+    gate(&state, &caller, &on, "pipeline", &lines).await?;
     let started = Instant::now();
     let total = steps.len();
     let mut runs = Vec::with_capacity(total);

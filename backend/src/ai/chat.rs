@@ -67,10 +67,12 @@ pub struct StoredCall {
     /// It changes the server.
     #[serde(default)]
     pub changes: bool,
-    /// For a write: the change as a unified diff.
+    /// For a write: the change as a unified diff. For a command: what the command policy
+    /// said of it, when it asks or blocks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preview: Option<String>,
-    /// `pending`, `approved`, `declined`, `auto` (allowed without asking), `read` (a read).
+    /// `pending`, `approved`, `declined`, `auto` (allowed without asking), `read` (a read),
+    /// `blocked` (by the command policy).
     #[serde(default)]
     pub decision: String,
     /// For a write the person is shown: what the file held then (`expected_sha256`, or
@@ -630,16 +632,23 @@ impl Generation {
         for call in calls {
             let spec = tools::spec(&call.function.name).filter(|s| allowed.iter().any(|n| n == s.name));
             let changes = spec.is_none_or(|s| s.changes);
-            let decision = match spec {
+            let mut decision = match spec {
                 None => "declined",
                 Some(s) if !s.changes => "read",
                 Some(s) if self.auto_approved(s.name) => "auto",
                 Some(_) => "pending",
             };
+            let mut note = None;
+            if spec.is_some_and(|s| s.name == "run_command") {
+                // The workspace's command policy has its say first.
+                let (d, n) = self.command_decision(&call).await;
+                decision = d;
+                note = n;
+            }
             let (preview, seen) = if decision == "pending" && call.function.name == "write_file" {
                 self.diff_preview(&call).await.unzip()
             } else {
-                (None, None)
+                (note, None)
             };
             stored.push(StoredCall { call, changes, preview, decision: decision.to_owned(), seen });
         }
@@ -683,6 +692,13 @@ impl Generation {
                     porta_shared::ErrorCode::BadRequest,
                     format!("there is no tool {:?}", c.call.function.name),
                 )),
+                "blocked" => Err(ErrorBody::new(
+                    porta_shared::ErrorCode::Forbidden,
+                    format!(
+                        "the workspace's command policy blocks this command; do not try it another way. {}",
+                        c.preview.as_deref().unwrap_or_default()
+                    ),
+                )),
                 _ => Err(ErrorBody::new(porta_shared::ErrorCode::Forbidden, "the person declined this call")),
             };
             let text = tools::result_text(&result);
@@ -704,6 +720,28 @@ impl Generation {
                 tracing::error!(error = %e, "cannot save a tool's result");
             }
             self.run.changed(false);
+        }
+    }
+
+    /// What the workspace's command policy says of a `run_command` call: its decision
+    /// (`auto`, `pending` or `blocked`) and what to show with it.
+    async fn command_decision(&self, call: &ToolCall) -> (&'static str, Option<String>) {
+        use crate::policy::check::{Decision, Runner, decide};
+        let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or_default();
+        let command = args["command"].as_str().unwrap_or_default();
+        let runner = Runner {
+            user: &self.user,
+            agent: self.agent.as_ref().map(|a| a.name.as_str()),
+            runs_without_asking: self.auto_approved("run_command"),
+            workspace: &self.conv.workspace_id,
+            server: self.conv.server_id.as_deref(),
+            source: None,
+        };
+        match decide(&self.state, &runner, command).await {
+            Ok(Decision::Run(_)) => ("auto", None),
+            Ok(Decision::Ask(v)) => ("pending", Some(format!("Needs approval: {}", v.reason))),
+            Ok(Decision::Refuse(v)) => ("blocked", Some(format!("Blocked: {}", v.reason))),
+            Err(e) => ("pending", Some(format!("Needs approval: the policy could not be read ({e})"))),
         }
     }
 
@@ -792,6 +830,7 @@ pub async fn ask_approval(
     agent: &Agent,
     server: &str,
     call: ToolCall,
+    note: Option<String>,
     wait: Duration,
 ) -> Result<Option<Value>> {
     let title = format!("Changes asked for by {}", agent.name);
@@ -836,7 +875,7 @@ pub async fn ask_approval(
     let asking =
         Generation { state: state.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
     let (preview, seen) =
-        if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (None, None) };
+        if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (note, None) };
     let mut stored = StoredCall { call, changes: true, preview, decision: "pending".into(), seen };
     let (tx, rx) = oneshot::channel();
     run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);

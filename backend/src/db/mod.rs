@@ -16,6 +16,7 @@ mod agents;
 mod alerts;
 mod assistant;
 mod metrics;
+mod policies;
 mod projects;
 mod recordings;
 mod teams;

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod assistant;
+mod policy;
 mod projects;
 mod teams;
 mod telemetry;
@@ -34,6 +35,7 @@ pub struct Query(
     assistant::AssistantQuery,
     telemetry::TelemetryQuery,
     alerts::AlertQuery,
+    policy::PolicyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -43,6 +45,7 @@ pub struct Mutation(
     projects::ProjectMutation,
     assistant::AssistantMutation,
     alerts::AlertMutation,
+    policy::PolicyMutation,
 );
 
 pub fn schema() -> Schema {

@@ -17,6 +17,7 @@
 //!
 //! The person typing in a terminal is never filtered: it is their shell.
 
+pub mod check;
 pub mod rules;
 pub mod shell;
 pub mod unwrap;

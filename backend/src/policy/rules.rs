@@ -71,8 +71,8 @@ impl Word {
     }
 }
 
-/// A path-like word (`/…`, `~…`, `key=/…`) with `//`, `.`, `..` and a trailing `/` resolved,
-/// lexically; other words as they are.
+/// A path-like word (`/…`, `~…`, `./…`, `../…`, `key=/…`) with `//`, `.`, `..` and a trailing
+/// `/` resolved, lexically; other words as they are.
 pub fn normalise(word: &str) -> String {
     if let Some((key, value)) = word.split_once('=') {
         if value.starts_with('/') && !key.is_empty() && !key.contains('/') {
@@ -85,6 +85,8 @@ pub fn normalise(word: &str) -> String {
     } else if word.starts_with('~') {
         let end = word.find('/').unwrap_or(word.len());
         (&word[..end], word[end..].trim_start_matches('/'))
+    } else if word.starts_with("./") || word.starts_with("../") {
+        return normalise_relative(word);
     } else {
         return word.to_owned();
     };
@@ -104,6 +106,21 @@ pub fn normalise(word: &str) -> String {
         (tilde, true) => tilde.to_owned(),
         (tilde, false) => format!("{tilde}/{}", parts.join("/")),
     }
+}
+
+/// A relative path resolved lexically: `./a/../b` is `b`; a `..` above the start stays.
+fn normalise_relative(word: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in word.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
 }
 
 /// A command as the policy sees it: the program and its arguments, wrappers removed.
@@ -349,6 +366,11 @@ mod tests {
             ("of=/dev//sda", "of=/dev/sda"),
             ("a/..", "a/.."),
             ("-rf", "-rf"),
+            ("./blocked.txt", "blocked.txt"),
+            ("./a/../b/", "b"),
+            ("../x", "../x"),
+            ("./", "."),
+            ("https://example.com//x", "https://example.com//x"),
         ] {
             assert_eq!(normalise(raw), norm, "{raw}");
         }

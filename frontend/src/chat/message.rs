@@ -110,6 +110,7 @@ fn ToolCallView(call: ToolCall, decide: Callback<(String, bool)>) -> impl IntoVi
         "declined" => "declined",
         "auto" => "allowed without asking",
         "read" => "read",
+        "blocked" => "blocked by the command policy",
         _ => "waiting for you",
     };
     let (yes, no) = (call.id.clone(), call.id.clone());
@@ -118,6 +119,9 @@ fn ToolCallView(call: ToolCall, decide: Callback<(String, bool)>) -> impl IntoVi
         (_, Some(diff)) => Some(diff.clone()),
         _ => None,
     };
+    // For a command: what the workspace's command policy said, when it asked or blocked.
+    let policy = (call.name == "run_command").then(|| call.preview.clone()).flatten();
+    let no_policy = policy.is_none();
     let diff_lines = detail.map(|d| {
         d.lines()
             .map(|l| {
@@ -140,6 +144,7 @@ fn ToolCallView(call: ToolCall, decide: Callback<(String, bool)>) -> impl IntoVi
                 <span class="chat-call-decision">{decision}</span>
             </div>
             <pre class="chat-call-detail" hidden=no_detail>{diff_lines}</pre>
+            <p class="chat-call-policy" hidden=no_policy>{policy.unwrap_or_default()}</p>
             <div class="chat-call-buttons" hidden=!pending>
                 <button class="chat-approve" on:click=move |_| decide.run((yes.clone(), true))>"Approve"</button>
                 <button class="secondary chat-decline" on:click=move |_| decide.run((no.clone(), false))>"Decline"</button>

@@ -4,6 +4,7 @@
 mod assistant;
 mod invite;
 mod page;
+mod policy;
 
 pub use invite::InvitePage;
 pub use page::TeamPage;

@@ -387,6 +387,29 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                 }).collect_view())}
             </section>
 
+            <section class="command-policy">
+                <h3>"Command policy"</h3>
+                <p class="muted">
+                    "What agents (the assistant's, MCP clients, the agent API) may run on this team's servers: \
+                     allowed at once, only once a person approves, or never. The strictest rule that names a \
+                     command wins, wrappers like sudo, env or bash -c are seen through, and a command whose \
+                     words are known only when it runs ($DIR) asks. People typing in a terminal are not filtered."
+                </p>
+                <details class="policy-help">
+                    <summary>"How to write a rule"</summary>
+                    <p class="muted">
+                        <code>"rm -r ... /"</code>": the program, then options (found anywhere, "<code>"-r"</code>
+                        " also inside "<code>"-rf"</code>") and arguments in order ("<code>"..."</code>" skips any). \
+                        Globs: "<code>"*"</code>" within a path segment, "<code>"**"</code>" across, "
+                        <code>"{a,b}"</code>" either. "<code>"curl | sh"</code>": a pipe from one into the other. "
+                        <code>"> /dev/sd*"</code>": output written there. "<code>"@fork-bomb"</code>": a function that calls itself."
+                    </p>
+                </details>
+                {move || team.get().map(|t| t.workspaces.into_iter().filter(|w| w.deleted_ms.is_none()).map(|w| view! {
+                    <super::policy::WorkspacePolicy session workspace=w.id.clone() name=w.name.clone() admin=Signal::derive(admin) />
+                }).collect_view())}
+            </section>
+
             <section class="workspaces">
                 <h3>"Workspaces"</h3>
                 <table>

@@ -1,0 +1,37 @@
+//! Workspaces' command policies, stored as JSON (see `crate::policy`).
+
+use super::Store;
+use crate::now_ms;
+
+impl Store {
+    /// A workspace's policy as stored, if its admins set one.
+    pub async fn command_policy(&self, workspace_id: &str) -> sqlx::Result<Option<String>> {
+        sqlx::query_scalar("SELECT policy FROM command_policies WHERE workspace_id = ?")
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Sets a workspace's policy; `None` goes back to the default.
+    pub async fn set_command_policy(&self, workspace_id: &str, policy: Option<&str>, by: &str) -> sqlx::Result<()> {
+        match policy {
+            Some(p) => sqlx::query(
+                "INSERT INTO command_policies (workspace_id, policy, updated_by, updated_ms) VALUES (?, ?, ?, ?) \
+                 ON CONFLICT(workspace_id) DO UPDATE SET policy = excluded.policy, updated_by = excluded.updated_by, \
+                 updated_ms = excluded.updated_ms",
+            )
+            .bind(workspace_id)
+            .bind(p)
+            .bind(by)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map(|_| ()),
+            None => sqlx::query("DELETE FROM command_policies WHERE workspace_id = ?")
+                .bind(workspace_id)
+                .execute(&self.pool)
+                .await
+                .map(|_| ()),
+        }
+    }
+}
