@@ -292,12 +292,58 @@ struct Session {
     execs: HashMap<StreamId, ExecHandle>,
     exec_done: mpsc::UnboundedSender<StreamId>,
     watches: HashMap<StreamId, crate::watch::Watch>,
+    /// Streams of terminals being opened (off this task), and where opens report back.
+    opening: std::collections::HashSet<StreamId>,
+    opened: mpsc::UnboundedSender<Opened>,
+}
+
+/// Terminals being started at once (each on a blocking thread).
+static OPENS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
+
+/// Starts a terminal (on a blocking thread) and reports to the session that asked. One ready
+/// after the asker's deadline, or after the link went down, is closed at once: no shell is
+/// left running that nobody holds.
+fn open_terminal(
+    bridge: &Bridge,
+    req: bridge::TermOpen,
+    id: String,
+    asked: std::time::Instant,
+    done: &mpsc::UnboundedSender<Opened>,
+) {
+    let mut result = bridge.terminals.open(&req, &bridge.default_cwd);
+    let late = req.deadline_ms.is_some_and(|ms| asked.elapsed() > Duration::from_millis(ms));
+    if let (true, Ok(term)) = (late, &result) {
+        let _ = bridge.terminals.close(term.id);
+        tracing::warn!(term = %term.id, waited = ?asked.elapsed(), "a terminal opened after its asker stopped waiting; closed");
+        result = Err(ErrorBody::new(
+            ErrorCode::Timeout,
+            format!(
+                "the terminal took {} ms to start, longer than the asker waits; it was closed",
+                asked.elapsed().as_millis()
+            ),
+        ));
+    }
+    let stream = req.stream;
+    if let Err(mpsc::error::SendError(o)) = done.send(Opened { id, stream, result }) {
+        // The link went down meanwhile: nobody can hold this terminal.
+        if let (Some(_), Ok(term)) = (o.stream, o.result) {
+            let _ = bridge.terminals.close(term.id);
+        }
+    }
+}
+
+/// A terminal open that finished on a blocking thread.
+struct Opened {
+    id: String,
+    stream: Option<StreamId>,
+    result: Result<Arc<Terminal>, ErrorBody>,
 }
 
 async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), LinkError> {
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let (exec_done, mut exec_done_rx) = mpsc::unbounded_channel();
+    let (opened, mut opened_rx) = mpsc::unbounded_channel();
     let mut s = Session {
         id: SESSIONS.fetch_add(1, Ordering::Relaxed),
         bridge,
@@ -307,6 +353,8 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
         execs: HashMap::new(),
         exec_done,
         watches: HashMap::new(),
+        opening: std::collections::HashSet::new(),
+        opened,
     };
     let mut writer = tokio::spawn(write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
     let silence = heartbeat * 3;
@@ -324,6 +372,7 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
                 Ok(Some(Ok(_))) => {}
             },
             Some(stream) = exec_done_rx.recv() => { s.execs.remove(&stream); }
+            Some(done) = opened_rx.recv() => s.term_opened(done),
             Ok(()) = telemetry.changed() => {
                 let sample = telemetry.borrow_and_update().clone();
                 if let Some(sample) = sample {
@@ -381,7 +430,16 @@ async fn write_loop(
                 let since = bulk.get(stream).copied().filter(|t| t.elapsed() < LINGER);
                 let min = if since.is_some() { CHUNK / 2 } else { 1 };
                 match pull_one(term, session, *stream, min) {
-                    Some((msg, len)) => {
+                    Some((msg, Pull::Ended)) => {
+                        // The stream is over (the backend closes its end on this event): let
+                        // go of the terminal, or every exited terminal would stay held here for
+                        // as long as the link lasts.
+                        attachments.lock().unwrap_or_else(|p| p.into_inner()).remove(stream);
+                        term.detach((session, *stream));
+                        sink.feed(msg).await?;
+                        progressed = true;
+                    }
+                    Some((msg, Pull::Bytes(len))) => {
                         if len >= BULK {
                             bulk.insert(*stream, tokio::time::Instant::now());
                         } else {
@@ -420,22 +478,31 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
+/// What a pulled message is.
+enum Pull {
+    /// Output (or a gap) carrying this many bytes.
+    Bytes(usize),
+    /// The terminal's exit: the stream's last message.
+    Ended,
+}
+
 /// The next message for one attached stream, if it has anything to send (waiting for at
-/// least `min` bytes of output), with the number of output bytes it carries.
-fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Option<(Message, usize)> {
+/// least `min` bytes of output), and what it is.
+fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Option<(Message, Pull)> {
     match term.pull((session, stream), CHUNK, min, HEADER_LEN) {
         Pulled::Idle | Pulled::Waiting => None,
-        Pulled::Gap { from, to } => {
-            Some((Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()), 0))
-        }
+        Pulled::Gap { from, to } => Some((
+            Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()),
+            Pull::Bytes(0),
+        )),
         Pulled::Data { offset, mut buf } => {
             buf[..HEADER_LEN].copy_from_slice(&Frame::header(FrameKind::TermOutput, stream, offset));
             let len = buf.len() - HEADER_LEN;
-            Some((Message::binary(buf), len))
+            Some((Message::binary(buf), Pull::Bytes(len)))
         }
         Pulled::Exited(exit) => Some((
             Message::text(Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode()),
-            0,
+            Pull::Ended,
         )),
     }
 }
@@ -458,7 +525,8 @@ impl Session {
     fn stream_free(&self, stream: StreamId) -> Result<(), ErrorBody> {
         let used = self.attachments().contains_key(&stream)
             || self.execs.contains_key(&stream)
-            || self.watches.contains_key(&stream);
+            || self.watches.contains_key(&stream)
+            || self.opening.contains(&stream);
         if used {
             return Err(ErrorBody::new(ErrorCode::BadRequest, format!("stream {stream} is already in use")));
         }
@@ -484,10 +552,7 @@ impl Session {
         use BridgeRequest as R;
         let out = self.out.clone();
         match msg {
-            R::TermOpen(req) => {
-                let r = self.term_open(req);
-                out.reply(&id, r)
-            }
+            R::TermOpen(req) => self.term_open(id, req),
             R::TermAttach(req) => {
                 let r = self.term_attach(req);
                 out.reply(&id, r)
@@ -585,15 +650,37 @@ impl Session {
         self.bridge.terminals.get(id)
     }
 
-    fn term_open(&mut self, req: bridge::TermOpen) -> Result<TermAttached, ErrorBody> {
+    /// Opens a terminal off this task (a PTY and a fork can be slow when many come at once,
+    /// and everything else on the link would wait), then attaches and replies in
+    /// [`Session::term_opened`]. A terminal ready after the asker's deadline is closed.
+    fn term_open(&mut self, id: String, req: bridge::TermOpen) {
         if let Some(stream) = req.stream {
-            self.stream_free(stream)?;
+            if let Err(e) = self.stream_free(stream) {
+                return self.out.reply::<TermAttached>(&id, Err(e));
+            }
+            self.opening.insert(stream);
         }
-        let term = self.bridge.terminals.open(&req, &self.bridge.default_cwd)?;
-        match req.stream {
-            Some(stream) => Ok(self.attach(term, stream, 0)),
-            None => Ok(TermAttached { info: term.info(), from: 0 }),
+        let bridge = self.bridge.clone();
+        let done = self.opened.clone();
+        let asked = std::time::Instant::now();
+        tokio::spawn(async move {
+            // A few at a time: each open takes a blocking thread, and a burst of hundreds
+            // would park as many threads (and their stacks and heaps) for nothing.
+            let _permit = OPENS.acquire().await.ok();
+            let _ = tokio::task::spawn_blocking(move || open_terminal(&bridge, req, id, asked, &done)).await;
+        });
+    }
+
+    fn term_opened(&mut self, done: Opened) {
+        let Opened { id, stream, result } = done;
+        if let Some(s) = stream {
+            self.opening.remove(&s);
         }
+        let reply = result.map(|term| match stream {
+            Some(s) => self.attach(term, s, 0),
+            None => TermAttached { info: term.info(), from: 0 },
+        });
+        self.out.reply(&id, reply);
     }
 
     fn term_attach(&mut self, req: bridge::TermAttach) -> Result<TermAttached, ErrorBody> {
@@ -679,6 +766,74 @@ mod tests {
         }
         let spread: std::collections::HashSet<_> = (0..20).map(|_| backoff(5)).collect();
         assert!(spread.len() > 1, "jittered");
+    }
+
+    fn session(bridge: Arc<Bridge>) -> (Session, mpsc::UnboundedReceiver<Message>, mpsc::UnboundedReceiver<Opened>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (exec_done, _) = mpsc::unbounded_channel();
+        let (opened, opened_rx) = mpsc::unbounded_channel();
+        let s = Session {
+            id: 1,
+            bridge,
+            out: Outbox { tx },
+            wake: Arc::new(Notify::new()),
+            attachments: Arc::default(),
+            execs: HashMap::new(),
+            exec_done,
+            watches: HashMap::new(),
+            opening: std::collections::HashSet::new(),
+            opened,
+        };
+        (s, rx, opened_rx)
+    }
+
+    /// The error code of a reply, `None` for a success.
+    fn reply_code(m: Option<Message>) -> Option<ErrorCode> {
+        let Some(Message::Text(t)) = m else { return None };
+        match porta_shared::Incoming::<porta_shared::bridge::BridgeEvent>::decode(&t) {
+            Ok(porta_shared::Incoming::Reply(r)) => r.result.err().map(|e| e.code),
+            _ => None,
+        }
+    }
+
+    /// A terminal ready after the asker stopped waiting is closed at once, and the reply says
+    /// so: no shell is left running that nobody holds.
+    #[tokio::test]
+    async fn a_terminal_ready_after_its_deadline_is_closed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_latest_tx, telemetry) = tokio::sync::watch::channel(None);
+        let bridge = Arc::new(Bridge {
+            terminals: Terminals::new(crate::terminal::TermConfig::default()),
+            root: crate::files::Root::confined(dir.path()).expect("root"),
+            uploads: crate::uploads::Uploads::default(),
+            archives: crate::archives::Archives::default(),
+            default_cwd: dir.path().to_string_lossy().into_owned(),
+            instance: "test".into(),
+            telemetry,
+            processes: Arc::new(Mutex::new(Arc::new(bridge::ProcessList { processes: Vec::new(), ts_ms: 0 }))),
+        });
+        let (mut s, mut out, mut opened) = session(bridge.clone());
+        let open = |stream, deadline_ms| bridge::TermOpen {
+            shell: Some("/bin/sh".into()),
+            stream: Some(stream),
+            deadline_ms,
+            ..bridge::TermOpen::default()
+        };
+        s.term_open("late".into(), open(7, Some(0)));
+        assert!(s.stream_free(7).is_err(), "the stream is taken while the terminal opens");
+        let done = opened.recv().await.expect("opened");
+        s.term_opened(done);
+        assert_eq!(reply_code(out.recv().await), Some(ErrorCode::Timeout));
+        assert_eq!(bridge.terminals.count(), 0, "the late terminal was closed");
+        assert!(s.stream_free(7).is_ok());
+
+        s.term_open("in time".into(), open(8, None));
+        let done = opened.recv().await.expect("opened");
+        s.term_opened(done);
+        assert_eq!(reply_code(out.recv().await), None, "opened and attached");
+        assert_eq!(bridge.terminals.count(), 1);
+        s.detach_all();
+        bridge.terminals.close_all();
     }
 
     #[test]

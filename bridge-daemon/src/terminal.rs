@@ -501,8 +501,13 @@ fn default_shell() -> String {
     std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
 }
 
+/// What one read of a PTY takes. The kernel hands a PTY's output over in pieces of at most a
+/// few KiB, so a bigger buffer only costs memory — per terminal, in the heap of its thread,
+/// where glibc keeps it after the terminal is gone.
+const READ_BUF: usize = 16 * 1024;
+
 fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; READ_BUF];
     loop {
         {
             let mut st = term.lock();

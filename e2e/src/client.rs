@@ -289,6 +289,20 @@ impl Ws {
         }
     }
 
+    /// Waits for the replies to several requests sent at once, in whatever order they come.
+    pub async fn wait_replies(&mut self, ids: &[String], within: Duration) -> anyhow::Result<HashMap<String, Reply>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut got = HashMap::new();
+        while got.len() < ids.len() {
+            let reply =
+                self.pump(deadline).await.with_context(|| format!("{} of {} replies came", got.len(), ids.len()))?;
+            if let Some(r) = reply.filter(|r| r.id.as_ref().is_some_and(|id| ids.contains(id))) {
+                got.insert(r.id.clone().unwrap_or_default(), r);
+            }
+        }
+        Ok(got)
+    }
+
     /// Reads one message; returns it if it is a reply, after recording frames and events.
     async fn pump(&mut self, deadline: tokio::time::Instant) -> anyhow::Result<Option<Reply>> {
         let msg = tokio::time::timeout_at(deadline, self.ws.next())

@@ -104,6 +104,11 @@ pub struct TermOpen {
     /// Attach this stream at offset 0 right away, so no early output is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamId>,
+    /// How long the asker waits, in ms from when the bridge gets the request: a terminal
+    /// that is ready only later is closed at once (nobody would hold it) and the reply says
+    /// so. Absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
 }
 
 /// What a bridge knows about one of its terminals.

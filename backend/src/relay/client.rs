@@ -449,6 +449,8 @@ impl Session {
                     size: r.size,
                     env: r.env,
                     stream: Some(stream),
+                    // The bridge closes a terminal that opens after we stopped waiting.
+                    deadline_ms: Some(self.state.config.request_timeout_ms.saturating_sub(2000).max(1000)),
                 };
                 self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::Opened(stream));
             }
