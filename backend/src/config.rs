@@ -112,6 +112,11 @@ pub struct Config {
     #[arg(long, env = "PORTA_OUTBOUND_ALLOW", value_delimiter = ',')]
     pub outbound_allow: Vec<String>,
 
+    /// A bearer token a Prometheus scraper sends to read `/metrics`; metrics are off without
+    /// one (at least 16 characters).
+    #[arg(long, env = "PORTA_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Recordings stop when the data folder's disk has less than this many MB free.
     #[arg(long, env = "PORTA_RECORDING_MIN_FREE_MB", default_value_t = 1024)]
     pub recording_min_free_mb: u64,
@@ -142,6 +147,7 @@ impl std::fmt::Debug for Config {
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
             .field("ai_base_url", &self.ai_base_url)
             .field("outbound_allow", &self.outbound_allow)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
             .field("ai_model", &self.ai_model)
             .field("secrets_key", &self.secrets_key.as_ref().map(|_| "<redacted>"))
             .finish_non_exhaustive()
@@ -174,6 +180,9 @@ impl Config {
         }
         if !(10..=86_400).contains(&self.access_ttl_secs) {
             return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
+        }
+        if self.metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err("PORTA_METRICS_TOKEN must be at least 16 characters".into());
         }
         if self.recording_min_free_mb > 1_000_000_000 {
             return Err("PORTA_RECORDING_MIN_FREE_MB is at most 1000000000".into());

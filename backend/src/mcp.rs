@@ -242,7 +242,7 @@ impl Mcp {
             None => None,
         }
         .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
-        let agent = agents::api_agent(state, user, None, &workspace, agent_name).await?;
+        let agent = agents::api_agent(state, user, None, &workspace, agent_name, grant.role >= Role::Developer).await?;
         let started = Instant::now();
         let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
         let auto_approved = auto.iter().any(|t| t == spec.name);

@@ -382,3 +382,90 @@ async fn bad_calls_get_clear_errors_and_change_nothing() -> anyhow::Result<()> {
     assert_eq!(st["status"], "unregistered", "a refused agent is not registered");
     Ok(())
 }
+
+async fn token_of(api: &porta_e2e::Api, scopes: Value) -> anyhow::Result<String> {
+    let q = "mutation($s: [String!]!) { createApiToken(name: \"t\", scopes: $s) { token } }";
+    let v = api.graphql(q, json!({ "s": scopes })).await?;
+    v["data"]["createApiToken"]["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("{v}"))
+}
+
+async fn agents_of(api: &porta_e2e::Api, ws: &Value) -> anyhow::Result<Vec<Value>> {
+    let q = "query($w: String!) { agents(workspaceId: $w) { id name autoApprove createdBy } }";
+    let v = api.graphql(q, json!({ "w": ws })).await?;
+    Ok(v["data"]["agents"].as_array().cloned().unwrap_or_default())
+}
+
+/// An API agent is its owner's: a colleague's client sending the same name gets an agent of
+/// its own, with none of the allowances, and may not change the owner's. A viewer's reads
+/// work but register no agent (they would take the workspace's quota), and a viewer sees
+/// processes without their command lines.
+#[tokio::test]
+async fn agents_belong_to_their_owner_and_viewers_register_none() -> anyhow::Result<()> {
+    use porta_e2e::Api;
+    let (stack, root, path) = confined().await?;
+    std::fs::write(root.path().join("notes.txt"), "hello")?;
+    let base = stack.backend.url.clone();
+    let team = stack.api.own_team().await?;
+    let dev =
+        Api::join_by_link(&base, &stack.api.invite(&team, "developer").await?, "dev", "a long enough password").await?;
+    let viewer =
+        Api::join_by_link(&base, &stack.api.invite(&team, "viewer").await?, "vic", "a long enough password").await?;
+    let admin_agent = Script::new(&base, Some(&token_of(&stack.api, json!(["read", "write", "terminal"])).await?));
+    let dev_agent = Script::new(&base, Some(&token_of(&dev, json!(["read", "write", "terminal"])).await?));
+    let viewer_agent = Script::new(&base, Some(&token_of(&viewer, json!(["read"])).await?));
+    let server = stack.server_id.clone();
+    let ls = json!({ "agent_id": "bot", "server_id": server, "command": "ls", "cwd": path });
+
+    let (status, _) = admin_agent.post("run_bash", ls.clone()).await?;
+    assert_eq!(status, StatusCode::OK);
+    let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
+    let ws = v["data"]["servers"][0]["workspaceId"].clone();
+    let admins_bot = agents_of(&stack.api, &ws)
+        .await?
+        .into_iter()
+        .find(|a| a["name"] == "bot")
+        .ok_or_else(|| anyhow::anyhow!("no bot"))?;
+    let q = "mutation($a: String!, $t: [String!]) { updateAgent(id: $a, autoApprove: $t) { autoApprove } }";
+    let v = stack.api.graphql(q, json!({ "a": admins_bot["id"], "t": ["run_command"] })).await?;
+    assert_eq!(v["data"]["updateAgent"]["autoApprove"], json!(["run_command"]), "{v}");
+
+    // The developer's "bot" is another agent, with nothing allowed without asking.
+    let (status, _) = dev_agent.post("run_bash", ls.clone()).await?;
+    assert_eq!(status, StatusCode::OK);
+    let bots: Vec<Value> = agents_of(&stack.api, &ws).await?.into_iter().filter(|a| a["name"] == "bot").collect();
+    assert_eq!(bots.len(), 2, "{bots:?}");
+    assert!(bots.iter().any(|b| b["autoApprove"] == json!([])), "{bots:?}");
+    // …and the developer may not change what the admin's agent may do.
+    let v = dev.graphql(q, json!({ "a": admins_bot["id"], "t": ["run_command", "write_file"] })).await?;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "forbidden", "{v}");
+
+    // A viewer reads through the API without registering an agent.
+    let before = agents_of(&stack.api, &ws).await?.len();
+    let (status, read) =
+        viewer_agent.post("read_file", json!({ "agent_id": "peek", "server_id": server, "path": "notes.txt" })).await?;
+    assert_eq!((status, read["content"].as_str()), (StatusCode::OK, Some("hello")), "{read}");
+    let (status, _) =
+        viewer_agent.post("list_dir", json!({ "agent_id": "peek", "server_id": server, "path": "." })).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(agents_of(&stack.api, &ws).await?.len(), before, "no agent was registered");
+    let log = stack.api.graphql("{ auditLog(action: \"agent.read_file\") { actor detail } }", json!({})).await?;
+    assert!(log.to_string().contains("agent peek"), "still in the audit log: {log}");
+
+    // A viewer sees which processes run, not their command lines.
+    let mut ws_viewer = viewer.ws().await?;
+    let req = porta_shared::client::OnServer { server: server.clone(), req: porta_shared::bridge::SysProcesses {} };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = ws_viewer.call(req.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        if !list.processes.is_empty() {
+            assert!(list.processes.iter().all(|p| p.command.is_empty()), "a viewer saw a command line");
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no process list");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let mut ws_admin = stack.api.ws().await?;
+    let list = ws_admin.call(req).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(list.processes.iter().any(|p| !p.command.is_empty()), "the admin sees them");
+    Ok(())
+}

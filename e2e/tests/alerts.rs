@@ -239,3 +239,34 @@ async fn an_email_channel_sends_over_smtp_and_a_refusal_is_not_retried() -> anyh
     assert_eq!(v["data"]["alertChannels"].as_array().map(Vec::len), Some(2), "{v}");
     Ok(())
 }
+
+/// A stranger learns nothing from an alert mutation, not even whether the id exists: the
+/// caller is checked before the id is looked up.
+#[tokio::test]
+async fn alert_mutations_tell_a_stranger_nothing_about_ids() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let ws = workspace(&stack.api).await?;
+    let q = "mutation($w: String!) { createAlertRule(workspaceId: $w, name: \"down\", kind: \"offline\", forSecs: 60) { id } }";
+    let v = stack.api.graphql(q, json!({ "w": ws })).await?;
+    let rule = v["data"]["createAlertRule"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!rule.is_empty(), "{v}");
+    let http = reqwest::Client::new();
+    for id in [rule.as_str(), "00000000-0000-0000-0000-000000000000"] {
+        for m in [
+            format!("mutation {{ deleteAlertRule(id: \"{id}\") }}"),
+            format!("mutation {{ setAlertRuleEnabled(id: \"{id}\", enabled: false) {{ id }} }}"),
+            format!("mutation {{ deleteAlertChannel(id: \"{id}\") }}"),
+            format!("mutation {{ testAlertChannel(id: \"{id}\") {{ ok }} }}"),
+        ] {
+            let v: serde_json::Value = http
+                .post(format!("{}/graphql", stack.backend.url))
+                .json(&json!({ "query": m }))
+                .send()
+                .await?
+                .json()
+                .await?;
+            assert_eq!(v["errors"][0]["extensions"]["code"], "unauthorized", "{m}: {v}");
+        }
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn an_enrolment_token_from_the_api_enrols_exactly_one_server() -> anyhow::Result<()> {
-    let backend = Backend::start(&[]).await?;
+    let backend = Backend::start(&[("PORTA_METRICS_TOKEN", "a-scraper-token-of-ours")]).await?;
     let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
     let v = api
         .graphql(
@@ -78,7 +78,15 @@ async fn an_enrolment_token_from_the_api_enrols_exactly_one_server() -> anyhow::
     assert!(String::from_utf8_lossy(&status.stdout).contains("connected"));
     let _ = run.kill().await;
 
-    let metrics = reqwest::get(format!("{}/metrics", backend.url)).await?.text().await?;
+    // Metrics are for the scraper holding the token.
+    assert_eq!(reqwest::get(format!("{}/metrics", backend.url)).await?.status(), 401);
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", backend.url))
+        .bearer_auth("a-scraper-token-of-ours")
+        .send()
+        .await?
+        .text()
+        .await?;
     assert!(metrics.contains("porta_bridges_connected"), "{metrics}");
     assert_eq!(reqwest::get(format!("{}/readyz", backend.url)).await?.status(), 200);
     Ok(())

@@ -78,3 +78,23 @@ async fn without_a_ui_dir_the_app_compiled_into_porta_is_served() -> anyhow::Res
     );
     serves_the_app(&b).await
 }
+
+/// The page carries a Content-Security-Policy that admits its own two inline scripts by hash
+/// and no others; everything else loads nothing; no HSTS over plain http (over https: see the
+/// backend's `http` tests); `/metrics` is off until a scraper token is set.
+#[tokio::test]
+async fn the_page_and_the_api_carry_their_security_headers() -> anyhow::Result<()> {
+    let ui = porta_e2e::ui_dir()?.to_string_lossy().into_owned();
+    let b = porta_e2e::Backend::start(&[("PORTA_UI_DIR", &ui)]).await?;
+    let page = reqwest::get(format!("{}/servers/x", b.url)).await?;
+    let csp = page.headers()["content-security-policy"].to_str()?.to_owned();
+    assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"), "{csp}");
+    assert_eq!(csp.matches("'sha256-").count(), 2, "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'"), "{csp}");
+    assert!(page.headers()["permissions-policy"].to_str()?.contains("camera=()"));
+    assert!(!page.headers().contains_key("strict-transport-security"), "not over plain http");
+    let api = reqwest::get(format!("{}/api/auth/status", b.url)).await?;
+    assert_eq!(api.headers()["content-security-policy"], "default-src 'none'; frame-ancestors 'none'");
+    assert_eq!(reqwest::get(format!("{}/metrics", b.url)).await?.status(), 404, "off without a token");
+    Ok(())
+}

@@ -190,7 +190,9 @@ async fn on_server(
         None => None,
     }
     .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
-    let agent = super::api_agent(state, &caller.user, caller.source.as_deref(), &workspace, agent_id).await?;
+    let may_register = grant.role >= Role::Developer;
+    let agent =
+        super::api_agent(state, &caller.user, caller.source.as_deref(), &workspace, agent_id, may_register).await?;
     Ok(OnServer { agent, server: grant.server.id, workspace: workspace.id })
 }
 

@@ -78,20 +78,41 @@ fn new_agent(workspace: &str, kind: &str, user: &AuthUser) -> Agent {
         last_seen_ms: None,
         operations: 0,
         deleted_ms: None,
+        owner_id: Some(user.0.id.clone()),
     }
 }
 
-/// The API agent called `name` in `workspace`, registered on its first call (held to the
-/// workspace's quota of agents). A disabled agent is refused.
+/// The caller's API agent called `name` in `workspace` (an agent is its owner's: another
+/// person's of the same name is another agent), registered on its first call and held to the
+/// workspace's quota of agents — unless the caller may not register one (a viewer, who only
+/// reads): then the calls are in the audit log but no agent is made. A disabled agent is
+/// refused.
 pub async fn api_agent(
     state: &AppState,
     user: &AuthUser,
     source: Option<&str>,
     workspace: &Workspace,
     name: &str,
+    may_register: bool,
 ) -> Result<Agent> {
     let name = valid_agent_id(name)?;
     let new = Agent { name: name.to_owned(), ..new_agent(&workspace.id, KIND_API, user) };
+    if !may_register {
+        let own = state
+            .store
+            .agents_named(name, std::slice::from_ref(&workspace.id))
+            .await?
+            .into_iter()
+            .find(|a| a.kind == KIND_API && a.owner_id.as_deref() == Some(user.0.id.as_str()));
+        return match own {
+            Some(a) if a.disabled => {
+                Err(Error::Forbidden(format!("agent {name} is disabled in workspace {}", workspace.name)))
+            }
+            Some(a) => Ok(a),
+            // Not stored: `record` writes its calls to the audit log only.
+            None => Ok(Agent { id: String::new(), ..new }),
+        };
+    }
     let agent = match state.store.register_agent(&new, workspace.max_agents).await? {
         Registered::Done(agent) => *agent,
         Registered::Quota(max) => {
@@ -262,6 +283,14 @@ pub async fn update(
     crate::teams::require_role(role, crate::teams::Role::Developer, "changing an agent")?;
     if changes.auto_approve.is_some() || settings.as_ref().is_some_and(|s| s.auto_approves_changes()) {
         user.require_person("choosing what an agent may do without asking")?;
+        // An API agent acts with its owner's token: what it may do without asking is its
+        // owner's choice (or a workspace admin's), not a colleague's.
+        let owner = agent.owner_id.as_deref() == Some(user.0.id.as_str());
+        if agent.kind == KIND_API && !owner && role < crate::teams::Role::Admin {
+            return Err(Error::Forbidden(
+                "what an API agent may do without asking is for its owner (or a workspace admin) to choose".into(),
+            ));
+        }
     }
     if let Some(tools) = changes.auto_approve {
         if let Some(t) = tools.iter().find(|t| tools::spec(t).is_none()) {
@@ -365,8 +394,11 @@ pub async fn record(state: &AppState, user: &AuthUser, done: Done<'_>) {
         success: done.result.is_ok(),
         actor: user.actor(),
     };
-    if let Err(e) = state.store.record_operation(&op).await {
-        tracing::error!(error = %e, agent = %done.agent.id, "cannot record an agent's operation");
+    // An agent a viewer's calls did not register has no history to add to.
+    if !done.agent.id.is_empty() {
+        if let Err(e) = state.store.record_operation(&op).await {
+            tracing::error!(error = %e, agent = %done.agent.id, "cannot record an agent's operation");
+        }
     }
     let result = match &done.result {
         Ok(()) => "ok".to_owned(),
@@ -411,6 +443,7 @@ mod tests {
             last_seen_ms,
             operations: 0,
             deleted_ms: None,
+            owner_id: None,
         }
     }
 

@@ -28,10 +28,13 @@ pub struct Agent {
     pub last_seen_ms: Option<i64>,
     pub operations: i64,
     pub deleted_ms: Option<i64>,
+    /// The person it belongs to (whose token registered an API agent; who made an assistant
+    /// agent).
+    pub owner_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, workspace_id, name, kind, template, model, system_prompt, tools, auto_approve, max_steps, \
-                       max_seconds, disabled, created_by, created_ms, last_seen_ms, operations, deleted_ms";
+                       max_seconds, disabled, created_by, created_ms, last_seen_ms, operations, deleted_ms, owner_id";
 
 /// One thing an agent did.
 #[derive(Debug, Clone, FromRow)]
@@ -99,9 +102,18 @@ impl Store {
     /// per name and workspace (a second registration of the name returns the first).
     pub async fn register_agent(&self, agent: &Agent, max: Option<i64>) -> sqlx::Result<Registered> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let sql = format!("SELECT {COLUMNS} FROM agents WHERE workspace_id = ? AND name = ? AND deleted_ms IS NULL");
-        let existing: Option<Agent> =
-            sqlx::query_as(&sql).bind(&agent.workspace_id).bind(&agent.name).fetch_optional(&mut *tx).await?;
+        // An API agent is its owner's: another person's agent of the same name is not it.
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agents WHERE workspace_id = ? AND name = ? AND kind = ? AND deleted_ms IS NULL \
+             AND (kind <> 'api' OR owner_id IS ?)"
+        );
+        let existing: Option<Agent> = sqlx::query_as(&sql)
+            .bind(&agent.workspace_id)
+            .bind(&agent.name)
+            .bind(&agent.kind)
+            .bind(&agent.owner_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(found) = existing {
             return Ok(Registered::Done(Box::new(found)));
         }
@@ -117,7 +129,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO agents (id, workspace_id, name, kind, template, model, system_prompt, tools, auto_approve, \
-             max_steps, max_seconds, disabled, created_by, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             max_steps, max_seconds, disabled, created_by, created_ms, owner_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&agent.id)
         .bind(&agent.workspace_id)
@@ -133,6 +146,7 @@ impl Store {
         .bind(agent.disabled)
         .bind(&agent.created_by)
         .bind(agent.created_ms)
+        .bind(&agent.owner_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -187,9 +187,10 @@ async fn channel_view(ctx: &Context<'_>, c: AlertChannel) -> async_graphql::Resu
 
 /// A channel the caller administers.
 async fn admin_channel(ctx: &Context<'_>, id: &str, what: &str) -> async_graphql::Result<AlertChannel> {
+    // Who asks first: a stranger learns nothing, not even whether the id exists.
+    let u = user(ctx, Scope::Write)?;
     let not_found = || gql(Error::NotFound(format!("no alert channel {id}, or you are not in its team")));
     let c = state(ctx).store.alert_channel(id).await.map_err(|e| gql(e.into()))?.ok_or_else(not_found)?;
-    let u = user(ctx, Scope::Write)?;
     let (_, role) = workspace_role(&state(ctx).store, u, &c.workspace_id).await.map_err(|_| not_found())?;
     require_role(role, Role::Admin, what).map_err(gql)?;
     Ok(c)
@@ -197,9 +198,9 @@ async fn admin_channel(ctx: &Context<'_>, id: &str, what: &str) -> async_graphql
 
 /// A rule the caller administers.
 async fn admin_rule(ctx: &Context<'_>, id: &str, what: &str) -> async_graphql::Result<AlertRule> {
+    let u = user(ctx, Scope::Write)?;
     let not_found = || gql(Error::NotFound(format!("no alert rule {id}, or you are not in its team")));
     let r = state(ctx).store.alert_rule(id).await.map_err(|e| gql(e.into()))?.ok_or_else(not_found)?;
-    let u = user(ctx, Scope::Write)?;
     let (_, role) = workspace_role(&state(ctx).store, u, &r.workspace_id).await.map_err(|_| not_found())?;
     require_role(role, Role::Admin, what).map_err(gql)?;
     Ok(r)

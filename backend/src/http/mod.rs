@@ -49,16 +49,36 @@ pub fn router(state: AppState) -> Router {
                 tracing::debug_span!("http", method = %req.method(), route)
             }),
         )
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .with_state(state)
 }
 
-async fn security_headers(mut resp: Response) -> Response {
+async fn security_headers(State(state): State<AppState>, mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // The page sets its own policy (see `ui`); anything else loads nothing and is framed by
+    // nothing.
+    if !h.contains_key("content-security-policy") {
+        h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
+    }
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static(
+            "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), \
+             clipboard-read=(self), clipboard-write=(self)",
+        ),
+    );
+    if let Some(v) = hsts(state.config.is_https()) {
+        h.insert("strict-transport-security", v);
+    }
     resp
+}
+
+/// Browsers are told to come back over https only when Porta is reached over https.
+fn hsts(https: bool) -> Option<HeaderValue> {
+    https.then(|| HeaderValue::from_static("max-age=31536000"))
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -71,7 +91,30 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics, for a scraper holding `PORTA_METRICS_TOKEN` (as a bearer token); off
+/// (404) while no token is set: the numbers say how busy the instance is and who is on it.
+async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    let Some(expected) = state.config.metrics_token.as_deref() else {
+        return Error::NotFound("metrics are off: set PORTA_METRICS_TOKEN to turn them on".into()).into_response();
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    use subtle::ConstantTimeEq as _;
+    if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        return Error::Unauthorized("send PORTA_METRICS_TOKEN as a bearer token".into()).into_response();
+    }
     let body = state.metrics.render();
     ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hsts_only_over_https() {
+        assert_eq!(super::hsts(true).as_ref().map(|v| v.to_str().unwrap_or_default()), Some("max-age=31536000"));
+        assert!(super::hsts(false).is_none());
+    }
 }

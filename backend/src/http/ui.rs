@@ -12,7 +12,7 @@ use axum::http::header::{ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTE
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceExt as _;
-use tower_http::services::{ServeDir, ServeFile};
+use tower_http::services::ServeDir;
 
 use crate::error::Error;
 use crate::state::AppState;
@@ -31,11 +31,13 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let Some(dir) = state.config.ui_dir.clone() else {
         return embedded(path.trim_start_matches('/'), asset, req.headers());
     };
-    let result = if asset {
-        ServeDir::new(&dir).precompressed_gzip().oneshot(req).await
-    } else {
-        ServeFile::new(dir.join("index.html")).oneshot(req).await
-    };
+    if !asset {
+        return match tokio::fs::read(dir.join("index.html")).await {
+            Ok(html) => page(html),
+            Err(_) => (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response(),
+        };
+    }
+    let result = ServeDir::new(&dir).precompressed_gzip().oneshot(req).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
         Err(e) => match e {},
@@ -63,10 +65,46 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
     })
 }
 
+/// The page, with its Content-Security-Policy: scripts from this origin only, plus the page's
+/// own two inline scripts (the import map and the loader) by their hashes; WebAssembly may be
+/// compiled; styles may be inline (xterm.js and Monaco set them); nothing may frame the page.
+fn page(html: impl Into<Vec<u8>>) -> Response {
+    let html = html.into();
+    let csp = content_security_policy(&html);
+    let mut resp = ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response();
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert("content-security-policy", v);
+    }
+    resp
+}
+
+/// The policy for a page whose inline scripts are those in `html`.
+pub fn content_security_policy(html: &[u8]) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let text = String::from_utf8_lossy(html);
+    let mut hashes = String::new();
+    let mut rest = text.as_ref();
+    while let Some(open) = rest.find("<script") {
+        let Some(tag_end) = rest[open..].find('>').map(|i| open + i + 1) else { break };
+        let Some(close) = rest[tag_end..].find("</script>").map(|i| tag_end + i) else { break };
+        if !rest[open..tag_end].contains("src=") {
+            let digest = sha2::Sha256::digest(&rest.as_bytes()[tag_end..close]);
+            hashes.push_str(&format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
+        }
+        rest = &rest[close + "</script>".len()..];
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
+         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    )
+}
+
 fn embedded(name: &str, asset: bool, headers: &HeaderMap) -> Response {
     if !asset {
         return match find("index.html") {
-            Some(html) => ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response(),
+            Some(html) => page(html),
             None => axum::response::Html(NO_UI).into_response(),
         };
     }
@@ -104,6 +142,20 @@ Porta with <code>--ui-dir</code> pointing at a built app (<code>cargo xtask ui</
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_allows_its_own_inline_scripts_and_no_others() {
+        let html = br#"<script type="importmap">{"imports":{}}</script><script src="/a/x.js"></script><script type="module">init();</script>"#;
+        let csp = content_security_policy(html);
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s.as_bytes()));
+        assert!(csp.contains(&format!("'sha256-{}'", hash(r#"{"imports":{}}"#))), "{csp}");
+        assert!(csp.contains(&format!("'sha256-{}'", hash("init();"))), "{csp}");
+        assert_eq!(csp.matches("'sha256-").count(), 2, "not the one with src: {csp}");
+        assert!(!csp.contains("'unsafe-inline'; img") || csp.contains("style-src 'self' 'unsafe-inline'"));
+        assert!(!csp.split(';').any(|d| d.trim().starts_with("script-src") && d.contains("unsafe-inline")), "{csp}");
+    }
 
     #[test]
     fn gzip_is_recognised_among_other_codings() {

@@ -119,6 +119,9 @@ struct StreamState {
 enum After {
     /// Relay it to the tab as-is.
     Forward,
+    /// A process list: for a viewer, without command lines (they hold secrets: passwords and
+    /// tokens passed as arguments).
+    Processes { redact: bool },
     /// A `term.open`/`term.attach` reply: the stream is live.
     Opened(StreamId),
     /// The reply to an automatic re-attach after the bridge came back.
@@ -538,7 +541,11 @@ impl Session {
             C::FsStat(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
             C::FsRead(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
             C::SysInfo(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
-            C::SysProcesses(r) => self.forward(id, need, r.server, r.req.into(), None).await?,
+            C::SysProcesses(r) => {
+                let grant = self.caller.grant(&r.server, need).await?;
+                let redact = grant.role < Role::Developer;
+                self.relay(id, &r.server, r.req.into(), Route::None, After::Processes { redact });
+            }
             C::SysKill(r) => {
                 let detail = format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase();
                 self.forward(id, need, r.server, r.req.into(), Some(("process.kill", detail))).await?;
@@ -791,8 +798,23 @@ impl Session {
         let Done { id, after, result } = done;
         let id = id.as_deref();
         match after {
-            After::Forward => {
+            After::Forward | After::Processes { redact: false } => {
                 self.reply(id, result);
+            }
+            After::Processes { redact: true } => {
+                let list = result.and_then(|raw| {
+                    serde_json::from_str::<bridge::ProcessList>(raw.get())
+                        .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("a malformed process list: {e}")))
+                });
+                self.reply(
+                    id,
+                    list.map(|mut l| {
+                        for p in &mut l.processes {
+                            p.command.clear();
+                        }
+                        l
+                    }),
+                );
             }
 
             After::Opened(stream) | After::Resumed(stream) | After::ExecOpened(stream) | After::WatchOpened(stream) => {

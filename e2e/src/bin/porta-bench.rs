@@ -279,6 +279,9 @@ async fn enrollment_token(api: &Api) -> anyhow::Result<String> {
     v["data"]["createEnrollmentToken"]["token"].as_str().map(str::to_owned).with_context(|| format!("{v}"))
 }
 
+/// The bench's own scraper token for `/metrics`.
+const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     // Default heartbeat: a client that stalls for 10 s must not be taken for dead.
@@ -287,6 +290,7 @@ async fn main() -> anyhow::Result<()> {
     let llm = porta_e2e::llm::ScriptedLlm::start().await?;
     let mut env = quiet.to_vec();
     env.push(("PORTA_AI_BASE_URL", llm.url.as_str()));
+    env.push(("PORTA_METRICS_TOKEN", METRICS_TOKEN));
     let stack = Stack::start(&env, &[]).await?;
     let (bpid, gpid) = (stack.backend.pid().context("backend pid")?, stack.bridge.pid().context("bridge pid")?);
     let server = stack.server_id.clone();
@@ -299,7 +303,13 @@ async fn main() -> anyhow::Result<()> {
 
     if want("throughput") {
         throughput(&mut ws, &server, (bpid, gpid), tck, &mut rows).await?;
-        let metrics = reqwest::get(format!("{}/metrics", stack.backend.url)).await?.text().await?;
+        let metrics = reqwest::Client::new()
+            .get(format!("{}/metrics", stack.backend.url))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await?
+            .text()
+            .await?;
         let read =
             |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
         let frames = read("porta_relay_frames_to_clients_total");
