@@ -344,18 +344,7 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     let (tx, rx) = mpsc::unbounded_channel();
     let (exec_done, mut exec_done_rx) = mpsc::unbounded_channel();
     let (opened, mut opened_rx) = mpsc::unbounded_channel();
-    let mut s = Session {
-        id: SESSIONS.fetch_add(1, Ordering::Relaxed),
-        bridge,
-        out: Outbox { tx },
-        wake: Arc::new(Notify::new()),
-        attachments: Arc::default(),
-        execs: HashMap::new(),
-        exec_done,
-        watches: HashMap::new(),
-        opening: std::collections::HashSet::new(),
-        opened,
-    };
+    let mut s = Session::new(bridge, Outbox { tx }, exec_done, opened);
     let mut writer = tokio::spawn(write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
     let silence = heartbeat * 3;
     // The newest sample goes out as soon as the link is up, then each new one.
@@ -508,6 +497,26 @@ fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Opti
 }
 
 impl Session {
+    fn new(
+        bridge: Arc<Bridge>,
+        out: Outbox,
+        exec_done: mpsc::UnboundedSender<StreamId>,
+        opened: mpsc::UnboundedSender<Opened>,
+    ) -> Self {
+        Self {
+            id: SESSIONS.fetch_add(1, Ordering::Relaxed),
+            bridge,
+            out,
+            wake: Arc::new(Notify::new()),
+            attachments: Arc::default(),
+            execs: HashMap::new(),
+            exec_done,
+            watches: HashMap::new(),
+            opening: std::collections::HashSet::new(),
+            opened,
+        }
+    }
+
     fn attachments(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Arc<Terminal>>> {
         self.attachments.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -772,19 +781,7 @@ mod tests {
         let (tx, rx) = mpsc::unbounded_channel();
         let (exec_done, _) = mpsc::unbounded_channel();
         let (opened, opened_rx) = mpsc::unbounded_channel();
-        let s = Session {
-            id: 1,
-            bridge,
-            out: Outbox { tx },
-            wake: Arc::new(Notify::new()),
-            attachments: Arc::default(),
-            execs: HashMap::new(),
-            exec_done,
-            watches: HashMap::new(),
-            opening: std::collections::HashSet::new(),
-            opened,
-        };
-        (s, rx, opened_rx)
+        (Session::new(bridge, Outbox { tx }, exec_done, opened), rx, opened_rx)
     }
 
     /// The error code of a reply, `None` for a success.

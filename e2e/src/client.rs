@@ -46,6 +46,11 @@ impl Api {
             .await?)
     }
 
+    /// Calls as a program holding an API token (sent as a bearer token), not as a person.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        Self { base: base.to_owned(), http: reqwest::Client::new(), access: token.to_owned(), refresh_cookie: None }
+    }
+
     pub async fn login(base: &str, username: &str, password: &str) -> anyhow::Result<Self> {
         let resp = Self::post_login(base, username, password).await?;
         Self::signed_in(base, resp, "login").await

@@ -4,6 +4,7 @@
 //! The binaries are taken from the cargo target directory next to the test executable;
 //! `cargo xtask test` builds them first.
 
+pub mod agents;
 pub mod browser;
 pub mod client;
 pub mod llm;

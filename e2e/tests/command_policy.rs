@@ -8,19 +8,10 @@
 //! test's own (and `dd` onto /dev/null), so a broken policy shows as a failed assertion, not as
 //! damage.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use porta_e2e::Stack;
-use reqwest::header::{HeaderName, HeaderValue};
-use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use porta_e2e::agents::{self, McpClient, call, connect, shown};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 async fn workspace(stack: &Stack) -> anyhow::Result<String> {
     let v = stack.api.graphql("{ servers { workspaceId } }", json!({})).await?;
@@ -33,64 +24,12 @@ async fn token(stack: &Stack) -> anyhow::Result<String> {
     v["data"]["createApiToken"]["token"].as_str().map(str::to_owned).ok_or_else(|| anyhow::anyhow!("{v}"))
 }
 
-async fn mcp(base: &str, token: &str, agent: &str) -> anyhow::Result<RunningService<RoleClient, ClientConfig>> {
-    let headers = HashMap::from([(HeaderName::from_static("x-porta-agent"), HeaderValue::from_str(agent)?)]);
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token).custom_headers(headers);
-    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?)
-}
-
-async fn run(
-    client: &RunningService<RoleClient, ClientConfig>,
-    server: &str,
-    cwd: &str,
-    command: &str,
-) -> anyhow::Result<CallToolResult> {
-    let args = json!({ "server_id": server, "command": command, "cwd": cwd });
-    let args = args.as_object().cloned().unwrap_or_default();
-    Ok(client.call_tool(CallToolRequestParams::new("run_command").with_arguments(args)).await?)
-}
-
-fn shown(r: &CallToolResult) -> String {
-    serde_json::to_string(r).unwrap_or_default()
-}
-
-/// The call waiting for the person from `agent`: its conversation and id, and what it shows.
-async fn waiting(stack: &Stack, agent: &str) -> anyhow::Result<(String, Value)> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let v = stack
-            .api
-            .graphql(
-                "query($s: String) { conversations(search: $s) { id } }",
-                json!({ "s": format!("Changes asked for by {agent}") }),
-            )
-            .await?;
-        for c in v["data"]["conversations"].as_array().into_iter().flatten() {
-            let id = c["id"].as_str().unwrap_or_default();
-            let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview arguments } } } }";
-            let d = stack.api.graphql(q, json!({ "id": id })).await?;
-            let pending = d["data"]["conversation"]["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
-                .find(|t| t["decision"] == "pending");
-            if let Some(call) = pending {
-                return Ok((id.to_owned(), call));
-            }
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing waited for a decision");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn run(client: &McpClient, server: &str, cwd: &str, command: &str) -> anyhow::Result<CallToolResult> {
+    call(client, "run_command", json!({ "server_id": server, "command": command, "cwd": cwd })).await
 }
 
 async fn decide(stack: &Stack, agent: &str, approve: bool) -> anyhow::Result<Value> {
-    let (conv, call) = waiting(stack, agent).await?;
-    let q = "mutation($c: String!, $k: String!, $a: Boolean!) { decideToolCall(conversationId: $c, callId: $k, approve: $a) }";
-    let v = stack.api.graphql(q, json!({ "c": conv, "k": call["id"], "a": approve })).await?;
-    anyhow::ensure!(v["data"]["decideToolCall"] == true, "{v}");
-    Ok(call)
+    agents::decide(&stack.api, agent, approve).await
 }
 
 /// The default rules, with the test's own: `touch … blocked.txt` is blocked, `echo
@@ -125,7 +64,7 @@ async fn commands_from_mcp_and_the_agent_api_pass_the_workspace_policy() -> anyh
     let secret = token(&stack).await?;
 
     // Through MCP, for an agent the person allowed commands without asking.
-    let client = mcp(&base, &secret, "ops-bot").await?;
+    let client = connect(&base, &secret, "ops-bot").await?;
     let first = run(&client, &server, &cwd, "ls").await?;
     assert_ne!(first.is_error, Some(true), "an allowed command runs at once: {}", shown(&first));
     let v = stack.api.graphql("query($w: String!) { agents(workspaceId: $w) { id name } }", json!({ "w": ws })).await?;

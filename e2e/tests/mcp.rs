@@ -4,16 +4,10 @@
 //! accordingly, and everything is in the audit log. No token, a wrong one, or a browser
 //! session gets nothing.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use porta_e2e::Stack;
-use reqwest::header::{HeaderName, HeaderValue};
-use rmcp::ServiceExt as _;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
-use rmcp::service::{RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use porta_e2e::agents::{self, call, connect, shown};
+use porta_e2e::{Api, Stack};
 use serde_json::{Value, json};
 
 async fn token(stack: &Stack, scopes: &[&str]) -> anyhow::Result<String> {
@@ -24,57 +18,9 @@ async fn token(stack: &Stack, scopes: &[&str]) -> anyhow::Result<String> {
     Ok(token)
 }
 
-async fn connect(base: &str, token: &str, agent: &str) -> anyhow::Result<RunningService<RoleClient, ClientConfig>> {
-    let headers = HashMap::from([(HeaderName::from_static("x-porta-agent"), HeaderValue::from_str(agent)?)]);
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token).custom_headers(headers);
-    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?)
-}
-
-async fn call(
-    client: &RunningService<RoleClient, ClientConfig>,
-    tool: &str,
-    args: Value,
-) -> anyhow::Result<CallToolResult> {
-    let args = args.as_object().cloned().unwrap_or_default();
-    Ok(client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args)).await?)
-}
-
-/// The result as JSON text (content and structured content), to search in.
-fn shown(r: &CallToolResult) -> String {
-    serde_json::to_string(r).unwrap_or_default()
-}
-
 /// Waits for the write the agent asked for to be waiting in Porta, and decides it.
 async fn decide(stack: &Stack, agent: &str, approve: bool) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let v = stack
-            .api
-            .graphql(
-                "query($s: String) { conversations(search: $s) { id } }",
-                json!({ "s": format!("Changes asked for by {agent}") }),
-            )
-            .await?;
-        if let Some(id) = v["data"]["conversations"][0]["id"].as_str() {
-            let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview } } } }";
-            let c = stack.api.graphql(q, json!({ "id": id })).await?;
-            let pending = c["data"]["conversation"]["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
-                .find(|t| t["decision"] == "pending");
-            if let Some(call) = pending {
-                let q = "mutation($c: String!, $k: String!, $a: Boolean!) { decideToolCall(conversationId: $c, callId: $k, approve: $a) }";
-                let v = stack.api.graphql(q, json!({ "c": id, "k": call["id"], "a": approve })).await?;
-                anyhow::ensure!(v["data"]["decideToolCall"] == true, "{v}");
-                return Ok(());
-            }
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no change waited for a decision");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    agents::decide(&stack.api, agent, approve).await.map(drop)
 }
 
 #[tokio::test]
@@ -255,25 +201,8 @@ async fn an_agent_cannot_approve_its_own_actions() -> anyhow::Result<()> {
     let write = json!({ "server_id": stack.server_id, "path": "evil.txt", "content": "self-approved\n" });
     let (result, tried) = tokio::join!(call(&client, "write_file", write), async {
         // The agent finds the call it is waiting on, with its own token…
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let (conv, call_id) = loop {
-            let v = graphql_as(&base, &secret, "{ conversations { id } }", json!({})).await?;
-            if let Some(id) = v["data"]["conversations"][0]["id"].as_str() {
-                let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision } } } }";
-                let c = graphql_as(&base, &secret, q, json!({ "id": id })).await?;
-                let pending = c["data"]["conversation"]["messages"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
-                    .find(|t| t["decision"] == "pending");
-                if let Some(p) = pending {
-                    break (id.to_owned(), p["id"].clone());
-                }
-            }
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing waited for a decision");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let (conv, call) = agents::waiting(&Api::with_token(&base, &secret), "sneaky").await?;
+        let call_id = call["id"].clone();
         // …and tries to approve it.
         let q = "mutation($c: String!, $k: String!) { decideToolCall(conversationId: $c, callId: $k, approve: true) }";
         let v = graphql_as(&base, &secret, q, json!({ "c": conv, "k": call_id })).await?;

@@ -921,10 +921,29 @@ mod assistant {
             local.push(start.elapsed().as_secs_f64() * 1e3);
         }
         rows.push(row(
-            "agent API: run_bash `true` round trip",
+            "agent API: run_bash `true` round trip (policy checked)",
             format!("{:.1} ms", median(api)),
             &format!("local spawn {:.1} ms", median(local)),
             "-",
+        ));
+
+        // What the command policy costs: a deploy line (six commands behind sudo, env,
+        // timeout and bash -c) judged by the default rules, parse and all.
+        let policy = porta_backend::policy::Policy::default().compile().map_err(|e| anyhow::anyhow!(e))?;
+        let line = "sudo -u deploy env RUST_LOG=info timeout 600 bash -c 'cd /srv/app && git pull --ff-only && \
+                    cargo build --release 2>&1 | tail -20' && systemctl restart app";
+        let mut judged = Vec::new();
+        for _ in 0..200 {
+            let start = Instant::now();
+            let verdict = policy.evaluate(line);
+            judged.push(start.elapsed().as_secs_f64() * 1e6);
+            anyhow::ensure!(verdict.tier == porta_backend::policy::Tier::Ask, "{verdict:?}");
+        }
+        rows.push(row(
+            "command policy: judge a 6-command deploy line",
+            format!("{:.0} µs", median(judged)),
+            "-",
+            "<= 5 ms",
         ));
         Ok(())
     }

@@ -1,0 +1,75 @@
+//! Playing an agent and the person it asks: an MCP client with the official `rmcp` library,
+//! and the approvals waiting in Porta, found and decided through GraphQL as the panel does.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+use rmcp::ServiceExt as _;
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientConfig};
+use rmcp::service::{RoleClient, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::{Value, json};
+
+use crate::client::Api;
+
+pub type McpClient = RunningService<RoleClient, ClientConfig>;
+
+/// Connects to `/mcp` with an API token, as the agent named `agent` (`X-PORTA-AGENT`).
+pub async fn connect(base: &str, token: &str, agent: &str) -> anyhow::Result<McpClient> {
+    let headers = HashMap::from([(HeaderName::from_static("x-porta-agent"), HeaderValue::from_str(agent)?)]);
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token).custom_headers(headers);
+    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?)
+}
+
+/// Calls a tool with JSON arguments.
+pub async fn call(client: &McpClient, tool: &str, args: Value) -> anyhow::Result<CallToolResult> {
+    let args = args.as_object().cloned().unwrap_or_default();
+    Ok(client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args)).await?)
+}
+
+/// A tool's result as JSON text (content and structured content), to search in.
+pub fn shown(r: &CallToolResult) -> String {
+    serde_json::to_string(r).unwrap_or_default()
+}
+
+/// The call from `agent` waiting for the person (as `api` sees it): its conversation and
+/// the call (`id`, `decision`, `preview`, `arguments`).
+pub async fn waiting(api: &Api, agent: &str) -> anyhow::Result<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = api
+            .graphql(
+                "query($s: String) { conversations(search: $s) { id } }",
+                json!({ "s": format!("Changes asked for by {agent}") }),
+            )
+            .await?;
+        for c in v["data"]["conversations"].as_array().into_iter().flatten() {
+            let id = c["id"].as_str().unwrap_or_default();
+            let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview arguments } } } }";
+            let d = api.graphql(q, json!({ "id": id })).await?;
+            let pending = d["data"]["conversation"]["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+                .find(|t| t["decision"] == "pending");
+            if let Some(call) = pending {
+                return Ok((id.to_owned(), call));
+            }
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing from {agent} waited for a decision");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits for a call from `agent` to wait for the person, and decides it; the call.
+pub async fn decide(api: &Api, agent: &str, approve: bool) -> anyhow::Result<Value> {
+    let (conv, call) = waiting(api, agent).await?;
+    let q = "mutation($c: String!, $k: String!, $a: Boolean!) { decideToolCall(conversationId: $c, callId: $k, approve: $a) }";
+    let v = api.graphql(q, json!({ "c": conv, "k": call["id"], "a": approve })).await?;
+    anyhow::ensure!(v["data"]["decideToolCall"] == true, "{v}");
+    Ok(call)
+}
