@@ -284,19 +284,9 @@ async fn login(
                 "{} wrong passwords from this address; refused for {} s",
                 refused.failures, refused.retry_after_secs
             );
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: "anonymous",
-                    action: "auth.login",
-                    target: Some(name),
-                    ok: false,
-                    result: Some("refused: backing off"),
-                    detail: Some(detail),
-                    source: source.clone(),
-                    ..Default::default()
-                })
-                .await;
+            let refusal =
+                AuditEvent { result: Some("refused: backing off"), ..login_event("anonymous", Some(name), false) };
+            state.store.audit(AuditEvent { detail: Some(detail), source, ..refusal }).await;
         }
         return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
     }
@@ -305,37 +295,22 @@ async fn login(
     match user {
         Some(user) if ok => {
             state.limiter.succeeded(&key, addr.ip());
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: &format!("user:{}", user.id),
-                    action: "auth.login",
-                    target: None,
-                    ok: true,
-                    detail: None,
-                    source,
-                    ..Default::default()
-                })
-                .await;
+            let actor = format!("user:{}", user.id);
+            state.store.audit(AuditEvent { source, ..login_event(&actor, None, true) }).await;
             sign_in(&state, &user, None).await
         }
         _ => {
             let backoff = state.limiter.failed(&key, addr.ip());
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: "anonymous",
-                    action: "auth.login",
-                    target: Some(name),
-                    ok: false,
-                    detail: backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs())),
-                    source,
-                    ..Default::default()
-                })
-                .await;
+            let detail = backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs()));
+            state.store.audit(AuditEvent { detail, source, ..login_event("anonymous", Some(name), false) }).await;
             Err(Error::Unauthorized("wrong username or password".into()))
         }
     }
+}
+
+/// A sign-in attempt, for the audit log.
+fn login_event<'a>(actor: &'a str, target: Option<&'a str>, ok: bool) -> AuditEvent<'a> {
+    AuditEvent { actor, action: "auth.login", target, ok, ..Default::default() }
 }
 
 /// Rotates the refresh token. Presenting a spent token revokes its whole family (someone
