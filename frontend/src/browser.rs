@@ -31,6 +31,14 @@ pub fn save(key: &str, value: &str) {
     }
 }
 
+/// Whether the person is typing somewhere — a field, a terminal, another editor — so that
+/// something finishing in the background (a file loading into the editor) must not take the
+/// keyboard from them.
+pub fn typing_somewhere() -> bool {
+    let Some(el) = window().document().and_then(|d| d.active_element()) else { return false };
+    matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || el.has_attribute("contenteditable")
+}
+
 /// Whether a CSS media query matches now.
 pub fn media_matches(query: &str) -> bool {
     window().match_media(query).ok().flatten().is_some_and(|m| m.matches())

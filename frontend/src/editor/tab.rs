@@ -245,7 +245,9 @@ impl EditorTab {
             tab.language.set(widget.language());
             if let Some(line) = tab.pending_line.take() {
                 widget.go_to(line, 1);
-            } else {
+            } else if !crate::browser::typing_somewhere() {
+                // Opened, then the person went on to name a folder or type in a terminal while
+                // Monaco loaded: the keys stay where they are going.
                 widget.focus();
             }
             *tab.widget.borrow_mut() = Some(widget);
