@@ -200,7 +200,14 @@ async fn on_server(
 /// refuses them all; those that need approval are shown to the person together (in the
 /// assistant's panel, "Changes asked for by <agent>") and run only once approved. Refusals
 /// are in the agent's history; every decision is in the audit log.
-async fn gate(state: &AppState, caller: &Caller, on: &OnServer, kind: &str, commands: &[&str]) -> Result<()> {
+/// Each command comes with the folder it runs in (relative paths are judged from there).
+async fn gate(
+    state: &AppState,
+    caller: &Caller,
+    on: &OnServer,
+    kind: &str,
+    commands: &[(&str, Option<&str>)],
+) -> Result<()> {
     use crate::policy::check::{Decision, Runner, decide};
     let auto: Vec<String> = serde_json::from_str(&on.agent.auto_approve).unwrap_or_default();
     let runner = Runner {
@@ -215,11 +222,11 @@ async fn gate(state: &AppState, caller: &Caller, on: &OnServer, kind: &str, comm
     let started = Instant::now();
     // Writes a refusal (`blocked`, `declined`) into the agent's history.
     let refused = |word: &'static str, details: String| async move {
-        let op = Op { kind, target: commands.first().copied().unwrap_or_default(), details, started };
+        let op = Op { kind, target: commands.first().map(|c| c.0).unwrap_or_default(), details, started };
         let _ = on.record(state, caller, op, Ok(()), |()| Err(word.to_owned())).await;
     };
-    for (i, command) in commands.iter().enumerate() {
-        match decide(state, &runner, command).await? {
+    for (i, &(command, cwd)) in commands.iter().enumerate() {
+        match decide(state, &runner, command, cwd).await? {
             Decision::Run(_) => {}
             Decision::Ask(v) => asked.push((i, v.reason)),
             Decision::Refuse(v) => {
@@ -235,7 +242,15 @@ async fn gate(state: &AppState, caller: &Caller, on: &OnServer, kind: &str, comm
     if asked.is_empty() {
         return Ok(());
     }
-    let shown = commands.join("\n");
+    // What the person approves says where each command runs.
+    let shown = commands
+        .iter()
+        .map(|(command, cwd)| match cwd {
+            Some(dir) => format!("cd {} && {command}", shell_quote(dir)),
+            None => (*command).to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
     let note = asked
         .iter()
         .map(|(i, why)| if commands.len() > 1 { format!("step {i}: {why}") } else { why.clone() })
@@ -261,12 +276,21 @@ async fn gate(state: &AppState, caller: &Caller, on: &OnServer, kind: &str, comm
     )
     .await?;
     if approved.is_none() {
-        refused("declined", format!("{} (declined)", commands.first().copied().unwrap_or_default())).await;
+        refused("declined", format!("{} (declined)", commands.first().map(|c| c.0).unwrap_or_default())).await;
         return Err(Error::Forbidden(
             "the person declined this in Porta (or did not decide in time); nothing ran".into(),
         ));
     }
     Ok(())
+}
+
+/// `dir` quoted for a POSIX shell, as a person would paste it.
+fn shell_quote(dir: &str) -> String {
+    if !dir.is_empty() && dir.chars().all(|c| c.is_ascii_alphanumeric() || "/._-~+".contains(c)) {
+        dir.to_owned()
+    } else {
+        format!("'{}'", dir.replace('\'', "'\\''"))
+    }
 }
 
 /// What was done, for the history.
@@ -347,7 +371,7 @@ async fn run_bash(State(state): State<AppState>, caller: Caller, Body(b): Body<R
     let on =
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Terminal, Role::Developer, "running a command")
             .await?;
-    gate(&state, &caller, &on, "run_bash", &[b.command.as_str()]).await?;
+    gate(&state, &caller, &on, "run_bash", &[(b.command.as_str(), b.cwd.as_deref())]).await?;
     let started = Instant::now();
     let outcome = tools::run(&state, &on.server, &b.command, b.cwd, limit).await;
     let details = match &outcome {
@@ -573,7 +597,7 @@ async fn pipeline(State(state): State<AppState>, caller: Caller, Body(b): Body<P
     let on =
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Terminal, Role::Developer, "running commands")
             .await?;
-    let lines: Vec<&str> = steps.iter().map(|(c, _, _)| c.as_str()).collect();
+    let lines: Vec<(&str, Option<&str>)> = steps.iter().map(|(c, cwd, _)| (c.as_str(), cwd.as_deref())).collect();
     gate(&state, &caller, &on, "pipeline", &lines).await?;
     let started = Instant::now();
     let total = steps.len();

@@ -92,7 +92,7 @@ impl PolicyQuery {
         if command.len() > 64 * 1024 {
             return Err(gql(Error::BadRequest("a command line is at most 64 KiB".into())));
         }
-        let v = policy::check::compiled(st, &ws.id).await.map_err(gql)?.judge(command).await;
+        let v = policy::check::compiled(st, &ws.id).await.map_err(gql)?.judge(command, None).await;
         Ok(CommandVerdictView { tier: v.tier.as_str().into(), firm: v.firm, rule: v.rule, reason: v.reason })
     }
 }

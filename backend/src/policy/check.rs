@@ -94,11 +94,11 @@ pub struct Runner<'a> {
     pub source: Option<&'a str>,
 }
 
-/// Judges `command` by the workspace's policy, writes the decision to the audit log and
-/// returns it.
-pub async fn decide(state: &AppState, runner: &Runner<'_>, command: &str) -> Result<Decision> {
+/// Judges `command`, run in the folder `cwd` (the home folder when not given), by the
+/// workspace's policy, writes the decision to the audit log and returns it.
+pub async fn decide(state: &AppState, runner: &Runner<'_>, command: &str, cwd: Option<&str>) -> Result<Decision> {
     let policy = compiled(state, runner.workspace).await?;
-    let verdict = policy.judge(command.to_owned()).await;
+    let verdict = policy.judge(command.to_owned(), cwd.map(str::to_owned)).await;
     let decision = decision(verdict, runner.runs_without_asking);
     let v = decision.verdict();
     let mut detail = match &v.rule {

@@ -85,10 +85,11 @@ pub struct Policy {
 }
 
 /// Programs that only read: allowed by the default policy.
-const READERS: &str = "{ls,cat,head,tail,less,grep,egrep,fgrep,rg,wc,sort,uniq,cut,diff,cmp,stat,file,du,df,free,\
+const READERS: &str = "{ls,cat,head,tail,grep,egrep,fgrep,rg,wc,sort,uniq,cut,diff,cmp,stat,file,du,df,free,\
 uptime,uname,hostname,whoami,id,groups,pwd,echo,printf,date,which,type,ps,pgrep,pstree,lsof,ss,netstat,lsblk,blkid,\
 findmnt,journalctl,dmesg,last,w,who,nproc,lscpu,lsmem,lspci,lsusb,vmstat,iostat,mpstat,test,\\[,true,false,sleep,\
-basename,dirname,realpath,readlink,md5sum,sha1sum,sha256sum,sha512sum,jq,tree,column,nl,tac,od,hexdump,strings}";
+basename,dirname,realpath,readlink,md5sum,sha1sum,sha256sum,sha512sum,jq,tree,column,nl,tac,od,hexdump,strings,\
+cd,pushd,popd}";
 
 impl Default for Policy {
     fn default() -> Self {
@@ -97,14 +98,15 @@ impl Default for Policy {
             rules: vec![
                 Rule::new(
                     Block,
-                    "rm {-r,-R,--recursive} ... {/,/*,~,~/*}",
+                    "rm {-r,-R,--recursive} ... {/,/*,~,~/\\*}",
                     "deletes the root, a top-level folder or the home folder",
                 ),
                 Rule::new(Block, "find / -delete", "deletes everything"),
                 Rule::new(Block, "{mkfs,mkfs.*,mke2fs,mkswap,wipefs,mkdosfs,mkntfs}", "formats a disk"),
-                Rule::new(Block, "dd ... of=/dev/*", "writes a device"),
-                Rule::new(Block, "shred ... /dev/*", "wipes a device"),
+                Rule::new(Block, "dd ... of=/dev/**", "writes a device"),
+                Rule::new(Block, "shred ... /dev/**", "wipes a device"),
                 Rule::new(Block, "> /dev/{sd,hd,vd,xvd,nvme,mmcblk,md,dm-,loop}*", "writes a device"),
+                Rule::new(Block, "> /dev/disk/**", "writes a device"),
                 Rule::new(Block, "@fork-bomb", "a fork bomb"),
                 Rule::new(
                     Block,
@@ -129,13 +131,38 @@ impl Default for Policy {
                     "runs commands or writes files",
                 ),
                 Rule::new(Ask, "find -delete", "deletes files"),
+                Rule::new(Ask, "sort {-o,--output}", "writes a file"),
+                Rule::new(Ask, "uniq ** **", "writes a file"),
+                Rule::new(Ask, "tree -o", "writes a file"),
+                Rule::new(Ask, "file {-C,--compile}", "writes a file"),
+                Rule::new(Ask, "rg --pre", "runs a program on each file"),
+                Rule::new(
+                    Ask,
+                    "git {--output,-c,--config-env,--git-dir,--work-tree,--exec-path}",
+                    "writes files or runs programs",
+                ),
+                Rule::new(
+                    Ask,
+                    "journalctl {--vacuum-size,--vacuum-time,--vacuum-files,--rotate,--flush,--sync,--relinquish-var,--setup-keys,--update-catalog}",
+                    "changes the journal",
+                ),
+                Rule::new(Ask, "date {-s,--set}", "sets the clock"),
+                Rule::new(Ask, "hostname **", "renames the server"),
+                Rule::new(
+                    Ask,
+                    "dmesg {-c,-C,--clear,--read-clear,-n,--console-level,-D,--console-off,-E,--console-on}",
+                    "changes the kernel log",
+                ),
+                Rule::new(Ask, "ss {-K,--kill}", "closes connections"),
+                Rule::new(Ask, "{awk,gawk,mawk,nawk}", "runs a program, which can run commands"),
+                Rule::new(Ask, "perl {-e,-E}", "runs a program"),
+                Rule::new(Ask, "python* -c", "runs a program"),
+                Rule::new(Ask, "ruby -e", "runs a program"),
+                Rule::new(Ask, "node {-e,--eval,-p,--print}", "runs a program"),
+                Rule::new(Ask, "php -r", "runs a program"),
                 Rule::new(Allow, READERS, "only reads"),
                 Rule::new(Allow, "find", "only reads"),
-                Rule::new(
-                    Allow,
-                    "git {status,log,diff,show,branch,remote,rev-parse,ls-files,blame,describe,tag}",
-                    "only reads",
-                ),
+                Rule::new(Allow, "git {status,log,diff,show,rev-parse,ls-files,blame,describe}", "only reads"),
                 Rule::new(
                     Allow,
                     "systemctl {status,is-active,is-enabled,list-units,list-timers,show,cat}",
@@ -211,13 +238,19 @@ struct Judged {
 }
 
 impl Compiled {
-    /// Judges a command line. Parsing runs on its own thread (see [`shell`]): call this from
-    /// blocking code, or through [`Compiled::judge`].
+    /// Judges a command line run in the home folder. Parsing runs on its own thread (see
+    /// [`shell`]): call this from blocking code, or through [`Compiled::judge`].
     pub fn evaluate(&self, line: &str) -> Verdict {
+        self.evaluate_in(line, None)
+    }
+
+    /// Judges a command line run in the folder `cwd` (the home folder when not given):
+    /// relative paths are read from there.
+    pub fn evaluate_in(&self, line: &str, cwd: Option<&str>) -> Verdict {
         if line.trim().is_empty() {
             return Verdict { tier: Tier::Ask, firm: true, rule: None, reason: "the command is empty".into() };
         }
-        let script = match unwrap::read(line) {
+        let script = match unwrap::read(line, cwd) {
             Ok(s) => s,
             Err(e) => {
                 return Verdict {
@@ -242,11 +275,7 @@ impl Compiled {
         for (target, shown) in &script.writes {
             judged.push(self.judge_by(
                 |p| match p {
-                    Pattern::Redirect(g) => match target.kind {
-                        rules::WordKind::Unknown => Hit::Maybe,
-                        _ if g.is_match(&target.text) => Hit::Yes,
-                        _ => Hit::No,
-                    },
+                    Pattern::Redirect(g) => target.hit(g),
                     _ => Hit::No,
                 },
                 &format!("writing a file ({shown})"),
@@ -315,14 +344,11 @@ impl Compiled {
         }
     }
 
-    /// [`Compiled::evaluate`] on a blocking thread.
-    pub async fn judge(self: std::sync::Arc<Self>, line: String) -> Verdict {
+    /// [`Compiled::evaluate_in`] on a blocking thread.
+    pub async fn judge(self: std::sync::Arc<Self>, line: String, cwd: Option<String>) -> Verdict {
         let line2 = line.clone();
-        tokio::task::spawn_blocking(move || self.evaluate(&line2)).await.unwrap_or_else(|_| Verdict {
-            tier: Tier::Ask,
-            firm: true,
-            rule: None,
-            reason: format!("the policy could not read `{line}`"),
+        tokio::task::spawn_blocking(move || self.evaluate_in(&line2, cwd.as_deref())).await.unwrap_or_else(|_| {
+            Verdict { tier: Tier::Ask, firm: true, rule: None, reason: format!("the policy could not read `{line}`") }
         })
     }
 }
@@ -384,11 +410,41 @@ mod tests {
             ("eval 'rm -rf /'", Block),
             ("watch rm -rf /", Block),
             ("su -c 'rm -rf /'", Block),
-            ("(cd / && rm -rf *)", Ask),
+            ("(cd / && rm -rf *)", Block),
+            ("cd /; cd etc; rm -rf *", Block),
+            ("cd /tmp && rm -rf *", Ask),
+            ("cd /tmp; rm -rf *", Block),
+            ("cd /tmp || rm -rf *", Block),
+            ("cd /tmp && cd / && rm -rf *", Block),
+            ("cd /tmp && cd .. && rm -rf *", Block),
+            ("cd /tmp && ls && rm -rf *", Block),
+            ("cd /tmp && { rm -rf *; }", Block),
+            ("cd /tmp && rm -rf * | cat", Ask),
+            ("rm -rf *", Block),
+            ("rm -rf build", Ask),
+            ("rm --rec -f /etc", Block),
+            ("setsid -f rm -fr ~", Block),
+            ("trap 'rm -rf /' EXIT", Block),
+            ("rm {-rf,~}", Ask),
+            ("bash <<EOF\n\\$(rm -rf /)\nEOF", Ask),
+            ("bash <<A <<B\nls\nA\nrm -rf /\nB", Ask),
+            ("bash <<'EOF'\nls\nEOF", Allow),
+            ("echo 'rm -rf /' > >(sh)", Ask),
+            ("echo rm | xargs -I'{}' '{}' -rf /", Ask),
+            ("env -vS'rm -rf /'", Ask),
+            ("X=1 ls", Ask),
+            ("./ls", Ask),
+            ("/tmp/x/ls", Ask),
+            ("/usr/bin/ls -la", Allow),
+            ("find / -{delete,name}", Ask),
+            ("f() { eval 'f|f&'; }; f", Ask),
+            ("a() { b | b & }; b() { a | a & }; a", Block),
             // Other blocked commands.
             ("mkfs.ext4 /dev/sdb1", Block),
             ("sudo mkfs -t xfs /dev/vdb", Block),
             ("dd if=/dev/zero of=/dev/sda bs=1M", Block),
+            ("dd if=/dev/zero of=/dev/disk/by-id/x", Block),
+            ("echo x > /dev/disk/by-id/x", Block),
             ("cat /dev/urandom > /dev/sda", Block),
             (":(){ :|:& };:", Block),
             ("bomb() { bomb | bomb & }; bomb", Block),
@@ -411,6 +467,20 @@ mod tests {
             ("bash -c \"$SCRIPT\"", Ask),
             ("echo \"unterminated", Ask),
             ("find . -name '*.log' -delete", Ask),
+            ("echo x >&$HOME/.bashrc", Ask),
+            ("sort -o /etc/passwd x", Ask),
+            ("uniq a /etc/passwd", Ask),
+            ("rg --pre sh x", Ask),
+            ("git log --output=/etc/x", Ask),
+            ("git -c core.pager=sh log", Ask),
+            ("git branch -D main", Ask),
+            ("awk 'BEGIN{system(\"rm -rf /\")}'", Ask),
+            ("python3 -c 'import os'", Ask),
+            ("date -s 2020-01-01", Ask),
+            ("hostname evil", Ask),
+            ("journalctl --vacuum-size=1M", Ask),
+            ("dmesg -C", Ask),
+            ("less /etc/passwd", Ask),
             // Allowed.
             ("ls -la /var/log", Allow),
             ("df -h", Allow),
@@ -421,6 +491,10 @@ mod tests {
             ("sudo journalctl -u nginx --since today", Allow),
             ("echo hello 2>&1 >/dev/null", Allow),
             ("rm -rf ./build", Ask),
+            ("sort x | uniq -c", Allow),
+            ("hostname -I", Allow),
+            ("date +%s", Allow),
+            ("cd /var/log && ls", Allow),
         ];
         assert!(cases.len() >= 40);
         for (line, want) in cases {
@@ -429,10 +503,29 @@ mod tests {
     }
 
     #[test]
+    fn relative_paths_are_judged_from_the_folder_the_command_runs_in() {
+        use Tier::{Allow, Ask, Block};
+        let policy = Policy::default().compile().expect("compiles");
+        for (line, cwd, want) in [
+            ("rm -rf *", "/", Block),
+            ("rm -rf ..", "/etc", Block),
+            ("rm -rf etc", "/", Block),
+            ("rm -rf *", "/srv/app/build", Ask),
+            ("rm -rf ../*", "/srv", Block),
+            ("cd \"$X\" && rm -rf *", "/srv/app", Ask),
+            ("echo x > sda", "/dev", Block),
+            ("ls", "/", Allow),
+        ] {
+            let v = policy.evaluate_in(line, Some(cwd));
+            assert_eq!(v.tier, want, "{line} in {cwd}: {v:?}");
+        }
+    }
+
+    #[test]
     fn a_verdict_says_which_rule_decided_and_whether_it_is_firm() {
         let policy = Policy::default().compile().expect("compiles");
         let v = policy.evaluate("sudo rm -rf /");
-        assert_eq!(v.rule.as_deref(), Some("rm {-r,-R,--recursive} ... {/,/*,~,~/*}"));
+        assert_eq!(v.rule.as_deref(), Some("rm {-r,-R,--recursive} ... {/,/*,~,~/\\*}"));
         assert!(v.firm && v.reason.contains("rm -rf /"), "{v:?}");
         let v = policy.evaluate("apt-get update");
         assert!(!v.firm && v.rule.is_none(), "only the default asks: {v:?}");

@@ -31,6 +31,10 @@ pub struct Word {
     /// Unquoted; a path normalised.
     pub text: String,
     pub kind: WordKind,
+    /// A relative path read from each folder the command may run in (`*` in `/` is `/*`).
+    pub resolved: Vec<String>,
+    /// The command may run in a folder nobody knows yet, so a relative path may be anything.
+    pub elsewhere: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +52,12 @@ impl Word {
         let kind = match dynamic {
             false => WordKind::Literal,
             true if text.contains(['$', '`']) || text.starts_with("<(") || text.starts_with(">(") => WordKind::Unknown,
+            // Brace expansion makes several words of one (`{-rf,/}`): any of them may be anything.
+            true if text.contains('{') => WordKind::Unknown,
             true => WordKind::Glob,
         };
         let text = if kind == WordKind::Unknown { text.to_owned() } else { normalise(text) };
-        Self { text, kind }
+        Self { text, kind, resolved: Vec::new(), elsewhere: false }
     }
 
     pub fn literal(text: &str) -> Self {
@@ -59,13 +65,36 @@ impl Word {
     }
 
     pub fn unknown() -> Self {
-        Self { text: "$…".into(), kind: WordKind::Unknown }
+        Self { text: "$…".into(), kind: WordKind::Unknown, resolved: Vec::new(), elsewhere: false }
     }
 
-    fn hit(&self, glob: &GlobMatcher) -> Hit {
+    /// Reads a relative path from the folders `dirs` the command may run in; `unknown`: it may
+    /// also run somewhere not known. Options, absolute paths, `key=value` and URLs stay as
+    /// they are.
+    pub fn resolve(&mut self, dirs: &[String], unknown: bool) {
+        let t = self.text.as_str();
+        let relative = self.kind != WordKind::Unknown
+            && !t.is_empty()
+            && !t.starts_with(['-', '/', '~'])
+            && !t.contains('=')
+            && !t.contains("://");
+        if !relative {
+            return;
+        }
+        self.resolved = dirs.iter().map(|d| normalise(&format!("{d}/{t}"))).collect();
+        self.elsewhere = unknown;
+    }
+
+    pub fn hit(&self, glob: &GlobMatcher) -> Hit {
         match self.kind {
             WordKind::Unknown => Hit::Maybe,
-            _ if glob.is_match(&self.text) => Hit::Yes,
+            _ if glob.is_match(&self.text)
+                || self.text.strip_prefix("./").is_some_and(|t| glob.is_match(t))
+                || self.resolved.iter().any(|r| glob.is_match(r)) =>
+            {
+                Hit::Yes
+            }
+            _ if self.elsewhere => Hit::Maybe,
             _ => Hit::No,
         }
     }
@@ -120,7 +149,12 @@ fn normalise_relative(word: &str) -> String {
             s => parts.push(s),
         }
     }
-    if parts.is_empty() { ".".to_owned() } else { parts.join("/") }
+    // A leading `./` stays: `./ls` runs the file here, not the `ls` on the PATH.
+    match (parts.is_empty(), word.starts_with("./") && parts.first() != Some(&"..")) {
+        (true, _) => ".".to_owned(),
+        (false, true) => format!("./{}", parts.join("/")),
+        (false, false) => parts.join("/"),
+    }
 }
 
 /// A command as the policy sees it: the program and its arguments, wrappers removed.
@@ -287,7 +321,10 @@ impl CommandPattern {
         for alts in &self.options {
             let found = alts.iter().any(|o| match o {
                 Opt::Short(c) => args.shorts.contains(c),
-                Opt::Long(l) => args.longs.contains(&l.as_str()),
+                // Long options may be shortened to any prefix (`--rec` is `--recursive`).
+                Opt::Long(l) => args.longs.iter().any(|a| {
+                    *a == l.as_str() || (l.starts_with("--") && a.starts_with("--") && a.len() >= 3 && l.starts_with(a))
+                }),
             });
             hit = hit.min(match (found, args.unknown) {
                 (true, _) => Hit::Yes,
@@ -366,8 +403,9 @@ mod tests {
             ("of=/dev//sda", "of=/dev/sda"),
             ("a/..", "a/.."),
             ("-rf", "-rf"),
-            ("./blocked.txt", "blocked.txt"),
-            ("./a/../b/", "b"),
+            ("./blocked.txt", "./blocked.txt"),
+            ("./a/../b/", "./b"),
+            ("./../x", "../x"),
             ("../x", "../x"),
             ("./", "."),
             ("https://example.com//x", "https://example.com//x"),

@@ -38,7 +38,8 @@ pub struct Redirect {
     /// process substitution targets it is the raw `<(…)` / `>(…)` text.
     pub target: String,
     /// Whether the target contains an expansion/substitution/glob (so its real
-    /// value is only known at run time).
+    /// value is only known at run time); for a here-document, whether its body is expanded
+    /// (unquoted delimiter, and `$`, backticks or backslashes in it).
     pub target_dynamic: bool,
     /// Here-document body (raw text), or `None` for other redirections.
     pub heredoc_body: Option<String>,
@@ -65,6 +66,9 @@ pub struct SimpleCommand {
     /// The pipeline it is a stage of (its number in this analysis, and the stage): `b` in
     /// `a | { b; c; }` is stage 1 of the pipeline, as is `c`. `None` outside pipelines.
     pub pipe: Option<(usize, usize)>,
+    /// It runs only if command `n` of this analysis succeeded: `b` in `a && b` when `a` is a
+    /// simple command on its own (not in a pipeline or a compound command).
+    pub after: Option<usize>,
 }
 
 impl SimpleCommand {
@@ -122,6 +126,7 @@ pub fn analyze_on_current_thread(script: &str) -> Result<Analysis, String> {
         inherited: Vec::new(),
         pipe: None,
         pipes: 0,
+        after: None,
     };
     w.script(script, 0)?;
     Ok(w.out)
@@ -174,6 +179,8 @@ struct Walker {
     pipe: Option<(usize, usize)>,
     /// Pipelines numbered so far.
     pipes: usize,
+    /// The command the pipeline being walked runs after, joined by `&&`.
+    after: Option<usize>,
 }
 
 /// Result of quote removal on one word.
@@ -204,15 +211,34 @@ impl Walker {
 
     fn compound_list(&mut self, list: &ast::CompoundList, depth: usize) -> Result<(), String> {
         depth_check(depth)?;
-        for ast::CompoundListItem(and_or, _sep) in &list.0 {
+        // Commands in this list do not inherit an enclosing `&&` (`a && { b; }` is not tracked).
+        let saved = self.after.take();
+        let r = list.0.iter().try_for_each(|ast::CompoundListItem(and_or, _sep)| {
+            // The previous pipeline's index when it was one simple command.
+            let mut single = self.single(&and_or.first);
             self.pipeline(&and_or.first, depth + 1)?;
             for next in &and_or.additional {
-                match next {
-                    ast::AndOr::And(p) | ast::AndOr::Or(p) => self.pipeline(p, depth + 1)?,
-                }
+                let (p, and) = match next {
+                    ast::AndOr::And(p) => (p, true),
+                    ast::AndOr::Or(p) => (p, false),
+                };
+                let this = self.single(p);
+                self.after = if and { single } else { None };
+                let r = self.pipeline(p, depth + 1);
+                self.after = None;
+                r?;
+                single = this;
             }
-        }
-        Ok(())
+            Ok(())
+        });
+        self.after = saved;
+        r
+    }
+
+    /// The index `p` will have when it is one simple command, outside any pipeline.
+    fn single(&self, p: &ast::Pipeline) -> Option<usize> {
+        (self.pipe.is_none() && matches!(p.seq.as_slice(), [ast::Command::Simple(_)]))
+            .then_some(self.out.commands.len())
     }
 
     fn pipeline(&mut self, p: &ast::Pipeline, depth: usize) -> Result<(), String> {
@@ -354,7 +380,7 @@ impl Walker {
         // inside its words.
         let idx = self.out.commands.len();
         self.out.commands.push(SimpleCommand::default());
-        let mut cmd = SimpleCommand::default();
+        let mut cmd = SimpleCommand { after: self.after, ..SimpleCommand::default() };
 
         let mut items: Vec<(bool, &ast::CommandPrefixOrSuffixItem)> = Vec::new();
         if let Some(ast::CommandPrefix(p)) = &sc.prefix {
@@ -453,7 +479,9 @@ impl Walker {
                     fd: *fd,
                     op: if h.remove_tabs { "<<-" } else { "<<" }.to_string(),
                     target: delim.text,
-                    target_dynamic: false,
+                    // An unquoted body is expanded before it is read: what a shell reading it
+                    // runs is not the text seen here.
+                    target_dynamic: h.requires_expansion && h.doc.value.contains(['$', '`', '\\']),
                     heredoc_body: Some(h.doc.value.clone()),
                 }
             }
