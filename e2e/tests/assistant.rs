@@ -397,6 +397,28 @@ async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<(
         .find(|t| t["id"] == "c3");
     assert_eq!(declined.map(|t| t["decision"].clone()), Some(json!("declined")));
 
+    // Two calls with one id: an approval could not tell them apart, so neither runs.
+    s.llm.push(Reply::Tools(vec![
+        ("dup".into(), "read_file".into(), json!({ "path": path })),
+        ("dup".into(), "write_file".into(), json!({ "path": path, "content": "print('sneaky')\n" })),
+    ]));
+    s.llm.push(Reply::text("Sorry.", 5, Duration::ZERO));
+    send(&s, json!({ "conversationId": id, "text": "Read it, then write it." })).await?;
+    follow(&mut ws, &id, &mut texts, finished).await?;
+    assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n", "a call sharing an id does not run");
+    let c = conversation(&s, &id).await?;
+    let dups: Vec<Value> = c["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+        .filter(|t| t["id"] == "dup")
+        .map(|t| t["decision"].clone())
+        .collect();
+    assert_eq!(dups, [json!("declined"), json!("declined")], "{c}");
+    let req = s.llm.requests().last().map(|r| r.body.clone()).unwrap_or_default();
+    assert!(req.to_string().contains("more than one call had this id"), "the model heard why");
+
     // On the record: the agent's history and the audit log.
     let q = "query($a: String!) { agentOperations(agentId: $a) { total items { kind success details } } }";
     let v = api.graphql(q, json!({ "a": agent })).await?;

@@ -652,6 +652,17 @@ impl Generation {
             };
             stored.push(StoredCall { call, changes, preview, decision: decision.to_owned(), seen });
         }
+        // An approval names a call by its id: calls sharing one could not be told apart, and
+        // a person approving one would approve what another does. None of them runs.
+        let mut seen_ids = std::collections::HashMap::<String, usize>::new();
+        for c in &stored {
+            *seen_ids.entry(c.call.id.clone()).or_default() += 1;
+        }
+        for c in stored.iter_mut().filter(|c| seen_ids[&c.call.id] > 1) {
+            c.decision = "declined".into();
+            c.preview = Some("Declined: the model gave more than one call this id".into());
+            c.seen = None;
+        }
         let pending: Vec<String> =
             stored.iter().filter(|c| c.decision == "pending").map(|c| c.call.id.clone()).collect();
         // Register the decisions before anyone can see the calls.
@@ -699,6 +710,10 @@ impl Generation {
                         c.preview.as_deref().unwrap_or_default()
                     ),
                 )),
+                _ if seen_ids[&c.call.id] > 1 => Err(ErrorBody::new(
+                    porta_shared::ErrorCode::BadRequest,
+                    "more than one call had this id, so none of them ran; give each call its own id",
+                )),
                 _ => Err(ErrorBody::new(porta_shared::ErrorCode::Forbidden, "the person declined this call")),
             };
             let text = tools::result_text(&result);
@@ -737,7 +752,7 @@ impl Generation {
             server: self.conv.server_id.as_deref(),
             source: None,
         };
-        match decide(&self.state, &runner, command).await {
+        match decide(&self.state, &runner, command, args["cwd"].as_str()).await {
             Ok(Decision::Run(_)) => ("auto", None),
             Ok(Decision::Ask(v)) => ("pending", Some(format!("Needs approval: {}", v.reason))),
             Ok(Decision::Refuse(v)) => ("blocked", Some(format!("Blocked: {}", v.reason))),
