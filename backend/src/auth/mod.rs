@@ -180,10 +180,19 @@ pub(crate) async fn sign_in(state: &AppState, user: &User, family: Option<&str>)
     let access = state.keys.issue(&user.id, user.token_version, Some(&family))?;
     let refresh = tokens::random_secret("prt");
     let ttl = state.config.refresh_ttl_secs;
-    state
+    let expires = now_ms() + (ttl as i64) * 1000;
+    let added = state
         .store
-        .insert_refresh(&family, &user.id, &tokens::hash_secret(&refresh), now_ms() + (ttl as i64) * 1000)
+        .insert_refresh(&family, &user.id, user.token_version, &tokens::hash_secret(&refresh), expires)
         .await?;
+    if !added {
+        // Signed out (here or everywhere) while this request was under way: the sign-out wins.
+        return Ok(clear_cookie(
+            state,
+            StatusCode::UNAUTHORIZED,
+            Some(Error::Unauthorized("this sign-in ended while it was being renewed; sign in again".into())),
+        ));
+    }
     let body = AuthResponse {
         access_token: access,
         token_type: "Bearer".into(),

@@ -251,15 +251,23 @@ impl Store {
 
     // --------------------------------------------------------- refresh tokens
 
+    /// Adds a refresh token to `family_id`, in the same statement that checks the sign-in
+    /// still stands: none of the family's tokens revoked and the user's token version still
+    /// `token_version`. False when either changed (a sign-out everywhere or a revocation that
+    /// ran while this refresh was under way), and nothing is added.
     pub async fn insert_refresh(
         &self,
         family_id: &str,
         user_id: &str,
+        token_version: i64,
         token_hash: &str,
         expires_ms: i64,
-    ) -> sqlx::Result<()> {
-        sqlx::query(
-            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_ms, expires_ms) VALUES (?, ?, ?, ?, ?, ?)",
+    ) -> sqlx::Result<bool> {
+        let r = sqlx::query(
+            "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_ms, expires_ms)
+             SELECT ?, ?, ?, ?, ?, ?
+             WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_ms IS NOT NULL)
+               AND EXISTS (SELECT 1 FROM users WHERE id = ? AND token_version = ?)",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(family_id)
@@ -267,9 +275,12 @@ impl Store {
         .bind(token_hash)
         .bind(now_ms())
         .bind(expires_ms)
+        .bind(family_id)
+        .bind(user_id)
+        .bind(token_version)
         .execute(&self.pool)
-        .await
-        .map(|_| ())
+        .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> sqlx::Result<Option<RefreshToken>> {
@@ -754,6 +765,24 @@ mod tests {
 
     fn event<'a>(action: &'a str, detail: &str) -> AuditEvent<'a> {
         AuditEvent { actor: "user:u1", action, ok: true, detail: Some(detail.into()), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn a_refresh_racing_a_sign_out_adds_no_token() {
+        let s = store().await;
+        let u = s.create_user("erin", "hash", false).await.expect("user");
+        let later = now_ms() + 60_000;
+        assert!(s.insert_refresh("fam1", &u.id, 0, "h1", later).await.expect("insert"));
+        // Signed out everywhere after the refresh read the user (version 0) but before it wrote.
+        s.end_all_sign_ins(&u.id, None).await.expect("end");
+        assert!(!s.insert_refresh("fam1", &u.id, 0, "h2", later).await.expect("insert"), "old version");
+        assert!(!s.insert_refresh("fam1", &u.id, 1, "h3", later).await.expect("insert"), "revoked family");
+        assert!(
+            s.refresh_by_hash("h2").await.expect("read").is_none() && !s.family_alive("fam1").await.expect("alive")
+        );
+        assert!(s.insert_refresh("fam2", &u.id, 1, "h4", later).await.expect("insert"), "a new sign-in works");
+        s.revoke_family("fam2").await.expect("revoke");
+        assert!(!s.insert_refresh("fam2", &u.id, 1, "h5", later).await.expect("insert"), "signed out");
     }
 
     #[tokio::test]
