@@ -38,6 +38,19 @@ pub fn account_key(name: &str) -> String {
     name.trim().to_lowercase()
 }
 
+/// The network an address is throttled as: an IPv4 address itself, an IPv6 address's /64.
+/// One IPv6 host is usually handed a whole /64, so keying by the full address would give an
+/// attacker 2^64 fresh budgets.
+pub fn network(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(_) => address,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+        },
+    }
+}
+
 /// Why an attempt may not be made now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
@@ -76,6 +89,7 @@ impl LoginLimiter {
 
     /// Counts one attempt on `account` (already [`account_key`]ed) from `address`.
     pub fn check(&self, account: &str, address: IpAddr) -> Result<(), Refused> {
+        let address = network(address);
         let now = Instant::now();
         if let Some(f) = self.map().get_mut(&(account.to_owned(), address)) {
             if let Some(until) = f.until.filter(|u| *u > now) {
@@ -97,6 +111,7 @@ impl LoginLimiter {
 
     /// A wrong password: counts towards the back-off. Returns the back-off it starts, if any.
     pub fn failed(&self, account: &str, address: IpAddr) -> Option<Duration> {
+        let address = network(address);
         let now = Instant::now();
         let mut map = self.map();
         if map.len() >= MAX_TRACKED {
@@ -129,7 +144,7 @@ impl LoginLimiter {
 
     /// The right password: this address starts afresh for this account.
     pub fn succeeded(&self, account: &str, address: IpAddr) {
-        self.map().remove(&(account.to_owned(), address));
+        self.map().remove(&(account.to_owned(), network(address)));
     }
 
     fn forget_old(map: &mut HashMap<(String, IpAddr), Failures>, now: Instant) {
@@ -196,6 +211,16 @@ mod tests {
         }
         assert!(l.check("d", a).is_err(), "the address's budget is spent");
         assert!(l.check("d", ip("10.0.0.2")).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_host_cannot_rotate_through_its_own_slash_64() {
+        let l = LoginLimiter::new(2);
+        assert!(l.check("a", ip("2001:db8:1:2::1")).is_ok());
+        assert!(l.check("a", ip("2001:db8:1:2:ffff::9")).is_ok());
+        assert!(l.check("a", ip("2001:db8:1:2:abcd::7")).is_err(), "one /64 shares one budget");
+        assert!(l.check("a", ip("2001:db8:1:3::1")).is_ok(), "the next /64 is another network");
+        assert_eq!(network(ip("::ffff:10.0.0.1")), ip("10.0.0.1"), "mapped IPv4 is IPv4");
     }
 
     #[test]
