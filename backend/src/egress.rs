@@ -222,6 +222,9 @@ impl Egress {
         reqwest::Client::builder()
             .dns_resolver(Arc::new(Resolver(self.clone())))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would make the connection to the proxy, not to
+            // the address this policy checked: the resolver above would be bypassed.
+            .no_proxy()
             .connect_timeout(connect)
             .user_agent(concat!("porta/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -376,6 +376,14 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     };
     writer.abort();
     s.detach_all();
+    // Terminals that finished opening for this link's streams but were not yet handed over:
+    // nobody can hold them now. (Opens still running see the closed channel and close theirs.)
+    opened_rx.close();
+    while let Ok(o) = opened_rx.try_recv() {
+        if let (Some(_), Ok(term)) = (o.stream, o.result) {
+            let _ = s.bridge.terminals.close(term.id);
+        }
+    }
     result
 }
 
@@ -676,6 +684,18 @@ impl Session {
             // A few at a time: each open takes a blocking thread, and a burst of hundreds
             // would park as many threads (and their stacks and heaps) for nothing.
             let _permit = OPENS.acquire().await.ok();
+            if req.deadline_ms.is_some_and(|ms| asked.elapsed() > Duration::from_millis(ms)) {
+                // The asker stopped waiting while this open queued: do not start a shell at all.
+                let waited = asked.elapsed().as_millis();
+                let result = Err(ErrorBody::new(
+                    ErrorCode::Timeout,
+                    format!(
+                        "the terminal waited {waited} ms to start, longer than the asker waits; it was not started"
+                    ),
+                ));
+                let _ = done.send(Opened { id, stream: req.stream, result });
+                return;
+            }
             let _ = tokio::task::spawn_blocking(move || open_terminal(&bridge, req, id, asked, &done)).await;
         });
     }

@@ -169,19 +169,25 @@ pub async fn credential_dies(state: &AppState, user: &AuthUser) -> &'static str 
         let left = u64::try_from(at - crate::now_ms()).unwrap_or(0);
         tokio::time::Instant::now() + std::time::Duration::from_millis(left)
     });
+    let expired = async {
+        match expiry {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(expired);
+    // Once the store stops announcing changes, only the expiry can end the credential.
+    let mut watching = true;
     loop {
         tokio::select! {
-            changed = changes.changed() => {
+            changed = changes.changed(), if watching => {
                 if changed.is_err() {
-                    std::future::pending::<()>().await;
-                }
-                if !crate::auth::api_tokens::still_valid(&state.store, &user.0.id, &user.1).await {
+                    watching = false;
+                } else if !crate::auth::api_tokens::still_valid(&state.store, &user.0.id, &user.1).await {
                     return "the credential was revoked: the token or the sign-in has ended";
                 }
             }
-            () = async { match expiry { Some(at) => tokio::time::sleep_until(at).await, None => std::future::pending().await } } => {
-                return "the access token has expired";
-            }
+            () = &mut expired => return "the access token has expired",
         }
     }
 }

@@ -72,7 +72,10 @@ pub fn start(state: AppState, spec: Spec) {
             Ok(done) => done,
             Err(e) => {
                 tracing::warn!(recording = %id, error = %e, "recording stopped early");
-                (0, Some(format!("the recording failed: {e}")))
+                // What was written before the failure stays on disk and counts against the
+                // workspace's limit: report its real size, not nothing.
+                let on_disk = tokio::fs::metadata(file(&state, &id)).await.map(|m| m.len()).unwrap_or(0);
+                (on_disk, Some(format!("the recording failed: {e}")))
             }
         };
         if let Some(why) = &stopped {
