@@ -75,7 +75,8 @@ impl Browser {
             options["mobileEmulation"] =
                 json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2.0 } });
         }
-        let caps = json!({ "goog:chromeOptions": options });
+        // The console and uncaught errors, read by `page_errors`.
+        let caps = json!({ "goog:chromeOptions": options, "goog:loggingPrefs": { "browser": "ALL" } });
         let serde_json::Value::Object(caps) = caps else { unreachable!("a JSON object literal") };
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -100,6 +101,25 @@ impl Browser {
             }
         }
         Ok(())
+    }
+
+    /// Errors the pages logged or threw since the last call (a panic in the app, an uncaught
+    /// exception, `console.error`), each as Chromium words it. Failed requests are not
+    /// counted: tests make refused requests on purpose, and the page says so itself.
+    pub async fn page_errors(&self) -> anyhow::Result<Vec<String>> {
+        let session = self.client.session_id().await?.context("no WebDriver session")?;
+        let resp = reqwest::Client::new()
+            .post(format!("{}/session/{session}/se/log", self.driver_url))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await?;
+        let body: serde_json::Value = resp.json().await?;
+        let entries = body["value"].as_array().context("ChromeDriver gave no log")?;
+        Ok(entries
+            .iter()
+            .filter(|e| e["level"] == "SEVERE" && e["source"] != "network")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect())
     }
 
     /// Where the browser saves downloads.
@@ -153,13 +173,21 @@ impl Drop for Browser {
     }
 }
 
-/// Runs a browser test body; on failure saves a screenshot named after the test first.
+/// Runs a browser test body, then fails it if any page logged an error or panicked; on
+/// failure saves a screenshot named after the test first.
 pub async fn with_screenshot_on_failure<F, Fut>(browser: &Browser, test: &str, body: F) -> anyhow::Result<()>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
-    let result = body().await;
+    let mut result = body().await;
+    if result.is_ok() {
+        // No page may panic or throw, whatever the test looked at.
+        let errors = browser.page_errors().await?;
+        if !errors.is_empty() {
+            result = Err(anyhow::anyhow!("the page logged errors:\n{}", errors.join("\n")));
+        }
+    }
     if result.is_err() {
         if let Ok(path) = browser.screenshot(&format!("failure-{test}")).await {
             eprintln!("screenshot of the failure: {}", path.display());
@@ -331,4 +359,15 @@ pub async fn editor_text(c: &Client, path: &str) -> anyhow::Result<Option<String
 pub async fn rendered_bytes(c: &Client) -> anyhow::Result<f64> {
     let v = c.execute("return window.portaRenderedBytes || 0;", vec![]).await?;
     Ok(v.as_f64().unwrap_or(0.0))
+}
+
+/// Clicks the server page's tool `css` (in `.toolbar`), as a person does: on the bar, or
+/// behind "⋯" where the bar is too narrow to show it.
+pub async fn tool(c: &Client, css: &str) -> anyhow::Result<()> {
+    let button = wait_for(c, &format!(".toolbar {css}")).await?;
+    if !button.is_displayed().await? {
+        click(c, ".toolbar button.more-tools").await?;
+    }
+    button.click().await.with_context(|| format!("clicking the tool {css}"))?;
+    Ok(())
 }

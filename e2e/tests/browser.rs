@@ -41,6 +41,15 @@ async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result
             command.starts_with(&format!("porta-bridge enroll --server {} --token pet_", backend.url)),
             "{command}"
         );
+        // The test's backend is on 127.0.0.1: the page says another machine cannot reach it.
+        let warning = c.find(Locator::Css(".enroll .warning")).await?.text().await?;
+        assert!(warning.contains(&backend.url) && warning.contains("PORTA_PUBLIC_URL"), "{warning}");
+        // One click copies the line.
+        browser.grant_clipboard().await?;
+        c.find(Locator::Css(".enroll button.copy")).await?.click().await?;
+        porta_e2e::browser::wait_text(c, ".enroll button.copy", "Copied").await?;
+        let copied = c.execute_async("navigator.clipboard.readText().then(arguments[0])", vec![]).await?;
+        assert_eq!(copied.as_str(), Some(command.as_str()), "the clipboard holds the command");
 
         // A reload keeps the session (through the refresh cookie, not a stored token).
         c.refresh().await?;
@@ -117,6 +126,48 @@ async fn the_access_token_is_renewed_silently_before_it_expires() -> anyhow::Res
         assert!(error.attr("hidden").await?.is_some(), "no error after expiry: {}", error.text().await?);
         c.find(Locator::Css("li.server[data-status=online]")).await?;
         assert!(!c.current_url().await?.as_str().contains("token"), "no token in the address");
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn going_between_pages_and_back_never_panics() -> anyhow::Result<()> {
+    use porta_e2e::browser::{click, open_server, wait_for};
+    let (backend, _bridge) = porta_e2e::browser::ui_stack(&[]).await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "navigation", || async {
+        open_server(c, &backend.url).await?;
+        for round in 0..3 {
+            // Every panel open, so that each has something to tear down.
+            for panel in ["button.files-toggle", "button.chat-toggle", "button.monitor-toggle"] {
+                click(c, panel).await?;
+            }
+            wait_for(c, ".files-pane .files-tree").await?;
+            // Back to the dashboard by the page's arrow, then by the browser's Back.
+            click(c, "a.back").await?;
+            wait_for(c, "li.server[data-status=online] a").await?;
+            for link in ["a.audit-link", "a.tokens-link", "a.alerts-link", "a.account-link", "a.team-link"] {
+                click(c, link).await?;
+                wait_for(c, "a.back").await?;
+                if round % 2 == 0 {
+                    click(c, "a.back").await?;
+                } else {
+                    c.back().await?;
+                }
+                wait_for(c, "li.server[data-status=online] a").await?;
+            }
+            click(c, "li.server[data-status=online] a").await?;
+            wait_for(c, ".tab.active[data-state=live]").await?;
+            // Every page error so far fails the test here, with the round it happened in.
+            let errors = browser.page_errors().await?;
+            anyhow::ensure!(errors.is_empty(), "round {round}: the page logged errors:\n{}", errors.join("\n"));
+        }
+        c.back().await?;
+        wait_for(c, "li.server[data-status=online] a").await?;
         Ok(())
     })
     .await;

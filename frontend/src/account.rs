@@ -35,7 +35,7 @@ pub fn AccountPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -
                     error.set(None);
                     done.set(Some("Password changed. Every other sign-in has ended.".into()));
                     for n in [current, new, again] {
-                        if let Some(i) = n.get_untracked() {
+                        if let Some(i) = n.try_get_untracked().flatten() {
                             i.set_value("");
                         }
                     }

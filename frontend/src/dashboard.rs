@@ -26,11 +26,11 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             match (list, mine) {
                 (Ok(list), Ok(mine)) => {
                     // The team shown last, if the user is still in it; else the first.
-                    let known = current.get_untracked().filter(|c| mine.iter().any(|t| &t.id == c));
+                    let known = current.try_get_untracked().flatten().filter(|c| mine.iter().any(|t| &t.id == c));
                     let pick = known.or_else(|| mine.first().map(|t| t.id.clone()));
                     team_list.set(mine);
                     servers.set(list);
-                    if pick != current.get_untracked() {
+                    if pick != current.try_get_untracked().flatten() {
                         current.set(pick);
                     }
                     set_error.set(None);
@@ -289,14 +289,68 @@ fn plural(n: u64, unit: &str) -> String {
 #[component]
 fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
     let minutes = ((enrollment.expires_at_ms - js_sys::Date::now()) / 60_000.0).max(0.0).round();
+    let local = loopback_server(&enrollment.command);
+    let copied = RwSignal::new(None::<bool>);
+    let command = StoredValue::new(enrollment.command.clone());
+    let copy = move |_| {
+        spawn_local(async move {
+            let ok = crate::terminal::copy(&command.get_value()).await;
+            copied.set(Some(ok));
+        });
+    };
     view! {
         <section class="enroll">
             <p>"Run this on the new server (the token works once, for " {minutes} " minutes):"</p>
-            <pre class="command">{enrollment.command}</pre>
+            {local.map(|url| view! {
+                <p class="warning" role="alert">
+                    "This address, " <code>{url}</code> ", only works on this machine: another server cannot reach it. "
+                    "Start Porta with " <code>"PORTA_PUBLIC_URL"</code> " set to an address your servers can reach "
+                    "(such as https://porta.example.com), then add the server."
+                </p>
+            })}
+            <div class="command-row">
+                <pre class="command">{enrollment.command}</pre>
+                <button class="secondary copy" on:click=copy aria-label="Copy the command">
+                    {move || match copied.get() {
+                        None => "Copy",
+                        Some(true) => "Copied",
+                        Some(false) => "Select and copy it: the browser refused",
+                    }}
+                </button>
+            </div>
             <details>
                 <summary>"Install as a systemd service instead"</summary>
                 <pre class="snippet">{enrollment.install_snippet}</pre>
             </details>
         </section>
+    }
+}
+
+/// The backend's address in an enrolment command when only this machine can reach it.
+fn loopback_server(command: &str) -> Option<String> {
+    let url = command.split_whitespace().skip_while(|w| *w != "--server").nth(1)?;
+    let host = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = host.split('/').next().unwrap_or_default();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let local = name == "localhost" || name.ends_with(".localhost") || name == "::1" || name.starts_with("127.");
+    local.then(|| url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_server;
+
+    #[test]
+    fn an_address_only_this_machine_reaches_is_named() {
+        let cmd = |u: &str| format!("porta-bridge enroll --server {u} --token pet_x");
+        for local in ["http://127.0.0.1:8111", "http://localhost:8111", "http://[::1]:8111", "https://127.9.9.9/"] {
+            assert!(loopback_server(&cmd(local)).is_some(), "{local}");
+        }
+        for remote in ["https://porta.example.com", "http://10.0.0.5:8111", "http://[2001:db8::1]:8111"] {
+            assert_eq!(loopback_server(&cmd(remote)), None, "{remote}");
+        }
     }
 }

@@ -136,6 +136,10 @@ pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>,
             Ok(c) => c,
             Err(e) => return error.set(Some(e)),
         };
+        // The page may have been left while the recording downloaded.
+        if !alive_load.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         let Some(el) = host.get_untracked() else { return };
         let l = look.get_untracked();
         let term = Xterm::new(&el, l.theme(), l.font_size, Callbacks::none());

@@ -91,7 +91,7 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                     copied.set(false);
                     created.set(Some(made));
                     error.set(None);
-                    if let Some(i) = name.get_untracked() {
+                    if let Some(i) = name.try_get_untracked().flatten() {
                         i.set_value("");
                     }
                     load();

@@ -115,7 +115,7 @@ pub fn ChatPanel(
     let reload = move |id: String| {
         spawn_local(async move {
             match api::conversation(&token(), &id).await {
-                Ok(detail) if current.get_untracked().as_deref() == Some(id.as_str()) => {
+                Ok(detail) if current.try_get_untracked().flatten().as_deref() == Some(id.as_str()) => {
                     running.set(detail.conversation.running);
                     if !detail.conversation.running {
                         live.set(None);
@@ -342,7 +342,7 @@ pub fn ChatPanel(
         spawn_local(async move {
             match api::delete(&token(), &id).await {
                 Ok(_) => {
-                    if current.get_untracked().as_deref() == Some(id.as_str()) {
+                    if current.try_get_untracked().flatten().as_deref() == Some(id.as_str()) {
                         open(None);
                     }
                     load_list();

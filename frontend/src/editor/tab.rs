@@ -321,7 +321,7 @@ impl EditorTab {
                         w.mark_saved(version);
                     }
                     tab.notice.set(None);
-                    if tab.comparing.get_untracked() == Some(Compare::Disk) {
+                    if tab.comparing.try_get_untracked().flatten() == Some(Compare::Disk) {
                         tab.close_compare();
                     }
                 }
@@ -443,9 +443,9 @@ impl EditorTab {
             if tab.sha256.borrow().as_deref() == Some(sha.as_str()) {
                 return;
             }
-            if tab.dirty.get_untracked() {
+            if tab.dirty.try_get_untracked().unwrap_or(false) {
                 // Already deciding about a conflict: that question covers this change too.
-                if tab.notice.get_untracked() != Some(Notice::Conflict) {
+                if tab.notice.try_get_untracked().flatten() != Some(Notice::Conflict) {
                     tab.notice.set(Some(Notice::Changed));
                 }
             } else {

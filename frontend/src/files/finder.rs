@@ -98,14 +98,14 @@ pub fn FinderPanel(
         spawn_local(async move {
             // Typing quickly asks once, for what was typed last.
             crate::browser::sleep(80).await;
-            if asked.get_value() != ticket {
+            if asked.try_get_value() != Some(ticket) {
                 return;
             }
-            let c = conn.get_value();
+            let (Some(c), Some(server)) = (conn.try_get_value(), server.try_get_value()) else { return };
             let found = match mode {
                 Mode::Files => {
                     let req = FsFind { path: root.clone(), query: q, hidden: false, limit: Some(50) };
-                    c.call(OnServer { server: server.get_value(), req }).await.map(|f| {
+                    c.call(OnServer { server: server.clone(), req }).await.map(|f| {
                         let more = if f.truncated { " (stopped early: search a smaller folder)" } else { "" };
                         let note = format!("{} of {} files{more}", f.matches.len(), f.scanned);
                         let hits = f.matches.into_iter().map(|m| Hit { path: m.path, line: None, text: String::new() });
@@ -116,12 +116,12 @@ pub fn FinderPanel(
                     let req = FsSearch {
                         path: root.clone(),
                         pattern: q,
-                        regex: regex.get_untracked(),
-                        case_sensitive: case.get_untracked(),
+                        regex: regex.try_get_untracked().unwrap_or(false),
+                        case_sensitive: case.try_get_untracked().unwrap_or(false),
                         hidden: false,
                         limit: Some(300),
                     };
-                    c.call(OnServer { server: server.get_value(), req }).await.map(|r| {
+                    c.call(OnServer { server: server.clone(), req }).await.map(|r| {
                         let more = if r.truncated { " (more left out: narrow the search)" } else { "" };
                         let lines = if r.hits.len() == 1 { "line" } else { "lines" };
                         let note = format!("{} {lines} in {} files searched{more}", r.hits.len(), r.files);
@@ -134,7 +134,7 @@ pub fn FinderPanel(
                     })
                 }
             };
-            if asked.get_value() != ticket {
+            if asked.try_get_value() != Some(ticket) {
                 return;
             }
             match found {

@@ -189,7 +189,9 @@ pub fn FileTree(
         }
         spawn_local(async move {
             let info = conn.get_value().call(OnServer { server: server.get_value(), req: SysInfoRequest {} }).await;
-            ctx.tree().start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()));
+            // The panel may have closed while the answer was on its way.
+            let Some(tree) = ctx.tree.try_get_value() else { return };
+            tree.start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()));
         });
     });
     on_cleanup(move || ctx.tree.with_value(|t| t.close_all()));

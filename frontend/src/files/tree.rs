@@ -268,7 +268,7 @@ impl Tree {
             let req = tree.on(FsList { path: folder.path.clone(), hidden: tree.hidden.get_untracked() });
             let listed = tree.conn.call(req).await.map(|l| l.entries).map_err(|e| e.message);
             // A failed re-list keeps what was shown; a failed first list says why.
-            if listed.is_ok() || folder.entries.with_untracked(Option::is_none) {
+            if listed.is_ok() || folder.entries.try_with_untracked(Option::is_none).unwrap_or(false) {
                 folder.entries.set(Some(listed));
             }
         });

@@ -93,7 +93,8 @@ pub fn WorkspaceAssistant(
                 Err(e) => error.set(Some(e)),
             }
             let q = format!("query($w: String!) {{ agents(workspaceId: $w) {{ {AGENT} }} }}");
-            match graphql::<Vec<Agent>>(&token(), &q, json!({ "w": ws.get_value() }), "agents").await {
+            let Some(w) = ws.try_get_value() else { return };
+            match graphql::<Vec<Agent>>(&token(), &q, json!({ "w": w }), "agents").await {
                 Ok(a) => agents.set(a),
                 Err(e) => error.set(Some(e)),
             }
