@@ -54,6 +54,8 @@ export class PortaTerm {
       const w = window.open();
       if (w) { w.opener = null; w.location.href = uri; }
     }));
+    this.replaying = 0;
+    this.quietDuringReplay();
     this.term.onData(onData);
     this.term.onBinary((s) => onData(s));
     this.term.onResize(({ cols, rows }) => onResize(cols, rows));
@@ -70,6 +72,32 @@ export class PortaTerm {
     this.observer = new ResizeObserver(() => this.fitSoon());
     this.observer.observe(parent);
     this.fitSoon();
+  }
+
+  // Output written again (after a reload or a reconnect) was answered when it first ran.
+  // Its queries must not be answered again: the answers would reach the program as input it
+  // never asked for (`^[[?1;2c` in a shell, a stray `y` in vim). Each handler below claims
+  // its sequence while replayed output is parsed, and otherwise leaves it to xterm.js.
+  quietDuringReplay() {
+    const quiet = () => this.replaying > 0;
+    const p = this.term.parser;
+    const csi = [
+      { final: "c" }, { prefix: ">", final: "c" }, { prefix: "=", final: "c" }, // device attributes
+      { final: "n" }, { prefix: "?", final: "n" }, // status and cursor position reports
+      { intermediates: "$", final: "p" }, { prefix: "?", intermediates: "$", final: "p" }, // mode reports
+      { prefix: ">", final: "q" }, // terminal version
+      { final: "t" }, // window reports
+      { prefix: "?", final: "u" }, // keyboard protocol query
+    ];
+    for (const id of csi) p.registerCsiHandler(id, quiet);
+    for (const id of [{ intermediates: "$", final: "q" }, { intermediates: "+", final: "q" }]) {
+      p.registerDcsHandler(id, quiet); // setting and capability queries
+    }
+    // Colour queries (OSC 4/10/11/12 with `?`) are answered; setting colours is not a query.
+    for (const code of [4, 10, 11, 12]) p.registerOscHandler(code, (data) => quiet() && data.includes("?"));
+    // A clipboard write (OSC 52) happened when the output first ran. (Bells and title
+    // changes have no effect on this page: it does not listen to onBell or onTitleChange.)
+    p.registerOscHandler(52, quiet);
   }
 
   fitSoon() {
@@ -89,9 +117,15 @@ export class PortaTerm {
   }
 
   // `data` is a Uint8Array; `onRendered(data.length)` follows once xterm.js has parsed it.
-  write(data) {
+  // `replay`: output shown before (see `quietDuringReplay`). xterm.js parses writes in order
+  // and calls each one's callback before parsing the next, so the count is exact.
+  write(data, replay) {
     const n = data.length;
-    this.term.write(data, () => this.onRendered(n));
+    if (replay) this.replaying++;
+    this.term.write(data, () => {
+      if (replay) this.replaying--;
+      this.onRendered(n);
+    });
   }
 
   // Text the app itself writes (notices); not counted as rendered output.

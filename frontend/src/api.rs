@@ -68,8 +68,11 @@ impl Server {
 
 const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role";
 
+/// What a request that got no answer at all says. The browser's own words ("TypeError:
+/// Failed to fetch") mean nothing to a person; they go to the console for whoever debugs.
 fn unreachable_backend(e: gloo_net::Error) -> String {
-    format!("cannot reach Porta ({e})")
+    leptos::logging::warn!("a request to Porta got no answer: {e}");
+    "cannot reach Porta: the network or Porta is down".to_owned()
 }
 
 /// The message of a non-2xx answer.

@@ -21,6 +21,9 @@ use super::keys::{self, Key, Mods};
 use super::xterm::{Callbacks, Xterm};
 use crate::conn::{Conn, StreamSink};
 
+/// Most bytes typed while reconnecting that are kept to send once back (a paste's worth).
+const MAX_UNSENT: usize = 64 * 1024;
+
 /// What a tab shows besides its output.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Status {
@@ -62,6 +65,12 @@ pub struct TermTab {
     term: Cell<Option<TermId>>,
     stream: Cell<Option<StreamId>>,
     flow: RefCell<Flow>,
+    /// Output before this offset had been produced when the stream attached: it is replayed.
+    replay_end: Cell<u64>,
+    /// The socket (its `epoch`) the stream was attached on; input waits for the next one.
+    attached_epoch: Cell<u64>,
+    /// Keys typed while the socket was down, sent once the terminal is attached again.
+    unsent: RefCell<Vec<u8>>,
     xterm: RefCell<Option<Xterm>>,
     page: Page,
 }
@@ -109,6 +118,9 @@ impl TermTab {
             term: Cell::new(existing.map(|i| i.term)),
             stream: Cell::new(None),
             flow: RefCell::new(Flow::default()),
+            replay_end: Cell::new(0),
+            attached_epoch: Cell::new(0),
+            unsent: RefCell::new(Vec::new()),
             xterm: RefCell::new(None),
             page,
         })
@@ -187,6 +199,7 @@ impl TermTab {
     fn attached(self: &Rc<Self>, o: StreamOpened) {
         self.term.set(Some(o.info.term));
         self.flow.borrow_mut().attached();
+        self.replay_end.set(o.info.end);
         if self.carry_title.take() {
             self.rename(self.title.get_untracked());
         } else if !self.named.get() && o.info.title.is_none() {
@@ -199,8 +212,13 @@ impl TermTab {
             self.status.set(Status::Live);
         }
         self.stream.set(Some(o.stream));
+        self.attached_epoch.set(self.conn.epoch().get_untracked());
         let weak: Weak<dyn StreamSink> = Rc::downgrade(&(self.clone() as Rc<dyn StreamSink>));
         self.conn.register(o.stream, weak);
+        let unsent = std::mem::take(&mut *self.unsent.borrow_mut());
+        if !unsent.is_empty() && o.info.exit.is_none() {
+            self.conn.send_frame(FrameKind::TermInput, o.stream, 0, &unsent);
+        }
         // The terminal may have another size than this pane (opened elsewhere, or before a
         // reload at another window size).
         let size = self.size();
@@ -250,8 +268,17 @@ impl TermTab {
         if self.page.read_only.get_untracked() {
             return;
         }
-        if let Some(stream) = self.stream.get() {
-            self.conn.send_frame(FrameKind::TermInput, stream, 0, bytes);
+        let live = self.conn.is_open() && self.attached_epoch.get() == self.conn.epoch().get_untracked();
+        match self.stream.get() {
+            Some(stream) if live => self.conn.send_frame(FrameKind::TermInput, stream, 0, bytes),
+            // Reconnecting: keep what is typed (up to a limit) for when the terminal is back.
+            _ if matches!(self.status.get_untracked(), Status::Exited(_) | Status::Ended(_)) => {}
+            _ => {
+                let mut unsent = self.unsent.borrow_mut();
+                if unsent.len() + bytes.len() <= MAX_UNSENT {
+                    unsent.extend_from_slice(bytes);
+                }
+            }
         }
     }
 
@@ -418,7 +445,7 @@ impl TermTab {
             x.notice(&format!("{} of output were dropped here", bytes(lost)), false);
         }
         let data = if skip > 0 { payload.subarray(skip as u32, len as u32) } else { payload };
-        x.write(&data);
+        x.write(&data, seq + (skip as u64) < self.replay_end.get());
     }
 
     fn write_gap(&self, to: u64) {

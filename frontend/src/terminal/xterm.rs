@@ -20,7 +20,7 @@ extern "C" {
     ) -> JsTerm;
 
     #[wasm_bindgen(method, js_class = PortaTerm)]
-    fn write(this: &JsTerm, data: &Uint8Array);
+    fn write(this: &JsTerm, data: &Uint8Array, replay: bool);
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = writeNotice)]
     fn write_notice(this: &JsTerm, text: &str);
     #[wasm_bindgen(method, js_class = PortaTerm)]
@@ -118,8 +118,10 @@ impl Xterm {
     }
 
     /// Writes output; a `rendered` callback follows once xterm.js has parsed it.
-    pub fn write(&self, data: &Uint8Array) {
-        self.js.write(data);
+    /// Writes output. `replay`: output shown before (after a reload or a reconnect), whose
+    /// queries were answered when it first ran and must not be answered again.
+    pub fn write(&self, data: &Uint8Array, replay: bool) {
+        self.js.write(data, replay);
     }
 
     /// Writes a line of our own (a notice), dimmed, on a line of its own. With `counted`
@@ -127,7 +129,7 @@ impl Xterm {
     pub fn notice(&self, text: &str, counted: bool) {
         let line = format!("\r\n\x1b[2m[{text}]\x1b[0m\r\n");
         if counted {
-            self.js.write(&Uint8Array::from(line.as_bytes()));
+            self.js.write(&Uint8Array::from(line.as_bytes()), false);
         } else {
             self.js.write_notice(&line);
         }
