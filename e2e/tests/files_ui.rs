@@ -248,7 +248,7 @@ async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow:
     let result = with_screenshot_on_failure(&browser, "files_finder", || async {
         open_server(c, &backend.url).await?;
         // Go to file: a fuzzy name finds it; Enter opens it.
-        wait_for(c, "button.quick-open").await?.click().await?;
+        porta_e2e::browser::tool(c, "button.quick-open").await?;
         wait_for(c, ".finder:not([hidden]) .finder-input").await?;
         type_keys(c, "plantarg").await?;
         let hit = wait_for(c, ".finder-item.chosen[data-path='project/src/deep/planted_target.rs']").await?;
@@ -275,7 +275,7 @@ async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow:
         }
         browser.screenshot("editor-at-line").await?;
         // Nothing found says so.
-        wait_for(c, "button.search-files").await?.click().await?;
+        porta_e2e::browser::tool(c, "button.search-files").await?;
         c.find(Locator::Css(".finder-input")).await?.send_keys("zzz_not_anywhere").await?;
         let note = wait_for(c, ".finder-note").await?;
         let deadline = tokio::time::Instant::now() + SHORT;

@@ -206,6 +206,23 @@ async fn a_project_is_made_from_a_starter_and_deleted_in_the_browser() -> anyhow
         c.find(Locator::Css(".show-deleted input")).await?.click().await?;
         wait_for(c, "li.project[data-name=shop][data-deleted=true] button.project-delete").await?.click().await?;
         wait_for(c, "li.project[data-name=shop][data-deleted=false]").await?;
+
+        // The browser checks the name as the server does: "My Project" is not one.
+        let name = c.find(Locator::Css("input[name=project-name]")).await?;
+        name.clear().await?;
+        name.send_keys("My Project").await?;
+        let valid = "return document.querySelector('input[name=project-name]').checkValidity()";
+        assert_eq!(c.execute(valid, vec![]).await?, serde_json::json!(false), "the pattern works");
+        // A project can live anywhere on the server: here, a folder outside projects/.
+        name.clear().await?;
+        name.send_keys("elsewhere").await?;
+        c.find(Locator::Css("select[name=project-kind]")).await?.select_by_value("empty").await?;
+        let place = bridge.dir.path().join("work/elsewhere");
+        c.find(Locator::Css("input[name=project-path]")).await?.send_keys(&place.to_string_lossy()).await?;
+        c.find(Locator::Css(".project-form button[type=submit]")).await?.click().await?;
+        let row = wait_for(c, "li.project[data-name=elsewhere]").await?;
+        assert!(row.text().await?.contains(&*place.to_string_lossy()), "{}", row.text().await?);
+        assert!(place.is_dir(), "the folder was made where asked");
         Ok(())
     })
     .await;

@@ -133,7 +133,7 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
         // Search the scrollback: a match is found, a missing word is marked as such.
         run_command(c, "echo needle-$((3*3))").await?;
         wait_for_text(c, "\nneedle-9", SHORT).await?;
-        c.find(Locator::Css("button.tool[aria-label=Search]")).await?.click().await?;
+        porta_e2e::browser::tool(c, "button.tool[aria-label=Search]").await?;
         let search = c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar:not([hidden]) input")).await?;
         search.send_keys(&format!("needle-9{}", char::from(Key::Enter))).await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar input:not(.missing)")).await?;
@@ -185,7 +185,7 @@ async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<
         run_command(c, "yes | head -c 50000000; echo flood-$((6*7))").await?;
         // While it runs, the page still answers: the font gets larger on a click.
         let before = c.execute("return document.querySelector('.pane.active .xterm-rows').style.fontSize || getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
-        c.find(Locator::Css("button.tool[aria-label='Larger text']")).await?.click().await?;
+        porta_e2e::browser::tool(c, "button.tool[aria-label='Larger text']").await?;
         let after = c.execute("return getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
         assert_ne!(before, after, "the page reacts during the flood");
         wait_for_text(c, "\nflood-42", Duration::from_secs(240)).await?;
@@ -287,6 +287,47 @@ async fn resizing_the_window_resizes_the_terminal() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
+async fn a_reload_never_types_what_the_user_did_not() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "replay_quiet", || async {
+        open_server(c, &backend.url).await?;
+        // A device-attributes query: xterm.js answers it, and `cat -v` shows the answer (the
+        // terminal's echo of it, then cat's copy).
+        run_command(c, "printf '\\033[c'; cat -v").await?;
+        // The answer waits in cat's line: Enter sends it, and cat prints it after the echo.
+        wait_for_text(c, "?1;2c", SHORT).await?;
+        run_command(c, "").await?;
+        let text = wait_for_text(c, "?1;2c\n^[[?1;2c", SHORT).await?;
+        let answered = text.matches("?1;2c").count();
+        for round in 1..=2 {
+            c.refresh().await?;
+            c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab.active[data-state=live]")).await?;
+            // A line typed now arrives after anything the replay could have sent.
+            let mark = format!("mark{round}");
+            run_command(c, &mark).await?;
+            // Shown twice (the echo, then cat's copy). An answer the replay sent would be on
+            // the same line, before the mark.
+            let deadline = tokio::time::Instant::now() + SHORT;
+            let text = loop {
+                let text = terminal_text(c).await?;
+                if text.matches(&mark).count() >= 2 {
+                    break text;
+                }
+                anyhow::ensure!(tokio::time::Instant::now() < deadline, "{mark} never came back:\n{text}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            assert_eq!(text.matches("?1;2c").count(), answered, "the replayed query was answered again:\n{text}");
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
 async fn a_lost_connection_shows_reconnecting_and_recovers_with_the_output() -> anyhow::Result<()> {
     // The browser reaches the backend through a proxy the test can cut; the proxy's address
     // must be an allowed origin, so it is bound before the backend starts.
@@ -308,11 +349,17 @@ async fn a_lost_connection_shows_reconnecting_and_recovers_with_the_output() -> 
         assert!(state.text().await?.contains("Reconnecting"), "{}", state.text().await?);
         // The output comes while the page is cut off...
         tokio::time::sleep(Duration::from_secs(4)).await;
+        // ...and the banner speaks plainly meanwhile, not in the browser's internals.
+        let said = c.find(Locator::Css(".link-state")).await?.text().await?;
+        assert!(said.starts_with("Reconnecting") && !said.contains("Error"), "{said}");
+        // What is typed meanwhile is kept and sent once the terminal is back.
+        run_command(c, "echo typed-offline-$((5*5))").await?;
         proxy.set_accepting(true);
         // ...and is there, once, when the page is back by itself.
         let text = wait_for_text(c, "\nduring-42", Duration::from_secs(60)).await?;
         assert_eq!(text.matches("\nduring-42").count(), 1, "nothing lost or repeated:\n{text}");
         c.wait().at_most(SHORT).for_element(Locator::Css(".link-state[hidden]")).await?;
+        wait_for_text(c, "\ntyped-offline-25", SHORT).await?;
         run_command(c, "echo back-$((1+2))").await?;
         wait_for_text(c, "\nback-3", SHORT).await?;
         Ok(())
@@ -439,9 +486,9 @@ async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
         wait_for_text(c, "\ncopy-me-42", SHORT).await?;
         // A double-click selects the word; Copy puts it on the clipboard, Paste types it.
         click_row(c, "copy-me-42", 2).await?;
-        c.find(Locator::Css("button.tool[aria-label=Copy]")).await?.click().await?;
+        porta_e2e::browser::tool(c, "button.tool[aria-label=Copy]").await?;
         type_in_terminal(c, "echo pasted-").await?;
-        c.find(Locator::Css("button.tool[aria-label=Paste]")).await?.click().await?;
+        porta_e2e::browser::tool(c, "button.tool[aria-label=Paste]").await?;
         wait_for_text(c, "echo pasted-copy-me-42", SHORT).await?;
         type_in_terminal(c, &char::from(Key::Enter).to_string()).await?;
         wait_for_text(c, "\npasted-copy-me-42", SHORT).await?;
@@ -465,4 +512,86 @@ async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
 
 fn rand_suffix() -> u32 {
     (uuid::Uuid::new_v4().as_u128() % 1_000_000) as u32
+}
+
+/// Whether a person can reach the element `css`: it has a size, its middle is on screen and
+/// nothing covers it there. "ok", or what is wrong.
+async fn reachable(c: &Client, css: &str) -> anyhow::Result<String> {
+    let v = c
+        .execute(
+            "const el = document.querySelector(arguments[0]);
+             if (!el) return 'missing';
+             const r = el.getBoundingClientRect();
+             if (r.width < 1 || r.height < 1) return 'no size';
+             const x = r.left + r.width / 2, y = r.top + r.height / 2;
+             if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return 'off screen';
+             const top = document.elementFromPoint(x, y);
+             return top === el || el.contains(top) ? 'ok' : 'covered by ' + (top ? top.className : 'nothing');",
+            vec![serde_json::json!(css)],
+        )
+        .await?;
+    Ok(v.as_str().unwrap_or("?").to_owned())
+}
+
+/// Every control of the server page's bar can be reached: the tabs, "+", the panels' toggles,
+/// and each tool, on the bar or behind "⋯".
+async fn bar_is_reachable(c: &Client, width: u32) -> anyhow::Result<()> {
+    for css in
+        [".tabs .tab.active", "button.new-tab", "button.files-toggle", "button.chat-toggle", "button.monitor-toggle"]
+    {
+        let r = reachable(c, css).await?;
+        anyhow::ensure!(r == "ok", "at {width} px, {css}: {r}");
+    }
+    let strip = c.execute("return document.querySelector('.tabs').clientWidth", vec![]).await?;
+    anyhow::ensure!(strip.as_f64().unwrap_or(0.0) >= 100.0, "at {width} px the tab strip is {strip} px wide");
+    let folded = reachable(c, ".toolbar .quick-open").await? != "ok";
+    if folded {
+        c.find(Locator::Css("button.more-tools")).await?.click().await?;
+    }
+    for css in [".toolbar .quick-open", ".toolbar .search-files", ".toolbar [aria-label='Larger text']"] {
+        let r = reachable(c, css).await?;
+        anyhow::ensure!(r == "ok", "at {width} px (tools folded: {folded}), {css}: {r}");
+    }
+    if folded {
+        // A choice closes the menu.
+        c.find(Locator::Css(".toolbar [aria-label='Larger text']")).await?.click().await?;
+        anyhow::ensure!(reachable(c, ".toolbar .quick-open").await? != "ok", "the menu closed after a choice");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(1440, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "narrow_bar", || async {
+        open_server(c, &backend.url).await?;
+        for n in 2..=6 {
+            c.find(Locator::Css("button.new-tab")).await?.click().await?;
+            let css = format!(".tabs .tab:nth-child({n}).active[data-state=live]");
+            c.wait().at_most(SHORT).for_element(Locator::Css(&css)).await?;
+        }
+        c.find(Locator::Css("button.chat-toggle")).await?.click().await?;
+        for width in [1440, 1280, 1024, 900, 760] {
+            c.set_window_size(width, 900).await?;
+            bar_is_reachable(c, width).await?;
+        }
+        browser.screenshot("narrow-bar-900").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result?;
+
+    // A phone: the narrowest screen in use.
+    let phone = Browser::start(360, 740).await?;
+    let c = &phone.client;
+    let result = with_screenshot_on_failure(&phone, "narrow_bar_phone", || async {
+        open_server(c, &backend.url).await?;
+        bar_is_reachable(c, 360).await
+    })
+    .await;
+    phone.close().await;
+    result
 }

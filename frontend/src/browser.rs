@@ -50,3 +50,18 @@ pub fn ws_origin() -> String {
     let scheme = if location.protocol().is_ok_and(|p| p == "https:") { "wss:" } else { "ws:" };
     format!("{scheme}//{}", location.host().unwrap_or_default())
 }
+
+/// Scrolls the tab strip so that its active tab is in view (tabs added at the end, or a
+/// narrower window, can leave it outside the visible part of the strip).
+pub fn reveal_active_tab() {
+    let Some(doc) = window().document() else { return };
+    let Ok(Some(tab)) = doc.query_selector(".tabs .tab.active") else { return };
+    let Some(strip) = tab.parent_element() else { return };
+    let (t, s) = (tab.get_bounding_client_rect(), strip.get_bounding_client_rect());
+    let left = strip.scroll_left();
+    if t.left() < s.left() {
+        strip.set_scroll_left(left - (s.left() - t.left()).ceil() as i32);
+    } else if t.right() > s.right() {
+        strip.set_scroll_left(left + (t.right() - s.right()).ceil() as i32);
+    }
+}

@@ -47,17 +47,20 @@ struct Spec {
     /// `empty`, `git`, or a template's name.
     kind: String,
     git_url: String,
+    /// The folder, absolute or under home; empty for `projects/<name>`.
+    path: String,
 }
 
 async fn create(token: &str, workspace: &str, s: Spec) -> Result<Project, String> {
     let q = format!(
-        "mutation($w: String!, $s: String!, $n: String!, $t: String, $g: String) {{
-            createProject(workspaceId: $w, serverId: $s, name: $n, template: $t, gitUrl: $g) {{ {FIELDS} }}
+        "mutation($w: String!, $s: String!, $n: String!, $t: String, $g: String, $p: String) {{
+            createProject(workspaceId: $w, serverId: $s, name: $n, template: $t, gitUrl: $g, path: $p) {{ {FIELDS} }}
         }}"
     );
     let template = (s.kind != "empty" && s.kind != "git").then_some(s.kind.as_str());
     let git = (s.kind == "git").then_some(s.git_url.as_str());
-    let vars = json!({ "w": workspace, "s": s.server, "n": s.name, "t": template, "g": git });
+    let path = Some(s.path.trim()).filter(|p| !p.is_empty());
+    let vars = json!({ "w": workspace, "s": s.server, "n": s.name, "t": template, "g": git, "p": path });
     graphql(token, &q, vars, "createProject").await
 }
 
@@ -100,7 +103,7 @@ pub fn WorkspaceProjects(
                 Ok(l) => projects.set(l),
                 Err(e) => error.set(Some(e)),
             }
-            if kinds.with_untracked(Vec::is_empty) {
+            if kinds.try_with_untracked(Vec::is_empty).unwrap_or(false) {
                 if let Ok(t) = templates(&token).await {
                     kinds.set(t);
                 }
@@ -115,6 +118,7 @@ pub fn WorkspaceProjects(
     let (name, set_name) = signal(String::new());
     let (kind, set_kind) = signal("empty".to_owned());
     let (git_url, set_git_url) = signal(String::new());
+    let (path, set_path) = signal(String::new());
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let Some(token) = token() else { return };
@@ -123,6 +127,7 @@ pub fn WorkspaceProjects(
             name: name.get_untracked(),
             kind: kind.get_untracked(),
             git_url: git_url.get_untracked(),
+            path: path.get_untracked(),
         };
         busy.set(true);
         error.set(None);
@@ -131,6 +136,7 @@ pub fn WorkspaceProjects(
                 Ok(_) => {
                     form_open.set(false);
                     set_name.set(String::new());
+                    set_path.set(String::new());
                     load();
                 }
                 Err(e) => error.set(Some(e)),
@@ -206,9 +212,16 @@ pub fn WorkspaceProjects(
             <form class="project-form" hidden=move || !form_open.get() on:submit=submit>
                 <label>
                     "Name"
-                    <input name="project-name" required maxlength="64" pattern="[a-z][a-z0-9_-]*"
+                    <input name="project-name" required maxlength="64" pattern="[a-z][a-z0-9_\\-]*"
                         title="lowercase letters, digits, - and _, starting with a letter"
                         prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
+                </label>
+                <label>
+                    "Location"
+                    <input name="project-path" maxlength="1024"
+                        placeholder=move || { let n = name.get(); format!("projects/{}", if n.is_empty() { "<name>" } else { n.as_str() }) }
+                        title="a folder under the home folder, or an absolute path such as /srv/app"
+                        prop:value=path on:input=move |ev| set_path.set(event_target_value(&ev)) />
                 </label>
                 <label>
                     "Server"

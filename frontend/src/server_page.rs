@@ -169,7 +169,12 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         error.set(None);
         spawn_local(async move {
             let conn = conn_ref.get_value();
-            match terminal::list(&conn, &id.get_value()).await {
+            let listed = terminal::list(&conn, &id.get_value()).await;
+            // The page may have been left while the list was on its way.
+            if id.is_disposed() {
+                return;
+            }
+            match listed {
                 Ok(mut list) => {
                     prefs::sort_by_saved(&mut list, &prefs::tab_order(&id.get_value()), |t| t.term);
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
@@ -231,7 +236,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 tab.focus();
             }
         });
+        // Once the strip shows the change.
+        leptos::leptos_dom::helpers::request_animation_frame(crate::browser::reveal_active_tab);
     });
+    let reveal = window_event_listener(leptos::ev::resize, |_| crate::browser::reveal_active_tab());
+    on_cleanup(move || reveal.remove());
     Effect::new(move |_| {
         let l = look.get();
         prefs::save_look(l);
@@ -402,16 +411,17 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <For each=editor_keys key=|k| *k let:key>
                         {find_editor(key).map(|tab| view! { <EditorTabButton tab active close_tab=close_editor /> })}
                     </For>
-                    <button
-                        class="new-tab"
-                        hidden=move || page.read_only.get()
-                        on:click=add
-                        title="New terminal"
-                        aria-label="New terminal"
-                    >
-                        "+"
-                    </button>
                 </div>
+                // Outside the scrolling strip: however many tabs, "+" stays in reach.
+                <button
+                    class="new-tab"
+                    hidden=move || page.read_only.get()
+                    on:click=add
+                    title="New terminal"
+                    aria-label="New terminal"
+                >
+                    "+"
+                </button>
                 <button
                     class="tool files-toggle"
                     title="Files"
@@ -636,8 +646,16 @@ fn Toolbar(
             l.font_size = (l.font_size as i32 + delta).clamp(prefs::FONT_MIN as i32, prefs::FONT_MAX as i32) as u32
         });
     };
+    // Where the bar is narrow (a small window, the assistant open), these fold into a menu
+    // behind "⋯" (a container query in the style sheet decides); a choice closes it.
+    let open = RwSignal::new(false);
     view! {
-        <div class="toolbar">
+        <div class="toolbar" class:open=move || open.get()>
+            <button class="tool more-tools" title="More actions" aria-label="More actions"
+                aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
+                "⋯"
+            </button>
+            <div class="toolbar-items" on:click=move |_| open.set(false)>
             <button class="tool quick-open" title="Go to file (Ctrl+P)" aria-label="Go to file"
                 on:click=move |_| finder.show(files::FinderMode::Files)>
                 "Go to file"
@@ -665,6 +683,7 @@ fn Toolbar(
             }>
                 "Paste"
             </button>
+            </div>
         </div>
     }
 }
