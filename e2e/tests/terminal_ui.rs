@@ -595,3 +595,43 @@ async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::R
     phone.close().await;
     result
 }
+
+#[tokio::test]
+async fn on_a_phone_every_panel_closes_by_its_button_or_escape() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "panels_close", || async {
+        open_server(c, &backend.url).await?;
+        for (toggle, pane, name) in [
+            ("button.chat-toggle", ".chat-pane", "Assistant"),
+            ("button.files-toggle", ".files-pane", "Files"),
+            ("button.monitor-toggle", ".monitor-pane", "Monitor"),
+        ] {
+            // The close button, a thumb's size, is the way back from a panel that covers the page.
+            c.find(Locator::Css(toggle)).await?.click().await?;
+            let close = format!("{pane} button.panel-close[aria-label='Close {name}']");
+            c.wait().at_most(SHORT).for_element(Locator::Css(&close)).await?;
+            assert_eq!(reachable(c, &close).await?, "ok", "{name}'s close button");
+            let size = c
+                .execute("const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.width, r.height];", vec![serde_json::json!(close)])
+                .await?;
+            assert!(size[0].as_f64() >= Some(44.0) && size[1].as_f64() >= Some(44.0), "{name}: {size}");
+            c.find(Locator::Css(&close)).await?.click().await?;
+            assert_eq!(reachable(c, ".tabs .tab.active").await?, "ok", "{name} closed: the terminal is back");
+            // Escape closes it too.
+            c.find(Locator::Css(toggle)).await?.click().await?;
+            c.wait().at_most(SHORT).for_element(Locator::Css(&close)).await?;
+            c.find(Locator::Css(&close)).await?.send_keys(&char::from(Key::Escape).to_string()).await?;
+            let deadline = tokio::time::Instant::now() + SHORT;
+            while reachable(c, &close).await? == "ok" {
+                anyhow::ensure!(tokio::time::Instant::now() < deadline, "Escape left {name} open");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

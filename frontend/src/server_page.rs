@@ -147,6 +147,29 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         finder.show(mode);
     });
     on_cleanup(move || keys.remove());
+    // Escape closes the panel on top (the assistant, the monitor, the file tree where it
+    // covers the page), unless a terminal or the editor has the key: it is theirs.
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        let owned = ev
+            .target()
+            .and_then(|t| wasm_bindgen::JsCast::dyn_into::<web_sys::Element>(t).ok())
+            .is_some_and(|el| el.closest(".xterm, .monaco-editor, .finder").ok().flatten().is_some());
+        if ev.key() != "Escape" || owned || ev.default_prevented() {
+            return;
+        }
+        let phone = crate::browser::media_matches("(max-width: 700px)");
+        if chat_open.get_untracked() {
+            chat_open.set(false);
+        } else if monitor_open.get_untracked() {
+            monitor_open.set(false);
+        } else if phone && files_open.get_untracked() {
+            files_open.set(false);
+        } else {
+            return;
+        }
+        ev.prevent_default();
+    });
+    on_cleanup(move || escape.remove());
     let opener = files::Opener::new(move |path: String, line: Option<u32>| {
         open_file(path, line, true);
         // On a phone the tree covers the editor: get out of the way.
@@ -398,6 +421,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             <div class="workspace" class:files-open=move || files_open.get()>
             <aside class="files-pane" hidden=move || !files_open.get()>
+                <PanelBar title="Files" open=files_open />
                 <Show when=move || tree_started.get()>
                     <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root read_only=page.read_only />
                 </Show>
@@ -461,6 +485,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <div class="panes">
                 <Show when=move || monitor_open.get()>
                     <section class="monitor-pane">
+                        <PanelBar title="Monitor" open=monitor_open />
                         <crate::monitor::MonitorPanel session conn=conn_ref server=id.get_value() read_only=page.read_only />
                     </section>
                 </Show>
@@ -477,11 +502,27 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <files::FinderPanel finder conn=conn_ref server=id.get_value() root=tree_root opener />
             </div>
             <aside class="chat-pane" hidden=move || !chat_open.get()>
+                <PanelBar title="Assistant" open=chat_open />
                 <Show when=move || chat_started.get()>
                     <chat::ChatPanel session conn=conn_ref server bench />
                 </Show>
             </aside>
             </div>
+        </div>
+    }
+}
+
+/// A panel's title and its close control (on a phone the panel covers the page: this is the
+/// way back).
+#[component]
+fn PanelBar(title: &'static str, open: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="panel-bar">
+            <span class="panel-title">{title}</span>
+            <button class="tool panel-close" title=format!("Close {title} (Escape)")
+                aria-label=format!("Close {title}") on:click=move |_| open.set(false)>
+                "×"
+            </button>
         </div>
     }
 }
