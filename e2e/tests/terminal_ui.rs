@@ -539,8 +539,17 @@ async fn bar_is_reachable(c: &Client, width: u32) -> anyhow::Result<()> {
     for css in
         [".tabs .tab.active", "button.new-tab", "button.files-toggle", "button.chat-toggle", "button.monitor-toggle"]
     {
-        let r = reachable(c, css).await?;
-        anyhow::ensure!(r == "ok", "at {width} px, {css}: {r}");
+        // The page settles after a resize (a frame to lay out, another to bring the active
+        // tab into view): wait for each, within reason.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = reachable(c, css).await?;
+            if r == "ok" {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "at {width} px, {css}: {r}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     let strip = c.execute("return document.querySelector('.tabs').clientWidth", vec![]).await?;
     anyhow::ensure!(strip.as_f64().unwrap_or(0.0) >= 100.0, "at {width} px the tab strip is {strip} px wide");

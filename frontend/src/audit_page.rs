@@ -40,8 +40,9 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     let load = move |older: bool| {
         let Some(token) = token() else { return };
         let before = if older { events.with_untracked(|e| e.last().map(|e| e.seq)) } else { None };
+        let filter_now = filter.get_untracked();
         spawn_local(async move {
-            match api::audit_log(&token, &filter.get_untracked(), before).await {
+            match api::audit_log(&token, &filter_now.clone(), before).await {
                 Ok(page) => {
                     more.set(page.len() == 100);
                     if older {
@@ -81,8 +82,9 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     };
     let export = move |format: &'static str| {
         let Some(token) = token() else { return };
+        let filter_now = filter.get_untracked();
         spawn_local(async move {
-            let result = match api::audit_export(&token, &filter.get_untracked(), format).await {
+            let result = match api::audit_export(&token, &filter_now.clone(), format).await {
                 Ok(bytes) => crate::files::transfer::download(&format!("porta-audit.{format}"), &bytes),
                 Err(e) => Err(e),
             };

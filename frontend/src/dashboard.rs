@@ -293,8 +293,9 @@ fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let command = StoredValue::new(enrollment.command.clone());
     let copy = move |_| {
+        let command_now = command.get_value();
         spawn_local(async move {
-            let ok = crate::terminal::copy(&command.get_value()).await;
+            let ok = crate::terminal::copy(&command_now.clone()).await;
             copied.set(Some(ok));
         });
     };

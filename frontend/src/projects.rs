@@ -98,8 +98,9 @@ pub fn WorkspaceProjects(
     let load = move || {
         let Some(token) = token() else { return };
         let deleted = show_deleted.get_untracked();
+        let workspace_now = workspace.get_value();
         spawn_local(async move {
-            match list(&token, &workspace.get_value(), deleted).await {
+            match list(&token, &workspace_now.clone(), deleted).await {
                 Ok(l) => projects.set(l),
                 Err(e) => error.set(Some(e)),
             }
@@ -131,8 +132,9 @@ pub fn WorkspaceProjects(
         };
         busy.set(true);
         error.set(None);
+        let workspace_now = workspace.get_value();
         spawn_local(async move {
-            match create(&token, &workspace.get_value(), spec).await {
+            match create(&token, &workspace_now.clone(), spec).await {
                 Ok(_) => {
                     form_open.set(false);
                     set_name.set(String::new());
@@ -164,8 +166,9 @@ pub fn WorkspaceProjects(
                     return;
                 }
             }
+            let id_now = id.get_value();
             spawn_local(async move {
-                match set_deleted(&token, &id.get_value(), !deleted).await {
+                match set_deleted(&token, &id_now.clone(), !deleted).await {
                     Ok(_) => load(),
                     Err(e) => error.set(Some(e)),
                 }

@@ -80,8 +80,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
 
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
+        let id_now = id.get_value();
         spawn_local(async move {
-            match api::server(&token, &id.get_value()).await {
+            match api::server(&token, &id_now.clone()).await {
                 Ok(Some(s)) => {
                     page.read_only.set(s.read_only());
                     server.set(Some(s));
@@ -190,22 +191,24 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }
         loaded.set(true);
         error.set(None);
+        let conn_ref_now = conn_ref.get_value();
+        let id_now = id.get_value();
         spawn_local(async move {
-            let conn = conn_ref.get_value();
-            let listed = terminal::list(&conn, &id.get_value()).await;
+            let conn = conn_ref_now.clone();
+            let listed = terminal::list(&conn, &id_now.clone()).await;
             // The page may have been left while the list was on its way.
             if id.is_disposed() {
                 return;
             }
             match listed {
                 Ok(mut list) => {
-                    prefs::sort_by_saved(&mut list, &prefs::tab_order(&id.get_value()), |t| t.term);
+                    prefs::sort_by_saved(&mut list, &prefs::tab_order(&id_now.clone()), |t| t.term);
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
                     // A viewer cannot open a terminal: they watch the ones others opened.
                     let first =
                         keys.first().copied().or_else(|| (!page.read_only.get_untracked()).then(|| new_tab(None)));
                     active.set(first);
-                    for path in prefs::open_files(&id.get_value()) {
+                    for path in prefs::open_files(&id_now.clone()) {
                         open_file(path, None, false);
                     }
                 }

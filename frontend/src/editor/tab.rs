@@ -436,7 +436,7 @@ impl EditorTab {
         let tab = self.clone();
         spawn_local(async move {
             // A save under way changes the file itself; its answer says what is on disk.
-            if tab.notice.get_untracked() == Some(Notice::Saving) || tab.widget.borrow().is_none() {
+            if tab.notice.try_get_untracked().flatten() == Some(Notice::Saving) || tab.widget.borrow().is_none() {
                 return;
             }
             let Ok((text, sha)) = tab.disk_text().await else { return };

@@ -187,8 +187,10 @@ pub fn FileTree(
         if conn.with_value(|c| c.epoch()).get() == 0 {
             return;
         }
+        let server_now = server.get_value();
+        let conn_now = conn.get_value();
         spawn_local(async move {
-            let info = conn.get_value().call(OnServer { server: server.get_value(), req: SysInfoRequest {} }).await;
+            let info = conn_now.call(OnServer { server: server_now.clone(), req: SysInfoRequest {} }).await;
             // The panel may have closed while the answer was on its way.
             let Some(tree) = ctx.tree.try_get_value() else { return };
             tree.start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()));

@@ -264,8 +264,9 @@ impl Tree {
     pub fn list(self: &Rc<Self>, path: &str) {
         let Some(folder) = self.folders.borrow().get(path).cloned() else { return };
         let tree = self.clone();
+        let hidden = self.hidden.get_untracked();
         spawn_local(async move {
-            let req = tree.on(FsList { path: folder.path.clone(), hidden: tree.hidden.get_untracked() });
+            let req = tree.on(FsList { path: folder.path.clone(), hidden });
             let listed = tree.conn.call(req).await.map(|l| l.entries).map_err(|e| e.message);
             // A failed re-list keeps what was shown; a failed first list says why.
             if listed.is_ok() || folder.entries.try_with_untracked(Option::is_none).unwrap_or(false) {

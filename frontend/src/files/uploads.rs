@@ -82,7 +82,10 @@ impl Uploads {
             spawn_local(async move {
                 while let Some(next) = uploads
                     .list
-                    .with_untracked(|l| l.iter().find(|u| u.state.get_untracked() == State::Waiting).cloned())
+                    .try_with_untracked(|l| {
+                        l.iter().find(|u| u.state.try_get_untracked() == Some(State::Waiting)).cloned()
+                    })
+                    .flatten()
                 {
                     uploads.send(&next).await;
                 }

@@ -143,8 +143,9 @@ pub fn MonitorPanel(
         let w = window.get_untracked();
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
+        let id_now = id.get_value();
         spawn_local(async move {
-            let got = data::range(&token, &id.get_value(), w, 720, &CHARTED).await;
+            let got = data::range(&token, &id_now.clone(), w, 720, &CHARTED).await;
             if generation.try_get_value() != Some(mine) {
                 return;
             }

@@ -82,9 +82,10 @@ pub fn WorkspaceAssistant(
     let failures_only = RwSignal::new(false);
 
     let load = move || {
+        let ws_now = ws.get_value();
         spawn_local(async move {
             let q = "query($w: String!) { aiProvider(workspaceId: $w) { baseUrl model apiKeyHint chosen } }";
-            match graphql::<Provider>(&token(), q, json!({ "w": ws.get_value() }), "aiProvider").await {
+            match graphql::<Provider>(&token(), q, json!({ "w": ws_now.clone() }), "aiProvider").await {
                 Ok(p) => {
                     base_url.set(p.base_url.clone());
                     model.set(p.model.clone());
@@ -114,10 +115,11 @@ pub fn WorkspaceAssistant(
         status.set(Some("Asking…".into()));
         models.set(Vec::new());
         let key = api_key.get_untracked();
+        let ws_now = ws.get_value();
+        let base_url_now = base_url.get_untracked();
         spawn_local(async move {
             let q = "mutation($w: String!, $u: String, $k: String) { testAiProvider(workspaceId: $w, baseUrl: $u, apiKey: $k) }";
-            let vars =
-                json!({ "w": ws.get_value(), "u": base_url.get_untracked(), "k": (!key.is_empty()).then_some(key) });
+            let vars = json!({ "w": ws_now.clone(), "u": base_url_now.clone(), "k": (!key.is_empty()).then_some(key) });
             match graphql::<Vec<String>>(&token(), q, vars, "testAiProvider").await {
                 Ok(found) => {
                     status.set(Some(format!("Connected: {} models", found.len())));
@@ -130,10 +132,13 @@ pub fn WorkspaceAssistant(
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let key = api_key.get_untracked();
+        let ws_now = ws.get_value();
+        let base_url_now = base_url.get_untracked();
+        let model_now = model.get_untracked();
         spawn_local(async move {
             let q = "mutation($w: String!, $u: String!, $m: String!, $k: String) {
                 setAiProvider(workspaceId: $w, baseUrl: $u, model: $m, apiKey: $k) { baseUrl model apiKeyHint chosen } }";
-            let vars = json!({ "w": ws.get_value(), "u": base_url.get_untracked(), "m": model.get_untracked(), "k": (!key.is_empty()).then_some(key) });
+            let vars = json!({ "w": ws_now.clone(), "u": base_url_now.clone(), "m": model_now.clone(), "k": (!key.is_empty()).then_some(key) });
             match graphql::<Provider>(&token(), q, vars, "setAiProvider").await {
                 Ok(p) => {
                     api_key.set(String::new());

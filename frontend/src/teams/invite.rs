@@ -16,8 +16,9 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let busy = RwSignal::new(false);
     let signing_in = RwSignal::new(false);
     let secret = StoredValue::new(secret);
+    let secret_now = secret.get_value();
     spawn_local(async move {
-        match api::invitation(&secret.get_value()).await {
+        match api::invitation(&secret_now.clone()).await {
             Ok(i) => info.set(Some(i)),
             Err(e) => error.set(Some(e)),
         }
@@ -31,8 +32,9 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let join = move |_| {
         let Some(token) = session.get_untracked().map(|s| s.token) else { return };
         busy.set(true);
+        let secret_now = secret.get_value();
         spawn_local(async move {
-            match api::accept_invitation(&secret.get_value(), Some(&token), None).await {
+            match api::accept_invitation(&secret_now.clone(), Some(&token), None).await {
                 Ok(_) => joined(),
                 Err(e) => error.set(Some(e)),
             }
@@ -45,8 +47,9 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         ev.prevent_default();
         busy.set(true);
         let (user, pass) = (username.get_untracked(), password.get_untracked());
+        let secret_now = secret.get_value();
         spawn_local(async move {
-            match api::accept_invitation(&secret.get_value(), None, Some((&user, &pass))).await {
+            match api::accept_invitation(&secret_now.clone(), None, Some((&user, &pass))).await {
                 Ok(Some(s)) => {
                     joined();
                     session.set(Some(s));

@@ -67,7 +67,8 @@ pub fn WorkspacePolicy(
     let command = RwSignal::new(String::new());
     let token = move || session.get_untracked().map(|s| s.token);
     let show = move |p: PolicyData| {
-        let mut key = next_key.get_value();
+        // Called when the answer comes: the page may have been left meanwhile.
+        let Some(mut key) = next_key.try_get_value() else { return };
         rows.set(
             p.rules
                 .into_iter()
@@ -83,9 +84,10 @@ pub fn WorkspacePolicy(
     };
     let load = move || {
         let Some(token) = token() else { return };
+        let ws_now = ws.get_value();
         spawn_local(async move {
             let q = format!("query($w: String!) {{ commandPolicy(workspaceId: $w) {{ {FIELDS} }} }}");
-            match graphql::<PolicyData>(&token, &q, json!({ "w": ws.get_value() }), "commandPolicy").await {
+            match graphql::<PolicyData>(&token, &q, json!({ "w": ws_now.clone() }), "commandPolicy").await {
                 Ok(p) => show(p),
                 Err(e) => error.set(Some(e)),
             }
@@ -110,6 +112,8 @@ pub fn WorkspacePolicy(
     };
     let save = move |rules: Option<Vec<Row>>| {
         let Some(token) = token() else { return };
+        let ws_now = ws.get_value();
+        let otherwise_now = otherwise.get_untracked();
         spawn_local(async move {
             let rules = rules.map(|list| {
                 list.into_iter()
@@ -121,7 +125,7 @@ pub fn WorkspacePolicy(
                 "mutation($w: String!, $r: [PolicyRuleInput!], $o: String!) {{ \
                  setCommandPolicy(workspaceId: $w, rules: $r, otherwise: $o) {{ {FIELDS} }} }}"
             );
-            let vars = json!({ "w": ws.get_value(), "r": rules, "o": otherwise.get_untracked() });
+            let vars = json!({ "w": ws_now.clone(), "r": rules, "o": otherwise_now.clone() });
             match graphql::<PolicyData>(&token, &q, vars, "setCommandPolicy").await {
                 Ok(p) => {
                     show(p);
@@ -136,9 +140,10 @@ pub fn WorkspacePolicy(
         ev.prevent_default();
         let Some(token) = token() else { return };
         let line = command.get_untracked();
+        let ws_now = ws.get_value();
         spawn_local(async move {
             let q = "query($w: String!, $c: String!) { checkCommand(workspaceId: $w, command: $c) { tier reason } }";
-            match graphql::<VerdictData>(&token, q, json!({ "w": ws.get_value(), "c": line }), "checkCommand").await {
+            match graphql::<VerdictData>(&token, q, json!({ "w": ws_now.clone(), "c": line }), "checkCommand").await {
                 Ok(v) => verdict.set(Some(v)),
                 Err(e) => error.set(Some(e)),
             }

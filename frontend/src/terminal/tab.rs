@@ -165,8 +165,8 @@ impl TermTab {
             return;
         }
         let tab = self.clone();
+        let exited = matches!(self.status.get_untracked(), Status::Exited(_));
         spawn_local(async move {
-            let exited = matches!(tab.status.get_untracked(), Status::Exited(_));
             let opened = match tab.term.get() {
                 Some(term) => {
                     let after = tab.flow.borrow().received();
