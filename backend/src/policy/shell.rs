@@ -216,14 +216,17 @@ impl Walker {
         let r = list.0.iter().try_for_each(|ast::CompoundListItem(and_or, _sep)| {
             // The previous pipeline's index when it was one simple command.
             let mut single = self.single(&and_or.first);
+            // Once an `||` is passed, what follows may run whichever side ran: no tie holds.
+            let mut chained = true;
             self.pipeline(&and_or.first, depth + 1)?;
             for next in &and_or.additional {
                 let (p, and) = match next {
                     ast::AndOr::And(p) => (p, true),
                     ast::AndOr::Or(p) => (p, false),
                 };
+                chained &= and;
                 let this = self.single(p);
-                self.after = if and { single } else { None };
+                self.after = if chained { single } else { None };
                 let r = self.pipeline(p, depth + 1);
                 self.after = None;
                 r?;
@@ -237,7 +240,8 @@ impl Walker {
 
     /// The index `p` will have when it is one simple command, outside any pipeline.
     fn single(&self, p: &ast::Pipeline) -> Option<usize> {
-        (self.pipe.is_none() && matches!(p.seq.as_slice(), [ast::Command::Simple(_)]))
+        // `! cd x` succeeds when the cd fails.
+        (self.pipe.is_none() && !p.bang && matches!(p.seq.as_slice(), [ast::Command::Simple(_)]))
             .then_some(self.out.commands.len())
     }
 

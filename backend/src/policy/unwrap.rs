@@ -49,31 +49,38 @@ struct Folders {
 }
 
 impl Folders {
-    /// Where a `cd` to `to` from these folders lands, when it succeeded.
+    /// Where a `cd` to `to` from these folders lands, when it succeeded. Only a folder named
+    /// outright (`/…`, `~`, `~/…`) narrows them; anything else (`~-`, `~user`, a relative
+    /// name `CDPATH` may send elsewhere) keeps every candidate, as [`Folders::change`] does.
     fn moved_to(&self, to: Option<&Word>) -> Folders {
         match to {
             None => Folders { dirs: vec!["~".to_owned()], unknown: false },
-            Some(w) if w.kind != WordKind::Literal || w.text.starts_with('-') => {
-                Folders { dirs: Vec::new(), unknown: true }
-            }
-            Some(w) if w.text.starts_with('/') || w.text.starts_with('~') => {
+            Some(w) if w.kind == WordKind::Literal && named_outright(&w.text) => {
                 Folders { dirs: vec![w.text.clone()], unknown: false }
             }
-            Some(w) => {
-                let mut f = Folders { dirs: Vec::new(), unknown: self.unknown };
-                for d in &self.dirs {
-                    f.add(super::rules::normalise(&format!("{d}/{}", w.text)));
-                }
+            Some(_) => {
+                let mut f = self.clone();
+                f.change(to);
                 f
             }
         }
+    }
+
+    /// Adds every candidate of `other` (folders a script read in this shell may have left).
+    fn merge(&mut self, other: &Folders) {
+        for d in &other.dirs {
+            self.add(d.clone());
+        }
+        self.unknown |= other.unknown;
     }
 
     fn change(&mut self, to: Option<&Word>) {
         match to {
             None => self.add("~".to_owned()),
             Some(w) if w.kind != WordKind::Literal || w.text.starts_with('-') => self.unknown = true,
-            Some(w) if w.text.starts_with('/') || w.text.starts_with('~') => self.add(w.text.clone()),
+            Some(w) if named_outright(&w.text) => self.add(w.text.clone()),
+            // `~-`, `~+`, `~user`: folders this reading does not know.
+            Some(w) if w.text.starts_with('~') => self.unknown = true,
             Some(w) => {
                 let joined: Vec<String> =
                     self.dirs.iter().map(|d| super::rules::normalise(&format!("{d}/{}", w.text))).collect();
@@ -91,6 +98,11 @@ impl Folders {
             self.dirs.push(dir);
         }
     }
+}
+
+/// A folder given outright: absolute, or home (`~`, `~/…`).
+fn named_outright(path: &str) -> bool {
+    path.starts_with('/') || path == "~" || path.starts_with("~/")
 }
 
 /// Reads a command line run in `cwd` (the home folder when not given). An error when it
@@ -115,6 +127,8 @@ fn read_into(script: &str, nesting: usize, folders: &mut Folders, out: &mut Scri
     let mut effective: Vec<Option<Command>> = Vec::with_capacity(commands.len());
     // Where the commands after each `cd` that succeeded run.
     let mut after_cd: std::collections::HashMap<usize, Folders> = std::collections::HashMap::new();
+    // A script that defines its own `cd` makes no `cd` here trustworthy.
+    let cd_defined = functions.iter().any(|f| matches!(f.name.as_str(), "cd" | "pushd" | "popd"));
     for (i, c) in commands.iter().enumerate() {
         if !c.assignments.is_empty() && !c.argv.is_empty() {
             let names: Vec<&str> =
@@ -132,14 +146,18 @@ fn read_into(script: &str, nesting: usize, folders: &mut Folders, out: &mut Scri
         }
         let words: Vec<Word> = c.argv.iter().zip(&c.dynamic).map(|(t, d)| Word::new(t, *d)).collect();
         // After `cd x &&`, a command runs in x only.
-        let here = c.after.and_then(|j| after_cd.get(&j)).cloned().unwrap_or_else(|| folders.clone());
-        if matches!(words.first().map(|w| w.text.as_str()), Some("cd" | "pushd")) {
-            after_cd.insert(i, here.moved_to(words.get(1)));
-            folders.change(words.get(1));
-        }
+        let here =
+            c.after.filter(|_| !cd_defined).and_then(|j| after_cd.get(&j)).cloned().unwrap_or_else(|| folders.clone());
         let stdin = Stdin::of(c);
-        let mut r = Reader { nesting, folders: here, moved: false };
+        let mut r = Reader { nesting, folders: here.clone(), moved: false };
         let cmd = r.unwrap(words, &stdin, out)?;
+        // A `cd`, however it was reached (`builtin cd`, `command cd`, …).
+        if let Some(cd) = cmd.as_ref().filter(|c| matches!(c.program.as_str(), "cd" | "pushd")) {
+            after_cd.insert(i, here.moved_to(cd.args.first()));
+            folders.change(cd.args.first());
+        }
+        // A script read in this shell (`eval 'cd /'`, `source`) may have moved it.
+        folders.merge(&r.folders);
         if let Some(cmd) = &cmd {
             out.commands.push(cmd.clone());
         }
@@ -317,6 +335,18 @@ impl Reader {
         let first = words.remove(0);
         let program = match first.text.rsplit_once('/') {
             Some((dir, name)) if SYSTEM_DIRS.contains(&dir) => name.to_owned(),
+            // A relative path runs a file in the folder the command runs in: from a system
+            // folder (`cd /bin && ./rm`), or somewhere unknown, it is that command.
+            Some((dir, name)) if !first.text.starts_with('/') => {
+                let system = self.moved
+                    || self.folders.unknown
+                    || self
+                        .folders
+                        .dirs
+                        .iter()
+                        .any(|d| SYSTEM_DIRS.contains(&super::rules::normalise(&format!("{d}/{dir}")).as_str()));
+                if system { name.to_owned() } else { first.text.clone() }
+            }
             Some(_) => first.text.clone(),
             None => first.text.clone(),
         };
