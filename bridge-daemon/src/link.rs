@@ -379,7 +379,8 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     // Terminals that finished opening for this link's streams but were not yet handed over:
     // nobody can hold them now. (Opens still running see the closed channel and close theirs.)
     opened_rx.close();
-    while let Ok(o) = opened_rx.try_recv() {
+    // `recv`, not `try_recv`: a send under way as the channel closed is still received.
+    while let Some(o) = opened_rx.recv().await {
         if let (Some(_), Ok(term)) = (o.stream, o.result) {
             let _ = s.bridge.terminals.close(term.id);
         }
@@ -684,6 +685,10 @@ impl Session {
             // A few at a time: each open takes a blocking thread, and a burst of hundreds
             // would park as many threads (and their stacks and heaps) for nothing.
             let _permit = OPENS.acquire().await.ok();
+            if done.is_closed() {
+                // The link went down while this open queued: nobody would hold the terminal.
+                return;
+            }
             if req.deadline_ms.is_some_and(|ms| asked.elapsed() > Duration::from_millis(ms)) {
                 // The asker stopped waiting while this open queued: do not start a shell at all.
                 let waited = asked.elapsed().as_millis();
