@@ -30,6 +30,7 @@ const THEMES = {
 };
 
 const SEARCH = { caseSensitive: false, regex: false, decorations: undefined };
+const EMPTY = new Uint8Array(0);
 
 export class PortaTerm {
   // onData(string): keystrokes and pastes; onResize(cols, rows); onRendered(bytes);
@@ -117,15 +118,23 @@ export class PortaTerm {
   }
 
   // `data` is a Uint8Array; `onRendered(data.length)` follows once xterm.js has parsed it.
-  // `replay`: output shown before (see `quietDuringReplay`). xterm.js parses writes in order
-  // and calls each one's callback before parsing the next, so the count is exact.
-  write(data, replay) {
+  // Its first `replayed` bytes are output shown before (see `quietDuringReplay`). xterm.js
+  // parses writes in order and calls each one's callback before parsing the next, and the
+  // count goes up in the callback of an empty write queued just before the replayed bytes,
+  // so exactly those bytes are parsed quietly.
+  write(data, replayed) {
     const n = data.length;
-    if (replay) this.replaying++;
-    this.term.write(data, () => {
-      if (replay) this.replaying--;
-      this.onRendered(n);
-    });
+    if (replayed > 0) {
+      const head = replayed < n ? data.subarray(0, replayed) : data;
+      this.term.write(EMPTY, () => this.replaying++);
+      this.term.write(head, () => {
+        this.replaying--;
+        if (head === data) this.onRendered(n);
+      });
+      if (head === data) return;
+      data = data.subarray(replayed);
+    }
+    this.term.write(data, () => this.onRendered(n));
   }
 
   // Text the app itself writes (notices); not counted as rendered output.

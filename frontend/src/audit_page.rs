@@ -40,7 +40,7 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     let load = move |older: bool| {
         let Some(token) = token() else { return };
         let before = if older { events.with_untracked(|e| e.last().map(|e| e.seq)) } else { None };
-        let filter_now = filter.get_untracked();
+        let Some(filter_now) = filter.try_get_untracked() else { return };
         spawn_local(async move {
             match api::audit_log(&token, &filter_now.clone(), before).await {
                 Ok(page) => {
@@ -82,7 +82,7 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     };
     let export = move |format: &'static str| {
         let Some(token) = token() else { return };
-        let filter_now = filter.get_untracked();
+        let Some(filter_now) = filter.try_get_untracked() else { return };
         spawn_local(async move {
             let result = match api::audit_export(&token, &filter_now.clone(), format).await {
                 Ok(bytes) => crate::files::transfer::download(&format!("porta-audit.{format}"), &bytes),

@@ -293,7 +293,7 @@ fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
     let copied = RwSignal::new(None::<bool>);
     let command = StoredValue::new(enrollment.command.clone());
     let copy = move |_| {
-        let command_now = command.get_value();
+        let Some(command_now) = command.try_get_value() else { return };
         spawn_local(async move {
             let ok = crate::terminal::copy(&command_now.clone()).await;
             copied.set(Some(ok));

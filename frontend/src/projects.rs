@@ -97,8 +97,8 @@ pub fn WorkspaceProjects(
     let token = move || session.get_untracked().map(|s| s.token);
     let load = move || {
         let Some(token) = token() else { return };
-        let deleted = show_deleted.get_untracked();
-        let workspace_now = workspace.get_value();
+        let Some(deleted) = show_deleted.try_get_untracked() else { return };
+        let Some(workspace_now) = workspace.try_get_value() else { return };
         spawn_local(async move {
             match list(&token, &workspace_now.clone(), deleted).await {
                 Ok(l) => projects.set(l),
@@ -132,7 +132,7 @@ pub fn WorkspaceProjects(
         };
         busy.set(true);
         error.set(None);
-        let workspace_now = workspace.get_value();
+        let Some(workspace_now) = workspace.try_get_value() else { return };
         spawn_local(async move {
             match create(&token, &workspace_now.clone(), spec).await {
                 Ok(_) => {
@@ -166,7 +166,7 @@ pub fn WorkspaceProjects(
                     return;
                 }
             }
-            let id_now = id.get_value();
+            let Some(id_now) = id.try_get_value() else { return };
             spawn_local(async move {
                 match set_deleted(&token, &id_now.clone(), !deleted).await {
                     Ok(_) => load(),

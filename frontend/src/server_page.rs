@@ -191,8 +191,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }
         loaded.set(true);
         error.set(None);
-        let conn_ref_now = conn_ref.get_value();
-        let id_now = id.get_value();
+        let Some(conn_ref_now) = conn_ref.try_get_value() else { return };
+        let Some(id_now) = id.try_get_value() else { return };
         spawn_local(async move {
             let conn = conn_ref_now.clone();
             let listed = terminal::list(&conn, &id_now.clone()).await;

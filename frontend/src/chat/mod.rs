@@ -140,8 +140,9 @@ pub fn ChatPanel(
 
     // Follows the current conversation: on a change of conversation and on every reconnect.
     let watch = move |id: String| {
-        let c = conn.get_value();
-        c.register_chat(&id, Rc::downgrade(&sink.get_value()));
+        // Also called when an answer comes, when the panel may be gone.
+        let (Some(c), Some(sink)) = (conn.try_get_value(), sink.try_get_value()) else { return };
+        c.register_chat(&id, Rc::downgrade(&sink));
         spawn_local(async move {
             match c.call(ChatWatch { conversation: id.clone() }).await {
                 Ok(w) => {
@@ -173,7 +174,9 @@ pub fn ChatPanel(
         }
     });
     let open = move |id: Option<String>| {
-        if let Some(old) = current.get_untracked() {
+        // Called when an answer comes: the panel may have closed meanwhile.
+        let Some(shown) = current.try_get_untracked() else { return };
+        if let Some(old) = shown {
             unwatch(&old);
         }
         live.set(None);
@@ -204,8 +207,8 @@ pub fn ChatPanel(
         });
     });
     let load_list = move || {
+        let Some(q) = search.try_get_untracked() else { return };
         let ws = workspace();
-        let q = search.get_untracked();
         spawn_local(async move {
             match api::conversations(&token(), &ws, &q).await {
                 Ok(found) => list.set(found),

@@ -187,8 +187,8 @@ pub fn FileTree(
         if conn.with_value(|c| c.epoch()).get() == 0 {
             return;
         }
-        let server_now = server.get_value();
-        let conn_now = conn.get_value();
+        let Some(server_now) = server.try_get_value() else { return };
+        let Some(conn_now) = conn.try_get_value() else { return };
         spawn_local(async move {
             let info = conn_now.call(OnServer { server: server_now.clone(), req: SysInfoRequest {} }).await;
             // The panel may have closed while the answer was on its way.

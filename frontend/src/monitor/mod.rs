@@ -143,7 +143,7 @@ pub fn MonitorPanel(
         let w = window.get_untracked();
         generation.update_value(|g| *g += 1);
         let mine = generation.get_value();
-        let id_now = id.get_value();
+        let Some(id_now) = id.try_get_value() else { return };
         spawn_local(async move {
             let got = data::range(&token, &id_now.clone(), w, 720, &CHARTED).await;
             if generation.try_get_value() != Some(mine) {

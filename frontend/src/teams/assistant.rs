@@ -82,7 +82,7 @@ pub fn WorkspaceAssistant(
     let failures_only = RwSignal::new(false);
 
     let load = move || {
-        let ws_now = ws.get_value();
+        let Some(ws_now) = ws.try_get_value() else { return };
         spawn_local(async move {
             let q = "query($w: String!) { aiProvider(workspaceId: $w) { baseUrl model apiKeyHint chosen } }";
             match graphql::<Provider>(&token(), q, json!({ "w": ws_now.clone() }), "aiProvider").await {
@@ -115,8 +115,8 @@ pub fn WorkspaceAssistant(
         status.set(Some("Asking…".into()));
         models.set(Vec::new());
         let key = api_key.get_untracked();
-        let ws_now = ws.get_value();
-        let base_url_now = base_url.get_untracked();
+        let Some(ws_now) = ws.try_get_value() else { return };
+        let Some(base_url_now) = base_url.try_get_untracked() else { return };
         spawn_local(async move {
             let q = "mutation($w: String!, $u: String, $k: String) { testAiProvider(workspaceId: $w, baseUrl: $u, apiKey: $k) }";
             let vars = json!({ "w": ws_now.clone(), "u": base_url_now.clone(), "k": (!key.is_empty()).then_some(key) });
@@ -132,9 +132,9 @@ pub fn WorkspaceAssistant(
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let key = api_key.get_untracked();
-        let ws_now = ws.get_value();
-        let base_url_now = base_url.get_untracked();
-        let model_now = model.get_untracked();
+        let Some(ws_now) = ws.try_get_value() else { return };
+        let Some(base_url_now) = base_url.try_get_untracked() else { return };
+        let Some(model_now) = model.try_get_untracked() else { return };
         spawn_local(async move {
             let q = "mutation($w: String!, $u: String!, $m: String!, $k: String) {
                 setAiProvider(workspaceId: $w, baseUrl: $u, model: $m, apiKey: $k) { baseUrl model apiKeyHint chosen } }";

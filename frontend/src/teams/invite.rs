@@ -32,7 +32,7 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let join = move |_| {
         let Some(token) = session.get_untracked().map(|s| s.token) else { return };
         busy.set(true);
-        let secret_now = secret.get_value();
+        let Some(secret_now) = secret.try_get_value() else { return };
         spawn_local(async move {
             match api::accept_invitation(&secret_now.clone(), Some(&token), None).await {
                 Ok(_) => joined(),
@@ -47,7 +47,7 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         ev.prevent_default();
         busy.set(true);
         let (user, pass) = (username.get_untracked(), password.get_untracked());
-        let secret_now = secret.get_value();
+        let Some(secret_now) = secret.try_get_value() else { return };
         spawn_local(async move {
             match api::accept_invitation(&secret_now.clone(), None, Some((&user, &pass))).await {
                 Ok(Some(s)) => {

@@ -27,7 +27,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
     let recordings = RwSignal::new(Vec::<Recording>::new());
     let load = move || {
         let Some(token) = token() else { return };
-        let id_now = id.get_value();
+        let Some(id_now) = id.try_get_value() else { return };
         spawn_local(async move {
             match super::team(&token, &id_now.clone()).await {
                 Ok(t) => {
@@ -64,7 +64,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
         let Some(token) = token() else { return };
         let role = invite_role.get_untracked().map(|s| s.value()).unwrap_or_else(|| "developer".into());
         let hours = invite_hours.get_untracked().and_then(|s| s.value().parse().ok()).unwrap_or(72);
-        let id_now = id.get_value();
+        let Some(id_now) = id.try_get_value() else { return };
         spawn_local(async move {
             match super::create_invitation(&token, &id_now.clone(), &role, hours).await {
                 Ok(made) => {
@@ -100,7 +100,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             return;
         }
         let user = me();
-        let id_now = id.get_value();
+        let Some(id_now) = id.try_get_value() else { return };
         spawn_local(async move {
             match super::remove_member(&token, &id_now.clone(), &user).await {
                 Ok(()) => route::go(route, Route::Dashboard),

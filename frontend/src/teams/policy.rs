@@ -84,7 +84,7 @@ pub fn WorkspacePolicy(
     };
     let load = move || {
         let Some(token) = token() else { return };
-        let ws_now = ws.get_value();
+        let Some(ws_now) = ws.try_get_value() else { return };
         spawn_local(async move {
             let q = format!("query($w: String!) {{ commandPolicy(workspaceId: $w) {{ {FIELDS} }} }}");
             match graphql::<PolicyData>(&token, &q, json!({ "w": ws_now.clone() }), "commandPolicy").await {
@@ -112,8 +112,8 @@ pub fn WorkspacePolicy(
     };
     let save = move |rules: Option<Vec<Row>>| {
         let Some(token) = token() else { return };
-        let ws_now = ws.get_value();
-        let otherwise_now = otherwise.get_untracked();
+        let Some(ws_now) = ws.try_get_value() else { return };
+        let Some(otherwise_now) = otherwise.try_get_untracked() else { return };
         spawn_local(async move {
             let rules = rules.map(|list| {
                 list.into_iter()
@@ -140,7 +140,7 @@ pub fn WorkspacePolicy(
         ev.prevent_default();
         let Some(token) = token() else { return };
         let line = command.get_untracked();
-        let ws_now = ws.get_value();
+        let Some(ws_now) = ws.try_get_value() else { return };
         spawn_local(async move {
             let q = "query($w: String!, $c: String!) { checkCommand(workspaceId: $w, command: $c) { tier reason } }";
             match graphql::<VerdictData>(&token, q, json!({ "w": ws_now.clone(), "c": line }), "checkCommand").await {

@@ -167,6 +167,7 @@ impl TermTab {
         let tab = self.clone();
         let exited = matches!(self.status.get_untracked(), Status::Exited(_));
         spawn_local(async move {
+            let attaching = tab.term.get().is_some();
             let opened = match tab.term.get() {
                 Some(term) => {
                     let after = tab.flow.borrow().received();
@@ -190,16 +191,18 @@ impl TermTab {
                 }
             };
             match opened {
-                Ok(o) => tab.attached(o),
+                Ok(o) => tab.attached(o, attaching),
                 Err(e) => tab.failed(&e),
             }
         });
     }
 
-    fn attached(self: &Rc<Self>, o: StreamOpened) {
+    /// `existing`: the terminal was running before (its output up to now is replayed); a
+    /// terminal just opened has nothing to replay, and what it printed first is answered.
+    fn attached(self: &Rc<Self>, o: StreamOpened, existing: bool) {
         self.term.set(Some(o.info.term));
         self.flow.borrow_mut().attached();
-        self.replay_end.set(o.info.end);
+        self.replay_end.set(if existing { o.info.end } else { 0 });
         if self.carry_title.take() {
             self.rename(self.title.get_untracked());
         } else if !self.named.get() && o.info.title.is_none() {
@@ -233,7 +236,11 @@ impl TermTab {
             // The socket dropped: the reconnect will try again.
             C::Unavailable => {}
             C::ServerOffline => self.status.set(Status::Offline),
-            _ => self.status.set(Status::Ended(e.message.clone())),
+            _ => {
+                // Keys kept for a terminal that will not come back must not reach another.
+                self.unsent.borrow_mut().clear();
+                self.status.set(Status::Ended(e.message.clone()));
+            }
         }
     }
 
@@ -393,6 +400,7 @@ impl TermTab {
     /// Replaces an exited or ended terminal with a new shell in the same tab.
     pub fn restart(self: &Rc<Self>) {
         self.forget_terminal();
+        self.unsent.borrow_mut().clear();
         self.flow.borrow_mut().restart();
         if let Some(x) = self.xterm.borrow().as_ref() {
             x.reset();
@@ -445,7 +453,10 @@ impl TermTab {
             x.notice(&format!("{} of output were dropped here", bytes(lost)), false);
         }
         let data = if skip > 0 { payload.subarray(skip as u32, len as u32) } else { payload };
-        x.write(&data, seq + (skip as u64) < self.replay_end.get());
+        // The bytes that are replay: up to where the output stood when the stream attached.
+        let start = seq + skip as u64;
+        let replayed = self.replay_end.get().saturating_sub(start).min(data.length().into()) as u32;
+        x.write(&data, replayed);
     }
 
     fn write_gap(&self, to: u64) {

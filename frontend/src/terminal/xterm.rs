@@ -20,7 +20,7 @@ extern "C" {
     ) -> JsTerm;
 
     #[wasm_bindgen(method, js_class = PortaTerm)]
-    fn write(this: &JsTerm, data: &Uint8Array, replay: bool);
+    fn write(this: &JsTerm, data: &Uint8Array, replayed: u32);
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = writeNotice)]
     fn write_notice(this: &JsTerm, text: &str);
     #[wasm_bindgen(method, js_class = PortaTerm)]
@@ -118,10 +118,10 @@ impl Xterm {
     }
 
     /// Writes output; a `rendered` callback follows once xterm.js has parsed it.
-    /// Writes output. `replay`: output shown before (after a reload or a reconnect), whose
-    /// queries were answered when it first ran and must not be answered again.
-    pub fn write(&self, data: &Uint8Array, replay: bool) {
-        self.js.write(data, replay);
+    /// Writes output. Its first `replayed` bytes were shown before (after a reload or a
+    /// reconnect): their queries were answered when they first ran and are not answered again.
+    pub fn write(&self, data: &Uint8Array, replayed: u32) {
+        self.js.write(data, replayed);
     }
 
     /// Writes a line of our own (a notice), dimmed, on a line of its own. With `counted`
@@ -129,7 +129,7 @@ impl Xterm {
     pub fn notice(&self, text: &str, counted: bool) {
         let line = format!("\r\n\x1b[2m[{text}]\x1b[0m\r\n");
         if counted {
-            self.js.write(&Uint8Array::from(line.as_bytes()), false);
+            self.js.write(&Uint8Array::from(line.as_bytes()), 0);
         } else {
             self.js.write_notice(&line);
         }
