@@ -174,3 +174,40 @@ async fn going_between_pages_and_back_never_panics() -> anyhow::Result<()> {
     browser.close().await;
     result
 }
+
+#[tokio::test]
+async fn no_page_scrolls_sideways_on_a_phone() -> anyhow::Result<()> {
+    use porta_e2e::browser::{click, sign_in, wait_for};
+    let (backend, _bridge) = porta_e2e::browser::ui_stack(&[]).await?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "phone_width", || async {
+        sign_in(c, &backend.url).await?;
+        wait_for(c, "li.server[data-status=online] a").await?;
+        for link in ["a.tokens-link", "a.team-link", "a.alerts-link", "a.audit-link", "a.account-link"] {
+            click(c, link).await?;
+            wait_for(c, "a.back").await?;
+            // Let the page fill in, then measure what is wider than the screen.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let wide = c
+                .execute(
+                    "const w = document.documentElement.clientWidth;
+                     const over = [...document.querySelectorAll('body *')]
+                       .filter(e => e.getBoundingClientRect().right > w + 1 && getComputedStyle(e).position !== 'fixed')
+                       .filter(e => !e.parentElement.closest('[data-scrolls]'))
+                       .slice(0, 3).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+                     return [document.documentElement.scrollWidth, w, over.join(', ')];",
+                    vec![],
+                )
+                .await?;
+            let (scroll, width) = (wide[0].as_f64().unwrap_or(0.0), wide[1].as_f64().unwrap_or(0.0));
+            anyhow::ensure!(scroll <= width + 1.0, "{link}: the page is {scroll} px wide on a {width} px screen: {}", wide[2]);
+            click(c, "a.back").await?;
+            wait_for(c, "li.server[data-status=online] a").await?;
+        }
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
