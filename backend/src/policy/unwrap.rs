@@ -163,7 +163,6 @@ fn read_into(script: &str, nesting: usize, folders: &mut Folders, out: &mut Scri
         }
         effective.push(cmd);
     }
-    let _ = functions;
     for (i, a) in commands.iter().enumerate() {
         let (Some((pipe, stage)), Some(left)) = (a.pipe, &effective[i]) else { continue };
         for (j, b) in commands.iter().enumerate() {
