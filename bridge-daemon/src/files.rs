@@ -273,6 +273,10 @@ impl Root {
             .map_err(|e| io_error(e, &req.path))?
             .into_iter()
             .filter_map(|(name, m)| {
+                // A link says what it leads to, so a linked folder opens as a folder.
+                let target = (m.kind == FileKind::Symlink)
+                    .then(|| self.metadata(&p.join(&name), true).ok().map(|t| t.kind))
+                    .flatten();
                 let name = name.to_string_lossy().into_owned();
                 (req.hidden || !name.starts_with('.')).then_some(FileEntry {
                     name,
@@ -280,6 +284,7 @@ impl Root {
                     size: m.len,
                     mode: m.mode,
                     modified_ms: m.modified_ms,
+                    target,
                 })
             })
             .collect();

@@ -2,7 +2,8 @@
 //! another user — reach the file tree without a reload. Each watch is one folder (inotify
 //! through the `notify` crate, not recursive); changes within [`SETTLE`] of each other are
 //! sent as one `fs.changed` event naming the entries, or asking for a rescan when there are
-//! too many. A watch belongs to the connection that asked for it and ends with it.
+//! too many, and a folder that never stops changing (a build's output) is reported at most
+//! once per [`MIN_GAP`]. A watch belongs to the connection that asked for it and ends with it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -13,12 +14,16 @@ use porta_shared::bridge::{BridgeEvent, FsChanged, FsWatch, FsWatching};
 use porta_shared::types::StreamId;
 use porta_shared::{Envelope, ErrorBody, ErrorCode};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::files::Root;
 use crate::link::Outbox;
 
 /// How long changes are gathered before they are sent.
 const SETTLE: Duration = Duration::from_millis(100);
+/// The least time between two events of one watch: each event makes the browser list the
+/// folder again, and `~/.cargo` during a build changes many times a second.
+const MIN_GAP: Duration = Duration::from_secs(1);
 
 /// What one file-system event means for the watched folder.
 #[derive(Debug, PartialEq, Eq)]
@@ -71,8 +76,10 @@ pub fn start(root: &Root, req: &FsWatch, out: Outbox) -> Result<(Watch, FsWatchi
 /// Gathers changes that come close together and sends them as one event. Ends when the
 /// watcher is dropped (its callback, holding the sender, goes with it).
 async fn forward(stream: StreamId, mut rx: mpsc::UnboundedReceiver<Change>, out: Outbox) {
+    let mut last_sent: Option<Instant> = None;
     while let Some(first) = rx.recv().await {
-        tokio::time::sleep(SETTLE).await;
+        let settled = Instant::now() + SETTLE;
+        tokio::time::sleep_until(last_sent.map_or(settled, |t| settled.max(t + MIN_GAP))).await;
         let mut names = BTreeSet::new();
         let mut rescan = false;
         for change in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
@@ -88,6 +95,7 @@ async fn forward(stream: StreamId, mut rx: mpsc::UnboundedReceiver<Change>, out:
         }
         let names = if rescan { Vec::new() } else { names.into_iter().collect() };
         out.text(Envelope::<BridgeEvent>::event(FsChanged { stream, names, rescan }).encode());
+        last_sent = Some(Instant::now());
     }
 }
 

@@ -356,6 +356,68 @@ async fn a_watched_folder_reports_changes_made_on_the_server() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn a_busy_folder_is_reported_at_most_once_a_second() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    std::fs::create_dir(root.path().join("target"))?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let mut ws = stack.api.ws().await?;
+    let watch = ws.call(client::FsWatch { server: stack.server_id.clone(), path: "target".into() }).await??;
+
+    // A build writing a file every 20 ms for three seconds.
+    let started = std::time::Instant::now();
+    let mut i = 0;
+    while started.elapsed() < Duration::from_secs(3) {
+        std::fs::write(root.path().join(format!("target/obj{}.o", i % 50)), i.to_string())?;
+        i += 1;
+        ws.drain_for(Duration::from_millis(20)).await;
+    }
+    let busy = started.elapsed();
+    ws.drain_for(Duration::from_millis(1500)).await;
+    let events = ws.events.iter().filter(|e| matches!(e, ClientEvent::FsChanged(c) if c.stream == watch.stream));
+    let n = events.count();
+    // One event per started second, plus the last one after the writes stop.
+    let most = busy.as_secs() as usize + 2;
+    assert!((2..=most).contains(&n), "{n} events for {i} writes in {busy:?} (at most {most})");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_linked_folder_is_listed_as_a_link_to_a_folder() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let outside = tempfile::tempdir()?;
+    std::fs::create_dir(root.path().join("real"))?;
+    std::fs::write(root.path().join("real/inside.txt"), "x")?;
+    std::fs::write(root.path().join("file.txt"), "x")?;
+    let link = |to: &std::path::Path, name: &str| std::os::unix::fs::symlink(to, root.path().join(name));
+    link(std::path::Path::new("real"), "to-dir")?;
+    link(std::path::Path::new("file.txt"), "to-file")?;
+    link(std::path::Path::new("missing"), "broken")?;
+    link(outside.path(), "escapes")?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_arg]).await?;
+    let server = stack.server_id.clone();
+    let mut ws = stack.api.ws().await?;
+
+    let listed = ws.call(on(&server, FsList { path: "".into(), hidden: false })).await??;
+    let kinds: Vec<_> = listed.entries.iter().map(|e| (e.name.as_str(), e.kind, e.target)).collect();
+    for want in [
+        ("to-dir", FileKind::Symlink, Some(FileKind::Dir)),
+        ("to-file", FileKind::Symlink, Some(FileKind::File)),
+        ("broken", FileKind::Symlink, None),
+        // With a root, a link out of it leads nowhere this bridge may go.
+        ("escapes", FileKind::Symlink, None),
+        ("real", FileKind::Dir, None),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
+    // The linked folder lists as the folder it leads to.
+    let inside = ws.call(on(&server, FsList { path: "to-dir".into(), hidden: false })).await??;
+    assert_eq!(inside.entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["inside.txt"]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_folder_is_packed_read_in_pieces_and_dropped() -> anyhow::Result<()> {
     let root = tempfile::tempdir()?;
     std::fs::create_dir_all(root.path().join("proj/src"))?;

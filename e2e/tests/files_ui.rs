@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{self, Browser, chord_of, sign_in, type_keys, ui_stack, wait_for, with_screenshot_on_failure};
+use porta_e2e::browser::{
+    self, Browser, chord_of, sign_in, type_keys, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
+};
 use serde_json::json;
 
 const SHORT: Duration = Duration::from_secs(30);
@@ -421,4 +423,119 @@ async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload()
     .await;
     browser.close().await;
     result
+}
+
+/// Types a path into the tree's path bar and presses Enter.
+async fn go_to(c: &Client, path: &str) -> anyhow::Result<()> {
+    // Not `clear()`: it leaves the box, and leaving puts back the folder shown.
+    wait_for(c, ".files-path-input").await?.click().await?;
+    browser::chord(c, Key::Control, 'a').await?;
+    type_keys(c, &format!("{path}{}", char::from(Key::Enter))).await?;
+    Ok(())
+}
+
+/// Waits until the path bar shows `path`.
+async fn wait_shown(c: &Client, path: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let shown = wait_for(c, ".files-path-input").await?.prop("value").await?.unwrap_or_default();
+        if shown == path {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the path bar shows {shown:?}, not {path:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The path bar leaves the home folder (typed, up, places), a linked folder opens as a folder,
+/// a typed file path opens the file, and the finder searches the folder shown.
+async fn path_bar_walk(width: u32, height: u32) -> anyhow::Result<()> {
+    let (backend, bridge) = ui_stack(&[]).await?;
+    let home = bridge.dir.path().to_owned();
+    // Everything this test visits outside home is in a folder of its own.
+    let elsewhere = tempfile::tempdir()?;
+    let area = elsewhere.path().join("area");
+    std::fs::create_dir_all(area.join("sub"))?;
+    std::fs::write(area.join("sub/deep_outside.txt"), "x\n")?;
+    std::fs::write(area.join("note.txt"), "outside home\n")?;
+    std::os::unix::fs::symlink(&area, home.join("linked"))?;
+    std::fs::write(home.join("at_home.txt"), "home\n")?;
+    let (home_s, area_s, top_s) = (
+        home.to_string_lossy().into_owned(),
+        area.to_string_lossy().into_owned(),
+        elsewhere.path().to_string_lossy().into_owned(),
+    );
+    let browser = Browser::start(width, height).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, &format!("files_path_bar_{width}"), || async {
+        browser::open_server(c, &backend.url).await?;
+        if width < 700 {
+            wait_for(c, "button.files-toggle").await?.click().await?;
+        }
+        wait_shown(c, &home_s).await?;
+        // A linked folder opens in the tree, not as an editor tab.
+        browser::click(c, &format!("{} > button.files-name", row("linked"))).await?;
+        wait_for(c, &format!(".files-entry[data-path='{home_s}/linked/sub'][data-kind=dir]")).await?;
+        assert!(c.find_all(Locator::Css(".editor-tab")).await?.is_empty(), "no editor tab for a folder");
+
+        // Typed: a folder outside home.
+        go_to(c, &area_s).await?;
+        wait_shown(c, &area_s).await?;
+        wait_for(c, &format!(".files-entry[data-path='{area_s}/sub']")).await?;
+        browser.screenshot("path-bar").await?;
+        // The finder searches the folder shown.
+        if width < 700 {
+            browser::click(c, ".files-pane .panel-close").await?;
+        }
+        browser::tool(c, "button.quick-open").await?;
+        wait_text(c, ".finder:not([hidden]) .finder-scope", &area_s).await?;
+        type_keys(c, "deep_outside").await?;
+        wait_for(c, ".finder-item[data-path='sub/deep_outside.txt']").await?;
+        type_keys(c, &char::from(Key::Escape).to_string()).await?;
+        if width < 700 {
+            wait_for(c, "button.files-toggle").await?.click().await?;
+        }
+
+        // Up: the parent folder.
+        browser::click(c, "button.files-up").await?;
+        wait_shown(c, &top_s).await?;
+        wait_for(c, &format!(".files-entry[data-path='{area_s}']")).await?;
+        // A missing folder is refused with a reason, and the tree stays where it was.
+        go_to(c, &format!("{top_s}/no-such-folder")).await?;
+        wait_text(c, ".files-problem:not([hidden])", "no-such-folder").await?;
+        wait_shown(c, &top_s).await?;
+        // A file's path opens the file, and the tree shows its folder.
+        go_to(c, &format!("{area_s}/note.txt")).await?;
+        wait_for(c, &format!(".editor-tab.active[data-path='{area_s}/note.txt']")).await?;
+        if width < 700 {
+            wait_for(c, "button.files-toggle").await?.click().await?;
+        }
+        wait_shown(c, &area_s).await?;
+
+        // The tree opens where it was left, after a reload.
+        c.refresh().await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        if width < 700 {
+            wait_for(c, "button.files-toggle").await?.click().await?;
+        }
+        wait_shown(c, &area_s).await?;
+        // Places: home again.
+        wait_for(c, "select.files-places").await?.select_by_value("~").await?;
+        wait_shown(c, &home_s).await?;
+        wait_for(c, &format!("{} > button.files-name", row("at_home.txt"))).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn the_path_bar_reaches_any_folder_and_linked_folders_open_as_folders() -> anyhow::Result<()> {
+    path_bar_walk(1280, 800).await
+}
+
+#[tokio::test]
+async fn on_a_phone_the_path_bar_reaches_any_folder() -> anyhow::Result<()> {
+    path_bar_walk(390, 844).await
 }

@@ -83,6 +83,19 @@ pub fn save_open_files(server: &str, paths: &[&str]) {
     }
 }
 
+fn folder_key(server: &str) -> String {
+    format!("porta.folder.{server}")
+}
+
+/// The folder the file tree last showed on a server.
+pub fn tree_folder(server: &str) -> Option<String> {
+    load(&folder_key(server)).filter(|f| f.starts_with('/'))
+}
+
+pub fn save_tree_folder(server: &str, folder: &str) {
+    save(&folder_key(server), folder);
+}
+
 /// Sorts terminals by the saved order; ones not in it keep their place after those that are.
 pub fn sort_by_saved<T>(items: &mut [T], saved: &[TermId], term: impl Fn(&T) -> TermId) {
     items.sort_by_key(|t| saved.iter().position(|s| *s == term(t)).unwrap_or(usize::MAX));

@@ -30,7 +30,7 @@ pub struct Template {
 
 const FIELDS: &str = "id serverId name path source repoUrl createdByName deletedMs";
 
-async fn list(token: &str, workspace: &str, deleted: bool) -> Result<Vec<Project>, String> {
+pub async fn list(token: &str, workspace: &str, deleted: bool) -> Result<Vec<Project>, String> {
     let q =
         format!("query($w: String!, $d: Boolean!) {{ projects(workspaceId: $w, includeDeleted: $d) {{ {FIELDS} }} }}");
     graphql(token, &q, json!({ "w": workspace, "d": deleted }), "projects").await
@@ -157,6 +157,7 @@ pub fn WorkspaceProjects(
             .unwrap_or_default();
         let to = Route::Server(p.server_id.clone());
         let href = to.path();
+        let (server, folder) = (p.server_id.clone(), p.path.clone());
         let id = StoredValue::new(p.id.clone());
         let change = move |_| {
             let Some(token) = token() else { return };
@@ -180,6 +181,8 @@ pub fn WorkspaceProjects(
             <li class="project" data-name=p.name.clone() data-deleted=deleted.to_string()>
                 <a class="project-open" href=href on:click=move |ev| {
                     ev.prevent_default();
+                    // The server's file tree opens at the project.
+                    crate::prefs::save_tree_folder(&server, &folder);
                     route::go(route, to.clone());
                 }>
                     <span class="name">{p.name.clone()}</span>

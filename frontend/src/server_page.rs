@@ -52,6 +52,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // Charts over the terminals and editors, when asked for.
     let monitor_open = RwSignal::new(false);
     let tree_root = RwSignal::new(None::<String>);
+    let places = RwSignal::new(Vec::<files::Place>::new());
     let finder = files::Finder::default();
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
     // its requests must not delay the terminal a person is waiting for. On a phone it starts
@@ -85,7 +86,15 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             match api::server(&token, &id_now.clone()).await {
                 Ok(Some(s)) => {
                     page.read_only.set(s.read_only());
+                    let workspace = s.workspace_id.clone();
                     server.set(Some(s));
+                    // The projects on this server are places in the file tree's path bar.
+                    if let Some(w) = workspace
+                        && let Ok(list) = crate::projects::list(&token, &w, false).await
+                    {
+                        let here = list.into_iter().filter(|p| p.server_id == id_now);
+                        places.set(here.map(|p| files::Place { name: p.name, path: p.path }).collect());
+                    }
                 }
                 Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
                 Err(e) => error.set(Some(e)),
@@ -426,7 +435,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <aside class="files-pane" hidden=move || !files_open.get()>
                 <PanelBar title="Files" open=files_open />
                 <Show when=move || tree_started.get()>
-                    <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root read_only=page.read_only />
+                    <files::FileTree conn=conn_ref server=id.get_value() opener root=tree_root places read_only=page.read_only />
                 </Show>
             </aside>
             <div class="main">

@@ -259,6 +259,10 @@ pub struct FileEntry {
     /// Unix time in milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_ms: Option<u64>,
+    /// For a symlink: what it points at (`dir` for a linked folder), absent when the target
+    /// is missing or out of reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<FileKind>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -208,6 +208,7 @@ pub fn FinderPanel(
                             aria-pressed=move || regex.get().to_string() on:click=toggle(regex)>".*"</button>
                     </span>
                 </div>
+                <p class="finder-scope">"In " <bdi>{move || root.get().unwrap_or_default()}</bdi></p>
                 <input
                     class="finder-input"
                     node_ref=input

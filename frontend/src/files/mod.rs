@@ -17,7 +17,7 @@ use std::rc::Rc;
 use leptos::html::{Div, Input};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use porta_shared::bridge::{FileKind, SysInfoRequest};
+use porta_shared::bridge::{FileKind, FsStat, SysInfoRequest};
 use porta_shared::client::OnServer;
 use porta_shared::{ErrorBody, ErrorCode};
 
@@ -156,7 +156,15 @@ fn confirm(question: &str) -> bool {
     browser::window().confirm_with_message(question).unwrap_or(false)
 }
 
-/// The tree, rooted at the server's home folder (or its root when home is out of reach).
+/// A folder offered in the path bar's places besides `/` and home (a project's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Place {
+    pub name: String,
+    pub path: String,
+}
+
+/// The tree, shown from a folder the person chooses in its path bar (first where they left
+/// it, else the server's home folder, or its root when home is out of reach).
 #[component]
 pub fn FileTree(
     conn: StoredValue<Conn, LocalStorage>,
@@ -164,6 +172,8 @@ pub fn FileTree(
     opener: Opener,
     /// The top folder, once known (the finder searches beneath it).
     root: RwSignal<Option<String>>,
+    /// The projects on this server, offered as places.
+    places: RwSignal<Vec<Place>>,
     /// A viewer's tree: reading and downloading only (the backend refuses changes anyway).
     read_only: RwSignal<bool>,
 ) -> impl IntoView {
@@ -181,7 +191,14 @@ pub fn FileTree(
         problem: RwSignal::new(None),
     };
     provide_context(ctx);
+    let first = crate::prefs::tree_folder(&server);
     let server = StoredValue::new(server);
+    // Where the person goes is where the tree opens next time.
+    Effect::new(move |_| {
+        if let (Some(folder), Some(server)) = (root.get(), server.try_get_value()) {
+            crate::prefs::save_tree_folder(&server, &folder);
+        }
+    });
     // Every time the socket (re)opens: start (or restart) from the top folder.
     Effect::new(move |_| {
         if conn.with_value(|c| c.epoch()).get() == 0 {
@@ -189,11 +206,12 @@ pub fn FileTree(
         }
         let Some(server_now) = server.try_get_value() else { return };
         let Some(conn_now) = conn.try_get_value() else { return };
+        let first = first.clone();
         spawn_local(async move {
             let info = conn_now.call(OnServer { server: server_now.clone(), req: SysInfoRequest {} }).await;
             // The panel may have closed while the answer was on its way.
             let Some(tree) = ctx.tree.try_get_value() else { return };
-            tree.start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()));
+            tree.start(info.map(|i| i.home).unwrap_or_else(|_| "/".to_owned()), first);
         });
     });
     on_cleanup(move || ctx.tree.with_value(|t| t.close_all()));
@@ -229,11 +247,10 @@ pub fn FileTree(
         }
         input.set_value("");
     };
-    let root = move || ctx.tree.with_value(|t| t.root.get()).unwrap_or_default();
     view! {
         <nav class="files-tree" class:read-only=move || read_only.get() aria-label="Files">
+            <PathBar places />
             <div class="files-head">
-                <span class="files-root" title=root><bdi>{root}</bdi></span>
                 <button class="tool files-new-file" title="New file" aria-label="New file"
                     on:click=move |_| ctx.start_create(None, false)>"+ File"</button>
                 <button class="tool files-new-folder" title="New folder" aria-label="New folder"
@@ -269,6 +286,79 @@ pub fn FileTree(
             <uploads::UploadList uploads=ctx.uploads />
             <ActionsMenu />
         </nav>
+    }
+}
+
+/// Where the tree is: a box to type or paste a path in (a file's path opens the file), a
+/// button up to the parent, and places to jump to: `/`, home and each project.
+#[component]
+fn PathBar(places: RwSignal<Vec<Place>>) -> impl IntoView {
+    let ctx = expect_context::<Ctx>();
+    let input = NodeRef::<Input>::new();
+    let root = ctx.tree.with_value(|t| t.root);
+    let shown = move || root.get().unwrap_or_default();
+    let go = move |typed: String| {
+        let tree = ctx.tree();
+        let (Some(from), Some(home)) = (tree.root.get_untracked(), tree.home.get_untracked()) else { return };
+        let Some(path) = tree::typed_path(&typed, &from, &home) else { return };
+        let opener = ctx.opener;
+        ctx.attempt(async move {
+            let req = FsStat { path, hash: false };
+            let info = tree.conn().call(OnServer { server: tree.server().to_owned(), req }).await?;
+            if info.kind == FileKind::File {
+                opener.open(info.path.clone(), None);
+                tree.go(parent(&info.path).to_owned());
+            } else {
+                tree.go(info.path);
+            }
+            Ok(())
+        });
+    };
+    let reset = move || {
+        if let Some(el) = input.get_untracked() {
+            el.set_value(&root.get_untracked().unwrap_or_default());
+        }
+    };
+    view! {
+        <form class="files-head files-path" on:submit=move |ev| {
+            ev.prevent_default();
+            if let Some(el) = input.get_untracked() {
+                go(el.value());
+                let _ = el.blur();
+            }
+        }>
+            <button type="button" class="tool files-up" title="Up to the parent folder" aria-label="Up to the parent folder"
+                disabled=move || root.get().as_deref() == Some("/") on:click=move |_| go("..".to_owned())>"↑"</button>
+            <input
+                class="files-path-input"
+                node_ref=input
+                aria-label="Folder shown"
+                title=shown
+                spellcheck="false"
+                autocomplete="off"
+                autocapitalize="off"
+                prop:value=shown
+                on:keydown=move |ev| {
+                    if ev.key() == "Escape" {
+                        reset();
+                    }
+                }
+                on:blur=move |_| reset()
+            />
+            <select class="files-places" aria-label="Go to a place" on:change=move |ev| {
+                let place = event_target_value(&ev);
+                event_target::<web_sys::HtmlSelectElement>(&ev).set_value("");
+                go(place);
+            }>
+                <option value="" disabled selected hidden>"Places"</option>
+                <option value="~">"Home"</option>
+                <option value="/">"/ (the whole server)"</option>
+                {move || places.get().into_iter().map(|p| {
+                    let label = format!("{} ({})", p.name, p.path);
+                    view! { <option value=p.path>{label}</option> }
+                }).collect_view()}
+            </select>
+        </form>
     }
 }
 
@@ -349,13 +439,13 @@ fn TreeRow(index: usize, row: Row) -> impl IntoView {
     if row.editing {
         return view! { <NameInput row indent /> }.into_any();
     }
-    let is_dir = row.kind == FileKind::Dir;
+    let is_dir = row.folder;
     let kind = match row.kind {
         FileKind::Dir => "dir",
         FileKind::Symlink => "link",
         _ => "file",
     };
-    let (icon, label) = icons::icon(&row.name, row.kind, row.open);
+    let (icon, label) = icons::icon(&row.name, if is_dir { FileKind::Dir } else { row.kind }, row.open);
     let path = StoredValue::new(row.path.clone());
     let row_menu = StoredValue::new(row.clone());
     let click = move |_| {
@@ -518,7 +608,7 @@ fn ActionsMenu() -> impl IntoView {
             }>{label}</button>
         }
     };
-    let is_dir = move || ctx.menu.with(|m| m.as_ref().is_some_and(|(r, _, _)| r.kind == FileKind::Dir));
+    let is_dir = move || ctx.menu.with(|m| m.as_ref().is_some_and(|(r, _, _)| r.folder));
     view! {
         <div
             class="files-menu"
@@ -534,7 +624,12 @@ fn ActionsMenu() -> impl IntoView {
                 {item("New folder", "new-folder", |ctx, r| ctx.start_create(Some(r.path.clone()), true))}
             </div>
             {item("Rename", "rename", |ctx, r| ctx.tree().editing.set(Some(Edit::Rename(r.path.clone()))))}
-            {item("Download", "download", |ctx, r| ctx.download(r.path.clone(), r.kind))}
+            {item("Download", "download", |ctx, r| {
+                ctx.download(r.path.clone(), if r.folder { FileKind::Dir } else { r.kind })
+            })}
+            <div hidden=move || !is_dir()>
+                {item("Show from here", "go-into", |ctx, r| ctx.tree().go(r.path.clone()))}
+            </div>
             {item("Copy path", "copy-path", |_, r| {
                 let path = r.path.clone();
                 spawn_local(async move { let _ = crate::terminal::copy(&path).await; });

@@ -56,6 +56,8 @@ pub struct Row {
     pub path: String,
     pub name: String,
     pub kind: FileKind,
+    /// A folder, or a link to one: it opens in the tree.
+    pub folder: bool,
     pub depth: u16,
     pub size: u64,
     pub open: bool,
@@ -107,6 +109,8 @@ pub struct Tree {
     conn: Conn,
     server: String,
     pub root: RwSignal<Option<String>>,
+    /// The server's home folder, once known.
+    pub home: RwSignal<Option<String>>,
     folders: RefCell<HashMap<String, Rc<Folder>>>,
     /// Changes whenever a folder opens or closes.
     shape: RwSignal<u64>,
@@ -128,6 +132,7 @@ impl Tree {
             conn,
             server,
             root,
+            home: RwSignal::new(None),
             folders: RefCell::new(HashMap::new()),
             shape: RwSignal::new(0),
             hidden: RwSignal::new(hidden),
@@ -168,13 +173,12 @@ impl Tree {
             .clone()
     }
 
-    /// Starts (again, after a reconnect) from `root`: it is opened, and every folder that was
-    /// open is listed and watched again.
-    pub fn start(self: &Rc<Self>, root: String) {
-        if self.root.get_untracked().as_deref() != Some(root.as_str()) {
-            self.close_all();
-            self.root.set(Some(root.clone()));
-        }
+    /// Starts (again, after a reconnect): the first time at `first` (or home), later where
+    /// the person left it, with every folder that was open listed and watched again.
+    pub fn start(self: &Rc<Self>, home: String, first: Option<String>) {
+        self.home.set(Some(home.clone()));
+        let root = self.root.get_untracked().unwrap_or_else(|| first.unwrap_or(home));
+        self.root.set(Some(root.clone()));
         let mut open: Vec<String> =
             self.folders.borrow().values().filter(|f| f.open.get()).map(|f| f.path.clone()).collect();
         if !open.contains(&root) {
@@ -188,6 +192,15 @@ impl Tree {
             }
             self.open(&path);
         }
+    }
+
+    /// Shows `path` as the top folder instead.
+    pub fn go(self: &Rc<Self>, path: String) {
+        if self.root.get_untracked().as_deref() != Some(path.as_str()) {
+            self.close_all();
+            self.root.set(Some(path.clone()));
+        }
+        self.open(&path);
     }
 
     pub fn is_open(&self, path: &str) -> bool {
@@ -315,6 +328,7 @@ impl Tree {
             path: path.to_owned(),
             name: String::new(),
             kind: FileKind::Other,
+            folder: false,
             depth,
             size: 0,
             open: false,
@@ -328,6 +342,7 @@ impl Tree {
             out.push(Row {
                 path: dir.clone(),
                 kind: if *folder { FileKind::Dir } else { FileKind::File },
+                folder: *folder,
                 editing: true,
                 note: None,
                 ..note(String::new())
@@ -341,13 +356,15 @@ impl Tree {
                 sort_entries(&mut list, sort);
                 for e in list {
                     let child = join(path, &e.name);
-                    let open = e.kind == FileKind::Dir && self.is_open(&child);
+                    let folder = e.kind == FileKind::Dir || e.target == Some(FileKind::Dir);
+                    let open = folder && self.is_open(&child);
                     let renaming = editing == Some(&Edit::Rename(child.clone()));
                     out.push(Row {
                         git: git.get(&child).copied(),
                         path: child.clone(),
                         name: e.name.clone(),
                         kind: e.kind,
+                        folder,
                         depth,
                         size: e.size,
                         open,
@@ -530,6 +547,30 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
+/// The absolute folder a typed path means: `~` is home, a relative path is taken from the
+/// folder shown, and `.` and `..` are resolved by name (as `cd` does without `-P`).
+pub fn typed_path(input: &str, shown: &str, home: &str) -> Option<String> {
+    let input = input.trim();
+    let full = match input {
+        "" => return None,
+        "~" => home.to_owned(),
+        _ if input.starts_with("~/") => join(home, &input[2..]),
+        _ if input.starts_with('/') => input.to_owned(),
+        _ => join(shown, input),
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in full.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
 /// Whether `path` is `dir` or inside it.
 pub fn is_within(path: &str, dir: &str) -> bool {
     let dir = dir.trim_end_matches('/');
@@ -586,6 +627,20 @@ mod tests {
         assert!(is_within("/r/src/a", "/r"));
         assert!(is_within("/r", "/r/"));
         assert!(!is_within("/rx/a", "/r"), "a sibling sharing the prefix is not inside");
+    }
+
+    #[test]
+    fn typed_paths_become_absolute_folders() {
+        let typed = |s: &str| typed_path(s, "/srv/app", "/home/ann");
+        assert_eq!(typed("/etc/"), Some("/etc".into()));
+        assert_eq!(typed("~"), Some("/home/ann".into()));
+        assert_eq!(typed("~/projects/x"), Some("/home/ann/projects/x".into()));
+        assert_eq!(typed("src/../lib"), Some("/srv/app/lib".into()));
+        assert_eq!(typed(".."), Some("/srv".into()));
+        assert_eq!(typed("/../../x//y/."), Some("/x/y".into()));
+        assert_eq!(typed("  /var/log  "), Some("/var/log".into()));
+        assert_eq!(typed("/"), Some("/".into()));
+        assert_eq!(typed(""), None);
     }
 
     #[test]
