@@ -286,3 +286,88 @@ async fn a_change_on_the_server_reaches_a_clean_editor_and_warns_a_dirty_one() -
     browser.close().await;
     result
 }
+
+/// The paths of the editor tabs, in order.
+async fn tab_paths(c: &Client) -> anyhow::Result<Vec<String>> {
+    let mut paths = Vec::new();
+    for tab in c.find_all(Locator::Css(".editor-tab")).await? {
+        paths.push(tab.attr("data-path").await?.unwrap_or_default());
+    }
+    Ok(paths)
+}
+
+/// Waits until the editor tabs are `want`, in order.
+async fn wait_tabs(c: &Client, want: &[String]) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + SHORT;
+    loop {
+        let have = tab_paths(c).await?;
+        if have == want {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the tabs are {have:?}, not {want:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Picks an action from a tree row's menu.
+async fn act(c: &Client, name: &str, action: &str) -> anyhow::Result<()> {
+    browser::click(c, &format!(".files-entry[data-name='{name}'] .files-more")).await?;
+    browser::click(c, &format!(".files-menu:not([hidden]) .files-menu-item.{action}")).await
+}
+
+#[tokio::test]
+async fn tabs_follow_files_renamed_or_deleted_and_say_when_a_file_is_gone() -> anyhow::Result<()> {
+    let (backend, bridge) = ui_stack(&[]).await?;
+    let home = bridge.dir.path().to_owned();
+    for (name, text) in [("a.txt", "alpha\n"), ("b.txt", "beta\n"), ("c.txt", "gamma\n"), ("d.txt", "delta\n")] {
+        std::fs::write(home.join(name), text)?;
+    }
+    let at = |name: &str| home.join(name).to_string_lossy().into_owned();
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "editor_follow_files", || async {
+        open_server(c, &backend.url).await?;
+        for name in ["a.txt", "b.txt", "c.txt", "d.txt"] {
+            open_file(c, name).await?;
+            wait_editor(c, &home.join(name), "").await?;
+        }
+        // Renamed in the tree: the clean tab follows, in its place.
+        act(c, "a.txt", "rename").await?;
+        wait_for(c, ".files-name-input").await?;
+        type_keys(c, &format!("renamed{}", char::from(Key::Enter))).await?;
+        wait_tabs(c, &[at("renamed.txt"), at("b.txt"), at("c.txt"), at("d.txt")]).await?;
+        browser::click(c, &format!(".editor-tab[data-path='{}']", at("renamed.txt"))).await?;
+        wait_editor(c, &home.join("renamed.txt"), "alpha").await?;
+        // Deleted in the tree: the clean tab closes.
+        act(c, "b.txt", "delete").await?;
+        c.accept_alert().await?;
+        wait_tabs(c, &[at("renamed.txt"), at("c.txt"), at("d.txt")]).await?;
+
+        // Deleted behind the editor's back, with unsaved changes: the tab stays and says so,
+        // and saving writes the file again.
+        browser::click(c, &format!(".editor-tab[data-path='{}']", at("c.txt"))).await?;
+        wait_editor(c, &home.join("c.txt"), "gamma").await?;
+        to_end(c).await?;
+        type_keys(c, "kept").await?;
+        wait_for(c, ".editor-tab.active.dirty").await?;
+        std::fs::remove_file(home.join("c.txt"))?;
+        wait_for(c, ".editor-tab.active.gone").await?;
+        wait_for(c, ".editor-pane.active .editor-notice[data-notice=gone]:not([hidden])").await?;
+        browser.screenshot("editor-gone").await?;
+        browser::click(c, ".editor-pane.active .editor-notice button.save-again").await?;
+        wait_disk(&home.join("c.txt"), "gamma\nkept").await?;
+        wait_for(c, ".editor-tab.active:not(.gone):not(.dirty)").await?;
+
+        // A clean tab whose file goes and comes back (a `git stash`): marked, then current.
+        browser::click(c, &format!(".editor-tab[data-path='{}']", at("d.txt"))).await?;
+        std::fs::remove_file(home.join("d.txt"))?;
+        wait_for(c, ".editor-tab.active.gone").await?;
+        std::fs::write(home.join("d.txt"), "delta again\n")?;
+        wait_for(c, ".editor-tab.active:not(.gone)").await?;
+        wait_editor(c, &home.join("d.txt"), "delta again").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

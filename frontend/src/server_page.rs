@@ -180,13 +180,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         ev.prevent_default();
     });
     on_cleanup(move || escape.remove());
-    let opener = files::Opener::new(move |path: String, line: Option<u32>| {
-        open_file(path, line, true);
-        // On a phone the tree covers the editor: get out of the way.
-        if crate::browser::media_matches("(max-width: 700px)") {
-            files_open.set(false);
-        }
-    });
+
     let save_order = move || {
         let terms: Vec<TermId> = tabs.with_untracked(|t| t.iter().filter_map(|t| t.term()).collect());
         prefs::save_tab_order(&id.get_value(), &terms);
@@ -330,6 +324,41 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         tab.close();
         save_files();
     };
+    let opener = files::Opener::new(
+        move |path: String, line: Option<u32>| {
+            open_file(path, line, true);
+            // On a phone the tree covers the editor: get out of the way.
+            if crate::browser::media_matches("(max-width: 700px)") {
+                files_open.set(false);
+            }
+        },
+        // Renamed or deleted from the tree: a clean tab follows its file to its new place
+        // (in the same spot of the tab bar) or closes; one with unsaved changes stays and
+        // says its file is gone, for the person to decide.
+        move |from: String, to: Option<String>| {
+            let moved: Vec<(usize, Rc<EditorTab>)> = editors.with_untracked(|e| {
+                e.iter()
+                    .enumerate()
+                    .filter(|(_, t)| files::is_within(&t.path, &from) && !t.dirty.get_untracked())
+                    .map(|(i, t)| (i, t.clone()))
+                    .collect()
+            });
+            for (index, tab) in moved {
+                let shown = active.get_untracked() == Some(tab.key);
+                close_editor(tab.key);
+                let Some(to) = &to else { continue };
+                let path = format!("{to}{}", &tab.path[from.len()..]);
+                open_file(path.clone(), None, shown);
+                editors.update(|e| {
+                    if let Some(j) = e.iter().position(|t| t.path == path) {
+                        let t = e.remove(j);
+                        e.insert(index.min(e.len()), t);
+                    }
+                });
+                save_files();
+            }
+        },
+    );
     let add = move |_| {
         let key = new_tab(None);
         active.set(Some(key));

@@ -37,12 +37,13 @@ pub fn EditorTabButton(
     close_tab: impl Fn(u32) + Copy + 'static,
 ) -> impl IntoView {
     let key = tab.key;
-    let dirty = tab.dirty;
+    let (dirty, gone) = (tab.dirty, tab.gone);
     view! {
         <div
             class="tab editor-tab"
             class:active=move || active.get() == Some(key)
             class:dirty=move || dirty.get()
+            class:gone=move || gone.get()
             role="tab"
             aria-selected=move || (active.get() == Some(key)).to_string()
             title=tab.path.clone()
@@ -137,6 +138,7 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
                     Some(Notice::Saving) => "saving",
                     Some(Notice::Conflict) => "conflict",
                     Some(Notice::Changed) => "changed",
+                    Some(Notice::Gone) => "gone",
                     Some(Notice::Error(_)) => "error",
                     None => "",
                 }
@@ -157,6 +159,11 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
                             on:click=move |_| tab.with_value(|t| t.compare(Compare::Disk))>"Compare"</button>
                         <button class="tool reload" on:click=act(EditorTab::reload)>"Take theirs"</button>
                         <button class="tool dismiss" on:click=act(|t| t.dismiss())>"Keep mine"</button>
+                    }.into_any(),
+                    Some(Notice::Gone) => view! {
+                        <span>"This file is no longer on the server (deleted or moved). Save to write it here again."</span>
+                        <button class="tool save-again" hidden=read_only on:click=act(EditorTab::save)>"Save here again"</button>
+                        <button class="tool dismiss" on:click=act(|t| t.dismiss())>"Keep editing"</button>
                     }.into_any(),
                     Some(Notice::Error(e)) => view! {
                         <span>{e}</span>

@@ -50,6 +50,8 @@ pub enum Notice {
     Conflict,
     /// The file changed on disk while it has unsaved changes here (found before any save).
     Changed,
+    /// The file is no longer on the server (deleted, or moved away).
+    Gone,
     Error(String),
 }
 
@@ -75,6 +77,8 @@ pub struct EditorTab {
     limits: Limits,
     pub doc: RwSignal<Doc>,
     pub dirty: RwSignal<bool>,
+    /// The file is no longer on the server; a save writes it again.
+    pub gone: RwSignal<bool>,
     pub notice: RwSignal<Option<Notice>>,
     pub comparing: RwSignal<Option<Compare>>,
     /// The language Monaco chose from the file's name, once it is shown.
@@ -106,6 +110,7 @@ impl EditorTab {
             limits,
             doc: RwSignal::new(Doc::Loading),
             dirty: RwSignal::new(false),
+            gone: RwSignal::new(false),
             notice: RwSignal::new(None),
             comparing: RwSignal::new(None),
             language: RwSignal::new(String::new()),
@@ -283,7 +288,8 @@ impl EditorTab {
 
     /// Saves the content if it is based on the version now on disk; otherwise asks.
     pub fn save(self: &Rc<Self>) {
-        let expected = self.sha256.borrow().clone();
+        // A file deleted on the server is written again (and refused if one came back since).
+        let expected = if self.gone.get_untracked() { None } else { self.sha256.borrow().clone() };
         self.write(expected);
     }
 
@@ -317,6 +323,7 @@ impl EditorTab {
             match transfer::write_all(&tab.conn, &tab.server, &tab.path, text.as_bytes(), rules).await {
                 Ok(written) => {
                     *tab.sha256.borrow_mut() = Some(written.sha256);
+                    tab.gone.set(false);
                     if let Some(w) = tab.widget.borrow().as_ref() {
                         w.mark_saved(version);
                     }
@@ -438,6 +445,23 @@ impl EditorTab {
             // A save under way changes the file itself; its answer says what is on disk.
             if tab.notice.try_get_untracked().flatten() == Some(Notice::Saving) || tab.widget.borrow().is_none() {
                 return;
+            }
+            match tab.conn.call(tab.on(FsStat { path: tab.path.clone(), hash: false })).await {
+                Err(e) if e.code == ErrorCode::NotFound => {
+                    // Deleted or moved away: say so, whether or not there are changes here.
+                    tab.gone.set(true);
+                    tab.notice.set(Some(Notice::Gone));
+                    return;
+                }
+                Err(_) => return,
+                Ok(_) if tab.gone.get_untracked() => {
+                    // Back again (a `git checkout`, an undo): compare as with any change.
+                    tab.gone.set(false);
+                    if tab.notice.get_untracked() == Some(Notice::Gone) {
+                        tab.notice.set(None);
+                    }
+                }
+                Ok(_) => {}
             }
             let Ok((text, sha)) = tab.disk_text().await else { return };
             if tab.sha256.borrow().as_deref() == Some(sha.as_str()) {

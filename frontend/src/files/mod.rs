@@ -25,22 +25,37 @@ use tree::{Edit, Row, Sort, Tree, join, parent};
 use uploads::Uploads;
 
 pub use finder::{Finder, FinderPanel, Mode as FinderMode};
-pub use tree::parent as parent_of;
+pub use tree::{is_within, parent as parent_of};
 
 use crate::browser;
 use crate::conn::Conn;
 
-/// Opens a file (at a line, when given) in the editor; the page provides it.
+/// Opens a file (at a line, when given) in the editor, and hears of files moved or deleted
+/// from the tree (so their editor tabs follow); the page provides it.
 #[derive(Clone, Copy)]
-pub struct Opener(Callback<(String, Option<u32>)>);
+pub struct Opener {
+    open: Callback<(String, Option<u32>)>,
+    moved: Callback<(String, Option<String>)>,
+}
 
 impl Opener {
-    pub fn new(f: impl Fn(String, Option<u32>) + Send + Sync + 'static) -> Self {
-        Self(Callback::new(move |(path, line)| f(path, line)))
+    pub fn new(
+        open: impl Fn(String, Option<u32>) + Send + Sync + 'static,
+        moved: impl Fn(String, Option<String>) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            open: Callback::new(move |(path, line)| open(path, line)),
+            moved: Callback::new(move |(from, to)| moved(from, to)),
+        }
     }
 
     pub fn open(&self, path: String, line: Option<u32>) {
-        self.0.run((path, line));
+        self.open.run((path, line));
+    }
+
+    /// `from` (a file or a folder) is now at `to`, or gone when `to` is `None`.
+    pub fn moved(&self, from: String, to: Option<String>) {
+        self.moved.run((from, to));
     }
 }
 
@@ -112,17 +127,19 @@ impl Ctx {
             return;
         }
         let tree = self.tree();
+        let opener = self.opener;
         self.attempt(async move {
             match tree.delete(&path, false).await {
                 Err(e) if e.code == ErrorCode::NotEmpty => {
-                    if confirm(&format!("{name} is not empty. Delete it and everything in it?")) {
-                        tree.delete(&path, true).await
-                    } else {
-                        Ok(())
+                    if !confirm(&format!("{name} is not empty. Delete it and everything in it?")) {
+                        return Ok(());
                     }
+                    tree.delete(&path, true).await?;
                 }
-                other => other,
+                other => other?,
             }
+            opener.moved(path, None);
+            Ok(())
         });
     }
 
@@ -147,8 +164,18 @@ impl Ctx {
         if parent(&from) == dir || tree::is_within(&dir, &from) {
             return;
         }
+        self.rename(from, to);
+    }
+
+    /// Renames or moves; editor tabs of what moved follow it.
+    fn rename(self, from: String, to: String) {
         let tree = self.tree();
-        self.attempt(async move { tree.rename(&from, &to).await });
+        let opener = self.opener;
+        self.attempt(async move {
+            tree.rename(&from, &to).await?;
+            opener.moved(from, Some(to));
+            Ok(())
+        });
     }
 }
 
@@ -536,12 +563,10 @@ fn NameInput(row: Row, indent: String) -> impl IntoView {
         let tree = ctx.tree();
         match edit {
             _ if name.is_empty() => {}
-            Some(Edit::Rename(from)) if transfer::file_name(&from) != name => {
-                ctx.attempt(async move {
-                    tree::check_name(&name)?;
-                    tree.rename(&from, &join(parent(&from), &name)).await
-                });
-            }
+            Some(Edit::Rename(from)) if transfer::file_name(&from) != name => match tree::check_name(&name) {
+                Ok(()) => ctx.rename(from.clone(), join(parent(&from), &name)),
+                Err(e) => ctx.problem.set(Some(e.message)),
+            },
             Some(Edit::Create { dir, folder }) => {
                 let opener = ctx.opener;
                 ctx.attempt(async move {
