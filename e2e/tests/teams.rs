@@ -217,6 +217,8 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("revokeServer", format!("mutation {{ revokeServer(id: \"{s}\") }}"), Refused),
         ("createTeam", "mutation { createTeam(name: \"B's other team\") { id } }".into(), OwnOnly),
         ("renameTeam", format!("mutation {{ renameTeam(teamId: \"{t}\", name: \"mine\") }}"), Refused),
+        ("chooseTeam", format!("mutation {{ chooseTeam(teamId: \"{t}\") }}"), Refused),
+        ("deleteTeam", format!("mutation {{ deleteTeam(teamId: \"{t}\", name: \"A\") }}"), Refused),
         (
             "createInvitation",
             format!("mutation {{ createInvitation(teamId: \"{t}\", role: \"owner\") {{ link }} }}"),
@@ -824,5 +826,82 @@ async fn eight_parallel_uses_of_one_link_make_one_account() -> anyhow::Result<()
         }
     }
     assert_eq!(signed_in, 1, "exactly one account exists");
+    Ok(())
+}
+
+/// The id of the team marked current for this caller.
+async fn current_team(api: &Api) -> anyhow::Result<String> {
+    let v = api.graphql("{ teams { id current } }", json!({})).await?;
+    let teams = v["data"]["teams"].as_array().cloned().unwrap_or_default();
+    let current: Vec<&Value> = teams.iter().filter(|t| t["current"] == true).collect();
+    anyhow::ensure!(current.len() == 1, "exactly one current team: {v}");
+    Ok(current[0]["id"].as_str().unwrap_or_default().to_owned())
+}
+
+/// A new device opens on the team the person chose last; an owner deletes a team (naming it),
+/// never one that still holds servers, and everything in it goes.
+#[tokio::test]
+async fn the_chosen_team_follows_a_person_and_an_owner_deletes_an_empty_team() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let admin = &stack.api;
+    let own = admin.own_team().await?;
+    let v = admin.graphql("mutation { createTeam(name: \"Zeta\") { id current } }", json!({})).await?;
+    let zeta = v["data"]["createTeam"]["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(current_team(admin).await?, zeta, "a new team is the one shown");
+    admin.graphql("mutation($t: String!) { chooseTeam(teamId: $t) }", json!({ "t": own })).await?;
+    // Another device (a new sign-in) opens on the team chosen last.
+    let other_device = Api::login(&stack.backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+    assert_eq!(current_team(&other_device).await?, own);
+    let v = admin.graphql("mutation { chooseTeam(teamId: \"no-such-team\") }", json!({})).await?;
+    assert!(["forbidden", "not_found"].contains(&code(&v)), "{v}");
+    assert_eq!(current_team(admin).await?, own, "a refused choice changes nothing");
+
+    // Someone who joins a team sees it first; as its admin they may not delete it.
+    let link = admin.invite(&zeta, "admin").await?;
+    let bob = Api::join_by_link(&stack.backend.url, &link, "bob", PASSWORD).await?;
+    assert_eq!(current_team(&bob).await?, zeta);
+    let delete = "mutation($t: String!, $n: String!) { deleteTeam(teamId: $t, name: $n) }";
+    let v = bob.graphql(delete, json!({ "t": zeta, "n": "Zeta" })).await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+
+    // Zeta gets a workspace's worth of things: a token limited to it, an enrolment token.
+    let v = admin.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": zeta })).await?;
+    let ws = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let q = "mutation($w: String!) { createApiToken(name: \"z\", scopes: [\"read\"], workspaceId: $w) { token } }";
+    let v = admin.graphql(q, json!({ "w": ws })).await?;
+    let secret = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let as_token = Api::with_token(&stack.backend.url, &secret);
+    assert!(as_token.graphql("{ me { id } }", json!({})).await?["data"]["me"]["id"].is_string());
+    let q = "mutation($w: String!) { createEnrollmentToken(workspaceId: $w) { token } }";
+    let v = admin.graphql(q, json!({ "w": ws })).await?;
+    anyhow::ensure!(v["data"]["createEnrollmentToken"]["token"].is_string(), "{v}");
+
+    // Refused: the wrong name; a team that holds a server. Nothing changes.
+    let v = admin.graphql(delete, json!({ "t": zeta, "n": "zeta" })).await?;
+    assert_eq!(code(&v), "bad_request", "{v}");
+    let own_name = admin.graphql("{ teams { id name } }", json!({})).await?["data"]["teams"]
+        .as_array()
+        .and_then(|l| {
+            l.iter().find(|t| t["id"] == own.as_str()).map(|t| t["name"].as_str().unwrap_or_default().to_owned())
+        })
+        .unwrap_or_default();
+    let v = admin.graphql(delete, json!({ "t": own, "n": own_name })).await?;
+    assert_eq!(code(&v), "conflict", "{v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap_or_default().contains("1 server still belongs"), "{v}");
+    assert_eq!(admin.servers().await?.len(), 1, "the server is untouched");
+
+    // Deleted: gone for every member, its tokens with it, and audited.
+    admin.graphql("mutation($t: String!) { chooseTeam(teamId: $t) }", json!({ "t": zeta })).await?;
+    let v = admin.graphql(delete, json!({ "t": zeta, "n": "Zeta" })).await?;
+    assert_eq!(v["data"]["deleteTeam"], true, "{v}");
+    for api in [admin, &bob] {
+        let v = api.graphql("{ teams { id } }", json!({})).await?;
+        assert!(!v.to_string().contains(&zeta), "{v}");
+    }
+    assert_eq!(current_team(admin).await?, own, "the remembered team is gone: another is current");
+    let v = as_token.graphql("{ me { id } }", json!({})).await?;
+    assert!(v["data"]["me"].is_null() || v["errors"].is_array(), "a token limited to the team is gone: {v}");
+    let v = admin.graphql("{ auditLog { action target } }", json!({})).await?;
+    assert!(v.to_string().contains("team.delete"), "{v}");
     Ok(())
 }

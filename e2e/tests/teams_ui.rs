@@ -121,3 +121,97 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
     browser.close().await;
     result
 }
+
+/// The name of the team the dashboard's switcher shows.
+async fn shown_team(c: &Client) -> anyhow::Result<String> {
+    let v = c
+        .execute("const s = document.querySelector('.team-switcher select'); return s ? s.options[s.selectedIndex]?.text ?? '' : '';", vec![])
+        .await?;
+    Ok(v.as_str().unwrap_or_default().to_owned())
+}
+
+async fn wait_shown_team(c: &Client, starts: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = shown_team(c).await?;
+        if shown.starts_with(starts) {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the dashboard shows team {shown:?}, not {starts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Answers the page's prompt with `text`.
+async fn answer_prompt(c: &Client, text: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while c.get_alert_text().await.is_err() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no prompt came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.send_alert_text(text).await?;
+    c.accept_alert().await?;
+    Ok(())
+}
+
+/// A phone signed in later opens on the team chosen last on the desktop (and the other way
+/// round); an owner renames a team and deletes it by typing its name.
+#[tokio::test]
+async fn another_device_opens_on_the_team_chosen_last_and_teams_are_renamed_and_deleted() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let desktop = Browser::start(1280, 800).await?;
+    let phone = Browser::start(390, 844).await?;
+    let (c, p) = (&desktop.client, &phone.client);
+    let result = with_screenshot_on_failure(&desktop, "teams_last_team", || async {
+        sign_in(c, &backend.url).await?;
+        wait_shown_team(c, "admin").await?;
+        wait_for(c, ".team-switcher select").await?.select_by_value("+new").await?;
+        answer_prompt(c, "Zeta").await?;
+        wait_shown_team(c, "Zeta").await?;
+        // The phone, signed in for the first time, opens on Zeta too.
+        sign_in(p, &backend.url).await?;
+        wait_shown_team(p, "Zeta").await?;
+        // Switched back on the phone: the desktop follows on its next visit.
+        let admin_team = p
+            .execute("return [...document.querySelectorAll('.team-switcher option')].find(o => o.text.startsWith('admin')).value", vec![])
+            .await?;
+        wait_for(p, ".team-switcher select").await?.select_by_value(admin_team.as_str().unwrap_or_default()).await?;
+        wait_shown_team(p, "admin").await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            c.refresh().await?;
+            wait_for(c, ".team-switcher select").await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if shown_team(c).await?.starts_with("admin") {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the desktop kept showing {}", shown_team(c).await?);
+        }
+
+        // Rename Zeta, then delete it: a wrong name is refused and nothing goes.
+        let zeta = c
+            .execute("return [...document.querySelectorAll('.team-switcher option')].find(o => o.text.startsWith('Zeta')).value", vec![])
+            .await?;
+        wait_for(c, ".team-switcher select").await?.select_by_value(zeta.as_str().unwrap_or_default()).await?;
+        wait_shown_team(c, "Zeta").await?;
+        wait_for(c, "a.team-link").await?.click().await?;
+        wait_for(c, ".team-page .members tr.member").await?;
+        wait_for(c, "button.rename-team").await?.click().await?;
+        answer_prompt(c, "Zeta Labs").await?;
+        porta_e2e::browser::wait_text(c, ".team-page .heading h2", "Zeta Labs").await?;
+        wait_for(c, "button.delete-team").await?.click().await?;
+        answer_prompt(c, "Zeta").await?;
+        porta_e2e::browser::wait_text(c, ".team-page .error", "type the team's name").await?;
+        wait_for(c, "button.delete-team").await?.click().await?;
+        answer_prompt(c, "Zeta Labs").await?;
+        wait_for(c, ".team-switcher select").await?;
+        wait_shown_team(c, "admin").await?;
+        let names = c.execute("return [...document.querySelectorAll('.team-switcher option')].map(o => o.text).join('|')", vec![]).await?;
+        assert!(!names.as_str().unwrap_or_default().contains("Zeta"), "{names}");
+        Ok(())
+    })
+    .await;
+    desktop.close().await;
+    phone.close().await;
+    result
+}

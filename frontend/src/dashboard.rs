@@ -25,9 +25,14 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             let list = api::servers(&token).await;
             match (list, mine) {
                 (Ok(list), Ok(mine)) => {
-                    // The team shown last, if the user is still in it; else the first.
+                    // The team the person chose last on any device (the server remembers), else
+                    // the one shown last here if they are still in it, else the first.
+                    let chosen = mine.iter().find(|t| t.current).map(|t| t.id.clone());
                     let known = current.try_get_untracked().flatten().filter(|c| mine.iter().any(|t| &t.id == c));
-                    let pick = known.or_else(|| mine.first().map(|t| t.id.clone()));
+                    let pick = chosen.or(known).or_else(|| mine.first().map(|t| t.id.clone()));
+                    if let Some(p) = &pick {
+                        teams::save_current_team(p);
+                    }
                     team_list.set(mine);
                     servers.set(list);
                     if pick != current.try_get_untracked().flatten() {
@@ -49,6 +54,13 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                 Ok(t) => detail.set(Some(t)),
                 Err(e) => set_error.set(Some(e)),
             }
+        });
+    });
+    let pick_team = Callback::new(move |team: String| {
+        let Some(token) = token() else { return };
+        spawn_local(async move {
+            // Only a convenience for the next device: a failure here changes nothing now.
+            let _ = teams::choose_team(&token, &team).await;
         });
     });
     let new_team = Callback::new(move |name: String| {
@@ -121,7 +133,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
         </TopBar>
         <main class="dashboard">
             <div class="heading">
-                <TeamSwitcher teams=team_list current on_new=new_team />
+                <TeamSwitcher teams=team_list current on_new=new_team on_pick=pick_team />
                 <div class="actions">
                     <a
                         class="team-link"

@@ -26,7 +26,7 @@ pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
 pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
-pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, Workspace};
+pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, TeamDeleted, Workspace};
 
 #[derive(Debug, Clone, FromRow)]
 pub struct User {

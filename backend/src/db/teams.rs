@@ -14,6 +14,8 @@ pub struct Membership {
     #[sqlx(try_from = "String")]
     pub role: Role,
     pub members: i64,
+    /// The team the user chose last (or, without a choice still valid, joined last).
+    pub current: bool,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -77,6 +79,15 @@ pub enum MemberChange {
     NoSuchMember,
     /// It would leave the team without an owner.
     LastOwner,
+}
+
+/// What deleting a team did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TeamDeleted {
+    /// Gone, with everything in it; the recordings whose files are to be removed.
+    Done { recordings: Vec<String> },
+    /// Servers still belong to it (that many).
+    HasServers(i64),
 }
 
 /// What happened to an invitation.
@@ -144,16 +155,79 @@ impl Store {
         Ok(())
     }
 
-    /// The user's teams, by name.
+    /// The user's teams, by name; one is marked current: the one chosen last, on any device,
+    /// else the one joined last.
     pub async fn teams_of(&self, user_id: &str) -> sqlx::Result<Vec<Membership>> {
-        sqlx::query_as(
+        let mut list: Vec<Membership> = sqlx::query_as(
             "SELECT t.id AS team_id, t.name, m.role, \
-             (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS members \
+             (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS members, \
+             t.id = (SELECT last_team_id FROM users WHERE id = m.user_id) AS current \
              FROM teams t JOIN team_members m ON m.team_id = t.id AND m.user_id = ? ORDER BY t.name, t.id",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await
+        .await?;
+        if !list.iter().any(|m| m.current) {
+            let newest: Option<String> = sqlx::query_scalar(
+                "SELECT team_id FROM team_members WHERE user_id = ? ORDER BY joined_ms DESC, team_id LIMIT 1",
+            )
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+            for m in &mut list {
+                m.current = newest.as_deref() == Some(m.team_id.as_str());
+            }
+        }
+        Ok(list)
+    }
+
+    /// Remembers the team the user chose (they must be in it; false when not).
+    pub async fn choose_team(&self, user_id: &str, team_id: &str) -> sqlx::Result<bool> {
+        let done = sqlx::query(
+            "UPDATE users SET last_team_id = ? WHERE id = ? \
+             AND EXISTS (SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?)",
+        )
+        .bind(team_id)
+        .bind(user_id)
+        .bind(team_id)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a team and everything in it (workspaces, projects, agents, alerts, recordings,
+    /// invitations, enrolment tokens and API tokens limited to it), unless servers still
+    /// belong to it. The audit log keeps what happened.
+    pub async fn delete_team(&self, team_id: &str) -> sqlx::Result<TeamDeleted> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let in_team = "SELECT id FROM workspaces WHERE team_id = ?";
+        let servers: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM servers WHERE revoked_ms IS NULL AND workspace_id IN ({in_team})"
+        ))
+        .bind(team_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if servers > 0 {
+            return Ok(TeamDeleted::HasServers(servers));
+        }
+        let recordings: Vec<String> =
+            sqlx::query_scalar(&format!("SELECT id FROM recordings WHERE workspace_id IN ({in_team})"))
+                .bind(team_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        // What refers to a workspace without cascading: revoked servers (their recordings,
+        // samples and alerts go with them), enrolment tokens, and API tokens limited to it.
+        for table in ["servers", "enrollment_tokens", "api_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id IN ({in_team})"))
+                .bind(team_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM teams WHERE id = ?").bind(team_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        self.access_changed();
+        Ok(TeamDeleted::Done { recordings })
     }
 
     pub async fn team_name(&self, team_id: &str) -> sqlx::Result<Option<String>> {

@@ -21,6 +21,9 @@ pub struct TeamView {
     /// The caller's role there.
     role: String,
     members: i64,
+    /// The team to show first: the one the caller chose last on any device (else the one
+    /// they joined last).
+    current: bool,
 }
 
 #[derive(SimpleObject)]
@@ -168,7 +171,13 @@ impl TeamQuery {
         let list = state(ctx).store.teams_of(&u.0.id).await.map_err(db)?;
         Ok(list
             .into_iter()
-            .map(|m| TeamView { id: m.team_id, name: m.name, role: m.role.to_string(), members: m.members })
+            .map(|m| TeamView {
+                id: m.team_id,
+                name: m.name,
+                role: m.role.to_string(),
+                members: m.members,
+                current: m.current,
+            })
             .collect())
     }
 
@@ -246,9 +255,50 @@ impl TeamMutation {
             return Err(gql(Error::Forbidden("an API token limited to a workspace cannot make teams".into())));
         }
         let name = valid_name(&name, "team").map_err(gql)?;
-        let id = state(ctx).store.create_team(&name, &u.0.id).await.map_err(db)?;
+        let store = &state(ctx).store;
+        let id = store.create_team(&name, &u.0.id).await.map_err(db)?;
+        store.choose_team(&u.0.id, &id).await.map_err(db)?;
         audit(ctx, u, "team.create", format!("team:{id}"), Some(name.clone()), None).await;
-        Ok(TeamView { id, name, role: Role::Owner.to_string(), members: 1 })
+        Ok(TeamView { id, name, role: Role::Owner.to_string(), members: 1, current: true })
+    }
+
+    /// Remembers the team the caller is looking at, so their next device opens on it.
+    async fn choose_team(&self, ctx: &Context<'_>, team_id: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Read)?;
+        team_role(&state(ctx).store, u, &team_id).await.map_err(gql)?;
+        state(ctx).store.choose_team(&u.0.id, &team_id).await.map_err(db)
+    }
+
+    /// Deletes a team with everything in it (owners only; `name` must be the team's name, as
+    /// a check that the right one goes). Refused while servers belong to it.
+    async fn delete_team(&self, ctx: &Context<'_>, team_id: String, name: String) -> async_graphql::Result<bool> {
+        let u = user(ctx, Scope::Write)?;
+        if u.1.workspace().is_some() {
+            return Err(gql(Error::Forbidden("an API token limited to a workspace cannot delete teams".into())));
+        }
+        let store = &state(ctx).store;
+        let role = team_role(store, u, &team_id).await.map_err(gql)?;
+        require_role(role, Role::Owner, "deleting a team").map_err(gql)?;
+        let real = store.team_name(&team_id).await.map_err(db)?.unwrap_or_default();
+        if name.trim() != real {
+            return Err(gql(Error::BadRequest(format!("type the team's name, {real:?}, to delete it"))));
+        }
+        match store.delete_team(&team_id).await.map_err(db)? {
+            crate::db::TeamDeleted::HasServers(n) => Err(gql(Error::Conflict(format!(
+                "{n} server{} still belong{} to {real}: remove {} or move {} to another team first",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "s" } else { "" },
+                if n == 1 { "it" } else { "them" },
+                if n == 1 { "it" } else { "them" },
+            )))),
+            crate::db::TeamDeleted::Done { recordings } => {
+                for id in recordings {
+                    let _ = tokio::fs::remove_file(crate::relay::recorder::file(state(ctx), &id)).await;
+                }
+                audit(ctx, u, "team.delete", format!("team:{team_id}"), Some(real), None).await;
+                Ok(true)
+            }
+        }
     }
 
     async fn rename_team(&self, ctx: &Context<'_>, team_id: String, name: String) -> async_graphql::Result<bool> {

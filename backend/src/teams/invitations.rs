@@ -144,6 +144,8 @@ async fn audit_join(state: &AppState, user: &User, team_id: &str, role: Role, ad
 async fn join(state: &AppState, hash: &str, user: &User, addr: &SocketAddr) -> Result<(String, Role)> {
     match state.store.accept_invitation(hash, &user.id).await? {
         Accepted::Joined { team_id, role } => {
+            // The person's devices open on the team they just joined.
+            state.store.choose_team(&user.id, &team_id).await?;
             audit_join(state, user, &team_id, role, addr).await;
             Ok((team_id, role))
         }

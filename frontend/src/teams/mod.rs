@@ -30,6 +30,9 @@ pub struct Team {
     /// The user's role there.
     pub role: String,
     pub members: f64,
+    /// The team the person chose last, on any device (or joined last).
+    #[serde(default)]
+    pub current: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -139,7 +142,7 @@ const TEAM_FIELDS: &str = "id name role \
     invitations { id role createdMs expiresMs }";
 
 pub async fn teams(token: &str) -> Result<Vec<Team>, String> {
-    graphql(token, "{ teams { id name role members } }", json!({}), "teams").await
+    graphql(token, "{ teams { id name role members current } }", json!({}), "teams").await
 }
 
 pub async fn team(token: &str, id: &str) -> Result<TeamDetail, String> {
@@ -148,7 +151,7 @@ pub async fn team(token: &str, id: &str) -> Result<TeamDetail, String> {
 }
 
 pub async fn create_team(token: &str, name: &str) -> Result<Team, String> {
-    let q = "mutation($n: String!) { createTeam(name: $n) { id name role members } }";
+    let q = "mutation($n: String!) { createTeam(name: $n) { id name role members current } }";
     graphql(token, q, json!({ "n": name }), "createTeam").await
 }
 
@@ -157,6 +160,22 @@ pub async fn create_invitation(token: &str, team: &str, role: &str, hours: u32) 
         createInvitation(teamId: $t, role: $r, expiresInHours: $h) { link info { id role createdMs expiresMs } }
     }";
     graphql(token, q, json!({ "t": team, "r": role, "h": hours }), "createInvitation").await
+}
+
+/// Remembers the team the person looks at, so their other devices open on it.
+pub async fn choose_team(token: &str, team: &str) -> Result<(), String> {
+    mutate(token, "mutation($t: String!) { chooseTeam(teamId: $t) }", json!({ "t": team }), "chooseTeam").await
+}
+
+pub async fn rename_team(token: &str, team: &str, name: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $n: String!) { renameTeam(teamId: $t, name: $n) }";
+    mutate(token, q, json!({ "t": team, "n": name }), "renameTeam").await
+}
+
+/// Deletes a team and everything in it; `name` must be its name.
+pub async fn delete_team(token: &str, team: &str, name: &str) -> Result<(), String> {
+    let q = "mutation($t: String!, $n: String!) { deleteTeam(teamId: $t, name: $n) }";
+    mutate(token, q, json!({ "t": team, "n": name }), "deleteTeam").await
 }
 
 /// Runs a mutation that answers `true`.
@@ -220,6 +239,8 @@ pub fn TeamSwitcher(
     teams: RwSignal<Vec<Team>>,
     current: RwSignal<Option<String>>,
     on_new: Callback<String>,
+    /// The person picked a team (remembered for their other devices).
+    on_pick: Callback<String>,
 ) -> impl IntoView {
     let pick = move |ev: leptos::ev::Event| {
         let value = event_target_value(&ev);
@@ -233,7 +254,8 @@ pub fn TeamSwitcher(
             return;
         }
         save_current_team(&value);
-        current.set(Some(value));
+        current.set(Some(value.clone()));
+        on_pick.run(value);
     };
     view! {
         <label class="team-switcher">

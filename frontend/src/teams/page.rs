@@ -108,6 +108,31 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             }
         });
     };
+    let team_name = move || team.with_untracked(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default());
+    let rename = move |_| {
+        let Some(token) = token() else { return };
+        let asked = crate::browser::window().prompt_with_message_and_default("New name of the team", &team_name());
+        let Some(name) = asked.ok().flatten().filter(|n| !n.trim().is_empty() && *n != team_name()) else { return };
+        let Some(id_now) = id.try_get_value() else { return };
+        act(Box::pin(async move { super::rename_team(&token, &id_now, name.trim()).await }));
+    };
+    // Deleting asks for the team's name, as a check that the right one goes.
+    let delete = move |_| {
+        let Some(token) = token() else { return };
+        let name = team_name();
+        let question = format!(
+            "Delete {name} with its workspaces, projects, agents, alerts and recordings? This cannot be undone. \
+             Type the team's name to delete it."
+        );
+        let Some(typed) = crate::browser::window().prompt_with_message(&question).ok().flatten() else { return };
+        let Some(id_now) = id.try_get_value() else { return };
+        spawn_local(async move {
+            match super::delete_team(&token, &id_now, &typed).await {
+                Ok(()) => route::go(route, Route::Dashboard),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
     let back = move |ev: leptos::ev::MouseEvent| {
         ev.prevent_default();
         route::go(route, Route::Dashboard);
@@ -263,8 +288,14 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             <div class="heading">
                 <h2>{move || team.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default())}</h2>
                 <span class="your-role">{move || format!("You are {}", my_role())}</span>
+                <button class="secondary rename-team" hidden=move || !admin() on:click=rename>
+                    "Rename"
+                </button>
                 <button class="secondary leave" on:click=leave>
                     "Leave team"
+                </button>
+                <button class="danger delete-team" hidden=move || my_role() != "owner" on:click=delete>
+                    "Delete team…"
                 </button>
             </div>
             <p class="error" role="alert" hidden=move || error.get().is_none()>
