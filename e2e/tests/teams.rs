@@ -271,7 +271,7 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "chat.watch" | "chat.unwatch" => json!({ "conversation": a.conversation }),
         "sys.processes" => json!({ "server": s }),
         "sys.kill" => json!({ "server": s, "pid": 4_000_000, "signal": "term" }),
-        "metrics.watch" | "metrics.unwatch" => json!({ "server": s }),
+        "metrics.watch" | "metrics.unwatch" | "access.watch" => json!({ "server": s }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),
         "fs.read" => json!({ "server": s, "path": p, "offset": 0 }),
@@ -903,5 +903,58 @@ async fn the_chosen_team_follows_a_person_and_an_owner_deletes_an_empty_team() -
     assert!(v["data"]["me"].is_null() || v["errors"].is_array(), "a token limited to the team is gone: {v}");
     let v = admin.graphql("{ auditLog { action target } }", json!({})).await?;
     assert!(v.to_string().contains("team.delete"), "{v}");
+    Ok(())
+}
+
+/// A tab following a server hears at once when the person's role there changes, and when they
+/// lose access, so the page can follow (read-only, or leave).
+#[tokio::test]
+async fn a_tab_following_a_server_hears_of_role_changes_and_removal() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let admin = &stack.api;
+    let team = admin.own_team().await?;
+    let link = admin.invite(&team, "developer").await?;
+    let bob = Api::join_by_link(&stack.backend.url, &link, "bob", PASSWORD).await?;
+    let bob_id =
+        bob.graphql("{ me { id } }", json!({})).await?["data"]["me"]["id"].as_str().unwrap_or_default().to_owned();
+    let mut ws = bob.ws().await?;
+    let server = stack.server_id.clone();
+    let watching = ws.call(porta_shared::client::AccessWatch { server: server.clone() }).await??;
+    assert_eq!(watching.role, "developer");
+
+    let set_role =
+        "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+    admin.graphql(set_role, json!({ "t": team, "u": bob_id, "r": "viewer" })).await?;
+    let ev = ws.wait_event(|e| matches!(e, ClientEvent::AccessChanged(_)), WAIT).await?;
+    assert_eq!(
+        ev,
+        ClientEvent::AccessChanged(porta_shared::client::AccessChanged {
+            server: server.clone(),
+            role: Some("viewer".into())
+        })
+    );
+    // A change elsewhere (another member) says nothing to Bob.
+    let link = admin.invite(&team, "viewer").await?;
+    let _carol = Api::join_by_link(&stack.backend.url, &link, "carol", PASSWORD).await?;
+    ws.drain_for(Duration::from_millis(300)).await;
+    assert!(!ws.events.iter().any(|e| matches!(e, ClientEvent::AccessChanged(_))), "{:?}", ws.events);
+
+    let remove = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
+    admin.graphql(remove, json!({ "t": team, "u": bob_id })).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let gone = ws
+            .events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::AccessChanged(c) if c.server == server && c.role.is_none()));
+        if gone {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no word of the removal: {:?}", ws.events);
+        ws.drain_for(Duration::from_millis(100)).await;
+    }
+    // Following again is refused now.
+    let again = ws.call(porta_shared::client::AccessWatch { server }).await?;
+    assert!(again.is_err(), "{again:?}");
     Ok(())
 }

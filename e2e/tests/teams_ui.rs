@@ -215,3 +215,123 @@ async fn another_device_opens_on_the_team_chosen_last_and_teams_are_renamed_and_
     phone.close().await;
     result
 }
+
+/// Waits until the element `css` is shown (`true`) or not.
+async fn wait_displayed(c: &Client, css: &str, shown: bool) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = match c.find(Locator::Css(css)).await {
+            Ok(el) => el.is_displayed().await.unwrap_or(false),
+            Err(_) => false,
+        };
+        if now == shown {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{css} is still {}",
+            if now { "shown" } else { "hidden" }
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A developer's open page follows their role live: lowered to viewer, terminals and the
+/// editor become read-only and say so and the controls a viewer lacks go; raised again, they
+/// come back; removed from the team, the page leaves for the dashboard and says why.
+async fn role_changes_reach_an_open_page(width: u32, height: u32) -> anyhow::Result<()> {
+    let (backend, bridge) = ui_stack(&[]).await?;
+    let notes = bridge.dir.path().join("notes.txt");
+    std::fs::write(&notes, "first line\n")?;
+    let admin = porta_e2e::client::Api::login(&backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+    let team = admin.own_team().await?;
+    let link = admin.invite(&team, "developer").await?;
+    let dev = porta_e2e::client::Api::join_by_link(&backend.url, &link, "dev", PASSWORD).await?;
+    let dev_id = dev.graphql("{ me { id } }", serde_json::json!({})).await?["data"]["me"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let set_role = |role: &'static str| {
+        let (admin, team, dev_id) = (&admin, team.clone(), dev_id.clone());
+        async move {
+            let q =
+                "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+            let v = admin.graphql(q, serde_json::json!({ "t": team, "u": dev_id, "r": role })).await?;
+            anyhow::ensure!(v["data"]["setMemberRole"] == true, "{v}");
+            anyhow::Ok(())
+        }
+    };
+    let phone = width < 700;
+    let browser = Browser::start(width, height).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, &format!("teams_live_role_{width}"), || async {
+        c.goto(&backend.url).await?;
+        wait_for(c, "input[name=username]").await?.send_keys("dev").await?;
+        c.find(Locator::Css("input[name=password]")).await?.send_keys(PASSWORD).await?;
+        c.find(Locator::Css("button[type=submit]")).await?.click().await?;
+        wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        wait_displayed(c, "button.new-tab", true).await?;
+        if phone {
+            wait_displayed(c, ".keyrow", true).await?;
+        } else {
+            let row = ".files-entry[data-name='notes.txt'] > button.files-name";
+            wait_for(c, row).await?.click().await?;
+            wait_for(c, ".editor-pane.active .editor-host .view-lines").await?;
+            wait_displayed(c, ".editor-pane.active button.save", true).await?;
+            // Back to the terminal for the role change.
+            wait_for(c, ".tab:not(.editor-tab)").await?.click().await?;
+        }
+
+        // Lowered to viewer: the page follows at once.
+        set_role("viewer").await?;
+        wait_displayed(c, ".view-only", true).await?;
+        wait_displayed(c, ".pane.active .pane-viewonly", true).await?;
+        wait_displayed(c, "button.new-tab", false).await?;
+        if phone {
+            wait_displayed(c, ".keyrow", false).await?;
+        } else {
+            wait_displayed(c, "button.files-new-file", false).await?;
+            wait_for(c, ".editor-tab").await?.click().await?;
+            wait_displayed(c, ".editor-pane.active .editor-readonly", true).await?;
+            wait_displayed(c, ".editor-pane.active button.save", false).await?;
+            // Typing changes nothing.
+            c.find(Locator::Css(".editor-pane.active .editor-host .view-lines")).await?.click().await?;
+            porta_e2e::browser::type_keys(c, "typed by a viewer").await?;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let text = porta_e2e::browser::editor_text(c, &notes.to_string_lossy()).await?.unwrap_or_default();
+            assert_eq!(text, "first line\n", "a viewer's keys changed the text");
+            browser.screenshot("viewer-live").await?;
+        }
+
+        // Raised again: what a developer has comes back.
+        set_role("developer").await?;
+        wait_displayed(c, ".view-only", false).await?;
+        if phone {
+            wait_displayed(c, "button.new-tab", true).await?;
+        } else {
+            wait_displayed(c, ".editor-pane.active button.save", true).await?;
+            wait_displayed(c, "button.files-new-file", true).await?;
+        }
+
+        // Removed: the page leaves, and the dashboard says why.
+        let q = "mutation($t: String!, $u: String!) { removeMember(teamId: $t, userId: $u) }";
+        admin.graphql(q, serde_json::json!({ "t": team, "u": dev_id })).await?;
+        let notice = wait_for(c, ".dashboard .notice:not([hidden])").await?;
+        assert!(notice.text().await?.contains("no longer have access"), "{}", notice.text().await?);
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn a_role_change_reaches_an_open_page_at_once() -> anyhow::Result<()> {
+    role_changes_reach_an_open_page(1280, 800).await
+}
+
+#[tokio::test]
+async fn on_a_phone_a_role_change_reaches_an_open_page_at_once() -> anyhow::Result<()> {
+    role_changes_reach_an_open_page(390, 844).await
+}

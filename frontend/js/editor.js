@@ -99,6 +99,10 @@ export class PortaEditor {
     return this.model.getLanguageId();
   }
 
+  setReadOnly(on) {
+    this.editor.updateOptions({ readOnly: on });
+  }
+
   value() {
     return this.model.getValue();
   }

@@ -31,6 +31,14 @@ pub fn save(key: &str, value: &str) {
     }
 }
 
+/// A value left for the next page to read once (e.g. why the person was sent back).
+pub fn take(key: &str) -> Option<String> {
+    let s = storage()?;
+    let value = s.get_item(key).ok().flatten();
+    let _ = s.remove_item(key);
+    value
+}
+
 /// Whether the person is typing somewhere — a field, a terminal, another editor — so that
 /// something finishing in the background (a file loading into the editor) must not take the
 /// keyboard from them.

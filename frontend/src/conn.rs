@@ -76,6 +76,8 @@ struct Inner {
     chats: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
     /// Who follows each watched server's telemetry (`metrics.watch`).
     metrics: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
+    /// Who hears `access.changed` for each server (after `access.watch`).
+    access: RefCell<HashMap<String, Weak<dyn StreamSink>>>,
     /// The page left: stop reconnecting.
     closed: Cell<bool>,
 }
@@ -101,6 +103,7 @@ impl Conn {
             sinks: RefCell::new(HashMap::new()),
             chats: RefCell::new(HashMap::new()),
             metrics: RefCell::new(HashMap::new()),
+            access: RefCell::new(HashMap::new()),
             closed: Cell::new(false),
         }));
         conn.connect_soon(0);
@@ -269,6 +272,7 @@ impl Conn {
                     Target::Stream(stream) => self.0.sinks.borrow().get(&stream).and_then(Weak::upgrade),
                     Target::Chat(conversation) => self.0.chats.borrow().get(conversation).and_then(Weak::upgrade),
                     Target::Metrics(server) => self.0.metrics.borrow().get(server).and_then(Weak::upgrade),
+                    Target::Access(server) => self.0.access.borrow().get(server).and_then(Weak::upgrade),
                 };
                 if let Some(sink) = sink {
                     sink.event(env.msg);
@@ -331,6 +335,15 @@ impl Conn {
         self.0.metrics.borrow_mut().remove(server);
     }
 
+    /// Routes a server's `access.changed` events to `sink` (after `access.watch`).
+    pub fn register_access(&self, server: &str, sink: Weak<dyn StreamSink>) {
+        self.0.access.borrow_mut().insert(server.to_owned(), sink);
+    }
+
+    pub fn unregister_access(&self, server: &str) {
+        self.0.access.borrow_mut().remove(server);
+    }
+
     pub fn is_open(&self) -> bool {
         self.0.socket.borrow().is_some()
     }
@@ -341,6 +354,7 @@ enum Target<'a> {
     Stream(StreamId),
     Chat(&'a str),
     Metrics(&'a str),
+    Access(&'a str),
 }
 
 fn event_target(ev: &ClientEvent) -> Target<'_> {
@@ -354,5 +368,6 @@ fn event_target(ev: &ClientEvent) -> Target<'_> {
         ClientEvent::ChatDelta(e) => Target::Chat(&e.conversation),
         ClientEvent::ChatChanged(e) => Target::Chat(&e.conversation),
         ClientEvent::MetricsSample(e) => Target::Metrics(&e.server),
+        ClientEvent::AccessChanged(e) => Target::Access(&e.server),
     }
 }

@@ -17,6 +17,8 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     let current = RwSignal::new(teams::current_team());
     let detail = RwSignal::new(None::<TeamDetail>);
     let (error, set_error) = signal(None::<String>);
+    // Why the person was sent here (e.g. they lost access to the server they were on).
+    let notice = RwSignal::new(crate::browser::take(crate::access::NOTICE));
     let token = move || session.get_untracked().map(|s| s.token);
     let load = move || {
         let Some(token) = token() else { return };
@@ -171,6 +173,11 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             </div>
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
+            </p>
+            <p class="notice" role="status" hidden=move || notice.get().is_none()>
+                {move || notice.get().unwrap_or_default()}
+                " "
+                <button class="secondary dismiss" on:click=move |_| notice.set(None)>"OK"</button>
             </p>
             <div class="filters" role="group" aria-label="Filter servers">
                 <label>

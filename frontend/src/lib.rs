@@ -5,6 +5,7 @@
 //! a team's page, invitation links, the audit log and API tokens. The access token lives in memory and is renewed through
 //! the refresh cookie; the stream socket carries terminal traffic.
 
+mod access;
 mod account;
 mod alerts;
 mod api;

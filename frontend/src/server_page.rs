@@ -79,6 +79,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }
     });
 
+    // The person's role here, followed live: read-only as a viewer, gone when access goes.
+    let server_name = Signal::derive(move || server.with(|s| s.as_ref().map(|s| s.name.clone()).unwrap_or_default()));
+    crate::access::follow(conn_ref, id.get_value(), server_name, page.read_only, route);
+
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
         let id_now = id.get_value();
@@ -125,7 +129,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             let key = next_key.get_value();
             next_key.set_value(key + 1);
             let tab = owner.with_value(|o| {
-                o.with(|| EditorTab::new(key, id.get_value(), conn_ref.get_value(), limits.get_value(), path))
+                o.with(|| {
+                    EditorTab::new(key, id.get_value(), conn_ref.get_value(), limits.get_value(), path, page.read_only)
+                })
             });
             editors.update(|e| e.push(tab.clone()));
             save_files();
@@ -531,7 +537,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>
-                    {find(key).map(|tab| view! { <TermPane tab active look close_tab /> })}
+                    {find(key).map(|tab| view! { <TermPane tab active look close_tab viewer=page.read_only /> })}
                 </For>
                 <For each=editor_keys key=|k| *k let:key>
                     {find_editor(key).map(|tab| view! { <EditorPane tab active look /> })}
@@ -661,6 +667,8 @@ fn TermPane(
     active: RwSignal<Option<u32>>,
     look: RwSignal<Look>,
     close_tab: impl Fn(u32) + Copy + 'static,
+    /// The person is a viewer here: the terminal says it only shows.
+    viewer: RwSignal<bool>,
 ) -> impl IntoView {
     let key = tab.key;
     let status = tab.status;
@@ -695,6 +703,9 @@ fn TermPane(
     view! {
         <div class="pane" class:active=move || active.get() == Some(key) data-key=key>
             <div class="term" node_ref=node></div>
+            <div class="pane-viewonly" role="status" hidden=move || !viewer.get()>
+                "View only: you watch this terminal as a viewer; what you type is not sent."
+            </div>
             <div class="pane-notice" role="status" hidden=move || notice().is_none()>
                 <span>{notice}</span>
                 <span class="pane-actions" hidden=move || !can_restart()>
@@ -857,7 +868,7 @@ fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'sta
         }
     };
     view! {
-        <div class="keyrow" role="toolbar" aria-label="Terminal keys">
+        <div class="keyrow" role="toolbar" aria-label="Terminal keys" hidden=move || page.read_only.get()>
             {first.iter().map(button).collect_view()}
             {modifier("Ctrl", true)}
             {modifier("Alt", false)}

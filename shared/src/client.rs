@@ -186,6 +186,27 @@ pub struct MetricsWatch {
     pub server: ServerId,
 }
 
+/// Follows the caller's role on a server: the reply says what it is now, and
+/// `access.changed` comes whenever it changes, for as long as the socket is open.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessWatch {
+    pub server: ServerId,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessWatching {
+    /// `owner`, `admin`, `developer` or `viewer`.
+    pub role: String,
+}
+
+/// The caller's role on a watched server changed; without a role, they lost access to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessChanged {
+    pub server: ServerId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetricsWatching {
     /// The newest sample when watching began; absent when the server has not reported since
@@ -246,6 +267,7 @@ messages! {
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,
         "metrics.unwatch" => MetricsUnwatch(MetricsUnwatch) -> bridge::Done,
+        "access.watch" => AccessWatch(AccessWatch) -> AccessWatching,
     }
 }
 
@@ -300,5 +322,6 @@ messages! {
         "chat.delta" => ChatDelta(ChatDelta),
         "chat.changed" => ChatChanged(ChatChanged),
         "metrics.sample" => MetricsSample(MetricsSample),
+        "access.changed" => AccessChanged(AccessChanged),
     }
 }

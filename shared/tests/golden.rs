@@ -236,6 +236,10 @@ fn bridge_events() {
 fn client_requests() {
     let server = || "srv".to_string();
     golden::<ClientRequest>(
+        req(AccessWatch { server: server() }),
+        r#"{"v":1,"id":"7","type":"access.watch","body":{"server":"srv"}}"#,
+    );
+    golden::<ClientRequest>(
         req(client::TermOpen {
             server: server(),
             shell: None,
@@ -318,6 +322,14 @@ fn client_requests() {
 #[test]
 fn client_events() {
     let reason = || ErrorBody::new(ErrorCode::ServerOffline, "server went offline");
+    golden::<ClientEvent>(
+        Envelope::event(AccessChanged { server: "srv".into(), role: Some("viewer".into()) }),
+        r#"{"v":1,"type":"access.changed","body":{"server":"srv","role":"viewer"}}"#,
+    );
+    golden::<ClientEvent>(
+        Envelope::event(AccessChanged { server: "srv".into(), role: None }),
+        r#"{"v":1,"type":"access.changed","body":{"server":"srv"}}"#,
+    );
     golden::<ClientEvent>(
         Envelope::event(StreamInterrupted { stream: 2, reason: reason() }),
         r#"{"v":1,"type":"stream.interrupted","body":{"stream":2,"reason":{"code":"server_offline","message":"server went offline"}}}"#,

@@ -222,6 +222,8 @@ struct Session {
     chats: HashMap<String, tokio::task::JoinHandle<()>>,
     /// Servers whose telemetry is watched, each by a task relaying samples into `relayed`.
     metrics: HashMap<ServerId, tokio::task::JoinHandle<()>>,
+    /// Servers whose role the tab follows (`access.watch`), with the role it was last told.
+    followed: HashMap<ServerId, Role>,
     relayed: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
 }
 
@@ -245,6 +247,7 @@ impl Session {
             out: Vec::new(),
             chats: HashMap::new(),
             metrics: HashMap::new(),
+            followed: HashMap::new(),
             relayed,
         };
         let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
@@ -606,6 +609,11 @@ impl Session {
                 let watching = self.watch_metrics(r.server);
                 self.reply(id.as_deref(), Ok::<_, ErrorBody>(watching));
             }
+            C::AccessWatch(r) => {
+                let grant = self.caller.grant(&r.server, need).await?;
+                self.followed.insert(grant.id, grant.role);
+                self.reply(id.as_deref(), Ok::<_, ErrorBody>(client::AccessWatching { role: grant.role.to_string() }));
+            }
             C::MetricsUnwatch(r) => {
                 let result = match self.metrics.remove(&r.server) {
                     Some(relay) => {
@@ -703,7 +711,33 @@ impl Session {
                 }
             }
         }
+        self.tell_access_changes().await;
         true
+    }
+
+    /// Tells the tab of every change to its role on the servers it follows, so the page shows
+    /// what the person may do now (and leaves a server they lost).
+    async fn tell_access_changes(&mut self) {
+        let followed: Vec<(ServerId, Role)> = self.followed.iter().map(|(s, r)| (s.clone(), *r)).collect();
+        for (server, was) in followed {
+            let store = &self.state.store;
+            let now = match authorize_server(store, &self.caller.user, &self.caller.access, &server, Role::Viewer, "")
+                .await
+            {
+                Ok(a) => Some(a.role),
+                Err(Error::NotFound(_) | Error::Forbidden(_)) => None,
+                // A database hiccup: tell nothing until the next change.
+                Err(_) => continue,
+            };
+            if now == Some(was) {
+                continue;
+            }
+            match now {
+                Some(role) => self.followed.insert(server.clone(), role),
+                None => self.followed.remove(&server),
+            };
+            self.event(client::AccessChanged { server, role: now.map(|r| r.to_string()) });
+        }
     }
 
     fn on_frame(&mut self, bytes: Bytes) {
@@ -1176,6 +1210,7 @@ fn needs(msg: &ClientRequest) -> (Scope, (Role, &'static str)) {
         C::SysKill(_) => (Scope::Terminal, (Role::Developer, "signalling a process")),
         C::ChatWatch(_) | C::ChatUnwatch(_) => (Scope::Read, (Role::Viewer, "following a conversation")),
         C::MetricsWatch(_) | C::MetricsUnwatch(_) => (Scope::Read, (Role::Viewer, "watching telemetry")),
+        C::AccessWatch(_) => (Scope::Read, (Role::Viewer, "following your access")),
     }
 }
 

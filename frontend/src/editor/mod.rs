@@ -86,7 +86,13 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
     });
     let path = tab.with_value(|t| t.path.clone());
     let act = move |f: fn(&Rc<EditorTab>)| move |_| tab.with_value(f);
-    let read_only = move || matches!(doc.get(), Doc::Text { read_only: true });
+    let viewer = tab.with_value(|t| t.viewer);
+    let read_only = move || matches!(doc.get(), Doc::Text { read_only: true }) || viewer.get();
+    // A change of role reaches an open editor at once.
+    Effect::new(move |_| {
+        viewer.track();
+        tab.with_value(|t| t.apply_lock());
+    });
     let note = move || match doc.get() {
         Doc::Loading => Some("Opening…".to_owned()),
         Doc::Binary { size } => Some(format!("This is a binary file ({}); it is not shown as text.", human_size(size))),
@@ -105,7 +111,9 @@ pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSig
             <div class="editor-bar">
                 <span class="editor-path" title=path.clone()><bdi>{path.clone()}</bdi></span>
                 <span class="editor-language">{move || language.get()}</span>
-                <span class="editor-readonly" hidden=move || !read_only()>"read-only"</span>
+                <span class="editor-readonly" hidden=move || !read_only()>
+                    {move || if viewer.get() { "view only: you are a viewer here" } else { "read-only" }}
+                </span>
                 <span class="editor-comparing" hidden=move || comparing.get().is_none()>
                     {move || match comparing.get() {
                         Some(Compare::Disk) => "Left: on disk now · right: yours",

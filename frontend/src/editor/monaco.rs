@@ -43,6 +43,8 @@ extern "C" {
     fn replace(this: &JsEditor, text: &str);
     #[wasm_bindgen(method, js_class = PortaEditor, js_name = setFontSize)]
     fn set_font_size(this: &JsEditor, size: u32);
+    #[wasm_bindgen(method, js_class = PortaEditor, js_name = setReadOnly)]
+    fn set_read_only(this: &JsEditor, on: bool);
     #[wasm_bindgen(method, js_class = PortaEditor)]
     fn focus(this: &JsEditor);
     #[wasm_bindgen(method, js_class = PortaEditor, js_name = goTo)]
@@ -167,6 +169,10 @@ impl Monaco {
 
     pub fn set_font_size(&self, size: u32) {
         self.js.set_font_size(size);
+    }
+
+    pub fn set_read_only(&self, on: bool) {
+        self.js.set_read_only(on);
     }
 
     pub fn focus(&self) {

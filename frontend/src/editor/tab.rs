@@ -79,6 +79,8 @@ pub struct EditorTab {
     pub dirty: RwSignal<bool>,
     /// The file is no longer on the server; a save writes it again.
     pub gone: RwSignal<bool>,
+    /// The person is a viewer on this server (now: roles change while the page is open).
+    pub viewer: RwSignal<bool>,
     pub notice: RwSignal<Option<Notice>>,
     pub comparing: RwSignal<Option<Compare>>,
     /// The language Monaco chose from the file's name, once it is shown.
@@ -100,7 +102,7 @@ pub struct EditorTab {
 }
 
 impl EditorTab {
-    pub fn new(key: u32, server: String, conn: Conn, limits: Limits, path: String) -> Rc<Self> {
+    pub fn new(key: u32, server: String, conn: Conn, limits: Limits, path: String, viewer: RwSignal<bool>) -> Rc<Self> {
         let tab = Rc::new_cyclic(|me| Self {
             me: me.clone(),
             key,
@@ -111,6 +113,7 @@ impl EditorTab {
             doc: RwSignal::new(Doc::Loading),
             dirty: RwSignal::new(false),
             gone: RwSignal::new(false),
+            viewer,
             notice: RwSignal::new(None),
             comparing: RwSignal::new(None),
             language: RwSignal::new(String::new()),
@@ -174,11 +177,23 @@ impl EditorTab {
     /// Puts `text` at the cursor; false when the editor is not shown (or is read-only).
     pub fn insert(&self, text: &str) -> bool {
         match self.widget.borrow().as_ref() {
-            Some(w) if matches!(self.doc.get_untracked(), Doc::Text { read_only: false, .. }) => {
+            Some(w) if self.editable() => {
                 w.insert_text(text);
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Whether the person may change the text: a text small enough to edit, and not a viewer.
+    pub fn editable(&self) -> bool {
+        matches!(self.doc.get_untracked(), Doc::Text { read_only: false }) && !self.viewer.get_untracked()
+    }
+
+    /// Makes the editor follow [`EditorTab::editable`] (after a change of role).
+    pub fn apply_lock(&self) {
+        if let Some(w) = self.widget.borrow().as_ref() {
+            w.set_read_only(!self.editable());
         }
     }
 
@@ -224,6 +239,7 @@ impl EditorTab {
     /// Puts the loaded text into a Monaco editor in `parent` (loading Monaco the first time).
     pub fn mount(self: &Rc<Self>, parent: web_sys::HtmlElement, compare_host: web_sys::HtmlElement, look: Look) {
         let Doc::Text { read_only } = self.doc.get_untracked() else { return };
+        let read_only = read_only || self.viewer.get_untracked();
         if self.mounting.replace(true) {
             return;
         }
@@ -310,7 +326,7 @@ impl EditorTab {
     /// exist).
     fn write(self: &Rc<Self>, expected: Option<String>) {
         let Some((text, version)) = self.widget.borrow().as_ref().map(|w| (w.value(), w.version())) else { return };
-        if matches!(self.doc.get_untracked(), Doc::Text { read_only: true }) {
+        if !self.editable() {
             return;
         }
         if self.notice.get_untracked() == Some(Notice::Saving) {

@@ -277,7 +277,7 @@ pub fn FileTree(
     view! {
         <nav class="files-tree" class:read-only=move || read_only.get() aria-label="Files">
             <PathBar places />
-            <div class="files-head">
+            <div class="files-head files-actions">
                 <button class="tool files-new-file" title="New file" aria-label="New file"
                     on:click=move |_| ctx.start_create(None, false)>"+ File"</button>
                 <button class="tool files-new-folder" title="New folder" aria-label="New folder"

@@ -506,7 +506,8 @@ impl StreamSink for TermTab {
             | ClientEvent::FsChanged(_)
             | ClientEvent::ChatDelta(_)
             | ClientEvent::ChatChanged(_)
-            | ClientEvent::MetricsSample(_) => {}
+            | ClientEvent::MetricsSample(_)
+            | ClientEvent::AccessChanged(_) => {}
         }
     }
 }
