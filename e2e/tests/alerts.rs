@@ -138,6 +138,44 @@ async fn a_killed_bridge_fires_the_offline_alert_and_its_return_resolves_it() ->
     Ok(())
 }
 
+/// A server that is removed while its alert fires: the alert ends (it could never resolve
+/// otherwise, and would keep every member's badge red), and the history names the server.
+#[tokio::test]
+async fn removing_a_server_ends_its_alerts() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let api = &stack.api;
+    let ws = workspace(api).await?;
+    let vars = json!({ "w": ws, "n": "busy", "k": "threshold", "m": "processes", "c": ">", "t": 0.0 });
+    let v = api.graphql(RULE, vars).await?;
+    assert!(v["errors"].is_null(), "{v}");
+    let firing = "{ alerts(firing: true) { serverId serverName state } }";
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = api.graphql(firing, json!({})).await?;
+        if let Some(a) = v["data"]["alerts"].as_array().and_then(|l| l.first()) {
+            assert_eq!(a["serverId"], json!(stack.server_id));
+            assert_eq!(a["serverName"], "vm", "{v}");
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "never fired: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v = api.graphql("mutation($s: String!) { revokeServer(id: $s) }", json!({ "s": stack.server_id })).await?;
+    assert_eq!(v["data"]["revokeServer"], true, "{v}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v = api.graphql(firing, json!({})).await?;
+        if v["data"]["alerts"].as_array().is_some_and(Vec::is_empty) {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still firing after the server went: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let v = api.graphql("{ alerts { state resolvedMs } }", json!({})).await?;
+    assert_eq!(v["data"]["alerts"][0]["state"], "resolved", "{v}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn bad_rules_and_channels_are_refused_and_nothing_is_stored() -> anyhow::Result<()> {
     let stack = Stack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], &[]).await?;

@@ -61,6 +61,20 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
         wait_text(c, ".alerts tr.alert[data-state=firing] .rule-name", "busy").await?;
         browser.screenshot("alerts").await?;
 
+        // Every control of the forms has a name a screen reader says.
+        let unnamed = c
+            .execute(
+                "return [...document.querySelectorAll('.rule-form input, .rule-form select, .channel-form input, .channel-form select')]\
+                 .filter(e => e.type !== 'hidden' && !e.getAttribute('aria-label') && !(e.labels && e.labels.length))\
+                 .map(e => e.name || e.outerHTML)",
+                vec![],
+            )
+            .await?;
+        assert_eq!(unnamed, serde_json::json!([]), "controls without a name");
+        // After a reload the history names the server (not its id).
+        c.refresh().await?;
+        wait_text(c, ".alerts tr.alert[data-state=firing] .server", "vm").await?;
+
         // Pausing the rule resolves the alert.
         click(c, ".rule[data-rule='busy'] .toggle").await?;
         wait_for(c, ".rule[data-rule='busy'][data-enabled=false]").await?;
@@ -73,6 +87,11 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
             }
             anyhow::ensure!(tokio::time::Instant::now() < deadline, "the alert never showed as resolved");
         }
+        // Nothing fires any more: after a reload the badge is gone.
+        c.refresh().await?;
+        wait_for(c, ".alerts tr.alert[data-state=resolved]").await?;
+        let badge = wait_for(c, ".alert-badge[data-checked]").await?;
+        assert!(!badge.is_displayed().await?, "the badge stays after every alert resolved");
         Ok(())
     })
     .await;

@@ -109,12 +109,12 @@ impl Tracker {
         None
     }
 
-    /// Forgets the state of rules not in `keep` (deleted or disabled); what was firing of
-    /// them is returned, to be resolved.
-    pub fn retain_rules(&mut self, keep: &dyn Fn(&str) -> bool) -> Vec<(String, String)> {
+    /// Forgets the state of (rule, server) pairs not in `keep` (a rule deleted or disabled, a
+    /// server removed); what was firing of them is returned, to be resolved.
+    pub fn retain(&mut self, keep: &dyn Fn(&str, &str) -> bool) -> Vec<(String, String)> {
         let mut dropped = Vec::new();
         self.states.retain(|(rule, server), s| {
-            let kept = keep(rule);
+            let kept = keep(rule, server);
             if !kept && s.firing {
                 dropped.push((rule.clone(), server.clone()));
             }
@@ -208,8 +208,14 @@ mod tests {
         assert_eq!(t.observe("r", "s", T, false, 2000), Some(Transition::Resolve));
         t.restore_firing("gone", "s", 0);
         t.observe("kept", "s", T, true, 0);
-        let dropped = t.retain_rules(&|r| r == "kept");
-        assert_eq!(dropped, vec![("gone".to_owned(), "s".to_owned())]);
-        assert!(!t.is_firing("gone", "s"));
+        t.restore_firing("kept", "removed-server", 0);
+        let mut dropped = t.retain(&|r, s| r == "kept" && s != "removed-server");
+        dropped.sort();
+        assert_eq!(
+            dropped,
+            vec![("gone".to_owned(), "s".to_owned()), ("kept".to_owned(), "removed-server".to_owned())]
+        );
+        assert!(!t.is_firing("gone", "s") && !t.is_firing("kept", "removed-server"));
+        assert!(t.is_firing("kept", "s"));
     }
 }

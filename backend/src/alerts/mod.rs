@@ -46,7 +46,7 @@ impl Alerts {
         Ok(Self { reload: Notify::new(), http, retry, egress, deadline })
     }
 
-    /// Rules changed: the engine reads them again.
+    /// Rules or servers changed: the engine reads them again.
     pub fn rules_changed(&self) {
         self.reload.notify_one();
     }
@@ -163,9 +163,11 @@ impl Engine {
             })
             .collect();
         self.servers = state.store.server_workspaces().await?.into_iter().map(|(id, ws, _)| (id, ws)).collect();
-        // Alerts of rules that were deleted or disabled end now.
+        // Alerts of rules that were deleted or disabled, and of servers that were removed, end
+        // now (they could never resolve otherwise, and would keep the badge red).
         let live: std::collections::HashSet<String> = self.rules.iter().map(|c| c.rule.id.clone()).collect();
-        for key in self.tracker.retain_rules(&|r| live.contains(r)) {
+        let servers = &self.servers;
+        for key in self.tracker.retain(&|r, s| live.contains(r) && servers.contains_key(s)) {
             if let Some(id) = self.events.remove(&key) {
                 state.store.resolve_alert_event(id, now_ms()).await?;
             }

@@ -117,6 +117,8 @@ pub struct AlertView {
     rule_name: String,
     workspace_id: String,
     server_id: String,
+    /// The server's name (absent once it is gone from the database).
+    server_name: Option<String>,
     severity: String,
     /// `firing` or `resolved`.
     state: String,
@@ -134,6 +136,7 @@ impl From<AlertEvent> for AlertView {
             rule_name: e.rule_name,
             workspace_id: e.workspace_id,
             server_id: e.server_id,
+            server_name: None,
             severity: e.severity,
             state: e.state,
             value: e.value,
@@ -262,7 +265,17 @@ impl AlertQuery {
             }
         };
         let list = store.alert_events(&workspaces, firing, i64::from(limit.clamp(1, 1000))).await;
-        Ok(list.map_err(|e| gql(e.into()))?.into_iter().map(AlertView::from).collect())
+        let mut names: std::collections::HashMap<String, Option<String>> = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        for e in list.map_err(|e| gql(e.into()))? {
+            if !names.contains_key(&e.server_id) {
+                let name = store.server(&e.server_id).await.map_err(|e| gql(e.into()))?.map(|s| s.name);
+                names.insert(e.server_id.clone(), name);
+            }
+            let server_name = names.get(&e.server_id).cloned().flatten();
+            out.push(AlertView { server_name, ..AlertView::from(e) });
+        }
+        Ok(out)
     }
 }
 

@@ -654,6 +654,8 @@ impl CoreMutation {
             .map_err(gql)?;
         let revoked = state.store.revoke_server(&id).await.map_err(|e| gql(e.into()))?;
         state.bus.disconnect_bridge(&id, ErrorBody::new(ErrorCode::Unauthorized, "this server was revoked"));
+        // Its alerts end with it.
+        state.alerts.rules_changed();
         state
             .store
             .audit(AuditEvent {

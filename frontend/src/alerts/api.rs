@@ -12,6 +12,9 @@ pub struct Alert {
     pub rule_name: String,
     pub workspace_id: String,
     pub server_id: String,
+    /// Absent once the server is gone.
+    #[serde(default)]
+    pub server_name: Option<String>,
     pub severity: String,
     pub state: String,
     pub message: String,
@@ -58,7 +61,7 @@ pub struct Channel {
 
 /// Alerts of every workspace the user is in, newest first (or only the firing ones).
 pub async fn alerts(token: &str, firing: bool) -> Result<Vec<Alert>, String> {
-    let q = "query($f: Boolean!) { alerts(firing: $f, limit: 200) { id ruleName workspaceId serverId severity state message firedMs resolvedMs } }";
+    let q = "query($f: Boolean!) { alerts(firing: $f, limit: 200) { id ruleName workspaceId serverId serverName severity state message firedMs resolvedMs } }";
     graphql(token, q, json!({ "f": firing }), "alerts").await
 }
 

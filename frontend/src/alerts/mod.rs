@@ -36,11 +36,14 @@ fn when(ms: f64) -> String {
 #[component]
 pub fn AlertBadge(session: RwSignal<Option<Session>>) -> impl IntoView {
     let firing = RwSignal::new(Vec::<Alert>::new());
+    // Whether an answer came (tests wait for it before reading the badge).
+    let checked = RwSignal::new(false);
     let check = move || {
         let Some(token) = session.get_untracked().map(|s| s.token) else { return };
         spawn_local(async move {
             if let Ok(list) = api::alerts(&token, true).await {
                 firing.try_set(list);
+                checked.try_set(true);
             }
         });
     };
@@ -70,7 +73,9 @@ pub fn AlertBadge(session: RwSignal<Option<Session>>) -> impl IntoView {
             class=class
             href="/alerts"
             hidden=move || count() == 0
+            data-checked=move || checked.get().then_some("true")
             title="Alerts firing"
+            aria-label=move || format!("{} alert{} firing", count(), if count() == 1 { "" } else { "s" })
             on:click=move |ev| {
                 if let Some(r) = route {
                     ev.prevent_default();
@@ -78,7 +83,12 @@ pub fn AlertBadge(session: RwSignal<Option<Session>>) -> impl IntoView {
                 }
             }
         >
-            "🔔 "
+            <svg class="icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" fill="none"
+                stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
+                <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
+                <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
+            </svg>
+            " "
             <span class="count">{count}</span>
         </a>
     }
@@ -129,13 +139,19 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
     let load_alerts = move || {
         let Some(token) = token() else { return };
         spawn_local(async move {
-            match api::alerts(&token, false).await {
-                Ok(mut list) => {
+            // Every firing alert (what the badge counts), however old, and the newest others.
+            let (firing, recent) = (api::alerts(&token, true).await, api::alerts(&token, false).await);
+            match (firing, recent) {
+                (Ok(mut list), Ok(recent)) => {
+                    let seen: std::collections::HashSet<i64> = list.iter().map(|a| a.id as i64).collect();
+                    list.extend(recent.into_iter().filter(|a| !seen.contains(&(a.id as i64))));
                     // Firing first, each group newest first.
-                    list.sort_by_key(|a| a.state != "firing");
+                    list.sort_by(|a, b| {
+                        (a.state != "firing").cmp(&(b.state != "firing")).then(b.fired_ms.total_cmp(&a.fired_ms))
+                    });
                     alerts.set(list);
                 }
-                Err(e) => fail(e),
+                (Err(e), _) | (_, Err(e)) => fail(e),
             }
         });
     };
@@ -380,7 +396,12 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                                 <td><span class=format!("state {}", a.state)>{a.state.clone()}</span></td>
                                 <td><span class=format!("severity {}", a.severity)>{a.severity.clone()}</span></td>
                                 <td class="rule-name">{a.rule_name.clone()}</td>
-                                <td>{server_name(&a.server_id)}</td>
+                                <td class="server" title=a.server_id.clone()>
+                                    {
+                                        let (id, name) = (a.server_id.clone(), a.server_name.clone());
+                                        move || name.clone().unwrap_or_else(|| server_name(&id))
+                                    }
+                                </td>
                                 <td class="message">{a.message.clone()}</td>
                                 <td>{when(a.fired_ms)}</td>
                                 <td>{a.resolved_ms.map(when).unwrap_or_else(|| "–".into())}</td>
@@ -425,34 +446,45 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                     </For>
                 </ul>
                 <form class="rule-form" hidden=move || !admin() on:submit=add_rule>
-                    <input node_ref=r_name name="rule-name" placeholder="Name, e.g. CPU high" required />
-                    <select node_ref=r_kind name="rule-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
-                        <option value="threshold">"Metric"</option>
-                        <option value="offline">"Offline"</option>
-                    </select>
+                    <label>"Name " <input node_ref=r_name name="rule-name" placeholder="e.g. CPU high" required /></label>
+                    <label>"Fires on "
+                        <select node_ref=r_kind name="rule-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
+                            <option value="threshold">"a metric"</option>
+                            <option value="offline">"the server going offline"</option>
+                        </select>
+                    </label>
                     <span class="threshold-fields" hidden=move || kind.get() != "threshold">
-                        <select node_ref=r_metric name="rule-metric">
-                            {Metric::ALL.into_iter().map(|m| view! { <option value=m.name()>{m.label()}</option> }).collect_view()}
-                        </select>
-                        <select node_ref=r_cmp name="rule-comparison">
-                            <option value=">">">"</option>
-                            <option value=">=">"≥"</option>
-                            <option value="<">"<"</option>
-                            <option value="<=">"≤"</option>
-                        </select>
-                        <input node_ref=r_threshold name="rule-threshold" type="number" step="any" placeholder="90" />
+                        <label>"Metric "
+                            <select node_ref=r_metric name="rule-metric">
+                                {Metric::ALL.into_iter().map(|m| view! { <option value=m.name()>{m.label()}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        <label>"is "
+                            <select node_ref=r_cmp name="rule-comparison" aria-label="Comparison">
+                                <option value=">">"above"</option>
+                                <option value=">=">"at or above"</option>
+                                <option value="<">"below"</option>
+                                <option value="<=">"at or below"</option>
+                            </select>
+                        </label>
+                        <label>"Threshold " <input node_ref=r_threshold name="rule-threshold" type="number" step="any" placeholder="90" class="short" /></label>
                     </span>
                     <label>"for " <input node_ref=r_for name="rule-for" type="number" min="0" step="any" value="2" class="short" /> " min"</label>
-                    <select node_ref=r_sev name="rule-severity">
-                        <option value="warning">"Warning"</option>
-                        <option value="critical">"Critical"</option>
-                        <option value="info">"Info"</option>
-                    </select>
-                    <select node_ref=r_server name="rule-server">
-                        <option value="">"Every server"</option>
-                        {move || ws_servers().into_iter().map(|s| view! { <option value=s.id.clone()>{s.name.clone()}</option> }).collect_view()}
-                    </select>
-                    <span class="channel-picks">
+                    <label>"Severity "
+                        <select node_ref=r_sev name="rule-severity">
+                            <option value="warning">"Warning"</option>
+                            <option value="critical">"Critical"</option>
+                            <option value="info">"Info"</option>
+                        </select>
+                    </label>
+                    <label>"On "
+                        <select node_ref=r_server name="rule-server">
+                            <option value="">"every server of the workspace"</option>
+                            {move || ws_servers().into_iter().map(|s| view! { <option value=s.id.clone()>{s.name.clone()}</option> }).collect_view()}
+                        </select>
+                    </label>
+                    <span class="channel-picks" role="group" aria-label="Notify">
+                        <span class="muted" hidden=move || channels.with(Vec::is_empty)>"Notify "</span>
                         {move || channels.get().into_iter().map(|c| {
                             let id = c.id.clone();
                             view! {
@@ -496,8 +528,8 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                     </For>
                 </ul>
                 <form class="channel-form" on:submit=add_channel>
-                    <input node_ref=c_name name="channel-name" placeholder="Name, e.g. ops" required />
-                    <select node_ref=c_kind name="channel-kind" on:change=move |ev| channel_kind.set(event_target_value(&ev))>
+                    <input node_ref=c_name name="channel-name" placeholder="Name, e.g. ops" aria-label="Channel name" required />
+                    <select node_ref=c_kind name="channel-kind" aria-label="Kind of channel" on:change=move |ev| channel_kind.set(event_target_value(&ev))>
                         <option value="webhook">"Webhook (JSON)"</option>
                         <option value="slack">"Slack"</option>
                         <option value="discord">"Discord"</option>
@@ -507,24 +539,25 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                     <input
                         node_ref=c_url
                         name="channel-url"
+                        aria-label="Webhook URL"
                         placeholder="https://…"
                         hidden=move || matches!(channel_kind.get().as_str(), "telegram" | "email")
                     />
                     <span class="email-fields" hidden=move || channel_kind.get() != "email">
-                        <input node_ref=m_host name="smtp-host" placeholder="SMTP host" />
-                        <input node_ref=m_port name="smtp-port" type="number" min="1" max="65535" placeholder="587" class="short" />
-                        <select node_ref=m_tls name="smtp-tls">
+                        <input node_ref=m_host name="smtp-host" aria-label="SMTP host" placeholder="SMTP host" />
+                        <input node_ref=m_port name="smtp-port" aria-label="SMTP port" type="number" min="1" max="65535" placeholder="587" class="short" />
+                        <select node_ref=m_tls name="smtp-tls" aria-label="SMTP security">
                             <option value="starttls">"STARTTLS"</option>
                             <option value="tls">"TLS"</option>
                             <option value="none">"None (local relay)"</option>
                         </select>
-                        <input node_ref=m_user name="smtp-user" placeholder="User (optional)" autocomplete="off" />
-                        <input node_ref=m_pass name="smtp-password" type="password" placeholder="Password" autocomplete="new-password" />
-                        <input node_ref=m_from name="smtp-from" placeholder="From: porta@example.com" />
-                        <input node_ref=m_to name="smtp-to" placeholder="To: ops@example.com, …" />
+                        <input node_ref=m_user name="smtp-user" aria-label="SMTP user" placeholder="User (optional)" autocomplete="off" />
+                        <input node_ref=m_pass name="smtp-password" aria-label="SMTP password" type="password" placeholder="Password" autocomplete="new-password" />
+                        <input node_ref=m_from name="smtp-from" aria-label="From address" placeholder="From: porta@example.com" />
+                        <input node_ref=m_to name="smtp-to" aria-label="To addresses" placeholder="To: ops@example.com, …" />
                     </span>
-                    <input node_ref=c_bot name="channel-bot" placeholder="Bot token" hidden=move || channel_kind.get() != "telegram" />
-                    <input node_ref=c_chat name="channel-chat" placeholder="Chat id" hidden=move || channel_kind.get() != "telegram" />
+                    <input node_ref=c_bot name="channel-bot" aria-label="Telegram bot token" placeholder="Bot token" hidden=move || channel_kind.get() != "telegram" />
+                    <input node_ref=c_chat name="channel-chat" aria-label="Telegram chat id" placeholder="Chat id" hidden=move || channel_kind.get() != "telegram" />
                     <button type="submit">"Add channel"</button>
                 </form>
             </section>
