@@ -241,6 +241,40 @@ async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> 
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         browser.screenshot("phone-terminal").await?;
+
+        // Every key is at least 44 px high, on every page.
+        let short = c
+            .execute(
+                "return [...document.querySelectorAll('.keyrow .key')]\
+                 .filter(k => k.getBoundingClientRect().height < 44).map(k => k.dataset.key)",
+                vec![],
+            )
+            .await?;
+        assert_eq!(short, serde_json::json!([]), "keys under 44 px high");
+        // The other pages: Shift+Tab, Home, PgUp, F5, and a sticky Shift for Tab.
+        run_command(c, "cat -v").await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for key in ["Shift+Tab", "Home", "Page up", "F5", "Shift", "Tab"] {
+            // Swiped to the key's page, as a thumb would.
+            let key_css = format!(".keyrow .key[data-key='{key}']");
+            c.execute(
+                "document.querySelector(arguments[0]).closest('.keypage').scrollIntoView({ inline: 'start' })",
+                vec![serde_json::json!(key_css)],
+            )
+            .await?;
+            porta_e2e::browser::click(c, &key_css).await?;
+        }
+        // The row is at the bottom of the page, below the terminal and its tabs: in thumb's
+        // reach, just above the on-screen keyboard.
+        let (row_top, panes_bottom) = (
+            c.execute("return document.querySelector('.keyrow').getBoundingClientRect().top", vec![]).await?,
+            c.execute("return document.querySelector('.panes').getBoundingClientRect().bottom", vec![]).await?,
+        );
+        assert!(row_top.as_f64() >= panes_bottom.as_f64(), "the key row is above the terminal");
+        type_in_terminal(c, "\r").await?;
+        wait_for_text(c, "^[[Z^[[H^[[5~^[[15~^[[Z", SHORT).await?;
+        assert!(c.find(Locator::Css(".key[data-key=Shift].armed")).await.is_err(), "Shift applies to one key");
+        ctrl_c(c).await?;
         Ok(())
     })
     .await;

@@ -52,6 +52,27 @@ pub fn media_matches(query: &str) -> bool {
     window().match_media(query).ok().flatten().is_some_and(|m| m.matches())
 }
 
+/// While the returned guard lives, `--app-height` follows the visual viewport's height, so a
+/// page sized by it (the server page, with the key row at its bottom) ends just above the
+/// on-screen keyboard, also where the browser does not resize the layout for the keyboard.
+pub fn follow_visual_viewport() -> Option<impl FnOnce()> {
+    let vv = window().visual_viewport()?;
+    let root: web_sys::HtmlElement = window().document()?.document_element()?.dyn_into().ok()?;
+    let set = {
+        let (vv, root) = (vv.clone(), root.clone());
+        move || {
+            let _ = root.style().set_property("--app-height", &format!("{}px", vv.height()));
+        }
+    };
+    set();
+    let on_resize = Closure::<dyn Fn()>::new(set);
+    let _ = vv.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
+    Some(move || {
+        let _ = vv.remove_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
+        let _ = root.style().remove_property("--app-height");
+    })
+}
+
 /// The page's `http(s)://host` turned into the matching `ws(s)://host`.
 pub fn ws_origin() -> String {
     let location = window().location();

@@ -15,7 +15,7 @@ use crate::editor::{EditorPane, EditorTab, EditorTabButton};
 use crate::files;
 use crate::prefs;
 use crate::route::{self, Route};
-use crate::terminal::keys::{Key, Mods};
+use crate::terminal::keys::{self, Mods, Slot};
 use crate::terminal::{self, Look, Page, Status, TermTab};
 use crate::topbar::TopBar;
 
@@ -543,7 +543,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     {find_editor(key).map(|tab| view! { <EditorPane tab active look /> })}
                 </For>
             </div>
-            <div hidden=editor_active>
+            <div class="keyrow-slot" hidden=editor_active>
                 <KeyRow page active_tab />
             </div>
             <files::FinderPanel finder conn=conn_ref server=id.get_value() root=tree_root opener />
@@ -836,43 +836,55 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
 #[component]
 fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
     let keep_focus = |ev: leptos::ev::PointerEvent| ev.prevent_default();
-    let toggle = move |ctrl: bool| {
-        page.mods.update(|m| if ctrl { m.ctrl = !m.ctrl } else { m.alt = !m.alt });
-        if let Some(t) = active_tab() {
-            t.focus();
+    let slot = move |&(slot, label, name): &(Slot, &'static str, &'static str)| match slot {
+        Slot::Mod(m) => {
+            let armed = move || page.mods.with(|x| m.is_on(*x));
+            view! {
+                <button
+                    class="key mod"
+                    data-key=name
+                    aria-label=name
+                    class:armed=armed
+                    aria-pressed=move || armed().to_string()
+                    on:pointerdown=keep_focus
+                    on:click=move |_| {
+                        page.mods.update(|x| m.toggle(x));
+                        if let Some(t) = active_tab() {
+                            t.focus();
+                        }
+                    }
+                >
+                    {label}
+                </button>
+            }
+            .into_any()
         }
-    };
-    let modifier = move |name: &'static str, ctrl: bool| {
-        let armed = move || page.mods.with(|m| if ctrl { m.ctrl } else { m.alt });
-        view! {
-            <button
-                class="key mod"
-                data-key=name
-                class:armed=armed
-                aria-pressed=move || armed().to_string()
-                on:pointerdown=keep_focus
-                on:click=move |_| toggle(ctrl)
-            >
-                {name}
-            </button>
-        }
-    };
-    let (first, rest) = Key::ROW.split_at(2);
-    let button = move |&(key, label, name): &(Key, &'static str, &'static str)| {
-        view! {
-            <button class="key" data-key=name on:pointerdown=keep_focus on:click=move |_| {
+        Slot::Key(key) => view! {
+            <button class="key" data-key=name aria-label=name on:pointerdown=keep_focus on:click=move |_| {
                 if let Some(t) = active_tab() { t.key(key) }
             }>
                 {label}
             </button>
         }
+        .into_any(),
     };
+    // Above the on-screen keyboard, wherever the browser puts it.
+    if let Some(stop) = crate::browser::follow_visual_viewport() {
+        let stop = StoredValue::new_local(Some(stop));
+        on_cleanup(move || {
+            if let Some(stop) = stop.try_update_value(Option::take).flatten() {
+                stop();
+            }
+        });
+    }
     view! {
+        // Pages of keys, swiped sideways; the next page's edge shows there is more.
         <div class="keyrow" role="toolbar" aria-label="Terminal keys" hidden=move || page.read_only.get()>
-            {first.iter().map(button).collect_view()}
-            {modifier("Ctrl", true)}
-            {modifier("Alt", false)}
-            {rest.iter().map(button).collect_view()}
+            {keys::PAGES
+                .iter()
+                .enumerate()
+                .map(|(i, keys)| view! { <div class="keypage" data-page=i>{keys.iter().map(slot).collect_view()}</div> })
+                .collect_view()}
         </div>
     }
 }

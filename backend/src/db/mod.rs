@@ -218,6 +218,12 @@ impl Store {
         let Some((team_id, role)) = teams::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
         let user = insert_user(&mut tx, username, password_hash, false).await?;
         teams::spend_invitation(&mut tx, token_hash, &team_id, &user.id, role).await?;
+        // They came for this team: it is the one they see first, not their own empty one.
+        sqlx::query("UPDATE users SET last_team_id = ? WHERE id = ?")
+            .bind(&team_id)
+            .bind(&user.id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Some((user, team_id, role)))
     }
