@@ -287,13 +287,10 @@ async fn a_change_on_the_server_reaches_a_clean_editor_and_warns_a_dirty_one() -
     result
 }
 
-/// The paths of the editor tabs, in order.
+/// The paths of the editor tabs, in order (read in one go: the strip re-renders as tabs move).
 async fn tab_paths(c: &Client) -> anyhow::Result<Vec<String>> {
-    let mut paths = Vec::new();
-    for tab in c.find_all(Locator::Css(".editor-tab")).await? {
-        paths.push(tab.attr("data-path").await?.unwrap_or_default());
-    }
-    Ok(paths)
+    let v = c.execute("return [...document.querySelectorAll('.editor-tab')].map(t => t.dataset.path)", vec![]).await?;
+    Ok(serde_json::from_value(v)?)
 }
 
 /// Waits until the editor tabs are `want`, in order.
