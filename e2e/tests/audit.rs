@@ -174,6 +174,12 @@ async fn admins_read_filter_check_and_export_the_log_in_the_browser() -> anyhow:
         c.wait().at_most(SHORT).for_element(Locator::Css(".audit-event[data-action='file.write']")).await?;
         let login = c.find(Locator::Css(".audit-event[data-action='auth.login'] .actor")).await?;
         assert_eq!(login.text().await?, "admin");
+        // The server and workspace by name, their ids on hover.
+        let on = c.find(Locator::Css(".audit-event[data-action='file.write'] .server")).await?;
+        assert_eq!(on.text().await?, "vm");
+        assert_eq!(on.attr("title").await?.as_deref(), Some(server.as_str()));
+        let workspace = c.find(Locator::Css(".audit-event[data-action='file.write'] .workspace")).await?;
+        assert_eq!(workspace.text().await?, "Default");
         browser.screenshot("audit").await?;
 
         // Filter to file actions only.

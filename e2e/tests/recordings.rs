@@ -37,6 +37,7 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
     let open = TermOpen { size: TermSize { cols: 100, rows: 30 }, ..term_open(&stack.server_id) };
     let mut sock = stack.api.ws().await?;
     let unrecorded = sock.call(open.clone()).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(!unrecorded.recorded, "the tab is told it is not recorded");
     sock.input(unrecorded.stream, b"echo not-$((1+1))-recorded\r").await?;
     sock.wait_output(unrecorded.stream, "not-2-recorded", WAIT).await?;
     assert!(recordings(&stack.api, &team).await?.is_empty());
@@ -48,8 +49,17 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
         .await?;
     assert_eq!(v["data"]["setWorkspaceRecording"], true, "{v}");
     let opened = sock.call(open).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(opened.recorded, "the tab is told the terminal is recorded");
     sock.input(opened.stream, "echo recorded-$((6*7)) ünïcode\r".as_bytes()).await?;
     sock.wait_output(opened.stream, "recorded-42 ünïcode", WAIT).await?;
+    // Another tab attaching to it is told too; to the unrecorded one, not.
+    let mut other = stack.api.ws().await?;
+    let attach = |term| porta_shared::client::TermAttach { server: stack.server_id.clone(), term, after: 0 };
+    let seen = other.call(attach(opened.info.term)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(seen.recorded, "an attached tab says it is recorded");
+    let plain = other.call(attach(unrecorded.info.term)).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    assert!(!plain.recorded);
+    other.close().await;
     sock.input(opened.stream, b"exit\r").await?;
     sock.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == opened.stream), WAIT).await?;
     let _ = sock.call(TermClose::Stream { stream: unrecorded.stream }).await?;
@@ -116,6 +126,9 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
     let result = with_screenshot_on_failure(&browser, "recording", || async {
         sign_in(c, &base).await?;
         wait_for(c, "a.team-link").await?.click().await?;
+        // Named for people: the shell and the server, and how long it went.
+        let what = wait_for(c, ".recordings tr.recording .what").await?.text().await?;
+        assert!(what.ends_with(" on vm") && !what.starts_with("terminal"), "{what}");
         wait_for(c, ".recordings tr.recording a.play-recording").await?.click().await?;
         wait_for(c, ".player .xterm-rows").await?;
         // Speed it up, then wait for the end.
@@ -130,6 +143,11 @@ async fn a_recorded_session_replays_what_was_typed() -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         browser.screenshot("recording").await?;
+        // A terminal of a workspace that records says so on its tab.
+        c.goto(&format!("{base}/servers/{}", stack.server_id)).await?;
+        wait_for(c, ".tab.active").await?;
+        porta_e2e::browser::click(c, "button.new-tab").await?;
+        wait_for(c, ".tab.active[data-state=live] .rec:not([hidden])").await?;
         Ok(())
     })
     .await;

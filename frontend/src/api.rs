@@ -301,6 +301,12 @@ pub struct AuditEntry {
     pub actor_name: Option<String>,
     pub source: Option<String>,
     pub server_id: Option<String>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    #[serde(default)]
+    pub workspace_name: Option<String>,
     pub action: String,
     pub target: Option<String>,
     pub result: String,
@@ -356,7 +362,7 @@ pub async fn audit_log(token: &str, filter: &AuditFilter, before_seq: Option<i64
     let q = "query($actor: String, $server: String, $action: String, $since: Int, $until: Int, $before: Int) {
         auditLog(actor: $actor, serverId: $server, action: $action, sinceMs: $since, untilMs: $until,
                  beforeSeq: $before, limit: 100) {
-            seq atMs actor actorName source serverId action target result detail
+            seq atMs actor actorName source serverId serverName workspaceId workspaceName action target result detail
         }
     }";
     graphql(token, q, filter.variables(before_seq), "auditLog").await

@@ -132,10 +132,11 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                 {move || error.get().unwrap_or_default()}
             </p>
             <div class="audit-scroll">
-                <table class="audit-table">
+                // Focusable: on a phone it scrolls sideways, by keyboard too.
+                <table class="audit-table" tabindex="0">
                     <thead>
                         <tr>
-                            <th>"#"</th><th>"When (UTC)"</th><th>"Actor"</th><th>"From"</th><th>"Server"</th>
+                            <th>"#"</th><th>"When (UTC)"</th><th>"Actor"</th><th>"From"</th><th>"Server"</th><th>"Workspace"</th>
                             <th>"Action"</th><th>"Target"</th><th>"Result"</th><th>"Detail"</th>
                         </tr>
                     </thead>
@@ -148,7 +149,13 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                                     {e.actor_name.clone().or_else(|| e.actor.clone()).unwrap_or_default()}
                                 </td>
                                 <td>{e.source.clone().unwrap_or_default()}</td>
-                                <td class="mono">{e.server_id.clone().unwrap_or_default()}</td>
+                                // Names for people; the ids on hover.
+                                <td class="server" title=e.server_id.clone()>
+                                    {e.server_name.clone().or_else(|| e.server_id.clone()).unwrap_or_default()}
+                                </td>
+                                <td class="workspace" title=e.workspace_id.clone()>
+                                    {e.workspace_name.clone().or_else(|| e.workspace_id.clone()).unwrap_or_default()}
+                                </td>
                                 <td class="mono">{e.action.clone()}</td>
                                 <td>{e.target.clone().unwrap_or_default()}</td>
                                 <td class="result">{e.result.clone()}</td>

@@ -62,6 +62,9 @@ pub struct StreamOpened {
     pub info: TermInfo,
     /// Offset of the first output frame to come.
     pub from: u64,
+    /// The terminal's session is being recorded (its workspace records terminals).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

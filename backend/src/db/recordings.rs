@@ -12,6 +12,8 @@ pub struct Recording {
     pub server_id: String,
     pub server_name: Option<String>,
     pub term_id: i64,
+    /// The shell the terminal ran (absent for recordings made before this was kept).
+    pub shell: Option<String>,
     pub started_by: String,
     pub started_ms: i64,
     pub ended_ms: Option<i64>,
@@ -29,24 +31,37 @@ pub struct NewRecording<'a> {
     pub workspace_id: &'a str,
     pub server_id: &'a str,
     pub term_id: u32,
+    pub shell: &'a str,
     pub started_by: &'a str,
     pub cols: u16,
     pub rows: u16,
 }
 
-const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name, r.term_id, r.started_by, \
+const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name, r.term_id, r.shell, r.started_by, \
                        r.started_ms, r.ended_ms, r.bytes, r.cols, r.rows, r.stopped";
 
 impl Store {
+    /// Whether a terminal's session is being recorded now.
+    pub async fn recording_active(&self, server_id: &str, term_id: u32) -> sqlx::Result<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM recordings WHERE server_id = ? AND term_id = ? AND ended_ms IS NULL)",
+        )
+        .bind(server_id)
+        .bind(i64::from(term_id))
+        .fetch_one(&self.pool)
+        .await
+    }
+
     pub async fn insert_recording(&self, r: &NewRecording<'_>) -> sqlx::Result<()> {
         sqlx::query(
-            "INSERT INTO recordings (id, workspace_id, server_id, term_id, started_by, started_ms, cols, rows) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO recordings (id, workspace_id, server_id, term_id, shell, started_by, started_ms, cols, rows) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.id)
         .bind(r.workspace_id)
         .bind(r.server_id)
         .bind(i64::from(r.term_id))
+        .bind(r.shell)
         .bind(r.started_by)
         .bind(now_ms())
         .bind(i64::from(r.cols))
@@ -128,6 +143,7 @@ mod tests {
             workspace_id: &ws,
             server_id: &server.id,
             term_id: 1,
+            shell: "/bin/bash",
             started_by: "user:x",
             cols: 80,
             rows: 24,

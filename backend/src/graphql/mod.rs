@@ -258,6 +258,11 @@ pub struct AuditEntry {
     actor_name: Option<String>,
     source: Option<String>,
     server_id: Option<String>,
+    /// The server's name, while it is known.
+    server_name: Option<String>,
+    workspace_id: Option<String>,
+    /// The workspace's name, while it is known.
+    workspace_name: Option<String>,
     action: String,
     target: Option<String>,
     /// `ok` or `denied`.
@@ -275,6 +280,9 @@ impl From<crate::audit::Record> for AuditEntry {
             actor_name: None,
             source: r.source,
             server_id: r.server_id,
+            server_name: None,
+            workspace_id: r.workspace_id,
+            workspace_name: None,
             action: r.action,
             target: r.target,
             result: r.result,
@@ -455,15 +463,29 @@ impl CoreQuery {
         };
         let store = &state(ctx).store;
         let events = store.audit_events(&q).await.map_err(|e| gql(e.into()))?;
-        // Names for the actors on this page, each looked up once.
+        // Names for the actors, servers and workspaces on this page, each looked up once.
         let mut names = std::collections::HashMap::<String, Option<String>>::new();
         let mut out = Vec::with_capacity(events.len());
         for r in events {
             let actor = r.actor.clone().unwrap_or_default();
-            if !names.contains_key(&actor) {
-                names.insert(actor.clone(), actor_name(store, &actor).await);
+            let server = r.server_id.as_ref().map(|s| format!("server:{s}"));
+            let workspace = r.workspace_id.as_ref().map(|w| format!("workspace:{w}"));
+            for key in [Some(&actor), server.as_ref(), workspace.as_ref()].into_iter().flatten() {
+                if !names.contains_key(key) {
+                    let name = match key.split_once(':') {
+                        Some(("workspace", id)) => store.workspace(id).await.ok().flatten().map(|w| w.name),
+                        _ => actor_name(store, key).await,
+                    };
+                    names.insert(key.clone(), name);
+                }
             }
-            out.push(AuditEntry { actor_name: names.get(&actor).cloned().flatten(), ..AuditEntry::from(r) });
+            let name = |key: Option<&String>| key.and_then(|k| names.get(k).cloned().flatten());
+            out.push(AuditEntry {
+                actor_name: name(Some(&actor)),
+                server_name: name(server.as_ref()),
+                workspace_name: name(workspace.as_ref()),
+                ..AuditEntry::from(r)
+            });
         }
         Ok(out)
     }

@@ -115,6 +115,8 @@ pub struct RecordingView {
     server_id: String,
     server_name: Option<String>,
     term_id: i64,
+    /// The shell the terminal ran, when known.
+    shell: Option<String>,
     /// Who opened the terminal (`user:<id>` or `token:<id>`), and their name.
     started_by: String,
     started_by_name: Option<String>,
@@ -202,6 +204,7 @@ impl TeamQuery {
                 server_id: r.server_id,
                 server_name: r.server_name,
                 term_id: r.term_id,
+                shell: r.shell,
                 started_by: r.started_by,
                 started_ms: r.started_ms,
                 ended_ms: r.ended_ms,

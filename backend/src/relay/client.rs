@@ -113,6 +113,8 @@ struct StreamState {
     may_type: bool,
     /// A new terminal in a workspace that records: its recording starts once it is open.
     record: Option<String>,
+    /// The terminal is being recorded: the tab says so.
+    recorded: bool,
 }
 
 /// What to do with a bridge's reply.
@@ -376,6 +378,7 @@ impl Session {
                 phase: Phase::Opening { held: Vec::new(), ended: false },
                 may_type: *role >= Role::Developer,
                 record: None,
+                recorded: false,
             },
         );
         Ok(stream)
@@ -445,6 +448,7 @@ impl Session {
                 if grant.record {
                     if let Some(s) = self.streams.get_mut(&stream) {
                         s.record = grant.workspace.clone();
+                        s.recorded = s.record.is_some();
                     }
                 }
                 self.caller.audit("terminal.open", &grant, r.shell.clone()).await;
@@ -462,7 +466,11 @@ impl Session {
             }
             C::TermAttach(r) => {
                 let grant = self.caller.grant(&r.server, need).await?;
+                let recorded = self.state.store.recording_active(&grant.id, r.term.0).await.unwrap_or(false);
                 let stream = self.open_stream(&grant, Kind::Term(r.term), r.after)?;
+                if let Some(s) = self.streams.get_mut(&stream) {
+                    s.recorded = recorded;
+                }
                 let req = bridge::TermAttach { term: r.term, stream, after: r.after };
                 self.relay(id, &r.server, req.into(), Route::Open(stream, self.client), After::Opened(stream));
             }
@@ -870,7 +878,10 @@ impl Session {
                         }
                         match reply {
                             Opened::Term(_, from) if resumed => self.event(StreamResumed { stream, from }),
-                            Opened::Term(info, from) => self.reply(id, Ok(StreamOpened { stream, info, from })),
+                            Opened::Term(info, from) => {
+                                let recorded = self.streams.get(&stream).is_some_and(|s| s.recorded);
+                                self.reply(id, Ok(StreamOpened { stream, info, from, recorded }))
+                            }
                             Opened::Exec(pid) => self.reply(id, Ok(ExecOpened { stream, pid })),
                             Opened::Watch(path) => self.reply(id, Ok(client::WatchOpened { stream, path })),
                         }
@@ -901,6 +912,7 @@ impl Session {
                 workspace_id: &workspace,
                 server_id: &server,
                 term_id: info.term.0,
+                shell: &info.shell,
                 started_by: &started_by,
                 cols: info.size.cols,
                 rows: info.size.rows,

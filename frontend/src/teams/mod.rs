@@ -16,6 +16,16 @@ use serde_json::json;
 use crate::api::graphql;
 use crate::browser::{load, save};
 
+/// A length of time for people: `45 s`, `12 min`, `2 h 5 min`.
+fn duration(secs: f64) -> String {
+    let secs = secs.max(0.0).round() as u64;
+    match secs {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} min", s / 60),
+        s => format!("{} h {} min", s / 3600, s % 3600 / 60),
+    }
+}
+
 /// A day and time for people, in UTC.
 fn when(ms: f64) -> String {
     let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
@@ -93,6 +103,8 @@ pub struct Recording {
     pub id: String,
     pub server_name: Option<String>,
     pub term_id: f64,
+    #[serde(default)]
+    pub shell: Option<String>,
     pub started_by_name: Option<String>,
     pub started_ms: f64,
     pub ended_ms: Option<f64>,
@@ -102,7 +114,7 @@ pub struct Recording {
 }
 
 pub async fn recordings(token: &str, team: &str) -> Result<Vec<Recording>, String> {
-    let q = "query($t: String!) { recordings(teamId: $t) { id serverName termId startedByName startedMs endedMs bytes stopped } }";
+    let q = "query($t: String!) { recordings(teamId: $t) { id serverName termId shell startedByName startedMs endedMs bytes stopped } }";
     graphql(token, q, json!({ "t": team }), "recordings").await
 }
 
@@ -269,5 +281,19 @@ pub fn TeamSwitcher(
                 <option value="+new">"New team…"</option>
             </select>
         </label>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn lengths_of_time_for_people() {
+        assert_eq!(duration(0.4), "0 s");
+        assert_eq!(duration(59.0), "59 s");
+        assert_eq!(duration(720.0), "12 min");
+        assert_eq!(duration(7500.0), "2 h 5 min");
+        assert_eq!(duration(-3.0), "0 s");
     }
 }

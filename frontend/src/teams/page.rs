@@ -380,21 +380,24 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                 </p>
                 <table hidden=move || recordings.with(Vec::is_empty)>
                     <thead>
-                        <tr><th>"Started (UTC)"</th><th>"Server"</th><th>"By"</th><th>"Length"</th><th></th></tr>
+                        <tr><th>"Started (UTC)"</th><th>"Terminal"</th><th>"By"</th><th>"Length"</th><th></th></tr>
                     </thead>
                     <tbody>
                         {move || recordings.get().into_iter().map(|r| {
                             let to = Route::Recording(r.id.clone());
                             let href = to.path();
                             let length = match r.ended_ms {
-                                Some(end) => format!("{} s, {:.1} MB", ((end - r.started_ms) / 1000.0).round(), r.bytes / 1_048_576.0),
+                                Some(end) => format!("{}, {:.1} MB", super::duration((end - r.started_ms) / 1000.0), r.bytes / 1_048_576.0),
                                 None => "going on".to_owned(),
                             };
+                            // "bash on web-1": what people call a terminal.
+                            let shell = r.shell.as_deref().map_or("terminal", |s| s.rsplit('/').next().unwrap_or(s));
+                            let what = format!("{shell} on {}", r.server_name.clone().unwrap_or_else(|| "a removed server".into()));
                             let stopped = r.stopped.clone().map(|why| format!("Stopped early: {why}"));
                             view! {
                                 <tr class="recording">
                                     <td class="when">{when(r.started_ms)}</td>
-                                    <td>{format!("{} · terminal {}", r.server_name.clone().unwrap_or_default(), r.term_id)}</td>
+                                    <td class="what" title=format!("terminal {}", r.term_id)>{what}</td>
                                     <td>{r.started_by_name.clone().unwrap_or_default()}</td>
                                     <td>{length} <span class="stopped muted" hidden=stopped.is_none()>{stopped.clone().unwrap_or_default()}</span></td>
                                     <td>

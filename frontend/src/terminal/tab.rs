@@ -62,6 +62,8 @@ pub struct TermTab {
     /// A restart is under way: give the new terminal this tab's name.
     carry_title: Cell<bool>,
     pub status: RwSignal<Status>,
+    /// The terminal's session is being recorded (the tab says so).
+    pub recorded: RwSignal<bool>,
     term: Cell<Option<TermId>>,
     stream: Cell<Option<StreamId>>,
     flow: RefCell<Flow>,
@@ -115,6 +117,7 @@ impl TermTab {
             named: Cell::new(named),
             carry_title: Cell::new(false),
             status: RwSignal::new(status),
+            recorded: RwSignal::new(false),
             term: Cell::new(existing.map(|i| i.term)),
             stream: Cell::new(None),
             flow: RefCell::new(Flow::default()),
@@ -201,6 +204,7 @@ impl TermTab {
     /// terminal just opened has nothing to replay, and what it printed first is answered.
     fn attached(self: &Rc<Self>, o: StreamOpened, existing: bool) {
         self.term.set(Some(o.info.term));
+        self.recorded.set(o.recorded);
         self.flow.borrow_mut().attached();
         self.replay_end.set(if existing { o.info.end } else { 0 });
         if self.carry_title.take() {
