@@ -196,6 +196,27 @@ where
     result
 }
 
+/// The serious and critical accessibility violations axe-core (the pinned npm package the
+/// browser app's packages come with) finds on the page now, one line each: the rule, what
+/// it asks for, and up to five elements that break it.
+pub async fn accessibility_violations(c: &Client) -> anyhow::Result<Vec<String>> {
+    let axe = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../frontend/node_modules/axe-core/axe.min.js");
+    let source = std::fs::read_to_string(&axe)
+        .with_context(|| format!("reading {} (cargo xtask ui installs it)", axe.display()))?;
+    c.execute(&source, vec![]).await?;
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations\
+               .filter(v => v.impact === 'serious' || v.impact === 'critical')\
+               .map(v => `${v.id}: ${v.help} [${v.nodes.slice(0, 5).map(n => n.target.join(' ') + (n.any[0] && n.any[0].data && n.any[0].data.contrastRatio ? ` (${n.any[0].data.fgColor} on ${n.any[0].data.bgColor}: ${n.any[0].data.contrastRatio})` : '')).join(' | ')}]`)))\
+               .catch(e => done([`axe failed: ${e}`]));",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(found)?)
+}
+
 /// How long a browser test waits for something to appear.
 pub const WAIT: Duration = Duration::from_secs(30);
 

@@ -407,7 +407,22 @@ async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload()
         wait_for(c, "li.server[data-status=online] a").await?.click().await?;
         // On a phone the tree is folded away until asked for.
         wait_for(c, ".tab.active[data-state=live]").await?;
+        // Finger-sized targets: a tab's "×", a row's "⋯".
+        let small = |css: &'static str| async move {
+            let found = c
+                .execute(
+                    "const all = [...document.querySelectorAll(arguments[0])].map(e => e.getBoundingClientRect());\
+                     return [all.length, all.filter(r => r.width < 44 || r.height < 44).map(r => [r.width, r.height])]",
+                    vec![json!(css)],
+                )
+                .await?;
+            anyhow::ensure!(found[0].as_u64() > Some(0), "no {css} to measure");
+            anyhow::Ok(found[1].clone())
+        };
+        assert_eq!(small(".tab .close").await?, json!([]), "tab close buttons under 44x44 px");
         wait_for(c, "button.files-toggle").await?.click().await?;
+        wait_for(c, &row("todo.txt")).await?;
+        assert_eq!(small(".files-entry .files-more").await?, json!([]), "row actions under 44x44 px");
         wait_for(c, &format!("{} > button.files-name", row("todo.txt"))).await?.click().await?;
         wait_for(c, ".editor-tab.active[data-path$='/todo.txt']").await?;
         wait_for(c, ".editor-pane.active .editor-host .view-lines").await?;

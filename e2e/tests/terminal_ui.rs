@@ -121,19 +121,19 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
         input.send_keys(&format!("{}a{}logs{}", char::from(ctrl), char::from(release), char::from(enter))).await?;
         c.wait()
             .at_most(SHORT)
-            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']"))
             .await?;
         c.refresh().await?;
         c.wait()
             .at_most(SHORT)
-            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']"))
             .await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
 
         // Search the scrollback: a match is found, a missing word is marked as such.
         run_command(c, "echo needle-$((3*3))").await?;
         wait_for_text(c, "\nneedle-9", SHORT).await?;
-        porta_e2e::browser::tool(c, "button.tool[aria-label=Search]").await?;
+        porta_e2e::browser::tool(c, "button.tool.find").await?;
         let search = c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar:not([hidden]) input")).await?;
         search.send_keys(&format!("needle-9{}", char::from(Key::Enter))).await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".searchbar input:not(.missing)")).await?;
@@ -160,13 +160,13 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
         run_command(c, "echo reborn-$((2*4))").await?;
         wait_for_text(c, "\nreborn-8", SHORT).await?;
         assert!(!terminal_text(c).await?.contains("needle-9"), "a new shell on a clean screen");
-        c.find(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']")).await?;
+        c.find(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']")).await?;
         // The new shell carries the name on the server too: a reload still shows it.
         c.refresh().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
         c.wait()
             .at_most(SHORT)
-            .for_element(Locator::XPath("//div[contains(@class,'tab')]/span[text()='logs']"))
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']"))
             .await?;
         Ok(())
     })
@@ -185,7 +185,7 @@ async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<
         run_command(c, "yes | head -c 50000000; echo flood-$((6*7))").await?;
         // While it runs, the page still answers: the font gets larger on a click.
         let before = c.execute("return document.querySelector('.pane.active .xterm-rows').style.fontSize || getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
-        porta_e2e::browser::tool(c, "button.tool[aria-label='Larger text']").await?;
+        porta_e2e::browser::tool(c, "button.tool.text-larger").await?;
         let after = c.execute("return getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
         assert_ne!(before, after, "the page reacts during the flood");
         wait_for_text(c, "\nflood-42", Duration::from_secs(240)).await?;
@@ -591,13 +591,13 @@ async fn bar_is_reachable(c: &Client, width: u32) -> anyhow::Result<()> {
     if folded {
         c.find(Locator::Css("button.more-tools")).await?.click().await?;
     }
-    for css in [".toolbar .quick-open", ".toolbar .search-files", ".toolbar [aria-label='Larger text']"] {
+    for css in [".toolbar .quick-open", ".toolbar .search-files", ".toolbar .text-larger"] {
         let r = reachable(c, css).await?;
         anyhow::ensure!(r == "ok", "at {width} px (tools folded: {folded}), {css}: {r}");
     }
     if folded {
         // A choice closes the menu.
-        c.find(Locator::Css(".toolbar [aria-label='Larger text']")).await?.click().await?;
+        c.find(Locator::Css(".toolbar .text-larger")).await?.click().await?;
         anyhow::ensure!(reachable(c, ".toolbar .quick-open").await? != "ok", "the menu closed after a choice");
     }
     Ok(())
@@ -671,6 +671,62 @@ async fn on_a_phone_every_panel_closes_by_its_button_or_escape() -> anyhow::Resu
                 anyhow::ensure!(tokio::time::Instant::now() < deadline, "Escape left {name} open");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            // And the phone's Back, which stays on the page.
+            c.find(Locator::Css(toggle)).await?.click().await?;
+            c.wait().at_most(SHORT).for_element(Locator::Css(&close)).await?;
+            c.back().await?;
+            let deadline = tokio::time::Instant::now() + SHORT;
+            while reachable(c, &close).await? == "ok" {
+                anyhow::ensure!(tokio::time::Instant::now() < deadline, "Back left {name} open");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(reachable(c, ".tabs .tab.active").await?, "ok", "Back after {name} stays on the server");
+        }
+        // With no panel open, Back leaves the server for the dashboard it came from.
+        c.back().await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css("li.server")).await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+/// Terminal tabs by keyboard alone: the shown tab is in the focus order, arrows go to the
+/// next one and show it, F2 renames, Delete closes.
+#[tokio::test]
+async fn terminal_tabs_work_by_keyboard() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "tabs_keyboard", || async {
+        open_server(c, &backend.url).await?;
+        porta_e2e::browser::click(c, "button.new-tab").await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2).active[data-state=live]")).await?;
+        let focus = "document.querySelector('.tab.active .tab-name').focus()";
+        c.execute(focus, vec![]).await?;
+        porta_e2e::browser::type_keys(c, &char::from(Key::Left).to_string()).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active")).await?;
+        let focused = c
+            .execute("return document.activeElement.closest('.tab') === document.querySelector('.tab.active')", vec![])
+            .await?;
+        assert_eq!(focused, serde_json::json!(true), "the focus follows the shown tab");
+        // F2: rename.
+        porta_e2e::browser::type_keys(c, &char::from(Key::F2).to_string()).await?;
+        c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active input.rename")).await?;
+        porta_e2e::browser::chord_of(c, &[Key::Control], 'a').await?;
+        porta_e2e::browser::type_keys(c, &format!("by-keys{}", char::from(Key::Enter))).await?;
+        c.wait()
+            .at_most(SHORT)
+            .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='by-keys']"))
+            .await?;
+        // Delete: closed (the shell in it too, after asking nothing: it is a clean terminal).
+        c.execute(focus, vec![]).await?;
+        porta_e2e::browser::type_keys(c, &char::from(Key::Delete).to_string()).await?;
+        let deadline = tokio::time::Instant::now() + SHORT;
+        while c.find_all(Locator::Css(".tabs .tab")).await?.len() != 1 {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "Delete did not close the tab");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     })

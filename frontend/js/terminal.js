@@ -62,7 +62,8 @@ export class PortaTerm {
     this.term.onResize(({ cols, rows }) => onResize(cols, rows));
     this.term.attachCustomKeyEventHandler((e) => {
       if (e.type !== "keydown" || !e.ctrlKey || !e.shiftKey) return true;
-      const name = { KeyC: "copy", KeyV: "paste", KeyF: "search" }[e.code];
+      // Ctrl+Shift+P (the command palette) goes on to the page.
+      const name = { KeyC: "copy", KeyV: "paste", KeyF: "search", KeyP: "palette" }[e.code];
       if (!name) return true;
       e.preventDefault();
       onShortcut(name);

@@ -18,6 +18,7 @@ mod dashboard;
 mod editor;
 mod files;
 mod monitor;
+mod palette;
 mod prefs;
 mod projects;
 mod recordings;
@@ -46,6 +47,24 @@ pub fn App() -> impl IntoView {
     let route = route::current();
     // The top bar's links go through it.
     provide_context(route);
+    let palette = palette::Palette::provide();
+    // Ctrl+Shift+P anywhere (a terminal hands it on too).
+    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.ctrl_key() && ev.shift_key() && ev.code() == "KeyP" {
+            ev.prevent_default();
+            palette.open.set(true);
+        }
+    });
+    on_cleanup(move || keys.remove());
+    // Going to a page, from any page.
+    let go = move |to: Route| move || route::go(route, to.clone());
+    palette::Palette::register(vec![
+        palette::Command::new("go-dashboard", "Go to all servers", go(Route::Dashboard)),
+        palette::Command::new("go-alerts", "Go to alerts", go(Route::Alerts)),
+        palette::Command::new("go-audit", "Go to the audit log", go(Route::Audit)),
+        palette::Command::new("go-tokens", "Go to API tokens", go(Route::Tokens)),
+        palette::Command::new("go-account", "Go to your account", go(Route::Account)),
+    ]);
     prefs::apply_theme(prefs::look());
     spawn_local(async move {
         match api::refresh().await {
@@ -57,6 +76,9 @@ pub fn App() -> impl IntoView {
     auth::keep_fresh(session);
     let signed_in = Memo::new(move |_| session.with(Option::is_some));
     view! {
+        <Show when=move || signed_in.get()>
+            <palette::PaletteView palette />
+        </Show>
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {
                 (_, Route::Invite(secret)) => view! { <teams::InvitePage session route secret /> }.into_any(),

@@ -99,7 +99,11 @@ fn decode(s: &str) -> String {
 pub fn current() -> RwSignal<Route> {
     let route = RwSignal::new(Route::parse(&window().location().pathname().unwrap_or_default()));
     let on_pop = Closure::<dyn FnMut()>::new(move || {
-        route.set(Route::parse(&window().location().pathname().unwrap_or_default()));
+        // A step back within a page (a phone's panel closing) keeps the page.
+        let to = Route::parse(&window().location().pathname().unwrap_or_default());
+        if route.get_untracked() != to {
+            route.set(to);
+        }
     });
     let _ = window().add_event_listener_with_callback("popstate", on_pop.as_ref().unchecked_ref());
     // The listener lives as long as the page.

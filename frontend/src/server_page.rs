@@ -13,6 +13,7 @@ use crate::chat;
 use crate::conn::{Conn, Link};
 use crate::editor::{EditorPane, EditorTab, EditorTabButton};
 use crate::files;
+use crate::palette::{Command, Palette};
 use crate::prefs;
 use crate::route::{self, Route};
 use crate::terminal::keys::{self, Mods, Slot};
@@ -163,6 +164,33 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         finder.show(mode);
     });
     on_cleanup(move || keys.remove());
+    // On a phone a panel covers the page: Back closes it, as in every phone app. Opening one
+    // adds a step to the history; closing it otherwise takes that step back.
+    let phone = || crate::browser::media_matches("(max-width: 700px)");
+    let panel_open = Memo::new(move |_| chat_open.get() || monitor_open.get() || (files_open.get() && phone()));
+    let stepped = StoredValue::new(false);
+    Effect::new(move |_| {
+        let open = panel_open.get();
+        let Some(history) = crate::browser::window().history().ok() else { return };
+        if open && !stepped.get_value() && phone() {
+            stepped.set_value(true);
+            let _ = history.push_state(&wasm_bindgen::JsValue::from_str("panel"), "");
+        } else if !open && stepped.get_value() {
+            stepped.set_value(false);
+            let _ = history.back();
+        }
+    });
+    let back = window_event_listener(leptos::ev::popstate, move |_| {
+        if stepped.get_value() {
+            stepped.set_value(false);
+            chat_open.set(false);
+            monitor_open.set(false);
+            if phone() {
+                files_open.set(false);
+            }
+        }
+    });
+    on_cleanup(move || back.remove());
     // Escape closes the panel on top (the assistant, the monitor, the file tree where it
     // covers the page), unless a terminal or the editor has the key: it is theirs.
     let escape = window_event_listener(leptos::ev::keydown, move |ev| {
@@ -369,6 +397,28 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         let key = new_tab(None);
         active.set(Some(key));
     };
+    Palette::register(vec![
+        Command::new("new-terminal", "New terminal", move || {
+            if !page.read_only.get_untracked() {
+                let key = new_tab(None);
+                active.set(Some(key));
+            }
+        }),
+        Command::new("close-tab", "Close the shown tab", move || {
+            let Some(key) = active.get_untracked() else { return };
+            if editors.with_untracked(|e| e.iter().any(|t| t.key == key)) {
+                close_editor(key);
+            } else {
+                close_tab(key);
+            }
+        }),
+        Command::new("files", "Show or hide the files", move || files_open.update(|o| *o = !*o)),
+        Command::new("assistant", "Show or hide the assistant", move || {
+            chat_open.update(|o| *o = !*o);
+            chat_started.set(true);
+        }),
+        Command::new("monitor", "Show or hide the monitor", move || monitor_open.update(|o| *o = !*o)),
+    ]);
     let dragging = RwSignal::new(None::<u32>);
     let move_tab = move |from: u32, before: u32| {
         tabs.update(|t| {
@@ -585,6 +635,7 @@ fn TabButton(
     let key = tab.key;
     let title = tab.title;
     let status = tab.status;
+    let recorded = tab.recorded;
     let editing = RwSignal::new(false);
     let input = NodeRef::<Input>::new();
     let tab_ref = StoredValue::new_local(tab);
@@ -609,11 +660,12 @@ fn TabButton(
         Status::Exited(_) | Status::Ended(_) => "exited",
     };
     view! {
+        // The tab's name is the tab (for screen readers and the keyboard); its close button
+        // sits beside it, not inside it.
         <div
             class="tab"
             class:active=move || active.get() == Some(key)
-            role="tab"
-            aria-selected=move || (active.get() == Some(key)).to_string()
+            role="presentation"
             data-state=state
             draggable="true"
             on:click=move |_| active.set(Some(key))
@@ -628,9 +680,45 @@ fn TabButton(
                 }
             }
         >
+            <span
+                class="tab-name"
+                role="tab"
+                aria-selected=move || (active.get() == Some(key)).to_string()
+                title="Enter shows it, F2 renames it, Delete closes it, arrows go to the next"
+                // By keyboard: the shown tab takes the focus in the strip, arrows go between
+                // tabs, Enter shows one, F2 renames it.
+                tabindex=move || if active.get() == Some(key) { "0" } else { "-1" }
+                on:keydown=move |ev| {
+                if editing.get_untracked() {
+                    return;
+                }
+                match ev.key().as_str() {
+                    "Enter" | " " => {
+                        ev.prevent_default();
+                        active.set(Some(key));
+                    }
+                    "F2" => {
+                        ev.prevent_default();
+                        editing.set(true);
+                    }
+                    "Delete" => {
+                        ev.prevent_default();
+                        close_tab(key);
+                    }
+                    "ArrowRight" | "ArrowLeft" => {
+                        ev.prevent_default();
+                        focus_sibling_tab(&ev, ev.key() == "ArrowRight");
+                    }
+                    _ => {}
+                }
+            }
+            >
             <Show
                 when=move || editing.get()
-                fallback=move || view! { <span class="title">{move || title.get()}</span> }
+                fallback=move || view! {
+                    <span class="title">{move || title.get()}</span>
+                    <span class="sr-only" hidden=move || !recorded.get()>" (recorded)"</span>
+                }
             >
                 <input
                     class="rename"
@@ -646,8 +734,15 @@ fn TabButton(
                     on:click=|ev| ev.stop_propagation()
                 />
             </Show>
+            </span>
+            <span class="rec" title="This terminal is recorded" aria-hidden="true" hidden=move || !recorded.get()>
+                "●"
+            </span>
+            // Out of the tab list's structure (Delete on the tab does the same by keyboard).
             <button
                 class="close"
+                tabindex="-1"
+                aria-hidden="true"
                 title="Close terminal"
                 aria-label="Close terminal"
                 on:click=move |ev| {
@@ -658,6 +753,26 @@ fn TabButton(
                 "×"
             </button>
         </div>
+    }
+}
+
+/// Moves the focus from the tab an event came from to the next (or previous) tab of the
+/// strip, and shows it.
+fn focus_sibling_tab(ev: &leptos::ev::KeyboardEvent, next: bool) {
+    use wasm_bindgen::JsCast as _;
+    let Some(name) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()) else { return };
+    let Some(tab) = name.closest(".tab").ok().flatten() else { return };
+    let sibling = if next { tab.next_element_sibling() } else { tab.previous_element_sibling() };
+    let Some(sibling) = sibling else { return };
+    if let Some(el) =
+        sibling.query_selector("[role=tab]").ok().flatten().and_then(|s| s.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        el.click();
+        // Showing a tab hands the focus to its terminal; by keyboard it stays on the tab.
+        spawn_local(async move {
+            crate::browser::sleep(0).await;
+            let _ = el.focus();
+        });
     }
 }
 
@@ -730,15 +845,36 @@ fn Toolbar(
     editor_active: impl Fn() -> bool + Copy + Send + Sync + 'static,
     finder: files::Finder,
 ) -> impl IntoView {
-    let search = move |_| match active_editor() {
+    let find = move || match active_editor() {
         Some(e) => e.find(),
         None => page.search_open.update(|o| *o = !*o),
     };
+    let search = move |_| find();
     let font = move |delta: i32| {
         look.update(|l| {
             l.font_size = (l.font_size as i32 + delta).clamp(prefs::FONT_MIN as i32, prefs::FONT_MAX as i32) as u32
         });
     };
+    Palette::register(vec![
+        Command::new("go-to-file", "Go to file", move || finder.show(files::FinderMode::Files)).keys("Ctrl+P"),
+        Command::new("search-files", "Search in files", move || finder.show(files::FinderMode::Text))
+            .keys("Ctrl+Shift+F"),
+        Command::new("find", "Find in the terminal or file", find).keys("Ctrl+Shift+F · Ctrl+F"),
+        Command::new("text-smaller", "Smaller text", move || font(-1)),
+        Command::new("text-larger", "Larger text", move || font(1)),
+        Command::new("copy", "Copy the terminal's selection", move || {
+            if let Some(t) = active_tab() {
+                t.copy()
+            }
+        })
+        .keys("Ctrl+Shift+C"),
+        Command::new("paste", "Paste into the terminal", move || {
+            if let Some(t) = active_tab() {
+                t.paste()
+            }
+        })
+        .keys("Ctrl+Shift+V"),
+    ]);
     // Where the bar is narrow (a small window, the assistant open), these fold into a menu
     // behind "⋯" (a container query in the style sheet decides); a choice closes it.
     let open = RwSignal::new(false);
@@ -753,17 +889,17 @@ fn Toolbar(
                 on:click=move |_| finder.show(files::FinderMode::Files)>
                 "Go to file"
             </button>
-            <button class="tool search-files" title="Search in files (Ctrl+Shift+F in a file)" aria-label="Search in files"
+            <button class="tool search-files" title="Search in files (Ctrl+Shift+F in a file)" aria-label="Search files"
                 on:click=move |_| finder.show(files::FinderMode::Text)>
                 "Search files"
             </button>
-            <button class="tool" title="Search (Ctrl+Shift+F; Ctrl+F in a file)" aria-label="Search" on:click=search>
+            <button class="tool find" title="Search (Ctrl+Shift+F; Ctrl+F in a file)" on:click=search>
                 "Find"
             </button>
-            <button class="tool" title="Smaller text" aria-label="Smaller text" on:click=move |_| font(-1)>
+            <button class="tool text-smaller" title="Smaller text" aria-label="A− Smaller text" on:click=move |_| font(-1)>
                 "A−"
             </button>
-            <button class="tool" title="Larger text" aria-label="Larger text" on:click=move |_| font(1)>
+            <button class="tool text-larger" title="Larger text" aria-label="A+ Larger text" on:click=move |_| font(1)>
                 "A+"
             </button>
             <button class="tool" title="Copy selection (Ctrl+Shift+C)" aria-label="Copy" hidden=editor_active on:click=move |_| {
@@ -836,14 +972,25 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
 #[component]
 fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
     let keep_focus = |ev: leptos::ev::PointerEvent| ev.prevent_default();
-    let slot = move |&(slot, label, name): &(Slot, &'static str, &'static str)| match slot {
+    // A key's accessible name holds its visible text (`PgUp, Page up`); a symbol's is its name.
+    let spoken = |label: &'static str, name: &'static str| {
+        if !label.chars().any(char::is_alphanumeric) {
+            Some(name.to_owned())
+        } else if label == name {
+            None
+        } else {
+            Some(format!("{label}, {name}"))
+        }
+    };
+    let slot = move |&(slot, label, name): &(Slot, &'static str, &'static str)| {
+        match slot {
         Slot::Mod(m) => {
             let armed = move || page.mods.with(|x| m.is_on(*x));
             view! {
                 <button
                     class="key mod"
                     data-key=name
-                    aria-label=name
+                    aria-label=spoken(label, name)
                     class:armed=armed
                     aria-pressed=move || armed().to_string()
                     on:pointerdown=keep_focus
@@ -860,13 +1007,14 @@ fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'sta
             .into_any()
         }
         Slot::Key(key) => view! {
-            <button class="key" data-key=name aria-label=name on:pointerdown=keep_focus on:click=move |_| {
+            <button class="key" data-key=name aria-label=spoken(label, name) on:pointerdown=keep_focus on:click=move |_| {
                 if let Some(t) = active_tab() { t.key(key) }
             }>
                 {label}
             </button>
         }
         .into_any(),
+    }
     };
     // Above the on-screen keyboard, wherever the browser puts it.
     if let Some(stop) = crate::browser::follow_visual_viewport() {

@@ -174,7 +174,7 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                 <button type="submit" class="create">"Create token"</button>
             </form>
             <p class="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
-            <table class="token-table">
+            <table class="token-table" tabindex="0">
                 <thead><tr><th>"Name"</th><th>"Token"</th><th>"Scopes"</th><th>"Reaches"</th><th>"Created"</th><th>"Expires"</th><th>"Last used"</th><th>""</th></tr></thead>
                 <tbody>
                     <For each=move || tokens.get() key=|t| (t.id.clone(), t.revoked_ms.is_some(), t.last_used_ms.map(|m| m as i64)) let:t>

@@ -44,18 +44,38 @@ pub fn EditorTabButton(
             class:active=move || active.get() == Some(key)
             class:dirty=move || dirty.get()
             class:gone=move || gone.get()
-            role="tab"
-            aria-selected=move || (active.get() == Some(key)).to_string()
+            role="presentation"
             title=tab.path.clone()
             data-path=tab.path.clone()
             on:click=move |_| active.set(Some(key))
         >
-            <span class="title">{tab.name().to_owned()}</span>
-            <span class="dirty-mark" aria-label="Unsaved changes" hidden=move || !dirty.get()>
+            <span
+                class="title tab-name"
+                role="tab"
+                aria-selected=move || (active.get() == Some(key)).to_string()
+                tabindex=move || if active.get() == Some(key) { "0" } else { "-1" }
+                on:keydown=move |ev| match ev.key().as_str() {
+                    "Enter" | " " => {
+                        ev.prevent_default();
+                        active.set(Some(key));
+                    }
+                    "Delete" => {
+                        ev.prevent_default();
+                        close_tab(key);
+                    }
+                    _ => {}
+                }
+            >
+                {tab.name().to_owned()}
+                <span class="sr-only" hidden=move || !dirty.get()>" (unsaved changes)"</span>
+            </span>
+            <span class="dirty-mark" aria-hidden="true" hidden=move || !dirty.get()>
                 "●"
             </span>
             <button
                 class="close"
+                tabindex="-1"
+                aria-hidden="true"
                 title="Close file"
                 aria-label="Close file"
                 on:click=move |ev| {

@@ -59,8 +59,14 @@ impl Opener {
     }
 }
 
-/// Height of a row in pixels; the stylesheet's `.files-entry` has the same.
+/// Height of a row in pixels; the stylesheet's `.files-entry` has the same. On a touch
+/// screen or a phone a row is a finger's size: its "⋯" is a 44 px target.
 const ROW_HEIGHT: f64 = 24.0;
+const TOUCH_ROW_HEIGHT: f64 = 44.0;
+
+fn row_height() -> f64 {
+    if browser::media_matches("(pointer: coarse), (max-width: 700px)") { TOUCH_ROW_HEIGHT } else { ROW_HEIGHT }
+}
 /// Rows made beyond each edge of the view, so fast scrolling shows no gaps.
 const OVERSCAN: usize = 12;
 
@@ -80,6 +86,8 @@ struct Ctx {
     drop_target: RwSignal<Option<String>>,
     /// The last thing that went wrong.
     problem: RwSignal<Option<String>>,
+    /// Height of a row in pixels (see [`row_height`]).
+    row_height: f64,
 }
 
 impl Ctx {
@@ -216,6 +224,7 @@ pub fn FileTree(
         dragging: RwSignal::new(None),
         drop_target: RwSignal::new(None),
         problem: RwSignal::new(None),
+        row_height: row_height(),
     };
     provide_context(ctx);
     let first = crate::prefs::tree_folder(&server);
@@ -412,8 +421,8 @@ fn TreeRows() -> impl IntoView {
     });
     let visible = move || {
         let (top, height) = (top.get(), height.get());
-        let first = ((top / ROW_HEIGHT) as usize).saturating_sub(OVERSCAN);
-        let count = (height / ROW_HEIGHT) as usize + 2 * OVERSCAN;
+        let first = ((top / ctx.row_height) as usize).saturating_sub(OVERSCAN);
+        let count = (height / ctx.row_height) as usize + 2 * OVERSCAN;
         rows.with(|r| r.iter().enumerate().skip(first).take(count).map(|(i, r)| (i, r.clone())).collect::<Vec<_>>())
     };
     // Dropping on the empty part of the tree means its top folder.
@@ -433,7 +442,7 @@ fn TreeRows() -> impl IntoView {
             on:dragover=move |ev| ev.prevent_default()
             on:drop=root_drop
         >
-            <div class="files-rows" style:height=move || format!("{}px", rows.with(Vec::len) as f64 * ROW_HEIGHT)>
+            <div class="files-rows" style:height=move || format!("{}px", rows.with(Vec::len) as f64 * ctx.row_height)>
                 <For each=visible key=|(i, r)| (*i, r.clone()) let:item>
                     <TreeRow index=item.0 row=item.1 />
                 </For>
@@ -459,7 +468,7 @@ fn drop_on(ctx: Ctx, ev: &leptos::ev::DragEvent, dir: String) {
 fn TreeRow(index: usize, row: Row) -> impl IntoView {
     let ctx = expect_context::<Ctx>();
     let indent =
-        format!("padding-left: {:.2}rem; top: {}px", 0.3 + f64::from(row.depth) * 0.9, index as f64 * ROW_HEIGHT);
+        format!("padding-left: {:.2}rem; top: {}px", 0.3 + f64::from(row.depth) * 0.9, index as f64 * ctx.row_height);
     if let Some(note) = &row.note {
         return view! { <div class="files-entry files-note" style=indent>{note.clone()}</div> }.into_any();
     }

@@ -291,7 +291,7 @@ pub fn WorkspaceAssistant(
                 <tbody>{move || agents.get().into_iter().map(agent_row).collect_view()}</tbody>
             </table>
             <form class="new-agent" on:submit=create>
-                <select class="agent-template" prop:value=move || template.get() on:change=move |ev| template.set(event_target_value(&ev))>
+                <select class="agent-template" aria-label="Kind of agent" prop:value=move || template.get() on:change=move |ev| template.set(event_target_value(&ev))>
                     <For each=move || templates.get() key=|t| t.name.clone() let:t>
                         <option value=t.name.clone()>{t.title.clone()}</option>
                     </For>

@@ -151,7 +151,7 @@ pub fn WorkspacePolicy(
     };
     let tier_select = move |key: u32, current: String| {
         view! {
-            <select class="tier" disabled=move || !admin.get() on:change=move |ev| {
+            <select class="tier" aria-label="What happens" disabled=move || !admin.get() on:change=move |ev| {
                 let t = event_target_value(&ev);
                 edit(key, Box::new(move |r| r.tier = t.clone()));
             }>

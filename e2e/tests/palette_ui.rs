@@ -1,0 +1,99 @@
+//! The command palette in headless Chromium: Ctrl+Shift+P from inside a terminal lists the
+//! page's commands with their shortcuts, typing narrows them, Enter runs one; the app's own
+//! commands go to other pages; on a phone the top bar's button opens it.
+
+use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{
+    Browser, chord_of, click, open_server, type_keys, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
+};
+
+/// The commands listed now, in order.
+async fn listed(c: &Client) -> anyhow::Result<Vec<String>> {
+    let v =
+        c.execute("return [...document.querySelectorAll('.palette-item')].map(i => i.dataset.command)", vec![]).await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+#[tokio::test]
+async fn the_palette_finds_and_runs_every_action_of_the_page() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "palette", || async {
+        open_server(c, &backend.url).await?;
+        // From inside the terminal, whose keys are the shell's otherwise.
+        c.find(Locator::Css(".pane.active .xterm-helper-textarea")).await?.click().await?;
+        chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        let all = listed(c).await?;
+        for id in ["new-terminal", "go-to-file", "files", "assistant", "monitor", "theme", "go-audit", "sign-out"] {
+            assert!(all.iter().any(|c| c == id), "{id} is not offered: {all:?}");
+        }
+        // Shortcuts are shown beside their commands.
+        wait_text(c, ".palette-item[data-command=go-to-file] kbd", "Ctrl+P").await?;
+        browser.screenshot("palette").await?;
+
+        // Typing narrows; Enter runs the first.
+        type_keys(c, "new term").await?;
+        let deadline = tokio::time::Instant::now() + porta_e2e::browser::WAIT;
+        while listed(c).await?.first().map(String::as_str) != Some("new-terminal") {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "narrowed to {:?}", listed(c).await?);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        wait_for(c, ".palette-item.chosen[data-command=new-terminal]").await?;
+        type_keys(c, &char::from(Key::Enter).to_string()).await?;
+        let deadline = tokio::time::Instant::now() + porta_e2e::browser::WAIT;
+        while c.find_all(Locator::Css(".tabs .tab:not(.editor-tab)")).await?.len() < 2 {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no second terminal");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(!c.find(Locator::Css(".palette")).await?.is_displayed().await?, "running a command closes it");
+
+        // Nothing matches: it says so. Escape closes.
+        chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        type_keys(c, "zzzz nothing").await?;
+        wait_for(c, ".palette-empty:not([hidden])").await?;
+        type_keys(c, &char::from(Key::Escape).to_string()).await?;
+        let deadline = tokio::time::Instant::now() + porta_e2e::browser::WAIT;
+        while c.find(Locator::Css(".palette")).await?.is_displayed().await? {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "Escape left the palette open");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+
+        // The app's commands: to another page, whose own commands replace the server's.
+        chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        type_keys(c, "audit").await?;
+        click(c, ".palette-item[data-command=go-audit]").await?;
+        wait_for(c, ".audit-badge").await?;
+        chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        let all = listed(c).await?;
+        assert!(!all.iter().any(|c| c == "new-terminal"), "the server's commands left with it: {all:?}");
+        assert!(all.iter().any(|c| c == "go-dashboard"), "{all:?}");
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+#[tokio::test]
+async fn on_a_phone_the_top_bar_opens_the_palette() -> anyhow::Result<()> {
+    let (backend, _bridge) = ui_stack(&[]).await?;
+    let browser = Browser::start(390, 844).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "palette_phone", || async {
+        open_server(c, &backend.url).await?;
+        click(c, ".topbar button.palette-open").await?;
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        click(c, ".palette-item[data-command=files]").await?;
+        wait_for(c, ".files-pane:not([hidden]) .files-path-input").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
