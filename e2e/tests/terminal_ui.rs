@@ -610,6 +610,16 @@ async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::R
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "narrow_bar", || async {
         open_server(c, &backend.url).await?;
+        // The panel buttons beside the tabs are one size.
+        let heights = c
+            .execute(
+                "return [...document.querySelectorAll('.tabbar > .files-toggle, .tabbar > .chat-toggle, .tabbar > .monitor-toggle')]\
+                 .map(b => Math.round(b.getBoundingClientRect().height))",
+                vec![],
+            )
+            .await?;
+        let heights: Vec<i64> = serde_json::from_value(heights)?;
+        assert!(heights.len() == 3 && heights.iter().all(|h| *h == heights[0]), "button heights {heights:?}");
         for n in 2..=6 {
             c.find(Locator::Css("button.new-tab")).await?.click().await?;
             let css = format!(".tabs .tab:nth-child({n}).active[data-state=live]");

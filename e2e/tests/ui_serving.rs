@@ -30,15 +30,23 @@ async fn serves_the_app(b: &Backend) -> anyhow::Result<()> {
     let on_disk = std::fs::read(ui_dir()?.join(&assets[1..]).join("porta_frontend_bg.wasm"))?;
     assert_eq!(wasm.bytes().await?.as_ref(), &on_disk[..], "the app just built is served");
 
-    let gz = client
-        .get(format!("{}{assets}/porta_frontend_bg.wasm", b.url))
-        .header(ACCEPT_ENCODING, "br, gzip")
-        .send()
-        .await?;
+    let packed = |coding: &'static str| {
+        client.get(format!("{}{assets}/porta_frontend_bg.wasm", b.url)).header(ACCEPT_ENCODING, coding).send()
+    };
+    let gz = packed("gzip, deflate").await?;
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     assert_eq!(gz.headers()["content-type"], "application/wasm");
-    let body = gz.bytes().await?;
-    assert!(body.starts_with(&[0x1f, 0x8b]) && body.len() < on_disk.len(), "gzip is smaller");
+    let gz_body = gz.bytes().await?;
+    assert!(gz_body.starts_with(&[0x1f, 0x8b]) && gz_body.len() < on_disk.len(), "gzip is smaller");
+    // Brotli where the browser takes it: smaller still, and the same bytes once unpacked.
+    let br = packed("gzip, deflate, br, zstd").await?;
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["content-type"], "application/wasm");
+    let br_body = br.bytes().await?;
+    assert!(br_body.len() < gz_body.len(), "brotli ({}) is smaller than gzip ({})", br_body.len(), gz_body.len());
+    let mut unpacked = Vec::new();
+    brotli::BrotliDecompress(&mut &br_body[..], &mut unpacked)?;
+    assert_eq!(unpacked, on_disk, "brotli unpacks to the app's bytes");
 
     let module = get(&format!("{assets}/xterm/xterm.mjs")).await?;
     assert_eq!(module.status(), 200);

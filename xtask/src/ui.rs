@@ -83,7 +83,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
     let assets = out.join("a").join(&hash);
     std::fs::create_dir_all(out.join("a"))?;
     std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
-    gzip_tree(&assets)?;
+    compress_tree(&assets)?;
     let template = std::fs::read_to_string(root().join("frontend/index.html")).context("cannot read index.html")?;
     if !template.contains(ASSETS_PLACEHOLDER) {
         bail!("frontend/index.html must refer to its assets through {ASSETS_PLACEHOLDER}");
@@ -199,11 +199,13 @@ fn compressible(path: &Path) -> bool {
     matches!(path.extension().and_then(|e| e.to_str()), Some("js" | "mjs" | "wasm" | "css" | "svg" | "html"))
 }
 
-/// Writes `<file>.gz` beside every compressible file worth compressing. Compressed files are
-/// cached by the digest of their content: most (Monaco, xterm.js) are the same every build.
-/// Entries this build did not use are dropped, so the cache holds one build's worth.
-fn gzip_tree(dir: &Path) -> anyhow::Result<()> {
-    let cache = target_dir().join("gzip-cache");
+/// Writes `<file>.br` (brotli, what browsers take over HTTPS and from localhost) and
+/// `<file>.gz` (for the rest) beside every compressible file worth compressing. Compressed
+/// files are cached by the digest of their content: most (Monaco, xterm.js) are the same every
+/// build, and brotli at its best takes seconds a megabyte. Entries this build did not use are
+/// dropped, so the cache holds one build's worth.
+fn compress_tree(dir: &Path) -> anyhow::Result<()> {
+    let cache = target_dir().join("compress-cache");
     std::fs::create_dir_all(&cache)?;
     let mut used = std::collections::HashSet::new();
     for rel in files(dir)? {
@@ -212,18 +214,32 @@ fn gzip_tree(dir: &Path) -> anyhow::Result<()> {
         if !compressible(&rel) || bytes.len() < 1024 {
             continue;
         }
-        let mut name = path.into_os_string();
-        name.push(".gz");
-        let cached = cache.join(format!("{}.gz", hex::encode(Sha256::digest(&bytes))));
-        if !cached.exists() {
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-            gz.write_all(&bytes)?;
-            let tmp = cache.join("partial.gz");
-            std::fs::write(&tmp, gz.finish()?)?;
-            std::fs::rename(&tmp, &cached)?;
+        let digest = hex::encode(Sha256::digest(&bytes));
+        for ext in ["gz", "br"] {
+            let mut name = path.clone().into_os_string();
+            name.push(format!(".{ext}"));
+            let cached = cache.join(format!("{digest}.{ext}"));
+            if !cached.exists() {
+                let packed = match ext {
+                    "gz" => {
+                        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+                        gz.write_all(&bytes)?;
+                        gz.finish()?
+                    }
+                    _ => {
+                        let mut br = Vec::new();
+                        let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 24, ..Default::default() };
+                        brotli::BrotliCompress(&mut &bytes[..], &mut br, &params)?;
+                        br
+                    }
+                };
+                let tmp = cache.join(format!("partial.{ext}"));
+                std::fs::write(&tmp, packed)?;
+                std::fs::rename(&tmp, &cached)?;
+            }
+            std::fs::copy(&cached, name)?;
+            used.insert(cached);
         }
-        std::fs::copy(&cached, name)?;
-        used.insert(cached);
     }
     for entry in std::fs::read_dir(&cache)? {
         let path = entry?.path();
@@ -238,6 +254,7 @@ fn report_sizes(assets: &Path) -> anyhow::Result<()> {
     let wasm = assets.join("porta_frontend_bg.wasm");
     let raw = std::fs::metadata(&wasm)?.len();
     let gz = std::fs::metadata(assets.join("porta_frontend_bg.wasm.gz"))?.len();
-    eprintln!("    app: {} KiB wasm, {} KiB gzipped", raw / 1024, gz / 1024);
+    let br = std::fs::metadata(assets.join("porta_frontend_bg.wasm.br"))?.len();
+    eprintln!("    app: {} KiB wasm, {} KiB gzipped, {} KiB brotli", raw / 1024, gz / 1024, br / 1024);
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! The built app (see `xtask/src/ui.rs`) is `index.html` plus `a/<digest>/…`. Files under
 //! `/a/` never change under a given name, so they are cached for a year; `index.html`, which
 //! names the current digest, is revalidated on every load, as are the app's own routes
-//! (`/servers/…`), which all get `index.html`. A `.gz` built beside a file is served when the
-//! browser accepts gzip. The files come from `--ui-dir` when given, else from the copy
+//! (`/servers/…`), which all get `index.html`. A `.br` (or `.gz`) built beside a file is
+//! served when the browser accepts brotli (or gzip). The files come from `--ui-dir` when given, else from the copy
 //! compiled into the binary.
 
 use axum::extract::{Request, State};
@@ -37,7 +37,7 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
             Err(_) => (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response(),
         };
     }
-    let result = ServeDir::new(&dir).precompressed_gzip().oneshot(req).await;
+    let result = ServeDir::new(&dir).precompressed_br().precompressed_gzip().oneshot(req).await;
     let mut resp = match result {
         Ok(r) => r.into_response(),
         Err(e) => match e {},
@@ -58,10 +58,11 @@ fn find(name: &str) -> Option<&'static [u8]> {
     files::FILES.iter().find(|(n, _)| *n == name).map(|&(_, bytes)| bytes)
 }
 
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+/// Whether the request's `Accept-Encoding` takes `want` (`br`, `gzip`).
+fn accepts(headers: &HeaderMap, want: &str) -> bool {
     headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|coding| {
         let mut parts = coding.split(';').map(str::trim);
-        parts.next() == Some("gzip") && !parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse() == Ok(0.0)))
+        parts.next() == Some(want) && !parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse() == Ok(0.0)))
     })
 }
 
@@ -111,8 +112,12 @@ fn embedded(name: &str, asset: bool, headers: &HeaderMap) -> Response {
     let Some(bytes) = find(name) else {
         return (StatusCode::NOT_FOUND, "no such file in this build of the app").into_response();
     };
-    let mut resp = match find(&format!("{name}.gz")).filter(|_| accepts_gzip(headers)) {
-        Some(gz) => ([(CONTENT_ENCODING, "gzip")], gz).into_response(),
+    let packed = ["br", "gzip"].into_iter().find_map(|coding| {
+        let ext = if coding == "br" { "br" } else { "gz" };
+        find(&format!("{name}.{ext}")).filter(|_| accepts(headers, coding)).map(|b| (coding, b))
+    });
+    let mut resp = match packed {
+        Some((coding, b)) => ([(CONTENT_ENCODING, coding)], b).into_response(),
         None => bytes.into_response(),
     };
     let h = resp.headers_mut();
@@ -158,18 +163,23 @@ mod tests {
     }
 
     #[test]
-    fn gzip_is_recognised_among_other_codings() {
+    fn codings_are_recognised_among_others() {
         let with = |v: &'static str| {
             let mut h = HeaderMap::new();
             h.insert(ACCEPT_ENCODING, HeaderValue::from_static(v));
-            accepts_gzip(&h)
+            accepts(&h, "gzip")
         };
         assert!(with("gzip, deflate, br"));
         assert!(with("br;q=1.0, gzip;q=0.8"));
         assert!(!with("br, deflate"));
         assert!(!with("x-gzip-ish"));
         assert!(!with("gzip;q=0, br"));
-        assert!(!accepts_gzip(&HeaderMap::new()));
+        assert!(!accepts(&HeaderMap::new(), "gzip"));
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br, zstd"));
+        assert!(accepts(&h, "br"));
+        h.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip, br;q=0"));
+        assert!(!accepts(&h, "br"));
     }
 
     #[test]

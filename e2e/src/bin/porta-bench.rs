@@ -636,14 +636,20 @@ mod browser {
         let (raw, gz) = (size("porta_frontend_bg.wasm")?, size("porta_frontend_bg.wasm.gz")?);
         rows.push(row("app wasm size (raw / gzip)", format!("{raw:.0} KiB / {gz:.0} KiB"), "-", "-"));
         // What a first visit downloads, compressed: the app, its JS, xterm.js, the styles.
-        let mut total = 0.0;
-        for name in ["porta_frontend_bg.wasm", "porta_frontend.js", "style.css"].into_iter().map(String::from).chain(
-            ["xterm.mjs", "xterm.css", "addon-fit.mjs", "addon-search.mjs", "addon-web-links.mjs"]
-                .map(|f| format!("xterm/{f}")),
-        ) {
-            total += size(&format!("{name}.gz")).or_else(|_| size(&name))?;
-        }
-        rows.push(row("first visit download (gzip)", format!("{total:.0} KiB"), "-", "-"));
+        let first_visit = |ext: &str| -> anyhow::Result<f64> {
+            let mut total = 0.0;
+            for name in
+                ["porta_frontend_bg.wasm", "porta_frontend.js", "style.css"].into_iter().map(String::from).chain(
+                    ["xterm.mjs", "xterm.css", "addon-fit.mjs", "addon-search.mjs", "addon-web-links.mjs"]
+                        .map(|f| format!("xterm/{f}")),
+                )
+            {
+                total += size(&format!("{name}.{ext}")).or_else(|_| size(&name))?;
+            }
+            Ok(total)
+        };
+        let (br, gz) = (first_visit("br")?, first_visit("gz")?);
+        rows.push(row("first visit download (brotli / gzip)", format!("{br:.0} KiB / {gz:.0} KiB"), "-", "-"));
         Ok(())
     }
 
