@@ -58,6 +58,13 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         }
         click(c, "button.chat-toggle").await?;
         wait_for(c, ".chat-input").await?;
+        // The model answers: no word of one being out of reach.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while tokio::time::Instant::now() < deadline {
+            let shown = c.find(Locator::Css(".chat-unreachable")).await?.is_displayed().await?;
+            assert!(!shown, "a reachable model is said to be unreachable");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
 
         let answer = "Run **this**:\n\n```bash\necho ran-$((6*7))\n```\n\n<img src=x onerror=\"window.pwned=1\"> done.";
         llm.push(Reply::text(answer, 3, Duration::from_millis(30)));
@@ -265,6 +272,28 @@ async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<(
         click(c, &format!("{section} tr.agent[data-name='qa'] .history")).await?;
         wait_text(c, &format!("{section} .agent-history h5"), "0 in all").await?;
         browser.screenshot("assistant-settings").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}
+
+/// With no model reachable, the panel says so (and where to set one) as it opens, before
+/// anyone types a question that could not be answered.
+#[tokio::test]
+async fn the_panel_says_when_no_model_is_reachable_before_anyone_types() -> anyhow::Result<()> {
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let url = format!("http://127.0.0.1:{closed}/v1");
+    let (backend, _bridge) = ui_stack(&[("PORTA_AI_BASE_URL", url.as_str())]).await?;
+    let browser = Browser::start(1400, 900).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "assistant_unreachable", || async {
+        browser::open_server(c, &backend.url).await?;
+        click(c, "button.chat-toggle").await?;
+        let note = wait_text(c, ".chat-unreachable:not([hidden])", "No model is reachable").await?;
+        assert!(note.contains("team page"), "{note}");
         Ok(())
     })
     .await;

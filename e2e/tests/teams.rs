@@ -167,6 +167,7 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ("updateAgent", format!("mutation {{ updateAgent(id: \"{ag}\", disabled: true) {{ id }} }}"), Refused),
         ("deleteAgent", format!("mutation {{ deleteAgent(id: \"{ag}\") }}"), Refused),
         ("aiProvider", format!("{{ aiProvider(workspaceId: \"{w}\") {{ model }} }}"), Refused),
+        ("aiReachable", format!("{{ aiReachable(workspaceId: \"{w}\") {{ ok }} }}"), Refused),
         (
             "setAiProvider",
             format!(

@@ -30,6 +30,14 @@ impl From<ProviderView> for AiProviderView {
     }
 }
 
+/// Whether the workspace's model answers, for the panel to say so before anyone types.
+#[derive(SimpleObject)]
+pub struct AiReachability {
+    ok: bool,
+    /// Why not, for people: refused, or not reachable and what the network said.
+    detail: Option<String>,
+}
+
 #[derive(SimpleObject)]
 pub struct ConversationView {
     id: String,
@@ -283,6 +291,19 @@ impl AssistantQuery {
     async fn ai_provider(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<AiProviderView> {
         let u = user(ctx, Scope::Read)?;
         Ok(provider::view(state(ctx), u, &workspace_id).await.map_err(gql)?.into())
+    }
+
+    /// Whether the workspace's model answers now (its list of models, with the stored key;
+    /// any member may ask: nothing about the key is shown).
+    async fn ai_reachable(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<AiReachability> {
+        let u = user(ctx, Scope::Read)?;
+        let st = state(ctx);
+        workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
+        let p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
+        Ok(match st.ai.models(&p).await {
+            Ok(_) => AiReachability { ok: true, detail: None },
+            Err(e) => AiReachability { ok: false, detail: Some(e.to_string()) },
+        })
     }
 
     /// The caller's conversations, the latest first; in a workspace or project, or matching

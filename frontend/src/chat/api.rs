@@ -73,6 +73,18 @@ pub struct Attachment {
 
 const CONVERSATION: &str = "id title updatedMs running agentId";
 
+/// Whether the workspace's model answers now, and why not.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct Reachability {
+    pub ok: bool,
+    pub detail: Option<String>,
+}
+
+pub async fn reachable(token: &str, workspace: &str) -> Result<Reachability, String> {
+    let q = "query($w: String!) { aiReachable(workspaceId: $w) { ok detail } }";
+    graphql(token, q, json!({ "w": workspace }), "aiReachable").await
+}
+
 pub async fn conversations(token: &str, workspace: &str, search: &str) -> Result<Vec<ConversationInfo>, String> {
     let q = format!(
         "query($w: String, $s: String) {{ conversations(workspaceId: $w, search: $s, limit: 100) {{ {CONVERSATION} }} }}"

@@ -110,6 +110,20 @@ pub fn ChatPanel(
     let sending = RwSignal::new(false);
     let workspace = move || server.with(|s| s.as_ref().and_then(|s| s.workspace_id.clone())).unwrap_or_default();
     let server_id = move || server.with(|s| s.as_ref().map(|s| s.id.clone())).unwrap_or_default();
+    // Whether the model answers: said before anyone types, not after.
+    let unreachable = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        let ws = workspace();
+        if ws.is_empty() {
+            return;
+        }
+        spawn_local(async move {
+            if let Ok(r) = api::reachable(&token(), &ws).await {
+                let why = (!r.ok).then(|| r.detail.unwrap_or_default());
+                let _ = unreachable.try_set(why);
+            }
+        });
+    });
 
     // Reads the conversation as saved; the live answer gives way once it is complete.
     let reload = move |id: String| {
@@ -454,6 +468,11 @@ pub fn ChatPanel(
                     <message::MessageView message=m live code_actions decide />
                 </For>
             </div>
+            <p class="chat-unreachable" role="status" hidden=move || unreachable.get().is_none()>
+                "No model is reachable for this workspace ("
+                {move || unreachable.get().unwrap_or_default()}
+                "). An admin sets one on the team page, under Assistant and agents."
+            </p>
             <p class="error chat-error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
             </p>
