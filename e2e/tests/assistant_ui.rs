@@ -58,13 +58,9 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         }
         click(c, "button.chat-toggle").await?;
         wait_for(c, ".chat-input").await?;
-        // The model answers: no word of one being out of reach.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while tokio::time::Instant::now() < deadline {
-            let shown = c.find(Locator::Css(".chat-unreachable")).await?.is_displayed().await?;
-            assert!(!shown, "a reachable model is said to be unreachable");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        // The model answers: once the panel has asked, no word of one being out of reach.
+        let note = wait_for(c, ".chat-unreachable[data-checked]").await?;
+        assert!(!note.is_displayed().await?, "a reachable model is said to be unreachable");
 
         let answer = "Run **this**:\n\n```bash\necho ran-$((6*7))\n```\n\n<img src=x onerror=\"window.pwned=1\"> done.";
         llm.push(Reply::text(answer, 3, Duration::from_millis(30)));

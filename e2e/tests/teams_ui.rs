@@ -80,9 +80,22 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
         terminals.send_keys("5").await?;
         c.find(Locator::Css("h3")).await?.click().await?;
         // So is a recording limit (the box holds 100 MB by default: it is cleared first).
-        let each = wait_for(c, "input.max-recording-mb").await?;
-        each.clear().await?;
-        each.send_keys("20").await?;
+        // (The page re-renders the workspace as each change above is saved: type into the
+        // input that is there once the value holds.)
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let each = wait_for(c, "input.max-recording-mb").await?;
+            let typed = async {
+                each.clear().await?;
+                each.send_keys("20").await?;
+                each.prop("value").await
+            };
+            if matches!(typed.await, Ok(Some(v)) if v == "20") {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the recording limit never took 20");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
         c.find(Locator::Css("h3")).await?.click().await?;
         let api = porta_e2e::client::Api::login(&url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
         let team = api.own_team().await?;

@@ -252,8 +252,9 @@ async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> 
             .await?;
         assert_eq!(short, serde_json::json!([]), "keys under 44 px high");
         // The other pages: Shift+Tab, Home, PgUp, F5, and a sticky Shift for Tab.
-        run_command(c, "cat -v").await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // `cat` is reading before the keys come (else the shell would take them).
+        run_command(c, "echo cat-$((40+2)); cat -v").await?;
+        wait_for_text(c, "\ncat-42", SHORT).await?;
         for key in ["Shift+Tab", "Home", "Page up", "F5", "Shift", "Tab"] {
             // Swiped to the key's page, as a thumb would.
             let key_css = format!(".keyrow .key[data-key='{key}']");

@@ -73,7 +73,11 @@ pub fn follow(
                 }
                 // Refused: no access (any more). Other failures (the socket dropped) retry on
                 // the next connection.
-                Err(e) if matches!(e.code, porta_shared::ErrorCode::NotFound | porta_shared::ErrorCode::Forbidden) => {
+                // (Only while the page is still shown: it may have been left meanwhile.)
+                Err(e)
+                    if matches!(e.code, porta_shared::ErrorCode::NotFound | porta_shared::ErrorCode::Forbidden)
+                        && follower.read_only.try_get_untracked().is_some() =>
+                {
                     follower.lost()
                 }
                 Err(_) => {}

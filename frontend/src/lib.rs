@@ -50,7 +50,7 @@ pub fn App() -> impl IntoView {
     let palette = palette::Palette::provide();
     // Ctrl+Shift+P anywhere (a terminal hands it on too).
     let keys = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.ctrl_key() && ev.shift_key() && ev.code() == "KeyP" {
+        if ev.ctrl_key() && ev.shift_key() && ev.code() == "KeyP" && session.with_untracked(Option::is_some) {
             ev.prevent_default();
             palette.open.set(true);
         }

@@ -370,18 +370,25 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         // (in the same spot of the tab bar) or closes; one with unsaved changes stays and
         // says its file is gone, for the person to decide.
         move |from: String, to: Option<String>| {
-            let moved: Vec<(usize, Rc<EditorTab>)> = editors.with_untracked(|e| {
+            let from = from.trim_end_matches('/').to_owned();
+            let affected: Vec<(usize, Rc<EditorTab>)> = editors.with_untracked(|e| {
                 e.iter()
                     .enumerate()
-                    .filter(|(_, t)| files::is_within(&t.path, &from) && !t.dirty.get_untracked())
+                    .filter(|(_, t)| files::is_within(&t.path, &from))
                     .map(|(i, t)| (i, t.clone()))
                     .collect()
             });
-            for (index, tab) in moved {
+            for (index, tab) in affected {
+                if tab.dirty.get_untracked() {
+                    // Its folder's watch may be gone with the folder: say it here.
+                    tab.mark_gone();
+                    continue;
+                }
                 let shown = active.get_untracked() == Some(tab.key);
                 close_editor(tab.key);
                 let Some(to) = &to else { continue };
-                let path = format!("{to}{}", &tab.path[from.len()..]);
+                let Some(rest) = tab.path.strip_prefix(from.as_str()) else { continue };
+                let path = format!("{}{rest}", to.trim_end_matches('/'));
                 open_file(path.clone(), None, shown);
                 editors.update(|e| {
                     if let Some(j) = e.iter().position(|t| t.path == path) {

@@ -224,6 +224,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        // Alert history has no foreign key (it outlives rules): it goes with the team.
+        sqlx::query(&format!("DELETE FROM alert_events WHERE workspace_id IN ({in_team})"))
+            .bind(team_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM teams WHERE id = ?").bind(team_id).execute(&mut *tx).await?;
         tx.commit().await?;
         self.access_changed();

@@ -298,11 +298,13 @@ impl AssistantQuery {
     async fn ai_reachable(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<AiReachability> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
+        let (_, role) = workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
         let p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
         Ok(match st.ai.models(&p).await {
             Ok(_) => AiReachability { ok: true, detail: None },
-            Err(e) => AiReachability { ok: false, detail: Some(e.to_string()) },
+            // The provider's own words can quote the key's ends: only for admins, who set it.
+            Err(e) if role >= Role::Admin => AiReachability { ok: false, detail: Some(e.to_string()) },
+            Err(_) => AiReachability { ok: false, detail: Some("the model did not answer".into()) },
         })
     }
 

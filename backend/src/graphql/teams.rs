@@ -276,8 +276,8 @@ impl TeamMutation {
     /// a check that the right one goes). Refused while servers belong to it.
     async fn delete_team(&self, ctx: &Context<'_>, team_id: String, name: String) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Write)?;
-        if u.1.workspace().is_some() {
-            return Err(gql(Error::Forbidden("an API token limited to a workspace cannot delete teams".into())));
+        if !u.1.is_person() {
+            return Err(gql(Error::Forbidden("a team is deleted by a person signed in, not by an API token".into())));
         }
         let store = &state(ctx).store;
         let role = team_role(store, u, &team_id).await.map_err(gql)?;
@@ -288,13 +288,15 @@ impl TeamMutation {
         }
         match store.delete_team(&team_id).await.map_err(db)? {
             crate::db::TeamDeleted::HasServers(n) => Err(gql(Error::Conflict(format!(
-                "{n} server{} still belong{} to {real}: remove {} or move {} to another team first",
+                "{n} server{} still belong{} to {real} (deleted workspaces count too: restore one to see \
+                 its servers): remove {} first",
                 if n == 1 { "" } else { "s" },
                 if n == 1 { "s" } else { "" },
                 if n == 1 { "it" } else { "them" },
-                if n == 1 { "it" } else { "them" },
             )))),
             crate::db::TeamDeleted::Done { recordings } => {
+                // Its alerts' rules are gone: the engine forgets them.
+                state(ctx).alerts.rules_changed();
                 for id in recordings {
                     let _ = tokio::fs::remove_file(crate::relay::recorder::file(state(ctx), &id)).await;
                 }

@@ -466,7 +466,9 @@ impl Session {
             }
             C::TermAttach(r) => {
                 let grant = self.caller.grant(&r.server, need).await?;
-                let recorded = self.state.store.recording_active(&grant.id, r.term.0).await.unwrap_or(false);
+                // When the store cannot tell, say recorded if the workspace records: never
+                // tell someone they are unrecorded by mistake.
+                let recorded = self.state.store.recording_active(&grant.id, r.term.0).await.unwrap_or(grant.record);
                 let stream = self.open_stream(&grant, Kind::Term(r.term), r.after)?;
                 if let Some(s) = self.streams.get_mut(&stream) {
                     s.recorded = recorded;

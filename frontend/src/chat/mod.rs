@@ -112,6 +112,8 @@ pub fn ChatPanel(
     let server_id = move || server.with(|s| s.as_ref().map(|s| s.id.clone())).unwrap_or_default();
     // Whether the model answers: said before anyone types, not after.
     let unreachable = RwSignal::new(None::<String>);
+    // Whether the answer came (tests wait for it).
+    let checked = RwSignal::new(false);
     Effect::new(move |_| {
         let ws = workspace();
         if ws.is_empty() {
@@ -121,6 +123,7 @@ pub fn ChatPanel(
             if let Ok(r) = api::reachable(&token(), &ws).await {
                 let why = (!r.ok).then(|| r.detail.unwrap_or_default());
                 let _ = unreachable.try_set(why);
+                let _ = checked.try_set(true);
             }
         });
     });
@@ -468,7 +471,8 @@ pub fn ChatPanel(
                     <message::MessageView message=m live code_actions decide />
                 </For>
             </div>
-            <p class="chat-unreachable" role="status" hidden=move || unreachable.get().is_none()>
+            <p class="chat-unreachable" role="status" hidden=move || unreachable.get().is_none()
+                data-checked=move || checked.get().then_some("true")>
                 "No model is reachable for this workspace ("
                 {move || unreachable.get().unwrap_or_default()}
                 "). An admin sets one on the team page, under Assistant and agents."

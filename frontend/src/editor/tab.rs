@@ -465,16 +465,15 @@ impl EditorTab {
             match tab.conn.call(tab.on(FsStat { path: tab.path.clone(), hash: false })).await {
                 Err(e) if e.code == ErrorCode::NotFound => {
                     // Deleted or moved away: say so, whether or not there are changes here.
-                    tab.gone.set(true);
-                    tab.notice.set(Some(Notice::Gone));
+                    tab.mark_gone();
                     return;
                 }
                 Err(_) => return,
-                Ok(_) if tab.gone.get_untracked() => {
+                Ok(_) if tab.gone.try_get_untracked().unwrap_or(false) => {
                     // Back again (a `git checkout`, an undo): compare as with any change.
-                    tab.gone.set(false);
-                    if tab.notice.get_untracked() == Some(Notice::Gone) {
-                        tab.notice.set(None);
+                    let _ = tab.gone.try_set(false);
+                    if tab.notice.try_get_untracked().flatten() == Some(Notice::Gone) {
+                        let _ = tab.notice.try_set(None);
                     }
                 }
                 Ok(_) => {}
@@ -495,6 +494,12 @@ impl EditorTab {
                 *tab.sha256.borrow_mut() = Some(sha);
             }
         });
+    }
+
+    /// The file is no longer on the server: the tab says so, and Save writes it again.
+    pub fn mark_gone(&self) {
+        let _ = self.gone.try_set(true);
+        let _ = self.notice.try_set(Some(Notice::Gone));
     }
 
     /// Drops the widget and the watch (the tab is closing).

@@ -49,13 +49,14 @@ impl Opener {
         }
     }
 
+    /// (Often called after an await: nothing happens once the page is gone.)
     pub fn open(&self, path: String, line: Option<u32>) {
-        self.open.run((path, line));
+        self.open.try_run((path, line));
     }
 
     /// `from` (a file or a folder) is now at `to`, or gone when `to` is `None`.
     pub fn moved(&self, from: String, to: Option<String>) {
-        self.moved.run((from, to));
+        self.moved.try_run((from, to));
     }
 }
 
