@@ -51,7 +51,8 @@ async fn to_end(c: &Client) -> anyhow::Result<()> {
 async fn wait_disk(path: &Path, want: &str) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + SHORT;
     loop {
-        let have = std::fs::read_to_string(path)?;
+        // A file not (yet) written reads as nothing: keep waiting.
+        let have = std::fs::read_to_string(path).unwrap_or_default();
         if have == want {
             return Ok(());
         }
