@@ -718,10 +718,21 @@ async fn terminal_tabs_work_by_keyboard() -> anyhow::Result<()> {
         c.execute(focus, vec![]).await?;
         porta_e2e::browser::type_keys(c, &char::from(Key::Left).to_string()).await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active")).await?;
-        let focused = c
-            .execute("return document.activeElement.closest('.tab') === document.querySelector('.tab.active')", vec![])
-            .await?;
-        assert_eq!(focused, serde_json::json!(true), "the focus follows the shown tab");
+        // The focus comes back to the shown tab once its terminal has been shown.
+        let deadline = tokio::time::Instant::now() + SHORT;
+        loop {
+            let focused = c
+                .execute(
+                    "return document.activeElement.closest('.tab') === document.querySelector('.tab.active')",
+                    vec![],
+                )
+                .await?;
+            if focused == serde_json::json!(true) {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the focus did not follow the shown tab");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         // F2: rename.
         porta_e2e::browser::type_keys(c, &char::from(Key::F2).to_string()).await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active input.rename")).await?;
