@@ -214,6 +214,30 @@ pub async fn accessibility_violations(c: &Client) -> anyhow::Result<Vec<String>>
             vec![],
         )
         .await?;
+    let mut found: Vec<String> = serde_json::from_value(found)?;
+    found.extend(undrawn_icons(c).await?);
+    Ok(found)
+}
+
+/// Icons shown on the page whose drawing is missing from the sprite (an empty box to a
+/// person): waited for a few seconds, since the sprite arrives by itself.
+pub async fn undrawn_icons(c: &Client) -> anyhow::Result<Vec<String>> {
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const started = Date.now();
+             const check = () => {
+               const missing = [...document.querySelectorAll('svg.icon')]
+                 .filter(svg => svg.getClientRects().length > 0)
+                 .filter(svg => { const u = svg.querySelector('use'); const b = u && u.getBBox(); return !b || b.width === 0; })
+                 .map(svg => `icon not drawn: ${svg.getAttribute('class')} in ${svg.parentElement.className}`);
+               if (missing.length === 0 || Date.now() - started > 5000) done([...new Set(missing)]);
+               else setTimeout(check, 100);
+             };
+             check();",
+            vec![],
+        )
+        .await?;
     Ok(serde_json::from_value(found)?)
 }
 

@@ -69,6 +69,23 @@ async fn the_fleet_overview_and_the_charts_show_the_local_server_live() -> anyho
         let d = wait_js(c, &chart_path("CPU"), "the CPU chart's line").await?;
         assert!(d.as_str().is_some_and(|d| d.starts_with('M')), "{d}");
         wait_js(c, &chart_path("Memory"), "the memory chart's line").await?;
+        // No label lies over a chart's drawing, where its lines run.
+        let overlaps = c
+            .execute(
+                "const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+                 const out = [];
+                 for (const chart of document.querySelectorAll('.chart')) {
+                   const plot = chart.querySelector('.plot svg').getBoundingClientRect();
+                   for (const label of chart.querySelectorAll('.y-top, .x-axis span, figcaption span')) {
+                     if (label.textContent.trim() && hit(label.getBoundingClientRect(), plot))
+                       out.push(chart.dataset.chart + ': ' + label.textContent);
+                   }
+                 }
+                 return out;",
+                vec![],
+            )
+            .await?;
+        assert_eq!(overlaps, serde_json::json!([]), "labels over the drawings");
         let rows = wait_js(c, "return document.querySelectorAll('.processes tbody tr').length;", "process rows").await?;
         assert!(rows.as_u64().unwrap_or(0) > 0);
         let value = c.find(Locator::Css(".chart[data-chart='Memory'] .legend-key[data-metric='memory'] .value")).await?.text().await?;

@@ -657,6 +657,25 @@ async fn on_a_phone_every_panel_closes_by_its_button_or_escape() -> anyhow::Resu
     let c = &browser.client;
     let result = with_screenshot_on_failure(&browser, "panels_close", || async {
         open_server(c, &backend.url).await?;
+        // One compact bar: the tabs, "+", the panels' toggles and "⋯" share one row, each a
+        // thumb's size, and the bar is no taller than that row.
+        let bar = c
+            .execute(
+                "const bar = document.querySelector('.tabbar').getBoundingClientRect();
+                 const rows = new Set(), small = [];
+                 for (const css of ['.tabs .tab.active', 'button.new-tab', 'button.files-toggle', 'button.chat-toggle',
+                                    'button.monitor-toggle', 'button.more-tools']) {
+                   const r = document.querySelector(css).getBoundingClientRect();
+                   rows.add(Math.round(r.top + r.height / 2));
+                   if (r.height < 44 || r.width < 36) small.push(css);
+                 }
+                 return { height: bar.height, rows: rows.size, small };",
+                vec![],
+            )
+            .await?;
+        assert_eq!(bar["rows"], 1, "one row: {bar}");
+        assert_eq!(bar["small"], serde_json::json!([]), "targets a thumb's size: {bar}");
+        assert!(bar["height"].as_f64().is_some_and(|h| h <= 60.0), "the bar is one row high: {bar}");
         for (toggle, pane, name) in [
             ("button.chat-toggle", ".chat-pane", "Assistant"),
             ("button.files-toggle", ".files-pane", "Files"),

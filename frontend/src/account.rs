@@ -1,6 +1,7 @@
 //! The signed-in person's own account: change the password (every other sign-in ends) and
 //! sign out on every device.
 
+use crate::icon::{Icon, Name};
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -65,7 +66,7 @@ pub fn AccountPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -
     let username = move || session.with(|s| s.as_ref().map(|s| s.user.username.clone()).unwrap_or_default());
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers">"←"</a>
+            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
             <span class="crumb">"Account"</span>
         </TopBar>
         <main class="account">

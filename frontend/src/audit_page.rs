@@ -2,6 +2,7 @@
 //! server, action and time; a badge that says whether the chain still holds (and where it
 //! broke); exports as JSON lines or CSV.
 
+use crate::icon::{Icon, Name};
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -107,7 +108,7 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     };
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers">"←"</a>
+            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
             <span class="crumb">"Audit log"</span>
         </TopBar>
         <main class="audit">

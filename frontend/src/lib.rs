@@ -17,6 +17,7 @@ mod conn;
 mod dashboard;
 mod editor;
 mod files;
+mod icon;
 mod monitor;
 mod palette;
 mod prefs;

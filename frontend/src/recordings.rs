@@ -2,6 +2,7 @@
 //! seek bar and speed. The recording is asciicast v2: a JSON header line, then one
 //! `[seconds, "o", text]` line per piece of output.
 
+use crate::icon::{Icon, Name};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -185,7 +186,7 @@ pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>,
         <div class="recording-page">
             <TopBar session look>
                 <a class="back" href="/" on:click=back aria-label="All servers">
-                    "←"
+                    <Icon name=Name::Back />
                 </a>
                 <span class="crumb">{move || title.get()}</span>
             </TopBar>
@@ -194,7 +195,7 @@ pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>,
             </p>
             <div class="player-controls">
                 <button class="play" on:click=toggle aria-label=move || if playing.get() { "Pause" } else { "Play" }>
-                    {move || if playing.get() { "❚❚" } else { "▶" }}
+                    {move || view! { <Icon name=if playing.get() { Name::Pause } else { Name::Play } /> }}
                 </button>
                 <input
                     class="seek"

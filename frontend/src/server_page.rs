@@ -1,6 +1,7 @@
 //! A server's page: its terminals as tabs (new, close, rename, reorder), the toolbar (search,
 //! font size, theme, copy, paste), the connection state, and the phone key row.
 
+use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::{Div, Input};
@@ -302,8 +303,16 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         // Once the strip shows the change.
         leptos::leptos_dom::helpers::request_animation_frame(crate::browser::reveal_active_tab);
     });
-    let reveal = window_event_listener(leptos::ev::resize, |_| crate::browser::reveal_active_tab());
-    on_cleanup(move || reveal.remove());
+    // Whatever narrows the strip (the window, a panel opening beside it), the active tab stays
+    // in view.
+    let strip = NodeRef::<leptos::html::Div>::new();
+    let observer = StoredValue::new_local(None::<web_sys::ResizeObserver>);
+    strip.on_load(move |el| observer.set_value(crate::browser::on_resize(&el, crate::browser::reveal_active_tab)));
+    on_cleanup(move || {
+        if let Some(o) = observer.try_get_value().flatten() {
+            o.disconnect();
+        }
+    });
     Effect::new(move |_| {
         let l = look.get();
         prefs::save_look(l);
@@ -497,7 +506,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         <div class="server-page">
             <TopBar session look>
                 <a class="back" href="/" on:click=back aria-label="All servers">
-                    "←"
+                    <Icon name=Name::Back />
                 </a>
                 <span class=move || if online() { "dot online" } else { "dot" }></span>
                 <span class="server-name">{title}</span>
@@ -532,7 +541,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </aside>
             <div class="main">
             <div class="tabbar">
-                <div class="tabs" role="tablist">
+                <div class="tabs" role="tablist" node_ref=strip>
                     <For each=keys key=|k| *k let:key>
                         {find(key).map(|tab| view! { <TabButton tab active dragging move_tab close_tab /> })}
                     </For>
@@ -548,7 +557,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     title="New terminal"
                     aria-label="New terminal"
                 >
-                    "+"
+                    <Icon name=Name::New />
                 </button>
                 <button
                     class="tool files-toggle"
@@ -557,7 +566,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     aria-pressed=move || files_open.get().to_string()
                     on:click=move |_| files_open.update(|o| *o = !*o)
                 >
-                    "Files"
+                    <Icon name=Name::Folder />
+                    <span class="label">"Files"</span>
                 </button>
                 <button
                     class="tool chat-toggle"
@@ -569,7 +579,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                         chat_started.set(true);
                     }
                 >
-                    "Assistant"
+                    <Icon name=Name::Bot />
+                    <span class="label">"Assistant"</span>
                 </button>
                 <button
                     class="tool monitor-toggle"
@@ -578,7 +589,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     aria-pressed=move || monitor_open.get().to_string()
                     on:click=move |_| monitor_open.update(|o| *o = !*o)
                 >
-                    "Monitor"
+                    <Icon name=Name::Monitor />
+                    <span class="label">"Monitor"</span>
                 </button>
                 <Toolbar look page active_tab active_editor editor_active finder />
             </div>
@@ -625,7 +637,7 @@ fn PanelBar(title: &'static str, open: RwSignal<bool>) -> impl IntoView {
             <span class="panel-title">{title}</span>
             <button class="tool panel-close" title=format!("Close {title} (Escape)")
                 aria-label=format!("Close {title}") on:click=move |_| open.set(false)>
-                "×"
+                <Icon name=Name::Close />
             </button>
         </div>
     }
@@ -757,7 +769,7 @@ fn TabButton(
                     close_tab(key);
                 }
             >
-                "×"
+                <Icon name=Name::Close />
             </button>
         </div>
     }
@@ -889,35 +901,35 @@ fn Toolbar(
         <div class="toolbar" class:open=move || open.get()>
             <button class="tool more-tools" title="More actions" aria-label="More actions"
                 aria-expanded=move || open.get().to_string() on:click=move |_| open.update(|o| *o = !*o)>
-                "⋯"
+                <Icon name=Name::More />
             </button>
             <div class="toolbar-items" on:click=move |_| open.set(false)>
             <button class="tool quick-open" title="Go to file (Ctrl+P)" aria-label="Go to file"
                 on:click=move |_| finder.show(files::FinderMode::Files)>
-                "Go to file"
+                <Icon name=Name::FileSearch /> <span class="label">"Go to file"</span>
             </button>
             <button class="tool search-files" title="Search in files (Ctrl+Shift+F in a file)" aria-label="Search files"
                 on:click=move |_| finder.show(files::FinderMode::Text)>
-                "Search files"
+                <Icon name=Name::Search /> <span class="label">"Search files"</span>
             </button>
             <button class="tool find" title="Search (Ctrl+Shift+F; Ctrl+F in a file)" on:click=search>
-                "Find"
+                <Icon name=Name::TextSearch /> <span class="label">"Find"</span>
             </button>
-            <button class="tool text-smaller" title="Smaller text" aria-label="A− Smaller text" on:click=move |_| font(-1)>
-                "A−"
+            <button class="tool text-smaller" title="Smaller text" aria-label="Smaller text" on:click=move |_| font(-1)>
+                <Icon name=Name::TextSmaller /> <span class="label">"Smaller"</span>
             </button>
-            <button class="tool text-larger" title="Larger text" aria-label="A+ Larger text" on:click=move |_| font(1)>
-                "A+"
+            <button class="tool text-larger" title="Larger text" aria-label="Larger text" on:click=move |_| font(1)>
+                <Icon name=Name::TextLarger /> <span class="label">"Larger"</span>
             </button>
             <button class="tool" title="Copy selection (Ctrl+Shift+C)" aria-label="Copy" hidden=editor_active on:click=move |_| {
                 if let Some(t) = active_tab() { t.copy() }
             }>
-                "Copy"
+                <Icon name=Name::Copy /> <span class="label">"Copy"</span>
             </button>
             <button class="tool" title="Paste (Ctrl+Shift+V)" aria-label="Paste" hidden=editor_active on:click=move |_| {
                 if let Some(t) = active_tab() { t.paste() }
             }>
-                "Paste"
+                <Icon name=Name::Paste /> <span class="label">"Paste"</span>
             </button>
             </div>
         </div>
@@ -962,13 +974,13 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
                 }
             />
             <button class="tool" aria-label="Previous match" on:click=move |_| find(true)>
-                "↑"
+                <Icon name=Name::ChevronUp />
             </button>
             <button class="tool" aria-label="Next match" on:click=move |_| find(false)>
-                "↓"
+                <Icon name=Name::ChevronDown />
             </button>
             <button class="tool" aria-label="Close search" on:click=move |_| close()>
-                "×"
+                <Icon name=Name::Close />
             </button>
         </div>
     }

@@ -1,6 +1,7 @@
 //! Personal API tokens: make one (its secret is shown once, with a copy button), see each
 //! token's scopes, expiry and last use, and revoke it.
 
+use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -124,7 +125,7 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
     };
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers">"←"</a>
+            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
             <span class="crumb">"API tokens"</span>
         </TopBar>
         <main class="tokens">

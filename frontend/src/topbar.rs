@@ -1,6 +1,7 @@
 //! The bar on top of every signed-in page: where you are, the theme switch, who you are,
 //! and signing out.
 
+use crate::icon::{Icon, Name};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
@@ -48,7 +49,7 @@ pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children
                     p.open.set(true);
                 }
             }>
-                "⌘"
+                <Icon name=Name::Command />
             </button>
             <button
                 class="theme"
@@ -56,7 +57,7 @@ pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children
                 aria-label="Switch between dark and light"
                 on:click=move |_| toggle_theme()
             >
-                {move || if look.get().dark { "☀" } else { "☾" }}
+                {move || view! { <Icon name=if look.get().dark { Name::Sun } else { Name::Moon } /> }}
             </button>
             <a class="user" href="/account" title="Your account: password, sign-ins" on:click=account>{username}</a>
             <button class="signout" on:click=move |_| sign_out()>

@@ -6,6 +6,7 @@
 //! ui/a/<hash>/…_bg.wasm         the app, shrunk by wasm-opt
 //! ui/a/<hash>/xterm/…           xterm.js and its add-ons, from npm
 //! ui/a/<hash>/monaco/vs/…       Monaco's AMD build, loaded when the first file is opened
+//! ui/a/<hash>/icons.svg         the icons `frontend/icons.txt` names, from lucide (npm), as one sprite
 //! ui/a/<hash>/style.css, …      our static assets
 //! ```
 //!
@@ -70,6 +71,7 @@ pub fn build() -> anyhow::Result<PathBuf> {
         copy(&node_modules.join(package).join(file), &staging.join(served))?;
     }
     copy_tree(&node_modules.join(MONACO_DIR), &staging.join("monaco/vs"), MONACO_SKIP)?;
+    std::fs::write(staging.join("icons.svg"), icon_sprite(&node_modules)?)?;
     for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
         let entry = entry?;
         if entry.file_type()?.is_file() && entry.file_name() != "README.md" {
@@ -91,6 +93,29 @@ pub fn build() -> anyhow::Result<PathBuf> {
     std::fs::write(out.join("index.html"), template.replace(ASSETS_PLACEHOLDER, &format!("/a/{hash}")))?;
     report_sizes(&assets)?;
     Ok(out)
+}
+
+/// One SVG holding a `<symbol id="<name>">` per icon listed in `frontend/icons.txt`, each
+/// taken from the npm package `lucide-static`; the app draws them with `<use href="…#name">`.
+/// Stroke and fill come from the style sheet (`.icon`), so an icon takes the text's colour.
+fn icon_sprite(node_modules: &Path) -> anyhow::Result<String> {
+    let list = std::fs::read_to_string(root().join("frontend/icons.txt")).context("cannot read frontend/icons.txt")?;
+    let mut sprite = String::from(r#"<svg xmlns="http://www.w3.org/2000/svg">"#);
+    for name in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let path = node_modules.join("lucide-static/icons").join(format!("{name}.svg"));
+        let svg = std::fs::read_to_string(&path)
+            .with_context(|| format!("frontend/icons.txt names `{name}`, which lucide-static does not have"))?;
+        // The drawing is everything between the opening tag's `>` and `</svg>`.
+        let body = svg
+            .find("<svg")
+            .and_then(|open| svg[open..].find('>').map(|end| open + end + 1))
+            .and_then(|start| svg.rfind("</svg>").map(|end| &svg[start..end]))
+            .with_context(|| format!("{} is not an SVG file", path.display()))?;
+        let body: String = body.lines().map(str::trim).collect();
+        sprite.push_str(&format!(r#"<symbol id="{name}" viewBox="0 0 24 24">{body}</symbol>"#));
+    }
+    sprite.push_str("</svg>\n");
+    Ok(sprite)
 }
 
 /// Installs the pinned npm packages into `frontend/node_modules`, unless the lockfile is

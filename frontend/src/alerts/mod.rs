@@ -3,6 +3,7 @@
 
 mod api;
 
+use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -83,11 +84,7 @@ pub fn AlertBadge(session: RwSignal<Option<Session>>) -> impl IntoView {
                 }
             }
         >
-            <svg class="icon" viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" fill="none"
-                stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round">
-                <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
-                <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
-            </svg>
+            <Icon name=Name::Bell />
             " "
             <span class="count">{count}</span>
         </a>
@@ -373,7 +370,7 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
 
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers">"←"</a>
+            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
             <span class="crumb">"Alerts"</span>
         </TopBar>
         <main class="alerts-page">

@@ -10,6 +10,7 @@ pub mod api;
 pub mod markdown;
 mod message;
 
+use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -451,10 +452,10 @@ pub fn ChatPanel(
                                         {title}
                                     </button>
                                     <button class="tool chat-rename" title="Rename" aria-label="Rename" on:click=move |_| rename(id2.clone(), title2.clone())>
-                                        "✎"
+                                        <Icon name=Name::Edit />
                                     </button>
                                     <button class="tool chat-delete" title="Delete" aria-label="Delete" on:click=move |_| delete(id3.clone(), title3.clone())>
-                                        "×"
+                                        <Icon name=Name::Close />
                                     </button>
                                 </li>
                             }
@@ -504,7 +505,7 @@ pub fn ChatPanel(
                             view! {
                                 <li>
                                     {a.name.clone()}
-                                    <button class="tool" aria-label="Remove" on:click=move |_| picked.update(|p| p.retain(|x| x.name != name))>"×"</button>
+                                    <button class="tool" aria-label="Remove" on:click=move |_| picked.update(|p| p.retain(|x| x.name != name))><Icon name=Name::Close /></button>
                                 </li>
                             }
                         }

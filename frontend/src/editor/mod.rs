@@ -4,6 +4,7 @@
 mod monaco;
 mod tab;
 
+use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::Div;
@@ -83,7 +84,7 @@ pub fn EditorTabButton(
                     close_tab(key);
                 }
             >
-                "×"
+                <Icon name=Name::Close />
             </button>
         </div>
     }

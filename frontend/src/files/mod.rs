@@ -12,6 +12,7 @@ pub mod transfer;
 mod tree;
 mod uploads;
 
+use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::{Div, Input};
@@ -313,11 +314,11 @@ pub fn FileTree(
                 <button class="tool files-hidden" aria-pressed=move || hidden.get().to_string()
                     title="Show hidden files" on:click=toggle_hidden>".hidden"</button>
                 <button class="tool files-refresh" title="List again" aria-label="Refresh"
-                    on:click=move |_| ctx.tree().relist()>"↻"</button>
+                    on:click=move |_| ctx.tree().relist()><Icon name=Name::Refresh /></button>
             </div>
             <p class="files-problem" role="alert" hidden=move || ctx.problem.get().is_none()>
                 {move || ctx.problem.get().unwrap_or_default()}
-                <button class="tool" aria-label="Dismiss" on:click=move |_| ctx.problem.set(None)>"×"</button>
+                <button class="tool" aria-label="Dismiss" on:click=move |_| ctx.problem.set(None)><Icon name=Name::Close /></button>
             </p>
             <TreeRows />
             <uploads::UploadList uploads=ctx.uploads />
@@ -365,7 +366,7 @@ fn PathBar(places: RwSignal<Vec<Place>>) -> impl IntoView {
             }
         }>
             <button type="button" class="tool files-up" title="Up to the parent folder" aria-label="Up to the parent folder"
-                disabled=move || root.get().as_deref() == Some("/") on:click=move |_| go("..".to_owned())>"↑"</button>
+                disabled=move || root.get().as_deref() == Some("/") on:click=move |_| go("..".to_owned())><Icon name=Name::Up /></button>
             <input
                 class="files-path-input"
                 node_ref=input
@@ -541,12 +542,12 @@ fn TreeRow(index: usize, row: Row) -> impl IntoView {
             on:contextmenu=open_menu
         >
             <button class="files-name" on:click=click title=row.path.clone()>
-                <span class="files-caret">{is_dir.then_some(if row.open { "▾" } else { "▸" })}</span>
+                <span class="files-caret">{is_dir.then(|| view! { <Icon name=if row.open { Name::ChevronDown } else { Name::ChevronRight } /> })}</span>
                 <span class="files-icon" data-icon=icon>{label}</span>
                 <span class="files-label">{row.name.clone()}</span>
             </button>
             <span class="files-git" hidden=git.is_none()>{git.clone()}</span>
-            <button class="files-more" title="Actions" aria-label="Actions" on:click=open_menu>"⋯"</button>
+            <button class="files-more" title="Actions" aria-label="Actions" on:click=open_menu><Icon name=Name::More /></button>
         </div>
     }
     // tachys knows no `aria-level` attribute by name.

@@ -3,6 +3,7 @@
 //! bar and a way to stop it. A file that exists is replaced only when the person says so, and
 //! only if it has not changed since they were asked.
 
+use crate::icon::{Icon, Name};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -191,7 +192,7 @@ pub fn UploadList(uploads: StoredValue<Rc<Uploads>, LocalStorage>) -> impl IntoV
                             <progress max=size.max(1) value=move || sent.get()></progress>
                             <span class="upload-status">{status}</span>
                             <button class="tool" aria-label="Stop or dismiss" title="Stop or dismiss"
-                                on:click=move |_| uploads.with_value(|u| u.dismiss(id))>"×"</button>
+                                on:click=move |_| uploads.with_value(|u| u.dismiss(id))><Icon name=Name::Close /></button>
                         </li>
                     }
                 })}

@@ -1,6 +1,7 @@
 //! A team's page (`/teams/<id>`): its members and their roles, invitation links, and its
 //! workspaces. What a person may change follows their role; the backend checks it again.
 
+use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -280,7 +281,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
     view! {
         <TopBar session look>
             <a class="back" href="/" on:click=back aria-label="All servers">
-                "←"
+                <Icon name=Name::Back />
             </a>
             <span class="crumb">{move || team.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default())}</span>
         </TopBar>

@@ -2,6 +2,7 @@
 //! without asking, what waits for a person, and what never runs — edited by the workspace's
 //! admins, read by everyone — and a field to try a command against them.
 
+use crate::icon::{Icon, Name};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
@@ -183,7 +184,7 @@ pub fn WorkspacePolicy(
                                     <td>
                                         <button class="secondary remove-rule" title="Remove this rule" hidden=move || !admin.get()
                                             on:click=move |_| { rows.update(|l| l.retain(|x| x.key != key)); status.set(Some("Not saved yet.".into())); }>
-                                            "×"
+                                            <Icon name=Name::Close />
                                         </button>
                                     </td>
                                 </tr>
