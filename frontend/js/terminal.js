@@ -7,8 +7,14 @@
 
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
-import { SearchAddon } from "@xterm/addon-search";
 import { WebLinksAddon } from "@xterm/addon-web-links";
+
+// Search is fetched when first wanted (the search bar opening), not with the page.
+let searchModule;
+export function prepareSearch() {
+  searchModule ??= import("@xterm/addon-search");
+  return searchModule;
+}
 
 const THEMES = {
   dark: {
@@ -47,9 +53,8 @@ export class PortaTerm {
       macOptionIsMeta: true,
     });
     this.fitAddon = new FitAddon();
-    this.searchAddon = new SearchAddon();
+    this.searchAddon = null;
     this.term.loadAddon(this.fitAddon);
-    this.term.loadAddon(this.searchAddon);
     this.term.loadAddon(new WebLinksAddon((event, uri) => {
       event.preventDefault();
       const w = window.open();
@@ -163,10 +168,20 @@ export class PortaTerm {
     this.term.resize(cols, rows);
   }
 
-  findNext(query) { return query ? this.searchAddon.findNext(query, SEARCH) : false; }
-  findPrevious(query) { return query ? this.searchAddon.findPrevious(query, SEARCH) : false; }
+  // Selects the next (or previous) match of `query`; resolves to whether there was one.
+  async search(query, backwards) {
+    if (!query) return false;
+    if (!this.searchAddon) {
+      const { SearchAddon } = await prepareSearch();
+      if (!this.searchAddon) {
+        this.searchAddon = new SearchAddon();
+        this.term.loadAddon(this.searchAddon);
+      }
+    }
+    return backwards ? this.searchAddon.findPrevious(query, SEARCH) : this.searchAddon.findNext(query, SEARCH);
+  }
   clearSearch() {
-    this.searchAddon.clearDecorations();
+    this.searchAddon?.clearDecorations();
     this.term.clearSelection();
   }
 

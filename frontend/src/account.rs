@@ -11,6 +11,12 @@ use crate::prefs;
 use crate::route::{self, Route};
 use crate::topbar::TopBar;
 
+/// The account page, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(account, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_account_page(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> crate::lazy::Loaded {
+    Ok(view! { <AccountPage session route /> }.into_any())
+}
+
 #[component]
 pub fn AccountPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

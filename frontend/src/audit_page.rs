@@ -25,6 +25,12 @@ fn input_ms(input: &NodeRef<Input>) -> Option<f64> {
     (!value.is_empty() && ms.is_finite()).then_some(ms)
 }
 
+/// The audit log, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(audit, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_audit_page(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> crate::lazy::Loaded {
+    Ok(view! { <AuditPage session route /> }.into_any())
+}
+
 #[component]
 pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

@@ -229,7 +229,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                                     "Add server"
                                 </button>
                             </div>
-                            {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| view! { <EnrollPanel enrollment=e /> })}
+                            {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| crate::lazy::lazily(lazy_enroll_panel(e)))}
                             <p class="empty" hidden=!empty>"No servers here yet."</p>
                             <ul class="servers">
                                 {list.iter().cloned().map(|s| server_row(s, route, session, conn)).collect_view()}
@@ -302,6 +302,12 @@ fn ago(ms: f64) -> String {
 
 fn plural(n: u64, unit: &str) -> String {
     format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" })
+}
+
+/// The enrolment instructions, in a chunk of their own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(enroll, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn lazy_enroll_panel(enrollment: Enrollment) -> crate::lazy::Loaded {
+    Ok(view! { <EnrollPanel enrollment /> }.into_any())
 }
 
 /// The one line to run on a new server, and the systemd variant.

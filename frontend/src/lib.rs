@@ -18,6 +18,7 @@ mod dashboard;
 mod editor;
 mod files;
 mod icon;
+mod lazy;
 mod monitor;
 mod palette;
 mod prefs;
@@ -82,18 +83,18 @@ pub fn App() -> impl IntoView {
         </Show>
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {
-                (_, Route::Invite(secret)) => view! { <teams::InvitePage session route secret /> }.into_any(),
+                (_, Route::Invite(secret)) => lazy::lazily(teams::lazy_invite_page(session, route, secret)).into_any(),
                 (false, _) => view! { <signin::SignIn session setup /> }.into_any(),
                 (true, Route::Dashboard) => view! { <dashboard::Dashboard session route /> }.into_any(),
                 (true, Route::Server(id)) => {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
-                (true, Route::Recording(id)) => view! { <recordings::RecordingPage session route id /> }.into_any(),
-                (true, Route::Team(id)) => view! { <teams::TeamPage session route team_id=id /> }.into_any(),
-                (true, Route::Audit) => view! { <audit_page::AuditPage session route /> }.into_any(),
-                (true, Route::Tokens) => view! { <tokens_page::TokensPage session route /> }.into_any(),
-                (true, Route::Alerts) => view! { <alerts::AlertsPage session route /> }.into_any(),
-                (true, Route::Account) => view! { <account::AccountPage session route /> }.into_any(),
+                (true, Route::Recording(id)) => lazy::lazily(recordings::lazy_recording_page(session, route, id)).into_any(),
+                (true, Route::Team(id)) => lazy::lazily(teams::lazy_team_page(session, route, id)).into_any(),
+                (true, Route::Audit) => lazy::lazily(audit_page::lazy_audit_page(session, route)).into_any(),
+                (true, Route::Tokens) => lazy::lazily(tokens_page::lazy_tokens_page(session, route)).into_any(),
+                (true, Route::Alerts) => lazy::lazily(alerts::lazy_alerts_page(session, route)).into_any(),
+                (true, Route::Account) => lazy::lazily(account::lazy_account_page(session, route)).into_any(),
             }}
         </Show>
     }

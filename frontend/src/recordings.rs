@@ -90,6 +90,16 @@ struct Player {
     term: Option<Xterm>,
 }
 
+/// A recording's player, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(recording, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_recording_page(
+    session: RwSignal<Option<Session>>,
+    route: RwSignal<Route>,
+    id: String,
+) -> crate::lazy::Loaded {
+    Ok(view! { <RecordingPage session route id /> }.into_any())
+}
+
 #[component]
 pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, id: String) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

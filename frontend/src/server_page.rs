@@ -12,7 +12,7 @@ use porta_shared::types::TermId;
 use crate::api::{self, Limits, Server, Session};
 use crate::chat;
 use crate::conn::{Conn, Link};
-use crate::editor::{EditorPane, EditorTab, EditorTabButton};
+use crate::editor::{EditorTab, EditorTabButton};
 use crate::files;
 use crate::palette::{Command, Palette};
 use crate::prefs;
@@ -56,6 +56,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
     let finder = files::Finder::default();
+    let finder_used = Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || finder.open.get().is_some());
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
     // its requests must not delay the terminal a person is waiting for. On a phone it starts
     // when first shown.
@@ -602,25 +603,28 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 <Show when=move || monitor_open.get()>
                     <section class="monitor-pane">
                         <PanelBar title="Monitor" open=monitor_open />
-                        <crate::monitor::MonitorPanel session conn=conn_ref server=id.get_value() read_only=page.read_only />
+                        {crate::lazy::lazily(crate::monitor::lazy_monitor_panel(session, conn_ref, id.get_value(), page.read_only))}
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab viewer=page.read_only /> })}
                 </For>
                 <For each=editor_keys key=|k| *k let:key>
-                    {find_editor(key).map(|tab| view! { <EditorPane tab active look /> })}
+                    {find_editor(key).map(|tab| crate::lazy::lazily(crate::editor::lazy_editor_pane(tab, active, look)))}
                 </For>
             </div>
             <div class="keyrow-slot" hidden=editor_active>
                 <KeyRow page active_tab />
             </div>
-            <files::FinderPanel finder conn=conn_ref server=id.get_value() root=tree_root opener />
+            // Loaded the first time it is asked for, then kept.
+            <Show when=move || finder_used.get()>
+                {crate::lazy::lazily(files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
+            </Show>
             </div>
             <aside class="chat-pane" hidden=move || !chat_open.get()>
                 <PanelBar title="Assistant" open=chat_open />
                 <Show when=move || chat_started.get()>
-                    <chat::ChatPanel session conn=conn_ref server bench />
+                    {crate::lazy::lazily(chat::lazy_chat_panel(session, conn_ref, server, bench))}
                 </Show>
             </aside>
             </div>
@@ -942,7 +946,13 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
     let found = RwSignal::new(true);
     let find = move |backwards: bool| {
         let query = input.get_untracked().map(|i| i.value()).unwrap_or_default();
-        found.set(active_tab().is_some_and(|t| t.find(&query, backwards)));
+        match active_tab() {
+            Some(t) => leptos::task::spawn_local(async move {
+                let hit = t.find(&query, backwards).await;
+                found.try_set(hit);
+            }),
+            None => found.set(false),
+        }
     };
     let close = move || {
         page.search_open.set(false);
@@ -953,6 +963,7 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
     };
     Effect::new(move |_| {
         if page.search_open.get() {
+            let _ = crate::terminal::prepare_search();
             if let Some(el) = input.get() {
                 let _ = el.focus();
             }

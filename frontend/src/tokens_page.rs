@@ -34,6 +34,12 @@ fn state(t: &ApiToken) -> &'static str {
     }
 }
 
+/// The API tokens page, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(tokens, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_tokens_page(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> crate::lazy::Loaded {
+    Ok(view! { <TokensPage session route /> }.into_any())
+}
+
 #[component]
 pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

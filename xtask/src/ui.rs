@@ -4,6 +4,8 @@
 //! ui/index.html                 the page (never cached: it names the current assets)
 //! ui/a/<hash>/porta_frontend.js wasm-bindgen's loader and the JS glue snippets
 //! ui/a/<hash>/…_bg.wasm         the app, shrunk by wasm-opt
+//! ui/a/<hash>/split_*.wasm, chunk_*.wasm, __wasm_split.js
+//!                               the pages and panels the app loads when first shown (wasm-split)
 //! ui/a/<hash>/xterm/…           xterm.js and its add-ons, from npm
 //! ui/a/<hash>/monaco/vs/…       Monaco's AMD build, loaded when the first file is opened
 //! ui/a/<hash>/icons.svg         the icons `frontend/icons.txt` names, from lucide (npm), as one sprite
@@ -48,16 +50,27 @@ pub fn build() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
     let node_modules = npm_ci()?;
     run(
-        cargo().args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]),
+        cargo()
+            .args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"])
+            // The relocations let wasm-split move code between modules; views with their types
+            // erased (Leptos' `erase_components`) make a tenth less code.
+            .env(
+                format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()),
+                "-Clink-args=--emit-relocs --cfg erase_components",
+            ),
         "build the browser app (wasm)",
     )?;
     let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
 
     let staging = target_dir().join("ui-staging");
     reset_dir(&staging)?;
-    eprintln!("==> wasm-bindgen {}", wasm.display());
+    let main = split(&wasm, &staging)?;
+    eprintln!("==> wasm-bindgen {}", main.display());
     wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(&wasm)
+        .input_path(&main)
+        // The chunks call into the main module through these.
+        .keep_lld_exports(true)
+        .out_name("porta_frontend")
         .web(true)?
         // The library defaults this to true, unlike the CLI; without it the page fails with
         // "WebAssembly.instantiate(): Argument 0 must be a buffer source".
@@ -65,8 +78,12 @@ pub fn build() -> anyhow::Result<PathBuf> {
         .typescript(false)
         .generate(&staging)
         .context("wasm-bindgen failed")?;
-    let bg = staging.join("porta_frontend_bg.wasm");
-    wasm_opt(&node_modules, &bg)?;
+    std::fs::remove_file(&main)?;
+    for rel in files(&staging)? {
+        if rel.extension().is_some_and(|e| e == "wasm") {
+            wasm_opt(&node_modules, &staging.join(rel))?;
+        }
+    }
     for (package, file, served) in NPM_FILES {
         copy(&node_modules.join(package).join(file), &staging.join(served))?;
     }
@@ -136,6 +153,23 @@ fn npm_ci() -> anyhow::Result<PathBuf> {
     .context("the browser app needs Node.js and npm: `sudo apt-get install -y nodejs npm`")?;
     std::fs::write(&stamp, want)?;
     Ok(node_modules)
+}
+
+/// Splits the functions marked `#[wasm_split(…)]` (the pages and panels loaded when first
+/// shown) out of `wasm` into modules of their own in `out`, with the JavaScript that loads
+/// them; returns the main module, for wasm-bindgen.
+fn split(wasm: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+    eprintln!("==> wasm-split {}", wasm.display());
+    let input = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+    let main = out.join("porta_frontend_main.wasm");
+    let mut options = wasm_split_cli_support::Options::new(&input);
+    options.output_dir = out;
+    options.main_out_path = &main;
+    options.main_module = "./porta_frontend.js";
+    options.link_name = "./__wasm_split.js";
+    let split = wasm_split_cli_support::transform(options).map_err(|e| anyhow::anyhow!("wasm-split failed: {e:?}"))?;
+    eprintln!("    {} chunks loaded on demand", split.split_modules.len());
+    Ok(main)
 }
 
 /// Shrinks the module with binaryen's wasm-opt; the result is cached by the input's digest
@@ -281,5 +315,14 @@ fn report_sizes(assets: &Path) -> anyhow::Result<()> {
     let gz = std::fs::metadata(assets.join("porta_frontend_bg.wasm.gz"))?.len();
     let br = std::fs::metadata(assets.join("porta_frontend_bg.wasm.br"))?.len();
     eprintln!("    app: {} KiB wasm, {} KiB gzipped, {} KiB brotli", raw / 1024, gz / 1024, br / 1024);
+    let (mut chunks, mut chunks_br) = (0, 0);
+    for rel in files(assets)? {
+        let name = rel.to_string_lossy();
+        if (name.starts_with("split_") || name.starts_with("chunk_")) && name.ends_with(".wasm") {
+            chunks += std::fs::metadata(assets.join(&rel))?.len();
+            chunks_br += std::fs::metadata(assets.join(format!("{name}.br"))).map(|m| m.len()).unwrap_or(0);
+        }
+    }
+    eprintln!("    loaded on demand: {} KiB wasm, {} KiB brotli", chunks / 1024, chunks_br / 1024);
     Ok(())
 }

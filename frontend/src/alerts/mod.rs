@@ -118,6 +118,12 @@ fn condition(r: &Rule) -> String {
     }
 }
 
+/// The alerts page, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(alerts, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_alerts_page(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> crate::lazy::Loaded {
+    Ok(view! { <AlertsPage session route /> }.into_any())
+}
+
 #[component]
 pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

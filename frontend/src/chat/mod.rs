@@ -84,6 +84,17 @@ impl StreamSink for Sink {
     }
 }
 
+/// The assistant's panel, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(assistant, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_chat_panel(
+    session: RwSignal<Option<Session>>,
+    conn: StoredValue<Conn, LocalStorage>,
+    server: RwSignal<Option<Server>>,
+    bench: StoredValue<Workbench, LocalStorage>,
+) -> crate::lazy::Loaded {
+    Ok(view! { <ChatPanel session conn server bench /> }.into_any())
+}
+
 #[component]
 pub fn ChatPanel(
     session: RwSignal<Option<Session>>,

@@ -90,9 +90,20 @@ pub fn EditorTabButton(
     }
 }
 
+/// The editor of a tab, in a chunk of its own (see `crate::lazy`): it comes with Monaco, when
+/// the first file is opened.
+#[leptos::wasm_split::wasm_split(editor, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_editor_pane(
+    tab: Rc<EditorTab>,
+    active: RwSignal<Option<u32>>,
+    look: RwSignal<Look>,
+) -> crate::lazy::Loaded {
+    Ok(view! { <EditorPane tab active look /> }.into_any())
+}
+
 /// The editor of one tab, with what it says about saving above it.
 #[component]
-pub fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSignal<Look>) -> impl IntoView {
+fn EditorPane(tab: Rc<EditorTab>, active: RwSignal<Option<u32>>, look: RwSignal<Look>) -> impl IntoView {
     let key = tab.key;
     let (doc, notice, comparing, language) = (tab.doc, tab.notice, tab.comparing, tab.language);
     let host = NodeRef::<Div>::new();

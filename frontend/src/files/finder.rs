@@ -66,8 +66,20 @@ fn split_match<'a>(text: &'a str, needle: &str, case_sensitive: bool) -> Option<
         .then(|| (&text[..start], &text[start..end], &text[end..]))
 }
 
+/// Go to file and search in files, in a chunk of their own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(finder, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_finder_panel(
+    finder: Finder,
+    conn: StoredValue<Conn, LocalStorage>,
+    server: String,
+    root: RwSignal<Option<String>>,
+    opener: Opener,
+) -> crate::lazy::Loaded {
+    Ok(view! { <FinderPanel finder conn server root opener /> }.into_any())
+}
+
 #[component]
-pub fn FinderPanel(
+fn FinderPanel(
     finder: Finder,
     conn: StoredValue<Conn, LocalStorage>,
     server: String,

@@ -25,7 +25,7 @@ use porta_shared::{ErrorBody, ErrorCode};
 use tree::{Edit, Row, Sort, Tree, join, parent};
 use uploads::Uploads;
 
-pub use finder::{Finder, FinderPanel, Mode as FinderMode};
+pub use finder::{Finder, Mode as FinderMode, lazy_finder_panel};
 pub use tree::{is_within, parent as parent_of};
 
 use crate::browser;
@@ -229,6 +229,11 @@ pub fn FileTree(
         row_height: row_height(),
     };
     provide_context(ctx);
+    let uploads_list = ctx.uploads.with_value(|u| u.list);
+    let uploads_used =
+        Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || uploads_list.with(|l| !l.is_empty()));
+    let menu_used =
+        Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || ctx.menu.with(Option::is_some));
     let first = crate::prefs::tree_folder(&server);
     let server = StoredValue::new(server);
     // Where the person goes is where the tree opens next time.
@@ -281,7 +286,7 @@ pub fn FileTree(
     let picked = move |_| {
         let Some(input) = picker.get_untracked() else { return };
         if let (Some(files), Some(dir)) = (input.files(), ctx.target_dir()) {
-            ctx.uploads.with_value(|u| u.add_list(&files, &dir));
+            uploads::upload(ctx.uploads.get_value(), &files, dir, ctx.problem);
         }
         input.set_value("");
     };
@@ -321,8 +326,9 @@ pub fn FileTree(
                 <button class="tool" aria-label="Dismiss" on:click=move |_| ctx.problem.set(None)><Icon name=Name::Close /></button>
             </p>
             <TreeRows />
-            <uploads::UploadList uploads=ctx.uploads />
-            <ActionsMenu />
+            <Show when=move || uploads_used.get()>{crate::lazy::lazily(uploads::lazy_upload_list(ctx.uploads))}</Show>
+            // Loaded the first time a row's actions are asked for, then kept.
+            <Show when=move || menu_used.get()>{crate::lazy::lazily(lazy_actions_menu())}</Show>
         </nav>
     }
 }
@@ -459,7 +465,7 @@ fn drop_on(ctx: Ctx, ev: &leptos::ev::DragEvent, dir: String) {
     ctx.drop_target.set(None);
     let files = ev.data_transfer().and_then(|d| d.files()).filter(|f| f.length() > 0);
     if let Some(files) = files {
-        ctx.uploads.with_value(|u| u.add_list(&files, &dir));
+        uploads::upload(ctx.uploads.get_value(), &files, dir, ctx.problem);
     } else if let Some(from) = ctx.dragging.get_untracked() {
         ctx.move_into(from, dir);
     }
@@ -628,6 +634,12 @@ fn NameInput(row: Row, indent: String) -> impl IntoView {
             />
         </div>
     }
+}
+
+/// The actions menu, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(file_actions, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn lazy_actions_menu() -> crate::lazy::Loaded {
+    Ok(view! { <ActionsMenu /> }.into_any())
 }
 
 /// What can be done to a row: shown by its "⋯" button or a right click.

@@ -62,8 +62,8 @@ impl Uploads {
     }
 
     /// Queues every file of a drop or a pick, to go into `dir`.
-    pub fn add_list(self: &Rc<Self>, files: &web_sys::FileList, dir: &str) {
-        for file in (0..files.length()).filter_map(|i| files.get(i)) {
+    fn add_list(self: &Rc<Self>, files: Vec<web_sys::File>, dir: &str) {
+        for file in files {
             let id = self.next.get();
             self.next.set(id + 1);
             let upload = Rc::new(Upload {
@@ -161,9 +161,35 @@ async fn read_slice(up: &Upload, offset: u64, len: usize) -> Result<Vec<u8>, Err
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
+/// Queues the files of a drop or a pick (`files`, read while its event lasted) to go into
+/// `dir`, and shows them under the tree. The upload code is in a chunk of its own (see
+/// `crate::lazy`); a problem fetching it is reported in `problem`.
+pub fn upload(uploads: Rc<Uploads>, files: &web_sys::FileList, dir: String, problem: RwSignal<Option<String>>) {
+    let files: Vec<web_sys::File> = (0..files.length()).filter_map(|i| files.get(i)).collect();
+    leptos::task::spawn_local(async move {
+        if lazy_add_list(uploads, files, dir).await.is_err() {
+            problem.try_set(Some(
+                "The upload could not start: part of Porta could not be downloaded. Reload the page.".into(),
+            ));
+        }
+    });
+}
+
+#[leptos::wasm_split::wasm_split(uploads, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn lazy_add_list(uploads: Rc<Uploads>, files: Vec<web_sys::File>, dir: String) -> Result<(), crate::lazy::LoadFailed> {
+    uploads.add_list(files, &dir);
+    Ok(())
+}
+
+/// The uploads list, in the uploads' chunk.
+#[leptos::wasm_split::wasm_split(uploads, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_upload_list(uploads: StoredValue<Rc<Uploads>, LocalStorage>) -> crate::lazy::Loaded {
+    Ok(view! { <UploadList uploads /> }.into_any())
+}
+
 /// The uploads under way and just finished, at the bottom of the tree.
 #[component]
-pub fn UploadList(uploads: StoredValue<Rc<Uploads>, LocalStorage>) -> impl IntoView {
+fn UploadList(uploads: StoredValue<Rc<Uploads>, LocalStorage>) -> impl IntoView {
     let list = uploads.with_value(|u| u.list);
     let ids = move || list.with(|l| l.iter().map(|u| u.id).collect::<Vec<_>>());
     let find = move |id: u32| list.with_untracked(|l| l.iter().find(|u| u.id == id).cloned());

@@ -120,9 +120,20 @@ enum By {
     Memory,
 }
 
+/// The Monitor, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(monitor, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_monitor_panel(
+    session: RwSignal<Option<Session>>,
+    conn: ConnRef,
+    server: String,
+    read_only: RwSignal<bool>,
+) -> crate::lazy::Loaded {
+    Ok(view! { <MonitorPanel session conn server read_only /> }.into_any())
+}
+
 /// A server's charts over a chosen window, live, with its busiest processes.
 #[component]
-pub fn MonitorPanel(
+fn MonitorPanel(
     session: RwSignal<Option<Session>>,
     conn: ConnRef,
     server: String,

@@ -9,6 +9,16 @@ use porta_shared::api::InvitationView;
 use crate::api::{self, Session};
 use crate::route::{self, Route};
 
+/// The invitation page, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(invite, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_invite_page(
+    session: RwSignal<Option<Session>>,
+    route: RwSignal<Route>,
+    secret: String,
+) -> crate::lazy::Loaded {
+    Ok(view! { <InvitePage session route secret /> }.into_any())
+}
+
 #[component]
 pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, secret: String) -> impl IntoView {
     let info = RwSignal::new(None::<InvitationView>);

@@ -6,8 +6,8 @@ mod invite;
 mod page;
 mod policy;
 
-pub use invite::InvitePage;
-pub use page::TeamPage;
+pub use invite::lazy_invite_page;
+pub use page::lazy_team_page;
 
 use leptos::prelude::*;
 use serde::Deserialize;

@@ -14,6 +14,16 @@ use crate::topbar::TopBar;
 
 use super::when;
 
+/// The team page, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(team, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_team_page(
+    session: RwSignal<Option<Session>>,
+    route: RwSignal<Route>,
+    team_id: String,
+) -> crate::lazy::Loaded {
+    Ok(view! { <TeamPage session route team_id /> }.into_any())
+}
+
 #[component]
 pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team_id: String) -> impl IntoView {
     let look = RwSignal::new(prefs::look());

@@ -5,6 +5,7 @@ mod flow;
 pub mod keys;
 mod tab;
 mod xterm;
+pub use xterm::prepare_search;
 
 pub use tab::{Look, Page, Status, TermTab, list};
 pub use xterm::{Callbacks, Xterm, copy};

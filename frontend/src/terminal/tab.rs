@@ -377,8 +377,10 @@ impl TermTab {
         }
     }
 
-    pub fn find(&self, query: &str, backwards: bool) -> bool {
-        self.xterm.borrow().as_ref().is_some_and(|x| x.find(query, backwards))
+    /// Selects the next (or previous) match; false when there is none.
+    pub async fn find(&self, query: &str, backwards: bool) -> bool {
+        let Some(found) = self.xterm.borrow().as_ref().map(|x| x.find(query, backwards)) else { return false };
+        wasm_bindgen_futures::JsFuture::from(found).await.ok().and_then(|v| v.as_bool()).unwrap_or(false)
     }
 
     pub fn clear_search(&self) {

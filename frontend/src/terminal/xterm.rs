@@ -5,6 +5,9 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(module = "/js/terminal.js")]
 extern "C" {
+    /// Starts fetching the search add-on (it is not part of the first visit).
+    #[wasm_bindgen(js_name = prepareSearch)]
+    pub fn prepare_search() -> js_sys::Promise;
     #[wasm_bindgen(js_name = PortaTerm)]
     type JsTerm;
 
@@ -39,10 +42,8 @@ extern "C" {
     fn set_font_size(this: &JsTerm, size: u32);
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = fixedSize)]
     fn fixed_size(this: &JsTerm, cols: u16, rows: u16);
-    #[wasm_bindgen(method, js_class = PortaTerm, js_name = findNext)]
-    fn find_next(this: &JsTerm, query: &str) -> bool;
-    #[wasm_bindgen(method, js_class = PortaTerm, js_name = findPrevious)]
-    fn find_previous(this: &JsTerm, query: &str) -> bool;
+    #[wasm_bindgen(method, js_class = PortaTerm)]
+    fn search(this: &JsTerm, query: &str, backwards: bool) -> js_sys::Promise;
     #[wasm_bindgen(method, js_class = PortaTerm, js_name = clearSearch)]
     fn clear_search(this: &JsTerm);
     #[wasm_bindgen(method, js_class = PortaTerm)]
@@ -176,9 +177,9 @@ impl Xterm {
         self.js.fixed_size(cols, rows);
     }
 
-    /// Selects the next (or previous) match; false when there is none.
-    pub fn find(&self, query: &str, backwards: bool) -> bool {
-        if backwards { self.js.find_previous(query) } else { self.js.find_next(query) }
+    /// Selects the next (or previous) match; resolves to false when there is none.
+    pub fn find(&self, query: &str, backwards: bool) -> js_sys::Promise {
+        self.js.search(query, backwards)
     }
 
     pub fn clear_search(&self) {

@@ -1,0 +1,96 @@
+//! Pages and panels loaded when first shown (`frontend/src/lazy.rs`): the first visit leaves
+//! them out, opening one fetches its chunk, and a chunk that cannot be fetched is said so
+//! while the rest of the app goes on working.
+
+use std::path::Path;
+
+use fantoccini::Client;
+use porta_e2e::browser::{Browser, click, sign_in, wait_for, with_screenshot_on_failure};
+use porta_e2e::{Backend, Bridge, ui_dir};
+
+/// The file names the page has fetched under `/a/` so far.
+async fn fetched(c: &Client) -> anyhow::Result<Vec<String>> {
+    let names = c
+        .execute(
+            "return performance.getEntriesByType('resource')\
+               .map(e => new URL(e.name).pathname)\
+               .filter(p => p.startsWith('/a/'))\
+               .map(p => p.split('/').pop());",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(names)?)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn rarely_used_pages_arrive_when_opened_and_a_missing_one_is_reported() -> anyhow::Result<()> {
+    // The built app, in a folder of this test's own, without the audit page's chunk (as
+    // after an update that replaced the files under an open page).
+    let ui = tempfile::tempdir()?;
+    copy_tree(&ui_dir()?, ui.path())?;
+    let assets = std::fs::read_dir(ui.path().join("a"))?.next().expect("built assets")?.path();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&assets)? {
+        let path = entry?.path();
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("split_audit.wasm")) {
+            std::fs::remove_file(path)?;
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "the audit page is a chunk of its own");
+
+    let dir = ui.path().to_string_lossy().into_owned();
+    let backend = Backend::start(&[("PORTA_UI_DIR", &dir)]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    bridge.run(&[])?;
+    let browser = Browser::start(1280, 800).await?;
+    let c = &browser.client;
+    let result = with_screenshot_on_failure(&browser, "lazy", || async {
+        sign_in(c, &backend.url).await?;
+        wait_for(c, "li.server[data-status=online]").await?;
+        let first = fetched(c).await?;
+        assert!(first.iter().any(|n| n == "porta_frontend_bg.wasm"), "{first:?}");
+        for page in ["split_tokens", "split_audit", "split_team", "split_alerts", "split_account", "split_assistant"] {
+            assert!(!first.iter().any(|n| n.starts_with(page)), "{page} came with the first visit: {first:?}");
+        }
+
+        // Opening the tokens page fetches its chunk, and the page works.
+        click(c, "a.tokens-link").await?;
+        wait_for(c, "main.tokens").await?;
+        assert!(fetched(c).await?.iter().any(|n| n == "split_tokens.wasm"));
+
+        // The audit page's chunk is gone: the page says what happened and how to recover…
+        c.back().await?;
+        wait_for(c, "li.server[data-status=online]").await?;
+        click(c, "a.audit-link").await?;
+        let failed = wait_for(c, ".load-failed:not([hidden])").await?;
+        let text = failed.text().await?;
+        assert!(text.contains("could not be downloaded") && text.contains("Reload"), "{text}");
+        // The loader reports the failed fetch on the console; nothing else went wrong.
+        let errors = browser.page_errors().await?;
+        assert!(errors.iter().all(|e| e.contains("__wasm_split.js") || e.contains("split_audit")), "{errors:?}");
+        // …and the app was not brought down with it: back on the dashboard, all works.
+        c.back().await?;
+        wait_for(c, "li.server[data-status=online]").await?;
+        click(c, "a.tokens-link").await?;
+        wait_for(c, "main.tokens").await?;
+        Ok(())
+    })
+    .await;
+    browser.close().await;
+    result
+}

@@ -1,0 +1,54 @@
+//! Pages and panels loaded when first shown. A function marked
+//! `#[wasm_split(<chunk>, wasm_split_path = leptos::wasm_split, fallible)]` becomes `async`;
+//! `cargo xtask ui` moves its code, and whatever only it uses, out of the app's wasm into a
+//! chunk of its own, fetched on its first call. The first visit downloads the sign-in, the
+//! dashboard and the server page's terminals and files; the audit log, tokens, team, alerts,
+//! account, recordings and invitation pages, the assistant and the Monitor come when opened.
+//! (Natively, in unit tests, the functions are called directly.)
+
+use std::future::Future;
+
+use leptos::prelude::*;
+use leptos::wasm_split::SplitLoaderError;
+use send_wrapper::SendWrapper;
+
+/// A chunk could not be fetched (the network, or a newer app replaced this one's files).
+#[derive(Debug)]
+pub struct LoadFailed;
+
+impl From<SplitLoaderError> for LoadFailed {
+    fn from(_: SplitLoaderError) -> Self {
+        LoadFailed
+    }
+}
+
+/// What a split function gives: a view, once its chunk is here.
+pub type Loaded = Result<AnyView, LoadFailed>;
+
+/// Shows the view `load` resolves to: "Loading…" while its code arrives (usually a few
+/// milliseconds; never on a second visit), or what went wrong and a way to try again.
+pub fn lazily(load: impl Future<Output = Loaded> + 'static) -> impl IntoView {
+    let loading = RwSignal::new(true);
+    let failed = RwSignal::new(false);
+    let view = SendWrapper::new(async move {
+        let loaded = load.await;
+        loading.try_set(false);
+        match loaded {
+            Ok(view) => Some(view),
+            Err(LoadFailed) => {
+                failed.try_set(true);
+                None
+            }
+        }
+    });
+    view! {
+        <p class="loading" hidden=move || !loading.get()>"Loading…"</p>
+        <p class="error load-failed" role="alert" hidden=move || !failed.get()>
+            "This part of Porta could not be downloaded: the network may be down, or Porta was updated. "
+            <button class="secondary" on:click=|_| {
+                let _ = crate::browser::window().location().reload();
+            }>"Reload"</button>
+        </p>
+        {Suspend::new(view)}
+    }
+}
