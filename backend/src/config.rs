@@ -171,11 +171,10 @@ impl Config {
             }
         }
         if let Some(u) = &self.public_url {
-            crate::http::origin::normalize(u)
-                .ok_or_else(|| format!("PORTA_PUBLIC_URL {u:?} is not an http(s):// URL"))?;
+            normalize_origin(u).ok_or_else(|| format!("PORTA_PUBLIC_URL {u:?} is not an http(s):// URL"))?;
         }
         for o in &self.allowed_origins {
-            crate::http::origin::normalize(o)
+            normalize_origin(o)
                 .ok_or_else(|| format!("PORTA_ALLOWED_ORIGINS entry {o:?} is not an http(s):// origin"))?;
         }
         if !(10..=86_400).contains(&self.access_ttl_secs) {
@@ -199,13 +198,13 @@ impl Config {
         if !(1024..=1 << 30).contains(&self.editor_max_bytes) {
             return Err("PORTA_EDITOR_MAX_BYTES must be between 1024 and 1073741824 (1 GiB)".into());
         }
-        crate::ai::provider::valid_base_url(&self.ai_base_url).map_err(|e| format!("PORTA_AI_BASE_URL: {e}"))?;
+        crate::egress::valid_base_url(&self.ai_base_url).map_err(|e| format!("PORTA_AI_BASE_URL: {e}"))?;
         crate::egress::Egress::new(&self.outbound_allow).map_err(|e| format!("PORTA_OUTBOUND_ALLOW: {e}"))?;
         if self.ai_model.trim().is_empty() {
             return Err("PORTA_AI_MODEL may not be empty".into());
         }
         if let Some(k) = &self.secrets_key {
-            crate::ai::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
+            crate::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
         }
         if let Some(url) = &self.database_url {
             if !url.starts_with("sqlite:") {
@@ -224,4 +223,23 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
+}
+
+/// `scheme://host[:port]` of an http(s) URL, lower-cased, without a default port or path;
+/// `None` for anything else (including the literal `null`).
+pub fn normalize_origin(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => ":80",
+        "https" => ":443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
+    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
+        return None;
+    }
+    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
+    Some(format!("{scheme}://{authority}"))
 }

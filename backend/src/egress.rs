@@ -335,6 +335,30 @@ fn valid_host_name(s: &str) -> bool {
         })
 }
 
+/// Checks a base URL: `http(s)://host[:port][/path]`, with no credentials, query or
+/// fragment. Returns it without a trailing slash.
+pub fn valid_base_url(url: &str) -> std::result::Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    if url.len() > 2048 {
+        return Err("a URL is at most 2048 bytes".into());
+    }
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("{url:?} is not an http:// or https:// URL"))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("{url:?} names no host"));
+    }
+    if host.contains('@') {
+        return Err("put the API key in its own field, not in the URL".into());
+    }
+    if url.contains(['?', '#', ' ']) || url.chars().any(char::is_control) {
+        return Err(format!("{url:?} may not carry a query, a fragment or spaces"));
+    }
+    Ok(url.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod policy;
 pub mod projects;
 pub mod relay;
+pub mod secrets;
 pub mod state;
 pub mod teams;
 pub mod telemetry;
@@ -95,7 +96,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         origins.push(format!("http://127.0.0.1:{}", bound.port()));
     }
     origins.extend(config.allowed_origins.iter().cloned());
-    let sealer = ai::secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
+    let sealer = secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
     auth::password::warm_up();
     let telemetry = telemetry::Telemetry::new(store.clone());
     let mut egress =

@@ -26,7 +26,7 @@ pub struct AppState {
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
     /// Seals secrets kept in the database.
-    pub sealer: crate::ai::secrets::Sealer,
+    pub sealer: crate::secrets::Sealer,
     /// Talks to model providers.
     pub ai: crate::ai::openai::Client,
     /// What outbound requests may reach.

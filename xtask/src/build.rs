@@ -80,6 +80,7 @@ fn cargo_embedding(ui: &Path) -> Command {
 /// Every check and test, in the order that fails fastest.
 pub fn test() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
+    crate::tidy::run()?;
     ensure_wasm_target()?;
     run(
         cargo().args(["clippy", "-p", "porta-frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]),

@@ -3,11 +3,13 @@
 //! - `start`: install what is missing, build, run Porta with a local bridge, print the URL.
 //! - `test`:  every check and test in the repository (what CI runs).
 //! - `bench`: the performance table (not a test; numbers, not pass/fail).
+//! - `tidy`:  the shape of the code (layers, SQL in the store, file sizes); part of `test`.
 //! - `ui`:    build the browser app into the target directory.
 
 mod bench;
 mod build;
 mod start;
+mod tidy;
 mod ui;
 
 use std::process::ExitCode;
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
         Some("start") => start::run(),
         Some("test") => build::test(),
         Some("bench") => bench::run(&args[1..]),
+        Some("tidy") => tidy::run(),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         _ => {
             eprintln!(
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
                  start   build and run Porta with a local bridge (http://127.0.0.1:8111)\n  \
                  test    run every check and test (what CI runs)\n  \
                  bench   measure the relay and print a table\n  \
+                 tidy    check the shape of the code (part of test)\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);

@@ -6,4 +6,3 @@
 pub mod chat;
 pub mod openai;
 pub mod provider;
-pub mod secrets;

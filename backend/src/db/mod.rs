@@ -10,7 +10,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{FromRow, SqlitePool};
 
 use crate::now_ms;
-use crate::teams::Role;
 
 mod agents;
 mod alerts;
@@ -19,6 +18,7 @@ mod metrics;
 mod policies;
 mod projects;
 mod recordings;
+mod role;
 mod teams;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
 pub use alerts::{AlertChannel, AlertDelivery, AlertEvent, AlertRule};
@@ -26,6 +26,7 @@ pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
 pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
+pub use role::Role;
 pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, TeamDeleted, Workspace};
 
 #[derive(Debug, Clone, FromRow)]
@@ -213,7 +214,7 @@ impl Store {
         token_hash: &str,
         username: &str,
         password_hash: &str,
-    ) -> sqlx::Result<Option<(User, String, crate::teams::Role)>> {
+    ) -> sqlx::Result<Option<(User, String, Role)>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some((team_id, role)) = teams::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
         let user = insert_user(&mut tx, username, password_hash, false).await?;

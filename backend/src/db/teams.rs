@@ -2,9 +2,9 @@
 
 use sqlx::{FromRow, Sqlite, Transaction};
 
+use super::Role;
 use super::{SERVER_COLUMNS, ServerAccess, Store};
 use crate::now_ms;
-use crate::teams::Role;
 
 /// One of a user's teams, with their role there.
 #[derive(Debug, Clone, FromRow)]

@@ -7,24 +7,7 @@ use axum::http::header::ORIGIN;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
-/// `scheme://host[:port]` of an http(s) URL, lower-cased, without a default port or path;
-/// `None` for anything else (including the literal `null`).
-pub fn normalize(url: &str) -> Option<String> {
-    let url = url.trim();
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" => ":80",
-        "https" => ":443",
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?.to_ascii_lowercase();
-    if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
-        return None;
-    }
-    let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
-    Some(format!("{scheme}://{authority}"))
-}
+pub use crate::config::normalize_origin as normalize;
 
 /// The origins browsers may connect from.
 #[derive(Debug, Clone)]

@@ -8,65 +8,12 @@
 
 pub mod invitations;
 
-use std::fmt;
+pub use crate::db::Role;
 
 use crate::auth::AuthUser;
 use crate::auth::scopes::Access;
 use crate::db::{ServerAccess, Store, User};
 use crate::error::{Error, Result};
-
-/// A member's role in a team, lowest first: each role may do everything the ones before it
-/// may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Role {
-    /// Sees servers, terminals (without typing) and files.
-    Viewer,
-    /// Also types into and opens terminals, runs commands, changes files, makes projects.
-    Developer,
-    /// Also adds and removes servers, invites people, manages workspaces and members.
-    Admin,
-    /// Also makes and removes owners. A team always keeps at least one.
-    Owner,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Viewer, Role::Developer, Role::Admin, Role::Owner];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Developer => "developer",
-            Role::Admin => "admin",
-            Role::Owner => "owner",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| {
-            Error::BadRequest(format!("unknown role {s:?}; roles are owner, admin, developer and viewer"))
-        })
-    }
-
-    /// An "a"/"an" phrase for messages.
-    fn with_article(self) -> String {
-        let article = if matches!(self, Role::Admin | Role::Owner) { "an" } else { "a" };
-        format!("{article} {}", self.as_str())
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<String> for Role {
-    type Error = String;
-
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        Role::parse(&s).map_err(|e| e.to_string())
-    }
-}
 
 /// Refuses unless `have` reaches `need`, saying what is needed.
 pub fn require_role(have: Role, need: Role, what: &str) -> Result<()> {
@@ -75,8 +22,14 @@ pub fn require_role(have: Role, need: Role, what: &str) -> Result<()> {
     }
     Err(Error::Forbidden(format!(
         "{what} needs the {need} role or higher in this team; you are {}",
-        have.with_article()
+        with_article(have)
     )))
+}
+
+/// A role with "a" or "an", for messages.
+fn with_article(role: Role) -> String {
+    let article = if matches!(role, Role::Admin | Role::Owner) { "an" } else { "a" };
+    format!("{article} {role}")
 }
 
 /// The server and the caller's role on it, if the caller may see it at all and has `need`.
