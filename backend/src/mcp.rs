@@ -260,7 +260,7 @@ impl Mcp {
                 server: Some(server),
                 source: None,
             };
-            match policy::check::decide(state, &runner, &command, args["cwd"].as_str()).await? {
+            match policy::check::decide(&state.store, &runner, &command, args["cwd"].as_str()).await? {
                 Decision::Refuse(v) => {
                     let done = agents::Done {
                         agent: &agent,

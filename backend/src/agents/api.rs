@@ -226,7 +226,7 @@ async fn gate(
         let _ = on.record(state, caller, op, Ok(()), |()| Err(word.to_owned())).await;
     };
     for (i, &(command, cwd)) in commands.iter().enumerate() {
-        match decide(state, &runner, command, cwd).await? {
+        match decide(&state.store, &runner, command, cwd).await? {
             Decision::Run(_) => {}
             Decision::Ask(v) => asked.push((i, v.reason)),
             Decision::Refuse(v) => {

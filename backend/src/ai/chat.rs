@@ -752,7 +752,7 @@ impl Generation {
             server: self.conv.server_id.as_deref(),
             source: None,
         };
-        match decide(&self.state, &runner, command, args["cwd"].as_str()).await {
+        match decide(&self.state.store, &runner, command, args["cwd"].as_str()).await {
             Ok(Decision::Run(_)) => ("auto", None),
             Ok(Decision::Ask(v)) => ("pending", Some(format!("Needs approval: {}", v.reason))),
             Ok(Decision::Refuse(v)) => ("blocked", Some(format!("Blocked: {}", v.reason))),

@@ -75,7 +75,7 @@ impl PolicyQuery {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
         let (ws, _) = workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
-        let (p, is_default) = policy::check::workspace_policy(st, &ws.id).await.map_err(gql)?;
+        let (p, is_default) = policy::check::workspace_policy(&st.store, &ws.id).await.map_err(gql)?;
         Ok(view(ws.id, p, is_default))
     }
 
@@ -92,7 +92,7 @@ impl PolicyQuery {
         if command.len() > 64 * 1024 {
             return Err(gql(Error::BadRequest("a command line is at most 64 KiB".into())));
         }
-        let v = policy::check::compiled(st, &ws.id).await.map_err(gql)?.judge(command, None).await;
+        let v = policy::check::compiled(&st.store, &ws.id).await.map_err(gql)?.judge(command, None).await;
         Ok(CommandVerdictView { tier: v.tier.as_str().into(), firm: v.firm, rule: v.rule, reason: v.reason })
     }
 }
@@ -144,7 +144,7 @@ impl PolicyMutation {
                 ..AuditEvent::default()
             })
             .await;
-        let (p, is_default) = policy::check::workspace_policy(st, &ws.id).await.map_err(gql)?;
+        let (p, is_default) = policy::check::workspace_policy(&st.store, &ws.id).await.map_err(gql)?;
         Ok(view(ws.id, p, is_default))
     }
 }

@@ -327,7 +327,10 @@ impl TeamMutation {
     ) -> async_graphql::Result<InvitationCreated> {
         let u = user(ctx, Scope::Write)?;
         let role = Role::parse(&role).map_err(gql)?;
-        let (inv, link) = invitations::create(state(ctx), u, &team_id, role, expires_in_hours).await.map_err(gql)?;
+        let (inv, link) =
+            invitations::create(&state(ctx).store, &state(ctx).public_url, u, &team_id, role, expires_in_hours)
+                .await
+                .map_err(gql)?;
         audit(
             ctx,
             u,

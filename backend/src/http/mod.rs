@@ -2,6 +2,7 @@
 //! metrics, and request tracing that never records secrets.
 
 mod audit;
+mod invitations;
 pub mod origin;
 mod recordings;
 mod ui;
@@ -36,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::auth::router())
         .merge(audit::router())
         .merge(recordings::router())
-        .merge(crate::teams::invitations::router())
+        .merge(invitations::router())
         .merge(crate::agents::api::router())
         .merge(crate::mcp::router(&state))
         .merge(crate::graphql::router())

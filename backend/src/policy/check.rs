@@ -9,13 +9,12 @@ use std::sync::Arc;
 
 use super::{Compiled, Policy, Tier, Verdict};
 use crate::auth::AuthUser;
-use crate::db::AuditEvent;
+use crate::db::{AuditEvent, Store};
 use crate::error::Result;
-use crate::state::AppState;
 
 /// A workspace's policy, and whether it is the default (its admins set none).
-pub async fn workspace_policy(state: &AppState, workspace: &str) -> Result<(Policy, bool)> {
-    Ok(match state.store.command_policy(workspace).await? {
+pub async fn workspace_policy(store: &Store, workspace: &str) -> Result<(Policy, bool)> {
+    Ok(match store.command_policy(workspace).await? {
         Some(json) => match serde_json::from_str::<Policy>(&json) {
             Ok(p) => (p, false),
             Err(e) => {
@@ -29,8 +28,8 @@ pub async fn workspace_policy(state: &AppState, workspace: &str) -> Result<(Poli
 }
 
 /// The workspace's policy, compiled (an unreadable one asks about everything).
-pub async fn compiled(state: &AppState, workspace: &str) -> Result<Arc<Compiled>> {
-    let (policy, _) = workspace_policy(state, workspace).await?;
+pub async fn compiled(store: &Store, workspace: &str) -> Result<Arc<Compiled>> {
+    let (policy, _) = workspace_policy(store, workspace).await?;
     let asks = || Policy { rules: Vec::new(), otherwise: Tier::Ask };
     Ok(Arc::new(
         policy
@@ -96,8 +95,8 @@ pub struct Runner<'a> {
 
 /// Judges `command`, run in the folder `cwd` (the home folder when not given), by the
 /// workspace's policy, writes the decision to the audit log and returns it.
-pub async fn decide(state: &AppState, runner: &Runner<'_>, command: &str, cwd: Option<&str>) -> Result<Decision> {
-    let policy = compiled(state, runner.workspace).await?;
+pub async fn decide(store: &Store, runner: &Runner<'_>, command: &str, cwd: Option<&str>) -> Result<Decision> {
+    let policy = compiled(store, runner.workspace).await?;
     let verdict = policy.judge(command.to_owned(), cwd.map(str::to_owned)).await;
     let decision = decision(verdict, runner.runs_without_asking);
     let v = decision.verdict();
@@ -111,8 +110,7 @@ pub async fn decide(state: &AppState, runner: &Runner<'_>, command: &str, cwd: O
     if let Some(agent) = runner.agent {
         detail = format!("agent {agent}: {detail}");
     }
-    state
-        .store
+    store
         .audit(AuditEvent {
             actor: &runner.user.actor(),
             action: "policy.decision",
