@@ -1,14 +1,13 @@
 //! The signed-in person's own account: change the password (every other sign-in ends) and
 //! sign out on every device.
 
-use crate::icon::{Icon, Name};
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Session};
 use crate::prefs;
-use crate::route::{self, Route};
+use crate::route::Route;
 use crate::topbar::TopBar;
 
 /// The account page, in a chunk of its own (see `crate::lazy`).
@@ -65,14 +64,10 @@ pub fn AccountPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -
             }
         });
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
     let username = move || session.with(|s| s.as_ref().map(|s| s.user.username.clone()).unwrap_or_default());
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
+            <crate::topbar::BackLink route />
             <span class="crumb">"Account"</span>
         </TopBar>
         <main class="account">

@@ -2,14 +2,13 @@
 //! server, action and time; a badge that says whether the chain still holds (and where it
 //! broke); exports as JSON lines or CSV.
 
-use crate::icon::{Icon, Name};
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, AuditCheck, AuditEntry, AuditFilter, Session};
 use crate::prefs;
-use crate::route::{self, Route};
+use crate::route::Route;
 use crate::topbar::TopBar;
 
 /// A time for people, in UTC: `2026-11-22 06:40:12`.
@@ -100,10 +99,6 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             }
         });
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
     let badge = move || match check.get() {
         None => ("checking", "Checking the chain…".to_owned()),
         Some(c) if c.intact => ("intact", format!("Chain intact · {} events", c.events)),
@@ -114,7 +109,7 @@ pub fn AuditPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     };
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
+            <crate::topbar::BackLink route />
             <span class="crumb">"Audit log"</span>
         </TopBar>
         <main class="audit">

@@ -27,6 +27,7 @@ mod recordings;
 mod route;
 mod server_page;
 mod signin;
+mod tabs;
 mod teams;
 mod terminal;
 mod tokens_page;

@@ -12,7 +12,7 @@ use leptos::task::spawn_local;
 
 use crate::api::{self, Session};
 use crate::prefs;
-use crate::route::{self, Route};
+use crate::route::Route;
 use crate::terminal::{Callbacks, Xterm};
 use crate::topbar::TopBar;
 
@@ -188,16 +188,10 @@ pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>,
         }
         playing.update(|p| *p = !*p);
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
     view! {
         <div class="recording-page">
             <TopBar session look>
-                <a class="back" href="/" on:click=back aria-label="All servers">
-                    <Icon name=Name::Back />
-                </a>
+                <crate::topbar::BackLink route />
                 <span class="crumb">{move || title.get()}</span>
             </TopBar>
             <p class="error" role="alert" hidden=move || error.get().is_none()>

@@ -16,7 +16,7 @@ use crate::editor::{EditorTab, EditorTabButton};
 use crate::files;
 use crate::palette::{Command, Palette};
 use crate::prefs;
-use crate::route::{self, Route};
+use crate::route::Route;
 use crate::terminal::keys::{self, Mods, Slot};
 use crate::terminal::{self, Look, Page, Status, TermTab};
 use crate::topbar::TopBar;
@@ -498,17 +498,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let title = move || server.get().map(|s| s.name).unwrap_or_default();
     let online = move || server.get().is_some_and(|s| s.online);
     let link = conn.link();
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
-
     view! {
         <div class="server-page">
             <TopBar session look>
-                <a class="back" href="/" on:click=back aria-label="All servers">
-                    <Icon name=Name::Back />
-                </a>
+                <crate::topbar::BackLink route />
                 <span class=move || if online() { "dot online" } else { "dot" }></span>
                 <span class="server-name">{title}</span>
                 <span
@@ -761,20 +754,7 @@ fn TabButton(
             <span class="rec" title="This terminal is recorded" aria-hidden="true" hidden=move || !recorded.get()>
                 "●"
             </span>
-            // Out of the tab list's structure (Delete on the tab does the same by keyboard).
-            <button
-                class="close"
-                tabindex="-1"
-                aria-hidden="true"
-                title="Close terminal"
-                aria-label="Close terminal"
-                on:click=move |ev| {
-                    ev.stop_propagation();
-                    close_tab(key);
-                }
-            >
-                <Icon name=Name::Close />
-            </button>
+            <crate::tabs::CloseTab label="Close terminal" close=move || close_tab(key) />
         </div>
     }
 }

@@ -1,14 +1,13 @@
 //! Personal API tokens: make one (its secret is shown once, with a copy button), see each
 //! token's scopes, expiry and last use, and revoke it.
 
-use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, ApiToken, ApiTokenCreated, Session};
 use crate::prefs;
-use crate::route::{self, Route};
+use crate::route::Route;
 use crate::topbar::TopBar;
 
 const SCOPES: [(&str, &str); 4] = [
@@ -125,13 +124,9 @@ pub fn TokensPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
             spawn_local(async move { copied.set(crate::terminal::copy(&secret).await) });
         }
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
+            <crate::topbar::BackLink route />
             <span class="crumb">"API tokens"</span>
         </TopBar>
         <main class="tokens">

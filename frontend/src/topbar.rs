@@ -10,6 +10,20 @@ use crate::palette::{Command, Palette};
 use crate::prefs;
 use crate::terminal::Look;
 
+/// The top bar's way back to all servers.
+#[component]
+pub fn BackLink(route: RwSignal<crate::route::Route>) -> impl IntoView {
+    let back = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        crate::route::go(route, crate::route::Route::Dashboard);
+    };
+    view! {
+        <a class="back" href="/" on:click=back aria-label="All servers">
+            <Icon name=Name::Back />
+        </a>
+    }
+}
+
 #[component]
 pub fn TopBar(session: RwSignal<Option<Session>>, look: RwSignal<Look>, children: Children) -> impl IntoView {
     let sign_out = move || {

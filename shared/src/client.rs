@@ -13,9 +13,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bridge::{self, TermInfo};
+// The same messages on both links, one definition each (their `Request` impls, with the
+// `Done` answer, come from `bridge`).
+pub use crate::bridge::{ExecCancel, ExecExited, FsUnwatch, TermDetach, TermExited};
 use crate::envelope::{ErrorBody, Request, messages};
 use crate::telemetry::Sample;
-use crate::types::{Env, ExitStatus, ServerId, Signal, StreamId, TermId, TermSize};
+use crate::types::{Env, ServerId, Signal, StreamId, TermId, TermSize};
 
 /// A bridge request addressed to one server, relayed as-is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,11 +68,6 @@ pub struct StreamOpened {
     /// The terminal's session is being recorded (its workspace records terminals).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recorded: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermDetach {
-    pub stream: StreamId,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -127,16 +125,6 @@ pub struct WatchOpened {
     pub stream: StreamId,
     /// The folder watched, as an absolute path.
     pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FsUnwatch {
-    pub stream: StreamId,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecCancel {
-    pub stream: StreamId,
 }
 
 /// Follow the answer being written in one of the caller's conversations: each piece of text
@@ -235,14 +223,14 @@ messages! {
     pub enum ClientRequest {
         "term.open" => TermOpen(TermOpen) -> StreamOpened,
         "term.attach" => TermAttach(TermAttach) -> StreamOpened,
-        "term.detach" => TermDetach(TermDetach) -> bridge::Done,
+        "term.detach" => TermDetach(TermDetach),
         "term.resize" => TermResize(TermResize) -> bridge::Done,
         "term.signal" => TermSignal(TermSignal) -> bridge::Done,
         "term.close" => TermClose(TermClose) -> bridge::Done,
         "term.list" => TermList(OnServer<bridge::TermList>),
         "term.rename" => TermRename(OnServer<bridge::TermRename>),
         "exec.start" => ExecStart(ExecStart) -> ExecOpened,
-        "exec.cancel" => ExecCancel(ExecCancel) -> bridge::Done,
+        "exec.cancel" => ExecCancel(ExecCancel),
         "fs.list" => FsList(OnServer<bridge::FsList>),
         "fs.stat" => FsStat(OnServer<bridge::FsStat>),
         "fs.read" => FsRead(OnServer<bridge::FsRead>),
@@ -258,7 +246,7 @@ messages! {
         "fs.archive.read" => FsArchiveRead(OnServer<bridge::FsArchiveRead>),
         "fs.archive.close" => FsArchiveClose(OnServer<bridge::FsArchiveClose>),
         "fs.watch" => FsWatch(FsWatch) -> WatchOpened,
-        "fs.unwatch" => FsUnwatch(FsUnwatch) -> bridge::Done,
+        "fs.unwatch" => FsUnwatch(FsUnwatch),
         "fs.find" => FsFind(OnServer<bridge::FsFind>),
         "fs.search" => FsSearch(OnServer<bridge::FsSearch>),
         "git.status" => GitStatus(OnServer<bridge::GitStatus>),
@@ -272,24 +260,6 @@ messages! {
         "metrics.unwatch" => MetricsUnwatch(MetricsUnwatch) -> bridge::Done,
         "access.watch" => AccessWatch(AccessWatch) -> AccessWatching,
     }
-}
-
-/// The shell behind a stream exited; no more output will come.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermExited {
-    pub stream: StreamId,
-    pub term: TermId,
-    pub exit: ExitStatus,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExecExited {
-    pub stream: StreamId,
-    pub exit: ExitStatus,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub timed_out: bool,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub cancelled: bool,
 }
 
 /// The stream's server went offline; it resumes by itself if the same bridge returns.

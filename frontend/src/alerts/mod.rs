@@ -351,10 +351,6 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
             }
         });
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
     let workspaces = move || {
         team.with(|t| {
             t.as_ref()
@@ -376,7 +372,7 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
 
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers"><Icon name=Name::Back /></a>
+            <crate::topbar::BackLink route />
             <span class="crumb">"Alerts"</span>
         </TopBar>
         <main class="alerts-page">

@@ -4,7 +4,6 @@
 mod monaco;
 mod tab;
 
-use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::Div;
@@ -73,19 +72,7 @@ pub fn EditorTabButton(
             <span class="dirty-mark" aria-hidden="true" hidden=move || !dirty.get()>
                 "●"
             </span>
-            <button
-                class="close"
-                tabindex="-1"
-                aria-hidden="true"
-                title="Close file"
-                aria-label="Close file"
-                on:click=move |ev| {
-                    ev.stop_propagation();
-                    close_tab(key);
-                }
-            >
-                <Icon name=Name::Close />
-            </button>
+            <crate::tabs::CloseTab label="Close file" close=move || close_tab(key) />
         </div>
     }
 }

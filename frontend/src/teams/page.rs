@@ -1,7 +1,6 @@
 //! A team's page (`/teams/<id>`): its members and their roles, invitation links, and its
 //! workspaces. What a person may change follows their role; the backend checks it again.
 
-use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -144,11 +143,6 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
             }
         });
     };
-    let back = move |ev: leptos::ev::MouseEvent| {
-        ev.prevent_default();
-        route::go(route, Route::Dashboard);
-    };
-
     let member_row = move |m: Member| {
         let mine = my_role();
         let is_me = m.user_id == me();
@@ -290,9 +284,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
 
     view! {
         <TopBar session look>
-            <a class="back" href="/" on:click=back aria-label="All servers">
-                <Icon name=Name::Back />
-            </a>
+            <crate::topbar::BackLink route />
             <span class="crumb">{move || team.with(|t| t.as_ref().map(|t| t.name.clone()).unwrap_or_default())}</span>
         </TopBar>
         <main class="team-page">
