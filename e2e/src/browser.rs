@@ -230,7 +230,7 @@ pub async fn undrawn_icons(c: &Client) -> anyhow::Result<Vec<String>> {
                const missing = [...document.querySelectorAll('svg.icon')]
                  .filter(svg => svg.getClientRects().length > 0)
                  .filter(svg => { const u = svg.querySelector('use'); const b = u && u.getBBox(); return !b || b.width === 0; })
-                 .map(svg => `icon not drawn: ${svg.getAttribute('class')} in ${svg.parentElement.className}`);
+                 .map(svg => `icon not drawn: ${svg.getAttribute('class')} in ${svg.parentElement.getAttribute('class')}`);
                if (missing.length === 0 || Date.now() - started > 5000) done([...new Set(missing)]);
                else setTimeout(check, 100);
              };

@@ -9,11 +9,15 @@ import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
 import { WebLinksAddon } from "@xterm/addon-web-links";
 
-// Search is fetched when first wanted (the search bar opening), not with the page.
+// Search is fetched when first wanted (the search bar opening), not with the page; a failed
+// fetch is tried again next time.
 let searchModule;
-export function prepareSearch() {
-  searchModule ??= import("@xterm/addon-search");
+function loadSearch() {
+  searchModule ??= import("@xterm/addon-search").catch((e) => { searchModule = undefined; throw e; });
   return searchModule;
+}
+export function prepareSearch() {
+  loadSearch().catch(() => {});
 }
 
 const THEMES = {
@@ -172,7 +176,7 @@ export class PortaTerm {
   async search(query, backwards) {
     if (!query) return false;
     if (!this.searchAddon) {
-      const { SearchAddon } = await prepareSearch();
+      const { SearchAddon } = await loadSearch();
       if (!this.searchAddon) {
         this.searchAddon = new SearchAddon();
         this.term.loadAddon(this.searchAddon);

@@ -80,19 +80,29 @@ pub fn ws_origin() -> String {
     format!("{scheme}//{}", location.host().unwrap_or_default())
 }
 
-/// Scrolls the tab strip so that its active tab is in view (tabs added at the end, or a
-/// narrower window, can leave it outside the visible part of the strip).
-/// Calls `changed` whenever `el` changes size (its window, or a panel opening beside it);
-/// stops when the returned observer is disconnected.
-pub fn on_resize(el: &web_sys::Element, changed: impl Fn() + 'static) -> Option<web_sys::ResizeObserver> {
+/// Watches an element's size; dropping it stops the watch and frees the callback.
+pub struct SizeWatch {
+    observer: web_sys::ResizeObserver,
+    _callback: Closure<dyn Fn()>,
+}
+
+impl Drop for SizeWatch {
+    fn drop(&mut self) {
+        self.observer.disconnect();
+    }
+}
+
+/// Calls `changed` whenever `el` changes size (its window, or a panel opening beside it),
+/// until the returned watch is dropped.
+pub fn on_resize(el: &web_sys::Element, changed: impl Fn() + 'static) -> Option<SizeWatch> {
     let callback = Closure::<dyn Fn()>::new(changed);
     let observer = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
     observer.observe(el);
-    // The observer holds the only reference to the callback from here on.
-    callback.forget();
-    Some(observer)
+    Some(SizeWatch { observer, _callback: callback })
 }
 
+/// Scrolls the tab strip so that its active tab is in view (tabs added at the end, or a
+/// narrower window, can leave it outside the visible part of the strip).
 pub fn reveal_active_tab() {
     let Some(doc) = window().document() else { return };
     let Ok(Some(tab)) = doc.query_selector(".tabs .tab.active") else { return };

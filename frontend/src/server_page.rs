@@ -307,13 +307,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // Whatever narrows the strip (the window, a panel opening beside it), the active tab stays
     // in view.
     let strip = NodeRef::<leptos::html::Div>::new();
-    let observer = StoredValue::new_local(None::<web_sys::ResizeObserver>);
-    strip.on_load(move |el| observer.set_value(crate::browser::on_resize(&el, crate::browser::reveal_active_tab)));
-    on_cleanup(move || {
-        if let Some(o) = observer.try_get_value().flatten() {
-            o.disconnect();
-        }
-    });
+    let watch = StoredValue::new_local(None::<crate::browser::SizeWatch>);
+    strip.on_load(move |el| watch.set_value(crate::browser::on_resize(&el, crate::browser::reveal_active_tab)));
+    on_cleanup(move || drop(watch.try_update_value(Option::take)));
     Effect::new(move |_| {
         let l = look.get();
         prefs::save_look(l);
@@ -943,7 +939,7 @@ fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + '
     };
     Effect::new(move |_| {
         if page.search_open.get() {
-            let _ = crate::terminal::prepare_search();
+            crate::terminal::prepare_search();
             if let Some(el) = input.get() {
                 let _ = el.focus();
             }

@@ -123,12 +123,24 @@ fn imported_modules(text: &str) -> BTreeSet<String> {
     while let Some(at) = rest.find("crate::") {
         rest = &rest[at + "crate::".len()..];
         if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            // Only the first segment of each item in the group is a top-level module.
-            for item in group[..end].split(',') {
-                let name = ident(item.trim());
-                if !name.is_empty() {
-                    out.insert(name);
+            // Only the first segment of each item of the group (`a` of `a::{b, c}`) is a
+            // top-level module: the items are the text between commas outside inner braces.
+            let mut depth = 0;
+            let mut item_start = true;
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => item_start = true,
+                    c if item_start && !c.is_whitespace() => {
+                        item_start = false;
+                        let name = ident(&group[i..]);
+                        if !name.is_empty() {
+                            out.insert(name);
+                        }
+                    }
+                    _ => {}
                 }
             }
         } else {
@@ -327,7 +339,8 @@ mod tests {
 
     #[test]
     fn imports_are_read_from_paths_and_groups() {
-        let text = "use crate::db::Store;\nuse crate::{auth::Access, error::Error};\nfn f() { crate::relay::x(); }";
+        let text =
+            "use crate::db::Store;\nuse crate::{auth::{Access, x}, error::Error};\nfn f() { crate::relay::x(); }";
         let found: Vec<String> = imported_modules(text).into_iter().collect();
         assert_eq!(found, ["auth", "db", "error", "relay"]);
     }

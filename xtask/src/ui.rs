@@ -49,17 +49,17 @@ const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";
 pub fn build() -> anyhow::Result<PathBuf> {
     ensure_wasm_target()?;
     let node_modules = npm_ci()?;
-    run(
-        cargo()
-            .args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"])
-            // The relocations let wasm-split move code between modules; views with their types
-            // erased (Leptos' `erase_components`) make a tenth less code.
-            .env(
-                format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()),
-                "-Clink-args=--emit-relocs --cfg erase_components",
-            ),
-        "build the browser app (wasm)",
-    )?;
+    // The relocations let wasm-split move code between modules; views with their types erased
+    // (Leptos' `erase_components`) make a tenth less code.
+    const FLAGS: &str = "-Clink-args=--emit-relocs --cfg erase_components";
+    let mut build = cargo();
+    build.args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]);
+    // Cargo ignores a target's own flags when RUSTFLAGS is set: then ours join those.
+    match std::env::var("RUSTFLAGS") {
+        Ok(theirs) if !theirs.trim().is_empty() => build.env("RUSTFLAGS", format!("{theirs} {FLAGS}")),
+        _ => build.env(format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()), FLAGS),
+    };
+    run(&mut build, "build the browser app (wasm)")?;
     let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
 
     let staging = target_dir().join("ui-staging");

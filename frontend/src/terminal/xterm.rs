@@ -7,7 +7,7 @@ use wasm_bindgen::prelude::*;
 extern "C" {
     /// Starts fetching the search add-on (it is not part of the first visit).
     #[wasm_bindgen(js_name = prepareSearch)]
-    pub fn prepare_search() -> js_sys::Promise;
+    pub fn prepare_search();
     #[wasm_bindgen(js_name = PortaTerm)]
     type JsTerm;
 
