@@ -25,6 +25,12 @@ impl From<SplitLoaderError> for LoadFailed {
 /// What a split function gives: a view, once its chunk is here.
 pub type Loaded = Result<AnyView, LoadFailed>;
 
+/// True from the first time `wanted` is, for good: a part loaded when first asked for (inside
+/// a `Show`) then stays, with its state.
+pub fn once(wanted: impl Fn() -> bool + Send + Sync + 'static) -> Memo<bool> {
+    Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || wanted())
+}
+
 /// Shows the view `load` resolves to: "Loading…" while its code arrives (usually a few
 /// milliseconds; never on a second visit), or what went wrong and a way to try again.
 pub fn lazily(load: impl Future<Output = Loaded> + 'static) -> impl IntoView {

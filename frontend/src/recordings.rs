@@ -2,7 +2,6 @@
 //! seek bar and speed. The recording is asciicast v2: a JSON header line, then one
 //! `[seconds, "o", text]` line per piece of output.
 
-use crate::icon::{Icon, Name};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -11,6 +10,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Session};
+use crate::icon::{Icon, Name};
 use crate::prefs;
 use crate::route::Route;
 use crate::terminal::{Callbacks, Xterm};

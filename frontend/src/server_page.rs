@@ -1,7 +1,6 @@
 //! A server's page: its terminals as tabs (new, close, rename, reorder), the toolbar (search,
 //! font size, theme, copy, paste), the connection state, and the phone key row.
 
-use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::{Div, Input};
@@ -14,6 +13,7 @@ use crate::chat;
 use crate::conn::{Conn, Link};
 use crate::editor::{EditorTab, EditorTabButton};
 use crate::files;
+use crate::icon::{Icon, Name};
 use crate::palette::{Command, Palette};
 use crate::prefs;
 use crate::route::Route;
@@ -56,7 +56,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
     let finder = files::Finder::default();
-    let finder_used = Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || finder.open.get().is_some());
+    let finder_used = crate::lazy::once(move || finder.open.get().is_some());
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
     // its requests must not delay the terminal a person is waiting for. On a phone it starts
     // when first shown.
@@ -308,8 +308,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // in view.
     let strip = NodeRef::<leptos::html::Div>::new();
     let watch = StoredValue::new_local(None::<crate::browser::SizeWatch>);
+    // Dropped with the page, which stops the watch.
     strip.on_load(move |el| watch.set_value(crate::browser::on_resize(&el, crate::browser::reveal_active_tab)));
-    on_cleanup(move || drop(watch.try_update_value(Option::take)));
     Effect::new(move |_| {
         let l = look.get();
         prefs::save_look(l);

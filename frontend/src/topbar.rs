@@ -1,11 +1,11 @@
 //! The bar on top of every signed-in page: where you are, the theme switch, who you are,
 //! and signing out.
 
-use crate::icon::{Icon, Name};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
 use crate::api::{self, Session};
+use crate::icon::{Icon, Name};
 use crate::palette::{Command, Palette};
 use crate::prefs;
 use crate::terminal::Look;

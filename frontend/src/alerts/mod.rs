@@ -3,7 +3,6 @@
 
 mod api;
 
-use crate::icon::{Icon, Name};
 use leptos::html::{Input, Select};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -11,6 +10,7 @@ use porta_shared::telemetry::Metric;
 use serde_json::json;
 
 use crate::api::{Server, Session, servers};
+use crate::icon::{Icon, Name};
 use crate::prefs;
 use crate::route::{self, Route};
 use crate::teams::{self, TeamDetail, can};

@@ -10,7 +10,6 @@ pub mod api;
 pub mod markdown;
 mod message;
 
-use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::prelude::*;
@@ -20,6 +19,7 @@ use porta_shared::frame::FrameKind;
 
 use crate::api::{Server, Session};
 use crate::conn::{Conn, StreamSink};
+use crate::icon::{Icon, Name};
 use api::{AgentInfo, Attachment, ConversationInfo, Message, Place};
 
 /// Lines of a terminal's output attached.

@@ -12,7 +12,6 @@ pub mod transfer;
 mod tree;
 mod uploads;
 
-use crate::icon::{Icon, Name};
 use std::rc::Rc;
 
 use leptos::html::{Div, Input};
@@ -30,6 +29,7 @@ pub use tree::{is_within, parent as parent_of};
 
 use crate::browser;
 use crate::conn::Conn;
+use crate::icon::{Icon, Name};
 
 /// Opens a file (at a line, when given) in the editor, and hears of files moved or deleted
 /// from the tree (so their editor tabs follow); the page provides it.
@@ -230,10 +230,8 @@ pub fn FileTree(
     };
     provide_context(ctx);
     let uploads_list = ctx.uploads.with_value(|u| u.list);
-    let uploads_used =
-        Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || uploads_list.with(|l| !l.is_empty()));
-    let menu_used =
-        Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || ctx.menu.with(Option::is_some));
+    let uploads_used = crate::lazy::once(move || uploads_list.with(|l| !l.is_empty()));
+    let menu_used = crate::lazy::once(move || ctx.menu.with(Option::is_some));
     let first = crate::prefs::tree_folder(&server);
     let server = StoredValue::new(server);
     // Where the person goes is where the tree opens next time.

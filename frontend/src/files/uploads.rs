@@ -3,7 +3,6 @@
 //! bar and a way to stop it. A file that exists is replaced only when the person says so, and
 //! only if it has not changed since they were asked.
 
-use crate::icon::{Icon, Name};
 use std::cell::Cell;
 use std::rc::Rc;
 
@@ -18,6 +17,7 @@ use wasm_bindgen_futures::JsFuture;
 use super::transfer::{self, WriteRules};
 use super::tree::{Tree, join};
 use crate::editor::human_size;
+use crate::icon::{Icon, Name};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {

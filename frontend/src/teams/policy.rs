@@ -2,13 +2,13 @@
 //! without asking, what waits for a person, and what never runs — edited by the workspace's
 //! admins, read by everyone — and a field to try a command against them.
 
-use crate::icon::{Icon, Name};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::{Session, graphql};
+use crate::icon::{Icon, Name};
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 struct RuleData {
