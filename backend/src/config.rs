@@ -243,3 +243,56 @@ pub fn normalize_origin(url: &str) -> Option<String> {
     let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
     Some(format!("{scheme}://{authority}"))
 }
+
+/// The origins browsers may connect from.
+#[derive(Debug, Clone)]
+pub struct Origins(Vec<String>);
+
+impl Origins {
+    pub fn new(list: impl IntoIterator<Item = String>) -> Self {
+        Self(list.into_iter().filter_map(|o| normalize_origin(&o)).collect())
+    }
+
+    pub fn allows(&self, origin: &str) -> bool {
+        normalize_origin(origin).is_some_and(|o| self.0.contains(&o))
+    }
+
+    pub fn list(&self) -> &[String] {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalizes_origins() {
+        assert_eq!(normalize_origin("HTTP://Example.com:80/x").as_deref(), Some("http://example.com"));
+        assert_eq!(normalize_origin("https://a.b:443").as_deref(), Some("https://a.b"));
+        assert_eq!(normalize_origin("http://127.0.0.1:8111").as_deref(), Some("http://127.0.0.1:8111"));
+        assert_eq!(normalize_origin("null"), None);
+        assert_eq!(normalize_origin("example.com"), None);
+        assert_eq!(normalize_origin("ftp://example.com"), None);
+        assert_eq!(normalize_origin("http://user@evil.com"), None);
+    }
+
+    #[test]
+    fn only_exact_origins_pass() {
+        let o = Origins::new(["https://ide.example.com".to_string(), "http://127.0.0.1:8111".to_string()]);
+        assert!(o.allows("https://ide.example.com"));
+        assert!(o.allows("https://IDE.example.com:443"));
+        for evil in [
+            "https://ide.example.com.evil.com",
+            "https://evil.com",
+            "http://ide.example.com",
+            "https://ide.example.com:8443",
+            "http://127.0.0.1:8112",
+            "null",
+            "ide.example.com",
+            "",
+        ] {
+            assert!(!o.allows(evil), "{evil} must be refused");
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod ai;
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod egress;
@@ -110,10 +111,9 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         store,
         keys,
         tickets: Arc::default(),
-        bus: Arc::new(relay::bus::LocalBus::default()),
+        bus: Arc::new(bus::LocalBus::default()),
         metrics: Arc::default(),
-        origins: Arc::new(http::origin::Origins::new(origins)),
-        schema: graphql::schema(),
+        origins: Arc::new(config::Origins::new(origins)),
         public_url,
         sealer,
         ai: ai::openai::Client::new(egress.clone())?,

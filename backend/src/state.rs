@@ -5,12 +5,11 @@ use std::sync::Arc;
 use crate::auth::ratelimit::LoginLimiter;
 use crate::auth::tickets::Tickets;
 use crate::auth::tokens::Keys;
+use crate::bus::Bus;
 use crate::config::Config;
+use crate::config::Origins;
 use crate::db::Store;
-use crate::graphql::Schema;
-use crate::http::origin::Origins;
 use crate::metrics::Metrics;
-use crate::relay::bus::Bus;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,7 +21,6 @@ pub struct AppState {
     pub bus: Arc<dyn Bus>,
     pub metrics: Arc<Metrics>,
     pub origins: Arc<Origins>,
-    pub schema: Schema,
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
     /// Seals secrets kept in the database.

@@ -1,8 +1,9 @@
 //! `cargo xtask tidy`: the shape of the code, checked (`cargo xtask test` runs it first).
 //!
 //! - **Layers.** Each top-level module of `backend/src` belongs to a layer ([`LAYERS`]):
-//!   infrastructure, services, transports, and the composition root that wires them. A module
-//!   imports its own layer or lower ones, and modules of one layer form no cycle.
+//!   infrastructure, services, the state that wires services together for transports, and
+//!   transports (the crate root composes them). A module imports its own layer or lower ones,
+//!   and modules of one layer form no cycle.
 //! - **SQL lives in `backend/src/db`**, and sqlx's types stay there.
 //! - **`shared` is plain data**: nothing async, nothing HTTP, nothing of a database.
 //! - **Files stay readable**: none over [`LONG_FILE`] lines under a crate's `src/` unless
@@ -21,10 +22,11 @@ use crate::build::root;
 
 /// The backend's top-level modules by layer, lowest first.
 pub const LAYERS: &[(&str, &[&str])] = &[
-    ("infrastructure", &["error", "config", "db", "audit", "egress", "metrics", "secrets"]),
+    ("infrastructure", &["error", "config", "db", "bus", "audit", "egress", "metrics", "secrets"]),
     ("services", &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "ai", "agents"]),
+    // The services wired together: what transports are handed. Services never see it.
+    ("state", &["state"]),
     ("transports", &["http", "graphql", "mcp"]),
-    ("composition", &["state"]),
 ];
 
 /// Lines above which a file needs a reason in ARCHITECTURE.md.

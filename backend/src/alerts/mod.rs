@@ -15,9 +15,9 @@ use std::time::Duration;
 use porta_shared::telemetry::{Metric, Sample, format_value};
 use tokio::sync::{Notify, broadcast};
 
+use crate::bus::Presence;
 use crate::db::{AlertChannel, AlertRule};
 use crate::now_ms;
-use crate::relay::bus::Presence;
 use crate::state::AppState;
 use engine::{Comparison, Timing, Tracker, Transition};
 use notify::{ChannelConfig, Notice, Retry};

@@ -326,7 +326,7 @@ fn login_event<'a>(actor: &'a str, target: Option<&'a str>, ok: bool) -> AuditEv
 /// else has a copy) — unless it was spent within the reuse grace, which is how two tabs
 /// refreshing at the same moment look; they then get sibling tokens.
 async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    crate::http::origin::check_cookie_request(&state, &headers)?;
+    crate::http::origin::check(&state.origins, &headers)?;
     let unauthorized =
         |msg: &str| clear_cookie(&state, StatusCode::UNAUTHORIZED, Some(Error::Unauthorized(msg.into())));
     let Some(token) = cookie_value(&headers, REFRESH_COOKIE).filter(|t| !t.is_empty()) else {
@@ -364,7 +364,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
-    crate::http::origin::check_cookie_request(&state, &headers)?;
+    crate::http::origin::check(&state.origins, &headers)?;
     if let Some(token) = cookie_value(&headers, REFRESH_COOKIE) {
         if let Some(row) = state.store.refresh_by_hash(&tokens::hash_secret(token)).await? {
             state.store.revoke_family(&row.family_id).await?;

@@ -19,9 +19,9 @@ use porta_shared::{ErrorBody, ErrorCode};
 use crate::auth::scopes::{Scope, Scopes};
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::bus::Route;
 use crate::db::{AuditEvent, ServerAccess};
 use crate::error::Error;
-use crate::relay::bus::Route;
 use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
@@ -48,7 +48,13 @@ pub struct Mutation(
     policy::PolicyMutation,
 );
 
-pub fn schema() -> Schema {
+/// The schema, built once (it is plain data: every request shares it).
+pub fn schema() -> &'static Schema {
+    static SCHEMA: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(build_schema);
+    &SCHEMA
+}
+
+fn build_schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)
         .limit_depth(12)
         .limit_complexity(500)
@@ -143,7 +149,7 @@ async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, user: A
     let (mut sink, stream) = socket.split();
     let (tx, mut rx) = futures_channel::mpsc::channel::<Message>(16);
     let ended = {
-        let serve = GraphQLWebSocket::new_with_pair(tx, stream, state.schema.clone(), protocol).with_data(data).serve();
+        let serve = GraphQLWebSocket::new_with_pair(tx, stream, schema().clone(), protocol).with_data(data).serve();
         let forward = async {
             while let Some(m) = rx.next().await {
                 if sink.send(m).await.is_err() {
@@ -218,7 +224,7 @@ async fn graphql(
         // The schema is for people and programs who may use it.
         None => req = req.disable_introspection(),
     }
-    GraphQLResponse::from(state.schema.execute(req).await).into_response()
+    GraphQLResponse::from(schema().execute(req).await).into_response()
 }
 
 fn gql(e: Error) -> async_graphql::Error {

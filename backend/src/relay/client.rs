@@ -31,9 +31,9 @@ use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Reply};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 
-use super::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
 use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::auth::scopes::{Access, Scope};
+use crate::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
 use crate::db::{AuditEvent, User};
 use crate::error::{Error, Result};
 use crate::state::AppState;

@@ -11,7 +11,7 @@ use porta_shared::frame::{Frame, FrameKind};
 use porta_shared::types::{Env, ExitStatus};
 use porta_shared::{ErrorBody, ErrorCode};
 
-use super::bus::{Route, ToClient};
+use crate::bus::{Route, ToClient};
 use crate::state::AppState;
 
 /// How much of the interleaved output is kept (the end of it), for error messages.

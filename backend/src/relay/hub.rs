@@ -19,9 +19,9 @@ use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, Protoc
 use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::oneshot;
 
-use super::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient};
 use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::auth::tokens::{hash_secret, random_secret};
+use crate::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient};
 use crate::db::{AuditEvent, Server, ServerFacts};
 use crate::error::{Error, Result};
 use crate::state::AppState;

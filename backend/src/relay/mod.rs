@@ -1,7 +1,6 @@
 //! The relay: bridges dial in on `/bridge/ws`, browsers on `/api/ws`, and the [`bus`]
 //! carries requests, replies and stream frames between them.
 
-pub mod bus;
 pub mod client;
 pub mod command;
 pub mod hub;

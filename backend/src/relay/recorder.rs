@@ -21,7 +21,7 @@ use porta_shared::types::{StreamId, TermId};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::broadcast;
 
-use super::bus::{Presence, Route, ToClient};
+use crate::bus::{Presence, Route, ToClient};
 use crate::state::AppState;
 
 /// Acknowledge after this many bytes written (and whenever output pauses).
@@ -275,9 +275,9 @@ async fn attach(
     state: &AppState,
     spec: &Spec,
     stream: StreamId,
-    client: super::bus::ClientId,
+    client: crate::bus::ClientId,
     after: u64,
-) -> anyhow::Result<Option<(super::bus::ConnId, String)>> {
+) -> anyhow::Result<Option<(crate::bus::ConnId, String)>> {
     let Some(connected) = state.bus.connected(&spec.server) else { return Ok(None) };
     let req = bridge::TermAttach { term: spec.term, stream, after };
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
