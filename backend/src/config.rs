@@ -162,14 +162,6 @@ impl Config {
                 return Err("PORTA_JWT_SECRET must be at least 32 bytes long".into());
             }
         }
-        if let Some(p) = &self.admin_password {
-            if p.chars().count() < crate::auth::password::MIN_LEN {
-                return Err(format!(
-                    "PORTA_ADMIN_PASSWORD must be at least {} characters",
-                    crate::auth::password::MIN_LEN
-                ));
-            }
-        }
         if let Some(u) = &self.public_url {
             normalize_origin(u).ok_or_else(|| format!("PORTA_PUBLIC_URL {u:?} is not an http(s):// URL"))?;
         }

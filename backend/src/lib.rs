@@ -6,9 +6,9 @@
 //! the bus between them), [`agents`] (the agent registry, its tools and the Porta agent API
 //! `/api/v1`), [`db`] (all SQL), [`metrics`].
 
-pub mod agents;
-pub mod ai;
+pub mod agent_api;
 pub mod alerts;
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod bus;
@@ -25,6 +25,7 @@ pub mod projects;
 pub mod relay;
 pub mod secrets;
 pub mod state;
+pub mod streams;
 pub mod teams;
 pub mod telemetry;
 
@@ -80,6 +81,10 @@ fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
 /// Builds the state: opens the database, loads keys, wires the bus.
 pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<AppState> {
     config.validate().map_err(anyhow::Error::msg)?;
+    // The shortest password is the authentication's rule, not the configuration's.
+    if config.admin_password.as_ref().is_some_and(|p| p.chars().count() < auth::password::MIN_LEN) {
+        anyhow::bail!("PORTA_ADMIN_PASSWORD must be at least {} characters", auth::password::MIN_LEN);
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
     {
@@ -105,23 +110,52 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     egress.allow_url(&config.ai_base_url);
     let egress = Arc::new(egress);
     let deadline = std::time::Duration::from_secs(config.outbound_timeout_secs);
+    let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::default());
+    let relay =
+        relay::Relay { bus: bus.clone(), answer_within: std::time::Duration::from_millis(config.request_timeout_ms) };
+    let recorder = relay::recorder::Recorder {
+        store: store.clone(),
+        relay: relay.clone(),
+        folder: config.data_dir.join("recordings"),
+    };
+    let assistant = assistant::Assistant {
+        store: store.clone(),
+        relay: relay.clone(),
+        telemetry: telemetry.clone(),
+        sealer: sealer.clone(),
+        client: assistant::openai::Client::new(egress.clone())?,
+        egress: egress.clone(),
+        chats: Arc::default(),
+        default_base_url: config.ai_base_url.clone(),
+        default_model: config.ai_model.clone(),
+    };
+    let delivery = alerts::Delivery { retry: alerts::notify::Retry::default(), egress: egress.clone(), deadline };
+    let alerts = Arc::new(alerts::Alerts::new(
+        store.clone(),
+        bus.clone(),
+        telemetry.clone(),
+        sealer.clone(),
+        public_url.clone(),
+        delivery,
+    )?);
     Ok(AppState {
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
         config: Arc::new(config),
         store,
         keys,
         tickets: Arc::default(),
-        bus: Arc::new(bus::LocalBus::default()),
+        bus,
+        relay,
+        recorder,
         metrics: Arc::default(),
         origins: Arc::new(config::Origins::new(origins)),
         public_url,
         sealer,
-        ai: ai::openai::Client::new(egress.clone())?,
-        chats: Arc::default(),
+        assistant,
         started: std::time::Instant::now(),
         port: bound.port(),
         telemetry,
-        alerts: Arc::new(alerts::Alerts::new(alerts::notify::Retry::default(), egress.clone(), deadline)?),
+        alerts,
         egress,
     })
 }
@@ -151,8 +185,13 @@ pub async fn serve(
         }
     });
     let maintenance = tokio::spawn(state.telemetry.clone().run_maintenance());
-    let alerting = tokio::spawn(alerts::run(state.clone()));
-    let app = http::router(state);
+    let alerting = tokio::spawn(alerts::run(state.alerts.clone()));
+    let transports = axum::Router::new()
+        .merge(agent_api::router())
+        .merge(mcp::router(&state))
+        .merge(graphql::router())
+        .merge(streams::router());
+    let app = http::router(state, transports);
     // Keystrokes and echoes are tiny writes: Nagle's algorithm would hold them back.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
         if let Err(e) = tcp.set_nodelay(true) {

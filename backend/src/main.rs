@@ -40,7 +40,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             let bound = listener.local_addr()?;
             let state = porta_backend::build_state(config, bound).await?;
-            if let Some(password) = porta_backend::auth::bootstrap_admin(&state).await? {
+            if let Some(password) = porta_backend::auth::bootstrap_admin(&state.store, &state.config).await? {
                 println!("Created the first admin. Sign in as: admin / {password}");
                 println!("(This password is shown only once.)");
             }

@@ -10,7 +10,7 @@
 //! that tool without asking. Every call is in the agent's history and the audit log.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::Request;
@@ -26,9 +26,9 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
-use crate::agents::{self, tools};
-use crate::ai::chat;
-use crate::ai::openai::{FunctionCall, ToolCall};
+use crate::assistant::chat::APPROVAL_WAIT;
+use crate::assistant::openai::{FunctionCall, ToolCall};
+use crate::assistant::{agents, chat, tools};
 use crate::auth::scopes::{Access, Scope};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::Error;
@@ -37,8 +37,6 @@ use crate::policy::check::{Decision, Runner};
 use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
-/// How long a change waits for the person's decision.
-pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
 /// The header naming the calling agent.
 pub const AGENT_HEADER: &str = "x-porta-agent";
 
@@ -242,7 +240,8 @@ impl Mcp {
             None => None,
         }
         .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
-        let agent = agents::api_agent(state, user, None, &workspace, agent_name, grant.role >= Role::Developer).await?;
+        let agent =
+            agents::api_agent(&state.store, user, None, &workspace, agent_name, grant.role >= Role::Developer).await?;
         let started = Instant::now();
         let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
         let auto_approved = auto.iter().any(|t| t == spec.name);
@@ -272,7 +271,7 @@ impl Mcp {
                         took: started.elapsed(),
                         result: Err("blocked".into()),
                     };
-                    agents::record(state, user, done).await;
+                    agents::record(&state.store, user, done).await;
                     return Ok(failure(format!("the workspace's command policy blocks this command: {}", v.reason)));
                 }
                 Decision::Run(_) => ask = false,
@@ -292,7 +291,7 @@ impl Mcp {
                 kind: "function".into(),
                 function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
             };
-            match chat::ask_approval(state, user, &agent, server, call, note, APPROVAL_WAIT).await? {
+            match chat::ask_approval(&state.assistant, user, &agent, server, call, note, APPROVAL_WAIT).await? {
                 // Held to the file as the person saw it.
                 Some(seen) => {
                     tools::Over::from_args(&seen).into_args(&mut args);
@@ -304,7 +303,7 @@ impl Mcp {
         let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
         let result = match decision {
             "declined" => None,
-            _ => Some(tools::call(state, server, spec.name, &args).await),
+            _ => Some(tools::call(&state.assistant, server, spec.name, &args).await),
         };
         let outcome = match &result {
             None => Err("declined".to_owned()),
@@ -321,7 +320,7 @@ impl Mcp {
             took: started.elapsed(),
             result: outcome,
         };
-        agents::record(state, user, done).await;
+        agents::record(&state.store, user, done).await;
         let Some(result) = result else {
             return Ok(failure("the person declined this change in Porta; nothing was done"));
         };

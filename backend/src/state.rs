@@ -19,18 +19,20 @@ pub struct AppState {
     pub limiter: Arc<LoginLimiter>,
     pub tickets: Arc<Tickets>,
     pub bus: Arc<dyn Bus>,
+    /// The bus, for services that ask bridges.
+    pub relay: crate::relay::Relay,
+    /// Records terminals.
+    pub recorder: crate::relay::recorder::Recorder,
     pub metrics: Arc<Metrics>,
     pub origins: Arc<Origins>,
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
     /// Seals secrets kept in the database.
     pub sealer: crate::secrets::Sealer,
-    /// Talks to model providers.
-    pub ai: crate::ai::openai::Client,
     /// What outbound requests may reach.
     pub egress: Arc<crate::egress::Egress>,
-    /// Answers being written.
-    pub chats: Arc<crate::ai::chat::Chats>,
+    /// The assistant and its agents.
+    pub assistant: crate::assistant::Assistant,
     /// When this process started serving.
     pub started: std::time::Instant,
     /// The port it listens on.

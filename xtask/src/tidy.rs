@@ -23,10 +23,10 @@ use crate::build::root;
 /// The backend's top-level modules by layer, lowest first.
 pub const LAYERS: &[(&str, &[&str])] = &[
     ("infrastructure", &["error", "config", "db", "bus", "audit", "egress", "metrics", "secrets"]),
-    ("services", &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "ai", "agents"]),
+    ("services", &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "assistant"]),
     // The services wired together: what transports are handed. Services never see it.
     ("state", &["state"]),
-    ("transports", &["http", "graphql", "mcp"]),
+    ("transports", &["http", "graphql", "mcp", "agent_api", "streams"]),
 ];
 
 /// Lines above which a file needs a reason in ARCHITECTURE.md.

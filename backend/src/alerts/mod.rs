@@ -10,40 +10,64 @@ pub mod engine;
 pub mod notify;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use porta_shared::telemetry::{Metric, Sample, format_value};
 use tokio::sync::{Notify, broadcast};
 
-use crate::bus::Presence;
-use crate::db::{AlertChannel, AlertRule};
+use crate::bus::{Bus, Presence};
+use crate::db::{AlertChannel, AlertRule, Store};
 use crate::now_ms;
-use crate::state::AppState;
+use crate::secrets::Sealer;
+use crate::telemetry::Telemetry;
 use engine::{Comparison, Timing, Tracker, Transition};
 use notify::{ChannelConfig, Notice, Retry};
 
 /// The severities a rule may have.
 pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
 
+/// How notifications are delivered.
+pub struct Delivery {
+    pub retry: Retry,
+    /// What deliveries may reach.
+    pub egress: Arc<crate::egress::Egress>,
+    /// The most one delivery attempt may take.
+    pub deadline: Duration,
+}
+
 /// Shared with the API: how to reach the engine and the channels.
 pub struct Alerts {
     reload: Notify,
+    pub store: Store,
+    /// Which servers are connected, and when they come and go.
+    pub bus: Arc<dyn Bus>,
+    /// Samples as they arrive.
+    pub telemetry: Arc<Telemetry>,
+    /// Opens channels' settings.
+    pub sealer: Sealer,
+    /// Where notices link to.
+    pub public_url: String,
     pub http: reqwest::Client,
     pub retry: Retry,
     /// What deliveries may reach.
-    pub egress: std::sync::Arc<crate::egress::Egress>,
+    pub egress: Arc<crate::egress::Egress>,
     /// The most one delivery attempt may take.
     pub deadline: Duration,
 }
 
 impl Alerts {
     pub fn new(
-        retry: Retry,
-        egress: std::sync::Arc<crate::egress::Egress>,
-        deadline: Duration,
+        store: Store,
+        bus: Arc<dyn Bus>,
+        telemetry: Arc<Telemetry>,
+        sealer: Sealer,
+        public_url: String,
+        delivery: Delivery,
     ) -> anyhow::Result<Self> {
+        let Delivery { retry, egress, deadline } = delivery;
         let http = egress.http_client(Duration::from_secs(10).min(deadline))?;
-        Ok(Self { reload: Notify::new(), http, retry, egress, deadline })
+        Ok(Self { reload: Notify::new(), store, bus, telemetry, sealer, public_url, http, retry, egress, deadline })
     }
 
     /// Rules or servers changed: the engine reads them again.
@@ -119,7 +143,7 @@ struct Engine {
 }
 
 impl Engine {
-    async fn load(state: &AppState) -> sqlx::Result<Self> {
+    async fn load(alerts: &Arc<Alerts>) -> sqlx::Result<Self> {
         let mut e = Engine {
             rules: Vec::new(),
             servers: HashMap::new(),
@@ -127,24 +151,24 @@ impl Engine {
             tracker: Tracker::default(),
             events: HashMap::new(),
         };
-        for ev in state.store.firing_alert_events().await? {
+        for ev in alerts.store.firing_alert_events().await? {
             e.tracker.restore_firing(&ev.rule_id, &ev.server_id, ev.fired_ms);
             e.events.insert((ev.rule_id, ev.server_id), ev.id);
         }
-        e.reload(state).await?;
+        e.reload(alerts).await?;
         // Offline time counts from this process's start at the earliest: bridges reconnect
         // to a restarted backend within seconds.
         let now = now_ms();
         for s in e.servers.keys() {
-            if state.bus.connected(s).is_none() {
+            if alerts.bus.connected(s).is_none() {
                 e.offline_since.insert(s.clone(), now);
             }
         }
         Ok(e)
     }
 
-    async fn reload(&mut self, state: &AppState) -> sqlx::Result<()> {
-        self.rules = state
+    async fn reload(&mut self, alerts: &Arc<Alerts>) -> sqlx::Result<()> {
+        self.rules = alerts
             .store
             .enabled_alert_rules()
             .await?
@@ -162,23 +186,23 @@ impl Engine {
                 }
             })
             .collect();
-        self.servers = state.store.server_workspaces().await?.into_iter().map(|(id, ws, _)| (id, ws)).collect();
+        self.servers = alerts.store.server_workspaces().await?.into_iter().map(|(id, ws, _)| (id, ws)).collect();
         // Alerts of rules that were deleted or disabled, and of servers that were removed, end
         // now (they could never resolve otherwise, and would keep the badge red).
         let live: std::collections::HashSet<String> = self.rules.iter().map(|c| c.rule.id.clone()).collect();
         let servers = &self.servers;
         for key in self.tracker.retain(&|r, s| live.contains(r) && servers.contains_key(s)) {
             if let Some(id) = self.events.remove(&key) {
-                state.store.resolve_alert_event(id, now_ms()).await?;
+                alerts.store.resolve_alert_event(id, now_ms()).await?;
             }
         }
         Ok(())
     }
 
-    async fn on_sample(&mut self, state: &AppState, server: &str, sample: &Sample) {
+    async fn on_sample(&mut self, alerts: &Arc<Alerts>, server: &str, sample: &Sample) {
         if !self.servers.contains_key(server) {
             // Enrolled since the last look.
-            match state.store.server_workspaces().await {
+            match alerts.store.server_workspaces().await {
                 Ok(list) => self.servers = list.into_iter().map(|(id, ws, _)| (id, ws)).collect(),
                 Err(e) => tracing::warn!(error = %e, "cannot read the servers' workspaces"),
             }
@@ -198,7 +222,7 @@ impl Engine {
             }
         }
         for (i, t, value) in due {
-            self.transition(state, i, server, t, value).await;
+            self.transition(alerts, i, server, t, value).await;
         }
     }
 
@@ -213,7 +237,7 @@ impl Engine {
         }
     }
 
-    async fn check_offline(&mut self, state: &AppState) {
+    async fn check_offline(&mut self, alerts: &Arc<Alerts>) {
         let now = now_ms();
         let mut due = Vec::new();
         for (i, c) in self.rules.iter().enumerate() {
@@ -224,7 +248,7 @@ impl Engine {
                 if !c.applies(server, workspace.as_deref()) {
                     continue;
                 }
-                let away = self.offline_since.get(server).filter(|_| state.bus.connected(server).is_none());
+                let away = self.offline_since.get(server).filter(|_| alerts.bus.connected(server).is_none());
                 let holds = away.is_some_and(|since| now - since >= c.rule.for_secs * 1000);
                 if let Some(t) = self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
                     due.push((i, server.clone(), t));
@@ -232,11 +256,11 @@ impl Engine {
             }
         }
         for (i, server, t) in due {
-            self.transition(state, i, &server, t, None).await;
+            self.transition(alerts, i, &server, t, None).await;
         }
     }
 
-    async fn transition(&mut self, state: &AppState, i: usize, server: &str, t: Transition, value: Option<f64>) {
+    async fn transition(&mut self, alerts: &Arc<Alerts>, i: usize, server: &str, t: Transition, value: Option<f64>) {
         let c = &self.rules[i];
         let key = (c.rule.id.clone(), server.to_owned());
         let now = now_ms();
@@ -253,7 +277,7 @@ impl Engine {
                     ),
                     Condition::Offline => format!("offline{}", for_text(c.rule.for_secs)),
                 };
-                match state.store.insert_alert_event(&c.rule, server, value, &message, now).await {
+                match alerts.store.insert_alert_event(&c.rule, server, value, &message, now).await {
                     Ok(id) => {
                         tracing::info!(rule = %c.rule.name, server, %message, "alert firing");
                         self.events.insert(key, id);
@@ -264,7 +288,7 @@ impl Engine {
             }
             Transition::Resolve => {
                 let Some(id) = self.events.remove(&key) else { return };
-                if let Err(e) = state.store.resolve_alert_event(id, now).await {
+                if let Err(e) = alerts.store.resolve_alert_event(id, now).await {
                     return tracing::warn!(error = %e, "cannot record an alert's end");
                 }
                 tracing::info!(rule = %c.rule.name, server, "alert resolved");
@@ -275,8 +299,9 @@ impl Engine {
         if channels.is_empty() {
             return;
         }
-        let Ok(Some(ev)) = state.store.alert_event(event).await else { return };
-        let server_name = state.store.server(server).await.ok().flatten().map_or_else(|| server.to_owned(), |s| s.name);
+        let Ok(Some(ev)) = alerts.store.alert_event(event).await else { return };
+        let server_name =
+            alerts.store.server(server).await.ok().flatten().map_or_else(|| server.to_owned(), |s| s.name);
         let (metric, threshold) = match c.condition {
             Condition::Threshold { metric, threshold, .. } => (Some(metric.name().to_owned()), Some(threshold)),
             Condition::Offline => (None, None),
@@ -296,15 +321,15 @@ impl Engine {
             message: ev.message,
             fired_ms: ev.fired_ms,
             resolved_ms: ev.resolved_ms,
-            url: format!("{}/servers/{server}", state.public_url),
+            url: format!("{}/servers/{server}", alerts.public_url),
         };
         for channel in channels {
-            let (state, notice) = (state.clone(), notice.clone());
+            let (alerts, notice) = (alerts.clone(), notice.clone());
             let workspace = c.rule.workspace_id.clone();
             tokio::spawn(async move {
-                match state.store.alert_channel(&channel).await {
+                match alerts.store.alert_channel(&channel).await {
                     Ok(Some(ch)) if ch.workspace_id == workspace => {
-                        let _ = send(&state, &ch, &notice).await;
+                        let _ = send(&alerts, &ch, &notice).await;
                     }
                     _ => tracing::warn!(channel, "an alert rule names a channel that is gone"),
                 }
@@ -314,9 +339,9 @@ impl Engine {
 }
 
 /// Sends `notice` to `channel` with retries and logs the delivery; what came of it.
-pub async fn send(state: &AppState, channel: &AlertChannel, notice: &Notice) -> (u32, Result<String, String>) {
-    let outcome = match open_config(state, channel) {
-        Ok(config) => notify::deliver(&state.alerts, &channel.kind, &config, notice).await,
+pub async fn send(alerts: &Arc<Alerts>, channel: &AlertChannel, notice: &Notice) -> (u32, Result<String, String>) {
+    let outcome = match open_config(alerts, channel) {
+        Ok(config) => notify::deliver(alerts, &channel.kind, &config, notice).await,
         Err(e) => (0, Err(e)),
     };
     let (attempts, result) = &outcome;
@@ -328,7 +353,7 @@ pub async fn send(state: &AppState, channel: &AlertChannel, notice: &Notice) -> 
     if !ok {
         tracing::warn!(channel = %channel.name, attempts, detail, "an alert notification failed");
     }
-    let logged = state
+    let logged = alerts
         .store
         .insert_alert_delivery(&channel.id, notice.alert_id, transition, ok, i64::from(*attempts), detail)
         .await;
@@ -339,8 +364,8 @@ pub async fn send(state: &AppState, channel: &AlertChannel, notice: &Notice) -> 
 }
 
 /// A channel's settings, unsealed.
-pub fn open_config(state: &AppState, channel: &AlertChannel) -> Result<ChannelConfig, String> {
-    let plain = state
+pub fn open_config(alerts: &Arc<Alerts>, channel: &AlertChannel) -> Result<ChannelConfig, String> {
+    let plain = alerts
         .sealer
         .open(&channel.config_sealed, &channel.workspace_id)
         .map_err(|_| "the channel's settings cannot be opened (was the secrets key changed?)".to_owned())?;
@@ -349,9 +374,9 @@ pub fn open_config(state: &AppState, channel: &AlertChannel) -> Result<ChannelCo
 
 /// Evaluates the rules for ever: on each sample, each server coming and going, every second
 /// for heartbeats, and whenever rules change.
-pub async fn run(state: AppState) {
+pub async fn run(alerts: Arc<Alerts>) {
     let mut engine = loop {
-        match Engine::load(&state).await {
+        match Engine::load(&alerts).await {
             Ok(e) => break e,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load alert rules; trying again in 10 s");
@@ -359,8 +384,8 @@ pub async fn run(state: AppState) {
             }
         }
     };
-    let mut samples = state.telemetry.subscribe();
-    let mut presence = state.bus.presence();
+    let mut samples = alerts.telemetry.subscribe();
+    let mut presence = alerts.bus.presence();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut refresh = tokio::time::interval(Duration::from_secs(30));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -368,7 +393,7 @@ pub async fn run(state: AppState) {
     loop {
         tokio::select! {
             s = samples.recv() => match s {
-                Ok(live) => engine.on_sample(&state, &live.server, &live.sample).await,
+                Ok(live) => engine.on_sample(&alerts, &live.server, &live.sample).await,
                 // Fell behind: the next samples carry on.
                 Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(skipped = n, "alert rules skipped samples"),
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -378,7 +403,7 @@ pub async fn run(state: AppState) {
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     let now = now_ms();
                     for s in engine.servers.keys() {
-                        match state.bus.connected(s) {
+                        match alerts.bus.connected(s) {
                             Some(_) => { engine.offline_since.remove(s); }
                             None => { engine.offline_since.entry(s.clone()).or_insert(now); }
                         }
@@ -386,14 +411,14 @@ pub async fn run(state: AppState) {
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            _ = tick.tick() => engine.check_offline(&state).await,
-            () = state.alerts.reload.notified() => {
-                if let Err(e) = engine.reload(&state).await {
+            _ = tick.tick() => engine.check_offline(&alerts).await,
+            () = alerts.reload.notified() => {
+                if let Err(e) = engine.reload(&alerts).await {
                     tracing::warn!(error = %e, "cannot reload alert rules");
                 }
             }
             _ = refresh.tick() => {
-                if let Err(e) = engine.reload(&state).await {
+                if let Err(e) = engine.reload(&alerts).await {
                     tracing::warn!(error = %e, "cannot reload alert rules");
                 }
             }

@@ -67,7 +67,7 @@ impl ChannelConfig {
     pub fn validate(&self, kind: &str) -> Result<String, String> {
         let url = |u: &Option<String>, what: &str| {
             let u = u.as_deref().map(str::trim).filter(|u| !u.is_empty()).ok_or(format!("{what} needs a url"))?;
-            crate::ai::provider::valid_base_url(u)
+            crate::egress::valid_base_url(u)
         };
         match kind {
             "webhook" | "slack" | "discord" => {

@@ -6,10 +6,9 @@
 use super::AuthUser;
 use super::scopes::{Access, Scopes};
 use super::tokens::{hash_secret, random_secret};
-use crate::db::ApiToken;
+use crate::db::{ApiToken, Store};
 use crate::error::{Error, Result};
 use crate::now_ms;
-use crate::state::AppState;
 
 /// The header scripts send their token in.
 pub const HEADER: &str = "x-porta-token";
@@ -62,13 +61,13 @@ pub fn expires_ms(access: &Access) -> Option<i64> {
 }
 
 /// The user and scopes behind a token; an unknown, revoked or expired token is refused.
-pub async fn authenticate(state: &AppState, secret: &str) -> Result<AuthUser> {
+pub async fn authenticate(store: &Store, secret: &str) -> Result<AuthUser> {
     let refused = || Error::Unauthorized("the API token is unknown, revoked or expired".into());
     if !is_api_token(secret) {
         return Err(refused());
     }
-    let token = state.store.use_api_token(&hash_secret(secret)).await?.ok_or_else(refused)?;
-    let user = state.store.user_by_id(&token.user_id).await?.ok_or_else(refused)?;
+    let token = store.use_api_token(&hash_secret(secret)).await?.ok_or_else(refused)?;
+    let user = store.user_by_id(&token.user_id).await?.ok_or_else(refused)?;
     let scopes = Scopes::parse(token.scopes.split(',')).map_err(|e| Error::Other(anyhow::anyhow!(e)))?;
     Ok(AuthUser(user, Access::Token { id: token.id, scopes, workspace: token.workspace_id }))
 }
@@ -83,7 +82,7 @@ pub struct Spec<'a> {
 }
 
 /// Makes a token for `user`; returns it with its secret (the only time the secret exists).
-pub async fn create(state: &AppState, user: &AuthUser, spec: Spec<'_>) -> Result<(ApiToken, String)> {
+pub async fn create(store: &Store, user: &AuthUser, spec: Spec<'_>) -> Result<(ApiToken, String)> {
     let Spec { name, scopes, expires_in_days, workspace_id } = spec;
     // A token cannot mint tokens: that would outlive its own revocation.
     if !user.1.is_person() {
@@ -118,6 +117,6 @@ pub async fn create(state: &AppState, user: &AuthUser, spec: Spec<'_>) -> Result
         revoked_ms: None,
         workspace_id,
     };
-    state.store.create_api_token(&token, &hash_secret(&secret)).await?;
+    store.create_api_token(&token, &hash_secret(&secret)).await?;
     Ok((token, secret))
 }

@@ -6,8 +6,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::AuthUser;
 use super::scopes::Access;
 use super::tokens::{hash_secret, random_secret};
+use crate::db::Store;
+use crate::error::{Error, Result};
 
 pub const TICKET_TTL: Duration = Duration::from_secs(30);
 
@@ -33,6 +36,20 @@ impl Tickets {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         let (user, access, at) = map.remove(&hash_secret(ticket))?;
         (at.elapsed() < TICKET_TTL).then_some((user, access))
+    }
+
+    /// The caller a ticket (from `/api/ws/ticket`) was issued to, still signed in; the ticket
+    /// is spent.
+    pub async fn caller(&self, store: &Store, ticket: &str) -> Result<AuthUser> {
+        let (user_id, access) = self
+            .redeem(ticket)
+            .ok_or_else(|| Error::Unauthorized("the WebSocket ticket is invalid, used or expired".into()))?;
+        let user =
+            store.user_by_id(&user_id).await?.ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
+        if !super::api_tokens::still_valid(store, &user.id, &access).await {
+            return Err(Error::Unauthorized("the credential that asked for this ticket has ended".into()));
+        }
+        Ok(AuthUser(user, access))
     }
 }
 

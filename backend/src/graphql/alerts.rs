@@ -370,7 +370,7 @@ impl AlertMutation {
             resolved_ms: None,
             url: st.public_url.clone(),
         };
-        let (attempts, result) = crate::alerts::send(st, &c, &notice).await;
+        let (attempts, result) = crate::alerts::send(&st.alerts, &c, &notice).await;
         let (ok, detail) = match result {
             Ok(d) => (true, d),
             Err(d) => (false, d),

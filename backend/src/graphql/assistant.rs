@@ -5,9 +5,9 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
-use crate::agents::{self, templates, tools};
-use crate::ai::chat::{self, Ask, Attachment};
-use crate::ai::provider::{self, KeyChange, ProviderView};
+use crate::assistant::chat::{self, Ask, Attachment};
+use crate::assistant::provider::{self, KeyChange, ProviderView};
+use crate::assistant::{agents, templates, tools};
 use crate::auth::scopes::Scope;
 use crate::db::{Agent, ChatMessage, Conversation, OperationQuery};
 use crate::error::Error;
@@ -54,7 +54,7 @@ pub struct ConversationView {
 
 fn conversation_view(ctx: &Context<'_>, c: Conversation) -> ConversationView {
     ConversationView {
-        running: state(ctx).chats.is_running(&c.id),
+        running: state(ctx).assistant.chats.is_running(&c.id),
         id: c.id,
         workspace_id: c.workspace_id,
         server_id: c.server_id,
@@ -290,7 +290,7 @@ impl AssistantQuery {
     /// The model a workspace's assistant uses.
     async fn ai_provider(&self, ctx: &Context<'_>, workspace_id: String) -> async_graphql::Result<AiProviderView> {
         let u = user(ctx, Scope::Read)?;
-        Ok(provider::view(state(ctx), u, &workspace_id).await.map_err(gql)?.into())
+        Ok(provider::view(&state(ctx).assistant, u, &workspace_id).await.map_err(gql)?.into())
     }
 
     /// Whether the workspace's model answers now (its list of models, with the stored key;
@@ -299,8 +299,8 @@ impl AssistantQuery {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
         let (_, role) = workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
-        let p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
-        Ok(match st.ai.models(&p).await {
+        let p = provider::for_workspace(&st.assistant, &workspace_id).await.map_err(gql)?;
+        Ok(match st.assistant.client.models(&p).await {
             Ok(_) => AiReachability { ok: true, detail: None },
             // The provider's own words can quote the key's ends: only for admins, who set it.
             Err(e) if role >= Role::Admin => AiReachability { ok: false, detail: Some(e.to_string()) },
@@ -337,7 +337,7 @@ impl AssistantQuery {
     async fn conversation(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<ConversationDetail> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
         let messages = st.store.messages(&c.id).await.map_err(|e| gql(e.into()))?;
         Ok(ConversationDetail {
             conversation: conversation_view(ctx, c),
@@ -354,7 +354,7 @@ impl AssistantQuery {
     ) -> async_graphql::Result<String> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
         let messages = st.store.messages(&c.id).await.map_err(|e| gql(e.into()))?;
         match format.as_str() {
             "markdown" => Ok(chat::to_markdown(&c, &messages)),
@@ -406,7 +406,7 @@ impl AssistantQuery {
     ) -> async_graphql::Result<OperationPage> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        let (agent, _) = agents::find(st, u, &agent_id).await.map_err(gql)?;
+        let (agent, _) = agents::find(&st.store, u, &agent_id).await.map_err(gql)?;
         let q = OperationQuery {
             agents: vec![agent.id],
             kind,
@@ -480,7 +480,7 @@ impl AssistantMutation {
             (None, true) => KeyChange::Remove,
             (None, false) => KeyChange::Keep,
         };
-        let view = provider::set(state(ctx), u, &workspace_id, &base_url, &model, key).await.map_err(gql)?;
+        let view = provider::set(&state(ctx).assistant, u, &workspace_id, &base_url, &model, key).await.map_err(gql)?;
         Ok(view.into())
     }
 
@@ -497,9 +497,9 @@ impl AssistantMutation {
         let st = state(ctx);
         let (_, role) = workspace_role(&st.store, u, &workspace_id).await.map_err(gql)?;
         require_role(role, Role::Admin, "testing the assistant's model").map_err(gql)?;
-        let mut p = provider::for_workspace(st, &workspace_id).await.map_err(gql)?;
+        let mut p = provider::for_workspace(&st.assistant, &workspace_id).await.map_err(gql)?;
         if let Some(url) = base_url {
-            let url = provider::valid_base_url(&url).map_err(|e| gql(Error::BadRequest(e)))?;
+            let url = crate::egress::valid_base_url(&url).map_err(|e| gql(Error::BadRequest(e)))?;
             if url != p.base_url {
                 // The stored key belongs to the stored address: it is never sent elsewhere.
                 p.api_key = None;
@@ -509,9 +509,9 @@ impl AssistantMutation {
         if let Some(k) = api_key.filter(|k| !k.trim().is_empty()) {
             p.api_key = Some(k.trim().to_owned());
         }
-        st.ai.models(&p).await.map_err(|e| {
+        st.assistant.client.models(&p).await.map_err(|e| {
             let code = match e {
-                crate::ai::openai::AiError::Refused { .. } => porta_shared::ErrorCode::Forbidden,
+                crate::assistant::openai::AiError::Refused { .. } => porta_shared::ErrorCode::Forbidden,
                 _ => porta_shared::ErrorCode::Unavailable,
             };
             gql(Error::Wire(porta_shared::ErrorBody::new(code, e.to_string())))
@@ -540,14 +540,14 @@ impl AssistantMutation {
                 .map(|a| Attachment { kind: a.kind, name: a.name, text: a.text })
                 .collect(),
         };
-        let (c, message) = chat::send(st, u, ask).await.map_err(gql)?;
+        let (c, message) = chat::send(&st.assistant, u, ask).await.map_err(gql)?;
         Ok(Sent { conversation: conversation_view(ctx, c), message: message.into() })
     }
 
     /// Stops the answer being written; false when none was.
     async fn stop_chat(&self, ctx: &Context<'_>, conversation_id: String) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Read)?;
-        chat::stop(state(ctx), u, &conversation_id).await.map_err(gql)
+        chat::stop(&state(ctx).assistant, u, &conversation_id).await.map_err(gql)
     }
 
     /// Approves or declines a tool call waiting for the caller.
@@ -560,14 +560,14 @@ impl AssistantMutation {
     ) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Read)?;
         u.require_person("approving or declining an agent's action").map_err(gql)?;
-        chat::decide(state(ctx), u, &conversation_id, &call_id, approve).await.map_err(gql)?;
+        chat::decide(&state(ctx).assistant, u, &conversation_id, &call_id, approve).await.map_err(gql)?;
         Ok(true)
     }
 
     async fn rename_conversation(&self, ctx: &Context<'_>, id: String, title: String) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
+        let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
         let title = title.trim();
         if title.is_empty() || title.chars().count() > 200 || title.chars().any(char::is_control) {
             return Err(gql(Error::BadRequest("a title is 1 to 200 printable characters".into())));
@@ -579,8 +579,8 @@ impl AssistantMutation {
     async fn delete_conversation(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
-        let c = chat::conversation(st, u, &id).await.map_err(gql)?;
-        if st.chats.is_running(&c.id) {
+        let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
+        if st.assistant.chats.is_running(&c.id) {
             return Err(gql(Error::Conflict("stop the answer being written first".into())));
         }
         st.store.delete_conversation(&c.id).await.map_err(|e| gql(e.into()))?;
@@ -606,7 +606,8 @@ impl AssistantMutation {
             }
             (None, None) => return Err(gql(Error::BadRequest("give the agent's settings or a template".into()))),
         };
-        let agent = agents::create(state(ctx), u, &workspace_id, template.as_deref(), settings).await.map_err(gql)?;
+        let agent =
+            agents::create(&state(ctx).store, u, &workspace_id, template.as_deref(), settings).await.map_err(gql)?;
         Ok(agent_view(agent))
     }
 
@@ -622,13 +623,13 @@ impl AssistantMutation {
     ) -> async_graphql::Result<AgentView> {
         let u = user(ctx, Scope::Write)?;
         let changes = agents::Changes { disabled, auto_approve };
-        let agent = agents::update(state(ctx), u, &id, settings.map(Into::into), changes).await.map_err(gql)?;
+        let agent = agents::update(&state(ctx).store, u, &id, settings.map(Into::into), changes).await.map_err(gql)?;
         Ok(agent_view(agent))
     }
 
     /// Removes an agent (its history stays).
     async fn delete_agent(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
         let u = user(ctx, Scope::Write)?;
-        agents::delete(state(ctx), u, &id).await.map_err(gql)
+        agents::delete(&state(ctx).store, u, &id).await.map_err(gql)
     }
 }

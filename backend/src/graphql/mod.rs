@@ -126,7 +126,7 @@ async fn graphql_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let user = match (user.0, q.ticket) {
         (Some(u), _) => u,
-        (None, Some(ticket)) => crate::relay::client::redeem_ticket(&state, &ticket).await?,
+        (None, Some(ticket)) => state.tickets.caller(&state.store, &ticket).await?,
         (None, None) => {
             return Err(Error::Unauthorized("sign in: send an access or API token, or a ?ticket=".into()));
         }
@@ -637,7 +637,7 @@ impl CoreMutation {
             crate::teams::workspace_role(&state.store, user, ws).await.map_err(gql)?;
         }
         let spec = crate::auth::api_tokens::Spec { name: &name, scopes, expires_in_days, workspace_id };
-        let (token, secret) = crate::auth::api_tokens::create(state, user, spec).await.map_err(gql)?;
+        let (token, secret) = crate::auth::api_tokens::create(&state.store, user, spec).await.map_err(gql)?;
         state
             .store
             .audit(AuditEvent {

@@ -110,7 +110,7 @@ impl ProjectMutation {
             (None, None) => Source::Empty,
         };
         let new = NewProject { workspace_id, server_id, name, path, source };
-        let p = projects::create(state(ctx), u, new).await.map_err(gql)?;
+        let p = projects::create(&state(ctx).store, &state(ctx).relay, u, new).await.map_err(gql)?;
         Ok(view(ctx, p).await)
     }
 

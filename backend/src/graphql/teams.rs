@@ -298,7 +298,7 @@ impl TeamMutation {
                 // Its alerts' rules are gone: the engine forgets them.
                 state(ctx).alerts.rules_changed();
                 for id in recordings {
-                    let _ = tokio::fs::remove_file(crate::relay::recorder::file(state(ctx), &id)).await;
+                    let _ = tokio::fs::remove_file(state(ctx).recorder.file(&id)).await;
                 }
                 audit(ctx, u, "team.delete", format!("team:{team_id}"), Some(real), None).await;
                 Ok(true)

@@ -56,12 +56,12 @@ async fn accept(
                 ));
             };
             let creds = LoginRequest { username: username.trim().to_owned(), password };
-            crate::auth::validate_new_account(&state, &creds).await?;
+            crate::auth::validate_new_account(&state.store, &creds).await?;
             // Check the link before the slow hash.
             invitations::check(&state.store, &token).await?;
             let pw_hash = password::hash(creds.password).await?;
             let (new, _, _) = invitations::sign_up(&state.store, &token, &creds.username, &pw_hash, &source).await?;
-            crate::auth::sign_in(&state, &new, None).await
+            super::auth::sign_in(&state, &new, None).await
         }
     }
 }

@@ -1,7 +1,9 @@
-//! The HTTP surface: router assembly, JSON extraction in our error shape, health, readiness,
-//! metrics, and request tracing that never records secrets.
+//! The HTTP surface: the router's frame (the other transports' routes come from the crate
+//! root), JSON extraction in our error shape, origin checks, health, readiness, metrics, and
+//! request tracing that never records secrets. The other transports build on it.
 
 mod audit;
+pub mod auth;
 mod invitations;
 pub mod origin;
 mod recordings;
@@ -29,19 +31,19 @@ impl From<axum::extract::rejection::JsonRejection> for Error {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole surface: `transports`' routes (the other transports', which the crate root
+/// gathers) beside this module's own, the web app for everything else, and the headers every
+/// answer carries.
+pub fn router(state: AppState, transports: Router<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .merge(crate::auth::router())
+        .merge(auth::router())
         .merge(audit::router())
         .merge(recordings::router())
         .merge(invitations::router())
-        .merge(crate::agents::api::router())
-        .merge(crate::mcp::router(&state))
-        .merge(crate::graphql::router())
-        .merge(crate::relay::router())
+        .merge(transports)
         .fallback(ui::serve)
         .layer(
             // Spans record the route pattern only: no query strings (tickets), no headers.

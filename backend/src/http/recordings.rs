@@ -13,7 +13,6 @@ use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::db::AuditEvent;
 use crate::error::{Error, Result};
-use crate::relay::recorder;
 use crate::state::AppState;
 use crate::teams::{Role, require_role, workspace_role};
 
@@ -30,7 +29,7 @@ async fn fetch(State(state): State<AppState>, user: AuthUser, Path(id): Path<Str
         e => e,
     })?;
     require_role(role, Role::Admin, "watching a recording")?;
-    let file = match tokio::fs::File::open(recorder::file(&state, &rec.id)).await {
+    let file = match tokio::fs::File::open(state.recorder.file(&rec.id)).await {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::NotFound(format!("the file of recording {id} is missing")));

@@ -12,10 +12,10 @@ use porta_shared::types::{Base64, Env};
 use porta_shared::{ErrorBody, ErrorCode};
 
 use crate::auth::AuthUser;
-use crate::db::{AuditEvent, Project};
+use crate::db::{AuditEvent, Project, Store};
 use crate::error::{Error, Result};
+use crate::relay::Relay;
 use crate::relay::command;
-use crate::state::AppState;
 use crate::teams::{Role, authorize_server};
 
 /// How long a clone may take.
@@ -110,19 +110,18 @@ pub fn redact_url(url: &str) -> Result<String> {
 }
 
 /// Asks the server's bridge, waiting for the answer (whatever it says when it succeeds).
-async fn ask(state: &AppState, server: &str, req: BridgeRequest) -> std::result::Result<(), ErrorBody> {
-    command::ask::<serde::de::IgnoredAny>(state, server, req).await.map(|_| ())
+async fn ask(relay: &Relay, server: &str, req: BridgeRequest) -> std::result::Result<(), ErrorBody> {
+    command::ask::<serde::de::IgnoredAny>(relay, server, req).await.map(|_| ())
 }
 
 /// The folder a relative path is beneath: the bridge's home, or its root when confined.
-async fn home(state: &AppState, server: &str) -> Result<String> {
-    let info: bridge::SysInfo = command::ask(state, server, bridge::SysInfoRequest {}.into()).await?;
+async fn home(relay: &Relay, server: &str) -> Result<String> {
+    let info: bridge::SysInfo = command::ask(relay, server, bridge::SysInfoRequest {}.into()).await?;
     Ok(info.home)
 }
 
 /// Makes the project's folder and content on its server, then records it.
-pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Result<Project> {
-    let store = &state.store;
+pub async fn create(store: &Store, relay: &Relay, user: &AuthUser, new: NewProject) -> Result<Project> {
     let grant = authorize_server(store, &user.0, &user.1, &new.server_id, Role::Developer, "making a project").await?;
     if grant.server.workspace_id.as_deref() != Some(new.workspace_id.as_str()) {
         return Err(Error::BadRequest(format!("server {} is not in workspace {}", new.server_id, new.workspace_id)));
@@ -142,7 +141,7 @@ pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Resul
     let path = if path.starts_with('/') {
         path
     } else {
-        format!("{}/{path}", home(state, &new.server_id).await?.trim_end_matches('/'))
+        format!("{}/{path}", home(relay, &new.server_id).await?.trim_end_matches('/'))
     };
     if store.project_at(&new.server_id, &path).await? {
         return Err(Error::Conflict(format!("a project already lives in {path} on this server")));
@@ -150,7 +149,7 @@ pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Resul
     let server = new.server_id.as_str();
     // The folder must be new: a project never takes over what is there.
     let stat = bridge::FsStat { path: path.clone(), hash: false };
-    match ask(state, server, stat.into()).await {
+    match ask(relay, server, stat.into()).await {
         Ok(()) => return Err(Error::Conflict(format!("{path} already exists on the server; choose another folder"))),
         Err(e) if e.code == ErrorCode::NotFound => {}
         Err(e) => return Err(Error::Wire(e)),
@@ -160,9 +159,9 @@ pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Resul
         _ => None,
     };
     match &new.source {
-        Source::Empty => ask(state, server, bridge::FsMkdir { path: path.clone(), parents: true }.into()).await?,
-        Source::Template(t) => write_template(state, server, &path, &name, t).await?,
-        Source::Git(url) => clone(state, server, url, repo_url.as_deref().unwrap_or_default(), &path).await?,
+        Source::Empty => ask(relay, server, bridge::FsMkdir { path: path.clone(), parents: true }.into()).await?,
+        Source::Template(t) => write_template(relay, server, &path, &name, t).await?,
+        Source::Git(url) => clone(relay, server, url, repo_url.as_deref().unwrap_or_default(), &path).await?,
     }
     let project = Project {
         id: uuid::Uuid::new_v4().to_string(),
@@ -193,16 +192,16 @@ pub async fn create(state: &AppState, user: &AuthUser, new: NewProject) -> Resul
 }
 
 async fn write_template(
-    state: &AppState,
+    relay: &Relay,
     server: &str,
     path: &str,
     name: &str,
     t: &templates::Template,
 ) -> std::result::Result<(), ErrorBody> {
-    ask(state, server, bridge::FsMkdir { path: path.to_owned(), parents: true }.into()).await?;
+    ask(relay, server, bridge::FsMkdir { path: path.to_owned(), parents: true }.into()).await?;
     for (file, content) in t.files {
         if let Some((dir, _)) = file.rsplit_once('/') {
-            ask(state, server, bridge::FsMkdir { path: format!("{path}/{dir}"), parents: true }.into()).await?;
+            ask(relay, server, bridge::FsMkdir { path: format!("{path}/{dir}"), parents: true }.into()).await?;
         }
         let write = bridge::FsWrite {
             path: format!("{path}/{file}"),
@@ -211,16 +210,16 @@ async fn write_template(
             create_new: true,
             mode: None,
         };
-        ask(state, server, write.into()).await?;
+        ask(relay, server, write.into()).await?;
     }
     Ok(())
 }
 
-async fn clone(state: &AppState, server: &str, url: &str, redacted: &str, path: &str) -> Result<()> {
+async fn clone(relay: &Relay, server: &str, url: &str, redacted: &str, path: &str) -> Result<()> {
     // Never wait for a password prompt: a clone that needs one fails with git's message.
     let env = Env::from([("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())]);
     let argv = ["git", "clone", "--quiet", "--", url, path].map(str::to_owned).to_vec();
-    let done = command::run(state, server, argv, env.clone(), CLONE_LIMIT).await?;
+    let done = command::run(relay, server, argv, env.clone(), CLONE_LIMIT).await?;
     if !done.success() {
         let said = done.output.replace(url, redacted);
         let tail: Vec<&str> = said.lines().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
@@ -230,7 +229,7 @@ async fn clone(state: &AppState, server: &str, url: &str, redacted: &str, path: 
     if url != redacted {
         // The clone's own `origin` must not keep the credentials either.
         let argv = ["git", "-C", path, "remote", "set-url", "origin", redacted].map(str::to_owned).to_vec();
-        let done = command::run(state, server, argv, env, Duration::from_secs(30)).await?;
+        let done = command::run(relay, server, argv, env, Duration::from_secs(30)).await?;
         if !done.success() {
             return Err(Error::Other(anyhow::anyhow!("cannot remove the credentials from the clone's origin")));
         }

@@ -11,8 +11,8 @@ use porta_shared::frame::{Frame, FrameKind};
 use porta_shared::types::{Env, ExitStatus};
 use porta_shared::{ErrorBody, ErrorCode};
 
+use super::Relay;
 use crate::bus::{Route, ToClient};
-use crate::state::AppState;
 
 /// How much of the interleaved output is kept (the end of it), for error messages.
 const KEEP: usize = 16 * 1024;
@@ -64,21 +64,21 @@ fn keep_tail(buf: &mut Vec<u8>, bytes: &[u8], keep: usize) -> bool {
 
 /// Runs `argv` (no shell) on `server` with `env`, killed after `limit`.
 pub async fn run(
-    state: &AppState,
+    relay: &Relay,
     server: &str,
     argv: Vec<String>,
     env: Env,
     limit: Duration,
 ) -> Result<Finished, ErrorBody> {
-    run_exec(state, server, Exec { argv, env, limit, keep: KEEP, ..Exec::default() }).await
+    run_exec(relay, server, Exec { argv, env, limit, keep: KEEP, ..Exec::default() }).await
 }
 
 /// Runs a command on `server`, gathering its output.
-pub async fn run_exec(state: &AppState, server: &str, exec: Exec) -> Result<Finished, ErrorBody> {
+pub async fn run_exec(relay: &Relay, server: &str, exec: Exec) -> Result<Finished, ErrorBody> {
     let started = tokio::time::Instant::now();
-    let (client, mut inbox) = state.bus.register_client();
+    let (client, mut inbox) = relay.bus.register_client();
     let result = async {
-        let stream = state.bus.new_stream_id();
+        let stream = relay.bus.new_stream_id();
         let timeout_ms = u64::try_from(exec.limit.as_millis()).unwrap_or(u64::MAX);
         let req = bridge::ExecStart {
             argv: exec.argv,
@@ -88,8 +88,8 @@ pub async fn run_exec(state: &AppState, server: &str, exec: Exec) -> Result<Fini
             timeout_ms: Some(timeout_ms),
             stream,
         };
-        let answer = Duration::from_millis(state.config.request_timeout_ms);
-        tokio::time::timeout(answer, state.bus.request(server, req.into(), Route::Open(stream, client)))
+        let answer = relay.answer_within;
+        tokio::time::timeout(answer, relay.bus.request(server, req.into(), Route::Open(stream, client)))
             .await
             .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not start the command in time"))??;
         let (mut output, mut stdout, mut stderr, mut truncated) = (Vec::new(), Vec::new(), Vec::new(), false);
@@ -111,7 +111,7 @@ pub async fn run_exec(state: &AppState, server: &str, exec: Exec) -> Result<Fini
                     truncated |= keep_tail(own, frame.payload, exec.keep);
                     let end = frame.seq + frame.payload.len() as u64;
                     let ack = Frame::new(FrameKind::Ack, stream, end, &[]).encode();
-                    state.bus.send_frame(server, Bytes::from(ack));
+                    relay.bus.send_frame(server, Bytes::from(ack));
                 }
                 ToClient::Event(BridgeEvent::ExecExited(e)) if e.stream == stream => {
                     return Ok(Finished {
@@ -129,19 +129,19 @@ pub async fn run_exec(state: &AppState, server: &str, exec: Exec) -> Result<Fini
         }
     }
     .await;
-    state.bus.unregister_client(client);
+    relay.bus.unregister_client(client);
     result
 }
 
 /// Asks `server`'s bridge one request and waits (at most the configured request timeout)
 /// for its typed answer.
 pub async fn ask<T: serde::de::DeserializeOwned>(
-    state: &AppState,
+    relay: &Relay,
     server: &str,
     req: bridge::BridgeRequest,
 ) -> Result<T, ErrorBody> {
-    let limit = Duration::from_millis(state.config.request_timeout_ms);
-    let raw = tokio::time::timeout(limit, state.bus.request(server, req, Route::None))
+    let limit = relay.answer_within;
+    let raw = tokio::time::timeout(limit, relay.bus.request(server, req, Route::None))
         .await
         .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not answer in time"))??;
     serde_json::from_str(raw.get())

@@ -1,24 +1,19 @@
-//! The relay: bridges dial in on `/bridge/ws`, browsers on `/api/ws`, and the [`bus`]
-//! carries requests, replies and stream frames between them.
+//! Reaching bridges from services: one request and its answer, a command and its output
+//! ([`command`]), and terminal recordings ([`recorder`]). The sockets themselves are the
+//! `streams` transport; the bus between them is `bus`.
 
-pub mod client;
 pub mod command;
-pub mod hub;
 pub mod recorder;
 
-use axum::Router;
-use axum::routing::get;
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::state::AppState;
+use crate::bus::Bus;
 
-/// Hard cap on one WebSocket message; the protocol's own limits are smaller and answered
-/// with typed errors, this one closes the connection.
-const MAX_WS_MESSAGE: usize = 8 << 20;
-
-/// Initial read buffer per socket; it grows for large messages. (The library's default,
-/// 128 KiB, would dominate the memory of an idle connection.)
-const READ_BUFFER: usize = 8 * 1024;
-
-pub fn router() -> Router<AppState> {
-    Router::new().route("/bridge/ws", get(hub::bridge_ws)).route("/api/ws", get(client::client_ws))
+/// What a service needs to reach bridges: the bus, and how long a bridge may take to answer
+/// a request.
+#[derive(Clone)]
+pub struct Relay {
+    pub bus: Arc<dyn Bus>,
+    pub answer_within: Duration,
 }

@@ -21,8 +21,9 @@ use porta_shared::types::{StreamId, TermId};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::broadcast;
 
+use super::Relay;
 use crate::bus::{Presence, Route, ToClient};
-use crate::state::AppState;
+use crate::db::Store;
 
 /// Acknowledge after this many bytes written (and whenever output pauses).
 const ACK_EVERY: u64 = 32 * 1024;
@@ -54,27 +55,34 @@ pub struct Spec {
     pub limits: Limits,
 }
 
-/// Where recordings are kept.
-pub fn folder(state: &AppState) -> PathBuf {
-    state.config.data_dir.join("recordings")
+/// Records terminals into files in one folder.
+#[derive(Clone)]
+pub struct Recorder {
+    pub store: Store,
+    pub relay: Relay,
+    /// Where recordings are kept.
+    pub folder: PathBuf,
 }
 
-/// The file of recording `id` (ids are UUIDs the backend made).
-pub fn file(state: &AppState, id: &str) -> PathBuf {
-    folder(state).join(format!("{id}.cast"))
+impl Recorder {
+    /// The file of recording `id` (ids are UUIDs the backend made).
+    pub fn file(&self, id: &str) -> PathBuf {
+        self.folder.join(format!("{id}.cast"))
+    }
 }
 
 /// Starts recording in the background.
-pub fn start(state: AppState, spec: Spec) {
+pub fn start(recorder: &Recorder, spec: Spec) {
+    let recorder = recorder.clone();
     tokio::spawn(async move {
         let id = spec.id.clone();
-        let (bytes, stopped) = match record(&state, &spec).await {
+        let (bytes, stopped) = match record(&recorder, &spec).await {
             Ok(done) => done,
             Err(e) => {
                 tracing::warn!(recording = %id, error = %e, "recording stopped early");
                 // What was written before the failure stays on disk and counts against the
                 // workspace's limit: report its real size, not nothing.
-                let on_disk = tokio::fs::metadata(file(&state, &id)).await.map(|m| m.len()).unwrap_or(0);
+                let on_disk = tokio::fs::metadata(recorder.file(&id)).await.map(|m| m.len()).unwrap_or(0);
                 (on_disk, Some(format!("the recording failed: {e}")))
             }
         };
@@ -82,7 +90,7 @@ pub fn start(state: AppState, spec: Spec) {
             tracing::info!(recording = %id, why, "recording stopped before the session ended");
         }
         let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        if let Err(e) = state.store.finish_recording(&id, bytes, stopped.as_deref()).await {
+        if let Err(e) = recorder.store.finish_recording(&id, bytes, stopped.as_deref()).await {
             tracing::error!(recording = %id, error = %e, "cannot mark a recording finished");
         }
     });
@@ -105,7 +113,7 @@ struct Budget {
 /// The first limit `spec` has reached with `on_disk` bytes written, if any. `thorough` also
 /// checks the workspace's total and the disk (each a query or a system call).
 async fn limit_reached(
-    state: &AppState,
+    recorder: &Recorder,
     spec: &Spec,
     budget: &mut Budget,
     on_disk: u64,
@@ -118,12 +126,12 @@ async fn limit_reached(
         return Some(format!("this recording reached its limit of {} MB", mb(l.recording_bytes)));
     }
     if thorough {
-        let _ = state.store.recording_progress(&spec.id, i64::try_from(on_disk).unwrap_or(i64::MAX)).await;
-        if let Ok(total) = state.store.recordings_bytes(&l.workspace).await {
+        let _ = recorder.store.recording_progress(&spec.id, i64::try_from(on_disk).unwrap_or(i64::MAX)).await;
+        if let Ok(total) = recorder.store.recordings_bytes(&l.workspace).await {
             let others = u64::try_from(total).unwrap_or(0).saturating_sub(on_disk);
             budget.workspace_left = l.workspace_bytes.saturating_sub(others);
         }
-        if free_bytes(&folder(state)).is_some_and(|free| free < l.min_free_bytes) {
+        if free_bytes(&recorder.folder).is_some_and(|free| free < l.min_free_bytes) {
             return Some(format!("the disk has less than {} MB free", mb(l.min_free_bytes)));
         }
     }
@@ -131,9 +139,9 @@ async fn limit_reached(
 }
 
 /// Records the session; the bytes written to the file, and why it stopped early if it did.
-async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<String>)> {
-    tokio::fs::create_dir_all(folder(state)).await?;
-    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(file(state, &spec.id)).await?);
+async fn record(recorder: &Recorder, spec: &Spec) -> anyhow::Result<(u64, Option<String>)> {
+    tokio::fs::create_dir_all(&recorder.folder).await?;
+    let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(recorder.file(&spec.id)).await?);
     let header = serde_json::json!({
         "version": 2,
         "width": spec.cols,
@@ -147,7 +155,7 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
     let mut on_disk = header.len() as u64;
     let started = Instant::now();
     let mut budget = Budget { workspace_left: spec.limits.workspace_bytes };
-    let reached = limit_reached(state, spec, &mut budget, on_disk, true).await.or_else(|| {
+    let reached = limit_reached(recorder, spec, &mut budget, on_disk, true).await.or_else(|| {
         (budget.workspace_left < on_disk + MIN_START).then(|| {
             format!("the workspace's recordings reached their limit of {} MB", spec.limits.workspace_bytes >> 20)
         })
@@ -158,9 +166,9 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
         return Ok((on_disk, Some(why)));
     }
 
-    let (client, mut inbox) = state.bus.register_client();
-    let mut presence = state.bus.presence();
-    let stream = state.bus.new_stream_id();
+    let (client, mut inbox) = recorder.relay.bus.register_client();
+    let mut presence = recorder.relay.bus.presence();
+    let stream = recorder.relay.bus.new_stream_id();
     let mut text = Utf8Stream::default();
     let mut checked = on_disk;
     let mut stopped: Option<String> = None;
@@ -169,7 +177,7 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
     let mut written = 0u64;
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let result = async {
-        let Some(mut live) = attach(state, spec, stream, client, 0).await? else { return Ok(()) };
+        let Some(mut live) = attach(recorder, spec, stream, client, 0).await? else { return Ok(()) };
         loop {
             tokio::select! {
                 delivery = inbox.recv() => match delivery {
@@ -187,7 +195,7 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
                                 let line = format!("{event}\n");
                                 let after = on_disk + line.len() as u64;
                                 let thorough = after - checked >= CHECK_EVERY;
-                                if let Some(why) = limit_reached(state, spec, &mut budget, after, thorough).await {
+                                if let Some(why) = limit_reached(recorder, spec, &mut budget, after, thorough).await {
                                     stopped = Some(why);
                                     return Ok(());
                                 }
@@ -199,7 +207,7 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
                                 written += frame.payload.len() as u64;
                             }
                             if next - acked >= ACK_EVERY {
-                                acked = ack(state, spec, stream, next);
+                                acked = ack(recorder, spec, stream, next);
                             }
                         } else if frame.kind == FrameKind::Gap {
                             next = frame.seq;
@@ -215,7 +223,7 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
                             // A new bridge process: the terminal is gone.
                             return Ok(());
                         }
-                        match attach(state, spec, stream, client, next).await? {
+                        match attach(recorder, spec, stream, client, next).await? {
                             Some(l) => live = l,
                             None => return Ok(()),
                         }
@@ -228,15 +236,15 @@ async fn record(state: &AppState, spec: &Spec) -> anyhow::Result<(u64, Option<St
                 _ = tick.tick() => {
                     out.flush().await?;
                     if next > acked {
-                        acked = ack(state, spec, stream, next);
+                        acked = ack(recorder, spec, stream, next);
                     }
                 }
             }
         }
     }
     .await;
-    state.bus.unregister_client(client);
-    let _ = state.bus.request(&spec.server, bridge::TermDetach { stream }.into(), Route::Close(stream)).await;
+    recorder.relay.bus.unregister_client(client);
+    let _ = recorder.relay.bus.request(&spec.server, bridge::TermDetach { stream }.into(), Route::Close(stream)).await;
     match &stopped {
         Some(why) => on_disk += write_stop(&mut out, started, why).await?,
         None => {
@@ -272,16 +280,20 @@ async fn write_stop(
 /// Attaches the recorder's stream after `after`; the connection and bridge instance it is on,
 /// or `None` when the terminal or its server is gone.
 async fn attach(
-    state: &AppState,
+    recorder: &Recorder,
     spec: &Spec,
     stream: StreamId,
     client: crate::bus::ClientId,
     after: u64,
 ) -> anyhow::Result<Option<(crate::bus::ConnId, String)>> {
-    let Some(connected) = state.bus.connected(&spec.server) else { return Ok(None) };
+    let Some(connected) = recorder.relay.bus.connected(&spec.server) else { return Ok(None) };
     let req = bridge::TermAttach { term: spec.term, stream, after };
-    let timeout = Duration::from_millis(state.config.request_timeout_ms);
-    match tokio::time::timeout(timeout, state.bus.request(&spec.server, req.into(), Route::Open(stream, client))).await
+    let timeout = recorder.relay.answer_within;
+    match tokio::time::timeout(
+        timeout,
+        recorder.relay.bus.request(&spec.server, req.into(), Route::Open(stream, client)),
+    )
+    .await
     {
         Ok(Ok(_)) => Ok(Some((connected.conn, connected.instance))),
         Ok(Err(e)) => {
@@ -292,9 +304,9 @@ async fn attach(
     }
 }
 
-fn ack(state: &AppState, spec: &Spec, stream: StreamId, offset: u64) -> u64 {
+fn ack(recorder: &Recorder, spec: &Spec, stream: StreamId, offset: u64) -> u64 {
     let frame = Frame::new(FrameKind::Ack, stream, offset, &[]).encode();
-    state.bus.send_frame(&spec.server, Bytes::from(frame));
+    recorder.relay.bus.send_frame(&spec.server, Bytes::from(frame));
     offset
 }
 

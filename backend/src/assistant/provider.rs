@@ -2,11 +2,11 @@
 //! and perhaps an API key (sealed at rest), chosen by the workspace's admins; the instance's
 //! default (`PORTA_AI_BASE_URL`, `PORTA_AI_MODEL`) until they choose.
 
+use super::Assistant;
 use crate::auth::AuthUser;
 use crate::db::{AiProviderRow, AuditEvent};
 use crate::error::{Error, Result};
 use crate::now_ms;
-use crate::state::AppState;
 use crate::teams::{Role, require_role, workspace_role};
 
 /// A provider, ready to call.
@@ -39,36 +39,32 @@ pub struct ProviderView {
     pub chosen: bool,
 }
 
-pub use crate::egress::valid_base_url;
+use crate::egress::valid_base_url;
 
 /// The provider `workspace_id` uses, its key opened.
-pub async fn for_workspace(state: &AppState, workspace_id: &str) -> Result<Provider> {
-    match state.store.ai_provider(workspace_id).await? {
+pub async fn for_workspace(ai: &Assistant, workspace_id: &str) -> Result<Provider> {
+    match ai.store.ai_provider(workspace_id).await? {
         Some(row) => {
             let api_key = match &row.api_key_sealed {
-                Some(sealed) => Some(state.sealer.open(sealed, workspace_id)?),
+                Some(sealed) => Some(ai.sealer.open(sealed, workspace_id)?),
                 None => None,
             };
             Ok(Provider { base_url: row.base_url, model: row.model, api_key })
         }
-        None => Ok(Provider {
-            base_url: state.config.ai_base_url.clone(),
-            model: state.config.ai_model.clone(),
-            api_key: None,
-        }),
+        None => Ok(Provider { base_url: ai.default_base_url.clone(), model: ai.default_model.clone(), api_key: None }),
     }
 }
 
 /// What a member of the workspace sees of its provider.
-pub async fn view(state: &AppState, user: &AuthUser, workspace_id: &str) -> Result<ProviderView> {
-    workspace_role(&state.store, user, workspace_id).await?;
-    Ok(match state.store.ai_provider(workspace_id).await? {
+pub async fn view(ai: &Assistant, user: &AuthUser, workspace_id: &str) -> Result<ProviderView> {
+    workspace_role(&ai.store, user, workspace_id).await?;
+    Ok(match ai.store.ai_provider(workspace_id).await? {
         Some(row) => {
             ProviderView { base_url: row.base_url, model: row.model, api_key_hint: row.api_key_hint, chosen: true }
         }
         None => ProviderView {
-            base_url: state.config.ai_base_url.clone(),
-            model: state.config.ai_model.clone(),
+            base_url: ai.default_base_url.clone(),
+            model: ai.default_model.clone(),
             api_key_hint: None,
             chosen: false,
         },
@@ -85,14 +81,14 @@ pub enum KeyChange {
 
 /// Sets a workspace's provider (admins only); audited, without the key.
 pub async fn set(
-    state: &AppState,
+    ai: &Assistant,
     user: &AuthUser,
     workspace_id: &str,
     base_url: &str,
     model: &str,
     key: KeyChange,
 ) -> Result<ProviderView> {
-    let (ws, role) = workspace_role(&state.store, user, workspace_id).await?;
+    let (ws, role) = workspace_role(&ai.store, user, workspace_id).await?;
     require_role(role, Role::Admin, "choosing the assistant's model")?;
     let base_url = valid_base_url(base_url).map_err(Error::BadRequest)?;
     let model = model.trim();
@@ -100,8 +96,8 @@ pub async fn set(
         return Err(Error::BadRequest("the model is a name of 1 to 200 printable characters".into()));
     }
     // An address nobody may reach is refused now, not at the first question.
-    state.egress.check_saved_url(&base_url).await.map_err(|e| Error::BadRequest(e.to_string()))?;
-    let old = state.store.ai_provider(&ws.id).await?;
+    ai.egress.check_saved_url(&base_url).await.map_err(|e| Error::BadRequest(e.to_string()))?;
+    let old = ai.store.ai_provider(&ws.id).await?;
     let (sealed, hint) = match key {
         // A key belongs to its endpoint: a new address needs the key given again.
         KeyChange::Keep if old.as_ref().is_some_and(|o| o.api_key_sealed.is_some() && o.base_url != base_url) => {
@@ -117,7 +113,7 @@ pub async fn set(
                 return Err(Error::BadRequest("the API key is 1 to 4096 characters without spaces".into()));
             }
             let tail: String = k.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-            (Some(state.sealer.seal(k, &ws.id)?), Some(format!("…{tail}")))
+            (Some(ai.sealer.seal(k, &ws.id)?), Some(format!("…{tail}")))
         }
     };
     let row = AiProviderRow {
@@ -129,9 +125,8 @@ pub async fn set(
         updated_by: user.0.id.clone(),
         updated_ms: now_ms(),
     };
-    state.store.set_ai_provider(&row).await?;
-    state
-        .store
+    ai.store.set_ai_provider(&row).await?;
+    ai.store
         .audit(AuditEvent {
             actor: &user.actor(),
             action: "ai.provider",

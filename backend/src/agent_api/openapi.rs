@@ -1,12 +1,12 @@
 //! The OpenAPI 3.1 document of the Porta agent API, served at `/api/v1/openapi.json`.
 //!
 //! Written by hand next to the handlers it describes; a test checks that it names exactly the
-//! routes [`super::api::ENDPOINTS`] lists, and the end-to-end tests call each of them.
+//! routes [`super::ENDPOINTS`] lists, and the end-to-end tests call each of them.
 
 use serde_json::{Value, json};
 
-use super::api::{ENDPOINTS, MAX_BODY, MAX_PAGE, MAX_STEPS};
-use super::tools;
+use super::{ENDPOINTS, MAX_BODY, MAX_PAGE, MAX_STEPS};
+use crate::assistant::tools;
 
 fn string(description: &str) -> Value {
     json!({ "type": "string", "description": description })
@@ -387,7 +387,7 @@ mod tests {
     #[test]
     fn the_routes_are_the_listed_endpoints() {
         // The router's source names each endpoint once, in `ENDPOINTS`' order.
-        let source = include_str!("api.rs");
+        let source = include_str!("mod.rs");
         let routes: Vec<&str> = source
             .lines()
             .filter_map(|l| l.trim().strip_prefix(".route(\""))

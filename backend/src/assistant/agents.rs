@@ -2,24 +2,20 @@
 //! record of what each did.
 //!
 //! An agent lives in a workspace and is held to its quota. External agents of the Porta
-//! agent API ([`api`], `/api/v1`) register by their first call, named by the `agent_id` they
-//! send; every operation is a row of the agent's history and an `agent.*` audit event, written
-//! before the answer goes back. [`tools`] are the operations themselves, run through the
-//! server's bridge with the caller's permissions.
-
-pub mod api;
-pub mod openapi;
-pub mod templates;
-pub mod tools;
+//! agent API (`agent_api`, `/api/v1`) register by their first call, named by the `agent_id`
+//! they send; every operation is a row of the agent's history and an `agent.*` audit event,
+//! written before the answer goes back. [`super::tools`] are the operations themselves, run
+//! through the server's bridge with the caller's permissions.
 
 use std::time::Duration;
 
+use super::{templates, tools};
 use crate::audit::cut;
 use crate::auth::AuthUser;
+use crate::db::Store;
 use crate::db::{Agent, AuditEvent, Operation, Registered, Workspace};
 use crate::error::{Error, Result};
 use crate::now_ms;
-use crate::state::AppState;
 
 /// An agent registered by the Porta agent API.
 pub const KIND_API: &str = "api";
@@ -27,7 +23,7 @@ pub const KIND_API: &str = "api";
 pub const KIND_ASSISTANT: &str = "assistant";
 
 /// An agent seen within this long is `active`; else `idle`.
-const ACTIVE_WINDOW_MS: i64 = 5 * 60 * 1000;
+pub const ACTIVE_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 /// Longest detail kept in the history and the audit log.
 const MAX_DETAILS: usize = 500;
@@ -88,7 +84,7 @@ fn new_agent(workspace: &str, kind: &str, user: &AuthUser) -> Agent {
 /// reads): then the calls are in the audit log but no agent is made. A disabled agent is
 /// refused.
 pub async fn api_agent(
-    state: &AppState,
+    store: &Store,
     user: &AuthUser,
     source: Option<&str>,
     workspace: &Workspace,
@@ -98,8 +94,7 @@ pub async fn api_agent(
     let name = valid_agent_id(name)?;
     let new = Agent { name: name.to_owned(), ..new_agent(&workspace.id, KIND_API, user) };
     if !may_register {
-        let own = state
-            .store
+        let own = store
             .agents_named(name, std::slice::from_ref(&workspace.id))
             .await?
             .into_iter()
@@ -113,7 +108,7 @@ pub async fn api_agent(
             None => Ok(Agent { id: String::new(), ..new }),
         };
     }
-    let agent = match state.store.register_agent(&new, workspace.max_agents).await? {
+    let agent = match store.register_agent(&new, workspace.max_agents).await? {
         Registered::Done(agent) => *agent,
         Registered::Quota(max) => {
             return Err(Error::Conflict(format!(
@@ -123,8 +118,7 @@ pub async fn api_agent(
         }
     };
     if agent.id == new.id {
-        state
-            .store
+        store
             .audit(AuditEvent {
                 actor: &user.actor(),
                 action: "agent.register",
@@ -219,14 +213,14 @@ impl Settings {
 
 /// Makes an assistant agent in a workspace (developers and up), held to its agent quota.
 pub async fn create(
-    state: &AppState,
+    store: &Store,
     user: &AuthUser,
     workspace_id: &str,
     template: Option<&str>,
     settings: Settings,
 ) -> Result<Agent> {
     user.require(crate::auth::scopes::Scope::Write)?;
-    let (ws, role) = crate::teams::workspace_role(&state.store, user, workspace_id).await?;
+    let (ws, role) = crate::teams::workspace_role(store, user, workspace_id).await?;
     crate::teams::require_role(role, crate::teams::Role::Developer, "making an agent")?;
     if let Some(t) = template {
         templates::template(t).ok_or_else(|| Error::BadRequest(format!("there is no agent template {t:?}")))?;
@@ -235,12 +229,12 @@ pub async fn create(
     if settings.auto_approves_changes() {
         user.require_person("choosing what an agent may do without asking")?;
     }
-    if !state.store.agents_named(&settings.name, std::slice::from_ref(&ws.id)).await?.is_empty() {
+    if !store.agents_named(&settings.name, std::slice::from_ref(&ws.id)).await?.is_empty() {
         return Err(Error::Conflict(format!("this workspace already has an agent called {}", settings.name)));
     }
     let mut agent = Agent { template: template.map(str::to_owned), ..new_agent(&ws.id, KIND_ASSISTANT, user) };
     settings.apply(&mut agent);
-    match state.store.register_agent(&agent, ws.max_agents).await? {
+    match store.register_agent(&agent, ws.max_agents).await? {
         Registered::Done(_) => {}
         Registered::Quota(max) => {
             return Err(Error::Conflict(format!(
@@ -249,16 +243,15 @@ pub async fn create(
             )));
         }
     }
-    audit_change(state, user, &agent, "agent.create").await;
+    audit_change(store, user, &agent, "agent.create").await;
     Ok(agent)
 }
 
 /// An agent of a workspace the caller is in, and their role there.
-pub async fn find(state: &AppState, user: &AuthUser, id: &str) -> Result<(Agent, crate::teams::Role)> {
+pub async fn find(store: &Store, user: &AuthUser, id: &str) -> Result<(Agent, crate::teams::Role)> {
     let not_found = || Error::NotFound(format!("no agent {id}"));
-    let agent = state.store.agent(id).await?.filter(|a| a.deleted_ms.is_none()).ok_or_else(not_found)?;
-    let (_, role) =
-        crate::teams::workspace_role(&state.store, user, &agent.workspace_id).await.map_err(|_| not_found())?;
+    let agent = store.agent(id).await?.filter(|a| a.deleted_ms.is_none()).ok_or_else(not_found)?;
+    let (_, role) = crate::teams::workspace_role(store, user, &agent.workspace_id).await.map_err(|_| not_found())?;
     Ok((agent, role))
 }
 
@@ -272,14 +265,14 @@ pub struct Changes {
 
 /// Changes an agent's settings, or turns it off and on (developers and up).
 pub async fn update(
-    state: &AppState,
+    store: &Store,
     user: &AuthUser,
     id: &str,
     settings: Option<Settings>,
     changes: Changes,
 ) -> Result<Agent> {
     user.require(crate::auth::scopes::Scope::Write)?;
-    let (mut agent, role) = find(state, user, id).await?;
+    let (mut agent, role) = find(store, user, id).await?;
     crate::teams::require_role(role, crate::teams::Role::Developer, "changing an agent")?;
     if changes.auto_approve.is_some() || settings.as_ref().is_some_and(|s| s.auto_approves_changes()) {
         user.require_person("choosing what an agent may do without asking")?;
@@ -311,7 +304,7 @@ pub async fn update(
         }
         s.check()?;
         if s.name != agent.name
-            && !state.store.agents_named(&s.name, std::slice::from_ref(&agent.workspace_id)).await?.is_empty()
+            && !store.agents_named(&s.name, std::slice::from_ref(&agent.workspace_id)).await?.is_empty()
         {
             return Err(Error::Conflict(format!("this workspace already has an agent called {}", s.name)));
         }
@@ -327,24 +320,23 @@ pub async fn update(
     if let Some(d) = changes.disabled {
         agent.disabled = d;
     }
-    state.store.update_agent(&agent).await?;
-    audit_change(state, user, &agent, "agent.update").await;
+    store.update_agent(&agent).await?;
+    audit_change(store, user, &agent, "agent.update").await;
     Ok(agent)
 }
 
 /// Deletes an agent softly (developers and up); its history stays.
-pub async fn delete(state: &AppState, user: &AuthUser, id: &str) -> Result<bool> {
+pub async fn delete(store: &Store, user: &AuthUser, id: &str) -> Result<bool> {
     user.require(crate::auth::scopes::Scope::Write)?;
-    let (agent, role) = find(state, user, id).await?;
+    let (agent, role) = find(store, user, id).await?;
     crate::teams::require_role(role, crate::teams::Role::Developer, "removing an agent")?;
-    let done = state.store.delete_agent(&agent.id).await?;
-    audit_change(state, user, &agent, "agent.delete").await;
+    let done = store.delete_agent(&agent.id).await?;
+    audit_change(store, user, &agent, "agent.delete").await;
     Ok(done)
 }
 
-async fn audit_change(state: &AppState, user: &AuthUser, agent: &Agent, action: &str) {
-    state
-        .store
+async fn audit_change(store: &Store, user: &AuthUser, agent: &Agent, action: &str) {
+    store
         .audit(AuditEvent {
             actor: &user.actor(),
             action,
@@ -380,7 +372,7 @@ pub struct Done<'a> {
 }
 
 /// Writes an operation to the agent's history and to the audit log (`agent.<kind>`).
-pub async fn record(state: &AppState, user: &AuthUser, done: Done<'_>) {
+pub async fn record(store: &Store, user: &AuthUser, done: Done<'_>) {
     let details = cut(&done.details, MAX_DETAILS);
     let op = Operation {
         id: 0,
@@ -396,7 +388,7 @@ pub async fn record(state: &AppState, user: &AuthUser, done: Done<'_>) {
     };
     // An agent a viewer's calls did not register has no history to add to.
     if !done.agent.id.is_empty() {
-        if let Err(e) = state.store.record_operation(&op).await {
+        if let Err(e) = store.record_operation(&op).await {
             tracing::error!(error = %e, agent = %done.agent.id, "cannot record an agent's operation");
         }
     }
@@ -404,8 +396,7 @@ pub async fn record(state: &AppState, user: &AuthUser, done: Done<'_>) {
         Ok(()) => "ok".to_owned(),
         Err(why) => why.clone(),
     };
-    state
-        .store
+    store
         .audit(AuditEvent {
             actor: &user.actor(),
             action: &format!("agent.{}", done.kind),

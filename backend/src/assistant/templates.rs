@@ -96,7 +96,7 @@ mod tests {
     fn every_template_names_real_tools_and_a_plain_name() {
         assert_eq!(TEMPLATES.len(), 8);
         for t in TEMPLATES {
-            assert!(crate::agents::valid_agent_id(t.name).is_ok(), "{}", t.name);
+            assert!(super::super::agents::valid_agent_id(t.name).is_ok(), "{}", t.name);
             for tool in t.tools {
                 assert!(super::super::tools::spec(tool).is_some(), "{}: {tool}", t.name);
             }

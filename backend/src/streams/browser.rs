@@ -56,28 +56,11 @@ pub async fn client_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let ticket =
         q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
-    let crate::auth::AuthUser(user, access) = redeem_ticket(&state, &ticket).await?;
+    let crate::auth::AuthUser(user, access) = state.tickets.caller(&state.store, &ticket).await?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| Session::run(socket, state, user, access)))
-}
-
-/// The caller a WebSocket ticket (from `/api/ws/ticket`) was issued to; the ticket is spent.
-pub async fn redeem_ticket(state: &AppState, ticket: &str) -> Result<crate::auth::AuthUser> {
-    let (user_id, access) = state
-        .tickets
-        .redeem(ticket)
-        .ok_or_else(|| Error::Unauthorized("the WebSocket ticket is invalid, used or expired".into()))?;
-    let user = state
-        .store
-        .user_by_id(&user_id)
-        .await?
-        .ok_or_else(|| Error::Unauthorized("the user no longer exists".into()))?;
-    if !crate::auth::api_tokens::still_valid(&state.store, &user.id, &access).await {
-        return Err(Error::Unauthorized("the credential that asked for this ticket has ended".into()));
-    }
-    Ok(crate::auth::AuthUser(user, access))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -940,13 +923,13 @@ impl Session {
                 _ => (0, 0),
             };
             let mb = |n: i64| u64::try_from(n).unwrap_or(0) << 20;
-            let limits = super::recorder::Limits {
+            let limits = crate::relay::recorder::Limits {
                 recording_bytes: mb(per_recording_mb),
                 workspace: workspace.clone(),
                 workspace_bytes: mb(total_mb),
                 min_free_bytes: state.config.recording_min_free_mb << 20,
             };
-            let spec = super::recorder::Spec {
+            let spec = crate::relay::recorder::Spec {
                 id,
                 server,
                 term: info.term,
@@ -955,7 +938,7 @@ impl Session {
                 title: crate::audit::cut(&format!("terminal {} ({})", info.term, info.shell), 200),
                 limits,
             };
-            super::recorder::start(state, spec);
+            crate::relay::recorder::start(&state.recorder, spec);
         });
     }
 
@@ -1069,12 +1052,14 @@ impl Session {
     /// Follows a conversation of the caller's: its events are relayed until unwatched.
     async fn watch_chat(&mut self, conversation: String) -> std::result::Result<client::ChatWatching, ErrorBody> {
         let user = crate::auth::AuthUser(self.caller.user.clone(), self.caller.access.clone());
-        crate::ai::chat::conversation(&self.state, &user, &conversation).await.map_err(|e| e.to_body())?;
-        let (message, text, mut rx) = self.state.chats.watch(&conversation);
+        crate::assistant::chat::conversation(&self.state.assistant, &user, &conversation)
+            .await
+            .map_err(|e| e.to_body())?;
+        let (message, text, mut rx) = self.state.assistant.chats.watch(&conversation);
         let tx = self.relayed.clone();
         let id = conversation.clone();
         let relay = tokio::spawn(async move {
-            use crate::ai::chat::ChatEvent;
+            use crate::assistant::chat::ChatEvent;
             loop {
                 let ev = match rx.recv().await {
                     Ok(ChatEvent::Delta { message, offset, text }) => {

@@ -11,8 +11,8 @@ use porta_shared::bridge::{self, FsListed, FsRead, FsSearchResults, FsWrite, FsW
 use porta_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
+use super::Assistant;
 use crate::relay::command::{self, Exec};
-use crate::state::AppState;
 
 /// A command's time limit when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -60,13 +60,13 @@ impl CommandRun {
     }
 }
 
-pub async fn list_dir(state: &AppState, server: &str, path: &str, hidden: bool) -> Result<FsListed, ErrorBody> {
-    command::ask(state, server, bridge::FsList { path: path.to_owned(), hidden }.into()).await
+pub async fn list_dir(ai: &Assistant, server: &str, path: &str, hidden: bool) -> Result<FsListed, ErrorBody> {
+    command::ask(&ai.relay, server, bridge::FsList { path: path.to_owned(), hidden }.into()).await
 }
 
 /// Reads up to `limit` bytes (at most one bridge read) from `offset`.
 pub async fn read_file(
-    state: &AppState,
+    ai: &Assistant,
     server: &str,
     path: &str,
     offset: u64,
@@ -74,7 +74,7 @@ pub async fn read_file(
 ) -> Result<FileContent, ErrorBody> {
     let limit = limit.map(|l| l.min(FsRead::MAX_LIMIT));
     let read: bridge::FsReadData =
-        command::ask(state, server, FsRead { path: path.to_owned(), offset, limit }.into()).await?;
+        command::ask(&ai.relay, server, FsRead { path: path.to_owned(), offset, limit }.into()).await?;
     let (content, encoding) = match String::from_utf8(read.data.0) {
         Ok(text) => (text, "utf-8"),
         Err(e) => (base64::engine::general_purpose::STANDARD.encode(e.as_bytes()), "base64"),
@@ -112,9 +112,9 @@ impl Over {
     }
 
     /// What `path` holds now, as a condition for a later write.
-    pub async fn now(state: &AppState, server: &str, path: &str) -> Self {
+    pub async fn now(ai: &Assistant, server: &str, path: &str) -> Self {
         let stat = bridge::FsStat { path: path.to_owned(), hash: true };
-        match command::ask::<bridge::FileInfo>(state, server, stat.into()).await {
+        match command::ask::<bridge::FileInfo>(&ai.relay, server, stat.into()).await {
             Ok(info) => info.sha256.map_or(Self::Anything, Self::Content),
             Err(e) if e.code == ErrorCode::NotFound => Self::Nothing,
             Err(_) => Self::Anything,
@@ -125,7 +125,7 @@ impl Over {
 /// Writes a whole file atomically, refused (`conflict`, `already_exists`) unless what it
 /// replaces is what `over` says.
 pub async fn write_file(
-    state: &AppState,
+    ai: &Assistant,
     server: &str,
     path: &str,
     data: Vec<u8>,
@@ -143,11 +143,11 @@ pub async fn write_file(
         Over::Nothing => (None, true),
     };
     let req = FsWrite { path: path.to_owned(), data: data.into(), expected_sha256, create_new, mode: None };
-    command::ask(state, server, req.into()).await
+    command::ask(&ai.relay, server, req.into()).await
 }
 
 /// Searches file contents beneath `path` for the literal `pattern`.
-pub async fn search(state: &AppState, server: &str, path: &str, pattern: &str) -> Result<FsSearchResults, ErrorBody> {
+pub async fn search(ai: &Assistant, server: &str, path: &str, pattern: &str) -> Result<FsSearchResults, ErrorBody> {
     let req = bridge::FsSearch {
         path: path.to_owned(),
         pattern: pattern.to_owned(),
@@ -156,11 +156,11 @@ pub async fn search(state: &AppState, server: &str, path: &str, pattern: &str) -
         hidden: false,
         limit: Some(100),
     };
-    command::ask(state, server, req.into()).await
+    command::ask(&ai.relay, server, req.into()).await
 }
 
-pub async fn system_info(state: &AppState, server: &str) -> Result<SysInfo, ErrorBody> {
-    command::ask(state, server, bridge::SysInfoRequest {}.into()).await
+pub async fn system_info(ai: &Assistant, server: &str) -> Result<SysInfo, ErrorBody> {
+    command::ask(&ai.relay, server, bridge::SysInfoRequest {}.into()).await
 }
 
 /// One metric over a window, for a model: its average, extremes, newest value and a short
@@ -190,7 +190,7 @@ pub struct RecentMetrics {
 pub const MAX_METRIC_MINUTES: i64 = 30 * 24 * 60;
 
 /// What the server's telemetry says about the last `minutes`.
-pub async fn recent_metrics(state: &AppState, server: &str, minutes: i64) -> Result<RecentMetrics, ErrorBody> {
+pub async fn recent_metrics(ai: &Assistant, server: &str, minutes: i64) -> Result<RecentMetrics, ErrorBody> {
     use crate::telemetry::points::Point;
     use porta_shared::telemetry::{Metric, format_value};
     if !(1..=MAX_METRIC_MINUTES).contains(&minutes) {
@@ -198,13 +198,13 @@ pub async fn recent_metrics(state: &AppState, server: &str, minutes: i64) -> Res
         return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
     }
     let now = crate::now_ms();
-    let series = state
+    let series = ai
         .telemetry
         .range(server, now - minutes * 60_000, now, 24)
         .await
         .map_err(|e| crate::error::Error::from(e).to_body())?;
     let all = Point::merge(now, &series.points);
-    let latest = state.telemetry.latest(server);
+    let latest = ai.telemetry.latest(server);
     let shown = |m: Metric, v: f32| v.is_finite().then(|| format_value(m.unit(), f64::from(v)));
     let metrics = Metric::ALL
         .into_iter()
@@ -232,7 +232,7 @@ pub async fn recent_metrics(state: &AppState, server: &str, minutes: i64) -> Res
 
 /// Runs a command line through `sh -c` in `cwd`, killed after `timeout`.
 pub async fn run(
-    state: &AppState,
+    ai: &Assistant,
     server: &str,
     command_line: &str,
     cwd: Option<String>,
@@ -249,7 +249,7 @@ pub async fn run(
         keep: KEEP_OUTPUT,
         ..Exec::default()
     };
-    let done = command::run_exec(state, server, exec).await?;
+    let done = command::run_exec(&ai.relay, server, exec).await?;
     Ok(CommandRun {
         command: command_line.to_owned(),
         stdout: String::from_utf8_lossy(&done.stdout).into_owned(),
@@ -369,7 +369,7 @@ fn arg<'a>(args: &'a serde_json::Value, name: &str) -> Result<&'a str, ErrorBody
 /// Runs tool `name` with `args` on `server`; its result as JSON. The caller has checked
 /// the user may use the server for this (see [`Spec::changes`]).
 pub async fn call(
-    state: &AppState,
+    ai: &Assistant,
     server: &str,
     name: &str,
     args: &serde_json::Value,
@@ -379,17 +379,15 @@ pub async fn call(
     };
     match name {
         "list_dir" => {
-            let listed = list_dir(state, server, arg(args, "path")?, args["hidden"].as_bool().unwrap_or(false)).await?;
+            let listed = list_dir(ai, server, arg(args, "path")?, args["hidden"].as_bool().unwrap_or(false)).await?;
             to_json(serde_json::to_value(listed))
         }
         "read_file" => {
             let offset = args["offset"].as_u64().unwrap_or(0);
-            to_json(serde_json::to_value(read_file(state, server, arg(args, "path")?, offset, None).await?))
+            to_json(serde_json::to_value(read_file(ai, server, arg(args, "path")?, offset, None).await?))
         }
-        "search" => {
-            to_json(serde_json::to_value(search(state, server, arg(args, "path")?, arg(args, "pattern")?).await?))
-        }
-        "system_info" => to_json(serde_json::to_value(system_info(state, server).await?)),
+        "search" => to_json(serde_json::to_value(search(ai, server, arg(args, "path")?, arg(args, "pattern")?).await?)),
+        "system_info" => to_json(serde_json::to_value(system_info(ai, server).await?)),
         "recent_metrics" => {
             let minutes = match &args["minutes"] {
                 serde_json::Value::Null => 60,
@@ -397,17 +395,17 @@ pub async fn call(
                     ErrorBody::new(ErrorCode::BadRequest, "the argument \"minutes\" must be a whole number")
                 })?,
             };
-            to_json(serde_json::to_value(recent_metrics(state, server, minutes).await?))
+            to_json(serde_json::to_value(recent_metrics(ai, server, minutes).await?))
         }
         "write_file" => {
             let data = arg(args, "content")?.as_bytes().to_vec();
             let over = Over::from_args(args);
-            to_json(serde_json::to_value(write_file(state, server, arg(args, "path")?, data, over).await?))
+            to_json(serde_json::to_value(write_file(ai, server, arg(args, "path")?, data, over).await?))
         }
         "run_command" => {
             let limit = args["timeout_s"].as_u64().map_or(DEFAULT_TIMEOUT, Duration::from_secs);
             let cwd = args["cwd"].as_str().map(str::to_owned);
-            to_json(serde_json::to_value(run(state, server, arg(args, "command")?, cwd, limit).await?))
+            to_json(serde_json::to_value(run(ai, server, arg(args, "command")?, cwd, limit).await?))
         }
         other => Err(ErrorBody::new(ErrorCode::BadRequest, format!("there is no tool {other:?}"))),
     }

@@ -9,6 +9,8 @@
 //! answer goes back. Bodies are JSON of at most [`MAX_BODY`] bytes; anything else is a 400
 //! that says what is wrong.
 
+mod openapi;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -20,8 +22,8 @@ use porta_shared::ErrorBody;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::tools::{self, CommandRun};
-use super::{Done, KIND_API};
+use crate::assistant::agents::{self, Done, KIND_API};
+use crate::assistant::tools::{self, CommandRun};
 use crate::auth::scopes::{Access, Scope};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::db::{Agent, AgentQuery, OperationQuery, StatusFilter};
@@ -159,7 +161,7 @@ async fn meta(State(state): State<AppState>, _caller: Caller) -> Json<Meta> {
 }
 
 async fn openapi(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(super::openapi::document(&state.public_url))
+    Json(openapi::document(&state.public_url))
 }
 
 // ------------------------------------------------------------------ on a server
@@ -182,7 +184,7 @@ async fn on_server(
     role: Role,
     what: &str,
 ) -> Result<OnServer> {
-    super::valid_agent_id(agent_id)?;
+    agents::valid_agent_id(agent_id)?;
     caller.user.require(scope)?;
     let grant = authorize_server(&state.store, &caller.user.0, &caller.user.1, server, role, what).await?;
     let workspace = match grant.server.workspace_id.as_deref() {
@@ -192,7 +194,8 @@ async fn on_server(
     .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
     let may_register = grant.role >= Role::Developer;
     let agent =
-        super::api_agent(state, &caller.user, caller.source.as_deref(), &workspace, agent_id, may_register).await?;
+        agents::api_agent(&state.store, &caller.user, caller.source.as_deref(), &workspace, agent_id, may_register)
+            .await?;
     Ok(OnServer { agent, server: grant.server.id, workspace: workspace.id })
 }
 
@@ -256,23 +259,23 @@ async fn gate(
         .map(|(i, why)| if commands.len() > 1 { format!("step {i}: {why}") } else { why.clone() })
         .collect::<Vec<_>>()
         .join("; ");
-    let call = crate::ai::openai::ToolCall {
+    let call = crate::assistant::openai::ToolCall {
         id: format!("api-{}", uuid::Uuid::new_v4()),
         kind: "function".into(),
-        function: crate::ai::openai::FunctionCall {
+        function: crate::assistant::openai::FunctionCall {
             name: "run_command".into(),
             arguments: serde_json::json!({ "command": shown }).to_string(),
         },
     };
     let note = Some(format!("Needs approval: {note}"));
-    let approved = crate::ai::chat::ask_approval(
-        state,
+    let approved = crate::assistant::chat::ask_approval(
+        &state.assistant,
         &caller.user,
         &on.agent,
         &on.server,
         call,
         note,
-        crate::mcp::APPROVAL_WAIT,
+        crate::assistant::chat::APPROVAL_WAIT,
     )
     .await?;
     if approved.is_none() {
@@ -326,7 +329,7 @@ impl OnServer {
             took: op.started.elapsed(),
             result,
         };
-        super::record(state, &caller.user, done).await;
+        agents::record(&state.store, &caller.user, done).await;
         outcome.map_err(Error::Wire)
     }
 }
@@ -373,7 +376,7 @@ async fn run_bash(State(state): State<AppState>, caller: Caller, Body(b): Body<R
             .await?;
     gate(&state, &caller, &on, "run_bash", &[(b.command.as_str(), b.cwd.as_deref())]).await?;
     let started = Instant::now();
-    let outcome = tools::run(&state, &on.server, &b.command, b.cwd, limit).await;
+    let outcome = tools::run(&state.assistant, &on.server, &b.command, b.cwd, limit).await;
     let details = match &outcome {
         Ok(run) => format!("{} → {}", b.command, exit_words(run)),
         Err(_) => b.command.clone(),
@@ -445,7 +448,7 @@ async fn write_file(State(state): State<AppState>, caller: Caller, Body(b): Body
     let started = Instant::now();
     let size = data.len();
     let over = b.expected_sha256.map_or(tools::Over::Anything, tools::Over::Content);
-    let outcome = tools::write_file(&state, &on.server, &b.path, data, over).await;
+    let outcome = tools::write_file(&state.assistant, &on.server, &b.path, data, over).await;
     let details = format!("{} ({size} bytes)", b.path);
     let op = Op { kind: "write_file", target: &b.path, details, started };
     let written = on.record(&state, &caller, op, outcome, answered).await?;
@@ -482,7 +485,7 @@ struct Read {
 async fn read_file(State(state): State<AppState>, caller: Caller, Body(b): Body<ReadFile>) -> Result<Json<Read>> {
     let on = on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Read, Role::Viewer, "reading files").await?;
     let started = Instant::now();
-    let outcome = tools::read_file(&state, &on.server, &b.path, b.offset, b.limit).await;
+    let outcome = tools::read_file(&state.assistant, &on.server, &b.path, b.offset, b.limit).await;
     let op = Op { kind: "read_file", target: &b.path, details: b.path.clone(), started };
     let file = on.record(&state, &caller, op, outcome, answered).await?;
     Ok(Json(Read { agent_id: on.agent.name, server_id: on.server, file }))
@@ -511,7 +514,7 @@ async fn list_dir(State(state): State<AppState>, caller: Caller, Body(b): Body<L
     let on =
         on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Read, Role::Viewer, "listing folders").await?;
     let started = Instant::now();
-    let outcome = tools::list_dir(&state, &on.server, &b.path, b.hidden).await;
+    let outcome = tools::list_dir(&state.assistant, &on.server, &b.path, b.hidden).await;
     let op = Op { kind: "list_dir", target: &b.path, details: b.path.clone(), started };
     let listed = on.record(&state, &caller, op, outcome, answered).await?;
     Ok(Json(Listed { agent_id: on.agent.name, server_id: on.server, path: listed.path, entries: listed.entries }))
@@ -605,7 +608,7 @@ async fn pipeline(State(state): State<AppState>, caller: Caller, Body(b): Body<P
     let mut failed_step = None;
     let mut failure: Option<ErrorBody> = None;
     for (index, (command, cwd, limit)) in steps.into_iter().enumerate() {
-        match tools::run(&state, &on.server, &command, cwd, limit).await {
+        match tools::run(&state.assistant, &on.server, &command, cwd, limit).await {
             Ok(run) => {
                 let ok = run.success();
                 runs.push(StepRun { index, run });
@@ -683,7 +686,7 @@ struct AgentView {
 impl AgentView {
     fn of(agent: Agent, now: i64) -> Self {
         Self {
-            status: super::status(&agent, now),
+            status: agents::status(&agent, now),
             agent_id: agent.name,
             id: agent.id,
             workspace_id: agent.workspace_id,
@@ -718,7 +721,7 @@ async fn agent_status(
     caller: Caller,
     Body(b): Body<StatusRequest>,
 ) -> Result<Json<StatusReply>> {
-    let name = super::valid_agent_id(&b.agent_id)?.to_owned();
+    let name = agents::valid_agent_id(&b.agent_id)?.to_owned();
     let workspaces = visible_workspaces(&state, &caller, b.workspace_id.as_deref()).await?;
     let now = now_ms();
     let found = state.store.agents_named(&name, &workspaces).await?.into_iter().next();
@@ -782,10 +785,10 @@ async fn agent_list(
     caller: Caller,
     Body(b): Body<ListRequest>,
 ) -> Result<Json<Page<AgentView>>> {
-    let name = super::valid_agent_id(&b.agent_id)?.to_owned();
+    let name = agents::valid_agent_id(&b.agent_id)?.to_owned();
     let (limit, offset) = page(b.limit, b.offset)?;
     let now = now_ms();
-    let window_start = now - super::ACTIVE_WINDOW_MS;
+    let window_start = now - agents::ACTIVE_WINDOW_MS;
     let status = match b.status.as_deref() {
         None => None,
         Some("active") => Some(StatusFilter::ActiveSince(window_start)),
@@ -795,7 +798,7 @@ async fn agent_list(
             return Err(Error::BadRequest(format!("status {other:?} is not known; use active, idle or disabled")));
         }
     };
-    if let Some(kind) = b.kind.as_deref().filter(|k| ![KIND_API, super::KIND_ASSISTANT].contains(k)) {
+    if let Some(kind) = b.kind.as_deref().filter(|k| ![KIND_API, agents::KIND_ASSISTANT].contains(k)) {
         return Err(Error::BadRequest(format!("kind {kind:?} is not known; use api or assistant")));
     }
     let workspaces = visible_workspaces(&state, &caller, b.workspace_id.as_deref()).await?;
@@ -848,8 +851,8 @@ async fn agent_history(
     caller: Caller,
     Body(b): Body<HistoryRequest>,
 ) -> Result<Json<Page<OperationView>>> {
-    let name = super::valid_agent_id(&b.agent_id)?.to_owned();
-    let of = super::valid_agent_id(b.of_agent.as_deref().unwrap_or(&name))?.to_owned();
+    let name = agents::valid_agent_id(&b.agent_id)?.to_owned();
+    let of = agents::valid_agent_id(b.of_agent.as_deref().unwrap_or(&name))?.to_owned();
     let (limit, offset) = page(b.limit, b.offset)?;
     let workspaces = visible_workspaces(&state, &caller, b.workspace_id.as_deref()).await?;
     let agents = state.store.agents_named(&of, &workspaces).await?;

@@ -21,13 +21,12 @@ use tokio::sync::{Notify, broadcast, oneshot};
 
 use super::openai::{Delta, Message, ToolCall};
 use super::provider;
-use crate::agents::{self, tools};
+use super::{Assistant, agents, tools};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::db::{Agent, ChatMessage, Conversation, NewMessage};
 use crate::error::{Error, Result};
 use crate::now_ms;
-use crate::state::AppState;
 use crate::teams::{Role, authorize_server, workspace_role};
 
 pub const DONE: &str = "done";
@@ -201,14 +200,11 @@ pub struct Ask {
 }
 
 /// A conversation the caller owns.
-pub async fn conversation(state: &AppState, user: &AuthUser, id: &str) -> Result<Conversation> {
-    let c = state
-        .store
-        .conversation(&user.0.id, id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("no conversation {id}")))?;
+pub async fn conversation(ai: &Assistant, user: &AuthUser, id: &str) -> Result<Conversation> {
+    let c =
+        ai.store.conversation(&user.0.id, id).await?.ok_or_else(|| Error::NotFound(format!("no conversation {id}")))?;
     // Still a member of its workspace (and within the token's reach)?
-    workspace_role(&state.store, user, &c.workspace_id).await?;
+    workspace_role(&ai.store, user, &c.workspace_id).await?;
     Ok(c)
 }
 
@@ -224,7 +220,7 @@ fn title_of(text: &str) -> String {
 
 /// Sends a person's message and starts the answer. Returns the conversation and the
 /// person's message.
-pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conversation, ChatMessage)> {
+pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversation, ChatMessage)> {
     user.require(Scope::Read)?;
     let size = ask.text.len() + ask.context.iter().map(|a| a.text.len() + a.name.len() + a.kind.len()).sum::<usize>();
     if ask.context.len() > MAX_ATTACHMENTS {
@@ -245,23 +241,23 @@ pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conver
         )));
     }
     let conv = match &ask.conversation {
-        Some(id) => conversation(state, user, id).await?,
+        Some(id) => conversation(ai, user, id).await?,
         None => {
-            workspace_role(&state.store, user, &ask.workspace_id).await?;
+            workspace_role(&ai.store, user, &ask.workspace_id).await?;
             if let Some(server) = &ask.server_id {
                 let grant =
-                    authorize_server(&state.store, &user.0, &user.1, server, Role::Viewer, "asking about a server")
+                    authorize_server(&ai.store, &user.0, &user.1, server, Role::Viewer, "asking about a server")
                         .await?;
                 if grant.server.workspace_id.as_deref() != Some(ask.workspace_id.as_str()) {
                     return Err(Error::BadRequest(format!("server {server} is not in workspace {}", ask.workspace_id)));
                 }
             }
             if let Some(p) = &ask.project_id {
-                let project = state.store.project(p).await?.filter(|p| p.workspace_id == ask.workspace_id);
+                let project = ai.store.project(p).await?.filter(|p| p.workspace_id == ask.workspace_id);
                 project.ok_or_else(|| Error::NotFound(format!("no project {p} in this workspace")))?;
             }
             if let Some(a) = &ask.agent_id {
-                agent_in(state, &ask.workspace_id, a).await?;
+                agent_in(ai, &ask.workspace_id, a).await?;
             }
             let now = now_ms();
             let c = Conversation {
@@ -275,12 +271,12 @@ pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conver
                 created_ms: now,
                 updated_ms: now,
             };
-            state.store.insert_conversation(&c).await?;
+            ai.store.insert_conversation(&c).await?;
             c
         }
     };
     let agent = match &conv.agent_id {
-        Some(a) => Some(agent_in(state, &conv.workspace_id, a).await?),
+        Some(a) => Some(agent_in(ai, &conv.workspace_id, a).await?),
         None => None,
     };
     let context = (!ask.context.is_empty())
@@ -288,9 +284,9 @@ pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conver
         .transpose()
         .map_err(|e| Error::Other(e.into()))?;
     // One answer at a time per conversation: claim the slot before writing anything.
-    let events = state.chats.channel(&conv.id);
+    let events = ai.chats.channel(&conv.id);
     let run = {
-        let mut runs = state.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
         if runs.contains_key(&conv.id) {
             return Err(Error::Conflict("an answer is still being written here; stop it or wait".into()));
         }
@@ -299,14 +295,14 @@ pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conver
         run
     };
     let added = async {
-        let mine = state
+        let mine = ai
             .store
             .add_message(
                 &conv.id,
                 NewMessage { role: "user", content: &ask.text, context, state: DONE, ..Default::default() },
             )
             .await?;
-        let answer = state
+        let answer = ai
             .store
             .add_message(
                 &conv.id,
@@ -319,19 +315,19 @@ pub async fn send(state: &AppState, user: &AuthUser, ask: Ask) -> Result<(Conver
     let (mine, answer) = match added {
         Ok(m) => m,
         Err(e) => {
-            state.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
+            ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
             return Err(e.into());
         }
     };
     run.next_message(answer.id);
-    let task = Generation { state: state.clone(), user: user.clone(), conv: conv.clone(), agent, run };
+    let task = Generation { ai: ai.clone(), user: user.clone(), conv: conv.clone(), agent, run };
     tokio::spawn(task.run(answer.id));
     Ok((conv, mine))
 }
 
 /// The live agent `id` of `workspace`.
-async fn agent_in(state: &AppState, workspace: &str, id: &str) -> Result<Agent> {
-    let agent = state.store.agent(id).await?.filter(|a| a.workspace_id == workspace && a.deleted_ms.is_none());
+async fn agent_in(ai: &Assistant, workspace: &str, id: &str) -> Result<Agent> {
+    let agent = ai.store.agent(id).await?.filter(|a| a.workspace_id == workspace && a.deleted_ms.is_none());
     let agent = agent.ok_or_else(|| Error::NotFound(format!("no agent {id} in this workspace")))?;
     if agent.disabled {
         return Err(Error::Forbidden(format!("agent {} is disabled", agent.name)));
@@ -340,9 +336,9 @@ async fn agent_in(state: &AppState, workspace: &str, id: &str) -> Result<Agent> 
 }
 
 /// Stops the answer being written; false when none is.
-pub async fn stop(state: &AppState, user: &AuthUser, conversation_id: &str) -> Result<bool> {
-    conversation(state, user, conversation_id).await?;
-    let Some(run) = state.chats.get(conversation_id) else { return Ok(false) };
+pub async fn stop(ai: &Assistant, user: &AuthUser, conversation_id: &str) -> Result<bool> {
+    conversation(ai, user, conversation_id).await?;
+    let Some(run) = ai.chats.get(conversation_id) else { return Ok(false) };
     run.stopped.store(true, Ordering::SeqCst);
     run.stop.notify_waiters();
     run.stop.notify_one();
@@ -351,14 +347,14 @@ pub async fn stop(state: &AppState, user: &AuthUser, conversation_id: &str) -> R
 
 /// Approves or declines a tool call waiting in `conversation_id`.
 pub async fn decide(
-    state: &AppState,
+    ai: &Assistant,
     user: &AuthUser,
     conversation_id: &str,
     call_id: &str,
     approve: bool,
 ) -> Result<()> {
-    conversation(state, user, conversation_id).await?;
-    let waiting = state
+    conversation(ai, user, conversation_id).await?;
+    let waiting = ai
         .chats
         .get(conversation_id)
         .and_then(|run| run.decisions.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id));
@@ -420,7 +416,7 @@ fn history(system: String, messages: &[ChatMessage]) -> Vec<Message> {
 
 /// A run of the model for one person's message.
 struct Generation {
-    state: AppState,
+    ai: Assistant,
     user: AuthUser,
     conv: Conversation,
     agent: Option<Agent>,
@@ -466,7 +462,7 @@ impl Generation {
                         break;
                     }
                     match self
-                        .state
+                        .ai
                         .store
                         .add_message(
                             &self.conv.id,
@@ -498,7 +494,7 @@ impl Generation {
         if let Err(why) = outcome {
             // Said in a message of its own: the last one may be a finished call.
             let failed = self
-                .state
+                .ai
                 .store
                 .add_message(
                     &self.conv.id,
@@ -506,15 +502,15 @@ impl Generation {
                 )
                 .await;
             if let Ok(m) = failed {
-                let _ = self.state.store.update_message(m.id, "", None, FAILED, Some(&why)).await;
+                let _ = self.ai.store.update_message(m.id, "", None, FAILED, Some(&why)).await;
             }
         }
-        self.state.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.conv.id);
+        self.ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.conv.id);
         self.run.changed(true);
     }
 
     async fn finish(&self, message: i64, state: &str, error: Option<&str>) {
-        if let Err(e) = self.state.store.update_message(message, &self.run.text(), None, state, error).await {
+        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), None, state, error).await {
             tracing::error!(error = %e, "cannot save an answer");
         }
     }
@@ -526,7 +522,7 @@ impl Generation {
              Markdown; put code and commands in fenced code blocks that name their language.",
         );
         if let Some(server) = &self.conv.server_id {
-            if let Ok(Some(sv)) = self.state.store.server(server).await {
+            if let Ok(Some(sv)) = self.ai.store.server(server).await {
                 let os = [sv.os.as_deref(), sv.arch.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
                 s.push_str(&format!("\nThe person is working on the server {:?}", sv.name));
                 if let Some(h) = &sv.hostname {
@@ -536,7 +532,7 @@ impl Generation {
             }
         }
         if let Some(project) = &self.conv.project_id {
-            if let Ok(Some(p)) = self.state.store.project(project).await {
+            if let Ok(Some(p)) = self.ai.store.project(project).await {
                 s.push_str(&format!("\nThey are in the project {:?}, in the folder {}.", p.name, p.path));
             }
         }
@@ -574,11 +570,11 @@ impl Generation {
     /// One call of the model: its text streamed into `message`.
     async fn step(&self, message: i64) -> std::result::Result<Step, String> {
         let mut provider =
-            provider::for_workspace(&self.state, &self.conv.workspace_id).await.map_err(|e| e.to_string())?;
+            provider::for_workspace(&self.ai, &self.conv.workspace_id).await.map_err(|e| e.to_string())?;
         if let Some(model) = self.agent.as_ref().and_then(|a| a.model.clone()).filter(|m| !m.trim().is_empty()) {
             provider.model = model;
         }
-        let messages = self.state.store.messages(&self.conv.id).await.map_err(|e| e.to_string())?;
+        let messages = self.ai.store.messages(&self.conv.id).await.map_err(|e| e.to_string())?;
         let prior: Vec<ChatMessage> = messages.into_iter().filter(|m| m.id != message).collect();
         let history = history(self.system_prompt().await, &prior);
         let specs: Vec<Value> = self
@@ -591,7 +587,7 @@ impl Generation {
                 } })
             })
             .collect();
-        let stream = self.state.ai.chat(&provider, &history, &specs).await.map_err(|e| e.to_string())?;
+        let stream = self.ai.client.chat(&provider, &history, &specs).await.map_err(|e| e.to_string())?;
         tokio::pin!(stream);
         let mut saved = Instant::now();
         let mut calls = Vec::new();
@@ -611,7 +607,7 @@ impl Generation {
                     }
                     if saved.elapsed() >= SAVE_EVERY {
                         saved = Instant::now();
-                        let _ = self.state.store.update_message(message, &self.run.text(), None, STREAMING, None).await;
+                        let _ = self.ai.store.update_message(message, &self.run.text(), None, STREAMING, None).await;
                     }
                 }
                 Some(Ok(Delta::ToolCalls(c))) => calls = c,
@@ -718,7 +714,7 @@ impl Generation {
             };
             let text = tools::result_text(&result);
             let saved = self
-                .state
+                .ai
                 .store
                 .add_message(
                     &self.conv.id,
@@ -752,7 +748,7 @@ impl Generation {
             server: self.conv.server_id.as_deref(),
             source: None,
         };
-        match decide(&self.state.store, &runner, command, args["cwd"].as_str()).await {
+        match decide(&self.ai.store, &runner, command, args["cwd"].as_str()).await {
             Ok(Decision::Run(_)) => ("auto", None),
             Ok(Decision::Ask(v)) => ("pending", Some(format!("Needs approval: {}", v.reason))),
             Ok(Decision::Refuse(v)) => ("blocked", Some(format!("Blocked: {}", v.reason))),
@@ -762,7 +758,7 @@ impl Generation {
 
     async fn save_calls(&self, message: i64, calls: &[StoredCall], state: &str) {
         let json = serde_json::to_string(calls).unwrap_or_else(|_| "[]".into());
-        if let Err(e) = self.state.store.update_message(message, &self.run.text(), Some(&json), state, None).await {
+        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), Some(&json), state, None).await {
             tracing::error!(error = %e, "cannot save tool calls");
         }
     }
@@ -775,8 +771,8 @@ impl Generation {
         let path = args["path"].as_str()?;
         let new = args["content"].as_str()?;
         let mut seen = serde_json::json!({});
-        tools::Over::now(&self.state, server, path).await.into_args(&mut seen);
-        let old = match tools::read_file(&self.state, server, path, 0, None).await {
+        tools::Over::now(&self.ai, server, path).await.into_args(&mut seen);
+        let old = match tools::read_file(&self.ai, server, path, 0, None).await {
             Ok(f) if f.encoding == "utf-8" => f.content,
             Ok(_) => {
                 let said = format!("{path} is a binary file; it would be replaced by {} bytes of text", new.len());
@@ -805,15 +801,13 @@ impl Generation {
         }
         let (scope, role) = if c.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
         let allowed = match self.user.require(scope) {
-            Ok(()) => {
-                authorize_server(&self.state.store, &self.user.0, &self.user.1, server, role, "an agent's change")
-                    .await
-                    .map(|_| ())
-            }
+            Ok(()) => authorize_server(&self.ai.store, &self.user.0, &self.user.1, server, role, "an agent's change")
+                .await
+                .map(|_| ()),
             Err(e) => Err(e),
         };
         let result = match allowed {
-            Ok(()) => tools::call(&self.state, server, &c.call.function.name, &args).await,
+            Ok(()) => tools::call(&self.ai, server, &c.call.function.name, &args).await,
             Err(e) => Err(e.to_body()),
         };
         if let Some(agent) = &self.agent {
@@ -828,11 +822,14 @@ impl Generation {
                 took: started.elapsed(),
                 result: result.as_ref().map(|_| ()).map_err(|e| format!("failed: {}", e.code)),
             };
-            agents::record(&self.state, &self.user, done).await;
+            agents::record(&self.ai.store, &self.user, done).await;
         }
         result
     }
 }
+
+/// How long a change an external agent asks for waits for the person's decision.
+pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// Asks the person, in a conversation of theirs with `agent` (made on first need), to
 /// approve a change an external agent (an MCP client) wants to make on `server`: the call is
@@ -840,7 +837,7 @@ impl Generation {
 /// Returns `None` when it was not approved; when it was, what the change is held to (for a
 /// write: the file as the person saw it, as arguments to merge into the call's).
 pub async fn ask_approval(
-    state: &AppState,
+    ai: &Assistant,
     user: &AuthUser,
     agent: &Agent,
     server: &str,
@@ -849,7 +846,7 @@ pub async fn ask_approval(
     wait: Duration,
 ) -> Result<Option<Value>> {
     let title = format!("Changes asked for by {}", agent.name);
-    let existing = state
+    let existing = ai
         .store
         .conversations(&user.0.id, Some(&agent.workspace_id), None, None, MAX_LISTED)
         .await?
@@ -870,13 +867,13 @@ pub async fn ask_approval(
                 created_ms: now,
                 updated_ms: now,
             };
-            state.store.insert_conversation(&c).await?;
+            ai.store.insert_conversation(&c).await?;
             c
         }
     };
-    let events = state.chats.channel(&conv.id);
+    let events = ai.chats.channel(&conv.id);
     let run = {
-        let mut runs = state.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut runs = ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
         if runs.contains_key(&conv.id) {
             return Err(Error::Conflict(format!(
                 "another change by {} is waiting for the person's decision; ask again once it is decided",
@@ -887,8 +884,7 @@ pub async fn ask_approval(
         runs.insert(conv.id.clone(), run.clone());
         run
     };
-    let asking =
-        Generation { state: state.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
+    let asking = Generation { ai: ai.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
     let (preview, seen) =
         if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (note, None) };
     let mut stored = StoredCall { call, changes: true, preview, decision: "pending".into(), seen };
@@ -896,7 +892,7 @@ pub async fn ask_approval(
     run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);
     let outcome = async {
         let calls = serde_json::to_string(std::slice::from_ref(&stored)).map_err(|e| Error::Other(e.into()))?;
-        let m = state
+        let m = ai
             .store
             .add_message(
                 &conv.id,
@@ -921,7 +917,7 @@ pub async fn ask_approval(
         Ok::<_, Error>(approved.then(|| stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))))
     }
     .await;
-    state.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
+    ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
     run.changed(true);
     outcome
 }
