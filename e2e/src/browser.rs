@@ -256,6 +256,82 @@ pub async fn ui_stack(env: &[(&str, &str)]) -> anyhow::Result<(crate::Backend, c
     Ok((backend, bridge))
 }
 
+/// The set-up most browser tests share: [`ui_stack`] (a backend serving the built app, with
+/// one enrolled bridge running; its home folder is `bridge.dir`) and a fresh browser.
+///
+/// A test borrows what it needs, runs its body with [`UiStack::on_server_page`] (or
+/// [`UiStack::signed_in`]) and returns what that returns:
+///
+/// ```ignore
+/// let ui = UiStack::start(&[], 1280, 800).await?;
+/// let UiStack { backend, browser, .. } = &ui;
+/// let c = &browser.client;
+/// ui.on_server_page("test_name", || async {
+///     // The server's page is open, its first terminal live.
+///     Ok(())
+/// })
+/// .await
+/// ```
+pub struct UiStack {
+    pub backend: crate::Backend,
+    pub bridge: crate::Bridge,
+    pub browser: Browser,
+}
+
+impl UiStack {
+    /// [`ui_stack`] with the extra backend settings `env`, and a `width`×`height` browser
+    /// ([`Browser::start`]).
+    pub async fn start(env: &[(&str, &str)], width: u32, height: u32) -> anyhow::Result<Self> {
+        let (backend, bridge) = ui_stack(env).await?;
+        let browser = Browser::start(width, height).await?;
+        Ok(Self { backend, bridge, browser })
+    }
+
+    /// Runs the test `body` once the admin is signed in and the (only) server's page is open
+    /// with its first terminal live ([`open_server`]). As [`with_screenshot_on_failure`]: a
+    /// page error fails the test, and a failure (of the set-up too) leaves a screenshot named
+    /// after `test`. Ends the browser's session afterwards.
+    pub async fn on_server_page<F, Fut>(&self, test: &str, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        self.run(test, true, body).await
+    }
+
+    /// Like [`UiStack::on_server_page`], but the body starts on the dashboard, right after
+    /// the admin signed in ([`sign_in`]).
+    pub async fn signed_in<F, Fut>(&self, test: &str, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        self.run(test, false, body).await
+    }
+
+    async fn run<F, Fut>(&self, test: &str, server_page: bool, body: F) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        let c = &self.browser.client;
+        let url = &self.backend.url;
+        let result = with_screenshot_on_failure(&self.browser, test, || async move {
+            if server_page {
+                open_server(c, url).await?;
+            } else {
+                sign_in(c, url).await?;
+            }
+            body().await
+        })
+        .await;
+        // What `Browser::close` does, which needs the browser by value; its processes end
+        // when the fixture is dropped.
+        let _ = c.clone().close().await;
+        result
+    }
+}
+
 /// Waits for an element, naming what was awaited when it never came.
 pub async fn wait_for(c: &Client, css: &str) -> anyhow::Result<fantoccini::elements::Element> {
     c.wait().at_most(WAIT).for_element(Locator::Css(css)).await.with_context(|| format!("waiting for {css}"))

@@ -203,6 +203,27 @@ impl Bridge {
         self.child.as_ref().and_then(Child::id)
     }
 
+    /// Waits until one of this bridge's terminals runs `command` in the foreground: a process
+    /// of that name, started by one of the bridge's shells, leads its terminal's foreground
+    /// process group (what Ctrl+C or a `term.signal` reaches). Read from `/proc`: the bridge
+    /// runs on this machine.
+    pub async fn wait_foreground(&self, command: &str, within: Duration) -> anyhow::Result<()> {
+        let bridge = self.pid().context("the bridge is not running")?;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let procs = processes();
+            let shells: std::collections::HashSet<u32> =
+                procs.iter().filter(|p| p.ppid == bridge).map(|p| p.pid).collect();
+            if procs.iter().any(|p| p.comm == command && shells.contains(&p.ppid) && i64::from(p.pid) == p.tpgid) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("no terminal of the bridge ran {command:?} in the foreground within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGKILL: the process and its terminals die at once.
     pub async fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -225,6 +246,32 @@ impl Bridge {
         std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
         Ok(tokio::time::timeout(Duration::from_secs(10), c.wait()).await??)
     }
+}
+
+/// A process as `/proc/<pid>/stat` describes it.
+struct Process {
+    pid: u32,
+    comm: String,
+    ppid: u32,
+    /// The foreground process group of its terminal (-1: none).
+    tpgid: i64,
+}
+
+/// The processes running now (those that end while being read are left out).
+fn processes() -> Vec<Process> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid pgrp session tty_nr tpgid …`; the name may hold spaces
+            // and parentheses, so it ends at the last ')'.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_owned();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(Process { pid, comm, ppid: fields.get(1)?.parse().ok()?, tpgid: fields.get(5)?.parse().ok()? })
+        })
+        .collect()
 }
 
 /// A backend with the admin signed in and one enrolled, running bridge.

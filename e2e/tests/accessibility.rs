@@ -3,9 +3,7 @@
 //! serious or critical violation — names for every control, contrast, structure.
 
 use fantoccini::Client;
-use porta_e2e::browser::{
-    Browser, accessibility_violations, click, sign_in, ui_stack, wait_for, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{UiStack, accessibility_violations, click, wait_for};
 
 /// Each page, and what shows it is ready.
 const PAGES: [(&str, &str); 6] = [
@@ -88,20 +86,17 @@ async fn set_theme(c: &Client, dark: bool) -> anyhow::Result<()> {
 }
 
 async fn no_violations(width: u32, height: u32) -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], width, height).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let api = porta_e2e::client::Api::login(&backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
     let server = api.wait_server_online(true, porta_e2e::browser::WAIT).await?;
-    let browser = Browser::start(width, height).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, &format!("accessibility_{width}"), || async {
-        sign_in(c, &backend.url).await?;
+    ui.signed_in(&format!("accessibility_{width}"), || async {
         let found = check_every_page(c, &backend.url, &server, &format!("{width}x{height}")).await?;
         anyhow::ensure!(found.is_empty(), "{} accessibility violations:\n{}", found.len(), found.join("\n"));
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{self, Browser, click, ui_stack, wait_for, wait_text, with_screenshot_on_failure};
+use porta_e2e::browser::{UiStack, click, wait_for, wait_text};
 use porta_e2e::webhook::Receiver;
 
 const SHORT: Duration = Duration::from_secs(40);
@@ -21,12 +21,11 @@ async fn choose(c: &Client, select: &str, value: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")]).await?;
+    let ui = UiStack::start(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")], 1400, 900).await?;
+    let UiStack { browser, .. } = &ui;
     let receiver = Receiver::start(0).await?;
-    let browser = Browser::start(1400, 900).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "alerts", || async {
-        browser::sign_in(c, &backend.url).await?;
+    ui.signed_in("alerts", || async {
         wait_for(c, "li.server[data-status=online]").await?;
         click(c, "a.alerts-link").await?;
         wait_text(c, ".alert-history", "Nothing has fired.").await?;
@@ -94,7 +93,5 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
         assert!(!badge.is_displayed().await?, "the badge stays after every alert resolved");
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -227,8 +227,16 @@ async fn answers_stream_stop_and_survive_a_reload() -> anyhow::Result<()> {
     follow(&mut ws, &id, &mut texts, |e| matches!(e, ClientEvent::ChatDelta(d) if d.offset > 100)).await?;
     ws.call(ChatUnwatch { conversation: id.clone() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     ws.close().await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let mid = conversation(&s, &id).await?;
+    // The growing answer is saved now and then: wait for the first save.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mid = loop {
+        let mid = conversation(&s, &id).await?;
+        if mid["messages"][5]["content"].as_str().is_some_and(|t| !t.is_empty()) {
+            break mid;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the growing answer was never saved: {mid}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(mid["conversation"]["running"], true, "{mid}");
     let saved = mid["messages"][5]["content"].as_str().unwrap_or_default().to_owned();
     assert!(!saved.is_empty() && slow.starts_with(&saved), "a growing answer is saved: {saved:?}");

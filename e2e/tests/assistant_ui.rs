@@ -7,9 +7,7 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    self, Browser, click, editor_text, terminal_text, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{UiStack, click, editor_text, terminal_text, wait_for, wait_text};
 use porta_e2e::llm::{Reply, ScriptedLlm};
 use porta_e2e::{ADMIN_PASSWORD, Api};
 use serde_json::json;
@@ -40,13 +38,12 @@ async fn wait_done(c: &Client) -> anyhow::Result<()> {
 #[tokio::test]
 async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal() -> anyhow::Result<()> {
     let llm = ScriptedLlm::start().await?;
-    let (backend, bridge) = ui_stack(&[("PORTA_AI_BASE_URL", llm.url.as_str())]).await?;
+    let ui = UiStack::start(&[("PORTA_AI_BASE_URL", llm.url.as_str())], 1400, 900).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     std::fs::write(home.join("notes.txt"), "first line\n")?;
-    let browser = Browser::start(1400, 900).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "assistant_stream", || async {
-        browser::open_server(c, &backend.url).await?;
+    ui.on_server_page("assistant_stream", || async {
         // A file open in the editor, to insert into.
         wait_for(c, ".files-entry[data-name='notes.txt'] > button.files-name").await?.click().await?;
         wait_for(c, ".editor-tab.active").await?;
@@ -135,15 +132,14 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         wait_text(c, ".chat-msg.user", "How do I count?").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
     let llm = ScriptedLlm::start().await?;
-    let (backend, bridge) = ui_stack(&[("PORTA_AI_BASE_URL", llm.url.as_str())]).await?;
+    let ui = UiStack::start(&[("PORTA_AI_BASE_URL", llm.url.as_str())], 1400, 900).await?;
+    let UiStack { backend, bridge, browser } = &ui;
     let home = bridge.dir.path().to_owned();
     let file = home.join("app.py");
     std::fs::write(&file, "print('old')\n")?;
@@ -156,10 +152,8 @@ async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
     let v = api.graphql(q, json!({ "w": workspace })).await?;
     let agent = v["data"]["createAgent"]["id"].as_str().unwrap_or_default().to_owned();
     anyhow::ensure!(!agent.is_empty(), "{v}");
-    let browser = Browser::start(1400, 900).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "assistant_approval", || async {
-        browser::open_server(c, &backend.url).await?;
+    let result = ui.on_server_page("assistant_approval", || async {
         click(c, "button.chat-toggle").await?;
         wait_for(c, &format!(".chat-agent option[value='{agent}']")).await?;
         c.execute(
@@ -203,7 +197,6 @@ async fn an_agents_write_happens_only_after_approve() -> anyhow::Result<()> {
         Ok(())
     })
     .await;
-    browser.close().await;
     // On the record.
     let log = api.graphql("{ auditLog(action: \"agent.write_file\") { result detail } }", json!({})).await?;
     let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();
@@ -217,13 +210,12 @@ async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<(
     let llm = ScriptedLlm::start().await?;
     // The operator allows the model server on loopback (nothing else there is reachable).
     let endpoint = llm.url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned();
-    let (backend, _bridge) = ui_stack(&[("PORTA_OUTBOUND_ALLOW", endpoint.as_str())]).await?;
+    let ui = UiStack::start(&[("PORTA_OUTBOUND_ALLOW", endpoint.as_str())], 1400, 1000).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
     let team = api.own_team().await?;
-    let browser = Browser::start(1400, 1000).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "assistant_settings", || async {
-        browser::sign_in(c, &backend.url).await?;
+    ui.signed_in("assistant_settings", || async {
         c.goto(&format!("{}/teams/{team}", backend.url)).await?;
         let section = ".workspace-assistant";
         wait_for(c, &format!("{section} .base-url")).await?;
@@ -270,9 +262,7 @@ async fn a_team_admin_chooses_the_model_and_manages_agents() -> anyhow::Result<(
         browser.screenshot("assistant-settings").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// With no model reachable, the panel says so (and where to set one) as it opens, before
@@ -282,17 +272,14 @@ async fn the_panel_says_when_no_model_is_reachable_before_anyone_types() -> anyh
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let url = format!("http://127.0.0.1:{closed}/v1");
-    let (backend, _bridge) = ui_stack(&[("PORTA_AI_BASE_URL", url.as_str())]).await?;
-    let browser = Browser::start(1400, 900).await?;
+    let ui = UiStack::start(&[("PORTA_AI_BASE_URL", url.as_str())], 1400, 900).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "assistant_unreachable", || async {
-        browser::open_server(c, &backend.url).await?;
+    ui.on_server_page("assistant_unreachable", || async {
         click(c, "button.chat-toggle").await?;
         let note = wait_text(c, ".chat-unreachable:not([hidden])", "No model is reachable").await?;
         assert!(note.contains("team page"), "{note}");
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use porta_e2e::browser::{Browser, with_screenshot_on_failure};
+use porta_e2e::browser::{Browser, UiStack, with_screenshot_on_failure};
 use porta_e2e::{ADMIN_PASSWORD, Backend, Bridge, ui_dir};
 
 #[tokio::test]
@@ -135,12 +135,11 @@ async fn the_access_token_is_renewed_silently_before_it_expires() -> anyhow::Res
 
 #[tokio::test]
 async fn going_between_pages_and_back_never_panics() -> anyhow::Result<()> {
-    use porta_e2e::browser::{click, open_server, wait_for};
-    let (backend, _bridge) = porta_e2e::browser::ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    use porta_e2e::browser::{click, wait_for};
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "navigation", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("navigation", || async {
         for round in 0..3 {
             // Every panel open, so that each has something to tear down.
             for panel in ["button.files-toggle", "button.chat-toggle", "button.monitor-toggle"] {
@@ -170,19 +169,16 @@ async fn going_between_pages_and_back_never_panics() -> anyhow::Result<()> {
         wait_for(c, "li.server[data-status=online] a").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn no_page_scrolls_sideways_on_a_phone() -> anyhow::Result<()> {
-    use porta_e2e::browser::{click, sign_in, wait_for};
-    let (backend, _bridge) = porta_e2e::browser::ui_stack(&[]).await?;
-    let browser = Browser::start(390, 844).await?;
+    use porta_e2e::browser::{click, wait_for};
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "phone_width", || async {
-        sign_in(c, &backend.url).await?;
+    ui.signed_in("phone_width", || async {
         wait_for(c, "li.server[data-status=online] a").await?;
         for link in ["a.tokens-link", "a.team-link", "a.alerts-link", "a.audit-link", "a.account-link"] {
             click(c, link).await?;
@@ -207,7 +203,5 @@ async fn no_page_scrolls_sideways_on_a_phone() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -7,15 +7,12 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    self, Browser, chord, editor_text, type_keys, ui_stack, wait_for, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{self, UiStack, chord, editor_text, type_keys, wait_for};
 
 const SHORT: Duration = Duration::from_secs(30);
 
-/// Opens the server's page and waits for the file tree.
-async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
-    browser::open_server(c, url).await?;
+/// Waits for the server page's file tree to list the home folder.
+async fn tree_loaded(c: &Client) -> anyhow::Result<()> {
     wait_for(c, ".files-rows .files-entry[data-name]").await?;
     Ok(())
 }
@@ -68,13 +65,13 @@ async fn clean_tab(c: &Client) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let file = bridge.dir.path().join("notes.py");
     std::fs::write(&file, "print('hello')\n")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "editor_save_conflict", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("editor_save_conflict", || async {
+        tree_loaded(c).await?;
         open_file(c, "notes.py").await?;
         wait_editor(c, &file, "print('hello')").await?;
         // The language comes from the extension.
@@ -132,20 +129,18 @@ async fn edit_save_and_a_change_behind_the_editors_back_asks_before_overwriting(
         assert_eq!(editor_text(c, &file.to_string_lossy()).await?.as_deref(), Some("theirs again\n"));
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let file = bridge.dir.path().join("draft.md");
     std::fs::write(&file, "# Draft\n")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "editor_close_dirty", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("editor_close_dirty", || async {
+        tree_loaded(c).await?;
         open_file(c, "draft.md").await?;
         wait_editor(c, &file, "# Draft").await?;
         // The editor follows the app's theme, both ways.
@@ -192,15 +187,14 @@ async fn closing_a_file_with_unsaved_changes_asks_first() -> anyhow::Result<()> 
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Result<()> {
     // A small editor limit, so a "large" file is a few kilobytes.
-    let (backend, bridge) = ui_stack(&[("PORTA_EDITOR_MAX_BYTES", "4096")]).await?;
+    let ui = UiStack::start(&[("PORTA_EDITOR_MAX_BYTES", "4096")], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path();
     std::fs::write(home.join("blob.bin"), b"\x7fELF\x02\x01\x01\0\0\0binary")?;
     let large = "a line of a large log file\n".repeat(400);
@@ -210,10 +204,9 @@ async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Res
     let mut perms = std::fs::metadata(&locked)?.permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o444);
     std::fs::set_permissions(&locked, perms)?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "editor_binary_large", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("editor_binary_large", || async {
+        tree_loaded(c).await?;
         // Binary: never shown as text, offered as a download.
         open_file(c, "blob.bin").await?;
         let note = wait_for(c, ".editor-pane.active .editor-note:not([hidden])").await?;
@@ -242,20 +235,18 @@ async fn binary_large_and_read_only_files_are_handled_with_care() -> anyhow::Res
         c.find(Locator::Css(".editor-tab.active.dirty")).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn a_change_on_the_server_reaches_a_clean_editor_and_warns_a_dirty_one() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let file = bridge.dir.path().join("config.toml");
     std::fs::write(&file, "port = 80\n")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "editor_follows_disk", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("editor_follows_disk", || async {
+        tree_loaded(c).await?;
         open_file(c, "config.toml").await?;
         wait_editor(c, &file, "port = 80").await?;
         // Clean: the editor takes the server's version by itself, and stays clean.
@@ -283,9 +274,7 @@ async fn a_change_on_the_server_reaches_a_clean_editor_and_warns_a_dirty_one() -
         clean_tab(c).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// The paths of the editor tabs, in order (read in one go: the strip re-renders as tabs move).
@@ -315,16 +304,16 @@ async fn act(c: &Client, name: &str, action: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn tabs_follow_files_renamed_or_deleted_and_say_when_a_file_is_gone() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     for (name, text) in [("a.txt", "alpha\n"), ("b.txt", "beta\n"), ("c.txt", "gamma\n"), ("d.txt", "delta\n")] {
         std::fs::write(home.join(name), text)?;
     }
     let at = |name: &str| home.join(name).to_string_lossy().into_owned();
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "editor_follow_files", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("editor_follow_files", || async {
+        tree_loaded(c).await?;
         for name in ["a.txt", "b.txt", "c.txt", "d.txt"] {
             open_file(c, name).await?;
             wait_editor(c, &home.join(name), "").await?;
@@ -365,7 +354,5 @@ async fn tabs_follow_files_renamed_or_deleted_and_say_when_a_file_is_gone() -> a
         wait_editor(c, &home.join("d.txt"), "delta again").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

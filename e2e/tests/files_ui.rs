@@ -6,16 +6,13 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    self, Browser, chord_of, sign_in, type_keys, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{self, UiStack, chord_of, type_keys, wait_for, wait_text};
 use serde_json::json;
 
 const SHORT: Duration = Duration::from_secs(30);
 
-/// Opens the server's page and waits for the file tree.
-async fn open_server(c: &Client, url: &str) -> anyhow::Result<()> {
-    browser::open_server(c, url).await?;
+/// Waits for the server page's file tree to list the home folder.
+async fn tree_loaded(c: &Client) -> anyhow::Result<()> {
     wait_for(c, ".files-rows .files-entry[data-name]").await?;
     Ok(())
 }
@@ -63,15 +60,15 @@ async fn drag_onto(c: &Client, from: &str, onto: &str) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn create_rename_move_and_delete_in_the_tree_change_the_disk() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     std::fs::create_dir(home.join("docs"))?;
     std::fs::write(home.join("docs/a.txt"), "a")?;
     std::fs::write(home.join("old.txt"), "keep me")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_tree_ops", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("files_tree_ops", || async {
+        tree_loaded(c).await?;
 
         // A new file, opened in the editor; a new folder.
         wait_for(c, "button.files-new-file").await?.click().await?;
@@ -138,9 +135,7 @@ async fn create_rename_move_and_delete_in_the_tree_change_the_disk() -> anyhow::
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// Waits for a dialog (the second question comes after a round trip).
@@ -167,7 +162,8 @@ fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
 
 #[tokio::test]
 async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     std::fs::create_dir(home.join("inbox"))?;
     // Larger than one request takes, so it goes in pieces.
@@ -175,10 +171,9 @@ async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> an
     let desktop = tempfile::tempdir()?;
     let local = desktop.path().join("photo.raw");
     std::fs::write(&local, &big)?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_upload_download", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("files_upload_download", || async {
+        tree_loaded(c).await?;
 
         // Picked with the Upload button's file picker.
         c.find(Locator::Css("input.files-picker")).await?.send_keys(&local.to_string_lossy()).await?;
@@ -222,9 +217,7 @@ async fn uploads_from_the_desktop_and_downloads_come_back_byte_identical() -> an
         browser.screenshot("files").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// The line the cursor is on in the editor of the file at `path` (1-based).
@@ -236,7 +229,8 @@ async fn cursor_line(c: &Client, path: &str) -> anyhow::Result<Option<u64>> {
 
 #[tokio::test]
 async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     let deep = home.join("project/src/deep");
     std::fs::create_dir_all(&deep)?;
@@ -245,10 +239,9 @@ async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow:
     }
     let planted = deep.join("planted_target.rs");
     std::fs::write(&planted, "fn main() {\n    let x = 1;\n    let needle_in_haystack_42 = x;\n}\n")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_finder", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("files_finder", || async {
+        tree_loaded(c).await?;
         // Go to file: a fuzzy name finds it; Enter opens it.
         porta_e2e::browser::tool(c, "button.quick-open").await?;
         wait_for(c, ".finder:not([hidden]) .finder-input").await?;
@@ -288,9 +281,7 @@ async fn quick_open_and_content_search_find_a_planted_file_and_line() -> anyhow:
         assert!(c.find_all(Locator::Css(".finder-item")).await?.is_empty());
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
@@ -305,7 +296,8 @@ fn git(dir: &std::path::Path, args: &[&str]) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let repo = bridge.dir.path().join("repo");
     std::fs::create_dir_all(repo.join("src"))?;
     std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 {\n    41\n}\n")?;
@@ -315,10 +307,9 @@ async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> a
     git(&repo, &["commit", "-q", "-m", "first"])?;
     std::fs::write(repo.join("src/lib.rs"), "pub fn answer() -> u32 {\n    42\n}\n")?;
     std::fs::write(repo.join("notes.txt"), "new\n")?;
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_git", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("files_git", || async {
+        tree_loaded(c).await?;
         wait_for(c, &format!("{} > button.files-name", row("repo"))).await?.click().await?;
         // Untracked, a folder holding a change, and an unchanged file.
         wait_for(c, ".files-entry[data-name='notes.txt'][data-git='U']").await?;
@@ -355,23 +346,21 @@ async fn git_changes_are_marked_in_the_tree_and_a_file_diffs_against_head() -> a
         wait_for(c, ".editor-pane.active .editor-diff[hidden]").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn a_folder_of_ten_thousand_entries_keeps_only_the_rows_in_view_in_the_page() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let many = bridge.dir.path().join("many");
     std::fs::create_dir(&many)?;
     for i in 0..10_000 {
         std::fs::write(many.join(format!("f{i}.txt")), "")?;
     }
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_ten_thousand", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("files_ten_thousand", || async {
+        tree_loaded(c).await?;
         wait_for(c, &format!("{} > button.files-name", row("many"))).await?.click().await?;
         wait_for(c, &row("f0.txt")).await?;
         let rows = c.find_all(Locator::Css(".files-entry")).await?.len();
@@ -390,23 +379,18 @@ async fn a_folder_of_ten_thousand_entries_keeps_only_the_rows_in_view_in_the_pag
         wait_for(c, ".editor-tab.active[data-path$='/many/f9998.txt']").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload() -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let file = bridge.dir.path().join("todo.txt");
     std::fs::write(&file, "buy milk\n")?;
-    let browser = Browser::start(390, 844).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "files_phone", || async {
-        sign_in(c, &backend.url).await?;
-        wait_for(c, "li.server[data-status=online] a").await?.click().await?;
+    ui.on_server_page("files_phone", || async {
         // On a phone the tree is folded away until asked for.
-        wait_for(c, ".tab.active[data-state=live]").await?;
         // Finger-sized targets: a tab's "×", a row's "⋯".
         let small = |css: &'static str| async move {
             let found = c
@@ -435,9 +419,7 @@ async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload()
         wait_for(c, ".tab.active[data-state=live]").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// Types a path into the tree's path bar and presses Enter.
@@ -465,7 +447,8 @@ async fn wait_shown(c: &Client, path: &str) -> anyhow::Result<()> {
 /// The path bar leaves the home folder (typed, up, places), a linked folder opens as a folder,
 /// a typed file path opens the file, and the finder searches the folder shown.
 async fn path_bar_walk(width: u32, height: u32) -> anyhow::Result<()> {
-    let (backend, bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], width, height).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let home = bridge.dir.path().to_owned();
     // Everything this test visits outside home is in a folder of its own.
     let elsewhere = tempfile::tempdir()?;
@@ -480,10 +463,8 @@ async fn path_bar_walk(width: u32, height: u32) -> anyhow::Result<()> {
         area.to_string_lossy().into_owned(),
         elsewhere.path().to_string_lossy().into_owned(),
     );
-    let browser = Browser::start(width, height).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, &format!("files_path_bar_{width}"), || async {
-        browser::open_server(c, &backend.url).await?;
+    ui.on_server_page(&format!("files_path_bar_{width}"), || async {
         if width < 700 {
             wait_for(c, "button.files-toggle").await?.click().await?;
         }
@@ -540,9 +521,7 @@ async fn path_bar_walk(width: u32, height: u32) -> anyhow::Result<()> {
         wait_for(c, &format!("{} > button.files-name", row("at_home.txt"))).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]

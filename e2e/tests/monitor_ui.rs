@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{self, Browser, click, ui_stack, wait_for, with_screenshot_on_failure};
+use porta_e2e::browser::{UiStack, click, wait_for};
 
 const SHORT: Duration = Duration::from_secs(30);
 
@@ -32,11 +32,10 @@ fn chart_path(title: &str) -> String {
 
 #[tokio::test]
 async fn the_fleet_overview_and_the_charts_show_the_local_server_live() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1400, 900).await?;
+    let ui = UiStack::start(&[], 1400, 900).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "monitor", || async {
-        browser::sign_in(c, &backend.url).await?;
+    ui.signed_in("monitor", || async {
         // The card: online, with CPU, memory and disk filled in by a live sample.
         wait_for(c, "li.server[data-status=online] .pulse").await?;
         let cpu = wait_js(
@@ -137,7 +136,5 @@ async fn the_fleet_overview_and_the_charts_show_the_local_server_live() -> anyho
         anyhow::ensure!(c.find(Locator::Css(".monitor-pane")).await.is_err(), "the Monitor closed");
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

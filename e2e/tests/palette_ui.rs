@@ -4,9 +4,7 @@
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    Browser, chord_of, click, open_server, type_keys, ui_stack, wait_for, wait_text, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{UiStack, chord_of, click, type_keys, wait_for, wait_text};
 
 /// The commands listed now, in order.
 async fn listed(c: &Client) -> anyhow::Result<Vec<String>> {
@@ -17,11 +15,10 @@ async fn listed(c: &Client) -> anyhow::Result<Vec<String>> {
 
 #[tokio::test]
 async fn the_palette_finds_and_runs_every_action_of_the_page() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "palette", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("palette", || async {
         // From inside the terminal, whose keys are the shell's otherwise.
         c.find(Locator::Css(".pane.active .xterm-helper-textarea")).await?.click().await?;
         chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
@@ -75,25 +72,20 @@ async fn the_palette_finds_and_runs_every_action_of_the_page() -> anyhow::Result
         assert!(all.iter().any(|c| c == "go-dashboard"), "{all:?}");
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn on_a_phone_the_top_bar_opens_the_palette() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(390, 844).await?;
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "palette_phone", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("palette_phone", || async {
         click(c, ".topbar button.palette-open").await?;
         wait_for(c, ".palette:not([hidden]) .palette-input").await?;
         click(c, ".palette-item[data-command=files]").await?;
         wait_for(c, ".files-pane:not([hidden]) .files-path-input").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -165,13 +165,12 @@ async fn projects_are_made_empty_from_starters_and_by_clone() -> anyhow::Result<
 #[tokio::test]
 async fn a_project_is_made_from_a_starter_and_deleted_in_the_browser() -> anyhow::Result<()> {
     use fantoccini::Locator;
-    use porta_e2e::browser::{Browser, sign_in, ui_stack, wait_for, with_screenshot_on_failure};
+    use porta_e2e::browser::{UiStack, wait_for};
 
-    let (backend, bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 900).await?;
+    let ui = UiStack::start(&[], 1280, 900).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "projects", || async {
-        sign_in(c, &backend.url).await?;
+    ui.signed_in("projects", || async {
         let section = "section.workspace-servers[data-workspace=Default]";
         wait_for(c, &format!("{section} li.server[data-status=online]")).await?;
         wait_for(c, &format!("{section} button.new-project")).await?.click().await?;
@@ -225,7 +224,5 @@ async fn a_project_is_made_from_a_starter_and_deleted_in_the_browser() -> anyhow
         assert!(place.is_dir(), "the folder was made where asked");
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use porta_e2e::browser::{Browser, click, sign_in, ui_stack, wait_for, wait_text, with_screenshot_on_failure};
+use porta_e2e::browser::{UiStack, click, wait_for, wait_text};
 use serde_json::json;
 
 /// Signed in on a phone, the person changes their password from the account page (a weak one
@@ -13,12 +13,11 @@ use serde_json::json;
 /// one too.
 #[tokio::test]
 async fn a_person_changes_their_password_and_signs_out_everywhere_on_a_phone() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let laptop = porta_e2e::Api::login(&backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
-    let browser = Browser::start(390, 844).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "account_phone", || async {
-        sign_in(c, &backend.url).await?;
+    ui.signed_in("account_phone", || async {
         click(c, "a.account-link").await?;
         let fill = |new: &'static str| async move {
             for (name, value) in [("current", porta_e2e::ADMIN_PASSWORD), ("new", new), ("again", new)] {
@@ -44,9 +43,7 @@ async fn a_person_changes_their_password_and_signs_out_everywhere_on_a_phone() -
         wait_for(c, "input[name=username]").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result?;
+    .await?;
     let old = porta_e2e::Api::post_login(&backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
     assert_eq!(old.status(), 401, "the old password no longer works");
     Ok(())
@@ -56,13 +53,12 @@ async fn a_person_changes_their_password_and_signs_out_everywhere_on_a_phone() -
 /// page says what the policy would do, and the rule holds for the agent API.
 #[tokio::test]
 async fn an_admin_edits_and_tries_the_command_policy() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1400, 1000).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let api = porta_e2e::Api::login(&backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
     let team = api.own_team().await?;
-    let browser = Browser::start(1400, 1000).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "command_policy", || async {
-        sign_in(c, &backend.url).await?;
+    ui.signed_in("command_policy", || async {
         c.goto(&format!("{}/teams/{team}", backend.url)).await?;
         let section = ".workspace-policy[data-workspace=Default]";
         wait_for(c, &format!("{section} tr.policy-rule")).await?;
@@ -98,9 +94,7 @@ async fn an_admin_edits_and_tries_the_command_policy() -> anyhow::Result<()> {
         wait_text(c, &format!("{section} .error"), "rule 1").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result?;
+    .await?;
     let v = api.graphql("{ servers { workspaceId } }", json!({})).await?;
     let ws = v["data"]["servers"][0]["workspaceId"].clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -9,7 +9,7 @@ use porta_e2e::Stack;
 use porta_e2e::client::{Api, Ws, is_code, term_open};
 use porta_shared::ErrorCode;
 use porta_shared::bridge::{FsRead, FsWrite, SysKill, SysProcesses};
-use porta_shared::client::{ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach};
+use porta_shared::client::{AccessWatch, ClientEvent, ClientRequest, OnServer, StreamOpened, TermAttach};
 use porta_shared::types::{Base64, Signal, TermId};
 use serde_json::{Value, json};
 
@@ -689,9 +689,12 @@ async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
     let (dev_id, vic_id, admin_id) = (id_of("dev"), id_of("vic"), id_of("admin"));
     let set_role =
         "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+    // The socket follows the server, so it is told once it has applied the change.
+    dws.call(AccessWatch { server: server.clone() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let v = admin.graphql(set_role, json!({ "t": team, "u": dev_id, "r": "viewer" })).await?;
     assert_eq!(v["data"]["setMemberRole"], true, "{v}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let demoted = |e: &ClientEvent| matches!(e, ClientEvent::AccessChanged(a) if a.role.as_deref() == Some("viewer"));
+    dws.wait_event(demoted, WAIT).await?;
     dws.input(opened.stream, b"echo demoted\r").await?;
     assert_eq!(dws.wait_error(WAIT).await?.code, ErrorCode::Forbidden);
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
-    Browser, WAIT, run_command, sign_in, terminal_text, type_in_terminal, ui_stack, wait_for, wait_for_text,
+    Browser, UiStack, WAIT, run_command, sign_in, terminal_text, type_in_terminal, ui_stack, wait_for, wait_for_text,
     with_screenshot_on_failure,
 };
 
@@ -46,12 +46,11 @@ async fn join(c: &Client, link: &str, name: &str, expect: &str) -> anyhow::Resul
 
 #[tokio::test]
 async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let url = backend.url.clone();
-    let browser = Browser::start(1280, 800).await?;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "teams", || async {
-        sign_in(c, &url).await?;
+    ui.signed_in("teams", || async {
         let team = wait_for(c, ".team-switcher select").await?;
         assert!(team.text().await?.contains("admin (owner)"), "{}", team.text().await?);
         wait_for(c, "section.workspace-servers[data-workspace=Default] li.server[data-status=online]").await?;
@@ -130,9 +129,7 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
         browser.screenshot("viewer").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// The name of the team the dashboard's switcher shows.

@@ -7,8 +7,8 @@ use fantoccini::actions::{InputSource as _, MOUSE_BUTTON_LEFT, MouseActions, Poi
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
-    Browser, ctrl_c, open_server, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal, ui_stack,
-    wait_for_text, with_screenshot_on_failure,
+    Browser, UiStack, ctrl_c, open_server, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal,
+    ui_stack, wait_for_text, with_screenshot_on_failure,
 };
 use porta_e2e::proxy::Proxy;
 use porta_e2e::{Backend, Bridge, ui_dir};
@@ -27,11 +27,10 @@ async fn select_tab(c: &Client, index: usize) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "terminal_tabs", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("terminal_tabs", || async {
         assert!(c.current_url().await?.path().starts_with("/servers/"), "the server page has its own address");
         let one = format!("porta-{}", rand_suffix());
         run_command(c, &format!("echo {one}")).await?;
@@ -90,19 +89,15 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
         wait_for_text(c, "\nagain-42", SHORT).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "tab_life", || async {
-        open_server(c, &backend.url).await?;
-
+    ui.on_server_page("tab_life", || async {
         // Rename: double-click the tab, type, Enter; the name is the terminal's, so it
         // survives a reload.
         let tab = c.find(Locator::Css(".tab.active")).await?;
@@ -170,18 +165,15 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
             .await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "flood", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("flood", || async {
         run_command(c, "yes | head -c 50000000; echo flood-$((6*7))").await?;
         // While it runs, the page still answers: the font gets larger on a click.
         let before = c.execute("return document.querySelector('.pane.active .xterm-rows').style.fontSize || getComputedStyle(document.querySelector('.pane.active .xterm-rows')).fontSize;", vec![]).await?;
@@ -205,22 +197,20 @@ async fn a_flood_never_freezes_the_page_and_ctrl_c_stops_it() -> anyhow::Result<
         wait_for_text(c, "\nstopped-2", SHORT).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(390, 844).await?;
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { bridge, browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "phone_keys", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("phone_keys", || async {
         let row = c.find(Locator::Css(".keyrow")).await?;
         assert!(row.is_displayed().await?, "the key row shows on a phone");
         run_command(c, "sleep 600").await?;
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Ctrl+C is for `sleep`: typed while the shell still reads the line, it would not be.
+        bridge.wait_foreground("sleep", SHORT).await?;
         c.find(Locator::Css(".key[data-key=Ctrl]")).await?.click().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".key[data-key=Ctrl].armed")).await?;
         type_in_terminal(c, "c").await?;
@@ -278,18 +268,15 @@ async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> 
         ctrl_c(c).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn resizing_the_window_resizes_the_terminal() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1000, 700).await?;
+    let ui = UiStack::start(&[], 1000, 700).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "resize", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("resize", || async {
         let size = |c: &'_ Client| {
             let c = c.clone();
             async move {
@@ -316,18 +303,15 @@ async fn resizing_the_window_resizes_the_terminal() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
 async fn a_reload_never_types_what_the_user_did_not() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "replay_quiet", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("replay_quiet", || async {
         // A device-attributes query: xterm.js answers it, and `cat -v` shows the answer (the
         // terminal's echo of it, then cat's copy).
         run_command(c, "printf '\\033[c'; cat -v").await?;
@@ -357,9 +341,7 @@ async fn a_reload_never_types_what_the_user_did_not() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 #[tokio::test]
@@ -441,11 +423,10 @@ async fn an_offline_server_says_so_and_opens_once_it_is_back() -> anyhow::Result
 
 #[tokio::test]
 async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "file_tree", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("file_tree", || async {
         // The tree starts at the home folder, where the terminal's shell starts too.
         let tree = c.wait().at_most(SHORT).for_element(Locator::Css(".files-pane:not([hidden]) .files-tree")).await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".files-rows .files-entry[data-name]")).await?;
@@ -481,9 +462,7 @@ async fn the_file_tree_shows_a_file_made_in_a_terminal_by_itself() -> anyhow::Re
         assert!(tree.is_displayed().await?);
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// Double-clicks (or clicks) the start of the terminal row that begins with `text`.
@@ -511,11 +490,10 @@ async fn click_row(c: &Client, text: &str, clicks: usize) -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "copy_paste_links", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("copy_paste_links", || async {
         browser.grant_clipboard().await?;
         run_command(c, "echo copy-me-$((2*21))").await?;
         wait_for_text(c, "\ncopy-me-42", SHORT).await?;
@@ -540,9 +518,7 @@ async fn copy_paste_and_links_work_in_the_terminal() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 fn rand_suffix() -> u32 {
@@ -606,11 +582,10 @@ async fn bar_is_reachable(c: &Client, width: u32) -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1440, 900).await?;
+    let ui = UiStack::start(&[], 1440, 900).await?;
+    let UiStack { backend, browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "narrow_bar", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("narrow_bar", || async {
         // The panel buttons beside the tabs are one size.
         let heights = c
             .execute(
@@ -634,9 +609,7 @@ async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::R
         browser.screenshot("narrow-bar-900").await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result?;
+    .await?;
 
     // A phone: the narrowest screen in use.
     let phone = Browser::start(360, 740).await?;
@@ -652,11 +625,10 @@ async fn the_tab_strip_and_every_tool_stay_reachable_at_any_width() -> anyhow::R
 
 #[tokio::test]
 async fn on_a_phone_every_panel_closes_by_its_button_or_escape() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(390, 844).await?;
+    let ui = UiStack::start(&[], 390, 844).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "panels_close", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("panels_close", || async {
         // One compact bar: the tabs, "+", the panels' toggles and "⋯" share one row, each a
         // thumb's size, and the bar is no taller than that row.
         let bar = c
@@ -717,20 +689,17 @@ async fn on_a_phone_every_panel_closes_by_its_button_or_escape() -> anyhow::Resu
         c.wait().at_most(SHORT).for_element(Locator::Css("li.server")).await?;
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }
 
 /// Terminal tabs by keyboard alone: the shown tab is in the focus order, arrows go to the
 /// next one and show it, F2 renames, Delete closes.
 #[tokio::test]
 async fn terminal_tabs_work_by_keyboard() -> anyhow::Result<()> {
-    let (backend, _bridge) = ui_stack(&[]).await?;
-    let browser = Browser::start(1280, 800).await?;
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    let result = with_screenshot_on_failure(&browser, "tabs_keyboard", || async {
-        open_server(c, &backend.url).await?;
+    ui.on_server_page("tabs_keyboard", || async {
         porta_e2e::browser::click(c, "button.new-tab").await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(2).active[data-state=live]")).await?;
         let focus = "document.querySelector('.tab.active .tab-name').focus()";
@@ -771,7 +740,5 @@ async fn terminal_tabs_work_by_keyboard() -> anyhow::Result<()> {
         }
         Ok(())
     })
-    .await;
-    browser.close().await;
-    result
+    .await
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use porta_e2e::client::term_open;
 use porta_e2e::{Stack, Ws};
 use porta_shared::ErrorCode;
 use porta_shared::client::{self, ClientEvent, StreamOpened};
@@ -10,15 +11,7 @@ use porta_shared::types::TermSize;
 const T: Duration = Duration::from_secs(20);
 
 async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
-    let req = client::TermOpen {
-        server: server.to_owned(),
-        shell: None,
-        args: vec![],
-        cwd: None,
-        size: TermSize { cols: 80, rows: 24 },
-        env: Default::default(),
-    };
-    ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
+    ws.call(term_open(server)).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
 }
 
 #[tokio::test]
@@ -84,8 +77,9 @@ async fn a_cut_bridge_link_resumes_the_terminal() -> anyhow::Result<()> {
     ws.input(s, b"echo ready\n").await?;
     ws.wait_output(s, "ready", T).await?;
 
-    ws.input(s, b"sleep 1; echo during-$((2*21))\n").await?;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The link is cut once the command runs (its first line is out), before its last line.
+    ws.input(s, b"echo started-$((1+1)); sleep 1; echo during-$((2*21))\n").await?;
+    ws.wait_output(s, "started-2", T).await?;
     proxy.cut();
     ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == s), T).await?;
     ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == s), T).await?;
@@ -129,7 +123,7 @@ async fn a_signal_reaches_the_foreground_process() -> anyhow::Result<()> {
     let mut ws = stack.api.ws().await?;
     let s = open(&mut ws, &stack.server_id).await?.stream;
     ws.input(s, b"sleep 100\n").await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.bridge.wait_foreground("sleep", T).await?;
     ws.call(client::TermSignal { stream: s, signal: porta_shared::types::Signal::Int }).await??;
     // Without the signal this line would wait 100 s; $? says how sleep ended (128 + SIGINT).
     ws.input(s, b"echo woke-$?\n").await?;
