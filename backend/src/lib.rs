@@ -117,6 +117,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         store: store.clone(),
         relay: relay.clone(),
         folder: config.data_dir.join("recordings"),
+        min_free_bytes: config.recording_min_free_mb << 20,
     };
     let assistant = assistant::Assistant {
         store: store.clone(),

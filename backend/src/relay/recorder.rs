@@ -62,6 +62,8 @@ pub struct Recorder {
     pub relay: Relay,
     /// Where recordings are kept.
     pub folder: PathBuf,
+    /// Stop when the folder's disk has less free than this.
+    pub min_free_bytes: u64,
 }
 
 impl Recorder {
@@ -69,10 +71,62 @@ impl Recorder {
     pub fn file(&self, id: &str) -> PathBuf {
         self.folder.join(format!("{id}.cast"))
     }
+
+    /// Starts recording terminal `info` on `server`, just opened by `started_by` in
+    /// `workspace` (which records): its row, its audit event, then the recording itself,
+    /// held to the workspace's limits.
+    pub fn begin(&self, started_by: String, server: &str, workspace: &str, info: &bridge::TermInfo) {
+        let recorder = self.clone();
+        let (server, workspace) = (server.to_owned(), workspace.to_owned());
+        let info = info.clone();
+        tokio::spawn(async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let row = crate::db::NewRecording {
+                id: &id,
+                workspace_id: &workspace,
+                server_id: &server,
+                term_id: info.term.0,
+                shell: &info.shell,
+                started_by: &started_by,
+                cols: info.size.cols,
+                rows: info.size.rows,
+            };
+            if let Err(e) = recorder.store.insert_recording(&row).await {
+                tracing::error!(error = %e, "cannot record a terminal session");
+                return;
+            }
+            let target = format!("recording:{id}");
+            let event = crate::db::AuditEvent {
+                actor: &started_by,
+                action: "recording.start",
+                target: Some(&target),
+                ok: true,
+                detail: Some(format!("terminal {}", info.term)),
+                server: Some(&server),
+                workspace: Some(&workspace),
+                ..Default::default()
+            };
+            recorder.store.audit(event).await;
+            let (per_recording_mb, total_mb) = match recorder.store.workspace(&workspace).await {
+                Ok(Some(w)) => (w.max_recording_mb, w.max_recordings_mb),
+                _ => (0, 0),
+            };
+            let mb = |n: i64| u64::try_from(n).unwrap_or(0) << 20;
+            let limits = Limits {
+                recording_bytes: mb(per_recording_mb),
+                workspace: workspace.clone(),
+                workspace_bytes: mb(total_mb),
+                min_free_bytes: recorder.min_free_bytes,
+            };
+            let title = crate::audit::cut(&format!("terminal {} ({})", info.term, info.shell), 200);
+            let spec = Spec { id, server, term: info.term, cols: info.size.cols, rows: info.size.rows, title, limits };
+            start(&recorder, spec);
+        });
+    }
 }
 
 /// Starts recording in the background.
-pub fn start(recorder: &Recorder, spec: Spec) {
+fn start(recorder: &Recorder, spec: Spec) {
     let recorder = recorder.clone();
     tokio::spawn(async move {
         let id = spec.id.clone();

@@ -1,0 +1,121 @@
+//! The one table of what each request of a tab needs and leaves behind: the API token scope,
+//! the role on the server's team, what to call it when refused, and the line it writes in the
+//! audit log. Every request is named: a new one does not compile until it is given all of
+//! them, and nothing else in the session decides them.
+
+use porta_shared::client::{self, ClientRequest};
+
+use crate::auth::scopes::Scope;
+use crate::teams::Role;
+
+/// What a request needs and records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub scope: Scope,
+    pub role: Role,
+    /// What the caller was doing, for a refusal ("opening a terminal").
+    pub doing: &'static str,
+    /// Its audit event: the action and its detail. Written with the bridge's outcome, or as
+    /// `denied` when refused here.
+    pub audit: Option<(&'static str, String)>,
+}
+
+impl Rule {
+    fn new(scope: Scope, role: Role, doing: &'static str) -> Self {
+        Self { scope, role, doing, audit: None }
+    }
+
+    fn audited(self, action: &'static str, detail: String) -> Self {
+        Self { audit: Some((action, detail)), ..self }
+    }
+
+    /// The role and what it is for, as `authorize_server` takes them.
+    pub fn need(&self) -> (Role, &'static str) {
+        (self.role, self.doing)
+    }
+}
+
+/// The rule for `msg`.
+pub fn rule(msg: &ClientRequest) -> Rule {
+    use ClientRequest as C;
+    let read = || Rule::new(Scope::Read, Role::Viewer, "reading");
+    let change_files = || Rule::new(Scope::Write, Role::Developer, "changing files");
+    let control = || Rule::new(Scope::Terminal, Role::Developer, "controlling a terminal");
+    match msg {
+        C::TermAttach(_) | C::TermDetach(_) => Rule::new(Scope::Terminal, Role::Viewer, "watching a terminal"),
+        C::TermOpen(r) => Rule::new(Scope::Terminal, Role::Developer, "opening a terminal")
+            .audited("terminal.open", r.shell.clone().unwrap_or_default()),
+        C::TermClose(r) => {
+            let detail = match r {
+                client::TermClose::Term { term, .. } => format!("terminal {term}"),
+                // Named once the stream is looked up.
+                client::TermClose::Stream { .. } => String::new(),
+            };
+            control().audited("terminal.close", detail)
+        }
+        C::TermResize(_) | C::TermSignal(_) | C::TermRename(_) => control(),
+        C::ExecStart(r) => Rule::new(Scope::Terminal, Role::Developer, "running a command")
+            .audited("exec.start", serde_json::to_string(&r.argv).unwrap_or_default()),
+        C::ExecCancel(_) => Rule::new(Scope::Terminal, Role::Developer, "running a command"),
+        C::FsWrite(r) => change_files().audited("file.write", format!("{} ({} bytes)", r.req.path, r.req.data.0.len())),
+        // The content arrives in pieces; the write is recorded when it starts.
+        C::FsUploadBegin(r) => {
+            change_files().audited("file.write", format!("{} ({} bytes, in pieces)", r.req.path, r.req.size))
+        }
+        C::FsMkdir(r) => change_files().audited("file.mkdir", r.req.path.clone()),
+        C::FsRename(r) => change_files().audited("file.rename", format!("{} -> {}", r.req.from, r.req.to)),
+        C::FsDelete(r) => change_files()
+            .audited("file.delete", format!("{}{}", r.req.path, if r.req.recursive { " (recursive)" } else { "" })),
+        C::FsUploadChunk(_) | C::FsUploadCommit(_) | C::FsUploadAbort(_) => change_files(),
+        // A whole folder leaving the server is worth a line in the audit log.
+        C::FsArchive(r) => read().audited("file.archive", r.req.path.clone()),
+        C::TermList(_)
+        | C::FsList(_)
+        | C::FsStat(_)
+        | C::FsRead(_)
+        | C::FsArchiveRead(_)
+        | C::FsArchiveClose(_)
+        | C::FsWatch(_)
+        | C::FsUnwatch(_)
+        | C::FsFind(_)
+        | C::FsSearch(_)
+        | C::GitStatus(_)
+        | C::GitHead(_)
+        | C::SysInfo(_)
+        | C::SysProcesses(_) => read(),
+        C::SysKill(r) => Rule::new(Scope::Terminal, Role::Developer, "signalling a process")
+            .audited("process.kill", format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase()),
+        C::ChatWatch(_) | C::ChatUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "following a conversation"),
+        C::MetricsWatch(_) | C::MetricsUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "watching telemetry"),
+        C::AccessWatch(_) => Rule::new(Scope::Read, Role::Viewer, "following your access"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use porta_shared::Envelope;
+
+    use super::*;
+
+    fn request(json: &str) -> ClientRequest {
+        match Envelope::<ClientRequest>::decode(json) {
+            Ok(env) => env.msg,
+            Err(e) => panic!("{json}: {e:?}"),
+        }
+    }
+
+    #[test]
+    fn changes_need_a_developer_and_leave_a_line_reads_need_a_viewer() {
+        let delete = rule(&request(
+            r#"{"v":1,"id":"1","type":"fs.delete","body":{"server":"s","path":"/srv/app","recursive":true}}"#,
+        ));
+        assert_eq!((delete.scope, delete.role), (Scope::Write, Role::Developer));
+        assert_eq!(delete.audit, Some(("file.delete", "/srv/app (recursive)".into())));
+        let list = rule(&request(r#"{"v":1,"id":"1","type":"fs.list","body":{"server":"s","path":"/srv"}}"#));
+        assert_eq!((list.scope, list.role, list.audit), (Scope::Read, Role::Viewer, None));
+        let kill =
+            rule(&request(r#"{"v":1,"id":"1","type":"sys.kill","body":{"server":"s","pid":42,"signal":"term"}}"#));
+        assert_eq!((kill.scope, kill.role), (Scope::Terminal, Role::Developer));
+        assert_eq!(kill.audit.map(|(a, _)| a), Some("process.kill"));
+    }
+}
