@@ -1,8 +1,9 @@
-//! The audit log's tamper evidence. Every event is numbered (`seq`, from 1, without gaps) and
-//! carries a SHA-256 over its own fields and the previous event's hash, so changing, deleting
-//! or inserting a row breaks the chain there; [`verify`] names the first event that does not
-//! hold. (Cutting events off the end leaves a shorter chain that still holds: the head's hash
-//! is logged as events are written, for comparison with a copy kept elsewhere.)
+//! The audit log: what callers record ([`AuditEvent`]), and its tamper evidence. Every event
+//! is numbered (`seq`, from 1, without gaps) and carries a SHA-256 over its own fields and the
+//! previous event's hash, so changing, deleting or inserting a row breaks the chain there;
+//! [`verify`] names the first event that does not hold. (Cutting events off the end leaves a
+//! shorter chain that still holds: the head's hash is logged as events are written, for
+//! comparison with a copy kept elsewhere.)
 
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
@@ -27,6 +28,102 @@ pub fn cut(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// An event to add to the log (`Store::audit` writes it), built with [`AuditEvent::new`] and
+/// the methods after it.
+#[must_use = "an event is recorded only when handed to `Store::audit`"]
+#[derive(Debug, Clone, Default)]
+pub struct AuditEvent<'a> {
+    /// `user:<id>`, `token:<id>`, `server:<id>`, or `anonymous`.
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: Option<&'a str>,
+    pub ok: bool,
+    pub detail: Option<String>,
+    /// The client's address, when the event comes from a request.
+    pub source: Option<String>,
+    /// The server the action is on.
+    pub server: Option<&'a str>,
+    /// The workspace the action is in.
+    pub workspace: Option<&'a str>,
+    /// The outcome, when it is more than allowed or not (`failed: conflict`); else `ok` or
+    /// `denied` from `ok`.
+    pub result: Option<&'a str>,
+}
+
+impl<'a> AuditEvent<'a> {
+    /// `actor` did `action`, and was allowed to (unless [`ok`](Self::ok) says otherwise).
+    pub fn new(actor: &'a str, action: &'a str) -> Self {
+        AuditEvent { actor, action, ok: true, ..AuditEvent::default() }
+    }
+
+    /// Says whether the action was allowed.
+    pub fn ok(mut self, ok: bool) -> Self {
+        self.ok = ok;
+        self
+    }
+
+    /// Names what the action was on.
+    pub fn target(self, target: &'a str) -> Self {
+        self.target_opt(Some(target))
+    }
+
+    /// Names what the action was on, if anything.
+    pub fn target_opt(mut self, target: Option<&'a str>) -> Self {
+        self.target = target;
+        self
+    }
+
+    /// Adds a detail for people reading the log.
+    pub fn detail(self, detail: impl Into<String>) -> Self {
+        self.detail_opt(Some(detail.into()))
+    }
+
+    /// Adds a detail for people reading the log, if there is one.
+    pub fn detail_opt(mut self, detail: Option<String>) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    /// Names the client's address.
+    pub fn source(self, source: impl Into<String>) -> Self {
+        self.source_opt(Some(source.into()))
+    }
+
+    /// Names the client's address, if it is known.
+    pub fn source_opt(mut self, source: Option<String>) -> Self {
+        self.source = source;
+        self
+    }
+
+    /// Names the server the action is on.
+    pub fn server(self, server: &'a str) -> Self {
+        self.server_opt(Some(server))
+    }
+
+    /// Names the server the action is on, if any.
+    pub fn server_opt(mut self, server: Option<&'a str>) -> Self {
+        self.server = server;
+        self
+    }
+
+    /// Names the workspace the action is in.
+    pub fn workspace(self, workspace: &'a str) -> Self {
+        self.workspace_opt(Some(workspace))
+    }
+
+    /// Names the workspace the action is in, if any.
+    pub fn workspace_opt(mut self, workspace: Option<&'a str>) -> Self {
+        self.workspace = workspace;
+        self
+    }
+
+    /// Gives the outcome when it is more than allowed or denied (`failed: conflict`).
+    pub fn result(mut self, result: &'a str) -> Self {
+        self.result = Some(result);
+        self
+    }
 }
 
 /// One stored event, as the chain covers it.
@@ -158,6 +255,15 @@ mod cut_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_is_allowed_unless_it_says_otherwise() {
+        let e = AuditEvent::new("user:u1", "file.write");
+        assert!(e.ok && e.target.is_none() && e.detail.is_none() && e.result.is_none());
+        let e = e.target("server:s1").ok(false).detail("why").source_opt(None).workspace_opt(Some("w1"));
+        assert_eq!((e.actor, e.action, e.target, e.ok), ("user:u1", "file.write", Some("server:s1"), false));
+        assert_eq!((e.detail.as_deref(), e.source, e.workspace), (Some("why"), None, Some("w1")));
+    }
 
     fn chain(n: i64) -> Vec<Record> {
         let mut prev = GENESIS.to_owned();

@@ -274,5 +274,9 @@ async fn the_export_is_held_to_token_limits_and_its_cells_stay_text() -> anyhow:
     }
     let csv = export(&full).await?.text().await?;
     assert!(csv.contains(",'@evil,") && !csv.contains(",@evil,"), "{csv}");
+    // The export is the token's act, and the log says so.
+    let v = stack.api.graphql(r#"{ auditLog(action: "audit.export") { actor } }"#, json!({})).await?;
+    let actor = v["data"]["auditLog"][0]["actor"].as_str().unwrap_or_default();
+    assert!(actor.starts_with("token:"), "{v}");
     Ok(())
 }

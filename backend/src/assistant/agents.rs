@@ -119,16 +119,13 @@ pub async fn api_agent(
     };
     if agent.id == new.id {
         store
-            .audit(AuditEvent {
-                actor: &user.actor(),
-                action: "agent.register",
-                target: Some(&agent.name),
-                ok: true,
-                detail: Some(format!("agent {} ({KIND_API})", agent.id)),
-                workspace: Some(&workspace.id),
-                source: source.map(str::to_owned),
-                ..AuditEvent::default()
-            })
+            .audit(
+                AuditEvent::new(&user.actor(), "agent.register")
+                    .target(&agent.name)
+                    .detail(format!("agent {} ({KIND_API})", agent.id))
+                    .workspace(&workspace.id)
+                    .source_opt(source.map(str::to_owned)),
+            )
             .await;
     }
     if agent.disabled {
@@ -337,21 +334,18 @@ pub async fn delete(store: &Store, user: &AuthUser, id: &str) -> Result<bool> {
 
 async fn audit_change(store: &Store, user: &AuthUser, agent: &Agent, action: &str) {
     store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action,
-            target: Some(&agent.name),
-            ok: true,
-            detail: Some(format!(
-                "agent {}: tools {}, without asking {}{}",
-                agent.id,
-                agent.tools,
-                agent.auto_approve,
-                if agent.disabled { ", disabled" } else { "" }
-            )),
-            workspace: Some(&agent.workspace_id),
-            ..AuditEvent::default()
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), action)
+                .target(&agent.name)
+                .detail(format!(
+                    "agent {}: tools {}, without asking {}{}",
+                    agent.id,
+                    agent.tools,
+                    agent.auto_approve,
+                    if agent.disabled { ", disabled" } else { "" }
+                ))
+                .workspace(&agent.workspace_id),
+        )
         .await;
 }
 
@@ -397,17 +391,16 @@ pub async fn record(store: &Store, user: &AuthUser, done: Done<'_>) {
         Err(why) => why.clone(),
     };
     store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: &format!("agent.{}", done.kind),
-            target: Some(&cut(done.target, MAX_DETAILS)),
-            ok: done.result.is_ok(),
-            detail: Some(format!("agent {}: {details}", done.agent.name)),
-            server: done.server,
-            workspace: Some(&done.agent.workspace_id),
-            result: Some(&result),
-            source: done.source.map(str::to_owned),
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), &format!("agent.{}", done.kind))
+                .target(&cut(done.target, MAX_DETAILS))
+                .ok(done.result.is_ok())
+                .detail(format!("agent {}: {details}", done.agent.name))
+                .server_opt(done.server)
+                .workspace(&done.agent.workspace_id)
+                .result(&result)
+                .source_opt(done.source.map(str::to_owned)),
+        )
         .await;
 }
 

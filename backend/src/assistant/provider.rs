@@ -127,19 +127,16 @@ pub async fn set(
     };
     ai.store.set_ai_provider(&row).await?;
     ai.store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: "ai.provider",
-            target: Some(&row.base_url),
-            ok: true,
-            detail: Some(format!(
-                "model {}, {}",
-                row.model,
-                if row.api_key_sealed.is_some() { "with a key" } else { "no key" }
-            )),
-            workspace: Some(&ws.id),
-            ..AuditEvent::default()
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), "ai.provider")
+                .target(&row.base_url)
+                .detail(format!(
+                    "model {}, {}",
+                    row.model,
+                    if row.api_key_sealed.is_some() { "with a key" } else { "no key" }
+                ))
+                .workspace(&ws.id),
+        )
         .await;
     Ok(ProviderView { base_url: row.base_url, model: row.model, api_key_hint: row.api_key_hint, chosen: true })
 }

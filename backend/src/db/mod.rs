@@ -20,6 +20,7 @@ mod projects;
 mod recordings;
 mod role;
 mod teams;
+pub use crate::audit::AuditEvent;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
 pub use alerts::{AlertChannel, AlertDelivery, AlertEvent, AlertRule};
 pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
@@ -105,26 +106,6 @@ pub struct ServerFacts {
     pub kernel: Option<String>,
     pub arch: Option<String>,
     pub hostname: Option<String>,
-}
-
-/// One audit record.
-#[derive(Debug, Clone, Default)]
-pub struct AuditEvent<'a> {
-    /// `user:<id>`, `server:<id>`, or `anonymous`.
-    pub actor: &'a str,
-    pub action: &'a str,
-    pub target: Option<&'a str>,
-    pub ok: bool,
-    pub detail: Option<String>,
-    /// The client's address, when the event comes from a request.
-    pub source: Option<String>,
-    /// The server the action is on.
-    pub server: Option<&'a str>,
-    /// The workspace the action is in.
-    pub workspace: Option<&'a str>,
-    /// The outcome, when it is more than allowed or not (`failed: conflict`); else `ok` or
-    /// `denied` from `ok`.
-    pub result: Option<&'a str>,
 }
 
 /// Which audit events to list.
@@ -771,7 +752,7 @@ mod tests {
     }
 
     fn event<'a>(action: &'a str, detail: &str) -> AuditEvent<'a> {
-        AuditEvent { actor: "user:u1", action, ok: true, detail: Some(detail.into()), ..Default::default() }
+        AuditEvent::new("user:u1", action).detail(detail)
     }
 
     #[tokio::test]
@@ -832,14 +813,7 @@ mod tests {
     async fn nothing_unbounded_reaches_the_audit_log_and_the_chain_still_holds() {
         let s = store().await;
         let huge = "=x".repeat(300_000);
-        s.audit(AuditEvent {
-            actor: &huge,
-            target: Some(&huge),
-            detail: Some(huge.clone()),
-            source: Some(huge.clone()),
-            ..event("auth.login", "x")
-        })
-        .await;
+        s.audit(AuditEvent::new(&huge, "auth.login").target(&huge).detail(huge.clone()).source(huge.clone())).await;
         let q = AuditQuery { limit: 10, ..Default::default() };
         let e = &s.audit_events(&q).await.expect("read")[0];
         let len = |o: &Option<String>| o.as_deref().map_or(0, str::len);
@@ -874,9 +848,9 @@ mod tests {
     #[tokio::test]
     async fn audit_filters_by_action_prefix_actor_and_server() {
         let s = store().await;
-        s.audit(AuditEvent { server: Some("s1"), ..event("file.write", "a") }).await;
-        s.audit(AuditEvent { server: Some("s2"), ..event("file.delete", "b") }).await;
-        s.audit(AuditEvent { actor: "user:u2", ..event("filesystem.other", "c") }).await;
+        s.audit(event("file.write", "a").server("s1")).await;
+        s.audit(event("file.delete", "b").server("s2")).await;
+        s.audit(AuditEvent::new("user:u2", "filesystem.other").detail("c")).await;
         let q = |action: &str| AuditQuery { action: Some(action.into()), limit: 10, ..Default::default() };
         assert_eq!(s.audit_events(&q("file.")).await.expect("list").len(), 2, "a prefix stops at its dot");
         assert_eq!(s.audit_events(&q("file.write")).await.expect("list").len(), 1);

@@ -163,15 +163,8 @@ async fn audit(
     ok: bool,
     detail: String,
 ) {
-    let event = AuditEvent {
-        actor: &u.actor(),
-        action,
-        target: Some(&target),
-        ok,
-        detail: Some(detail),
-        workspace: Some(workspace),
-        ..Default::default()
-    };
+    let actor = u.actor();
+    let event = AuditEvent::new(&actor, action).target(&target).ok(ok).detail(detail).workspace(workspace);
     state(ctx).store.audit(event).await;
 }
 

@@ -608,14 +608,9 @@ impl CoreMutation {
         let created = create_enrollment_token(state, &user.0.id, &ws, name.as_deref()).await.map_err(gql)?;
         state
             .store
-            .audit(AuditEvent {
-                actor: &user.actor(),
-                action: "server.enrollment_token",
-                target: name.as_deref(),
-                ok: true,
-                workspace: Some(&ws.id),
-                ..Default::default()
-            })
+            .audit(
+                AuditEvent::new(&user.actor(), "server.enrollment_token").target_opt(name.as_deref()).workspace(&ws.id),
+            )
             .await;
         Ok(created)
     }
@@ -640,14 +635,11 @@ impl CoreMutation {
         let (token, secret) = crate::auth::api_tokens::create(&state.store, user, spec).await.map_err(gql)?;
         state
             .store
-            .audit(AuditEvent {
-                actor: &user.actor(),
-                action: "token.create",
-                target: Some(&format!("token:{}", token.id)),
-                ok: true,
-                detail: Some(format!("{} ({scopes})", token.name)),
-                ..Default::default()
-            })
+            .audit(
+                AuditEvent::new(&user.actor(), "token.create")
+                    .target(&format!("token:{}", token.id))
+                    .detail(format!("{} ({scopes})", token.name)),
+            )
             .await;
         Ok(ApiTokenCreated { token: secret, info: token.into() })
     }
@@ -660,16 +652,7 @@ impl CoreMutation {
         if !revoked {
             return Err(gql(Error::NotFound(format!("you have no live API token {id}"))));
         }
-        state
-            .store
-            .audit(AuditEvent {
-                actor: &user.actor(),
-                action: "token.revoke",
-                target: Some(&format!("token:{id}")),
-                ok: true,
-                ..Default::default()
-            })
-            .await;
+        state.store.audit(AuditEvent::new(&user.actor(), "token.revoke").target(&format!("token:{id}"))).await;
         Ok(true)
     }
 
@@ -686,16 +669,13 @@ impl CoreMutation {
         state.alerts.rules_changed();
         state
             .store
-            .audit(AuditEvent {
-                actor: &user.actor(),
-                action: "server.revoke",
-                target: Some(&id),
-                ok: revoked,
-                detail: None,
-                server: Some(&id),
-                workspace: server.server.workspace_id.as_deref(),
-                ..Default::default()
-            })
+            .audit(
+                AuditEvent::new(&user.actor(), "server.revoke")
+                    .target(&id)
+                    .ok(revoked)
+                    .server(&id)
+                    .workspace_opt(server.server.workspace_id.as_deref()),
+            )
             .await;
         Ok(revoked)
     }

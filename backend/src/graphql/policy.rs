@@ -134,15 +134,12 @@ impl PolicyMutation {
         };
         st.store.set_command_policy(&ws.id, stored.as_deref(), &u.actor()).await.map_err(|e| gql(e.into()))?;
         st.store
-            .audit(AuditEvent {
-                actor: &u.actor(),
-                action: "policy.change",
-                target: Some(&format!("workspace:{}", ws.id)),
-                ok: true,
-                detail: Some(detail),
-                workspace: Some(&ws.id),
-                ..AuditEvent::default()
-            })
+            .audit(
+                AuditEvent::new(&u.actor(), "policy.change")
+                    .target(&format!("workspace:{}", ws.id))
+                    .detail(detail)
+                    .workspace(&ws.id),
+            )
             .await;
         let (p, is_default) = policy::check::workspace_policy(&st.store, &ws.id).await.map_err(gql)?;
         Ok(view(ws.id, p, is_default))

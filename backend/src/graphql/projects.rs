@@ -155,16 +155,10 @@ async fn set_deleted(ctx: &Context<'_>, id: String, deleted: bool) -> async_grap
         return Err(gql(Error::Conflict(format!("project {} is {already} already", p.name))));
     }
     let action = if deleted { "project.delete" } else { "project.restore" };
-    let event = AuditEvent {
-        actor: &u.actor(),
-        action,
-        target: Some(&format!("project:{id}")),
-        ok: true,
-        detail: Some(p.name.clone()),
-        server: Some(&p.server_id),
-        workspace: Some(&ws.id),
-        ..Default::default()
-    };
+    let target = format!("project:{id}");
+    let actor = u.actor();
+    let event =
+        AuditEvent::new(&actor, action).target(&target).detail(p.name.clone()).server(&p.server_id).workspace(&ws.id);
     store.audit(event).await;
     Ok(true)
 }

@@ -143,15 +143,8 @@ async fn audit(
     detail: Option<String>,
     ws: Option<&str>,
 ) {
-    let event = AuditEvent {
-        actor: &u.actor(),
-        action,
-        target: Some(&target),
-        ok: true,
-        detail,
-        workspace: ws,
-        ..Default::default()
-    };
+    let actor = u.actor();
+    let event = AuditEvent::new(&actor, action).target(&target).detail_opt(detail).workspace_opt(ws);
     state(ctx).store.audit(event).await;
 }
 

@@ -53,14 +53,12 @@ async fn export(
     user.require(crate::auth::scopes::Scope::Admin)?;
     state
         .store
-        .audit(AuditEvent {
-            actor: &format!("user:{}", user.0.id),
-            action: "audit.export",
-            ok: true,
-            detail: Some(format!("{:?} {p:?}", p.format).to_lowercase()),
-            source: Some(addr.ip().to_string()),
-            ..Default::default()
-        })
+        .audit(
+            // Who exported: the person, or the API token that did it for them.
+            AuditEvent::new(&user.actor(), "audit.export")
+                .detail(format!("{:?} {p:?}", p.format).to_lowercase())
+                .source(addr.ip().to_string()),
+        )
         .await;
     let query = AuditQuery {
         actor: p.actor,

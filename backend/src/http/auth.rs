@@ -139,17 +139,7 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
         sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict("that user already exists".into()),
         e => e.into(),
     })?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &format!("user:{}", user.id),
-            action: "auth.setup",
-            target: None,
-            ok: true,
-            detail: None,
-            ..Default::default()
-        })
-        .await;
+    state.store.audit(AuditEvent::new(&scopes::Access::session().actor(&user.id), "auth.setup")).await;
     sign_in(&state, &user, None).await
 }
 
@@ -166,7 +156,7 @@ async fn login(
     // not even whether the password was right. Refusals are counted, and only the first of a
     // back-off is written down.
     let key = ratelimit::account_key(name);
-    let source = Some(addr.ip().to_string());
+    let source = addr.ip().to_string();
     if let Err(refused) = state.limiter.check(&key, addr.ip()) {
         state.metrics.logins_refused.inc();
         if refused.first {
@@ -174,9 +164,13 @@ async fn login(
                 "{} wrong passwords from this address; refused for {} s",
                 refused.failures, refused.retry_after_secs
             );
-            let refusal =
-                AuditEvent { result: Some("refused: backing off"), ..login_event("anonymous", Some(name), false) };
-            state.store.audit(AuditEvent { detail: Some(detail), source, ..refusal }).await;
+            let refusal = AuditEvent::new("anonymous", "auth.login")
+                .target(name)
+                .ok(false)
+                .result("refused: backing off")
+                .detail(detail)
+                .source(source);
+            state.store.audit(refusal).await;
         }
         return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
     }
@@ -185,22 +179,19 @@ async fn login(
     match user {
         Some(user) if ok => {
             state.limiter.succeeded(&key, addr.ip());
-            let actor = format!("user:{}", user.id);
-            state.store.audit(AuditEvent { source, ..login_event(&actor, None, true) }).await;
+            let actor = scopes::Access::session().actor(&user.id);
+            state.store.audit(AuditEvent::new(&actor, "auth.login").source(source)).await;
             sign_in(&state, &user, None).await
         }
         _ => {
             let backoff = state.limiter.failed(&key, addr.ip());
             let detail = backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs()));
-            state.store.audit(AuditEvent { detail, source, ..login_event("anonymous", Some(name), false) }).await;
+            let failure =
+                AuditEvent::new("anonymous", "auth.login").target(name).ok(false).detail_opt(detail).source(source);
+            state.store.audit(failure).await;
             Err(Error::Unauthorized("wrong username or password".into()))
         }
     }
-}
-
-/// A sign-in attempt, for the audit log.
-fn login_event<'a>(actor: &'a str, target: Option<&'a str>, ok: bool) -> AuditEvent<'a> {
-    AuditEvent { actor, action: "auth.login", target, ok, ..Default::default() }
 }
 
 /// Rotates the refresh token. Presenting a spent token revokes its whole family (someone
@@ -227,14 +218,12 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         state.store.revoke_family(&row.family_id).await?;
         state
             .store
-            .audit(AuditEvent {
-                actor: &format!("user:{}", row.user_id),
-                action: "auth.refresh_reuse",
-                target: Some(&row.family_id),
-                ok: false,
-                detail: Some("a spent refresh token was presented; the sign-in was revoked".into()),
-                ..Default::default()
-            })
+            .audit(
+                AuditEvent::new(&scopes::Access::session().actor(&row.user_id), "auth.refresh_reuse")
+                    .target(&row.family_id)
+                    .ok(false)
+                    .detail("a spent refresh token was presented; the sign-in was revoked"),
+            )
             .await;
         return Ok(unauthorized("this refresh token was already used; the sign-in has been revoked for safety"));
     }
@@ -249,17 +238,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(token) = cookie_value(&headers, REFRESH_COOKIE) {
         if let Some(row) = state.store.refresh_by_hash(&tokens::hash_secret(token)).await? {
             state.store.revoke_family(&row.family_id).await?;
-            state
-                .store
-                .audit(AuditEvent {
-                    actor: &format!("user:{}", row.user_id),
-                    action: "auth.logout",
-                    target: None,
-                    ok: true,
-                    detail: None,
-                    ..Default::default()
-                })
-                .await;
+            state.store.audit(AuditEvent::new(&scopes::Access::session().actor(&row.user_id), "auth.logout")).await;
         }
     }
     Ok(clear_cookie(&state, StatusCode::NO_CONTENT, None))
@@ -270,16 +249,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
 async fn logout_all(State(state): State<AppState>, user: AuthUser) -> Result<Response> {
     user.require_person("signing out everywhere")?;
     state.store.end_all_sign_ins(&user.0.id, None).await?;
-    state
-        .store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: "auth.logout_all",
-            ok: true,
-            detail: Some("every sign-in ended".into()),
-            ..Default::default()
-        })
-        .await;
+    state.store.audit(AuditEvent::new(&user.actor(), "auth.logout_all").detail("every sign-in ended")).await;
     Ok(clear_cookie(&state, StatusCode::NO_CONTENT, None))
 }
 
@@ -315,14 +285,11 @@ async fn change_password(
     state.store.end_all_sign_ins(&user.0.id, Some(&hash)).await?;
     state
         .store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: "auth.password",
-            ok: true,
-            detail: Some("password changed; every sign-in ended".into()),
-            source: Some(addr.ip().to_string()),
-            ..Default::default()
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), "auth.password")
+                .detail("password changed; every sign-in ended")
+                .source(addr.ip().to_string()),
+        )
         .await;
     let fresh = state
         .store

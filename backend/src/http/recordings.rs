@@ -38,15 +38,12 @@ async fn fetch(State(state): State<AppState>, user: AuthUser, Path(id): Path<Str
     };
     state
         .store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: "recording.view",
-            target: Some(&format!("recording:{id}")),
-            ok: true,
-            server: Some(&rec.server_id),
-            workspace: Some(&ws.id),
-            ..Default::default()
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), "recording.view")
+                .target(&format!("recording:{id}"))
+                .server(&rec.server_id)
+                .workspace(&ws.id),
+        )
         .await;
     // In pieces: a recording of a long session can be large.
     let chunks = futures_util::stream::unfold(Some(file), |file| async move {

@@ -111,17 +111,16 @@ pub async fn decide(store: &Store, runner: &Runner<'_>, command: &str, cwd: Opti
         detail = format!("agent {agent}: {detail}");
     }
     store
-        .audit(AuditEvent {
-            actor: &runner.user.actor(),
-            action: "policy.decision",
-            target: Some(command),
-            ok: !matches!(decision, Decision::Refuse(_)),
-            result: Some(decision.word()),
-            detail: Some(detail),
-            server: runner.server,
-            workspace: Some(runner.workspace),
-            source: runner.source.map(str::to_owned),
-        })
+        .audit(
+            AuditEvent::new(&runner.user.actor(), "policy.decision")
+                .target(command)
+                .ok(!matches!(decision, Decision::Refuse(_)))
+                .result(decision.word())
+                .detail(detail)
+                .server_opt(runner.server)
+                .workspace(runner.workspace)
+                .source_opt(runner.source.map(str::to_owned)),
+        )
         .await;
     Ok(decision)
 }

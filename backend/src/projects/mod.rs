@@ -177,16 +177,13 @@ pub async fn create(store: &Store, relay: &Relay, user: &AuthUser, new: NewProje
     };
     store.insert_project(&project).await?;
     store
-        .audit(AuditEvent {
-            actor: &user.actor(),
-            action: "project.create",
-            target: Some(&format!("project:{}", project.id)),
-            ok: true,
-            detail: Some(format!("{} in {} ({})", project.name, project.path, project.source)),
-            server: Some(&project.server_id),
-            workspace: Some(&project.workspace_id),
-            ..Default::default()
-        })
+        .audit(
+            AuditEvent::new(&user.actor(), "project.create")
+                .target(&format!("project:{}", project.id))
+                .detail(format!("{} in {} ({})", project.name, project.path, project.source))
+                .server(&project.server_id)
+                .workspace(&project.workspace_id),
+        )
         .await;
     Ok(project)
 }

@@ -96,16 +96,11 @@ impl Recorder {
                 return;
             }
             let target = format!("recording:{id}");
-            let event = crate::db::AuditEvent {
-                actor: &started_by,
-                action: "recording.start",
-                target: Some(&target),
-                ok: true,
-                detail: Some(format!("terminal {}", info.term)),
-                server: Some(&server),
-                workspace: Some(&workspace),
-                ..Default::default()
-            };
+            let event = crate::db::AuditEvent::new(&started_by, "recording.start")
+                .target(&target)
+                .detail(format!("terminal {}", info.term))
+                .server(&server)
+                .workspace(&workspace);
             recorder.store.audit(event).await;
             let (per_recording_mb, total_mb) = match recorder.store.workspace(&workspace).await {
                 Ok(Some(w)) => (w.max_recording_mb, w.max_recordings_mb),

@@ -127,15 +127,12 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
             tracing::info!(server_id = %server.id, name = %server.name, "bridge enrolled");
             state
                 .store
-                .audit(AuditEvent {
-                    actor: &format!("server:{}", server.id),
-                    action: "server.enroll",
-                    target: Some(&server.id),
-                    ok: true,
-                    detail: Some(format!("hostname {hostname}")),
-                    server: Some(&server.id),
-                    ..Default::default()
-                })
+                .audit(
+                    AuditEvent::new(&format!("server:{}", server.id), "server.enroll")
+                        .target(&server.id)
+                        .detail(format!("hostname {hostname}"))
+                        .server(&server.id),
+                )
                 .await;
             let body = Enrolled { server_id: server.id, name: server.name, credential };
             let _ = socket.send(Message::text(Reply::ok(&id, &body))).await;
@@ -144,14 +141,7 @@ async fn enrol(mut socket: WebSocket, state: AppState) {
         Ok(None) => {
             state
                 .store
-                .audit(AuditEvent {
-                    actor: "anonymous",
-                    action: "server.enroll",
-                    target: None,
-                    ok: false,
-                    detail: Some(format!("hostname {hostname}")),
-                    ..Default::default()
-                })
+                .audit(AuditEvent::new("anonymous", "server.enroll").ok(false).detail(format!("hostname {hostname}")))
                 .await;
             let err =
                 ErrorBody::new(ErrorCode::Unauthorized, "the enrolment token is unknown, already used or expired");

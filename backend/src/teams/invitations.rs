@@ -6,6 +6,7 @@ use porta_shared::api::InvitationView;
 
 use super::Role;
 use crate::auth::AuthUser;
+use crate::auth::scopes::Access;
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::db::{Accepted, AuditEvent, Invitation, Store, User};
 use crate::error::{Error, Result};
@@ -78,14 +79,7 @@ pub async fn sign_up(
     // Spent by someone else in the meantime: no account was made.
     let (new, team_id, role) = made.ok_or_else(invalid)?;
     store
-        .audit(AuditEvent {
-            actor: &format!("user:{}", new.id),
-            action: "auth.signup",
-            target: Some(username),
-            ok: true,
-            source: Some(source.to_owned()),
-            ..Default::default()
-        })
+        .audit(AuditEvent::new(&Access::session().actor(&new.id), "auth.signup").target(username).source(source))
         .await;
     audit_join(store, &new, &team_id, role, source).await;
     Ok((new, team_id, role))
@@ -107,14 +101,11 @@ pub async fn join(store: &Store, secret: &str, user: &User, source: &str) -> Res
 
 async fn audit_join(store: &Store, user: &User, team_id: &str, role: Role, source: &str) {
     store
-        .audit(AuditEvent {
-            actor: &format!("user:{}", user.id),
-            action: "team.join",
-            target: Some(&format!("team:{team_id}")),
-            ok: true,
-            detail: Some(format!("as {role}")),
-            source: Some(source.to_owned()),
-            ..Default::default()
-        })
+        .audit(
+            AuditEvent::new(&Access::session().actor(&user.id), "team.join")
+                .target(&format!("team:{team_id}"))
+                .detail(format!("as {role}"))
+                .source(source),
+        )
         .await;
 }

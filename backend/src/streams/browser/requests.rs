@@ -35,17 +35,13 @@ impl PendingAudit {
             None => self.detail,
         };
         let target = format!("server:{}", self.server);
-        let event = AuditEvent {
-            actor: &self.actor,
-            action: self.action,
-            target: Some(&target),
-            ok: result == "ok",
-            detail: Some(detail),
-            server: Some(&self.server),
-            workspace: self.workspace.as_deref(),
-            source: None,
-            result: Some(result),
-        };
+        let event = AuditEvent::new(&self.actor, self.action)
+            .target(&target)
+            .ok(result == "ok")
+            .detail(detail)
+            .server(&self.server)
+            .workspace_opt(self.workspace.as_deref())
+            .result(result);
         state.store.audit(event).await;
     }
 }
@@ -79,17 +75,12 @@ impl Caller {
         let Some((action, named)) = &rule.audit else { return };
         let detail = detail.or_else(|| Some(named.clone()).filter(|d| !d.is_empty()));
         let target = format!("server:{}", on.id);
-        let event = AuditEvent {
-            actor: &self.access.actor(&self.user.id),
-            action,
-            target: Some(&target),
-            ok: true,
-            detail,
-            server: Some(&on.id),
-            workspace: on.workspace.as_deref(),
-            source: None,
-            result: None,
-        };
+        let actor = self.access.actor(&self.user.id);
+        let event = AuditEvent::new(&actor, action)
+            .target(&target)
+            .detail_opt(detail)
+            .server(&on.id)
+            .workspace_opt(on.workspace.as_deref());
         self.state.store.audit(event).await;
     }
 }
