@@ -124,7 +124,7 @@ impl From<ChatMessage> for MessageView {
                     arguments: c.call.function.arguments,
                     changes: c.changes,
                     preview: c.preview,
-                    decision: c.decision,
+                    decision: c.decision.to_string(),
                 })
                 .collect(),
             tool_call_id: m.tool_call_id,

@@ -1,0 +1,130 @@
+//! Approvals: the person's decision on a call waiting in their conversation, and the
+//! conversation where an external agent's (an MCP client's) change waits for one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use super::super::Assistant;
+use super::super::openai::ToolCall;
+use super::{Decision, Generation, MAX_LISTED, MessageState, Run, StoredCall, conversation};
+use crate::auth::AuthUser;
+use crate::db::{Agent, Conversation, NewMessage};
+use crate::error::{Error, Result};
+use crate::now_ms;
+
+/// Approves or declines a tool call waiting in `conversation_id`.
+pub async fn decide(
+    ai: &Assistant,
+    user: &AuthUser,
+    conversation_id: &str,
+    call_id: &str,
+    approve: bool,
+) -> Result<()> {
+    conversation(ai, user, conversation_id).await?;
+    let waiting = ai
+        .chats
+        .get(conversation_id)
+        .and_then(|run| run.decisions.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id));
+    let Some(tx) = waiting else {
+        return Err(Error::NotFound(format!("no call {call_id} is waiting for a decision here")));
+    };
+    let _ = tx.send(approve);
+    Ok(())
+}
+
+/// How long a change an external agent asks for waits for the person's decision.
+pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
+
+/// Asks the person, in a conversation of theirs with `agent` (made on first need), to
+/// approve a change an external agent (an MCP client) wants to make on `server`: the call is
+/// shown there with its command or diff until they decide, stop it, or `wait` runs out.
+/// Returns `None` when it was not approved; when it was, what the change is held to (for a
+/// write: the file as the person saw it, as arguments to merge into the call's).
+pub async fn ask_approval(
+    ai: &Assistant,
+    user: &AuthUser,
+    agent: &Agent,
+    server: &str,
+    call: ToolCall,
+    note: Option<String>,
+    wait: Duration,
+) -> Result<Option<Value>> {
+    let title = format!("Changes asked for by {}", agent.name);
+    let existing = ai
+        .store
+        .conversations(&user.0.id, Some(&agent.workspace_id), None, None, MAX_LISTED)
+        .await?
+        .into_iter()
+        .find(|c| c.agent_id.as_deref() == Some(agent.id.as_str()) && c.title == title);
+    let conv = match existing {
+        Some(c) => c,
+        None => {
+            let now = now_ms();
+            let c = Conversation {
+                id: uuid::Uuid::new_v4().to_string(),
+                user_id: user.0.id.clone(),
+                workspace_id: agent.workspace_id.clone(),
+                server_id: Some(server.to_owned()),
+                project_id: None,
+                agent_id: Some(agent.id.clone()),
+                title,
+                created_ms: now,
+                updated_ms: now,
+            };
+            ai.store.insert_conversation(&c).await?;
+            c
+        }
+    };
+    let events = ai.chats.channel(&conv.id);
+    let run = {
+        let mut runs = ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
+        if runs.contains_key(&conv.id) {
+            return Err(Error::Conflict(format!(
+                "another change by {} is waiting for the person's decision; ask again once it is decided",
+                agent.name
+            )));
+        }
+        let run = Arc::new(Run::new(0, events));
+        runs.insert(conv.id.clone(), run.clone());
+        run
+    };
+    let asking = Generation { ai: ai.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
+    let (preview, seen) =
+        if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (note, None) };
+    let mut stored = StoredCall { call, changes: true, preview, decision: Decision::Pending, seen };
+    let (tx, rx) = oneshot::channel();
+    run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);
+    let outcome = async {
+        let calls = serde_json::to_string(std::slice::from_ref(&stored)).map_err(|e| Error::Other(e.into()))?;
+        let m = ai
+            .store
+            .add_message(
+                &conv.id,
+                NewMessage {
+                    role: "assistant",
+                    content: "",
+                    tool_calls: Some(calls),
+                    state: MessageState::Waiting.as_str(),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        run.next_message(m.id);
+        run.changed(false);
+        let approved = tokio::select! {
+            answer = rx => answer.unwrap_or(false),
+            () = run.stop.notified() => false,
+            () = tokio::time::sleep(wait) => false,
+        };
+        stored.decision = if approved { Decision::Approved } else { Decision::Declined };
+        asking.save_calls(m.id, std::slice::from_ref(&stored), MessageState::Done).await;
+        Ok::<_, Error>(approved.then(|| stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))))
+    }
+    .await;
+    ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
+    run.changed(true);
+    outcome
+}
