@@ -6,6 +6,10 @@
 //! the bus between them), [`agents`] (the agent registry, its tools and the Porta agent API
 //! `/api/v1`), [`db`] (all SQL), [`metrics`].
 
+#![forbid(unsafe_code)]
+// What comes from outside the process is handled, never unwrapped; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod agent_api;
 pub mod alerts;
 pub mod assistant;

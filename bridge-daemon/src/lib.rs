@@ -7,6 +7,10 @@
 //! and their numbered output), [`exec`], [`files`], [`sysinfo`], [`config`] (command line
 //! and credential file).
 
+#![forbid(unsafe_code)]
+// What comes from outside the process is handled, never unwrapped; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod archives;
 pub mod config;
 pub mod exec;

@@ -1,5 +1,9 @@
 //! `porta-bridge`: enrol, run, status.
 
+#![forbid(unsafe_code)]
+// What comes from outside the process is handled, never unwrapped; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -5,6 +5,9 @@
 //! a team's page, invitation links, the audit log and API tokens. The access token lives in memory and is renewed through
 //! the refresh cookie; the stream socket carries terminal traffic.
 
+// What comes from outside the page is handled, never unwrapped; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod access;
 mod account;
 mod alerts;

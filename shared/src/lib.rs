@@ -11,6 +11,10 @@
 //! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints), and [`telemetry`] (what
 //! bridges report about their machines).
 
+#![forbid(unsafe_code)]
+// What comes from outside the process is handled, never unwrapped; tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod api;
 pub mod bridge;
 pub mod client;

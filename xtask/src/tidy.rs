@@ -6,6 +6,8 @@
 //!   and modules of one layer form no cycle.
 //! - **SQL lives in `backend/src/db`**, and sqlx's types stay there.
 //! - **`shared` is plain data**: nothing async, nothing HTTP, nothing of a database.
+//! - **The map is true**: ARCHITECTURE.md's table of the backend's modules names each module
+//!   once, in the layer [`LAYERS`] gives it, and nothing that does not exist.
 //! - **Files stay readable**: none over [`LONG_FILE`] lines under a crate's `src/` unless
 //!   ARCHITECTURE.md names it with the reason.
 //!
@@ -39,6 +41,8 @@ pub fn run() -> anyhow::Result<()> {
     let mut found = BTreeSet::new();
     let graph = backend_imports(&root.join("backend/src"))?;
     found.extend(layer_findings(&graph)?);
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("cannot read ARCHITECTURE.md")?;
+    found.extend(map_findings(&graph, &architecture));
     found.extend(sql_findings(&root.join("backend/src"))?);
     found.extend(shared_findings(&root.join("shared/Cargo.toml"))?);
     found.extend(long_file_findings(&root)?);
@@ -171,6 +175,35 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
 
 /// `layer: a -> b` for each import upwards, and `cycle: a -> b` for each import that closes
 /// a cycle among modules of one layer (the edges of its strongly connected components).
+/// Where ARCHITECTURE.md's code map and the backend disagree. The map's rows read
+/// `| <layer> | \`<module>\` | <what it holds> |`.
+fn map_findings(graph: &BTreeMap<String, BTreeSet<String>>, architecture: &str) -> Vec<String> {
+    let mut mapped: BTreeMap<String, String> = BTreeMap::new();
+    for line in architecture.lines() {
+        let cells: Vec<&str> = line.trim().split('|').map(str::trim).collect();
+        let [_, layer, module, ..] = cells[..] else { continue };
+        let Some(module) = module.strip_prefix('`').and_then(|m| m.strip_suffix('`')) else { continue };
+        if LAYERS.iter().any(|(name, _)| *name == layer) {
+            mapped.insert(module.to_owned(), layer.to_owned());
+        }
+    }
+    let mut out = Vec::new();
+    for module in graph.keys() {
+        let layer = layer_of(module).map_or("", |i| LAYERS[i].0);
+        match mapped.get(module) {
+            None => out.push(format!("map: {module} is missing from ARCHITECTURE.md's code map")),
+            Some(m) if m != layer => {
+                out.push(format!("map: {module} is in {m} in ARCHITECTURE.md but in {layer} here"))
+            }
+            Some(_) => {}
+        }
+    }
+    for module in mapped.keys().filter(|m| !graph.contains_key(*m)) {
+        out.push(format!("map: ARCHITECTURE.md maps {module}, which backend/src does not have"));
+    }
+    out
+}
+
 fn layer_findings(graph: &BTreeMap<String, BTreeSet<String>>) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for module in graph.keys() {
@@ -340,6 +373,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_map_must_name_every_module_in_its_layer_and_nothing_else() {
+        let graph: BTreeMap<String, BTreeSet<String>> =
+            ["db", "http", "auth"].iter().map(|m| (m.to_string(), BTreeSet::new())).collect();
+        let doc =
+            "| infrastructure | `db` | SQL |\n| services | `http` | routes |\n| services | `gone` | x |\n| a | b |";
+        assert_eq!(
+            map_findings(&graph, doc),
+            [
+                "map: auth is missing from ARCHITECTURE.md's code map",
+                "map: http is in services in ARCHITECTURE.md but in transports here",
+                "map: ARCHITECTURE.md maps gone, which backend/src does not have",
+            ]
+        );
+    }
+
+    #[test]
     fn imports_are_read_from_paths_and_groups() {
         let text =
             "use crate::db::Store;\nuse crate::{auth::{Access, x}, error::Error};\nfn f() { crate::relay::x(); }";
@@ -363,11 +412,11 @@ mod tests {
             graph.entry(b.into()).or_default();
         };
         edge("db", "state");
-        edge("ai", "agents");
-        edge("agents", "ai");
+        edge("relay", "assistant");
+        edge("assistant", "relay");
         edge("graphql", "db");
         let found = layer_findings(&graph).unwrap();
-        assert_eq!(found, ["layer: db -> state", "cycle: agents -> ai", "cycle: ai -> agents"]);
-        assert_eq!(largest_cycle(&graph), ["agents", "ai"]);
+        assert_eq!(found, ["layer: db -> state", "cycle: assistant -> relay", "cycle: relay -> assistant"]);
+        assert_eq!(largest_cycle(&graph), ["assistant", "relay"]);
     }
 }

@@ -303,12 +303,11 @@ impl Compiled {
         for why in &script.unseen {
             judged.push(Judged { tier: Tier::Ask, firm: true, rule: None, reason: why.clone() });
         }
-        if judged.is_empty() {
-            return Verdict { tier: Tier::Allow, firm: false, rule: None, reason: "it runs nothing".into() };
-        }
         // The strictest; among equals, a firm one (it says why).
-        let worst = judged.into_iter().max_by_key(|j| (j.tier, j.firm)).expect("not empty");
-        Verdict { tier: worst.tier, firm: worst.firm, rule: worst.rule, reason: worst.reason }
+        match judged.into_iter().max_by_key(|j| (j.tier, j.firm)) {
+            Some(worst) => Verdict { tier: worst.tier, firm: worst.firm, rule: worst.rule, reason: worst.reason },
+            None => Verdict { tier: Tier::Allow, firm: false, rule: None, reason: "it runs nothing".into() },
+        }
     }
 
     /// The tier of one thing the command line does: the strictest rule that names it (a
