@@ -127,7 +127,7 @@ impl<'a> AuditEvent<'a> {
 }
 
 /// One stored event, as the chain covers it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Record {
     pub seq: i64,
     pub at_ms: i64,

@@ -24,7 +24,7 @@ pub enum Error {
     #[error("{0}")]
     Wire(ErrorBody),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Db(#[from] crate::db::StoreError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }

@@ -143,7 +143,7 @@ struct Engine {
 }
 
 impl Engine {
-    async fn load(alerts: &Arc<Alerts>) -> sqlx::Result<Self> {
+    async fn load(alerts: &Arc<Alerts>) -> crate::db::Result<Self> {
         let mut e = Engine {
             rules: Vec::new(),
             servers: HashMap::new(),
@@ -167,7 +167,7 @@ impl Engine {
         Ok(e)
     }
 
-    async fn reload(&mut self, alerts: &Arc<Alerts>) -> sqlx::Result<()> {
+    async fn reload(&mut self, alerts: &Arc<Alerts>) -> crate::db::Result<()> {
         self.rules = alerts
             .store
             .enabled_alert_rules()

@@ -3,7 +3,7 @@
 
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use super::Store;
+use super::{Result, Store, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -100,7 +100,7 @@ pub struct OperationQuery {
 impl Store {
     /// Registers `agent` unless its workspace already holds `max` live agents; one live agent
     /// per name and workspace (a second registration of the name returns the first).
-    pub async fn register_agent(&self, agent: &Agent, max: Option<i64>) -> sqlx::Result<Registered> {
+    pub async fn register_agent(&self, agent: &Agent, max: Option<i64>) -> Result<Registered> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // An API agent is its owner's: another person's agent of the same name is not it.
         let sql = format!(
@@ -153,13 +153,13 @@ impl Store {
         Ok(Registered::Done(Box::new(agent.clone())))
     }
 
-    pub async fn agent(&self, id: &str) -> sqlx::Result<Option<Agent>> {
+    pub async fn agent(&self, id: &str) -> Result<Option<Agent>> {
         let sql = format!("SELECT {COLUMNS} FROM agents WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The live agents called `name` in any of `workspaces`, the most recently active first.
-    pub async fn agents_named(&self, name: &str, workspaces: &[String]) -> sqlx::Result<Vec<Agent>> {
+    pub async fn agents_named(&self, name: &str, workspaces: &[String]) -> Result<Vec<Agent>> {
         if workspaces.is_empty() {
             return Ok(Vec::new());
         }
@@ -170,11 +170,11 @@ impl Store {
             ids.push_bind(ws.clone());
         }
         b.push(") ORDER BY COALESCE(last_seen_ms, created_ms) DESC, id");
-        b.build_query_as().fetch_all(&self.pool).await
+        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A page of live agents, by name, and how many match in all.
-    pub async fn list_agents(&self, q: &AgentQuery) -> sqlx::Result<(Vec<Agent>, i64)> {
+    pub async fn list_agents(&self, q: &AgentQuery) -> Result<(Vec<Agent>, i64)> {
         if q.workspaces.is_empty() {
             return Ok((Vec::new(), 0));
         }
@@ -215,7 +215,7 @@ impl Store {
     }
 
     /// Records what an agent did, and that it was seen.
-    pub async fn record_operation(&self, op: &Operation) -> sqlx::Result<()> {
+    pub async fn record_operation(&self, op: &Operation) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO agent_operations (agent_id, workspace_id, server_id, kind, details, at_ms, duration_ms, \
@@ -237,11 +237,11 @@ impl Store {
             .bind(&op.agent_id)
             .execute(&mut *tx)
             .await?;
-        tx.commit().await
+        tx.commit().await.map_err(StoreError::from)
     }
 
     /// Marks an agent as seen (a call that did nothing on a server).
-    pub async fn agent_seen(&self, id: &str) -> sqlx::Result<()> {
+    pub async fn agent_seen(&self, id: &str) -> Result<()> {
         sqlx::query("UPDATE agents SET last_seen_ms = ? WHERE id = ?")
             .bind(now_ms())
             .bind(id)
@@ -251,7 +251,7 @@ impl Store {
     }
 
     /// A page of operations, newest first, and how many match in all.
-    pub async fn operations(&self, q: &OperationQuery) -> sqlx::Result<(Vec<Operation>, i64)> {
+    pub async fn operations(&self, q: &OperationQuery) -> Result<(Vec<Operation>, i64)> {
         if q.agents.is_empty() {
             return Ok((Vec::new(), 0));
         }
@@ -286,7 +286,7 @@ impl Store {
     }
 
     /// The live workspaces of every team the user is in.
-    pub async fn workspace_ids_of(&self, user_id: &str) -> sqlx::Result<Vec<String>> {
+    pub async fn workspace_ids_of(&self, user_id: &str) -> Result<Vec<String>> {
         sqlx::query_scalar(
             "SELECT w.id FROM workspaces w JOIN team_members m ON m.team_id = w.team_id \
              WHERE m.user_id = ? AND w.deleted_ms IS NULL ORDER BY w.created_ms, w.id",
@@ -294,12 +294,13 @@ impl Store {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 }
 
 impl Store {
     /// Changes an assistant agent's settings.
-    pub async fn update_agent(&self, a: &Agent) -> sqlx::Result<()> {
+    pub async fn update_agent(&self, a: &Agent) -> Result<()> {
         sqlx::query(
             "UPDATE agents SET name = ?, model = ?, system_prompt = ?, tools = ?, auto_approve = ?, max_steps = ?, \
              max_seconds = ?, disabled = ? WHERE id = ?",
@@ -316,10 +317,11 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
     /// Deletes an agent softly (its history stays).
-    pub async fn delete_agent(&self, id: &str) -> sqlx::Result<bool> {
+    pub async fn delete_agent(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("UPDATE agents SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
             .bind(now_ms())
             .bind(id)

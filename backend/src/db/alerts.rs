@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Store;
+use super::{Result, Store, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -70,7 +70,7 @@ const EVENT_COLUMNS: &str =
     "id, rule_id, rule_name, workspace_id, server_id, severity, state, value, message, fired_ms, resolved_ms";
 
 impl Store {
-    pub async fn insert_alert_channel(&self, c: &AlertChannel) -> sqlx::Result<()> {
+    pub async fn insert_alert_channel(&self, c: &AlertChannel) -> Result<()> {
         sqlx::query(
             "INSERT INTO alert_channels (id, workspace_id, name, kind, config_sealed, hint, created_by, created_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -86,25 +86,31 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
-    pub async fn alert_channels(&self, workspace_id: &str) -> sqlx::Result<Vec<AlertChannel>> {
+    pub async fn alert_channels(&self, workspace_id: &str) -> Result<Vec<AlertChannel>> {
         sqlx::query_as("SELECT * FROM alert_channels WHERE workspace_id = ? ORDER BY created_ms, id")
             .bind(workspace_id)
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn alert_channel(&self, id: &str) -> sqlx::Result<Option<AlertChannel>> {
-        sqlx::query_as("SELECT * FROM alert_channels WHERE id = ?").bind(id).fetch_optional(&self.pool).await
+    pub async fn alert_channel(&self, id: &str) -> Result<Option<AlertChannel>> {
+        sqlx::query_as("SELECT * FROM alert_channels WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn delete_alert_channel(&self, id: &str) -> sqlx::Result<bool> {
+    pub async fn delete_alert_channel(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM alert_channels WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(r.rows_affected() > 0)
     }
 
-    pub async fn insert_alert_rule(&self, r: &AlertRule) -> sqlx::Result<()> {
+    pub async fn insert_alert_rule(&self, r: &AlertRule) -> Result<()> {
         sqlx::query(&format!(
             "INSERT INTO alert_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
@@ -126,35 +132,39 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
-    pub async fn alert_rules(&self, workspace_id: &str) -> sqlx::Result<Vec<AlertRule>> {
+    pub async fn alert_rules(&self, workspace_id: &str) -> Result<Vec<AlertRule>> {
         sqlx::query_as(&format!(
             "SELECT {RULE_COLUMNS} FROM alert_rules WHERE workspace_id = ? ORDER BY created_ms, id"
         ))
         .bind(workspace_id)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Every enabled rule of a live workspace, for the engine.
-    pub async fn enabled_alert_rules(&self) -> sqlx::Result<Vec<AlertRule>> {
+    pub async fn enabled_alert_rules(&self) -> Result<Vec<AlertRule>> {
         sqlx::query_as(&format!(
             "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled AND workspace_id IN \
              (SELECT id FROM workspaces WHERE deleted_ms IS NULL) ORDER BY id"
         ))
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn alert_rule(&self, id: &str) -> sqlx::Result<Option<AlertRule>> {
+    pub async fn alert_rule(&self, id: &str) -> Result<Option<AlertRule>> {
         sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
-    pub async fn set_alert_rule_enabled(&self, id: &str, enabled: bool) -> sqlx::Result<()> {
+    pub async fn set_alert_rule_enabled(&self, id: &str, enabled: bool) -> Result<()> {
         sqlx::query("UPDATE alert_rules SET enabled = ? WHERE id = ?")
             .bind(enabled)
             .bind(id)
@@ -163,16 +173,17 @@ impl Store {
         Ok(())
     }
 
-    pub async fn delete_alert_rule(&self, id: &str) -> sqlx::Result<bool> {
+    pub async fn delete_alert_rule(&self, id: &str) -> Result<bool> {
         let r = sqlx::query("DELETE FROM alert_rules WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(r.rows_affected() > 0)
     }
 
     /// Live servers and their workspaces, with when each was last seen.
-    pub async fn server_workspaces(&self) -> sqlx::Result<Vec<(String, Option<String>, Option<i64>)>> {
+    pub async fn server_workspaces(&self) -> Result<Vec<(String, Option<String>, Option<i64>)>> {
         sqlx::query_as("SELECT id, workspace_id, last_seen_ms FROM servers WHERE revoked_ms IS NULL")
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Records a rule firing on a server; its id.
@@ -183,7 +194,7 @@ impl Store {
         value: Option<f64>,
         message: &str,
         fired_ms: i64,
-    ) -> sqlx::Result<i64> {
+    ) -> Result<i64> {
         sqlx::query_scalar(
             "INSERT INTO alert_events (rule_id, rule_name, workspace_id, server_id, severity, state, value, message, \
              fired_ms) VALUES (?, ?, ?, ?, ?, 'firing', ?, ?, ?) RETURNING id",
@@ -198,29 +209,33 @@ impl Store {
         .bind(fired_ms)
         .fetch_one(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> sqlx::Result<()> {
+    pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> Result<()> {
         sqlx::query("UPDATE alert_events SET state = 'resolved', resolved_ms = ? WHERE id = ? AND state = 'firing'")
             .bind(resolved_ms)
             .bind(id)
             .execute(&self.pool)
             .await
             .map(|_| ())
+            .map_err(StoreError::from)
     }
 
-    pub async fn alert_event(&self, id: i64) -> sqlx::Result<Option<AlertEvent>> {
+    pub async fn alert_event(&self, id: i64) -> Result<Option<AlertEvent>> {
         sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Alerts still firing (the engine's state after a restart).
-    pub async fn firing_alert_events(&self) -> sqlx::Result<Vec<AlertEvent>> {
+    pub async fn firing_alert_events(&self) -> Result<Vec<AlertEvent>> {
         sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = 'firing' ORDER BY id"))
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// The workspaces' alerts, newest first; only firing ones with `firing_only`.
@@ -229,7 +244,7 @@ impl Store {
         workspace_ids: &[String],
         firing_only: bool,
         limit: i64,
-    ) -> sqlx::Result<Vec<AlertEvent>> {
+    ) -> Result<Vec<AlertEvent>> {
         if workspace_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -244,7 +259,7 @@ impl Store {
             b.push(" AND state = 'firing'");
         }
         b.push(" ORDER BY fired_ms DESC, id DESC LIMIT ").push_bind(limit);
-        b.build_query_as().fetch_all(&self.pool).await
+        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -256,7 +271,7 @@ impl Store {
         ok: bool,
         attempts: i64,
         detail: &str,
-    ) -> sqlx::Result<()> {
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO alert_deliveries (channel_id, event_id, transition, ok, attempts, detail, at_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -271,13 +286,15 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
-    pub async fn alert_deliveries(&self, channel_id: &str, limit: i64) -> sqlx::Result<Vec<AlertDelivery>> {
+    pub async fn alert_deliveries(&self, channel_id: &str, limit: i64) -> Result<Vec<AlertDelivery>> {
         sqlx::query_as("SELECT * FROM alert_deliveries WHERE channel_id = ? ORDER BY at_ms DESC, id DESC LIMIT ?")
             .bind(channel_id)
             .bind(limit)
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 }

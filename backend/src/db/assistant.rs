@@ -2,7 +2,7 @@
 
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
-use super::Store;
+use super::{Result, Store, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -66,7 +66,7 @@ pub struct NewMessage<'a> {
 }
 
 impl Store {
-    pub async fn ai_provider(&self, workspace_id: &str) -> sqlx::Result<Option<AiProviderRow>> {
+    pub async fn ai_provider(&self, workspace_id: &str) -> Result<Option<AiProviderRow>> {
         sqlx::query_as(
             "SELECT workspace_id, base_url, model, api_key_sealed, api_key_hint, updated_by, updated_ms \
              FROM ai_providers WHERE workspace_id = ?",
@@ -74,9 +74,10 @@ impl Store {
         .bind(workspace_id)
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn set_ai_provider(&self, row: &AiProviderRow) -> sqlx::Result<()> {
+    pub async fn set_ai_provider(&self, row: &AiProviderRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO ai_providers (workspace_id, base_url, model, api_key_sealed, api_key_hint, updated_by, \
              updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET \
@@ -93,9 +94,10 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
-    pub async fn insert_conversation(&self, c: &Conversation) -> sqlx::Result<()> {
+    pub async fn insert_conversation(&self, c: &Conversation) -> Result<()> {
         sqlx::query(
             "INSERT INTO conversations (id, user_id, workspace_id, server_id, project_id, agent_id, title, \
              created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -112,12 +114,13 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
     /// A conversation of `user_id` (no one else's).
-    pub async fn conversation(&self, user_id: &str, id: &str) -> sqlx::Result<Option<Conversation>> {
+    pub async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<Conversation>> {
         let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ? AND user_id = ?");
-        sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A person's conversations, the latest first: in one workspace, about one project, and
@@ -129,7 +132,7 @@ impl Store {
         project_id: Option<&str>,
         search: Option<&str>,
         limit: i64,
-    ) -> sqlx::Result<Vec<Conversation>> {
+    ) -> Result<Vec<Conversation>> {
         let mut b =
             QueryBuilder::<Sqlite>::new(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = "));
         b.push_bind(user_id.to_owned());
@@ -145,21 +148,21 @@ impl Store {
             b.push(" AND instr(lower(m.content), lower(").push_bind(s.to_owned()).push(")) > 0))");
         }
         b.push(" ORDER BY updated_ms DESC, id LIMIT ").push_bind(limit);
-        b.build_query_as().fetch_all(&self.pool).await
+        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
-    pub async fn rename_conversation(&self, id: &str, title: &str) -> sqlx::Result<()> {
+    pub async fn rename_conversation(&self, id: &str, title: &str) -> Result<()> {
         sqlx::query("UPDATE conversations SET title = ? WHERE id = ?").bind(title).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
-    pub async fn delete_conversation(&self, id: &str) -> sqlx::Result<()> {
+    pub async fn delete_conversation(&self, id: &str) -> Result<()> {
         sqlx::query("DELETE FROM conversations WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Appends a message; the conversation's time moves on.
-    pub async fn add_message(&self, conversation_id: &str, m: NewMessage<'_>) -> sqlx::Result<ChatMessage> {
+    pub async fn add_message(&self, conversation_id: &str, m: NewMessage<'_>) -> Result<ChatMessage> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let id: i64 = sqlx::query_scalar(
@@ -204,7 +207,7 @@ impl Store {
         tool_calls: Option<&str>,
         state: &str,
         error: Option<&str>,
-    ) -> sqlx::Result<()> {
+    ) -> Result<()> {
         sqlx::query("UPDATE chat_messages SET content = ?, tool_calls = ?, state = ?, error = ? WHERE id = ?")
             .bind(content)
             .bind(tool_calls)
@@ -216,14 +219,14 @@ impl Store {
         Ok(())
     }
 
-    pub async fn messages(&self, conversation_id: &str) -> sqlx::Result<Vec<ChatMessage>> {
+    pub async fn messages(&self, conversation_id: &str) -> Result<Vec<ChatMessage>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE conversation_id = ? ORDER BY id");
-        sqlx::query_as(&sql).bind(conversation_id).fetch_all(&self.pool).await
+        sqlx::query_as(&sql).bind(conversation_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Messages a previous run left being written end as failed, saying why (their writer
     /// died with that process). Returns how many.
-    pub async fn end_orphaned_messages(&self) -> sqlx::Result<u64> {
+    pub async fn end_orphaned_messages(&self) -> Result<u64> {
         let r = sqlx::query(
             "UPDATE chat_messages SET state = 'failed', error = 'Porta restarted while this was being written' \
              WHERE state = 'streaming'",

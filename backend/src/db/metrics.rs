@@ -2,7 +2,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::Store;
+use super::{Result, Store, StoreError};
 
 /// One stored point, its values still encoded.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -24,7 +24,7 @@ pub struct PointStats {
 
 impl Store {
     /// Writes points in one transaction, replacing any with the same key.
-    pub async fn put_points(&self, points: &[StoredPoint]) -> sqlx::Result<()> {
+    pub async fn put_points(&self, points: &[StoredPoint]) -> Result<()> {
         // SQLite allows 32766 bound values; five per row.
         let mut tx = self.pool.begin().await?;
         for chunk in points.chunks(1000) {
@@ -35,11 +35,11 @@ impl Store {
             });
             b.build().execute(&mut *tx).await?;
         }
-        tx.commit().await
+        tx.commit().await.map_err(StoreError::from)
     }
 
     /// A server's points of resolution `res` with `from <= ts < to`, oldest first.
-    pub async fn points(&self, server: &str, res: i64, from: i64, to: i64) -> sqlx::Result<Vec<StoredPoint>> {
+    pub async fn points(&self, server: &str, res: i64, from: i64, to: i64) -> Result<Vec<StoredPoint>> {
         sqlx::query_as(
             "SELECT server_id, res, ts, n, data FROM metric_points \
              WHERE server_id = ? AND res = ? AND ts >= ? AND ts < ? ORDER BY ts",
@@ -50,34 +50,37 @@ impl Store {
         .bind(to)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// The time of a server's newest point of resolution `res`.
-    pub async fn last_point_ts(&self, server: &str, res: i64) -> sqlx::Result<Option<i64>> {
+    pub async fn last_point_ts(&self, server: &str, res: i64) -> Result<Option<i64>> {
         sqlx::query_scalar("SELECT MAX(ts) FROM metric_points WHERE server_id = ? AND res = ?")
             .bind(server)
             .bind(res)
             .fetch_one(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// The time of a server's oldest point of resolution `res`.
-    pub async fn first_point_ts(&self, server: &str, res: i64) -> sqlx::Result<Option<i64>> {
+    pub async fn first_point_ts(&self, server: &str, res: i64) -> Result<Option<i64>> {
         sqlx::query_scalar("SELECT MIN(ts) FROM metric_points WHERE server_id = ? AND res = ?")
             .bind(server)
             .bind(res)
             .fetch_one(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Every server that may have points (telemetry is kept for revoked servers until it
     /// ages out).
-    pub async fn all_server_ids(&self) -> sqlx::Result<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(&self.pool).await
+    pub async fn all_server_ids(&self) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Deletes a server's points of resolution `res` older than `before`; how many went.
-    pub async fn prune_points(&self, server: &str, res: i64, before: i64) -> sqlx::Result<u64> {
+    pub async fn prune_points(&self, server: &str, res: i64, before: i64) -> Result<u64> {
         sqlx::query("DELETE FROM metric_points WHERE server_id = ? AND res = ? AND ts < ?")
             .bind(server)
             .bind(res)
@@ -85,10 +88,11 @@ impl Store {
             .execute(&self.pool)
             .await
             .map(|r| r.rows_affected())
+            .map_err(StoreError::from)
     }
 
     /// Points and payload bytes per resolution, for one server or all.
-    pub async fn point_stats(&self, server: Option<&str>) -> sqlx::Result<Vec<PointStats>> {
+    pub async fn point_stats(&self, server: Option<&str>) -> Result<Vec<PointStats>> {
         sqlx::query_as(
             "SELECT res, COUNT(*) AS points, COALESCE(SUM(LENGTH(data) + LENGTH(server_id) + 24), 0) AS bytes \
              FROM metric_points WHERE ?1 IS NULL OR server_id = ?1 GROUP BY res ORDER BY res",
@@ -96,5 +100,6 @@ impl Store {
         .bind(server)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 }

@@ -1,19 +1,20 @@
 //! Workspaces' command policies, stored as JSON (see `crate::policy`).
 
-use super::Store;
+use super::{Result, Store, StoreError};
 use crate::now_ms;
 
 impl Store {
     /// A workspace's policy as stored, if its admins set one.
-    pub async fn command_policy(&self, workspace_id: &str) -> sqlx::Result<Option<String>> {
+    pub async fn command_policy(&self, workspace_id: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT policy FROM command_policies WHERE workspace_id = ?")
             .bind(workspace_id)
             .fetch_optional(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Sets a workspace's policy; `None` goes back to the default.
-    pub async fn set_command_policy(&self, workspace_id: &str, policy: Option<&str>, by: &str) -> sqlx::Result<()> {
+    pub async fn set_command_policy(&self, workspace_id: &str, policy: Option<&str>, by: &str) -> Result<()> {
         match policy {
             Some(p) => sqlx::query(
                 "INSERT INTO command_policies (workspace_id, policy, updated_by, updated_ms) VALUES (?, ?, ?, ?) \
@@ -26,12 +27,14 @@ impl Store {
             .bind(now_ms())
             .execute(&self.pool)
             .await
-            .map(|_| ()),
+            .map(|_| ())
+            .map_err(StoreError::from),
             None => sqlx::query("DELETE FROM command_policies WHERE workspace_id = ?")
                 .bind(workspace_id)
                 .execute(&self.pool)
                 .await
-                .map(|_| ()),
+                .map(|_| ())
+                .map_err(StoreError::from),
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::Store;
+use super::{Result, Store, StoreError};
 use crate::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -42,7 +42,7 @@ const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name,
 
 impl Store {
     /// Whether a terminal's session is being recorded now.
-    pub async fn recording_active(&self, server_id: &str, term_id: u32) -> sqlx::Result<bool> {
+    pub async fn recording_active(&self, server_id: &str, term_id: u32) -> Result<bool> {
         sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM recordings WHERE server_id = ? AND term_id = ? AND ended_ms IS NULL)",
         )
@@ -50,9 +50,10 @@ impl Store {
         .bind(i64::from(term_id))
         .fetch_one(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
-    pub async fn insert_recording(&self, r: &NewRecording<'_>) -> sqlx::Result<()> {
+    pub async fn insert_recording(&self, r: &NewRecording<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO recordings (id, workspace_id, server_id, term_id, shell, started_by, started_ms, cols, rows) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -69,10 +70,11 @@ impl Store {
         .execute(&self.pool)
         .await
         .map(|_| ())
+        .map_err(StoreError::from)
     }
 
     /// Ends a recording: its size on disk, and why it stopped early if it did.
-    pub async fn finish_recording(&self, id: &str, bytes: i64, stopped: Option<&str>) -> sqlx::Result<()> {
+    pub async fn finish_recording(&self, id: &str, bytes: i64, stopped: Option<&str>) -> Result<()> {
         sqlx::query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ?")
             .bind(now_ms())
             .bind(bytes)
@@ -81,29 +83,32 @@ impl Store {
             .execute(&self.pool)
             .await
             .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     /// How far a recording has got, in bytes on disk (so the workspace's total counts it).
-    pub async fn recording_progress(&self, id: &str, bytes: i64) -> sqlx::Result<()> {
+    pub async fn recording_progress(&self, id: &str, bytes: i64) -> Result<()> {
         sqlx::query("UPDATE recordings SET bytes = ? WHERE id = ?")
             .bind(bytes)
             .bind(id)
             .execute(&self.pool)
             .await
             .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     /// The bytes on disk of a workspace's recordings (those going on count what they have).
-    pub async fn recordings_bytes(&self, workspace_id: &str) -> sqlx::Result<i64> {
+    pub async fn recordings_bytes(&self, workspace_id: &str) -> Result<i64> {
         sqlx::query_scalar("SELECT COALESCE(SUM(bytes), 0) FROM recordings WHERE workspace_id = ?")
             .bind(workspace_id)
             .fetch_one(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Ends the recordings a previous run of the backend left going (their recorders died
     /// with it); returns how many.
-    pub async fn end_orphaned_recordings(&self) -> sqlx::Result<u64> {
+    pub async fn end_orphaned_recordings(&self) -> Result<u64> {
         let r = sqlx::query("UPDATE recordings SET ended_ms = ? WHERE ended_ms IS NULL")
             .bind(now_ms())
             .execute(&self.pool)
@@ -111,19 +116,24 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    pub async fn recording(&self, id: &str) -> sqlx::Result<Option<Recording>> {
+    pub async fn recording(&self, id: &str) -> Result<Option<Recording>> {
         let sql =
             format!("SELECT {COLUMNS} FROM recordings r LEFT JOIN servers s ON s.id = r.server_id WHERE r.id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The newest recordings in a team's workspaces.
-    pub async fn recordings_of_team(&self, team_id: &str, limit: i64) -> sqlx::Result<Vec<Recording>> {
+    pub async fn recordings_of_team(&self, team_id: &str, limit: i64) -> Result<Vec<Recording>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM recordings r LEFT JOIN servers s ON s.id = r.server_id \
              JOIN workspaces w ON w.id = r.workspace_id WHERE w.team_id = ? ORDER BY r.started_ms DESC, r.id LIMIT ?"
         );
-        sqlx::query_as(&sql).bind(team_id).bind(limit.clamp(1, 500)).fetch_all(&self.pool).await
+        sqlx::query_as(&sql)
+            .bind(team_id)
+            .bind(limit.clamp(1, 500))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 }
 

@@ -3,8 +3,6 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
-
 /// A member's role in a team, lowest first: each role may do everything the ones before it
 /// may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -31,10 +29,12 @@ impl Role {
         }
     }
 
-    pub fn parse(s: &str) -> Result<Self> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s.trim()).ok_or_else(|| {
-            Error::BadRequest(format!("unknown role {s:?}; roles are owner, admin, developer and viewer"))
-        })
+    /// A role by its name; an unknown name is refused with what the roles are.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim())
+            .ok_or_else(|| format!("unknown role {s:?}; roles are owner, admin, developer and viewer"))
     }
 }
 
@@ -47,7 +47,7 @@ impl fmt::Display for Role {
 impl TryFrom<String> for Role {
     type Error = String;
 
-    fn try_from(s: String) -> std::result::Result<Self, String> {
-        Role::parse(&s).map_err(|e| e.to_string())
+    fn try_from(s: String) -> Result<Self, String> {
+        Role::parse(&s)
     }
 }

@@ -2,8 +2,9 @@
 
 use sqlx::{FromRow, Sqlite, Transaction};
 
-use super::Role;
-use super::{SERVER_COLUMNS, ServerAccess, Store};
+use super::servers::SERVER_COLUMNS;
+use super::{Result, Role, StoreError};
+use super::{ServerAccess, Store};
 use crate::now_ms;
 
 /// One of a user's teams, with their role there.
@@ -106,7 +107,7 @@ pub enum Accepted {
 }
 
 /// Makes a team owned by `owner` with one workspace, inside a caller's transaction.
-pub(super) async fn insert_team(tx: &mut Transaction<'_, Sqlite>, name: &str, owner: &str) -> sqlx::Result<String> {
+pub(super) async fn insert_team(tx: &mut Transaction<'_, Sqlite>, name: &str, owner: &str) -> Result<String> {
     let now = now_ms();
     let team = uuid::Uuid::new_v4().to_string();
     sqlx::query("INSERT INTO teams (id, name, created_ms) VALUES (?, ?, ?)")
@@ -143,21 +144,21 @@ impl Store {
     // ------------------------------------------------------------------ teams
 
     /// A new team owned by `owner`, with a workspace called "Default".
-    pub async fn create_team(&self, name: &str, owner: &str) -> sqlx::Result<String> {
+    pub async fn create_team(&self, name: &str, owner: &str) -> Result<String> {
         let mut tx = self.pool.begin().await?;
         let team = insert_team(&mut tx, name, owner).await?;
         tx.commit().await?;
         Ok(team)
     }
 
-    pub async fn rename_team(&self, team_id: &str, name: &str) -> sqlx::Result<()> {
+    pub async fn rename_team(&self, team_id: &str, name: &str) -> Result<()> {
         sqlx::query("UPDATE teams SET name = ? WHERE id = ?").bind(name).bind(team_id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// The user's teams, by name; one is marked current: the one chosen last, on any device,
     /// else the one joined last.
-    pub async fn teams_of(&self, user_id: &str) -> sqlx::Result<Vec<Membership>> {
+    pub async fn teams_of(&self, user_id: &str) -> Result<Vec<Membership>> {
         let mut list: Vec<Membership> = sqlx::query_as(
             "SELECT t.id AS team_id, t.name, m.role, \
              (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS members, \
@@ -182,7 +183,7 @@ impl Store {
     }
 
     /// Remembers the team the user chose (they must be in it; false when not).
-    pub async fn choose_team(&self, user_id: &str, team_id: &str) -> sqlx::Result<bool> {
+    pub async fn choose_team(&self, user_id: &str, team_id: &str) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET last_team_id = ? WHERE id = ? \
              AND EXISTS (SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?)",
@@ -199,7 +200,7 @@ impl Store {
     /// Deletes a team and everything in it (workspaces, projects, agents, alerts, recordings,
     /// invitations, enrolment tokens and API tokens limited to it), unless servers still
     /// belong to it. The audit log keeps what happened.
-    pub async fn delete_team(&self, team_id: &str) -> sqlx::Result<TeamDeleted> {
+    pub async fn delete_team(&self, team_id: &str) -> Result<TeamDeleted> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let in_team = "SELECT id FROM workspaces WHERE team_id = ?";
         let servers: i64 = sqlx::query_scalar(&format!(
@@ -235,16 +236,20 @@ impl Store {
         Ok(TeamDeleted::Done { recordings })
     }
 
-    pub async fn team_name(&self, team_id: &str) -> sqlx::Result<Option<String>> {
-        sqlx::query_scalar("SELECT name FROM teams WHERE id = ?").bind(team_id).fetch_optional(&self.pool).await
+    pub async fn team_name(&self, team_id: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT name FROM teams WHERE id = ?")
+            .bind(team_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
     /// The user's role in the team, if they are in it.
-    pub async fn member_role(&self, team_id: &str, user_id: &str) -> sqlx::Result<Option<Role>> {
+    pub async fn member_role(&self, team_id: &str, user_id: &str) -> Result<Option<Role>> {
         member_role_in(&self.pool, team_id, user_id).await
     }
 
-    pub async fn members(&self, team_id: &str) -> sqlx::Result<Vec<Member>> {
+    pub async fn members(&self, team_id: &str) -> Result<Vec<Member>> {
         sqlx::query_as(
             "SELECT m.user_id, u.username, m.role, m.joined_ms FROM team_members m JOIN users u ON u.id = m.user_id \
              WHERE m.team_id = ? ORDER BY u.username",
@@ -252,10 +257,11 @@ impl Store {
         .bind(team_id)
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Gives a member another role; an owner stops being one only while another remains.
-    pub async fn set_member_role(&self, team_id: &str, user_id: &str, role: Role) -> sqlx::Result<MemberChange> {
+    pub async fn set_member_role(&self, team_id: &str, user_id: &str, role: Role) -> Result<MemberChange> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
@@ -275,7 +281,7 @@ impl Store {
     }
 
     /// Removes a member (or lets one leave); the last owner cannot go.
-    pub async fn remove_member(&self, team_id: &str, user_id: &str) -> sqlx::Result<MemberChange> {
+    pub async fn remove_member(&self, team_id: &str, user_id: &str) -> Result<MemberChange> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
@@ -296,29 +302,29 @@ impl Store {
     // ------------------------------------------------------------- workspaces
 
     /// A workspace, deleted or not.
-    pub async fn workspace(&self, id: &str) -> sqlx::Result<Option<Workspace>> {
+    pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A team's workspaces (deleted ones too, for restoring), by name.
-    pub async fn workspaces(&self, team_id: &str) -> sqlx::Result<Vec<Workspace>> {
+    pub async fn workspaces(&self, team_id: &str) -> Result<Vec<Workspace>> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE team_id = ? ORDER BY name, id");
-        sqlx::query_as(&sql).bind(team_id).fetch_all(&self.pool).await
+        sqlx::query_as(&sql).bind(team_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The first live workspace of the first team the user owns (where "add server" goes when
     /// no workspace is named).
-    pub async fn home_workspace(&self, user_id: &str) -> sqlx::Result<Option<Workspace>> {
+    pub async fn home_workspace(&self, user_id: &str) -> Result<Option<Workspace>> {
         let sql = format!(
             "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE deleted_ms IS NULL AND team_id IN \
              (SELECT team_id FROM team_members WHERE user_id = ? AND role = 'owner') \
              ORDER BY created_ms, id LIMIT 1"
         );
-        sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
-    pub async fn create_workspace(&self, team_id: &str, name: &str) -> sqlx::Result<String> {
+    pub async fn create_workspace(&self, team_id: &str, name: &str) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
         sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, ?, ?)")
             .bind(&id)
@@ -330,13 +336,13 @@ impl Store {
         Ok(id)
     }
 
-    pub async fn rename_workspace(&self, id: &str, name: &str) -> sqlx::Result<()> {
+    pub async fn rename_workspace(&self, id: &str, name: &str) -> Result<()> {
         sqlx::query("UPDATE workspaces SET name = ? WHERE id = ?").bind(name).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Deletes (softly) or restores a workspace; false when it already was so.
-    pub async fn set_workspace_deleted(&self, id: &str, deleted: bool) -> sqlx::Result<bool> {
+    pub async fn set_workspace_deleted(&self, id: &str, deleted: bool) -> Result<bool> {
         let sql = if deleted {
             "UPDATE workspaces SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL"
         } else {
@@ -351,7 +357,7 @@ impl Store {
         Ok(changed)
     }
 
-    pub async fn set_workspace_recording(&self, id: &str, on: bool) -> sqlx::Result<()> {
+    pub async fn set_workspace_recording(&self, id: &str, on: bool) -> Result<()> {
         sqlx::query("UPDATE workspaces SET record_terminals = ? WHERE id = ?")
             .bind(on)
             .bind(id)
@@ -361,7 +367,7 @@ impl Store {
     }
 
     /// Sets the recording limits, in MB.
-    pub async fn set_recording_limits(&self, id: &str, per_recording_mb: i64, total_mb: i64) -> sqlx::Result<()> {
+    pub async fn set_recording_limits(&self, id: &str, per_recording_mb: i64, total_mb: i64) -> Result<()> {
         sqlx::query("UPDATE workspaces SET max_recording_mb = ?, max_recordings_mb = ? WHERE id = ?")
             .bind(per_recording_mb)
             .bind(total_mb)
@@ -372,7 +378,7 @@ impl Store {
     }
 
     /// Sets the quotas (`None`: unlimited).
-    pub async fn set_workspace_quotas(&self, id: &str, q: [Option<i64>; 4]) -> sqlx::Result<()> {
+    pub async fn set_workspace_quotas(&self, id: &str, q: [Option<i64>; 4]) -> Result<()> {
         sqlx::query(
             "UPDATE workspaces SET max_servers = ?, max_projects = ?, max_terminals = ?, max_agents = ? WHERE id = ?",
         )
@@ -387,34 +393,36 @@ impl Store {
     }
 
     /// The ids of a workspace's live servers.
-    pub async fn server_ids_in(&self, workspace_id: &str) -> sqlx::Result<Vec<String>> {
+    pub async fn server_ids_in(&self, workspace_id: &str) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT id FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
             .bind(workspace_id)
             .fetch_all(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     /// Live servers in a workspace.
-    pub async fn server_count(&self, workspace_id: &str) -> sqlx::Result<i64> {
+    pub async fn server_count(&self, workspace_id: &str) -> Result<i64> {
         sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
             .bind(workspace_id)
             .fetch_one(&self.pool)
             .await
+            .map_err(StoreError::from)
     }
 
     // ---------------------------------------------------------------- servers
 
     /// The server and the user's role on it, when they are in the team owning its (live)
     /// workspace.
-    pub async fn server_access(&self, user_id: &str, server_id: &str) -> sqlx::Result<Option<ServerAccess>> {
+    pub async fn server_access(&self, user_id: &str, server_id: &str) -> Result<Option<ServerAccess>> {
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} AND s.id = ?");
-        sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await
+        sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Every server the user reaches, by name.
-    pub async fn servers_for(&self, user_id: &str) -> sqlx::Result<Vec<ServerAccess>> {
+    pub async fn servers_for(&self, user_id: &str) -> Result<Vec<ServerAccess>> {
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
-        sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await
+        sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     // ------------------------------------------------------------ invitations
@@ -426,7 +434,7 @@ impl Store {
         role: Role,
         created_by: &str,
         expires_ms: i64,
-    ) -> sqlx::Result<Invitation> {
+    ) -> Result<Invitation> {
         let inv = Invitation {
             id: uuid::Uuid::new_v4().to_string(),
             team_id: team_id.to_owned(),
@@ -454,7 +462,7 @@ impl Store {
     }
 
     /// A team's invitations that can still be used, newest first.
-    pub async fn pending_invitations(&self, team_id: &str) -> sqlx::Result<Vec<Invitation>> {
+    pub async fn pending_invitations(&self, team_id: &str) -> Result<Vec<Invitation>> {
         sqlx::query_as(
             "SELECT id, team_id, role, created_by, created_ms, expires_ms, used_ms, revoked_ms FROM invitations \
              WHERE team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ? ORDER BY created_ms DESC",
@@ -463,10 +471,11 @@ impl Store {
         .bind(now_ms())
         .fetch_all(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Revokes a pending invitation of the team; false when there is none with that id.
-    pub async fn revoke_invitation(&self, team_id: &str, id: &str) -> sqlx::Result<bool> {
+    pub async fn revoke_invitation(&self, team_id: &str, id: &str) -> Result<bool> {
         let r = sqlx::query(
             "UPDATE invitations SET revoked_ms = ? WHERE id = ? AND team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL",
         )
@@ -479,7 +488,7 @@ impl Store {
     }
 
     /// What a usable invitation offers; `None` when it is unknown, used, revoked or expired.
-    pub async fn invitation_info(&self, token_hash: &str) -> sqlx::Result<Option<InvitationInfo>> {
+    pub async fn invitation_info(&self, token_hash: &str) -> Result<Option<InvitationInfo>> {
         sqlx::query_as(
             "SELECT i.team_id, t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
              JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.created_by \
@@ -489,10 +498,11 @@ impl Store {
         .bind(now_ms())
         .fetch_optional(&self.pool)
         .await
+        .map_err(StoreError::from)
     }
 
     /// Spends an invitation and makes the user a member, in one transaction.
-    pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> sqlx::Result<Accepted> {
+    pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> Result<Accepted> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let Some((team_id, role)) = valid_invitation(&mut tx, token_hash).await? else { return Ok(Accepted::Invalid) };
         if member_role_in(&mut *tx, &team_id, user_id).await?.is_some() {
@@ -508,7 +518,7 @@ impl Store {
 pub(super) async fn valid_invitation(
     tx: &mut Transaction<'_, Sqlite>,
     token_hash: &str,
-) -> sqlx::Result<Option<(String, Role)>> {
+) -> Result<Option<(String, Role)>> {
     let found: Option<(String, String)> = sqlx::query_as(
         "SELECT team_id, role FROM invitations \
          WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
@@ -520,6 +530,7 @@ pub(super) async fn valid_invitation(
     found
         .map(|(team, role)| Role::try_from(role).map(|r| (team, r)).map_err(|e| sqlx::Error::Decode(e.into())))
         .transpose()
+        .map_err(StoreError::from)
 }
 
 /// Spends an invitation on `user_id`, who joins its team. Within the transaction that found it
@@ -530,7 +541,7 @@ pub(super) async fn spend_invitation(
     team_id: &str,
     user_id: &str,
     role: Role,
-) -> sqlx::Result<()> {
+) -> Result<()> {
     let now = now_ms();
     let spent = sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
         .bind(now)
@@ -539,7 +550,7 @@ pub(super) async fn spend_invitation(
         .execute(&mut **tx)
         .await?;
     if spent.rows_affected() != 1 {
-        return Err(sqlx::Error::RowNotFound);
+        return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }
     sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
         .bind(team_id)
@@ -552,11 +563,7 @@ pub(super) async fn spend_invitation(
 }
 
 /// A user's role in a team, on the pool or inside a transaction.
-async fn member_role_in<'e>(
-    ex: impl sqlx::SqliteExecutor<'e>,
-    team_id: &str,
-    user_id: &str,
-) -> sqlx::Result<Option<Role>> {
+async fn member_role_in<'e>(ex: impl sqlx::SqliteExecutor<'e>, team_id: &str, user_id: &str) -> Result<Option<Role>> {
     let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
         .bind(team_id)
         .bind(user_id)
@@ -565,11 +572,12 @@ async fn member_role_in<'e>(
     Ok(role.and_then(|r| Role::try_from(r).ok()))
 }
 
-async fn owners_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str) -> sqlx::Result<i64> {
+async fn owners_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str) -> Result<i64> {
     sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = ? AND role = 'owner'")
         .bind(team_id)
         .fetch_one(&mut **tx)
         .await
+        .map_err(StoreError::from)
 }
 
 #[cfg(test)]

@@ -145,7 +145,7 @@ async fn set_deleted(ctx: &Context<'_>, id: String, deleted: bool) -> async_grap
         }
     }
     let changed = store.set_project_deleted(&id, deleted).await.map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => {
+        crate::db::StoreError::Duplicate(_) => {
             gql(Error::Conflict(format!("another project now lives in {}; it cannot come back there", p.path)))
         }
         e => gql(e.into()),

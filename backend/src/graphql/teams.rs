@@ -131,7 +131,7 @@ pub struct RecordingView {
     stopped: Option<String>,
 }
 
-fn db(e: sqlx::Error) -> async_graphql::Error {
+fn db(e: crate::db::StoreError) -> async_graphql::Error {
     gql(e.into())
 }
 
@@ -319,7 +319,7 @@ impl TeamMutation {
         #[graphql(default = 72)] expires_in_hours: i64,
     ) -> async_graphql::Result<InvitationCreated> {
         let u = user(ctx, Scope::Write)?;
-        let role = Role::parse(&role).map_err(gql)?;
+        let role = Role::parse(&role).map_err(|e| gql(Error::BadRequest(e)))?;
         let (inv, link) =
             invitations::create(&state(ctx).store, &state(ctx).public_url, u, &team_id, role, expires_in_hours)
                 .await
@@ -360,7 +360,7 @@ impl TeamMutation {
         let store = &state(ctx).store;
         let mine = team_role(store, u, &team_id).await.map_err(gql)?;
         require_role(mine, Role::Admin, "changing roles").map_err(gql)?;
-        let new = Role::parse(&role).map_err(gql)?;
+        let new = Role::parse(&role).map_err(|e| gql(Error::BadRequest(e)))?;
         let theirs = store.member_role(&team_id, &user_id).await.map_err(db)?.ok_or_else(no_member(&user_id))?;
         require_role(mine, theirs.max(new), &format!("changing a {theirs} into a {new}")).map_err(gql)?;
         member_change(store.set_member_role(&team_id, &user_id, new).await.map_err(db)?, &user_id)?;

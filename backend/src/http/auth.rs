@@ -136,7 +136,7 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
     }
     let hash = password::hash(req.password).await?;
     let user = state.store.create_user(req.username.trim(), &hash, true).await.map_err(|e| match e {
-        sqlx::Error::Database(d) if d.is_unique_violation() => Error::Conflict("that user already exists".into()),
+        crate::db::StoreError::Duplicate(_) => Error::Conflict("that user already exists".into()),
         e => e.into(),
     })?;
     state.store.audit(AuditEvent::new(&scopes::Access::session().actor(&user.id), "auth.setup")).await;

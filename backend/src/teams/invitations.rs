@@ -71,7 +71,7 @@ pub async fn sign_up(
 ) -> Result<(User, String, Role)> {
     let made =
         store.sign_up_by_invitation(&hash_secret(secret), username, password_hash).await.map_err(|e| match e {
-            sqlx::Error::Database(d) if d.is_unique_violation() => {
+            crate::db::StoreError::Duplicate(_) => {
                 Error::Conflict("that username is taken; choose another, or sign in and open the link again".into())
             }
             e => e.into(),

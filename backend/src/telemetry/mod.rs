@@ -138,7 +138,7 @@ impl Telemetry {
     /// `server`'s series over `[from, to)` in at most about `max_points` points: read at
     /// [`Telemetry::resolution_for`] the window, the newest part not rolled up yet summarised
     /// from the finer series, and merged into wider steps when there are too many.
-    pub async fn range(&self, server: &str, from: i64, to: i64, max_points: i64) -> sqlx::Result<Series> {
+    pub async fn range(&self, server: &str, from: i64, to: i64, max_points: i64) -> crate::db::Result<Series> {
         let max_points = max_points.clamp(1, 10_000);
         let res = Self::resolution_for(from, to, max_points, now_ms());
         let width = res.width_ms();
@@ -167,7 +167,7 @@ impl Telemetry {
     }
 
     /// Rolls closed periods up and deletes what is past its retention, as of `now`.
-    pub async fn maintain(&self, now: i64) -> sqlx::Result<Maintained> {
+    pub async fn maintain(&self, now: i64) -> crate::db::Result<Maintained> {
         let mut done = Maintained::default();
         for server in self.store.all_server_ids().await? {
             for res in Res::ALL.into_iter().filter(|r| r.source().is_some()) {
@@ -183,7 +183,7 @@ impl Telemetry {
     }
 
     /// Writes `server`'s closed periods of `res` that are not written yet.
-    async fn roll_up(&self, server: &str, res: Res, now: i64) -> sqlx::Result<u64> {
+    async fn roll_up(&self, server: &str, res: Res, now: i64) -> crate::db::Result<u64> {
         let Some(src) = res.source() else { return Ok(0) };
         let width = res.width_ms();
         let from = match self.store.last_point_ts(server, res.secs()).await? {

@@ -276,7 +276,7 @@ pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversa
                 },
             )
             .await?;
-        Ok::<_, sqlx::Error>((mine, answer))
+        Ok::<_, crate::db::StoreError>((mine, answer))
     }
     .await;
     let (mine, answer) = match added {

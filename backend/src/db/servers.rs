@@ -1,0 +1,223 @@
+//! Servers: enrolment, their credentials, what is known of their machines.
+
+use sqlx::FromRow;
+
+use super::{Result, Role, Store, StoreError};
+use crate::now_ms;
+
+#[derive(Debug, Clone, FromRow)]
+pub struct Server {
+    pub id: String,
+    pub name: String,
+    pub owner_id: String,
+    pub created_ms: i64,
+    pub last_seen_ms: Option<i64>,
+    pub agent: Option<String>,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub arch: Option<String>,
+    pub hostname: Option<String>,
+    pub workspace_id: Option<String>,
+}
+
+/// A server as one user may reach it: through their role in the team owning its workspace.
+#[derive(Debug, Clone, FromRow)]
+pub struct ServerAccess {
+    #[sqlx(flatten)]
+    pub server: Server,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub team_id: String,
+    /// Whether the workspace records terminal sessions.
+    pub record_terminals: bool,
+    /// The workspace's quota of terminals running at once.
+    pub max_terminals: Option<i64>,
+}
+
+/// What the system learnt about a server's machine.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFacts {
+    pub agent: String,
+    pub os: Option<String>,
+    pub kernel: Option<String>,
+    pub arch: Option<String>,
+    pub hostname: Option<String>,
+}
+
+/// A server's columns, for queries that name the table `s`.
+pub(super) const SERVER_COLUMNS: &str = "s.id, s.name, s.owner_id, s.created_ms, s.last_seen_ms, s.agent, s.os, s.kernel, s.arch, s.hostname, s.workspace_id";
+
+impl Store {
+    pub async fn insert_enrollment_token(
+        &self,
+        token_hash: &str,
+        created_by: &str,
+        workspace_id: &str,
+        name: Option<&str>,
+        expires_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (token_hash, created_by, workspace_id, name, created_ms, expires_ms) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(created_by)
+        .bind(workspace_id)
+        .bind(name)
+        .bind(now_ms())
+        .bind(expires_ms)
+        .execute(&self.pool)
+        .await
+        .map(|_| ())
+        .map_err(StoreError::from)
+    }
+
+    /// Spends an unexpired, unused enrolment token and creates its server in one
+    /// transaction. Returns `None` when the token is unknown, spent or expired.
+    pub async fn enroll_server(
+        &self,
+        token_hash: &str,
+        hostname: &str,
+        credential_hash: &str,
+    ) -> Result<Option<Server>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "UPDATE enrollment_tokens SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL AND expires_ms > ? \
+             RETURNING created_by, name, workspace_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((owner_id, name, workspace_id)) = row else {
+            return Ok(None);
+        };
+        let id = uuid::Uuid::new_v4().to_string();
+        let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.to_owned());
+        sqlx::query(
+            "INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname, workspace_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&name)
+        .bind(&owner_id)
+        .bind(credential_hash)
+        .bind(now)
+        .bind(hostname)
+        .bind(&workspace_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE enrollment_tokens SET server_id = ? WHERE token_hash = ?")
+            .bind(&id)
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Server {
+            id,
+            name,
+            owner_id,
+            created_ms: now,
+            last_seen_ms: None,
+            agent: None,
+            os: None,
+            kernel: None,
+            arch: None,
+            hostname: Some(hostname.to_owned()),
+            workspace_id,
+        }))
+    }
+
+    /// The live (not revoked) server holding this credential.
+    pub async fn server_by_credential(&self, credential_hash: &str) -> Result<Option<Server>> {
+        sqlx::query_as(&format!(
+            "SELECT {SERVER_COLUMNS} FROM servers s WHERE s.credential_hash = ? AND s.revoked_ms IS NULL"
+        ))
+        .bind(credential_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
+
+    pub async fn server(&self, id: &str) -> Result<Option<Server>> {
+        sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = ? AND s.revoked_ms IS NULL"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    pub async fn server_seen(&self, id: &str, facts: Option<&ServerFacts>) -> Result<()> {
+        match facts {
+            None => sqlx::query("UPDATE servers SET last_seen_ms = ? WHERE id = ?")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(|_| ())
+                .map_err(StoreError::from),
+            Some(f) => {
+                // A bridge says these; whatever it says, they stay short and plain.
+                let plain = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(128).collect() };
+                sqlx::query(
+                    "UPDATE servers SET last_seen_ms = ?, agent = ?, os = COALESCE(?, os), kernel = COALESCE(?, kernel), \
+                     arch = COALESCE(?, arch), hostname = COALESCE(?, hostname) WHERE id = ?",
+                )
+                .bind(now_ms())
+                .bind(plain(&f.agent))
+                .bind(f.os.as_deref().map(plain))
+                .bind(f.kernel.as_deref().map(plain))
+                .bind(f.arch.as_deref().map(plain))
+                .bind(f.hostname.as_deref().map(plain))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map(|_| ()).map_err(StoreError::from)
+            }
+        }
+    }
+
+    /// Revokes a server's credential; true when it was live.
+    pub async fn revoke_server(&self, id: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE servers SET revoked_ms = ?, credential_hash = NULL WHERE id = ? AND revoked_ms IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        self.access_changed();
+        Ok(r.rows_affected() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_store as store;
+
+    #[tokio::test]
+    async fn an_enrolment_token_is_spent_once() {
+        let s = store().await;
+        let admin = s.create_user("admin", "h", true).await.expect("user");
+        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+        s.insert_enrollment_token("t1", &admin.id, &ws, Some("web-1"), now_ms() + 60_000).await.expect("token");
+        let server = s.enroll_server("t1", "host", "c1").await.expect("query").expect("enrolled");
+        assert_eq!(server.name, "web-1");
+        assert!(s.enroll_server("t1", "host", "c2").await.expect("query").is_none(), "second use refused");
+        assert_eq!(s.server_by_credential("c1").await.expect("q").map(|s| s.id), Some(server.id.clone()));
+        assert!(s.revoke_server(&server.id).await.expect("revoke"));
+        assert!(s.server_by_credential("c1").await.expect("q").is_none(), "revoked credential refused");
+    }
+
+    #[tokio::test]
+    async fn an_expired_enrolment_token_is_refused() {
+        let s = store().await;
+        let admin = s.create_user("admin", "h", true).await.expect("user");
+        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+        s.insert_enrollment_token("t1", &admin.id, &ws, None, now_ms() - 1).await.expect("token");
+        assert!(s.enroll_server("t1", "host", "c1").await.expect("query").is_none());
+    }
+}
