@@ -8,12 +8,13 @@
 
 pub mod engine;
 pub mod notify;
+pub mod rules;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use porta_shared::telemetry::{Metric, Sample, format_value};
+use porta_shared::telemetry::{Sample, format_value};
 use tokio::sync::{Notify, broadcast};
 
 use crate::bus::{Bus, Presence};
@@ -21,11 +22,9 @@ use crate::db::{AlertChannel, AlertRule, Store};
 use crate::now_ms;
 use crate::secrets::Sealer;
 use crate::telemetry::Telemetry;
-use engine::{Comparison, Timing, Tracker, Transition};
+use engine::{Timing, Tracker, Transition};
 use notify::{ChannelConfig, Notice, Retry};
-
-/// The severities a rule may have.
-pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
+pub use rules::{Condition, SEVERITIES};
 
 /// How notifications are delivered.
 pub struct Delivery {
@@ -73,37 +72,6 @@ impl Alerts {
     /// Rules or servers changed: the engine reads them again.
     pub fn rules_changed(&self) {
         self.reload.notify_one();
-    }
-}
-
-/// What a rule watches.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Condition {
-    Threshold { metric: Metric, comparison: Comparison, threshold: f64 },
-    Offline,
-}
-
-impl Condition {
-    /// The condition a stored rule describes; why not, when it describes none.
-    pub fn of(rule: &AlertRule) -> Result<Self, String> {
-        match rule.kind.as_str() {
-            "offline" => Ok(Self::Offline),
-            "threshold" => {
-                let metric = rule
-                    .metric
-                    .as_deref()
-                    .and_then(Metric::from_name)
-                    .ok_or_else(|| format!("unknown metric {:?}", rule.metric.as_deref().unwrap_or("")))?;
-                let comparison = rule
-                    .comparison
-                    .as_deref()
-                    .and_then(Comparison::parse)
-                    .ok_or("the comparison must be one of > >= < <=")?;
-                let threshold = rule.threshold.filter(|t| t.is_finite()).ok_or("a threshold rule needs a threshold")?;
-                Ok(Self::Threshold { metric, comparison, threshold })
-            }
-            other => Err(format!("unknown rule kind {other:?}; threshold or offline")),
-        }
     }
 }
 
@@ -341,7 +309,10 @@ impl Engine {
 /// Sends `notice` to `channel` with retries and logs the delivery; what came of it.
 pub async fn send(alerts: &Arc<Alerts>, channel: &AlertChannel, notice: &Notice) -> (u32, Result<String, String>) {
     let outcome = match open_config(alerts, channel) {
-        Ok(config) => notify::deliver(alerts, &channel.kind, &config, notice).await,
+        Ok(config) => match notify::ChannelKind::parse(&channel.kind) {
+            Ok(kind) => notify::deliver(alerts, kind, &config, notice).await,
+            Err(e) => (0, Err(e)),
+        },
         Err(e) => (0, Err(e)),
     };
     let (attempts, result) = &outcome;

@@ -10,8 +10,38 @@ use crate::egress::Egress;
 
 use serde_json::json;
 
-/// The kinds of channel.
-pub const KINDS: [&str; 5] = ["webhook", "slack", "discord", "telegram", "email"];
+/// The kinds of channel; stored by their lowercase names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    /// A JSON POST of the notice.
+    Webhook,
+    Slack,
+    Discord,
+    Telegram,
+    Email,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 5] = [Self::Webhook, Self::Slack, Self::Discord, Self::Telegram, Self::Email];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Slack => "slack",
+            Self::Discord => "discord",
+            Self::Telegram => "telegram",
+            Self::Email => "email",
+        }
+    }
+
+    /// The kind named `name`; the message lists the kinds when there is none.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name).ok_or_else(|| {
+            let all: Vec<&str> = Self::ALL.iter().map(|k| k.as_str()).collect();
+            format!("unknown channel kind {name:?}; one of {}", all.join(", "))
+        })
+    }
+}
 
 /// A channel's settings (kept sealed: URLs and tokens are secrets).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -64,18 +94,18 @@ impl ChannelConfig {
     }
 
     /// Checks the settings `kind` needs; what to show instead of the secrets.
-    pub fn validate(&self, kind: &str) -> Result<String, String> {
+    pub fn validate(&self, kind: ChannelKind) -> Result<String, String> {
         let url = |u: &Option<String>, what: &str| {
             let u = u.as_deref().map(str::trim).filter(|u| !u.is_empty()).ok_or(format!("{what} needs a url"))?;
             crate::egress::valid_base_url(u)
         };
         match kind {
-            "webhook" | "slack" | "discord" => {
-                let u = url(&self.url, kind)?;
+            ChannelKind::Webhook | ChannelKind::Slack | ChannelKind::Discord => {
+                let u = url(&self.url, kind.as_str())?;
                 // The host only: the path of a Slack or Discord webhook is its secret.
                 Ok(u.split('/').take(3).collect::<Vec<_>>().join("/"))
             }
-            "telegram" => {
+            ChannelKind::Telegram => {
                 let token = self.bot_token.as_deref().unwrap_or_default().trim();
                 let chat = self.chat_id.as_deref().unwrap_or_default().trim();
                 if token.is_empty() || chat.is_empty() {
@@ -89,7 +119,7 @@ impl ChannelConfig {
                 }
                 Ok(format!("telegram chat {chat}"))
             }
-            "email" => {
+            ChannelKind::Email => {
                 let host = self.smtp_host.as_deref().map(str::trim).unwrap_or_default();
                 if host.is_empty() || host.contains(['/', ' ', '@']) {
                     return Err("email needs smtp_host: a host name or address".into());
@@ -106,7 +136,6 @@ impl ChannelConfig {
                     to.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
                 ))
             }
-            other => Err(format!("unknown channel kind {other:?}; one of {}", KINDS.join(", "))),
         }
     }
 }
@@ -252,18 +281,22 @@ impl Default for Retry {
 }
 
 /// The request a channel of `kind` gets for `notice`: URL and JSON body.
-pub fn request(kind: &str, config: &ChannelConfig, notice: &Notice) -> Result<(String, serde_json::Value), String> {
+pub fn request(
+    kind: ChannelKind,
+    config: &ChannelConfig,
+    notice: &Notice,
+) -> Result<(String, serde_json::Value), String> {
     let url = || config.url.clone().ok_or_else(|| "the channel has no url".to_owned());
     Ok(match kind {
-        "webhook" => (url()?, serde_json::to_value(notice).map_err(|e| e.to_string())?),
-        "slack" => (url()?, json!({ "text": notice.text() })),
-        "discord" => (url()?, json!({ "content": notice.text() })),
-        "telegram" => {
+        ChannelKind::Webhook => (url()?, serde_json::to_value(notice).map_err(|e| e.to_string())?),
+        ChannelKind::Slack => (url()?, json!({ "text": notice.text() })),
+        ChannelKind::Discord => (url()?, json!({ "content": notice.text() })),
+        ChannelKind::Telegram => {
             let api = config.api_url.as_deref().unwrap_or("https://api.telegram.org").trim_end_matches('/');
             let token = config.bot_token.as_deref().unwrap_or_default();
             (format!("{api}/bot{token}/sendMessage"), json!({ "chat_id": config.chat_id, "text": notice.text() }))
         }
-        other => return Err(format!("unknown channel kind {other:?}")),
+        ChannelKind::Email => return Err("email is sent over SMTP, not as a request".into()),
     })
 }
 
@@ -279,7 +312,7 @@ pub struct Failure {
 /// hold a delivery for good.
 async fn attempt(
     alerts: &super::Alerts,
-    kind: &str,
+    kind: ChannelKind,
     config: &ChannelConfig,
     notice: &Notice,
 ) -> Result<String, Failure> {
@@ -293,11 +326,11 @@ async fn attempt(
 
 async fn attempt_once(
     alerts: &super::Alerts,
-    kind: &str,
+    kind: ChannelKind,
     config: &ChannelConfig,
     notice: &Notice,
 ) -> Result<String, Failure> {
-    if kind == "email" {
+    if kind == ChannelKind::Email {
         return email::send(config, notice, &alerts.egress).await;
     }
     let (url, body) = request(kind, config, notice).map_err(|detail| Failure { retry: false, detail })?;
@@ -324,7 +357,7 @@ async fn attempt_once(
 /// attempts made and the outcome (what the last attempt said).
 pub async fn deliver(
     alerts: &super::Alerts,
-    kind: &str,
+    kind: ChannelKind,
     config: &ChannelConfig,
     notice: &Notice,
 ) -> (u32, Result<String, String>) {
@@ -371,22 +404,22 @@ mod tests {
     #[test]
     fn each_kind_gets_its_own_format() {
         let cfg = ChannelConfig { url: Some("https://hooks.example/T/B/x".into()), ..Default::default() };
-        let (url, body) = request("webhook", &cfg, &notice("alert.firing")).expect("webhook");
+        let (url, body) = request(ChannelKind::Webhook, &cfg, &notice("alert.firing")).expect("webhook");
         assert_eq!(url, "https://hooks.example/T/B/x");
         assert_eq!(
             (body["event"].as_str(), body["value"].as_f64(), body["server"].as_str()),
             (Some("alert.firing"), Some(97.5), Some("web-1"))
         );
-        let (_, body) = request("slack", &cfg, &notice("alert.firing")).expect("slack");
+        let (_, body) = request(ChannelKind::Slack, &cfg, &notice("alert.firing")).expect("slack");
         assert!(
             body["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("CRITICAL") && t.contains("web-1") && t.contains("CPU high"))
         );
-        let (_, body) = request("discord", &cfg, &notice("alert.resolved")).expect("discord");
+        let (_, body) = request(ChannelKind::Discord, &cfg, &notice("alert.resolved")).expect("discord");
         assert!(body["content"].as_str().is_some_and(|t| t.starts_with("✅ RESOLVED")));
         let tg = ChannelConfig { bot_token: Some("123:abc".into()), chat_id: Some("-42".into()), ..Default::default() };
-        let (url, body) = request("telegram", &tg, &notice("alert.test")).expect("telegram");
+        let (url, body) = request(ChannelKind::Telegram, &tg, &notice("alert.test")).expect("telegram");
         assert_eq!(url, "https://api.telegram.org/bot123:abc/sendMessage");
         assert_eq!(body["chat_id"], "-42");
     }
@@ -395,15 +428,17 @@ mod tests {
     fn settings_are_checked_and_hints_hide_secrets() {
         let hook =
             ChannelConfig { url: Some("https://hooks.slack.com/services/T0/B0/secret".into()), ..Default::default() };
-        assert_eq!(hook.validate("slack").as_deref(), Ok("https://hooks.slack.com"));
-        assert!(ChannelConfig::default().validate("webhook").is_err());
+        assert_eq!(hook.validate(ChannelKind::Slack).as_deref(), Ok("https://hooks.slack.com"));
+        assert!(ChannelConfig::default().validate(ChannelKind::Webhook).is_err());
         let bad = ChannelConfig { url: Some("ftp://x".into()), ..Default::default() };
-        assert!(bad.validate("webhook").is_err());
-        assert!(hook.validate("pager").is_err_and(|e| e.contains("unknown channel kind")));
+        assert!(bad.validate(ChannelKind::Webhook).is_err());
+        assert!(
+            ChannelKind::parse("pager").is_err_and(|e| e.contains("unknown channel kind") && e.contains("webhook"))
+        );
         let tg = ChannelConfig { bot_token: Some("1:a b".into()), chat_id: Some("1".into()), ..Default::default() };
-        assert!(tg.validate("telegram").is_err());
+        assert!(tg.validate(ChannelKind::Telegram).is_err());
         let tg = ChannelConfig { bot_token: Some("1:ab".into()), chat_id: Some("99".into()), ..Default::default() };
-        assert_eq!(tg.validate("telegram").as_deref(), Ok("telegram chat 99"));
+        assert_eq!(tg.validate(ChannelKind::Telegram).as_deref(), Ok("telegram chat 99"));
         let mail = ChannelConfig {
             smtp_host: Some("smtp.example.com".into()),
             from: Some("Porta <porta@example.com>".into()),
@@ -411,7 +446,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            mail.validate("email").as_deref(),
+            mail.validate(ChannelKind::Email).as_deref(),
             Ok("email to ops@example.com, oncall@example.com via smtp.example.com:587")
         );
         let wrong = [
@@ -423,7 +458,7 @@ mod tests {
             ChannelConfig { smtp_user: Some("u".into()), ..mail.clone() },
         ];
         for w in wrong {
-            assert!(w.validate("email").is_err(), "{w:?}");
+            assert!(w.validate(ChannelKind::Email).is_err(), "{w:?}");
         }
     }
 }

@@ -17,7 +17,7 @@ pub struct AlertChannel {
     pub created_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, FromRow)]
 pub struct AlertRule {
     pub id: String,
     pub workspace_id: String,

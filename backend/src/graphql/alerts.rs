@@ -5,8 +5,8 @@
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
-use crate::alerts::notify::{ChannelConfig, Notice};
-use crate::alerts::{Condition, SEVERITIES};
+use crate::alerts::notify::{ChannelConfig, ChannelKind, Notice};
+use crate::alerts::rules::{self, RuleInput, RuleSpec};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::db::{AlertChannel, AlertDelivery, AlertEvent, AlertRule, AuditEvent};
@@ -311,7 +311,7 @@ impl AlertMutation {
             from: e.from,
             to: e.to,
         };
-        let hint = config.validate(&kind).map_err(|e| gql(Error::BadRequest(e)))?;
+        let hint = ChannelKind::parse(&kind).and_then(|k| config.validate(k)).map_err(|e| gql(Error::BadRequest(e)))?;
         config.check_egress(&state(ctx).egress).await.map_err(|e| gql(Error::BadRequest(e)))?;
         let plain = serde_json::to_string(&config).map_err(|e| gql(Error::Other(e.into())))?;
         let sealed = state(ctx).sealer.seal(&plain, &workspace_id).map_err(|e| gql(Error::Other(e)))?;
@@ -401,36 +401,7 @@ impl AlertMutation {
     ) -> async_graphql::Result<AlertRuleView> {
         role_in(ctx, &workspace_id, Role::Admin, "adding alert rules").await?;
         let u = user(ctx, Scope::Write)?;
-        let st = state(ctx);
-        let bad = |m: String| gql(Error::BadRequest(m));
-        let name = valid_name(&name, "rule").map_err(gql)?;
-        if !SEVERITIES.contains(&severity.as_str()) {
-            return Err(bad(format!("severity must be one of {}", SEVERITIES.join(", "))));
-        }
-        if !(0..=7 * 86_400).contains(&for_secs) || !(0..=7 * 86_400).contains(&cooldown_secs) {
-            return Err(bad("forSecs and cooldownSecs must be between 0 and 604800 (a week)".into()));
-        }
-        if let Some(s) = &server_id {
-            let server = st.store.server(s).await.map_err(|e| gql(e.into()))?;
-            if server.is_none_or(|srv| srv.workspace_id.as_deref() != Some(workspace_id.as_str())) {
-                return Err(gql(Error::NotFound(format!("no server {s} in this workspace"))));
-            }
-        }
-        let mut channel_ids = channel_ids;
-        channel_ids.sort();
-        channel_ids.dedup();
-        if channel_ids.len() > 20 {
-            return Err(bad("a rule notifies at most 20 channels".into()));
-        }
-        for c in &channel_ids {
-            let ch = st.store.alert_channel(c).await.map_err(|e| gql(e.into()))?;
-            if ch.is_none_or(|ch| ch.workspace_id != workspace_id) {
-                return Err(gql(Error::NotFound(format!("no alert channel {c} in this workspace"))));
-            }
-        }
-        let rule = AlertRule {
-            id: uuid::Uuid::new_v4().to_string(),
-            workspace_id: workspace_id.clone(),
+        let input = RuleInput {
             server_id,
             name,
             kind,
@@ -440,25 +411,11 @@ impl AlertMutation {
             for_secs,
             severity,
             cooldown_secs,
-            channels: serde_json::to_string(&channel_ids).unwrap_or_else(|_| "[]".into()),
-            enabled: true,
-            created_by: u.actor(),
-            created_ms: now_ms(),
+            channel_ids,
         };
-        let condition = Condition::of(&rule).map_err(bad)?;
-        if condition == Condition::Offline
-            && (rule.metric.is_some() || rule.threshold.is_some() || rule.comparison.is_some())
-        {
-            return Err(bad("an offline rule takes no metric, comparison or threshold".into()));
-        }
-        st.store.insert_alert_rule(&rule).await.map_err(|e| gql(e.into()))?;
-        st.alerts.rules_changed();
-        let detail = match condition {
-            Condition::Threshold { metric, comparison, threshold } => {
-                format!("{}: {} {} {threshold} for {} s", rule.name, metric.name(), comparison.symbol(), rule.for_secs)
-            }
-            Condition::Offline => format!("{}: offline for {} s", rule.name, rule.for_secs),
-        };
+        let spec = RuleSpec::check(input).map_err(|m| gql(Error::BadRequest(m)))?;
+        let detail = spec.describe();
+        let rule = rules::create(&state(ctx).alerts, &workspace_id, spec, u.actor()).await.map_err(gql)?;
         audit(ctx, u, "alert.rule.create", format!("rule:{}", rule.id), &workspace_id, true, detail).await;
         Ok(rule.into())
     }

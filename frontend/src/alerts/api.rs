@@ -22,6 +22,10 @@ pub struct Alert {
     pub resolved_ms: Option<f64>,
 }
 
+/// A rule's fields as [`Rule`] reads them, asked for by every call that answers with rules.
+const RULE_FIELDS: &str =
+    "id serverId name kind metric comparison threshold forSecs severity cooldownSecs channelIds enabled";
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rule {
@@ -66,8 +70,8 @@ pub async fn alerts(token: &str, firing: bool) -> Result<Vec<Alert>, String> {
 }
 
 pub async fn rules(token: &str, workspace: &str) -> Result<Vec<Rule>, String> {
-    let q = "query($w: String!) { alertRules(workspaceId: $w) { id serverId name kind metric comparison threshold forSecs severity cooldownSecs channelIds enabled } }";
-    graphql(token, q, json!({ "w": workspace }), "alertRules").await
+    let q = format!("query($w: String!) {{ alertRules(workspaceId: $w) {{ {RULE_FIELDS} }} }}");
+    graphql(token, &q, json!({ "w": workspace }), "alertRules").await
 }
 
 pub async fn channels(token: &str, workspace: &str) -> Result<Vec<Channel>, String> {
@@ -77,10 +81,11 @@ pub async fn channels(token: &str, workspace: &str) -> Result<Vec<Channel>, Stri
 
 /// A new rule; `vars` are `createAlertRule`'s arguments.
 pub async fn create_rule(token: &str, vars: Value) -> Result<Rule, String> {
-    let q = "mutation($w: String!, $s: String, $n: String!, $k: String!, $m: String, $c: String, $t: Float, $f: Int!, $sev: String!, $cd: Int!, $ch: [String!]!) {
-        createAlertRule(workspaceId: $w, serverId: $s, name: $n, kind: $k, metric: $m, comparison: $c, threshold: $t, forSecs: $f, severity: $sev, cooldownSecs: $cd, channelIds: $ch) {
-            id serverId name kind metric comparison threshold forSecs severity cooldownSecs channelIds enabled } }";
-    graphql(token, q, vars, "createAlertRule").await
+    let q = format!(
+        "mutation($w: String!, $s: String, $n: String!, $k: String!, $m: String, $c: String, $t: Float, $f: Int!, $sev: String!, $cd: Int!, $ch: [String!]!) {{
+        createAlertRule(workspaceId: $w, serverId: $s, name: $n, kind: $k, metric: $m, comparison: $c, threshold: $t, forSecs: $f, severity: $sev, cooldownSecs: $cd, channelIds: $ch) {{ {RULE_FIELDS} }} }}"
+    );
+    graphql(token, &q, vars, "createAlertRule").await
 }
 
 pub async fn set_rule_enabled(token: &str, id: &str, enabled: bool) -> Result<Value, String> {

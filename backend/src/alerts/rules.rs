@@ -1,0 +1,217 @@
+//! An alert rule, described and checked in one place: what it watches ([`Condition`]), for
+//! how long, how loud, whom it tells ([`RuleSpec`]), and making one in a workspace
+//! ([`create`]). The API takes a rule's parts as people send them and hands them here; the
+//! engine reads stored rules back through [`Condition::of`].
+
+use porta_shared::telemetry::Metric;
+
+use super::Alerts;
+use super::engine::Comparison;
+use crate::db::AlertRule;
+use crate::error::{Error, Result};
+use crate::now_ms;
+
+/// The severities a rule may have.
+pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
+
+/// Longest a condition may have to hold, and longest between two notifications: a week.
+const MAX_SECS: i64 = 7 * 86_400;
+
+/// Most channels one rule notifies.
+const MAX_CHANNELS: usize = 20;
+
+/// What a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Condition {
+    Threshold { metric: Metric, comparison: Comparison, threshold: f64 },
+    Offline,
+}
+
+impl Condition {
+    /// The condition named by a rule's parts (`kind` is `threshold` or `offline`); why not,
+    /// when they name none.
+    pub fn parse(
+        kind: &str,
+        metric: Option<&str>,
+        comparison: Option<&str>,
+        threshold: Option<f64>,
+    ) -> Result<Self, String> {
+        match kind {
+            "offline" if metric.is_some() || comparison.is_some() || threshold.is_some() => {
+                Err("an offline rule takes no metric, comparison or threshold".into())
+            }
+            "offline" => Ok(Self::Offline),
+            "threshold" => {
+                let metric = metric
+                    .and_then(Metric::from_name)
+                    .ok_or_else(|| format!("unknown metric {:?}", metric.unwrap_or("")))?;
+                let comparison =
+                    comparison.and_then(Comparison::parse).ok_or("the comparison must be one of > >= < <=")?;
+                let threshold = threshold.filter(|t| t.is_finite()).ok_or("a threshold rule needs a threshold")?;
+                Ok(Self::Threshold { metric, comparison, threshold })
+            }
+            other => Err(format!("unknown rule kind {other:?}; threshold or offline")),
+        }
+    }
+
+    /// The condition a stored rule describes; why not, when it describes none.
+    pub fn of(rule: &AlertRule) -> Result<Self, String> {
+        Self::parse(&rule.kind, rule.metric.as_deref(), rule.comparison.as_deref(), rule.threshold)
+    }
+
+    /// The columns that store it: kind, metric, comparison, threshold.
+    fn columns(self) -> (&'static str, Option<String>, Option<String>, Option<f64>) {
+        match self {
+            Self::Threshold { metric, comparison, threshold } => {
+                ("threshold", Some(metric.name().to_owned()), Some(comparison.symbol().to_owned()), Some(threshold))
+            }
+            Self::Offline => ("offline", None, None, None),
+        }
+    }
+}
+
+/// A rule as a person asks for it, before it is checked.
+#[derive(Debug, Clone, Default)]
+pub struct RuleInput {
+    /// The one server watched; every server of the workspace when absent.
+    pub server_id: Option<String>,
+    pub name: String,
+    /// `threshold` or `offline`.
+    pub kind: String,
+    pub metric: Option<String>,
+    pub comparison: Option<String>,
+    pub threshold: Option<f64>,
+    pub for_secs: i64,
+    pub severity: String,
+    pub cooldown_secs: i64,
+    pub channel_ids: Vec<String>,
+}
+
+/// A checked rule, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSpec {
+    pub server_id: Option<String>,
+    pub name: String,
+    pub condition: Condition,
+    pub for_secs: i64,
+    pub severity: String,
+    pub cooldown_secs: i64,
+    /// Sorted, each once.
+    pub channel_ids: Vec<String>,
+}
+
+impl RuleSpec {
+    /// Checks what needs nothing but the rule itself; the message says what to change.
+    pub fn check(input: RuleInput) -> Result<Self, String> {
+        let name = crate::teams::valid_name(&input.name, "rule").map_err(|e| e.to_string())?;
+        if !SEVERITIES.contains(&input.severity.as_str()) {
+            return Err(format!("severity must be one of {}", SEVERITIES.join(", ")));
+        }
+        if !(0..=MAX_SECS).contains(&input.for_secs) || !(0..=MAX_SECS).contains(&input.cooldown_secs) {
+            return Err(format!("forSecs and cooldownSecs must be between 0 and {MAX_SECS} (a week)"));
+        }
+        let mut channel_ids = input.channel_ids;
+        channel_ids.sort();
+        channel_ids.dedup();
+        if channel_ids.len() > MAX_CHANNELS {
+            return Err(format!("a rule notifies at most {MAX_CHANNELS} channels"));
+        }
+        let condition =
+            Condition::parse(&input.kind, input.metric.as_deref(), input.comparison.as_deref(), input.threshold)?;
+        Ok(Self {
+            server_id: input.server_id,
+            name,
+            condition,
+            for_secs: input.for_secs,
+            severity: input.severity,
+            cooldown_secs: input.cooldown_secs,
+            channel_ids,
+        })
+    }
+
+    /// The rule in words, for the audit log: `disk full: disk > 90 for 300 s`.
+    pub fn describe(&self) -> String {
+        match self.condition {
+            Condition::Threshold { metric, comparison, threshold } => {
+                format!("{}: {} {} {threshold} for {} s", self.name, metric.name(), comparison.symbol(), self.for_secs)
+            }
+            Condition::Offline => format!("{}: offline for {} s", self.name, self.for_secs),
+        }
+    }
+}
+
+/// Makes the rule `spec` in `workspace_id`, for `created_by`, once its server and channels
+/// are found there; the engine picks it up at once.
+pub async fn create(alerts: &Alerts, workspace_id: &str, spec: RuleSpec, created_by: String) -> Result<AlertRule> {
+    let store = &alerts.store;
+    if let Some(s) = &spec.server_id {
+        let server = store.server(s).await?;
+        if server.is_none_or(|srv| srv.workspace_id.as_deref() != Some(workspace_id)) {
+            return Err(Error::NotFound(format!("no server {s} in this workspace")));
+        }
+    }
+    for c in &spec.channel_ids {
+        let ch = store.alert_channel(c).await?;
+        if ch.is_none_or(|ch| ch.workspace_id != workspace_id) {
+            return Err(Error::NotFound(format!("no alert channel {c} in this workspace")));
+        }
+    }
+    let (kind, metric, comparison, threshold) = spec.condition.columns();
+    let rule = AlertRule {
+        id: uuid::Uuid::new_v4().to_string(),
+        workspace_id: workspace_id.to_owned(),
+        server_id: spec.server_id,
+        name: spec.name,
+        kind: kind.to_owned(),
+        metric,
+        comparison,
+        threshold,
+        for_secs: spec.for_secs,
+        severity: spec.severity,
+        cooldown_secs: spec.cooldown_secs,
+        channels: serde_json::to_string(&spec.channel_ids).unwrap_or_else(|_| "[]".into()),
+        enabled: true,
+        created_by,
+        created_ms: now_ms(),
+    };
+    store.insert_alert_rule(&rule).await?;
+    alerts.rules_changed();
+    Ok(rule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(kind: &str) -> RuleInput {
+        RuleInput { name: "disk full".into(), kind: kind.into(), severity: "warning".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_rule_is_checked_once_and_says_what_to_change() {
+        let disk = RuleInput {
+            metric: Some("disk".into()),
+            comparison: Some(">".into()),
+            threshold: Some(90.0),
+            for_secs: 300,
+            channel_ids: vec!["b".into(), "a".into(), "b".into()],
+            ..input("threshold")
+        };
+        let spec = RuleSpec::check(disk.clone()).expect("a good rule");
+        assert_eq!(spec.channel_ids, ["a", "b"]);
+        assert_eq!(spec.describe(), "disk full: disk > 90 for 300 s");
+        let (kind, metric, comparison, threshold) = spec.condition.columns();
+        let stored = AlertRule { kind: kind.into(), metric, comparison, threshold, ..Default::default() };
+        assert_eq!(Condition::of(&stored), Ok(spec.condition), "what is stored reads back the same");
+
+        let refused = |i: RuleInput| RuleSpec::check(i).expect_err("refused");
+        assert!(refused(RuleInput { severity: "loud".into(), ..disk.clone() }).contains("severity"));
+        assert!(refused(RuleInput { for_secs: MAX_SECS + 1, ..disk.clone() }).contains("a week"));
+        assert!(refused(RuleInput { metric: Some("mood".into()), ..disk.clone() }).contains("unknown metric"));
+        assert!(refused(RuleInput { threshold: Some(f64::NAN), ..disk.clone() }).contains("needs a threshold"));
+        assert!(refused(RuleInput { threshold: Some(1.0), ..input("offline") }).contains("takes no metric"));
+        assert!(refused(input("sometimes")).contains("unknown rule kind"));
+        let many = (0..=MAX_CHANNELS).map(|i| i.to_string()).collect();
+        assert!(refused(RuleInput { channel_ids: many, ..disk }).contains("at most"));
+    }
+}
