@@ -9,7 +9,7 @@ use leptos::task::spawn_local;
 use porta_shared::types::TermId;
 
 use crate::api::{self, Limits, Server, Session};
-use crate::chat;
+use crate::assistant;
 use crate::conn::{Conn, Link};
 use crate::editor::{EditorTab, EditorTabButton};
 use crate::files;
@@ -452,7 +452,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let editor_keys = move || editors.with(|e| e.iter().map(|t| t.key).collect::<Vec<_>>());
     let find_editor = move |key: u32| editors.with_untracked(|e| e.iter().find(|t| t.key == key).cloned());
     // What the assistant reaches: the active editor (or the last one), the last terminal.
-    let bench = StoredValue::new_local(chat::Workbench {
+    let bench = StoredValue::new_local(assistant::Workbench {
         open_file: Rc::new(move || {
             let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()))?;
             Some((tab.path.clone(), tab.text()?))
@@ -463,7 +463,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }),
         terminal: Rc::new(move || {
             let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()))?;
-            Some((tab.title.get_untracked(), tab.last_lines(chat::TERMINAL_LINES)?))
+            Some((tab.title.get_untracked(), tab.last_lines(assistant::TERMINAL_LINES)?))
         }),
         insert: Rc::new(move |text: &str| {
             let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
@@ -613,7 +613,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             <aside class="chat-pane" hidden=move || !chat_open.get()>
                 <PanelBar title="Assistant" open=chat_open />
                 <Show when=move || chat_started.get()>
-                    {crate::lazy::lazily(chat::lazy_chat_panel(session, conn_ref, server, bench))}
+                    {crate::lazy::lazily(assistant::lazy_chat_panel(session, conn_ref, server, bench))}
                 </Show>
             </aside>
             </div>

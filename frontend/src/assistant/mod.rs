@@ -9,6 +9,7 @@
 pub mod api;
 pub mod markdown;
 mod message;
+pub mod settings;
 
 use std::rc::Rc;
 

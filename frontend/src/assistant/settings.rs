@@ -7,8 +7,8 @@ use leptos::task::spawn_local;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::when;
 use crate::api::{Session, graphql};
+use crate::teams::when;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,7 +1,6 @@
 //! Teams in the app: the team switcher on the dashboard, the team's page (members and roles,
 //! invitation links, workspaces) and the page an invitation link opens.
 
-mod assistant;
 mod invite;
 mod page;
 mod policy;
@@ -27,7 +26,7 @@ fn duration(secs: f64) -> String {
 }
 
 /// A day and time for people, in UTC.
-fn when(ms: f64) -> String {
+pub(crate) fn when(ms: f64) -> String {
     let iso: String = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms)).to_iso_string().into();
     iso.get(..16).unwrap_or(&iso).replace('T', " ")
 }

@@ -423,7 +423,7 @@ pub fn TeamPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, team
                      changes wait for the person's approval unless allowed here."
                 </p>
                 {move || team.get().map(|t| t.workspaces.into_iter().filter(|w| w.deleted_ms.is_none()).map(|w| view! {
-                    <super::assistant::WorkspaceAssistant session workspace=w.id.clone() name=w.name.clone() admin=Signal::derive(admin) />
+                    <crate::assistant::settings::WorkspaceAssistant session workspace=w.id.clone() name=w.name.clone() admin=Signal::derive(admin) />
                 }).collect_view())}
             </section>
 
