@@ -15,6 +15,7 @@ mod api_tokens;
 mod assistant;
 mod audit;
 mod error;
+mod invitations;
 mod metrics;
 mod policies;
 mod projects;
@@ -23,6 +24,7 @@ mod role;
 mod servers;
 mod teams;
 mod users;
+mod workspaces;
 pub use crate::audit::AuditEvent;
 pub use agents::{Agent, AgentQuery, Operation, OperationQuery, Registered, StatusFilter};
 pub use alerts::{AlertChannel, AlertDelivery, AlertEvent, AlertRule};
@@ -30,13 +32,15 @@ pub use api_tokens::ApiToken;
 pub use assistant::{AiProviderRow, ChatMessage, Conversation, NewMessage};
 pub use audit::AuditQuery;
 pub use error::{Result, StoreError};
+pub use invitations::{Accepted, Invitation, InvitationInfo};
 pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use role::Role;
 pub use servers::{Server, ServerAccess, ServerFacts};
-pub use teams::{Accepted, Invitation, InvitationInfo, Member, MemberChange, Membership, TeamDeleted, Workspace};
+pub use teams::{Member, MemberChange, Membership, TeamDeleted};
 pub use users::{RefreshToken, User};
+pub use workspaces::Workspace;
 
 #[derive(Clone)]
 pub struct Store {

@@ -1,4 +1,5 @@
-//! Teams, members, workspaces and invitations, and the joins that say who reaches which server.
+//! Teams and their members, and the joins that say who reaches which server. A team's
+//! workspaces and invitations are in `workspaces.rs` and `invitations.rs`.
 
 use sqlx::{FromRow, Sqlite, Transaction};
 
@@ -28,51 +29,6 @@ pub struct Member {
     pub joined_ms: i64,
 }
 
-#[derive(Debug, Clone, FromRow)]
-pub struct Workspace {
-    pub id: String,
-    pub team_id: String,
-    pub name: String,
-    pub created_ms: i64,
-    pub deleted_ms: Option<i64>,
-    pub record_terminals: bool,
-    pub max_servers: Option<i64>,
-    pub max_projects: Option<i64>,
-    pub max_terminals: Option<i64>,
-    pub max_agents: Option<i64>,
-    /// Most MB one recording may take, and all the workspace's recordings together.
-    pub max_recording_mb: i64,
-    pub max_recordings_mb: i64,
-}
-
-const WORKSPACE_COLUMNS: &str = "id, team_id, name, created_ms, deleted_ms, record_terminals, max_servers, \
-                                 max_projects, max_terminals, max_agents, max_recording_mb, max_recordings_mb";
-
-/// A pending or spent invitation, as its team's admins see it.
-#[derive(Debug, Clone, FromRow)]
-pub struct Invitation {
-    pub id: String,
-    pub team_id: String,
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub created_by: String,
-    pub created_ms: i64,
-    pub expires_ms: i64,
-    pub used_ms: Option<i64>,
-    pub revoked_ms: Option<i64>,
-}
-
-/// What an invitation link says to the person holding it.
-#[derive(Debug, Clone, FromRow)]
-pub struct InvitationInfo {
-    pub team_id: String,
-    pub team_name: String,
-    #[sqlx(try_from = "String")]
-    pub role: Role,
-    pub invited_by: String,
-    pub expires_ms: i64,
-}
-
 /// Why a change to the members was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MemberChange {
@@ -89,21 +45,6 @@ pub enum TeamDeleted {
     Done { recordings: Vec<String> },
     /// Servers still belong to it (that many).
     HasServers(i64),
-}
-
-/// What happened to an invitation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Accepted {
-    Joined {
-        team_id: String,
-        role: Role,
-    },
-    /// Unknown, used, revoked or expired.
-    Invalid,
-    /// The user is in the team already (the invitation stays unspent).
-    AlreadyMember {
-        team_id: String,
-    },
 }
 
 /// Makes a team owned by `owner` with one workspace, inside a caller's transaction.
@@ -299,117 +240,6 @@ impl Store {
         Ok(MemberChange::Done)
     }
 
-    // ------------------------------------------------------------- workspaces
-
-    /// A workspace, deleted or not.
-    pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
-        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
-    }
-
-    /// A team's workspaces (deleted ones too, for restoring), by name.
-    pub async fn workspaces(&self, team_id: &str) -> Result<Vec<Workspace>> {
-        let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE team_id = ? ORDER BY name, id");
-        sqlx::query_as(&sql).bind(team_id).fetch_all(&self.pool).await.map_err(StoreError::from)
-    }
-
-    /// The first live workspace of the first team the user owns (where "add server" goes when
-    /// no workspace is named).
-    pub async fn home_workspace(&self, user_id: &str) -> Result<Option<Workspace>> {
-        let sql = format!(
-            "SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE deleted_ms IS NULL AND team_id IN \
-             (SELECT team_id FROM team_members WHERE user_id = ? AND role = 'owner') \
-             ORDER BY created_ms, id LIMIT 1"
-        );
-        sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
-    }
-
-    pub async fn create_workspace(&self, team_id: &str, name: &str) -> Result<String> {
-        let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, ?, ?)")
-            .bind(&id)
-            .bind(team_id)
-            .bind(name)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
-        Ok(id)
-    }
-
-    pub async fn rename_workspace(&self, id: &str, name: &str) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET name = ? WHERE id = ?").bind(name).bind(id).execute(&self.pool).await?;
-        Ok(())
-    }
-
-    /// Deletes (softly) or restores a workspace; false when it already was so.
-    pub async fn set_workspace_deleted(&self, id: &str, deleted: bool) -> Result<bool> {
-        let sql = if deleted {
-            "UPDATE workspaces SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL"
-        } else {
-            "UPDATE workspaces SET deleted_ms = NULL WHERE id = ? AND deleted_ms IS NOT NULL"
-        };
-        let mut q = sqlx::query(sql);
-        if deleted {
-            q = q.bind(now_ms());
-        }
-        let changed = q.bind(id).execute(&self.pool).await?.rows_affected() == 1;
-        self.access_changed();
-        Ok(changed)
-    }
-
-    pub async fn set_workspace_recording(&self, id: &str, on: bool) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET record_terminals = ? WHERE id = ?")
-            .bind(on)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the recording limits, in MB.
-    pub async fn set_recording_limits(&self, id: &str, per_recording_mb: i64, total_mb: i64) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET max_recording_mb = ?, max_recordings_mb = ? WHERE id = ?")
-            .bind(per_recording_mb)
-            .bind(total_mb)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Sets the quotas (`None`: unlimited).
-    pub async fn set_workspace_quotas(&self, id: &str, q: [Option<i64>; 4]) -> Result<()> {
-        sqlx::query(
-            "UPDATE workspaces SET max_servers = ?, max_projects = ?, max_terminals = ?, max_agents = ? WHERE id = ?",
-        )
-        .bind(q[0])
-        .bind(q[1])
-        .bind(q[2])
-        .bind(q[3])
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// The ids of a workspace's live servers.
-    pub async fn server_ids_in(&self, workspace_id: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
-            .bind(workspace_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)
-    }
-
-    /// Live servers in a workspace.
-    pub async fn server_count(&self, workspace_id: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
-            .bind(workspace_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from)
-    }
-
     // ---------------------------------------------------------------- servers
 
     /// The server and the user's role on it, when they are in the team owning its (live)
@@ -424,146 +254,14 @@ impl Store {
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
         sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
-
-    // ------------------------------------------------------------ invitations
-
-    pub async fn create_invitation(
-        &self,
-        team_id: &str,
-        token_hash: &str,
-        role: Role,
-        created_by: &str,
-        expires_ms: i64,
-    ) -> Result<Invitation> {
-        let inv = Invitation {
-            id: uuid::Uuid::new_v4().to_string(),
-            team_id: team_id.to_owned(),
-            role,
-            created_by: created_by.to_owned(),
-            created_ms: now_ms(),
-            expires_ms,
-            used_ms: None,
-            revoked_ms: None,
-        };
-        sqlx::query(
-            "INSERT INTO invitations (id, team_id, token_hash, role, created_by, created_ms, expires_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&inv.id)
-        .bind(team_id)
-        .bind(token_hash)
-        .bind(role.as_str())
-        .bind(created_by)
-        .bind(inv.created_ms)
-        .bind(expires_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(inv)
-    }
-
-    /// A team's invitations that can still be used, newest first.
-    pub async fn pending_invitations(&self, team_id: &str) -> Result<Vec<Invitation>> {
-        sqlx::query_as(
-            "SELECT id, team_id, role, created_by, created_ms, expires_ms, used_ms, revoked_ms FROM invitations \
-             WHERE team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ? ORDER BY created_ms DESC",
-        )
-        .bind(team_id)
-        .bind(now_ms())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)
-    }
-
-    /// Revokes a pending invitation of the team; false when there is none with that id.
-    pub async fn revoke_invitation(&self, team_id: &str, id: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE invitations SET revoked_ms = ? WHERE id = ? AND team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .bind(team_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
-    }
-
-    /// What a usable invitation offers; `None` when it is unknown, used, revoked or expired.
-    pub async fn invitation_info(&self, token_hash: &str) -> Result<Option<InvitationInfo>> {
-        sqlx::query_as(
-            "SELECT i.team_id, t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
-             JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.created_by \
-             WHERE i.token_hash = ? AND i.used_ms IS NULL AND i.revoked_ms IS NULL AND i.expires_ms > ?",
-        )
-        .bind(token_hash)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)
-    }
-
-    /// Spends an invitation and makes the user a member, in one transaction.
-    pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> Result<Accepted> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some((team_id, role)) = valid_invitation(&mut tx, token_hash).await? else { return Ok(Accepted::Invalid) };
-        if member_role_in(&mut *tx, &team_id, user_id).await?.is_some() {
-            return Ok(Accepted::AlreadyMember { team_id });
-        }
-        spend_invitation(&mut tx, token_hash, &team_id, user_id, role).await?;
-        tx.commit().await?;
-        Ok(Accepted::Joined { team_id, role })
-    }
-}
-
-/// The team and role of an invitation that can still be used.
-pub(super) async fn valid_invitation(
-    tx: &mut Transaction<'_, Sqlite>,
-    token_hash: &str,
-) -> Result<Option<(String, Role)>> {
-    let found: Option<(String, String)> = sqlx::query_as(
-        "SELECT team_id, role FROM invitations \
-         WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
-    )
-    .bind(token_hash)
-    .bind(now_ms())
-    .fetch_optional(&mut **tx)
-    .await?;
-    found
-        .map(|(team, role)| Role::try_from(role).map(|r| (team, r)).map_err(|e| sqlx::Error::Decode(e.into())))
-        .transpose()
-        .map_err(StoreError::from)
-}
-
-/// Spends an invitation on `user_id`, who joins its team. Within the transaction that found it
-/// valid; the `used_ms IS NULL` guard makes a second spend a no-op error.
-pub(super) async fn spend_invitation(
-    tx: &mut Transaction<'_, Sqlite>,
-    token_hash: &str,
-    team_id: &str,
-    user_id: &str,
-    role: Role,
-) -> Result<()> {
-    let now = now_ms();
-    let spent = sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .bind(token_hash)
-        .execute(&mut **tx)
-        .await?;
-    if spent.rows_affected() != 1 {
-        return Err(StoreError::Database(sqlx::Error::RowNotFound));
-    }
-    sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
-        .bind(team_id)
-        .bind(user_id)
-        .bind(role.as_str())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// A user's role in a team, on the pool or inside a transaction.
-async fn member_role_in<'e>(ex: impl sqlx::SqliteExecutor<'e>, team_id: &str, user_id: &str) -> Result<Option<Role>> {
+pub(super) async fn member_role_in<'e>(
+    ex: impl sqlx::SqliteExecutor<'e>,
+    team_id: &str,
+    user_id: &str,
+) -> Result<Option<Role>> {
     let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
         .bind(team_id)
         .bind(user_id)
@@ -583,6 +281,7 @@ async fn owners_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str) -> Result<i6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::Accepted;
 
     async fn store() -> Store {
         Store::connect("sqlite::memory:").await.expect("in-memory store")

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{Result, Role, Store, StoreError, teams};
+use super::{Result, Role, Store, StoreError, invitations, teams};
 use crate::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
@@ -47,9 +47,9 @@ impl Store {
         password_hash: &str,
     ) -> Result<Option<(User, String, Role)>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some((team_id, role)) = teams::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
+        let Some((team_id, role)) = invitations::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
         let user = insert_user(&mut tx, username, password_hash, false).await?;
-        teams::spend_invitation(&mut tx, token_hash, &team_id, &user.id, role).await?;
+        invitations::spend_invitation(&mut tx, token_hash, &team_id, &user.id, role).await?;
         // They came for this team: it is the one they see first, not their own empty one.
         sqlx::query("UPDATE users SET last_team_id = ? WHERE id = ?")
             .bind(&team_id)
@@ -200,7 +200,7 @@ async fn insert_user(
         .bind(now_ms())
         .execute(&mut **tx)
         .await?;
-    super::teams::insert_team(tx, username, &id).await?;
+    teams::insert_team(tx, username, &id).await?;
     Ok(User { id, username: username.into(), password_hash: password_hash.into(), is_admin, token_version: 0 })
 }
 

@@ -3,7 +3,8 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::{actor_name, gql, state, user};
+use super::audit::actor_name;
+use super::{gql, state, user};
 use crate::auth::scopes::Scope;
 use crate::db::{AuditEvent, Project};
 use crate::error::Error;

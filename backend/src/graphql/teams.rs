@@ -6,7 +6,8 @@
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::{actor_name, gql, state, user};
+use super::audit::actor_name;
+use super::{gql, state, user};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::db::{AuditEvent, MemberChange, Workspace};
