@@ -1,10 +1,11 @@
 //! Porta's backend: HTTP + GraphQL API, authentication, persistence, and the relay between
 //! browsers and bridge daemons.
 //!
-//! Map: [`config`], [`http`] (router, origin checks, health), [`auth`] (sign-in, tokens,
-//! rate limits, tickets), [`graphql`], [`relay`] (the bridge hub, browser stream sockets and
-//! the bus between them), [`agents`] (the agent registry, its tools and the Porta agent API
-//! `/api/v1`), [`db`] (all SQL), [`metrics`].
+//! Four layers, each importing only those below it (ARCHITECTURE.md has the map; `cargo xtask
+//! tidy` checks it): infrastructure ([`db`], [`bus`], [`config`], [`secrets`], [`egress`],
+//! [`clock`], …), services ([`auth`], [`teams`], [`relay`], [`assistant`], [`alerts`], …),
+//! the [`state`] that wires them, and transports ([`http`], [`graphql`], [`streams`],
+//! [`mcp`], [`agent_api`]). This root only builds the state and gathers the transports.
 
 #![forbid(unsafe_code)]
 // What comes from outside the process is handled, never unwrapped; tests may unwrap.
@@ -16,6 +17,7 @@ pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod bus;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod egress;
@@ -43,27 +45,6 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::state::AppState;
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
-/// Writes a new key file: for this process's user only (0600), durably, never over an
-/// existing one.
-pub fn write_key_file(path: &std::path::Path, key: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    f.write_all(key)?;
-    f.sync_all()?;
-    Ok(())
-}
-
 /// Reads the signing key from the configuration, or from (creating) `data_dir/jwt.key`.
 fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
     if let Some(s) = &config.jwt_secret {
@@ -75,7 +56,7 @@ fn signing_key(config: &Config) -> anyhow::Result<Vec<u8>> {
         Ok(_) => anyhow::bail!("{} is shorter than 32 bytes; delete it to generate a new one", path.display()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = auth::tokens::random_secret("jwt").into_bytes();
-            write_key_file(&path, &key)?;
+            secrets::write_key_file(&path, &key)?;
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),

@@ -33,9 +33,9 @@ use crate::auth::scopes::{Access, Scope};
 use crate::auth::{AuthUser, MaybeAuthUser};
 use crate::error::Error;
 use crate::policy;
-use crate::policy::check::{Decision, Runner};
+use crate::policy::check::Decision;
 use crate::state::AppState;
-use crate::teams::{Role, authorize_server};
+use crate::teams::Role;
 
 /// The header naming the calling agent.
 pub const AGENT_HEADER: &str = "x-porta-agent";
@@ -234,35 +234,21 @@ impl Mcp {
         if spec.name == "run_command" {
             user.require(Scope::Terminal)?;
         }
-        let grant = authorize_server(&state.store, &user.0, &user.1, server, role, "an agent's action").await?;
-        let workspace = match grant.server.workspace_id.as_deref() {
-            Some(ws) => state.store.workspace(ws).await?,
-            None => None,
-        }
-        .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
-        let agent =
-            agents::api_agent(&state.store, user, None, &workspace, agent_name, grant.role >= Role::Developer).await?;
+        let on = agents::on_server(&state.store, user, None, agent_name, server, (role, "an agent's action")).await?;
+        let agent = &on.agent;
         let started = Instant::now();
-        let auto: Vec<String> = serde_json::from_str(&agent.auto_approve).unwrap_or_default();
-        let auto_approved = auto.iter().any(|t| t == spec.name);
+        let auto_approved = on.auto_approved(spec.name);
         let mut args = args;
         // A command passes the workspace's policy first: it may run, ask, or never run.
         let mut note = None;
         let mut ask = spec.changes && !auto_approved;
         if spec.name == "run_command" {
             let command = args["command"].as_str().unwrap_or_default().to_owned();
-            let runner = Runner {
-                user,
-                agent: Some(&agent.name),
-                runs_without_asking: auto_approved,
-                workspace: &workspace.id,
-                server: Some(server),
-                source: None,
-            };
+            let runner = on.runner(user, None);
             match policy::check::decide(&state.store, &runner, &command, args["cwd"].as_str()).await? {
                 Decision::Refuse(v) => {
                     let done = agents::Done {
-                        agent: &agent,
+                        agent,
                         source: None,
                         server: Some(server),
                         kind: spec.name,
@@ -282,27 +268,27 @@ impl Mcp {
             }
         }
         let decision = if !spec.changes {
-            "read"
+            chat::Decision::Read
         } else if !ask {
-            "auto"
+            chat::Decision::Auto
         } else {
             let call = ToolCall {
                 id: format!("mcp-{}", uuid::Uuid::new_v4()),
                 kind: "function".into(),
                 function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
             };
-            match chat::ask_approval(&state.assistant, user, &agent, server, call, note, APPROVAL_WAIT).await? {
+            match chat::ask_approval(&state.assistant, user, agent, server, call, note, APPROVAL_WAIT).await? {
                 // Held to the file as the person saw it.
                 Some(seen) => {
                     tools::Over::from_args(&seen).into_args(&mut args);
-                    "approved"
+                    chat::Decision::Approved
                 }
-                None => "declined",
+                None => chat::Decision::Declined,
             }
         };
         let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
         let result = match decision {
-            "declined" => None,
+            chat::Decision::Declined => None,
             _ => Some(tools::call(&state.assistant, server, spec.name, &args).await),
         };
         let outcome = match &result {
@@ -311,7 +297,7 @@ impl Mcp {
             Some(Err(e)) => Err(format!("failed: {}", e.code)),
         };
         let done = agents::Done {
-            agent: &agent,
+            agent,
             source: None,
             server: Some(server),
             kind: spec.name,

@@ -51,7 +51,7 @@ impl Sealer {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let mut key = [0u8; 32];
                 SystemRandom::new().fill(&mut key).map_err(|_| anyhow::anyhow!("no randomness for a secrets key"))?;
-                crate::write_key_file(&path, hex::encode(key).as_bytes())?;
+                write_key_file(&path, hex::encode(key).as_bytes())?;
                 Ok(Self::new(key))
             }
             Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -89,6 +89,22 @@ impl Sealer {
             .map_err(|_| anyhow::anyhow!("a sealed secret does not open with this key (was secrets.key replaced?)"))?;
         String::from_utf8(plain.to_vec()).map_err(|_| anyhow::anyhow!("a sealed secret is not text"))
     }
+}
+
+/// Writes a new key file: for this process's user only (0600), durably, never over an
+/// existing one.
+pub fn write_key_file(path: &std::path::Path, key: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key)?;
+    f.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

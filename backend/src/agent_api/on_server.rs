@@ -7,19 +7,11 @@ use std::time::Instant;
 use porta_shared::ErrorBody;
 
 use super::Caller;
-use crate::assistant::agents::{self, Done};
+use crate::assistant::agents::{self, Done, OnServer};
 use crate::auth::scopes::Scope;
-use crate::db::Agent;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use crate::teams::{Role, authorize_server};
-
-/// An agent's call on a server, authorised and with its agent registered.
-pub(super) struct OnServer {
-    pub(super) agent: Agent,
-    pub(super) server: String,
-    pub(super) workspace: String,
-}
+use crate::teams::Role;
 
 /// Checks the token's scope and the user's role on the server, and finds (or registers) the
 /// agent in the server's workspace.
@@ -34,17 +26,7 @@ pub(super) async fn on_server(
 ) -> Result<OnServer> {
     agents::valid_agent_id(agent_id)?;
     caller.user.require(scope)?;
-    let grant = authorize_server(&state.store, &caller.user.0, &caller.user.1, server, role, what).await?;
-    let workspace = match grant.server.workspace_id.as_deref() {
-        Some(ws) => state.store.workspace(ws).await?,
-        None => None,
-    }
-    .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
-    let may_register = grant.role >= Role::Developer;
-    let agent =
-        agents::api_agent(&state.store, &caller.user, caller.source.as_deref(), &workspace, agent_id, may_register)
-            .await?;
-    Ok(OnServer { agent, server: grant.server.id, workspace: workspace.id })
+    agents::on_server(&state.store, &caller.user, caller.source.as_deref(), agent_id, server, (role, what)).await
 }
 
 /// Puts commands through the workspace's command policy before any runs: a blocked one
@@ -59,16 +41,8 @@ pub(super) async fn gate(
     kind: &str,
     commands: &[(&str, Option<&str>)],
 ) -> Result<()> {
-    use crate::policy::check::{Decision, Runner, decide};
-    let auto: Vec<String> = serde_json::from_str(&on.agent.auto_approve).unwrap_or_default();
-    let runner = Runner {
-        user: &caller.user,
-        agent: Some(&on.agent.name),
-        runs_without_asking: auto.iter().any(|t| t == "run_command"),
-        workspace: &on.workspace,
-        server: Some(&on.server),
-        source: caller.source.as_deref(),
-    };
+    use crate::policy::check::{Decision, decide};
+    let runner = on.runner(&caller.user, caller.source.as_deref());
     let mut asked = Vec::new();
     let started = Instant::now();
     // Writes a refusal (`blocked`, `declined`) into the agent's history.

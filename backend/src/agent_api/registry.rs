@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::{Body, Caller, MAX_PAGE};
 use crate::assistant::agents::{self, KIND_API};
 use crate::auth::scopes::Scope;
+use crate::clock::now_ms;
 use crate::db::{Agent, AgentQuery, OperationQuery, StatusFilter};
 use crate::error::{Error, Result};
-use crate::now_ms;
 use crate::state::AppState;
 
 /// The workspaces a call may see agents in: those of the user's teams, within the token's

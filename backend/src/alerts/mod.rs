@@ -18,8 +18,8 @@ use porta_shared::telemetry::{Sample, format_value};
 use tokio::sync::{Notify, broadcast};
 
 use crate::bus::{Bus, Presence};
+use crate::clock::now_ms;
 use crate::db::{AlertChannel, AlertRule, Store};
-use crate::now_ms;
 use crate::secrets::Sealer;
 use crate::telemetry::Telemetry;
 use engine::{Timing, Tracker, Transition};

@@ -7,9 +7,9 @@ use porta_shared::telemetry::Metric;
 
 use super::Alerts;
 use super::engine::Comparison;
+use crate::clock::now_ms;
 use crate::db::AlertRule;
 use crate::error::{Error, Result};
-use crate::now_ms;
 
 /// The severities a rule may have.
 pub const SEVERITIES: [&str; 3] = ["info", "warning", "critical"];
@@ -54,9 +54,13 @@ impl Condition {
         }
     }
 
-    /// The condition a stored rule describes; why not, when it describes none.
+    /// The condition a stored rule describes; why not, when it describes none. A stored
+    /// offline rule is read whatever else its row holds (rows written before the check).
     pub fn of(rule: &AlertRule) -> Result<Self, String> {
-        Self::parse(&rule.kind, rule.metric.as_deref(), rule.comparison.as_deref(), rule.threshold)
+        match rule.kind.as_str() {
+            "offline" => Ok(Self::Offline),
+            kind => Self::parse(kind, rule.metric.as_deref(), rule.comparison.as_deref(), rule.threshold),
+        }
     }
 
     /// The columns that store it: kind, metric, comparison, threshold.
@@ -210,6 +214,8 @@ mod tests {
         assert!(refused(RuleInput { metric: Some("mood".into()), ..disk.clone() }).contains("unknown metric"));
         assert!(refused(RuleInput { threshold: Some(f64::NAN), ..disk.clone() }).contains("needs a threshold"));
         assert!(refused(RuleInput { threshold: Some(1.0), ..input("offline") }).contains("takes no metric"));
+        let old_row = AlertRule { kind: "offline".into(), threshold: Some(1.0), ..Default::default() };
+        assert_eq!(Condition::of(&old_row), Ok(Condition::Offline), "a stored rule is still read");
         assert!(refused(input("sometimes")).contains("unknown rule kind"));
         let many = (0..=MAX_CHANNELS).map(|i| i.to_string()).collect();
         assert!(refused(RuleInput { channel_ids: many, ..disk }).contains("at most"));

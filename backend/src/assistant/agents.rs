@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::{templates, tools};
 use crate::audit::cut;
 use crate::auth::AuthUser;
-use crate::db::Store;
-use crate::db::{Agent, AuditEvent, Operation, Registered, Workspace};
+use crate::clock::now_ms;
+use crate::db::{Agent, AuditEvent, Operation, Registered, Store, Workspace};
 use crate::error::{Error, Result};
-use crate::now_ms;
+use crate::teams::Role;
 
 /// An agent registered by the Porta agent API.
 pub const KIND_API: &str = "api";
@@ -76,6 +76,56 @@ fn new_agent(workspace: &str, kind: &str, user: &AuthUser) -> Agent {
         deleted_ms: None,
         owner_id: Some(user.0.id.clone()),
     }
+}
+
+/// An external agent's call on a server: the caller reaches the server, and the agent is found
+/// (or registered) in the server's workspace.
+pub struct OnServer {
+    pub agent: Agent,
+    pub server: String,
+    pub workspace: String,
+    /// The caller's role there.
+    pub role: Role,
+}
+
+impl OnServer {
+    /// Whether the agent may use `tool` without asking the person.
+    pub fn auto_approved(&self, tool: &str) -> bool {
+        let auto: Vec<String> = serde_json::from_str(&self.agent.auto_approve).unwrap_or_default();
+        auto.iter().any(|t| t == tool)
+    }
+
+    /// Who runs a command here, as the command policy judges it.
+    pub fn runner<'a>(&'a self, user: &'a AuthUser, source: Option<&'a str>) -> crate::policy::check::Runner<'a> {
+        crate::policy::check::Runner {
+            user,
+            agent: Some(&self.agent.name),
+            runs_without_asking: self.auto_approved("run_command"),
+            workspace: &self.workspace,
+            server: Some(&self.server),
+            source,
+        }
+    }
+}
+
+/// Checks `user` reaches `server` with `role` (for doing `what`), and finds or registers their
+/// agent `name` in the server's workspace (see [`api_agent`]).
+pub async fn on_server(
+    store: &Store,
+    user: &AuthUser,
+    source: Option<&str>,
+    name: &str,
+    server: &str,
+    (role, what): (Role, &str),
+) -> Result<OnServer> {
+    let grant = crate::teams::authorize_server(store, &user.0, &user.1, server, role, what).await?;
+    let workspace = match grant.server.workspace_id.as_deref() {
+        Some(ws) => store.workspace(ws).await?,
+        None => None,
+    }
+    .ok_or_else(|| Error::NotFound(format!("server {server} is in no workspace, so no agent may act on it")))?;
+    let agent = api_agent(store, user, source, &workspace, name, grant.role >= Role::Developer).await?;
+    Ok(OnServer { agent, server: grant.server.id, workspace: workspace.id, role: grant.role })
 }
 
 /// The caller's API agent called `name` in `workspace` (an agent is its owner's: another

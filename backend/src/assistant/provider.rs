@@ -4,9 +4,9 @@
 
 use super::Assistant;
 use crate::auth::AuthUser;
+use crate::clock::now_ms;
 use crate::db::{AiProviderRow, AuditEvent};
 use crate::error::{Error, Result};
-use crate::now_ms;
 use crate::teams::{Role, require_role, workspace_role};
 
 /// A provider, ready to call.

@@ -197,7 +197,7 @@ pub async fn recent_metrics(ai: &Assistant, server: &str, minutes: i64) -> Resul
         let msg = format!("minutes must be between 1 and {MAX_METRIC_MINUTES}");
         return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
     }
-    let now = crate::now_ms();
+    let now = crate::clock::now_ms();
     let series = ai
         .telemetry
         .range(server, now - minutes * 60_000, now, 24)

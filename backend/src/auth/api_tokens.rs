@@ -6,9 +6,9 @@
 use super::AuthUser;
 use super::scopes::{Access, Scopes};
 use super::tokens::{hash_secret, random_secret};
+use crate::clock::now_ms;
 use crate::db::{ApiToken, Store};
 use crate::error::{Error, Result};
-use crate::now_ms;
 
 /// The header scripts send their token in.
 pub const HEADER: &str = "x-porta-token";

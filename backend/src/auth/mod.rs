@@ -150,7 +150,7 @@ pub async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<O
     }
     let hash = password::hash(password.clone()).await?;
     let user = store.create_user("admin", &hash, true).await?;
-    store.audit(AuditEvent::new(&scopes::Access::session().actor(&user.id), "auth.bootstrap_admin")).await;
+    store.audit(AuditEvent::new(&scopes::Access::person(&user.id), "auth.bootstrap_admin")).await;
     Ok(generated.then_some(password))
 }
 

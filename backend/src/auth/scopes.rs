@@ -87,10 +87,15 @@ pub enum Access {
 }
 
 impl Access {
+    /// A person as the audit log names them (acting, or acted on): `user:<id>`.
+    pub fn person(user_id: &str) -> String {
+        format!("user:{user_id}")
+    }
+
     /// Who acts, for the audit log: the user, or the API token (which names its user).
     pub fn actor(&self, user_id: &str) -> String {
         match self {
-            Access::Session { .. } => format!("user:{user_id}"),
+            Access::Session { .. } => Self::person(user_id),
             Access::Token { id, .. } => format!("token:{id}"),
         }
     }

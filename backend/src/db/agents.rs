@@ -4,7 +4,7 @@
 use sqlx::{FromRow, QueryBuilder, Sqlite};
 
 use super::{Result, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct Agent {

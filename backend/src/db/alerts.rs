@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Result, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct AlertChannel {

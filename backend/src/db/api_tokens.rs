@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Result, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 /// A personal API token (its secret is never stored, only the secret's hash).
 #[derive(Debug, Clone, FromRow)]

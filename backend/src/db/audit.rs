@@ -3,7 +3,7 @@
 
 use super::{Result, Store, StoreError};
 use crate::audit::{AuditEvent, Record};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 /// Which audit events to list.
 #[derive(Debug, Clone, Default)]

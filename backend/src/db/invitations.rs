@@ -4,7 +4,7 @@
 use sqlx::{FromRow, Sqlite, Transaction};
 
 use super::{Result, Role, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 /// A pending or spent invitation, as its team's admins see it.
 #[derive(Debug, Clone, FromRow)]

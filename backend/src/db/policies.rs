@@ -1,7 +1,7 @@
 //! Workspaces' command policies, stored as JSON (see `crate::policy`).
 
 use super::{Result, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 impl Store {
     /// A workspace's policy as stored, if its admins set one.

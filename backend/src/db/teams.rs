@@ -6,7 +6,7 @@ use sqlx::{FromRow, Sqlite, Transaction};
 use super::servers::SERVER_COLUMNS;
 use super::{Result, Role, StoreError};
 use super::{ServerAccess, Store};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 /// One of a user's teams, with their role there.
 #[derive(Debug, Clone, FromRow)]

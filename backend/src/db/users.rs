@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Result, Role, Store, StoreError, invitations, teams};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 #[derive(Debug, Clone, FromRow)]
 pub struct User {

@@ -3,7 +3,7 @@
 use sqlx::FromRow;
 
 use super::{Result, Store, StoreError};
-use crate::now_ms;
+use crate::clock::now_ms;
 
 pub(super) const WORKSPACE_COLUMNS: &str = "id, team_id, name, created_ms, deleted_ms, record_terminals, max_servers, \
                                  max_projects, max_terminals, max_agents, max_recording_mb, max_recordings_mb";

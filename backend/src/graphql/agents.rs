@@ -6,9 +6,9 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use super::{gql, state, user};
 use crate::assistant::{agents, templates, tools};
 use crate::auth::scopes::Scope;
+use crate::clock::now_ms;
 use crate::db::{Agent, OperationQuery};
 use crate::error::Error;
-use crate::now_ms;
 use crate::teams::workspace_role;
 
 #[derive(SimpleObject)]

@@ -9,9 +9,9 @@ use crate::alerts::notify::{ChannelConfig, ChannelKind, Notice};
 use crate::alerts::rules::{self, RuleInput, RuleSpec};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
+use crate::clock::now_ms;
 use crate::db::{AlertChannel, AlertDelivery, AlertEvent, AlertRule, AuditEvent};
 use crate::error::Error;
-use crate::now_ms;
 use crate::teams::{Role, require_role, valid_name, workspace_role};
 
 /// An email channel's SMTP settings.

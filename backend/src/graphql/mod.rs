@@ -180,7 +180,7 @@ async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, user: A
 pub async fn credential_dies(state: &AppState, user: &AuthUser) -> &'static str {
     let mut changes = state.store.access_changes();
     let expiry = crate::auth::api_tokens::expires_ms(&user.1).map(|at| {
-        let left = u64::try_from(at - crate::now_ms()).unwrap_or(0);
+        let left = u64::try_from(at - crate::clock::now_ms()).unwrap_or(0);
         tokio::time::Instant::now() + std::time::Duration::from_millis(left)
     });
     let expired = async {

@@ -229,7 +229,7 @@ pub async fn create_enrollment_token(
         }
     }
     let token = random_secret("pet");
-    let expires_at_ms = crate::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
+    let expires_at_ms = crate::clock::now_ms() + (state.config.enrollment_ttl_secs as i64) * 1000;
     state.store.insert_enrollment_token(&hash_secret(&token), user_id, &ws.id, name, expires_at_ms).await?;
     let url = &state.public_url;
     let command = format!("porta-bridge enroll --server {url} --token {token} && porta-bridge run");

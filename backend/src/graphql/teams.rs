@@ -9,7 +9,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use super::audit::actor_name;
 use super::{gql, state, user};
 use crate::auth::AuthUser;
-use crate::auth::scopes::Scope;
+use crate::auth::scopes::{Access, Scope};
 use crate::db::{AuditEvent, MemberChange, Workspace};
 use crate::error::Error;
 use crate::teams::{Role, invitations, require_role, team_role, valid_name, workspace_role};
@@ -369,7 +369,7 @@ impl TeamMutation {
             ctx,
             u,
             "team.role",
-            format!("user:{user_id}"),
+            Access::person(&user_id),
             Some(format!("{theirs} -> {new} in team {team_id}")),
             None,
         )
@@ -390,7 +390,7 @@ impl TeamMutation {
         }
         member_change(store.remove_member(&team_id, &user_id).await.map_err(db)?, &user_id)?;
         let action = if leaving { "team.leave" } else { "team.remove" };
-        audit(ctx, u, action, format!("user:{user_id}"), Some(format!("team {team_id}")), None).await;
+        audit(ctx, u, action, Access::person(&user_id), Some(format!("team {team_id}")), None).await;
         Ok(true)
     }
 

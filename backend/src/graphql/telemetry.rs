@@ -8,8 +8,8 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::{gql, state, user};
 use crate::auth::scopes::Scope;
+use crate::clock::now_ms;
 use crate::error::Error;
-use crate::now_ms;
 use crate::teams::{Role, authorize_server};
 use crate::telemetry::points::Point;
 

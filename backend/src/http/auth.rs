@@ -17,9 +17,9 @@ use super::AppJson;
 use crate::auth::{
     AuthUser, MAX_PASSWORD, MaybeAuthUser, password, ratelimit, scopes, sign_in_name, tokens, validate_new_account,
 };
+use crate::clock::now_ms;
 use crate::db::{AuditEvent, User};
 use crate::error::{Error, Result};
-use crate::now_ms;
 use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "porta_refresh";
@@ -139,7 +139,7 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
         crate::db::StoreError::Duplicate(_) => Error::Conflict("that user already exists".into()),
         e => e.into(),
     })?;
-    state.store.audit(AuditEvent::new(&scopes::Access::session().actor(&user.id), "auth.setup")).await;
+    state.store.audit(AuditEvent::new(&scopes::Access::person(&user.id), "auth.setup")).await;
     sign_in(&state, &user, None).await
 }
 
@@ -179,7 +179,7 @@ async fn login(
     match user {
         Some(user) if ok => {
             state.limiter.succeeded(&key, addr.ip());
-            let actor = scopes::Access::session().actor(&user.id);
+            let actor = scopes::Access::person(&user.id);
             state.store.audit(AuditEvent::new(&actor, "auth.login").source(source)).await;
             sign_in(&state, &user, None).await
         }
@@ -219,7 +219,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         state
             .store
             .audit(
-                AuditEvent::new(&scopes::Access::session().actor(&row.user_id), "auth.refresh_reuse")
+                AuditEvent::new(&scopes::Access::person(&row.user_id), "auth.refresh_reuse")
                     .target(&row.family_id)
                     .ok(false)
                     .detail("a spent refresh token was presented; the sign-in was revoked"),
@@ -238,7 +238,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Res
     if let Some(token) = cookie_value(&headers, REFRESH_COOKIE) {
         if let Some(row) = state.store.refresh_by_hash(&tokens::hash_secret(token)).await? {
             state.store.revoke_family(&row.family_id).await?;
-            state.store.audit(AuditEvent::new(&scopes::Access::session().actor(&row.user_id), "auth.logout")).await;
+            state.store.audit(AuditEvent::new(&scopes::Access::person(&row.user_id), "auth.logout")).await;
         }
     }
     Ok(clear_cookie(&state, StatusCode::NO_CONTENT, None))

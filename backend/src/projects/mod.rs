@@ -172,7 +172,7 @@ pub async fn create(store: &Store, relay: &Relay, user: &AuthUser, new: NewProje
         source: new.source.label(),
         repo_url,
         created_by: user.actor(),
-        created_ms: crate::now_ms(),
+        created_ms: crate::clock::now_ms(),
         deleted_ms: None,
     };
     store.insert_project(&project).await?;

@@ -195,7 +195,7 @@ async fn record(recorder: &Recorder, spec: &Spec) -> anyhow::Result<(u64, Option
         "version": 2,
         "width": spec.cols,
         "height": spec.rows,
-        "timestamp": crate::now_ms() / 1000,
+        "timestamp": crate::clock::now_ms() / 1000,
         "title": spec.title,
         "env": { "TERM": "xterm-256color" },
     });

@@ -37,7 +37,7 @@ pub async fn create(
         return Err(Error::BadRequest(format!("an invitation lasts 1 to {MAX_HOURS} hours")));
     }
     let secret = random_secret(PREFIX);
-    let expires_ms = crate::now_ms() + expires_in_hours * 3_600_000;
+    let expires_ms = crate::clock::now_ms() + expires_in_hours * 3_600_000;
     let inv = store.create_invitation(team_id, &hash_secret(&secret), role, &user.0.id, expires_ms).await?;
     let link = format!("{public_url}/invite/{secret}");
     Ok((inv, link))
@@ -78,9 +78,7 @@ pub async fn sign_up(
         })?;
     // Spent by someone else in the meantime: no account was made.
     let (new, team_id, role) = made.ok_or_else(invalid)?;
-    store
-        .audit(AuditEvent::new(&Access::session().actor(&new.id), "auth.signup").target(username).source(source))
-        .await;
+    store.audit(AuditEvent::new(&Access::person(&new.id), "auth.signup").target(username).source(source)).await;
     audit_join(store, &new, &team_id, role, source).await;
     Ok((new, team_id, role))
 }
@@ -102,7 +100,7 @@ pub async fn join(store: &Store, secret: &str, user: &User, source: &str) -> Res
 async fn audit_join(store: &Store, user: &User, team_id: &str, role: Role, source: &str) {
     store
         .audit(
-            AuditEvent::new(&Access::session().actor(&user.id), "team.join")
+            AuditEvent::new(&Access::person(&user.id), "team.join")
                 .target(&format!("team:{team_id}"))
                 .detail(format!("as {role}"))
                 .source(source),

@@ -18,8 +18,8 @@ use porta_shared::telemetry::{Metric, Sample};
 use porta_shared::types::ServerId;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::clock::now_ms;
 use crate::db::{Store, StoredPoint};
-use crate::now_ms;
 use points::{N, Point, Res};
 
 /// A sample as it arrives, for live watchers.

@@ -11,9 +11,9 @@ use super::super::Assistant;
 use super::super::openai::ToolCall;
 use super::{Decision, Generation, MAX_LISTED, MessageState, Run, StoredCall, conversation};
 use crate::auth::AuthUser;
+use crate::clock::now_ms;
 use crate::db::{Agent, Conversation, NewMessage};
 use crate::error::{Error, Result};
-use crate::now_ms;
 
 /// Approves or declines a tool call waiting in `conversation_id`.
 pub async fn decide(

@@ -24,9 +24,9 @@ use super::Assistant;
 use super::openai::ToolCall;
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
+use crate::clock::now_ms;
 use crate::db::{Agent, ChatMessage, Conversation, NewMessage};
 use crate::error::{Error, Result};
-use crate::now_ms;
 use crate::teams::{Role, authorize_server, workspace_role};
 pub use approval::{APPROVAL_WAIT, ask_approval, decide};
 use generation::Generation;
@@ -60,8 +60,9 @@ impl MessageState {
     }
 }
 
-/// What became of a tool call; kept with it as its lowercase name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// What became of a tool call; kept with it as its lowercase name. A name this version does
+/// not know reads as declined (never run), so one odd row cannot hide a message's calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// Waiting for the person.
@@ -89,6 +90,16 @@ impl Decision {
             Self::Read => "read",
             Self::Blocked => "blocked",
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for Decision {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Ok([Self::Pending, Self::Approved, Self::Declined, Self::Auto, Self::Read, Self::Blocked]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+            .unwrap_or_default())
     }
 }
 
@@ -315,6 +326,13 @@ pub async fn stop(ai: &Assistant, user: &AuthUser, conversation_id: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_decision_keeps_its_text_and_an_unknown_one_reads_as_declined() {
+        let calls: Vec<Decision> = serde_json::from_str(r#"["approved","blocked","vetoed"]"#).expect("read");
+        assert_eq!(calls, [Decision::Approved, Decision::Blocked, Decision::Declined]);
+        assert_eq!(serde_json::to_string(&Decision::Auto).ok().as_deref(), Some(r#""auto""#));
+    }
 
     #[test]
     fn titles_come_from_the_first_line() {

@@ -15,8 +15,10 @@ pub struct Rule {
     pub role: Role,
     /// What the caller was doing, for a refusal ("opening a terminal").
     pub doing: &'static str,
-    /// Its audit event: the action and its detail. Written with the bridge's outcome, or as
-    /// `denied` when refused here.
+    /// Its audit event: the action and its detail. A relayed request's is written with the
+    /// bridge's outcome, or as `denied` when refused here; opening a terminal or a command,
+    /// and closing a terminal, are written once allowed, before they are relayed (a terminal
+    /// closed by its stream is named then).
     pub audit: Option<(&'static str, String)>,
 }
 
