@@ -9,7 +9,7 @@ use porta_shared::bridge::{FsFind, FsSearch};
 use porta_shared::client::OnServer;
 
 use super::Opener;
-use super::tree::join;
+use super::paths::join;
 use crate::conn::Conn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

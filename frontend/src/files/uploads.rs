@@ -14,8 +14,9 @@ use porta_shared::client::OnServer;
 use porta_shared::{ErrorBody, ErrorCode};
 use wasm_bindgen_futures::JsFuture;
 
+use super::paths::join;
 use super::transfer::{self, WriteRules};
-use super::tree::{Tree, join};
+use super::tree::Tree;
 use crate::editor::human_size;
 use crate::icon::{Icon, Name};
 
@@ -107,7 +108,7 @@ impl Uploads {
 
     async fn try_send(&self, up: &Rc<Upload>) -> Result<State, ErrorBody> {
         // A dropped file's name, as the browser gives it, must be one plain path component.
-        super::tree::check_name(&up.name)?;
+        super::paths::check_name(&up.name)?;
         let (conn, server) = (self.tree.conn(), self.tree.server());
         let path = join(&up.dir, &up.name);
         let stat =

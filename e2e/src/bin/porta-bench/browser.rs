@@ -1,0 +1,183 @@
+//! The browser app: its size, how soon a terminal is usable after navigating, and how fast
+//! output reaches the screen through xterm.js.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use fantoccini::{Client, Locator};
+use porta_e2e::browser::{Browser, rendered_bytes, run_command, sign_in, terminal_text};
+use porta_e2e::{Stack, ui_dir};
+
+use super::{FLOOD_BYTES, Row, T, flood_command, median, row};
+
+const NAVIGATIONS: usize = 5;
+const FLOODS: usize = 3;
+
+/// On a stack of its own: a server left with the other sections' terminals would measure
+/// them instead.
+pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    sizes(rows)?;
+    let stack = Stack::start(quiet, &[]).await?;
+    let browser = Browser::start(1280, 800).await?;
+    let result = measure(&browser.client, &stack, rows).await;
+    browser.close().await;
+    result
+}
+
+fn sizes(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let a = ui_dir()?.join("a");
+    let assets = std::fs::read_dir(&a)?.next().context("no built assets")??.path();
+    let size = |name: &str| std::fs::metadata(assets.join(name)).map(|m| m.len() as f64 / 1024.0);
+    let (raw, gz, br) =
+        (size("porta_frontend_bg.wasm")?, size("porta_frontend_bg.wasm.gz")?, size("porta_frontend_bg.wasm.br")?);
+    rows.push(row("app wasm size (raw / gzip / brotli)", format!("{raw:.0} / {gz:.0} / {br:.0} KiB"), "-", "-"));
+    let (mut chunks, mut on_demand) = (0, 0.0);
+    for entry in std::fs::read_dir(&assets)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".wasm") && name != "porta_frontend_bg.wasm" {
+            chunks += 1;
+            on_demand += size(&format!("{name}.br")).or_else(|_| size(&name))?;
+        }
+    }
+    rows.push(row(
+        &format!("pages and panels loaded when first shown ({chunks} chunks, brotli)"),
+        format!("{on_demand:.0} KiB"),
+        "-",
+        "-",
+    ));
+    Ok(())
+}
+
+/// What a first visit downloads, as the browser counts it (compressed bodies of the page
+/// and everything under `/a/`): a fresh profile signs in, sees the dashboard and opens a
+/// terminal.
+async fn first_visit(c: &Client, stack: &Stack) -> anyhow::Result<f64> {
+    sign_in(c, &stack.backend.url).await?;
+    c.wait().at_most(T).for_element(Locator::Css("li.server[data-status=online] a")).await?.click().await?;
+    c.wait().at_most(T).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
+    let bytes = c
+        .execute(
+            "return [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]\
+               .filter(e => e.entryType === 'navigation' || new URL(e.name).pathname.startsWith('/a/'))\
+               .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0);",
+            vec![],
+        )
+        .await?;
+    bytes.as_f64().map(|b| b / 1024.0).context("the page did not say what it downloaded")
+}
+
+/// Polls until the active terminal shows `needle`.
+async fn wait_text(c: &Client, needle: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + T;
+    while !terminal_text(c).await?.contains(needle) {
+        if Instant::now() > deadline {
+            bail!("the terminal never showed {needle:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(())
+}
+
+async fn measure(c: &Client, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let first = first_visit(c, stack).await?;
+    rows.push(row(
+        "first visit download (sign-in to a terminal, brotli)",
+        format!("{first:.0} KiB"),
+        "-",
+        "<= 450 KiB",
+    ));
+    let page = format!("{}/servers/{}", stack.backend.url, stack.server_id);
+    // Navigation until a command typed in the terminal has echoed back; the first load
+    // fills the browser's cache, as for anyone who has used Porta before.
+    let mut usable = Vec::new();
+    for i in 0..=NAVIGATIONS {
+        let start = Instant::now();
+        c.goto(&page).await?;
+        // WebDriver waits poll every 250 ms unless told otherwise.
+        let live = Locator::Css(".tab.active[data-state=live]");
+        c.wait().at_most(T).every(Duration::from_millis(5)).for_element(live).await?;
+        run_command(c, &format!("echo nav-$((1000+{i}))")).await?;
+        wait_text(c, &format!("\nnav-{}", 1000 + i)).await?;
+        if i > 0 {
+            usable.push(start.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    rows.push(row("navigation to usable terminal (cached)", format!("{:.0} ms", median(usable)), "-", "-"));
+
+    let ceiling = xterm_alone(c).await?;
+    let mut rates = Vec::new();
+    for _ in 0..FLOODS {
+        // Timed inside the page, so that polling from here does not load its main thread.
+        let arm = format!(
+            "const target = (window.portaRenderedBytes || 0) + {FLOOD_BYTES};\
+             window.benchStart = performance.now(); window.benchEnd = null;\
+             const timer = setInterval(() => {{\
+               if ((window.portaRenderedBytes || 0) >= target) {{\
+                 window.benchEnd = performance.now(); clearInterval(timer);\
+               }}\
+             }}, 5);"
+        );
+        c.execute(&arm, vec![]).await?;
+        let start = Instant::now();
+        run_command(c, &flood_command()).await?;
+        let ms = loop {
+            let end = c.execute("return window.benchEnd && window.benchEnd - window.benchStart", vec![]).await?;
+            if let Some(ms) = end.as_f64() {
+                break ms;
+            }
+            if start.elapsed() > T * 2 {
+                bail!("the browser rendered only part of the flood: {} bytes", rendered_bytes(c).await?);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        rates.push(FLOOD_BYTES as f64 / ms / 1000.0);
+        wait_text(c, "FLOOD-42-DONE").await?;
+        run_command(c, "clear").await?;
+    }
+    rows.push(row(
+        "browser-rendered throughput, 50 MB",
+        format!("{:.1} MB/s", median(rates)),
+        &format!("xterm.js alone {ceiling:.1} MB/s"),
+        "-",
+    ));
+    Ok(())
+}
+
+/// How fast xterm.js parses the same flood in this browser with no network at all: the
+/// most any terminal on this page could show.
+async fn xterm_alone(c: &Client) -> anyhow::Result<f64> {
+    let script = format!(
+        r#"const done = arguments[arguments.length - 1];
+        import("@xterm/xterm").then(({{ Terminal }}) => {{
+          const el = document.createElement("div");
+          el.style.cssText = "position:fixed;left:0;top:0;width:800px;height:600px;opacity:0";
+          document.body.appendChild(el);
+          const term = new Terminal({{ scrollback: 10000 }});
+          term.open(el);
+          const line = new TextEncoder().encode("porta bench: the quick brown fox jumps over the lazy dog 0123456789\r\n");
+          const chunk = new Uint8Array(65536);
+          for (let i = 0; i < chunk.length; i++) chunk[i] = line[i % line.length];
+          const total = {FLOOD_BYTES};
+          let queued = 0, parsed = 0;
+          const start = performance.now();
+          const pump = () => {{
+            while (queued - parsed < 262144 && queued < total) {{
+              queued += chunk.length;
+              term.write(chunk, () => {{
+                parsed += chunk.length;
+                if (parsed >= total) {{
+                  const ms = performance.now() - start;
+                  term.dispose(); el.remove();
+                  done(total / ms / 1000);
+                }} else pump();
+              }});
+            }}
+          }};
+          pump();
+        }});"#
+    );
+    let timeouts = fantoccini::wd::TimeoutConfiguration::new(Some(T), None, None);
+    c.update_timeouts(timeouts).await?;
+    let v = c.execute_async(&script, vec![]).await?;
+    v.as_f64().context("xterm.js measurement returned no number")
+}
