@@ -37,6 +37,33 @@ pub struct AlertRule {
     pub created_ms: i64,
 }
 
+/// Where an alert is: firing until its condition clears, then resolved. Stored by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Firing => "firing",
+            Self::Resolved => "resolved",
+        }
+    }
+}
+
+impl TryFrom<String> for AlertState {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        [Self::Firing, Self::Resolved]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown alert state {s:?}"))
+    }
+}
+
 #[derive(Debug, Clone, FromRow)]
 pub struct AlertEvent {
     pub id: i64,
@@ -45,7 +72,8 @@ pub struct AlertEvent {
     pub workspace_id: String,
     pub server_id: String,
     pub severity: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: AlertState,
     pub value: Option<f64>,
     pub message: String,
     pub fired_ms: i64,
@@ -197,13 +225,14 @@ impl Store {
     ) -> Result<i64> {
         sqlx::query_scalar(
             "INSERT INTO alert_events (rule_id, rule_name, workspace_id, server_id, severity, state, value, message, \
-             fired_ms) VALUES (?, ?, ?, ?, ?, 'firing', ?, ?, ?) RETURNING id",
+             fired_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(&rule.id)
         .bind(&rule.name)
         .bind(&rule.workspace_id)
         .bind(server_id)
         .bind(&rule.severity)
+        .bind(AlertState::Firing.as_str())
         .bind(value)
         .bind(message)
         .bind(fired_ms)
@@ -213,9 +242,11 @@ impl Store {
     }
 
     pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE alert_events SET state = 'resolved', resolved_ms = ? WHERE id = ? AND state = 'firing'")
+        sqlx::query("UPDATE alert_events SET state = ?, resolved_ms = ? WHERE id = ? AND state = ?")
+            .bind(AlertState::Resolved.as_str())
             .bind(resolved_ms)
             .bind(id)
+            .bind(AlertState::Firing.as_str())
             .execute(&self.pool)
             .await
             .map(|_| ())
@@ -232,7 +263,8 @@ impl Store {
 
     /// Alerts still firing (the engine's state after a restart).
     pub async fn firing_alert_events(&self) -> Result<Vec<AlertEvent>> {
-        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = 'firing' ORDER BY id"))
+        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = ? ORDER BY id"))
+            .bind(AlertState::Firing.as_str())
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from)
@@ -256,7 +288,7 @@ impl Store {
         }
         b.push(")");
         if firing_only {
-            b.push(" AND state = 'firing'");
+            b.push(" AND state = ").push_bind(AlertState::Firing.as_str());
         }
         b.push(" ORDER BY fired_ms DESC, id DESC LIMIT ").push_bind(limit);
         b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)

@@ -45,14 +45,52 @@ pub struct ChatMessage {
     pub tool_calls: Option<String>,
     /// The call a tool message answers.
     pub tool_call_id: Option<String>,
-    /// `done`, `streaming`, `stopped`, `failed` or `waiting`.
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: MessageState,
     pub error: Option<String>,
     pub created_ms: i64,
 }
 
 const MESSAGE_COLUMNS: &str =
     "id, conversation_id, role, content, context, tool_calls, tool_call_id, state, error, created_ms";
+
+/// Where a message is in its life; stored and sent as its lowercase name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageState {
+    #[default]
+    Done,
+    /// Its text is being written.
+    Streaming,
+    /// The person stopped the answer.
+    Stopped,
+    Failed,
+    /// Tool calls wait for the person's decision.
+    Waiting,
+}
+
+impl MessageState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Streaming => "streaming",
+            Self::Stopped => "stopped",
+            Self::Failed => "failed",
+            Self::Waiting => "waiting",
+        }
+    }
+}
+
+impl TryFrom<String> for MessageState {
+    type Error = String;
+
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        [Self::Done, Self::Streaming, Self::Stopped, Self::Failed, Self::Waiting]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| format!("unknown message state {s:?}"))
+    }
+}
 
 /// A new message.
 #[derive(Debug, Clone, Default)]
@@ -62,7 +100,7 @@ pub struct NewMessage<'a> {
     pub context: Option<String>,
     pub tool_calls: Option<String>,
     pub tool_call_id: Option<&'a str>,
-    pub state: &'a str,
+    pub state: MessageState,
 }
 
 impl Store {
@@ -175,7 +213,7 @@ impl Store {
         .bind(&m.context)
         .bind(&m.tool_calls)
         .bind(m.tool_call_id)
-        .bind(m.state)
+        .bind(m.state.as_str())
         .bind(now)
         .fetch_one(&mut *tx)
         .await?;
@@ -193,7 +231,7 @@ impl Store {
             context: m.context,
             tool_calls: m.tool_calls,
             tool_call_id: m.tool_call_id.map(str::to_owned),
-            state: m.state.to_owned(),
+            state: m.state,
             error: None,
             created_ms: now,
         })
@@ -205,13 +243,13 @@ impl Store {
         id: i64,
         content: &str,
         tool_calls: Option<&str>,
-        state: &str,
+        state: MessageState,
         error: Option<&str>,
     ) -> Result<()> {
         sqlx::query("UPDATE chat_messages SET content = ?, tool_calls = ?, state = ?, error = ? WHERE id = ?")
             .bind(content)
             .bind(tool_calls)
-            .bind(state)
+            .bind(state.as_str())
             .bind(error)
             .bind(id)
             .execute(&self.pool)
@@ -228,9 +266,11 @@ impl Store {
     /// died with that process). Returns how many.
     pub async fn end_orphaned_messages(&self) -> Result<u64> {
         let r = sqlx::query(
-            "UPDATE chat_messages SET state = 'failed', error = 'Porta restarted while this was being written' \
-             WHERE state = 'streaming'",
+            "UPDATE chat_messages SET state = ?, error = 'Porta restarted while this was being written' \
+             WHERE state = ?",
         )
+        .bind(MessageState::Failed.as_str())
+        .bind(MessageState::Streaming.as_str())
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected())

@@ -138,7 +138,7 @@ impl From<AlertEvent> for AlertView {
             server_id: e.server_id,
             server_name: None,
             severity: e.severity,
-            state: e.state,
+            state: e.state.as_str().to_owned(),
             value: e.value,
             message: e.message,
             fired_ms: e.fired_ms,

@@ -112,7 +112,7 @@ impl From<ChatMessage> for MessageView {
             id: m.id,
             role: m.role,
             content: m.content,
-            state: m.state,
+            state: m.state.as_str().to_owned(),
             error: m.error,
             tool_calls: calls
                 .into_iter()
@@ -251,7 +251,7 @@ impl AssistantQuery {
                     .into_iter()
                     .map(|m| {
                         serde_json::json!({
-                            "role": m.role, "content": m.content, "state": m.state, "error": m.error,
+                            "role": m.role, "content": m.content, "state": m.state.as_str(), "error": m.error,
                             "tool_calls": m.tool_calls.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),
                             "tool_call_id": m.tool_call_id,
                             "context": m.context.and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok()),

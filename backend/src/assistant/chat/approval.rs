@@ -107,7 +107,7 @@ pub async fn ask_approval(
                     role: "assistant",
                     content: "",
                     tool_calls: Some(calls),
-                    state: MessageState::Waiting.as_str(),
+                    state: MessageState::Waiting,
                     ..Default::default()
                 },
             )

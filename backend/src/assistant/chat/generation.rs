@@ -122,7 +122,7 @@ impl Generation {
                             NewMessage {
                                 role: "assistant",
                                 content: "",
-                                state: MessageState::Streaming.as_str(),
+                                state: MessageState::Streaming,
                                 ..Default::default()
                             },
                         )
@@ -156,16 +156,11 @@ impl Generation {
                 .store
                 .add_message(
                     &self.conv.id,
-                    NewMessage {
-                        role: "assistant",
-                        content: "",
-                        state: MessageState::Failed.as_str(),
-                        ..Default::default()
-                    },
+                    NewMessage { role: "assistant", content: "", state: MessageState::Failed, ..Default::default() },
                 )
                 .await;
             if let Ok(m) = failed {
-                let _ = self.ai.store.update_message(m.id, "", None, MessageState::Failed.as_str(), Some(&why)).await;
+                let _ = self.ai.store.update_message(m.id, "", None, MessageState::Failed, Some(&why)).await;
             }
         }
         self.ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.conv.id);
@@ -173,7 +168,7 @@ impl Generation {
     }
 
     async fn finish(&self, message: i64, state: MessageState, error: Option<&str>) {
-        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), None, state.as_str(), error).await {
+        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), None, state, error).await {
             tracing::error!(error = %e, "cannot save an answer");
         }
     }
@@ -273,7 +268,7 @@ impl Generation {
                         let _ = self
                             .ai
                             .store
-                            .update_message(message, &self.run.text(), None, MessageState::Streaming.as_str(), None)
+                            .update_message(message, &self.run.text(), None, MessageState::Streaming, None)
                             .await;
                     }
                 }
@@ -389,7 +384,7 @@ impl Generation {
                         role: "tool",
                         content: &text,
                         tool_call_id: Some(&c.call.id),
-                        state: MessageState::Done.as_str(),
+                        state: MessageState::Done,
                         ..Default::default()
                     },
                 )
@@ -425,8 +420,7 @@ impl Generation {
 
     pub(super) async fn save_calls(&self, message: i64, calls: &[StoredCall], state: MessageState) {
         let json = serde_json::to_string(calls).unwrap_or_else(|_| "[]".into());
-        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), Some(&json), state.as_str(), None).await
-        {
+        if let Err(e) = self.ai.store.update_message(message, &self.run.text(), Some(&json), state, None).await {
             tracing::error!(error = %e, "cannot save tool calls");
         }
     }
@@ -509,7 +503,7 @@ mod tests {
             context: None,
             tool_calls: None,
             tool_call_id: None,
-            state: MessageState::Done.as_str().into(),
+            state: MessageState::Done,
             error: None,
             created_ms: 0,
         }
@@ -527,7 +521,7 @@ mod tests {
         );
         let mut result = msg(3, "tool", "{\"content\":\"x\"}");
         result.tool_call_id = Some("c1".into());
-        let empty_failed = ChatMessage { state: MessageState::Failed.as_str().into(), ..msg(4, "assistant", "") };
+        let empty_failed = ChatMessage { state: MessageState::Failed, ..msg(4, "assistant", "") };
         let h = history("sys".into(), &[ask, call, result, empty_failed]);
         let roles: Vec<&str> = h.iter().map(|m| m.role.as_str()).collect();
         assert_eq!(roles, ["system", "user", "assistant", "tool", "tool"]);

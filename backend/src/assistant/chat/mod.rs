@@ -25,6 +25,7 @@ use super::openai::ToolCall;
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
 use crate::clock::now_ms;
+pub use crate::db::MessageState;
 use crate::db::{Agent, ChatMessage, Conversation, NewMessage};
 use crate::error::{Error, Result};
 use crate::teams::{Role, authorize_server, workspace_role};
@@ -33,32 +34,6 @@ use generation::Generation;
 use runs::Run;
 pub use runs::{ChatEvent, Chats};
 pub use transcript::to_markdown;
-
-/// Where a message is in its life; stored and sent as its lowercase name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MessageState {
-    Done,
-    /// Its text is being written.
-    Streaming,
-    /// The person stopped the answer.
-    Stopped,
-    Failed,
-    /// Tool calls wait for the person's decision.
-    Waiting,
-}
-
-impl MessageState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Done => "done",
-            Self::Streaming => "streaming",
-            Self::Stopped => "stopped",
-            Self::Failed => "failed",
-            Self::Waiting => "waiting",
-        }
-    }
-}
 
 /// What became of a tool call; kept with it as its lowercase name. A name this version does
 /// not know reads as declined (never run), so one odd row cannot hide a message's calls.
@@ -270,7 +245,7 @@ pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversa
                     role: "user",
                     content: &ask.text,
                     context,
-                    state: MessageState::Done.as_str(),
+                    state: MessageState::Done,
                     ..Default::default()
                 },
             )
@@ -279,12 +254,7 @@ pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversa
             .store
             .add_message(
                 &conv.id,
-                NewMessage {
-                    role: "assistant",
-                    content: "",
-                    state: MessageState::Streaming.as_str(),
-                    ..Default::default()
-                },
+                NewMessage { role: "assistant", content: "", state: MessageState::Streaming, ..Default::default() },
             )
             .await?;
         Ok::<_, crate::db::StoreError>((mine, answer))
