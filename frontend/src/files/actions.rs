@@ -1,13 +1,14 @@
 //! What can be done to a row of the tree: its name typed in place (new or renamed), and the
 //! menu of actions — open, rename, download, delete, … — loaded when first used.
 
-use super::*;
 use leptos::html::Input;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use paths::{join, parent};
 use porta_shared::bridge::FileKind;
 use tree::{Edit, Row};
+
+use super::*;
 
 /// Typing the name of a new file or folder, or a new name.
 #[component]

@@ -1,10 +1,12 @@
 //! Paths and names as the file tree reads them: joining and splitting remote paths, what a
 //! typed path means, the natural order of names, git's marks.
 
-use super::tree::Sort;
+use std::collections::HashMap;
+
 use porta_shared::ErrorBody;
 use porta_shared::bridge::{FileEntry, FileKind};
-use std::collections::HashMap;
+
+use super::tree::Sort;
 
 /// Folders stay first; then by the chosen order, names breaking ties.
 pub fn sort_entries(list: &mut [&FileEntry], sort: Sort) {

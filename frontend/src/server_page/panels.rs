@@ -1,8 +1,9 @@
 //! The page's panels (the file tree, the assistant, the Monitor): their title bars, and how
 //! they close — Back on a phone, as in every phone app, and Escape.
 
-use crate::icon::{Icon, Name};
 use leptos::prelude::*;
+
+use crate::icon::{Icon, Name};
 
 /// A panel's title and its close control (on a phone the panel covers the page: this is the
 /// way back).

@@ -1,11 +1,13 @@
 //! The strip of tabs (terminals and files): a tab's button, moving between tabs from the
 //! keyboard, and a terminal's pane.
 
-use crate::terminal::{Look, Status, TermTab};
+use std::rc::Rc;
+
 use leptos::html::{Div, Input};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use std::rc::Rc;
+
+use crate::terminal::{Look, Status, TermTab};
 
 #[component]
 pub(super) fn TabButton(

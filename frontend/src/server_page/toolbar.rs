@@ -1,5 +1,10 @@
 //! Above and below the terminals: the toolbar, the search bar and the phone's row of keys.
 
+use std::rc::Rc;
+
+use leptos::html::Input;
+use leptos::prelude::*;
+
 use crate::editor::EditorTab;
 use crate::files;
 use crate::icon::{Icon, Name};
@@ -7,9 +12,6 @@ use crate::palette::{Command, Palette};
 use crate::prefs;
 use crate::terminal::keys::{self, Slot};
 use crate::terminal::{Look, Page, TermTab};
-use leptos::html::Input;
-use leptos::prelude::*;
-use std::rc::Rc;
 
 #[component]
 pub(super) fn Toolbar(
