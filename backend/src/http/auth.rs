@@ -46,9 +46,9 @@ where
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
-        let state = AppState::from_ref(state);
-        crate::auth::caller(&state.store, &state.keys, &parts.headers)
+        MaybeAuthUser::from_request_parts(parts, state)
             .await?
+            .0
             .ok_or_else(|| Error::Unauthorized("sign in first: no access token was sent".into()))
     }
 }
