@@ -64,6 +64,9 @@ struct Attachment {
     gaps: VecDeque<(u64, u64)>,
     exit_sent: bool,
     wake: Arc<Notify>,
+    /// Unsent bytes that make new output worth waking the sender for: 1, or what it last
+    /// said it would wait for (a frame being filled wakes it once, not on every PTY read).
+    want: u64,
 }
 
 impl Attachment {
@@ -89,6 +92,17 @@ struct State {
     exited_at: Option<Instant>,
     attachments: Vec<Attachment>,
     title: Option<String>,
+}
+
+impl State {
+    /// Keeps new output, and wakes the senders it is worth waking.
+    fn push(&mut self, output: &[u8]) {
+        self.ring.push(output);
+        let end = self.ring.end();
+        for a in self.attachments.iter().filter(|a| end - a.sent >= a.want) {
+            a.wake.notify_one();
+        }
+    }
 }
 
 pub struct Terminal {
@@ -173,6 +187,7 @@ impl Terminal {
                 gaps: VecDeque::new(),
                 exit_sent: false,
                 wake: wake.clone(),
+                want: 1,
             });
             after.max(st.ring.start())
         };
@@ -230,8 +245,10 @@ impl Terminal {
         }
         let len = (ring.end() - a.sent).min(room).min(max as u64) as usize;
         if len > 0 && len < min && (len as u64) < room && exit.is_none() {
+            a.want = min as u64;
             return Pulled::Waiting;
         }
+        a.want = 1;
         if len > 0 {
             let offset = a.sent;
             let mut buf = Vec::with_capacity(headroom + len);
@@ -369,9 +386,7 @@ fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
         match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let mut st = term.lock();
-                st.ring.push(&buf[..n]);
-                Terminal::wake_all(&st);
+                term.lock().push(&buf[..n]);
             }
         }
     }
@@ -443,6 +458,36 @@ mod tests {
         assert_eq!(terms.list().len(), 1, "an exited terminal stays listed for its output");
         terms.close(term.id).expect("close");
         assert!(terms.get(term.id).is_err());
+    }
+
+    #[test]
+    fn a_sender_filling_a_frame_is_woken_once_it_can_be_filled() {
+        use futures_util::FutureExt as _;
+        let wake = Arc::new(Notify::new());
+        let woken = || wake.notified().now_or_never().is_some();
+        let mut st = State {
+            ring: Ring::new(1 << 16),
+            size: TermSize { cols: 80, rows: 24 },
+            exit: None,
+            exited_at: None,
+            attachments: vec![Attachment {
+                key: (1, 1),
+                sent: 0,
+                acked: 0,
+                gaps: VecDeque::new(),
+                exit_sent: false,
+                wake: wake.clone(),
+                want: 1,
+            }],
+            title: None,
+        };
+        st.push(b"$ ");
+        assert!(woken(), "the first output after a quiet spell goes at once");
+        st.attachments[0].want = 1000;
+        st.push(&[b'x'; 500]);
+        assert!(!woken(), "half a frame does not wake a sender that waits for a full one");
+        st.push(&[b'x'; 500]);
+        assert!(woken());
     }
 
     #[test]
