@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt as _, SinkExt, StreamExt};
 use porta_shared::api::{AuthResponse, WsTicket};
 use porta_shared::client::{ClientEvent, ClientRequest};
 use porta_shared::envelope::Request;
@@ -205,8 +205,11 @@ pub struct Ws {
     pub events: Vec<ClientEvent>,
     /// Error replies without an id (refused frames).
     pub errors: Vec<ErrorBody>,
-    /// Acknowledge output as it arrives (a browser that renders instantly).
+    /// Acknowledge output as it arrives (a browser that renders instantly): every 32 KiB.
     pub auto_ack: bool,
+    /// Also acknowledge everything held whenever nothing more is waiting on the socket, as
+    /// the page does when xterm.js has written all it was given: a fast client's view.
+    pub ack_when_idle: bool,
     /// Text messages that are neither replies nor browser events (e.g. a hub's `welcome`).
     pub unknown: Vec<String>,
     /// Offset last acknowledged per stream.
@@ -241,6 +244,7 @@ impl Ws {
             unknown: Vec::new(),
             acked: HashMap::new(),
             keep_output: true,
+            ack_when_idle: false,
         })
     }
 
@@ -310,10 +314,17 @@ impl Ws {
 
     /// Reads one message; returns it if it is a reply, after recording frames and events.
     async fn pump(&mut self, deadline: tokio::time::Instant) -> anyhow::Result<Option<Reply>> {
-        let msg = tokio::time::timeout_at(deadline, self.ws.next())
-            .await
-            .context("timed out waiting for the backend")?
-            .context("the backend closed the socket")??;
+        let ready = match self.ws.next().now_or_never() {
+            Some(ready) => ready,
+            None => {
+                // Nothing more has come: a fast client has consumed all it holds.
+                if self.ack_when_idle && self.auto_ack {
+                    self.ack_all().await?;
+                }
+                tokio::time::timeout_at(deadline, self.ws.next()).await.context("timed out waiting for the backend")?
+            }
+        };
+        let msg = ready.context("the backend closed the socket")??;
         match msg {
             Message::Binary(b) => {
                 self.on_frame(&b).await?;
@@ -370,6 +381,25 @@ impl Ws {
         Ok(())
     }
 
+    /// Acknowledges every stream's output received so far.
+    async fn ack_all(&mut self) -> anyhow::Result<()> {
+        let behind: Vec<(StreamId, u64)> = self
+            .next
+            .iter()
+            .filter(|(s, end)| self.acked.get(s).is_some_and(|a| a < end))
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        for (stream, end) in behind {
+            self.acked.insert(stream, end);
+            self.ws.feed(Message::binary(Frame::new(FrameKind::Ack, stream, end, &[]).encode())).await?;
+        }
+        self.ws.flush().await?;
+        Ok(())
+    }
+
     pub async fn ack(&mut self, stream: StreamId, offset: u64) -> anyhow::Result<()> {
         self.acked.insert(stream, offset);
         self.send_binary(Frame::new(FrameKind::Ack, stream, offset, &[]).encode()).await
@@ -405,13 +435,19 @@ impl Ws {
 
     /// Reads until the stream's output grows; returns the new bytes.
     pub async fn wait_more(&mut self, stream: StreamId, within: Duration) -> anyhow::Result<Vec<u8>> {
-        let deadline = tokio::time::Instant::now() + within;
         let before = self.output.get(&stream).map_or(0, Vec::len);
+        self.wait_grown(stream, within).await?;
+        Ok(self.output.get(&stream).map_or(&[][..], Vec::as_slice)[before..].to_vec())
+    }
+
+    /// Reads until more of the stream's output has come, kept or not.
+    pub async fn wait_grown(&mut self, stream: StreamId, within: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + within;
+        let before = self.next.get(&stream).copied();
         loop {
             self.pump(deadline).await?;
-            let out = self.output.get(&stream).map_or(&[][..], Vec::as_slice);
-            if out.len() > before {
-                return Ok(out[before..].to_vec());
+            if self.next.get(&stream).copied() != before {
+                return Ok(());
             }
         }
     }

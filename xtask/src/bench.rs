@@ -1,17 +1,49 @@
-//! `cargo xtask bench`: release builds, then the relay benchmark table (`porta-bench`).
+//! `cargo xtask bench`: release builds, the benchmark peer (ttyd), then the benchmark table
+//! (`porta-bench`).
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::build;
 
+/// The peer the relay is measured beside, built from its source once into the target folder.
+const TTYD_VERSION: &str = "1.7.7";
+
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     build::release_bins()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    build::run(
-        Command::new(cargo)
-            .current_dir(build::root())
-            .args(["run", "--release", "-p", "porta-e2e", "--bin", "porta-bench", "--"])
-            .args(args),
-        "porta-bench (full path on loopback)",
-    )
+    let mut bench = build::cargo();
+    bench.args(["run", "--release", "-p", "porta-e2e", "--bin", "porta-bench", "--"]).args(args);
+    match ensure_ttyd() {
+        Ok(ttyd) => {
+            bench.env("PORTA_BENCH_TTYD", ttyd);
+        }
+        Err(e) => eprintln!("==> no ttyd beside Porta in this run: {e:#}"),
+    }
+    build::run(&mut bench, "porta-bench (full path on loopback)")
+}
+
+/// Where the peers' sources and build scripts are: `PORTA_PEERS_DIR`, or `../shared/peers`
+/// beside the checkout.
+fn peers_dir() -> PathBuf {
+    std::env::var_os("PORTA_PEERS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| build::root().join("..").join("shared").join("peers"))
+}
+
+/// ttyd in the target folder, built with the peers' script when missing (Debian packages,
+/// about a minute). A benchmark peer only: never part of Porta.
+fn ensure_ttyd() -> anyhow::Result<PathBuf> {
+    let prefix = build::target_dir().join("peers").join(format!("ttyd-{TTYD_VERSION}"));
+    let bin = prefix.join("bin").join("ttyd");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    let script = peers_dir().join("build-ttyd.sh");
+    anyhow::ensure!(
+        script.exists(),
+        "{} is missing: set PORTA_PEERS_DIR to the folder holding build-ttyd.sh and ttyd-{TTYD_VERSION}-src.tar.gz",
+        script.display()
+    );
+    build::run(Command::new("bash").arg(&script).arg(&prefix), &format!("build ttyd {TTYD_VERSION} (benchmark peer)"))?;
+    Ok(bin)
 }

@@ -10,6 +10,7 @@ mod browser;
 mod files;
 mod relay;
 mod telemetry;
+mod ttyd;
 
 use std::time::Duration;
 
@@ -34,6 +35,18 @@ struct Row {
     name: String,
     value: String,
     ceiling: String,
+    target: String,
+}
+
+/// A relay row measured side by side: Porta with each client, ttyd, the raw PTY.
+struct Versus {
+    name: String,
+    batched: String,
+    fast: String,
+    ttyd: String,
+    raw: String,
+    /// Porta's fast client against ttyd.
+    ratio: String,
     target: String,
 }
 
@@ -69,6 +82,20 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
+/// Context switches of every thread of a process so far (threads that ended not counted).
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 fn clk_tck() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -98,30 +125,22 @@ async fn main() -> anyhow::Result<()> {
     // `porta-bench [section…]` runs only the named sections.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let want = |name: &str| args.is_empty() || args.iter().any(|a| a == name);
-    let mut ws = stack.api.ws().await?;
-
+    // The peer, when `cargo xtask bench` could build it.
+    let ttyd = match std::env::var_os("PORTA_BENCH_TTYD") {
+        Some(bin) => Some(ttyd::Ttyd::start(std::path::Path::new(&bin)).await?),
+        None => None,
+    };
+    let mut versus = Vec::new();
     if want("throughput") {
-        relay::throughput(&mut ws, &server, (bpid, gpid), tck, &mut rows).await?;
-        let metrics = reqwest::Client::new()
-            .get(format!("{}/metrics", stack.backend.url))
-            .bearer_auth(METRICS_TOKEN)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let read =
-            |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
-        let frames = read("porta_relay_frames_to_clients_total");
-        let bytes = read("porta_relay_bytes_to_clients_total");
-        rows.push(row("average output frame", format!("{:.1} KiB", bytes / frames.max(1.0) / 1024.0), "-", "-"));
+        relay::throughput(&stack, &server, (bpid, gpid), tck, ttyd.as_ref(), &mut versus).await?;
     }
     if want("echo") {
-        relay::echo(&stack, &mut ws, &server, &mut rows).await?;
+        relay::echo(&stack, &server, ttyd.as_ref(), &mut versus).await?;
     }
+    drop(ttyd);
     if want("stall") {
         relay::stall(&stack, &server, (bpid, gpid), &mut rows).await?;
     }
-    drop(ws);
     if want("idle") {
         relay::idle_terminals(&stack, &server, (bpid, gpid), &mut rows).await?;
     }
@@ -140,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
     if want("browser") {
         browser::run(&quiet, &mut rows).await?;
     }
+    print_versus(&versus);
     print_table(&rows);
     Ok(())
 }
@@ -153,5 +173,48 @@ fn print_table(rows: &[Row]) {
     println!("|{}|{}|{}|--------|", "-".repeat(w0 + 2), "-".repeat(w1 + 2), "-".repeat(w2 + 2));
     for r in rows {
         println!("| {:w0$} | {:w1$} | {:w2$} | {} |", r.name, r.value, r.ceiling, r.target);
+    }
+}
+
+fn print_versus(rows: &[Versus]) {
+    if rows.is_empty() {
+        return;
+    }
+    let head = [
+        "relay, one run (medians)",
+        "Porta, batched client",
+        "Porta, fast client",
+        "ttyd 1.7.7",
+        "raw PTY",
+        "fast / ttyd",
+        "target",
+    ];
+    let cells = |r: &Versus| {
+        [
+            r.name.clone(),
+            r.batched.clone(),
+            r.fast.clone(),
+            r.ttyd.clone(),
+            r.raw.clone(),
+            r.ratio.clone(),
+            r.target.clone(),
+        ]
+    };
+    let mut w = head.map(str::len);
+    for r in rows {
+        for (w, c) in w.iter_mut().zip(cells(r)) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |c: [String; 7]| {
+        let padded: Vec<String> =
+            c.iter().zip(w).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        println!("| {} |", padded.join(" | "));
+    };
+    println!();
+    line(head.map(String::from));
+    println!("|{}|", w.map(|w| "-".repeat(w + 2)).join("|"));
+    for r in rows {
+        line(cells(r));
     }
 }

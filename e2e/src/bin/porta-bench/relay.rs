@@ -1,19 +1,72 @@
-//! The relay through the whole path (client → backend → bridge → PTY): a flood's throughput
-//! and CPU, keystroke echo (idle, and beside a flooding terminal), a stalled client, idle
-//! terminals; each beside the raw PTY on this machine.
+//! The relay through the whole path (client → backend → bridge → PTY) beside ttyd (one hop)
+//! and the raw PTY, in the same run: a flood's throughput and CPU, keystroke echo (idle, and
+//! beside a flooding terminal); then a stalled client and idle terminals.
+//!
+//! Porta is driven by two clients: a *batched* one that acknowledges every 32 KiB, and a
+//! *fast* one that also acknowledges whenever it has consumed everything it holds, as the
+//! page does on a quick machine (a CLI client or a phone on a good network behaves alike).
 
 use std::io::{Read as _, Write as _};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use porta_e2e::{Stack, Ws};
 use porta_shared::client::{self, StreamOpened};
-use porta_shared::types::TermSize;
+use porta_shared::types::{StreamId, TermSize};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use tokio::sync::oneshot;
 
+use super::ttyd::Ttyd;
 use super::{
-    FLOOD_BYTES, IDLE_TERMINALS, KEYSTROKES, Row, T, THROUGHPUT_RUNS, cpu_ticks, flood_command, median, percentile,
-    row, rss_kib,
+    FLOOD_BYTES, IDLE_TERMINALS, KEYSTROKES, METRICS_TOKEN, Row, T, THROUGHPUT_RUNS, Versus, context_switches,
+    cpu_ticks, flood_command, median, percentile, row, rss_kib,
 };
+
+/// A terminal the bench types into and reads from, whichever product serves it.
+pub(crate) trait Term {
+    fn send(&mut self, bytes: &[u8]) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// Reads until more output has come.
+    fn more(&mut self, within: Duration) -> impl Future<Output = anyhow::Result<()>> + Send;
+    /// The output kept so far.
+    fn received(&self) -> &[u8];
+}
+
+/// A Porta terminal on a socket of its own.
+pub(crate) struct PortaTerm {
+    pub(crate) ws: Ws,
+    pub(crate) stream: StreamId,
+}
+
+impl PortaTerm {
+    /// Opens a terminal on a new socket; `fast` makes the client acknowledge when idle.
+    pub(crate) async fn open(stack: &Stack, server: &str, fast: bool) -> anyhow::Result<Self> {
+        let mut ws = stack.api.ws().await?;
+        ws.ack_when_idle = fast;
+        let stream = open(&mut ws, server).await?.stream;
+        Ok(Self { ws, stream })
+    }
+
+    pub(crate) async fn close(mut self) -> anyhow::Result<()> {
+        self.ws.call(client::TermClose::Stream { stream: self.stream }).await??;
+        self.ws.close().await;
+        Ok(())
+    }
+}
+
+impl Term for PortaTerm {
+    async fn send(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.ws.input(self.stream, bytes).await
+    }
+
+    async fn more(&mut self, within: Duration) -> anyhow::Result<()> {
+        self.ws.wait_grown(self.stream, within).await
+    }
+
+    fn received(&self) -> &[u8] {
+        self.ws.output.get(&self.stream).map_or(&[][..], Vec::as_slice)
+    }
+}
 
 pub(crate) async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
     let req = client::TermOpen {
@@ -27,24 +80,49 @@ pub(crate) async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpen
     ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
 }
 
-pub(crate) async fn ready(ws: &mut Ws, s: u32) -> anyhow::Result<()> {
-    ws.input(s, b"echo READY-$((1+1))\n").await?;
-    ws.wait_output(s, "READY-2", T).await?;
-    Ok(())
+/// Reads until the output holds `needle`.
+async fn wait_for(t: &mut impl Term, needle: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let needle = needle.as_bytes();
+    let mut searched = 0usize;
+    loop {
+        let out = t.received();
+        let from = searched.saturating_sub(needle.len());
+        if out.len() >= needle.len() && out[from..].windows(needle.len()).any(|w| w == needle) {
+            return Ok(());
+        }
+        searched = out.len();
+        let left = deadline.checked_duration_since(Instant::now()).unwrap_or_default();
+        if let Err(e) = t.more(left).await {
+            let out = t.received();
+            let tail = String::from_utf8_lossy(&out[out.len().saturating_sub(300)..]).into_owned();
+            anyhow::bail!("{e:#} while waiting for {:?}; output ends with {tail:?}", String::from_utf8_lossy(needle));
+        }
+    }
 }
 
-/// Seconds to push the flood through Porta.
-pub(crate) async fn porta_flood(ws: &mut Ws, server: &str) -> anyhow::Result<(f64, u64)> {
-    let s = open(ws, server).await?.stream;
-    ready(ws, s).await?;
+/// Reads whatever comes for `d`.
+async fn settle(t: &mut impl Term, d: Duration) {
+    let until = Instant::now() + d;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        if t.more(left).await.is_err() {
+            break;
+        }
+    }
+}
+
+pub(crate) async fn ready(t: &mut impl Term) -> anyhow::Result<()> {
+    t.send(b"echo READY-$((1+1))\n").await?;
+    wait_for(t, "READY-2", T).await
+}
+
+/// Seconds to push the flood through, and the bytes that came.
+async fn flood(t: &mut impl Term) -> anyhow::Result<(f64, u64)> {
+    ready(t).await?;
     let start = Instant::now();
-    ws.input(s, format!("{}\n", flood_command()).as_bytes()).await?;
-    ws.wait_output(s, "FLOOD-42-DONE", T).await?;
-    let secs = start.elapsed().as_secs_f64();
-    let bytes = ws.output[&s].len() as u64;
-    ws.output.remove(&s);
-    ws.call(client::TermClose::Stream { stream: s }).await??;
-    Ok((secs, bytes))
+    t.send(format!("{}\n", flood_command()).as_bytes()).await?;
+    wait_for(t, "FLOOD-42-DONE", T).await?;
+    Ok((start.elapsed().as_secs_f64(), t.received().len() as u64))
 }
 
 /// The same flood read straight from a PTY by this process: the machine's ceiling.
@@ -80,30 +158,35 @@ pub(crate) fn raw_pty_flood() -> anyhow::Result<(f64, u64)> {
 }
 
 /// Round-trip times of single keystrokes echoed by the shell, in milliseconds (sorted).
-pub(crate) async fn echo_latency(ws: &mut Ws, s: u32) -> anyhow::Result<Vec<f64>> {
+async fn echo_latency(t: &mut impl Term) -> anyhow::Result<Vec<f64>> {
     let mut rtts = Vec::with_capacity(KEYSTROKES);
     for i in 0..KEYSTROKES {
         if i % 50 == 0 {
             // Clear the line now and then so the prompt never wraps.
-            ws.input(s, b"\x15").await?;
-            ws.drain_for(Duration::from_millis(20)).await;
+            t.send(b"\x15").await?;
+            settle(t, Duration::from_millis(20)).await;
         }
-        let t = Instant::now();
-        ws.input(s, b"x").await?;
+        let start = Instant::now();
+        t.send(b"x").await?;
         loop {
-            let more = ws.wait_more(s, Duration::from_secs(10)).await?;
-            if more.contains(&b'x') {
+            let before = t.received().len();
+            t.more(Duration::from_secs(10)).await?;
+            if t.received()[before..].contains(&b'x') {
                 break;
             }
         }
-        rtts.push(t.elapsed().as_secs_f64() * 1000.0);
+        rtts.push(start.elapsed().as_secs_f64() * 1000.0);
     }
-    ws.input(s, b"\x15").await?;
+    t.send(b"\x15").await?;
     rtts.sort_by(f64::total_cmp);
     Ok(rtts)
 }
 
-pub(crate) fn raw_pty_echo() -> anyhow::Result<Vec<f64>> {
+/// A shell on a PTY read by this process, with `yes` flooding another PTY read by a thread
+/// of its own while `flooding` (the raw machine's view of "another terminal floods").
+fn raw_pty_echo(flooding: bool) -> anyhow::Result<Vec<f64>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = flooding.then(|| raw_pty_yes(stop.clone())).transpose()?;
     let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
     let mut cmd = CommandBuilder::new("/bin/bash");
     cmd.args(["--noprofile", "--norc"]);
@@ -120,7 +203,6 @@ pub(crate) fn raw_pty_echo() -> anyhow::Result<Vec<f64>> {
             writer.write_all(b"\x15")?;
             std::thread::sleep(Duration::from_millis(20));
         }
-        // Drain whatever is pending before timing.
         let t = Instant::now();
         writer.write_all(b"x")?;
         loop {
@@ -132,77 +214,277 @@ pub(crate) fn raw_pty_echo() -> anyhow::Result<Vec<f64>> {
         rtts.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let _ = child.kill();
+    stop.store(true, Ordering::Relaxed);
+    if let Some(f) = flood {
+        let _ = f.join();
+    }
     rtts.sort_by(f64::total_cmp);
     Ok(rtts)
 }
 
-pub(crate) fn fmt_lat(r: &[f64]) -> String {
-    format!("{:.2} / {:.2} / {:.2} ms", percentile(r, 0.5), percentile(r, 0.95), percentile(r, 0.99))
+/// `yes` on a PTY, read as fast as a thread can until `stop`.
+fn raw_pty_yes(stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    let pair = native_pty_system().openpty(PtySize { rows: 40, cols: 120, pixel_width: 0, pixel_height: 0 })?;
+    let mut cmd = CommandBuilder::new("yes");
+    cmd.arg("flooding the other terminal");
+    let mut child = pair.slave.spawn_command(cmd)?;
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader()?;
+    Ok(std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while !stop.load(Ordering::Relaxed) && reader.read(&mut buf).is_ok_and(|n| n > 0) {}
+        let _ = child.kill();
+        let _ = child.wait();
+        drop(pair.master);
+    }))
 }
 
-/// Throughput of a 50 MB flood, and CPU spent by backend + bridge per 50 MB. Porta and raw
-/// PTY runs alternate, and the ratio is taken per pair, so a shared machine's drifting load
-/// hits both sides alike.
-pub(crate) async fn throughput(
-    ws: &mut Ws,
-    server: &str,
-    (bpid, gpid): (u32, u32),
-    tck: f64,
-    rows: &mut Vec<Row>,
-) -> anyhow::Result<()> {
-    let (mut porta, mut raw, mut ratio, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..THROUGHPUT_RUNS {
-        let before = cpu_ticks(bpid) + cpu_ticks(gpid);
-        let (secs, bytes) = porta_flood(ws, server).await?;
-        let spent = (cpu_ticks(bpid) + cpu_ticks(gpid) - before) as f64 / tck;
-        let p = bytes as f64 / secs / 1e6;
-        cpu.push(spent * (FLOOD_BYTES as f64 / bytes as f64));
-        let (secs, bytes) = tokio::task::spawn_blocking(raw_pty_flood).await??;
-        let r = bytes as f64 / secs / 1e6;
-        porta.push(p);
-        raw.push(r);
-        ratio.push(p / r * 100.0);
+/// The median, over runs, of each percentile.
+fn median_lat(runs: &[Vec<f64>]) -> [f64; 3] {
+    [0.5, 0.95, 0.99].map(|p| median(runs.iter().map(|r| percentile(r, p)).collect()))
+}
+
+fn fmt_lat3(l: [f64; 3]) -> String {
+    format!("{:.2} / {:.2} / {:.2}", l[0], l[1], l[2])
+}
+
+/// The relay's counters from `/metrics`: frames and bytes to clients, frames from clients.
+async fn counters(stack: &Stack) -> anyhow::Result<[f64; 3]> {
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", stack.backend.url))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let read =
+        |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
+    Ok([
+        read("porta_relay_frames_to_clients_total"),
+        read("porta_relay_bytes_to_clients_total"),
+        read("porta_relay_frames_to_bridges_total"),
+    ])
+}
+
+/// What one flood cost, per side.
+#[derive(Default)]
+struct Flood {
+    mbps: Vec<f64>,
+    /// CPU-s per 50 MB.
+    cpu: Vec<f64>,
+    /// Of which the backend's (Porta only).
+    backend_cpu: Vec<f64>,
+    /// Context switches of backend and bridge per MB (Porta only).
+    switches: Vec<f64>,
+    /// Bytes per output frame, and acknowledgements per MB.
+    frame: Vec<f64>,
+    acks: Vec<f64>,
+}
+
+impl Flood {
+    fn add(&mut self, (secs, bytes): (f64, u64), cpu_s: f64) {
+        self.mbps.push(bytes as f64 / secs / 1e6);
+        self.cpu.push(cpu_s * FLOOD_BYTES as f64 / bytes as f64);
     }
-    let (p, r, q) = (median(porta), median(raw), median(ratio));
-    rows.push(row(
-        "terminal throughput, 50 MB",
-        format!("{p:.1} MB/s ({q:.0} % of raw)"),
-        &format!("raw PTY {r:.1} MB/s"),
-        ">= 80 % of raw",
-    ));
-    rows.push(row("CPU (backend + bridge) per 50 MB", format!("{:.2} CPU-s", median(cpu)), "-", "<= 1.2 CPU-s"));
+}
+
+/// One Porta flood with a batched or fast client; CPU of backend + bridge, and the frames.
+async fn porta_flood(
+    stack: &Stack,
+    server: &str,
+    fast: bool,
+    pids: (u32, u32),
+    tck: f64,
+    into: &mut Flood,
+) -> anyhow::Result<()> {
+    let mut t = PortaTerm::open(stack, server, fast).await?;
+    ready(&mut t).await?;
+    let switches = || context_switches(pids.0) + context_switches(pids.1);
+    let before = (cpu_ticks(pids.0), cpu_ticks(pids.1), counters(stack).await?, switches());
+    let run = flood(&mut t).await?;
+    into.switches.push((switches() - before.3) as f64 / (run.1 as f64 / 1e6));
+    let backend = (cpu_ticks(pids.0) - before.0) as f64 / tck;
+    let spent = backend + (cpu_ticks(pids.1) - before.1) as f64 / tck;
+    let after = counters(stack).await?;
+    let before = before.2;
+    let frames = after[0] - before[0];
+    into.add(run, spent);
+    into.backend_cpu.push(backend * FLOOD_BYTES as f64 / run.1 as f64);
+    into.frame.push((after[1] - before[1]) / frames.max(1.0));
+    into.acks.push((after[2] - before[2]) / (run.1 as f64 / 1e6));
+    t.ws.output.clear();
+    t.close().await
+}
+
+/// Throughput of a 50 MB flood and its CPU: Porta with each client, ttyd, and the raw PTY in
+/// turn, so a shared machine's drifting load hits every side alike.
+pub(crate) async fn throughput(
+    stack: &Stack,
+    server: &str,
+    pids: (u32, u32),
+    tck: f64,
+    ttyd: Option<&Ttyd>,
+    table: &mut Vec<Versus>,
+) -> anyhow::Result<()> {
+    let (mut batched, mut fast, mut peer, mut raw) = (Flood::default(), Flood::default(), Flood::default(), Vec::new());
+    for _ in 0..THROUGHPUT_RUNS {
+        porta_flood(stack, server, false, pids, tck, &mut batched).await?;
+        porta_flood(stack, server, true, pids, tck, &mut fast).await?;
+        if let Some(ttyd) = ttyd {
+            let mut t = ttyd.open().await?;
+            ready(&mut t).await?;
+            t.frames = 0;
+            let before = cpu_ticks(ttyd.pid());
+            let run = flood(&mut t).await?;
+            peer.add(run, (cpu_ticks(ttyd.pid()) - before) as f64 / tck);
+            peer.frame.push(run.1 as f64 / t.frames.max(1) as f64);
+            t.close().await;
+        }
+        let (secs, bytes) = tokio::task::spawn_blocking(raw_pty_flood).await??;
+        raw.push(bytes as f64 / secs / 1e6);
+    }
+    let raw = median(raw);
+    let mb = |f: &Flood| {
+        let m = median(f.mbps.clone());
+        format!("{m:.1} ({:.0} % of raw)", m / raw * 100.0)
+    };
+    let have_peer = !peer.mbps.is_empty();
+    let vs = |ours: f64, theirs: &[f64]| {
+        if have_peer { format!("{:.2}×", ours / median(theirs.to_vec())) } else { "-".into() }
+    };
+    let or_dash = |f: &dyn Fn() -> String| if have_peer { f() } else { "-".into() };
+    table.push(Versus {
+        name: "throughput, 50 MB flood, MB/s".into(),
+        batched: mb(&batched),
+        fast: mb(&fast),
+        ttyd: or_dash(&|| mb(&peer)),
+        raw: format!("{raw:.1}"),
+        ratio: vs(median(fast.mbps.clone()), &peer.mbps),
+        target: ">= 1.0× ttyd, >= 85 % of raw".into(),
+    });
+    let cpu = |f: &Flood| {
+        let split = if f.backend_cpu.is_empty() {
+            String::new()
+        } else {
+            let b = median(f.backend_cpu.clone());
+            format!(" ({b:.2} + {:.2})", median(f.cpu.clone()) - b)
+        };
+        format!("{:.2}{split}", median(f.cpu.clone()))
+    };
+    table.push(Versus {
+        name: "CPU-s per 50 MB (backend + bridge)".into(),
+        batched: cpu(&batched),
+        fast: cpu(&fast),
+        ttyd: or_dash(&|| cpu(&peer)),
+        raw: "-".into(),
+        ratio: vs(median(fast.cpu.clone()), &peer.cpu),
+        target: "<= 1.0× ttyd".into(),
+    });
+    let frames = |f: &Flood| {
+        let acks = if f.acks.is_empty() {
+            String::new()
+        } else {
+            format!(", {:.0} acks, {:.0} switches/MB", median(f.acks.clone()), median(f.switches.clone()))
+        };
+        format!("{:.1} KiB{acks}", median(f.frame.clone()) / 1024.0)
+    };
+    table.push(Versus {
+        name: "average output frame".into(),
+        batched: frames(&batched),
+        fast: frames(&fast),
+        ttyd: or_dash(&|| frames(&peer)),
+        raw: "-".into(),
+        ratio: "-".into(),
+        target: "-".into(),
+    });
     Ok(())
 }
 
-/// Echo latency at an idle prompt, then while another terminal on the same bridge floods.
-pub(crate) async fn echo(stack: &Stack, ws: &mut Ws, server: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    let s = open(ws, server).await?.stream;
-    ready(ws, s).await?;
-    let lat = echo_latency(ws, s).await?;
-    let raw_lat = tokio::task::spawn_blocking(raw_pty_echo).await??;
-    rows.push(row(
-        "echo latency p50/p95/p99 (300 keys)",
-        fmt_lat(&lat),
-        &format!("raw PTY {}", fmt_lat(&raw_lat)),
-        "p50 <= 1, p99 <= 3 ms",
-    ));
-
-    let mut flood_ws = stack.api.ws().await?;
-    let f = open(&mut flood_ws, server).await?.stream;
-    ready(&mut flood_ws, f).await?;
-    // The flooding viewer acknowledges but keeps nothing, so this process measures Porta,
-    // not its own buffer growth.
-    flood_ws.keep_output = false;
-    flood_ws.input(f, b"yes 'flooding the other terminal'\n").await?;
-    let flood_task = tokio::spawn(async move {
-        flood_ws.drain_for(Duration::from_secs(600)).await;
-        flood_ws
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let lat_flood = echo_latency(ws, s).await?;
-    flood_task.abort();
-    rows.push(row("echo latency while another terminal floods", fmt_lat(&lat_flood), "-", "p99 <= 5 ms"));
+/// Keystroke echo at an idle prompt, then while another terminal (of the same bridge; of the
+/// same ttyd; another PTY) floods. Medians over runs of each percentile.
+pub(crate) async fn echo(
+    stack: &Stack,
+    server: &str,
+    ttyd: Option<&Ttyd>,
+    table: &mut Vec<Versus>,
+) -> anyhow::Result<()> {
+    const RUNS: usize = 3;
+    let mut lat: [Vec<Vec<f64>>; 4] = Default::default();
+    let mut flooded: [Vec<Vec<f64>>; 4] = Default::default();
+    for _ in 0..RUNS {
+        for (i, fast) in [false, true].into_iter().enumerate() {
+            let mut t = PortaTerm::open(stack, server, fast).await?;
+            ready(&mut t).await?;
+            lat[i].push(echo_latency(&mut t).await?);
+            let mut other = PortaTerm::open(stack, server, fast).await?;
+            ready(&mut other).await?;
+            // The flooding viewer acknowledges but keeps nothing, so this process measures
+            // Porta, not its own buffer growth.
+            other.ws.keep_output = false;
+            let (stop, flood) = flood_beside(other);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            flooded[i].push(echo_latency(&mut t).await?);
+            let _ = stop.send(());
+            let mut other = flood.await?;
+            other.send(b"\x03").await?;
+            other.close().await?;
+            t.close().await?;
+        }
+        if let Some(ttyd) = ttyd {
+            let mut t = ttyd.open().await?;
+            ready(&mut t).await?;
+            lat[2].push(echo_latency(&mut t).await?);
+            let mut other = ttyd.open().await?;
+            ready(&mut other).await?;
+            other.keep_output = false;
+            let (stop, flood) = flood_beside(other);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            flooded[2].push(echo_latency(&mut t).await?);
+            let _ = stop.send(());
+            flood.await?.close().await;
+            t.close().await;
+        }
+        lat[3].push(tokio::task::spawn_blocking(|| raw_pty_echo(false)).await??);
+        flooded[3].push(tokio::task::spawn_blocking(|| raw_pty_echo(true)).await??);
+    }
+    for (name, runs, target) in [
+        ("keystroke echo p50 / p95 / p99, ms", &lat, "p99 <= ttyd's + 0.5 ms"),
+        ("echo while another terminal floods, ms", &flooded, "p99 <= 5 ms and <= ttyd's"),
+    ] {
+        let l = runs.clone().map(|r| (!r.is_empty()).then(|| median_lat(&r)));
+        let cell = |x: Option<[f64; 3]>| x.map_or_else(|| "-".into(), fmt_lat3);
+        table.push(Versus {
+            name: name.into(),
+            batched: cell(l[0]),
+            fast: cell(l[1]),
+            ttyd: cell(l[2]),
+            raw: cell(l[3]),
+            ratio: match (l[1], l[2]) {
+                (Some(f), Some(p)) => format!("p99 {:+.2} ms", f[2] - p[2]),
+                _ => "-".into(),
+            },
+            target: target.into(),
+        });
+    }
     Ok(())
+}
+
+/// Floods `t` with `yes`, read (and acknowledged) as fast as a task can, until told to stop;
+/// the task gives the terminal back.
+fn flood_beside<T: Term + Send + 'static>(mut t: T) -> (oneshot::Sender<()>, tokio::task::JoinHandle<T>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        if t.send(b"yes 'flooding the other terminal'\n").await.is_ok() {
+            // Until the flood is under way, then until told to stop.
+            let _ = t.more(T).await;
+            tokio::select! {
+                _ = stopped => {}
+                () = async { while t.more(T).await.is_ok() {} } => {}
+            }
+        }
+        t
+    });
+    (stop, task)
 }
 
 /// A client that stops reading for 10 s while its terminal floods.
@@ -212,34 +494,31 @@ pub(crate) async fn stall(
     (bpid, gpid): (u32, u32),
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
-    let mut stall_ws = stack.api.ws().await?;
-    let st = open(&mut stall_ws, server).await?.stream;
-    ready(&mut stall_ws, st).await?;
-    stall_ws.input(st, b"yes 'stalled client flood'\n").await?;
-    stall_ws.wait_output(st, "stalled client flood\r\nstalled client flood", T).await?;
+    let mut t = PortaTerm::open(stack, server, false).await?;
+    ready(&mut t).await?;
+    t.send(b"yes 'stalled client flood'\n").await?;
+    wait_for(&mut t, "stalled client flood\r\nstalled client flood", T).await?;
     let before = rss_kib(bpid) + rss_kib(gpid);
-    stall_ws.auto_ack = false;
+    t.ws.auto_ack = false;
     let mut peak = before;
     let stall_end = Instant::now() + Duration::from_secs(10);
     while Instant::now() < stall_end {
         tokio::time::sleep(Duration::from_millis(250)).await;
         peak = peak.max(rss_kib(bpid) + rss_kib(gpid));
     }
-    stall_ws.auto_ack = true;
-    let at = stall_ws.next[&st];
-    stall_ws.ack(st, at).await?;
-    stall_ws.input(st, b"\x03").await?;
-    stall_ws.input(st, b"echo RESUMED-$((5*5))\n").await?;
-    stall_ws.wait_output(st, "RESUMED-25", T).await?;
+    t.ws.auto_ack = true;
+    let at = t.ws.next[&t.stream];
+    t.ws.ack(t.stream, at).await?;
+    t.send(b"\x03").await?;
+    t.send(b"echo RESUMED-$((5*5))\n").await?;
+    wait_for(&mut t, "RESUMED-25", T).await?;
     rows.push(row(
         "stalled client (10 s, flooding): growth",
         format!("{} KiB, session kept", peak.saturating_sub(before)),
         "-",
         "<= 2048 KiB",
     ));
-    stall_ws.close().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    Ok(())
+    t.close().await
 }
 
 /// Memory of backend + bridge per idle terminal, with 50 open.
@@ -257,7 +536,8 @@ pub(crate) async fn idle_terminals(
         streams.push(s);
     }
     for s in &streams {
-        ready(&mut idle_ws, *s).await?;
+        idle_ws.input(*s, b"echo READY-$((1+1))\n").await?;
+        idle_ws.wait_output(*s, "READY-2", T).await?;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let per_term = (rss_kib(bpid) + rss_kib(gpid)).saturating_sub(base_rss) as f64 / IDLE_TERMINALS as f64;
