@@ -216,6 +216,9 @@ pub struct Ws {
     acked: HashMap<StreamId, u64>,
     /// Keep output bytes in [`Ws::output`] (off for a flood nobody reads).
     pub keep_output: bool,
+    /// Keep only about the newest this many bytes of each stream's output (a reader that
+    /// looks for a marker in a flood); [`Ws::next`] still counts them all.
+    pub keep_at_most: Option<usize>,
 }
 
 /// How much output the client takes before it acknowledges.
@@ -244,6 +247,7 @@ impl Ws {
             unknown: Vec::new(),
             acked: HashMap::new(),
             keep_output: true,
+            keep_at_most: None,
             ack_when_idle: false,
         })
     }
@@ -363,7 +367,11 @@ impl Ws {
                 *next = f.seq + f.payload.len() as u64;
                 let end = *next;
                 if self.keep_output {
-                    self.output.entry(f.stream).or_default().extend_from_slice(f.payload);
+                    let out = self.output.entry(f.stream).or_default();
+                    out.extend_from_slice(f.payload);
+                    if let Some(most) = self.keep_at_most.filter(|m| out.len() > 2 * m) {
+                        out.drain(..out.len() - most);
+                    }
                 }
                 // Acknowledge in batches, as a renderer does; well below the window, so the
                 // stream never waits on us.

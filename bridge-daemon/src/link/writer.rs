@@ -13,8 +13,9 @@ pub(super) async fn write_loop(
 ) -> Result<(), LinkError> {
     let mut cursor = 0usize;
     let mut active: Vec<(StreamId, Arc<Terminal>)> = Vec::new();
-    // Streams that sent a bulk frame, and when. They wait up to LINGER for a half-full frame:
-    // a flood then travels in ~32 KiB frames instead of the PTY's 4 KiB reads, while a
+    // Streams that sent a bulk frame, and when. They wait up to LINGER for a full frame: a
+    // flood then travels in 64 KiB frames instead of the PTY's 4 KiB reads (every frame costs
+    // a send, a hop through the backend and an acknowledgement from a fast client), while a
     // keystroke's echo (never bulk) goes out at once.
     let mut bulk: HashMap<StreamId, tokio::time::Instant> = HashMap::new();
     loop {
@@ -37,7 +38,7 @@ pub(super) async fn write_loop(
             for i in 0..active.len() {
                 let (stream, term) = &active[(cursor + i) % active.len()];
                 let since = bulk.get(stream).copied().filter(|t| t.elapsed() < LINGER);
-                let min = if since.is_some() { CHUNK / 2 } else { 1 };
+                let min = if since.is_some() { CHUNK } else { 1 };
                 match pull_one(term, session, *stream, min) {
                     Some((msg, Pull::Ended)) => {
                         // The stream is over (the backend closes its end on this event): let

@@ -95,6 +95,27 @@ struct State {
 }
 
 impl State {
+    /// See [`Terminal::ack`]; true when the reader was waiting.
+    fn ack(&mut self, key: AttachKey, offset: u64, window: u64) -> bool {
+        let reader_waited = self.reader_waits(window);
+        if let Some(a) = self.attachments.iter_mut().find(|a| a.key == key) {
+            let window_was_full = a.in_flight() >= window;
+            a.acked = a.acked.max(offset.min(a.sent));
+            let acked = a.acked;
+            a.gaps.retain(|(_, to)| *to > acked);
+            if window_was_full {
+                a.wake.notify_one();
+            }
+        }
+        reader_waited
+    }
+
+    /// The reader stops reading the PTY while every attached stream has a full window.
+    fn reader_waits(&self, window: u64) -> bool {
+        let end = self.ring.end();
+        !self.attachments.is_empty() && self.attachments.iter().all(|a| a.backlog(end) >= window)
+    }
+
     /// Keeps new output, and wakes the senders it is worth waking.
     fn push(&mut self, output: &[u8]) {
         self.ring.push(output);
@@ -206,17 +227,14 @@ impl Terminal {
         removed
     }
 
-    /// Records that the client consumed output up to `offset`.
+    /// Records that the client consumed output up to `offset`. Wakes the sender only when its
+    /// window was full, and the reader only when it was waiting: a fast client acknowledges
+    /// every frame, and most acknowledgements change nothing for either.
     pub fn ack(&self, key: AttachKey, offset: u64) {
-        let mut st = self.lock();
-        if let Some(a) = st.attachments.iter_mut().find(|a| a.key == key) {
-            a.acked = a.acked.max(offset.min(a.sent));
-            let acked = a.acked;
-            a.gaps.retain(|(_, to)| *to > acked);
-            a.wake.notify_one();
+        let reader_waited = self.lock().ack(key, offset, self.window);
+        if reader_waited {
+            self.reader_wake.notify_all();
         }
-        drop(st);
-        self.reader_wake.notify_all();
     }
 
     /// Pulls the next piece of output for an attachment: at most `max` bytes, and only when
@@ -374,8 +392,7 @@ fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
     loop {
         {
             let mut st = term.lock();
-            // Wait while every attached stream has a full window.
-            while !st.attachments.is_empty() && st.attachments.iter().all(|a| a.backlog(st.ring.end()) >= term.window) {
+            while st.reader_waits(term.window) {
                 st = term
                     .reader_wake
                     .wait_timeout(st, Duration::from_secs(1))
@@ -460,12 +477,8 @@ mod tests {
         assert!(terms.get(term.id).is_err());
     }
 
-    #[test]
-    fn a_sender_filling_a_frame_is_woken_once_it_can_be_filled() {
-        use futures_util::FutureExt as _;
-        let wake = Arc::new(Notify::new());
-        let woken = || wake.notified().now_or_never().is_some();
-        let mut st = State {
+    fn one_attachment(wake: &Arc<Notify>) -> State {
+        State {
             ring: Ring::new(1 << 16),
             size: TermSize { cols: 80, rows: 24 },
             exit: None,
@@ -480,7 +493,19 @@ mod tests {
                 want: 1,
             }],
             title: None,
-        };
+        }
+    }
+
+    fn woken(wake: &Notify) -> bool {
+        use futures_util::FutureExt as _;
+        wake.notified().now_or_never().is_some()
+    }
+
+    #[test]
+    fn a_sender_filling_a_frame_is_woken_once_it_can_be_filled() {
+        let wake = Arc::new(Notify::new());
+        let woken = || woken(&wake);
+        let mut st = one_attachment(&wake);
         st.push(b"$ ");
         assert!(woken(), "the first output after a quiet spell goes at once");
         st.attachments[0].want = 1000;
@@ -488,6 +513,28 @@ mod tests {
         assert!(!woken(), "half a frame does not wake a sender that waits for a full one");
         st.push(&[b'x'; 500]);
         assert!(woken());
+    }
+
+    #[test]
+    fn an_acknowledgement_wakes_only_who_waited_for_it() {
+        let wake = Arc::new(Notify::new());
+        let woken = || woken(&wake);
+        let window = 1000;
+        let mut st = one_attachment(&wake);
+        st.push(&[b'x'; 800]);
+        let _ = woken();
+        st.attachments[0].sent = 600;
+        assert!(!st.ack((1, 1), 300, window), "the reader reads on: the backlog is under a window");
+        assert!(!woken(), "a sender with room in its window is not woken by an acknowledgement");
+        st.push(&[b'x'; 700]);
+        let _ = woken();
+        st.attachments[0].sent = 1300;
+        assert!(st.reader_waits(window));
+        assert!(st.ack((1, 1), 1000, window), "the waiting reader is told");
+        assert!(woken(), "a sender whose window was full is woken");
+        assert_eq!(st.attachments[0].acked, 1000);
+        st.ack((1, 1), 5000, window);
+        assert_eq!(st.attachments[0].acked, 1300, "never past what was sent");
     }
 
     #[test]

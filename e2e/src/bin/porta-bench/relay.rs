@@ -28,9 +28,15 @@ pub(crate) trait Term {
     fn send(&mut self, bytes: &[u8]) -> impl Future<Output = anyhow::Result<()>> + Send;
     /// Reads until more output has come.
     fn more(&mut self, within: Duration) -> impl Future<Output = anyhow::Result<()>> + Send;
-    /// The output kept so far.
+    /// The newest output (at most about [`KEEP_AT_MOST`] bytes of it).
     fn received(&self) -> &[u8];
+    /// Bytes of output so far.
+    fn total(&self) -> u64;
 }
+
+/// Output a bench client keeps: enough to find a marker or an echo, never a whole flood (the
+/// client's own copying would be measured instead of the relay).
+pub(crate) const KEEP_AT_MOST: usize = 64 * 1024;
 
 /// A Porta terminal on a socket of its own.
 pub(crate) struct PortaTerm {
@@ -43,6 +49,7 @@ impl PortaTerm {
     pub(crate) async fn open(stack: &Stack, server: &str, fast: bool) -> anyhow::Result<Self> {
         let mut ws = stack.api.ws().await?;
         ws.ack_when_idle = fast;
+        ws.keep_at_most = Some(KEEP_AT_MOST);
         let stream = open(&mut ws, server).await?.stream;
         Ok(Self { ws, stream })
     }
@@ -66,6 +73,10 @@ impl Term for PortaTerm {
     fn received(&self) -> &[u8] {
         self.ws.output.get(&self.stream).map_or(&[][..], Vec::as_slice)
     }
+
+    fn total(&self) -> u64 {
+        self.ws.next.get(&self.stream).copied().unwrap_or(0)
+    }
 }
 
 pub(crate) async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
@@ -83,20 +94,21 @@ pub(crate) async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpen
 /// Reads until the output holds `needle`.
 async fn wait_for(t: &mut impl Term, needle: &str, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
-    let needle = needle.as_bytes();
-    let mut searched = 0usize;
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut searched = 0u64;
     loop {
-        let out = t.received();
-        let from = searched.saturating_sub(needle.len());
-        if out.len() >= needle.len() && out[from..].windows(needle.len()).any(|w| w == needle) {
+        // Only what came since the last look, and the needle's length before it.
+        let (out, total) = (t.received(), t.total());
+        let fresh = usize::try_from(total - searched).unwrap_or(usize::MAX).saturating_add(needle.len());
+        if finder.find(&out[out.len().saturating_sub(fresh)..]).is_some() {
             return Ok(());
         }
-        searched = out.len();
+        searched = total;
         let left = deadline.checked_duration_since(Instant::now()).unwrap_or_default();
         if let Err(e) = t.more(left).await {
             let out = t.received();
             let tail = String::from_utf8_lossy(&out[out.len().saturating_sub(300)..]).into_owned();
-            anyhow::bail!("{e:#} while waiting for {:?}; output ends with {tail:?}", String::from_utf8_lossy(needle));
+            anyhow::bail!("{e:#} while waiting for {needle:?}; output ends with {tail:?}");
         }
     }
 }
@@ -121,8 +133,9 @@ async fn flood(t: &mut impl Term) -> anyhow::Result<(f64, u64)> {
     ready(t).await?;
     let start = Instant::now();
     t.send(format!("{}\n", flood_command()).as_bytes()).await?;
+    let before = t.total();
     wait_for(t, "FLOOD-42-DONE", T).await?;
-    Ok((start.elapsed().as_secs_f64(), t.received().len() as u64))
+    Ok((start.elapsed().as_secs_f64(), t.total() - before))
 }
 
 /// The same flood read straight from a PTY by this process: the machine's ceiling.
@@ -169,9 +182,10 @@ async fn echo_latency(t: &mut impl Term) -> anyhow::Result<Vec<f64>> {
         let start = Instant::now();
         t.send(b"x").await?;
         loop {
-            let before = t.received().len();
+            let before = t.total();
             t.more(Duration::from_secs(10)).await?;
-            if t.received()[before..].contains(&b'x') {
+            let (out, fresh) = (t.received(), usize::try_from(t.total() - before).unwrap_or(usize::MAX));
+            if out[out.len().saturating_sub(fresh)..].contains(&b'x') {
                 break;
             }
         }

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::relay::Term;
+use super::relay::{KEEP_AT_MOST, Term};
 
 /// A ttyd server on loopback serving `bash --noprofile --norc` with the prompt `$ `.
 pub(crate) struct Ttyd {
@@ -58,7 +58,7 @@ impl Ttyd {
         req.headers_mut().insert("sec-websocket-protocol", "tty".parse()?);
         let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
         ws.send(Message::binary(br#"{"AuthToken":"","columns":120,"rows":40}"#.to_vec())).await?;
-        Ok(TtydTerm { ws, output: Vec::new(), keep_output: true, frames: 0 })
+        Ok(TtydTerm { ws, output: Vec::new(), keep_output: true, frames: 0, total: 0 })
     }
 }
 
@@ -75,8 +75,9 @@ pub(crate) struct TtydTerm {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub(crate) output: Vec<u8>,
     pub(crate) keep_output: bool,
-    /// Output messages received.
+    /// Output messages received, and their bytes.
     pub(crate) frames: u64,
+    total: u64,
 }
 
 impl TtydTerm {
@@ -104,8 +105,12 @@ impl Term for TtydTerm {
             match msg {
                 Message::Binary(b) if b.first() == Some(&b'0') => {
                     self.frames += 1;
+                    self.total += b.len() as u64 - 1;
                     if self.keep_output {
                         self.output.extend_from_slice(&b[1..]);
+                        if self.output.len() > 2 * KEEP_AT_MOST {
+                            self.output.drain(..self.output.len() - KEEP_AT_MOST);
+                        }
                     }
                     return Ok(());
                 }
@@ -117,5 +122,9 @@ impl Term for TtydTerm {
 
     fn received(&self) -> &[u8] {
         &self.output
+    }
+
+    fn total(&self) -> u64 {
+        self.total
     }
 }
