@@ -391,8 +391,11 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     result
 }
 
-/// How long a stream that is streaming bulk output may wait to fill a bigger frame.
+/// How long output of a stream that is streaming bulk may wait to fill a frame, from its
+/// first byte.
 const LINGER: Duration = Duration::from_millis(1);
+/// How long after its last bulk frame a stream still counts as streaming.
+const STREAMING: Duration = Duration::from_millis(10);
 /// A pull this large marks its stream as streaming bulk output.
 const BULK: usize = 16 * 1024;
 

@@ -2,7 +2,29 @@
 //! then one chunk per attached terminal stream in round-robin order, pulled from the
 //! terminal's ring while the stream's window has room.
 
+use std::time::Instant;
+
 use super::*;
+
+/// A stream whose last frame was bulk: it is streaming, and fills frames before sending.
+struct Streaming {
+    /// When its last bulk frame went.
+    sent: Instant,
+    /// Since when output has been waiting for the frame to fill.
+    filling: Option<Instant>,
+}
+
+impl Streaming {
+    /// Still streaming: a bulk frame went recently.
+    fn current(&self, now: Instant) -> bool {
+        now.duration_since(self.sent) < STREAMING
+    }
+
+    /// Until when a frame being filled may wait.
+    fn deadline(&self) -> Option<Instant> {
+        self.filling.map(|t| t + LINGER)
+    }
+}
 
 pub(super) async fn write_loop(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
@@ -13,11 +35,11 @@ pub(super) async fn write_loop(
 ) -> Result<(), LinkError> {
     let mut cursor = 0usize;
     let mut active: Vec<(StreamId, Arc<Terminal>)> = Vec::new();
-    // Streams that sent a bulk frame, and when. They wait up to LINGER for a full frame: a
-    // flood then travels in 64 KiB frames instead of the PTY's 4 KiB reads (every frame costs
-    // a send, a hop through the backend and an acknowledgement from a fast client), while a
-    // keystroke's echo (never bulk) goes out at once.
-    let mut bulk: HashMap<StreamId, tokio::time::Instant> = HashMap::new();
+    // Streaming streams fill frames: output waits up to LINGER from its first byte for a full
+    // 64 KiB frame. A flood then travels in big frames instead of the PTY's 4 KiB reads
+    // (every frame costs a send, a hop through the backend and an acknowledgement from a fast
+    // client), while a keystroke's echo (never bulk) goes out at once.
+    let mut streaming: HashMap<StreamId, Streaming> = HashMap::new();
     loop {
         // Control messages (replies, events, exec output) go first.
         loop {
@@ -30,17 +52,17 @@ pub(super) async fn write_loop(
         // Then one chunk per attached stream, starting after last pass's first stream.
         active.clear();
         active.extend(attachments.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(s, t)| (*s, t.clone())));
-        bulk.retain(|s, _| active.iter().any(|(a, _)| a == s));
+        let now = Instant::now();
+        streaming.retain(|s, st| st.current(now) && active.iter().any(|(a, _)| a == s));
         let mut progressed = false;
-        let mut linger_until: Option<tokio::time::Instant> = None;
+        let mut linger_until: Option<Instant> = None;
         if !active.is_empty() {
             cursor = (cursor + 1) % active.len();
             for i in 0..active.len() {
                 let (stream, term) = &active[(cursor + i) % active.len()];
-                let since = bulk.get(stream).copied().filter(|t| t.elapsed() < LINGER);
-                let min = if since.is_some() { CHUNK } else { 1 };
-                match pull_one(term, session, *stream, min) {
-                    Some((msg, Pull::Ended)) => {
+                let fill = streaming.get(stream).is_some_and(|s| s.deadline().is_none_or(|d| now < d));
+                match pull_one(term, session, *stream, if fill { CHUNK } else { 1 }) {
+                    Next::Send(msg, Pull::Ended) => {
                         // The stream is over (the backend closes its end on this event): let
                         // go of the terminal, or every exited terminal would stay held here for
                         // as long as the link lasts.
@@ -49,21 +71,22 @@ pub(super) async fn write_loop(
                         sink.feed(msg).await?;
                         progressed = true;
                     }
-                    Some((msg, Pull::Bytes(len))) => {
+                    Next::Send(msg, Pull::Bytes(len)) => {
                         if len >= BULK {
-                            bulk.insert(*stream, tokio::time::Instant::now());
+                            streaming.insert(*stream, Streaming { sent: Instant::now(), filling: None });
                         } else {
-                            bulk.remove(stream);
+                            streaming.remove(stream);
                         }
                         sink.feed(msg).await?;
                         progressed = true;
                     }
-                    None => {
-                        if let Some(t) = since {
-                            let until = t + LINGER;
+                    Next::Waiting => {
+                        if let Some(s) = streaming.get_mut(stream) {
+                            let until = *s.filling.get_or_insert(now) + LINGER;
                             linger_until = Some(linger_until.map_or(until, |u| u.min(until)));
                         }
                     }
+                    Next::Idle => {}
                 }
             }
         }
@@ -75,7 +98,7 @@ pub(super) async fn write_loop(
                     None => return Ok(()),
                 },
                 () = wake.notified() => {}
-                () = sleep_until(linger_until) => {}
+                () = sleep_until(linger_until.map(tokio::time::Instant::from_std)) => {}
             }
         }
     }
@@ -96,23 +119,31 @@ pub(super) enum Pull {
     Ended,
 }
 
-/// The next message for one attached stream, if it has anything to send (waiting for at
-/// least `min` bytes of output), and what it is.
-pub(super) fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Option<(Message, Pull)> {
+/// What one attached stream has for the socket now.
+pub(super) enum Next {
+    Send(Message, Pull),
+    /// Output is ready, less than was asked to wait for.
+    Waiting,
+    Idle,
+}
+
+/// The next message for one attached stream, waiting for at least `min` bytes of output.
+pub(super) fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usize) -> Next {
     match term.pull((session, stream), CHUNK, min, HEADER_LEN) {
-        Pulled::Idle | Pulled::Waiting => None,
-        Pulled::Gap { from, to } => Some((
+        Pulled::Idle => Next::Idle,
+        Pulled::Waiting => Next::Waiting,
+        Pulled::Gap { from, to } => Next::Send(
             Message::binary(Frame::new(FrameKind::Gap, stream, to, &from.to_be_bytes()).encode()),
             Pull::Bytes(0),
-        )),
+        ),
         Pulled::Data { offset, mut buf } => {
             buf[..HEADER_LEN].copy_from_slice(&Frame::header(FrameKind::TermOutput, stream, offset));
             let len = buf.len() - HEADER_LEN;
-            Some((Message::binary(buf), Pull::Bytes(len)))
+            Next::Send(Message::binary(buf), Pull::Bytes(len))
         }
-        Pulled::Exited(exit) => Some((
+        Pulled::Exited(exit) => Next::Send(
             Message::text(Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode()),
             Pull::Ended,
-        )),
+        ),
     }
 }
