@@ -56,16 +56,33 @@ pub fn ensure_chromium() -> anyhow::Result<()> {
     if present("/usr/bin/chromium") && present("/usr/bin/chromedriver") {
         return Ok(());
     }
+    apt_install(&["chromium", "chromium-driver"], "the browser tests need Chromium")
+}
+
+/// Installs a C compiler and `make` when missing: the backend's allocator (jemalloc) is
+/// built from C.
+pub fn ensure_c_toolchain() -> anyhow::Result<()> {
+    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    if have("cc") && have("make") {
+        return Ok(());
+    }
+    apt_install(&["build-essential"], "the backend's allocator is built with a C compiler and make")
+}
+
+/// `apt-get install` as root, or a message saying what to install.
+fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+    let list = packages.join(" ");
     if !root {
-        bail!("the browser tests need Chromium: run `sudo apt-get install -y chromium chromium-driver`");
+        bail!("{why}: run `sudo apt-get install -y {list}`");
     }
     run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
     run(
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", "chromium", "chromium-driver"])
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install chromium chromium-driver",
+        &format!("apt-get install {list}"),
     )
 }
 
@@ -82,6 +99,7 @@ pub fn test() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
     crate::tidy::run()?;
     ensure_wasm_target()?;
+    ensure_c_toolchain()?;
     run(
         cargo().args(["clippy", "-p", "porta-frontend", "--target", WASM_TARGET, "--", "-D", "warnings"]),
         "cargo clippy (browser app)",
@@ -109,6 +127,7 @@ pub fn test() -> anyhow::Result<()> {
 
 /// Builds the release binaries, the browser app embedded into `porta`.
 pub fn release_bins() -> anyhow::Result<PathBuf> {
+    ensure_c_toolchain()?;
     let ui = crate::ui::build()?;
     run(
         cargo_embedding(&ui).args(["build", "--release", "-p", "porta-backend", "-p", "porta-bridge"]),
