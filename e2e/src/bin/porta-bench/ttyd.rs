@@ -56,7 +56,8 @@ impl Ttyd {
     pub(crate) async fn open(&self) -> anyhow::Result<TtydTerm> {
         let mut req = format!("ws://127.0.0.1:{}/ws", self.port).into_client_request()?;
         req.headers_mut().insert("sec-websocket-protocol", "tty".parse()?);
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await?;
+        // Without Nagle, as a browser and the Porta client connect.
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
         ws.send(Message::binary(br#"{"AuthToken":"","columns":120,"rows":40}"#.to_vec())).await?;
         Ok(TtydTerm { ws, output: Vec::new(), keep_output: true, frames: 0, total: 0 })
     }
