@@ -358,24 +358,24 @@ pub(crate) async fn throughput(
         raw.push(bytes as f64 / secs / 1e6);
     }
     let raw = median(raw);
+    let have_peer = !peer.mbps.is_empty();
+    let vs = |ours: &[f64], theirs: &[f64]| {
+        if have_peer { format!("{:.2}×", median(ours.to_vec()) / median(theirs.to_vec())) } else { "-".into() }
+    };
+    // One row: a cell for each client and the peer.
+    let versus = |name: &str, cell: &dyn Fn(&Flood) -> String, raw: String, ratio: String, target: &str| Versus {
+        name: name.into(),
+        batched: cell(&batched),
+        fast: cell(&fast),
+        ttyd: if have_peer { cell(&peer) } else { "-".into() },
+        raw,
+        ratio,
+        target: target.into(),
+    };
     let mb = |f: &Flood| {
         let m = median(f.mbps.clone());
         format!("{m:.1} ({:.0} % of raw)", m / raw * 100.0)
     };
-    let have_peer = !peer.mbps.is_empty();
-    let vs = |ours: f64, theirs: &[f64]| {
-        if have_peer { format!("{:.2}×", ours / median(theirs.to_vec())) } else { "-".into() }
-    };
-    let or_dash = |f: &dyn Fn() -> String| if have_peer { f() } else { "-".into() };
-    table.push(Versus {
-        name: "throughput, 50 MB flood, MB/s".into(),
-        batched: mb(&batched),
-        fast: mb(&fast),
-        ttyd: or_dash(&|| mb(&peer)),
-        raw: format!("{raw:.1}"),
-        ratio: vs(median(fast.mbps.clone()), &peer.mbps),
-        target: ">= 1.0× ttyd, >= 85 % of raw".into(),
-    });
     let cpu = |f: &Flood| {
         let split = if f.backend_cpu.is_empty() {
             String::new()
@@ -385,15 +385,6 @@ pub(crate) async fn throughput(
         };
         format!("{:.2}{split}", median(f.cpu.clone()))
     };
-    table.push(Versus {
-        name: "CPU-s per 50 MB (backend + bridge)".into(),
-        batched: cpu(&batched),
-        fast: cpu(&fast),
-        ttyd: or_dash(&|| cpu(&peer)),
-        raw: "-".into(),
-        ratio: vs(median(fast.cpu.clone()), &peer.cpu),
-        target: "<= 1.0× ttyd".into(),
-    });
     let frames = |f: &Flood| {
         let acks = if f.acks.is_empty() {
             String::new()
@@ -402,15 +393,21 @@ pub(crate) async fn throughput(
         };
         format!("{:.1} KiB{acks}", median(f.frame.clone()) / 1024.0)
     };
-    table.push(Versus {
-        name: "average output frame".into(),
-        batched: frames(&batched),
-        fast: frames(&fast),
-        ttyd: or_dash(&|| frames(&peer)),
-        raw: "-".into(),
-        ratio: "-".into(),
-        target: "-".into(),
-    });
+    table.push(versus(
+        "throughput, 50 MB flood, MB/s",
+        &mb,
+        format!("{raw:.1}"),
+        vs(&fast.mbps, &peer.mbps),
+        ">= 1.0× ttyd, >= 85 % of raw",
+    ));
+    table.push(versus(
+        "CPU-s per 50 MB (backend + bridge)",
+        &cpu,
+        "-".into(),
+        vs(&fast.cpu, &peer.cpu),
+        "<= 1.0× ttyd",
+    ));
+    table.push(versus("average output frame", &frames, "-".into(), "-".into(), "-"));
     Ok(())
 }
 
