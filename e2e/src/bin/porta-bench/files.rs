@@ -11,7 +11,7 @@ use super::{Row, median, row};
 
 const RUNS: usize = 5;
 
-fn on<T>(server: &str, req: T) -> OnServer<T> {
+pub(crate) fn on<T>(server: &str, req: T) -> OnServer<T> {
     OnServer { server: server.to_owned(), req }
 }
 

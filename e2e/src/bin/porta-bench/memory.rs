@@ -8,23 +8,15 @@ use porta_e2e::{Api, Stack};
 use porta_shared::bridge::{
     FsArchive, FsArchiveClose, FsArchiveRead, FsList, FsUploadBegin, FsUploadChunk, FsUploadCommit, FsWrite,
 };
-use porta_shared::client::OnServer;
 use porta_shared::types::Base64;
 
+use super::files::on;
 use super::relay::{PortaTerm, ready};
-use super::{Row, row};
+use super::{Row, row, status_kib};
 
 /// Resident and anonymous memory of a process, KiB.
-fn on<T>(server: &str, req: T) -> OnServer<T> {
-    OnServer { server: server.to_owned(), req }
-}
-
 fn rss_anon_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status.lines().find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse::<u64>().ok()).unwrap_or(0)
-    };
-    (field("VmRSS:"), field("RssAnon:"))
+    (status_kib(pid, "VmRSS:"), status_kib(pid, "RssAnon:"))
 }
 
 pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<()> {
