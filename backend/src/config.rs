@@ -53,6 +53,11 @@ pub struct Config {
     /// Directory of the built browser app (`cargo xtask ui` puts it in `target/ui`).
     #[arg(long, env = "PORTA_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
+    /// Directory of the static bridges "Add server" hands out (`porta-bridge-linux-x86_64`,
+    /// `porta-bridge-linux-aarch64`; `cargo xtask bridges` builds them). Defaults to
+    /// `bridges/` beside this program.
+    #[arg(long, env = "PORTA_BRIDGE_DOWNLOADS")]
+    pub bridge_downloads: Option<PathBuf>,
     /// The URL people open, e.g. https://porta.example.com. Its origin is the one browser
     /// WebSockets are accepted from; https makes cookies Secure. Defaults to http://LISTEN.
     #[arg(long, env = "PORTA_PUBLIC_URL")]

@@ -22,6 +22,7 @@ pub mod config;
 pub mod db;
 pub mod egress;
 pub mod error;
+pub mod fleet;
 pub mod graphql;
 pub mod http;
 pub mod mcp;
@@ -124,7 +125,9 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         public_url.clone(),
         delivery,
     )?);
+    let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
     Ok(AppState {
+        downloads,
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
         config: Arc::new(config),
         store,

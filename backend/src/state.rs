@@ -41,4 +41,6 @@ pub struct AppState {
     pub telemetry: Arc<crate::telemetry::Telemetry>,
     /// Alert rules' engine and notification channels.
     pub alerts: Arc<crate::alerts::Alerts>,
+    /// The static bridges new servers download.
+    pub downloads: Arc<crate::fleet::Downloads>,
 }

@@ -18,8 +18,8 @@ use porta_bridge::files::Root;
 use porta_bridge::terminal::{TermConfig, Terminals};
 use porta_bridge::{Bridge, LinkState, link};
 
-/// Exit code when the backend refuses the credential: restarting cannot help (the systemd
-/// unit does not restart on it).
+/// Exit code when the backend refuses the credential or the enrolment token: restarting or
+/// retrying cannot help (the systemd unit does not restart on it).
 const EXIT_UNAUTHORIZED: u8 = 3;
 
 fn main() -> ExitCode {
@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // TLS to wss:// backends; already installed only if something else did it first.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = cli.config.clone().unwrap_or_else(default_config_path);
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
@@ -58,7 +60,16 @@ async fn enroll(config: &Path, args: EnrollArgs) -> anyhow::Result<ExitCode> {
     if config.exists() && !args.force {
         anyhow::bail!("{} already holds an enrolment; pass --force to replace it", config.display());
     }
-    let enrolled = link::enroll(&args.server, &args.token, &porta_bridge::sysinfo::hostname()).await?;
+    let enrolled = match link::enroll(&args.server, &args.token, &porta_bridge::sysinfo::hostname()).await {
+        Ok(e) => e,
+        // A refused token (used, expired, unknown) or a backend too new: the install script
+        // tells these from a backend it cannot reach by the exit status.
+        Err(e) if e.is_fatal() => {
+            eprintln!("porta-bridge: {e}");
+            return Ok(ExitCode::from(EXIT_UNAUTHORIZED));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let creds = Credentials {
         server: args.server,
         server_id: enrolled.server_id,

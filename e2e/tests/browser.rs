@@ -34,13 +34,16 @@ async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result
         assert_eq!(c.find(Locator::Css(".topbar .user")).await?.text().await?, "admin");
         browser.screenshot("dashboard").await?;
 
-        // "Add server" shows the one line to run on it, with a fresh one-time token.
+        // "Add server" shows the one line to paste on it, with a fresh one-time token: it
+        // installs the bridge from this backend (`tests/install.rs` runs it).
         c.find(Locator::Css("button.add-server")).await?.click().await?;
         let command = wait().for_element(Locator::Css(".enroll .command")).await?.text().await?;
         assert!(
-            command.starts_with(&format!("porta-bridge enroll --server {} --token pet_", backend.url)),
+            command.starts_with(&format!("curl -fsSL {}/install.sh | sudo sh -s -- --token pet_", backend.url)),
             "{command}"
         );
+        let intro = c.find(Locator::Css(".enroll p")).await?.text().await?;
+        assert!(intro.contains("Linux, x86_64 or aarch64") && intro.contains("minutes"), "{intro}");
         // The test's backend is on 127.0.0.1: the page says another machine cannot reach it.
         let warning = c.find(Locator::Css(".enroll .warning")).await?.text().await?;
         assert!(warning.contains(&backend.url) && warning.contains("PORTA_PUBLIC_URL"), "{warning}");
@@ -178,14 +181,10 @@ async fn no_page_scrolls_sideways_on_a_phone() -> anyhow::Result<()> {
     let ui = UiStack::start(&[], 390, 844).await?;
     let UiStack { browser, .. } = &ui;
     let c = &browser.client;
-    ui.signed_in("phone_width", || async {
-        wait_for(c, "li.server[data-status=online] a").await?;
-        for link in ["a.tokens-link", "a.team-link", "a.alerts-link", "a.audit-link", "a.account-link"] {
-            click(c, link).await?;
-            wait_for(c, "a.back").await?;
-            // Let the page fill in, then measure what is wider than the screen.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let wide = c
+    let fits = |what: &'static str| async move {
+        // Let the page fill in, then measure what is wider than the screen.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let wide = c
                 .execute(
                     "const w = document.documentElement.clientWidth;
                      const over = [...document.querySelectorAll('body *')]
@@ -196,11 +195,31 @@ async fn no_page_scrolls_sideways_on_a_phone() -> anyhow::Result<()> {
                     vec![],
                 )
                 .await?;
-            let (scroll, width) = (wide[0].as_f64().unwrap_or(0.0), wide[1].as_f64().unwrap_or(0.0));
-            anyhow::ensure!(scroll <= width + 1.0, "{link}: the page is {scroll} px wide on a {width} px screen: {}", wide[2]);
+        let (scroll, width) = (wide[0].as_f64().unwrap_or(0.0), wide[1].as_f64().unwrap_or(0.0));
+        anyhow::ensure!(
+            scroll <= width + 1.0,
+            "{what}: the page is {scroll} px wide on a {width} px screen: {}",
+            wide[2]
+        );
+        anyhow::Ok(())
+    };
+    ui.signed_in("phone_width", || async {
+        wait_for(c, "li.server[data-status=online] a").await?;
+        fits("the dashboard").await?;
+        for link in ["a.tokens-link", "a.team-link", "a.alerts-link", "a.audit-link", "a.account-link"] {
+            click(c, link).await?;
+            wait_for(c, "a.back").await?;
+            fits(link).await?;
             click(c, "a.back").await?;
             wait_for(c, "li.server[data-status=online] a").await?;
         }
+        // The line to paste on a new server wraps, with its options open too.
+        click(c, "button.add-server").await?;
+        wait_for(c, ".enroll .command").await?;
+        fits("add server").await?;
+        click(c, ".enroll details.options summary").await?;
+        fits("add server's options").await?;
+        browser.screenshot("add_server_phone").await?;
         Ok(())
     })
     .await

@@ -207,14 +207,20 @@ pub async fn servers(token: &str) -> Result<Vec<Server>, String> {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Enrollment {
+    /// For a server where `porta-bridge` is already installed.
     pub command: String,
     pub install_snippet: String,
+    /// The one line that installs the bridge too; none when the backend carries no bridges.
+    pub install_command: Option<String>,
+    /// Where the new server must reach Porta.
+    pub server_url: String,
+    pub architectures: Vec<String>,
     pub expires_at_ms: f64,
 }
 
 /// An enrolment token for a server joining `workspace`.
 pub async fn create_enrollment(token: &str, workspace: &str) -> Result<Enrollment, String> {
-    let q = "mutation($w: String!) { createEnrollmentToken(workspaceId: $w) { command installSnippet expiresAtMs } }";
+    let q = "mutation($w: String!) { createEnrollmentToken(workspaceId: $w) { command installSnippet installCommand serverUrl architectures expiresAtMs } }";
     graphql(token, q, json!({ "w": workspace }), "createEnrollmentToken").await
 }
 

@@ -310,32 +310,64 @@ fn lazy_enroll_panel(enrollment: Enrollment) -> crate::lazy::Loaded {
     Ok(view! { <EnrollPanel enrollment /> }.into_any())
 }
 
-/// The one line to run on a new server, and the systemd variant.
+/// The one line to paste on a new server, with what may keep it from working.
 #[component]
 fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
     let minutes = ((enrollment.expires_at_ms - js_sys::Date::now()) / 60_000.0).max(0.0).round();
-    let local = loopback_server(&enrollment.command);
+    let url = enrollment.server_url.clone();
+    let reach = reach(&url);
+    let plain_http = url.starts_with("http://") && reach != Reach::ThisMachine;
+    let carried = enrollment.install_command.is_some();
+    let line = enrollment.install_command.clone().unwrap_or_else(|| enrollment.command.clone());
+    let arches = enrollment.architectures.join(" or ");
     let copied = RwSignal::new(None::<bool>);
-    let command = StoredValue::new(enrollment.command.clone());
+    let to_copy = StoredValue::new(line.clone());
     let copy = move |_| {
-        let Some(command_now) = command.try_get_value() else { return };
+        let Some(text) = to_copy.try_get_value() else { return };
         spawn_local(async move {
-            let ok = crate::terminal::copy(&command_now.clone()).await;
+            let ok = crate::terminal::copy(&text).await;
             copied.set(Some(ok));
         });
     };
+    let warning = match reach {
+        Reach::ThisMachine => Some(view! {
+            "This address, " <code>{url.clone()}</code> ", only works on this machine: another server cannot reach it. "
+            "Start Porta with " <code>"PORTA_PUBLIC_URL"</code> " set to an address your servers can reach "
+            "(such as https://porta.example.com), then add the server."
+        }.into_any()),
+        Reach::PrivateNetwork => Some(view! {
+            <code>{url.clone()}</code> " is a private address: only servers on the same network (or VPN) reach it. "
+            "For servers elsewhere, start Porta with " <code>"PORTA_PUBLIC_URL"</code> " set to an address they can reach."
+        }.into_any()),
+        Reach::Anywhere => None,
+    };
     view! {
         <section class="enroll">
-            <p>"Run this on the new server (the token works once, for " {minutes} " minutes):"</p>
-            {local.map(|url| view! {
-                <p class="warning" role="alert">
-                    "This address, " <code>{url}</code> ", only works on this machine: another server cannot reach it. "
-                    "Start Porta with " <code>"PORTA_PUBLIC_URL"</code> " set to an address your servers can reach "
-                    "(such as https://porta.example.com), then add the server."
+            {if carried {
+                view! {
+                    <p>
+                        "Paste this on the new server (Linux, " {arches} "). It installs Porta's bridge, "
+                        "connects it here and starts it. The token works once, for " {minutes} " minutes."
+                    </p>
+                }.into_any()
+            } else {
+                view! {
+                    <p>
+                        "This Porta carries no bridge to download (its operator builds them with "
+                        <code>"cargo xtask bridges --release"</code> "), so put " <code>"porta-bridge"</code>
+                        " on the new server first, then run this there. The token works once, for " {minutes} " minutes."
+                    </p>
+                }.into_any()
+            }}
+            {warning.map(|w| view! { <p class="warning" role="alert">{w}</p> })}
+            {plain_http.then(|| view! {
+                <p class="warning">
+                    "Porta is reached over plain http here: anyone between that server and Porta can alter what the line "
+                    "installs. Put Porta behind https."
                 </p>
             })}
             <div class="command-row">
-                <pre class="command">{enrollment.command}</pre>
+                <pre class="command">{line}</pre>
                 <button class="secondary copy" on:click=copy aria-label="Copy the command">
                     {move || match copied.get() {
                         None => "Copy",
@@ -344,39 +376,101 @@ fn EnrollPanel(enrollment: Enrollment) -> impl IntoView {
                     }}
                 </button>
             </div>
+            {carried.then(|| view! {
+                <details class="options">
+                    <summary>"Options"</summary>
+                    <p>"Add any of these after the token:"</p>
+                    <ul>
+                        <li><code>"--user NAME"</code> ": run the bridge, and so its terminals, as NAME instead of root"</li>
+                        <li><code>"--root DIR"</code> ": serve files only beneath DIR"</li>
+                        <li><code>"--no-service"</code> ": install no systemd service; it prints how to start the bridge"</li>
+                        <li><code>"--prefix DIR"</code> ": install into DIR/bin instead of /usr/local/bin"</li>
+                    </ul>
+                    <p>"Run the line again to upgrade; " <code>"--uninstall"</code> " removes the bridge."</p>
+                </details>
+                <details>
+                    <summary>"porta-bridge is already there"</summary>
+                    <pre class="snippet">{enrollment.command.clone()}</pre>
+                </details>
+            })}
             <details>
-                <summary>"Install as a systemd service instead"</summary>
+                <summary>"Install as a systemd service by hand"</summary>
                 <pre class="snippet">{enrollment.install_snippet}</pre>
             </details>
         </section>
     }
 }
 
-/// The backend's address in an enrolment command when only this machine can reach it.
-fn loopback_server(command: &str) -> Option<String> {
-    let url = command.split_whitespace().skip_while(|w| *w != "--server").nth(1)?;
+/// Who can reach an address Porta is served at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    ThisMachine,
+    PrivateNetwork,
+    Anywhere,
+}
+
+/// Who can reach `url`, judged from its host alone.
+fn reach(url: &str) -> Reach {
+    use std::net::IpAddr;
     let host = url.split_once("://").map_or(url, |(_, rest)| rest);
     let host = host.split('/').next().unwrap_or_default();
     let name = match host.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    let local = name == "localhost" || name.ends_with(".localhost") || name == "::1" || name.starts_with("127.");
-    local.then(|| url.to_owned())
+    }
+    .to_ascii_lowercase();
+    match name.parse::<IpAddr>() {
+        Ok(ip) if ip.is_loopback() => Reach::ThisMachine,
+        Ok(IpAddr::V4(v4)) => {
+            let [a, b, ..] = v4.octets();
+            let shared = a == 100 && (64..128).contains(&b);
+            if v4.is_private() || v4.is_link_local() || shared { Reach::PrivateNetwork } else { Reach::Anywhere }
+        }
+        Ok(IpAddr::V6(v6)) => {
+            let first = v6.segments()[0];
+            let local = first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80;
+            if local { Reach::PrivateNetwork } else { Reach::Anywhere }
+        }
+        Err(_) if name == "localhost" || name.ends_with(".localhost") => Reach::ThisMachine,
+        Err(_) => {
+            let local_only = [".local", ".lan", ".internal", ".home.arpa"].iter().any(|s| name.ends_with(s));
+            if local_only || !name.contains('.') { Reach::PrivateNetwork } else { Reach::Anywhere }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::loopback_server;
+    use super::{Reach, reach};
 
     #[test]
-    fn an_address_only_this_machine_reaches_is_named() {
-        let cmd = |u: &str| format!("porta-bridge enroll --server {u} --token pet_x");
-        for local in ["http://127.0.0.1:8111", "http://localhost:8111", "http://[::1]:8111", "https://127.9.9.9/"] {
-            assert!(loopback_server(&cmd(local)).is_some(), "{local}");
+    fn who_can_reach_an_address_is_told_from_its_host() {
+        for local in [
+            "http://127.0.0.1:8111",
+            "http://localhost:8111",
+            "http://[::1]:8111",
+            "https://127.9.9.9/",
+            "http://a.localhost",
+        ] {
+            assert_eq!(reach(local), Reach::ThisMachine, "{local}");
         }
-        for remote in ["https://porta.example.com", "http://10.0.0.5:8111", "http://[2001:db8::1]:8111"] {
-            assert_eq!(loopback_server(&cmd(remote)), None, "{remote}");
+        for private in [
+            "http://10.0.0.5:8111",
+            "https://192.168.1.20",
+            "http://172.20.0.2:8111",
+            "http://100.100.1.1",
+            "http://[fd00::5]:8111",
+            "http://[fe80::1]",
+            "https://porta.local",
+            "http://porta:8111",
+            "https://porta.corp.internal/",
+        ] {
+            assert_eq!(reach(private), Reach::PrivateNetwork, "{private}");
+        }
+        for anywhere in
+            ["https://porta.example.com", "http://203.0.113.9:8111", "http://[2001:db8::1]:8111", "https://172.32.0.1"]
+        {
+            assert_eq!(reach(anywhere), Reach::Anywhere, "{anywhere}");
         }
     }
 }

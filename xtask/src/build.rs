@@ -43,11 +43,29 @@ fn output(cmd: &mut Command) -> Option<String> {
 
 /// Adds the wasm target when it is missing.
 pub fn ensure_wasm_target() -> anyhow::Result<()> {
+    ensure_rust_target(WASM_TARGET)
+}
+
+/// Adds a rust target when it is missing.
+pub fn ensure_rust_target(triple: &str) -> anyhow::Result<()> {
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"])).unwrap_or_default();
-    if installed.lines().any(|l| l.trim() == WASM_TARGET) {
+    if installed.lines().any(|l| l.trim() == triple) {
         return Ok(());
     }
-    run(Command::new("rustup").args(["target", "add", WASM_TARGET]), "rustup target add wasm32-unknown-unknown")
+    run(Command::new("rustup").args(["target", "add", triple]), &format!("rustup target add {triple}"))
+}
+
+/// Installs Debian `packages` when `tool --version` does not run.
+pub fn ensure_tool(tool: &str, packages: &[&str], why: &str) -> anyhow::Result<()> {
+    if have(tool) {
+        return Ok(());
+    }
+    apt_install(packages, why)
+}
+
+/// Whether `tool --version` runs.
+pub fn have(tool: &str) -> bool {
+    Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
 /// Installs Debian's Chromium and ChromeDriver for the browser tests when they are missing.
@@ -62,7 +80,6 @@ pub fn ensure_chromium() -> anyhow::Result<()> {
 /// Installs a C compiler and `make` when missing: the backend's allocator (jemalloc) is
 /// built from C.
 pub fn ensure_c_toolchain() -> anyhow::Result<()> {
-    let have = |tool: &str| Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
     if have("cc") && have("make") {
         return Ok(());
     }
@@ -110,7 +127,9 @@ pub fn test() -> anyhow::Result<()> {
         "cargo clippy (native crates)",
     )?;
     ensure_chromium()?;
+    crate::bridges::ensure_test_tools()?;
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
+    crate::bridges::build(false)?;
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     if nextest {
         run(

@@ -5,8 +5,10 @@
 //! - `bench`: the performance table (not a test; numbers, not pass/fail).
 //! - `tidy`:  the shape of the code (layers, SQL in the store, file sizes); part of `test`.
 //! - `ui`:    build the browser app into the target directory.
+//! - `bridges`: build the static `porta-bridge` binaries that `/install.sh` hands out.
 
 mod bench;
+mod bridges;
 mod build;
 mod start;
 mod tidy;
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
         Some("test") => build::test(),
         Some("bench") => bench::run(&args[1..]),
         Some("tidy") => tidy::run(),
+        Some("bridges") => bridges::build(args.get(1).is_some_and(|a| a == "--release"))
+            .map(|dir| println!("static bridges built into {}", dir.display())),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         _ => {
             eprintln!(
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
                  test    run every check and test (what CI runs)\n  \
                  bench   measure the relay and print a table\n  \
                  tidy    check the shape of the code (part of test)\n  \
+                 bridges build the static bridges the backend hands out ([--release])\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);

@@ -16,6 +16,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8111";
 
 pub fn run() -> anyhow::Result<()> {
     let bin = build::release_bins()?;
+    // What "Add server" hands out, served from `bin/bridges` by the `porta` beside it.
+    crate::bridges::build(true)?;
     let root = build::root();
     let data = root.join("data");
     let first_run = !data.join("porta.db").exists();

@@ -77,11 +77,18 @@ pub struct EnrollmentToken {
     /// Shown once; only its hash is stored.
     pub token: String,
     pub expires_at_ms: i64,
-    /// The one line to run on the new server.
+    /// What to run where `porta-bridge` is already installed.
     pub command: String,
     /// A root shell snippet that enrols the server and installs the bridge as a systemd
-    /// service.
+    /// service, where `porta-bridge` is already installed.
     pub install_snippet: String,
+    /// The one line to paste on the new server: it installs the bridge from this backend,
+    /// enrols and starts it. Null when this backend carries no bridges to hand out.
+    pub install_command: Option<String>,
+    /// The address the new server must reach this backend at.
+    pub server_url: String,
+    /// The architectures (`uname -m`) whose bridge this backend carries.
+    pub architectures: Vec<String>,
 }
 
 /// The bridge's systemd unit, shown in install snippets.
@@ -239,5 +246,15 @@ pub async fn create_enrollment_token(
          cat > /etc/systemd/system/porta-bridge.service <<'UNIT'\n{SYSTEMD_UNIT}UNIT\n\
          systemctl daemon-reload && systemctl enable --now porta-bridge\n"
     );
-    Ok(EnrollmentToken { token, expires_at_ms, command, install_snippet })
+    let architectures: Vec<String> = state.downloads.arches().into_iter().map(str::to_owned).collect();
+    let install_command = (!architectures.is_empty()).then(|| crate::fleet::install_command(url, &token));
+    Ok(EnrollmentToken {
+        token,
+        expires_at_ms,
+        command,
+        install_snippet,
+        install_command,
+        server_url: url.clone(),
+        architectures,
+    })
 }

@@ -4,6 +4,7 @@
 
 mod audit;
 pub mod auth;
+mod downloads;
 mod invitations;
 pub mod origin;
 mod recordings;
@@ -43,6 +44,7 @@ pub fn router(state: AppState, transports: Router<AppState>) -> Router {
         .merge(audit::router())
         .merge(recordings::router())
         .merge(invitations::router())
+        .merge(downloads::router())
         .merge(transports)
         .fallback(ui::serve)
         .layer(

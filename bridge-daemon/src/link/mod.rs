@@ -408,6 +408,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tls_clients_can_be_built_by_the_bridge_alone() {
+        // tokio-tungstenite builds its TLS client from rustls' process-wide provider; the
+        // static bridges are built without the backend, whose features would otherwise
+        // bring one, so the bridge must bring its own (this panics when it does not).
+        let _ = rustls::ClientConfig::builder();
+    }
+
+    #[test]
     fn backoff_grows_with_jitter_up_to_a_cap() {
         for _ in 0..100 {
             let first = backoff(0);
