@@ -328,10 +328,12 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/healthz", None),
         ("/readyz", None),
         ("/metrics", None),
-        ("/graphql", None),    // the GraphQL table
-        ("/graphql/ws", None), // subscriptions: checked below
-        ("/api/ws", None),     // the stream table
-        ("/bridge/ws", None),  // bridges only, with their own credential
+        ("/graphql", None),         // the GraphQL table
+        ("/graphql/ws", None),      // subscriptions: checked below
+        ("/api/ws", None),          // the stream table
+        ("/bridge/ws", None),       // bridges only, with their own credential
+        ("/install.sh", None),      // public: a new server has no credential yet
+        ("/download/{file}", None), // the static bridges, public for the same reason
         ("/api/auth/status", None),
         ("/api/auth/setup", None),
         ("/api/auth/login", None),
