@@ -61,6 +61,9 @@ pub struct RunArgs {
     /// Most terminals at once.
     #[arg(long, env = "PORTA_BRIDGE_MAX_TERMINALS", default_value_t = 256)]
     pub max_terminals: usize,
+    /// Started by a previous bridge process handing its terminals over on stdin (an upgrade).
+    #[arg(long, hide = true)]
+    pub take_over: bool,
     /// Seconds between telemetry samples (CPU, memory, disks, network, processes).
     #[arg(long, env = "PORTA_BRIDGE_SAMPLE_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sample_interval: u64,

@@ -16,6 +16,7 @@ pub mod config;
 pub mod exec;
 pub mod files;
 pub mod git;
+pub mod handover;
 pub mod link;
 pub mod ring;
 pub mod search;

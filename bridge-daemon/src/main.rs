@@ -16,7 +16,7 @@ use porta_bridge::config::{
 };
 use porta_bridge::files::Root;
 use porta_bridge::terminal::{TermConfig, Terminals};
-use porta_bridge::{Bridge, LinkState, link};
+use porta_bridge::{Bridge, LinkState, handover, link};
 
 /// Exit code when the backend refuses the credential or the enrolment token: restarting or
 /// retrying cannot help (the systemd unit does not restart on it).
@@ -92,27 +92,54 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => dir.canonicalize()?.to_string_lossy().into_owned(),
         None => home,
     };
+    // After an upgrade: the terminals the previous process handed over (see `handover`).
+    let received = if args.take_over { Some(handover::receive()?) } else { None };
     let (telemetry, processes) = porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval));
+    let terminals = Terminals::new(TermConfig {
+        ring_bytes: args.ring_bytes as usize,
+        window: args.window,
+        max_terminals: args.max_terminals,
+        ..TermConfig::default()
+    })
+    .context("cannot set up terminals")?;
+    let instance = match received {
+        Some(r) => {
+            let count = r.terms.len();
+            terminals.adopt(r.next_id, r.terms).map_err(|e| anyhow::anyhow!("cannot take the terminals over: {e}"))?;
+            tracing::info!(terminals = count, "upgraded: took the terminals over");
+            r.instance
+        }
+        None => porta_bridge::new_instance_id(),
+    };
     let bridge = Arc::new(Bridge {
-        terminals: Terminals::new(TermConfig {
-            ring_bytes: args.ring_bytes as usize,
-            window: args.window,
-            max_terminals: args.max_terminals,
-            ..TermConfig::default()
-        }),
+        terminals,
         root,
         uploads: porta_bridge::uploads::Uploads::default(),
         archives: porta_bridge::archives::Archives::default(),
         default_cwd,
-        instance: porta_bridge::new_instance_id(),
+        instance,
         telemetry,
         processes,
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
+    let stop_tx = Arc::new(stop_tx);
+    let upgrade = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    tokio::spawn({
+        let (stop_tx, upgrade) = (stop_tx.clone(), upgrade.clone());
+        async move {
+            loop {
+                let why = stop_signal().await;
+                if why == Stop::Upgrade {
+                    tracing::info!("SIGHUP: upgrading to the binary on disk");
+                    upgrade.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = stop_tx.send(true);
+                    continue;
+                }
+                tracing::info!("shutting down");
+                let _ = stop_tx.send(true);
+                break;
+            }
+        }
     });
     let status_file = status_path(config);
     let pid = std::process::id();
@@ -127,7 +154,17 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let server = args.server.as_deref().unwrap_or(&creds.server);
     tracing::info!(%server, server_id = %creds.server_id, "starting");
-    let result = link::run(bridge.clone(), server, &creds.credential, stop_rx, report).await;
+    let result = loop {
+        let result = link::run(bridge.clone(), server, &creds.credential, stop_rx.clone(), &report).await;
+        if result.is_ok() && upgrade.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            // Returns only when the upgrade did not happen: serve on with this version.
+            let why = tokio::task::block_in_place(|| handover::exec_next(&bridge));
+            tracing::error!("the upgrade did not happen: {why:#}; going on with this version");
+            let _ = stop_tx.send(false);
+            continue;
+        }
+        break result;
+    };
     bridge.terminals.close_all();
     bridge.uploads.abort_all(&bridge.root);
     let _ = std::fs::remove_file(status_path(config));
@@ -165,17 +202,29 @@ fn status(config: &Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn shutdown_signal() {
+/// Why the daemon stops serving.
+#[derive(PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM or Ctrl+C.
+    Quit,
+    /// SIGHUP: become the binary on disk, keeping the terminals.
+    Upgrade,
+}
+
+async fn stop_signal() -> Stop {
+    use tokio::signal::unix::{SignalKind, signal};
     let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
+    match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+        (Ok(mut term), Ok(mut hup)) => {
             tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
+                _ = ctrl_c => Stop::Quit,
+                _ = term.recv() => Stop::Quit,
+                _ = hup.recv() => Stop::Upgrade,
             }
         }
-        Err(_) => {
+        _ => {
             let _ = ctrl_c.await;
+            Stop::Quit
         }
     }
 }

@@ -20,7 +20,13 @@ pub struct Ring {
 
 impl Ring {
     pub fn new(cap: usize) -> Self {
-        Self { buf: VecDeque::new(), cap: cap.max(1), start: 0 }
+        Self::starting_at(cap, 0)
+    }
+
+    /// An empty ring whose next byte has offset `start` (a ring carried over from another
+    /// process goes on where it was).
+    pub fn starting_at(cap: usize, start: u64) -> Self {
+        Self { buf: VecDeque::new(), cap: cap.max(1), start }
     }
 
     /// Oldest offset still held.

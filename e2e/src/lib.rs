@@ -157,6 +157,8 @@ impl Backend {
 pub struct Bridge {
     pub config: PathBuf,
     pub dir: tempfile::TempDir,
+    /// The binary `run` starts: the build's own unless a test runs a copy it may replace.
+    pub program: Option<PathBuf>,
     args: Vec<String>,
     child: Option<Child>,
 }
@@ -176,25 +178,41 @@ impl Bridge {
         if !out.status.success() {
             bail!("enroll failed: {}", String::from_utf8_lossy(&out.stderr));
         }
-        Ok(Self { config, dir, args: run_args.iter().map(|s| s.to_string()).collect(), child: None })
+        Ok(Self { config, dir, program: None, args: run_args.iter().map(|s| s.to_string()).collect(), child: None })
     }
 
     /// Starts `porta-bridge run` (with `extra` arguments on top of the enrolment's).
     pub fn run(&mut self, extra: &[&str]) -> anyhow::Result<()> {
-        let child = Command::new(bin("porta-bridge")?)
-            .arg("--config")
-            .arg(&self.config)
-            .arg("run")
-            .args(&self.args)
-            .args(extra)
-            .env("RUST_LOG", "porta_bridge=info")
-            .env("SHELL", "/bin/bash")
-            .env("HOME", self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("cannot start porta-bridge")?;
+        let program = match &self.program {
+            Some(p) => p.clone(),
+            None => bin("porta-bridge")?,
+        };
+        let mut attempts = 0;
+        let child = loop {
+            let spawned = Command::new(&program)
+                .arg("--config")
+                .arg(&self.config)
+                .arg("run")
+                .args(&self.args)
+                .args(extra)
+                .env("RUST_LOG", "porta_bridge=info")
+                .env("SHELL", "/bin/bash")
+                .env("HOME", self.dir.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::inherit())
+                .kill_on_drop(true)
+                .spawn();
+            // A copy just written may still be open in a process another test thread forked
+            // meanwhile (until that one execs): ETXTBSY for a moment.
+            const ETXTBSY: i32 = 26;
+            match spawned {
+                Err(e) if e.raw_os_error() == Some(ETXTBSY) && attempts < 50 => {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => break other.with_context(|| format!("cannot start {}", program.display()))?,
+            }
+        };
         self.child = Some(child);
         Ok(())
     }
@@ -301,7 +319,8 @@ impl Stack {
         Ok((Self::signed_in(backend, bridge).await?, proxy))
     }
 
-    async fn signed_in(backend: Backend, bridge: Bridge) -> anyhow::Result<Self> {
+    /// The admin signed in to `backend`, with `bridge` (enrolled there and running) online.
+    pub async fn signed_in(backend: Backend, bridge: Bridge) -> anyhow::Result<Self> {
         let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
         let server_id = api.wait_server_online(true, Duration::from_secs(20)).await?;
         Ok(Self { backend, bridge, api, server_id })

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail, ensure};
 use porta_e2e::client::term_open;
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, bin};
+use porta_shared::client::ClientEvent;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use tokio::process::Command;
@@ -184,6 +185,13 @@ async fn the_pasted_line_installs_a_bridge_that_comes_online_and_opens_a_termina
     assert_eq!(std::fs::read(&config)?, credential, "the enrolment is kept");
     assert_eq!(version(binary.clone()).await?, ours);
     assert_eq!(api.servers().await?.len(), 1, "no second server");
+    // As it says, SIGHUP switches the running bridge to the new binary: the terminal lives on.
+    assert!(stdout.contains("on SIGHUP"), "{stdout}");
+    let pid = bridge.id().context("the bridge exited")?;
+    ensure!(std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status()?.success());
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == opened.stream), T).await?;
+    ws.input(opened.stream, b"echo upgraded-$((2*2))\n").await?;
+    ws.wait_output(opened.stream, "upgraded-4", T).await?;
 
     // --uninstall removes the bridge and its credential, and nothing else.
     let _ = bridge.kill().await;

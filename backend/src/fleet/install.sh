@@ -203,7 +203,7 @@ if [ -z "$service" ] || ! has_systemd; then
     if [ -n "$service" ]; then say "this server does not run systemd, so no service was installed"; fi
     start="$*"
     [ -z "$run_as" ] || [ "$(id -un)" = "$run_as" ] || start="su -s /bin/sh $run_as -c '$start'"
-    [ -z "$enrolled" ] || say "a bridge already running keeps its old version until it is restarted"
+    [ -z "$enrolled" ] || say "a bridge already running switches to the new version, keeping its terminals, on SIGHUP (kill -HUP <its pid>)"
     say "start the bridge with:"
     printf '  %s\n' "$start"
     say "(from your init system, or under nohup, to keep it running)"
@@ -219,8 +219,11 @@ fi
     echo '[Service]'
     echo 'Type=simple'
     echo "ExecStart=$*"
+    echo '# Reload: the running bridge becomes the binary on disk and keeps its terminals.'
+    # shellcheck disable=SC2016 # systemd expands $MAINPID, not this shell
+    echo 'ExecReload=/bin/kill -HUP $MAINPID'
     [ -z "$run_as" ] || echo "User=$run_as"
-    echo 'Restart=on-failure'
+    echo 'Restart=always'
     echo 'RestartSec=5'
     echo '# Exit status 3: Porta refused the credential (revoked); restarting cannot help.'
     echo 'RestartPreventExitStatus=3'
@@ -232,5 +235,11 @@ fi
 } >"$unit"
 systemctl daemon-reload
 systemctl enable porta-bridge >/dev/null 2>&1
-systemctl restart porta-bridge
-say "the bridge runs as the porta-bridge service (systemctl status porta-bridge); it appears in Porta in a few seconds"
+if systemctl is-active --quiet porta-bridge; then
+    # An upgrade: the running bridge becomes the new binary and keeps its terminals.
+    systemctl reload porta-bridge
+    say "the running bridge switched to $version, keeping its terminals"
+else
+    systemctl restart porta-bridge
+    say "the bridge runs as the porta-bridge service (systemctl status porta-bridge); it appears in Porta in a few seconds"
+fi

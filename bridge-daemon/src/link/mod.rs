@@ -450,7 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (_latest_tx, telemetry) = tokio::sync::watch::channel(None);
         let bridge = Arc::new(Bridge {
-            terminals: Terminals::new(crate::terminal::TermConfig::default()),
+            terminals: Terminals::new(crate::terminal::TermConfig::default()).unwrap(),
             root: crate::files::Root::confined(dir.path()).expect("root"),
             uploads: crate::uploads::Uploads::default(),
             archives: crate::archives::Archives::default(),

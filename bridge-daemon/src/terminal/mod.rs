@@ -2,7 +2,9 @@
 //!
 //! Each terminal has two threads of its own: a reader that moves PTY output into the ring
 //! buffer, and a writer that feeds keystrokes to the PTY (a blocking write to a program that
-//! is not reading its input must never stall a connection). Connections never hold terminal
+//! is not reading its input must never stall a connection). Readers can be frozen
+//! ([`Terminals::freeze`]): an upgrade hands the PTYs and their rings to the next bridge
+//! process with no byte read and left behind (see `crate::handover`). Connections never hold terminal
 //! output themselves: an attachment is just "stream S has been sent up to offset `sent` and
 //! acknowledged up to `acked`", and the connection's sender pulls from the ring.
 //!
@@ -11,10 +13,13 @@
 //! blocks on write) instead of growing memory. With no stream attached the reader keeps
 //! going and the ring keeps the newest output for whoever attaches next.
 
+mod freeze;
 mod registry;
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::File;
 use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -23,12 +28,12 @@ use std::time::{Duration, Instant};
 use porta_shared::bridge::{TermInfo, TermOpen, TermRename};
 use porta_shared::types::{ExitStatus, Signal, StreamId, TermId, TermSize};
 use porta_shared::{ErrorBody, ErrorCode};
-use portable_pty::{CommandBuilder, MasterPty, PtySize, native_pty_system};
 use tokio::sync::Notify;
 
 use crate::ring::Ring;
 use crate::unix_time_ms;
-pub use registry::Terminals;
+pub use freeze::Freeze;
+pub use registry::{Adopted, Terminals};
 
 /// Limits and defaults for terminals.
 #[derive(Debug, Clone)]
@@ -92,6 +97,8 @@ struct State {
     exited_at: Option<Instant>,
     attachments: Vec<Attachment>,
     title: Option<String>,
+    /// The reader is between reads, waiting (for a window, or for a freeze to end).
+    reader_parked: bool,
 }
 
 impl State {
@@ -134,10 +141,14 @@ pub struct Terminal {
     started_ms: u64,
     window: u64,
     state: Mutex<State>,
-    /// Wakes the reader thread when a window opens or the terminal closes.
+    /// Wakes the reader thread when a window opens, the terminal closes or a freeze ends.
     reader_wake: Condvar,
-    master: Mutex<Box<dyn MasterPty + Send>>,
+    /// The PTY's controlling side (the reader and writer threads hold copies of it).
+    master: OwnedFd,
     input: std_mpsc::Sender<Vec<u8>>,
+    /// Keystrokes sent to the writer thread and not written yet (shared with that thread,
+    /// which must not hold the terminal: the terminal holds its channel).
+    pending_input: Arc<AtomicU32>,
 }
 
 /// What one pull from a terminal produced for an attachment.
@@ -288,18 +299,19 @@ impl Terminal {
         if self.lock().exit.is_some() {
             return Err(ErrorBody::new(ErrorCode::UnknownTerminal, format!("terminal {} has exited", self.id)));
         }
-        self.input
-            .send(bytes.to_vec())
-            .map_err(|_| ErrorBody::new(ErrorCode::UnknownTerminal, format!("terminal {} has exited", self.id)))
+        self.pending_input.fetch_add(1, Ordering::SeqCst);
+        self.input.send(bytes.to_vec()).map_err(|_| {
+            self.pending_input.fetch_sub(1, Ordering::SeqCst);
+            ErrorBody::new(ErrorCode::UnknownTerminal, format!("terminal {} has exited", self.id))
+        })
     }
 
     pub fn resize(&self, size: TermSize) -> Result<(), ErrorBody> {
         if !size.is_valid() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, format!("size must be 1..={} each way", TermSize::MAX)));
         }
-        let master = self.master.lock().unwrap_or_else(|p| p.into_inner());
-        master.resize(pty_size(size)).map_err(|e| ErrorBody::new(ErrorCode::Io, format!("resize failed: {e}")))?;
-        drop(master);
+        rustix::termios::tcsetwinsize(&self.master, winsize(size))
+            .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("resize failed: {e}")))?;
         self.lock().size = size;
         Ok(())
     }
@@ -307,8 +319,8 @@ impl Terminal {
     /// Sends `signal` to the terminal's foreground process group (what Ctrl+C at the
     /// keyboard reaches), or to the shell when there is none.
     pub fn signal(&self, signal: Signal) -> Result<(), ErrorBody> {
-        let leader = self.master.lock().unwrap_or_else(|p| p.into_inner()).process_group_leader();
-        let target = leader.or(self.pid.map(|p| p as i32)).and_then(rustix::process::Pid::from_raw);
+        let leader = rustix::termios::tcgetpgrp(&self.master).ok();
+        let target = leader.or_else(|| self.pid());
         let Some(pid) = target else {
             return Err(ErrorBody::new(ErrorCode::UnknownTerminal, "terminal has no process"));
         };
@@ -350,8 +362,8 @@ impl Terminal {
     }
 }
 
-fn pty_size(size: TermSize) -> PtySize {
-    PtySize { rows: size.rows, cols: size.cols, pixel_width: 0, pixel_height: 0 }
+fn winsize(size: TermSize) -> rustix::termios::Winsize {
+    rustix::termios::Winsize { ws_row: size.rows, ws_col: size.cols, ws_xpixel: 0, ws_ypixel: 0 }
 }
 
 pub(crate) fn to_rustix(signal: Signal) -> rustix::process::Signal {
@@ -387,18 +399,25 @@ fn default_shell() -> String {
 /// where glibc keeps it after the terminal is gone.
 const READ_BUF: usize = 16 * 1024;
 
-fn read_loop(term: &Terminal, mut reader: Box<dyn Read + Send>) {
+fn read_loop(term: &Terminal, mut reader: File, freeze: &Freeze) {
     let mut buf = vec![0u8; READ_BUF];
     loop {
         {
             let mut st = term.lock();
-            while st.reader_waits(term.window) {
+            while st.reader_waits(term.window) || freeze.is_frozen() {
+                // Parked: not reading, so a freeze may hand the PTY over now.
+                st.reader_parked = true;
                 st = term
                     .reader_wake
                     .wait_timeout(st, Duration::from_secs(1))
                     .map(|(g, _)| g)
                     .unwrap_or_else(|p| p.into_inner().0);
             }
+            st.reader_parked = false;
+        }
+        // Wait for output or a freeze: a read that has begun cannot be called back.
+        if !freeze.readable(&reader) {
+            continue;
         }
         match reader.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -426,165 +445,15 @@ fn reap(pid: Option<u32>) -> ExitStatus {
     }
 }
 
-fn write_loop(mut writer: Box<dyn Write + Send>, input: &std_mpsc::Receiver<Vec<u8>>) {
+fn write_loop(pending: &AtomicU32, mut writer: File, input: &std_mpsc::Receiver<Vec<u8>>) {
     while let Ok(bytes) = input.recv() {
-        if writer.write_all(&bytes).and_then(|()| writer.flush()).is_err() {
+        let written = writer.write_all(&bytes).and_then(|()| writer.flush());
+        pending.fetch_sub(1, Ordering::SeqCst);
+        if written.is_err() {
             break;
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn collect_until(term: &Terminal, key: AttachKey, needle: &str) -> (String, Option<ExitStatus>) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let mut out = Vec::new();
-        while Instant::now() < deadline {
-            match term.pull(key, 4096, 1, 0) {
-                Pulled::Data { offset, buf } => {
-                    term.ack(key, offset + buf.len() as u64);
-                    out.extend_from_slice(&buf);
-                    if String::from_utf8_lossy(&out).contains(needle) {
-                        return (String::from_utf8_lossy(&out).into_owned(), None);
-                    }
-                }
-                Pulled::Exited(status) => return (String::from_utf8_lossy(&out).into_owned(), Some(status)),
-                Pulled::Gap { .. } => panic!("unexpected gap"),
-                Pulled::Idle | Pulled::Waiting => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
-        panic!("timed out waiting for {needle:?}; got {:?}", String::from_utf8_lossy(&out));
-    }
-
-    #[test]
-    fn a_terminal_runs_a_shell_and_reports_its_exit() {
-        let terms = Terminals::new(TermConfig::default());
-        let req = TermOpen { shell: Some("/bin/sh".into()), ..TermOpen::default() };
-        let term = terms.open(&req, "/").expect("open");
-        let key = (1, 1);
-        let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
-        assert_eq!((info.term, from), (term.id, 0));
-        term.write_input(b"echo ring-$((20+3))\n").expect("input");
-        let (text, _) = collect_until(&term, key, "ring-23");
-        assert!(text.contains("ring-23"));
-        term.write_input(b"exit 5\n").expect("input");
-        let (_, exit) = collect_until(&term, key, "\u{0}never");
-        assert_eq!(exit, Some(ExitStatus { code: Some(5), signal: None }));
-        assert_eq!(terms.list().len(), 1, "an exited terminal stays listed for its output");
-        terms.close(term.id).expect("close");
-        assert!(terms.get(term.id).is_err());
-    }
-
-    fn one_attachment(wake: &Arc<Notify>) -> State {
-        State {
-            ring: Ring::new(1 << 16),
-            size: TermSize { cols: 80, rows: 24 },
-            exit: None,
-            exited_at: None,
-            attachments: vec![Attachment {
-                key: (1, 1),
-                sent: 0,
-                acked: 0,
-                gaps: VecDeque::new(),
-                exit_sent: false,
-                wake: wake.clone(),
-                want: 1,
-            }],
-            title: None,
-        }
-    }
-
-    fn woken(wake: &Notify) -> bool {
-        use futures_util::FutureExt as _;
-        wake.notified().now_or_never().is_some()
-    }
-
-    #[test]
-    fn a_sender_filling_a_frame_is_woken_once_it_can_be_filled() {
-        let wake = Arc::new(Notify::new());
-        let woken = || woken(&wake);
-        let mut st = one_attachment(&wake);
-        st.push(b"$ ");
-        assert!(woken(), "the first output after a quiet spell goes at once");
-        st.attachments[0].want = 1000;
-        st.push(&[b'x'; 500]);
-        assert!(!woken(), "half a frame does not wake a sender that waits for a full one");
-        st.push(&[b'x'; 500]);
-        assert!(woken());
-    }
-
-    #[test]
-    fn an_acknowledgement_wakes_only_who_waited_for_it() {
-        let wake = Arc::new(Notify::new());
-        let woken = || woken(&wake);
-        let window = 1000;
-        let mut st = one_attachment(&wake);
-        st.push(&[b'x'; 800]);
-        let _ = woken();
-        st.attachments[0].sent = 600;
-        assert!(!st.ack((1, 1), 300, window), "the reader reads on: the backlog is under a window");
-        assert!(!woken(), "a sender with room in its window is not woken by an acknowledgement");
-        st.push(&[b'x'; 700]);
-        let _ = woken();
-        st.attachments[0].sent = 1300;
-        assert!(st.reader_waits(window));
-        assert!(st.ack((1, 1), 1000, window), "the waiting reader is told");
-        assert!(woken(), "a sender whose window was full is woken");
-        assert_eq!(st.attachments[0].acked, 1000);
-        st.ack((1, 1), 5000, window);
-        assert_eq!(st.attachments[0].acked, 1300, "never past what was sent");
-    }
-
-    #[test]
-    fn a_title_is_kept_trimmed_and_refused_when_unprintable_or_long() {
-        let terms = Terminals::new(TermConfig::default());
-        let req = TermOpen { shell: Some("/bin/sh".into()), ..TermOpen::default() };
-        let term = terms.open(&req, "/").expect("open");
-        assert_eq!(term.info().title, None);
-        term.rename("  build 🚀 ").expect("rename");
-        assert_eq!(term.info().title.as_deref(), Some("build 🚀"));
-        for bad in ["evil\u{1b}]0;x\u{7}".to_owned(), "x".repeat(TermRename::MAX_CHARS + 1)] {
-            let err = term.rename(&bad).expect_err("refused");
-            assert_eq!(err.code, ErrorCode::BadRequest);
-        }
-        assert_eq!(term.info().title.as_deref(), Some("build 🚀"), "a refused title changes nothing");
-        term.rename(" ").expect("clear");
-        assert_eq!(term.info().title, None);
-        terms.close_all();
-    }
-
-    #[test]
-    fn a_late_attach_after_the_ring_wrapped_starts_with_a_gap() {
-        let terms = Terminals::new(TermConfig { ring_bytes: 4096, ..TermConfig::default() });
-        let req = TermOpen {
-            shell: Some("/bin/sh".into()),
-            args: vec!["-c".into(), "head -c 20000 /dev/zero | tr '\\0' x; echo; echo done-here; sleep 5".into()],
-            ..TermOpen::default()
-        };
-        let term = terms.open(&req, "/").expect("open");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while term.info().end < 20_000 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let key = (1, 2);
-        let (info, from) = term.attach(key, 0, Arc::new(Notify::new()));
-        assert!(info.start > 0 && from == info.start, "{info:?} from {from}");
-        match term.pull(key, 4096, 1, 0) {
-            Pulled::Gap { from: lost, to } => assert_eq!((lost, to), (0, info.start)),
-            _ => panic!("expected a gap first"),
-        }
-        terms.close_all();
-    }
-
-    #[test]
-    fn bad_sizes_and_missing_directories_are_refused() {
-        let terms = Terminals::new(TermConfig::default());
-        let zero = TermOpen { size: TermSize { cols: 0, rows: 10 }, ..TermOpen::default() };
-        assert_eq!(terms.open(&zero, "/").err().map(|e| e.code), Some(ErrorCode::BadRequest));
-        let nowhere = TermOpen { cwd: Some("/no/such/dir".into()), ..TermOpen::default() };
-        assert_eq!(terms.open(&nowhere, "/").err().map(|e| e.code), Some(ErrorCode::NotFound));
-        assert_eq!(terms.get(TermId(1)).err().map(|e| e.code), Some(ErrorCode::UnknownTerminal));
-    }
-}
+mod tests;

@@ -1,0 +1,128 @@
+//! Upgrading a bridge in place: on SIGHUP the binary on disk takes over the running
+//! process's terminals (see `bridge-daemon/src/handover.rs`). Nothing is lost, repeated or
+//! reordered, the shells live on, and a binary that cannot run is refused.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use porta_e2e::client::term_open;
+use porta_e2e::{Backend, Bridge, Stack, Ws, bin};
+use porta_shared::client::ClientEvent;
+use porta_shared::types::StreamId;
+
+const T: Duration = Duration::from_secs(30);
+
+async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamId> {
+    Ok(ws.call(term_open(server)).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?.stream)
+}
+
+/// A stack whose bridge runs from a copy in its own folder, which the test may replace as an
+/// upgrade replaces `/usr/local/bin/porta-bridge`.
+async fn stack_with_own_binary() -> anyhow::Result<(Stack, std::path::PathBuf)> {
+    let backend = Backend::start(&[]).await?;
+    let mut bridge = Bridge::enroll(&backend, &[]).await?;
+    let exe = bridge.dir.path().join("porta-bridge");
+    std::fs::copy(bin("porta-bridge")?, &exe)?;
+    bridge.program = Some(exe.clone());
+    bridge.run(&[])?;
+    Ok((Stack::signed_in(backend, bridge).await?, exe))
+}
+
+/// Puts `content` at `exe` the way an installer does: a new file renamed over the old one.
+fn replace(exe: &Path, content: &[u8]) -> anyhow::Result<()> {
+    let new = exe.with_extension("new");
+    std::fs::write(&new, content)?;
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::rename(&new, exe)?;
+    Ok(())
+}
+
+fn hang_up(pid: u32) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill").args(["-HUP", &pid.to_string()]).status()?;
+    anyhow::ensure!(status.success(), "kill -HUP {pid} failed");
+    Ok(())
+}
+
+/// The numbers of the `line-<n>` lines in `text`, in order.
+fn numbered(text: &str) -> Vec<u32> {
+    text.split("line-")
+        .skip(1)
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upgrade_keeps_every_terminal_and_every_byte() -> anyhow::Result<()> {
+    let (stack, exe) = stack_with_own_binary().await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
+    let pid = stack.bridge.pid().context("no bridge pid")?;
+    let mut ws = api.ws().await?;
+    let a = open(&mut ws, &server).await?;
+    let b = open(&mut ws, &server).await?;
+    // b holds state only a living shell has; a writes numbered lines across the upgrade.
+    ws.input(b, b"export KEPT=$((40+2)); cd /tmp\n").await?;
+    ws.input(
+        a,
+        b"for i in $(seq 1 3000); do echo line-$i; [ $((i % 100)) = 0 ] && sleep 0.05; done; echo done-$((1+1))\n",
+    )
+    .await?;
+    ws.wait_output(a, "line-500\r\n", T).await?;
+
+    replace(&exe, &std::fs::read(bin("porta-bridge")?)?)?;
+    hang_up(pid)?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == a), T).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == a), T).await?;
+    let text = ws.wait_output(a, "done-2", T).await?;
+    assert_eq!(numbered(&text), (1..=3000).collect::<Vec<_>>(), "every line once, in order");
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    assert!(ws.gaps.is_empty(), "{:?}", ws.gaps);
+
+    // The same process (its shells are still its children) runs the new file.
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "the bridge's process id changed");
+    let running = std::fs::read_link(format!("/proc/{pid}/exe"))?;
+    assert_eq!(running, exe, "it runs the binary now on disk, not the one it was started from");
+    ws.input(b, b"echo kept-$KEPT in $(pwd)\n").await?;
+    ws.wait_output(b, "kept-42 in /tmp", T).await?;
+    // A shell that exits after the upgrade is still reaped with its status.
+    ws.input(b, b"exit 7\n").await?;
+    let ev = ws.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == b), T).await?;
+    let ClientEvent::TermExited(ev) = ev else { unreachable!() };
+    assert_eq!(ev.exit.code, Some(7));
+
+    // A second upgrade works as the first did; new terminals get new ids.
+    hang_up(pid)?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == a), T).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == a), T).await?;
+    ws.input(a, b"echo again-$((3*3))\n").await?;
+    ws.wait_output(a, "again-9", T).await?;
+    let c = ws.call(term_open(&server)).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?;
+    let ids = api
+        .graphql("query($s: String!) { terminals(serverId: $s) { id } }", serde_json::json!({ "s": server }))
+        .await?;
+    let ids: Vec<u64> =
+        ids["data"]["terminals"].as_array().into_iter().flatten().filter_map(|t| t["id"].as_u64()).collect();
+    assert_eq!(ids.iter().filter(|id| **id == u64::from(c.info.term.0)).count(), 1, "{ids:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_binary_that_cannot_run_is_refused_and_the_terminals_go_on() -> anyhow::Result<()> {
+    let (stack, exe) = stack_with_own_binary().await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
+    let pid = stack.bridge.pid().context("no bridge pid")?;
+    let mut ws = api.ws().await?;
+    let a = open(&mut ws, &server).await?;
+    ws.input(a, b"export KEPT=$((6*7))\n").await?;
+
+    replace(&exe, b"#!/bin/sh\nexit 1\n")?;
+    hang_up(pid)?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == a), T).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == a), T).await?;
+    ws.input(a, b"echo still-$KEPT\n").await?;
+    ws.wait_output(a, "still-42", T).await?;
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    Ok(())
+}
