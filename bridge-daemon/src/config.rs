@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Parser)]
 #[command(
     name = "porta-bridge",
-    version,
+    version = crate::version(),
     about = "Porta's bridge daemon: dials out to a Porta backend and serves this machine's terminals, files and commands."
 )]
 pub struct Cli {

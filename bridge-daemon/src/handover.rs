@@ -166,7 +166,7 @@ pub fn receive() -> anyhow::Result<Received> {
 }
 
 /// The binary this process runs, by its path (the file there now, after an upgrade replaced it).
-fn current_exe() -> anyhow::Result<PathBuf> {
+pub fn current_exe() -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot tell which binary this is")?;
     let text = exe.to_string_lossy();
     Ok(text.strip_suffix(" (deleted)").map_or(exe.clone(), PathBuf::from))

@@ -23,10 +23,25 @@ pub mod search;
 pub mod sysinfo;
 pub mod telemetry;
 pub mod terminal;
+pub mod update;
 pub mod uploads;
 pub mod watch;
 
-pub use link::{Bridge, LinkError, LinkState};
+pub use link::{Bridge, Dial, LinkError, LinkState};
+
+/// This bridge's version, kept in the binary behind a marker that the backend reads without
+/// running the file: it learns the version of each bridge it carries (`backend/src/fleet`).
+/// Read through `black_box`, so the version printed and reported is the one in the file.
+#[used]
+static VERSION_MARKER: &[u8] = concat!("porta-bridge-version:", env!("CARGO_PKG_VERSION"), "\0").as_bytes();
+
+/// This bridge's version (`--version`, and what it tells the backend).
+pub fn version() -> &'static str {
+    const PREFIX: usize = "porta-bridge-version:".len();
+    let marked = std::hint::black_box(VERSION_MARKER);
+    let version = marked.get(PREFIX..marked.len().saturating_sub(1)).unwrap_or_default();
+    std::str::from_utf8(version).unwrap_or(env!("CARGO_PKG_VERSION"))
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn unix_time_ms() -> u64 {

@@ -120,6 +120,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         instance,
         telemetry,
         processes,
+        dial: std::sync::OnceLock::new(),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);

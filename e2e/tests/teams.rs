@@ -216,6 +216,8 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ),
         ("revokeApiToken", format!("mutation {{ revokeApiToken(id: \"{k}\") }}"), Refused),
         ("revokeServer", format!("mutation {{ revokeServer(id: \"{s}\") }}"), Refused),
+        ("updateServer", format!("mutation {{ updateServer(id: \"{s}\") {{ to }} }}"), Refused),
+        ("updateWorkspaceServers", format!("mutation {{ updateWorkspaceServers(workspaceId: \"{w}\") }}"), Refused),
         ("createTeam", "mutation { createTeam(name: \"B's other team\") { id } }".into(), OwnOnly),
         ("renameTeam", format!("mutation {{ renameTeam(teamId: \"{t}\", name: \"mine\") }}"), Refused),
         ("chooseTeam", format!("mutation {{ chooseTeam(teamId: \"{t}\") }}"), Refused),
@@ -332,6 +334,7 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/graphql/ws", None),      // subscriptions: checked below
         ("/api/ws", None),          // the stream table
         ("/bridge/ws", None),       // bridges only, with their own credential
+        ("/bridge/download", None), // bridges only, with their own credential
         ("/install.sh", None),      // public: a new server has no credential yet
         ("/download/{file}", None), // the static bridges, public for the same reason
         ("/api/auth/status", None),
@@ -675,6 +678,8 @@ async fn roles_decide_who_types_writes_and_manages() -> anyhow::Result<()> {
     assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("admin role")), "{v}");
     let v = viewer.graphql("mutation { revokeServer(id: \"x\") }", json!({})).await?;
     assert_eq!(code(&v), "not_found", "{v}");
+    let v = dev.graphql("mutation($s: String!) { updateServer(id: $s) { to } }", json!({ "s": server })).await?;
+    assert_eq!(code(&v), "forbidden", "updating a bridge is an admin's: {v}");
 
     // Demoting the developer to viewer takes effect on the open socket at once.
     let members = admin

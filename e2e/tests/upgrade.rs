@@ -21,7 +21,11 @@ async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamId> {
 /// A stack whose bridge runs from a copy in its own folder, which the test may replace as an
 /// upgrade replaces `/usr/local/bin/porta-bridge`.
 async fn stack_with_own_binary() -> anyhow::Result<(Stack, std::path::PathBuf)> {
-    let backend = Backend::start(&[]).await?;
+    stack_with_own_binary_and(&[]).await
+}
+
+async fn stack_with_own_binary_and(env: &[(&str, &str)]) -> anyhow::Result<(Stack, std::path::PathBuf)> {
+    let backend = Backend::start(env).await?;
     let mut bridge = Bridge::enroll(&backend, &[]).await?;
     let exe = bridge.dir.path().join("porta-bridge");
     std::fs::copy(bin("porta-bridge")?, &exe)?;
@@ -124,5 +128,131 @@ async fn a_binary_that_cannot_run_is_refused_and_the_terminals_go_on() -> anyhow
     ws.wait_output(a, "still-42", T).await?;
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    Ok(())
+}
+
+/// `binary` with the version behind its marker (`porta-bridge-version:<v>\0`) raised to one
+/// of the same length made of nines: a newer bridge that is otherwise this one.
+fn with_newer_version(binary: &[u8], current: &str) -> anyhow::Result<(Vec<u8>, String)> {
+    let marker = format!("porta-bridge-version:{current}\0").into_bytes();
+    let at = binary.windows(marker.len()).position(|w| w == marker.as_slice()).context("no version marker")?;
+    let newer: String = current.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+    let mut out = binary.to_vec();
+    out[at + "porta-bridge-version:".len()..at + marker.len() - 1].copy_from_slice(newer.as_bytes());
+    Ok((out, newer))
+}
+
+#[tokio::test]
+async fn the_backend_updates_an_older_bridge_which_keeps_its_terminals() -> anyhow::Result<()> {
+    // The backend carries a bridge newer than the one that runs: the static build, its
+    // version raised.
+    let carried = bin("porta")?.parent().context("no folder")?.join("bridges/porta-bridge-linux-x86_64");
+    let ours = porta_bridge::version();
+    let (newer_bridge, newer) = with_newer_version(
+        &std::fs::read(&carried).with_context(|| {
+            format!("{} is missing: run `cargo xtask bridges` (`cargo xtask test` does)", carried.display())
+        })?,
+        ours,
+    )?;
+    let downloads = tempfile::tempdir()?;
+    std::fs::write(downloads.path().join("porta-bridge-linux-x86_64"), &newer_bridge)?;
+    let dir = downloads.path().to_string_lossy().into_owned();
+    let (stack, exe) = stack_with_own_binary_and(&[("PORTA_BRIDGE_DOWNLOADS", &dir)]).await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
+    let pid = stack.bridge.pid().context("no bridge pid")?;
+    let versions = || async {
+        let v = api.graphql("{ servers { version updateTo } }", serde_json::json!({})).await?;
+        anyhow::Ok((v["data"]["servers"][0]["version"].clone(), v["data"]["servers"][0]["updateTo"].clone()))
+    };
+    assert_eq!(versions().await?, (ours.into(), newer.clone().into()), "an update is offered");
+
+    let mut ws = api.ws().await?;
+    let a = open(&mut ws, &server).await?;
+    ws.input(
+        a,
+        b"for i in $(seq 1 2000); do echo line-$i; [ $((i % 100)) = 0 ] && sleep 0.05; done; echo done-$((1+1))\n",
+    )
+    .await?;
+    ws.wait_output(a, "line-300\r\n", T).await?;
+    let v = api
+        .graphql(
+            "mutation($s: String!) { updateServer(id: $s) { serverId from to } }",
+            serde_json::json!({ "s": server }),
+        )
+        .await?;
+    assert_eq!(v["data"]["updateServer"]["from"], ours, "{v}");
+    assert_eq!(v["data"]["updateServer"]["to"], newer.as_str(), "{v}");
+
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamInterrupted(i) if i.stream == a), T).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(r) if r.stream == a), T).await?;
+    let text = ws.wait_output(a, "done-2", T).await?;
+    assert_eq!(numbered(&text), (1..=2000).collect::<Vec<_>>(), "every line once, in order");
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+
+    // The same process now runs the carried file, and says so.
+    assert_eq!(std::fs::read(format!("/proc/{pid}/exe"))?, newer_bridge, "the bridge runs what the backend carries");
+    let deadline = tokio::time::Instant::now() + T;
+    while versions().await? != (newer.clone().into(), serde_json::Value::Null) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still {:?}", versions().await?);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(std::fs::read(&exe)?, newer_bridge);
+    let audit = api.graphql("{ auditLog { action target detail result } }", serde_json::json!({})).await?;
+    let entry = audit["data"]["auditLog"]
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["action"] == "server.update"))
+        .cloned()
+        .with_context(|| format!("no server.update in {audit}"))?;
+    assert_eq!(entry["target"], server.as_str());
+    assert_eq!(entry["detail"], format!("{ours} -> {newer}").as_str(), "{entry}");
+
+    // Nothing newer is carried any more: asking the workspace to update starts none.
+    let ws_id =
+        api.graphql("{ servers { workspaceId } }", serde_json::json!({})).await?["data"]["servers"][0]["workspaceId"]
+            .as_str()
+            .context("no workspace")?
+            .to_owned();
+    let v = api
+        .graphql("mutation($w: String!) { updateWorkspaceServers(workspaceId: $w) }", serde_json::json!({ "w": ws_id }))
+        .await?;
+    assert_eq!(v["data"]["updateWorkspaceServers"], 0, "{v}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_dashboard_shows_each_bridges_version_and_updates_it_at_desktop_and_phone_sizes() -> anyhow::Result<()> {
+    use porta_e2e::browser::{Browser, UiStack, click, wait_for, wait_text};
+    let carried = bin("porta")?.parent().context("no folder")?.join("bridges/porta-bridge-linux-x86_64");
+    let ours = porta_bridge::version();
+    let (newer_bridge, newer) = with_newer_version(&std::fs::read(&carried)?, ours)?;
+    for (name, width, height) in [("update_bridge_desktop", 1280, 800), ("update_bridge_phone", 390, 844)] {
+        let downloads = tempfile::tempdir()?;
+        std::fs::write(downloads.path().join("porta-bridge-linux-x86_64"), &newer_bridge)?;
+        let ui = porta_e2e::ui_dir()?.to_string_lossy().into_owned();
+        let dir = downloads.path().to_string_lossy().into_owned();
+        let backend = Backend::start(&[("PORTA_UI_DIR", &ui), ("PORTA_BRIDGE_DOWNLOADS", &dir)]).await?;
+        let mut bridge = Bridge::enroll(&backend, &[]).await?;
+        let exe = bridge.dir.path().join("porta-bridge");
+        std::fs::copy(bin("porta-bridge")?, &exe)?;
+        bridge.program = Some(exe);
+        bridge.run(&[])?;
+        let ui = UiStack { backend, bridge, browser: Browser::start(width, height).await? };
+        let c = &ui.browser.client;
+        ui.signed_in(name, || async {
+            let facts = wait_text(c, "li.server[data-status=online] .facts", &format!("bridge {ours}")).await?;
+            assert!(facts.contains(&format!("bridge {ours}")), "{facts}");
+            wait_text(c, "li.server .update", &format!("Update to {newer}")).await?;
+            wait_text(c, ".ws-heading .update-all", "Update 1 bridge").await?;
+            ui.browser.screenshot(name).await?;
+            click(c, "li.server .update").await?;
+            wait_text(c, "li.server .update-done", &format!("Updated from {ours} to {newer}")).await?;
+            // Once the server is back as the new version, the list says so and offers nothing.
+            wait_text(c, "li.server[data-status=online] .facts", &format!("bridge {newer}")).await?;
+            anyhow::ensure!(c.find_all(fantoccini::Locator::Css("li.server .update")).await?.is_empty());
+            wait_for(c, ".ws-heading .update-all[hidden]").await?;
+            Ok(())
+        })
+        .await?;
+    }
     Ok(())
 }

@@ -57,6 +57,12 @@ pub struct Server {
     pub team_id: String,
     /// The user's role on it: `owner`, `admin`, `developer` or `viewer`.
     pub role: String,
+    /// Its bridge's version.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// A newer bridge Porta carries for it (`update_server` installs it).
+    #[serde(default)]
+    pub update_to: Option<String>,
 }
 
 impl Server {
@@ -66,7 +72,7 @@ impl Server {
     }
 }
 
-const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role";
+const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role version updateTo";
 
 /// What a request that got no answer at all says. The browser's own words ("TypeError:
 /// Failed to fetch") mean nothing to a person; they go to the console for whoever debugs.
@@ -201,6 +207,25 @@ pub async fn server(token: &str, id: &str) -> Result<Option<Server>, String> {
 
 pub async fn servers(token: &str) -> Result<Vec<Server>, String> {
     graphql(token, &format!("{{ servers {{ {SERVER_FIELDS} }} }}"), json!({}), "servers").await
+}
+
+/// A bridge update: the version before and the one it became.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct BridgeUpdate {
+    pub from: String,
+    pub to: String,
+}
+
+/// Makes the server's bridge the one Porta carries; answers once the new binary is in place.
+pub async fn update_server(token: &str, server: &str) -> Result<BridgeUpdate, String> {
+    let q = "mutation($id: String!) { updateServer(id: $id) { from to } }";
+    graphql(token, q, json!({ "id": server }), "updateServer").await
+}
+
+/// Updates every out-of-date online server of a workspace; how many updates began.
+pub async fn update_workspace_servers(token: &str, workspace: &str) -> Result<i32, String> {
+    let q = "mutation($w: String!) { updateWorkspaceServers(workspaceId: $w) }";
+    graphql(token, q, json!({ "w": workspace }), "updateWorkspaceServers").await
 }
 
 /// A one-time token for a new server, with the line to run there.

@@ -46,6 +46,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             }
         });
     };
+    let reload = Callback::new(move |()| load());
     load();
     // The current team's workspaces.
     Effect::new(move |_| {
@@ -216,23 +217,48 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
             </div>
             <For
                 each=sections
-                key=|(w, list)| (w.id.clone(), w.name.clone(), list.iter().map(|s| (s.id.clone(), s.online)).collect::<Vec<_>>())
+                key=|(w, list)| {
+                    let servers = list.iter().map(|s| (s.id.clone(), s.online, s.version.clone(), s.update_to.clone()));
+                    (w.id.clone(), w.name.clone(), servers.collect::<Vec<_>>())
+                }
                 children=move |(w, list)| {
                     let ws = w.id.clone();
                     let ws_projects = w.id.clone();
+                    let ws_update = w.id.clone();
                     let empty = list.is_empty();
+                    let due = list.iter().filter(|s| s.online && s.update_to.is_some()).count();
+                    let updating_all = RwSignal::new(None::<String>);
+                    let update_all = move |_| {
+                        let (Some(token), ws) = (token(), ws_update.clone()) else { return };
+                        updating_all.set(Some("Updating…".into()));
+                        spawn_local(async move {
+                            let said = match api::update_workspace_servers(&token, &ws).await {
+                                Ok(n) => format!("Updating {n} server{}: each reconnects with its terminals", if n == 1 { "" } else { "s" }),
+                                Err(e) => e,
+                            };
+                            updating_all.try_set(Some(said));
+                        });
+                    };
                     view! {
                         <section class="workspace-servers" data-workspace=w.name.clone()>
                             <div class="ws-heading">
                                 <h2>{w.name.clone()}</h2>
+                                <button
+                                    class="secondary update-all"
+                                    hidden=move || !admin() || due == 0 || updating_all.get().is_some()
+                                    on:click=update_all
+                                >
+                                    {format!("Update {due} bridge{}", if due == 1 { "" } else { "s" })}
+                                </button>
                                 <button class="add-server" hidden=move || !admin() on:click=move |_| add_server(ws.clone())>
                                     "Add server"
                                 </button>
                             </div>
+                            {move || updating_all.get().map(|said| view! { <p class="update-note" role="status">{said}</p> })}
                             {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| crate::lazy::lazily(lazy_enroll_panel(e)))}
                             <p class="empty" hidden=!empty>"No servers here yet."</p>
                             <ul class="servers">
-                                {list.iter().cloned().map(|s| server_row(s, route, session, conn)).collect_view()}
+                                {list.iter().cloned().map(|s| server_row(s, route, session, conn, reload)).collect_view()}
                             </ul>
                             <crate::projects::WorkspaceProjects
                                 session
@@ -254,9 +280,11 @@ fn server_row(
     route: RwSignal<Route>,
     session: RwSignal<Option<Session>>,
     conn: StoredValue<Conn, LocalStorage>,
+    reload: Callback<()>,
 ) -> impl IntoView {
     let status = if s.online { "online" } else { "offline" };
-    let mut facts: Vec<String> = [s.os.clone(), s.arch.clone()].into_iter().flatten().collect();
+    let bridge = s.version.as_ref().map(|v| format!("bridge {v}"));
+    let mut facts: Vec<String> = [s.os.clone(), s.arch.clone(), bridge].into_iter().flatten().collect();
     if !s.online {
         if let Some(seen) = s.last_seen_ms {
             facts.push(format!("last seen {}", ago(js_sys::Date::now() - seen)));
@@ -268,6 +296,8 @@ fn server_row(
     let to = Route::Server(s.id.clone());
     let href = to.path();
     let pulse = s.online.then(|| view! { <crate::monitor::ServerPulse session conn server=s.id.clone() /> });
+    let can_update = s.online && matches!(s.role.as_str(), "admin" | "owner");
+    let update = s.update_to.clone().filter(|_| can_update).map(|to| update_button(s.id.clone(), to, session, reload));
     let open = move |ev: leptos::ev::MouseEvent| {
         // Let the browser open new tabs and windows itself.
         if ev.ctrl_key() || ev.meta_key() || ev.shift_key() || ev.button() != 0 {
@@ -285,7 +315,56 @@ fn server_row(
                 <span class="facts">{facts.join(" · ")}</span>
                 {pulse}
             </a>
+            {update}
         </li>
+    }
+}
+
+/// "Update to <version>": the server's bridge becomes the one Porta carries, keeping its
+/// terminals; the list is read again once it has had time to come back.
+fn update_button(
+    server: String,
+    to: String,
+    session: RwSignal<Option<Session>>,
+    reload: Callback<()>,
+) -> impl IntoView {
+    let state = RwSignal::new(None::<Result<String, String>>);
+    let busy = RwSignal::new(false);
+    let click = move |_| {
+        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
+        let server = server.clone();
+        busy.set(true);
+        spawn_local(async move {
+            let result = api::update_server(&token, &server).await;
+            let to = result.as_ref().ok().map(|u| u.to.clone());
+            state.try_set(Some(result.map(|u| format!("Updated from {} to {}; reconnecting…", u.from, u.to))));
+            busy.try_set(false);
+            // Show the list again once the server is back as the new version (or after a minute).
+            if let Some(to) = to {
+                for _ in 0..60 {
+                    crate::browser::sleep(1_000).await;
+                    let back = api::server(&token, &server).await.ok().flatten();
+                    if back.is_some_and(|s| s.online && s.version.as_deref() == Some(to.as_str())) {
+                        break;
+                    }
+                }
+                // Only while this row is still shown (and so the dashboard that reloads).
+                if state.try_get_untracked().is_some() {
+                    reload.run(());
+                }
+            }
+        });
+    };
+    view! {
+        <div class="update-bridge">
+            <button class="secondary update" disabled=move || busy.get() on:click=click>
+                {move || if busy.get() { "Updating…".to_owned() } else { format!("Update to {to}") }}
+            </button>
+            {move || state.get().map(|r| match r {
+                Ok(said) => view! { <span class="update-done" role="status">{said}</span> }.into_any(),
+                Err(e) => view! { <span class="update-error" role="alert">{e}</span> }.into_any(),
+            })}
+        </div>
     }
 }
 

@@ -722,6 +722,23 @@ pub struct SysKill {
     pub signal: Signal,
 }
 
+/// Become the bridge the backend carries for this machine's architecture: fetch it from
+/// `/bridge/download`, check it against `sha256`, put it in place of this binary and upgrade
+/// in place, keeping every terminal. Answered once the new binary is in place; the link then
+/// drops and comes back as the new version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BridgeUpdate {
+    /// Lowercase hex of the binary's SHA-256.
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BridgeUpdating {
+    /// This bridge's version, and the one it is becoming (as `--version` of each says).
+    pub from: String,
+    pub to: String,
+}
+
 messages! {
     /// Requests the backend sends to a serving bridge; each is answered `ok` or `error`.
     pub enum BridgeRequest {
@@ -758,6 +775,7 @@ messages! {
         "sys.info" => SysInfo(SysInfoRequest) -> SysInfo,
         "sys.processes" => SysProcesses(SysProcesses) -> ProcessList,
         "sys.kill" => SysKill(SysKill) -> Done,
+        "bridge.update" => BridgeUpdate(BridgeUpdate) -> BridgeUpdating,
     }
 }
 

@@ -1,10 +1,11 @@
 //! The fleet: what a new server needs to join with one pasted line. The install script
 //! ([`install_script`], served at `/install.sh`) downloads the static bridge this backend
 //! carries for the server's architecture ([`Downloads`], served at `/download/…`), checks
-//! its SHA-256, installs it and enrols with a one-time token.
+//! its SHA-256, installs it and enrols with a one-time token. Each carried bridge's version
+//! is read from the file ([`version_in`]), so the dashboard can offer "update" to bridges
+//! older than it, which fetch it over `/bridge/download`.
 
 use std::collections::HashMap;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -41,7 +42,14 @@ pub fn file_name(arch: &str) -> String {
 /// computed once per version of each file.
 pub struct Downloads {
     dir: PathBuf,
-    digests: Mutex<HashMap<&'static str, (Stamp, String)>>,
+    digests: Mutex<HashMap<&'static str, (Stamp, Facts)>>,
+}
+
+/// What is learnt by reading a bridge file once.
+#[derive(Clone)]
+struct Facts {
+    sha256: String,
+    version: Option<String>,
 }
 
 /// What tells one version of a file from another without reading it.
@@ -58,6 +66,8 @@ pub struct Carried {
     pub len: u64,
     /// Lowercase hex.
     pub sha256: String,
+    /// As the binary itself says (`None`: no version marker found in it).
+    pub version: Option<String>,
 }
 
 impl Downloads {
@@ -98,34 +108,59 @@ impl Downloads {
             Err(e) => return Err(Error::Other(anyhow::anyhow!("cannot read {}: {e}", path.display()))),
         };
         let stamp = Stamp { len: meta.len(), modified: meta.modified().ok() };
-        let known = self.lock().get(arch).filter(|(s, _)| *s == stamp).map(|(_, d)| d.clone());
-        let sha256 = match known {
-            Some(d) => d,
+        let known = self.lock().get(arch).filter(|(s, _)| *s == stamp).map(|(_, f)| f.clone());
+        let facts = match known {
+            Some(f) => f,
             None => {
-                let d = sha256_file(&path)
+                let bytes = std::fs::read(&path)
                     .map_err(|e| Error::Other(anyhow::anyhow!("cannot read {}: {e}", path.display())))?;
-                self.lock().insert(arch, (stamp.clone(), d.clone()));
-                d
+                let f = Facts { sha256: hex::encode(Sha256::digest(&bytes)), version: version_in(&bytes) };
+                self.lock().insert(arch, (stamp.clone(), f.clone()));
+                f
             }
         };
-        Ok(Some(Carried { arch, path, len: stamp.len, sha256 }))
+        Ok(Some(Carried { arch, path, len: stamp.len, sha256: facts.sha256, version: facts.version }))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, (Stamp, String)>> {
+    /// The version of each bridge carried, by architecture.
+    pub async fn versions(self: &Arc<Self>) -> HashMap<&'static str, String> {
+        let mut out = HashMap::new();
+        for arch in self.arches() {
+            if let Ok(Some(Carried { version: Some(v), .. })) = self.bridge(arch).await {
+                out.insert(arch, v);
+            }
+        }
+        out
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, (Stamp, Facts)>> {
         self.digests.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
-        }
-        hasher.update(&buf[..n]);
+/// The version a bridge binary carries behind its marker (`porta-bridge-version:<v>\0`,
+/// see the bridge's `version()`).
+pub fn version_in(binary: &[u8]) -> Option<String> {
+    const MARKER: &[u8] = b"porta-bridge-version:";
+    memchr::memmem::find_iter(binary, MARKER).find_map(|at| {
+        let rest = &binary[at + MARKER.len()..];
+        let end = rest.iter().take(65).position(|b| *b == 0)?;
+        let v = std::str::from_utf8(&rest[..end]).ok()?;
+        let plausible = !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        plausible.then(|| v.to_owned())
+    })
+}
+
+/// The version of a bridge that introduces itself as `agent` (`porta-bridge/<v>`).
+pub fn bridge_version(agent: &str) -> Option<&str> {
+    agent.strip_prefix("porta-bridge/")
+}
+
+/// Whether `candidate` is a later version than `running` (both semver; anything else is not).
+pub fn newer(candidate: &str, running: &str) -> bool {
+    match (semver::Version::parse(candidate), semver::Version::parse(running)) {
+        (Ok(c), Ok(r)) => c > r,
+        _ => false,
     }
 }
 
@@ -143,6 +178,19 @@ mod tests {
         assert!(odd.contains("PORTA_URL='https://x/it'\\''s'"));
     }
 
+    #[test]
+    fn versions_are_read_from_the_marker_and_compared_as_semver() {
+        let mut binary = b"\x7fELF...porta-bridge-version:\x01junk...".to_vec();
+        binary.extend_from_slice(b"porta-bridge-version:1.4.0-rc.1\0more");
+        assert_eq!(version_in(&binary).as_deref(), Some("1.4.0-rc.1"), "a bare or odd marker is skipped");
+        assert_eq!(version_in(b"no marker here"), None);
+        assert_eq!(version_in(b"porta-bridge-version:0.1.0"), None, "unterminated");
+        assert!(newer("0.2.0", "0.1.9") && newer("1.0.0", "1.0.0-rc.1"));
+        assert!(!newer("0.1.0", "0.1.0") && !newer("0.1.0", "0.2.0") && !newer("latest", "0.1.0"));
+        assert_eq!(bridge_version("porta-bridge/0.1.0"), Some("0.1.0"));
+        assert_eq!(bridge_version("something-else/1"), None);
+    }
+
     #[tokio::test]
     async fn a_bridge_is_hashed_again_when_its_file_changes() {
         let dir = tempfile::tempdir().unwrap();
@@ -150,9 +198,10 @@ mod tests {
         assert!(downloads.bridge("x86_64").await.unwrap().is_none());
         assert!(downloads.bridge("mips").await.unwrap().is_none());
         assert!(downloads.arches().is_empty());
-        std::fs::write(dir.path().join("porta-bridge-linux-x86_64"), b"one").unwrap();
+        std::fs::write(dir.path().join("porta-bridge-linux-x86_64"), b"one porta-bridge-version:0.3.1\0").unwrap();
         let one = downloads.bridge("x86_64").await.unwrap().unwrap();
-        assert_eq!(one.sha256, hex::encode(Sha256::digest(b"one")));
+        assert_eq!(one.sha256, hex::encode(Sha256::digest(b"one porta-bridge-version:0.3.1\0")));
+        assert_eq!(one.version.as_deref(), Some("0.3.1"));
         assert_eq!(downloads.arches(), ["x86_64"]);
         std::fs::write(dir.path().join("porta-bridge-linux-x86_64"), b"two, longer").unwrap();
         let two = downloads.bridge("x86_64").await.unwrap().unwrap();

@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod assistant;
 mod audit;
+mod fleet;
 mod policy;
 mod projects;
 mod servers;
@@ -47,6 +48,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     servers::ServerMutation,
+    fleet::FleetMutation,
     tokens::TokenMutation,
     teams::TeamMutation,
     projects::ProjectMutation,

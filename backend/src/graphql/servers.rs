@@ -1,6 +1,8 @@
 //! Servers in GraphQL: the servers the caller reaches and the terminals running on them,
 //! enrolment tokens that add a server, and revoking one.
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, Object, SimpleObject};
 use porta_shared::bridge::{TermList, TermListed};
 use porta_shared::{ErrorBody, ErrorCode};
@@ -32,13 +34,20 @@ pub struct ServerView {
     team_id: String,
     /// The caller's role on it: `owner`, `admin`, `developer` or `viewer`.
     role: String,
+    /// Its bridge's version, as it last said.
+    version: Option<String>,
+    /// The newer version this backend carries for its architecture, when there is one
+    /// (`updateServer` installs it).
+    update_to: Option<String>,
 }
 
 impl ServerView {
-    fn new(a: ServerAccess, state: &AppState) -> Self {
+    fn new(a: ServerAccess, state: &AppState, carried: &HashMap<&'static str, String>) -> Self {
         let s = a.server;
         let online = state.bus.connected(&s.id).is_some();
         Self {
+            version: s.agent.as_deref().and_then(crate::fleet::bridge_version).map(str::to_owned),
+            update_to: super::fleet::update_to(&s, carried),
             online,
             workspace_id: s.workspace_id,
             team_id: a.team_id,
@@ -105,10 +114,11 @@ impl ServerQuery {
         let state = state(ctx);
         let u = user(ctx, Scope::Read)?;
         let list = state.store.servers_for(&u.0.id).await.map_err(|e| gql(e.into()))?;
+        let carried = state.downloads.versions().await;
         Ok(list
             .into_iter()
             .filter(|a| u.1.reaches_workspace(a.server.workspace_id.as_deref()))
-            .map(|a| ServerView::new(a, state))
+            .map(|a| ServerView::new(a, state, &carried))
             .collect())
     }
 
@@ -117,7 +127,7 @@ impl ServerQuery {
         let state = state(ctx);
         let u = user(ctx, Scope::Read)?;
         match authorize_server(&state.store, &u.0, &u.1, &id, Role::Viewer, "seeing a server").await {
-            Ok(a) => Ok(Some(ServerView::new(a, state))),
+            Ok(a) => Ok(Some(ServerView::new(a, state, &state.downloads.versions().await))),
             Err(Error::NotFound(_)) => Ok(None),
             Err(e) => Err(gql(e)),
         }

@@ -33,21 +33,75 @@ pub async fn bridge_ws(State(state): State<AppState>, headers: HeaderMap, ws: We
     if headers.contains_key(ORIGIN) {
         return Err(Error::Forbidden("bridges do not send an Origin header".into()));
     }
-    let server = match headers.get(AUTHORIZATION) {
-        None => None,
-        Some(v) => {
-            let credential =
-                v.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).ok_or_else(|| {
-                    Error::Unauthorized("the Authorization header must be `Bearer <credential>`".into())
-                })?;
-            let server = state.store.server_by_credential(&hash_secret(credential.trim())).await?;
-            Some(server.ok_or_else(|| Error::Unauthorized("unknown or revoked bridge credential".into()))?)
-        }
-    };
+    let server = credential_holder(&state, &headers).await?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .read_buffer_size(READ_BUFFER)
         .on_upgrade(move |socket| run(socket, state, server)))
+}
+
+/// The server whose bridge credential the request carries (`None`: it carries none).
+async fn credential_holder(state: &AppState, headers: &HeaderMap) -> Result<Option<Server>> {
+    let Some(v) = headers.get(AUTHORIZATION) else { return Ok(None) };
+    let credential = v
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| Error::Unauthorized("the Authorization header must be `Bearer <credential>`".into()))?;
+    let server = state.store.server_by_credential(&hash_secret(credential.trim())).await?;
+    Ok(Some(server.ok_or_else(|| Error::Unauthorized("unknown or revoked bridge credential".into()))?))
+}
+
+#[derive(serde::Deserialize)]
+pub struct DownloadQuery {
+    arch: String,
+}
+
+/// `/bridge/download?arch=…`: the bridge this backend carries for `arch`, as binary messages
+/// of 64 KiB, for a bridge updating itself (`bridge.update`) with its own credential. A
+/// WebSocket, so it takes the link's way (proxies, TLS) with the client the bridge has.
+pub async fn bridge_download(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<DownloadQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    if headers.contains_key(ORIGIN) {
+        return Err(Error::Forbidden("bridges do not send an Origin header".into()));
+    }
+    credential_holder(&state, &headers)
+        .await?
+        .ok_or_else(|| Error::Unauthorized("a bridge credential is needed (Authorization: Bearer …)".into()))?;
+    let carried = state
+        .downloads
+        .bridge(&q.arch)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("this Porta carries no bridge for {}", q.arch)))?;
+    Ok(ws.on_upgrade(move |socket| send_file(socket, carried.path)))
+}
+
+async fn send_file(mut socket: WebSocket, path: std::path::PathBuf) {
+    use tokio::io::AsyncReadExt as _;
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        tracing::warn!(path = %path.display(), "a carried bridge could not be opened");
+        return;
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                if socket.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a carried bridge failed");
+                return;
+            }
+        }
+    }
+    let _ = socket.send(Message::Close(None)).await;
 }
 
 async fn recv_text(socket: &mut WebSocket, within: Duration) -> Option<String> {

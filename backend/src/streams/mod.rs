@@ -19,5 +19,8 @@ const MAX_WS_MESSAGE: usize = 8 << 20;
 const READ_BUFFER: usize = 8 * 1024;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/bridge/ws", get(bridge::bridge_ws)).route("/api/ws", get(browser::client_ws))
+    Router::new()
+        .route("/bridge/ws", get(bridge::bridge_ws))
+        .route("/bridge/download", get(bridge::bridge_download))
+        .route("/api/ws", get(browser::client_ws))
 }

@@ -37,7 +37,7 @@ use crate::files::Root;
 use crate::terminal::{Pulled, Terminal, Terminals};
 use crate::uploads::Uploads;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Largest output chunk in one frame.
 const CHUNK: usize = 64 * 1024;
@@ -60,6 +60,15 @@ pub struct Bridge {
     pub telemetry: crate::telemetry::Latest,
     /// Every process as of that sample (`sys.processes`).
     pub processes: crate::telemetry::Processes,
+    /// How this process reaches the backend (set by [`run`]): `bridge.update` downloads from it.
+    pub dial: std::sync::OnceLock<Dial>,
+}
+
+/// The backend's address as this process dials it, and the bridge's credential.
+#[derive(Clone)]
+pub struct Dial {
+    pub server: String,
+    pub credential: String,
 }
 
 /// Why a link ended.
@@ -105,7 +114,7 @@ pub fn bridge_ws_url(server: &str) -> Result<String, LinkError> {
     Ok(if rest.ends_with("/bridge/ws") { rest } else { format!("{rest}/bridge/ws") })
 }
 
-async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
+pub(crate) async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
     let mut req = url.into_client_request()?;
     if let Some(c) = credential {
         let value = format!("Bearer {c}")
@@ -130,7 +139,7 @@ async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
 fn hello(instance: &str) -> String {
     Envelope::<BridgeHandshake>::event(Hello {
         protocol: ProtocolRange::ours(),
-        agent: format!("porta-bridge/{}", env!("CARGO_PKG_VERSION")),
+        agent: format!("porta-bridge/{}", crate::version()),
         instance: instance.to_owned(),
         capabilities: [
             capabilities::TERMINALS,
@@ -210,6 +219,7 @@ pub async fn run(
     state: impl Fn(LinkState),
 ) -> Result<(), LinkError> {
     let url = bridge_ws_url(server)?;
+    let _ = bridge.dial.set(Dial { server: server.to_owned(), credential: credential.to_owned() });
     let mut attempt = 0u32;
     loop {
         state(LinkState::Connecting { attempt });
@@ -458,6 +468,7 @@ mod tests {
             instance: "test".into(),
             telemetry,
             processes: Arc::new(Mutex::new(Arc::new(bridge::ProcessList { processes: Vec::new(), ts_ms: 0 }))),
+            dial: std::sync::OnceLock::new(),
         });
         let (mut s, mut out, mut opened) = session(bridge.clone());
         let open = |stream, deadline_ms| bridge::TermOpen {

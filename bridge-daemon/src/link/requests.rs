@@ -147,7 +147,28 @@ impl Session {
                 self.out.reply(&id, Ok::<_, ErrorBody>(&*list));
             }
             R::SysKill(r) => self.out.reply(&id, crate::sysinfo::kill(r.pid, r.signal)),
+            R::BridgeUpdate(r) => self.update(id, r),
         }
+    }
+
+    /// Installs the backend's bridge, answers, then upgrades in place (see `crate::update`).
+    fn update(&self, id: String, req: bridge::BridgeUpdate) {
+        let (bridge, out) = (self.bridge.clone(), self.out.clone());
+        tokio::spawn(async move {
+            let Some(dial) = bridge.dial.get().cloned() else {
+                let e = ErrorBody::new(ErrorCode::Unavailable, "this bridge is not connected");
+                return out.reply::<bridge::BridgeUpdating>(&id, Err(e));
+            };
+            let installed = crate::update::install(&dial, &req.sha256).await;
+            let ok = installed.is_ok();
+            let from = crate::version().to_owned();
+            out.reply(&id, installed.map(|to| bridge::BridgeUpdating { from, to }));
+            if ok {
+                // Give the answer a moment to leave, then upgrade as `systemctl reload` does.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::HUP);
+            }
+        });
     }
 
     /// Runs a blocking operation off the reader task and replies when it is done.
