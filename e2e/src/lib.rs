@@ -10,6 +10,7 @@ pub mod client;
 pub mod llm;
 pub mod mailbox;
 pub mod proxy;
+pub mod subscription;
 pub mod webhook;
 
 use std::path::PathBuf;
@@ -84,6 +85,31 @@ impl Backend {
 
     async fn launch(env: &[(&str, &str)], admin: bool) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
+        let (child, url) = Self::spawn(data.path(), "127.0.0.1:0", env, admin).await?;
+        Ok(Self { url, data, child })
+    }
+
+    /// Stops the backend (SIGTERM, as an operator's restart does) and starts it again on the
+    /// same address with the same data and extra settings `env`.
+    pub async fn restart(&mut self, env: &[(&str, &str)]) -> anyhow::Result<()> {
+        if let Some(pid) = self.child.id() {
+            std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status()?;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        let _ = self.child.kill().await;
+        let listen = self.url.trim_start_matches("http://").to_owned();
+        let (child, url) = Self::spawn(self.data.path(), &listen, env, true).await?;
+        anyhow::ensure!(url == self.url, "the backend came back at {url}, not {}", self.url);
+        self.child = child;
+        Ok(())
+    }
+
+    async fn spawn(
+        data: &std::path::Path,
+        listen: &str,
+        env: &[(&str, &str)],
+        admin: bool,
+    ) -> anyhow::Result<(Child, String)> {
         let mut cmd = Command::new(bin("porta")?);
         if admin {
             cmd.env("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD);
@@ -91,9 +117,9 @@ impl Backend {
             cmd.env_remove("PORTA_ADMIN_PASSWORD");
         }
         cmd.arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data-dir")
-            .arg(data.path())
+            .arg(data)
             .env("PORTA_HEARTBEAT_MS", "1000")
             .env("RUST_LOG", "porta_backend=info")
             .stdout(Stdio::piped())
@@ -117,7 +143,7 @@ impl Backend {
         .context("porta did not start within 30 s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { url, data, child })
+        Ok((child, url))
     }
 
     /// A one-time enrolment token, minted by the backend's CLI against the same database.

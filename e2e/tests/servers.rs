@@ -146,3 +146,40 @@ async fn the_hub_refuses_other_protocol_versions_and_bad_enrolments() -> anyhow:
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bridge_too_old_for_the_backend_is_named_on_the_dashboard_until_it_connects() -> anyhow::Result<()> {
+    use porta_shared::ErrorCode;
+    let backend = Backend::start(&[]).await?;
+    let mut bridge = porta_e2e::Bridge::enroll(&backend, &[]).await?;
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bridge.config)?)?;
+    let credential = config["credential"].as_str().unwrap_or_default();
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let needed = || async {
+        let v = api.graphql("{ servers { online version updateNeeded } }", json!({})).await?;
+        anyhow::Ok(v["data"]["servers"][0].clone())
+    };
+    assert_eq!(needed().await?["updateNeeded"], serde_json::Value::Null);
+
+    // The enrolled server's bridge comes back speaking only a protocol older than ours.
+    let url = format!("{}/bridge/ws", backend.url.replacen("http://", "ws://", 1));
+    let mut ws = porta_e2e::Ws::connect_as_bridge(&url, credential).await?;
+    ws.send_text(hello(0, 0)).await?;
+    let e = ws.wait_error(Duration::from_secs(10)).await?;
+    assert_eq!(e.code, ErrorCode::UnsupportedVersion);
+    let s = needed().await?;
+    assert_eq!(s["online"], false);
+    let why = s["updateNeeded"].as_str().unwrap_or_default();
+    assert!(why.contains("older than this Porta") && why.contains("Add server"), "{s}");
+    assert_eq!(s["version"], serde_json::Value::Null, "test-bridge/0 is no porta-bridge version: {s}");
+
+    // Once a bridge that speaks it connects, the notice is gone.
+    bridge.run(&[])?;
+    api.wait_server_online(true, Duration::from_secs(20)).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while needed().await?["updateNeeded"] != serde_json::Value::Null {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{}", needed().await?);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}

@@ -51,8 +51,8 @@ async fn an_invited_developer_works_and_an_invited_viewer_only_watches() -> anyh
     let url = backend.url.clone();
     let c = &browser.client;
     ui.signed_in("teams", || async {
-        let team = wait_for(c, ".team-switcher select").await?;
-        assert!(team.text().await?.contains("admin (owner)"), "{}", team.text().await?);
+        // The switcher is drawn before the teams arrive: wait for them, not for the element.
+        porta_e2e::browser::wait_text(c, ".team-switcher select", "admin (owner)").await?;
         wait_for(c, "section.workspace-servers[data-workspace=Default] li.server[data-status=online]").await?;
 
         // The developer.

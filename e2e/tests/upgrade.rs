@@ -256,3 +256,33 @@ async fn the_dashboard_shows_each_bridges_version_and_updates_it_at_desktop_and_
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_bridge_too_old_to_connect_is_shown_as_needing_an_update() -> anyhow::Result<()> {
+    use porta_e2e::browser::{UiStack, wait_text};
+    let mut ui = UiStack::start(&[], 390, 844).await?;
+    // The server's bridge is replaced by one that speaks only an older protocol.
+    ui.bridge.terminate().await?;
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ui.bridge.config)?)?;
+    let url = format!("{}/bridge/ws", ui.backend.url.replacen("http://", "ws://", 1));
+    let mut old = Ws::connect_as_bridge(&url, config["credential"].as_str().unwrap_or_default()).await?;
+    let hello = porta_shared::Envelope::<porta_shared::bridge::BridgeHandshake>::event(porta_shared::bridge::Hello {
+        protocol: porta_shared::ProtocolRange { min: 0, max: 0 },
+        agent: "porta-bridge/0.0.1".into(),
+        instance: "old".into(),
+        capabilities: vec![],
+    });
+    old.send_text(hello.encode()).await?;
+    assert_eq!(old.wait_error(T).await?.code, porta_shared::ErrorCode::UnsupportedVersion);
+    let api = porta_e2e::Api::login(&ui.backend.url, "admin", porta_e2e::ADMIN_PASSWORD).await?;
+    let v = api.graphql("{ servers { online version updateNeeded } }", serde_json::json!({})).await?;
+    assert!(v["data"]["servers"][0]["updateNeeded"].is_string(), "{v}");
+    let c = &ui.browser.client;
+    ui.signed_in("update_needed_phone", || async {
+        let said = wait_text(c, "li.server[data-status=offline] .update-needed", "Update needed").await?;
+        assert!(said.contains("older than this Porta") && said.contains("Add server"), "{said}");
+        wait_text(c, "li.server .facts", "bridge 0.0.1").await?;
+        Ok(())
+    })
+    .await
+}

@@ -63,6 +63,9 @@ pub struct Server {
     /// A newer bridge Porta carries for it (`update_server` installs it).
     #[serde(default)]
     pub update_to: Option<String>,
+    /// Why its bridge was turned away (no protocol in common), and what to do.
+    #[serde(default)]
+    pub update_needed: Option<String>,
 }
 
 impl Server {
@@ -72,7 +75,7 @@ impl Server {
     }
 }
 
-const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role version updateTo";
+const SERVER_FIELDS: &str = "id name online os arch lastSeenMs workspaceId teamId role version updateTo updateNeeded";
 
 /// What a request that got no answer at all says. The browser's own words ("TypeError:
 /// Failed to fetch") mean nothing to a person; they go to the console for whoever debugs.

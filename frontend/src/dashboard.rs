@@ -316,6 +316,7 @@ fn server_row(
                 {pulse}
             </a>
             {update}
+            {s.update_needed.map(|why| view! { <p class="update-needed" role="alert">"Update needed: " {why}</p> })}
         </li>
     }
 }

@@ -18,6 +18,8 @@ pub struct Server {
     pub arch: Option<String>,
     pub hostname: Option<String>,
     pub workspace_id: Option<String>,
+    /// Why its bridge was last turned away at the handshake, until it connects again.
+    pub refused: Option<String>,
 }
 
 /// A server as one user may reach it: through their role in the team owning its workspace.
@@ -45,7 +47,7 @@ pub struct ServerFacts {
 }
 
 /// A server's columns, for queries that name the table `s`.
-pub(super) const SERVER_COLUMNS: &str = "s.id, s.name, s.owner_id, s.created_ms, s.last_seen_ms, s.agent, s.os, s.kernel, s.arch, s.hostname, s.workspace_id";
+pub(super) const SERVER_COLUMNS: &str = "s.id, s.name, s.owner_id, s.created_ms, s.last_seen_ms, s.agent, s.os, s.kernel, s.arch, s.hostname, s.workspace_id, s.refused";
 
 impl Store {
     pub async fn insert_enrollment_token(
@@ -127,6 +129,7 @@ impl Store {
             arch: None,
             hostname: Some(hostname.to_owned()),
             workspace_id,
+            refused: None,
         }))
     }
 
@@ -163,7 +166,7 @@ impl Store {
                 let plain = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(128).collect() };
                 sqlx::query(
                     "UPDATE servers SET last_seen_ms = ?, agent = ?, os = COALESCE(?, os), kernel = COALESCE(?, kernel), \
-                     arch = COALESCE(?, arch), hostname = COALESCE(?, hostname) WHERE id = ?",
+                     arch = COALESCE(?, arch), hostname = COALESCE(?, hostname), refused = NULL WHERE id = ?",
                 )
                 .bind(now_ms())
                 .bind(plain(&f.agent))
@@ -177,6 +180,20 @@ impl Store {
                 .map(|_| ()).map_err(StoreError::from)
             }
         }
+    }
+
+    /// Records why the server's bridge was turned away at its handshake (cleared when it next
+    /// connects), with the version it said it was.
+    pub async fn server_refused(&self, id: &str, agent: &str, why: &str) -> Result<()> {
+        let plain = |s: &str, n: usize| -> String { s.chars().filter(|c| !c.is_control()).take(n).collect() };
+        sqlx::query("UPDATE servers SET refused = ?, agent = ? WHERE id = ?")
+            .bind(plain(why, 300))
+            .bind(plain(agent, 128))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     /// Revokes a server's credential; true when it was live.

@@ -39,6 +39,9 @@ pub struct ServerView {
     /// The newer version this backend carries for its architecture, when there is one
     /// (`updateServer` installs it).
     update_to: Option<String>,
+    /// Why its bridge was turned away when it last tried to connect (no protocol in common
+    /// with this backend), and what to do; null once it connects.
+    update_needed: Option<String>,
 }
 
 impl ServerView {
@@ -48,6 +51,7 @@ impl ServerView {
         Self {
             version: s.agent.as_deref().and_then(crate::fleet::bridge_version).map(str::to_owned),
             update_to: super::fleet::update_to(&s, carried),
+            update_needed: s.refused.clone().filter(|_| !online),
             online,
             workspace_id: s.workspace_id,
             team_id: a.team_id,

@@ -142,6 +142,15 @@ async fn run(mut socket: WebSocket, state: AppState, server: Option<Server>) {
                 ours.min, ours.max, hello.protocol.min, hello.protocol.max
             ),
         );
+        // An enrolled bridge's people learn it from the dashboard, not from its log.
+        if let Some(server) = &server {
+            let why = if hello.protocol.max < ours.min {
+                "its bridge is older than this Porta speaks: run the line from \"Add server\" on it again"
+            } else {
+                "its bridge is newer than this Porta: update Porta"
+            };
+            let _ = state.store.server_refused(&server.id, &hello.agent, why).await;
+        }
         return refuse(&mut socket, None, err).await;
     };
     let welcome = Welcome {

@@ -61,11 +61,8 @@ pub(crate) async fn sim_serve(mut ws: SimWs, report: Option<(Duration, Duration,
         tokio::select! {
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
-                    if let Ok(env) = Envelope::<porta_shared::bridge::BridgeRequest>::decode(&t) {
-                        if let Some(id) = env.id {
-                            let e = ErrorBody::new(ErrorCode::Unavailable, "simulated bridge");
-                            let _ = ws.send(Message::text(Reply::error(Some(&id), &e))).await;
-                        }
+                    if let Some(answer) = refusal(&t) {
+                        let _ = ws.send(Message::text(answer)).await;
                     }
                 }
                 Some(Ok(_)) => {}
@@ -80,6 +77,13 @@ pub(crate) async fn sim_serve(mut ws: SimWs, report: Option<(Duration, Duration,
             }
         }
     }
+}
+
+/// What a simulated bridge answers a request (`text`): that it is one; `None` for anything
+/// that is not a request.
+pub(crate) fn refusal(text: &str) -> Option<String> {
+    let id = Envelope::<porta_shared::bridge::BridgeRequest>::decode(text).ok()?.id?;
+    Some(Reply::error(Some(&id), &ErrorBody::new(ErrorCode::Unavailable, "simulated bridge")))
 }
 
 pub(crate) async fn enrollment_token(api: &Api) -> anyhow::Result<String> {

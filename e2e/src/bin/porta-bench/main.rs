@@ -1,13 +1,14 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [telemetry] [memory] [browser]` runs only
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [telemetry] [fleet] [memory] [browser]` runs only
 //! those sections.
 
 mod assistant;
 mod bridges;
 mod browser;
 mod files;
+mod fleet;
 mod memory;
 mod relay;
 mod telemetry;
@@ -159,6 +160,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("telemetry") {
         telemetry::run(&quiet, &mut rows).await?;
+    }
+    if want("fleet") {
+        fleet::run(&quiet, &mut rows).await?;
     }
     if want("memory") {
         memory::run(&quiet, &mut rows).await?;

@@ -18,7 +18,7 @@ const RUNS: usize = 7;
 const DAY_MS: i64 = 86_400_000;
 
 /// A sample as a busy four-core machine would send it.
-fn sample_message() -> String {
+pub(crate) fn sample_message() -> String {
     let sample = Sample {
         ts_ms: 0,
         interval_ms: 5000,
