@@ -128,6 +128,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
     Ok(AppState {
         downloads,
+        seen: Arc::default(),
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
         config: Arc::new(config),
         store,
@@ -148,6 +149,9 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         egress,
     })
 }
+
+/// How often the servers heard from are written (see [`db::SeenLater`]).
+const SEEN_EVERY_SECS: u64 = 30;
 
 /// Serves on `listener` until `shutdown` resolves.
 pub async fn serve(
@@ -174,6 +178,19 @@ pub async fn serve(
         }
     });
     let maintenance = tokio::spawn(state.telemetry.clone().run_maintenance());
+    let (seen, store) = (state.seen.clone(), state.store.clone());
+    let seen_writer = tokio::spawn({
+        let (seen, store) = (seen.clone(), store.clone());
+        async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(SEEN_EVERY_SECS));
+            loop {
+                tick.tick().await;
+                if let Err(e) = seen.flush(&store).await {
+                    tracing::warn!(error = %e, "cannot record which servers were seen");
+                }
+            }
+        }
+    });
     let alerting = tokio::spawn(alerts::run(state.alerts.clone()));
     let transports = axum::Router::new()
         .merge(agent_api::router())
@@ -193,5 +210,7 @@ pub async fn serve(
     sweeper.abort();
     maintenance.abort();
     alerting.abort();
+    seen_writer.abort();
+    let _ = seen.flush(&store).await;
     result.context("server error")
 }

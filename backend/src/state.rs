@@ -43,4 +43,6 @@ pub struct AppState {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// The static bridges new servers download.
     pub downloads: Arc<crate::fleet::Downloads>,
+    /// Servers heard from, written in batches (see [`crate::db::SeenLater`]).
+    pub seen: Arc<crate::db::SeenLater>,
 }

@@ -84,8 +84,14 @@ impl Backend {
     }
 
     async fn launch(env: &[(&str, &str)], admin: bool) -> anyhow::Result<Self> {
+        Self::start_on("127.0.0.1:0", env, admin).await
+    }
+
+    /// Starts `porta` listening on `listen` (a port of 0: a free one), its public URL that
+    /// address, with an admin when `admin`.
+    pub async fn start_on(listen: &str, env: &[(&str, &str)], admin: bool) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
-        let (child, url) = Self::spawn(data.path(), "127.0.0.1:0", env, admin).await?;
+        let (child, url) = Self::spawn(data.path(), listen, env, admin).await?;
         Ok(Self { url, data, child })
     }
 

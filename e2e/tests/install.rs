@@ -371,3 +371,98 @@ async fn bad_input_is_refused_with_what_to_do_and_leaves_nothing_behind() -> any
     assert!(missing.text().await?.contains("carries no bridge for x86_64"));
     Ok(())
 }
+
+/// A second machine on this one: a network namespace joined to ours by a veth pair, so the
+/// only way to the backend is the address the install line names. Removed when dropped.
+struct OtherMachine {
+    name: String,
+    /// Our side's address, and the other machine's.
+    host: String,
+    guest: String,
+}
+
+impl OtherMachine {
+    fn make() -> anyhow::Result<Self> {
+        let id = std::process::id();
+        let name = format!("porta-t{id}");
+        let net = format!("10.213.{}", id % 250);
+        let (host_if, guest_if) = (format!("pv{}h", id % 100_000), format!("pv{}g", id % 100_000));
+        let machine = Self { name: name.clone(), host: format!("{net}.1"), guest: format!("{net}.2") };
+        let steps: [&[&str]; 8] = [
+            &["netns", "add", &name],
+            &["link", "add", &host_if, "type", "veth", "peer", "name", &guest_if],
+            &["link", "set", &guest_if, "netns", &name],
+            &["addr", "add", &format!("{}/30", machine.host), "dev", &host_if],
+            &["link", "set", &host_if, "up"],
+            &["-n", &name, "addr", "add", &format!("{}/30", machine.guest), "dev", &guest_if],
+            &["-n", &name, "link", "set", &guest_if, "up"],
+            &["-n", &name, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            let out = std::process::Command::new(find_tool("ip")?).args(step).output()?;
+            ensure!(out.status.success(), "ip {}: {}", step.join(" "), String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(machine)
+    }
+
+    /// `program args…` run inside the other machine, as `nobody`.
+    fn command(&self, program: &Path, home: &Path) -> anyhow::Result<Command> {
+        let mut cmd = Command::new(find_tool("ip")?);
+        cmd.args(["netns", "exec", &self.name])
+            .arg(find_tool("setpriv")?)
+            .args([format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"), "--clear-groups".into(), "--".into()])
+            .arg(program)
+            .env("HOME", home)
+            .env("PATH", SYSTEM_PATH)
+            .env("SHELL", "/bin/sh")
+            .env_remove("PORTA_BRIDGE_CONFIG")
+            .env_remove("PORTA_SERVER")
+            .kill_on_drop(true);
+        Ok(cmd)
+    }
+}
+
+impl Drop for OtherMachine {
+    fn drop(&mut self) {
+        // Deleting the namespace deletes its end of the pair, and so the pair.
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+#[tokio::test]
+async fn a_second_machine_joins_with_the_line_the_page_shows() -> anyhow::Result<()> {
+    bridges_built()?;
+    if !as_root()? {
+        eprintln!("skipped: making a network namespace needs root (CI runs as root)");
+        return Ok(());
+    }
+    let machine = OtherMachine::make()?;
+    // The backend listens where the other machine can reach it, and names that address.
+    let backend = Backend::start_on(&format!("{}:0", machine.host), &[], true).await?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let e = enrollment(&api).await?;
+    let line = e["installCommand"].as_str().with_context(|| format!("no install command: {e}"))?;
+    assert!(line.contains(&format!("http://{}:", machine.host)), "{line}");
+
+    let home = scratch()?;
+    let prefix = home.path().join("opt");
+    let pasted = format!("{} --prefix {} --no-service", line.replace("| sudo sh", "| sh"), prefix.display());
+    let out = machine.command(Path::new("/bin/sh"), home.path())?.args(["-c", &pasted]).output().await?;
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    ensure!(out.status.success(), "the install on the other machine failed:\n{stdout}\n{stderr}");
+
+    let config = prefix.join("etc/porta/bridge.json");
+    let _bridge = machine
+        .command(&prefix.join("bin/porta-bridge"), home.path())?
+        .args(["--config", &config.to_string_lossy(), "run"])
+        .stdout(Stdio::null())
+        .spawn()?;
+    let server = api.wait_server_online(true, T).await?;
+    let mut ws = api.ws().await?;
+    let opened = ws.call(term_open(&server)).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?;
+    // Its terminal is on the other machine: the only address it has is the guest's.
+    ws.input(opened.stream, b"echo on-$(hostname -I)-$((40+2))\n").await?;
+    let seen = ws.wait_output(opened.stream, " -42", T).await?;
+    assert!(seen.contains(&format!("on-{} -42", machine.guest)), "{seen}");
+    Ok(())
+}

@@ -37,7 +37,7 @@ pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
 pub use recordings::{NewRecording, Recording};
 pub use role::Role;
-pub use servers::{Server, ServerAccess, ServerFacts};
+pub use servers::{SeenLater, Server, ServerAccess, ServerFacts};
 pub use teams::{Member, MemberChange, Membership, TeamDeleted};
 pub use users::{RefreshToken, User};
 pub use workspaces::Workspace;

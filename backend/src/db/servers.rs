@@ -46,6 +46,32 @@ pub struct ServerFacts {
     pub hostname: Option<String>,
 }
 
+/// Servers heard from since the last flush. Heartbeats mark them here and one transaction a
+/// few seconds later records them all: 15,000 bridges would otherwise be 250 single-row
+/// UPDATEs a second. Per process, as a write buffer: each replica flushes what it heard.
+#[derive(Default)]
+pub struct SeenLater {
+    pending: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl SeenLater {
+    pub fn mark(&self, id: &str) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !pending.contains(id) {
+            pending.insert(id.to_owned());
+        }
+    }
+
+    /// Records every server marked since the last flush as seen now; how many.
+    pub async fn flush(&self, store: &Store) -> Result<usize> {
+        let ids: Vec<String> = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
+        if !ids.is_empty() {
+            store.servers_seen(&ids, now_ms()).await?;
+        }
+        Ok(ids.len())
+    }
+}
+
 /// A server's columns, for queries that name the table `s`.
 pub(super) const SERVER_COLUMNS: &str = "s.id, s.name, s.owner_id, s.created_ms, s.last_seen_ms, s.agent, s.os, s.kernel, s.arch, s.hostname, s.workspace_id, s.refused";
 
@@ -182,6 +208,22 @@ impl Store {
         }
     }
 
+    /// Records that `ids` were heard from at `at_ms`, in one transaction.
+    pub async fn servers_seen(&self, ids: &[String], at_ms: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for chunk in ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("UPDATE servers SET last_seen_ms = ? WHERE id IN ({marks})");
+            let mut q = sqlx::query(&sql).bind(at_ms);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records why the server's bridge was turned away at its handshake (cleared when it next
     /// connects), with the version it said it was.
     pub async fn server_refused(&self, id: &str, agent: &str, why: &str) -> Result<()> {
@@ -236,5 +278,28 @@ mod tests {
         let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
         s.insert_enrollment_token("t1", &admin.id, &ws, None, now_ms() - 1).await.expect("token");
         assert!(s.enroll_server("t1", "host", "c1").await.expect("query").is_none());
+    }
+
+    #[tokio::test]
+    async fn servers_heard_from_are_recorded_together_and_once() {
+        let s = store().await;
+        let admin = s.create_user("admin", "h", true).await.expect("user");
+        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+        let mut ids = Vec::new();
+        for i in 0..1200 {
+            let token = format!("t{i}");
+            s.insert_enrollment_token(&token, &admin.id, &ws, None, now_ms() + 60_000).await.expect("token");
+            ids.push(s.enroll_server(&token, "host", &format!("c{i}")).await.expect("q").expect("server").id);
+        }
+        let seen = SeenLater::default();
+        for id in ids.iter().chain(&ids[..10]) {
+            seen.mark(id);
+        }
+        // More than one statement's worth, each marked once however often it was heard.
+        assert_eq!(seen.flush(&s).await.expect("flush"), 1200);
+        assert_eq!(seen.flush(&s).await.expect("flush"), 0, "nothing twice");
+        let servers = s.servers_for(&admin.id).await.expect("list");
+        assert_eq!(servers.len(), 1200);
+        assert!(servers.iter().all(|a| a.server.last_seen_ms.is_some()), "every one recorded");
     }
 }

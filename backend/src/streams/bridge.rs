@@ -233,7 +233,6 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     let mut ping = tokio::time::interval(heartbeat);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
-    let mut last_recorded = Instant::now();
     let mut next_id = 1u64;
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut routes = Routes { map: HashMap::new(), gauge: state.metrics.streams_open.clone() };
@@ -293,10 +292,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 if socket.send(Message::Ping(Default::default())).await.is_err() {
                     break "ping failed".to_owned();
                 }
-                if last_recorded.elapsed() > Duration::from_secs(60) {
-                    last_recorded = Instant::now();
-                    let _ = state.store.server_seen(&server.id, None).await;
-                }
+                state.seen.mark(&server.id);
             }
         }
     };
