@@ -466,3 +466,100 @@ async fn a_second_machine_joins_with_the_line_the_page_shows() -> anyhow::Result
     assert!(seen.contains(&format!("on-{} -42", machine.guest)), "{seen}");
     Ok(())
 }
+
+#[tokio::test]
+async fn as_root_it_installs_a_service_that_reloads_on_upgrade_and_uninstalls() -> anyhow::Result<()> {
+    bridges_built()?;
+    if !as_root()? {
+        eprintln!("skipped: installing a service needs root (CI runs as root)");
+        return Ok(());
+    }
+    let backend = Backend::start(&[]).await?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let token = enrollment(&api).await?["token"].as_str().context("no token")?.to_owned();
+    let home = scratch()?;
+    let dir = home.path();
+    let (units, prefix, files) = (dir.join("units"), dir.join("opt"), dir.join("files"));
+    for d in [&units, &files] {
+        std::fs::create_dir_all(d)?;
+    }
+    let script = dir.join("install.sh");
+    std::fs::write(&script, reqwest::get(format!("{}/install.sh", backend.url)).await?.text().await?)?;
+    // systemctl as a shim that logs what it is asked and keeps "active" in a file.
+    let (log, state, shims) = (dir.join("systemctl.log"), dir.join("active"), dir.join("shims"));
+    std::fs::create_dir_all(&shims)?;
+    std::fs::write(
+        shims.join("systemctl"),
+        format!(
+            "#!/bin/sh\necho \"$*\" >> '{log}'\ncase \"$1\" in\n  is-active) [ -f '{state}' ] ;;\n  restart) touch '{state}' ;;\n  disable) rm -f '{state}' ;;\nesac\n",
+            log = log.display(),
+            state = state.display()
+        ),
+    )?;
+    std::fs::set_permissions(shims.join("systemctl"), std::fs::Permissions::from_mode(0o755))?;
+    // As root, but in a mount namespace of its own: the unit folder is a temporary one, and
+    // /run a private tmpfs that says systemd runs. Nothing outside `dir` is touched.
+    let run = |args: String| {
+        let (units, shims) = (units.clone(), shims.clone());
+        let script = script.clone();
+        async move {
+            let inner = format!(
+                "mount -t tmpfs none /run && mkdir -p /run/systemd/system && mount --bind '{}' /etc/systemd/system && PATH='{}:{SYSTEM_PATH}' sh '{}' {args}",
+                units.display(),
+                shims.display(),
+                script.display()
+            );
+            let out = Command::new(find_tool("unshare")?)
+                .args(["--mount", "--propagation", "private", "/bin/sh", "-c", &inner])
+                .env("PATH", SYSTEM_PATH)
+                .output()
+                .await?;
+            anyhow::Ok((
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+    };
+    let p = prefix.display();
+    let (ok, stdout, stderr) =
+        run(format!("--token {token} --prefix '{p}' --user nobody --root '{}'", files.display())).await?;
+    ensure!(ok, "the service install failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("runs as the porta-bridge service"), "{stdout}");
+    let unit = std::fs::read_to_string(units.join("porta-bridge.service"))?;
+    let exec =
+        format!("ExecStart={p}/bin/porta-bridge --config {p}/etc/porta/bridge.json run --root {}", files.display());
+    for line in [exec.as_str(), "User=nobody", "ExecReload=/bin/kill -HUP $MAINPID", "Restart=always"] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line:?}:\n{unit}");
+    }
+    let config = prefix.join("etc/porta/bridge.json");
+    assert_eq!(std::fs::metadata(&config)?.uid(), NOBODY, "the bridge's user owns its credential");
+    let calls = std::fs::read_to_string(&log)?;
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        ["daemon-reload", "enable porta-bridge", "is-active --quiet porta-bridge", "restart porta-bridge"]
+    );
+
+    // What the unit starts, started as its user, comes online.
+    let exec_line = exec.trim_start_matches("ExecStart=").to_owned();
+    let words: Vec<&str> = exec_line.split(' ').collect();
+    let mut bridge =
+        unprivileged(Path::new(words[0]), dir, SYSTEM_PATH)?.args(&words[1..]).stdout(Stdio::null()).spawn()?;
+    api.wait_server_online(true, T).await?;
+    let _ = bridge.kill().await;
+
+    // Again, with the service active: an upgrade that reloads it (keeping its terminals).
+    let (ok, stdout, stderr) = run(format!("--prefix '{p}'")).await?;
+    ensure!(ok, "the upgrade failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("keeping its terminals"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&log)?.lines().last(), Some("reload porta-bridge"));
+
+    // --uninstall stops and removes the service, the binary and the credential.
+    let (ok, stdout, stderr) = run(format!("--uninstall --prefix '{p}'")).await?;
+    ensure!(ok, "the uninstall failed:\n{stdout}\n{stderr}");
+    assert!(
+        !units.join("porta-bridge.service").exists() && !config.exists() && !prefix.join("bin/porta-bridge").exists()
+    );
+    assert!(std::fs::read_to_string(&log)?.contains("disable --now porta-bridge"));
+    Ok(())
+}
