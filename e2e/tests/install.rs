@@ -474,6 +474,8 @@ async fn as_root_it_installs_a_service_that_reloads_on_upgrade_and_uninstalls() 
         eprintln!("skipped: installing a service needs root (CI runs as root)");
         return Ok(());
     }
+    const REAL_UNIT: &str = "/etc/systemd/system/porta-bridge.service";
+    let real_unit = std::fs::read(REAL_UNIT).ok();
     let backend = Backend::start(&[]).await?;
     let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
     let token = enrollment(&api).await?["token"].as_str().context("no token")?.to_owned();
@@ -561,5 +563,7 @@ async fn as_root_it_installs_a_service_that_reloads_on_upgrade_and_uninstalls() 
         !units.join("porta-bridge.service").exists() && !config.exists() && !prefix.join("bin/porta-bridge").exists()
     );
     assert!(std::fs::read_to_string(&log)?.contains("disable --now porta-bridge"));
+    // The machine's own unit folder never saw any of it.
+    assert_eq!(std::fs::read(REAL_UNIT).ok(), real_unit, "the machine's own unit folder was written");
     Ok(())
 }
