@@ -34,8 +34,11 @@ use crate::terminal::Adopted;
 
 /// The flag the next process is started with.
 pub const TAKE_OVER: &str = "--take-over";
-/// Bumped when the format changes; a process refuses a hand-over it cannot read.
-const FORMAT: u32 = 1;
+/// Bumped when the format changes; a process refuses a hand-over it cannot read, and a
+/// binary that cannot read ours is never exec'd (it would drop every terminal).
+pub const FORMAT: u32 = 1;
+/// Asks a binary which hand-over format it reads (it prints the number and exits).
+pub const FORMAT_PROBE: &str = "--handover-format";
 /// Descriptors per message (the kernel takes at most 253).
 const FDS_PER_MESSAGE: usize = 200;
 
@@ -63,10 +66,18 @@ pub fn exec_next(bridge: &Bridge) -> anyhow::Error {
         Ok(exe) => exe,
         Err(e) => return e,
     };
-    // A binary that cannot even say its version would take the terminals down with it.
-    match Command::new(&exe).arg("--version").stdin(Stdio::null()).output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => return anyhow::anyhow!("{} --version failed ({})", exe.display(), out.status),
+    // A binary that cannot run, or cannot read this hand-over (an older bridge), would take
+    // the terminals down with it.
+    match Command::new(&exe).arg(FORMAT_PROBE).stdin(Stdio::null()).output() {
+        Ok(out) if out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == FORMAT.to_string() => {}
+        Ok(out) => {
+            return anyhow::anyhow!(
+                "{} cannot take the terminals over ({}: {}); restart it instead, which ends them",
+                exe.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stdout).trim()
+            );
+        }
         Err(e) => return anyhow::anyhow!("cannot run {}: {e}", exe.display()),
     }
     if !bridge.terminals.freeze(Duration::from_secs(5)) {

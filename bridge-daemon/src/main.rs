@@ -23,6 +23,11 @@ use porta_bridge::{Bridge, LinkState, handover, link};
 const EXIT_UNAUTHORIZED: u8 = 3;
 
 fn main() -> ExitCode {
+    // Asked by the bridge that is about to hand its terminals to this binary (see `handover`).
+    if std::env::args().nth(1).as_deref() == Some(handover::FORMAT_PROBE) {
+        println!("{}", handover::FORMAT);
+        return ExitCode::SUCCESS;
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -125,20 +130,21 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     let upgrade = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Set for good by SIGTERM or Ctrl+C: an upgrade that fails afterwards must not undo it.
+    let quit = Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::spawn({
-        let (stop_tx, upgrade) = (stop_tx.clone(), upgrade.clone());
+        let (stop_tx, upgrade, quit) = (stop_tx.clone(), upgrade.clone(), quit.clone());
         async move {
             loop {
                 let why = stop_signal().await;
                 if why == Stop::Upgrade {
                     tracing::info!("SIGHUP: upgrading to the binary on disk");
                     upgrade.store(true, std::sync::atomic::Ordering::SeqCst);
-                    let _ = stop_tx.send(true);
-                    continue;
+                } else {
+                    tracing::info!("shutting down");
+                    quit.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
-                tracing::info!("shutting down");
                 let _ = stop_tx.send(true);
-                break;
             }
         }
     });
@@ -157,12 +163,18 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(%server, server_id = %creds.server_id, "starting");
     let result = loop {
         let result = link::run(bridge.clone(), server, &creds.credential, stop_rx.clone(), &report).await;
-        if result.is_ok() && upgrade.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        let quitting = || quit.load(std::sync::atomic::Ordering::SeqCst);
+        if result.is_ok() && !quitting() && upgrade.swap(false, std::sync::atomic::Ordering::SeqCst) {
             // Returns only when the upgrade did not happen: serve on with this version.
             let why = tokio::task::block_in_place(|| handover::exec_next(&bridge));
             tracing::error!("the upgrade did not happen: {why:#}; going on with this version");
-            let _ = stop_tx.send(false);
-            continue;
+            porta_bridge::update::let_go();
+            // A SIGHUP meanwhile asked for the same, which just failed.
+            upgrade.store(false, std::sync::atomic::Ordering::SeqCst);
+            if !quitting() {
+                let _ = stop_tx.send(false);
+                continue;
+            }
         }
         break result;
     };

@@ -23,6 +23,11 @@ const MAX_BYTES: usize = 256 << 20;
 /// One update per process: the first one ends in an exec (or fails and lets go).
 static UNDER_WAY: AtomicBool = AtomicBool::new(false);
 
+/// Allows another update after one whose hand-over did not happen.
+pub fn let_go() {
+    UNDER_WAY.store(false, Ordering::SeqCst);
+}
+
 /// Fetches, checks and installs the backend's bridge in place of this binary; returns the
 /// new binary's version.
 pub async fn install(dial: &Dial, sha256: &str) -> Result<String, ErrorBody> {

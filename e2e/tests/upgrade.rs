@@ -128,6 +128,9 @@ async fn a_binary_that_cannot_run_is_refused_and_the_terminals_go_on() -> anyhow
     ws.wait_output(a, "still-42", T).await?;
     assert!(Path::new(&format!("/proc/{pid}")).exists());
     assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    // And it still stops when told to: a failed upgrade undoes no SIGTERM.
+    let mut stack = stack;
+    assert!(stack.bridge.terminate().await?.success(), "a clean exit after SIGTERM");
     Ok(())
 }
 

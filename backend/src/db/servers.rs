@@ -66,7 +66,11 @@ impl SeenLater {
     pub async fn flush(&self, store: &Store) -> Result<usize> {
         let ids: Vec<String> = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).drain().collect();
         if !ids.is_empty() {
-            store.servers_seen(&ids, now_ms()).await?;
+            if let Err(e) = store.servers_seen(&ids, now_ms()).await {
+                // Kept for the next flush.
+                self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
+                return Err(e);
+            }
         }
         Ok(ids.len())
     }

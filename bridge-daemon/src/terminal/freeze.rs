@@ -30,7 +30,8 @@ impl Freeze {
     pub(super) fn readable(&self, pty: &File) -> bool {
         let mut fds = [PollFd::new(pty, PollFlags::IN), PollFd::new(&self.event, PollFlags::IN)];
         match rustix::event::poll(&mut fds, None) {
-            Ok(_) => !self.is_frozen(),
+            // Only when the PTY itself is ready: a read must never block on an idle one.
+            Ok(_) => !self.is_frozen() && !fds[0].revents().is_empty(),
             Err(rustix::io::Errno::INTR) => false,
             // Let the read report it.
             Err(_) => true,
@@ -45,8 +46,10 @@ impl Freeze {
 
     /// Readers may go on (after their next wake-up).
     pub(super) fn end(&self) {
-        self.frozen.store(false, Ordering::SeqCst);
+        // Quiet first, then go: a reader woken in between must not take the stale wake-up
+        // for output.
         let mut count = [0u8; 8];
         let _ = rustix::io::read(&self.event, &mut count);
+        self.frozen.store(false, Ordering::SeqCst);
     }
 }
