@@ -47,7 +47,8 @@ pub struct Config {
     /// Directory for the SQLite database and the generated signing key.
     #[arg(long, env = "PORTA_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// Database URL; defaults to SQLite in the data directory.
+    /// Database URL: `sqlite://<file>` (the default: `porta.db` in the data directory) or
+    /// `postgres://user:password@host/database`, for several replicas.
     #[arg(long, env = "PORTA_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Directory of the built browser app (`cargo xtask ui` puts it in `target/ui`).
@@ -204,8 +205,14 @@ impl Config {
             crate::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
         }
         if let Some(url) = &self.database_url {
-            if !url.starts_with("sqlite:") {
-                return Err(format!("PORTA_DATABASE_URL {url:?}: only sqlite: URLs are supported in this version"));
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("sqlite" | "postgres" | "postgresql")) && !url.starts_with("sqlite:") {
+                // The URL may hold a password: only its scheme is repeated.
+                return Err(format!(
+                    "PORTA_DATABASE_URL must be sqlite://<file> or postgres://user:password@host/database \
+                     (it starts with {:?})",
+                    url.split(':').next().unwrap_or_default()
+                ));
             }
         }
         Ok(())
@@ -262,6 +269,25 @@ impl Origins {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_database_url_is_sqlite_or_postgres_and_its_password_is_never_repeated() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let config = |url: &str| {
+            use clap::Parser as _;
+            Cli::parse_from(["porta", "--database-url", url]).config
+        };
+        for good in ["sqlite://./data/porta.db", "sqlite::memory:", "postgres://porta:pw@db/porta", "postgresql://db/p"]
+        {
+            assert_eq!(config(good).validate(), Ok(()), "{good}");
+        }
+        let bad = config("mysql://root:hunter2@db/porta").validate().expect_err("refused");
+        assert!(bad.contains("sqlite://") && bad.contains("postgres://") && !bad.contains("hunter2"), "{bad}");
+    }
 
     #[test]
     fn normalizes_origins() {

@@ -41,6 +41,7 @@ impl Error {
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Wire(e) => e.code,
+            Self::Db(crate::db::StoreError::Unavailable(_)) => ErrorCode::Unavailable,
             Self::Db(_) | Self::Other(_) => ErrorCode::Internal,
         }
     }
@@ -64,6 +65,10 @@ impl Error {
     /// without detail.
     pub fn to_body(&self) -> ErrorBody {
         match self {
+            Self::Db(crate::db::StoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "the database is unavailable");
+                ErrorBody::new(ErrorCode::Unavailable, "the database is unavailable; try again in a moment")
+            }
             Self::Db(_) | Self::Other(_) => {
                 tracing::error!(error = ?self, "internal error");
                 ErrorBody::new(ErrorCode::Internal, "internal error")

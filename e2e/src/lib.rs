@@ -65,10 +65,29 @@ pub fn ui_assets() -> anyhow::Result<String> {
     Ok(format!("/a/{}", name.to_string_lossy()))
 }
 
-/// A running backend with its own data directory.
+/// The variable that puts every backend of the end-to-end tests on PostgreSQL: a URL to any
+/// database of a server, on which each backend gets a fresh database of its own.
+pub const POSTGRES_ENV: &str = "PORTA_E2E_POSTGRES";
+
+/// A new, empty database for one backend: on the PostgreSQL server [`POSTGRES_ENV`] names,
+/// or `None` (the backend's own SQLite file) when it names none.
+pub async fn fresh_database() -> anyhow::Result<Option<String>> {
+    use sqlx::Connection as _;
+    let Some(server) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
+    let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&server).await.context("cannot reach the test PostgreSQL server")?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
+    admin.close().await?;
+    let (base, _) = server.rsplit_once('/').context("the PostgreSQL URL names no database")?;
+    Ok(Some(format!("{base}/{name}")))
+}
+
+/// A running backend with its own data directory (and database).
 pub struct Backend {
     pub url: String,
     pub data: tempfile::TempDir,
+    /// Its PostgreSQL database, when the tests run on PostgreSQL.
+    pub database: Option<String>,
     child: Child,
 }
 
@@ -91,8 +110,9 @@ impl Backend {
     /// address, with an admin when `admin`.
     pub async fn start_on(listen: &str, env: &[(&str, &str)], admin: bool) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
-        let (child, url) = Self::spawn(data.path(), listen, env, admin).await?;
-        Ok(Self { url, data, child })
+        let database = fresh_database().await?;
+        let (child, url) = Self::spawn(data.path(), database.as_deref(), listen, env, admin).await?;
+        Ok(Self { url, data, database, child })
     }
 
     /// Stops the backend (SIGTERM, as an operator's restart does) and starts it again on the
@@ -104,7 +124,7 @@ impl Backend {
         let _ = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
         let _ = self.child.kill().await;
         let listen = self.url.trim_start_matches("http://").to_owned();
-        let (child, url) = Self::spawn(self.data.path(), &listen, env, true).await?;
+        let (child, url) = Self::spawn(self.data.path(), self.database.as_deref(), &listen, env, true).await?;
         anyhow::ensure!(url == self.url, "the backend came back at {url}, not {}", self.url);
         self.child = child;
         Ok(())
@@ -112,6 +132,7 @@ impl Backend {
 
     async fn spawn(
         data: &std::path::Path,
+        database: Option<&str>,
         listen: &str,
         env: &[(&str, &str)],
         admin: bool,
@@ -128,9 +149,13 @@ impl Backend {
             .arg(data)
             .env("PORTA_HEARTBEAT_MS", "1000")
             .env("RUST_LOG", "porta_backend=info")
+            .env_remove("PORTA_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
+        if let Some(url) = database {
+            cmd.env("PORTA_DATABASE_URL", url);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -154,12 +179,7 @@ impl Backend {
 
     /// A one-time enrolment token, minted by the backend's CLI against the same database.
     pub async fn enrollment_token(&self) -> anyhow::Result<String> {
-        let out = Command::new(bin("porta")?)
-            .arg("--data-dir")
-            .arg(self.data.path())
-            .arg("create-enrollment-token")
-            .output()
-            .await?;
+        let out = self.command()?.arg("create-enrollment-token").output().await?;
         if !out.status.success() {
             bail!("create-enrollment-token failed: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -168,12 +188,30 @@ impl Backend {
 
     /// Runs `porta <args>` against this backend's data directory.
     pub async fn cli(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
-        Ok(Command::new(bin("porta")?).arg("--data-dir").arg(self.data.path()).args(args).output().await?)
+        Ok(self.command()?.args(args).output().await?)
     }
 
-    /// The database file's URL, for tests that inspect (or tamper with) it directly.
+    /// `porta` on this backend's data directory and database.
+    fn command(&self) -> anyhow::Result<Command> {
+        let mut cmd = Command::new(bin("porta")?);
+        cmd.arg("--data-dir").arg(self.data.path()).env_remove("PORTA_DATABASE_URL");
+        if let Some(url) = &self.database {
+            cmd.env("PORTA_DATABASE_URL", url);
+        }
+        Ok(cmd)
+    }
+
+    /// The database's URL, for tests that inspect (or tamper with) it directly: the SQLite
+    /// file, or its PostgreSQL database.
     pub fn database_url(&self) -> String {
-        format!("sqlite://{}", self.data.path().join("porta.db").display())
+        self.database.clone().unwrap_or_else(|| format!("sqlite://{}", self.data.path().join("porta.db").display()))
+    }
+
+    /// A pool on the backend's database, whichever engine it is (queries use `$1`, `$2`, …,
+    /// which both read).
+    pub async fn database_pool(&self) -> anyhow::Result<sqlx::AnyPool> {
+        sqlx::any::install_default_drivers();
+        Ok(sqlx::AnyPool::connect(&self.database_url()).await?)
     }
 
     pub fn pid(&self) -> Option<u32> {

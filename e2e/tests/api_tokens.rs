@@ -149,7 +149,7 @@ async fn tokens_are_held_to_their_scopes_expiry_and_revocation() -> anyhow::Resu
     assert!(bot_row.is_some_and(|t| t["revokedMs"].is_i64()), "{listed}");
 
     // Expired: refused (the clock is moved by editing the row).
-    let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
+    let db = stack.backend.database_pool().await?;
     sqlx::query("UPDATE api_tokens SET expires_ms = 1 WHERE name = 'ci reader'").execute(&db).await?;
     let (status, _) = reader.graphql("{ servers { id } }").await?;
     assert_eq!(status, 401, "an expired token is refused");

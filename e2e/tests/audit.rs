@@ -109,8 +109,8 @@ async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow
 
     // Someone with the database rewrites what a file write said: verify names that event.
     let target = has("file.write", "ok").and_then(|e| e["seq"].as_i64()).unwrap_or_default();
-    let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
-    sqlx::query("UPDATE audit_events SET detail = 'nothing to see' WHERE seq = ?").bind(target).execute(&db).await?;
+    let db = stack.backend.database_pool().await?;
+    sqlx::query("UPDATE audit_events SET detail = 'nothing to see' WHERE seq = $1").bind(target).execute(&db).await?;
     let out = stack.backend.cli(&["audit", "verify"]).await?;
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(!out.status.success(), "verify must fail: {said}");
@@ -119,7 +119,7 @@ async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow
     assert_eq!((check["intact"].clone(), check["brokenAt"].as_i64()), (json!(false), Some(target)), "{check}");
 
     // Deleting the event instead breaks the chain at the same place.
-    sqlx::query("DELETE FROM audit_events WHERE seq = ?").bind(target).execute(&db).await?;
+    sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(target).execute(&db).await?;
     let check = verify(&stack.api).await?;
     assert_eq!(check["brokenAt"].as_i64(), Some(target), "{check}");
     assert!(check["reason"].as_str().is_some_and(|r| r.contains("missing")), "{check}");
@@ -220,8 +220,11 @@ async fn admins_read_filter_check_and_export_the_log_in_the_browser() -> anyhow:
 
         // Tampering shows on the badge, naming the event.
         let seq = lines[0]["seq"].as_i64().unwrap_or_default();
-        let db = sqlx::SqlitePool::connect(&stack.backend.database_url()).await?;
-        sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = ?").bind(seq).execute(&db).await?;
+        let db = stack.backend.database_pool().await?;
+        sqlx::query("UPDATE audit_events SET actor = 'user:someone-else' WHERE seq = $1")
+            .bind(seq)
+            .execute(&db)
+            .await?;
         db.close().await;
         c.find(Locator::Css("button.verify")).await?.click().await?;
         let badge = c.wait().at_most(SHORT).for_element(Locator::Css(".audit-badge[data-state=broken]")).await?;

@@ -128,20 +128,71 @@ pub fn test() -> anyhow::Result<()> {
     )?;
     ensure_chromium()?;
     crate::bridges::ensure_test_tools()?;
+    ensure_postgres()?;
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
+    // One PostgreSQL server for the whole run (each test makes a database of its own on it),
+    // stopped and removed when this process ends.
+    eprintln!("==> start PostgreSQL for the tests");
+    let postgres = porta_testkit::Postgres::start()?;
+    let server = postgres.url("postgres");
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
+    let mut all = cargo_embedding(&ui);
+    all.env("PORTA_TEST_POSTGRES", &server);
     if nextest {
-        run(
-            cargo_embedding(&ui).args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]),
-            "cargo nextest run (unit, integration, end-to-end)",
-        )
+        all.args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]);
     } else {
-        run(
-            cargo_embedding(&ui).args(["test", "--workspace", "--no-fail-fast"]),
-            "cargo test (unit, integration, end-to-end)",
-        )
+        all.args(["test", "--workspace", "--no-fail-fast"]);
     }
+    let first = run(&mut all, "every test: unit, integration, end-to-end (the store's on both engines)");
+    // The end-to-end tests that use the store the most, again with every backend on PostgreSQL.
+    let mut again = cargo_embedding(&ui);
+    again.env("PORTA_E2E_POSTGRES", &server);
+    if nextest {
+        let filter = ON_POSTGRES.iter().map(|b| format!("binary({b})")).collect::<Vec<_>>().join(" | ");
+        again.args(["nextest", "run", "-p", "porta-e2e", "--no-fail-fast", "--failure-output", "final", "-E", &filter]);
+    } else {
+        again.args(["test", "-p", "porta-e2e", "--no-fail-fast"]);
+        for b in ON_POSTGRES {
+            again.args(["--test", b]);
+        }
+    }
+    let second = run(&mut again, "end-to-end tests with the backend on PostgreSQL");
+    first.and(second)
+}
+
+/// The end-to-end test binaries run a second time with the backend on PostgreSQL: together
+/// they call every query of the store (the browser tests add pages, not queries).
+const ON_POSTGRES: &[&str] = &[
+    "auth",
+    "teams",
+    "servers",
+    "audit",
+    "api_tokens",
+    "projects",
+    "agent_api",
+    "alerts",
+    "assistant",
+    "recordings",
+    "telemetry",
+    "mcp",
+    "command_policy",
+    "bad_input",
+    "terminals",
+    "files_exec",
+];
+
+/// Installs Debian's PostgreSQL when missing: the store's tests run on it too.
+pub fn ensure_postgres() -> anyhow::Result<()> {
+    let installed = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|v| v.path().join("bin/postgres").exists());
+    if installed {
+        return Ok(());
+    }
+    apt_install(&["postgresql"], "the store's tests run on PostgreSQL as well as SQLite")
 }
 
 /// Builds the release binaries, the browser app embedded into `porta`.

@@ -1,8 +1,9 @@
 //! Agents and what they did: the registry behind the assistant's agents and the Porta agent
 //! API (`agents`, `agent_operations`).
 
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::FromRow;
 
+use super::engine::{Builder, query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -101,33 +102,32 @@ impl Store {
     /// Registers `agent` unless its workspace already holds `max` live agents; one live agent
     /// per name and workspace (a second registration of the name returns the first).
     pub async fn register_agent(&self, agent: &Agent, max: Option<i64>) -> Result<Registered> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_serialized(&format!("agents:{}", agent.workspace_id)).await?;
         // An API agent is its owner's: another person's agent of the same name is not it.
         let sql = format!(
             "SELECT {COLUMNS} FROM agents WHERE workspace_id = ? AND name = ? AND kind = ? AND deleted_ms IS NULL \
-             AND (kind <> 'api' OR owner_id IS ?)"
+             AND (kind <> 'api' OR owner_id IS NOT DISTINCT FROM ?)"
         );
-        let existing: Option<Agent> = sqlx::query_as(&sql)
+        let existing: Option<Agent> = query_as(&sql)
             .bind(&agent.workspace_id)
             .bind(&agent.name)
             .bind(&agent.kind)
             .bind(&agent.owner_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
         if let Some(found) = existing {
             return Ok(Registered::Done(Box::new(found)));
         }
         if let Some(max) = max {
-            let live: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM agents WHERE workspace_id = ? AND deleted_ms IS NULL")
-                    .bind(&agent.workspace_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            let live: i64 = query_scalar("SELECT COUNT(*) FROM agents WHERE workspace_id = ? AND deleted_ms IS NULL")
+                .bind(&agent.workspace_id)
+                .fetch_one(&mut tx)
+                .await?;
             if live >= max {
                 return Ok(Registered::Quota(max));
             }
         }
-        sqlx::query(
+        query(
             "INSERT INTO agents (id, workspace_id, name, kind, template, model, system_prompt, tools, auto_approve, \
              max_steps, max_seconds, disabled, created_by, created_ms, owner_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -147,7 +147,7 @@ impl Store {
         .bind(&agent.created_by)
         .bind(agent.created_ms)
         .bind(&agent.owner_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(Registered::Done(Box::new(agent.clone())))
@@ -155,7 +155,7 @@ impl Store {
 
     pub async fn agent(&self, id: &str) -> Result<Option<Agent>> {
         let sql = format!("SELECT {COLUMNS} FROM agents WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The live agents called `name` in any of `workspaces`, the most recently active first.
@@ -163,14 +163,10 @@ impl Store {
         if workspaces.is_empty() {
             return Ok(Vec::new());
         }
-        let mut b = QueryBuilder::new(format!("SELECT {COLUMNS} FROM agents WHERE deleted_ms IS NULL AND name = "));
-        b.push_bind(name.to_owned()).push(" AND workspace_id IN (");
-        let mut ids = b.separated(", ");
-        for ws in workspaces {
-            ids.push_bind(ws.clone());
-        }
-        b.push(") ORDER BY COALESCE(last_seen_ms, created_ms) DESC, id");
-        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
+        let mut b = Builder::new(format!("SELECT {COLUMNS} FROM agents WHERE deleted_ms IS NULL AND name = "));
+        b.push_bind(name).push(" AND workspace_id IN (").push_list(workspaces).push(")");
+        b.push(" ORDER BY COALESCE(last_seen_ms, created_ms) DESC, id");
+        b.query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A page of live agents, by name, and how many match in all.
@@ -178,18 +174,15 @@ impl Store {
         if q.workspaces.is_empty() {
             return Ok((Vec::new(), 0));
         }
-        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
-            b.push(" WHERE deleted_ms IS NULL AND workspace_id IN (");
-            let mut ids = b.separated(", ");
-            for ws in &q.workspaces {
-                ids.push_bind(ws.clone());
-            }
-            b.push(")");
+        let mut count = Builder::new("SELECT COUNT(*) FROM agents");
+        let mut page = Builder::new(format!("SELECT {COLUMNS} FROM agents"));
+        for b in [&mut count, &mut page] {
+            b.push(" WHERE deleted_ms IS NULL AND workspace_id IN (").push_list(&q.workspaces).push(")");
             if let Some(kind) = &q.kind {
-                b.push(" AND kind = ").push_bind(kind.clone());
+                b.push(" AND kind = ").push_bind(kind);
             }
             if let Some(part) = &q.name_contains {
-                b.push(" AND instr(lower(name), lower(").push_bind(part.clone()).push(")) > 0");
+                b.push(" AND instr(lower(name), lower(").push_bind(part).push(")) > 0");
             }
             match q.status {
                 Some(StatusFilter::Disabled) => {
@@ -203,21 +196,17 @@ impl Store {
                 }
                 None => {}
             }
-        };
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM agents");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM agents"));
-        filter(&mut page);
+        }
+        let total: i64 = count.query_scalar().fetch_one(&self.pool).await?;
         page.push(" ORDER BY name, id LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
-        let agents = page.build_query_as().fetch_all(&self.pool).await?;
+        let agents = page.query_as().fetch_all(&self.pool).await?;
         Ok((agents, total))
     }
 
     /// Records what an agent did, and that it was seen.
     pub async fn record_operation(&self, op: &Operation) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        query(
             "INSERT INTO agent_operations (agent_id, workspace_id, server_id, kind, details, at_ms, duration_ms, \
              success, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -230,23 +219,19 @@ impl Store {
         .bind(op.duration_ms)
         .bind(op.success)
         .bind(&op.actor)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("UPDATE agents SET operations = operations + 1, last_seen_ms = ? WHERE id = ?")
+        query("UPDATE agents SET operations = operations + 1, last_seen_ms = ? WHERE id = ?")
             .bind(now_ms())
             .bind(&op.agent_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await.map_err(StoreError::from)
     }
 
     /// Marks an agent as seen (a call that did nothing on a server).
     pub async fn agent_seen(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE agents SET last_seen_ms = ? WHERE id = ?")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        query("UPDATE agents SET last_seen_ms = ? WHERE id = ?").bind(now_ms()).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -255,15 +240,12 @@ impl Store {
         if q.agents.is_empty() {
             return Ok((Vec::new(), 0));
         }
-        let filter = |b: &mut QueryBuilder<'_, Sqlite>| {
-            b.push(" WHERE agent_id IN (");
-            let mut ids = b.separated(", ");
-            for agent in &q.agents {
-                ids.push_bind(agent.clone());
-            }
-            b.push(")");
+        let mut count = Builder::new("SELECT COUNT(*) FROM agent_operations");
+        let mut page = Builder::new(format!("SELECT {OPERATION_COLUMNS} FROM agent_operations"));
+        for b in [&mut count, &mut page] {
+            b.push(" WHERE agent_id IN (").push_list(&q.agents).push(")");
             if let Some(kind) = &q.kind {
-                b.push(" AND kind = ").push_bind(kind.clone());
+                b.push(" AND kind = ").push_bind(kind);
             }
             if let Some(success) = q.success {
                 b.push(" AND success = ").push_bind(success);
@@ -274,20 +256,16 @@ impl Store {
             if let Some(until) = q.until_ms {
                 b.push(" AND at_ms < ").push_bind(until);
             }
-        };
-        let mut count = QueryBuilder::new("SELECT COUNT(*) FROM agent_operations");
-        filter(&mut count);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut page = QueryBuilder::new(format!("SELECT {OPERATION_COLUMNS} FROM agent_operations"));
-        filter(&mut page);
+        }
+        let total: i64 = count.query_scalar().fetch_one(&self.pool).await?;
         page.push(" ORDER BY at_ms DESC, id DESC LIMIT ").push_bind(q.limit).push(" OFFSET ").push_bind(q.offset);
-        let ops = page.build_query_as().fetch_all(&self.pool).await?;
+        let ops = page.query_as().fetch_all(&self.pool).await?;
         Ok((ops, total))
     }
 
     /// The live workspaces of every team the user is in.
     pub async fn workspace_ids_of(&self, user_id: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar(
+        query_scalar(
             "SELECT w.id FROM workspaces w JOIN team_members m ON m.team_id = w.team_id \
              WHERE m.user_id = ? AND w.deleted_ms IS NULL ORDER BY w.created_ms, w.id",
         )
@@ -301,7 +279,7 @@ impl Store {
 impl Store {
     /// Changes an assistant agent's settings.
     pub async fn update_agent(&self, a: &Agent) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE agents SET name = ?, model = ?, system_prompt = ?, tools = ?, auto_approve = ?, max_steps = ?, \
              max_seconds = ?, disabled = ? WHERE id = ?",
         )
@@ -322,7 +300,7 @@ impl Store {
 
     /// Deletes an agent softly (its history stays).
     pub async fn delete_agent(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE agents SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
+        let r = query("UPDATE agents SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)

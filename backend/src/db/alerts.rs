@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{Builder, query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -99,7 +100,7 @@ const EVENT_COLUMNS: &str =
 
 impl Store {
     pub async fn insert_alert_channel(&self, c: &AlertChannel) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO alert_channels (id, workspace_id, name, kind, config_sealed, hint, created_by, created_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -118,7 +119,7 @@ impl Store {
     }
 
     pub async fn alert_channels(&self, workspace_id: &str) -> Result<Vec<AlertChannel>> {
-        sqlx::query_as("SELECT * FROM alert_channels WHERE workspace_id = ? ORDER BY created_ms, id")
+        query_as("SELECT * FROM alert_channels WHERE workspace_id = ? ORDER BY created_ms, id")
             .bind(workspace_id)
             .fetch_all(&self.pool)
             .await
@@ -126,7 +127,7 @@ impl Store {
     }
 
     pub async fn alert_channel(&self, id: &str) -> Result<Option<AlertChannel>> {
-        sqlx::query_as("SELECT * FROM alert_channels WHERE id = ?")
+        query_as("SELECT * FROM alert_channels WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -134,48 +135,44 @@ impl Store {
     }
 
     pub async fn delete_alert_channel(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM alert_channels WHERE id = ?").bind(id).execute(&self.pool).await?;
+        let r = query("DELETE FROM alert_channels WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(r.rows_affected() > 0)
     }
 
     pub async fn insert_alert_rule(&self, r: &AlertRule) -> Result<()> {
-        sqlx::query(&format!(
-            "INSERT INTO alert_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&r.id)
-        .bind(&r.workspace_id)
-        .bind(&r.server_id)
-        .bind(&r.name)
-        .bind(&r.kind)
-        .bind(&r.metric)
-        .bind(&r.comparison)
-        .bind(r.threshold)
-        .bind(r.for_secs)
-        .bind(&r.severity)
-        .bind(r.cooldown_secs)
-        .bind(&r.channels)
-        .bind(r.enabled)
-        .bind(&r.created_by)
-        .bind(r.created_ms)
-        .execute(&self.pool)
-        .await
-        .map(|_| ())
-        .map_err(StoreError::from)
+        query(format!("INSERT INTO alert_rules ({RULE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+            .bind(&r.id)
+            .bind(&r.workspace_id)
+            .bind(&r.server_id)
+            .bind(&r.name)
+            .bind(&r.kind)
+            .bind(&r.metric)
+            .bind(&r.comparison)
+            .bind(r.threshold)
+            .bind(r.for_secs)
+            .bind(&r.severity)
+            .bind(r.cooldown_secs)
+            .bind(&r.channels)
+            .bind(r.enabled)
+            .bind(&r.created_by)
+            .bind(r.created_ms)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::from)
     }
 
     pub async fn alert_rules(&self, workspace_id: &str) -> Result<Vec<AlertRule>> {
-        sqlx::query_as(&format!(
-            "SELECT {RULE_COLUMNS} FROM alert_rules WHERE workspace_id = ? ORDER BY created_ms, id"
-        ))
-        .bind(workspace_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from)
+        query_as(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE workspace_id = ? ORDER BY created_ms, id"))
+            .bind(workspace_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
     /// Every enabled rule of a live workspace, for the engine.
     pub async fn enabled_alert_rules(&self) -> Result<Vec<AlertRule>> {
-        sqlx::query_as(&format!(
+        query_as(format!(
             "SELECT {RULE_COLUMNS} FROM alert_rules WHERE enabled AND workspace_id IN \
              (SELECT id FROM workspaces WHERE deleted_ms IS NULL) ORDER BY id"
         ))
@@ -185,7 +182,7 @@ impl Store {
     }
 
     pub async fn alert_rule(&self, id: &str) -> Result<Option<AlertRule>> {
-        sqlx::query_as(&format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?"))
+        query_as(format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -193,22 +190,18 @@ impl Store {
     }
 
     pub async fn set_alert_rule_enabled(&self, id: &str, enabled: bool) -> Result<()> {
-        sqlx::query("UPDATE alert_rules SET enabled = ? WHERE id = ?")
-            .bind(enabled)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        query("UPDATE alert_rules SET enabled = ? WHERE id = ?").bind(enabled).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn delete_alert_rule(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM alert_rules WHERE id = ?").bind(id).execute(&self.pool).await?;
+        let r = query("DELETE FROM alert_rules WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(r.rows_affected() > 0)
     }
 
     /// Live servers and their workspaces, with when each was last seen.
     pub async fn server_workspaces(&self) -> Result<Vec<(String, Option<String>, Option<i64>)>> {
-        sqlx::query_as("SELECT id, workspace_id, last_seen_ms FROM servers WHERE revoked_ms IS NULL")
+        query_as("SELECT id, workspace_id, last_seen_ms FROM servers WHERE revoked_ms IS NULL")
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from)
@@ -223,7 +216,7 @@ impl Store {
         message: &str,
         fired_ms: i64,
     ) -> Result<i64> {
-        sqlx::query_scalar(
+        query_scalar(
             "INSERT INTO alert_events (rule_id, rule_name, workspace_id, server_id, severity, state, value, message, \
              fired_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -242,7 +235,7 @@ impl Store {
     }
 
     pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE alert_events SET state = ?, resolved_ms = ? WHERE id = ? AND state = ?")
+        query("UPDATE alert_events SET state = ?, resolved_ms = ? WHERE id = ? AND state = ?")
             .bind(AlertState::Resolved.as_str())
             .bind(resolved_ms)
             .bind(id)
@@ -254,7 +247,7 @@ impl Store {
     }
 
     pub async fn alert_event(&self, id: i64) -> Result<Option<AlertEvent>> {
-        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?"))
+        query_as(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -263,7 +256,7 @@ impl Store {
 
     /// Alerts still firing (the engine's state after a restart).
     pub async fn firing_alert_events(&self) -> Result<Vec<AlertEvent>> {
-        sqlx::query_as(&format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = ? ORDER BY id"))
+        query_as(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE state = ? ORDER BY id"))
             .bind(AlertState::Firing.as_str())
             .fetch_all(&self.pool)
             .await
@@ -280,18 +273,13 @@ impl Store {
         if workspace_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut b =
-            sqlx::QueryBuilder::new(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE workspace_id IN ("));
-        let mut list = b.separated(", ");
-        for w in workspace_ids {
-            list.push_bind(w);
-        }
-        b.push(")");
+        let mut b = Builder::new(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE workspace_id IN ("));
+        b.push_list(workspace_ids).push(")");
         if firing_only {
             b.push(" AND state = ").push_bind(AlertState::Firing.as_str());
         }
         b.push(" ORDER BY fired_ms DESC, id DESC LIMIT ").push_bind(limit);
-        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
+        b.query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -304,7 +292,7 @@ impl Store {
         attempts: i64,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO alert_deliveries (channel_id, event_id, transition, ok, attempts, detail, at_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -322,7 +310,7 @@ impl Store {
     }
 
     pub async fn alert_deliveries(&self, channel_id: &str, limit: i64) -> Result<Vec<AlertDelivery>> {
-        sqlx::query_as("SELECT * FROM alert_deliveries WHERE channel_id = ? ORDER BY at_ms DESC, id DESC LIMIT ?")
+        query_as("SELECT * FROM alert_deliveries WHERE channel_id = ? ORDER BY at_ms DESC, id DESC LIMIT ?")
             .bind(channel_id)
             .bind(limit)
             .fetch_all(&self.pool)

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{query, query_as};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -27,7 +28,7 @@ const API_TOKEN_COLUMNS: &str =
 
 impl Store {
     pub async fn create_api_token(&self, t: &ApiToken, secret_hash: &str) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO api_tokens (id, user_id, name, secret_hash, hint, scopes, created_ms, expires_ms, workspace_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -52,10 +53,9 @@ impl Store {
             "SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE secret_hash = ? AND revoked_ms IS NULL \
              AND (expires_ms IS NULL OR expires_ms > ?)"
         );
-        let token: Option<ApiToken> =
-            sqlx::query_as(&sql).bind(secret_hash).bind(now).fetch_optional(&self.pool).await?;
+        let token: Option<ApiToken> = query_as(&sql).bind(secret_hash).bind(now).fetch_optional(&self.pool).await?;
         if let Some(t) = &token {
-            sqlx::query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
+            query("UPDATE api_tokens SET last_used_ms = ? WHERE id = ?")
                 .bind(now)
                 .bind(&t.id)
                 .execute(&self.pool)
@@ -67,17 +67,17 @@ impl Store {
     /// A user's tokens, newest first (revoked ones included).
     pub async fn api_tokens_of(&self, user_id: &str) -> Result<Vec<ApiToken>> {
         let sql = format!("SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE user_id = ? ORDER BY created_ms DESC, id");
-        sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn api_token(&self, id: &str) -> Result<Option<ApiToken>> {
         let sql = format!("SELECT {API_TOKEN_COLUMNS} FROM api_tokens WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Revokes one of the user's tokens; false when there is no such live token.
     pub async fn revoke_api_token(&self, user_id: &str, id: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND user_id = ? AND revoked_ms IS NULL")
+        let r = query("UPDATE api_tokens SET revoked_ms = ? WHERE id = ? AND user_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(id)
             .bind(user_id)

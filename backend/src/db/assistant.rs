@@ -1,7 +1,8 @@
 //! The assistant's tables: workspaces' model providers, conversations and their messages.
 
-use sqlx::{FromRow, QueryBuilder, Sqlite};
+use sqlx::FromRow;
 
+use super::engine::{Builder, query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -105,7 +106,7 @@ pub struct NewMessage<'a> {
 
 impl Store {
     pub async fn ai_provider(&self, workspace_id: &str) -> Result<Option<AiProviderRow>> {
-        sqlx::query_as(
+        query_as(
             "SELECT workspace_id, base_url, model, api_key_sealed, api_key_hint, updated_by, updated_ms \
              FROM ai_providers WHERE workspace_id = ?",
         )
@@ -116,7 +117,7 @@ impl Store {
     }
 
     pub async fn set_ai_provider(&self, row: &AiProviderRow) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO ai_providers (workspace_id, base_url, model, api_key_sealed, api_key_hint, updated_by, \
              updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (workspace_id) DO UPDATE SET \
              base_url = excluded.base_url, model = excluded.model, api_key_sealed = excluded.api_key_sealed, \
@@ -136,7 +137,7 @@ impl Store {
     }
 
     pub async fn insert_conversation(&self, c: &Conversation) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO conversations (id, user_id, workspace_id, server_id, project_id, agent_id, title, \
              created_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -158,7 +159,7 @@ impl Store {
     /// A conversation of `user_id` (no one else's).
     pub async fn conversation(&self, user_id: &str, id: &str) -> Result<Option<Conversation>> {
         let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ? AND user_id = ?");
-        sqlx::query_as(&sql).bind(id).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A person's conversations, the latest first: in one workspace, about one project, and
@@ -171,31 +172,30 @@ impl Store {
         search: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Conversation>> {
-        let mut b =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = "));
-        b.push_bind(user_id.to_owned());
+        let mut b = Builder::new(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE user_id = "));
+        b.push_bind(user_id);
         if let Some(ws) = workspace_id {
-            b.push(" AND workspace_id = ").push_bind(ws.to_owned());
+            b.push(" AND workspace_id = ").push_bind(ws);
         }
         if let Some(p) = project_id {
-            b.push(" AND project_id = ").push_bind(p.to_owned());
+            b.push(" AND project_id = ").push_bind(p);
         }
         if let Some(s) = search.map(str::trim).filter(|s| !s.is_empty()) {
-            b.push(" AND (instr(lower(title), lower(").push_bind(s.to_owned()).push(")) > 0");
+            b.push(" AND (instr(lower(title), lower(").push_bind(s).push(")) > 0");
             b.push(" OR EXISTS (SELECT 1 FROM chat_messages m WHERE m.conversation_id = c.id AND m.role != 'tool'");
-            b.push(" AND instr(lower(m.content), lower(").push_bind(s.to_owned()).push(")) > 0))");
+            b.push(" AND instr(lower(m.content), lower(").push_bind(s).push(")) > 0))");
         }
         b.push(" ORDER BY updated_ms DESC, id LIMIT ").push_bind(limit);
-        b.build_query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
+        b.query_as().fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn rename_conversation(&self, id: &str, title: &str) -> Result<()> {
-        sqlx::query("UPDATE conversations SET title = ? WHERE id = ?").bind(title).bind(id).execute(&self.pool).await?;
+        query("UPDATE conversations SET title = ? WHERE id = ?").bind(title).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     pub async fn delete_conversation(&self, id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM conversations WHERE id = ?").bind(id).execute(&self.pool).await?;
+        query("DELETE FROM conversations WHERE id = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl Store {
     pub async fn add_message(&self, conversation_id: &str, m: NewMessage<'_>) -> Result<ChatMessage> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = query_scalar(
             "INSERT INTO chat_messages (conversation_id, role, content, context, tool_calls, tool_call_id, state, \
              created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
@@ -215,12 +215,12 @@ impl Store {
         .bind(m.tool_call_id)
         .bind(m.state.as_str())
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
-        sqlx::query("UPDATE conversations SET updated_ms = ? WHERE id = ?")
+        query("UPDATE conversations SET updated_ms = ? WHERE id = ?")
             .bind(now)
             .bind(conversation_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(ChatMessage {
@@ -246,7 +246,7 @@ impl Store {
         state: MessageState,
         error: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE chat_messages SET content = ?, tool_calls = ?, state = ?, error = ? WHERE id = ?")
+        query("UPDATE chat_messages SET content = ?, tool_calls = ?, state = ?, error = ? WHERE id = ?")
             .bind(content)
             .bind(tool_calls)
             .bind(state.as_str())
@@ -259,13 +259,13 @@ impl Store {
 
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<ChatMessage>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE conversation_id = ? ORDER BY id");
-        sqlx::query_as(&sql).bind(conversation_id).fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(conversation_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Messages a previous run left being written end as failed, saying why (their writer
     /// died with that process). Returns how many.
     pub async fn end_orphaned_messages(&self) -> Result<u64> {
-        let r = sqlx::query(
+        let r = query(
             "UPDATE chat_messages SET state = ?, error = 'Porta restarted while this was being written' \
              WHERE state = ?",
         )

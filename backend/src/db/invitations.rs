@@ -1,8 +1,9 @@
 //! Invitation links: made, listed, revoked, and spent (by a new account or a signed-in one)
 //! once.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
+use super::engine::{Tx, query, query_as};
 use super::{Result, Role, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -65,7 +66,7 @@ impl Store {
             used_ms: None,
             revoked_ms: None,
         };
-        sqlx::query(
+        query(
             "INSERT INTO invitations (id, team_id, token_hash, role, created_by, created_ms, expires_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -83,7 +84,7 @@ impl Store {
 
     /// A team's invitations that can still be used, newest first.
     pub async fn pending_invitations(&self, team_id: &str) -> Result<Vec<Invitation>> {
-        sqlx::query_as(
+        query_as(
             "SELECT id, team_id, role, created_by, created_ms, expires_ms, used_ms, revoked_ms FROM invitations \
              WHERE team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ? ORDER BY created_ms DESC",
         )
@@ -96,7 +97,7 @@ impl Store {
 
     /// Revokes a pending invitation of the team; false when there is none with that id.
     pub async fn revoke_invitation(&self, team_id: &str, id: &str) -> Result<bool> {
-        let r = sqlx::query(
+        let r = query(
             "UPDATE invitations SET revoked_ms = ? WHERE id = ? AND team_id = ? AND used_ms IS NULL AND revoked_ms IS NULL",
         )
         .bind(now_ms())
@@ -109,7 +110,7 @@ impl Store {
 
     /// What a usable invitation offers; `None` when it is unknown, used, revoked or expired.
     pub async fn invitation_info(&self, token_hash: &str) -> Result<Option<InvitationInfo>> {
-        sqlx::query_as(
+        query_as(
             "SELECT i.team_id, t.name AS team_name, i.role, u.username AS invited_by, i.expires_ms FROM invitations i \
              JOIN teams t ON t.id = i.team_id JOIN users u ON u.id = i.created_by \
              WHERE i.token_hash = ? AND i.used_ms IS NULL AND i.revoked_ms IS NULL AND i.expires_ms > ?",
@@ -123,9 +124,9 @@ impl Store {
 
     /// Spends an invitation and makes the user a member, in one transaction.
     pub async fn accept_invitation(&self, token_hash: &str, user_id: &str) -> Result<Accepted> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_serialized(&format!("invitation:{token_hash}")).await?;
         let Some((team_id, role)) = valid_invitation(&mut tx, token_hash).await? else { return Ok(Accepted::Invalid) };
-        if super::teams::member_role_in(&mut *tx, &team_id, user_id).await?.is_some() {
+        if super::teams::member_role_in(&mut tx, &team_id, user_id).await?.is_some() {
             return Ok(Accepted::AlreadyMember { team_id });
         }
         spend_invitation(&mut tx, token_hash, &team_id, user_id, role).await?;
@@ -135,17 +136,14 @@ impl Store {
 }
 
 /// The team and role of an invitation that can still be used.
-pub(super) async fn valid_invitation(
-    tx: &mut Transaction<'_, Sqlite>,
-    token_hash: &str,
-) -> Result<Option<(String, Role)>> {
-    let found: Option<(String, String)> = sqlx::query_as(
+pub(super) async fn valid_invitation(tx: &mut Tx, token_hash: &str) -> Result<Option<(String, Role)>> {
+    let found: Option<(String, String)> = query_as(
         "SELECT team_id, role FROM invitations \
          WHERE token_hash = ? AND used_ms IS NULL AND revoked_ms IS NULL AND expires_ms > ?",
     )
     .bind(token_hash)
     .bind(now_ms())
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     found
         .map(|(team, role)| Role::try_from(role).map(|r| (team, r)).map_err(|e| sqlx::Error::Decode(e.into())))
@@ -156,28 +154,28 @@ pub(super) async fn valid_invitation(
 /// Spends an invitation on `user_id`, who joins its team. Within the transaction that found it
 /// valid; the `used_ms IS NULL` guard makes a second spend a no-op error.
 pub(super) async fn spend_invitation(
-    tx: &mut Transaction<'_, Sqlite>,
+    tx: &mut Tx,
     token_hash: &str,
     team_id: &str,
     user_id: &str,
     role: Role,
 ) -> Result<()> {
     let now = now_ms();
-    let spent = sqlx::query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
+    let spent = query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
         .bind(now)
         .bind(user_id)
         .bind(token_hash)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if spent.rows_affected() != 1 {
         return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }
-    sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
+    query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, ?, ?)")
         .bind(team_id)
         .bind(user_id)
         .bind(role.as_str())
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

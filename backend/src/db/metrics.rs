@@ -1,7 +1,6 @@
 //! Telemetry storage: points of every server's metric series (see migration 0009).
 
-use sqlx::{QueryBuilder, Sqlite};
-
+use super::engine::{Builder, query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 
 /// One stored point, its values still encoded.
@@ -23,24 +22,34 @@ pub struct PointStats {
 }
 
 impl Store {
-    /// Writes points in one transaction, replacing any with the same key.
+    /// Writes points in one transaction, replacing any with the same key (the last of a key
+    /// given twice wins).
     pub async fn put_points(&self, points: &[StoredPoint]) -> Result<()> {
-        // SQLite allows 32766 bound values; five per row.
+        // One statement may not touch a row twice (PostgreSQL refuses it): the last of a key.
+        let mut last = std::collections::HashMap::new();
+        for p in points {
+            last.insert((p.server_id.as_str(), p.res, p.ts), p);
+        }
+        let mut unique: Vec<&StoredPoint> = last.into_values().collect();
+        unique.sort_by(|a, b| (&a.server_id, a.res, a.ts).cmp(&(&b.server_id, b.res, b.ts)));
         let mut tx = self.pool.begin().await?;
-        for chunk in points.chunks(1000) {
-            let mut b: QueryBuilder<'_, Sqlite> =
-                QueryBuilder::new("INSERT OR REPLACE INTO metric_points (server_id, res, ts, n, data) ");
-            b.push_values(chunk, |mut row, p| {
-                row.push_bind(&p.server_id).push_bind(p.res).push_bind(p.ts).push_bind(p.n).push_bind(&p.data);
-            });
-            b.build().execute(&mut *tx).await?;
+        // SQLite allows 32766 bound values; five per row.
+        for chunk in unique.chunks(1000) {
+            let mut b = Builder::new("INSERT INTO metric_points (server_id, res, ts, n, data) VALUES ");
+            for (i, p) in chunk.iter().enumerate() {
+                b.push(if i == 0 { "(" } else { ", (" });
+                b.push_bind(&p.server_id).push(", ").push_bind(p.res).push(", ").push_bind(p.ts);
+                b.push(", ").push_bind(p.n).push(", ").push_bind(&p.data).push(")");
+            }
+            b.push(" ON CONFLICT (server_id, res, ts) DO UPDATE SET n = excluded.n, data = excluded.data");
+            b.query().execute(&mut tx).await?;
         }
         tx.commit().await.map_err(StoreError::from)
     }
 
     /// A server's points of resolution `res` with `from <= ts < to`, oldest first.
     pub async fn points(&self, server: &str, res: i64, from: i64, to: i64) -> Result<Vec<StoredPoint>> {
-        sqlx::query_as(
+        query_as(
             "SELECT server_id, res, ts, n, data FROM metric_points \
              WHERE server_id = ? AND res = ? AND ts >= ? AND ts < ? ORDER BY ts",
         )
@@ -55,7 +64,7 @@ impl Store {
 
     /// The time of a server's newest point of resolution `res`.
     pub async fn last_point_ts(&self, server: &str, res: i64) -> Result<Option<i64>> {
-        sqlx::query_scalar("SELECT MAX(ts) FROM metric_points WHERE server_id = ? AND res = ?")
+        query_scalar("SELECT MAX(ts) FROM metric_points WHERE server_id = ? AND res = ?")
             .bind(server)
             .bind(res)
             .fetch_one(&self.pool)
@@ -65,7 +74,7 @@ impl Store {
 
     /// The time of a server's oldest point of resolution `res`.
     pub async fn first_point_ts(&self, server: &str, res: i64) -> Result<Option<i64>> {
-        sqlx::query_scalar("SELECT MIN(ts) FROM metric_points WHERE server_id = ? AND res = ?")
+        query_scalar("SELECT MIN(ts) FROM metric_points WHERE server_id = ? AND res = ?")
             .bind(server)
             .bind(res)
             .fetch_one(&self.pool)
@@ -76,12 +85,12 @@ impl Store {
     /// Every server that may have points (telemetry is kept for revoked servers until it
     /// ages out).
     pub async fn all_server_ids(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_scalar("SELECT id FROM servers ORDER BY id").fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Deletes a server's points of resolution `res` older than `before`; how many went.
     pub async fn prune_points(&self, server: &str, res: i64, before: i64) -> Result<u64> {
-        sqlx::query("DELETE FROM metric_points WHERE server_id = ? AND res = ? AND ts < ?")
+        query("DELETE FROM metric_points WHERE server_id = ? AND res = ? AND ts < ?")
             .bind(server)
             .bind(res)
             .bind(before)
@@ -93,8 +102,9 @@ impl Store {
 
     /// Points and payload bytes per resolution, for one server or all.
     pub async fn point_stats(&self, server: Option<&str>) -> Result<Vec<PointStats>> {
-        sqlx::query_as(
-            "SELECT res, COUNT(*) AS points, COALESCE(SUM(LENGTH(data) + LENGTH(server_id) + 24), 0) AS bytes \
+        query_as(
+            "SELECT res, COUNT(*) AS points, \
+             CAST(COALESCE(SUM(LENGTH(data) + LENGTH(server_id) + 24), 0) AS BIGINT) AS bytes \
              FROM metric_points WHERE ?1 IS NULL OR server_id = ?1 GROUP BY res ORDER BY res",
         )
         .bind(server)

@@ -1,12 +1,14 @@
 //! All SQL lives here; nothing here knows about HTTP or GraphQL.
 //!
-//! Queries are checked at run time (`query_as` + `bind`) so the same store can later gain a
-//! PostgreSQL twin behind one conformance suite.
+//! One store over two engines: SQLite (embedded, one process) and PostgreSQL (several
+//! replicas). Queries are written once and checked at run time (`engine`); the schema is
+//! kept in step in `migrations/sqlite` and `migrations/postgres`, and the store's tests run
+//! on both (`testing`).
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 mod agents;
@@ -14,6 +16,7 @@ mod alerts;
 mod api_tokens;
 mod assistant;
 mod audit;
+mod engine;
 mod error;
 mod invitations;
 mod metrics;
@@ -23,6 +26,8 @@ mod recordings;
 mod role;
 mod servers;
 mod teams;
+#[cfg(test)]
+pub(crate) mod testing;
 mod users;
 mod workspaces;
 pub use crate::audit::AuditEvent;
@@ -31,6 +36,7 @@ pub use alerts::{AlertChannel, AlertDelivery, AlertEvent, AlertRule, AlertState}
 pub use api_tokens::ApiToken;
 pub use assistant::{AiProviderRow, ChatMessage, Conversation, MessageState, NewMessage};
 pub use audit::AuditQuery;
+pub use engine::Engine;
 pub use error::{Result, StoreError};
 pub use invitations::{Accepted, Invitation, InvitationInfo};
 pub use metrics::{PointStats, StoredPoint};
@@ -44,7 +50,7 @@ pub use workspaces::Workspace;
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: engine::Pool,
     /// Audit events are chained: one is written at a time.
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Bumped when anyone may have lost access (a role lowered, a member removed, a workspace
@@ -53,21 +59,32 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database and applies pending migrations.
+    /// Opens the database `url` names — `sqlite://<file>` (created if needed) or
+    /// `postgres://…` — and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        // Each connection to `:memory:` is its own database, so tests get exactly one.
-        let max = if url.contains(":memory:") { 1 } else { 8 };
-        let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        let pool = if url.starts_with("sqlite:") {
+            engine::Pool::Sqlite(sqlite(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            engine::Pool::Postgres(postgres(url).await?)
+        } else {
+            anyhow::bail!(
+                "the database URL must start with sqlite:// or postgres:// (it starts with {:?})",
+                scheme(url)
+            );
+        };
         let store = Self { pool, audit_lock: Default::default(), access: Default::default() };
         store.seal_audit().await?;
         Ok(store)
+    }
+
+    /// Which engine the store is on.
+    pub fn engine(&self) -> Engine {
+        self.pool.engine()
+    }
+
+    /// Closes every connection (the store is not used after this).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Changes whenever someone may have lost access to something.
@@ -80,12 +97,65 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(StoreError::from)
+        engine::query("SELECT 1").execute(&self.pool).await.map(|_| ()).map_err(StoreError::from)
     }
 }
 
-/// A fresh database in memory, for tests.
+/// What a URL starts with, for an error that must not show its password.
+fn scheme(url: &str) -> &str {
+    url.split_once(':').map_or(url, |(s, _)| s)
+}
+
+async fn sqlite(url: &str) -> anyhow::Result<sqlx::SqlitePool> {
+    let opts = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(5));
+    // Each connection to `:memory:` is its own database, so tests get exactly one.
+    let max = if url.contains(":memory:") { 1 } else { 8 };
+    let pool = SqlitePoolOptions::new().max_connections(max).connect_with(opts).await?;
+    sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+    Ok(pool)
+}
+
+/// How long a request waits for a PostgreSQL connection before it is told the database is
+/// unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+async fn postgres(url: &str) -> anyhow::Result<sqlx::PgPool> {
+    let opts = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .min_connections(1)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy_with(opts);
+    // The database may still be starting (a compose stack comes up together): wait for it,
+    // saying so, rather than failing at once.
+    let start = std::time::Instant::now();
+    let mut told = false;
+    loop {
+        match pool.acquire().await {
+            Ok(_) => break,
+            Err(e) if start.elapsed() < Duration::from_secs(60) => {
+                if !told {
+                    tracing::warn!(error = %e, "waiting for PostgreSQL");
+                    told = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => anyhow::bail!("cannot reach PostgreSQL after 60 s: {e}"),
+        }
+    }
+    // Several replicas may start at once: the migrator takes an advisory lock, so one applies
+    // what is pending and the others find it done.
+    sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+    Ok(pool)
+}
+
+/// A fresh database in memory, for tests (the store's own run on both engines: `testing`).
 #[cfg(test)]
 pub(crate) async fn test_store() -> Store {
-    Store::connect("sqlite::memory:").await.expect("in-memory store")
+    testing::sqlite().await
 }

@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -25,7 +26,7 @@ const COLUMNS: &str = "id, workspace_id, server_id, name, path, source, repo_url
 
 impl Store {
     pub async fn insert_project(&self, p: &Project) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO projects (id, workspace_id, server_id, name, path, source, repo_url, created_by, created_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -46,18 +47,18 @@ impl Store {
 
     pub async fn project(&self, id: &str) -> Result<Option<Project>> {
         let sql = format!("SELECT {COLUMNS} FROM projects WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A workspace's projects by name (deleted ones too when asked).
     pub async fn projects(&self, workspace_id: &str, deleted: bool) -> Result<Vec<Project>> {
         let live = if deleted { "" } else { " AND deleted_ms IS NULL" };
         let sql = format!("SELECT {COLUMNS} FROM projects WHERE workspace_id = ?{live} ORDER BY name, id");
-        sqlx::query_as(&sql).bind(workspace_id).fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(workspace_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn project_count(&self, workspace_id: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE workspace_id = ? AND deleted_ms IS NULL")
+        query_scalar("SELECT COUNT(*) FROM projects WHERE workspace_id = ? AND deleted_ms IS NULL")
             .bind(workspace_id)
             .fetch_one(&self.pool)
             .await
@@ -67,7 +68,7 @@ impl Store {
     /// Whether a live project already uses this folder.
     pub async fn project_at(&self, server_id: &str, path: &str) -> Result<bool> {
         let n: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE server_id = ? AND path = ? AND deleted_ms IS NULL")
+            query_scalar("SELECT COUNT(*) FROM projects WHERE server_id = ? AND path = ? AND deleted_ms IS NULL")
                 .bind(server_id)
                 .bind(path)
                 .fetch_one(&self.pool)
@@ -78,13 +79,13 @@ impl Store {
     /// Deletes (softly) or restores a project; false when it already was so.
     pub async fn set_project_deleted(&self, id: &str, deleted: bool) -> Result<bool> {
         let r = if deleted {
-            sqlx::query("UPDATE projects SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
+            query("UPDATE projects SET deleted_ms = ? WHERE id = ? AND deleted_ms IS NULL")
                 .bind(now_ms())
                 .bind(id)
                 .execute(&self.pool)
                 .await?
         } else {
-            sqlx::query("UPDATE projects SET deleted_ms = NULL WHERE id = ? AND deleted_ms IS NOT NULL")
+            query("UPDATE projects SET deleted_ms = NULL WHERE id = ? AND deleted_ms IS NOT NULL")
                 .bind(id)
                 .execute(&self.pool)
                 .await?

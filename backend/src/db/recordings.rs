@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -43,7 +44,7 @@ const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name,
 impl Store {
     /// Whether a terminal's session is being recorded now.
     pub async fn recording_active(&self, server_id: &str, term_id: u32) -> Result<bool> {
-        sqlx::query_scalar(
+        query_scalar(
             "SELECT EXISTS (SELECT 1 FROM recordings WHERE server_id = ? AND term_id = ? AND ended_ms IS NULL)",
         )
         .bind(server_id)
@@ -54,7 +55,7 @@ impl Store {
     }
 
     pub async fn insert_recording(&self, r: &NewRecording<'_>) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO recordings (id, workspace_id, server_id, term_id, shell, started_by, started_ms, cols, rows) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -75,7 +76,7 @@ impl Store {
 
     /// Ends a recording: its size on disk, and why it stopped early if it did.
     pub async fn finish_recording(&self, id: &str, bytes: i64, stopped: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ?")
+        query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ?")
             .bind(now_ms())
             .bind(bytes)
             .bind(stopped)
@@ -88,7 +89,7 @@ impl Store {
 
     /// How far a recording has got, in bytes on disk (so the workspace's total counts it).
     pub async fn recording_progress(&self, id: &str, bytes: i64) -> Result<()> {
-        sqlx::query("UPDATE recordings SET bytes = ? WHERE id = ?")
+        query("UPDATE recordings SET bytes = ? WHERE id = ?")
             .bind(bytes)
             .bind(id)
             .execute(&self.pool)
@@ -99,7 +100,7 @@ impl Store {
 
     /// The bytes on disk of a workspace's recordings (those going on count what they have).
     pub async fn recordings_bytes(&self, workspace_id: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT COALESCE(SUM(bytes), 0) FROM recordings WHERE workspace_id = ?")
+        query_scalar("SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM recordings WHERE workspace_id = ?")
             .bind(workspace_id)
             .fetch_one(&self.pool)
             .await
@@ -109,7 +110,7 @@ impl Store {
     /// Ends the recordings a previous run of the backend left going (their recorders died
     /// with it); returns how many.
     pub async fn end_orphaned_recordings(&self) -> Result<u64> {
-        let r = sqlx::query("UPDATE recordings SET ended_ms = ? WHERE ended_ms IS NULL")
+        let r = query("UPDATE recordings SET ended_ms = ? WHERE ended_ms IS NULL")
             .bind(now_ms())
             .execute(&self.pool)
             .await?;
@@ -119,7 +120,7 @@ impl Store {
     pub async fn recording(&self, id: &str) -> Result<Option<Recording>> {
         let sql =
             format!("SELECT {COLUMNS} FROM recordings r LEFT JOIN servers s ON s.id = r.server_id WHERE r.id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The newest recordings in a team's workspaces.
@@ -128,12 +129,7 @@ impl Store {
             "SELECT {COLUMNS} FROM recordings r LEFT JOIN servers s ON s.id = r.server_id \
              JOIN workspaces w ON w.id = r.workspace_id WHERE w.team_id = ? ORDER BY r.started_ms DESC, r.id LIMIT ?"
         );
-        sqlx::query_as(&sql)
-            .bind(team_id)
-            .bind(limit.clamp(1, 500))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(StoreError::from)
+        query_as(&sql).bind(team_id).bind(limit.clamp(1, 500)).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 }
 
@@ -141,29 +137,29 @@ impl Store {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn recordings_left_going_by_a_previous_run_are_ended() {
-        let s = Store::connect("sqlite::memory:").await.expect("store");
-        let u = s.create_user("alice", "h", false).await.expect("user");
-        let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
-        s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
-        let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled");
-        let new = |id| NewRecording {
-            id,
-            workspace_id: &ws,
-            server_id: &server.id,
-            term_id: 1,
-            shell: "/bin/bash",
-            started_by: "user:x",
-            cols: 80,
-            rows: 24,
-        };
-        s.insert_recording(&new("done")).await.expect("insert");
-        s.finish_recording("done", 10, None).await.expect("finish");
-        s.insert_recording(&new("going")).await.expect("insert");
-        assert_eq!(s.end_orphaned_recordings().await.expect("end"), 1);
-        let going = s.recording("going").await.expect("q").expect("row");
-        assert!(going.ended_ms.is_some());
-        assert_eq!(s.recording("done").await.expect("q").expect("row").bytes, 10, "a finished one is untouched");
+    crate::db::testing::on_both_engines! {
+        async fn recordings_left_going_by_a_previous_run_are_ended(s: Store) {
+            let u = s.create_user("alice", "h", false).await.expect("user");
+            let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
+            s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
+            let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled");
+            let new = |id| NewRecording {
+                id,
+                workspace_id: &ws,
+                server_id: &server.id,
+                term_id: 1,
+                shell: "/bin/bash",
+                started_by: "user:x",
+                cols: 80,
+                rows: 24,
+            };
+            s.insert_recording(&new("done")).await.expect("insert");
+            s.finish_recording("done", 10, None).await.expect("finish");
+            s.insert_recording(&new("going")).await.expect("insert");
+            assert_eq!(s.end_orphaned_recordings().await.expect("end"), 1);
+            let going = s.recording("going").await.expect("q").expect("row");
+            assert!(going.ended_ms.is_some());
+            assert_eq!(s.recording("done").await.expect("q").expect("row").bytes, 10, "a finished one is untouched");
+        }
     }
 }

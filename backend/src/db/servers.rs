@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{query, query_as};
 use super::{Result, Role, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -88,7 +89,7 @@ impl Store {
         name: Option<&str>,
         expires_ms: i64,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO enrollment_tokens (token_hash, created_by, workspace_id, name, created_ms, expires_ms) \
              VALUES (?, ?, ?, ?, ?, ?)",
         )
@@ -114,21 +115,21 @@ impl Store {
     ) -> Result<Option<Server>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let row: Option<(String, Option<String>, Option<String>)> = query_as(
             "UPDATE enrollment_tokens SET used_ms = ? WHERE token_hash = ? AND used_ms IS NULL AND expires_ms > ? \
              RETURNING created_by, name, workspace_id",
         )
         .bind(now)
         .bind(token_hash)
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some((owner_id, name, workspace_id)) = row else {
             return Ok(None);
         };
         let id = uuid::Uuid::new_v4().to_string();
         let name = name.filter(|n| !n.is_empty()).unwrap_or_else(|| hostname.to_owned());
-        sqlx::query(
+        query(
             "INSERT INTO servers (id, name, owner_id, credential_hash, created_ms, hostname, workspace_id) \
              VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -139,12 +140,12 @@ impl Store {
         .bind(now)
         .bind(hostname)
         .bind(&workspace_id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query("UPDATE enrollment_tokens SET server_id = ? WHERE token_hash = ?")
+        query("UPDATE enrollment_tokens SET server_id = ? WHERE token_hash = ?")
             .bind(&id)
             .bind(token_hash)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         Ok(Some(Server {
@@ -165,17 +166,15 @@ impl Store {
 
     /// The live (not revoked) server holding this credential.
     pub async fn server_by_credential(&self, credential_hash: &str) -> Result<Option<Server>> {
-        sqlx::query_as(&format!(
-            "SELECT {SERVER_COLUMNS} FROM servers s WHERE s.credential_hash = ? AND s.revoked_ms IS NULL"
-        ))
-        .bind(credential_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(StoreError::from)
+        query_as(format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.credential_hash = ? AND s.revoked_ms IS NULL"))
+            .bind(credential_hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)
     }
 
     pub async fn server(&self, id: &str) -> Result<Option<Server>> {
-        sqlx::query_as(&format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = ? AND s.revoked_ms IS NULL"))
+        query_as(format!("SELECT {SERVER_COLUMNS} FROM servers s WHERE s.id = ? AND s.revoked_ms IS NULL"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -184,7 +183,7 @@ impl Store {
 
     pub async fn server_seen(&self, id: &str, facts: Option<&ServerFacts>) -> Result<()> {
         match facts {
-            None => sqlx::query("UPDATE servers SET last_seen_ms = ? WHERE id = ?")
+            None => query("UPDATE servers SET last_seen_ms = ? WHERE id = ?")
                 .bind(now_ms())
                 .bind(id)
                 .execute(&self.pool)
@@ -194,7 +193,7 @@ impl Store {
             Some(f) => {
                 // A bridge says these; whatever it says, they stay short and plain.
                 let plain = |s: &str| -> String { s.chars().filter(|c| !c.is_control()).take(128).collect() };
-                sqlx::query(
+                query(
                     "UPDATE servers SET last_seen_ms = ?, agent = ?, os = COALESCE(?, os), kernel = COALESCE(?, kernel), \
                      arch = COALESCE(?, arch), hostname = COALESCE(?, hostname), refused = NULL WHERE id = ?",
                 )
@@ -218,11 +217,11 @@ impl Store {
         for chunk in ids.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql = format!("UPDATE servers SET last_seen_ms = ? WHERE id IN ({marks})");
-            let mut q = sqlx::query(&sql).bind(at_ms);
+            let mut q = query(&sql).bind(at_ms);
             for id in chunk {
                 q = q.bind(id);
             }
-            q.execute(&mut *tx).await?;
+            q.execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -232,7 +231,7 @@ impl Store {
     /// connects), with the version it said it was.
     pub async fn server_refused(&self, id: &str, agent: &str, why: &str) -> Result<()> {
         let plain = |s: &str, n: usize| -> String { s.chars().filter(|c| !c.is_control()).take(n).collect() };
-        sqlx::query("UPDATE servers SET refused = ?, agent = ? WHERE id = ?")
+        query("UPDATE servers SET refused = ?, agent = ? WHERE id = ?")
             .bind(plain(why, 300))
             .bind(plain(agent, 128))
             .bind(id)
@@ -244,13 +243,11 @@ impl Store {
 
     /// Revokes a server's credential; true when it was live.
     pub async fn revoke_server(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE servers SET revoked_ms = ?, credential_hash = NULL WHERE id = ? AND revoked_ms IS NULL",
-        )
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
+        let r = query("UPDATE servers SET revoked_ms = ?, credential_hash = NULL WHERE id = ? AND revoked_ms IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         self.access_changed();
         Ok(r.rows_affected() == 1)
     }
@@ -259,51 +256,46 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store as store;
 
-    #[tokio::test]
-    async fn an_enrolment_token_is_spent_once() {
-        let s = store().await;
-        let admin = s.create_user("admin", "h", true).await.expect("user");
-        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
-        s.insert_enrollment_token("t1", &admin.id, &ws, Some("web-1"), now_ms() + 60_000).await.expect("token");
-        let server = s.enroll_server("t1", "host", "c1").await.expect("query").expect("enrolled");
-        assert_eq!(server.name, "web-1");
-        assert!(s.enroll_server("t1", "host", "c2").await.expect("query").is_none(), "second use refused");
-        assert_eq!(s.server_by_credential("c1").await.expect("q").map(|s| s.id), Some(server.id.clone()));
-        assert!(s.revoke_server(&server.id).await.expect("revoke"));
-        assert!(s.server_by_credential("c1").await.expect("q").is_none(), "revoked credential refused");
-    }
-
-    #[tokio::test]
-    async fn an_expired_enrolment_token_is_refused() {
-        let s = store().await;
-        let admin = s.create_user("admin", "h", true).await.expect("user");
-        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
-        s.insert_enrollment_token("t1", &admin.id, &ws, None, now_ms() - 1).await.expect("token");
-        assert!(s.enroll_server("t1", "host", "c1").await.expect("query").is_none());
-    }
-
-    #[tokio::test]
-    async fn servers_heard_from_are_recorded_together_and_once() {
-        let s = store().await;
-        let admin = s.create_user("admin", "h", true).await.expect("user");
-        let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
-        let mut ids = Vec::new();
-        for i in 0..1200 {
-            let token = format!("t{i}");
-            s.insert_enrollment_token(&token, &admin.id, &ws, None, now_ms() + 60_000).await.expect("token");
-            ids.push(s.enroll_server(&token, "host", &format!("c{i}")).await.expect("q").expect("server").id);
+    crate::db::testing::on_both_engines! {
+        async fn an_enrolment_token_is_spent_once(s: Store) {
+            let admin = s.create_user("admin", "h", true).await.expect("user");
+            let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+            s.insert_enrollment_token("t1", &admin.id, &ws, Some("web-1"), now_ms() + 60_000).await.expect("token");
+            let server = s.enroll_server("t1", "host", "c1").await.expect("query").expect("enrolled");
+            assert_eq!(server.name, "web-1");
+            assert!(s.enroll_server("t1", "host", "c2").await.expect("query").is_none(), "second use refused");
+            assert_eq!(s.server_by_credential("c1").await.expect("q").map(|s| s.id), Some(server.id.clone()));
+            assert!(s.revoke_server(&server.id).await.expect("revoke"));
+            assert!(s.server_by_credential("c1").await.expect("q").is_none(), "revoked credential refused");
         }
-        let seen = SeenLater::default();
-        for id in ids.iter().chain(&ids[..10]) {
-            seen.mark(id);
+
+        async fn an_expired_enrolment_token_is_refused(s: Store) {
+            let admin = s.create_user("admin", "h", true).await.expect("user");
+            let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+            s.insert_enrollment_token("t1", &admin.id, &ws, None, now_ms() - 1).await.expect("token");
+            assert!(s.enroll_server("t1", "host", "c1").await.expect("query").is_none());
         }
-        // More than one statement's worth, each marked once however often it was heard.
-        assert_eq!(seen.flush(&s).await.expect("flush"), 1200);
-        assert_eq!(seen.flush(&s).await.expect("flush"), 0, "nothing twice");
-        let servers = s.servers_for(&admin.id).await.expect("list");
-        assert_eq!(servers.len(), 1200);
-        assert!(servers.iter().all(|a| a.server.last_seen_ms.is_some()), "every one recorded");
+
+        async fn servers_heard_from_are_recorded_together_and_once(s: Store) {
+            let admin = s.create_user("admin", "h", true).await.expect("user");
+            let ws = s.home_workspace(&admin.id).await.expect("q").expect("home").id;
+            let mut ids = Vec::new();
+            for i in 0..1200 {
+                let token = format!("t{i}");
+                s.insert_enrollment_token(&token, &admin.id, &ws, None, now_ms() + 60_000).await.expect("token");
+                ids.push(s.enroll_server(&token, "host", &format!("c{i}")).await.expect("q").expect("server").id);
+            }
+            let seen = SeenLater::default();
+            for id in ids.iter().chain(&ids[..10]) {
+                seen.mark(id);
+            }
+            // More than one statement's worth, each marked once however often it was heard.
+            assert_eq!(seen.flush(&s).await.expect("flush"), 1200);
+            assert_eq!(seen.flush(&s).await.expect("flush"), 0, "nothing twice");
+            let servers = s.servers_for(&admin.id).await.expect("list");
+            assert_eq!(servers.len(), 1200);
+            assert!(servers.iter().all(|a| a.server.last_seen_ms.is_some()), "every one recorded");
+        }
     }
 }

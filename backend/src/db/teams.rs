@@ -1,8 +1,9 @@
 //! Teams and their members, and the joins that say who reaches which server. A team's
 //! workspaces and invitations are in `workspaces.rs` and `invitations.rs`.
 
-use sqlx::{FromRow, Sqlite, Transaction};
+use sqlx::FromRow;
 
+use super::engine::{Executor, Tx, query, query_as, query_scalar};
 use super::servers::SERVER_COLUMNS;
 use super::{Result, Role, StoreError};
 use super::{ServerAccess, Store};
@@ -48,26 +49,26 @@ pub enum TeamDeleted {
 }
 
 /// Makes a team owned by `owner` with one workspace, inside a caller's transaction.
-pub(super) async fn insert_team(tx: &mut Transaction<'_, Sqlite>, name: &str, owner: &str) -> Result<String> {
+pub(super) async fn insert_team(tx: &mut Tx, name: &str, owner: &str) -> Result<String> {
     let now = now_ms();
     let team = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO teams (id, name, created_ms) VALUES (?, ?, ?)")
+    query("INSERT INTO teams (id, name, created_ms) VALUES (?, ?, ?)")
         .bind(&team)
         .bind(name)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, 'owner', ?)")
+    query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, 'owner', ?)")
         .bind(&team)
         .bind(owner)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
-    sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, 'Default', ?)")
+    query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, 'Default', ?)")
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(&team)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(team)
 }
@@ -93,24 +94,24 @@ impl Store {
     }
 
     pub async fn rename_team(&self, team_id: &str, name: &str) -> Result<()> {
-        sqlx::query("UPDATE teams SET name = ? WHERE id = ?").bind(name).bind(team_id).execute(&self.pool).await?;
+        query("UPDATE teams SET name = ? WHERE id = ?").bind(name).bind(team_id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// The user's teams, by name; one is marked current: the one chosen last, on any device,
     /// else the one joined last.
     pub async fn teams_of(&self, user_id: &str) -> Result<Vec<Membership>> {
-        let mut list: Vec<Membership> = sqlx::query_as(
+        let mut list: Vec<Membership> = query_as(
             "SELECT t.id AS team_id, t.name, m.role, \
              (SELECT COUNT(*) FROM team_members c WHERE c.team_id = t.id) AS members, \
-             t.id = (SELECT last_team_id FROM users WHERE id = m.user_id) AS current \
+             COALESCE(t.id = (SELECT last_team_id FROM users WHERE id = m.user_id), FALSE) AS current \
              FROM teams t JOIN team_members m ON m.team_id = t.id AND m.user_id = ? ORDER BY t.name, t.id",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
         if !list.iter().any(|m| m.current) {
-            let newest: Option<String> = sqlx::query_scalar(
+            let newest: Option<String> = query_scalar(
                 "SELECT team_id FROM team_members WHERE user_id = ? ORDER BY joined_ms DESC, team_id LIMIT 1",
             )
             .bind(user_id)
@@ -125,7 +126,7 @@ impl Store {
 
     /// Remembers the team the user chose (they must be in it; false when not).
     pub async fn choose_team(&self, user_id: &str, team_id: &str) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE users SET last_team_id = ? WHERE id = ? \
              AND EXISTS (SELECT 1 FROM team_members WHERE team_id = ? AND user_id = ?)",
         )
@@ -142,43 +143,43 @@ impl Store {
     /// invitations, enrolment tokens and API tokens limited to it), unless servers still
     /// belong to it. The audit log keeps what happened.
     pub async fn delete_team(&self, team_id: &str) -> Result<TeamDeleted> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_serialized(&format!("team:{team_id}")).await?;
         let in_team = "SELECT id FROM workspaces WHERE team_id = ?";
-        let servers: i64 = sqlx::query_scalar(&format!(
+        let servers: i64 = query_scalar(format!(
             "SELECT COUNT(*) FROM servers WHERE revoked_ms IS NULL AND workspace_id IN ({in_team})"
         ))
         .bind(team_id)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?;
         if servers > 0 {
             return Ok(TeamDeleted::HasServers(servers));
         }
         let recordings: Vec<String> =
-            sqlx::query_scalar(&format!("SELECT id FROM recordings WHERE workspace_id IN ({in_team})"))
+            query_scalar(format!("SELECT id FROM recordings WHERE workspace_id IN ({in_team})"))
                 .bind(team_id)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
         // What refers to a workspace without cascading: revoked servers (their recordings,
         // samples and alerts go with them), enrolment tokens, and API tokens limited to it.
         for table in ["servers", "enrollment_tokens", "api_tokens"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE workspace_id IN ({in_team})"))
+            query(format!("DELETE FROM {table} WHERE workspace_id IN ({in_team})"))
                 .bind(team_id)
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         // Alert history has no foreign key (it outlives rules): it goes with the team.
-        sqlx::query(&format!("DELETE FROM alert_events WHERE workspace_id IN ({in_team})"))
+        query(format!("DELETE FROM alert_events WHERE workspace_id IN ({in_team})"))
             .bind(team_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("DELETE FROM teams WHERE id = ?").bind(team_id).execute(&mut *tx).await?;
+        query("DELETE FROM teams WHERE id = ?").bind(team_id).execute(&mut tx).await?;
         tx.commit().await?;
         self.access_changed();
         Ok(TeamDeleted::Done { recordings })
     }
 
     pub async fn team_name(&self, team_id: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT name FROM teams WHERE id = ?")
+        query_scalar("SELECT name FROM teams WHERE id = ?")
             .bind(team_id)
             .fetch_optional(&self.pool)
             .await
@@ -191,7 +192,7 @@ impl Store {
     }
 
     pub async fn members(&self, team_id: &str) -> Result<Vec<Member>> {
-        sqlx::query_as(
+        query_as(
             "SELECT m.user_id, u.username, m.role, m.joined_ms FROM team_members m JOIN users u ON u.id = m.user_id \
              WHERE m.team_id = ? ORDER BY u.username",
         )
@@ -203,18 +204,18 @@ impl Store {
 
     /// Gives a member another role; an owner stops being one only while another remains.
     pub async fn set_member_role(&self, team_id: &str, user_id: &str, role: Role) -> Result<MemberChange> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
+        let mut tx = self.pool.begin_serialized(&format!("team:{team_id}")).await?;
+        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
         };
         if was == Role::Owner && role != Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
             return Ok(MemberChange::LastOwner);
         }
-        sqlx::query("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?")
+        query("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?")
             .bind(role.as_str())
             .bind(team_id)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.access_changed();
@@ -223,17 +224,17 @@ impl Store {
 
     /// Removes a member (or lets one leave); the last owner cannot go.
     pub async fn remove_member(&self, team_id: &str, user_id: &str) -> Result<MemberChange> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let Some(was) = member_role_in(&mut *tx, team_id, user_id).await? else {
+        let mut tx = self.pool.begin_serialized(&format!("team:{team_id}")).await?;
+        let Some(was) = member_role_in(&mut tx, team_id, user_id).await? else {
             return Ok(MemberChange::NoSuchMember);
         };
         if was == Role::Owner && owners_in(&mut tx, team_id).await? <= 1 {
             return Ok(MemberChange::LastOwner);
         }
-        sqlx::query("DELETE FROM team_members WHERE team_id = ? AND user_id = ?")
+        query("DELETE FROM team_members WHERE team_id = ? AND user_id = ?")
             .bind(team_id)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.access_changed();
@@ -246,23 +247,19 @@ impl Store {
     /// workspace.
     pub async fn server_access(&self, user_id: &str, server_id: &str) -> Result<Option<ServerAccess>> {
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} AND s.id = ?");
-        sqlx::query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Every server the user reaches, by name.
     pub async fn servers_for(&self, user_id: &str) -> Result<Vec<ServerAccess>> {
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} ORDER BY s.name, s.id");
-        sqlx::query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(user_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 }
 
 /// A user's role in a team, on the pool or inside a transaction.
-pub(super) async fn member_role_in<'e>(
-    ex: impl sqlx::SqliteExecutor<'e>,
-    team_id: &str,
-    user_id: &str,
-) -> Result<Option<Role>> {
-    let role: Option<String> = sqlx::query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
+pub(super) async fn member_role_in<'e>(ex: impl Executor<'e>, team_id: &str, user_id: &str) -> Result<Option<Role>> {
+    let role: Option<String> = query_scalar("SELECT role FROM team_members WHERE team_id = ? AND user_id = ?")
         .bind(team_id)
         .bind(user_id)
         .fetch_optional(ex)
@@ -270,10 +267,10 @@ pub(super) async fn member_role_in<'e>(
     Ok(role.and_then(|r| Role::try_from(r).ok()))
 }
 
-async fn owners_in(tx: &mut Transaction<'_, Sqlite>, team_id: &str) -> Result<i64> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = ? AND role = 'owner'")
+async fn owners_in(tx: &mut Tx, team_id: &str) -> Result<i64> {
+    query_scalar("SELECT COUNT(*) FROM team_members WHERE team_id = ? AND role = 'owner'")
         .bind(team_id)
-        .fetch_one(&mut **tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(StoreError::from)
 }
@@ -283,94 +280,84 @@ mod tests {
     use super::*;
     use crate::db::Accepted;
 
-    async fn store() -> Store {
-        Store::connect("sqlite::memory:").await.expect("in-memory store")
-    }
+    crate::db::testing::on_both_engines! {
+        async fn a_new_user_owns_a_team_with_one_workspace(s: Store) {
+            let bob = s.create_user("bob", "h", false).await.expect("user");
+            let teams = s.teams_of(&bob.id).await.expect("teams");
+            assert_eq!(teams.len(), 1);
+            assert_eq!((teams[0].name.as_str(), teams[0].role, teams[0].members), ("bob", Role::Owner, 1));
+            let ws = s.workspaces(&teams[0].team_id).await.expect("workspaces");
+            assert_eq!(ws.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["Default"]);
+            assert_eq!(s.home_workspace(&bob.id).await.expect("home").map(|w| w.id), Some(ws[0].id.clone()));
+        }
 
-    #[tokio::test]
-    async fn a_new_user_owns_a_team_with_one_workspace() {
-        let s = store().await;
-        let bob = s.create_user("bob", "h", false).await.expect("user");
-        let teams = s.teams_of(&bob.id).await.expect("teams");
-        assert_eq!(teams.len(), 1);
-        assert_eq!((teams[0].name.as_str(), teams[0].role, teams[0].members), ("bob", Role::Owner, 1));
-        let ws = s.workspaces(&teams[0].team_id).await.expect("workspaces");
-        assert_eq!(ws.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["Default"]);
-        assert_eq!(s.home_workspace(&bob.id).await.expect("home").map(|w| w.id), Some(ws[0].id.clone()));
-    }
+        async fn servers_are_reached_through_membership_of_their_workspace(s: Store) {
+            let alice = s.create_user("alice", "h", false).await.expect("user");
+            let bob = s.create_user("bob", "h", false).await.expect("user");
+            let ws = s.home_workspace(&alice.id).await.expect("q").expect("home");
+            s.insert_enrollment_token("t1", &alice.id, &ws.id, None, now_ms() + 60_000).await.expect("token");
+            let srv = s.enroll_server("t1", "box", "c1").await.expect("q").expect("enrolled");
+            assert_eq!(srv.workspace_id.as_deref(), Some(ws.id.as_str()));
+            let mine = s.server_access(&alice.id, &srv.id).await.expect("q").expect("reached");
+            assert_eq!((mine.role, mine.team_id.as_str()), (Role::Owner, ws.team_id.as_str()));
+            assert!(s.server_access(&bob.id, &srv.id).await.expect("q").is_none(), "another team's server");
+            assert!(s.servers_for(&bob.id).await.expect("q").is_empty());
 
-    #[tokio::test]
-    async fn servers_are_reached_through_membership_of_their_workspace() {
-        let s = store().await;
-        let alice = s.create_user("alice", "h", false).await.expect("user");
-        let bob = s.create_user("bob", "h", false).await.expect("user");
-        let ws = s.home_workspace(&alice.id).await.expect("q").expect("home");
-        s.insert_enrollment_token("t1", &alice.id, &ws.id, None, now_ms() + 60_000).await.expect("token");
-        let srv = s.enroll_server("t1", "box", "c1").await.expect("q").expect("enrolled");
-        assert_eq!(srv.workspace_id.as_deref(), Some(ws.id.as_str()));
-        let mine = s.server_access(&alice.id, &srv.id).await.expect("q").expect("reached");
-        assert_eq!((mine.role, mine.team_id.as_str()), (Role::Owner, ws.team_id.as_str()));
-        assert!(s.server_access(&bob.id, &srv.id).await.expect("q").is_none(), "another team's server");
-        assert!(s.servers_for(&bob.id).await.expect("q").is_empty());
+            // Bob joins as a viewer and sees it with that role.
+            s.create_invitation(&ws.team_id, "inv", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
+            assert_eq!(
+                s.accept_invitation("inv", &bob.id).await.expect("accept"),
+                Accepted::Joined { team_id: ws.team_id.clone(), role: Role::Viewer }
+            );
+            assert_eq!(s.servers_for(&bob.id).await.expect("q")[0].role, Role::Viewer);
 
-        // Bob joins as a viewer and sees it with that role.
-        s.create_invitation(&ws.team_id, "inv", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
-        assert_eq!(
-            s.accept_invitation("inv", &bob.id).await.expect("accept"),
-            Accepted::Joined { team_id: ws.team_id.clone(), role: Role::Viewer }
-        );
-        assert_eq!(s.servers_for(&bob.id).await.expect("q")[0].role, Role::Viewer);
+            // A deleted workspace hides its servers until it is restored.
+            assert!(s.set_workspace_deleted(&ws.id, true).await.expect("delete"));
+            assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_none());
+            assert!(!s.set_workspace_deleted(&ws.id, true).await.expect("again"));
+            assert!(s.set_workspace_deleted(&ws.id, false).await.expect("restore"));
+            assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_some());
+        }
 
-        // A deleted workspace hides its servers until it is restored.
-        assert!(s.set_workspace_deleted(&ws.id, true).await.expect("delete"));
-        assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_none());
-        assert!(!s.set_workspace_deleted(&ws.id, true).await.expect("again"));
-        assert!(s.set_workspace_deleted(&ws.id, false).await.expect("restore"));
-        assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_some());
-    }
+        async fn an_invitation_is_spent_once_and_not_when_it_is_refused(s: Store) {
+            let alice = s.create_user("alice", "h", false).await.expect("user");
+            let bob = s.create_user("bob", "h", false).await.expect("user");
+            let carol = s.create_user("carol", "h", false).await.expect("user");
+            let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
+            s.create_invitation(&team, "once", Role::Developer, &alice.id, now_ms() + 60_000).await.expect("invite");
+            let info = s.invitation_info("once").await.expect("q").expect("usable");
+            assert_eq!((info.team_name.as_str(), info.role, info.invited_by.as_str()), ("alice", Role::Developer, "alice"));
+            // Alice is in the team already: refused, and the link still works for someone else.
+            assert_eq!(
+                s.accept_invitation("once", &alice.id).await.expect("q"),
+                Accepted::AlreadyMember { team_id: team.clone() }
+            );
+            assert!(matches!(s.accept_invitation("once", &bob.id).await.expect("q"), Accepted::Joined { .. }));
+            assert_eq!(s.accept_invitation("once", &carol.id).await.expect("q"), Accepted::Invalid, "single use");
+            assert!(s.invitation_info("once").await.expect("q").is_none());
 
-    #[tokio::test]
-    async fn an_invitation_is_spent_once_and_not_when_it_is_refused() {
-        let s = store().await;
-        let alice = s.create_user("alice", "h", false).await.expect("user");
-        let bob = s.create_user("bob", "h", false).await.expect("user");
-        let carol = s.create_user("carol", "h", false).await.expect("user");
-        let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
-        s.create_invitation(&team, "once", Role::Developer, &alice.id, now_ms() + 60_000).await.expect("invite");
-        let info = s.invitation_info("once").await.expect("q").expect("usable");
-        assert_eq!((info.team_name.as_str(), info.role, info.invited_by.as_str()), ("alice", Role::Developer, "alice"));
-        // Alice is in the team already: refused, and the link still works for someone else.
-        assert_eq!(
-            s.accept_invitation("once", &alice.id).await.expect("q"),
-            Accepted::AlreadyMember { team_id: team.clone() }
-        );
-        assert!(matches!(s.accept_invitation("once", &bob.id).await.expect("q"), Accepted::Joined { .. }));
-        assert_eq!(s.accept_invitation("once", &carol.id).await.expect("q"), Accepted::Invalid, "single use");
-        assert!(s.invitation_info("once").await.expect("q").is_none());
+            s.create_invitation(&team, "old", Role::Viewer, &alice.id, now_ms() - 1).await.expect("invite");
+            assert_eq!(s.accept_invitation("old", &carol.id).await.expect("q"), Accepted::Invalid, "expired");
+            let inv = s.create_invitation(&team, "rev", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
+            assert_eq!(s.pending_invitations(&team).await.expect("q").len(), 1);
+            assert!(s.revoke_invitation(&team, &inv.id).await.expect("revoke"));
+            assert_eq!(s.accept_invitation("rev", &carol.id).await.expect("q"), Accepted::Invalid, "revoked");
+            assert_eq!(s.member_role(&team, &carol.id).await.expect("q"), None);
+        }
 
-        s.create_invitation(&team, "old", Role::Viewer, &alice.id, now_ms() - 1).await.expect("invite");
-        assert_eq!(s.accept_invitation("old", &carol.id).await.expect("q"), Accepted::Invalid, "expired");
-        let inv = s.create_invitation(&team, "rev", Role::Viewer, &alice.id, now_ms() + 60_000).await.expect("invite");
-        assert_eq!(s.pending_invitations(&team).await.expect("q").len(), 1);
-        assert!(s.revoke_invitation(&team, &inv.id).await.expect("revoke"));
-        assert_eq!(s.accept_invitation("rev", &carol.id).await.expect("q"), Accepted::Invalid, "revoked");
-        assert_eq!(s.member_role(&team, &carol.id).await.expect("q"), None);
-    }
-
-    #[tokio::test]
-    async fn the_last_owner_cannot_leave_or_step_down() {
-        let s = store().await;
-        let alice = s.create_user("alice", "h", false).await.expect("user");
-        let bob = s.create_user("bob", "h", false).await.expect("user");
-        let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
-        assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::LastOwner);
-        assert_eq!(s.set_member_role(&team, &alice.id, Role::Admin).await.expect("q"), MemberChange::LastOwner);
-        assert_eq!(s.set_member_role(&team, &bob.id, Role::Admin).await.expect("q"), MemberChange::NoSuchMember);
-        s.create_invitation(&team, "i", Role::Owner, &alice.id, now_ms() + 60_000).await.expect("invite");
-        s.accept_invitation("i", &bob.id).await.expect("join");
-        assert_eq!(s.set_member_role(&team, &alice.id, Role::Viewer).await.expect("q"), MemberChange::Done);
-        assert_eq!(s.remove_member(&team, &bob.id).await.expect("q"), MemberChange::LastOwner);
-        assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::Done);
-        assert_eq!(s.members(&team).await.expect("q").len(), 1);
+        async fn the_last_owner_cannot_leave_or_step_down(s: Store) {
+            let alice = s.create_user("alice", "h", false).await.expect("user");
+            let bob = s.create_user("bob", "h", false).await.expect("user");
+            let team = s.teams_of(&alice.id).await.expect("q").remove(0).team_id;
+            assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::LastOwner);
+            assert_eq!(s.set_member_role(&team, &alice.id, Role::Admin).await.expect("q"), MemberChange::LastOwner);
+            assert_eq!(s.set_member_role(&team, &bob.id, Role::Admin).await.expect("q"), MemberChange::NoSuchMember);
+            s.create_invitation(&team, "i", Role::Owner, &alice.id, now_ms() + 60_000).await.expect("invite");
+            s.accept_invitation("i", &bob.id).await.expect("join");
+            assert_eq!(s.set_member_role(&team, &alice.id, Role::Viewer).await.expect("q"), MemberChange::Done);
+            assert_eq!(s.remove_member(&team, &bob.id).await.expect("q"), MemberChange::LastOwner);
+            assert_eq!(s.remove_member(&team, &alice.id).await.expect("q"), MemberChange::Done);
+            assert_eq!(s.members(&team).await.expect("q").len(), 1);
+        }
     }
 }

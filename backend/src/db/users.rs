@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{Tx, query, query_as, query_scalar};
 use super::{Result, Role, Store, StoreError, invitations, teams};
 use crate::clock::now_ms;
 
@@ -26,7 +27,7 @@ pub struct RefreshToken {
 
 impl Store {
     pub async fn user_count(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(StoreError::from)
+        query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await.map_err(StoreError::from)
     }
 
     /// Creates a user with a team of their own (which they own) holding one workspace.
@@ -46,27 +47,23 @@ impl Store {
         username: &str,
         password_hash: &str,
     ) -> Result<Option<(User, String, Role)>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.pool.begin_serialized(&format!("invitation:{token_hash}")).await?;
         let Some((team_id, role)) = invitations::valid_invitation(&mut tx, token_hash).await? else { return Ok(None) };
         let user = insert_user(&mut tx, username, password_hash, false).await?;
         invitations::spend_invitation(&mut tx, token_hash, &team_id, &user.id, role).await?;
         // They came for this team: it is the one they see first, not their own empty one.
-        sqlx::query("UPDATE users SET last_team_id = ? WHERE id = ?")
-            .bind(&team_id)
-            .bind(&user.id)
-            .execute(&mut *tx)
-            .await?;
+        query("UPDATE users SET last_team_id = ? WHERE id = ?").bind(&team_id).bind(&user.id).execute(&mut tx).await?;
         tx.commit().await?;
         Ok(Some((user, team_id, role)))
     }
 
     /// Every username (to refuse a look-alike of one).
     pub async fn usernames(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT username FROM users").fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_scalar("SELECT username FROM users").fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<User>> {
-        sqlx::query_as("SELECT id, username, password_hash, is_admin, token_version FROM users WHERE username = ?")
+        query_as("SELECT id, username, password_hash, is_admin, token_version FROM users WHERE username = ?")
             .bind(username)
             .fetch_optional(&self.pool)
             .await
@@ -74,7 +71,7 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: &str) -> Result<Option<User>> {
-        sqlx::query_as("SELECT id, username, password_hash, is_admin, token_version FROM users WHERE id = ?")
+        query_as("SELECT id, username, password_hash, is_admin, token_version FROM users WHERE id = ?")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -82,7 +79,7 @@ impl Store {
     }
 
     pub async fn first_admin(&self) -> Result<Option<User>> {
-        sqlx::query_as(
+        query_as(
             "SELECT id, username, password_hash, is_admin, token_version FROM users WHERE is_admin ORDER BY created_ms LIMIT 1",
         )
         .fetch_optional(&self.pool)
@@ -101,7 +98,7 @@ impl Store {
         token_hash: &str,
         expires_ms: i64,
     ) -> Result<bool> {
-        let r = sqlx::query(
+        let r = query(
             "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_ms, expires_ms)
              SELECT ?, ?, ?, ?, ?, ?
              WHERE NOT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_ms IS NOT NULL)
@@ -122,7 +119,7 @@ impl Store {
     }
 
     pub async fn refresh_by_hash(&self, token_hash: &str) -> Result<Option<RefreshToken>> {
-        sqlx::query_as(
+        query_as(
             "SELECT id, family_id, user_id, expires_ms, used_ms, revoked_ms FROM refresh_tokens WHERE token_hash = ?",
         )
         .bind(token_hash)
@@ -133,7 +130,7 @@ impl Store {
 
     /// Marks a token spent; false when someone else spent it first.
     pub async fn spend_refresh(&self, id: &str) -> Result<bool> {
-        let r = sqlx::query("UPDATE refresh_tokens SET used_ms = ? WHERE id = ? AND used_ms IS NULL")
+        let r = query("UPDATE refresh_tokens SET used_ms = ? WHERE id = ? AND used_ms IS NULL")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -144,7 +141,7 @@ impl Store {
     /// Ends a sign-in: its refresh tokens, and (through [`Store::family_alive`]) the access
     /// tokens and sockets it gave. Open sockets check themselves again.
     pub async fn revoke_family(&self, family_id: &str) -> Result<()> {
-        sqlx::query("UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS NULL")
+        query("UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(family_id)
             .execute(&self.pool)
@@ -155,7 +152,7 @@ impl Store {
 
     /// Whether a sign-in is still on: not signed out, not revoked, not expired.
     pub async fn family_alive(&self, family_id: &str) -> Result<bool> {
-        sqlx::query_scalar(
+        query_scalar(
             "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_ms IS NULL AND expires_ms > ?)",
         )
         .bind(family_id)
@@ -168,15 +165,15 @@ impl Store {
     /// (so every access token dies), optionally with a new password hash, in one transaction.
     pub async fn end_all_sign_ins(&self, user_id: &str, new_password_hash: Option<&str>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE refresh_tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL")
+        query("UPDATE refresh_tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        sqlx::query("UPDATE users SET token_version = token_version + 1, password_hash = COALESCE(?, password_hash) WHERE id = ?")
+        query("UPDATE users SET token_version = token_version + 1, password_hash = COALESCE(?, password_hash) WHERE id = ?")
             .bind(new_password_hash)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         tx.commit().await?;
         self.access_changed();
@@ -185,20 +182,15 @@ impl Store {
 }
 
 /// Inserts a user with a team of their own, inside a transaction.
-async fn insert_user(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    username: &str,
-    password_hash: &str,
-    is_admin: bool,
-) -> Result<User> {
+async fn insert_user(tx: &mut Tx, username: &str, password_hash: &str, is_admin: bool) -> Result<User> {
     let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO users (id, username, password_hash, is_admin, created_ms) VALUES (?, ?, ?, ?, ?)")
+    query("INSERT INTO users (id, username, password_hash, is_admin, created_ms) VALUES (?, ?, ?, ?, ?)")
         .bind(&id)
         .bind(username)
         .bind(password_hash)
         .bind(is_admin)
         .bind(now_ms())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     teams::insert_team(tx, username, &id).await?;
     Ok(User { id, username: username.into(), password_hash: password_hash.into(), is_admin, token_version: 0 })
@@ -207,23 +199,22 @@ async fn insert_user(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::test_store as store;
 
-    #[tokio::test]
-    async fn a_refresh_racing_a_sign_out_adds_no_token() {
-        let s = store().await;
-        let u = s.create_user("erin", "hash", false).await.expect("user");
-        let later = now_ms() + 60_000;
-        assert!(s.insert_refresh("fam1", &u.id, 0, "h1", later).await.expect("insert"));
-        // Signed out everywhere after the refresh read the user (version 0) but before it wrote.
-        s.end_all_sign_ins(&u.id, None).await.expect("end");
-        assert!(!s.insert_refresh("fam1", &u.id, 0, "h2", later).await.expect("insert"), "old version");
-        assert!(!s.insert_refresh("fam1", &u.id, 1, "h3", later).await.expect("insert"), "revoked family");
-        assert!(
-            s.refresh_by_hash("h2").await.expect("read").is_none() && !s.family_alive("fam1").await.expect("alive")
-        );
-        assert!(s.insert_refresh("fam2", &u.id, 1, "h4", later).await.expect("insert"), "a new sign-in works");
-        s.revoke_family("fam2").await.expect("revoke");
-        assert!(!s.insert_refresh("fam2", &u.id, 1, "h5", later).await.expect("insert"), "signed out");
+    crate::db::testing::on_both_engines! {
+        async fn a_refresh_racing_a_sign_out_adds_no_token(s: Store) {
+            let u = s.create_user("erin", "hash", false).await.expect("user");
+            let later = now_ms() + 60_000;
+            assert!(s.insert_refresh("fam1", &u.id, 0, "h1", later).await.expect("insert"));
+            // Signed out everywhere after the refresh read the user (version 0) but before it wrote.
+            s.end_all_sign_ins(&u.id, None).await.expect("end");
+            assert!(!s.insert_refresh("fam1", &u.id, 0, "h2", later).await.expect("insert"), "old version");
+            assert!(!s.insert_refresh("fam1", &u.id, 1, "h3", later).await.expect("insert"), "revoked family");
+            assert!(
+                s.refresh_by_hash("h2").await.expect("read").is_none() && !s.family_alive("fam1").await.expect("alive")
+            );
+            assert!(s.insert_refresh("fam2", &u.id, 1, "h4", later).await.expect("insert"), "a new sign-in works");
+            s.revoke_family("fam2").await.expect("revoke");
+            assert!(!s.insert_refresh("fam2", &u.id, 1, "h5", later).await.expect("insert"), "signed out");
+        }
     }
 }

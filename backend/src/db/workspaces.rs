@@ -2,6 +2,7 @@
 
 use sqlx::FromRow;
 
+use super::engine::{query, query_as, query_scalar};
 use super::{Result, Store, StoreError};
 use crate::clock::now_ms;
 
@@ -29,13 +30,13 @@ impl Store {
     /// A workspace, deleted or not.
     pub async fn workspace(&self, id: &str) -> Result<Option<Workspace>> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?");
-        sqlx::query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     /// A team's workspaces (deleted ones too, for restoring), by name.
     pub async fn workspaces(&self, team_id: &str) -> Result<Vec<Workspace>> {
         let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE team_id = ? ORDER BY name, id");
-        sqlx::query_as(&sql).bind(team_id).fetch_all(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(team_id).fetch_all(&self.pool).await.map_err(StoreError::from)
     }
 
     /// The first live workspace of the first team the user owns (where "add server" goes when
@@ -46,12 +47,12 @@ impl Store {
              (SELECT team_id FROM team_members WHERE user_id = ? AND role = 'owner') \
              ORDER BY created_ms, id LIMIT 1"
         );
-        sqlx::query_as(&sql).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        query_as(&sql).bind(user_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
     }
 
     pub async fn create_workspace(&self, team_id: &str, name: &str) -> Result<String> {
         let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, ?, ?)")
+        query("INSERT INTO workspaces (id, team_id, name, created_ms) VALUES (?, ?, ?, ?)")
             .bind(&id)
             .bind(team_id)
             .bind(name)
@@ -62,7 +63,7 @@ impl Store {
     }
 
     pub async fn rename_workspace(&self, id: &str, name: &str) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET name = ? WHERE id = ?").bind(name).bind(id).execute(&self.pool).await?;
+        query("UPDATE workspaces SET name = ? WHERE id = ?").bind(name).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -73,7 +74,7 @@ impl Store {
         } else {
             "UPDATE workspaces SET deleted_ms = NULL WHERE id = ? AND deleted_ms IS NOT NULL"
         };
-        let mut q = sqlx::query(sql);
+        let mut q = query(sql);
         if deleted {
             q = q.bind(now_ms());
         }
@@ -83,17 +84,13 @@ impl Store {
     }
 
     pub async fn set_workspace_recording(&self, id: &str, on: bool) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET record_terminals = ? WHERE id = ?")
-            .bind(on)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        query("UPDATE workspaces SET record_terminals = ? WHERE id = ?").bind(on).bind(id).execute(&self.pool).await?;
         Ok(())
     }
 
     /// Sets the recording limits, in MB.
     pub async fn set_recording_limits(&self, id: &str, per_recording_mb: i64, total_mb: i64) -> Result<()> {
-        sqlx::query("UPDATE workspaces SET max_recording_mb = ?, max_recordings_mb = ? WHERE id = ?")
+        query("UPDATE workspaces SET max_recording_mb = ?, max_recordings_mb = ? WHERE id = ?")
             .bind(per_recording_mb)
             .bind(total_mb)
             .bind(id)
@@ -104,7 +101,7 @@ impl Store {
 
     /// Sets the quotas (`None`: unlimited).
     pub async fn set_workspace_quotas(&self, id: &str, q: [Option<i64>; 4]) -> Result<()> {
-        sqlx::query(
+        query(
             "UPDATE workspaces SET max_servers = ?, max_projects = ?, max_terminals = ?, max_agents = ? WHERE id = ?",
         )
         .bind(q[0])
@@ -119,7 +116,7 @@ impl Store {
 
     /// The ids of a workspace's live servers.
     pub async fn server_ids_in(&self, workspace_id: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT id FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
+        query_scalar("SELECT id FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
             .bind(workspace_id)
             .fetch_all(&self.pool)
             .await
@@ -128,7 +125,7 @@ impl Store {
 
     /// Live servers in a workspace.
     pub async fn server_count(&self, workspace_id: &str) -> Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
+        query_scalar("SELECT COUNT(*) FROM servers WHERE workspace_id = ? AND revoked_ms IS NULL")
             .bind(workspace_id)
             .fetch_one(&self.pool)
             .await

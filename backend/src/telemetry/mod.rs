@@ -272,7 +272,7 @@ mod tests {
     const DAY: i64 = 24 * HOUR;
 
     async fn setup() -> (Arc<Telemetry>, Store, String) {
-        let s = Store::connect("sqlite::memory:").await.expect("store");
+        let s = crate::db::test_store().await;
         let u = s.create_user("alice", "h", false).await.expect("user");
         let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
         s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
