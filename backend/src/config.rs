@@ -51,6 +51,14 @@ pub struct Config {
     /// `postgres://user:password@host/database`, for several replicas.
     #[arg(long, env = "PORTA_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Redis, for several replicas of this backend: `redis://[:password@]host[:port][/db]`.
+    /// Without it the backend is one process and keeps its bus in memory.
+    #[arg(long, env = "PORTA_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// What this deployment's Redis keys and channels start with (deployments sharing one
+    /// Redis need different ones).
+    #[arg(long, env = "PORTA_REDIS_PREFIX", default_value = "porta:")]
+    pub redis_prefix: String,
     /// Directory of the built browser app (`cargo xtask ui` puts it in `target/ui`).
     #[arg(long, env = "PORTA_UI_DIR")]
     pub ui_dir: Option<PathBuf>,
@@ -147,6 +155,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
@@ -203,6 +212,38 @@ impl Config {
         }
         if let Some(k) = &self.secrets_key {
             crate::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
+        }
+        if let Some(url) = &self.redis_url {
+            if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+                return Err(format!(
+                    "PORTA_REDIS_URL must be redis://[:password@]host[:port] (it starts with {:?})",
+                    url.split(':').next().unwrap_or_default()
+                ));
+            }
+        }
+        if self.redis_url.is_some() {
+            // Replicas share one database and must sign and seal with the same keys: a key each
+            // generated into its own data folder would refuse the others' tokens and secrets.
+            if !self
+                .database_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("postgres://") || u.starts_with("postgresql://"))
+            {
+                return Err("with PORTA_REDIS_URL (several replicas), PORTA_DATABASE_URL must be postgres://…: \
+                            replicas share one database"
+                    .into());
+            }
+            if self.jwt_secret.is_none() || self.secrets_key.is_none() {
+                return Err("with PORTA_REDIS_URL (several replicas), set PORTA_JWT_SECRET and PORTA_SECRETS_KEY, \
+                            the same on every replica"
+                    .into());
+            }
+        }
+        if self.redis_prefix.is_empty()
+            || self.redis_prefix.len() > 64
+            || self.redis_prefix.contains(char::is_whitespace)
+        {
+            return Err("PORTA_REDIS_PREFIX must be 1 to 64 characters without spaces".into());
         }
         if let Some(url) = &self.database_url {
             let scheme = url.split_once("://").map(|(s, _)| s);
@@ -287,6 +328,28 @@ mod tests {
         }
         let bad = config("mysql://root:hunter2@db/porta").validate().expect_err("refused");
         assert!(bad.contains("sqlite://") && bad.contains("postgres://") && !bad.contains("hunter2"), "{bad}");
+    }
+
+    #[test]
+    fn replicas_need_postgres_and_the_same_keys_everywhere() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let config = |args: &[&str]| {
+            use clap::Parser as _;
+            Cli::parse_from(["porta"].iter().chain(args)).config
+        };
+        let keys = ["--jwt-secret", "a-shared-signing-key-of-32-bytes-or-more!", "--secrets-key", &"ab".repeat(32)];
+        let on_sqlite = config(&["--redis-url", "redis://r:6379", keys[0], keys[1], keys[2], keys[3]]);
+        assert!(on_sqlite.validate().expect_err("refused").contains("postgres://"));
+        let pg = ["--redis-url", "redis://r:6379", "--database-url", "postgres://db/p"];
+        assert!(config(&pg).validate().expect_err("refused").contains("PORTA_JWT_SECRET"));
+        let all: Vec<&str> = pg.iter().chain(keys.iter()).copied().collect();
+        assert_eq!(config(&all).validate(), Ok(()));
+        let not_redis = config(&["--redis-url", "http://r:6379"]).validate().expect_err("refused");
+        assert!(not_redis.contains("redis://"), "{not_redis}");
     }
 
     #[test]

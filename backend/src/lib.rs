@@ -96,7 +96,12 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     egress.allow_url(&config.ai_base_url);
     let egress = Arc::new(egress);
     let deadline = std::time::Duration::from_secs(config.outbound_timeout_secs);
-    let bus: Arc<dyn bus::Bus> = Arc::new(bus::LocalBus::default());
+    let bus: Arc<dyn bus::Bus> = match &config.redis_url {
+        Some(url) => {
+            Arc::new(bus::RedisBus::connect(url, &config.redis_prefix).await.context("cannot join the replicas")?)
+        }
+        None => Arc::new(bus::LocalBus::default()),
+    };
     let relay =
         relay::Relay { bus: bus.clone(), answer_within: std::time::Duration::from_millis(config.request_timeout_ms) };
     let recorder = relay::recorder::Recorder {
@@ -133,7 +138,6 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         config: Arc::new(config),
         store,
         keys,
-        tickets: Arc::default(),
         bus,
         relay,
         recorder,

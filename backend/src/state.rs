@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use crate::auth::ratelimit::LoginLimiter;
-use crate::auth::tickets::Tickets;
 use crate::auth::tokens::Keys;
 use crate::bus::Bus;
 use crate::config::Config;
@@ -17,7 +16,6 @@ pub struct AppState {
     pub store: Store,
     pub keys: Keys,
     pub limiter: Arc<LoginLimiter>,
-    pub tickets: Arc<Tickets>,
     pub bus: Arc<dyn Bus>,
     /// The bus, for services that ask bridges.
     pub relay: crate::relay::Relay,

@@ -72,14 +72,21 @@ pub const POSTGRES_ENV: &str = "PORTA_E2E_POSTGRES";
 /// A new, empty database for one backend: on the PostgreSQL server [`POSTGRES_ENV`] names,
 /// or `None` (the backend's own SQLite file) when it names none.
 pub async fn fresh_database() -> anyhow::Result<Option<String>> {
+    match std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) {
+        Some(server) => Ok(Some(fresh_database_on(&server).await?)),
+        None => Ok(None),
+    }
+}
+
+/// A new, empty database on the PostgreSQL server `server` (a URL to any of its databases).
+pub async fn fresh_database_on(server: &str) -> anyhow::Result<String> {
     use sqlx::Connection as _;
-    let Some(server) = std::env::var(POSTGRES_ENV).ok().filter(|v| !v.is_empty()) else { return Ok(None) };
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&server).await.context("cannot reach the test PostgreSQL server")?;
+    let mut admin = sqlx::PgConnection::connect(server).await.context("cannot reach the test PostgreSQL server")?;
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await?;
     admin.close().await?;
     let (base, _) = server.rsplit_once('/').context("the PostgreSQL URL names no database")?;
-    Ok(Some(format!("{base}/{name}")))
+    Ok(format!("{base}/{name}"))
 }
 
 /// A running backend with its own data directory (and database).
@@ -113,6 +120,14 @@ impl Backend {
         let database = fresh_database().await?;
         let (child, url) = Self::spawn(data.path(), database.as_deref(), listen, env, admin).await?;
         Ok(Self { url, data, database, child })
+    }
+
+    /// Starts a replica: `porta` on `database` (shared with other replicas), with `env`
+    /// (its Redis and keys) and the admin of the first start.
+    pub async fn start_replica(database: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let data = tempfile::tempdir()?;
+        let (child, url) = Self::spawn(data.path(), Some(database), "127.0.0.1:0", env, true).await?;
+        Ok(Self { url, data, database: Some(database.to_owned()), child })
     }
 
     /// Stops the backend (SIGTERM, as an operator's restart does) and starts it again on the
@@ -220,6 +235,12 @@ impl Backend {
 
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+        let _ = self.child.wait().await;
     }
 }
 

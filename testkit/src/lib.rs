@@ -1,6 +1,6 @@
-//! Real engines for tests: a PostgreSQL server started in a temporary folder on a free
-//! loopback port, and stopped — its folder removed — when dropped, or when the test process
-//! ends however it ends.
+//! Real engines for tests: PostgreSQL and Redis servers started in temporary folders on free
+//! loopback ports, and stopped — their folders removed — when dropped, or when the test
+//! process ends however it ends.
 //!
 //! Each server has a watchdog: a shell that holds the read end of a pipe whose write end only
 //! this process has. When the process exits (a panic, an abort, a kill), the pipe closes, and
@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 mod postgres;
+mod redis;
 pub use postgres::Postgres;
+pub use redis::Redis;
 
 /// A process-wide PostgreSQL for tests that only need databases: started on first use.
 pub fn shared_postgres() -> anyhow::Result<&'static Postgres> {

@@ -129,6 +129,7 @@ pub fn test() -> anyhow::Result<()> {
     ensure_chromium()?;
     crate::bridges::ensure_test_tools()?;
     ensure_postgres()?;
+    ensure_tool("redis-server", &["redis-server"], "the bus between replicas is tested on a real Redis")?;
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
     // One PostgreSQL server for the whole run (each test makes a database of its own on it),
@@ -149,8 +150,10 @@ pub fn test() -> anyhow::Result<()> {
     let mut again = cargo_embedding(&ui);
     again.env("PORTA_E2E_POSTGRES", &server);
     if nextest {
-        let filter = ON_POSTGRES.iter().map(|b| format!("binary({b})")).collect::<Vec<_>>().join(" | ");
-        again.args(["nextest", "run", "-p", "porta-e2e", "--no-fail-fast", "--failure-output", "final", "-E", &filter]);
+        // The whole workspace, filtered: selecting one package would build it anew with other features.
+        let binaries = ON_POSTGRES.iter().map(|b| format!("binary({b})")).collect::<Vec<_>>().join(" | ");
+        let filter = format!("package(porta-e2e) & ({binaries})");
+        again.args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final", "-E", &filter]);
     } else {
         again.args(["test", "-p", "porta-e2e", "--no-fail-fast"]);
         for b in ON_POSTGRES {

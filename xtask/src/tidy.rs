@@ -312,7 +312,8 @@ fn components(graph: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String
 
 /// `sql: <file>` for SQL outside `db/`, `sqlx: <file>` for sqlx's types outside it.
 fn sql_findings(src: &Path) -> anyhow::Result<Vec<String>> {
-    const SQL: &[&str] = &["\"SELECT ", "\"INSERT ", "\"UPDATE ", "\"DELETE ", "query(", "query_as", "query_scalar"];
+    const SQL: &[&str] =
+        &["\"SELECT ", "\"INSERT ", "\"UPDATE ", "\"DELETE ", "query(", "query_as(", "query_as::", "query_scalar"];
     let mut files = Vec::new();
     rust_files(src, &mut files)?;
     let mut out = Vec::new();

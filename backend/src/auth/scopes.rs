@@ -34,7 +34,8 @@ impl Scope {
 }
 
 /// A set of scopes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Scopes(u8);
 
 impl Scopes {
@@ -74,8 +75,9 @@ impl fmt::Display for Scopes {
     }
 }
 
-/// How a request was authenticated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a request was authenticated (kept as JSON with a WebSocket ticket).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Access {
     /// A signed-in session: an access token from sign-in or refresh, or a socket opened with
     /// a ticket one gave. It lives while its sign-in (`family`, the refresh-token family) is

@@ -28,6 +28,7 @@ mod servers;
 mod teams;
 #[cfg(test)]
 pub(crate) mod testing;
+mod tickets;
 mod users;
 mod workspaces;
 pub use crate::audit::AuditEvent;

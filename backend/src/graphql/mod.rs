@@ -136,7 +136,7 @@ async fn graphql_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let user = match (user.0, q.ticket) {
         (Some(u), _) => u,
-        (None, Some(ticket)) => state.tickets.caller(&state.store, &ticket).await?,
+        (None, Some(ticket)) => crate::auth::tickets::caller(&state.store, &ticket).await?,
         (None, None) => {
             return Err(Error::Unauthorized("sign in: send an access or API token, or a ?ticket=".into()));
         }

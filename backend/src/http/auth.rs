@@ -303,9 +303,10 @@ async fn me(user: AuthUser) -> Json<UserInfo> {
     Json(user.info())
 }
 
-async fn ws_ticket(State(state): State<AppState>, user: AuthUser) -> Json<WsTicket> {
-    let (ticket, expires_in) = state.tickets.issue(&user.0.id, user.1.clone().for_socket());
-    Json(WsTicket { ticket, expires_in })
+async fn ws_ticket(State(state): State<AppState>, user: AuthUser) -> Result<Json<WsTicket>> {
+    let (ticket, expires_in) =
+        crate::auth::tickets::issue(&state.store, &user.0.id, &user.1.clone().for_socket()).await?;
+    Ok(Json(WsTicket { ticket, expires_in }))
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ pub async fn client_ws(
     crate::http::origin::check(&state.origins, &headers)?;
     let ticket =
         q.ticket.ok_or_else(|| Error::Unauthorized("open /api/ws with a ticket from /api/ws/ticket".into()))?;
-    let crate::auth::AuthUser(user, access) = state.tickets.caller(&state.store, &ticket).await?;
+    let crate::auth::AuthUser(user, access) = crate::auth::tickets::caller(&state.store, &ticket).await?;
     Ok(ws
         .max_message_size(MAX_WS_MESSAGE)
         .read_buffer_size(READ_BUFFER)

@@ -1,100 +1,16 @@
-//! The message bus between browser sockets and bridge connections.
-//!
-//! Nothing else in the backend knows where a bridge is connected: it asks the bus. This
-//! in-process implementation keeps the connections in maps; a Redis implementation for
-//! several replicas is a second implementation of [`Bus`], not a rewrite of its callers.
+//! The bus of one process: bridge connections and browser sockets in maps.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use bytes::Bytes;
-use porta_shared::bridge::{BridgeEvent, BridgeRequest};
+use porta_shared::bridge::BridgeRequest;
 use porta_shared::types::{ServerId, StreamId};
 use porta_shared::{ErrorBody, ErrorCode};
-use serde_json::value::RawValue;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// A browser socket's address on the bus.
-pub type ClientId = u64;
-/// One bridge connection (a server may reconnect; each connection gets a new id).
-pub type ConnId = u64;
-/// A bridge's reply: the `ok` body, or its typed error.
-pub type ReplyResult = Result<Box<RawValue>, ErrorBody>;
-pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-
-/// How a request changes stream routing on the bridge connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    None,
-    /// The request opens bridge stream `.0`; deliver its frames and events to client `.1`.
-    Open(StreamId, ClientId),
-    /// The request ends bridge stream `.0`.
-    Close(StreamId),
-}
-
-/// What a bridge connection is asked to do.
-#[derive(Debug)]
-pub enum ToBridge {
-    Request {
-        req: BridgeRequest,
-        route: Route,
-        reply: oneshot::Sender<ReplyResult>,
-    },
-    Frame(Bytes),
-    /// Close the connection (server revoked, or replaced by a newer connection).
-    Close(ErrorBody),
-}
-
-/// What a browser socket receives from bridges.
-#[derive(Debug)]
-pub enum ToClient {
-    /// A binary frame carrying the bridge's stream id.
-    Frame(Bytes),
-    /// An event about one of the client's bridge streams.
-    Event(BridgeEvent),
-}
-
-/// A server's bridge came or went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presence {
-    Online { server: ServerId, conn: ConnId, instance: String },
-    Offline { server: ServerId, conn: ConnId },
-}
-
-/// Where a server's bridge is connected now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Connected {
-    pub conn: ConnId,
-    pub instance: String,
-    pub agent: String,
-}
-
-pub trait Bus: Send + Sync + 'static {
-    /// Sends a request to `server`'s bridge; resolves with its reply, or `server_offline`.
-    fn request(&self, server: &str, req: BridgeRequest, route: Route) -> BoxFuture<ReplyResult>;
-    /// Forwards a frame (input, ack) to `server`'s bridge; false when it is offline.
-    fn send_frame(&self, server: &str, frame: Bytes) -> bool;
-    /// A stream id unique among all streams this bus will ever route.
-    fn new_stream_id(&self) -> StreamId;
-
-    fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>);
-    fn unregister_client(&self, client: ClientId);
-    /// Delivers to a browser socket; false when it is gone.
-    fn to_client(&self, client: ClientId, msg: ToClient) -> bool;
-
-    /// Registers a bridge connection for `server`, replacing (and closing) an older one.
-    fn register_bridge(&self, server: &str, instance: &str, agent: &str)
-    -> (ConnId, mpsc::UnboundedReceiver<ToBridge>);
-    fn unregister_bridge(&self, server: &str, conn: ConnId);
-    /// Closes `server`'s bridge connection, if any.
-    fn disconnect_bridge(&self, server: &str, reason: ErrorBody);
-    fn connected(&self, server: &str) -> Option<Connected>;
-    fn online_count(&self) -> usize;
-    fn presence(&self) -> broadcast::Receiver<Presence>;
-}
+use super::{BoxFuture, Bus, ClientId, ConnId, Connected, Presence, ReplyResult, Route, ToBridge, ToClient};
 
 struct BridgeEntry {
     conn: ConnId,
@@ -109,22 +25,58 @@ pub struct LocalBus {
     clients: Mutex<HashMap<ClientId, mpsc::UnboundedSender<ToClient>>>,
     next_id: AtomicU64,
     next_stream: AtomicU32,
+    /// The replica's number (0 alone): the top bits of every id it hands out, so ids are
+    /// unique across replicas and say which replica an id belongs to.
+    node: u8,
     presence: broadcast::Sender<Presence>,
 }
 
 impl Default for LocalBus {
     fn default() -> Self {
+        Self::for_node(0)
+    }
+}
+
+/// Bits of a stream id that count, below a replica's number.
+const STREAM_BITS: u32 = 24;
+
+impl LocalBus {
+    /// The local part of replica `node`'s bus (`node` 0: the only process).
+    pub fn for_node(node: u8) -> Self {
         Self {
             bridges: Mutex::default(),
             clients: Mutex::default(),
             next_id: AtomicU64::new(1),
             next_stream: AtomicU32::new(1),
+            node,
             presence: broadcast::channel(1024).0,
         }
     }
+
+    fn next_id(&self) -> u64 {
+        (u64::from(self.node) << 48) | (self.next_id.fetch_add(1, Ordering::Relaxed) & ((1 << 48) - 1))
+    }
+
+    /// Whether a bridge connection of `server` is here.
+    pub fn has_bridge(&self, server: &str) -> bool {
+        self.bridges.lock().unwrap_or_else(|p| p.into_inner()).contains_key(server)
+    }
+
+    /// Every bridge connected here.
+    pub fn bridges(&self) -> Vec<(ServerId, Connected)> {
+        let map = self.bridges.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(s, e)| (s.clone(), Connected { conn: e.conn, instance: e.instance.clone(), agent: e.agent.clone() }))
+            .collect()
+    }
 }
 
-fn offline(server: &str) -> ErrorBody {
+/// The replica an id handed out by [`LocalBus::for_node`] belongs to.
+pub fn node_of(id: u64) -> u8 {
+    (id >> 48) as u8
+}
+
+pub(super) fn offline(server: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::ServerOffline, format!("server {server} is offline"))
 }
 
@@ -154,15 +106,26 @@ impl Bus for LocalBus {
     }
 
     fn new_stream_id(&self) -> StreamId {
-        // Wrapping past u32::MAX would take years of streams; skip 0, which means "none".
-        match self.next_stream.fetch_add(1, Ordering::Relaxed) {
-            0 => self.next_stream.fetch_add(1, Ordering::Relaxed),
-            n => n,
+        if self.node == 0 {
+            // Wrapping past u32::MAX would take years of streams; skip 0, which means "none".
+            return match self.next_stream.fetch_add(1, Ordering::Relaxed) {
+                0 => self.next_stream.fetch_add(1, Ordering::Relaxed),
+                n => n,
+            };
         }
+        // A replica's streams carry its number above 24 bits of count (16 million streams
+        // before the count wraps; 0 is skipped, which means "none").
+        let low = loop {
+            let n = self.next_stream.fetch_add(1, Ordering::Relaxed) & ((1 << STREAM_BITS) - 1);
+            if n != 0 {
+                break n;
+            }
+        };
+        (u32::from(self.node) << STREAM_BITS) | low
     }
 
     fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.next_id();
         let (tx, rx) = mpsc::unbounded_channel();
         self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
         (id, rx)
@@ -183,7 +146,7 @@ impl Bus for LocalBus {
         instance: &str,
         agent: &str,
     ) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>) {
-        let conn = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = self.next_id();
         let (tx, rx) = mpsc::unbounded_channel();
         let entry = BridgeEntry { conn, instance: instance.to_owned(), agent: agent.to_owned(), tx };
         let old = self.bridges.lock().unwrap_or_else(|p| p.into_inner()).insert(server.to_owned(), entry);

@@ -1,0 +1,103 @@
+//! The message bus between browser sockets and bridge connections.
+//!
+//! Nothing else in the backend knows where a bridge is connected: it asks the bus. One
+//! process uses [`LocalBus`], which keeps the connections in maps. Several replicas use
+//! [`RedisBus`]: each keeps its own connections in a `LocalBus` and reaches the others'
+//! through Redis (`wire` is what they say to each other), so a browser on one replica uses a
+//! bridge connected to another as if it were its own.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use bytes::Bytes;
+use porta_shared::ErrorBody;
+use porta_shared::bridge::{BridgeEvent, BridgeRequest};
+use porta_shared::types::{ServerId, StreamId};
+use serde_json::value::RawValue;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// A browser socket's address on the bus.
+pub type ClientId = u64;
+/// One bridge connection (a server may reconnect; each connection gets a new id).
+pub type ConnId = u64;
+/// A bridge's reply: the `ok` body, or its typed error.
+pub type ReplyResult = Result<Box<RawValue>, ErrorBody>;
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How a request changes stream routing on the bridge connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    None,
+    /// The request opens bridge stream `.0`; deliver its frames and events to client `.1`.
+    Open(StreamId, ClientId),
+    /// The request ends bridge stream `.0`.
+    Close(StreamId),
+}
+
+/// What a bridge connection is asked to do.
+#[derive(Debug)]
+pub enum ToBridge {
+    Request {
+        req: BridgeRequest,
+        route: Route,
+        reply: oneshot::Sender<ReplyResult>,
+    },
+    Frame(Bytes),
+    /// Close the connection (server revoked, or replaced by a newer connection).
+    Close(ErrorBody),
+}
+
+/// What a browser socket receives from bridges.
+#[derive(Debug)]
+pub enum ToClient {
+    /// A binary frame carrying the bridge's stream id.
+    Frame(Bytes),
+    /// An event about one of the client's bridge streams.
+    Event(BridgeEvent),
+}
+
+/// A server's bridge came or went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Online { server: ServerId, conn: ConnId, instance: String },
+    Offline { server: ServerId, conn: ConnId },
+}
+
+/// Where a server's bridge is connected now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    pub conn: ConnId,
+    pub instance: String,
+    pub agent: String,
+}
+
+pub trait Bus: Send + Sync + 'static {
+    /// Sends a request to `server`'s bridge; resolves with its reply, or `server_offline`.
+    fn request(&self, server: &str, req: BridgeRequest, route: Route) -> BoxFuture<ReplyResult>;
+    /// Forwards a frame (input, ack) to `server`'s bridge; false when it is offline.
+    fn send_frame(&self, server: &str, frame: Bytes) -> bool;
+    /// A stream id unique among all streams this bus will ever route.
+    fn new_stream_id(&self) -> StreamId;
+
+    fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>);
+    fn unregister_client(&self, client: ClientId);
+    /// Delivers to a browser socket; false when it is gone.
+    fn to_client(&self, client: ClientId, msg: ToClient) -> bool;
+
+    /// Registers a bridge connection for `server`, replacing (and closing) an older one.
+    fn register_bridge(&self, server: &str, instance: &str, agent: &str)
+    -> (ConnId, mpsc::UnboundedReceiver<ToBridge>);
+    fn unregister_bridge(&self, server: &str, conn: ConnId);
+    /// Closes `server`'s bridge connection, if any.
+    fn disconnect_bridge(&self, server: &str, reason: ErrorBody);
+    fn connected(&self, server: &str) -> Option<Connected>;
+    fn online_count(&self) -> usize;
+    fn presence(&self) -> broadcast::Receiver<Presence>;
+}
+
+mod local;
+mod redis;
+mod wire;
+
+pub use local::LocalBus;
+pub use redis::RedisBus;
