@@ -90,18 +90,18 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     origins.extend(config.allowed_origins.iter().cloned());
     let sealer = secrets::Sealer::load(config.secrets_key.as_deref(), &config.data_dir)?;
     auth::password::warm_up();
-    let telemetry = telemetry::Telemetry::new(store.clone());
-    let mut egress =
-        egress::Egress::new(&config.outbound_allow).map_err(|e| anyhow::anyhow!("PORTA_OUTBOUND_ALLOW: {e}"))?;
-    egress.allow_url(&config.ai_base_url);
-    let egress = Arc::new(egress);
-    let deadline = std::time::Duration::from_secs(config.outbound_timeout_secs);
     let bus: Arc<dyn bus::Bus> = match &config.redis_url {
         Some(url) => {
             Arc::new(bus::RedisBus::connect(url, &config.redis_prefix).await.context("cannot join the replicas")?)
         }
         None => Arc::new(bus::LocalBus::default()),
     };
+    let telemetry = telemetry::Telemetry::new(store.clone(), bus.clone());
+    let mut egress =
+        egress::Egress::new(&config.outbound_allow).map_err(|e| anyhow::anyhow!("PORTA_OUTBOUND_ALLOW: {e}"))?;
+    egress.allow_url(&config.ai_base_url);
+    let egress = Arc::new(egress);
+    let deadline = std::time::Duration::from_secs(config.outbound_timeout_secs);
     let relay =
         relay::Relay { bus: bus.clone(), answer_within: std::time::Duration::from_millis(config.request_timeout_ms) };
     let recorder = relay::recorder::Recorder {
@@ -157,6 +157,32 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
 /// How often the servers heard from are written (see [`db::SeenLater`]).
 const SEEN_EVERY_SECS: u64 = 30;
 
+/// Access changes made here reach the open sockets of every other replica, and theirs reach
+/// this one's: a member removed through one replica loses their sockets on all of them.
+async fn share_access_changes(store: db::Store, bus: Arc<dyn bus::Bus>) {
+    let mut changes = store.access_changes();
+    let mut heard = bus.hear(bus::Topic::Access);
+    let mut told = store.access_changes_made_here();
+    loop {
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let made = store.access_changes_made_here();
+                if made > told {
+                    told = made;
+                    bus.tell_others(bus::Topic::Access, bytes::Bytes::new());
+                }
+            }
+            news = heard.recv() => match news {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => store.access_changed_elsewhere(),
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
 /// Serves on `listener` until `shutdown` resolves.
 pub async fn serve(
     state: AppState,
@@ -196,6 +222,7 @@ pub async fn serve(
         }
     });
     let alerting = tokio::spawn(alerts::run(state.alerts.clone()));
+    let sharing = tokio::spawn(share_access_changes(state.store.clone(), state.bus.clone()));
     let transports = axum::Router::new()
         .merge(agent_api::router())
         .merge(mcp::router(&state))
@@ -214,6 +241,7 @@ pub async fn serve(
     sweeper.abort();
     maintenance.abort();
     alerting.abort();
+    sharing.abort();
     seen_writer.abort();
     let _ = seen.flush(&store).await;
     result.context("server error")

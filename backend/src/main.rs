@@ -63,6 +63,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             porta_backend::serve(state, listener, shutdown_signal()).await
         }
         Command::CreateEnrollmentToken { name } => {
+            // A command, not a replica: it needs the database only, never the replicas' bus.
+            let config = porta_backend::config::Config { redis_url: None, ..config };
             let state = porta_backend::build_state(config.clone(), config.listen).await?;
             let admin = state
                 .store

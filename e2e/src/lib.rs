@@ -5,6 +5,7 @@
 //! `cargo xtask test` builds them first.
 
 pub mod agents;
+pub mod balancer;
 pub mod browser;
 pub mod client;
 pub mod llm;

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use porta_e2e::balancer::Balancer;
 use porta_e2e::client::term_open;
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge, Ws};
 use porta_shared::bridge::FsList;
-use porta_shared::client::{self, StreamOpened};
+use porta_shared::client::{self, ClientEvent, StreamOpened};
 use porta_testkit::Redis;
 
 const T: Duration = Duration::from_secs(20);
@@ -53,7 +54,7 @@ async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpened> {
 #[tokio::test]
 async fn a_browser_on_one_replica_works_a_terminal_whose_bridge_is_on_the_other() -> anyhow::Result<()> {
     let r = Replicas::start().await?;
-    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    let mut bridge = Bridge::enroll(&r.b, &["--sample-interval", "1"]).await?;
     bridge.run(&[])?;
     let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
     let on_b = Api::login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
@@ -75,9 +76,102 @@ async fn a_browser_on_one_replica_works_a_terminal_whose_bridge_is_on_the_other(
     ws_a.wait_output(opened.stream, "from-b-2", T).await?;
     ws_b.wait_output(att.stream, "from-b-2", T).await?;
 
+    // The bridge's samples reach A, which does not hold it.
+    let sample = "query($s: String!) { serverSample(serverId: $s) { cpu memoryUsed } }";
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let v = on_a.graphql(sample, serde_json::json!({ "s": server })).await?;
+        if v["data"]["serverSample"]["memoryUsed"].as_f64().is_some_and(|m| m > 0.0) {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no sample reached A: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Files through A, to the bridge on B.
     let list = client::OnServer { server: server.clone(), req: FsList { path: ".".into(), hidden: true } };
     let listed = ws_a.call(list).await??;
     assert!(!listed.entries.is_empty(), "{listed:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_role_lowered_through_one_replica_takes_effect_on_a_socket_of_the_other() -> anyhow::Result<()> {
+    let r = Replicas::start().await?;
+    let mut bridge = Bridge::enroll(&r.a, &[]).await?;
+    bridge.run(&[])?;
+    let admin = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let server = admin.wait_server_online(true, T).await?;
+    let team = admin.own_team().await?;
+    let link = admin.invite(&team, "developer").await?;
+    // The developer works through B.
+    let dev = Api::join_by_link(&r.b.url, &link, "dev", "a long enough passphrase 42").await?;
+    let mut ws = dev.ws().await?;
+    let opened = open(&mut ws, &server).await?;
+    ws.call(client::AccessWatch { server: server.clone() }).await??;
+    ws.input(opened.stream, b"echo typing-$((2+2))\n").await?;
+    ws.wait_output(opened.stream, "typing-4", T).await?;
+
+    // Lowered to viewer through A: B's socket is told, and typing is refused there.
+    let members = admin
+        .graphql(
+            "query($t: String!) { team(id: $t) { members { userId username } } }",
+            serde_json::json!({ "t": team }),
+        )
+        .await?;
+    let dev_id = members["data"]["team"]["members"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["username"] == "dev"))
+        .and_then(|m| m["userId"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no dev in {members}"))?;
+    let set_role =
+        "mutation($t: String!, $u: String!, $r: String!) { setMemberRole(teamId: $t, userId: $u, role: $r) }";
+    let v = admin.graphql(set_role, serde_json::json!({ "t": team, "u": dev_id, "r": "viewer" })).await?;
+    assert_eq!(v["data"]["setMemberRole"], true, "{v}");
+    let demoted = |e: &client::ClientEvent| matches!(e, client::ClientEvent::AccessChanged(a) if a.role.as_deref() == Some("viewer"));
+    ws.wait_event(demoted, T).await?;
+    ws.input(opened.stream, b"echo still-typing\n").await?;
+    assert_eq!(ws.wait_error(T).await?.code, porta_shared::ErrorCode::Forbidden);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_replica_killed_during_a_flood_loses_no_byte_and_its_bridge_moves_to_the_other() -> anyhow::Result<()> {
+    let mut r = Replicas::start().await?;
+    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
+    // The bridge dials the balancer, which prefers B while B is up.
+    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&["--server", &balancer.url()])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let mut ws = on_a.ws().await?;
+    let s = open(&mut ws, &server).await?.stream;
+    ws.input(s, b"seq 1 100000; echo flood-$((6*7))\n").await?;
+    ws.wait_output(s, "\n2000\r", T).await?;
+
+    assert!(!ws.text(s).contains("flood-42"), "the flood is still going when B dies");
+    let killed = std::time::Instant::now();
+    r.b.kill().await;
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(x) if x.stream == s), T).await?;
+    let moved = killed.elapsed();
+    let text = ws.wait_output(s, "flood-42", Duration::from_secs(60)).await?;
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    // Each line as the terminal shows it (after a carriage return within it).
+    let numbers: Vec<u32> = text.split("\r\n").filter_map(|l| l.rsplit('\r').next()?.parse().ok()).collect();
+    let expected: Vec<u32> = (1..=100_000).collect();
+    assert!(
+        numbers == expected,
+        "{} numbers ({:?}…), first wrong at {:?}; the text begins {:?}",
+        numbers.len(),
+        &numbers[..5.min(numbers.len())],
+        numbers.iter().zip(&expected).position(|(a, b)| a != b),
+        &text[..300.min(text.len())]
+    );
+    // The bridge found A through the balancer within a few heartbeats (1 s each here).
+    assert!(moved < Duration::from_secs(10), "the terminal resumed {moved:?} after the kill");
+    ws.input(s, b"echo after-$((1+1))\n").await?;
+    ws.wait_output(s, "after-2", T).await?;
     Ok(())
 }

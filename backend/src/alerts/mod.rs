@@ -69,9 +69,10 @@ impl Alerts {
         Ok(Self { reload: Notify::new(), store, bus, telemetry, sealer, public_url, http, retry, egress, deadline })
     }
 
-    /// Rules or servers changed: the engine reads them again.
+    /// Rules or servers changed: the engine reads them again, on whichever replica runs it.
     pub fn rules_changed(&self) {
         self.reload.notify_one();
+        self.bus.tell_others(crate::bus::Topic::AlertRules, bytes::Bytes::new());
     }
 }
 
@@ -343,9 +344,28 @@ pub fn open_config(alerts: &Arc<Alerts>, channel: &AlertChannel) -> Result<Chann
     serde_json::from_str(&plain).map_err(|e| format!("the channel's settings are unreadable: {e}"))
 }
 
-/// Evaluates the rules for ever: on each sample, each server coming and going, every second
-/// for heartbeats, and whenever rules change.
+/// How often the replica evaluating the rules renews its lease (well within the bus's
+/// lease time), and another checks whether the lease is free.
+const LEAD_EVERY: Duration = Duration::from_secs(2);
+
+/// Evaluates the rules for ever on the one replica holding the `alerts` lease (the only
+/// process, alone): a replica that dies passes it on within seconds, and the next one starts
+/// from the stored state (alerts still firing stay firing, and resolve or notify once).
 pub async fn run(alerts: Arc<Alerts>) {
+    loop {
+        while !alerts.bus.lead("alerts").await {
+            tokio::time::sleep(LEAD_EVERY).await;
+        }
+        tracing::info!("this replica evaluates the alert rules");
+        evaluate(&alerts).await;
+        tracing::info!("another replica evaluates the alert rules now");
+    }
+}
+
+/// Evaluates the rules while this replica holds the lease: on each sample, each server coming
+/// and going, every second for heartbeats, and whenever rules change.
+async fn evaluate(alerts: &Arc<Alerts>) {
+    let alerts = alerts.clone();
     let mut engine = loop {
         match Engine::load(&alerts).await {
             Ok(e) => break e,
@@ -357,6 +377,9 @@ pub async fn run(alerts: Arc<Alerts>) {
     };
     let mut samples = alerts.telemetry.subscribe();
     let mut presence = alerts.bus.presence();
+    let mut changed_elsewhere = alerts.bus.hear(crate::bus::Topic::AlertRules);
+    let mut lead = tokio::time::interval(LEAD_EVERY);
+    lead.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut refresh = tokio::time::interval(Duration::from_secs(30));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -383,6 +406,19 @@ pub async fn run(alerts: Arc<Alerts>) {
                 Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tick.tick() => engine.check_offline(&alerts).await,
+            _ = lead.tick() => {
+                if !alerts.bus.lead("alerts").await {
+                    return;
+                }
+            }
+            news = changed_elsewhere.recv() => {
+                if matches!(news, Err(broadcast::error::RecvError::Closed)) {
+                    return;
+                }
+                if let Err(e) = engine.reload(&alerts).await {
+                    tracing::warn!(error = %e, "cannot reload alert rules");
+                }
+            }
             () = alerts.reload.notified() => {
                 if let Err(e) = engine.reload(&alerts).await {
                     tracing::warn!(error = %e, "cannot reload alert rules");

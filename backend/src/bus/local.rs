@@ -10,7 +10,7 @@ use porta_shared::types::{ServerId, StreamId};
 use porta_shared::{ErrorBody, ErrorCode};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use super::{BoxFuture, Bus, ClientId, ConnId, Connected, Presence, ReplyResult, Route, ToBridge, ToClient};
+use super::{BoxFuture, Bus, ClientId, ConnId, Connected, Presence, ReplyResult, Route, ToBridge, ToClient, Topic};
 
 struct BridgeEntry {
     conn: ConnId,
@@ -29,6 +29,8 @@ pub struct LocalBus {
     /// unique across replicas and say which replica an id belongs to.
     node: u8,
     presence: broadcast::Sender<Presence>,
+    /// What other replicas told (nothing, for one process; a replica's Redis bus delivers here).
+    pub(super) topics: super::Topics,
 }
 
 impl Default for LocalBus {
@@ -50,6 +52,7 @@ impl LocalBus {
             next_stream: AtomicU32::new(1),
             node,
             presence: broadcast::channel(1024).0,
+            topics: super::Topics::default(),
         }
     }
 
@@ -189,6 +192,20 @@ impl Bus for LocalBus {
 
     fn presence(&self) -> broadcast::Receiver<Presence> {
         self.presence.subscribe()
+    }
+
+    fn tell_others(&self, _topic: Topic, _payload: Bytes) {}
+
+    fn replicated(&self) -> bool {
+        false
+    }
+
+    fn lead(&self, _role: &'static str) -> BoxFuture<bool> {
+        Box::pin(async { true })
+    }
+
+    fn hear(&self, topic: Topic) -> broadcast::Receiver<Bytes> {
+        self.topics.hear(topic)
     }
 }
 

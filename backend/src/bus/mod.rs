@@ -93,6 +93,68 @@ pub trait Bus: Send + Sync + 'static {
     fn connected(&self, server: &str) -> Option<Connected>;
     fn online_count(&self) -> usize;
     fn presence(&self) -> broadcast::Receiver<Presence>;
+
+    /// Tells the other replicas something on `topic` (nothing to do for one process: the
+    /// caller has acted on it here already).
+    fn tell_others(&self, topic: Topic, payload: Bytes);
+    /// What the other replicas tell on `topic`.
+    fn hear(&self, topic: Topic) -> broadcast::Receiver<Bytes>;
+    /// Whether there are other replicas to tell anything.
+    fn replicated(&self) -> bool;
+    /// Takes or keeps the lease on `role` (one replica does it at a time): true while this
+    /// replica holds it. Asked again within a few seconds, or the lease passes to another
+    /// replica, as it does when this one dies. One process always holds it.
+    fn lead(&self, role: &'static str) -> BoxFuture<bool>;
+}
+
+/// What replicas tell each other besides the traffic of bridges and browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// Someone may have lost access: every open socket checks itself again.
+    Access,
+    /// A sample from a server's bridge (JSON of `porta_shared::telemetry::Sample`, with its
+    /// server).
+    Samples,
+    /// Alert rules changed: the engine reloads them.
+    AlertRules,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Access, Topic::Samples, Topic::AlertRules];
+
+    /// Its number on the wire (permanent).
+    pub fn id(self) -> u8 {
+        match self {
+            Topic::Access => 1,
+            Topic::Samples => 2,
+            Topic::AlertRules => 3,
+        }
+    }
+
+    pub fn from_id(id: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.id() == id)
+    }
+}
+
+/// The local ends of every topic (what a replica heard from the others).
+pub(crate) struct Topics(std::collections::HashMap<Topic, broadcast::Sender<Bytes>>);
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self(Topic::ALL.into_iter().map(|t| (t, broadcast::channel(1024).0)).collect())
+    }
+}
+
+impl Topics {
+    pub(crate) fn hear(&self, topic: Topic) -> broadcast::Receiver<Bytes> {
+        self.0.get(&topic).map_or_else(|| broadcast::channel(1).1, broadcast::Sender::subscribe)
+    }
+
+    pub(crate) fn deliver(&self, topic: Topic, payload: Bytes) {
+        if let Some(tx) = self.0.get(&topic) {
+            let _ = tx.send(payload);
+        }
+    }
 }
 
 mod local;

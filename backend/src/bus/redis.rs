@@ -36,7 +36,9 @@ mod tasks;
 
 use super::local::{node_of, offline};
 use super::wire::{Announce, ToNode};
-use super::{BoxFuture, Bus, ClientId, ConnId, Connected, LocalBus, Presence, ReplyResult, Route, ToBridge, ToClient};
+use super::{
+    BoxFuture, Bus, ClientId, ConnId, Connected, LocalBus, Presence, ReplyResult, Route, ToBridge, ToClient, Topic,
+};
 
 /// How long a replica's number outlives its last refresh.
 const NODE_TTL: Duration = Duration::from_secs(6);
@@ -55,6 +57,8 @@ struct Inner {
     run: String,
     keys: Keys,
     out: mpsc::UnboundedSender<Out>,
+    /// For leases (everything else goes through the writer task).
+    conn: ConnectionManager,
     /// Every bridge of every replica (this one's too), by server.
     mirror: Mutex<HashMap<ServerId, Announce>>,
     /// Requests sent to other replicas, waiting for their replies.
@@ -86,6 +90,12 @@ impl Keys {
     fn presence(&self) -> String {
         format!("{}presence", self.prefix)
     }
+    fn topics(&self) -> String {
+        format!("{}topics", self.prefix)
+    }
+    fn lease(&self, role: &str) -> String {
+        format!("{}lease:{role}", self.prefix)
+    }
     fn to(&self, n: u8) -> String {
         format!("{}to:{n}", self.prefix)
     }
@@ -99,8 +109,8 @@ enum Out {
 
 /// Claims a free number: SET NX of `node:<n>` with an expiry.
 const CLAIM: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])";
-/// Refreshes our number, taking it again if it expired (Redis restarted without data); not
-/// when another run holds it.
+/// Refreshes our number (or a lease), taking it again if it expired (or was free); not when
+/// another run holds it.
 const REFRESH_NODE: &str = "local v = redis.call('GET', KEYS[1]) \
     if v == false or v == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end \
     return false";
@@ -148,6 +158,7 @@ impl RedisBus {
             run,
             keys,
             out,
+            conn: conn.clone(),
             mirror: Mutex::default(),
             pending: Mutex::default(),
             next_request: AtomicU64::new(1),
@@ -216,6 +227,14 @@ impl Inner {
                 self.fail_pending(&a.server, "went offline before answering");
                 let _ = self.presence.send(Presence::Offline { server: a.server, conn: a.conn });
             }
+        }
+    }
+
+    /// Something another replica told on a topic: `[its number, topic, payload…]`.
+    fn on_topic(&self, msg: Bytes) {
+        let (Some(&from), Some(topic)) = (msg.first(), msg.get(1).and_then(|t| Topic::from_id(*t))) else { return };
+        if from != self.node {
+            self.local.topics.deliver(topic, msg.slice(2..));
         }
     }
 
@@ -449,6 +468,36 @@ impl Bus for RedisBus {
 
     fn presence(&self) -> broadcast::Receiver<Presence> {
         self.inner.presence.subscribe()
+    }
+
+    fn tell_others(&self, topic: Topic, payload: Bytes) {
+        let me = &self.inner;
+        let mut b = bytes::BytesMut::with_capacity(payload.len() + 2);
+        b.extend_from_slice(&[me.node, topic.id()]);
+        b.extend_from_slice(&payload);
+        let _ = me.out.send(Out::Publish(me.keys.topics(), b.freeze()));
+    }
+
+    fn hear(&self, topic: Topic) -> broadcast::Receiver<Bytes> {
+        self.inner.local.topics.hear(topic)
+    }
+
+    fn replicated(&self) -> bool {
+        true
+    }
+
+    fn lead(&self, role: &'static str) -> BoxFuture<bool> {
+        let me = self.inner.clone();
+        Box::pin(async move {
+            let mut conn = me.conn.clone();
+            let held: Result<Option<String>, _> = redis::Script::new(REFRESH_NODE)
+                .key(me.keys.lease(role))
+                .arg(&me.run)
+                .arg(NODE_TTL.as_millis().to_string())
+                .invoke_async(&mut conn)
+                .await;
+            matches!(held, Ok(Some(_)))
+        })
     }
 }
 

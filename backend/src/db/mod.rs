@@ -57,6 +57,8 @@ pub struct Store {
     /// Bumped when anyone may have lost access (a role lowered, a member removed, a workspace
     /// deleted, an API token revoked): open stream sockets check themselves again.
     access: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// How many of those changes were made here (what this replica tells the others).
+    access_made_here: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -73,7 +75,12 @@ impl Store {
                 scheme(url)
             );
         };
-        let store = Self { pool, audit_lock: Default::default(), access: Default::default() };
+        let store = Self {
+            pool,
+            audit_lock: Default::default(),
+            access: Default::default(),
+            access_made_here: Default::default(),
+        };
         store.seal_audit().await?;
         Ok(store)
     }
@@ -94,6 +101,17 @@ impl Store {
     }
 
     fn access_changed(&self) {
+        self.access_made_here.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.access.send_modify(|n| *n += 1);
+    }
+
+    /// How many access changes this process made (not those it heard of).
+    pub fn access_changes_made_here(&self) -> u64 {
+        self.access_made_here.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Another replica changed someone's access: sockets here check themselves again.
+    pub fn access_changed_elsewhere(&self) {
         self.access.send_modify(|n| *n += 1);
     }
 

@@ -18,9 +18,42 @@ use porta_shared::telemetry::{Metric, Sample};
 use porta_shared::types::ServerId;
 use tokio::sync::{broadcast, mpsc};
 
+use crate::bus::{Bus, Topic};
 use crate::clock::now_ms;
 use crate::db::{Store, StoredPoint};
 use points::{N, Point, Res};
+
+/// A sample as replicas tell each other.
+#[derive(serde::Serialize)]
+struct Shared<'a> {
+    server: &'a str,
+    sample: &'a Sample,
+}
+
+#[derive(serde::Deserialize)]
+struct Heard {
+    server: String,
+    sample: Sample,
+}
+
+/// Passes on what the other replicas' bridges report, until the service is gone.
+async fn hear_others(telemetry: std::sync::Weak<Telemetry>, mut heard: broadcast::Receiver<bytes::Bytes>) {
+    loop {
+        match heard.recv().await {
+            Ok(json) => {
+                let Some(t) = telemetry.upgrade() else { return };
+                match serde_json::from_slice::<Heard>(&json) {
+                    Ok(h) => t.heard(h.server, h.sample),
+                    Err(e) => tracing::debug!(error = %e, "a malformed sample from another replica"),
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::warn!(skipped = n, "samples from other replicas skipped")
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
 
 /// A sample as it arrives, for live watchers.
 #[derive(Debug, Clone)]
@@ -46,6 +79,8 @@ struct Newest {
 
 pub struct Telemetry {
     store: Store,
+    /// The other replicas: they pass on (and alert on) samples of bridges connected here.
+    bus: Arc<dyn Bus>,
     newest: Mutex<HashMap<ServerId, Newest>>,
     live: broadcast::Sender<Live>,
     writes: mpsc::Sender<StoredPoint>,
@@ -68,18 +103,31 @@ pub struct Series {
 }
 
 impl Telemetry {
-    /// Starts the writer; the caller runs [`Telemetry::maintain`] (see [`Telemetry::run_maintenance`]).
-    pub fn new(store: Store) -> Arc<Self> {
+    /// Starts the writer, and hears the other replicas' samples; the caller runs
+    /// [`Telemetry::maintain`] (see [`Telemetry::run_maintenance`]).
+    pub fn new(store: Store, bus: Arc<dyn Bus>) -> Arc<Self> {
         let (writes, rx) = mpsc::channel(QUEUE);
+        let heard = bus.hear(Topic::Samples);
         let t = Arc::new(Self {
             store: store.clone(),
+            bus,
             newest: Mutex::default(),
             live: broadcast::channel(4096).0,
             writes,
             dropped: Default::default(),
         });
         tokio::spawn(write_loop(store, rx));
+        tokio::spawn(hear_others(Arc::downgrade(&t), heard));
         t
+    }
+
+    /// A sample another replica took from its bridge (and stores): kept as the newest and
+    /// passed to watchers here.
+    fn heard(&self, server: String, sample: Sample) {
+        let sample = Arc::new(sample);
+        let mut map = self.newest.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(server.clone()).or_default().sample = Some(sample.clone());
+        let _ = self.live.send(Live { server, sample });
     }
 
     /// Takes a sample from `server`'s bridge: kept as the newest, passed to watchers, and
@@ -93,6 +141,11 @@ impl Telemetry {
             let sample = Arc::new(sample);
             e.sample = Some(sample.clone());
             let _ = self.live.send(Live { server: server.to_owned(), sample: sample.clone() });
+            if self.bus.replicated() {
+                if let Ok(json) = serde_json::to_vec(&Shared { server, sample: &sample }) {
+                    self.bus.tell_others(Topic::Samples, json.into());
+                }
+            }
             if now - e.stored_ms >= MIN_STORED_GAP_MS {
                 e.stored_ms = now;
                 Some(sample)
@@ -277,7 +330,7 @@ mod tests {
         let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
         s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
         let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled");
-        (Telemetry::new(s.clone()), s, server.id)
+        (Telemetry::new(s.clone(), Arc::new(crate::bus::LocalBus::default())), s, server.id)
     }
 
     /// Raw samples every 5 s over `[from, to)`, CPU rising by one each sample.

@@ -77,7 +77,7 @@ pub(super) async fn listen(
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(me) = inner.upgrade() else { return };
-        let channels = [me.keys.to(me.node), me.keys.presence()];
+        let channels = [me.keys.to(me.node), me.keys.presence(), me.keys.topics()];
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(&channels).await?;
@@ -101,17 +101,21 @@ pub(super) async fn listen(
             me.broken.store(false, Ordering::Relaxed);
             refresh_node(&me, &mut conn).await;
             me.announce_all();
+            // Whatever was told while Redis was away is lost: act as if access changed.
+            me.local.topics.deliver(super::Topic::Access, Bytes::new());
             if let Err(e) = me.reload(&mut conn).await {
                 tracing::warn!(error = %e, "cannot reload the replicas' bridges");
             }
         }
-        let presence = me.keys.presence();
+        let (presence, topics) = (me.keys.presence(), me.keys.topics());
         drop(me);
         let mut messages = pubsub.into_on_message();
         while let Some(msg) = messages.next().await {
             let Some(me) = inner.upgrade() else { return };
             let payload = Bytes::copy_from_slice(msg.get_payload_bytes());
-            if msg.get_channel_name() == presence {
+            if msg.get_channel_name() == topics {
+                me.on_topic(payload);
+            } else if msg.get_channel_name() == presence {
                 match serde_json::from_slice::<Announce>(&payload) {
                     Ok(a) => me.on_announce(a),
                     Err(e) => tracing::debug!(error = %e, "a malformed announcement"),

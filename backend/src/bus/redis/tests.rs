@@ -174,3 +174,40 @@ async fn replicas_find_each_other_again_after_redis_restarts() {
     let (_, reply) = tokio::join!(serve_one(&mut inbox, "{}"), asked);
     assert!(reply.is_ok(), "{reply:?} (Redis on port {port})");
 }
+
+#[tokio::test]
+async fn one_replica_leads_a_role_and_another_takes_it_when_it_dies() {
+    let redis = redis().await;
+    let (a, b) = (replica(&redis).await, replica(&redis).await);
+    assert!(a.lead("alerts").await, "the first to ask leads");
+    assert!(!b.lead("alerts").await, "and no one else while it renews");
+    assert!(a.lead("alerts").await, "renewing keeps it");
+    assert!(b.lead("other").await, "roles are separate");
+    drop(a);
+    // A stops renewing: the lease passes within its lifetime.
+    let start = std::time::Instant::now();
+    while !b.lead("alerts").await {
+        assert!(start.elapsed() < Duration::from_secs(20), "the lease never passed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(start.elapsed() >= Duration::from_secs(1), "not before the lease ran out");
+}
+
+#[tokio::test]
+async fn topics_reach_the_other_replicas_and_not_the_teller() {
+    let redis = redis().await;
+    let (a, b) = (replica(&redis).await, replica(&redis).await);
+    let (mut at_a, mut at_b) = (a.hear(Topic::Access), b.hear(Topic::Access));
+    let mut samples_at_b = b.hear(Topic::Samples);
+    a.tell_others(Topic::Access, Bytes::from_static(b"revoked"));
+    a.tell_others(Topic::Samples, Bytes::from_static(b"{}"));
+    let heard = tokio::time::timeout(Duration::from_secs(10), at_b.recv()).await.expect("in time").expect("heard");
+    assert_eq!(heard.as_ref(), b"revoked");
+    let sample = tokio::time::timeout(Duration::from_secs(10), samples_at_b.recv()).await.expect("in time");
+    assert_eq!(sample.expect("heard").as_ref(), b"{}");
+    // B answers after hearing A: Redis delivers in publish order, so A hears B's answer only
+    // after anything of its own would have come back.
+    b.tell_others(Topic::Access, Bytes::from_static(b"from b"));
+    let first = tokio::time::timeout(Duration::from_secs(10), at_a.recv()).await.expect("in time").expect("heard");
+    assert_eq!(first.as_ref(), b"from b", "the teller acted already and hears nothing of its own");
+}

@@ -108,7 +108,7 @@ pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<
         ts += 5_000;
     }
     store.put_points(&batch).await?;
-    let telemetry = Telemetry::new(store.clone());
+    let telemetry = Telemetry::new(store.clone(), std::sync::Arc::new(porta_backend::bus::LocalBus::default()));
     let rolled = Instant::now();
     telemetry.maintain(now).await?;
     let maintain_s = rolled.elapsed().as_secs_f64();
