@@ -189,15 +189,20 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Recorders run inside the serving process: any left going ended with the last one. (Not
-    // in `build_state`, which the CLI also uses while a server runs.)
-    let orphaned = state.store.end_orphaned_recordings().await?;
-    if orphaned > 0 {
-        tracing::info!(recordings = orphaned, "ended recordings the last run left going");
-    }
-    let orphaned = state.store.end_orphaned_messages().await?;
-    if orphaned > 0 {
-        tracing::info!(messages = orphaned, "ended answers the last run left being written");
+    // Recorders and answers run inside the serving process: any left going ended with the last
+    // one. (Not in `build_state`, which the CLI also uses while a server runs.) With replicas,
+    // the others' live work would be ended too: left until each is owned by a replica's lease.
+    if state.bus.replicated() {
+        tracing::info!("replicated: recordings and answers a dead replica left going are not ended at start");
+    } else {
+        let orphaned = state.store.end_orphaned_recordings().await?;
+        if orphaned > 0 {
+            tracing::info!(recordings = orphaned, "ended recordings the last run left going");
+        }
+        let orphaned = state.store.end_orphaned_messages().await?;
+        if orphaned > 0 {
+            tracing::info!(messages = orphaned, "ended answers the last run left being written");
+        }
     }
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {

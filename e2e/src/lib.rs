@@ -123,9 +123,9 @@ impl Backend {
         Ok(Self { url, data, database, child })
     }
 
-    /// Starts a replica: `porta` on `database` (shared with other replicas), with `env`
-    /// (its Redis and keys) and the admin of the first start.
-    pub async fn start_replica(database: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    /// Starts `porta` on `database` (a replica shares it with others), with `env` (a
+    /// replica's Redis and keys) and the admin of the first start.
+    pub async fn start_on_database(database: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let data = tempfile::tempdir()?;
         let (child, url) = Self::spawn(data.path(), Some(database), "127.0.0.1:0", env, true).await?;
         Ok(Self { url, data, database: Some(database.to_owned()), child })

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use porta_e2e::balancer::Balancer;
 use porta_e2e::client::term_open;
+use porta_e2e::webhook::Receiver;
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge, Ws};
 use porta_shared::bridge::FsList;
 use porta_shared::client::{self, ClientEvent, StreamOpened};
@@ -21,20 +22,25 @@ struct Replicas {
 
 impl Replicas {
     async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    async fn start_with(extra: &[(&str, &str)]) -> anyhow::Result<Self> {
         let redis = tokio::task::spawn_blocking(Redis::start).await??;
         let database = match porta_e2e::fresh_database().await? {
             Some(url) => url,
             None => porta_e2e::fresh_database_on(&shared_postgres().await?).await?,
         };
         let redis_url = redis.url();
-        let env = [
+        let mut env = vec![
             ("PORTA_REDIS_URL", redis_url.as_str()),
             ("PORTA_JWT_SECRET", "replicas-share-this-signing-key-of-32-bytes-or-more"),
             ("PORTA_SECRETS_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
         ];
+        env.extend_from_slice(extra);
         // One after the other: the first makes the admin.
-        let a = Backend::start_replica(&database, &env).await?;
-        let b = Backend::start_replica(&database, &env).await?;
+        let a = Backend::start_on_database(&database, &env).await?;
+        let b = Backend::start_on_database(&database, &env).await?;
         Ok(Self { a, b, _redis: redis })
     }
 }
@@ -173,5 +179,42 @@ async fn a_replica_killed_during_a_flood_loses_no_byte_and_its_bridge_moves_to_t
     assert!(moved < Duration::from_secs(10), "the terminal resumed {moved:?} after the kill");
     ws.input(s, b"echo after-$((1+1))\n").await?;
     ws.wait_output(s, "after-2", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_alert_firing_when_its_evaluating_replica_dies_is_not_sent_again_and_resolves_once() -> anyhow::Result<()> {
+    let mut r = Replicas::start_with(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")]).await?;
+    // The bridge is on B; A, started first, evaluates the rules.
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&[])?;
+    let on_b = Api::login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_b.wait_server_online(true, T).await?;
+    let v = on_b.graphql("{ servers { workspaceId } }", serde_json::json!({})).await?;
+    let ws = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+    let receiver = Receiver::start(0).await?;
+    let channel = "mutation($w: String!, $u: String) { createAlertChannel(workspaceId: $w, name: \"hook\", kind: \"webhook\", url: $u) { id } }";
+    let v = on_b.graphql(channel, serde_json::json!({ "w": ws, "u": receiver.url })).await?;
+    let channel = v["data"]["createAlertChannel"]["id"].as_str().unwrap_or_default().to_owned();
+    let rule = "mutation($w: String!, $ch: [String!]) { createAlertRule(workspaceId: $w, name: \"gone\", kind: \"offline\", \
+                forSecs: 2, severity: \"critical\", channelIds: $ch) { id } }";
+    let v = on_b.graphql(rule, serde_json::json!({ "w": ws, "ch": [channel] })).await?;
+    assert!(v["errors"].is_null(), "{v}");
+
+    bridge.kill().await;
+    let fired = receiver.wait_for("alert.firing").await?;
+    assert_eq!(fired["server_id"], serde_json::json!(server));
+    // The evaluator dies while the alert fires; B takes over from what is stored.
+    r.a.kill().await;
+    let count =
+        |event: &str| receiver.got.lock().map(|g| g.iter().filter(|v| v["event"] == event).count()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(count("alert.firing"), 1, "fired again after the evaluator died");
+    // The server comes back: the new evaluator resolves the alert, once.
+    bridge.run(&[])?;
+    let resolved = receiver.wait_for("alert.resolved").await?;
+    assert_eq!(resolved["alert_id"], fired["alert_id"]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!((count("alert.firing"), count("alert.resolved")), (1, 1));
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 use std::io::Write as _;
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
@@ -66,10 +67,13 @@ struct Watchdog {
 impl Watchdog {
     /// Starts a shell that waits for its stdin to close, then runs `cleanup` and removes `dir`.
     fn start(cleanup: &str, dir: &Path) -> anyhow::Result<Self> {
-        let script = format!("cat >/dev/null; {cleanup} >/dev/null 2>&1; rm -rf \"$0\"");
+        // Deaf to the signals a terminal's Ctrl-C or a test runner sends the whole group, and in
+        // a group of its own: it outlives the test process long enough to clean up after it.
+        let script = format!("trap '' INT TERM HUP; cat >/dev/null; {cleanup} >/dev/null 2>&1; rm -rf \"$0\"");
         let mut child = Command::new("sh")
             .args(["-c", &script])
             .arg(dir)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -59,11 +59,17 @@ impl Redis {
         output(&mut cmd)
             .context("redis-server did not start (`cargo xtask test` installs it: apt-get install redis-server)")?;
         self.port = port;
+        // Daemonised, it forks before it listens: the server answering must be this one (not
+        // another test's that took the port meanwhile).
+        let pid_file = self.dir.join("pid");
         wait_until(Duration::from_secs(30), "Redis", || {
-            Command::new("redis-cli")
-                .args(["-p", &port.to_string(), "ping"])
-                .output()
-                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+            let ours = std::fs::read_to_string(&pid_file).unwrap_or_default();
+            let info = Command::new("redis-cli").args(["-p", &port.to_string(), "info", "server"]).output();
+            info.is_ok_and(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).into_owned();
+                !ours.trim().is_empty()
+                    && text.lines().any(|l| l.strip_prefix("process_id:").is_some_and(|p| p.trim() == ours.trim()))
+            })
         })
     }
 }

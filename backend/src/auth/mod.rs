@@ -149,7 +149,12 @@ pub async fn bootstrap_admin(store: &Store, config: &Config) -> anyhow::Result<O
         password::check_strength(&password, &["admin"]).map_err(|e| anyhow::anyhow!("PORTA_ADMIN_PASSWORD: {e}"))?;
     }
     let hash = password::hash(password.clone()).await?;
-    let user = store.create_user("admin", &hash, true).await?;
+    let user = match store.create_user("admin", &hash, true).await {
+        Ok(user) => user,
+        // Another replica starting at the same moment made it first.
+        Err(crate::db::StoreError::Duplicate(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     store.audit(AuditEvent::new(&scopes::Access::person(&user.id), "auth.bootstrap_admin")).await;
     Ok(generated.then_some(password))
 }

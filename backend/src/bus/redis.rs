@@ -67,11 +67,15 @@ struct Inner {
     presence: broadcast::Sender<Presence>,
     /// Set when a write to Redis failed: the next subscription resynchronises.
     broken: AtomicBool,
+    /// Whether this replica listens on Redis now: it announces its bridges only while it
+    /// does, so no replica asks it anything it cannot hear.
+    listening: AtomicBool,
 }
 
 struct Pending {
     server: ServerId,
     reply: oneshot::Sender<ReplyResult>,
+    deadline: std::time::Instant,
 }
 
 /// The names this deployment's keys and channels go by.
@@ -109,11 +113,20 @@ enum Out {
 
 /// Claims a free number: SET NX of `node:<n>` with an expiry.
 const CLAIM: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])";
-/// Refreshes our number (or a lease), taking it again if it expired (or was free); not when
-/// another run holds it.
+/// Refreshes our number (or a lease): [`RENEWED`] while we hold it, [`TAKEN`] when it was
+/// free (expired) and is ours again, 0 when another run holds it.
 const REFRESH_NODE: &str = "local v = redis.call('GET', KEYS[1]) \
-    if v == false or v == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end \
-    return false";
+    if v == ARGV[1] then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end \
+    if v == false then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end \
+    return 0";
+/// The longest any one call to Redis is waited for.
+const CALL: Duration = Duration::from_secs(3);
+const RENEWED: i64 = 1;
+const TAKEN: i64 = 2;
+/// How long a request through another replica may wait for its answer before it is given
+/// up (the caller's own deadline is usually shorter): a message lost on the way never
+/// leaves a request waiting for ever.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(300);
 /// Removes a bridge's entry if it is still the one for connection ARGV[2].
 const FORGET: &str = "local v = redis.call('HGET', KEYS[1], ARGV[1]) \
     if v and string.sub(v, 1, #ARGV[2] + 1) == ARGV[2] .. '\\n' then return redis.call('HDEL', KEYS[1], ARGV[1]) end \
@@ -164,16 +177,15 @@ impl RedisBus {
             next_request: AtomicU64::new(1),
             presence: broadcast::channel(4096).0,
             broken: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
         });
         tokio::spawn(tasks::write(Arc::downgrade(&inner), conn.clone(), rx));
         let (subscribed_tx, subscribed) = oneshot::channel();
         tokio::spawn(tasks::listen(Arc::downgrade(&inner), client, conn.clone(), Some(subscribed_tx)));
-        // Listening first, then the map: no change falls between the two.
         tokio::time::timeout(Duration::from_secs(60), subscribed)
             .await
             .map_err(|_| anyhow::anyhow!("cannot subscribe to Redis after 60 s"))?
             .map_err(|_| anyhow::anyhow!("cannot subscribe to Redis"))?;
-        inner.reload(&mut conn).await?;
         tokio::spawn(tasks::keep_alive(Arc::downgrade(&inner), conn));
         tracing::info!(node, "joined the replicas through Redis");
         Ok(Self { inner })
@@ -209,6 +221,10 @@ impl Inner {
     /// A bridge came or went on another replica.
     fn on_announce(&self, a: Announce) {
         if a.node == self.node && a.run == self.run {
+            if !a.online && self.local.connected(&a.server).is_some_and(|c| c.conn == a.conn) {
+                // Another replica took us for dead while the bridge is still here: say so again.
+                self.announce_all();
+            }
             return;
         }
         if a.online {
@@ -276,7 +292,9 @@ impl Inner {
     /// tells this replica's sockets what changed. After a gap (Redis away) every stream through
     /// another replica is interrupted and resumed, since a frame may have been lost.
     async fn reload(&self, conn: &mut ConnectionManager) -> anyhow::Result<()> {
-        let all: HashMap<String, String> = conn.hgetall(self.keys.bridges()).await?;
+        let all: HashMap<String, String> = tokio::time::timeout(CALL, conn.hgetall(self.keys.bridges()))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer"))??;
         let mut found: HashMap<ServerId, Announce> = all
             .values()
             .filter_map(|v| parse_entry(v))
@@ -319,12 +337,18 @@ impl Inner {
             return Ok(HashMap::new());
         }
         let keys: Vec<String> = nodes.iter().map(|n| self.keys.node(*n)).collect();
-        let runs: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(conn).await?;
+        let runs: Vec<Option<String>> = tokio::time::timeout(CALL, redis::cmd("MGET").arg(&keys).query_async(conn))
+            .await
+            .map_err(|_| anyhow::anyhow!("Redis did not answer"))??;
         Ok(nodes.into_iter().zip(runs).filter_map(|(n, r)| Some((n, r?))).collect())
     }
 
-    /// Our bridges, announced again (after Redis came back without them).
+    /// Our bridges, announced again (after Redis came back without them), once this replica
+    /// listens again.
     fn announce_all(&self) {
+        if !self.listening.load(Ordering::SeqCst) {
+            return;
+        }
         for (server, c) in self.local.bridges() {
             let a = Announce {
                 server,
@@ -352,13 +376,19 @@ impl Bus for RedisBus {
         };
         let id = me.next_request.fetch_add(1, Ordering::Relaxed);
         let (reply, rx) = oneshot::channel();
-        lock(&me.pending).insert(id, Pending { server: server.to_owned(), reply });
+        let deadline = std::time::Instant::now() + REQUEST_DEADLINE;
+        lock(&me.pending).insert(id, Pending { server: server.to_owned(), reply, deadline });
         me.send(node, ToNode::Request { from: me.node, id, server: server.to_owned(), route, req });
         let server = server.to_owned();
         Box::pin(async move {
-            rx.await.unwrap_or_else(|_| {
-                Err(ErrorBody::new(ErrorCode::ServerOffline, format!("server {server} went offline before answering")))
-            })
+            match tokio::time::timeout(REQUEST_DEADLINE, rx).await {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(_)) => Err(ErrorBody::new(
+                    ErrorCode::ServerOffline,
+                    format!("server {server} went offline before answering"),
+                )),
+                Err(_) => Err(ErrorBody::new(ErrorCode::Timeout, format!("server {server} did not answer in time"))),
+            }
         })
     }
 
@@ -490,13 +520,12 @@ impl Bus for RedisBus {
         let me = self.inner.clone();
         Box::pin(async move {
             let mut conn = me.conn.clone();
-            let held: Result<Option<String>, _> = redis::Script::new(REFRESH_NODE)
-                .key(me.keys.lease(role))
-                .arg(&me.run)
-                .arg(NODE_TTL.as_millis().to_string())
-                .invoke_async(&mut conn)
-                .await;
-            matches!(held, Ok(Some(_)))
+            let script = redis::Script::new(REFRESH_NODE);
+            let mut call = script.key(me.keys.lease(role));
+            call.arg(&me.run).arg(NODE_TTL.as_millis().to_string());
+            let asked = call.invoke_async::<i64>(&mut conn);
+            // Unanswered within a refresh, the lease is not counted on.
+            matches!(tokio::time::timeout(REFRESH, asked).await, Ok(Ok(RENEWED | TAKEN)))
         })
     }
 }

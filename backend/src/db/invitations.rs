@@ -161,12 +161,18 @@ pub(super) async fn spend_invitation(
     role: Role,
 ) -> Result<()> {
     let now = now_ms();
-    let spent = query("UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL")
-        .bind(now)
-        .bind(user_id)
-        .bind(token_hash)
-        .execute(&mut *tx)
-        .await?;
+    // Still unused, unrevoked and unexpired as it is spent: a revocation that landed since the
+    // link was found valid wins.
+    let spent = query(
+        "UPDATE invitations SET used_ms = ?, used_by = ? WHERE token_hash = ? AND used_ms IS NULL \
+         AND revoked_ms IS NULL AND expires_ms > ?",
+    )
+    .bind(now)
+    .bind(user_id)
+    .bind(token_hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     if spent.rows_affected() != 1 {
         return Err(StoreError::Database(sqlx::Error::RowNotFound));
     }

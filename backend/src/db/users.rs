@@ -98,6 +98,9 @@ impl Store {
         token_hash: &str,
         expires_ms: i64,
     ) -> Result<bool> {
+        // One at a time with the user's sign-outs: on PostgreSQL a sign-out's UPDATE would not
+        // see a token inserted alongside it, and the token would outlive the sign-out.
+        let mut tx = self.pool.begin_serialized(&format!("signin:{user_id}")).await?;
         let r = query(
             "INSERT INTO refresh_tokens (id, family_id, user_id, token_hash, created_ms, expires_ms)
              SELECT ?, ?, ?, ?, ?, ?
@@ -113,8 +116,9 @@ impl Store {
         .bind(family_id)
         .bind(user_id)
         .bind(token_version)
-        .execute(&self.pool)
+        .execute(&mut tx)
         .await?;
+        tx.commit().await?;
         Ok(r.rows_affected() == 1)
     }
 
@@ -141,11 +145,17 @@ impl Store {
     /// Ends a sign-in: its refresh tokens, and (through [`Store::family_alive`]) the access
     /// tokens and sockets it gave. Open sockets check themselves again.
     pub async fn revoke_family(&self, family_id: &str) -> Result<()> {
+        let user: Option<String> = query_scalar("SELECT user_id FROM refresh_tokens WHERE family_id = ? LIMIT 1")
+            .bind(family_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let mut tx = self.pool.begin_serialized(&format!("signin:{}", user.unwrap_or_default())).await?;
         query("UPDATE refresh_tokens SET revoked_ms = ? WHERE family_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(family_id)
-            .execute(&self.pool)
+            .execute(&mut tx)
             .await?;
+        tx.commit().await?;
         self.access_changed();
         Ok(())
     }
@@ -164,7 +174,7 @@ impl Store {
     /// Signs a user out everywhere: every refresh token revoked and the token version bumped
     /// (so every access token dies), optionally with a new password hash, in one transaction.
     pub async fn end_all_sign_ins(&self, user_id: &str, new_password_hash: Option<&str>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_serialized(&format!("signin:{user_id}")).await?;
         query("UPDATE refresh_tokens SET revoked_ms = ? WHERE user_id = ? AND revoked_ms IS NULL")
             .bind(now_ms())
             .bind(user_id)

@@ -10,13 +10,20 @@ use futures_util::StreamExt as _;
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Announce, FORGET, Inner, NODE_TTL, Out, REFRESH, REFRESH_NODE, ToNode, entry, lock};
+use super::{Announce, CALL, FORGET, Inner, NODE_TTL, Out, REFRESH, REFRESH_NODE, RENEWED, TAKEN, ToNode, entry, lock};
 
 pub(super) async fn connect_manager(client: &redis::Client) -> anyhow::Result<ConnectionManager> {
     let start = std::time::Instant::now();
     let mut told = false;
     loop {
-        match ConnectionManager::new(client.clone()).await {
+        // Short reconnection attempts, each call bounded: a replica that waits on Redis for long
+        // is worse than one that asks again at its next tick.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(3))
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        match ConnectionManager::new_with_config(client.clone(), config).await {
             Ok(c) => return Ok(c),
             Err(e) if start.elapsed() < Duration::from_secs(60) => {
                 if !told {
@@ -49,16 +56,22 @@ pub(super) async fn write(
                     if a.online {
                         pipe.hset(inner.keys.bridges(), &a.server, entry(&a)).ignore();
                     } else {
-                        pipe.invoke_script(
-                            redis::Script::new(FORGET).key(inner.keys.bridges()).arg(&a.server).arg(a.conn),
-                        )
-                        .ignore();
+                        // EVAL, not EVALSHA: a pipeline does not load the script first, and a
+                        // restarted Redis has forgotten every loaded one.
+                        pipe.cmd("EVAL")
+                            .arg(FORGET)
+                            .arg(1)
+                            .arg(inner.keys.bridges())
+                            .arg(&a.server)
+                            .arg(a.conn)
+                            .ignore();
                     }
                     pipe.publish(inner.keys.presence(), serde_json::to_vec(&a).unwrap_or_default()).ignore();
                 }
             }
         }
-        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+        let written = tokio::time::timeout(CALL, pipe.query_async::<()>(&mut conn)).await;
+        if let Err(e) = written.map_err(|_| "no answer in time".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
             if !inner.broken.swap(true, Ordering::Relaxed) {
                 tracing::warn!(error = %e, "cannot write to Redis; other replicas miss this one's messages until it is back");
             }
@@ -89,12 +102,20 @@ pub(super) async fn listen(
                 tracing::debug!(error = %e, "cannot subscribe to Redis; trying again");
                 drop(me);
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(2));
+                backoff = (backoff * 2).min(Duration::from_secs(1));
                 continue;
             }
         };
         backoff = Duration::from_millis(100);
+        me.listening.store(true, Ordering::SeqCst);
         if let Some(tx) = first.take() {
+            // The map, taken after subscribing and before handling a message: no change falls
+            // between the two, and none is undone by it.
+            if let Err(e) = me.reload(&mut conn).await {
+                tracing::warn!(error = %e, "cannot load the replicas' bridges");
+                drop(me);
+                continue;
+            }
             let _ = tx.send(());
         } else {
             tracing::info!("Redis is back: announcing this replica's bridges and reloading the others'");
@@ -129,22 +150,35 @@ pub(super) async fn listen(
         }
         tracing::warn!("lost the subscription to Redis; subscribing again");
         if let Some(me) = inner.upgrade() {
+            me.listening.store(false, Ordering::SeqCst);
             me.broken.store(true, Ordering::Relaxed);
         }
     }
 }
 
+/// Renews this replica's number. Taken again after it had expired (Redis restarted, or this
+/// process stalled), the others may have taken this replica's bridges offline: they are
+/// announced again. Held by another run, every id this replica hands out could collide with
+/// that run's: the process stops (its supervisor starts it again, with a number of its own).
 pub(super) async fn refresh_node(me: &Inner, conn: &mut ConnectionManager) {
-    let held: Result<Option<String>, _> = redis::Script::new(REFRESH_NODE)
-        .key(me.keys.node(me.node))
-        .arg(&me.run)
-        .arg(NODE_TTL.as_millis().to_string())
-        .invoke_async(conn)
-        .await;
+    let script = redis::Script::new(REFRESH_NODE);
+    let mut call = script.key(me.keys.node(me.node));
+    call.arg(&me.run).arg(NODE_TTL.as_millis().to_string());
+    let held = match tokio::time::timeout(CALL, call.invoke_async::<i64>(conn)).await {
+        Ok(r) => r,
+        Err(_) => return tracing::debug!(node = me.node, "Redis did not answer the refresh in time"),
+    };
     match held {
-        Ok(Some(_)) => {}
-        Ok(None) => tracing::error!(node = me.node, "another run holds this replica's number"),
-        Err(e) => tracing::debug!(error = %e, "cannot refresh this replica's number"),
+        Ok(RENEWED) => {}
+        Ok(TAKEN) => {
+            tracing::warn!(node = me.node, "this replica's number had expired; announcing its bridges again");
+            me.announce_all();
+        }
+        Ok(_) => {
+            tracing::error!(node = me.node, "another run took this replica's number: stopping, to be started afresh");
+            std::process::exit(75);
+        }
+        Err(e) => tracing::debug!(node = me.node, error = %e, "cannot refresh this replica's number"),
     }
 }
 
@@ -153,17 +187,28 @@ pub(super) async fn refresh_node(me: &Inner, conn: &mut ConnectionManager) {
 pub(super) async fn keep_alive(inner: std::sync::Weak<Inner>, mut conn: ConnectionManager) {
     let mut tick = tokio::time::interval(REFRESH);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Replicas found gone once: gone twice in a row, their bridges go offline (a replica
+    // that stalled for a moment is not dropped).
+    let mut missing: std::collections::HashSet<(u8, String)> = Default::default();
     loop {
         tick.tick().await;
         let Some(me) = inner.upgrade() else { return };
         refresh_node(&me, &mut conn).await;
-        lock(&me.pending).retain(|_, p| !p.reply.is_closed());
+        if me.broken.swap(false, Ordering::Relaxed) {
+            // A write failed: what it carried may be lost; say it all again.
+            me.announce_all();
+        }
+        lock(&me.pending).retain(|_, p| !p.reply.is_closed() && p.deadline > std::time::Instant::now());
         let remote: Vec<Announce> = me.mirror().values().filter(|a| a.node != me.node).cloned().collect();
         let Ok(live) = me.live_runs(&mut conn, remote.iter().map(|a| a.node)).await else { continue };
-        for a in remote.into_iter().filter(|a| live.get(&a.node) != Some(&a.run)) {
+        let gone: std::collections::HashSet<(u8, String)> =
+            remote.iter().filter(|a| live.get(&a.node) != Some(&a.run)).map(|a| (a.node, a.run.clone())).collect();
+        let confirmed: Vec<&(u8, String)> = gone.intersection(&missing).collect();
+        for a in remote.iter().filter(|a| confirmed.contains(&&(a.node, a.run.clone()))) {
             tracing::info!(server_id = %a.server, node = a.node, "the replica holding this bridge is gone");
             let _ = me.out.send(Out::Announce(Announce { online: false, ..a.clone() }));
-            me.on_announce(Announce { online: false, run: String::new(), ..a });
+            me.on_announce(Announce { online: false, run: String::new(), ..a.clone() });
         }
+        missing = gone;
     }
 }

@@ -211,3 +211,19 @@ async fn topics_reach_the_other_replicas_and_not_the_teller() {
     let first = tokio::time::timeout(Duration::from_secs(10), at_a.recv()).await.expect("in time").expect("heard");
     assert_eq!(first.as_ref(), b"from b", "the teller acted already and hears nothing of its own");
 }
+
+#[tokio::test]
+async fn a_bridge_that_left_is_not_believed_online_by_a_replica_that_joins_later() {
+    let redis = redis().await;
+    let b = replica(&redis).await;
+    let (conn, _inbox) = b.register_bridge("srv", "inst", "agent");
+    let a = replica(&redis).await;
+    until("A sees the bridge", || a.connected("srv").is_some()).await;
+    let mut seen_by_a = a.presence();
+    b.unregister_bridge("srv", conn);
+    assert_eq!(next_offline(&mut seen_by_a, "srv").await, conn);
+    // Its entry left Redis too: a replica joining now (its number alive) does not load it.
+    let c = replica(&redis).await;
+    assert!(c.connected("srv").is_none(), "the entry of a bridge that left is gone");
+    assert_eq!(c.online_count(), 0);
+}

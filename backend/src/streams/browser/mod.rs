@@ -366,6 +366,13 @@ impl Session {
                 let resumed = matches!(after, After::Resumed(_));
                 let opened = result.and_then(|raw| self.opened(stream, &raw, &after));
                 match opened {
+                    Err(e) if resumed && matches!(e.code, ErrorCode::ServerOffline | ErrorCode::Timeout) => {
+                        // The bridge went away again before the terminal re-attached: it stays
+                        // interrupted, and re-attaches when the bridge is next online.
+                        if let Some(s) = self.streams.map.get_mut(&stream) {
+                            s.phase = Phase::Interrupted;
+                        }
+                    }
                     Err(e) => {
                         if self.streams.remove(stream).is_some() && resumed {
                             self.event(StreamClosed { stream, reason: e });

@@ -156,12 +156,17 @@ impl Streams {
 
     /// `server` is connected again on `conn`, as bridge process `instance`. A terminal of
     /// the same process re-attaches (opening again) after the last byte the tab got; anything
-    /// else of the old connection is closed.
+    /// else of the old connection is closed. A terminal interrupted on the same connection (the
+    /// replicas lost touch for a moment, and frames may have been lost) re-attaches too.
     pub fn came_online(&mut self, server: &str, conn: ConnId, instance: &str) -> Vec<Change> {
         let hit: Vec<StreamId> = self
             .map
             .iter()
-            .filter(|(_, s)| s.server == server && s.conn != conn && !matches!(s.phase, Phase::Opening { .. }))
+            .filter(|(_, s)| {
+                s.server == server
+                    && !matches!(s.phase, Phase::Opening { .. })
+                    && (s.conn != conn || matches!(s.phase, Phase::Interrupted))
+            })
             .map(|(id, _)| *id)
             .collect();
         let mut changes = Vec::new();
@@ -225,6 +230,24 @@ mod tests {
         let changes = streams.came_online("s1", 2, "i1");
         assert_eq!(changes, vec![Change::Reattach { stream: term, server: "s1".into(), term: TermId(7), after: 4096 }]);
         assert!(matches!(streams.get(term).map(|s| (&s.phase, s.conn)), Ok((Phase::Opening { .. }, 2))));
+    }
+
+    #[test]
+    fn a_terminal_interrupted_on_a_connection_that_comes_back_the_same_reattaches() {
+        let mut streams = Streams::default();
+        let term = live(&mut streams, 1, Kind::Term(TermId(7)), 5, "i1");
+        let other = live(&mut streams, 2, Kind::Term(TermId(8)), 5, "i1");
+        if let Some(s) = streams.map.get_mut(&term) {
+            s.next = 100;
+        }
+        // The replicas lost touch: offline, then online on the very same connection.
+        assert!(streams.went_offline("s1", 5).contains(&Change::Interrupted(term)));
+        if let Some(s) = streams.map.get_mut(&other) {
+            s.phase = Phase::Live;
+        }
+        let changes = streams.came_online("s1", 5, "i1");
+        assert_eq!(changes, vec![Change::Reattach { stream: term, server: "s1".into(), term: TermId(7), after: 100 }]);
+        assert!(matches!(streams.get(other).map(|s| &s.phase), Ok(Phase::Live)), "a live one is left alone");
     }
 
     #[test]

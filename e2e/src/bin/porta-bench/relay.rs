@@ -47,7 +47,12 @@ pub(crate) struct PortaTerm {
 impl PortaTerm {
     /// Opens a terminal on a new socket; `fast` makes the client acknowledge when idle.
     pub(crate) async fn open(stack: &Stack, server: &str, fast: bool) -> anyhow::Result<Self> {
-        let mut ws = stack.api.ws().await?;
+        Self::open_through(&stack.api, server, fast).await
+    }
+
+    /// The same, through the backend `api` speaks to.
+    pub(crate) async fn open_through(api: &porta_e2e::Api, server: &str, fast: bool) -> anyhow::Result<Self> {
+        let mut ws = api.ws().await?;
         ws.ack_when_idle = fast;
         ws.keep_at_most = Some(KEEP_AT_MOST);
         let stream = open(&mut ws, server).await?.stream;
@@ -129,7 +134,7 @@ pub(crate) async fn ready(t: &mut impl Term) -> anyhow::Result<()> {
 }
 
 /// Seconds to push the flood through, and the bytes that came.
-async fn flood(t: &mut impl Term) -> anyhow::Result<(f64, u64)> {
+pub(crate) async fn flood(t: &mut impl Term) -> anyhow::Result<(f64, u64)> {
     ready(t).await?;
     let start = Instant::now();
     t.send(format!("{}\n", flood_command()).as_bytes()).await?;
@@ -171,7 +176,7 @@ pub(crate) fn raw_pty_flood() -> anyhow::Result<(f64, u64)> {
 }
 
 /// Round-trip times of single keystrokes echoed by the shell, in milliseconds (sorted).
-async fn echo_latency(t: &mut impl Term) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn echo_latency(t: &mut impl Term) -> anyhow::Result<Vec<f64>> {
     let mut rtts = Vec::with_capacity(KEYSTROKES);
     for i in 0..KEYSTROKES {
         if i % 50 == 0 {
@@ -254,7 +259,7 @@ fn raw_pty_yes(stop: Arc<AtomicBool>) -> anyhow::Result<std::thread::JoinHandle<
 }
 
 /// The median, over runs, of each percentile.
-fn median_lat(runs: &[Vec<f64>]) -> [f64; 3] {
+pub(crate) fn median_lat(runs: &[Vec<f64>]) -> [f64; 3] {
     [0.5, 0.95, 0.99].map(|p| median(runs.iter().map(|r| percentile(r, p)).collect()))
 }
 
