@@ -218,3 +218,33 @@ async fn an_alert_firing_when_its_evaluating_replica_dies_is_not_sent_again_and_
     assert_eq!((count("alert.firing"), count("alert.resolved")), (1, 1));
     Ok(())
 }
+
+#[tokio::test]
+async fn replicas_find_each_other_again_after_redis_restarts_and_the_terminal_goes_on() -> anyhow::Result<()> {
+    let r = Replicas::start().await?;
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&[])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let mut ws = on_a.ws().await?;
+    let s = open(&mut ws, &server).await?.stream;
+    ws.input(s, b"echo before-$((1+1))\n").await?;
+    ws.wait_output(s, "before-2", T).await?;
+
+    let Replicas { a, b, _redis: mut redis } = r;
+    let redis = tokio::task::spawn_blocking(move || -> anyhow::Result<Redis> {
+        redis.stop()?;
+        std::thread::sleep(Duration::from_secs(2));
+        redis.start_again()?;
+        Ok(redis)
+    })
+    .await??;
+    // Whatever crossed Redis while it was away may be lost: the stream is resumed from its
+    // offset, and the terminal works across replicas again.
+    ws.wait_event(|e| matches!(e, ClientEvent::StreamResumed(x) if x.stream == s), T).await?;
+    ws.input(s, b"echo after-$((2+2))\n").await?;
+    ws.wait_output(s, "after-4", T).await?;
+    assert!(ws.discontinuities.is_empty(), "{:?}", ws.discontinuities);
+    drop((a, b, redis));
+    Ok(())
+}

@@ -455,7 +455,12 @@ impl Session {
                     self.event(StreamInterrupted { stream, reason });
                 }
                 Change::Closed(stream, reason) => self.event(StreamClosed { stream, reason }),
-                Change::Reattach { stream, server, term, after } => {
+                Change::Reattach { stream, server, term, after, detach_first } => {
+                    if detach_first {
+                        // Sent before the attach, on the same way to the bridge: it arrives first.
+                        let detach = bridge::TermDetach { stream }.into();
+                        tokio::spawn(self.state.bus.request(&server, detach, Route::Close(stream)));
+                    }
                     // The same stream id serves on the new connection: it is unique on the bus.
                     let req = bridge::TermAttach { term, stream, after };
                     self.relay(None, &server, req.into(), Route::Open(stream, self.client), After::Resumed(stream));

@@ -59,7 +59,9 @@ pub enum Change {
     /// The stream is gone (removed here): tell the tab why.
     Closed(StreamId, ErrorBody),
     /// The same bridge is back: attach the terminal again after `after`, on the same id.
-    Reattach { stream: StreamId, server: ServerId, term: TermId, after: u64 },
+    /// Attach again after `after`; `detach_first` when the bridge still holds the stream on
+    /// this very connection (it refuses a second attachment of one stream).
+    Reattach { stream: StreamId, server: ServerId, term: TermId, after: u64, detach_first: bool },
 }
 
 /// A tab's streams by id.
@@ -184,9 +186,10 @@ impl Streams {
                 changes.push(Change::Closed(stream, reason));
                 continue;
             }
+            let detach_first = s.conn == conn;
             s.conn = conn;
             s.phase = Phase::Opening { held: Vec::new(), ended: false };
-            changes.push(Change::Reattach { stream, server: s.server.clone(), term, after: s.next });
+            changes.push(Change::Reattach { stream, server: s.server.clone(), term, after: s.next, detach_first });
         }
         changes
     }
@@ -228,7 +231,16 @@ mod tests {
         );
 
         let changes = streams.came_online("s1", 2, "i1");
-        assert_eq!(changes, vec![Change::Reattach { stream: term, server: "s1".into(), term: TermId(7), after: 4096 }]);
+        assert_eq!(
+            changes,
+            vec![Change::Reattach {
+                stream: term,
+                server: "s1".into(),
+                term: TermId(7),
+                after: 4096,
+                detach_first: false
+            }]
+        );
         assert!(matches!(streams.get(term).map(|s| (&s.phase, s.conn)), Ok((Phase::Opening { .. }, 2))));
     }
 
@@ -246,7 +258,16 @@ mod tests {
             s.phase = Phase::Live;
         }
         let changes = streams.came_online("s1", 5, "i1");
-        assert_eq!(changes, vec![Change::Reattach { stream: term, server: "s1".into(), term: TermId(7), after: 100 }]);
+        assert_eq!(
+            changes,
+            vec![Change::Reattach {
+                stream: term,
+                server: "s1".into(),
+                term: TermId(7),
+                after: 100,
+                detach_first: true
+            }]
+        );
         assert!(matches!(streams.get(other).map(|s| &s.phase), Ok(Phase::Live)), "a live one is left alone");
     }
 
