@@ -18,7 +18,9 @@ pub struct Redis {
 impl Redis {
     pub fn start() -> anyhow::Result<Self> {
         let dir = server_dir("porta-redis-", None)?;
-        let watchdog = Watchdog::start("kill \"$(cat \"$0/pid\")\"", &dir)?;
+        // Waits for Redis to be gone before the folder goes: shutting down, it writes its log again.
+        let stop = "pid=$(cat \"$0/pid\"); kill \"$pid\"; while kill -0 \"$pid\"; do sleep 0.05; done";
+        let watchdog = Watchdog::start(stop, &dir)?;
         let mut redis = Self { dir, port: 0, watchdog };
         redis.start_again()?;
         Ok(redis)
