@@ -54,14 +54,15 @@ impl Pool {
     pub(crate) async fn begin_serialized(&self, scope: &str) -> Result<Tx, sqlx::Error> {
         match self {
             Pool::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                // Each statement after the lock must see what the lock's last holder committed,
-                // whatever the database's default isolation.
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *tx).await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(lock_key(scope)).execute(&mut *tx).await?;
-                Ok(Tx::Postgres(tx))
-            }
+            // One round trip: each statement after the lock must see what the lock's last holder
+            // committed, whatever the database's default isolation (the key is our own number).
+            Pool::Postgres(p) => Ok(Tx::Postgres(
+                p.begin_with(format!(
+                    "BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+                    lock_key(scope)
+                ))
+                .await?,
+            )),
         }
     }
 
