@@ -118,6 +118,8 @@ async fn a_binary_that_cannot_run_is_refused_and_the_terminals_go_on() -> anyhow
     let pid = stack.bridge.pid().context("no bridge pid")?;
     let mut ws = api.ws().await?;
     let a = open(&mut ws, &server).await?;
+    // Sent just before the hang-up: the bridge reads its link to the end before it tries the
+    // upgrade, so this input reaches the shell (it was lost in a socket buffer once).
     ws.input(a, b"export KEPT=$((6*7))\n").await?;
 
     replace(&exe, b"#!/bin/sh\nexit 1\n")?;

@@ -238,10 +238,11 @@ pub async fn run(
             Ok((ws, welcome)) => {
                 attempt = 0;
                 let heartbeat = Duration::from_millis(welcome.heartbeat_ms.clamp(100, 120_000));
-                tokio::select! {
-                    r = serve(bridge.clone(), ws, heartbeat) => r,
-                    _ = shutdown.wait_for(|s| *s) => return Ok(()),
+                let r = serve(bridge.clone(), ws, heartbeat, shutdown.clone()).await;
+                if *shutdown.borrow() {
+                    return Ok(());
                 }
+                r
             }
             Err(e) => Err(e),
         };
@@ -352,7 +353,16 @@ struct Opened {
     result: Result<Arc<Terminal>, ErrorBody>,
 }
 
-async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), LinkError> {
+/// Serves one connection until it ends or `shutdown` turns true. Then it closes gracefully:
+/// it sends a close and reads on until the backend's close (or [`CLOSING`]), handling what
+/// arrives meanwhile, so that input the backend sent before it saw the close still reaches
+/// its shell instead of dying in a socket buffer when the process exits or upgrades.
+async fn serve(
+    bridge: Arc<Bridge>,
+    ws: Ws,
+    heartbeat: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), LinkError> {
     let (sink, mut stream) = ws.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let (exec_done, mut exec_done_rx) = mpsc::unbounded_channel();
@@ -363,9 +373,13 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     // The newest sample goes out as soon as the link is up, then each new one.
     let mut telemetry = s.bridge.telemetry.clone();
     telemetry.mark_changed();
+    let mut closing: Option<tokio::time::Instant> = None;
+    let mut writer_done = false;
     let result = loop {
+        let wait = closing.map_or(silence, |by| by.saturating_duration_since(tokio::time::Instant::now()));
         tokio::select! {
-            msg = tokio::time::timeout(silence, stream.next()) => match msg {
+            msg = tokio::time::timeout(wait, stream.next()) => match msg {
+                Err(_) if closing.is_some() => break Ok(()),
                 Err(_) => break Err(LinkError::Silent(silence)),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break Ok(()),
                 Ok(Some(Err(e))) => break Err(e.into()),
@@ -381,10 +395,21 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
                     s.out.text(Envelope::<BridgeEvent>::event((*sample).clone()).encode());
                 }
             }
-            r = &mut writer => break match r {
-                Ok(r) => r,
-                Err(e) => Err(LinkError::Protocol(format!("writer stopped: {e}"))),
-            },
+            _ = shutdown.wait_for(|s| *s), if closing.is_none() => {
+                // The writer sends it after what is queued; nothing more goes after it.
+                let _ = s.out.tx.send(Message::Close(None));
+                closing = Some(tokio::time::Instant::now() + CLOSING);
+            }
+            r = &mut writer, if !writer_done => {
+                writer_done = true;
+                // Once closing, the writer ends on its own (nothing may follow the close).
+                if closing.is_none() {
+                    break match r {
+                        Ok(r) => r,
+                        Err(e) => Err(LinkError::Protocol(format!("writer stopped: {e}"))),
+                    };
+                }
+            }
         }
     };
     writer.abort();
@@ -401,6 +426,8 @@ async fn serve(bridge: Arc<Bridge>, ws: Ws, heartbeat: Duration) -> Result<(), L
     result
 }
 
+/// How long a closing link reads on, waiting for the backend's close.
+const CLOSING: Duration = Duration::from_secs(2);
 /// How long output of a stream that is streaming bulk may wait to fill a frame, from its
 /// first byte.
 const LINGER: Duration = Duration::from_millis(1);

@@ -44,6 +44,7 @@ pub(super) async fn write_loop(
         // Control messages (replies, events, exec output) go first.
         loop {
             match rx.try_recv() {
+                Ok(m) if m.is_close() => return close(&mut sink, m).await,
                 Ok(m) => sink.feed(m).await?,
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
@@ -94,6 +95,7 @@ pub(super) async fn write_loop(
         if !progressed {
             tokio::select! {
                 m = rx.recv() => match m {
+                    Some(m) if m.is_close() => return close(&mut sink, m).await,
                     Some(m) => sink.feed(m).await?,
                     None => return Ok(()),
                 },
@@ -102,6 +104,13 @@ pub(super) async fn write_loop(
             }
         }
     }
+}
+
+/// Sends the close after everything queued before it: nothing may follow it.
+async fn close(sink: &mut futures_util::stream::SplitSink<Ws, Message>, m: Message) -> Result<(), LinkError> {
+    sink.feed(m).await?;
+    sink.flush().await?;
+    Ok(())
 }
 
 pub(super) async fn sleep_until(deadline: Option<tokio::time::Instant>) {
