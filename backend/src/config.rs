@@ -25,6 +25,9 @@ pub enum Command {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Exit 0 when the Porta serving on PORTA_LISTEN is ready (its `/readyz` answers 200), else
+    /// 1 with the reason: a container's health check, with no other tool in the image.
+    Ready,
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -74,6 +77,10 @@ pub struct Config {
     /// More origins allowed to open browser WebSockets, comma-separated.
     #[arg(long, env = "PORTA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// Load balancers (addresses or networks, comma-separated) whose `X-Forwarded-For` names
+    /// the client, for sign-in limits and the audit log. Nobody by default.
+    #[arg(long, env = "PORTA_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Key for signing access tokens (at least 32 bytes). Generated into the data directory
     /// when absent.
     #[arg(long, env = "PORTA_JWT_SECRET", hide_env_values = true)]
@@ -158,6 +165,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
             .field("ai_base_url", &self.ai_base_url)
@@ -210,6 +218,8 @@ impl Config {
         if self.ai_model.trim().is_empty() {
             return Err("PORTA_AI_MODEL may not be empty".into());
         }
+        crate::proxies::TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| format!("PORTA_TRUSTED_PROXIES: {e}"))?;
         if let Some(k) = &self.secrets_key {
             crate::secrets::parse_key(k).map_err(|e| format!("PORTA_SECRETS_KEY: {e}"))?;
         }
@@ -350,6 +360,22 @@ mod tests {
         assert_eq!(config(&all).validate(), Ok(()));
         let not_redis = config(&["--redis-url", "http://r:6379"]).validate().expect_err("refused");
         assert!(not_redis.contains("redis://"), "{not_redis}");
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_list_stops_the_start_with_what_to_fix() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            config: Config,
+        }
+        let config = |list: &str| {
+            use clap::Parser as _;
+            Cli::parse_from(["porta", "--trusted-proxies", list]).config
+        };
+        assert_eq!(config("10.0.0.0/8,192.168.1.7,fd00::/8").validate(), Ok(()));
+        let bad = config("10.0.0.0/8,caddy").validate().expect_err("refused");
+        assert!(bad.contains("PORTA_TRUSTED_PROXIES") && bad.contains("\"caddy\""), "{bad}");
     }
 
     #[test]

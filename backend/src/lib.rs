@@ -29,6 +29,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod projects;
+pub mod proxies;
 pub mod relay;
 pub mod secrets;
 pub mod state;
@@ -131,6 +132,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         delivery,
     )?);
     let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
+    let proxies = Arc::new(proxies::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
     Ok(AppState {
         downloads,
         seen: Arc::default(),
@@ -143,6 +145,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         recorder,
         metrics: Arc::default(),
         origins: Arc::new(config::Origins::new(origins)),
+        proxies,
         public_url,
         sealer,
         assistant,

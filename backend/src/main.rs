@@ -82,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token.token);
             Ok(())
         }
+        Command::Ready => ready(config.listen).await,
         Command::Audit { command: AuditCommand::Verify } => {
             let store = porta_backend::db::Store::connect(&config.database_url()).await?;
             match store.verify_audit().await? {
@@ -96,6 +97,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// `porta ready`: asks this machine's Porta, at the address it listens on, whether it is ready.
+async fn ready(listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => std::net::IpAddr::from([127, 0, 0, 1]),
+        ip if ip.is_unspecified() => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/readyz", std::net::SocketAddr::new(host, listen.port()));
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    let resp = client.get(&url).send().await.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {}", body.trim());
+    println!("ready");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -23,6 +23,8 @@ pub struct AppState {
     pub recorder: crate::relay::recorder::Recorder,
     pub metrics: Arc<Metrics>,
     pub origins: Arc<Origins>,
+    /// Load balancers that may name the client (`X-Forwarded-For`).
+    pub proxies: Arc<crate::proxies::TrustedProxies>,
     /// The URL people (and bridges) reach this backend at.
     pub public_url: String,
     /// Seals secrets kept in the database.

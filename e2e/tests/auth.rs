@@ -304,3 +304,51 @@ async fn whitespace_does_not_get_around_the_back_off() -> anyhow::Result<()> {
     assert_eq!(error_code(r).await?, (429, "rate_limited".into()));
     Ok(())
 }
+
+async fn login_from(b: &Backend, forwarded_for: &str, password: &str) -> anyhow::Result<reqwest::Response> {
+    Ok(reqwest::Client::new()
+        .post(format!("{}/api/auth/login", b.url))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "username": "admin", "password": password }))
+        .send()
+        .await?)
+}
+
+/// Behind a load balancer named in PORTA_TRUSTED_PROXIES, the client it forwards is the one
+/// limited and audited, so one person's bad tries do not lock everyone out; without it, a
+/// client's own `X-Forwarded-For` buys it nothing.
+#[tokio::test]
+async fn only_a_trusted_proxy_may_say_who_the_client_is() -> anyhow::Result<()> {
+    let proxied =
+        Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "3"), ("PORTA_TRUSTED_PROXIES", "127.0.0.1")]).await?;
+    for _ in 0..3 {
+        assert_eq!(error_code(login_from(&proxied, "203.0.113.7", "guess guess").await?).await?.0, 401);
+    }
+    let r = login_from(&proxied, "203.0.113.7", ADMIN_PASSWORD).await?;
+    assert_eq!(error_code(r).await?, (429, "rate_limited".into()), "the guessing client is limited");
+    // A client that writes an address itself is still known by the one the proxy appends.
+    let r = login_from(&proxied, "198.51.100.1, 203.0.113.7", ADMIN_PASSWORD).await?;
+    assert_eq!(error_code(r).await?.0, 429);
+    let r = login_from(&proxied, "203.0.113.8", ADMIN_PASSWORD).await?;
+    assert_eq!(r.status(), 200, "another client behind the same proxy signs in");
+    let api = Api::login(&proxied.url, "admin", ADMIN_PASSWORD).await?;
+    let log = api.graphql("{ auditLog(action: \"auth.login\") { result source } }", json!({})).await?;
+    let sources: Vec<(String, String)> = log["data"]["auditLog"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| (e["result"].as_str().unwrap_or("").to_owned(), e["source"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    assert!(sources.iter().any(|(r, s)| r != "ok" && s == "203.0.113.7"), "{sources:?}");
+    assert!(sources.iter().any(|(r, s)| r == "ok" && s == "203.0.113.8"), "{sources:?}");
+
+    // Not trusted (the default): the header is the client's word, and changing it buys nothing.
+    let direct = Backend::start(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "3")]).await?;
+    for n in 0..3 {
+        let r = login_from(&direct, &format!("203.0.113.{n}"), "guess guess").await?;
+        assert_eq!(error_code(r).await?.0, 401);
+    }
+    let r = login_from(&direct, "203.0.113.99", ADMIN_PASSWORD).await?;
+    assert_eq!(error_code(r).await?, (429, "rate_limited".into()));
+    Ok(())
+}

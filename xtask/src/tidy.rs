@@ -26,7 +26,7 @@ use crate::build::root;
 
 /// The backend's top-level modules by layer, lowest first.
 pub const LAYERS: &[(&str, &[&str])] = &[
-    ("infrastructure", &["error", "config", "clock", "db", "bus", "audit", "egress", "metrics", "secrets"]),
+    ("infrastructure", &["error", "config", "clock", "db", "bus", "audit", "egress", "metrics", "secrets", "proxies"]),
     ("services", &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "assistant", "fleet"]),
     // The services wired together: what transports are handed. Services never see it.
     ("state", &["state"]),

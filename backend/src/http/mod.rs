@@ -11,7 +11,9 @@ mod recordings;
 mod ui;
 
 use axum::Router;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::{CONTENT_TYPE, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -55,7 +57,23 @@ pub fn router(state: AppState, transports: Router<AppState>) -> Router {
             }),
         )
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))
         .with_state(state)
+}
+
+/// Behind a trusted load balancer, the peer address handlers see (`ConnectInfo`) becomes the
+/// client's, from `X-Forwarded-For` (see `crate::proxies`): sign-in limits and the audit log
+/// then count people, not the proxy.
+async fn client_address(State(state): State<AppState>, mut req: Request, next: axum::middleware::Next) -> Response {
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() {
+        let forwarded: Vec<&str> =
+            req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect();
+        let client = state.proxies.client(peer, &forwarded);
+        if client != peer {
+            req.extensions_mut().insert(ConnectInfo(client));
+        }
+    }
+    next.run(req).await
 }
 
 async fn security_headers(State(state): State<AppState>, mut resp: Response) -> Response {
