@@ -42,6 +42,10 @@ pub struct EnrollArgs {
     /// Replace an existing enrolment in the credential file.
     #[arg(long)]
     pub force: bool,
+    /// Also trust the certificate authorities in this PEM file (a backend behind a private
+    /// CA); kept in the credential file.
+    #[arg(long, env = "PORTA_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -49,6 +53,10 @@ pub struct RunArgs {
     /// Connect to this URL instead of the one saved at enrolment (e.g. through a proxy).
     #[arg(long, env = "PORTA_SERVER")]
     pub server: Option<String>,
+    /// Trust the certificate authorities in this PEM file instead of the ones saved at
+    /// enrolment (besides the built-in roots).
+    #[arg(long, env = "PORTA_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
     /// Serve files only beneath this directory; `..` and symlinks cannot leave it.
     #[arg(long, env = "PORTA_BRIDGE_ROOT")]
     pub root: Option<PathBuf>,
@@ -76,6 +84,9 @@ pub struct Credentials {
     pub server_id: String,
     pub name: String,
     pub credential: String,
+    /// Certificate authorities (PEM) trusted besides the built-in roots (`enroll --ca-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -87,6 +98,15 @@ impl std::fmt::Debug for Credentials {
             .field("credential", &"<redacted>")
             .finish()
     }
+}
+
+/// The PEM text of `--ca-file`, checked (a file that names no usable CA is refused here, not
+/// at the first connection).
+pub fn read_ca_file(path: &Path) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let pem = std::fs::read_to_string(path).with_context(|| format!("cannot read the CA file {}", path.display()))?;
+    crate::tls::trust(Some(&pem)).with_context(|| format!("cannot use {} as a CA file", path.display()))?;
+    Ok(pem)
 }
 
 /// `/etc/porta/bridge.json` for root, else `$XDG_CONFIG_HOME/porta/bridge.json`.

@@ -23,6 +23,7 @@ pub mod search;
 pub mod sysinfo;
 pub mod telemetry;
 pub mod terminal;
+pub mod tls;
 pub mod update;
 pub mod uploads;
 pub mod watch;

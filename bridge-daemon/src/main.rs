@@ -65,7 +65,9 @@ async fn enroll(config: &Path, args: EnrollArgs) -> anyhow::Result<ExitCode> {
     if config.exists() && !args.force {
         anyhow::bail!("{} already holds an enrolment; pass --force to replace it", config.display());
     }
-    let enrolled = match link::enroll(&args.server, &args.token, &porta_bridge::sysinfo::hostname()).await {
+    let ca = args.ca_file.as_deref().map(porta_bridge::config::read_ca_file).transpose()?;
+    let trust = porta_bridge::tls::trust(ca.as_deref())?;
+    let enrolled = match link::enroll(&args.server, &args.token, &porta_bridge::sysinfo::hostname(), &trust).await {
         Ok(e) => e,
         // A refused token (used, expired, unknown) or a backend too new: the install script
         // tells these from a backend it cannot reach by the exit status.
@@ -80,6 +82,7 @@ async fn enroll(config: &Path, args: EnrollArgs) -> anyhow::Result<ExitCode> {
         server_id: enrolled.server_id,
         name: enrolled.name,
         credential: enrolled.credential,
+        ca,
     };
     creds.save(config)?;
     println!("enrolled as \"{}\" ({}); credential saved to {}", creds.name, creds.server_id, config.display());
@@ -160,9 +163,15 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         let _ = write_private(&status_file, body.to_string().as_bytes());
     };
     let server = args.server.as_deref().unwrap_or(&creds.server);
+    let ca = match &args.ca_file {
+        Some(file) => Some(porta_bridge::config::read_ca_file(file)?),
+        None => creds.ca.clone(),
+    };
+    let trust = porta_bridge::tls::trust(ca.as_deref())?;
     tracing::info!(%server, server_id = %creds.server_id, "starting");
     let result = loop {
-        let result = link::run(bridge.clone(), server, &creds.credential, stop_rx.clone(), &report).await;
+        let dial = link::Dial { server: server.to_owned(), credential: creds.credential.clone(), trust: trust.clone() };
+        let result = link::run(bridge.clone(), dial, stop_rx.clone(), &report).await;
         let quitting = || quit.load(std::sync::atomic::Ordering::SeqCst);
         if result.is_ok() && !quitting() && upgrade.swap(false, std::sync::atomic::Ordering::SeqCst) {
             // Returns only when the upgrade did not happen: serve on with this version.

@@ -57,7 +57,7 @@ async fn fetch_and_put_in_place(dial: &Dial, sha256: &str) -> Result<String, Err
     })?;
     let base = bridge_ws_url(&dial.server).map_err(|e| ErrorBody::new(ErrorCode::BadRequest, e.to_string()))?;
     let url = format!("{}/download?arch={}", base.trim_end_matches("/ws"), std::env::consts::ARCH);
-    let mut ws = connect(&url, Some(&dial.credential))
+    let mut ws = connect(&url, Some(&dial.credential), &dial.trust)
         .await
         .map_err(|e| ErrorBody::new(ErrorCode::Unavailable, format!("cannot download the bridge: {e}")))?;
     let mut hasher = Sha256::new();

@@ -28,6 +28,28 @@ pub struct Api {
     pub refresh_cookie: Option<String>,
 }
 
+/// A PEM file of extra certificate authorities the clients trust (`PORTA_E2E_CA_FILE`): the
+/// load balancer's own CA when a test runs through one (`cargo xtask compose-test`).
+fn extra_ca() -> Option<&'static str> {
+    static CA: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    CA.get_or_init(|| std::env::var_os("PORTA_E2E_CA_FILE").and_then(|f| std::fs::read_to_string(f).ok())).as_deref()
+}
+
+/// An HTTP client as a browser that trusts [`extra_ca`] has.
+pub fn http() -> reqwest::Client {
+    let mut builder = reqwest::Client::builder();
+    if let Some(cert) = extra_ca().and_then(|pem| reqwest::Certificate::from_pem(pem.as_bytes()).ok()) {
+        builder = builder.add_root_certificate(cert);
+    }
+    builder.build().unwrap_or_default()
+}
+
+/// The TLS a socket uses: the built-in roots, and [`extra_ca`].
+fn tls() -> Option<tokio_tungstenite::Connector> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    porta_bridge::tls::trust(extra_ca()).ok().flatten().map(tokio_tungstenite::Connector::Rustls)
+}
+
 fn refresh_cookie(resp: &reqwest::Response) -> Option<String> {
     resp.headers()
         .get_all(reqwest::header::SET_COOKIE)
@@ -40,7 +62,7 @@ fn refresh_cookie(resp: &reqwest::Response) -> Option<String> {
 
 impl Api {
     pub async fn post_login(base: &str, username: &str, password: &str) -> anyhow::Result<reqwest::Response> {
-        Ok(reqwest::Client::new()
+        Ok(http()
             .post(format!("{base}/api/auth/login"))
             .json(&json!({ "username": username, "password": password }))
             .send()
@@ -49,7 +71,7 @@ impl Api {
 
     /// Calls as a program holding an API token (sent as a bearer token), not as a person.
     pub fn with_token(base: &str, token: &str) -> Self {
-        Self { base: base.to_owned(), http: reqwest::Client::new(), access: token.to_owned(), refresh_cookie: None }
+        Self { base: base.to_owned(), http: http(), access: token.to_owned(), refresh_cookie: None }
     }
 
     pub async fn login(base: &str, username: &str, password: &str) -> anyhow::Result<Self> {
@@ -64,12 +86,7 @@ impl Api {
         }
         let cookie = refresh_cookie(&resp);
         let auth: AuthResponse = resp.json().await?;
-        Ok(Self {
-            base: base.to_owned(),
-            http: reqwest::Client::new(),
-            access: auth.access_token,
-            refresh_cookie: cookie,
-        })
+        Ok(Self { base: base.to_owned(), http: http(), access: auth.access_token, refresh_cookie: cookie })
     }
 
     /// An invitation link to this user's team `team_id` with `role` (via GraphQL).
@@ -107,7 +124,7 @@ impl Api {
         creds: Option<(&str, &str)>,
     ) -> anyhow::Result<reqwest::Response> {
         let token = link.rsplit('/').next().unwrap_or_default();
-        let mut req = reqwest::Client::new().post(format!("{base}/api/invitations/{token}/accept"));
+        let mut req = http().post(format!("{base}/api/invitations/{token}/accept"));
         if let Some(a) = access {
             req = req.bearer_auth(a);
         }
@@ -179,7 +196,8 @@ impl Api {
     }
 
     pub fn ws_url(&self, ticket: &str) -> String {
-        format!("{}/api/ws?ticket={ticket}", self.base.replacen("http://", "ws://", 1))
+        let base = self.base.replacen("https://", "wss://", 1).replacen("http://", "ws://", 1);
+        format!("{base}/api/ws?ticket={ticket}")
     }
 
     /// Opens a stream socket as a page of this origin would.
@@ -244,7 +262,7 @@ impl Ws {
                 value.parse().map_err(|_| tungstenite::Error::Url(tungstenite::error::UrlError::NoHostName))?,
             );
         }
-        let (ws, _) = tokio_tungstenite::connect_async_with_config(req, None, true).await?;
+        let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, true, tls()).await?;
         Ok(Self {
             ws,
             next_id: 1,

@@ -69,6 +69,8 @@ pub struct Bridge {
 pub struct Dial {
     pub server: String,
     pub credential: String,
+    /// Certificate authorities trusted besides the built-in roots.
+    pub trust: crate::tls::Trust,
 }
 
 /// Why a link ended.
@@ -114,7 +116,7 @@ pub fn bridge_ws_url(server: &str) -> Result<String, LinkError> {
     Ok(if rest.ends_with("/bridge/ws") { rest } else { format!("{rest}/bridge/ws") })
 }
 
-pub(crate) async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, LinkError> {
+pub(crate) async fn connect(url: &str, credential: Option<&str>, trust: &crate::tls::Trust) -> Result<Ws, LinkError> {
     let mut req = url.into_client_request()?;
     if let Some(c) = credential {
         let value = format!("Bearer {c}")
@@ -123,7 +125,8 @@ pub(crate) async fn connect(url: &str, credential: Option<&str>) -> Result<Ws, L
         req.headers_mut().insert(tungstenite::http::header::AUTHORIZATION, value);
     }
     let config = WebSocketConfig::default().max_message_size(Some(4 << 20)).max_frame_size(Some(4 << 20));
-    let attempt = tokio_tungstenite::connect_async_with_config(req, Some(config), true);
+    let connector = trust.clone().map(tokio_tungstenite::Connector::Rustls);
+    let attempt = tokio_tungstenite::connect_async_tls_with_config(req, Some(config), true, connector);
     match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
         Err(_) => Err(LinkError::Connect(format!("no answer from {url} within {CONNECT_TIMEOUT:?}"))),
         Ok(Err(tungstenite::Error::Http(resp))) if resp.status() == 401 => Err(LinkError::Unauthorized),
@@ -186,9 +189,14 @@ async fn handshake(ws: &mut Ws, instance: &str) -> Result<bridge::Welcome, LinkE
 }
 
 /// Exchanges a one-time enrolment token for this bridge's own credential.
-pub async fn enroll(server: &str, token: &str, hostname: &str) -> Result<Enrolled, LinkError> {
+pub async fn enroll(
+    server: &str,
+    token: &str,
+    hostname: &str,
+    trust: &crate::tls::Trust,
+) -> Result<Enrolled, LinkError> {
     let url = bridge_ws_url(server)?;
-    let mut ws = connect(&url, None).await?;
+    let mut ws = connect(&url, None, trust).await?;
     handshake(&mut ws, "enrolling").await?;
     let req = Envelope::<BridgeHandshake>::request("enroll", Enroll { token: token.into(), hostname: hostname.into() });
     ws.send(Message::text(req.encode())).await?;
@@ -213,18 +221,18 @@ pub enum LinkState {
 /// jitter. Returns early only on an error retrying cannot fix.
 pub async fn run(
     bridge: Arc<Bridge>,
-    server: &str,
-    credential: &str,
+    dial: Dial,
     mut shutdown: watch::Receiver<bool>,
     state: impl Fn(LinkState),
 ) -> Result<(), LinkError> {
-    let url = bridge_ws_url(server)?;
-    let _ = bridge.dial.set(Dial { server: server.to_owned(), credential: credential.to_owned() });
+    let url = bridge_ws_url(&dial.server)?;
+    let (credential, trust) = (dial.credential.clone(), dial.trust.clone());
+    let _ = bridge.dial.set(dial);
     let mut attempt = 0u32;
     loop {
         state(LinkState::Connecting { attempt });
         let session = async {
-            let mut ws = connect(&url, Some(credential)).await?;
+            let mut ws = connect(&url, Some(&credential), &trust).await?;
             let welcome = handshake(&mut ws, &bridge.instance).await?;
             tracing::info!(server_id = ?welcome.server_id, protocol = welcome.protocol, "connected to the backend");
             state(LinkState::Connected { server_id: welcome.server_id.clone() });
