@@ -258,13 +258,20 @@ pub struct Bridge {
 impl Bridge {
     /// Enrols a bridge with `backend`; `run_args` are passed to every `run`.
     pub async fn enroll(backend: &Backend, run_args: &[&str]) -> anyhow::Result<Self> {
+        let token = backend.enrollment_token().await?;
+        Self::enroll_at(&backend.url, &token, &[], run_args).await
+    }
+
+    /// Enrols a bridge with the backend at `server` using `token`, with `enroll_args` on top
+    /// (e.g. `--ca-file`).
+    pub async fn enroll_at(server: &str, token: &str, enroll_args: &[&str], run_args: &[&str]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let config = dir.path().join("bridge.json");
-        let token = backend.enrollment_token().await?;
         let out = Command::new(bin("porta-bridge")?)
             .arg("--config")
             .arg(&config)
-            .args(["enroll", "--server", &backend.url, "--token", &token])
+            .args(["enroll", "--server", server, "--token", token])
+            .args(enroll_args)
             .output()
             .await?;
         if !out.status.success() {

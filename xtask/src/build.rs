@@ -36,7 +36,7 @@ pub fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn output(cmd: &mut Command) -> Option<String> {
+pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -87,7 +87,7 @@ pub fn ensure_c_toolchain() -> anyhow::Result<()> {
 }
 
 /// `apt-get install` as root, or a message saying what to install.
-fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
     let list = packages.join(" ");
     if !root {
@@ -105,7 +105,7 @@ fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
 
 /// `cargo` with the built app embedded into `porta` (see `backend/build.rs`). Every build
 /// of one run uses the same setting, so cargo never flips between the two.
-fn cargo_embedding(ui: &Path) -> Command {
+pub fn cargo_embedding(ui: &Path) -> Command {
     let mut c = cargo();
     c.env("PORTA_EMBED_UI", ui);
     c
@@ -161,7 +161,9 @@ pub fn test() -> anyhow::Result<()> {
         }
     }
     let second = run(&mut again, "end-to-end tests with the backend on PostgreSQL");
-    first.and(second)
+    first.and(second)?;
+    // Last, as it builds images: the compose file, brought up and used through its balancer.
+    crate::compose::test_where_docker_runs()
 }
 
 /// The end-to-end test binaries run a second time with the backend on PostgreSQL: together

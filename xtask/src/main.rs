@@ -6,10 +6,13 @@
 //! - `tidy`:  the shape of the code (layers, SQL in the store, file sizes); part of `test`.
 //! - `ui`:    build the browser app into the target directory.
 //! - `bridges`: build the static `porta-bridge` binaries that `/install.sh` hands out.
+//! - `image`: build the `porta` container image (`porta:local`).
+//! - `compose-test`: bring `docker-compose.yml` up with images built here and test it.
 
 mod bench;
 mod bridges;
 mod build;
+mod compose;
 mod start;
 mod tidy;
 mod ui;
@@ -25,6 +28,8 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(),
         Some("bridges") => bridges::build(args.get(1).is_some_and(|a| a == "--release"))
             .map(|dir| println!("static bridges built into {}", dir.display())),
+        Some("image") => compose::image(true, "porta:local"),
+        Some("compose-test") => compose::test(),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         _ => {
             eprintln!(
@@ -35,6 +40,8 @@ fn main() -> ExitCode {
                  bench   measure the relay and print a table\n  \
                  tidy    check the shape of the code (part of test)\n  \
                  bridges build the static bridges the backend hands out ([--release])\n  \
+                 image   build the porta container image (porta:local)\n  \
+                 compose-test  bring docker-compose.yml up with local images and test it\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);
