@@ -321,17 +321,20 @@ impl Origins {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_database_url_is_sqlite_or_postgres_and_its_password_is_never_repeated() {
+    /// The configuration these flags (after `porta`) give.
+    fn parse(args: &[&str]) -> Config {
         #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
             config: Config,
         }
-        let config = |url: &str| {
-            use clap::Parser as _;
-            Cli::parse_from(["porta", "--database-url", url]).config
-        };
+        use clap::Parser as _;
+        Cli::parse_from(["porta"].iter().chain(args)).config
+    }
+
+    #[test]
+    fn a_database_url_is_sqlite_or_postgres_and_its_password_is_never_repeated() {
+        let config = |url: &str| parse(&["--database-url", url]);
         for good in ["sqlite://./data/porta.db", "sqlite::memory:", "postgres://porta:pw@db/porta", "postgresql://db/p"]
         {
             assert_eq!(config(good).validate(), Ok(()), "{good}");
@@ -342,15 +345,7 @@ mod tests {
 
     #[test]
     fn replicas_need_postgres_and_the_same_keys_everywhere() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            config: Config,
-        }
-        let config = |args: &[&str]| {
-            use clap::Parser as _;
-            Cli::parse_from(["porta"].iter().chain(args)).config
-        };
+        let config = parse;
         let keys = ["--jwt-secret", "a-shared-signing-key-of-32-bytes-or-more!", "--secrets-key", &"ab".repeat(32)];
         let on_sqlite = config(&["--redis-url", "redis://r:6379", keys[0], keys[1], keys[2], keys[3]]);
         assert!(on_sqlite.validate().expect_err("refused").contains("postgres://"));
@@ -364,15 +359,7 @@ mod tests {
 
     #[test]
     fn a_bad_trusted_proxy_list_stops_the_start_with_what_to_fix() {
-        #[derive(clap::Parser)]
-        struct Cli {
-            #[command(flatten)]
-            config: Config,
-        }
-        let config = |list: &str| {
-            use clap::Parser as _;
-            Cli::parse_from(["porta", "--trusted-proxies", list]).config
-        };
+        let config = |list: &str| parse(&["--trusted-proxies", list]);
         assert_eq!(config("10.0.0.0/8,192.168.1.7,fd00::/8").validate(), Ok(()));
         let bad = config("10.0.0.0/8,caddy").validate().expect_err("refused");
         assert!(bad.contains("PORTA_TRUSTED_PROXIES") && bad.contains("\"caddy\""), "{bad}");

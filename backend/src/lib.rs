@@ -136,7 +136,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     Ok(AppState {
         downloads,
         seen: Arc::default(),
-        limiter: Arc::new(auth::ratelimit::LoginLimiter::new(config.login_attempts_per_minute)),
+        limiter: Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute)),
         config: Arc::new(config),
         store,
         keys,
@@ -212,7 +212,9 @@ pub async fn serve(
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            limiter.sweep();
+            if let Err(e) = limiter.sweep().await {
+                tracing::warn!("cannot forget old sign-in attempts: {e}");
+            }
         }
     });
     let maintenance = tokio::spawn(state.telemetry.clone().run_maintenance());

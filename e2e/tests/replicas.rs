@@ -248,3 +248,19 @@ async fn replicas_find_each_other_again_after_redis_restarts_and_the_terminal_go
     drop((a, b, redis));
     Ok(())
 }
+
+/// A guesser whose attempts a balancer spreads over both replicas gets one budget, not one
+/// per replica, and the back-off one replica starts holds on the other.
+#[tokio::test]
+async fn sign_in_limits_are_shared_by_the_replicas() -> anyhow::Result<()> {
+    let r = Replicas::start_with(&[("PORTA_LOGIN_ATTEMPTS_PER_MINUTE", "4")]).await?;
+    for (n, b) in [&r.a, &r.b, &r.a, &r.b].into_iter().enumerate() {
+        let status = Api::post_login(&b.url, "nobody-in-particular", "guess guess").await?.status();
+        assert_eq!(status, 401, "attempt {n}");
+    }
+    let r5 = Api::post_login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    assert_eq!(r5.status(), 429, "the fifth attempt of the minute, wherever it lands");
+    let r6 = Api::post_login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
+    assert_eq!(r6.status(), 429);
+    Ok(())
+}

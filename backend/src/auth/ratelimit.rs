@@ -13,25 +13,25 @@
 //!
 //! Refusals are counted, not written one by one: the caller audits the first refusal of a
 //! back-off and the total when it ends.
+//!
+//! The counts are in the database (`db::logins`), so every replica counts the same attempts
+//! (behind a round-robin balancer a guesser would otherwise get a budget per replica) and a
+//! restart hands nobody a fresh allowance. The address budget is counted per calendar
+//! minute, so a burst straddling a minute's end can reach twice the budget.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::state::keyed::DefaultKeyedStateStore;
-use governor::{Quota, RateLimiter};
+use crate::clock::now_ms;
+use crate::db::{Result, Store};
 
 /// Wrong passwords from one address for one account before the back-off starts.
 pub const FREE_FAILURES: u32 = 5;
 /// The longest back-off.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
-/// Most (account, address) pairs remembered; beyond this the oldest are forgotten.
-const MAX_TRACKED: usize = 100_000;
 /// A pair with no failure for this long is forgotten.
 const FORGET_AFTER: Duration = Duration::from_secs(3600);
+const MINUTE_MS: i64 = 60_000;
 
 /// The name an account is known by for throttling: what the lookup matches.
 pub fn account_key(name: &str) -> String {
@@ -61,100 +61,68 @@ pub struct Refused {
     pub failures: u32,
 }
 
-#[derive(Debug, Clone)]
-struct Failures {
-    count: u32,
-    last: Instant,
-    until: Option<Instant>,
-    refused: u64,
+/// Sign-in throttling over the store's counts.
+pub struct LoginLimiter {
+    store: Store,
+    per_minute: i64,
 }
 
-type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock>;
-
-pub struct LoginLimiter {
-    by_address: Keyed<IpAddr>,
-    failures: Mutex<HashMap<(String, IpAddr), Failures>>,
+fn secs_until(until_ms: i64, now: i64) -> u64 {
+    u64::try_from((until_ms - now + 999) / 1000).unwrap_or(0).max(1)
 }
 
 impl LoginLimiter {
-    /// `per_minute` attempts from one address, over all accounts.
-    pub fn new(per_minute: u32) -> Self {
-        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
-        Self { by_address: RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)), failures: Mutex::default() }
-    }
-
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<(String, IpAddr), Failures>> {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    pub fn new(store: Store, per_minute: u32) -> Self {
+        Self { store, per_minute: i64::from(per_minute.max(1)) }
     }
 
     /// Counts one attempt on `account` (already [`account_key`]ed) from `address`.
-    pub fn check(&self, account: &str, address: IpAddr) -> Result<(), Refused> {
-        let address = network(address);
-        let now = Instant::now();
-        if let Some(f) = self.map().get_mut(&(account.to_owned(), address)) {
-            if let Some(until) = f.until.filter(|u| *u > now) {
-                f.refused += 1;
-                return Err(Refused {
-                    retry_after_secs: until.duration_since(now).as_secs().max(1),
-                    first: f.refused == 1,
-                    failures: f.count,
-                });
-            }
+    pub async fn check(&self, account: &str, address: IpAddr) -> Result<std::result::Result<(), Refused>> {
+        let net = network(address).to_string();
+        let now = now_ms();
+        if let Some(b) = self.store.login_backing_off(account, &net, now).await? {
+            return Ok(Err(Refused {
+                retry_after_secs: secs_until(b.until_ms, now),
+                first: b.refused == 1,
+                failures: u32::try_from(b.failures).unwrap_or(u32::MAX),
+            }));
         }
-        let clock = DefaultClock::default();
-        self.by_address.check_key(&address).map_err(|not_until| Refused {
-            retry_after_secs: not_until.wait_time_from(clock.now()).as_secs().max(1),
-            first: false,
-            failures: 0,
-        })
+        let minute = now.div_euclid(MINUTE_MS);
+        let attempts = self.store.login_attempt(&net, minute).await?;
+        if attempts > self.per_minute {
+            return Ok(Err(Refused {
+                retry_after_secs: secs_until((minute + 1) * MINUTE_MS, now),
+                first: false,
+                failures: 0,
+            }));
+        }
+        Ok(Ok(()))
     }
 
     /// A wrong password: counts towards the back-off. Returns the back-off it starts, if any.
-    pub fn failed(&self, account: &str, address: IpAddr) -> Option<Duration> {
-        let address = network(address);
-        let now = Instant::now();
-        let mut map = self.map();
-        if map.len() >= MAX_TRACKED {
-            Self::forget_old(&mut map, now);
-            if map.len() >= MAX_TRACKED {
-                // Still full of live entries: drop the oldest tenth.
-                let mut ages: Vec<_> = map.iter().map(|(k, f)| (f.last, k.clone())).collect();
-                ages.sort_by_key(|(last, _)| *last);
-                for (_, k) in ages.into_iter().take(MAX_TRACKED / 10) {
-                    map.remove(&k);
-                }
-            }
+    pub async fn failed(&self, account: &str, address: IpAddr) -> Result<Option<Duration>> {
+        let net = network(address).to_string();
+        let now = now_ms();
+        let failures = u32::try_from(self.store.login_failed(account, &net, now).await?).unwrap_or(u32::MAX);
+        if failures < FREE_FAILURES {
+            return Ok(None);
         }
-        let f = map.entry((account.to_owned(), address)).or_insert(Failures {
-            count: 0,
-            last: now,
-            until: None,
-            refused: 0,
-        });
-        f.count = f.count.saturating_add(1);
-        f.last = now;
-        f.refused = 0;
-        if f.count < FREE_FAILURES {
-            return None;
-        }
-        let wait = backoff(f.count);
-        f.until = Some(now + wait);
-        Some(wait)
+        let wait = backoff(failures);
+        let until = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+        self.store.login_back_off(account, &net, until).await?;
+        Ok(Some(wait))
     }
 
     /// The right password: this address starts afresh for this account.
-    pub fn succeeded(&self, account: &str, address: IpAddr) {
-        self.map().remove(&(account.to_owned(), network(address)));
+    pub async fn succeeded(&self, account: &str, address: IpAddr) -> Result<()> {
+        self.store.login_succeeded(account, &network(address).to_string()).await
     }
 
-    fn forget_old(map: &mut HashMap<(String, IpAddr), Failures>, now: Instant) {
-        map.retain(|_, f| f.until.is_some_and(|u| u > now) || now.duration_since(f.last) < FORGET_AFTER);
-    }
-
-    /// Forgets idle entries so the maps do not grow without bound.
-    pub fn sweep(&self) {
-        self.by_address.retain_recent();
-        Self::forget_old(&mut self.map(), Instant::now());
+    /// Forgets past minutes and idle failures so the tables do not grow without bound.
+    pub async fn sweep(&self) -> Result<()> {
+        let now = now_ms();
+        let idle = now - i64::try_from(FORGET_AFTER.as_millis()).unwrap_or(i64::MAX);
+        self.store.login_sweep(now.div_euclid(MINUTE_MS), idle, now).await
     }
 }
 
@@ -167,6 +135,7 @@ pub fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::testing::on_both_engines;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
@@ -180,22 +149,6 @@ mod tests {
     }
 
     #[test]
-    fn failures_from_one_address_do_not_lock_out_another() {
-        let l = LoginLimiter::new(1000);
-        let (attacker, owner) = (ip("203.0.113.9"), ip("198.51.100.7"));
-        for _ in 0..FREE_FAILURES {
-            assert!(l.check("carol", attacker).is_ok());
-            l.failed("carol", attacker);
-        }
-        let refused = l.check("carol", attacker).expect_err("backing off");
-        assert!(refused.first && refused.failures == FREE_FAILURES, "{refused:?}");
-        assert!(!l.check("carol", attacker).expect_err("still").first, "one audit per back-off");
-        assert!(l.check("carol", owner).is_ok(), "the owner's address is not held up");
-        l.succeeded("carol", owner);
-        assert!(l.check("carol", attacker).is_err(), "the owner's success does not free the attacker");
-    }
-
-    #[test]
     fn the_back_off_doubles_up_to_a_ceiling() {
         assert_eq!(backoff(FREE_FAILURES), Duration::from_secs(1));
         assert_eq!(backoff(FREE_FAILURES + 3), Duration::from_secs(8));
@@ -203,34 +156,76 @@ mod tests {
     }
 
     #[test]
-    fn one_address_has_a_budget_over_all_accounts() {
-        let l = LoginLimiter::new(3);
-        let a = ip("10.0.0.1");
-        for name in ["a", "b", "c"] {
-            assert!(l.check(name, a).is_ok());
-        }
-        assert!(l.check("d", a).is_err(), "the address's budget is spent");
-        assert!(l.check("d", ip("10.0.0.2")).is_ok());
+    fn mapped_ipv4_is_ipv4() {
+        assert_eq!(network(ip("::ffff:10.0.0.1")), ip("10.0.0.1"));
     }
 
-    #[test]
-    fn an_ipv6_host_cannot_rotate_through_its_own_slash_64() {
-        let l = LoginLimiter::new(2);
-        assert!(l.check("a", ip("2001:db8:1:2::1")).is_ok());
-        assert!(l.check("a", ip("2001:db8:1:2:ffff::9")).is_ok());
-        assert!(l.check("a", ip("2001:db8:1:2:abcd::7")).is_err(), "one /64 shares one budget");
-        assert!(l.check("a", ip("2001:db8:1:3::1")).is_ok(), "the next /64 is another network");
-        assert_eq!(network(ip("::ffff:10.0.0.1")), ip("10.0.0.1"), "mapped IPv4 is IPv4");
-    }
-
-    #[test]
-    fn success_clears_the_count() {
-        let l = LoginLimiter::new(1000);
-        let a = ip("10.0.0.1");
-        for _ in 0..FREE_FAILURES - 1 {
-            l.failed("dave", a);
+    on_both_engines! {
+        async fn failures_from_one_address_do_not_lock_out_another(store: Store) {
+            let l = LoginLimiter::new(store, 1000);
+            let (attacker, owner) = (ip("203.0.113.9"), ip("198.51.100.7"));
+            for _ in 0..FREE_FAILURES {
+                assert!(l.check("carol", attacker).await.expect("db").is_ok());
+                l.failed("carol", attacker).await.expect("db");
+            }
+            let refused = l.check("carol", attacker).await.expect("db").expect_err("backing off");
+            assert!(refused.first && refused.failures == FREE_FAILURES, "{refused:?}");
+            assert!(!l.check("carol", attacker).await.expect("db").expect_err("still").first, "one audit per back-off");
+            assert!(l.check("carol", owner).await.expect("db").is_ok(), "the owner's address is not held up");
+            l.succeeded("carol", owner).await.expect("db");
+            assert!(l.check("carol", attacker).await.expect("db").is_err(), "the owner's success does not free the attacker");
         }
-        l.succeeded("dave", a);
-        assert_eq!(l.failed("dave", a), None, "counting starts again");
+
+        async fn one_address_has_a_budget_over_all_accounts(store: Store) {
+            let l = LoginLimiter::new(store, 3);
+            let a = ip("10.0.0.1");
+            for name in ["a", "b", "c"] {
+                assert!(l.check(name, a).await.expect("db").is_ok());
+            }
+            let refused = l.check("d", a).await.expect("db").expect_err("the address's budget is spent");
+            assert!((1..=60).contains(&refused.retry_after_secs), "{refused:?}");
+            assert!(l.check("d", ip("10.0.0.2")).await.expect("db").is_ok());
+        }
+
+        async fn an_ipv6_host_cannot_rotate_through_its_own_slash_64(store: Store) {
+            let l = LoginLimiter::new(store, 2);
+            assert!(l.check("a", ip("2001:db8:1:2::1")).await.expect("db").is_ok());
+            assert!(l.check("a", ip("2001:db8:1:2:ffff::9")).await.expect("db").is_ok());
+            assert!(l.check("a", ip("2001:db8:1:2:abcd::7")).await.expect("db").is_err(), "one /64 shares one budget");
+            assert!(l.check("a", ip("2001:db8:1:3::1")).await.expect("db").is_ok(), "the next /64 is another network");
+        }
+
+        async fn success_clears_the_count_and_the_sweep_keeps_live_back_offs(store: Store) {
+            let l = LoginLimiter::new(store.clone(), 1000);
+            let a = ip("10.0.0.1");
+            for _ in 0..FREE_FAILURES - 1 {
+                l.failed("dave", a).await.expect("db");
+            }
+            l.succeeded("dave", a).await.expect("db");
+            assert_eq!(l.failed("dave", a).await.expect("db"), None, "counting starts again");
+            for _ in 0..FREE_FAILURES {
+                l.failed("erin", a).await.expect("db");
+            }
+            // A sweep far in the future forgets idle pairs, but one just now is not idle.
+            l.sweep().await.expect("db");
+            assert!(l.check("erin", a).await.expect("db").is_err(), "a back-off outlives a sweep");
+            let later = now_ms() + 2 * 3_600_000;
+            store.login_sweep(later / MINUTE_MS, later - 3_600_000, later).await.expect("db");
+            assert!(l.check("erin", a).await.expect("db").is_ok(), "an idle, expired back-off is forgotten");
+        }
+
+        async fn two_replicas_count_the_same_attempts(store: Store) {
+            // Two limiters on one database: what one counts, the other refuses.
+            let (one, two) = (LoginLimiter::new(store.clone(), 3), LoginLimiter::new(store, 3));
+            let a = ip("192.0.2.1");
+            assert!(one.check("x", a).await.expect("db").is_ok());
+            assert!(two.check("x", a).await.expect("db").is_ok());
+            assert!(one.check("x", a).await.expect("db").is_ok());
+            assert!(two.check("x", a).await.expect("db").is_err(), "the budget is shared");
+            for _ in 0..FREE_FAILURES {
+                one.failed("frank", ip("192.0.2.2")).await.expect("db");
+            }
+            assert!(two.check("frank", ip("192.0.2.2")).await.expect("db").is_err(), "so is the back-off");
+        }
     }
 }

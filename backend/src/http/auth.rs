@@ -157,7 +157,7 @@ async fn login(
     // back-off is written down.
     let key = ratelimit::account_key(name);
     let source = addr.ip().to_string();
-    if let Err(refused) = state.limiter.check(&key, addr.ip()) {
+    if let Err(refused) = state.limiter.check(&key, addr.ip()).await? {
         state.metrics.logins_refused.inc();
         if refused.first {
             let detail = format!(
@@ -178,13 +178,13 @@ async fn login(
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
     match user {
         Some(user) if ok => {
-            state.limiter.succeeded(&key, addr.ip());
+            state.limiter.succeeded(&key, addr.ip()).await?;
             let actor = scopes::Access::person(&user.id);
             state.store.audit(AuditEvent::new(&actor, "auth.login").source(source)).await;
             sign_in(&state, &user, None).await
         }
         _ => {
-            let backoff = state.limiter.failed(&key, addr.ip());
+            let backoff = state.limiter.failed(&key, addr.ip()).await?;
             let detail = backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs()));
             let failure =
                 AuditEvent::new("anonymous", "auth.login").target(name).ok(false).detail_opt(detail).source(source);
@@ -273,11 +273,11 @@ async fn change_password(
         return Err(Error::BadRequest(format!("a password is at most {MAX_PASSWORD} bytes")));
     }
     let key = ratelimit::account_key(&user.0.username);
-    if let Err(refused) = state.limiter.check(&key, addr.ip()) {
+    if let Err(refused) = state.limiter.check(&key, addr.ip()).await? {
         return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
     }
     if !password::verify(req.current, Some(user.0.password_hash.clone())).await {
-        state.limiter.failed(&key, addr.ip());
+        state.limiter.failed(&key, addr.ip()).await?;
         return Err(Error::Forbidden("the current password is wrong".into()));
     }
     password::check_strength(&req.new, &[&user.0.username]).map_err(Error::BadRequest)?;
