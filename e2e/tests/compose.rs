@@ -46,7 +46,7 @@ async fn through_the_load_balancer_a_person_signs_in_enrols_a_server_and_opens_a
     ws.input(term, b"export KEPT=kept-$((40+2)); echo through-the-balancer-$((40+2))\n").await?;
     ws.wait_output(term, "through-the-balancer-42", T).await?;
 
-    // Every request may land on either replica: sockets opened one after another all work.
+    // Sockets opened one after another all work.
     for n in 0..4 {
         let mut again = api.ws().await?;
         let t = again.call(term_open(&server)).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))?.stream;
@@ -54,40 +54,86 @@ async fn through_the_load_balancer_a_person_signs_in_enrols_a_server_and_opens_a
         again.wait_output(t, &format!("socket-{n}-6"), T).await?;
     }
 
-    // One replica is killed: whichever held the browser's socket or the bridge's link, the
-    // other takes over behind the same address, and the terminal (its shell and what it
-    // holds) carries on.
-    let project = env("PORTA_COMPOSE_PROJECT")?;
-    let replica = docker(&[
-        "ps",
-        "--quiet",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-        "--filter",
-        "label=com.docker.compose.service=porta-a",
-    ])?;
-    anyhow::ensure!(!replica.trim().is_empty(), "no porta-a container in {project}");
-    docker(&["kill", replica.trim()])?;
+    // Each replica is killed in turn (and started again before the next), so whichever held
+    // the browser's socket or the bridge's link dies once: the other takes over behind the
+    // same address, and the terminal (its shell and what it holds) carries on.
     drop(ws);
-    let api = Api::login(&url, "admin", &password).await?;
-    api.wait_server_online(true, T).await?;
-    let deadline = tokio::time::Instant::now() + T;
-    let (mut ws, stream) = loop {
-        // Until the bridge has found the surviving replica, attaching may be refused.
-        let mut ws = api.ws().await?;
-        let attach = client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 };
-        match ws.call(attach).await? {
-            Ok(att) => break (ws, att.stream),
+    let project = env("PORTA_COMPOSE_PROJECT")?;
+    for (n, service) in ["porta-a", "porta-b"].into_iter().enumerate() {
+        let replica = docker(&[
+            "ps",
+            "--quiet",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+        ])?;
+        let replica = replica.trim();
+        anyhow::ensure!(!replica.is_empty(), "no {service} container in {project}");
+        docker(&["kill", replica])?;
+        // Gone for good, not dying: a request caught in its last moment fails, as it would
+        // anywhere (it may have been acted on); the ones after it must not.
+        docker(&["wait", replica])?;
+        let api = sign_in_again(&url, &password).await?;
+        let (mut ws, stream) = attach_when_the_bridge_is_back(&api, &server, opened.info.term).await?;
+        ws.input(stream, format!("echo after-kill-{n}-$KEPT\n").as_bytes()).await?;
+        ws.wait_output(stream, &format!("after-kill-{n}-kept-42"), T).await?;
+        docker(&["start", replica])?;
+        wait_healthy(replica).await?;
+    }
+    Ok(())
+}
+
+/// Signs in as a person would after a replica died under them: a request the balancer had
+/// already sent to the dying replica fails (502), and until the balancer has seen which
+/// replicas are up again it may have none (503); trying again reaches a live one.
+async fn sign_in_again(url: &str, password: &str) -> anyhow::Result<Api> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut failures = Vec::new();
+    loop {
+        match Api::login(url, "admin", password).await {
+            Ok(api) => return Ok(api),
             Err(e) if tokio::time::Instant::now() < deadline => {
-                eprintln!("attach refused for now: {e}");
+                failures.push(format!("{e:#}"));
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => anyhow::bail!("no sign-in within 30 s of a replica's death: {e:#} (before: {failures:?})"),
+        }
+    }
+}
+
+/// A socket attached to terminal `term` of `server`, once the bridge has found a replica
+/// (until then attaching is refused).
+async fn attach_when_the_bridge_is_back(
+    api: &Api,
+    server: &str,
+    term: porta_shared::types::TermId,
+) -> anyhow::Result<(porta_e2e::Ws, porta_shared::types::StreamId)> {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let mut ws = api.ws().await?;
+        let attach = client::TermAttach { server: server.to_owned(), term, after: 0 };
+        match ws.call(attach).await? {
+            Ok(att) => return Ok((ws, att.stream)),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("attaching is refused for now: {e}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => anyhow::bail!("the terminal could not be attached after the kill: {e}"),
         }
-    };
-    ws.input(stream, b"echo after-the-kill-$KEPT\n").await?;
-    ws.wait_output(stream, "after-the-kill-kept-42", T).await?;
-    Ok(())
+    }
+}
+
+async fn wait_healthy(container: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", container])?;
+        if health.trim() == "healthy" {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{container} is {health} after a restart");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// What `docker args…` printed.
