@@ -296,6 +296,9 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
             }
         }
     };
+    // Closed at once (the close it owes a bridge that closed was queued on receipt): a
+    // bridge closing for an upgrade reads until this end is gone.
+    drop(socket);
     bus.unregister_bridge(&server.id, conn);
     state.metrics.bridges_connected.dec();
     // Pending requests resolve as `server_offline` when their senders drop here.

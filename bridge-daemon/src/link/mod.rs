@@ -391,6 +391,10 @@ async fn serve(
                 Err(_) => break Err(LinkError::Silent(silence)),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => break Ok(()),
                 Ok(Some(Err(e))) => break Err(e.into()),
+                // Closing: input, acknowledgements and stdin (frames) still reach their
+                // terminals, but requests are not started, since their answers could no
+                // longer be sent and the asker would try them again elsewhere.
+                Ok(Some(Ok(Message::Text(_)))) if closing.is_some() => {}
                 Ok(Some(Ok(Message::Text(t)))) => s.on_text(&t),
                 Ok(Some(Ok(Message::Binary(b)))) => s.on_frame(&b),
                 Ok(Some(Ok(_))) => {}
@@ -403,6 +407,7 @@ async fn serve(
                     s.out.text(Envelope::<BridgeEvent>::event((*sample).clone()).encode());
                 }
             }
+            () = writer::sleep_until(closing) => break Ok(()),
             _ = shutdown.wait_for(|s| *s), if closing.is_none() => {
                 // The writer sends it after what is queued; nothing more goes after it.
                 let _ = s.out.tx.send(Message::Close(None));
