@@ -16,8 +16,8 @@
 //!
 //! The counts are in the database (`db::logins`), so every replica counts the same attempts
 //! (behind a round-robin balancer a guesser would otherwise get a budget per replica) and a
-//! restart hands nobody a fresh allowance. The address budget is counted per calendar
-//! minute, so a burst straddling a minute's end can reach twice the budget.
+//! restart hands nobody a fresh allowance. The address budget is a sliding minute, estimated
+//! from this calendar minute's count and the one before's.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -88,13 +88,20 @@ impl LoginLimiter {
             }));
         }
         let minute = now.div_euclid(MINUTE_MS);
-        let attempts = self.store.login_attempt(&net, minute).await?;
-        if attempts > self.per_minute {
-            return Ok(Err(Refused {
-                retry_after_secs: secs_until((minute + 1) * MINUTE_MS, now),
-                first: false,
-                failures: 0,
-            }));
+        let (this, before) = self.store.login_attempt(&net, minute).await?;
+        // A sliding minute: the minute before counts for the part of it still within the
+        // last sixty seconds, so a burst across a minute's end gets no second budget.
+        let into = now.rem_euclid(MINUTE_MS);
+        let recent = this * MINUTE_MS + before * (MINUTE_MS - into);
+        if recent > self.per_minute * MINUTE_MS {
+            // When enough of the minute before has slid out (or, if this minute alone is
+            // over, when it ends).
+            let wait_ms = if this > self.per_minute || before == 0 {
+                MINUTE_MS - into
+            } else {
+                ((recent - self.per_minute * MINUTE_MS) / before).clamp(1, MINUTE_MS - into)
+            };
+            return Ok(Err(Refused { retry_after_secs: secs_until(now + wait_ms, now), first: false, failures: 0 }));
         }
         Ok(Ok(()))
     }
@@ -185,6 +192,22 @@ mod tests {
             let refused = l.check("d", a).await.expect("db").expect_err("the address's budget is spent");
             assert!((1..=60).contains(&refused.retry_after_secs), "{refused:?}");
             assert!(l.check("d", ip("10.0.0.2")).await.expect("db").is_ok());
+        }
+
+        async fn a_burst_across_a_minute_end_gets_no_second_budget(store: Store) {
+            // Three attempts in the minute before, counted as spread over it.
+            let l = LoginLimiter::new(store.clone(), 3);
+            let minute = now_ms().div_euclid(MINUTE_MS);
+            for _ in 0..3 {
+                store.login_attempt("10.9.9.9", minute - 1).await.expect("db");
+            }
+            let into = now_ms().rem_euclid(MINUTE_MS);
+            // Most of the minute before is still within the last sixty seconds: 1 + 3 * (1 -
+            // into / 60 s) is over 3 while `into` is under 20 s (a later start proves less).
+            if into < 19_000 {
+                assert!(l.check("a", ip("10.9.9.9")).await.expect("db").is_err(), "a fresh budget {into} ms in");
+            }
+            assert!(l.check("a", ip("10.9.9.10")).await.expect("db").is_ok(), "another address has its own");
         }
 
         async fn an_ipv6_host_cannot_rotate_through_its_own_slash_64(store: Store) {

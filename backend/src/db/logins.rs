@@ -31,16 +31,23 @@ impl Store {
         Ok(row.map(|(until_ms, failures, refused)| BackingOff { until_ms, failures, refused }))
     }
 
-    /// Counts an attempt from `network` in `minute`; returns the minute's attempts so far.
-    pub async fn login_attempt(&self, network: &str, minute: i64) -> Result<i64> {
-        Ok(query_scalar(
+    /// Counts an attempt from `network` in `minute`; returns the minute's attempts so far and
+    /// the minute before's.
+    pub async fn login_attempt(&self, network: &str, minute: i64) -> Result<(i64, i64)> {
+        let now: i64 = query_scalar(
             "INSERT INTO login_attempts (network, minute, attempts) VALUES (?, ?, 1) \
              ON CONFLICT (network, minute) DO UPDATE SET attempts = login_attempts.attempts + 1 RETURNING attempts",
         )
         .bind(network)
         .bind(minute)
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        let before: Option<i64> = query_scalar("SELECT attempts FROM login_attempts WHERE network = ? AND minute = ?")
+            .bind(network)
+            .bind(minute - 1)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok((now, before.unwrap_or(0)))
     }
 
     /// Counts a wrong password; returns the failures so far (a back-off's refusals restart).
@@ -57,14 +64,19 @@ impl Store {
         .await?)
     }
 
-    /// Holds `account` from `network` back until `until_ms`.
+    /// Holds `account` from `network` back until `until_ms`, or longer if a failure counted
+    /// at the same moment already did.
     pub async fn login_back_off(&self, account: &str, network: &str, until_ms: i64) -> Result<()> {
-        query("UPDATE login_failures SET until_ms = ? WHERE account = ? AND network = ?")
-            .bind(until_ms)
-            .bind(account)
-            .bind(network)
-            .execute(&self.pool)
-            .await?;
+        query(
+            "UPDATE login_failures SET until_ms = CASE WHEN until_ms IS NULL OR until_ms < ? THEN ? ELSE until_ms END \
+             WHERE account = ? AND network = ?",
+        )
+        .bind(until_ms)
+        .bind(until_ms)
+        .bind(account)
+        .bind(network)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -78,10 +90,10 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets minutes before `minute`, failures idle since `idle_before_ms` with no back-off
+    /// Forgets minutes before the one before `minute`, failures idle since `idle_before_ms` with no back-off
     /// lasting past `now_ms`, and the oldest pairs beyond [`MAX_TRACKED`].
     pub async fn login_sweep(&self, minute: i64, idle_before_ms: i64, now_ms: i64) -> Result<()> {
-        query("DELETE FROM login_attempts WHERE minute < ?").bind(minute).execute(&self.pool).await?;
+        query("DELETE FROM login_attempts WHERE minute < ?").bind(minute - 1).execute(&self.pool).await?;
         query("DELETE FROM login_failures WHERE last_ms < ? AND (until_ms IS NULL OR until_ms <= ?)")
             .bind(idle_before_ms)
             .bind(now_ms)

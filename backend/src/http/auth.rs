@@ -178,13 +178,20 @@ async fn login(
     let ok = password::verify(req.password, user.as_ref().map(|u| u.password_hash.clone())).await;
     match user {
         Some(user) if ok => {
-            state.limiter.succeeded(&key, addr.ip()).await?;
+            // The password was right: a count left behind only slows this address later.
+            if let Err(e) = state.limiter.succeeded(&key, addr.ip()).await {
+                tracing::warn!("cannot clear the sign-in failures of this address: {e}");
+            }
             let actor = scopes::Access::person(&user.id);
             state.store.audit(AuditEvent::new(&actor, "auth.login").source(source)).await;
             sign_in(&state, &user, None).await
         }
         _ => {
-            let backoff = state.limiter.failed(&key, addr.ip()).await?;
+            // Written down even when the count cannot be (the audit comes first).
+            let backoff = state.limiter.failed(&key, addr.ip()).await.unwrap_or_else(|e| {
+                tracing::warn!("cannot count a wrong password: {e}");
+                None
+            });
             let detail = backoff.map(|b| format!("wrong password; this address waits {} s", b.as_secs()));
             let failure =
                 AuditEvent::new("anonymous", "auth.login").target(name).ok(false).detail_opt(detail).source(source);
