@@ -107,7 +107,8 @@ async fn ready(listen: std::net::SocketAddr) -> anyhow::Result<()> {
         ip => ip,
     };
     let url = format!("http://{}/readyz", std::net::SocketAddr::new(host, listen.port()));
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build()?;
+    // Straight to this machine's port, whatever HTTP_PROXY the environment names.
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).no_proxy().build()?;
     let resp = client.get(&url).send().await.map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
