@@ -118,7 +118,7 @@ pub fn test() -> anyhow::Result<()> {
         stack.wait_for_ca(&ca)?;
         let mut tests = build::cargo_embedding(&ui);
         tests
-            .args(["nextest", "run", "--workspace", "--run-ignored", "only", "--no-fail-fast"])
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
             .args(["--failure-output", "final", "-E", "package(porta-e2e) & binary(compose)"])
             .env("PORTA_COMPOSE_URL", format!("https://localhost:{https}"))
             .env("PORTA_COMPOSE_ADMIN_PASSWORD", &admin_password)
