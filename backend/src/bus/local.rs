@@ -29,6 +29,8 @@ pub struct LocalBus {
     /// unique across replicas and say which replica an id belongs to.
     node: u8,
     presence: broadcast::Sender<Presence>,
+    /// Replicas found gone (a replica's Redis bus says it here).
+    pub(super) departures: broadcast::Sender<u8>,
     /// What other replicas told (nothing, for one process; a replica's Redis bus delivers here).
     pub(super) topics: super::Topics,
 }
@@ -44,14 +46,24 @@ const STREAM_BITS: u32 = 24;
 
 impl LocalBus {
     /// The local part of replica `node`'s bus (`node` 0: the only process).
+    ///
+    /// A replica restarted on its old number is another run, while the others may still
+    /// route a bridge's output to the ids the dead run handed out. So a run's ids never are
+    /// the last run's: client and connection ids count on from the clock (64 per millisecond
+    /// of the process's start, more than any run hands out), and stream ids from a random
+    /// point of their 24 bits (a live stream the count meets is refused where it is routed).
     pub fn for_node(node: u8) -> Self {
+        let first_id = (crate::clock::now_ms().max(1) as u64) << 6;
+        let first_stream =
+            if node == 0 { 1 } else { (uuid::Uuid::new_v4().as_u128() as u32) & ((1 << STREAM_BITS) - 1) };
         Self {
             bridges: Mutex::default(),
             clients: Mutex::default(),
-            next_id: AtomicU64::new(1),
-            next_stream: AtomicU32::new(1),
+            next_id: AtomicU64::new(first_id),
+            next_stream: AtomicU32::new(first_stream),
             node,
             presence: broadcast::channel(1024).0,
+            departures: broadcast::channel(64).0,
             topics: super::Topics::default(),
         }
     }
@@ -192,6 +204,10 @@ impl Bus for LocalBus {
 
     fn presence(&self) -> broadcast::Receiver<Presence> {
         self.presence.subscribe()
+    }
+
+    fn departures(&self) -> broadcast::Receiver<u8> {
+        self.departures.subscribe()
     }
 
     fn tell_others(&self, _topic: Topic, _payload: Bytes) {}

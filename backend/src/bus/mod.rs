@@ -93,6 +93,9 @@ pub trait Bus: Send + Sync + 'static {
     fn connected(&self, server: &str) -> Option<Connected>;
     fn online_count(&self) -> usize;
     fn presence(&self) -> broadcast::Receiver<Presence>;
+    /// Replicas found gone (their numbers): the bridges held here close the streams routed
+    /// to their clients. Never, for one process.
+    fn departures(&self) -> broadcast::Receiver<u8>;
 
     /// Tells the other replicas something on `topic` (nothing to do for one process: the
     /// caller has acted on it here already).
@@ -117,10 +120,13 @@ pub enum Topic {
     Samples,
     /// Alert rules changed: the engine reloads them.
     AlertRules,
+    /// Answers being written: their text and changes for the watchers on every replica, and
+    /// what people ask of them elsewhere (see `crate::assistant::chat`).
+    Chat,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 3] = [Topic::Access, Topic::Samples, Topic::AlertRules];
+    pub const ALL: [Topic; 4] = [Topic::Access, Topic::Samples, Topic::AlertRules, Topic::Chat];
 
     /// Its number on the wire (permanent).
     pub fn id(self) -> u8 {
@@ -128,6 +134,7 @@ impl Topic {
             Topic::Access => 1,
             Topic::Samples => 2,
             Topic::AlertRules => 3,
+            Topic::Chat => 4,
         }
     }
 
@@ -161,5 +168,5 @@ mod local;
 mod redis;
 mod wire;
 
-pub use local::LocalBus;
+pub use local::{LocalBus, node_of};
 pub use redis::RedisBus;

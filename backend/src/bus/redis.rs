@@ -500,6 +500,10 @@ impl Bus for RedisBus {
         self.inner.presence.subscribe()
     }
 
+    fn departures(&self) -> broadcast::Receiver<u8> {
+        self.inner.local.departures.subscribe()
+    }
+
     fn tell_others(&self, topic: Topic, payload: Bytes) {
         let me = &self.inner;
         let mut b = bytes::BytesMut::with_capacity(payload.len() + 2);

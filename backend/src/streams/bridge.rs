@@ -10,18 +10,18 @@ use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::response::Response;
 use porta_shared::bridge::{
-    BridgeEvent, BridgeHandshake, BridgeRequest, Enroll, Enrolled, Hello, HubHandshake, SysInfo, SysInfoRequest,
+    self, BridgeEvent, BridgeHandshake, BridgeRequest, Enroll, Enrolled, Hello, HubHandshake, SysInfo, SysInfoRequest,
     Welcome,
 };
 use porta_shared::frame::Frame;
 use porta_shared::types::StreamId;
 use porta_shared::{DecodeError, Envelope, ErrorBody, ErrorCode, Incoming, ProtocolRange, Reply};
 use prometheus_client::metrics::gauge::Gauge;
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::auth::tokens::{hash_secret, random_secret};
-use crate::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient};
+use crate::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient, node_of};
 use crate::db::{AuditEvent, Server, ServerFacts};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -236,6 +236,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     let mut next_id = 1u64;
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut routes = Routes { map: HashMap::new(), gauge: state.metrics.streams_open.clone() };
+    // Replicas that went away: their clients' streams are closed on the bridge.
+    let mut departures = bus.departures();
 
     let reason = loop {
         tokio::select! {
@@ -269,7 +271,14 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                     next_id += 1;
                     let opens = match route {
                         Route::Open(stream, client) => {
-                            routes.open(stream, client);
+                            if routes.get(stream).is_some() {
+                                // Another client's stream (an id met again): its output must
+                                // not reach this one, nor its route be lost to this refusal.
+                                let why = format!("stream {stream} is already in use");
+                                let _ = reply.send(Err(ErrorBody::new(ErrorCode::BadRequest, why)));
+                                continue;
+                            }
+                            routes.open(stream, client, RouteKind::of(&req));
                             Some(stream)
                         }
                         Route::Close(stream) => {
@@ -284,6 +293,23 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                         break "send to the bridge failed".to_owned();
                     }
                 }
+            },
+            gone = departures.recv() => match gone {
+                Ok(node) => {
+                    let mut sent = true;
+                    for (stream, kind) in routes.close_node(node) {
+                        let (reply, _) = oneshot::channel();
+                        pending.insert(next_id, Pending { reply, opens: None });
+                        let text = Envelope::<BridgeRequest>::request(next_id.to_string(), kind.close(stream)).encode();
+                        next_id += 1;
+                        sent = sent && socket.send(Message::text(text)).await.is_ok();
+                    }
+                    if !sent {
+                        break "send to the bridge failed".to_owned();
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => departures = broadcast::channel(1).1,
             },
             _ = ping.tick() => {
                 if last_heard.elapsed() > heartbeat * 3 {
@@ -314,21 +340,49 @@ struct Pending {
     opens: Option<StreamId>,
 }
 
+/// What a routed stream is, to close it on the bridge when its client's replica is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteKind {
+    Term,
+    Exec,
+    Watch,
+}
+
+impl RouteKind {
+    fn of(req: &BridgeRequest) -> Self {
+        match req {
+            BridgeRequest::ExecStart(_) => Self::Exec,
+            BridgeRequest::FsWatch(_) => Self::Watch,
+            _ => Self::Term,
+        }
+    }
+
+    /// The request that ends `stream` on the bridge: a terminal is detached (it keeps
+    /// running), a command cancelled, a watch ended.
+    fn close(self, stream: StreamId) -> BridgeRequest {
+        match self {
+            Self::Term => bridge::TermDetach { stream }.into(),
+            Self::Exec => bridge::ExecCancel { stream }.into(),
+            Self::Watch => bridge::FsUnwatch { stream }.into(),
+        }
+    }
+}
+
 /// Which browser socket each bridge stream's output goes to; keeps the streams gauge in step.
 struct Routes {
-    map: HashMap<StreamId, ClientId>,
+    map: HashMap<StreamId, (ClientId, RouteKind)>,
     gauge: Gauge,
 }
 
 impl Routes {
-    fn open(&mut self, stream: StreamId, client: ClientId) {
-        if self.map.insert(stream, client).is_none() {
+    fn open(&mut self, stream: StreamId, client: ClientId, kind: RouteKind) {
+        if self.map.insert(stream, (client, kind)).is_none() {
             self.gauge.inc();
         }
     }
 
     fn close(&mut self, stream: StreamId) -> Option<ClientId> {
-        let client = self.map.remove(&stream);
+        let client = self.map.remove(&stream).map(|(c, _)| c);
         if client.is_some() {
             self.gauge.dec();
         }
@@ -336,7 +390,17 @@ impl Routes {
     }
 
     fn get(&self, stream: StreamId) -> Option<ClientId> {
-        self.map.get(&stream).copied()
+        self.map.get(&stream).map(|(c, _)| *c)
+    }
+
+    /// Forgets the streams of the clients of replica `node`; what they were.
+    fn close_node(&mut self, node: u8) -> Vec<(StreamId, RouteKind)> {
+        let gone: Vec<(StreamId, RouteKind)> =
+            self.map.iter().filter(|(_, (c, _))| node_of(*c) == node).map(|(s, (_, k))| (*s, *k)).collect();
+        for (stream, _) in &gone {
+            self.close(*stream);
+        }
+        gone
     }
 }
 

@@ -190,6 +190,9 @@ pub(super) async fn keep_alive(inner: std::sync::Weak<Inner>, mut conn: Connecti
     // Replicas found gone once: gone twice in a row, their bridges go offline (a replica
     // that stalled for a moment is not dropped).
     let mut missing: std::collections::HashSet<(u8, String)> = Default::default();
+    // Every other replica's run as last seen, and those found gone once.
+    let mut runs: std::collections::HashMap<u8, String> = Default::default();
+    let mut vanishing: std::collections::HashSet<(u8, String)> = Default::default();
     loop {
         tick.tick().await;
         let Some(me) = inner.upgrade() else { return };
@@ -200,7 +203,25 @@ pub(super) async fn keep_alive(inner: std::sync::Weak<Inner>, mut conn: Connecti
         }
         lock(&me.pending).retain(|_, p| !p.reply.is_closed() && p.deadline > std::time::Instant::now());
         let remote: Vec<Announce> = me.mirror().values().filter(|a| a.node != me.node).cloned().collect();
-        let Ok(live) = me.live_runs(&mut conn, remote.iter().map(|a| a.node)).await else { continue };
+        // Every number, not only those holding bridges: a replica without any may have
+        // clients whose streams the bridges here carry.
+        let Ok(live) = me.live_runs(&mut conn, (1..=u8::MAX).filter(|n| *n != me.node)).await else { continue };
+        let gone_runs: std::collections::HashSet<(u8, String)> =
+            runs.iter().filter(|(n, r)| live.get(n) != Some(*r)).map(|(n, r)| (*n, r.clone())).collect();
+        // Gone twice in a row: its clients' streams are closed. (A run taking the number
+        // only after the old one's expired, a new replica on it in the moment between is
+        // rare, and at worst has a stream it just opened closed: it opens it again.)
+        for (node, _) in gone_runs.intersection(&vanishing) {
+            tracing::info!(node, "a replica is gone: closing the streams of its clients");
+            runs.remove(node);
+            let _ = me.local.departures.send(*node);
+        }
+        vanishing = gone_runs.into_iter().filter(|(n, _)| runs.contains_key(n)).collect();
+        for (node, run) in &live {
+            if !vanishing.iter().any(|(n, _)| n == node) {
+                runs.insert(*node, run.clone());
+            }
+        }
         let gone: std::collections::HashSet<(u8, String)> =
             remote.iter().filter(|a| live.get(&a.node) != Some(&a.run)).map(|a| (a.node, a.run.clone())).collect();
         let confirmed: Vec<&(u8, String)> = gone.intersection(&missing).collect();

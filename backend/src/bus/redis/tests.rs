@@ -227,3 +227,22 @@ async fn a_bridge_that_left_is_not_believed_online_by_a_replica_that_joins_later
     assert!(c.connected("srv").is_none(), "the entry of a bridge that left is gone");
     assert_eq!(c.online_count(), 0);
 }
+
+#[tokio::test]
+async fn a_replica_that_dies_is_announced_gone_and_its_successor_hands_out_other_ids() {
+    let redis = redis().await;
+    let a = replica(&redis).await;
+    let b = replica(&redis).await;
+    let mut departures = a.departures();
+    let (node, (client, _rx), stream) = (b.node(), b.register_client(), b.new_stream_id());
+    // B stops without a word: A, which may carry B's clients' streams, is told.
+    drop(b);
+    let gone = tokio::time::timeout(Duration::from_secs(20), departures.recv()).await.expect("in time");
+    assert_eq!(gone.expect("a departure"), node);
+    // A run on the same number never hands out the dead one's ids again.
+    let c = replica(&redis).await;
+    assert_eq!(c.node(), node, "the number is free again");
+    let (again, _rx) = c.register_client();
+    assert!(again > client, "a new run's clients count on from the clock: {again} after {client}");
+    assert_ne!(c.new_stream_id(), stream);
+}
