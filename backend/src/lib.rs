@@ -118,7 +118,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         sealer: sealer.clone(),
         client: assistant::openai::Client::new(egress.clone())?,
         egress: egress.clone(),
-        chats: Arc::default(),
+        chats: Arc::new(assistant::chat::Chats::new(store.clone(), bus.clone())),
         default_base_url: config.ai_base_url.clone(),
         default_model: config.ai_model.clone(),
     };
@@ -192,21 +192,22 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Recorders and answers run inside the serving process: any left going ended with the last
-    // one. (Not in `build_state`, which the CLI also uses while a server runs.) With replicas,
-    // the others' live work would be ended too: left until each is owned by a replica's lease.
+    // Recorders run inside the serving process: any left going ended with the last one.
+    // (Not in `build_state`, which the CLI also uses while a server runs.) With replicas, the
+    // others' live recordings would be ended too: left until each is owned by a lease.
     if state.bus.replicated() {
-        tracing::info!("replicated: recordings and answers a dead replica left going are not ended at start");
+        tracing::info!("replicated: recordings a dead replica left going are not ended at start");
     } else {
         let orphaned = state.store.end_orphaned_recordings().await?;
         if orphaned > 0 {
             tracing::info!(recordings = orphaned, "ended recordings the last run left going");
         }
-        let orphaned = state.store.end_orphaned_messages().await?;
-        if orphaned > 0 {
-            tracing::info!(messages = orphaned, "ended answers the last run left being written");
-        }
     }
+    // Answers are written under leases: one process forgets all of them (whatever wrote
+    // before is gone); a replica ends only those whose lease ran out, and keeps doing so.
+    let orphaned = state.store.end_orphaned_messages(clock::now_ms(), !state.bus.replicated()).await?;
+    state.assistant.chats.ended_elsewhere(&orphaned);
+    let chats = tokio::spawn(state.assistant.chats.clone().serve());
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -252,6 +253,7 @@ pub async fn serve(
     maintenance.abort();
     alerting.abort();
     sharing.abort();
+    chats.abort();
     seen_writer.abort();
     let _ = seen.flush(&store).await;
     result.context("server error")

@@ -23,6 +23,7 @@ use rmcp::model::{
 };
 use rmcp::service::{RequestContext, RoleServer};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::store::{SessionState, SessionStore, SessionStoreError};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 
@@ -31,6 +32,8 @@ use crate::assistant::openai::{FunctionCall, ToolCall};
 use crate::assistant::{agents, chat, tools};
 use crate::auth::scopes::{Access, Scope};
 use crate::auth::{AuthUser, MaybeAuthUser};
+use crate::clock::now_ms;
+use crate::db::Store;
 use crate::error::Error;
 use crate::policy;
 use crate::policy::check::Decision;
@@ -49,15 +52,44 @@ pub fn router(state: &AppState) -> Router<AppState> {
             hosts.push(name.to_owned());
         }
     }
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         // MCP clients are programs, not pages: a browser's Origin is refused.
         .enforce_origin_validation()
         .with_max_request_body_bytes(2 << 20);
+    // Sessions are kept in the store: one begun on one replica goes on at another.
+    config.session_store = Some(Arc::new(Sessions(state.store.clone())));
     let handler_state = state.clone();
     let service: StreamableHttpService<Mcp, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(Mcp { state: handler_state.clone() }), Arc::default(), config);
     Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// How long an unused session is kept.
+const SESSION_IDLE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// MCP sessions in the store (what rmcp needs to take a session up again: the client's
+/// `initialize` parameters). Sessions unused for [`SESSION_IDLE_MS`] are forgotten as others
+/// are saved; their clients begin new ones, as MCP has them do when a session is unknown.
+struct Sessions(Store);
+
+#[async_trait::async_trait]
+impl SessionStore for Sessions {
+    async fn load(&self, id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let Some(json) = self.0.use_mcp_session(id, now_ms()).await? else { return Ok(None) };
+        Ok(Some(serde_json::from_str(&json)?))
+    }
+
+    async fn store(&self, id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let now = now_ms();
+        self.0.save_mcp_session(id, &serde_json::to_string(state)?, now).await?;
+        self.0.sweep_mcp_sessions(now - SESSION_IDLE_MS).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, id: &str) -> Result<(), SessionStoreError> {
+        Ok(self.0.delete_mcp_session(id).await?)
+    }
 }
 
 /// Lets only API tokens in, and hands the caller to the handler in the request's extensions.

@@ -18,10 +18,16 @@ pub type McpClient = RunningService<RoleClient, ClientConfig>;
 
 /// Connects to `/mcp` with an API token, as the agent named `agent` (`X-PORTA-AGENT`).
 pub async fn connect(base: &str, token: &str, agent: &str) -> anyhow::Result<McpClient> {
+    connect_with(mcp_http::Client::new(), base, token, agent).await
+}
+
+/// Like [`connect`], through `http` (e.g. one that never reuses a connection, so that a
+/// balancer sends each request where it likes).
+pub async fn connect_with(http: mcp_http::Client, base: &str, token: &str, agent: &str) -> anyhow::Result<McpClient> {
     let headers = HashMap::from([(HeaderName::from_static("x-porta-agent"), HeaderValue::from_str(agent)?)]);
     let config =
         StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token).custom_headers(headers);
-    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::from_config(config)).await?)
+    Ok(ClientConfig::default().serve(StreamableHttpClientTransport::with_client(http, config)).await?)
 }
 
 /// Calls a tool with JSON arguments.

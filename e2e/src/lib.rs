@@ -7,6 +7,7 @@
 pub mod agents;
 pub mod balancer;
 pub mod browser;
+pub mod chat;
 pub mod client;
 pub mod llm;
 pub mod mailbox;

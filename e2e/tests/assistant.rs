@@ -8,12 +8,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use porta_e2e::chat::{self, finished, follow, watch};
 use porta_e2e::llm::{Reply, ScriptedLlm};
 use porta_e2e::{Stack, Ws};
 use porta_shared::client::{ChatUnwatch, ChatWatch, ClientEvent};
 use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 struct Setup {
     stack: Stack,
@@ -41,68 +40,12 @@ fn code(v: &Value) -> &str {
     v["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
 }
 
-/// Sends a message; returns the conversation's id.
 async fn send(s: &Setup, input: Value) -> anyhow::Result<String> {
-    let q = "mutation($i: ChatInput!) { sendChatMessage(input: $i) { conversation { id } message { id } } }";
-    let v = s.stack.api.graphql(q, json!({ "i": input })).await?;
-    let id = v["data"]["sendChatMessage"]["conversation"]["id"].as_str().unwrap_or_default().to_owned();
-    anyhow::ensure!(!id.is_empty(), "send: {v}");
-    Ok(id)
+    chat::send(&s.stack.api, input).await
 }
 
 async fn conversation(s: &Setup, id: &str) -> anyhow::Result<Value> {
-    let q = "query($id: String!) { conversation(id: $id) {
-        conversation { title running }
-        messages { id role content state error toolCallId attachments { kind name chars }
-                   toolCalls { id name arguments changes preview decision } } } }";
-    let v = s.stack.api.graphql(q, json!({ "id": id })).await?;
-    anyhow::ensure!(v["errors"].is_null(), "{v}");
-    Ok(v["data"]["conversation"].clone())
-}
-
-/// Follows a conversation until an event matches `until`, gathering each message's text
-/// from its deltas (placed by offset, so a repeated piece is not doubled).
-async fn follow(
-    ws: &mut Ws,
-    conversation: &str,
-    texts: &mut HashMap<i64, String>,
-    until: impl Fn(&ClientEvent) -> bool,
-) -> anyhow::Result<()> {
-    loop {
-        let ev = ws
-            .wait_event(
-                |e| match e {
-                    ClientEvent::ChatDelta(d) => d.conversation == conversation,
-                    ClientEvent::ChatChanged(c) => c.conversation == conversation,
-                    _ => false,
-                },
-                WAIT,
-            )
-            .await?;
-        if let ClientEvent::ChatDelta(d) = &ev {
-            let text = texts.entry(d.message).or_default();
-            let offset = usize::try_from(d.offset)?;
-            anyhow::ensure!(offset <= text.len(), "a gap before offset {offset}: had {}", text.len());
-            text.truncate(offset);
-            text.push_str(&d.text);
-        }
-        if until(&ev) {
-            return Ok(());
-        }
-    }
-}
-
-fn finished(e: &ClientEvent) -> bool {
-    matches!(e, ClientEvent::ChatChanged(c) if c.finished)
-}
-
-async fn watch(ws: &mut Ws, conversation: &str, texts: &mut HashMap<i64, String>) -> anyhow::Result<()> {
-    let watching =
-        ws.call(ChatWatch { conversation: conversation.to_owned() }).await?.map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    if let Some(m) = watching.message {
-        texts.insert(m, watching.text);
-    }
-    Ok(())
+    chat::conversation(&s.stack.api, id).await
 }
 
 #[tokio::test]
@@ -328,15 +271,7 @@ async fn answers_stream_stop_and_survive_a_reload() -> anyhow::Result<()> {
 
 /// Follows the conversation until one of its messages waits for a decision; returns it.
 async fn until_waiting(s: &Setup, ws: &mut Ws, id: &str, texts: &mut HashMap<i64, String>) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        follow(ws, id, texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
-        let c = conversation(s, id).await?;
-        if let Some(m) = c["messages"].as_array().into_iter().flatten().find(|m| m["state"] == "waiting") {
-            return Ok(m.clone());
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no call waited: {c}");
-    }
+    chat::until_waiting(&s.stack.api, ws, id, texts).await
 }
 
 #[tokio::test]

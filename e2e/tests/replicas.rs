@@ -1,15 +1,22 @@
 //! Two replicas of the backend on one PostgreSQL database and one Redis, as plain processes:
-//! a browser on one replica uses a server whose bridge is connected to the other.
+//! a browser on one replica uses a server whose bridge is connected to the other; an answer
+//! one replica writes is watched, stopped and decided through the other, and ended by it
+//! when its writer dies; an MCP session goes on whichever replica each request reaches.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
+use porta_e2e::agents;
 use porta_e2e::balancer::Balancer;
+use porta_e2e::chat;
 use porta_e2e::client::term_open;
+use porta_e2e::llm::{Reply, ScriptedLlm};
 use porta_e2e::webhook::Receiver;
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge, Ws};
 use porta_shared::bridge::FsList;
 use porta_shared::client::{self, ClientEvent, StreamOpened};
 use porta_testkit::Redis;
+use serde_json::json;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -183,6 +190,43 @@ async fn a_replica_killed_during_a_flood_loses_no_byte_and_its_bridge_moves_to_t
 }
 
 #[tokio::test]
+async fn the_streams_of_a_replica_that_dies_are_let_go_by_the_bridge_it_reached_through_another() -> anyhow::Result<()>
+{
+    let mut r = Replicas::start().await?;
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&[])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let on_b = Api::login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    // A tab on A holds a terminal whose bridge is on B.
+    let mut ws_a = on_a.ws().await?;
+    let opened = open(&mut ws_a, &server).await?;
+    ws_a.input(opened.stream, b"echo held-$((2*3))\n").await?;
+    ws_a.wait_output(opened.stream, "held-6", T).await?;
+    let mut ws_b = on_b.ws().await?;
+    let attached = |listed: &porta_shared::bridge::TermListed| {
+        listed.terminals.iter().find(|t| t.term == opened.info.term).map(|t| t.attached)
+    };
+    let list = client::OnServer { server: server.clone(), req: porta_shared::bridge::TermList {} };
+    assert_eq!(attached(&ws_b.call(list.clone()).await??), Some(1));
+    // A dies: B, which carries the stream, detaches it on the bridge (the terminal runs on).
+    r.a.kill().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = attached(&ws_b.call(list.clone()).await??);
+        if now == Some(0) {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the dead replica's stream is still attached: {now:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Attached again from B, where it was.
+    let att = ws_b.call(client::TermAttach { server, term: opened.info.term, after: 0 }).await??;
+    ws_b.wait_output(att.stream, "held-6", T).await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_alert_firing_when_its_evaluating_replica_dies_is_not_sent_again_and_resolves_once() -> anyhow::Result<()> {
     let mut r = Replicas::start_with(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")]).await?;
     // The bridge is on B; A, started first, evaluates the rules.
@@ -262,5 +306,193 @@ async fn sign_in_limits_are_shared_by_the_replicas() -> anyhow::Result<()> {
     assert_eq!(r5.status(), 429, "the fifth attempt of the minute, wherever it lands");
     let r6 = Api::post_login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
     assert_eq!(r6.status(), 429);
+    Ok(())
+}
+
+/// Two replicas whose assistant is the scripted model, a bridge on B confined to `root`,
+/// and the admin signed in to each.
+struct Assisted {
+    r: Replicas,
+    llm: ScriptedLlm,
+    on_a: Api,
+    on_b: Api,
+    server: String,
+    workspace: String,
+    _bridge: Bridge,
+}
+
+async fn assisted(root: &std::path::Path) -> anyhow::Result<Assisted> {
+    let llm = ScriptedLlm::start().await?;
+    let r =
+        Replicas::start_with(&[("PORTA_AI_BASE_URL", llm.url.as_str()), ("PORTA_AI_MODEL", "scripted-small")]).await?;
+    let root = root.to_string_lossy().into_owned();
+    let mut bridge = Bridge::enroll(&r.b, &["--root", &root]).await?;
+    bridge.run(&[])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let on_b = Api::login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let v = on_a.graphql("{ servers { id workspaceId } }", json!({})).await?;
+    let workspace = v["data"]["servers"][0]["workspaceId"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!workspace.is_empty(), "{v}");
+    Ok(Assisted { r, llm, on_a, on_b, server, workspace, _bridge: bridge })
+}
+
+/// Waits until the answer being written in `id` has some of its text saved.
+async fn until_saved(api: &Api, id: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let c = chat::conversation(api, id).await?;
+        let last = c["messages"].as_array().and_then(|m| m.last().cloned()).unwrap_or_default();
+        if last["content"].as_str().is_some_and(|t| !t.is_empty()) {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing of the answer was saved: {c}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn last_message(c: &serde_json::Value) -> serde_json::Value {
+    c["messages"].as_array().and_then(|m| m.last().cloned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_answer_written_by_one_replica_is_watched_stopped_and_decided_through_the_other() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let s = assisted(root.path()).await?;
+    let mut ws_b = s.on_b.ws().await?;
+    let mut texts = HashMap::new();
+
+    // An answer A writes, watched from B mid-way: the text so far (asked of A), then the
+    // rest, without a gap.
+    let slow = "one two three four five six seven eight nine ten ".repeat(10);
+    s.llm.push(Reply::text(&slow, 10, Duration::from_millis(40)));
+    let id = chat::send(&s.on_a, json!({ "workspaceId": s.workspace, "text": "Count." })).await?;
+    until_saved(&s.on_b, &id).await?;
+    chat::watch(&mut ws_b, &id, &mut texts).await?;
+    assert!(texts.values().any(|t| !t.is_empty()), "B's tab got the text so far: {texts:?}");
+    // One answer at a time, whichever replica is asked; B knows one is being written.
+    let again = s
+        .on_b
+        .graphql(
+            "mutation($i: ChatInput!) { sendChatMessage(input: $i) { conversation { id } } }",
+            json!({ "i": { "conversationId": id, "text": "And again." } }),
+        )
+        .await?;
+    assert_eq!(again["errors"][0]["extensions"]["code"], "conflict", "{again}");
+    assert_eq!(chat::conversation(&s.on_b, &id).await?["conversation"]["running"], true);
+    let listed = s.on_b.graphql("{ conversations { id running } }", json!({})).await?;
+    assert_eq!(listed["data"]["conversations"][0]["running"], true, "{listed}");
+    chat::follow(&mut ws_b, &id, &mut texts, chat::finished).await?;
+    let c = chat::conversation(&s.on_b, &id).await?;
+    let answer = last_message(&c);
+    assert_eq!((answer["content"].as_str(), answer["state"].as_str()), (Some(slow.as_str()), Some("done")), "{c}");
+    assert_eq!(texts.get(&answer["id"].as_i64().unwrap_or_default()), Some(&slow), "B's tab has it whole");
+    assert_eq!(c["conversation"]["running"], false);
+
+    // Stopped through B while A writes it.
+    let long = "word ".repeat(600);
+    s.llm.push(Reply::text(&long, 5, Duration::from_millis(20)));
+    chat::send(&s.on_a, json!({ "conversationId": id, "text": "More." })).await?;
+    chat::follow(&mut ws_b, &id, &mut texts, |e| matches!(e, ClientEvent::ChatDelta(d) if d.offset > 50)).await?;
+    let stop = "mutation($c: String!) { stopChat(conversationId: $c) }";
+    let v = s.on_b.graphql(stop, json!({ "c": id })).await?;
+    assert_eq!(v["data"]["stopChat"], true, "{v}");
+    chat::follow(&mut ws_b, &id, &mut texts, chat::finished).await?;
+    let stopped = last_message(&chat::conversation(&s.on_b, &id).await?);
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    assert!(stopped["content"].as_str().is_some_and(|t| t.len() < long.len()), "{stopped}");
+    let v = s.on_b.graphql(stop, json!({ "c": id })).await?;
+    assert_eq!(v["data"]["stopChat"], false, "nothing left to stop");
+
+    // An agent's write, asked for in A's run, approved through B.
+    let q =
+        "mutation($w: String!) { createAgent(workspaceId: $w, template: \"backend-developer\", name: \"dev\") { id } }";
+    let v = s.on_a.graphql(q, json!({ "w": s.workspace })).await?;
+    let agent = v["data"]["createAgent"]["id"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!agent.is_empty(), "{v}");
+    let file = root.path().join("app.py");
+    std::fs::write(&file, "print('old')\n")?;
+    let path = file.to_string_lossy().into_owned();
+    s.llm.push(Reply::tool("w1", "write_file", json!({ "path": path, "content": "print('new')\n" })));
+    s.llm.push(Reply::text("Done.", 5, Duration::ZERO));
+    let input = json!({ "workspaceId": s.workspace, "serverId": s.server, "agentId": agent, "text": "Make it new." });
+    let agent_chat = chat::send(&s.on_a, input).await?;
+    chat::watch(&mut ws_b, &agent_chat, &mut texts).await?;
+    chat::until_waiting(&s.on_b, &mut ws_b, &agent_chat, &mut texts).await?;
+    let decide = "mutation($c: String!, $k: String!, $a: Boolean!) { decideToolCall(conversationId: $c, callId: $k, approve: $a) }";
+    let v = s.on_b.graphql(decide, json!({ "c": agent_chat, "k": "nope", "a": true })).await?;
+    assert_eq!(v["errors"][0]["extensions"]["code"], "not_found", "{v}");
+    let v = s.on_b.graphql(decide, json!({ "c": agent_chat, "k": "w1", "a": true })).await?;
+    assert_eq!(v["data"]["decideToolCall"], true, "{v}");
+    chat::follow(&mut ws_b, &agent_chat, &mut texts, chat::finished).await?;
+    assert_eq!(std::fs::read_to_string(&file)?, "print('new')\n", "approved through B, written by A's run");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_answer_whose_replica_dies_is_ended_and_the_conversation_goes_on_at_the_other() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let mut s = assisted(root.path()).await?;
+    let mut ws_b = s.on_b.ws().await?;
+    let mut texts = HashMap::new();
+    s.llm.push(Reply::text(&"slowly ".repeat(2000), 7, Duration::from_millis(50)));
+    let id = chat::send(&s.on_a, json!({ "workspaceId": s.workspace, "text": "Take your time." })).await?;
+    until_saved(&s.on_b, &id).await?;
+    chat::watch(&mut ws_b, &id, &mut texts).await?;
+    s.r.a.kill().await;
+
+    // A's lease runs out (30 s) and B ends the answer, saying why; B's tab is told.
+    let for_id = id.clone();
+    ws_b.wait_event(
+        move |e| matches!(e, ClientEvent::ChatChanged(c) if c.finished && c.conversation == for_id),
+        Duration::from_secs(90),
+    )
+    .await?;
+    let ended = last_message(&chat::conversation(&s.on_b, &id).await?);
+    assert_eq!(ended["state"], "failed", "{ended}");
+    assert!(ended["error"].as_str().is_some_and(|e| e.contains("stopped while this was being written")), "{ended}");
+    assert!(ended["content"].as_str().is_some_and(|t| t.starts_with("slowly")), "what was saved is kept: {ended}");
+
+    // The conversation goes on at B.
+    s.llm.push(Reply::text("Back again.", 4, Duration::ZERO));
+    chat::send(&s.on_b, json!({ "conversationId": id, "text": "Still there?" })).await?;
+    chat::follow(&mut ws_b, &id, &mut texts, chat::finished).await?;
+    let last = last_message(&chat::conversation(&s.on_b, &id).await?);
+    assert_eq!((last["content"].as_str(), last["state"].as_str()), (Some("Back again."), Some("done")), "{last}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_mcp_session_goes_on_whichever_replica_each_request_reaches() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    std::fs::write(root.path().join("readme.txt"), "hello through both\n")?;
+    let s = assisted(root.path()).await?;
+    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
+    let (a, b) = (addr(&s.r.a)?, addr(&s.r.b)?);
+    let balancer = Balancer::round_robin(vec![a, b]).await?;
+    let q = "mutation { createApiToken(name: \"mcp\", scopes: [\"read\", \"write\"]) { token } }";
+    let v = s.on_a.graphql(q, json!({})).await?;
+    let token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!token.is_empty(), "{v}");
+    // A new connection for every request: the balancer sends each to the next replica.
+    let http = mcp_http::Client::builder().pool_max_idle_per_host(0).build()?;
+    let client = agents::connect_with(http, &balancer.url(), &token, "roaming").await?;
+    for _ in 0..3 {
+        let tools = client.list_all_tools().await?;
+        assert!(tools.iter().any(|t| t.name == "read_file"), "{tools:?}");
+        let read = agents::call(&client, "read_file", json!({ "server_id": s.server, "path": "readme.txt" })).await?;
+        assert!(agents::shown(&read).contains("hello through both"), "{}", agents::shown(&read));
+    }
+    assert!(balancer.served(a) >= 3 && balancer.served(b) >= 3, "{} and {}", balancer.served(a), balancer.served(b));
+
+    // A write waits for the person, whichever replica holds the call, and is decided on B.
+    let write = json!({ "server_id": s.server, "path": "out.txt", "content": "from the session\n" });
+    let (written, decided) =
+        tokio::join!(agents::call(&client, "write_file", write), agents::decide(&s.on_b, "roaming", true));
+    decided?;
+    let written = written?;
+    assert_ne!(written.is_error, Some(true), "{}", agents::shown(&written));
+    assert_eq!(std::fs::read_to_string(root.path().join("out.txt"))?, "from the session\n");
+    client.cancel().await?;
     Ok(())
 }

@@ -71,6 +71,9 @@ pub enum MessageState {
 }
 
 impl MessageState {
+    /// The states of a message its writer has not finished.
+    pub const UNFINISHED: [Self; 2] = [Self::Streaming, Self::Waiting];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Done => "done",
@@ -260,19 +263,5 @@ impl Store {
     pub async fn messages(&self, conversation_id: &str) -> Result<Vec<ChatMessage>> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM chat_messages WHERE conversation_id = ? ORDER BY id");
         query_as(&sql).bind(conversation_id).fetch_all(&self.pool).await.map_err(StoreError::from)
-    }
-
-    /// Messages a previous run left being written end as failed, saying why (their writer
-    /// died with that process). Returns how many.
-    pub async fn end_orphaned_messages(&self) -> Result<u64> {
-        let r = query(
-            "UPDATE chat_messages SET state = ?, error = 'Porta restarted while this was being written' \
-             WHERE state = ?",
-        )
-        .bind(MessageState::Failed.as_str())
-        .bind(MessageState::Streaming.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected())
     }
 }

@@ -50,9 +50,9 @@ pub struct ConversationView {
     running: bool,
 }
 
-fn conversation_view(ctx: &Context<'_>, c: Conversation) -> ConversationView {
+fn conversation_view(c: Conversation, running: bool) -> ConversationView {
     ConversationView {
-        running: state(ctx).assistant.chats.is_running(&c.id),
+        running,
         id: c.id,
         workspace_id: c.workspace_id,
         server_id: c.server_id,
@@ -218,7 +218,14 @@ impl AssistantQuery {
             .conversations(&u.0.id, workspace.as_deref(), project_id.as_deref(), search.as_deref(), limit)
             .await
             .map_err(|e| gql(e.into()))?;
-        Ok(list.into_iter().map(|c| conversation_view(ctx, c)).collect())
+        let running = st.assistant.chats.running().await.map_err(gql)?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let running = running.contains(&c.id);
+                conversation_view(c, running)
+            })
+            .collect())
     }
 
     /// One of the caller's conversations with its messages.
@@ -227,8 +234,9 @@ impl AssistantQuery {
         let st = state(ctx);
         let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
         let messages = st.store.messages(&c.id).await.map_err(|e| gql(e.into()))?;
+        let running = st.assistant.chats.is_running(&c.id).await.map_err(gql)?;
         Ok(ConversationDetail {
-            conversation: conversation_view(ctx, c),
+            conversation: conversation_view(c, running),
             messages: messages.into_iter().map(MessageView::from).collect(),
         })
     }
@@ -353,7 +361,8 @@ impl AssistantMutation {
                 .collect(),
         };
         let (c, message) = chat::send(&st.assistant, u, ask).await.map_err(gql)?;
-        Ok(Sent { conversation: conversation_view(ctx, c), message: message.into() })
+        // Its answer has just begun.
+        Ok(Sent { conversation: conversation_view(c, true), message: message.into() })
     }
 
     /// Stops the answer being written; false when none was.
@@ -392,7 +401,7 @@ impl AssistantMutation {
         let u = user(ctx, Scope::Read)?;
         let st = state(ctx);
         let c = chat::conversation(&st.assistant, u, &id).await.map_err(gql)?;
-        if st.assistant.chats.is_running(&c.id) {
+        if st.assistant.chats.is_running(&c.id).await.map_err(gql)? {
             return Err(gql(Error::Conflict("stop the answer being written first".into())));
         }
         st.store.delete_conversation(&c.id).await.map_err(|e| gql(e.into()))?;

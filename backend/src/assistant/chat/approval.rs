@@ -1,7 +1,6 @@
 //! Approvals: the person's decision on a call waiting in their conversation, and the
 //! conversation where an external agent's (an MCP client's) change waits for one.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -9,7 +8,9 @@ use tokio::sync::oneshot;
 
 use super::super::Assistant;
 use super::super::openai::ToolCall;
-use super::{Decision, Generation, MAX_LISTED, MessageState, Run, StoredCall, conversation};
+use super::replicas::{Answer, Ask};
+use super::runs::lock;
+use super::{Decision, Generation, MAX_LISTED, MessageState, StoredCall, conversation};
 use crate::auth::AuthUser;
 use crate::clock::now_ms;
 use crate::db::{Agent, Conversation, NewMessage};
@@ -24,14 +25,16 @@ pub async fn decide(
     approve: bool,
 ) -> Result<()> {
     conversation(ai, user, conversation_id).await?;
-    let waiting = ai
-        .chats
-        .get(conversation_id)
-        .and_then(|run| run.decisions.lock().unwrap_or_else(|p| p.into_inner()).remove(call_id));
-    let Some(tx) = waiting else {
-        return Err(Error::NotFound(format!("no call {call_id} is waiting for a decision here")));
+    let decided = match ai.chats.get(conversation_id) {
+        Some(run) => run.decide(call_id, approve),
+        None => {
+            let ask = Ask::Decide { call: call_id.to_owned(), approve };
+            ai.chats.ask_writer(conversation_id, ask).await? == Some(Answer::Done { done: true })
+        }
     };
-    let _ = tx.send(approve);
+    if !decided {
+        return Err(Error::NotFound(format!("no call {call_id} is waiting for a decision here")));
+    }
     Ok(())
 }
 
@@ -78,25 +81,18 @@ pub async fn ask_approval(
             c
         }
     };
-    let events = ai.chats.channel(&conv.id);
-    let run = {
-        let mut runs = ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if runs.contains_key(&conv.id) {
-            return Err(Error::Conflict(format!(
-                "another change by {} is waiting for the person's decision; ask again once it is decided",
-                agent.name
-            )));
-        }
-        let run = Arc::new(Run::new(0, events));
-        runs.insert(conv.id.clone(), run.clone());
-        run
+    let Some(run) = ai.chats.begin(&conv.id).await? else {
+        return Err(Error::Conflict(format!(
+            "another change by {} is waiting for the person's decision; ask again once it is decided",
+            agent.name
+        )));
     };
     let asking = Generation { ai: ai.clone(), user: user.clone(), conv: conv.clone(), agent: None, run: run.clone() };
     let (preview, seen) =
         if call.function.name == "write_file" { asking.diff_preview(&call).await.unzip() } else { (note, None) };
     let mut stored = StoredCall { call, changes: true, preview, decision: Decision::Pending, seen };
     let (tx, rx) = oneshot::channel();
-    run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(stored.call.id.clone(), tx);
+    lock(&run.decisions).insert(stored.call.id.clone(), tx);
     let outcome = async {
         let calls = serde_json::to_string(std::slice::from_ref(&stored)).map_err(|e| Error::Other(e.into()))?;
         let m = ai
@@ -124,7 +120,6 @@ pub async fn ask_approval(
         Ok::<_, Error>(approved.then(|| stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))))
     }
     .await;
-    ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
-    run.changed(true);
+    ai.chats.end(&run).await;
     outcome
 }

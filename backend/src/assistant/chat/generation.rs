@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use super::super::openai::{Delta, Message, ToolCall};
 use super::super::{Assistant, agents, provider, tools};
+use super::runs::lock;
 use super::{Attachment, Decision, MAX_ANSWER_BYTES, MessageState, Run, SAVE_EVERY, StoredCall};
 use crate::auth::AuthUser;
 use crate::auth::scopes::Scope;
@@ -163,8 +164,7 @@ impl Generation {
                 let _ = self.ai.store.update_message(m.id, "", None, MessageState::Failed, Some(&why)).await;
             }
         }
-        self.ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.conv.id);
-        self.run.changed(true);
+        self.ai.chats.end(&self.run).await;
     }
 
     async fn finish(&self, message: i64, state: MessageState, error: Option<&str>) {
@@ -327,7 +327,7 @@ impl Generation {
         let mut answers = Vec::new();
         for id in &pending {
             let (tx, rx) = oneshot::channel();
-            self.run.decisions.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), tx);
+            lock(&self.run.decisions).insert(id.clone(), tx);
             answers.push((id.clone(), rx));
         }
         let state = if pending.is_empty() { MessageState::Done } else { MessageState::Waiting };
@@ -345,7 +345,7 @@ impl Generation {
                 break;
             }
         }
-        self.run.decisions.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        lock(&self.run.decisions).clear();
         if !pending.is_empty() {
             let state = if self.run.is_stopped() { MessageState::Stopped } else { MessageState::Done };
             self.save_calls(message, &stored, state).await;

@@ -10,11 +10,10 @@
 
 mod approval;
 mod generation;
+mod replicas;
 mod runs;
 mod transcript;
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -225,16 +224,9 @@ pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversa
         .then(|| serde_json::to_string(&ask.context))
         .transpose()
         .map_err(|e| Error::Other(e.into()))?;
-    // One answer at a time per conversation: claim the slot before writing anything.
-    let events = ai.chats.channel(&conv.id);
-    let run = {
-        let mut runs = ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner());
-        if runs.contains_key(&conv.id) {
-            return Err(Error::Conflict("an answer is still being written here; stop it or wait".into()));
-        }
-        let run = Arc::new(Run::new(0, events));
-        runs.insert(conv.id.clone(), run.clone());
-        run
+    // One answer at a time per conversation: claim it before writing anything.
+    let Some(run) = ai.chats.begin(&conv.id).await? else {
+        return Err(Error::Conflict("an answer is still being written here; stop it or wait".into()));
     };
     let added = async {
         let mine = ai
@@ -263,7 +255,7 @@ pub async fn send(ai: &Assistant, user: &AuthUser, ask: Ask) -> Result<(Conversa
     let (mine, answer) = match added {
         Ok(m) => m,
         Err(e) => {
-            ai.chats.runs.lock().unwrap_or_else(|p| p.into_inner()).remove(&conv.id);
+            ai.chats.end(&run).await;
             return Err(e.into());
         }
     };
@@ -283,14 +275,15 @@ async fn agent_in(ai: &Assistant, workspace: &str, id: &str) -> Result<Agent> {
     Ok(agent)
 }
 
-/// Stops the answer being written; false when none is.
+/// Stops the answer being written, here or on another replica; false when none is.
 pub async fn stop(ai: &Assistant, user: &AuthUser, conversation_id: &str) -> Result<bool> {
     conversation(ai, user, conversation_id).await?;
-    let Some(run) = ai.chats.get(conversation_id) else { return Ok(false) };
-    run.stopped.store(true, Ordering::SeqCst);
-    run.stop.notify_waiters();
-    run.stop.notify_one();
-    Ok(true)
+    if let Some(run) = ai.chats.get(conversation_id) {
+        run.stop();
+        return Ok(true);
+    }
+    let answer = ai.chats.ask_writer(conversation_id, replicas::Ask::Stop).await?;
+    Ok(answer == Some(replicas::Answer::Done { done: true }))
 }
 
 #[cfg(test)]

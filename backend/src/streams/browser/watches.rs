@@ -96,7 +96,7 @@ impl Session {
         crate::assistant::chat::conversation(&self.state.assistant, &user, &conversation)
             .await
             .map_err(|e| e.to_body())?;
-        let (message, text, mut rx) = self.state.assistant.chats.watch(&conversation);
+        let (message, text, mut rx) = self.state.assistant.chats.watch(&conversation).await;
         let tx = self.relayed.clone();
         let id = conversation.clone();
         let relay = tokio::spawn(async move {
