@@ -16,20 +16,32 @@ struct Arch {
     /// As `uname -m` names it, and as the download is named.
     name: &'static str,
     triple: &'static str,
-    /// The C compiler (and, when set, the linker) for the target, and its Debian package.
+    /// The C compiler (and, when set, the linker) for the target, and the Debian packages
+    /// that bring it and its C library's headers.
     cc: &'static str,
     linker: Option<&'static str>,
-    package: &'static str,
+    packages: &'static [&'static str],
+    /// A header the C compiler needs for `ring` (checked: apt installs a cross compiler
+    /// without its C library's headers, which it only recommends).
+    header: Option<&'static str>,
 }
 
 const ARCHES: [Arch; 2] = [
-    Arch { name: "x86_64", triple: "x86_64-unknown-linux-musl", cc: "musl-gcc", linker: None, package: "musl-tools" },
+    Arch {
+        name: "x86_64",
+        triple: "x86_64-unknown-linux-musl",
+        cc: "musl-gcc",
+        linker: None,
+        packages: &["musl-tools"],
+        header: None,
+    },
     Arch {
         name: "aarch64",
         triple: "aarch64-unknown-linux-musl",
         cc: "aarch64-linux-gnu-gcc",
         linker: Some("aarch64-linux-gnu-gcc"),
-        package: "gcc-aarch64-linux-gnu",
+        packages: &["gcc-aarch64-linux-gnu", "libc6-dev-arm64-cross"],
+        header: Some("/usr/aarch64-linux-gnu/include/stdint.h"),
     },
 ];
 
@@ -60,7 +72,11 @@ pub fn build(release: bool) -> anyhow::Result<PathBuf> {
 /// The rust target and the C compiler for `arch`, installed when missing.
 fn ensure_target(arch: &Arch) -> anyhow::Result<()> {
     build::ensure_rust_target(arch.triple)?;
-    build::ensure_tool(arch.cc, &[arch.package], &format!("the {} bridge needs a C compiler", arch.name))
+    let why = format!("the {} bridge needs a C compiler and its C library's headers", arch.name);
+    if !build::have(arch.cc) || arch.header.is_some_and(|h| !Path::new(h).exists()) {
+        build::apt_install(arch.packages, &why)?;
+    }
+    Ok(())
 }
 
 /// Copies `from` to `to` through a temporary name, so a running backend never serves half a file.
