@@ -87,6 +87,12 @@ impl Tracker {
         s.last_fired = Some(at);
     }
 
+    /// Remembers that `rule` last fired on `server` at `at` (its cooldown counts from then).
+    pub fn restore_fired(&mut self, rule: &str, server: &str, at: i64) {
+        let s = self.states.entry((rule.to_owned(), server.to_owned())).or_default();
+        s.last_fired = Some(s.last_fired.map_or(at, |t| t.max(at)));
+    }
+
     /// Takes one observation: whether the condition `holds` at `now`.
     pub fn observe(&mut self, rule: &str, server: &str, timing: Timing, holds: bool, now: i64) -> Option<Transition> {
         let s = self.states.entry((rule.to_owned(), server.to_owned())).or_default();

@@ -100,6 +100,10 @@ fn for_text(secs: i64) -> String {
     }
 }
 
+/// How far back the last firings are read when the engine starts (longer cooldowns start
+/// afresh).
+const COOLDOWNS_REMEMBERED_MS: i64 = 7 * 24 * 3600 * 1000;
+
 struct Engine {
     rules: Vec<Compiled>,
     /// Live servers and their workspaces.
@@ -120,17 +124,27 @@ impl Engine {
             tracker: Tracker::default(),
             events: HashMap::new(),
         };
+        let now = now_ms();
+        // Cooldowns count from the last firing, whichever replica fired it.
+        for (rule, server, at) in alerts.store.last_alert_fires(now - COOLDOWNS_REMEMBERED_MS).await? {
+            e.tracker.restore_fired(&rule, &server, at);
+        }
         for ev in alerts.store.firing_alert_events().await? {
             e.tracker.restore_firing(&ev.rule_id, &ev.server_id, ev.fired_ms);
             e.events.insert((ev.rule_id, ev.server_id), ev.id);
         }
         e.reload(alerts).await?;
-        // Offline time counts from this process's start at the earliest: bridges reconnect
-        // to a restarted backend within seconds.
-        let now = now_ms();
+        // Taking over from another replica, a server away counts from when it was last seen.
+        // A process starting alone counts from now: its bridges reconnect within seconds.
+        let seen: HashMap<String, Option<i64>> =
+            alerts.store.server_workspaces().await?.into_iter().map(|(id, _, seen)| (id, seen)).collect();
         for s in e.servers.keys() {
             if alerts.bus.connected(s).is_none() {
-                e.offline_since.insert(s.clone(), now);
+                let since = match seen.get(s).copied().flatten() {
+                    Some(seen) if alerts.bus.replicated() => seen.min(now),
+                    _ => now,
+                };
+                e.offline_since.insert(s.clone(), since);
             }
         }
         Ok(e)
@@ -247,18 +261,33 @@ impl Engine {
                     Condition::Offline => format!("offline{}", for_text(c.rule.for_secs)),
                 };
                 match alerts.store.insert_alert_event(&c.rule, server, value, &message, now).await {
-                    Ok(id) => {
+                    Ok(Some(id)) => {
                         tracing::info!(rule = %c.rule.name, server, %message, "alert firing");
                         self.events.insert(key, id);
                         (id, "alert.firing")
+                    }
+                    // Fired already, by the replica that evaluated before this one took over:
+                    // it notified; this one resolves it when the time comes.
+                    Ok(None) => {
+                        match alerts.store.firing_alert_event(&c.rule.id, server).await {
+                            Ok(Some(id)) => {
+                                self.events.insert(key, id);
+                            }
+                            Ok(None) => {}
+                            Err(e) => tracing::warn!(error = %e, "cannot read a firing alert"),
+                        }
+                        return;
                     }
                     Err(e) => return tracing::warn!(error = %e, "cannot record an alert"),
                 }
             }
             Transition::Resolve => {
                 let Some(id) = self.events.remove(&key) else { return };
-                if let Err(e) = alerts.store.resolve_alert_event(id, now).await {
-                    return tracing::warn!(error = %e, "cannot record an alert's end");
+                match alerts.store.resolve_alert_event(id, now).await {
+                    Ok(true) => {}
+                    // Resolved already, and notified, by another replica.
+                    Ok(false) => return,
+                    Err(e) => return tracing::warn!(error = %e, "cannot record an alert's end"),
                 }
                 tracing::info!(rule = %c.rule.name, server, "alert resolved");
                 (id, "alert.resolved")

@@ -207,7 +207,8 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// Records a rule firing on a server; its id.
+    /// Records a rule firing on a server; its id, or `None` when it fires there already
+    /// (another replica recorded it: it notified, this one does not).
     pub async fn insert_alert_event(
         &self,
         rule: &AlertRule,
@@ -215,10 +216,11 @@ impl Store {
         value: Option<f64>,
         message: &str,
         fired_ms: i64,
-    ) -> Result<i64> {
+    ) -> Result<Option<i64>> {
         query_scalar(
             "INSERT INTO alert_events (rule_id, rule_name, workspace_id, server_id, severity, state, value, message, \
-             fired_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             fired_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (rule_id, server_id) WHERE state = 'firing' DO NOTHING RETURNING id",
         )
         .bind(&rule.id)
         .bind(&rule.name)
@@ -229,12 +231,37 @@ impl Store {
         .bind(value)
         .bind(message)
         .bind(fired_ms)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(StoreError::from)
     }
 
-    pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> Result<()> {
+    /// The firing alert of `rule` on `server`, if there is one.
+    pub async fn firing_alert_event(&self, rule: &str, server_id: &str) -> Result<Option<i64>> {
+        query_scalar("SELECT id FROM alert_events WHERE rule_id = ? AND server_id = ? AND state = ?")
+            .bind(rule)
+            .bind(server_id)
+            .bind(AlertState::Firing.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::from)
+    }
+
+    /// When each (rule, server) last fired, since `since_ms`: what their cooldowns count from.
+    pub async fn last_alert_fires(&self, since_ms: i64) -> Result<Vec<(String, String, i64)>> {
+        query_as(
+            "SELECT rule_id, server_id, MAX(fired_ms) FROM alert_events WHERE fired_ms >= ? \
+             GROUP BY rule_id, server_id",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
+
+    /// Resolves a firing alert; false when it was not firing (another replica resolved it:
+    /// it notified, this one does not).
+    pub async fn resolve_alert_event(&self, id: i64, resolved_ms: i64) -> Result<bool> {
         query("UPDATE alert_events SET state = ?, resolved_ms = ? WHERE id = ? AND state = ?")
             .bind(AlertState::Resolved.as_str())
             .bind(resolved_ms)
@@ -242,7 +269,7 @@ impl Store {
             .bind(AlertState::Firing.as_str())
             .execute(&self.pool)
             .await
-            .map(|_| ())
+            .map(|r| r.rows_affected() == 1)
             .map_err(StoreError::from)
     }
 
@@ -316,5 +343,46 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> AlertRule {
+        AlertRule {
+            id: "r".into(),
+            workspace_id: "w".into(),
+            server_id: None,
+            name: "cpu".into(),
+            kind: "threshold".into(),
+            metric: Some("cpu".into()),
+            comparison: Some(">".into()),
+            threshold: Some(90.0),
+            for_secs: 0,
+            severity: "warning".into(),
+            cooldown_secs: 0,
+            channels: "[]".into(),
+            enabled: true,
+            created_by: "u".into(),
+            created_ms: 0,
+        }
+    }
+
+    crate::db::testing::on_both_engines! {
+        async fn an_alert_fires_and_resolves_once_whichever_replica_tries(s: Store) {
+            let first = s.insert_alert_event(&rule(), "srv", Some(95.0), "high", 100).await.expect("insert");
+            let id = first.expect("the first firing is recorded");
+            assert_eq!(s.insert_alert_event(&rule(), "srv", Some(96.0), "high", 101).await.expect("insert"), None);
+            assert_eq!(s.firing_alert_event("r", "srv").await.expect("read"), Some(id));
+            assert!(s.insert_alert_event(&rule(), "other", None, "high", 102).await.expect("insert").is_some());
+            assert!(s.resolve_alert_event(id, 200).await.expect("resolve"));
+            assert!(!s.resolve_alert_event(id, 201).await.expect("resolve"), "resolved once");
+            assert!(s.insert_alert_event(&rule(), "srv", None, "again", 300).await.expect("insert").is_some());
+            let mut fires = s.last_alert_fires(0).await.expect("fires");
+            fires.sort();
+            assert_eq!(fires, [("r".into(), "other".into(), 102), ("r".into(), "srv".into(), 300)]);
+        }
     }
 }

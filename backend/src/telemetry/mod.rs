@@ -272,6 +272,10 @@ impl Telemetry {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            // One replica a minute does it (the others would only repeat it).
+            if !self.bus.lead("telemetry-maintenance").await {
+                continue;
+            }
             match self.maintain(now_ms()).await {
                 Ok(m) if m.rolled_up + m.pruned > 0 => {
                     tracing::debug!(rolled_up = m.rolled_up, pruned = m.pruned, "telemetry maintained");
