@@ -110,6 +110,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         relay: relay.clone(),
         folder: config.data_dir.join("recordings"),
         min_free_bytes: config.recording_min_free_mb << 20,
+        holder: uuid::Uuid::new_v4().simple().to_string(),
     };
     let assistant = assistant::Assistant {
         store: store.clone(),
@@ -194,10 +195,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Recorders run inside the serving process: any left going ended with the last one.
     // (Not in `build_state`, which the CLI also uses while a server runs.) With replicas, the
-    // others' live recordings would be ended too: left until each is owned by a lease.
-    if state.bus.replicated() {
-        tracing::info!("replicated: recordings a dead replica left going are not ended at start");
-    } else {
+    // others' live recordings would be ended too: each replica ends those whose lease ran out.
+    if !state.bus.replicated() {
         let orphaned = state.store.end_orphaned_recordings().await?;
         if orphaned > 0 {
             tracing::info!(recordings = orphaned, "ended recordings the last run left going");
@@ -208,6 +207,7 @@ pub async fn serve(
     let orphaned = state.store.end_orphaned_messages(clock::now_ms(), !state.bus.replicated()).await?;
     state.assistant.chats.ended_elsewhere(&orphaned);
     let chats = tokio::spawn(state.assistant.chats.clone().serve());
+    let recordings = tokio::spawn(state.recorder.clone().keep_leases(state.bus.replicated()));
     let limiter = state.limiter.clone();
     let sweeper = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -254,6 +254,7 @@ pub async fn serve(
     alerting.abort();
     sharing.abort();
     chats.abort();
+    recordings.abort();
     seen_writer.abort();
     let _ = seen.flush(&store).await;
     result.context("server error")

@@ -46,7 +46,7 @@ pub use invitations::{Accepted, Invitation, InvitationInfo};
 pub use logins::BackingOff;
 pub use metrics::{PointStats, StoredPoint};
 pub use projects::Project;
-pub use recordings::{NewRecording, Recording};
+pub use recordings::{NewRecording, OrphanedRecording, Recording};
 pub use role::Role;
 pub use servers::{SeenLater, Server, ServerAccess, ServerFacts};
 pub use teams::{Member, MemberChange, Membership, TeamDeleted};

@@ -28,6 +28,9 @@ pub struct Recording {
 /// A recording about to start.
 #[derive(Debug, Clone)]
 pub struct NewRecording<'a> {
+    /// The replica recording it, and until when unless it renews that.
+    pub holder: &'a str,
+    pub lease_until_ms: i64,
     pub id: &'a str,
     pub workspace_id: &'a str,
     pub server_id: &'a str,
@@ -36,6 +39,19 @@ pub struct NewRecording<'a> {
     pub started_by: &'a str,
     pub cols: u16,
     pub rows: u16,
+}
+
+/// A recording whose recorder went away, just ended: what it recorded, to record on.
+#[derive(Debug, Clone, FromRow)]
+pub struct OrphanedRecording {
+    pub id: String,
+    pub workspace_id: String,
+    pub server_id: String,
+    pub term_id: i64,
+    pub shell: Option<String>,
+    pub started_by: String,
+    pub cols: i64,
+    pub rows: i64,
 }
 
 const COLUMNS: &str = "r.id, r.workspace_id, r.server_id, s.name AS server_name, r.term_id, r.shell, r.started_by, \
@@ -56,8 +72,8 @@ impl Store {
 
     pub async fn insert_recording(&self, r: &NewRecording<'_>) -> Result<()> {
         query(
-            "INSERT INTO recordings (id, workspace_id, server_id, term_id, shell, started_by, started_ms, cols, rows) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO recordings (id, workspace_id, server_id, term_id, shell, started_by, started_ms, cols, rows, \
+             holder, lease_until_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.id)
         .bind(r.workspace_id)
@@ -68,6 +84,8 @@ impl Store {
         .bind(now_ms())
         .bind(i64::from(r.cols))
         .bind(i64::from(r.rows))
+        .bind(r.holder)
+        .bind(r.lease_until_ms)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -107,6 +125,32 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// Renews the leases of the recordings `holder` is making, until `until_ms`.
+    pub async fn renew_recordings(&self, holder: &str, until_ms: i64) -> Result<()> {
+        query("UPDATE recordings SET lease_until_ms = ? WHERE holder = ? AND ended_ms IS NULL")
+            .bind(until_ms)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the recordings going on whose lease ran out by `now_ms` (their recorder went
+    /// away), saying `why`; those this call ended (two replicas at once end each once).
+    pub async fn take_orphaned_recordings(&self, now_ms: i64, why: &str) -> Result<Vec<OrphanedRecording>> {
+        query_as(
+            "UPDATE recordings SET ended_ms = ?, stopped = ? \
+             WHERE ended_ms IS NULL AND (lease_until_ms IS NULL OR lease_until_ms <= ?) \
+             RETURNING id, workspace_id, server_id, term_id, shell, started_by, cols, rows",
+        )
+        .bind(now_ms)
+        .bind(why)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::from)
+    }
+
     /// Ends the recordings a previous run of the backend left going (their recorders died
     /// with it); returns how many.
     pub async fn end_orphaned_recordings(&self) -> Result<u64> {
@@ -143,7 +187,9 @@ mod tests {
             let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
             s.insert_enrollment_token("t", &u.id, &ws, None, now_ms() + 60_000).await.expect("token");
             let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled");
-            let new = |id| NewRecording {
+            let new = |id, until| NewRecording {
+                holder: "a",
+                lease_until_ms: until,
                 id,
                 workspace_id: &ws,
                 server_id: &server.id,
@@ -153,13 +199,28 @@ mod tests {
                 cols: 80,
                 rows: 24,
             };
-            s.insert_recording(&new("done")).await.expect("insert");
+            s.insert_recording(&new("done", 0)).await.expect("insert");
             s.finish_recording("done", 10, None).await.expect("finish");
-            s.insert_recording(&new("going")).await.expect("insert");
+            s.insert_recording(&new("going", 0)).await.expect("insert");
             assert_eq!(s.end_orphaned_recordings().await.expect("end"), 1);
             let going = s.recording("going").await.expect("q").expect("row");
             assert!(going.ended_ms.is_some());
             assert_eq!(s.recording("done").await.expect("q").expect("row").bytes, 10, "a finished one is untouched");
+
+            // With replicas: a recording whose recorder stopped renewing is ended once.
+            let now = now_ms();
+            s.insert_recording(&new("kept", now + 1_000)).await.expect("insert");
+            s.insert_recording(&new("left", now + 1_000)).await.expect("insert");
+            query("UPDATE recordings SET holder = 'b' WHERE id = 'left'").execute(&s.pool).await.expect("b's");
+            s.renew_recordings("a", now + 60_000).await.expect("renew");
+            let later = now + 30_000;
+            let taken = s.take_orphaned_recordings(later, "gone").await.expect("take");
+            assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["left"]);
+            assert_eq!(taken[0].shell.as_deref(), Some("/bin/bash"));
+            assert!(s.take_orphaned_recordings(later, "gone").await.expect("take").is_empty(), "once");
+            let left = s.recording("left").await.expect("q").expect("row");
+            assert_eq!((left.ended_ms, left.stopped.as_deref()), (Some(later), Some("gone")));
+            assert!(s.recording("kept").await.expect("q").expect("row").ended_ms.is_none(), "renewed");
         }
     }
 }

@@ -7,9 +7,14 @@
 //! drops and comes back (the same process), it re-attaches after the last byte it wrote; when
 //! the shell exits, or the bridge was replaced, the recording ends.
 //!
+//! With replicas, each recording is held under a lease its replica renews ([`leases`]): when
+//! that replica dies, another ends the recording, saying so, and records the terminal on.
+//!
 //! A recording is held to limits: its own size, the workspace's recordings together, and the
 //! free space left on the data folder's disk. The first one reached stops it — with a marker
 //! at the end of the file that says which, shown by a replay — while the terminal goes on.
+
+mod leases;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use porta_shared::bridge::{self, BridgeEvent};
 use porta_shared::frame::{Frame, FrameKind};
-use porta_shared::types::{StreamId, TermId};
+use porta_shared::types::{StreamId, TermId, TermSize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::broadcast;
 
@@ -64,6 +69,8 @@ pub struct Recorder {
     pub folder: PathBuf,
     /// Stop when the folder's disk has less free than this.
     pub min_free_bytes: u64,
+    /// This process's name on the recordings it makes.
+    pub holder: String,
 }
 
 impl Recorder {
@@ -72,24 +79,25 @@ impl Recorder {
         self.folder.join(format!("{id}.cast"))
     }
 
-    /// Starts recording terminal `info` on `server`, just opened by `started_by` in
-    /// `workspace` (which records): its row, its audit event, then the recording itself,
-    /// held to the workspace's limits.
-    pub fn begin(&self, started_by: String, server: &str, workspace: &str, info: &bridge::TermInfo) {
+    /// Starts recording terminal `term` (running `shell` at `size`) on `server`, just opened
+    /// by `started_by` in `workspace` (which records): its row, its audit event, then the
+    /// recording itself, held to the workspace's limits.
+    pub fn begin(&self, started_by: String, server: &str, workspace: &str, term: TermId, shell: &str, size: TermSize) {
         let recorder = self.clone();
-        let (server, workspace) = (server.to_owned(), workspace.to_owned());
-        let info = info.clone();
+        let (server, workspace, shell) = (server.to_owned(), workspace.to_owned(), shell.to_owned());
         tokio::spawn(async move {
             let id = uuid::Uuid::new_v4().to_string();
             let row = crate::db::NewRecording {
+                holder: &recorder.holder,
+                lease_until_ms: crate::clock::now_ms() + leases::LEASE_MS,
                 id: &id,
                 workspace_id: &workspace,
                 server_id: &server,
-                term_id: info.term.0,
-                shell: &info.shell,
+                term_id: term.0,
+                shell: &shell,
                 started_by: &started_by,
-                cols: info.size.cols,
-                rows: info.size.rows,
+                cols: size.cols,
+                rows: size.rows,
             };
             if let Err(e) = recorder.store.insert_recording(&row).await {
                 tracing::error!(error = %e, "cannot record a terminal session");
@@ -98,7 +106,7 @@ impl Recorder {
             let target = format!("recording:{id}");
             let event = crate::db::AuditEvent::new(&started_by, "recording.start")
                 .target(&target)
-                .detail(format!("terminal {}", info.term))
+                .detail(format!("terminal {term}"))
                 .server(&server)
                 .workspace(&workspace);
             recorder.store.audit(event).await;
@@ -113,8 +121,8 @@ impl Recorder {
                 workspace_bytes: mb(total_mb),
                 min_free_bytes: recorder.min_free_bytes,
             };
-            let title = crate::audit::cut(&format!("terminal {} ({})", info.term, info.shell), 200);
-            let spec = Spec { id, server, term: info.term, cols: info.size.cols, rows: info.size.rows, title, limits };
+            let title = crate::audit::cut(&format!("terminal {term} ({shell})"), 200);
+            let spec = Spec { id, server, term, cols: size.cols, rows: size.rows, title, limits };
             start(&recorder, spec);
         });
     }
@@ -318,12 +326,16 @@ async fn write_stop(
     started: Instant,
     why: &str,
 ) -> anyhow::Result<u64> {
-    let t = started.elapsed().as_secs_f64();
-    let marker = serde_json::json!([t, "m", format!("recording stopped: {why}")]);
-    let shown = serde_json::json!([t, "o", format!("\r\n\x1b[0;7m[Porta stopped recording: {why}]\x1b[0m\r\n")]);
-    let text = format!("{marker}\n{shown}\n");
+    let text = stop_lines(started.elapsed().as_secs_f64(), why);
     out.write_all(text.as_bytes()).await?;
     Ok(text.len() as u64)
+}
+
+/// The lines that end a recording stopped at `t` seconds for `why`.
+fn stop_lines(t: f64, why: &str) -> String {
+    let marker = serde_json::json!([t, "m", format!("recording stopped: {why}")]);
+    let shown = serde_json::json!([t, "o", format!("\r\n\x1b[0;7m[Porta stopped recording: {why}]\x1b[0m\r\n")]);
+    format!("{marker}\n{shown}\n")
 }
 
 /// Attaches the recorder's stream after `after`; the connection and bridge instance it is on,

@@ -388,7 +388,9 @@ impl Session {
                                 self.caller.access.actor(&self.caller.user.id),
                                 &server,
                                 &workspace,
-                                info,
+                                info.term,
+                                &info.shell,
+                                info.size,
                             );
                         }
                         match reply {
