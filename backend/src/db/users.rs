@@ -38,6 +38,19 @@ impl Store {
         Ok(user)
     }
 
+    /// Creates the first user, an admin: `None` when a user exists already (two set-ups at
+    /// once, on one replica or two, make one admin).
+    pub async fn create_first_user(&self, username: &str, password_hash: &str) -> Result<Option<User>> {
+        let mut tx = self.pool.begin_serialized("setup").await?;
+        let users: i64 = query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut tx).await?;
+        if users > 0 {
+            return Ok(None);
+        }
+        let user = insert_user(&mut tx, username, password_hash, true).await?;
+        tx.commit().await?;
+        Ok(Some(user))
+    }
+
     /// Makes an account through an invitation link: the link is spent, the user made (with a
     /// team of their own) and added to the link's team, all in one transaction — or nothing at
     /// all when the link is no longer good (`None`). Parallel uses of one link make one account.
@@ -211,6 +224,18 @@ mod tests {
     use super::*;
 
     crate::db::testing::on_both_engines! {
+        async fn only_one_first_user_is_made_however_many_ask_at_once(s: Store) {
+            let (a, b, c) = tokio::join!(
+                s.create_first_user("ann", "h"),
+                s.create_first_user("bob", "h"),
+                s.create_first_user("cid", "h")
+            );
+            let made: Vec<User> = [a, b, c].into_iter().filter_map(|r| r.expect("no error")).collect();
+            assert_eq!(made.len(), 1, "{made:?}");
+            assert!(made[0].is_admin);
+            assert_eq!(s.user_count().await.expect("count"), 1);
+        }
+
         async fn a_refresh_racing_a_sign_out_adds_no_token(s: Store) {
             let u = s.create_user("erin", "hash", false).await.expect("user");
             let later = now_ms() + 60_000;

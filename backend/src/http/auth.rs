@@ -135,10 +135,12 @@ async fn setup(State(state): State<AppState>, AppJson(req): AppJson<LoginRequest
         return Err(Error::Conflict("set-up is already done; sign in instead".into()));
     }
     let hash = password::hash(req.password).await?;
-    let user = state.store.create_user(req.username.trim(), &hash, true).await.map_err(|e| match e {
+    // Counted again where the user is made: two set-ups at once make one admin.
+    let made = state.store.create_first_user(req.username.trim(), &hash).await.map_err(|e| match e {
         crate::db::StoreError::Duplicate(_) => Error::Conflict("that user already exists".into()),
         e => e.into(),
     })?;
+    let user = made.ok_or_else(|| Error::Conflict("set-up is already done; sign in instead".into()))?;
     state.store.audit(AuditEvent::new(&scopes::Access::person(&user.id), "auth.setup")).await;
     sign_in(&state, &user, None).await
 }
