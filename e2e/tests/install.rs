@@ -326,6 +326,11 @@ async fn bad_input_is_refused_with_what_to_do_and_leaves_nothing_behind() -> any
         (vec!["--token", &token, "--root", "/srv/my files"], SYSTEM_PATH, "--root may hold letters"),
         (vec!["--token", &token, "--frobnicate"], SYSTEM_PATH, "unknown option '--frobnicate'"),
         (vec!["--token"], SYSTEM_PATH, "--token needs a value"),
+        (
+            vec!["--token", &token, "--ca-file", "/no/such/ca.pem"],
+            SYSTEM_PATH,
+            "cannot read the CA file '/no/such/ca.pem'",
+        ),
         (vec!["--token", &token, "--user", "no-such-user-here"], SYSTEM_PATH, "there is no user 'no-such-user-here'"),
     ];
     for (args, path, says) in cases {

@@ -31,6 +31,9 @@ usage: install.sh --token TOKEN [options]
   --root DIR     let the bridge serve files only beneath DIR
   --no-service   install no systemd service; print how to start the bridge instead
   --server URL   reach Porta at URL instead of $PORTA_URL
+  --ca-file FILE trust the CA in FILE (PEM) for Porta's certificate, besides the
+                 public web's: for a Porta behind a private CA (fetch this script
+                 with curl --cacert FILE too); the credential keeps it
   --force        enrol again even if this server is already enrolled
   --uninstall    stop the bridge and remove it and its credential
   -h, --help     show this text
@@ -52,12 +55,13 @@ token=${PORTA_ENROLL_TOKEN:-}
 prefix=/usr/local
 run_as=
 root_dir=
+ca_file=
 service=yes
 force=
 uninstall=
 while [ $# -gt 0 ]; do
     case $1 in
-    --token | --prefix | --user | --root | --server)
+    --token | --prefix | --user | --root | --server | --ca-file)
         case ${2:--} in -*) die "$1 needs a value (see --help)" ;; esac
         case $1 in
         --token) token=$2 ;;
@@ -65,6 +69,7 @@ while [ $# -gt 0 ]; do
         --user) run_as=$2 ;;
         --root) root_dir=$2 ;;
         --server) PORTA_URL=$2 ;;
+        --ca-file) ca_file=$2 ;;
         esac
         shift 2
         ;;
@@ -79,6 +84,12 @@ done
 PORTA_URL=${PORTA_URL%/}
 [ "$prefix" = / ] || prefix=${prefix%/}
 check_path --prefix "$prefix"
+if [ -n "$ca_file" ]; then
+    if [ ! -f "$ca_file" ] || [ ! -r "$ca_file" ]; then
+        die "cannot read the CA file '$ca_file': give the PEM file of the CA that signed Porta's certificate"
+    fi
+    case $ca_file in /*) ;; *) ca_file=$(pwd)/$ca_file ;; esac
+fi
 [ -z "$root_dir" ] || check_path --root "$root_dir"
 bin_dir=$prefix/bin
 binary=$bin_dir/porta-bridge
@@ -126,9 +137,17 @@ else
 fi
 
 if command -v curl >/dev/null 2>&1; then
-    fetch() { curl -fsSL --retry 2 --connect-timeout 10 -o "$2" "$1"; }
+    if [ -n "$ca_file" ]; then
+        fetch() { curl -fsSL --retry 2 --connect-timeout 10 --cacert "$ca_file" -o "$2" "$1"; }
+    else
+        fetch() { curl -fsSL --retry 2 --connect-timeout 10 -o "$2" "$1"; }
+    fi
 elif command -v wget >/dev/null 2>&1; then
-    fetch() { wget -q -T 10 -O "$2" "$1"; }
+    if [ -n "$ca_file" ]; then
+        fetch() { wget -q -T 10 --ca-certificate="$ca_file" -O "$2" "$1"; }
+    else
+        fetch() { wget -q -T 10 -O "$2" "$1"; }
+    fi
 else
     die "neither curl nor wget is here: install one (apt-get install curl, dnf install curl, apk add curl) and run this again"
 fi
@@ -183,6 +202,7 @@ else
     make_dir "$conf_dir" || die "cannot create $conf_dir"
     set -- --config "$config" enroll --server "$PORTA_URL"
     [ -z "$force" ] || set -- "$@" --force
+    [ -z "$ca_file" ] || set -- "$@" --ca-file "$ca_file"
     status=0
     PORTA_ENROLL_TOKEN=$token "$download" "$@" || status=$?
     if [ "$status" != 0 ]; then
