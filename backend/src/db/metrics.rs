@@ -32,9 +32,8 @@ impl Store {
         }
         let mut unique: Vec<&StoredPoint> = last.into_values().collect();
         unique.sort_by(|a, b| (&a.server_id, a.res, a.ts).cmp(&(&b.server_id, b.res, b.ts)));
-        let mut tx = self.pool.begin().await?;
         // SQLite allows 32766 bound values; five per row.
-        for chunk in unique.chunks(1000) {
+        fn insert<'a>(chunk: &[&'a StoredPoint]) -> Builder<'a> {
             let mut b = Builder::new("INSERT INTO metric_points (server_id, res, ts, n, data) VALUES ");
             for (i, p) in chunk.iter().enumerate() {
                 b.push(if i == 0 { "(" } else { ", (" });
@@ -42,7 +41,20 @@ impl Store {
                 b.push(", ").push_bind(p.n).push(", ").push_bind(&p.data).push(")");
             }
             b.push(" ON CONFLICT (server_id, res, ts) DO UPDATE SET n = excluded.n, data = excluded.data");
-            b.query().execute(&mut tx).await?;
+            b
+        }
+        const CHUNK: usize = 1000;
+        if unique.is_empty() {
+            return Ok(());
+        }
+        if unique.len() <= CHUNK {
+            // One statement is all or nothing by itself: no transaction's round trips.
+            insert(&unique).query().execute(&self.pool).await?;
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for chunk in unique.chunks(CHUNK) {
+            insert(chunk).query().execute(&mut tx).await?;
         }
         tx.commit().await.map_err(StoreError::from)
     }

@@ -8,8 +8,9 @@ use porta_backend::db::{AuditEvent, Store, StoredPoint};
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, Bridge};
 use porta_testkit::{Postgres, Redis};
 
+use super::bridges::{enrollment_token, sim_bridge};
 use super::relay::{PortaTerm, echo_latency, flood, median_lat, ready};
-use super::{FLOOD_BYTES, Row, cpu_ticks, median, row};
+use super::{FLOOD_BYTES, Row, cpu_ticks, median, row, rss_kib};
 
 const RUNS: usize = 3;
 
@@ -77,10 +78,47 @@ pub async fn run(quiet: &[(&str, &str)], tck: f64, rows: &mut Vec<Row>) -> anyho
         &format!("same replica {cs:.2}"),
         "<= 1.5x",
     ));
+    idle_bridges_split(&a, &b, rows).await?;
     drop((near, far, a, b));
 
     store_hot_paths(&pg, rows).await?;
     drop(redis);
+    Ok(())
+}
+
+/// Idle bridges held per replica.
+const IDLE: usize = 500;
+
+/// Backend memory per idle bridge: [`IDLE`] bridges on A alone, then as many more on B (two
+/// replicas holding twice the bridges).
+async fn idle_bridges_split(a: &Backend, b: &Backend, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let api = Api::login(&a.url, "admin", ADMIN_PASSWORD).await?;
+    let (a_pid, b_pid) = (a.pid().unwrap_or_default(), b.pid().unwrap_or_default());
+    let mut sims = Vec::with_capacity(2 * IDLE);
+    let mut per_bridge = Vec::new();
+    for (backend, pid) in [(a, a_pid), (b, b_pid)] {
+        let mut tokens = Vec::with_capacity(IDLE);
+        for _ in 0..IDLE {
+            tokens.push(enrollment_token(&api).await?);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = rss_kib(pid);
+        for token in tokens {
+            sims.push(sim_bridge(&backend.url, token).await?);
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        per_bridge.push(rss_kib(pid).saturating_sub(before) as f64 / IDLE as f64);
+    }
+    let online = api.servers().await?.iter().filter(|s| s["online"].as_bool() == Some(true)).count();
+    rows.push(row(
+        &format!("replicas: backend memory per idle bridge, {IDLE} on A, then {IDLE} more on B"),
+        format!("B {:.1} KiB ({online} online in all)", per_bridge[1]),
+        &format!("A alone {:.1} KiB", per_bridge[0]),
+        "the same per bridge",
+    ));
+    for s in sims {
+        s.abort();
+    }
     Ok(())
 }
 
@@ -128,14 +166,19 @@ async fn server_of(api: &Api, servers: &[String], pid: Option<u32>) -> anyhow::R
     anyhow::bail!("no server is served by bridge {pid}")
 }
 
-/// Operations per second of the store's hot paths on each engine, in this process.
+/// How many callers at once the store's hot paths are also measured with (a replica serves
+/// many people at a time).
+const CALLERS: usize = 8;
+
+/// Operations per second of the store's hot paths on each engine, in this process: one
+/// caller at a time, then [`CALLERS`] at once.
 async fn store_hot_paths(pg: &Postgres, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let lite = Store::connect(&format!("sqlite://{}", dir.path().join("bench.db").display())).await?;
     let post = Store::connect(&porta_e2e::fresh_database_on(&pg.url("postgres")).await?).await?;
     let mut rates = Vec::new();
     for store in [&lite, &post] {
-        rates.push(hot_paths(store).await?);
+        rates.push([hot_paths(store, 1).await?, hot_paths(store, CALLERS).await?]);
     }
     for (i, name) in [
         "sign-in (user, refresh token)",
@@ -147,72 +190,112 @@ async fn store_hot_paths(pg: &Postgres, rows: &mut Vec<Row>) -> anyhow::Result<(
     .iter()
     .enumerate()
     {
-        let (l, p) = (rates[0][i], rates[1][i]);
+        let (l1, p1, l8, p8) = (rates[0][0][i], rates[1][0][i], rates[0][1][i], rates[1][1][i]);
         rows.push(row(
-            &format!("store: {name}, ops/s on PostgreSQL"),
-            format!("{p:.0} ({:.2}x of SQLite)", p / l),
-            &format!("SQLite {l:.0}"),
+            &format!("store: {name}, ops/s on PostgreSQL, 1 / {CALLERS} callers"),
+            format!("{p1:.0} ({:.2}x) / {p8:.0} ({:.2}x)", p1 / l1, p8 / l8),
+            &format!("SQLite {l1:.0} / {l8:.0}"),
             "within 2x (>= 0.5x)",
         ));
     }
     Ok(())
 }
 
-/// Rates of each hot path on `store`, measured for about a second each, one caller at a time.
-async fn hot_paths(store: &Store) -> anyhow::Result<[f64; 5]> {
+/// Runs `op(caller, n)` from `callers` tasks at once for about a second; calls per second.
+async fn rate_of<F, Fut>(callers: usize, op: F) -> anyhow::Result<f64>
+where
+    F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send,
+{
+    let window = Duration::from_secs(1);
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(callers);
+    for caller in 0..callers as u64 {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while start.elapsed() < window {
+                op(caller, n).await?;
+                n += 1;
+            }
+            Ok::<u64, anyhow::Error>(n)
+        }));
+    }
+    let mut done = 0u64;
+    for t in tasks {
+        done += t.await??;
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Rates of each hot path on `store`, with `callers` callers at once.
+async fn hot_paths(store: &Store, callers: usize) -> anyhow::Result<[f64; 5]> {
     let user = store.create_user(&format!("bench-{}", uuid::Uuid::new_v4().simple()), "hash", true).await?;
     let ws = store.home_workspace(&user.id).await?.ok_or_else(|| anyhow::anyhow!("no workspace"))?.id;
-    store.insert_enrollment_token("bench-token", &user.id, &ws, None, i64::MAX / 2).await?;
+    let token = format!("bench-token-{}", user.id);
+    store.insert_enrollment_token(&token, &user.id, &ws, None, i64::MAX / 2).await?;
     let server = store
-        .enroll_server("bench-token", "bench", "bench-credential")
+        .enroll_server(&token, "bench", &format!("bench-credential-{}", user.id))
         .await?
         .ok_or_else(|| anyhow::anyhow!("not enrolled"))?
         .id;
-    let rate = |n: u64, start: Instant| n as f64 / start.elapsed().as_secs_f64();
-    let window = Duration::from_secs(1);
-
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed() < window {
-        let found = store.user_by_name(&user.username).await?.ok_or_else(|| anyhow::anyhow!("no user"))?;
-        store
-            .insert_refresh(&format!("fam-{n}"), &found.id, 0, &format!("hash-{}-{n}", found.id), i64::MAX / 2)
-            .await?;
-        n += 1;
-    }
-    let sign_in = rate(n, start);
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed() < window {
-        store.insert_ticket(&format!("t-{n}-{}", user.id), &user.id, "{}", i64::MAX / 2).await?;
-        store.take_ticket(&format!("t-{n}-{}", user.id)).await?;
-        n += 1;
-    }
-    let ticket = rate(n, start);
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed() < window {
-        store.server_access(&user.id, &server).await?.ok_or_else(|| anyhow::anyhow!("no access"))?;
-        n += 1;
-    }
-    let authorize = rate(n, start);
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed() < window {
-        store.audit(AuditEvent::new("user:bench", "bench.op").server(&server)).await;
-        n += 1;
-    }
-    let audit = rate(n, start);
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed() < window {
-        let batch: Vec<StoredPoint> = (0..100)
-            .map(|i| StoredPoint {
-                server_id: server.clone(),
-                res: 0,
-                ts: (n * 100 + i) as i64,
-                n: 1,
-                data: vec![0; 64],
-            })
-            .collect();
-        store.put_points(&batch).await?;
-        n += 1;
-    }
-    let samples = rate(n, start);
+    let (s, u) = (store.clone(), user.clone());
+    let sign_in = rate_of(callers, move |c, n| {
+        let (s, u) = (s.clone(), u.clone());
+        async move {
+            let found = s.user_by_name(&u.username).await?.ok_or_else(|| anyhow::anyhow!("no user"))?;
+            let family = format!("fam-{c}-{n}");
+            s.insert_refresh(&family, &found.id, 0, &format!("hash-{}-{family}", found.id), i64::MAX / 2).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (s, u) = (store.clone(), user.clone());
+    let ticket = rate_of(callers, move |c, n| {
+        let (s, u) = (s.clone(), u.clone());
+        async move {
+            let t = format!("t-{c}-{n}-{}", u.id);
+            s.insert_ticket(&t, &u.id, "{}", i64::MAX / 2).await?;
+            s.take_ticket(&t).await?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (s, u, sv) = (store.clone(), user.clone(), server.clone());
+    let authorize = rate_of(callers, move |_, _| {
+        let (s, u, sv) = (s.clone(), u.clone(), sv.clone());
+        async move {
+            s.server_access(&u.id, &sv).await?.ok_or_else(|| anyhow::anyhow!("no access"))?;
+            Ok(())
+        }
+    })
+    .await?;
+    let (s, sv) = (store.clone(), server.clone());
+    let audit = rate_of(callers, move |_, _| {
+        let (s, sv) = (s.clone(), sv.clone());
+        async move {
+            s.audit(AuditEvent::new("user:bench", "bench.op").server(&sv)).await;
+            Ok(())
+        }
+    })
+    .await?;
+    let (s, sv) = (store.clone(), server.clone());
+    let samples = rate_of(callers, move |c, n| {
+        let (s, sv) = (s.clone(), sv.clone());
+        async move {
+            let batch: Vec<StoredPoint> = (0..100)
+                .map(|i| StoredPoint {
+                    server_id: sv.clone(),
+                    res: 0,
+                    ts: (c * 1_000_000_000 + n * 100 + i) as i64,
+                    n: 1,
+                    data: vec![0; 64],
+                })
+                .collect();
+            s.put_points(&batch).await?;
+            Ok(())
+        }
+    })
+    .await?;
     Ok([sign_in, ticket, authorize, audit, samples])
 }
