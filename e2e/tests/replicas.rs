@@ -226,6 +226,79 @@ async fn the_streams_of_a_replica_that_dies_are_let_go_by_the_bridge_it_reached_
     Ok(())
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_save_in_flight_when_its_bridges_replica_dies_is_done_or_says_it_was_not() -> anyhow::Result<()> {
+    use porta_shared::ErrorCode;
+    use porta_shared::bridge::{FsStat, FsWrite};
+    use porta_shared::types::Base64;
+
+    let root = tempfile::tempdir()?;
+    let old = "old line\n".repeat(1000);
+    let new = "new line\n".repeat(50_000);
+    std::fs::write(root.path().join("notes.txt"), &old)?;
+    let mut r = Replicas::start().await?;
+    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
+    // The bridge dials the balancer, which prefers B while B is up; the browser is on A.
+    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
+    let root_path = root.path().to_string_lossy().into_owned();
+    let mut bridge = Bridge::enroll(&r.b, &["--root", &root_path]).await?;
+    bridge.run(&["--server", &balancer.url()])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let mut ws = on_a.ws().await?;
+    let save = |seen: &str| client::OnServer {
+        server: server.clone(),
+        req: FsWrite {
+            path: "notes.txt".into(),
+            data: Base64(new.as_bytes().to_vec()),
+            expected_sha256: Some(seen.to_owned()),
+            create_new: false,
+            mode: None,
+        },
+    };
+    // The save, as the editor sends it (held to the content the person saw), and B killed
+    // while it is on its way.
+    let (saved, ()) = tokio::join!(ws.call(save(&sha256_hex(old.as_bytes()))), async {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        r.b.kill().await;
+    });
+    let saved = saved?;
+    // The bridge is back, through A.
+    let stat = client::OnServer { server: server.clone(), req: FsStat { path: "notes.txt".into(), hash: false } };
+    let deadline = tokio::time::Instant::now() + T;
+    while ws.call(stat.clone()).await?.is_err() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the bridge never came back through A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let on_disk = std::fs::read_to_string(root.path().join("notes.txt"))?;
+    match saved {
+        Ok(written) => {
+            assert_eq!(written.sha256, sha256_hex(new.as_bytes()));
+            assert!(on_disk == new, "said saved, but {} bytes are there", on_disk.len());
+        }
+        Err(e) => {
+            assert!(
+                matches!(e.code, ErrorCode::ServerOffline | ErrorCode::Unavailable | ErrorCode::Timeout),
+                "a save cut off says so: {e:?}"
+            );
+            assert!(on_disk == old || on_disk == new, "never half a file: {} bytes", on_disk.len());
+            // Saved again as the person saw it: done if it was not, refused if it was.
+            let again = ws.call(save(&sha256_hex(old.as_bytes()))).await?;
+            if on_disk == old {
+                assert!(again.is_ok(), "{again:?}");
+            } else {
+                assert_eq!(again.map(drop).map_err(|e| e.code), Err(ErrorCode::Conflict));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn an_alert_firing_when_its_evaluating_replica_dies_is_not_sent_again_and_resolves_once() -> anyhow::Result<()> {
     let mut r = Replicas::start_with(&[("PORTA_OUTBOUND_ALLOW", "127.0.0.1")]).await?;
@@ -364,8 +437,9 @@ async fn an_answer_written_by_one_replica_is_watched_stopped_and_decided_through
 
     // An answer A writes, watched from B mid-way: the text so far (asked of A), then the
     // rest, without a gap.
-    let slow = "one two three four five six seven eight nine ten ".repeat(10);
-    s.llm.push(Reply::text(&slow, 10, Duration::from_millis(40)));
+    // Long enough (150 pieces, 60 ms apart) to be still going through the checks below.
+    let slow = "one two three four five six seven eight nine ten ".repeat(30);
+    s.llm.push(Reply::text(&slow, 10, Duration::from_millis(60)));
     let id = chat::send(&s.on_a, json!({ "workspaceId": s.workspace, "text": "Count." })).await?;
     until_saved(&s.on_b, &id).await?;
     chat::watch(&mut ws_b, &id, &mut texts).await?;
@@ -494,5 +568,74 @@ async fn an_mcp_session_goes_on_whichever_replica_each_request_reaches() -> anyh
     assert_ne!(written.is_error, Some(true), "{}", agents::shown(&written));
     assert_eq!(std::fs::read_to_string(root.path().join("out.txt"))?, "from the session\n");
     client.cancel().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_recording_whose_replica_dies_is_ended_and_its_terminal_recorded_on_by_the_other() -> anyhow::Result<()> {
+    let mut r = Replicas::start().await?;
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&[])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let on_b = Api::login(&r.b.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let team = on_a.own_team().await?;
+    let v = on_a.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": team })).await?;
+    let workspace = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let v = on_a
+        .graphql("mutation($w: String!) { setWorkspaceRecording(id: $w, on: true) }", json!({ "w": workspace }))
+        .await?;
+    assert_eq!(v["data"]["setWorkspaceRecording"], true, "{v}");
+    // A tab on A opens a recorded terminal: A records it.
+    let mut ws_a = on_a.ws().await?;
+    let opened = open(&mut ws_a, &server).await?;
+    assert!(opened.recorded);
+    ws_a.input(opened.stream, b"echo before-$((1+1))\n").await?;
+    ws_a.wait_output(opened.stream, "before-2", T).await?;
+    r.a.kill().await;
+
+    // Once A's lease runs out, B ends A's recording, saying why, and records on.
+    let list = "query($t: String!) { recordings(teamId: $t) { id termId endedMs stopped } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let (ended, going) = loop {
+        let v = on_b.graphql(list, json!({ "t": team })).await?;
+        let all = v["data"]["recordings"].as_array().cloned().unwrap_or_default();
+        let ended = all.iter().find(|r| !r["endedMs"].is_null()).cloned();
+        let going = all.iter().find(|r| r["endedMs"].is_null()).cloned();
+        if let (Some(e), Some(g)) = (ended, going) {
+            break (e, g);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "A's recording was not taken up: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(ended["stopped"].as_str().is_some_and(|s| s.contains("replica recording it stopped")), "{ended}");
+    assert_eq!(going["termId"], ended["termId"], "the same terminal, recorded on");
+
+    // What is typed now is in the new recording, and so is what the bridge still held.
+    let mut ws_b = on_b.ws().await?;
+    let att = ws_b.call(client::TermAttach { server, term: opened.info.term, after: 0 }).await??;
+    ws_b.input(att.stream, b"echo after-$((1+2)); exit\n").await?;
+    ws_b.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == att.stream), T).await?;
+    let id = going["id"].as_str().unwrap_or_default().to_owned();
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let v = on_b.graphql(list, json!({ "t": team })).await?;
+        let done =
+            v["data"]["recordings"].as_array().into_iter().flatten().any(|r| r["id"] == id && !r["endedMs"].is_null());
+        if done {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the new recording never ended: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cast = on_b
+        .http
+        .get(format!("{}/api/recordings/{id}", r.b.url))
+        .bearer_auth(&on_b.access)
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(cast.contains("after-3") && cast.contains("before-2"), "{cast}");
     Ok(())
 }

@@ -271,7 +271,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                     next_id += 1;
                     let opens = match route {
                         Route::Open(stream, client) => {
-                            if routes.get(stream).is_some() {
+                            if routes.get(stream).is_some_and(|c| c != client) {
                                 // Another client's stream (an id met again): its output must
                                 // not reach this one, nor its route be lost to this refusal.
                                 let why = format!("stream {stream} is already in use");
