@@ -87,11 +87,12 @@ pub async fn until_waiting(
 ) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        follow(ws, id, texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
+        // Read first: the change may have come before the watch began.
         let c = conversation(api, id).await?;
         if let Some(m) = c["messages"].as_array().into_iter().flatten().find(|m| m["state"] == "waiting") {
             return Ok(m.clone());
         }
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "no call waited: {c}");
+        follow(ws, id, texts, |e| matches!(e, ClientEvent::ChatChanged(_))).await?;
     }
 }

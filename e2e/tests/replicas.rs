@@ -261,13 +261,16 @@ async fn a_save_in_flight_when_its_bridges_replica_dies_is_done_or_says_it_was_n
             mode: None,
         },
     };
-    // The save, as the editor sends it (held to the content the person saw), and B killed
-    // while it is on its way.
+    // The save, as the editor sends it (held to the content the person saw), reaches B while
+    // B is frozen, and B is killed holding it: it never reaches the bridge.
+    let b_pid = r.b.pid().ok_or_else(|| anyhow::anyhow!("B has no pid"))?;
+    anyhow::ensure!(std::process::Command::new("kill").args(["-STOP", &b_pid.to_string()]).status()?.success());
     let (saved, ()) = tokio::join!(ws.call(save(&sha256_hex(old.as_bytes()))), async {
-        tokio::time::sleep(Duration::from_millis(3)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         r.b.kill().await;
     });
     let saved = saved?;
+    assert!(saved.is_err(), "a save whose replica died holding it cannot have been done: {saved:?}");
     // The bridge is back, through A.
     let stat = client::OnServer { server: server.clone(), req: FsStat { path: "notes.txt".into(), hash: false } };
     let deadline = tokio::time::Instant::now() + T;

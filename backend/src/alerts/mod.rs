@@ -134,17 +134,12 @@ impl Engine {
             e.events.insert((ev.rule_id, ev.server_id), ev.id);
         }
         e.reload(alerts).await?;
-        // Taking over from another replica, a server away counts from when it was last seen.
-        // A process starting alone counts from now: its bridges reconnect within seconds.
-        let seen: HashMap<String, Option<i64>> =
-            alerts.store.server_workspaces().await?.into_iter().map(|(id, _, seen)| (id, seen)).collect();
+        // Offline time counts from now at the earliest: bridges reconnect to a restarted
+        // backend, or to the replica left, within seconds (when they were last seen is up to
+        // half a minute old, and would fire offline alerts for servers only reconnecting).
         for s in e.servers.keys() {
             if alerts.bus.connected(s).is_none() {
-                let since = match seen.get(s).copied().flatten() {
-                    Some(seen) if alerts.bus.replicated() => seen.min(now),
-                    _ => now,
-                };
-                e.offline_since.insert(s.clone(), since);
+                e.offline_since.insert(s.clone(), now);
             }
         }
         Ok(e)

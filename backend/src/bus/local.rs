@@ -30,7 +30,7 @@ pub struct LocalBus {
     node: u8,
     presence: broadcast::Sender<Presence>,
     /// Replicas found gone (a replica's Redis bus says it here).
-    pub(super) departures: broadcast::Sender<u8>,
+    pub(super) departures: broadcast::Sender<super::Departure>,
     /// What other replicas told (nothing, for one process; a replica's Redis bus delivers here).
     pub(super) topics: super::Topics,
 }
@@ -206,7 +206,7 @@ impl Bus for LocalBus {
         self.presence.subscribe()
     }
 
-    fn departures(&self) -> broadcast::Receiver<u8> {
+    fn departures(&self) -> broadcast::Receiver<super::Departure> {
         self.departures.subscribe()
     }
 

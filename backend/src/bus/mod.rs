@@ -63,6 +63,21 @@ pub enum Presence {
     Offline { server: ServerId, conn: ConnId },
 }
 
+/// A replica found gone: its number, and the ids its run handed out (those of number `node`
+/// below `before`; a new run on the number counts its ids on from later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Departure {
+    pub node: u8,
+    pub before: u64,
+}
+
+impl Departure {
+    /// Whether `id` (a client's) was handed out by the run that went.
+    pub fn handed_out(&self, id: u64) -> bool {
+        node_of(id) == self.node && (id & ((1 << 48) - 1)) < self.before
+    }
+}
+
 /// Where a server's bridge is connected now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connected {
@@ -93,9 +108,9 @@ pub trait Bus: Send + Sync + 'static {
     fn connected(&self, server: &str) -> Option<Connected>;
     fn online_count(&self) -> usize;
     fn presence(&self) -> broadcast::Receiver<Presence>;
-    /// Replicas found gone (their numbers): the bridges held here close the streams routed
-    /// to their clients. Never, for one process.
-    fn departures(&self) -> broadcast::Receiver<u8>;
+    /// Replicas found gone: the bridges held here close the streams routed to their clients.
+    /// Never, for one process.
+    fn departures(&self) -> broadcast::Receiver<Departure>;
 
     /// Tells the other replicas something on `topic` (nothing to do for one process: the
     /// caller has acted on it here already).

@@ -500,7 +500,7 @@ impl Bus for RedisBus {
         self.inner.presence.subscribe()
     }
 
-    fn departures(&self) -> broadcast::Receiver<u8> {
+    fn departures(&self) -> broadcast::Receiver<super::Departure> {
         self.inner.local.departures.subscribe()
     }
 

@@ -4,7 +4,7 @@
 //! "being written" for ever.
 
 use super::assistant::MessageState;
-use super::engine::{query, query_scalar};
+use super::engine::{Builder, query, query_scalar};
 use super::{Result, Store};
 
 /// Why an answer whose writer went away was ended.
@@ -49,13 +49,12 @@ impl Store {
         Ok(taken)
     }
 
-    /// Renews every lease `holder` has, until `until_ms`.
-    pub async fn renew_chat_runs(&self, holder: &str, until_ms: i64) -> Result<()> {
-        query("UPDATE chat_runs SET until_ms = ? WHERE holder = ?")
-            .bind(until_ms)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
+    /// Renews `holder`'s leases on `conversations`, until `until_ms`.
+    pub async fn renew_chat_runs(&self, holder: &str, conversations: &[String], until_ms: i64) -> Result<()> {
+        let mut b = Builder::new("UPDATE chat_runs SET until_ms = ");
+        b.push_bind(until_ms).push(" WHERE holder = ").push_bind(holder).push(" AND conversation_id IN (");
+        b.push_list(conversations).push(")");
+        b.query().execute(&self.pool).await?;
         Ok(())
     }
 
@@ -153,7 +152,7 @@ mod tests {
             assert!(!s.claim_chat_run("c", "a", 150, 250).await.expect("claim"), "even a itself, twice");
             assert_eq!(s.chat_run_holder("c", 150).await.expect("holder").as_deref(), Some("a"));
             assert_eq!(s.chat_runs_held(150).await.expect("held"), ["c"]);
-            s.renew_chat_runs("a", 300).await.expect("renew");
+            s.renew_chat_runs("a", &["c".to_owned()], 300).await.expect("renew");
             assert!(!s.claim_chat_run("c", "b", 250, 350).await.expect("claim"), "renewed");
             let left = writing(&s, "c").await;
             // a dies: past its lease, b takes over, and what a left being written ends.

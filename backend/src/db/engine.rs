@@ -134,6 +134,10 @@ pub(crate) enum Arg<'a> {
     Bool(Option<bool>),
     Text(Option<Cow<'a, str>>),
     Bytes(Option<Cow<'a, [u8]>>),
+    /// Arrays, for PostgreSQL's `UNNEST` (SQLite has none: a statement binding one fails).
+    Ints(Vec<i64>),
+    Texts(Vec<String>),
+    Blobs(Vec<Vec<u8>>),
 }
 
 /// A value that can be bound to a parameter.
@@ -168,6 +172,9 @@ into_arg! {
     &'a [u8] => |v| Arg::Bytes(Some(Cow::Borrowed(v)));
     &'a Vec<u8> => |v| Arg::Bytes(Some(Cow::Borrowed(v.as_slice())));
     Vec<u8> => |v| Arg::Bytes(Some(Cow::Owned(v)));
+    Vec<i64> => |v| Arg::Ints(v);
+    Vec<String> => |v| Arg::Texts(v);
+    Vec<Vec<u8>> => |v| Arg::Blobs(v);
 }
 
 fn sqlite_args<'a>(args: Vec<Arg<'a>>) -> Result<SqliteArguments<'a>, sqlx::error::BoxDynError> {
@@ -183,6 +190,7 @@ fn sqlite_args<'a>(args: Vec<Arg<'a>>) -> Result<SqliteArguments<'a>, sqlx::erro
             Arg::Bytes(None) => out.add(None::<&[u8]>)?,
             Arg::Bytes(Some(Cow::Borrowed(v))) => out.add(v)?,
             Arg::Bytes(Some(Cow::Owned(v))) => out.add(v)?,
+            Arg::Ints(_) | Arg::Texts(_) | Arg::Blobs(_) => return Err("SQLite takes no arrays".into()),
         }
     }
     Ok(out)
@@ -197,6 +205,9 @@ fn postgres_args(args: Vec<Arg<'_>>) -> Result<PgArguments, sqlx::error::BoxDynE
             Arg::Bool(v) => out.add(v)?,
             Arg::Text(v) => out.add(v.as_deref())?,
             Arg::Bytes(v) => out.add(v.as_deref())?,
+            Arg::Ints(v) => out.add(v)?,
+            Arg::Texts(v) => out.add(v)?,
+            Arg::Blobs(v) => out.add(v)?,
         }
     }
     Ok(out)

@@ -47,6 +47,23 @@ impl Store {
         if unique.is_empty() {
             return Ok(());
         }
+        if self.engine() == super::Engine::Postgres {
+            // One statement whatever the batch's size, binding five arrays: PostgreSQL plans
+            // it once, where a VALUES list of 500 parameters was planned each time.
+            query(
+                "INSERT INTO metric_points (server_id, res, ts, n, data) \
+                 SELECT * FROM UNNEST(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bytea[]) \
+                 ON CONFLICT (server_id, res, ts) DO UPDATE SET n = excluded.n, data = excluded.data",
+            )
+            .bind(unique.iter().map(|p| p.server_id.clone()).collect::<Vec<String>>())
+            .bind(unique.iter().map(|p| p.res).collect::<Vec<i64>>())
+            .bind(unique.iter().map(|p| p.ts).collect::<Vec<i64>>())
+            .bind(unique.iter().map(|p| p.n).collect::<Vec<i64>>())
+            .bind(unique.iter().map(|p| p.data.clone()).collect::<Vec<Vec<u8>>>())
+            .execute(&self.pool)
+            .await?;
+            return Ok(());
+        }
         if unique.len() <= CHUNK {
             // One statement is all or nothing by itself: no transaction's round trips.
             insert(&unique).query().execute(&self.pool).await?;
@@ -123,5 +140,28 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::db::testing::on_both_engines! {
+        async fn a_batch_of_points_is_written_whole_and_the_last_of_a_key_wins(s: Store) {
+            let u = s.create_user("alice", "h", false).await.expect("user");
+            let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
+            s.insert_enrollment_token("t", &u.id, &ws, None, crate::clock::now_ms() + 60_000).await.expect("token");
+            let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled").id;
+            let point = |ts, n: i64| StoredPoint { server_id: server.clone(), res: 0, ts, n, data: vec![n as u8; 3] };
+            let batch: Vec<StoredPoint> = (0..2500).map(|ts| point(ts, 1)).chain([point(7, 9)]).collect();
+            s.put_points(&batch).await.expect("put");
+            s.put_points(&[]).await.expect("nothing to put");
+            let back = s.points(&server, 0, 0, 10_000).await.expect("points");
+            assert_eq!(back.len(), 2500);
+            assert_eq!((back[7].n, back[7].data.clone()), (9, vec![9; 3]), "the last of a key wins");
+            s.put_points(&[point(7, 4)]).await.expect("again");
+            assert_eq!(s.points(&server, 0, 7, 8).await.expect("points")[0].n, 4, "written again");
+        }
     }
 }

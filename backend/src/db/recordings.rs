@@ -92,9 +92,10 @@ impl Store {
         .map_err(StoreError::from)
     }
 
-    /// Ends a recording: its size on disk, and why it stopped early if it did.
+    /// Ends a recording: its size on disk, and why it stopped early if it did. One another
+    /// replica ended already (its recorder's lease had run out) stays as that replica left it.
     pub async fn finish_recording(&self, id: &str, bytes: i64, stopped: Option<&str>) -> Result<()> {
-        query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ?")
+        query("UPDATE recordings SET ended_ms = ?, bytes = ?, stopped = ? WHERE id = ? AND ended_ms IS NULL")
             .bind(now_ms())
             .bind(bytes)
             .bind(stopped)
@@ -105,9 +106,10 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// How far a recording has got, in bytes on disk (so the workspace's total counts it).
+    /// How far a recording going on has got, in bytes on disk (so the workspace's total
+    /// counts it).
     pub async fn recording_progress(&self, id: &str, bytes: i64) -> Result<()> {
-        query("UPDATE recordings SET bytes = ? WHERE id = ?")
+        query("UPDATE recordings SET bytes = ? WHERE id = ? AND ended_ms IS NULL")
             .bind(bytes)
             .bind(id)
             .execute(&self.pool)
@@ -125,6 +127,13 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// The size of a recording's file, as the replica that ended it for a recorder that went
+    /// away found it.
+    pub async fn set_recording_bytes(&self, id: &str, bytes: i64) -> Result<()> {
+        query("UPDATE recordings SET bytes = ? WHERE id = ?").bind(bytes).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Renews the leases of the recordings `holder` is making, until `until_ms`.
     pub async fn renew_recordings(&self, holder: &str, until_ms: i64) -> Result<()> {
         query("UPDATE recordings SET lease_until_ms = ? WHERE holder = ? AND ended_ms IS NULL")
@@ -136,16 +145,18 @@ impl Store {
     }
 
     /// Ends the recordings going on whose lease ran out by `now_ms` (their recorder went
-    /// away), saying `why`; those this call ended (two replicas at once end each once).
-    pub async fn take_orphaned_recordings(&self, now_ms: i64, why: &str) -> Result<Vec<OrphanedRecording>> {
+    /// away), saying `why`; those this call ended (two replicas at once end each once). Never
+    /// `me`'s own, nor those without a lease (made before leases; a lone start ends them).
+    pub async fn take_orphaned_recordings(&self, me: &str, now_ms: i64, why: &str) -> Result<Vec<OrphanedRecording>> {
         query_as(
             "UPDATE recordings SET ended_ms = ?, stopped = ? \
-             WHERE ended_ms IS NULL AND (lease_until_ms IS NULL OR lease_until_ms <= ?) \
+             WHERE ended_ms IS NULL AND lease_until_ms <= ? AND holder <> ? \
              RETURNING id, workspace_id, server_id, term_id, shell, started_by, cols, rows",
         )
         .bind(now_ms)
         .bind(why)
         .bind(now_ms)
+        .bind(me)
         .fetch_all(&self.pool)
         .await
         .map_err(StoreError::from)
@@ -214,10 +225,13 @@ mod tests {
             query("UPDATE recordings SET holder = 'b' WHERE id = 'left'").execute(&s.pool).await.expect("b's");
             s.renew_recordings("a", now + 60_000).await.expect("renew");
             let later = now + 30_000;
-            let taken = s.take_orphaned_recordings(later, "gone").await.expect("take");
+            assert!(s.take_orphaned_recordings("b", later, "gone").await.expect("take").is_empty(), "not b's own");
+            let taken = s.take_orphaned_recordings("c", later, "gone").await.expect("take");
             assert_eq!(taken.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["left"]);
             assert_eq!(taken[0].shell.as_deref(), Some("/bin/bash"));
-            assert!(s.take_orphaned_recordings(later, "gone").await.expect("take").is_empty(), "once");
+            assert!(s.take_orphaned_recordings("c", later, "gone").await.expect("take").is_empty(), "once");
+            s.finish_recording("left", 99, None).await.expect("finish");
+            assert_eq!(s.recording("left").await.expect("q").expect("row").stopped.as_deref(), Some("gone"), "kept");
             let left = s.recording("left").await.expect("q").expect("row");
             assert_eq!((left.ended_ms, left.stopped.as_deref()), (Some(later), Some("gone")));
             assert!(s.recording("kept").await.expect("q").expect("row").ended_ms.is_none(), "renewed");

@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::{MAX_WS_MESSAGE, READ_BUFFER};
 use crate::auth::tokens::{hash_secret, random_secret};
-use crate::bus::{ClientId, ReplyResult, Route, ToBridge, ToClient, node_of};
+use crate::bus::{ClientId, Departure, ReplyResult, Route, ToBridge, ToClient};
 use crate::db::{AuditEvent, Server, ServerFacts};
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -295,9 +295,9 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 }
             },
             gone = departures.recv() => match gone {
-                Ok(node) => {
+                Ok(gone) => {
                     let mut sent = true;
-                    for (stream, kind) in routes.close_node(node) {
+                    for (stream, kind) in routes.close_departed(gone) {
                         let (reply, _) = oneshot::channel();
                         pending.insert(next_id, Pending { reply, opens: None });
                         let text = Envelope::<BridgeRequest>::request(next_id.to_string(), kind.close(stream)).encode();
@@ -393,10 +393,10 @@ impl Routes {
         self.map.get(&stream).map(|(c, _)| *c)
     }
 
-    /// Forgets the streams of the clients of replica `node`; what they were.
-    fn close_node(&mut self, node: u8) -> Vec<(StreamId, RouteKind)> {
+    /// Forgets the streams of the clients of a replica's run that went; what they were.
+    fn close_departed(&mut self, departure: Departure) -> Vec<(StreamId, RouteKind)> {
         let gone: Vec<(StreamId, RouteKind)> =
-            self.map.iter().filter(|(_, (c, _))| node_of(*c) == node).map(|(s, (_, k))| (*s, *k)).collect();
+            self.map.iter().filter(|(_, (c, _))| departure.handed_out(*c)).map(|(s, (_, k))| (*s, *k)).collect();
         for (stream, _) in &gone {
             self.close(*stream);
         }

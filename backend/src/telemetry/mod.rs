@@ -268,14 +268,20 @@ impl Telemetry {
 
     /// Runs [`Telemetry::maintain`] now and then every minute, for ever.
     pub async fn run_maintenance(self: Arc<Self>) {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        // The lease is asked for every few seconds (it lapses unless asked again), so it stays
+        // with one replica; that one maintains once a minute, the others would only repeat it.
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last: Option<std::time::Instant> = None;
         loop {
             tick.tick().await;
-            // One replica a minute does it (the others would only repeat it).
             if !self.bus.lead("telemetry-maintenance").await {
                 continue;
             }
+            if last.is_some_and(|t| t.elapsed() < Duration::from_secs(60)) {
+                continue;
+            }
+            last = Some(std::time::Instant::now());
             match self.maintain(now_ms()).await {
                 Ok(m) if m.rolled_up + m.pruned > 0 => {
                     tracing::debug!(rolled_up = m.rolled_up, pruned = m.pruned, "telemetry maintained");

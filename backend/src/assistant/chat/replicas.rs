@@ -177,9 +177,11 @@ impl Chats {
         loop {
             tokio::select! {
                 _ = renew.tick() => {
-                    let writing = !lock(&self.runs).is_empty();
-                    if writing {
-                        if let Err(e) = self.store.renew_chat_runs(&self.holder, now_ms() + LEASE_MS).await {
+                    // Only the runs going on here: a lease left behind (a release that failed)
+                    // runs out by itself.
+                    let writing: Vec<String> = lock(&self.runs).keys().cloned().collect();
+                    if !writing.is_empty() {
+                        if let Err(e) = self.store.renew_chat_runs(&self.holder, &writing, now_ms() + LEASE_MS).await {
                             tracing::warn!(error = %e, "cannot renew the leases of the answers being written here");
                         }
                     }

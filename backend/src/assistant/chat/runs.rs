@@ -96,8 +96,10 @@ impl Run {
 
     /// The message being written and its text so far.
     pub(super) fn snapshot(&self) -> (Option<i64>, String) {
-        let text = lock(&self.text).clone();
-        (Some(self.message.load(Ordering::SeqCst)), text)
+        // Under the text's lock: a move to the next message cannot come between the two.
+        let text = lock(&self.text);
+        let message = self.message.load(Ordering::SeqCst);
+        ((message != 0).then_some(message), text.clone())
     }
 
     /// Moves on to a new message.

@@ -192,6 +192,8 @@ pub(super) async fn keep_alive(inner: std::sync::Weak<Inner>, mut conn: Connecti
     let mut missing: std::collections::HashSet<(u8, String)> = Default::default();
     // Every other replica's run as last seen, and those found gone once.
     let mut runs: std::collections::HashMap<u8, String> = Default::default();
+    // When each was last seen alive: the ids it handed out are below this time's.
+    let mut alive_at: std::collections::HashMap<u8, i64> = Default::default();
     let mut vanishing: std::collections::HashSet<(u8, String)> = Default::default();
     loop {
         tick.tick().await;
@@ -214,12 +216,14 @@ pub(super) async fn keep_alive(inner: std::sync::Weak<Inner>, mut conn: Connecti
         for (node, _) in gone_runs.intersection(&vanishing) {
             tracing::info!(node, "a replica is gone: closing the streams of its clients");
             runs.remove(node);
-            let _ = me.local.departures.send(*node);
+            let seen = alive_at.remove(node).unwrap_or_default().max(0) as u64;
+            let _ = me.local.departures.send(crate::bus::Departure { node: *node, before: seen << 6 });
         }
         vanishing = gone_runs.into_iter().filter(|(n, _)| runs.contains_key(n)).collect();
         for (node, run) in &live {
             if !vanishing.iter().any(|(n, _)| n == node) {
                 runs.insert(*node, run.clone());
+                alive_at.insert(*node, crate::clock::now_ms());
             }
         }
         let gone: std::collections::HashSet<(u8, String)> =

@@ -238,11 +238,14 @@ async fn a_replica_that_dies_is_announced_gone_and_its_successor_hands_out_other
     // B stops without a word: A, which may carry B's clients' streams, is told.
     drop(b);
     let gone = tokio::time::timeout(Duration::from_secs(20), departures.recv()).await.expect("in time");
-    assert_eq!(gone.expect("a departure"), node);
+    let gone = gone.expect("a departure");
+    assert_eq!(gone.node, node);
+    assert!(gone.handed_out(client), "B's client was handed out by the run that went");
     // A run on the same number never hands out the dead one's ids again.
     let c = replica(&redis).await;
     assert_eq!(c.node(), node, "the number is free again");
     let (again, _rx) = c.register_client();
     assert!(again > client, "a new run's clients count on from the clock: {again} after {client}");
+    assert!(!gone.handed_out(again), "a new run's client is not the gone run's");
     assert_ne!(c.new_stream_id(), stream);
 }

@@ -37,10 +37,11 @@ impl Recorder {
                         tracing::warn!(error = %e, "cannot renew the leases of the recordings made here");
                     }
                 }
-                _ = sweep.tick(), if replicated => match self.store.take_orphaned_recordings(now_ms(), WHY).await {
+                _ = sweep.tick(), if replicated => match self.store.take_orphaned_recordings(&self.holder, now_ms(), WHY).await {
+                    // Each on its own: a slow bridge must not hold up this replica's renewals.
                     Ok(orphans) => {
                         for r in orphans {
-                            self.record_on(r).await;
+                            tokio::spawn(self.clone().record_on(r));
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot look for recordings of replicas that went away"),
@@ -51,12 +52,12 @@ impl Recorder {
 
     /// A recording whose replica went away was ended: its file says so, and its terminal,
     /// if it runs on and its workspace still records, is recorded in a new one.
-    async fn record_on(&self, r: OrphanedRecording) {
+    async fn record_on(self, r: OrphanedRecording) {
         tracing::info!(recording = %r.id, "a recording's replica went away: ending it, recording on");
         let file = self.file(&r.id);
         match tokio::task::spawn_blocking(move || end_file(&file, WHY)).await {
             Ok(Ok(bytes)) => {
-                let _ = self.store.recording_progress(&r.id, i64::try_from(bytes).unwrap_or(i64::MAX)).await;
+                let _ = self.store.set_recording_bytes(&r.id, i64::try_from(bytes).unwrap_or(i64::MAX)).await;
             }
             // Not on a folder this replica shares: the row says why it ended.
             Ok(Err(e)) => tracing::debug!(recording = %r.id, error = %e, "cannot end the recording's file here"),
