@@ -11,6 +11,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+mod access_cache;
 mod agents;
 mod alerts;
 mod api_tokens;
@@ -59,8 +60,11 @@ pub struct Store {
     /// Audit events are chained: one is written at a time.
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// Bumped when anyone may have lost access (a role lowered, a member removed, a workspace
-    /// deleted, an API token revoked): open stream sockets check themselves again.
+    /// deleted, an API token revoked) or what access carries changed (recording, quotas): open
+    /// stream sockets check themselves again, and no answer kept in `access_cache` is used.
     access: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Recent answers of `server_access`.
+    access_cache: std::sync::Arc<access_cache::AccessCache>,
     /// How many of those changes were made here (what this replica tells the others).
     access_made_here: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -83,6 +87,7 @@ impl Store {
             pool,
             audit_lock: Default::default(),
             access: Default::default(),
+            access_cache: Default::default(),
             access_made_here: Default::default(),
         };
         store.seal_audit().await?;
@@ -102,6 +107,11 @@ impl Store {
     /// Changes whenever someone may have lost access to something.
     pub fn access_changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.access.subscribe()
+    }
+
+    /// How many access changes this replica made or heard of.
+    fn access_generation(&self) -> u64 {
+        *self.access.borrow()
     }
 
     fn access_changed(&self) {
@@ -147,12 +157,27 @@ async fn sqlite(url: &str) -> anyhow::Result<sqlx::SqlitePool> {
 /// unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// A PostgreSQL connection idle longer than this is pinged before it is used again.
+const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 async fn postgres(url: &str) -> anyhow::Result<sqlx::PgPool> {
     let opts = PgConnectOptions::from_str(url).map_err(|e| anyhow::anyhow!("the PostgreSQL URL is not valid: {e}"))?;
     let pool = PgPoolOptions::new()
         .max_connections(16)
         .min_connections(1)
         .acquire_timeout(ACQUIRE_TIMEOUT)
+        // sqlx pings a connection when it goes back to the pool; pinging it again when taken
+        // out cost every query a second round trip. Only a connection idle for a while (which
+        // a restarted server may have dropped since) is pinged before use.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_lazy_with(opts);
     // The database may still be starting (a compose stack comes up together): wait for it,
     // saying so, rather than failing at once.

@@ -244,10 +244,20 @@ impl Store {
     // ---------------------------------------------------------------- servers
 
     /// The server and the user's role on it, when they are in the team owning its (live)
-    /// workspace.
+    /// workspace. A "yes" may come from memory, up to a second old, unless access changed
+    /// since (see `access_cache`); its server's last-seen time and facts may be as old.
     pub async fn server_access(&self, user_id: &str, server_id: &str) -> Result<Option<ServerAccess>> {
+        let generation = self.access_generation();
+        if let Some(kept) = self.access_cache.get(user_id, server_id, generation) {
+            return Ok(Some(kept));
+        }
         let sql = format!("SELECT {SERVER_COLUMNS}, {ACCESS_COLUMNS} {SERVER_ACCESS_FROM} AND s.id = ?");
-        query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)
+        let found: Option<ServerAccess> =
+            query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)?;
+        if let Some(found) = &found {
+            self.access_cache.put(user_id, server_id, generation, found);
+        }
+        Ok(found)
     }
 
     /// Every server the user reaches, by name.
@@ -317,6 +327,71 @@ mod tests {
             assert!(!s.set_workspace_deleted(&ws.id, true).await.expect("again"));
             assert!(s.set_workspace_deleted(&ws.id, false).await.expect("restore"));
             assert!(s.server_access(&alice.id, &srv.id).await.expect("q").is_some());
+        }
+
+        async fn an_answer_from_memory_never_outlives_an_access_change(s: Store) {
+            let alice = s.create_user("alice", "h", false).await.expect("user");
+            let bob = s.create_user("bob", "h", false).await.expect("user");
+            let ws = s.home_workspace(&alice.id).await.expect("q").expect("home");
+            s.insert_enrollment_token("t1", &alice.id, &ws.id, None, now_ms() + 60_000).await.expect("token");
+            let srv = s.enroll_server("t1", "box", "c1").await.expect("q").expect("enrolled").id;
+            // A "no" is not kept: Bob, let in by another replica's write, is let in at once.
+            assert!(s.server_access(&bob.id, &srv).await.expect("q").is_none());
+            crate::db::engine::query("INSERT INTO team_members (team_id, user_id, role, joined_ms) VALUES (?, ?, 'developer', 0)")
+                .bind(&ws.team_id)
+                .bind(&bob.id)
+                .execute(&s.pool)
+                .await
+                .expect("joined elsewhere");
+            let read = std::time::Instant::now();
+            assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").role, Role::Developer);
+
+            // Lowered on another replica: the answer in memory is used until the bus says so...
+            let lower = |role: &'static str| {
+                let (s, team, bob) = (s.clone(), ws.team_id.clone(), bob.id.clone());
+                async move {
+                    crate::db::engine::query("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?")
+                        .bind(role)
+                        .bind(team)
+                        .bind(bob)
+                        .execute(&s.pool)
+                        .await
+                        .expect("role changed elsewhere");
+                }
+            };
+            lower("viewer").await;
+            let kept = s.server_access(&bob.id, &srv).await.expect("q").expect("in").role;
+            if read.elapsed() < crate::db::access_cache::FRESH_FOR {
+                assert_eq!(kept, Role::Developer, "from memory");
+            }
+            s.access_changed_elsewhere();
+            let read = std::time::Instant::now();
+            assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").role, Role::Viewer, "told");
+            let told_at = std::time::Instant::now();
+            // ...or, when the bus lost the news, for at most a second.
+            crate::db::engine::query("UPDATE team_members SET role = 'developer' WHERE user_id = ?")
+                .bind(&bob.id)
+                .execute(&s.pool)
+                .await
+                .expect("raised elsewhere");
+            loop {
+                let asked = std::time::Instant::now();
+                if s.server_access(&bob.id, &srv).await.expect("q").expect("in").role == Role::Developer {
+                    assert!(read.elapsed() >= crate::db::access_cache::FRESH_FOR, "the answer was not kept");
+                    break;
+                }
+                assert!(asked.duration_since(told_at) < crate::db::access_cache::FRESH_FOR, "kept past its second");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+
+            // Changes made here are seen at once: removal, recording, quotas.
+            assert!(!s.server_access(&bob.id, &srv).await.expect("q").expect("in").record_terminals);
+            s.set_workspace_recording(&ws.id, true).await.expect("record");
+            assert!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").record_terminals);
+            s.set_workspace_quotas(&ws.id, [None, None, Some(3), None]).await.expect("quotas");
+            assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").max_terminals, Some(3));
+            assert_eq!(s.remove_member(&ws.team_id, &bob.id).await.expect("remove"), MemberChange::Done);
+            assert!(s.server_access(&bob.id, &srv).await.expect("q").is_none(), "removed");
         }
 
         async fn an_invitation_is_spent_once_and_not_when_it_is_refused(s: Store) {

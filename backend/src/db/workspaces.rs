@@ -85,6 +85,8 @@ impl Store {
 
     pub async fn set_workspace_recording(&self, id: &str, on: bool) -> Result<()> {
         query("UPDATE workspaces SET record_terminals = ? WHERE id = ?").bind(on).bind(id).execute(&self.pool).await?;
+        // What a server's access says about recording changed: no replica answers from memory.
+        self.access_changed();
         Ok(())
     }
 
@@ -111,6 +113,8 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        // The terminal quota is part of a server's access.
+        self.access_changed();
         Ok(())
     }
 

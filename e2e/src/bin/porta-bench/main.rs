@@ -1,7 +1,7 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [telemetry] [fleet] [memory] [browser] [replicas]` runs only
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [telemetry] [fleet] [memory] [browser] [replicas] [store]` runs only
 //! those sections.
 
 mod assistant;
@@ -173,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("replicas") {
         replicas::run(&quiet, tck, &mut rows).await?;
+    }
+    if want("store") {
+        replicas::store_hot_paths(&mut rows).await?;
     }
     print_versus(&versus);
     print_table(&rows);
