@@ -1,6 +1,6 @@
--- Telemetry points no longer check their server with a foreign key on PostgreSQL. The check
--- locks the server's row (FOR KEY SHARE) for every point inserted, which made a batch of 100
--- samples take twice as long, and servers are never deleted (only revoked), so the cascade
--- never ran. Points are written only for a server whose bridge is connected. SQLite keeps
--- its check: there it is an index lookup in the process.
+-- Telemetry points no longer check their server with a foreign key on PostgreSQL: the check
+-- locked the server's row (FOR KEY SHARE) for every point inserted, and a batch of 100
+-- samples took twice as long. The insert itself skips points of a server that is gone, and
+-- deleting a team deletes its servers' points first (what the cascade did). SQLite keeps
+-- its foreign key: there the check is an index lookup in the process.
 ALTER TABLE metric_points DROP CONSTRAINT IF EXISTS metric_points_server_id_fkey;

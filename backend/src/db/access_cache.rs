@@ -45,13 +45,14 @@ impl AccessCache {
         (e.generation == generation && e.read_at.elapsed() < FRESH_FOR).then(|| e.access.clone())
     }
 
-    /// Keeps `access`, read under `generation` (taken before the read began).
-    pub(super) fn put(&self, user: &str, server: &str, generation: u64, access: &ServerAccess) {
+    /// Keeps `access`, read under `generation` by a query that began at `asked` (both taken
+    /// before the query).
+    pub(super) fn put(&self, user: &str, server: &str, (generation, asked): (u64, Instant), access: &ServerAccess) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        let entry = Entry { read_at: Instant::now(), generation, access: access.clone() };
+        let entry = Entry { read_at: asked, generation, access: access.clone() };
         entries.insert((user.to_owned(), server.to_owned()), entry);
     }
 }

@@ -52,8 +52,11 @@ impl Store {
             // it once, where a VALUES list of 500 parameters was planned each time. Points are
             // new but for a batch sent again: a plain insert first, which costs PostgreSQL half
             // of an upsert's speculative insertion, and the upsert only when a key was taken.
+            // Points of a server that is gone are dropped (there is no foreign key here: its
+            // check locked the server's row for every point).
             const INSERT: &str = "INSERT INTO metric_points (server_id, res, ts, n, data) \
-                 SELECT * FROM UNNEST(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bytea[])";
+                 SELECT p.* FROM UNNEST(?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bytea[]) \
+                 AS p(server_id, res, ts, n, data) WHERE EXISTS (SELECT 1 FROM servers s WHERE s.id = p.server_id)";
             let write = |sql: String| {
                 query(sql)
                     .bind(unique.iter().map(|p| p.server_id.clone()).collect::<Vec<String>>())
@@ -171,6 +174,30 @@ mod tests {
             assert_eq!((back[7].n, back[7].data.clone()), (9, vec![9; 3]), "the last of a key wins");
             s.put_points(&[point(7, 4)]).await.expect("again");
             assert_eq!(s.points(&server, 0, 7, 8).await.expect("points")[0].n, 4, "written again");
+        }
+
+        async fn a_deleted_team_takes_its_servers_points_and_none_come_after(s: Store) {
+            let u = s.create_user("alice", "h", false).await.expect("user");
+            let ws = s.home_workspace(&u.id).await.expect("q").expect("home").id;
+            s.insert_enrollment_token("t", &u.id, &ws, None, crate::clock::now_ms() + 60_000).await.expect("token");
+            let server = s.enroll_server("t", "box", "c").await.expect("q").expect("enrolled").id;
+            let batch: Vec<StoredPoint> =
+                (0..10).map(|ts| StoredPoint { server_id: server.clone(), res: 0, ts, n: 1, data: vec![1] }).collect();
+            s.put_points(&batch).await.expect("put");
+            assert!(s.revoke_server(&server).await.expect("revoke"));
+            let team = s.teams_of(&u.id).await.expect("teams")[0].team_id.clone();
+            assert!(matches!(s.delete_team(&team).await.expect("delete"), crate::db::TeamDeleted::Done { .. }));
+            let left = || async {
+                query_scalar::<i64>("SELECT COUNT(*) FROM metric_points WHERE server_id = ?")
+                    .bind(&server)
+                    .fetch_one(&s.pool)
+                    .await
+                    .expect("count")
+            };
+            assert_eq!(left().await, 0, "the points went with the team");
+            // A batch that was on its way: refused (SQLite's foreign key) or skipped, never kept.
+            let _ = s.put_points(&batch).await;
+            assert_eq!(left().await, 0, "no point of a server that is gone");
         }
     }
 }

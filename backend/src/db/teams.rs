@@ -159,8 +159,15 @@ impl Store {
                 .bind(team_id)
                 .fetch_all(&mut tx)
                 .await?;
-        // What refers to a workspace without cascading: revoked servers (their recordings,
-        // samples and alerts go with them), enrolment tokens, and API tokens limited to it.
+        // Telemetry points have no foreign key on PostgreSQL (it cost a row lock per point).
+        query(format!(
+            "DELETE FROM metric_points WHERE server_id IN (SELECT id FROM servers WHERE workspace_id IN ({in_team}))"
+        ))
+        .bind(team_id)
+        .execute(&mut tx)
+        .await?;
+        // What refers to a workspace without cascading: revoked servers (their recordings
+        // and alerts go with them), enrolment tokens, and API tokens limited to it.
         for table in ["servers", "enrollment_tokens", "api_tokens"] {
             query(format!("DELETE FROM {table} WHERE workspace_id IN ({in_team})"))
                 .bind(team_id)
@@ -247,7 +254,7 @@ impl Store {
     /// workspace. A "yes" may come from memory, up to a second old, unless access changed
     /// since (see `access_cache`); its server's last-seen time and facts may be as old.
     pub async fn server_access(&self, user_id: &str, server_id: &str) -> Result<Option<ServerAccess>> {
-        let generation = self.access_generation();
+        let (generation, asked) = (self.access_generation(), std::time::Instant::now());
         if let Some(kept) = self.access_cache.get(user_id, server_id, generation) {
             return Ok(Some(kept));
         }
@@ -255,7 +262,7 @@ impl Store {
         let found: Option<ServerAccess> =
             query_as(&sql).bind(user_id).bind(server_id).fetch_optional(&self.pool).await.map_err(StoreError::from)?;
         if let Some(found) = &found {
-            self.access_cache.put(user_id, server_id, generation, found);
+            self.access_cache.put(user_id, server_id, (generation, asked), found);
         }
         Ok(found)
     }
@@ -369,7 +376,8 @@ mod tests {
             assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").role, Role::Viewer, "told");
             let told_at = std::time::Instant::now();
             // ...or, when the bus lost the news, for at most a second.
-            crate::db::engine::query("UPDATE team_members SET role = 'developer' WHERE user_id = ?")
+            crate::db::engine::query("UPDATE team_members SET role = 'developer' WHERE team_id = ? AND user_id = ?")
+                .bind(&ws.team_id)
                 .bind(&bob.id)
                 .execute(&s.pool)
                 .await

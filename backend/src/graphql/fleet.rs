@@ -44,7 +44,10 @@ impl FleetMutation {
         let access = authorize_server(&state.store, &user.0, &user.1, &id, Role::Admin, "updating a server's bridge")
             .await
             .map_err(gql)?;
-        update(state, &user.actor(), &access.server).await.map_err(gql)
+        // Its facts as stored now (the access answer may be a second old, from before its
+        // bridge said its architecture).
+        let server = state.store.server(&access.server.id).await.map_err(|e| gql(e.into()))?.unwrap_or(access.server);
+        update(state, &user.actor(), &server).await.map_err(gql)
     }
 
     /// Updates every online server of the workspace whose bridge is older than the one this

@@ -146,7 +146,15 @@ impl Session {
         let id = Some(id);
         match msg {
             C::TermOpen(r) => {
-                let grant = self.caller.grant(&r.server, need).await?;
+                let mut grant = self.caller.grant(&r.server, need).await?;
+                // Whether the workspace records, and its quota, as stored now: the access
+                // answer may be a second old, from before another replica changed them.
+                if let Some(ws) = &grant.workspace {
+                    let fresh = self.state.store.workspace(ws).await.map_err(|e| Error::from(e).to_body())?;
+                    if let Some(w) = fresh {
+                        (grant.record, grant.max_terminals) = (w.record_terminals, w.max_terminals);
+                    }
+                }
                 if let (Some(max), Some(ws)) = (grant.max_terminals, &grant.workspace) {
                     if running_terminals(&self.state, ws).await? >= max {
                         let msg = format!("this workspace runs its quota of {max} terminals; close one first");
