@@ -12,7 +12,7 @@
 //! "no" from memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use super::ServerAccess;
@@ -33,26 +33,28 @@ struct Entry {
 
 #[derive(Default)]
 pub(super) struct AccessCache {
-    entries: Mutex<HashMap<(String, String), Entry>>,
+    entries: RwLock<HashMap<(String, String), Entry>>,
 }
 
 impl AccessCache {
     /// The kept answer for (`user`, `server`), if it was read under `generation` less than
     /// [`FRESH_FOR`] ago.
     pub(super) fn get(&self, user: &str, server: &str, generation: u64) -> Option<ServerAccess> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let e = entries.get(&(user.to_owned(), server.to_owned()))?;
+        let key = (user.to_owned(), server.to_owned());
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let e = entries.get(&key)?;
         (e.generation == generation && e.read_at.elapsed() < FRESH_FOR).then(|| e.access.clone())
     }
 
     /// Keeps `access`, read under `generation` by a query that began at `asked` (both taken
     /// before the query).
     pub(super) fn put(&self, user: &str, server: &str, (generation, asked): (u64, Instant), access: &ServerAccess) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (user.to_owned(), server.to_owned());
+        let entry = Entry { read_at: asked, generation, access: access.clone() };
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
-        let entry = Entry { read_at: asked, generation, access: access.clone() };
-        entries.insert((user.to_owned(), server.to_owned()), entry);
+        entries.insert(key, entry);
     }
 }

@@ -88,6 +88,18 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
+/// CPU-s a process's live threads have run, to the nanosecond (`/proc/<pid>/task/*/schedstat`):
+/// a flood of under a second is a few dozen clock ticks per process, too coarse to compare two
+/// paths by. Threads that ended are not counted.
+fn cpu_secs(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0.0 };
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
+}
+
 /// Context switches of every thread of a process so far (threads that ended not counted).
 fn context_switches(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
@@ -172,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
         browser::run(&quiet, &mut rows).await?;
     }
     if want("replicas") {
-        replicas::run(&quiet, tck, &mut rows).await?;
+        replicas::run(&quiet, &mut rows).await?;
     }
     if want("store") {
         replicas::store_hot_paths(&mut rows).await?;
