@@ -62,7 +62,25 @@ pub fn router(state: &AppState) -> Router<AppState> {
     let handler_state = state.clone();
     let service: StreamableHttpService<Mcp, LocalSessionManager> =
         StreamableHttpService::new(move || Ok(Mcp { state: handler_state.clone() }), Arc::default(), config);
-    Router::new().nest_service("/mcp", service).layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn(session_ended))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
+}
+
+/// A session ended by `DELETE` answers 204: rmcp says 202 ("accepted", as if work were
+/// still to come), which MCP clients (the official SDKs) log as a failed termination.
+async fn session_ended(req: Request, next: Next) -> Response {
+    let delete = req.method() == axum::http::Method::DELETE;
+    let resp = next.run(req).await;
+    if delete && resp.status() == axum::http::StatusCode::ACCEPTED {
+        let (mut parts, _) = resp.into_parts();
+        parts.status = axum::http::StatusCode::NO_CONTENT;
+        parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+        parts.headers.remove(axum::http::header::CONTENT_TYPE);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    resp
 }
 
 /// How long an unused session is kept.

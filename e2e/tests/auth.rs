@@ -352,3 +352,52 @@ async fn only_a_trusted_proxy_may_say_who_the_client_is() -> anyhow::Result<()> 
     assert_eq!(error_code(r).await?, (429, "rate_limited".into()));
     Ok(())
 }
+
+#[tokio::test]
+async fn every_refusal_for_want_of_a_credential_says_how_to_authenticate() -> anyhow::Result<()> {
+    let b = Backend::start(&[]).await?;
+    let http = reqwest::Client::new();
+    let challenged = |resp: &reqwest::Response, what: &str| {
+        assert_eq!(resp.status().as_u16(), 401, "{what}");
+        assert_eq!(
+            resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()),
+            Some("Bearer realm=\"porta\""),
+            "{what}"
+        );
+    };
+    let mcp = http
+        .post(format!("{}/mcp", b.url))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({ "jsonrpc": "2.0", "id": 1, "method": "ping" }))
+        .send()
+        .await?;
+    challenged(&mcp, "/mcp without a token");
+    for path in ["/api/v1/meta", "/api/audit/export", "/api/auth/me"] {
+        challenged(&http.get(format!("{}{path}", b.url)).send().await?, path);
+    }
+    let wrong = http.get(format!("{}/api/v1/meta", b.url)).bearer_auth("porta_pat_wrong").send().await?;
+    challenged(&wrong, "a wrong token");
+    // The GraphQL socket, refused at the upgrade.
+    let gql = http
+        .get(format!("{}/graphql/ws", b.url))
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "graphql-transport-ws")
+        .header("origin", &b.url)
+        .send()
+        .await?;
+    challenged(&gql, "/graphql/ws without a ticket");
+    // What MCP clients probe for OAuth is not the web app: Porta offers none, so nothing is there.
+    for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server/mcp"] {
+        let resp = http.get(format!("{}{path}", b.url)).send().await?;
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        let body: ApiError = resp.json().await?;
+        assert_eq!(body.error.code, porta_shared::ErrorCode::NotFound, "{path}");
+    }
+    // The app still answers its own paths.
+    let page = http.get(format!("{}/servers", b.url)).send().await?;
+    assert_eq!(page.status().as_u16(), 200);
+    Ok(())
+}

@@ -149,6 +149,32 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     }
     client.cancel().await?;
 
+    // A session ended by its client is ended with 204, as MCP clients expect of a DELETE.
+    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "x", "version": "1" } } });
+    let http = reqwest::Client::new();
+    let write_token = token(&stack, &["read", "write"]).await?;
+    let begun = http
+        .post(format!("{base}/mcp"))
+        .bearer_auth(&write_token)
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await?;
+    assert!(begun.status().is_success(), "{}", begun.status());
+    let session = begun.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let session = session.ok_or_else(|| anyhow::anyhow!("no session id"))?;
+    drop(begun);
+    let ended = http
+        .delete(format!("{base}/mcp"))
+        .bearer_auth(&write_token)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await?;
+    assert_eq!(ended.status().as_u16(), 204);
+    assert!(ended.bytes().await?.is_empty());
+
     // A read-only token may read but not write (told why), and the person is not asked.
     let reader = connect(&base, &token(&stack, &["read"]).await?, "reader").await?;
     let refused = call(&reader, "write_file", write).await?;
@@ -156,9 +182,6 @@ async fn an_mcp_client_lists_and_calls_tools_and_its_writes_wait_for_approval() 
     reader.cancel().await?;
 
     // No token, a wrong one, a session: refused before any MCP is spoken.
-    let init = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "x", "version": "1" } } });
-    let http = reqwest::Client::new();
     for auth in [None, Some("Bearer porta_pat_wrong".to_owned()), Some(format!("Bearer {}", stack.api.access))] {
         let mut req =
             http.post(format!("{base}/mcp")).header("accept", "application/json, text/event-stream").json(&init);

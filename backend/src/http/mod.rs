@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_TYPE, HeaderValue};
+use axum::http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::trace::TraceLayer;
@@ -77,7 +77,13 @@ async fn client_address(State(state): State<AppState>, mut req: Request, next: a
 }
 
 async fn security_headers(State(state): State<AppState>, mut resp: Response) -> Response {
+    let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
     let h = resp.headers_mut();
+    // RFC 9110: a 401 says how to authenticate. Every credential Porta takes on its API, MCP
+    // and sockets is a bearer token (a session's access token, an API token, a ticket).
+    if unauthorized && !h.contains_key(WWW_AUTHENTICATE) {
+        h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"porta\""));
+    }
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));

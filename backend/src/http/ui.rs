@@ -24,7 +24,9 @@ const REVALIDATE: &str = "no-cache";
 
 pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     let path = req.uri().path();
-    if ["/api/", "/bridge/", "/graphql"].iter().any(|p| path.starts_with(p)) {
+    // Not the app: endpoints, and the well-known documents clients probe for (an MCP client
+    // asks for `/.well-known/oauth-protected-resource`; Porta offers no OAuth, so none is).
+    if ["/api/", "/bridge/", "/graphql", "/.well-known/"].iter().any(|p| path.starts_with(p)) {
         return Error::NotFound("no such endpoint".into()).into_response();
     }
     let asset = path.starts_with("/a/");
