@@ -57,6 +57,13 @@ impl Metrics {
         }
     }
 
+    /// The metrics in Prometheus' text format 0.0.4, for a scraper that does not ask for
+    /// OpenMetrics (`promtool check metrics`, older scrapers, `curl`).
+    pub fn render_text(&self) -> String {
+        openmetrics_to_text(&self.render())
+    }
+
+    /// The metrics as OpenMetrics 1.0 text.
     pub fn render(&self) -> String {
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
@@ -72,8 +79,79 @@ impl Default for Metrics {
     }
 }
 
+/// OpenMetrics text as Prometheus text 0.0.4: a counter's family is named for its sample
+/// (`…_total`), which the older format requires of `# HELP` and `# TYPE`; `unknown` is
+/// `untyped` there; what it has no word for (`# UNIT`, `# EOF`, exemplars, `…_created`
+/// samples) is left out.
+fn openmetrics_to_text(om: &str) -> String {
+    let counters: std::collections::HashSet<&str> =
+        om.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
+    let family = |name: &str| {
+        if counters.contains(name) && !name.ends_with("_total") { format!("{name}_total") } else { name.to_owned() }
+    };
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            out.push_str(&format!("# HELP {} {help}\n", family(name)));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
+            let kind = if kind == "unknown" { "untyped" } else { kind };
+            out.push_str(&format!("# TYPE {} {kind}\n", family(name)));
+        } else if line.starts_with('#') {
+            continue;
+        } else {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            if name.strip_suffix("_created").is_some_and(|f| counters.contains(f)) {
+                continue;
+            }
+            // An exemplar follows the value after " # ".
+            out.push_str(line.split(" # ").next().unwrap_or(line));
+            out.push('\n');
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_text_format_names_each_family_for_its_samples() {
+        let m = super::Metrics::new();
+        m.logins_refused.inc();
+        let text = m.render_text();
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
+        assert!(
+            text.contains("# HELP porta_logins_refused_total Sign-in attempts refused by the limiter.\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE porta_logins_refused_total counter\nporta_logins_refused_total 1\n"), "{text}");
+        assert!(text.contains("# TYPE porta_bridges_connected gauge\nporta_bridges_connected 0\n"), "{text}");
+        // What promtool checks: every sample belongs to the family whose TYPE came last, and
+        // every family has its help.
+        let mut family = None;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let name = rest.split(' ').next().expect("name");
+                assert!(text.contains(&format!("# HELP {name} ")), "{name} has no help: {text}");
+                family = Some(name.to_owned());
+            } else if !line.starts_with('#') {
+                let sample = line.split(['{', ' ']).next().expect("sample");
+                assert_eq!(Some(sample), family.as_deref(), "{line} outside its family: {text}");
+            }
+        }
+        // Exemplars, units and created times of OpenMetrics-only producers are left out.
+        let om = "# HELP x_seconds A thing.\n# TYPE x_seconds counter\n# UNIT x_seconds seconds\n\
+                  x_seconds_total 2 # {trace=\"a\"} 1\nx_seconds_created 1.5e9\n# TYPE y unknown\ny 3\n# EOF\n";
+        assert_eq!(
+            super::openmetrics_to_text(om),
+            "# HELP x_seconds_total A thing.\n# TYPE x_seconds_total counter\nx_seconds_total 2\n# TYPE y untyped\ny 3\n"
+        );
+    }
+
     #[test]
     fn renders_every_metric() {
         let m = super::Metrics::new();

@@ -88,7 +88,59 @@ async fn an_enrolment_token_from_the_api_enrols_exactly_one_server() -> anyhow::
         .text()
         .await?;
     assert!(metrics.contains("porta_bridges_connected"), "{metrics}");
+    check_metrics_formats(&backend).await?;
     assert_eq!(reqwest::get(format!("{}/readyz", backend.url)).await?.status(), 200);
+    Ok(())
+}
+
+/// `/metrics` speaks what it is asked for: OpenMetrics to a scraper that asks for it (as
+/// Prometheus does), the text format 0.0.4 otherwise, which Prometheus' own checker passes.
+async fn check_metrics_formats(backend: &Backend) -> anyhow::Result<()> {
+    let scrape = |accept: Option<&str>| {
+        let mut req =
+            reqwest::Client::new().get(format!("{}/metrics", backend.url)).bearer_auth("a-scraper-token-of-ours");
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        req.send()
+    };
+    let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+                      text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let om = scrape(Some(prometheus)).await?;
+    assert!(om.headers()["content-type"].to_str()?.starts_with("application/openmetrics-text; version=1.0.0"));
+    let om = om.text().await?;
+    assert!(om.ends_with("# EOF\n") && om.contains("porta_relay_bytes_to_clients_total "), "{om}");
+    for accept in [None, Some("*/*"), Some("text/plain"), Some("application/openmetrics-text;q=0, text/plain")] {
+        let text = scrape(accept).await?;
+        assert_eq!(text.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8", "{accept:?}");
+        let text = text.text().await?;
+        assert!(!text.contains("# EOF"), "{accept:?}: {text}");
+        assert!(text.contains("# TYPE porta_relay_bytes_to_clients_total counter\n"), "{text}");
+    }
+    // Prometheus' own checker (installed by `cargo xtask test`), on the text format.
+    let promtool = std::env::var_os("PORTA_TEST_PROMTOOL").unwrap_or_else(|| "promtool".into());
+    let text = scrape(None).await?.text().await?;
+    let mut check = match tokio::process::Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if std::env::var_os("PORTA_TEST_PROMTOOL").is_none() => {
+            eprintln!("promtool not found ({e}): `cargo xtask test` installs it; its check is skipped here");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    use tokio::io::AsyncWriteExt as _;
+    let mut stdin = check.stdin.take().ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    stdin.write_all(text.as_bytes()).await?;
+    drop(stdin);
+    let checked = check.wait_with_output().await?;
+    let said = format!("{}{}", String::from_utf8_lossy(&checked.stdout), String::from_utf8_lossy(&checked.stderr));
+    assert!(checked.status.success() && said.trim().is_empty(), "promtool: {said}\n{text}");
     Ok(())
 }
 

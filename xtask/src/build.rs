@@ -130,6 +130,7 @@ pub fn test() -> anyhow::Result<()> {
     crate::bridges::ensure_test_tools()?;
     ensure_postgres()?;
     ensure_tool("redis-server", &["redis-server"], "the bus between replicas is tested on a real Redis")?;
+    let promtool = ensure_promtool()?;
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
     // One PostgreSQL server for the whole run (each test makes a database of its own on it),
@@ -139,7 +140,7 @@ pub fn test() -> anyhow::Result<()> {
     let server = postgres.url("postgres");
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     let mut all = cargo_embedding(&ui);
-    all.env("PORTA_TEST_POSTGRES", &server);
+    all.env("PORTA_TEST_POSTGRES", &server).env("PORTA_TEST_PROMTOOL", &promtool);
     // The compose tests run last, against the stack `compose` brings up.
     if nextest {
         all.args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]);
@@ -188,6 +189,37 @@ const ON_POSTGRES: &[&str] = &[
     "terminals",
     "files_exec",
 ];
+
+/// `promtool`, Prometheus' own checker of the metrics format, which the `/metrics` test runs:
+/// from `PATH`, or unpacked from Debian's `prometheus` package into the target folder
+/// (installing the package would also start a Prometheus server).
+pub fn ensure_promtool() -> anyhow::Result<PathBuf> {
+    if let Some(found) = output(Command::new("sh").args(["-c", "command -v promtool"])) {
+        return Ok(PathBuf::from(found.trim()));
+    }
+    let dir = target_dir().join("tools").join("prometheus");
+    let bin = dir.join("usr/bin/promtool");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    std::fs::create_dir_all(&dir)?;
+    let download = || {
+        run(Command::new("apt-get").args(["download", "prometheus"]).current_dir(&dir), "apt-get download prometheus")
+    };
+    if download().is_err() {
+        // A fresh machine may have no package lists yet.
+        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        download()?;
+    }
+    for deb in
+        std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "deb"))
+    {
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir), "unpack promtool")?;
+        std::fs::remove_file(&deb)?;
+    }
+    anyhow::ensure!(bin.exists(), "Debian's prometheus package holds no usr/bin/promtool");
+    Ok(bin)
+}
 
 /// Installs Debian's PostgreSQL when missing: the store's tests run on it too.
 pub fn ensure_postgres() -> anyhow::Result<()> {

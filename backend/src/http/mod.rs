@@ -135,8 +135,29 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     if !bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
         return Error::Unauthorized("send PORTA_METRICS_TOKEN as a bearer token".into()).into_response();
     }
-    let body = state.metrics.render();
-    ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+    // OpenMetrics when asked for (Prometheus asks for it first); the text format 0.0.4
+    // otherwise, which every scraper and `promtool` read.
+    if accepts_openmetrics(&headers) {
+        let body = state.metrics.render();
+        ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+    } else {
+        ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render_text()).into_response()
+    }
+}
+
+/// Whether `Accept` names OpenMetrics (with a weight above 0).
+fn accepts_openmetrics(headers: &axum::http::HeaderMap) -> bool {
+    takes(headers, axum::http::header::ACCEPT, "application/openmetrics-text")
+}
+
+/// Whether a negotiation header (`Accept`, `Accept-Encoding`) lists `want` with a weight
+/// above 0, whatever its other parameters.
+fn takes(headers: &axum::http::HeaderMap, header: axum::http::header::HeaderName, want: &str) -> bool {
+    headers.get_all(header).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        parts.next().is_some_and(|t| t.eq_ignore_ascii_case(want))
+            && !parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse() == Ok(0.0)))
+    })
 }
 
 #[cfg(test)]

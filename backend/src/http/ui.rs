@@ -62,10 +62,7 @@ fn find(name: &str) -> Option<&'static [u8]> {
 
 /// Whether the request's `Accept-Encoding` takes `want` (`br`, `gzip`).
 fn accepts(headers: &HeaderMap, want: &str) -> bool {
-    headers.get_all(ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|coding| {
-        let mut parts = coding.split(';').map(str::trim);
-        parts.next() == Some(want) && !parts.any(|p| p.strip_prefix("q=").is_some_and(|q| q.parse() == Ok(0.0)))
-    })
+    super::takes(headers, ACCEPT_ENCODING, want)
 }
 
 /// The page, with its Content-Security-Policy: scripts from this origin only, plus the page's
