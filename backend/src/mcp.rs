@@ -236,7 +236,10 @@ impl ServerHandler for Mcp {
             return Ok(failure("server_id is missing: call list_servers for the ids"));
         };
         let agent_name = agent_name(&context);
-        match self.act(&user, &agent_name, spec, &server, args).await {
+        // The client may give up on a call waiting for the person (`notifications/cancelled`).
+        let ct = context.ct.clone();
+        let cancelled = async move { ct.cancelled().await };
+        match self.act(&user, &agent_name, spec, &server, args, cancelled).await {
             Ok(result) => Ok(result),
             Err(e) => Ok(failure(e.to_body().message)),
         }
@@ -277,6 +280,7 @@ impl Mcp {
         spec: &tools::Spec,
         server: &str,
         args: Value,
+        cancelled: impl std::future::Future<Output = ()>,
     ) -> Result<CallToolResponse, Error> {
         let state = &self.state;
         let (scope, role) = if spec.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
@@ -327,21 +331,25 @@ impl Mcp {
                 kind: "function".into(),
                 function: FunctionCall { name: spec.name.to_owned(), arguments: args.to_string() },
             };
-            match chat::ask_approval(&state.assistant, user, agent, server, call, note, APPROVAL_WAIT).await? {
+            match chat::ask_approval(&state.assistant, user, agent, server, call, note, (APPROVAL_WAIT, cancelled))
+                .await?
+            {
                 // Held to the file as the person saw it.
-                Some(seen) => {
+                chat::Approval::Approved(seen) => {
                     tools::Over::from_args(&seen).into_args(&mut args);
                     chat::Decision::Approved
                 }
-                None => chat::Decision::Declined,
+                chat::Approval::Declined => chat::Decision::Declined,
+                chat::Approval::Cancelled => chat::Decision::Cancelled,
             }
         };
         let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
         let result = match decision {
-            chat::Decision::Declined => None,
+            chat::Decision::Declined | chat::Decision::Cancelled => None,
             _ => Some(tools::call(&state.assistant, server, spec.name, &args).await),
         };
         let outcome = match &result {
+            None if decision == chat::Decision::Cancelled => Err("cancelled by the client".to_owned()),
             None => Err("declined".to_owned()),
             Some(Ok(_)) => Ok(()),
             Some(Err(e)) => Err(format!("failed: {}", e.code)),
@@ -352,12 +360,18 @@ impl Mcp {
             server: Some(server),
             kind: spec.name,
             target: &target,
-            details: format!("{target} ({decision})"),
+            details: match decision {
+                chat::Decision::Cancelled => format!("{target} (cancelled by the client)"),
+                _ => format!("{target} ({decision})"),
+            },
             took: started.elapsed(),
             result: outcome,
         };
         agents::record(&state.store, user, done).await;
         let Some(result) = result else {
+            if decision == chat::Decision::Cancelled {
+                return Ok(failure("cancelled before the person decided; nothing was done"));
+            }
             return Ok(failure("the person declined this change in Porta; nothing was done"));
         };
         Ok(match result {

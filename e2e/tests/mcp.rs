@@ -272,3 +272,54 @@ async fn an_agent_cannot_approve_its_own_actions() -> anyhow::Result<()> {
     client.cancel().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_call_its_client_gives_up_on_stops_waiting_and_the_audit_says_so() -> anyhow::Result<()> {
+    let root = tempfile::tempdir()?;
+    let root_path = root.path().to_string_lossy().into_owned();
+    let stack = Stack::start(&[], &["--root", &root_path]).await?;
+    let client = connect(&stack.backend.url, &token(&stack, &["read", "write"]).await?, "impatient").await?;
+    let write = |content: &str| json!({ "server_id": stack.server_id, "path": "note.txt", "content": content });
+
+    // The client gives up once the person has been asked: rmcp sends `notifications/cancelled`
+    // for a call whose future is dropped.
+    let (conversation, asked) = tokio::select! {
+        r = call(&client, "write_file", write("never\n")) => anyhow::bail!("answered before anyone was asked: {r:?}"),
+        w = agents::waiting(&stack.api, "impatient") => w?,
+    };
+    let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision } } } }";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = stack.api.graphql(q, json!({ "id": conversation })).await?;
+        let calls: Vec<Value> = d["data"]["conversation"]["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let this = calls.iter().find(|c| c["id"] == asked["id"]).cloned().unwrap_or_default();
+        if this["decision"] == "cancelled" {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still {this} after the client gave up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!root.path().join("note.txt").exists(), "nothing was written");
+    let log = stack.api.graphql("{ auditLog(action: \"agent.write_file\") { result detail } }", json!({})).await?;
+    let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["detail"].as_str().is_some_and(|d| d.contains("(cancelled by the client)"))
+            && e["result"].as_str().is_some_and(|r| r.contains("cancelled by the client"))),
+        "{log}"
+    );
+
+    // The agent's next change is asked at once, not refused as "another change is waiting".
+    let (next, decided) =
+        tokio::join!(call(&client, "write_file", write("later\n")), agents::decide(&stack.api, "impatient", true));
+    decided?;
+    let next = next?;
+    assert_ne!(next.is_error, Some(true), "{}", shown(&next));
+    assert_eq!(std::fs::read_to_string(root.path().join("note.txt"))?, "later\n");
+    client.cancel().await?;
+    Ok(())
+}

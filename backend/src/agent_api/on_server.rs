@@ -97,10 +97,10 @@ pub(super) async fn gate(
         &on.server,
         call,
         note,
-        crate::assistant::chat::APPROVAL_WAIT,
+        (crate::assistant::chat::APPROVAL_WAIT, std::future::pending()),
     )
     .await?;
-    if approved.is_none() {
+    if !matches!(approved, crate::assistant::chat::Approval::Approved(_)) {
         refused("declined", format!("{} (declined)", commands.first().map(|c| c.0).unwrap_or_default())).await;
         return Err(Error::Forbidden(
             "the person declined this in Porta (or did not decide in time); nothing ran".into(),

@@ -111,6 +111,7 @@ fn ToolCallView(call: ToolCall, decide: Callback<(String, bool)>) -> impl IntoVi
         "auto" => "allowed without asking",
         "read" => "read",
         "blocked" => "blocked by the command policy",
+        "cancelled" => "cancelled by the client",
         _ => "waiting for you",
     };
     let (yes, no) = (call.id.clone(), call.id.clone());

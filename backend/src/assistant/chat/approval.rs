@@ -38,14 +38,26 @@ pub async fn decide(
     Ok(())
 }
 
+/// What became of a change an external agent asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Approval {
+    /// Approved; what the change is held to (for a write: the file as the person saw it, as
+    /// arguments to merge into the call's).
+    Approved(Value),
+    /// Declined, stopped, or not decided in time.
+    Declined,
+    /// The agent gave up waiting.
+    Cancelled,
+}
+
 /// How long a change an external agent asks for waits for the person's decision.
 pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
 
 /// Asks the person, in a conversation of theirs with `agent` (made on first need), to
 /// approve a change an external agent (an MCP client) wants to make on `server`: the call is
 /// shown there with its command or diff until they decide, stop it, or `wait` runs out.
-/// Returns `None` when it was not approved; when it was, what the change is held to (for a
-/// write: the file as the person saw it, as arguments to merge into the call's).
+/// The agent may give up first (`cancelled` resolves): the call is then shown as cancelled,
+/// and is no longer waiting for anyone.
 pub async fn ask_approval(
     ai: &Assistant,
     user: &AuthUser,
@@ -53,8 +65,8 @@ pub async fn ask_approval(
     server: &str,
     call: ToolCall,
     note: Option<String>,
-    wait: Duration,
-) -> Result<Option<Value>> {
+    (wait, cancelled): (Duration, impl std::future::Future<Output = ()>),
+) -> Result<Approval> {
     let title = format!("Changes asked for by {}", agent.name);
     let existing = ai
         .store
@@ -110,14 +122,18 @@ pub async fn ask_approval(
             .await?;
         run.next_message(m.id);
         run.changed(false);
-        let approved = tokio::select! {
-            answer = rx => answer.unwrap_or(false),
-            () = run.stop.notified() => false,
-            () = tokio::time::sleep(wait) => false,
+        stored.decision = tokio::select! {
+            answer = rx => if answer.unwrap_or(false) { Decision::Approved } else { Decision::Declined },
+            () = run.stop.notified() => Decision::Declined,
+            () = tokio::time::sleep(wait) => Decision::Declined,
+            () = cancelled => Decision::Cancelled,
         };
-        stored.decision = if approved { Decision::Approved } else { Decision::Declined };
         asking.save_calls(m.id, std::slice::from_ref(&stored), MessageState::Done).await;
-        Ok::<_, Error>(approved.then(|| stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))))
+        Ok::<_, Error>(match stored.decision {
+            Decision::Approved => Approval::Approved(stored.seen.clone().unwrap_or_else(|| serde_json::json!({}))),
+            Decision::Cancelled => Approval::Cancelled,
+            _ => Approval::Declined,
+        })
     }
     .await;
     ai.chats.end(&run).await;

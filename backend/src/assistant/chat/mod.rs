@@ -28,7 +28,7 @@ pub use crate::db::MessageState;
 use crate::db::{Agent, ChatMessage, Conversation, NewMessage};
 use crate::error::{Error, Result};
 use crate::teams::{Role, authorize_server, workspace_role};
-pub use approval::{APPROVAL_WAIT, ask_approval, decide};
+pub use approval::{APPROVAL_WAIT, Approval, ask_approval, decide};
 use generation::Generation;
 use runs::Run;
 pub use runs::{ChatEvent, Chats};
@@ -52,6 +52,9 @@ pub enum Decision {
     Read,
     /// Blocked by the workspace's command policy.
     Blocked,
+    /// Given up by the agent that asked (an MCP client's cancellation) before the person
+    /// decided; never run.
+    Cancelled,
 }
 
 impl Decision {
@@ -63,6 +66,7 @@ impl Decision {
             Self::Auto => "auto",
             Self::Read => "read",
             Self::Blocked => "blocked",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -70,7 +74,7 @@ impl Decision {
 impl<'de> Deserialize<'de> for Decision {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        Ok([Self::Pending, Self::Approved, Self::Declined, Self::Auto, Self::Read, Self::Blocked]
+        Ok([Self::Pending, Self::Approved, Self::Declined, Self::Auto, Self::Read, Self::Blocked, Self::Cancelled]
             .into_iter()
             .find(|k| k.as_str() == name)
             .unwrap_or_default())
