@@ -60,8 +60,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
     // Sessions are kept in the store: one begun on one replica goes on at another.
     config.session_store = Some(Arc::new(Sessions(state.store.clone())));
     let handler_state = state.clone();
+    // A session outlives the longest wait for a person's approval: rmcp ends an idle session
+    // (5 minutes by default) and cancels its calls, which would end a quiet client's pending
+    // change half-way through its wait as if the client had given up.
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(APPROVAL_WAIT + std::time::Duration::from_secs(60));
     let service: StreamableHttpService<Mcp, LocalSessionManager> =
-        StreamableHttpService::new(move || Ok(Mcp { state: handler_state.clone() }), Arc::default(), config);
+        StreamableHttpService::new(move || Ok(Mcp { state: handler_state.clone() }), Arc::new(sessions), config);
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn(session_ended))
@@ -280,7 +285,7 @@ impl Mcp {
         spec: &tools::Spec,
         server: &str,
         args: Value,
-        cancelled: impl std::future::Future<Output = ()>,
+        cancelled: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<CallToolResponse, Error> {
         let state = &self.state;
         let (scope, role) = if spec.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };

@@ -84,10 +84,15 @@ impl Default for Metrics {
 /// `untyped` there; what it has no word for (`# UNIT`, `# EOF`, exemplars, `…_created`
 /// samples) is left out.
 fn openmetrics_to_text(om: &str) -> String {
-    let counters: std::collections::HashSet<&str> =
-        om.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter")).collect();
-    let family = |name: &str| {
-        if counters.contains(name) && !name.ends_with("_total") { format!("{name}_total") } else { name.to_owned() }
+    let typed = |kind: &str| -> std::collections::HashSet<&str> {
+        om.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(kind)?.strip_suffix(' ')).collect()
+    };
+    let (counters, infos) = (typed("counter"), typed("info"));
+    // A family takes the name of its sample where the formats differ.
+    let family = |name: &str| match () {
+        () if counters.contains(name) && !name.ends_with("_total") => format!("{name}_total"),
+        () if infos.contains(name) => format!("{name}_info"),
+        () => name.to_owned(),
     };
     let mut out = String::with_capacity(om.len());
     for line in om.lines() {
@@ -99,7 +104,12 @@ fn openmetrics_to_text(om: &str) -> String {
             out.push_str(&format!("# HELP {} {help}\n", family(name)));
         } else if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap_or((rest, "untyped"));
-            let kind = if kind == "unknown" { "untyped" } else { kind };
+            // The older format knows neither `unknown` nor `info` (an info metric is a gauge of 1).
+            let kind = match kind {
+                "unknown" => "untyped",
+                "info" => "gauge",
+                other => other,
+            };
             out.push_str(&format!("# TYPE {} {kind}\n", family(name)));
         } else if line.starts_with('#') {
             continue;
@@ -108,12 +118,36 @@ fn openmetrics_to_text(om: &str) -> String {
             if name.strip_suffix("_created").is_some_and(|f| counters.contains(f)) {
                 continue;
             }
-            // An exemplar follows the value after " # ".
-            out.push_str(line.split(" # ").next().unwrap_or(line));
+            out.push_str(without_exemplar(line));
             out.push('\n');
         }
     }
     out
+}
+
+/// A sample line without its exemplar (` # {…} value` after the value), never cut inside a
+/// label value that happens to hold " # ".
+fn without_exemplar(line: &str) -> &str {
+    let (mut quoted, mut escaped) = (false, false);
+    let mut labels_end = line.find(['{', ' ']).unwrap_or(line.len());
+    if line[labels_end..].starts_with('{') {
+        for (i, c) in line.char_indices().skip_while(|(i, _)| *i < labels_end) {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '}' if !quoted => {
+                    labels_end = i;
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    match line[labels_end..].find(" # ") {
+        Some(at) => &line[..labels_end + at],
+        None => line,
+    }
 }
 
 #[cfg(test)]
@@ -145,10 +179,12 @@ mod tests {
         }
         // Exemplars, units and created times of OpenMetrics-only producers are left out.
         let om = "# HELP x_seconds A thing.\n# TYPE x_seconds counter\n# UNIT x_seconds seconds\n\
-                  x_seconds_total 2 # {trace=\"a\"} 1\nx_seconds_created 1.5e9\n# TYPE y unknown\ny 3\n# EOF\n";
+                  x_seconds_total{path=\"a # b\"} 2 # {trace=\"a\"} 1\nx_seconds_created 1.5e9\n# TYPE y unknown\ny 3\n\
+                  # HELP build Its version.\n# TYPE build info\nbuild_info{version=\"1\"} 1\n# EOF\n";
         assert_eq!(
             super::openmetrics_to_text(om),
-            "# HELP x_seconds_total A thing.\n# TYPE x_seconds_total counter\nx_seconds_total 2\n# TYPE y untyped\ny 3\n"
+            "# HELP x_seconds_total A thing.\n# TYPE x_seconds_total counter\nx_seconds_total{path=\"a # b\"} 2\n\
+             # TYPE y untyped\ny 3\n# HELP build_info Its version.\n# TYPE build_info gauge\nbuild_info{version=\"1\"} 1\n"
         );
     }
 

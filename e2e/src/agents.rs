@@ -54,19 +54,37 @@ pub async fn waiting(api: &Api, agent: &str) -> anyhow::Result<(String, Value)> 
             .await?;
         for c in v["data"]["conversations"].as_array().into_iter().flatten() {
             let id = c["id"].as_str().unwrap_or_default();
-            let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview arguments } } } }";
-            let d = api.graphql(q, json!({ "id": id })).await?;
-            let pending = d["data"]["conversation"]["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
-                .find(|t| t["decision"] == "pending");
-            if let Some(call) = pending {
+            if let Some(call) = tool_calls(api, id).await?.into_iter().find(|t| t["decision"] == "pending") {
                 return Ok((id.to_owned(), call));
             }
         }
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "nothing from {agent} waited for a decision");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every tool call in `conversation` (`id`, `decision`, `preview`, `arguments`), oldest first.
+async fn tool_calls(api: &Api, conversation: &str) -> anyhow::Result<Vec<Value>> {
+    let q =
+        "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision preview arguments } } } }";
+    let d = api.graphql(q, json!({ "id": conversation })).await?;
+    Ok(d["data"]["conversation"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
+        .collect())
+}
+
+/// Waits until `call` (as [`waiting`] returned it) in `conversation` has the decision `want`.
+pub async fn until_decided(api: &Api, conversation: &str, call: &Value, want: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let this = tool_calls(api, conversation).await?.into_iter().find(|c| c["id"] == call["id"]).unwrap_or_default();
+        if this["decision"] == want {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{this}, not {want}, after 30 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

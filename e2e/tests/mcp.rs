@@ -287,23 +287,7 @@ async fn a_call_its_client_gives_up_on_stops_waiting_and_the_audit_says_so() -> 
         r = call(&client, "write_file", write("never\n")) => anyhow::bail!("answered before anyone was asked: {r:?}"),
         w = agents::waiting(&stack.api, "impatient") => w?,
     };
-    let q = "query($id: String!) { conversation(id: $id) { messages { toolCalls { id decision } } } }";
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let d = stack.api.graphql(q, json!({ "id": conversation })).await?;
-        let calls: Vec<Value> = d["data"]["conversation"]["messages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|m| m["toolCalls"].as_array().cloned().unwrap_or_default())
-            .collect();
-        let this = calls.iter().find(|c| c["id"] == asked["id"]).cloned().unwrap_or_default();
-        if this["decision"] == "cancelled" {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "still {this} after the client gave up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    agents::until_decided(&stack.api, &conversation, &asked, "cancelled").await?;
     assert!(!root.path().join("note.txt").exists(), "nothing was written");
     let log = stack.api.graphql("{ auditLog(action: \"agent.write_file\") { result detail } }", json!({})).await?;
     let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();

@@ -197,27 +197,43 @@ pub fn ensure_promtool() -> anyhow::Result<PathBuf> {
     if let Some(found) = output(Command::new("sh").args(["-c", "command -v promtool"])) {
         return Ok(PathBuf::from(found.trim()));
     }
-    let dir = target_dir().join("tools").join("prometheus");
+    let tools = target_dir().join("tools");
+    let dir = tools.join("prometheus");
     let bin = dir.join("usr/bin/promtool");
     if bin.exists() {
         return Ok(bin);
     }
-    std::fs::create_dir_all(&dir)?;
+    // Downloaded and unpacked aside, and put in place only whole: an interrupted run leaves
+    // nothing that a later one would take for promtool.
+    let part = tools.join("prometheus.part");
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir_all(&part)?;
     let download = || {
-        run(Command::new("apt-get").args(["download", "prometheus"]).current_dir(&dir), "apt-get download prometheus")
+        run(Command::new("apt-get").args(["download", "prometheus"]).current_dir(&part), "apt-get download prometheus")
     };
     if download().is_err() {
         // A fresh machine may have no package lists yet.
+        let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+        if !root {
+            bail!(
+                "promtool is needed for the /metrics test: run `sudo apt-get update`, or install `prometheus`'s promtool on PATH"
+            );
+        }
         run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
         download()?;
     }
-    for deb in
-        std::fs::read_dir(&dir)?.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "deb"))
-    {
-        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir), "unpack promtool")?;
-        std::fs::remove_file(&deb)?;
+    let debs: Vec<PathBuf> = std::fs::read_dir(&part)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    for deb in &debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&part), "unpack promtool")?;
+        std::fs::remove_file(deb)?;
     }
-    anyhow::ensure!(bin.exists(), "Debian's prometheus package holds no usr/bin/promtool");
+    anyhow::ensure!(part.join("usr/bin/promtool").exists(), "Debian's prometheus package holds no usr/bin/promtool");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&part, &dir)?;
     Ok(bin)
 }
 

@@ -137,11 +137,13 @@ async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) 
     }
     // OpenMetrics when asked for (Prometheus asks for it first); the text format 0.0.4
     // otherwise, which every scraper and `promtool` read.
+    let vary = (axum::http::header::VARY, "accept");
     if accepts_openmetrics(&headers) {
         let body = state.metrics.render();
-        ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+        ([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8"), vary], body).into_response()
     } else {
-        ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render_text()).into_response()
+        ([(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"), vary], state.metrics.render_text())
+            .into_response()
     }
 }
 

@@ -56,8 +56,9 @@ pub const APPROVAL_WAIT: Duration = Duration::from_secs(10 * 60);
 /// Asks the person, in a conversation of theirs with `agent` (made on first need), to
 /// approve a change an external agent (an MCP client) wants to make on `server`: the call is
 /// shown there with its command or diff until they decide, stop it, or `wait` runs out.
-/// The agent may give up first (`cancelled` resolves): the call is then shown as cancelled,
-/// and is no longer waiting for anyone.
+/// The agent may give up first (`cancelled` resolves, or the caller stops waiting: an HTTP
+/// client that hangs up drops its request): the call is then shown as cancelled, and is no
+/// longer waiting for anyone.
 pub async fn ask_approval(
     ai: &Assistant,
     user: &AuthUser,
@@ -65,6 +66,59 @@ pub async fn ask_approval(
     server: &str,
     call: ToolCall,
     note: Option<String>,
+    (wait, cancelled): (Duration, impl std::future::Future<Output = ()> + Send + 'static),
+) -> Result<Approval> {
+    // The wait runs in a task of its own, which always saves what became of the call and ends
+    // the conversation's run: were it dropped with its caller, the call would show as waiting
+    // and the agent's next change would be refused as "another change is waiting".
+    let (ai, user, agent, server) = (ai.clone(), user.clone(), agent.clone(), server.to_owned());
+    let (_caller_here, caller_gone) = oneshot::channel::<()>();
+    let hung_up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let given_up = {
+        let hung_up = hung_up.clone();
+        async move {
+            tokio::select! {
+                () = cancelled => {}
+                _ = caller_gone => hung_up.store(true, std::sync::atomic::Ordering::SeqCst),
+            }
+        }
+    };
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let (kind, target) = (call.function.name.clone(), target_of(&call));
+        let outcome = wait_for_decision(&ai, &user, &agent, &server, (call, note), (wait, given_up)).await;
+        if matches!(outcome, Ok(Approval::Cancelled)) && hung_up.load(std::sync::atomic::Ordering::SeqCst) {
+            // Its caller is gone and cannot record it: recorded here.
+            let done = super::super::agents::Done {
+                agent: &agent,
+                source: None,
+                server: Some(&server),
+                kind: &kind,
+                target: &target,
+                details: format!("{target} (cancelled: the client hung up)"),
+                took: started.elapsed(),
+                result: Err("cancelled by the client".into()),
+            };
+            super::super::agents::record(&ai.store, &user, done).await;
+        }
+        outcome
+    })
+    .await
+    .map_err(|e| Error::Other(e.into()))?
+}
+
+/// What a call is about, for the record: its command, or its path.
+fn target_of(call: &ToolCall) -> String {
+    let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or_default();
+    args["command"].as_str().or_else(|| args["path"].as_str()).unwrap_or_default().to_owned()
+}
+
+async fn wait_for_decision(
+    ai: &Assistant,
+    user: &AuthUser,
+    agent: &Agent,
+    server: &str,
+    (call, note): (ToolCall, Option<String>),
     (wait, cancelled): (Duration, impl std::future::Future<Output = ()>),
 ) -> Result<Approval> {
     let title = format!("Changes asked for by {}", agent.name);
