@@ -89,6 +89,25 @@ pub async fn until_decided(api: &Api, conversation: &str, call: &Value, want: &s
     }
 }
 
+/// Waits until the audit log holds an `action` event whose detail and result contain the
+/// given texts (what is recorded after a call ends may come a moment after the call shows so).
+pub async fn until_audited(api: &Api, action: &str, detail: &str, result: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log =
+            api.graphql("query($a: String) { auditLog(action: $a) { result detail } }", json!({ "a": action })).await?;
+        let found = log["data"]["auditLog"].as_array().into_iter().flatten().any(|e| {
+            e["detail"].as_str().is_some_and(|d| d.contains(detail))
+                && e["result"].as_str().is_some_and(|r| r.contains(result))
+        });
+        if found {
+            return Ok(());
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no {action} with {detail:?} and {result:?}: {log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits for a call from `agent` to wait for the person, and decides it; the call.
 pub async fn decide(api: &Api, agent: &str, approve: bool) -> anyhow::Result<Value> {
     let (conv, call) = waiting(api, agent).await?;

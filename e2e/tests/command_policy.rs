@@ -125,19 +125,8 @@ async fn commands_from_mcp_and_the_agent_api_pass_the_workspace_policy() -> anyh
         w = agents::waiting(&stack.api, "ci") => w?,
     };
     agents::until_decided(&stack.api, &conversation, &asked, "cancelled").await?;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let log = stack.api.graphql("{ auditLog(action: \"agent.run_command\") { result detail } }", json!({})).await?;
-        let recorded = log["data"]["auditLog"].as_array().into_iter().flatten().any(|e| {
-            e["detail"].as_str().is_some_and(|d| d.contains("printf gone > gone.txt (cancelled: the client hung up)"))
-                && e["result"].as_str().is_some_and(|r| r.contains("cancelled by the client"))
-        });
-        if recorded {
-            break;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the hang-up is not in the audit log: {log}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let hung_up = "printf gone > gone.txt (cancelled: the client hung up)";
+    agents::until_audited(&stack.api, "agent.run_command", hung_up, "cancelled by the client").await?;
     let (r, call) = tokio::join!(post("run_bash", bash("printf yes > later.txt")), decide(&stack, "ci", true));
     let (r, _) = (r?, call?);
     assert_eq!(r.status(), 200);
