@@ -354,7 +354,7 @@ mod tests {
             assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").role, Role::Developer);
 
             // Lowered on another replica: the answer in memory is used until the bus says so...
-            let lower = |role: &'static str| {
+            let set_role_elsewhere = |role: &'static str| {
                 let (s, team, bob) = (s.clone(), ws.team_id.clone(), bob.id.clone());
                 async move {
                     crate::db::engine::query("UPDATE team_members SET role = ? WHERE team_id = ? AND user_id = ?")
@@ -366,7 +366,7 @@ mod tests {
                         .expect("role changed elsewhere");
                 }
             };
-            lower("viewer").await;
+            set_role_elsewhere("viewer").await;
             let kept = s.server_access(&bob.id, &srv).await.expect("q").expect("in").role;
             if read.elapsed() < crate::db::access_cache::FRESH_FOR {
                 assert_eq!(kept, Role::Developer, "from memory");
@@ -376,12 +376,7 @@ mod tests {
             assert_eq!(s.server_access(&bob.id, &srv).await.expect("q").expect("in").role, Role::Viewer, "told");
             let told_at = std::time::Instant::now();
             // ...or, when the bus lost the news, for at most a second.
-            crate::db::engine::query("UPDATE team_members SET role = 'developer' WHERE team_id = ? AND user_id = ?")
-                .bind(&ws.team_id)
-                .bind(&bob.id)
-                .execute(&s.pool)
-                .await
-                .expect("raised elsewhere");
+            set_role_elsewhere("developer").await;
             loop {
                 let asked = std::time::Instant::now();
                 if s.server_access(&bob.id, &srv).await.expect("q").expect("in").role == Role::Developer {
