@@ -15,7 +15,7 @@ fn code(v: &Value) -> &str {
     v["errors"][0]["extensions"]["code"].as_str().unwrap_or_default()
 }
 
-const RANGE: &str = "query($s: String!, $w: Window, $m: [String!], $p: Int, $f: Int) {
+const RANGE: &str = "query($s: String!, $w: Window, $m: [String!], $p: Int, $f: Int64) {
     serverMetrics(serverId: $s, window: $w, metrics: $m, maxPoints: $p, fromMs: $f) {
         resolutionSecs stepMs timestamps counts series { metric unit avg min max }
     }

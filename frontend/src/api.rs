@@ -393,7 +393,7 @@ impl AuditFilter {
 }
 
 pub async fn audit_log(token: &str, filter: &AuditFilter, before_seq: Option<i64>) -> Result<Vec<AuditEntry>, String> {
-    let q = "query($actor: String, $server: String, $action: String, $since: Int, $until: Int, $before: Int) {
+    let q = "query($actor: String, $server: String, $action: String, $since: Int64, $until: Int64, $before: Int64) {
         auditLog(actor: $actor, serverId: $server, action: $action, sinceMs: $since, untilMs: $until,
                  beforeSeq: $before, limit: 100) {
             seq atMs actor actorName source serverId serverName workspaceId workspaceName action target result detail

@@ -1,6 +1,7 @@
 //! The assistant's agents in GraphQL: templates and tools to make them from, a workspace's
 //! agents (make, change, turn off, remove) and what each did.
 
+use super::scalars::Int64;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
@@ -29,8 +30,8 @@ pub struct AgentView {
     /// `active`, `idle` or `disabled`.
     status: String,
     created_by: String,
-    created_ms: i64,
-    last_seen_ms: Option<i64>,
+    created_ms: Int64,
+    last_seen_ms: Option<Int64>,
     operations: i64,
 }
 
@@ -51,8 +52,8 @@ fn agent_view(a: Agent) -> AgentView {
         max_seconds: a.max_seconds,
         disabled: a.disabled,
         created_by: a.created_by,
-        created_ms: a.created_ms,
-        last_seen_ms: a.last_seen_ms,
+        created_ms: a.created_ms.into(),
+        last_seen_ms: a.last_seen_ms.map(Into::into),
         operations: a.operations,
     }
 }
@@ -75,13 +76,13 @@ pub struct ToolView {
 
 #[derive(SimpleObject)]
 pub struct OperationView {
-    id: i64,
+    id: Int64,
     agent_id: String,
     server_id: Option<String>,
     kind: String,
     details: String,
-    at_ms: i64,
-    duration_ms: i64,
+    at_ms: Int64,
+    duration_ms: Int64,
     success: bool,
     actor: String,
 }
@@ -144,8 +145,8 @@ impl AgentQuery {
         agent_id: String,
         kind: Option<String>,
         success: Option<bool>,
-        since_ms: Option<i64>,
-        until_ms: Option<i64>,
+        since_ms: Option<Int64>,
+        until_ms: Option<Int64>,
         #[graphql(default = 50)] limit: i64,
         #[graphql(default = 0)] offset: i64,
     ) -> async_graphql::Result<OperationPage> {
@@ -156,8 +157,8 @@ impl AgentQuery {
             agents: vec![agent.id],
             kind,
             success,
-            since_ms,
-            until_ms,
+            since_ms: since_ms.map(i64::from),
+            until_ms: until_ms.map(i64::from),
             limit: limit.clamp(1, 500),
             offset: offset.max(0),
         };
@@ -165,13 +166,13 @@ impl AgentQuery {
         let items = ops
             .into_iter()
             .map(|o| OperationView {
-                id: o.id,
+                id: o.id.into(),
                 agent_id: o.agent_id,
                 server_id: o.server_id,
                 kind: o.kind,
                 details: o.details,
-                at_ms: o.at_ms,
-                duration_ms: o.duration_ms,
+                at_ms: o.at_ms.into(),
+                duration_ms: o.duration_ms.into(),
                 success: o.success,
                 actor: o.actor,
             })

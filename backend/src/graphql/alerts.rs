@@ -2,6 +2,7 @@
 //! they raised. Channels and rules are managed by the team's admins; every member sees the
 //! rules and the alerts of their workspaces.
 
+use super::scalars::Int64;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
@@ -39,7 +40,7 @@ pub struct AlertChannelView {
     kind: String,
     /// Where it goes, without its secrets.
     hint: String,
-    created_ms: i64,
+    created_ms: Int64,
     /// The latest deliveries, newest first.
     deliveries: Vec<DeliveryView>,
 }
@@ -48,23 +49,23 @@ pub struct AlertChannelView {
 pub struct DeliveryView {
     /// `firing`, `resolved` or `test`.
     transition: String,
-    alert_id: Option<i64>,
+    alert_id: Option<Int64>,
     ok: bool,
     attempts: i64,
     /// What the last attempt got (`HTTP 200`, `timed out`, …).
     detail: String,
-    at_ms: i64,
+    at_ms: Int64,
 }
 
 impl From<AlertDelivery> for DeliveryView {
     fn from(d: AlertDelivery) -> Self {
         Self {
             transition: d.transition,
-            alert_id: d.event_id,
+            alert_id: d.event_id.map(Into::into),
             ok: d.ok,
             attempts: d.attempts,
             detail: d.detail,
-            at_ms: d.at_ms,
+            at_ms: d.at_ms.into(),
         }
     }
 }
@@ -86,7 +87,7 @@ pub struct AlertRuleView {
     cooldown_secs: i64,
     channel_ids: Vec<String>,
     enabled: bool,
-    created_ms: i64,
+    created_ms: Int64,
 }
 
 impl From<AlertRule> for AlertRuleView {
@@ -105,14 +106,14 @@ impl From<AlertRule> for AlertRuleView {
             severity: r.severity,
             cooldown_secs: r.cooldown_secs,
             enabled: r.enabled,
-            created_ms: r.created_ms,
+            created_ms: r.created_ms.into(),
         }
     }
 }
 
 #[derive(SimpleObject)]
 pub struct AlertView {
-    id: i64,
+    id: Int64,
     rule_id: String,
     rule_name: String,
     workspace_id: String,
@@ -124,14 +125,14 @@ pub struct AlertView {
     state: String,
     value: Option<f64>,
     message: String,
-    fired_ms: i64,
-    resolved_ms: Option<i64>,
+    fired_ms: Int64,
+    resolved_ms: Option<Int64>,
 }
 
 impl From<AlertEvent> for AlertView {
     fn from(e: AlertEvent) -> Self {
         Self {
-            id: e.id,
+            id: e.id.into(),
             rule_id: e.rule_id,
             rule_name: e.rule_name,
             workspace_id: e.workspace_id,
@@ -141,8 +142,8 @@ impl From<AlertEvent> for AlertView {
             state: e.state.as_str().to_owned(),
             value: e.value,
             message: e.message,
-            fired_ms: e.fired_ms,
-            resolved_ms: e.resolved_ms,
+            fired_ms: e.fired_ms.into(),
+            resolved_ms: e.resolved_ms.map(Into::into),
         }
     }
 }
@@ -176,7 +177,7 @@ async fn channel_view(ctx: &Context<'_>, c: AlertChannel) -> async_graphql::Resu
         name: c.name,
         kind: c.kind,
         hint: c.hint,
-        created_ms: c.created_ms,
+        created_ms: c.created_ms.into(),
         deliveries: deliveries.into_iter().map(DeliveryView::from).collect(),
     })
 }
@@ -375,7 +376,7 @@ impl AlertMutation {
             ok,
             attempts: i64::from(attempts),
             detail,
-            at_ms: now,
+            at_ms: now.into(),
         })
     }
 

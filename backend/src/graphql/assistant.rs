@@ -2,6 +2,7 @@
 //! stop, approve a tool call, list, search, rename, export, delete). Its agents are in
 //! `agents.rs`.
 
+use super::scalars::Int64;
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
 use super::{gql, state, user};
@@ -44,8 +45,8 @@ pub struct ConversationView {
     project_id: Option<String>,
     agent_id: Option<String>,
     title: String,
-    created_ms: i64,
-    updated_ms: i64,
+    created_ms: Int64,
+    updated_ms: Int64,
     /// An answer is being written now.
     running: bool,
 }
@@ -59,8 +60,8 @@ fn conversation_view(c: Conversation, running: bool) -> ConversationView {
         project_id: c.project_id,
         agent_id: c.agent_id,
         title: c.title,
-        created_ms: c.created_ms,
-        updated_ms: c.updated_ms,
+        created_ms: c.created_ms.into(),
+        updated_ms: c.updated_ms.into(),
     }
 }
 
@@ -88,7 +89,7 @@ pub struct AttachmentView {
 
 #[derive(SimpleObject)]
 pub struct MessageView {
-    id: i64,
+    id: Int64,
     /// `user`, `assistant` or `tool`.
     role: String,
     content: String,
@@ -99,7 +100,7 @@ pub struct MessageView {
     /// The call a tool message answers.
     tool_call_id: Option<String>,
     attachments: Vec<AttachmentView>,
-    created_ms: i64,
+    created_ms: Int64,
 }
 
 impl From<ChatMessage> for MessageView {
@@ -109,7 +110,7 @@ impl From<ChatMessage> for MessageView {
         let attachments: Vec<Attachment> =
             m.context.as_deref().and_then(|c| serde_json::from_str(c).ok()).unwrap_or_default();
         Self {
-            id: m.id,
+            id: m.id.into(),
             role: m.role,
             content: m.content,
             state: m.state.as_str().to_owned(),
@@ -130,7 +131,7 @@ impl From<ChatMessage> for MessageView {
                 .into_iter()
                 .map(|a| AttachmentView { chars: a.text.chars().count() as i64, kind: a.kind, name: a.name })
                 .collect(),
-            created_ms: m.created_ms,
+            created_ms: m.created_ms.into(),
         }
     }
 }

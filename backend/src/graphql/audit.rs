@@ -1,6 +1,7 @@
 //! The audit log in GraphQL: its events, newest first, with the names of the people, servers
 //! and workspaces they concern, and a check of its hash chain. Admins only.
 
+use super::scalars::Int64;
 use async_graphql::{Context, Object, SimpleObject};
 
 use super::{gql, state, user};
@@ -9,8 +10,8 @@ use crate::auth::scopes::Scope;
 /// One audit event.
 #[derive(SimpleObject)]
 pub struct AuditEntry {
-    seq: i64,
-    at_ms: i64,
+    seq: Int64,
+    at_ms: Int64,
     actor: Option<String>,
     /// The actor as people know it: a user's name, a server's name.
     actor_name: Option<String>,
@@ -32,8 +33,8 @@ pub struct AuditEntry {
 impl From<crate::audit::Record> for AuditEntry {
     fn from(r: crate::audit::Record) -> Self {
         Self {
-            seq: r.seq,
-            at_ms: r.at_ms,
+            seq: r.seq.into(),
+            at_ms: r.at_ms.into(),
             actor: r.actor,
             actor_name: None,
             source: r.source,
@@ -55,9 +56,9 @@ impl From<crate::audit::Record> for AuditEntry {
 pub struct AuditCheck {
     intact: bool,
     /// Events checked (all of them when intact).
-    events: u64,
+    events: Int64,
     /// The first event that does not hold.
-    broken_at: Option<i64>,
+    broken_at: Option<Int64>,
     reason: Option<String>,
 }
 
@@ -74,9 +75,9 @@ impl AuditQuery {
         actor: Option<String>,
         server_id: Option<String>,
         action: Option<String>,
-        since_ms: Option<i64>,
-        until_ms: Option<i64>,
-        before_seq: Option<i64>,
+        since_ms: Option<Int64>,
+        until_ms: Option<Int64>,
+        before_seq: Option<Int64>,
         #[graphql(default = 100)] limit: i64,
     ) -> async_graphql::Result<Vec<AuditEntry>> {
         user(ctx, Scope::Admin)?;
@@ -84,9 +85,9 @@ impl AuditQuery {
             actor,
             server: server_id,
             action,
-            since_ms,
-            until_ms,
-            before_seq,
+            since_ms: since_ms.map(i64::from),
+            until_ms: until_ms.map(i64::from),
+            before_seq: before_seq.map(i64::from),
             limit,
             ..Default::default()
         };
@@ -124,12 +125,12 @@ impl AuditQuery {
         user(ctx, Scope::Admin)?;
         Ok(match state(ctx).store.verify_audit().await.map_err(|e| gql(e.into()))? {
             crate::audit::Verdict::Intact { events } => {
-                AuditCheck { intact: true, events, broken_at: None, reason: None }
+                AuditCheck { intact: true, events: events.into(), broken_at: None, reason: None }
             }
             crate::audit::Verdict::Broken { seq, reason } => AuditCheck {
                 intact: false,
-                events: (seq - 1).max(0) as u64,
-                broken_at: Some(seq),
+                events: (seq - 1).max(0).into(),
+                broken_at: Some(seq.into()),
                 reason: Some(reason),
             },
         })

@@ -7,19 +7,24 @@ mod alerts;
 mod assistant;
 mod audit;
 mod fleet;
+mod introspection;
 mod policy;
 mod projects;
+mod scalars;
 mod servers;
 mod teams;
 mod telemetry;
 mod tokens;
+mod transport_ws;
 
+use async_graphql::http::WebSocketProtocols;
 use async_graphql::{Context, ErrorExtensions, MergedObject, Object, SimpleObject};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::routing::{get, post};
 use porta_shared::ErrorBody;
+use scalars::Int64;
 
 use crate::auth::scopes::Scope;
 use crate::auth::{AuthUser, MaybeAuthUser};
@@ -129,11 +134,17 @@ async fn graphql_ws(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     user: MaybeAuthUser,
-    axum::extract::Query(q): axum::extract::Query<WsQuery>,
+    crate::http::AppQuery(q): crate::http::AppQuery<WsQuery>,
     protocol: GraphQLProtocol,
     ws: WebSocketUpgrade,
 ) -> crate::error::Result<axum::response::Response> {
     crate::http::origin::check(&state.origins, &headers)?;
+    // The protocol the extractor chose: the first of the client's that is known.
+    let chosen = headers
+        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|list| list.split(',').find_map(|p| p.trim().parse::<WebSocketProtocols>().ok()))
+        .unwrap_or(WebSocketProtocols::GraphQLWS);
     let user = match (user.0, q.ticket) {
         (Some(u), _) => u,
         (None, Some(ticket)) => crate::auth::tickets::caller(&state.store, &ticket).await?,
@@ -141,15 +152,25 @@ async fn graphql_ws(
             return Err(Error::Unauthorized("sign in: send an access or API token, or a ?ticket=".into()));
         }
     };
-    Ok(ws
-        .max_message_size(MAX_BODY)
-        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| serve_ws(socket, state, user, protocol)))
+    Ok(ws.max_message_size(MAX_BODY).protocols([chosen.sec_websocket_protocol()]).on_upgrade(
+        move |socket| async move {
+            match chosen {
+                WebSocketProtocols::GraphQLWS => transport_ws::serve(socket, state, user).await,
+                WebSocketProtocols::SubscriptionsTransportWS => serve_legacy_ws(socket, state, user, protocol).await,
+            }
+        },
+    ))
 }
 
-/// Serves one GraphQL WebSocket until either side closes it, or its credential dies: then it
-/// is closed with 1008 (policy violation) and the reason.
-async fn serve_ws(socket: axum::extract::ws::WebSocket, state: AppState, user: AuthUser, protocol: GraphQLProtocol) {
+/// Serves one socket of the older `graphql-ws` protocol (subscriptions-transport-ws) until
+/// either side closes it, or its credential dies: then it is closed with 1008 (policy
+/// violation) and the reason.
+async fn serve_legacy_ws(
+    socket: axum::extract::ws::WebSocket,
+    state: AppState,
+    user: AuthUser,
+    protocol: GraphQLProtocol,
+) {
     use axum::extract::ws::{CloseFrame, Message};
     use futures_util::{SinkExt as _, StreamExt as _};
     let mut data = async_graphql::Data::default();
@@ -214,6 +235,7 @@ pub const MAX_BODY: usize = 2 << 20;
 
 async fn graphql(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     user: MaybeAuthUser,
     body: axum::body::Body,
 ) -> axum::response::Response {
@@ -228,13 +250,42 @@ async fn graphql(
         Ok(r) => r,
         Err(e) => return Error::BadRequest(format!("the body is not a GraphQL request (JSON): {e}")).into_response(),
     };
+    let signed_in = user.0.is_some();
     let mut req = req.data(state.clone());
     match user.0 {
         Some(user) => req = req.data(user),
         // The schema is for people and programs who may use it.
         None => req = req.disable_introspection(),
     }
-    GraphQLResponse::from(schema().execute(req).await).into_response()
+    let response = if signed_in && introspection::only(&req) {
+        introspection::schema().execute(req.only_introspection()).await
+    } else {
+        schema().execute(req).await
+    };
+    respond(&headers, response)
+}
+
+/// The HTTP response for a GraphQL response, as GraphQL over HTTP has it: a client that
+/// accepts `application/graphql-response+json` learns from the status that its request could
+/// not run at all (it did not parse or validate: 400, and no `data`); one that accepts only
+/// `application/json` gets 200 and reads the errors.
+fn respond(headers: &axum::http::HeaderMap, response: async_graphql::Response) -> axum::response::Response {
+    use axum::http::{StatusCode, header::CONTENT_TYPE};
+    use axum::response::IntoResponse as _;
+    let media = "application/graphql-response+json";
+    let modern = crate::http::takes(headers, axum::http::header::ACCEPT, media);
+    let not_run = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    if modern && not_run {
+        let body = serde_json::json!({ "errors": response.errors });
+        return (StatusCode::BAD_REQUEST, [(CONTENT_TYPE, media)], body.to_string()).into_response();
+    }
+    let mut resp = GraphQLResponse::from(response).into_response();
+    if !modern {
+        resp.headers_mut().insert(CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    }
+    resp
 }
 
 fn gql(e: Error) -> async_graphql::Error {
@@ -268,7 +319,7 @@ pub struct UserView {
 #[derive(SimpleObject)]
 pub struct Limits {
     /// Files larger than this open read-only in the editor.
-    editor_max_bytes: u64,
+    editor_max_bytes: Int64,
 }
 
 #[derive(Default)]
@@ -283,6 +334,6 @@ impl CoreQuery {
 
     async fn limits(&self, ctx: &Context<'_>) -> async_graphql::Result<Limits> {
         user(ctx, Scope::Read)?;
-        Ok(Limits { editor_max_bytes: state(ctx).config.editor_max_bytes })
+        Ok(Limits { editor_max_bytes: state(ctx).config.editor_max_bytes.into() })
     }
 }

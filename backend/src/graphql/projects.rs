@@ -1,6 +1,7 @@
 //! Projects in GraphQL: list a workspace's projects, make one (empty, from a starter, or by
 //! `git clone`), delete one softly and restore it.
 
+use super::scalars::Int64;
 use async_graphql::{Context, Object, SimpleObject};
 
 use super::audit::actor_name;
@@ -25,8 +26,8 @@ pub struct ProjectView {
     repo_url: Option<String>,
     created_by: String,
     created_by_name: Option<String>,
-    created_ms: i64,
-    deleted_ms: Option<i64>,
+    created_ms: Int64,
+    deleted_ms: Option<Int64>,
 }
 
 /// A starter a project can be made from.
@@ -47,8 +48,8 @@ async fn view(ctx: &Context<'_>, p: Project) -> ProjectView {
         source: p.source,
         repo_url: p.repo_url,
         created_by: p.created_by,
-        created_ms: p.created_ms,
-        deleted_ms: p.deleted_ms,
+        created_ms: p.created_ms.into(),
+        deleted_ms: p.deleted_ms.map(Into::into),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Servers in GraphQL: the servers the caller reaches and the terminals running on them,
 //! enrolment tokens that add a server, and revoking one.
 
+use super::scalars::Int64;
 use std::collections::HashMap;
 
 use async_graphql::{Context, Object, SimpleObject};
@@ -23,8 +24,8 @@ pub struct ServerView {
     name: String,
     online: bool,
     /// Unix milliseconds of the last contact.
-    last_seen_ms: Option<i64>,
-    created_ms: i64,
+    last_seen_ms: Option<Int64>,
+    created_ms: Int64,
     agent: Option<String>,
     os: Option<String>,
     kernel: Option<String>,
@@ -58,8 +59,8 @@ impl ServerView {
             role: a.role.to_string(),
             id: s.id,
             name: s.name,
-            last_seen_ms: s.last_seen_ms,
-            created_ms: s.created_ms,
+            last_seen_ms: s.last_seen_ms.map(Into::into),
+            created_ms: s.created_ms.into(),
             agent: s.agent,
             os: s.os,
             kernel: s.kernel,
@@ -77,9 +78,9 @@ pub struct TerminalView {
     cols: u16,
     rows: u16,
     pid: Option<u32>,
-    started_ms: u64,
+    started_ms: Int64,
     /// Bytes of output produced so far.
-    output_bytes: u64,
+    output_bytes: Int64,
     exited: bool,
     exit_code: Option<i32>,
     attached: u32,
@@ -89,7 +90,7 @@ pub struct TerminalView {
 pub struct EnrollmentToken {
     /// Shown once; only its hash is stored.
     pub token: String,
-    pub expires_at_ms: i64,
+    pub expires_at_ms: Int64,
     /// What to run where `porta-bridge` is already installed.
     pub command: String,
     /// A root shell snippet that enrols the server and installs the bridge as a systemd
@@ -158,8 +159,8 @@ impl ServerQuery {
                 cols: t.size.cols,
                 rows: t.size.rows,
                 pid: t.pid,
-                started_ms: t.started_ms,
-                output_bytes: t.end,
+                started_ms: t.started_ms.into(),
+                output_bytes: t.end.into(),
                 exited: t.exit.is_some(),
                 exit_code: t.exit.and_then(|e| e.code),
                 attached: t.attached,
@@ -264,7 +265,7 @@ pub async fn create_enrollment_token(
     let install_command = (!architectures.is_empty()).then(|| crate::fleet::install_command(url, &token));
     Ok(EnrollmentToken {
         token,
-        expires_at_ms,
+        expires_at_ms: expires_at_ms.into(),
         command,
         install_snippet,
         install_command,

@@ -4,6 +4,7 @@
 //! Who may do what: any member sees the team; admins invite, manage workspaces and members;
 //! only owners touch owners. Nobody acts on a role above their own.
 
+use super::scalars::Int64;
 use async_graphql::{Context, Object, SimpleObject};
 
 use super::audit::actor_name;
@@ -32,7 +33,7 @@ pub struct MemberView {
     user_id: String,
     username: String,
     role: String,
-    joined_ms: i64,
+    joined_ms: Int64,
 }
 
 #[derive(SimpleObject)]
@@ -40,9 +41,9 @@ pub struct WorkspaceView {
     id: String,
     team_id: String,
     name: String,
-    created_ms: i64,
+    created_ms: Int64,
     /// Set while the workspace is deleted (it can be restored).
-    deleted_ms: Option<i64>,
+    deleted_ms: Option<Int64>,
     /// Whether terminal sessions opened in this workspace are recorded.
     record_terminals: bool,
     /// Quotas; `null` is unlimited.
@@ -61,8 +62,8 @@ impl From<Workspace> for WorkspaceView {
             id: w.id,
             team_id: w.team_id,
             name: w.name,
-            created_ms: w.created_ms,
-            deleted_ms: w.deleted_ms,
+            created_ms: w.created_ms.into(),
+            deleted_ms: w.deleted_ms.map(Into::into),
             record_terminals: w.record_terminals,
             max_servers: w.max_servers,
             max_projects: w.max_projects,
@@ -79,13 +80,13 @@ impl From<Workspace> for WorkspaceView {
 pub struct InvitationView {
     id: String,
     role: String,
-    created_ms: i64,
-    expires_ms: i64,
+    created_ms: Int64,
+    expires_ms: Int64,
 }
 
 impl From<crate::db::Invitation> for InvitationView {
     fn from(i: crate::db::Invitation) -> Self {
-        Self { id: i.id, role: i.role.to_string(), created_ms: i.created_ms, expires_ms: i.expires_ms }
+        Self { id: i.id, role: i.role.to_string(), created_ms: i.created_ms.into(), expires_ms: i.expires_ms.into() }
     }
 }
 
@@ -121,11 +122,11 @@ pub struct RecordingView {
     /// Who opened the terminal (`user:<id>` or `token:<id>`), and their name.
     started_by: String,
     started_by_name: Option<String>,
-    started_ms: i64,
+    started_ms: Int64,
     /// Unset while the session goes on.
-    ended_ms: Option<i64>,
+    ended_ms: Option<Int64>,
     /// Bytes on disk.
-    bytes: i64,
+    bytes: Int64,
     cols: i64,
     rows: i64,
     /// Why it stopped before the session ended (a size or disk limit), if it did.
@@ -200,9 +201,9 @@ impl TeamQuery {
                 term_id: r.term_id,
                 shell: r.shell,
                 started_by: r.started_by,
-                started_ms: r.started_ms,
-                ended_ms: r.ended_ms,
-                bytes: r.bytes,
+                started_ms: r.started_ms.into(),
+                ended_ms: r.ended_ms.map(Into::into),
+                bytes: r.bytes.into(),
                 cols: r.cols,
                 rows: r.rows,
                 stopped: r.stopped,
@@ -231,7 +232,7 @@ impl TeamQuery {
                     user_id: m.user_id,
                     username: m.username,
                     role: m.role.to_string(),
-                    joined_ms: m.joined_ms,
+                    joined_ms: m.joined_ms.into(),
                 })
                 .collect(),
             workspaces: workspaces.into_iter().map(WorkspaceView::from).collect(),

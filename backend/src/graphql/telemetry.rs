@@ -1,6 +1,7 @@
 //! Telemetry in GraphQL: a server's newest sample, its metric series over a window (at a
 //! resolution chosen for the window), and a subscription to samples as they arrive.
 
+use super::scalars::Int64;
 use async_graphql::{Context, Enum, Object, SimpleObject, Subscription};
 use futures_util::Stream;
 use porta_shared::telemetry::{self, Metric, Sample};
@@ -44,8 +45,8 @@ impl Window {
 #[derive(SimpleObject)]
 pub struct DiskView {
     mount: String,
-    total: u64,
-    used: u64,
+    total: Int64,
+    used: Int64,
 }
 
 #[derive(SimpleObject)]
@@ -62,23 +63,23 @@ pub struct ProcessView {
     /// Percent of one core.
     cpu: f32,
     /// Resident bytes.
-    memory: u64,
+    memory: Int64,
 }
 
 /// One measurement of a server (see `porta_shared::telemetry::Sample`).
 #[derive(SimpleObject)]
 pub struct SampleView {
     /// Backend time it arrived, Unix milliseconds.
-    ts_ms: u64,
-    interval_ms: u64,
+    ts_ms: Int64,
+    interval_ms: Int64,
     cpu: f32,
     cores: Vec<f32>,
     /// Load average over 1, 5 and 15 minutes.
     load: Vec<f32>,
-    memory_total: u64,
-    memory_used: u64,
-    swap_total: u64,
-    swap_used: u64,
+    memory_total: Int64,
+    memory_used: Int64,
+    swap_total: Int64,
+    swap_used: Int64,
     disks: Vec<DiskView>,
     disk_read_bps: f64,
     disk_write_bps: f64,
@@ -92,16 +93,20 @@ pub struct SampleView {
 impl From<&Sample> for SampleView {
     fn from(s: &Sample) -> Self {
         Self {
-            ts_ms: s.ts_ms,
-            interval_ms: s.interval_ms,
+            ts_ms: s.ts_ms.into(),
+            interval_ms: s.interval_ms.into(),
             cpu: s.cpu,
             cores: s.cores.clone(),
             load: s.load.to_vec(),
-            memory_total: s.memory_total,
-            memory_used: s.memory_used,
-            swap_total: s.swap_total,
-            swap_used: s.swap_used,
-            disks: s.disks.iter().map(|d| DiskView { mount: d.mount.clone(), total: d.total, used: d.used }).collect(),
+            memory_total: s.memory_total.into(),
+            memory_used: s.memory_used.into(),
+            swap_total: s.swap_total.into(),
+            swap_used: s.swap_used.into(),
+            disks: s
+                .disks
+                .iter()
+                .map(|d| DiskView { mount: d.mount.clone(), total: d.total.into(), used: d.used.into() })
+                .collect(),
             disk_read_bps: s.disk_read_bps,
             disk_write_bps: s.disk_write_bps,
             nets: s.nets.iter().map(|n| NetView { name: n.name.clone(), rx_bps: n.rx_bps, tx_bps: n.tx_bps }).collect(),
@@ -110,7 +115,7 @@ impl From<&Sample> for SampleView {
             top: s
                 .top
                 .iter()
-                .map(|p| ProcessView { pid: p.pid, name: p.name.clone(), cpu: p.cpu, memory: p.memory })
+                .map(|p| ProcessView { pid: p.pid, name: p.name.clone(), cpu: p.cpu, memory: p.memory.into() })
                 .collect(),
         }
     }
@@ -133,14 +138,14 @@ pub struct SeriesView {
 /// Metric series over a window.
 #[derive(SimpleObject)]
 pub struct MetricRange {
-    from_ms: i64,
-    to_ms: i64,
+    from_ms: Int64,
+    to_ms: Int64,
     /// Seconds each stored point summarises (0: raw samples), and milliseconds each returned
     /// point covers.
     resolution_secs: i64,
-    step_ms: i64,
+    step_ms: Int64,
     /// Each point's time (its period's start), oldest first.
-    timestamps: Vec<i64>,
+    timestamps: Vec<Int64>,
     /// Samples behind each point.
     counts: Vec<u32>,
     series: Vec<SeriesView>,
@@ -197,8 +202,8 @@ impl TelemetryQuery {
         ctx: &Context<'_>,
         server_id: String,
         window: Option<Window>,
-        from_ms: Option<i64>,
-        to_ms: Option<i64>,
+        from_ms: Option<Int64>,
+        to_ms: Option<Int64>,
         max_points: Option<i32>,
         metrics: Option<Vec<String>>,
     ) -> async_graphql::Result<MetricRange> {
@@ -207,10 +212,10 @@ impl TelemetryQuery {
         authorize_server(&state.store, &u.0, &u.1, &server_id, Role::Viewer, "reading telemetry").await.map_err(gql)?;
         let wanted = parse_metrics(metrics).map_err(gql)?;
         let now = now_ms();
-        let to = to_ms.unwrap_or(now);
+        let to = to_ms.map_or(now, i64::from);
         let from = match (window, from_ms) {
             (Some(w), None) => to - w.millis(),
-            (None, Some(f)) => f,
+            (None, Some(f)) => f.into(),
             (None, None) => to - Window::Hour1.millis(),
             (Some(_), Some(_)) => return Err(gql(Error::BadRequest("give a window or fromMs, not both".into()))),
         };
@@ -237,11 +242,11 @@ impl TelemetryQuery {
             })
             .collect();
         Ok(MetricRange {
-            from_ms: from,
-            to_ms: to,
+            from_ms: from.into(),
+            to_ms: to.into(),
             resolution_secs: s.res.secs(),
-            step_ms: s.step_ms,
-            timestamps: s.points.iter().map(|p| p.ts).collect(),
+            step_ms: s.step_ms.into(),
+            timestamps: s.points.iter().map(|p| p.ts.into()).collect(),
             counts: s.points.iter().map(|p| p.n).collect(),
             series,
         })

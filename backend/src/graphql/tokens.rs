@@ -1,6 +1,7 @@
 //! Personal API tokens in GraphQL: the caller's tokens (never their secrets), making one
 //! (its secret shown once) and revoking one.
 
+use super::scalars::Int64;
 use async_graphql::{Context, Object, SimpleObject};
 
 use super::{gql, state, user};
@@ -16,10 +17,10 @@ pub struct ApiTokenView {
     /// The secret's first characters, to tell tokens apart.
     hint: String,
     scopes: Vec<String>,
-    created_ms: i64,
-    expires_ms: Option<i64>,
-    last_used_ms: Option<i64>,
-    revoked_ms: Option<i64>,
+    created_ms: Int64,
+    expires_ms: Option<Int64>,
+    last_used_ms: Option<Int64>,
+    revoked_ms: Option<Int64>,
     /// The one workspace the token reaches, if it is limited to one.
     workspace_id: Option<String>,
 }
@@ -31,10 +32,10 @@ impl From<crate::db::ApiToken> for ApiTokenView {
             name: t.name,
             hint: t.hint,
             scopes: t.scopes.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
-            created_ms: t.created_ms,
-            expires_ms: t.expires_ms,
-            last_used_ms: t.last_used_ms,
-            revoked_ms: t.revoked_ms,
+            created_ms: t.created_ms.into(),
+            expires_ms: t.expires_ms.map(Into::into),
+            last_used_ms: t.last_used_ms.map(Into::into),
+            revoked_ms: t.revoked_ms.map(Into::into),
             workspace_id: t.workspace_id,
         }
     }
