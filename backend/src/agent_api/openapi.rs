@@ -25,6 +25,14 @@ fn object(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// A request body's schema: as [`object`], and nothing else (the server refuses an unknown
+/// field with 400, so a client's typo is not silently ignored).
+fn request(required: &[&str], properties: Value) -> Value {
+    let mut schema = object(required, properties);
+    schema["additionalProperties"] = json!(false);
+    schema
+}
+
 /// `agent_id` and `server_id`, which every call on a server carries.
 fn on_server(required: &[&str], mut properties: Value) -> Value {
     if let Some(map) = properties.as_object_mut() {
@@ -33,7 +41,7 @@ fn on_server(required: &[&str], mut properties: Value) -> Value {
     }
     let mut all = vec!["agent_id", "server_id"];
     all.extend_from_slice(required);
-    object(&all, properties)
+    request(&all, properties)
 }
 
 fn command_run() -> Value {
@@ -88,6 +96,36 @@ fn page(items: Value) -> Value {
             "items": { "type": "array", "items": items },
         }),
     )
+}
+
+/// The audit log's export, served beside this API (by `crate::http`), for the same tokens; the
+/// conformance test calls it at the documented path.
+pub const AUDIT_EXPORT: &str = "/api/audit/export";
+
+fn audit_export() -> Value {
+    let param = |name: &str, schema: Value, description: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": description });
+    let stream = |media: &str| json!({ media: { "schema": { "type": "string" } } });
+    let mut both = stream("application/x-ndjson");
+    both["text/csv"] = json!({ "schema": { "type": "string" } });
+    json!({
+        "summary": "Export the audit log",
+        "description": "The audit log, or the part the filters pick, oldest first, as JSON lines or CSV, with every event's `prev_hash` and `hash` so a copy can be checked outside Porta. Needs the `admin` scope, a token not limited to a workspace, and an admin. The export is itself audited.",
+        "security": [{ "token": [] }],
+        "parameters": [
+            param("format", json!({ "type": "string", "enum": ["jsonl", "csv"], "default": "jsonl" }), "The file's format."),
+            param("actor", json!({ "type": "string" }), "Only events by this actor."),
+            param("server", json!({ "type": "string" }), "Only events on this server."),
+            param("action", json!({ "type": "string" }), "Only this action."),
+            param("since_ms", json!({ "type": "integer" }), "From this time (Unix ms, inclusive)."),
+            param("until_ms", json!({ "type": "integer" }), "Before this time (Unix ms)."),
+        ],
+        "responses": {
+            "200": { "description": "The events, streamed as a download.", "content": both },
+            "400": { "$ref": "#/components/responses/BadRequest" },
+            "401": { "$ref": "#/components/responses/Unauthorized" },
+            "403": { "$ref": "#/components/responses/Forbidden" },
+        },
+    })
 }
 
 /// The document, with `public_url` as its server.
@@ -187,7 +225,7 @@ pub fn document(public_url: &str) -> Value {
                 json!({
                     "path": string("The file."),
                     "offset": { "type": "integer", "minimum": 0, "default": 0 },
-                    "limit": { "type": "integer", "minimum": 0, "maximum": 524288 },
+                    "limit": { "type": "integer", "minimum": 0, "maximum": porta_shared::bridge::FsRead::MAX_LIMIT, "description": "Bytes to read; the most when absent. More is refused (400)." },
                 }),
             )),
             object(
@@ -235,7 +273,7 @@ pub fn document(public_url: &str) -> Value {
         operation(
             "This agent's status",
             "Whether the agent is registered, and its registry entry. Calling it counts as being seen.",
-            Some(object(
+            Some(request(
                 &["agent_id"],
                 json!({
                     "agent_id": { "$ref": "#/components/schemas/AgentId" },
@@ -259,7 +297,7 @@ pub fn document(public_url: &str) -> Value {
         operation(
             "List agents",
             "The agents of the workspaces the token reaches, by name, a page at a time.",
-            Some(object(
+            Some(request(
                 &["agent_id"],
                 json!({
                     "agent_id": { "$ref": "#/components/schemas/AgentId" },
@@ -279,7 +317,7 @@ pub fn document(public_url: &str) -> Value {
         operation(
             "An agent's operations",
             "What an agent did, newest first, filtered by type, outcome and time.",
-            Some(object(
+            Some(request(
                 &["agent_id"],
                 json!({
                     "agent_id": { "$ref": "#/components/schemas/AgentId" },
@@ -314,7 +352,7 @@ pub fn document(public_url: &str) -> Value {
                 json!({
                     "steps": { "type": "array", "minItems": 1, "maxItems": MAX_STEPS, "items": { "oneOf": [
                         string("A command line."),
-                        object(&["command"], json!({ "command": string("A command line."), "cwd": string("Its folder."), "timeout_s": timeout })),
+                        request(&["command"], json!({ "command": string("A command line."), "cwd": string("Its folder."), "timeout_s": timeout })),
                     ] } },
                     "cwd": string("The folder steps run in, unless a step names its own."),
                     "timeout_s": timeout,
@@ -333,7 +371,8 @@ pub fn document(public_url: &str) -> Value {
             ),
         ),
     );
-    debug_assert_eq!(paths.len(), ENDPOINTS.len());
+    put("get", AUDIT_EXPORT, audit_export());
+    debug_assert_eq!(paths.len(), ENDPOINTS.len() + 1);
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -378,6 +417,7 @@ mod tests {
             })
             .collect();
         let mut routed: Vec<String> = ENDPOINTS.iter().map(|(m, p)| format!("{m} {p}")).collect();
+        routed.push(format!("GET {AUDIT_EXPORT}"));
         documented.sort();
         routed.sort();
         assert_eq!(documented, routed);

@@ -176,6 +176,10 @@ pub(super) async fn read_file(
     caller: Caller,
     Body(b): Body<ReadFile>,
 ) -> Result<Json<Read>> {
+    let most = porta_shared::bridge::FsRead::MAX_LIMIT;
+    if b.limit.is_some_and(|limit| limit > most) {
+        return Err(Error::BadRequest(format!("limit is at most {most} bytes (512 KiB); read on from an offset")));
+    }
     let on = on_server(&state, &caller, &b.agent_id, &b.server_id, Scope::Read, Role::Viewer, "reading files").await?;
     let started = Instant::now();
     let outcome = tools::read_file(&state.assistant, &on.server, &b.path, b.offset, b.limit).await;
@@ -221,7 +225,7 @@ pub(super) async fn list_dir(
 
 /// One step: a command line, or a command line with its own settings.
 #[derive(Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, deny_unknown_fields)]
 pub(super) enum Step {
     Line(String),
     Full {

@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -47,7 +47,7 @@ async fn export(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<std::net::SocketAddr>,
     user: AuthUser,
-    Query(p): Query<ExportParams>,
+    super::AppQuery(p): super::AppQuery<ExportParams>,
 ) -> Result<Response> {
     // As for `auditLog`: an admin, and a token only with the admin scope and no workspace limit.
     user.require(crate::auth::scopes::Scope::Admin)?;

@@ -34,6 +34,17 @@ impl From<axum::extract::rejection::JsonRejection> for Error {
     }
 }
 
+/// `Query` whose rejections come back as our typed error (axum's own are plain text).
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Error))]
+pub struct AppQuery<T>(pub T);
+
+impl From<axum::extract::rejection::QueryRejection> for Error {
+    fn from(r: axum::extract::rejection::QueryRejection) -> Self {
+        Error::BadRequest(r.body_text())
+    }
+}
+
 /// The whole surface: `transports`' routes (the other transports', which the crate root
 /// gathers) beside this module's own, the web app for everything else, and the headers every
 /// answer carries.
@@ -154,7 +165,7 @@ fn accepts_openmetrics(headers: &axum::http::HeaderMap) -> bool {
 
 /// Whether a negotiation header (`Accept`, `Accept-Encoding`) lists `want` with a weight
 /// above 0, whatever its other parameters.
-fn takes(headers: &axum::http::HeaderMap, header: axum::http::header::HeaderName, want: &str) -> bool {
+pub(crate) fn takes(headers: &axum::http::HeaderMap, header: axum::http::header::HeaderName, want: &str) -> bool {
     headers.get_all(header).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(|item| {
         let mut parts = item.split(';').map(str::trim);
         parts.next().is_some_and(|t| t.eq_ignore_ascii_case(want))

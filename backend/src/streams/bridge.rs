@@ -63,7 +63,7 @@ pub struct DownloadQuery {
 pub async fn bridge_download(
     State(state): State<AppState>,
     headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<DownloadQuery>,
+    crate::http::AppQuery(q): crate::http::AppQuery<DownloadQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     if headers.contains_key(ORIGIN) {

@@ -18,8 +18,8 @@ mod watches;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use bytes::Bytes;
@@ -41,6 +41,7 @@ use crate::auth::scopes::Access;
 use crate::bus::{BoxFuture, ClientId, ConnId, Presence, ReplyResult, Route, ToClient};
 use crate::db::User;
 use crate::error::{Error, Result};
+use crate::http::AppQuery;
 use crate::state::AppState;
 use crate::teams::Role;
 use requests::{Caller, PendingAudit};
@@ -54,7 +55,7 @@ pub struct TicketQuery {
 pub async fn client_ws(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<TicketQuery>,
+    AppQuery(q): AppQuery<TicketQuery>,
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     crate::http::origin::check(&state.origins, &headers)?;
