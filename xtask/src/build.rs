@@ -131,6 +131,7 @@ pub fn test() -> anyhow::Result<()> {
     ensure_postgres()?;
     ensure_tool("redis-server", &["redis-server"], "the bus between replicas is tested on a real Redis")?;
     let promtool = ensure_promtool()?;
+    let python = ensure_conformance_clients()?;
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
     // One PostgreSQL server for the whole run (each test makes a database of its own on it),
@@ -140,7 +141,7 @@ pub fn test() -> anyhow::Result<()> {
     let server = postgres.url("postgres");
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     let mut all = cargo_embedding(&ui);
-    all.env("PORTA_TEST_POSTGRES", &server).env("PORTA_TEST_PROMTOOL", &promtool);
+    all.env("PORTA_TEST_POSTGRES", &server).env("PORTA_TEST_PROMTOOL", &promtool).env("PORTA_TEST_PYTHON", &python);
     // The compose tests run last, against the stack `compose` brings up.
     if nextest {
         all.args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]);
@@ -235,6 +236,46 @@ pub fn ensure_promtool() -> anyhow::Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&part, &dir)?;
     Ok(bin)
+}
+
+/// The ecosystem's own clients of Porta's interfaces (the official MCP SDK, `gql` and
+/// `graphql-core`, `openapi-spec-validator`), pinned in `e2e/conformance/requirements.txt`, in
+/// a virtual environment of their own in the target folder: its Python, which the conformance
+/// tests run their scripts with. Made again when the pins change.
+pub fn ensure_conformance_clients() -> anyhow::Result<PathBuf> {
+    use sha2::Digest as _;
+    let requirements = root().join("e2e/conformance/requirements.txt");
+    let pins = std::fs::read(&requirements)?;
+    let stamp = hex::encode(sha2::Sha256::digest(&pins));
+    let tools = target_dir().join("tools");
+    let dir = tools.join("conformance");
+    let python = dir.join("bin/python");
+    if std::fs::read_to_string(dir.join("pins.sha256")).is_ok_and(|s| s.trim() == stamp) && python.exists() {
+        return Ok(python);
+    }
+    eprintln!("==> install the conformance clients (e2e/conformance/requirements.txt)");
+    // Made aside and put in place only whole: an interrupted install leaves nothing that a
+    // later run would take for the clients.
+    let part = tools.join("conformance.part");
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir_all(&tools)?;
+    let venv = |part: &Path| run(Command::new("python3").args(["-m", "venv"]).arg(part), "python3 -m venv");
+    if venv(&part).is_err() {
+        // Debian's Python keeps `venv` in a package of its own.
+        let _ = std::fs::remove_dir_all(&part);
+        apt_install(&["python3-venv"], "the conformance tests run the ecosystem's Python clients")?;
+        venv(&part)?;
+    }
+    run(
+        Command::new(part.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements),
+        "pip install the conformance clients",
+    )?;
+    std::fs::write(part.join("pins.sha256"), &stamp)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&part, &dir)?;
+    Ok(python)
 }
 
 /// Installs Debian's PostgreSQL when missing: the store's tests run on it too.

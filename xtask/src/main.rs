@@ -8,6 +8,8 @@
 //! - `bridges`: build the static `porta-bridge` binaries that `/install.sh` hands out.
 //! - `image`: build the `porta` container image (`porta:local`).
 //! - `compose-test`: bring `docker-compose.yml` up with images built here and test it.
+//! - `conformance-clients`: install the Python clients the conformance tests run; print
+//!   the Python that has them (for `PORTA_TEST_PYTHON`).
 
 mod bench;
 mod bridges;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Some("image") => compose::image(true, "porta:local"),
         Some("compose-test") => compose::test(),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
+        Some("conformance-clients") => build::ensure_conformance_clients().map(|p| println!("{}", p.display())),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -42,6 +45,7 @@ fn main() -> ExitCode {
                  bridges build the static bridges the backend hands out ([--release])\n  \
                  image   build the porta container image (porta:local)\n  \
                  compose-test  bring docker-compose.yml up with local images and test it\n  \
+                 conformance-clients  install the conformance tests' Python clients, print their Python\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);
