@@ -75,6 +75,16 @@ def shallow_schema():
     return build_client_schema(body["data"])
 
 
+def exploding():
+    """Lists in lists grow with each level: such introspection is refused, and says why."""
+    query = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    r = requests.post(f"{URL}/graphql", json={"query": query}, timeout=30,
+                      headers={**HEADERS, "Accept": "application/graphql-response+json"})
+    body = r.json()
+    assert r.status_code == 400 and "data" not in body, f"answered {r.status_code}: {str(body)[:200]}"
+    assert "lists" in body["errors"][0]["message"], body
+
+
 # (b) 64-bit values.
 
 # Fields and arguments that carry Unix milliseconds or byte counts (durations are short).
@@ -215,6 +225,7 @@ def main():
         print("     (b) runs on a schema read by a shallower introspection query")
         schema = shallow_schema()
 
+    check("(a) introspection nesting four lists is refused with the reason", exploding)
     check("(b) no Int field or argument holds ms timestamps or byte counts (Int64 instead)", no_wide_int, schema)
     check("(b) me", parsed, schema, "{ me { id username isAdmin } }")
     check("(b) servers { createdMs lastSeenMs } parses", parsed, schema, "{ servers { id createdMs lastSeenMs } }")
@@ -236,6 +247,8 @@ def main():
     check("(d) subscribe before connection_init closes 4401", closed_with, [subscribe("1", SAMPLES)], 4401, 10, False)
     check("(d) two subscribes with one id close 4409", closed_with, [subscribe("1", SAMPLES)] * 2, 4409)
     check("(d) a message that is not JSON closes 4400", closed_with, ["this is not JSON"], 4400)
+    check("(d) a message of an unknown type closes 4400 (its reason fits a frame)",
+          closed_with, [message("launch", id="1", payload={"query": SAMPLES})], 4400)
     check("(d) no connection_init closes 4408", closed_with, [], 4408, 20, False)
     check("(d) a subscription that fails validation gets an error message", validation_error)
 

@@ -7,8 +7,11 @@
 //! …` grows with each level. `ofType` is a single value, and its depth costs nothing. So a
 //! query that asks for nothing but introspection runs on a schema with a generous depth, as
 //! long as it nests at most [`MAX_LISTS`] lists (the standard query nests three: types,
-//! fields, args), and with only introspection allowed to resolve.
+//! fields, args), and with only introspection allowed to resolve. Everything else runs on the
+//! operations' schema, which answers no introspection: introspection beside other fields, or
+//! nesting more lists, is refused with the reason.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 
 use async_graphql::parser::parse_query as parse;
@@ -28,73 +31,127 @@ pub fn schema() -> &'static Schema {
     static SCHEMA: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| {
         async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)
             .limit_depth(32)
-            .limit_complexity(2000)
+            .limit_complexity(1000)
+            .extension(super::LiveCredentials)
             .finish()
     });
     &SCHEMA
 }
 
-/// Whether `req`'s operation asks for introspection only (`__schema`, `__type`,
-/// `__typename`), nesting no more than [`MAX_LISTS`] lists.
-pub fn only(req: &async_graphql::Request) -> bool {
-    // Cheap first: most requests are not introspection.
-    if !req.query.contains("__schema") && !req.query.contains("__type") {
-        return false;
-    }
-    let Ok(doc) = parse(&req.query) else {
-        return false;
-    };
-    let op = match (&doc.operations, req.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return false,
-        },
-        // A document of one named operation runs it without being told its name.
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return false,
-        },
-        (DocumentOperations::Multiple(_), None) => return false,
-    };
-    if op.node.ty != OperationType::Query {
-        return false;
-    }
-    let walk = Walk { doc: &doc };
-    walk.top(&op.node.selection_set.node, &mut HashSet::new())
+/// What a request asks of introspection.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Introspection {
+    /// Nothing: it runs as any operation (on a schema that answers no introspection).
+    None,
+    /// Introspection alone, within bounds: it runs on [`schema`].
+    Alone,
+    /// Introspection it may not have, and why.
+    Refused(String),
 }
 
+/// Fields and fragments a check visits at most: fragments spread in fragments can make a
+/// small query's tree huge.
+const BUDGET: usize = 10_000;
+
+/// What `req`'s operation asks of introspection (`__schema`, `__type`).
+pub fn classify(req: &async_graphql::Request) -> Introspection {
+    // Cheap first: most requests are not introspection (`__type` also finds `__typename`).
+    if !req.query.contains("__schema") && !req.query.contains("__type") {
+        return Introspection::None;
+    }
+    // A request that does not parse or names no operation is answered so by the schema.
+    let Ok(doc) = parse(&req.query) else {
+        return Introspection::None;
+    };
+    let op = match (&doc.operations, req.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        // A document of one named operation runs it without being told its name.
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => ops.values().next(),
+        (DocumentOperations::Multiple(_), None) => None,
+    };
+    let Some(op) = op.filter(|op| op.node.ty == OperationType::Query) else {
+        return Introspection::None;
+    };
+    let walk = Walk { doc: Some(&doc), budget: Cell::new(BUDGET), ..Walk::default() };
+    walk.top(&op.node.selection_set.node, &mut HashSet::new());
+    if !walk.introspective.get() {
+        Introspection::None
+    } else if walk.budget.get() == 0 {
+        Introspection::Refused("this introspection query is too large to run".into())
+    } else if walk.other.get() {
+        Introspection::Refused("ask for introspection (__schema, __type) alone, beside no other field".into())
+    } else if walk.deep.get() {
+        Introspection::Refused(format!("introspection may nest at most {MAX_LISTS} lists (types {{ fields {{ args …)"))
+    } else {
+        Introspection::Alone
+    }
+}
+
+#[derive(Default)]
 struct Walk<'a> {
-    doc: &'a ExecutableDocument,
+    doc: Option<&'a ExecutableDocument>,
+    /// Visits left.
+    budget: Cell<usize>,
+    /// The operation asks for `__schema` or `__type`.
+    introspective: Cell<bool>,
+    /// … and for other fields beside it.
+    other: Cell<bool>,
+    /// … nesting more lists than allowed.
+    deep: Cell<bool>,
 }
 
 impl<'a> Walk<'a> {
-    /// Every field of the operation's top level is introspection, and each within bounds.
-    fn top(&self, set: &'a SelectionSet, seen: &mut HashSet<&'a str>) -> bool {
-        set.items.iter().all(|item| match &item.node {
-            Selection::Field(f) => {
-                let name = f.node.name.node.as_str();
-                matches!(name, "__schema" | "__type" | "__typename")
-                    && self.lists(&f.node.selection_set.node, 0, &mut HashSet::new())
-            }
-            Selection::InlineFragment(f) => self.top(&f.node.selection_set.node, seen),
-            Selection::FragmentSpread(s) => {
-                self.spread(s.node.fragment_name.node.as_str(), seen, |w, set, seen| w.top(set, seen))
-            }
-        })
+    /// Counts a visit: false once the budget is spent.
+    fn visit(&self) -> bool {
+        let left = self.budget.get();
+        self.budget.set(left.saturating_sub(1));
+        left > 0
     }
 
-    /// No path below nests more than [`MAX_LISTS`] lists (`depth` of them are above).
+    /// The operation's top level: which fields it asks for, and how deep introspection goes.
+    fn top(&self, set: &'a SelectionSet, seen: &mut HashSet<&'a str>) {
+        for item in &set.items {
+            if !self.visit() {
+                return;
+            }
+            match &item.node {
+                Selection::Field(f) => match f.node.name.node.as_str() {
+                    "__schema" | "__type" => {
+                        self.introspective.set(true);
+                        if !self.lists(&f.node.selection_set.node, 0, seen) {
+                            self.deep.set(true);
+                        }
+                    }
+                    "__typename" => {}
+                    _ => self.other.set(true),
+                },
+                Selection::InlineFragment(f) => self.top(&f.node.selection_set.node, seen),
+                Selection::FragmentSpread(s) => {
+                    self.spread(s.node.fragment_name.node.as_str(), seen, |w, set, seen| {
+                        w.top(set, seen);
+                        true
+                    });
+                }
+            }
+        }
+    }
+
+    /// No path below nests more than [`MAX_LISTS`] lists (`depth` of them are above), within
+    /// the budget.
     fn lists(&self, set: &'a SelectionSet, depth: usize, seen: &mut HashSet<&'a str>) -> bool {
-        set.items.iter().all(|item| match &item.node {
-            Selection::Field(f) => {
-                let depth = depth + usize::from(LISTS.contains(&f.node.name.node.as_str()));
-                depth <= MAX_LISTS && self.lists(&f.node.selection_set.node, depth, seen)
-            }
-            Selection::InlineFragment(f) => self.lists(&f.node.selection_set.node, depth, seen),
-            Selection::FragmentSpread(s) => {
-                self.spread(s.node.fragment_name.node.as_str(), seen, |w, set, seen| w.lists(set, depth, seen))
-            }
+        set.items.iter().all(|item| {
+            self.visit()
+                && match &item.node {
+                    Selection::Field(f) => {
+                        let depth = depth + usize::from(LISTS.contains(&f.node.name.node.as_str()));
+                        depth <= MAX_LISTS && self.lists(&f.node.selection_set.node, depth, seen)
+                    }
+                    Selection::InlineFragment(f) => self.lists(&f.node.selection_set.node, depth, seen),
+                    Selection::FragmentSpread(s) => {
+                        self.spread(s.node.fragment_name.node.as_str(), seen, |w, set, seen| w.lists(set, depth, seen))
+                    }
+                }
         })
     }
 
@@ -106,7 +163,7 @@ impl<'a> Walk<'a> {
         seen: &mut HashSet<&'a str>,
         then: impl FnOnce(&Self, &'a SelectionSet, &mut HashSet<&'a str>) -> bool,
     ) -> bool {
-        let Some(fragment) = self.doc.fragments.get(name) else {
+        let Some(fragment) = self.doc.and_then(|doc| doc.fragments.get(name)) else {
             return false;
         };
         if !seen.insert(name) {
@@ -154,17 +211,34 @@ mod tests {
 
     #[test]
     fn the_standard_query_is_introspection_and_an_exploding_one_is_not() {
-        assert!(only(&request(STANDARD)));
-        assert!(only(&request("{ __type(name: \"Query\") { fields { name type { name ofType { name } } } } }")));
-        assert!(!only(&request("{ __schema { types { name } } me { id } }")), "a real field beside it");
-        assert!(!only(&request("mutation { __typename }")));
+        let refused = |q: &str| matches!(classify(&request(q)), Introspection::Refused(_));
+        assert_eq!(classify(&request(STANDARD)), Introspection::Alone);
+        let by_name = "{ __type(name: \"Query\") { fields { name type { name ofType { name } } } } }";
+        assert_eq!(classify(&request(by_name)), Introspection::Alone);
+        assert_eq!(classify(&request("{ me { id __typename } }")), Introspection::None);
+        assert_eq!(classify(&request("mutation { __typename }")), Introspection::None);
+        assert!(refused("{ __schema { types { name } } me { id } }"), "a real field beside it");
         let exploding = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
-        assert!(!only(&request(exploding)), "four lists deep");
+        assert!(refused(exploding), "four lists deep");
         let hidden = "query { ...A } fragment A on Query { __schema { types { ...B } } }
             fragment B on __Type { fields { type { fields { type { fields { name } } } } } }";
-        assert!(!only(&request(hidden)), "the same, through fragments");
+        assert!(refused(hidden), "the same, through fragments");
         let cycle = "{ __schema { types { ...A } } } fragment A on __Type { ofType { ...A } }";
-        assert!(!only(&request(cycle)));
+        assert!(refused(cycle));
+        // Fragments that each spread the next twice: a tree of 2^40 visits from a short query.
+        let mut doubling = String::from("{ __schema { types { ...F0 } } }");
+        for i in 0..40 {
+            doubling.push_str(&format!(
+                " fragment F{i} on __Type {{ ofType {{ ...F{} }} ofType2: ofType {{ ...F{} }} }}",
+                i + 1,
+                i + 1
+            ));
+        }
+        doubling.push_str(" fragment F40 on __Type { name }");
+        assert_eq!(
+            classify(&request(&doubling)),
+            Introspection::Refused("this introspection query is too large to run".into())
+        );
     }
 
     #[tokio::test]
@@ -173,8 +247,14 @@ mod tests {
         assert!(resp.errors.is_empty(), "{:?}", resp.errors);
         let types = resp.data.into_json().unwrap()["__schema"]["types"].as_array().map(Vec::len).unwrap_or(0);
         assert!(types > 20, "{types} types");
-        // The same query is refused by the operations' depth limit.
+        // The same query is refused by the operations' depth limit, and the operations' schema
+        // answers no introspection at all.
         let refused = super::super::schema().execute(request(STANDARD)).await;
         assert!(refused.errors.iter().any(|e| e.message.contains("nested too deep")), "{:?}", refused.errors);
+        let shallow = super::super::schema().execute(request("{ __schema { queryType { name } } }")).await;
+        assert_eq!(shallow.data.into_json().unwrap()["__schema"], serde_json::Value::Null);
+        // Here, nothing but introspection resolves.
+        let me = schema().execute(request("{ me { id } }").only_introspection()).await;
+        assert_eq!(me.data.into_json().unwrap()["me"], serde_json::Value::Null);
     }
 }

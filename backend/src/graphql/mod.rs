@@ -23,6 +23,7 @@ use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::routing::{get, post};
+use introspection::Introspection;
 use porta_shared::ErrorBody;
 use scalars::Int64;
 
@@ -73,8 +74,27 @@ fn build_schema() -> Schema {
     async_graphql::Schema::build(Query::default(), Mutation::default(), telemetry::Subscription)
         .limit_depth(12)
         .limit_complexity(500)
+        // Introspection runs on a schema of its own, and only asked alone (see `introspection`).
+        .disable_introspection()
         .extension(LiveCredentials)
         .finish()
+}
+
+/// Where a signed-in caller's operation runs (see [`introspection`]).
+enum Runs {
+    Operations(async_graphql::Request),
+    Introspection(async_graphql::Request),
+    Refused(async_graphql::Response),
+}
+
+fn runs(req: async_graphql::Request) -> Runs {
+    match introspection::classify(&req) {
+        Introspection::None => Runs::Operations(req),
+        Introspection::Alone => Runs::Introspection(req.only_introspection()),
+        Introspection::Refused(why) => {
+            Runs::Refused(async_graphql::Response::from_errors(vec![async_graphql::ServerError::new(why, None)]))
+        }
+    }
 }
 
 /// Marks a WebSocket's connection data: every operation on it checks the credential again.
@@ -250,17 +270,15 @@ async fn graphql(
         Ok(r) => r,
         Err(e) => return Error::BadRequest(format!("the body is not a GraphQL request (JSON): {e}")).into_response(),
     };
-    let signed_in = user.0.is_some();
-    let mut req = req.data(state.clone());
-    match user.0 {
-        Some(user) => req = req.data(user),
-        // The schema is for people and programs who may use it.
-        None => req = req.disable_introspection(),
-    }
-    let response = if signed_in && introspection::only(&req) {
-        introspection::schema().execute(req.only_introspection()).await
-    } else {
-        schema().execute(req).await
+    let req = req.data(state.clone());
+    // The schema is for people and programs who may use it.
+    let Some(user) = user.0 else {
+        return respond(&headers, schema().execute(req).await);
+    };
+    let response = match runs(req.data(user)) {
+        Runs::Operations(req) => schema().execute(req).await,
+        Runs::Introspection(req) => introspection::schema().execute(req).await,
+        Runs::Refused(response) => response,
     };
     respond(&headers, response)
 }

@@ -18,6 +18,7 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::Runs;
 use crate::auth::AuthUser;
 use crate::state::AppState;
 
@@ -59,7 +60,29 @@ impl Closing {
     fn invalid(why: impl std::fmt::Display) -> Self {
         Self(4400, format!("invalid message: {why}"))
     }
+
+    /// The close frame: its reason cut to what a frame may carry (123 bytes), as clients
+    /// refuse a longer one and would never see the code.
+    fn frame(self) -> CloseFrame {
+        let Closing(code, mut reason) = self;
+        if reason.len() > MAX_REASON {
+            let mut end = MAX_REASON - '…'.len_utf8();
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+            reason.push('…');
+        }
+        CloseFrame { code, reason: reason.into() }
+    }
 }
+
+/// The longest close reason a WebSocket frame carries, in bytes.
+const MAX_REASON: usize = 123;
+
+/// How long sending one message may take before the client is taken for gone: a client that
+/// stops reading must not hold the socket's task (and its credential watch) forever.
+const SEND_WITHIN: Duration = Duration::from_secs(30);
 
 /// One event of an operation's stream: a response, or its end.
 type Event = (String, Option<Response>);
@@ -99,7 +122,13 @@ impl Session {
             }
             ClientMessage::Subscribe { id, payload } => {
                 let (stop, stopped) = oneshot::channel();
-                let responses = super::schema().execute_stream_with_session_data(*payload, self.data.clone());
+                let responses = match super::runs(*payload) {
+                    Runs::Operations(req) => super::schema().execute_stream_with_session_data(req, self.data.clone()),
+                    Runs::Introspection(req) => {
+                        super::introspection::schema().execute_stream_with_session_data(req, self.data.clone())
+                    }
+                    Runs::Refused(response) => stream::once(async move { response }).boxed(),
+                };
                 let key = id.clone();
                 let end = id.clone();
                 let events = responses
@@ -173,14 +202,17 @@ pub(super) async fn serve(socket: WebSocket, state: AppState, user: AuthUser) {
             why = &mut dies => break Some(Closing(1008, why.into())),
         };
         if let Some(reply) = reply {
-            if sink.send(Message::Text(reply.to_string().into())).await.is_err() {
+            let sent = tokio::time::timeout(SEND_WITHIN, sink.send(Message::Text(reply.to_string().into()))).await;
+            if !matches!(sent, Ok(Ok(()))) {
                 break None;
             }
         }
     };
-    if let Some(Closing(code, reason)) = closing {
-        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    if let Some(closing) = closing {
+        let _ = tokio::time::timeout(SEND_WITHIN, sink.send(Message::Close(Some(closing.frame())))).await;
     }
+    // Flushes the answer to a client's own close, which is only queued when it is read.
+    let _ = tokio::time::timeout(SEND_WITHIN, sink.close()).await;
 }
 
 #[cfg(test)]
@@ -217,6 +249,15 @@ mod tests {
         // Completed by the client, the id may be used again.
         assert_eq!(s.receive(r#"{"type":"complete","id":"1"}"#).unwrap(), None);
         assert_eq!(s.receive(&subscribe("1")).unwrap(), None);
+    }
+
+    #[test]
+    fn a_close_reason_fits_a_frame() {
+        let long = Closing(4409, format!("Subscriber for {} already exists", "é".repeat(200))).frame();
+        assert_eq!(long.code, 4409);
+        assert!(long.reason.len() <= MAX_REASON && long.reason.ends_with('…'), "{}", long.reason.len());
+        let short = Closing(4401, "Unauthorized".into()).frame();
+        assert_eq!(short.reason.as_str(), "Unauthorized");
     }
 
     #[test]
