@@ -75,6 +75,10 @@ pub struct RunArgs {
     /// Seconds between telemetry samples (CPU, memory, disks, network, processes).
     #[arg(long, env = "PORTA_BRIDGE_SAMPLE_INTERVAL", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub sample_interval: u64,
+    /// The container engine's socket; without it, Docker's (/var/run/docker.sock), then
+    /// Podman's.
+    #[arg(long, env = "PORTA_DOCKER_SOCKET")]
+    pub docker_socket: Option<PathBuf>,
 }
 
 /// What `enroll` saves: where the backend is and who this bridge is to it.

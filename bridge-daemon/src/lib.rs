@@ -13,6 +13,7 @@
 
 pub mod archives;
 pub mod config;
+pub mod docker;
 pub mod exec;
 pub mod files;
 pub mod git;

@@ -129,6 +129,7 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         telemetry,
         processes,
         dial: std::sync::OnceLock::new(),
+        docker: porta_bridge::docker::Docker::new(args.docker_socket.clone()),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);

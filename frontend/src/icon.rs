@@ -36,6 +36,7 @@ icons! {
     ChevronUp = "chevron-up",
     Close = "x",
     Command = "command",
+    Container = "container",
     Copy = "copy",
     Edit = "pencil",
     FileSearch = "file-search",

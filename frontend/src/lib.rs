@@ -17,6 +17,7 @@ mod audit_page;
 mod auth;
 mod browser;
 mod conn;
+mod containers;
 mod dashboard;
 mod editor;
 mod files;

@@ -28,6 +28,8 @@ pub mod capabilities {
     pub const SYSINFO: &str = "sys";
     /// Pushes a `sys.sample` every few seconds.
     pub const TELEMETRY: &str = "telemetry";
+    /// Answers `docker.*` (whether or not the machine has an engine).
+    pub const DOCKER: &str = "docker";
 }
 
 /// The first message of a bridge connection.
@@ -776,6 +778,9 @@ messages! {
         "sys.processes" => SysProcesses(SysProcesses) -> ProcessList,
         "sys.kill" => SysKill(SysKill) -> Done,
         "bridge.update" => BridgeUpdate(BridgeUpdate) -> BridgeUpdating,
+        "docker.list" => DockerList(crate::docker::DockerList) -> crate::docker::DockerListed,
+        "docker.inspect" => DockerInspect(crate::docker::DockerInspect) -> crate::docker::ContainerDetails,
+        "docker.action" => DockerAction(crate::docker::DockerAction) -> Done,
     }
 }
 

@@ -8,8 +8,8 @@
 //!   sequence number) followed by raw bytes, for terminal and exec output on the hot path.
 //!
 //! Channels: [`bridge`] (bridge daemon ⇄ backend, `/bridge/ws`), [`client`] (browser ⇄
-//! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints), and [`telemetry`] (what
-//! bridges report about their machines).
+//! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints), [`telemetry`] (what
+//! bridges report about their machines) and [`docker`] (the containers on them).
 
 #![forbid(unsafe_code)]
 // What comes from outside the process is handled, never unwrapped; tests may unwrap.
@@ -18,6 +18,7 @@
 pub mod api;
 pub mod bridge;
 pub mod client;
+pub mod docker;
 pub mod envelope;
 pub mod frame;
 pub mod telemetry;

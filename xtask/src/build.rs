@@ -132,6 +132,7 @@ pub fn test() -> anyhow::Result<()> {
     ensure_tool("redis-server", &["redis-server"], "the bus between replicas is tested on a real Redis")?;
     let promtool = ensure_promtool()?;
     let python = ensure_conformance_clients()?;
+    let container_image = crate::compose::container_test_image();
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
     // One PostgreSQL server for the whole run (each test makes a database of its own on it),
@@ -142,6 +143,9 @@ pub fn test() -> anyhow::Result<()> {
     let nextest = output(cargo().args(["nextest", "--version"])).is_some();
     let mut all = cargo_embedding(&ui);
     all.env("PORTA_TEST_POSTGRES", &server).env("PORTA_TEST_PROMTOOL", &promtool).env("PORTA_TEST_PYTHON", &python);
+    if let Some(image) = &container_image {
+        all.env("PORTA_TEST_DOCKER_IMAGE", image);
+    }
     // The compose tests run last, against the stack `compose` brings up.
     if nextest {
         all.args(["nextest", "run", "--workspace", "--no-fail-fast", "--failure-output", "final"]);
@@ -209,29 +213,7 @@ pub fn ensure_promtool() -> anyhow::Result<PathBuf> {
     let part = tools.join("prometheus.part");
     let _ = std::fs::remove_dir_all(&part);
     std::fs::create_dir_all(&part)?;
-    let download = || {
-        run(Command::new("apt-get").args(["download", "prometheus"]).current_dir(&part), "apt-get download prometheus")
-    };
-    if download().is_err() {
-        // A fresh machine may have no package lists yet.
-        let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
-        if !root {
-            bail!(
-                "promtool is needed for the /metrics test: run `sudo apt-get update`, or install `prometheus`'s promtool on PATH"
-            );
-        }
-        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
-        download()?;
-    }
-    let debs: Vec<PathBuf> = std::fs::read_dir(&part)?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
-        .collect();
-    for deb in &debs {
-        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(&part), "unpack promtool")?;
-        std::fs::remove_file(deb)?;
-    }
+    unpack_package("prometheus", &part, "promtool is needed for the /metrics test")?;
     anyhow::ensure!(part.join("usr/bin/promtool").exists(), "Debian's prometheus package holds no usr/bin/promtool");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&part, &dir)?;
@@ -239,13 +221,16 @@ pub fn ensure_promtool() -> anyhow::Result<PathBuf> {
 }
 
 /// The ecosystem's own clients of Porta's interfaces (the official MCP SDK, `gql` and
-/// `graphql-core`, `openapi-spec-validator`), pinned in `e2e/conformance/requirements.txt`, in
-/// a virtual environment of their own in the target folder: its Python, which the conformance
-/// tests run their scripts with. Made again when the pins change.
+/// `graphql-core`, `openapi-spec-validator`), pinned in `e2e/conformance/requirements.txt` with
+/// every dependency held by `constraints.txt`, in a virtual environment of their own in the
+/// target folder: its Python, which the conformance tests run their scripts with. Made again
+/// when the pins change.
 pub fn ensure_conformance_clients() -> anyhow::Result<PathBuf> {
     use sha2::Digest as _;
     let requirements = root().join("e2e/conformance/requirements.txt");
-    let pins = std::fs::read(&requirements)?;
+    let constraints = root().join("e2e/conformance/constraints.txt");
+    let mut pins = std::fs::read(&requirements)?;
+    pins.extend(std::fs::read(&constraints)?);
     let stamp = hex::encode(sha2::Sha256::digest(&pins));
     let tools = target_dir().join("tools");
     let dir = tools.join("conformance");
@@ -269,13 +254,45 @@ pub fn ensure_conformance_clients() -> anyhow::Result<PathBuf> {
     run(
         Command::new(part.join("bin/python"))
             .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements),
+            .arg(&requirements)
+            .arg("-c")
+            .arg(&constraints),
         "pip install the conformance clients",
     )?;
     std::fs::write(part.join("pins.sha256"), &stamp)?;
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::rename(&part, &dir)?;
     Ok(python)
+}
+
+/// Downloads Debian's `package` (without installing it) and unpacks its files into `into`;
+/// `why` says what needs it, when the machine cannot.
+pub fn unpack_package(package: &str, into: &Path, why: &str) -> anyhow::Result<()> {
+    let download = || {
+        run(
+            Command::new("apt-get").args(["download", package]).current_dir(into),
+            &format!("apt-get download {package}"),
+        )
+    };
+    if download().is_err() {
+        // A fresh machine may have no package lists yet.
+        let root = output(Command::new("id").arg("-u")).is_some_and(|uid| uid.trim() == "0");
+        if !root {
+            bail!("{why}: run `sudo apt-get update`, or install `{package}`");
+        }
+        run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+        download()?;
+    }
+    let debs: Vec<PathBuf> = std::fs::read_dir(into)?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "deb"))
+        .collect();
+    for deb in &debs {
+        run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(into), &format!("unpack {package}"))?;
+        std::fs::remove_file(deb)?;
+    }
+    Ok(())
 }
 
 /// Installs Debian's PostgreSQL when missing: the store's tests run on it too.

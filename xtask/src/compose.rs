@@ -211,6 +211,54 @@ impl Stack {
     }
 }
 
+/// The image the container tests run (`PORTA_TEST_DOCKER_IMAGE`): busybox, from Debian's
+/// `busybox-static`, imported into the engine (no registry needs to be reachable). None, and
+/// the reason said, where no engine can run: those tests then say they did not run.
+pub fn container_test_image() -> Option<String> {
+    match ensure_docker().and_then(|()| busybox_image()) {
+        Ok(tag) => Some(tag),
+        Err(e) => {
+            eprintln!("==> NOT RUN: the container tests, since {e:#}");
+            None
+        }
+    }
+}
+
+/// `porta-test/busybox`: a root of busybox and its applets (`sh`, `sleep`, `httpd`, …).
+fn busybox_image() -> anyhow::Result<String> {
+    const TAG: &str = "porta-test/busybox:1";
+    if image_present(TAG) {
+        return Ok(TAG.into());
+    }
+    eprintln!("==> make the container tests' image {TAG} from Debian's busybox-static");
+    let work = tempfile::tempdir_in(build::target_dir())?;
+    let root = work.path();
+    build::unpack_package("busybox-static", root, "the container tests run busybox")?;
+    let busybox = ["bin/busybox", "usr/bin/busybox"]
+        .iter()
+        .map(|p| root.join(p))
+        .find(|p| p.exists())
+        .context("Debian's busybox-static holds no busybox")?;
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin)?;
+    if busybox != bin.join("busybox") {
+        std::fs::rename(&busybox, bin.join("busybox"))?;
+    }
+    for applet in ["sh", "sleep", "httpd", "echo", "cat", "ls", "env", "true", "false", "yes", "ps", "kill", "wget"] {
+        let link = bin.join(applet);
+        if !link.exists() {
+            std::os::unix::fs::symlink("busybox", &link)?;
+        }
+    }
+    for dir in ["tmp", "etc", "www"] {
+        std::fs::create_dir_all(root.join(dir))?;
+    }
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")?;
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    import(root, &["bin", "etc", "tmp", "www"], &["--change", "CMD [\"/bin/sh\"]"], TAG)?;
+    Ok(TAG.into())
+}
+
 /// The Docker engine and docker-compose, installed and started when missing.
 fn ensure_docker() -> anyhow::Result<()> {
     build::ensure_tool("dockerd", &["docker.io"], "the container deployment is built and tested with Docker")?;
@@ -270,13 +318,7 @@ fn image_size(tag: &str) -> Option<String> {
 /// The Debian root the service images start from: made once with debootstrap, then kept
 /// by the engine.
 fn base_image() -> anyhow::Result<()> {
-    let present = Command::new("docker")
-        .args(["image", "inspect", BASE])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if present {
+    if image_present(BASE) {
         return Ok(());
     }
     build::ensure_tool("debootstrap", &["debootstrap"], "the service images start from a Debian root")?;
@@ -302,21 +344,39 @@ fn base_image() -> anyhow::Result<()> {
     )?;
     let _ = std::fs::remove_dir_all(root.join("var/cache/apt/archives"));
     std::fs::create_dir_all(root.join("var/cache/apt/archives/partial"))?;
+    import(&root, &["."], &[], BASE)
+}
+
+/// Whether the engine has the image `tag`.
+fn image_present(tag: &str) -> bool {
+    Command::new("docker")
+        .args(["image", "inspect", tag])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `docker import` of the `entries` of the folder `root`, with the `options` given, as `tag`.
+fn import(root: &Path, entries: &[&str], options: &[&str], tag: &str) -> anyhow::Result<()> {
     let tar = Command::new("tar")
         .arg("-C")
-        .arg(&root)
-        .args(["-c", "."])
+        .arg(root)
+        .arg("-c")
+        .args(entries)
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot run tar")?;
     let stdout = tar.stdout.context("no tar output")?;
     let status = Command::new("docker")
-        .args(["import", "-", BASE])
+        .arg("import")
+        .args(options)
+        .args(["-", tag])
         .stdin(stdout)
         .stdout(Stdio::null())
         .status()
         .context("cannot run docker import")?;
-    anyhow::ensure!(status.success(), "docker import {BASE} failed ({status})");
+    anyhow::ensure!(status.success(), "docker import {tag} failed ({status})");
     Ok(())
 }
 

@@ -10,6 +10,8 @@
 //! - `compose-test`: bring `docker-compose.yml` up with images built here and test it.
 //! - `conformance-clients`: install the Python clients the conformance tests run; print
 //!   the Python that has them (for `PORTA_TEST_PYTHON`).
+//! - `container-image`: start the Docker engine and make the container tests' image; print
+//!   its tag (for `PORTA_TEST_DOCKER_IMAGE`).
 
 mod bench;
 mod bridges;
@@ -34,6 +36,13 @@ fn main() -> ExitCode {
         Some("compose-test") => compose::test(),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         Some("conformance-clients") => build::ensure_conformance_clients().map(|p| println!("{}", p.display())),
+        Some("container-image") => match compose::container_test_image() {
+            Some(tag) => {
+                println!("{tag}");
+                Ok(())
+            }
+            None => Err(anyhow::anyhow!("no container engine can run here")),
+        },
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -46,6 +55,7 @@ fn main() -> ExitCode {
                  image   build the porta container image (porta:local)\n  \
                  compose-test  bring docker-compose.yml up with local images and test it\n  \
                  conformance-clients  install the conformance tests' Python clients, print their Python\n  \
+                 container-image  start Docker and make the container tests' image, print its tag\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);

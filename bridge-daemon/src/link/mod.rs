@@ -62,6 +62,8 @@ pub struct Bridge {
     pub processes: crate::telemetry::Processes,
     /// How this process reaches the backend (set by [`run`]): `bridge.update` downloads from it.
     pub dial: std::sync::OnceLock<Dial>,
+    /// The machine's container engine (`docker.*`).
+    pub docker: crate::docker::Docker,
 }
 
 /// The backend's address as this process dials it, and the bridge's credential.
@@ -150,6 +152,7 @@ fn hello(instance: &str) -> String {
             capabilities::FILES,
             capabilities::SYSINFO,
             capabilities::TELEMETRY,
+            capabilities::DOCKER,
         ]
         .map(String::from)
         .to_vec(),
@@ -509,6 +512,7 @@ mod tests {
             telemetry,
             processes: Arc::new(Mutex::new(Arc::new(bridge::ProcessList { processes: Vec::new(), ts_ms: 0 }))),
             dial: std::sync::OnceLock::new(),
+            docker: crate::docker::Docker::new(Some(dir.path().join("docker.sock"))),
         });
         let (mut s, mut out, mut opened) = session(bridge.clone());
         let open = |stream, deadline_ms| bridge::TermOpen {

@@ -148,6 +148,9 @@ impl Session {
             }
             R::SysKill(r) => self.out.reply(&id, crate::sysinfo::kill(r.pid, r.signal)),
             R::BridgeUpdate(r) => self.update(id, r),
+            R::DockerList(_) => self.engine(id, |b| async move { b.docker.list().await }),
+            R::DockerInspect(r) => self.engine(id, |b| async move { b.docker.inspect(&r).await }),
+            R::DockerAction(r) => self.engine(id, |b| async move { b.docker.act(&r).await }),
         }
     }
 
@@ -169,6 +172,17 @@ impl Session {
                 let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::HUP);
             }
         });
+    }
+
+    /// Asks the container engine off the reader task and replies when it answers.
+    fn engine<R, F, Fut>(&self, id: String, f: F)
+    where
+        R: Serialize + Send + 'static,
+        F: FnOnce(Arc<Bridge>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<R, ErrorBody>> + Send + 'static,
+    {
+        let (bridge, out) = (self.bridge.clone(), self.out.clone());
+        tokio::spawn(async move { out.reply(&id, f(bridge).await) });
     }
 
     /// Runs a blocking operation off the reader task and replies when it is done.

@@ -57,8 +57,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     // The assistant, on the right when asked for (over everything on a phone).
     let chat_open = RwSignal::new(false);
     let chat_started = RwSignal::new(false);
-    // Charts over the terminals and editors, when asked for.
+    // Charts over the terminals and editors, when asked for; the containers likewise.
     let monitor_open = RwSignal::new(false);
+    let containers_open = RwSignal::new(false);
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
     let finder = files::Finder::default();
@@ -172,7 +173,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         finder.show(mode);
     });
     on_cleanup(move || keys.remove());
-    panels::close_on_back_and_escape(chat_open, monitor_open, files_open);
+    panels::close_on_back_and_escape(chat_open, monitor_open, containers_open, files_open);
 
     let save_order = move || {
         let terms: Vec<TermId> = tabs.with_untracked(|t| t.iter().filter_map(|t| t.term()).collect());
@@ -388,6 +389,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             chat_started.set(true);
         }),
         Command::new("monitor", "Show or hide the monitor", move || monitor_open.update(|o| *o = !*o)),
+        Command::new("containers", "Show or hide the containers", move || containers_open.update(|o| *o = !*o)),
     ]);
     let dragging = RwSignal::new(None::<u32>);
     let move_tab = move |from: u32, before: u32| {
@@ -539,7 +541,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <Icon name=Name::Monitor />
                     <span class="label">"Monitor"</span>
                 </button>
-                <Toolbar look page active_tab active_editor editor_active finder />
+                <Toolbar look page active_tab active_editor editor_active finder containers_open />
             </div>
             <SearchBar page active_tab />
             <p class="no-terminals" hidden=move || !(page.read_only.get() && loaded.get() && tabs.with(Vec::is_empty))>
@@ -550,6 +552,12 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <section class="monitor-pane">
                         <PanelBar title="Monitor" open=monitor_open />
                         {crate::lazy::lazily(crate::monitor::lazy_monitor_panel(session, conn_ref, id.get_value(), page.read_only))}
+                    </section>
+                </Show>
+                <Show when=move || containers_open.get()>
+                    <section class="monitor-pane containers-pane">
+                        <PanelBar title="Containers" open=containers_open />
+                        {crate::lazy::lazily(crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only))}
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>

@@ -26,12 +26,15 @@ pub(super) fn PanelBar(title: &'static str, open: RwSignal<bool>) -> impl IntoVi
 pub(super) fn close_on_back_and_escape(
     chat_open: RwSignal<bool>,
     monitor_open: RwSignal<bool>,
+    containers_open: RwSignal<bool>,
     files_open: RwSignal<bool>,
 ) {
     // On a phone a panel covers the page: Back closes it, as in every phone app. Opening one
     // adds a step to the history; closing it otherwise takes that step back.
     let phone = || crate::browser::media_matches("(max-width: 700px)");
-    let panel_open = Memo::new(move |_| chat_open.get() || monitor_open.get() || (files_open.get() && phone()));
+    let panel_open = Memo::new(move |_| {
+        chat_open.get() || monitor_open.get() || containers_open.get() || (files_open.get() && phone())
+    });
     let stepped = StoredValue::new(false);
     Effect::new(move |_| {
         let open = panel_open.get();
@@ -49,6 +52,7 @@ pub(super) fn close_on_back_and_escape(
             stepped.set_value(false);
             chat_open.set(false);
             monitor_open.set(false);
+            containers_open.set(false);
             if phone() {
                 files_open.set(false);
             }
@@ -70,6 +74,8 @@ pub(super) fn close_on_back_and_escape(
             chat_open.set(false);
         } else if monitor_open.get_untracked() {
             monitor_open.set(false);
+        } else if containers_open.get_untracked() {
+            containers_open.set(false);
         } else if phone && files_open.get_untracked() {
             files_open.set(false);
         } else {

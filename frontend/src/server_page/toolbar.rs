@@ -21,6 +21,8 @@ pub(super) fn Toolbar(
     active_editor: impl Fn() -> Option<Rc<EditorTab>> + Copy + 'static,
     editor_active: impl Fn() -> bool + Copy + Send + Sync + 'static,
     finder: files::Finder,
+    /// The Containers panel, opened from here.
+    containers_open: RwSignal<bool>,
 ) -> impl IntoView {
     let find = move || match active_editor() {
         Some(e) => e.find(),
@@ -62,6 +64,10 @@ pub(super) fn Toolbar(
                 <Icon name=Name::More />
             </button>
             <div class="toolbar-items" on:click=move |_| open.set(false)>
+            <button class="tool containers-toggle" title="Containers: Docker or Podman on this server" aria-label="Containers"
+                aria-pressed=move || containers_open.get().to_string() on:click=move |_| containers_open.update(|o| *o = !*o)>
+                <Icon name=Name::Container /> <span class="label">"Containers"</span>
+            </button>
             <button class="tool quick-open" title="Go to file (Ctrl+P)" aria-label="Go to file"
                 on:click=move |_| finder.show(files::FinderMode::Files)>
                 <Icon name=Name::FileSearch /> <span class="label">"Go to file"</span>

@@ -277,6 +277,9 @@ impl Session {
                 self.relay(id, &r.server, r.req.into(), Route::None, After::Processes { redact });
             }
             C::SysKill(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerList(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerInspect(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsFind(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

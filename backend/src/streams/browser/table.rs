@@ -4,6 +4,7 @@
 //! them, and nothing else in the session decides them.
 
 use porta_shared::client::{self, ClientRequest};
+use porta_shared::docker::ContainerAction;
 
 use crate::auth::scopes::Scope;
 use crate::teams::Role;
@@ -87,9 +88,39 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         | C::SysProcesses(_) => read(),
         C::SysKill(r) => Rule::new(Scope::Terminal, Role::Developer, "signalling a process")
             .audited("process.kill", format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase()),
+        C::DockerList(_) => read(),
+        // Environment values often hold secrets: only developers see them, and it is recorded.
+        C::DockerInspect(r) if r.req.reveal_env => {
+            Rule::new(Scope::Terminal, Role::Developer, "revealing a container's environment")
+                .audited("container.reveal_env", r.req.id.clone())
+        }
+        C::DockerInspect(_) => read(),
+        C::DockerAction(r) => {
+            let detail = match &r.req.action {
+                ContainerAction::Rename { name } => format!("{} -> {name}", r.req.id),
+                ContainerAction::Remove { force: true } => format!("{} (forced)", r.req.id),
+                _ => r.req.id.clone(),
+            };
+            Rule::new(Scope::Terminal, Role::Developer, "controlling a container")
+                .audited(container_action(&r.req.action), detail)
+        }
         C::ChatWatch(_) | C::ChatUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "following a conversation"),
         C::MetricsWatch(_) | C::MetricsUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "watching telemetry"),
         C::AccessWatch(_) => Rule::new(Scope::Read, Role::Viewer, "following your access"),
+    }
+}
+
+/// A container action's audit event.
+fn container_action(action: &ContainerAction) -> &'static str {
+    match action {
+        ContainerAction::Start => "container.start",
+        ContainerAction::Stop => "container.stop",
+        ContainerAction::Restart => "container.restart",
+        ContainerAction::Pause => "container.pause",
+        ContainerAction::Unpause => "container.unpause",
+        ContainerAction::Kill => "container.kill",
+        ContainerAction::Remove { .. } => "container.remove",
+        ContainerAction::Rename { .. } => "container.rename",
     }
 }
 
@@ -119,5 +150,22 @@ mod tests {
             rule(&request(r#"{"v":1,"id":"1","type":"sys.kill","body":{"server":"s","pid":42,"signal":"term"}}"#));
         assert_eq!((kill.scope, kill.role), (Scope::Terminal, Role::Developer));
         assert_eq!(kill.audit.map(|(a, _)| a), Some("process.kill"));
+    }
+
+    #[test]
+    fn containers_are_read_by_viewers_and_changed_by_developers_on_the_record() {
+        let list = rule(&request(r#"{"v":1,"id":"1","type":"docker.list","body":{"server":"s"}}"#));
+        assert_eq!((list.scope, list.role, list.audit), (Scope::Read, Role::Viewer, None));
+        let look = rule(&request(r#"{"v":1,"id":"1","type":"docker.inspect","body":{"server":"s","id":"web"}}"#));
+        assert_eq!((look.role, look.audit), (Role::Viewer, None));
+        let reveal = rule(&request(
+            r#"{"v":1,"id":"1","type":"docker.inspect","body":{"server":"s","id":"web","reveal_env":true}}"#,
+        ));
+        assert_eq!((reveal.role, reveal.audit), (Role::Developer, Some(("container.reveal_env", "web".into()))));
+        let remove = rule(&request(
+            r#"{"v":1,"id":"1","type":"docker.action","body":{"server":"s","id":"web","action":{"kind":"remove","force":true}}}"#,
+        ));
+        assert_eq!((remove.scope, remove.role), (Scope::Terminal, Role::Developer));
+        assert_eq!(remove.audit, Some(("container.remove", "web (forced)".into())));
     }
 }

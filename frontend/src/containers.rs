@@ -1,0 +1,301 @@
+//! Containers: a server's Docker (or Podman) containers, as its bridge reads them from the
+//! engine (the server page's "Containers"). Everyone sees the list and a container's
+//! settings; developers start, stop, restart, pause, kill, rename and remove them (removing
+//! asks first) and reveal environment values. A server without an engine says so, and how to
+//! get one.
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use porta_shared::client::OnServer;
+use porta_shared::docker::{
+    Container, ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed,
+};
+
+use crate::conn::Conn;
+
+type ConnRef = StoredValue<Conn, LocalStorage>;
+
+/// Seconds between two reads of the list while the panel is open.
+const REFRESH_S: u64 = 5;
+
+/// The panel, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(containers, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_containers_panel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> crate::lazy::Loaded {
+    Ok(view! { <ContainersPanel conn server read_only /> }.into_any())
+}
+
+#[component]
+fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> impl IntoView {
+    let id = StoredValue::new(server);
+    let listed = RwSignal::new(None::<DockerListed>);
+    let error = RwSignal::new(None::<String>);
+    let filter = RwSignal::new(String::new());
+    let open = RwSignal::new(None::<ContainerDetails>);
+    let busy = RwSignal::new(None::<String>);
+    let read = move || {
+        let Some(c) = conn.try_get_value() else { return };
+        let server = id.get_value();
+        spawn_local(async move {
+            match c.call(OnServer { server, req: DockerList {} }).await {
+                Ok(l) => {
+                    listed.try_set(Some(l));
+                }
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
+            }
+        });
+    };
+    read();
+    let poll = set_interval_with_handle(read, std::time::Duration::from_secs(REFRESH_S)).ok();
+    on_cleanup(move || {
+        if let Some(h) = poll {
+            h.clear();
+        }
+    });
+    let inspect = move |cid: String, reveal_env: bool| {
+        let c = conn.get_value();
+        let server = id.get_value();
+        spawn_local(async move {
+            match c.call(OnServer { server, req: DockerInspect { id: cid, reveal_env } }).await {
+                Ok(d) => {
+                    error.set(None);
+                    open.set(Some(d));
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    let act = move |c: Container, action: ContainerAction| {
+        let question = match &action {
+            ContainerAction::Remove { force: true } => {
+                Some(format!("Remove {}? It is running: it is killed first. Its anonymous volumes go with it.", c.name))
+            }
+            ContainerAction::Remove { .. } => Some(format!("Remove {}? Its anonymous volumes go with it.", c.name)),
+            ContainerAction::Kill => Some(format!("Kill {} at once (SIGKILL)?", c.name)),
+            _ => None,
+        };
+        let window = crate::browser::window();
+        if question.is_some_and(|q| !window.confirm_with_message(&q).unwrap_or(false)) {
+            return;
+        }
+        let conn = conn.get_value();
+        let server = id.get_value();
+        let word = action.word();
+        busy.set(Some(c.id.clone()));
+        spawn_local(async move {
+            let asked = DockerAction { id: c.id.clone(), action };
+            match conn.call(OnServer { server, req: asked }).await {
+                Ok(_) => {
+                    error.set(None);
+                    if word == "remove" && open.with_untracked(|o| o.as_ref().is_some_and(|d| d.container.id == c.id)) {
+                        open.set(None);
+                    }
+                }
+                Err(e) => error.set(Some(format!("{} {}: {}", word, c.name, e.message))),
+            }
+            busy.try_set(None);
+            read();
+        });
+    };
+    let rename = move |c: Container| {
+        let window = crate::browser::window();
+        let Ok(Some(name)) = window.prompt_with_message_and_default(&format!("Rename {} to", c.name), &c.name) else {
+            return;
+        };
+        let name = name.trim().to_owned();
+        if !name.is_empty() && name != c.name {
+            act(c, ContainerAction::Rename { name });
+        }
+    };
+    let shown = move || {
+        let needle = filter.get().to_lowercase();
+        listed.with(|l| {
+            l.iter()
+                .flat_map(|l| l.containers.iter())
+                .filter(|c| {
+                    needle.is_empty()
+                        || c.name.to_lowercase().contains(&needle)
+                        || c.image.to_lowercase().contains(&needle)
+                        || c.state.contains(&needle)
+                        || c.project.as_deref().is_some_and(|p| p.to_lowercase().contains(&needle))
+                })
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    };
+    let engine = move || {
+        listed.with(|l| {
+            l.as_ref().and_then(|l| l.engine.as_ref()).map(|e| {
+                let running = l.as_ref().map_or(0, |l| l.containers.iter().filter(|c| c.state == "running").count());
+                let all = l.as_ref().map_or(0, |l| l.containers.len());
+                format!("{} {} · {running} of {all} running", e.name, e.version)
+            })
+        })
+    };
+    let unavailable = move || listed.with(|l| l.as_ref().and_then(|l| l.unavailable.clone()));
+    view! {
+        <section class="containers" aria-label="Containers">
+            <div class="containers-head">
+                <span class="facts">{move || engine().unwrap_or_default()}</span>
+                <input
+                    class="container-filter"
+                    type="search"
+                    placeholder="Filter by name, image, state or project"
+                    aria-label="Filter containers"
+                    on:input=move |ev| filter.set(event_target_value(&ev))
+                />
+                <button class="secondary refresh" on:click=move |_| read()>"Refresh"</button>
+            </div>
+            <p class="loading" hidden=move || listed.with(Option::is_some) || error.with(Option::is_some)>"Asking the server's container engine…"</p>
+            <p class="error" role="alert" hidden=move || error.get().is_none()>{move || error.get().unwrap_or_default()}</p>
+            {move || unavailable().map(|u| view! {
+                <div class="no-engine" role="status">
+                    <p><b>"No containers here. "</b>{u.reason}</p>
+                    <p class="hint">{u.hint}</p>
+                </div>
+            })}
+            <p class="empty" hidden=move || listed.with(|l| !l.as_ref().is_some_and(|l| l.engine.is_some() && l.containers.is_empty()))>
+                "The engine runs no containers yet."
+            </p>
+            <table class="container-list" hidden=move || listed.with(|l| l.as_ref().is_none_or(|l| l.containers.is_empty()))>
+                <thead>
+                    <tr>
+                        <th>"Name"</th>
+                        <th>"Image"</th>
+                        <th>"State"</th>
+                        <th>"Ports"</th>
+                        <th></th>
+                    </tr>
+                </thead>
+                <tbody>
+                    <For each=shown key=|c| (c.id.clone(), c.name.clone(), c.status.clone()) let:c>
+                        {row(c, read_only, busy, act, rename, inspect)}
+                    </For>
+                </tbody>
+            </table>
+            {move || open.get().map(|d| view! { <Details d read_only inspect close=move || open.set(None) /> })}
+        </section>
+    }
+}
+
+/// One container's row: what it is, and what a developer may do to it now.
+fn row(
+    c: Container,
+    read_only: RwSignal<bool>,
+    busy: RwSignal<Option<String>>,
+    act: impl Fn(Container, ContainerAction) + Copy + 'static,
+    rename: impl Fn(Container) + Copy + 'static,
+    inspect: impl Fn(String, bool) + Copy + 'static,
+) -> impl IntoView {
+    let state = c.state.clone();
+    let running = state == "running";
+    let paused = state == "paused";
+    let stopped = matches!(state.as_str(), "exited" | "created" | "dead");
+    let button = {
+        let c = c.clone();
+        move |label: &'static str, class: &'static str, action: ContainerAction| {
+            let c = c.clone();
+            let cid = c.id.clone();
+            view! {
+                <button class=format!("secondary {class}") disabled=move || busy.get().as_deref() == Some(cid.as_str())
+                    on:click=move |_| act(c.clone(), action.clone())>{label}</button>
+            }
+        }
+    };
+    let ports: Vec<String> = c
+        .ports
+        .iter()
+        .map(|p| match p.public {
+            Some(public) => format!("{public}→{}/{}", p.private, p.protocol),
+            None => format!("{}/{}", p.private, p.protocol),
+        })
+        .collect();
+    let (cid, renamed) = (c.id.clone(), c.clone());
+    view! {
+        <tr data-name=c.name.clone() data-state=state.clone()>
+            <td class="cname">
+                <button class="link" title="Settings and state" on:click=move |_| inspect(cid.clone(), false)>{c.name.clone()}</button>
+                {c.project.clone().map(|p| view! { <span class="project" title="Compose project">{p}</span> })}
+            </td>
+            <td class="cimage" title=c.image.clone()>{c.image.clone()}</td>
+            <td>
+                <span class=format!("state state-{state}")>{state.clone()}</span>
+                {c.health.clone().map(|h| view! { <span class=format!("health health-{h}")>{h.clone()}</span> })}
+                <span class="status">{c.status.clone()}</span>
+            </td>
+            <td class="cports">{ports.join(", ")}</td>
+            <td class="cactions" hidden=move || read_only.get()>
+                <div class="actions">
+                {(stopped || state == "created").then(|| button("Start", "start", ContainerAction::Start))}
+                {running.then(|| button("Stop", "stop", ContainerAction::Stop))}
+                {(running || paused).then(|| button("Restart", "restart", ContainerAction::Restart))}
+                {running.then(|| button("Pause", "pause", ContainerAction::Pause))}
+                {paused.then(|| button("Unpause", "unpause", ContainerAction::Unpause))}
+                {(running || paused).then(|| button("Kill", "danger kill", ContainerAction::Kill))}
+                <button class="secondary rename" on:click=move |_| rename(renamed.clone())>"Rename"</button>
+                {button("Remove", "danger remove", ContainerAction::Remove { force: !stopped })}
+                </div>
+            </td>
+        </tr>
+    }
+}
+
+/// A container's settings and state; environment values hidden until a developer reveals them.
+#[component]
+fn Details(
+    d: ContainerDetails,
+    read_only: RwSignal<bool>,
+    inspect: impl Fn(String, bool) + Copy + Send + Sync + 'static,
+    close: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let revealed = d.env.iter().any(|v| v.value.is_some());
+    let cid = d.container.id.clone();
+    let when = |ms: Option<u64>| ms.map(|ms| crate::teams::when(ms as f64)).unwrap_or_else(|| "–".into());
+    view! {
+        <section class="container-details" aria-label=format!("Container {}", d.container.name)>
+            <div class="details-head">
+                <h3>{d.container.name.clone()}</h3>
+                <button class="secondary" on:click=move |_| close()>"Close"</button>
+            </div>
+            <dl>
+                <dt>"Image"</dt><dd>{d.container.image.clone()}<span class="muted">{format!(" {}", short(&d.image_id))}</span></dd>
+                <dt>"Id"</dt><dd class="mono">{short(&d.container.id)}</dd>
+                <dt>"State"</dt><dd>{d.container.state.clone()}{d.exit_code.filter(|_| d.container.state == "exited").map(|c| format!(" (exit code {c})"))}</dd>
+                <dt>"Started"</dt><dd>{when(d.started_ms)}</dd>
+                <dt>"Finished"</dt><dd>{when(d.finished_ms)}</dd>
+                <dt>"Restarts"</dt><dd>{format!("{} (policy: {})", d.restart_count, d.restart_policy.clone().unwrap_or_else(|| "no".into()))}</dd>
+                <dt>"Command"</dt><dd class="mono">{d.command.join(" ")}</dd>
+                <dt>"Working folder"</dt><dd class="mono">{d.working_dir.clone().unwrap_or_else(|| "/".into())}</dd>
+                <dt>"Networks"</dt><dd>{d.networks.iter().map(|(n, ip)| format!("{n} {ip}")).collect::<Vec<_>>().join(", ")}</dd>
+            </dl>
+            <h4>"Environment"</h4>
+            <p class="muted" hidden=!d.env.is_empty()>"None"</p>
+            <button class="secondary reveal" hidden=move || revealed || read_only.get()
+                on:click=move |_| inspect(cid.clone(), true)>"Reveal values"</button>
+            <ul class="env">
+                {d.env.iter().map(|v| view! {
+                    <li><span class="mono">{v.name.clone()}</span>" = "
+                        <span class="mono value">{v.value.clone().unwrap_or_else(|| "••••••".into())}</span></li>
+                }).collect_view()}
+            </ul>
+            <h4>"Mounts"</h4>
+            <p class="muted" hidden=!d.mounts.is_empty()>"None"</p>
+            <ul class="mounts">
+                {d.mounts.iter().map(|m| view! {
+                    <li class="mono">{format!("{} {} → {}{}", m.kind, m.source, m.destination, if m.read_only { " (read-only)" } else { "" })}</li>
+                }).collect_view()}
+            </ul>
+            <h4>"Labels"</h4>
+            <p class="muted" hidden=!d.labels.is_empty()>"None"</p>
+            <ul class="labels">
+                {d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}
+            </ul>
+        </section>
+    }
+}
+
+/// The first twelve hex digits of an id (after `sha256:`), as `docker ps` shows it.
+fn short(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}

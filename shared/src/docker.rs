@@ -1,0 +1,201 @@
+//! Containers on a server: what a bridge reads from the Docker (or Podman) engine on its
+//! machine and does there, through the engine's API on its local socket. The requests travel
+//! in [`crate::bridge::BridgeRequest`] (and from a browser in [`crate::client::ClientRequest`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The containers of the server's engine, running and stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerList {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerListed {
+    /// The engine that answered; none when [`DockerListed::unavailable`] says why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<Engine>,
+    /// Why there is no engine to ask, and what to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<Unavailable>,
+    /// By name.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Engine {
+    /// "Docker Engine", "Podman Engine", … as the engine names itself.
+    pub name: String,
+    pub version: String,
+    /// The socket the bridge reached it on.
+    pub socket: String,
+}
+
+/// No engine answered, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// For people: "no Docker engine answers on /var/run/docker.sock".
+    pub reason: String,
+    /// What would make it work: how to install Docker, or let the bridge's user use it.
+    pub hint: String,
+}
+
+/// A container as the list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Container {
+    /// The full id.
+    pub id: String,
+    /// Without Docker's leading slash.
+    pub name: String,
+    pub image: String,
+    /// created, running, paused, restarting, removing, exited or dead.
+    pub state: String,
+    /// The engine's words for it: "Up 3 minutes (healthy)", "Exited (1) 2 hours ago".
+    pub status: String,
+    /// healthy, unhealthy or starting, for a container with a health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<String>,
+    pub created_ms: u64,
+    #[serde(default)]
+    pub ports: Vec<Port>,
+    /// The compose project it belongs to (its `com.docker.compose.project` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Its service in that project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+}
+
+/// A port of a container, and where the host publishes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Port {
+    pub private: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public: Option<u16>,
+    /// The host address it is published on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// tcp, udp or sctp.
+    pub protocol: String,
+}
+
+/// Do `action` to container `id` (an id, a unique prefix of one, or a name).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerAction {
+    pub id: String,
+    pub action: ContainerAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ContainerAction {
+    Start,
+    /// SIGTERM, then SIGKILL after the container's stop timeout.
+    Stop,
+    Restart,
+    Pause,
+    Unpause,
+    /// SIGKILL at once.
+    Kill,
+    /// Remove it; a running one only with `force` (it is killed first). Its anonymous
+    /// volumes go with it.
+    Remove {
+        #[serde(default)]
+        force: bool,
+    },
+    Rename {
+        name: String,
+    },
+}
+
+impl ContainerAction {
+    /// The word for it, as the audit log writes it: `container.<word>`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Restart => "restart",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Kill => "kill",
+            Self::Remove { .. } => "remove",
+            Self::Rename { .. } => "rename",
+        }
+    }
+}
+
+/// A container's whole settings and state. Environment values are left out unless
+/// `reveal_env` (they often hold secrets; the backend lets only developers ask).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerInspect {
+    pub id: String,
+    #[serde(default)]
+    pub reveal_env: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerDetails {
+    pub container: Container,
+    pub image_id: String,
+    /// What it runs: the entrypoint and command, as one argv.
+    #[serde(default)]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default)]
+    pub restart_count: u64,
+    /// no, always, on-failure or unless-stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    /// Names always; values only when revealed.
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Network name → the container's address there.
+    #[serde(default)]
+    pub networks: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// None while hidden.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    /// bind, volume, tmpfs, …
+    pub kind: String,
+    /// The host path or the volume's name.
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_keep_their_tags() {
+        let remove = serde_json::to_value(ContainerAction::Remove { force: true }).unwrap();
+        assert_eq!(remove, serde_json::json!({ "kind": "remove", "force": true }));
+        let start: ContainerAction = serde_json::from_str(r#"{"kind":"start"}"#).unwrap();
+        assert_eq!(start, ContainerAction::Start);
+        let plain: ContainerAction = serde_json::from_str(r#"{"kind":"remove"}"#).unwrap();
+        assert_eq!(plain, ContainerAction::Remove { force: false });
+        assert!(serde_json::from_str::<ContainerAction>(r#"{"kind":"explode"}"#).is_err());
+    }
+}
