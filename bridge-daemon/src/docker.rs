@@ -11,6 +11,7 @@ use std::sync::Mutex;
 
 use bollard::query_parameters::{
     KillContainerOptions, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder, RenameContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use porta_shared::bridge::Done;
 use porta_shared::docker::{
@@ -19,8 +20,17 @@ use porta_shared::docker::{
 };
 use porta_shared::{ErrorBody, ErrorCode};
 
-/// Seconds a request to the engine may take (a stop waits for the container's own timeout).
-const TIMEOUT_S: u64 = 120;
+/// Seconds any request to the engine may take: within the backend's 30 s for a bridge's
+/// answer, so a person never sees a timeout for something that then happens.
+const TIMEOUT_S: u64 = 28;
+/// The most seconds a stop (or restart) gives a container before it is killed: its own
+/// setting (10 s unless set), but never more than anyone waits for an answer.
+const STOP_GRACE_S: i64 = 20;
+/// The engine's own grace when a container sets none.
+const DEFAULT_GRACE_S: i64 = 10;
+/// Seconds a list or an inspection may take: a hung engine must not pile up requests from
+/// a panel that asks every few seconds.
+const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where engines listen when none is configured: Docker's socket, then Podman's (rootless,
 /// then system).
@@ -58,13 +68,20 @@ impl Docker {
             return Err(not_installed(&sockets));
         };
         let path = socket.to_string_lossy().into_owned();
+        // bollard's paths carry no API version, so each engine answers in its own (Debian's
+        // 20.10 in 1.41): nothing to negotiate.
         let client = bollard::Docker::connect_with_unix(&path, TIMEOUT_S, bollard::API_DEFAULT_VERSION)
             .map_err(|e| unreachable(&path, &e))?;
-        // Older engines (Debian's) speak older API versions: talk theirs.
-        let client = client.negotiate_version().await.map_err(|e| unreachable(&path, &e))?;
-        let version = client.version().await.map_err(|e| unreachable(&path, &e))?;
-        let name =
-            version.platform.map(|p| p.name).filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Docker Engine".into());
+        let version = tokio::time::timeout(READ_WITHIN, client.version())
+            .await
+            .map_err(|_| unreachable(&path, &"no answer in 10 s"))?
+            .map_err(|e| unreachable(&path, &e))?;
+        // Podman names itself among the components ("Podman Engine"); Docker in its platform.
+        let podman = version.components.iter().flatten().map(|c| c.name.clone()).find(|n| n.contains("Podman"));
+        let name = podman
+            .or(version.platform.map(|p| p.name))
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Docker Engine".into());
         let engine = Engine { name, version: version.version.unwrap_or_default(), socket: path };
         *self.connected.lock().unwrap_or_else(|p| p.into_inner()) = Some((client.clone(), engine.clone()));
         Ok((client, engine))
@@ -82,7 +99,10 @@ impl Docker {
             Err(unavailable) => return Ok(DockerListed { unavailable: Some(unavailable), ..Default::default() }),
         };
         let all = ListContainersOptionsBuilder::new().all(true).build();
-        let listed = client.list_containers(Some(all)).await.map_err(|e| self.failed(e, "the container list"))?;
+        let listed = tokio::time::timeout(READ_WITHIN, client.list_containers(Some(all)))
+            .await
+            .map_err(|_| self.too_slow())?
+            .map_err(|e| self.failed(e, "the container list"))?;
         let mut containers: Vec<Container> = listed.into_iter().map(summary).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(DockerListed { engine: Some(engine), unavailable: None, containers })
@@ -92,18 +112,28 @@ impl Docker {
     pub async fn inspect(&self, req: &DockerInspect) -> Result<ContainerDetails, ErrorBody> {
         let id = reference(&req.id)?;
         let (client, _) = self.engine().await.map_err(unavailable)?;
-        let found = client.inspect_container(id, None).await.map_err(|e| self.failed(e, id))?;
+        let found = tokio::time::timeout(READ_WITHIN, client.inspect_container(id, None))
+            .await
+            .map_err(|_| self.too_slow())?
+            .map_err(|e| self.failed(e, id))?;
         Ok(details(found, req.reveal_env))
     }
 
-    /// Does what `req` asks to a container. Asking for the state it is already in is done.
+    /// Does what `req` asks to a container. Asking for the state it is already in is done
+    /// (the list a person acts from is a few seconds old).
     pub async fn act(&self, req: &DockerAction) -> Result<Done, ErrorBody> {
         let id = reference(&req.id)?;
         let (client, _) = self.engine().await.map_err(unavailable)?;
         let done = match &req.action {
             ContainerAction::Start => client.start_container(id, None).await,
-            ContainerAction::Stop => client.stop_container(id, None).await,
-            ContainerAction::Restart => client.restart_container(id, None).await,
+            ContainerAction::Stop => {
+                let t = self.grace(&client, id).await?;
+                client.stop_container(id, Some(StopContainerOptionsBuilder::new().t(t).build())).await
+            }
+            ContainerAction::Restart => {
+                let t = self.grace(&client, id).await?;
+                client.restart_container(id, Some(RestartContainerOptionsBuilder::new().t(t).build())).await
+            }
             ContainerAction::Pause => client.pause_container(id).await,
             ContainerAction::Unpause => client.unpause_container(id).await,
             ContainerAction::Kill => client.kill_container(id, None::<KillContainerOptions>).await,
@@ -117,11 +147,30 @@ impl Docker {
             }
         };
         match done {
+            // (bollard takes 304, started when running or stopped when stopped, for done.)
             Ok(()) => Ok(Done {}),
-            // 304: started when running, stopped when stopped.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304, .. }) => Ok(Done {}),
+            // Docker says so with 409, or (20.10, unpausing) 500.
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409 | 500, message })
+                if already(&req.action, &message) =>
+            {
+                Ok(Done {})
+            }
             Err(e) => Err(self.failed(e, id)),
         }
+    }
+
+    /// Seconds container `id` is given to stop: its own setting, at most [`STOP_GRACE_S`].
+    async fn grace(&self, client: &bollard::Docker, id: &str) -> Result<i32, ErrorBody> {
+        let found = tokio::time::timeout(READ_WITHIN, client.inspect_container(id, None))
+            .await
+            .map_err(|_| self.too_slow())?
+            .map_err(|e| self.failed(e, id))?;
+        let own = found.config.and_then(|c| c.stop_timeout).unwrap_or(DEFAULT_GRACE_S);
+        Ok(i32::try_from(own.clamp(0, STOP_GRACE_S)).unwrap_or(DEFAULT_GRACE_S as i32))
+    }
+
+    fn too_slow(&self) -> ErrorBody {
+        ErrorBody::new(ErrorCode::Timeout, "the container engine did not answer within 10 s")
     }
 
     /// The error for a failed request about `what`.
@@ -137,12 +186,29 @@ impl Docker {
                 };
                 ErrorBody::new(code, format!("{what}: {}", message.trim()))
             }
+            // An answer this client cannot read (an engine speaking another dialect): the
+            // engine is there, so it is kept.
+            e @ (E::JsonDataError { .. } | E::JsonSerdeError { .. }) => {
+                ErrorBody::new(ErrorCode::Io, format!("{what}: the engine's answer could not be read: {e}"))
+            }
             other => {
                 // The engine went away (or never answered): look for it again next time.
                 self.forget();
                 ErrorBody::new(ErrorCode::Unavailable, format!("the container engine did not answer: {other}"))
             }
         }
+    }
+}
+
+/// Whether the engine's 409 for `action` says the container is already as asked: pausing a
+/// paused one, unpausing a running one, killing a stopped one.
+fn already(action: &ContainerAction, message: &str) -> bool {
+    let m = message.to_lowercase();
+    match action {
+        ContainerAction::Pause => m.contains("already paused"),
+        ContainerAction::Unpause => m.contains("is not paused"),
+        ContainerAction::Kill => m.contains("is not running"),
+        _ => false,
     }
 }
 
@@ -174,11 +240,12 @@ fn not_installed(looked: &[PathBuf]) -> Unavailable {
     }
 }
 
-fn unreachable(socket: &str, e: &bollard::errors::Error) -> Unavailable {
+fn unreachable(socket: &str, e: &dyn std::fmt::Display) -> Unavailable {
     let said = e.to_string();
     let hint = if said.contains("ermission denied") {
         "The bridge's user may not use the engine: add it to the docker group \
-         (sudo usermod -aG docker <user>) and restart the bridge."
+         (sudo usermod -aG docker <user>) and restart the bridge. That makes the user, and \
+         every developer with a terminal on this server, as powerful as root here."
     } else {
         "The engine is not running: start it (sudo systemctl start docker, or podman.socket)."
     };

@@ -29,12 +29,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "porta_bridge=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let mut filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "porta_bridge=info".into());
+    // bollard logs whole answers at debug, environment values included.
+    if let Ok(quiet) = "bollard=info".parse() {
+        filter = filter.add_directive(quiet);
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     // TLS to wss:// backends; already installed only if something else did it first.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = cli.config.clone().unwrap_or_else(default_config_path);

@@ -30,6 +30,9 @@ fn run_container(name: &str) -> anyhow::Result<Option<Made>> {
         .args([
             "run",
             "-d",
+            // busybox's sleep, as pid 1, ignores SIGTERM: a stop would wait out its grace.
+            "--stop-timeout",
+            "1",
             "--name",
             name,
             "--label",
@@ -75,10 +78,12 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         row_in(c, &name, "exited").await?;
         click(c, &format!("tr[data-name='{name}'] button.start")).await?;
         row_in(c, &name, "running").await?;
-        c.execute("window.confirm = () => false;", vec![]).await?;
+        c.execute("window.confirm = () => { window.asked = true; return false; };", vec![]).await?;
         click(c, &format!("tr[data-name='{name}'] button.remove")).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        row_in(c, &name, "running").await?;
+        let asked = c.execute("return window.asked === true;", vec![]).await?;
+        assert_eq!(asked, serde_json::json!(true), "removing asks first");
+        let kept = Command::new("docker").args(["inspect", &name]).output()?;
+        assert!(kept.status.success(), "declined, {name} is kept");
         c.execute("window.confirm = () => true;", vec![]).await?;
         click(c, &format!("tr[data-name='{name}'] button.remove")).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);

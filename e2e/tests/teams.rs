@@ -275,8 +275,10 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "sys.processes" => json!({ "server": s }),
         "sys.kill" => json!({ "server": s, "pid": 4_000_000, "signal": "term" }),
         "docker.list" => json!({ "server": s }),
-        "docker.inspect" => json!({ "server": s, "id": "web", "reveal_env": true }),
-        "docker.action" => json!({ "server": s, "id": "web", "action": { "kind": "remove", "force": true } }),
+        "docker.inspect" => json!({ "server": s, "id": "porta-isolation-no-such-container", "reveal_env": true }),
+        "docker.action" => json!({
+            "server": s, "id": "porta-isolation-no-such-container", "action": { "kind": "remove", "force": true }
+        }),
         "metrics.watch" | "metrics.unwatch" | "access.watch" => json!({ "server": s }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),

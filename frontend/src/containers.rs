@@ -31,19 +31,28 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
     let error = RwSignal::new(None::<String>);
     let filter = RwSignal::new(String::new());
     let open = RwSignal::new(None::<ContainerDetails>);
-    let busy = RwSignal::new(None::<String>);
+    // Containers with an action under way (their buttons wait).
+    let busy = RwSignal::new(Vec::<String>::new());
+    // A read under way: the next poll waits for it (an engine that hangs gets one at a time).
+    let reading = StoredValue::new(false);
+    // Everything here may run after the panel closed (an answer comes late): it does nothing.
     let read = move || {
-        let Some(c) = conn.try_get_value() else { return };
-        let server = id.get_value();
+        let (Some(c), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
+        if reading.try_get_value() != Some(false) {
+            return;
+        }
+        reading.set_value(true);
         spawn_local(async move {
             match c.call(OnServer { server, req: DockerList {} }).await {
                 Ok(l) => {
                     listed.try_set(Some(l));
+                    error.try_set(None);
                 }
                 Err(e) => {
                     error.try_set(Some(e.message));
                 }
             }
+            reading.try_set_value(false);
         });
     };
     read();
@@ -54,15 +63,16 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
         }
     });
     let inspect = move |cid: String, reveal_env: bool| {
-        let c = conn.get_value();
-        let server = id.get_value();
+        let (Some(c), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
         spawn_local(async move {
             match c.call(OnServer { server, req: DockerInspect { id: cid, reveal_env } }).await {
                 Ok(d) => {
-                    error.set(None);
-                    open.set(Some(d));
+                    error.try_set(None);
+                    open.try_set(Some(d));
                 }
-                Err(e) => error.set(Some(e.message)),
+                Err(e) => {
+                    error.try_set(Some(e.message));
+                }
             }
         });
     };
@@ -79,22 +89,24 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
         if question.is_some_and(|q| !window.confirm_with_message(&q).unwrap_or(false)) {
             return;
         }
-        let conn = conn.get_value();
-        let server = id.get_value();
+        let (Some(conn), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
         let word = action.word();
-        busy.set(Some(c.id.clone()));
+        busy.update(|b| b.push(c.id.clone()));
         spawn_local(async move {
             let asked = DockerAction { id: c.id.clone(), action };
             match conn.call(OnServer { server, req: asked }).await {
                 Ok(_) => {
-                    error.set(None);
-                    if word == "remove" && open.with_untracked(|o| o.as_ref().is_some_and(|d| d.container.id == c.id)) {
-                        open.set(None);
+                    error.try_set(None);
+                    let shown = open.try_with_untracked(|o| o.as_ref().is_some_and(|d| d.container.id == c.id));
+                    if word == "remove" && shown == Some(true) {
+                        open.try_set(None);
                     }
                 }
-                Err(e) => error.set(Some(format!("{} {}: {}", word, c.name, e.message))),
+                Err(e) => {
+                    error.try_set(Some(format!("{} {}: {}", word, c.name, e.message)));
+                }
             }
-            busy.try_set(None);
+            busy.try_update(|b| b.retain(|x| *x != c.id));
             read();
         });
     };
@@ -169,8 +181,9 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
                     </tr>
                 </thead>
                 <tbody>
-                    <For each=shown key=|c| (c.id.clone(), c.name.clone(), c.status.clone()) let:c>
-                        {row(c, read_only, busy, act, rename, inspect)}
+                    // A row is made again only when what it offers changes; its status text follows the list.
+                    <For each=shown key=|c| (c.id.clone(), c.name.clone(), c.state.clone(), c.health.clone(), c.ports.len()) let:c>
+                        {row(c, listed, read_only, busy, act, rename, inspect)}
                     </For>
                 </tbody>
             </table>
@@ -182,14 +195,16 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
 /// One container's row: what it is, and what a developer may do to it now.
 fn row(
     c: Container,
+    listed: RwSignal<Option<DockerListed>>,
     read_only: RwSignal<bool>,
-    busy: RwSignal<Option<String>>,
+    busy: RwSignal<Vec<String>>,
     act: impl Fn(Container, ContainerAction) + Copy + 'static,
     rename: impl Fn(Container) + Copy + 'static,
     inspect: impl Fn(String, bool) + Copy + 'static,
 ) -> impl IntoView {
     let state = c.state.clone();
-    let running = state == "running";
+    // A container restarting over and over is stopped, killed or restarted like a running one.
+    let running = matches!(state.as_str(), "running" | "restarting");
     let paused = state == "paused";
     let stopped = matches!(state.as_str(), "exited" | "created" | "dead");
     let button = {
@@ -198,7 +213,7 @@ fn row(
             let c = c.clone();
             let cid = c.id.clone();
             view! {
-                <button class=format!("secondary {class}") disabled=move || busy.get().as_deref() == Some(cid.as_str())
+                <button class=format!("secondary {class}") disabled=move || busy.with(|b| b.contains(&cid))
                     on:click=move |_| act(c.clone(), action.clone())>{label}</button>
             }
         }
@@ -211,7 +226,7 @@ fn row(
             None => format!("{}/{}", p.private, p.protocol),
         })
         .collect();
-    let (cid, renamed) = (c.id.clone(), c.clone());
+    let (cid, sid, renamed) = (c.id.clone(), c.id.clone(), c.clone());
     view! {
         <tr data-name=c.name.clone() data-state=state.clone()>
             <td class="cname">
@@ -222,7 +237,12 @@ fn row(
             <td>
                 <span class=format!("state state-{state}")>{state.clone()}</span>
                 {c.health.clone().map(|h| view! { <span class=format!("health health-{h}")>{h.clone()}</span> })}
-                <span class="status">{c.status.clone()}</span>
+                <span class="status">{move || {
+                    listed.with(|l| {
+                        let now = l.iter().flat_map(|l| l.containers.iter()).find(|x| x.id == sid);
+                        now.map(|x| x.status.clone()).unwrap_or_default()
+                    })
+                }}</span>
             </td>
             <td class="cports">{ports.join(", ")}</td>
             <td class="cactions" hidden=move || read_only.get()>
@@ -230,7 +250,7 @@ fn row(
                 {(stopped || state == "created").then(|| button("Start", "start", ContainerAction::Start))}
                 {running.then(|| button("Stop", "stop", ContainerAction::Stop))}
                 {(running || paused).then(|| button("Restart", "restart", ContainerAction::Restart))}
-                {running.then(|| button("Pause", "pause", ContainerAction::Pause))}
+                {(state == "running").then(|| button("Pause", "pause", ContainerAction::Pause))}
                 {paused.then(|| button("Unpause", "unpause", ContainerAction::Unpause))}
                 {(running || paused).then(|| button("Kill", "danger kill", ContainerAction::Kill))}
                 <button class="secondary rename" on:click=move |_| rename(renamed.clone())>"Rename"</button>

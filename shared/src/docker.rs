@@ -166,6 +166,21 @@ pub struct ContainerDetails {
     pub labels: BTreeMap<String, String>,
 }
 
+impl ContainerDetails {
+    /// What a viewer sees: no command line, no label values, no environment values (where
+    /// passwords are put, as in a process's command line).
+    pub fn redacted(mut self) -> Self {
+        self.command.clear();
+        for v in self.labels.values_mut() {
+            v.clear();
+        }
+        for v in &mut self.env {
+            v.value = None;
+        }
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvVar {
     pub name: String,

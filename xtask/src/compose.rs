@@ -215,7 +215,15 @@ impl Stack {
 /// `busybox-static`, imported into the engine (no registry needs to be reachable). None, and
 /// the reason said, where no engine can run: those tests then say they did not run.
 pub fn container_test_image() -> Option<String> {
-    match ensure_docker().and_then(|()| busybox_image()) {
+    let made = ensure_docker().and_then(|()| busybox_image());
+    // What a killed run of the tests left behind.
+    if let Some(left) = output(Command::new("docker").args(["ps", "-aq", "--filter", "label=porta.e2e"])) {
+        let ids: Vec<&str> = left.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).stdout(Stdio::null()).status();
+        }
+    }
+    match made {
         Ok(tag) => Some(tag),
         Err(e) => {
             eprintln!("==> NOT RUN: the container tests, since {e:#}");

@@ -75,6 +75,9 @@ enum After {
     /// A process list: for a viewer, without command lines (they hold secrets: passwords and
     /// tokens passed as arguments).
     Processes { redact: bool },
+    /// A container's settings: for a viewer, without its command line, label values and
+    /// environment values (secrets live there as in a process's command line).
+    Container { redact: bool },
     /// A `term.open`/`term.attach` reply: the stream is live.
     Opened(StreamId),
     /// The reply to an automatic re-attach after the bridge came back.
@@ -344,8 +347,15 @@ impl Session {
         let Done { id, after, result } = done;
         let id = id.as_deref();
         match after {
-            After::Forward | After::Processes { redact: false } => {
+            After::Forward | After::Processes { redact: false } | After::Container { redact: false } => {
                 self.reply(id, result);
+            }
+            After::Container { redact: true } => {
+                let details = result.and_then(|raw| {
+                    serde_json::from_str::<porta_shared::docker::ContainerDetails>(raw.get())
+                        .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("malformed container settings: {e}")))
+                });
+                self.reply(id, details.map(porta_shared::docker::ContainerDetails::redacted));
             }
             After::Processes { redact: true } => {
                 let list = result.and_then(|raw| {

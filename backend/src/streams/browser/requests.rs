@@ -278,7 +278,12 @@ impl Session {
             }
             C::SysKill(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerList(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
-            C::DockerInspect(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerInspect(r) if r.req.reveal_env => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerInspect(r) => {
+                let grant = self.caller.grant(&r.server, need).await?;
+                let redact = grant.role < Role::Developer;
+                self.relay(id, &r.server, r.req.into(), Route::None, After::Container { redact });
+            }
             C::DockerAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
