@@ -290,7 +290,10 @@ impl Mcp {
         let state = &self.state;
         let (scope, role) = if spec.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
         user.require(scope)?;
-        if spec.name == "run_command" {
+        // What runs something on the server (a command, a container action) needs the
+        // terminal scope, as in a person's session.
+        let command = tools::policy_command(spec.name, &args);
+        if command.is_some() {
             user.require(Scope::Terminal)?;
         }
         let on = agents::on_server(&state.store, user, None, agent_name, server, (role, "an agent's action")).await?;
@@ -301,9 +304,8 @@ impl Mcp {
         // A command passes the workspace's policy first: it may run, ask, or never run.
         let mut note = None;
         let mut ask = spec.changes && !auto_approved;
-        if spec.name == "run_command" {
-            let command = args["command"].as_str().unwrap_or_default().to_owned();
-            let runner = on.runner(user, None);
+        if let Some(command) = command {
+            let runner = on.runner(user, None, spec.name);
             match policy::check::decide(&state.store, &runner, &command, args["cwd"].as_str()).await? {
                 Decision::Refuse(v) => {
                     let done = agents::Done {
@@ -348,7 +350,7 @@ impl Mcp {
                 chat::Approval::Cancelled => chat::Decision::Cancelled,
             }
         };
-        let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
+        let target = tools::target(&args);
         let result = match decision {
             chat::Decision::Declined | chat::Decision::Cancelled => None,
             _ => Some(tools::call(&state.assistant, server, spec.name, &args).await),

@@ -38,7 +38,8 @@ impl Made {
     /// `docker run -d` of `args` (after the image), named `name`, labelled as this test's.
     fn run(&self, name: &str, image: &str, extra: &[&str], args: &[&str]) -> anyhow::Result<()> {
         let out = Command::new("docker")
-            .args(["run", "-d", "--name", name, "--label", &self.label])
+            // busybox's sleep, as pid 1, ignores SIGTERM: a stop would wait out its grace.
+            .args(["run", "-d", "--stop-timeout", "1", "--name", name, "--label", &self.label])
             .args(extra)
             .arg(image)
             .args(args)
@@ -126,6 +127,8 @@ async fn a_developer_runs_the_life_of_a_container_and_each_change_is_audited() -
         (ContainerAction::Stop, "exited"),
         (ContainerAction::Start, "running"),
         (ContainerAction::Pause, "paused"),
+        (ContainerAction::Pause, "paused"),
+        (ContainerAction::Unpause, "running"),
         (ContainerAction::Unpause, "running"),
         (ContainerAction::Restart, "running"),
     ] {
@@ -172,7 +175,7 @@ async fn a_viewer_looks_at_containers_but_changes_none_and_sees_no_secrets() -> 
     let Some(image) = image() else { return Ok(()) };
     let made = Made::new();
     let name = format!("porta-e2e-db-{}", rand_suffix());
-    made.run(&name, &image, &["-e", "PASSWORD=s3cret"], &["sleep", "600"])?;
+    made.run(&name, &image, &["-e", "PASSWORD=s3cret"], &["sh", "-c", "sleep 600 # --password=s3cret"])?;
     let stack = Stack::start(&[], &[]).await?;
     let s = stack.server_id.clone();
     let team = stack.api.own_team().await?;
@@ -187,7 +190,10 @@ async fn a_viewer_looks_at_containers_but_changes_none_and_sees_no_secrets() -> 
     assert_eq!(state_of(&mut ws, &s, &name).await?.as_deref(), Some("running"));
     let look =
         ws.call(OnServer { server: s.clone(), req: DockerInspect { id: name.clone(), reveal_env: false } }).await??;
-    assert!(look.env.iter().all(|v| v.value.is_none()), "{:?}", look.env);
+    assert!(look.env.iter().any(|v| v.name == "PASSWORD") && look.env.iter().all(|v| v.value.is_none()));
+    // Where passwords also go: the command line and labels, hidden from a viewer.
+    assert!(look.command.is_empty(), "{:?}", look.command);
+    assert!(look.labels.contains_key("porta.e2e") && look.labels.values().all(String::is_empty), "{:?}", look.labels);
     let reveal =
         ws.call(OnServer { server: s.clone(), req: DockerInspect { id: name.clone(), reveal_env: true } }).await?;
     assert!(matches!(&reveal, Err(e) if e.code == ErrorCode::Forbidden), "{reveal:?}");
@@ -214,5 +220,40 @@ async fn a_server_without_an_engine_says_so_and_how_to_get_one() -> anyhow::Resu
     assert!(listed.containers.is_empty() && listed.engine.is_none());
     let start = act(&mut ws, &stack.server_id, "web", ContainerAction::Start).await?;
     assert!(matches!(&start, Err(e) if e.code == ErrorCode::Unavailable), "{start:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_mcp_agent_lists_containers_at_once_and_stops_one_only_once_the_person_approves() -> anyhow::Result<()> {
+    use porta_e2e::agents::{self, call, connect, shown};
+    let Some(image) = image() else { return Ok(()) };
+    let made = Made::new();
+    let name = format!("porta-e2e-agent-{}", rand_suffix());
+    made.run(&name, &image, &[], &["sleep", "600"])?;
+    let stack = Stack::start(&[], &[]).await?;
+    let q = "mutation { createApiToken(name: \"mcp\", scopes: [\"read\", \"write\", \"terminal\"]) { token } }";
+    let v = stack.api.graphql(q, json!({})).await?;
+    let token = v["data"]["createApiToken"]["token"].as_str().unwrap_or_default().to_owned();
+    let client = connect(&stack.backend.url, &token, "ops-bot").await?;
+    // A read: at once.
+    let listed = call(&client, "docker_list", json!({ "server_id": stack.server_id })).await?;
+    assert_ne!(listed.is_error, Some(true), "{}", shown(&listed));
+    assert!(shown(&listed).contains(&name), "{}", shown(&listed));
+    // A change: it waits for the person, and is judged as `docker stop <name>`.
+    let stop = json!({ "server_id": stack.server_id, "container": name, "action": "stop" });
+    let mut ws = stack.api.ws().await?;
+    let (result, decided) = tokio::join!(call(&client, "docker_action", stop), async {
+        let (_, pending) = agents::waiting(&stack.api, "ops-bot").await?;
+        assert_eq!(state_of(&mut ws, &stack.server_id, &name).await?.as_deref(), Some("running"), "not before");
+        agents::decide(&stack.api, "ops-bot", true).await.map(|_| pending)
+    });
+    let pending = decided?;
+    assert!(pending["arguments"].as_str().is_some_and(|a| a.contains("\"stop\"") && a.contains(&name)), "{pending}");
+    let result = result?;
+    assert_ne!(result.is_error, Some(true), "{}", shown(&result));
+    assert_eq!(state_of(&mut ws, &stack.server_id, &name).await?.as_deref(), Some("exited"));
+    // It is in the agent's history and the audit log.
+    agents::until_audited(&stack.api, "agent.docker_action", &name, "ok").await?;
+    drop(made);
     Ok(())
 }

@@ -19,6 +19,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
         Err(e) => eprintln!("==> no ttyd beside Porta in this run: {e:#}"),
     }
+    // The containers section lists a real engine's containers.
+    if let Some(image) = crate::compose::container_test_image() {
+        bench.env("PORTA_BENCH_DOCKER_IMAGE", image);
+    }
     build::run(&mut bench, "porta-bench (full path on loopback)")
 }
 

@@ -42,7 +42,7 @@ pub(super) async fn gate(
     commands: &[(&str, Option<&str>)],
 ) -> Result<()> {
     use crate::policy::check::{Decision, decide};
-    let runner = on.runner(&caller.user, caller.source.as_deref());
+    let runner = on.runner(&caller.user, caller.source.as_deref(), "run_command");
     let mut asked = Vec::new();
     let started = Instant::now();
     // Writes a refusal (`blocked`, `declined`) into the agent's history.

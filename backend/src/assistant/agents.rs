@@ -95,12 +95,17 @@ impl OnServer {
         auto.iter().any(|t| t == tool)
     }
 
-    /// Who runs a command here, as the command policy judges it.
-    pub fn runner<'a>(&'a self, user: &'a AuthUser, source: Option<&'a str>) -> crate::policy::check::Runner<'a> {
+    /// Who runs a command here through `tool`, as the command policy judges it.
+    pub fn runner<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        source: Option<&'a str>,
+        tool: &str,
+    ) -> crate::policy::check::Runner<'a> {
         crate::policy::check::Runner {
             user,
             agent: Some(&self.agent.name),
-            runs_without_asking: self.auto_approved("run_command"),
+            runs_without_asking: self.auto_approved(tool),
             workspace: &self.workspace,
             server: Some(&self.server),
             source,

@@ -11,9 +11,20 @@ pub struct Template {
     pub tools: &'static [&'static str],
 }
 
-const READS: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics"];
-const ALL: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "write_file", "run_command"];
-const READS_AND_RUN: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "run_command"];
+const READS: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list"];
+const ALL: &[&str] = &[
+    "list_dir",
+    "read_file",
+    "search",
+    "system_info",
+    "recent_metrics",
+    "docker_list",
+    "write_file",
+    "run_command",
+    "docker_action",
+];
+const READS_AND_RUN: &[&str] =
+    &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "run_command"];
 
 pub const TEMPLATES: &[Template] = &[
     Template {

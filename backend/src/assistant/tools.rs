@@ -8,6 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use porta_shared::bridge::{self, FsListed, FsRead, FsSearchResults, FsWrite, FsWritten, SysInfo};
+use porta_shared::docker::{ContainerAction, DockerAction, DockerList, DockerListed};
 use porta_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
@@ -350,7 +351,68 @@ pub const CATALOGUE: &[Spec] = &[
         },
         changes: true,
     },
+    Spec {
+        name: "docker_list",
+        description: "The server's containers (Docker or Podman): name, image, state, health, status, published ports and compose project; or why the server has no container engine.",
+        parameters: || serde_json::json!({ "type": "object", "properties": {} }),
+        changes: false,
+    },
+    Spec {
+        name: "docker_action",
+        description: "Start, stop, restart, pause, unpause or kill a container on the server, or remove it. The user approves it first; the workspace's command policy judges it as the docker command it amounts to.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["container", "action"], "properties": {
+                "container": { "type": "string", "description": "The container's name or id." },
+                "action": { "type": "string", "enum": ["start", "stop", "restart", "pause", "unpause", "kill", "remove"] },
+                "force": { "type": "boolean", "description": "Remove a running container (it is killed first)." },
+            } })
+        },
+        changes: true,
+    },
 ];
+
+/// The command line the workspace's command policy judges for a call of tool `name`, for the
+/// tools that run something on the server: `run_command`'s own, and `docker_action`'s as the
+/// `docker` command it amounts to. None for the others.
+pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
+    let text = |key: &str| args[key].as_str().unwrap_or_default().to_owned();
+    match name {
+        "run_command" => Some(text("command")),
+        "docker_action" => {
+            let verb = match text("action").as_str() {
+                "remove" if args["force"].as_bool() == Some(true) => "rm -f".to_owned(),
+                "remove" => "rm".to_owned(),
+                other => other.to_owned(),
+            };
+            Some(format!("docker {verb} {}", text("container")))
+        }
+        _ => None,
+    }
+}
+
+/// What a call acts on, for the record: its file, command or container.
+pub fn target(args: &serde_json::Value) -> String {
+    ["path", "command", "container"].iter().find_map(|k| args[*k].as_str()).unwrap_or_default().to_owned()
+}
+
+/// `docker_action`'s arguments as the bridge's request.
+fn container_action(args: &serde_json::Value) -> Result<DockerAction, ErrorBody> {
+    let action = match arg(args, "action")? {
+        "start" => ContainerAction::Start,
+        "stop" => ContainerAction::Stop,
+        "restart" => ContainerAction::Restart,
+        "pause" => ContainerAction::Pause,
+        "unpause" => ContainerAction::Unpause,
+        "kill" => ContainerAction::Kill,
+        "remove" => ContainerAction::Remove { force: args["force"].as_bool().unwrap_or(false) },
+        other => {
+            let msg =
+                format!("there is no container action {other:?}: start, stop, restart, pause, unpause, kill or remove");
+            return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
+        }
+    };
+    Ok(DockerAction { id: arg(args, "container")?.to_owned(), action })
+}
 
 /// The tool called `name`.
 pub fn spec(name: &str) -> Option<&'static Spec> {
@@ -407,6 +469,16 @@ pub async fn call(
             let cwd = args["cwd"].as_str().map(str::to_owned);
             to_json(serde_json::to_value(run(ai, server, arg(args, "command")?, cwd, limit).await?))
         }
+        "docker_list" => {
+            let listed: DockerListed = command::ask(&ai.relay, server, DockerList {}.into()).await?;
+            to_json(serde_json::to_value(listed))
+        }
+        "docker_action" => {
+            let asked = container_action(args)?;
+            let (container, action) = (asked.id.clone(), asked.action.word());
+            let _: bridge::Done = command::ask(&ai.relay, server, asked.into()).await?;
+            Ok(serde_json::json!({ "container": container, "action": action, "done": true }))
+        }
         other => Err(ErrorBody::new(ErrorCode::BadRequest, format!("there is no tool {other:?}"))),
     }
 }
@@ -450,6 +522,20 @@ mod tests {
         }
         assert!(spec("write_file").is_some_and(|s| s.changes) && spec("read_file").is_some_and(|s| !s.changes));
         assert!(spec("rm_rf").is_none());
+    }
+
+    #[test]
+    fn a_container_action_is_judged_as_the_docker_command_it_amounts_to() {
+        let stop = serde_json::json!({ "container": "web", "action": "stop" });
+        assert_eq!(policy_command("docker_action", &stop).as_deref(), Some("docker stop web"));
+        let rm = serde_json::json!({ "container": "db", "action": "remove", "force": true });
+        assert_eq!(policy_command("docker_action", &rm).as_deref(), Some("docker rm -f db"));
+        assert_eq!(policy_command("run_command", &serde_json::json!({ "command": "ls" })).as_deref(), Some("ls"));
+        assert_eq!(policy_command("docker_list", &serde_json::json!({})), None);
+        assert_eq!(container_action(&rm).map(|a| a.action), Ok(ContainerAction::Remove { force: true }));
+        let bad = container_action(&serde_json::json!({ "container": "web", "action": "explode" }));
+        assert_eq!(bad.map_err(|e| e.code), Err(ErrorCode::BadRequest));
+        assert_eq!(target(&stop), "web");
     }
 
     #[test]

@@ -107,10 +107,10 @@ pub async fn ask_approval(
     .map_err(|e| Error::Other(e.into()))?
 }
 
-/// What a call is about, for the record: its command, or its path.
+/// What a call is about, for the record: its command, path or container.
 fn target_of(call: &ToolCall) -> String {
     let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or_default();
-    args["command"].as_str().or_else(|| args["path"].as_str()).unwrap_or_default().to_owned()
+    crate::assistant::tools::target(&args)
 }
 
 async fn wait_for_decision(

@@ -201,7 +201,7 @@ impl Generation {
             }
             if !self.tool_names().is_empty() {
                 s.push_str(
-                    "\n\nUse the tools to look before you answer. Changes (write_file, run_command) are shown to the \
+                    "\n\nUse the tools to look before you answer. Changes (write_file, run_command, docker_action) are shown to the \
                      person, who approves or declines each; say what you intend before you call one.",
                 );
             }
@@ -297,7 +297,7 @@ impl Generation {
                 Some(_) => Decision::Pending,
             };
             let mut note = None;
-            if spec.is_some_and(|s| s.name == "run_command") {
+            if spec.is_some_and(|s| tools::policy_command(s.name, &Value::Null).is_some()) {
                 // The workspace's command policy has its say first.
                 let (d, n) = self.command_decision(&call).await;
                 decision = d;
@@ -396,16 +396,18 @@ impl Generation {
         }
     }
 
-    /// What the workspace's command policy says of a `run_command` call: its decision
+    /// What the workspace's command policy says of a call that runs something (`run_command`,
+    /// `docker_action`): its decision
     /// (`auto`, `pending` or `blocked`) and what to show with it.
     async fn command_decision(&self, call: &ToolCall) -> (Decision, Option<String>) {
         use crate::policy::check::{self, Runner};
         let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or_default();
-        let command = args["command"].as_str().unwrap_or_default();
+        let command = tools::policy_command(&call.function.name, &args).unwrap_or_default();
+        let command = command.as_str();
         let runner = Runner {
             user: &self.user,
             agent: self.agent.as_ref().map(|a| a.name.as_str()),
-            runs_without_asking: self.auto_approved("run_command"),
+            runs_without_asking: self.auto_approved(&call.function.name),
             workspace: &self.conv.workspace_id,
             server: self.conv.server_id.as_deref(),
             source: None,
@@ -473,7 +475,7 @@ impl Generation {
             Err(e) => Err(e.to_body()),
         };
         if let Some(agent) = &self.agent {
-            let target = args["path"].as_str().or_else(|| args["command"].as_str()).unwrap_or_default().to_owned();
+            let target = tools::target(&args);
             let done = agents::Done {
                 agent,
                 source: None,

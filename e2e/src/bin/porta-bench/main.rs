@@ -1,12 +1,13 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [assistant] [telemetry] [fleet] [memory] [browser] [replicas] [store]` runs only
-//! those sections.
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [containers] [assistant] [telemetry] [fleet] [memory] [browser] [replicas] [store]`
+//! runs only those sections.
 
 mod assistant;
 mod bridges;
 mod browser;
+mod containers;
 mod files;
 mod fleet;
 mod memory;
@@ -167,6 +168,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if want("files") {
         files::run(&stack, &mut rows).await?;
+    }
+    if want("containers") {
+        containers::run(&stack, &server, &mut rows).await?;
     }
     if want("assistant") {
         assistant::run(&stack, &llm, &mut rows).await?;
