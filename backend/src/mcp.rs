@@ -350,7 +350,7 @@ impl Mcp {
                 chat::Approval::Cancelled => chat::Decision::Cancelled,
             }
         };
-        let target = tools::target(&args);
+        let target = tools::target(spec.name, &args);
         let result = match decision {
             chat::Decision::Declined | chat::Decision::Cancelled => None,
             _ => Some(tools::call(&state.assistant, server, spec.name, &args).await),

@@ -25,7 +25,7 @@ use porta_shared::{ErrorBody, ErrorCode};
 const TIMEOUT_S: u64 = 28;
 /// The most seconds a stop (or restart) gives a container before it is killed: its own
 /// setting (10 s unless set), but never more than anyone waits for an answer.
-const STOP_GRACE_S: i64 = 20;
+const STOP_GRACE_S: i64 = 15;
 /// The engine's own grace when a container sets none.
 const DEFAULT_GRACE_S: i64 = 10;
 /// Seconds a list or an inspection may take: a hung engine must not pile up requests from
@@ -160,13 +160,18 @@ impl Docker {
     }
 
     /// Seconds container `id` is given to stop: its own setting, at most [`STOP_GRACE_S`].
+    /// A container that is not there is said so; any other trouble reading its setting
+    /// leaves the engine's default.
     async fn grace(&self, client: &bollard::Docker, id: &str) -> Result<i32, ErrorBody> {
-        let found = tokio::time::timeout(READ_WITHIN, client.inspect_container(id, None))
-            .await
-            .map_err(|_| self.too_slow())?
-            .map_err(|e| self.failed(e, id))?;
-        let own = found.config.and_then(|c| c.stop_timeout).unwrap_or(DEFAULT_GRACE_S);
-        Ok(i32::try_from(own.clamp(0, STOP_GRACE_S)).unwrap_or(DEFAULT_GRACE_S as i32))
+        use bollard::errors::Error as E;
+        let own = match tokio::time::timeout(READ_WITHIN, client.inspect_container(id, None)).await {
+            Ok(Ok(found)) => found.config.and_then(|c| c.stop_timeout).unwrap_or(DEFAULT_GRACE_S),
+            Ok(Err(e @ E::DockerResponseServerError { status_code: 404, .. })) => return Err(self.failed(e, id)),
+            _ => DEFAULT_GRACE_S,
+        };
+        // A negative setting means "wait for ever": here, as long as an answer may wait.
+        let own = if own < 0 { STOP_GRACE_S } else { own.min(STOP_GRACE_S) };
+        Ok(i32::try_from(own).unwrap_or(DEFAULT_GRACE_S as i32))
     }
 
     fn too_slow(&self) -> ErrorBody {
@@ -188,6 +193,8 @@ impl Docker {
             }
             // An answer this client cannot read (an engine speaking another dialect): the
             // engine is there, so it is kept.
+            // Too slow is not gone: the engine is kept.
+            E::RequestTimeoutError => self.too_slow(),
             e @ (E::JsonDataError { .. } | E::JsonSerdeError { .. }) => {
                 ErrorBody::new(ErrorCode::Io, format!("{what}: the engine's answer could not be read: {e}"))
             }

@@ -55,6 +55,16 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
             reading.try_set_value(false);
         });
     };
+    // After an action, the list as it is now, whether or not a poll (begun before the action)
+    // is under way.
+    let read_now = move || {
+        let (Some(c), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
+        spawn_local(async move {
+            if let Ok(l) = c.call(OnServer { server, req: DockerList {} }).await {
+                listed.try_set(Some(l));
+            }
+        });
+    };
     read();
     let poll = set_interval_with_handle(read, std::time::Duration::from_secs(REFRESH_S)).ok();
     on_cleanup(move || {
@@ -107,7 +117,7 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
                 }
             }
             busy.try_update(|b| b.retain(|x| *x != c.id));
-            read();
+            read_now();
         });
     };
     let rename = move |c: Container| {

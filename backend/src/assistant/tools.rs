@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use porta_shared::bridge::{self, FsListed, FsRead, FsSearchResults, FsWrite, FsWritten, SysInfo};
-use porta_shared::docker::{ContainerAction, DockerAction, DockerList, DockerListed};
+use porta_shared::docker::{ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed};
 use porta_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
@@ -379,9 +379,10 @@ pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
     match name {
         "run_command" => Some(text("command")),
         "docker_action" => {
+            // As the bridge does it: a removal takes the anonymous volumes with it.
             let verb = match text("action").as_str() {
-                "remove" if args["force"].as_bool() == Some(true) => "rm -f".to_owned(),
-                "remove" => "rm".to_owned(),
+                "remove" if args["force"].as_bool() == Some(true) => "rm -f -v".to_owned(),
+                "remove" => "rm -v".to_owned(),
                 other => other.to_owned(),
             };
             Some(format!("docker {verb} {}", text("container")))
@@ -390,9 +391,10 @@ pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// What a call acts on, for the record: its file, command or container.
-pub fn target(args: &serde_json::Value) -> String {
-    ["path", "command", "container"].iter().find_map(|k| args[*k].as_str()).unwrap_or_default().to_owned()
+/// What a call of tool `name` acts on, for the record: the command it runs (a container
+/// action as its `docker` command), or its file.
+pub fn target(name: &str, args: &serde_json::Value) -> String {
+    policy_command(name, args).unwrap_or_else(|| args["path"].as_str().unwrap_or_default().to_owned())
 }
 
 /// `docker_action`'s arguments as the bridge's request.
@@ -475,6 +477,17 @@ pub async fn call(
         }
         "docker_action" => {
             let asked = container_action(args)?;
+            // The policy judged the command by the name given: an id (or another container's
+            // prefix) must not reach what a rule about that name would have stopped.
+            let look = DockerInspect { id: asked.id.clone(), reveal_env: false };
+            let found: ContainerDetails = command::ask(&ai.relay, server, look.into()).await?;
+            if found.container.name != asked.id {
+                let msg = format!(
+                    "name the container by its name, as docker_list shows it ({}), not by its id",
+                    found.container.name
+                );
+                return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
+            }
             let (container, action) = (asked.id.clone(), asked.action.word());
             let _: bridge::Done = command::ask(&ai.relay, server, asked.into()).await?;
             Ok(serde_json::json!({ "container": container, "action": action, "done": true }))
@@ -529,13 +542,14 @@ mod tests {
         let stop = serde_json::json!({ "container": "web", "action": "stop" });
         assert_eq!(policy_command("docker_action", &stop).as_deref(), Some("docker stop web"));
         let rm = serde_json::json!({ "container": "db", "action": "remove", "force": true });
-        assert_eq!(policy_command("docker_action", &rm).as_deref(), Some("docker rm -f db"));
+        assert_eq!(policy_command("docker_action", &rm).as_deref(), Some("docker rm -f -v db"));
         assert_eq!(policy_command("run_command", &serde_json::json!({ "command": "ls" })).as_deref(), Some("ls"));
         assert_eq!(policy_command("docker_list", &serde_json::json!({})), None);
         assert_eq!(container_action(&rm).map(|a| a.action), Ok(ContainerAction::Remove { force: true }));
         let bad = container_action(&serde_json::json!({ "container": "web", "action": "explode" }));
         assert_eq!(bad.map_err(|e| e.code), Err(ErrorCode::BadRequest));
-        assert_eq!(target(&stop), "web");
+        assert_eq!(target("docker_action", &stop), "docker stop web");
+        assert_eq!(target("write_file", &serde_json::json!({ "path": "a.txt", "command": "x" })), "a.txt");
     }
 
     #[test]

@@ -56,7 +56,7 @@ struct Page {
 
 const AGENT: &str = "id name kind status tools autoApprove lastSeenMs operations";
 /// The tools that change a server: the ones an agent may be allowed without asking.
-const CHANGING: [&str; 2] = ["write_file", "run_command"];
+const CHANGING: [&str; 3] = ["write_file", "run_command", "docker_action"];
 
 #[component]
 pub fn WorkspaceAssistant(

@@ -110,7 +110,7 @@ pub async fn ask_approval(
 /// What a call is about, for the record: its command, path or container.
 fn target_of(call: &ToolCall) -> String {
     let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or_default();
-    crate::assistant::tools::target(&args)
+    crate::assistant::tools::target(&call.function.name, &args)
 }
 
 async fn wait_for_decision(

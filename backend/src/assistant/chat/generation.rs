@@ -464,7 +464,11 @@ impl Generation {
             tools::Over::from_args(seen).into_args(&mut args);
         }
         let (scope, role) = if c.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
-        let allowed = match self.user.require(scope) {
+        // What runs something (a command, a container action) needs the terminal scope too.
+        let runs = tools::policy_command(&c.call.function.name, &Value::Null).is_some();
+        let scoped =
+            self.user.require(scope).and_then(|()| if runs { self.user.require(Scope::Terminal) } else { Ok(()) });
+        let allowed = match scoped {
             Ok(()) => authorize_server(&self.ai.store, &self.user.0, &self.user.1, server, role, "an agent's change")
                 .await
                 .map(|_| ()),
@@ -475,7 +479,7 @@ impl Generation {
             Err(e) => Err(e.to_body()),
         };
         if let Some(agent) = &self.agent {
-            let target = tools::target(&args);
+            let target = tools::target(&c.call.function.name, &args);
             let done = agents::Done {
                 agent,
                 source: None,
