@@ -452,7 +452,9 @@ impl Session {
         }
         let attached: TermAttached = serde_json::from_str(raw.get()).map_err(malformed)?;
         s.kind = Kind::Term(attached.info.term);
-        s.next = attached.from;
+        // Output may have come ahead of this reply (it is held until now, and already moved
+        // `next` past it): a later re-attach must resume after that, not from here again.
+        s.next = s.next.max(attached.from);
         Ok(Opened::Term(attached.info, attached.from))
     }
 
