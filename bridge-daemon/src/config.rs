@@ -29,6 +29,25 @@ pub enum Command {
     Run(RunArgs),
     /// Show the enrolment and whether the daemon is connected.
     Status,
+    /// A console in a container on this terminal (what the bridge runs for a container's
+    /// console tab).
+    #[command(hide = true)]
+    ContainerConsole(ConsoleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConsoleArgs {
+    /// The container engine's socket; the usual places when absent.
+    #[arg(long)]
+    pub docker_socket: Option<PathBuf>,
+    /// Attach to the container's main process instead of starting a shell.
+    #[arg(long)]
+    pub attach: bool,
+    /// The container, by name or id.
+    pub container: String,
+    /// What to run in it; the best shell it has when absent.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

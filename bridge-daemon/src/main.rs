@@ -29,6 +29,19 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let cli = Cli::parse();
+    if let Command::ContainerConsole(args) = cli.command {
+        // On a terminal a person reads: no log lines, and gone as soon as it ends (a read of
+        // the keyboard may still be waiting).
+        let console = porta_bridge::docker::console::run(args.docker_socket, args.container, args.command, args.attach);
+        let code = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(console),
+            Err(e) => {
+                eprintln!("porta-bridge: cannot start the runtime: {e}");
+                1
+            }
+        };
+        std::process::exit(i32::from(code));
+    }
     let mut filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "porta_bridge=info".into());
     // bollard logs whole answers at debug, environment values included.
@@ -51,6 +64,7 @@ fn main() -> ExitCode {
             Command::Enroll(args) => enroll(&config, args).await,
             Command::Run(args) => run(&config, args).await,
             Command::Status => status(&config),
+            Command::ContainerConsole(_) => Ok(ExitCode::SUCCESS),
         }
     });
     match result {

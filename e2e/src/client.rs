@@ -535,6 +535,7 @@ pub fn term_open(server: &str) -> porta_shared::client::TermOpen {
         cwd: None,
         size: porta_shared::types::TermSize { cols: 80, rows: 24 },
         env: Default::default(),
+        container: None,
     }
 }
 

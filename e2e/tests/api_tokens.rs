@@ -67,6 +67,7 @@ fn open(server: &str) -> TermOpen {
         cwd: None,
         size: TermSize { cols: 80, rows: 24 },
         env: Default::default(),
+        container: None,
     }
 }
 

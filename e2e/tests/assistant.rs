@@ -284,7 +284,7 @@ async fn an_agents_write_waits_for_approval_and_is_audited() -> anyhow::Result<(
     let agent = v["data"]["createAgent"]["id"].as_str().unwrap_or_default().to_owned();
     assert_eq!(
         v["data"]["createAgent"]["autoApprove"],
-        json!(["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list"]),
+        json!(["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "docker_logs"]),
         "{v}"
     );
     let file = s.root.path().join("app.py");

@@ -58,6 +58,7 @@ async fn actions_are_chained_in_the_audit_log_and_tampering_is_named() -> anyhow
         cwd: None,
         size: TermSize { cols: 80, rows: 24 },
         env: Default::default(),
+        container: None,
     };
     let opened = ws.call(open).await??;
     ws.call(TermClose::Stream { stream: opened.stream }).await??;

@@ -1,14 +1,17 @@
 //! Containers in the browser, in headless Chromium against a real backend, bridge and Docker
 //! engine, at a desktop's size and a phone's: the server page's Containers lists a container
 //! of this test's own, shows its settings with environment values hidden until revealed,
-//! stops and starts it, and removes it after asking. Without an engine (no
+//! reads its log (followed, searched, downloaded, and its compose project's), opens a console
+//! in it that a reload finds again, stops and starts it, and removes it after asking. Without an engine (no
 //! `PORTA_TEST_DOCKER_IMAGE`, which `cargo xtask test` sets) the test says it did not run.
 
 use std::process::Command;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{UiStack, click, tool, wait_for, wait_text};
+use porta_e2e::browser::{UiStack, click, run_command, tool, wait_for, wait_for_text, wait_text};
+
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Removes the test's container whatever happens.
 struct Made(String);
@@ -18,6 +21,9 @@ impl Drop for Made {
         let _ = Command::new("docker").args(["rm", "-f", "-v", &self.0]).output();
     }
 }
+
+/// What the test's container says: a greeting, then a tick a second.
+const SAYS: &str = "echo hello from porta; i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done";
 
 fn run_container(name: &str) -> anyhow::Result<Option<Made>> {
     let Some(image) = std::env::var("PORTA_TEST_DOCKER_IMAGE").ok().filter(|i| !i.is_empty()) else {
@@ -37,12 +43,14 @@ fn run_container(name: &str) -> anyhow::Result<Option<Made>> {
             name,
             "--label",
             "porta.e2e=ui",
+            "--label",
+            &format!("com.docker.compose.project={name}-stack"),
             "-e",
             "SECRET_TOKEN=abc123",
             "-p",
             "127.0.0.1::80",
         ])
-        .args([&image, "sleep", "600"])
+        .args([&image, "sh", "-c", SAYS])
         .output()?;
     anyhow::ensure!(out.status.success(), "docker run: {}", String::from_utf8_lossy(&out.stderr));
     Ok(Some(Made(name.to_owned())))
@@ -73,6 +81,50 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         click(c, ".container-details button.reveal").await?;
         wait_text(c, ".container-details .env", "abc123").await?;
         browser.screenshot(shot).await?;
+        // Its log: followed as it grows, searched on the server, downloaded whole.
+        click(c, &format!("tr[data-name='{name}'] button.logs")).await?;
+        wait_text(c, ".container-logs .log-lines", "hello from porta").await?;
+        wait_text(c, ".container-logs .log-lines", "tick 3").await?;
+        browser.screenshot(&format!("{shot}_logs")).await?;
+        let search = wait_for(c, ".container-logs .logs-search input").await?;
+        search.send_keys("TICK 2\n").await?;
+        wait_text(c, ".container-logs .logs-status", "TICK 2").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let shown = c.find(Locator::Css(".container-logs .log-lines")).await?.text().await?;
+            if !shown.contains("hello") && shown.contains("tick 2") {
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the search did not narrow the lines: {shown}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        click(c, ".container-logs button.download").await?;
+        let file = browser.downloaded(&format!("{name}-logs.txt"), Duration::from_secs(30)).await?;
+        let file = String::from_utf8(file)?;
+        assert!(file.contains(" stdout tick 2") && !file.contains("hello"), "{file}");
+        click(c, ".container-logs .details-head button").await?;
+        // The compose project's logs: every container of it together.
+        click(c, &format!("tr[data-name='{name}'] button.project")).await?;
+        wait_text(c, ".container-logs h3", "compose project").await?;
+        wait_text(c, ".container-logs .log-lines", "hello from porta").await?;
+        click(c, ".container-logs .details-head button").await?;
+        // A console: a terminal tab in the container, named for it, that a reload finds again.
+        click(c, &format!("tr[data-name='{name}'] button.console")).await?;
+        wait_for_text(c, "# ", WAIT).await?;
+        run_command(c, "echo in-$((3*4))").await?;
+        wait_for_text(c, "in-12", WAIT).await?;
+        c.refresh().await?;
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let show = "for (const t of document.querySelectorAll('.tab')) { \
+                      const n = t.querySelector('.tab-name'); \
+                      if (n && n.innerText.includes(arguments[0])) { t.click(); return true; } } return false;";
+        while c.execute(show, vec![serde_json::json!(name)]).await? != serde_json::json!(true) {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no tab named {name} after the reload");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        wait_for_text(c, "in-12", WAIT).await?;
+        tool(c, "button.containers-toggle").await?;
+        row_in(c, &name, "running").await?;
         // Stop and start; removing asks first (a refusal keeps it), then it is gone.
         click(c, &format!("tr[data-name='{name}'] button.stop")).await?;
         row_in(c, &name, "exited").await?;
@@ -86,13 +138,21 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         assert!(kept.status.success(), "declined, {name} is kept");
         c.execute("window.confirm = () => true;", vec![]).await?;
         click(c, &format!("tr[data-name='{name}'] button.remove")).await?;
+        // Gone from the engine and from the list (a row is also made again when its state
+        // changes, so its absence for a moment proves nothing alone).
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while c.find(Locator::Css(&format!("tr[data-name='{name}']"))).await.is_ok() {
-            anyhow::ensure!(tokio::time::Instant::now() < deadline, "{name} still listed after removal");
+        loop {
+            let in_engine = Command::new("docker").args(["inspect", &name]).output()?.status.success();
+            let listed = c.find(Locator::Css(&format!("tr[data-name='{name}']"))).await.is_ok();
+            if !in_engine && !listed {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{name} after removal: in the engine {in_engine}, listed {listed}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let gone = Command::new("docker").args(["inspect", &name]).output()?;
-        assert!(!gone.status.success(), "the engine still has {name}");
         Ok(())
     })
     .await?;

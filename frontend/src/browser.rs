@@ -16,6 +16,19 @@ pub async fn sleep(ms: u32) {
     let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
+/// Resolves once the page has painted what changed (at the next animation frame), or after
+/// `ms` at most where frames do not come (a hidden tab).
+pub async fn painted(ms: u32) {
+    let frame = js_sys::Promise::new(&mut |resolve, _reject| {
+        let _ = window().request_animation_frame(&resolve);
+    });
+    let timer = js_sys::Promise::new(&mut |resolve, _reject| {
+        let ms = i32::try_from(ms).unwrap_or(i32::MAX);
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&frame, &timer))).await;
+}
+
 fn storage() -> Option<web_sys::Storage> {
     window().local_storage().ok().flatten()
 }

@@ -103,6 +103,10 @@ pub struct TermOpen {
     pub size: TermSize,
     #[serde(default, skip_serializing_if = "Env::is_empty")]
     pub env: Env,
+    /// A console in a container instead ([`crate::docker::Console`]): then `shell` and
+    /// `args` are not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::docker::Console>,
     /// Attach this stream at offset 0 right away, so no early output is missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamId>,
@@ -781,6 +785,9 @@ messages! {
         "docker.list" => DockerList(crate::docker::DockerList) -> crate::docker::DockerListed,
         "docker.inspect" => DockerInspect(crate::docker::DockerInspect) -> crate::docker::ContainerDetails,
         "docker.action" => DockerAction(crate::docker::DockerAction) -> Done,
+        "docker.logs" => DockerLogs(crate::docker::DockerLogs) -> crate::docker::DockerLogsOpened,
+        "docker.logs.read" => DockerLogsRead(crate::docker::DockerLogsRead) -> crate::docker::DockerLogBatch,
+        "docker.logs.close" => DockerLogsClose(crate::docker::DockerLogsClose) -> Done,
     }
 }
 

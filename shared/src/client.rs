@@ -47,6 +47,10 @@ pub struct TermOpen {
     pub size: TermSize,
     #[serde(default, skip_serializing_if = "Env::is_empty")]
     pub env: Env,
+    /// A console in a container instead ([`crate::docker::Console`]): then `shell` and
+    /// `args` are not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<crate::docker::Console>,
 }
 
 /// Attach a new stream to a running terminal, resuming after offset `after`.
@@ -257,6 +261,9 @@ messages! {
         "docker.list" => DockerList(OnServer<crate::docker::DockerList>),
         "docker.inspect" => DockerInspect(OnServer<crate::docker::DockerInspect>),
         "docker.action" => DockerAction(OnServer<crate::docker::DockerAction>),
+        "docker.logs" => DockerLogs(OnServer<crate::docker::DockerLogs>),
+        "docker.logs.read" => DockerLogsRead(OnServer<crate::docker::DockerLogsRead>),
+        "docker.logs.close" => DockerLogsClose(OnServer<crate::docker::DockerLogsClose>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,

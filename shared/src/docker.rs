@@ -199,6 +199,128 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// A terminal in a container instead of a shell on the server (in `term.open`): a shell (or
+/// `command`) started in the running container, or the container's main process attached.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Console {
+    /// The container, by name or id.
+    pub container: String,
+    /// What to run; the best shell the container has (bash, ash, sh) when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Attach to the main process (its output, and keys to its input) instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attach: bool,
+}
+
+impl Console {
+    /// Words of a command at most.
+    pub const MAX_ARGS: usize = 64;
+}
+
+/// Open a reading of logs (`docker.logs`): one container's, or several interleaved by time
+/// (a compose project's: its containers now). Lines come in batches from [`DockerLogsRead`],
+/// each asked for when the reader has taken the one before, so a reader that stops asking
+/// stops the reading (nothing piles up anywhere); [`DockerLogsClose`] ends it, and one left
+/// unread for [`DockerLogs::IDLE_S`] ends by itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerLogs {
+    /// Containers by name or id.
+    #[serde(default)]
+    pub containers: Vec<String>,
+    /// And every container of this compose project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Only lines written at or after this time (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<u64>,
+    /// Only lines written at or before this time; the reading ends there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
+    /// Only the last `tail` lines of each container before the newer ones; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<u32>,
+    /// Keep reading what they write next.
+    #[serde(default)]
+    pub follow: bool,
+    /// Only lines holding this text (ignoring case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+}
+
+impl DockerLogs {
+    /// Containers read at once.
+    pub const MAX_CONTAINERS: usize = 32;
+    /// A reading nobody reads for this long is closed.
+    pub const IDLE_S: u64 = 60;
+    /// Longest text looked for.
+    pub const MAX_CONTAINS: usize = 256;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerLogsOpened {
+    /// Names the reading in the requests that follow (unguessable).
+    pub session: String,
+    /// The containers read, by name: [`LogLine::c`] indexes this.
+    pub containers: Vec<String>,
+}
+
+/// The next lines of a reading: at most `max_bytes` of text, waiting up to `wait_ms` for the
+/// first when none is there yet (a follower asks again at once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerLogsRead {
+    pub session: String,
+    #[serde(default)]
+    pub wait_ms: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u32>,
+}
+
+impl DockerLogsRead {
+    pub const MAX_WAIT_MS: u32 = 10_000;
+    pub const MAX_BYTES: u32 = 1 << 20;
+    pub const DEFAULT_BYTES: u32 = 256 << 10;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerLogBatch {
+    /// Oldest first; several containers' interleaved by time.
+    #[serde(default)]
+    pub lines: Vec<LogLine>,
+    /// Nothing more will come: every container's log ended (not following, past `until`, or
+    /// the container is gone).
+    #[serde(default)]
+    pub ended: bool,
+    /// What went wrong with a container's log on the way (it was removed, the engine
+    /// failed), each said once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One line of a container's output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// Which container wrote it: an index into [`DockerLogsOpened::containers`].
+    pub c: u16,
+    /// When the engine received it, ms since the epoch.
+    pub ts_ms: u64,
+    /// Written to stderr.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub err: bool,
+    /// Without its line end; invalid UTF-8 replaced, longer lines cut at
+    /// [`LogLine::MAX_BYTES`] bytes (and said so with a trailing "…").
+    pub text: String,
+}
+
+impl LogLine {
+    pub const MAX_BYTES: usize = 16 << 10;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DockerLogsClose {
+    pub session: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

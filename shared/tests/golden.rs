@@ -247,8 +247,44 @@ fn client_requests() {
             cwd: None,
             size: TermSize { cols: 80, rows: 24 },
             env: Env::new(),
+            container: None,
         }),
         r#"{"v":1,"id":"7","type":"term.open","body":{"server":"srv","size":{"cols":80,"rows":24}}}"#,
+    );
+    golden::<ClientRequest>(
+        req(client::TermOpen {
+            server: server(),
+            shell: None,
+            args: vec![],
+            cwd: None,
+            size: TermSize { cols: 80, rows: 24 },
+            env: Env::new(),
+            container: Some(porta_shared::docker::Console {
+                container: "web".into(),
+                attach: true,
+                ..Default::default()
+            }),
+        }),
+        r#"{"v":1,"id":"7","type":"term.open","body":{"server":"srv","size":{"cols":80,"rows":24},"container":{"container":"web","attach":true}}}"#,
+    );
+    golden::<ClientRequest>(
+        req(OnServer {
+            server: server(),
+            req: porta_shared::docker::DockerLogs {
+                project: Some("shop".into()),
+                tail: Some(500),
+                follow: true,
+                ..Default::default()
+            },
+        }),
+        r#"{"v":1,"id":"7","type":"docker.logs","body":{"server":"srv","containers":[],"project":"shop","tail":500,"follow":true}}"#,
+    );
+    golden::<ClientRequest>(
+        req(OnServer {
+            server: server(),
+            req: porta_shared::docker::DockerLogsRead { session: "ab".into(), wait_ms: 10_000, max_bytes: None },
+        }),
+        r#"{"v":1,"id":"7","type":"docker.logs.read","body":{"server":"srv","session":"ab","wait_ms":10000}}"#,
     );
     golden::<ClientRequest>(
         req(client::TermAttach { server: server(), term: TermId(3), after: 77 }),

@@ -11,7 +11,8 @@ pub struct Template {
     pub tools: &'static [&'static str],
 }
 
-const READS: &[&str] = &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list"];
+const READS: &[&str] =
+    &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "docker_logs"];
 const ALL: &[&str] = &[
     "list_dir",
     "read_file",
@@ -19,12 +20,13 @@ const ALL: &[&str] = &[
     "system_info",
     "recent_metrics",
     "docker_list",
+    "docker_logs",
     "write_file",
     "run_command",
     "docker_action",
 ];
 const READS_AND_RUN: &[&str] =
-    &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "run_command"];
+    &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "docker_logs", "run_command"];
 
 pub const TEMPLATES: &[Template] = &[
     Template {

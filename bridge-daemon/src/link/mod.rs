@@ -335,7 +335,10 @@ fn open_terminal(
     asked: std::time::Instant,
     done: &mpsc::UnboundedSender<Opened>,
 ) {
-    let mut result = bridge.terminals.open(&req, &bridge.default_cwd);
+    let mut result = match &req.container {
+        Some(console) => open_console(bridge, &req, console),
+        None => bridge.terminals.open(&req, &bridge.default_cwd),
+    };
     let late = req.deadline_ms.is_some_and(|ms| asked.elapsed() > Duration::from_millis(ms));
     if let (true, Ok(term)) = (late, &result) {
         let _ = bridge.terminals.close(term.id);
@@ -355,6 +358,43 @@ fn open_terminal(
             let _ = bridge.terminals.close(term.id);
         }
     }
+}
+
+/// A console in a container: this same program on a PTY of its own, as
+/// `porta-bridge container-console` (see `crate::docker::console`), named for the container.
+fn open_console(
+    bridge: &Bridge,
+    req: &bridge::TermOpen,
+    console: &porta_shared::docker::Console,
+) -> Result<Arc<Terminal>, ErrorBody> {
+    let container = crate::docker::reference(&console.container)?;
+    if console.command.len() > porta_shared::docker::Console::MAX_ARGS {
+        let msg = format!("a command has at most {} words", porta_shared::docker::Console::MAX_ARGS);
+        return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
+    }
+    let me = std::env::current_exe()
+        .map_err(|e| ErrorBody::new(ErrorCode::Io, format!("cannot find the bridge's own program: {e}")))?;
+    let mut args = vec!["container-console".to_owned()];
+    if let Some(socket) = bridge.docker.socket() {
+        args.push(format!("--docker-socket={}", socket.display()));
+    }
+    if console.attach {
+        args.push("--attach".into());
+    }
+    // Everything after `--` is the container and its command, never an option of ours.
+    args.push("--".into());
+    args.push(container.to_owned());
+    args.extend(console.command.iter().cloned());
+    let open = bridge::TermOpen {
+        shell: Some(me.to_string_lossy().into_owned()),
+        args,
+        cwd: Some("/".into()),
+        container: None,
+        ..req.clone()
+    };
+    let term = bridge.terminals.open(&open, &bridge.default_cwd)?;
+    let _ = term.rename(container);
+    Ok(term)
 }
 
 /// A terminal open that finished on a blocking thread.

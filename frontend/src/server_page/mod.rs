@@ -368,6 +368,18 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         let key = new_tab(None);
         active.set(Some(key));
     };
+    // A console in a container, asked for in Containers: a terminal tab of its own, shown.
+    let open_console = Callback::new(move |console: porta_shared::docker::Console| {
+        let key = new_tab(None);
+        if let Some(tab) = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned()) {
+            tab.in_container(console);
+        }
+        active.set(Some(key));
+        // On a phone the panel covers the terminals.
+        if crate::browser::media_matches("(max-width: 700px)") {
+            containers_open.set(false);
+        }
+    });
     Palette::register(vec![
         Command::new("new-terminal", "New terminal", move || {
             if !page.read_only.get_untracked() {
@@ -557,7 +569,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 <Show when=move || containers_open.get()>
                     <section class="monitor-pane containers-pane">
                         <PanelBar title="Containers" open=containers_open />
-                        {crate::lazy::lazily(crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only))}
+                        {crate::lazy::lazily(crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console))}
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>

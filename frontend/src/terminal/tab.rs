@@ -64,6 +64,8 @@ pub struct TermTab {
     pub status: RwSignal<Status>,
     /// The terminal's session is being recorded (the tab says so).
     pub recorded: RwSignal<bool>,
+    /// A console in a container, opened there (see [`TermTab::in_container`]).
+    container: RefCell<Option<porta_shared::docker::Console>>,
     term: Cell<Option<TermId>>,
     stream: Cell<Option<StreamId>>,
     flow: RefCell<Flow>,
@@ -118,6 +120,7 @@ impl TermTab {
             carry_title: Cell::new(false),
             status: RwSignal::new(status),
             recorded: RwSignal::new(false),
+            container: RefCell::new(None),
             term: Cell::new(existing.map(|i| i.term)),
             stream: Cell::new(None),
             flow: RefCell::new(Flow::default()),
@@ -131,6 +134,13 @@ impl TermTab {
 
     pub fn term(&self) -> Option<TermId> {
         self.term.get()
+    }
+
+    /// Makes this new tab a console in a container: opened there instead of a shell on the
+    /// server (before it is shown).
+    pub fn in_container(&self, console: porta_shared::docker::Console) {
+        self.title.set(console.container.clone());
+        *self.container.borrow_mut() = Some(console);
     }
 
     /// Puts the widget into `parent` and starts the terminal.
@@ -189,6 +199,7 @@ impl TermTab {
                         cwd: None,
                         size,
                         env: Default::default(),
+                        container: tab.container.borrow().clone(),
                     };
                     tab.conn.call(open).await
                 }
@@ -209,8 +220,9 @@ impl TermTab {
         self.replay_end.set(if existing { o.info.end } else { 0 });
         if self.carry_title.take() {
             self.rename(self.title.get_untracked());
-        } else if !self.named.get() && o.info.title.is_none() {
-            self.title.set(shell_name(&o.info.shell));
+        } else if !self.named.get() {
+            // The bridge's name for it (a console is named for its container), or its shell's.
+            self.title.set(o.info.title.clone().unwrap_or_else(|| shell_name(&o.info.shell)));
         }
         if let Some(exit) = o.info.exit {
             // Its output is replayed; the exit event follows on the stream.

@@ -175,6 +175,7 @@ impl Session {
                     cwd: r.cwd,
                     size: r.size,
                     env: r.env,
+                    container: r.container,
                     stream: Some(stream),
                     // The bridge closes a terminal that opens after we stopped waiting.
                     deadline_ms: Some(self.state.config.request_timeout_ms.saturating_sub(2000).max(1000)),
@@ -285,6 +286,9 @@ impl Session {
                 self.relay(id, &r.server, r.req.into(), Route::None, After::Container { redact });
             }
             C::DockerAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerLogs(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerLogsRead(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerLogsClose(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsFind(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

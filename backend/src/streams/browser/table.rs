@@ -46,8 +46,19 @@ pub fn rule(msg: &ClientRequest) -> Rule {
     let control = || Rule::new(Scope::Terminal, Role::Developer, "controlling a terminal");
     match msg {
         C::TermAttach(_) | C::TermDetach(_) => Rule::new(Scope::Terminal, Role::Viewer, "watching a terminal"),
-        C::TermOpen(r) => Rule::new(Scope::Terminal, Role::Developer, "opening a terminal")
-            .audited("terminal.open", r.shell.clone().unwrap_or_default()),
+        // A console in a container is a terminal there: its own line says which, and how.
+        C::TermOpen(r) => match &r.container {
+            Some(c) => Rule::new(Scope::Terminal, Role::Developer, "opening a console in a container").audited(
+                "container.console",
+                match (c.attach, c.command.is_empty()) {
+                    (true, _) => format!("{} (attached)", c.container),
+                    (false, true) => c.container.clone(),
+                    (false, false) => format!("{}: {}", c.container, c.command.join(" ")),
+                },
+            ),
+            None => Rule::new(Scope::Terminal, Role::Developer, "opening a terminal")
+                .audited("terminal.open", r.shell.clone().unwrap_or_default()),
+        },
         C::TermClose(r) => {
             let detail = match r {
                 client::TermClose::Term { term, .. } => format!("terminal {term}"),
@@ -88,7 +99,7 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         | C::SysProcesses(_) => read(),
         C::SysKill(r) => Rule::new(Scope::Terminal, Role::Developer, "signalling a process")
             .audited("process.kill", format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase()),
-        C::DockerList(_) => read(),
+        C::DockerList(_) | C::DockerLogs(_) | C::DockerLogsRead(_) | C::DockerLogsClose(_) => read(),
         // Environment values often hold secrets: only developers see them, and it is recorded.
         C::DockerInspect(r) if r.req.reveal_env => {
             Rule::new(Scope::Terminal, Role::Developer, "revealing a container's environment")
@@ -135,6 +146,21 @@ mod tests {
             Ok(env) => env.msg,
             Err(e) => panic!("{json}: {e:?}"),
         }
+    }
+
+    #[test]
+    fn a_console_in_a_container_is_a_developers_terminal_on_the_record() {
+        let shell = rule(&request(
+            r#"{"v":1,"id":"1","type":"term.open","body":{"server":"s","container":{"container":"web"}}}"#,
+        ));
+        assert_eq!((shell.scope, shell.role), (Scope::Terminal, Role::Developer));
+        assert_eq!(shell.audit, Some(("container.console", "web".into())));
+        let main = rule(&request(
+            r#"{"v":1,"id":"1","type":"term.open","body":{"server":"s","container":{"container":"web","attach":true}}}"#,
+        ));
+        assert_eq!(main.audit, Some(("container.console", "web (attached)".into())));
+        let logs = rule(&request(r#"{"v":1,"id":"1","type":"docker.logs","body":{"server":"s","project":"shop"}}"#));
+        assert_eq!((logs.scope, logs.role, logs.audit), (Scope::Read, Role::Viewer, None));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Containers through the full path (client → backend → bridge → the engine's API): the list
-//! of a server with many containers, beside the engine answering the same request alone.
+//! of a server with many containers, beside the engine answering the same request alone; and
+//! the log of a container writing as fast as it can, followed by a client that reads as fast
+//! as it can beside the engine's own follow, and held by a reader that stalls.
 
 use std::io::{Read as _, Write as _};
 use std::process::Command;
@@ -7,9 +9,9 @@ use std::time::Instant;
 
 use porta_e2e::Stack;
 use porta_shared::client::OnServer;
-use porta_shared::docker::DockerList;
+use porta_shared::docker::{DockerList, DockerLogs, DockerLogsClose, DockerLogsRead};
 
-use super::{Row, percentile, row};
+use super::{Row, cpu_secs, median, percentile, row, rss_kib};
 
 /// Containers on the engine while the list is measured (created, not started: a list reads
 /// them all the same, and 200 running would cost the machine 200 shims).
@@ -45,13 +47,19 @@ fn engine_alone() -> anyhow::Result<f64> {
     Ok(start.elapsed().as_secs_f64() * 1000.0)
 }
 
-pub async fn run(stack: &Stack, server: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+/// The bench's image, or None (said) where no engine has it.
+fn image() -> Option<String> {
     let image = std::env::var("PORTA_BENCH_DOCKER_IMAGE").unwrap_or_else(|_| "porta-test/busybox:1".into());
     let engine = Command::new("docker").args(["image", "inspect", &image]).output();
     if !engine.is_ok_and(|o| o.status.success()) {
         eprintln!("containers: no engine with {image} here (`cargo xtask bench` makes it); section skipped");
-        return Ok(());
+        return None;
     }
+    Some(image)
+}
+
+pub async fn run(stack: &Stack, server: &str, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let Some(image) = image() else { return Ok(()) };
     let label = format!("porta.bench={}", std::process::id());
     let made = Made(label.clone());
     // Made four at a time: `docker create` is mostly waiting on the engine.
@@ -94,6 +102,128 @@ pub async fn run(stack: &Stack, server: &str, rows: &mut Vec<Row>) -> anyhow::Re
         format!("{:.1} / {:.1} ms", percentile(&porta, 0.5), percentile(&porta, 0.95)),
         &format!("engine alone {:.1} / {:.1} ms", percentile(&alone, 0.5), percentile(&alone, 0.95)),
         "<= 100 ms p50",
+    ));
+    drop(made);
+    Ok(())
+}
+
+/// Seconds each follow is measured.
+const FOLLOW_S: f64 = 4.0;
+/// Follows measured, each way.
+const FOLLOWS: usize = 3;
+
+/// Text bytes and lines the engine's own follow delivers in [`FOLLOW_S`] (its 8-byte frame
+/// headers and timestamps not counted): the ceiling.
+fn engine_follow(id: &str) -> anyhow::Result<(f64, f64)> {
+    let mut s = std::os::unix::net::UnixStream::connect(SOCKET)?;
+    let ask = format!(
+        "GET /containers/{id}/logs?follow=1&stdout=1&stderr=1&timestamps=1&tail=0 HTTP/1.0\r\nHost: docker\r\n\r\n"
+    );
+    s.write_all(ask.as_bytes())?;
+    s.set_read_timeout(Some(std::time::Duration::from_millis(200)))?;
+    let (start, mut buf) = (Instant::now(), vec![0u8; 256 << 10]);
+    let (mut bytes, mut lines) = (0usize, 0usize);
+    while start.elapsed().as_secs_f64() < FOLLOW_S {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                bytes += n;
+                lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Each line came with a frame header and `2026-12-06T11:32:32.486734283Z `.
+    let text = bytes.saturating_sub(lines * (8 + 31));
+    Ok((text as f64 / FOLLOW_S / 1e6, lines as f64 / FOLLOW_S))
+}
+
+/// The log of a container that writes as fast as it can: followed through the full path by a
+/// client that asks for the next batch as soon as it has one, beside the engine's own follow;
+/// then held by a reader that stops reading.
+pub async fn logs(
+    stack: &Stack,
+    server: &str,
+    (backend, bridge): (u32, u32),
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<()> {
+    let Some(image) = image() else { return Ok(()) };
+    let label = format!("porta.bench={}-logs", std::process::id());
+    let made = Made(label.clone());
+    let name = format!("porta-bench-logs-{}", std::process::id());
+    let line = "x".repeat(100);
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--label",
+            &label,
+            "--log-opt",
+            "max-size=100m",
+            "--log-opt",
+            "max-file=2",
+        ])
+        .args([image.as_str(), "sh", "-c", &format!("while true; do echo {line}; done")])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "docker run: {}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let mut ws = stack.api.ws().await?;
+    let (mut porta, mut alone, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..FOLLOWS {
+        let follow = DockerLogs { containers: vec![name.clone()], tail: Some(0), follow: true, ..Default::default() };
+        let opened = ws.call(OnServer { server: server.to_owned(), req: follow }).await??;
+        let read = DockerLogsRead { session: opened.session.clone(), wait_ms: 1_000, max_bytes: None };
+        let (start, cpu_before) = (Instant::now(), cpu_secs(backend) + cpu_secs(bridge));
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        while start.elapsed().as_secs_f64() < FOLLOW_S {
+            let batch = ws.call(OnServer { server: server.to_owned(), req: read.clone() }).await??;
+            bytes += batch.lines.iter().map(|l| l.text.len() + 1).sum::<usize>();
+            lines += batch.lines.len();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let spent = cpu_secs(backend) + cpu_secs(bridge) - cpu_before;
+        porta.push((bytes as f64 / secs / 1e6, lines as f64 / secs));
+        cpu.push(spent / (bytes as f64 / 1e6).max(1e-9));
+        let close = DockerLogsClose { session: opened.session };
+        ws.call(OnServer { server: server.to_owned(), req: close }).await??;
+        alone.push(engine_follow(&id)?);
+    }
+    let mb = |v: &[(f64, f64)]| median(v.iter().map(|p| p.0).collect());
+    let per_s = |v: &[(f64, f64)]| median(v.iter().map(|p| p.1).collect());
+    rows.push(row(
+        "log follow, a container writing as fast as it can (median)",
+        format!("{:.1} MB/s, {:.0} lines/s", mb(&porta), per_s(&porta)),
+        &format!("engine's own follow {:.1} MB/s, {:.0} lines/s", mb(&alone), per_s(&alone)),
+        "keeps up with the engine",
+    ));
+    rows.push(row(
+        "log follow: backend + bridge CPU per MB of log (median)",
+        format!("{:.3} CPU-s", median(cpu)),
+        "-",
+        "-",
+    ));
+    // A reader that stops: what backend and bridge hold while the container goes on writing.
+    let follow = DockerLogs { containers: vec![name.clone()], tail: Some(0), follow: true, ..Default::default() };
+    let opened = ws.call(OnServer { server: server.to_owned(), req: follow }).await??;
+    let read = DockerLogsRead { session: opened.session.clone(), wait_ms: 1_000, max_bytes: None };
+    for _ in 0..3 {
+        ws.call(OnServer { server: server.to_owned(), req: read.clone() }).await??;
+    }
+    let before = rss_kib(backend) + rss_kib(bridge);
+    let mut peak = before;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        peak = peak.max(rss_kib(backend) + rss_kib(bridge));
+    }
+    ws.call(OnServer { server: server.to_owned(), req: DockerLogsClose { session: opened.session } }).await??;
+    rows.push(row(
+        "log follow, reader stalled 10 s: backend + bridge RSS growth",
+        format!("{:.1} MiB", peak.saturating_sub(before) as f64 / 1024.0),
+        &format!("from {:.1} MiB", before as f64 / 1024.0),
+        "bounded",
     ));
     drop(made);
     Ok(())

@@ -92,6 +92,7 @@ pub(crate) async fn open(ws: &mut Ws, server: &str) -> anyhow::Result<StreamOpen
         cwd: None,
         size: TermSize { cols: 120, rows: 40 },
         env: [("PS1".to_string(), "$ ".to_string())].into(),
+        container: None,
     };
     ws.call(req).await?.map_err(|e| anyhow::anyhow!("term.open: {e}"))
 }

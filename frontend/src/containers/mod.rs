@@ -8,10 +8,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use porta_shared::client::OnServer;
 use porta_shared::docker::{
-    Container, ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed,
+    Console, Container, ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed,
 };
 
 use crate::conn::Conn;
+
+mod logs;
+use logs::{Logs, Subject};
 
 type ConnRef = StoredValue<Conn, LocalStorage>;
 
@@ -20,17 +23,40 @@ const REFRESH_S: u64 = 5;
 
 /// The panel, in a chunk of its own (see `crate::lazy`).
 #[leptos::wasm_split::wasm_split(containers, wasm_split_path = ::leptos::wasm_split, fallible)]
-pub fn lazy_containers_panel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> crate::lazy::Loaded {
-    Ok(view! { <ContainersPanel conn server read_only /> }.into_any())
+pub fn lazy_containers_panel(
+    conn: ConnRef,
+    server: String,
+    read_only: RwSignal<bool>,
+    console: Callback<Console>,
+) -> crate::lazy::Loaded {
+    Ok(view! { <ContainersPanel conn server read_only console /> }.into_any())
 }
 
 #[component]
-fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> impl IntoView {
+fn ContainersPanel(
+    conn: ConnRef,
+    server: String,
+    read_only: RwSignal<bool>,
+    console: Callback<Console>,
+) -> impl IntoView {
     let id = StoredValue::new(server);
     let listed = RwSignal::new(None::<DockerListed>);
     let error = RwSignal::new(None::<String>);
     let filter = RwSignal::new(String::new());
     let open = RwSignal::new(None::<ContainerDetails>);
+    // The log being read, of a container or a compose project.
+    let logs = RwSignal::new(None::<Subject>);
+    // One view below the list at a time: a container's settings or a log.
+    Effect::new(move |_| {
+        if logs.with(Option::is_some) {
+            open.set(None);
+        }
+    });
+    Effect::new(move |_| {
+        if open.with(Option::is_some) {
+            logs.set(None);
+        }
+    });
     // Containers with an action under way (their buttons wait).
     let busy = RwSignal::new(Vec::<String>::new());
     // A read under way: the next poll waits for it (an engine that hangs gets one at a time).
@@ -193,25 +219,41 @@ fn ContainersPanel(conn: ConnRef, server: String, read_only: RwSignal<bool>) -> 
                 <tbody>
                     // A row is made again only when what it offers changes; its status text follows the list.
                     <For each=shown key=|c| (c.id.clone(), c.name.clone(), c.state.clone(), c.health.clone(), c.ports.len()) let:c>
-                        {row(c, listed, read_only, busy, act, rename, inspect)}
+                        {row(c, Panel { listed, read_only, busy, logs, console }, act, rename, inspect)}
                     </For>
                 </tbody>
             </table>
-            {move || open.get().map(|d| view! { <Details d read_only inspect close=move || open.set(None) /> })}
+            {move || open.get().map(|d| view! { <Details d read_only inspect console close=move || open.set(None) /> })}
+            {move || logs.get().map(|subject| {
+                let server = id.get_value();
+                view! { <Logs conn server subject close=move || logs.set(None) /> }
+            })}
         </section>
     }
+}
+
+/// What every row shares with the panel.
+#[derive(Clone, Copy)]
+struct Panel {
+    listed: RwSignal<Option<DockerListed>>,
+    read_only: RwSignal<bool>,
+    /// Containers with an action under way.
+    busy: RwSignal<Vec<String>>,
+    /// The log being read.
+    logs: RwSignal<Option<Subject>>,
+    /// Opens a console in a container, in a terminal tab.
+    console: Callback<Console>,
 }
 
 /// One container's row: what it is, and what a developer may do to it now.
 fn row(
     c: Container,
-    listed: RwSignal<Option<DockerListed>>,
-    read_only: RwSignal<bool>,
-    busy: RwSignal<Vec<String>>,
+    panel: Panel,
     act: impl Fn(Container, ContainerAction) + Copy + 'static,
     rename: impl Fn(Container) + Copy + 'static,
     inspect: impl Fn(String, bool) + Copy + 'static,
 ) -> impl IntoView {
+    let Panel { listed, read_only, busy, logs, console } = panel;
     let state = c.state.clone();
     // A container restarting over and over is stopped, killed or restarted like a running one.
     let running = matches!(state.as_str(), "running" | "restarting");
@@ -241,7 +283,11 @@ fn row(
         <tr data-name=c.name.clone() data-state=state.clone()>
             <td class="cname">
                 <button class="link" title="Settings and state" on:click=move |_| inspect(cid.clone(), false)>{c.name.clone()}</button>
-                {c.project.clone().map(|p| view! { <span class="project" title="Compose project">{p}</span> })}
+                {c.project.clone().map(|p| {
+                    let title = format!("Compose project {p}: its containers' logs together");
+                    let subject = Subject::Project(p.clone());
+                    view! { <button class="link project" title=title on:click=move |_| logs.set(Some(subject.clone()))>{p}</button> }
+                })}
             </td>
             <td class="cimage" title=c.image.clone()>{c.image.clone()}</td>
             <td>
@@ -255,8 +301,20 @@ fn row(
                 }}</span>
             </td>
             <td class="cports">{ports.join(", ")}</td>
-            <td class="cactions" hidden=move || read_only.get()>
+            <td class="cactions">
                 <div class="actions">
+                <button class="secondary logs" on:click={
+                    let subject = Subject::Container(c.name.clone());
+                    move |_| logs.set(Some(subject.clone()))
+                }>"Logs"</button>
+                <span class="developer" hidden=move || read_only.get()>
+                {(state == "running").then(|| {
+                    let asked = Console { container: c.name.clone(), ..Default::default() };
+                    view! {
+                        <button class="secondary console" title="A shell in the container, in a terminal tab"
+                            on:click=move |_| console.run(asked.clone())>"Console"</button>
+                    }
+                })}
                 {(stopped || state == "created").then(|| button("Start", "start", ContainerAction::Start))}
                 {running.then(|| button("Stop", "stop", ContainerAction::Stop))}
                 {(running || paused).then(|| button("Restart", "restart", ContainerAction::Restart))}
@@ -265,6 +323,7 @@ fn row(
                 {(running || paused).then(|| button("Kill", "danger kill", ContainerAction::Kill))}
                 <button class="secondary rename" on:click=move |_| rename(renamed.clone())>"Rename"</button>
                 {button("Remove", "danger remove", ContainerAction::Remove { force: !stopped })}
+                </span>
                 </div>
             </td>
         </tr>
@@ -277,9 +336,15 @@ fn Details(
     d: ContainerDetails,
     read_only: RwSignal<bool>,
     inspect: impl Fn(String, bool) + Copy + Send + Sync + 'static,
+    console: Callback<Console>,
     close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let revealed = d.env.iter().any(|v| v.value.is_some());
+    let running = d.container.state == "running";
+    let (shell, main) = (
+        Console { container: d.container.name.clone(), ..Default::default() },
+        Console { container: d.container.name.clone(), attach: true, ..Default::default() },
+    );
     let cid = d.container.id.clone();
     let when = |ms: Option<u64>| ms.map(|ms| crate::teams::when(ms as f64)).unwrap_or_else(|| "–".into());
     view! {
@@ -287,6 +352,11 @@ fn Details(
             <div class="details-head">
                 <h3>{d.container.name.clone()}</h3>
                 <button class="secondary" on:click=move |_| close()>"Close"</button>
+            </div>
+            <div class="actions consoles" hidden=move || read_only.get() || !running>
+                <button class="secondary console" on:click=move |_| console.run(shell.clone())>"Console"</button>
+                <button class="secondary attach" title="Its output, and your keys to its input: Ctrl+C reaches it too"
+                    on:click=move |_| console.run(main.clone())>"Attach to its main process"</button>
             </div>
             <dl>
                 <dt>"Image"</dt><dd>{d.container.image.clone()}<span class="muted">{format!(" {}", short(&d.image_id))}</span></dd>

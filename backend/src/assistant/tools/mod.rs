@@ -8,12 +8,15 @@ use std::time::Duration;
 use base64::Engine as _;
 
 use porta_shared::bridge::{self, FsListed, FsRead, FsSearchResults, FsWrite, FsWritten, SysInfo};
-use porta_shared::docker::{ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed};
+use porta_shared::docker::{DockerList, DockerListed};
 use porta_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
 use super::Assistant;
 use crate::relay::command::{self, Exec};
+
+mod containers;
+use containers::LOG_LINES_MAX;
 
 /// A command's time limit when none is given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -358,6 +361,20 @@ pub const CATALOGUE: &[Spec] = &[
         changes: false,
     },
     Spec {
+        name: "docker_logs",
+        description: "The latest lines a container (or every container of a compose project, interleaved by time) wrote, with their times; optionally only lines holding some text, or from the last minutes.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "properties": {
+                "container": { "type": "string", "description": "The container's name or id." },
+                "project": { "type": "string", "description": "A compose project: all its containers." },
+                "lines": { "type": "integer", "minimum": 1, "maximum": LOG_LINES_MAX, "description": "How many of the latest lines (100 when absent)." },
+                "contains": { "type": "string", "description": "Only lines holding this text (ignoring case)." },
+                "since_minutes": { "type": "integer", "minimum": 1, "description": "Only lines from the last this many minutes." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
         name: "docker_action",
         description: "Start, stop, restart, pause, unpause or kill a container on the server, or remove it. The user approves it first; the workspace's command policy judges it as the docker command it amounts to.",
         parameters: || {
@@ -395,25 +412,6 @@ pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
 /// action as its `docker` command), or its file.
 pub fn target(name: &str, args: &serde_json::Value) -> String {
     policy_command(name, args).unwrap_or_else(|| args["path"].as_str().unwrap_or_default().to_owned())
-}
-
-/// `docker_action`'s arguments as the bridge's request.
-fn container_action(args: &serde_json::Value) -> Result<DockerAction, ErrorBody> {
-    let action = match arg(args, "action")? {
-        "start" => ContainerAction::Start,
-        "stop" => ContainerAction::Stop,
-        "restart" => ContainerAction::Restart,
-        "pause" => ContainerAction::Pause,
-        "unpause" => ContainerAction::Unpause,
-        "kill" => ContainerAction::Kill,
-        "remove" => ContainerAction::Remove { force: args["force"].as_bool().unwrap_or(false) },
-        other => {
-            let msg =
-                format!("there is no container action {other:?}: start, stop, restart, pause, unpause, kill or remove");
-            return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
-        }
-    };
-    Ok(DockerAction { id: arg(args, "container")?.to_owned(), action })
 }
 
 /// The tool called `name`.
@@ -475,23 +473,8 @@ pub async fn call(
             let listed: DockerListed = command::ask(&ai.relay, server, DockerList {}.into()).await?;
             to_json(serde_json::to_value(listed))
         }
-        "docker_action" => {
-            let asked = container_action(args)?;
-            // The policy judged the command by the name given: an id (or another container's
-            // prefix) must not reach what a rule about that name would have stopped.
-            let look = DockerInspect { id: asked.id.clone(), reveal_env: false };
-            let found: ContainerDetails = command::ask(&ai.relay, server, look.into()).await?;
-            if found.container.name != asked.id {
-                let msg = format!(
-                    "name the container by its name, as docker_list shows it ({}), not by its id",
-                    found.container.name
-                );
-                return Err(ErrorBody::new(ErrorCode::BadRequest, msg));
-            }
-            let (container, action) = (asked.id.clone(), asked.action.word());
-            let _: bridge::Done = command::ask(&ai.relay, server, asked.into()).await?;
-            Ok(serde_json::json!({ "container": container, "action": action, "done": true }))
-        }
+        "docker_logs" => containers::logs(ai, server, args).await,
+        "docker_action" => containers::act(ai, server, args).await,
         other => Err(ErrorBody::new(ErrorCode::BadRequest, format!("there is no tool {other:?}"))),
     }
 }
@@ -545,9 +528,6 @@ mod tests {
         assert_eq!(policy_command("docker_action", &rm).as_deref(), Some("docker rm -f -v db"));
         assert_eq!(policy_command("run_command", &serde_json::json!({ "command": "ls" })).as_deref(), Some("ls"));
         assert_eq!(policy_command("docker_list", &serde_json::json!({})), None);
-        assert_eq!(container_action(&rm).map(|a| a.action), Ok(ContainerAction::Remove { force: true }));
-        let bad = container_action(&serde_json::json!({ "container": "web", "action": "explode" }));
-        assert_eq!(bad.map_err(|e| e.code), Err(ErrorCode::BadRequest));
         assert_eq!(target("docker_action", &stop), "docker stop web");
         assert_eq!(target("write_file", &serde_json::json!({ "path": "a.txt", "command": "x" })), "a.txt");
     }

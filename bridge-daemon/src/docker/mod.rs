@@ -20,6 +20,10 @@ use porta_shared::docker::{
 };
 use porta_shared::{ErrorBody, ErrorCode};
 
+pub mod console;
+mod logs;
+pub use logs::Logs;
+
 /// Seconds any request to the engine may take: within the backend's 30 s for a bridge's
 /// answer, so a person never sees a timeout for something that then happens.
 const TIMEOUT_S: u64 = 28;
@@ -48,15 +52,17 @@ pub struct Docker {
     /// The socket named by `--docker-socket`; the usual places when none.
     socket: Option<PathBuf>,
     connected: Mutex<Option<(bollard::Docker, Engine)>>,
+    /// Logs being read.
+    pub logs: Logs,
 }
 
 impl Docker {
     pub fn new(socket: Option<PathBuf>) -> Self {
-        Self { socket, connected: Mutex::new(None) }
+        Self { socket, connected: Mutex::new(None), logs: Logs::default() }
     }
 
     /// The engine's client, found and asked its version when not yet kept.
-    async fn engine(&self) -> Result<(bollard::Docker, Engine), Unavailable> {
+    pub(crate) async fn engine(&self) -> Result<(bollard::Docker, Engine), Unavailable> {
         if let Some(kept) = self.connected.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Ok(kept);
         }
@@ -85,6 +91,11 @@ impl Docker {
         let engine = Engine { name, version: version.version.unwrap_or_default(), socket: path };
         *self.connected.lock().unwrap_or_else(|p| p.into_inner()) = Some((client.clone(), engine.clone()));
         Ok((client, engine))
+    }
+
+    /// The socket named by `--docker-socket`, if one was.
+    pub fn socket(&self) -> Option<&std::path::Path> {
+        self.socket.as_deref()
     }
 
     /// Forgets the engine after a failure: the next request looks for it again.
@@ -174,12 +185,12 @@ impl Docker {
         Ok(i32::try_from(own).unwrap_or(DEFAULT_GRACE_S as i32))
     }
 
-    fn too_slow(&self) -> ErrorBody {
+    pub(crate) fn too_slow(&self) -> ErrorBody {
         ErrorBody::new(ErrorCode::Timeout, "the container engine did not answer within 10 s")
     }
 
     /// The error for a failed request about `what`.
-    fn failed(&self, e: bollard::errors::Error, what: &str) -> ErrorBody {
+    pub(crate) fn failed(&self, e: bollard::errors::Error, what: &str) -> ErrorBody {
         use bollard::errors::Error as E;
         match e {
             E::DockerResponseServerError { status_code, message } => {
@@ -221,7 +232,7 @@ fn already(action: &ContainerAction, message: &str) -> bool {
 
 /// A container reference (an id, a prefix of one, or a name) or a new name, checked: it goes
 /// into the engine's URL, where `/` or `..` would reach another endpoint.
-fn reference(s: &str) -> Result<&str, ErrorBody> {
+pub(crate) fn reference(s: &str) -> Result<&str, ErrorBody> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
@@ -259,7 +270,7 @@ fn unreachable(socket: &str, e: &dyn std::fmt::Display) -> Unavailable {
     Unavailable { reason: format!("the container engine at {socket} does not answer: {said}"), hint: hint.into() }
 }
 
-fn unavailable(u: Unavailable) -> ErrorBody {
+pub(crate) fn unavailable(u: Unavailable) -> ErrorBody {
     ErrorBody::new(ErrorCode::Unavailable, format!("{} — {}", u.reason, u.hint))
 }
 
@@ -380,6 +391,11 @@ fn details(c: bollard::models::ContainerInspectResponse, reveal_env: bool) -> Co
 /// Unix milliseconds of an RFC 3339 time as the engine writes it
 /// (`2026-12-06T09:00:00.123456789Z`); none for the zero time of "never".
 fn unix_ms(s: &str) -> Option<u64> {
+    unix_ns(s).map(|ns| ns / 1_000_000).filter(|&ms| ms > 0)
+}
+
+/// Unix nanoseconds of an RFC 3339 time; none before 1970 or for what is not one.
+pub(crate) fn unix_ns(s: &str) -> Option<u64> {
     let (date, time) = s.split_once('T')?;
     let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
     let (year, month, day) = (d.next()??, d.next()??, d.next()??);
@@ -400,7 +416,10 @@ fn unix_ms(s: &str) -> Option<u64> {
     let (hms, fraction) = clock.split_once('.').unwrap_or((clock, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
-    let millis: i64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
+    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos: i64 = format!("{fraction:0<9}").parse().ok()?;
     // Days from the civil date (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -409,7 +428,7 @@ fn unix_ms(s: &str) -> Option<u64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let seconds = days * 86_400 + h * 3600 + m * 60 + sec - offset_s;
-    u64::try_from(seconds * 1000 + millis).ok().filter(|&ms| ms > 0)
+    u64::try_from(seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?).ok()
 }
 
 #[cfg(test)]
@@ -423,6 +442,7 @@ mod tests {
         assert_eq!(unix_ms("2026-12-06T10:00:00.5+01:00"), Some(1_796_547_600_500));
         assert_eq!(unix_ms("0001-01-01T00:00:00Z"), None);
         assert_eq!(unix_ms("yesterday"), None);
+        assert_eq!(unix_ns("2026-12-06T11:32:32.486734283Z"), Some(1_796_556_752_486_734_283));
     }
 
     #[test]
