@@ -75,7 +75,10 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         let ports = c.find(Locator::Css(&format!("tr[data-name='{name}'] .cports"))).await?.text().await?;
         assert!(ports.contains("→80/tcp"), "{ports:?}");
         // Its settings: the secret's name, not its value, until revealed.
+        // What it uses now, in its row, and charted in its settings.
+        wait_text(c, &format!("tr[data-name='{name}'] .usage"), "CPU").await?;
         click(c, &format!("tr[data-name='{name}'] .cname button")).await?;
+        wait_text(c, ".container-usage figure[data-chart='Memory'] .value", "B").await?;
         let env = wait_text(c, ".container-details .env", "SECRET_TOKEN").await?;
         assert!(!env.contains("abc123") && env.contains("••••••"), "{env}");
         click(c, ".container-details button.reveal").await?;

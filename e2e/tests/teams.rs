@@ -274,7 +274,10 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "chat.watch" | "chat.unwatch" => json!({ "conversation": a.conversation }),
         "sys.processes" => json!({ "server": s }),
         "sys.kill" => json!({ "server": s, "pid": 4_000_000, "signal": "term" }),
-        "docker.list" => json!({ "server": s }),
+        "docker.list" | "docker.stats" => json!({ "server": s }),
+        "docker.logs" => json!({ "server": s, "containers": ["porta-isolation-no-such-container"], "follow": true }),
+        "docker.logs.read" => json!({ "server": s, "session": "porta-isolation-no-such-reading", "wait_ms": 0 }),
+        "docker.logs.close" => json!({ "server": s, "session": "porta-isolation-no-such-reading" }),
         "docker.inspect" => json!({ "server": s, "id": "porta-isolation-no-such-container", "reveal_env": true }),
         "docker.action" => json!({
             "server": s, "id": "porta-isolation-no-such-container", "action": { "kind": "remove", "force": true }

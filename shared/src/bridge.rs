@@ -785,6 +785,7 @@ messages! {
         "docker.list" => DockerList(crate::docker::DockerList) -> crate::docker::DockerListed,
         "docker.inspect" => DockerInspect(crate::docker::DockerInspect) -> crate::docker::ContainerDetails,
         "docker.action" => DockerAction(crate::docker::DockerAction) -> Done,
+        "docker.stats" => DockerStats(crate::docker::DockerStats) -> crate::docker::DockerStatsTaken,
         "docker.logs" => DockerLogs(crate::docker::DockerLogs) -> crate::docker::DockerLogsOpened,
         "docker.logs.read" => DockerLogsRead(crate::docker::DockerLogsRead) -> crate::docker::DockerLogBatch,
         "docker.logs.close" => DockerLogsClose(crate::docker::DockerLogsClose) -> Done,

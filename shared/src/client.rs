@@ -261,6 +261,7 @@ messages! {
         "docker.list" => DockerList(OnServer<crate::docker::DockerList>),
         "docker.inspect" => DockerInspect(OnServer<crate::docker::DockerInspect>),
         "docker.action" => DockerAction(OnServer<crate::docker::DockerAction>),
+        "docker.stats" => DockerStats(OnServer<crate::docker::DockerStats>),
         "docker.logs" => DockerLogs(OnServer<crate::docker::DockerLogs>),
         "docker.logs.read" => DockerLogsRead(OnServer<crate::docker::DockerLogsRead>),
         "docker.logs.close" => DockerLogsClose(OnServer<crate::docker::DockerLogsClose>),

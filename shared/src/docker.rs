@@ -199,6 +199,42 @@ pub struct Mount {
     pub read_only: bool,
 }
 
+/// What the running containers use now (`docker.stats`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerStats {}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DockerStatsTaken {
+    /// When, ms since the epoch.
+    pub at_ms: u64,
+    /// The running containers, by id.
+    #[serde(default)]
+    pub containers: Vec<ContainerStats>,
+}
+
+/// One running container's use of the machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    pub id: String,
+    /// Percent of one CPU (200 = two busy) since the bridge's previous sample of it; none
+    /// for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<f64>,
+    /// Memory in use, without the page cache the kernel can take back (as `docker stats`).
+    pub mem_bytes: u64,
+    /// Its limit: the machine's memory when none was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_limit: Option<u64>,
+    /// Bytes received and sent on all its networks since it started.
+    #[serde(default)]
+    pub net_rx: u64,
+    #[serde(default)]
+    pub net_tx: u64,
+    /// Processes (threads) in it.
+    #[serde(default)]
+    pub pids: u64,
+}
+
 /// A terminal in a container instead of a shell on the server (in `term.open`): a shell (or
 /// `command`) started in the running container, or the container's main process attached.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -216,6 +252,10 @@ pub struct Console {
 impl Console {
     /// Words of a command at most.
     pub const MAX_ARGS: usize = 64;
+    /// The `shell` a `term.open` for a console names: a bridge that knows consoles ignores
+    /// it; one from before them, which would ignore `container` and start a shell on the
+    /// server instead, fails to start this and says why.
+    pub const OLD_BRIDGE_SHELL: &str = "/porta: this bridge is too old for consoles in containers; update it";
 }
 
 /// Open a reading of logs (`docker.logs`): one container's, or several interleaved by time

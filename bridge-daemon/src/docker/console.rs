@@ -184,15 +184,38 @@ struct Hangup {
 
 impl Hangup {
     async fn prepare(client: &bollard::Docker, exec: &str) -> Option<Self> {
-        let inspected = client.inspect_exec(exec).await.ok()?;
-        let (container, host_pid) = (inspected.container_id?, inspected.pid?);
+        let armed = Self::arm(client, exec).await;
+        if armed.is_none() {
+            tracing::warn!("console: its shell cannot be hung up when the terminal closes");
+        }
+        armed
+    }
+
+    async fn arm(client: &bollard::Docker, exec: &str) -> Option<Self> {
+        // The engine says the shell's pid once it has started it.
+        let mut inspected = client.inspect_exec(exec).await.ok()?;
+        for _ in 0..20 {
+            if inspected.pid.is_some_and(|p| p > 0) || inspected.running == Some(false) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            inspected = client.inspect_exec(exec).await.ok()?;
+        }
+        let (container, host_pid) = (inspected.container_id?, inspected.pid.filter(|&p| p > 0)?);
+        // That pid is this machine's only if the bridge sees the engine's processes: the
+        // process there must be in the container's cgroup.
+        let cgroup = std::fs::read_to_string(format!("/proc/{host_pid}/cgroup")).ok()?;
+        if !cgroup.contains(&container) {
+            return None;
+        }
         // The shell's pid in the container: the last of its pids, one per pid namespace.
         let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).ok()?;
         let pid = status
             .lines()
             .find_map(|l| l.strip_prefix("NSpid:"))
             .and_then(|l| l.split_whitespace().last())
-            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()))?;
+            // (never the container's main process)
+            .filter(|p| p.bytes().all(|b| b.is_ascii_digit()) && *p != "1")?;
         let kill = CreateExecOptions::<String> {
             cmd: Some(vec!["sh".into(), "-c".into(), format!("kill -HUP {pid}")]),
             ..Default::default()

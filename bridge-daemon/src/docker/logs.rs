@@ -28,6 +28,12 @@ const MAX_OPEN: usize = 32;
 const AHEAD: usize = 256 << 10;
 /// What a line costs against [`AHEAD`] beyond its text (its place in the queue).
 const LINE_COST: usize = 64;
+/// Lines in one batch at most, however short.
+const MAX_LINES: usize = 8192;
+/// How often readings left unread are looked for and closed.
+const SWEEP: Duration = Duration::from_secs(10);
+/// How long finding the containers of a reading may take, all of them.
+const RESOLVE_WITHIN: Duration = Duration::from_secs(10);
 /// How long a batch waits for a container that has not yet said anything (its history).
 const FIRST_PATIENCE: Duration = Duration::from_secs(1);
 /// How long a batch waits for a container whose lines ran out while another has some.
@@ -80,7 +86,36 @@ struct Entry {
 /// Every reading open on this bridge.
 #[derive(Default)]
 pub struct Logs {
-    open: std::sync::Mutex<HashMap<String, Entry>>,
+    open: Arc<std::sync::Mutex<Open>>,
+}
+
+#[derive(Default)]
+struct Open {
+    readings: HashMap<String, Entry>,
+    /// Readings being opened: they count against [`MAX_OPEN`] already.
+    opening: usize,
+    /// A task closes readings left unread while there are any.
+    sweeping: bool,
+}
+
+/// A place among the [`MAX_OPEN`] readings, held while one opens.
+struct Slot<'a>(&'a Logs);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.0.lock().opening -= 1;
+    }
+}
+
+fn lock(open: &std::sync::Mutex<Open>) -> std::sync::MutexGuard<'_, Open> {
+    // Every change is a single insert, remove or count: a poisoned lock is still sound.
+    open.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Closes the readings nobody read for [`DockerLogs::IDLE_S`].
+fn expire(readings: &mut HashMap<String, Entry>) {
+    let idle = Duration::from_secs(DockerLogs::IDLE_S);
+    readings.retain(|_, e| e.touched.elapsed() < idle);
 }
 
 fn unknown(id: &str) -> ErrorBody {
@@ -88,19 +123,47 @@ fn unknown(id: &str) -> ErrorBody {
 }
 
 impl Logs {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // Every change to the map is a single insert or remove: a poisoned lock is still sound.
-        self.open.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        lock(&self.open)
     }
 
-    fn expire(&self) {
-        let idle = Duration::from_secs(DockerLogs::IDLE_S);
-        self.lock().retain(|_, e| e.touched.elapsed() < idle);
+    /// Keeps a task closing readings left unread, while there are any (a page that went
+    /// away never says it is done).
+    fn sweep(&self) {
+        let mut open = self.lock();
+        if open.sweeping {
+            return;
+        }
+        open.sweeping = true;
+        let shared = Arc::downgrade(&self.open);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SWEEP).await;
+                let Some(open) = shared.upgrade() else { return };
+                let mut open = lock(&open);
+                expire(&mut open.readings);
+                if open.readings.is_empty() && open.opening == 0 {
+                    open.sweeping = false;
+                    return;
+                }
+            }
+        });
+    }
+
+    /// A place for a new reading, or why there is none.
+    fn slot(&self) -> Result<Slot<'_>, ErrorBody> {
+        let mut open = self.lock();
+        expire(&mut open.readings);
+        if open.readings.len() + open.opening >= MAX_OPEN {
+            let msg = format!("{MAX_OPEN} log readings are already open on this server; close one");
+            return Err(ErrorBody::new(ErrorCode::Unavailable, msg));
+        }
+        open.opening += 1;
+        Ok(Slot(self))
     }
 
     /// Finds the containers and starts reading their logs.
     pub async fn open(&self, docker: &Docker, req: &DockerLogs) -> Result<DockerLogsOpened, ErrorBody> {
-        self.expire();
         if req.containers.is_empty() && req.project.is_none() {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "name a container or a compose project"));
         }
@@ -124,12 +187,11 @@ impl Logs {
         {
             return Err(ErrorBody::new(ErrorCode::BadRequest, "the window ends before it begins"));
         }
-        if self.lock().len() >= MAX_OPEN {
-            let msg = format!("{MAX_OPEN} log readings are already open on this server; close one");
-            return Err(ErrorBody::new(ErrorCode::Unavailable, msg));
-        }
+        let slot = self.slot()?;
         let (client, _) = docker.engine().await.map_err(unavailable)?;
-        let found = resolve(docker, &client, req).await?;
+        let found = tokio::time::timeout(RESOLVE_WITHIN, resolve(docker, &client, req))
+            .await
+            .map_err(|_| docker.too_slow())??;
         let ready = Arc::new(Notify::new());
         let window = Window {
             since_ns: req.since_ms.map_or(0, |ms| ms.saturating_mul(1_000_000)),
@@ -155,16 +217,18 @@ impl Logs {
         }
         let session = format!("{:032x}", rand::random::<u128>());
         let entry = Entry { session: Arc::new(Mutex::new(Session { sources, ready })), touched: Instant::now() };
-        self.lock().insert(session.clone(), entry);
+        self.lock().readings.insert(session.clone(), entry);
+        drop(slot);
+        self.sweep();
         Ok(DockerLogsOpened { session, containers: found.into_iter().map(|(_, name)| name).collect() })
     }
 
     /// The next lines, oldest first.
     pub async fn read(&self, req: &DockerLogsRead) -> Result<DockerLogBatch, ErrorBody> {
-        self.expire();
         let session = {
             let mut open = self.lock();
-            let e = open.get_mut(&req.session).ok_or_else(|| unknown(&req.session))?;
+            expire(&mut open.readings);
+            let e = open.readings.get_mut(&req.session).ok_or_else(|| unknown(&req.session))?;
             e.touched = Instant::now();
             e.session.clone()
         };
@@ -172,14 +236,14 @@ impl Logs {
         let max = req.max_bytes.unwrap_or(DockerLogsRead::DEFAULT_BYTES).clamp(1, DockerLogsRead::MAX_BYTES) as usize;
         let batch = session.lock().await.batch(Instant::now() + wait, max).await;
         // A long wait counts as reading: the reading is not idle while someone waits on it.
-        if let Some(e) = self.lock().get_mut(&req.session) {
+        if let Some(e) = self.lock().readings.get_mut(&req.session) {
             e.touched = Instant::now();
         }
         Ok(batch)
     }
 
     pub fn close(&self, req: &DockerLogsClose) -> Result<Done, ErrorBody> {
-        self.lock().remove(&req.session).map(|_| Done {}).ok_or_else(|| unknown(&req.session))
+        self.lock().readings.remove(&req.session).map(|_| Done {}).ok_or_else(|| unknown(&req.session))
     }
 }
 
@@ -191,10 +255,7 @@ async fn resolve(
 ) -> Result<Vec<(String, String)>, ErrorBody> {
     let mut found: Vec<(String, String)> = Vec::new();
     for c in &req.containers {
-        let inspected = tokio::time::timeout(super::READ_WITHIN, client.inspect_container(c, None))
-            .await
-            .map_err(|_| docker.too_slow())?
-            .map_err(|e| docker.failed(e, c))?;
+        let inspected = client.inspect_container(c, None).await.map_err(|e| docker.failed(e, c))?;
         let id = inspected.id.unwrap_or_default();
         let name = inspected.name.unwrap_or_default().trim_start_matches('/').to_owned();
         if !found.iter().any(|(known, _)| *known == id) {
@@ -205,10 +266,7 @@ async fn resolve(
         let label = format!("com.docker.compose.project={project}");
         let filters = HashMap::from([("label".to_owned(), vec![label])]);
         let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
-        let mut listed = tokio::time::timeout(super::READ_WITHIN, client.list_containers(Some(options)))
-            .await
-            .map_err(|_| docker.too_slow())?
-            .map_err(|e| docker.failed(e, project))?;
+        let mut listed = client.list_containers(Some(options)).await.map_err(|e| docker.failed(e, project))?;
         if listed.is_empty() {
             let msg = format!("no container belongs to the compose project {project}");
             return Err(ErrorBody::new(ErrorCode::NotFound, msg));
@@ -260,10 +318,10 @@ impl Session {
                 let s = &mut self.sources[i];
                 let Some(line) = s.head.take() else { continue };
                 s.budget.add_permits(cost(&line));
-                bytes += line.text.len();
+                bytes += wire_size(&line);
                 let c = u16::try_from(i).unwrap_or(u16::MAX);
                 batch.lines.push(LogLine { c, ts_ms: line.ts_ns / 1_000_000, err: line.err, text: line.text });
-                if bytes >= max {
+                if bytes >= max || batch.lines.len() >= MAX_LINES {
                     return batch;
                 }
                 continue;
@@ -302,6 +360,13 @@ impl Session {
 
 fn cost(line: &Line) -> usize {
     (line.text.len() + LINE_COST).min(AHEAD)
+}
+
+/// What a line takes in a batch's JSON: its text (a control character is written as six,
+/// `\u0001`), its time and container.
+fn wire_size(line: &Line) -> usize {
+    let escaped = line.text.bytes().filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\').count();
+    line.text.len() + escaped * 5 + LINE_COST
 }
 
 /// What lines a reading keeps.
@@ -543,13 +608,74 @@ mod tests {
         assert!(batch.lines.is_empty() && !batch.ended);
     }
 
+    /// How many frames a stream handed out so far.
+    async fn settled(count: &std::sync::atomic::AtomicUsize) -> usize {
+        let mut last = usize::MAX;
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = count.load(std::sync::atomic::Ordering::SeqCst);
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_task_stops_its_budget_ahead_and_goes_on_as_lines_are_taken() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let line = format!("2026-12-06T11:32:32Z {}\n", "y".repeat(1000));
+        let per_line = 1000 + LINE_COST;
+        let frames: Vec<Result<LogOutput, bollard::errors::Error>> =
+            (0..5000).map(|_| Ok(LogOutput::StdOut { message: line.clone().into() })).collect();
+        let handed = Arc::new(AtomicUsize::new(0));
+        let counted = handed.clone();
+        let stream = futures_util::stream::iter(frames)
+            .inspect(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+            })
+            .boxed();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (budget, ready) = (Arc::new(Semaphore::new(AHEAD)), Arc::new(Notify::new()));
+        let window = Window { since_ns: 0, until_ns: u64::MAX, contains: None };
+        let task = tokio::spawn(pump(stream, window, tx, budget.clone(), ready.clone()));
+        // It reads until its budget is spent (and holds the one line it has no room for).
+        let ahead = settled(&handed).await;
+        assert_eq!(ahead, AHEAD / per_line + 1, "read ahead");
+        let source = Source { rx, budget, head: None, said_anything: false, finished: false, quiet: false, task };
+        let mut s = Session { sources: vec![source], ready };
+        let batch = s.batch(Instant::now(), 100 << 10).await;
+        assert!(!batch.lines.is_empty() && batch.lines.len() < ahead, "{}", batch.lines.len());
+        // What was taken is read again, no more.
+        assert_eq!(settled(&handed).await, ahead + batch.lines.len());
+    }
+
+    #[test]
+    fn a_batch_counts_what_its_lines_take_on_the_wire() {
+        let plain = Line { ts_ns: 0, err: false, text: "abc".into() };
+        let controls = Line { ts_ns: 0, err: false, text: "\u{1}\u{1}\u{1}".into() };
+        assert_eq!(wire_size(&plain), 3 + LINE_COST);
+        assert_eq!(wire_size(&controls), 18 + LINE_COST, "each written as \\u0001");
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_empty_lines_stops_at_a_number_of_lines() {
+        let (mut s, txs) = session(1);
+        for i in 0..(MAX_LINES as u64 + 10) {
+            txs[0].send(item(i, "")).unwrap();
+        }
+        let batch = s.batch(Instant::now(), DockerLogsRead::MAX_BYTES as usize).await;
+        assert!(batch.lines.len() <= MAX_LINES, "{}", batch.lines.len());
+    }
+
     #[tokio::test]
     async fn a_batch_stops_at_its_size() {
         let (mut s, txs) = session(1);
         for i in 0..10 {
             txs[0].send(item(i, "0123456789")).unwrap();
         }
-        let batch = s.batch(Instant::now(), 25).await;
+        let one = 10 + LINE_COST;
+        let batch = s.batch(Instant::now(), 2 * one + 1).await;
         assert_eq!(batch.lines.len(), 3);
         let batch = s.batch(Instant::now(), 1 << 20).await;
         assert_eq!(batch.lines.len(), 7);

@@ -22,7 +22,9 @@ use porta_shared::{ErrorBody, ErrorCode};
 
 pub mod console;
 mod logs;
+mod stats;
 pub use logs::Logs;
+pub use stats::Stats;
 
 /// Seconds any request to the engine may take: within the backend's 30 s for a bridge's
 /// answer, so a person never sees a timeout for something that then happens.
@@ -54,11 +56,13 @@ pub struct Docker {
     connected: Mutex<Option<(bollard::Docker, Engine)>>,
     /// Logs being read.
     pub logs: Logs,
+    /// The previous samples of what containers use.
+    pub stats: Stats,
 }
 
 impl Docker {
     pub fn new(socket: Option<PathBuf>) -> Self {
-        Self { socket, connected: Mutex::new(None), logs: Logs::default() }
+        Self { socket, connected: Mutex::new(None), logs: Logs::default(), stats: Stats::default() }
     }
 
     /// The engine's client, found and asked its version when not yet kept.

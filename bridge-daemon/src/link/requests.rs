@@ -151,6 +151,7 @@ impl Session {
             R::DockerList(_) => self.engine(id, |b| async move { b.docker.list().await }),
             R::DockerInspect(r) => self.engine(id, |b| async move { b.docker.inspect(&r).await }),
             R::DockerAction(r) => self.engine(id, |b| async move { b.docker.act(&r).await }),
+            R::DockerStats(_) => self.engine(id, |b| async move { b.docker.stats.take(&b.docker).await }),
             R::DockerLogs(r) => self.engine(id, |b| async move { b.docker.logs.open(&b.docker, &r).await }),
             R::DockerLogsRead(r) => self.engine(id, |b| async move { b.docker.logs.read(&r).await }),
             R::DockerLogsClose(r) => self.engine(id, |b| async move { b.docker.logs.close(&r) }),

@@ -183,3 +183,15 @@ fn bad_sizes_and_missing_directories_are_refused() {
     assert_eq!(terms.open(&nowhere, "/").err().map(|e| e.code), Some(ErrorCode::NotFound));
     assert_eq!(terms.get(TermId(1)).err().map(|e| e.code), Some(ErrorCode::UnknownTerminal));
 }
+
+/// A bridge from before consoles ignores a `term.open`'s `container`: it must then fail with
+/// the shell the backend names for a console, and say why, rather than start one on the host.
+#[test]
+fn a_console_asked_of_a_bridge_that_cannot_fails_and_says_why() {
+    let terms = Terminals::new(TermConfig::default()).unwrap();
+    let shell = porta_shared::docker::Console::OLD_BRIDGE_SHELL.to_owned();
+    let asked = TermOpen { shell: Some(shell), cwd: Some("/".into()), ..TermOpen::default() };
+    let refused = terms.open(&asked, "/").err().expect("no shell starts");
+    assert!(refused.message.contains("too old for consoles"), "{}", refused.message);
+    assert_eq!(terms.count(), 0);
+}

@@ -74,6 +74,9 @@ impl Choice {
             .map(|t| t as u64);
         match self.span.as_str() {
             "all" => {}
+            // The engine counts a tail back from the log's end, not from a moment: up to a
+            // moment, the hour before it.
+            "latest" if until.is_some() => asked.since_ms = until.map(|u| u.saturating_sub(3_600_000)),
             "latest" => asked.tail = Some(LATEST),
             minutes => {
                 let back = minutes.parse::<u64>().unwrap_or(60) * 60_000;
@@ -109,6 +112,8 @@ pub fn Logs(
     // Each reading has a number; a reading whose number is no longer current stops (and so
     // does every reading once the view is gone).
     let current = StoredValue::new(0u64);
+    // What the view reads now, its times fixed: what Download reads whole.
+    let reading = StoredValue::new(None::<DockerLogs>);
     let list = NodeRef::<Div>::new();
     let section = NodeRef::<leptos::html::Section>::new();
     // Brought into view when it opens (below a long list, or on a phone).
@@ -130,6 +135,7 @@ pub fn Logs(
         dropped.set(0);
         error.set(None);
         let asked = choice.get_untracked().asked(&subject);
+        reading.set_value(Some(asked.clone()));
         status.set(if asked.follow { "Following…".into() } else { "Reading…".into() });
         spawn_local(read(c, server, asked, n, current, ReadInto { lines, names, dropped, status, error, list }));
     };
@@ -151,7 +157,9 @@ pub fn Logs(
         else {
             return;
         };
-        let mut asked = choice.get_untracked().asked(&subject);
+        // The view's span whole: the lines that left its top too, up to now.
+        let Some(mut asked) = reading.get_value() else { return };
+        asked.tail = None;
         asked.follow = false;
         downloading.set(true);
         spawn_local(async move {
@@ -282,12 +290,19 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
     let opened = match c.call(OnServer { server: server.clone(), req: asked }).await {
         Ok(o) => o,
         Err(e) => {
-            into.error.try_set(Some(e.message));
-            into.status.try_set(String::new());
+            if current.try_get_value() == Some(n) {
+                into.error.try_set(Some(e.message));
+                into.status.try_set(String::new());
+            }
             return;
         }
     };
     let session = opened.session.clone();
+    // Replaced while it opened: the newer reading owns the view.
+    if current.try_get_value() != Some(n) {
+        let _ = c.call(OnServer { server, req: DockerLogsClose { session } }).await;
+        return;
+    }
     into.names.try_set(opened.containers);
     let mut seq = 0u64;
     loop {

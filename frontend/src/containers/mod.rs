@@ -9,17 +9,22 @@ use leptos::task::spawn_local;
 use porta_shared::client::OnServer;
 use porta_shared::docker::{
     Console, Container, ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed,
+    DockerStats,
 };
 
 use crate::conn::Conn;
 
 mod logs;
+mod usage;
 use logs::{Logs, Subject};
+use usage::{Usage, UsageCharts};
 
 type ConnRef = StoredValue<Conn, LocalStorage>;
 
 /// Seconds between two reads of the list while the panel is open.
 const REFRESH_S: u64 = 5;
+/// Seconds between two samples of what the running containers use.
+const STATS_S: u64 = 2;
 
 /// The panel, in a chunk of its own (see `crate::lazy`).
 #[leptos::wasm_split::wasm_split(containers, wasm_split_path = ::leptos::wasm_split, fallible)]
@@ -93,8 +98,26 @@ fn ContainersPanel(
     };
     read();
     let poll = set_interval_with_handle(read, std::time::Duration::from_secs(REFRESH_S)).ok();
+    // What the running containers use, sampled more often; one sample at a time too.
+    let usage = RwSignal::new(Usage::default());
+    let sampling = StoredValue::new(false);
+    let sample = move || {
+        let (Some(c), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
+        let engine = listed.with_untracked(|l| l.as_ref().is_some_and(|l| l.engine.is_some()));
+        if sampling.try_get_value() != Some(false) || !engine {
+            return;
+        }
+        sampling.set_value(true);
+        spawn_local(async move {
+            if let Ok(taken) = c.call(OnServer { server, req: DockerStats {} }).await {
+                usage.try_update(|u| u.add(taken));
+            }
+            sampling.try_set_value(false);
+        });
+    };
+    let stats_poll = set_interval_with_handle(sample, std::time::Duration::from_secs(STATS_S)).ok();
     on_cleanup(move || {
-        if let Some(h) = poll {
+        for h in [poll, stats_poll].into_iter().flatten() {
             h.clear();
         }
     });
@@ -219,11 +242,11 @@ fn ContainersPanel(
                 <tbody>
                     // A row is made again only when what it offers changes; its status text follows the list.
                     <For each=shown key=|c| (c.id.clone(), c.name.clone(), c.state.clone(), c.health.clone(), c.ports.len()) let:c>
-                        {row(c, Panel { listed, read_only, busy, logs, console }, act, rename, inspect)}
+                        {row(c, Panel { listed, read_only, busy, logs, console, usage }, act, rename, inspect)}
                     </For>
                 </tbody>
             </table>
-            {move || open.get().map(|d| view! { <Details d read_only inspect console close=move || open.set(None) /> })}
+            {move || open.get().map(|d| view! { <Details d read_only inspect console usage close=move || open.set(None) /> })}
             {move || logs.get().map(|subject| {
                 let server = id.get_value();
                 view! { <Logs conn server subject close=move || logs.set(None) /> }
@@ -243,6 +266,8 @@ struct Panel {
     logs: RwSignal<Option<Subject>>,
     /// Opens a console in a container, in a terminal tab.
     console: Callback<Console>,
+    /// What the running containers use.
+    usage: RwSignal<Usage>,
 }
 
 /// One container's row: what it is, and what a developer may do to it now.
@@ -253,7 +278,7 @@ fn row(
     rename: impl Fn(Container) + Copy + 'static,
     inspect: impl Fn(String, bool) + Copy + 'static,
 ) -> impl IntoView {
-    let Panel { listed, read_only, busy, logs, console } = panel;
+    let Panel { listed, read_only, busy, logs, console, usage } = panel;
     let state = c.state.clone();
     // A container restarting over and over is stopped, killed or restarted like a running one.
     let running = matches!(state.as_str(), "running" | "restarting");
@@ -278,7 +303,7 @@ fn row(
             None => format!("{}/{}", p.private, p.protocol),
         })
         .collect();
-    let (cid, sid, renamed) = (c.id.clone(), c.id.clone(), c.clone());
+    let (cid, sid, uid, renamed) = (c.id.clone(), c.id.clone(), c.id.clone(), c.clone());
     view! {
         <tr data-name=c.name.clone() data-state=state.clone()>
             <td class="cname">
@@ -299,6 +324,7 @@ fn row(
                         now.map(|x| x.status.clone()).unwrap_or_default()
                     })
                 }}</span>
+                <span class="usage">{move || usage.with(|u| u.summary(&uid)).unwrap_or_default()}</span>
             </td>
             <td class="cports">{ports.join(", ")}</td>
             <td class="cactions">
@@ -337,6 +363,7 @@ fn Details(
     read_only: RwSignal<bool>,
     inspect: impl Fn(String, bool) + Copy + Send + Sync + 'static,
     console: Callback<Console>,
+    usage: RwSignal<Usage>,
     close: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let revealed = d.env.iter().any(|v| v.value.is_some());
@@ -358,6 +385,7 @@ fn Details(
                 <button class="secondary attach" title="Its output, and your keys to its input: Ctrl+C reaches it too"
                     on:click=move |_| console.run(main.clone())>"Attach to its main process"</button>
             </div>
+            {running.then(|| view! { <UsageCharts id=d.container.id.clone() usage /> })}
             <dl>
                 <dt>"Image"</dt><dd>{d.container.image.clone()}<span class="muted">{format!(" {}", short(&d.image_id))}</span></dd>
                 <dt>"Id"</dt><dd class="mono">{short(&d.container.id)}</dd>

@@ -55,6 +55,8 @@ fn container_action(args: &serde_json::Value) -> Result<DockerAction, ErrorBody>
 
 /// Most lines `docker_logs` reads.
 pub(super) const LOG_LINES_MAX: u32 = 2000;
+/// Batches `docker_logs` reads at most (each up to 256 KiB).
+const MAX_READS: usize = 64;
 
 /// `docker_logs`: the latest lines, oldest first, as `time name: text` (the name only when
 /// several containers are read), the oldest left out when they would not fit a result.
@@ -82,23 +84,35 @@ pub(super) async fn logs(
         ..Default::default()
     };
     let opened: DockerLogsOpened = command::ask(&ai.relay, server, asked.into()).await?;
-    let mut got: Vec<LogLine> = Vec::new();
+    // Read to the end (a reading that is not followed ends with its last line), keeping the
+    // newest `lines`; closed whatever happens.
+    let mut got: std::collections::VecDeque<LogLine> = std::collections::VecDeque::new();
     let mut notes = Vec::new();
     let read = DockerLogsRead { session: opened.session.clone(), wait_ms: 5_000, max_bytes: None };
-    // A reading that is not followed ends with its last line; a few reads at most.
-    for _ in 0..16 {
-        let batch: DockerLogBatch = command::ask(&ai.relay, server, read.clone().into()).await?;
+    let mut reads = 0;
+    let whole = loop {
+        let batch: DockerLogBatch = match command::ask(&ai.relay, server, read.clone().into()).await {
+            Ok(b) => b,
+            Err(e) => break Err(e),
+        };
         got.extend(batch.lines);
+        got.drain(..got.len().saturating_sub(lines as usize));
         notes.extend(batch.notes);
+        reads += 1;
         if batch.ended {
-            break;
+            break Ok(());
         }
-    }
+        if reads >= MAX_READS {
+            notes.push("the log was too long to read to its end: these are not its latest lines".into());
+            break Ok(());
+        }
+    };
     let _ = command::ask::<bridge::Done>(&ai.relay, server, DockerLogsClose { session: opened.session }.into()).await;
+    whole?;
+    let got: Vec<LogLine> = got.into();
     // Each container's last lines: several together keep the latest of them all.
-    let keep = got.len().saturating_sub(lines as usize);
     let several = opened.containers.len() > 1;
-    let mut shown: Vec<String> = got[keep..]
+    let mut shown: Vec<String> = got
         .iter()
         .map(|l| {
             let when = crate::clock::rfc3339_ms(l.ts_ms);

@@ -169,8 +169,14 @@ impl Session {
                     }
                 }
                 self.caller.audit(&rule, &grant, None).await;
+                // A bridge from before consoles would ignore `container` and open a shell on the
+                // server, where a person would type what they meant for the container.
+                let shell = match &r.container {
+                    Some(_) => Some(porta_shared::docker::Console::OLD_BRIDGE_SHELL.to_owned()),
+                    None => r.shell,
+                };
                 let req = bridge::TermOpen {
-                    shell: r.shell,
+                    shell,
                     args: r.args,
                     cwd: r.cwd,
                     size: r.size,
@@ -286,6 +292,7 @@ impl Session {
                 self.relay(id, &r.server, r.req.into(), Route::None, After::Container { redact });
             }
             C::DockerAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerStats(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerLogs(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerLogsRead(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerLogsClose(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

@@ -50,11 +50,11 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         C::TermOpen(r) => match &r.container {
             Some(c) => Rule::new(Scope::Terminal, Role::Developer, "opening a console in a container").audited(
                 "container.console",
-                match (c.attach, c.command.is_empty()) {
+                cut(match (c.attach, c.command.is_empty()) {
                     (true, _) => format!("{} (attached)", c.container),
                     (false, true) => c.container.clone(),
                     (false, false) => format!("{}: {}", c.container, c.command.join(" ")),
-                },
+                }),
             ),
             None => Rule::new(Scope::Terminal, Role::Developer, "opening a terminal")
                 .audited("terminal.open", r.shell.clone().unwrap_or_default()),
@@ -99,7 +99,17 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         | C::SysProcesses(_) => read(),
         C::SysKill(r) => Rule::new(Scope::Terminal, Role::Developer, "signalling a process")
             .audited("process.kill", format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase()),
-        C::DockerList(_) | C::DockerLogs(_) | C::DockerLogsRead(_) | C::DockerLogsClose(_) => read(),
+        C::DockerList(_) | C::DockerStats(_) | C::DockerLogsRead(_) | C::DockerLogsClose(_) => read(),
+        // Logs often carry what the environment hides; every viewer may read them, on the record.
+        C::DockerLogs(r) => {
+            let what = match (&r.req.project, r.req.containers.as_slice()) {
+                (Some(p), []) => format!("project {p}"),
+                (Some(p), named) => format!("project {p}, {}", named.join(", ")),
+                (None, named) => named.join(", "),
+            };
+            let search = r.req.contains.as_deref().map(|c| format!(" holding {c:?}")).unwrap_or_default();
+            read().audited("container.logs", cut(format!("{what}{search}")))
+        }
         // Environment values often hold secrets: only developers see them, and it is recorded.
         C::DockerInspect(r) if r.req.reveal_env => {
             Rule::new(Scope::Terminal, Role::Developer, "revealing a container's environment")
@@ -118,6 +128,15 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         C::ChatWatch(_) | C::ChatUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "following a conversation"),
         C::MetricsWatch(_) | C::MetricsUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "watching telemetry"),
         C::AccessWatch(_) => Rule::new(Scope::Read, Role::Viewer, "following your access"),
+    }
+}
+
+/// An audit detail made of what a caller sent, cut to a readable length.
+fn cut(detail: String) -> String {
+    const MAX: usize = 300;
+    match detail.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &detail[..at]),
+        None => detail,
     }
 }
 
@@ -160,7 +179,14 @@ mod tests {
         ));
         assert_eq!(main.audit, Some(("container.console", "web (attached)".into())));
         let logs = rule(&request(r#"{"v":1,"id":"1","type":"docker.logs","body":{"server":"s","project":"shop"}}"#));
-        assert_eq!((logs.scope, logs.role, logs.audit), (Scope::Read, Role::Viewer, None));
+        assert_eq!((logs.scope, logs.role), (Scope::Read, Role::Viewer));
+        assert_eq!(logs.audit, Some(("container.logs", "project shop".into())));
+        let long = format!(
+            r#"{{"v":1,"id":"1","type":"term.open","body":{{"server":"s","container":{{"container":"web","command":["{}"]}}}}}}"#,
+            "x".repeat(5000)
+        );
+        let detail = rule(&request(&long)).audit.map(|a| a.1).unwrap_or_default();
+        assert!(detail.chars().count() <= 301 && detail.ends_with('…'), "{detail}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use porta_e2e::Stack;
 use porta_shared::client::OnServer;
-use porta_shared::docker::{DockerList, DockerLogs, DockerLogsClose, DockerLogsRead};
+use porta_shared::docker::{DockerList, DockerLogs, DockerLogsClose, DockerLogsRead, DockerStats};
 
 use super::{Row, cpu_secs, median, percentile, row, rss_kib};
 
@@ -102,6 +102,68 @@ pub async fn run(stack: &Stack, server: &str, rows: &mut Vec<Row>) -> anyhow::Re
         format!("{:.1} / {:.1} ms", percentile(&porta, 0.5), percentile(&porta, 0.95)),
         &format!("engine alone {:.1} / {:.1} ms", percentile(&alone, 0.5), percentile(&alone, 0.95)),
         "<= 100 ms p50",
+    ));
+    drop(made);
+    Ok(())
+}
+
+/// Running containers while their use is sampled, and how often and how long.
+const SAMPLED: usize = 50;
+const SAMPLE_EVERY_S: u64 = 2;
+const SAMPLING_S: u64 = 30;
+
+/// What a panel open on a server with [`SAMPLED`] running containers costs: their use
+/// sampled every [`SAMPLE_EVERY_S`] (as the panel does), the bridge's CPU meanwhile.
+pub async fn stats(stack: &Stack, server: &str, bridge: u32, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let Some(image) = image() else { return Ok(()) };
+    let label = format!("porta.bench={}-stats", std::process::id());
+    let made = Made(label.clone());
+    let mut pending = Vec::new();
+    for i in 0..SAMPLED {
+        let name = format!("porta-bench-stats-{}-{i}", std::process::id());
+        pending.push(
+            Command::new("docker")
+                .args(["run", "-d", "--stop-timeout", "1", "--name", &name, "--label", &label])
+                .args([image.as_str(), "sleep", "600"])
+                .stdout(std::process::Stdio::null())
+                .spawn()?,
+        );
+        if pending.len() == 4 {
+            for mut p in pending.drain(..) {
+                p.wait()?;
+            }
+        }
+    }
+    for mut p in pending {
+        p.wait()?;
+    }
+    let engine = Command::new("pgrep").args(["-o", "dockerd"]).output()?;
+    let engine: Option<u32> = String::from_utf8_lossy(&engine.stdout).trim().parse().ok();
+    let mut ws = stack.api.ws().await?;
+    let ask = || OnServer { server: server.to_owned(), req: DockerStats {} };
+    let first = ws.call(ask()).await??;
+    anyhow::ensure!(first.containers.len() >= SAMPLED, "{} running containers sampled", first.containers.len());
+    let (start, bridge_before) = (Instant::now(), cpu_secs(bridge));
+    let engine_before = engine.map_or(0.0, cpu_secs);
+    let mut took = Vec::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(SAMPLE_EVERY_S));
+    tick.tick().await;
+    while start.elapsed().as_secs() < SAMPLING_S {
+        tick.tick().await;
+        let asked = Instant::now();
+        let taken = ws.call(ask()).await??;
+        took.push(asked.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(taken.containers.iter().filter(|c| c.cpu_percent.is_some()).count() >= SAMPLED);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let bridge_pct = (cpu_secs(bridge) - bridge_before) / wall * 100.0;
+    let engine_pct = engine.map_or(0.0, |e| (cpu_secs(e) - engine_before) / wall * 100.0);
+    took.sort_by(f64::total_cmp);
+    rows.push(row(
+        &format!("container stats, {SAMPLED} running, every {SAMPLE_EVERY_S} s: bridge CPU"),
+        format!("{bridge_pct:.2} % of a core (a sample {:.0} ms p50)", percentile(&took, 0.5)),
+        &format!("the engine answering them {engine_pct:.1} % of a core"),
+        "<= 3 % of a core",
     ));
     drop(made);
     Ok(())

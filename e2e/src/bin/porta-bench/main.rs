@@ -172,6 +172,7 @@ async fn main() -> anyhow::Result<()> {
     if want("containers") {
         containers::run(&stack, &server, &mut rows).await?;
         containers::logs(&stack, &server, (bpid, gpid), &mut rows).await?;
+        containers::stats(&stack, &server, gpid, &mut rows).await?;
     }
     if want("assistant") {
         assistant::run(&stack, &llm, &mut rows).await?;
