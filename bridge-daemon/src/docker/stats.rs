@@ -1,7 +1,8 @@
 //! What the running containers use now (`docker.stats`): one sample of each from the
-//! engine's stats API (`one-shot`, so it answers at once instead of waiting a second for a
-//! second sample), a few at a time. CPU is the change since this bridge's previous sample of
-//! the same container, so a panel asking every few seconds sees the use between its asks.
+//! engine's stats API (`one-shot`: Docker answers at its collector's next one-second tick
+//! instead of taking two samples), all asked together. CPU is the change since this bridge's
+//! previous sample of the same container, so a panel asking every few seconds sees the use
+//! between its asks; two panels asking within the same tick get the same figure.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +21,9 @@ use super::{Docker, READ_WITHIN, unavailable};
 const AT_ONCE: usize = 64;
 /// The longest one container's sample may take before it is left out.
 const EACH_WITHIN: Duration = Duration::from_secs(5);
+/// The longest a whole sample may take: what was sampled by then is answered (within the
+/// backend's 30 s).
+const ALL_WITHIN: Duration = Duration::from_secs(20);
 /// A previous sample older than this is not compared with (the container may have been
 /// restarted meanwhile).
 const STALE: Duration = Duration::from_secs(300);
@@ -32,6 +36,15 @@ struct Before {
     /// ns of CPU the whole machine used (all CPUs), when the engine says.
     system: Option<u64>,
     at: Instant,
+    /// The percent computed when this sample was new.
+    percent: Option<f64>,
+}
+
+impl Before {
+    /// The engine's same reading again (asked within one tick of its collector).
+    fn same_as(&self, now: &Before) -> bool {
+        self.system.is_some() && self.system == now.system && self.used == now.used
+    }
 }
 
 #[derive(Default)]
@@ -65,16 +78,25 @@ impl Stats {
             })
             .buffer_unordered(AT_ONCE)
             .filter_map(|s| async move { s })
+            .take_until(tokio::time::sleep(ALL_WITHIN))
             .collect()
             .await;
         let mut before = self.before.lock().unwrap_or_else(|p| p.into_inner());
         let mut containers: Vec<ContainerStats> = sampled
             .into_iter()
             .map(|(id, s, at)| {
-                let (stats, now) = sample(&id, &s, at);
-                let cpu_percent =
-                    before.get(&id).filter(|b| b.at.elapsed() < STALE).and_then(|b| cpu_percent(b, &now, &s));
-                before.insert(id, now);
+                let (stats, mut now) = sample(&id, &s, at);
+                let previous = before.get(&id).filter(|b| b.at.elapsed() < STALE).copied();
+                let cpu_percent = match previous {
+                    // The same tick's reading: the figure it gave, and the older sample kept.
+                    Some(b) if b.same_as(&now) => b.percent,
+                    Some(b) => cpu_percent(&b, &now, &s),
+                    None => None,
+                };
+                if !previous.is_some_and(|b| b.same_as(&now)) {
+                    now.percent = cpu_percent;
+                    before.insert(id, now);
+                }
                 ContainerStats { cpu_percent, ..stats }
             })
             .collect();
@@ -111,7 +133,7 @@ fn sample(id: &str, s: &bollard::models::ContainerStatsResponse, at: Instant) ->
         net_tx,
         pids: s.pids_stats.as_ref().and_then(|p| p.current).unwrap_or(0),
     };
-    (stats, Before { used, system, at })
+    (stats, Before { used, system, at, percent: None })
 }
 
 /// Percent of one CPU used between two samples: against the machine's own CPU time when the
@@ -158,6 +180,9 @@ mod tests {
         let (_, now) = sample("c", &second, t + Duration::from_secs(1));
         let pct = cpu_percent(&before, &now, &second).unwrap();
         assert!((pct - 50.0).abs() < 1e-9, "{pct}");
+        // The same reading again (two panels within one tick) is the same tick, not 0 %.
+        let (_, same) = sample("c", &second, t + Duration::from_millis(1500));
+        assert!(now.same_as(&same) && !before.same_as(&now));
         // A counter that went back (the container restarted) gives nothing rather than nonsense.
         let reset = answer(10, 103_000_000_000, 2);
         let (_, again) = sample("c", &reset, t + Duration::from_secs(2));

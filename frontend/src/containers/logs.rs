@@ -114,6 +114,8 @@ pub fn Logs(
     let current = StoredValue::new(0u64);
     // What the view reads now, its times fixed: what Download reads whole.
     let reading = StoredValue::new(None::<DockerLogs>);
+    // When the reading's first line was written: a "latest lines" view downloads from there.
+    let first_ms = StoredValue::new(None::<u64>);
     let list = NodeRef::<Div>::new();
     let section = NodeRef::<leptos::html::Section>::new();
     // Brought into view when it opens (below a long list, or on a phone).
@@ -136,8 +138,16 @@ pub fn Logs(
         error.set(None);
         let asked = choice.get_untracked().asked(&subject);
         reading.set_value(Some(asked.clone()));
+        first_ms.set_value(None);
         status.set(if asked.follow { "Following…".into() } else { "Reading…".into() });
-        spawn_local(read(c, server, asked, n, current, ReadInto { lines, names, dropped, status, error, list }));
+        spawn_local(read(
+            c,
+            server,
+            asked,
+            n,
+            current,
+            ReadInto { lines, names, dropped, status, error, list, first_ms },
+        ));
     };
     start();
     // A change of span, moment, follow or search reads again.
@@ -157,9 +167,12 @@ pub fn Logs(
         else {
             return;
         };
-        // The view's span whole: the lines that left its top too, up to now.
+        // The view's span whole: the lines that left its top too (from the first it read), up
+        // to now.
         let Some(mut asked) = reading.get_value() else { return };
-        asked.tail = None;
+        if asked.tail.take().is_some() {
+            asked.since_ms = Some(first_ms.get_value().unwrap_or_else(|| js_sys::Date::now() as u64));
+        }
         asked.follow = false;
         downloading.set(true);
         spawn_local(async move {
@@ -282,6 +295,7 @@ struct ReadInto {
     status: RwSignal<String>,
     error: RwSignal<Option<String>>,
     list: NodeRef<Div>,
+    first_ms: StoredValue<Option<u64>>,
 }
 
 /// Reads `asked` into the view until it ends, another reading replaces it, or the view goes.
@@ -328,6 +342,9 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
         };
         if !batch.notes.is_empty() {
             into.error.try_set(Some(batch.notes.join("; ")));
+        }
+        if into.first_ms.try_get_value() == Some(None) {
+            into.first_ms.try_set_value(batch.lines.first().map(|l| l.ts_ms));
         }
         if !batch.lines.is_empty() {
             // Kept at the bottom only when the person was there: reading older lines is left alone.

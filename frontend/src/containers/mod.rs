@@ -116,6 +116,8 @@ fn ContainersPanel(
         });
     };
     let stats_poll = set_interval_with_handle(sample, std::time::Duration::from_secs(STATS_S)).ok();
+    // The first soon after the list, not a whole interval later.
+    set_timeout(sample, std::time::Duration::from_millis(700));
     on_cleanup(move || {
         for h in [poll, stats_poll].into_iter().flatten() {
             h.clear();

@@ -64,7 +64,7 @@ pub fn UsageCharts(id: String, usage: RwSignal<Usage>) -> impl IntoView {
     let points = move || usage.with(|u| id.with_value(|id| u.past.get(id).cloned().unwrap_or_default()));
     let limit = move || usage.with(|u| id.with_value(|id| u.now.get(id).and_then(|c| c.mem_limit)));
     let chart = move |title: &'static str, cpu: bool| {
-        let drawn = move || {
+        let drawn = Memo::new(move |_| {
             let p = points();
             let (Some(first), Some(last)) = (p.front(), p.back()) else { return (String::new(), String::new(), 1.0) };
             let ts: Vec<f64> = p.iter().map(|x| x.at_ms).collect();
@@ -81,9 +81,9 @@ pub fn UsageCharts(id: String, usage: RwSignal<Usage>) -> impl IntoView {
                 |v| if cpu { format_value(Unit::Percent, f64::from(v)) } else { bytes(v as u64) },
             );
             (path(&ts, &values, first.at_ms.min(last.at_ms - 60_000.0), last.at_ms, top, (W, H)), now, top)
-        };
+        });
         let caption = move || {
-            let (_, now, top) = drawn();
+            let (_, now, top) = drawn.get();
             let scale = if cpu { format_value(Unit::Percent, top) } else { bytes(top as u64) };
             (now, scale)
         };
@@ -97,7 +97,7 @@ pub fn UsageCharts(id: String, usage: RwSignal<Usage>) -> impl IntoView {
                     <span class="y-top">{move || caption().1}</span>
                     <svg viewBox=format!("0 0 {W} {H}") preserveAspectRatio="none" role="img" aria-label=title>
                         <line class="grid" x1="0" x2=W y1=H / 2.0 y2=H / 2.0 vector-effect="non-scaling-stroke" />
-                        <path class="line c1" d=move || drawn().0 vector-effect="non-scaling-stroke" />
+                        <path class="line c1" d=move || drawn.with(|d| d.0.clone()) vector-effect="non-scaling-stroke" />
                     </svg>
                     <p class="no-data" hidden=move || !points().is_empty()>"Not running, or no sample yet."</p>
                 </div>
