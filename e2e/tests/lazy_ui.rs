@@ -80,6 +80,9 @@ async fn rarely_used_pages_arrive_when_opened_and_a_missing_one_is_reported() ->
         let failed = wait_for(c, ".load-failed:not([hidden])").await?;
         let text = failed.text().await?;
         assert!(text.contains("could not be downloaded") && text.contains("Reload"), "{text}");
+        // It was tried three times before the page gave up (a moment's trouble goes unseen).
+        let tries = fetched(c).await?.iter().filter(|n| n.starts_with("split_audit")).count();
+        assert_eq!(tries, 3, "{:?}", fetched(c).await?);
         // The loader reports the failed fetch on the console; nothing else went wrong.
         let errors = browser.page_errors().await?;
         assert!(errors.iter().all(|e| e.contains("__wasm_split.js") || e.contains("split_audit")), "{errors:?}");

@@ -255,7 +255,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
                                 </button>
                             </div>
                             {move || updating_all.get().map(|said| view! { <p class="update-note" role="status">{said}</p> })}
-                            {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| crate::lazy::lazily(lazy_enroll_panel(e)))}
+                            {move || enrollment.get().filter(|(at, _)| *at == w.id).map(|(_, e)| crate::lazy::lazily(move || lazy_enroll_panel(e.clone())))}
                             <p class="empty" hidden=!empty>"No servers here yet."</p>
                             <ul class="servers">
                                 {list.iter().cloned().map(|s| server_row(s, route, session, conn, reload)).collect_view()}

@@ -31,13 +31,28 @@ pub fn once(wanted: impl Fn() -> bool + Send + Sync + 'static) -> Memo<bool> {
     Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || wanted())
 }
 
+/// Pauses before each new attempt at a chunk that could not be fetched, ms.
+const RETRIES_MS: [u32; 2] = [300, 1500];
+
 /// Shows the view `load` resolves to: "Loading…" while its code arrives (usually a few
-/// milliseconds; never on a second visit), or what went wrong and a way to try again.
-pub fn lazily(load: impl Future<Output = Loaded> + 'static) -> impl IntoView {
+/// milliseconds; never on a second visit), or what went wrong and a way to try again. A
+/// fetch that fails is tried again twice (a failed attempt is not remembered: the next
+/// call fetches afresh), so a moment's trouble on the network or the server goes unseen.
+pub fn lazily<F>(load: impl Fn() -> F + 'static) -> impl IntoView
+where
+    F: Future<Output = Loaded> + 'static,
+{
     let loading = RwSignal::new(true);
     let failed = RwSignal::new(false);
     let view = SendWrapper::new(async move {
-        let loaded = load.await;
+        let mut loaded = load().await;
+        for pause in RETRIES_MS {
+            if loaded.is_ok() {
+                break;
+            }
+            crate::browser::sleep(pause).await;
+            loaded = load().await;
+        }
         loading.try_set(false);
         match loaded {
             Ok(view) => Some(view),

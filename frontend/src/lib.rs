@@ -88,18 +88,18 @@ pub fn App() -> impl IntoView {
         </Show>
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {
-                (_, Route::Invite(secret)) => lazy::lazily(teams::lazy_invite_page(session, route, secret)).into_any(),
+                (_, Route::Invite(secret)) => lazy::lazily(move || teams::lazy_invite_page(session, route, secret.clone())).into_any(),
                 (false, _) => view! { <signin::SignIn session setup /> }.into_any(),
                 (true, Route::Dashboard) => view! { <dashboard::Dashboard session route /> }.into_any(),
                 (true, Route::Server(id)) => {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
-                (true, Route::Recording(id)) => lazy::lazily(recordings::lazy_recording_page(session, route, id)).into_any(),
-                (true, Route::Team(id)) => lazy::lazily(teams::lazy_team_page(session, route, id)).into_any(),
-                (true, Route::Audit) => lazy::lazily(audit_page::lazy_audit_page(session, route)).into_any(),
-                (true, Route::Tokens) => lazy::lazily(tokens_page::lazy_tokens_page(session, route)).into_any(),
-                (true, Route::Alerts) => lazy::lazily(alerts::lazy_alerts_page(session, route)).into_any(),
-                (true, Route::Account) => lazy::lazily(account::lazy_account_page(session, route)).into_any(),
+                (true, Route::Recording(id)) => lazy::lazily(move || recordings::lazy_recording_page(session, route, id.clone())).into_any(),
+                (true, Route::Team(id)) => lazy::lazily(move || teams::lazy_team_page(session, route, id.clone())).into_any(),
+                (true, Route::Audit) => lazy::lazily(move || audit_page::lazy_audit_page(session, route)).into_any(),
+                (true, Route::Tokens) => lazy::lazily(move || tokens_page::lazy_tokens_page(session, route)).into_any(),
+                (true, Route::Alerts) => lazy::lazily(move || alerts::lazy_alerts_page(session, route)).into_any(),
+                (true, Route::Account) => lazy::lazily(move || account::lazy_account_page(session, route)).into_any(),
             }}
         </Show>
     }

@@ -563,20 +563,20 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 <Show when=move || monitor_open.get()>
                     <section class="monitor-pane">
                         <PanelBar title="Monitor" open=monitor_open />
-                        {crate::lazy::lazily(crate::monitor::lazy_monitor_panel(session, conn_ref, id.get_value(), page.read_only))}
+                        {crate::lazy::lazily(move || crate::monitor::lazy_monitor_panel(session, conn_ref, id.get_value(), page.read_only))}
                     </section>
                 </Show>
                 <Show when=move || containers_open.get()>
                     <section class="monitor-pane containers-pane">
                         <PanelBar title="Containers" open=containers_open />
-                        {crate::lazy::lazily(crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console))}
+                        {crate::lazy::lazily(move || crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console))}
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab viewer=page.read_only /> })}
                 </For>
                 <For each=editor_keys key=|k| *k let:key>
-                    {find_editor(key).map(|tab| crate::lazy::lazily(crate::editor::lazy_editor_pane(tab, active, look)))}
+                    {find_editor(key).map(|tab| crate::lazy::lazily(move || crate::editor::lazy_editor_pane(tab.clone(), active, look)))}
                 </For>
             </div>
             <div class="keyrow-slot" hidden=editor_active>
@@ -584,13 +584,13 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             // Loaded the first time it is asked for, then kept.
             <Show when=move || finder_used.get()>
-                {crate::lazy::lazily(files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
+                {crate::lazy::lazily(move || files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
             </Show>
             </div>
             <aside class="chat-pane" hidden=move || !chat_open.get()>
                 <PanelBar title="Assistant" open=chat_open />
                 <Show when=move || chat_started.get()>
-                    {crate::lazy::lazily(assistant::lazy_chat_panel(session, conn_ref, server, bench))}
+                    {crate::lazy::lazily(move || assistant::lazy_chat_panel(session, conn_ref, server, bench))}
                 </Show>
             </aside>
             </div>
