@@ -79,6 +79,13 @@ async fn list(ws: &mut porta_e2e::Ws, server: &str) -> anyhow::Result<Vec<Contai
     Ok(listed.containers)
 }
 
+/// A viewer of the stack's team, signed in.
+async fn viewer(stack: &Stack) -> anyhow::Result<Api> {
+    let team = stack.api.own_team().await?;
+    let link = stack.api.invite(&team, "viewer").await?;
+    Api::join_by_link(&stack.backend.url, &link, "vic", "a long enough password").await
+}
+
 async fn state_of(ws: &mut porta_e2e::Ws, server: &str, name: &str) -> anyhow::Result<Option<String>> {
     Ok(list(ws, server).await?.into_iter().find(|c| c.name == name).map(|c| c.state))
 }
@@ -181,15 +188,7 @@ async fn a_viewer_looks_at_containers_but_changes_none_and_sees_no_secrets() -> 
     made.run(&name, &image, &["-e", "PASSWORD=s3cret"], &["sh", "-c", "sleep 600 # --password=s3cret"])?;
     let stack = Stack::start(&[], &[]).await?;
     let s = stack.server_id.clone();
-    let team = stack.api.own_team().await?;
-    let viewer = Api::join_by_link(
-        &stack.backend.url,
-        &stack.api.invite(&team, "viewer").await?,
-        "vic",
-        "a long enough password",
-    )
-    .await?;
-    let mut ws = viewer.ws().await?;
+    let mut ws = viewer(&stack).await?.ws().await?;
     assert_eq!(state_of(&mut ws, &s, &name).await?.as_deref(), Some("running"));
     let look =
         ws.call(OnServer { server: s.clone(), req: DockerInspect { id: name.clone(), reveal_env: false } }).await??;
@@ -290,15 +289,7 @@ async fn running_containers_report_their_cpu_and_memory_to_everyone() -> anyhow:
     made.run(&stopped, &image, &[], &["true"])?;
     let stack = Stack::start(&[], &[]).await?;
     let s = stack.server_id.clone();
-    let team = stack.api.own_team().await?;
-    let viewer = Api::join_by_link(
-        &stack.backend.url,
-        &stack.api.invite(&team, "viewer").await?,
-        "vic",
-        "a long enough password",
-    )
-    .await?;
-    let mut ws = viewer.ws().await?;
+    let mut ws = viewer(&stack).await?.ws().await?;
     let id_of = |name: &str| -> anyhow::Result<String> {
         let out = Command::new("docker").args(["inspect", "-f", "{{.Id}}", name]).output()?;
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())

@@ -36,6 +36,31 @@ impl Drop for Made {
     }
 }
 
+/// `n` containers of `image` sleeping, made by `docker <how> --name porta-<prefix>-<pid>-<i>`,
+/// four at a time (`docker` is mostly waiting on the engine).
+fn make(n: usize, how: &[&str], image: &str, prefix: &str) -> anyhow::Result<()> {
+    let mut pending = Vec::new();
+    for i in 0..n {
+        let name = format!("porta-{prefix}-{}-{i}", std::process::id());
+        pending.push(
+            Command::new("docker")
+                .args(how)
+                .args(["--name", &name, image, "sleep", "600"])
+                .stdout(std::process::Stdio::null())
+                .spawn()?,
+        );
+        if pending.len() == 4 {
+            for mut p in pending.drain(..) {
+                p.wait()?;
+            }
+        }
+    }
+    for mut p in pending {
+        p.wait()?;
+    }
+    Ok(())
+}
+
 /// One `GET /containers/json?all=1` straight to the engine's socket: the ceiling.
 fn engine_alone() -> anyhow::Result<f64> {
     let start = Instant::now();
@@ -62,26 +87,7 @@ pub async fn run(stack: &Stack, server: &str, rows: &mut Vec<Row>) -> anyhow::Re
     let Some(image) = image() else { return Ok(()) };
     let label = format!("porta.bench={}", std::process::id());
     let made = Made(label.clone());
-    // Made four at a time: `docker create` is mostly waiting on the engine.
-    let mut pending = Vec::new();
-    for i in 0..CONTAINERS {
-        let name = format!("porta-bench-{}-{i}", std::process::id());
-        pending.push(
-            Command::new("docker")
-                .args(["create", "--name", &name, "--label", &label, "--label", "com.docker.compose.project=bench"])
-                .args([image.as_str(), "sleep", "600"])
-                .stdout(std::process::Stdio::null())
-                .spawn()?,
-        );
-        if pending.len() == 4 {
-            for mut p in pending.drain(..) {
-                p.wait()?;
-            }
-        }
-    }
-    for mut p in pending {
-        p.wait()?;
-    }
+    make(CONTAINERS, &["create", "--label", &label, "--label", "com.docker.compose.project=bench"], &image, "bench")?;
     let mut ws = stack.api.ws().await?;
     let list = || OnServer { server: server.to_owned(), req: DockerList {} };
     // The first list finds the engine and asks its version; the rest are what a panel sees.
@@ -118,25 +124,7 @@ pub async fn stats(stack: &Stack, server: &str, bridge: u32, rows: &mut Vec<Row>
     let Some(image) = image() else { return Ok(()) };
     let label = format!("porta.bench={}-stats", std::process::id());
     let made = Made(label.clone());
-    let mut pending = Vec::new();
-    for i in 0..SAMPLED {
-        let name = format!("porta-bench-stats-{}-{i}", std::process::id());
-        pending.push(
-            Command::new("docker")
-                .args(["run", "-d", "--stop-timeout", "1", "--name", &name, "--label", &label])
-                .args([image.as_str(), "sleep", "600"])
-                .stdout(std::process::Stdio::null())
-                .spawn()?,
-        );
-        if pending.len() == 4 {
-            for mut p in pending.drain(..) {
-                p.wait()?;
-            }
-        }
-    }
-    for mut p in pending {
-        p.wait()?;
-    }
+    make(SAMPLED, &["run", "-d", "--stop-timeout", "1", "--label", &label], &image, "bench-stats")?;
     let engine = Command::new("pgrep").args(["-o", "dockerd"]).output()?;
     let engine: Option<u32> = String::from_utf8_lossy(&engine.stdout).trim().parse().ok();
     let mut ws = stack.api.ws().await?;
