@@ -9,6 +9,7 @@ pub mod balancer;
 pub mod browser;
 pub mod chat;
 pub mod client;
+pub mod docker;
 pub mod llm;
 pub mod mailbox;
 pub mod proxy;

@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use porta_e2e::docker::{Made, rand_suffix, test_image as image};
 use porta_e2e::{Api, Stack};
 use porta_shared::client::OnServer;
 use porta_shared::docker::{
@@ -16,59 +17,6 @@ use porta_shared::docker::{
 };
 use porta_shared::{ErrorBody, ErrorCode};
 use serde_json::json;
-
-/// The test image, or None (said) where no engine runs.
-fn image() -> Option<String> {
-    let image = std::env::var("PORTA_TEST_DOCKER_IMAGE").ok().filter(|i| !i.is_empty());
-    if image.is_none() {
-        eprintln!(
-            "NOT RUN: no container engine for the tests (`cargo xtask test` starts one and sets PORTA_TEST_DOCKER_IMAGE)"
-        );
-    }
-    image
-}
-
-/// Containers this test made, by a label of its own: removed when it ends, whatever happens.
-struct Made {
-    label: String,
-}
-
-impl Made {
-    fn new() -> Self {
-        Self { label: format!("porta.e2e={}", rand_suffix()) }
-    }
-
-    /// `docker run -d` of `args` (after the image), named `name`, labelled as this test's.
-    fn run(&self, name: &str, image: &str, extra: &[&str], args: &[&str]) -> anyhow::Result<()> {
-        let out = Command::new("docker")
-            // busybox's sleep, as pid 1, ignores SIGTERM: a stop would wait out its grace.
-            .args(["run", "-d", "--stop-timeout", "1", "--name", name, "--label", &self.label])
-            .args(extra)
-            .arg(image)
-            .args(args)
-            .output()?;
-        anyhow::ensure!(out.status.success(), "docker run {name}: {}", String::from_utf8_lossy(&out.stderr));
-        Ok(())
-    }
-}
-
-impl Drop for Made {
-    fn drop(&mut self) {
-        let filter = format!("label={}", self.label);
-        if let Ok(out) = Command::new("docker").args(["ps", "-aq", "--filter", &filter]).output() {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect();
-            if !ids.is_empty() {
-                let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).output();
-            }
-        }
-    }
-}
-
-fn rand_suffix() -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    format!("{:x}{:x}", std::process::id(), nanos)
-}
 
 async fn list(ws: &mut porta_e2e::Ws, server: &str) -> anyhow::Result<Vec<Container>> {
     let listed = ws

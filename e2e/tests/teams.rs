@@ -282,6 +282,13 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "docker.action" => json!({
             "server": s, "id": "porta-isolation-no-such-container", "action": { "kind": "remove", "force": true }
         }),
+        "docker.images" | "docker.volumes" | "docker.networks" => json!({ "server": s }),
+        "docker.image.remove" => json!({ "server": s, "image": "porta-isolation-no-such-image:1", "force": true }),
+        "docker.image.check" | "docker.pull" => json!({ "server": s, "image": "porta-isolation-no-such-image:1" }),
+        "docker.job.read" => json!({ "server": s, "job": "porta-isolation-no-such-job", "wait_ms": 0 }),
+        "docker.volume.remove" => json!({ "server": s, "name": "porta-isolation-no-such-volume" }),
+        "docker.network.remove" => json!({ "server": s, "id": "porta-isolation-no-such-network" }),
+        "docker.prune" => json!({ "server": s, "what": "volumes", "remove": ["porta-isolation-no-such-volume"] }),
         "metrics.watch" | "metrics.unwatch" | "access.watch" => json!({ "server": s }),
         "fs.list" => json!({ "server": s, "path": p, "hidden": false }),
         "fs.stat" => json!({ "server": s, "path": p, "hash": false }),

@@ -789,6 +789,16 @@ messages! {
         "docker.logs" => DockerLogs(crate::docker::DockerLogs) -> crate::docker::DockerLogsOpened,
         "docker.logs.read" => DockerLogsRead(crate::docker::DockerLogsRead) -> crate::docker::DockerLogBatch,
         "docker.logs.close" => DockerLogsClose(crate::docker::DockerLogsClose) -> Done,
+        "docker.images" => DockerImages(crate::docker::DockerImages) -> crate::docker::ImagesListed,
+        "docker.image.remove" => ImageRemove(crate::docker::ImageRemove) -> Done,
+        "docker.image.check" => ImageCheck(crate::docker::ImageCheck) -> crate::docker::ImageChecked,
+        "docker.pull" => DockerPull(crate::docker::DockerPull) -> crate::docker::DockerJob,
+        "docker.job.read" => DockerJobRead(crate::docker::DockerJobRead) -> crate::docker::JobProgress,
+        "docker.volumes" => DockerVolumes(crate::docker::DockerVolumes) -> crate::docker::VolumesListed,
+        "docker.volume.remove" => VolumeRemove(crate::docker::VolumeRemove) -> Done,
+        "docker.networks" => DockerNetworks(crate::docker::DockerNetworks) -> crate::docker::NetworksListed,
+        "docker.network.remove" => NetworkRemove(crate::docker::NetworkRemove) -> Done,
+        "docker.prune" => DockerPrune(crate::docker::DockerPrune) -> crate::docker::Pruned,
     }
 }
 

@@ -133,6 +133,7 @@ pub fn test() -> anyhow::Result<()> {
     let promtool = ensure_promtool()?;
     let python = ensure_conformance_clients()?;
     let container_image = crate::compose::container_test_image();
+    let registry = container_image.as_ref().and_then(|_| crate::compose::test_registry());
     run(cargo_embedding(&ui).args(["build", "--bins"]), "build the binaries the end-to-end tests run")?;
     crate::bridges::build(false)?;
     // One PostgreSQL server for the whole run (each test makes a database of its own on it),
@@ -145,6 +146,9 @@ pub fn test() -> anyhow::Result<()> {
     all.env("PORTA_TEST_POSTGRES", &server).env("PORTA_TEST_PROMTOOL", &promtool).env("PORTA_TEST_PYTHON", &python);
     if let Some(image) = &container_image {
         all.env("PORTA_TEST_DOCKER_IMAGE", image);
+    }
+    if let Some(registry) = &registry {
+        all.env("PORTA_TEST_DOCKER_REGISTRY", registry);
     }
     // The compose tests run last, against the stack `compose` brings up.
     if nextest {

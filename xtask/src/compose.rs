@@ -217,16 +217,52 @@ impl Stack {
 pub fn container_test_image() -> Option<String> {
     let made = ensure_docker().and_then(|()| busybox_image());
     // What a killed run of the tests left behind.
-    if let Some(left) = output(Command::new("docker").args(["ps", "-aq", "--filter", "label=porta.e2e"])) {
-        let ids: Vec<&str> = left.split_whitespace().collect();
-        if !ids.is_empty() {
-            let _ = Command::new("docker").args(["rm", "-f", "-v"]).args(&ids).stdout(Stdio::null()).status();
+    for (list, remove) in [
+        (&["ps", "-aq"][..], &["rm", "-f", "-v"][..]),
+        (&["images", "-aq"], &["rmi", "-f"]),
+        (&["volume", "ls", "-q"], &["volume", "rm", "-f"]),
+        (&["network", "ls", "-q"], &["network", "rm"]),
+    ] {
+        if let Some(left) = output(Command::new("docker").args(list).args(["--filter", "label=porta.e2e"])) {
+            let ids: Vec<&str> = left.split_whitespace().collect();
+            if !ids.is_empty() {
+                let _ =
+                    Command::new("docker").args(remove).args(&ids).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            }
         }
     }
     match made {
         Ok(tag) => Some(tag),
         Err(e) => {
             eprintln!("==> NOT RUN: the container tests, since {e:#}");
+            None
+        }
+    }
+}
+
+/// Debian's `docker-registry` unpacked into the target folder (not installed: its package
+/// would start a registry service on port 5000): the registry the image tests pull from
+/// (`PORTA_TEST_DOCKER_REGISTRY`). None, and the reason said, when it cannot be had.
+pub fn test_registry() -> Option<PathBuf> {
+    let root = build::target_dir().join("tools/docker-registry");
+    let program = root.join("usr/bin/docker-registry");
+    if program.exists() {
+        return Some(program);
+    }
+    eprintln!("==> unpack Debian's docker-registry for the image tests");
+    let made = std::fs::create_dir_all(&root)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| build::unpack_package("docker-registry", &root, "the image tests pull from a local registry"));
+    match made {
+        Ok(()) if program.exists() => Some(program),
+        Ok(()) => {
+            eprintln!(
+                "==> NOT RUN: the image tests' registry, since Debian's docker-registry holds no usr/bin/docker-registry"
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("==> NOT RUN: the image tests' registry, since {e:#}");
             None
         }
     }

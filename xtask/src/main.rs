@@ -12,6 +12,8 @@
 //!   the Python that has them (for `PORTA_TEST_PYTHON`).
 //! - `container-image`: start the Docker engine and make the container tests' image; print
 //!   its tag (for `PORTA_TEST_DOCKER_IMAGE`).
+//! - `test-registry`: unpack Debian's docker-registry for the image tests; print the program
+//!   (for `PORTA_TEST_DOCKER_REGISTRY`).
 
 mod bench;
 mod bridges;
@@ -36,6 +38,9 @@ fn main() -> ExitCode {
         Some("compose-test") => compose::test(),
         Some("ui") => ui::build().map(|dir| println!("UI built into {}", dir.display())),
         Some("conformance-clients") => build::ensure_conformance_clients().map(|p| println!("{}", p.display())),
+        Some("test-registry") => {
+            compose::test_registry().map(|p| println!("{}", p.display())).ok_or_else(|| anyhow::anyhow!("no registry"))
+        }
         Some("container-image") => match compose::container_test_image() {
             Some(tag) => {
                 println!("{tag}");
@@ -56,6 +61,7 @@ fn main() -> ExitCode {
                  compose-test  bring docker-compose.yml up with local images and test it\n  \
                  conformance-clients  install the conformance tests' Python clients, print their Python\n  \
                  container-image  start Docker and make the container tests' image, print its tag\n  \
+                 test-registry  unpack the image tests' local registry, print its program\n  \
                  ui      build the browser app"
             );
             return ExitCode::from(2);

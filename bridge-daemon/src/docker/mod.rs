@@ -21,8 +21,14 @@ use porta_shared::docker::{
 use porta_shared::{ErrorBody, ErrorCode};
 
 pub mod console;
+mod images;
+mod jobs;
 mod logs;
+mod prune;
 mod stats;
+mod storage;
+mod users;
+pub use jobs::Jobs;
 pub use logs::Logs;
 pub use stats::Stats;
 
@@ -36,7 +42,7 @@ const STOP_GRACE_S: i64 = 15;
 const DEFAULT_GRACE_S: i64 = 10;
 /// Seconds a list or an inspection may take: a hung engine must not pile up requests from
 /// a panel that asks every few seconds.
-const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const READ_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where engines listen when none is configured: Docker's socket, then Podman's (rootless,
 /// then system).
@@ -58,11 +64,19 @@ pub struct Docker {
     pub logs: Logs,
     /// The previous samples of what containers use.
     pub stats: Stats,
+    /// Pulls under way, and ended a short while ago.
+    pub jobs: Jobs,
 }
 
 impl Docker {
     pub fn new(socket: Option<PathBuf>) -> Self {
-        Self { socket, connected: Mutex::new(None), logs: Logs::default(), stats: Stats::default() }
+        Self {
+            socket,
+            connected: Mutex::new(None),
+            logs: Logs::default(),
+            stats: Stats::default(),
+            jobs: Jobs::default(),
+        }
     }
 
     /// The engine's client, found and asked its version when not yet kept.
@@ -114,10 +128,7 @@ impl Docker {
             Err(unavailable) => return Ok(DockerListed { unavailable: Some(unavailable), ..Default::default() }),
         };
         let all = ListContainersOptionsBuilder::new().all(true).build();
-        let listed = tokio::time::timeout(READ_WITHIN, client.list_containers(Some(all)))
-            .await
-            .map_err(|_| self.too_slow())?
-            .map_err(|e| self.failed(e, "the container list"))?;
+        let listed = self.ask("the container list", client.list_containers(Some(all))).await?;
         let mut containers: Vec<Container> = listed.into_iter().map(summary).collect();
         containers.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(DockerListed { engine: Some(engine), unavailable: None, containers })
@@ -127,10 +138,7 @@ impl Docker {
     pub async fn inspect(&self, req: &DockerInspect) -> Result<ContainerDetails, ErrorBody> {
         let id = reference(&req.id)?;
         let (client, _) = self.engine().await.map_err(unavailable)?;
-        let found = tokio::time::timeout(READ_WITHIN, client.inspect_container(id, None))
-            .await
-            .map_err(|_| self.too_slow())?
-            .map_err(|e| self.failed(e, id))?;
+        let found = self.ask(id, client.inspect_container(id, None)).await?;
         Ok(details(found, req.reveal_env))
     }
 
@@ -187,6 +195,15 @@ impl Docker {
         // A negative setting means "wait for ever": here, as long as an answer may wait.
         let own = if own < 0 { STOP_GRACE_S } else { own.min(STOP_GRACE_S) };
         Ok(i32::try_from(own).unwrap_or(DEFAULT_GRACE_S as i32))
+    }
+
+    /// The engine's answer to `request` (about `what`), within [`READ_WITHIN`].
+    pub(crate) async fn ask<T>(
+        &self,
+        what: &str,
+        request: impl std::future::Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, ErrorBody> {
+        tokio::time::timeout(READ_WITHIN, request).await.map_err(|_| self.too_slow())?.map_err(|e| self.failed(e, what))
     }
 
     pub(crate) fn too_slow(&self) -> ErrorBody {
@@ -394,7 +411,7 @@ fn details(c: bollard::models::ContainerInspectResponse, reveal_env: bool) -> Co
 
 /// Unix milliseconds of an RFC 3339 time as the engine writes it
 /// (`2026-12-06T09:00:00.123456789Z`); none for the zero time of "never".
-fn unix_ms(s: &str) -> Option<u64> {
+pub(crate) fn unix_ms(s: &str) -> Option<u64> {
     unix_ns(s).map(|ns| ns / 1_000_000).filter(|&ms| ms > 0)
 }
 

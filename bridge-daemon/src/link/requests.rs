@@ -155,6 +155,16 @@ impl Session {
             R::DockerLogs(r) => self.engine(id, |b| async move { b.docker.logs.open(&b.docker, &r).await }),
             R::DockerLogsRead(r) => self.engine(id, |b| async move { b.docker.logs.read(&r).await }),
             R::DockerLogsClose(r) => self.engine(id, |b| async move { b.docker.logs.close(&r) }),
+            R::DockerImages(_) => self.engine(id, |b| async move { b.docker.images().await }),
+            R::ImageRemove(r) => self.engine(id, |b| async move { b.docker.remove_image(&r).await }),
+            R::ImageCheck(r) => self.engine(id, |b| async move { b.docker.check_image(&r).await }),
+            R::DockerPull(r) => self.engine(id, |b| async move { b.docker.pull(&r).await }),
+            R::DockerJobRead(r) => self.engine(id, |b| async move { b.docker.jobs.read(&r).await }),
+            R::DockerVolumes(_) => self.engine(id, |b| async move { b.docker.volumes().await }),
+            R::VolumeRemove(r) => self.engine(id, |b| async move { b.docker.remove_volume(&r).await }),
+            R::DockerNetworks(_) => self.engine(id, |b| async move { b.docker.networks().await }),
+            R::NetworkRemove(r) => self.engine(id, |b| async move { b.docker.remove_network(&r).await }),
+            R::DockerPrune(r) => self.engine(id, |b| async move { b.docker.prune(&r).await }),
         }
     }
 

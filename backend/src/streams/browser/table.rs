@@ -125,6 +125,27 @@ pub fn rule(msg: &ClientRequest) -> Rule {
             Rule::new(Scope::Terminal, Role::Developer, "controlling a container")
                 .audited(container_action(&r.req.action), detail)
         }
+        C::DockerImages(_) | C::DockerVolumes(_) | C::DockerNetworks(_) | C::DockerJobRead(_) | C::ImageCheck(_) => {
+            read()
+        }
+        C::DockerPrune(r) if r.req.remove.is_none() => read(),
+        C::DockerPrune(r) => Rule::new(Scope::Terminal, Role::Developer, "removing what containers do not use")
+            .audited(
+                "docker.prune",
+                cut(format!(
+                    "{}: {}",
+                    r.req.what.word(),
+                    r.req.remove.iter().flatten().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            ),
+        C::ImageRemove(r) => Rule::new(Scope::Terminal, Role::Developer, "removing an image")
+            .audited("image.remove", cut(format!("{}{}", r.req.image, if r.req.force { " (forced)" } else { "" }))),
+        C::DockerPull(r) => Rule::new(Scope::Terminal, Role::Developer, "pulling an image")
+            .audited("image.pull", cut(r.req.image.clone())),
+        C::VolumeRemove(r) => Rule::new(Scope::Terminal, Role::Developer, "removing a volume")
+            .audited("volume.remove", cut(r.req.name.clone())),
+        C::NetworkRemove(r) => Rule::new(Scope::Terminal, Role::Developer, "removing a network")
+            .audited("network.remove", cut(r.req.id.clone())),
         C::ChatWatch(_) | C::ChatUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "following a conversation"),
         C::MetricsWatch(_) | C::MetricsUnwatch(_) => Rule::new(Scope::Read, Role::Viewer, "watching telemetry"),
         C::AccessWatch(_) => Rule::new(Scope::Read, Role::Viewer, "following your access"),
@@ -202,6 +223,33 @@ mod tests {
             rule(&request(r#"{"v":1,"id":"1","type":"sys.kill","body":{"server":"s","pid":42,"signal":"term"}}"#));
         assert_eq!((kill.scope, kill.role), (Scope::Terminal, Role::Developer));
         assert_eq!(kill.audit.map(|(a, _)| a), Some("process.kill"));
+    }
+
+    #[test]
+    fn images_volumes_and_networks_are_read_by_viewers_and_removed_by_developers_on_the_record() {
+        for read in [
+            r#"{"v":1,"id":"1","type":"docker.images","body":{"server":"s"}}"#,
+            r#"{"v":1,"id":"1","type":"docker.prune","body":{"server":"s","what":"volumes"}}"#,
+            r#"{"v":1,"id":"1","type":"docker.image.check","body":{"server":"s","image":"nginx:1"}}"#,
+            r#"{"v":1,"id":"1","type":"docker.job.read","body":{"server":"s","job":"j"}}"#,
+        ] {
+            let r = rule(&request(read));
+            assert_eq!((r.role, r.audit), (Role::Viewer, None), "{read}");
+        }
+        let prune = rule(&request(
+            r#"{"v":1,"id":"1","type":"docker.prune","body":{"server":"s","what":"volumes","remove":["a","b"]}}"#,
+        ));
+        assert_eq!((prune.role, prune.audit), (Role::Developer, Some(("docker.prune", "unused volumes: a, b".into()))));
+        let pull = rule(&request(r#"{"v":1,"id":"1","type":"docker.pull","body":{"server":"s","image":"nginx:1"}}"#));
+        assert_eq!((pull.role, pull.audit), (Role::Developer, Some(("image.pull", "nginx:1".into()))));
+        for (change, event) in [
+            (r#"{"v":1,"id":"1","type":"docker.image.remove","body":{"server":"s","image":"x"}}"#, "image.remove"),
+            (r#"{"v":1,"id":"1","type":"docker.volume.remove","body":{"server":"s","name":"x"}}"#, "volume.remove"),
+            (r#"{"v":1,"id":"1","type":"docker.network.remove","body":{"server":"s","id":"x"}}"#, "network.remove"),
+        ] {
+            let r = rule(&request(change));
+            assert_eq!((r.role, r.audit), (Role::Developer, Some((event, "x".into()))), "{change}");
+        }
     }
 
     #[test]
