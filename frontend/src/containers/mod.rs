@@ -14,9 +14,14 @@ use porta_shared::docker::{
 
 use crate::conn::Conn;
 
+mod images;
 mod logs;
+mod prune;
+mod storage;
 mod usage;
+use images::Images;
 use logs::{Logs, Subject};
+use storage::{Kind, Storage};
 use usage::{Usage, UsageCharts};
 
 type ConnRef = StoredValue<Conn, LocalStorage>;
@@ -25,6 +30,15 @@ type ConnRef = StoredValue<Conn, LocalStorage>;
 const REFRESH_S: u64 = 5;
 /// Seconds between two samples of what the running containers use.
 const STATS_S: u64 = 2;
+
+/// The panel's tabs.
+#[derive(Clone, Copy, PartialEq)]
+enum Tab {
+    Containers,
+    Images,
+    Volumes,
+    Networks,
+}
 
 /// The panel, in a chunk of its own (see `crate::lazy`).
 #[leptos::wasm_split::wasm_split(containers, wasm_split_path = ::leptos::wasm_split, fallible)]
@@ -207,8 +221,29 @@ fn ContainersPanel(
         })
     };
     let unavailable = move || listed.with(|l| l.as_ref().and_then(|l| l.unavailable.clone()));
+    let tab = RwSignal::new(Tab::Containers);
+    let tabs = [
+        (Tab::Containers, "Containers"),
+        (Tab::Images, "Images"),
+        (Tab::Volumes, "Volumes"),
+        (Tab::Networks, "Networks"),
+    ];
     view! {
         <section class="containers" aria-label="Containers">
+            <nav class="container-tabs" role="tablist" aria-label="What the engine holds"
+                hidden=move || listed.with(|l| l.as_ref().is_none_or(|l| l.engine.is_none()))>
+                {tabs.into_iter().map(|(t, label)| view! {
+                    <button role="tab" class=format!("ctab ctab-{}", label.to_lowercase())
+                        aria-selected=move || (tab.get() == t).to_string() on:click=move |_| tab.set(t)>{label}</button>
+                }).collect_view()}
+            </nav>
+            {move || match tab.get() {
+                Tab::Containers => None,
+                Tab::Images => Some(view! { <Images conn server=id read_only /> }.into_any()),
+                Tab::Volumes => Some(view! { <Storage conn server=id read_only kind=Kind::Volumes /> }.into_any()),
+                Tab::Networks => Some(view! { <Storage conn server=id read_only kind=Kind::Networks /> }.into_any()),
+            }}
+            <div class="tab-containers" hidden=move || tab.get() != Tab::Containers>
             <div class="containers-head">
                 <span class="facts">{move || engine().unwrap_or_default()}</span>
                 <input
@@ -253,6 +288,7 @@ fn ContainersPanel(
                 let server = id.get_value();
                 view! { <Logs conn server subject close=move || logs.set(None) /> }
             })}
+            </div>
         </section>
     }
 }
