@@ -98,6 +98,10 @@ pub struct RunArgs {
     /// Podman's.
     #[arg(long, env = "PORTA_DOCKER_SOCKET")]
     pub docker_socket: Option<PathBuf>,
+    /// Seconds between two checks of the running containers' images against their registries
+    /// (for "update available" alerts); 0 never checks.
+    #[arg(long, env = "PORTA_BRIDGE_IMAGE_CHECK_EVERY", default_value_t = 6 * 3600)]
+    pub image_check_every: u64,
 }
 
 /// What `enroll` saves: where the backend is and who this bridge is to it.

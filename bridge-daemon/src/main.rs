@@ -117,7 +117,9 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // After an upgrade: the terminals the previous process handed over (see `handover`).
     let received = if args.take_over { Some(handover::receive()?) } else { None };
-    let (telemetry, processes) = porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval));
+    let docker = porta_bridge::docker::Docker::new(args.docker_socket.clone());
+    let (telemetry, processes) =
+        porta_bridge::telemetry::start(Duration::from_secs(args.sample_interval), Some(docker.watch.clone()));
     let terminals = Terminals::new(TermConfig {
         ring_bytes: args.ring_bytes as usize,
         window: args.window,
@@ -144,7 +146,11 @@ async fn run(config: &Path, args: RunArgs) -> anyhow::Result<ExitCode> {
         telemetry,
         processes,
         dial: std::sync::OnceLock::new(),
-        docker: porta_bridge::docker::Docker::new(args.docker_socket.clone()),
+        docker,
+    });
+    tokio::spawn({
+        let (bridge, every) = (bridge.clone(), Duration::from_secs(args.image_check_every));
+        async move { porta_bridge::docker::watch::run(&bridge.docker, every).await }
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stop_tx = Arc::new(stop_tx);

@@ -22,7 +22,7 @@ pub type Latest = watch::Receiver<Option<Arc<Sample>>>;
 pub type Processes = Arc<Mutex<Arc<ProcessList>>>;
 
 /// Starts sampling every `interval` on a blocking thread; stops when every receiver is gone.
-pub fn start(interval: Duration) -> (Latest, Processes) {
+pub fn start(interval: Duration, docker: Option<Arc<crate::docker::watch::Watch>>) -> (Latest, Processes) {
     let (tx, rx) = watch::channel(None);
     let table: Processes = Arc::new(Mutex::new(Arc::new(ProcessList { processes: Vec::new(), ts_ms: 0 })));
     let shared = table.clone();
@@ -33,7 +33,8 @@ pub fn start(interval: Duration) -> (Latest, Processes) {
             // The first CPU reading needs a previous one to measure against.
             std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL.max(Duration::from_millis(250)));
             loop {
-                let sample = sampler.sample();
+                let mut sample = sampler.sample();
+                sample.docker = docker.as_ref().and_then(|w| w.health(sample.ts_ms)).map(Box::new);
                 let list = sampler.processes(sample.ts_ms);
                 *shared.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(list);
                 if tx.send(Some(Arc::new(sample))).is_err() {
@@ -162,6 +163,7 @@ impl Sampler {
             uptime_s: System::uptime(),
             processes: processes as u32,
             top: self.top(),
+            docker: None,
         }
     }
 
@@ -245,7 +247,7 @@ mod tests {
 
     #[test]
     fn the_sampler_runs_on_its_own_and_keeps_the_newest() {
-        let (mut latest, table) = start(Duration::from_millis(100));
+        let (mut latest, table) = start(Duration::from_millis(100), None);
         let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
         rt.block_on(async {
             let first = tokio::time::timeout(Duration::from_secs(10), latest.wait_for(Option::is_some))

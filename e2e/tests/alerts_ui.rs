@@ -91,6 +91,16 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
         wait_for(c, ".alerts tr.alert[data-state=resolved]").await?;
         let badge = wait_for(c, ".alert-badge[data-checked]").await?;
         assert!(!badge.is_displayed().await?, "the badge stays after every alert resolved");
+
+        // A container rule: a restart loop, its count of deaths asked for.
+        wait_for(c, ".rule-form input[name=rule-name]").await?.send_keys("looping").await?;
+        choose(c, ".rule-form select[name=rule-kind]", "container_restarts").await?;
+        let n = wait_for(c, ".rule-form input[name=rule-restarts]").await?;
+        assert!(n.is_displayed().await?, "the count is asked for a restart loop");
+        n.clear().await?;
+        n.send_keys("4").await?;
+        click(c, ".rule-form button[type=submit]").await?;
+        wait_text(c, ".rule[data-rule='looping'] .cond", "a container dies 4 times within 10 min").await?;
         Ok(())
     })
     .await

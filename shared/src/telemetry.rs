@@ -37,6 +37,9 @@ pub struct Sample {
     /// The busiest processes: the top by CPU and the top by memory.
     #[serde(default)]
     pub top: Vec<ProcessSample>,
+    /// What is wrong with the machine's containers now, when it has an engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<Box<crate::docker::DockerHealth>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

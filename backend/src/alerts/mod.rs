@@ -6,6 +6,7 @@
 //! events, and hands each to the rule's channels ([`notify`]), retried with backoff and logged
 //! per attempt. Rules are read again whenever they change.
 
+mod containers;
 pub mod engine;
 pub mod notify;
 pub mod rules;
@@ -189,18 +190,25 @@ impl Engine {
         let now = now_ms();
         let mut due = Vec::new();
         for (i, c) in self.rules.iter().enumerate() {
-            let Condition::Threshold { metric, comparison, threshold } = c.condition else { continue };
-            if !c.applies(server, workspace.as_deref()) {
+            if c.condition == Condition::Offline || !c.applies(server, workspace.as_deref()) {
                 continue;
             }
-            let value = f64::from(sample.value(metric));
-            let holds = comparison.holds(value, threshold);
+            let (holds, value, said) = match c.condition {
+                Condition::Threshold { metric, comparison, threshold } => {
+                    let value = f64::from(sample.value(metric));
+                    (comparison.holds(value, threshold), Some(value), None)
+                }
+                container => match containers::judge(container, sample.docker.as_deref()) {
+                    Some((count, said)) => (true, Some(count), Some(said)),
+                    None => (false, None, None),
+                },
+            };
             if let Some(t) = self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
-                due.push((i, t, Some(value)));
+                due.push((i, t, value, said));
             }
         }
-        for (i, t, value) in due {
-            self.transition(alerts, i, server, t, value).await;
+        for (i, t, value, said) in due {
+            self.transition(alerts, i, server, t, value, said).await;
         }
     }
 
@@ -234,11 +242,21 @@ impl Engine {
             }
         }
         for (i, server, t) in due {
-            self.transition(alerts, i, &server, t, None).await;
+            self.transition(alerts, i, &server, t, None, None).await;
         }
     }
 
-    async fn transition(&mut self, alerts: &Arc<Alerts>, i: usize, server: &str, t: Transition, value: Option<f64>) {
+    /// Records and announces a rule's firing or end; `said` is the firing's message when the
+    /// condition wrote one (which containers).
+    async fn transition(
+        &mut self,
+        alerts: &Arc<Alerts>,
+        i: usize,
+        server: &str,
+        t: Transition,
+        value: Option<f64>,
+        said: Option<String>,
+    ) {
         let c = &self.rules[i];
         let key = (c.rule.id.clone(), server.to_owned());
         let now = now_ms();
@@ -254,6 +272,7 @@ impl Engine {
                         for_text(c.rule.for_secs)
                     ),
                     Condition::Offline => format!("offline{}", for_text(c.rule.for_secs)),
+                    _ => said.unwrap_or_else(|| "containers".into()),
                 };
                 match alerts.store.insert_alert_event(&c.rule, server, value, &message, now).await {
                     Ok(Some(id)) => {
@@ -297,7 +316,7 @@ impl Engine {
             alerts.store.server(server).await.ok().flatten().map_or_else(|| server.to_owned(), |s| s.name);
         let (metric, threshold) = match c.condition {
             Condition::Threshold { metric, threshold, .. } => (Some(metric.name().to_owned()), Some(threshold)),
-            Condition::Offline => (None, None),
+            _ => (None, None),
         };
         let notice = Notice {
             event: notice_event.into(),

@@ -23,12 +23,38 @@ const MAX_CHANNELS: usize = 20;
 /// What a rule watches.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Condition {
-    Threshold { metric: Metric, comparison: Comparison, threshold: f64 },
+    Threshold {
+        metric: Metric,
+        comparison: Comparison,
+        threshold: f64,
+    },
     Offline,
+    /// A container stopped without a person asking (a crash, a kill from outside, out of
+    /// memory) and was not started again.
+    ContainerDied,
+    /// A container died at least `count` times within ten minutes.
+    ContainerRestarts {
+        count: u32,
+    },
+    /// A container's health check fails.
+    ContainerUnhealthy,
+    /// A running container's registry names a newer image under its tag.
+    ImageUpdate,
 }
 
+/// How many deaths make a restart loop when a rule names none.
+const DEFAULT_RESTARTS: u32 = 3;
+
+/// The container rule kinds, by name.
+const CONTAINER_KINDS: [(&str, Condition); 4] = [
+    ("container_died", Condition::ContainerDied),
+    ("container_restarts", Condition::ContainerRestarts { count: DEFAULT_RESTARTS }),
+    ("container_unhealthy", Condition::ContainerUnhealthy),
+    ("image_update", Condition::ImageUpdate),
+];
+
 impl Condition {
-    /// The condition named by a rule's parts (`kind` is `threshold` or `offline`); why not,
+    /// The condition named by a rule's parts (`kind` is `threshold`, `offline` or a container kind); why not,
     /// when they name none.
     pub fn parse(
         kind: &str,
@@ -50,8 +76,38 @@ impl Condition {
                 let threshold = threshold.filter(|t| t.is_finite()).ok_or("a threshold rule needs a threshold")?;
                 Ok(Self::Threshold { metric, comparison, threshold })
             }
-            other => Err(format!("unknown rule kind {other:?}; threshold or offline")),
+            container => {
+                let Some((_, found)) = CONTAINER_KINDS.iter().find(|(k, _)| *k == container) else {
+                    let kinds: Vec<&str> = CONTAINER_KINDS.iter().map(|(k, _)| *k).collect();
+                    return Err(format!(
+                        "unknown rule kind {other:?}; threshold, offline, {}",
+                        kinds.join(", "),
+                        other = container
+                    ));
+                };
+                if metric.is_some() || comparison.is_some() {
+                    return Err(format!("a {container} rule takes no metric or comparison"));
+                }
+                match (*found, threshold) {
+                    (Condition::ContainerRestarts { .. }, None) => Ok(*found),
+                    (Condition::ContainerRestarts { .. }, Some(t))
+                        if t.fract() == 0.0 && (2.0..=1000.0).contains(&t) =>
+                    {
+                        Ok(Condition::ContainerRestarts { count: t as u32 })
+                    }
+                    (Condition::ContainerRestarts { .. }, Some(_)) => {
+                        Err("a restart loop is 2 to 1000 deaths within ten minutes (the threshold)".into())
+                    }
+                    (_, Some(_)) => Err(format!("a {container} rule takes no threshold")),
+                    (c, None) => Ok(c),
+                }
+            }
         }
+    }
+
+    /// Whether it watches containers (judged from what a sample says of them).
+    pub fn is_about_containers(self) -> bool {
+        !matches!(self, Self::Threshold { .. } | Self::Offline)
     }
 
     /// The condition a stored rule describes; why not, when it describes none. A stored
@@ -70,6 +126,11 @@ impl Condition {
                 ("threshold", Some(metric.name().to_owned()), Some(comparison.symbol().to_owned()), Some(threshold))
             }
             Self::Offline => ("offline", None, None, None),
+            Self::ContainerRestarts { count } => ("container_restarts", None, None, Some(f64::from(count))),
+            other => {
+                let kind = CONTAINER_KINDS.iter().find(|(_, c)| *c == other).map_or("container_died", |(k, _)| *k);
+                (kind, None, None, None)
+            }
         }
     }
 }
@@ -80,7 +141,7 @@ pub struct RuleInput {
     /// The one server watched; every server of the workspace when absent.
     pub server_id: Option<String>,
     pub name: String,
-    /// `threshold` or `offline`.
+    /// `threshold`, `offline`, `container_died`, `container_restarts`, `container_unhealthy` or `image_update`.
     pub kind: String,
     pub metric: Option<String>,
     pub comparison: Option<String>,
@@ -140,6 +201,12 @@ impl RuleSpec {
                 format!("{}: {} {} {threshold} for {} s", self.name, metric.name(), comparison.symbol(), self.for_secs)
             }
             Condition::Offline => format!("{}: offline for {} s", self.name, self.for_secs),
+            Condition::ContainerDied => format!("{}: a container dies", self.name),
+            Condition::ContainerRestarts { count } => {
+                format!("{}: a container dies {count} times within 10 min", self.name)
+            }
+            Condition::ContainerUnhealthy => format!("{}: a container is unhealthy for {} s", self.name, self.for_secs),
+            Condition::ImageUpdate => format!("{}: a running container's image has an update", self.name),
         }
     }
 }
@@ -217,6 +284,23 @@ mod tests {
         let old_row = AlertRule { kind: "offline".into(), threshold: Some(1.0), ..Default::default() };
         assert_eq!(Condition::of(&old_row), Ok(Condition::Offline), "a stored rule is still read");
         assert!(refused(input("sometimes")).contains("unknown rule kind"));
+        // Container rules: the restart loop's threshold is its count of deaths.
+        let looping = RuleSpec::check(RuleInput { threshold: Some(5.0), ..input("container_restarts") }).expect("ok");
+        assert_eq!(looping.condition, Condition::ContainerRestarts { count: 5 });
+        let (kind, metric, comparison, threshold) = looping.condition.columns();
+        let stored = AlertRule { kind: kind.into(), metric, comparison, threshold, ..Default::default() };
+        assert_eq!(Condition::of(&stored), Ok(looping.condition));
+        let plain = RuleSpec::check(input("container_restarts")).expect("ok");
+        assert_eq!(plain.condition, Condition::ContainerRestarts { count: DEFAULT_RESTARTS });
+        for kind in ["container_died", "container_unhealthy", "image_update"] {
+            let spec = RuleSpec::check(input(kind)).expect(kind);
+            assert!(spec.condition.is_about_containers());
+            assert_eq!(spec.condition.columns().0, kind, "stored under its own name");
+            assert!(refused(RuleInput { threshold: Some(1.0), ..input(kind) }).contains("no threshold"));
+            assert!(refused(RuleInput { metric: Some("cpu".into()), ..input(kind) }).contains("no metric"));
+        }
+        assert!(refused(RuleInput { threshold: Some(1.0), ..input("container_restarts") }).contains("2 to 1000"));
+        assert!(refused(RuleInput { threshold: Some(2.5), ..input("container_restarts") }).contains("2 to 1000"));
         let many = (0..=MAX_CHANNELS).map(|i| i.to_string()).collect();
         assert!(refused(RuleInput { channel_ids: many, ..disk }).contains("at most"));
     }

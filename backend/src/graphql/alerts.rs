@@ -77,7 +77,8 @@ pub struct AlertRuleView {
     /// The one server watched; every server of the workspace when absent.
     server_id: Option<String>,
     name: String,
-    /// `threshold` or `offline`.
+    /// `threshold`, `offline`, `container_died`, `container_restarts`, `container_unhealthy` or
+    /// `image_update`.
     kind: String,
     metric: Option<String>,
     comparison: Option<String>,
@@ -382,7 +383,11 @@ impl AlertMutation {
 
     /// Adds a rule. `threshold`: fires when `metric` `comparison` (`>`, `>=`, `<`, `<=`)
     /// `threshold` has held for `forSecs`; `offline`: fires when the server has been offline
-    /// for `forSecs`. On `serverId`, or on every server of the workspace. After firing it stays
+    /// for `forSecs`; `container_died`: a container stopped without a person asking and was
+    /// not started again; `container_restarts`: a container died `threshold` times (3 unless
+    /// given) within ten minutes; `container_unhealthy`: a container's health check fails;
+    /// `image_update`: a running container's registry names a newer image under its tag
+    /// (checked every few hours). On `serverId`, or on every server of the workspace. After firing it stays
     /// quiet on that server for `cooldownSecs` (300 unless given).
     #[allow(clippy::too_many_arguments)]
     async fn create_alert_rule(

@@ -28,6 +28,7 @@ mod prune;
 mod stats;
 mod storage;
 mod users;
+pub mod watch;
 pub use jobs::Jobs;
 pub use logs::Logs;
 pub use stats::Stats;
@@ -66,6 +67,8 @@ pub struct Docker {
     pub stats: Stats,
     /// Pulls under way, and ended a short while ago.
     pub jobs: Jobs,
+    /// What is wrong with the containers, from the engine's events.
+    pub watch: std::sync::Arc<watch::Watch>,
 }
 
 impl Docker {
@@ -76,6 +79,7 @@ impl Docker {
             logs: Logs::default(),
             stats: Stats::default(),
             jobs: Jobs::default(),
+            watch: std::sync::Arc::default(),
         }
     }
 

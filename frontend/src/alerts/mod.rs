@@ -105,6 +105,12 @@ fn condition(r: &Rule) -> String {
     };
     match r.kind.as_str() {
         "offline" => format!("offline{}", dur(r.for_secs)),
+        "container_died" => format!("a container dies{}", dur(r.for_secs)),
+        "container_restarts" => {
+            format!("a container dies {} times within 10 min", r.threshold.map_or(3, |t| t as i64))
+        }
+        "container_unhealthy" => format!("a container is unhealthy{}", dur(r.for_secs)),
+        "image_update" => "a running container's image has an update".to_owned(),
         _ => {
             let m = r.metric.as_deref().and_then(Metric::from_name);
             format!(
@@ -211,6 +217,7 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
     };
 
     // The rule form.
+    let r_restarts = NodeRef::<Input>::new();
     let (r_name, r_kind, r_metric, r_cmp, r_threshold, r_for, r_sev, r_server) = (
         NodeRef::<Input>::new(),
         NodeRef::<Select>::new(),
@@ -230,7 +237,11 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
         let val = |n: NodeRef<Input>| n.get().map(|e| e.value()).unwrap_or_default();
         let sel = |n: NodeRef<Select>| n.get().map(|e| e.value()).unwrap_or_default();
         let k = sel(r_kind);
-        let threshold = (k == "threshold").then(|| val(r_threshold).trim().parse::<f64>().ok()).flatten();
+        let threshold = match k.as_str() {
+            "threshold" => val(r_threshold).trim().parse::<f64>().ok(),
+            "container_restarts" => val(r_restarts).trim().parse::<f64>().ok(),
+            _ => None,
+        };
         let for_secs = (val(r_for).trim().parse::<f64>().unwrap_or(0.0) * 60.0).round() as i64;
         let server = Some(sel(r_server)).filter(|s| !s.is_empty());
         let vars = json!({
@@ -450,8 +461,15 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
                         <select node_ref=r_kind name="rule-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
                             <option value="threshold">"a metric"</option>
                             <option value="offline">"the server going offline"</option>
+                            <option value="container_died">"a container dying"</option>
+                            <option value="container_restarts">"a container restarting over and over"</option>
+                            <option value="container_unhealthy">"a container turning unhealthy"</option>
+                            <option value="image_update">"an update for a running container's image"</option>
                         </select>
                     </label>
+                    <label class="restarts-field" hidden=move || kind.get() != "container_restarts">"dying "
+                        <input node_ref=r_restarts name="rule-restarts" type="number" min="2" max="1000" step="1" value="3" class="short" />
+                        " times within 10 min"</label>
                     <span class="threshold-fields" hidden=move || kind.get() != "threshold">
                         <label>"Metric "
                             <select node_ref=r_metric name="rule-metric">

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod health;
 mod images;
+pub use health::*;
 pub use images::*;
 
 /// The containers of the server's engine, running and stopped.

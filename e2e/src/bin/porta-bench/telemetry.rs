@@ -41,6 +41,7 @@ pub(crate) fn sample_message() -> String {
         top: (0..16)
             .map(|i| ProcessSample { pid: 1000 + i, name: format!("worker-{i}"), cpu: 5.0, memory: 200 << 20 })
             .collect(),
+        docker: None,
     };
     Envelope::<BridgeEvent>::event(sample).encode()
 }
