@@ -115,11 +115,28 @@ impl Browser {
             .await?;
         let body: serde_json::Value = resp.json().await?;
         let entries = body["value"].as_array().context("ChromeDriver gave no log")?;
-        Ok(entries
-            .iter()
-            .filter(|e| e["level"] == "SEVERE" && e["source"] != "network")
-            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
-            .collect())
+        let severe = |network: bool| -> Vec<String> {
+            entries
+                .iter()
+                .filter(|e| e["level"] == "SEVERE" && (e["source"] == "network") == network)
+                .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        };
+        let mut errors = severe(false);
+        // A chunk whose fetch failed and was fetched again (the page counts its retries) is
+        // no error of the page's: said, with the network's reason, and let be.
+        let retried = self.client.execute("return window.portaChunkRetries || 0;", vec![]).await?;
+        let retried = retried.as_f64().unwrap_or(0.0) as usize;
+        let chunk = |e: &String| e.contains("__wasm_split.js") && e.contains("Failed to fetch");
+        let failed_chunks = errors.iter().filter(|e| chunk(e)).count();
+        if failed_chunks > 0 && failed_chunks <= retried {
+            eprintln!(
+                "a chunk's fetch failed and was retried ({retried} retries); the network said: {:?}",
+                severe(true)
+            );
+            errors.retain(|e| !chunk(e));
+        }
+        Ok(errors)
     }
 
     /// Where the browser saves downloads.

@@ -2,7 +2,7 @@
 //! real engine under a label of the test's own (removed when it ends, whatever happens), and a
 //! local registry to pull from.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -164,5 +164,46 @@ impl Drop for Registry {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The stack a test brought up, taken down whatever happens.
+pub struct ComposeUp {
+    pub project: String,
+    pub file: std::path::PathBuf,
+}
+
+impl ComposeUp {
+    /// `docker-compose up -d` of two services (web, worker) of `image` sleeping, labelled
+    /// `label`, as project `project`, its file in `dir`.
+    pub fn start(dir: &Path, project: &str, image: &str, label: &str) -> anyhow::Result<Self> {
+        let file = dir.join("compose.yml");
+        let (key, value) = label.split_once('=').unwrap_or((label, ""));
+        let service = |cmd: &str| {
+            format!(
+                "    image: {image}\n    command: [\"sh\", \"-c\", \"{cmd}\"]\n    labels:\n      {key}: \"{value}\"\n"
+            )
+        };
+        std::fs::write(
+            &file,
+            format!("version: \"3\"\nservices:\n  web:\n{}  worker:\n{}", service("sleep 600"), service("sleep 600")),
+        )?;
+        let up = Self { project: project.to_owned(), file };
+        up.compose(&["up", "-d"])?;
+        Ok(up)
+    }
+
+    /// `docker-compose <args>` of the stack.
+    pub fn compose(&self, args: &[&str]) -> anyhow::Result<()> {
+        let f = self.file.to_string_lossy();
+        let out = Command::new("docker-compose").args(["-p", &self.project, "-f", &f]).args(args).output()?;
+        anyhow::ensure!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(())
+    }
+}
+
+impl Drop for ComposeUp {
+    fn drop(&mut self) {
+        let _ = self.compose(&["down", "-v"]);
     }
 }

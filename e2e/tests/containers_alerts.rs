@@ -74,14 +74,12 @@ async fn a_container_killed_from_outside_looping_or_unhealthy_fires_its_alert() 
     let Some(image) = test_image() else { return Ok(()) };
     let made = Made::new();
     let x = rand_suffix();
-    let (victim, stopped, looping, sick) = (
-        format!("porta-e2e-victim-{x}"),
-        format!("porta-e2e-stopped-{x}"),
-        format!("porta-e2e-loop-{x}"),
-        format!("porta-e2e-sick-{x}"),
-    );
-    made.run(&victim, &image, &[], &["sleep", "600"])?;
-    made.run(&stopped, &image, &[], &["sleep", "600"])?;
+    let (victim, second, stopped) =
+        (format!("porta-e2e-victim-{x}"), format!("porta-e2e-second-{x}"), format!("porta-e2e-stopped-{x}"));
+    let (looping, sick) = (format!("porta-e2e-loop-{x}"), format!("porta-e2e-sick-{x}"));
+    for name in [&victim, &second, &stopped] {
+        made.run(name, &image, &[], &["sleep", "600"])?;
+    }
     let (stack, receiver, ws, channel) = stack().await?;
     let (api, s) = (&stack.api, stack.server_id.clone());
     for kind in ["container_died", "container_unhealthy"] {
@@ -97,9 +95,15 @@ async fn a_container_killed_from_outside_looping_or_unhealthy_fires_its_alert() 
     assert!(message.contains(&format!("{victim} died (exit code 137)")), "{fired}");
     assert!(!message.contains(&stopped), "a stop someone asked for is not a death: {fired}");
     assert_eq!((fired["server_id"].as_str(), fired["severity"].as_str()), (Some(s.as_str()), Some("critical")));
-    // Started again: resolved.
-    docker(&["start", &victim])?;
-    notice(&receiver, "alert.resolved", "container_died", "").await?;
+    // Another death while the first stays: the alert names it too, and says so again.
+    docker(&["kill", &second])?;
+    let again = notice(&receiver, "alert.firing", "container_died", &second).await?;
+    assert_eq!(again["alert_id"], fired["alert_id"], "the same alert: {again}");
+    assert!(again["message"].as_str().is_some_and(|m| m.contains(&victim)), "{again}");
+    // Both started again: resolved.
+    docker(&["start", &victim, &second])?;
+    let resolved = notice(&receiver, "alert.resolved", "container_died", "").await?;
+    assert_eq!(resolved["alert_id"], fired["alert_id"], "{resolved}");
 
     // Crashing over and over under a restart policy.
     made.run(&looping, &image, &["--restart", "always"], &["sh", "-c", "sleep 0.3; exit 3"])?;

@@ -66,8 +66,8 @@ async fn images_volumes_and_networks(width: u32, height: u32, shot: &str) -> any
             let input = wait_for(c, ".pull-form .pull-image").await?;
             input.send_keys(name).await?;
             click(c, ".pull-form button[type='submit']").await?;
-            wait_text(c, ".pull.done h3", "done").await?;
-            let layers = c.find(Locator::Css(".pull.done .layers")).await?.text().await?;
+            wait_text(c, ".job.done h3", "done").await?;
+            let layers = c.find(Locator::Css(".job.done .layers")).await?.text().await?;
             assert!(layers.contains("Pull complete") && layers.contains("Already exists"), "{layers}");
             wait_for(c, &row(name)).await?;
             click(c, ".check-updates").await?;
@@ -85,13 +85,15 @@ async fn images_volumes_and_networks(width: u32, height: u32, shot: &str) -> any
         // Volumes: its size and place; what is unused shown before anything goes.
         click(c, ".container-tabs .ctab-volumes").await?;
         let vrow = format!(".volumes-list tr[data-name='{vol}']");
-        let size = wait_text(c, &vrow, "kB").await?;
+        // Sizes are added up where the bridge may read the engine's folder (as root).
+        let readable = std::fs::read_dir("/var/lib/docker/volumes").is_ok();
+        let size = wait_text(c, &vrow, if readable { "kB" } else { "–" }).await?;
         assert!(size.contains("–"), "no container uses it: {size}");
         click(c, &format!("{vrow} .cname button")).await?;
         wait_text(c, &format!("{vrow} .item-facts"), "/volumes/").await?;
         click(c, ".containers-head button.unused").await?;
         let plan = wait_text(c, ".prune .prune-items", &vol).await?;
-        assert!(plan.contains("kB"), "sizes shown: {plan}");
+        assert!(!readable || plan.contains("kB"), "sizes shown: {plan}");
         let go = wait_for(c, ".prune button.prune-go").await?;
         let offered = go.text().await?;
         assert!(

@@ -51,6 +51,12 @@ where
                 break;
             }
             crate::browser::sleep(pause).await;
+            // Counted where tests look (`window.portaChunkRetries`): a retried fetch logs the
+            // failed one's error on the console.
+            let window = crate::browser::window();
+            let key = wasm_bindgen::JsValue::from_str("portaChunkRetries");
+            let before = js_sys::Reflect::get(&window, &key).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+            let _ = js_sys::Reflect::set(&window, &key, &wasm_bindgen::JsValue::from_f64(before + 1.0));
             loaded = load().await;
         }
         loading.try_set(false);

@@ -799,6 +799,8 @@ messages! {
         "docker.networks" => DockerNetworks(crate::docker::DockerNetworks) -> crate::docker::NetworksListed,
         "docker.network.remove" => NetworkRemove(crate::docker::NetworkRemove) -> Done,
         "docker.prune" => DockerPrune(crate::docker::DockerPrune) -> crate::docker::Pruned,
+        "docker.stacks" => DockerStacks(crate::docker::DockerStacks) -> crate::docker::StacksListed,
+        "docker.stack" => StackAction(crate::docker::StackAction) -> crate::docker::DockerJob,
     }
 }
 

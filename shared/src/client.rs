@@ -275,6 +275,8 @@ messages! {
         "docker.networks" => DockerNetworks(OnServer<crate::docker::DockerNetworks>),
         "docker.network.remove" => NetworkRemove(OnServer<crate::docker::NetworkRemove>),
         "docker.prune" => DockerPrune(OnServer<crate::docker::DockerPrune>),
+        "docker.stacks" => DockerStacks(OnServer<crate::docker::DockerStacks>),
+        "docker.stack" => StackAction(OnServer<crate::docker::StackAction>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,

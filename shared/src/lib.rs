@@ -22,6 +22,7 @@ pub mod docker;
 pub mod envelope;
 pub mod frame;
 pub mod telemetry;
+pub mod text;
 pub mod types;
 pub mod version;
 

@@ -114,6 +114,8 @@ struct Engine {
     tracker: Tracker,
     /// The event of each firing (rule, server).
     events: HashMap<(String, String), i64>,
+    /// What each firing container rule last said, so an unchanged sample costs no query.
+    said: HashMap<(String, String), String>,
 }
 
 impl Engine {
@@ -124,6 +126,7 @@ impl Engine {
             offline_since: HashMap::new(),
             tracker: Tracker::default(),
             events: HashMap::new(),
+            said: HashMap::new(),
         };
         let now = now_ms();
         // Cooldowns count from the last firing, whichever replica fired it.
@@ -203,12 +206,20 @@ impl Engine {
                     None => (false, None, None),
                 },
             };
-            if let Some(t) = self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
-                due.push((i, t, value, said));
+            match self.tracker.observe(&c.rule.id, server, c.timing, holds, now) {
+                Some(t) => due.push((i, Some(t), value, said)),
+                None if holds && said.is_some() && self.tracker.is_firing(&c.rule.id, server) => {
+                    due.push((i, None, value, said));
+                }
+                None => {}
             }
         }
         for (i, t, value, said) in due {
-            self.transition(alerts, i, server, t, value, said).await;
+            match (t, said) {
+                (Some(t), said) => self.transition(alerts, i, server, t, value, said).await,
+                (None, Some(said)) => self.grew(alerts, i, server, said).await,
+                (None, None) => {}
+            }
         }
     }
 
@@ -296,6 +307,7 @@ impl Engine {
                 }
             }
             Transition::Resolve => {
+                self.said.remove(&key);
                 let Some(id) = self.events.remove(&key) else { return };
                 match alerts.store.resolve_alert_event(id, now).await {
                     Ok(true) => {}
@@ -307,6 +319,34 @@ impl Engine {
                 (id, "alert.resolved")
             }
         };
+        self.announce(alerts, i, server, event, notice_event).await;
+    }
+
+    /// A container rule already firing on `server` now names more containers (`said`): its
+    /// alert says so, and its channels hear of the new ones (an alert per server would
+    /// otherwise keep later deaths quiet while an earlier one stays dead).
+    async fn grew(&mut self, alerts: &Arc<Alerts>, i: usize, server: &str, said: String) {
+        let key = (self.rules[i].rule.id.clone(), server.to_owned());
+        if self.said.get(&key) == Some(&said) {
+            return;
+        }
+        self.said.insert(key.clone(), said.clone());
+        let Some(&id) = self.events.get(&key) else { return };
+        let Ok(Some(ev)) = alerts.store.alert_event(id).await else { return };
+        let before: Vec<&str> = ev.message.split("; ").collect();
+        if said.split("; ").all(|part| before.contains(&part)) {
+            return;
+        }
+        if let Err(e) = alerts.store.set_alert_message(id, &said).await {
+            return tracing::warn!(error = %e, "cannot record what an alert names now");
+        }
+        tracing::info!(rule = %self.rules[i].rule.name, server, message = %said, "alert names more containers");
+        self.announce(alerts, i, server, id, "alert.firing").await;
+    }
+
+    /// Tells rule `i`'s channels of event `event` on `server`.
+    async fn announce(&self, alerts: &Arc<Alerts>, i: usize, server: &str, event: i64, notice_event: &str) {
+        let c = &self.rules[i];
         let channels: Vec<String> = serde_json::from_str(&c.rule.channels).unwrap_or_default();
         if channels.is_empty() {
             return;

@@ -273,6 +273,18 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// What a firing alert says now (a container rule naming more containers).
+    pub async fn set_alert_message(&self, id: i64, message: &str) -> Result<bool> {
+        query("UPDATE alert_events SET message = ? WHERE id = ? AND state = ?")
+            .bind(message)
+            .bind(id)
+            .bind(AlertState::Firing.as_str())
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+            .map_err(StoreError::from)
+    }
+
     pub async fn alert_event(&self, id: i64) -> Result<Option<AlertEvent>> {
         query_as(format!("SELECT {EVENT_COLUMNS} FROM alert_events WHERE id = ?"))
             .bind(id)

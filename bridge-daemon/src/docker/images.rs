@@ -11,6 +11,9 @@ use porta_shared::{ErrorBody, ErrorCode};
 
 use super::{Docker, READ_WITHIN, unavailable};
 
+/// A pull whose registry sends nothing for this long ends.
+const PULL_STALL: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Docker {
     /// Every image with a name or used by a container (not the layers between), newest first.
     pub async fn images(&self) -> Result<ImagesListed, ErrorBody> {
@@ -46,8 +49,22 @@ impl Docker {
             let msg = format!("{image} is used by {}: remove them first", users.join(", "));
             return Err(ErrorBody::new(ErrorCode::Conflict, msg));
         }
-        let options = RemoveImageOptionsBuilder::new().force(req.force).build();
-        self.ask(image, client.remove_image(image, Some(options), None)).await?;
+        // Never the engine's force: an image with several tags, named by id, goes tag by tag
+        // (the last one removes it), so nothing a container uses is taken from under it.
+        let tags = found.repo_tags.unwrap_or_default();
+        let names: Vec<&str> = if by_id && tags.len() > 1 {
+            if !req.force {
+                let msg = format!("{image} has the tags {}: confirm removing them all", tags.join(", "));
+                return Err(ErrorBody::new(ErrorCode::Conflict, msg));
+            }
+            tags.iter().map(String::as_str).collect()
+        } else {
+            vec![image]
+        };
+        for name in names {
+            let options = RemoveImageOptionsBuilder::new().force(false).build();
+            self.ask(name, client.remove_image(name, Some(options), None)).await?;
+        }
         Ok(Done {})
     }
 
@@ -56,12 +73,19 @@ impl Docker {
         let image = with_tag(image_reference(req.image.trim()).map_err(|m| ErrorBody::new(ErrorCode::BadRequest, m))?);
         let (client, _) = self.engine().await.map_err(unavailable)?;
         let (job, report) = self.jobs.start()?;
+        let watch = self.watch.clone();
         report.say(format!("Pulling {image}"));
         tracing::info!(job = report.job(), %image, "pulling an image");
         tokio::spawn(async move {
             let options = CreateImageOptionsBuilder::new().from_image(&image).build();
             let mut stream = client.create_image(Some(options), None, None);
-            while let Some(item) = stream.next().await {
+            loop {
+                // A registry that stalls ends the pull (dropping the stream stops the engine's).
+                let item = match tokio::time::timeout(PULL_STALL, stream.next()).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    Err(_) => return report.end(Some("the registry sent nothing for 5 minutes".into())),
+                };
                 match item {
                     Ok(info) => {
                         if let Some(error) = info.error_detail.and_then(|e| e.message) {
@@ -82,6 +106,8 @@ impl Docker {
                 }
             }
             report.end(None);
+            // What runs may be current now.
+            watch.recheck();
         });
         Ok(job)
     }
@@ -92,10 +118,17 @@ impl Docker {
         let (client, _) = self.engine().await.map_err(unavailable)?;
         let found = self.ask(&image, client.inspect_image(&image)).await?;
         let repository = repository(&image);
-        let local = found.repo_digests.unwrap_or_default().into_iter().find_map(|d| {
-            let (name, digest) = d.split_once('@')?;
-            (same_repository(name, repository)).then(|| digest.to_owned())
-        });
+        // An image pulled under several names of one repository keeps a digest for each.
+        let locals: Vec<String> = found
+            .repo_digests
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|d| {
+                let (name, digest) = d.split_once('@')?;
+                same_repository(name, repository).then(|| digest.to_owned())
+            })
+            .collect();
+        let local = locals.first().cloned();
         let mut checked = ImageChecked { image: image.clone(), local, remote: None, update: false, note: None };
         if checked.local.is_none() {
             checked.note = Some("not pulled from a registry (built or imported here): nothing to compare".into());
@@ -106,7 +139,13 @@ impl Docker {
             Ok(Err(e)) => checked.note = Some(registry_failed(e)),
             Ok(Ok(remote)) => {
                 checked.remote = remote.descriptor.digest;
-                checked.update = checked.remote.is_some() && checked.remote != checked.local;
+                if let Some(r) = &checked.remote {
+                    checked.update = !locals.contains(r);
+                    if !checked.update {
+                        // The digest here that matches.
+                        checked.local = Some(r.clone());
+                    }
+                }
             }
         }
         Ok(checked)

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 
 /// Jobs running at once on a bridge.
 const MAX_RUNNING: usize = 8;
+/// Ended jobs kept for late readers, at most.
+const MAX_ENDED: usize = 64;
 
 #[derive(Default)]
 pub struct Jobs {
@@ -45,6 +47,15 @@ impl Jobs {
             }
         }
         jobs.retain(|_, k| k.ended_at.is_none_or(|at| at.elapsed() < keep));
+        // Jobs that end fast (a name no registry has) are kept for a while, not without bound.
+        let mut ended: Vec<(Instant, String)> =
+            jobs.iter().filter_map(|(id, k)| k.ended_at.map(|at| (at, id.clone()))).collect();
+        if ended.len() > MAX_ENDED {
+            ended.sort();
+            for (_, id) in &ended[..ended.len() - MAX_ENDED] {
+                jobs.remove(id);
+            }
+        }
         if jobs.values().filter(|k| k.ended_at.is_none()).count() >= MAX_RUNNING {
             let msg = format!("{MAX_RUNNING} container engine jobs are under way on this server: wait for one to end");
             return Err(ErrorBody::new(ErrorCode::RateLimited, msg));

@@ -25,6 +25,7 @@ mod images;
 mod jobs;
 mod logs;
 mod prune;
+mod stacks;
 mod stats;
 mod storage;
 mod users;
@@ -69,6 +70,8 @@ pub struct Docker {
     pub jobs: Jobs,
     /// What is wrong with the containers, from the engine's events.
     pub watch: std::sync::Arc<watch::Watch>,
+    /// The compose program, once found.
+    pub stacks: stacks::Stacks,
 }
 
 impl Docker {
@@ -80,6 +83,7 @@ impl Docker {
             stats: Stats::default(),
             jobs: Jobs::default(),
             watch: std::sync::Arc::default(),
+            stacks: stacks::Stacks::default(),
         }
     }
 
@@ -151,6 +155,10 @@ impl Docker {
     pub async fn act(&self, req: &DockerAction) -> Result<Done, ErrorBody> {
         let id = reference(&req.id)?;
         let (client, _) = self.engine().await.map_err(unavailable)?;
+        // A person's kill or forced removal is no death to alert about.
+        if matches!(req.action, ContainerAction::Kill | ContainerAction::Remove { .. }) {
+            self.watch.asked(id);
+        }
         let done = match &req.action {
             ContainerAction::Start => client.start_container(id, None).await,
             ContainerAction::Stop => {

@@ -8,6 +8,9 @@ use porta_shared::{ErrorBody, ErrorCode};
 
 use super::{Docker, READ_WITHIN, unavailable};
 
+/// How long one removal request goes on: within the 30 s anyone waits for an answer.
+const PRUNE_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Docker {
     /// What would go; or, with `remove`, removes those of them still unused.
     pub async fn prune(&self, req: &DockerPrune) -> Result<Pruned, ErrorBody> {
@@ -22,20 +25,34 @@ impl Docker {
         }
         let (client, _) = self.engine().await.map_err(unavailable)?;
         let mut done = Pruned::default();
+        // Within the time an answer is waited for; what is left is said, to be asked again.
+        let deadline = tokio::time::Instant::now() + PRUNE_WITHIN;
         for asked in remove {
+            if tokio::time::Instant::now() > deadline {
+                done.kept.push(format!("{asked}: not reached within {} s; ask again", PRUNE_WITHIN.as_secs()));
+                continue;
+            }
             let Some((item, tags)) = plan.iter().find(|(i, _)| &i.id == asked) else {
                 done.kept.push(format!("{asked}: in use now, or gone already"));
                 continue;
             };
             let removed = match req.what {
                 Unused::DanglingImages | Unused::Images => {
-                    // An unused image with several tags goes only when forced; used ones were
-                    // left out of the plan just now.
-                    let force = *tags > 1;
-                    let options = RemoveImageOptionsBuilder::new().force(force).build();
-                    tokio::time::timeout(READ_WITHIN, client.remove_image(&item.id, Some(options), None))
-                        .await
-                        .map(|r| r.map(|_| ()))
+                    // Never forced: an image with several tags goes tag by tag (the last one
+                    // removes it); used ones were left out of the plan just now.
+                    let names: Vec<&str> =
+                        if tags.len() > 1 { tags.iter().map(String::as_str).collect() } else { vec![item.id.as_str()] };
+                    let mut removed = Ok(Ok(()));
+                    for name in names {
+                        let options = RemoveImageOptionsBuilder::new().force(false).build();
+                        removed = tokio::time::timeout(READ_WITHIN, client.remove_image(name, Some(options), None))
+                            .await
+                            .map(|r| r.map(drop));
+                        if !matches!(removed, Ok(Ok(()))) {
+                            break;
+                        }
+                    }
+                    removed
                 }
                 Unused::Volumes => {
                     tokio::time::timeout(READ_WITHIN, client.remove_volume(&item.id, None::<RemoveVolumeOptions>)).await
@@ -54,8 +71,8 @@ impl Docker {
         Ok(done)
     }
 
-    /// Everything of a kind no container uses now (with an image's count of tags).
-    async fn unused(&self, what: Unused) -> Result<Vec<(PruneItem, usize)>, ErrorBody> {
+    /// Everything of a kind no container uses now (with an image's tags).
+    async fn unused(&self, what: Unused) -> Result<Vec<(PruneItem, Vec<String>)>, ErrorBody> {
         Ok(match what {
             Unused::DanglingImages | Unused::Images => {
                 let dangling_only = what == Unused::DanglingImages;
@@ -67,7 +84,7 @@ impl Docker {
                     .map(|i| {
                         let name =
                             if i.tags.is_empty() { format!("<none> {}", short(&i.id)) } else { i.tags.join(", ") };
-                        (PruneItem { name, bytes: Some(i.size), id: i.id }, i.tags.len())
+                        (PruneItem { name, bytes: Some(i.size), id: i.id }, i.tags)
                     })
                     .collect()
             }
@@ -77,7 +94,7 @@ impl Docker {
                 .volumes
                 .into_iter()
                 .filter(|v| v.containers.is_empty())
-                .map(|v| (PruneItem { id: v.name.clone(), name: v.name, bytes: v.size }, 0))
+                .map(|v| (PruneItem { id: v.name.clone(), name: v.name, bytes: v.size }, Vec::new()))
                 .collect(),
             Unused::Networks => self
                 .networks()
@@ -85,7 +102,7 @@ impl Docker {
                 .networks
                 .into_iter()
                 .filter(|n| n.containers.is_empty() && !n.builtin)
-                .map(|n| (PruneItem { id: n.id, name: n.name, bytes: None }, 0))
+                .map(|n| (PruneItem { id: n.id, name: n.name, bytes: None }, Vec::new()))
                 .collect(),
         })
     }

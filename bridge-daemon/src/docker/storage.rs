@@ -37,7 +37,7 @@ impl Docker {
                 driver: v.driver,
                 mountpoint: v.mountpoint,
                 labels: v.labels.into_iter().collect(),
-                options: v.options.into_iter().collect(),
+                options: v.options.into_iter().map(|(k, v)| (k, without_secrets(&v))).collect(),
                 name: v.name,
             })
             .collect();
@@ -47,15 +47,21 @@ impl Docker {
         let places: Vec<(usize, std::path::PathBuf)> = volumes
             .iter()
             .enumerate()
+            // A local volume with a `type` or `device` is a mount (NFS, CIFS, a disk): reading
+            // it may hang on the network, and its size is the remote's business.
             .filter(|(_, v)| v.size.is_none() && v.driver == "local" && !v.mountpoint.is_empty())
+            .filter(|(_, v)| !v.options.contains_key("type") && !v.options.contains_key("device"))
             .map(|(i, v)| (i, v.mountpoint.clone().into()))
             .collect();
-        let sized = tokio::task::spawn_blocking(move || sizes(places)).await.unwrap_or_default();
+        // Within its own limits, and never waited on longer (a stuck disk keeps only its thread).
+        let sizing = tokio::task::spawn_blocking(move || sizes(places));
+        let sized = tokio::time::timeout(SIZING + Duration::from_secs(1), sizing).await.ok().and_then(Result::ok);
+        let sized = sized.unwrap_or_else(|| vec![(usize::MAX, None)]);
         let mut note = None;
         for (i, size) in sized {
             match size {
-                Some(s) => volumes[i].size = Some(s),
-                None => note = Some(
+                Some(s) if i < volumes.len() => volumes[i].size = Some(s),
+                _ => note = Some(
                     "some sizes are not known: the bridge may not read those volumes, or adding them up took too long"
                         .into(),
                 ),
@@ -83,7 +89,7 @@ impl Docker {
                 let (id, name, driver) =
                     (n.id.unwrap_or_default(), n.name.unwrap_or_default(), n.driver.unwrap_or_default());
                 Network {
-                    containers: users.of_network(&id),
+                    containers: users.of_network(&id, &name),
                     builtin: builtin_network(&name, &driver),
                     subnets: n
                         .ipam
@@ -129,6 +135,23 @@ impl Docker {
         self.ask(id, client.remove_network(&found.id)).await?;
         Ok(Done {})
     }
+}
+
+/// A volume option's value with what follows `password=`, `pass=` or `credentials=` hidden: a
+/// network mount's options (`o=addr=…,username=…,password=…`) are shown to viewers.
+fn without_secrets(value: &str) -> String {
+    value
+        .split(',')
+        .map(|part| match part.split_once('=') {
+            Some((k, _))
+                if ["password", "pass", "credentials", "secret"].contains(&k.trim().to_lowercase().as_str()) =>
+            {
+                format!("{k}=••••••")
+            }
+            _ => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Bytes in each folder, within [`SIZING`] and [`SIZING_ENTRIES`] all together; none for one
@@ -180,6 +203,15 @@ mod tests {
         let mut small = 2;
         assert_eq!(size(dir.path(), far, &mut small), None, "past its budget");
         assert_eq!(size(&dir.path().join("missing"), far, &mut 100), None);
+    }
+
+    #[test]
+    fn a_mounts_password_is_not_shown() {
+        assert_eq!(
+            without_secrets("addr=10.0.0.5,username=bob,password=hunter2,vers=3"),
+            "addr=10.0.0.5,username=bob,password=••••••,vers=3"
+        );
+        assert_eq!(without_secrets("size=100m"), "size=100m");
     }
 
     #[test]

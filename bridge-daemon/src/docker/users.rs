@@ -15,7 +15,8 @@ pub(crate) struct Users {
     pub images: HashMap<String, Vec<String>>,
     /// By volume name.
     pub volumes: HashMap<String, Vec<String>>,
-    /// By network id.
+    /// By network id, and by name: a container created but never started names its networks
+    /// without their ids.
     pub networks: HashMap<String, Vec<String>>,
 }
 
@@ -26,8 +27,12 @@ impl Users {
     pub(crate) fn of_volume(&self, name: &str) -> Vec<String> {
         self.volumes.get(name).cloned().unwrap_or_default()
     }
-    pub(crate) fn of_network(&self, id: &str) -> Vec<String> {
-        self.networks.get(id).cloned().unwrap_or_default()
+    pub(crate) fn of_network(&self, id: &str, name: &str) -> Vec<String> {
+        let mut all: Vec<String> =
+            [id, name].iter().flat_map(|k| self.networks.get(*k).into_iter().flatten()).cloned().collect();
+        all.sort();
+        all.dedup();
+        all
     }
 }
 
@@ -50,7 +55,8 @@ impl Docker {
                 }
             }
             let networks = c.network_settings.and_then(|n| n.networks).unwrap_or_default();
-            for endpoint in networks.into_values() {
+            for (network, endpoint) in networks {
+                users.networks.entry(network).or_default().push(name.clone());
                 if let Some(n) = endpoint.network_id.filter(|n| !n.is_empty()) {
                     users.networks.entry(n).or_default().push(name.clone());
                 }

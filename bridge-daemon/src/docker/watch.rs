@@ -23,11 +23,20 @@ use super::Docker;
 const GRACE_MS: u64 = 2000;
 /// A `stop` this soon after a `die` was asked for.
 const STOP_WITHIN_MS: u64 = 15_000;
+/// A kill or removal asked of the bridge makes the `die` within this long no death.
+const ASKED_WITHIN_MS: u64 = 30_000;
+/// An `oom` this soon before a `die` is why it died (the kernel also kills processes other
+/// than the main one, which the container outlives).
+const OOM_WITHIN_MS: u64 = 1000;
+/// The first update check after the bridge starts, when the interval is longer.
+const FIRST_CHECK: Duration = Duration::from_secs(60);
 
 /// What the watcher knows of each container, and the latest update check.
 #[derive(Default)]
 pub struct Watch {
     state: Mutex<State>,
+    /// Asks for an update check soon (after a pull).
+    recheck: tokio::sync::Notify,
 }
 
 #[derive(Default)]
@@ -35,6 +44,9 @@ struct State {
     /// By container id.
     containers: HashMap<String, Watched>,
     updates: Vec<String>,
+    /// Containers (a name, an id or a prefix) a person killed or removed through the bridge,
+    /// and when.
+    asked: Vec<(String, u64)>,
 }
 
 #[derive(Default)]
@@ -45,7 +57,8 @@ struct Watched {
     ends: VecDeque<u64>,
     /// When it last ended, to take back with a `stop`.
     last_end: Option<u64>,
-    oom: bool,
+    /// When the kernel last killed a process in it for memory.
+    oom_at: Option<u64>,
     unhealthy: bool,
 }
 
@@ -93,9 +106,27 @@ impl Watch {
         (!health.is_empty()).then_some(health)
     }
 
+    /// A person asked the bridge to kill or remove `reference`: its death is no alert.
+    pub(crate) fn asked(&self, reference: &str) {
+        let now = crate::unix_time_ms();
+        let mut state = self.lock();
+        state.asked.retain(|(_, at)| now.saturating_sub(*at) <= ASKED_WITHIN_MS);
+        state.asked.push((reference.to_owned(), now));
+    }
+
+    /// Asks for the running images to be checked soon.
+    pub fn recheck(&self) {
+        self.recheck.notify_one();
+    }
+
     /// Takes one event in.
     pub(crate) fn event(&self, e: Event) {
         let mut state = self.lock();
+        let asked = e.action == "die"
+            && state.asked.iter().any(|(r, at)| {
+                e.at_ms.saturating_sub(*at) <= ASKED_WITHIN_MS
+                    && (e.id.starts_with(r.as_str()) || e.name.as_deref() == Some(r.as_str()))
+            });
         if e.action == "destroy" {
             state.containers.remove(&e.id);
             return;
@@ -105,13 +136,17 @@ impl Watch {
             w.name = name;
         }
         match e.action.as_str() {
-            "oom" => w.oom = true,
+            "oom" => w.oom_at = Some(e.at_ms),
+            // Asked for: not a death, and not a turn of a loop.
+            "die" if asked => w.unhealthy = false,
             "die" => {
                 let code = e.exit_code.unwrap_or(-1);
-                if code != 0 || w.oom {
-                    w.died = Some(Died { name: w.name.clone(), exit_code: code, oom: w.oom, at_ms: e.at_ms });
+                let oom = w.oom_at.is_some_and(|at| e.at_ms.saturating_sub(at) <= OOM_WITHIN_MS);
+                if code != 0 || oom {
+                    w.died = Some(Died { name: w.name.clone(), exit_code: code, oom, at_ms: e.at_ms });
                 }
-                w.oom = false;
+                w.oom_at = None;
+                w.unhealthy = false;
                 w.ends.push_back(e.at_ms);
                 w.last_end = Some(e.at_ms);
             }
@@ -124,7 +159,11 @@ impl Watch {
                     }
                 }
             }
-            "start" => w.died = None,
+            "start" => {
+                w.died = None;
+                w.oom_at = None;
+                w.unhealthy = false;
+            }
             action if action.starts_with("health_status") => w.unhealthy = action.ends_with(": unhealthy"),
             _ => {}
         }
@@ -159,9 +198,15 @@ pub async fn run(docker: &Docker, check_every: Duration) {
         if check_every.is_zero() {
             return std::future::pending().await;
         }
+        let mut wait = check_every.min(FIRST_CHECK);
         loop {
-            tokio::time::sleep(check_every).await;
+            // A pull may have made what runs current: checked again soon after one.
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = docker.watch.recheck.notified() => tokio::time::sleep(Duration::from_secs(2)).await,
+            }
             check_updates(docker).await;
+            wait = check_every;
         }
     };
     tokio::join!(events, checks);
@@ -170,10 +215,13 @@ pub async fn run(docker: &Docker, check_every: Duration) {
 /// Follows the events until the engine goes away.
 async fn follow(docker: &Docker) {
     let Ok((client, _)) = docker.engine().await else { return };
+    // Events from just before the list on: none falls between the two.
+    let since = (crate::unix_time_ms() / 1000).saturating_sub(1).to_string();
     let Ok(listed) = docker.list().await else { return };
     docker.watch.seed(&listed.containers);
     let filters = HashMap::from([("type", vec!["container"])]);
-    let mut stream = client.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
+    let options = EventsOptionsBuilder::new().since(&since).filters(&filters).build();
+    let mut stream = client.events(Some(options));
     tracing::debug!("following the container engine's events");
     while let Some(item) = stream.next().await {
         let Ok(m) = item else { break };
@@ -242,12 +290,20 @@ mod tests {
         // Ended well: no death.
         w.event(event("c", "die", Some(0), 20_000));
         assert_eq!(w.health(30_000), None);
-        // Out of memory, exit code 0 or not.
+        // Out of memory, exit code 0 or not; an old oom (a child killed) is not why it ended.
         w.event(event("d", "oom", None, 30_000));
         w.event(event("d", "die", Some(0), 30_001));
         assert!(w.health(40_000).is_some_and(|h| h.died.len() == 1 && h.died[0].oom));
         w.event(event("d", "destroy", None, 40_000));
         assert_eq!(w.health(50_000), None, "removed: forgotten");
+        w.event(event("e", "oom", None, 50_000));
+        w.event(event("e", "die", Some(0), 90_000));
+        assert_eq!(w.health(100_000), None, "ended well, long after a child was killed");
+        // A kill a person asked the bridge for.
+        w.asked("f-name");
+        let now = crate::unix_time_ms();
+        w.event(event("f", "die", Some(137), now));
+        assert_eq!(w.health(now + 10_000), None, "asked for");
     }
 
     #[test]
@@ -266,5 +322,8 @@ mod tests {
         assert_eq!(w.health(later).map(|h| h.unhealthy), Some(vec!["b-name".to_owned()]));
         w.event(event("b", "health_status: healthy", None, 2000));
         assert_eq!(w.health(later), None);
+        w.event(event("b", "health_status: unhealthy", None, 3000));
+        w.event(event("b", "die", Some(0), 4000));
+        assert!(w.health(later).is_none_or(|h| h.unhealthy.is_empty()), "a stopped container is not unhealthy");
     }
 }

@@ -165,6 +165,8 @@ impl Session {
             R::DockerNetworks(_) => self.engine(id, |b| async move { b.docker.networks().await }),
             R::NetworkRemove(r) => self.engine(id, |b| async move { b.docker.remove_network(&r).await }),
             R::DockerPrune(r) => self.engine(id, |b| async move { b.docker.prune(&r).await }),
+            R::DockerStacks(_) => self.engine(id, |b| async move { b.docker.stacks().await }),
+            R::StackAction(r) => self.engine(id, |b| async move { b.docker.stack(&r).await }),
         }
     }
 

@@ -9,8 +9,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use porta_shared::client::OnServer;
 use porta_shared::docker::{
-    DockerImages, DockerJobRead, DockerPull, Image, ImageCheck, ImageChecked, ImageRemove, ImagesListed, JobProgress,
-    Unused,
+    DockerImages, DockerPull, Image, ImageCheck, ImageChecked, ImageRemove, ImagesListed, JobProgress, Unused,
 };
 
 use super::prune::Prune;
@@ -26,20 +25,7 @@ pub fn Images(conn: ConnRef, server: StoredValue<String>, read_only: RwSignal<bo
     let pulls = RwSignal::new(Vec::<(String, JobProgress)>::new());
     let prune = RwSignal::new(None::<Unused>);
     let busy = RwSignal::new(Vec::<String>::new());
-    let read = move || {
-        let (Some(c), Some(server)) = (conn.try_get_value(), server.try_get_value()) else { return };
-        spawn_local(async move {
-            match c.call(OnServer { server, req: DockerImages {} }).await {
-                Ok(l) => {
-                    listed.try_set(Some(l));
-                    error.try_set(None);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.message));
-                }
-            }
-        });
-    };
+    let read = move || super::read_into(conn, server, DockerImages {}, listed, error);
     read();
     let pull = move |image: String| {
         let (Some(c), Some(server)) = (conn.try_get_value(), server.try_get_value()) else { return };
@@ -52,29 +38,7 @@ pub fn Images(conn: ConnRef, server: StoredValue<String>, read_only: RwSignal<bo
                     return;
                 }
             };
-            pulls.update(|p| {
-                p.retain(|(i, _)| *i != image);
-                p.insert(0, (image.clone(), JobProgress::default()));
-            });
-            let mut after = 0;
-            loop {
-                let asked = DockerJobRead { job: job.clone(), after, wait_ms: DockerJobRead::MAX_WAIT_MS };
-                let now = match c.call(OnServer { server: server.clone(), req: asked }).await {
-                    Ok(now) => now,
-                    Err(e) => JobProgress { ended: true, error: Some(e.message), ..Default::default() },
-                };
-                after = now.version;
-                let ended = now.ended;
-                // The panel closed: nothing more to show.
-                let shown = pulls.try_update(|p| {
-                    if let Some(slot) = p.iter_mut().find(|(i, _)| *i == image) {
-                        slot.1 = now;
-                    }
-                });
-                if shown.is_none() || ended {
-                    break;
-                }
-            }
+            super::job::follow(&c, &server, job, image.clone(), pulls).await;
             read();
             checks.try_update(|c| {
                 c.remove(&image);
@@ -166,9 +130,7 @@ pub fn Images(conn: ConnRef, server: StoredValue<String>, read_only: RwSignal<bo
         {move || prune.get().map(|what| view! {
             <Prune conn server what read_only removed=Callback::new(move |()| read()) close=Callback::new(move |()| prune.set(None)) />
         })}
-        <For each=move || pulls.get() key=|(i, p)| (i.clone(), p.version) let:((image, progress))>
-            <PullProgress image progress close=move |image: String| pulls.update(|p| p.retain(|(i, _)| *i != image)) />
-        </For>
+        <super::job::JobList jobs=pulls />
         <table class="container-list image-list" hidden=move || listed.with(|l| l.as_ref().is_none_or(|l| l.images.is_empty()))>
             <thead><tr><th>"Image"</th><th>"Size"</th><th>"Created"</th><th>"Used by"</th><th></th></tr></thead>
             <tbody>
@@ -228,49 +190,5 @@ fn row(
                     on:click=move |_| remove(removed.clone())>"Remove"</button>
             </div></td>
         </tr>
-    }
-}
-
-/// A pull's layers as they come down.
-#[component]
-fn PullProgress(
-    image: String,
-    progress: JobProgress,
-    close: impl Fn(String) + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let state = match (&progress.error, progress.ended) {
-        (Some(e), _) => format!("failed: {e}"),
-        (None, true) => "done".to_owned(),
-        (None, false) => "pulling…".to_owned(),
-    };
-    let class = if progress.error.is_some() {
-        "pull failed"
-    } else if progress.ended {
-        "pull done"
-    } else {
-        "pull"
-    };
-    let shut = image.clone();
-    view! {
-        <section class=format!("container-details {class}") aria-label=format!("Pulling {image}")>
-            <div class="details-head">
-                <h3>{format!("{image}: {state}")}</h3>
-                <button class="secondary" on:click=move |_| close(shut.clone())>"Close"</button>
-            </div>
-            <ul class="layers">
-                {progress.steps.iter().map(|s| {
-                    let amount = match (s.current, s.total) {
-                        (Some(c), Some(t)) => format!(" {} of {}", bytes(c), bytes(t)),
-                        _ => String::new(),
-                    };
-                    view! {
-                        <li class="layer"><span class="mono">{s.id.clone()}</span>" "{s.status.clone()}{amount}
-                            {s.current.zip(s.total).map(|(c, t)| view! { <progress max=t.to_string() value=c.to_string()></progress> })}
-                        </li>
-                    }
-                }).collect_view()}
-            </ul>
-            <ul class="said">{progress.said.iter().map(|l| view! { <li>{l.clone()}</li> }).collect_view()}</ul>
-        </section>
     }
 }

@@ -276,7 +276,7 @@ pub fn Logs(
                             <div class="log-line" class:err=s.line.err>
                                 <time title=iso(s.line.ts_ms)>{clock(s.line.ts_ms)}</time>
                                 {who}
-                                <span class="text">{plain(&s.line.text)}</span>
+                                <span class="text">{porta_shared::text::plain(&s.line.text)}</span>
                             </div>
                         }
                     }
@@ -419,40 +419,4 @@ fn clock(ms: u64) -> String {
 /// A time in full, UTC.
 fn iso(ms: u64) -> String {
     js_sys::Date::new(&(ms as f64).into()).to_iso_string().into()
-}
-
-/// Text without terminal escape sequences (colours, cursor moves) or other control characters
-/// but tabs.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' {
-            // CSI: ESC [ parameters… final byte in @..~; other escapes: ESC and one character.
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            } else {
-                chars.next();
-            }
-        } else if ch == '\t' || !ch.is_control() {
-            out.push(ch);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain;
-
-    #[test]
-    fn colours_and_control_characters_leave_the_text() {
-        assert_eq!(plain("\u{1b}[1;31merror\u{1b}[0m: disk\tfull\u{7}"), "error: disk\tfull");
-        assert_eq!(plain("plain"), "plain");
-    }
 }

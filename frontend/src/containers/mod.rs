@@ -15,12 +15,15 @@ use porta_shared::docker::{
 use crate::conn::Conn;
 
 mod images;
+mod job;
 mod logs;
 mod prune;
+mod stacks;
 mod storage;
 mod usage;
 use images::Images;
 use logs::{Logs, Subject};
+use stacks::Stacks;
 use storage::{Kind, Storage};
 use usage::{Usage, UsageCharts};
 
@@ -35,6 +38,7 @@ const STATS_S: u64 = 2;
 #[derive(Clone, Copy, PartialEq)]
 enum Tab {
     Containers,
+    Stacks,
     Images,
     Volumes,
     Networks,
@@ -47,8 +51,9 @@ pub fn lazy_containers_panel(
     server: String,
     read_only: RwSignal<bool>,
     console: Callback<Console>,
+    edit: Callback<String>,
 ) -> crate::lazy::Loaded {
-    Ok(view! { <ContainersPanel conn server read_only console /> }.into_any())
+    Ok(view! { <ContainersPanel conn server read_only console edit /> }.into_any())
 }
 
 #[component]
@@ -57,6 +62,8 @@ fn ContainersPanel(
     server: String,
     read_only: RwSignal<bool>,
     console: Callback<Console>,
+    /// Opens a file of the server in the editor (a stack's compose file).
+    edit: Callback<String>,
 ) -> impl IntoView {
     let id = StoredValue::new(server);
     let listed = RwSignal::new(None::<DockerListed>);
@@ -224,6 +231,7 @@ fn ContainersPanel(
     let tab = RwSignal::new(Tab::Containers);
     let tabs = [
         (Tab::Containers, "Containers"),
+        (Tab::Stacks, "Stacks"),
         (Tab::Images, "Images"),
         (Tab::Volumes, "Volumes"),
         (Tab::Networks, "Networks"),
@@ -239,6 +247,7 @@ fn ContainersPanel(
             </nav>
             {move || match tab.get() {
                 Tab::Containers => None,
+                Tab::Stacks => Some(view! { <Stacks conn server=id read_only edit /> }.into_any()),
                 Tab::Images => Some(view! { <Images conn server=id read_only /> }.into_any()),
                 Tab::Volumes => Some(view! { <Storage conn server=id read_only kind=Kind::Volumes /> }.into_any()),
                 Tab::Networks => Some(view! { <Storage conn server=id read_only kind=Kind::Networks /> }.into_any()),
@@ -459,6 +468,33 @@ fn Details(
             </ul>
         </section>
     }
+}
+
+/// Asks `req` of the server in the background: the answer into `into`, or what went wrong
+/// into `error`; nothing once the panel closed.
+fn read_into<T>(
+    conn: ConnRef,
+    server: StoredValue<String>,
+    req: T,
+    into: RwSignal<Option<T::Response>>,
+    error: RwSignal<Option<String>>,
+) where
+    T: porta_shared::envelope::Request + 'static,
+    OnServer<T>: Into<porta_shared::client::ClientRequest>,
+    T::Response: Send + Sync + 'static,
+{
+    let (Some(c), Some(server)) = (conn.try_get_value(), server.try_get_value()) else { return };
+    spawn_local(async move {
+        match c.call(OnServer { server, req }).await {
+            Ok(answer) => {
+                into.try_set(Some(answer));
+                error.try_set(None);
+            }
+            Err(e) => {
+                error.try_set(Some(e.message));
+            }
+        }
+    });
 }
 
 /// The first twelve hex digits of an id (after `sha256:`), as `docker ps` shows it.

@@ -380,6 +380,12 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             containers_open.set(false);
         }
     });
+    // A stack's compose file, asked for in Containers: in the editor, shown (the panel covers
+    // the tabs, so it gives way; the toolbar brings it back).
+    let open_in_editor = Callback::new(move |path: String| {
+        open_file(path, None, true);
+        containers_open.set(false);
+    });
     Palette::register(vec![
         Command::new("new-terminal", "New terminal", move || {
             if !page.read_only.get_untracked() {
@@ -569,7 +575,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 <Show when=move || containers_open.get()>
                     <section class="monitor-pane containers-pane">
                         <PanelBar title="Containers" open=containers_open />
-                        {crate::lazy::lazily(move || crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console))}
+                        {crate::lazy::lazily(move || crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console, open_in_editor))}
                     </section>
                 </Show>
                 <For each=keys key=|k| *k let:key>

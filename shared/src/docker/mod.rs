@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 
 mod health;
 mod images;
+mod stacks;
 pub use health::*;
 pub use images::*;
+pub use stacks::*;
 
 /// The containers of the server's engine, running and stopped.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

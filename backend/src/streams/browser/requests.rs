@@ -306,6 +306,8 @@ impl Session {
             C::DockerNetworks(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::NetworkRemove(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerPrune(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::DockerStacks(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::StackAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsFind(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

@@ -125,9 +125,14 @@ pub fn rule(msg: &ClientRequest) -> Rule {
             Rule::new(Scope::Terminal, Role::Developer, "controlling a container")
                 .audited(container_action(&r.req.action), detail)
         }
-        C::DockerImages(_) | C::DockerVolumes(_) | C::DockerNetworks(_) | C::DockerJobRead(_) | C::ImageCheck(_) => {
-            read()
-        }
+        C::StackAction(r) => Rule::new(Scope::Terminal, Role::Developer, "acting on a compose stack")
+            .audited(stack_action(r.req.action), cut(r.req.project.clone())),
+        C::DockerStacks(_)
+        | C::DockerImages(_)
+        | C::DockerVolumes(_)
+        | C::DockerNetworks(_)
+        | C::DockerJobRead(_)
+        | C::ImageCheck(_) => read(),
         C::DockerPrune(r) if r.req.remove.is_none() => read(),
         C::DockerPrune(r) => Rule::new(Scope::Terminal, Role::Developer, "removing what containers do not use")
             .audited(
@@ -158,6 +163,19 @@ fn cut(detail: String) -> String {
     match detail.char_indices().nth(MAX) {
         Some((at, _)) => format!("{}…", &detail[..at]),
         None => detail,
+    }
+}
+
+/// A compose stack action's audit event.
+fn stack_action(verb: porta_shared::docker::StackVerb) -> &'static str {
+    use porta_shared::docker::StackVerb as V;
+    match verb {
+        V::Up => "stack.up",
+        V::Down => "stack.down",
+        V::Restart => "stack.restart",
+        V::Stop => "stack.stop",
+        V::Start => "stack.start",
+        V::Pull => "stack.pull",
     }
 }
 
@@ -240,6 +258,12 @@ mod tests {
             r#"{"v":1,"id":"1","type":"docker.prune","body":{"server":"s","what":"volumes","remove":["a","b"]}}"#,
         ));
         assert_eq!((prune.role, prune.audit), (Role::Developer, Some(("docker.prune", "unused volumes: a, b".into()))));
+        let stacks = rule(&request(r#"{"v":1,"id":"1","type":"docker.stacks","body":{"server":"s"}}"#));
+        assert_eq!((stacks.role, stacks.audit), (Role::Viewer, None));
+        let down = rule(&request(
+            r#"{"v":1,"id":"1","type":"docker.stack","body":{"server":"s","project":"shop","action":"down"}}"#,
+        ));
+        assert_eq!((down.role, down.audit), (Role::Developer, Some(("stack.down", "shop".into()))));
         let pull = rule(&request(r#"{"v":1,"id":"1","type":"docker.pull","body":{"server":"s","image":"nginx:1"}}"#));
         assert_eq!((pull.role, pull.audit), (Role::Developer, Some(("image.pull", "nginx:1".into()))));
         for (change, event) in [
