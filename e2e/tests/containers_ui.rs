@@ -1,9 +1,10 @@
 //! Containers in the browser, in headless Chromium against a real backend, bridge and Docker
 //! engine, at a desktop's size and a phone's: the server page's Containers lists a container
 //! of this test's own, shows its settings with environment values hidden until revealed,
-//! reads its log (followed, searched, downloaded, and its compose project's), opens a console
-//! in it that a reload finds again, stops and starts it, and removes it after asking. Without an engine (no
-//! `PORTA_TEST_DOCKER_IMAGE`, which `cargo xtask test` sets) the test says it did not run.
+//! recreates it with the same settings, reads its log (followed, searched, downloaded, and its
+//! compose project's), opens a console in it that a reload finds again, stops and starts it,
+//! and removes it after asking. Without an engine (no `PORTA_TEST_DOCKER_IMAGE`, which
+//! `cargo xtask test` sets) the test says it did not run.
 
 use std::process::Command;
 use std::time::Duration;
@@ -56,6 +57,13 @@ fn run_container(name: &str) -> anyhow::Result<Option<Made>> {
     Ok(Some(Made(name.to_owned())))
 }
 
+/// The engine's id of the container `name`.
+fn docker_id(name: &str) -> anyhow::Result<String> {
+    let out = Command::new("docker").args(["inspect", "-f", "{{.Id}}", name]).output()?;
+    anyhow::ensure!(out.status.success(), "docker inspect {name}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// Waits until the row of `name` shows `state`.
 async fn row_in(c: &Client, name: &str, state: &str) -> anyhow::Result<()> {
     wait_for(c, &format!(".container-list tr[data-name='{name}'][data-state='{state}']")).await.map(drop)
@@ -84,6 +92,17 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         click(c, ".container-details button.reveal").await?;
         wait_text(c, ".container-details .env", "abc123").await?;
         browser.screenshot(shot).await?;
+        // Recreated with the same settings after asking: a new container under the name, its
+        // environment and port kept, followed in a job until done.
+        let before = docker_id(&name)?;
+        c.execute("window.confirm = () => true;", vec![]).await?;
+        click(c, ".container-details button.recreate-same").await?;
+        wait_text(c, ".job.done h3", &format!("recreate {name}: done")).await?;
+        row_in(c, &name, "running").await?;
+        let after = docker_id(&name)?;
+        assert_ne!(before, after, "made again");
+        let env = Command::new("docker").args(["inspect", "-f", "{{json .Config.Env}}", &name]).output()?;
+        assert!(String::from_utf8_lossy(&env.stdout).contains("SECRET_TOKEN=abc123"), "the environment kept");
         // Its log: followed as it grows, searched on the server, downloaded whole.
         click(c, &format!("tr[data-name='{name}'] button.logs")).await?;
         wait_text(c, ".container-logs .log-lines", "hello from porta").await?;

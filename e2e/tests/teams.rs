@@ -284,6 +284,7 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         }),
         "docker.images" | "docker.volumes" | "docker.networks" | "docker.stacks" => json!({ "server": s }),
         "docker.stack" => json!({ "server": s, "project": "porta-isolation-no-such-stack", "action": "down" }),
+        "docker.recreate" => json!({ "server": s, "id": "porta-isolation-no-such-container", "pull": true }),
         "docker.image.remove" => json!({ "server": s, "image": "porta-isolation-no-such-image:1", "force": true }),
         "docker.image.check" | "docker.pull" => json!({ "server": s, "image": "porta-isolation-no-such-image:1" }),
         "docker.job.read" => json!({ "server": s, "job": "porta-isolation-no-such-job", "wait_ms": 0 }),

@@ -801,6 +801,7 @@ messages! {
         "docker.prune" => DockerPrune(crate::docker::DockerPrune) -> crate::docker::Pruned,
         "docker.stacks" => DockerStacks(crate::docker::DockerStacks) -> crate::docker::StacksListed,
         "docker.stack" => StackAction(crate::docker::StackAction) -> crate::docker::DockerJob,
+        "docker.recreate" => Recreate(crate::docker::Recreate) -> crate::docker::DockerJob,
     }
 }
 

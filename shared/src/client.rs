@@ -277,6 +277,7 @@ messages! {
         "docker.prune" => DockerPrune(OnServer<crate::docker::DockerPrune>),
         "docker.stacks" => DockerStacks(OnServer<crate::docker::DockerStacks>),
         "docker.stack" => StackAction(OnServer<crate::docker::StackAction>),
+        "docker.recreate" => Recreate(OnServer<crate::docker::Recreate>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,

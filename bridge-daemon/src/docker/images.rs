@@ -9,6 +9,7 @@ use porta_shared::docker::{
 };
 use porta_shared::{ErrorBody, ErrorCode};
 
+use super::jobs::Reporter;
 use super::{Docker, READ_WITHIN, unavailable};
 
 /// A pull whose registry sends nothing for this long ends.
@@ -77,35 +78,8 @@ impl Docker {
         report.say(format!("Pulling {image}"));
         tracing::info!(job = report.job(), %image, "pulling an image");
         tokio::spawn(async move {
-            let options = CreateImageOptionsBuilder::new().from_image(&image).build();
-            let mut stream = client.create_image(Some(options), None, None);
-            loop {
-                // A registry that stalls ends the pull (dropping the stream stops the engine's).
-                let item = match tokio::time::timeout(PULL_STALL, stream.next()).await {
-                    Ok(Some(item)) => item,
-                    Ok(None) => break,
-                    Err(_) => return report.end(Some("the registry sent nothing for 5 minutes".into())),
-                };
-                match item {
-                    Ok(info) => {
-                        if let Some(error) = info.error_detail.and_then(|e| e.message) {
-                            return report.end(Some(error));
-                        }
-                        let status = info.status.unwrap_or_default();
-                        match info.id.filter(|id| !id.is_empty() && !status.starts_with("Pulling from")) {
-                            Some(id) => {
-                                let detail = info.progress_detail.unwrap_or_default();
-                                let amount = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0);
-                                report.step(&id, &status, amount(detail.current), amount(detail.total));
-                            }
-                            None if !status.is_empty() => report.say(status),
-                            None => {}
-                        }
-                    }
-                    Err(e) => return report.end(Some(pull_failed(e))),
-                }
-            }
-            report.end(None);
+            let pulled = pull_into(&client, &image, &report).await;
+            report.end(pulled.err());
             // What runs may be current now.
             watch.recheck();
         });
@@ -149,6 +123,34 @@ impl Docker {
             }
         }
         Ok(checked)
+    }
+}
+
+/// Pulls `image`, each layer's progress and what the engine says reported; why it failed.
+pub(crate) async fn pull_into(client: &bollard::Docker, image: &str, report: &Reporter) -> Result<(), String> {
+    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    let mut stream = client.create_image(Some(options), None, None);
+    loop {
+        // A registry that stalls ends the pull (dropping the stream stops the engine's).
+        let item = match tokio::time::timeout(PULL_STALL, stream.next()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => return Ok(()),
+            Err(_) => return Err("the registry sent nothing for 5 minutes".into()),
+        };
+        let info = item.map_err(pull_failed)?;
+        if let Some(error) = info.error_detail.and_then(|e| e.message) {
+            return Err(error);
+        }
+        let status = info.status.unwrap_or_default();
+        match info.id.filter(|id| !id.is_empty() && !status.starts_with("Pulling from")) {
+            Some(id) => {
+                let detail = info.progress_detail.unwrap_or_default();
+                let amount = |n: Option<i64>| n.and_then(|n| u64::try_from(n).ok()).filter(|&n| n > 0);
+                report.step(&id, &status, amount(detail.current), amount(detail.total));
+            }
+            None if !status.is_empty() => report.say(status),
+            None => {}
+        }
     }
 }
 

@@ -25,6 +25,7 @@ mod images;
 mod jobs;
 mod logs;
 mod prune;
+mod recreate;
 mod stacks;
 mod stats;
 mod storage;

@@ -167,6 +167,7 @@ impl Session {
             R::DockerPrune(r) => self.engine(id, |b| async move { b.docker.prune(&r).await }),
             R::DockerStacks(_) => self.engine(id, |b| async move { b.docker.stacks().await }),
             R::StackAction(r) => self.engine(id, |b| async move { b.docker.stack(&r).await }),
+            R::Recreate(r) => self.engine(id, |b| async move { b.docker.recreate(&r).await }),
         }
     }
 

@@ -9,11 +9,12 @@ use leptos::task::spawn_local;
 use porta_shared::client::OnServer;
 use porta_shared::docker::{
     Console, Container, ContainerAction, ContainerDetails, DockerAction, DockerInspect, DockerList, DockerListed,
-    DockerStats,
+    DockerStats, Recreate,
 };
 
 use crate::conn::Conn;
 
+mod details;
 mod images;
 mod job;
 mod logs;
@@ -21,11 +22,12 @@ mod prune;
 mod stacks;
 mod storage;
 mod usage;
+use details::Details;
 use images::Images;
 use logs::{Logs, Subject};
 use stacks::Stacks;
 use storage::{Kind, Storage};
-use usage::{Usage, UsageCharts};
+use usage::Usage;
 
 type ConnRef = StoredValue<Conn, LocalStorage>;
 
@@ -192,6 +194,25 @@ fn ContainersPanel(
             read_now();
         });
     };
+    // Recreations under way and done, followed as they go.
+    let jobs: job::Jobs = RwSignal::new(Vec::new());
+    let recreate = Callback::new(move |(name, pull): (String, bool)| {
+        let (Some(c), Some(server)) = (conn.try_get_value(), id.try_get_value()) else { return };
+        spawn_local(async move {
+            match c.call(OnServer { server: server.clone(), req: Recreate { id: name.clone(), pull } }).await {
+                Ok(j) => {
+                    let how = if pull { "pull and recreate" } else { "recreate" };
+                    if job::follow(&c, &server, j.job, format!("{how} {name}"), jobs).await {
+                        open.try_set(None);
+                    }
+                }
+                Err(e) => {
+                    error.try_set(Some(format!("recreate {name}: {}", e.message)));
+                }
+            }
+            read_now();
+        });
+    });
     let rename = move |c: Container| {
         let window = crate::browser::window();
         let Ok(Some(name)) = window.prompt_with_message_and_default(&format!("Rename {} to", c.name), &c.name) else {
@@ -292,7 +313,8 @@ fn ContainersPanel(
                     </For>
                 </tbody>
             </table>
-            {move || open.get().map(|d| view! { <Details d read_only inspect console usage close=move || open.set(None) /> })}
+            <job::JobList jobs />
+            {move || open.get().map(|d| view! { <Details d read_only inspect console usage recreate close=move || open.set(None) /> })}
             {move || logs.get().map(|subject| {
                 let server = id.get_value();
                 view! { <Logs conn server subject close=move || logs.set(None) /> }
@@ -400,73 +422,6 @@ fn row(
                 </div>
             </td>
         </tr>
-    }
-}
-
-/// A container's settings and state; environment values hidden until a developer reveals them.
-#[component]
-fn Details(
-    d: ContainerDetails,
-    read_only: RwSignal<bool>,
-    inspect: impl Fn(String, bool) + Copy + Send + Sync + 'static,
-    console: Callback<Console>,
-    usage: RwSignal<Usage>,
-    close: impl Fn() + Copy + Send + Sync + 'static,
-) -> impl IntoView {
-    let revealed = d.env.iter().any(|v| v.value.is_some());
-    let running = d.container.state == "running";
-    let (shell, main) = (
-        Console { container: d.container.name.clone(), ..Default::default() },
-        Console { container: d.container.name.clone(), attach: true, ..Default::default() },
-    );
-    let cid = d.container.id.clone();
-    let when = |ms: Option<u64>| ms.map(|ms| crate::teams::when(ms as f64)).unwrap_or_else(|| "–".into());
-    view! {
-        <section class="container-details" aria-label=format!("Container {}", d.container.name)>
-            <div class="details-head">
-                <h3>{d.container.name.clone()}</h3>
-                <button class="secondary" on:click=move |_| close()>"Close"</button>
-            </div>
-            <div class="actions consoles" hidden=move || read_only.get() || !running>
-                <button class="secondary console" on:click=move |_| console.run(shell.clone())>"Console"</button>
-                <button class="secondary attach" title="Its output, and your keys to its input: Ctrl+C reaches it too"
-                    on:click=move |_| console.run(main.clone())>"Attach to its main process"</button>
-            </div>
-            {running.then(|| view! { <UsageCharts id=d.container.id.clone() usage /> })}
-            <dl>
-                <dt>"Image"</dt><dd>{d.container.image.clone()}<span class="muted">{format!(" {}", short(&d.image_id))}</span></dd>
-                <dt>"Id"</dt><dd class="mono">{short(&d.container.id)}</dd>
-                <dt>"State"</dt><dd>{d.container.state.clone()}{d.exit_code.filter(|_| d.container.state == "exited").map(|c| format!(" (exit code {c})"))}</dd>
-                <dt>"Started"</dt><dd>{when(d.started_ms)}</dd>
-                <dt>"Finished"</dt><dd>{when(d.finished_ms)}</dd>
-                <dt>"Restarts"</dt><dd>{format!("{} (policy: {})", d.restart_count, d.restart_policy.clone().unwrap_or_else(|| "no".into()))}</dd>
-                <dt>"Command"</dt><dd class="mono">{d.command.join(" ")}</dd>
-                <dt>"Working folder"</dt><dd class="mono">{d.working_dir.clone().unwrap_or_else(|| "/".into())}</dd>
-                <dt>"Networks"</dt><dd>{d.networks.iter().map(|(n, ip)| format!("{n} {ip}")).collect::<Vec<_>>().join(", ")}</dd>
-            </dl>
-            <h4>"Environment"</h4>
-            <p class="muted" hidden=!d.env.is_empty()>"None"</p>
-            <button class="secondary reveal" hidden=move || revealed || read_only.get()
-                on:click=move |_| inspect(cid.clone(), true)>"Reveal values"</button>
-            <ul class="env">
-                {d.env.iter().map(|v| view! {
-                    <li><span class="mono">{v.name.clone()}</span>" = "
-                        <span class="mono value">{v.value.clone().unwrap_or_else(|| "••••••".into())}</span></li>
-                }).collect_view()}
-            </ul>
-            <h4>"Mounts"</h4>
-            <p class="muted" hidden=!d.mounts.is_empty()>"None"</p>
-            <ul class="mounts">
-                {d.mounts.iter().map(|m| view! {
-                    <li class="mono">{format!("{} {} → {}{}", m.kind, m.source, m.destination, if m.read_only { " (read-only)" } else { "" })}</li>
-                }).collect_view()}
-            </ul>
-            <h4>"Labels"</h4>
-            <p class="muted" hidden=!d.labels.is_empty()>"None"</p>
-            <ul class="labels">
-                {d.labels.iter().map(|(k, v)| view! { <li class="mono">{format!("{k}={v}")}</li> }).collect_view()}
-            </ul>
-        </section>
     }
 }
 

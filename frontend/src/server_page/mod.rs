@@ -368,20 +368,16 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         let key = new_tab(None);
         active.set(Some(key));
     };
-    // A console in a container, asked for in Containers: a terminal tab of its own, shown.
+    // Asked for in Containers: a console, as a terminal tab of its own (on a phone the panel
+    // gives way), and a stack's compose file in the editor (the panel gives way).
     let open_console = Callback::new(move |console: porta_shared::docker::Console| {
         let key = new_tab(None);
         if let Some(tab) = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned()) {
             tab.in_container(console);
         }
         active.set(Some(key));
-        // On a phone the panel covers the terminals.
-        if crate::browser::media_matches("(max-width: 700px)") {
-            containers_open.set(false);
-        }
+        containers_open.update(|o| *o &= !crate::browser::media_matches("(max-width: 700px)"));
     });
-    // A stack's compose file, asked for in Containers: in the editor, shown (the panel covers
-    // the tabs, so it gives way; the toolbar brings it back).
     let open_in_editor = Callback::new(move |path: String| {
         open_file(path, None, true);
         containers_open.set(false);
@@ -411,15 +407,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     ]);
     let dragging = RwSignal::new(None::<u32>);
     let move_tab = move |from: u32, before: u32| {
-        tabs.update(|t| {
-            let (Some(i), Some(_)) = (t.iter().position(|x| x.key == from), t.iter().position(|x| x.key == before))
-            else {
-                return;
-            };
-            let tab = t.remove(i);
-            let j = t.iter().position(|x| x.key == before).unwrap_or(t.len());
-            t.insert(if j >= i { j + 1 } else { j }.min(t.len()), tab);
-        });
+        tabs.update(|t| tab_strip::reorder(t, |x| x.key, from, before));
         save_order();
     };
 

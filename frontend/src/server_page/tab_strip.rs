@@ -207,3 +207,13 @@ pub(super) fn TermPane(
         </div>
     }
 }
+
+/// Moves the item keyed `from` to where `before` is (after it, when moved rightwards).
+pub(super) fn reorder<T>(t: &mut Vec<T>, key: impl Fn(&T) -> u32, from: u32, before: u32) {
+    let (Some(i), Some(_)) = (t.iter().position(|x| key(x) == from), t.iter().position(|x| key(x) == before)) else {
+        return;
+    };
+    let tab = t.remove(i);
+    let j = t.iter().position(|x| key(x) == before).unwrap_or(t.len());
+    t.insert(if j >= i { j + 1 } else { j }.min(t.len()), tab);
+}

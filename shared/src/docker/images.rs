@@ -54,6 +54,17 @@ pub struct DockerPull {
     pub image: String,
 }
 
+/// Make a container again with the same settings (`docker.recreate`), from its image's name:
+/// after a pull when `pull`. A job: the old container is set aside until the new one runs, and
+/// comes back if the new one cannot be made or started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recreate {
+    /// The container, by name or id.
+    pub id: String,
+    #[serde(default)]
+    pub pull: bool,
+}
+
 /// Whether the registry an image came from now has another image under its tag
 /// (`docker.image.check`): a notice for a person, never an update by itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -308,6 +308,7 @@ impl Session {
             C::DockerPrune(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::DockerStacks(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::StackAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::Recreate(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsFind(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

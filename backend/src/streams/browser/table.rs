@@ -125,6 +125,10 @@ pub fn rule(msg: &ClientRequest) -> Rule {
             Rule::new(Scope::Terminal, Role::Developer, "controlling a container")
                 .audited(container_action(&r.req.action), detail)
         }
+        C::Recreate(r) => Rule::new(Scope::Terminal, Role::Developer, "recreating a container").audited(
+            "container.recreate",
+            cut(format!("{}{}", r.req.id, if r.req.pull { " (pulled first)" } else { "" })),
+        ),
         C::StackAction(r) => Rule::new(Scope::Terminal, Role::Developer, "acting on a compose stack")
             .audited(stack_action(r.req.action), cut(r.req.project.clone())),
         C::DockerStacks(_)
@@ -291,5 +295,9 @@ mod tests {
         ));
         assert_eq!((remove.scope, remove.role), (Scope::Terminal, Role::Developer));
         assert_eq!(remove.audit, Some(("container.remove", "web (forced)".into())));
+        let again =
+            rule(&request(r#"{"v":1,"id":"1","type":"docker.recreate","body":{"server":"s","id":"web","pull":true}}"#));
+        assert_eq!((again.scope, again.role), (Scope::Terminal, Role::Developer));
+        assert_eq!(again.audit, Some(("container.recreate", "web (pulled first)".into())));
     }
 }
