@@ -125,11 +125,21 @@ impl Browser {
         let mut errors = severe(false);
         // A chunk whose fetch failed and was fetched again (the page counts its retries) is
         // no error of the page's: said, with the network's reason, and let be.
-        let retried = self.client.execute("return window.portaChunkRetries || 0;", vec![]).await?;
-        let retried = retried.as_f64().unwrap_or(0.0) as usize;
+        // Read and reset at once, so a later call counts only its own retries; a chunk that
+        // failed every retry (`portaChunkFailed`) is an error. With a dialog open the page
+        // cannot be asked: no retry is believed.
+        let read = "const r = window.portaChunkRetries || 0, f = window.portaChunkFailed === true; \
+                    window.portaChunkRetries = 0; return [r, f];";
+        let (retried, never_came) = match self.client.execute(read, vec![]).await {
+            Ok(v) => (v[0].as_f64().unwrap_or(0.0) as usize, v[1] == json!(true)),
+            Err(_) => (0, false),
+        };
+        if never_came {
+            errors.push("a part of the page (a wasm chunk) could not be fetched even when tried again".into());
+        }
         let chunk = |e: &String| e.contains("__wasm_split.js") && e.contains("Failed to fetch");
         let failed_chunks = errors.iter().filter(|e| chunk(e)).count();
-        if failed_chunks > 0 && failed_chunks <= retried {
+        if !never_came && failed_chunks > 0 && failed_chunks <= retried {
             eprintln!(
                 "a chunk's fetch failed and was retried ({retried} retries); the network said: {:?}",
                 severe(true)

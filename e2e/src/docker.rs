@@ -181,7 +181,7 @@ impl ComposeUp {
         let (key, value) = label.split_once('=').unwrap_or((label, ""));
         let service = |cmd: &str| {
             format!(
-                "    image: {image}\n    command: [\"sh\", \"-c\", \"{cmd}\"]\n    labels:\n      {key}: \"{value}\"\n"
+                "    image: {image}\n    stop_grace_period: 1s\n    command: [\"sh\", \"-c\", \"{cmd}\"]\n    labels:\n      {key}: \"{value}\"\n"
             )
         };
         std::fs::write(

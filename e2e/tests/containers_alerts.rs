@@ -46,7 +46,9 @@ async fn rule(
 
 /// The first notice of `event` from rule `kind` whose message holds `needle`.
 async fn notice(receiver: &Receiver, event: &str, kind: &str, needle: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    // Generous: the bridge watches the whole engine, and a test running beside this one may
+    // leave a container of its own dead (killed, not yet removed) for a while.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     loop {
         let found = receiver
             .got

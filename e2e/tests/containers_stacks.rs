@@ -1,8 +1,9 @@
 //! Compose stacks through the bridge, with a real Docker engine and docker-compose: a stack
 //! started outside Porta is found by its labels (its file, folder, services and containers);
 //! a developer stops, starts, restarts, takes down, brings up and pulls it, each a job whose
-//! output is read; a viewer looks only; an unknown stack or a bad name is refused. Without an
-//! engine the test says it did not run.
+//! output is read; a viewer looks only; an unknown stack or a bad name is refused, and so is
+//! one whose containers disagree on its compose file. Without an engine the test says it did
+//! not run.
 
 use porta_e2e::docker::{ComposeUp as Up, Made, Registry, docker, rand_suffix, test_image};
 use porta_e2e::{Api, Stack};
@@ -109,6 +110,34 @@ async fn a_stack_started_outside_porta_is_found_and_run_whole() -> anyhow::Resul
         let r = ws.call(OnServer { server: s.clone(), req: asked }).await?;
         assert!(matches!(&r, Err(e) if e.code == code), "{project}: {r:?}");
     }
+    // A container labelled into the stack by someone else, naming another compose file: the
+    // stack's files are no longer believed, and compose is not run with either.
+    let elsewhere = tempfile::tempdir()?;
+    let evil = elsewhere.path().join("compose.yml");
+    let evil_name = format!("porta-e2e-evil-{x}");
+    std::fs::write(
+        &evil,
+        format!(
+            "services:\n  evil:\n    image: {image}\n    container_name: {evil_name}\n    command: [\"sleep\", \"600\"]\n"
+        ),
+    )?;
+    let (claim_project, claim_files, claim_dir) = (
+        format!("com.docker.compose.project={project}"),
+        format!("com.docker.compose.project.config_files={}", evil.display()),
+        format!("com.docker.compose.project.working_dir={}", elsewhere.path().display()),
+    );
+    let spoof = ["--label", &claim_project, "--label", &claim_files, "--label", &claim_dir];
+    made.run(&format!("porta-e2e-spoof-{x}"), &image, &spoof, &["sleep", "600"])?;
+    let listed = ws.call(OnServer { server: s.clone(), req: DockerStacks {} }).await??;
+    let torn = listed.stacks.iter().find(|st| st.name == project).ok_or_else(|| anyhow::anyhow!("{listed:?}"))?;
+    assert!(torn.files.is_empty(), "{torn:?}");
+    assert!(torn.conflict.as_deref().is_some_and(|c| c.contains("different compose files")), "{torn:?}");
+    let asked = StackAction { project: project.clone(), action: StackVerb::Up };
+    let r = ws.call(OnServer { server: s.clone(), req: asked }).await?;
+    assert!(matches!(&r, Err(e) if e.code == ErrorCode::Conflict && e.message.contains("agree")), "{r:?}");
+    assert!(docker(&["inspect", &evil_name]).is_err(), "the other compose file never ran");
+    assert_eq!(states(&project)?, vec!["running", "running", "running"]);
+
     let v = stack.api.graphql("{ auditLog(action: \"stack.\") { action detail result } }", json!({})).await?;
     let entries = v["data"]["auditLog"].as_array().cloned().unwrap_or_default();
     for action in ["stack.stop", "stack.start", "stack.restart", "stack.down", "stack.up"] {

@@ -63,6 +63,10 @@ where
         match loaded {
             Ok(view) => Some(view),
             Err(LoadFailed) => {
+                // Where tests look too: a chunk that never came is an error of the page's.
+                let window = crate::browser::window();
+                let key = wasm_bindgen::JsValue::from_str("portaChunkFailed");
+                let _ = js_sys::Reflect::set(&window, &key, &wasm_bindgen::JsValue::TRUE);
                 failed.try_set(true);
                 None
             }

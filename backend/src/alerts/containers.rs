@@ -4,30 +4,55 @@ use porta_shared::docker::DockerHealth;
 
 use super::Condition;
 
-/// Whether `condition` holds on what `health` says: how many containers, and which, in words
-/// ("web died (exit code 137)"); none when it does not hold.
-pub fn judge(condition: Condition, health: Option<&DockerHealth>) -> Option<(f64, String)> {
+/// What a container rule found in a sample: how many containers, the sentence naming them
+/// ("web died (exit code 137)"), and their names.
+#[derive(Debug, PartialEq)]
+pub struct Found {
+    pub count: f64,
+    pub said: String,
+    pub names: Vec<String>,
+}
+
+/// Whether `condition` holds on what `health` says, and of which containers; none when it does
+/// not hold.
+pub fn judge(condition: Condition, health: Option<&DockerHealth>) -> Option<Found> {
     let h = health?;
-    let words: Vec<String> = match condition {
+    let found: Vec<(String, String)> = match condition {
         Condition::ContainerDied => h
             .died
             .iter()
             .map(|d| {
                 let why = if d.oom { "out of memory".to_owned() } else { format!("exit code {}", d.exit_code) };
-                format!("{} died ({why})", d.name)
+                (d.name.clone(), format!("{} died ({why})", d.name))
             })
             .collect(),
         Condition::ContainerRestarts { count } => h
             .restarts
             .iter()
             .filter(|r| r.count >= count)
-            .map(|r| format!("{} died {} times in {} min", r.name, r.count, DockerHealth::RESTART_WINDOW_S / 60))
+            .map(|r| {
+                let said = format!("{} died {} times in {} min", r.name, r.count, DockerHealth::RESTART_WINDOW_S / 60);
+                (r.name.clone(), said)
+            })
             .collect(),
-        Condition::ContainerUnhealthy => h.unhealthy.iter().map(|n| format!("{n} unhealthy")).collect(),
-        Condition::ImageUpdate => h.updates.iter().map(|u| format!("update available: {u}")).collect(),
+        Condition::ContainerUnhealthy => h.unhealthy.iter().map(|n| (n.clone(), format!("{n} unhealthy"))).collect(),
+        Condition::ImageUpdate => h
+            .updates
+            .iter()
+            .map(|u| (u.split(' ').next().unwrap_or(u).to_owned(), format!("update available: {u}")))
+            .collect(),
         Condition::Threshold { .. } | Condition::Offline => return None,
     };
-    (!words.is_empty()).then(|| (words.len() as f64, words.join("; ")))
+    (!found.is_empty()).then(|| Found {
+        count: found.len() as f64,
+        said: found.iter().map(|(_, s)| s.as_str()).collect::<Vec<_>>().join("; "),
+        names: found.into_iter().map(|(n, _)| n).collect(),
+    })
+}
+
+/// The container names an alert's message may hold: its runs of name characters.
+pub fn named_in(message: &str) -> std::collections::HashSet<&str> {
+    message.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).collect()
 }
 
 #[cfg(test)]
@@ -44,15 +69,28 @@ mod tests {
             unhealthy: vec!["db".into()],
             updates: vec!["web (nginx:1.27)".into()],
         };
-        assert_eq!(judge(Condition::ContainerDied, Some(&h)), Some((1.0, "web died (exit code 137)".into())));
+        let said = |c| judge(c, Some(&h)).map(|f| (f.count, f.said, f.names));
+        assert_eq!(said(Condition::ContainerDied), Some((1.0, "web died (exit code 137)".into(), vec!["web".into()])));
         assert_eq!(
-            judge(Condition::ContainerRestarts { count: 3 }, Some(&h)),
-            Some((1.0, "worker died 4 times in 10 min".into()))
+            said(Condition::ContainerRestarts { count: 3 }),
+            Some((1.0, "worker died 4 times in 10 min".into(), vec!["worker".into()]))
         );
         assert_eq!(judge(Condition::ContainerRestarts { count: 5 }, Some(&h)), None, "not that often");
-        assert_eq!(judge(Condition::ContainerUnhealthy, Some(&h)), Some((1.0, "db unhealthy".into())));
-        assert_eq!(judge(Condition::ImageUpdate, Some(&h)), Some((1.0, "update available: web (nginx:1.27)".into())));
+        assert_eq!(said(Condition::ContainerUnhealthy), Some((1.0, "db unhealthy".into(), vec!["db".into()])));
+        assert_eq!(
+            said(Condition::ImageUpdate),
+            Some((1.0, "update available: web (nginx:1.27)".into(), vec!["web".into()]))
+        );
         assert_eq!(judge(Condition::ContainerDied, None), None, "nothing wrong, or no engine");
         assert_eq!(judge(Condition::ContainerDied, Some(&DockerHealth::default())), None);
+    }
+
+    #[test]
+    fn the_names_an_alert_holds_are_read_back_from_its_message() {
+        let names = named_in("worker died 4 times in 10 min; web-1 died (exit code 137); update available: a.b (x:1)");
+        for n in ["worker", "web-1", "a.b"] {
+            assert!(names.contains(n), "{n}: {names:?}");
+        }
+        assert!(!names.contains("web"), "not a part of another name");
     }
 }

@@ -114,8 +114,9 @@ struct Engine {
     tracker: Tracker,
     /// The event of each firing (rule, server).
     events: HashMap<(String, String), i64>,
-    /// What each firing container rule last said, so an unchanged sample costs no query.
-    said: HashMap<(String, String), String>,
+    /// The containers each firing container rule's channels have heard of, so a sample naming
+    /// no other costs no query.
+    said: HashMap<(String, String), Vec<String>>,
 }
 
 impl Engine {
@@ -174,6 +175,7 @@ impl Engine {
         let live: std::collections::HashSet<String> = self.rules.iter().map(|c| c.rule.id.clone()).collect();
         let servers = &self.servers;
         for key in self.tracker.retain(&|r, s| live.contains(r) && servers.contains_key(s)) {
+            self.said.remove(&key);
             if let Some(id) = self.events.remove(&key) {
                 alerts.store.resolve_alert_event(id, now_ms()).await?;
             }
@@ -202,7 +204,7 @@ impl Engine {
                     (comparison.holds(value, threshold), Some(value), None)
                 }
                 container => match containers::judge(container, sample.docker.as_deref()) {
-                    Some((count, said)) => (true, Some(count), Some(said)),
+                    Some(found) => (true, Some(found.count), Some(found)),
                     None => (false, None, None),
                 },
             };
@@ -217,7 +219,7 @@ impl Engine {
         for (i, t, value, said) in due {
             match (t, said) {
                 (Some(t), said) => self.transition(alerts, i, server, t, value, said).await,
-                (None, Some(said)) => self.grew(alerts, i, server, said).await,
+                (None, Some(found)) => self.grew(alerts, i, server, found).await,
                 (None, None) => {}
             }
         }
@@ -266,7 +268,7 @@ impl Engine {
         server: &str,
         t: Transition,
         value: Option<f64>,
-        said: Option<String>,
+        said: Option<containers::Found>,
     ) {
         let c = &self.rules[i];
         let key = (c.rule.id.clone(), server.to_owned());
@@ -283,11 +285,14 @@ impl Engine {
                         for_text(c.rule.for_secs)
                     ),
                     Condition::Offline => format!("offline{}", for_text(c.rule.for_secs)),
-                    _ => said.unwrap_or_else(|| "containers".into()),
+                    _ => said.as_ref().map_or_else(|| "containers".into(), |f| f.said.clone()),
                 };
                 match alerts.store.insert_alert_event(&c.rule, server, value, &message, now).await {
                     Ok(Some(id)) => {
                         tracing::info!(rule = %c.rule.name, server, %message, "alert firing");
+                        if let Some(found) = said {
+                            self.said.insert(key.clone(), found.names);
+                        }
                         self.events.insert(key, id);
                         (id, "alert.firing")
                     }
@@ -322,25 +327,35 @@ impl Engine {
         self.announce(alerts, i, server, event, notice_event).await;
     }
 
-    /// A container rule already firing on `server` now names more containers (`said`): its
-    /// alert says so, and its channels hear of the new ones (an alert per server would
-    /// otherwise keep later deaths quiet while an earlier one stays dead).
-    async fn grew(&mut self, alerts: &Arc<Alerts>, i: usize, server: &str, said: String) {
+    /// A container rule already firing on `server` now names containers its channels have not
+    /// heard of: its alert says what it names now, and its channels hear of it (an alert per
+    /// server would otherwise keep later deaths quiet while an earlier one stays dead). Known
+    /// names are compared, not sentences: a restart count going up is no news.
+    async fn grew(&mut self, alerts: &Arc<Alerts>, i: usize, server: &str, found: containers::Found) {
         let key = (self.rules[i].rule.id.clone(), server.to_owned());
-        if self.said.get(&key) == Some(&said) {
+        if self.said.get(&key).is_some_and(|known| found.names.iter().all(|n| known.contains(n))) {
             return;
         }
-        self.said.insert(key.clone(), said.clone());
         let Some(&id) = self.events.get(&key) else { return };
-        let Ok(Some(ev)) = alerts.store.alert_event(id).await else { return };
-        let before: Vec<&str> = ev.message.split("; ").collect();
-        if said.split("; ").all(|part| before.contains(&part)) {
+        // Another replica may have fired it, or told of these since: its message says.
+        let ev = match alerts.store.alert_event(id).await {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return,
+            Err(e) => return tracing::warn!(error = %e, "cannot read a firing alert"),
+        };
+        let told = containers::named_in(&ev.message);
+        if found.names.iter().all(|n| told.contains(n.as_str())) {
+            self.said.insert(key, found.names);
             return;
         }
-        if let Err(e) = alerts.store.set_alert_message(id, &said).await {
-            return tracing::warn!(error = %e, "cannot record what an alert names now");
+        match alerts.store.set_alert_message(id, &found.said).await {
+            Ok(true) => {}
+            // It ended meanwhile: nothing to tell.
+            Ok(false) => return,
+            Err(e) => return tracing::warn!(error = %e, "cannot record what an alert names now"),
         }
-        tracing::info!(rule = %self.rules[i].rule.name, server, message = %said, "alert names more containers");
+        tracing::info!(rule = %self.rules[i].rule.name, server, message = %found.said, "alert names more containers");
+        self.said.insert(key, found.names);
         self.announce(alerts, i, server, id, "alert.firing").await;
     }
 

@@ -156,9 +156,16 @@ impl Docker {
     pub async fn act(&self, req: &DockerAction) -> Result<Done, ErrorBody> {
         let id = reference(&req.id)?;
         let (client, _) = self.engine().await.map_err(unavailable)?;
-        // A person's kill or forced removal is no death to alert about.
-        if matches!(req.action, ContainerAction::Kill | ContainerAction::Remove { .. }) {
-            self.watch.asked(id);
+        // A person's kill or forced removal is no death to alert about (the engine reports the
+        // death by the container's full id, maybe before the call returns).
+        let asked = match req.action {
+            ContainerAction::Kill | ContainerAction::Remove { .. } => {
+                client.inspect_container(id, None).await.ok().and_then(|c| c.id)
+            }
+            _ => None,
+        };
+        if let Some(full) = &asked {
+            self.watch.asked(full);
         }
         let done = match &req.action {
             ContainerAction::Start => client.start_container(id, None).await,
@@ -182,6 +189,9 @@ impl Docker {
                 client.rename_container(id, RenameContainerOptionsBuilder::new().name(name).build()).await
             }
         };
+        if let (Err(_), Some(full)) = (&done, &asked) {
+            self.watch.not_asked(full);
+        }
         match done {
             // (bollard takes 304, started when running or stopped when stopped, for done.)
             Ok(()) => Ok(Done {}),

@@ -34,7 +34,9 @@ impl Docker {
         tracing::info!(job = report.job(), container = %name, pull = req.pull, "recreating a container");
         let (pull, watch) = (req.pull, self.watch.clone());
         // A person's stop and removal of the old one: no death to alert about.
-        watch.asked(&name);
+        if let Some(full) = &old.id {
+            watch.asked(full);
+        }
         tokio::spawn(async move {
             let outcome = run(&client, old, name, pull, grace, &report).await;
             report.end(outcome.err());

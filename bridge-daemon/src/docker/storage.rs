@@ -37,7 +37,14 @@ impl Docker {
                 driver: v.driver,
                 mountpoint: v.mountpoint,
                 labels: v.labels.into_iter().collect(),
-                options: v.options.into_iter().map(|(k, v)| (k, without_secrets(&v))).collect(),
+                options: v
+                    .options
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let hidden = without_secrets(&k, &v);
+                        (k, hidden)
+                    })
+                    .collect(),
                 name: v.name,
             })
             .collect();
@@ -137,17 +144,21 @@ impl Docker {
     }
 }
 
-/// A volume option's value with what follows `password=`, `pass=` or `credentials=` hidden: a
-/// network mount's options (`o=addr=…,username=…,password=…`) are shown to viewers.
-fn without_secrets(value: &str) -> String {
+/// A volume option (`key`, `value`) fit for viewers: a whole value whose key speaks of a secret
+/// (`password`, `token`, `secret_key`, …) hidden, and in one that lists settings (a network
+/// mount's `o=addr=…,username=…,password=…`) each such setting's value hidden.
+fn without_secrets(key: &str, value: &str) -> String {
+    let secret = |k: &str| {
+        let k = k.trim().to_lowercase();
+        ["pass", "secret", "token", "key", "credential", "auth"].iter().any(|s| k.contains(s))
+    };
+    if secret(key) {
+        return "••••••".into();
+    }
     value
         .split(',')
         .map(|part| match part.split_once('=') {
-            Some((k, _))
-                if ["password", "pass", "credentials", "secret"].contains(&k.trim().to_lowercase().as_str()) =>
-            {
-                format!("{k}=••••••")
-            }
+            Some((k, _)) if secret(k) => format!("{k}=••••••"),
             _ => part.to_owned(),
         })
         .collect::<Vec<_>>()
@@ -208,10 +219,16 @@ mod tests {
     #[test]
     fn a_mounts_password_is_not_shown() {
         assert_eq!(
-            without_secrets("addr=10.0.0.5,username=bob,password=hunter2,vers=3"),
+            without_secrets("o", "addr=10.0.0.5,username=bob,password=hunter2,vers=3"),
             "addr=10.0.0.5,username=bob,password=••••••,vers=3"
         );
-        assert_eq!(without_secrets("size=100m"), "size=100m");
+        assert_eq!(without_secrets("o", "size=100m"), "size=100m");
+        assert_eq!(
+            without_secrets("o", "addr=x,access_key=AKIA,api-token=t"),
+            "addr=x,access_key=••••••,api-token=••••••"
+        );
+        assert_eq!(without_secrets("aws_secret_access_key", "wJalr"), "••••••");
+        assert_eq!(without_secrets("DB_PASSWORD", "a,b"), "••••••");
     }
 
     #[test]

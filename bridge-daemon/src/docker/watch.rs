@@ -44,8 +44,7 @@ struct State {
     /// By container id.
     containers: HashMap<String, Watched>,
     updates: Vec<String>,
-    /// Containers (a name, an id or a prefix) a person killed or removed through the bridge,
-    /// and when.
+    /// Containers (by full id) a person killed or removed through the bridge, and when.
     asked: Vec<(String, u64)>,
 }
 
@@ -106,12 +105,18 @@ impl Watch {
         (!health.is_empty()).then_some(health)
     }
 
-    /// A person asked the bridge to kill or remove `reference`: its death is no alert.
-    pub(crate) fn asked(&self, reference: &str) {
+    /// A person asked the bridge to kill or remove the container whose full id is `id`: its
+    /// death is no alert.
+    pub(crate) fn asked(&self, id: &str) {
         let now = crate::unix_time_ms();
         let mut state = self.lock();
         state.asked.retain(|(_, at)| now.saturating_sub(*at) <= ASKED_WITHIN_MS);
-        state.asked.push((reference.to_owned(), now));
+        state.asked.push((id.to_owned(), now));
+    }
+
+    /// What was asked of container `id` was not done: a death of it is news again.
+    pub(crate) fn not_asked(&self, id: &str) {
+        self.lock().asked.retain(|(r, _)| r != id);
     }
 
     /// Asks for the running images to be checked soon.
@@ -123,10 +128,7 @@ impl Watch {
     pub(crate) fn event(&self, e: Event) {
         let mut state = self.lock();
         let asked = e.action == "die"
-            && state.asked.iter().any(|(r, at)| {
-                e.at_ms.saturating_sub(*at) <= ASKED_WITHIN_MS
-                    && (e.id.starts_with(r.as_str()) || e.name.as_deref() == Some(r.as_str()))
-            });
+            && state.asked.iter().any(|(r, at)| e.at_ms.saturating_sub(*at) <= ASKED_WITHIN_MS && e.id == *r);
         if e.action == "destroy" {
             state.containers.remove(&e.id);
             return;
@@ -300,10 +302,18 @@ mod tests {
         w.event(event("e", "die", Some(0), 90_000));
         assert_eq!(w.health(100_000), None, "ended well, long after a child was killed");
         // A kill a person asked the bridge for.
-        w.asked("f-name");
+        w.asked("f");
+        w.asked("g-not-done");
+        w.not_asked("g-not-done");
         let now = crate::unix_time_ms();
         w.event(event("f", "die", Some(137), now));
         assert_eq!(w.health(now + 10_000), None, "asked for");
+        // Only that container: not one whose id merely begins the same, nor one whose kill
+        // was not done.
+        w.event(event("f2", "die", Some(137), now));
+        w.event(event("g-not-done", "die", Some(137), now));
+        let h = w.health(now + 10_000).expect("two deaths");
+        assert_eq!(h.died.len(), 2, "{h:?}");
     }
 
     #[test]

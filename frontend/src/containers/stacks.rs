@@ -107,6 +107,7 @@ fn row(
                 {s.working_dir.clone().map(|d| view! { <span class="muted">{format!(" {d}")}</span> })}
                 <span class="users">{s.services.join(", ")}</span></td>
             <td class="stack-files">
+                {s.conflict.clone().map(|c| view! { <span class="muted conflict">{c}</span> })}
                 {s.files.iter().map(|f| {
                     let path = f.clone();
                     view! {

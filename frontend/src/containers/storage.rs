@@ -182,7 +182,7 @@ fn row(
                     {facts.into_iter().map(|(k, v)| view! { <dt>{k}</dt><dd class="mono">{v}</dd> }).collect_view()}
                 </dl>
             </td>
-            <td>{second}</td>
+            <td class="second">{second}</td>
             <td class="users">{if used { i.containers.join(", ") } else { "–".into() }}</td>
             <td class="cactions"><div class="actions">
                 <button class="secondary danger remove" hidden=move || read_only.get() || removed.builtin

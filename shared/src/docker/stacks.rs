@@ -37,6 +37,10 @@ pub struct Stack {
     pub containers: Vec<String>,
     /// How many of them run.
     pub running: u32,
+    /// Why its files are not known (its containers name different ones, or not as absolute
+    /// paths): compose is not run for it until they agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
 }
 
 /// Do something to a whole stack (`docker.stack`): a job whose output is read with
