@@ -125,11 +125,11 @@ impl Browser {
         let mut errors = severe(false);
         // A chunk whose fetch failed and was fetched again (the page counts its retries) is
         // no error of the page's: said, with the network's reason, and let be.
-        // Read and reset at once, so a later call counts only its own retries; a chunk that
-        // failed every retry (`portaChunkFailed`) is an error. With a dialog open the page
+        // Read and reset at once, so a later call counts only its own retries and failures; a
+        // chunk that failed every retry (`portaChunkFailed`) is an error. With a dialog open the page
         // cannot be asked: no retry is believed.
         let read = "const r = window.portaChunkRetries || 0, f = window.portaChunkFailed === true; \
-                    window.portaChunkRetries = 0; return [r, f];";
+                    window.portaChunkRetries = 0; window.portaChunkFailed = false; return [r, f];";
         let (retried, never_came) = match self.client.execute(read, vec![]).await {
             Ok(v) => (v[0].as_f64().unwrap_or(0.0) as usize, v[1] == json!(true)),
             Err(_) => (0, false),
@@ -147,6 +147,22 @@ impl Browser {
             errors.retain(|e| !chunk(e));
         }
         Ok(errors)
+    }
+
+    /// Runs a Chrome DevTools Protocol command (`Performance.getMetrics`, …) in the page;
+    /// its result.
+    pub async fn cdp(&self, cmd: &str, params: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+        let session = self.client.session_id().await?.context("no WebDriver session")?;
+        let resp = reqwest::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver_url))
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        anyhow::ensure!(status.is_success(), "ChromeDriver refused {cmd} ({status}): {text}");
+        let body: serde_json::Value = serde_json::from_str(&text)?;
+        Ok(body["value"].clone())
     }
 
     /// Where the browser saves downloads.

@@ -489,6 +489,35 @@ async fn a_console_is_a_shell_in_the_container_that_outlives_the_page_and_ends_w
     let exited = ws.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == own.stream), WAIT).await?;
     assert!(matches!(&exited, ClientEvent::TermExited(e) if e.exit.code == Some(3)), "{exited:?}");
 
+    // Recorded when the workspace records, like any terminal.
+    let team = stack.api.own_team().await?;
+    let v =
+        stack.api.graphql("query($t: String!) { team(id: $t) { workspaces { id } } }", json!({ "t": team })).await?;
+    let workspace = v["data"]["team"]["workspaces"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let on = "mutation($w: String!, $on: Boolean!) { setWorkspaceRecording(id: $w, on: $on) }";
+    stack.api.graphql(on, json!({ "w": workspace, "on": true })).await?;
+    let command = vec!["sh".into(), "-c".into(), "echo rec-$((6*7))".into()];
+    let taped = ws.call(console(Console { container: name.clone(), command, ..Default::default() })).await??;
+    assert!(taped.recorded, "the console is told it is recorded");
+    ws.wait_output(taped.stream, "rec-42", WAIT).await?;
+    ws.wait_event(|e| matches!(e, ClientEvent::TermExited(x) if x.stream == taped.stream), WAIT).await?;
+    stack.api.graphql(on, json!({ "w": workspace, "on": false })).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let list = "query($t: String!) { recordings(teamId: $t) { id termId endedMs } }";
+    let tape = loop {
+        let v = stack.api.graphql(list, json!({ "t": team })).await?;
+        let all = v["data"]["recordings"].as_array().cloned().unwrap_or_default();
+        let term = u64::from(taped.info.term.0);
+        if let Some(r) = all.iter().find(|r| r["termId"].as_u64() == Some(term) && !r["endedMs"].is_null()) {
+            break r["id"].as_str().unwrap_or_default().to_owned();
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the console's recording never ended: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let cast = stack.api.http.get(format!("{}/api/recordings/{tape}", stack.backend.url));
+    let cast = cast.bearer_auth(&stack.api.access).send().await?.text().await?;
+    assert!(cast.contains("rec-42"), "{cast}");
+
     // Attached to the main process: a container whose main process is a shell reading its input.
     let main = format!("{name}-main");
     made.run(&main, &image, &["-i"], &["sh"])?;

@@ -1,11 +1,13 @@
 //! "Recreate with the same settings" through the bridge, with a real Docker engine and a real
 //! registry: a container with an environment, a published port, a restart policy, a label, a
 //! named and an anonymous volume (holding data) and a network alias is made again from a newer
-//! image pulled under its tag, keeping every one of them; when the new one cannot start, the
-//! old one is back, running, under its name. Without an engine (or a registry) it says so.
+//! image pulled under its tag, keeping every one of them; when the new one cannot start, or
+//! stops as soon as it started, the old one is back, running, under its name; one started with
+//! `--rm` is refused. Without an engine (or a registry) it says so.
 
 use porta_e2e::Stack;
 use porta_e2e::docker::{Made, Registry, docker, rand_suffix, test_image};
+use porta_shared::ErrorCode;
 use porta_shared::client::OnServer;
 use porta_shared::docker::{DockerJobRead, JobProgress, Recreate};
 use serde_json::json;
@@ -111,6 +113,27 @@ async fn a_container_is_made_again_from_a_newer_image_keeping_its_settings_or_le
     assert_eq!(inspect(&web, "{{.State.Status}}")?, "running");
     let leftovers = docker(&["ps", "-aq", "--filter", &format!("name={web}")])?;
     assert_eq!(leftovers.lines().count(), 1, "no half-made container left: {leftovers}");
+
+    // A newer image whose command starts, then exits at once: the old one is removed only
+    // once the new one has kept running, so it is back.
+    let maker = format!("porta-e2e-rmaker-{x}");
+    let broken = "rm /bin/sleep && printf '#!/bin/sh\\nexit 3\\n' > /bin/sleep && chmod +x /bin/sleep";
+    docker(&["run", "--name", &maker, "--label", &made.label, &image, "sh", "-c", broken])?;
+    docker(&["commit", "--change", &format!("LABEL {}", made.label), &maker, &tag])?;
+    docker(&["rm", &maker])?;
+    let crashed = recreate(&mut ws, &s, &web, false).await?;
+    let said = crashed.error.clone().unwrap_or_default();
+    assert!(said.contains("stopped as soon as it started") && said.contains("the old one is back"), "{crashed:?}");
+    assert_eq!(inspect(&web, "{{.Id}}")?, new_id, "the same container, back");
+    assert_eq!(inspect(&web, "{{.State.Status}}")?, "running");
+    assert_eq!(docker(&["exec", &web, "cat", "/anon/file"])?, "kept", "its data still there");
+
+    // One started with --rm would be removed by its stop: refused before anything is done.
+    let gone_on_stop = format!("porta-e2e-rrm-{x}");
+    made.run(&gone_on_stop, &image, &["--rm"], &["sleep", "600"])?;
+    let job = ws.call(OnServer { server: s.clone(), req: Recreate { id: gone_on_stop.clone(), pull: false } }).await?;
+    assert!(matches!(&job, Err(e) if e.code == ErrorCode::Conflict && e.message.contains("--rm")), "{job:?}");
+    assert_eq!(inspect(&gone_on_stop, "{{.State.Status}}")?, "running");
 
     let v = stack.api.graphql("{ auditLog(action: \"container.recreate\") { detail result } }", json!({})).await?;
     let entries = v["data"]["auditLog"].as_array().cloned().unwrap_or_default();

@@ -50,9 +50,13 @@ pub fn judge(condition: Condition, health: Option<&DockerHealth>) -> Option<Foun
     })
 }
 
-/// The container names an alert's message may hold: its runs of name characters.
+/// The containers an alert's message names, read back from the sentences [`judge`] writes
+/// (each begins with its container's name, or "update available: " and the name).
 pub fn named_in(message: &str) -> std::collections::HashSet<&str> {
-    message.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))).collect()
+    message
+        .split("; ")
+        .filter_map(|part| part.strip_prefix("update available: ").unwrap_or(part).split(' ').next())
+        .collect()
 }
 
 #[cfg(test)]
@@ -87,10 +91,13 @@ mod tests {
 
     #[test]
     fn the_names_an_alert_holds_are_read_back_from_its_message() {
-        let names = named_in("worker died 4 times in 10 min; web-1 died (exit code 137); update available: a.b (x:1)");
+        let names =
+            named_in("worker died 4 times in 10 min; web-1 died (exit code 137); update available: a.b (nginx:1)");
         for n in ["worker", "web-1", "a.b"] {
             assert!(names.contains(n), "{n}: {names:?}");
         }
-        assert!(!names.contains("web"), "not a part of another name");
+        for not in ["web", "nginx", "died", "times"] {
+            assert!(!names.contains(not), "{not} is no container named: {names:?}");
+        }
     }
 }

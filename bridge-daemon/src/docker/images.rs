@@ -128,7 +128,9 @@ impl Docker {
 
 /// Pulls `image`, each layer's progress and what the engine says reported; why it failed.
 pub(crate) async fn pull_into(client: &bollard::Docker, image: &str, report: &Reporter) -> Result<(), String> {
-    let options = CreateImageOptionsBuilder::new().from_image(image).build();
+    // Without a tag the engine would pull every tag of the repository.
+    let image = with_tag(image);
+    let options = CreateImageOptionsBuilder::new().from_image(&image).build();
     let mut stream = client.create_image(Some(options), None, None);
     loop {
         // A registry that stalls ends the pull (dropping the stream stops the engine's).

@@ -73,6 +73,8 @@ pub struct Docker {
     pub watch: std::sync::Arc<watch::Watch>,
     /// The compose program, once found.
     pub stacks: stacks::Stacks,
+    /// Containers (by full id) being recreated: one job each at a time.
+    pub(crate) recreating: std::sync::Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 impl Docker {
@@ -85,6 +87,7 @@ impl Docker {
             jobs: Jobs::default(),
             watch: std::sync::Arc::default(),
             stacks: stacks::Stacks::default(),
+            recreating: std::sync::Arc::default(),
         }
     }
 

@@ -233,10 +233,22 @@ impl Claim {
     }
 }
 
+/// File system checks under way at most: one stuck on a hung mount keeps its thread.
+const FS_CHECKS: usize = 4;
+static FS_CHECKING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FS_CHECKS);
+
 /// Runs `f` (which asks the file system) off the runtime, for at most [`FS_WAIT`]: a hung
-/// mount makes it none.
+/// mount makes it none, and so do [`FS_CHECKS`] checks still stuck (each would hold a thread
+/// of the runtime's blocking pool for good).
 async fn on_disk<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    tokio::time::timeout(FS_WAIT, tokio::task::spawn_blocking(f)).await.ok()?.ok()
+    let permit = FS_CHECKING.try_acquire().ok()?;
+    permit.forget();
+    let checked = tokio::task::spawn_blocking(move || {
+        let found = f();
+        FS_CHECKING.add_permits(1);
+        found
+    });
+    tokio::time::timeout(FS_WAIT, checked).await.ok()?.ok()
 }
 
 /// The compose program asked to do `verb` to `stack`, with its files and folder, talking to

@@ -347,6 +347,7 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
             into.first_ms.try_set_value(batch.lines.first().map(|l| l.ts_ms));
         }
         if !batch.lines.is_empty() {
+            count_lines(batch.lines.len());
             // Kept at the bottom only when the person was there: reading older lines is left alone.
             let at_bottom = into.list.get_untracked().is_none_or(|el| {
                 f64::from(el.scroll_top()) + f64::from(el.client_height()) >= f64::from(el.scroll_height()) - 24.0
@@ -375,6 +376,15 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
     }
     // An ended reading is closed too: the bridge forgets it at once instead of after a minute.
     let _ = c.call(OnServer { server, req: DockerLogsClose { session } }).await;
+}
+
+/// Counts the log lines every reading of the page received, in `window.portaLogLines`, where
+/// the bench looks.
+fn count_lines(n: usize) {
+    let key = wasm_bindgen::JsValue::from_str("portaLogLines");
+    let global = js_sys::global();
+    let before = js_sys::Reflect::get(&global, &key).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
+    let _ = js_sys::Reflect::set(&global, &key, &wasm_bindgen::JsValue::from_f64(before + n as f64));
 }
 
 /// Every line of a reading that ends, as text: time, container (when several), stream, text.

@@ -1,17 +1,24 @@
-//! The browser app: its size, how soon a terminal is usable after navigating, and how fast
-//! output reaches the screen through xterm.js.
+//! The browser app: its size, how soon a terminal is usable after navigating, how fast
+//! output reaches the screen through xterm.js, and what following a chatty container's log
+//! costs the page.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{Browser, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal};
+use porta_e2e::browser::{
+    Browser, click, rendered_bytes, run_command, sign_in, terminal_text, tool, type_in_terminal, wait_text as shows,
+};
 use porta_e2e::{Stack, ui_dir};
+use serde_json::json;
 
 use super::{FLOOD_BYTES, Row, T, flood_command, median, row};
 
 const NAVIGATIONS: usize = 5;
 const FLOODS: usize = 3;
+/// Seconds each window of the page's log follow is measured, and how many windows.
+const LOG_WINDOW_S: f64 = 4.0;
+const LOG_WINDOWS: usize = 3;
 
 /// On a stack of its own: a server left with the other sections' terminals would measure
 /// them instead.
@@ -19,7 +26,10 @@ pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<
     sizes(rows)?;
     let stack = Stack::start(quiet, &[]).await?;
     let browser = Browser::start(1280, 800).await?;
-    let result = measure(&browser.client, &stack, rows).await;
+    let result = match measure(&browser.client, &stack, rows).await {
+        Ok(()) => logs_in_page(&browser, &stack, rows).await,
+        failed => failed,
+    };
     browser.close().await;
     result
 }
@@ -151,6 +161,80 @@ async fn measure(c: &Client, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Resu
         "-",
     ));
     Ok(())
+}
+
+/// The longest wait between two frames, measured in the page (reset when read).
+const FRAME_METER: &str = "window.benchMaxGap = 0; window.benchMeter = true; let last = performance.now();\
+    const tick = (t) => { window.benchMaxGap = Math.max(window.benchMaxGap, t - last); last = t;\
+      if (window.benchMeter) requestAnimationFrame(tick); };\
+    requestAnimationFrame(tick);";
+
+/// The Containers panel following the log of a container that writes as fast as it can:
+/// the lines the page receives a second (each batch shown before the next is asked for), how busy its main thread is (Chromium's own task time),
+/// and the longest wait between two frames, where a page that froze would show.
+async fn logs_in_page(browser: &Browser, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let Some(image) = super::containers::image() else { return Ok(()) };
+    let (made, name, _) = super::containers::flood_container(&image, "page-logs")?;
+    let c = &browser.client;
+    c.goto(&format!("{}/servers/{}", stack.backend.url, stack.server_id)).await?;
+    tool(c, "button.containers-toggle").await?;
+    click(c, &format!("tr[data-name='{name}'] button.logs")).await?;
+    shows(c, ".container-logs .log-lines", "xxxxxxxxxx").await?;
+    browser.cdp("Performance.enable", json!({})).await?;
+    c.execute(FRAME_METER, vec![]).await?;
+    let (mut shown, mut busy, mut gaps) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..LOG_WINDOWS {
+        let before = page_now(browser).await?;
+        tokio::time::sleep(Duration::from_secs_f64(LOG_WINDOW_S)).await;
+        let after = page_now(browser).await?;
+        let secs = (after.at - before.at).max(1e-3);
+        shown.push((after.lines - before.lines) / secs);
+        busy.push((after.busy - before.busy) / secs * 100.0);
+        gaps.push(after.gap);
+    }
+    c.execute("window.benchMeter = false;", vec![]).await?;
+    rows.push(row(
+        "log follow in the page, a container writing as fast as it can",
+        format!(
+            "{:.0} lines/s received; main thread {:.0} % busy; longest frame gap {:.0} ms",
+            median(shown),
+            median(busy),
+            median(gaps)
+        ),
+        "-",
+        "the page keeps painting",
+    ));
+    drop(made);
+    Ok(())
+}
+
+/// What the page has done so far: Chromium's clock and main-thread task time (seconds), the
+/// log lines it received, and its longest frame gap since the last look (ms).
+struct PageNow {
+    at: f64,
+    busy: f64,
+    lines: f64,
+    gap: f64,
+}
+
+async fn page_now(browser: &Browser) -> anyhow::Result<PageNow> {
+    let m = browser.cdp("Performance.getMetrics", json!({})).await?;
+    let metric = |n: &str| {
+        m["metrics"].as_array().and_then(|all| all.iter().find(|x| x["name"] == n)).and_then(|x| x["value"].as_f64())
+    };
+    let page = browser
+        .client
+        .execute(
+            "const g = window.benchMaxGap || 0; window.benchMaxGap = 0; return [window.portaLogLines || 0, g];",
+            vec![],
+        )
+        .await?;
+    Ok(PageNow {
+        at: metric("Timestamp").context("Chromium gave no Timestamp metric")?,
+        busy: metric("TaskDuration").context("Chromium gave no TaskDuration metric")?,
+        lines: page[0].as_f64().unwrap_or(0.0),
+        gap: page[1].as_f64().unwrap_or(0.0),
+    })
 }
 
 /// How fast xterm.js parses the same flood in this browser with no network at all: the most a

@@ -22,7 +22,7 @@ const RUNS: usize = 30;
 const SOCKET: &str = "/var/run/docker.sock";
 
 /// Removes the bench's containers whatever happens.
-struct Made(String);
+pub(crate) struct Made(pub(crate) String);
 
 impl Drop for Made {
     fn drop(&mut self) {
@@ -73,7 +73,7 @@ fn engine_alone() -> anyhow::Result<f64> {
 }
 
 /// The bench's image, or None (said) where no engine has it.
-fn image() -> Option<String> {
+pub(crate) fn image() -> Option<String> {
     let image = std::env::var("PORTA_BENCH_DOCKER_IMAGE").unwrap_or_else(|_| "porta-test/busybox:1".into());
     let engine = Command::new("docker").args(["image", "inspect", &image]).output();
     if !engine.is_ok_and(|o| o.status.success()) {
@@ -189,6 +189,23 @@ fn engine_follow(id: &str) -> anyhow::Result<(f64, f64)> {
     Ok((text as f64 / FOLLOW_S / 1e6, lines as f64 / FOLLOW_S))
 }
 
+/// A container of `image` writing 100-character lines as fast as it can (its log kept to
+/// 200 MB), named for `what`; removed when the first is dropped; its name and id.
+pub(crate) fn flood_container(image: &str, what: &str) -> anyhow::Result<(Made, String, String)> {
+    let label = format!("porta.bench={}-{what}", std::process::id());
+    let made = Made(label.clone());
+    let name = format!("porta-bench-{what}-{}", std::process::id());
+    let line = "x".repeat(100);
+    let out = Command::new("docker")
+        .args(["run", "-d", "--name", &name, "--label", &label])
+        .args(["--log-opt", "max-size=100m", "--log-opt", "max-file=2"])
+        .args([image, "sh", "-c", &format!("while true; do echo {line}; done")])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "docker run: {}", String::from_utf8_lossy(&out.stderr));
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    Ok((made, name, id))
+}
+
 /// The log of a container that writes as fast as it can: followed through the full path by a
 /// client that asks for the next batch as soon as it has one, beside the engine's own follow;
 /// then held by a reader that stops reading.
@@ -199,27 +216,7 @@ pub async fn logs(
     rows: &mut Vec<Row>,
 ) -> anyhow::Result<()> {
     let Some(image) = image() else { return Ok(()) };
-    let label = format!("porta.bench={}-logs", std::process::id());
-    let made = Made(label.clone());
-    let name = format!("porta-bench-logs-{}", std::process::id());
-    let line = "x".repeat(100);
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--label",
-            &label,
-            "--log-opt",
-            "max-size=100m",
-            "--log-opt",
-            "max-file=2",
-        ])
-        .args([image.as_str(), "sh", "-c", &format!("while true; do echo {line}; done")])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "docker run: {}", String::from_utf8_lossy(&out.stderr));
-    let id = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (made, name, id) = flood_container(&image, "logs")?;
     let mut ws = stack.api.ws().await?;
     let (mut porta, mut alone, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..FOLLOWS {
