@@ -18,6 +18,8 @@ const KEEP: usize = 5_000;
 const LATEST: u32 = 500;
 /// Text one batch brings to the page.
 const BATCH_BYTES: u32 = 64 << 10;
+/// While following, batches are shown at most this often (ms).
+const BATCH_EVERY_MS: f64 = 250.0;
 /// Most text a download gathers.
 const DOWNLOAD_BYTES: usize = 64 << 20;
 
@@ -47,7 +49,8 @@ impl Subject {
 #[derive(Debug, Clone)]
 struct Shown {
     seq: u64,
-    line: LogLine,
+    /// Shared: the list is copied whole each time it changes.
+    line: std::sync::Arc<LogLine>,
 }
 
 /// What the person chose to read.
@@ -319,6 +322,7 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
     }
     into.names.try_set(opened.containers);
     let mut seq = 0u64;
+    let mut last_batch = 0.0;
     loop {
         if current.try_get_value() != Some(n) {
             break;
@@ -355,7 +359,7 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
             into.lines.try_update(|held| {
                 held.extend(batch.lines.into_iter().map(|line| {
                     seq += 1;
-                    Shown { seq, line }
+                    Shown { seq, line: std::sync::Arc::new(line) }
                 }));
                 let over = held.len().saturating_sub(KEEP);
                 if over > 0 {
@@ -368,6 +372,13 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
             if at_bottom && let Some(el) = into.list.get_untracked() {
                 el.set_scroll_top(el.scroll_height());
             }
+            // A log that comes faster than anyone reads is shown a batch at a time at most
+            // every quarter second, so the page has time for everything else.
+            let since = crate::browser::now_ms() - last_batch;
+            if follow && since < BATCH_EVERY_MS {
+                crate::browser::sleep((BATCH_EVERY_MS - since) as u32).await;
+            }
+            last_batch = crate::browser::now_ms();
         }
         if batch.ended {
             into.status.try_set(if follow { "The log ended.".into() } else { "End of the log.".into() });
