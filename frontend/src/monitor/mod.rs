@@ -162,10 +162,12 @@ fn MonitorPanel(
             }
             match got {
                 Ok(r) => {
-                    range.set(Some(r));
-                    error.set(None);
+                    range.try_set(Some(r));
+                    error.try_set(None);
                 }
-                Err(e) => error.set(Some(e)),
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
             }
         });
     };
@@ -179,14 +181,15 @@ fn MonitorPanel(
             h.clear();
         }
     });
+    // A sample can arrive after the panel closed (the first one answers a request): let go.
     follow(conn, server, move |s| {
-        let w = window.get_untracked().millis();
-        range.update(|r| {
+        let Some(w) = window.try_get_untracked().map(|w| w.millis()) else { return };
+        range.try_update(|r| {
             if let Some(r) = r {
                 r.push(&s, w);
             }
         });
-        latest.set(Some(s));
+        latest.try_set(Some(s));
     });
 
     let facts = move || {
@@ -234,10 +237,12 @@ fn MonitorPanel(
         spawn_local(async move {
             match c.call(OnServer { server, req: SysKill { pid: p.pid, signal: sig } }).await {
                 Ok(_) => {
-                    error.set(None);
-                    procs.update(|l| l.retain(|x| x.pid != p.pid || sig == Signal::Hup));
+                    error.try_set(None);
+                    procs.try_update(|l| l.retain(|x| x.pid != p.pid || sig == Signal::Hup));
                 }
-                Err(e) => error.set(Some(format!("{} (pid {}): {}", p.name, p.pid, e.message))),
+                Err(e) => {
+                    error.try_set(Some(format!("{} (pid {}): {}", p.name, p.pid, e.message)));
+                }
             }
         });
     };
