@@ -6,11 +6,6 @@ pub fn window() -> web_sys::Window {
     web_sys::window().expect_throw("Porta runs in a browser window")
 }
 
-/// The clock, in milliseconds.
-pub fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
 /// Resolves after `ms` milliseconds.
 pub async fn sleep(ms: u32) {
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {

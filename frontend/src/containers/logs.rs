@@ -374,11 +374,11 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
             }
             // A log that comes faster than anyone reads is shown a batch at a time at most
             // every quarter second, so the page has time for everything else.
-            let since = crate::browser::now_ms() - last_batch;
+            let since = js_sys::Date::now() - last_batch;
             if follow && since < BATCH_EVERY_MS {
                 crate::browser::sleep((BATCH_EVERY_MS - since) as u32).await;
             }
-            last_batch = crate::browser::now_ms();
+            last_batch = js_sys::Date::now();
         }
         if batch.ended {
             into.status.try_set(if follow { "The log ended.".into() } else { "End of the log.".into() });
