@@ -28,6 +28,7 @@ pub mod http;
 pub mod mcp;
 pub mod metrics;
 pub mod policy;
+pub mod previews;
 pub mod projects;
 pub mod proxies;
 pub mod relay;
@@ -134,7 +135,9 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     )?);
     let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
     let proxies = Arc::new(proxies::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
+    let previews = previews::Previews::new(store.clone(), keys.clone(), relay.clone());
     Ok(AppState {
+        previews,
         downloads,
         seen: Arc::default(),
         limiter: Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute)),

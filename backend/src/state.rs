@@ -43,6 +43,8 @@ pub struct AppState {
     pub alerts: Arc<crate::alerts::Alerts>,
     /// The static bridges new servers download.
     pub downloads: Arc<crate::fleet::Downloads>,
+    /// Who may see a preview of a server's port, and the client that carries it.
+    pub previews: crate::previews::Previews,
     /// Servers heard from, written in batches (see [`crate::db::SeenLater`]).
     pub seen: Arc<crate::db::SeenLater>,
 }

@@ -14,6 +14,7 @@ pub mod llm;
 pub mod mailbox;
 pub mod proxy;
 pub mod subscription;
+pub mod webapp;
 pub mod webhook;
 
 use std::path::PathBuf;

@@ -282,7 +282,9 @@ fn stream_body(tag: &str, a: &TeamA) -> Option<Value> {
         "docker.action" => json!({
             "server": s, "id": "porta-isolation-no-such-container", "action": { "kind": "remove", "force": true }
         }),
-        "docker.images" | "docker.volumes" | "docker.networks" | "docker.stacks" => json!({ "server": s }),
+        "docker.images" | "docker.volumes" | "docker.networks" | "docker.stacks" | "sys.ports" => {
+            json!({ "server": s })
+        }
         "docker.stack" => json!({ "server": s, "project": "porta-isolation-no-such-stack", "action": "down" }),
         "docker.recreate" => json!({ "server": s, "id": "porta-isolation-no-such-container", "pull": true }),
         "docker.image.remove" => json!({ "server": s, "image": "porta-isolation-no-such-image:1", "force": true }),
@@ -366,6 +368,8 @@ fn rest_table(a: &TeamA) -> HashMap<&'static str, Option<Check>> {
         ("/api/audit/export", check("GET", "/api/audit/export?format=jsonl", 403)),
         ("/api/invitations/{token}", check("GET", "/api/invitations/pin_guessed", 404)),
         ("/api/recordings/{id}", check("GET", "/api/recordings/unknown", 404)),
+        // Without a preview's cookie nobody is let in; with Bob's own ticket: below.
+        ("/p/{*rest}", check("GET", &format!("/p/{}/8080/", a.server), 401)),
         ("/api/invitations/{token}/accept", check("POST", "/api/invitations/pin_guessed/accept", 404)),
         ("/mcp", None),                 // MCP: checked below with Bob's token
         ("/api/v1/meta", None),         // about the instance
@@ -533,6 +537,12 @@ async fn a_member_of_another_team_reaches_nothing_of_this_one() -> anyhow::Resul
         assert_eq!(resp.status().as_u16(), *status, "{method} {path}");
     }
     assert!(!std::path::Path::new("/tmp/bob-was-here").exists());
+    // Bob's own ticket opens no preview of team A's server, and gets no cookie for one.
+    let ticket = bob.ticket().await?;
+    let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let entered = no_redirects.get(format!("{base}/p/{}/8080/?porta_ticket={ticket}", a.server)).send().await?;
+    assert_eq!(entered.status().as_u16(), 404);
+    assert!(entered.headers().get("set-cookie").is_none());
     // Without naming a workspace, Bob's agents see none of team A's.
     let agent_api = |route: &str, body: Value| {
         bob.http.post(format!("{base}/api/v1/{route}")).header("X-PORTA-TOKEN", &bob_token).json(&body).send()

@@ -30,6 +30,8 @@ pub mod capabilities {
     pub const TELEMETRY: &str = "telemetry";
     /// Answers `docker.*` (whether or not the machine has an engine).
     pub const DOCKER: &str = "docker";
+    /// Answers `sys.ports` and carries `tunnel.*` streams to its own ports.
+    pub const TUNNEL: &str = "tunnel";
 }
 
 /// The first message of a bridge connection.
@@ -802,6 +804,9 @@ messages! {
         "docker.stacks" => DockerStacks(crate::docker::DockerStacks) -> crate::docker::StacksListed,
         "docker.stack" => StackAction(crate::docker::StackAction) -> crate::docker::DockerJob,
         "docker.recreate" => Recreate(crate::docker::Recreate) -> crate::docker::DockerJob,
+        "sys.ports" => SysPorts(crate::ports::SysPorts) -> crate::ports::PortsListed,
+        "tunnel.open" => TunnelOpen(crate::ports::TunnelOpen) -> crate::ports::TunnelOpened,
+        "tunnel.close" => TunnelClose(crate::ports::TunnelClose) -> Done,
     }
 }
 
@@ -833,5 +838,6 @@ messages! {
         "exec.exited" => ExecExited(ExecExited),
         "fs.changed" => FsChanged(FsChanged),
         "sys.sample" => SysSample(crate::telemetry::Sample),
+        "tunnel.closed" => TunnelClosed(crate::ports::TunnelClosed),
     }
 }

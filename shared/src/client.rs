@@ -278,6 +278,7 @@ messages! {
         "docker.stacks" => DockerStacks(OnServer<crate::docker::DockerStacks>),
         "docker.stack" => StackAction(OnServer<crate::docker::StackAction>),
         "docker.recreate" => Recreate(OnServer<crate::docker::Recreate>),
+        "sys.ports" => SysPorts(OnServer<crate::ports::SysPorts>),
         "chat.watch" => ChatWatch(ChatWatch) -> ChatWatching,
         "chat.unwatch" => ChatUnwatch(ChatUnwatch) -> bridge::Done,
         "metrics.watch" => MetricsWatch(MetricsWatch) -> MetricsWatching,

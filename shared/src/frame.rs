@@ -41,6 +41,11 @@ pub enum FrameKind {
     /// Output was lost between the receiver's position and `seq` (it no longer fitted in the
     /// ring buffer). Payload: the first lost offset as a big-endian u64.
     Gap = 7,
+    /// Bytes of a tunnel's TCP connection, either way. `seq` = byte offset in that direction;
+    /// an empty payload ends the direction (half-close). Counts against the window both ways:
+    /// the receiver acknowledges with [`FrameKind::Ack`] (the bridge, once written to the
+    /// socket).
+    TunnelData = 8,
 }
 
 impl FrameKind {
@@ -53,6 +58,7 @@ impl FrameKind {
             5 => Self::ExecStderr,
             6 => Self::ExecStdin,
             7 => Self::Gap,
+            8 => Self::TunnelData,
             _ => return None,
         })
     }
@@ -170,7 +176,7 @@ mod tests {
     }
 
     fn kind() -> impl Strategy<Value = FrameKind> {
-        (1u8..=7).prop_map(|b| FrameKind::from_u8(b).expect("in range"))
+        (1u8..=8).prop_map(|b| FrameKind::from_u8(b).expect("in range"))
     }
 
     proptest! {

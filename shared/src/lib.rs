@@ -9,7 +9,8 @@
 //!
 //! Channels: [`bridge`] (bridge daemon ⇄ backend, `/bridge/ws`), [`client`] (browser ⇄
 //! backend, `/api/ws`), [`api`] (JSON bodies of the REST endpoints), [`telemetry`] (what
-//! bridges report about their machines) and [`docker`] (the containers on them).
+//! bridges report about their machines), [`docker`] (the containers on them) and [`ports`]
+//! (listening ports, and tunnels to them for previews).
 
 #![forbid(unsafe_code)]
 // What comes from outside the process is handled, never unwrapped; tests may unwrap.
@@ -21,6 +22,7 @@ pub mod client;
 pub mod docker;
 pub mod envelope;
 pub mod frame;
+pub mod ports;
 pub mod telemetry;
 pub mod text;
 pub mod types;

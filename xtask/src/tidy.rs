@@ -27,7 +27,10 @@ use crate::build::root;
 /// The backend's top-level modules by layer, lowest first.
 pub const LAYERS: &[(&str, &[&str])] = &[
     ("infrastructure", &["error", "config", "clock", "db", "bus", "audit", "egress", "metrics", "secrets", "proxies"]),
-    ("services", &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "assistant", "fleet"]),
+    (
+        "services",
+        &["auth", "teams", "policy", "projects", "telemetry", "alerts", "relay", "assistant", "fleet", "previews"],
+    ),
     // The services wired together: what transports are handed. Services never see it.
     ("state", &["state"]),
     ("transports", &["http", "graphql", "mcp", "agent_api", "streams"]),
@@ -325,7 +328,7 @@ fn sql_findings(src: &Path) -> anyhow::Result<Vec<String>> {
         let text = std::fs::read_to_string(&file)?;
         let code = without_tests(&text);
         let code = code.as_str();
-        if SQL.iter().any(|s| code.contains(s)) {
+        if SQL.iter().any(|s| calls(code, s)) {
             out.push(format!("sql: backend/src/{rel}"));
         }
         if code.contains("sqlx::") {
@@ -333,6 +336,15 @@ fn sql_findings(src: &Path) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// Whether `code` holds `needle` as a word of its own: `query(` but not `uri.query(` or
+/// `path_and_query(`.
+fn calls(code: &str, needle: &str) -> bool {
+    code.match_indices(needle).any(|(at, _)| {
+        let before = code[..at].chars().next_back();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    })
 }
 
 /// `shared: <crate>` for a dependency of `shared` that is async, HTTP or a database.
@@ -407,6 +419,14 @@ mod tests {
             "use crate::db::Store;\nuse crate::{auth::{Access, x}, error::Error};\nfn f() { crate::relay::x(); }";
         let found: Vec<String> = imported_modules(text).into_iter().collect();
         assert_eq!(found, ["auth", "db", "error", "relay"]);
+    }
+
+    #[test]
+    fn sql_is_told_from_methods_that_share_its_names() {
+        assert!(calls("sqlx::query(\"x\")", "query("));
+        assert!(calls("let q = query(\"x\");", "query("));
+        assert!(!calls("req.uri().query()", "query("));
+        assert!(!calls("uri.path_and_query()", "query("));
     }
 
     #[test]

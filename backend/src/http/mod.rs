@@ -7,6 +7,7 @@ pub mod auth;
 mod downloads;
 mod invitations;
 pub mod origin;
+mod preview;
 mod recordings;
 mod ui;
 
@@ -58,6 +59,7 @@ pub fn router(state: AppState, transports: Router<AppState>) -> Router {
         .merge(recordings::router())
         .merge(invitations::router())
         .merge(downloads::router())
+        .merge(preview::router())
         .merge(transports)
         .fallback(ui::serve)
         .layer(
@@ -88,6 +90,10 @@ async fn client_address(State(state): State<AppState>, mut req: Request, next: a
 }
 
 async fn security_headers(State(state): State<AppState>, mut resp: Response) -> Response {
+    // A preview's app says how its own pages may be framed and what they may load.
+    if resp.extensions().get::<preview::AppAnswer>().is_some() {
+        return resp;
+    }
     let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
     let h = resp.headers_mut();
     // RFC 9110: a 401 says how to authenticate. Every credential Porta takes on its API, MCP

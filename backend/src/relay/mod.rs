@@ -1,9 +1,11 @@
 //! Reaching bridges from services: one request and its answer, a command and its output
-//! ([`command`]), and terminal recordings ([`recorder`]). The sockets themselves are the
+//! ([`command`]), terminal recordings ([`recorder`]), and
+//! connections to servers' ports ([`tunnel`]). The sockets themselves are the
 //! `streams` transport; the bus between them is `bus`.
 
 pub mod command;
 pub mod recorder;
+pub mod tunnel;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -325,6 +325,12 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     // Closed at once (the close it owes a bridge that closed was queued on receipt): a
     // bridge closing for an upgrade reads until this end is gone.
     drop(socket);
+    // A tunnel's connection ends with the link that carried it: its user hears so now.
+    for (stream, client) in routes.take_tunnels() {
+        let error = Some(ErrorBody::new(ErrorCode::ServerOffline, "the server's bridge disconnected"));
+        let closed = porta_shared::ports::TunnelClosed { stream, error };
+        bus.to_client(client, ToClient::Event(BridgeEvent::TunnelClosed(closed)));
+    }
     bus.unregister_bridge(&server.id, conn);
     state.metrics.bridges_connected.dec();
     // Pending requests resolve as `server_offline` when their senders drop here.
@@ -346,6 +352,7 @@ enum RouteKind {
     Term,
     Exec,
     Watch,
+    Tunnel,
 }
 
 impl RouteKind {
@@ -353,6 +360,7 @@ impl RouteKind {
         match req {
             BridgeRequest::ExecStart(_) => Self::Exec,
             BridgeRequest::FsWatch(_) => Self::Watch,
+            BridgeRequest::TunnelOpen(_) => Self::Tunnel,
             _ => Self::Term,
         }
     }
@@ -364,6 +372,7 @@ impl RouteKind {
             Self::Term => bridge::TermDetach { stream }.into(),
             Self::Exec => bridge::ExecCancel { stream }.into(),
             Self::Watch => bridge::FsUnwatch { stream }.into(),
+            Self::Tunnel => porta_shared::ports::TunnelClose { stream }.into(),
         }
     }
 }
@@ -391,6 +400,16 @@ impl Routes {
 
     fn get(&self, stream: StreamId) -> Option<ClientId> {
         self.map.get(&stream).map(|(c, _)| *c)
+    }
+
+    /// Forgets the tunnels (they end with the link); their streams and clients.
+    fn take_tunnels(&mut self) -> Vec<(StreamId, ClientId)> {
+        let tunnels: Vec<(StreamId, ClientId)> =
+            self.map.iter().filter(|(_, (_, k))| *k == RouteKind::Tunnel).map(|(s, (c, _))| (*s, *c)).collect();
+        for (stream, _) in &tunnels {
+            self.close(*stream);
+        }
+        tunnels
     }
 
     /// Forgets the streams of the clients of a replica's run that went; what they were.
@@ -445,6 +464,7 @@ fn on_text(state: &AppState, server: &str, pending: &mut HashMap<u64, Pending>, 
                 // The stream is over after these events.
                 BridgeEvent::TermExited(e) => routes.close(e.stream),
                 BridgeEvent::ExecExited(e) => routes.close(e.stream),
+                BridgeEvent::TunnelClosed(e) => routes.close(e.stream),
                 // A watch goes on until it is unwatched.
                 BridgeEvent::FsChanged(e) => routes.get(e.stream),
                 BridgeEvent::SysSample(_) => None,

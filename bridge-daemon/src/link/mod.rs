@@ -153,6 +153,7 @@ fn hello(instance: &str) -> String {
             capabilities::SYSINFO,
             capabilities::TELEMETRY,
             capabilities::DOCKER,
+            capabilities::TUNNEL,
         ]
         .map(String::from)
         .to_vec(),
@@ -315,6 +316,8 @@ struct Session {
     wake: Arc<Notify>,
     attachments: Attachments,
     execs: HashMap<StreamId, ExecHandle>,
+    tunnels: HashMap<StreamId, crate::tunnel::TunnelHandle>,
+    /// Where execs and tunnels report that their stream is over.
     exec_done: mpsc::UnboundedSender<StreamId>,
     watches: HashMap<StreamId, crate::watch::Watch>,
     /// Streams of terminals being opened (off this task), and where opens report back.
@@ -442,7 +445,10 @@ async fn serve(
                 Ok(Some(Ok(Message::Binary(b)))) => s.on_frame(&b),
                 Ok(Some(Ok(_))) => {}
             },
-            Some(stream) = exec_done_rx.recv() => { s.execs.remove(&stream); }
+            Some(stream) = exec_done_rx.recv() => {
+                s.execs.remove(&stream);
+                s.tunnels.remove(&stream);
+            }
             Some(done) = opened_rx.recv() => s.term_opened(done),
             Ok(()) = telemetry.changed() => {
                 let sample = telemetry.borrow_and_update().clone();

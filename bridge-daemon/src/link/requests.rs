@@ -16,6 +16,7 @@ impl Session {
             wake: Arc::new(Notify::new()),
             attachments: Arc::default(),
             execs: HashMap::new(),
+            tunnels: HashMap::new(),
             exec_done,
             watches: HashMap::new(),
             opening: std::collections::HashSet::new(),
@@ -34,12 +35,14 @@ impl Session {
         }
         // Dropping the handles cancels the execs: nobody is left to read their output.
         self.execs.clear();
+        self.tunnels.clear();
         self.watches.clear();
     }
 
     pub(super) fn stream_free(&self, stream: StreamId) -> Result<(), ErrorBody> {
         let used = self.attachments().contains_key(&stream)
             || self.execs.contains_key(&stream)
+            || self.tunnels.contains_key(&stream)
             || self.watches.contains_key(&stream)
             || self.opening.contains(&stream);
         if used {
@@ -168,6 +171,13 @@ impl Session {
             R::DockerStacks(_) => self.engine(id, |b| async move { b.docker.stacks().await }),
             R::StackAction(r) => self.engine(id, |b| async move { b.docker.stack(&r).await }),
             R::Recreate(r) => self.engine(id, |b| async move { b.docker.recreate(&r).await }),
+            R::SysPorts(_) => self.blocking(id, |_| crate::ports::list()),
+            R::TunnelOpen(req) => self.tunnel_open(id, req),
+            R::TunnelClose(req) => {
+                // Dropping the handle ends the connection.
+                let r = self.tunnels.remove(&req.stream).map(|_| Done {}).ok_or_else(|| unknown_stream(req.stream));
+                out.reply(&id, r)
+            }
         }
     }
 
@@ -291,6 +301,20 @@ impl Session {
         Ok(ExecStarted { pid })
     }
 
+    pub(super) fn tunnel_open(&mut self, id: String, req: porta_shared::ports::TunnelOpen) {
+        if let Err(e) = self.stream_free(req.stream) {
+            return self.out.reply::<porta_shared::ports::TunnelOpened>(&id, Err(e));
+        }
+        let stream = req.stream;
+        let window = self.bridge.terminals.config().window;
+        let (out, done) = (self.out.clone(), self.exec_done.clone());
+        let reply = move |r| out.reply(&id, r);
+        let handle = crate::tunnel::start(req, window, self.out.clone(), reply, move || {
+            let _ = done.send(stream);
+        });
+        self.tunnels.insert(stream, handle);
+    }
+
     pub(super) fn on_frame(&mut self, bytes: &[u8]) {
         let frame = match Frame::decode(bytes) {
             Ok(f) => f,
@@ -314,11 +338,9 @@ impl Session {
                 if let Some(t) = term {
                     t.ack(key, frame.seq);
                 } else if let Some(h) = self.execs.get(&frame.stream) {
-                    h.acked.send_if_modified(|a| {
-                        let changed = frame.seq > *a;
-                        *a = (*a).max(frame.seq);
-                        changed
-                    });
+                    advance(&h.acked, frame.seq);
+                } else if let Some(h) = self.tunnels.get(&frame.stream) {
+                    advance(&h.acked, frame.seq);
                 }
             }
             FrameKind::ExecStdin => {
@@ -326,7 +348,21 @@ impl Session {
                     let _ = h.stdin.send(frame.payload.to_vec());
                 }
             }
+            FrameKind::TunnelData => {
+                if let Some(h) = self.tunnels.get(&frame.stream) {
+                    let _ = h.input.send(frame.payload.to_vec());
+                }
+            }
             kind => tracing::debug!(?kind, "dropped a frame the backend should not send"),
         }
     }
+}
+
+/// Moves a stream's acknowledged offset forward (never back).
+fn advance(acked: &watch::Sender<u64>, to: u64) {
+    acked.send_if_modified(|a| {
+        let changed = to > *a;
+        *a = (*a).max(to);
+        changed
+    });
 }

@@ -326,6 +326,8 @@ impl Session {
                     BridgeEvent::FsChanged(_) => return,
                     // Samples reach tabs through the telemetry store, never on a stream.
                     BridgeEvent::SysSample(_) => return,
+                    // Tunnels are the backend's own (previews), never a browser socket's.
+                    BridgeEvent::TunnelClosed(_) => return,
                 };
                 let text = Message::text(Envelope::<ClientEvent>::event(event).encode());
                 match self.streams.map.get_mut(&stream).map(|s| &mut s.phase) {

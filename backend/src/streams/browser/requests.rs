@@ -309,6 +309,7 @@ impl Session {
             C::DockerStacks(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::StackAction(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::Recreate(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
+            C::SysPorts(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsWrite(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsUploadBegin(r) => self.forward(id, &rule, r.server, r.req.into()).await?,
             C::FsFind(r) => self.forward(id, &rule, r.server, r.req.into()).await?,

@@ -97,6 +97,8 @@ pub fn rule(msg: &ClientRequest) -> Rule {
         | C::GitHead(_)
         | C::SysInfo(_)
         | C::SysProcesses(_) => read(),
+        // Ports lead to previews, which developers open; their command lines may hold secrets.
+        C::SysPorts(_) => Rule::new(Scope::Terminal, Role::Developer, "seeing the ports to preview"),
         C::SysKill(r) => Rule::new(Scope::Terminal, Role::Developer, "signalling a process")
             .audited("process.kill", format!("pid {} {:?}", r.req.pid, r.req.signal).to_lowercase()),
         C::DockerList(_) | C::DockerStats(_) | C::DockerLogsRead(_) | C::DockerLogsClose(_) => read(),

@@ -1,0 +1,244 @@
+//! Tunnels: a TCP connection to a port on a server, made by its bridge and carried on a
+//! stream of the bus, read and written here like a socket (see `porta_shared::ports`).
+//!
+//! Both directions are windowed: the bridge sends the port's bytes while what this end has
+//! not consumed stays under its window (acknowledged every [`ACK_EVERY`] bytes and whenever
+//! everything received was read), and this end sends at most [`WINDOW`] bytes the bridge has
+//! not yet written to the port. A slow port or a slow reader slows its own tunnel, nothing
+//! else, and neither end buffers more than a window.
+//!
+//! A tunnel is read and written from one task (hyper's connection, or a copy between two
+//! sockets): both sides wait on the same inbox.
+
+use std::collections::VecDeque;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use porta_shared::bridge::BridgeEvent;
+use porta_shared::frame::{Frame, FrameKind, HEADER_LEN};
+use porta_shared::ports::{TunnelClose, TunnelOpen, TunnelOpened};
+use porta_shared::types::StreamId;
+use porta_shared::{ErrorBody, ErrorCode};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::mpsc;
+
+use super::Relay;
+use crate::bus::{Bus, ClientId, Route, ToClient};
+
+/// Bytes sent to the bridge that it has not yet written to the port, at most.
+pub const WINDOW: u64 = 512 * 1024;
+/// The most sent in one frame.
+const CHUNK: usize = 64 * 1024;
+/// Consumed bytes are acknowledged at least this often.
+const ACK_EVERY: u64 = 32 * 1024;
+
+/// One open tunnel. Dropping it closes the connection on the server.
+pub struct Tunnel {
+    bus: Arc<dyn Bus>,
+    server: String,
+    stream: StreamId,
+    client: ClientId,
+    inbox: mpsc::UnboundedReceiver<ToClient>,
+    /// What the bridge connected to, e.g. `127.0.0.1:5173`.
+    pub address: String,
+    /// Received and not yet read.
+    pending: VecDeque<Bytes>,
+    /// Read up to here; acknowledged up to here.
+    consumed: u64,
+    acked: u64,
+    /// The port ended its side.
+    eof: bool,
+    /// The bridge said the connection is over (with its error, if it failed).
+    closed: Option<Option<ErrorBody>>,
+    /// Sent to the bridge up to here; written by it to the port up to here.
+    sent: u64,
+    written: u64,
+    shut: bool,
+}
+
+/// Opens a tunnel to `port` on `server`.
+pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, ErrorBody> {
+    let (client, inbox) = relay.bus.register_client();
+    let stream = relay.bus.new_stream_id();
+    let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, client));
+    let answer = tokio::time::timeout(relay.answer_within, asked)
+        .await
+        .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not open the connection in time"))
+        .and_then(|r| r)
+        .and_then(|raw| {
+            serde_json::from_str::<TunnelOpened>(raw.get())
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("the server's answer was malformed: {e}")))
+        });
+    let mut tunnel = Tunnel {
+        bus: relay.bus.clone(),
+        server: server.to_owned(),
+        stream,
+        client,
+        inbox,
+        address: String::new(),
+        pending: VecDeque::new(),
+        consumed: 0,
+        acked: 0,
+        eof: false,
+        closed: None,
+        sent: 0,
+        written: 0,
+        shut: false,
+    };
+    match answer {
+        Ok(opened) => {
+            tunnel.address = opened.address;
+            Ok(tunnel)
+        }
+        // Refused: nothing is open on the bridge.
+        Err(e) if e.code != ErrorCode::Timeout => {
+            tunnel.closed = Some(None);
+            Err(e)
+        }
+        // Dropped here, which closes whatever the bridge may have opened late.
+        Err(e) => Err(e),
+    }
+}
+
+impl Tunnel {
+    /// Takes in what arrived: ready when something changed, pending (woken on arrival) when
+    /// nothing did.
+    fn poll_inbox(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut changed = false;
+        loop {
+            match self.inbox.poll_recv(cx) {
+                Poll::Pending => return if changed { Poll::Ready(()) } else { Poll::Pending },
+                Poll::Ready(None) => {
+                    self.end(Some(ErrorBody::new(ErrorCode::ServerOffline, "the connection to the server ended")));
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Some(ToClient::Frame(bytes))) => {
+                    let Ok(frame) = Frame::decode(&bytes) else { continue };
+                    if frame.stream != self.stream {
+                        continue;
+                    }
+                    match frame.kind {
+                        FrameKind::TunnelData if frame.payload.is_empty() => self.eof = true,
+                        FrameKind::TunnelData => self.pending.push_back(bytes.slice(HEADER_LEN..)),
+                        FrameKind::Ack => self.written = self.written.max(frame.seq),
+                        _ => continue,
+                    }
+                    changed = true;
+                }
+                Poll::Ready(Some(ToClient::Event(BridgeEvent::TunnelClosed(c)))) if c.stream == self.stream => {
+                    self.end(c.error);
+                    changed = true;
+                }
+                Poll::Ready(Some(ToClient::Event(_))) => {}
+            }
+        }
+    }
+
+    fn end(&mut self, error: Option<ErrorBody>) {
+        self.eof = true;
+        if self.closed.is_none() {
+            self.closed = Some(error);
+        }
+    }
+
+    fn ack(&mut self, force: bool) {
+        if self.consumed > self.acked && (force || self.consumed - self.acked >= ACK_EVERY) {
+            self.acked = self.consumed;
+            let ack = Frame::new(FrameKind::Ack, self.stream, self.acked, &[]).encode();
+            self.bus.send_frame(&self.server, Bytes::from(ack));
+        }
+    }
+
+    fn closed_error(&self) -> Option<io::Error> {
+        match &self.closed {
+            Some(Some(e)) if e.code == ErrorCode::ServerOffline => {
+                Some(io::Error::new(io::ErrorKind::ConnectionAborted, e.message.clone()))
+            }
+            Some(Some(e)) => Some(io::Error::other(e.message.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl AsyncRead for Tunnel {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(front) = this.pending.front_mut() {
+                let n = front.len().min(buf.remaining());
+                buf.put_slice(&front.split_to(n));
+                if front.is_empty() {
+                    this.pending.pop_front();
+                }
+                this.consumed += n as u64;
+                // Everything received was read: the window opens fully, as a fast client's does.
+                let idle = this.pending.is_empty();
+                this.ack(idle);
+                return Poll::Ready(Ok(()));
+            }
+            if this.eof {
+                return Poll::Ready(this.closed_error().map_or(Ok(()), Err));
+            }
+            if this.poll_inbox(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Tunnel {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        loop {
+            if this.closed.is_some() || this.shut {
+                let e = this.closed_error().unwrap_or_else(|| io::ErrorKind::BrokenPipe.into());
+                return Poll::Ready(Err(e));
+            }
+            let room = WINDOW.saturating_sub(this.sent - this.written);
+            if room > 0 {
+                let n = buf.len().min(CHUNK).min(usize::try_from(room).unwrap_or(CHUNK));
+                let frame = Frame::new(FrameKind::TunnelData, this.stream, this.sent, &buf[..n]).encode();
+                if !this.bus.send_frame(&this.server, Bytes::from(frame)) {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::NotConnected, "the server is offline")));
+                }
+                this.sent += n as u64;
+                return Poll::Ready(Ok(n));
+            }
+            if this.poll_inbox(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    /// Ends this direction; the port sees its end of file once the bytes before it are written.
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut && this.closed.is_none() {
+            this.shut = true;
+            let frame = Frame::new(FrameKind::TunnelData, this.stream, this.sent, &[]).encode();
+            this.bus.send_frame(&this.server, Bytes::from(frame));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Tunnel {
+    fn drop(&mut self) {
+        self.bus.unregister_client(self.client);
+        if self.closed.is_some() {
+            return;
+        }
+        let close =
+            self.bus.request(&self.server, TunnelClose { stream: self.stream }.into(), Route::Close(self.stream));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(close);
+        }
+    }
+}
