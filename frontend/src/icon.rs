@@ -41,6 +41,7 @@ icons! {
     Edit = "pencil",
     FileSearch = "file-search",
     Folder = "folder",
+    Globe = "globe",
     Monitor = "activity",
     More = "ellipsis",
     Moon = "moon",

@@ -25,6 +25,7 @@ mod icon;
 mod lazy;
 mod monitor;
 mod palette;
+mod ports;
 mod prefs;
 mod projects;
 mod recordings;

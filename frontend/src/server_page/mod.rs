@@ -58,8 +58,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let chat_open = RwSignal::new(false);
     let chat_started = RwSignal::new(false);
     // Charts over the terminals and editors, when asked for; the containers likewise.
-    let monitor_open = RwSignal::new(false);
-    let containers_open = RwSignal::new(false);
+    let covering = panels::Covering::new();
+    let (monitor_open, containers_open) = (covering.monitor, covering.containers);
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
     let finder = files::Finder::default();
@@ -173,7 +173,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         finder.show(mode);
     });
     on_cleanup(move || keys.remove());
-    panels::close_on_back_and_escape(chat_open, monitor_open, containers_open, files_open);
+    panels::close_on_back_and_escape(chat_open, covering, files_open);
 
     let save_order = move || {
         let terms: Vec<TermId> = tabs.with_untracked(|t| t.iter().filter_map(|t| t.term()).collect());
@@ -404,6 +404,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }),
         Command::new("monitor", "Show or hide the monitor", move || monitor_open.update(|o| *o = !*o)),
         Command::new("containers", "Show or hide the containers", move || containers_open.update(|o| *o = !*o)),
+        Command::new("ports", "Show or hide the ports (previews)", move || covering.ports.update(|o| *o = !*o)),
     ]);
     let dragging = RwSignal::new(None::<u32>);
     let move_tab = move |from: u32, before: u32| {
@@ -547,25 +548,14 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <Icon name=Name::Monitor />
                     <span class="label">"Monitor"</span>
                 </button>
-                <Toolbar look page active_tab active_editor editor_active finder containers_open />
+                <Toolbar look page active_tab active_editor editor_active finder containers_open ports_open=covering.ports />
             </div>
             <SearchBar page active_tab />
             <p class="no-terminals" hidden=move || !(page.read_only.get() && loaded.get() && tabs.with(Vec::is_empty))>
                 "No terminal is open on this server. As a viewer you watch the terminals others open here."
             </p>
             <div class="panes">
-                <Show when=move || monitor_open.get()>
-                    <section class="monitor-pane">
-                        <PanelBar title="Monitor" open=monitor_open />
-                        {crate::lazy::lazily(move || crate::monitor::lazy_monitor_panel(session, conn_ref, id.get_value(), page.read_only))}
-                    </section>
-                </Show>
-                <Show when=move || containers_open.get()>
-                    <section class="monitor-pane containers-pane">
-                        <PanelBar title="Containers" open=containers_open />
-                        {crate::lazy::lazily(move || crate::containers::lazy_containers_panel(conn_ref, id.get_value(), page.read_only, open_console, open_in_editor))}
-                    </section>
-                </Show>
+                <panels::CoveringPanes covering session conn=conn_ref id read_only=page.read_only open_console open_in_editor />
                 <For each=keys key=|k| *k let:key>
                     {find(key).map(|tab| view! { <TermPane tab active look close_tab viewer=page.read_only /> })}
                 </For>

@@ -21,8 +21,9 @@ pub(super) fn Toolbar(
     active_editor: impl Fn() -> Option<Rc<EditorTab>> + Copy + 'static,
     editor_active: impl Fn() -> bool + Copy + Send + Sync + 'static,
     finder: files::Finder,
-    /// The Containers panel, opened from here.
+    /// The Containers and Ports panels, opened from here.
     containers_open: RwSignal<bool>,
+    ports_open: RwSignal<bool>,
 ) -> impl IntoView {
     let find = move || match active_editor() {
         Some(e) => e.find(),
@@ -67,6 +68,10 @@ pub(super) fn Toolbar(
             <button class="tool containers-toggle" title="Containers: Docker or Podman on this server" aria-label="Containers"
                 aria-pressed=move || containers_open.get().to_string() on:click=move |_| containers_open.update(|o| *o = !*o)>
                 <Icon name=Name::Container /> <span class="label">"Containers"</span>
+            </button>
+            <button class="tool ports-toggle" title="Ports: see the web apps running on this server" aria-label="Ports"
+                aria-pressed=move || ports_open.get().to_string() on:click=move |_| ports_open.update(|o| *o = !*o)>
+                <Icon name=Name::Globe /> <span class="label">"Ports"</span>
             </button>
             <button class="tool quick-open" title="Go to file (Ctrl+P)" aria-label="Go to file"
                 on:click=move |_| finder.show(files::FinderMode::Files)>

@@ -1,0 +1,83 @@
+//! The Ports panel in headless Chromium, at a desktop's size and a phone's: a web app started
+//! on the bridge's machine is listed with this process as its owner; "Open" shows it in a new
+//! tab at `/p/<server>/<port>/`, where the ticket became the preview's cookie (gone from the
+//! URL), and its page's own WebSocket (as a dev server's hot reload) reaches the app.
+
+use std::time::Duration;
+
+use porta_e2e::browser::{UiStack, click, tool, wait_text};
+use porta_e2e::webapp::WebApp;
+
+async fn a_preview(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
+    let app = WebApp::start("127.0.0.1:0").await?;
+    let ui = UiStack::start(&[], width, height).await?;
+    let UiStack { browser, .. } = &ui;
+    let c = &browser.client;
+    ui.on_server_page(shot, || async {
+        tool(c, "button.ports-toggle").await?;
+        let row = format!(".ports tr[data-port='{}']", app.port);
+        let shown = wait_text(c, &row, "127.0.0.1").await?;
+        assert!(shown.contains(&format!("({})", std::process::id())), "the owner is this test: {shown}");
+        browser.screenshot(&format!("{shot}_ports")).await?;
+        let porta = c.window().await?;
+        let page = c.current_url().await?;
+        let server = page.path().trim_start_matches("/servers/").trim_end_matches('/').to_owned();
+        click(c, &format!("{row} button.open-preview")).await?;
+        // The preview opens in a tab of its own.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let preview = loop {
+            let handles = c.windows().await?;
+            if let Some(h) = handles.into_iter().find(|h| *h != porta) {
+                break h;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no tab opened");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        c.switch_to_window(preview).await?;
+        let want = format!("/p/{server}/{}/", app.port);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = c.current_url().await?;
+            let body: String = c
+                .execute("return document.body ? document.body.innerText : ''", vec![])
+                .await?
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            if url.path() == want && body.contains("\"x-forwarded-prefix\"") {
+                assert_eq!(url.query(), None, "the ticket left the address: {url}");
+                break;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the preview did not load: {url} {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // The page's own WebSocket, at the path the app is served under.
+        let echoed = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const ws = new WebSocket(location.href.replace(/^http/, 'ws') + 'ws');
+                 ws.onopen = () => ws.send('reload?');
+                 ws.onmessage = (m) => done(m.data);
+                 ws.onerror = () => done('error');",
+                vec![],
+            )
+            .await?;
+        assert_eq!(echoed, serde_json::json!("echo: reload?"));
+        // The page cannot read Porta's cookies (none reach it, and its own is HttpOnly).
+        assert_eq!(c.execute("return document.cookie", vec![]).await?, serde_json::json!("app_session=1"));
+        c.close_window().await?;
+        c.switch_to_window(porta).await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn on_a_desktop_a_port_is_listed_and_opened_in_a_tab() -> anyhow::Result<()> {
+    a_preview(1400, 900, "ports").await
+}
+
+#[tokio::test]
+async fn on_a_phone_the_same_works() -> anyhow::Result<()> {
+    a_preview(390, 844, "ports_phone").await
+}
