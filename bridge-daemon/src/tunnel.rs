@@ -20,7 +20,7 @@ use crate::link::Outbox;
 /// How long a connection to a local port may take.
 const CONNECT: Duration = Duration::from_secs(5);
 /// The most read from the socket into one frame.
-const READ: usize = 64 * 1024;
+const READ: usize = 128 * 1024;
 
 /// What the connection keeps of a running tunnel. Dropping it drops the connection.
 pub struct TunnelHandle {
@@ -35,7 +35,6 @@ pub struct TunnelHandle {
 /// when the connection is over.
 pub fn start(
     req: TunnelOpen,
-    window: u64,
     out: Outbox,
     reply: impl FnOnce(Result<TunnelOpened, ErrorBody>) + Send + 'static,
     on_done: impl FnOnce() + Send + 'static,
@@ -54,7 +53,7 @@ pub fn start(
         let address = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let _ = socket.set_nodelay(true);
         reply(Ok(TunnelOpened { address }));
-        let error = carry(socket, stream, window, acked_rx, input_rx, &out).await.err();
+        let error = carry(socket, stream, porta_shared::ports::WINDOW, acked_rx, input_rx, &out).await.err();
         out.text(Envelope::<BridgeEvent>::event(TunnelClosed { stream, error }).encode());
         on_done();
     });
@@ -166,14 +165,15 @@ async fn from_port(
     }
 }
 
-/// The backend's bytes, written to the port and acknowledged once written.
+/// The backend's bytes, written to the port and acknowledged once written (every
+/// [`porta_shared::ports::ACK_EVERY`] bytes).
 async fn to_port(
     mut wr: tokio::net::tcp::OwnedWriteHalf,
     stream: StreamId,
     mut input: mpsc::UnboundedReceiver<Vec<u8>>,
     out: &Outbox,
 ) -> Result<Ended, ErrorBody> {
-    let mut written = 0u64;
+    let (mut written, mut acked) = (0u64, 0u64);
     while let Some(bytes) = input.recv().await {
         if bytes.is_empty() {
             wr.shutdown().await.map_err(io)?;
@@ -181,7 +181,10 @@ async fn to_port(
         }
         wr.write_all(&bytes).await.map_err(io)?;
         written += bytes.len() as u64;
-        out.frame(Frame::new(FrameKind::Ack, stream, written, &[]));
+        if written - acked >= porta_shared::ports::ACK_EVERY {
+            acked = written;
+            out.frame(Frame::new(FrameKind::Ack, stream, written, &[]));
+        }
     }
     Ok(Ended::Closed)
 }

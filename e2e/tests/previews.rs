@@ -147,6 +147,25 @@ async fn a_web_app_on_the_server_is_previewed_through_its_bridge() -> anyhow::Re
         es.iter().any(|e| e["action"] == "preview.open" && e["target"] == format!("port:{}", app.port))
     });
     assert!(opened, "{audit}");
+
+    // Signing out everywhere ends the preview too, within a second.
+    let out = stack
+        .api
+        .http
+        .post(format!("{}/api/auth/logout-all", stack.api.base))
+        .bearer_auth(&stack.api.access)
+        .send()
+        .await?;
+    assert!(out.status().is_success(), "{}", out.status());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http.get(format!("{base}/small")).header(COOKIE, &cookie).send().await?;
+        if r.status() == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the preview outlived the sign-in: {}", r.status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     Ok(())
 }
 

@@ -13,6 +13,16 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::ErrorBody;
 use crate::types::StreamId;
 
+/// A tunnel's receiver acknowledges what it consumed (or wrote) at least every this many
+/// bytes, and need not otherwise: each side's window must be larger, or a sender would wait
+/// for an acknowledgement that never comes. (Acknowledging every small message would double
+/// the messages of a request and its answer.)
+pub const ACK_EVERY: u64 = 64 * 1024;
+
+/// Bytes a tunnel's sender has in flight, at most, each way (unconsumed by the backend, or
+/// not yet written to the port by the bridge).
+pub const WINDOW: u64 = 512 * 1024;
+
 /// The ports listening on the machine (TCP, IPv4 and IPv6), with the processes that own them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SysPorts {}

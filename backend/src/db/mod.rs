@@ -110,7 +110,7 @@ impl Store {
     }
 
     /// How many access changes this replica made or heard of.
-    fn access_generation(&self) -> u64 {
+    pub fn access_generation(&self) -> u64 {
         *self.access.borrow()
     }
 

@@ -5,9 +5,15 @@
 //! A person enters a preview with a WebSocket ticket (one use, 30 seconds) in its URL; it is
 //! exchanged for a cookie that names them, the server and the port, is scoped to that
 //! preview's path, and is never passed to the app. Every request is checked again: the
-//! sign-in still on, developer access to the server still held.
+//! sign-in still on, developer access to the server still held. A yes is remembered for at
+//! most [`FRESH_FOR`] and only while no access change was made or heard of (as the store's
+//! own answers are): a page's burst of requests asks the database once.
 
 pub mod proxy;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +28,18 @@ pub const COOKIE: &str = "porta_preview";
 /// How long a preview's cookie lasts (then the person opens it from Porta again).
 pub const SESSION_SECS: u64 = 12 * 3600;
 const AUDIENCE: &str = "porta:preview";
+/// How long a preview's cookie, once checked, is believed without asking again.
+pub const FRESH_FOR: Duration = Duration::from_secs(1);
+/// Cookies remembered at most; when full, all are forgotten (refilled within a second).
+const MAX_ADMITTED: usize = 10_000;
+
+/// A cookie checked recently: when, under which access generation, and who it let in.
+struct Admitted {
+    at: Instant,
+    generation: u64,
+    target: (String, u16),
+    viewer: Viewer,
+}
 
 /// What a preview's cookie says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,12 +66,13 @@ pub struct Viewer {
 pub struct Previews {
     store: Store,
     keys: Keys,
+    admitted: Arc<Mutex<HashMap<String, Admitted>>>,
     pub proxy: proxy::Proxy,
 }
 
 impl Previews {
     pub fn new(store: Store, keys: Keys, relay: crate::relay::Relay) -> Self {
-        Self { store, keys, proxy: proxy::Proxy::new(relay) }
+        Self { store, keys, admitted: Arc::default(), proxy: proxy::Proxy::new(relay) }
     }
 
     /// Spends `ticket` (from `/api/ws/ticket`) on the preview of `port` on `server`: the viewer
@@ -79,6 +98,28 @@ impl Previews {
     /// The viewer a preview's cookie names, when it is for this server and port and they may
     /// still see it.
     pub async fn viewer(&self, cookie: &str, server: &str, port: u16) -> Result<Viewer> {
+        let (generation, asked) = (self.store.access_generation(), Instant::now());
+        if let Some(v) = self.remembered(cookie, server, port, generation) {
+            return Ok(v);
+        }
+        let viewer = self.check(cookie, server, port).await?;
+        let mut admitted = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        if admitted.len() >= MAX_ADMITTED {
+            admitted.clear();
+        }
+        let target = (server.to_owned(), port);
+        admitted.insert(cookie.to_owned(), Admitted { at: asked, generation, target, viewer: viewer.clone() });
+        Ok(viewer)
+    }
+
+    fn remembered(&self, cookie: &str, server: &str, port: u16, generation: u64) -> Option<Viewer> {
+        let admitted = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        let a = admitted.get(cookie)?;
+        let fresh = a.generation == generation && a.at.elapsed() < FRESH_FOR;
+        (fresh && a.target.0 == server && a.target.1 == port).then(|| a.viewer.clone())
+    }
+
+    async fn check(&self, cookie: &str, server: &str, port: u16) -> Result<Viewer> {
         let stale = || Error::Unauthorized("open this preview from Porta: you are not signed in to it".into());
         let claims: Claims = self.keys.verify_for(cookie, AUDIENCE).ok_or_else(stale)?;
         if claims.srv != server || claims.port != port {

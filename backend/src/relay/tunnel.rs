@@ -2,8 +2,7 @@
 //! stream of the bus, read and written here like a socket (see `porta_shared::ports`).
 //!
 //! Both directions are windowed: the bridge sends the port's bytes while what this end has
-//! not consumed stays under its window (acknowledged every [`ACK_EVERY`] bytes and whenever
-//! everything received was read), and this end sends at most [`WINDOW`] bytes the bridge has
+//! not consumed stays under its window (acknowledged every [`ACK_EVERY`] bytes), and this end sends at most [`WINDOW`] bytes the bridge has
 //! not yet written to the port. A slow port or a slow reader slows its own tunnel, nothing
 //! else, and neither end buffers more than a window.
 //!
@@ -19,7 +18,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use porta_shared::bridge::BridgeEvent;
 use porta_shared::frame::{Frame, FrameKind, HEADER_LEN};
-use porta_shared::ports::{TunnelClose, TunnelOpen, TunnelOpened};
+use porta_shared::ports::{ACK_EVERY, TunnelClose, TunnelOpen, TunnelOpened, WINDOW};
 use porta_shared::types::StreamId;
 use porta_shared::{ErrorBody, ErrorCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -28,12 +27,8 @@ use tokio::sync::mpsc;
 use super::Relay;
 use crate::bus::{Bus, ClientId, Route, ToClient};
 
-/// Bytes sent to the bridge that it has not yet written to the port, at most.
-pub const WINDOW: u64 = 512 * 1024;
 /// The most sent in one frame.
 const CHUNK: usize = 64 * 1024;
-/// Consumed bytes are acknowledged at least this often.
-const ACK_EVERY: u64 = 32 * 1024;
 
 /// One open tunnel. Dropping it closes the connection on the server.
 pub struct Tunnel {
@@ -144,8 +139,8 @@ impl Tunnel {
         }
     }
 
-    fn ack(&mut self, force: bool) {
-        if self.consumed > self.acked && (force || self.consumed - self.acked >= ACK_EVERY) {
+    fn ack(&mut self) {
+        if self.consumed - self.acked >= ACK_EVERY {
             self.acked = self.consumed;
             let ack = Frame::new(FrameKind::Ack, self.stream, self.acked, &[]).encode();
             self.bus.send_frame(&self.server, Bytes::from(ack));
@@ -174,9 +169,7 @@ impl AsyncRead for Tunnel {
                     this.pending.pop_front();
                 }
                 this.consumed += n as u64;
-                // Everything received was read: the window opens fully, as a fast client's does.
-                let idle = this.pending.is_empty();
-                this.ack(idle);
+                this.ack();
                 return Poll::Ready(Ok(()));
             }
             if this.eof {

@@ -306,10 +306,9 @@ impl Session {
             return self.out.reply::<porta_shared::ports::TunnelOpened>(&id, Err(e));
         }
         let stream = req.stream;
-        let window = self.bridge.terminals.config().window;
         let (out, done) = (self.out.clone(), self.exec_done.clone());
         let reply = move |r| out.reply(&id, r);
-        let handle = crate::tunnel::start(req, window, self.out.clone(), reply, move || {
+        let handle = crate::tunnel::start(req, self.out.clone(), reply, move || {
             let _ = done.send(stream);
         });
         self.tunnels.insert(stream, handle);

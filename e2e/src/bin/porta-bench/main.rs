@@ -1,7 +1,7 @@
 //! `porta-bench`: measures the relay through the full path (client → backend → bridge → PTY)
 //! on loopback and prints a table, with the machine's ceiling beside each figure where one
 //! exists. Run by `cargo xtask bench` against release builds; a benchmark, not a test.
-//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [containers] [assistant] [telemetry] [fleet] [memory] [browser] [replicas] [store]`
+//! `porta-bench [throughput] [echo] [stall] [idle] [bridges] [files] [containers] [previews] [assistant] [telemetry] [fleet] [memory] [browser] [replicas] [store]`
 //! runs only those sections.
 
 mod assistant;
@@ -11,6 +11,7 @@ mod containers;
 mod files;
 mod fleet;
 mod memory;
+mod previews;
 mod relay;
 mod replicas;
 mod telemetry;
@@ -129,6 +130,10 @@ const METRICS_TOKEN: &str = "bench-metrics-token-0123456789";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The previews section's web app runs as a process of its own, as a dev server does.
+    if std::env::args().nth(1).as_deref() == Some(previews::SERVE_APP) {
+        return previews::serve_app().await;
+    }
     // Default heartbeat: a client that stalls for 10 s must not be taken for dead.
     let quiet = [("RUST_LOG", "warn"), ("PORTA_HEARTBEAT_MS", "10000")];
     // The assistant's model: a scripted server on loopback.
@@ -173,6 +178,9 @@ async fn main() -> anyhow::Result<()> {
         containers::run(&stack, &server, &mut rows).await?;
         containers::logs(&stack, &server, (bpid, gpid), &mut rows).await?;
         containers::stats(&stack, &server, gpid, &mut rows).await?;
+    }
+    if want("previews") {
+        previews::run(&stack, &server, (bpid, gpid), &mut rows).await?;
     }
     if want("assistant") {
         assistant::run(&stack, &llm, &mut rows).await?;

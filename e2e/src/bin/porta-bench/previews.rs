@@ -1,0 +1,163 @@
+//! Previews through the full path (HTTP client → backend → bridge → the app's port), beside
+//! the same client asking the app directly, in the same run: small GETs from several
+//! keep-alive connections at once (requests per second and latency), and one large download
+//! (throughput, and what the backend and bridge spend on it). The app is a process of its own
+//! (axum, two threads), as a dev server on the machine would be.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use porta_e2e::Stack;
+use porta_e2e::webapp::WebApp;
+
+use super::{Row, cpu_secs, median, percentile, row};
+
+/// Requests under way at once in the small-GET row (a browser opens six per host).
+const CONCURRENCY: usize = 8;
+/// How long each run of small GETs lasts.
+const BURST: Duration = Duration::from_secs(3);
+const DOWNLOAD: usize = 200_000_000;
+/// Alternating direct / preview runs of each row.
+const RUNS: usize = 3;
+/// The argument that makes this program the web app (see [`serve_app`]).
+pub(crate) const SERVE_APP: &str = "serve-webapp";
+
+/// The web app, in this process: prints its port, serves until stdin closes.
+pub(crate) async fn serve_app() -> anyhow::Result<()> {
+    let app = WebApp::start("127.0.0.1:0").await?;
+    println!("{}", app.port);
+    let _held = app;
+    tokio::task::spawn_blocking(|| std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new())).await??;
+    Ok(())
+}
+
+/// The web app as a process of its own; killed when dropped.
+struct AppProcess {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl AppProcess {
+    async fn start() -> anyhow::Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .arg(SERVE_APP)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout).read_line(&mut line).await?;
+        Ok(Self { child, port: line.trim().parse()? })
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// One run of small GETs: requests per second, and p50 / p99 latency in ms.
+async fn small_gets(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<(f64, f64, f64)> {
+    let start = Instant::now();
+    let workers = (0..CONCURRENCY).map(|_| {
+        let (http, url, cookie) = (http.clone(), url.to_owned(), cookie.to_owned());
+        tokio::spawn(async move {
+            let mut took = Vec::new();
+            while start.elapsed() < BURST {
+                let t = Instant::now();
+                let resp = http.get(&url).header("cookie", &cookie).send().await?;
+                anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
+                resp.bytes().await?;
+                took.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            Ok::<_, anyhow::Error>(took)
+        })
+    });
+    let mut all = Vec::new();
+    for w in futures_util::future::join_all(workers).await {
+        all.extend(w??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    all.sort_by(f64::total_cmp);
+    Ok((all.len() as f64 / secs, percentile(&all, 0.5), percentile(&all, 0.99)))
+}
+
+/// One download read as fast as it comes: MB/s.
+async fn download(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    let resp = http.get(url).header("cookie", cookie).send().await?;
+    anyhow::ensure!(resp.status().is_success(), "{url}: {}", resp.status());
+    let mut body = resp.bytes_stream();
+    let mut got = 0usize;
+    while let Some(piece) = body.next().await {
+        got += piece?.len();
+    }
+    anyhow::ensure!(got == DOWNLOAD, "{url}: {got} of {DOWNLOAD} bytes");
+    Ok(DOWNLOAD as f64 / 1e6 / start.elapsed().as_secs_f64())
+}
+
+/// The preview's cookie, as a browser gets it from a link opened in Porta.
+async fn enter(stack: &Stack, server: &str, port: u16) -> anyhow::Result<String> {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let ticket = stack.api.ticket().await?;
+    let resp = http.get(format!("{}/p/{server}/{port}/?porta_ticket={ticket}", stack.api.base)).send().await?;
+    let set = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = set.split(';').next().unwrap_or_default().to_owned();
+    anyhow::ensure!(cookie.starts_with("porta_preview="), "no preview cookie: {}", resp.status());
+    Ok(cookie)
+}
+
+pub(crate) async fn run(stack: &Stack, server: &str, pids: (u32, u32), rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let app = AppProcess::start().await?;
+    let cookie = enter(stack, server, app.port).await?;
+    let direct = format!("http://127.0.0.1:{}", app.port);
+    let preview = format!("{}/p/{server}/{}", stack.api.base, app.port);
+    let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build()?;
+    // Warm both paths (connections, pools).
+    small_gets(&http, &format!("{direct}/small"), "").await?;
+    small_gets(&http, &format!("{preview}/small"), &cookie).await?;
+    let (mut d_rps, mut d_p50, mut d_p99, mut p_rps, mut p_p50, mut p_p99) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let (r, a, b) = small_gets(&http, &format!("{direct}/small"), "").await?;
+        d_rps.push(r);
+        d_p50.push(a);
+        d_p99.push(b);
+        let (r, a, b) = small_gets(&http, &format!("{preview}/small"), &cookie).await?;
+        p_rps.push(r);
+        p_p50.push(a);
+        p_p99.push(b);
+    }
+    let (drps, prps) = (median(d_rps), median(p_rps));
+    rows.push(row(
+        &format!("preview: small GETs, {CONCURRENCY} at once, req/s"),
+        format!("{prps:.0} ({:.0} % of direct)", prps / drps * 100.0),
+        &format!("direct to the port {drps:.0}"),
+        "≥ 50 % of direct",
+    ));
+    rows.push(row(
+        "preview: small GET latency p50 / p99",
+        format!("{:.2} / {:.2} ms", median(p_p50), median(p_p99)),
+        &format!("direct {:.2} / {:.2} ms", median(d_p50), median(d_p99)),
+        "–",
+    ));
+    let (mut d_mbs, mut p_mbs, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        d_mbs.push(download(&http, &format!("{direct}/bytes/{DOWNLOAD}"), "").await?);
+        let before = cpu_secs(pids.0) + cpu_secs(pids.1);
+        p_mbs.push(download(&http, &format!("{preview}/bytes/{DOWNLOAD}"), &cookie).await?);
+        cpu.push((cpu_secs(pids.0) + cpu_secs(pids.1) - before) / (DOWNLOAD as f64 / 1e6));
+    }
+    let (dm, pm) = (median(d_mbs), median(p_mbs));
+    rows.push(row(
+        &format!("preview: {} MB download, MB/s", DOWNLOAD / 1_000_000),
+        format!("{pm:.0} ({:.0} % of direct)", pm / dm * 100.0),
+        &format!("direct to the port {dm:.0}"),
+        "≥ 80 % of direct",
+    ));
+    rows.push(row("preview: download CPU (backend + bridge) per MB", format!("{:.4} CPU-s", median(cpu)), "–", "–"));
+    Ok(())
+}
