@@ -1,11 +1,14 @@
 //! The Ports panel in headless Chromium, at a desktop's size and a phone's: a web app started
 //! on the bridge's machine is listed with this process as its owner; "Open" shows it in a new
 //! tab at `/p/<server>/<port>/`, where the ticket became the preview's cookie (gone from the
-//! URL), and its page's own WebSocket (as a dev server's hot reload) reaches the app.
+//! URL), and its page's own WebSocket (as a dev server's hot reload) reaches the app; "Preview"
+//! shows it in the pane beside the editor, which reloads it after a save in the editor.
 
 use std::time::Duration;
 
-use porta_e2e::browser::{UiStack, click, tool, wait_text};
+use fantoccini::Client;
+use fantoccini::key::Key;
+use porta_e2e::browser::{UiStack, chord, click, tool, type_keys, wait_for, wait_text};
 use porta_e2e::webapp::WebApp;
 
 async fn a_preview(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
@@ -70,6 +73,73 @@ async fn a_preview(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// Evaluates `expr` in the page until it is true.
+async fn wait_js(c: &Client, expr: &str, what: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while c.execute(&format!("try {{ return !!({expr}); }} catch (e) {{ return false; }}"), vec![]).await?
+        != serde_json::json!(true)
+    {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(())
+}
+
+const FRAME_TEXT: &str = "document.querySelector('.preview-pane .preview-frame').contentDocument.body.innerText";
+const FRAME_WINDOW: &str = "document.querySelector('.preview-pane .preview-frame').contentWindow";
+
+/// The pane beside the editor: the app shown, reloaded after a save in the editor.
+async fn a_pane(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
+    let app = WebApp::start("127.0.0.1:0").await?;
+    let ui = UiStack::start(&[], width, height).await?;
+    let UiStack { browser, bridge, .. } = &ui;
+    let file = bridge.dir.path().join("page.txt");
+    std::fs::write(&file, "v1\n")?;
+    let c = &browser.client;
+    ui.on_server_page(shot, || async {
+        tool(c, "button.ports-toggle").await?;
+        click(c, &format!(".ports tr[data-port='{}'] button.show-preview", app.port)).await?;
+        wait_for(c, ".preview-pane .preview-frame").await?;
+        wait_js(c, &format!("{FRAME_TEXT}.includes('x-forwarded-prefix')"), "the pane never showed the app").await?;
+        browser.screenshot(&format!("{shot}_pane")).await?;
+        let phone = width < 700;
+        if !phone {
+            // Beside it, a file saved in the editor reloads the app's page.
+            click(c, ".ports-pane .panel-close").await?;
+            c.execute(&format!("{FRAME_WINDOW}.portaMarker = 1;"), vec![]).await?;
+            let row = ".files-entry[data-name='page.txt'] > button.files-name";
+            wait_for(c, row).await?.click().await?;
+            wait_for(c, ".editor-tab.active").await?;
+            wait_for(c, ".editor-pane.active .editor-host .view-lines").await?.click().await?;
+            type_keys(c, "more ").await?;
+            wait_for(c, ".editor-tab.active.dirty").await?;
+            chord(c, Key::Control, 's').await?;
+            wait_for(c, ".editor-tab.active:not(.dirty)").await?;
+            wait_js(
+                c,
+                &format!("{FRAME_WINDOW}.portaMarker === undefined && {FRAME_TEXT}.includes('x-forwarded-prefix')"),
+                "the save did not reload the preview",
+            )
+            .await?;
+            assert!(std::fs::read_to_string(&file)?.contains("more"));
+        }
+        click(c, ".preview-bar .panel-close").await?;
+        wait_js(c, "document.querySelector('.preview-pane') === null", "the pane did not close").await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn on_a_desktop_the_preview_pane_sits_beside_the_editor_and_reloads_on_save() -> anyhow::Result<()> {
+    a_pane(1400, 900, "preview_pane").await
+}
+
+#[tokio::test]
+async fn on_a_phone_the_preview_pane_covers_the_page() -> anyhow::Result<()> {
+    a_pane(390, 844, "preview_pane_phone").await
 }
 
 #[tokio::test]

@@ -50,13 +50,14 @@ where
             if loaded.is_ok() {
                 break;
             }
-            crate::browser::sleep(pause).await;
             // Counted where tests look (`window.portaChunkRetries`): a retried fetch logs the
-            // failed one's error on the console.
+            // failed one's error on the console. Counted as soon as the failure is known, not
+            // after the pause, so that no one reads the error without its retry.
             let window = crate::browser::window();
             let key = wasm_bindgen::JsValue::from_str("portaChunkRetries");
             let before = js_sys::Reflect::get(&window, &key).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
             let _ = js_sys::Reflect::set(&window, &key, &wasm_bindgen::JsValue::from_f64(before + 1.0));
+            crate::browser::sleep(pause).await;
             loaded = load().await;
         }
         loading.try_set(false);

@@ -27,6 +27,7 @@ mod monitor;
 mod palette;
 mod ports;
 mod prefs;
+mod preview;
 mod projects;
 mod recordings;
 mod route;

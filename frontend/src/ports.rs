@@ -1,7 +1,8 @@
 //! Ports: what listens on a server (the server page's "Ports"), read from its kernel and
-//! refreshed while the panel is open, with the process that owns each; "Open" shows the app
-//! in a new tab at `/p/<server>/<port>/`. The link carries a one-use ticket, which the backend
-//! trades for the preview's own cookie: the access token never leaves this page.
+//! refreshed while the panel is open, with the process that owns each; "Preview" shows the app
+//! in the preview pane (see `crate::preview`), "Open" in a new tab at `/p/<server>/<port>/`.
+//! The link carries a one-use ticket, which the backend trades for the preview's own cookie:
+//! the access token never leaves this page.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -107,14 +108,7 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
             return;
         };
         spawn_local(async move {
-            let ticket = match crate::auth::token(session).await {
-                Some(token) => crate::api::ws_ticket(&token).await.map_err(|e| match e {
-                    crate::api::Failure::SignedOut => "you are signed out".to_owned(),
-                    crate::api::Failure::Other(m) => m,
-                }),
-                None => Err("you are signed out".to_owned()),
-            };
-            match ticket {
+            match crate::preview::ticket(session).await {
                 Ok(ticket) => {
                     let url = format!("{}?porta_ticket={ticket}", preview_path(&server, port));
                     let _ = tab.location().set_href(&url);
@@ -126,21 +120,26 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
             }
         });
     };
+    let crate::preview::Previewing(previewing) = expect_context::<crate::preview::Previewing>();
     let typed = RwSignal::new(String::new());
-    let open_typed = move || match typed.get_untracked().trim().parse::<u16>() {
-        Ok(port) if port > 0 => open(port),
-        _ => error.set(Some("A port is a number from 1 to 65535.".into())),
+    let typed_port = move || match typed.get_untracked().trim().parse::<u16>() {
+        Ok(port) if port > 0 => Some(port),
+        _ => {
+            error.set(Some("A port is a number from 1 to 65535.".into()));
+            None
+        }
     };
     view! {
         <div class="ports-panel">
             <p class="hint">
-                "What listens on this server. Open shows the app in a new tab through the server's bridge: "
+                "What listens on this server. Preview shows the app beside your files, Open in a new tab, through the server's bridge: "
                 "no port needs to be open to the network."
             </p>
-            <form class="port-open" on:submit=move |ev| { ev.prevent_default(); open_typed(); }>
+            <form class="port-open" on:submit=move |ev| { ev.prevent_default(); if let Some(p) = typed_port() { previewing.set(Some(p)) } }>
                 <label>"Port " <input type="text" inputmode="numeric" class="port-input" placeholder="5173" aria-label="Port to open"
                     prop:value=move || typed.get() on:input=move |ev| typed.set(event_target_value(&ev)) /></label>
-                <button type="submit">"Open"</button>
+                <button type="submit" class="preview-typed">"Preview"</button>
+                <button type="button" class="open-typed" on:click=move |_| { if let Some(p) = typed_port() { open(p) } }>"Open in a tab"</button>
             </form>
             <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
             {move || match ports.get() {
@@ -157,8 +156,12 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
                                     <tr class="port-row" data-port=port.to_string()>
                                         <td class="pnum">{port}</td>
                                         // Beside the port, in reach on a phone whatever the table's width.
-                                        <td><button class="open-preview" title=format!("Open port {port} in a new tab")
-                                            on:click=move |_| open(port)>"Open"</button></td>
+                                        <td class="pactions">
+                                            <button class="show-preview" title=format!("Show port {port} in the preview pane")
+                                                on:click=move |_| previewing.set(Some(port))>"Preview"</button>
+                                            <button class="open-preview" title=format!("Open port {port} in a new tab")
+                                                on:click=move |_| open(port)>"Open"</button>
+                                        </td>
                                         <td class="pname">{p.owner}</td>
                                         <td class="paddr" title=note>{p.addresses.join(", ")}</td>
                                         <td class="pcmd" title=p.command.clone()>{p.command.clone()}</td>

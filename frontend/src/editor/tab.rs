@@ -99,6 +99,8 @@ pub struct EditorTab {
     watch: Cell<Option<StreamId>>,
     /// The content before a proposal from the assistant, while it is being looked at.
     before_proposal: RefCell<Option<String>>,
+    /// The page's count of saves (the preview pane reloads on them), when it keeps one.
+    saves: Option<crate::preview::Saves>,
 }
 
 impl EditorTab {
@@ -125,6 +127,7 @@ impl EditorTab {
             mounting: Cell::new(false),
             watch: Cell::new(None),
             before_proposal: RefCell::new(None),
+            saves: use_context::<crate::preview::Saves>(),
         });
         tab.load(false);
         tab
@@ -344,6 +347,9 @@ impl EditorTab {
                         w.mark_saved(version);
                     }
                     tab.notice.set(None);
+                    if let Some(crate::preview::Saves(n)) = tab.saves {
+                        n.try_update(|n| *n += 1);
+                    }
                     if tab.comparing.try_get_untracked().flatten() == Some(Compare::Disk) {
                         tab.close_compare();
                     }

@@ -59,6 +59,10 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let chat_started = RwSignal::new(false);
     // Charts over the terminals and editors, when asked for; the containers likewise.
     let covering = panels::Covering::new();
+    // A port's app beside the editor; the editor's saves, which may reload it.
+    let (previewing, saves) = (RwSignal::new(None::<u16>), RwSignal::new(0u64));
+    provide_context(crate::preview::Previewing(previewing));
+    provide_context(crate::preview::Saves(saves));
     let (monitor_open, containers_open) = (covering.monitor, covering.containers);
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
@@ -571,6 +575,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 {crate::lazy::lazily(move || files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
             </Show>
             </div>
+            {move || previewing.get().map(|port| view! {
+                <aside class="preview-pane"><crate::preview::PreviewPane session server=id port /></aside>
+            })}
             <aside class="chat-pane" hidden=move || !chat_open.get()>
                 <PanelBar title="Assistant" open=chat_open />
                 <Show when=move || chat_started.get()>
