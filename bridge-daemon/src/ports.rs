@@ -27,7 +27,12 @@ pub fn list() -> Result<PortsListed, ErrorBody> {
     list_under(Path::new("/proc"))
 }
 
-fn list_under(proc: &Path) -> Result<PortsListed, ErrorBody> {
+/// The listening sockets alone, without looking for their owners (cheap).
+pub fn sockets() -> Vec<Socket> {
+    sockets_under(Path::new("/proc")).unwrap_or_default()
+}
+
+fn sockets_under(proc: &Path) -> Option<Vec<Socket>> {
     let mut sockets = Vec::new();
     let mut read_any = false;
     for table in ["net/tcp", "net/tcp6"] {
@@ -37,9 +42,13 @@ fn list_under(proc: &Path) -> Result<PortsListed, ErrorBody> {
             sockets.extend(parse_table(&text));
         }
     }
-    if !read_any {
+    read_any.then_some(sockets)
+}
+
+fn list_under(proc: &Path) -> Result<PortsListed, ErrorBody> {
+    let Some(sockets) = sockets_under(proc) else {
         return Err(ErrorBody::new(ErrorCode::Unavailable, "this machine does not tell its ports (no /proc/net/tcp)"));
-    }
+    };
     let owners = owners(proc, sockets.iter().map(|s| s.inode).collect());
     let mut ports: Vec<Listening> = sockets
         .into_iter()

@@ -80,9 +80,9 @@ async fn connect(port: u16) -> Result<TcpStream, ErrorBody> {
         }
         if i == 1 {
             // Bound to one address only (not the loopback): that address.
-            let bound = tokio::task::spawn_blocking(crate::ports::list).await.ok().and_then(Result::ok);
-            let own = bound.into_iter().flat_map(|l| l.ports).filter(|l| l.port == port && !l.loopback);
-            tried.extend(own.filter_map(|l| l.address.parse::<IpAddr>().ok()).map(|a| SocketAddr::from((a, port))));
+            let bound = tokio::task::spawn_blocking(crate::ports::sockets).await.unwrap_or_default();
+            let own = bound.into_iter().filter(|s| s.port == port && !crate::ports::reachable_from_loopback(s.address));
+            tried.extend(own.map(|s| SocketAddr::from((s.address, port))));
         }
         i += 1;
     }

@@ -84,8 +84,8 @@ async fn a_web_app_on_the_server_is_previewed_through_its_bridge() -> anyhow::Re
         .send()
         .await?;
     assert_eq!(resp.status(), StatusCode::OK);
-    // The app's own cookie comes back; Porta's headers stay off its answers.
-    assert_eq!(resp.headers()[SET_COOKIE], "app_session=1; Path=/");
+    // The app's own cookie comes back, kept to this preview; Porta's headers stay off its answers.
+    assert_eq!(resp.headers()[SET_COOKIE].to_str()?, format!("app_session=1; Path=/p/{s}/{}/", app.port));
     assert!(resp.headers().get("x-frame-options").is_none());
     let seen: Value = resp.json().await?;
     let host = stack.api.base.trim_start_matches("http://");
@@ -135,6 +135,12 @@ async fn a_web_app_on_the_server_is_previewed_through_its_bridge() -> anyhow::Re
     let reply = tokio::time::timeout(Duration::from_secs(20), sock.next()).await?.expect("a reply")?;
     assert_eq!(reply.into_data().as_ref(), &blob[..]);
     sock.close(None).await?;
+
+    // A WebSocket opened from another site's page is refused, cookie or not.
+    let mut foreign = ws_url.as_str().into_client_request()?;
+    foreign.headers_mut().insert("cookie", cookie.parse()?);
+    foreign.headers_mut().insert("origin", "https://evil.example".parse()?);
+    assert!(tokio_tungstenite::connect_async(foreign).await.is_err(), "a foreign page's socket is refused");
 
     // A cookie is for its own port only.
     let other = http.get(format!("{}/p/{s}/{}/", stack.api.base, app.port + 1)).header(COOKIE, &cookie).send().await?;

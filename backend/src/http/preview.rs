@@ -75,6 +75,15 @@ async fn preview(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<S
         Ok(v) => v,
         Err(e) => return refused(&e),
     };
+    // A WebSocket carries the cookie whichever page opens it: only Porta's own pages (and the
+    // app's, which share its origin) may open one.
+    if req.headers().contains_key(header::UPGRADE) && super::origin::check(&state.origins, req.headers()).is_err() {
+        return page(
+            StatusCode::FORBIDDEN,
+            "Not from here",
+            "A preview's WebSocket opens only from Porta's own address.",
+        );
+    }
     let target = Target { server: p.server.to_owned(), port: p.port };
     let fwd = Forwarded {
         host: req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned(),
@@ -125,7 +134,8 @@ async fn enter(
         .await;
     let secure = if state.config.is_https() { "; Secure" } else { "" };
     let set = format!("{COOKIE}={cookie}; Path={prefix}/; HttpOnly; SameSite=Lax; Max-Age={SESSION_SECS}{secure}");
-    redirect(&format!("{prefix}/{}", with_query(query)), HeaderValue::from_str(&set).ok())
+    let rest = p.rest.unwrap_or_default();
+    redirect(&format!("{prefix}/{rest}{}", with_query(query)), HeaderValue::from_str(&set).ok())
 }
 
 fn with_query(query: &str) -> String {

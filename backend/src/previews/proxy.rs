@@ -21,8 +21,10 @@ use porta_shared::{ErrorBody, ErrorCode};
 use crate::relay::Relay;
 use crate::relay::tunnel::{self, Tunnel};
 
-/// How long an idle pooled connection (a tunnel, and its TCP connection on the server) lives.
-const IDLE: Duration = Duration::from_secs(30);
+/// How long an idle pooled connection (a tunnel, and its TCP connection on the server) lives:
+/// shorter than the apps' own keep-alive (Node closes an idle connection after 5 s), so a
+/// request never goes out on a connection the app is closing.
+const IDLE: Duration = Duration::from_secs(4);
 /// Cookies of this prefix are Porta's: never passed to an app, never set by one.
 pub const OWN_COOKIES: &str = "porta_";
 
@@ -276,18 +278,49 @@ fn rewrite_response(h: &mut HeaderMap, prefix: Option<&str>, upgraded: bool) {
     let cookies: Vec<HeaderValue> = h.get_all(header::SET_COOKIE).iter().cloned().collect();
     h.remove(header::SET_COOKIE);
     for c in cookies {
-        let own = c.to_str().map(|s| s.trim_start().starts_with(OWN_COOKIES)).unwrap_or(true);
-        if !own {
-            h.append(header::SET_COOKIE, c);
+        let Ok(text) = c.to_str() else { continue };
+        if text.trim_start().starts_with(OWN_COOKIES) {
+            continue;
+        }
+        match prefix.map(|p| scoped_cookie(text, p)) {
+            Some(scoped) => {
+                if let Ok(v) = HeaderValue::from_str(&scoped) {
+                    h.append(header::SET_COOKIE, v);
+                }
+            }
+            None => {
+                h.append(header::SET_COOKIE, c);
+            }
         }
     }
     if let (Some(prefix), Some(location)) = (prefix, h.get(header::LOCATION).and_then(|v| v.to_str().ok())) {
-        if location.starts_with('/') && !location.starts_with("//") {
+        // An app that honours X-Forwarded-Prefix names the prefix itself.
+        let under = location == prefix || location.starts_with(&format!("{prefix}/"));
+        if location.starts_with('/') && !location.starts_with("//") && !under {
             if let Ok(v) = HeaderValue::from_str(&format!("{prefix}{location}")) {
                 h.insert(header::LOCATION, v);
             }
         }
     }
+}
+
+/// A cookie the app sets, kept to its own preview: its `Path` under the prefix (`/` when it
+/// names none) and no `Domain`, so it reaches neither Porta's pages nor other previews.
+fn scoped_cookie(set: &str, prefix: &str) -> String {
+    let mut parts = set.split(';').map(str::trim);
+    let mut out = vec![parts.next().unwrap_or_default().to_owned()];
+    let mut path = None;
+    for attr in parts {
+        let name = attr.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+        match name.as_str() {
+            "domain" => {}
+            "path" => path = attr.split_once('=').map(|(_, v)| v.trim().to_owned()),
+            _ => out.push(attr.to_owned()),
+        }
+    }
+    let path = path.filter(|p| p.starts_with('/')).unwrap_or_else(|| "/".into());
+    out.push(format!("Path={prefix}{path}"));
+    out.join("; ")
 }
 
 #[cfg(test)]
@@ -358,8 +391,13 @@ mod tests {
         h.insert(header::LOCATION, HeaderValue::from_static("/login?next=%2F"));
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         rewrite_response(&mut h, Some("/p/s1/3000"), false);
-        assert_eq!(h.get_all(header::SET_COOKIE).iter().collect::<Vec<_>>(), ["session=ok; Path=/"]);
+        assert_eq!(h.get_all(header::SET_COOKIE).iter().collect::<Vec<_>>(), ["session=ok; Path=/p/s1/3000/"]);
         assert_eq!(h[header::LOCATION], "/p/s1/3000/login?next=%2F");
+        // An app that already answers under the prefix is left alone.
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, HeaderValue::from_static("/p/s1/3000/login"));
+        rewrite_response(&mut h, Some("/p/s1/3000"), false);
+        assert_eq!(h[header::LOCATION], "/p/s1/3000/login");
         assert!(h.get(header::CONNECTION).is_none());
         for elsewhere in ["//evil.example/x", "https://other.example/"] {
             let mut h = HeaderMap::new();
@@ -367,6 +405,15 @@ mod tests {
             rewrite_response(&mut h, Some("/p/s1/3000"), false);
             assert_eq!(h[header::LOCATION], elsewhere);
         }
+    }
+
+    #[test]
+    fn an_apps_cookies_stay_under_its_preview() {
+        let p = "/p/s1/3000";
+        assert_eq!(scoped_cookie("sid=1; Path=/; HttpOnly", p), "sid=1; HttpOnly; Path=/p/s1/3000/");
+        assert_eq!(scoped_cookie("sid=1; Domain=example.com; path=/app", p), "sid=1; Path=/p/s1/3000/app");
+        assert_eq!(scoped_cookie("sid=1", p), "sid=1; Path=/p/s1/3000/");
+        assert_eq!(scoped_cookie("sid=1; Path=relative", p), "sid=1; Path=/p/s1/3000/");
     }
 
     #[test]

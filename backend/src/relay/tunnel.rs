@@ -54,19 +54,11 @@ pub struct Tunnel {
     shut: bool,
 }
 
-/// Opens a tunnel to `port` on `server`.
+/// Opens a tunnel to `port` on `server`. Given up on (its future dropped) while the bridge
+/// connects, it still closes whatever the bridge opens: the tunnel exists before the wait.
 pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, ErrorBody> {
     let (client, inbox) = relay.bus.register_client();
     let stream = relay.bus.new_stream_id();
-    let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, client));
-    let answer = tokio::time::timeout(relay.answer_within, asked)
-        .await
-        .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not open the connection in time"))
-        .and_then(|r| r)
-        .and_then(|raw| {
-            serde_json::from_str::<TunnelOpened>(raw.get())
-                .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("the server's answer was malformed: {e}")))
-        });
     let mut tunnel = Tunnel {
         bus: relay.bus.clone(),
         server: server.to_owned(),
@@ -83,6 +75,15 @@ pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, Erro
         written: 0,
         shut: false,
     };
+    let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, client));
+    let answer = tokio::time::timeout(relay.answer_within, asked)
+        .await
+        .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not open the connection in time"))
+        .and_then(|r| r)
+        .and_then(|raw| {
+            serde_json::from_str::<TunnelOpened>(raw.get())
+                .map_err(|e| ErrorBody::new(ErrorCode::Internal, format!("the server's answer was malformed: {e}")))
+        });
     match answer {
         Ok(opened) => {
             tunnel.address = opened.address;
@@ -118,7 +119,8 @@ impl Tunnel {
                     match frame.kind {
                         FrameKind::TunnelData if frame.payload.is_empty() => self.eof = true,
                         FrameKind::TunnelData => self.pending.push_back(bytes.slice(HEADER_LEN..)),
-                        FrameKind::Ack => self.written = self.written.max(frame.seq),
+                        // Never past what was sent (a confused peer would wrap the window).
+                        FrameKind::Ack => self.written = self.written.max(frame.seq.min(self.sent)),
                         _ => continue,
                     }
                     changed = true;
