@@ -189,25 +189,20 @@ fn opened(e: &hyper_util::client::legacy::Error) -> ProxyError {
 
 /// The protocol a request asks to upgrade to (`Connection: upgrade` with `Upgrade: …`).
 fn upgrade_of(h: &HeaderMap) -> Option<HeaderValue> {
-    let asks = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    let asks = connection_tokens(h).any(|t| t.eq_ignore_ascii_case("upgrade"));
     if asks { h.get(header::UPGRADE).cloned() } else { None }
+}
+
+/// The tokens of every `Connection` header, trimmed.
+fn connection_tokens(h: &HeaderMap) -> impl Iterator<Item = &str> {
+    h.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
 }
 
 /// Headers that describe one hop, never passed on (RFC 9110 §7.6.1), and those `Connection`
 /// names.
 fn drop_hop_by_hop(h: &mut HeaderMap) {
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
+    let named: Vec<HeaderName> =
+        connection_tokens(h).filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok()).collect();
     for name in named {
         h.remove(name);
     }
