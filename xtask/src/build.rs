@@ -157,7 +157,9 @@ pub fn test() -> anyhow::Result<()> {
     } else {
         all.args(["test", "--workspace", "--no-fail-fast", "--", "--skip", "through_the_load_balancer"]);
     }
+    let _ = std::fs::remove_file(crate::failures::report());
     let first = run(&mut all, "every test: unit, integration, end-to-end (the store's on both engines)");
+    let mut said = if first.is_err() { crate::failures::read() } else { Vec::new() };
     // The end-to-end tests that use the store the most, again with every backend on PostgreSQL.
     let mut again = cargo_embedding(&ui);
     again.env("PORTA_E2E_POSTGRES", &server);
@@ -172,7 +174,17 @@ pub fn test() -> anyhow::Result<()> {
             again.args(["--test", b]);
         }
     }
+    let _ = std::fs::remove_file(crate::failures::report());
     let second = run(&mut again, "end-to-end tests with the backend on PostgreSQL");
+    if second.is_err() {
+        said.extend(crate::failures::read());
+    }
+    if !said.is_empty() {
+        eprintln!("==> what the failing tests said (the last lines of each)");
+        for text in &said {
+            eprintln!("{text}");
+        }
+    }
     first.and(second)?;
     // Last, as it builds images: the compose file, brought up and used through its balancer.
     crate::compose::test_where_docker_runs()

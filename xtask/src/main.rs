@@ -19,6 +19,7 @@ mod bench;
 mod bridges;
 mod build;
 mod compose;
+mod failures;
 mod start;
 mod tidy;
 mod ui;
