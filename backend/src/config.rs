@@ -77,6 +77,14 @@ pub struct Config {
     /// More origins allowed to open browser WebSockets, comma-separated.
     #[arg(long, env = "PORTA_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+    /// The domain previews are served under as hosts of their own (`<port>--<server>.DOMAIN`,
+    /// perhaps with a `:port`), for a wildcard DNS name and certificate that reach this
+    /// backend: e.g. `porta.example.com` itself (previews at `*.porta.example.com`) or
+    /// `preview.example.com`. Apps there are served at their root, and previews can be
+    /// shared. Keep it on the same site as PORTA_PUBLIC_URL (the preview pane's cookie is then
+    /// first-party). Without it, previews are at `/p/<server>/<port>/` only.
+    #[arg(long, env = "PORTA_PREVIEW_DOMAIN")]
+    pub preview_domain: Option<String>,
     /// Load balancers (addresses or networks, comma-separated) whose `X-Forwarded-For` names
     /// the client, for sign-in limits and the audit log. Nobody by default.
     #[arg(long, env = "PORTA_TRUSTED_PROXIES", value_delimiter = ',')]
@@ -165,6 +173,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .field("allowed_origins", &self.allowed_origins)
+            .field("preview_domain", &self.preview_domain)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("admin_password", &self.admin_password.as_ref().map(|_| "<redacted>"))
@@ -191,6 +200,9 @@ impl Config {
         for o in &self.allowed_origins {
             normalize_origin(o)
                 .ok_or_else(|| format!("PORTA_ALLOWED_ORIGINS entry {o:?} is not an http(s):// origin"))?;
+        }
+        if let Some(d) = &self.preview_domain {
+            valid_preview_domain(d).map_err(|e| format!("PORTA_PREVIEW_DOMAIN {d:?}: {e}"))?;
         }
         if !(10..=86_400).contains(&self.access_ttl_secs) {
             return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
@@ -274,6 +286,13 @@ impl Config {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("porta.db").display()))
     }
 
+    /// Where previews' own hosts are: `scheme://DOMAIN` (the scheme of the public URL), when
+    /// `PORTA_PREVIEW_DOMAIN` is set.
+    pub fn preview_base(&self) -> Option<String> {
+        let domain = self.preview_domain.as_deref()?.trim().to_ascii_lowercase();
+        Some(format!("{}://{domain}", if self.is_https() { "https" } else { "http" }))
+    }
+
     /// Whether the public URL is https (cookies then get `Secure`).
     pub fn is_https(&self) -> bool {
         self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
@@ -297,6 +316,33 @@ pub fn normalize_origin(url: &str) -> Option<String> {
     }
     let authority = authority.strip_suffix(default_port).unwrap_or(&authority);
     Some(format!("{scheme}://{authority}"))
+}
+
+/// A preview domain is a DNS name (perhaps with a port): names under it are previews' and
+/// never Porta's. It may be Porta's own host (previews at `*.porta.example.com`).
+fn valid_preview_domain(domain: &str) -> Result<(), String> {
+    let domain = domain.trim().to_ascii_lowercase();
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (domain.as_str(), None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+        return Err("its port must be a number from 1 to 65535".into());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if host.is_empty() || host.len() > 200 || !host.split('.').all(label_ok) {
+        return Err("write a DNS name such as preview.example.com, without a scheme or a path".into());
+    }
+    if host.parse::<std::net::Ipv4Addr>().is_ok() || host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err("previews need a DNS name (with a wildcard record), not an address".into());
+    }
+    Ok(())
 }
 
 /// The origins browsers may connect from.
@@ -374,6 +420,20 @@ mod tests {
         assert_eq!(normalize_origin("example.com"), None);
         assert_eq!(normalize_origin("ftp://example.com"), None);
         assert_eq!(normalize_origin("http://user@evil.com"), None);
+    }
+
+    #[test]
+    fn a_preview_domain_is_a_dns_name_of_its_own() {
+        for good in ["preview.example.com", "porta.localhost:8080", "Preview.Example.COM"] {
+            assert_eq!(valid_preview_domain(good), Ok(()), "{good}");
+        }
+        for bad in ["https://preview.example.com", "preview.example.com/x", "10.0.0.1", "-a.example", "a..b", "x:0", ""]
+        {
+            assert!(valid_preview_domain(bad).is_err(), "{bad}");
+        }
+        let c = parse(&["--preview-domain", "Preview.Example.com", "--public-url", "https://porta.example.com"]);
+        assert_eq!(c.preview_base().as_deref(), Some("https://preview.example.com"));
+        assert_eq!(parse(&[]).preview_base(), None);
     }
 
     #[test]

@@ -135,12 +135,13 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     )?);
     let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
     let proxies = Arc::new(proxies::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
-    let previews = previews::Previews::new(store.clone(), keys.clone(), relay.clone());
+    let limiter = Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute));
+    let previews = previews::Previews::new(store.clone(), keys.clone(), relay.clone(), limiter.clone());
     Ok(AppState {
         previews,
         downloads,
         seen: Arc::default(),
-        limiter: Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute)),
+        limiter,
         config: Arc::new(config),
         store,
         keys,

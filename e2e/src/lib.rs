@@ -394,6 +394,12 @@ fn processes() -> Vec<Process> {
         .collect()
 }
 
+/// A loopback port that was free a moment ago, for a backend whose address must be known
+/// before it starts (its preview domain names the port).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
 /// A backend with the admin signed in and one enrolled, running bridge.
 pub struct Stack {
     pub backend: Backend,
@@ -404,7 +410,12 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start(backend_env: &[(&str, &str)], bridge_args: &[&str]) -> anyhow::Result<Self> {
-        let backend = Backend::start(backend_env).await?;
+        Self::start_on("127.0.0.1:0", backend_env, bridge_args).await
+    }
+
+    /// [`Stack::start`] with the backend listening on `listen` (see [`free_port`]).
+    pub async fn start_on(listen: &str, backend_env: &[(&str, &str)], bridge_args: &[&str]) -> anyhow::Result<Self> {
+        let backend = Backend::start_on(listen, backend_env, true).await?;
         let mut bridge = Bridge::enroll(&backend, bridge_args).await?;
         bridge.run(&[])?;
         Self::signed_in(backend, bridge).await

@@ -154,6 +154,13 @@ async fn a_web_app_on_the_server_is_previewed_through_its_bridge() -> anyhow::Re
     });
     assert!(opened, "{audit}");
 
+    // Without a preview domain there are no own hosts, and nothing can be shared.
+    let own_hosts = stack.api.graphql("{ previewBase }", serde_json::json!({})).await?;
+    assert_eq!(own_hosts["data"]["previewBase"], Value::Null, "{own_hosts}");
+    let q = "mutation($s: String!, $p: Int!) { sharePreview(serverId: $s, port: $p, level: \"workspace\") { link } }";
+    let shared = stack.api.graphql(q, serde_json::json!({ "s": s, "p": app.port })).await?;
+    assert!(shared["errors"][0]["message"].as_str().is_some_and(|m| m.contains("PORTA_PREVIEW_DOMAIN")), "{shared}");
+
     // Signing out everywhere ends the preview too, within a second.
     let out = stack
         .api

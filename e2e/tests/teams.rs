@@ -245,6 +245,19 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
             format!("mutation {{ setWorkspaceRecordingLimits(id: \"{w}\", perRecordingMb: 1, totalMb: 1) }}"),
             Refused,
         ),
+        ("previewBase", "{ previewBase }".into(), OwnOnly),
+        ("previewShares", format!("{{ previewShares(serverId: \"{s}\") {{ id }} }}"), Refused),
+        (
+            "sharePreview",
+            format!("mutation {{ sharePreview(serverId: \"{s}\", port: 3000, level: \"workspace\") {{ link }} }}"),
+            Refused,
+        ),
+        // (Team A shares nothing: no preview domain here. An id that is nobody's is refused alike.)
+        (
+            "revokePreviewShare",
+            "mutation { revokePreviewShare(id: \"00000000-0000-0000-0000-000000000000\") }".into(),
+            Refused,
+        ),
         ("commandPolicy", format!("{{ commandPolicy(workspaceId: \"{w}\") {{ otherwise }} }}"), Refused),
         ("checkCommand", format!("{{ checkCommand(workspaceId: \"{w}\", command: \"ls\") {{ tier }} }}"), Refused),
         (

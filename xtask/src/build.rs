@@ -199,6 +199,7 @@ const ON_POSTGRES: &[&str] = &[
     "audit",
     "api_tokens",
     "projects",
+    "previews_shared",
     "agent_api",
     "alerts",
     "assistant",

@@ -9,6 +9,7 @@ mod audit;
 mod fleet;
 mod introspection;
 mod policy;
+mod previews;
 mod projects;
 mod scalars;
 mod servers;
@@ -44,6 +45,7 @@ pub struct Query(
     servers::ServerQuery,
     teams::TeamQuery,
     projects::ProjectQuery,
+    previews::PreviewQuery,
     assistant::AssistantQuery,
     agents::AgentQuery,
     telemetry::TelemetryQuery,
@@ -58,6 +60,7 @@ pub struct Mutation(
     tokens::TokenMutation,
     teams::TeamMutation,
     projects::ProjectMutation,
+    previews::PreviewMutation,
     assistant::AssistantMutation,
     agents::AgentMutation,
     alerts::AlertMutation,

@@ -69,6 +69,8 @@ pub fn router(state: AppState, transports: Router<AppState>) -> Router {
                 tracing::debug_span!("http", method = %req.method(), route)
             }),
         )
+        // A preview's own host is the preview's, whatever the path: none of Porta's routes.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), preview::by_host))
         .layer(axum::middleware::map_response_with_state(state.clone(), security_headers))
         .layer(axum::middleware::from_fn_with_state(state.clone(), client_address))
         .with_state(state)

@@ -31,11 +31,11 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
     }
     let asset = path.starts_with("/a/");
     let Some(dir) = state.config.ui_dir.clone() else {
-        return embedded(path.trim_start_matches('/'), asset, req.headers());
+        return embedded(path.trim_start_matches('/'), asset, req.headers(), &state);
     };
     if !asset {
         return match tokio::fs::read(dir.join("index.html")).await {
-            Ok(html) => page(html),
+            Ok(html) => page(html, &state),
             Err(_) => (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response(),
         };
     }
@@ -67,10 +67,11 @@ fn accepts(headers: &HeaderMap, want: &str) -> bool {
 
 /// The page, with its Content-Security-Policy: scripts from this origin only, plus the page's
 /// own two inline scripts (the import map and the loader) by their hashes; WebAssembly may be
-/// compiled; styles may be inline (xterm.js and Monaco set them); nothing may frame the page.
-fn page(html: impl Into<Vec<u8>>) -> Response {
+/// compiled; styles may be inline (xterm.js and Monaco set them); nothing may frame the page;
+/// it frames only previews (at their own hosts, when there are any).
+fn page(html: impl Into<Vec<u8>>, state: &AppState) -> Response {
     let html = html.into();
-    let csp = content_security_policy(&html);
+    let csp = content_security_policy(&html, preview_frames(state).as_deref());
     let mut resp = ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         resp.headers_mut().insert("content-security-policy", v);
@@ -79,7 +80,14 @@ fn page(html: impl Into<Vec<u8>>) -> Response {
 }
 
 /// The policy for a page whose inline scripts are those in `html`.
-pub fn content_security_policy(html: &[u8]) -> String {
+/// The previews' hosts as a CSP source (`scheme://*.domain`), when they have their own.
+fn preview_frames(state: &AppState) -> Option<String> {
+    let base = state.config.preview_base()?;
+    let (scheme, domain) = base.split_once("://")?;
+    Some(format!("{scheme}://*.{domain}"))
+}
+
+pub fn content_security_policy(html: &[u8], preview_frames: Option<&str>) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     let text = String::from_utf8_lossy(html);
@@ -94,17 +102,18 @@ pub fn content_security_policy(html: &[u8]) -> String {
         }
         rest = &rest[close + "</script>".len()..];
     }
+    let frames = preview_frames.map(|f| format!(" {f}")).unwrap_or_default();
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self' 'unsafe-inline'; \
          img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; \
-         object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+         frame-src 'self'{frames}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
 
-fn embedded(name: &str, asset: bool, headers: &HeaderMap) -> Response {
+fn embedded(name: &str, asset: bool, headers: &HeaderMap, state: &AppState) -> Response {
     if !asset {
         return match find("index.html") {
-            Some(html) => page(html),
+            Some(html) => page(html, state),
             None => axum::response::Html(NO_UI).into_response(),
         };
     }
@@ -150,7 +159,10 @@ mod tests {
     #[test]
     fn the_page_allows_its_own_inline_scripts_and_no_others() {
         let html = br#"<script type="importmap">{"imports":{}}</script><script src="/a/x.js"></script><script type="module">init();</script>"#;
-        let csp = content_security_policy(html);
+        let csp = content_security_policy(html, None);
+        assert!(csp.contains("frame-src 'self';"), "{csp}");
+        let framing = content_security_policy(html, Some("https://*.preview.example.com"));
+        assert!(framing.contains("frame-src 'self' https://*.preview.example.com;"), "{framing}");
         use base64::Engine as _;
         use sha2::Digest as _;
         let hash = |s: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s.as_bytes()));

@@ -4,14 +4,19 @@
 //!
 //! A person enters a preview with a WebSocket ticket (one use, 30 seconds) in its URL; it is
 //! exchanged for a cookie that names them, the server and the port, is scoped to that
-//! preview's path, and is never passed to the app. Every request is checked again: the
-//! sign-in still on, developer access to the server still held. A yes is remembered for at
-//! most [`FRESH_FOR`] and only while no access change was made or heard of (as the store's
-//! own answers are): a page's burst of requests asks the database once.
+//! preview (its path, or its own host), and is never passed to the app. Every request is
+//! checked again: the sign-in still on, developer access to the server still held (or, for a
+//! port [`shares`] opens to the workspace, membership). Someone holding a public link
+//! enters with it (and its password) instead, for a cookie that names the share. A yes is
+//! remembered for at most [`FRESH_FOR`] and only while no access change was made or heard of
+//! (as the store's own answers are; revoking a share is one): a page's burst of requests
+//! asks the database once.
 
 pub mod proxy;
+pub mod shares;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::scopes::{Access, Scope};
 use crate::auth::tokens::Keys;
-use crate::db::{ServerAccess, Store, User};
+use crate::db::{PreviewShare, Server, Store, User};
 use crate::error::{Error, Result};
 use crate::teams::Role;
 
@@ -41,7 +46,7 @@ struct Admitted {
     viewer: Viewer,
 }
 
-/// What a preview's cookie says.
+/// What a preview's cookie says: a person (`sub`, `acc`) or a public link (`share`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -50,15 +55,31 @@ struct Claims {
     exp: u64,
     srv: String,
     port: u16,
-    acc: Access,
+    #[serde(default)]
+    acc: Option<Access>,
+    #[serde(default)]
+    share: Option<String>,
 }
 
 /// Who is looking at a preview.
 #[derive(Debug, Clone)]
 pub struct Viewer {
-    pub user: User,
-    pub access: Access,
-    pub server: ServerAccess,
+    /// The person, or nobody for a public link's visitor.
+    pub person: Option<(User, Access)>,
+    pub server: Server,
+    /// The share that let them in (its traffic is counted), if not their own access.
+    pub share: Option<String>,
+}
+
+impl Viewer {
+    /// Who it is, for the audit log.
+    pub fn actor(&self) -> String {
+        match (&self.person, &self.share) {
+            (Some((user, access)), _) => access.actor(&user.id),
+            (None, Some(share)) => format!("link:{share}"),
+            (None, None) => "anonymous".into(),
+        }
+    }
 }
 
 /// Previews' gate and client.
@@ -68,11 +89,20 @@ pub struct Previews {
     keys: Keys,
     admitted: Arc<Mutex<HashMap<String, Admitted>>>,
     pub proxy: proxy::Proxy,
+    pub traffic: shares::Traffic,
+    limiter: Arc<crate::auth::ratelimit::LoginLimiter>,
 }
 
 impl Previews {
-    pub fn new(store: Store, keys: Keys, relay: crate::relay::Relay) -> Self {
-        Self { store, keys, admitted: Arc::default(), proxy: proxy::Proxy::new(relay) }
+    pub fn new(
+        store: Store,
+        keys: Keys,
+        relay: crate::relay::Relay,
+        limiter: Arc<crate::auth::ratelimit::LoginLimiter>,
+    ) -> Self {
+        let traffic = shares::Traffic::default();
+        traffic.spawn_flusher(store.clone());
+        Self { store, keys, admitted: Arc::default(), proxy: proxy::Proxy::new(relay), traffic, limiter }
     }
 
     /// Spends `ticket` (from `/api/ws/ticket`) on the preview of `port` on `server`: the viewer
@@ -81,18 +111,73 @@ impl Previews {
         let caller = crate::auth::tickets::caller(&self.store, ticket).await.map_err(|_| {
             Error::Unauthorized("this preview link was used or has expired: open it from Porta again".into())
         })?;
-        let viewer = self.admit(caller.0, caller.1, server).await?;
+        let viewer = self.admit(caller.0, caller.1, server, port).await?;
+        let (sub, acc) = viewer.person.as_ref().map(|(u, a)| (u.id.clone(), a.clone())).unzip();
+        let cookie = self.cookie(sub.unwrap_or_default(), acc, None, server, port, SESSION_SECS)?;
+        if let Some(share) = &viewer.share {
+            self.traffic.visit(share);
+        }
+        Ok((viewer, cookie))
+    }
+
+    /// Spends a public link's `secret` (with its `password`, when it has one) on the preview
+    /// it shares, from `client`: the viewer and their cookie. A wrong password counts against
+    /// the client as a wrong sign-in password does.
+    pub async fn enter_link(
+        &self,
+        secret: &str,
+        password: Option<String>,
+        server: &str,
+        port: u16,
+        client: IpAddr,
+    ) -> Result<(Viewer, String)> {
+        let share = shares::by_link(&self.store, secret).await?;
+        if share.server_id != server || share.port != i64::from(port) {
+            return Err(Error::NotFound("this link is for another preview".into()));
+        }
+        if let Some(hash) = share.password_hash.clone() {
+            let Some(given) = password.filter(|p| !p.is_empty()) else {
+                return Err(Error::Unauthorized("this link needs its password".into()));
+            };
+            let key = format!("preview-share:{}", share.id);
+            if let Err(refused) = self.limiter.check(&key, client).await? {
+                return Err(Error::RateLimited { retry_after_secs: refused.retry_after_secs });
+            }
+            if !crate::auth::password::verify(given, Some(hash)).await {
+                self.limiter.failed(&key, client).await?;
+                return Err(Error::Unauthorized("that is not this link's password".into()));
+            }
+            self.limiter.succeeded(&key, client).await?;
+        }
+        let viewer = self.link_viewer(&share).await?;
+        let left = share.expires_ms.map_or(SESSION_SECS, |e| {
+            u64::try_from((e - crate::clock::now_ms()) / 1000).unwrap_or(0).clamp(1, SESSION_SECS)
+        });
+        let cookie = self.cookie(String::new(), None, Some(share.id.clone()), server, port, left)?;
+        self.traffic.visit(&share.id);
+        Ok((viewer, cookie))
+    }
+
+    fn cookie(
+        &self,
+        sub: String,
+        acc: Option<Access>,
+        share: Option<String>,
+        server: &str,
+        port: u16,
+        lasts: u64,
+    ) -> Result<String> {
         let claims = Claims {
-            sub: viewer.user.id.clone(),
+            sub,
             iss: Keys::ISSUER.into(),
             aud: AUDIENCE.into(),
-            exp: jsonwebtoken::get_current_timestamp() + SESSION_SECS,
+            exp: jsonwebtoken::get_current_timestamp() + lasts,
             srv: server.to_owned(),
             port,
-            acc: viewer.access.clone(),
+            acc,
+            share,
         };
-        let cookie = self.keys.sign(&claims).map_err(Error::Other)?;
-        Ok((viewer, cookie))
+        self.keys.sign(&claims).map_err(Error::Other)
     }
 
     /// The viewer a preview's cookie names, when it is for this server and port and they may
@@ -125,27 +210,48 @@ impl Previews {
         if claims.srv != server || claims.port != port {
             return Err(stale());
         }
+        if let Some(share) = &claims.share {
+            let gone = || Error::Unauthorized("this link was revoked or has expired".into());
+            let share = self.store.preview_share(share).await?.ok_or_else(gone)?;
+            if !share.live_at(crate::clock::now_ms()) || share.server_id != server || share.port != i64::from(port) {
+                return Err(gone());
+            }
+            return self.link_viewer(&share).await;
+        }
+        let acc = claims.acc.ok_or_else(stale)?;
         let user = self.store.user_by_id(&claims.sub).await?.ok_or_else(stale)?;
-        if !crate::auth::api_tokens::still_valid(&self.store, &user.id, &claims.acc).await {
+        if !crate::auth::api_tokens::still_valid(&self.store, &user.id, &acc).await {
             return Err(stale());
         }
-        self.admit(user, claims.acc, server).await
+        self.admit(user, acc, server, port).await
     }
 
-    /// A developer of the server (through an API token, one with the terminal scope).
-    async fn admit(&self, user: User, access: Access, server: &str) -> Result<Viewer> {
-        if !access.allows(Scope::Terminal) {
-            return Err(Error::Forbidden("previews need the terminal scope".into()));
+    async fn link_viewer(&self, share: &PreviewShare) -> Result<Viewer> {
+        let server = self
+            .store
+            .server(&share.server_id)
+            .await?
+            .ok_or_else(|| Error::NotFound("the shared server is gone".into()))?;
+        Ok(Viewer { person: None, server, share: Some(share.id.clone()) })
+    }
+
+    /// A developer of the server (through an API token, one with the terminal scope), or a
+    /// member of its workspace when the port is shared with it.
+    async fn admit(&self, user: User, access: Access, server: &str, port: u16) -> Result<Viewer> {
+        let found =
+            crate::teams::authorize_server(&self.store, &user, &access, server, Role::Viewer, "seeing its previews")
+                .await?;
+        if found.role >= Role::Developer && access.allows(Scope::Terminal) {
+            return Ok(Viewer { person: Some((user, access)), server: found.server, share: None });
         }
-        let server = crate::teams::authorize_server(
-            &self.store,
-            &user,
-            &access,
-            server,
-            Role::Developer,
-            "previewing its ports",
-        )
-        .await?;
-        Ok(Viewer { user, access, server })
+        if !access.allows(Scope::Read) {
+            return Err(Error::Forbidden("previews need the read scope".into()));
+        }
+        match self.store.preview_shared_with_workspace(server, port).await? {
+            Some(share) => Ok(Viewer { person: Some((user, access)), server: found.server, share: Some(share.id) }),
+            None => Err(Error::Forbidden(format!(
+                "port {port} is not shared with the workspace: its previews are for the server's developers"
+            ))),
+        }
     }
 }

@@ -261,8 +261,9 @@ fn strip_own_cookies(h: &mut HeaderMap) {
 }
 
 /// The app's answer as the browser gets it: hop-by-hop headers dropped (but an accepted
-/// upgrade's), cookies the app tries to set in Porta's name dropped, and, under a path
-/// prefix, redirects to the app's root kept under the prefix.
+/// upgrade's), cookies the app tries to set in Porta's name dropped, the others kept to the
+/// preview's host, and, under a path prefix, its cookies and redirects to the app's root kept
+/// under the prefix.
 fn rewrite_response(h: &mut HeaderMap, prefix: Option<&str>, upgraded: bool) {
     let upgrade = upgraded.then(|| (h.get(header::CONNECTION).cloned(), h.get(header::UPGRADE).cloned()));
     drop_hop_by_hop(h);
@@ -277,15 +278,10 @@ fn rewrite_response(h: &mut HeaderMap, prefix: Option<&str>, upgraded: bool) {
         if text.trim_start().starts_with(OWN_COOKIES) {
             continue;
         }
-        match prefix.map(|p| scoped_cookie(text, p)) {
-            Some(scoped) => {
-                if let Ok(v) = HeaderValue::from_str(&scoped) {
-                    h.append(header::SET_COOKIE, v);
-                }
-            }
-            None => {
-                h.append(header::SET_COOKIE, c);
-            }
+        // At a preview's own host (no prefix) too: no `Domain`, so no cookie reaches Porta's
+        // host or another preview's.
+        if let Ok(v) = HeaderValue::from_str(&scoped_cookie(text, prefix.unwrap_or(""))) {
+            h.append(header::SET_COOKIE, v);
         }
     }
     if let (Some(prefix), Some(location)) = (prefix, h.get(header::LOCATION).and_then(|v| v.to_str().ok())) {
@@ -408,6 +404,9 @@ mod tests {
         assert_eq!(scoped_cookie("sid=1; Path=/; HttpOnly", p), "sid=1; HttpOnly; Path=/p/s1/3000/");
         assert_eq!(scoped_cookie("sid=1; Domain=example.com; path=/app", p), "sid=1; Path=/p/s1/3000/app");
         assert_eq!(scoped_cookie("sid=1", p), "sid=1; Path=/p/s1/3000/");
+        // At its own host: the app's path, and still no `Domain`.
+        assert_eq!(scoped_cookie("sid=1; Domain=preview.example.com; Path=/app", ""), "sid=1; Path=/app");
+        assert_eq!(scoped_cookie("sid=1; Secure", ""), "sid=1; Secure; Path=/");
         assert_eq!(scoped_cookie("sid=1; Path=relative", p), "sid=1; Path=/p/s1/3000/");
     }
 

@@ -1,0 +1,105 @@
+//! Porta's own pages on a preview's address (never the app's): why it is not open, why the
+//! app did not answer, and a public link's password form.
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use porta_shared::ErrorCode;
+
+use crate::error::Error;
+use crate::previews::Viewer;
+use crate::previews::proxy::ProxyError;
+
+/// Why a preview is not open to this request, as a page.
+pub fn refused(e: &Error) -> Response {
+    let msg = match e {
+        Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) => m.clone(),
+        Error::RateLimited { .. } => e.to_string(),
+        _ => "the preview could not be checked; try again".to_owned(),
+    };
+    let status =
+        if matches!(e, Error::Db(_) | Error::Other(_)) { StatusCode::INTERNAL_SERVER_ERROR } else { e.status() };
+    let mut resp = page(status, "This preview is not open to you", &msg);
+    if let Error::RateLimited { retry_after_secs } = e
+        && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
+/// Why the app did not answer, as a page: nothing listening, the server offline, no answer.
+pub fn unreachable_app(e: &ProxyError, viewer: &Viewer, port: u16) -> Response {
+    let name = &viewer.server.name;
+    let (status, title, msg) = match e.code() {
+        ErrorCode::NotFound => (
+            StatusCode::BAD_GATEWAY,
+            "Nothing is listening",
+            format!("Nothing is listening on port {port} on {name}. Start the app, then reload this page."),
+        ),
+        ErrorCode::ServerOffline => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is offline",
+            format!("{name} is offline: its bridge is not connected. The preview comes back with it."),
+        ),
+        ErrorCode::Timeout => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "No answer",
+            format!("Port {port} on {name} did not accept the connection in time."),
+        ),
+        _ => (StatusCode::BAD_GATEWAY, "The app did not answer", format!("Port {port} on {name}: {e}")),
+    };
+    page(status, title, &msg)
+}
+
+/// The form a public link with a password shows; `wrong` says why it is shown again.
+pub fn password_form(status: StatusCode, action: &str, wrong: Option<&str>) -> Response {
+    let said = wrong.map(|w| format!("<p class=\"wrong\">{}</p>", escape(w))).unwrap_or_default();
+    let form = format!(
+        "<p>This preview was shared with a password.</p>{said}<form method=\"post\" action=\"{a}\">\
+         <label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" autofocus></label> \
+         <button type=\"submit\">Open</button></form>",
+        a = escape(action)
+    );
+    html(status, "A shared preview", &form)
+}
+
+/// A plain page of Porta's own (not the app's), with its code in a header for scripts.
+pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
+    html(status, title, &format!("<p>{}</p>", escape(message)))
+}
+
+fn html(status: StatusCode, title: &str, inner: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{t}</title><style>body{{font:16px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}\
+         h1{{font-size:1.3em}}.wrong{{color:#a00}}input,button{{font:inherit;padding:.3em}}</style></head>\
+         <body><h1>{t}</h1>{inner}</body></html>",
+        t = escape(title),
+    );
+    let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], Body::from(html)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Its own styles only, and its form posts to itself.
+    resp.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self'",
+        ),
+    );
+    resp
+}
+
+pub fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_what_they_say() {
+        assert_eq!(escape("<b>&\""), "&lt;b&gt;&amp;&quot;");
+    }
+}
