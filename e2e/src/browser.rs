@@ -290,10 +290,15 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// A backend serving the built app (with extra settings), with one enrolled bridge running;
 /// the bridge's home folder is `bridge.dir`.
 pub async fn ui_stack(env: &[(&str, &str)]) -> anyhow::Result<(crate::Backend, crate::Bridge)> {
+    ui_stack_on("127.0.0.1:0", env).await
+}
+
+/// [`ui_stack`] with the backend listening on `listen`.
+pub async fn ui_stack_on(listen: &str, env: &[(&str, &str)]) -> anyhow::Result<(crate::Backend, crate::Bridge)> {
     let ui = crate::ui_dir()?.to_string_lossy().into_owned();
     let mut env = env.to_vec();
     env.push(("PORTA_UI_DIR", &ui));
-    let backend = crate::Backend::start(&env).await?;
+    let backend = crate::Backend::start_on(listen, &env, true).await?;
     let mut bridge = crate::Bridge::enroll(&backend, &[]).await?;
     bridge.run(&[])?;
     Ok((backend, bridge))
@@ -325,7 +330,12 @@ impl UiStack {
     /// [`ui_stack`] with the extra backend settings `env`, and a `width`×`height` browser
     /// ([`Browser::start`]).
     pub async fn start(env: &[(&str, &str)], width: u32, height: u32) -> anyhow::Result<Self> {
-        let (backend, bridge) = ui_stack(env).await?;
+        Self::start_on("127.0.0.1:0", env, width, height).await
+    }
+
+    /// [`UiStack::start`] with the backend listening on `listen`.
+    pub async fn start_on(listen: &str, env: &[(&str, &str)], width: u32, height: u32) -> anyhow::Result<Self> {
+        let (backend, bridge) = ui_stack_on(listen, env).await?;
         let browser = Browser::start(width, height).await?;
         Ok(Self { backend, bridge, browser })
     }

@@ -2,13 +2,16 @@
 //! on the bridge's machine is listed with this process as its owner; "Open" shows it in a new
 //! tab at `/p/<server>/<port>/`, where the ticket became the preview's cookie (gone from the
 //! URL), and its page's own WebSocket (as a dev server's hot reload) reaches the app; "Preview"
-//! shows it in the pane beside the editor, which reloads it after a save in the editor.
+//! shows it in the pane beside the editor, which reloads it after a save in the editor. With
+//! a preview domain, the pane shows the app from its own origin, whose pages cannot read
+//! Porta's API; a public link made in the panel opens after its password and is revoked there.
 
 use std::time::Duration;
 
 use fantoccini::Client;
 use fantoccini::key::Key;
 use porta_e2e::browser::{UiStack, chord, click, tool, type_keys, wait_for, wait_text};
+use porta_e2e::free_port;
 use porta_e2e::webapp::WebApp;
 
 async fn a_preview(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
@@ -130,6 +133,131 @@ async fn a_pane(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
         Ok(())
     })
     .await
+}
+
+/// The page's body text (in the frame entered, if any).
+async fn body_text(c: &Client) -> anyhow::Result<String> {
+    let v = c.execute("return document.body ? document.body.innerText : ''", vec![]).await?;
+    Ok(v.as_str().unwrap_or_default().to_owned())
+}
+
+/// Waits until the page's body says `what`.
+async fn until_body(c: &Client, what: &str) -> anyhow::Result<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = body_text(c).await?;
+        if body.contains(what) {
+            return Ok(body);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the page never said {what:?}: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Previews at their own hosts (`*.porta.localhost`, which Chromium resolves to this machine,
+/// and which is the same site as Porta at `porta.localhost`).
+async fn at_its_own_host(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
+    let app = WebApp::start("127.0.0.1:0").await?;
+    let port = free_port()?;
+    let (domain, porta) = (format!("porta.localhost:{port}"), format!("http://porta.localhost:{port}"));
+    let env = [("PORTA_PREVIEW_DOMAIN", domain.as_str()), ("PORTA_ALLOWED_ORIGINS", porta.as_str())];
+    let mut ui = UiStack::start_on(&format!("127.0.0.1:{port}"), &env, width, height).await?;
+    ui.backend.url = porta.clone();
+    let UiStack { browser, .. } = &ui;
+    let c = &browser.client;
+    ui.on_server_page(shot, || async {
+        let server_page = c.current_url().await?;
+        let server = server_page.path().trim_start_matches("/servers/").trim_end_matches('/').to_owned();
+        let host = format!("{}--{server}.porta.localhost:{port}", app.port);
+        tool(c, "button.ports-toggle").await?;
+        let row = format!(".ports tr[data-port='{}']", app.port);
+        click(c, &format!("{row} button.show-preview")).await?;
+        // The pane shows the app at its own origin, at its root.
+        let frame = wait_for(c, ".preview-pane .preview-frame").await?;
+        frame.clone().enter_frame().await?;
+        let seen = until_body(c, "x-forwarded-host").await?;
+        assert!(seen.contains(&host) && !seen.contains("x-forwarded-prefix"), "{seen}");
+        // Its pages cannot read Porta's API as the person: not across origins (no CORS), and at
+        // their own origin the path is the app's.
+        let across = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch(arguments[0] + '/api/auth/me', { credentials: 'include' })
+                   .then(r => r.text().then(t => done('read ' + r.status + ' ' + t)), () => done('blocked'));",
+                vec![serde_json::json!(porta)],
+            )
+            .await?;
+        assert_eq!(across, serde_json::json!("blocked"));
+        // (The browser logs the refusal: that one error is this test's, and expected.)
+        let logged = browser.page_errors().await?;
+        assert!(logged.iter().all(|e| e.contains("blocked by CORS policy")), "{logged:?}");
+        let here = c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 fetch('/api/auth/me', { credentials: 'include' })
+                   .then(r => done(r.status + ' ' + (r.headers.get('x-frame-options') || 'the app')), e => done('' + e));",
+                vec![],
+            )
+            .await?;
+        assert_eq!(here, serde_json::json!("404 the app"));
+        assert_eq!(c.execute("return document.cookie", vec![]).await?, serde_json::json!("app_session=1"));
+        c.enter_parent_frame().await?;
+        browser.screenshot(&format!("{shot}_pane")).await?;
+        click(c, ".preview-bar .panel-close").await?;
+
+        // A public link with a password, made in the panel.
+        click(c, &format!("{row} button.share-preview")).await?;
+        let level = wait_for(c, ".share-form select.share-level").await?;
+        level.select_by_value("public").await?;
+        wait_for(c, ".share-form input.share-password").await?.send_keys("open sesame!").await?;
+        click(c, ".share-form button.share-create").await?;
+        let made = wait_for(c, ".share-made input.share-link").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        let link = loop {
+            let v = made.prop("value").await?.unwrap_or_default();
+            if !v.is_empty() {
+                break v;
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "no link was shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        assert!(link.starts_with(&format!("http://{host}/?porta_share=pvs_")), "{link}");
+        wait_for(c, ".shares tr.share-row[data-level='public']").await?;
+        browser.screenshot(&format!("{shot}_shared")).await?;
+        // Whoever has it opens it after its password.
+        c.goto(&link).await?;
+        wait_for(c, "input[name=password]").await?.send_keys("open sesame!").await?;
+        click(c, "button[type=submit]").await?;
+        until_body(c, "x-forwarded-host").await?;
+        // Revoked in the panel, it opens nothing.
+        c.goto(server_page.as_str()).await?;
+        tool(c, "button.ports-toggle").await?;
+        click(c, ".shares tr.share-row[data-level='public'] button.revoke-share").await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while c.find(fantoccini::Locator::Css(".shares tr.share-row")).await.is_ok() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the revoked share is still listed");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        c.goto(&link).await?;
+        until_body(c, "revoked").await?;
+        // (Its 404 is logged: expected.)
+        let logged = browser.page_errors().await?;
+        assert!(logged.iter().all(|e| e.contains("404")), "{logged:?}");
+        c.goto(server_page.as_str()).await?;
+        wait_for(c, ".tab.active[data-state=live]").await?;
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn on_a_desktop_a_preview_at_its_own_host_is_shown_shared_and_cannot_reach_porta() -> anyhow::Result<()> {
+    at_its_own_host(1400, 900, "preview_host").await
+}
+
+#[tokio::test]
+async fn on_a_phone_a_preview_at_its_own_host_is_shown_and_shared() -> anyhow::Result<()> {
+    at_its_own_host(390, 844, "preview_host_phone").await
 }
 
 #[tokio::test]

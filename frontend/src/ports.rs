@@ -1,8 +1,9 @@
 //! Ports: what listens on a server (the server page's "Ports"), read from its kernel and
 //! refreshed while the panel is open, with the process that owns each; "Preview" shows the app
-//! in the preview pane (see `crate::preview`), "Open" in a new tab at `/p/<server>/<port>/`.
-//! The link carries a one-use ticket, which the backend trades for the preview's own cookie:
-//! the access token never leaves this page.
+//! in the preview pane (see `crate::preview`), "Open" in a new tab (at its own host, or at
+//! `/p/<server>/<port>/`), "Share" shares it (see `crate::preview_shares`). The link carries
+//! a one-use ticket, which the backend trades for the preview's own cookie: the access token
+//! never leaves this page.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -108,9 +109,8 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
             return;
         };
         spawn_local(async move {
-            match crate::preview::ticket(session).await {
-                Ok(ticket) => {
-                    let url = format!("{}?porta_ticket={ticket}", preview_path(&server, port));
+            match crate::preview::address_with_ticket(session, &server, port).await {
+                Ok(url) => {
                     let _ = tab.location().set_href(&url);
                 }
                 Err(e) => {
@@ -121,6 +121,7 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
         });
     };
     let crate::preview::Previewing(previewing) = expect_context::<crate::preview::Previewing>();
+    let sharing = RwSignal::new(None::<u16>);
     let typed = RwSignal::new(String::new());
     let typed_port = move || match typed.get_untracked().trim().parse::<u16>() {
         Ok(port) if port > 0 => Some(port),
@@ -161,6 +162,8 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
                                                 on:click=move |_| previewing.set(Some(port))>"Preview"</button>
                                             <button class="open-preview" title=format!("Open port {port} in a new tab")
                                                 on:click=move |_| open(port)>"Open"</button>
+                                            <button class="share-preview" title=format!("Share port {port}'s preview")
+                                                on:click=move |_| sharing.set(Some(port))>"Share"</button>
                                         </td>
                                         <td class="pname">{p.owner}</td>
                                         <td class="paddr" title=note>{p.addresses.join(", ")}</td>
@@ -172,6 +175,7 @@ fn PortsPanel(session: RwSignal<Option<Session>>, conn: ConnRef, server: String)
                     </table>
                 }.into_any(),
             }}
+            <crate::preview_shares::Shares session server=id sharing />
         </div>
     }
 }

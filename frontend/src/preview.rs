@@ -1,14 +1,55 @@
 //! The preview pane: a port's app beside the editor and the terminals (over them on a phone),
-//! at `/p/<server>/<port>/`, reloaded when asked or after every save in the editor, and
-//! opened in a tab of its own when wanted. The first load carries a one-use ticket, which
-//! the backend trades for the preview's cookie; later loads need none.
+//! at its own host (`<port>--<server>.<preview domain>`) when the operator set one, else at
+//! `/p/<server>/<port>/`; reloaded when asked or after every save in the editor, and opened
+//! in a tab of its own when wanted. The first load carries a one-use ticket, which the
+//! backend trades for the preview's cookie; later loads need none. `/preview/<server>/<port>`
+//! ([`PreviewEntry`]) does the same for a link to a preview's own host opened without it.
 
 use leptos::html::Iframe;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use std::cell::RefCell;
+
 use crate::api::Session;
 use crate::icon::{Icon, Name};
+
+thread_local! {
+    /// Where previews' own hosts are, once asked (the inner `None`: there are none).
+    static BASE: RefCell<Option<Option<String>>> = const { RefCell::new(None) };
+}
+
+/// Where previews' own hosts are (`scheme://domain`), or `None` when previews are served at
+/// `/p/…` only. Asked once per page.
+pub async fn base(session: RwSignal<Option<Session>>) -> Result<Option<String>, String> {
+    if let Some(known) = BASE.with(|b| b.borrow().clone()) {
+        return Ok(known);
+    }
+    let Some(token) = crate::auth::token(session).await else { return Err("you are signed out".into()) };
+    let known: Option<String> =
+        crate::api::graphql(&token, "{ previewBase }", serde_json::json!({}), "previewBase").await?;
+    BASE.with(|b| *b.borrow_mut() = Some(known.clone()));
+    Ok(known)
+}
+
+/// The address of `port` on `server`: at its own host under `base`, else under `/p/`.
+pub fn address(base: Option<&str>, server: &str, port: u16) -> String {
+    match base.and_then(|b| b.split_once("://")) {
+        Some((scheme, domain)) => format!("{scheme}://{port}--{server}.{domain}/"),
+        None => crate::ports::preview_path(server, port),
+    }
+}
+
+/// Where a preview's address is opened: a ticket for it, and the address with it.
+pub async fn address_with_ticket(
+    session: RwSignal<Option<Session>>,
+    server: &str,
+    port: u16,
+) -> Result<String, String> {
+    let base = base(session).await?;
+    let t = ticket(session).await?;
+    Ok(format!("{}?porta_ticket={t}", address(base.as_deref(), server, port)))
+}
 
 /// The port the pane shows (none: the pane is closed), shared by the page and its panels.
 #[derive(Clone, Copy)]
@@ -34,18 +75,27 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
     let frame = NodeRef::<Iframe>::new();
     let src = RwSignal::new(None::<String>);
     let error = RwSignal::new(None::<String>);
-    let path = crate::ports::preview_path(&server.get_value(), port);
-    let first = path.clone();
+    // The address without its ticket, once known.
+    let home = StoredValue::new(None::<String>);
+    let id = server.get_value();
     spawn_local(async move {
-        match ticket(session).await {
-            Ok(t) => src.try_set(Some(format!("{first}?porta_ticket={t}"))),
-            Err(e) => error.try_set(Some(format!("The preview could not be opened: {e}"))),
+        match address_with_ticket(session, &id, port).await {
+            Ok(first) => {
+                home.try_set_value(Some(first.split('?').next().unwrap_or_default().to_owned()));
+                src.try_set(Some(first));
+            }
+            Err(e) => {
+                error.try_set(Some(format!("The preview could not be opened: {e}")));
+            }
         };
     });
-    // The app's page as it is now (same origin: its own location, not the first address).
+    // The app's page as it is now when it shares Porta's origin (its own location); at its
+    // own host, its address (another origin's location cannot be read).
     let reload = move || {
-        if let Some(w) = frame.get_untracked().and_then(|f| f.content_window()) {
-            let _ = w.location().reload();
+        let Some(f) = frame.get_untracked() else { return };
+        let same_origin = f.content_window().is_some_and(|w| w.location().reload().is_ok());
+        if !same_origin && let Some(home) = home.get_value() {
+            f.set_src(&home);
         }
     };
     let on_save = RwSignal::new(crate::browser::load("porta.preview.reload_on_save").as_deref() != Some("0"));
@@ -59,10 +109,11 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
             }
         }
     });
-    let tab_path = path.clone();
     let open_tab = move |_| {
         // Opened at once (a click may open a tab); the cookie this pane got lets it in.
-        let _ = crate::browser::window().open_with_url_and_target(&tab_path, "_blank");
+        if let Some(home) = home.get_value() {
+            let _ = crate::browser::window().open_with_url_and_target(&home, "_blank");
+        }
     };
     view! {
         <div class="panel-bar preview-bar">
@@ -90,5 +141,29 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
             <iframe class="preview-frame" node_ref=frame title=format!("The app on port {port}")
                 src=move || src.get().unwrap_or_default() />
         </Show>
+    }
+}
+
+/// `/preview/<server>/<port>`: opens the preview from Porta (signed in), with a ticket, in
+/// this tab. A preview's own host sends people here when they arrive without its cookie.
+#[component]
+pub fn PreviewEntry(session: RwSignal<Option<Session>>, server: String, port: u16) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    spawn_local(async move {
+        match address_with_ticket(session, &server, port).await {
+            Ok(to) => {
+                let _ = crate::browser::window().location().replace(&to);
+            }
+            Err(e) => {
+                error.try_set(Some(format!("The preview could not be opened: {e}")));
+            }
+        }
+    });
+    view! {
+        <main class="preview-entry">
+            <p class="hint" hidden=move || error.with(Option::is_some)>{format!("Opening the preview of port {port}…")}</p>
+            <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
+            <a href="/">"Back to Porta"</a>
+        </main>
     }
 }

@@ -1,6 +1,7 @@
 //! The app's pages as URLs: `/` (the dashboard), `/servers/<id>` (a server's terminals and
 //! files), `/teams/<id>` (a team's members, invitations and workspaces), `/invite/<secret>`
-//! (an invitation link), `/recordings/<id>` (a terminal recording's player), `/audit` (the audit log), `/tokens` (API tokens) and `/alerts`
+//! (an invitation link), `/recordings/<id>` (a terminal recording's player),
+//! `/preview/<server>/<port>` (a preview, opened with a ticket), `/audit` (the audit log), `/tokens` (API tokens) and `/alerts`
 //! (alerts, rules and notification channels). The backend
 //! answers all with the app, so links and reloads work.
 
@@ -16,6 +17,8 @@ pub enum Route {
     Team(String),
     Invite(String),
     Recording(String),
+    /// A preview opened from Porta: its server and port.
+    Preview(String, u16),
     Audit,
     Tokens,
     Alerts,
@@ -37,6 +40,14 @@ impl Route {
                 .filter(|id| !id.is_empty() && !id.contains('/'))
                 .map(decode)
         };
+        if let Some((server, port)) = path
+            .strip_prefix("/preview/")
+            .and_then(|rest| rest.trim_end_matches('/').split_once('/'))
+            .and_then(|(s, p)| Some((decode(s), p.parse::<u16>().ok().filter(|p| *p > 0)?)))
+            .filter(|(s, _)| !s.is_empty() && !s.contains('/'))
+        {
+            return Self::Preview(server, port);
+        }
         if let Some(id) = one("/servers/") {
             Self::Server(id)
         } else if let Some(id) = one("/teams/") {
@@ -57,6 +68,7 @@ impl Route {
             Self::Team(id) => format!("/teams/{}", encode(id)),
             Self::Invite(secret) => format!("/invite/{}", encode(secret)),
             Self::Recording(id) => format!("/recordings/{}", encode(id)),
+            Self::Preview(server, port) => format!("/preview/{}/{port}", encode(server)),
             Self::Audit => "/audit".to_owned(),
             Self::Tokens => "/tokens".to_owned(),
             Self::Alerts => "/alerts".to_owned(),
@@ -144,6 +156,11 @@ mod tests {
         assert_eq!(Route::parse("/invite/pin_abc"), Route::Invite("pin_abc".into()));
         assert_eq!(Route::parse("/recordings/r1/"), Route::Recording("r1".into()));
         assert_eq!(Route::parse(&Route::Invite("pin_x-y".into()).path()), Route::Invite("pin_x-y".into()));
+        assert_eq!(Route::parse("/preview/s1/5173"), Route::Preview("s1".into(), 5173));
+        assert_eq!(Route::parse(&Route::Preview("s-1".into(), 80).path()), Route::Preview("s-1".into(), 80));
+        for bad in ["/preview/s1", "/preview/s1/0", "/preview/s1/x", "/preview//80", "/preview/s1/80/x"] {
+            assert_eq!(Route::parse(bad), Route::Dashboard, "{bad}");
+        }
     }
 
     #[test]
