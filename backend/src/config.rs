@@ -203,6 +203,7 @@ impl Config {
         }
         if let Some(d) = &self.preview_domain {
             valid_preview_domain(d).map_err(|e| format!("PORTA_PREVIEW_DOMAIN {d:?}: {e}"))?;
+            self.previews_beside_porta(d).map_err(|e| format!("PORTA_PREVIEW_DOMAIN {d:?}: {e}"))?;
         }
         if !(10..=86_400).contains(&self.access_ttl_secs) {
             return Err("PORTA_ACCESS_TTL_SECS must be between 10 and 86400".into());
@@ -284,6 +285,37 @@ impl Config {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
         self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("porta.db").display()))
+    }
+
+    /// Previews' hosts beside Porta's: Porta's own host is not one of theirs, and over plain
+    /// http (where Porta's cookies cannot be `__Host-` cookies, which a preview's page could
+    /// otherwise set or shadow) only on this machine.
+    fn previews_beside_porta(&self, domain: &str) -> Result<(), String> {
+        let domain = domain.trim().to_ascii_lowercase();
+        let domain_host = domain.rsplit_once(':').map_or(domain.as_str(), |(h, _)| h);
+        let public = self.public_url.as_deref().and_then(normalize_origin);
+        let (https, host) = match &public {
+            Some(origin) => {
+                let (scheme, authority) = origin.split_once("://").unwrap_or(("http", origin));
+                (scheme == "https", authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_owned())
+            }
+            None => (false, self.listen.ip().to_string()),
+        };
+        if host.ends_with(&format!(".{domain_host}")) {
+            return Err(format!(
+                "Porta's own host {host} would be taken for a preview's: use its name itself \
+                 (previews at *.{host}) or another"
+            ));
+        }
+        let local = host == "localhost"
+            || host.ends_with(".localhost")
+            || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !https && !local {
+            return Err("previews at their own hosts need Porta on https (PORTA_PUBLIC_URL=https://…): \
+                        over plain http a preview's page could set cookies that Porta reads"
+                .into());
+        }
+        Ok(())
     }
 
     /// Where previews' own hosts are: `scheme://DOMAIN` (the scheme of the public URL), when
@@ -431,6 +463,19 @@ mod tests {
         {
             assert!(valid_preview_domain(bad).is_err(), "{bad}");
         }
+        // Beside Porta: not over its own host, and over plain http only on this machine.
+        let beside = |domain: &str, public: &[&str]| {
+            let mut args = vec!["--preview-domain", domain];
+            args.extend_from_slice(public);
+            parse(&args).validate()
+        };
+        assert_eq!(beside("porta.example.com", &["--public-url", "https://porta.example.com"]), Ok(()));
+        assert_eq!(beside("porta.localhost:8080", &[]), Ok(()));
+        assert_eq!(beside("porta.localhost:8080", &["--public-url", "http://porta.localhost:8080"]), Ok(()));
+        let under = beside("example.com", &["--public-url", "https://porta.example.com"]);
+        assert!(under.is_err_and(|e| e.contains("would be taken for a preview")));
+        let plain = beside("porta.example.com", &["--public-url", "http://porta.example.com"]);
+        assert!(plain.is_err_and(|e| e.contains("need Porta on https")));
         let c = parse(&["--preview-domain", "Preview.Example.com", "--public-url", "https://porta.example.com"]);
         assert_eq!(c.preview_base().as_deref(), Some("https://preview.example.com"));
         assert_eq!(parse(&[]).preview_base(), None);

@@ -113,7 +113,10 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         min_free_bytes: config.recording_min_free_mb << 20,
         holder: uuid::Uuid::new_v4().simple().to_string(),
     };
+    // One pool of tunnels for previews and the assistant's requests to servers' ports.
+    let http = previews::proxy::Proxy::new(relay.clone());
     let assistant = assistant::Assistant {
+        http: http.clone(),
         store: store.clone(),
         relay: relay.clone(),
         telemetry: telemetry.clone(),
@@ -136,7 +139,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     let downloads = Arc::new(fleet::Downloads::new(config.bridge_downloads.clone()));
     let proxies = Arc::new(proxies::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
     let limiter = Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute));
-    let previews = previews::Previews::new(store.clone(), keys.clone(), relay.clone(), limiter.clone());
+    let previews = previews::Previews::new(store.clone(), keys.clone(), http, limiter.clone());
     Ok(AppState {
         previews,
         downloads,

@@ -55,7 +55,7 @@ fn refresh_cookie(resp: &reqwest::Response) -> Option<String> {
         .get_all(reqwest::header::SET_COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("porta_refresh="))
+        .find(|v| v.starts_with("porta_refresh=") || v.starts_with("__Host-porta_refresh="))
         .and_then(|v| v.split(';').next())
         .map(str::to_owned)
 }

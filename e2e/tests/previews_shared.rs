@@ -138,6 +138,16 @@ async fn at_its_own_host_an_app_is_at_its_root_and_nothing_of_portas_is() -> any
     Ok(())
 }
 
+/// A WebSocket request to a preview's `/ws` with `cookie`.
+fn ws_request(
+    origin: &str,
+    cookie: &str,
+) -> anyhow::Result<tokio_tungstenite::tungstenite::handshake::client::Request> {
+    let mut req = format!("{}/ws", origin.replacen("http://", "ws://", 1)).into_client_request()?;
+    req.headers_mut().insert("cookie", cookie.parse()?);
+    Ok(req)
+}
+
 const SHARE: &str = "mutation($s: String!, $p: Int!, $l: String!, $e: Int64, $w: String) {
     sharePreview(serverId: $s, port: $p, level: $l, expiresInSecs: $e, password: $w) { link share { id level hasPassword } }
 }";
@@ -224,9 +234,23 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     let guest = cookie_of(&right)?;
     let page = anonymous.get(format!("{origin}/bytes/5000")).header(COOKIE, &guest).send().await?;
     assert_eq!(page.bytes().await?.len(), 5000);
-    // Only at the preview's own host: the path form takes no link.
-    let path_form = format!("{}/p/{s}/{p}/?porta_share=pvs_x", stack.api.base);
-    assert_eq!(reqwest::get(&path_form).await?.status(), StatusCode::NOT_FOUND);
+    // Only at the preview's own host: the path form (Porta's own origin) takes no link, and
+    // no share lets a member in there.
+    let secret = link.split("porta_share=").nth(1).unwrap_or_default().to_owned();
+    let path_form = format!("{}/p/{s}/{p}/?porta_share={secret}", stack.api.base);
+    let refused = reqwest::get(&path_form).await?;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert!(refused.text().await?.contains("own address"));
+    let member_there = enter(&viewer, &http, &format!("{}/p/{s}/{p}", stack.api.base), "/").await?;
+    assert_eq!(member_there.status(), StatusCode::FORBIDDEN, "a member's ticket at the path form");
+    // A link's cookie is for its own preview's host only.
+    let (other, other_http) = preview_host(&stack, p + 1, porta_port)?;
+    let elsewhere = other_http.get(format!("{other}/small")).header(COOKIE, &guest).send().await?;
+    assert_eq!(elsewhere.status(), StatusCode::UNAUTHORIZED);
+    // A path that looks like another host stays a path of this one.
+    let tricky = anonymous.get(format!("{origin}//evil.example/?porta_share={secret}")).send().await?;
+    let form = tricky.text().await?;
+    assert!(form.contains("action=\"/evil.example/?porta_share=") && !form.contains("action=\"//"), "{form}");
 
     // Their visits and traffic are counted, and the visit is on the record.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -248,12 +272,32 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     assert!(has("preview.visit", &format!("link:{public}")), "{audit}");
     assert_eq!(events.iter().filter(|e| e["action"] == "preview.share").count(), 2, "{audit}");
 
-    // Revoked: the link's visitor and the viewer are out within a second; the link is gone.
+    // A link's visitor's WebSocket (hot reload) is open when the link is revoked.
+    let mut ws = ws_request(&origin, &guest)?;
+    ws.headers_mut().insert("origin", origin.parse()?);
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", porta_port)).await?;
+    let (mut sock, _) = tokio_tungstenite::client_async(ws, tcp).await?;
+    sock.send(Message::text("still here?")).await?;
+    let reply = tokio::time::timeout(Duration::from_secs(10), sock.next()).await?.expect("a reply")?;
+    assert_eq!(reply.into_text()?.as_str(), "echo: still here?");
+
+    // Revoked: the link's visitor and the viewer are out within a second; the link is gone,
+    // and so is the visitor's open socket.
     for id in [&public, &workspace_share] {
         let r = gql(&stack.api, REVOKE, json!({ "i": id })).await?;
         assert_eq!(r["data"]["revokePreviewShare"], true, "{r}");
     }
-    until_status(&anonymous, &format!("{origin}/small"), &guest, StatusCode::UNAUTHORIZED).await?;
+    until_status(&anonymous, &format!("{origin}/small"), &guest, StatusCode::NOT_FOUND).await?;
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sock.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the revoked link's socket stayed open");
     until_status(&http, &format!("{origin}/small"), &vera, StatusCode::FORBIDDEN).await?;
     let gone = anonymous.get(&link).send().await?;
     assert_eq!(gone.status(), StatusCode::NOT_FOUND);
@@ -267,7 +311,7 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     let entered = anonymous.get(&short).send().await?;
     assert_eq!(entered.status(), StatusCode::SEE_OTHER, "no password: straight in");
     let brief = cookie_of(&entered)?;
-    until_status(&anonymous, &format!("{origin}/small"), &brief, StatusCode::UNAUTHORIZED).await?;
+    until_status(&anonymous, &format!("{origin}/small"), &brief, StatusCode::NOT_FOUND).await?;
     let expired = anonymous.get(&short).send().await?;
     assert_eq!(expired.status(), StatusCode::NOT_FOUND);
     assert!(expired.text().await?.contains("expired"));

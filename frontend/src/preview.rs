@@ -32,6 +32,14 @@ pub async fn base(session: RwSignal<Option<Session>>) -> Result<Option<String>, 
     Ok(known)
 }
 
+/// A server's id as a preview's host names it: lower-case letters, digits and dashes (the
+/// ids are UUIDs), so that no address made with it leads anywhere but its preview.
+pub fn valid_server(server: &str) -> bool {
+    !server.is_empty()
+        && server.len() <= 60
+        && server.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// The address of `port` on `server`: at its own host under `base`, else under `/p/`.
 pub fn address(base: Option<&str>, server: &str, port: u16) -> String {
     match base.and_then(|b| b.split_once("://")) {
@@ -40,12 +48,16 @@ pub fn address(base: Option<&str>, server: &str, port: u16) -> String {
     }
 }
 
-/// Where a preview's address is opened: a ticket for it, and the address with it.
+/// Where a preview's address is opened: a ticket for it, and the address with it. A ticket
+/// goes only to the address of a server's preview.
 pub async fn address_with_ticket(
     session: RwSignal<Option<Session>>,
     server: &str,
     port: u16,
 ) -> Result<String, String> {
+    if !valid_server(server) || port == 0 {
+        return Err(format!("{server:?} is not a server's id"));
+    }
     let base = base(session).await?;
     let t = ticket(session).await?;
     Ok(format!("{}?porta_ticket={t}", address(base.as_deref(), server, port)))
@@ -165,5 +177,20 @@ pub fn PreviewEntry(session: RwSignal<Option<Session>>, server: String, port: u1
             <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
             <a href="/">"Back to Porta"</a>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tickets_go_only_to_a_previews_own_address() {
+        assert!(valid_server("3ea6c226-e936-45fd-a450-cd886bcb3d60"));
+        for bad in ["", "x.evil.com\\", "x#", "x?y", "X", "a.b", "a/b", "a b"] {
+            assert!(!valid_server(bad), "{bad:?}");
+        }
+        assert_eq!(address(Some("https://porta.example.com"), "s-1", 5173), "https://5173--s-1.porta.example.com/");
+        assert_eq!(address(None, "s-1", 5173), "/p/s-1/5173/");
     }
 }

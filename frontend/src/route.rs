@@ -44,7 +44,7 @@ impl Route {
             .strip_prefix("/preview/")
             .and_then(|rest| rest.trim_end_matches('/').split_once('/'))
             .and_then(|(s, p)| Some((decode(s), p.parse::<u16>().ok().filter(|p| *p > 0)?)))
-            .filter(|(s, _)| !s.is_empty() && !s.contains('/'))
+            .filter(|(s, _)| crate::preview::valid_server(s))
         {
             return Self::Preview(server, port);
         }
@@ -158,7 +158,19 @@ mod tests {
         assert_eq!(Route::parse(&Route::Invite("pin_x-y".into()).path()), Route::Invite("pin_x-y".into()));
         assert_eq!(Route::parse("/preview/s1/5173"), Route::Preview("s1".into(), 5173));
         assert_eq!(Route::parse(&Route::Preview("s-1".into(), 80).path()), Route::Preview("s-1".into(), 80));
-        for bad in ["/preview/s1", "/preview/s1/0", "/preview/s1/x", "/preview//80", "/preview/s1/80/x"] {
+        // A server's id is all it may name: nothing that would take the ticket to another host.
+        for bad in [
+            "/preview/s1",
+            "/preview/s1/0",
+            "/preview/s1/x",
+            "/preview//80",
+            "/preview/s1/80/x",
+            "/preview/x.evil.com%5C/80",
+            "/preview/x%23/80",
+            "/preview/x%3Fy/80",
+            "/preview/X/80",
+            "/preview/a.b/80",
+        ] {
             assert_eq!(Route::parse(bad), Route::Dashboard, "{bad}");
         }
     }

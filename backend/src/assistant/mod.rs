@@ -44,6 +44,8 @@ pub struct Assistant {
     pub egress: Arc<Egress>,
     /// Answers being written in this process.
     pub chats: Arc<chat::Chats>,
+    /// HTTP to servers' own ports, through their bridges (the `http_*` tools).
+    pub http: crate::previews::proxy::Proxy,
     /// The provider where a workspace chose none (`PORTA_AI_BASE_URL`, `PORTA_AI_MODEL`).
     pub default_base_url: String,
     pub default_model: String,

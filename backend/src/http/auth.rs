@@ -24,6 +24,14 @@ use crate::state::AppState;
 
 const REFRESH_COOKIE: &str = "porta_refresh";
 const REFRESH_PATH: &str = "/api/auth";
+/// Over https the refresh cookie is a `__Host-` cookie (so at `/`): no other host of Porta's
+/// site — a preview's own host is one — can set or shadow it.
+const HOST_REFRESH_COOKIE: &str = "__Host-porta_refresh";
+
+/// The refresh cookie's name, and the path it is scoped to.
+fn refresh_name(state: &AppState) -> (&'static str, &'static str) {
+    if state.config.is_https() { (HOST_REFRESH_COOKIE, "/") } else { (REFRESH_COOKIE, REFRESH_PATH) }
+}
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -68,8 +76,8 @@ where
 
 fn refresh_cookie(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let secure = if state.config.is_https() { "; Secure" } else { "" };
-    let cookie =
-        format!("{REFRESH_COOKIE}={value}; Path={REFRESH_PATH}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    let (name, path) = refresh_name(state);
+    let cookie = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
@@ -211,7 +219,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     super::origin::check(&state.origins, &headers)?;
     let unauthorized =
         |msg: &str| clear_cookie(&state, StatusCode::UNAUTHORIZED, Some(Error::Unauthorized(msg.into())));
-    let Some(token) = cookie_value(&headers, REFRESH_COOKIE).filter(|t| !t.is_empty()) else {
+    let Some(token) = cookie_value(&headers, refresh_name(&state).0).filter(|t| !t.is_empty()) else {
         return Ok(unauthorized("no refresh token; sign in again"));
     };
     let Some(row) = state.store.refresh_by_hash(&tokens::hash_secret(token)).await? else {
@@ -245,7 +253,7 @@ async fn refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     super::origin::check(&state.origins, &headers)?;
-    if let Some(token) = cookie_value(&headers, REFRESH_COOKIE) {
+    if let Some(token) = cookie_value(&headers, refresh_name(&state).0) {
         if let Some(row) = state.store.refresh_by_hash(&tokens::hash_secret(token)).await? {
             state.store.revoke_family(&row.family_id).await?;
             state.store.audit(AuditEvent::new(&scopes::Access::person(&row.user_id), "auth.logout")).await;

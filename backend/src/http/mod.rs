@@ -97,6 +97,7 @@ async fn security_headers(State(state): State<AppState>, mut resp: Response) -> 
         return resp;
     }
     let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
+    let resp_framed = resp.extensions().get::<preview::FramedByPorta>().is_some();
     let h = resp.headers_mut();
     // RFC 9110: a 401 says how to authenticate. Every credential Porta takes on its API, MCP
     // and sockets is a bearer token (a session's access token, an API token, a ticket).
@@ -105,7 +106,13 @@ async fn security_headers(State(state): State<AppState>, mut resp: Response) -> 
     }
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // (Porta's pages at a preview's host may be framed by Porta's own, which their content
+    // policy says.)
+    if resp_framed {
+        h.remove("x-frame-options");
+    } else {
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    }
     // The page sets its own policy (see `ui`); anything else loads nothing and is framed by
     // nothing.
     if !h.contains_key("content-security-policy") {

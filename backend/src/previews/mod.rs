@@ -30,6 +30,9 @@ use crate::teams::Role;
 
 /// The cookie that holds a preview's session.
 pub const COOKIE: &str = "porta_preview";
+/// Its name at a preview's own host over https: a `__Host-` cookie, which no other host of the
+/// site (another preview's page) can set or shadow.
+pub const HOST_COOKIE: &str = "__Host-porta_preview";
 /// How long a preview's cookie lasts (then the person opens it from Porta again).
 pub const SESSION_SECS: u64 = 12 * 3600;
 const AUDIENCE: &str = "porta:preview";
@@ -97,21 +100,22 @@ impl Previews {
     pub fn new(
         store: Store,
         keys: Keys,
-        relay: crate::relay::Relay,
+        proxy: proxy::Proxy,
         limiter: Arc<crate::auth::ratelimit::LoginLimiter>,
     ) -> Self {
         let traffic = shares::Traffic::default();
         traffic.spawn_flusher(store.clone());
-        Self { store, keys, admitted: Arc::default(), proxy: proxy::Proxy::new(relay), traffic, limiter }
+        Self { store, keys, admitted: Arc::default(), proxy, traffic, limiter }
     }
 
     /// Spends `ticket` (from `/api/ws/ticket`) on the preview of `port` on `server`: the viewer
     /// and the cookie that lets them in from now on.
-    pub async fn enter(&self, ticket: &str, server: &str, port: u16) -> Result<(Viewer, String)> {
+    /// Shares admit only at a preview's own host (`own_host`): the path form is Porta's origin.
+    pub async fn enter(&self, ticket: &str, server: &str, port: u16, own_host: bool) -> Result<(Viewer, String)> {
         let caller = crate::auth::tickets::caller(&self.store, ticket).await.map_err(|_| {
             Error::Unauthorized("this preview link was used or has expired: open it from Porta again".into())
         })?;
-        let viewer = self.admit(caller.0, caller.1, server, port).await?;
+        let viewer = self.admit(caller.0, caller.1, server, port, own_host).await?;
         let (sub, acc) = viewer.person.as_ref().map(|(u, a)| (u.id.clone(), a.clone())).unzip();
         let cookie = self.cookie(sub.unwrap_or_default(), acc, None, server, port, SESSION_SECS)?;
         if let Some(share) = &viewer.share {
@@ -181,13 +185,13 @@ impl Previews {
     }
 
     /// The viewer a preview's cookie names, when it is for this server and port and they may
-    /// still see it.
-    pub async fn viewer(&self, cookie: &str, server: &str, port: u16) -> Result<Viewer> {
+    /// still see it (through a share only at the preview's own host, `own_host`).
+    pub async fn viewer(&self, cookie: &str, server: &str, port: u16, own_host: bool) -> Result<Viewer> {
         let (generation, asked) = (self.store.access_generation(), Instant::now());
-        if let Some(v) = self.remembered(cookie, server, port, generation) {
+        if let Some(v) = self.remembered(cookie, server, port, generation).filter(|v| own_host || v.share.is_none()) {
             return Ok(v);
         }
-        let viewer = self.check(cookie, server, port).await?;
+        let viewer = self.check(cookie, server, port, own_host).await?;
         let mut admitted = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
         if admitted.len() >= MAX_ADMITTED {
             admitted.clear();
@@ -204,14 +208,18 @@ impl Previews {
         (fresh && a.target.0 == server && a.target.1 == port).then(|| a.viewer.clone())
     }
 
-    async fn check(&self, cookie: &str, server: &str, port: u16) -> Result<Viewer> {
+    async fn check(&self, cookie: &str, server: &str, port: u16, own_host: bool) -> Result<Viewer> {
         let stale = || Error::Unauthorized("open this preview from Porta: you are not signed in to it".into());
         let claims: Claims = self.keys.verify_for(cookie, AUDIENCE).ok_or_else(stale)?;
         if claims.srv != server || claims.port != port {
             return Err(stale());
         }
         if let Some(share) = &claims.share {
-            let gone = || Error::Unauthorized("this link was revoked or has expired".into());
+            // Said as "not found": a link's visitor is not sent to Porta to sign in.
+            let gone = || Error::NotFound("this link was revoked or has expired".into());
+            if !own_host {
+                return Err(gone());
+            }
             let share = self.store.preview_share(share).await?.ok_or_else(gone)?;
             if !share.live_at(crate::clock::now_ms()) || share.server_id != server || share.port != i64::from(port) {
                 return Err(gone());
@@ -223,7 +231,7 @@ impl Previews {
         if !crate::auth::api_tokens::still_valid(&self.store, &user.id, &acc).await {
             return Err(stale());
         }
-        self.admit(user, acc, server, port).await
+        self.admit(user, acc, server, port, own_host).await
     }
 
     async fn link_viewer(&self, share: &PreviewShare) -> Result<Viewer> {
@@ -237,7 +245,7 @@ impl Previews {
 
     /// A developer of the server (through an API token, one with the terminal scope), or a
     /// member of its workspace when the port is shared with it.
-    async fn admit(&self, user: User, access: Access, server: &str, port: u16) -> Result<Viewer> {
+    async fn admit(&self, user: User, access: Access, server: &str, port: u16, own_host: bool) -> Result<Viewer> {
         let found =
             crate::teams::authorize_server(&self.store, &user, &access, server, Role::Viewer, "seeing its previews")
                 .await?;
@@ -247,7 +255,8 @@ impl Previews {
         if !access.allows(Scope::Read) {
             return Err(Error::Forbidden("previews need the read scope".into()));
         }
-        match self.store.preview_shared_with_workspace(server, port).await? {
+        let shared = if own_host { self.store.preview_shared_with_workspace(server, port).await? } else { None };
+        match shared {
             Some(share) => Ok(Viewer { person: Some((user, access)), server: found.server, share: Some(share.id) }),
             None => Err(Error::Forbidden(format!(
                 "port {port} is not shared with the workspace: its previews are for the server's developers"

@@ -25,8 +25,19 @@ use crate::relay::tunnel::{self, Tunnel};
 /// shorter than the apps' own keep-alive (Node closes an idle connection after 5 s), so a
 /// request never goes out on a connection the app is closing.
 const IDLE: Duration = Duration::from_secs(4);
-/// Cookies of this prefix are Porta's: never passed to an app, never set by one.
+/// Cookies of this prefix are Porta's (also as `__Host-` and `__Secure-` cookies): never
+/// passed to an app, never set by one.
 pub const OWN_COOKIES: &str = "porta_";
+
+/// Whether a cookie (`name=value…`) is one of Porta's.
+fn own_cookie(kv: &str) -> bool {
+    let name = kv.trim_start();
+    let name = name.strip_prefix("__Host-").or_else(|| name.strip_prefix("__Secure-")).unwrap_or(name);
+    name.starts_with(OWN_COOKIES)
+}
+
+/// Comes when an upgraded connection must end (its viewer may no longer see the preview).
+pub type Ends = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Where a preview goes: a port on a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,12 +157,14 @@ impl Proxy {
     }
 
     /// Sends `req` (its path and query already the app's) to `to` and answers with the app's
-    /// response, streamed. An upgrade the app accepts is joined to the browser's connection.
+    /// response, streamed. An upgrade the app accepts is joined to the browser's connection
+    /// until either side closes it or `ends` (the viewer's access ending) comes.
     pub async fn send(
         &self,
         to: &Target,
         fwd: &Forwarded,
         mut req: Request<Body>,
+        ends: Option<Ends>,
     ) -> Result<Response<Body>, ProxyError> {
         let upgrade = upgrade_of(req.headers());
         let from_browser = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
@@ -166,7 +179,19 @@ impl Proxy {
             let to_app = hyper::upgrade::on(&mut resp);
             tokio::spawn(async move {
                 let (Ok(browser), Ok(app)) = (from_browser.await, to_app.await) else { return };
-                let _ = tokio::io::copy_bidirectional(&mut TokioIo::new(browser), &mut TokioIo::new(app)).await;
+                let (mut browser, mut app) = (TokioIo::new(browser), TokioIo::new(app));
+                let joined = tokio::io::copy_bidirectional(&mut browser, &mut app);
+                match ends {
+                    Some(ends) => {
+                        tokio::select! {
+                            _ = joined => {}
+                            () = ends => {}
+                        }
+                    }
+                    None => {
+                        let _ = joined.await;
+                    }
+                }
             });
         }
         let (mut parts, body) = resp.into_parts();
@@ -249,7 +274,7 @@ fn strip_own_cookies(h: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|kv| !kv.is_empty() && !kv.starts_with(OWN_COOKIES))
+        .filter(|kv| !kv.is_empty() && !own_cookie(kv))
         .map(str::to_owned)
         .collect();
     h.remove(header::COOKIE);
@@ -275,7 +300,7 @@ fn rewrite_response(h: &mut HeaderMap, prefix: Option<&str>, upgraded: bool) {
     h.remove(header::SET_COOKIE);
     for c in cookies {
         let Ok(text) = c.to_str() else { continue };
-        if text.trim_start().starts_with(OWN_COOKIES) {
+        if own_cookie(text) {
             continue;
         }
         // At a preview's own host (no prefix) too: no `Domain`, so no cookie reaches Porta's
@@ -335,7 +360,7 @@ mod tests {
         h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(header::HOST, HeaderValue::from_static("elsewhere"));
         h.append(header::COOKIE, HeaderValue::from_static("a=1; porta_preview=jwt; b=2"));
-        h.append(header::COOKIE, HeaderValue::from_static("porta_refresh=x"));
+        h.append(header::COOKIE, HeaderValue::from_static("porta_refresh=x; __Host-porta_preview=y"));
         h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
         rewrite_request(&mut h, &fwd(Some("/p/s1/3000")), None);
         assert!(h.get("x-secret-hop").is_none() && h.get(header::CONNECTION).is_none());
@@ -378,6 +403,7 @@ mod tests {
     fn answers_cannot_set_porta_cookies_and_redirects_stay_under_the_prefix() {
         let mut h = HeaderMap::new();
         h.append(header::SET_COOKIE, HeaderValue::from_static("porta_refresh=evil; Path=/api/auth"));
+        h.append(header::SET_COOKIE, HeaderValue::from_static("__Host-porta_refresh=evil; Path=/; Secure"));
         h.append(header::SET_COOKIE, HeaderValue::from_static("session=ok; Path=/"));
         h.insert(header::LOCATION, HeaderValue::from_static("/login?next=%2F"));
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));

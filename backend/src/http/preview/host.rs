@@ -23,11 +23,14 @@ pub fn parse<'a>(host: &'a str, domain: &str) -> Host<'a> {
     };
     let Some((port, server)) = label.split_once("--") else { return Host::Unknown };
     match port.parse::<u16>() {
-        Ok(port) if porta_shared::ports::valid_port(port) && !server.is_empty() && !server.contains('.') => {
-            Host::Preview { port, server }
-        }
+        Ok(port) if porta_shared::ports::valid_port(port) && server_id(server) => Host::Preview { port, server },
         _ => Host::Unknown,
     }
+}
+
+/// A server's id as a host names it: lower-case letters, digits and dashes (ids are UUIDs).
+fn server_id(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]
@@ -44,6 +47,8 @@ mod tests {
         assert_eq!(parse("evilpreview.example.com", d), Host::Porta);
         for unknown in [
             "x.preview.example.com",
+            "3000--a_b.preview.example.com",
+            "3000--a%2e.preview.example.com",
             "0--s1.preview.example.com",
             "3000--.preview.example.com",
             "3000--a.b.preview.example.com",

@@ -32,13 +32,15 @@ use crate::db::AuditEvent;
 use crate::error::Error;
 use crate::previews::proxy::{Forwarded, Target};
 use crate::previews::shares::LINK_PARAM;
-use crate::previews::{COOKIE, SESSION_SECS, Viewer};
+use crate::previews::{COOKIE, HOST_COOKIE, SESSION_SECS, Viewer};
 use crate::state::AppState;
 
 /// The query parameter a link opened from Porta carries its ticket in.
 pub const TICKET: &str = "porta_ticket";
 /// The most a password form's body may be.
 const FORM_LIMIT: usize = 4096;
+/// How often an open WebSocket's viewer is checked again without an access change.
+const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/p/{*rest}", any(by_path))
@@ -47,6 +49,11 @@ pub fn router() -> Router<AppState> {
 /// Marks an answer that is the app's own: Porta's headers (framing, content policy) stay off it.
 #[derive(Clone, Copy)]
 pub struct AppAnswer;
+
+/// Marks a page of Porta's own at a preview's host: Porta's pages may frame it (the pane shows
+/// it), so it carries no `X-Frame-Options`; its content policy names who may.
+#[derive(Clone, Copy)]
+pub struct FramedByPorta;
 
 /// A preview's path: the server, the port, and the app's path (from its `/`).
 #[derive(Debug, PartialEq, Eq)]
@@ -90,6 +97,17 @@ impl Site {
     fn form(&self) -> &'static str {
         if self.prefix.is_some() { "path form" } else { "host form" }
     }
+
+    /// At a preview's own host (where shares admit).
+    fn own_host(&self) -> bool {
+        self.origin.is_some()
+    }
+
+    /// The cookie's name: at its own host over https, `__Host-` (which no other host of the
+    /// site can set or shadow); else the plain name.
+    fn cookie(&self, state: &AppState) -> &'static str {
+        if self.own_host() && state.config.is_https() { HOST_COOKIE } else { COOKIE }
+    }
 }
 
 async fn by_path(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
@@ -129,8 +147,13 @@ pub async fn by_host(State(state): State<AppState>, req: Request, next: Next) ->
             let proto = if state.config.is_https() { "https" } else { "http" };
             let site =
                 Site { server: server.to_owned(), port, prefix: None, origin: Some(format!("{proto}://{host}")) };
-            let path = req.uri().path().to_owned();
-            serve(&state, &site, path, req, peer).await
+            // One leading slash: `//elsewhere` is a path here, never another host in a Location.
+            let path = format!("/{}", req.uri().path().trim_start_matches('/'));
+            let mut resp = serve(&state, &site, path, req, peer).await;
+            if resp.extensions().get::<AppAnswer>().is_none() {
+                framed_by_porta(&state, &mut resp);
+            }
+            resp
         }
     }
 }
@@ -147,12 +170,13 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
     if let Some(link) = link {
         return enter_link(state, site, &link, &path, &query, req, peer).await;
     }
-    let cookie = cookie_value(req.headers(), COOKIE).unwrap_or_default().to_owned();
-    let viewer = match state.previews.viewer(&cookie, &site.server, site.port).await {
+    let cookie = cookie_value(req.headers(), site.cookie(state)).unwrap_or_default().to_owned();
+    let viewer = match state.previews.viewer(&cookie, &site.server, site.port, site.own_host()).await {
         Ok(v) => v,
-        // A person who opens a preview's own address is sent to Porta to open it from there
-        // (signing in first if need be), which sends them back with a ticket.
-        Err(Error::Unauthorized(_)) if site.origin.is_some() && navigates(&req) => {
+        // A person who opens a preview's own address in a tab is sent to Porta to open it from
+        // there (signing in first if need be), which sends them back with a ticket. (In a
+        // frame, or for a link's visitor, the page says why instead.)
+        Err(Error::Unauthorized(_)) if site.own_host() && navigates(&req) => {
             let to = format!("{}/preview/{}/{}", state.public_url, site.server, site.port);
             return redirect(&to, None);
         }
@@ -163,6 +187,7 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
     if req.headers().contains_key(header::UPGRADE) && !same_origin(state, site, &req) {
         return page(StatusCode::FORBIDDEN, "Not from here", "A preview's WebSocket opens only from its own pages.");
     }
+    let ends = req.headers().contains_key(header::UPGRADE).then(|| access_ends(state, site, cookie.clone()));
     let target = Target { server: site.server.clone(), port: site.port };
     let fwd = Forwarded {
         host: req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned(),
@@ -175,7 +200,7 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
         Ok(u) => u,
         Err(_) => return page(StatusCode::BAD_REQUEST, "Not a preview", "The address cannot be passed to the app."),
     };
-    match state.previews.proxy.send(&target, &fwd, Request::from_parts(parts, body)).await {
+    match state.previews.proxy.send(&target, &fwd, Request::from_parts(parts, body), ends).await {
         Ok(mut resp) => {
             if let Some(share) = &viewer.share {
                 resp = counted(state, share, resp);
@@ -185,6 +210,33 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
         }
         Err(e) => unreachable_app(&e, &viewer, site.port),
     }
+}
+
+/// Comes when the viewer `cookie` names may no longer see the preview: checked again after
+/// every access change made or heard of (a share revoked, a sign-out) and every
+/// [`RECHECK_EVERY`] (a link's expiry).
+fn access_ends(state: &AppState, site: &Site, cookie: String) -> crate::previews::proxy::Ends {
+    let previews = state.previews.clone();
+    let mut changes = state.store.access_changes();
+    let (server, port, own_host) = (site.server.clone(), site.port, site.own_host());
+    Box::pin(async move {
+        loop {
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = tokio::time::sleep(RECHECK_EVERY) => {}
+            }
+            // (A database that cannot answer for a moment ends nothing.)
+            if let Err(Error::Unauthorized(_) | Error::Forbidden(_) | Error::NotFound(_)) =
+                previews.viewer(&cookie, &server, port, own_host).await
+            {
+                return;
+            }
+        }
+    })
 }
 
 /// A shared preview's answer, its request and bytes counted for the share.
@@ -201,12 +253,28 @@ fn counted(state: &AppState, share: &str, resp: Response) -> Response {
     Response::from_parts(parts, Body::from_stream(body))
 }
 
-/// A browser's navigation to a page (not a script's request, not a socket).
+/// A browser's navigation of a whole tab to a page (not a frame's, not a script's request, not
+/// a socket).
 fn navigates(req: &Request) -> bool {
     let h = req.headers();
-    req.method() == Method::GET
-        && !h.contains_key(header::UPGRADE)
-        && h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    let tab = match text("sec-fetch-dest") {
+        Some(dest) => dest == "document",
+        None => text("accept").is_some_and(|a| a.contains("text/html")),
+    };
+    req.method() == Method::GET && !h.contains_key(header::UPGRADE) && tab
+}
+
+/// Lets Porta's pages frame one of its own pages at a preview's host (the pane shows it).
+fn framed_by_porta(state: &AppState, resp: &mut Response) {
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self' {}",
+        state.public_url
+    );
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        resp.headers_mut().insert("content-security-policy", v);
+    }
+    resp.extensions_mut().insert(FramedByPorta);
 }
 
 /// Whether a request comes from the preview's own pages: the host form's own origin, or in
@@ -224,15 +292,15 @@ fn same_origin(state: &AppState, site: &Site, req: &Request) -> bool {
 /// or host-only at its root (host form).
 fn set_cookie(state: &AppState, site: &Site, cookie: &str, lasts: u64) -> Option<HeaderValue> {
     let secure = if state.config.is_https() { "; Secure" } else { "" };
-    let path = site.address("/");
-    HeaderValue::from_str(&format!("{COOKIE}={cookie}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={lasts}{secure}"))
+    let (name, path) = (site.cookie(state), site.address("/"));
+    HeaderValue::from_str(&format!("{name}={cookie}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={lasts}{secure}"))
         .ok()
 }
 
 /// Spends the ticket, sets the preview's cookie, and sends the browser on to `to` (the
 /// address without the ticket).
 async fn enter(state: &AppState, site: &Site, ticket: &str, to: &str, peer: SocketAddr) -> Response {
-    let (viewer, cookie) = match state.previews.enter(ticket, &site.server, site.port).await {
+    let (viewer, cookie) = match state.previews.enter(ticket, &site.server, site.port, site.own_host()).await {
         Ok(v) => v,
         Err(e) => return refused(&e),
     };
