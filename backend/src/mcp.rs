@@ -38,7 +38,6 @@ use crate::error::Error;
 use crate::policy;
 use crate::policy::check::Decision;
 use crate::state::AppState;
-use crate::teams::Role;
 
 /// The header naming the calling agent.
 pub const AGENT_HEADER: &str = "x-porta-agent";
@@ -288,7 +287,7 @@ impl Mcp {
         cancelled: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<CallToolResponse, Error> {
         let state = &self.state;
-        let (scope, role) = if spec.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
+        let (scope, role) = tools::needs(spec);
         user.require(scope)?;
         // What runs something on the server (a command, a container action) needs the
         // terminal scope, as in a person's session.

@@ -302,3 +302,64 @@ async fn a_call_its_client_gives_up_on_stops_waiting_and_the_audit_says_so() -> 
     client.cancel().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_agent_asks_a_port_on_the_server_over_http_and_changes_wait_for_approval() -> anyhow::Result<()> {
+    let stack = Stack::start(&[], &[]).await?;
+    let base = stack.backend.url.clone();
+    let app = porta_e2e::webapp::WebApp::start("127.0.0.1:0").await?;
+    let s = stack.server_id.clone();
+    let client = connect(&base, &token(&stack, &["read", "write", "terminal"]).await?, "claude-desktop").await?;
+    let tools: Vec<String> = client.list_all_tools().await?.into_iter().map(|t| t.name.to_string()).collect();
+    assert!(tools.iter().any(|t| t == "http_get") && tools.iter().any(|t| t == "http_request"), "{tools:?}");
+
+    // A GET reads at once, through the bridge, with no one asked.
+    let got = call(&client, "http_get", json!({ "server_id": s, "port": app.port, "path": "/echo/agent?x=1" })).await?;
+    assert_ne!(got.is_error, Some(true), "{}", shown(&got));
+    let text = shown(&got);
+    assert!(text.contains("\\\"status\\\":200") && text.contains("/echo/agent"), "{text}");
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let nothing = call(&client, "http_get", json!({ "server_id": s, "port": closed })).await?;
+    assert_eq!(nothing.is_error, Some(true), "{}", shown(&nothing));
+    let bad = call(&client, "http_get", json!({ "server_id": s, "port": app.port, "path": "no-slash" })).await?;
+    assert!(bad.is_error == Some(true) && shown(&bad).contains("path"), "{}", shown(&bad));
+
+    // Anything else waits for the person: approved, it is sent; declined, it is not.
+    let body = "hello from an agent";
+    let post = json!({ "server_id": s, "port": app.port, "method": "POST", "path": "/upload", "body": body });
+    let (result, decided) =
+        tokio::join!(call(&client, "http_request", post.clone()), decide(&stack, "claude-desktop", true));
+    decided?;
+    let result = result?;
+    assert_ne!(result.is_error, Some(true), "{}", shown(&result));
+    assert!(shown(&result).contains(&format!("{} ", body.len())), "the app got the body: {}", shown(&result));
+    let (result, decided) = tokio::join!(call(&client, "http_request", post), decide(&stack, "claude-desktop", false));
+    decided?;
+    let result = result?;
+    assert!(result.is_error == Some(true) && shown(&result).contains("declined"), "{}", shown(&result));
+
+    // The workspace's command policy judges it as its curl command: a blocked one never goes.
+    let ws = workspace(&stack).await?;
+    let q =
+        "mutation($w: String!, $r: [PolicyRuleInput!]) { setCommandPolicy(workspaceId: $w, rules: $r) { isDefault } }";
+    let rules = json!([{ "tier": "block", "pattern": "curl -X DELETE", "note": "no deletes" }]);
+    let v = stack.api.graphql(q, json!({ "w": ws, "r": rules })).await?;
+    assert_eq!(v["data"]["setCommandPolicy"]["isDefault"], false, "{v}");
+    let delete = json!({ "server_id": s, "port": app.port, "method": "DELETE", "path": "/echo/x" });
+    let blocked = call(&client, "http_request", delete).await?;
+    assert!(blocked.is_error == Some(true) && shown(&blocked).contains("blocks"), "{}", shown(&blocked));
+
+    // Even a GET reaches whatever listens there: a token without the terminal scope gets none.
+    let reader = connect(&base, &token(&stack, &["read"]).await?, "reader").await?;
+    let refused = call(&reader, "http_get", json!({ "server_id": s, "port": app.port })).await?;
+    assert!(refused.is_error == Some(true) && shown(&refused).contains("terminal"), "{}", shown(&refused));
+    reader.cancel().await?;
+
+    let log = stack.api.graphql("{ auditLog(action: \"agent.\") { action result } }", json!({})).await?;
+    let events = log["data"]["auditLog"].as_array().cloned().unwrap_or_default();
+    let has = |action: &str, result: &str| events.iter().any(|e| e["action"] == action && e["result"] == result);
+    assert!(has("agent.http_get", "ok") && has("agent.http_request", "ok"), "{log}");
+    assert!(has("agent.http_request", "declined"), "{log}");
+    client.cancel().await?;
+    Ok(())
+}

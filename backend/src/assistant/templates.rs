@@ -24,6 +24,8 @@ const ALL: &[&str] = &[
     "write_file",
     "run_command",
     "docker_action",
+    "http_get",
+    "http_request",
 ];
 const READS_AND_RUN: &[&str] =
     &["list_dir", "read_file", "search", "system_info", "recent_metrics", "docker_list", "docker_logs", "run_command"];

@@ -56,7 +56,7 @@ struct Page {
 
 const AGENT: &str = "id name kind status tools autoApprove lastSeenMs operations";
 /// The tools that change a server: the ones an agent may be allowed without asking.
-const CHANGING: [&str; 3] = ["write_file", "run_command", "docker_action"];
+const CHANGING: [&str; 4] = ["write_file", "run_command", "docker_action", "http_request"];
 
 #[component]
 pub fn WorkspaceAssistant(

@@ -201,7 +201,7 @@ impl Generation {
             }
             if !self.tool_names().is_empty() {
                 s.push_str(
-                    "\n\nUse the tools to look before you answer. Changes (write_file, run_command, docker_action) are shown to the \
+                    "\n\nUse the tools to look before you answer. Changes (write_file, run_command, docker_action, http_request) are shown to the \
                      person, who approves or declines each; say what you intend before you call one.",
                 );
             }
@@ -463,7 +463,10 @@ impl Generation {
         if let Some(seen) = &c.seen {
             tools::Over::from_args(seen).into_args(&mut args);
         }
-        let (scope, role) = if c.changes { (Scope::Write, Role::Developer) } else { (Scope::Read, Role::Viewer) };
+        let (scope, role) = match tools::spec(&c.call.function.name) {
+            Some(spec) => tools::needs(spec),
+            None => (Scope::Write, Role::Developer),
+        };
         // What runs something (a command, a container action) needs the terminal scope too.
         let runs = tools::policy_command(&c.call.function.name, &Value::Null).is_some();
         let scoped =

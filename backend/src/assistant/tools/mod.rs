@@ -1,6 +1,7 @@
 //! What an agent can do on a server, each through the server's bridge exactly as a person's
 //! request would go (the same confinement, limits and atomic writes): list a folder, read and
-//! write a file, search file contents, run a command, read the system's facts. The Porta agent
+//! write a file, search file contents, run a command, read the system's facts, ask a port on
+//! the server over HTTP ([`http`]). The Porta agent
 //! API, the MCP endpoint and the assistant's agents all act through these.
 
 use std::time::Duration;
@@ -16,6 +17,7 @@ use super::Assistant;
 use crate::relay::command::{self, Exec};
 
 mod containers;
+pub mod http;
 use containers::LOG_LINES_MAX;
 
 /// A command's time limit when none is given.
@@ -386,11 +388,51 @@ pub const CATALOGUE: &[Spec] = &[
         },
         changes: true,
     },
+    Spec {
+        name: "http_get",
+        description: "Send an HTTP GET to a port on the server itself (an app being developed, a health endpoint, a local API) through its bridge, and get the status, headers and up to 64 KiB of the body. Only reads.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["port"], "properties": {
+                "port": { "type": "integer", "minimum": 1, "maximum": 65535, "description": "The port on the server (127.0.0.1)." },
+                "path": { "type": "string", "description": "The path and query, from / (/ when absent)." },
+                "headers": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Request headers." },
+            } })
+        },
+        changes: false,
+    },
+    Spec {
+        name: "http_request",
+        description: "Send an HTTP request with any method (POST, PUT, PATCH, DELETE, …) and an optional body to a port on the server itself, through its bridge. The user approves it first; the workspace's command policy judges it as the curl command it amounts to.",
+        parameters: || {
+            serde_json::json!({ "type": "object", "required": ["port", "method"], "properties": {
+                "port": { "type": "integer", "minimum": 1, "maximum": 65535, "description": "The port on the server (127.0.0.1)." },
+                "method": { "type": "string", "enum": http::METHODS },
+                "path": { "type": "string", "description": "The path and query, from / (/ when absent)." },
+                "headers": { "type": "object", "additionalProperties": { "type": "string" }, "description": "Request headers." },
+                "body": { "type": "string", "description": "The request's body (at most 1 MiB)." },
+            } })
+        },
+        changes: true,
+    },
 ];
 
+/// The scope and role a call of `spec` needs: a change, a developer's and the write scope; a
+/// read, a viewer's and the read scope — but a request to the server's own ports reaches
+/// whatever listens there (a database's admin page, a container engine's API), so even a GET
+/// is a developer's, with the terminal scope, as a `curl` in a terminal would be.
+pub fn needs(spec: &Spec) -> (crate::auth::scopes::Scope, crate::teams::Role) {
+    use crate::auth::scopes::Scope;
+    use crate::teams::Role;
+    match (spec.changes, spec.name) {
+        (_, "http_get") => (Scope::Terminal, Role::Developer),
+        (true, _) => (Scope::Write, Role::Developer),
+        (false, _) => (Scope::Read, Role::Viewer),
+    }
+}
+
 /// The command line the workspace's command policy judges for a call of tool `name`, for the
-/// tools that run something on the server: `run_command`'s own, and `docker_action`'s as the
-/// `docker` command it amounts to. None for the others.
+/// tools that run something on the server: `run_command`'s own, `docker_action`'s as the
+/// `docker` command it amounts to, `http_request`'s as its `curl`. None for the others.
 pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
     let text = |key: &str| args[key].as_str().unwrap_or_default().to_owned();
     match name {
@@ -403,6 +445,9 @@ pub fn policy_command(name: &str, args: &serde_json::Value) -> Option<String> {
                 other => other.to_owned(),
             };
             Some(format!("docker {verb} {}", text("container")))
+        }
+        "http_request" => {
+            Some(http::Call::from_args(name, args).map_or_else(|_| "curl".to_owned(), |c| c.command_line()))
         }
         _ => None,
     }
@@ -475,6 +520,9 @@ pub async fn call(
         }
         "docker_logs" => containers::logs(ai, server, args).await,
         "docker_action" => containers::act(ai, server, args).await,
+        "http_get" | "http_request" => {
+            to_json(serde_json::to_value(http::send(ai, server, http::Call::from_args(name, args)?).await?))
+        }
         other => Err(ErrorBody::new(ErrorCode::BadRequest, format!("there is no tool {other:?}"))),
     }
 }
