@@ -33,7 +33,8 @@ fn parse(xml: &str) -> Vec<String> {
             let Some(said) = case.children().find(|n| n.has_tag_name(stream)).and_then(|n| n.text()) else {
                 continue;
             };
-            let lines: Vec<&str> = said.lines().collect();
+            // A backtrace buries the panic's message: its frames are left out.
+            let lines: Vec<&str> = said.lines().filter(|l| !backtrace_line(l)).collect();
             let from = lines.len().saturating_sub(LAST_LINES);
             if from > 0 {
                 text.push_str(&format!("({stream}: the last {LAST_LINES} of {} lines)\n", lines.len()));
@@ -46,6 +47,14 @@ fn parse(xml: &str) -> Vec<String> {
         out.push(text);
     }
     out
+}
+
+/// A line of a Rust backtrace: its heading, a frame (`  12: name`), a frame's place
+/// (`at src/x.rs:1:2`) or the note after it.
+fn backtrace_line(line: &str) -> bool {
+    let t = line.trim_start();
+    let frame = t.split_once(": ").is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    t == "stack backtrace:" || frame || t.starts_with("at ") || t.starts_with("note: Some details are omitted")
 }
 
 #[cfg(test)]
@@ -69,5 +78,15 @@ mod tests {
         assert!(text.contains("the last 60 of 100 lines") && text.contains("line 41\n") && !text.contains("line 40\n"));
         assert!(text.contains("Error: no row <x>"), "{text}");
         assert!(parse("<testsuites/>").is_empty());
+        let panicked = "thread 't' panicked at x.rs:1:2:\nassertion failed: left == right\nstack backtrace:\n   0: std::panic\n             at /rustc/x.rs:1:5\n  12: tokio::run\nnote: Some details are omitted, run with `RUST_BACKTRACE=full`";
+        let xml = format!(
+            r#"<testsuites><testcase classname="c" name="n"><failure message="m"/><system-err>{panicked}</system-err></testcase></testsuites>"#
+        );
+        let got = parse(&xml);
+        assert!(got[0].contains("assertion failed: left == right"), "{got:?}");
+        assert!(
+            !got[0].contains("tokio::run") && !got[0].contains("/rustc/") && !got[0].contains("stack backtrace"),
+            "{got:?}"
+        );
     }
 }
