@@ -290,10 +290,8 @@ impl Session {
             ToClient::Frame(bytes) => {
                 let Ok(frame) = Frame::decode(&bytes) else { return };
                 let Some(s) = self.streams.map.get_mut(&frame.stream) else { return };
-                match frame.kind {
-                    k if k.is_output() => s.next = frame.seq + frame.payload.len() as u64,
-                    FrameKind::Gap => s.next = frame.seq,
-                    _ => {}
+                if !s.takes(&frame) {
+                    return;
                 }
                 match &mut s.phase {
                     Phase::Opening { held, .. } => held.push(Message::Binary(bytes)),

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use axum::extract::ws::Message;
+use porta_shared::frame::{Frame, FrameKind};
 use porta_shared::types::{ServerId, StreamId, TermId};
 use porta_shared::{ErrorBody, ErrorCode};
 
@@ -49,6 +50,25 @@ pub struct StreamState {
     pub record: Option<String>,
     /// The terminal is being recorded: the tab says so.
     pub recorded: bool,
+}
+
+impl StreamState {
+    /// A frame the bridge sent for this stream: whether it is passed on (held while the
+    /// stream opens, sent while it is live). Only what is passed on moves [`StreamState::next`]:
+    /// a frame that arrives once the stream is interrupted (the link's last frame and its
+    /// closing race each other) is dropped, and the re-attach fetches it again from the
+    /// bridge's scrollback instead of resuming after bytes the tab never got.
+    pub fn takes(&mut self, frame: &Frame<'_>) -> bool {
+        if matches!(self.phase, Phase::Interrupted) {
+            return false;
+        }
+        match frame.kind {
+            k if k.is_output() => self.next = frame.seq + frame.payload.len() as u64,
+            FrameKind::Gap => self.next = frame.seq,
+            _ => {}
+        }
+        true
+    }
 }
 
 /// What a presence change does to one stream.
@@ -269,6 +289,23 @@ mod tests {
             }]
         );
         assert!(matches!(streams.get(other).map(|s| &s.phase), Ok(Phase::Live)), "a live one is left alone");
+    }
+
+    #[test]
+    fn output_that_arrives_after_the_interruption_is_fetched_again_not_skipped() {
+        let mut streams = Streams::default();
+        let term = live(&mut streams, 1, Kind::Term(TermId(7)), 1, "i1");
+        let line = [b'x'; 50];
+        let s = streams.map.get_mut(&term).expect("open");
+        assert!(s.takes(&Frame::new(FrameKind::TermOutput, term, 0, &line)));
+        assert_eq!(s.next, 50, "what is passed on moves the offset");
+        streams.went_offline("s1", 1);
+        // The link's last frame, heard after its closing.
+        let s = streams.map.get_mut(&term).expect("interrupted");
+        assert!(!s.takes(&Frame::new(FrameKind::TermOutput, term, 50, &line)), "dropped");
+        assert_eq!(s.next, 50, "and not counted as forwarded");
+        let changes = streams.came_online("s1", 2, "i1");
+        assert!(matches!(&changes[..], [Change::Reattach { after: 50, .. }]), "{changes:?}");
     }
 
     #[test]
