@@ -140,7 +140,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
     let proxies = Arc::new(proxies::TrustedProxies::parse(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
     let limiter = Arc::new(auth::ratelimit::LoginLimiter::new(store.clone(), config.login_attempts_per_minute));
     let previews = previews::Previews::new(store.clone(), keys.clone(), http, limiter.clone());
-    Ok(AppState {
+    Ok(AppState::new(state::Services {
         previews,
         downloads,
         seen: Arc::default(),
@@ -162,7 +162,7 @@ pub async fn build_state(config: Config, bound: SocketAddr) -> anyhow::Result<Ap
         telemetry,
         alerts,
         egress,
-    })
+    }))
 }
 
 /// How often the servers heard from are written (see [`db::SeenLater`]).

@@ -10,8 +10,26 @@ use crate::config::Origins;
 use crate::db::Store;
 use crate::metrics::Metrics;
 
+/// Every handler and middleware takes the state by value (axum clones it per request and per
+/// layer): a handle, so a request costs one reference count, not a copy of every service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// What the state holds.
+pub struct Services {
     pub config: Arc<Config>,
     pub store: Store,
     pub keys: Keys,

@@ -1,6 +1,9 @@
 //! Access tokens (short-lived JWT, HS256 pinned), opaque random secrets (refresh tokens,
 //! enrolment tokens, bridge credentials, WebSocket tickets) and their storage hashes.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -31,6 +34,9 @@ pub struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    /// The access tokens' checks for each other audience asked for (previews check one per
+    /// request: building a `Validation` is several allocations).
+    others: Arc<RwLock<HashMap<String, Arc<Validation>>>>,
     ttl_secs: u64,
 }
 
@@ -45,6 +51,7 @@ impl Keys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
+            others: Arc::default(),
             ttl_secs,
         }
     }
@@ -80,8 +87,15 @@ impl Keys {
 
     /// Checks a token [`Keys::sign`] made for `audience`: signature, algorithm, expiry, issuer.
     pub fn verify_for<T: serde::de::DeserializeOwned>(&self, token: &str, audience: &str) -> Option<T> {
-        let mut validation = self.validation.clone();
-        validation.set_audience(&[audience]);
+        let known = self.others.read().unwrap_or_else(|p| p.into_inner()).get(audience).cloned();
+        let validation = known.unwrap_or_else(|| {
+            let mut validation = self.validation.clone();
+            validation.set_audience(&[audience]);
+            let validation = Arc::new(validation);
+            let mut others = self.others.write().unwrap_or_else(|p| p.into_inner());
+            others.insert(audience.to_owned(), validation.clone());
+            validation
+        });
         jsonwebtoken::decode::<T>(token, &self.decoding, &validation).ok().map(|d| d.claims)
     }
 

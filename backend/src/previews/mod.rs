@@ -46,7 +46,7 @@ struct Admitted {
     at: Instant,
     generation: u64,
     target: (String, u16),
-    viewer: Viewer,
+    viewer: Arc<Viewer>,
 }
 
 /// What a preview's cookie says: a person (`sub`, `acc`) or a public link (`share`).
@@ -186,12 +186,12 @@ impl Previews {
 
     /// The viewer a preview's cookie names, when it is for this server and port and they may
     /// still see it (through a share only at the preview's own host, `own_host`).
-    pub async fn viewer(&self, cookie: &str, server: &str, port: u16, own_host: bool) -> Result<Viewer> {
+    pub async fn viewer(&self, cookie: &str, server: &str, port: u16, own_host: bool) -> Result<Arc<Viewer>> {
         let (generation, asked) = (self.store.access_generation(), Instant::now());
         if let Some(v) = self.remembered(cookie, server, port, generation).filter(|v| own_host || v.share.is_none()) {
             return Ok(v);
         }
-        let viewer = self.check(cookie, server, port, own_host).await?;
+        let viewer = Arc::new(self.check(cookie, server, port, own_host).await?);
         let mut admitted = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
         if admitted.len() >= MAX_ADMITTED {
             admitted.clear();
@@ -201,7 +201,7 @@ impl Previews {
         Ok(viewer)
     }
 
-    fn remembered(&self, cookie: &str, server: &str, port: u16, generation: u64) -> Option<Viewer> {
+    fn remembered(&self, cookie: &str, server: &str, port: u16, generation: u64) -> Option<Arc<Viewer>> {
         let admitted = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
         let a = admitted.get(cookie)?;
         let fresh = a.generation == generation && a.at.elapsed() < FRESH_FOR;
