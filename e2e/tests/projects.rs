@@ -153,12 +153,53 @@ async fn projects_are_made_empty_from_starters_and_by_clone() -> anyhow::Result<
     let v = api.graphql(restore, json!({ "i": notes })).await?;
     assert_eq!(v["data"]["restoreProject"], true, "{v}");
     assert_eq!(list(false).await?["data"]["projects"].as_array().map(Vec::len), Some(7));
-    let v = api.graphql("{ auditLog(action: \"project.\") { action } }", json!({})).await?;
+
+    // How a project runs: a starter says it; a developer changes it; one visible line and a
+    // port only, nothing changed by what is refused; a viewer cannot.
+    let runs = || async {
+        let q = "query($w: String!) { projects(workspaceId: $w) { id name runCommand runPort } }";
+        let v = api.graphql(q, json!({ "w": ws })).await?;
+        let by_name =
+            |n: &str| v["data"]["projects"].as_array().and_then(|a| a.iter().find(|p| p["name"] == n)).cloned();
+        anyhow::Ok((by_name("app-react-ts").unwrap_or_default(), by_name("notes").unwrap_or_default()))
+    };
+    let (react, notes_now) = runs().await?;
+    assert_eq!(
+        (react["runCommand"].as_str(), react["runPort"].as_i64()),
+        (Some("npm install && npm run dev"), Some(5173))
+    );
+    assert!(notes_now["runCommand"].is_null() && notes_now["runPort"].is_null(), "an empty project has no run");
+    let set_run = "mutation($i: String!, $c: String, $p: Int) { setProjectRun(id: $i, command: $c, port: $p) { runCommand runPort } }";
+    let v = api.graphql(set_run, json!({ "i": notes, "c": " python3 -m http.server 8000 ", "p": 8000 })).await?;
+    assert_eq!(
+        v["data"]["setProjectRun"],
+        json!({ "runCommand": "python3 -m http.server 8000", "runPort": 8000 }),
+        "{v}"
+    );
+    for (command, port, says) in
+        [("make\nrm -rf ~", 8000, "one line"), ("make", 0, "not a port"), ("make", 70000, "not a port")]
+    {
+        let v = api.graphql(set_run, json!({ "i": notes, "c": command, "p": port })).await?;
+        assert_eq!(code(&v), "bad_request", "{v}");
+        assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains(says)), "{v}");
+    }
+    let v = viewer.graphql(set_run, json!({ "i": notes, "c": "evil", "p": 1 })).await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    let v = api.graphql(set_run, json!({ "i": "no-such-project", "c": "x", "p": 1 })).await?;
+    assert_eq!(code(&v), "not_found", "{v}");
+    let (_, notes_now) = runs().await?;
+    assert_eq!(notes_now["runCommand"], "python3 -m http.server 8000", "nothing refused changed it");
+    assert_eq!(notes_now["runPort"], 8000);
+    let v = api.graphql(set_run, json!({ "i": notes })).await?;
+    assert_eq!(v["data"]["setProjectRun"], json!({ "runCommand": null, "runPort": null }), "cleared: {v}");
+
+    let v = api.graphql("{ auditLog(action: \"project.\") { action detail } }", json!({})).await?;
     let actions = v["data"]["auditLog"].to_string();
     assert!(
         actions.contains("project.create") && actions.contains("project.delete") && actions.contains("project.restore"),
         "{actions}"
     );
+    assert!(actions.contains("notes: python3 -m http.server 8000 on port 8000"), "{actions}");
     Ok(())
 }
 

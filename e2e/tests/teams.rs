@@ -203,6 +203,11 @@ fn graphql_table(a: &TeamA) -> HashMap<&'static str, (String, Expect)> {
         ),
         ("deleteProject", format!("mutation {{ deleteProject(id: \"{p}\") }}"), Refused),
         ("restoreProject", format!("mutation {{ restoreProject(id: \"{p}\") }}"), Refused),
+        (
+            "setProjectRun",
+            format!("mutation {{ setProjectRun(id: \"{p}\", command: \"id\", port: 1) {{ id }} }}"),
+            Refused,
+        ),
         ("recordings", format!("{{ recordings(teamId: \"{t}\") {{ id }} }}"), Refused),
         (
             "createEnrollmentToken",

@@ -32,6 +32,7 @@ mod preview_shares;
 mod projects;
 mod recordings;
 mod route;
+mod run;
 mod server_page;
 mod signin;
 mod tabs;

@@ -20,6 +20,12 @@ pub struct Project {
     pub repo_url: Option<String>,
     pub created_by_name: Option<String>,
     pub deleted_ms: Option<f64>,
+    /// What "Run" types in a terminal in its folder.
+    #[serde(default)]
+    pub run_command: Option<String>,
+    /// The port its app listens on.
+    #[serde(default)]
+    pub run_port: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -28,7 +34,7 @@ pub struct Template {
     pub title: String,
 }
 
-const FIELDS: &str = "id serverId name path source repoUrl createdByName deletedMs";
+const FIELDS: &str = "id serverId name path source repoUrl createdByName deletedMs runCommand runPort";
 
 pub async fn list(token: &str, workspace: &str, deleted: bool) -> Result<Vec<Project>, String> {
     let q =
@@ -62,6 +68,14 @@ async fn create(token: &str, workspace: &str, s: Spec) -> Result<Project, String
     let path = Some(s.path.trim()).filter(|p| !p.is_empty());
     let vars = json!({ "w": workspace, "s": s.server, "n": s.name, "t": template, "g": git, "p": path });
     graphql(token, &q, vars, "createProject").await
+}
+
+/// Says how a project runs (a blank command and no port: it does not).
+async fn set_run(token: &str, id: &str, command: &str, port: Option<u16>) -> Result<Project, String> {
+    let q = format!(
+        "mutation($i: String!, $c: String, $p: Int) {{ setProjectRun(id: $i, command: $c, port: $p) {{ {FIELDS} }} }}"
+    );
+    graphql(token, &q, json!({ "i": id, "c": command, "p": port }), "setProjectRun").await
 }
 
 async fn set_deleted(token: &str, id: &str, deleted: bool) -> Result<bool, String> {
@@ -175,6 +189,21 @@ pub fn WorkspaceProjects(
                 }
             });
         };
+        let run = crate::run::Run::of(&p);
+        let run_view = (!deleted && can_create).then(|| {
+            let settings = view! { <RunSettings session project=p.clone() saved=Callback::new(move |()| load()) /> };
+            let button = run.map(|r| {
+                let says = r.says();
+                view! {
+                    <button class="project-run" title=says on:click=move |_| {
+                        let to = Route::Server(r.server.clone());
+                        crate::run::ask(r.clone());
+                        route::go(route, to);
+                    }>"Run and preview"</button>
+                }
+            });
+            view! { {button} {settings} }
+        });
         let source = kinds.with(|k| source_label(&p.source, k));
         let origin = p.repo_url.clone().map(|u| format!(" from {u}")).unwrap_or_default();
         view! {
@@ -190,6 +219,7 @@ pub fn WorkspaceProjects(
                 <span class="facts">
                     {format!("{source}{origin} · {server_name}:{} · by {}", p.path, p.created_by_name.clone().unwrap_or_default())}
                 </span>
+                {run_view}
                 <button class="secondary project-delete" on:click=change>
                     {if deleted { "Restore" } else { "Delete" }}
                 </button>
@@ -253,6 +283,60 @@ pub fn WorkspaceProjects(
             <p class="empty" hidden=move || projects.with(|p| !p.is_empty())>"No projects yet."</p>
             <ul class="project-list">{move || projects.get().into_iter().map(row).collect_view()}</ul>
         </div>
+    }
+}
+
+/// "How it runs": the command and the port, changed in place.
+#[component]
+fn RunSettings(session: RwSignal<Option<Session>>, project: Project, saved: Callback<()>) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let command = RwSignal::new(project.run_command.clone().unwrap_or_default());
+    let port = RwSignal::new(project.run_port.map(|p| p.to_string()).unwrap_or_default());
+    let error = RwSignal::new(None::<String>);
+    let id = StoredValue::new(project.id.clone());
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
+        let typed = port.get_untracked();
+        let port_now = match typed.trim() {
+            "" => None,
+            p => match p.parse::<u16>() {
+                Ok(p) if p > 0 => Some(p),
+                _ => return error.set(Some("A port is a number from 1 to 65535.".into())),
+            },
+        };
+        let (command_now, Some(id_now)) = (command.get_untracked(), id.try_get_value()) else { return };
+        spawn_local(async move {
+            match set_run(&token, &id_now, &command_now, port_now).await {
+                Ok(_) => {
+                    error.try_set(None);
+                    open.try_set(false);
+                    saved.run(());
+                }
+                Err(e) => {
+                    error.try_set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <button class="secondary project-run-settings" aria-expanded=move || open.get().to_string()
+            on:click=move |_| open.update(|o| *o = !*o)>"How it runs"</button>
+        <form class="run-settings" hidden=move || !open.get() on:submit=submit>
+            <label>
+                "Command"
+                <input name="run-command" maxlength="1000" placeholder="npm run dev"
+                    title="typed in a terminal in the project's folder"
+                    prop:value=command on:input=move |ev| command.set(event_target_value(&ev)) />
+            </label>
+            <label>
+                "Port"
+                <input name="run-port" inputmode="numeric" placeholder="5173" size="6"
+                    prop:value=port on:input=move |ev| port.set(event_target_value(&ev)) />
+            </label>
+            <button type="submit">"Save"</button>
+            <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
+        </form>
     }
 }
 

@@ -20,15 +20,19 @@ pub struct Project {
     pub created_by: String,
     pub created_ms: i64,
     pub deleted_ms: Option<i64>,
+    /// What "Run" types in a terminal in the folder (see `crate::projects::run`).
+    pub run_command: Option<String>,
+    /// The port its app listens on, shown in the preview pane.
+    pub run_port: Option<i64>,
 }
 
-const COLUMNS: &str = "id, workspace_id, server_id, name, path, source, repo_url, created_by, created_ms, deleted_ms";
+const COLUMNS: &str = "id, workspace_id, server_id, name, path, source, repo_url, created_by, created_ms, deleted_ms, run_command, run_port";
 
 impl Store {
     pub async fn insert_project(&self, p: &Project) -> Result<()> {
         query(
-            "INSERT INTO projects (id, workspace_id, server_id, name, path, source, repo_url, created_by, created_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO projects (id, workspace_id, server_id, name, path, source, repo_url, created_by, created_ms, \
+             run_command, run_port) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&p.id)
         .bind(&p.workspace_id)
@@ -39,6 +43,8 @@ impl Store {
         .bind(&p.repo_url)
         .bind(&p.created_by)
         .bind(p.created_ms)
+        .bind(&p.run_command)
+        .bind(p.run_port)
         .execute(&self.pool)
         .await
         .map(|_| ())
@@ -74,6 +80,18 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(n > 0)
+    }
+
+    /// Sets how a project runs (both `None`: it has no run); false when there is no such
+    /// live project.
+    pub async fn set_project_run(&self, id: &str, command: Option<&str>, port: Option<i64>) -> Result<bool> {
+        let r = query("UPDATE projects SET run_command = ?, run_port = ? WHERE id = ? AND deleted_ms IS NULL")
+            .bind(command)
+            .bind(port)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// Deletes (softly) or restores a project; false when it already was so.

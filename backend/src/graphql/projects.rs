@@ -1,5 +1,5 @@
 //! Projects in GraphQL: list a workspace's projects, make one (empty, from a starter, or by
-//! `git clone`), delete one softly and restore it.
+//! `git clone`), delete one softly and restore it, and say how it runs ("Run and preview").
 
 use super::scalars::Int64;
 use async_graphql::{Context, Object, SimpleObject};
@@ -28,6 +28,10 @@ pub struct ProjectView {
     created_by_name: Option<String>,
     created_ms: Int64,
     deleted_ms: Option<Int64>,
+    /// What "Run" types in a terminal in the project's folder.
+    run_command: Option<String>,
+    /// The port its app listens on, shown in the preview pane.
+    run_port: Option<i32>,
 }
 
 /// A starter a project can be made from.
@@ -50,6 +54,8 @@ async fn view(ctx: &Context<'_>, p: Project) -> ProjectView {
         created_by: p.created_by,
         created_ms: p.created_ms.into(),
         deleted_ms: p.deleted_ms.map(Into::into),
+        run_command: p.run_command,
+        run_port: p.run_port.and_then(|p| i32::try_from(p).ok()),
     }
 }
 
@@ -113,6 +119,22 @@ impl ProjectMutation {
         };
         let new = NewProject { workspace_id, server_id, name, path, source };
         let p = projects::create(&state(ctx).store, &state(ctx).relay, u, new).await.map_err(gql)?;
+        Ok(view(ctx, p).await)
+    }
+
+    /// Sets how a project runs: `command` (one line, typed in a terminal in its folder) and
+    /// the `port` its app listens on; none of either clears it. For the workspace's developers.
+    async fn set_project_run(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        command: Option<String>,
+        port: Option<i32>,
+    ) -> async_graphql::Result<ProjectView> {
+        let u = user(ctx, Scope::Write)?;
+        let p = projects::run::set(&state(ctx).store, u, &id, command.as_deref(), port.map(i64::from))
+            .await
+            .map_err(gql)?;
         Ok(view(ctx, p).await)
     }
 

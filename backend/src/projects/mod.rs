@@ -3,6 +3,7 @@
 //! file operation (so its root confinement holds); the clone URL is kept, and left in the
 //! clone's `origin`, only without credentials.
 
+pub mod run;
 pub mod templates;
 
 use std::time::Duration;
@@ -174,6 +175,15 @@ pub async fn create(store: &Store, relay: &Relay, user: &AuthUser, new: NewProje
         created_by: user.actor(),
         created_ms: crate::clock::now_ms(),
         deleted_ms: None,
+        // A starter says how it runs; anything else is told later.
+        run_command: match &new.source {
+            Source::Template(t) => Some(t.run.0.to_owned()),
+            _ => None,
+        },
+        run_port: match &new.source {
+            Source::Template(t) => Some(i64::from(t.run.1)),
+            _ => None,
+        },
     };
     store.insert_project(&project).await?;
     store

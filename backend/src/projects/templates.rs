@@ -7,6 +7,8 @@ pub struct Template {
     pub name: &'static str,
     pub title: &'static str,
     pub files: &'static [(&'static str, &'static str)],
+    /// How it runs: the command typed in its folder, and the port its app listens on.
+    pub run: (&'static str, u16),
 }
 
 macro_rules! files {
@@ -18,21 +20,28 @@ macro_rules! files {
 pub const TEMPLATES: &[Template] = &[
     Template {
         name: "rust-axum",
+        run: ("cargo run", 3000),
         title: "Rust + axum",
         files: files!("rust-axum": "Cargo.toml", "src/main.rs", "README.md", ".gitignore"),
     },
     Template {
         name: "node-express",
+        run: ("npm install && npm start", 3000),
         title: "Node + Express",
         files: files!("node-express": "package.json", "index.js", "README.md", ".gitignore"),
     },
     Template {
         name: "python-flask",
+        run: (
+            "python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt && flask --app app run",
+            5000,
+        ),
         title: "Python + Flask",
         files: files!("python-flask": "app.py", "requirements.txt", "README.md", ".gitignore"),
     },
     Template {
         name: "react-ts",
+        run: ("npm install && npm run dev", 5173),
         title: "React + TypeScript",
         files: files!(
             "react-ts": "package.json",

@@ -4,6 +4,7 @@
 mod panels;
 mod tab_strip;
 mod toolbar;
+mod workbench;
 
 use std::rc::Rc;
 
@@ -206,9 +207,17 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     prefs::sort_by_saved(&mut list, &prefs::tab_order(&id_now.clone()), |t| t.term);
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
                     // A viewer cannot open a terminal: they watch the ones others opened.
-                    let first =
-                        keys.first().copied().or_else(|| (!page.read_only.get_untracked()).then(|| new_tab(None)));
+                    let (run, writes) = (crate::run::take(&id_now), !page.read_only.get_untracked());
+                    let first = keys.first().copied().or_else(|| (writes && run.is_none()).then(|| new_tab(None)));
                     active.set(first);
+                    // "Run and preview" from the dashboard: its terminal, shown, and its port.
+                    if let Some(run) = run.filter(|_| writes) {
+                        let key = new_tab(None);
+                        let tab = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
+                        tab.inspect(|t| t.run_in(&run.title(), &run.folder, run.command.as_deref()));
+                        active.set(Some(key));
+                        previewing.set(Some(run.port));
+                    }
                     for path in prefs::open_files(&id_now.clone()) {
                         open_file(path, None, false);
                     }
@@ -421,46 +430,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let find = move |key: u32| tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
     let editor_keys = move || editors.with(|e| e.iter().map(|t| t.key).collect::<Vec<_>>());
     let find_editor = move |key: u32| editors.with_untracked(|e| e.iter().find(|t| t.key == key).cloned());
-    // What the assistant reaches: the active editor (or the last one), the last terminal.
-    let bench = StoredValue::new_local(assistant::Workbench {
-        open_file: Rc::new(move || {
-            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()))?;
-            Some((tab.path.clone(), tab.text()?))
-        }),
-        selection: Rc::new(move || {
-            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()))?;
-            Some((tab.path.clone(), tab.selection()?))
-        }),
-        terminal: Rc::new(move || {
-            let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()))?;
-            Some((tab.title.get_untracked(), tab.last_lines(assistant::TERMINAL_LINES)?))
-        }),
-        insert: Rc::new(move |text: &str| {
-            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
-            tab.is_some_and(|t| t.insert(text))
-        }),
-        propose: Rc::new(move |text: &str| {
-            let tab = active_editor().or_else(|| editors.with_untracked(|e| e.last().cloned()));
-            match tab {
-                Some(t) => {
-                    active.set(Some(t.key));
-                    t.propose(text)
-                }
-                None => false,
-            }
-        }),
-        paste: Rc::new(move |text: &str| {
-            let tab = active_tab().or_else(|| tabs.with_untracked(|t| t.last().cloned()));
-            match tab {
-                Some(t) if !page.read_only.get_untracked() => {
-                    active.set(Some(t.key));
-                    t.paste_text(text);
-                    true
-                }
-                _ => false,
-            }
-        }),
-    });
+    // What the assistant reaches.
+    let bench = StoredValue::new_local(workbench::of(tabs, editors, active, page.read_only));
     let title = move || server.get().map(|s| s.name).unwrap_or_default();
     let online = move || server.get().is_some_and(|s| s.online);
     let link = conn.link();

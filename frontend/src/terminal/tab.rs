@@ -66,6 +66,8 @@ pub struct TermTab {
     pub recorded: RwSignal<bool>,
     /// A console in a container, opened there (see [`TermTab::in_container`]).
     container: RefCell<Option<porta_shared::docker::Console>>,
+    /// The folder a new terminal starts in (see [`TermTab::run_in`]); its shell's home if none.
+    cwd: RefCell<Option<String>>,
     term: Cell<Option<TermId>>,
     stream: Cell<Option<StreamId>>,
     flow: RefCell<Flow>,
@@ -121,6 +123,7 @@ impl TermTab {
             status: RwSignal::new(status),
             recorded: RwSignal::new(false),
             container: RefCell::new(None),
+            cwd: RefCell::new(None),
             term: Cell::new(existing.map(|i| i.term)),
             stream: Cell::new(None),
             flow: RefCell::new(Flow::default()),
@@ -141,6 +144,17 @@ impl TermTab {
     pub fn in_container(&self, console: porta_shared::docker::Console) {
         self.title.set(console.container.clone());
         *self.container.borrow_mut() = Some(console);
+    }
+
+    /// Makes this new tab run something (before it is shown): named `title`, its shell started
+    /// in `folder`, with `command` typed as its first line.
+    pub fn run_in(&self, title: &str, folder: &str, command: Option<&str>) {
+        self.title.set(title.to_owned());
+        self.carry_title.set(true);
+        *self.cwd.borrow_mut() = Some(folder.to_owned());
+        if let Some(command) = command {
+            self.unsent.borrow_mut().extend_from_slice(format!("{command}\r").as_bytes());
+        }
     }
 
     /// Puts the widget into `parent` and starts the terminal.
@@ -196,7 +210,7 @@ impl TermTab {
                         server: tab.server.clone(),
                         shell: None,
                         args: Vec::new(),
-                        cwd: None,
+                        cwd: tab.cwd.borrow().clone(),
                         size,
                         env: Default::default(),
                         container: tab.container.borrow().clone(),
