@@ -39,6 +39,13 @@ impl WebApp {
             .route("/redirect", get(|| async { Redirect::to("/landed?from=redirect") }))
             .route("/landed", get(|| async { "landed" }))
             .route("/small", get(|| async { "ok" }))
+            // A page as an app that assumes it is served at `/` writes it: its logo from the root.
+            .route(
+                "/rooted",
+                get(|| async {
+                    axum::response::Html("<!doctype html><img src=\"/favicon.svg\" alt=\"logo\"><h1>rooted</h1>")
+                }),
+            )
             .route("/bytes/{n}", get(|Path(n): Path<usize>| async move { bytes(n) }))
             .route("/upload", post(upload))
             .route("/ws", get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(echo_socket) }));

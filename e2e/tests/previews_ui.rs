@@ -2,7 +2,8 @@
 //! on the bridge's machine is listed with this process as its owner; "Open" shows it in a new
 //! tab at `/p/<server>/<port>/`, where the ticket became the preview's cookie (gone from the
 //! URL), and its page's own WebSocket (as a dev server's hot reload) reaches the app; "Preview"
-//! shows it in the pane beside the editor, which reloads it after a save in the editor. With
+//! shows it in the pane beside the editor, which reloads it after a save in the editor and says
+//! when a page asks for its files from the root (the app needs a host of its own). With
 //! a preview domain, the pane shows the app from its own origin, whose pages cannot read
 //! Porta's API; a public link made in the panel opens after its password and is revoked there.
 
@@ -107,6 +108,19 @@ async fn a_pane(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
         wait_for(c, ".preview-pane .preview-frame").await?;
         wait_js(c, &format!("{FRAME_TEXT}.includes('x-forwarded-prefix')"), "the pane never showed the app").await?;
         browser.screenshot(&format!("{shot}_pane")).await?;
+        // A page that asks for its files from the root (as an app that assumes it is served at
+        // `/`): the pane says what it needs; the app's own pages say nothing.
+        assert_eq!(c.execute("return document.querySelector('.preview-rooted').hidden", vec![]).await?, true);
+        // (Relative to the frame's own address: a script of the page would resolve it from the page's.)
+        c.execute(&format!("const w = {FRAME_WINDOW}; w.location.href = w.location.pathname + 'rooted'"), vec![])
+            .await?;
+        let said = wait_text(c, ".preview-rooted", "/favicon.svg").await?;
+        assert!(said.contains("PORTA_PREVIEW_DOMAIN"), "{said}");
+        browser.screenshot(&format!("{shot}_rooted")).await?;
+        let back = "w.location.href = w.location.pathname.replace(/rooted$/, '')";
+        c.execute(&format!("const w = {FRAME_WINDOW}; {back}"), vec![]).await?;
+        wait_js(c, &format!("{FRAME_TEXT}.includes('x-forwarded-prefix')"), "the app's root never came back").await?;
+        wait_js(c, "document.querySelector('.preview-rooted').hidden", "the hint stayed").await?;
         let phone = width < 700;
         if !phone {
             // Beside it, a file saved in the editor reloads the app's page.

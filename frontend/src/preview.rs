@@ -63,6 +63,29 @@ pub async fn address_with_ticket(
     Ok(format!("{}?porta_ticket={t}", address(base.as_deref(), server, port)))
 }
 
+/// The first of `urls` (what a page loaded) at Porta's own `origin` but outside the preview's
+/// `prefix` (`/p/<server>/<port>/`): the path of a file an app asked for as if it were served
+/// at `/`, which in the path form reaches Porta, not the app.
+pub fn outside_prefix(origin: &str, prefix: &str, urls: impl IntoIterator<Item = String>) -> Option<String> {
+    urls.into_iter().find_map(|url| {
+        let path = url.strip_prefix(origin).filter(|p| p.starts_with('/'))?;
+        (!path.starts_with(prefix)).then(|| path.split(['?', '#']).next().unwrap_or(path).to_owned())
+    })
+}
+
+/// What the page in `frame` loaded (its resource timing entries), when it shares Porta's
+/// origin (the path form); nothing for another origin's page, which cannot be read.
+fn loaded_by(frame: &web_sys::HtmlIFrameElement) -> Vec<String> {
+    use wasm_bindgen::JsCast;
+    let Some(win) = frame.content_window() else { return Vec::new() };
+    let entries = js_sys::Reflect::get(&win, &"performance".into()).ok().and_then(|perf| {
+        let get = js_sys::Reflect::get(&perf, &"getEntriesByType".into()).ok()?.dyn_into::<js_sys::Function>().ok()?;
+        get.call1(&perf, &"resource".into()).ok()?.dyn_into::<js_sys::Array>().ok()
+    });
+    let name = |e: wasm_bindgen::JsValue| js_sys::Reflect::get(&e, &"name".into()).ok()?.as_string();
+    entries.map(|a| a.iter().filter_map(name).collect()).unwrap_or_default()
+}
+
 /// The port the pane shows (none: the pane is closed), shared by the page and its panels.
 #[derive(Clone, Copy)]
 pub struct Previewing(pub RwSignal<Option<u16>>);
@@ -110,6 +133,17 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
             f.set_src(&home);
         }
     };
+    // An app that assumes it is served at `/` (its files asked for from the root) breaks in
+    // the path form: said, with what helps.
+    let rooted = RwSignal::new(None::<String>);
+    let loaded = move |_| {
+        let (Some(f), Some(home)) = (frame.get_untracked(), home.get_value()) else { return };
+        if !home.starts_with("/p/") {
+            return;
+        }
+        let origin = crate::browser::window().location().origin().unwrap_or_default();
+        rooted.set(outside_prefix(&origin, &home, loaded_by(&f)));
+    };
     let on_save = RwSignal::new(crate::browser::load("porta.preview.reload_on_save").as_deref() != Some("0"));
     let seen = StoredValue::new(saves.get_untracked());
     Effect::new(move |_| {
@@ -149,9 +183,16 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
             </button>
         </div>
         <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
+        <p class="hint preview-rooted" role="status" hidden=move || rooted.with(Option::is_none)>
+            {move || rooted.get().map(|path| format!(
+                "This app asks for {path} from the site's root, as if it were served at /: here it is served under \
+                 /p/…, so that file does not reach it. It needs a host of its own: the operator sets \
+                 PORTA_PREVIEW_DOMAIN (see the README), or the app is told its base path."
+            ))}
+        </p>
         <Show when=move || src.with(Option::is_some)>
             <iframe class="preview-frame" node_ref=frame title=format!("The app on port {port}")
-                src=move || src.get().unwrap_or_default() />
+                src=move || src.get().unwrap_or_default() on:load=loaded />
         </Show>
     }
 }
@@ -192,5 +233,17 @@ mod tests {
         }
         assert_eq!(address(Some("https://porta.example.com"), "s-1", 5173), "https://5173--s-1.porta.example.com/");
         assert_eq!(address(None, "s-1", 5173), "/p/s-1/5173/");
+    }
+
+    #[test]
+    fn an_app_that_assumes_the_root_is_told_apart() {
+        let (origin, prefix) = ("https://porta.example", "/p/s-1/5173/");
+        let urls = |list: &[&str]| list.iter().map(|u| (*u).to_owned()).collect::<Vec<_>>();
+        let fine = urls(&["https://porta.example/p/s-1/5173/main.js", "https://cdn.example/x.js"]);
+        assert_eq!(outside_prefix(origin, prefix, fine), None);
+        let rooted = urls(&["https://porta.example/p/s-1/5173/", "https://porta.example/assets/site.css?v=2"]);
+        assert_eq!(outside_prefix(origin, prefix, rooted).as_deref(), Some("/assets/site.css"));
+        // Another host that starts like Porta's is another origin.
+        assert_eq!(outside_prefix(origin, prefix, urls(&["https://porta.example.evil/a.js"])), None);
     }
 }

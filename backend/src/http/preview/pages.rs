@@ -29,20 +29,28 @@ pub fn refused(e: &Error) -> Response {
     resp
 }
 
+/// Seconds between two tries of a page that waits for the app (or its server) to be there.
+const RETRY_SECS: u32 = 2;
+
 /// Why the app did not answer, as a page: nothing listening, the server offline, no answer.
+/// The first two try again by themselves, so a preview opened before its app started (as
+/// "Run and preview" does) shows the app once it listens.
 pub fn unreachable_app(e: &ProxyError, viewer: &Viewer, port: u16) -> Response {
     let name = &viewer.server.name;
     let (status, title, msg) = match e.code() {
-        ErrorCode::NotFound => (
-            StatusCode::BAD_GATEWAY,
-            "Nothing is listening",
-            format!("Nothing is listening on port {port} on {name}. Start the app, then reload this page."),
-        ),
-        ErrorCode::ServerOffline => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The server is offline",
-            format!("{name} is offline: its bridge is not connected. The preview comes back with it."),
-        ),
+        ErrorCode::NotFound => {
+            let msg = format!(
+                "Nothing is listening on port {port} on {name} yet. Start the app: this page tries again every \
+                 {RETRY_SECS} seconds."
+            );
+            return retrying(StatusCode::BAD_GATEWAY, "Nothing is listening", &msg);
+        }
+        ErrorCode::ServerOffline => {
+            let msg = format!(
+                "{name} is offline: its bridge is not connected. This page tries again every {RETRY_SECS} seconds."
+            );
+            return retrying(StatusCode::SERVICE_UNAVAILABLE, "The server is offline", &msg);
+        }
         ErrorCode::Timeout => (
             StatusCode::GATEWAY_TIMEOUT,
             "No answer",
@@ -70,9 +78,19 @@ pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, title, &format!("<p>{}</p>", escape(message)))
 }
 
+/// A page that loads itself again after [`RETRY_SECS`] (no script: its policy allows none).
+fn retrying(status: StatusCode, title: &str, message: &str) -> Response {
+    let head = format!("<meta http-equiv=\"refresh\" content=\"{RETRY_SECS}\">");
+    page_with(status, title, &head, &format!("<p>{}</p>", escape(message)))
+}
+
 fn html(status: StatusCode, title: &str, inner: &str) -> Response {
+    page_with(status, title, "", inner)
+}
+
+fn page_with(status: StatusCode, title: &str, head: &str, inner: &str) -> Response {
     let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">{head}\
          <title>{t}</title><style>body{{font:16px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}}\
          h1{{font-size:1.3em}}.wrong{{color:#a00}}input,button{{font:inherit;padding:.3em}}</style></head>\
          <body><h1>{t}</h1>{inner}</body></html>",
