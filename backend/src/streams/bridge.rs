@@ -252,48 +252,29 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                     Some(Ok(_)) => {}
                 }
             }
-            cmd = inbox.recv() => match cmd {
-                None => break "the bus closed".to_owned(),
-                Some(ToBridge::Close(why)) => {
-                    let _ = socket.send(Message::text(Reply::error(None, &why))).await;
-                    let _ = socket.send(Message::Close(None)).await;
-                    break why.message;
-                }
-                Some(ToBridge::Frame(bytes)) => {
-                    state.metrics.frames_to_bridges.inc();
-                    state.metrics.bytes_to_bridges.inc_by(bytes.len().saturating_sub(porta_shared::frame::HEADER_LEN) as u64);
-                    if socket.send(Message::Binary(bytes)).await.is_err() {
-                        break "send to the bridge failed".to_owned();
-                    }
-                }
-                Some(ToBridge::Request { req, route, reply }) => {
-                    let id = next_id;
-                    next_id += 1;
-                    let opens = match route {
-                        Route::Open(stream, client) => {
-                            if routes.get(stream).is_some_and(|c| c != client) {
-                                // Another client's stream (an id met again): its output must
-                                // not reach this one, nor its route be lost to this refusal.
-                                let why = format!("stream {stream} is already in use");
-                                let _ = reply.send(Err(ErrorBody::new(ErrorCode::BadRequest, why)));
-                                continue;
-                            }
-                            routes.open(stream, client, RouteKind::of(&req));
-                            Some(stream)
-                        }
-                        Route::Close(stream) => {
-                            routes.close(stream);
-                            None
-                        }
-                        Route::None => None,
+            cmd = inbox.recv() => {
+                // What else is queued goes out in the same write (up to a bound): a busy link
+                // (previews' requests, many terminals' keys) pays one system call for many.
+                let (mut cmd, mut ended) = (cmd, None);
+                for _ in 0..BATCH {
+                    let Some(c) = cmd.take() else {
+                        ended = Some("the bus closed".to_owned());
+                        break;
                     };
-                    pending.insert(id, Pending { reply, opens });
-                    let text = Envelope::<BridgeRequest>::request(id.to_string(), req).encode();
-                    if socket.send(Message::text(text)).await.is_err() {
-                        break "send to the bridge failed".to_owned();
+                    if let Err(why) = to_bridge(&state, &mut socket, &mut pending, &mut routes, &mut next_id, c).await {
+                        ended = Some(why);
+                        break;
+                    }
+                    match inbox.try_recv() {
+                        Ok(c) => cmd = Some(c),
+                        Err(_) => break,
                     }
                 }
-            },
+                let flushed = futures_util::SinkExt::flush(&mut socket).await;
+                if let Some(why) = ended.or_else(|| flushed.is_err().then(|| "send to the bridge failed".to_owned())) {
+                    break why;
+                }
+            }
             gone = departures.recv() => match gone {
                 Ok(gone) => {
                     let mut sent = true;
@@ -337,6 +318,60 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     drop(pending);
     let _ = state.store.server_seen(&server.id, None).await;
     tracing::info!(server_id = %server.id, conn, %reason, "bridge disconnected");
+}
+
+/// The most of a bridge's queue written at once.
+const BATCH: usize = 64;
+
+/// Writes one of the bus's commands for the bridge (unflushed: the caller flushes); the reason
+/// the link must end, if it must.
+async fn to_bridge(
+    state: &AppState,
+    socket: &mut WebSocket,
+    pending: &mut HashMap<u64, Pending>,
+    routes: &mut Routes,
+    next_id: &mut u64,
+    cmd: ToBridge,
+) -> std::result::Result<(), String> {
+    use futures_util::SinkExt as _;
+    let failed = |_| "send to the bridge failed".to_owned();
+    match cmd {
+        ToBridge::Close(why) => {
+            let _ = socket.feed(Message::text(Reply::error(None, &why))).await;
+            let _ = socket.feed(Message::Close(None)).await;
+            Err(why.message)
+        }
+        ToBridge::Frame(bytes) => {
+            state.metrics.frames_to_bridges.inc();
+            state.metrics.bytes_to_bridges.inc_by(bytes.len().saturating_sub(porta_shared::frame::HEADER_LEN) as u64);
+            socket.feed(Message::Binary(bytes)).await.map_err(failed)
+        }
+        ToBridge::Request { req, route, reply } => {
+            let id = *next_id;
+            *next_id += 1;
+            let opens = match route {
+                Route::Open(stream, client) => {
+                    if routes.get(stream).is_some_and(|c| c != client) {
+                        // Another client's stream (an id met again): its output must not
+                        // reach this one, nor its route be lost to this refusal.
+                        let why = format!("stream {stream} is already in use");
+                        let _ = reply.send(Err(ErrorBody::new(ErrorCode::BadRequest, why)));
+                        return Ok(());
+                    }
+                    routes.open(stream, client, RouteKind::of(&req));
+                    Some(stream)
+                }
+                Route::Close(stream) => {
+                    routes.close(stream);
+                    None
+                }
+                Route::None => None,
+            };
+            pending.insert(id, Pending { reply, opens });
+            let text = Envelope::<BridgeRequest>::request(id.to_string(), req).encode();
+            socket.feed(Message::text(text)).await.map_err(failed)
+        }
+    }
 }
 
 /// A request relayed to the bridge, waiting for its reply.
