@@ -176,15 +176,26 @@ async fn projects_are_made_empty_from_starters_and_by_clone() -> anyhow::Result<
         json!({ "runCommand": "python3 -m http.server 8000", "runPort": 8000 }),
         "{v}"
     );
-    for (command, port, says) in
-        [("make\nrm -rf ~", 8000, "one line"), ("make", 0, "not a port"), ("make", 70000, "not a port")]
-    {
+    for (command, port, says) in [
+        ("make\nrm -rf ~", 8000, "one line"),
+        ("make \u{202e}evil", 8000, "printable ASCII"),
+        ("make", 0, "not a port"),
+        ("make", 70000, "not a port"),
+    ] {
         let v = api.graphql(set_run, json!({ "i": notes, "c": command, "p": port })).await?;
         assert_eq!(code(&v), "bad_request", "{v}");
         assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains(says)), "{v}");
     }
     let v = viewer.graphql(set_run, json!({ "i": notes, "c": "evil", "p": 1 })).await?;
     assert_eq!(code(&v), "forbidden", "{v}");
+    // An API token that may write but not reach terminals cannot plant a command either.
+    let v = api
+        .graphql("mutation { createApiToken(name: \"writer\", scopes: [\"read\", \"write\"]) { token } }", json!({}))
+        .await?;
+    let writer = Api::with_token(&stack.backend.url, v["data"]["createApiToken"]["token"].as_str().unwrap_or_default());
+    let v = writer.graphql(set_run, json!({ "i": notes, "c": "evil", "p": 1 })).await?;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    assert!(v["errors"][0]["message"].as_str().is_some_and(|m| m.contains("terminal scope")), "{v}");
     let v = api.graphql(set_run, json!({ "i": "no-such-project", "c": "x", "p": 1 })).await?;
     assert_eq!(code(&v), "not_found", "{v}");
     let (_, notes_now) = runs().await?;

@@ -143,6 +143,14 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
         }
         let origin = crate::browser::window().location().origin().unwrap_or_default();
         rooted.set(outside_prefix(&origin, &home, loaded_by(&f)));
+        // Once more a little later: what its scripts fetch after the page loaded.
+        spawn_local(async move {
+            crate::browser::sleep(3000).await;
+            if let (Some(f), None) = (frame.get_untracked(), rooted.try_get_untracked().flatten()) {
+                let origin = crate::browser::window().location().origin().unwrap_or_default();
+                rooted.try_set(outside_prefix(&origin, &home, loaded_by(&f)));
+            }
+        });
     };
     let on_save = RwSignal::new(crate::browser::load("porta.preview.reload_on_save").as_deref() != Some("0"));
     let seen = StoredValue::new(saves.get_untracked());

@@ -190,6 +190,14 @@ pub fn WorkspaceProjects(
             });
         };
         let run = crate::run::Run::of(&p);
+        // What runs is in sight before anyone runs it (not only in a tooltip).
+        let runs = run.as_ref().map(|r| {
+            let said = match &r.command {
+                Some(c) => format!("runs {c} · port {}", r.port),
+                None => format!("port {}", r.port),
+            };
+            view! { <code class="project-runs">{said}</code> }
+        });
         let run_view = (!deleted && can_create).then(|| {
             let settings = view! { <RunSettings session project=p.clone() saved=Callback::new(move |()| load()) /> };
             let button = run.map(|r| {
@@ -219,6 +227,7 @@ pub fn WorkspaceProjects(
                 <span class="facts">
                     {format!("{source}{origin} · {server_name}:{} · by {}", p.path, p.created_by_name.clone().unwrap_or_default())}
                 </span>
+                {runs}
                 {run_view}
                 <button class="secondary project-delete" on:click=change>
                     {if deleted { "Restore" } else { "Delete" }}

@@ -35,8 +35,9 @@ pub struct Keys {
     decoding: DecodingKey,
     validation: Validation,
     /// The access tokens' checks for each other audience asked for (previews check one per
-    /// request: building a `Validation` is several allocations).
-    others: Arc<RwLock<HashMap<String, Arc<Validation>>>>,
+    /// request: building a `Validation` is several allocations). Audiences are the program's
+    /// own constants, so the map stays as small as their list.
+    others: Arc<RwLock<HashMap<&'static str, Arc<Validation>>>>,
     ttl_secs: u64,
 }
 
@@ -86,14 +87,14 @@ impl Keys {
     }
 
     /// Checks a token [`Keys::sign`] made for `audience`: signature, algorithm, expiry, issuer.
-    pub fn verify_for<T: serde::de::DeserializeOwned>(&self, token: &str, audience: &str) -> Option<T> {
+    pub fn verify_for<T: serde::de::DeserializeOwned>(&self, token: &str, audience: &'static str) -> Option<T> {
         let known = self.others.read().unwrap_or_else(|p| p.into_inner()).get(audience).cloned();
         let validation = known.unwrap_or_else(|| {
             let mut validation = self.validation.clone();
             validation.set_audience(&[audience]);
             let validation = Arc::new(validation);
             let mut others = self.others.write().unwrap_or_else(|p| p.into_inner());
-            others.insert(audience.to_owned(), validation.clone());
+            others.insert(audience, validation.clone());
             validation
         });
         jsonwebtoken::decode::<T>(token, &self.decoding, &validation).ok().map(|d| d.claims)
@@ -156,6 +157,22 @@ mod tests {
         assert!(k.verify(&hs512).is_none());
         // an opaque refresh token is not a JWT
         assert!(k.verify(&random_secret("prt")).is_none());
+    }
+
+    #[test]
+    fn a_token_for_one_audience_is_not_taken_for_another_once_checks_are_remembered() {
+        let k = Keys::new(&[7; 32], 60);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |aud: &str| serde_json::json!({"sub":"u1","iss":"porta","aud":aud,"exp":now+60});
+        let for_a = k.sign(&claims("porta:a")).expect("sign");
+        let for_b = k.sign(&claims("porta:b")).expect("sign");
+        for _ in 0..2 {
+            assert!(k.verify_for::<serde_json::Value>(&for_a, "porta:a").is_some());
+            assert!(k.verify_for::<serde_json::Value>(&for_b, "porta:a").is_none());
+            assert!(k.verify_for::<serde_json::Value>(&for_a, "porta:b").is_none());
+            assert!(k.verify_for::<serde_json::Value>(&for_b, "porta:b").is_some());
+        }
+        assert!(k.verify(&for_a).is_none(), "nor for an access token");
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         });
     }
 
+    // "Run and preview" asked on the dashboard: this page's to do (once its terminals are
+    // listed), never a later one's.
+    let asked_run = StoredValue::new(crate::run::take(&id.get_value()));
     let new_tab = move |existing: Option<&porta_shared::bridge::TermInfo>| {
         let key = next_key.get_value();
         next_key.set_value(key + 1);
@@ -207,7 +210,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     prefs::sort_by_saved(&mut list, &prefs::tab_order(&id_now.clone()), |t| t.term);
                     let keys: Vec<u32> = list.iter().map(|info| new_tab(Some(info))).collect();
                     // A viewer cannot open a terminal: they watch the ones others opened.
-                    let (run, writes) = (crate::run::take(&id_now), !page.read_only.get_untracked());
+                    let (run, writes) =
+                        (asked_run.try_update_value(Option::take).flatten(), !page.read_only.get_untracked());
                     let first = keys.first().copied().or_else(|| (writes && run.is_none()).then(|| new_tab(None)));
                     active.set(first);
                     // "Run and preview" from the dashboard: its terminal, shown, and its port.
