@@ -138,23 +138,6 @@ impl Browser {
             errors.push("a part of the page (a wasm chunk) could not be fetched even when tried again".into());
         }
         let chunk = |e: &String| e.contains("__wasm_split.js") && e.contains("Failed to fetch");
-        // A chunk on its way when a test reloaded the page was aborted with the page that
-        // asked for it (whose retry count went with it): no error of the page's either.
-        let reloads = RELOADS.lock().map(|r| r.clone()).unwrap_or_default();
-        let aborted = |e: &serde_json::Value| {
-            let at = e["timestamp"].as_f64().unwrap_or(0.0);
-            reloads.iter().any(|(from, to)| at >= from - 50.0 && at <= to + 1000.0)
-        };
-        let unloaded: Vec<String> = entries
-            .iter()
-            .filter(|e| e["level"] == "SEVERE" && e["source"] != "network" && aborted(e))
-            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
-            .filter(|m| chunk(m))
-            .collect();
-        if !unloaded.is_empty() {
-            eprintln!("a chunk's fetch was aborted by a reload: {unloaded:?}");
-            errors.retain(|e| !unloaded.contains(e));
-        }
         // A chunk's failed fetch that no part of the page was left without (none failed every
         // retry) is said and let be, retried or not: CI saw such fetches fail with nothing
         // missing afterwards (the test's own steps all passed), where the page that counted
@@ -424,24 +407,6 @@ pub async fn click(c: &Client, css: &str) -> anyhow::Result<()> {
             other => return other.with_context(|| format!("clicking {css}")),
         }
     }
-}
-
-/// When this process's tests reloaded a page: (from, to), ms since the epoch.
-static RELOADS: std::sync::Mutex<Vec<(f64, f64)>> = std::sync::Mutex::new(Vec::new());
-
-fn epoch_ms() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-}
-
-/// Reloads the page as a person does. Remembered, so that what the reload aborts (a chunk of
-/// the page still on its way) is not taken for an error of the page's ([`Browser::page_errors`]).
-pub async fn reload(c: &Client) -> anyhow::Result<()> {
-    let from = epoch_ms();
-    let done = c.refresh().await;
-    if let Ok(mut r) = RELOADS.lock() {
-        r.push((from, epoch_ms()));
-    }
-    Ok(done?)
 }
 
 /// Signs in and opens the (only) server's page; waits for its first terminal to be live.

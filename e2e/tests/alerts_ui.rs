@@ -71,7 +71,7 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
             .await?;
         assert_eq!(unnamed, serde_json::json!([]), "controls without a name");
         // After a reload the history names the server (not its id).
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait_text(c, ".alerts tr.alert[data-state=firing] .server", "vm").await?;
 
         // Pausing the rule resolves the alert.
@@ -87,7 +87,7 @@ async fn a_rule_made_on_the_page_fires_to_its_channel_and_shows_on_the_badge() -
             anyhow::ensure!(tokio::time::Instant::now() < deadline, "the alert never showed as resolved");
         }
         // Nothing fires any more: after a reload the badge is gone.
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait_for(c, ".alerts tr.alert[data-state=resolved]").await?;
         let badge = wait_for(c, ".alert-badge[data-checked]").await?;
         assert!(!badge.is_displayed().await?, "the badge stays after every alert resolved");

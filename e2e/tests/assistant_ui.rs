@@ -124,7 +124,7 @@ async fn answers_stream_into_the_panel_and_code_goes_to_the_editor_and_terminal(
         assert!(kept.len() < long.trim().len(), "stopped early: {} of {}", kept.len(), long.len());
 
         // The conversation is in the history, and comes back after a reload.
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         click(c, "button.chat-toggle").await?;
         click(c, ".chat-history-toggle").await?;
         click(c, ".chat-item .chat-open").await?;

@@ -55,12 +55,12 @@ async fn sign_in_see_the_servers_stay_signed_in_and_sign_out() -> anyhow::Result
         assert_eq!(copied.as_str(), Some(command.as_str()), "the clipboard holds the command");
 
         // A reload keeps the session (through the refresh cookie, not a stored token).
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait().for_element(Locator::Css("li.server[data-status=online]")).await?;
 
         c.find(Locator::Css("button.signout")).await?.click().await?;
         wait().for_element(Locator::Css("input[name=username]")).await?;
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait().for_element(Locator::Css("input[name=username]")).await?;
         Ok(())
     })

@@ -135,7 +135,7 @@ async fn the_life_of_a_container(width: u32, height: u32, shot: &str) -> anyhow:
         wait_for_text(c, "# ", WAIT).await?;
         run_command(c, "echo in-$((3*4))").await?;
         wait_for_text(c, "in-12", WAIT).await?;
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         let deadline = tokio::time::Instant::now() + WAIT;
         let show = "for (const t of document.querySelectorAll('.tab')) { \
                       const n = t.querySelector('.tab-name'); \

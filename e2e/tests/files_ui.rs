@@ -414,7 +414,7 @@ async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload()
         assert!(!c.find(Locator::Css(".keyrow")).await?.is_displayed().await?, "the terminal keys are for terminals");
         browser.screenshot("phone-editor").await?;
         // Reopened after a reload, beside the terminal.
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait_for(c, ".editor-tab[data-path$='/todo.txt']").await?;
         wait_for(c, ".tab.active[data-state=live]").await?;
         Ok(())
@@ -509,7 +509,7 @@ async fn path_bar_walk(width: u32, height: u32) -> anyhow::Result<()> {
         wait_shown(c, &area_s).await?;
 
         // The tree opens where it was left, after a reload.
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         wait_for(c, ".tab.active[data-state=live]").await?;
         if width < 700 {
             wait_for(c, "button.files-toggle").await?.click().await?;

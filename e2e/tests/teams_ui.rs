@@ -189,7 +189,7 @@ async fn another_device_opens_on_the_team_chosen_last_and_teams_are_renamed_and_
         wait_shown_team(p, "admin").await?;
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            porta_e2e::browser::reload(c).await?;
+            c.refresh().await?;
             wait_for(c, ".team-switcher select").await?;
             tokio::time::sleep(Duration::from_millis(300)).await;
             if shown_team(c).await?.starts_with("admin") {

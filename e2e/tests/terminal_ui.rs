@@ -51,7 +51,7 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
         wait_for_text(c, "total ", SHORT).await?;
         browser.screenshot("terminal").await?;
 
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active[data-state=live]")).await?;
         assert_eq!(tab_count(c).await?, 2, "both terminals come back");
         // A tab attaches when first shown.
@@ -76,14 +76,14 @@ async fn terminals_in_tabs_survive_a_reload_with_their_output() -> anyhow::Resul
         .await?;
         select_tab(c, 0).await?;
         wait_for_text(c, &format!("\n{two}"), SHORT).await?;
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:nth-child(1).active[data-state=live]")).await?;
         wait_for_text(c, &format!("\n{two}"), SHORT).await?;
 
         // Closing a tab ends its terminal; after a reload only the other one is there.
         c.find(Locator::Css(".tab.active .close")).await?.click().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab:only-of-type")).await?;
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
         assert_eq!(tab_count(c).await?, 1);
         wait_for_text(c, "\nagain-42", SHORT).await?;
@@ -118,7 +118,7 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
             .at_most(SHORT)
             .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']"))
             .await?;
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         c.wait()
             .at_most(SHORT)
             .for_element(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']"))
@@ -157,7 +157,7 @@ async fn rename_search_theme_and_restart_after_the_shell_exits() -> anyhow::Resu
         assert!(!terminal_text(c).await?.contains("needle-9"), "a new shell on a clean screen");
         c.find(Locator::XPath("//div[contains(@class,'tab')]//span[text()='logs']")).await?;
         // The new shell carries the name on the server too: a reload still shows it.
-        porta_e2e::browser::reload(c).await?;
+        c.refresh().await?;
         c.wait().at_most(SHORT).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
         c.wait()
             .at_most(SHORT)
@@ -321,7 +321,7 @@ async fn a_reload_never_types_what_the_user_did_not() -> anyhow::Result<()> {
         let text = wait_for_text(c, "?1;2c\n^[[?1;2c", SHORT).await?;
         let answered = text.matches("?1;2c").count();
         for round in 1..=2 {
-            porta_e2e::browser::reload(c).await?;
+            c.refresh().await?;
             c.wait().at_most(SHORT).for_element(Locator::Css(".tabs .tab.active[data-state=live]")).await?;
             // A line typed now arrives after anything the replay could have sent.
             let mark = format!("mark{round}");
