@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use porta_e2e::client::Api;
 use porta_e2e::webapp::WebApp;
@@ -136,6 +137,14 @@ async fn at_its_own_host_an_app_is_at_its_root_and_nothing_of_portas_is() -> any
     let audit = gql(&stack.api, "{ auditLog(action: \"preview.open\") { detail } }", json!({})).await?;
     assert!(audit["data"]["auditLog"][0]["detail"].as_str().is_some_and(|d| d.contains("host form")), "{audit}");
     Ok(())
+}
+
+/// The bytes counted so far for the share `id` of server `s`.
+async fn share_bytes(stack: &Stack, s: &str, id: &str) -> anyhow::Result<i64> {
+    let list = gql(&stack.api, SHARES, json!({ "s": s })).await?;
+    let shares = list["data"]["previewShares"].as_array().cloned().unwrap_or_default();
+    let share = shares.iter().find(|x| x["id"] == id).with_context(|| format!("no share {id}: {list}"))?;
+    Ok(share["bytes"].as_i64().unwrap_or(0))
 }
 
 /// A WebSocket request to a preview's `/ws` with `cookie`.
@@ -280,6 +289,17 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     sock.send(Message::text("still here?")).await?;
     let reply = tokio::time::timeout(Duration::from_secs(10), sock.next()).await?.expect("a reply")?;
     assert_eq!(reply.into_text()?.as_str(), "echo: still here?");
+    // Its bytes count for the link too, both ways, while the socket is open.
+    let before = share_bytes(&stack, &s, &public).await?;
+    let long = "x".repeat(20_000);
+    sock.send(Message::text(long.as_str())).await?;
+    let reply = tokio::time::timeout(Duration::from_secs(10), sock.next()).await?.expect("a reply")?;
+    assert_eq!(reply.into_text()?.len(), 20_006);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while share_bytes(&stack, &s, &public).await? < before + 40_000 {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the socket's bytes were not counted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Revoked: the link's visitor and the viewer are out within a second; the link is gone,
     // and so is the visitor's open socket.

@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -38,6 +39,18 @@ fn own_cookie(kv: &str) -> bool {
 
 /// Comes when an upgraded connection must end (its viewer may no longer see the preview).
 pub type Ends = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Told how many bytes passed through an upgraded connection, either way, as they pass.
+pub type Tally = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// What an upgraded connection (a WebSocket) answers to once joined.
+#[derive(Default)]
+pub struct Joined {
+    /// When it must end.
+    pub ends: Option<Ends>,
+    /// Who counts its bytes.
+    pub tally: Option<Tally>,
+}
 
 /// Where a preview goes: a port on a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,13 +171,14 @@ impl Proxy {
 
     /// Sends `req` (its path and query already the app's) to `to` and answers with the app's
     /// response, streamed. An upgrade the app accepts is joined to the browser's connection
-    /// until either side closes it or `ends` (the viewer's access ending) comes.
+    /// until either side closes it or `joined.ends` (the viewer's access ending) comes, its
+    /// bytes told to `joined.tally`.
     pub async fn send(
         &self,
         to: &Target,
         fwd: &Forwarded,
         mut req: Request<Body>,
-        ends: Option<Ends>,
+        joined: Joined,
     ) -> Result<Response<Body>, ProxyError> {
         let upgrade = upgrade_of(req.headers());
         let from_browser = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
@@ -179,17 +193,18 @@ impl Proxy {
             let to_app = hyper::upgrade::on(&mut resp);
             tokio::spawn(async move {
                 let (Ok(browser), Ok(app)) = (from_browser.await, to_app.await) else { return };
-                let (mut browser, mut app) = (TokioIo::new(browser), TokioIo::new(app));
-                let joined = tokio::io::copy_bidirectional(&mut browser, &mut app);
-                match ends {
+                let mut browser = Counted { inner: TokioIo::new(browser), tally: joined.tally };
+                let mut app = TokioIo::new(app);
+                let copied = tokio::io::copy_bidirectional(&mut browser, &mut app);
+                match joined.ends {
                     Some(ends) => {
                         tokio::select! {
-                            _ = joined => {}
+                            _ = copied => {}
                             () = ends => {}
                         }
                     }
                     None => {
-                        let _ = joined.await;
+                        let _ = copied.await;
                     }
                 }
             });
@@ -197,6 +212,52 @@ impl Proxy {
         let (mut parts, body) = resp.into_parts();
         rewrite_response(&mut parts.headers, fwd.prefix.as_deref(), parts.status == StatusCode::SWITCHING_PROTOCOLS);
         Ok(Response::from_parts(parts, Body::new(body)))
+    }
+}
+
+/// The browser's side of an upgraded connection, every byte read from it or written to it
+/// told to `tally` as it passes (a socket open for hours is counted while it is).
+struct Counted<T> {
+    inner: T,
+    tally: Option<Tally>,
+}
+
+impl<T> Counted<T> {
+    fn count(&self, n: usize) {
+        if let (Some(tally), 1..) = (&self.tally, n) {
+            tally(n);
+        }
+    }
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.count(buf.filled().len() - before);
+        polled
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, data);
+        if let Poll::Ready(Ok(n)) = polled {
+            self.count(n);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -11,6 +11,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::body::Body;
+use futures_util::StreamExt as _;
+
+use super::proxy::Tally;
 use crate::auth::tokens::{hash_secret, random_secret};
 use crate::clock::now_ms;
 use crate::db::{PreviewShare, Store};
@@ -166,7 +170,23 @@ impl Traffic {
     }
 
     pub fn bytes(&self, share: &str, n: usize) {
-        self.add(share, |c| c.bytes += i64::try_from(n).unwrap_or(i64::MAX));
+        self.add(share, |c| c.bytes = c.bytes.saturating_add(i64::try_from(n).unwrap_or(i64::MAX)));
+    }
+
+    /// `body`, its bytes counted for `share` as they pass.
+    pub fn counted(&self, share: &str, body: Body) -> Body {
+        let (me, share) = (self.clone(), share.to_owned());
+        Body::from_stream(body.into_data_stream().inspect(move |chunk| {
+            if let Ok(bytes) = chunk {
+                me.bytes(&share, bytes.len());
+            }
+        }))
+    }
+
+    /// Counts an upgraded connection's bytes (both ways) for `share`.
+    pub fn tally(&self, share: &str) -> Tally {
+        let (me, share) = (self.clone(), share.to_owned());
+        Arc::new(move |n| me.bytes(&share, n))
     }
 
     /// Adds what was counted to the store (what fails to be written is kept for next time).

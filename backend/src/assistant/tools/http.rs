@@ -16,7 +16,7 @@ use porta_shared::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
 use super::Assistant;
-use crate::previews::proxy::{Forwarded, Target};
+use crate::previews::proxy::{Forwarded, Joined, Target};
 
 /// The most of an answer's body handed back.
 pub const KEEP_BODY: usize = 64 * 1024;
@@ -112,7 +112,7 @@ pub async fn send(ai: &Assistant, server: &str, call: Call) -> Result<HttpAnswer
     let host = format!("127.0.0.1:{}", call.port);
     let fwd = Forwarded { host, proto: "http", client: std::net::Ipv4Addr::LOCALHOST.into(), prefix: None };
     let asked = async {
-        let resp = ai.http.send(&target, &fwd, req, None).await.map_err(|e| match e {
+        let resp = ai.http.send(&target, &fwd, req, Joined::default()).await.map_err(|e| match e {
             crate::previews::proxy::ProxyError::Open(body) => body,
             other => ErrorBody::new(ErrorCode::Io, other.to_string()),
         })?;

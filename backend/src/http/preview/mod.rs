@@ -17,20 +17,18 @@ mod pages;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use futures_util::StreamExt as _;
 use pages::{page, refused, unreachable_app};
 
 use super::auth::cookie_value;
 use crate::db::AuditEvent;
 use crate::error::Error;
-use crate::previews::proxy::{Forwarded, Target};
+use crate::previews::proxy::{Forwarded, Joined, Target};
 use crate::previews::shares::LINK_PARAM;
 use crate::previews::{COOKIE, HOST_COOKIE, SESSION_SECS, Viewer};
 use crate::state::AppState;
@@ -187,7 +185,15 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
     if req.headers().contains_key(header::UPGRADE) && !same_origin(state, site, &req) {
         return page(StatusCode::FORBIDDEN, "Not from here", "A preview's WebSocket opens only from its own pages.");
     }
-    let ends = req.headers().contains_key(header::UPGRADE).then(|| access_ends(state, site, cookie.clone()));
+    let traffic = &state.previews.traffic;
+    let joined = if req.headers().contains_key(header::UPGRADE) {
+        Joined {
+            ends: Some(access_ends(state, site, cookie.clone())),
+            tally: viewer.share.as_deref().map(|share| traffic.tally(share)),
+        }
+    } else {
+        Joined::default()
+    };
     let target = Target { server: site.server.clone(), port: site.port };
     let fwd = Forwarded {
         host: req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned(),
@@ -200,10 +206,19 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
         Ok(u) => u,
         Err(_) => return page(StatusCode::BAD_REQUEST, "Not a preview", "The address cannot be passed to the app."),
     };
-    match state.previews.proxy.send(&target, &fwd, Request::from_parts(parts, body), ends).await {
+    // A shared preview's requests and bytes (both ways) are counted for the share.
+    let body = match &viewer.share {
+        Some(share) => {
+            traffic.request(share);
+            traffic.counted(share, body)
+        }
+        None => body,
+    };
+    match state.previews.proxy.send(&target, &fwd, Request::from_parts(parts, body), joined).await {
         Ok(mut resp) => {
             if let Some(share) = &viewer.share {
-                resp = counted(state, share, resp);
+                let (parts, body) = resp.into_parts();
+                resp = Response::from_parts(parts, traffic.counted(share, body));
             }
             resp.extensions_mut().insert(AppAnswer);
             resp
@@ -237,20 +252,6 @@ fn access_ends(state: &AppState, site: &Site, cookie: String) -> crate::previews
             }
         }
     })
-}
-
-/// A shared preview's answer, its request and bytes counted for the share.
-fn counted(state: &AppState, share: &str, resp: Response) -> Response {
-    let traffic = state.previews.traffic.clone();
-    traffic.request(share);
-    let share = share.to_owned();
-    let (parts, body) = resp.into_parts();
-    let body = body.into_data_stream().inspect(move |chunk| {
-        if let Ok(bytes) = chunk {
-            traffic.bytes(&share, bytes.len());
-        }
-    });
-    Response::from_parts(parts, Body::from_stream(body))
 }
 
 /// A browser's navigation of a whole tab to a page (not a frame's, not a script's request, not
