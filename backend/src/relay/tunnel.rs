@@ -41,6 +41,8 @@ pub struct Tunnel {
     pub address: String,
     /// Received and not yet read.
     pending: VecDeque<Bytes>,
+    /// Received from the bridge up to here.
+    received: u64,
     /// Read up to here; acknowledged up to here.
     consumed: u64,
     acked: u64,
@@ -67,6 +69,7 @@ pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, Erro
         inbox,
         address: String::new(),
         pending: VecDeque::new(),
+        received: 0,
         consumed: 0,
         acked: 0,
         eof: false,
@@ -118,7 +121,18 @@ impl Tunnel {
                     }
                     match frame.kind {
                         FrameKind::TunnelData if frame.payload.is_empty() => self.eof = true,
-                        FrameKind::TunnelData => self.pending.push_back(bytes.slice(HEADER_LEN..)),
+                        FrameKind::TunnelData => {
+                            let len = frame.payload.len() as u64;
+                            // The bridge sends while what it heard acknowledged is a window
+                            // behind: more means it ignores the window, and this end would
+                            // buffer whatever it sent. The connection ends instead.
+                            if self.received + len - self.acked > WINDOW {
+                                self.overrun();
+                            } else if self.closed.is_none() {
+                                self.received += len;
+                                self.pending.push_back(bytes.slice(HEADER_LEN..));
+                            }
+                        }
                         // Never past what was sent (a confused peer would wrap the window).
                         FrameKind::Ack => self.written = self.written.max(frame.seq.min(self.sent)),
                         _ => continue,
@@ -132,6 +146,14 @@ impl Tunnel {
                 Poll::Ready(Some(ToClient::Event(_))) => {}
             }
         }
+    }
+
+    /// The bridge sent past the window: what it sent is dropped and the connection ends.
+    fn overrun(&mut self) {
+        tracing::warn!(server = %self.server, stream = %self.stream, "a tunnel's bridge sent past its window");
+        self.pending.clear();
+        let e = ErrorBody::new(ErrorCode::BadRequest, "the server sent more than the connection's window");
+        self.end(Some(e));
     }
 
     fn end(&mut self, error: Option<ErrorBody>) {
@@ -235,5 +257,66 @@ impl Drop for Tunnel {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(close);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::LocalBus;
+    use tokio::io::AsyncReadExt as _;
+
+    fn tunnel(bus: &Arc<dyn Bus>) -> Tunnel {
+        let (client, inbox) = bus.register_client();
+        Tunnel {
+            bus: bus.clone(),
+            server: "s".into(),
+            stream: 7,
+            client,
+            inbox,
+            address: String::new(),
+            pending: VecDeque::new(),
+            received: 0,
+            consumed: 0,
+            acked: 0,
+            eof: false,
+            closed: None,
+            sent: 0,
+            written: 0,
+            shut: false,
+        }
+    }
+
+    fn data(bus: &Arc<dyn Bus>, t: &Tunnel, seq: u64, len: usize) {
+        let frame = Frame::new(FrameKind::TunnelData, t.stream, seq, &vec![b'x'; len]).encode();
+        assert!(bus.to_client(t.client, ToClient::Frame(Bytes::from(frame))));
+    }
+
+    #[tokio::test]
+    async fn a_window_of_data_is_taken_and_more_ends_the_connection() {
+        let bus: Arc<dyn Bus> = Arc::new(LocalBus::default());
+        let mut t = tunnel(&bus);
+        let chunk = 64 * 1024;
+        let frames = usize::try_from(WINDOW).unwrap_or(0) / chunk;
+        for i in 0..frames {
+            data(&bus, &t, (i * chunk) as u64, chunk);
+        }
+        let mut buf = vec![0u8; chunk];
+        t.read_exact(&mut buf).await.expect("a window is taken");
+        assert_eq!(t.received, WINDOW);
+
+        // Nothing was acknowledged yet (less than ACK_EVERY read is not): one byte past the
+        // window is a bridge that does not keep to it.
+        let mut bad = tunnel(&bus);
+        for i in 0..frames {
+            data(&bus, &bad, (i * chunk) as u64, chunk);
+        }
+        data(&bus, &bad, WINDOW, 1);
+        let mut all = Vec::new();
+        // (Without the check the read would wait for ever: bounded, so that it fails.)
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), bad.read_to_end(&mut all)).await;
+        let e = read.expect("the connection ends at once").expect_err("with an error");
+        assert!(e.to_string().contains("more than the connection's window"), "{e}");
+        assert!(bad.pending.is_empty(), "what it sent is not kept");
     }
 }
