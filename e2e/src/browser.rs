@@ -51,7 +51,7 @@ impl Browser {
         }
         let profile = tempfile::tempdir()?;
         // Background networking off: this machine's closed network refuses it, noisily.
-        let args = [
+        let mut args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".to_owned(),
             "--disable-gpu".to_owned(),
@@ -63,6 +63,11 @@ impl Browser {
             format!("--user-data-dir={}", profile.path().display()),
             format!("--window-size={width},{height}"),
         ];
+        // Flags of one's own, for profiling the page (`--js-flags=--perf-basic-prof` gives
+        // `perf` the names of V8's compiled functions).
+        if let Ok(extra) = std::env::var("PORTA_TEST_CHROMIUM_FLAGS") {
+            args.extend(extra.split_whitespace().map(str::to_owned));
+        }
         let downloads = profile.path().join("downloads");
         std::fs::create_dir_all(&downloads)?;
         let prefs = json!({

@@ -6,16 +6,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    Browser, click, rendered_bytes, run_command, sign_in, terminal_text, tool, type_in_terminal, wait_text as shows,
-};
+use porta_e2e::browser::{Browser, click, run_command, sign_in, terminal_text, tool, wait_text as shows};
 use porta_e2e::{Stack, ui_dir};
 use serde_json::json;
 
-use super::{FLOOD_BYTES, Row, T, flood_command, median, row};
+use super::{Row, T, median, rendered, row};
 
 const NAVIGATIONS: usize = 5;
-const FLOODS: usize = 3;
 /// Seconds each window of the page's log follow is measured, and how many windows.
 const LOG_WINDOW_S: f64 = 4.0;
 const LOG_WINDOWS: usize = 3;
@@ -26,7 +23,7 @@ pub async fn run(quiet: &[(&str, &str)], rows: &mut Vec<Row>) -> anyhow::Result<
     sizes(rows)?;
     let stack = Stack::start(quiet, &[]).await?;
     let browser = Browser::start(1280, 800).await?;
-    let result = match measure(&browser.client, &stack, rows).await {
+    let result = match measure(&browser, &stack, rows).await {
         Ok(()) => logs_in_page(&browser, &stack, rows).await,
         failed => failed,
     };
@@ -88,7 +85,8 @@ async fn wait_text(c: &Client, needle: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measure(c: &Client, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+async fn measure(browser: &Browser, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    let c = &browser.client;
     let first = first_visit(c, stack).await?;
     rows.push(row(
         "first visit download (sign-in to a terminal, brotli)",
@@ -114,52 +112,19 @@ async fn measure(c: &Client, stack: &Stack, rows: &mut Vec<Row>) -> anyhow::Resu
     }
     rows.push(row("navigation to usable terminal (cached)", format!("{:.0} ms", median(usable)), "-", "-"));
 
-    let ceiling = xterm_alone(c).await?;
-    let mut rates = Vec::new();
-    for _ in 0..FLOODS {
-        // Timed inside the page, so that polling from here does not load its main thread.
-        let arm = format!(
-            "const target = (window.portaRenderedBytes || 0) + {FLOOD_BYTES};\
-             window.benchStart = performance.now(); window.benchEnd = null;\
-             const timer = setInterval(() => {{\
-               if ((window.portaRenderedBytes || 0) >= target) {{\
-                 window.benchEnd = performance.now(); clearInterval(timer);\
-               }}\
-             }}, 5);"
-        );
-        // Typed first, the clock armed once the shell has echoed it, then Enter: typing 126
-        // characters through WebDriver takes longer than a person's paste, and is not the
-        // relay's time.
-        let echoed = rendered_bytes(c).await? + flood_command().len() as f64;
-        type_in_terminal(c, &flood_command()).await?;
-        let deadline = Instant::now() + T;
-        while rendered_bytes(c).await? < echoed {
-            anyhow::ensure!(Instant::now() < deadline, "the shell never echoed the command");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        c.execute(&arm, vec![]).await?;
-        let start = Instant::now();
-        type_in_terminal(c, &char::from(fantoccini::key::Key::Enter).to_string()).await?;
-        let ms = loop {
-            let end = c.execute("return window.benchEnd && window.benchEnd - window.benchStart", vec![]).await?;
-            if let Some(ms) = end.as_f64() {
-                break ms;
-            }
-            if start.elapsed() > T * 2 {
-                bail!("the browser rendered only part of the flood: {} bytes", rendered_bytes(c).await?);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        };
-        rates.push(FLOOD_BYTES as f64 / ms / 1000.0);
-        wait_text(c, "FLOOD-42-DONE").await?;
-        run_command(c, "clear").await?;
+    // Output into xterm.js alone, then through the page and through ttyd's page in turn.
+    let alone = rendered::xterm_alone(browser).await?;
+    let pane = rendered::pane(c).await?;
+    let (porta, ttyd) = rendered::porta_and_ttyd(browser, &pane).await?;
+    let mut peer = format!("xterm.js alone {}", alone.cell());
+    if let Some(t) = &ttyd {
+        peer = format!("ttyd's page {}; {peer}", t.cell());
     }
-    rows.push(row(
-        "browser-rendered throughput, 50 MB",
-        format!("{:.1} MB/s", median(rates)),
-        &format!("xterm.js alone {ceiling:.1} MB/s"),
-        "-",
-    ));
+    let mut value = format!("{} ({:.0} % of xterm.js alone", porta.cell(), porta.rate / alone.rate * 100.0);
+    if let Some(t) = &ttyd {
+        value += &format!(", {:.2}× ttyd's page", porta.rate / t.rate);
+    }
+    rows.push(row("browser-rendered throughput, 50 MB", value + ")", &peer, ">= 80 % of xterm.js alone"));
     Ok(())
 }
 
@@ -235,55 +200,4 @@ async fn page_now(browser: &Browser) -> anyhow::Result<PageNow> {
         lines: page[0].as_f64().unwrap_or(0.0),
         gap: page[1].as_f64().unwrap_or(0.0),
     })
-}
-
-/// How fast xterm.js parses the same flood in this browser with no network at all: the most a
-/// terminal like the app's could show. The terminal is the app's own (same place and size,
-/// visible, the app's font and scrollback), fed 64 KiB writes with 256 KiB queued at most.
-async fn xterm_alone(c: &Client) -> anyhow::Result<f64> {
-    let script = format!(
-        r#"const done = arguments[arguments.length - 1];
-        Promise.all([import("@xterm/xterm"), import("@xterm/addon-fit")]).then(([{{ Terminal }}, {{ FitAddon }}]) => {{
-          const app = document.querySelector(".pane.active .term");
-          const box = app.getBoundingClientRect();
-          const font = getComputedStyle(app.querySelector(".xterm-rows") || app).fontSize;
-          const el = document.createElement("div");
-          el.style.cssText = `position:fixed;left:${{box.left}}px;top:${{box.top}}px;width:${{box.width}}px;height:${{box.height}}px;z-index:9999;background:#000`;
-          document.body.appendChild(el);
-          const term = new Terminal({{
-            fontSize: parseFloat(font) || 14,
-            fontFamily: 'ui-monospace, "Cascadia Mono", "DejaVu Sans Mono", Menlo, Consolas, monospace',
-            scrollback: 10000,
-            allowProposedApi: true,
-          }});
-          const fit = new FitAddon();
-          term.loadAddon(fit);
-          term.open(el);
-          fit.fit();
-          const line = new TextEncoder().encode("porta bench: the quick brown fox jumps over the lazy dog 0123456789\r\n");
-          const chunk = new Uint8Array(65536);
-          for (let i = 0; i < chunk.length; i++) chunk[i] = line[i % line.length];
-          const total = {FLOOD_BYTES};
-          let queued = 0, parsed = 0;
-          const start = performance.now();
-          const pump = () => {{
-            while (queued - parsed < 262144 && queued < total) {{
-              queued += chunk.length;
-              term.write(chunk, () => {{
-                parsed += chunk.length;
-                if (parsed >= total) {{
-                  const ms = performance.now() - start;
-                  term.dispose(); el.remove();
-                  done(total / ms / 1000);
-                }} else pump();
-              }});
-            }}
-          }};
-          pump();
-        }});"#
-    );
-    let timeouts = fantoccini::wd::TimeoutConfiguration::new(Some(T), None, None);
-    c.update_timeouts(timeouts).await?;
-    let v = c.execute_async(&script, vec![]).await?;
-    v.as_f64().context("xterm.js measurement returned no number")
 }

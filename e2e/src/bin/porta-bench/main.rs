@@ -13,6 +13,7 @@ mod fleet;
 mod memory;
 mod previews;
 mod relay;
+mod rendered;
 mod replicas;
 mod telemetry;
 mod ttyd;

@@ -48,6 +48,11 @@ impl Ttyd {
         Ok(ttyd)
     }
 
+    /// Its page, for a browser.
+    pub(crate) fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
