@@ -300,6 +300,17 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "the socket's bytes were not counted");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Counting a link's requests changes nothing the app sees of them: a request without a
+    // body comes without one (not as `chunked`), an upload with its length.
+    let seen: Value =
+        anonymous.delete(format!("{origin}/echo/counted")).header(COOKIE, &guest).send().await?.json().await?;
+    assert!(
+        seen["headers"].get("transfer-encoding").is_none() && seen["headers"].get("content-length").is_none(),
+        "{seen}"
+    );
+    let upload = vec![7u8; 100_000];
+    let sent = anonymous.post(format!("{origin}/upload")).header(COOKIE, &guest).body(upload).send().await?;
+    assert!(sent.text().await?.starts_with("100000 "));
 
     // Revoked: the link's visitor and the viewer are out within a second; the link is gone,
     // and so is the visitor's open socket.

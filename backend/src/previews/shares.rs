@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
-use futures_util::StreamExt as _;
+use http_body_util::BodyExt as _;
 
 use super::proxy::Tally;
 use crate::auth::tokens::{hash_secret, random_secret};
@@ -173,13 +173,16 @@ impl Traffic {
         self.add(share, |c| c.bytes = c.bytes.saturating_add(i64::try_from(n).unwrap_or(i64::MAX)));
     }
 
-    /// `body`, its bytes counted for `share` as they pass.
+    /// `body`, its bytes counted for `share` as they pass. What it says of its own length
+    /// stays as it was: an empty body stays empty (a `GET` does not go on as `chunked`, which
+    /// some apps read as the start of the next request), a sized one keeps its size.
     pub fn counted(&self, share: &str, body: Body) -> Body {
         let (me, share) = (self.clone(), share.to_owned());
-        Body::from_stream(body.into_data_stream().inspect(move |chunk| {
-            if let Ok(bytes) = chunk {
-                me.bytes(&share, bytes.len());
+        Body::new(body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                me.bytes(&share, data.len());
             }
+            frame
         }))
     }
 
