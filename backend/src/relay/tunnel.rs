@@ -59,26 +59,9 @@ pub struct Tunnel {
 /// Opens a tunnel to `port` on `server`. Given up on (its future dropped) while the bridge
 /// connects, it still closes whatever the bridge opens: the tunnel exists before the wait.
 pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, ErrorBody> {
-    let (client, inbox) = relay.bus.register_client();
     let stream = relay.bus.new_stream_id();
-    let mut tunnel = Tunnel {
-        bus: relay.bus.clone(),
-        server: server.to_owned(),
-        stream,
-        client,
-        inbox,
-        address: String::new(),
-        pending: VecDeque::new(),
-        received: 0,
-        consumed: 0,
-        acked: 0,
-        eof: false,
-        closed: None,
-        sent: 0,
-        written: 0,
-        shut: false,
-    };
-    let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, client));
+    let mut tunnel = Tunnel::fresh(relay.bus.clone(), server, stream);
+    let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, tunnel.client));
     let answer = tokio::time::timeout(relay.answer_within, asked)
         .await
         .map_err(|_| ErrorBody::new(ErrorCode::Timeout, "the server did not open the connection in time"))
@@ -103,6 +86,28 @@ pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, Erro
 }
 
 impl Tunnel {
+    /// A tunnel on `stream` to `server` with nothing sent or received yet, listening on the bus.
+    fn fresh(bus: Arc<dyn Bus>, server: &str, stream: StreamId) -> Self {
+        let (client, inbox) = bus.register_client();
+        Tunnel {
+            bus,
+            server: server.to_owned(),
+            stream,
+            client,
+            inbox,
+            address: String::new(),
+            pending: VecDeque::new(),
+            received: 0,
+            consumed: 0,
+            acked: 0,
+            eof: false,
+            closed: None,
+            sent: 0,
+            written: 0,
+            shut: false,
+        }
+    }
+
     /// Takes in what arrived: ready when something changed, pending (woken on arrival) when
     /// nothing did.
     fn poll_inbox(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -268,24 +273,7 @@ mod tests {
     use tokio::io::AsyncReadExt as _;
 
     fn tunnel(bus: &Arc<dyn Bus>) -> Tunnel {
-        let (client, inbox) = bus.register_client();
-        Tunnel {
-            bus: bus.clone(),
-            server: "s".into(),
-            stream: 7,
-            client,
-            inbox,
-            address: String::new(),
-            pending: VecDeque::new(),
-            received: 0,
-            consumed: 0,
-            acked: 0,
-            eof: false,
-            closed: None,
-            sent: 0,
-            written: 0,
-            shut: false,
-        }
+        Tunnel::fresh(bus.clone(), "s", 7)
     }
 
     fn data(bus: &Arc<dyn Bus>, t: &Tunnel, seq: u64, len: usize) {
