@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: release builds, the benchmark peer (ttyd), then the benchmark table
-//! (`porta-bench`).
+//! `cargo xtask bench`: release builds, the benchmark peers (ttyd; nginx and Caddy), then the
+//! benchmark table (`porta-bench`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,6 +18,17 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             bench.env("PORTA_BENCH_TTYD", ttyd);
         }
         Err(e) => eprintln!("==> no ttyd beside Porta in this run: {e:#}"),
+    }
+    // The reverse proxies a preview is measured beside.
+    for (package, bin, var) in
+        [("nginx", "usr/sbin/nginx", "PORTA_BENCH_NGINX"), ("caddy", "usr/bin/caddy", "PORTA_BENCH_CADDY")]
+    {
+        match unpacked(package, bin) {
+            Ok(path) => {
+                bench.env(var, path);
+            }
+            Err(e) => eprintln!("==> no {package} beside Porta's previews in this run: {e:#}"),
+        }
     }
     // The containers section lists a real engine's containers.
     if let Some(image) = crate::compose::container_test_image() {
@@ -50,4 +61,21 @@ fn ensure_ttyd() -> anyhow::Result<PathBuf> {
     );
     build::run(Command::new("bash").arg(&script).arg(&prefix), &format!("build ttyd {TTYD_VERSION} (benchmark peer)"))?;
     Ok(bin)
+}
+
+/// Debian's `package` unpacked into the target folder, not installed (installing nginx or
+/// Caddy starts a service on port 80): the path of its program `bin`. A benchmark peer only.
+fn unpacked(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    let dir = build::target_dir().join("peers").join(package);
+    let path = dir.join(bin);
+    if path.exists() {
+        return Ok(path);
+    }
+    let part = dir.with_extension("part");
+    let _ = std::fs::remove_dir_all(&part);
+    std::fs::create_dir_all(&part)?;
+    build::unpack_package(package, &part, &format!("the previews bench runs {package} beside Porta"))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&part, &dir)?;
+    Ok(path)
 }

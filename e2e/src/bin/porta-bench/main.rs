@@ -12,6 +12,7 @@ mod files;
 mod fleet;
 mod memory;
 mod previews;
+mod proxies;
 mod relay;
 mod rendered;
 mod replicas;

@@ -2,7 +2,9 @@
 //! the same client asking the app directly, in the same run: small GETs from several
 //! keep-alive connections at once (requests per second and latency), and one large download
 //! (throughput, and what the backend and bridge spend on it). The app is a process of its own
-//! (axum, two threads), as a dev server on the machine would be.
+//! (axum, two threads), as a dev server on the machine would be. With the peers (nginx and
+//! Caddy, see [`super::proxies`]), the same client also asks the app through one of each and
+//! through two of each chained (as many hops as a preview), in turn with the others.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +12,7 @@ use futures_util::StreamExt;
 use porta_e2e::Stack;
 use porta_e2e::webapp::WebApp;
 
+use super::proxies::{Chain, Kind};
 use super::{Row, cpu_secs, median, percentile, row};
 
 /// Requests under way at once in the small-GET row (a browser opens six per host).
@@ -110,40 +113,83 @@ async fn enter(stack: &Stack, server: &str, port: u16) -> anyhow::Result<String>
     Ok(cookie)
 }
 
+/// The peers' proxies in front of the app, those the bench was given: one hop and two.
+async fn peers(app: u16) -> anyhow::Result<Vec<(Kind, Chain, Chain)>> {
+    let mut peers = Vec::new();
+    for kind in [Kind::Nginx, Kind::Caddy] {
+        if let Some(bin) = kind.bin() {
+            peers.push((kind, Chain::start(kind, &bin, app, 1).await?, Chain::start(kind, &bin, app, 2).await?));
+        }
+    }
+    Ok(peers)
+}
+
+/// Medians of several runs of small GETs: req/s, p50, p99.
+#[derive(Default)]
+struct Gets {
+    rps: Vec<f64>,
+    p50: Vec<f64>,
+    p99: Vec<f64>,
+}
+
+impl Gets {
+    async fn run(&mut self, http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<()> {
+        let (r, a, b) = small_gets(http, url, cookie).await?;
+        self.rps.push(r);
+        self.p50.push(a);
+        self.p99.push(b);
+        Ok(())
+    }
+
+    fn medians(&self) -> (f64, f64, f64) {
+        (median(self.rps.clone()), median(self.p50.clone()), median(self.p99.clone()))
+    }
+}
+
 pub(crate) async fn run(stack: &Stack, server: &str, pids: (u32, u32), rows: &mut Vec<Row>) -> anyhow::Result<()> {
     let app = AppProcess::start().await?;
     let cookie = enter(stack, server, app.port).await?;
     let direct = format!("http://127.0.0.1:{}", app.port);
     let preview = format!("{}/p/{server}/{}", stack.api.base, app.port);
+    let peers = peers(app.port).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(CONCURRENCY).build()?;
-    // Warm both paths (connections, pools).
-    small_gets(&http, &format!("{direct}/small"), "").await?;
-    small_gets(&http, &format!("{preview}/small"), &cookie).await?;
-    let (mut d_rps, mut d_p50, mut d_p99, mut p_rps, mut p_p50, mut p_p99) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..RUNS {
-        let (r, a, b) = small_gets(&http, &format!("{direct}/small"), "").await?;
-        d_rps.push(r);
-        d_p50.push(a);
-        d_p99.push(b);
-        let (r, a, b) = small_gets(&http, &format!("{preview}/small"), &cookie).await?;
-        p_rps.push(r);
-        p_p50.push(a);
-        p_p99.push(b);
+    // Every path, each one hop and two for the peers, in turn.
+    let mut paths = vec![(format!("{direct}/small"), ""), (format!("{preview}/small"), cookie.as_str())];
+    for (_, one, two) in &peers {
+        paths.push((format!("{}/small", one.url()), ""));
+        paths.push((format!("{}/small", two.url()), ""));
     }
-    let (drps, prps) = (median(d_rps), median(p_rps));
+    // Warm every path (connections, pools).
+    for (url, cookie) in &paths {
+        small_gets(&http, url, cookie).await?;
+    }
+    let mut gets: Vec<Gets> = paths.iter().map(|_| Gets::default()).collect();
+    for _ in 0..RUNS {
+        for ((url, cookie), g) in paths.iter().zip(&mut gets) {
+            g.run(&http, url, cookie).await?;
+        }
+    }
+    let ((drps, d50, d99), (prps, p50, p99)) = (gets[0].medians(), gets[1].medians());
+    let mut beside = format!("direct to the port {drps:.0}");
+    let mut latency = format!("direct {d50:.2} / {d99:.2} ms");
+    for ((kind, _, _), g) in peers.iter().zip(gets[2..].chunks(2)) {
+        let ((r1, a1, b1), (r2, a2, b2)) = (g[0].medians(), g[1].medians());
+        let name = kind.name();
+        beside += &format!(
+            "; {name} one hop {r1:.0} ({:.0} %), two hops {r2:.0} ({:.0} %): preview {:.2}× two {name} hops",
+            r1 / drps * 100.0,
+            r2 / drps * 100.0,
+            prps / r2
+        );
+        latency += &format!("; {name} one hop {a1:.2} / {b1:.2}, two hops {a2:.2} / {b2:.2}");
+    }
     rows.push(row(
         &format!("preview: small GETs, {CONCURRENCY} at once, req/s"),
         format!("{prps:.0} ({:.0} % of direct)", prps / drps * 100.0),
-        &format!("direct to the port {drps:.0}"),
+        &beside,
         "≥ 50 % of direct",
     ));
-    rows.push(row(
-        "preview: small GET latency p50 / p99",
-        format!("{:.2} / {:.2} ms", median(p_p50), median(p_p99)),
-        &format!("direct {:.2} / {:.2} ms", median(d_p50), median(d_p99)),
-        "–",
-    ));
+    rows.push(row("preview: small GET latency p50 / p99", format!("{p50:.2} / {p99:.2} ms"), &latency, "–"));
     let (mut d_mbs, mut p_mbs, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
         d_mbs.push(download(&http, &format!("{direct}/bytes/{DOWNLOAD}"), "").await?);
