@@ -237,7 +237,21 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(wrong.text().await?.contains("not this link"));
-    let right = anonymous.post(&link).form(&[("password", "open sesame!")]).send().await?;
+    // Posted from another site's page (the right password, even): refused, nothing set.
+    for (header, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+        let forged = anonymous.post(&link).header(header, value).form(&[("password", "open sesame!")]).send().await?;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{header}: {value}");
+        assert!(forged.headers().get(SET_COOKIE).is_none());
+        assert!(forged.text().await?.contains("another site"));
+    }
+    // As the form's own page posts it in a browser.
+    let right = anonymous
+        .post(&link)
+        .header("sec-fetch-site", "same-origin")
+        .header("origin", &origin)
+        .form(&[("password", "open sesame!")])
+        .send()
+        .await?;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);
     assert_eq!(right.headers()[LOCATION], "/");
     let guest = cookie_of(&right)?;

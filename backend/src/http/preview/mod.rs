@@ -327,6 +327,10 @@ async fn enter_link(
         return page(StatusCode::NOT_FOUND, "Not shared here", "Shared links open at the preview's own address.");
     }
     let password = if req.method() == Method::POST {
+        if !posted_here(site.origin.as_deref().unwrap_or_default(), req.headers()) {
+            let why = "The password was sent from another site's page: open the link and type it here.";
+            return page(StatusCode::FORBIDDEN, "Not sent from this page", why);
+        }
         let Ok(body) = axum::body::to_bytes(req.into_body(), FORM_LIMIT).await else {
             return page(StatusCode::PAYLOAD_TOO_LARGE, "Too large", "The form said too much.");
         };
@@ -345,6 +349,22 @@ async fn enter_link(
         Err(Error::Unauthorized(m)) if asked => pages::password_form(StatusCode::UNAUTHORIZED, &action, Some(&m)),
         Err(Error::Unauthorized(_)) => pages::password_form(StatusCode::OK, &action, None),
         Err(e) => refused(&e),
+    }
+}
+
+/// Whether a link's password form was posted from the preview's own page. A page elsewhere
+/// could post a password it knows, giving a visitor the cookie of a share they never opened,
+/// or post guesses that use up the link's tries from the visitor's address. Browsers say where
+/// a form came from: `Sec-Fetch-Site` (which this page's own post makes `same-origin`), or,
+/// in those without it, `Origin` (`null` under a no-referrer policy, taken as unknown).
+/// A request saying neither is no browser's, and cannot carry a visitor's anything.
+fn posted_here(origin: &str, headers: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site == "same-origin";
+    }
+    match headers.get(axum::http::header::ORIGIN).map(|o| o.as_bytes()) {
+        Some(b"null") | None => true,
+        Some(from) => from == origin.as_bytes(),
     }
 }
 
