@@ -3,7 +3,8 @@
 //! `cargo xtask ui` moves its code, and whatever only it uses, out of the app's wasm into a
 //! chunk of its own, fetched on its first call. The first visit downloads the sign-in, the
 //! dashboard and the server page's terminals and files; the audit log, tokens, team, alerts,
-//! account, recordings and invitation pages, the assistant and the Monitor come when opened.
+//! account, recordings and invitation pages, the assistant, the Monitor, the containers and
+//! ports panels and the preview pane come when opened.
 //! (Natively, in unit tests, the functions are called directly.)
 
 use std::future::Future;

@@ -98,7 +98,7 @@ pub fn App() -> impl IntoView {
                 (true, Route::Server(id)) => {
                     view! { <server_page::ServerPage session route server_id=id /> }.into_any()
                 }
-                (true, Route::Preview(server, port)) => view! { <preview::PreviewEntry session server port /> }.into_any(),
+                (true, Route::Preview(server, port)) => lazy::lazily(move || preview::lazy_preview_entry(session, server.clone(), port)).into_any(),
                 (true, Route::Recording(id)) => lazy::lazily(move || recordings::lazy_recording_page(session, route, id.clone())).into_any(),
                 (true, Route::Team(id)) => lazy::lazily(move || teams::lazy_team_page(session, route, id.clone())).into_any(),
                 (true, Route::Audit) => lazy::lazily(move || audit_page::lazy_audit_page(session, route)).into_any(),

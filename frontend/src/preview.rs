@@ -103,8 +103,24 @@ pub async fn ticket(session: RwSignal<Option<Session>>) -> Result<String, String
     })
 }
 
+/// The pane, in a chunk of its own with the entry page (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(preview, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_preview_pane(
+    session: RwSignal<Option<Session>>,
+    server: StoredValue<String>,
+    port: u16,
+) -> crate::lazy::Loaded {
+    Ok(view! { <PreviewPane session server port /> }.into_any())
+}
+
+/// `/preview/<server>/<port>`, in the pane's chunk.
+#[leptos::wasm_split::wasm_split(preview, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_preview_entry(session: RwSignal<Option<Session>>, server: String, port: u16) -> crate::lazy::Loaded {
+    Ok(view! { <PreviewEntry session server port /> }.into_any())
+}
+
 #[component]
-pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<String>, port: u16) -> impl IntoView {
+fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<String>, port: u16) -> impl IntoView {
     let Saves(saves) = expect_context::<Saves>();
     let Previewing(previewing) = expect_context::<Previewing>();
     let frame = NodeRef::<Iframe>::new();
@@ -208,7 +224,7 @@ pub fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<Strin
 /// `/preview/<server>/<port>`: opens the preview from Porta (signed in), with a ticket, in
 /// this tab. A preview's own host sends people here when they arrive without its cookie.
 #[component]
-pub fn PreviewEntry(session: RwSignal<Option<Session>>, server: String, port: u16) -> impl IntoView {
+fn PreviewEntry(session: RwSignal<Option<Session>>, server: String, port: u16) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     spawn_local(async move {
         match address_with_ticket(session, &server, port).await {

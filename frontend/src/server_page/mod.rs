@@ -551,7 +551,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </Show>
             </div>
             {move || previewing.get().map(|port| view! {
-                <aside class="preview-pane"><crate::preview::PreviewPane session server=id port /></aside>
+                <aside class="preview-pane">{crate::lazy::lazily(move || crate::preview::lazy_preview_pane(session, id, port))}</aside>
             })}
             <aside class="chat-pane" hidden=move || !chat_open.get()>
                 <PanelBar title="Assistant" open=chat_open />
