@@ -10,6 +10,7 @@ use porta_shared::types::{ServerId, StreamId};
 use porta_shared::{ErrorBody, ErrorCode};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::inbox::{self, Inbox, Mailbox, Refused};
 use super::{BoxFuture, Bus, ClientId, ConnId, Connected, Presence, ReplyResult, Route, ToBridge, ToClient, Topic};
 
 struct BridgeEntry {
@@ -22,7 +23,7 @@ struct BridgeEntry {
 /// The single-process bus.
 pub struct LocalBus {
     bridges: Mutex<HashMap<ServerId, BridgeEntry>>,
-    clients: Mutex<HashMap<ClientId, mpsc::UnboundedSender<ToClient>>>,
+    clients: Mutex<HashMap<ClientId, Mailbox>>,
     next_id: AtomicU64,
     next_stream: AtomicU32,
     /// The replica's number (0 alone): the top bits of every id it hands out, so ids are
@@ -139,11 +140,11 @@ impl Bus for LocalBus {
         (u32::from(self.node) << STREAM_BITS) | low
     }
 
-    fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>) {
+    fn register_client(&self) -> (ClientId, Inbox) {
         let id = self.next_id();
-        let (tx, rx) = mpsc::unbounded_channel();
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
-        (id, rx)
+        let (mailbox, inbox) = inbox::pair(inbox::MAX_QUEUED);
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(id, mailbox);
+        (id, inbox)
     }
 
     fn unregister_client(&self, client: ClientId) {
@@ -151,8 +152,17 @@ impl Bus for LocalBus {
     }
 
     fn to_client(&self, client: ClientId, msg: ToClient) -> bool {
-        let tx = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&client).cloned();
-        tx.is_some_and(|tx| tx.send(msg).is_ok())
+        let mailbox = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&client).cloned();
+        match mailbox.map(|m| m.send(msg)) {
+            Some(Ok(())) => true,
+            Some(Err(Refused::Overfull)) => {
+                // Off the bus: the client reads what was queued, then its inbox ends.
+                tracing::warn!(client, "a client's queue passed its limit; it is dropped from the bus");
+                self.unregister_client(client);
+                false
+            }
+            Some(Err(Refused::Gone)) | None => false,
+        }
     }
 
     fn register_bridge(
@@ -252,6 +262,28 @@ mod tests {
         bus.unregister_bridge("s", c2);
         assert!(matches!(presence.recv().await, Ok(Presence::Offline { conn, .. }) if conn == c2));
         assert_eq!(bus.online_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_client_that_lets_too_much_queue_up_is_dropped_and_reads_what_was_queued() {
+        let bus = LocalBus::default();
+        let (client, mut inbox) = bus.register_client();
+        // A bridge flooding a client that does not read (one 64 KiB frame, shared).
+        let frame = Bytes::from(vec![7u8; 64 * 1024]);
+        let mut delivered = 0;
+        while bus.to_client(client, ToClient::Frame(frame.clone())) {
+            delivered += frame.len();
+            assert!(delivered <= super::inbox::MAX_QUEUED, "past the limit");
+        }
+        assert!(delivered + frame.len() > super::inbox::MAX_QUEUED, "refused before the limit: {delivered}");
+        // Off the bus: nothing more is delivered, even once there would be room.
+        assert!(matches!(inbox.recv().await, Some(ToClient::Frame(_))));
+        assert!(!bus.to_client(client, ToClient::Frame(frame.clone())));
+        let mut read = frame.len();
+        while let Some(ToClient::Frame(f)) = inbox.recv().await {
+            read += f.len();
+        }
+        assert_eq!(read, delivered, "everything queued is read, then the inbox ends");
     }
 
     #[tokio::test]

@@ -94,7 +94,7 @@ pub trait Bus: Send + Sync + 'static {
     /// A stream id unique among all streams this bus will ever route.
     fn new_stream_id(&self) -> StreamId;
 
-    fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>);
+    fn register_client(&self) -> (ClientId, Inbox);
     fn unregister_client(&self, client: ClientId);
     /// Delivers to a browser socket; false when it is gone.
     fn to_client(&self, client: ClientId, msg: ToClient) -> bool;
@@ -179,9 +179,11 @@ impl Topics {
     }
 }
 
+pub mod inbox;
 mod local;
 mod redis;
 mod wire;
 
+pub use inbox::Inbox;
 pub use local::{LocalBus, node_of};
 pub use redis::RedisBus;

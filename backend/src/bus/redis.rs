@@ -406,7 +406,7 @@ impl Bus for RedisBus {
         self.inner.local.new_stream_id()
     }
 
-    fn register_client(&self) -> (ClientId, mpsc::UnboundedReceiver<ToClient>) {
+    fn register_client(&self) -> (ClientId, super::Inbox) {
         self.inner.local.register_client()
     }
 

@@ -22,10 +22,9 @@ use porta_shared::ports::{ACK_EVERY, TunnelClose, TunnelOpen, TunnelOpened, WIND
 use porta_shared::types::StreamId;
 use porta_shared::{ErrorBody, ErrorCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
 
 use super::Relay;
-use crate::bus::{Bus, ClientId, Route, ToClient};
+use crate::bus::{Bus, ClientId, Inbox, Route, ToClient};
 
 /// The most sent in one frame.
 const CHUNK: usize = 64 * 1024;
@@ -36,7 +35,7 @@ pub struct Tunnel {
     server: String,
     stream: StreamId,
     client: ClientId,
-    inbox: mpsc::UnboundedReceiver<ToClient>,
+    inbox: Inbox,
     /// What the bridge connected to, e.g. `127.0.0.1:5173`.
     pub address: String,
     /// Received and not yet read.

@@ -149,7 +149,11 @@ impl Session {
                         Some(Ok(_)) => {}
                     }
                 }
-                Some(delivery) = inbox.recv() => s.on_delivery(delivery),
+                delivery = inbox.recv() => match delivery {
+                    Some(delivery) => s.on_delivery(delivery),
+                    // Off the bus (it let too much queue up): the tab reconnects and resumes.
+                    None => break,
+                },
                 Some(done) = s.pending.next(), if !s.pending.is_empty() => s.on_done(done),
                 Some(ev) = relayed_rx.recv() => s.event(ev),
                 Ok(()) = access_changed.changed() => {

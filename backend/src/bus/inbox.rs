@@ -1,0 +1,104 @@
+//! A client's inbox: what bridges send it, queued until its task takes it, with the bytes of
+//! queued frames counted.
+//!
+//! A bridge sends a stream's output only while its reader's window has room, so a client's
+//! queue holds at most a window per stream however slowly it reads. A bridge that ignores the
+//! windows (a compromised server) would have the backend queue whatever it sent for a client
+//! that is not reading: past [`MAX_QUEUED`] bytes the client is dropped from the bus instead.
+//! Its socket then ends once it has read what was queued, and a browser reconnects and
+//! resumes its terminals at their exact offsets from the bridge's scrollback, so even a
+//! legitimate client that reaches the limit (many streams, each a large window behind) loses
+//! nothing.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::sync::mpsc;
+
+use super::ToClient;
+
+/// The most a client may have queued in frames: 256 streams (a tab's most) of the bridge's
+/// default 256 KiB window.
+pub const MAX_QUEUED: usize = 64 << 20;
+
+/// What is put into a client's inbox.
+#[derive(Clone)]
+pub struct Mailbox {
+    tx: mpsc::UnboundedSender<ToClient>,
+    queued: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+/// Why a delivery was not made.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// The client is gone.
+    Gone,
+    /// The client has more than its limit queued: drop it.
+    Overfull,
+}
+
+impl Mailbox {
+    pub fn send(&self, msg: ToClient) -> Result<(), Refused> {
+        if let ToClient::Frame(bytes) = &msg {
+            let before = self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+            if before + bytes.len() > self.limit {
+                self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+                return Err(Refused::Overfull);
+            }
+        }
+        self.tx.send(msg).map_err(|_| Refused::Gone)
+    }
+}
+
+/// A client's side: what was delivered to it, in order.
+pub struct Inbox {
+    rx: mpsc::UnboundedReceiver<ToClient>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// A client's mailbox and inbox, holding at most `limit` bytes of frames.
+pub fn pair(limit: usize) -> (Mailbox, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    (Mailbox { tx, queued: queued.clone(), limit }, Inbox { rx, queued })
+}
+
+impl Inbox {
+    /// The next delivery; `None` once the client is off the bus and everything was read.
+    pub async fn recv(&mut self) -> Option<ToClient> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<ToClient>> {
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(ToClient::Frame(bytes))) = &polled {
+            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[tokio::test]
+    async fn a_client_that_reads_never_fills_and_one_that_does_not_is_refused_at_its_limit() {
+        let (mailbox, mut inbox) = pair(1000);
+        for _ in 0..100 {
+            mailbox.send(ToClient::Frame(Bytes::from(vec![0; 400]))).expect("room");
+            assert!(matches!(inbox.recv().await, Some(ToClient::Frame(f)) if f.len() == 400));
+        }
+        mailbox.send(ToClient::Frame(Bytes::from(vec![1; 600]))).expect("room");
+        mailbox.send(ToClient::Frame(Bytes::from(vec![2; 400]))).expect("exactly the limit");
+        assert_eq!(mailbox.send(ToClient::Frame(Bytes::from(vec![3; 1]))), Err(Refused::Overfull));
+        // What was queued before is still read, in order.
+        assert!(matches!(inbox.recv().await, Some(ToClient::Frame(f)) if f[0] == 1));
+        assert!(matches!(inbox.recv().await, Some(ToClient::Frame(f)) if f[0] == 2));
+        drop(mailbox);
+        assert!(inbox.recv().await.is_none());
+    }
+}
