@@ -54,7 +54,8 @@ pub fn start(
         let _ = socket.set_nodelay(true);
         reply(Ok(TunnelOpened { address }));
         let error = carry(socket, stream, porta_shared::ports::WINDOW, acked_rx, input_rx, &out).await.err();
-        out.text(Envelope::<BridgeEvent>::event(TunnelClosed { stream, error }).encode());
+        // After its data (which waits its turn behind the terminals), not ahead of it.
+        out.bulk_text(Envelope::<BridgeEvent>::event(TunnelClosed { stream, error }).encode());
         on_done();
     });
     TunnelHandle { acked: acked_tx, input: input_tx }
@@ -157,7 +158,7 @@ async fn from_port(
                 continue;
             }
         };
-        out.frame(Frame::new(FrameKind::TunnelData, stream, offset, &buf[..n]));
+        out.bulk_frame(Frame::new(FrameKind::TunnelData, stream, offset, &buf[..n]));
         offset += n as u64;
         if n == 0 {
             return Ok(Ended::Finished);

@@ -10,6 +10,8 @@
 mod requests;
 mod writer;
 
+pub use writer::Outbox;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -281,29 +283,6 @@ pub fn backoff(attempt: u32) -> Duration {
     step.mul_f64(rand::random_range(0.5..=1.0))
 }
 
-/// Sends messages to the backend from anywhere in the bridge.
-#[derive(Clone)]
-pub struct Outbox {
-    tx: mpsc::UnboundedSender<Message>,
-}
-
-impl Outbox {
-    pub fn text(&self, text: String) {
-        let _ = self.tx.send(Message::text(text));
-    }
-
-    pub fn frame(&self, frame: Frame<'_>) {
-        let _ = self.tx.send(Message::binary(frame.encode()));
-    }
-
-    fn reply<R: Serialize>(&self, id: &str, result: Result<R, ErrorBody>) {
-        self.text(match result {
-            Ok(body) => Reply::ok(id, &body),
-            Err(e) => Reply::error(Some(id), &e),
-        });
-    }
-}
-
 static SESSIONS: AtomicU64 = AtomicU64::new(1);
 
 type Attachments = Arc<Mutex<HashMap<StreamId, Arc<Terminal>>>>;
@@ -418,11 +397,11 @@ async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), LinkError> {
     let (sink, mut stream) = ws.split();
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (out, queued) = writer::outbox();
     let (exec_done, mut exec_done_rx) = mpsc::unbounded_channel();
     let (opened, mut opened_rx) = mpsc::unbounded_channel();
-    let mut s = Session::new(bridge, Outbox { tx }, exec_done, opened);
-    let mut writer = tokio::spawn(writer::write_loop(sink, rx, s.wake.clone(), s.attachments.clone(), s.id));
+    let mut s = Session::new(bridge, out, exec_done, opened);
+    let mut writer = tokio::spawn(writer::write_loop(sink, queued, s.wake.clone(), s.attachments.clone(), s.id));
     let silence = heartbeat * 3;
     // The newest sample goes out as soon as the link is up, then each new one.
     let mut telemetry = s.bridge.telemetry.clone();
@@ -527,10 +506,10 @@ mod tests {
     }
 
     fn session(bridge: Arc<Bridge>) -> (Session, mpsc::UnboundedReceiver<Message>, mpsc::UnboundedReceiver<Opened>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (out, queued) = writer::outbox();
         let (exec_done, _) = mpsc::unbounded_channel();
         let (opened, opened_rx) = mpsc::unbounded_channel();
-        (Session::new(bridge, Outbox { tx }, exec_done, opened), rx, opened_rx)
+        (Session::new(bridge, out, exec_done, opened), queued.control, opened_rx)
     }
 
     /// The error code of a reply, `None` for a success.

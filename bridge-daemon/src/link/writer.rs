@@ -1,10 +1,59 @@
 //! The writer task: owns the socket's sending half and interleaves control messages first,
 //! then one chunk per attached terminal stream in round-robin order, pulled from the
-//! terminal's ring while the stream's window has room.
+//! terminal's ring while the stream's window has room, and a chunk's worth of bulk messages
+//! (a preview's download through its tunnel) as one more stream of the round.
 
 use std::time::Instant;
 
 use super::*;
+
+/// Sends messages to the backend from anywhere in the bridge: control messages (replies,
+/// events, acknowledgements) ahead of everything, bulk data in turn with the terminals.
+#[derive(Clone)]
+pub struct Outbox {
+    pub(super) tx: mpsc::UnboundedSender<Message>,
+    bulk: mpsc::UnboundedSender<Message>,
+}
+
+/// What the writer takes from an [`Outbox`].
+pub(super) struct Queued {
+    pub(super) control: mpsc::UnboundedReceiver<Message>,
+    bulk: mpsc::UnboundedReceiver<Message>,
+}
+
+/// An outbox and the writer's ends of it.
+pub(super) fn outbox() -> (Outbox, Queued) {
+    let (tx, control) = mpsc::unbounded_channel();
+    let (bulk_tx, bulk) = mpsc::unbounded_channel();
+    (Outbox { tx, bulk: bulk_tx }, Queued { control, bulk })
+}
+
+impl Outbox {
+    pub fn text(&self, text: String) {
+        let _ = self.tx.send(Message::text(text));
+    }
+
+    pub fn frame(&self, frame: Frame<'_>) {
+        let _ = self.tx.send(Message::binary(frame.encode()));
+    }
+
+    /// Data that may wait its turn behind the terminals (a tunnel's), in order with
+    /// [`Outbox::bulk_text`]: a stream's last event follows its data.
+    pub fn bulk_frame(&self, frame: Frame<'_>) {
+        let _ = self.bulk.send(Message::binary(frame.encode()));
+    }
+
+    pub fn bulk_text(&self, text: String) {
+        let _ = self.bulk.send(Message::text(text));
+    }
+
+    pub(super) fn reply<R: Serialize>(&self, id: &str, result: Result<R, ErrorBody>) {
+        self.text(match result {
+            Ok(body) => Reply::ok(id, &body),
+            Err(e) => Reply::error(Some(id), &e),
+        });
+    }
+}
 
 /// A stream whose last frame was bulk: it is streaming, and fills frames before sending.
 struct Streaming {
@@ -28,11 +77,12 @@ impl Streaming {
 
 pub(super) async fn write_loop(
     mut sink: futures_util::stream::SplitSink<Ws, Message>,
-    mut rx: mpsc::UnboundedReceiver<Message>,
+    queued: Queued,
     wake: Arc<Notify>,
     attachments: Attachments,
     session: u64,
 ) -> Result<(), LinkError> {
+    let Queued { control: mut rx, mut bulk } = queued;
     let mut cursor = 0usize;
     let mut active: Vec<(StreamId, Arc<Terminal>)> = Vec::new();
     // Streaming streams fill frames: output waits up to LINGER from its first byte for a full
@@ -91,11 +141,24 @@ pub(super) async fn write_loop(
                 }
             }
         }
+        // Then bulk data, a chunk's worth: its turn of the round.
+        let mut taken = 0;
+        while taken < CHUNK
+            && let Ok(m) = bulk.try_recv()
+        {
+            taken += m.len();
+            sink.feed(m).await?;
+            progressed = true;
+        }
         sink.flush().await?;
         if !progressed {
             tokio::select! {
                 m = rx.recv() => match m {
                     Some(m) if m.is_close() => return close(&mut sink, m).await,
+                    Some(m) => sink.feed(m).await?,
+                    None => return Ok(()),
+                },
+                m = bulk.recv() => match m {
                     Some(m) => sink.feed(m).await?,
                     None => return Ok(()),
                 },
@@ -154,5 +217,61 @@ pub(super) fn pull_one(term: &Terminal, session: u64, stream: StreamId, min: usi
             Message::text(Envelope::<BridgeEvent>::event(bridge::TermExited { stream, term: term.id, exit }).encode()),
             Pull::Ended,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::terminal::TermConfig;
+
+    /// With a download's 2.5 MiB queued (a preview's tunnel), a terminal's output goes out in
+    /// turn with it, not after all of it: over a slow link that is a keystroke's echo waiting
+    /// a chunk instead of the whole queue.
+    #[tokio::test]
+    async fn a_terminals_output_goes_in_turn_with_bulk_data_not_after_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accept = async {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            tokio_tungstenite::accept_async(tcp).await.expect("handshake")
+        };
+        let (client, mut backend) = tokio::join!(tokio_tungstenite::connect_async(format!("ws://{addr}")), accept);
+        let (sink, _) = client.expect("connect").0.split();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let terms = Terminals::new(TermConfig::default()).expect("terminals");
+        let shell = ["-c", "printf echoed; sleep 30"].map(String::from).to_vec();
+        let req = bridge::TermOpen { shell: Some("/bin/sh".into()), args: shell, ..bridge::TermOpen::default() };
+        let term = terms.open(&req, &dir.path().to_string_lossy()).expect("open");
+        let ready = async {
+            while term.info().end < 6 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), ready).await.expect("the shell printed");
+        let (out, queued) = outbox();
+        for i in 0..40u64 {
+            out.bulk_frame(Frame::new(FrameKind::TunnelData, 9, i * 65536, &[0u8; 65536]));
+        }
+        let (wake, attachments, session) = (Arc::new(Notify::new()), Attachments::default(), 1);
+        term.attach((session, 5), 0, wake.clone());
+        attachments.lock().expect("lock").insert(5, term.clone());
+        let writer = tokio::spawn(write_loop(sink, queued, wake, attachments, session));
+        let mut bulk_before = 0;
+        let read = async {
+            loop {
+                let Message::Binary(b) = backend.next().await.expect("a message").expect("read") else { continue };
+                let frame = Frame::decode(&b).expect("a frame");
+                if frame.kind == FrameKind::TermOutput {
+                    assert_eq!(frame.payload, b"echoed");
+                    break;
+                }
+                bulk_before += frame.payload.len();
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(20), read).await.expect("the terminal's output came");
+        assert!(bulk_before <= CHUNK, "{bulk_before} bytes of bulk went ahead of the terminal's output");
+        writer.abort();
+        terms.close_all();
     }
 }
