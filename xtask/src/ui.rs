@@ -51,13 +51,13 @@ pub fn build() -> anyhow::Result<PathBuf> {
     let node_modules = npm_ci()?;
     // The relocations let wasm-split move code between modules; views with their types erased
     // (Leptos' `erase_components`) make a tenth less code.
-    const FLAGS: &str = "-Clink-args=--emit-relocs --cfg erase_components";
+    let flags = format!("-Clink-args=--emit-relocs --cfg erase_components{}", remapped_paths());
     let mut build = cargo();
     build.args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]);
     // Cargo ignores a target's own flags when RUSTFLAGS is set: then ours join those.
     match std::env::var("RUSTFLAGS") {
-        Ok(theirs) if !theirs.trim().is_empty() => build.env("RUSTFLAGS", format!("{theirs} {FLAGS}")),
-        _ => build.env(format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()), FLAGS),
+        Ok(theirs) if !theirs.trim().is_empty() => build.env("RUSTFLAGS", format!("{theirs} {flags}")),
+        _ => build.env(format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()), flags),
     };
     run(&mut build, "build the browser app (wasm)")?;
     let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
@@ -153,6 +153,27 @@ fn npm_ci() -> anyhow::Result<PathBuf> {
     .context("the browser app needs Node.js and npm: `sudo apt-get install -y nodejs npm`")?;
     std::fs::write(&stamp, want)?;
     Ok(node_modules)
+}
+
+/// Flags that shorten the paths of dependencies' files in the app: its panic messages name
+/// them, and in full they told everyone who loads the page where the build machine keeps
+/// cargo's registry (under its user's home), as Rust's own library paths do not. Each
+/// registry's folder becomes `crates`, the rest of cargo's home `cargo` (the last matching
+/// remap wins). None when the path has spaces, which the flags cannot carry.
+fn remapped_paths() -> String {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(home) = home.filter(|h| !h.to_string_lossy().contains(char::is_whitespace)) else {
+        return String::new();
+    };
+    let mut flags = format!(" --remap-path-prefix={}=cargo", home.display());
+    for registry in std::fs::read_dir(home.join("registry/src")).into_iter().flatten().flatten() {
+        if !registry.path().to_string_lossy().contains(char::is_whitespace) {
+            flags += &format!(" --remap-path-prefix={}=crates", registry.path().display());
+        }
+    }
+    flags
 }
 
 /// Splits the functions marked `#[wasm_split(…)]` (the pages and panels loaded when first
