@@ -232,13 +232,14 @@ async fn a_preview_is_shared_with_the_workspace_and_by_links_that_end() -> anyho
     let form = anonymous.get(&link).send().await?;
     assert_eq!(form.status(), StatusCode::OK);
     assert!(form.headers().get(SET_COOKIE).is_none());
+    assert_eq!(form.headers()["referrer-policy"], "same-origin", "so the form's post says where it came from");
     assert!(form.text().await?.contains("shared with a password"));
     let wrong = anonymous.post(&link).form(&[("password", "open sesame?")]).send().await?;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(SET_COOKIE).is_none());
     assert!(wrong.text().await?.contains("not this link"));
     // Posted from another site's page (the right password, even): refused, nothing set.
-    for (header, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")] {
+    for (header, value) in [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example"), ("origin", "null")] {
         let forged = anonymous.post(&link).header(header, value).form(&[("password", "open sesame!")]).send().await?;
         assert_eq!(forged.status(), StatusCode::FORBIDDEN, "{header}: {value}");
         assert!(forged.headers().get(SET_COOKIE).is_none());

@@ -104,7 +104,11 @@ async fn security_headers(State(state): State<AppState>, mut resp: Response) -> 
     if unauthorized && !h.contains_key(WWW_AUTHENTICATE) {
         h.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"porta\""));
     }
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    // Unless the answer chose its own (a preview's password page; an app behind a preview,
+    // whose own CSRF checks may read `Referer`).
+    if !h.contains_key("referrer-policy") {
+        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    }
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     // (Porta's pages at a preview's host may be framed by Porta's own, which their content
     // policy says.)

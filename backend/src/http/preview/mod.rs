@@ -355,16 +355,20 @@ async fn enter_link(
 /// Whether a link's password form was posted from the preview's own page. A page elsewhere
 /// could post a password it knows, giving a visitor the cookie of a share they never opened,
 /// or post guesses that use up the link's tries from the visitor's address. Browsers say where
-/// a form came from: `Sec-Fetch-Site` (which this page's own post makes `same-origin`), or,
-/// in those without it, `Origin` (`null` under a no-referrer policy, taken as unknown).
-/// A request saying neither is no browser's, and cannot carry a visitor's anything.
+/// a form came from: `Sec-Fetch-Site` (which this page's own post makes `same-origin`; sent
+/// to secure origins), else `Origin` (the form's page asks for it with its referrer policy;
+/// `null`, which any page can make a browser send, is refused). A request saying neither is
+/// no browser's, and cannot carry a visitor's anything.
 fn posted_here(origin: &str, headers: &axum::http::HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site == "same-origin";
     }
-    match headers.get(axum::http::header::ORIGIN).map(|o| o.as_bytes()) {
-        Some(b"null") | None => true,
-        Some(from) => from == origin.as_bytes(),
+    match headers.get(axum::http::header::ORIGIN).map(|o| o.to_str()) {
+        None => true,
+        Some(Ok(from)) => {
+            crate::config::normalize_origin(from).is_some_and(|f| crate::config::normalize_origin(origin) == Some(f))
+        }
+        Some(Err(_)) => false,
     }
 }
 

@@ -70,7 +70,11 @@ pub fn password_form(status: StatusCode, action: &str, wrong: Option<&str>) -> R
          <button type=\"submit\">Open</button></form>",
         a = escape(action)
     );
-    html(status, "A shared preview", &form)
+    let mut page = html(status, "A shared preview", &form);
+    // Its post then carries the page's origin (under `no-referrer` a browser sends `Origin:
+    // null`, which any other page can send too): the form takes posts from its own page only.
+    page.headers_mut().insert("referrer-policy", axum::http::HeaderValue::from_static("same-origin"));
+    page
 }
 
 /// A plain page of Porta's own (not the app's), with its code in a header for scripts.
