@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use porta_e2e::{ADMIN_PASSWORD, Api, Backend, bin};
 use serde_json::json;
 
@@ -233,5 +235,56 @@ async fn a_bridge_too_old_for_the_backend_is_named_on_the_dashboard_until_it_con
         anyhow::ensure!(tokio::time::Instant::now() < deadline, "{}", needed().await?);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+/// A compromised server's bridge that ignores the windows: it floods a terminal's stream
+/// before answering the request that opened it. The backend holds at most a queue's worth for
+/// the tab (64 MiB) and then lets the tab go (a page reconnects and resumes) instead of
+/// buffering whatever the bridge sends until the request times out.
+#[tokio::test]
+async fn a_bridge_that_floods_a_stream_before_answering_has_the_tab_let_go() -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use porta_shared::frame::{Frame, FrameKind};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let backend = Backend::start(&[]).await?;
+    let bridge = porta_e2e::Bridge::enroll(&backend, &[]).await?;
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bridge.config)?)?;
+    let (credential, server) = (config["credential"].as_str().unwrap_or_default(), config["server_id"].as_str());
+    let server = server.unwrap_or_default().to_owned();
+    let mut req = format!("{}/bridge/ws", backend.url.replacen("http://", "ws://", 1)).into_client_request()?;
+    req.headers_mut().insert("authorization", format!("Bearer {credential}").parse()?);
+    let (mut forged, _) = tokio_tungstenite::connect_async(req).await?;
+    forged.send(Message::text(hello(1, porta_shared::version::PROTOCOL_VERSION))).await?;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    api.wait_server_online(true, Duration::from_secs(20)).await?;
+
+    // The tab asks for a terminal; the forged bridge never answers, and floods its stream.
+    let mut tab = api.ws().await?;
+    let open = porta_e2e::client::term_open(&server);
+    tab.send_text(porta_shared::Envelope::<porta_shared::client::ClientRequest>::request("t", open).encode()).await?;
+    let stream = loop {
+        let msg = tokio::time::timeout(Duration::from_secs(20), forged.next()).await?.context("closed")??;
+        let Message::Text(text) = msg else { continue };
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        if v["type"] == "term.open" {
+            break u32::try_from(v["body"]["stream"].as_u64().context("no stream")?)?;
+        }
+    };
+    let chunk = vec![b'x'; 64 * 1024];
+    let flood = async {
+        for i in 0..1100u64 {
+            let frame = Frame::new(FrameKind::TermOutput, stream, i * chunk.len() as u64, &chunk).encode();
+            if forged.send(Message::binary(frame)).await.is_err() {
+                break;
+            }
+        }
+        forged
+    };
+    let (forged, closed) = tokio::join!(flood, tokio::time::timeout(Duration::from_secs(30), tab.wait_closed()));
+    assert!(closed.is_ok(), "the tab was still held 30 s after the bridge sent 68 MiB it was not asked for");
+    drop(forged);
     Ok(())
 }

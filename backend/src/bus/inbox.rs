@@ -1,5 +1,5 @@
 //! A client's inbox: what bridges send it, queued until its task takes it, with the bytes of
-//! queued frames counted.
+//! queued frames (and a flat cost per event) counted.
 //!
 //! A bridge sends a stream's output only while its reader's window has room, so a client's
 //! queue holds at most a window per stream however slowly it reads. A bridge that ignores the
@@ -18,9 +18,20 @@ use tokio::sync::mpsc;
 
 use super::ToClient;
 
-/// The most a client may have queued in frames: 256 streams (a tab's most) of the bridge's
-/// default 256 KiB window.
+/// The most a client may have queued: 256 streams (a tab's most) of the bridge's default
+/// 256 KiB window.
 pub const MAX_QUEUED: usize = 64 << 20;
+/// What an event counts for (they are small, but a bridge may send any number: a watch's
+/// changes keep its stream open).
+const EVENT_COST: usize = 1024;
+
+/// What a delivery counts for against the limit.
+fn cost(msg: &ToClient) -> usize {
+    match msg {
+        ToClient::Frame(bytes) => bytes.len(),
+        ToClient::Event(_) => EVENT_COST,
+    }
+}
 
 /// What is put into a client's inbox.
 #[derive(Clone)]
@@ -41,14 +52,16 @@ pub enum Refused {
 
 impl Mailbox {
     pub fn send(&self, msg: ToClient) -> Result<(), Refused> {
-        if let ToClient::Frame(bytes) = &msg {
-            let before = self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
-            if before + bytes.len() > self.limit {
-                self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
-                return Err(Refused::Overfull);
-            }
+        let n = cost(&msg);
+        let before = self.queued.fetch_add(n, Ordering::Relaxed);
+        if before + n > self.limit {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            return Err(Refused::Overfull);
         }
-        self.tx.send(msg).map_err(|_| Refused::Gone)
+        self.tx.send(msg).map_err(|_| {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            Refused::Gone
+        })
     }
 }
 
@@ -73,8 +86,8 @@ impl Inbox {
 
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<ToClient>> {
         let polled = self.rx.poll_recv(cx);
-        if let Poll::Ready(Some(ToClient::Frame(bytes))) = &polled {
-            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+        if let Poll::Ready(Some(msg)) = &polled {
+            self.queued.fetch_sub(cost(msg), Ordering::Relaxed);
         }
         polled
     }
@@ -100,5 +113,19 @@ mod tests {
         assert!(matches!(inbox.recv().await, Some(ToClient::Frame(f)) if f[0] == 2));
         drop(mailbox);
         assert!(inbox.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn events_count_too() {
+        use porta_shared::bridge::BridgeEvent;
+        use porta_shared::ports::TunnelClosed;
+        let (mailbox, mut inbox) = pair(3 * EVENT_COST);
+        let event = || ToClient::Event(BridgeEvent::TunnelClosed(TunnelClosed { stream: 1, error: None }));
+        for _ in 0..3 {
+            mailbox.send(event()).expect("room");
+        }
+        assert_eq!(mailbox.send(event()), Err(Refused::Overfull));
+        assert!(inbox.recv().await.is_some());
+        mailbox.send(event()).expect("room again once one was read");
     }
 }

@@ -238,7 +238,11 @@ async fn record(recorder: &Recorder, spec: &Spec) -> anyhow::Result<(u64, Option
         loop {
             tokio::select! {
                 delivery = inbox.recv() => match delivery {
-                    None => return Ok(()),
+                    // Off the bus (it fell a whole queue behind): said, not taken for the end.
+                    None => {
+                        stopped = Some("the recorder fell behind the terminal's output".into());
+                        return Ok(());
+                    }
                     Some(ToClient::Frame(bytes)) => {
                         let Ok(frame) = Frame::decode(&bytes) else { continue };
                         if frame.stream != stream {

@@ -109,6 +109,8 @@ struct Session {
     /// Servers whose role the tab follows (`access.watch`), with the role it was last told.
     followed: HashMap<ServerId, Role>,
     relayed: tokio::sync::mpsc::UnboundedSender<ClientEvent>,
+    /// A stream's bridge sent more than a queue's worth before its reply: the tab is let go.
+    overfull: bool,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ErrorBody {
@@ -133,6 +135,7 @@ impl Session {
             metrics: HashMap::new(),
             followed: HashMap::new(),
             relayed,
+            overfull: false,
         };
         let heartbeat = Duration::from_millis(state.config.heartbeat_ms);
         let mut ping = tokio::time::interval(heartbeat);
@@ -176,6 +179,9 @@ impl Session {
                     }
                     s.out.push(Message::Ping(Bytes::new()));
                 }
+            }
+            if s.overfull {
+                break;
             }
             let mut failed = false;
             for m in s.out.drain(..) {
@@ -298,7 +304,17 @@ impl Session {
                     return;
                 }
                 match &mut s.phase {
-                    Phase::Opening { held, .. } => held.push(Message::Binary(bytes)),
+                    Phase::Opening { held, .. } => {
+                        // A bridge sends at most a window before its reply; one that sends a
+                        // whole queue's worth ignores it, and the tab is let go as the bus lets
+                        // go of a client that lets too much queue up.
+                        let holding = held.iter().map(|m| if let Message::Binary(b) = m { b.len() } else { 0 });
+                        if holding.sum::<usize>() + bytes.len() > crate::bus::inbox::MAX_QUEUED {
+                            self.overfull = true;
+                        } else {
+                            held.push(Message::Binary(bytes));
+                        }
+                    }
                     Phase::Live => self.out.push(Message::Binary(bytes)),
                     Phase::Interrupted => {}
                 }
