@@ -94,7 +94,7 @@ pub(super) async fn write_loop(
         // Control messages (replies, events, exec output) go first.
         loop {
             match rx.try_recv() {
-                Ok(m) if m.is_close() => return close(&mut sink, m).await,
+                Ok(m) if m.is_close() => return close(&mut sink, &mut bulk, m).await,
                 Ok(m) => sink.feed(m).await?,
                 Err(mpsc::error::TryRecvError::Empty) => break,
                 Err(mpsc::error::TryRecvError::Disconnected) => return Ok(()),
@@ -141,7 +141,8 @@ pub(super) async fn write_loop(
                 }
             }
         }
-        // Then bulk data, a chunk's worth: its turn of the round.
+        // Then bulk data, about a chunk's worth (whole messages, until a chunk is reached):
+        // its turn of the round.
         let mut taken = 0;
         while taken < CHUNK
             && let Ok(m) = bulk.try_recv()
@@ -154,7 +155,7 @@ pub(super) async fn write_loop(
         if !progressed {
             tokio::select! {
                 m = rx.recv() => match m {
-                    Some(m) if m.is_close() => return close(&mut sink, m).await,
+                    Some(m) if m.is_close() => return close(&mut sink, &mut bulk, m).await,
                     Some(m) => sink.feed(m).await?,
                     None => return Ok(()),
                 },
@@ -169,8 +170,16 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Sends the close after everything queued before it: nothing may follow it.
-async fn close(sink: &mut futures_util::stream::SplitSink<Ws, Message>, m: Message) -> Result<(), LinkError> {
+/// Sends the close after everything queued before it, bulk data too (a download's end and
+/// its closing event): nothing may follow it.
+async fn close(
+    sink: &mut futures_util::stream::SplitSink<Ws, Message>,
+    bulk: &mut mpsc::UnboundedReceiver<Message>,
+    m: Message,
+) -> Result<(), LinkError> {
+    while let Ok(queued) = bulk.try_recv() {
+        sink.feed(queued).await?;
+    }
     sink.feed(m).await?;
     sink.flush().await?;
     Ok(())
