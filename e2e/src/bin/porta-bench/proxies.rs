@@ -100,6 +100,9 @@ impl Chain {
             chain.procs.push(child);
             let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                if let Some(Ok(Some(status))) = chain.procs.last_mut().map(Child::try_wait) {
+                    bail!("{} exited at once ({status})", kind.name());
+                }
                 if tokio::time::Instant::now() > deadline {
                     bail!("{} never listened on port {port}", kind.name());
                 }
@@ -119,8 +122,14 @@ impl Chain {
 impl Drop for Chain {
     fn drop(&mut self) {
         for child in &mut self.procs {
-            // TERM, not KILL: nginx's master stops its workers only when asked.
+            // TERM, not KILL: nginx's master stops its workers only when asked. KILL after
+            // a few seconds all the same.
             let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
             let _ = child.wait();
         }
     }
