@@ -115,6 +115,7 @@ pub fn cargo_embedding(ui: &Path) -> Command {
 pub fn test() -> anyhow::Result<()> {
     run(cargo().args(["fmt", "--all", "--", "--check"]), "cargo fmt --check")?;
     crate::tidy::run()?;
+    crate::room::ensure(&target_dir())?;
     ensure_wasm_target()?;
     ensure_c_toolchain()?;
     run(

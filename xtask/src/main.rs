@@ -20,6 +20,7 @@ mod bridges;
 mod build;
 mod compose;
 mod failures;
+mod room;
 mod start;
 mod tidy;
 mod ui;
