@@ -32,6 +32,9 @@ pub(crate) trait Term {
     fn received(&self) -> &[u8];
     /// Bytes of output so far.
     fn total(&self) -> u64;
+    /// Keeps no more output: a flooding viewer acknowledges but keeps nothing, so the bench
+    /// measures the relay, not its own buffer growth.
+    fn keep_nothing(&mut self);
 }
 
 /// Output a bench client keeps: enough to find a marker or an echo, never a whole flood (the
@@ -59,6 +62,12 @@ impl PortaTerm {
         Ok(Self { ws, stream })
     }
 
+    /// Interrupts what runs (a flood), then closes.
+    pub(crate) async fn stop(mut self) -> anyhow::Result<()> {
+        self.send(b"\x03").await?;
+        self.close().await
+    }
+
     pub(crate) async fn close(mut self) -> anyhow::Result<()> {
         self.ws.call(client::TermClose::Stream { stream: self.stream }).await??;
         self.ws.close().await;
@@ -81,6 +90,10 @@ impl Term for PortaTerm {
 
     fn total(&self) -> u64 {
         self.ws.next.get(&self.stream).copied().unwrap_or(0)
+    }
+
+    fn keep_nothing(&mut self) {
+        self.ws.keep_output = false;
     }
 }
 
@@ -418,7 +431,10 @@ pub(crate) async fn throughput(
 }
 
 /// Keystroke echo at an idle prompt, then while another terminal (of the same bridge; of the
-/// same ttyd; another PTY) floods. Medians over runs of each percentile.
+/// same ttyd; another PTY) floods; then each product's echo beside the *other's* flood, so
+/// the two echo paths are also compared under the same load (a flood takes what it can of
+/// the machine's two cores, and a faster flood slows every echo on it, ttyd's too). Medians
+/// over runs of each percentile.
 pub(crate) async fn echo(
     stack: &Stack,
     server: &str,
@@ -428,47 +444,50 @@ pub(crate) async fn echo(
     const RUNS: usize = 3;
     let mut lat: [Vec<Vec<f64>>; 4] = Default::default();
     let mut flooded: [Vec<Vec<f64>>; 4] = Default::default();
+    // Porta's echo beside ttyd's flood, and ttyd's beside Porta's (fast client).
+    let (mut porta_beside_ttyd, mut ttyd_beside_porta) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         for (i, fast) in [false, true].into_iter().enumerate() {
             let mut t = PortaTerm::open(stack, server, fast).await?;
             ready(&mut t).await?;
             lat[i].push(echo_latency(&mut t).await?);
-            let mut other = PortaTerm::open(stack, server, fast).await?;
-            ready(&mut other).await?;
-            // The flooding viewer acknowledges but keeps nothing, so this process measures
-            // Porta, not its own buffer growth.
-            other.ws.keep_output = false;
-            let (stop, flood) = flood_beside(other);
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            flooded[i].push(echo_latency(&mut t).await?);
-            let _ = stop.send(());
-            let mut other = flood.await?;
-            other.send(b"\x03").await?;
-            other.close().await?;
+            let other = PortaTerm::open(stack, server, fast).await?;
+            let (l, other) = echo_beside_flood(&mut t, other).await?;
+            flooded[i].push(l);
+            other.stop().await?;
             t.close().await?;
         }
         if let Some(ttyd) = ttyd {
             let mut t = ttyd.open().await?;
             ready(&mut t).await?;
             lat[2].push(echo_latency(&mut t).await?);
-            let mut other = ttyd.open().await?;
-            ready(&mut other).await?;
-            other.keep_output = false;
-            let (stop, flood) = flood_beside(other);
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            flooded[2].push(echo_latency(&mut t).await?);
-            let _ = stop.send(());
-            flood.await?.close().await;
+            let (l, other) = echo_beside_flood(&mut t, ttyd.open().await?).await?;
+            flooded[2].push(l);
+            other.close().await;
+            let (l, other) = echo_beside_flood(&mut t, PortaTerm::open(stack, server, true).await?).await?;
+            ttyd_beside_porta.push(l);
+            other.stop().await?;
             t.close().await;
+            let mut t = PortaTerm::open(stack, server, true).await?;
+            ready(&mut t).await?;
+            let (l, other) = echo_beside_flood(&mut t, ttyd.open().await?).await?;
+            porta_beside_ttyd.push(l);
+            other.close().await;
+            t.close().await?;
         }
         lat[3].push(tokio::task::spawn_blocking(|| raw_pty_echo(false)).await??);
         flooded[3].push(tokio::task::spawn_blocking(|| raw_pty_echo(true)).await??);
     }
-    for (name, runs, target) in [
-        ("keystroke echo p50 / p95 / p99, ms", &lat, "p99 <= ttyd's + 0.5 ms"),
-        ("echo while another terminal floods, ms", &flooded, "p99 <= 5 ms and <= ttyd's"),
-    ] {
-        let l = runs.clone().map(|r| (!r.is_empty()).then(|| median_lat(&r)));
+    let same_load = "p99 <= ttyd's + 0.5 ms (same load)";
+    let rows = [
+        ("keystroke echo p50 / p95 / p99, ms", lat, "p99 <= ttyd's + 0.5 ms"),
+        ("echo while another terminal floods, ms", flooded.clone(), "p99 <= 5 ms and <= ttyd's"),
+        // Both echo paths beside one product's flood: only the echo's path differs.
+        ("echo while a ttyd terminal floods, ms", [vec![], porta_beside_ttyd, flooded[2].clone(), vec![]], same_load),
+        ("echo while a Porta terminal floods, ms", [vec![], flooded[1].clone(), ttyd_beside_porta, vec![]], same_load),
+    ];
+    for (name, runs, target) in rows {
+        let l = runs.map(|r| (!r.is_empty()).then(|| median_lat(&r)));
         let cell = |x: Option<[f64; 3]>| x.map_or_else(|| "-".into(), fmt_lat3);
         table.push(Versus {
             name: name.into(),
@@ -484,6 +503,21 @@ pub(crate) async fn echo(
         });
     }
     Ok(())
+}
+
+/// `echo`'s latencies while `other` floods; gives `other` back, still flooding's end read.
+async fn echo_beside_flood<T: Term + Send + 'static>(
+    echo: &mut impl Term,
+    mut other: T,
+) -> anyhow::Result<(Vec<f64>, T)> {
+    ready(&mut other).await?;
+    other.keep_nothing();
+    let (stop, flood) = flood_beside(other);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let latencies = echo_latency(echo).await;
+    let _ = stop.send(());
+    let other = flood.await?;
+    Ok((latencies?, other))
 }
 
 /// Floods `t` with `yes`, read (and acknowledged) as fast as a task can, until told to stop;

@@ -126,6 +126,10 @@ impl Term for TtydTerm {
         }
     }
 
+    fn keep_nothing(&mut self) {
+        self.keep_output = false;
+    }
+
     fn received(&self) -> &[u8] {
         &self.output
     }
