@@ -263,7 +263,25 @@ impl Ws {
             );
         }
         let (ws, _) = tokio_tungstenite::connect_async_tls_with_config(req, None, true, tls()).await?;
-        Ok(Self {
+        Ok(Self::over(ws))
+    }
+
+    /// A socket (plain `ws://`) whose receive buffer is 4 KiB: a client that stops reading
+    /// then holds almost nothing, so what the backend sends waits in its own send.
+    pub async fn connect_with_small_buffer(url: &str) -> anyhow::Result<Self> {
+        let req = url.into_client_request()?;
+        let uri = req.uri();
+        let addr = format!("{}:{}", uri.host().context("no host")?, uri.port_u16().context("no port")?);
+        let addr = tokio::net::lookup_host(addr).await?.next().context("no address")?;
+        let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_recv_buffer_size(4096)?;
+        let tcp = socket.connect(addr).await?;
+        let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await?;
+        Ok(Self::over(ws))
+    }
+
+    fn over(ws: Socket) -> Self {
+        Self {
             ws,
             next_id: 1,
             output: HashMap::new(),
@@ -278,7 +296,7 @@ impl Ws {
             keep_output: true,
             keep_at_most: None,
             ack_when_idle: false,
-        })
+        }
     }
 
     /// Waits until the backend closes the socket; its close code (`None`: no close frame).

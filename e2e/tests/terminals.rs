@@ -301,3 +301,51 @@ async fn names_are_shared_and_an_exited_terminal_is_closed_by_its_id() -> anyhow
     assert!(porta_e2e::client::is_code(&again, ErrorCode::UnknownTerminal), "{again:?}");
     Ok(())
 }
+
+/// A tab that stops reading while its terminal floods (a phone's browser frozen in the
+/// background, its TCP still acknowledging) fills what the backend may send it: the backend
+/// let its session wait in that send for ever (its heartbeat cannot fire mid-send), holding
+/// the client's place on the bus and its streams. It is let go within a few heartbeats (1 s
+/// here), and the terminal, kept on the bridge, is there for the next socket.
+#[tokio::test]
+async fn a_tab_that_stops_reading_is_let_go_and_its_terminal_kept() -> anyhow::Result<()> {
+    const SCRAPER: &str = "a-scraper-token-for-this-test";
+    let stack = Stack::start(&[("PORTA_METRICS_TOKEN", SCRAPER)], &[]).await?;
+    let (api, server) = (&stack.api, stack.server_id.clone());
+    let sockets = || async {
+        let text = reqwest::Client::new()
+            .get(format!("{}/metrics", stack.backend.url))
+            .bearer_auth(SCRAPER)
+            .send()
+            .await?
+            .text()
+            .await?;
+        let line = text.lines().find(|l| l.starts_with("porta_client_sockets ")).map(str::to_owned);
+        anyhow::Ok(line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(-1.0))
+    };
+    let mut frozen = Ws::connect_with_small_buffer(&api.ws_url(&api.ticket().await?)).await?;
+    // More windows of output than the sockets' buffers hold on loopback (a few MiB).
+    let mut terms = Vec::new();
+    for _ in 0..16 {
+        terms.push(open(&mut frozen, &server).await?);
+    }
+    for t in &terms {
+        frozen.input(t.stream, b"yes frozen-tab\n").await?;
+    }
+    let opened = &terms[0];
+    assert_eq!(sockets().await?, 1.0);
+    // Nothing is read from `frozen` from here on.
+    let deadline = tokio::time::Instant::now() + T;
+    while sockets().await? != 0.0 {
+        assert!(tokio::time::Instant::now() < deadline, "the backend still serves a tab that stopped reading");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut ws = api.ws().await?;
+    let attach = client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 };
+    let s = ws.call(attach).await?.map_err(|e| anyhow::anyhow!("attach: {e}"))?.stream;
+    ws.input(s, b"\x03").await?;
+    ws.input(s, b"echo kept-$((3*3))\n").await?;
+    ws.wait_output(s, "kept-9", T).await?;
+    drop(frozen);
+    Ok(())
+}

@@ -164,7 +164,7 @@ impl Session {
                         // 1008: policy violation, with the reason for whoever reads it.
                         let reason = "the API token was revoked or has expired";
                         let frame = axum::extract::ws::CloseFrame { code: 1008, reason: reason.into() };
-                        let _ = socket.send(Message::Close(Some(frame))).await;
+                        let _ = tokio::time::timeout(heartbeat, socket.send(Message::Close(Some(frame)))).await;
                         break;
                     }
                 }
@@ -183,9 +183,12 @@ impl Session {
             if s.overfull {
                 break;
             }
+            // A tab that stopped reading (a frozen phone whose TCP still answers) fills what
+            // may be sent to it: a send that waits as long as a silent tab may be heard from
+            // ends the session, which no heartbeat could do mid-send.
             let mut failed = false;
             for m in s.out.drain(..) {
-                if socket.send(m).await.is_err() {
+                if !matches!(tokio::time::timeout(heartbeat * 3, socket.send(m)).await, Ok(Ok(()))) {
                     failed = true;
                     break;
                 }
