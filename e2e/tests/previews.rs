@@ -194,6 +194,43 @@ async fn a_closed_port_and_an_offline_server_say_so() -> anyhow::Result<()> {
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     assert!(resp.text().await?.contains(&format!("Nothing is listening on port {closed} on ")));
 
+    // A page load tries again by itself: every 2 s at first, then less often, then not at all
+    // (and a reload starts over), counted in a cookie of Porta's own; nonsense counts as none.
+    for (count, refresh, next) in [
+        ("", Some(2), "porta_wait=1;"),
+        ("; porta_wait=14", Some(2), "porta_wait=15;"),
+        ("; porta_wait=15", Some(10), "porta_wait=16;"),
+        ("; porta_wait=64", Some(30), "porta_wait=65;"),
+        ("; porta_wait=65", None, "porta_wait=;"),
+        ("; porta_wait=x", Some(2), "porta_wait=1;"),
+    ] {
+        let resp =
+            http.get(&url).header(COOKIE, format!("{cookie}{count}")).header("sec-fetch-dest", "iframe").send().await?;
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        let set = resp.headers()[SET_COOKIE].to_str()?.to_owned();
+        assert!(set.starts_with(next) && set.contains(&format!("Path=/p/{}/{closed}/", stack.server_id)), "{set}");
+        let page = resp.text().await?;
+        match refresh {
+            Some(secs) => assert!(page.contains(&format!("http-equiv=\"refresh\" content=\"{secs}\"")), "{page}"),
+            None => assert!(!page.contains("refresh") && page.contains("stopped trying"), "{page}"),
+        }
+    }
+    // A script's request neither counts nor is counted.
+    let fetched = http.get(&url).header(COOKIE, format!("{cookie}; porta_wait=3")).header("sec-fetch-dest", "empty");
+    assert!(fetched.send().await?.headers().get(SET_COOKIE).is_none());
+    // Once the app answers a page, the count is forgotten.
+    let app = WebApp::start("127.0.0.1:0").await?;
+    let app_cookie = enter(&stack, &http, app.port, "").await?;
+    let app_url = format!("{}/p/{}/{}/small", stack.api.base, stack.server_id, app.port);
+    let resp = http
+        .get(&app_url)
+        .header(COOKIE, format!("{app_cookie}; porta_wait=7"))
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await?;
+    assert!(resp.headers()[SET_COOKIE].to_str()?.starts_with("porta_wait=; "));
+    assert_eq!(resp.text().await?, "ok");
+
     // An app on the IPv6 loopback only is reached too.
     if let Ok(app6) = WebApp::start("[::1]:0").await {
         let cookie6 = enter(&stack, &http, app6.port, "").await?;

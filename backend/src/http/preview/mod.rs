@@ -13,6 +13,7 @@
 
 mod host;
 mod pages;
+mod waiting;
 
 use std::net::SocketAddr;
 
@@ -106,6 +107,11 @@ impl Site {
     fn cookie(&self, state: &AppState) -> &'static str {
         if self.own_host() && state.config.is_https() { HOST_COOKIE } else { COOKIE }
     }
+
+    /// The name of the cookie counting a waiting page's tries (see [`waiting`]), likewise.
+    fn wait_cookie(&self, state: &AppState) -> &'static str {
+        if self.own_host() && state.config.is_https() { waiting::HOST_COOKIE } else { waiting::COOKIE }
+    }
 }
 
 async fn by_path(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>, req: Request) -> Response {
@@ -194,6 +200,11 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
     } else {
         Joined::default()
     };
+    // A page load's tries while the app is not there are counted (not its resources').
+    let loads_page = loads_page(&req);
+    let tries = waiting::tries(req.headers(), site.wait_cookie(state));
+    let count =
+        |tries: Option<u32>| waiting::set(site.wait_cookie(state), &site.address("/"), state.config.is_https(), tries);
     let target = Target { server: site.server.clone(), port: site.port };
     let fwd = Forwarded {
         host: req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned(),
@@ -220,10 +231,22 @@ async fn serve(state: &AppState, site: &Site, path: String, req: Request, peer: 
                 let (parts, body) = resp.into_parts();
                 resp = Response::from_parts(parts, traffic.counted(share, body));
             }
+            if loads_page && tries.is_some() {
+                resp.headers_mut().extend(count(None).map(|v| (header::SET_COOKIE, v)));
+            }
             resp.extensions_mut().insert(AppAnswer);
             resp
         }
-        Err(e) => unreachable_app(&e, &viewer, site.port),
+        Err(e) => {
+            let tried = tries.unwrap_or(0);
+            let mut resp = unreachable_app(&e, &viewer, site.port, tried);
+            if loads_page && pages::waits(&e) {
+                // Counted while it waits; forgotten once it stops, so a reload starts over.
+                let counted = waiting::next_try(tried).map(|_| tried + 1);
+                resp.headers_mut().extend(count(counted).map(|v| (header::SET_COOKIE, v)));
+            }
+            resp
+        }
     }
 }
 
@@ -257,13 +280,22 @@ fn access_ends(state: &AppState, site: &Site, cookie: String) -> crate::previews
 /// A browser's navigation of a whole tab to a page (not a frame's, not a script's request, not
 /// a socket).
 fn navigates(req: &Request) -> bool {
+    loads(req, false)
+}
+
+/// A page loaded into a tab or a frame (not a script's request, an image or a socket).
+fn loads_page(req: &Request) -> bool {
+    loads(req, true)
+}
+
+fn loads(req: &Request, in_frames: bool) -> bool {
     let h = req.headers();
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
-    let tab = match text("sec-fetch-dest") {
-        Some(dest) => dest == "document",
+    let page = match text("sec-fetch-dest") {
+        Some(dest) => dest == "document" || (in_frames && matches!(dest, "iframe" | "frame")),
         None => text("accept").is_some_and(|a| a.contains("text/html")),
     };
-    req.method() == Method::GET && !h.contains_key(header::UPGRADE) && tab
+    req.method() == Method::GET && !h.contains_key(header::UPGRADE) && page
 }
 
 /// Lets Porta's pages frame one of its own pages at a preview's host (the pane shows it).

@@ -29,36 +29,43 @@ pub fn refused(e: &Error) -> Response {
     resp
 }
 
-/// Seconds between two tries of a page that waits for the app (or its server) to be there.
-const RETRY_SECS: u32 = 2;
+/// Whether the app's absence is one a page waits out, trying again by itself: nothing
+/// listening yet, or the server offline. A preview opened before its app started (as "Run and
+/// preview" does) shows the app once it listens.
+pub fn waits(e: &ProxyError) -> bool {
+    matches!(e.code(), ErrorCode::NotFound | ErrorCode::ServerOffline)
+}
 
 /// Why the app did not answer, as a page: nothing listening, the server offline, no answer.
-/// The first two try again by themselves, so a preview opened before its app started (as
-/// "Run and preview" does) shows the app once it listens.
-pub fn unreachable_app(e: &ProxyError, viewer: &Viewer, port: u16) -> Response {
+/// The first two try again by themselves after `tries` tries (see [`super::waiting`]).
+pub fn unreachable_app(e: &ProxyError, viewer: &Viewer, port: u16, tries: u32) -> Response {
     let name = &viewer.server.name;
-    let (status, title, msg) = match e.code() {
-        ErrorCode::NotFound => {
-            let msg = format!(
-                "Nothing is listening on port {port} on {name} yet. Start the app: this page tries again every \
-                 {RETRY_SECS} seconds."
-            );
-            return retrying(StatusCode::BAD_GATEWAY, "Nothing is listening", &msg);
-        }
-        ErrorCode::ServerOffline => {
-            let msg = format!(
-                "{name} is offline: its bridge is not connected. This page tries again every {RETRY_SECS} seconds."
-            );
-            return retrying(StatusCode::SERVICE_UNAVAILABLE, "The server is offline", &msg);
-        }
-        ErrorCode::Timeout => (
-            StatusCode::GATEWAY_TIMEOUT,
-            "No answer",
-            format!("Port {port} on {name} did not accept the connection in time."),
-        ),
-        _ => (StatusCode::BAD_GATEWAY, "The app did not answer", format!("Port {port} on {name}: {e}")),
+    let next = super::waiting::next_try(tries);
+    let then = match next {
+        Some(secs) => format!("This page tries again in {secs} seconds."),
+        None => "This page stopped trying after about a quarter of an hour: reload it to try again.".to_owned(),
     };
-    page(status, title, &msg)
+    let (status, title, msg) = match e.code() {
+        ErrorCode::NotFound => (
+            StatusCode::BAD_GATEWAY,
+            "Nothing is listening",
+            format!("Nothing is listening on port {port} on {name} yet. Start the app: {then}"),
+        ),
+        ErrorCode::ServerOffline => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The server is offline",
+            format!("{name} is offline: its bridge is not connected. {then}"),
+        ),
+        ErrorCode::Timeout => {
+            let msg = format!("Port {port} on {name} did not accept the connection in time.");
+            return page(StatusCode::GATEWAY_TIMEOUT, "No answer", &msg);
+        }
+        _ => return page(StatusCode::BAD_GATEWAY, "The app did not answer", &format!("Port {port} on {name}: {e}")),
+    };
+    match next {
+        Some(secs) => retrying(status, title, &msg, secs),
+        None => page(status, title, &msg),
+    }
 }
 
 /// The form a public link with a password shows; `wrong` says why it is shown again.
@@ -82,9 +89,9 @@ pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
     html(status, title, &format!("<p>{}</p>", escape(message)))
 }
 
-/// A page that loads itself again after [`RETRY_SECS`] (no script: its policy allows none).
-fn retrying(status: StatusCode, title: &str, message: &str) -> Response {
-    let head = format!("<meta http-equiv=\"refresh\" content=\"{RETRY_SECS}\">");
+/// A page that loads itself again after `secs` (no script: its policy allows none).
+fn retrying(status: StatusCode, title: &str, message: &str, secs: u32) -> Response {
+    let head = format!("<meta http-equiv=\"refresh\" content=\"{secs}\">");
     page_with(status, title, &head, &format!("<p>{}</p>", escape(message)))
 }
 
