@@ -26,7 +26,7 @@ pub const MAX_QUEUED: usize = 64 << 20;
 const EVENT_COST: usize = 1024;
 
 /// What a delivery counts for against the limit.
-fn cost(msg: &ToClient) -> usize {
+pub(super) fn cost(msg: &ToClient) -> usize {
     match msg {
         ToClient::Frame(bytes) => bytes.len(),
         ToClient::Event(_) => EVENT_COST,

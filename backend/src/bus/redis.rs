@@ -32,6 +32,7 @@ use redis::AsyncCommands as _;
 use redis::aio::ConnectionManager;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+mod owed;
 mod tasks;
 
 use super::local::{node_of, offline};
@@ -65,6 +66,9 @@ struct Inner {
     pending: Mutex<HashMap<u64, Pending>>,
     next_request: AtomicU64,
     presence: broadcast::Sender<Presence>,
+    /// What is queued for browser sockets of other replicas, and how much a socket may have.
+    owed: owed::Owed,
+    client_limit: usize,
     /// Set when a write to Redis failed: the next subscription resynchronises.
     broken: AtomicBool,
     /// Whether this replica listens on Redis now: it announces its bridges only while it
@@ -108,6 +112,13 @@ impl Keys {
 /// What the writer task sends to Redis, in order.
 enum Out {
     Publish(String, Bytes),
+    /// A delivery for browser socket `client` of another replica, and what it counts for.
+    ForClient {
+        channel: String,
+        payload: Bytes,
+        client: ClientId,
+        cost: usize,
+    },
     Announce(Announce),
 }
 
@@ -149,6 +160,12 @@ impl RedisBus {
     /// Connects to Redis at `url` (waiting up to a minute for it), takes a replica number and
     /// starts listening. `prefix` keeps deployments sharing one Redis apart.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        Self::connect_with_limit(url, prefix, super::inbox::MAX_QUEUED).await
+    }
+
+    /// [`RedisBus::connect`], queueing at most `client_limit` bytes for a browser socket of
+    /// another replica.
+    async fn connect_with_limit(url: &str, prefix: &str, client_limit: usize) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("PORTA_REDIS_URL is not valid: {e}"))?;
         let mut conn = tasks::connect_manager(&client).await?;
         let keys = Keys { prefix: prefix.to_owned() };
@@ -176,6 +193,8 @@ impl RedisBus {
             pending: Mutex::default(),
             next_request: AtomicU64::new(1),
             presence: broadcast::channel(4096).0,
+            owed: owed::Owed::default(),
+            client_limit,
             broken: AtomicBool::new(false),
             listening: AtomicBool::new(false),
         });
@@ -285,6 +304,8 @@ impl Inner {
                     self.local.disconnect_bridge(&server, reason);
                 }
             }
+            // Off the bus: the socket reads what was queued, then its inbox ends.
+            ToNode::LetGo { client } => self.local.unregister_client(client),
         }
     }
 
@@ -420,11 +441,21 @@ impl Bus for RedisBus {
         if node == me.node {
             return me.local.to_client(client, msg);
         }
+        let cost = super::inbox::cost(&msg);
+        match me.owed.charge(client, cost, me.client_limit) {
+            owed::Charge::Queued => {}
+            owed::Charge::LetGo => {
+                tracing::warn!(client, "too much queued for a client of another replica; it is let go");
+                me.send(node, ToNode::LetGo { client });
+                return false;
+            }
+            owed::Charge::Refused => return false,
+        }
         let msg = match msg {
             ToClient::Frame(frame) => ToNode::ClientFrame { client, frame },
             ToClient::Event(event) => ToNode::ClientEvent { client, event },
         };
-        me.send(node, msg);
+        let _ = me.out.send(Out::ForClient { channel: me.keys.to(node), payload: msg.encode(), client, cost });
         true
     }
 

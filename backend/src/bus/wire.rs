@@ -28,6 +28,9 @@ pub enum ToNode {
     ClientEvent { client: ClientId, event: BridgeEvent },
     /// Close `server`'s bridge connection `conn` (0: whichever is there).
     Close { server: String, conn: ConnId, reason: ErrorBody },
+    /// Drop browser socket `client` from the bus once it has what came before: more was
+    /// queued for it on the sender than a client may have (see `inbox::MAX_QUEUED`).
+    LetGo { client: ClientId },
 }
 
 /// A bridge came or went, said to every replica.
@@ -50,6 +53,7 @@ const FRAME: u8 = 3;
 const CLIENT_FRAME: u8 = 4;
 const CLIENT_EVENT: u8 = 5;
 const CLOSE: u8 = 6;
+const LET_GO: u8 = 7;
 
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +150,10 @@ impl ToNode {
                 put_str(&mut b, &server);
                 b.put_slice(&to_json(&reason));
             }
+            ToNode::LetGo { client } => {
+                b.put_u8(LET_GO);
+                b.put_u64(client);
+            }
         }
         b.freeze()
     }
@@ -201,6 +209,10 @@ impl ToNode {
                 let conn = b.get_u64();
                 let server = get_str(&mut b)?;
                 ToNode::Close { server, conn, reason: json(&b)? }
+            }
+            LET_GO => {
+                need(&b, 8)?;
+                ToNode::LetGo { client: b.get_u64() }
             }
             other => return Err(Malformed(format!("unknown kind {other}"))),
         })
@@ -258,6 +270,7 @@ mod tests {
             panic!("frame")
         };
         assert_eq!(f, frame);
+        assert!(matches!(roundtrip(ToNode::LetGo { client: 77 }), ToNode::LetGo { client: 77 }));
         let exit = ExitStatus { code: Some(0), signal: None };
         let event = BridgeEvent::TermExited(TermExited { stream: 9, term: porta_shared::types::TermId(1), exit });
         let ToNode::ClientEvent { client: 1, event: BridgeEvent::TermExited(e) } =

@@ -47,10 +47,15 @@ pub(super) async fn write(
     while rx.recv_many(&mut batch, 512).await > 0 {
         let Some(inner) = inner.upgrade() else { return };
         let mut pipe = redis::pipe();
+        let mut paid = Vec::new();
         for out in batch.drain(..) {
             match out {
                 Out::Publish(channel, payload) => {
                     pipe.publish(channel, payload.as_ref()).ignore();
+                }
+                Out::ForClient { channel, payload, client, cost } => {
+                    pipe.publish(channel, payload.as_ref()).ignore();
+                    paid.push((client, cost));
                 }
                 Out::Announce(a) => {
                     if a.online {
@@ -71,6 +76,8 @@ pub(super) async fn write(
             }
         }
         let written = tokio::time::timeout(CALL, pipe.query_async::<()>(&mut conn)).await;
+        // Sent, or lost with the connection (a gap the listeners resynchronise after).
+        inner.owed.paid(paid);
         if let Err(e) = written.map_err(|_| "no answer in time".to_owned()).and_then(|r| r.map_err(|e| e.to_string())) {
             if !inner.broken.swap(true, Ordering::Relaxed) {
                 tracing::warn!(error = %e, "cannot write to Redis; other replicas miss this one's messages until it is back");

@@ -249,3 +249,36 @@ async fn a_replica_that_dies_is_announced_gone_and_its_successor_hands_out_other
     assert!(!gone.handed_out(again), "a new run's client is not the gone run's");
     assert_ne!(c.new_stream_id(), stream);
 }
+
+#[tokio::test]
+async fn a_client_of_another_replica_with_too_much_queued_for_it_is_let_go() {
+    const FRAME: usize = 16 * 1024;
+    let redis = redis().await;
+    let a = replica(&redis).await;
+    let b = RedisBus::connect_with_limit(&redis.url(), "test:", 4 * FRAME).await.expect("a replica");
+    let (client, mut inbox) = a.register_client();
+    // Redis stops answering for a moment: what B sends for A's client waits in B's queue.
+    let mut admin = redis::Client::open(redis.url()).expect("url").get_multiplexed_async_connection().await.expect("c");
+    let () = redis::cmd("CLIENT").arg("PAUSE").arg(1500).arg("ALL").query_async(&mut admin).await.expect("paused");
+    let frame = |i: u8| ToClient::Frame(Bytes::from(vec![i; FRAME]));
+    for i in 0..4 {
+        assert!(b.to_client(client, frame(i)), "frame {i} fits");
+    }
+    assert!(!b.to_client(client, frame(4)), "past the limit");
+    assert!(!b.to_client(client, frame(5)), "refused while what was queued has not gone");
+    // Once Redis answers, the client has what was queued, in order, and then its inbox ends.
+    async fn next(inbox: &mut super::super::Inbox) -> Option<ToClient> {
+        tokio::time::timeout(Duration::from_secs(20), inbox.recv()).await.expect("in time")
+    }
+    for i in 0..4 {
+        assert!(
+            matches!(next(&mut inbox).await, Some(ToClient::Frame(f)) if f.len() == FRAME && f[0] == i),
+            "frame {i}"
+        );
+    }
+    assert!(next(&mut inbox).await.is_none(), "let go");
+    // B's count for it went with its queue; another client of A is served as before.
+    let (other, mut other_inbox) = a.register_client();
+    until("B queues for A's clients again", || b.to_client(other, frame(9))).await;
+    assert!(matches!(next(&mut other_inbox).await, Some(ToClient::Frame(f)) if f[0] == 9));
+}
