@@ -1,5 +1,7 @@
 //! Commands without a PTY: argv (never a shell unless asked), cwd, env, timeout, cancel;
-//! stdout and stderr streamed as frames under the same window as terminal output.
+//! stdout and stderr streamed as frames under the same window as terminal output, as bulk
+//! data that waits its turn behind the terminals (an agent's `cat` of a large file must not
+//! go ahead of a person's keystrokes).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -103,13 +105,13 @@ async fn run(
         tokio::select! {
             r = read_some(&mut stdout, &mut buf_out), if open && stdout.is_some() => {
                 match r {
-                    Some(n) => { out.frame(Frame::new(FrameKind::ExecStdout, stream, offset, &buf_out[..n])); offset += n as u64; }
+                    Some(n) => { out.bulk_frame(Frame::new(FrameKind::ExecStdout, stream, offset, &buf_out[..n])); offset += n as u64; }
                     None => stdout = None,
                 }
             }
             r = read_some(&mut stderr, &mut buf_err), if open && stderr.is_some() => {
                 match r {
-                    Some(n) => { out.frame(Frame::new(FrameKind::ExecStderr, stream, offset, &buf_err[..n])); offset += n as u64; }
+                    Some(n) => { out.bulk_frame(Frame::new(FrameKind::ExecStderr, stream, offset, &buf_err[..n])); offset += n as u64; }
                     None => stderr = None,
                 }
             }
@@ -133,7 +135,8 @@ async fn run(
         }
         Err(_) => ExitStatus { code: None, signal: None },
     };
-    out.text(Envelope::<BridgeEvent>::event(ExecExited { stream, exit, timed_out, cancelled }).encode());
+    // After its output, in the same queue.
+    out.bulk_text(Envelope::<BridgeEvent>::event(ExecExited { stream, exit, timed_out, cancelled }).encode());
 }
 
 async fn read_some<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]) -> Option<usize> {

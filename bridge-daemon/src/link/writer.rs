@@ -239,6 +239,37 @@ mod tests {
     /// a chunk instead of the whole queue.
     #[tokio::test]
     async fn a_terminals_output_goes_in_turn_with_bulk_data_not_after_it() {
+        bulk_ahead_of_a_terminal(|out| {
+            for i in 0..40u64 {
+                out.bulk_frame(Frame::new(FrameKind::TunnelData, 9, i * 65536, &[0u8; 65536]));
+            }
+            Box::pin(async {})
+        })
+        .await;
+    }
+
+    /// The same with a command's 2.5 MiB of output (an agent's `cat` of a large file).
+    #[tokio::test]
+    async fn a_terminals_output_goes_in_turn_with_a_commands_output() {
+        bulk_ahead_of_a_terminal(|out| {
+            let argv = ["head", "-c", "2621440", "/dev/zero"].map(String::from).to_vec();
+            let req = bridge::ExecStart { argv, stream: 9, ..bridge::ExecStart::default() };
+            let (done, finished) = tokio::sync::oneshot::channel();
+            // (Its handle kept: a command whose handle is dropped is cancelled.)
+            let (_, handle) = crate::exec::start(req, "/", u64::MAX, out.clone(), move || {
+                let _ = done.send(());
+            })
+            .expect("started");
+            Box::pin(async move {
+                tokio::time::timeout(Duration::from_secs(20), finished).await.expect("it ended").expect("done");
+                drop(handle);
+            })
+        })
+        .await;
+    }
+
+    /// How many bytes of what `fill` queues as bulk data go ahead of a terminal's output.
+    async fn bulk_ahead_of_a_terminal(fill: impl FnOnce(&Outbox) -> futures_util::future::BoxFuture<'static, ()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let accept = async {
@@ -259,9 +290,7 @@ mod tests {
         };
         tokio::time::timeout(Duration::from_secs(20), ready).await.expect("the shell printed");
         let (out, queued) = outbox();
-        for i in 0..40u64 {
-            out.bulk_frame(Frame::new(FrameKind::TunnelData, 9, i * 65536, &[0u8; 65536]));
-        }
+        fill(&out).await;
         let (wake, attachments, session) = (Arc::new(Notify::new()), Attachments::default(), 1);
         term.attach((session, 5), 0, wake.clone());
         attachments.lock().expect("lock").insert(5, term.clone());
