@@ -642,3 +642,55 @@ async fn a_recording_whose_replica_dies_is_ended_and_its_terminal_recorded_on_by
     assert!(cast.contains("after-3") && cast.contains("before-2"), "{cast}");
     Ok(())
 }
+
+/// An app's WebSocket seen through A while its server's bridge is on B: when B dies, the
+/// preview's connection ends (and the app's page can connect again, through A) instead of
+/// waiting for ever for a replica that cannot say its tunnel is gone.
+#[tokio::test]
+async fn a_preview_through_one_replica_ends_when_its_bridges_replica_dies() -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest as _};
+
+    let app = porta_e2e::webapp::WebApp::start("127.0.0.1:0").await?;
+    let mut r = Replicas::start().await?;
+    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
+    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
+    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
+    bridge.run(&["--server", &balancer.url()])?;
+    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
+    let server = on_a.wait_server_online(true, T).await?;
+    let base = format!("{}/p/{server}/{}", r.a.url, app.port);
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let entered = http.get(format!("{base}/?porta_ticket={}", on_a.ticket().await?)).send().await?;
+    let cookie =
+        entered.headers()[reqwest::header::SET_COOKIE].to_str()?.split(';').next().unwrap_or_default().to_owned();
+    let socket = || async {
+        let mut req = format!("{}/ws", base.replacen("http://", "ws://", 1)).into_client_request()?;
+        req.headers_mut().insert("cookie", cookie.parse()?);
+        let (mut sock, _) = tokio_tungstenite::connect_async(req).await?;
+        sock.send(Message::text("hello")).await?;
+        let reply = tokio::time::timeout(T, sock.next()).await?.ok_or_else(|| anyhow::anyhow!("closed"))??;
+        anyhow::ensure!(reply.into_text()?.as_str() == "echo: hello");
+        anyhow::Ok(sock)
+    };
+    let mut sock = socket().await?;
+    r.b.kill().await;
+    // Ends (a close, an error, or the end of the stream), whichever the proxy makes of it.
+    let ended = tokio::time::timeout(T, async {
+        loop {
+            match sock.next().await {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the preview's WebSocket outlived its bridge's replica");
+    // The bridge came back through A: the app's page connects again.
+    let deadline = tokio::time::Instant::now() + T;
+    while socket().await.is_err() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the preview never came back through A");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}

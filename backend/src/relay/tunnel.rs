@@ -18,13 +18,14 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use porta_shared::bridge::BridgeEvent;
 use porta_shared::frame::{Frame, FrameKind, HEADER_LEN};
-use porta_shared::ports::{ACK_EVERY, TunnelClose, TunnelOpen, TunnelOpened, WINDOW};
+use porta_shared::ports::{ACK_EVERY, TunnelClose, TunnelClosed, TunnelOpen, TunnelOpened, WINDOW};
 use porta_shared::types::StreamId;
 use porta_shared::{ErrorBody, ErrorCode};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::broadcast;
 
 use super::Relay;
-use crate::bus::{Bus, ClientId, Inbox, Route, ToClient};
+use crate::bus::{Bus, ClientId, ConnId, Inbox, Presence, Route, ToClient};
 
 /// The most sent in one frame.
 const CHUNK: usize = 64 * 1024;
@@ -53,6 +54,8 @@ pub struct Tunnel {
     sent: u64,
     written: u64,
     shut: bool,
+    /// Ends the tunnel when its bridge's connection goes (see [`Tunnel::watch_connection`]).
+    watch: Option<tokio::task::AbortHandle>,
 }
 
 /// Opens a tunnel to `port` on `server`. Given up on (its future dropped) while the bridge
@@ -60,6 +63,8 @@ pub struct Tunnel {
 pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, ErrorBody> {
     let stream = relay.bus.new_stream_id();
     let mut tunnel = Tunnel::fresh(relay.bus.clone(), server, stream);
+    // Before asking, so nothing said about the bridge's connection meanwhile is missed.
+    let presence = relay.bus.presence();
     let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, tunnel.client));
     let answer = tokio::time::timeout(relay.answer_within, asked)
         .await
@@ -72,6 +77,9 @@ pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, Erro
     match answer {
         Ok(opened) => {
             tunnel.address = opened.address;
+            if let Some(conn) = relay.bus.connected(server).map(|c| c.conn) {
+                tunnel.watch = Some(tunnel.watch_connection(presence, conn));
+            }
             Ok(tunnel)
         }
         // Refused: nothing is open on the bridge.
@@ -104,7 +112,33 @@ impl Tunnel {
             sent: 0,
             written: 0,
             shut: false,
+            watch: None,
         }
+    }
+
+    /// Closes the tunnel (as its bridge would) once the bridge's connection `conn` is gone or
+    /// replaced. The replica holding a connection says so when it ends, but a replica that
+    /// dies cannot: the tunnel (a request in flight, an app's WebSocket) waited for ever.
+    fn watch_connection(&self, mut presence: broadcast::Receiver<Presence>, conn: ConnId) -> tokio::task::AbortHandle {
+        let (bus, server, client, stream) = (self.bus.clone(), self.server.clone(), self.client, self.stream);
+        let task = tokio::spawn(async move {
+            loop {
+                match presence.recv().await {
+                    Ok(Presence::Offline { server: s, conn: c }) if s == server && c == conn => break,
+                    Ok(Presence::Online { server: s, conn: c, .. }) if s == server && c != conn => break,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if bus.connected(&server).map(|c| c.conn) != Some(conn) {
+                            break;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+            let error = Some(ErrorBody::new(ErrorCode::ServerOffline, "the server's bridge disconnected"));
+            bus.to_client(client, ToClient::Event(BridgeEvent::TunnelClosed(TunnelClosed { stream, error })));
+        });
+        task.abort_handle()
     }
 
     /// Takes in what arrived: ready when something changed, pending (woken on arrival) when
@@ -253,6 +287,9 @@ impl AsyncWrite for Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
+        if let Some(watch) = &self.watch {
+            watch.abort();
+        }
         self.bus.unregister_client(self.client);
         if self.closed.is_some() {
             return;
@@ -309,5 +346,41 @@ mod tests {
         let e = read.expect("the connection ends at once").expect_err("with an error");
         assert!(e.to_string().contains("more than the connection's window"), "{e}");
         assert!(bad.pending.is_empty(), "what it sent is not kept");
+    }
+
+    /// A tunnel whose bridge's connection is replaced (its replica died, and the bridge came
+    /// back elsewhere) or goes offline ends, as a read says, instead of waiting for ever.
+    #[tokio::test]
+    async fn a_tunnel_ends_when_its_bridges_connection_is_replaced_or_gone() {
+        use crate::bus::ToBridge;
+        let local = Arc::new(LocalBus::default());
+        let bus: Arc<dyn Bus> = local.clone();
+        let relay = Relay { bus: bus.clone(), answer_within: std::time::Duration::from_secs(10) };
+        for replaced in [true, false] {
+            let (_, mut inbox) = local.register_bridge("s", "inst", "agent");
+            let answer = async {
+                while let Some(msg) = inbox.recv().await {
+                    if let ToBridge::Request { reply, .. } = msg {
+                        let raw = serde_json::value::RawValue::from_string(r#"{"address":"127.0.0.1:80"}"#.into());
+                        let _ = reply.send(Ok(raw.expect("json")));
+                        return;
+                    }
+                }
+            };
+            let (t, ()) = tokio::join!(open(&relay, "s", 80), answer);
+            let mut t = t.expect("opened");
+            if replaced {
+                // (A bridge's old connection on a replica that died says nothing.)
+                let (_, again) = local.register_bridge("s", "inst", "agent");
+                inbox = again;
+            } else {
+                local.unregister_bridge("s", local.connected("s").expect("connected").conn);
+            }
+            let mut all = Vec::new();
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), t.read_to_end(&mut all)).await;
+            let e = read.expect("the tunnel ends").expect_err("with an error");
+            assert_eq!(e.kind(), io::ErrorKind::ConnectionAborted, "{e}");
+            drop(inbox);
+        }
     }
 }
