@@ -52,6 +52,21 @@ impl Replicas {
     }
 }
 
+impl Replicas {
+    /// A bridge (with `args`) that dials a balancer preferring B while B is up, and the admin
+    /// signed in on A, where the server is seen online: the bridge, the balancer (kept for
+    /// as long as the bridge), the API on A and the server's id.
+    async fn bridge_on_b(&self, args: &[&str]) -> anyhow::Result<(Bridge, Balancer, Api, String)> {
+        let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
+        let balancer = Balancer::start(vec![addr(&self.b)?, addr(&self.a)?]).await?;
+        let mut bridge = Bridge::enroll(&self.b, args).await?;
+        bridge.run(&["--server", &balancer.url()])?;
+        let on_a = Api::login(&self.a.url, "admin", ADMIN_PASSWORD).await?;
+        let server = on_a.wait_server_online(true, T).await?;
+        Ok((bridge, balancer, on_a, server))
+    }
+}
+
 /// The PostgreSQL server `cargo xtask test` started, or else one of this test process's own.
 async fn shared_postgres() -> anyhow::Result<String> {
     if let Some(url) = std::env::var("PORTA_TEST_POSTGRES").ok().filter(|v| !v.is_empty()) {
@@ -152,13 +167,8 @@ async fn a_role_lowered_through_one_replica_takes_effect_on_a_socket_of_the_othe
 #[tokio::test]
 async fn a_replica_killed_during_a_flood_loses_no_byte_and_its_bridge_moves_to_the_other() -> anyhow::Result<()> {
     let mut r = Replicas::start().await?;
-    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
     // The bridge dials the balancer, which prefers B while B is up.
-    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
-    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
-    bridge.run(&["--server", &balancer.url()])?;
-    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
-    let server = on_a.wait_server_online(true, T).await?;
+    let (_bridge, _balancer, on_a, server) = r.bridge_on_b(&[]).await?;
     let mut ws = on_a.ws().await?;
     let s = open(&mut ws, &server).await?.stream;
     ws.input(s, b"seq 1 100000; echo flood-$((6*7))\n").await?;
@@ -242,14 +252,9 @@ async fn a_save_in_flight_when_its_bridges_replica_dies_is_done_or_says_it_was_n
     let new = "new line\n".repeat(50_000);
     std::fs::write(root.path().join("notes.txt"), &old)?;
     let mut r = Replicas::start().await?;
-    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
     // The bridge dials the balancer, which prefers B while B is up; the browser is on A.
-    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
     let root_path = root.path().to_string_lossy().into_owned();
-    let mut bridge = Bridge::enroll(&r.b, &["--root", &root_path]).await?;
-    bridge.run(&["--server", &balancer.url()])?;
-    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
-    let server = on_a.wait_server_online(true, T).await?;
+    let (_bridge, _balancer, on_a, server) = r.bridge_on_b(&["--root", &root_path]).await?;
     let mut ws = on_a.ws().await?;
     let save = |seen: &str| client::OnServer {
         server: server.clone(),
@@ -653,12 +658,7 @@ async fn a_preview_through_one_replica_ends_when_its_bridges_replica_dies() -> a
 
     let app = porta_e2e::webapp::WebApp::start("127.0.0.1:0").await?;
     let mut r = Replicas::start().await?;
-    let addr = |b: &Backend| b.url.trim_start_matches("http://").parse::<std::net::SocketAddr>();
-    let balancer = Balancer::start(vec![addr(&r.b)?, addr(&r.a)?]).await?;
-    let mut bridge = Bridge::enroll(&r.b, &[]).await?;
-    bridge.run(&["--server", &balancer.url()])?;
-    let on_a = Api::login(&r.a.url, "admin", ADMIN_PASSWORD).await?;
-    let server = on_a.wait_server_online(true, T).await?;
+    let (_bridge, _balancer, on_a, server) = r.bridge_on_b(&[]).await?;
     let base = format!("{}/p/{server}/{}", r.a.url, app.port);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let entered = http.get(format!("{base}/?porta_ticket={}", on_a.ticket().await?)).send().await?;
