@@ -238,14 +238,13 @@ async fn a_bridge_too_old_for_the_backend_is_named_on_the_dashboard_until_it_con
     Ok(())
 }
 
-/// A compromised server's bridge that ignores the windows: it floods a terminal's stream
-/// before answering the request that opened it. The backend holds at most a queue's worth for
-/// the tab (64 MiB) and then lets the tab go (a page reconnects and resumes) instead of
-/// buffering whatever the bridge sends until the request times out.
-#[tokio::test]
-async fn a_bridge_that_floods_a_stream_before_answering_has_the_tab_let_go() -> anyhow::Result<()> {
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use porta_shared::frame::{Frame, FrameKind};
+type Forged = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// A bridge forged with the real credential of a server enrolled on a new backend (as a
+/// compromised server could), its receive buffer `recv_buffer` bytes when given; it has said
+/// hello and the server is online. With the backend, the admin's API and the server's id.
+async fn forged_bridge(recv_buffer: Option<u32>) -> anyhow::Result<(Forged, Backend, Api, String)> {
+    use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::Message;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -256,10 +255,64 @@ async fn a_bridge_that_floods_a_stream_before_answering_has_the_tab_let_go() -> 
     let server = server.unwrap_or_default().to_owned();
     let mut req = format!("{}/bridge/ws", backend.url.replacen("http://", "ws://", 1)).into_client_request()?;
     req.headers_mut().insert("authorization", format!("Bearer {credential}").parse()?);
-    let (mut forged, _) = tokio_tungstenite::connect_async(req).await?;
+    let addr: std::net::SocketAddr = backend.url.trim_start_matches("http://").parse()?;
+    let tcp = tokio::net::TcpSocket::new_v4()?;
+    if let Some(size) = recv_buffer {
+        tcp.set_recv_buffer_size(size)?;
+    }
+    let (mut forged, _) = tokio_tungstenite::client_async(req, tcp.connect(addr).await?).await?;
     forged.send(Message::text(hello(1, porta_shared::version::PROTOCOL_VERSION))).await?;
     let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
     api.wait_server_online(true, Duration::from_secs(20)).await?;
+    Ok((forged, backend, api, server))
+}
+
+/// A bridge that stops reading (a frozen process whose TCP still answers) fills what the
+/// backend may send it: the backend's end of the link waited in that send for ever (no
+/// heartbeat fires mid-send), and the server looked online while nothing reached it. The
+/// link is let go within three heartbeats (1 s here), and the server shows offline.
+#[tokio::test]
+async fn a_bridge_that_stops_reading_is_let_go() -> anyhow::Result<()> {
+    use porta_shared::bridge::FsWrite;
+    use porta_shared::types::Base64;
+
+    // A receive buffer of 4 KiB: once it stops reading, it holds almost nothing.
+    let (frozen, _backend, api, server) = forged_bridge(Some(4096)).await?;
+
+    // Saves of 700 KiB each (a request is at most 1 MiB of text), more than the sockets'
+    // buffers hold, which the bridge never reads.
+    let mut tab = api.ws().await?;
+    for i in 0..16 {
+        let save = porta_shared::client::OnServer {
+            server: server.clone(),
+            req: FsWrite {
+                path: format!("big-{i}.bin"),
+                data: Base64(vec![b'x'; 700 << 10]),
+                expected_sha256: None,
+                create_new: false,
+                mode: None,
+            },
+        };
+        let id = format!("save-{i}");
+        tab.send_text(porta_shared::Envelope::<porta_shared::client::ClientRequest>::request(id, save).encode())
+            .await?;
+    }
+    api.wait_server_online(false, Duration::from_secs(20)).await.context("the server still looks online")?;
+    drop(frozen);
+    Ok(())
+}
+
+/// A compromised server's bridge that ignores the windows: it floods a terminal's stream
+/// before answering the request that opened it. The backend holds at most a queue's worth for
+/// the tab (64 MiB) and then lets the tab go (a page reconnects and resumes) instead of
+/// buffering whatever the bridge sends until the request times out.
+#[tokio::test]
+async fn a_bridge_that_floods_a_stream_before_answering_has_the_tab_let_go() -> anyhow::Result<()> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use porta_shared::frame::{Frame, FrameKind};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let (mut forged, _backend, api, server) = forged_bridge(None).await?;
 
     // The tab asks for a terminal; the forged bridge never answers, and floods its stream.
     let mut tab = api.ws().await?;

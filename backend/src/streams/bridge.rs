@@ -255,24 +255,27 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
             cmd = inbox.recv() => {
                 // What else is queued goes out in the same write (up to a bound): a busy link
                 // (previews' requests, many terminals' keys) pays one system call for many.
-                let (mut cmd, mut ended) = (cmd, None);
-                for _ in 0..BATCH {
-                    let Some(c) = cmd.take() else {
-                        ended = Some("the bus closed".to_owned());
-                        break;
-                    };
-                    if let Err(why) = to_bridge(&state, &mut socket, &mut pending, &mut routes, &mut next_id, c).await {
-                        ended = Some(why);
-                        break;
+                let batch = async {
+                    let mut cmd = cmd;
+                    for _ in 0..BATCH {
+                        let Some(c) = cmd.take() else { return Some("the bus closed".to_owned()) };
+                        if let Err(why) = to_bridge(&state, &mut socket, &mut pending, &mut routes, &mut next_id, c).await {
+                            return Some(why);
+                        }
+                        match inbox.try_recv() {
+                            Ok(c) => cmd = Some(c),
+                            Err(_) => break,
+                        }
                     }
-                    match inbox.try_recv() {
-                        Ok(c) => cmd = Some(c),
-                        Err(_) => break,
-                    }
-                }
-                let flushed = futures_util::SinkExt::flush(&mut socket).await;
-                if let Some(why) = ended.or_else(|| flushed.is_err().then(|| "send to the bridge failed".to_owned())) {
-                    break why;
+                    futures_util::SinkExt::flush(&mut socket).await.is_err().then(|| "send to the bridge failed".to_owned())
+                };
+                // A bridge that stopped reading (a frozen process whose TCP still answers)
+                // fills what may be sent to it; no heartbeat fires while this waits, and the
+                // server would look online with nothing reaching it.
+                match tokio::time::timeout(heartbeat * 3, batch).await {
+                    Ok(None) => {}
+                    Ok(Some(why)) => break why,
+                    Err(_) => break format!("the bridge took nothing sent to it for {:?}", heartbeat * 3),
                 }
             }
             gone = departures.recv() => match gone {
@@ -283,7 +286,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                         pending.insert(next_id, Pending { reply, opens: None });
                         let text = Envelope::<BridgeRequest>::request(next_id.to_string(), kind.close(stream)).encode();
                         next_id += 1;
-                        sent = sent && socket.send(Message::text(text)).await.is_ok();
+                        let send = tokio::time::timeout(heartbeat, socket.send(Message::text(text)));
+                        sent = sent && matches!(send.await, Ok(Ok(())));
                     }
                     if !sent {
                         break "send to the bridge failed".to_owned();
@@ -296,7 +300,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 if last_heard.elapsed() > heartbeat * 3 {
                     break format!("the bridge was silent for {:?}", last_heard.elapsed());
                 }
-                if socket.send(Message::Ping(Default::default())).await.is_err() {
+                if !matches!(tokio::time::timeout(heartbeat, socket.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
                     break "ping failed".to_owned();
                 }
                 state.seen.mark(&server.id);
