@@ -98,16 +98,25 @@ pub fn build() -> anyhow::Result<PathBuf> {
 
     let hash = digest_dir(&staging)?;
     let out = target_dir().join("ui");
-    reset_dir(&out)?;
     let assets = out.join("a").join(&hash);
-    std::fs::create_dir_all(out.join("a"))?;
-    std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
-    compress_tree(&assets)?;
     let template = std::fs::read_to_string(root().join("frontend/index.html")).context("cannot read index.html")?;
     if !template.contains(ASSETS_PLACEHOLDER) {
         bail!("frontend/index.html must refer to its assets through {ASSETS_PLACEHOLDER}");
     }
-    std::fs::write(out.join("index.html"), template.replace(ASSETS_PLACEHOLDER, &format!("/a/{hash}")))?;
+    let index = template.replace(ASSETS_PLACEHOLDER, &format!("/a/{hash}"));
+    // The same app as last time (its page, written last, names the same assets): left as it
+    // is, so the backend that embeds it is not built again for files that only look newer.
+    if assets.is_dir() && std::fs::read_to_string(out.join("index.html")).is_ok_and(|old| old == index) {
+        std::fs::remove_dir_all(&staging)?;
+        eprintln!("==> the browser app is unchanged ({hash})");
+        report_sizes(&assets)?;
+        return Ok(out);
+    }
+    reset_dir(&out)?;
+    std::fs::create_dir_all(out.join("a"))?;
+    std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
+    compress_tree(&assets)?;
+    std::fs::write(out.join("index.html"), index)?;
     report_sizes(&assets)?;
     Ok(out)
 }
