@@ -118,7 +118,7 @@ pub struct Config {
     #[arg(long, env = "PORTA_ENROLLMENT_TTL_SECS", default_value_t = 1800)]
     pub enrollment_ttl_secs: u64,
     /// Interval of WebSocket pings to bridges and browsers, in milliseconds; a peer silent
-    /// for three intervals, or a browser that takes three intervals to take one message, is
+    /// for three intervals, or one that takes three intervals to take one message, is
     /// dropped.
     #[arg(long, env = "PORTA_HEARTBEAT_MS", default_value_t = 10_000)]
     pub heartbeat_ms: u64,

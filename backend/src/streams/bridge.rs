@@ -239,7 +239,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
     // Replicas that went away: their clients' streams are closed on the bridge.
     let mut departures = bus.departures();
 
-    let reason = loop {
+    let reason = 'link: loop {
         tokio::select! {
             msg = socket.recv() => {
                 last_heard = Instant::now();
@@ -255,27 +255,39 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
             cmd = inbox.recv() => {
                 // What else is queued goes out in the same write (up to a bound): a busy link
                 // (previews' requests, many terminals' keys) pays one system call for many.
-                let batch = async {
-                    let mut cmd = cmd;
-                    for _ in 0..BATCH {
-                        let Some(c) = cmd.take() else { return Some("the bus closed".to_owned()) };
-                        if let Err(why) = to_bridge(&state, &mut socket, &mut pending, &mut routes, &mut next_id, c).await {
-                            return Some(why);
-                        }
-                        match inbox.try_recv() {
-                            Ok(c) => cmd = Some(c),
-                            Err(_) => break,
-                        }
-                    }
-                    futures_util::SinkExt::flush(&mut socket).await.is_err().then(|| "send to the bridge failed".to_owned())
-                };
                 // A bridge that stopped reading (a frozen process whose TCP still answers)
-                // fills what may be sent to it; no heartbeat fires while this waits, and the
-                // server would look online with nothing reaching it.
-                match tokio::time::timeout(heartbeat * 3, batch).await {
-                    Ok(None) => {}
-                    Ok(Some(why)) => break why,
-                    Err(_) => break format!("the bridge took nothing sent to it for {:?}", heartbeat * 3),
+                // fills what may be sent to it, and no heartbeat fires while this waits: each
+                // message (at most 1 MiB) and the flush must make way within `stuck`, so a
+                // bridge on a slow network is only cut off when nothing moves at all.
+                let stuck = heartbeat * 3;
+                let too_long = || format!("the bridge took nothing sent to it for {stuck:?}");
+                let (mut cmd, mut ended) = (cmd, None);
+                for _ in 0..BATCH {
+                    let Some(c) = cmd.take() else {
+                        ended = Some("the bus closed".to_owned());
+                        break;
+                    };
+                    let sent = to_bridge(&state, &mut socket, &mut pending, &mut routes, &mut next_id, c);
+                    match tokio::time::timeout(stuck, sent).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(why)) => {
+                            ended = Some(why);
+                            break;
+                        }
+                        Err(_) => break 'link too_long(),
+                    }
+                    match inbox.try_recv() {
+                        Ok(c) => cmd = Some(c),
+                        Err(_) => break,
+                    }
+                }
+                // (Also when ending: a replaced or revoked bridge gets its error and close.)
+                let flushed = tokio::time::timeout(stuck, futures_util::SinkExt::flush(&mut socket)).await;
+                match (ended, flushed) {
+                    (Some(why), _) => break why,
+                    (None, Err(_)) => break too_long(),
+                    (None, Ok(Err(_))) => break "send to the bridge failed".to_owned(),
+                    (None, Ok(Ok(()))) => {}
                 }
             }
             gone = departures.recv() => match gone {
@@ -286,7 +298,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                         pending.insert(next_id, Pending { reply, opens: None });
                         let text = Envelope::<BridgeRequest>::request(next_id.to_string(), kind.close(stream)).encode();
                         next_id += 1;
-                        let send = tokio::time::timeout(heartbeat, socket.send(Message::text(text)));
+                        let send = tokio::time::timeout(heartbeat * 3, socket.send(Message::text(text)));
                         sent = sent && matches!(send.await, Ok(Ok(())));
                     }
                     if !sent {
@@ -300,7 +312,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 if last_heard.elapsed() > heartbeat * 3 {
                     break format!("the bridge was silent for {:?}", last_heard.elapsed());
                 }
-                if !matches!(tokio::time::timeout(heartbeat, socket.send(Message::Ping(Default::default()))).await, Ok(Ok(()))) {
+                let ping = socket.send(Message::Ping(Default::default()));
+                if !matches!(tokio::time::timeout(heartbeat * 3, ping).await, Ok(Ok(()))) {
                     break "ping failed".to_owned();
                 }
                 state.seen.mark(&server.id);
