@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -56,6 +57,9 @@ pub struct Tunnel {
     shut: bool,
     /// Ends the tunnel when its bridge's connection goes (see [`Tunnel::watch_connection`]).
     watch: Option<tokio::task::AbortHandle>,
+    /// Set by the watch when it ended the tunnel: the bridge may not know (its connection
+    /// is back after a gap in Redis), so the close is still sent.
+    watched_out: Arc<AtomicBool>,
 }
 
 /// Opens a tunnel to `port` on `server`. Given up on (its future dropped) while the bridge
@@ -63,8 +67,10 @@ pub struct Tunnel {
 pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, ErrorBody> {
     let stream = relay.bus.new_stream_id();
     let mut tunnel = Tunnel::fresh(relay.bus.clone(), server, stream);
-    // Before asking, so nothing said about the bridge's connection meanwhile is missed.
+    // Before asking, so nothing said about the bridge's connection meanwhile is missed; the
+    // connection asked (read after, it could be a later one, or none, and never watched).
     let presence = relay.bus.presence();
+    let conn = relay.bus.connected(server).map(|c| c.conn);
     let asked = relay.bus.request(server, TunnelOpen { stream, port }.into(), Route::Open(stream, tunnel.client));
     let answer = tokio::time::timeout(relay.answer_within, asked)
         .await
@@ -77,7 +83,8 @@ pub async fn open(relay: &Relay, server: &str, port: u16) -> Result<Tunnel, Erro
     match answer {
         Ok(opened) => {
             tunnel.address = opened.address;
-            if let Some(conn) = relay.bus.connected(server).map(|c| c.conn) {
+            // (None: the request could not have gone, and did not.)
+            if let Some(conn) = conn {
                 tunnel.watch = Some(tunnel.watch_connection(presence, conn));
             }
             Ok(tunnel)
@@ -113,6 +120,7 @@ impl Tunnel {
             written: 0,
             shut: false,
             watch: None,
+            watched_out: Arc::default(),
         }
     }
 
@@ -121,6 +129,7 @@ impl Tunnel {
     /// dies cannot: the tunnel (a request in flight, an app's WebSocket) waited for ever.
     fn watch_connection(&self, mut presence: broadcast::Receiver<Presence>, conn: ConnId) -> tokio::task::AbortHandle {
         let (bus, server, client, stream) = (self.bus.clone(), self.server.clone(), self.client, self.stream);
+        let watched_out = self.watched_out.clone();
         let task = tokio::spawn(async move {
             loop {
                 match presence.recv().await {
@@ -135,6 +144,7 @@ impl Tunnel {
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
+            watched_out.store(true, Ordering::Relaxed);
             let error = Some(ErrorBody::new(ErrorCode::ServerOffline, "the server's bridge disconnected"));
             bus.to_client(client, ToClient::Event(BridgeEvent::TunnelClosed(TunnelClosed { stream, error })));
         });
@@ -291,7 +301,7 @@ impl Drop for Tunnel {
             watch.abort();
         }
         self.bus.unregister_client(self.client);
-        if self.closed.is_some() {
+        if self.closed.is_some() && !self.watched_out.load(Ordering::Relaxed) {
             return;
         }
         let close =
