@@ -207,7 +207,25 @@ impl Api {
     }
 }
 
-pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Keeps `socket` talking (a ping every 300 ms) while nothing reads it, as a peer whose TCP
+/// still answers but whose program is frozen; the task ends when sending fails. The half
+/// nobody reads is returned: keep it for as long as the peer should stay connected.
+pub fn ping_without_reading<S>(
+    socket: WebSocketStream<S>,
+) -> (tokio::task::JoinHandle<()>, futures_util::stream::SplitStream<WebSocketStream<S>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut talking, not_read) = socket.split();
+    let task = tokio::spawn(async move {
+        while talking.send(Message::Ping(Default::default())).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    (task, not_read)
+}
 
 /// The browser's stream socket.
 pub struct Ws {
@@ -278,6 +296,11 @@ impl Ws {
         let tcp = socket.connect(addr).await?;
         let (ws, _) = tokio_tungstenite::client_async(req, MaybeTlsStream::Plain(tcp)).await?;
         Ok(Self::over(ws))
+    }
+
+    /// The socket itself, for a test that drives it by hand from here on.
+    pub fn into_socket(self) -> Socket {
+        self.ws
     }
 
     fn over(ws: Socket) -> Self {

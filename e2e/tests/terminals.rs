@@ -324,17 +324,20 @@ async fn a_tab_that_stops_reading_is_let_go_and_its_terminal_kept() -> anyhow::R
         anyhow::Ok(line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(-1.0))
     };
     let mut frozen = Ws::connect_with_small_buffer(&api.ws_url(&api.ticket().await?)).await?;
-    // More windows of output than the sockets' buffers hold on loopback (a few MiB).
+    // More windows of output (32 × 256 KiB) than the sockets' buffers hold on loopback (at
+    // most 4 MiB sent and a 4 KiB receive buffer here), each a little more than a window.
     let mut terms = Vec::new();
-    for _ in 0..16 {
+    for _ in 0..32 {
         terms.push(open(&mut frozen, &server).await?);
     }
     for t in &terms {
-        frozen.input(t.stream, b"yes frozen-tab\n").await?;
+        frozen.input(t.stream, b"yes frozen-tab | head -c 300000\n").await?;
     }
     let opened = &terms[0];
     assert_eq!(sockets().await?, 1.0);
-    // Nothing is read from `frozen` from here on.
+    // Nothing is read from `frozen` from here on; it keeps talking (pings), so only the send
+    // that cannot finish can end it, not its silence.
+    let (pinger, _not_read) = porta_e2e::client::ping_without_reading(frozen.into_socket());
     let deadline = tokio::time::Instant::now() + T;
     while sockets().await? != 0.0 {
         assert!(tokio::time::Instant::now() < deadline, "the backend still serves a tab that stopped reading");
@@ -343,9 +346,8 @@ async fn a_tab_that_stops_reading_is_let_go_and_its_terminal_kept() -> anyhow::R
     let mut ws = api.ws().await?;
     let attach = client::TermAttach { server: server.clone(), term: opened.info.term, after: 0 };
     let s = ws.call(attach).await?.map_err(|e| anyhow::anyhow!("attach: {e}"))?.stream;
-    ws.input(s, b"\x03").await?;
     ws.input(s, b"echo kept-$((3*3))\n").await?;
     ws.wait_output(s, "kept-9", T).await?;
-    drop(frozen);
+    pinger.abort();
     Ok(())
 }

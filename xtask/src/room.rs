@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::bail;
 
@@ -19,6 +19,9 @@ const NEEDED: u64 = 6 * GIB;
 /// Copies of one artifact kept (the newest): a crate is legitimately built a few ways at once
 /// (tests, clippy's metadata, other features).
 const KEEP: usize = 3;
+/// Nothing younger is removed: another checkout sharing the target folder (its crates hash
+/// differently) may be building or testing with it.
+const NOT_BEFORE: Duration = Duration::from_secs(6 * 3600);
 
 /// Prunes stale copies when the target directory's disk is short of room; fails when it
 /// stays short.
@@ -60,10 +63,24 @@ fn free_bytes(dir: &Path) -> Option<u64> {
 fn prune(target: &Path) -> u64 {
     let mut freed = 0;
     for profile in profiles(target) {
+        // Cargo's own lock on the folder, held while this prunes: a build running there (from
+        // another checkout) is never pulled from under, and one that starts waits.
+        let Some(_lock) = cargo_lock(&profile) else {
+            eprintln!("    {} is being built in: left as it is", profile.display());
+            continue;
+        };
         freed += remove_all(&profile.join("incremental"));
-        freed += prune_deps(&profile.join("deps"));
+        freed += prune_deps(&profile.join("deps"), SystemTime::now() - NOT_BEFORE);
     }
     freed
+}
+
+/// Cargo's build lock on `profile`, if no build holds it.
+fn cargo_lock(profile: &Path) -> Option<std::fs::File> {
+    let path = profile.join(".cargo-lock");
+    let file = std::fs::File::options().read(true).write(true).create(true).truncate(false).open(path).ok()?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).ok()?;
+    Some(file)
 }
 
 /// `target/{debug,release}` and the same under each cross target's folder.
@@ -84,11 +101,13 @@ fn ours(name: &str) -> Option<String> {
         return None;
     }
     let ext = hash_and_ext.1;
-    let own_lib = stem.starts_with("libporta") || stem.starts_with("libxtask");
+    let own_lib = stem.starts_with("libporta_") || stem == "libxtask";
     (own_lib || ext.is_empty()).then(|| format!("{stem}.{ext}"))
 }
 
-fn prune_deps(deps: &Path) -> u64 {
+/// In `deps`, all but the [`KEEP`] newest copies of each of our artifacts, of those older
+/// than `before`.
+fn prune_deps(deps: &Path, before: SystemTime) -> u64 {
     let Ok(entries) = std::fs::read_dir(deps) else { return 0 };
     let mut groups: HashMap<String, Vec<(SystemTime, PathBuf, u64)>> = HashMap::new();
     for entry in entries.flatten() {
@@ -102,7 +121,7 @@ fn prune_deps(deps: &Path) -> u64 {
     let mut freed = 0;
     for mut copies in groups.into_values() {
         copies.sort_by_key(|c| std::cmp::Reverse(c.0));
-        for (_, path, len) in copies.into_iter().skip(KEEP) {
+        for (_, path, len) in copies.into_iter().skip(KEEP).filter(|(modified, ..)| *modified < before) {
             if std::fs::remove_file(&path).is_ok() {
                 freed += len;
                 // The copy's dependency list goes with it.
@@ -135,6 +154,7 @@ mod tests {
         assert_eq!(ours("libporta_backend-6d98c185dbff94c9.rlib").as_deref(), Some("libporta_backend.rlib"));
         assert_eq!(ours("servers-0123456789abcdef").as_deref(), Some("servers."));
         assert_eq!(ours("libgetrandom-0123456789abcdef.rlib"), None);
+        assert_eq!(ours("libportable_pty-0123456789abcdef.rlib"), None, "a dependency");
         assert_eq!(ours("libporta_backend.rlib"), None);
         assert_eq!(ours("porta-bench.d"), None);
         assert_eq!(ours("servers-0123456789abcdef.d"), None);
@@ -154,7 +174,10 @@ mod tests {
             std::fs::File::options().write(true).open(&path).unwrap().set_modified(at).unwrap();
         }
         std::fs::write(deps.join("libserde-0123456789abcdef.rlib"), b"x").unwrap();
-        assert_eq!(prune_deps(&deps), 20);
+        // Beyond the newest three, only what is older than the cut goes (10 bytes each).
+        let at = |s: u64| SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000 + s);
+        assert_eq!(prune_deps(&deps, at(1)), 10);
+        assert_eq!(prune_deps(&deps, at(100)), 10);
         let mut left: Vec<String> =
             std::fs::read_dir(&deps).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
         left.sort();
@@ -165,5 +188,20 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn a_folder_being_built_in_is_left_alone() {
+        let target = tempfile::tempdir().unwrap();
+        let incremental = target.path().join("debug").join("incremental");
+        std::fs::create_dir_all(&incremental).unwrap();
+        std::fs::write(incremental.join("session"), b"in use").unwrap();
+        // A build holds cargo's lock on the folder (as cargo does, with flock).
+        let held = cargo_lock(&target.path().join("debug")).expect("the lock");
+        assert_eq!(prune(target.path()), 0);
+        assert!(incremental.join("session").exists());
+        drop(held);
+        assert_eq!(prune(target.path()), 6);
+        assert!(!incremental.exists());
     }
 }

@@ -42,6 +42,10 @@ const NPM_FILES: &[(&str, &str, &str)] = &[
 const MONACO_DIR: &str = "monaco-editor/min/vs";
 const MONACO_SKIP: &[&str] = &["language", "nls"];
 
+/// How `target/ui` is made beyond the staged files (compression, the page): bumped when
+/// that changes, so an app kept because its files are the same is never made the old way.
+const OUTPUT_FORMAT: u32 = 1;
+
 /// Placeholder in `frontend/index.html` for the assets' URL prefix.
 const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";
 
@@ -104,19 +108,23 @@ pub fn build() -> anyhow::Result<PathBuf> {
         bail!("frontend/index.html must refer to its assets through {ASSETS_PLACEHOLDER}");
     }
     let index = template.replace(ASSETS_PLACEHOLDER, &format!("/a/{hash}"));
-    // The same app as last time (its page, written last, names the same assets): left as it
-    // is, so the backend that embeds it is not built again for files that only look newer.
-    if assets.is_dir() && std::fs::read_to_string(out.join("index.html")).is_ok_and(|old| old == index) {
+    // The same app as last time, made the same way (the stamp, written last, says both): left
+    // as it is, so the backend that embeds it is not built again for files that only look newer.
+    let stamp_file = target_dir().join("ui.stamp");
+    let stamp = format!("{OUTPUT_FORMAT} {hash} {}\n", hex::encode(Sha256::digest(&index)));
+    if assets.is_dir() && std::fs::read_to_string(&stamp_file).is_ok_and(|old| old == stamp) {
         std::fs::remove_dir_all(&staging)?;
         eprintln!("==> the browser app is unchanged ({hash})");
         report_sizes(&assets)?;
         return Ok(out);
     }
+    let _ = std::fs::remove_file(&stamp_file);
     reset_dir(&out)?;
     std::fs::create_dir_all(out.join("a"))?;
     std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
     compress_tree(&assets)?;
     std::fs::write(out.join("index.html"), index)?;
+    std::fs::write(&stamp_file, stamp)?;
     report_sizes(&assets)?;
     Ok(out)
 }

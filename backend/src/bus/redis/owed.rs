@@ -43,7 +43,12 @@ impl Owed {
             return Charge::Refused;
         }
         if debt.bytes + cost > limit {
-            debt.let_go = true;
+            if debt.bytes == 0 {
+                // Nothing of it queued, so nothing will be paid to forget it by.
+                clients.remove(&client);
+            } else {
+                debt.let_go = true;
+            }
             return Charge::LetGo;
         }
         debt.bytes += cost;
@@ -81,5 +86,7 @@ mod tests {
         owed.paid([(1, 400), (2, 1000)]);
         assert_eq!(owed.charge(1, 1000, 1000), Charge::Queued);
         assert!(lock(&owed.clients).get(&2).is_none(), "nothing kept for a client with nothing queued");
+        assert_eq!(owed.charge(3, 1001, 1000), Charge::LetGo, "a delivery larger than the limit");
+        assert!(lock(&owed.clients).get(&3).is_none(), "nothing kept that nothing would clear");
     }
 }
