@@ -242,7 +242,8 @@ type Forged = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
 /// A bridge forged with the real credential of a server enrolled on a new backend (as a
 /// compromised server could), its receive buffer `recv_buffer` bytes when given; it has said
-/// hello and the server is online. With the backend, the admin's API and the server's id.
+/// hello (and must keep talking: silent for three heartbeats, 1 s here, it is let go). With
+/// the backend, the admin's API and the server's id.
 async fn forged_bridge(recv_buffer: Option<u32>) -> anyhow::Result<(Forged, Backend, Api, String)> {
     use futures_util::SinkExt as _;
     use tokio_tungstenite::tungstenite::Message;
@@ -265,7 +266,6 @@ async fn forged_bridge(recv_buffer: Option<u32>) -> anyhow::Result<(Forged, Back
     }
     let (mut forged, _) = tokio_tungstenite::client_async(req, tcp.connect(addr).await?).await?;
     forged.send(Message::text(hello(1, porta_shared::version::PROTOCOL_VERSION))).await?;
-    api.wait_server_online(true, Duration::from_secs(20)).await?;
     Ok((forged, backend, api, server))
 }
 
@@ -282,6 +282,7 @@ async fn a_bridge_that_stops_reading_is_let_go() -> anyhow::Result<()> {
     // reads, and keeps talking (pings), so only the send that cannot finish can end it.
     let (frozen, _backend, api, server) = forged_bridge(Some(4096)).await?;
     let (pinger, _not_read) = porta_e2e::client::ping_without_reading(frozen);
+    api.wait_server_online(true, Duration::from_secs(20)).await?;
 
     // Saves of 700 KiB each (a request is at most 1 MiB of text), more than the sockets'
     // buffers hold, which the bridge never reads.
@@ -317,6 +318,7 @@ async fn a_bridge_that_floods_a_stream_before_answering_has_the_tab_let_go() -> 
     use tokio_tungstenite::tungstenite::Message;
 
     let (mut forged, _backend, api, server) = forged_bridge(None).await?;
+    api.wait_server_online(true, Duration::from_secs(20)).await?;
 
     // The tab asks for a terminal; the forged bridge never answers, and floods its stream.
     let mut tab = api.ws().await?;

@@ -112,7 +112,8 @@ pub fn build() -> anyhow::Result<PathBuf> {
     // as it is, so the backend that embeds it is not built again for files that only look newer.
     let stamp_file = target_dir().join("ui.stamp");
     let stamp = format!("{OUTPUT_FORMAT} {hash} {}\n", hex::encode(Sha256::digest(&index)));
-    if assets.is_dir() && std::fs::read_to_string(&stamp_file).is_ok_and(|old| old == stamp) {
+    let same = |path: &Path, want: &str| std::fs::read_to_string(path).is_ok_and(|there| there == want);
+    if assets.is_dir() && same(&stamp_file, &stamp) && same(&out.join("index.html"), &index) {
         std::fs::remove_dir_all(&staging)?;
         eprintln!("==> the browser app is unchanged ({hash})");
         report_sizes(&assets)?;

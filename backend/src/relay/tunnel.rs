@@ -57,9 +57,10 @@ pub struct Tunnel {
     shut: bool,
     /// Ends the tunnel when its bridge's connection goes (see [`Tunnel::watch_connection`]).
     watch: Option<tokio::task::AbortHandle>,
-    /// Set by the watch when it ended the tunnel: the bridge may not know (its connection
-    /// is back after a gap in Redis), so the close is still sent.
-    watched_out: Arc<AtomicBool>,
+    /// Set when this end ended the tunnel (the watch, or a bridge past its window), not the
+    /// bridge: the bridge may not know (its connection is back after a gap in Redis), so the
+    /// close is still sent.
+    ended_here: Arc<AtomicBool>,
 }
 
 /// Opens a tunnel to `port` on `server`. Given up on (its future dropped) while the bridge
@@ -120,7 +121,7 @@ impl Tunnel {
             written: 0,
             shut: false,
             watch: None,
-            watched_out: Arc::default(),
+            ended_here: Arc::default(),
         }
     }
 
@@ -129,7 +130,7 @@ impl Tunnel {
     /// dies cannot: the tunnel (a request in flight, an app's WebSocket) waited for ever.
     fn watch_connection(&self, mut presence: broadcast::Receiver<Presence>, conn: ConnId) -> tokio::task::AbortHandle {
         let (bus, server, client, stream) = (self.bus.clone(), self.server.clone(), self.client, self.stream);
-        let watched_out = self.watched_out.clone();
+        let ended_here = self.ended_here.clone();
         let task = tokio::spawn(async move {
             loop {
                 match presence.recv().await {
@@ -144,7 +145,7 @@ impl Tunnel {
                     Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
-            watched_out.store(true, Ordering::Relaxed);
+            ended_here.store(true, Ordering::Relaxed);
             let error = Some(ErrorBody::new(ErrorCode::ServerOffline, "the server's bridge disconnected"));
             bus.to_client(client, ToClient::Event(BridgeEvent::TunnelClosed(TunnelClosed { stream, error })));
         });
@@ -203,6 +204,7 @@ impl Tunnel {
         self.pending.clear();
         let e = ErrorBody::new(ErrorCode::BadRequest, "the server sent more than the connection's window");
         self.end(Some(e));
+        self.ended_here.store(true, Ordering::Relaxed);
     }
 
     fn end(&mut self, error: Option<ErrorBody>) {
@@ -301,7 +303,7 @@ impl Drop for Tunnel {
             watch.abort();
         }
         self.bus.unregister_client(self.client);
-        if self.closed.is_some() && !self.watched_out.load(Ordering::Relaxed) {
+        if self.closed.is_some() && !self.ended_here.load(Ordering::Relaxed) {
             return;
         }
         let close =

@@ -259,7 +259,7 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 // fills what may be sent to it, and no heartbeat fires while this waits: each
                 // message (at most 1 MiB) and the flush must make way within `stuck`, so a
                 // bridge on a slow network is only cut off when nothing moves at all.
-                let stuck = heartbeat * 3;
+                let (stuck, started) = (heartbeat * 3, Instant::now());
                 let too_long = || format!("the bridge took nothing sent to it for {stuck:?}");
                 let (mut cmd, mut ended) = (cmd, None);
                 for _ in 0..BATCH {
@@ -287,7 +287,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                     (Some(why), _) => break why,
                     (None, Err(_)) => break too_long(),
                     (None, Ok(Err(_))) => break "send to the bridge failed".to_owned(),
-                    (None, Ok(Ok(()))) => {}
+                    // Nothing was read while this wrote: that time is not the bridge's silence.
+                    (None, Ok(Ok(()))) => last_heard += started.elapsed(),
                 }
             }
             gone = departures.recv() => match gone {

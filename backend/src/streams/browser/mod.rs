@@ -186,7 +186,7 @@ impl Session {
             // A tab that stopped reading (a frozen phone whose TCP still answers) fills what
             // may be sent to it: a send that waits as long as a silent tab may be heard from
             // ends the session, which no heartbeat could do mid-send.
-            let mut failed = false;
+            let (mut failed, started) = (false, Instant::now());
             for m in s.out.drain(..) {
                 if !matches!(tokio::time::timeout(heartbeat * 3, socket.send(m)).await, Ok(Ok(()))) {
                     failed = true;
@@ -196,6 +196,8 @@ impl Session {
             if failed {
                 break;
             }
+            // Nothing was read while this wrote: that time is not the tab's silence.
+            last_heard += started.elapsed();
         }
         s.close_all();
         state.bus.unregister_client(client);
