@@ -102,7 +102,19 @@ pub struct Backend {
     child: Child,
 }
 
+/// The value of metric `name` (no labels) in a `/metrics` answer.
+pub fn metric(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 impl Backend {
+    /// Its `/metrics`, asked with the scraper's `token` (`PORTA_METRICS_TOKEN`).
+    pub async fn metrics(&self, token: &str) -> anyhow::Result<String> {
+        let resp = reqwest::Client::new().get(format!("{}/metrics", self.url)).bearer_auth(token).send().await?;
+        anyhow::ensure!(resp.status().is_success(), "/metrics: {}", resp.status());
+        Ok(resp.text().await?)
+    }
+
     /// Starts `porta` on a free port with an admin whose password is [`ADMIN_PASSWORD`].
     pub async fn start(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         Self::launch(env, true).await

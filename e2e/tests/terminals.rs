@@ -313,15 +313,8 @@ async fn a_tab_that_stops_reading_is_let_go_and_its_terminal_kept() -> anyhow::R
     let stack = Stack::start(&[("PORTA_METRICS_TOKEN", SCRAPER)], &[]).await?;
     let (api, server) = (&stack.api, stack.server_id.clone());
     let sockets = || async {
-        let text = reqwest::Client::new()
-            .get(format!("{}/metrics", stack.backend.url))
-            .bearer_auth(SCRAPER)
-            .send()
-            .await?
-            .text()
-            .await?;
-        let line = text.lines().find(|l| l.starts_with("porta_client_sockets ")).map(str::to_owned);
-        anyhow::Ok(line.and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).unwrap_or(-1.0))
+        let metrics = stack.backend.metrics(SCRAPER).await?;
+        anyhow::Ok(porta_e2e::metric(&metrics, "porta_client_sockets").unwrap_or(-1.0))
     };
     let mut frozen = Ws::connect_with_small_buffer(&api.ws_url(&api.ticket().await?)).await?;
     // More windows of output (32 × 256 KiB) than the sockets' buffers hold on loopback (at

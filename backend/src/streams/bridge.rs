@@ -257,8 +257,8 @@ async fn serve(mut socket: WebSocket, state: AppState, server: Server, hello: He
                 // (previews' requests, many terminals' keys) pays one system call for many.
                 // A bridge that stopped reading (a frozen process whose TCP still answers)
                 // fills what may be sent to it, and no heartbeat fires while this waits: each
-                // message (at most 1 MiB) and the flush must make way within `stuck`, so a
-                // bridge on a slow network is only cut off when nothing moves at all.
+                // message (at most 1 MiB) and the flush must be written within `stuck`, not the
+                // whole batch (a link slower than about 300 kbit/s is cut off by a 1 MiB save).
                 let (stuck, started) = (heartbeat * 3, Instant::now());
                 let too_long = || format!("the bridge took nothing sent to it for {stuck:?}");
                 let (mut cmd, mut ended) = (cmd, None);

@@ -283,15 +283,8 @@ fn fmt_lat3(l: [f64; 3]) -> String {
 
 /// The relay's counters from `/metrics`: frames and bytes to clients, frames from clients.
 async fn counters(stack: &Stack) -> anyhow::Result<[f64; 3]> {
-    let metrics = reqwest::Client::new()
-        .get(format!("{}/metrics", stack.backend.url))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await?
-        .text()
-        .await?;
-    let read =
-        |name: &str| metrics.lines().find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok()).unwrap_or(0.0);
+    let metrics = stack.backend.metrics(METRICS_TOKEN).await?;
+    let read = |name: &str| porta_e2e::metric(&metrics, name).unwrap_or(0.0);
     Ok([
         read("porta_relay_frames_to_clients_total"),
         read("porta_relay_bytes_to_clients_total"),
