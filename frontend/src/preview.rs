@@ -162,7 +162,8 @@ fn PreviewPane(session: RwSignal<Option<Session>>, server: StoredValue<String>, 
         // Once more a little later: what its scripts fetch after the page loaded.
         spawn_local(async move {
             crate::browser::sleep(3000).await;
-            if let (Some(f), None) = (frame.get_untracked(), rooted.try_get_untracked().flatten()) {
+            // (The pane may have closed meanwhile: nothing of it is there to read or set.)
+            if let (Some(Some(f)), Some(None)) = (frame.try_get_untracked(), rooted.try_get_untracked()) {
                 let origin = crate::browser::window().location().origin().unwrap_or_default();
                 rooted.try_set(outside_prefix(&origin, &home, loaded_by(&f)));
             }

@@ -320,7 +320,8 @@ fn RunSettings(session: RwSignal<Option<Session>>, project: Project, saved: Call
                 Ok(_) => {
                     error.try_set(None);
                     open.try_set(false);
-                    saved.run(());
+                    // (This row may be gone meanwhile: the list shown anew, or the page left.)
+                    saved.try_run(());
                 }
                 Err(e) => {
                     error.try_set(Some(e));

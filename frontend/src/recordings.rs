@@ -170,7 +170,9 @@ pub fn RecordingPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>,
             let now = js_sys::Date::now();
             let dt = (now - last) / 1000.0;
             last = now;
-            if !playing.get_untracked() {
+            // (The page may have been left while the clock slept.)
+            let Some(playing_now) = playing.try_get_untracked() else { break };
+            if !playing_now {
                 continue;
             }
             let t = (position.get_untracked() + dt * speed.get_untracked()).min(duration.get_untracked());

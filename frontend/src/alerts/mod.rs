@@ -164,8 +164,9 @@ pub fn AlertsPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>) ->
             }
         });
     };
+    // Also called once a request is answered: the page may have been left meanwhile.
     let load_workspace = move || {
-        let (Some(token), w) = (token(), workspace.get_untracked()) else { return };
+        let (Some(token), Some(w)) = (token(), workspace.try_get_untracked()) else { return };
         if w.is_empty() {
             return;
         }

@@ -369,7 +369,7 @@ async fn read(c: Conn, server: String, asked: DockerLogs, n: u64, current: Store
             });
             // The next batch waits for the page to show this one.
             crate::browser::painted(250).await;
-            if at_bottom && let Some(el) = into.list.get_untracked() {
+            if at_bottom && let Some(el) = into.list.try_get_untracked().flatten() {
                 el.set_scroll_top(el.scroll_height());
             }
             // A log that comes faster than anyone reads is shown a batch at a time at most

@@ -33,7 +33,8 @@ pub fn Prune(
                 Ok(p) if removing => {
                     done.try_set(Some(p));
                     plan.try_set(None);
-                    removed.run(());
+                    // (The dialog may have closed meanwhile, and this callback with it.)
+                    removed.try_run(());
                 }
                 Ok(p) => {
                     plan.try_set(Some(p));

@@ -445,7 +445,9 @@ impl EditorTab {
     /// Watches the file's folder (again, after a reconnect), so a change made on the server
     /// reaches the editor: a clean editor takes it, a dirty one says so.
     pub fn watch(self: &Rc<Self>) {
-        if self.watch.get().is_some() || !matches!(self.doc.get_untracked(), Doc::Text { .. } | Doc::Loading) {
+        // (Also called once the file is read: the page may have been left meanwhile.)
+        let text = matches!(self.doc.try_get_untracked(), Some(Doc::Text { .. } | Doc::Loading));
+        if self.watch.get().is_some() || !text {
             return;
         }
         let tab = self.clone();

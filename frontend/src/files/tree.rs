@@ -197,7 +197,9 @@ impl Tree {
 
     /// Shows `path` as the top folder instead.
     pub fn go(self: &Rc<Self>, path: String) {
-        if self.root.get_untracked().as_deref() != Some(path.as_str()) {
+        // (Called once a path is answered: the tree may be gone meanwhile.)
+        let Some(root) = self.root.try_get_untracked() else { return };
+        if root.as_deref() != Some(path.as_str()) {
             self.close_all();
             self.root.set(Some(path.clone()));
         }
@@ -278,7 +280,8 @@ impl Tree {
     pub fn list(self: &Rc<Self>, path: &str) {
         let Some(folder) = self.folders.borrow().get(path).cloned() else { return };
         let tree = self.clone();
-        let hidden = self.hidden.get_untracked();
+        // (Also called once a change is answered: the tree may be gone meanwhile.)
+        let Some(hidden) = self.hidden.try_get_untracked() else { return };
         spawn_local(async move {
             let req = tree.on(FsList { path: folder.path.clone(), hidden });
             let listed = tree.conn.call(req).await.map(|l| l.entries).map_err(|e| e.message);

@@ -34,7 +34,9 @@ pub fn InvitePage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         }
     });
     let joined = move || {
-        if let Some(i) = info.get_untracked() {
+        // (Called once the answer came: the page may have been left meanwhile.)
+        let Some(shown) = info.try_get_untracked() else { return };
+        if let Some(i) = shown {
             super::save_current_team(&i.team_id);
         }
         route::go(route, Route::Dashboard);

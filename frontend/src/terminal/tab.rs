@@ -218,6 +218,10 @@ impl TermTab {
                     tab.conn.call(open).await
                 }
             };
+            // (The page may have been left meanwhile: its signals are gone.)
+            if tab.status.is_disposed() {
+                return;
+            }
             match opened {
                 Ok(o) => tab.attached(o, attaching),
                 Err(e) => tab.failed(&e),
