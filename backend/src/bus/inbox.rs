@@ -1,5 +1,7 @@
 //! A client's inbox: what bridges send it, queued until its task takes it, with the bytes of
-//! queued frames (and a flat cost per event) counted.
+//! queued frames (and a flat cost per event) counted. A bridge connection's queue is one too:
+//! what browsers send it (input, acknowledgements, a tunnel's bytes, requests) waiting for its
+//! link to write it, at most [`MAX_QUEUED_TO_BRIDGE`].
 //!
 //! A bridge sends a stream's output only while its reader's window has room, so a client's
 //! queue holds at most a window per stream however slowly it reads. A bridge that ignores the
@@ -16,29 +18,71 @@ use std::task::{Context, Poll};
 
 use tokio::sync::mpsc;
 
-use super::ToClient;
+use super::{ToBridge, ToClient};
 
 /// The most a client may have queued: 256 streams (a tab's most) of the bridge's default
 /// 256 KiB window.
 pub const MAX_QUEUED: usize = 64 << 20;
+/// The most a bridge connection may have queued for it. Input is not windowed (a person's
+/// typing and pastes, a client's acknowledgements), so a bridge that reads slowly or not at
+/// all (until its link is let go, three heartbeats later) would have the backend hold
+/// whatever was sent meanwhile; past this, what is sent is refused.
+pub const MAX_QUEUED_TO_BRIDGE: usize = 64 << 20;
 /// What an event counts for (they are small, but a bridge may send any number: a watch's
 /// changes keep its stream open).
 const EVENT_COST: usize = 1024;
+/// What a request to a bridge counts for besides the bytes it carries (a save's, an upload's).
+const REQUEST_COST: usize = 1024;
 
-/// What a delivery counts for against the limit.
-pub(super) fn cost(msg: &ToClient) -> usize {
-    match msg {
-        ToClient::Frame(bytes) => bytes.len(),
-        ToClient::Event(_) => EVENT_COST,
+/// What a message counts for against its queue's limit.
+pub trait Cost {
+    fn cost(&self) -> usize;
+}
+
+impl Cost for ToClient {
+    fn cost(&self) -> usize {
+        match self {
+            ToClient::Frame(bytes) => bytes.len(),
+            ToClient::Event(_) => EVENT_COST,
+        }
     }
 }
 
-/// What is put into a client's inbox.
-#[derive(Clone)]
-pub struct Mailbox {
-    tx: mpsc::UnboundedSender<ToClient>,
+impl Cost for ToBridge {
+    fn cost(&self) -> usize {
+        match self {
+            ToBridge::Frame(bytes) => bytes.len(),
+            ToBridge::Request { req, .. } => {
+                use porta_shared::bridge::BridgeRequest;
+                REQUEST_COST
+                    + match req {
+                        BridgeRequest::FsWrite(w) => w.data.0.len(),
+                        BridgeRequest::FsUploadChunk(c) => c.data.0.len(),
+                        _ => 0,
+                    }
+            }
+            // Always taken: it ends the connection.
+            ToBridge::Close(_) => 0,
+        }
+    }
+}
+
+/// What a delivery to a client counts for against the limit.
+pub(super) fn cost(msg: &ToClient) -> usize {
+    msg.cost()
+}
+
+/// What is put into a client's inbox (or a bridge connection's queue).
+pub struct Mailbox<T = ToClient> {
+    tx: mpsc::UnboundedSender<T>,
     queued: Arc<AtomicUsize>,
     limit: usize,
+}
+
+impl<T> Clone for Mailbox<T> {
+    fn clone(&self) -> Self {
+        Self { tx: self.tx.clone(), queued: self.queued.clone(), limit: self.limit }
+    }
 }
 
 /// Why a delivery was not made.
@@ -50,11 +94,13 @@ pub enum Refused {
     Overfull,
 }
 
-impl Mailbox {
-    pub fn send(&self, msg: ToClient) -> Result<(), Refused> {
-        let n = cost(&msg);
+impl<T: Cost> Mailbox<T> {
+    pub fn send(&self, msg: T) -> Result<(), Refused> {
+        let n = msg.cost();
         let before = self.queued.fetch_add(n, Ordering::Relaxed);
-        if before + n > self.limit {
+        // (What costs nothing is never refused, even while another send is past the limit
+        // for a moment before it takes its bytes back.)
+        if n > 0 && before + n > self.limit {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(Refused::Overfull);
         }
@@ -66,30 +112,37 @@ impl Mailbox {
 }
 
 /// A client's side: what was delivered to it, in order.
-pub struct Inbox {
-    rx: mpsc::UnboundedReceiver<ToClient>,
+pub struct Inbox<T = ToClient> {
+    rx: mpsc::UnboundedReceiver<T>,
     queued: Arc<AtomicUsize>,
 }
 
-/// A client's mailbox and inbox, holding at most `limit` bytes of frames.
-pub fn pair(limit: usize) -> (Mailbox, Inbox) {
+/// A mailbox and its inbox, holding at most `limit` bytes of frames.
+pub fn pair<T>(limit: usize) -> (Mailbox<T>, Inbox<T>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     (Mailbox { tx, queued: queued.clone(), limit }, Inbox { rx, queued })
 }
 
-impl Inbox {
+impl<T: Cost> Inbox<T> {
     /// The next delivery; `None` once the client is off the bus and everything was read.
-    pub async fn recv(&mut self) -> Option<ToClient> {
+    pub async fn recv(&mut self) -> Option<T> {
         std::future::poll_fn(|cx| self.poll_recv(cx)).await
     }
 
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<ToClient>> {
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let polled = self.rx.poll_recv(cx);
         if let Poll::Ready(Some(msg)) = &polled {
-            self.queued.fetch_sub(cost(msg), Ordering::Relaxed);
+            self.queued.fetch_sub(msg.cost(), Ordering::Relaxed);
         }
         polled
+    }
+
+    /// The next delivery if one is there now.
+    pub fn try_recv(&mut self) -> Result<T, mpsc::error::TryRecvError> {
+        let msg = self.rx.try_recv()?;
+        self.queued.fetch_sub(msg.cost(), Ordering::Relaxed);
+        Ok(msg)
     }
 }
 

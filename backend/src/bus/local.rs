@@ -8,7 +8,7 @@ use bytes::Bytes;
 use porta_shared::bridge::BridgeRequest;
 use porta_shared::types::{ServerId, StreamId};
 use porta_shared::{ErrorBody, ErrorCode};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 use super::inbox::{self, Inbox, Mailbox, Refused};
 use super::{BoxFuture, Bus, ClientId, ConnId, Connected, Presence, ReplyResult, Route, ToBridge, ToClient, Topic};
@@ -17,7 +17,7 @@ struct BridgeEntry {
     conn: ConnId,
     instance: String,
     agent: String,
-    tx: mpsc::UnboundedSender<ToBridge>,
+    tx: Mailbox<ToBridge>,
 }
 
 /// The single-process bus.
@@ -96,8 +96,15 @@ pub(super) fn offline(server: &str) -> ErrorBody {
     ErrorBody::new(ErrorCode::ServerOffline, format!("server {server} is offline"))
 }
 
+/// Said of what is refused because `server`'s bridge has too much waiting for it already.
+pub fn behind(server: &str) -> ErrorBody {
+    let most = inbox::MAX_QUEUED_TO_BRIDGE >> 20;
+    let msg = format!("server {server} is not reading what it is sent ({most} MiB wait for it): try again later");
+    ErrorBody::new(ErrorCode::Unavailable, msg)
+}
+
 impl LocalBus {
-    fn bridge_tx(&self, server: &str) -> Option<mpsc::UnboundedSender<ToBridge>> {
+    fn bridge_tx(&self, server: &str) -> Option<Mailbox<ToBridge>> {
         self.bridges.lock().unwrap_or_else(|p| p.into_inner()).get(server).map(|e| e.tx.clone())
     }
 }
@@ -106,10 +113,15 @@ impl Bus for LocalBus {
     fn request(&self, server: &str, req: BridgeRequest, route: Route) -> BoxFuture<ReplyResult> {
         let server = server.to_owned();
         let (reply, rx) = oneshot::channel();
-        let sent = self.bridge_tx(&server).is_some_and(|tx| tx.send(ToBridge::Request { req, route, reply }).is_ok());
+        let sent = match self.bridge_tx(&server) {
+            Some(tx) => tx.send(ToBridge::Request { req, route, reply }),
+            None => Err(Refused::Gone),
+        };
         Box::pin(async move {
-            if !sent {
-                return Err(offline(&server));
+            match sent {
+                Ok(()) => {}
+                Err(Refused::Gone) => return Err(offline(&server)),
+                Err(Refused::Overfull) => return Err(behind(&server)),
             }
             rx.await.unwrap_or_else(|_| {
                 Err(ErrorBody::new(ErrorCode::ServerOffline, format!("server {server} went offline before answering")))
@@ -165,14 +177,9 @@ impl Bus for LocalBus {
         }
     }
 
-    fn register_bridge(
-        &self,
-        server: &str,
-        instance: &str,
-        agent: &str,
-    ) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>) {
+    fn register_bridge(&self, server: &str, instance: &str, agent: &str) -> (ConnId, Inbox<ToBridge>) {
         let conn = self.next_id();
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = inbox::pair(inbox::MAX_QUEUED_TO_BRIDGE);
         let entry = BridgeEntry { conn, instance: instance.to_owned(), agent: agent.to_owned(), tx };
         let old = self.bridges.lock().unwrap_or_else(|p| p.into_inner()).insert(server.to_owned(), entry);
         if let Some(old) = old {
@@ -284,6 +291,38 @@ mod tests {
             read += f.len();
         }
         assert_eq!(read, delivered, "everything queued is read, then the inbox ends");
+    }
+
+    #[tokio::test]
+    async fn a_bridge_that_does_not_read_has_at_most_its_limit_waiting_and_still_gets_its_close() {
+        use super::inbox::MAX_QUEUED_TO_BRIDGE;
+        let bus = LocalBus::default();
+        let (_conn, mut rx) = bus.register_bridge("s", "i", "a");
+        // Input sent faster than the bridge reads (here: not at all), 1 MiB at a time.
+        let frame = Bytes::from(vec![1u8; 1 << 20]);
+        let mut queued = 0;
+        while bus.send_frame("s", frame.clone()) {
+            queued += frame.len();
+            assert!(queued <= MAX_QUEUED_TO_BRIDGE, "past the limit");
+        }
+        assert!(queued + frame.len() > MAX_QUEUED_TO_BRIDGE, "refused before the limit: {queued}");
+        let e = bus.request("s", TermList {}.into(), Route::None).await.expect_err("refused");
+        assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
+        assert!(e.message.contains("not reading"), "{}", e.message);
+        // Still online, and what ends the connection is never refused.
+        assert!(bus.connected("s").is_some());
+        bus.disconnect_bridge("s", ErrorBody::new(ErrorCode::Conflict, "replaced"));
+        let mut read = 0;
+        loop {
+            match rx.recv().await {
+                Some(ToBridge::Frame(f)) => read += f.len(),
+                Some(ToBridge::Close(_)) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(read, queued, "everything queued is there, in order, before the close");
+        // Read, there is room again.
+        assert!(bus.send_frame("s", frame));
     }
 
     #[tokio::test]

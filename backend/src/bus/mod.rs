@@ -14,7 +14,7 @@ use porta_shared::ErrorBody;
 use porta_shared::bridge::{BridgeEvent, BridgeRequest};
 use porta_shared::types::{ServerId, StreamId};
 use serde_json::value::RawValue;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, oneshot};
 
 /// A browser socket's address on the bus.
 pub type ClientId = u64;
@@ -89,7 +89,8 @@ pub struct Connected {
 pub trait Bus: Send + Sync + 'static {
     /// Sends a request to `server`'s bridge; resolves with its reply, or `server_offline`.
     fn request(&self, server: &str, req: BridgeRequest, route: Route) -> BoxFuture<ReplyResult>;
-    /// Forwards a frame (input, ack) to `server`'s bridge; false when it is offline.
+    /// Forwards a frame (input, ack) to `server`'s bridge; false when it is offline or has
+    /// too much waiting for it already (see [`inbox::MAX_QUEUED_TO_BRIDGE`]).
     fn send_frame(&self, server: &str, frame: Bytes) -> bool;
     /// A stream id unique among all streams this bus will ever route.
     fn new_stream_id(&self) -> StreamId;
@@ -100,8 +101,9 @@ pub trait Bus: Send + Sync + 'static {
     fn to_client(&self, client: ClientId, msg: ToClient) -> bool;
 
     /// Registers a bridge connection for `server`, replacing (and closing) an older one.
-    fn register_bridge(&self, server: &str, instance: &str, agent: &str)
-    -> (ConnId, mpsc::UnboundedReceiver<ToBridge>);
+    /// What is sent to it waits in the returned inbox, at most
+    /// [`inbox::MAX_QUEUED_TO_BRIDGE`] bytes: past that, frames and requests are refused.
+    fn register_bridge(&self, server: &str, instance: &str, agent: &str) -> (ConnId, Inbox<ToBridge>);
     fn unregister_bridge(&self, server: &str, conn: ConnId);
     /// Closes `server`'s bridge connection, if any.
     fn disconnect_bridge(&self, server: &str, reason: ErrorBody);
@@ -185,5 +187,5 @@ mod redis;
 mod wire;
 
 pub use inbox::Inbox;
-pub use local::{LocalBus, node_of};
+pub use local::{LocalBus, behind, node_of};
 pub use redis::RedisBus;

@@ -38,7 +38,8 @@ mod tasks;
 use super::local::{node_of, offline};
 use super::wire::{Announce, ToNode};
 use super::{
-    BoxFuture, Bus, ClientId, ConnId, Connected, LocalBus, Presence, ReplyResult, Route, ToBridge, ToClient, Topic,
+    BoxFuture, Bus, ClientId, ConnId, Connected, Inbox, LocalBus, Presence, ReplyResult, Route, ToBridge, ToClient,
+    Topic,
 };
 
 /// How long a replica's number outlives its last refresh.
@@ -459,12 +460,7 @@ impl Bus for RedisBus {
         true
     }
 
-    fn register_bridge(
-        &self,
-        server: &str,
-        instance: &str,
-        agent: &str,
-    ) -> (ConnId, mpsc::UnboundedReceiver<ToBridge>) {
+    fn register_bridge(&self, server: &str, instance: &str, agent: &str) -> (ConnId, Inbox<ToBridge>) {
         let me = &self.inner;
         let previous = me.mirror().get(server).cloned();
         let (conn, rx) = me.local.register_bridge(server, instance, agent);

@@ -270,7 +270,8 @@ impl AsyncWrite for Tunnel {
                 let n = buf.len().min(CHUNK).min(usize::try_from(room).unwrap_or(CHUNK));
                 let frame = Frame::new(FrameKind::TunnelData, this.stream, this.sent, &buf[..n]).encode();
                 if !this.bus.send_frame(&this.server, Bytes::from(frame)) {
-                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::NotConnected, "the server is offline")));
+                    let why = "the server is offline, or not reading what it is sent";
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::NotConnected, why)));
                 }
                 this.sent += n as u64;
                 return Poll::Ready(Ok(n));

@@ -41,7 +41,7 @@ async fn next_offline(presence: &mut broadcast::Receiver<Presence>, server: &str
 }
 
 /// Serves one request on a bridge inbox, answering `answer`.
-async fn serve_one(inbox: &mut mpsc::UnboundedReceiver<ToBridge>, answer: &str) -> Route {
+async fn serve_one(inbox: &mut Inbox<ToBridge>, answer: &str) -> Route {
     loop {
         match inbox.recv().await.expect("the connection is open") {
             ToBridge::Request { route, reply, .. } => {

@@ -297,7 +297,11 @@ impl Session {
             return;
         }
         let server = s.server.clone();
-        self.state.bus.send_frame(&server, bytes);
+        if !self.state.bus.send_frame(&server, bytes) && self.state.bus.connected(&server).is_some() {
+            // (Offline: the stream's own event says so.) Online, the bridge is that far behind
+            // reading what it is sent: this frame is dropped, and the page is told.
+            self.reply(None, Err::<(), _>(crate::bus::behind(&server)));
+        }
     }
 
     fn on_delivery(&mut self, delivery: ToClient) {
