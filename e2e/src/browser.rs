@@ -460,6 +460,19 @@ pub async fn wait_for_text(c: &Client, needle: &str, within: Duration) -> anyhow
     }
 }
 
+/// Waits until the expression `expr` is true in the page (an expression that throws is
+/// false); fails saying `what` after 20 s.
+pub async fn wait_js(c: &Client, expr: &str, what: &str) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while c.execute(&format!("try {{ return !!({expr}); }} catch (e) {{ return false; }}"), vec![]).await?
+        != json!(true)
+    {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(())
+}
+
 /// Waits until the text of the elements `css` matches, taken together, contains `needle`;
 /// returns that text.
 pub async fn wait_text(c: &Client, css: &str, needle: &str) -> anyhow::Result<String> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use fantoccini::Client;
 use fantoccini::key::Key;
-use porta_e2e::browser::{UiStack, chord, click, tool, type_keys, wait_for, wait_text};
+use porta_e2e::browser::{UiStack, chord, click, tool, type_keys, wait_for, wait_js, wait_text};
 use porta_e2e::free_port;
 use porta_e2e::webapp::WebApp;
 
@@ -77,18 +77,6 @@ async fn a_preview(width: u32, height: u32, shot: &str) -> anyhow::Result<()> {
         Ok(())
     })
     .await
-}
-
-/// Evaluates `expr` in the page until it is true.
-async fn wait_js(c: &Client, expr: &str, what: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while c.execute(&format!("try {{ return !!({expr}); }} catch (e) {{ return false; }}"), vec![]).await?
-        != serde_json::json!(true)
-    {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-    Ok(())
 }
 
 const FRAME_TEXT: &str = "document.querySelector('.preview-pane .preview-frame').contentDocument.body.innerText";

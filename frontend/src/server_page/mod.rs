@@ -2,6 +2,7 @@
 //! font size, theme, copy, paste), the connection state, and the phone key row.
 
 mod panels;
+mod run_button;
 mod tab_strip;
 mod toolbar;
 mod workbench;
@@ -67,6 +68,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let (monitor_open, containers_open) = (covering.monitor, covering.containers);
     let tree_root = RwSignal::new(None::<String>);
     let places = RwSignal::new(Vec::<files::Place>::new());
+    // Those of them that say how they run, for "Run".
+    let runs = RwSignal::new(Vec::<crate::run::Run>::new());
     let finder = files::Finder::default();
     let finder_used = crate::lazy::once(move || finder.open.get().is_some());
     // The tree starts once the first terminal is live (or after a moment, whatever happens):
@@ -111,8 +114,9 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     if let Some(w) = workspace
                         && let Ok(list) = crate::projects::list(&token, &w, false).await
                     {
-                        let here = list.into_iter().filter(|p| p.server_id == id_now);
-                        places.set(here.map(|p| files::Place { name: p.name, path: p.path }).collect());
+                        let here: Vec<_> = list.into_iter().filter(|p| p.server_id == id_now).collect();
+                        runs.set(here.iter().filter_map(crate::run::Run::of).collect());
+                        places.set(here.into_iter().map(|p| files::Place { name: p.name, path: p.path }).collect());
                     }
                 }
                 Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
@@ -134,6 +138,24 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             owner.with_value(|o| o.with(|| TermTab::new(key, id.get_value(), conn_ref.get_value(), existing, page)));
         tabs.update(|t| t.push(tab));
         key
+    };
+    // "Run and preview": the project's terminal (the one already running it when open and
+    // live, not a second copy of its app), shown, and its port.
+    let start_run = move |run: crate::run::Run| {
+        let title = run.title();
+        let running = tabs.with_untracked(|t| {
+            t.iter()
+                .find(|t| t.title.get_untracked() == title && t.status.get_untracked() == Status::Live)
+                .map(|t| t.key)
+        });
+        let key = running.unwrap_or_else(|| {
+            let key = new_tab(None);
+            let tab = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
+            tab.inspect(|t| t.run_in(&title, &run.folder, run.command.as_deref()));
+            key
+        });
+        active.set(Some(key));
+        previewing.set(Some(run.port));
     };
     let save_files = move || {
         editors.with_untracked(|e| {
@@ -216,11 +238,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     active.set(first);
                     // "Run and preview" from the dashboard: its terminal, shown, and its port.
                     if let Some(run) = run.filter(|_| writes) {
-                        let key = new_tab(None);
-                        let tab = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
-                        tab.inspect(|t| t.run_in(&run.title(), &run.folder, run.command.as_deref()));
-                        active.set(Some(key));
-                        previewing.set(Some(run.port));
+                        start_run(run);
                     }
                     for path in prefs::open_files(&id_now.clone()) {
                         open_file(path, None, false);
@@ -527,7 +545,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                     <Icon name=Name::Monitor />
                     <span class="label">"Monitor"</span>
                 </button>
-                <Toolbar look page active_tab active_editor editor_active finder containers_open ports_open=covering.ports />
+                <Toolbar look page active_tab active_editor editor_active finder containers_open ports_open=covering.ports runs start_run />
             </div>
             <SearchBar page active_tab />
             <p class="no-terminals" hidden=move || !(page.read_only.get() && loaded.get() && tabs.with(Vec::is_empty))>

@@ -24,6 +24,9 @@ pub(super) fn Toolbar(
     /// The Containers and Ports panels, opened from here.
     containers_open: RwSignal<bool>,
     ports_open: RwSignal<bool>,
+    /// This server's projects that say how they run, and what runs one.
+    runs: RwSignal<Vec<crate::run::Run>>,
+    start_run: impl Fn(crate::run::Run) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let find = move || match active_editor() {
         Some(e) => e.find(),
@@ -65,6 +68,7 @@ pub(super) fn Toolbar(
                 <Icon name=Name::More />
             </button>
             <div class="toolbar-items" on:click=move |_| open.set(false)>
+            <super::run_button::RunButton runs start=start_run read_only=page.read_only />
             <button class="tool containers-toggle" title="Containers: Docker or Podman on this server" aria-label="Containers"
                 aria-pressed=move || containers_open.get().to_string() on:click=move |_| containers_open.update(|o| *o = !*o)>
                 <Icon name=Name::Container /> <span class="label">"Containers"</span>
