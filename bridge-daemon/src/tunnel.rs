@@ -28,6 +28,23 @@ pub struct TunnelHandle {
     pub acked: watch::Sender<u64>,
     /// Bytes for the port; an empty one ends this direction.
     pub input: mpsc::UnboundedSender<Vec<u8>>,
+    /// Where the backend's next bytes start (each frame says where its bytes start).
+    next: u64,
+}
+
+impl TunnelHandle {
+    /// Takes the backend's bytes that start at `at` for the port: false (and nothing taken)
+    /// when bytes before them are missing (refused on the way, the backend having too much
+    /// waiting for this server), which passed on would splice the app's stream; the
+    /// connection is to end instead.
+    pub fn take(&mut self, at: u64, bytes: &[u8]) -> bool {
+        if at != self.next {
+            return false;
+        }
+        self.next += bytes.len() as u64;
+        let _ = self.input.send(bytes.to_vec());
+        true
+    }
 }
 
 /// Starts a tunnel to `req.port` on `req.stream`: the handle at once (bytes the backend sends
@@ -58,7 +75,7 @@ pub fn start(
         out.bulk_text(Envelope::<BridgeEvent>::event(TunnelClosed { stream, error }).encode());
         on_done();
     });
-    TunnelHandle { acked: acked_tx, input: input_tx }
+    TunnelHandle { acked: acked_tx, input: input_tx, next: 0 }
 }
 
 /// The loopback first (IPv4, then IPv6), then the one address the port is bound to.
@@ -194,6 +211,21 @@ async fn to_port(
 mod tests {
     use super::*;
     use tokio::net::TcpListener;
+
+    #[test]
+    fn bytes_after_a_gap_are_not_passed_on() {
+        let (input, mut to_port) = mpsc::unbounded_channel();
+        let mut h = TunnelHandle { acked: watch::channel(0).0, input, next: 0 };
+        assert!(h.take(0, b"GET / HTTP/1.1\r\n"));
+        assert!(h.take(16, b"Host: x\r\n"));
+        // Ten bytes went missing on the way.
+        assert!(!h.take(35, b"\r\n"));
+        assert_eq!(to_port.try_recv().as_deref().ok(), Some(&b"GET / HTTP/1.1\r\n"[..]));
+        assert_eq!(to_port.try_recv().as_deref().ok(), Some(&b"Host: x\r\n"[..]));
+        assert!(to_port.try_recv().is_err(), "nothing after the gap");
+        // The end of input (no bytes) is in order too.
+        assert!(h.take(25, b""));
+    }
 
     #[tokio::test]
     async fn a_closed_port_says_nothing_listens() {

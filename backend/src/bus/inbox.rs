@@ -34,9 +34,18 @@ const EVENT_COST: usize = 1024;
 /// What a request to a bridge counts for besides the bytes it carries (a save's, an upload's).
 const REQUEST_COST: usize = 1024;
 
+/// Room past the limit for what keeps streams moving or ends them (acknowledgements, ends of
+/// input, closes): refused with the data, an acknowledgement would leave its stream's window
+/// shut for good, and a close would leave a stream open on the bridge.
+const CONTROL_ROOM: usize = 4 << 20;
+
 /// What a message counts for against its queue's limit.
 pub trait Cost {
     fn cost(&self) -> usize;
+    /// Whether it may use [`CONTROL_ROOM`] too.
+    fn control(&self) -> bool {
+        false
+    }
 }
 
 impl Cost for ToClient {
@@ -63,6 +72,18 @@ impl Cost for ToBridge {
             }
             // Always taken: it ends the connection.
             ToBridge::Close(_) => 0,
+        }
+    }
+
+    fn control(&self) -> bool {
+        use porta_shared::bridge::BridgeRequest;
+        match self {
+            // An acknowledgement, or the end of a tunnel's input: a header and no bytes.
+            ToBridge::Frame(bytes) => bytes.len() <= porta_shared::frame::HEADER_LEN,
+            ToBridge::Request { req, route, .. } => {
+                matches!(route, super::Route::Close(_)) || matches!(req, BridgeRequest::ExecCancel(_))
+            }
+            ToBridge::Close(_) => true,
         }
     }
 }
@@ -97,10 +118,11 @@ pub enum Refused {
 impl<T: Cost> Mailbox<T> {
     pub fn send(&self, msg: T) -> Result<(), Refused> {
         let n = msg.cost();
+        let limit = if msg.control() { self.limit + CONTROL_ROOM } else { self.limit };
         let before = self.queued.fetch_add(n, Ordering::Relaxed);
         // (What costs nothing is never refused, even while another send is past the limit
         // for a moment before it takes its bytes back.)
-        if n > 0 && before + n > self.limit {
+        if n > 0 && before + n > limit {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             return Err(Refused::Overfull);
         }

@@ -309,18 +309,29 @@ mod tests {
         let e = bus.request("s", TermList {}.into(), Route::None).await.expect_err("refused");
         assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
         assert!(e.message.contains("not reading"), "{}", e.message);
-        // Still online, and what ends the connection is never refused.
+        // Still online; what keeps streams moving or ends them still goes (refused, an ack
+        // would leave its stream's window shut for good), and what ends the connection too.
         assert!(bus.connected("s").is_some());
+        use porta_shared::frame::{Frame, FrameKind};
+        let ack = Bytes::from(Frame::new(FrameKind::Ack, 1, 4096, &[]).encode());
+        assert!(bus.send_frame("s", ack.clone()));
+        let detach = bus.request("s", porta_shared::bridge::TermDetach { stream: 1 }.into(), Route::Close(1));
         bus.disconnect_bridge("s", ErrorBody::new(ErrorCode::Conflict, "replaced"));
-        let mut read = 0;
+        let (mut read, mut acks, mut detached) = (0, 0, false);
         loop {
             match rx.recv().await {
+                Some(ToBridge::Frame(f)) if f == ack => acks += 1,
                 Some(ToBridge::Frame(f)) => read += f.len(),
+                Some(ToBridge::Request { route: Route::Close(1), reply, .. }) => {
+                    detached = reply.send(Ok(serde_json::value::RawValue::from_string("{}".into()).unwrap())).is_ok();
+                }
                 Some(ToBridge::Close(_)) => break,
                 other => panic!("{other:?}"),
             }
         }
         assert_eq!(read, queued, "everything queued is there, in order, before the close");
+        assert!(acks == 1 && detached, "the ack and the detach went");
+        detach.await.expect("answered");
         // Read, there is room again.
         assert!(bus.send_frame("s", frame));
     }

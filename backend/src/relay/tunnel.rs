@@ -216,9 +216,11 @@ impl Tunnel {
 
     fn ack(&mut self) {
         if self.consumed - self.acked >= ACK_EVERY {
-            self.acked = self.consumed;
-            let ack = Frame::new(FrameKind::Ack, self.stream, self.acked, &[]).encode();
-            self.bus.send_frame(&self.server, Bytes::from(ack));
+            let ack = Frame::new(FrameKind::Ack, self.stream, self.consumed, &[]).encode();
+            // (Refused, it is tried again at the next read.)
+            if self.bus.send_frame(&self.server, Bytes::from(ack)) {
+                self.acked = self.consumed;
+            }
         }
     }
 

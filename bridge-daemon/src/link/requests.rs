@@ -348,8 +348,10 @@ impl Session {
                 }
             }
             FrameKind::TunnelData => {
-                if let Some(h) = self.tunnels.get(&frame.stream) {
-                    let _ = h.input.send(frame.payload.to_vec());
+                let Some(h) = self.tunnels.get_mut(&frame.stream) else { return };
+                if !h.take(frame.seq, frame.payload) {
+                    tracing::warn!(stream = frame.stream, at = frame.seq, "a tunnel's bytes came with a gap: closed");
+                    self.tunnels.remove(&frame.stream);
                 }
             }
             kind => tracing::debug!(?kind, "dropped a frame the backend should not send"),

@@ -268,7 +268,7 @@ async fn record(recorder: &Recorder, spec: &Spec) -> anyhow::Result<(u64, Option
                                 written += frame.payload.len() as u64;
                             }
                             if next - acked >= ACK_EVERY {
-                                acked = ack(recorder, spec, stream, next);
+                                acked = ack(recorder, spec, stream, next).unwrap_or(acked);
                             }
                         } else if frame.kind == FrameKind::Gap {
                             next = frame.seq;
@@ -297,7 +297,7 @@ async fn record(recorder: &Recorder, spec: &Spec) -> anyhow::Result<(u64, Option
                 _ = tick.tick() => {
                     out.flush().await?;
                     if next > acked {
-                        acked = ack(recorder, spec, stream, next);
+                        acked = ack(recorder, spec, stream, next).unwrap_or(acked);
                     }
                 }
             }
@@ -369,10 +369,11 @@ async fn attach(
     }
 }
 
-fn ack(recorder: &Recorder, spec: &Spec, stream: StreamId, offset: u64) -> u64 {
+/// Acknowledges up to `offset`: the offset, when the ack went (refused, it is sent again on
+/// the next tick).
+fn ack(recorder: &Recorder, spec: &Spec, stream: StreamId, offset: u64) -> Option<u64> {
     let frame = Frame::new(FrameKind::Ack, stream, offset, &[]).encode();
-    recorder.relay.bus.send_frame(&spec.server, Bytes::from(frame));
-    offset
+    recorder.relay.bus.send_frame(&spec.server, Bytes::from(frame)).then_some(offset)
 }
 
 /// Turns a byte stream into text without splitting a character between two frames: an
