@@ -8,8 +8,9 @@
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{UiStack, click, terminal_text, tool, wait_for, wait_js, wait_text};
+use porta_e2e::browser::{UiStack, click, terminal_text, tool, type_keys, wait_for, wait_js, wait_text};
 use porta_e2e::{ADMIN_PASSWORD, Api, free_port};
 use serde_json::json;
 
@@ -163,6 +164,13 @@ async fn run_on_the_server_page(width: u32, height: u32, shot: &str) -> anyhow::
         let elsewhere = "document.querySelector('.panes').dispatchEvent(new MouseEvent('click', { bubbles: true }))";
         c.execute(elsewhere, vec![]).await?;
         wait_js(c, "document.querySelector('.run-choices') === null", "the list stayed open").await?;
+        // Escape closes it too, and gives the focus back to the button.
+        tool(c, "button.run-toggle").await?;
+        wait_for(c, ".run-choices").await?;
+        type_keys(c, &char::from(Key::Escape).to_string()).await?;
+        wait_js(c, "document.querySelector('.run-choices') === null", "Escape left the list open").await?;
+        let focused = "document.activeElement && document.activeElement.classList.contains('run-toggle')";
+        wait_js(c, focused, "the focus did not come back to Run").await?;
         Ok(())
     })
     .await

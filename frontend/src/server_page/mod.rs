@@ -140,12 +140,15 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         key
     };
     // "Run and preview": the project's terminal (the one already running it when open and
-    // live, not a second copy of its app), shown, and its port.
+    // live or still attaching, not a second copy of its app), shown, and its port.
     let start_run = move |run: crate::run::Run| {
         let title = run.title();
         let running = tabs.with_untracked(|t| {
             t.iter()
-                .find(|t| t.title.get_untracked() == title && t.status.get_untracked() == Status::Live)
+                .find(|t| {
+                    t.title.get_untracked() == title
+                        && matches!(t.status.get_untracked(), Status::Live | Status::Starting)
+                })
                 .map(|t| t.key)
         });
         let key = running.unwrap_or_else(|| {

@@ -25,33 +25,37 @@ pub(super) fn RunButton(
             choosing.update(|c| *c = !*c);
         }
     };
-    // A click anywhere else, or Escape, closes the list.
+    // A click anywhere else closes the list; Escape too (and only the list, not a panel
+    // under it), the focus back on the button.
     let clicks = window_event_listener(leptos::ev::click, move |_| {
         choosing.try_set(false);
     });
-    let keys = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
-            choosing.try_set(false);
+    on_cleanup(move || clicks.remove());
+    let toggle = NodeRef::<leptos::html::Button>::new();
+    let escape = move |ev: leptos::ev::KeyboardEvent| {
+        if ev.key() == "Escape" && choosing.get_untracked() {
+            ev.prevent_default();
+            choosing.set(false);
+            if let Some(b) = toggle.get_untracked() {
+                let _ = b.focus();
+            }
         }
-    });
-    on_cleanup(move || {
-        clicks.remove();
-        keys.remove();
-    });
+    };
     let one = move || runs.with(|r| (r.len() == 1).then(|| r[0].clone()));
     let title = move || one().map_or_else(|| "Run one of this server's projects and preview it".into(), |r| r.says());
     let name = move || one().map_or_else(|| "Run a project".into(), |r| format!("Run {}", r.name));
     view! {
-        <span class="run-project" hidden=move || read_only.get() || runs.with(Vec::is_empty)>
-            <button class="tool run-toggle" title=title aria-label=name aria-haspopup=move || one().is_none().then_some("menu")
+        <span class="run-project" hidden=move || read_only.get() || runs.with(Vec::is_empty) on:keydown=escape>
+            <button class="tool run-toggle" node_ref=toggle title=title aria-label=name
+                aria-controls=move || one().is_none().then_some("run-choices")
                 aria-expanded=move || one().is_none().then(|| choosing.get().to_string()) on:click=click>
                 <Icon name=Name::Play /> <span class="label">"Run"</span>
             </button>
             <Show when=move || choosing.get()>
-                <ul class="run-choices" role="menu" aria-label="Run a project">
+                <ul class="run-choices" id="run-choices" aria-label="Run a project">
                     <For each=move || runs.get() key=|r| (r.name.clone(), r.folder.clone()) let:run>
-                        <li role="none">
-                            <button class="run-choice" role="menuitem" data-name=run.name.clone() title=run.says()
+                        <li>
+                            <button class="run-choice" data-name=run.name.clone() title=run.says()
                                 on:click=move |_| {
                                     choosing.set(false);
                                     start(run.clone());
