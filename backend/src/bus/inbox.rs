@@ -33,6 +33,9 @@ pub const MAX_QUEUED_TO_BRIDGE: usize = 64 << 20;
 const EVENT_COST: usize = 1024;
 /// What a request to a bridge counts for besides the bytes it carries (a save's, an upload's).
 const REQUEST_COST: usize = 1024;
+/// What a frame to a bridge counts for besides its bytes: a keystroke or an acknowledgement
+/// is a few bytes, but its place in the queue and its buffer take more.
+pub(super) const FRAME_COST: usize = 128;
 
 /// Room past the limit for what keeps streams moving or ends them (acknowledgements, ends of
 /// input, closes): refused with the data, an acknowledgement would leave its stream's window
@@ -60,7 +63,7 @@ impl Cost for ToClient {
 impl Cost for ToBridge {
     fn cost(&self) -> usize {
         match self {
-            ToBridge::Frame(bytes) => bytes.len(),
+            ToBridge::Frame(bytes) => FRAME_COST + bytes.len(),
             ToBridge::Request { req, .. } => {
                 use porta_shared::bridge::BridgeRequest;
                 REQUEST_COST

@@ -296,23 +296,31 @@ mod tests {
     #[tokio::test]
     async fn a_bridge_that_does_not_read_has_at_most_its_limit_waiting_and_still_gets_its_close() {
         use super::inbox::MAX_QUEUED_TO_BRIDGE;
+        use porta_shared::frame::{Frame, FrameKind};
         let bus = LocalBus::default();
         let (_conn, mut rx) = bus.register_bridge("s", "i", "a");
         // Input sent faster than the bridge reads (here: not at all), 1 MiB at a time.
         let frame = Bytes::from(vec![1u8; 1 << 20]);
-        let mut queued = 0;
+        let (mut queued, mut counted) = (0, 0);
         while bus.send_frame("s", frame.clone()) {
             queued += frame.len();
-            assert!(queued <= MAX_QUEUED_TO_BRIDGE, "past the limit");
+            counted += super::inbox::FRAME_COST + frame.len();
+            assert!(counted <= MAX_QUEUED_TO_BRIDGE, "past the limit");
         }
-        assert!(queued + frame.len() > MAX_QUEUED_TO_BRIDGE, "refused before the limit: {queued}");
+        assert!(counted + super::inbox::FRAME_COST + frame.len() > MAX_QUEUED_TO_BRIDGE, "refused early: {counted}");
+        // Keystrokes fill what is left.
+        let key = Bytes::from(Frame::new(FrameKind::TermInput, 1, 0, b"k").encode());
+        while bus.send_frame("s", key.clone()) {
+            queued += key.len();
+            counted += super::inbox::FRAME_COST + key.len();
+            assert!(counted <= MAX_QUEUED_TO_BRIDGE, "past the limit");
+        }
         let e = bus.request("s", TermList {}.into(), Route::None).await.expect_err("refused");
         assert_eq!(e.code, ErrorCode::Unavailable, "{e:?}");
         assert!(e.message.contains("not reading"), "{}", e.message);
         // Still online; what keeps streams moving or ends them still goes (refused, an ack
         // would leave its stream's window shut for good), and what ends the connection too.
         assert!(bus.connected("s").is_some());
-        use porta_shared::frame::{Frame, FrameKind};
         let ack = Bytes::from(Frame::new(FrameKind::Ack, 1, 4096, &[]).encode());
         assert!(bus.send_frame("s", ack.clone()));
         let detach = bus.request("s", porta_shared::bridge::TermDetach { stream: 1 }.into(), Route::Close(1));

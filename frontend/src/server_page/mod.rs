@@ -140,14 +140,17 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
         key
     };
     // "Run and preview": the project's terminal (the one already running it when open and
-    // live or still attaching, not a second copy of its app), shown, and its port.
+    // live, still attaching or waiting for its server, not a second copy of its app), shown,
+    // and its port. Told by its title, so only while no other project here has the name.
     let start_run = move |run: crate::run::Run| {
         let title = run.title();
+        let unique = runs.with_untracked(|r| r.iter().filter(|o| o.name == run.name).count() <= 1);
         let running = tabs.with_untracked(|t| {
             t.iter()
                 .find(|t| {
-                    t.title.get_untracked() == title
-                        && matches!(t.status.get_untracked(), Status::Live | Status::Starting)
+                    unique
+                        && t.title.get_untracked() == title
+                        && matches!(t.status.get_untracked(), Status::Live | Status::Starting | Status::Offline)
                 })
                 .map(|t| t.key)
         });
