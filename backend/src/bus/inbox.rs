@@ -91,11 +91,6 @@ impl Cost for ToBridge {
     }
 }
 
-/// What a delivery to a client counts for against the limit.
-pub(super) fn cost(msg: &ToClient) -> usize {
-    msg.cost()
-}
-
 /// What is put into a client's inbox (or a bridge connection's queue).
 pub struct Mailbox<T = ToClient> {
     tx: mpsc::UnboundedSender<T>,

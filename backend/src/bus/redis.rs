@@ -442,7 +442,7 @@ impl Bus for RedisBus {
         if node == me.node {
             return me.local.to_client(client, msg);
         }
-        let cost = super::inbox::cost(&msg);
+        let cost = super::inbox::Cost::cost(&msg);
         match me.owed.charge(client, cost, me.client_limit) {
             owed::Charge::Queued => {}
             owed::Charge::LetGo => {

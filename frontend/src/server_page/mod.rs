@@ -145,16 +145,17 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let start_run = move |run: crate::run::Run| {
         let title = run.title();
         let unique = runs.with_untracked(|r| r.iter().filter(|o| o.name == run.name).count() <= 1);
-        let running = tabs.with_untracked(|t| {
-            t.iter()
-                .find(|t| {
-                    unique
-                        && t.title.get_untracked() == title
-                        && matches!(t.status.get_untracked(), Status::Live | Status::Starting | Status::Offline)
-                })
-                .map(|t| t.key)
+        let running = unique.then(|| {
+            tabs.with_untracked(|t| {
+                t.iter()
+                    .find(|t| {
+                        t.title.get_untracked() == title
+                            && matches!(t.status.get_untracked(), Status::Live | Status::Starting | Status::Offline)
+                    })
+                    .map(|t| t.key)
+            })
         });
-        let key = running.unwrap_or_else(|| {
+        let key = running.flatten().unwrap_or_else(|| {
             let key = new_tab(None);
             let tab = tabs.with_untracked(|t| t.iter().find(|t| t.key == key).cloned());
             tab.inspect(|t| t.run_in(&title, &run.folder, run.command.as_deref()));
