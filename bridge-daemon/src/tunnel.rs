@@ -13,7 +13,7 @@ use porta_shared::types::StreamId;
 use porta_shared::{Envelope, ErrorBody, ErrorCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::link::Outbox;
 
@@ -30,6 +30,8 @@ pub struct TunnelHandle {
     pub input: mpsc::UnboundedSender<Vec<u8>>,
     /// Where the backend's next bytes start (each frame says where its bytes start).
     next: u64,
+    /// Why the tunnel was ended here rather than by the backend, told to it with the close.
+    why: Option<oneshot::Sender<ErrorBody>>,
 }
 
 impl TunnelHandle {
@@ -39,6 +41,10 @@ impl TunnelHandle {
     /// connection is to end instead.
     pub fn take(&mut self, at: u64, bytes: &[u8]) -> bool {
         if at != self.next {
+            let why = format!("bytes for the port went missing on the way (expected offset {}, got {at})", self.next);
+            if let Some(tx) = self.why.take() {
+                let _ = tx.send(ErrorBody::new(ErrorCode::Unavailable, why));
+            }
             return false;
         }
         self.next += bytes.len() as u64;
@@ -58,6 +64,7 @@ pub fn start(
 ) -> TunnelHandle {
     let (acked_tx, acked_rx) = watch::channel(0u64);
     let (input_tx, input_rx) = mpsc::unbounded_channel();
+    let (why_tx, mut why_rx) = oneshot::channel();
     let stream = req.stream;
     tokio::spawn(async move {
         let socket = match connect(req.port).await {
@@ -70,12 +77,15 @@ pub fn start(
         let address = socket.peer_addr().map(|a| a.to_string()).unwrap_or_default();
         let _ = socket.set_nodelay(true);
         reply(Ok(TunnelOpened { address }));
-        let error = carry(socket, stream, porta_shared::ports::WINDOW, acked_rx, input_rx, &out).await.err();
+        let carried = carry(socket, stream, porta_shared::ports::WINDOW, acked_rx, input_rx, &out).await;
+        // A handle dropped for a gap said why before it went: the backend must not take
+        // what it has for a complete answer.
+        let error = carried.err().or_else(|| why_rx.try_recv().ok());
         // After its data (which waits its turn behind the terminals), not ahead of it.
         out.bulk_text(Envelope::<BridgeEvent>::event(TunnelClosed { stream, error }).encode());
         on_done();
     });
-    TunnelHandle { acked: acked_tx, input: input_tx, next: 0 }
+    TunnelHandle { acked: acked_tx, input: input_tx, next: 0, why: Some(why_tx) }
 }
 
 /// The loopback first (IPv4, then IPv6), then the one address the port is bound to.
@@ -215,7 +225,8 @@ mod tests {
     #[test]
     fn bytes_after_a_gap_are_not_passed_on() {
         let (input, mut to_port) = mpsc::unbounded_channel();
-        let mut h = TunnelHandle { acked: watch::channel(0).0, input, next: 0 };
+        let (why, mut told) = oneshot::channel();
+        let mut h = TunnelHandle { acked: watch::channel(0).0, input, next: 0, why: Some(why) };
         assert!(h.take(0, b"GET / HTTP/1.1\r\n"));
         assert!(h.take(16, b"Host: x\r\n"));
         // Ten bytes went missing on the way.
@@ -223,8 +234,36 @@ mod tests {
         assert_eq!(to_port.try_recv().as_deref().ok(), Some(&b"GET / HTTP/1.1\r\n"[..]));
         assert_eq!(to_port.try_recv().as_deref().ok(), Some(&b"Host: x\r\n"[..]));
         assert!(to_port.try_recv().is_err(), "nothing after the gap");
+        let why = told.try_recv().expect("the close says why");
+        assert_eq!(why.code, ErrorCode::Unavailable);
+        assert!(why.message.contains("expected offset 25, got 35"), "{}", why.message);
         // The end of input (no bytes) is in order too.
         assert!(h.take(25, b""));
+    }
+
+    /// The backend is told the tunnel failed, not that the app's stream ended: an answer
+    /// that runs until its connection closes would otherwise look complete.
+    #[tokio::test]
+    async fn a_tunnel_closed_for_a_gap_tells_the_backend_it_failed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (out, mut bulk) = crate::link::bulk_outbox();
+        let (opened_tx, opened) = oneshot::channel();
+        let mut h = start(TunnelOpen { stream: 9, port }, out, move |r| drop(opened_tx.send(r)), || {});
+        let (_app, _) = listener.accept().await.unwrap();
+        opened.await.unwrap().expect("connected");
+        assert!(h.take(0, b"POST / HTTP/1.1\r\n"));
+        assert!(!h.take(100, b"the rest"));
+        drop(h);
+        let closed = loop {
+            let msg = tokio::time::timeout(Duration::from_secs(30), bulk.recv()).await.unwrap().expect("a close");
+            if let Ok(text) = msg.to_text()
+                && text.contains("tunnel.closed")
+            {
+                break text.to_owned();
+            }
+        };
+        assert!(closed.contains("went missing on the way"), "{closed}");
     }
 
     #[tokio::test]

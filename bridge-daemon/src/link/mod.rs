@@ -11,6 +11,8 @@ mod requests;
 mod writer;
 
 pub use writer::Outbox;
+#[cfg(test)]
+pub(crate) use writer::bulk_outbox;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

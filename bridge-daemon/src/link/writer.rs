@@ -28,6 +28,13 @@ pub(super) fn outbox() -> (Outbox, Queued) {
     (Outbox { tx, bulk: bulk_tx }, Queued { control, bulk })
 }
 
+/// An outbox whose bulk messages (a tunnel's) a test reads.
+#[cfg(test)]
+pub(crate) fn bulk_outbox() -> (Outbox, mpsc::UnboundedReceiver<Message>) {
+    let (out, queued) = outbox();
+    (out, queued.bulk)
+}
+
 impl Outbox {
     pub fn text(&self, text: String) {
         let _ = self.tx.send(Message::text(text));
