@@ -1,6 +1,6 @@
 //! The backend serves the built browser app: assets named by digest and cached for good,
-//! `index.html` (revalidated) for the page and the app's own routes, gzip where the browser
-//! takes it, and JSON errors (never the app) for unknown API paths.
+//! `index.html` (revalidated) for the page and the app's own routes, brotli or gzip where the
+//! browser takes it, and JSON errors (never the app) for unknown API paths.
 
 use porta_e2e::{Backend, ui_assets, ui_dir};
 use reqwest::header::ACCEPT_ENCODING;
@@ -18,8 +18,21 @@ async fn serves_the_app(b: &Backend) -> anyhow::Result<()> {
         assert_eq!(index.status(), 200, "{page}");
         assert_eq!(index.headers()["cache-control"], "no-cache", "{page}");
         assert_eq!(index.headers()["referrer-policy"], "no-referrer");
+        let csp = index.headers()["content-security-policy"].clone();
         let html = index.text().await?;
         assert!(html.contains(&format!("{assets}/porta_frontend.js")), "{page}: {html}");
+        // Compressed where the browser takes it (it is fetched on every visit): the same page
+        // and policy once unpacked.
+        let br = client.get(format!("{}{page}", b.url)).header(ACCEPT_ENCODING, "gzip, deflate, br").send().await?;
+        assert_eq!(br.headers()["content-encoding"], "br", "{page}");
+        assert_eq!(br.headers()["vary"], "accept-encoding", "{page}");
+        assert_eq!(br.headers()["content-security-policy"], csp, "{page}");
+        assert_eq!(br.headers()["cache-control"], "no-cache", "{page}");
+        let body = br.bytes().await?;
+        let mut unpacked = Vec::new();
+        brotli::BrotliDecompress(&mut &body[..], &mut unpacked)?;
+        assert_eq!(String::from_utf8(unpacked)?, html, "{page}");
+        assert!(body.len() < html.len(), "{page}: brotli is smaller");
     }
 
     let wasm = get(&format!("{assets}/porta_frontend_bg.wasm")).await?;

@@ -13,8 +13,8 @@
 //! ```
 //!
 //! `<hash>` is a digest of every file under it, so those files can be cached forever; a `.gz`
-//! beside each compressible file lets the backend serve it compressed without compressing at
-//! run time. JavaScript packages come from `frontend/package-lock.json` through `npm ci`;
+//! beside each compressible file (`index.html` too) lets the backend serve it compressed
+//! without compressing at run time. JavaScript packages come from `frontend/package-lock.json` through `npm ci`;
 //! wasm-opt is the one from the npm package `binaryen` (Debian's is too old and produces a
 //! module that fails in the browser).
 
@@ -123,8 +123,9 @@ pub fn build() -> anyhow::Result<PathBuf> {
     reset_dir(&out)?;
     std::fs::create_dir_all(out.join("a"))?;
     std::fs::rename(&staging, &assets).context("cannot move the built assets into place")?;
-    compress_tree(&assets)?;
     std::fs::write(out.join("index.html"), index)?;
+    // The page too: it is fetched again on every visit.
+    compress_tree(&out)?;
     std::fs::write(&stamp_file, stamp)?;
     report_sizes(&assets)?;
     Ok(out)

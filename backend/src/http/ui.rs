@@ -34,10 +34,19 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         return embedded(path.trim_start_matches('/'), asset, req.headers(), &state);
     };
     if !asset {
-        return match tokio::fs::read(dir.join("index.html")).await {
-            Ok(html) => page(html, &state),
-            Err(_) => (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response(),
+        let Ok(html) = tokio::fs::read(dir.join("index.html")).await else {
+            return (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response();
         };
+        let mut packed = None;
+        for (coding, ext) in PACKINGS {
+            if accepts(req.headers(), coding) {
+                if let Ok(b) = tokio::fs::read(dir.join(format!("index.html.{ext}"))).await {
+                    packed = Some((coding, b));
+                    break;
+                }
+            }
+        }
+        return page(html, packed, &state);
     }
     let result = ServeDir::new(&dir).precompressed_br().precompressed_gzip().oneshot(req).await;
     let mut resp = match result {
@@ -65,16 +74,29 @@ fn accepts(headers: &HeaderMap, want: &str) -> bool {
     super::takes(headers, ACCEPT_ENCODING, want)
 }
 
+/// The encodings a file may be built in beside itself (`name.br`, `name.gz`), best first.
+const PACKINGS: [(&str, &str); 2] = [("br", "br"), ("gzip", "gz")];
+
 /// The page, with its Content-Security-Policy: scripts from this origin only, plus the page's
 /// own two inline scripts (the import map and the loader) by their hashes; WebAssembly may be
 /// compiled; styles may be inline (xterm.js and Monaco set them); nothing may frame the page;
-/// it frames only previews (at their own hosts, when there are any).
-fn page(html: impl Into<Vec<u8>>, state: &AppState) -> Response {
+/// it frames only previews (at their own hosts, when there are any). `packed`: the same page
+/// compressed (its coding and bytes), sent instead when there is one.
+fn page(html: impl Into<Vec<u8>>, packed: Option<(&'static str, impl Into<Vec<u8>>)>, state: &AppState) -> Response {
     let html = html.into();
     let csp = content_security_policy(&html, preview_frames(state).as_deref());
-    let mut resp = ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response();
+    let mut resp = match packed {
+        Some((coding, bytes)) => (
+            [(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE), (CONTENT_ENCODING, coding)],
+            bytes.into(),
+        )
+            .into_response(),
+        None => ([(CONTENT_TYPE, content_type(".html")), (CACHE_CONTROL, REVALIDATE)], html).into_response(),
+    };
+    let h = resp.headers_mut();
+    h.insert(VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(v) = HeaderValue::from_str(&csp) {
-        resp.headers_mut().insert("content-security-policy", v);
+        h.insert("content-security-policy", v);
     }
     resp
 }
@@ -112,16 +134,16 @@ pub fn content_security_policy(html: &[u8], preview_frames: Option<&str>) -> Str
 
 fn embedded(name: &str, asset: bool, headers: &HeaderMap, state: &AppState) -> Response {
     if !asset {
-        return match find("index.html") {
-            Some(html) => page(html, state),
-            None => axum::response::Html(NO_UI).into_response(),
-        };
+        let Some(html) = find("index.html") else { return axum::response::Html(NO_UI).into_response() };
+        let packed = PACKINGS.into_iter().find_map(|(coding, ext)| {
+            find(&format!("index.html.{ext}")).filter(|_| accepts(headers, coding)).map(|b| (coding, b))
+        });
+        return page(html, packed, state);
     }
     let Some(bytes) = find(name) else {
         return (StatusCode::NOT_FOUND, "no such file in this build of the app").into_response();
     };
-    let packed = ["br", "gzip"].into_iter().find_map(|coding| {
-        let ext = if coding == "br" { "br" } else { "gz" };
+    let packed = PACKINGS.into_iter().find_map(|(coding, ext)| {
         find(&format!("{name}.{ext}")).filter(|_| accepts(headers, coding)).map(|b| (coding, b))
     });
     let mut resp = match packed {
