@@ -64,14 +64,24 @@ async fn rarely_used_pages_arrive_when_opened_and_a_missing_one_is_reported() ->
         wait_for(c, "li.server[data-status=online]").await?;
         let first = fetched(c).await?;
         assert!(first.iter().any(|n| n == "porta_frontend_bg.wasm"), "{first:?}");
-        for page in ["split_tokens", "split_audit", "split_team", "split_alerts", "split_account", "split_assistant"] {
+        // Nor their style sheet, nor what the editor, the palette, the search bar, a phone's key
+        // row and a terminal's links need.
+        let later = ["split_tokens", "split_audit", "split_team", "split_alerts", "split_account", "split_assistant"];
+        let later = later.iter().chain(&["panels.css", "editor-impl.js", "split_palette", "split_search_bar"]);
+        for page in later.chain(&["split_key_row", "addon-web-links", "split_project_form"]) {
             assert!(!first.iter().any(|n| n.starts_with(page)), "{page} came with the first visit: {first:?}");
         }
+        assert!(first.iter().any(|n| n == "style.css"), "{first:?}");
 
-        // Opening the tokens page fetches its chunk, and the page works.
+        // Opening the tokens page fetches its chunk and the parts' style sheet, and the page
+        // works, styled.
         click(c, "a.tokens-link").await?;
         wait_for(c, "main.tokens").await?;
-        assert!(fetched(c).await?.iter().any(|n| n == "split_tokens.wasm"));
+        let now = fetched(c).await?;
+        assert!(now.iter().any(|n| n == "split_tokens.wasm"), "{now:?}");
+        assert_eq!(now.iter().filter(|n| *n == "panels.css").count(), 1, "{now:?}");
+        let form = c.execute("return getComputedStyle(document.querySelector('.token-form')).display", vec![]).await?;
+        assert_eq!(form, "flex", "the tokens page is shown with its style");
 
         // The audit page's chunk is gone: the page says what happened and how to recover…
         c.back().await?;

@@ -226,7 +226,7 @@ async fn a_project_is_made_from_a_starter_and_deleted_in_the_browser() -> anyhow
         let section = "section.workspace-servers[data-workspace=Default]";
         wait_for(c, &format!("{section} li.server[data-status=online]")).await?;
         wait_for(c, &format!("{section} button.new-project")).await?.click().await?;
-        c.find(Locator::Css("input[name=project-name]")).await?.send_keys("shop").await?;
+        wait_for(c, "input[name=project-name]").await?.send_keys("shop").await?;
         wait_for(c, "select[name=project-kind] option[value=python-flask]").await?;
         c.find(Locator::Css("select[name=project-kind]")).await?.select_by_value("python-flask").await?;
         c.find(Locator::Css(".project-form button[type=submit]")).await?.click().await?;

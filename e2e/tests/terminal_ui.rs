@@ -8,7 +8,7 @@ use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use porta_e2e::browser::{
     Browser, UiStack, ctrl_c, open_server, rendered_bytes, run_command, sign_in, terminal_text, type_in_terminal,
-    ui_stack, wait_for_text, with_screenshot_on_failure,
+    ui_stack, wait_for, wait_for_text, with_screenshot_on_failure,
 };
 use porta_e2e::proxy::Proxy;
 use porta_e2e::{Backend, Bridge, ui_dir};
@@ -206,7 +206,7 @@ async fn on_a_phone_the_key_row_sends_ctrl_c_and_arrows() -> anyhow::Result<()> 
     let UiStack { bridge, browser, .. } = &ui;
     let c = &browser.client;
     ui.on_server_page("phone_keys", || async {
-        let row = c.find(Locator::Css(".keyrow")).await?;
+        let row = wait_for(c, ".keyrow").await?;
         assert!(row.is_displayed().await?, "the key row shows on a phone");
         run_command(c, "sleep 600").await?;
         // Ctrl+C is for `sleep`: typed while the shell still reads the line, it would not be.

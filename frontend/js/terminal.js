@@ -7,7 +7,6 @@
 
 import { Terminal } from "@xterm/xterm";
 import { FitAddon } from "@xterm/addon-fit";
-import { WebLinksAddon } from "@xterm/addon-web-links";
 
 // Search is fetched when first wanted (the search bar opening), not with the page; a failed
 // fetch is tried again next time.
@@ -18,6 +17,14 @@ function loadSearch() {
 }
 export function prepareSearch() {
   loadSearch().catch(() => {});
+}
+
+// Links act under a pointer (underlined when hovered, opened when clicked): their add-on is
+// fetched when a pointer first comes over a terminal, not with the page.
+let linksModule;
+function loadLinks() {
+  linksModule ??= import("@xterm/addon-web-links").catch((e) => { linksModule = undefined; throw e; });
+  return linksModule;
 }
 
 const THEMES = {
@@ -59,11 +66,19 @@ export class PortaTerm {
     this.fitAddon = new FitAddon();
     this.searchAddon = null;
     this.term.loadAddon(this.fitAddon);
-    this.term.loadAddon(new WebLinksAddon((event, uri) => {
-      event.preventDefault();
-      const w = window.open();
-      if (w) { w.opener = null; w.location.href = uri; }
-    }));
+    this.disposed = false;
+    const withLinks = () => {
+      loadLinks().then(({ WebLinksAddon }) => {
+        if (this.disposed) return;
+        this.term.loadAddon(new WebLinksAddon((event, uri) => {
+          event.preventDefault();
+          const w = window.open();
+          if (w) { w.opener = null; w.location.href = uri; }
+        }));
+      // Not fetched (the network): tried again at the next pointer.
+      }).catch(() => parent.addEventListener("pointerover", withLinks, { once: true }));
+    };
+    parent.addEventListener("pointerover", withLinks, { once: true });
     this.replaying = 0;
     this.quietDuringReplay();
     this.term.onData(onData);
@@ -204,6 +219,7 @@ export class PortaTerm {
   paste(text) { this.term.paste(text); }
 
   dispose() {
+    this.disposed = true;
     // Writes still queued in xterm.js may complete after this; their callbacks must not
     // reach the app, which has let go of this terminal.
     this.onRendered = () => {};

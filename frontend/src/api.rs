@@ -169,6 +169,14 @@ pub(crate) async fn graphql<T: DeserializeOwned>(
     variables: Value,
     field: &str,
 ) -> Result<T, String> {
+    // Only the last step depends on `T`: the request is made by one function, not one copy
+    // per answer's type (each a state machine of its own in the page's code).
+    let data = graphql_data(token, query, variables, field).await?;
+    serde_json::from_value(data).map_err(|e| format!("unexpected answer: {e}"))
+}
+
+/// `data.<field>` of a GraphQL answer, or its first error's message.
+async fn graphql_data(token: &str, query: &str, variables: Value, field: &str) -> Result<Value, String> {
     let resp = Request::post("/graphql")
         .header("Authorization", &format!("Bearer {token}"))
         .json(&json!({ "query": query, "variables": variables }))
@@ -183,7 +191,7 @@ pub(crate) async fn graphql<T: DeserializeOwned>(
     if let Some(message) = body["errors"][0]["message"].as_str() {
         return Err(message.to_owned());
     }
-    serde_json::from_value(body["data"][field].take()).map_err(|e| format!("unexpected answer: {e}"))
+    Ok(body["data"][field].take())
 }
 
 /// A single-use ticket for opening the stream socket (the access token stays out of URLs).

@@ -1,5 +1,6 @@
 //! Thin helpers over browser APIs the app uses in several places.
 
+use leptos::prelude::{ReadSignal, Set as _, on_cleanup, signal};
 use wasm_bindgen::prelude::*;
 
 pub fn window() -> web_sys::Window {
@@ -60,9 +61,57 @@ pub fn typing_somewhere() -> bool {
     matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT") || el.has_attribute("contenteditable")
 }
 
+/// While `open` says a box typed into is wanted and `selector` finds none yet (its code is
+/// still on its way, see `crate::lazy`), the focus leaves where it was: the keys typed after
+/// a shortcut go nowhere rather than into the terminal or the file that had it. The box takes
+/// the focus when it comes.
+pub fn hold_keys_until(selector: &'static str, open: impl Fn() -> bool + 'static) {
+    leptos::prelude::Effect::new(move |_| {
+        let Some(document) = window().document() else { return };
+        if open() && document.query_selector(selector).ok().flatten().is_none() {
+            if let Some(el) = document.active_element().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = el.blur();
+            }
+        }
+    });
+}
+
+/// Where the app's files are (`/a/<digest>`), as the page names it.
+pub fn assets() -> &'static str {
+    static ASSETS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ASSETS.get_or_init(|| {
+        window()
+            .document()
+            .and_then(|d| d.query_selector(r#"meta[name="porta-assets"]"#).ok().flatten())
+            .and_then(|m| m.get_attribute("content"))
+            .unwrap_or_default()
+    })
+}
+
 /// Whether a CSS media query matches now.
 pub fn media_matches(query: &str) -> bool {
     window().match_media(query).ok().flatten().is_some_and(|m| m.matches())
+}
+
+/// Whether a CSS media query matches, kept up to date while the calling component lives.
+pub fn media_signal(query: &str) -> ReadSignal<bool> {
+    let list = window().match_media(query).ok().flatten();
+    let (matches, set) = signal(list.as_ref().is_some_and(|m| m.matches()));
+    if let Some(list) = list {
+        let on_change = {
+            let list = list.clone();
+            Closure::<dyn Fn()>::new(move || {
+                set.try_set(list.matches());
+            })
+        };
+        let _ = list.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        let guard = send_wrapper::SendWrapper::new((list, on_change));
+        on_cleanup(move || {
+            let (list, on_change) = guard.take();
+            let _ = list.remove_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());
+        });
+    }
+    matches
 }
 
 /// While the returned guard lives, `--app-height` follows the visual viewport's height, so a

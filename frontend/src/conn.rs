@@ -288,6 +288,12 @@ impl Conn {
     where
         R: Request + Into<ClientRequest>,
     {
+        // Only the answer's reading depends on `R`: one copy of the sending and waiting for
+        // every kind of request, not one each.
+        self.call_raw(req.into()).await?.into_response::<R>()
+    }
+
+    async fn call_raw(&self, req: ClientRequest) -> Result<Reply, ErrorBody> {
         let id = self.0.next_id.get();
         self.0.next_id.set(id + 1);
         let id = id.to_string();
@@ -299,7 +305,7 @@ impl Conn {
             ws.ws.send_with_str(&text).map_err(|_| lost())?;
         }
         self.0.pending.borrow_mut().insert(id, tx);
-        rx.await.map_err(|_| lost())??.into_response::<R>()
+        rx.await.map_err(|_| lost())?
     }
 
     /// Sends a binary frame; dropped when the socket is down (callers re-sync on reconnect).

@@ -7,7 +7,7 @@ use crate::api::{self, Enrollment, Server, Session};
 use crate::conn::Conn;
 use crate::prefs;
 use crate::route::{self, Route};
-use crate::teams::{self, Team, TeamDetail, TeamSwitcher, can};
+use crate::teams::{self, Team, TeamOutline, TeamSwitcher, can};
 use crate::topbar::TopBar;
 
 #[component]
@@ -15,7 +15,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
     let servers = RwSignal::new(Vec::<Server>::new());
     let team_list = RwSignal::new(Vec::<Team>::new());
     let current = RwSignal::new(teams::current_team());
-    let detail = RwSignal::new(None::<TeamDetail>);
+    let detail = RwSignal::new(None::<TeamOutline>);
     let (error, set_error) = signal(None::<String>);
     // Why the person was sent here (e.g. they lost access to the server they were on).
     let notice = RwSignal::new(crate::browser::take(crate::access::NOTICE));
@@ -53,7 +53,7 @@ pub fn Dashboard(session: RwSignal<Option<Session>>, route: RwSignal<Route>) -> 
         let Some(team) = current.get() else { return };
         let Some(token) = token() else { return };
         spawn_local(async move {
-            match teams::team(&token, &team).await {
+            match teams::team_outline(&token, &team).await {
                 Ok(t) => detail.set(Some(t)),
                 Err(e) => set_error.set(Some(e)),
             }

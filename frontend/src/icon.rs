@@ -61,14 +61,7 @@ icons! {
 /// Where the sprite is: beside the app, under the prefix the page names.
 fn sprite() -> &'static str {
     static SPRITE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SPRITE.get_or_init(|| {
-        let assets = crate::browser::window()
-            .document()
-            .and_then(|d| d.query_selector(r#"meta[name="porta-assets"]"#).ok().flatten())
-            .and_then(|m| m.get_attribute("content"))
-            .unwrap_or_default();
-        format!("{assets}/icons.svg")
-    })
+    SPRITE.get_or_init(|| format!("{}/icons.svg", crate::browser::assets()))
 }
 
 /// An icon, decorative: the control that holds it carries the accessible name.

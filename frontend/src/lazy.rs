@@ -4,7 +4,12 @@
 //! chunk of its own, fetched on its first call. The first visit downloads the sign-in, the
 //! dashboard and the server page's terminals and files; the audit log, tokens, team, alerts,
 //! account, recordings and invitation pages, the assistant, the Monitor, the containers and
-//! ports panels and the preview pane come when opened.
+//! ports panels, the preview pane, the command palette, a terminal's search bar, a new
+//! project's form and a project's run settings come when opened, a phone's key row when the
+//! page is narrow. Their style is `assets/panels.css`, fetched with the first of them and
+//! waited for, so that none is ever shown unstyled. A box opened by a shortcut before its code
+//! is here takes the keys typed meanwhile away from the terminal (see
+//! `crate::browser::hold_keys_until`).
 //! (Natively, in unit tests, the functions are called directly.)
 
 use std::future::Future;
@@ -32,6 +37,55 @@ pub fn once(wanted: impl Fn() -> bool + Send + Sync + 'static) -> Memo<bool> {
     Memo::new(move |was: Option<&bool>| was.copied().unwrap_or(false) || wanted())
 }
 
+thread_local! {
+    /// `panels.css` on its way or here: resolved once loaded (or failed: then forgotten, so
+    /// that the next part tries again).
+    static PANEL_STYLES: std::cell::RefCell<Option<js_sys::Promise>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Loads the style sheet of the parts loaded when first shown (`panels.css`, kept out of the
+/// first visit's `style.css`), once; resolves when it applies, or failed to load.
+fn panel_styles() -> impl Future<Output = ()> {
+    let promise = PANEL_STYLES.with(|p| p.borrow_mut().get_or_insert_with(load_panel_styles).clone());
+    async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}
+
+fn load_panel_styles() -> js_sys::Promise {
+    use wasm_bindgen::JsCast as _;
+    js_sys::Promise::new(&mut |resolve, _reject| {
+        let done = || {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        };
+        let document = crate::browser::window().document();
+        let head = document.as_ref().and_then(|d| d.query_selector("head").ok().flatten());
+        let (Some(document), Some(head)) = (document, head) else { return done() };
+        let Ok(link) = document.create_element("link") else { return done() };
+        let _ = link.set_attribute("rel", "stylesheet");
+        let _ = link.set_attribute("href", &format!("{}/panels.css", crate::browser::assets()));
+        let loaded = wasm_bindgen::closure::Closure::once_into_js({
+            let resolve = resolve.clone();
+            move || {
+                let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            }
+        });
+        let failed = wasm_bindgen::closure::Closure::once_into_js({
+            let (resolve, link) = (resolve.clone(), link.clone());
+            move || {
+                link.remove();
+                PANEL_STYLES.with(|p| p.borrow_mut().take());
+                let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            }
+        });
+        let _ = link.add_event_listener_with_callback("load", loaded.unchecked_ref());
+        let _ = link.add_event_listener_with_callback("error", failed.unchecked_ref());
+        if head.append_child(&link).is_err() {
+            done();
+        }
+    })
+}
+
 /// Pauses before each new attempt at a chunk that could not be fetched, ms.
 const RETRIES_MS: [u32; 2] = [300, 1500];
 
@@ -46,6 +100,8 @@ where
     let loading = RwSignal::new(true);
     let failed = RwSignal::new(false);
     let view = SendWrapper::new(async move {
+        // The parts' style sheet comes with the first of them, beside its code.
+        let styles = panel_styles();
         let mut loaded = load().await;
         for pause in RETRIES_MS {
             if loaded.is_ok() {
@@ -61,6 +117,8 @@ where
             crate::browser::sleep(pause).await;
             loaded = load().await;
         }
+        // Never shown unstyled.
+        styles.await;
         loading.try_set(false);
         match loaded {
             Ok(view) => Some(view),

@@ -86,9 +86,12 @@ pub fn App() -> impl IntoView {
     });
     auth::keep_fresh(session);
     let signed_in = Memo::new(move |_| session.with(Option::is_some));
+    let palette_used = lazy::once(move || palette.open.get());
+    browser::hold_keys_until(".palette-input", move || palette.open.get());
     view! {
-        <Show when=move || signed_in.get()>
-            <palette::PaletteView palette />
+        // Loaded the first time it opens, then kept.
+        <Show when=move || signed_in.get() && palette_used.get()>
+            {lazy::lazily(move || palette::lazy_palette(palette))}
         </Show>
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {

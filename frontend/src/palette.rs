@@ -71,9 +71,16 @@ fn score(label: &str, query: &str) -> Option<u32> {
     Some(total)
 }
 
+/// The overlay, in a chunk of its own (see `crate::lazy`): fetched the first time the palette
+/// opens, then kept.
+#[leptos::wasm_split::wasm_split(palette, wasm_split_path = ::leptos::wasm_split, fallible)]
+pub fn lazy_palette(palette: Palette) -> crate::lazy::Loaded {
+    Ok(view! { <PaletteView palette /> }.into_any())
+}
+
 /// The overlay: a box to type in and the commands that match.
 #[component]
-pub fn PaletteView(palette: Palette) -> impl IntoView {
+fn PaletteView(palette: Palette) -> impl IntoView {
     let input = NodeRef::<Input>::new();
     let query = RwSignal::new(String::new());
     let chosen = RwSignal::new(0usize);

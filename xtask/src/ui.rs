@@ -8,6 +8,7 @@
 //!                               the pages and panels the app loads when first shown (wasm-split)
 //! ui/a/<hash>/xterm/…           xterm.js and its add-ons, from npm
 //! ui/a/<hash>/monaco/vs/…       Monaco's AMD build, loaded when the first file is opened
+//! ui/a/<hash>/editor-impl.js    the code that drives Monaco, loaded with it
 //! ui/a/<hash>/icons.svg         the icons `frontend/icons.txt` names, from lucide (npm), as one sprite
 //! ui/a/<hash>/style.css, …      our static assets
 //! ```
@@ -92,6 +93,9 @@ pub fn build() -> anyhow::Result<PathBuf> {
         copy(&node_modules.join(package).join(file), &staging.join(served))?;
     }
     copy_tree(&node_modules.join(MONACO_DIR), &staging.join("monaco/vs"), MONACO_SKIP)?;
+    // The editor's code behind `js/editor.js`'s names, fetched with Monaco (not a wasm-bindgen
+    // snippet: those all load with the page).
+    copy(&root().join("frontend/js/editor-impl.js"), &staging.join("editor-impl.js"))?;
     std::fs::write(staging.join("icons.svg"), icon_sprite(&node_modules)?)?;
     for entry in std::fs::read_dir(root().join("assets")).context("cannot read assets/")? {
         let entry = entry?;

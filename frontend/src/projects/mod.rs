@@ -1,5 +1,9 @@
-//! A workspace's projects on the dashboard: the list (open, delete, restore) and the form that
-//! makes one — an empty folder, a starter, or a `git clone`.
+//! A workspace's projects on the dashboard: the list (open, delete, restore, run), the form
+//! that makes one ([`create`]) and how each runs ([`run_settings`]), both fetched when first
+//! opened.
+
+mod create;
+mod run_settings;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -46,38 +50,6 @@ async fn templates(token: &str) -> Result<Vec<Template>, String> {
     graphql(token, "{ projectTemplates { name title } }", json!({}), "projectTemplates").await
 }
 
-/// What the form asks for.
-struct Spec {
-    server: String,
-    name: String,
-    /// `empty`, `git`, or a template's name.
-    kind: String,
-    git_url: String,
-    /// The folder, absolute or under home; empty for `projects/<name>`.
-    path: String,
-}
-
-async fn create(token: &str, workspace: &str, s: Spec) -> Result<Project, String> {
-    let q = format!(
-        "mutation($w: String!, $s: String!, $n: String!, $t: String, $g: String, $p: String) {{
-            createProject(workspaceId: $w, serverId: $s, name: $n, template: $t, gitUrl: $g, path: $p) {{ {FIELDS} }}
-        }}"
-    );
-    let template = (s.kind != "empty" && s.kind != "git").then_some(s.kind.as_str());
-    let git = (s.kind == "git").then_some(s.git_url.as_str());
-    let path = Some(s.path.trim()).filter(|p| !p.is_empty());
-    let vars = json!({ "w": workspace, "s": s.server, "n": s.name, "t": template, "g": git, "p": path });
-    graphql(token, &q, vars, "createProject").await
-}
-
-/// Says how a project runs (a blank command and no port: it does not).
-async fn set_run(token: &str, id: &str, command: &str, port: Option<u16>) -> Result<Project, String> {
-    let q = format!(
-        "mutation($i: String!, $c: String, $p: Int) {{ setProjectRun(id: $i, command: $c, port: $p) {{ {FIELDS} }} }}"
-    );
-    graphql(token, &q, json!({ "i": id, "c": command, "p": port }), "setProjectRun").await
-}
-
 async fn set_deleted(token: &str, id: &str, deleted: bool) -> Result<bool, String> {
     let field = if deleted { "deleteProject" } else { "restoreProject" };
     graphql(token, &format!("mutation($i: String!) {{ {field}(id: $i) }}"), json!({ "i": id }), field).await
@@ -105,7 +77,7 @@ pub fn WorkspaceProjects(
     let kinds = RwSignal::new(Vec::<Template>::new());
     let show_deleted = RwSignal::new(false);
     let form_open = RwSignal::new(false);
-    let busy = RwSignal::new(false);
+    let form_used = crate::lazy::once(move || form_open.get());
     let error = RwSignal::new(None::<String>);
     let workspace = StoredValue::new(workspace);
     let token = move || session.get_untracked().map(|s| s.token);
@@ -128,38 +100,6 @@ pub fn WorkspaceProjects(
     load();
     let server_names: Vec<(String, String)> = servers.iter().map(|s| (s.id.clone(), s.name.clone())).collect();
     let names = StoredValue::new(server_names.clone());
-    let first_server = server_names.first().map(|(id, _)| id.clone()).unwrap_or_default();
-    let (server, set_server) = signal(first_server);
-    let (name, set_name) = signal(String::new());
-    let (kind, set_kind) = signal("empty".to_owned());
-    let (git_url, set_git_url) = signal(String::new());
-    let (path, set_path) = signal(String::new());
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(token) = token() else { return };
-        let spec = Spec {
-            server: server.get_untracked(),
-            name: name.get_untracked(),
-            kind: kind.get_untracked(),
-            git_url: git_url.get_untracked(),
-            path: path.get_untracked(),
-        };
-        busy.set(true);
-        error.set(None);
-        let Some(workspace_now) = workspace.try_get_value() else { return };
-        spawn_local(async move {
-            match create(&token, &workspace_now.clone(), spec).await {
-                Ok(_) => {
-                    form_open.set(false);
-                    set_name.set(String::new());
-                    set_path.set(String::new());
-                    load();
-                }
-                Err(e) => error.set(Some(e)),
-            }
-            busy.set(false);
-        });
-    };
     let toggle_deleted = move |ev: leptos::ev::Event| {
         show_deleted.set(event_target_checked(&ev));
         load();
@@ -199,7 +139,8 @@ pub fn WorkspaceProjects(
             view! { <code class="project-runs">{said}</code> }
         });
         let run_view = (!deleted && can_create).then(|| {
-            let settings = view! { <RunSettings session project=p.clone() saved=Callback::new(move |()| load()) /> };
+            let settings =
+                view! { <run_settings::RunSettings session project=p.clone() saved=Callback::new(move |()| load()) /> };
             let button = run.map(|r| {
                 let says = r.says();
                 view! {
@@ -254,99 +195,24 @@ pub fn WorkspaceProjects(
             <p class="error" role="alert" hidden=move || error.get().is_none()>
                 {move || error.get().unwrap_or_default()}
             </p>
-            <form class="project-form" hidden=move || !form_open.get() on:submit=submit>
-                <label>
-                    "Name"
-                    <input name="project-name" required maxlength="64" pattern="[a-z][a-z0-9_\\-]*"
-                        title="lowercase letters, digits, - and _, starting with a letter"
-                        prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
-                </label>
-                <label>
-                    "Location"
-                    <input name="project-path" maxlength="1024"
-                        placeholder=move || { let n = name.get(); format!("projects/{}", if n.is_empty() { "<name>" } else { n.as_str() }) }
-                        title="a folder under the home folder, or an absolute path such as /srv/app"
-                        prop:value=path on:input=move |ev| set_path.set(event_target_value(&ev)) />
-                </label>
-                <label>
-                    "Server"
-                    <select name="project-server" on:change=move |ev| set_server.set(event_target_value(&ev))>
-                        {servers.into_iter().map(|s| view! { <option value=s.id.clone()>{s.name.clone()}</option> }).collect_view()}
-                    </select>
-                </label>
-                <label>
-                    "Start from"
-                    <select name="project-kind" on:change=move |ev| set_kind.set(event_target_value(&ev))>
-                        <option value="empty">"An empty folder"</option>
-                        {move || kinds.get().into_iter().map(|t| view! { <option value=t.name.clone()>{t.title.clone()}</option> }).collect_view()}
-                        <option value="git">"A git repository"</option>
-                    </select>
-                </label>
-                <label hidden=move || kind.get() != "git">
-                    "Clone URL"
-                    <input name="project-git" placeholder="https://… or git@host:path"
-                        on:input=move |ev| set_git_url.set(event_target_value(&ev)) />
-                </label>
-                <button type="submit" disabled=busy>{move || if busy.get() { "Creating…" } else { "Create" }}</button>
-            </form>
+            // Fetched the first time "New project" is pressed, then kept.
+            <Show when=move || form_used.get()>
+                {
+                    let props = create::FormProps {
+                        session,
+                        workspace,
+                        servers: servers.clone(),
+                        kinds,
+                        open: form_open,
+                        error,
+                        created: Callback::new(move |()| load()),
+                    };
+                    crate::lazy::lazily(move || create::lazy_project_form(props.clone()))
+                }
+            </Show>
             <p class="empty" hidden=move || projects.with(|p| !p.is_empty())>"No projects yet."</p>
             <ul class="project-list">{move || projects.get().into_iter().map(row).collect_view()}</ul>
         </div>
-    }
-}
-
-/// "How it runs": the command and the port, changed in place.
-#[component]
-fn RunSettings(session: RwSignal<Option<Session>>, project: Project, saved: Callback<()>) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let command = RwSignal::new(project.run_command.clone().unwrap_or_default());
-    let port = RwSignal::new(project.run_port.map(|p| p.to_string()).unwrap_or_default());
-    let error = RwSignal::new(None::<String>);
-    let id = StoredValue::new(project.id.clone());
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(token) = session.get_untracked().map(|s| s.token) else { return };
-        let typed = port.get_untracked();
-        let port_now = match typed.trim() {
-            "" => None,
-            p => match p.parse::<u16>() {
-                Ok(p) if p > 0 => Some(p),
-                _ => return error.set(Some("A port is a number from 1 to 65535.".into())),
-            },
-        };
-        let (command_now, Some(id_now)) = (command.get_untracked(), id.try_get_value()) else { return };
-        spawn_local(async move {
-            match set_run(&token, &id_now, &command_now, port_now).await {
-                Ok(_) => {
-                    error.try_set(None);
-                    open.try_set(false);
-                    // (This row may be gone meanwhile: the list shown anew, or the page left.)
-                    saved.try_run(());
-                }
-                Err(e) => {
-                    error.try_set(Some(e));
-                }
-            }
-        });
-    };
-    view! {
-        <button class="secondary project-run-settings" aria-expanded=move || open.get().to_string()
-            on:click=move |_| open.update(|o| *o = !*o)>"How it runs"</button>
-        <form class="run-settings" hidden=move || !open.get() on:submit=submit>
-            <label>
-                "Command"
-                <input name="run-command" maxlength="1000" placeholder="npm run dev"
-                    title="typed in a terminal in the project's folder"
-                    prop:value=command on:input=move |ev| command.set(event_target_value(&ev)) />
-            </label>
-            <label>
-                "Port"
-                <input name="run-port" inputmode="numeric" placeholder="5173" size="6"
-                    prop:value=port on:input=move |ev| port.set(event_target_value(&ev)) />
-            </label>
-            <button type="submit">"Save"</button>
-            <p class="error" role="alert" hidden=move || error.with(Option::is_none)>{move || error.get()}</p>
-        </form>
     }
 }
 

@@ -27,7 +27,7 @@ use crate::terminal::{self, Page, Status, TermTab};
 use crate::topbar::TopBar;
 use panels::PanelBar;
 use tab_strip::{TabButton, TermPane};
-use toolbar::{KeyRow, SearchBar, Toolbar};
+use toolbar::Toolbar;
 
 type Tabs = RwSignal<Vec<Rc<TermTab>>, LocalStorage>;
 type Editors = RwSignal<Vec<Rc<EditorTab>>, LocalStorage>;
@@ -319,6 +319,8 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     });
 
     let active_tab = move || tabs.with_untracked(|t| t.iter().find(|t| Some(t.key) == active.get_untracked()).cloned());
+    let active_tab_now = UnsyncCallback::new(move |()| active_tab());
+    crate::browser::hold_keys_until(".finder-input", move || finder.open.get().is_some());
     let close_tab = move |key: u32| {
         let mut closing = None;
         tabs.update(|t| {
@@ -554,7 +556,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 </button>
                 <Toolbar look page active_tab active_editor editor_active finder containers_open ports_open=covering.ports runs start_run />
             </div>
-            <SearchBar page active_tab />
+            {toolbar::search_bar(page, active_tab_now)}
             <p class="no-terminals" hidden=move || !(page.read_only.get() && loaded.get() && tabs.with(Vec::is_empty))>
                 "No terminal is open on this server. As a viewer you watch the terminals others open here."
             </p>
@@ -568,7 +570,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
                 </For>
             </div>
             <div class="keyrow-slot" hidden=editor_active>
-                <KeyRow page active_tab />
+                {toolbar::key_row(page, active_tab_now)}
             </div>
             // Loaded the first time it is asked for, then kept.
             <Show when=move || finder_used.get()>

@@ -109,8 +109,21 @@ pub(super) fn Toolbar(
     }
 }
 
+/// The search bar, once a terminal's scrollback is first searched (its code comes then).
+pub(super) fn search_bar(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> impl IntoView {
+    let used = crate::lazy::once(move || page.search_open.get());
+    crate::browser::hold_keys_until(".searchbar input", move || page.search_open.get());
+    view! { <Show when=move || used.get()>{crate::lazy::lazily(move || lazy_search_bar(page, active_tab))}</Show> }
+}
+
+/// The search bar, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(search_bar, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn lazy_search_bar(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> crate::lazy::Loaded {
+    Ok(view! { <SearchBar page active_tab=move || active_tab.try_run(()).flatten() /> }.into_any())
+}
+
 #[component]
-pub(super) fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
+fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
     let input = NodeRef::<Input>::new();
     let found = RwSignal::new(true);
     let find = move |backwards: bool| {
@@ -166,10 +179,33 @@ pub(super) fn SearchBar(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>>
     }
 }
 
+/// The key row, once the page is narrow enough to show it (a phone; its code comes then, and
+/// never where a keyboard is at hand). Meanwhile the page ends above the on-screen keyboard,
+/// wherever the browser puts it (a tablet's too).
+pub(super) fn key_row(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> impl IntoView {
+    let narrow = crate::browser::media_signal("(max-width: 700px)");
+    let used = crate::lazy::once(move || narrow.get());
+    if let Some(stop) = crate::browser::follow_visual_viewport() {
+        let stop = StoredValue::new_local(Some(stop));
+        on_cleanup(move || {
+            if let Some(stop) = stop.try_update_value(Option::take).flatten() {
+                stop();
+            }
+        });
+    }
+    view! { <Show when=move || used.get()>{crate::lazy::lazily(move || lazy_key_row(page, active_tab))}</Show> }
+}
+
+/// The key row, in a chunk of its own (see `crate::lazy`).
+#[leptos::wasm_split::wasm_split(key_row, wasm_split_path = ::leptos::wasm_split, fallible)]
+fn lazy_key_row(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> crate::lazy::Loaded {
+    Ok(view! { <KeyRow page active_tab=move || active_tab.try_run(()).flatten() /> }.into_any())
+}
+
 /// Esc, Tab, Ctrl, Alt, arrows and the symbols phone keyboards hide. The buttons never take
 /// the focus, so the on-screen keyboard stays up; Ctrl and Alt apply to the next key.
 #[component]
-pub(super) fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
+fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + Copy + 'static) -> impl IntoView {
     let keep_focus = |ev: leptos::ev::PointerEvent| ev.prevent_default();
     // A key's accessible name holds its visible text (`PgUp, Page up`); a symbol's is its name.
     let spoken = |label: &'static str, name: &'static str| {
@@ -215,15 +251,6 @@ pub(super) fn KeyRow(page: Page, active_tab: impl Fn() -> Option<Rc<TermTab>> + 
         .into_any(),
     }
     };
-    // Above the on-screen keyboard, wherever the browser puts it.
-    if let Some(stop) = crate::browser::follow_visual_viewport() {
-        let stop = StoredValue::new_local(Some(stop));
-        on_cleanup(move || {
-            if let Some(stop) = stop.try_update_value(Option::take).flatten() {
-                stop();
-            }
-        });
-    }
     view! {
         // Pages of keys, swiped sideways; the next page's edge shows there is more.
         <div class="keyrow" role="toolbar" aria-label="Terminal keys" hidden=move || page.read_only.get()>

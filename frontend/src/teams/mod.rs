@@ -95,6 +95,24 @@ pub struct TeamDetail {
     pub invitations: Vec<Invitation>,
 }
 
+/// A team as the dashboard shows it: the person's role and the workspaces by name (the rest
+/// of [`TeamDetail`] is for the team's page, whose code comes when it is opened).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TeamOutline {
+    pub id: String,
+    pub role: String,
+    pub workspaces: Vec<WorkspaceName>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceName {
+    pub id: String,
+    pub name: String,
+    pub deleted_ms: Option<f64>,
+}
+
 /// A terminal session recording, as listed.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -159,6 +177,11 @@ pub async fn teams(token: &str) -> Result<Vec<Team>, String> {
 pub async fn team(token: &str, id: &str) -> Result<TeamDetail, String> {
     let q = format!("query($id: String!) {{ team(id: $id) {{ {TEAM_FIELDS} }} }}");
     graphql(token, &q, json!({ "id": id }), "team").await
+}
+
+pub async fn team_outline(token: &str, id: &str) -> Result<TeamOutline, String> {
+    let q = "query($id: String!) { team(id: $id) { id role workspaces { id name deletedMs } } }";
+    graphql(token, q, json!({ "id": id }), "team").await
 }
 
 pub async fn create_team(token: &str, name: &str) -> Result<Team, String> {
