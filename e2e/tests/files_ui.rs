@@ -411,7 +411,7 @@ async fn on_a_phone_a_file_opens_over_the_tree_and_open_files_survive_a_reload()
         wait_for(c, ".editor-tab.active[data-path$='/todo.txt']").await?;
         wait_for(c, ".editor-pane.active .editor-host .view-lines").await?;
         assert!(!c.find(Locator::Css(".files-pane")).await?.is_displayed().await?, "the tree gets out of the way");
-        assert!(!c.find(Locator::Css(".keyrow")).await?.is_displayed().await?, "the terminal keys are for terminals");
+        assert!(!wait_for(c, ".keyrow").await?.is_displayed().await?, "the terminal keys are for terminals");
         browser.screenshot("phone-editor").await?;
         // Reopened after a reload, beside the terminal.
         c.refresh().await?;

@@ -89,6 +89,28 @@ async fn the_app_is_served_from_a_directory() -> anyhow::Result<()> {
     serves_the_app(&b).await
 }
 
+/// A page replaced by hand in the app's folder is served as it is now, never as the
+/// compressed copy an earlier build left beside it (which would name assets that are gone).
+#[tokio::test]
+async fn a_compressed_page_older_than_the_page_is_not_served() -> anyhow::Result<()> {
+    let ui = tempfile::tempdir()?;
+    let page = ui.path().join("index.html");
+    std::fs::write(&page, "<!doctype html><title>now</title>")?;
+    let old = ui.path().join("index.html.br");
+    let mut packed = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams::default();
+    brotli::BrotliCompress(&mut &b"<!doctype html><title>before</title>"[..], &mut packed, &params)?;
+    std::fs::write(&old, packed)?;
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options().write(true).open(&old)?.set_modified(hour_ago)?;
+    let dir = ui.path().to_string_lossy().into_owned();
+    let b = Backend::start(&[("PORTA_UI_DIR", &dir)]).await?;
+    let resp = reqwest::Client::new().get(format!("{}/", b.url)).header(ACCEPT_ENCODING, "br").send().await?;
+    assert!(resp.headers().get("content-encoding").is_none(), "{:?}", resp.headers());
+    assert_eq!(resp.text().await?, "<!doctype html><title>now</title>");
+    Ok(())
+}
+
 #[tokio::test]
 async fn without_a_ui_dir_the_app_compiled_into_porta_is_served() -> anyhow::Result<()> {
     let b = Backend::start(&[]).await?;

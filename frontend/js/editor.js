@@ -4,13 +4,13 @@
 // (editor-impl.js, beside Monaco's files) comes with Monaco and is bound into them then: the
 // app's calls read these bindings when they are made.
 
-let loading = null;
+let monacoLoading = null;
+let implLoading = null;
 
-/// Loads Monaco and the code that drives it, once; resolves when both are ready.
-export function loadMonaco() {
-  if (!loading) {
-    const assets = document.querySelector('meta[name="porta-assets"]').content;
-    const monacoReady = new Promise((resolve, reject) => {
+/// Monaco itself, once (tried again after a failure).
+function monacoReady(assets) {
+  if (!monacoLoading) {
+    monacoLoading = new Promise((resolve, reject) => {
       const base = `${assets}/monaco/vs`;
       const css = document.createElement("link");
       css.rel = "stylesheet";
@@ -22,19 +22,39 @@ export function loadMonaco() {
         window.require.config({ paths: { vs: base } });
         window.require(["vs/editor/editor.main"], () => resolve(), (e) => reject(new Error(`${e}`)));
       };
-      script.onerror = () => reject(new Error("the editor could not be loaded"));
+      script.onerror = () => {
+        script.remove();
+        css.remove();
+        reject(new Error("the editor could not be loaded"));
+      };
       document.head.appendChild(script);
     });
-    loading = Promise.all([monacoReady, import(`${assets}/editor-impl.js`)]).then(([, impl]) => {
+    monacoLoading.catch(() => {
+      monacoLoading = null;
+    });
+  }
+  return monacoLoading;
+}
+
+/// The code behind this module's names, once (tried again after a failure), bound into them.
+function implReady(assets) {
+  if (!implLoading) {
+    implLoading = import(`${assets}/editor-impl.js`).then((impl) => {
       PortaEditor = impl.PortaEditor;
       colorize = impl.colorize;
       setEditorTheme = impl.setEditorTheme;
     });
-    loading.catch(() => {
-      loading = null;
+    implLoading.catch(() => {
+      implLoading = null;
     });
   }
-  return loading;
+  return implLoading;
+}
+
+/// Loads Monaco and the code that drives it; resolves when both are ready.
+export async function loadMonaco() {
+  const assets = document.querySelector('meta[name="porta-assets"]').content;
+  await Promise.all([monacoReady(assets), implReady(assets)]);
 }
 
 /// One file in Monaco (see editor-impl.js); made only once `loadMonaco` resolved.

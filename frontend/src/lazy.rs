@@ -97,7 +97,24 @@ pub fn lazily<F>(load: impl Fn() -> F + 'static) -> impl IntoView
 where
     F: Future<Output = Loaded> + 'static,
 {
-    let loading = RwSignal::new(true);
+    lazily_with(load, true)
+}
+
+/// As [`lazily`], without "Loading…" meanwhile: for a small part inside the page (a bar, a
+/// form, an overlay), whose few milliseconds are better spent with nothing than with a
+/// placeholder that moves what is around it.
+pub fn lazily_inline<F>(load: impl Fn() -> F + 'static) -> impl IntoView
+where
+    F: Future<Output = Loaded> + 'static,
+{
+    lazily_with(load, false)
+}
+
+fn lazily_with<F>(load: impl Fn() -> F + 'static, placeholder: bool) -> impl IntoView
+where
+    F: Future<Output = Loaded> + 'static,
+{
+    let loading = RwSignal::new(placeholder);
     let failed = RwSignal::new(false);
     let view = SendWrapper::new(async move {
         // The parts' style sheet comes with the first of them, beside its code.

@@ -91,7 +91,7 @@ pub fn App() -> impl IntoView {
     view! {
         // Loaded the first time it opens, then kept.
         <Show when=move || signed_in.get() && palette_used.get()>
-            {lazy::lazily(move || palette::lazy_palette(palette))}
+            {lazy::lazily_inline(move || palette::lazy_palette(palette))}
         </Show>
         <Show when=move || restored.get() fallback=|| view! { <p class="loading">"Loading…"</p> }>
             {move || match (signed_in.get(), route.get()) {

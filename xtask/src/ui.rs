@@ -45,7 +45,7 @@ const MONACO_SKIP: &[&str] = &["language", "nls"];
 
 /// How `target/ui` is made beyond the staged files (compression, the page): bumped when
 /// that changes, so an app kept because its files are the same is never made the old way.
-const OUTPUT_FORMAT: u32 = 1;
+const OUTPUT_FORMAT: u32 = 2;
 
 /// Placeholder in `frontend/index.html` for the assets' URL prefix.
 const ASSETS_PLACEHOLDER: &str = "{{ASSETS}}";

@@ -37,10 +37,14 @@ pub async fn serve(State(state): State<AppState>, req: Request) -> Response {
         let Ok(html) = tokio::fs::read(dir.join("index.html")).await else {
             return (StatusCode::NOT_FOUND, "no index.html in the app's folder").into_response();
         };
+        let page_written = modified(&dir.join("index.html")).await;
         let mut packed = None;
         for (coding, ext) in PACKINGS {
-            if accepts(req.headers(), coding) {
-                if let Ok(b) = tokio::fs::read(dir.join(format!("index.html.{ext}"))).await {
+            let file = dir.join(format!("index.html.{ext}"));
+            // Only a compressed page written with or after the page itself: one left from
+            // an earlier build (the page replaced by hand) would name files that are gone.
+            if accepts(req.headers(), coding) && page_written.is_some() && modified(&file).await >= page_written {
+                if let Ok(b) = tokio::fs::read(&file).await {
                     packed = Some((coding, b));
                     break;
                 }
@@ -72,6 +76,11 @@ fn find(name: &str) -> Option<&'static [u8]> {
 /// Whether the request's `Accept-Encoding` takes `want` (`br`, `gzip`).
 fn accepts(headers: &HeaderMap, want: &str) -> bool {
     super::takes(headers, ACCEPT_ENCODING, want)
+}
+
+/// When a file was last written, if it can be told.
+async fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+    tokio::fs::metadata(path).await.ok()?.modified().ok()
 }
 
 /// The encodings a file may be built in beside itself (`name.br`, `name.gz`), best first.

@@ -327,9 +327,9 @@ pub fn FileTree(
                 <button class="tool" aria-label="Dismiss" on:click=move |_| ctx.problem.set(None)><Icon name=Name::Close /></button>
             </p>
             <TreeRows />
-            <Show when=move || uploads_used.get()>{crate::lazy::lazily(move || uploads::lazy_upload_list(ctx.uploads))}</Show>
+            <Show when=move || uploads_used.get()>{crate::lazy::lazily_inline(move || uploads::lazy_upload_list(ctx.uploads))}</Show>
             // Loaded the first time a row's actions are asked for, then kept.
-            <Show when=move || menu_used.get()>{crate::lazy::lazily(actions::lazy_actions_menu)}</Show>
+            <Show when=move || menu_used.get()>{crate::lazy::lazily_inline(actions::lazy_actions_menu)}</Show>
         </nav>
     }
 }

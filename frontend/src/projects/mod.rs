@@ -207,7 +207,7 @@ pub fn WorkspaceProjects(
                         error,
                         created: Callback::new(move |()| load()),
                     };
-                    crate::lazy::lazily(move || create::lazy_project_form(props.clone()))
+                    crate::lazy::lazily_inline(move || create::lazy_project_form(props.clone()))
                 }
             </Show>
             <p class="empty" hidden=move || projects.with(|p| !p.is_empty())>"No projects yet."</p>

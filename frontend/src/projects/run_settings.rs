@@ -28,7 +28,7 @@ pub fn RunSettings(session: RwSignal<Option<Session>>, project: Project, saved: 
         <Show when=move || used.get()>
             {
                 let form = form.clone();
-                crate::lazy::lazily(move || lazy_run_form(form.clone()))
+                crate::lazy::lazily_inline(move || lazy_run_form(form.clone()))
             }
         </Show>
     }

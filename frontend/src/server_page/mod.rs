@@ -574,7 +574,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
             </div>
             // Loaded the first time it is asked for, then kept.
             <Show when=move || finder_used.get()>
-                {crate::lazy::lazily(move || files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
+                {crate::lazy::lazily_inline(move || files::lazy_finder_panel(finder, conn_ref, id.get_value(), tree_root, opener))}
             </Show>
             </div>
             {move || previewing.get().map(|port| view! {

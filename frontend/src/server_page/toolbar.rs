@@ -113,7 +113,7 @@ pub(super) fn Toolbar(
 pub(super) fn search_bar(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> impl IntoView {
     let used = crate::lazy::once(move || page.search_open.get());
     crate::browser::hold_keys_until(".searchbar input", move || page.search_open.get());
-    view! { <Show when=move || used.get()>{crate::lazy::lazily(move || lazy_search_bar(page, active_tab))}</Show> }
+    view! { <Show when=move || used.get()>{crate::lazy::lazily_inline(move || lazy_search_bar(page, active_tab))}</Show> }
 }
 
 /// The search bar, in a chunk of its own (see `crate::lazy`).
@@ -193,7 +193,7 @@ pub(super) fn key_row(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermT
             }
         });
     }
-    view! { <Show when=move || used.get()>{crate::lazy::lazily(move || lazy_key_row(page, active_tab))}</Show> }
+    view! { <Show when=move || used.get()>{crate::lazy::lazily_inline(move || lazy_key_row(page, active_tab))}</Show> }
 }
 
 /// The key row, in a chunk of its own (see `crate::lazy`).
