@@ -34,6 +34,10 @@ async fn check_every_page(c: &Client, base: &str, server: &str, size: &str) -> a
         // The server's page, with its terminal and each panel.
         c.goto(&format!("{base}/servers/{server}")).await?;
         wait_for(c, ".tab.active[data-state=live]").await?;
+        // The key row comes where the page is narrow (a phone): checked with the rest.
+        if browser_is_narrow(c).await? {
+            wait_for(c, ".keyrow").await?;
+        }
         set_theme(c, dark).await?;
         for v in accessibility_violations(c).await? {
             found.push(format!("{size} {} server page: {v}", theme(dark)));
@@ -83,6 +87,12 @@ async fn set_theme(c: &Client, dark: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the page is as narrow as a phone's (where the key row shows).
+async fn browser_is_narrow(c: &Client) -> anyhow::Result<bool> {
+    let narrow = c.execute("return matchMedia('(max-width: 700px)').matches", vec![]).await?;
+    Ok(narrow.as_bool().unwrap_or(false))
 }
 
 async fn no_violations(width: u32, height: u32) -> anyhow::Result<()> {
