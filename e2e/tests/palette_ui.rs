@@ -1,10 +1,11 @@
 //! The command palette in headless Chromium: Ctrl+Shift+P from inside a terminal lists the
 //! page's commands with their shortcuts, typing narrows them, Enter runs one; the app's own
-//! commands go to other pages; on a phone the top bar's button opens it.
+//! commands go to other pages; on a phone the top bar's button opens it; what is typed before
+//! its code has arrived lands in its box.
 
 use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{UiStack, chord_of, click, type_keys, wait_for, wait_text};
+use porta_e2e::browser::{UiStack, chord_of, click, terminal_text, type_keys, wait_for, wait_js, wait_text};
 
 /// The commands listed now, in order.
 async fn listed(c: &Client) -> anyhow::Result<Vec<String>> {
@@ -85,6 +86,40 @@ async fn on_a_phone_the_top_bar_opens_the_palette() -> anyhow::Result<()> {
         wait_for(c, ".palette:not([hidden]) .palette-input").await?;
         click(c, ".palette-item[data-command=files]").await?;
         wait_for(c, ".files-pane:not([hidden]) .files-path-input").await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The palette's code comes when it first opens: the keys typed right after the shortcut,
+/// before it has arrived, are kept for its box (not lost, and not typed into the terminal that
+/// had the focus).
+#[tokio::test]
+async fn what_is_typed_before_the_palette_has_arrived_lands_in_its_box() -> anyhow::Result<()> {
+    let ui = UiStack::start(&[], 1280, 800).await?;
+    let UiStack { browser, .. } = &ui;
+    let c = &browser.client;
+    ui.on_server_page("palette_typeahead", || async {
+        c.find(Locator::Css(".pane.active .xterm-helper-textarea")).await?.click().await?;
+        // Every request from now on takes a second and a half: the palette's code is still on
+        // its way while the keys are typed.
+        browser.cdp("Network.enable", serde_json::json!({})).await?;
+        let slow =
+            serde_json::json!({ "offline": false, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1 });
+        browser.cdp("Network.emulateNetworkConditions", slow).await?;
+        chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
+        type_keys(c, "new term").await?;
+        let early = c.execute("return document.querySelector('.palette-input') === null", vec![]).await?;
+        assert_eq!(early, true, "the palette came before the keys were typed: the test shows nothing");
+
+        wait_for(c, ".palette:not([hidden]) .palette-input").await?;
+        wait_js(c, "document.querySelector('.palette-input').value === 'new term'", "the keys in the box").await?;
+        wait_js(c, "document.activeElement === document.querySelector('.palette-input')", "the box focused").await?;
+        wait_for(c, ".palette-item.chosen[data-command=new-terminal]").await?;
+        let fast =
+            serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
+        browser.cdp("Network.emulateNetworkConditions", fast).await?;
+        assert!(!terminal_text(c).await?.contains("new term"), "the keys went into the terminal");
         Ok(())
     })
     .await

@@ -62,18 +62,67 @@ pub fn typing_somewhere() -> bool {
 }
 
 /// While `open` says a box typed into is wanted and `selector` finds none yet (its code is
-/// still on its way, see `crate::lazy`), the focus leaves where it was: the keys typed after
-/// a shortcut go nowhere rather than into the terminal or the file that had it. The box takes
-/// the focus when it comes.
+/// still on its way, see `crate::lazy`), what is typed goes into a stand-in field — not into
+/// the terminal or the file that had the focus — and into the box, with the focus, when it
+/// comes: the keys typed right after a shortcut are not lost. On a phone the tap that opened
+/// it raises the keyboard at once (iOS raises it only for a field focused in answer to the
+/// tap, and keeps it up while the focus goes from field to field).
 pub fn hold_keys_until(selector: &'static str, open: impl Fn() -> bool + 'static) {
     leptos::prelude::Effect::new(move |_| {
         let Some(document) = window().document() else { return };
-        if open() && document.query_selector(selector).ok().flatten().is_none() {
-            if let Some(el) = document.active_element().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
-                let _ = el.blur();
-            }
+        let found = |d: &web_sys::Document| d.query_selector(selector).ok().flatten();
+        if !open() || found(&document).is_some() {
+            return;
         }
+        let Some(stand_in) = stand_in(&document) else { return };
+        stand_in.set_value("");
+        let _ = stand_in.focus();
+        leptos::task::spawn_local(async move {
+            // For ten seconds at most, and while the person types nowhere else.
+            for _ in 0..600 {
+                sleep(16).await;
+                let field = found(&document).and_then(|f| f.dyn_into::<web_sys::HtmlInputElement>().ok());
+                let focused = document.active_element();
+                let Some(field) = field else {
+                    if focused.as_ref() == Some(stand_in.as_ref()) {
+                        continue;
+                    }
+                    return;
+                };
+                let typed = stand_in.value();
+                stand_in.set_value("");
+                // (The box may have taken the focus already, as it does when it opens.)
+                if focused.as_ref() == Some(stand_in.as_ref()) || focused.as_ref() == Some(field.as_ref()) {
+                    let _ = field.focus();
+                    if !typed.is_empty() {
+                        field.set_value(&(field.value() + &typed));
+                        let init = web_sys::EventInit::new();
+                        init.set_bubbles(true);
+                        if let Ok(input) = web_sys::Event::new_with_event_init_dict("input", &init) {
+                            let _ = field.dispatch_event(&input);
+                        }
+                    }
+                }
+                return;
+            }
+            let _ = stand_in.blur();
+        });
     });
+}
+
+/// The field that holds the keys typed while a box is on its way (see [`hold_keys_until`]):
+/// out of sight, out of the tab order.
+fn stand_in(document: &web_sys::Document) -> Option<web_sys::HtmlInputElement> {
+    if let Some(el) = document.query_selector(".keys-stand-in").ok().flatten() {
+        return el.dyn_into().ok();
+    }
+    let el: web_sys::HtmlInputElement = document.create_element("input").ok()?.dyn_into().ok()?;
+    el.set_class_name("keys-stand-in");
+    el.set_tab_index(-1);
+    let _ = el.set_attribute("aria-label", "Opening…");
+    let _ = el.set_attribute("autocomplete", "off");
+    document.body()?.append_child(&el).ok()?;
+    Some(el)
 }
 
 /// Where the app's files are (`/a/<digest>`), as the page names it.
