@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{Browser, click, run_command, sign_in, terminal_text, tool, wait_text as shows};
+use porta_e2e::browser::{
+    Browser, click, downloaded_kib, follow_by_keyboard, run_command, sign_in, terminal_text, tool, wait_text as shows,
+};
 use porta_e2e::{Stack, ui_dir};
 use serde_json::json;
 
@@ -57,20 +59,12 @@ fn sizes(rows: &mut Vec<Row>) -> anyhow::Result<()> {
 
 /// What a first visit downloads, as the browser counts it (compressed bodies of the page
 /// and everything under `/a/`): a fresh profile signs in, sees the dashboard and opens a
-/// terminal.
+/// terminal (from the keyboard, the pointer out of the way, as `lazy_ui`'s budget test does).
 async fn first_visit(c: &Client, stack: &Stack) -> anyhow::Result<f64> {
     sign_in(c, &stack.backend.url).await?;
-    c.wait().at_most(T).for_element(Locator::Css("li.server[data-status=online] a")).await?.click().await?;
+    follow_by_keyboard(c, "li.server[data-status=online] a").await?;
     c.wait().at_most(T).for_element(Locator::Css(".tab.active[data-state=live]")).await?;
-    let bytes = c
-        .execute(
-            "return [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]\
-               .filter(e => e.entryType === 'navigation' || new URL(e.name).pathname.startsWith('/a/'))\
-               .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0);",
-            vec![],
-        )
-        .await?;
-    bytes.as_f64().map(|b| b / 1024.0).context("the page did not say what it downloaded")
+    downloaded_kib(c).await
 }
 
 /// Polls until the active terminal shows `needle`.
