@@ -62,8 +62,8 @@ impl Drop for AppProcess {
     }
 }
 
-/// One run of small GETs: requests per second, and p50 / p99 latency in ms.
-async fn small_gets(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<(f64, f64, f64)> {
+/// One run of small GETs: requests per second, p50 / p99 latency in ms, and how many.
+async fn small_gets(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<(f64, f64, f64, usize)> {
     let start = Instant::now();
     let workers = (0..CONCURRENCY).map(|_| {
         let (http, url, cookie) = (http.clone(), url.to_owned(), cookie.to_owned());
@@ -85,7 +85,7 @@ async fn small_gets(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::
     }
     let secs = start.elapsed().as_secs_f64();
     all.sort_by(f64::total_cmp);
-    Ok((all.len() as f64 / secs, percentile(&all, 0.5), percentile(&all, 0.99)))
+    Ok((all.len() as f64 / secs, percentile(&all, 0.5), percentile(&all, 0.99), all.len()))
 }
 
 /// One download read as fast as it comes: MB/s.
@@ -132,11 +132,17 @@ struct Gets {
     rps: Vec<f64>,
     p50: Vec<f64>,
     p99: Vec<f64>,
+    /// CPU µs per request of each process watched, a list per run.
+    cpu: Vec<Vec<f64>>,
 }
 
 impl Gets {
-    async fn run(&mut self, http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<()> {
-        let (r, a, b) = small_gets(http, url, cookie).await?;
+    /// One run, the CPU time of `watched` (process ids) counted per request.
+    async fn run(&mut self, http: &reqwest::Client, url: &str, cookie: &str, watched: &[u32]) -> anyhow::Result<()> {
+        let before: Vec<f64> = watched.iter().map(|&p| cpu_secs(p)).collect();
+        let (r, a, b, n) = small_gets(http, url, cookie).await?;
+        let spent = watched.iter().zip(before).map(|(&p, b)| (cpu_secs(p) - b) / n.max(1) as f64 * 1e6);
+        self.cpu.push(spent.collect());
         self.rps.push(r);
         self.p50.push(a);
         self.p99.push(b);
@@ -167,8 +173,9 @@ pub(crate) async fn run(stack: &Stack, server: &str, pids: (u32, u32), rows: &mu
     }
     let mut gets: Vec<Gets> = paths.iter().map(|_| Gets::default()).collect();
     for _ in 0..RUNS {
-        for ((url, cookie), g) in paths.iter().zip(&mut gets) {
-            g.run(&http, url, cookie).await?;
+        for (i, ((url, cookie), g)) in paths.iter().zip(&mut gets).enumerate() {
+            let watched: &[u32] = if i == 1 { &[pids.0, pids.1] } else { &[] };
+            g.run(&http, url, cookie, watched).await?;
         }
     }
     let ((drps, d50, d99), (prps, p50, p99)) = (gets[0].medians(), gets[1].medians());
@@ -192,6 +199,14 @@ pub(crate) async fn run(stack: &Stack, server: &str, pids: (u32, u32), rows: &mu
         "≥ 50 % of direct",
     ));
     rows.push(row("preview: small GET latency p50 / p99", format!("{p50:.2} / {p99:.2} ms"), &latency, "–"));
+    let of = |i: usize| median(gets[1].cpu.iter().map(|run| run[i]).collect());
+    let (backend, bridge) = (of(0), of(1));
+    rows.push(row(
+        "preview: small GET CPU, backend + bridge",
+        format!("{backend:.0} + {bridge:.0} µs per request"),
+        "–",
+        "–",
+    ));
     let (mut d_mbs, mut p_mbs, mut cpu) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
         d_mbs.push(download(&http, &format!("{direct}/bytes/{DOWNLOAD}"), "").await?);
