@@ -8,7 +8,7 @@
 //! project's form and a project's run settings come when opened, a phone's key row when the
 //! page is narrow. Their style is `assets/panels.css`, fetched with the first of them and
 //! waited for, so that none is ever shown unstyled. A box opened by a shortcut before its code
-//! is here takes the keys typed meanwhile away from the terminal (see
+//! is here gets the keys typed meanwhile, not the terminal (see
 //! `crate::browser::hold_keys_until`).
 //! (Natively, in unit tests, the functions are called directly.)
 
