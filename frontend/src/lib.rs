@@ -8,6 +8,11 @@
 // What comes from outside the page is handled, never unwrapped; tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+// The checkout this module is built from (`cargo xtask ui` sets it): the module names that
+// checkout's files (wasm-bindgen finds the JavaScript snippets by their full paths), so cargo
+// builds it again when another checkout sharing the target folder (a CI clone) built it last.
+const _: Option<&str> = option_env!("PORTA_CHECKOUT");
+
 mod access;
 mod account;
 mod alerts;

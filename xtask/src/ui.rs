@@ -57,26 +57,19 @@ pub fn build() -> anyhow::Result<PathBuf> {
     // The relocations let wasm-split move code between modules; views with their types erased
     // (Leptos' `erase_components`) make a tenth less code.
     let flags = format!("-Clink-args=--emit-relocs --cfg erase_components{}", remapped_paths());
-    // The app's module names files of the checkout it was built from (wasm-bindgen finds the
-    // JavaScript snippets and `package.json` by their full paths), and cargo keeps a module
-    // built from another checkout sharing this target folder (a CI clone) when no source here
-    // is newer: wasm-bindgen then failed to read that clone's files, long gone. Built again.
-    let source = target_dir().join("ui.source");
-    let here = root().display().to_string();
-    if std::fs::read_to_string(&source).ok().as_deref() != Some(here.as_str()) {
-        let mut clean = cargo();
-        clean.args(["clean", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]);
-        run(&mut clean, "forget the app built from another checkout")?;
-    }
     let mut build = cargo();
     build.args(["build", "--profile", "wasm-release", "--target", WASM_TARGET, "-p", "porta-frontend"]);
+    // The module names files of the checkout it is built from (wasm-bindgen reads the
+    // JavaScript snippets and `package.json` by their full paths): the app reads this, so cargo
+    // builds it again when another checkout sharing the target folder (a CI clone) built it
+    // last; wasm-bindgen failed to read that clone's files, long gone.
+    build.env("PORTA_CHECKOUT", root());
     // Cargo ignores a target's own flags when RUSTFLAGS is set: then ours join those.
     match std::env::var("RUSTFLAGS") {
         Ok(theirs) if !theirs.trim().is_empty() => build.env("RUSTFLAGS", format!("{theirs} {flags}")),
         _ => build.env(format!("CARGO_TARGET_{}_RUSTFLAGS", WASM_TARGET.replace('-', "_").to_uppercase()), flags),
     };
     run(&mut build, "build the browser app (wasm)")?;
-    std::fs::write(&source, &here)?;
     let wasm = target_dir().join(WASM_TARGET).join("wasm-release").join("porta_frontend.wasm");
 
     let staging = target_dir().join("ui-staging");
@@ -241,13 +234,16 @@ const WASM_OPT_FLAGS: &[&str] = &[
     "--enable-mutable-globals",
 ];
 
-/// Shrinks the module with binaryen's wasm-opt; the result is cached by the input's digest and
-/// the flags (it takes a while and the input rarely changes between test runs).
+/// Shrinks the module with binaryen's wasm-opt; the result is cached by the input's digest,
+/// the flags and binaryen's version (it takes a while and the input rarely changes between
+/// test runs).
 fn wasm_opt(node_modules: &Path, wasm: &Path) -> anyhow::Result<()> {
     let input = std::fs::read(wasm)?;
     let cache = target_dir().join("wasm-opt-cache");
     std::fs::create_dir_all(&cache)?;
-    let key = Sha256::new().chain_update(WASM_OPT_FLAGS.join(" ")).chain_update(&input).finalize();
+    let binaryen = std::fs::read(node_modules.join("binaryen/package.json")).unwrap_or_default();
+    let key =
+        Sha256::new().chain_update(binaryen).chain_update(WASM_OPT_FLAGS.join(" ")).chain_update(&input).finalize();
     let cached = cache.join(format!("{}.wasm", hex::encode(key)));
     if !cached.exists() {
         let tmp = cache.join("partial.wasm");
@@ -258,7 +254,7 @@ fn wasm_opt(node_modules: &Path, wasm: &Path) -> anyhow::Result<()> {
                 .arg(wasm)
                 .arg("-o")
                 .arg(&tmp),
-            "wasm-opt -Oz (binaryen from npm)",
+            "wasm-opt -Oz --converge (binaryen from npm)",
         )?;
         std::fs::rename(&tmp, &cached)?;
     }
