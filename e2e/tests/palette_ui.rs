@@ -93,7 +93,7 @@ async fn on_a_phone_the_top_bar_opens_the_palette() -> anyhow::Result<()> {
 
 /// The palette's code comes when it first opens: the keys typed right after the shortcut,
 /// before it has arrived, are kept for its box (not lost, and not typed into the terminal that
-/// had the focus).
+/// had the focus). Escape before a box has arrived (the search bar's) leaves it closed.
 #[tokio::test]
 async fn what_is_typed_before_the_palette_has_arrived_lands_in_its_box() -> anyhow::Result<()> {
     let ui = UiStack::start(&[], 1280, 800).await?;
@@ -101,11 +101,11 @@ async fn what_is_typed_before_the_palette_has_arrived_lands_in_its_box() -> anyh
     let c = &browser.client;
     ui.on_server_page("palette_typeahead", || async {
         c.find(Locator::Css(".pane.active .xterm-helper-textarea")).await?.click().await?;
-        // Every request from now on takes a second and a half: the palette's code is still on
+        // Every request from now on takes two and a half seconds: the palette's code is still on
         // its way while the keys are typed.
         browser.cdp("Network.enable", serde_json::json!({})).await?;
         let slow =
-            serde_json::json!({ "offline": false, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1 });
+            serde_json::json!({ "offline": false, "latency": 2500, "downloadThroughput": -1, "uploadThroughput": -1 });
         browser.cdp("Network.emulateNetworkConditions", slow).await?;
         chord_of(c, &[Key::Control, Key::Shift], 'p').await?;
         type_keys(c, "new term").await?;
@@ -116,10 +116,24 @@ async fn what_is_typed_before_the_palette_has_arrived_lands_in_its_box() -> anyh
         wait_js(c, "document.querySelector('.palette-input').value === 'new term'", "the keys in the box").await?;
         wait_js(c, "document.activeElement === document.querySelector('.palette-input')", "the box focused").await?;
         wait_for(c, ".palette-item.chosen[data-command=new-terminal]").await?;
+        assert!(!terminal_text(c).await?.contains("new term"), "the keys went into the terminal");
+
+        // Escape while a box is on its way (the search bar's, still slow): it is not opened,
+        // and the terminal has the keys again.
+        type_keys(c, &char::from(Key::Escape).to_string()).await?;
+        c.find(Locator::Css(".pane.active .xterm-helper-textarea")).await?.click().await?;
+        chord_of(c, &[Key::Control, Key::Shift], 'f').await?;
+        type_keys(c, &char::from(Key::Escape).to_string()).await?;
+        let in_terminal =
+            "document.activeElement && document.activeElement.classList.contains('xterm-helper-textarea')";
+        wait_js(c, in_terminal, "the focus back in the terminal").await?;
+        wait_js(c, "document.querySelector('.searchbar') !== null", "the search bar's code").await?;
+        assert!(!c.find(Locator::Css(".searchbar")).await?.is_displayed().await?, "Escape left it to open");
+        let in_terminal = c.execute(&format!("return !!({in_terminal})"), vec![]).await?;
+        assert_eq!(in_terminal, true, "the search bar took the focus");
         let fast =
             serde_json::json!({ "offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1 });
         browser.cdp("Network.emulateNetworkConditions", fast).await?;
-        assert!(!terminal_text(c).await?.contains("new term"), "the keys went into the terminal");
         Ok(())
     })
     .await

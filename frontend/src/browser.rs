@@ -63,39 +63,60 @@ pub fn typing_somewhere() -> bool {
 
 /// While `open` says a box typed into is wanted and `selector` finds none yet (its code is
 /// still on its way, see `crate::lazy`), what is typed goes into a stand-in field — not into
-/// the terminal or the file that had the focus — and into the box, with the focus, when it
-/// comes: the keys typed right after a shortcut are not lost. On a phone the tap that opened
-/// it raises the keyboard at once (iOS raises it only for a field focused in answer to the
-/// tap, and keeps it up while the focus goes from field to field).
-pub fn hold_keys_until(selector: &'static str, open: impl Fn() -> bool + 'static) {
+/// the terminal or the file that had the focus — and into the box, ahead of anything typed
+/// since, when it comes: the keys typed right after a shortcut are not lost (Enter is not
+/// kept: the box shows what it found first). Escape meanwhile calls `close` and gives the
+/// focus back. On a phone the tap that opened it raises the keyboard at once (iOS raises it
+/// only for a field focused in answer to the tap, and keeps it up while the focus goes from
+/// field to field).
+pub fn hold_keys_until(selector: &'static str, open: impl Fn() -> bool + 'static, close: impl Fn() + 'static) {
+    let close = std::rc::Rc::new(close);
     leptos::prelude::Effect::new(move |_| {
         let Some(document) = window().document() else { return };
         let found = |d: &web_sys::Document| d.query_selector(selector).ok().flatten();
-        if !open() || found(&document).is_some() {
+        // (Asked again while waiting — the shortcut pressed twice — the wait goes on.)
+        if !open() || found(&document).is_some() || document.query_selector(".keys-stand-in").ok().flatten().is_some() {
             return;
         }
         let Some(stand_in) = stand_in(&document) else { return };
-        stand_in.set_value("");
+        let had_focus = document.active_element().and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        let escape = {
+            let (close, stand_in, had_focus) = (close.clone(), stand_in.clone(), had_focus.clone());
+            Closure::<dyn Fn(web_sys::KeyboardEvent)>::new(move |ev: web_sys::KeyboardEvent| {
+                if ev.key() == "Escape" {
+                    // Not also a panel's under it.
+                    ev.prevent_default();
+                    ev.stop_propagation();
+                    close();
+                    stand_in.remove();
+                    if let Some(el) = &had_focus {
+                        let _ = el.focus();
+                    }
+                }
+            })
+        };
+        let _ = stand_in.add_event_listener_with_callback("keydown", escape.as_ref().unchecked_ref());
         let _ = stand_in.focus();
         leptos::task::spawn_local(async move {
-            // For ten seconds at most, and while the person types nowhere else.
-            for _ in 0..600 {
+            let _keep = escape;
+            // While the person types nowhere else, for a minute at most.
+            for _ in 0..3750 {
                 sleep(16).await;
-                let field = found(&document).and_then(|f| f.dyn_into::<web_sys::HtmlInputElement>().ok());
                 let focused = document.active_element();
-                let Some(field) = field else {
+                let Some(field) = found(&document).and_then(|f| f.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
                     if focused.as_ref() == Some(stand_in.as_ref()) {
                         continue;
                     }
+                    stand_in.remove();
                     return;
                 };
                 let typed = stand_in.value();
-                stand_in.set_value("");
+                stand_in.remove();
                 // (The box may have taken the focus already, as it does when it opens.)
                 if focused.as_ref() == Some(stand_in.as_ref()) || focused.as_ref() == Some(field.as_ref()) {
                     let _ = field.focus();
                     if !typed.is_empty() {
-                        field.set_value(&(field.value() + &typed));
+                        field.set_value(&(typed + &field.value()));
                         let init = web_sys::EventInit::new();
                         init.set_bubbles(true);
                         if let Ok(input) = web_sys::Event::new_with_event_init_dict("input", &init) {
@@ -105,22 +126,28 @@ pub fn hold_keys_until(selector: &'static str, open: impl Fn() -> bool + 'static
                 }
                 return;
             }
-            let _ = stand_in.blur();
+            stand_in.remove();
+            if let Some(el) = had_focus {
+                let _ = el.focus();
+            }
         });
     });
 }
 
 /// The field that holds the keys typed while a box is on its way (see [`hold_keys_until`]):
-/// out of sight, out of the tab order.
+/// out of sight, out of the tab order, there only while it waits, and typed into as the box
+/// is (no capitals or corrections added on a phone).
 fn stand_in(document: &web_sys::Document) -> Option<web_sys::HtmlInputElement> {
-    if let Some(el) = document.query_selector(".keys-stand-in").ok().flatten() {
-        return el.dyn_into().ok();
-    }
     let el: web_sys::HtmlInputElement = document.create_element("input").ok()?.dyn_into().ok()?;
     el.set_class_name("keys-stand-in");
     el.set_tab_index(-1);
-    let _ = el.set_attribute("aria-label", "Opening…");
-    let _ = el.set_attribute("autocomplete", "off");
+    el.set_type("search");
+    for (name, value) in
+        [("aria-label", "Opening…"), ("autocomplete", "off"), ("autocapitalize", "off"), ("autocorrect", "off")]
+    {
+        let _ = el.set_attribute(name, value);
+    }
+    el.set_spellcheck(false);
     document.body()?.append_child(&el).ok()?;
     Some(el)
 }

@@ -92,7 +92,7 @@ pub fn App() -> impl IntoView {
     auth::keep_fresh(session);
     let signed_in = Memo::new(move |_| session.with(Option::is_some));
     let palette_used = lazy::once(move || palette.open.get());
-    browser::hold_keys_until(".palette-input", move || palette.open.get());
+    browser::hold_keys_until(".palette-input", move || palette.open.get(), move || palette.open.set(false));
     view! {
         // Loaded the first time it opens, then kept.
         <Show when=move || signed_in.get() && palette_used.get()>

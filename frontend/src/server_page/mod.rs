@@ -320,7 +320,11 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
 
     let active_tab = move || tabs.with_untracked(|t| t.iter().find(|t| Some(t.key) == active.get_untracked()).cloned());
     let active_tab_now = UnsyncCallback::new(move |()| active_tab());
-    crate::browser::hold_keys_until(".finder-input", move || finder.open.get().is_some());
+    crate::browser::hold_keys_until(
+        ".finder-input",
+        move || finder.open.get().is_some(),
+        move || finder.open.set(None),
+    );
     let close_tab = move |key: u32| {
         let mut closing = None;
         tabs.update(|t| {

@@ -112,7 +112,13 @@ pub(super) fn Toolbar(
 /// The search bar, once a terminal's scrollback is first searched (its code comes then).
 pub(super) fn search_bar(page: Page, active_tab: UnsyncCallback<(), Option<Rc<TermTab>>>) -> impl IntoView {
     let used = crate::lazy::once(move || page.search_open.get());
-    crate::browser::hold_keys_until(".searchbar input", move || page.search_open.get());
+    crate::browser::hold_keys_until(
+        ".searchbar input",
+        move || page.search_open.get(),
+        move || {
+            page.search_open.set(false);
+        },
+    );
     view! { <Show when=move || used.get()>{crate::lazy::lazily_inline(move || lazy_search_bar(page, active_tab))}</Show> }
 }
 
