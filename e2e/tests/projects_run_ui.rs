@@ -4,7 +4,8 @@
 //! folder, and the preview pane, which says nothing listens yet and shows the app once it
 //! does, without anyone reloading it. On the server's page itself, "Run" does the same (a list
 //! to choose from when several projects run there), and shows a project already running
-//! rather than starting it twice.
+//! rather than starting it twice; a project given a run in another tab is offered there when
+//! the page is looked at again.
 
 use std::time::Duration;
 
@@ -184,4 +185,25 @@ async fn on_the_server_page_a_project_is_chosen_run_and_shown_once_on_a_desktop(
 #[tokio::test]
 async fn on_the_server_page_a_project_is_chosen_run_and_shown_once_on_a_phone() -> anyhow::Result<()> {
     run_on_the_server_page(390, 844, "run_server_page_phone").await
+}
+
+/// "Run" learns of a project given a run elsewhere (the dashboard, in another tab) when the
+/// server's page is looked at again, without a reload.
+#[tokio::test]
+async fn a_project_given_a_run_elsewhere_is_offered_when_the_page_is_looked_at_again() -> anyhow::Result<()> {
+    let ui = UiStack::start(&[], 1280, 900).await?;
+    let UiStack { backend, bridge, browser } = &ui;
+    let api = Api::login(&backend.url, "admin", ADMIN_PASSWORD).await?;
+    let c = &browser.client;
+    ui.on_server_page("run_learned", || async {
+        wait_for(c, ".toolbar .run-project[hidden]").await?;
+        two_runnable_projects(&api, bridge.dir.path()).await?;
+        // The tab comes back into view (as after the person looked at the dashboard's tab).
+        c.execute("document.dispatchEvent(new Event('visibilitychange', { bubbles: true }))", vec![]).await?;
+        wait_for(c, ".toolbar .run-project:not([hidden])").await?;
+        tool(c, "button.run-toggle").await?;
+        wait_for(c, ".run-choices button.run-choice[data-name=notes]").await?;
+        Ok(())
+    })
+    .await
 }

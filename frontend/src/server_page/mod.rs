@@ -2,6 +2,7 @@
 //! font size, theme, copy, paste), the connection state, and the phone key row.
 
 mod panels;
+mod projects;
 mod run_button;
 mod tab_strip;
 mod toolbar;
@@ -101,23 +102,15 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     let server_name = Signal::derive(move || server.with(|s| s.as_ref().map(|s| s.name.clone()).unwrap_or_default()));
     crate::access::follow(conn_ref, id.get_value(), server_name, page.read_only, route);
 
+    projects::follow(session, server, runs, places);
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
         let id_now = id.get_value();
         spawn_local(async move {
-            match api::server(&token, &id_now.clone()).await {
+            match api::server(&token, &id_now).await {
                 Ok(Some(s)) => {
                     page.read_only.set(s.read_only());
-                    let workspace = s.workspace_id.clone();
                     server.set(Some(s));
-                    // The projects on this server are places in the file tree's path bar.
-                    if let Some(w) = workspace
-                        && let Ok(list) = crate::projects::list(&token, &w, false).await
-                    {
-                        let here: Vec<_> = list.into_iter().filter(|p| p.server_id == id_now).collect();
-                        runs.set(here.iter().filter_map(crate::run::Run::of).collect());
-                        places.set(here.into_iter().map(|p| files::Place { name: p.name, path: p.path }).collect());
-                    }
                 }
                 Ok(None) => error.set(Some("There is no such server, or you may not use it.".into())),
                 Err(e) => error.set(Some(e)),
