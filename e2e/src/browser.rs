@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use fantoccini::actions::{InputSource as _, KeyAction, KeyActions, MouseActions, PointerAction};
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
@@ -412,31 +412,6 @@ pub async fn click(c: &Client, css: &str) -> anyhow::Result<()> {
             other => return other.with_context(|| format!("clicking {css}")),
         }
     }
-}
-
-/// Follows the link `css` from the keyboard, the pointer moved out of the way first (to the
-/// page's top left corner): nothing the next page shows comes under it, so what a pointer
-/// over it would fetch (a terminal's links add-on) is not fetched.
-pub async fn follow_by_keyboard(c: &Client, css: &str) -> anyhow::Result<()> {
-    let away = MouseActions::new("mouse".into()).then(PointerAction::MoveTo { duration: None, x: 0.0, y: 0.0 });
-    c.perform_actions(away).await?;
-    wait_for(c, css).await?;
-    c.execute(&format!("document.querySelector({}).focus()", json!(css)), vec![]).await?;
-    type_keys(c, &char::from(Key::Enter).to_string()).await
-}
-
-/// What the page has downloaded so far, as the browser counts it: the compressed bodies of
-/// the page and of everything under `/a/` (the app's files), in KiB.
-pub async fn downloaded_kib(c: &Client) -> anyhow::Result<f64> {
-    let bytes = c
-        .execute(
-            "return [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource')]\
-               .filter(e => e.entryType === 'navigation' || new URL(e.name).pathname.startsWith('/a/'))\
-               .reduce((sum, e) => sum + (e.encodedBodySize || 0), 0);",
-            vec![],
-        )
-        .await?;
-    bytes.as_f64().map(|b| b / 1024.0).context("the page did not say what it downloaded")
 }
 
 /// Signs in and opens the (only) server's page; waits for its first terminal to be live.

@@ -10,6 +10,7 @@ pub mod browser;
 pub mod chat;
 pub mod client;
 pub mod docker;
+pub mod first_visit;
 pub mod llm;
 pub mod mailbox;
 pub mod proxy;

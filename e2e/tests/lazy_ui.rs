@@ -5,9 +5,8 @@
 use std::path::Path;
 
 use fantoccini::Client;
-use porta_e2e::browser::{
-    Browser, click, downloaded_kib, follow_by_keyboard, sign_in, wait_for, with_screenshot_on_failure,
-};
+use porta_e2e::browser::{Browser, click, sign_in, wait_for, with_screenshot_on_failure};
+use porta_e2e::first_visit::{FIRST_VISIT_BUDGET_KIB, downloaded_kib, follow_by_keyboard};
 use porta_e2e::{Backend, Bridge, ui_dir};
 
 /// The file names the page has fetched under `/a/` so far.
@@ -115,10 +114,6 @@ async fn rarely_used_pages_arrive_when_opened_and_a_missing_one_is_reported() ->
     browser.close().await;
     result
 }
-
-/// What a first visit may download (compressed): the budget `cargo xtask bench browser`
-/// reports beside its measurement.
-const FIRST_VISIT_BUDGET_KIB: f64 = 450.0;
 
 /// The budget is kept: a fresh browser signs in, sees the dashboard and opens a terminal, and
 /// what it downloaded of the page and the app's files (as the browser counts them, compressed)

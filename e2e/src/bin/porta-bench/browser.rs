@@ -6,9 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use fantoccini::{Client, Locator};
-use porta_e2e::browser::{
-    Browser, click, downloaded_kib, follow_by_keyboard, run_command, sign_in, terminal_text, tool, wait_text as shows,
-};
+use porta_e2e::browser::{Browser, click, run_command, sign_in, terminal_text, tool, wait_text as shows};
+use porta_e2e::first_visit::{FIRST_VISIT_BUDGET_KIB, downloaded_kib, follow_by_keyboard};
 use porta_e2e::{Stack, ui_dir};
 use serde_json::json;
 
@@ -86,7 +85,7 @@ async fn measure(browser: &Browser, stack: &Stack, rows: &mut Vec<Row>) -> anyho
         "first visit download (sign-in to a terminal, brotli)",
         format!("{first:.0} KiB"),
         "-",
-        "<= 450 KiB",
+        &format!("<= {FIRST_VISIT_BUDGET_KIB} KiB"),
     ));
     let page = format!("{}/servers/{}", stack.backend.url, stack.server_id);
     // Navigation until a command typed in the terminal has echoed back; the first load

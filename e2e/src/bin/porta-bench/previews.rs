@@ -62,6 +62,18 @@ impl Drop for AppProcess {
     }
 }
 
+/// The CPU time a process has used so far, its ended threads' too (a tokio blocking thread
+/// that ends during a run would take its past time out of a sum over live threads), to the
+/// kernel's 10 ms ticks.
+fn process_cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // After the command's name (in parentheses, which may hold spaces): utime and stime are
+    // the 12th and 13th fields.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 /// One run of small GETs: requests per second, p50 / p99 latency in ms, and how many.
 async fn small_gets(http: &reqwest::Client, url: &str, cookie: &str) -> anyhow::Result<(f64, f64, f64, usize)> {
     let start = Instant::now();
@@ -139,9 +151,9 @@ struct Gets {
 impl Gets {
     /// One run, the CPU time of `watched` (process ids) counted per request.
     async fn run(&mut self, http: &reqwest::Client, url: &str, cookie: &str, watched: &[u32]) -> anyhow::Result<()> {
-        let before: Vec<f64> = watched.iter().map(|&p| cpu_secs(p)).collect();
+        let before: Vec<f64> = watched.iter().map(|&p| process_cpu_secs(p)).collect();
         let (r, a, b, n) = small_gets(http, url, cookie).await?;
-        let spent = watched.iter().zip(before).map(|(&p, b)| (cpu_secs(p) - b) / n.max(1) as f64 * 1e6);
+        let spent = watched.iter().zip(before).map(|(&p, b)| (process_cpu_secs(p) - b) / n.max(1) as f64 * 1e6);
         self.cpu.push(spent.collect());
         self.rps.push(r);
         self.p50.push(a);
