@@ -103,6 +103,7 @@ pub fn ServerPage(session: RwSignal<Option<Session>>, route: RwSignal<Route>, se
     crate::access::follow(conn_ref, id.get_value(), server_name, page.read_only, route);
 
     projects::follow(session, server, runs, places);
+
     // The server's name and state, for the header.
     if let Some(token) = session.get_untracked().map(|s| s.token) {
         let id_now = id.get_value();

@@ -115,9 +115,7 @@ pub(super) fn search_bar(page: Page, active_tab: UnsyncCallback<(), Option<Rc<Te
     crate::browser::hold_keys_until(
         ".searchbar input",
         move || page.search_open.get(),
-        move || {
-            page.search_open.set(false);
-        },
+        move || page.search_open.set(false),
     );
     view! { <Show when=move || used.get()>{crate::lazy::lazily_inline(move || lazy_search_bar(page, active_tab))}</Show> }
 }

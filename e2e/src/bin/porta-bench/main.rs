@@ -104,6 +104,18 @@ fn cpu_secs(pid: u32) -> f64 {
     ns as f64 / 1e9
 }
 
+/// The CPU time a process has used so far, its ended threads' too, to the kernel's 10 ms ticks:
+/// for runs of seconds where a thread may end (a tokio blocking thread would take its past time
+/// out of [`cpu_secs`], a sum over live threads).
+fn process_cpu_secs(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
+    // After the command's name (in parentheses, which may hold spaces): utime and stime are
+    // the 12th and 13th fields.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
 /// Context switches of every thread of a process so far (threads that ended not counted).
 fn context_switches(pid: u32) -> u64 {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };

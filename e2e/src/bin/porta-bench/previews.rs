@@ -13,7 +13,7 @@ use porta_e2e::Stack;
 use porta_e2e::webapp::WebApp;
 
 use super::proxies::{Chain, Kind};
-use super::{Row, cpu_secs, median, percentile, row};
+use super::{Row, cpu_secs, median, percentile, process_cpu_secs, row};
 
 /// Requests under way at once in the small-GET row (a browser opens six per host).
 const CONCURRENCY: usize = 8;
@@ -60,18 +60,6 @@ impl Drop for AppProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-/// The CPU time a process has used so far, its ended threads' too (a tokio blocking thread
-/// that ends during a run would take its past time out of a sum over live threads), to the
-/// kernel's 10 ms ticks.
-fn process_cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // After the command's name (in parentheses, which may hold spaces): utime and stime are
-    // the 12th and 13th fields.
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 /// One run of small GETs: requests per second, p50 / p99 latency in ms, and how many.
